@@ -1,0 +1,21 @@
+// The subcommands of `lathe`, each registered explicitly by cli/main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace lathe::cli {
+
+void add_info_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
+
+// `--device auto|cpu|cuda[:N]`, for every command that computes.
+inline void add_device_option(CLI::App* command, std::string& device) {
+  command->add_option("--device", device, "Where to compute: auto, cpu, cuda or cuda:N")
+      ->default_val("auto");
+}
+
+}  // namespace lathe::cli

@@ -1,0 +1,136 @@
+// `lathe inspect FILE [--json]`: the layout, rows, storage, and per column its name, type, missing
+// count and min/mean/max (numeric) or category count (categorical).
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "io/table_reader.h"
+#include "io/table_summary.h"
+#include "runtime/device_context.h"
+
+namespace lathe::cli {
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out;
+  for (auto d : shape) out += (out.empty() ? "" : " x ") + std::to_string(d);
+  return out;
+}
+
+nlohmann::json json_number(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("inspect", "Describe an HDF5 table: layout, rows, columns, statistics");
+  struct Args {
+    std::string file, device = "auto", group, matrix = "X", label = "y";
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("file", args->file, "HDF5 file (matrix, columnar or pandas layout)")->required();
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read");
+  cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
+  cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    TableReadOptions options;
+    options.group = args->group;
+    options.matrix_dataset = args->matrix;
+    options.label_dataset = args->label;
+    TableReader reader(args->file, options);
+    const TableSummary summary = summarize_table(ctx, reader);
+    const auto& cols = reader.columns();
+
+    if (args->json) {
+      nlohmann::json j;
+      j["file"] = args->file;
+      j["layout"] = layout_name(reader.layout());
+      j["rows"] = reader.rows();
+      j["device"] = ctx.description();
+      j["storage"] = nlohmann::json::array();
+      for (const auto& st : reader.storage()) {
+        j["storage"].push_back({{"dataset", st.dataset},
+                                {"dtype", st.dtype},
+                                {"byte_order", st.byte_order},
+                                {"shape", st.shape},
+                                {"chunk", st.chunk},
+                                {"filters", st.filters}});
+      }
+      j["columns"] = nlohmann::json::array();
+      for (std::size_t c = 0; c < cols.size(); ++c) {
+        const ColumnStats& s = summary.stats[c];
+        nlohmann::json col = {{"name", cols[c].name},
+                              {"type", column_type_name(cols[c].type)},
+                              {"dtype", cols[c].dtype},
+                              {"count", s.count},
+                              {"missing", s.missing}};
+        if (cols[c].type == ColumnType::categorical) {
+          col["categories"] = cols[c].categories.size();
+        } else {
+          col["min"] = s.count ? json_number(s.min) : nullptr;
+          col["mean"] = s.count ? json_number(s.mean) : nullptr;
+          col["max"] = s.count ? json_number(s.max) : nullptr;
+          col["std"] = s.count ? json_number(std::sqrt(variance(s))) : nullptr;
+        }
+        j["columns"].push_back(col);
+      }
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+
+    std::cout << "file:     " << args->file << "\n";
+    std::cout << "layout:   " << layout_name(reader.layout()) << "\n";
+    std::cout << "rows:     " << reader.rows() << "\n";
+    std::cout << "columns:  " << cols.size() << "\n";
+    std::cout << "device:   " << ctx.description() << "\n";
+    std::cout << "storage:\n";
+    for (const auto& st : reader.storage()) {
+      std::cout << "  " << st.dataset << "  " << st.dtype << " (" << st.byte_order << "-endian), "
+                << shape_text(st.shape) << ", "
+                << (st.chunk.empty() ? "contiguous" : "chunks of " + shape_text(st.chunk))
+                << (st.filters.empty() ? "" : ", filters " + join(st.filters, "+")) << "\n";
+    }
+    std::size_t width = 4;
+    for (const auto& c : cols) width = std::max(width, c.name.size());
+    std::cout << "\n  " << std::left << std::setw(static_cast<int>(width)) << "name" << "  "
+              << std::setw(12) << "type" << std::setw(9) << "dtype" << std::right << std::setw(10)
+              << "missing" << std::setw(14) << "min" << std::setw(14) << "mean" << std::setw(14)
+              << "max" << "\n";
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      const ColumnStats& s = summary.stats[c];
+      std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << cols[c].name << "  "
+                << std::setw(12) << column_type_name(cols[c].type) << std::setw(9) << cols[c].dtype
+                << std::right << std::setw(10) << s.missing;
+      if (cols[c].type == ColumnType::categorical) {
+        std::cout << "  " << cols[c].categories.size() << " categories";
+      } else if (s.count == 0) {
+        std::cout << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-";
+      } else {
+        std::ostringstream mn, me, mx;
+        mn << std::setprecision(6) << s.min;
+        me << std::setprecision(6) << s.mean;
+        mx << std::setprecision(6) << s.max;
+        std::cout << std::setw(14) << mn.str() << std::setw(14) << me.str() << std::setw(14) << mx.str();
+      }
+      std::cout << "\n";
+    }
+  });
+}
+
+}  // namespace lathe::cli

@@ -1,0 +1,39 @@
+// `lathe`: the command line. Maps every exception to one message on stderr and an exit code:
+// 0 success, 1 an error (bad input, failed computation), 2 a usage error, 3 a sticky CUDA error.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "runtime/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lathe 0.1.0");
+  lathe::cli::add_info_command(app);
+  lathe::cli::add_import_command(app);
+  lathe::cli::add_inspect_command(app);
+  lathe::cli::add_synth_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  } catch (const lathe::CudaError& e) {
+    std::cerr << "lathe: error: " << e.what() << "\n";
+    if (e.sticky()) {
+      std::cerr << "lathe: the GPU is in an unrecoverable state; stopping\n";
+      return 3;
+    }
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "lathe: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,169 @@
+#include "io/hdf5_handle.h"
+
+#include <cstring>
+
+#include "runtime/error.h"
+
+namespace lathe::h5 {
+
+void silence_errors_in_this_thread() {
+  thread_local bool silenced = false;
+  if (!silenced) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    silenced = true;
+  }
+}
+
+namespace {
+herr_t collect_description(unsigned, const H5E_error2_t* e, void* out) {
+  auto* messages = static_cast<std::vector<std::string>*>(out);
+  if (e->desc && *e->desc) messages->emplace_back(e->desc);
+  return 0;
+}
+}  // namespace
+
+std::string last_error_message() {
+  std::vector<std::string> messages;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_description, &messages);
+  if (messages.empty()) return "unknown HDF5 error";
+  // The outermost entry says what failed; the innermost one usually says why.
+  if (messages.size() == 1 || messages.front() == messages.back()) return messages.front();
+  return messages.front() + ": " + messages.back();
+}
+
+void throw_error(const char* call, const char* file, int line, const std::string& context) {
+  std::string why = last_error_message();
+  H5Eclear2(H5E_DEFAULT);
+  throw Hdf5Error(context + ": " + why + " [" + call + " at " + file + ":" + std::to_string(line) +
+                  "]");
+}
+
+bool attribute_exists(hid_t object, const char* name, const std::string& context) {
+  return LATHE_H5_CHECK(H5Aexists(object, name), context) > 0;
+}
+
+namespace {
+
+std::string trim_fixed(const char* p, std::size_t size) {
+  std::size_t n = strnlen(p, size);
+  while (n > 0 && p[n - 1] == ' ') --n;
+  return std::string(p, n);
+}
+
+// Reads strings of `file_type` through `read(memtype, buffer)`, for attributes and datasets alike.
+template <typename ReadFn>
+std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn read,
+                                      const std::string& context) {
+  if (H5Tget_class(file_type) != H5T_STRING) {
+    throw Hdf5Error(context + ": expected strings");
+  }
+  std::vector<std::string> out;
+  out.reserve(count);
+  const htri_t variable = LATHE_H5_CHECK(H5Tis_variable_str(file_type), context);
+  H5Handle mem = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), context));
+  if (variable > 0) {
+    LATHE_H5_CHECK(H5Tset_size(mem.get(), H5T_VARIABLE), context);
+    std::vector<char*> ptrs(count, nullptr);
+    LATHE_H5_CHECK(read(mem.get(), ptrs.data()), context);
+    for (char* p : ptrs) {
+      out.emplace_back(p ? p : "");
+      if (p) H5free_memory(p);
+    }
+  } else {
+    const std::size_t size = H5Tget_size(file_type);
+    LATHE_H5_CHECK(H5Tset_size(mem.get(), size), context);
+    std::vector<char> buffer(count * size + 1, '\0');
+    LATHE_H5_CHECK(read(mem.get(), buffer.data()), context);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(trim_fixed(buffer.data() + i * size, size));
+  }
+  return out;
+}
+
+std::size_t element_count(hid_t space, const std::string& context) {
+  const hssize_t n = LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space), context);
+  return static_cast<std::size_t>(n);
+}
+
+}  // namespace
+
+std::vector<std::string> read_string_attribute(hid_t object, const char* name,
+                                               const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  H5Handle attr = attribute_handle(LATHE_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), where));
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Aget_type(attr.get()), where));
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Aget_space(attr.get()), where));
+  const std::size_t count = element_count(space.get(), where);
+  return read_strings(
+      type.get(), count, [&](hid_t mem, void* buf) { return H5Aread(attr.get(), mem, buf); }, where);
+}
+
+std::vector<std::string> read_string_dataset(hid_t dataset, const std::string& context) {
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), context));
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), context));
+  const std::size_t count = element_count(space.get(), context);
+  return read_strings(
+      type.get(), count,
+      [&](hid_t mem, void* buf) { return H5Dread(dataset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); },
+      context);
+}
+
+void write_string_attribute(hid_t object, const char* name, const std::vector<std::string>& values,
+                            const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), where));
+  LATHE_H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE), where);
+  LATHE_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  const hsize_t n = values.size();
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  if (LATHE_H5_CHECK(H5Aexists(object, name), where) > 0) LATHE_H5_CHECK(H5Adelete(object, name), where);
+  H5Handle attr = attribute_handle(
+      LATHE_H5_CHECK(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where));
+  std::vector<const char*> ptrs;
+  ptrs.reserve(values.size());
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  LATHE_H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()), where);
+}
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value,
+                            const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), where));
+  LATHE_H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE), where);
+  LATHE_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate(H5S_SCALAR), where));
+  if (LATHE_H5_CHECK(H5Aexists(object, name), where) > 0) LATHE_H5_CHECK(H5Adelete(object, name), where);
+  H5Handle attr = attribute_handle(
+      LATHE_H5_CHECK(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where));
+  const char* p = value.c_str();
+  LATHE_H5_CHECK(H5Awrite(attr.get(), type.get(), &p), where);
+}
+
+void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate(H5S_SCALAR), where));
+  if (LATHE_H5_CHECK(H5Aexists(object, name), where) > 0) LATHE_H5_CHECK(H5Adelete(object, name), where);
+  H5Handle attr = attribute_handle(LATHE_H5_CHECK(
+      H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), where));
+  LATHE_H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value), where);
+}
+
+namespace {
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> list_group(hid_t group, const std::string& context) {
+  std::vector<std::string> names;
+  // Creation order when the group tracks it (Lathe's own files do), else name order.
+  H5Handle gcpl = plist_handle(LATHE_H5_CHECK(H5Gget_create_plist(group), context));
+  unsigned flags = 0;
+  LATHE_H5_CHECK(H5Pget_link_creation_order(gcpl.get(), &flags), context);
+  const H5_index_t index = (flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  hsize_t idx = 0;
+  LATHE_H5_CHECK(H5Literate(group, index, H5_ITER_INC, &idx, collect_name, &names), context);
+  return names;
+}
+
+}  // namespace lathe::h5

@@ -1,0 +1,91 @@
+// Ownership and error checking for the HDF5 C API.
+//
+// Every hid_t Lathe opens is held by an H5Handle, which closes it with the right H5*close function.
+// Every HDF5 call goes through LATHE_H5_CHECK, which throws Hdf5Error with the call text, source
+// location, the caller's context (file and dataset) and HDF5's innermost error message. HDF5's own
+// printing of its error stack is silenced in every thread that calls it.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lathe::h5 {
+
+class H5Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  H5Handle() = default;
+  H5Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~H5Handle() { reset(); }
+  H5Handle(H5Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), closer_(o.closer_) {}
+  H5Handle& operator=(H5Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      closer_ = o.closer_;
+    }
+    return *this;
+  }
+  H5Handle(const H5Handle&) = delete;
+  H5Handle& operator=(const H5Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  // Gives up ownership without closing (for a close whose error must be checked).
+  hid_t release() noexcept { return std::exchange(id_, H5I_INVALID_HID); }
+  explicit operator bool() const { return id_ >= 0; }
+  void reset() noexcept {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// Turns off HDF5's automatic error printing for the calling thread (idempotent, cheap).
+void silence_errors_in_this_thread();
+
+// The innermost description on the calling thread's HDF5 error stack, e.g. "unable to open file".
+std::string last_error_message();
+
+[[noreturn]] void throw_error(const char* call, const char* file, int line, const std::string& context);
+
+// Checks a returned hid_t or herr_t/htri_t (negative is failure) and returns it.
+template <typename T>
+T check(T result, const char* call, const char* file, int line, const std::string& context) {
+  if (result < 0) throw_error(call, file, line, context);
+  return result;
+}
+
+// Owning wrappers for the object kinds Lathe opens.
+inline H5Handle file_handle(hid_t id) { return {id, H5Fclose}; }
+inline H5Handle group_handle(hid_t id) { return {id, H5Gclose}; }
+inline H5Handle dataset_handle(hid_t id) { return {id, H5Dclose}; }
+inline H5Handle dataspace_handle(hid_t id) { return {id, H5Sclose}; }
+inline H5Handle datatype_handle(hid_t id) { return {id, H5Tclose}; }
+inline H5Handle attribute_handle(hid_t id) { return {id, H5Aclose}; }
+inline H5Handle plist_handle(hid_t id) { return {id, H5Pclose}; }
+
+// Small helpers over common patterns. `context` names the file (and object) for error messages.
+bool attribute_exists(hid_t object, const char* name, const std::string& context);
+// Reads a string or array-of-strings attribute (fixed or variable length).
+std::vector<std::string> read_string_attribute(hid_t object, const char* name,
+                                               const std::string& context);
+// Reads a 1-D dataset of fixed- or variable-length strings.
+std::vector<std::string> read_string_dataset(hid_t dataset, const std::string& context);
+void write_string_attribute(hid_t object, const char* name, const std::vector<std::string>& values,
+                            const std::string& context);
+void write_string_attribute(hid_t object, const char* name, const std::string& value,
+                            const std::string& context);
+void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context);
+// Names of the links directly under a group, in creation order where tracked, else name order.
+std::vector<std::string> list_group(hid_t group, const std::string& context);
+
+}  // namespace lathe::h5
+
+#define LATHE_H5_CHECK(call, context) \
+  ::lathe::h5::check((::lathe::h5::silence_errors_in_this_thread(), (call)), #call, __FILE__, __LINE__, (context))

@@ -1,0 +1,587 @@
+#include "io/table_reader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+
+#include "io/hdf5_handle.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+const char* layout_name(Layout layout) {
+  switch (layout) {
+    case Layout::matrix: return "matrix";
+    case Layout::columnar: return "columnar";
+    case Layout::pandas: return "pandas";
+  }
+  return "?";
+}
+
+const char* column_type_name(ColumnType type) {
+  return type == ColumnType::numeric ? "numeric" : "categorical";
+}
+
+namespace {
+
+using h5::H5Handle;
+
+// How the elements of a dataset become float32.
+enum class Conversion {
+  hdf5_native,  // integer or float: HDF5 converts to native float (any byte order)
+  bitfield8,    // 8-bit bitfield (pandas/PyTables bool): read bytes, nonzero is 1
+  enum_integer  // enum over an integer (h5py bool): read native integer values of the enum
+};
+
+struct ElementType {
+  Conversion conversion = Conversion::hdf5_native;
+  std::string dtype;
+  std::string byte_order;
+  std::size_t size = 0;   // bytes per element (enum/bitfield)
+  bool is_signed = true;  // enum base type
+  H5Handle native_enum;   // memory type for enum reads
+};
+
+ElementType classify_type(hid_t type, const std::string& where) {
+  ElementType e;
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  const H5T_order_t order = H5Tget_order(type);
+  e.byte_order = order == H5T_ORDER_BE ? "big" : order == H5T_ORDER_LE ? "little" : "none";
+  e.size = size;
+  switch (cls) {
+    case H5T_INTEGER: {
+      const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+      if (size != 1 && size != 2 && size != 4 && size != 8) break;
+      e.dtype = std::string(is_signed ? "int" : "uint") + std::to_string(size * 8);
+      return e;
+    }
+    case H5T_FLOAT:
+      if (size != 2 && size != 4 && size != 8) break;
+      e.dtype = "float" + std::to_string(size * 8);
+      return e;
+    case H5T_BITFIELD:
+      if (size != 1) break;
+      e.conversion = Conversion::bitfield8;
+      e.dtype = "bool";
+      return e;
+    case H5T_ENUM: {
+      H5Handle base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_super(type), where));
+      if (H5Tget_class(base.get()) != H5T_INTEGER) break;
+      e.conversion = Conversion::enum_integer;
+      e.is_signed = H5Tget_sign(base.get()) == H5T_SGN_2;
+      e.native_enum = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(type, H5T_DIR_ASCEND), where));
+      e.size = H5Tget_size(e.native_enum.get());
+      const int members = H5Tget_nmembers(type);
+      bool boolean = members == 2;
+      for (int i = 0; boolean && i < members; ++i) {
+        char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
+        if (name) {
+          boolean = std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0;
+          H5free_memory(name);
+        }
+      }
+      e.dtype = boolean ? "bool" : "enum" + std::to_string(e.size * 8);
+      return e;
+    }
+    default:
+      break;
+  }
+  static const std::map<H5T_class_t, const char*> names = {
+      {H5T_STRING, "string"},   {H5T_COMPOUND, "compound"}, {H5T_OPAQUE, "opaque"},
+      {H5T_REFERENCE, "reference"}, {H5T_VLEN, "variable-length"}, {H5T_ARRAY, "array"},
+      {H5T_TIME, "time"},       {H5T_INTEGER, "integer"},    {H5T_FLOAT, "float"},
+      {H5T_BITFIELD, "bitfield"}, {H5T_ENUM, "enum"}};
+  const auto it = names.find(cls);
+  throw InputError(where + ": unsupported element type " +
+                   (it == names.end() ? std::string("(unknown)") : std::string(it->second)) + " of " +
+                   std::to_string(size) + " bytes; Lathe reads integer, float and bool data");
+}
+
+// A dataset that feeds one or more columns: a 1-D column, a 2-D matrix, or a pandas block.
+struct Source {
+  std::string path;
+  H5Handle dataset;
+  ElementType element;
+  int rank = 1;
+  std::int64_t width = 1;              // columns in this dataset (1 for 1-D)
+  std::vector<std::int64_t> target;    // target[j]: table column of dataset column j
+  bool categorical_codes = false;      // negative codes mean missing
+};
+
+}  // namespace
+
+struct TableReader::Impl {
+  std::filesystem::path path;
+  std::string file_context;  // the path, for messages
+  TableReadOptions options;
+  H5Handle file;
+  Layout layout = Layout::columnar;
+  std::int64_t rows = 0;
+  std::vector<ColumnInfo> columns;
+  std::vector<DatasetStorage> storage;
+  std::vector<Source> sources;
+  std::int64_t block_rows = 0;
+  std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
+  std::vector<unsigned char> byte_scratch;
+
+  std::string where(const std::string& dataset) const {
+    return file_context + ": dataset '" + dataset + "'";
+  }
+
+  void open_file() {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw InputError(file_context + ": no such file");
+    if (std::filesystem::is_directory(path, ec)) throw InputError(file_context + ": is a directory");
+    if (std::filesystem::file_size(path, ec) == 0) throw InputError(file_context + ": file is empty");
+    h5::silence_errors_in_this_thread();
+    const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+    if (is_hdf5 <= 0) throw InputError(file_context + ": not an HDF5 file");
+    hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) {
+      const std::string why = h5::last_error_message();
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(file_context + ": cannot open HDF5 file (truncated or damaged?): " + why);
+    }
+    file = h5::file_handle(id);
+  }
+
+  // Opens a dataset with a chunk cache big enough for one block of rows of it.
+  Source open_source(hid_t parent, const std::string& name, const std::string& full_path) {
+    const std::string w = where(full_path);
+    Source s;
+    s.path = full_path;
+    hid_t probe = H5Dopen2(parent, name.c_str(), H5P_DEFAULT);
+    if (probe < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(w + ": cannot open (damaged file?)");
+    }
+    H5Handle probe_handle = h5::dataset_handle(probe);
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(probe), w));
+    s.rank = LATHE_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), w);
+    hsize_t dims[H5S_MAX_RANK] = {};
+    LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr), w);
+    H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(probe), w));
+    s.element = classify_type(type.get(), w);
+
+    DatasetStorage st;
+    st.dataset = full_path;
+    st.dtype = s.element.dtype;
+    st.byte_order = s.element.byte_order;
+    for (int i = 0; i < s.rank; ++i) st.shape.push_back(static_cast<std::int64_t>(dims[i]));
+    H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Dget_create_plist(probe), w));
+    std::size_t chunk_bytes = 0;
+    if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+      hsize_t cdims[H5S_MAX_RANK] = {};
+      const int crank = LATHE_H5_CHECK(H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, cdims), w);
+      chunk_bytes = H5Tget_size(type.get());
+      for (int i = 0; i < crank; ++i) {
+        st.chunk.push_back(static_cast<std::int64_t>(cdims[i]));
+        chunk_bytes *= cdims[i];
+      }
+      const int nfilters = LATHE_H5_CHECK(H5Pget_nfilters(dcpl.get()), w);
+      for (int i = 0; i < nfilters; ++i) {
+        unsigned flags = 0, config = 0;
+        std::size_t nelmts = 0;
+        char fname[256] = {};
+        const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelmts,
+                                               nullptr, sizeof fname, fname, &config);
+        std::string filter_name = id == H5Z_FILTER_DEFLATE   ? "deflate"
+                                  : id == H5Z_FILTER_SHUFFLE ? "shuffle"
+                                  : id == H5Z_FILTER_FLETCHER32 ? "fletcher32"
+                                  : id == H5Z_FILTER_SZIP       ? "szip"
+                                  : id == H5Z_FILTER_NBIT       ? "nbit"
+                                  : id == H5Z_FILTER_SCALEOFFSET ? "scaleoffset"
+                                  : id == 32001                  ? "blosc"
+                                  : id == 32004                  ? "lz4"
+                                  : id == 32008                  ? "bitshuffle"
+                                  : id == 32015                  ? "zstd"
+                                  : (fname[0] ? fname : "filter " + std::to_string(id));
+        if (H5Zfilter_avail(id) <= 0) {
+          H5Eclear2(H5E_DEFAULT);
+          throw InputError(w + ": compressed with the HDF5 filter '" + filter_name + "' (id " +
+                           std::to_string(id) +
+                           "), which this HDF5 library does not have; install the filter plugin "
+                           "and point HDF5_PLUGIN_PATH at its folder");
+        }
+        st.filters.push_back(filter_name);
+      }
+    }
+    storage.push_back(st);
+
+    // Reopen with a chunk cache that holds every chunk one block touches, so each chunk is read
+    // and decompressed once per block.
+    if (chunk_bytes > 0) {
+      const std::int64_t crow = std::max<std::int64_t>(1, st.chunk[0]);
+      const std::int64_t chunks_per_block = (options.block_rows + crow - 1) / crow + 1;
+      std::int64_t chunks_across = 1;
+      for (int i = 1; i < s.rank; ++i) {
+        chunks_across *= (dims[i] + st.chunk[i] - 1) / std::max<std::int64_t>(1, st.chunk[i]);
+      }
+      const std::size_t cache_bytes = chunk_bytes * chunks_per_block * chunks_across;
+      H5Handle dapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), w));
+      LATHE_H5_CHECK(H5Pset_chunk_cache(dapl.get(), 12421, cache_bytes, 1.0), w);
+      probe_handle.reset();
+      s.dataset = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(parent, name.c_str(), dapl.get()), w));
+    } else {
+      s.dataset = std::move(probe_handle);
+    }
+    s.width = s.rank == 2 ? static_cast<std::int64_t>(dims[1]) : 1;
+    return s;
+  }
+
+  void open_matrix(const std::string& name) {
+    layout = Layout::matrix;
+    Source x = open_source(file.get(), name, "/" + name);
+    const DatasetStorage& xs = storage.back();
+    if (x.rank != 2) {
+      throw InputError(where("/" + name) + ": expected a 2-D matrix (rows x features), found rank " +
+                       std::to_string(x.rank));
+    }
+    rows = xs.shape[0];
+    const std::int64_t width = xs.shape[1];
+    std::vector<std::string> names;
+    for (const char* attr : {"feature_names", "columns"}) {
+      if (h5::attribute_exists(x.dataset.get(), attr, where("/" + name))) {
+        names = h5::read_string_attribute(x.dataset.get(), attr, where("/" + name));
+        break;
+      }
+      if (h5::attribute_exists(file.get(), attr, file_context)) {
+        names = h5::read_string_attribute(file.get(), attr, file_context);
+        break;
+      }
+    }
+    if (!names.empty() && static_cast<std::int64_t>(names.size()) != width) {
+      throw InputError(where("/" + name) + ": has " + std::to_string(width) + " columns but " +
+                       std::to_string(names.size()) + " feature names");
+    }
+    for (std::int64_t j = 0; j < width; ++j) {
+      ColumnInfo c;
+      c.name = names.empty() ? "f" + std::to_string(j) : names[j];
+      c.dtype = x.element.dtype;
+      c.dataset = "/" + name;
+      x.target.push_back(static_cast<std::int64_t>(columns.size()));
+      columns.push_back(c);
+    }
+    sources.push_back(std::move(x));
+
+    const std::string label = options.label_dataset;
+    if (!label.empty() && H5Lexists(file.get(), label.c_str(), H5P_DEFAULT) > 0) {
+      Source y = open_source(file.get(), label, "/" + label);
+      const DatasetStorage& ys = storage.back();
+      const bool column_vector = y.rank == 2 && ys.shape[1] == 1;
+      if (y.rank != 1 && !column_vector) {
+        throw InputError(where("/" + label) + ": a label must be 1-D, found rank " +
+                         std::to_string(y.rank));
+      }
+      if (ys.shape[0] != rows) {
+        throw InputError(where("/" + label) + ": has " + std::to_string(ys.shape[0]) +
+                         " labels for " + std::to_string(rows) + " rows of '/" + name + "'");
+      }
+      ColumnInfo c;
+      c.name = label;
+      c.dtype = y.element.dtype;
+      c.dataset = "/" + label;
+      y.target.push_back(static_cast<std::int64_t>(columns.size()));
+      columns.push_back(c);
+      sources.push_back(std::move(y));
+    }
+    H5Eclear2(H5E_DEFAULT);
+  }
+
+  void open_columnar(const std::string& group_path) {
+    layout = Layout::columnar;
+    const std::string gw = file_context + ": group '" + group_path + "'";
+    H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), group_path.c_str(), H5P_DEFAULT), gw));
+    std::vector<std::string> names;
+    if (h5::attribute_exists(group.get(), "lathe_columns", gw)) {
+      names = h5::read_string_attribute(group.get(), "lathe_columns", gw);
+    } else {
+      for (const auto& n : h5::list_group(group.get(), gw)) {
+        H5O_info_t info{};
+        if (H5Oget_info_by_name(group.get(), n.c_str(), &info, H5P_DEFAULT) >= 0 &&
+            info.type == H5O_TYPE_DATASET) {
+          names.push_back(n);
+        }
+      }
+      H5Eclear2(H5E_DEFAULT);
+    }
+    if (names.empty()) throw InputError(gw + ": holds no datasets, so no table");
+    const std::string prefix = group_path == "/" ? "/" : group_path + "/";
+    for (const auto& n : names) {
+      if (H5Lexists(group.get(), n.c_str(), H5P_DEFAULT) <= 0) {
+        throw InputError(gw + ": column '" + n + "' is listed in lathe_columns but has no dataset");
+      }
+      Source s = open_source(group.get(), n, prefix + n);
+      const DatasetStorage& st = storage.back();
+      if (s.rank != 1) {
+        throw InputError(where(prefix + n) + ": a column of the columnar layout must be 1-D, found rank " +
+                         std::to_string(s.rank));
+      }
+      if (columns.empty()) {
+        rows = st.shape[0];
+      } else if (st.shape[0] != rows) {
+        throw InputError(where(prefix + n) + ": has " + std::to_string(st.shape[0]) + " rows, but '" +
+                         columns.front().dataset + "' has " + std::to_string(rows));
+      }
+      ColumnInfo c;
+      c.name = n;
+      c.dtype = s.element.dtype;
+      c.dataset = prefix + n;
+      if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
+        c.type = ColumnType::categorical;
+        c.categories = h5::read_string_attribute(s.dataset.get(), "categories", where(prefix + n));
+        s.categorical_codes = true;
+      }
+      s.target.push_back(static_cast<std::int64_t>(columns.size()));
+      columns.push_back(c);
+      sources.push_back(std::move(s));
+    }
+  }
+
+  void open_pandas(const std::string& key) {
+    layout = Layout::pandas;
+    const std::string gw = file_context + ": pandas key '" + key + "'";
+    H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), key.c_str(), H5P_DEFAULT), gw));
+    const auto kind = h5::read_string_attribute(group.get(), "pandas_type", gw);
+    if (kind.empty() || kind[0] != "frame") {
+      throw InputError(gw + ": is a pandas '" + (kind.empty() ? "" : kind[0]) +
+                       "', not a DataFrame stored with format=\"fixed\" (pandas_type 'frame')");
+    }
+    H5Handle axis0 = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(group.get(), "axis0", H5P_DEFAULT), gw + "/axis0"));
+    const auto names = h5::read_string_dataset(axis0.get(), where(key + "/axis0"));
+    std::map<std::string, std::int64_t> position;
+    for (std::size_t i = 0; i < names.size(); ++i) position[names[i]] = static_cast<std::int64_t>(i);
+    columns.resize(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) columns[i].name = names[i];
+
+    std::vector<std::string> refused;
+    std::vector<bool> seen(names.size(), false);
+    bool have_rows = false;
+    for (int b = 0;; ++b) {
+      const std::string items_name = "block" + std::to_string(b) + "_items";
+      const std::string values_name = "block" + std::to_string(b) + "_values";
+      if (H5Lexists(group.get(), items_name.c_str(), H5P_DEFAULT) <= 0) break;
+      H5Handle items_ds = h5::dataset_handle(
+          LATHE_H5_CHECK(H5Dopen2(group.get(), items_name.c_str(), H5P_DEFAULT), where(key + "/" + items_name)));
+      const auto items = h5::read_string_dataset(items_ds.get(), where(key + "/" + items_name));
+      // An object block (strings) is a PyTables VLARRAY of pickled objects: refuse it by name.
+      H5Handle values_ds = h5::dataset_handle(LATHE_H5_CHECK(
+          H5Dopen2(group.get(), values_name.c_str(), H5P_DEFAULT), where(key + "/" + values_name)));
+      H5Handle vtype = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(values_ds.get()), where(key + "/" + values_name)));
+      const H5T_class_t cls = H5Tget_class(vtype.get());
+      values_ds.reset();
+      if (cls == H5T_VLEN || cls == H5T_STRING || cls == H5T_OPAQUE) {
+        refused.insert(refused.end(), items.begin(), items.end());
+        continue;
+      }
+      Source s = open_source(group.get(), values_name, "/" + key + "/" + values_name);
+      const DatasetStorage& st = storage.back();
+      if (s.rank != 2 || st.shape[1] != static_cast<std::int64_t>(items.size())) {
+        throw InputError(where("/" + key + "/" + values_name) + ": expected a 2-D block of " +
+                         std::to_string(items.size()) + " columns");
+      }
+      if (!have_rows) {
+        rows = st.shape[0];
+        have_rows = true;
+      } else if (st.shape[0] != rows) {
+        throw InputError(where("/" + key + "/" + values_name) + ": has " + std::to_string(st.shape[0]) +
+                         " rows, other blocks have " + std::to_string(rows));
+      }
+      for (const auto& item : items) {
+        const auto it = position.find(item);
+        if (it == position.end()) {
+          throw InputError(where("/" + key + "/" + items_name) + ": column '" + item + "' is not in axis0");
+        }
+        s.target.push_back(it->second);
+        seen[it->second] = true;
+        columns[it->second].dtype = s.element.dtype;
+        columns[it->second].dataset = "/" + key + "/" + values_name;
+      }
+      sources.push_back(std::move(s));
+    }
+    H5Eclear2(H5E_DEFAULT);
+    if (!refused.empty()) {
+      std::string list;
+      for (const auto& r : refused) list += (list.empty() ? "'" : ", '") + r + "'";
+      throw InputError(gw + ": columns " + list +
+                       " hold strings (pandas object dtype), which the pandas fixed format stores as "
+                       "pickled objects; convert them to numbers or categories first, or import the data "
+                       "from CSV with `lathe import`");
+    }
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' has no block");
+    }
+  }
+
+  // Finds the table: an explicit group or key, a pandas frame, a 2-D matrix, or 1-D columns.
+  void detect() {
+    const std::string root_context = file_context;
+    std::string target = options.group;
+    if (!target.empty() && target.front() == '/') target.erase(0, 1);
+    if (!target.empty()) {
+      if (H5Lexists(file.get(), target.c_str(), H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        throw InputError(file_context + ": has no group or dataset '" + options.group + "'");
+      }
+      H5O_info_t info{};
+      LATHE_H5_CHECK(H5Oget_info_by_name(file.get(), target.c_str(), &info, H5P_DEFAULT), file_context);
+      if (info.type == H5O_TYPE_DATASET) return open_matrix(target);
+      H5Handle g = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), target.c_str(), H5P_DEFAULT), file_context));
+      if (h5::attribute_exists(g.get(), "pandas_type", file_context)) return open_pandas(target);
+      return open_columnar("/" + target);
+    }
+    const auto children = h5::list_group(file.get(), root_context);
+    std::vector<std::string> pandas_keys, datasets_2d, datasets_1d;
+    for (const auto& n : children) {
+      H5O_info_t info{};
+      if (H5Oget_info_by_name(file.get(), n.c_str(), &info, H5P_DEFAULT) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        throw InputError(file_context + ": object '" + n + "' cannot be read (truncated or damaged file?)");
+      }
+      if (info.type == H5O_TYPE_GROUP) {
+        H5Handle g = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), n.c_str(), H5P_DEFAULT), file_context));
+        if (h5::attribute_exists(g.get(), "pandas_type", file_context)) pandas_keys.push_back(n);
+      } else if (info.type == H5O_TYPE_DATASET) {
+        H5Handle d = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file.get(), n.c_str(), H5P_DEFAULT), where("/" + n)));
+        H5Handle sp = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d.get()), where("/" + n)));
+        const int rank = H5Sget_simple_extent_ndims(sp.get());
+        (rank == 2 ? datasets_2d : datasets_1d).push_back(n);
+      }
+    }
+    if (pandas_keys.size() > 1) {
+      std::string list;
+      for (const auto& k : pandas_keys) list += " '" + k + "'";
+      throw InputError(file_context + ": holds several pandas frames (" + list.substr(1) +
+                       "); choose one with --group KEY");
+    }
+    if (pandas_keys.size() == 1) return open_pandas(pandas_keys[0]);
+    if (H5Lexists(file.get(), options.matrix_dataset.c_str(), H5P_DEFAULT) > 0) {
+      return open_matrix(options.matrix_dataset);
+    }
+    if (datasets_2d.size() == 1 && datasets_1d.size() <= 1) return open_matrix(datasets_2d[0]);
+    H5Eclear2(H5E_DEFAULT);
+    if (!datasets_1d.empty() && datasets_2d.empty()) return open_columnar("/");
+    if (!datasets_2d.empty()) {
+      throw InputError(file_context + ": has 2-D datasets but none named '" + options.matrix_dataset +
+                       "'; name the matrix with --group");
+    }
+    throw InputError(file_context +
+                     ": holds no table (expected a 2-D dataset 'X', a group of 1-D column datasets, "
+                     "or a pandas DataFrame written with format=\"fixed\")");
+  }
+
+  // Reads `count` rows of a source into row-major floats at `out` (count x width).
+  void read_rows(Source& s, std::int64_t first, std::int64_t count, float* out) {
+    const std::string w = where(s.path);
+    H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(s.dataset.get()), w));
+    const hsize_t start[2] = {static_cast<hsize_t>(first), 0};
+    const hsize_t extent[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(s.width)};
+    LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), w);
+    H5Handle mem_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(s.rank, extent, nullptr), w));
+    const std::size_t n = static_cast<std::size_t>(count * s.width);
+    switch (s.element.conversion) {
+      case Conversion::hdf5_native:
+        LATHE_H5_CHECK(H5Dread(s.dataset.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(),
+                               H5P_DEFAULT, out), w);
+        break;
+      case Conversion::bitfield8: {
+        byte_scratch.resize(n);
+        LATHE_H5_CHECK(H5Dread(s.dataset.get(), H5T_NATIVE_B8, mem_space.get(), file_space.get(),
+                               H5P_DEFAULT, byte_scratch.data()), w);
+        for (std::size_t i = 0; i < n; ++i) out[i] = byte_scratch[i] != 0 ? 1.0f : 0.0f;
+        break;
+      }
+      case Conversion::enum_integer: {
+        const std::size_t size = s.element.size;
+        byte_scratch.resize(n * size);
+        LATHE_H5_CHECK(H5Dread(s.dataset.get(), s.element.native_enum.get(), mem_space.get(),
+                               file_space.get(), H5P_DEFAULT, byte_scratch.data()), w);
+        const unsigned char* p = byte_scratch.data();
+        for (std::size_t i = 0; i < n; ++i, p += size) out[i] = decode_integer(p, size, s.element.is_signed);
+        break;
+      }
+    }
+  }
+
+  static float decode_integer(const unsigned char* p, std::size_t size, bool is_signed) {
+    switch (size) {
+      case 1: { std::int8_t v; std::memcpy(&v, p, 1); return is_signed ? v : static_cast<std::uint8_t>(v); }
+      case 2: { std::int16_t v; std::memcpy(&v, p, 2); return is_signed ? v : static_cast<std::uint16_t>(v); }
+      case 4: { std::int32_t v; std::memcpy(&v, p, 4); return is_signed ? static_cast<float>(v) : static_cast<float>(static_cast<std::uint32_t>(v)); }
+      default: { std::int64_t v; std::memcpy(&v, p, 8); return is_signed ? static_cast<float>(v) : static_cast<float>(static_cast<std::uint64_t>(v)); }
+    }
+  }
+};
+
+TableReader::TableReader(const std::filesystem::path& path, TableReadOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  impl_->file_context = path.string();
+  impl_->options = options;
+  if (options.block_rows <= 0) throw InputError("block rows must be positive");
+  impl_->open_file();
+  impl_->detect();
+  if (impl_->rows == 0) throw InputError(impl_->file_context + ": the table has zero rows");
+  std::int64_t chunk = 0;
+  for (const auto& st : impl_->storage) {
+    if (!st.chunk.empty()) chunk = std::max(chunk, st.chunk[0]);
+  }
+  const std::int64_t target = options.block_rows;
+  impl_->block_rows = chunk <= 0 ? target : std::max<std::int64_t>(1, (target + chunk - 1) / chunk) * chunk;
+}
+
+TableReader::~TableReader() = default;
+TableReader::TableReader(TableReader&&) noexcept = default;
+TableReader& TableReader::operator=(TableReader&&) noexcept = default;
+
+const std::filesystem::path& TableReader::path() const { return impl_->path; }
+Layout TableReader::layout() const { return impl_->layout; }
+std::int64_t TableReader::rows() const { return impl_->rows; }
+const std::vector<ColumnInfo>& TableReader::columns() const { return impl_->columns; }
+const std::vector<DatasetStorage>& TableReader::storage() const { return impl_->storage; }
+std::int64_t TableReader::block_rows() const { return impl_->block_rows; }
+
+void TableReader::read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out) {
+  Impl& m = *impl_;
+  const std::int64_t ncols = static_cast<std::int64_t>(m.columns.size());
+  if (first_row < 0 || row_count < 0 || first_row + row_count > m.rows) {
+    throw Error(m.file_context + ": read of rows [" + std::to_string(first_row) + ", " +
+                std::to_string(first_row + row_count) + ") is outside the table's " +
+                std::to_string(m.rows) + " rows");
+  }
+  if (static_cast<std::int64_t>(out.size()) != row_count * ncols) {
+    throw Error(m.file_context + ": read_block output has the wrong size");
+  }
+  if (row_count == 0) return;
+  for (Source& s : m.sources) {
+    if (s.width == 1) {
+      // A 1-D column (or n x 1) lands directly in its slot of the column-major block.
+      float* dst = out.data() + s.target[0] * row_count;
+      m.read_rows(s, first_row, row_count, dst);
+      if (s.categorical_codes) {
+        for (std::int64_t r = 0; r < row_count; ++r) {
+          if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
+        }
+      }
+      continue;
+    }
+    m.scratch.resize(static_cast<std::size_t>(row_count * s.width));
+    m.read_rows(s, first_row, row_count, m.scratch.data());
+    // Row-major (rows x width) to column-major, a tile of rows at a time to stay in cache.
+    constexpr std::int64_t kTile = 256;
+    for (std::int64_t r0 = 0; r0 < row_count; r0 += kTile) {
+      const std::int64_t r1 = std::min(row_count, r0 + kTile);
+      for (std::int64_t j = 0; j < s.width; ++j) {
+        float* dst = out.data() + s.target[j] * row_count;
+        const float* src = m.scratch.data() + j;
+        for (std::int64_t r = r0; r < r1; ++r) dst[r] = src[r * s.width];
+      }
+    }
+  }
+}
+
+}  // namespace lathe

@@ -1,0 +1,83 @@
+// Reads a table from an HDF5 file in blocks of rows, whatever its layout:
+//   matrix    a 2-D numeric dataset (default "X", rows x features) and an optional 1-D label
+//             dataset (default "y"); column names from a `feature_names` or `columns` attribute,
+//             else f0, f1, ...; the label, when present, is the last column.
+//   columnar  a group of equal-length 1-D datasets, one per column: Lathe's own layout (written by
+//             `lathe import` and `lathe synth`). A categorical column stores int32 codes (-1 missing)
+//             and its labels in a `categories` attribute; the group's `lathe_columns` attribute
+//             gives the column order.
+//   pandas    DataFrame.to_hdf(..., format="fixed"): axis0, blockN_items, blockN_values; numeric and
+//             bool blocks. String (object) blocks are refused, naming their columns.
+// Every supported element type (int8..int64, uint8..uint64, float32/64, bool as an HDF5 bitfield
+// or enum, either byte order) is read as float32. Errors name the file and dataset.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace lathe {
+
+enum class Layout { matrix, columnar, pandas };
+const char* layout_name(Layout layout);
+
+enum class ColumnType { numeric, categorical };
+const char* column_type_name(ColumnType type);
+
+struct ColumnInfo {
+  std::string name;
+  ColumnType type = ColumnType::numeric;
+  std::string dtype;                    // element type on disk: "float32", "int64", "bool", ...
+  std::vector<std::string> categories;  // categorical only: the label of code i
+  std::string dataset;                  // HDF5 path of the dataset that holds the column
+};
+
+// How one dataset is stored, for `lathe inspect`.
+struct DatasetStorage {
+  std::string dataset;             // HDF5 path
+  std::string dtype;               // e.g. "float64"
+  std::string byte_order;          // "little", "big" or "none"
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> chunk;  // empty when contiguous
+  std::vector<std::string> filters;  // e.g. {"shuffle", "deflate"}
+};
+
+struct TableReadOptions {
+  std::string matrix_dataset = "X";  // the 2-D dataset of the matrix layout
+  std::string label_dataset = "y";   // the optional label of the matrix layout
+  std::string group;                 // a group to read (columnar) or a pandas key; "" = detect
+  std::int64_t block_rows = 65536;   // target rows per block; sizes the chunk cache
+};
+
+class TableReader {
+ public:
+  // Opens the file and detects its layout. Throws InputError naming the file (and dataset) when it
+  // is missing, empty, not HDF5, has no table, zero rows, mismatched lengths or unsupported types.
+  explicit TableReader(const std::filesystem::path& path, TableReadOptions options = {});
+  ~TableReader();
+  TableReader(TableReader&&) noexcept;
+  TableReader& operator=(TableReader&&) noexcept;
+
+  const std::filesystem::path& path() const;
+  Layout layout() const;
+  std::int64_t rows() const;
+  const std::vector<ColumnInfo>& columns() const;
+  const std::vector<DatasetStorage>& storage() const;
+  // Rows per block: options.block_rows rounded to a multiple of the chunk rows (chunk-aligned reads
+  // decompress every chunk once), at least one chunk.
+  std::int64_t block_rows() const;
+
+  // Reads rows [first_row, first_row + row_count) of every column into `out`, column-major:
+  // out[c * row_count + r]. Missing values and missing category codes become NaN.
+  // out.size() must be row_count * columns().size().
+  void read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lathe

@@ -1,0 +1,26 @@
+// The CUDA backend seen from host code that g++ compiles: no CUDA headers here. Built from
+// runtime/cuda_backend.cu when CUDA is enabled, else from runtime/cuda_backend_absent.cpp, which
+// reports that the binary has no CUDA support.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "kernels/column_stats.h"
+#include "runtime/column_block.h"
+#include "runtime/device_context.h"
+
+namespace lathe {
+
+// Fills the CUDA fields of `info` (devices, versions, or why CUDA is unusable). Never throws.
+void query_cuda(SystemInfo& info);
+
+// Makes the stream, cuBLAS handle and scratch buffers for device `index`. Throws CudaError.
+std::shared_ptr<CudaBackend> make_cuda_backend(int index);
+
+// Summarises every column of a host block on the GPU: out[c] for column c (out.size() == columns).
+void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& host_block,
+                       std::span<ColumnStats> out);
+
+}  // namespace lathe

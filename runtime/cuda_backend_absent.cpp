@@ -1,0 +1,23 @@
+// The CUDA backend of a binary built without CUDA (LATHE_CUDA=OFF or no nvcc at build time).
+#include "runtime/cuda_backend.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+class CudaBackend {};
+
+void query_cuda(SystemInfo& info) {
+  info.cuda_built = false;
+  info.cuda_usable = false;
+  info.cuda_unusable_reason = "this lathe was built without CUDA support";
+}
+
+std::shared_ptr<CudaBackend> make_cuda_backend(int) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+
+void column_stats_cuda(CudaBackend&, const ColumnBlockView&, std::span<ColumnStats>) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+
+}  // namespace lathe
