@@ -60,9 +60,10 @@ std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn
   std::vector<std::string> out;
   out.reserve(count);
   const htri_t variable = LATHE_H5_CHECK(H5Tis_variable_str(file_type), context);
-  H5Handle mem = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), context));
+  // Read with the file's own string type (its character set and padding): HDF5 converts neither
+  // between ASCII and UTF-8 nor, reliably, between paddings.
+  H5Handle mem = datatype_handle(LATHE_H5_CHECK(H5Tcopy(file_type), context));
   if (variable > 0) {
-    LATHE_H5_CHECK(H5Tset_size(mem.get(), H5T_VARIABLE), context);
     std::vector<char*> ptrs(count, nullptr);
     LATHE_H5_CHECK(read(mem.get(), ptrs.data()), context);
     for (char* p : ptrs) {
@@ -71,7 +72,6 @@ std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn
     }
   } else {
     const std::size_t size = H5Tget_size(file_type);
-    LATHE_H5_CHECK(H5Tset_size(mem.get(), size), context);
     std::vector<char> buffer(count * size + 1, '\0');
     LATHE_H5_CHECK(read(mem.get(), buffer.data()), context);
     for (std::size_t i = 0; i < count; ++i) out.push_back(trim_fixed(buffer.data() + i * size, size));

@@ -434,7 +434,8 @@ struct TableReader::Impl {
       if (h5::attribute_exists(g.get(), "pandas_type", file_context)) return open_pandas(target);
       return open_columnar("/" + target);
     }
-    const auto children = h5::list_group(file.get(), root_context);
+    H5Handle root = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), "/", H5P_DEFAULT), root_context));
+    const auto children = h5::list_group(root.get(), root_context);
     std::vector<std::string> pandas_keys, datasets_2d, datasets_1d;
     for (const auto& n : children) {
       H5O_info_t info{};
