@@ -1,0 +1,1 @@
+#include "io/matrix_writer.h"

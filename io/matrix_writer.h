@@ -1,0 +1,2 @@
+// Placeholder: the synth helper writes this (matrix layout writer).
+#pragma once
