@@ -1,0 +1,275 @@
+"""End-to-end tests of the `lathe` command on files written by real clients (h5py, pandas).
+
+Run by ctest (tests/CMakeLists.txt) with LATHE pointing at the binary and LATHE_SHARED_DATA at the
+shared public datasets. Every test drives the command as a user would and checks its output, its
+exit code, and that no partial file is left behind.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+import pandas as pd
+
+LATHE = os.environ.get("LATHE", "lathe")
+SHARED = os.environ.get("LATHE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+
+
+def run(*args, check=True):
+    proc = subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def inspect_json(path, *extra):
+    return json.loads(run("inspect", path, "--json", "--device", "cpu", *extra).stdout)
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-cli-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def assertFails(self, args, *needles):
+        proc = run(*args, check=False)
+        self.assertNotEqual(proc.returncode, 0, f"expected failure: {args}\n{proc.stdout}")
+        self.assertLess(proc.returncode, 128, f"crashed: {proc.stderr}")
+        for needle in needles:
+            self.assertIn(needle, proc.stderr)
+        self.assertIn("lathe: error:", proc.stderr)
+        return proc
+
+
+class TelcoTest(TempDirTest):
+    def test_import_and_inspect_telco(self):
+        out = self.path("telco.h5")
+        run("import", os.path.join(SHARED, "telco_churn.csv"), out)
+        info = inspect_json(out)
+        self.assertEqual(info["layout"], "columnar")
+        self.assertEqual(info["rows"], 7043)
+        self.assertEqual(len(info["columns"]), 20)
+        cols = {c["name"]: c for c in info["columns"]}
+        self.assertEqual(cols["total_charges"]["type"], "numeric")
+        self.assertEqual(cols["total_charges"]["missing"], 11)
+        self.assertEqual(cols["churn"]["type"], "categorical")
+        self.assertEqual(cols["churn"]["categories"], 2)
+        # The same numbers pandas computes from the CSV.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        for name in ["tenure", "monthly_charges", "total_charges"]:
+            self.assertAlmostEqual(cols[name]["mean"], df[name].mean(), delta=1e-6 * abs(df[name].mean()))
+            self.assertAlmostEqual(cols[name]["min"], df[name].min(), places=3)
+            self.assertAlmostEqual(cols[name]["max"], df[name].max(), places=3)
+        # The human-readable form says the same.
+        text = run("inspect", out, "--device", "cpu").stdout
+        self.assertIn("rows:     7043", text)
+
+    def test_import_diamonds_and_penguins(self):
+        for name, rows, cols in [("diamonds", 53940, 10), ("penguins", 344, 7)]:
+            out = self.path(name + ".h5")
+            run("import", os.path.join(SHARED, name + ".csv"), out)
+            info = inspect_json(out)
+            self.assertEqual(info["rows"], rows)
+            self.assertEqual(len(info["columns"]), cols)
+            df = pd.read_csv(os.path.join(SHARED, name + ".csv"))
+            for c in info["columns"]:
+                self.assertEqual(c["missing"], int(df[c["name"]].isna().sum()), c["name"])
+
+
+def numeric_frame(rows=5000, seed=3):
+    """A frame with several dtypes, missing values, and very different scales."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "small": rng.normal(0, 1e-3, rows),
+        "big": rng.normal(1e6, 10, rows),
+        "count": rng.integers(-50, 50, rows).astype(np.int32),
+        "wide": rng.integers(0, 2**40, rows).astype(np.int64),
+        "narrow": rng.integers(0, 200, rows).astype(np.uint8),
+        "ratio": rng.uniform(0, 1, rows).astype(np.float32),
+        "flag": rng.uniform(0, 1, rows) < 0.3,
+    })
+    df.loc[rng.uniform(0, 1, rows) < 0.05, "small"] = np.nan
+    df.loc[rng.uniform(0, 1, rows) < 0.10, "ratio"] = np.nan
+    return df
+
+
+class ThreeLayoutsTest(TempDirTest):
+    """The same data written as a matrix (h5py), columnar (h5py and `lathe import`) and pandas
+    fixed frame inspects the same: names, counts, missing, min, mean, max."""
+
+    def write_all(self, df):
+        paths = {}
+        # matrix, by h5py: X float64, big-endian and chunked to exercise conversion, names attribute.
+        p = self.path("matrix.h5")
+        with h5py.File(p, "w") as f:
+            x = f.create_dataset("X", data=df.astype(np.float64).values.astype(">f8"), chunks=(1000, df.shape[1]),
+                                 compression="gzip", shuffle=True)
+            x.attrs["feature_names"] = list(df.columns)
+        paths["matrix"] = p
+        # columnar, by h5py: one 1-D dataset per column in its own dtype (bool as h5py's enum).
+        p = self.path("columns.h5")
+        with h5py.File(p, "w") as f:
+            for c in df.columns:
+                f.create_dataset(c, data=df[c].values, chunks=True, compression="gzip")
+            f.attrs["lathe_columns"] = list(df.columns)
+        paths["columnar-h5py"] = p
+        # pandas fixed format, compressed.
+        p = self.path("pandas.h5")
+        df.to_hdf(p, key="df", format="fixed", complib="zlib", complevel=4)
+        paths["pandas"] = p
+        # CSV through `lathe import`.
+        csv = self.path("data.csv")
+        df.assign(flag=df["flag"].astype(int)).to_csv(csv, index=False)
+        p = self.path("imported.h5")
+        run("import", csv, p)
+        paths["columnar-import"] = p
+        return paths
+
+    def test_layouts_inspect_the_same(self):
+        df = numeric_frame()
+        paths = self.write_all(df)
+        infos = {k: inspect_json(p) for k, p in paths.items()}
+        self.assertEqual(infos["matrix"]["layout"], "matrix")
+        self.assertEqual(infos["columnar-h5py"]["layout"], "columnar")
+        self.assertEqual(infos["columnar-import"]["layout"], "columnar")
+        self.assertEqual(infos["pandas"]["layout"], "pandas")
+        ref = infos["pandas"]
+        for kind, info in infos.items():
+            self.assertEqual(info["rows"], len(df), kind)
+            self.assertEqual([c["name"] for c in info["columns"]], list(df.columns), kind)
+            for a, b in zip(info["columns"], ref["columns"]):
+                self.assertEqual(a["type"], "numeric", (kind, a["name"]))
+                self.assertEqual(a["missing"], b["missing"], (kind, a["name"]))
+                self.assertEqual(a["count"], b["count"], (kind, a["name"]))
+                for stat in ["min", "mean", "max"]:
+                    tol = 1e-6 * max(1.0, abs(b[stat]))
+                    self.assertAlmostEqual(a[stat], b[stat], delta=tol, msg=(kind, a["name"], stat))
+        # And they match what pandas itself computes (values are read as float32).
+        for c in ref["columns"]:
+            col = df[c["name"]].astype(np.float64)
+            self.assertEqual(c["missing"], int(col.isna().sum()), c["name"])
+            self.assertAlmostEqual(c["mean"], float(col.astype(np.float32).astype(np.float64).mean()),
+                                   delta=1e-6 * max(1.0, abs(col.mean())))
+
+    def test_pandas_string_columns_are_refused_by_name(self):
+        df = pd.DataFrame({"a": [1.0, 2.0], "city": ["Oslo", "Lima"], "b": [3, 4]})
+        p = self.path("strings.h5")
+        df.to_hdf(p, key="df", format="fixed")
+        self.assertFails(["inspect", p], p, "city")
+
+
+class BadInputTest(TempDirTest):
+    def test_missing_file(self):
+        self.assertFails(["inspect", self.path("nope.h5")], "nope.h5", "no such file")
+
+    def test_empty_file(self):
+        p = self.path("empty.h5")
+        open(p, "w").close()
+        self.assertFails(["inspect", p], "empty.h5", "empty")
+
+    def test_not_hdf5(self):
+        p = self.path("text.h5")
+        with open(p, "w") as f:
+            f.write("a,b\n1,2\n")
+        self.assertFails(["inspect", p], "text.h5", "not an HDF5 file")
+
+    def test_truncated_hdf5(self):
+        p = self.path("trunc.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.random.default_rng(0).normal(size=(20000, 8)))
+        size = os.path.getsize(p)
+        with open(p, "r+b") as f:
+            f.truncate(size // 2)
+        self.assertFails(["inspect", p], "trunc.h5")
+
+    def test_wrong_rank(self):
+        p = self.path("rank3.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.zeros((4, 3, 2)))
+        self.assertFails(["inspect", p], "rank3.h5", "/X", "rank 3")
+
+    def test_label_length_differs_from_rows(self):
+        p = self.path("label.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.zeros((10, 3)))
+            f.create_dataset("y", data=np.zeros(9))
+        self.assertFails(["inspect", p], "label.h5", "/y", "9")
+
+    def test_zero_rows(self):
+        p = self.path("zero.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.zeros((0, 3)))
+        self.assertFails(["inspect", p], "zero.h5", "zero rows")
+
+    def test_unsupported_dtype(self):
+        p = self.path("strings.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.array([[b"a", b"b"], [b"c", b"d"]]))
+        self.assertFails(["inspect", p], "strings.h5", "/X", "string")
+        p = self.path("complex.h5")
+        with h5py.File(p, "w") as f:
+            f.create_dataset("X", data=np.zeros((3, 2), dtype=np.complex64))
+        self.assertFails(["inspect", p], "complex.h5", "/X")
+
+    def test_ragged_csv_names_the_line_and_leaves_no_output(self):
+        csv = self.path("ragged.csv")
+        with open(csv, "w") as f:
+            f.write("a,b,c\n1,2,3\n4,5\n6,7,8\n")
+        out = self.path("out.h5")
+        self.assertFails(["import", csv, out], "ragged.csv", "line 3")
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual([n for n in os.listdir(self.dir) if n != "ragged.csv"], [])
+        # An earlier output at that path is left intact.
+        with open(out, "wb") as f:
+            f.write(b"earlier")
+        self.assertFails(["import", csv, out], "line 3")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"earlier")
+        # With --skip-bad-rows the rest is imported and the skip reported.
+        proc = run("import", csv, out, "--skip-bad-rows")
+        self.assertIn("3", proc.stderr)
+        self.assertEqual(inspect_json(out)["rows"], 2)
+
+    def test_device_flag(self):
+        self.assertFails(["inspect", "x.h5", "--device", "tpu"], "--device")
+
+
+class SynthTest(TempDirTest):
+    def test_synth_then_inspect(self):
+        for layout in ["columnar", "matrix"]:
+            p = self.path(f"synth-{layout}.h5")
+            run("synth", "--task", "multiclass", "--classes", "4", "--rows", "5000", "--features", "6",
+                "--categorical", "2", "--missing-rate", "0.05", "--seed", "9", "--layout", layout,
+                "--out", p, "--quiet")
+            info = inspect_json(p)
+            self.assertEqual(info["layout"], layout)
+            self.assertEqual(info["rows"], 5000)
+            self.assertEqual(len(info["columns"]), 9)
+            missing = sum(c["missing"] for c in info["columns"][:8])
+            self.assertGreater(missing, 0.03 * 5000 * 8)
+            self.assertLess(missing, 0.07 * 5000 * 8)
+
+
+class InfoTest(unittest.TestCase):
+    def test_info_json(self):
+        info = json.loads(run("info", "--json").stdout)
+        self.assertIn("cuda_usable", info)
+        self.assertGreaterEqual(info["cpu_threads"], 1)
+        if not info["cuda_usable"]:
+            self.assertTrue(info["cuda_unusable_reason"])
+            proc = run("inspect", "x.h5", "--device", "cuda", check=False)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn("CUDA is not usable", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds Lathe for an H100/H200 (sm_90) in build-gpu/ and packs lathe, the tests, the benchmarks and
+# bench/gpu_check.sh with their shared libraries into .gpu/ (ignored by git) for the device tool:
+#   run: source .gpu/env.sh && gpu_check.sh $OUT      (carry: .gpu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/cuda/bin:$PATH"
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DLATHE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+cmake --build build-gpu -j"$(nproc)"
+rm -rf .gpu
+../shared/gpu-host/pack.sh .gpu build-gpu/lathe build-gpu/tests/lathe_tests build-gpu/bench/lathe_bench \
+  bench/gpu_check.sh
+du -sh .gpu
