@@ -1,5 +1,5 @@
 // Streaming summary of one numeric column: count, missing count, mean and sum of squared deviations
-// (Welford, merged with Chan et al.'s pairwise formula, in double), min and max. Written once and
+// (in double, runs merged with Chan et al.'s pairwise formula), min and max. Written once and
 // used by the CPU backend (runtime/cpu_backend.cpp) and the CUDA kernel (kernels/column_stats.cu).
 #pragma once
 
@@ -19,18 +19,49 @@ struct ColumnStats {
   float max = -INFINITY;
 };
 
+// Per-thread accumulator for a run of values: sums of deviations from a shift (the run's first
+// value) instead of Welford's running mean, so the hot loop has no division. With the shift close to
+// the data, sum_sq - sum^2/n loses little precision in double; finish() converts to ColumnStats,
+// which runs are then merged with merge_stats.
+struct ColumnAccumulator {
+  std::int64_t count = 0;
+  std::int64_t missing = 0;
+  double shift = 0.0;
+  double sum = 0.0;     // sum of (v - shift)
+  double sum_sq = 0.0;  // sum of (v - shift)^2
+  float min = INFINITY;
+  float max = -INFINITY;
+};
+
 // Adds one value; NaN counts as missing.
-LATHE_HOST_DEVICE void add_value(ColumnStats& s, float v) {
+LATHE_HOST_DEVICE void add_value(ColumnAccumulator& a, float v) {
   if (v != v) {
-    ++s.missing;
+    ++a.missing;
     return;
   }
-  ++s.count;
-  const double delta = static_cast<double>(v) - s.mean;
-  s.mean += delta / static_cast<double>(s.count);
-  s.m2 += delta * (static_cast<double>(v) - s.mean);
-  s.min = v < s.min ? v : s.min;
-  s.max = v > s.max ? v : s.max;
+  if (a.count == 0) a.shift = static_cast<double>(v);
+  const double d = static_cast<double>(v) - a.shift;
+  ++a.count;
+  a.sum += d;
+  a.sum_sq += d * d;
+  a.min = v < a.min ? v : a.min;
+  a.max = v > a.max ? v : a.max;
+}
+
+LATHE_HOST_DEVICE ColumnStats finish(const ColumnAccumulator& a) {
+  ColumnStats s;
+  s.count = a.count;
+  s.missing = a.missing;
+  s.min = a.min;
+  s.max = a.max;
+  if (a.count > 0) {
+    const double n = static_cast<double>(a.count);
+    const double mean_offset = a.sum / n;
+    s.mean = a.shift + mean_offset;
+    const double m2 = a.sum_sq - a.sum * mean_offset;
+    s.m2 = m2 > 0.0 ? m2 : 0.0;
+  }
+  return s;
 }
 
 // The summary of the union of the values summarised by a and b (order-independent up to rounding).

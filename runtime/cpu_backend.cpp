@@ -20,9 +20,9 @@ void column_stats_cpu(const ColumnBlockView& block, std::span<ColumnStats> out) 
       const float* col = block.column(c);
       const std::int64_t begin = s * kSliceRows;
       const std::int64_t end = std::min(rows, begin + kSliceRows);
-      ColumnStats acc;
+      ColumnAccumulator acc;
       for (std::int64_t r = begin; r < end; ++r) add_value(acc, col[r]);
-      partial[static_cast<std::size_t>(c * slices + s)] = acc;
+      partial[static_cast<std::size_t>(c * slices + s)] = finish(acc);
     }
   }
   for (std::int64_t c = 0; c < columns; ++c) {

@@ -45,7 +45,7 @@ TEST_P(ColumnStatsOnDevice, MatchesTwoPassReferenceOverAwkwardSizes) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
   std::mt19937_64 rng(7);
-  for (std::int64_t rows : {1, 11, 101, 4097, 12345, 200003}) {
+  for (std::int64_t rows : {1, 4, 11, 101, 4096, 4097, 12345, 65536, 200003}) {
     for (std::int64_t cols : {1, 2, 7, 33}) {
       if (rows * cols > 2'000'000) continue;
       std::vector<float> values(static_cast<std::size_t>(rows * cols));
@@ -96,12 +96,13 @@ LATHE_INSTANTIATE_FOR_DEVICES(ColumnStatsOnDevice);
 
 TEST(ColumnStatsMerge, MergeIsTheStatsOfTheUnion) {
   std::vector<float> a = {1, 2, 3, NAN}, b = {10, 20};
-  ColumnStats sa, sb, sab;
-  for (float v : a) add_value(sa, v);
-  for (float v : b) add_value(sb, v);
-  for (float v : a) add_value(sab, v);
-  for (float v : b) add_value(sab, v);
-  const ColumnStats m = merge_stats(sa, sb);
+  ColumnAccumulator aa, ab, aab;
+  for (float v : a) add_value(aa, v);
+  for (float v : b) add_value(ab, v);
+  for (float v : a) add_value(aab, v);
+  for (float v : b) add_value(aab, v);
+  const ColumnStats sab = finish(aab);
+  const ColumnStats m = merge_stats(finish(aa), finish(ab));
   EXPECT_EQ(m.count, 5);
   EXPECT_EQ(m.missing, 1);
   EXPECT_DOUBLE_EQ(m.mean, 7.2);
