@@ -1,4 +1,27 @@
 // `lathe import`: CSV to Lathe's columnar HDF5 layout, streaming in constant memory.
+//
+// The file is read twice (three times in rare cases, below), never held in memory:
+//   pass 1  reads the header and every record, infers each column's type, collects the labels of
+//           categorical columns, counts rows and finds every error, before any output exists;
+//   pass 2  parses again and appends blocks of rows to a ColumnarWriter on a temporary file, which
+//           is renamed to the output path only when complete. A failed import leaves nothing at
+//           the output path and never touches an earlier file there.
+//
+// The CSV dialect is RFC 4180 (see io/csv_reader.h): quoted fields, CRLF, a UTF-8 BOM. Header
+// names have their quotes and surrounding whitespace removed; empty or duplicate names are errors.
+// Field values have surrounding spaces and tabs removed. Line numbers in messages are the file's
+// 1-based physical lines (the header is line 1).
+//
+// Missing values: an empty field, NA, N/A, NaN, nan, null, NULL or None; stored as NaN in a
+//   numeric column and code -1 in a categorical one.
+// Types: a column is numeric (stored float64) when every non-missing value parses whole as a
+//   number (std::from_chars, with an optional leading '+'); otherwise categorical (stored int32
+//   codes, code i being the i-th label in byte-wise sorted order). A column that looks numeric
+//   with a few bad values (at least 100 non-missing values, at least 99% of them numbers) is taken
+//   as numeric, and its bad values are errors. `categorical` and `numeric` force a column's type.
+// Memory: one block of rows, the labels of categorical columns, and at most 1024 distinct
+//   number-like values per column while it still looks numeric; a column that turns out
+//   categorical after outgrowing that limit gets its labels from a third pass over the file.
 #pragma once
 
 #include <cstdint>
@@ -9,23 +32,28 @@
 namespace lathe {
 
 struct CsvImportOptions {
-  std::vector<std::string> categorical;  // columns forced categorical (else inferred)
+  std::vector<std::string> categorical;  // columns forced categorical (numbers become labels)
+  std::vector<std::string> numeric;      // columns forced numeric (a non-number is an error)
   bool skip_bad_rows = false;            // skip (and count) ragged or unparseable rows
   char delimiter = ',';
-  std::int64_t chunk_rows = 65536;
-  int deflate_level = 4;
-  bool progress = true;  // progress on stderr for large files
+  std::int64_t chunk_rows = 65536;  // rows per HDF5 chunk and per appended block (fewer if wide)
+  int deflate_level = 4;            // 0..9; 0 = no compression
+  bool progress = true;             // progress on stderr for files over 64 MiB
 };
 
 struct CsvImportReport {
-  std::int64_t rows = 0;          // rows written
-  std::int64_t skipped_rows = 0;  // with skip_bad_rows
+  std::int64_t rows = 0;                      // rows written
+  std::int64_t skipped_rows = 0;              // with skip_bad_rows
   std::vector<std::string> skipped_examples;  // the first few reasons, each naming its line
   std::int64_t columns = 0;
+  std::int64_t numeric_columns = 0;
+  std::int64_t categorical_columns = 0;
 };
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws
-// InputError naming the line (and column) of the first bad row unless skip_bad_rows.
+// InputError naming the file, and the line (and column) of the first bad row unless
+// skip_bad_rows: a missing, empty or header-only file, bad header names, a row with the wrong
+// number of fields, a value that is not a number in a numeric column, an unclosed quote.
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,
                            const CsvImportOptions& options);
 

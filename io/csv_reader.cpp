@@ -1,0 +1,149 @@
+#include "io/csv_reader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+// Large reads keep the parser, not the system calls, the bottleneck.
+constexpr std::size_t kReadBlockBytes = std::size_t{1} << 20;
+
+}  // namespace
+
+CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
+    : path_(path), delimiter_(delimiter) {
+  if (delimiter == '"' || delimiter == '\n' || delimiter == '\r') {
+    throw InputError(path_.string() + ": the delimiter cannot be a quote or a line break");
+  }
+  std::error_code ec;
+  const auto status = std::filesystem::status(path_, ec);
+  if (!std::filesystem::exists(status)) {
+    throw InputError(path_.string() + ": no such file");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw InputError(path_.string() + ": is a directory, not a CSV file");
+  }
+  file_.reset(std::fopen(path_.c_str(), "rb"));
+  if (!file_) {
+    throw InputError(path_.string() + ": cannot open: " + std::strerror(errno));
+  }
+  const auto size = std::filesystem::file_size(path_, ec);
+  file_bytes_ = ec ? 0 : static_cast<std::int64_t>(size);
+  buffer_.resize(kReadBlockBytes);
+  pos_ = end_ = buffer_.data();
+}
+
+CsvReader::~CsvReader() = default;
+
+std::int64_t CsvReader::bytes_consumed() const {
+  return bytes_before_buffer_ + (pos_ - buffer_.data());
+}
+
+bool CsvReader::fill() {
+  if (pos_ < end_) return true;
+  // Every byte of the buffer has been copied out (fields own their bytes), so it is reused whole.
+  bytes_before_buffer_ += end_ - buffer_.data();
+  const std::size_t n = std::fread(buffer_.data(), 1, buffer_.size(), file_.get());
+  pos_ = buffer_.data();
+  end_ = pos_ + n;
+  if (n == 0) {
+    if (std::ferror(file_.get())) {
+      throw Error(path_.string() + ": read failed: " + std::strerror(errno));
+    }
+    return false;
+  }
+  if (at_file_start_) {
+    at_file_start_ = false;
+    if (n >= 3 && std::memcmp(pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+  }
+  return true;
+}
+
+void CsvReader::end_line_after_cr() {
+  ++line_;
+  if (fill() && *pos_ == '\n') ++pos_;
+}
+
+bool CsvReader::read_field() {
+  if (!fill()) return false;
+  if (*pos_ == '"') {
+    const std::int64_t opened_on = line_;
+    ++pos_;
+    for (;;) {
+      if (!fill()) {
+        throw InputError(path_.string() + ": line " + std::to_string(opened_on) +
+                         ": a quoted field opens here and is never closed (an unbalanced '\"')");
+      }
+      const char* start = pos_;
+      const auto* quote = static_cast<const char*>(std::memchr(pos_, '"', end_ - pos_));
+      const char* stop = quote ? quote : end_;
+      line_ += std::count(start, stop, '\n');
+      field_bytes_.append(start, stop);
+      pos_ = stop;
+      if (!quote) continue;
+      ++pos_;
+      if (fill() && *pos_ == '"') {  // "" inside quotes is one quote
+        field_bytes_.push_back('"');
+        ++pos_;
+        continue;
+      }
+      break;
+    }
+  }
+  // An unquoted field, or whatever follows a closing quote up to the delimiter or line break.
+  const char delimiter = delimiter_;
+  for (;;) {
+    if (!fill()) return false;
+    const char* start = pos_;
+    const char* end = end_;
+    const char* p = pos_;
+    while (p < end && *p != delimiter && *p != '\n' && *p != '\r') ++p;
+    field_bytes_.append(start, p);
+    pos_ = p;
+    if (p == end) continue;
+    const char c = *pos_++;
+    if (c == delimiter) return true;
+    if (c == '\n') {
+      ++line_;
+    } else {
+      end_line_after_cr();
+    }
+    return false;
+  }
+}
+
+bool CsvReader::next(CsvRecord& record) {
+  record.fields.clear();
+  field_bytes_.clear();
+  field_ends_.clear();
+  for (;;) {  // skip blank lines
+    if (!fill()) return false;
+    if (*pos_ == '\n') {
+      ++pos_;
+      ++line_;
+    } else if (*pos_ == '\r') {
+      ++pos_;
+      end_line_after_cr();
+    } else {
+      break;
+    }
+  }
+  record.first_line = line_;
+  while (read_field()) field_ends_.push_back(field_bytes_.size());
+  field_ends_.push_back(field_bytes_.size());
+  // Views are made only now: field_bytes_ may have moved while the record grew.
+  std::size_t start = 0;
+  for (const std::size_t end : field_ends_) {
+    record.fields.emplace_back(field_bytes_.data() + start, end - start);
+    start = end;
+  }
+  return true;
+}
+
+}  // namespace lathe
