@@ -55,7 +55,8 @@ template <typename ReadFn>
 std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn read,
                                       const std::string& context) {
   if (H5Tget_class(file_type) != H5T_STRING) {
-    throw Hdf5Error(context + ": expected strings");
+    // The file holds something else where names belong: bad input, not a failed HDF5 call.
+    throw InputError(context + ": expected strings");
   }
   std::vector<std::string> out;
   out.reserve(count);

@@ -101,6 +101,23 @@ ElementType classify_type(hid_t type, const std::string& where) {
                    std::to_string(size) + " bytes; Lathe reads integer, float and bool data");
 }
 
+// Column labels of a pandas frame (axis0, blockN_items): strings, or int64 when the columns are
+// integers, as for DataFrame(ndarray); those columns are named by their decimal value.
+std::vector<std::string> read_pandas_labels(hid_t dataset, const std::string& where) {
+  H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
+  if (H5Tget_class(type.get()) != H5T_INTEGER) return h5::read_string_dataset(dataset, where);
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
+  const hssize_t n = LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), where);
+  std::vector<long long> values(static_cast<std::size_t>(n));
+  if (n > 0) {
+    LATHE_H5_CHECK(H5Dread(dataset, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+                   where);
+  }
+  std::vector<std::string> labels;
+  for (const long long v : values) labels.push_back(std::to_string(v));
+  return labels;
+}
+
 // A dataset that feeds one or more columns: a 1-D column, a 2-D matrix, or a pandas block.
 struct Source {
   std::string path;
@@ -243,6 +260,9 @@ struct TableReader::Impl {
     }
     rows = xs.shape[0];
     const std::int64_t width = xs.shape[1];
+    // A rows x 0 matrix is no table: nothing downstream can use a block without columns.
+    if (width == 0) throw InputError(where("/" + name) + ": has no columns (shape " +
+                                     std::to_string(rows) + " x 0)");
     std::vector<std::string> names;
     for (const char* attr : {"feature_names", "columns"}) {
       if (h5::attribute_exists(x.dataset.get(), attr, where("/" + name))) {
@@ -352,7 +372,7 @@ struct TableReader::Impl {
                        "', not a DataFrame stored with format=\"fixed\" (pandas_type 'frame')");
     }
     H5Handle axis0 = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(group.get(), "axis0", H5P_DEFAULT), gw + "/axis0"));
-    const auto names = h5::read_string_dataset(axis0.get(), where(key + "/axis0"));
+    const auto names = read_pandas_labels(axis0.get(), where(key + "/axis0"));
     std::map<std::string, std::int64_t> position;
     for (std::size_t i = 0; i < names.size(); ++i) position[names[i]] = static_cast<std::int64_t>(i);
     columns.resize(names.size());
@@ -367,7 +387,7 @@ struct TableReader::Impl {
       if (H5Lexists(group.get(), items_name.c_str(), H5P_DEFAULT) <= 0) break;
       H5Handle items_ds = h5::dataset_handle(
           LATHE_H5_CHECK(H5Dopen2(group.get(), items_name.c_str(), H5P_DEFAULT), where(key + "/" + items_name)));
-      const auto items = h5::read_string_dataset(items_ds.get(), where(key + "/" + items_name));
+      const auto items = read_pandas_labels(items_ds.get(), where(key + "/" + items_name));
       // An object block (strings) is a PyTables VLARRAY of pickled objects: refuse it by name.
       H5Handle values_ds = h5::dataset_handle(LATHE_H5_CHECK(
           H5Dopen2(group.get(), values_name.c_str(), H5P_DEFAULT), where(key + "/" + values_name)));
@@ -436,7 +456,7 @@ struct TableReader::Impl {
     }
     H5Handle root = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), "/", H5P_DEFAULT), root_context));
     const auto children = h5::list_group(root.get(), root_context);
-    std::vector<std::string> pandas_keys, datasets_2d, datasets_1d;
+    std::vector<std::string> pandas_keys, datasets_2d, datasets_1d, columns_1d;
     for (const auto& n : children) {
       H5O_info_t info{};
       if (H5Oget_info_by_name(file.get(), n.c_str(), &info, H5P_DEFAULT) < 0) {
@@ -451,6 +471,7 @@ struct TableReader::Impl {
         H5Handle sp = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d.get()), where("/" + n)));
         const int rank = H5Sget_simple_extent_ndims(sp.get());
         (rank == 2 ? datasets_2d : datasets_1d).push_back(n);
+        if (rank == 1) columns_1d.push_back(n);
       }
     }
     if (pandas_keys.size() > 1) {
@@ -460,7 +481,12 @@ struct TableReader::Impl {
                        "); choose one with --group KEY");
     }
     if (pandas_keys.size() == 1) return open_pandas(pandas_keys[0]);
-    if (H5Lexists(file.get(), options.matrix_dataset.c_str(), H5P_DEFAULT) > 0) {
+    // A 1-D dataset named like the matrix is a column (`lathe import` of a CSV with a column "X"),
+    // not a matrix; any other rank goes to open_matrix, which explains what is wrong with it.
+    const bool matrix_name_is_a_column =
+        std::find(columns_1d.begin(), columns_1d.end(), options.matrix_dataset) != columns_1d.end();
+    if (!matrix_name_is_a_column &&
+        H5Lexists(file.get(), options.matrix_dataset.c_str(), H5P_DEFAULT) > 0) {
       return open_matrix(options.matrix_dataset);
     }
     if (datasets_2d.size() == 1 && datasets_1d.size() <= 1) return open_matrix(datasets_2d[0]);
