@@ -371,6 +371,12 @@ struct TableReader::Impl {
       throw InputError(gw + ": is a pandas '" + (kind.empty() ? "" : kind[0]) +
                        "', not a DataFrame stored with format=\"fixed\" (pandas_type 'frame')");
     }
+    if (H5Lexists(group.get(), "axis0", H5P_DEFAULT) <= 0 ||
+        H5Lexists(group.get(), "block0_items", H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(gw + ": has no axis0/block0_items: a DataFrame with a MultiIndex or another "
+                       "pandas structure; write a flat DataFrame with to_hdf(..., format=\"fixed\")");
+    }
     H5Handle axis0 = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(group.get(), "axis0", H5P_DEFAULT), gw + "/axis0"));
     const auto names = read_pandas_labels(axis0.get(), where(key + "/axis0"));
     std::map<std::string, std::int64_t> position;
@@ -476,8 +482,8 @@ struct TableReader::Impl {
     }
     if (pandas_keys.size() > 1) {
       std::string list;
-      for (const auto& k : pandas_keys) list += " '" + k + "'";
-      throw InputError(file_context + ": holds several pandas frames (" + list.substr(1) +
+      for (const auto& k : pandas_keys) list += ", '" + k + "'";
+      throw InputError(file_context + ": holds several pandas frames (" + list.substr(2) +
                        "); choose one with --group KEY");
     }
     if (pandas_keys.size() == 1) return open_pandas(pandas_keys[0]);
