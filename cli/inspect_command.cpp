@@ -2,6 +2,7 @@
 // count and min/mean/max (numeric) or category count (categorical).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -99,12 +100,29 @@ void add_inspect_command(CLI::App& app) {
     std::cout << "rows:     " << reader.rows() << "\n";
     std::cout << "columns:  " << cols.size() << "\n";
     std::cout << "device:   " << ctx.description() << "\n";
+    // Datasets stored alike are listed once (a columnar file has one dataset per column).
     std::cout << "storage:\n";
+    std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // description, datasets
     for (const auto& st : reader.storage()) {
-      std::cout << "  " << st.dataset << "  " << st.dtype << " (" << st.byte_order << "-endian), "
-                << shape_text(st.shape) << ", "
-                << (st.chunk.empty() ? "contiguous" : "chunks of " + shape_text(st.chunk))
-                << (st.filters.empty() ? "" : ", filters " + join(st.filters, "+")) << "\n";
+      const std::string shape = st.shape.size() > 1 ? shape_text(st.shape) + ", " : "";
+      const std::string description =
+          st.dtype + " (" + st.byte_order + "-endian), " + shape +
+          (st.chunk.empty() ? "contiguous" : "chunks of " + shape_text(st.chunk)) +
+          (st.filters.empty() ? "" : ", filters " + join(st.filters, "+"));
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const auto& g) { return g.first == description; });
+      if (it == groups.end()) {
+        groups.push_back({description, {st.dataset}});
+      } else {
+        it->second.push_back(st.dataset);
+      }
+    }
+    for (const auto& [description, datasets] : groups) {
+      const std::string who = datasets.size() == 1
+                                  ? datasets.front()
+                                  : std::to_string(datasets.size()) + " datasets (" +
+                                        datasets.front() + ", ...)";
+      std::cout << "  " << who << ": " << description << "\n";
     }
     std::size_t width = 4;
     for (const auto& c : cols) width = std::max(width, c.name.size());

@@ -5,9 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "runtime/device_context.h"
+
+namespace lathe {
+// So that test names and ctest listings say "cpu"/"cuda" rather than the enum's bytes.
+inline void PrintTo(DeviceKind kind, std::ostream* os) { *os << (kind == DeviceKind::cpu ? "cpu" : "cuda"); }
+}  // namespace lathe
 
 namespace lathe::test {
 
