@@ -16,11 +16,11 @@ row "gpu" "$(head -c 60 "$out/gpu.txt" | tr -d '\n')" "$(grep -m1 'GPU 0' "$out/
 
 timeout 300 lathe_tests --gtest_filter='GPU*' > "$out/gpu_tests.txt" 2>&1
 rc=$?
-row "GPU tests" "rc=$rc" "$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gpu_tests.txt" | tr '\n' ' ' | cut -c1-120)"
+row "GPU tests" "rc=$rc" "$(grep -E '^\[  (PASSED|FAILED)  \] [0-9]+|^\[  SKIPPED \] [0-9]+' "$out/gpu_tests.txt" | tr '\n' ' ' | cut -c1-120)"
 
 timeout 300 lathe_tests --gtest_filter='-GPU*' > "$out/cpu_tests.txt" 2>&1
 rc=$?
-row "CPU tests on GPU host" "rc=$rc" "$(grep -E '^\[  (PASSED|FAILED) ' "$out/cpu_tests.txt" | tr '\n' ' ' | cut -c1-120)"
+row "CPU tests on GPU host" "rc=$rc" "$(grep -E '^\[  (PASSED|FAILED)  \] [0-9]+|^\[  SKIPPED \] [0-9]+' "$out/cpu_tests.txt" | tr '\n' ' ' | cut -c1-120)"
 
 cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 for tool in memcheck racecheck synccheck initcheck; do
