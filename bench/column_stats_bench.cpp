@@ -68,4 +68,4 @@ BENCHMARK(BM_GPU_ColumnStatsCuda)->SIZES->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+BENCHMARK_MAIN();  // the one main of lathe_bench: other bench/*.cpp files only register

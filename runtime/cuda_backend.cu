@@ -4,50 +4,9 @@
 #include "kernels/column_stats_cuda.h"
 #include "runtime/cuda_backend.h"
 #include "runtime/cuda_check.h"
-#include "runtime/cuda_memory.h"
+#include "runtime/cuda_backend_impl.h"
 
 namespace lathe {
-
-// The CUDA resources of one device: its stream, cuBLAS handle and reusable staging buffers that
-// grow to the largest block seen (never reallocated per block of the same size).
-class CudaBackend {
- public:
-  explicit CudaBackend(int index) : index_(index) {
-    LATHE_CUDA_CHECK(cudaSetDevice(index_));
-    cudaDeviceProp prop{};
-    LATHE_CUDA_CHECK(cudaGetDeviceProperties(&prop, index_));
-    multiprocessors_ = prop.multiProcessorCount;
-    stream_ = CudaStream();
-    cublas_ = std::make_unique<CublasHandle>(stream_.get());
-  }
-
-  int index() const { return index_; }
-  int multiprocessors() const { return multiprocessors_; }
-  cudaStream_t stream() const { return stream_.get(); }
-  cublasHandle_t cublas() const { return cublas_->get(); }
-
-  float* staging_host(std::size_t count) {
-    if (host_staging_.size() < count) host_staging_ = PinnedHostBuffer<float>(count);
-    return host_staging_.data();
-  }
-  float* staging_device(std::size_t count) {
-    if (device_staging_.size() < count) device_staging_ = DeviceBuffer<float>(count, stream());
-    return device_staging_.data();
-  }
-  ColumnStats* stats_device(std::size_t count) {
-    if (stats_device_.size() < count) stats_device_ = DeviceBuffer<ColumnStats>(count, stream());
-    return stats_device_.data();
-  }
-
- private:
-  int index_;
-  int multiprocessors_ = 1;
-  CudaStream stream_;
-  std::unique_ptr<CublasHandle> cublas_;
-  PinnedHostBuffer<float> host_staging_;
-  DeviceBuffer<float> device_staging_;
-  DeviceBuffer<ColumnStats> stats_device_;
-};
 
 void query_cuda(SystemInfo& info) {
   info.cuda_built = true;
@@ -103,12 +62,8 @@ void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& block,
   const int splits = column_stats_splits(block.rows, block.columns, backend.multiprocessors());
   const std::size_t partial_count = static_cast<std::size_t>(block.columns) * splits;
   if (block.columns == 0) return;
-  float* host = backend.staging_host(n);
-  float* device = backend.staging_device(n);
+  const float* device = backend.upload(block.values, n);
   ColumnStats* partial = backend.stats_device(partial_count);
-  std::memcpy(host, block.values, n * sizeof(float));
-  LATHE_CUDA_CHECK(cudaMemcpyAsync(device, host, n * sizeof(float), cudaMemcpyHostToDevice,
-                                   backend.stream()));
   launch_column_stats(device, block.rows, block.columns, splits, partial, backend.stream());
   std::vector<ColumnStats> partial_host(partial_count);
   LATHE_CUDA_CHECK(cudaMemcpyAsync(partial_host.data(), partial, partial_count * sizeof(ColumnStats),
