@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/column_summary.h"
+#include "runtime/cuda_backend.h"
 #include "runtime/device_context.h"
 
 namespace {
@@ -58,6 +59,27 @@ void run_column_stats(benchmark::State& state, const char* device) {
   set_counters(state, rows, cols);
 }
 
+// The GPU's ceilings, timed with CUDA events (manual time): a device-to-device copy and a pinned
+// host-to-device copy of the same bytes as a block.
+void run_copy_ceiling(benchmark::State& state, double (*time_copy)(lathe::CudaBackend&, std::size_t, int)) {
+  const std::int64_t rows = state.range(0), cols = state.range(1);
+  const std::size_t bytes = static_cast<std::size_t>(rows * cols) * sizeof(float);
+  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
+  try {
+    ctx = lathe::DeviceContext::select("cuda");
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  for (auto _ : state) state.SetIterationTime(time_copy(ctx.cuda(), bytes, 10));
+  set_counters(state, rows, cols);
+}
+
+void BM_GPU_DeviceCopyCeiling(benchmark::State& state) { run_copy_ceiling(state, lathe::time_device_copy); }
+void BM_GPU_PinnedHostToDeviceCeiling(benchmark::State& state) {
+  run_copy_ceiling(state, lathe::time_pinned_host_to_device_copy);
+}
+
 void BM_ColumnStatsCpu(benchmark::State& state) { run_column_stats(state, "cpu"); }
 void BM_GPU_ColumnStatsCuda(benchmark::State& state) { run_column_stats(state, "cuda"); }
 
@@ -65,6 +87,8 @@ void BM_GPU_ColumnStatsCuda(benchmark::State& state) { run_column_stats(state, "
 BENCHMARK(BM_MemcpyCeiling)->SIZES;
 BENCHMARK(BM_ColumnStatsCpu)->SIZES->UseRealTime();
 BENCHMARK(BM_GPU_ColumnStatsCuda)->SIZES->UseRealTime();
+BENCHMARK(BM_GPU_DeviceCopyCeiling)->SIZES->UseManualTime();
+BENCHMARK(BM_GPU_PinnedHostToDeviceCeiling)->SIZES->UseManualTime();
 
 }  // namespace
 

@@ -37,16 +37,25 @@ rc=$?
 row "benchmarks" "rc=$rc" "$out/bench.json"
 if command -v python3 >/dev/null && [[ -s $out/bench.json ]]; then
   python3 - "$out/bench.json" >> "$out/summary.md" <<'PY'
-import json, sys
-b = {x["name"]: x for x in json.load(open(sys.argv[1]))["benchmarks"] if "error_message" not in x}
-for name, x in b.items():
-    if name.startswith("BM_MemcpyCeiling"):
-        continue
-    size = name.split("/", 1)[1].split("/real_time")[0]
-    ceil = b.get("BM_MemcpyCeiling/" + size)
+import json, re, sys
+runs = [x for x in json.load(open(sys.argv[1]))["benchmarks"] if "error_message" not in x]
+def args(name):
+    return "/".join(p for p in name.split("/")[1:] if re.fullmatch(r"\d+", p))
+ceilings = {}
+for x in runs:
+    base = x["name"].split("/")[0]
+    if base.endswith("Ceiling"):
+        ceilings[(base, args(x["name"]))] = x.get("bytes_per_second", 0)
+for x in runs:
+    base = x["name"].split("/")[0]
     gbs = x.get("bytes_per_second", 0) / 1e9
-    ratio = gbs / (ceil["bytes_per_second"] / 1e9) if ceil else float("nan")
-    print(f"| {name[:28]:<28} | {gbs:7.2f} GB/s | {ratio:.2f} x host memcpy; {x.get('rows/s', 0)/1e6:.1f} M rows/s")
+    if base.endswith("Ceiling"):
+        print(f"| {x['name'][:28]:<28} | {gbs:7.2f} GB/s | ceiling")
+        continue
+    ceiling = "BM_GPU_DeviceCopyCeiling" if base.startswith("BM_GPU_") else "BM_MemcpyCeiling"
+    c = ceilings.get((ceiling, args(x["name"])))
+    ratio = f"{gbs * 1e9 / c:.2f} x {ceiling[3:]}" if c else "no ceiling of that size"
+    print(f"| {x['name'][:28]:<28} | {gbs:7.2f} GB/s | {ratio}")
 PY
 fi
 echo

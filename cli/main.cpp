@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   lathe::cli::add_import_command(app);
   lathe::cli::add_inspect_command(app);
   lathe::cli::add_synth_command(app);
+  lathe::cli::add_prepare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -74,6 +75,40 @@ void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& block,
     for (int s = 0; s < splits; ++s) acc = merge_stats(acc, partial_host[c * splits + s]);
     out[c] = acc;
   }
+}
+
+namespace {
+
+// Seconds per copy: one warm-up copy, then `repetitions` timed between two events.
+template <typename Copy>
+double time_copies(CudaBackend& backend, int repetitions, Copy copy) {
+  LATHE_CUDA_CHECK(cudaSetDevice(backend.index()));
+  copy();
+  CudaEvent start, stop;
+  start.record(backend.stream());
+  for (int i = 0; i < repetitions; ++i) copy();
+  stop.record(backend.stream());
+  LATHE_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+  return stop.elapsed_ms_since(start) / 1000.0 / std::max(1, repetitions);
+}
+
+}  // namespace
+
+double time_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions) {
+  DeviceBuffer<unsigned char> src(bytes, backend.stream()), dst(bytes, backend.stream());
+  LATHE_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, backend.stream()));
+  return time_copies(backend, repetitions, [&] {
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, backend.stream()));
+  });
+}
+
+double time_pinned_host_to_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions) {
+  PinnedHostBuffer<unsigned char> src(bytes);
+  std::memset(src.data(), 1, bytes);
+  DeviceBuffer<unsigned char> dst(bytes, backend.stream());
+  return time_copies(backend, repetitions, [&] {
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyHostToDevice, backend.stream()));
+  });
 }
 
 }  // namespace lathe

@@ -23,4 +23,10 @@ std::shared_ptr<CudaBackend> make_cuda_backend(int index);
 void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& host_block,
                        std::span<ColumnStats> out);
 
+// The machine's ceilings, for benchmarks: seconds for one copy of `bytes` (averaged over
+// `repetitions`, timed with CUDA events on the backend's stream) device to device, and pinned host
+// to device.
+double time_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions);
+double time_pinned_host_to_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions);
+
 }  // namespace lathe

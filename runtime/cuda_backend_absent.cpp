@@ -20,4 +20,12 @@ void column_stats_cuda(CudaBackend&, const ColumnBlockView&, std::span<ColumnSta
   throw CudaError("this lathe was built without CUDA support", false);
 }
 
+double time_device_copy(CudaBackend&, std::size_t, int) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+
+double time_pinned_host_to_device_copy(CudaBackend&, std::size_t, int) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+
 }  // namespace lathe

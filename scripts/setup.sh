@@ -23,10 +23,10 @@ if ((${#missing[@]})); then
 fi
 
 python=${PYTHON:-python3}
-if ! "$python" -c "import h5py, pandas, tables, numpy" 2>/dev/null; then
+if ! "$python" -c "import h5py, pandas, tables, numpy, sklearn" 2>/dev/null; then
   echo "setup: installing the Python test oracles (h5py, pandas, tables) with pip" >&2
-  "$python" -m pip install -q h5py pandas tables numpy 2>/dev/null ||
-    "$python" -m pip install -q --break-system-packages h5py pandas tables numpy || {
+  "$python" -m pip install -q h5py pandas tables numpy scikit-learn 2>/dev/null ||
+    "$python" -m pip install -q --break-system-packages h5py pandas tables numpy scikit-learn || {
       echo "setup: could not install h5py, pandas and tables; run: $python -m pip install h5py pandas tables" >&2
       exit 1
     }

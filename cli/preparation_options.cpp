@@ -1,0 +1,169 @@
+#include "cli/preparation_options.h"
+
+#include <charconv>
+#include <functional>
+#include <sstream>
+#include <vector>
+
+#include "runtime/error.h"
+
+namespace lathe::cli {
+
+namespace {
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, sep)) {
+    const auto b = part.find_first_not_of(" \t");
+    const auto e = part.find_last_not_of(" \t");
+    if (b != std::string::npos) parts.push_back(part.substr(b, e - b + 1));
+  }
+  return parts;
+}
+
+double parse_double(const std::string& flag, const std::string& item, const std::string& text) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw InputError(flag + ": '" + item + "': '" + text + "' is not a number");
+  }
+  return v;
+}
+
+void apply_impute(const std::string& item, const std::string& kind, ColumnPreparation& p) {
+  if (kind == "mean") {
+    p.impute = ImputeKind::mean;
+  } else if (kind == "median") {
+    p.impute = ImputeKind::median;
+  } else if (kind == "constant" || kind.starts_with("constant:")) {
+    p.impute = ImputeKind::constant;
+    p.impute_constant = kind == "constant" ? 0.0 : parse_double("--impute", item, kind.substr(9));
+  } else {
+    throw InputError("--impute: '" + item + "': expected mean, median or constant[:VALUE]");
+  }
+}
+
+void apply_scale(const std::string& item, const std::string& kind, ColumnPreparation& p) {
+  if (kind == "standard") {
+    p.scale = ScaleKind::standard;
+  } else if (kind == "minmax") {
+    p.scale = ScaleKind::minmax;
+  } else if (kind == "robust") {
+    p.scale = ScaleKind::robust;
+  } else if (kind == "none") {
+    p.scale = ScaleKind::none;
+  } else {
+    throw InputError("--scale: '" + item + "': expected standard, minmax, robust or none");
+  }
+}
+
+void apply_clip(const std::string& item, const std::string& kind, ColumnPreparation& p) {
+  const auto parts = split(kind, ':');
+  if (parts.empty()) throw InputError("--clip: empty item");
+  if (parts[0] == "none" && parts.size() == 1) {
+    p.clip = ClipKind::none;
+  } else if (parts[0] == "quantile" && (parts.size() == 1 || parts.size() == 3)) {
+    p.clip = ClipKind::quantile;
+    if (parts.size() == 3) {
+      p.clip_lo_quantile = parse_double("--clip", item, parts[1]);
+      p.clip_hi_quantile = parse_double("--clip", item, parts[2]);
+    }
+    if (!(p.clip_lo_quantile >= 0 && p.clip_lo_quantile < p.clip_hi_quantile && p.clip_hi_quantile <= 1)) {
+      throw InputError("--clip: '" + item + "': quantiles must satisfy 0 <= LO < HI <= 1");
+    }
+  } else if (parts[0] == "std" && parts.size() <= 2) {
+    p.clip = ClipKind::stddev;
+    if (parts.size() == 2) p.clip_k = parse_double("--clip", item, parts[1]);
+    if (!(p.clip_k > 0)) throw InputError("--clip: '" + item + "': K must be positive");
+  } else {
+    throw InputError("--clip: '" + item + "': expected none, quantile[:LO:HI] or std[:K]");
+  }
+}
+
+using Apply = std::function<void(const std::string&, const std::string&, ColumnPreparation&)>;
+
+// Items without '=' set the defaults; COL=KIND items override one column. Defaults come first so a
+// per-column override of one setting keeps the defaults of the others.
+void parse_setting(const std::string& flag, const std::string& text, const Apply& apply,
+                   PreparationOptions& options, std::vector<std::pair<std::string, std::string>>& per_column) {
+  for (const auto& item : split(text, ',')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) {
+      apply(item, item, options.defaults);
+    } else {
+      if (eq == 0 || eq + 1 == item.size()) throw InputError(flag + ": '" + item + "': expected COLUMN=KIND");
+      per_column.emplace_back(item, flag);
+    }
+  }
+}
+
+}  // namespace
+
+void add_preparation_options(CLI::App* command, PreparationArgs& args) {
+  command->add_option("--label", args.label, "Label column: passed through, never a feature");
+  command->add_option("--impute", args.impute,
+                      "Missing numeric values: mean, median or constant[:V]; per column COL=KIND "
+                      "(comma separated)")
+      ->capture_default_str();
+  command->add_option("--scale", args.scale, "standard, minmax, robust or none; per column COL=KIND")
+      ->capture_default_str();
+  command->add_option("--clip", args.clip,
+                      "Outliers: none, quantile[:LO:HI] (default 0.01:0.99) or std[:K] (default 3); "
+                      "per column COL=KIND")
+      ->capture_default_str();
+  command->add_option("--cross", args.cross,
+                      "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"");
+  command->add_flag("--missing-indicators", args.missing_indicators,
+                    "Add a 0/1 feature per numeric column that has missing values");
+  command->add_option("--hash-buckets", args.hash_buckets, "Buckets of categorical x categorical crosses")
+      ->capture_default_str();
+  command->add_option("--max-categories", args.max_categories,
+                      "A categorical column with more labels is hashed into --category-buckets")
+      ->capture_default_str();
+  command->add_option("--category-buckets", args.category_buckets, "Buckets of a hashed categorical column")
+      ->capture_default_str();
+}
+
+PreparationOptions parse_preparation_args(const PreparationArgs& args) {
+  PreparationOptions options;
+  options.label = args.label;
+  options.missing_indicators = args.missing_indicators;
+  if (args.hash_buckets < 1) throw InputError("--hash-buckets must be at least 1");
+  if (args.max_categories < 1) throw InputError("--max-categories must be at least 1");
+  if (args.category_buckets < 1) throw InputError("--category-buckets must be at least 1");
+  options.hash_buckets = args.hash_buckets;
+  options.max_categories = args.max_categories;
+  options.category_buckets = args.category_buckets;
+
+  std::vector<std::pair<std::string, std::string>> per_column;  // item, flag
+  parse_setting("--impute", args.impute, apply_impute, options, per_column);
+  parse_setting("--scale", args.scale, apply_scale, options, per_column);
+  parse_setting("--clip", args.clip, apply_clip, options, per_column);
+  for (const auto& [item, flag] : per_column) {
+    const auto eq = item.find('=');
+    const std::string column = item.substr(0, eq);
+    const std::string kind = item.substr(eq + 1);
+    auto [it, inserted] = options.per_column.try_emplace(column, options.defaults);
+    if (flag == "--impute") apply_impute(item, kind, it->second);
+    if (flag == "--scale") apply_scale(item, kind, it->second);
+    if (flag == "--clip") apply_clip(item, kind, it->second);
+  }
+
+  if (args.cross == "all") {
+    options.cross_all = true;
+  } else {
+    for (const auto& item : split(args.cross, ',')) {
+      const auto star = item.find('*');
+      if (star == std::string::npos || star == 0 || star + 1 == item.size() ||
+          item.find('*', star + 1) != std::string::npos) {
+        throw InputError("--cross: '" + item + "': expected COLUMN*COLUMN");
+      }
+      options.crosses.push_back({item.substr(0, star), item.substr(star + 1)});
+    }
+  }
+  return options;
+}
+
+}  // namespace lathe::cli

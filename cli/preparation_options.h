@@ -1,0 +1,30 @@
+// The data-preparation flags shared by `lathe prepare` and (next) `lathe train`, and their parsing
+// into PreparationOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "runtime/preparation.h"
+
+namespace lathe::cli {
+
+struct PreparationArgs {
+  std::string label;
+  std::string impute = "mean";     // KIND or COL=KIND items, comma separated
+  std::string scale = "standard";  // idem
+  std::string clip = "none";       // idem
+  std::string cross;               // "all" or "a*b,c*d"
+  bool missing_indicators = false;
+  std::uint32_t hash_buckets = 1u << 16;
+  std::int32_t max_categories = 10000;
+  std::uint32_t category_buckets = 1u << 14;
+};
+
+void add_preparation_options(CLI::App* command, PreparationArgs& args);
+
+// Throws InputError naming the flag and the bad item.
+PreparationOptions parse_preparation_args(const PreparationArgs& args);
+
+}  // namespace lathe::cli

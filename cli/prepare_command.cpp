@@ -1,0 +1,60 @@
+// `lathe prepare IN.h5 OUT.h5 [--label COL] [--impute ...] [--scale ...] [--clip ...] [--dedup]
+// [--cross ...] [--hash-buckets N] [--missing-indicators]`: the preparation stage on a file.
+#include <chrono>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/preparation_options.h"
+#include "io/prepare_table.h"
+#include "runtime/device_context.h"
+
+namespace lathe::cli {
+
+void add_prepare_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "prepare", "Impute, deduplicate, clip, scale, encode and cross a table; write it prepared");
+  struct Args {
+    std::string in, out, device = "auto", group;
+    PreparationArgs preparation;
+    bool dedup = false, quiet = false;
+    std::int64_t block_rows = 65536;
+    int compression = 1;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("in", args->in, "Input HDF5 table (any layout)")->required();
+  cmd->add_option("out", args->out, "Output HDF5 file, columnar layout")->required();
+  add_preparation_options(cmd, args->preparation);
+  cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows (all columns, label included)");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--block-rows", args->block_rows, "Rows per block streamed through the device")
+      ->capture_default_str();
+  cmd->add_option("--compression", args->compression, "Deflate level of the output, 0 to 9")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const auto start = std::chrono::steady_clock::now();
+    PrepareTableOptions options;
+    options.preparation = parse_preparation_args(args->preparation);
+    options.dedup = args->dedup;
+    options.read.group = args->group;
+    options.read.block_rows = args->block_rows;
+    options.deflate_level = args->compression;
+    options.progress = !args->quiet;
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    const PrepareTableReport report = prepare_table(ctx, args->in, args->out, options);
+    for (const auto& note : report.notes) std::cerr << "prepare: note: " << note << "\n";
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "prepared " << report.rows_out << " rows x " << report.columns_out << " columns -> "
+              << args->out;
+    if (args->dedup) {
+      std::cout << " (" << report.duplicates << " duplicate rows removed";
+      if (report.hash_collisions) std::cout << ", " << report.hash_collisions << " hash collisions verified apart";
+      std::cout << ")";
+    }
+    std::cout << " on " << ctx.description() << " in " << seconds << " s\n";
+  });
+}
+
+}  // namespace lathe::cli
