@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,20 +46,50 @@ struct DataProfile {
 };
 
 struct ProfileOptions {
-  int sketch_capacity = 1024;
+  int sketch_capacity = 1024;  // points per quantile sketch (>= 2); rank error ~1.5/capacity
+};
+
+// An empty profile of a table with these columns: names, types, labels, zero counts, sketches of
+// options.sketch_capacity. What profile_block accumulates into.
+DataProfile make_profile(const std::vector<ColumnInfo>& columns, const ProfileOptions& options = {});
+
+class CudaProfiler;  // runtime/profile_cuda.h
+
+// Scratch reused from block to block (CPU sort buffers; on CUDA the device buffers, sized by the
+// largest block seen, so a pass allocates nothing per block in steady state). Belongs to one
+// DeviceContext, which must outlive it; not for use by two threads at once.
+class ProfileWorkspace {
+ public:
+  ProfileWorkspace();
+  ~ProfileWorkspace();
+  ProfileWorkspace(ProfileWorkspace&&) noexcept;
+  ProfileWorkspace& operator=(ProfileWorkspace&&) noexcept;
+
+  struct Impl;  // runtime/profile.cpp
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 // Streams the table block by block (reader.block_rows() rows) and profiles every column on `ctx`.
-// With `keep`, only rows whose bit is set count (rows removed by --dedup).
+// With `keep`, only rows whose bit is set count (rows removed by --dedup); keep->rows() must equal
+// reader.rows(). Throws InputError naming the column when a category code is not below the number
+// of the column's labels.
 DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const RowMask* keep = nullptr,
                           const ProfileOptions& options = {});
 
-// The profile of one block of columns in host memory: `types[c]` says how to treat column c
-// (categorical codes as floats, NaN missing; `category_counts[c]` is its number of labels).
-// Accumulates into `profile` (whose columns must already be named and typed). Rows whose
-// `keep_rows` byte is 0 are skipped when keep_rows is non-empty.
+// The profile of one block of columns in host memory, accumulated into `profile`, whose columns
+// (from make_profile) say how to treat column c of the block: profile.columns[c].type, and for a
+// categorical column its labels (codes stored as floats; NaN or negative = missing; a code >= the
+// number of labels throws InputError naming the column, leaving `profile` unchanged).
+// profile.columns.size() must equal block.columns. Rows whose `keep_rows` byte is 0 are skipped when
+// keep_rows is non-empty (then keep_rows.size() == block.rows). Numeric columns: stats merged with
+// merge_stats; the block's non-missing kept values are sorted (on the device for CUDA) and their
+// summarize_sorted() summary added to the sketch. Sketches that are still empty are given
+// options.sketch_capacity. `workspace` (optional) keeps scratch from call to call.
 void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
                    std::span<const std::uint8_t> keep_rows, DataProfile& profile,
-                   const ProfileOptions& options = {});
+                   const ProfileOptions& options = {}, ProfileWorkspace* workspace = nullptr);
 
 }  // namespace lathe

@@ -3,51 +3,93 @@
 // of values summarised. Built from per-block summaries (the evenly spaced order statistics of a
 // sorted block, computed on the CPU or the GPU) merged on the host in a fixed order, so the result
 // is deterministic. Rank error is a small multiple of 1/capacity (see the implementation).
+//
+// Model: point i with weight w_i stands for w_i consecutive values of the sorted data, all read as
+// p_i. With S_i the weight of the points before i, it covers the 0-based rank positions
+// [S_i, S_i + w_i - 1]; between two points, quantile() interpolates linearly over the one rank step
+// that separates them. With every weight 1 (a summary that has not been compacted) quantile() is
+// exactly numpy's default (linear) quantile, and quantile(0) / quantile(1) are always the exact
+// minimum / maximum.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "kernels/host_device.h"
+
 namespace lathe {
 
 class QuantileSketch {
  public:
+  // capacity >= 2 (throws Error otherwise): the most points a summary keeps.
   explicit QuantileSketch(int capacity = 1024);
 
   // Adds the summary of one block: points in increasing order, each standing for `weights[i]`
   // values (weights add up to the block's non-missing count). A block of n <= capacity values is
-  // passed whole with weights 1.
+  // passed whole with weights 1. Throws Error when the sizes differ, a point is NaN, the points
+  // decrease or a weight is not finite and positive. An empty summary is ignored.
   void add_summary(std::span<const float> points, std::span<const double> weights);
+  // Adds everything `other` summarised (its levels, in order; other may have another capacity).
   void merge(const QuantileSketch& other);
 
-  // The q-quantile, q in [0, 1] (linear interpolation between points); NaN when empty.
+  // The q-quantile, q in [0, 1] (clamped; linear interpolation between points); NaN when empty or
+  // q is NaN.
   double quantile(double q) const;
-  // The fraction of values <= x; 0 when empty.
+  // The fraction of values <= x; 0 when empty, NaN when x is NaN.
   double cdf(double x) const;
   double count() const;  // total weight: the number of values summarised
   int capacity() const { return capacity_; }
-  // The compacted summary (for model files): points ascending, weights.
-  std::vector<float> points() const;
-  std::vector<double> weights() const;
+  // The compacted summary (for model files): points ascending and distinct, weights. Passing them
+  // to add_summary of an empty sketch of the same capacity gives back the same quantiles.
+  std::vector<float> points() const { return compacted_.points; }
+  std::vector<double> weights() const { return compacted_.weights; }
+
+  struct Summary {
+    std::vector<float> points;
+    std::vector<double> weights;
+  };
 
  private:
   int capacity_;
   // Level l holds a summary of about 2^l blocks' worth of points (at most capacity each); merging
   // like a binary counter keeps the rank error at O(log(blocks) / capacity).
-  struct Summary {
-    std::vector<float> points;
-    std::vector<double> weights;
-  };
   std::vector<Summary> levels_;
-  mutable Summary compacted_;  // cache of all levels merged; rebuilt when stale
-  mutable bool stale_ = true;
-  const Summary& compacted() const;
+  // All levels merged and compacted to capacity, rebuilt after every change so that the const
+  // queries are plain reads (safe from several threads).
+  Summary compacted_;
+  std::vector<double> starts_;  // starts_[i]: weight of the points before compacted_ point i
+  double total_ = 0.0;
+
+  void carry(Summary summary, std::size_t level);
+  void rebuild();
 };
 
+// The 0-based rank, in a sorted block of n values, of the j-th (0 <= j < min(n, capacity)) point of
+// its summary: j itself when n <= capacity (the block is passed whole), else the j-th of `capacity`
+// evenly spaced order statistics, round(j * (n - 1) / (capacity - 1)) with halves rounded up, in
+// integers so that the CPU and the GPU pick the same values. j = 0 is the minimum and the last
+// point the maximum.
+LATHE_HOST_DEVICE std::int64_t summary_rank(std::int64_t j, std::int64_t n, std::int64_t capacity) {
+  if (n <= capacity) return j;
+  return (2 * j * (n - 1) + (capacity - 1)) / (2 * (capacity - 1));
+}
+
+// The summary of a sorted block of n values from its chosen order statistics, as both backends
+// build it: chosen[j] = sorted[summary_rank(j, n, capacity)] for j < min(n, capacity), and
+// [lower[j], upper[j]) the ranks of the values equal to chosen[j] in the block. Equal chosen values
+// become one point weighted by their exact count, plus, on each side, half of the values between it
+// and the next chosen value (ties to the lower point). The weights add up to n; a block with at most
+// about `capacity` distinct values is summarised exactly.
+void summary_from_ranks(std::span<const float> chosen, std::span<const std::int64_t> lower,
+                        std::span<const std::int64_t> upper, std::int64_t n, std::vector<float>& points,
+                        std::vector<double>& weights);
+
 // The summary of one sorted block that QuantileSketch::add_summary takes: `capacity` evenly spaced
-// order statistics of `sorted` (all of it when shorter), each weighted by the values it stands for.
-// Shared by the CPU backend and, after a device sort, the CUDA backend.
+// order statistics of `sorted` (all of it when not longer than capacity), equal values merged, each
+// weighted by the values it stands for (summary_from_ranks). The CPU backend builds it this way; the
+// CUDA backend sorts and gathers the same summary_rank()s and equal ranges on the device and calls
+// summary_from_ranks on the host. Throws Error when capacity < 2.
 void summarize_sorted(std::span<const float> sorted, int capacity, std::vector<float>& points,
                       std::vector<double>& weights);
 
