@@ -1,1 +1,703 @@
-// placeholder: being written
+#include "runtime/preparation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <utility>
+
+#include "runtime/error.h"
+#include "runtime/prepare_cuda.h"
+
+namespace lathe {
+
+namespace {
+
+// "a, b, c" (the first 30 names, then how many more), for error messages.
+std::string name_list(const std::vector<std::string>& names) {
+  std::string s;
+  const std::size_t shown = std::min<std::size_t>(names.size(), 30);
+  for (std::size_t i = 0; i < shown; ++i) {
+    if (i) s += ", ";
+    s += names[i];
+  }
+  if (names.size() > shown) s += ", ... (" + std::to_string(names.size() - shown) + " more)";
+  return s;
+}
+
+std::string fmt(double v) {
+  std::ostringstream o;
+  o.precision(9);
+  o << v;
+  return o.str();
+}
+
+void note(std::vector<std::string>* notes, std::string text) {
+  if (notes) notes->push_back(std::move(text));
+}
+
+void check_column_options(const std::string& where, const ColumnPreparation& p) {
+  if (p.impute == ImputeKind::constant && !std::isfinite(p.impute_constant)) {
+    throw InputError(where + ": the imputation constant must be finite");
+  }
+  if (p.clip == ClipKind::quantile &&
+      !(p.clip_lo_quantile >= 0.0 && p.clip_lo_quantile <= p.clip_hi_quantile &&
+        p.clip_hi_quantile <= 1.0)) {
+    throw InputError(where + ": clip quantiles must satisfy 0 <= lo <= hi <= 1 (got " +
+                     fmt(p.clip_lo_quantile) + ", " + fmt(p.clip_hi_quantile) + ")");
+  }
+  if (p.clip == ClipKind::stddev && !(p.clip_k > 0.0 && std::isfinite(p.clip_k))) {
+    throw InputError(where + ": the clip k (standard deviations) must be positive (got " +
+                     fmt(p.clip_k) + ")");
+  }
+}
+
+// A finite scale, or 1 (never 0, NaN or Inf): its reciprocal is the transform's inv_scale.
+bool usable_scale(double scale) {
+  return scale > 0.0 && std::isfinite(scale) && std::isfinite(1.0 / scale);
+}
+
+NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& p,
+                             std::vector<std::string>* notes) {
+  const ColumnStats& st = col.numeric.stats;
+  const QuantileSketch& sketch = col.numeric.sketch;
+  const std::string& name = col.name;
+  NumericTransform t;
+
+  if (st.count == 0) {
+    // All missing: nothing to estimate. The column becomes the constant (0 once centered).
+    t.fill = static_cast<float>(p.impute_constant);
+    t.center = p.scale == ScaleKind::none ? 0.0 : static_cast<double>(t.fill);
+    t.inv_scale = 1.0;
+    note(notes, "column '" + name + "' is all missing: imputed with the constant " +
+                    fmt(p.impute_constant) +
+                    (p.scale == ScaleKind::none ? "" : ", scaled output 0"));
+    return t;
+  }
+
+  auto quantile = [&](double q) {
+    const double v = sketch.quantile(q);
+    if (!std::isfinite(v)) {
+      throw InputError("column '" + name + "': the " + fmt(q) + "-quantile is " + fmt(v) +
+                       (sketch.count() > 0 ? " (the column has infinite values)"
+                                           : " (the profile has no quantile sketch for it)"));
+    }
+    return v;
+  };
+  const double mean = st.mean;
+  const double stddev = std::sqrt(variance(st));
+  auto need_finite_moments = [&](const char* why) {
+    if (!std::isfinite(mean) || !std::isfinite(stddev)) {
+      throw InputError("column '" + name + "': mean " + fmt(mean) + ", standard deviation " +
+                       fmt(stddev) + " are not finite (infinite values?), needed for " + why +
+                       "; use quantile clipping with median imputation and robust scaling");
+    }
+  };
+
+  switch (p.impute) {
+    case ImputeKind::mean:
+      need_finite_moments("mean imputation");
+      t.fill = static_cast<float>(mean);
+      break;
+    case ImputeKind::median:
+      t.fill = static_cast<float>(quantile(0.5));
+      break;
+    case ImputeKind::constant:
+      t.fill = static_cast<float>(p.impute_constant);
+      break;
+  }
+
+  switch (p.clip) {
+    case ClipKind::none:
+      break;
+    case ClipKind::quantile:
+      t.clip_lo = static_cast<float>(quantile(p.clip_lo_quantile));
+      t.clip_hi = static_cast<float>(quantile(p.clip_hi_quantile));
+      break;
+    case ClipKind::stddev:
+      need_finite_moments("clipping to standard deviations");
+      t.clip_lo = static_cast<float>(mean - p.clip_k * stddev);
+      t.clip_hi = static_cast<float>(mean + p.clip_k * stddev);
+      break;
+  }
+
+  double center = 0.0, scale = 1.0;
+  const char* what = "";
+  switch (p.scale) {
+    case ScaleKind::none:
+      return t;
+    case ScaleKind::standard:
+      need_finite_moments("standard scaling");
+      center = mean;
+      scale = stddev;
+      what = "standard deviation";
+      break;
+    case ScaleKind::minmax: {
+      // Scaled after clipping, so [clip_lo, clip_hi] (when narrower) maps onto [0, 1].
+      const double lo = std::max(static_cast<double>(st.min), static_cast<double>(t.clip_lo));
+      const double hi = std::min(static_cast<double>(st.max), static_cast<double>(t.clip_hi));
+      if (!std::isfinite(lo) || !std::isfinite(hi)) {
+        throw InputError("column '" + name + "': min " + fmt(lo) + ", max " + fmt(hi) +
+                         " are not finite (infinite values?); clip it first (quantile clipping)");
+      }
+      center = lo;
+      scale = hi - lo;
+      what = "range (max - min)";
+      break;
+    }
+    case ScaleKind::robust:
+      center = quantile(0.5);
+      scale = quantile(0.75) - quantile(0.25);
+      what = "interquartile range";
+      break;
+  }
+  t.center = center;
+  if (usable_scale(scale)) {
+    t.inv_scale = 1.0 / scale;
+  } else {
+    t.inv_scale = 1.0;
+    note(notes, "column '" + name + "': " + what + " is " + fmt(scale) +
+                    ": scaled by 1 (values are only centered; a constant column becomes 0)");
+  }
+  return t;
+}
+
+CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationOptions& options,
+                                    std::vector<std::string>* notes) {
+  CategoricalEncoding enc;
+  enc.name = col.name;
+  const CategoricalProfile& cp = col.categorical;
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < cp.labels.size(); ++i) {
+    if (i < cp.counts.size() && cp.counts[i] > 0) labels.push_back(cp.labels[i]);
+  }
+  std::sort(labels.begin(), labels.end());
+  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+  if (static_cast<std::int64_t>(labels.size()) > options.max_categories) {
+    enc.hashed = true;
+    enc.buckets = options.category_buckets;
+    note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) +
+                    " categories (more than " + std::to_string(options.max_categories) +
+                    "): hashed into " + std::to_string(options.category_buckets) + " buckets");
+  } else {
+    enc.vocabulary = std::move(labels);
+    if (enc.vocabulary.empty()) {
+      note(notes,
+           "categorical column '" + col.name + "' has no values: every row is in its missing slot");
+    }
+  }
+  return enc;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// CategoricalEncoding, FittedPreparation
+
+std::int32_t CategoricalEncoding::slot_of(const std::string& label) const {
+  if (hashed) return static_cast<std::int32_t>(label_hash(label.data(), label.size()) % buckets);
+  // The vocabulary is sorted (fit_preparation; bind_preparation checks it).
+  const auto it = std::lower_bound(vocabulary.begin(), vocabulary.end(), label);
+  if (it == vocabulary.end() || *it != label) return unknown_slot();
+  return static_cast<std::int32_t>(it - vocabulary.begin());
+}
+
+std::vector<std::uint64_t> CategoricalEncoding::slot_label_hashes() const {
+  std::vector<std::uint64_t> h;
+  h.reserve(static_cast<std::size_t>(slots()));
+  if (hashed) {
+    for (std::uint32_t b = 0; b < buckets; ++b) h.push_back(bucket_label_hash(b));
+  } else {
+    for (const auto& label : vocabulary) h.push_back(label_hash(label.data(), label.size()));
+  }
+  h.push_back(kMissingLabelHash);
+  h.push_back(kUnknownLabelHash);
+  return h;
+}
+
+std::int64_t FittedPreparation::dense_features() const {
+  return static_cast<std::int64_t>(numeric.size() + indicators.size() + numeric_crosses.size());
+}
+
+std::int64_t FittedPreparation::expanded_features() const {
+  std::int64_t n = dense_features();
+  for (const auto& g : sparse) n += g.slots;
+  return n;
+}
+
+std::vector<std::string> FittedPreparation::dense_names() const {
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(dense_features()));
+  for (const auto& n : numeric) names.push_back(n.name);
+  for (const auto i : indicators) names.push_back(numeric[i].name + "_missing");
+  for (const auto& [a, b] : numeric_crosses)
+    names.push_back(numeric[a].name + "*" + numeric[b].name);
+  return names;
+}
+
+std::vector<std::int64_t> FittedPreparation::group_offsets() const {
+  std::vector<std::int64_t> offsets;
+  offsets.reserve(sparse.size() + 1);
+  std::int64_t at = dense_features();
+  for (const auto& g : sparse) {
+    offsets.push_back(at);
+    at += g.slots;
+  }
+  offsets.push_back(at);
+  return offsets;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fit
+
+FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
+                                  std::vector<std::string>* notes) {
+  constexpr std::uint32_t kMaxBuckets = std::numeric_limits<std::int32_t>::max() - 2;
+  if (options.hash_buckets < 1 || options.hash_buckets > kMaxBuckets) {
+    throw InputError("hash buckets must be between 1 and " + std::to_string(kMaxBuckets) +
+                     " (got " + std::to_string(options.hash_buckets) + ")");
+  }
+  if (options.category_buckets < 1 || options.category_buckets > kMaxBuckets) {
+    throw InputError("category buckets must be between 1 and " + std::to_string(kMaxBuckets) +
+                     " (got " + std::to_string(options.category_buckets) + ")");
+  }
+  if (options.max_categories < 0) {
+    throw InputError("max categories must not be negative (got " +
+                     std::to_string(options.max_categories) + ")");
+  }
+
+  std::vector<std::string> all_names;
+  std::unordered_map<std::string, std::size_t> by_name;
+  for (std::size_t c = 0; c < profile.columns.size(); ++c) {
+    all_names.push_back(profile.columns[c].name);
+    by_name.emplace(profile.columns[c].name, c);
+  }
+  const auto find = [&](const std::string& name) -> const ColumnProfile* {
+    const auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : &profile.columns[it->second];
+  };
+
+  FittedPreparation fitted;
+  fitted.label = options.label;
+  fitted.hash_buckets = options.hash_buckets;
+  if (!options.label.empty() && !find(options.label)) {
+    throw InputError("label column '" + options.label +
+                     "' does not exist; columns: " + name_list(all_names));
+  }
+
+  check_column_options("default preparation", options.defaults);
+  for (const auto& [name, p] : options.per_column) {
+    const ColumnProfile* col = find(name);
+    if (!col) {
+      throw InputError("preparation option for column '" + name +
+                       "': no such column; columns: " + name_list(all_names));
+    }
+    if (name == options.label) {
+      throw InputError("preparation option for column '" + name +
+                       "': it is the label, which is passed through untouched");
+    }
+    if (col->type == ColumnType::categorical) {
+      throw InputError(
+          "preparation option for column '" + name +
+          "': it is categorical; imputation, clipping and scaling apply to numeric columns only");
+    }
+    check_column_options("column '" + name + "'", p);
+  }
+
+  // Features in profile column order; index of each in fitted.numeric / fitted.categorical.
+  std::unordered_map<std::string, std::int32_t> numeric_index, categorical_index;
+  for (const auto& col : profile.columns) {
+    if (!options.label.empty() && col.name == options.label) continue;
+    if (col.type == ColumnType::numeric) {
+      if (numeric_index.count(col.name)) continue;  // a repeated name: the first column wins
+      const auto it = options.per_column.find(col.name);
+      const ColumnPreparation& p = it == options.per_column.end() ? options.defaults : it->second;
+      NumericEncoding enc;
+      enc.name = col.name;
+      enc.transform = fit_numeric(col, p, notes);
+      enc.has_missing = col.numeric.stats.missing > 0;
+      numeric_index.emplace(col.name, static_cast<std::int32_t>(fitted.numeric.size()));
+      fitted.numeric.push_back(std::move(enc));
+    } else {
+      if (categorical_index.count(col.name)) continue;
+      categorical_index.emplace(col.name, static_cast<std::int32_t>(fitted.categorical.size()));
+      fitted.categorical.push_back(fit_categorical(col, options, notes));
+    }
+  }
+
+  if (options.missing_indicators) {
+    for (std::size_t i = 0; i < fitted.numeric.size(); ++i) {
+      if (fitted.numeric[i].has_missing) fitted.indicators.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+
+  for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
+    SparseGroup g;
+    g.kind = SparseKind::one_hot;
+    g.name = fitted.categorical[j].name;
+    g.a = static_cast<std::int32_t>(j);
+    g.slots = static_cast<std::uint32_t>(fitted.categorical[j].slots());
+    fitted.sparse.push_back(std::move(g));
+  }
+
+  // Crosses. Numeric pairs are unordered (a*b == b*a) and kept once.
+  std::set<std::pair<std::int32_t, std::int32_t>> numeric_seen, categorical_seen, slope_seen;
+  const auto add_numeric_cross = [&](std::int32_t a, std::int32_t b) {
+    if (numeric_seen.insert({std::min(a, b), std::max(a, b)}).second)
+      fitted.numeric_crosses.push_back({a, b});
+  };
+  if (options.cross_all) {
+    const auto n = static_cast<std::int32_t>(fitted.numeric.size());
+    for (std::int32_t a = 0; a < n; ++a) {
+      for (std::int32_t b = a + 1; b < n; ++b) add_numeric_cross(a, b);
+    }
+  }
+  std::vector<SparseGroup> categorical_crosses, slopes;
+  for (const auto& cross : options.crosses) {
+    const std::string text = cross.a + "*" + cross.b;
+    struct Ref {
+      bool categorical;
+      std::int32_t index;
+    };
+    const auto resolve = [&](const std::string& name) -> Ref {
+      if (!options.label.empty() && name == options.label) {
+        throw InputError("cross '" + text + "': column '" + name +
+                         "' is the label and cannot be crossed");
+      }
+      if (const auto it = numeric_index.find(name); it != numeric_index.end())
+        return {false, it->second};
+      if (const auto it = categorical_index.find(name); it != categorical_index.end())
+        return {true, it->second};
+      throw InputError("cross '" + text + "': unknown column '" + name +
+                       "'; columns: " + name_list(all_names));
+    };
+    const Ref a = resolve(cross.a), b = resolve(cross.b);
+    if (!a.categorical && !b.categorical) {
+      add_numeric_cross(a.index, b.index);
+    } else if (a.categorical && b.categorical) {
+      if (a.index == b.index) {
+        throw InputError("cross '" + text +
+                         "': a categorical column crossed with itself is its own one-hot");
+      }
+      if (!categorical_seen.insert({std::min(a.index, b.index), std::max(a.index, b.index)}).second)
+        continue;
+      SparseGroup g;
+      g.kind = SparseKind::categorical_cross;
+      g.name = text;
+      g.a = a.index;
+      g.b = b.index;
+      g.slots = options.hash_buckets;
+      categorical_crosses.push_back(std::move(g));
+    } else {
+      const std::int32_t num = a.categorical ? b.index : a.index;
+      const std::int32_t cat = a.categorical ? a.index : b.index;
+      if (!slope_seen.insert({num, cat}).second) continue;
+      SparseGroup g;
+      g.kind = SparseKind::slope;
+      g.name = text;
+      g.a = num;
+      g.b = cat;
+      g.slots = static_cast<std::uint32_t>(fitted.categorical[cat].slots());
+      slopes.push_back(std::move(g));
+    }
+  }
+  for (auto& g : categorical_crosses) fitted.sparse.push_back(std::move(g));
+  for (auto& g : slopes) fitted.sparse.push_back(std::move(g));
+  return fitted;
+}
+
+// ---------------------------------------------------------------------------------------------
+// bind
+
+BoundPreparation bind_preparation(const FittedPreparation& fitted,
+                                  const std::vector<ColumnInfo>& input_columns) {
+  BoundPreparation bound;
+  bound.fitted = &fitted;
+  std::unordered_map<std::string, std::int32_t> by_name;
+  std::vector<std::string> names;
+  for (std::size_t c = 0; c < input_columns.size(); ++c) {
+    by_name.emplace(input_columns[c].name, static_cast<std::int32_t>(c));
+    names.push_back(input_columns[c].name);
+  }
+  const auto locate = [&](const std::string& name, ColumnType type) {
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      throw InputError(
+          std::string(column_type_name(type)) + " column '" + name +
+          "', needed by the preparation, is not in the input; columns: " + name_list(names));
+    }
+    const ColumnInfo& info = input_columns[static_cast<std::size_t>(it->second)];
+    if (info.type != type) {
+      throw InputError("column '" + name + "' was " + column_type_name(type) +
+                       " when the preparation was fitted but is " + column_type_name(info.type) +
+                       " in the input");
+    }
+    return it->second;
+  };
+
+  for (const auto& n : fitted.numeric)
+    bound.numeric_input.push_back(locate(n.name, ColumnType::numeric));
+  for (const auto& enc : fitted.categorical) {
+    const std::int32_t c = locate(enc.name, ColumnType::categorical);
+    bound.categorical_input.push_back(c);
+    if (!enc.hashed) {
+      for (std::size_t i = 1; i < enc.vocabulary.size(); ++i) {
+        if (!(enc.vocabulary[i - 1] < enc.vocabulary[i])) {
+          throw Error("the vocabulary of column '" + enc.name +
+                      "' is not sorted and unique (a corrupt preparation)");
+        }
+      }
+    } else if (enc.buckets < 1) {
+      throw Error("column '" + enc.name + "' is hashed into 0 buckets (a corrupt preparation)");
+    }
+    std::vector<std::int32_t> remap;
+    const auto& labels = input_columns[static_cast<std::size_t>(c)].categories;
+    remap.reserve(labels.size());
+    for (const auto& label : labels) remap.push_back(enc.slot_of(label));
+    bound.remap.push_back(std::move(remap));
+    bound.slot_hashes.push_back(enc.slot_label_hashes());
+  }
+  if (!fitted.label.empty()) {
+    const auto it = by_name.find(fitted.label);
+    bound.label_input = it == by_name.end() ? -1 : it->second;
+  }
+  return bound;
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+
+void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out) {
+  if (!bound.fitted) throw Error("apply_preparation: the binding has no fitted preparation");
+  const FittedPreparation& f = *bound.fitted;
+  if (bound.numeric_input.size() != f.numeric.size() ||
+      bound.categorical_input.size() != f.categorical.size() ||
+      bound.remap.size() != f.categorical.size() ||
+      bound.slot_hashes.size() != f.categorical.size()) {
+    throw Error("apply_preparation: the binding does not match its fitted preparation");
+  }
+  out.transform.clear();
+  for (const auto& n : f.numeric) out.transform.push_back(n.transform);
+  out.numeric_input = bound.numeric_input;
+  out.indicator = f.indicators;
+  out.cross.clear();
+  for (const auto& [a, b] : f.numeric_crosses) {
+    out.cross.push_back(a);
+    out.cross.push_back(b);
+  }
+  const auto numeric_count = static_cast<std::int32_t>(f.numeric.size());
+  const auto categorical_count = static_cast<std::int32_t>(f.categorical.size());
+  const auto check_index = [](std::int32_t i, std::int32_t n, const char* what) {
+    if (i < 0 || i >= n)
+      throw Error(std::string("apply_preparation: ") + what +
+                  " index out of range (a corrupt preparation)");
+  };
+  for (const auto i : out.indicator) check_index(i, numeric_count, "indicator");
+  for (const auto i : out.cross) check_index(i, numeric_count, "cross");
+  out.categorical.clear();
+  for (std::int32_t j = 0; j < categorical_count; ++j) {
+    const CategoricalEncoding& enc = f.categorical[static_cast<std::size_t>(j)];
+    if (static_cast<std::int64_t>(bound.slot_hashes[j].size()) != enc.slots()) {
+      throw Error("apply_preparation: slot hashes of column '" + enc.name +
+                  "' do not match its slots");
+    }
+    CategoricalTable t;
+    t.input = bound.categorical_input[j];
+    t.remap_size = static_cast<std::int32_t>(bound.remap[j].size());
+    t.missing_slot = enc.missing_slot();
+    t.unknown_slot = enc.unknown_slot();
+    t.remap = bound.remap[j].data();
+    t.slot_hash = bound.slot_hashes[j].data();
+    out.categorical.push_back(t);
+  }
+  out.group.clear();
+  for (const auto& g : f.sparse) {
+    SparseGroupTable t;
+    t.kind = g.kind;
+    t.a = g.a;
+    t.b = g.b;
+    if (g.kind == SparseKind::slope) {
+      check_index(g.a, numeric_count, "slope");
+    } else {
+      check_index(g.a, categorical_count, "categorical group");
+    }
+    if (g.kind != SparseKind::one_hot) check_index(g.b, categorical_count, "categorical group");
+    out.group.push_back(t);
+  }
+
+  PrepareTables& t = out.tables;
+  t.transform = out.transform.data();
+  t.numeric_input = out.numeric_input.data();
+  t.numeric = numeric_count;
+  t.indicator = out.indicator.data();
+  t.indicators = static_cast<std::int32_t>(out.indicator.size());
+  t.cross = out.cross.data();
+  t.crosses = static_cast<std::int32_t>(f.numeric_crosses.size());
+  t.categorical = out.categorical.data();
+  t.categoricals = categorical_count;
+  t.group = out.group.data();
+  t.groups = static_cast<std::int32_t>(out.group.size());
+  t.hash_buckets = f.hash_buckets == 0 ? 1u : f.hash_buckets;
+}
+
+namespace {
+
+void check_input(const BoundPreparation& bound, const ColumnBlockView& input) {
+  std::int32_t needed = bound.label_input;
+  for (const auto c : bound.numeric_input) needed = std::max(needed, c);
+  for (const auto c : bound.categorical_input) needed = std::max(needed, c);
+  if (needed >= input.columns) {
+    throw Error("apply_preparation: the block has " + std::to_string(input.columns) +
+                " columns but the binding reads column " + std::to_string(needed));
+  }
+  if (input.rows < 0) throw Error("apply_preparation: negative row count");
+}
+
+void size_output(const BoundPreparation& bound, std::int64_t rows, PreparedBlock& out) {
+  const FittedPreparation& f = *bound.fitted;
+  out.rows = rows;
+  out.dense.resize(static_cast<std::size_t>(f.dense_features() * rows));
+  out.slot.resize(f.sparse.size() * static_cast<std::size_t>(rows));
+  out.value.resize(f.sparse.size() * static_cast<std::size_t>(rows));
+  out.label.resize(bound.label_input >= 0 ? static_cast<std::size_t>(rows) : 0);
+}
+
+// The dense row loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load
+// time: the conversions to and from double cost 4x more in SSE2 than in AVX2, which makes the
+// baseline build compute-bound while the AVX2 one runs at memory speed. Same IEEE operations, same
+// results.
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define LATHE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef LATHE_VECTOR_CLONES
+#define LATHE_VECTOR_CLONES
+#endif
+
+LATHE_VECTOR_CLONES void dense_run(const DenseFeature& d, float* __restrict__ out,
+                                   std::int64_t begin, std::int64_t end) {
+  const float* __restrict__ a = d.a;
+  switch (d.kind) {  // one loop per kind, each a branch-free (vectorized) stream
+    case DenseKind::numeric: {
+      const NumericTransform t = d.ta;
+      for (std::int64_t r = begin; r < end; ++r) out[r] = prepare_numeric(a[r], t);
+      break;
+    }
+    case DenseKind::indicator:
+      for (std::int64_t r = begin; r < end; ++r) out[r] = missing_indicator(a[r]);
+      break;
+    default: {
+      const DenseFeature local = d;
+      for (std::int64_t r = begin; r < end; ++r) out[r] = dense_value(local, r);
+      break;
+    }
+  }
+}
+
+LATHE_VECTOR_CLONES void sparse_run(const SparseFeature& s, std::int32_t* __restrict__ slot,
+                                    float* __restrict__ value, std::int64_t begin,
+                                    std::int64_t end) {
+  const SparseFeature local = s;
+  switch (local.kind) {  // one loop per kind, as in dense_run
+    case SparseKind::one_hot:
+      for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
+      break;
+    case SparseKind::categorical_cross:
+      for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
+      break;
+    default:
+      for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
+      break;
+  }
+}
+
+// The CPU reference: each (output column, row tile) pair is one work item, so both wide and tall
+// blocks use every core; within an item the descriptor is resolved once and the row loop is the
+// shared formula. Tiles keep each item's streams (one or two inputs, one or two outputs) short.
+void apply_preparation_cpu(const BoundPreparation& bound, const ColumnBlockView& input,
+                           PreparedBlock& out) {
+  HostPrepareTables host;
+  build_prepare_tables(bound, host);
+  const PrepareTables& t = host.tables;
+  const std::int64_t rows = input.rows;
+  const std::int64_t dense = t.dense_features();
+  const std::int64_t outputs = dense + t.groups;
+  constexpr std::int64_t kTileRows = 16384;
+  const std::int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const float* values = input.values;
+  // Dynamic: items differ in cost (a hashed cross costs more than a scaled column), and a core
+  // busy with something else must not hold up the block.
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::int64_t item = 0; item < outputs * tiles; ++item) {
+    const std::int64_t f = item / tiles;
+    const std::int64_t begin = (item % tiles) * kTileRows;
+    const std::int64_t end = std::min(rows, begin + kTileRows);
+    if (f < dense) {
+      dense_run(dense_feature(t, values, rows, f), out.dense.data() + f * rows, begin, end);
+    } else {
+      const std::int64_t g = f - dense;
+      sparse_run(sparse_feature(t, values, rows, static_cast<std::int32_t>(g)),
+                 out.slot.data() + g * rows, out.value.data() + g * rows, begin, end);
+    }
+  }
+}
+
+}  // namespace
+
+void apply_preparation(const DeviceContext& ctx, const BoundPreparation& bound,
+                       const ColumnBlockView& input, PreparedBlock& out) {
+  if (!bound.fitted) throw Error("apply_preparation: the binding has no fitted preparation");
+  check_input(bound, input);
+  size_output(bound, input.rows, out);
+  if (bound.label_input >= 0 && input.rows > 0) {
+    std::memcpy(out.label.data(), input.column(bound.label_input),
+                static_cast<std::size_t>(input.rows) * sizeof(float));
+  }
+  if (input.rows == 0) return;
+  if (ctx.is_cuda()) {
+    apply_preparation_cuda(ctx.cuda(), bound, input, out);
+  } else {
+    apply_preparation_cpu(bound, input, out);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// materialize
+
+void materialize_expanded(const DeviceContext& ctx, const FittedPreparation& fitted,
+                          const PreparedBlock& block, std::vector<float>& out) {
+  const std::int64_t rows = block.rows;
+  const std::int64_t width = fitted.expanded_features();
+  if (block.dense.size() != static_cast<std::size_t>(fitted.dense_features() * rows) ||
+      block.slot.size() != fitted.sparse.size() * static_cast<std::size_t>(rows) ||
+      block.value.size() != block.slot.size()) {
+    throw Error("materialize_expanded: the block does not match the preparation");
+  }
+  if (rows > 0 && width > (std::int64_t{1} << 31) / rows) {
+    throw InputError(
+        "materialize_expanded: " + std::to_string(rows) + " rows x " + std::to_string(width) +
+        " expanded features is too large to materialize (lower the hash buckets or use the "
+        "sparse form)");
+  }
+  out.resize(static_cast<std::size_t>(rows * width));
+  if (rows == 0 || width == 0) return;
+  if (ctx.is_cuda()) {
+    materialize_expanded_cuda(ctx.cuda(), fitted, block, out);
+    return;
+  }
+  const std::vector<std::int64_t> offsets = fitted.group_offsets();
+  const PreparedRowsView view{block.dense.data(), block.slot.data(), block.value.data(), rows};
+  const ExpandedLayout layout{fitted.dense_features(),
+                              static_cast<std::int32_t>(fitted.sparse.size()), offsets.data()};
+#pragma omp parallel for schedule(static)
+  for (std::int64_t k = 0; k < width; ++k) {
+    for (std::int64_t r = 0; r < rows; ++r)
+      out[static_cast<std::size_t>(k * rows + r)] = expanded_feature(view, layout, r, k);
+  }
+}
+
+}  // namespace lathe

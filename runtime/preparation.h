@@ -1,8 +1,8 @@
 // Data preparation: the options a user picks, the parameters fitted from a DataProfile, and the
-// fused transform (impute + clip + scale + categorical slots + crosses) applied to blocks of rows on
-// the CPU or the GPU with the formulas of kernels/prepare_formulas.h. Training and scoring apply the
-// same FittedPreparation, so a model sees at scoring time exactly the transformation it was trained
-// on.
+// fused transform (impute + clip + scale + categorical slots + crosses) applied to blocks of rows
+// on the CPU or the GPU with the formulas of kernels/prepare_formulas.h. Training and scoring apply
+// the same FittedPreparation, so a model sees at scoring time exactly the transformation it was
+// trained on.
 //
 // A prepared row has two parts:
 //   dense   float features, in this order: prepared numeric columns, missing indicators,
@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,25 +53,34 @@ struct PreparationOptions {
   bool missing_indicators = false;  // one 0/1 feature per numeric column that has missing values
   bool cross_all = false;           // every pair of numeric features
   std::vector<CrossSpec> crosses;
-  std::uint32_t hash_buckets = 1u << 16;  // buckets of categorical x categorical crosses
-  std::int32_t max_categories = 10000;    // a categorical column with more labels is hashed...
+  std::uint32_t hash_buckets = 1u << 16;      // buckets of categorical x categorical crosses
+  std::int32_t max_categories = 10000;        // a categorical column with more labels is hashed...
   std::uint32_t category_buckets = 1u << 14;  // ...into this many buckets
 };
 
 // The fitted transformation of one categorical column. Slots: 0..K-1 for the vocabulary (or the
 // hash buckets when hashed), K for missing, K+1 for a label never seen in training.
+// The vocabulary is the profile's labels with a nonzero count, sorted bytewise and deduplicated, so
+// it depends on the labels only, never on the order of the training file's codes. A column with
+// more than max_categories such labels is hashed instead: slot = label_hash(label) % buckets (a
+// label unseen in training then lands in its bucket, not in the unknown slot).
 struct CategoricalEncoding {
   std::string name;
   std::vector<std::string> vocabulary;  // training labels, slot i (empty when hashed)
   bool hashed = false;
   std::uint32_t buckets = 0;  // when hashed
-  std::int32_t known_slots() const { return hashed ? static_cast<std::int32_t>(buckets) : static_cast<std::int32_t>(vocabulary.size()); }
+  std::int32_t known_slots() const {
+    return hashed ? static_cast<std::int32_t>(buckets)
+                  : static_cast<std::int32_t>(vocabulary.size());
+  }
   std::int32_t missing_slot() const { return known_slots(); }
   std::int32_t unknown_slot() const { return known_slots() + 1; }
   std::int32_t slots() const { return known_slots() + 2; }
   // The slot of a label: its vocabulary index, its bucket when hashed, else unknown_slot().
   std::int32_t slot_of(const std::string& label) const;
-  // 64-bit hash of the label of each slot (for categorical x categorical crosses).
+  // 64-bit hash of the label of each slot (for categorical x categorical crosses): label_hash of
+  // the vocabulary label, bucket_label_hash(b) for bucket b of a hashed column, kMissingLabelHash
+  // and kUnknownLabelHash for the last two slots.
   std::vector<std::uint64_t> slot_label_hashes() const;
 };
 
@@ -80,7 +90,7 @@ struct NumericEncoding {
   bool has_missing = false;  // in the profile: gets an indicator when missing_indicators
 };
 
-enum class SparseKind { one_hot, categorical_cross, slope };
+// SparseKind (one_hot, categorical_cross, slope) is declared in kernels/prepare_formulas.h.
 
 struct SparseGroup {
   SparseKind kind = SparseKind::one_hot;
@@ -93,35 +103,67 @@ struct SparseGroup {
 
 struct FittedPreparation {
   std::string label;
-  std::vector<NumericEncoding> numeric;          // dense features 0..numeric.size()-1
-  std::vector<std::int32_t> indicators;          // numeric index of each missing indicator
+  std::vector<NumericEncoding> numeric;  // dense features 0..numeric.size()-1
+  std::vector<std::int32_t> indicators;  // numeric index of each missing indicator
   std::vector<std::pair<std::int32_t, std::int32_t>> numeric_crosses;  // numeric indices
-  std::vector<CategoricalEncoding> categorical;  // categorical input columns
-  std::vector<SparseGroup> sparse;               // in expanded order
+  std::vector<CategoricalEncoding> categorical;                        // categorical input columns
+  std::vector<SparseGroup> sparse;                                     // in expanded order
   std::uint32_t hash_buckets = 0;
 
   std::int64_t dense_features() const;
-  std::int64_t expanded_features() const;  // dense + all sparse slots
+  std::int64_t expanded_features() const;        // dense + all sparse slots
   std::vector<std::string> dense_names() const;  // "age", "age_missing", "age*income", ...
+  // sparse.size() + 1 entries: expanded index of each sparse group's first slot, then the expanded
+  // width (the table behind ExpandedLayout).
+  std::vector<std::int64_t> group_offsets() const;
 };
 
 // Fits the parameters (fill values, clip bounds, centers and scales, vocabularies) from a profile.
-// Throws InputError naming the column for: an option naming an unknown column, a cross naming an
-// unknown column or the label, a numeric option on a categorical column. A constant column scales
-// by 1 (never NaN or Inf); an all-missing column imputes the constant (0 by default) and says so in
-// `notes`.
+// Throws InputError naming the column for: a label or option naming an unknown column, a cross
+// naming an unknown column or the label, a numeric option (per_column entry) on a categorical
+// column or the label, a column whose statistics are not finite (infinite values), invalid clip
+// quantiles or k, zero hash_buckets or category_buckets.
+//
+// Per numeric column (the label excluded; profile column order):
+//   fill      mean of the non-missing values, their median (sketch), or impute_constant;
+//   clip      quantile: [q_lo, q_hi] quantiles of the sketch; stddev: mean -+ k * std; none;
+//   scale     standard: center mean, scale std (population, of the non-missing values);
+//             minmax: center min, scale max - min, with min/max narrowed to the clip bounds;
+//             robust: center median, scale q75 - q25 (sketch); none: center 0, scale 1.
+//   Centers and scales come from the unclipped, unimputed profile (clipping changes only the
+//   tails). A scale that is zero (constant column, IQR of 0) or not finite becomes 1, so the
+//   centered output is finite (0 for a constant column under standard/minmax/robust), with a note.
+//   An all-missing column imputes impute_constant (0 by default) whatever the impute kind, does not
+//   clip, and outputs that constant (0 when scaled), with a note.
+// Crosses: numeric*numeric is a dense product of prepared values (duplicates and a*b == b*a are
+// kept once, a*a is a square; cross_all adds every pair of numeric columns i < j first, named
+// "a*b" in column order); categorical*categorical hashes the
+// two slots' label hashes into hash_buckets (a column crossed with itself is refused); numeric*
+// categorical (either order) is a slope group: slot = the categorical slot, value = the prepared
+// numeric value. Sparse groups: one-hots in column order, then categorical crosses, then slopes,
+// each in the order given.
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
                                   std::vector<std::string>* notes = nullptr);
 
+// Device-resident copies of a BoundPreparation's tables and reusable output buffers (CUDA builds;
+// kernels/prepare.cu). Opaque to host code.
+struct PreparationDeviceState;
+
 // A FittedPreparation matched to one input file's columns: by name, in any order; categorical codes
-// remapped by label. Extra columns are ignored.
+// remapped by label. Extra columns are ignored. The label column is optional at scoring time
+// (label_input -1). `fitted` must outlive the binding.
 struct BoundPreparation {
   const FittedPreparation* fitted = nullptr;
-  std::vector<std::int32_t> numeric_input;      // input column of each numeric encoding
-  std::vector<std::int32_t> categorical_input;  // input column of each categorical encoding
-  std::vector<std::vector<std::int32_t>> remap;  // per categorical: file code -> slot
+  std::vector<std::int32_t> numeric_input;              // input column of each numeric encoding
+  std::vector<std::int32_t> categorical_input;          // input column of each categorical encoding
+  std::vector<std::vector<std::int32_t>> remap;         // per categorical: file code -> slot
   std::vector<std::vector<std::uint64_t>> slot_hashes;  // per categorical: slot -> label hash
   std::int32_t label_input = -1;
+  // Filled on first use on a GPU: the tables above in device memory plus output buffers that grow
+  // to the largest block, so steady-state blocks allocate nothing. Shared by copies of the binding;
+  // applying one binding (or its copies) from two threads at once on the GPU is not supported. Do
+  // not change the tables above after the first apply.
+  mutable std::shared_ptr<PreparationDeviceState> device_state;
 };
 
 // Throws InputError naming the column when a needed column is missing or has changed type.
@@ -139,8 +181,18 @@ struct PreparedBlock {
   std::vector<float> label;
 };
 
-// Applies the fused transform to a host block of input columns (TableReader::read_block layout).
+// Applies the fused transform to a host block of input columns (TableReader::read_block layout):
+// one pass over the rows, all cores on the CPU, one fused kernel on the GPU (block copied to the
+// device and back). `out` is resized (not cleared: vectors already the right size are overwritten
+// in place). Throws Error when the block has fewer columns than the binding needs.
 void apply_preparation(const DeviceContext& ctx, const BoundPreparation& bound,
                        const ColumnBlockView& input, PreparedBlock& out);
+
+// The expanded feature matrix of a prepared block, column-major: out[k * rows + r] =
+// expanded_feature(row r, feature k) for k < fitted.expanded_features(). For checking and small
+// exports only (one-hot columns are mostly zeros): throws InputError above 2^31 elements. On the
+// GPU it runs the same expanded_feature accessor the training kernels use.
+void materialize_expanded(const DeviceContext& ctx, const FittedPreparation& fitted,
+                          const PreparedBlock& block, std::vector<float>& out);
 
 }  // namespace lathe

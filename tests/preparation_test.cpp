@@ -1,1 +1,929 @@
+// Data preparation: fitting from a profile, binding by name and label, the fused transform on every
+// device against independent references, crosses, bad input, and the expanded-feature accessor.
+#include "runtime/preparation.h"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/profile.h"
+#include "tests/test_devices.h"
+
+namespace lathe {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// A small in-memory table: columns, their values (categorical codes as floats), column-major block.
+struct Table {
+  std::vector<ColumnInfo> columns;
+  std::vector<std::vector<float>> data;
+  std::int64_t rows = 0;
+
+  void add_numeric(const std::string& name, std::vector<float> values) {
+    ColumnInfo c;
+    c.name = name;
+    c.type = ColumnType::numeric;
+    add(c, std::move(values));
+  }
+  void add_categorical(const std::string& name, std::vector<std::string> labels,
+                       std::vector<float> codes) {
+    ColumnInfo c;
+    c.name = name;
+    c.type = ColumnType::categorical;
+    c.categories = std::move(labels);
+    add(c, std::move(codes));
+  }
+  void add(const ColumnInfo& c, std::vector<float> values) {
+    if (columns.empty()) rows = static_cast<std::int64_t>(values.size());
+    ASSERT_EQ(static_cast<std::int64_t>(values.size()), rows);
+    columns.push_back(c);
+    data.push_back(std::move(values));
+  }
+  std::vector<float> block() const {
+    std::vector<float> b;
+    b.reserve(static_cast<std::size_t>(rows) * columns.size());
+    for (const auto& col : data) b.insert(b.end(), col.begin(), col.end());
+    return b;
+  }
+  std::int32_t index(const std::string& name) const {
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c].name == name) return static_cast<std::int32_t>(c);
+    }
+    return -1;
+  }
+};
+
+DataProfile profile_of(const Table& t, int capacity = 4096) {
+  ProfileOptions options;
+  options.sketch_capacity = capacity;
+  DataProfile profile = make_profile(t.columns, options);
+  const std::vector<float> block = t.block();
+  profile_block(DeviceContext::cpu(),
+                ColumnBlockView{block.data(), t.rows, static_cast<std::int64_t>(t.columns.size())},
+                {}, profile, options);
+  return profile;
+}
+
+PreparedBlock prepare(const DeviceContext& ctx, const FittedPreparation& fitted, const Table& t) {
+  const BoundPreparation bound = bind_preparation(fitted, t.columns);
+  const std::vector<float> block = t.block();
+  PreparedBlock out;
+  apply_preparation(
+      ctx, bound,
+      ColumnBlockView{block.data(), t.rows, static_cast<std::int64_t>(t.columns.size())}, out);
+  return out;
+}
+
+std::int32_t dense_index(const FittedPreparation& f, const std::string& name) {
+  const auto names = f.dense_names();
+  const auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? -1 : static_cast<std::int32_t>(it - names.begin());
+}
+
+std::int32_t group_index(const FittedPreparation& f, const std::string& name) {
+  for (std::size_t g = 0; g < f.sparse.size(); ++g) {
+    if (f.sparse[g].name == name) return static_cast<std::int32_t>(g);
+  }
+  return -1;
+}
+
+float dense_at(const PreparedBlock& b, std::int32_t f, std::int64_t r) {
+  return b.dense[f * b.rows + r];
+}
+
+// numpy.quantile(..., method="linear") of the non-missing values.
+double numpy_quantile(std::vector<float> v, double q) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](float x) { return std::isnan(x); }), v.end());
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const std::size_t i = static_cast<std::size_t>(std::floor(pos));
+  const double frac = pos - static_cast<double>(i);
+  if (i + 1 >= v.size()) return v.back();
+  return v[i] + frac * (static_cast<double>(v[i + 1]) - v[i]);
+}
+
+struct Moments {
+  long double mean = 0, stddev = 0;
+  float min = INFINITY, max = -INFINITY;
+};
+
+Moments moments(const std::vector<float>& v) {  // two-pass, long double, non-missing values
+  Moments m;
+  long double sum = 0;
+  std::int64_t n = 0;
+  for (float x : v) {
+    if (std::isnan(x)) continue;
+    sum += x;
+    ++n;
+    m.min = std::min(m.min, x);
+    m.max = std::max(m.max, x);
+  }
+  m.mean = sum / n;
+  long double ss = 0;
+  for (float x : v) {
+    if (!std::isnan(x)) ss += (x - m.mean) * (x - m.mean);
+  }
+  m.stddev = std::sqrt(ss / n);
+  return m;
+}
+
+std::vector<float> normal_values(std::int64_t n, double mean, double sd, double missing,
+                                 std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(mean, sd);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = u(rng) < missing ? kNaN : static_cast<float>(normal(rng));
+  return v;
+}
+
+std::vector<float> random_codes(std::int64_t n, int labels, double missing, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> code(0, labels - 1);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = u(rng) < missing ? kNaN : static_cast<float>(code(rng));
+  return v;
+}
+
+std::vector<std::string> labels_named(const std::string& prefix, int n) {
+  std::vector<std::string> l;
+  for (int i = 0; i < n; ++i) l.push_back(prefix + std::to_string(i));
+  return l;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Independent scalar reference of the whole transform, row by row, from the fitted parameters and
+// the labels (not the binding's remap tables).
+
+float reference_numeric(float x, const NumericTransform& t) {
+  double v = std::isnan(x) ? static_cast<double>(t.fill) : static_cast<double>(x);
+  v = std::min(std::max(v, static_cast<double>(t.clip_lo)), static_cast<double>(t.clip_hi));
+  return static_cast<float>((v - t.center) * t.inv_scale);
+}
+
+std::int32_t reference_slot(const CategoricalEncoding& enc, const ColumnInfo& info, float code) {
+  if (std::isnan(code)) return enc.missing_slot();
+  const std::string& label = info.categories[static_cast<std::size_t>(code)];
+  if (enc.hashed)
+    return static_cast<std::int32_t>(label_hash(label.data(), label.size()) % enc.buckets);
+  const auto it = std::find(enc.vocabulary.begin(), enc.vocabulary.end(), label);
+  return it == enc.vocabulary.end() ? enc.unknown_slot()
+                                    : static_cast<std::int32_t>(it - enc.vocabulary.begin());
+}
+
+std::uint64_t reference_slot_hash(const CategoricalEncoding& enc, std::int32_t slot) {
+  if (slot == enc.missing_slot()) return kMissingLabelHash;
+  if (slot == enc.unknown_slot()) return kUnknownLabelHash;
+  if (enc.hashed) return bucket_label_hash(static_cast<std::uint32_t>(slot));
+  const std::string& l = enc.vocabulary[static_cast<std::size_t>(slot)];
+  return label_hash(l.data(), l.size());
+}
+
+// Compares a prepared block with the reference; dense and slope values within `tol` relative.
+void expect_matches_reference(const FittedPreparation& f, const Table& t, const PreparedBlock& out,
+                              double tol) {
+  ASSERT_EQ(out.rows, t.rows);
+  ASSERT_EQ(out.dense.size(), static_cast<std::size_t>(f.dense_features() * t.rows));
+  ASSERT_EQ(out.slot.size(), f.sparse.size() * static_cast<std::size_t>(t.rows));
+  std::vector<const float*> num_col, cat_col;
+  std::vector<const ColumnInfo*> cat_info;
+  for (const auto& n : f.numeric) num_col.push_back(t.data[t.index(n.name)].data());
+  for (const auto& c : f.categorical) {
+    cat_col.push_back(t.data[t.index(c.name)].data());
+    cat_info.push_back(&t.columns[t.index(c.name)]);
+  }
+  const auto near = [tol](float a, float b) {
+    return std::isfinite(a) && std::fabs(static_cast<double>(a) - b) <=
+                                   tol * std::max(1.0, std::fabs(static_cast<double>(b)));
+  };
+  std::int64_t bad = 0;
+  for (std::int64_t r = 0; r < t.rows && bad < 10; ++r) {
+    std::int64_t k = 0;
+    auto check_dense = [&](float expected, const char* what) {
+      const float got = out.dense[k * t.rows + r];
+      if (!near(got, expected)) {
+        ADD_FAILURE() << what << " feature " << k << " row " << r << ": got " << got
+                      << ", expected " << expected;
+        ++bad;
+      }
+      ++k;
+    };
+    for (std::size_t i = 0; i < f.numeric.size(); ++i)
+      check_dense(reference_numeric(num_col[i][r], f.numeric[i].transform), "numeric");
+    for (const auto i : f.indicators)
+      check_dense(std::isnan(num_col[i][r]) ? 1.0f : 0.0f, "indicator");
+    for (const auto& [a, b] : f.numeric_crosses) {
+      check_dense(reference_numeric(num_col[a][r], f.numeric[a].transform) *
+                      reference_numeric(num_col[b][r], f.numeric[b].transform),
+                  "cross");
+    }
+    for (std::size_t g = 0; g < f.sparse.size(); ++g) {
+      const SparseGroup& sg = f.sparse[g];
+      std::int32_t slot = 0;
+      float value = 1.0f;
+      if (sg.kind == SparseKind::one_hot) {
+        slot = reference_slot(f.categorical[sg.a], *cat_info[sg.a], cat_col[sg.a][r]);
+      } else if (sg.kind == SparseKind::categorical_cross) {
+        const auto& ea = f.categorical[sg.a];
+        const auto& eb = f.categorical[sg.b];
+        const std::uint64_t ha =
+            reference_slot_hash(ea, reference_slot(ea, *cat_info[sg.a], cat_col[sg.a][r]));
+        const std::uint64_t hb =
+            reference_slot_hash(eb, reference_slot(eb, *cat_info[sg.b], cat_col[sg.b][r]));
+        slot = static_cast<std::int32_t>(cross_bucket(ha, hb, f.hash_buckets));
+      } else {
+        slot = reference_slot(f.categorical[sg.b], *cat_info[sg.b], cat_col[sg.b][r]);
+        value = reference_numeric(num_col[sg.a][r], f.numeric[sg.a].transform);
+      }
+      const std::int32_t got_slot = out.slot[g * t.rows + r];
+      const float got_value = out.value[g * t.rows + r];
+      if (got_slot != slot || !near(got_value, value)) {
+        ADD_FAILURE() << "group " << sg.name << " row " << r << ": got (" << got_slot << ", "
+                      << got_value << "), expected (" << slot << ", " << value << ")";
+        ++bad;
+      }
+      if (got_slot < 0 || got_slot >= static_cast<std::int32_t>(sg.slots)) {
+        ADD_FAILURE() << "group " << sg.name << " row " << r << ": slot " << got_slot
+                      << " outside [0, " << sg.slots << ")";
+        ++bad;
+      }
+    }
+  }
+}
+
+// A mixed table: every fifth column categorical, the rest numeric with varied scales, offsets and
+// missing values; numeric column 5 all missing and column 6 constant when they exist.
+Table mixed_table(std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
+  Table t;
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const std::string name = "c" + std::to_string(c);
+    if (c % 5 == 3) {
+      const int k = 2 + static_cast<int>(c % 11);
+      // Labels in a scrambled order, so codes and sorted labels differ.
+      std::vector<std::string> labels = labels_named("v" + std::to_string(c) + "_", k);
+      std::reverse(labels.begin(), labels.end());
+      t.add_categorical(name, labels, random_codes(rows, k, 0.05, seed + c));
+    } else if (c == 5) {
+      t.add_numeric(name, std::vector<float>(static_cast<std::size_t>(rows), kNaN));
+    } else if (c == 6) {
+      t.add_numeric(name, std::vector<float>(static_cast<std::size_t>(rows), 42.5f));
+    } else {
+      const double scale = std::pow(10.0, static_cast<double>(c % 7) - 3);
+      const double offset = (c % 3 == 0) ? 1e6 : -5.0;
+      t.add_numeric(name, normal_values(rows, offset, scale, c % 2 ? 0.05 : 0.0, seed + c));
+    }
+  }
+  return t;
+}
+
+PreparationOptions mixed_options(const Table& t) {
+  PreparationOptions o;
+  o.missing_indicators = true;
+  o.hash_buckets = 97;
+  std::vector<std::string> numeric, categorical;
+  for (const auto& c : t.columns)
+    (c.type == ColumnType::numeric ? numeric : categorical).push_back(c.name);
+  for (std::size_t i = 0; i < numeric.size(); ++i) {
+    ColumnPreparation p;
+    switch (i % 4) {
+      case 0:
+        break;  // standard, mean, no clip
+      case 1:
+        p.scale = ScaleKind::minmax;
+        p.impute = ImputeKind::median;
+        p.clip = ClipKind::quantile;
+        break;
+      case 2:
+        p.scale = ScaleKind::robust;
+        p.impute = ImputeKind::constant;
+        p.impute_constant = -1;
+        p.clip = ClipKind::stddev;
+        p.clip_k = 2;
+        break;
+      case 3:
+        p.scale = ScaleKind::none;
+        break;
+    }
+    o.per_column[numeric[i]] = p;
+  }
+  if (numeric.size() >= 2) o.crosses.push_back({numeric[0], numeric[1]});
+  if (numeric.size() >= 5) o.crosses.push_back({numeric[4], numeric[2]});
+  if (categorical.size() >= 2) o.crosses.push_back({categorical[0], categorical[1]});
+  if (!categorical.empty() && !numeric.empty()) o.crosses.push_back({categorical[0], numeric[0]});
+  if (!categorical.empty() && numeric.size() >= 3)
+    o.crosses.push_back({numeric[2], categorical.back()});
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// On every device
+
+class PreparationOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+TEST_P(PreparationOnDevice, MatchesReferenceOverAwkwardSizes) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const DeviceContext cpu = DeviceContext::cpu();
+  for (std::int64_t rows : {1, 11, 101, 12345, 1000003}) {
+    for (std::int64_t cols : {1, 4, 9, 300}) {
+      if (rows * cols > 4'100'000) continue;
+      SCOPED_TRACE("rows " + std::to_string(rows) + " cols " + std::to_string(cols));
+      const Table t = mixed_table(rows, cols, 1000 + static_cast<std::uint64_t>(rows + cols));
+      std::vector<std::string> notes;
+      const FittedPreparation f = fit_preparation(profile_of(t, 1024), mixed_options(t), &notes);
+      const BoundPreparation bound = bind_preparation(f, t.columns);
+      const std::vector<float> block = t.block();
+      PreparedBlock out;
+      // Poison: vectors already the right size are overwritten in place, so unwritten entries show.
+      out.dense.assign(static_cast<std::size_t>(f.dense_features() * rows), kNaN);
+      out.slot.assign(f.sparse.size() * static_cast<std::size_t>(rows), -7);
+      out.value.assign(f.sparse.size() * static_cast<std::size_t>(rows), kNaN);
+      apply_preparation(ctx, bound, ColumnBlockView{block.data(), rows, cols}, out);
+      expect_matches_reference(f, t, out, 0.0);
+      if (ctx.is_cuda()) {  // and bit for bit with the CPU backend
+        PreparedBlock ref;
+        apply_preparation(cpu, bound, ColumnBlockView{block.data(), rows, cols}, ref);
+        EXPECT_EQ(out.slot, ref.slot);
+        EXPECT_TRUE(std::equal(out.dense.begin(), out.dense.end(), ref.dense.begin(),
+                               ref.dense.end(), [](float a, float b) { return a == b; }));
+        EXPECT_TRUE(std::equal(out.value.begin(), out.value.end(), ref.value.begin(),
+                               ref.value.end(), [](float a, float b) { return a == b; }));
+      }
+    }
+  }
+}
+
+TEST_P(PreparationOnDevice, ReusesOneBindingAcrossBlocksOfDifferentSizes) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const Table all = mixed_table(20000, 12, 5);
+  const FittedPreparation f = fit_preparation(profile_of(all), mixed_options(all));
+  const BoundPreparation bound = bind_preparation(f, all.columns);
+  std::int64_t first = 0;
+  for (std::int64_t n : {7000, 13, 9000, 1, 3986}) {
+    Table part;
+    for (std::size_t c = 0; c < all.columns.size(); ++c) {
+      part.add(all.columns[c],
+               std::vector<float>(all.data[c].begin() + first, all.data[c].begin() + first + n));
+    }
+    const std::vector<float> block = part.block();
+    PreparedBlock out;
+    apply_preparation(
+        ctx, bound, ColumnBlockView{block.data(), n, static_cast<std::int64_t>(all.columns.size())},
+        out);
+    SCOPED_TRACE("block at " + std::to_string(first) + " of " + std::to_string(n) + " rows");
+    expect_matches_reference(f, part, out, 0.0);
+    first += n;
+  }
+}
+
+TEST_P(PreparationOnDevice, EmptyBlockGivesEmptyOutput) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const Table t = mixed_table(100, 9, 3);
+  const FittedPreparation f = fit_preparation(profile_of(t), mixed_options(t));
+  const BoundPreparation bound = bind_preparation(f, t.columns);
+  PreparedBlock out;
+  apply_preparation(ctx, bound, ColumnBlockView{nullptr, 0, 9}, out);
+  EXPECT_EQ(out.rows, 0);
+  EXPECT_TRUE(out.dense.empty());
+  EXPECT_TRUE(out.slot.empty());
+}
+
+TEST_P(PreparationOnDevice, ExpandedAccessorAgreesWithMaterialization) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const Table t = mixed_table(301, 9, 11);
+  PreparationOptions o = mixed_options(t);
+  o.hash_buckets = 13;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(DeviceContext::cpu(), f, t);
+  std::vector<float> m(5, kNaN);
+  materialize_expanded(ctx, f, b, m);
+  const std::int64_t width = f.expanded_features();
+  ASSERT_EQ(m.size(), static_cast<std::size_t>(width * t.rows));
+
+  // The reference: dense columns, then each group's slots with the value at the active slot.
+  std::vector<float> ref(static_cast<std::size_t>(width * t.rows), 0.0f);
+  const std::int64_t dense = f.dense_features();
+  std::copy(b.dense.begin(), b.dense.end(), ref.begin());
+  std::int64_t offset = dense;
+  for (std::size_t g = 0; g < f.sparse.size(); ++g) {
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+      const std::int32_t s = b.slot[g * t.rows + r];
+      ref[(offset + s) * t.rows + r] = b.value[g * t.rows + r];
+    }
+    offset += f.sparse[g].slots;
+  }
+  ASSERT_EQ(offset, width);
+  EXPECT_EQ(m, ref);
+
+  // And the host accessor, element by element.
+  const std::vector<std::int64_t> offsets = f.group_offsets();
+  const PreparedRowsView view{b.dense.data(), b.slot.data(), b.value.data(), b.rows};
+  const ExpandedLayout layout{dense, static_cast<std::int32_t>(f.sparse.size()), offsets.data()};
+  for (std::int64_t k = 0; k < width; ++k) {
+    for (std::int64_t r = 0; r < t.rows; r += 7)
+      ASSERT_EQ(expanded_feature(view, layout, r, k), ref[k * t.rows + r]) << k << " " << r;
+  }
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(PreparationOnDevice);
+
+// ---------------------------------------------------------------------------------------------
+// Fitting and the formulas, against independent references (CPU)
+
+class Preparation : public testing::Test {
+ protected:
+  const DeviceContext cpu = DeviceContext::cpu();
+};
+
+TEST_F(Preparation, StandardScalingIsMeanOverPopulationStd) {
+  Table t;
+  t.add_numeric("x", normal_values(1001, 3.0, 2.0, 0.1, 1));
+  const FittedPreparation f = fit_preparation(profile_of(t), {});
+  const PreparedBlock b = prepare(cpu, f, t);
+  const Moments m = moments(t.data[0]);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const float x = t.data[0][r];
+    const double expected = std::isnan(x) ? 0.0 : static_cast<double>((x - m.mean) / m.stddev);
+    EXPECT_NEAR(dense_at(b, 0, r), expected, 1e-6 * std::max(1.0, std::fabs(expected))) << r;
+  }
+}
+
+TEST_F(Preparation, MinMaxScalingMapsTheRangeOntoZeroOne) {
+  Table t;
+  t.add_numeric("x", normal_values(777, -4.0, 3.0, 0.0, 2));
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::minmax;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(cpu, f, t);
+  const Moments m = moments(t.data[0]);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const double x = t.data[0][r];
+    EXPECT_NEAR(dense_at(b, 0, r), (x - m.min) / (static_cast<double>(m.max) - m.min), 1e-6);
+    EXPECT_GE(dense_at(b, 0, r), 0.0f);
+    EXPECT_LE(dense_at(b, 0, r), 1.0f);
+  }
+}
+
+TEST_F(Preparation, RobustScalingIsMedianOverIqr) {
+  Table t;
+  std::vector<float> v = normal_values(1001, 10.0, 5.0, 0.0, 3);
+  v[3] = 1e6f;  // an outlier robust scaling ignores
+  t.add_numeric("x", v);
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::robust;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(cpu, f, t);
+  const double median = numpy_quantile(v, 0.5);
+  const double iqr = numpy_quantile(v, 0.75) - numpy_quantile(v, 0.25);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const double expected = (v[r] - median) / iqr;
+    EXPECT_NEAR(dense_at(b, 0, r), expected, 1e-6 * std::max(1.0, std::fabs(expected))) << r;
+  }
+}
+
+TEST_F(Preparation, MedianMeanAndConstantImputation) {
+  Table t;
+  std::vector<float> v = normal_values(501, 1.0, 1.0, 0.2, 4);
+  for (auto& x : v) {
+    if (!std::isnan(x)) x = std::exp(x);  // skewed: mean != median
+  }
+  t.add_numeric("med", v);
+  t.add_numeric("mean", v);
+  t.add_numeric("const", v);
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::none;
+  o.per_column["med"] = o.defaults;
+  o.per_column["med"].impute = ImputeKind::median;
+  o.per_column["const"] = o.defaults;
+  o.per_column["const"].impute = ImputeKind::constant;
+  o.per_column["const"].impute_constant = -3.5;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(cpu, f, t);
+  const double median = numpy_quantile(v, 0.5);
+  const double mean = static_cast<double>(moments(v).mean);
+  ASSERT_GT(std::fabs(median - mean), 0.1);
+  std::int64_t missing = 0;
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    if (std::isnan(v[r])) {
+      ++missing;
+      EXPECT_FLOAT_EQ(dense_at(b, 0, r), static_cast<float>(median));
+      EXPECT_FLOAT_EQ(dense_at(b, 1, r), static_cast<float>(mean));
+      EXPECT_EQ(dense_at(b, 2, r), -3.5f);
+    } else {
+      for (int c = 0; c < 3; ++c) EXPECT_EQ(dense_at(b, c, r), v[r]);
+    }
+  }
+  EXPECT_GT(missing, 50);
+}
+
+TEST_F(Preparation, MissingIndicatorsOnlyForColumnsWithMissingValues) {
+  Table t;
+  t.add_numeric("full", normal_values(300, 0, 1, 0.0, 5));
+  t.add_numeric("holes", normal_values(300, 0, 1, 0.3, 6));
+  PreparationOptions o;
+  o.missing_indicators = true;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  EXPECT_EQ(f.dense_names(), (std::vector<std::string>{"full", "holes", "holes_missing"}));
+  const PreparedBlock b = prepare(cpu, f, t);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    EXPECT_EQ(dense_at(b, 2, r), std::isnan(t.data[1][r]) ? 1.0f : 0.0f);
+    EXPECT_TRUE(std::isfinite(dense_at(b, 1, r)));
+  }
+  o.missing_indicators = false;
+  EXPECT_EQ(fit_preparation(profile_of(t), o).dense_features(), 2);
+}
+
+TEST_F(Preparation, ClipsToQuantilesOrStandardDeviations) {
+  Table t;
+  std::vector<float> v = normal_values(2001, 0, 1, 0.0, 7);
+  v[10] = 50.0f;
+  v[20] = -80.0f;
+  t.add_numeric("q", v);
+  t.add_numeric("s", v);
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::none;
+  o.per_column["q"] = o.defaults;
+  o.per_column["q"].clip = ClipKind::quantile;
+  o.per_column["q"].clip_lo_quantile = 0.05;
+  o.per_column["q"].clip_hi_quantile = 0.9;
+  o.per_column["s"] = o.defaults;
+  o.per_column["s"].clip = ClipKind::stddev;
+  o.per_column["s"].clip_k = 2.0;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(cpu, f, t);
+  const float qlo = static_cast<float>(numpy_quantile(v, 0.05)),
+              qhi = static_cast<float>(numpy_quantile(v, 0.9));
+  const Moments m = moments(v);
+  const float slo = static_cast<float>(m.mean - 2 * m.stddev),
+              shi = static_cast<float>(m.mean + 2 * m.stddev);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    EXPECT_FLOAT_EQ(dense_at(b, 0, r), std::clamp(v[r], qlo, qhi)) << r;
+    EXPECT_NEAR(dense_at(b, 1, r), std::clamp(v[r], slo, shi), 1e-5) << r;
+  }
+  EXPECT_FLOAT_EQ(dense_at(b, 0, 10), qhi);
+  EXPECT_NEAR(dense_at(b, 1, 20), slo, 1e-5);
+}
+
+TEST_F(Preparation, MinMaxAfterClippingMapsTheClipBoundsOntoZeroOne) {
+  Table t;
+  std::vector<float> v = normal_values(1001, 0, 1, 0.0, 8);
+  v[0] = 1000.0f;
+  t.add_numeric("x", v);
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::minmax;
+  o.defaults.clip = ClipKind::quantile;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const PreparedBlock b = prepare(cpu, f, t);
+  float lo = 1, hi = 0;
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    lo = std::min(lo, dense_at(b, 0, r));
+    hi = std::max(hi, dense_at(b, 0, r));
+  }
+  EXPECT_FLOAT_EQ(lo, 0.0f);
+  EXPECT_FLOAT_EQ(hi, 1.0f);
+}
+
+TEST_F(Preparation, LargeMeanSmallSpreadKeepsFloat32Precision) {
+  // Mean 1e6, standard deviation 1: float32 spacing at 1e6 is 0.0625, so centering in float would
+  // lose most of the signal; centering in double then casting must be exact to the output's
+  // rounding.
+  Table t;
+  const std::vector<float> v = normal_values(100001, 1e6, 1.0, 0.0, 9);
+  t.add_numeric("x", v);
+  const FittedPreparation f = fit_preparation(profile_of(t), {});
+  const PreparedBlock b = prepare(cpu, f, t);
+  const Moments m = moments(v);
+  double worst_ulps = 0;
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const long double ref = (static_cast<long double>(v[r]) - m.mean) / m.stddev;
+    const float rf = static_cast<float>(ref);
+    const double ulp = std::nextafter(std::fabs(rf), INFINITY) - std::fabs(rf);
+    const double err = std::fabs(static_cast<double>(dense_at(b, 0, r)) - static_cast<double>(ref));
+    // Half an ulp from the final rounding, plus the profile's mean error (~1e-10 here) scaled.
+    EXPECT_LE(err, ulp + 1e-9) << r << ": " << dense_at(b, 0, r) << " vs "
+                               << static_cast<double>(ref);
+    worst_ulps = std::max(worst_ulps, err / ulp);
+  }
+  EXPECT_LE(worst_ulps, 1.0);
+}
+
+TEST_F(Preparation, ConstantAndAllMissingColumnsGiveFiniteOutputAndNotes) {
+  Table t;
+  t.add_numeric("const", std::vector<float>(50, 7.25f));
+  t.add_numeric("empty", std::vector<float>(50, kNaN));
+  std::vector<float> mostly = std::vector<float>(50, 3.0f);
+  mostly[1] = 9.0f;  // IQR 0
+  t.add_numeric("mostly", mostly);
+  for (ScaleKind s : {ScaleKind::standard, ScaleKind::minmax, ScaleKind::robust, ScaleKind::none}) {
+    for (ImputeKind imp : {ImputeKind::mean, ImputeKind::median, ImputeKind::constant}) {
+      PreparationOptions o;
+      o.defaults.scale = s;
+      o.defaults.impute = imp;
+      o.defaults.clip = ClipKind::stddev;
+      o.missing_indicators = true;
+      std::vector<std::string> notes;
+      const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+      const PreparedBlock b = prepare(cpu, f, t);
+      for (float x : b.dense) ASSERT_TRUE(std::isfinite(x));
+      for (std::int64_t r = 0; r < t.rows; ++r) {
+        EXPECT_EQ(dense_at(b, 0, r), s == ScaleKind::none ? 7.25f : 0.0f);
+        EXPECT_EQ(dense_at(b, 1, r), 0.0f);  // the constant, 0 by default
+      }
+      bool noted_empty = false;
+      for (const auto& n : notes) noted_empty |= n.find("'empty'") != std::string::npos;
+      EXPECT_TRUE(noted_empty);
+      EXPECT_EQ(f.dense_names().back(), "empty_missing");
+    }
+  }
+  // With a constant fill the all-missing column outputs that constant when not scaled.
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::none;
+  o.defaults.impute = ImputeKind::constant;
+  o.defaults.impute_constant = 2.5;
+  const PreparedBlock b = prepare(cpu, fit_preparation(profile_of(t), o), t);
+  EXPECT_EQ(dense_at(b, 1, 0), 2.5f);
+}
+
+TEST_F(Preparation, InfiniteValuesAreRefusedWhereTheyWouldPoisonTheOutput) {
+  Table t;
+  std::vector<float> v = normal_values(100, 0, 1, 0.0, 10);
+  v[5] = INFINITY;
+  t.add_numeric("x", v);
+  try {
+    fit_preparation(profile_of(t), {});
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos) << e.what();
+  }
+  // Quantile clipping, median imputation and robust scaling handle it.
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::robust;
+  o.defaults.impute = ImputeKind::median;
+  o.defaults.clip = ClipKind::quantile;
+  const PreparedBlock b = prepare(cpu, fit_preparation(profile_of(t), o), t);
+  for (float x : b.dense) EXPECT_TRUE(std::isfinite(x));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories
+
+TEST_F(Preparation, VocabularyIsSortedLabelsWithCountsAndUnseenLabelsGoToUnknown) {
+  Table train;
+  // "zeta" never occurs in training: not in the vocabulary.
+  train.add_categorical("city", {"paris", "zeta", "berlin", "oslo"}, {0, 2, 3, kNaN, 0, 2});
+  const FittedPreparation f = fit_preparation(profile_of(train), {});
+  ASSERT_EQ(f.categorical.size(), 1u);
+  const CategoricalEncoding& enc = f.categorical[0];
+  EXPECT_EQ(enc.vocabulary, (std::vector<std::string>{"berlin", "oslo", "paris"}));
+  EXPECT_EQ(enc.missing_slot(), 3);
+  EXPECT_EQ(enc.unknown_slot(), 4);
+  EXPECT_EQ(f.sparse[0].slots, 5u);
+  EXPECT_EQ(f.expanded_features(), 5);
+
+  Table score;
+  score.add_categorical("city", {"oslo", "zeta", "paris", "rome"}, {0, 1, 2, 3, kNaN});
+  const PreparedBlock b = prepare(cpu, f, score);
+  EXPECT_EQ(b.slot, (std::vector<std::int32_t>{1, 4, 2, 4, 3}));
+  EXPECT_EQ(b.value, (std::vector<float>{1, 1, 1, 1, 1}));
+}
+
+TEST_F(Preparation, LabelsAreMatchedAcrossFilesWhoseCodesDiffer) {
+  // The same rows in two files imported separately: codes assigned in different orders.
+  const std::vector<std::string> rows = {"red", "green", "blue", "green", "red", "red"};
+  auto file = [&](std::vector<std::string> labels) {
+    Table t;
+    std::vector<float> codes;
+    for (const auto& r : rows)
+      codes.push_back(
+          static_cast<float>(std::find(labels.begin(), labels.end(), r) - labels.begin()));
+    t.add_categorical("color", labels, codes);
+    t.add_numeric("x", {1, 2, 3, 4, 5, 6});
+    return t;
+  };
+  const Table a = file({"red", "green", "blue"});
+  const Table b = file({"blue", "red", "green"});
+  const FittedPreparation fa = fit_preparation(profile_of(a), {});
+  const FittedPreparation fb = fit_preparation(profile_of(b), {});
+  EXPECT_EQ(fa.categorical[0].vocabulary, fb.categorical[0].vocabulary);
+  EXPECT_EQ(prepare(cpu, fa, a).slot, prepare(cpu, fa, b).slot);
+  EXPECT_EQ(prepare(cpu, fa, a).slot, prepare(cpu, fb, b).slot);
+  // Columns in another order bind by name.
+  Table swapped;
+  swapped.add(b.columns[1], b.data[1]);
+  swapped.add(b.columns[0], b.data[0]);
+  const PreparedBlock pa = prepare(cpu, fa, a), ps = prepare(cpu, fa, swapped);
+  EXPECT_EQ(pa.slot, ps.slot);
+  EXPECT_EQ(pa.dense, ps.dense);
+}
+
+TEST_F(Preparation, ManyCategoriesAreHashedIntoBuckets) {
+  Table t;
+  const auto labels = labels_named("user", 50);
+  t.add_categorical("user", labels, random_codes(400, 50, 0.1, 12));
+  PreparationOptions o;
+  o.max_categories = 20;
+  o.category_buckets = 16;
+  std::vector<std::string> notes;
+  const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+  ASSERT_TRUE(f.categorical[0].hashed);
+  EXPECT_EQ(f.sparse[0].slots, 18u);
+  EXPECT_FALSE(notes.empty());
+  const PreparedBlock b = prepare(cpu, f, t);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const float code = t.data[0][r];
+    if (std::isnan(code)) {
+      EXPECT_EQ(b.slot[r], 16);
+    } else {
+      const std::string& l = labels[static_cast<std::size_t>(code)];
+      EXPECT_EQ(b.slot[r], static_cast<std::int32_t>(label_hash(l.data(), l.size()) % 16));
+    }
+  }
+  // An unseen label still hashes to its bucket.
+  Table score;
+  score.add_categorical("user", {"newcomer"}, {0});
+  const std::string n = "newcomer";
+  EXPECT_EQ(prepare(cpu, f, score).slot[0],
+            static_cast<std::int32_t>(label_hash(n.data(), n.size()) % 16));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crosses
+
+Table cross_table() {
+  Table t;
+  t.add_numeric("age", normal_values(200, 40, 10, 0.05, 13));
+  t.add_numeric("income", normal_values(200, 5e4, 1e4, 0.0, 14));
+  t.add_numeric("height", normal_values(200, 170, 8, 0.0, 15));
+  t.add_categorical("city", {"a", "b", "c"}, random_codes(200, 3, 0.05, 16));
+  t.add_categorical("device", {"ios", "android"}, random_codes(200, 2, 0.0, 17));
+  t.add_numeric("y", normal_values(200, 0, 1, 0.0, 18));
+  return t;
+}
+
+TEST_F(Preparation, NumericCrossesAreProductsOfPreparedValues) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  o.crosses = {{"age", "income"}, {"income", "age"}, {"height", "height"}};
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  EXPECT_EQ(f.dense_names(),
+            (std::vector<std::string>{"age", "income", "height", "age*income", "height*height"}));
+  const PreparedBlock b = prepare(cpu, f, t);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    EXPECT_EQ(dense_at(b, 3, r), dense_at(b, 0, r) * dense_at(b, 1, r));
+    EXPECT_EQ(dense_at(b, 4, r), dense_at(b, 2, r) * dense_at(b, 2, r));
+  }
+  EXPECT_EQ(b.label, t.data[5]);
+
+  PreparationOptions all;
+  all.label = "y";
+  all.cross_all = true;
+  all.crosses = {{"income", "age"}};  // already in "all"
+  const FittedPreparation fa = fit_preparation(profile_of(t), all);
+  EXPECT_EQ(fa.dense_names(), (std::vector<std::string>{"age", "income", "height", "age*income",
+                                                        "age*height", "income*height"}));
+}
+
+TEST_F(Preparation, CategoricalCrossesHashLabelPairsIntoBuckets) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  o.hash_buckets = 31;
+  o.crosses = {{"city", "device"}};
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const std::int32_t g = group_index(f, "city*device");
+  ASSERT_GE(g, 0);
+  EXPECT_EQ(f.sparse[g].kind, SparseKind::categorical_cross);
+  EXPECT_EQ(f.sparse[g].slots, 31u);
+  const PreparedBlock b = prepare(cpu, f, t);
+  const auto hash_of = [](const std::string& s) { return label_hash(s.data(), s.size()); };
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const float city = t.data[3][r], device = t.data[4][r];
+    const std::uint64_t ha = std::isnan(city)
+                                 ? kMissingLabelHash
+                                 : hash_of(t.columns[3].categories[static_cast<std::size_t>(city)]);
+    const std::uint64_t hb = hash_of(t.columns[4].categories[static_cast<std::size_t>(device)]);
+    const std::int32_t s = b.slot[g * t.rows + r];
+    EXPECT_EQ(s, static_cast<std::int32_t>(cross_bucket(ha, hb, 31)));
+    EXPECT_GE(s, 0);
+    EXPECT_LT(s, 31);
+    EXPECT_EQ(b.value[g * t.rows + r], 1.0f);
+  }
+  // Deterministic, and independent of the file's codes.
+  EXPECT_EQ(prepare(cpu, fit_preparation(profile_of(t), o), t).slot, b.slot);
+  Table recoded = t;
+  recoded.columns[4].categories = {"android", "ios"};
+  for (auto& c : recoded.data[4]) c = 1.0f - c;
+  EXPECT_EQ(prepare(cpu, f, recoded).slot, b.slot);
+  // Distinct label pairs spread over several buckets.
+  std::vector<std::int32_t> used(b.slot.begin() + g * t.rows, b.slot.begin() + (g + 1) * t.rows);
+  std::sort(used.begin(), used.end());
+  EXPECT_GE(std::unique(used.begin(), used.end()) - used.begin(), 4);
+}
+
+TEST_F(Preparation, NumericByCategoricalIsAPerCategorySlope) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  o.crosses = {{"city", "age"}};
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const std::int32_t g = group_index(f, "city*age");
+  ASSERT_GE(g, 0);
+  EXPECT_EQ(f.sparse[g].kind, SparseKind::slope);
+  EXPECT_EQ(f.sparse[g].slots, static_cast<std::uint32_t>(f.categorical[0].slots()));
+  const PreparedBlock b = prepare(cpu, f, t);
+  const std::int32_t city = group_index(f, "city");
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    EXPECT_EQ(b.slot[g * t.rows + r], b.slot[city * t.rows + r]);
+    EXPECT_EQ(b.value[g * t.rows + r], dense_at(b, 0, r));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+void expect_input_error(const std::function<void()>& f, const std::vector<std::string>& mentions) {
+  try {
+    f();
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    for (const auto& m : mentions)
+      EXPECT_NE(std::string(e.what()).find(m), std::string::npos) << e.what() << " lacks " << m;
+  }
+}
+
+TEST_F(Preparation, BadOptionsAreInputErrorsNamingTheColumn) {
+  const Table t = cross_table();
+  const DataProfile p = profile_of(t);
+  PreparationOptions o;
+  o.label = "y";
+  o.crosses = {{"age", "nosuch"}};
+  expect_input_error([&] { fit_preparation(p, o); }, {"nosuch", "age*nosuch"});
+  o.crosses = {{"y", "age"}};
+  expect_input_error([&] { fit_preparation(p, o); }, {"'y'", "label"});
+  o.crosses = {{"city", "city"}};
+  expect_input_error([&] { fit_preparation(p, o); }, {"city*city"});
+  o.crosses.clear();
+
+  PreparationOptions missing_label;
+  missing_label.label = "target";
+  expect_input_error([&] { fit_preparation(p, missing_label); }, {"'target'", "age", "device"});
+
+  PreparationOptions unknown;
+  unknown.per_column["agee"] = {};
+  expect_input_error([&] { fit_preparation(p, unknown); }, {"'agee'", "age", "income", "city"});
+
+  PreparationOptions categorical;
+  categorical.per_column["city"].scale = ScaleKind::robust;
+  expect_input_error([&] { fit_preparation(p, categorical); }, {"'city'", "categorical"});
+
+  PreparationOptions quantiles;
+  quantiles.defaults.clip = ClipKind::quantile;
+  quantiles.defaults.clip_lo_quantile = 0.9;
+  quantiles.defaults.clip_hi_quantile = 0.1;
+  expect_input_error([&] { fit_preparation(p, quantiles); }, {"quantile"});
+
+  PreparationOptions buckets;
+  buckets.hash_buckets = 0;
+  expect_input_error([&] { fit_preparation(p, buckets); }, {"bucket"});
+}
+
+TEST_F(Preparation, BindingRefusesMissingOrRetypedColumns) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+
+  std::vector<ColumnInfo> without_income = t.columns;
+  without_income.erase(without_income.begin() + 1);
+  expect_input_error([&] { bind_preparation(f, without_income); }, {"'income'"});
+
+  std::vector<ColumnInfo> retyped = t.columns;
+  retyped[3].type = ColumnType::numeric;  // city as numbers
+  expect_input_error([&] { bind_preparation(f, retyped); }, {"'city'", "categorical", "numeric"});
+
+  std::vector<ColumnInfo> retyped_numeric = t.columns;
+  retyped_numeric[0].type = ColumnType::categorical;
+  expect_input_error([&] { bind_preparation(f, retyped_numeric); }, {"'age'"});
+
+  // The label may be absent at scoring time.
+  std::vector<ColumnInfo> no_label = t.columns;
+  no_label.pop_back();
+  EXPECT_EQ(bind_preparation(f, no_label).label_input, -1);
+  EXPECT_EQ(bind_preparation(f, t.columns).label_input, 5);
+}
+
+}  // namespace
+}  // namespace lathe
