@@ -94,6 +94,27 @@ double time_copies(CudaBackend& backend, int repetitions, Copy copy) {
 
 }  // namespace
 
+std::shared_ptr<void> allocate_device_bytes(CudaBackend& backend, std::size_t bytes) {
+  LATHE_CUDA_CHECK(cudaSetDevice(backend.index()));
+  void* p = nullptr;
+  LATHE_CUDA_CHECK(cudaMallocAsync(&p, std::max<std::size_t>(bytes, 1), backend.stream()));
+  cudaStream_t stream = backend.stream();
+  // The deleter must not throw; the stream outlives buffers made for benchmarks and tests.
+  return std::shared_ptr<void>(p, [stream](void* q) { cudaFreeAsync(q, stream); });
+}
+
+void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes) {
+  LATHE_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, backend.stream()));
+  LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));
+}
+
+void copy_device_to_host(CudaBackend& backend, void* host, const void* device, std::size_t bytes) {
+  LATHE_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, backend.stream()));
+  LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));
+}
+
+void synchronize(CudaBackend& backend) { LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream())); }
+
 double time_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions) {
   DeviceBuffer<unsigned char> src(bytes, backend.stream()), dst(bytes, backend.stream());
   LATHE_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, backend.stream()));

@@ -23,6 +23,15 @@ std::shared_ptr<CudaBackend> make_cuda_backend(int index);
 void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& host_block,
                        std::span<ColumnStats> out);
 
+// Device memory for host code that cannot include CUDA headers (benchmarks, tests): `bytes` on the
+// backend's device, freed (stream-ordered) when the last owner lets go.
+std::shared_ptr<void> allocate_device_bytes(CudaBackend& backend, std::size_t bytes);
+// Synchronous copies between host memory and device memory from allocate_device_bytes.
+void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes);
+void copy_device_to_host(CudaBackend& backend, void* host, const void* device, std::size_t bytes);
+// Waits for all work queued on the backend's stream.
+void synchronize(CudaBackend& backend);
+
 // The machine's ceilings, for benchmarks: seconds for one copy of `bytes` (averaged over
 // `repetitions`, timed with CUDA events on the backend's stream) device to device, and pinned host
 // to device.

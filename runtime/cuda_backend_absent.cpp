@@ -20,6 +20,17 @@ void column_stats_cuda(CudaBackend&, const ColumnBlockView&, std::span<ColumnSta
   throw CudaError("this lathe was built without CUDA support", false);
 }
 
+std::shared_ptr<void> allocate_device_bytes(CudaBackend&, std::size_t) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+void copy_host_to_device(CudaBackend&, void*, const void*, std::size_t) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+void copy_device_to_host(CudaBackend&, void*, const void*, std::size_t) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
+void synchronize(CudaBackend&) { throw CudaError("this lathe was built without CUDA support", false); }
+
 double time_device_copy(CudaBackend&, std::size_t, int) {
   throw CudaError("this lathe was built without CUDA support", false);
 }
