@@ -4,59 +4,31 @@
 // skipped with a message where no GPU answers.
 #include <benchmark/benchmark.h>
 
-#include <cstring>
-#include <random>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "runtime/column_summary.h"
 #include "runtime/cuda_backend.h"
 #include "runtime/device_context.h"
 
+namespace lathe::bench {
 namespace {
 
-std::vector<float> make_block(std::int64_t rows, std::int64_t cols) {
-  std::vector<float> v(static_cast<std::size_t>(rows * cols));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> n(0, 1);
-  for (auto& x : v) x = n(rng);
-  return v;
-}
-
-void set_counters(benchmark::State& state, std::int64_t rows, std::int64_t cols) {
-  const double bytes = static_cast<double>(rows * cols) * sizeof(float);
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(rows) * state.iterations(),
-                                                benchmark::Counter::kIsRate);
-}
-
 void BM_MemcpyCeiling(benchmark::State& state) {
-  const std::int64_t rows = state.range(0), cols = state.range(1);
-  auto src = make_block(rows, cols);
-  std::vector<float> dst(src.size());
-  for (auto _ : state) {
-    std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, rows, cols);
+  run_memcpy_ceiling(state, state.range(0), state.range(1));
 }
 
 void run_column_stats(benchmark::State& state, const char* device) {
   const std::int64_t rows = state.range(0), cols = state.range(1);
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  try {
-    ctx = lathe::DeviceContext::select(device);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  auto block = make_block(rows, cols);
+  const auto ctx = device_or_skip(state, device);
+  if (!ctx) return;
+  auto block = normal_block(rows, cols, 1);
   std::vector<lathe::ColumnStats> out(static_cast<std::size_t>(cols));
   for (auto _ : state) {
-    lathe::compute_column_stats(ctx, {block.data(), rows, cols}, out);
+    lathe::compute_column_stats(*ctx, {block.data(), rows, cols}, out);
     benchmark::DoNotOptimize(out.data());
   }
-  set_counters(state, rows, cols);
+  set_block_counters(state, rows, cols);
 }
 
 // The GPU's ceilings, timed with CUDA events (manual time): a device-to-device copy and a pinned
@@ -64,15 +36,10 @@ void run_column_stats(benchmark::State& state, const char* device) {
 void run_copy_ceiling(benchmark::State& state, double (*time_copy)(lathe::CudaBackend&, std::size_t, int)) {
   const std::int64_t rows = state.range(0), cols = state.range(1);
   const std::size_t bytes = static_cast<std::size_t>(rows * cols) * sizeof(float);
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  try {
-    ctx = lathe::DeviceContext::select("cuda");
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  for (auto _ : state) state.SetIterationTime(time_copy(ctx.cuda(), bytes, 10));
-  set_counters(state, rows, cols);
+  const auto ctx = device_or_skip(state, "cuda");
+  if (!ctx) return;
+  for (auto _ : state) state.SetIterationTime(time_copy(ctx->cuda(), bytes, 10));
+  set_block_counters(state, rows, cols);
 }
 
 void BM_GPU_DeviceCopyCeiling(benchmark::State& state) { run_copy_ceiling(state, lathe::time_device_copy); }
@@ -91,5 +58,6 @@ BENCHMARK(BM_GPU_DeviceCopyCeiling)->SIZES->UseManualTime();
 BENCHMARK(BM_GPU_PinnedHostToDeviceCeiling)->SIZES->UseManualTime();
 
 }  // namespace
+}  // namespace lathe::bench
 
 BENCHMARK_MAIN();  // the one main of lathe_bench: other bench/*.cpp files only register

@@ -5,24 +5,17 @@
 // is in column_stats_bench.cpp.
 #include <benchmark/benchmark.h>
 
-#include <cstring>
 #include <optional>
 #include <random>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "runtime/dedup.h"
 #include "runtime/dedup_cuda.h"
 #include "runtime/device_context.h"
 
+namespace lathe::bench {
 namespace {
-
-std::vector<float> make_block(std::int64_t rows, std::int64_t cols) {
-  std::vector<float> v(static_cast<std::size_t>(rows * cols));
-  std::mt19937 rng(3);
-  std::normal_distribution<float> n(0, 1);
-  for (auto& x : v) x = n(rng);
-  return v;
-}
 
 // Hashes with 5% repeats, as a table with a few duplicates gives.
 std::vector<std::uint64_t> make_hashes(std::int64_t n) {
@@ -32,68 +25,43 @@ std::vector<std::uint64_t> make_hashes(std::int64_t n) {
   return h;
 }
 
-void set_counters(benchmark::State& state, std::int64_t rows, double bytes_per_row) {
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_row * static_cast<double>(rows)) *
-                          state.iterations());
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(rows) * state.iterations(),
-                                                benchmark::Counter::kIsRate);
-}
-
-bool select_device(benchmark::State& state, const char* device, lathe::DeviceContext& ctx) {
-  try {
-    ctx = lathe::DeviceContext::select(device);
-    return true;
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return false;
-  }
-}
-
 void BM_DedupMemcpyCeiling(benchmark::State& state) {
-  const std::int64_t rows = state.range(0), cols = state.range(1);
-  const auto src = make_block(rows, cols);
-  std::vector<float> dst(src.size());
-  for (auto _ : state) {
-    std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, rows, 4.0 * static_cast<double>(cols));
+  run_memcpy_ceiling(state, state.range(0), state.range(1));
 }
 
 void run_row_hashes(benchmark::State& state, const char* device) {
   const std::int64_t rows = state.range(0), cols = state.range(1);
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  if (!select_device(state, device, ctx)) return;
-  const auto block = make_block(rows, cols);
+  const auto ctx = device_or_skip(state, device);
+  if (!ctx) return;
+  const auto block = normal_block(rows, cols, 3);
   std::vector<std::uint64_t> out(static_cast<std::size_t>(rows));
   // On the GPU, one hasher for every iteration, as find_duplicates keeps one for every block: its
   // buffers are allocated once.
   std::optional<lathe::CudaRowHasher> hasher;
-  if (ctx.is_cuda()) hasher.emplace(ctx.cuda());
+  if (ctx->is_cuda()) hasher.emplace(ctx->cuda());
   for (auto _ : state) {
     if (hasher) {
       hasher->hash({block.data(), rows, cols}, out);
     } else {
-      lathe::row_hashes(ctx, {block.data(), rows, cols}, out);
+      lathe::row_hashes(*ctx, {block.data(), rows, cols}, out);
     }
     benchmark::DoNotOptimize(out.data());
   }
-  set_counters(state, rows, 4.0 * static_cast<double>(cols));
+  set_block_counters(state, rows, cols);
 }
 
 void run_candidate_groups(benchmark::State& state, const char* device) {
   const std::int64_t rows = state.range(0);
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  if (!select_device(state, device, ctx)) return;
+  const auto ctx = device_or_skip(state, device);
+  if (!ctx) return;
   const auto hashes = make_hashes(rows);
   bool on_device = false;
   for (auto _ : state) {
-    auto groups = lathe::candidate_groups(ctx, hashes, &on_device);  // copies the hashes: counted
+    auto groups = lathe::candidate_groups(*ctx, hashes, &on_device);  // copies the hashes: counted
     benchmark::DoNotOptimize(groups.data());
   }
-  if (ctx.is_cuda() && !on_device) state.SkipWithError("the GPU lacked memory: the CPU sorted");
-  set_counters(state, rows, sizeof(std::uint64_t));
+  if (ctx->is_cuda() && !on_device) state.SkipWithError("the GPU lacked memory: the CPU sorted");
+  set_row_counters(state, rows, sizeof(std::uint64_t));
 }
 
 void BM_RowHashCpu(benchmark::State& state) { run_row_hashes(state, "cpu"); }
@@ -119,3 +87,4 @@ BENCHMARK(BM_GPU_CandidateGroupsCuda)
     ->UseRealTime();
 
 }  // namespace
+}  // namespace lathe::bench

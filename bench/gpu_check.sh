@@ -38,23 +38,35 @@ row "benchmarks" "rc=$rc" "$out/bench.json"
 if command -v python3 >/dev/null && [[ -s $out/bench.json ]]; then
   python3 - "$out/bench.json" >> "$out/summary.md" <<'PY'
 import json, re, sys
+# Successful runs in run order; a file's benchmarks are registered, and so run, together.
 runs = [x for x in json.load(open(sys.argv[1]))["benchmarks"] if "error_message" not in x]
+def base(name):
+    return name.split("/")[0]
 def args(name):
     return "/".join(p for p in name.split("/")[1:] if re.fullmatch(r"\d+", p))
-ceilings = {}
-for x in runs:
-    base = x["name"].split("/")[0]
-    if base.endswith("Ceiling"):
-        ceilings[(base, args(x["name"]))] = x.get("bytes_per_second", 0)
-for x in runs:
-    base = x["name"].split("/")[0]
+ceilings = [(i, base(x["name"]), args(x["name"]), x.get("bytes_per_second", 0))
+            for i, x in enumerate(runs) if base(x["name"]).endswith("Ceiling")]
+# The ceiling a benchmark is read against, (index, name, args, bytes/s) or None. A BM_GPU_...
+# benchmark: BM_GPU_DeviceCopyCeiling of the same numeric arguments. Any other: a ...MemcpyCeiling
+# of the same numeric arguments, preferring one of the same prefix (BM_ProfileMemcpyCeiling for
+# BM_ProfileBlockCpu), then the nearest one run before it (its own file's), then any.
+def ceiling_for(i, name):
+    b, a = base(name), args(name)
+    if b.startswith("BM_GPU_"):
+        return next((c for c in ceilings if c[1] == "BM_GPU_DeviceCopyCeiling" and c[2] == a), None)
+    def rank(c):
+        stem = c[1][len("BM_"):-len("MemcpyCeiling")]
+        same_prefix = stem != "" and b[len("BM_"):].startswith(stem)
+        return (not same_prefix, c[0] > i, abs(i - c[0]))
+    found = [c for c in ceilings if c[1].endswith("MemcpyCeiling") and c[2] == a]
+    return min(found, key=rank, default=None)
+for i, x in enumerate(runs):
     gbs = x.get("bytes_per_second", 0) / 1e9
-    if base.endswith("Ceiling"):
+    if base(x["name"]).endswith("Ceiling"):
         print(f"| {x['name'][:28]:<28} | {gbs:7.2f} GB/s | ceiling")
         continue
-    ceiling = "BM_GPU_DeviceCopyCeiling" if base.startswith("BM_GPU_") else "BM_MemcpyCeiling"
-    c = ceilings.get((ceiling, args(x["name"])))
-    ratio = f"{gbs * 1e9 / c:.2f} x {ceiling[3:]}" if c else "no ceiling of that size"
+    c = ceiling_for(i, x["name"])
+    ratio = f"{gbs * 1e9 / c[3]:.2f} x {c[1][3:]}" if c and c[3] else "no ceiling of that size"
     print(f"| {x['name'][:28]:<28} | {gbs:7.2f} GB/s | {ratio}")
 PY
 fi

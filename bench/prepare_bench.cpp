@@ -7,17 +7,18 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
 #include <random>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "runtime/device_context.h"
 #include "runtime/preparation.h"
 #include "runtime/profile.h"
 
+namespace lathe::bench {
 namespace {
 
 struct PrepareCase {
@@ -72,42 +73,23 @@ const PrepareCase& prepare_case(std::int64_t rows, bool mixed) {
   return c;
 }
 
-void set_counters(benchmark::State& state, std::int64_t rows, std::int64_t cols) {
-  state.SetBytesProcessed(rows * cols * static_cast<std::int64_t>(sizeof(float)) *
-                          state.iterations());
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(rows) * state.iterations(),
-                                                benchmark::Counter::kIsRate);
-}
-
 void BM_PrepareMemcpyCeiling(benchmark::State& state) {
-  const std::int64_t rows = state.range(0), cols = 16;
-  std::vector<float> src(static_cast<std::size_t>(rows * cols), 1.0f), dst(src.size());
-  for (auto _ : state) {
-    std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, rows, cols);
+  run_memcpy_ceiling(state, state.range(0), 16);  // the 16 columns of every PrepareCase
 }
 
 void run_prepare(benchmark::State& state, const char* device) {
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  try {
-    ctx = lathe::DeviceContext::select(device);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  const auto ctx = device_or_skip(state, device);
+  if (!ctx) return;
   const PrepareCase& c = prepare_case(state.range(0), state.range(1) != 0);
   const lathe::BoundPreparation bound = lathe::bind_preparation(c.fitted, c.columns);
   lathe::PreparedBlock out;
-  lathe::apply_preparation(ctx, bound, {c.block.data(), c.rows, c.cols}, out);  // sizes `out`
+  lathe::apply_preparation(*ctx, bound, {c.block.data(), c.rows, c.cols}, out);  // sizes `out`
   for (auto _ : state) {
-    lathe::apply_preparation(ctx, bound, {c.block.data(), c.rows, c.cols}, out);
+    lathe::apply_preparation(*ctx, bound, {c.block.data(), c.rows, c.cols}, out);
     benchmark::DoNotOptimize(out.dense.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, c.rows, c.cols);
+  set_block_counters(state, c.rows, c.cols);
   state.counters["dense"] = static_cast<double>(c.fitted.dense_features());
   state.counters["groups"] = static_cast<double>(c.fitted.sparse.size());
 }
@@ -129,3 +111,4 @@ BENCHMARK(BM_GPU_PrepareCuda)
     ->UseRealTime();
 
 }  // namespace
+}  // namespace lathe::bench

@@ -8,14 +8,15 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "runtime/device_context.h"
 #include "runtime/profile.h"
 
+namespace lathe::bench {
 namespace {
 
 constexpr std::int64_t kLabels = 50;
@@ -53,49 +54,29 @@ ProfileInput make_input(std::int64_t rows, std::int64_t cols) {
   return in;
 }
 
-void set_counters(benchmark::State& state, std::int64_t rows, std::int64_t cols) {
-  const double bytes = static_cast<double>(rows * cols) * sizeof(float);
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(rows) * state.iterations(),
-                                                benchmark::Counter::kIsRate);
-}
-
 void BM_ProfileMemcpyCeiling(benchmark::State& state) {
-  const std::int64_t rows = state.range(0), cols = state.range(1);
-  const ProfileInput in = make_input(rows, cols);
-  std::vector<float> dst(in.values.size());
-  for (auto _ : state) {
-    std::memcpy(dst.data(), in.values.data(), in.values.size() * sizeof(float));
-    benchmark::DoNotOptimize(dst.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, rows, cols);
+  run_memcpy_ceiling(state, state.range(0), state.range(1));
 }
 
 void run_profile_block(benchmark::State& state, const char* device) {
   const std::int64_t rows = state.range(0), cols = state.range(1);
-  lathe::DeviceContext ctx = lathe::DeviceContext::cpu();
-  try {
-    ctx = lathe::DeviceContext::select(device);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  const auto ctx = device_or_skip(state, device);
+  if (!ctx) return;
   const ProfileInput in = make_input(rows, cols);
   lathe::DataProfile profile = lathe::make_profile(in.columns);
   lathe::ProfileWorkspace workspace;
   const lathe::ColumnBlockView block{in.values.data(), rows, cols};
   try {
-    lathe::profile_block(ctx, block, in.keep, profile, {}, &workspace);  // warm-up: scratch grows here
+    lathe::profile_block(*ctx, block, in.keep, profile, {}, &workspace);  // warm-up: scratch grows here
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
     return;
   }
   for (auto _ : state) {
-    lathe::profile_block(ctx, block, in.keep, profile, {}, &workspace);
+    lathe::profile_block(*ctx, block, in.keep, profile, {}, &workspace);
     benchmark::DoNotOptimize(profile.rows);
   }
-  set_counters(state, rows, cols);
+  set_block_counters(state, rows, cols);
 }
 
 void BM_ProfileBlockCpu(benchmark::State& state) { run_profile_block(state, "cpu"); }
@@ -107,3 +88,4 @@ BENCHMARK(BM_ProfileBlockCpu)->PROFILE_SIZES->UseRealTime();
 BENCHMARK(BM_GPU_ProfileBlockCuda)->PROFILE_SIZES->UseRealTime();
 
 }  // namespace
+}  // namespace lathe::bench

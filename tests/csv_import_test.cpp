@@ -3,9 +3,7 @@
 #include "io/csv_import.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -18,44 +16,12 @@
 #include "io/csv_reader.h"
 #include "io/table_reader.h"
 #include "runtime/error.h"
+#include "tests/temp_dir.h"
 
 namespace lathe {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh folder under the system's temporary folder, removed with everything in it.
-class TempFolder {
- public:
-  TempFolder() {
-    static std::atomic<int> counter{0};
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("lathe_csv_import_" + std::string(test ? test->name() : "test") + "_" +
-             std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempFolder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path file(const std::string& name) const { return path_ / name; }
-  fs::path write(const std::string& name, const std::string& bytes) const {
-    const fs::path p = file(name);
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -121,7 +87,7 @@ CsvImportOptions quiet_options() {
 }
 
 TEST(CsvImport, InfersTypesValuesAndMissing) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("t.csv",
                              "id,price,color,score\n"
                              "1,2.5,red,+3\n"
@@ -162,7 +128,7 @@ TEST(CsvImport, InfersTypesValuesAndMissing) {
 }
 
 TEST(CsvImport, AllMissingColumnIsNumeric) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("t.csv", "a,b\n1,\n2,NA\n");
   import_csv(csv, dir.file("t.h5"), quiet_options());
   const Table t = read_table(dir.file("t.h5"));
@@ -171,7 +137,7 @@ TEST(CsvImport, AllMissingColumnIsNumeric) {
 }
 
 TEST(CsvImport, QuotedFieldsWithDelimitersLineBreaksAndQuotes) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("q.csv",
                              "\"name\",\"note\",\"x\"\n"
                              "\"a, b\",\"line one\nline two\",1\n"
@@ -192,7 +158,7 @@ TEST(CsvImport, QuotedFieldsWithDelimitersLineBreaksAndQuotes) {
 }
 
 TEST(CsvImport, LineNumbersArePhysicalLinesAfterMultilineFieldsAndBlankLines) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   // Line 1 header, lines 2-4 one record, line 5 blank, line 6 a good row, line 7 ragged.
   const auto csv = dir.write("m.csv", "a,b\n\"x\n\ny\",1\n\nz,2\nw\n");
   const std::string message =
@@ -202,7 +168,7 @@ TEST(CsvImport, LineNumbersArePhysicalLinesAfterMultilineFieldsAndBlankLines) {
 }
 
 TEST(CsvImport, CrlfBomAndNoTrailingNewline) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv =
       dir.write("w.csv", "\xEF\xBB\xBF\"k\",\"v\"\r\n\"a\",1.5\r\nb,\"x\r\ny\"\r\nc,2");
   const auto out = dir.file("w.h5");
@@ -216,7 +182,7 @@ TEST(CsvImport, CrlfBomAndNoTrailingNewline) {
 }
 
 TEST(CsvImport, CrlfNumericColumnHasNoStrayCarriageReturn) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("n.csv", "a,b\r\n1,2\r\n3,4\r\n");
   const auto out = dir.file("n.h5");
   import_csv(csv, out, quiet_options());
@@ -226,7 +192,7 @@ TEST(CsvImport, CrlfNumericColumnHasNoStrayCarriageReturn) {
 }
 
 TEST(CsvImport, RaggedRowFailsNamingTheLineAndLeavesNoOutput) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("r.csv", "a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n");
   const auto out = dir.file("r.h5");
   const std::string message = input_error_of([&] { import_csv(csv, out, quiet_options()); });
@@ -239,7 +205,7 @@ TEST(CsvImport, RaggedRowFailsNamingTheLineAndLeavesNoOutput) {
 }
 
 TEST(CsvImport, FailedImportLeavesAnEarlierOutputUntouched) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto out = dir.write("keep.h5", "an earlier file");
   const auto csv = dir.write("r.csv", "a,b\n1,2\n3\n");
   input_error_of([&] { import_csv(csv, out, quiet_options()); });
@@ -252,7 +218,7 @@ TEST(CsvImport, FailedImportLeavesAnEarlierOutputUntouched) {
 }
 
 TEST(CsvImport, ForcedNumericColumnWithATextValueFailsNamingLineColumnAndValue) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("b.csv", "a,b\n1,2\n3,four\n5,6\n");
   CsvImportOptions options = quiet_options();
   options.numeric = {"b"};
@@ -264,7 +230,7 @@ TEST(CsvImport, ForcedNumericColumnWithATextValueFailsNamingLineColumnAndValue) 
 }
 
 TEST(CsvImport, MostlyNumericColumnWithABadValueFailsSuggestingCategorical) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   std::string text = "x,y\n";
   for (int i = 0; i < 300; ++i) {
     text +=
@@ -290,7 +256,7 @@ TEST(CsvImport, MostlyNumericColumnWithABadValueFailsSuggestingCategorical) {
 }
 
 TEST(CsvImport, FewValuesWithATextValueAreCategorical) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("c.csv", "size\n1\n2\n3+\n2\n");
   import_csv(csv, dir.file("c.h5"), quiet_options());
   const Table t = read_table(dir.file("c.h5"));
@@ -301,7 +267,7 @@ TEST(CsvImport, FewValuesWithATextValueAreCategorical) {
 }
 
 TEST(CsvImport, SkipBadRowsCountsAndReportsThem) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("s.csv",
                              "a,b,c\n"
                              "1,2,x\n"
@@ -330,7 +296,7 @@ TEST(CsvImport, SkipBadRowsCountsAndReportsThem) {
 }
 
 TEST(CsvImport, SkipBadRowsDropsBadValuesOfAMostlyNumericColumnAndTheirLabels) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   std::string text = "v,tag\n";
   for (int i = 0; i < 200; ++i) {
     text += (i == 10 ? std::string("oops") : std::to_string(i)) + "," +
@@ -351,7 +317,7 @@ TEST(CsvImport, SkipBadRowsDropsBadValuesOfAMostlyNumericColumnAndTheirLabels) {
 }
 
 TEST(CsvImport, SkipBadRowsWithEveryRowBadIsAnError) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("e.csv", "a,b\n1\n2\n");
   CsvImportOptions options = quiet_options();
   options.skip_bad_rows = true;
@@ -361,7 +327,7 @@ TEST(CsvImport, SkipBadRowsWithEveryRowBadIsAnError) {
 }
 
 TEST(CsvImport, ForcedCategoricalSortsNumberLabelsBytewise) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("f.csv", "zip,n\n10,1\n9,2\n10,3\n,4\n");
   CsvImportOptions options = quiet_options();
   options.categorical = {"zip"};
@@ -375,7 +341,7 @@ TEST(CsvImport, ForcedCategoricalSortsNumberLabelsBytewise) {
 }
 
 TEST(CsvImport, ForcedColumnsMustExistAndNotConflict) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("f.csv", "a,b\n1,2\n");
   CsvImportOptions options = quiet_options();
   options.categorical = {"nope"};
@@ -390,7 +356,7 @@ TEST(CsvImport, ForcedColumnsMustExistAndNotConflict) {
 TEST(CsvImport, ManyDistinctNumbersBeforeTheFirstTextStillGetEveryLabel) {
   // More distinct numbers than pass 1 keeps for a numeric-looking column, then enough text to
   // make it categorical: the labels come from an extra pass.
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   std::string text = "k\n";
   for (int i = 0; i < 3000; ++i) text += std::to_string(i) + "\n";
   for (int i = 0; i < 100; ++i) text += "t" + std::to_string(i) + "\n";
@@ -406,7 +372,7 @@ TEST(CsvImport, ManyDistinctNumbersBeforeTheFirstTextStillGetEveryLabel) {
 
 TEST(CsvImport, BlocksShorterThanTheTableAndRecordsAcrossReadBuffers) {
   // Over 1 MiB so records straddle the reader's buffer; chunks of 7 rows so blocks do too.
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   std::string text = "i,label,x\n";
   const int rows = 40000;
   for (int i = 0; i < rows; ++i) {
@@ -430,7 +396,7 @@ TEST(CsvImport, BlocksShorterThanTheTableAndRecordsAcrossReadBuffers) {
 }
 
 TEST(CsvImport, OtherDelimiter) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("t.tsv", "a\tb\n1,5\tx y\n");
   CsvImportOptions options = quiet_options();
   options.delimiter = '\t';
@@ -441,7 +407,7 @@ TEST(CsvImport, OtherDelimiter) {
 }
 
 TEST(CsvImport, MissingEmptyAndHeaderOnlyFilesAreErrorsNamingTheFile) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto out = dir.file("o.h5");
   std::string message =
       input_error_of([&] { import_csv(dir.file("absent.csv"), out, quiet_options()); });
@@ -458,7 +424,7 @@ TEST(CsvImport, MissingEmptyAndHeaderOnlyFilesAreErrorsNamingTheFile) {
 }
 
 TEST(CsvImport, BadHeaderNamesAreErrorsNamingThem) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto out = dir.file("o.h5");
   std::string message = input_error_of(
       [&] { import_csv(dir.write("d.csv", "a,\"b\",b\n1,2,3\n"), out, quiet_options()); });
@@ -471,7 +437,7 @@ TEST(CsvImport, BadHeaderNamesAreErrorsNamingThem) {
 }
 
 TEST(CsvImport, UnclosedQuoteIsAnErrorNamingWhereItOpened) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("u.csv", "a,b\n1,2\n3,\"open\n4,5\n");
   const std::string message =
       input_error_of([&] { import_csv(csv, dir.file("u.h5"), quiet_options()); });
@@ -480,7 +446,7 @@ TEST(CsvImport, UnclosedQuoteIsAnErrorNamingWhereItOpened) {
 }
 
 TEST(CsvReader, SplitsRecordsAndKeepsTheirFirstLine) {
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto csv = dir.write("r.csv", "a,\"b\nc\"\r\n\r\nd,\"e\"\"\"f\n,\n");
   CsvReader reader(csv, ',');
   CsvRecord record;
@@ -507,7 +473,7 @@ fs::path shared_data_file(const std::string& name) {
 TEST(CsvImport, TelcoChurnDataset) {
   const fs::path csv = shared_data_file("telco_churn.csv");
   ASSERT_TRUE(fs::exists(csv)) << csv << " is missing (set LATHE_SHARED_DATA to its folder)";
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const auto out = dir.file("telco.h5");
   const CsvImportReport report = import_csv(csv, out, quiet_options());
   EXPECT_EQ(report.rows, 7043);

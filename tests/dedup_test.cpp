@@ -5,10 +5,8 @@
 #include "runtime/dedup.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -25,6 +23,7 @@
 #include "io/table_reader.h"
 #include "kernels/prepare_formulas.h"
 #include "runtime/error.h"
+#include "tests/temp_dir.h"
 #include "tests/test_devices.h"
 
 namespace lathe {
@@ -39,31 +38,6 @@ float float_from_bits(std::uint32_t bits) {
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
-
-// A fresh folder under the system's temporary folder, removed with everything in it.
-class TempFolder {
- public:
-  TempFolder() {
-    static std::atomic<int> counter{0};
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = test ? std::string(test->test_suite_name()) + "_" + test->name() : "test";
-    for (char& ch : name) {
-      if (ch == '/') ch = '_';
-    }
-    path_ = fs::temp_directory_path() / ("lathe_dedup_" + name + "_" + std::to_string(getpid()) +
-                                         "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempFolder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 // A table in memory, column-major, and how each column is stored.
 struct Table {
@@ -315,7 +289,7 @@ TEST_P(DedupOnDevice, CandidateGroupsMatchASortOverAwkwardSizes) {
 TEST_P(DedupOnDevice, MatchesReferenceAcrossBlockBoundaries) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   for (std::int64_t rows : {1, 2, 63, 1000, 5003}) {
     const Table t = make_table_with_duplicates(rows, 100 + rows);
     const fs::path path = write_table(dir.file("t" + std::to_string(rows) + ".h5"), t, 64);
@@ -340,7 +314,7 @@ TEST_P(DedupOnDevice, MatchesReferenceAcrossBlockBoundaries) {
 TEST_P(DedupOnDevice, ForcedHashCollisionsAreVerifiedCountedAndKept) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   const std::int64_t rows = 3001;
   const Table t = make_table_with_duplicates(rows, 7);
   TableReadOptions read_options;
@@ -371,7 +345,7 @@ TEST_P(DedupOnDevice, ForcedHashCollisionsAreVerifiedCountedAndKept) {
 TEST_P(DedupOnDevice, DifferentRowsSharingAHashAreEachDeduplicated) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   // Rows A B A B C A' B' with every hash equal (mask 0): B differs from A, C from both; A' is A
   // with -0.0 and another NaN, B' is B. Two-row blocks put every copy in another block.
   const float a[] = {1.0f, 0.0f, kNaN}, b[] = {1.0f, 0.0f, 2.0f}, c[] = {1.0f, -1.0f, kNaN};
@@ -399,7 +373,7 @@ TEST_P(DedupOnDevice, DifferentRowsSharingAHashAreEachDeduplicated) {
 TEST_P(DedupOnDevice, AllRowsEqualKeepsTheFirst) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   Table t;
   t.rows = 777;
   t.stored.assign(2, StoredType::float32);
@@ -419,7 +393,7 @@ TEST_P(DedupOnDevice, AllRowsEqualKeepsTheFirst) {
 TEST_P(DedupOnDevice, FindsTheDuplicatesLatheSynthPlanted) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  TempFolder dir;
+  test::TemporaryDirectory dir;
   for (Layout layout : {Layout::columnar, Layout::matrix}) {
     SynthOptions options;
     options.rows = 20000;

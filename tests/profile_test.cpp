@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -16,6 +15,7 @@
 #include "runtime/error.h"
 #include "runtime/profile.h"
 #include "runtime/quantile_sketch.h"
+#include "tests/temp_dir.h"
 #include "tests/test_devices.h"
 
 namespace lathe {
@@ -517,11 +517,8 @@ TEST_P(ProfileOnDevice, CategoryCodeBeyondLabelsNamesTheColumn) {
 TEST_P(ProfileOnDevice, ProfilesAnHdf5TableWithAMask) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
-  const fs::path dir = fs::temp_directory_path() /
-                       ("lathe_profile_" + std::to_string(::getpid()) + "_" + test::device_name({GetParam(), 0}));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const fs::path path = dir / "table.h5";
+  const test::TemporaryDirectory dir;
+  const fs::path path = dir.file("table.h5");
   const std::int64_t rows = 1000;
   std::vector<float> age(rows);
   std::vector<double> income(rows);
@@ -596,7 +593,6 @@ TEST_P(ProfileOnDevice, ProfilesAnHdf5TableWithAMask) {
   EXPECT_THROW(profile_table(ctx, reader, &short_mask), Error);
   // Without a mask every row counts.
   EXPECT_EQ(profile_table(ctx, reader).rows, rows);
-  fs::remove_all(dir);
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(ProfileOnDevice);

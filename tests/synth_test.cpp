@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -20,6 +19,7 @@
 #include "io/table_reader.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
+#include "tests/temp_dir.h"
 
 namespace lathe {
 namespace {
@@ -28,23 +28,10 @@ namespace fs = std::filesystem;
 
 class SynthTest : public testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("lathe_synth_test_" + std::to_string(getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  fs::path path(const std::string& name) const { return dir_.file(name); }
+  std::vector<std::string> files() const { return dir_.entries(); }
 
-  fs::path path(const std::string& name) const { return dir_ / name; }
-  std::vector<fs::path> files() const {
-    std::vector<fs::path> out;
-    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename());
-    return out;
-  }
-
-  fs::path dir_;
+  test::TemporaryDirectory dir_;
 };
 
 // A whole table, column-major as TableReader::read_block returns it.

@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +22,7 @@
 
 #include "io/hdf5_handle.h"
 #include "runtime/error.h"
+#include "tests/temp_dir.h"
 
 namespace lathe {
 namespace {
@@ -216,20 +216,10 @@ void expect_mentions(const std::string& message, std::initializer_list<std::stri
 // files.
 class ReaderFiles : public testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("lathe_table_reader_" + std::to_string(::getpid()) + "_" +
-                                        info->test_suite_name() + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path file(const std::string& name) const { return dir_ / name; }
+  fs::path file(const std::string& name) const { return temp_.file(name); }
 
-  fs::path dir_;
+  test::TemporaryDirectory temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 class TableReaderMatrix : public ReaderFiles {};
