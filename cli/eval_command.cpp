@@ -1,1 +1,65 @@
-// placeholder: being written
+// `lathe eval MODEL.h5 DATA.h5 [--json]`: the task's metrics on labeled data, beside the
+// validation metrics stored in the model at training time.
+#include <nlohmann/json.hpp>
+
+#include <iomanip>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "io/model_file.h"
+#include "io/train_table.h"
+#include "runtime/device_context.h"
+
+namespace lathe::cli {
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate a model on labeled data");
+  struct Args {
+    std::string model, data, device = "auto", group;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "Model file")->required();
+  cmd->add_option("data", args->data, "Labeled data, HDF5")->required();
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const ModelFile model = load_model(args->model);
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    TableReadOptions read;
+    read.group = args->group;
+    const MetricSet metrics = evaluate_table(ctx, model, args->data, read);
+    nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
+    const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
+    if (args->json) {
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      if (!metrics.confusion.empty()) j["confusion"] = metrics.confusion;
+      j["training_validation"] = stored_valid;
+      j["task"] = task_name(model.task);
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::cout << "model: " << args->model << " (" << task_name(model.task) << ", label '" << model.label << "')\n";
+    std::cout << "data:  " << args->data << "\n\n";
+    std::cout << "  " << std::left << std::setw(10) << "metric" << std::right << std::setw(14) << "this data"
+              << std::setw(22) << "training validation" << "\n";
+    for (const auto& [k, v] : metrics.values) {
+      std::cout << "  " << std::left << std::setw(10) << k << std::right << std::setw(14) << std::setprecision(6) << v;
+      if (stored_valid.contains(k) && stored_valid[k].is_number()) std::cout << std::setw(22) << stored_valid[k].get<double>();
+      std::cout << "\n";
+    }
+    if (!metrics.confusion.empty()) {
+      std::cout << "\n  confusion (rows: true class, columns: predicted)\n";
+      const auto k = static_cast<std::size_t>(metrics.classes);
+      for (std::size_t i = 0; i < k; ++i) {
+        std::cout << "  " << std::setw(12) << model.classes[i];
+        for (std::size_t j = 0; j < k; ++j) std::cout << std::setw(8) << metrics.confusion[i * k + j];
+        std::cout << "\n";
+      }
+    }
+  });
+}
+
+}  // namespace lathe::cli

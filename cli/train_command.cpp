@@ -1,1 +1,144 @@
-// placeholder: being written
+// `lathe train DATA.h5 --label COL --task regression|binary|multiclass --out MODEL.h5 [...]`.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/preparation_options.h"
+#include "io/train_table.h"
+#include "runtime/device_context.h"
+#include "runtime/error.h"
+
+namespace lathe::cli {
+
+namespace {
+
+nlohmann::json metrics_json(const MetricSet& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  return j;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model by minibatch gradient descent and save it");
+  struct Args {
+    std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
+                schedule = "constant", valid, metric, positive, weight, class_weight, mode = "exact",
+                metrics_log;
+    PreparationArgs preparation;
+    TrainTableOptions options;
+    bool dedup = false, quiet = false;
+    std::int64_t block_rows = 65536;
+    float huber_delta = 0.0f;
+  };
+  auto args = std::make_shared<Args>();
+  TrainTableOptions& o = args->options;
+  o.trainer.learning_rate = 0.01f;
+  o.optimizer.l2 = 1e-5f;
+  cmd->add_option("data", args->data, "Training data, HDF5 (any layout)")->required();
+  cmd->add_option("--task", args->task, "regression, binary or multiclass")
+      ->required()
+      ->check(CLI::IsMember({"regression", "binary", "multiclass"}));
+  cmd->add_option("--out", args->out, "Model file to write (HDF5)")->required();
+  cmd->add_option("--model", args->model, "linear or fm (factorization machine)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"linear", "fm"}));
+  cmd->add_option("--factors", o.factors, "FM factors per feature")->capture_default_str();
+  cmd->add_option("--epochs", o.trainer.epochs, "Maximum epochs")->capture_default_str();
+  cmd->add_option("--batch", o.trainer.batch, "Minibatch rows")->capture_default_str();
+  cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
+  cmd->add_option("--lr", o.trainer.learning_rate, "Learning rate")->capture_default_str();
+  cmd->add_option("--schedule", args->schedule, "constant, inverse (inverse-time decay) or cosine")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "inverse", "cosine"}));
+  cmd->add_option("--decay", o.trainer.decay, "Inverse-time decay rate per step")->capture_default_str();
+  cmd->add_option("--warmup", o.trainer.warmup_steps, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--momentum", o.optimizer.momentum, "Momentum (momentum, nesterov)")->capture_default_str();
+  cmd->add_option("--l1", o.optimizer.l1, "L1 penalty (proximal)")->capture_default_str();
+  cmd->add_option("--l2", o.optimizer.l2, "L2 penalty (adamw: decoupled weight decay)")->capture_default_str();
+  cmd->add_option("--clip-grad", o.optimizer.clip_norm, "Clip each batch gradient to this L2 norm (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss with this delta (default squared loss)");
+  cmd->add_option("--seed", o.trainer.seed, "Seed of shuffling, the split and initialization")->capture_default_str();
+  cmd->add_option("--valid-fraction", o.valid_fraction, "Held-out fraction (stratified; 0 = none)")
+      ->capture_default_str();
+  cmd->add_option("--valid", args->valid, "A separate validation file");
+  cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
+  cmd->add_option("--patience", o.trainer.patience, "Epochs without improvement before stopping (0 = never)")
+      ->capture_default_str();
+  cmd->add_option("--positive", args->positive, "Binary: the positive label (default: the second in sorted order)");
+  cmd->add_option("--weight", args->weight, "Sample-weight column");
+  cmd->add_option("--class-weight", args->class_weight, "balanced: weight classes by n / (K * n_class)")
+      ->check(CLI::IsMember({"balanced"}));
+  cmd->add_option("--mode", args->mode, "exact (sequential minibatch steps)")->capture_default_str();
+  cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here");
+  cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--block-rows", args->block_rows, "Rows per block read")->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+  add_preparation_options(cmd, args->preparation);
+  add_device_option(cmd, args->device);
+  cmd->callback([args, cmd] {
+    TrainTableOptions& o = args->options;
+    if (args->mode != "exact") {
+      throw InputError("--mode " + args->mode + ": only --mode exact is available in this version");
+    }
+    o.preparation = parse_preparation_args(args->preparation);
+    o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
+    o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;
+    const std::string& opt = args->optimizer;
+    o.optimizer.kind = opt == "sgd" ? OptimizerKind::sgd : opt == "momentum" ? OptimizerKind::momentum
+                       : opt == "nesterov" ? OptimizerKind::nesterov : opt == "adagrad" ? OptimizerKind::adagrad
+                       : opt == "adamw" ? OptimizerKind::adamw : OptimizerKind::adam;
+    o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
+                         : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
+    if (args->huber_delta > 0) {
+      o.huber = true;
+      o.huber_delta = args->huber_delta;
+    }
+    o.trainer.metric = args->metric;
+    o.positive = args->positive;
+    o.weight_column = args->weight;
+    o.balanced_class_weights = args->class_weight == "balanced";
+    o.valid_path = args->valid;
+    o.dedup = args->dedup;
+    o.read.group = args->group;
+    o.read.block_rows = args->block_rows;
+    o.trainer.progress = !args->quiet;
+    if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw InputError("--lr must be positive");
+    std::ofstream log;
+    if (!args->metrics_log.empty()) {
+      log.open(args->metrics_log);
+      if (!log) throw InputError("--metrics-log: cannot write " + args->metrics_log);
+      o.trainer.metrics_log = &log;
+    }
+    nlohmann::json options_json = nlohmann::json::object();
+    for (const CLI::Option* opt_ptr : cmd->get_options()) {
+      if (opt_ptr->count() > 0 && !opt_ptr->get_lnames().empty()) {
+        options_json[opt_ptr->get_lnames().front()] = opt_ptr->results();
+      }
+    }
+    o.options_json = options_json.dump();
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    const TrainReport report = train_table(ctx, args->data, args->out, o);
+    for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";
+    nlohmann::json summary = {{"model", args->out},
+                              {"device", ctx.description()},
+                              {"train_rows", report.train_rows},
+                              {"valid_rows", report.valid_rows},
+                              {"epochs_run", report.outcome.history.size()},
+                              {"best_epoch", report.outcome.best_epoch},
+                              {"metric", report.outcome.metric},
+                              {"valid", metrics_json(report.best_valid)},
+                              {"seconds", report.seconds}};
+    if (args->dedup) summary["duplicates_removed"] = report.duplicates;
+    std::cout << summary.dump() << "\n";
+  });
+}
+
+}  // namespace lathe::cli

@@ -1,1 +1,216 @@
-// placeholder: being written
+#include "io/model_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "io/hdf5_handle.h"
+#include "io/preparation_json.h"
+#include "io/temporary_file.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+using h5::H5Handle;
+
+const char* kind_name(ModelKind k) { return k == ModelKind::linear ? "linear" : "fm"; }
+const char* loss_name(LossKind k) {
+  switch (k) {
+    case LossKind::squared: return "squared";
+    case LossKind::huber: return "huber";
+    case LossKind::logistic: return "logistic";
+    case LossKind::softmax: return "softmax";
+  }
+  return "?";
+}
+
+std::string schema_json(const std::vector<ColumnInfo>& columns) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& c : columns) {
+    j.push_back({{"name", c.name}, {"type", column_type_name(c.type)}, {"categories", c.categories}});
+  }
+  return j.dump();
+}
+
+void write_floats(hid_t file, const char* name, const std::vector<float>& values,
+                  const std::vector<hsize_t>& shape, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  H5Handle space = h5::dataspace_handle(
+      LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  // Fletcher32 needs a chunked layout: one chunk holds the whole (small) dataset.
+  std::vector<hsize_t> chunk = shape;
+  for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  if (!values.empty()) {
+    LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+  }
+}
+
+std::vector<float> read_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + " is missing");
+  }
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || static_cast<std::size_t>(n) != expected) {
+    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
+  }
+  std::vector<float> out(expected);
+  if (expected > 0) {
+    if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+      const std::string why = h5::last_error_message();
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
+  }
+  return out;
+}
+
+std::string read_string(hid_t file, const char* name, const std::string& context) {
+  if (!h5::attribute_exists(file, name, context)) throw InputError(context + ": attribute '" + name + "' is missing");
+  const auto v = h5::read_string_attribute(file, name, context);
+  if (v.size() != 1) throw InputError(context + ": attribute '" + name + "' should be one string");
+  return v[0];
+}
+
+std::string read_json_number_attribute(hid_t file, const char* name, const std::string& context) {
+  return read_string(file, name, context);
+}
+
+}  // namespace
+
+void save_model(const std::filesystem::path& path, const ModelFile& m) {
+  const std::int64_t features = m.preparation.expanded_features();
+  if (static_cast<std::int64_t>(m.parameters.weights.size()) != m.outputs * features ||
+      static_cast<std::int32_t>(m.parameters.bias.size()) != m.outputs) {
+    throw Error(path.string() + ": model parameters do not match the model's shape");
+  }
+  TemporaryOutput output(path);
+  const std::string context = path.string();
+  {
+    H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), context));
+    LATHE_H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), context);
+    H5Handle file = h5::file_handle(
+        LATHE_H5_CHECK(H5Fcreate(output.path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), context));
+    const hid_t f = file.get();
+    h5::write_int_attribute(f, "lathe_model_format_version", kModelFormatVersion, context);
+    h5::write_string_attribute(f, "task", std::string(task_name(m.task)), context);
+    h5::write_string_attribute(f, "model_kind", std::string(kind_name(m.kind)), context);
+    h5::write_string_attribute(f, "loss", std::string(loss_name(m.loss)), context);
+    h5::write_string_attribute(f, "label", m.label, context);
+    h5::write_string_attribute(f, "classes", m.classes, context);
+    h5::write_int_attribute(f, "outputs", m.outputs, context);
+    h5::write_int_attribute(f, "factors", m.factors, context);
+    // Doubles as JSON text keep every bit and stay readable with h5dump.
+    h5::write_string_attribute(f, "huber_delta", nlohmann::json(m.huber_delta).dump(), context);
+    h5::write_string_attribute(f, "target_mean", nlohmann::json(m.target_mean).dump(), context);
+    h5::write_string_attribute(f, "target_std", nlohmann::json(m.target_std).dump(), context);
+    h5::write_string_attribute(f, "preparation", preparation_to_json(m.preparation), context);
+    h5::write_string_attribute(f, "input_schema", schema_json(m.input_schema), context);
+    h5::write_string_attribute(f, "metrics", m.metrics_json, context);
+    h5::write_string_attribute(f, "options", m.options_json, context);
+    const auto o = static_cast<hsize_t>(m.outputs);
+    const auto d = static_cast<hsize_t>(features);
+    write_floats(f, "weights", m.parameters.weights, {o, d}, context);
+    write_floats(f, "bias", m.parameters.bias, {o}, context);
+    if (m.kind == ModelKind::fm) {
+      write_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+    }
+    LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
+    LATHE_H5_CHECK(H5Fclose(file.release()), context);
+  }
+  output.commit();
+}
+
+ModelFile load_model(const std::filesystem::path& path) {
+  const std::string context = path.string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
+  h5::silence_errors_in_this_thread();
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file");
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(context + ": cannot open (truncated or damaged?)");
+  }
+  H5Handle file = h5::file_handle(id);
+  const hid_t f = file.get();
+  if (!h5::attribute_exists(f, "lathe_model_format_version", context)) {
+    throw InputError(context + ": not a Lathe model file (no lathe_model_format_version)");
+  }
+  long long version = 0;
+  {
+    H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(H5Aopen(f, "lathe_model_format_version", H5P_DEFAULT), context));
+    LATHE_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_LLONG, &version), context);
+  }
+  if (version > kModelFormatVersion) {
+    throw InputError(context + ": written by a newer Lathe (model format " + std::to_string(version) +
+                     "; this lathe reads up to " + std::to_string(kModelFormatVersion) + "): upgrade lathe");
+  }
+  ModelFile m;
+  const std::string task = read_string(f, "task", context);
+  m.task = task == "regression" ? Task::regression : task == "binary" ? Task::binary : task == "multiclass" ? Task::multiclass
+           : throw InputError(context + ": unknown task '" + task + "'");
+  const std::string kind = read_string(f, "model_kind", context);
+  if (kind != "linear" && kind != "fm") throw InputError(context + ": unknown model kind '" + kind + "'");
+  m.kind = kind == "linear" ? ModelKind::linear : ModelKind::fm;
+  const std::string loss = read_string(f, "loss", context);
+  m.loss = loss == "squared" ? LossKind::squared : loss == "huber" ? LossKind::huber : loss == "logistic" ? LossKind::logistic
+           : loss == "softmax" ? LossKind::softmax : throw InputError(context + ": unknown loss '" + loss + "'");
+  m.label = read_string(f, "label", context);
+  m.classes = h5::read_string_attribute(f, "classes", context);
+  for (const char* name : {"outputs", "factors"}) {
+    long long v = 0;
+    H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(H5Aopen(f, name, H5P_DEFAULT), context));
+    LATHE_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_LLONG, &v), context);
+    if (v < 0 || v > (1 << 20)) throw InputError(context + ": attribute '" + name + "' out of range");
+    (std::string(name) == "outputs" ? m.outputs : m.factors) = static_cast<std::int32_t>(v);
+  }
+  try {
+    m.huber_delta = nlohmann::json::parse(read_json_number_attribute(f, "huber_delta", context)).get<float>();
+    m.target_mean = nlohmann::json::parse(read_json_number_attribute(f, "target_mean", context)).get<double>();
+    m.target_std = nlohmann::json::parse(read_json_number_attribute(f, "target_std", context)).get<double>();
+    for (const auto& c : nlohmann::json::parse(read_string(f, "input_schema", context))) {
+      ColumnInfo info;
+      info.name = c.at("name").get<std::string>();
+      info.type = c.at("type").get<std::string>() == "categorical" ? ColumnType::categorical : ColumnType::numeric;
+      info.categories = c.at("categories").get<std::vector<std::string>>();
+      m.input_schema.push_back(info);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(context + ": damaged model attributes: " + e.what());
+  }
+  m.preparation = preparation_from_json(read_string(f, "preparation", context), context);
+  m.metrics_json = read_string(f, "metrics", context);
+  m.options_json = read_string(f, "options", context);
+  const std::int64_t features = m.preparation.expanded_features();
+  const std::int32_t expected_outputs = m.task == Task::multiclass ? static_cast<std::int32_t>(m.classes.size()) : 1;
+  if (m.outputs != expected_outputs) {
+    throw InputError(context + ": has " + std::to_string(m.outputs) + " outputs for a " + task + " task with " +
+                     std::to_string(m.classes.size()) + " classes");
+  }
+  if (m.task == Task::binary && m.classes.size() != 2) throw InputError(context + ": a binary model needs 2 classes");
+  if (!(std::isfinite(m.target_std) && m.target_std > 0 && std::isfinite(m.target_mean))) {
+    throw InputError(context + ": target scaling is not finite");
+  }
+  m.parameters.weights = read_floats(f, "weights", static_cast<std::size_t>(m.outputs * features), context);
+  m.parameters.bias = read_floats(f, "bias", static_cast<std::size_t>(m.outputs), context);
+  if (m.kind == ModelKind::fm) {
+    m.parameters.factors = read_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
+  }
+  return m;
+}
+
+}  // namespace lathe

@@ -1,12 +1,11 @@
 #include "io/prepare_table.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <iostream>
 
 #include "io/columnar_writer.h"
+#include "io/preparation_json.h"
 #include "io/temporary_file.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
@@ -16,12 +15,6 @@ namespace lathe {
 
 namespace {
 
-
-const char* sparse_kind_name(SparseKind k) {
-  return k == SparseKind::one_hot ? "one_hot" : k == SparseKind::categorical_cross ? "categorical_cross" : "slope";
-}
-
-nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 // The labels written for a categorical group's slots.
 std::vector<std::string> slot_labels(const FittedPreparation& fitted, const SparseGroup& g) {
@@ -59,36 +52,6 @@ class Progress {
 };
 
 }  // namespace
-
-std::string preparation_json(const FittedPreparation& fitted) {
-  nlohmann::json j;
-  j["format_version"] = 1;
-  j["label"] = fitted.label;
-  j["hash_buckets"] = fitted.hash_buckets;
-  j["numeric"] = nlohmann::json::array();
-  for (const auto& n : fitted.numeric) {
-    j["numeric"].push_back({{"name", n.name},
-                            {"fill", finite_or_null(n.transform.fill)},
-                            {"clip_lo", finite_or_null(n.transform.clip_lo)},
-                            {"clip_hi", finite_or_null(n.transform.clip_hi)},
-                            {"center", n.transform.center},
-                            {"inv_scale", n.transform.inv_scale},
-                            {"has_missing", n.has_missing}});
-  }
-  j["indicators"] = fitted.indicators;
-  j["numeric_crosses"] = fitted.numeric_crosses;
-  j["categorical"] = nlohmann::json::array();
-  for (const auto& c : fitted.categorical) {
-    j["categorical"].push_back(
-        {{"name", c.name}, {"vocabulary", c.vocabulary}, {"hashed", c.hashed}, {"buckets", c.buckets}});
-  }
-  j["sparse"] = nlohmann::json::array();
-  for (const auto& g : fitted.sparse) {
-    j["sparse"].push_back({{"kind", sparse_kind_name(g.kind)}, {"name", g.name}, {"a", g.a}, {"b", g.b}, {"slots", g.slots}});
-  }
-  j["dense_names"] = fitted.dense_names();
-  return j.dump();
-}
 
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options) {
@@ -189,7 +152,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     report.rows_out += static_cast<std::int64_t>(k);
     progress.update("transform", first + n);
   }
-  writer.set_attribute("lathe_preparation", preparation_json(fitted));
+  writer.set_attribute("lathe_preparation", preparation_to_json(fitted));
   writer.set_attribute("lathe_source", in.filename().string());
   writer.close();
   output.commit();

@@ -42,7 +42,4 @@ struct PrepareTableReport {
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options);
 
-// The fitted preparation as JSON text (for the output attribute and, later, the model file).
-std::string preparation_json(const FittedPreparation& fitted);
-
 }  // namespace lathe

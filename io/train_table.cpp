@@ -1,1 +1,457 @@
-// placeholder: being written
+#include "io/train_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "kernels/prepare_formulas.h"
+#include "runtime/dedup.h"
+#include "runtime/error.h"
+#include "runtime/profile.h"
+
+namespace lathe {
+
+namespace {
+
+std::int32_t column_index(const TableReader& reader, const std::string& name, const std::string& flag) {
+  const auto& cols = reader.columns();
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (cols[i].name == name) return static_cast<std::int32_t>(i);
+  }
+  std::string list;
+  for (const auto& c : cols) list += (list.empty() ? "" : ", ") + c.name;
+  throw InputError(flag + ": " + reader.path().string() + " has no column '" + name + "' (columns: " + list + ")");
+}
+
+// Every row's value of some columns, in one streamed pass.
+std::vector<std::vector<float>> read_columns(TableReader& reader, const std::vector<std::int32_t>& columns) {
+  const std::int64_t ncols = static_cast<std::int64_t>(reader.columns().size());
+  std::vector<std::vector<float>> out(columns.size(), std::vector<float>(static_cast<std::size_t>(reader.rows())));
+  std::vector<float> block;
+  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+    block.resize(static_cast<std::size_t>(n * ncols));
+    reader.read_block(first, n, block);
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+      std::copy_n(block.data() + columns[k] * n, n, out[k].data() + first);
+    }
+  }
+  return out;
+}
+
+std::string number_label(float v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// What the model trains on, from the label column: classes (binary: negative then positive) and the
+// class index of each raw value. Categorical labels are matched by label, numeric ones by value.
+struct LabelMap {
+  Task task = Task::binary;
+  std::vector<std::string> classes;
+  bool categorical = false;
+  std::vector<std::string> file_labels;  // categorical: the file's label of each code
+
+  // Class index (as float) of a raw value, or NaN when it is not one of the classes.
+  float class_of(float raw) const {
+    if (std::isnan(raw)) return NAN;
+    const std::string name = categorical ? (raw >= 0 && raw < file_labels.size() ? file_labels[static_cast<std::size_t>(raw)] : std::string())
+                                         : number_label(raw);
+    const auto it = std::find(classes.begin(), classes.end(), name);
+    return it == classes.end() ? NAN : static_cast<float>(it - classes.begin());
+  }
+};
+
+std::string row_text(std::int64_t row) { return "row " + std::to_string(row + 1); }
+
+LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<float>& raw, const RowMask& keep,
+                        const std::string& positive, const std::string& file) {
+  LabelMap map;
+  map.task = task;
+  map.categorical = column.type == ColumnType::categorical;
+  map.file_labels = column.categories;
+  const std::string where = file + ": label '" + column.name + "'";
+  std::map<std::string, std::int64_t> present;
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(raw.size()); ++r) {
+    if (!keep.test(r)) continue;
+    const float v = raw[static_cast<std::size_t>(r)];
+    if (!std::isfinite(v)) {
+      throw InputError(where + ": " + row_text(r) + " has " + (std::isnan(v) ? "no label (missing)" : "an infinite label"));
+    }
+    if (task == Task::regression) continue;
+    if (map.categorical) {
+      present[map.file_labels.at(static_cast<std::size_t>(v))]++;
+    } else {
+      if (v != std::floor(v) || v < 0) {
+        throw InputError(where + ": " + row_text(r) + " has label " + number_label(v) +
+                         "; a numeric class label must be a non-negative integer (or import it as categorical)");
+      }
+      present[number_label(v)]++;
+    }
+  }
+  if (task == Task::regression) {
+    if (map.categorical) throw InputError(where + " is categorical; a regression needs a numeric label");
+    return map;
+  }
+  for (const auto& [name, count] : present) map.classes.push_back(name);
+  if (!map.categorical) {
+    // Numeric classes in numeric order (0, 1, 2, ... 10), not string order.
+    std::sort(map.classes.begin(), map.classes.end(),
+              [](const std::string& a, const std::string& b) { return std::stod(a) < std::stod(b); });
+  }
+  if (task == Task::binary) {
+    if (map.classes.size() < 2) {
+      throw InputError(where + ": only one class (" + (map.classes.empty() ? "none" : map.classes[0]) +
+                       ") in the training data; a binary task needs two");
+    }
+    if (map.classes.size() > 2) {
+      throw InputError(where + ": " + std::to_string(map.classes.size()) +
+                       " classes for a binary task; use --task multiclass");
+    }
+    if (!positive.empty()) {
+      if (positive == map.classes[0]) {
+        std::swap(map.classes[0], map.classes[1]);
+      } else if (positive != map.classes[1]) {
+        throw InputError("--positive: '" + positive + "' is not a label of '" + column.name + "' (" +
+                         map.classes[0] + ", " + map.classes[1] + ")");
+      }
+    }
+  } else if (map.classes.size() < 2) {
+    throw InputError(where + ": a multiclass task needs at least two classes");
+  }
+  return map;
+}
+
+// Validation rows: the fraction with the smallest hash of their row index, per class for
+// classification (stratified), so the split is deterministic and does not depend on row order.
+RowMask validation_split(const RowMask& keep, const std::vector<float>& classes, Task task, double fraction,
+                         std::uint64_t seed) {
+  const std::int64_t rows = keep.rows();
+  RowMask valid(rows, false);
+  if (fraction <= 0) return valid;
+  std::map<float, std::vector<std::pair<std::uint64_t, std::int64_t>>> by_class;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (!keep.test(r)) continue;
+    const float c = task == Task::regression ? 0.0f : classes[static_cast<std::size_t>(r)];
+    by_class[c].push_back({mix64(static_cast<std::uint64_t>(r) ^ mix64(seed + 0x51ed270b27e5f1a3ULL)), r});
+  }
+  for (auto& [c, members] : by_class) {
+    std::sort(members.begin(), members.end());
+    const auto take = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(members.size())));
+    for (std::size_t i = 0; i < take; ++i) valid.set(members[i].second, true);
+  }
+  return valid;
+}
+
+// Prepared rows of a table held in memory, in PreparedBlock layout, for the rows `select` keeps.
+struct PreparedRows {
+  PreparedBlock block;
+  std::vector<std::int64_t> source_row;  // file row of each prepared row
+  PreparedRowsView view() const {
+    return {block.dense.data(), block.slot.data(), block.value.data(), block.rows};
+  }
+};
+
+void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundPreparation& bound,
+                     const FittedPreparation& fitted, const std::vector<const RowMask*>& selects,
+                     std::vector<PreparedRows*> outs) {
+  const std::int64_t dense = fitted.dense_features();
+  const std::int64_t groups = static_cast<std::int64_t>(fitted.sparse.size());
+  for (std::size_t k = 0; k < outs.size(); ++k) {
+    const std::int64_t n = selects[k] ? selects[k]->count() : reader.rows();
+    PreparedBlock& b = outs[k]->block;
+    b.rows = n;
+    b.dense.assign(static_cast<std::size_t>(dense * n), 0.0f);
+    b.slot.assign(static_cast<std::size_t>(groups * n), 0);
+    b.value.assign(static_cast<std::size_t>(groups * n), 0.0f);
+    outs[k]->source_row.clear();
+    outs[k]->source_row.reserve(static_cast<std::size_t>(n));
+  }
+  const std::int64_t ncols = static_cast<std::int64_t>(reader.columns().size());
+  std::vector<float> block;
+  PreparedBlock prepared;
+  std::vector<std::int64_t> position(outs.size(), 0);
+  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+    block.resize(static_cast<std::size_t>(n * ncols));
+    reader.read_block(first, n, block);
+    apply_preparation(ctx, bound, ColumnBlockView{block.data(), n, ncols}, prepared);
+    for (std::size_t k = 0; k < outs.size(); ++k) {
+      PreparedBlock& b = outs[k]->block;
+      for (std::int64_t r = 0; r < n; ++r) {
+        if (selects[k] && !selects[k]->test(first + r)) continue;
+        const std::int64_t p = position[k]++;
+        for (std::int64_t f = 0; f < dense; ++f) b.dense[f * b.rows + p] = prepared.dense[f * n + r];
+        for (std::int64_t g = 0; g < groups; ++g) {
+          b.slot[g * b.rows + p] = prepared.slot[g * n + r];
+          b.value[g * b.rows + p] = prepared.value[g * n + r];
+        }
+        outs[k]->source_row.push_back(first + r);
+      }
+    }
+  }
+}
+
+ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind, std::int32_t classes,
+                     bool huber, float huber_delta, std::int32_t factors) {
+  ModelShape s;
+  s.task = task;
+  s.kind = kind;
+  s.loss = task == Task::regression ? (huber ? LossKind::huber : LossKind::squared)
+           : task == Task::binary   ? LossKind::logistic
+                                    : LossKind::softmax;
+  s.huber_delta = huber_delta;
+  s.outputs = task == Task::multiclass ? classes : 1;
+  s.group_offsets = fitted.group_offsets();
+  s.layout.dense_features = fitted.dense_features();
+  s.layout.groups = static_cast<std::int32_t>(fitted.sparse.size());
+  s.layout.group_offset = s.group_offsets.data();
+  s.features = fitted.expanded_features();
+  s.factors = kind == ModelKind::fm ? factors : 0;
+  return s;
+}
+
+nlohmann::json metrics_to_json(const MetricSet& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  if (!m.confusion.empty()) j["confusion"] = m.confusion;
+  return j;
+}
+
+}  // namespace
+
+TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
+                        const std::filesystem::path& model_path, const TrainTableOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  TrainReport report;
+  if (options.preparation.label.empty()) throw InputError("--label is required");
+  if (!(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
+    throw InputError("--valid-fraction must be in [0, 1)");
+  }
+  TableReader reader(data, options.read);
+  const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
+  std::vector<std::int32_t> wanted = {label_col};
+  std::int32_t weight_col = -1;
+  if (!options.weight_column.empty()) {
+    weight_col = column_index(reader, options.weight_column, "--weight");
+    wanted.push_back(weight_col);
+  }
+  const auto values = read_columns(reader, wanted);
+  const std::vector<float>& raw_labels = values[0];
+
+  RowMask keep(reader.rows(), true);
+  if (options.dedup) {
+    DedupResult d = find_duplicates(ctx, reader);
+    keep = std::move(d.keep);
+    report.duplicates = d.duplicates;
+  }
+  const LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep,
+                                         options.positive, data.string());
+  std::vector<float> class_of(raw_labels.size(), 0.0f);
+  if (options.task != Task::regression) {
+    for (std::size_t r = 0; r < raw_labels.size(); ++r) class_of[r] = labels.class_of(raw_labels[r]);
+  }
+  if (weight_col >= 0) {
+    for (std::int64_t r = 0; r < reader.rows(); ++r) {
+      const float w = values[1][static_cast<std::size_t>(r)];
+      if (keep.test(r) && !(std::isfinite(w) && w >= 0)) {
+        throw InputError(data.string() + ": weight '" + options.weight_column + "': " + row_text(r) +
+                         " has a missing, negative or infinite weight");
+      }
+    }
+  }
+
+  const bool separate_valid = !options.valid_path.empty();
+  const RowMask valid_mask = separate_valid ? RowMask(reader.rows(), false)
+                                            : validation_split(keep, class_of, options.task, options.valid_fraction,
+                                                               options.trainer.seed);
+  RowMask train_mask(reader.rows(), false);
+  for (std::int64_t r = 0; r < reader.rows(); ++r) train_mask.set(r, keep.test(r) && !valid_mask.test(r));
+  report.train_rows = train_mask.count();
+  if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
+
+  // Preparation is fitted on the training rows only: validation rows must not leak into it.
+  PreparationOptions prep = options.preparation;
+  if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
+  const DataProfile profile = profile_table(ctx, reader, &train_mask);
+  const FittedPreparation fitted = fit_preparation(profile, prep, &report.notes);
+  const BoundPreparation bound = bind_preparation(fitted, reader.columns());
+
+  PreparedRows train_rows, valid_rows;
+  if (separate_valid) {
+    gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
+  } else {
+    gather_prepared(ctx, reader, bound, fitted, {&train_mask, &valid_mask}, {&train_rows, &valid_rows});
+  }
+
+  // Labels and weights per prepared row. A validation file is prepared with the same binding rules.
+  std::vector<float> valid_raw_labels, valid_raw_weights;
+  std::string valid_file = data.string();
+  if (separate_valid) {
+    TableReader vreader(options.valid_path, options.read);
+    const std::int32_t vl = column_index(vreader, options.preparation.label, "--label");
+    std::vector<std::int32_t> vw = {vl};
+    if (!options.weight_column.empty()) vw.push_back(column_index(vreader, options.weight_column, "--weight"));
+    auto vvalues = read_columns(vreader, vw);
+    const BoundPreparation vbound = bind_preparation(fitted, vreader.columns());
+    gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows});
+    LabelMap vmap = labels;
+    vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
+    vmap.file_labels = vreader.columns()[vl].categories;
+    valid_raw_labels.resize(vvalues[0].size());
+    for (std::size_t r = 0; r < vvalues[0].size(); ++r) {
+      const float raw = vvalues[0][r];
+      const float v = options.task == Task::regression ? raw : vmap.class_of(raw);
+      if (!std::isfinite(v)) {
+        throw InputError(options.valid_path.string() + ": label '" + options.preparation.label + "': " +
+                         row_text(static_cast<std::int64_t>(r)) + " has a missing, infinite or unknown label");
+      }
+      valid_raw_labels[r] = v;
+    }
+    if (vw.size() > 1) valid_raw_weights = std::move(vvalues[1]);
+    valid_file = options.valid_path.string();
+  }
+  report.valid_rows = valid_rows.block.rows;
+
+  const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
+  auto label_of = [&](std::int64_t file_row) {
+    return options.task == Task::regression ? raw_labels[static_cast<std::size_t>(file_row)]
+                                            : class_of[static_cast<std::size_t>(file_row)];
+  };
+  std::vector<float> train_metric_labels(static_cast<std::size_t>(train_rows.block.rows));
+  for (std::int64_t p = 0; p < train_rows.block.rows; ++p) train_metric_labels[p] = label_of(train_rows.source_row[p]);
+  std::vector<float> valid_metric_labels(static_cast<std::size_t>(valid_rows.block.rows));
+  for (std::int64_t p = 0; p < valid_rows.block.rows; ++p) {
+    valid_metric_labels[p] = separate_valid ? valid_raw_labels[static_cast<std::size_t>(p)] : label_of(valid_rows.source_row[p]);
+  }
+
+  // Regression targets are standardized so the default learning rate works at any scale.
+  PredictionLink link;
+  link.task = options.task;
+  link.outputs = options.task == Task::multiclass ? classes : 1;
+  std::vector<float> train_targets = train_metric_labels;
+  std::vector<float> valid_targets = valid_metric_labels;
+  if (options.task == Task::regression) {
+    double mean = 0, m2 = 0;
+    for (std::size_t i = 0; i < train_targets.size(); ++i) {
+      const double d = train_targets[i] - mean;
+      mean += d / static_cast<double>(i + 1);
+      m2 += d * (train_targets[i] - mean);
+    }
+    const double sd = std::sqrt(m2 / static_cast<double>(train_targets.size()));
+    link.target_mean = mean;
+    link.target_std = sd > 0 && std::isfinite(sd) ? sd : 1.0;
+    for (auto& t : train_targets) t = static_cast<float>((t - link.target_mean) / link.target_std);
+    for (auto& t : valid_targets) t = static_cast<float>((t - link.target_mean) / link.target_std);
+  }
+
+  // Sample weights, times balanced class weights n / (K * n_c).
+  std::vector<float> train_weights, valid_weights;
+  const bool weighted = weight_col >= 0 || options.balanced_class_weights;
+  if (weighted) {
+    train_weights.assign(train_metric_labels.size(), 1.0f);
+    valid_weights.assign(valid_metric_labels.size(), 1.0f);
+    if (weight_col >= 0) {
+      for (std::size_t p = 0; p < train_weights.size(); ++p) train_weights[p] = values[1][train_rows.source_row[p]];
+      for (std::size_t p = 0; p < valid_weights.size(); ++p) {
+        valid_weights[p] = separate_valid ? (valid_raw_weights.empty() ? 1.0f : valid_raw_weights[p])
+                                          : values[1][valid_rows.source_row[p]];
+      }
+    }
+    if (options.balanced_class_weights) {
+      if (options.task == Task::regression) throw InputError("--class-weight balanced needs a classification task");
+      std::vector<double> count(static_cast<std::size_t>(classes), 0.0);
+      for (float c : train_metric_labels) count[static_cast<std::size_t>(c)] += 1.0;
+      const double n = static_cast<double>(train_metric_labels.size());
+      for (std::size_t p = 0; p < train_weights.size(); ++p) {
+        train_weights[p] *= static_cast<float>(n / (classes * count[static_cast<std::size_t>(train_metric_labels[p])]));
+      }
+    }
+  }
+
+  const ModelShape shape = shape_for(fitted, options.task, options.kind, classes, options.huber,
+                                     options.huber_delta, options.factors);
+  std::unique_ptr<Model> model = make_model(ctx, shape, options.optimizer, options.trainer.seed);
+  LabeledRows train{{train_rows.view(), train_targets.data(), weighted ? train_weights.data() : nullptr},
+                    train_rows.block.rows, train_metric_labels.data()};
+  LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
+                    valid_rows.block.rows, valid_metric_labels.data()};
+  model->bind_training_set(train.set);
+  report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, options.trainer);
+  if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+
+  ModelFile file;
+  file.task = options.task;
+  file.kind = options.kind;
+  file.loss = shape.loss;
+  file.huber_delta = options.huber_delta;
+  file.outputs = shape.outputs;
+  file.factors = shape.factors;
+  file.label = options.preparation.label;
+  file.classes = labels.classes;
+  file.target_mean = link.target_mean;
+  file.target_std = link.target_std;
+  file.preparation = fitted;
+  file.input_schema = reader.columns();
+  file.parameters = report.outcome.best;
+  nlohmann::json metrics = {{"best_epoch", report.outcome.best_epoch},
+                            {"metric", report.outcome.metric},
+                            {"train_rows", report.train_rows},
+                            {"valid_rows", report.valid_rows},
+                            {"valid_file", valid_file},
+                            {"valid", metrics_to_json(report.best_valid)},
+                            {"train_loss", report.outcome.history.at(report.outcome.best_epoch - 1).train_loss}};
+  file.metrics_json = metrics.dump();
+  file.options_json = options.options_json;
+  save_model(model_path, file);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
+                   std::vector<float>& predictions) {
+  const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
+  PreparedRows rows;
+  gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows});
+  const ModelShape shape = shape_for(model.preparation, model.task, model.kind, model.outputs,
+                                     model.loss == LossKind::huber, model.huber_delta, model.factors);
+  std::unique_ptr<Model> m = make_model(ctx, shape, OptimizerConfig{}, 0);
+  m->set_parameters(model.parameters);
+  std::vector<float> scores(static_cast<std::size_t>(rows.block.rows * shape.outputs));
+  m->predict_scores(rows.view(), scores.data());
+  PredictionLink link{model.task, shape.outputs, model.target_mean, model.target_std};
+  scores_to_predictions(link, scores, predictions);
+}
+
+MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
+                         const TableReadOptions& read) {
+  TableReader reader(data, read);
+  const std::int32_t label_col = column_index(reader, model.label, "the model's label");
+  const auto raw = read_columns(reader, {label_col});
+  LabelMap map;
+  map.task = model.task;
+  map.classes = model.classes;
+  map.categorical = reader.columns()[label_col].type == ColumnType::categorical;
+  map.file_labels = reader.columns()[label_col].categories;
+  std::vector<float> labels(raw[0].size());
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    const float v = model.task == Task::regression ? raw[0][r] : map.class_of(raw[0][r]);
+    if (!std::isfinite(v)) {
+      throw InputError(data.string() + ": label '" + model.label + "': " + row_text(static_cast<std::int64_t>(r)) +
+                       " has a missing, infinite or unknown label");
+    }
+    labels[r] = v;
+  }
+  std::vector<float> predictions;
+  predict_table(ctx, model, reader, predictions);
+  return compute_metrics(ctx, model.task, predictions, labels, {}, static_cast<std::int32_t>(model.classes.size()));
+}
+
+}  // namespace lathe

@@ -309,8 +309,17 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
 
   // Features in profile column order; index of each in fitted.numeric / fitted.categorical.
   std::unordered_map<std::string, std::int32_t> numeric_index, categorical_index;
+  for (const auto& name : options.exclude) {
+    if (!find(name)) {
+      throw InputError("column '" + name + "' does not exist; columns: " + name_list(all_names));
+    }
+  }
+  const auto excluded = [&](const std::string& name) {
+    return std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
+  };
   for (const auto& col : profile.columns) {
     if (!options.label.empty() && col.name == options.label) continue;
+    if (excluded(col.name)) continue;
     if (col.type == ColumnType::numeric) {
       if (numeric_index.count(col.name)) continue;  // a repeated name: the first column wins
       const auto it = options.per_column.find(col.name);

@@ -1,1 +1,204 @@
-// placeholder: being written
+#include "runtime/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <numeric>
+#include <span>
+
+#include "kernels/prepare_formulas.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+// A seeded Fisher-Yates shuffle with SplitMix64 (mix64): the same seed and epoch give the same
+// order on every machine.
+void shuffle_rows(std::vector<std::int64_t>& order, std::uint64_t seed, std::int32_t epoch) {
+  std::uint64_t state = mix64(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(epoch + 1)));
+  for (std::int64_t i = static_cast<std::int64_t>(order.size()) - 1; i > 0; --i) {
+    state += 0x9e3779b97f4a7c15ULL;
+    const std::uint64_t r = mix64(state);
+    const auto j = static_cast<std::int64_t>(r % static_cast<std::uint64_t>(i + 1));
+    std::swap(order[i], order[j]);
+  }
+}
+
+float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t total_steps) {
+  float lr = o.learning_rate;
+  const std::int64_t after_warmup = std::max<std::int64_t>(0, step - o.warmup_steps);
+  switch (o.schedule) {
+    case ScheduleKind::constant:
+      break;
+    case ScheduleKind::inverse_time:
+      lr = o.learning_rate / (1.0f + o.decay * static_cast<float>(after_warmup));
+      break;
+    case ScheduleKind::cosine: {
+      const double span = std::max<std::int64_t>(1, total_steps - o.warmup_steps);
+      const double t = std::min(1.0, static_cast<double>(after_warmup) / span);
+      lr = static_cast<float>(0.5 * o.learning_rate * (1.0 + std::cos(M_PI * t)));
+      break;
+    }
+  }
+  if (o.warmup_steps > 0 && step <= o.warmup_steps) {
+    lr = o.learning_rate * static_cast<float>(step) / static_cast<float>(o.warmup_steps);
+  }
+  return lr;
+}
+
+bool all_finite(const ModelParameters& p) {
+  auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  return finite(p.weights) && finite(p.bias) && finite(p.factors);
+}
+
+bool improves(const std::string& metric, double candidate, double best) {
+  if (std::isnan(candidate)) return false;
+  if (std::isnan(best)) return true;
+  return higher_is_better(metric) ? candidate > best : candidate < best;
+}
+
+std::string eta_text(double seconds) {
+  const auto s = static_cast<long long>(seconds + 0.5);
+  return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+}
+
+}  // namespace
+
+void scores_to_predictions(const PredictionLink& link, const std::vector<float>& scores,
+                           std::vector<float>& predictions) {
+  predictions.resize(scores.size());
+  const std::size_t k = static_cast<std::size_t>(link.outputs);
+  switch (link.task) {
+    case Task::regression:
+      for (std::size_t i = 0; i < scores.size(); ++i) {
+        predictions[i] = static_cast<float>(scores[i] * link.target_std + link.target_mean);
+      }
+      break;
+    case Task::binary:
+      for (std::size_t i = 0; i < scores.size(); ++i) {
+        predictions[i] = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(scores[i]))));
+      }
+      break;
+    case Task::multiclass:
+      for (std::size_t r = 0; r < scores.size() / k; ++r) {
+        const float* s = scores.data() + r * k;
+        const float m = *std::max_element(s, s + k);
+        double total = 0;
+        for (std::size_t o = 0; o < k; ++o) total += std::exp(static_cast<double>(s[o] - m));
+        for (std::size_t o = 0; o < k; ++o) {
+          predictions[r * k + o] = static_cast<float>(std::exp(static_cast<double>(s[o] - m)) / total);
+        }
+      }
+      break;
+  }
+}
+
+TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
+                         const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
+                         const TrainerOptions& options) {
+  if (train.rows == 0) throw InputError("the training set is empty");
+  if (options.batch < 1) throw InputError("--batch must be at least 1");
+  if (options.epochs < 1) throw InputError("--epochs must be at least 1");
+  TrainOutcome outcome;
+  outcome.metric = options.metric.empty() ? metric_names(link.task).front() : options.metric;
+  const auto names = metric_names(link.task);
+  if (std::find(names.begin(), names.end(), outcome.metric) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    throw InputError("--metric: '" + outcome.metric + "' is not a metric of a " + task_name(link.task) +
+                     " task (" + list + ")");
+  }
+  const std::int64_t steps_per_epoch = (train.rows + options.batch - 1) / options.batch;
+  const std::int64_t total_steps = steps_per_epoch * options.epochs;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(train.rows));
+  std::vector<float> scores, predictions;
+  double best_value = NAN;
+  std::int32_t since_best = 0;
+  std::int64_t step = 0;
+  double total_weight = 0;
+  for (std::int64_t r = 0; r < train.rows; ++r) total_weight += train.set.weights ? train.set.weights[r] : 1.0;
+  const auto start = std::chrono::steady_clock::now();
+
+  for (std::int32_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    shuffle_rows(order, options.seed, epoch);
+    model.set_epoch_order(order);
+    double loss_sum = 0;
+    for (std::int64_t first = 0; first < train.rows; first += options.batch) {
+      ++step;
+      StepSettings settings;
+      settings.step = step;
+      settings.learning_rate = learning_rate_at(options, step, total_steps);
+      loss_sum += model.train_step(first, std::min(options.batch, train.rows - first), settings);
+    }
+    EpochRecord record;
+    record.epoch = epoch;
+    record.train_loss = loss_sum / std::max(total_weight, 1e-300);
+    const ModelParameters params = model.parameters();
+    if (!std::isfinite(record.train_loss) || !all_finite(params)) {
+      throw Error("epoch " + std::to_string(epoch) +
+                  ": the training loss or the weights are no longer finite (the optimization diverged); "
+                  "try a lower --lr");
+    }
+    if (valid && valid->rows > 0) {
+      scores.resize(static_cast<std::size_t>(valid->rows * link.outputs));
+      model.predict_scores(valid->set.rows, scores.data());
+      scores_to_predictions(link, scores, predictions);
+      const std::span<const float> labels(valid->metric_labels, static_cast<std::size_t>(valid->rows));
+      const std::span<const float> weights =
+          valid->set.weights ? std::span<const float>(valid->set.weights, static_cast<std::size_t>(valid->rows))
+                             : std::span<const float>();
+      record.valid = compute_metrics(ctx, link.task, predictions, labels, weights, classes);
+    }
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    record.rows_per_second = static_cast<double>(train.rows) / std::max(record.seconds, 1e-9);
+    outcome.history.push_back(record);
+
+    // Early stopping on the validation metric (or the training loss without a validation set).
+    const bool have_valid = valid && valid->rows > 0;
+    const double value = have_valid ? record.valid.values.at(outcome.metric) : record.train_loss;
+    const bool better = have_valid ? improves(outcome.metric, value, best_value)
+                                   : (std::isnan(best_value) || value < best_value);
+    if (better) {
+      best_value = value;
+      outcome.best = params;
+      outcome.best_epoch = epoch;
+      since_best = 0;
+    } else {
+      ++since_best;
+    }
+
+    if (options.metrics_log) {
+      nlohmann::json j = {{"epoch", epoch}, {"train_loss", record.train_loss}, {"seconds", record.seconds},
+                          {"rows_per_second", record.rows_per_second}};
+      for (const auto& [k, v] : record.valid.values) j["valid_" + k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      *options.metrics_log << j.dump() << "\n";
+      options.metrics_log->flush();
+    }
+    if (options.progress) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double eta = elapsed / epoch * (options.epochs - epoch);
+      std::cerr << "epoch " << epoch << "/" << options.epochs << "  loss " << record.train_loss;
+      if (have_valid) std::cerr << "  valid " << outcome.metric << " " << value;
+      std::cerr << "  " << static_cast<long long>(record.rows_per_second) << " rows/s  eta " << eta_text(eta)
+                << (better ? "  *" : "") << "\n";
+    }
+    if (options.patience > 0 && since_best >= options.patience) {
+      if (options.progress) {
+        std::cerr << "early stop: " << outcome.metric << " has not improved for " << options.patience
+                  << " epochs; keeping epoch " << outcome.best_epoch << "\n";
+      }
+      break;
+    }
+  }
+  return outcome;
+}
+
+}  // namespace lathe

@@ -1,0 +1,129 @@
+#include "io/preparation_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+const char* sparse_kind_name(SparseKind k) {
+  return k == SparseKind::one_hot ? "one_hot" : k == SparseKind::categorical_cross ? "categorical_cross" : "slope";
+}
+
+SparseKind sparse_kind_from(const std::string& s, const std::string& context) {
+  if (s == "one_hot") return SparseKind::one_hot;
+  if (s == "categorical_cross") return SparseKind::categorical_cross;
+  if (s == "slope") return SparseKind::slope;
+  throw InputError(context + ": unknown sparse group kind '" + s + "'");
+}
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+float float_or(const nlohmann::json& j, float if_null) { return j.is_null() ? if_null : j.get<float>(); }
+
+}  // namespace
+
+std::string preparation_to_json(const FittedPreparation& fitted) {
+  nlohmann::json j;
+  j["format_version"] = 1;
+  j["label"] = fitted.label;
+  j["hash_buckets"] = fitted.hash_buckets;
+  j["numeric"] = nlohmann::json::array();
+  for (const auto& n : fitted.numeric) {
+    j["numeric"].push_back({{"name", n.name},
+                            {"fill", finite_or_null(n.transform.fill)},
+                            {"clip_lo", finite_or_null(n.transform.clip_lo)},
+                            {"clip_hi", finite_or_null(n.transform.clip_hi)},
+                            {"center", n.transform.center},
+                            {"inv_scale", n.transform.inv_scale},
+                            {"has_missing", n.has_missing}});
+  }
+  j["indicators"] = fitted.indicators;
+  j["numeric_crosses"] = fitted.numeric_crosses;
+  j["categorical"] = nlohmann::json::array();
+  for (const auto& c : fitted.categorical) {
+    j["categorical"].push_back(
+        {{"name", c.name}, {"vocabulary", c.vocabulary}, {"hashed", c.hashed}, {"buckets", c.buckets}});
+  }
+  j["sparse"] = nlohmann::json::array();
+  for (const auto& g : fitted.sparse) {
+    j["sparse"].push_back(
+        {{"kind", sparse_kind_name(g.kind)}, {"name", g.name}, {"a", g.a}, {"b", g.b}, {"slots", g.slots}});
+  }
+  j["dense_names"] = fitted.dense_names();
+  return j.dump();
+}
+
+FittedPreparation preparation_from_json(const std::string& text, const std::string& context) {
+  FittedPreparation f;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (j.at("format_version").get<int>() > 1) {
+      throw InputError(context + ": the preparation was written by a newer Lathe (format " +
+                       std::to_string(j.at("format_version").get<int>()) + ")");
+    }
+    f.label = j.at("label").get<std::string>();
+    f.hash_buckets = j.at("hash_buckets").get<std::uint32_t>();
+    for (const auto& n : j.at("numeric")) {
+      NumericEncoding e;
+      e.name = n.at("name").get<std::string>();
+      e.transform.fill = float_or(n.at("fill"), 0.0f);
+      e.transform.clip_lo = float_or(n.at("clip_lo"), -std::numeric_limits<float>::infinity());
+      e.transform.clip_hi = float_or(n.at("clip_hi"), std::numeric_limits<float>::infinity());
+      e.transform.center = n.at("center").get<double>();
+      e.transform.inv_scale = n.at("inv_scale").get<double>();
+      e.has_missing = n.at("has_missing").get<bool>();
+      f.numeric.push_back(e);
+    }
+    f.indicators = j.at("indicators").get<std::vector<std::int32_t>>();
+    f.numeric_crosses = j.at("numeric_crosses").get<std::vector<std::pair<std::int32_t, std::int32_t>>>();
+    for (const auto& c : j.at("categorical")) {
+      CategoricalEncoding e;
+      e.name = c.at("name").get<std::string>();
+      e.vocabulary = c.at("vocabulary").get<std::vector<std::string>>();
+      e.hashed = c.at("hashed").get<bool>();
+      e.buckets = c.at("buckets").get<std::uint32_t>();
+      f.categorical.push_back(e);
+    }
+    for (const auto& g : j.at("sparse")) {
+      SparseGroup s;
+      s.kind = sparse_kind_from(g.at("kind").get<std::string>(), context);
+      s.name = g.at("name").get<std::string>();
+      s.a = g.at("a").get<std::int32_t>();
+      s.b = g.at("b").get<std::int32_t>();
+      s.slots = g.at("slots").get<std::uint32_t>();
+      f.sparse.push_back(s);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(context + ": the stored preparation is not valid: " + e.what());
+  }
+  // Every index must be in range: a damaged file must not index out of bounds later.
+  const auto n_numeric = static_cast<std::int32_t>(f.numeric.size());
+  const auto n_categorical = static_cast<std::int32_t>(f.categorical.size());
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok) throw InputError(context + ": the stored preparation is inconsistent: " + what);
+  };
+  for (auto i : f.indicators) check(i >= 0 && i < n_numeric, "indicator index");
+  for (auto [a, b] : f.numeric_crosses) check(a >= 0 && a < n_numeric && b >= 0 && b < n_numeric, "numeric cross");
+  for (const auto& g : f.sparse) {
+    if (g.kind == SparseKind::slope) {
+      check(g.a >= 0 && g.a < n_numeric && g.b >= 0 && g.b < n_categorical, "slope group " + g.name);
+    } else {
+      check(g.a >= 0 && g.a < n_categorical, "group " + g.name);
+      if (g.kind == SparseKind::categorical_cross) check(g.b >= 0 && g.b < n_categorical, "group " + g.name);
+    }
+    check(g.slots > 0, "group " + g.name + " has no slots");
+  }
+  for (const auto& n : f.numeric) {
+    check(std::isfinite(n.transform.center) && std::isfinite(n.transform.inv_scale) && std::isfinite(n.transform.fill),
+          "numeric column " + n.name + " has non-finite parameters");
+  }
+  return f;
+}
+
+}  // namespace lathe

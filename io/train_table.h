@@ -1,0 +1,62 @@
+// `lathe train` and `lathe eval` on files: the label mapped to what the model trains on (string
+// labels, the positive class), a deterministic stratified validation split, preparation fitted on
+// the training rows only, the prepared rows held in memory (on the device after the first pass,
+// on the GPU backend), the trainer, and the model file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/model_file.h"
+#include "io/table_reader.h"
+#include "models/model.h"
+#include "runtime/device_context.h"
+#include "runtime/metrics.h"
+#include "runtime/preparation.h"
+#include "runtime/trainer.h"
+
+namespace lathe {
+
+struct TrainTableOptions {
+  PreparationOptions preparation;  // preparation.label is the label column
+  bool dedup = false;
+  TableReadOptions read;
+  Task task = Task::binary;
+  ModelKind kind = ModelKind::linear;
+  std::int32_t factors = 8;
+  bool huber = false;
+  float huber_delta = 1.0f;
+  std::string positive;       // binary: the positive label ("" = the second in sorted order)
+  std::string weight_column;  // sample weights ("" = none)
+  bool balanced_class_weights = false;
+  OptimizerConfig optimizer;
+  TrainerOptions trainer;
+  double valid_fraction = 0.2;  // 0 = no validation split
+  std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
+  std::string options_json = "{}";   // stored in the model file
+};
+
+struct TrainReport {
+  std::int64_t train_rows = 0;
+  std::int64_t valid_rows = 0;
+  std::int64_t duplicates = 0;
+  TrainOutcome outcome;
+  MetricSet best_valid;  // the kept epoch's validation metrics (empty without validation)
+  double seconds = 0.0;
+  std::vector<std::string> notes;
+};
+
+TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
+                        const std::filesystem::path& model_path, const TrainTableOptions& options);
+
+// The model's metrics on labeled data (the label column named in the model).
+MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
+                         const TableReadOptions& read = {});
+
+// Scores of every row of a table by a loaded model: predictions as scores_to_predictions gives them.
+void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
+                   std::vector<float>& predictions);
+
+}  // namespace lathe

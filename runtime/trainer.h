@@ -1,0 +1,77 @@
+// The training loop: epochs of seeded shuffled minibatches over a Model (models/model.h), a
+// learning-rate schedule, validation metrics after each epoch (runtime/metrics.h), early stopping on
+// a chosen metric with patience (the best weights are kept), and a stop with a clear error when the
+// loss or the weights stop being finite. Progress goes to stderr; one JSON line per epoch to an
+// optional metrics log.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "runtime/device_context.h"
+#include "runtime/metrics.h"
+
+namespace lathe {
+
+enum class ScheduleKind { constant, inverse_time, cosine };
+
+struct TrainerOptions {
+  std::int32_t epochs = 20;
+  std::int64_t batch = 256;
+  float learning_rate = 0.01f;
+  ScheduleKind schedule = ScheduleKind::constant;
+  float decay = 0.0f;              // inverse_time: lr / (1 + decay * step)
+  std::int64_t warmup_steps = 0;   // linear warmup from 0, then the schedule
+  std::uint64_t seed = 42;
+  std::string metric;              // early-stopping metric ("" = the task's first metric)
+  std::int32_t patience = 3;       // epochs without improvement before stopping; 0 = never stop early
+  bool progress = true;
+  std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
+};
+
+// How the trainer turns raw scores into predictions: the link of the task, and the standardization
+// of a regression target undone.
+struct PredictionLink {
+  Task task = Task::binary;
+  std::int32_t outputs = 1;
+  double target_mean = 0.0;
+  double target_std = 1.0;
+};
+
+// scores [rows][outputs] -> predictions: regression value (rows), binary P(positive) (rows),
+// multiclass probabilities (rows x outputs).
+void scores_to_predictions(const PredictionLink& link, const std::vector<float>& scores,
+                           std::vector<float>& predictions);
+
+struct LabeledRows {
+  TrainingSet set;       // rows, labels (as the model trains on them), weights
+  std::int64_t rows = 0;
+  const float* metric_labels = nullptr;  // labels in original units for metrics (regression)
+};
+
+struct EpochRecord {
+  std::int32_t epoch = 0;
+  double train_loss = 0.0;  // weighted mean loss over the epoch's batches
+  MetricSet valid;          // empty when there is no validation set
+  double seconds = 0.0;
+  double rows_per_second = 0.0;
+};
+
+struct TrainOutcome {
+  ModelParameters best;
+  std::int32_t best_epoch = 0;
+  std::string metric;
+  std::vector<EpochRecord> history;
+};
+
+// Trains `model` (already bound to `train.set`). Throws Error naming the epoch when the loss or the
+// weights are not finite ("try a lower --lr").
+TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
+                         const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
+                         const TrainerOptions& options);
+
+}  // namespace lathe
