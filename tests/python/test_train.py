@@ -1,0 +1,167 @@
+"""`lathe train` and `lathe eval` end to end, against scikit-learn on the same data."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+LATHE = os.environ.get("LATHE", "lathe")
+SHARED = os.environ.get("LATHE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+
+
+def run(*args, check=True):
+    proc = subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def sklearn_pipeline(df, label, model):
+    numeric = [c for c in df.columns if c != label and df[c].dtype != object]
+    categorical = [c for c in df.columns if c != label and df[c].dtype == object]
+    pre = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+    ])
+    return make_pipeline(pre, model)
+
+
+class TrainTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-train-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def imported(self, csv, name):
+        out = self.path(name + ".h5")
+        run("import", csv, out, "--quiet")
+        return out
+
+    def train(self, data, *flags, out="model.h5"):
+        model = self.path(out)
+        proc = run("train", data, "--out", model, "--device", "cpu", "--quiet", *flags)
+        return model, json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def evaluate(self, model, data):
+        return json.loads(run("eval", model, data, "--json", "--device", "cpu").stdout)
+
+    def test_binary_telco_matches_sklearn(self):
+        csv = os.path.join(SHARED, "telco_churn.csv")
+        data = self.imported(csv, "telco")
+        model, summary = self.train(data, "--label", "churn", "--task", "binary")
+        self.assertGreater(summary["valid_rows"], 1000)
+        metrics = self.evaluate(model, data)
+        for key in ["logloss", "accuracy", "auc", "pr_auc"]:
+            self.assertIn(key, metrics)
+        df = pd.read_csv(csv)
+        y = (df["churn"] == "Yes").astype(int)
+        pipe = sklearn_pipeline(df, "churn", LogisticRegression(max_iter=2000))
+        pipe.fit(df.drop(columns="churn"), y)
+        sk_auc = roc_auc_score(y, pipe.predict_proba(df.drop(columns="churn"))[:, 1])
+        # Lathe trained on 80% of the rows, scikit-learn on all of them: allow a small gap.
+        self.assertGreater(metrics["auc"], sk_auc - 0.01, (metrics["auc"], sk_auc))
+
+    def test_regression_diamonds_in_original_units(self):
+        csv = os.path.join(SHARED, "diamonds.csv")
+        data = self.imported(csv, "diamonds")
+        model, summary = self.train(data, "--label", "price", "--task", "regression", "--epochs", "10")
+        metrics = self.evaluate(model, data)
+        df = pd.read_csv(csv)
+        pipe = sklearn_pipeline(df, "price", Ridge(alpha=1.0))
+        pipe.fit(df.drop(columns="price"), df["price"])
+        sk_r2 = r2_score(df["price"], pipe.predict(df.drop(columns="price")))
+        self.assertGreater(metrics["r2"], sk_r2 - 0.02, (metrics["r2"], sk_r2))
+        self.assertLess(metrics["rmse"], 2000)  # dollars: predictions are back in original units
+
+    def test_multiclass_penguins(self):
+        data = self.imported(os.path.join(SHARED, "penguins.csv"), "penguins")
+        model, summary = self.train(data, "--label", "species", "--task", "multiclass", "--epochs", "50",
+                                    "--batch", "32")
+        metrics = self.evaluate(model, data)
+        self.assertGreater(metrics["accuracy"], 0.95)
+        self.assertIn("f1_macro", metrics)
+        self.assertEqual(len(metrics["confusion"]), 9)
+        with h5py.File(model) as f:
+            classes = [c.decode() if isinstance(c, bytes) else c for c in f.attrs["classes"]]
+        self.assertEqual(classes, ["Adelie", "Chinstrap", "Gentoo"])
+
+    def test_same_seed_gives_identical_weights(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        a, _ = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "3", out="a.h5")
+        b, _ = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "3", out="b.h5")
+        c, _ = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "3", "--seed", "7", out="c.h5")
+        with h5py.File(a) as fa, h5py.File(b) as fb, h5py.File(c) as fc:
+            self.assertEqual(fa["weights"][:].tobytes(), fb["weights"][:].tobytes())
+            self.assertNotEqual(fa["weights"][:].tobytes(), fc["weights"][:].tobytes())
+
+    def test_fm_beats_linear_on_planted_interactions(self):
+        data = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "40000", "--features", "6", "--seed", "3", "--out", data, "--quiet")
+        _, linear = self.train(data, "--label", "label", "--task", "binary", "--epochs", "8", out="linear.h5")
+        _, fm = self.train(data, "--label", "label", "--task", "binary", "--model", "fm", "--factors", "8",
+                           "--epochs", "8", out="fm.h5")
+        self.assertLess(fm["valid"]["logloss"], linear["valid"]["logloss"])
+
+    def test_bad_labels_and_divergence_write_no_model(self):
+        df = pd.DataFrame({"x": np.arange(100.0), "y": [0.0, 1.0] * 50})
+        df.loc[17, "y"] = np.nan
+        csv = self.path("nan.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "nan")
+        model = self.path("m.h5")
+        proc = run("train", data, "--label", "y", "--task", "regression", "--out", model, "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("row 18", proc.stderr)
+        self.assertFalse(os.path.exists(model))
+
+        one = pd.DataFrame({"x": np.arange(50.0), "y": ["a"] * 50})
+        csv = self.path("one.csv")
+        one.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "one"), "--label", "y", "--task", "binary", "--out", model,
+                   "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("one class", proc.stderr)
+
+        # Divergence: an absurd learning rate on unscaled data stops with a clear message, and an
+        # earlier model at the output path stays as it was.
+        good = pd.DataFrame({"x": np.linspace(0, 1e6, 200), "y": np.linspace(0, 1e9, 200)})
+        csv = self.path("good.csv")
+        good.to_csv(csv, index=False)
+        data = self.imported(csv, "good")
+        with open(model, "wb") as f:
+            f.write(b"earlier model")
+        proc = run("train", data, "--label", "y", "--task", "regression", "--out", model, "--scale", "none",
+                   "--optimizer", "sgd", "--lr", "1e6", "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("lower --lr", proc.stderr)
+        with open(model, "rb") as f:
+            self.assertEqual(f.read(), b"earlier model")
+
+    def test_metrics_log_and_early_stopping(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        log = self.path("log.jsonl")
+        _, summary = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "30", "--patience", "2",
+                                "--metrics-log", log)
+        lines = [json.loads(l) for l in open(log)]
+        self.assertEqual(len(lines), summary["epochs_run"])
+        self.assertIn("valid_auc", lines[0])
+        self.assertLessEqual(summary["best_epoch"], summary["epochs_run"])
+
+
+if __name__ == "__main__":
+    unittest.main()
