@@ -97,6 +97,11 @@ void save_model(const std::filesystem::path& path, const ModelFile& m) {
       static_cast<std::int32_t>(m.parameters.bias.size()) != m.outputs) {
     throw Error(path.string() + ": model parameters do not match the model's shape");
   }
+  for (const auto* v : {&m.parameters.weights, &m.parameters.bias, &m.parameters.factors}) {
+    for (float x : *v) {
+      if (!std::isfinite(x)) throw Error(path.string() + ": refusing to save a model with non-finite weights");
+    }
+  }
   TemporaryOutput output(path);
   const std::string context = path.string();
   {
