@@ -1,7 +1,10 @@
 // Evaluation metrics of a task, computed on the chosen device over a whole (validation or test)
 // set: regression rmse, mae, r2; binary logloss, accuracy, auc (exact ROC AUC, ties counted half),
 // pr_auc (average precision, as scikit-learn's average_precision_score); multiclass logloss,
-// accuracy, f1_macro and the confusion matrix. Sample weights optional.
+// accuracy, f1_macro and the confusion matrix. Sample weights optional. The per-row terms are the
+// formulas of kernels/metric_formulas.h; the CPU backend (runtime/metrics.cpp) is the reference and
+// the CUDA backend (kernels/metrics.cu) agrees with it to rounding. Both are deterministic: the same
+// inputs on the same device give the same bits (the CPU's also for any thread count).
 #pragma once
 
 #include <cstdint>
@@ -17,19 +20,39 @@ namespace lathe {
 
 struct MetricSet {
   std::map<std::string, double> values;  // keys: rmse, mae, r2, logloss, accuracy, auc, pr_auc, f1_macro
-  std::int32_t classes = 0;
+  std::int32_t classes = 0;             // 0 regression, 2 binary, K multiclass
   std::vector<std::int64_t> confusion;  // multiclass: [true class][predicted class], classes^2
 };
 
 // predictions: regression values (n); binary P(positive) (n); multiclass probabilities (n x K,
-// row-major). labels: regression targets, binary 0/1, multiclass class index. weights: empty = 1.
-// Throws InputError for mismatched sizes or out-of-range labels (naming the row).
+// row-major), K = classes (ignored for the other tasks). labels: regression targets, binary 0/1,
+// multiclass class index. weights: empty = 1. Host memory; the GPU backend uploads what it needs.
+//
+// As scikit-learn computes them, with sample weights:
+//   rmse = sqrt(sum w (p - y)^2 / sum w); mae = sum w |p - y| / sum w;
+//   r2 = 1 - SSE / SST around the weighted mean (constant labels: 1 if predicted exactly, else 0);
+//   logloss: the weighted mean of -log P(label), probabilities clipped to [1e-15, 1 - 1e-15] (not renormalized);
+//   accuracy: binary predicts 1 when p > 0.5; multiclass the argmax (ties to the lowest class);
+//   auc: roc_auc_score (ties count half); pr_auc: average_precision_score (one step per distinct
+//   score). Both NaN when only one class has positive weight (not an error);
+//   f1_macro: f1_score(average='macro', zero_division=0) over the classes present (by count) among
+//   the labels or the predictions; confusion: row counts, [true class][predicted class].
+// A NaN prediction (a diverged model) makes every value NaN (not an error); the confusion counts
+// are still filled.
+// Throws InputError, naming the first bad row (counted from 1), for mismatched sizes, no rows, a
+// multiclass K outside 2..65535, labels out of range (binary not 0/1, multiclass not an integer in
+// 0..K-1, regression not finite; NaN always), weights negative or not finite, or weights summing
+// to 0. Throws CudaError for CUDA failures; where the GPU lacks memory, the CPU computes instead.
 MetricSet compute_metrics(const DeviceContext& ctx, Task task, std::span<const float> predictions,
                           std::span<const float> labels, std::span<const float> weights,
                           std::int32_t classes);
 
-// The metric names of a task, the first being the default for early stopping.
+// The metric names of a task (the keys of MetricSet::values), the first being the default for early
+// stopping: regression rmse, mae, r2; binary logloss, auc, pr_auc, accuracy; multiclass logloss,
+// accuracy, f1_macro.
 std::vector<std::string> metric_names(Task task);
+// Whether a larger value of `metric` is better (r2, auc, pr_auc, accuracy, f1_macro). Throws
+// InputError for a name that is not a metric.
 bool higher_is_better(const std::string& metric);
 
 }  // namespace lathe
