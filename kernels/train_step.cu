@@ -1,1 +1,596 @@
-// placeholder: being written
+// The CUDA model: parameters, optimizer state and the bound training set in device memory, a
+// gather and one fused kernel per optimizer step, around the formulas of models/model_formulas.h
+// (the CPU model's). Nothing is allocated per step once the scratch has grown to the batch size.
+//
+// A step is two kernels on the backend's stream:
+//   0. gather (many blocks): the batch's rows, picked by the epoch order from the column-major
+//      training set, into a column-major batch block. Read in place, every warp load of the step
+//      kernel would touch 32 random cache lines, and one block would wait on them alone; gathered,
+//      the random reads spread over the whole GPU and the step kernel's loads coalesce;
+//   then the step kernel, one block of 1024 threads:
+//   1. forward: a thread per batch row (strided when the batch is larger): scores, loss and the
+//      weighted d loss / d score into a scratch buffer; the batch's loss and weight by a
+//      fixed-order block reduction;
+//   2. gradient: a warp per dense entry (bias, dense weight, dense fm factor: each lane sums its
+//      rows' terms, then a shuffle tree), and a warp per (sparse group, output), which walks the
+//      batch 32 rows at a time, finds the lanes sharing a slot (__match_any_sync) and lets the
+//      lowest of them add their terms in lane order. Every gradient entry has one writer and a
+//      fixed order of sums: no atomics, the same bits run to run;
+//   3. update: clipping by the global norm and the optimizer over every parameter. Models of more
+//      than kFusedUpdateMax parameters update in a second, many-block kernel instead (and, when
+//      clipping, a fixed grid of partial sums of squares before it), so one block never streams a
+//      wide model alone.
+// The gradient buffer is zero between steps: the update clears each entry it consumes.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "models/cuda_model.h"
+#include "models/model_checks.h"
+#include "models/model_formulas.h"
+#include "runtime/cuda_backend_impl.h"
+#include "runtime/cuda_check.h"
+#include "runtime/error.h"
+
+namespace lathe {
+namespace {
+
+constexpr int kStepThreads = 1024;
+constexpr int kStepWarps = kStepThreads / 32;
+constexpr std::int64_t kFusedUpdateMax = std::int64_t{1} << 15;
+constexpr int kUpdateThreads = 256;
+constexpr int kUpdateMaxBlocks = 4096;
+constexpr int kNormBlocks = 256;  // fixed, so that the sum of squares has a fixed order
+constexpr int kPredictThreads = 256;
+constexpr int kGatherThreads = 256;
+constexpr std::int64_t kGatherMaxBlocks = 1 << 16;
+
+struct StepTotals {
+  double loss = 0.0;    // the step's summed weighted loss
+  double weight = 0.0;  // the step's summed sample weight
+};
+
+struct StepArgs {
+  ModelView model;       // model.theta == theta
+  LabeledRowsView data;  // the gathered batch: data.rows.rows == count
+  std::int64_t count = 0;
+  float* theta = nullptr;
+  float* moment1 = nullptr;
+  float* moment2 = nullptr;
+  double* gradient = nullptr;
+  float* dscore = nullptr;  // [count][outputs]
+  float* sums = nullptr;    // [count][outputs][factors] (fm)
+  StepTotals* totals = nullptr;
+  double* loss_sum = nullptr;
+  UpdateRule rule;
+  bool fused_update = true;
+};
+
+struct UpdateArgs {
+  ParameterLayout params;
+  float* theta = nullptr;
+  float* moment1 = nullptr;
+  float* moment2 = nullptr;
+  double* gradient = nullptr;
+  const StepTotals* totals = nullptr;
+  const double* square_partials = nullptr;  // kNormBlocks entries, when clipping
+  UpdateRule rule;
+};
+
+// Lane 0 gets the sum of v over the warp (a fixed shuffle tree).
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// The sum of v over the block in a fixed order (a shuffle tree per warp, then the warps in order),
+// returned to every thread. Every thread must call it; blockDim.x a multiple of 32. `scratch`:
+// 33 doubles of shared memory. Its barriers also make the block's earlier global writes visible to
+// the whole block.
+__device__ double block_sum(double v, double* scratch) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) total += scratch[w];
+    scratch[32] = total;
+  }
+  __syncthreads();
+  const double total = scratch[32];
+  __syncthreads();
+  return total;
+}
+
+__device__ void update_parameters(const UpdateRule& rule, const ParameterLayout& p, double scale,
+                                  float* theta, float* moment1, float* moment2, double* gradient,
+                                  std::int64_t begin, std::int64_t stride) {
+  const std::int64_t size = p.size();
+  for (std::int64_t q = begin; q < size; q += stride) {
+    update_weight(rule, p.regularized(q), static_cast<float>(gradient[q] * scale), theta[q],
+                  moment1[q], moment2[q]);
+    gradient[q] = 0.0;
+  }
+}
+
+// The columns of a batch gather: dense features, then the slots and the values of each sparse
+// group, the labels, and the sample weights when there are any.
+struct GatherArgs {
+  PreparedRowsView from;  // the training set
+  const float* labels = nullptr;
+  const float* weights = nullptr;  // nullptr: none
+  std::int32_t groups = 0;
+  std::int64_t dense = 0;
+  const std::int64_t* order = nullptr;  // the batch's rows
+  std::int64_t count = 0;
+  float* dense_to = nullptr;        // [feature][count]
+  std::int32_t* slot_to = nullptr;  // [group][count]
+  float* value_to = nullptr;
+  float* label_to = nullptr;
+  float* weight_to = nullptr;
+};
+
+// Grid-stride over (column, batch row), batch row fastest: consecutive threads write consecutive
+// entries of a column.
+__global__ void __launch_bounds__(kGatherThreads) gather_batch_kernel(GatherArgs a) {
+  const std::int64_t columns = a.dense + 2 * a.groups + 1 + (a.weights ? 1 : 0);
+  const std::int64_t total = columns * a.count;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const std::int64_t c = i / a.count;
+    const std::int64_t b = i - c * a.count;
+    const std::int64_t r = a.order[b];
+    const std::int64_t n = a.from.rows;
+    if (c < a.dense) {
+      a.dense_to[i] = a.from.dense[c * n + r];
+    } else if (c < a.dense + a.groups) {
+      const std::int64_t g = c - a.dense;
+      a.slot_to[g * a.count + b] = a.from.slot[g * n + r];
+    } else if (c < a.dense + 2 * a.groups) {
+      const std::int64_t g = c - a.dense - a.groups;
+      a.value_to[g * a.count + b] = a.from.value[g * n + r];
+    } else if (c == a.dense + 2 * a.groups) {
+      a.label_to[b] = a.labels[r];
+    } else {
+      a.weight_to[b] = a.weights[r];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
+  __shared__ double reduce[33];
+  __shared__ float peer_dscore[kStepWarps][32];
+  __shared__ float peer_x[kStepWarps][32];
+  __shared__ std::int64_t peer_row[kStepWarps][32];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const ParameterLayout p = a.model.params;
+  const ExpandedLayout layout = a.model.layout;
+  const PreparedRowsView rows = a.data.rows;
+  const std::int32_t outputs = p.outputs, k = p.factors;
+  const std::int64_t dense = layout.dense_features;
+  const std::int64_t count = a.count;
+
+  // 1. Forward.
+  double loss = 0.0, weight = 0.0;
+  for (std::int64_t b = tid; b < count; b += kStepThreads) {
+    double w = 0.0;
+    loss += row_forward(a.model, a.data, b, a.dscore + b * outputs, a.sums + b * outputs * k, w);
+    weight += w;
+  }
+  loss = block_sum(loss, reduce);
+  weight = block_sum(weight, reduce);
+  if (tid == 0) {
+    a.totals->loss = loss;
+    a.totals->weight = weight;
+    *a.loss_sum += loss;
+  }
+
+  // 2. Gradient: dense entries first, then (sparse group, output) units, a warp each.
+  const std::int64_t per_output = dense_entries_per_output(p, dense);
+  const std::int64_t entries = outputs * per_output;
+  const std::int64_t items = entries + static_cast<std::int64_t>(layout.groups) * outputs;
+  for (std::int64_t item = warp; item < items; item += kStepWarps) {
+    if (item < entries) {
+      const std::int32_t o = static_cast<std::int32_t>(item / per_output);
+      const std::int64_t e = item - o * per_output;
+      double acc = 0.0;
+      for (std::int64_t b = lane; b < count; b += 32) {
+        acc += static_cast<double>(dense_entry_gradient(a.model.theta, p, rows, dense, b, o, e,
+                                                        a.dscore[b * outputs + o],
+                                                        a.sums + (b * outputs + o) * k));
+      }
+      acc = warp_sum(acc);
+      if (lane == 0) a.gradient[dense_entry_parameter(p, dense, o, e)] = acc;
+      continue;
+    }
+    const std::int64_t unit = item - entries;
+    const std::int32_t g = static_cast<std::int32_t>(unit / outputs);
+    const std::int32_t o = static_cast<std::int32_t>(unit % outputs);
+    const std::int64_t offset = layout.group_offset[g];
+    for (std::int64_t first = 0; first < count; first += 32) {
+      const std::int64_t b = first + lane;
+      const bool active = b < count;
+      long long key = -1;  // inactive lanes match only each other
+      float d = 0.0f, x = 0.0f;
+      if (active) {
+        const std::int64_t at = static_cast<std::int64_t>(g) * rows.rows + b;
+        key = offset + rows.slot[at];
+        x = rows.value[at];
+        d = a.dscore[b * outputs + o];
+      }
+      peer_dscore[warp][lane] = d;
+      peer_x[warp][lane] = x;
+      peer_row[warp][lane] = b;
+      const unsigned peers = __match_any_sync(0xffffffffu, key);
+      __syncwarp();
+      if (active && lane == __ffs(peers) - 1) {
+        double acc = 0.0;
+        for (unsigned m = peers; m != 0; m &= m - 1) {
+          const int l = __ffs(m) - 1;
+          acc += static_cast<double>(peer_dscore[warp][l] * peer_x[warp][l]);
+        }
+        a.gradient[p.weight(o, key)] += acc;
+        for (std::int32_t f = 0; f < k; ++f) {
+          const std::int64_t q = p.factor(o, key, f);
+          const float v = a.theta[q];
+          double acc_f = 0.0;
+          for (unsigned m = peers; m != 0; m &= m - 1) {
+            const int l = __ffs(m) - 1;
+            acc_f += static_cast<double>(
+                fm_factor_gradient(peer_dscore[warp][l], peer_x[warp][l],
+                                   a.sums[(peer_row[warp][l] * outputs + o) * k + f], v));
+          }
+          a.gradient[q] += acc_f;
+        }
+      }
+      // Orders this chunk's gradient writes before the next chunk's reads, and the peer arrays'
+      // reads before their next writes.
+      __syncwarp();
+    }
+  }
+  if (!a.fused_update) return;  // uniform over the block
+  __syncthreads();
+
+  // 3. Update.
+  double squares = 0.0;
+  if (a.rule.config.clip_norm > 0.0f) {
+    const std::int64_t size = p.size();
+    for (std::int64_t q = tid; q < size; q += kStepThreads)
+      squares += a.gradient[q] * a.gradient[q];
+    squares = block_sum(squares, reduce);
+  }
+  const double scale = gradient_scale(weight, squares, a.rule.config.clip_norm);
+  update_parameters(a.rule, p, scale, a.theta, a.moment1, a.moment2, a.gradient, tid, kStepThreads);
+}
+
+// Partial sums of squares of the gradient over a fixed grid of kNormBlocks blocks.
+__global__ void __launch_bounds__(kUpdateThreads)
+    gradient_squares_kernel(const double* __restrict__ gradient, std::int64_t size,
+                            double* __restrict__ partial) {
+  __shared__ double reduce[33];
+  double s = 0.0;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; q < size;
+       q += stride) {
+    s += gradient[q] * gradient[q];
+  }
+  s = block_sum(s, reduce);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void __launch_bounds__(kUpdateThreads) update_kernel(UpdateArgs a) {
+  __shared__ double scale;
+  if (threadIdx.x == 0) {
+    double squares = 0.0;
+    if (a.rule.config.clip_norm > 0.0f) {
+      for (int i = 0; i < kNormBlocks; ++i) squares += a.square_partials[i];
+    }
+    scale = gradient_scale(a.totals->weight, squares, a.rule.config.clip_norm);
+  }
+  __syncthreads();
+  update_parameters(a.rule, a.params, scale, a.theta, a.moment1, a.moment2, a.gradient,
+                    static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
+                    static_cast<std::int64_t>(gridDim.x) * blockDim.x);
+}
+
+// A thread per row: out[r * outputs + o]; sums: [rows][outputs][factors] scratch (fm).
+__global__ void __launch_bounds__(kPredictThreads)
+    predict_kernel(ModelView model, PreparedRowsView rows, float* out, float* sums) {
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows.rows) return;
+  const std::int64_t outputs = model.params.outputs;
+  row_scores(model, rows, r, out + r * outputs, sums + r * outputs * model.params.factors);
+}
+
+// Grows `buffer` to at least `count` elements (stream-ordered: work queued on the old one finishes
+// first); never shrinks, so steady-state steps allocate nothing.
+template <typename T>
+void reserve(DeviceBuffer<T>& buffer, std::int64_t count, cudaStream_t stream) {
+  if (static_cast<std::int64_t>(buffer.size()) < count) {
+    buffer = DeviceBuffer<T>(static_cast<std::size_t>(count), stream);
+  }
+}
+
+// Copies `count` host elements to `buffer` (grown as needed). From pageable memory the copy has
+// left `host` when this returns, so the caller may free it.
+template <typename T>
+void upload(DeviceBuffer<T>& buffer, const T* host, std::int64_t count, cudaStream_t stream) {
+  reserve(buffer, count, stream);
+  if (count > 0) {
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host,
+                                     static_cast<std::size_t>(count) * sizeof(T),
+                                     cudaMemcpyHostToDevice, stream));
+  }
+}
+
+class CudaModel final : public Model {
+ public:
+  CudaModel(const DeviceContext& ctx, const ModelShape& shape, const OptimizerConfig& optimizer)
+      : ctx_(ctx),
+        stream_(ctx.cuda().stream()),
+        shape_(shape),
+        optimizer_(optimizer),
+        params_(parameter_layout(shape)) {
+    shape_.layout.group_offset = shape_.group_offsets.data();
+    const std::int64_t size = params_.size();
+    upload(group_offset_, shape_.group_offsets.data(),
+           static_cast<std::int64_t>(shape_.group_offsets.size()), stream_);
+    theta_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
+    moment1_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
+    moment2_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
+    gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(size), stream_);
+    totals_ = DeviceBuffer<StepTotals>(1, stream_);
+    loss_sum_ = DeviceBuffer<double>(1, stream_);
+    square_partials_ = DeviceBuffer<double>(kNormBlocks, stream_);
+    host_totals_ = PinnedHostBuffer<StepTotals>(1);
+    host_loss_sum_ = PinnedHostBuffer<double>(1);
+    zero(theta_);
+    zero(moment1_);
+    zero(moment2_);
+    zero(gradient_);
+    zero(totals_);
+    zero(loss_sum_);
+    zero(square_partials_);
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  ~CudaModel() override {
+    // Queued steps read the buffers freed below (stream-ordered frees wait for them anyway); wait
+    // here so that a failure shows on this stream rather than in a later, unrelated call.
+    cudaStreamSynchronize(stream_);
+  }
+
+  const ModelShape& shape() const override { return shape_; }
+
+  void bind_training_set(const TrainingSet& data) override {
+    check_training_set(shape_, data);
+    const std::int64_t n = data.rows.rows;
+    upload(dense_, data.rows.dense, shape_.layout.dense_features * n, stream_);
+    upload(slot_, data.rows.slot, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
+    upload(value_, data.rows.value, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
+    upload(labels_, data.labels, n, stream_);
+    weighted_ = data.weights != nullptr;
+    if (weighted_) upload(weights_, data.weights, n, stream_);
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    rows_ = n;
+    bound_ = true;
+    order_size_ = 0;
+  }
+
+  void set_epoch_order(const std::vector<std::int64_t>& order) override {
+    if (!bound_) throw Error("set_epoch_order: no training set is bound");
+    check_order(order, rows_);
+    upload(order_, order.data(), static_cast<std::int64_t>(order.size()), stream_);
+    order_size_ = static_cast<std::int64_t>(order.size());
+  }
+
+  double train_step(std::int64_t first, std::int64_t count, const StepSettings& settings) override {
+    if (!bound_) throw Error("train_step: no training set is bound");
+    check_step(first, count, order_size_, settings);
+    if (count == 0) return 0.0;
+    const std::int32_t outputs = params_.outputs, groups = shape_.layout.groups;
+    const std::int64_t dense = shape_.layout.dense_features;
+    reserve(dscore_, count * outputs, stream_);
+    reserve(sums_, count * outputs * params_.factors, stream_);
+    reserve(batch_dense_, count * dense, stream_);
+    reserve(batch_slot_, count * groups, stream_);
+    reserve(batch_value_, count * groups, stream_);
+    reserve(batch_label_, count, stream_);
+    if (weighted_) reserve(batch_weight_, count, stream_);
+
+    GatherArgs gather;
+    gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
+    gather.labels = labels_.data();
+    gather.weights = weighted_ ? weights_.data() : nullptr;
+    gather.groups = groups;
+    gather.dense = dense;
+    gather.order = order_.data() + first;
+    gather.count = count;
+    gather.dense_to = batch_dense_.data();
+    gather.slot_to = batch_slot_.data();
+    gather.value_to = batch_value_.data();
+    gather.label_to = batch_label_.data();
+    gather.weight_to = batch_weight_.data();
+    const std::int64_t gather_total = (dense + 2 * groups + 2) * count;
+    const std::int64_t gather_blocks = std::min<std::int64_t>(
+        (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+    gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
+        gather);
+    LATHE_CUDA_CHECK_LAUNCH();
+
+    const std::int64_t size = params_.size();
+    StepArgs a;
+    a.model = device_view();
+    a.data.rows =
+        PreparedRowsView{batch_dense_.data(), batch_slot_.data(), batch_value_.data(), count};
+    a.data.labels = batch_label_.data();
+    a.data.weights = weighted_ ? batch_weight_.data() : nullptr;
+    a.count = count;
+    a.theta = theta_.data();
+    a.moment1 = moment1_.data();
+    a.moment2 = moment2_.data();
+    a.gradient = gradient_.data();
+    a.dscore = dscore_.data();
+    a.sums = sums_.data();
+    a.totals = totals_.data();
+    a.loss_sum = loss_sum_.data();
+    a.rule = update_rule(optimizer_, settings);
+    a.fused_update = size <= kFusedUpdateMax;
+    train_step_kernel<<<1, kStepThreads, 0, stream_>>>(a);
+    LATHE_CUDA_CHECK_LAUNCH();
+
+    if (!a.fused_update) {
+      if (optimizer_.clip_norm > 0.0f) {
+        gradient_squares_kernel<<<kNormBlocks, kUpdateThreads, 0, stream_>>>(
+            gradient_.data(), size, square_partials_.data());
+        LATHE_CUDA_CHECK_LAUNCH();
+      }
+      UpdateArgs u;
+      u.params = params_;
+      u.theta = theta_.data();
+      u.moment1 = moment1_.data();
+      u.moment2 = moment2_.data();
+      u.gradient = gradient_.data();
+      u.totals = totals_.data();
+      u.square_partials = square_partials_.data();
+      u.rule = a.rule;
+      const std::int64_t blocks =
+          std::min<std::int64_t>((size + kUpdateThreads - 1) / kUpdateThreads, kUpdateMaxBlocks);
+      update_kernel<<<static_cast<unsigned>(blocks), kUpdateThreads, 0, stream_>>>(u);
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+
+    if (!settings.return_loss) return std::numeric_limits<double>::quiet_NaN();
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(host_totals_.data(), totals_.data(), sizeof(StepTotals),
+                                     cudaMemcpyDeviceToHost, stream_));
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return host_totals_.data()->loss;
+  }
+
+  double take_loss_sum() override {
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(host_loss_sum_.data(), loss_sum_.data(), sizeof(double),
+                                     cudaMemcpyDeviceToHost, stream_));
+    zero(loss_sum_);
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return *host_loss_sum_.data();
+  }
+
+  void predict_scores(const PreparedRowsView& rows, float* out) override {
+    check_rows(shape_, rows, "predict_scores");
+    const std::int64_t n = rows.rows;
+    if (n == 0) return;
+    const std::int32_t outputs = params_.outputs;
+    upload(predict_dense_, rows.dense, shape_.layout.dense_features * n, stream_);
+    upload(predict_slot_, rows.slot, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
+    upload(predict_value_, rows.value, static_cast<std::int64_t>(shape_.layout.groups) * n,
+           stream_);
+    reserve(predict_out_, n * outputs, stream_);
+    reserve(predict_sums_, n * outputs * params_.factors, stream_);
+    const PreparedRowsView device_rows{predict_dense_.data(), predict_slot_.data(),
+                                       predict_value_.data(), n};
+    const std::int64_t blocks = (n + kPredictThreads - 1) / kPredictThreads;
+    if (blocks > 0x7fffffffLL) throw Error("predict_scores: too many rows for one launch");
+    predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
+        device_view(), device_rows, predict_out_.data(), predict_sums_.data());
+    LATHE_CUDA_CHECK_LAUNCH();
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(out, predict_out_.data(),
+                                     static_cast<std::size_t>(n * outputs) * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream_));
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  ModelParameters parameters() const override {
+    std::vector<float> theta(static_cast<std::size_t>(params_.size()));
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(theta.data(), theta_.data(), theta.size() * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream_));
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    ModelParameters out;
+    const auto at = [&theta](std::int64_t q) { return theta.begin() + q; };
+    out.weights.assign(at(0), at(params_.bias_offset()));
+    out.bias.assign(at(params_.bias_offset()), at(params_.factor_offset()));
+    out.factors.assign(at(params_.factor_offset()), at(params_.size()));
+    return out;
+  }
+
+  void set_parameters(const ModelParameters& parameters) override {
+    check_parameters(shape_, parameters);
+    std::vector<float> theta;
+    theta.reserve(static_cast<std::size_t>(params_.size()));
+    theta.insert(theta.end(), parameters.weights.begin(), parameters.weights.end());
+    theta.insert(theta.end(), parameters.bias.begin(), parameters.bias.end());
+    theta.insert(theta.end(), parameters.factors.begin(), parameters.factors.end());
+    upload(theta_, theta.data(), static_cast<std::int64_t>(theta.size()), stream_);
+    zero(moment1_);
+    zero(moment2_);
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  ModelView device_view() const {
+    ModelView m;
+    m.theta = theta_.data();
+    m.params = params_;
+    m.layout = shape_.layout;
+    m.layout.group_offset = group_offset_.data();
+    m.loss = shape_.loss;
+    m.huber_delta = shape_.huber_delta;
+    return m;
+  }
+
+  template <typename T>
+  void zero(DeviceBuffer<T>& buffer) {
+    if (buffer.size() > 0) {
+      LATHE_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, buffer.size() * sizeof(T), stream_));
+    }
+  }
+
+  DeviceContext ctx_;  // first: keeps the backend and its stream alive until the buffers are freed
+  cudaStream_t stream_;
+  ModelShape shape_;
+  OptimizerConfig optimizer_;
+  ParameterLayout params_;
+
+  DeviceBuffer<std::int64_t> group_offset_;
+  DeviceBuffer<float> theta_, moment1_, moment2_;
+  DeviceBuffer<double> gradient_;  // summed over the batch; all zero between steps
+  DeviceBuffer<StepTotals> totals_;
+  DeviceBuffer<double> loss_sum_;
+  DeviceBuffer<double> square_partials_;
+  PinnedHostBuffer<StepTotals> host_totals_;
+  PinnedHostBuffer<double> host_loss_sum_;
+
+  // The bound training set and the epoch's order.
+  DeviceBuffer<float> dense_, value_, labels_, weights_;
+  DeviceBuffer<std::int32_t> slot_;
+  std::int64_t rows_ = 0;
+  bool weighted_ = false;
+  bool bound_ = false;
+  DeviceBuffer<std::int64_t> order_;
+  std::int64_t order_size_ = 0;
+
+  // Per-step scratch, grown to the largest batch: the gathered batch (column-major, count rows)
+  // and the rows' weighted d loss / d score and fm sums.
+  DeviceBuffer<float> batch_dense_, batch_value_, batch_label_, batch_weight_;
+  DeviceBuffer<std::int32_t> batch_slot_;
+  DeviceBuffer<float> dscore_, sums_;
+
+  // predict_scores' buffers, grown to the largest block.
+  DeviceBuffer<float> predict_dense_, predict_value_, predict_out_, predict_sums_;
+  DeviceBuffer<std::int32_t> predict_slot_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_cuda_model(const DeviceContext& ctx, const ModelShape& shape,
+                                       const OptimizerConfig& optimizer) {
+  if (!ctx.is_cuda()) throw Error("make_cuda_model: the context is not a CUDA device");
+  return std::make_unique<CudaModel>(ctx, shape, optimizer);
+}
+
+}  // namespace lathe

@@ -3,6 +3,11 @@
 // trainer (runtime/trainer.h) only sees this interface: it shuffles, batches, schedules the
 // learning rate and stops early; a model does one optimizer step on a batch and predicts. An MLP on
 // cuBLAS can implement the same interface later without touching the trainer.
+//
+// The formulas (scores, losses, gradients, optimizer updates) are written once in
+// models/model_formulas.h; the CPU model (models/cpu_model.cpp, the reference) and the CUDA model
+// (kernels/train_step.cu) both call them. Both are deterministic: the same inputs give the same
+// bits on a device, whatever the CPU thread count; the GPU agrees with the CPU to float rounding.
 #pragma once
 
 #include <cstdint>
@@ -20,14 +25,32 @@ const char* task_name(Task task);
 
 enum class ModelKind { linear, fm };
 
+// Per-row losses of a score s (outputs scores for softmax) and a label y:
+//   squared   0.5 (s - y)^2
+//   huber     0.5 (s - y)^2 where |s - y| <= huber_delta, else delta (|s - y| - delta / 2)
+//   logistic  log(1 + exp(s)) - y s, y in [0, 1] (binary labels 0/1)
+//   softmax   log(sum_o exp(s_o)) - s_y, y a class index in [0, outputs)
 enum class LossKind { squared, huber, logistic, softmax };
 
 enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
 
+// The update of one weight w by its gradient g (the batch mean, after clipping), at learning rate
+// lr (PyTorch's conventions):
+//   g += l2 w                               (all but adamw)
+//   sgd       w -= lr g
+//   momentum  m = momentum m + g;  w -= lr m
+//   nesterov  m = momentum m + g;  w -= lr (g + momentum m)
+//   adagrad   s += g^2;  w -= lr g / (sqrt(s) + epsilon)
+//   adam      m = b1 m + (1 - b1) g;  s = b2 s + (1 - b2) g^2;
+//             w -= lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + epsilon)   (t =
+//             StepSettings::step)
+//   adamw     w -= lr l2 w (decoupled decay), then adam's step without l2 in g
+//   then, when l1 > 0: w = sign(w) max(0, |w| - lr l1) (proximal soft-thresholding; exact zeros).
+// l1 and l2 apply to the weights and the fm factors, never to the bias.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::adam;
-  float momentum = 0.9f;   // momentum, nesterov
-  float beta1 = 0.9f;      // adam, adamw
+  float momentum = 0.9f;  // momentum, nesterov
+  float beta1 = 0.9f;     // adam, adamw
   float beta2 = 0.999f;
   float epsilon = 1e-8f;   // adam, adamw, adagrad
   float l1 = 0.0f;         // proximal (soft-thresholding after the step)
@@ -36,6 +59,9 @@ struct OptimizerConfig {
 };
 
 // The shape of a model over the expanded feature space of a FittedPreparation.
+// Task and loss go together: regression with squared or huber (outputs 1), binary with logistic
+// (outputs 1), multiclass with softmax (outputs = classes >= 2). make_model throws InputError
+// otherwise.
 struct ModelShape {
   Task task = Task::binary;
   ModelKind kind = ModelKind::linear;
@@ -43,13 +69,17 @@ struct ModelShape {
   float huber_delta = 1.0f;
   std::int32_t outputs = 1;  // 1, or K classes for softmax
   ExpandedLayout layout;     // dense features then sparse groups; group_offset owned by the caller
-  std::vector<std::int64_t> group_offsets;  // owns layout.group_offset's storage
-  std::int64_t features = 0;  // expanded features
-  std::int32_t factors = 8;   // fm only
+  // Owns layout.group_offset's storage (groups + 1 entries). A copy of a ModelShape still points
+  // at the original's table: the models keep their own copy with layout.group_offset pointing at
+  // their own group_offsets (filled from layout.group_offset when empty).
+  std::vector<std::int64_t> group_offsets;
+  std::int64_t features = 0;  // expanded features (0: taken from the layout)
+  std::int32_t factors = 8;   // fm only (>= 1); ignored for linear
 };
 
 // All learned numbers, in host memory (for model files and comparisons). Layouts, row-major:
-// weights [outputs][features], bias [outputs], factors [outputs][features][factors] (fm only).
+// weights [outputs][features], bias [outputs], factors [outputs][features][factors] (fm only;
+// empty for linear).
 struct ModelParameters {
   std::vector<float> weights;
   std::vector<float> bias;
@@ -58,39 +88,59 @@ struct ModelParameters {
 
 // The prepared training rows (PreparedBlock layout, all rows), their labels and sample weights.
 // Labels: regression target (the trainer standardizes it), binary 0/1, multiclass class index.
+// Host memory, owned by the caller; the CPU model reads it at every step, so it must outlive the
+// binding (the GPU model copies it to the device in bind_training_set).
 struct TrainingSet {
-  PreparedRowsView rows;        // host pointers into the caller's PreparedBlock
+  PreparedRowsView rows;  // host pointers into the caller's PreparedBlock
   const float* labels = nullptr;
-  const float* weights = nullptr;  // nullptr = all 1
+  const float* weights = nullptr;  // nullptr = all 1; else finite and >= 0
 };
 
 // One step's settings, chosen by the trainer.
 struct StepSettings {
   float learning_rate = 0.01f;
   std::int64_t step = 1;  // 1-based optimizer step count (Adam bias correction)
+  // true: train_step returns the batch's loss (on the GPU: waits for the step and copies 8 bytes
+  // back). false: train_step returns NaN at once and the GPU queues the step without waiting; the
+  // loss still adds to the running sum that Model::take_loss_sum returns. A trainer that only needs
+  // the epoch's loss passes false and calls take_loss_sum once per epoch.
+  bool return_loss = true;
 };
 
 class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelShape& shape() const = 0;
-  // Binds the training set (uploaded to the device once, on the GPU backend).
+  // Binds the training set (uploaded to the device once, on the GPU backend). Throws InputError for
+  // a label that is not finite (or, multiclass, not a class index), a weight that is negative or
+  // not finite, or a sparse slot outside its group.
   virtual void bind_training_set(const TrainingSet& data) = 0;
   // The epoch's row order (a permutation of the training rows, or a subset); uploaded once per
-  // epoch on the GPU.
+  // epoch on the GPU. Throws Error for a row outside the bound training set.
   virtual void set_epoch_order(const std::vector<std::int64_t>& order) = 0;
   // One optimizer step on the rows order[first .. first + count) of the bound training set:
-  // forward, loss gradient averaged over the batch (sample-weighted), optional clipping, update.
-  // Returns the batch's summed (weighted) loss. Deterministic for a given device: same inputs, same
+  // forward, loss gradient averaged over the batch (divided by the batch's total sample weight; a
+  // batch of total weight 0 gives a zero gradient), optional clipping, update. Returns the batch's
+  // summed (weighted) loss at the weights before the update (NaN when !settings.return_loss).
+  // count == 0 does nothing and returns 0. Deterministic for a given device: same inputs, same
   // bits.
-  virtual double train_step(std::int64_t first, std::int64_t count, const StepSettings& settings) = 0;
-  // Raw scores (before the link function) of `rows`, out[r * outputs + o].
+  virtual double train_step(std::int64_t first, std::int64_t count,
+                            const StepSettings& settings) = 0;
+  // The summed (weighted) batch losses of all steps since the last call (or since the model was
+  // made), then starts the sum again from 0. On the GPU: waits for the queued steps.
+  virtual double take_loss_sum() = 0;
+  // Raw scores (before the link function) of `rows` (host memory, PreparedBlock layout),
+  // out[r * outputs + o] (host memory). Synchronous.
   virtual void predict_scores(const PreparedRowsView& rows, float* out) = 0;
   virtual ModelParameters parameters() const = 0;
+  // Replaces the parameters (sizes as parameters() gives them, else Error) and resets the
+  // optimizer's state (moments, accumulated squares) to zero.
   virtual void set_parameters(const ModelParameters& parameters) = 0;
 };
 
-// A linear or FM model on ctx's device with zero (linear) or small seeded random (fm) weights.
+// A linear or FM model on ctx's device with zero (linear) or small seeded random (fm) weights: the
+// weights and bias start at 0, fm factors at N(0, 0.01^2) from a SplitMix64 stream of `seed` (the
+// same numbers on every machine).
 std::unique_ptr<Model> make_model(const DeviceContext& ctx, const ModelShape& shape,
                                   const OptimizerConfig& optimizer, std::uint64_t seed);
 

@@ -1,1 +1,997 @@
+// The models of models/model.h against independent double-precision references written here: the
+// loss formulas against a direct evaluation and finite differences; one SGD step of each model and
+// loss against finite differences of a naive objective (the FM's pairwise term as the O(n^2) sum);
+// ridge regression against its normal equations and L2-regularized logistic regression against
+// Newton's method (the solution scikit-learn's LogisticRegression(C = 1 / (l2 * total weight))
+// finds); an FM against a linear model on a planted interaction; L1's exact zeros; every optimizer.
+// Device-parameterized tests run on the CPU and, where one answers, the GPU, which must agree with
+// the CPU step by step.
+#include "models/model.h"
+
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "models/model_formulas.h"
+#include "runtime/error.h"
+#include "tests/test_devices.h"
+
+namespace lathe {
+namespace {
+
+// ---- Synthetic prepared rows ----
+
+struct Data {
+  std::int64_t rows = 0;
+  std::int64_t dense = 0;
+  std::vector<std::int64_t> offsets;  // group offsets: groups + 1 entries
+  std::vector<float> x;               // dense[f * rows + r]
+  std::vector<std::int32_t> slot;     // [g * rows + r]
+  std::vector<float> value;
+  std::vector<float> label;
+  std::vector<float> weight;  // empty: unweighted
+
+  std::int32_t groups() const { return static_cast<std::int32_t>(offsets.size()) - 1; }
+  std::int64_t features() const { return offsets.back(); }
+  PreparedRowsView view() const { return {x.data(), slot.data(), value.data(), rows}; }
+  TrainingSet set() const {
+    TrainingSet t;
+    t.rows = view();
+    t.labels = label.data();
+    t.weights = weight.empty() ? nullptr : weight.data();
+    return t;
+  }
+  double w(std::int64_t r) const { return weight.empty() ? 1.0 : weight[r]; }
+};
+
+// Dense features N(0, 1); sparse group g has `widths[g]` slots, uniform; its value is 1 (one-hot)
+// for even g and N(1, 0.5) (a slope group) for odd g when `slopes`.
+Data make_features(std::int64_t rows, std::int64_t dense, const std::vector<std::int64_t>& widths,
+                   std::uint64_t seed, bool slopes = true, bool weighted = false) {
+  Data d;
+  d.rows = rows;
+  d.dense = dense;
+  d.offsets = {dense};
+  for (auto w : widths) d.offsets.push_back(d.offsets.back() + w);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  d.x.resize(static_cast<std::size_t>(rows * dense));
+  for (auto& v : d.x) v = static_cast<float>(normal(rng));
+  d.slot.resize(static_cast<std::size_t>(rows * widths.size()));
+  d.value.resize(d.slot.size());
+  for (std::size_t g = 0; g < widths.size(); ++g) {
+    std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(widths[g] - 1));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      d.slot[g * rows + r] = pick(rng);
+      d.value[g * rows + r] =
+          (slopes && g % 2 == 1) ? static_cast<float>(1.0 + 0.5 * normal(rng)) : 1.0f;
+    }
+  }
+  d.label.assign(static_cast<std::size_t>(rows), 0.0f);
+  if (weighted) {
+    std::uniform_real_distribution<double> u(0.2, 2.0);
+    d.weight.resize(static_cast<std::size_t>(rows));
+    for (auto& v : d.weight) v = static_cast<float>(u(rng));
+    d.weight[0] = 0.0f;  // a weight of 0 is allowed
+  }
+  return d;
+}
+
+// The expanded features of row r that are active: (index, value).
+std::vector<std::pair<std::int64_t, double>> active(const Data& d, std::int64_t r) {
+  std::vector<std::pair<std::int64_t, double>> a;
+  for (std::int64_t f = 0; f < d.dense; ++f) a.emplace_back(f, d.x[f * d.rows + r]);
+  for (std::int32_t g = 0; g < d.groups(); ++g) {
+    a.emplace_back(d.offsets[g] + d.slot[g * d.rows + r], d.value[g * d.rows + r]);
+  }
+  return a;
+}
+
+Task task_of(LossKind loss) {
+  return loss == LossKind::logistic  ? Task::binary
+         : loss == LossKind::softmax ? Task::multiclass
+                                     : Task::regression;
+}
+
+// Labels from a "true" score: regression truth + noise, binary Bernoulli(sigmoid(truth)),
+// multiclass argmax of truth_o + Gumbel noise.
+void assign_labels(Data& d, LossKind loss, std::int32_t outputs, std::uint64_t seed,
+                   const std::function<double(std::int64_t r, std::int32_t o)>& truth) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> u(1e-12, 1.0);
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    if (loss == LossKind::squared || loss == LossKind::huber) {
+      d.label[r] = static_cast<float>(truth(r, 0) + 0.3 * normal(rng));
+    } else if (loss == LossKind::logistic) {
+      d.label[r] = u(rng) < 1.0 / (1.0 + std::exp(-truth(r, 0))) ? 1.0f : 0.0f;
+    } else {
+      std::int32_t best = 0;
+      double best_value = -INFINITY;
+      for (std::int32_t o = 0; o < outputs; ++o) {
+        const double v = truth(r, o) - std::log(-std::log(u(rng)));
+        if (v > best_value) best_value = v, best = o;
+      }
+      d.label[r] = static_cast<float>(best);
+    }
+  }
+}
+
+// A linear truth over the active features with coefficients from a seeded stream.
+std::function<double(std::int64_t, std::int32_t)> linear_truth(const Data& d, std::uint64_t seed) {
+  auto beta = std::make_shared<std::vector<double>>();
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1.5, 1.5);
+  for (std::int64_t i = 0; i < 8 * (d.features() + 1); ++i) beta->push_back(u(rng));
+  const std::int64_t width = d.features() + 1;
+  return [&d, beta, width](std::int64_t r, std::int32_t o) {
+    const double* b = beta->data() + (o % 8) * width;
+    double s = b[width - 1];
+    for (const auto& [k, x] : active(d, r)) s += b[k] * x;
+    return s;
+  };
+}
+
+ModelShape make_shape(const Data& d, LossKind loss, ModelKind kind, std::int32_t factors = 3) {
+  ModelShape s;
+  s.task = task_of(loss);
+  s.kind = kind;
+  s.loss = loss;
+  s.huber_delta = 0.7f;
+  s.outputs = loss == LossKind::softmax ? 3 : 1;
+  s.group_offsets = d.offsets;  // layout.group_offset stays null: the model points it at its copy
+  s.layout.dense_features = d.dense;
+  s.layout.groups = d.groups();
+  s.features = d.features();
+  s.factors = factors;
+  return s;
+}
+
+std::vector<float> flatten(const ModelParameters& p) {
+  std::vector<float> v = p.weights;
+  v.insert(v.end(), p.bias.begin(), p.bias.end());
+  v.insert(v.end(), p.factors.begin(), p.factors.end());
+  return v;
+}
+
+ModelParameters unflatten(const ModelShape& s, const std::vector<float>& v) {
+  const std::size_t w = static_cast<std::size_t>(s.outputs * s.features);
+  const std::size_t b = static_cast<std::size_t>(s.outputs);
+  ModelParameters p;
+  p.weights.assign(v.begin(), v.begin() + w);
+  p.bias.assign(v.begin() + w, v.begin() + w + b);
+  p.factors.assign(v.begin() + w + b, v.end());
+  return p;
+}
+
+// ---- The double-precision reference ----
+
+// Raw scores of row r: bias + sum w x + sum_{i<j} <v_i, v_j> x_i x_j (the naive pairwise sum).
+std::vector<double> reference_scores(const ModelShape& s, const std::vector<double>& theta,
+                                     const Data& d, std::int64_t r) {
+  const auto a = active(d, r);
+  const std::int64_t F = s.features;
+  const std::int32_t k = s.kind == ModelKind::fm ? s.factors : 0;
+  const std::int64_t bias_at = s.outputs * F, factor_at = bias_at + s.outputs;
+  std::vector<double> out(static_cast<std::size_t>(s.outputs));
+  for (std::int32_t o = 0; o < s.outputs; ++o) {
+    double v = theta[bias_at + o];
+    for (const auto& [i, x] : a) v += theta[o * F + i] * x;
+    for (std::size_t p = 0; p < a.size() && k > 0; ++p) {
+      for (std::size_t q = p + 1; q < a.size(); ++q) {
+        double dot = 0;
+        for (std::int32_t f = 0; f < k; ++f) {
+          dot += theta[factor_at + (o * F + a[p].first) * k + f] *
+                 theta[factor_at + (o * F + a[q].first) * k + f];
+        }
+        v += dot * a[p].second * a[q].second;
+      }
+    }
+    out[o] = v;
+  }
+  return out;
+}
+
+double reference_loss(LossKind loss, double delta, double y, const std::vector<double>& s) {
+  switch (loss) {
+    case LossKind::squared:
+      return 0.5 * (s[0] - y) * (s[0] - y);
+    case LossKind::huber: {
+      const double a = std::fabs(s[0] - y);
+      return a <= delta ? 0.5 * a * a : delta * (a - 0.5 * delta);
+    }
+    case LossKind::logistic:
+      // log(1 + e^s) - y s, directly in long double (no overflow for the scores used here).
+      return static_cast<double>(std::log1p(std::exp(static_cast<long double>(s[0]))) - y * s[0]);
+    default: {
+      long double sum = 0;
+      for (double v : s) sum += std::exp(static_cast<long double>(v));
+      return static_cast<double>(std::log(sum) - s[static_cast<std::size_t>(y)]);
+    }
+  }
+}
+
+// The objective one step descends: sum_b w_b loss_b / sum_b w_b + (l2 / 2) |weights and factors|^2.
+double reference_objective(const ModelShape& s, const std::vector<double>& theta, const Data& d,
+                           const std::vector<std::int64_t>& batch, double l2) {
+  double num = 0, den = 0;
+  for (std::int64_t r : batch) {
+    num += d.w(r) *
+           reference_loss(s.loss, s.huber_delta, d.label[r], reference_scores(s, theta, d, r));
+    den += d.w(r);
+  }
+  double reg = 0;
+  const std::int64_t bias_at = s.outputs * s.features;
+  for (std::size_t q = 0; q < theta.size(); ++q) {
+    if (static_cast<std::int64_t>(q) < bias_at ||
+        static_cast<std::int64_t>(q) >= bias_at + s.outputs) {
+      reg += theta[q] * theta[q];
+    }
+  }
+  return num / den + 0.5 * l2 * reg;
+}
+
+// x for A x = b, Gaussian elimination with partial pivoting (A n x n, row-major).
+std::vector<double> solve(std::vector<double> A, std::vector<double> b) {
+  const std::size_t n = b.size();
+  for (std::size_t c = 0; c < n; ++c) {
+    std::size_t p = c;
+    for (std::size_t r = c + 1; r < n; ++r) {
+      if (std::fabs(A[r * n + c]) > std::fabs(A[p * n + c])) p = r;
+    }
+    for (std::size_t j = 0; j < n; ++j) std::swap(A[c * n + j], A[p * n + j]);
+    std::swap(b[c], b[p]);
+    for (std::size_t r = c + 1; r < n; ++r) {
+      const double f = A[r * n + c] / A[c * n + c];
+      for (std::size_t j = c; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
+      b[r] -= f * b[c];
+    }
+  }
+  std::vector<double> x(n);
+  for (std::size_t i = n; i-- > 0;) {
+    double s = b[i];
+    for (std::size_t j = i + 1; j < n; ++j) s -= A[i * n + j] * x[j];
+    x[i] = s / A[i * n + i];
+  }
+  return x;
+}
+
+// Rows of the expanded design matrix with a trailing 1 for the intercept.
+std::vector<std::vector<double>> design(const Data& d) {
+  std::vector<std::vector<double>> X(
+      static_cast<std::size_t>(d.rows),
+      std::vector<double>(static_cast<std::size_t>(d.features() + 1), 0.0));
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    for (const auto& [k, x] : active(d, r)) X[r][k] = x;
+    X[r].back() = 1.0;
+  }
+  return X;
+}
+
+std::vector<double> ridge_solution(const Data& d, double l2) {
+  const auto X = design(d);
+  const std::size_t n = X[0].size();
+  std::vector<double> A(n * n, 0.0), b(n, 0.0);
+  double W = 0;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    W += d.w(r);
+    for (std::size_t i = 0; i < n; ++i) {
+      b[i] += d.w(r) * X[r][i] * d.label[r];
+      for (std::size_t j = 0; j < n; ++j) A[i * n + j] += d.w(r) * X[r][i] * X[r][j];
+    }
+  }
+  for (auto& v : A) v /= W;
+  for (auto& v : b) v /= W;
+  for (std::size_t i = 0; i + 1 < n; ++i) A[i * n + i] += l2;  // the intercept is not penalized
+  return solve(A, b);
+}
+
+// Newton's method for sum_r w_r logloss_r / W + (l2 / 2) |w|^2 (intercept not penalized).
+std::vector<double> logistic_newton(const Data& d, double l2) {
+  const auto X = design(d);
+  const std::size_t n = X[0].size();
+  std::vector<double> theta(n, 0.0);
+  double W = 0;
+  for (std::int64_t r = 0; r < d.rows; ++r) W += d.w(r);
+  for (int it = 0; it < 50; ++it) {
+    std::vector<double> H(n * n, 0.0), g(n, 0.0);
+    for (std::int64_t r = 0; r < d.rows; ++r) {
+      double s = 0;
+      for (std::size_t i = 0; i < n; ++i) s += theta[i] * X[r][i];
+      const double p = 1.0 / (1.0 + std::exp(-s));
+      const double w = d.w(r) / W;
+      for (std::size_t i = 0; i < n; ++i) {
+        g[i] += w * (p - d.label[r]) * X[r][i];
+        for (std::size_t j = 0; j < n; ++j) H[i * n + j] += w * p * (1 - p) * X[r][i] * X[r][j];
+      }
+    }
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      g[i] += l2 * theta[i];
+      H[i * n + i] += l2;
+    }
+    const auto step = solve(H, g);
+    for (std::size_t i = 0; i < n; ++i) theta[i] -= step[i];
+  }
+  return theta;
+}
+
+std::vector<std::int64_t> shuffled(std::int64_t n, std::uint64_t seed) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  return order;
+}
+
+// Full-batch steps (all rows, in order) with a constant learning rate.
+void train_full_batch(Model& m, const Data& d, float lr, int steps) {
+  m.bind_training_set(d.set());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(d.rows));
+  std::iota(order.begin(), order.end(), 0);
+  m.set_epoch_order(order);
+  for (int s = 1; s <= steps; ++s) {
+    StepSettings st;
+    st.learning_rate = lr;
+    st.step = s;
+    st.return_loss = false;
+    m.train_step(0, d.rows, st);
+  }
+  m.take_loss_sum();
+}
+
+// Minibatch epochs over a fresh shuffle each epoch.
+void train_epochs(Model& m, const Data& d, float lr, int epochs, std::int64_t batch) {
+  m.bind_training_set(d.set());
+  std::int64_t step = 0;
+  for (int e = 0; e < epochs; ++e) {
+    m.set_epoch_order(shuffled(d.rows, 100 + e));
+    for (std::int64_t first = 0; first < d.rows; first += batch) {
+      StepSettings st;
+      st.learning_rate = lr;
+      st.step = ++step;
+      st.return_loss = false;
+      m.train_step(first, std::min(batch, d.rows - first), st);
+    }
+  }
+  m.take_loss_sum();
+}
+
+// Weighted mean loss of the model's predictions on d (double, from predict_scores).
+double mean_loss(Model& m, const Data& d) {
+  const ModelShape& s = m.shape();
+  std::vector<float> scores(static_cast<std::size_t>(d.rows * s.outputs));
+  m.predict_scores(d.view(), scores.data());
+  double num = 0, den = 0;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    std::vector<double> sr(scores.begin() + r * s.outputs, scores.begin() + (r + 1) * s.outputs);
+    num += d.w(r) * reference_loss(s.loss, s.huber_delta, d.label[r], sr);
+    den += d.w(r);
+  }
+  return num / den;
+}
+
+// ---- Formulas ----
+
+TEST(LossFormulas, MatchDirectEvaluationAndFiniteDifferences) {
+  const double h = 1e-4;
+  for (double s : {-30.0, -5.0, -1.3, -0.2, 0.0, 0.4, 0.69, 0.71, 2.5, 7.0, 30.0}) {
+    for (double y : {0.0, 1.0, -0.5, 2.0}) {
+      SCOPED_TRACE("s " + std::to_string(s) + " y " + std::to_string(y));
+      const float fs = static_cast<float>(s), fy = static_cast<float>(y);
+      const auto fd = [&](LossKind kind) {
+        return (reference_loss(kind, 0.7, y, {s + h}) - reference_loss(kind, 0.7, y, {s - h})) /
+               (2 * h);
+      };
+      EXPECT_NEAR(squared_loss(fs, fy), reference_loss(LossKind::squared, 0.7, y, {s}),
+                  1e-6 * (1 + s * s));
+      EXPECT_NEAR(squared_dloss(fs, fy), fd(LossKind::squared), 1e-5 * (1 + std::fabs(s)));
+      EXPECT_NEAR(huber_loss(fs, fy, 0.7f), reference_loss(LossKind::huber, 0.7, y, {s}),
+                  1e-6 * (1 + std::fabs(s)));
+      EXPECT_NEAR(huber_dloss(fs, fy, 0.7f), fd(LossKind::huber), 1e-5);
+      if (y == 0.0 || y == 1.0) {
+        EXPECT_NEAR(logistic_loss(fs, fy), reference_loss(LossKind::logistic, 0.7, y, {s}),
+                    1e-6 * (1 + std::fabs(s)));
+        EXPECT_NEAR(logistic_dloss(fs, fy), fd(LossKind::logistic), 1e-6);
+      }
+    }
+  }
+  // Far scores stay finite and exact where the naive forms overflow or lose everything.
+  EXPECT_FLOAT_EQ(logistic_loss(100.0f, 0.0f), 100.0f);
+  EXPECT_FLOAT_EQ(logistic_loss(-100.0f, 1.0f), 100.0f);
+  EXPECT_NEAR(logistic_loss(100.0f, 1.0f), 3.720076e-44, 3e-45);  // log1p(e^-100), a float denormal
+  EXPECT_NEAR(logistic_loss(-20.0f, 0.0f), 2.0611536e-9, 1e-15);
+  EXPECT_FLOAT_EQ(logistic_dloss(-200.0f, 0.0f), 0.0f);
+  EXPECT_FLOAT_EQ(logistic_dloss(200.0f, 0.0f), 1.0f);
+
+  // Softmax: loss and each derivative, with scores spread wide enough to overflow a naive exp.
+  for (const std::vector<double>& s : std::vector<std::vector<double>>{
+           {0.1, -0.3, 1.2, 0.0}, {95.0, 100.0, 90.0, -50.0}, {0, 0, 0, 0}}) {
+    for (std::int32_t label = 0; label < 4; ++label) {
+      std::vector<float> fs(s.begin(), s.end());
+      const float loss = softmax_loss_in_place(fs.data(), 4, label);
+      EXPECT_NEAR(loss, reference_loss(LossKind::softmax, 0, label, s),
+                  1e-5 * (1 + std::fabs(loss)));
+      for (std::size_t o = 0; o < 4; ++o) {
+        auto plus = s, minus = s;
+        plus[o] += h;
+        minus[o] -= h;
+        const double fd = (reference_loss(LossKind::softmax, 0, label, plus) -
+                           reference_loss(LossKind::softmax, 0, label, minus)) /
+                          (2 * h);
+        EXPECT_NEAR(fs[o], fd, 1e-6) << "output " << o;
+      }
+    }
+  }
+}
+
+TEST(OptimizerFormulas, OneStepOfEachOptimizerMatchesItsDefinition) {
+  OptimizerConfig c;
+  c.momentum = 0.5f;
+  c.l2 = 0.1f;
+  StepSettings st;
+  st.learning_rate = 0.1f;
+  st.step = 2;
+  const float w0 = 0.8f, g0 = 0.3f, m0 = 0.2f, s0 = 0.04f;
+  const double g = g0 + 0.1 * w0;  // l2 added to the gradient
+  struct Case {
+    OptimizerKind kind;
+    double w, m, s;
+  };
+  const double b1 = 0.9, b2 = 0.999;
+  const double am = b1 * m0 + (1 - b1) * g, as = b2 * s0 + (1 - b2) * g * g;
+  const double aw_m = b1 * m0 + (1 - b1) * g0, aw_s = b2 * s0 + (1 - b2) * g0 * g0;
+  const double wd = w0 - 0.1 * 0.1 * w0;
+  const Case cases[] = {
+      {OptimizerKind::sgd, w0 - 0.1 * g, m0, s0},
+      {OptimizerKind::momentum, w0 - 0.1 * (0.5 * m0 + g), 0.5 * m0 + g, s0},
+      {OptimizerKind::nesterov, w0 - 0.1 * (g + 0.5 * (0.5 * m0 + g)), 0.5 * m0 + g, s0},
+      {OptimizerKind::adagrad, w0 - 0.1 * g / (std::sqrt(s0 + g * g) + 1e-8), m0, s0 + g * g},
+      {OptimizerKind::adam,
+       w0 - 0.1 * (am / (1 - b1 * b1)) / (std::sqrt(as / (1 - b2 * b2)) + 1e-8), am, as},
+      {OptimizerKind::adamw,
+       wd - 0.1 * (aw_m / (1 - b1 * b1)) / (std::sqrt(aw_s / (1 - b2 * b2)) + 1e-8), aw_m, aw_s},
+  };
+  for (const Case& k : cases) {
+    c.kind = k.kind;
+    float w = w0, m = m0, s = s0;
+    update_weight(update_rule(c, st), true, g0, w, m, s);
+    SCOPED_TRACE(static_cast<int>(k.kind));
+    EXPECT_NEAR(w, k.w, 1e-6);
+    EXPECT_NEAR(m, k.m, 1e-6);
+    EXPECT_NEAR(s, k.s, 1e-7);
+    // The bias (not regularized) ignores l2.
+    float wb = w0, mb = m0, sb = s0;
+    c.kind = OptimizerKind::sgd;
+    update_weight(update_rule(c, st), false, g0, wb, mb, sb);
+    EXPECT_NEAR(wb, w0 - 0.1 * g0, 1e-7);
+  }
+  // L1: soft-thresholding by lr * l1 after the step; a weight inside the band becomes exactly 0.
+  c = OptimizerConfig{};
+  c.kind = OptimizerKind::sgd;
+  c.l1 = 0.5f;
+  float w = 0.03f, m = 0, s = 0;
+  update_weight(update_rule(c, st), true, 0.1f, w, m, s);
+  EXPECT_EQ(w, 0.0f);
+  w = 1.0f;
+  update_weight(update_rule(c, st), true, 0.1f, w, m, s);
+  EXPECT_NEAR(w, 1.0 - 0.01 - 0.05, 1e-7);
+}
+
+// ---- One step against finite differences ----
+
+struct GradientCase {
+  ModelKind kind;
+  LossKind loss;
+  float l2;
+};
+
+TEST(ModelGradient, OneSgdStepMatchesFiniteDifferencesOfTheObjective) {
+  const GradientCase cases[] = {
+      {ModelKind::linear, LossKind::squared, 0.0f},  {ModelKind::linear, LossKind::huber, 0.1f},
+      {ModelKind::linear, LossKind::logistic, 0.0f}, {ModelKind::linear, LossKind::softmax, 0.2f},
+      {ModelKind::fm, LossKind::squared, 0.1f},      {ModelKind::fm, LossKind::huber, 0.0f},
+      {ModelKind::fm, LossKind::logistic, 0.1f},     {ModelKind::fm, LossKind::softmax, 0.0f},
+  };
+  for (const GradientCase& c : cases) {
+    SCOPED_TRACE("kind " + std::to_string(static_cast<int>(c.kind)) + " loss " +
+                 std::to_string(static_cast<int>(c.loss)));
+    Data d = make_features(60, 3, {4, 3}, 11, true, true);
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 3);
+    assign_labels(d, c.loss, shape.outputs, 12, linear_truth(d, 13));
+    OptimizerConfig opt;
+    opt.kind = OptimizerKind::sgd;
+    opt.l2 = c.l2;
+    auto model = make_model(DeviceContext::cpu(), shape, opt, 1);
+    std::vector<float> theta0 = flatten(model->parameters());
+    std::mt19937_64 rng(14);
+    std::uniform_real_distribution<float> u(-0.4f, 0.4f);
+    for (auto& v : theta0) v = u(rng);
+    model->set_parameters(unflatten(shape, theta0));
+    model->bind_training_set(d.set());
+    const auto order = shuffled(d.rows, 15);
+    model->set_epoch_order(order);
+    const std::int64_t first = 5, count = 41;
+    StepSettings st;
+    st.learning_rate = 1.0f;
+    const double loss = model->train_step(first, count, st);
+    const std::vector<float> theta1 = flatten(model->parameters());
+
+    const std::vector<std::int64_t> batch(order.begin() + first, order.begin() + first + count);
+    std::vector<double> t(theta0.begin(), theta0.end());
+    double ref_loss = 0, W = 0;
+    for (std::int64_t r : batch) {
+      ref_loss += d.w(r) * reference_loss(shape.loss, shape.huber_delta, d.label[r],
+                                          reference_scores(shape, t, d, r));
+      W += d.w(r);
+    }
+    EXPECT_NEAR(loss, ref_loss, 1e-5 * (1 + std::fabs(ref_loss)));
+    double max_g = 0;
+    std::vector<double> fd(t.size());
+    const double h = 1e-4;
+    for (std::size_t q = 0; q < t.size(); ++q) {
+      auto plus = t, minus = t;
+      plus[q] += h;
+      minus[q] -= h;
+      fd[q] = (reference_objective(shape, plus, d, batch, c.l2) -
+               reference_objective(shape, minus, d, batch, c.l2)) /
+              (2 * h);
+      max_g = std::max(max_g, std::fabs(fd[q]));
+    }
+    ASSERT_GT(max_g, 1e-3);
+    int bad = 0;
+    for (std::size_t q = 0; q < t.size(); ++q) {
+      const double g = static_cast<double>(theta0[q]) - theta1[q];  // lr 1: w1 = w0 - g
+      if (!(std::fabs(g - fd[q]) <= 2e-5 + 1e-4 * std::fabs(fd[q]))) {
+        if (++bad <= 5)
+          ADD_FAILURE() << "parameter " << q << ": step gives " << g << ", finite differences "
+                        << fd[q];
+      }
+    }
+    EXPECT_EQ(bad, 0);
+  }
+}
+
+// ---- Device-parameterized ----
+
+class ModelOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+struct RunConfig {
+  ModelKind kind = ModelKind::linear;
+  LossKind loss = LossKind::logistic;
+  OptimizerKind optimizer = OptimizerKind::adam;
+  float l1 = 0, l2 = 0, clip = 0;
+  std::vector<std::int64_t> widths = {5, 17};
+};
+
+std::string describe(const RunConfig& c) {
+  return "kind " + std::to_string(static_cast<int>(c.kind)) + " loss " +
+         std::to_string(static_cast<int>(c.loss)) + " optimizer " +
+         std::to_string(static_cast<int>(c.optimizer)) + " l1 " + std::to_string(c.l1) + " l2 " +
+         std::to_string(c.l2) + " clip " + std::to_string(c.clip) + " groups " +
+         std::to_string(c.widths.size());
+}
+
+struct RunResult {
+  std::vector<float> theta;
+  std::vector<double> losses;
+  double loss_sum = 0;
+};
+
+// A fixed sequence of steps of awkward batch sizes (1, 7, more than one block of threads, the
+// whole set), each with its own learning rate, over two epoch orders.
+RunResult run_steps(const DeviceContext& ctx, const RunConfig& c, const Data& d,
+                    bool return_loss = true) {
+  const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+  OptimizerConfig opt;
+  opt.kind = c.optimizer;
+  opt.l1 = c.l1;
+  opt.l2 = c.l2;
+  opt.clip_norm = c.clip;
+  auto model = make_model(ctx, shape, opt, 21);
+  model->bind_training_set(d.set());
+  RunResult out;
+  const std::pair<std::int64_t, std::int64_t> batches[] = {{0, 1},      {1, 7},     {8, 1024},
+                                                           {0, d.rows}, {100, 333}, {1032, 1}};
+  std::int64_t step = 0;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    model->set_epoch_order(shuffled(d.rows, 30 + epoch));
+    for (const auto& [first, count] : batches) {
+      StepSettings st;
+      st.step = ++step;
+      st.learning_rate = 0.05f / (1.0f + 0.1f * static_cast<float>(step));
+      st.return_loss = return_loss;
+      out.losses.push_back(model->train_step(first, std::min(count, d.rows - first), st));
+    }
+  }
+  out.loss_sum = model->take_loss_sum();
+  out.theta = flatten(model->parameters());
+  return out;
+}
+
+std::vector<RunConfig> sweep() {
+  std::vector<RunConfig> configs;
+  const OptimizerKind optimizers[] = {OptimizerKind::sgd,      OptimizerKind::momentum,
+                                      OptimizerKind::nesterov, OptimizerKind::adagrad,
+                                      OptimizerKind::adam,     OptimizerKind::adamw};
+  int i = 0;
+  for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    for (LossKind loss :
+         {LossKind::squared, LossKind::huber, LossKind::logistic, LossKind::softmax}) {
+      for (OptimizerKind o : optimizers) {
+        RunConfig c;
+        c.kind = kind;
+        c.loss = loss;
+        c.optimizer = o;
+        c.l2 = (i % 3 == 1) ? 0.01f : 0.0f;
+        c.l1 = (i % 4 == 2) ? 0.001f : 0.0f;
+        c.clip = (i % 5 == 3) ? 0.5f : 0.0f;
+        configs.push_back(c);
+        ++i;
+      }
+    }
+  }
+  // A model too wide for one block's update (the GPU's second kernel), with and without clipping.
+  for (float clip : {0.0f, 0.3f}) {
+    RunConfig c;
+    c.kind = ModelKind::fm;
+    c.loss = LossKind::logistic;
+    c.widths = {5, 40000};
+    c.clip = clip;
+    configs.push_back(c);
+  }
+  return configs;
+}
+
+Data sweep_data(const RunConfig& c) {
+  Data d = make_features(1500, 4, c.widths, 41, true, true);
+  assign_labels(d, c.loss, c.loss == LossKind::softmax ? 3 : 1, 42, linear_truth(d, 43));
+  return d;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// |a - ref| <= rel * max(|ref|, 1e-2) for each element (1e-2: the scale below which a parameter is
+// noise next to the others).
+int count_far(const std::vector<float>& a, const std::vector<float>& ref, double rel,
+              const std::string& what) {
+  if (a.size() != ref.size()) {
+    ADD_FAILURE() << what << ": sizes differ";
+    return 1;
+  }
+  int bad = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double tol = rel * std::max(std::fabs(static_cast<double>(ref[i])), 1e-2);
+    if (!(std::fabs(static_cast<double>(a[i]) - ref[i]) <= tol)) {
+      if (++bad <= 3)
+        ADD_FAILURE() << what << ": parameter " << i << " is " << a[i] << ", reference " << ref[i];
+    }
+  }
+  return bad;
+}
+
+// The GPU against the CPU reference after each configuration's steps; on the CPU, all threads
+// against one thread (bit-identical: the CPU's sums do not depend on the thread count).
+TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const RunConfig& c : sweep()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const RunResult got = run_steps(ctx, c, d);
+    if (GetParam() == DeviceKind::cpu) {
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const RunResult one = run_steps(ctx, c, d);
+      omp_set_num_threads(threads);
+      EXPECT_TRUE(same_bits(got.theta, one.theta)) << "the thread count changed the result";
+      EXPECT_EQ(got.losses, one.losses);
+      continue;
+    }
+    const RunResult ref = run_steps(DeviceContext::cpu(), c, d);
+    EXPECT_EQ(count_far(got.theta, ref.theta, 1e-5, "parameters"), 0);
+    ASSERT_EQ(got.losses.size(), ref.losses.size());
+    for (std::size_t s = 0; s < ref.losses.size(); ++s) {
+      EXPECT_NEAR(got.losses[s], ref.losses[s], 1e-5 * std::max(1.0, std::fabs(ref.losses[s])))
+          << "step " << s;
+    }
+  }
+}
+
+TEST_P(ModelOnDevice, SameInputsGiveTheSameBits) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const RunConfig& c : sweep()) {
+    if (c.optimizer != OptimizerKind::adam && c.widths.size() == 2 && c.widths[1] != 40000)
+      continue;
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const RunResult a = run_steps(ctx, c, d);
+    const RunResult b = run_steps(ctx, c, d);
+    EXPECT_TRUE(same_bits(a.theta, b.theta));
+    EXPECT_EQ(a.losses, b.losses);
+  }
+}
+
+// return_loss = false: the step returns NaN, the running sum holds the same losses, the
+// parameters are the same bits.
+TEST_P(ModelOnDevice, LossSumWithoutWaitingMatchesTheReturnedLosses) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  RunConfig c;
+  c.kind = ModelKind::fm;
+  c.loss = LossKind::softmax;
+  const Data d = sweep_data(c);
+  const RunResult waited = run_steps(ctx, c, d, true);
+  const RunResult queued = run_steps(ctx, c, d, false);
+  for (double l : queued.losses) EXPECT_TRUE(std::isnan(l));
+  double sum = 0;
+  for (double l : waited.losses) sum += l;
+  EXPECT_EQ(waited.loss_sum, sum);
+  EXPECT_EQ(queued.loss_sum, sum);
+  EXPECT_TRUE(same_bits(waited.theta, queued.theta));
+}
+
+TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (LossKind loss : {LossKind::squared, LossKind::softmax}) {
+    for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+      for (std::int64_t rows : {1, 11, 101, 1025}) {
+        SCOPED_TRACE("rows " + std::to_string(rows));
+        const Data d = make_features(rows, 5, {3, 7, 2}, 51 + rows);
+        const ModelShape shape = make_shape(d, loss, kind, 5);
+        auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+        std::vector<float> theta = flatten(model->parameters());
+        std::mt19937_64 rng(52);
+        std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+        for (auto& v : theta) v = u(rng);
+        model->set_parameters(unflatten(shape, theta));
+        EXPECT_TRUE(same_bits(flatten(model->parameters()), theta));
+        std::vector<float> out(static_cast<std::size_t>(rows * shape.outputs), NAN);  // poison
+        model->predict_scores(d.view(), out.data());
+        const std::vector<double> t(theta.begin(), theta.end());
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const auto ref = reference_scores(shape, t, d, r);
+          for (std::int32_t o = 0; o < shape.outputs; ++o) {
+            EXPECT_NEAR(out[r * shape.outputs + o], ref[o], 1e-5 * (1 + std::fabs(ref[o])));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Squared loss + L2, full batch: the normal equations (XᵀΩX / W + l2 I') θ = XᵀΩy / W, solved
+// here in double (I' leaves the intercept out). Tolerance 1e-4 on coefficients of order 1.
+TEST_P(ModelOnDevice, RidgeRegressionMatchesTheNormalEquations) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(400, 4, {3}, 61, false, true);
+  assign_labels(d, LossKind::squared, 1, 62, linear_truth(d, 63));
+  const double l2 = 0.05;
+  const auto ref = ridge_solution(d, l2);
+  OptimizerConfig opt;
+  opt.kind = OptimizerKind::sgd;
+  opt.l2 = static_cast<float>(l2);
+  auto model = make_model(ctx, make_shape(d, LossKind::squared, ModelKind::linear), opt, 1);
+  train_full_batch(*model, d, 0.5f, 3000);
+  const ModelParameters p = model->parameters();
+  for (std::size_t i = 0; i < p.weights.size(); ++i)
+    EXPECT_NEAR(p.weights[i], ref[i], 1e-4) << "weight " << i;
+  EXPECT_NEAR(p.bias[0], ref.back(), 1e-4);
+}
+
+// Logistic loss + L2 with sample weights, full batch, against Newton's method in double. This is
+// scikit-learn's LogisticRegression(solver="lbfgs", C=1 / (l2 * sum of weights)) with the one-hot
+// columns as features. Tolerance 1e-4.
+TEST_P(ModelOnDevice, LogisticRegressionMatchesNewtonsMethod) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(600, 4, {3}, 71, false, true);
+  assign_labels(d, LossKind::logistic, 1, 72, linear_truth(d, 73));
+  const double l2 = 0.01;
+  const auto ref = logistic_newton(d, l2);
+  OptimizerConfig opt;
+  opt.kind = OptimizerKind::sgd;
+  opt.l2 = static_cast<float>(l2);
+  auto model = make_model(ctx, make_shape(d, LossKind::logistic, ModelKind::linear), opt, 1);
+  train_full_batch(*model, d, 2.0f, 4000);
+  const ModelParameters p = model->parameters();
+  for (std::size_t i = 0; i < p.weights.size(); ++i)
+    EXPECT_NEAR(p.weights[i], ref[i], 1e-4) << "weight " << i;
+  EXPECT_NEAR(p.bias[0], ref.back(), 1e-4);
+}
+
+// Labels from sigmoid(2.5 x0 x1 + 0.5 x2): no linear model sees the product; an FM does.
+TEST_P(ModelOnDevice, FactorizationMachineLearnsAPlantedInteraction) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const auto planted = [](Data& d, std::uint64_t seed) {
+    assign_labels(d, LossKind::logistic, 1, seed, [&d](std::int64_t r, std::int32_t) {
+      const auto x = [&d, r](int f) { return static_cast<double>(d.x[f * d.rows + r]); };
+      return 2.5 * x(0) * x(1) + 0.5 * x(2);
+    });
+  };
+  Data train = make_features(3000, 5, {4}, 81, false);
+  Data test = make_features(2000, 5, {4}, 82, false);
+  planted(train, 83);
+  planted(test, 84);
+  double loss[2];
+  for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    OptimizerConfig opt;
+    opt.kind = OptimizerKind::adam;
+    auto model = make_model(ctx, make_shape(train, LossKind::logistic, kind, 4), opt, 7);
+    train_epochs(*model, train, 0.02f, 30, 128);
+    loss[kind == ModelKind::fm] = mean_loss(*model, test);
+  }
+  EXPECT_GT(loss[0], 0.6);  // the linear model stays near chance
+  EXPECT_LT(loss[1], loss[0] - 0.1) << "linear " << loss[0] << ", fm " << loss[1];
+}
+
+// y = 2 x0 - x1 + 0.5 x2 + noise over 8 features: proximal steps set the 5 noise weights to
+// exactly 0 and keep the 3 real ones.
+TEST_P(ModelOnDevice, L1GivesExactZerosOnNoiseFeatures) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(500, 8, {}, 91);
+  assign_labels(d, LossKind::squared, 1, 92, [&d](std::int64_t r, std::int32_t) {
+    return 2.0 * d.x[r] - 1.0 * d.x[d.rows + r] + 0.5 * d.x[2 * d.rows + r];
+  });
+  OptimizerConfig opt;
+  opt.kind = OptimizerKind::sgd;
+  opt.l1 = 0.1f;
+  auto model = make_model(ctx, make_shape(d, LossKind::squared, ModelKind::linear), opt, 1);
+  train_full_batch(*model, d, 0.3f, 1000);
+  const ModelParameters p = model->parameters();
+  for (int f = 0; f < 3; ++f) EXPECT_GT(std::fabs(p.weights[f]), 0.3f) << "feature " << f;
+  for (int f = 3; f < 8; ++f) EXPECT_EQ(p.weights[f], 0.0f) << "feature " << f;
+}
+
+TEST_P(ModelOnDevice, EveryOptimizerReducesTheLoss) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(1000, 5, {6}, 101, false);
+  assign_labels(d, LossKind::logistic, 1, 102, linear_truth(d, 103));
+  const std::pair<OptimizerKind, float> cases[] = {
+      {OptimizerKind::sgd, 0.5f},      {OptimizerKind::momentum, 0.1f},
+      {OptimizerKind::nesterov, 0.1f}, {OptimizerKind::adagrad, 0.1f},
+      {OptimizerKind::adam, 0.05f},    {OptimizerKind::adamw, 0.05f}};
+  for (const auto& [kind, lr] : cases) {
+    for (ModelKind model_kind : {ModelKind::linear, ModelKind::fm}) {
+      SCOPED_TRACE("optimizer " + std::to_string(static_cast<int>(kind)) + " model " +
+                   std::to_string(static_cast<int>(model_kind)));
+      OptimizerConfig opt;
+      opt.kind = kind;
+      opt.l2 = 1e-4f;
+      auto model = make_model(ctx, make_shape(d, LossKind::logistic, model_kind, 3), opt, 5);
+      const double before = mean_loss(*model, d);
+      train_epochs(*model, d, lr, 5, 100);
+      const double after = mean_loss(*model, d);
+      EXPECT_NEAR(before, std::log(2.0), 1e-3);
+      EXPECT_LT(after, 0.8 * before);
+    }
+  }
+}
+
+// Clipping by the global norm: one SGD step at lr 1 moves the parameters by exactly clip_norm when
+// the mean gradient is longer, and not at all differently when it is shorter.
+TEST_P(ModelOnDevice, ClippingBoundsTheStepByTheGlobalNorm) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const std::vector<std::int64_t>& widths :
+       {std::vector<std::int64_t>{4}, std::vector<std::int64_t>{40000}}) {
+    Data d = make_features(300, 6, widths, 111, false, true);
+    assign_labels(d, LossKind::squared, 1, 112,
+                  [&d](std::int64_t r, std::int32_t) { return 10.0 + 5.0 * d.x[r]; });
+    const auto step_length = [&](float clip) {
+      OptimizerConfig opt;
+      opt.kind = OptimizerKind::sgd;
+      opt.clip_norm = clip;
+      auto model = make_model(ctx, make_shape(d, LossKind::squared, ModelKind::fm, 2), opt, 3);
+      const auto before = flatten(model->parameters());
+      model->bind_training_set(d.set());
+      model->set_epoch_order(shuffled(d.rows, 1));
+      StepSettings st;
+      st.learning_rate = 1.0f;
+      model->train_step(0, d.rows, st);
+      const auto after = flatten(model->parameters());
+      double s = 0;
+      for (std::size_t i = 0; i < before.size(); ++i)
+        s += (after[i] - before[i]) * (after[i] - before[i]);
+      return std::sqrt(s);
+    };
+    const double unclipped = step_length(0.0f);
+    ASSERT_GT(unclipped, 5.0);
+    EXPECT_NEAR(step_length(0.25f), 0.25, 1e-5);
+    EXPECT_NEAR(step_length(1e6f), unclipped, 1e-6 * unclipped);
+  }
+}
+
+TEST_P(ModelOnDevice, BadInputIsRefusedWithAMessage) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(50, 2, {3}, 121);
+  assign_labels(d, LossKind::softmax, 3, 122, linear_truth(d, 123));
+  const ModelShape shape = make_shape(d, LossKind::softmax, ModelKind::linear);
+
+  ModelShape wrong = shape;
+  wrong.loss = LossKind::logistic;
+  EXPECT_THROW(make_model(ctx, wrong, OptimizerConfig{}, 1), InputError);
+  wrong = shape;
+  wrong.outputs = 1;
+  EXPECT_THROW(make_model(ctx, wrong, OptimizerConfig{}, 1), InputError);
+  wrong = shape;
+  wrong.features += 1;
+  EXPECT_THROW(make_model(ctx, wrong, OptimizerConfig{}, 1), InputError);
+  OptimizerConfig bad_opt;
+  bad_opt.beta2 = 1.0f;
+  EXPECT_THROW(make_model(ctx, shape, bad_opt, 1), InputError);
+
+  auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+  EXPECT_THROW(model->train_step(0, 1, StepSettings{}), Error);  // nothing bound
+  Data bad = d;
+  bad.label[7] = 3.0f;  // a class index past the 3 outputs
+  try {
+    model->bind_training_set(bad.set());
+    FAIL() << "an out-of-range class was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 7"), std::string::npos) << e.what();
+  }
+  bad = d;
+  bad.slot[9] = 3;  // group 0 has slots 0..2
+  EXPECT_THROW(model->bind_training_set(bad.set()), InputError);
+  EXPECT_THROW(model->predict_scores(bad.view(), std::vector<float>(150).data()), InputError);
+  bad = d;
+  bad.weight.assign(static_cast<std::size_t>(d.rows), 1.0f);
+  bad.weight[3] = -1.0f;
+  EXPECT_THROW(model->bind_training_set(bad.set()), InputError);
+
+  model->bind_training_set(d.set());
+  EXPECT_THROW(model->set_epoch_order({0, 1, 50}), Error);
+  model->set_epoch_order({0, 1, 2});
+  EXPECT_THROW(model->train_step(2, 2, StepSettings{}), Error);
+  StepSettings zero_step;
+  zero_step.step = 0;
+  EXPECT_THROW(model->train_step(0, 1, zero_step), Error);
+  EXPECT_EQ(model->train_step(3, 0, StepSettings{}), 0.0);
+  ModelParameters p = model->parameters();
+  p.bias.pop_back();
+  EXPECT_THROW(model->set_parameters(p), Error);
+}
+
+// make_model's FM factors: seeded N(0, 0.01^2), the same for the same seed on every device.
+TEST_P(ModelOnDevice, FactorizationMachineStartsFromSeededSmallFactors) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const Data d = make_features(10, 20, {30, 40}, 131);
+  const ModelShape shape = make_shape(d, LossKind::squared, ModelKind::fm, 8);
+  const ModelParameters a = make_model(ctx, shape, OptimizerConfig{}, 9)->parameters();
+  const ModelParameters b =
+      make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 9)->parameters();
+  const ModelParameters c = make_model(ctx, shape, OptimizerConfig{}, 10)->parameters();
+  EXPECT_EQ(a.factors, b.factors);
+  EXPECT_NE(a.factors, c.factors);
+  ASSERT_EQ(a.factors.size(), static_cast<std::size_t>(90 * 8));
+  double sum = 0, squares = 0;
+  for (float v : a.factors) sum += v, squares += static_cast<double>(v) * v;
+  const double n = static_cast<double>(a.factors.size());
+  EXPECT_NEAR(sum / n, 0.0, 0.002);
+  EXPECT_NEAR(std::sqrt(squares / n), 0.01, 0.001);
+  for (float v : a.weights) EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(a.bias, std::vector<float>{0.0f});
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(ModelOnDevice);
+
+}  // namespace
+}  // namespace lathe

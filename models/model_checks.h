@@ -1,0 +1,29 @@
+// Checks both models run on the host before touching data (implemented in models/model.cpp), so
+// that bad input is an exception naming the problem, never an out-of-bounds read on a device.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "models/model.h"
+
+namespace lathe {
+
+// A copy of `shape` with layout.group_offset pointing at its own group_offsets, features filled
+// in, and the task, loss, outputs and factors checked (InputError).
+ModelShape checked_model_shape(const ModelShape& shape);
+
+// InputError naming the row for a label that is not finite (multiclass: not a class index),
+// a weight that is negative or not finite, or a sparse slot outside its group's width.
+void check_training_set(const ModelShape& shape, const TrainingSet& data);
+// InputError naming the row for a sparse slot outside its group's width (`what` names the rows).
+void check_rows(const ModelShape& shape, const PreparedRowsView& rows, const char* what);
+// Error for a row index outside [0, rows).
+void check_order(const std::vector<std::int64_t>& order, std::int64_t rows);
+// Error for a batch outside the order, a step before 1, or a learning rate that is not finite.
+void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
+                const StepSettings& settings);
+// Error when the vectors' sizes do not match the shape.
+void check_parameters(const ModelShape& shape, const ModelParameters& parameters);
+
+}  // namespace lathe

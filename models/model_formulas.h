@@ -1,0 +1,366 @@
+// The formulas of the models, written once for the CPU model (models/cpu_model.cpp) and the CUDA
+// kernels (kernels/train_step.cu) (STYLE.md rule 1): the score of a row, the losses and their
+// derivatives by the scores, the per-row gradient terms, the gradient's scale (mean over the batch
+// weight, clipping) and the optimizer's update of one weight. Plain C++ that g++ compiles.
+//
+// Precision: scores, losses and per-row gradient terms are float; both backends sum the per-row
+// terms over a batch in double and round the mean to float once, so the order of the sum (threads,
+// warps) changes the result by far less than float rounding.
+#pragma once
+
+#include <math.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/host_device.h"
+#include "kernels/prepare_formulas.h"
+#include "models/model.h"
+
+namespace lathe {
+
+// Where the parameters lie in one contiguous float vector. Both backends keep the parameters, the
+// optimizer's two state vectors and the gradient in this layout, which is ModelParameters' three
+// vectors one after the other: weights [outputs][features] at 0, bias [outputs], then factors
+// [outputs][features][factors] (fm only).
+struct ParameterLayout {
+  std::int64_t features = 0;
+  std::int32_t outputs = 1;
+  std::int32_t factors = 0;  // 0 for a linear model
+
+  LATHE_HOST_DEVICE std::int64_t weight(std::int32_t o, std::int64_t k) const {
+    return static_cast<std::int64_t>(o) * features + k;
+  }
+  LATHE_HOST_DEVICE std::int64_t bias_offset() const {
+    return static_cast<std::int64_t>(outputs) * features;
+  }
+  LATHE_HOST_DEVICE std::int64_t bias(std::int32_t o) const { return bias_offset() + o; }
+  LATHE_HOST_DEVICE std::int64_t factor_offset() const { return bias_offset() + outputs; }
+  LATHE_HOST_DEVICE std::int64_t factor(std::int32_t o, std::int64_t k, std::int32_t f) const {
+    return factor_offset() + (static_cast<std::int64_t>(o) * features + k) * factors + f;
+  }
+  LATHE_HOST_DEVICE std::int64_t size() const {
+    return factor_offset() + static_cast<std::int64_t>(outputs) * features * factors;
+  }
+  // l1 and l2 apply to weights and factors, not to the bias.
+  LATHE_HOST_DEVICE bool regularized(std::int64_t p) const {
+    return p < bias_offset() || p >= factor_offset();
+  }
+};
+
+inline ParameterLayout parameter_layout(const ModelShape& shape) {
+  ParameterLayout p;
+  p.features = shape.features;
+  p.outputs = shape.outputs;
+  p.factors = shape.kind == ModelKind::fm ? shape.factors : 0;
+  return p;
+}
+
+// ---- Scores ----
+
+// Linear score of row r for output o: bias + sum over dense features of w x + sum over sparse
+// groups of w[group_offset[g] + slot] value. The dense sum runs in four interleaved lanes
+// (features 4j, 4j+1, 4j+2, 4j+3), which breaks the chain of dependent additions on both devices.
+LATHE_HOST_DEVICE float linear_score(const float* theta, const ParameterLayout& p,
+                                     const PreparedRowsView& rows, const ExpandedLayout& layout,
+                                     std::int64_t r, std::int32_t o) {
+  const float* w = theta + p.weight(o, 0);
+  const float* x = rows.dense + r;
+  const std::int64_t n = rows.rows, dense = layout.dense_features;
+  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+  std::int64_t f = 0;
+  for (; f + 4 <= dense; f += 4) {
+    s0 += w[f] * x[f * n];
+    s1 += w[f + 1] * x[(f + 1) * n];
+    s2 += w[f + 2] * x[(f + 2) * n];
+    s3 += w[f + 3] * x[(f + 3) * n];
+  }
+  for (; f < dense; ++f) s0 += w[f] * x[f * n];
+  float s = theta[p.bias(o)] + ((s0 + s1) + (s2 + s3));
+  for (std::int32_t g = 0; g < layout.groups; ++g) {
+    const std::int64_t i = static_cast<std::int64_t>(g) * n + r;
+    s += w[layout.group_offset[g] + rows.slot[i]] * rows.value[i];
+  }
+  return s;
+}
+
+// Adds active feature i's part of fm_pairwise: sums[f] += v_if x, squares (in four lanes, by f % 4)
+// += (v_if x)^2.
+LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, float* sums,
+                                     float& q0, float& q1, float& q2, float& q3) {
+  std::int32_t f = 0;
+  for (; f + 4 <= k; f += 4) {
+    const float a = vi[f] * x, b = vi[f + 1] * x, c = vi[f + 2] * x, d = vi[f + 3] * x;
+    sums[f] += a;
+    sums[f + 1] += b;
+    sums[f + 2] += c;
+    sums[f + 3] += d;
+    q0 += a * a;
+    q1 += b * b;
+    q2 += c * c;
+    q3 += d * d;
+  }
+  for (; f < k; ++f) {
+    const float a = vi[f] * x;
+    sums[f] += a;
+    q0 += a * a;
+  }
+}
+
+// The factorization machine's pairwise term of row r for output o,
+//   sum_{i<j} <v_i, v_j> x_i x_j = 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2],
+// over the active features (dense, then one slot per sparse group) in O(factors x active). Writes
+// sums[f] = sum_i v_if x_i (p.factors entries), which the factor gradients need.
+LATHE_HOST_DEVICE float fm_pairwise(const float* theta, const ParameterLayout& p,
+                                    const PreparedRowsView& rows, const ExpandedLayout& layout,
+                                    std::int64_t r, std::int32_t o, float* sums) {
+  const std::int32_t k = p.factors;
+  const float* v = theta + p.factor(o, 0, 0);
+  for (std::int32_t f = 0; f < k; ++f) sums[f] = 0.0f;
+  float q0 = 0.0f, q1 = 0.0f, q2 = 0.0f, q3 = 0.0f;
+  for (std::int64_t i = 0; i < layout.dense_features; ++i) {
+    fm_accumulate(v + i * k, rows.dense[i * rows.rows + r], k, sums, q0, q1, q2, q3);
+  }
+  for (std::int32_t g = 0; g < layout.groups; ++g) {
+    const std::int64_t at = static_cast<std::int64_t>(g) * rows.rows + r;
+    fm_accumulate(v + (layout.group_offset[g] + rows.slot[at]) * k, rows.value[at], k, sums, q0, q1,
+                  q2, q3);
+  }
+  float total = 0.0f;
+  for (std::int32_t f = 0; f < k; ++f) total += sums[f] * sums[f];
+  return 0.5f * (total - ((q0 + q1) + (q2 + q3)));
+}
+
+// What the per-row formulas read of a model: its parameters (host or device memory), their layout,
+// the expanded layout of the rows and the loss.
+struct ModelView {
+  const float* theta = nullptr;
+  ParameterLayout params;
+  ExpandedLayout layout;
+  LossKind loss = LossKind::squared;
+  float huber_delta = 1.0f;
+};
+
+// The raw scores of row r: scores[o] for each output; for an fm model also sums[o * factors + f]
+// (fm_pairwise's sums; `sums` is unused for a linear model).
+LATHE_HOST_DEVICE void row_scores(const ModelView& m, const PreparedRowsView& rows, std::int64_t r,
+                                  float* scores, float* sums) {
+  const ParameterLayout& p = m.params;
+  for (std::int32_t o = 0; o < p.outputs; ++o) {
+    float s = linear_score(m.theta, p, rows, m.layout, r, o);
+    if (p.factors > 0) s += fm_pairwise(m.theta, p, rows, m.layout, r, o, sums + o * p.factors);
+    scores[o] = s;
+  }
+}
+
+// ---- Losses and their derivatives by the score ----
+
+LATHE_HOST_DEVICE float squared_loss(float s, float y) {
+  const float d = s - y;
+  return 0.5f * d * d;
+}
+LATHE_HOST_DEVICE float squared_dloss(float s, float y) { return s - y; }
+
+LATHE_HOST_DEVICE float huber_loss(float s, float y, float delta) {
+  const float d = s - y;
+  const float a = fabsf(d);
+  return a <= delta ? 0.5f * d * d : delta * (a - 0.5f * delta);
+}
+LATHE_HOST_DEVICE float huber_dloss(float s, float y, float delta) {
+  const float d = s - y;
+  return d > delta ? delta : (d < -delta ? -delta : d);
+}
+
+// log(1 + e) for e in [0, 1] to a few ulps with logf alone (Goldberg: the rounding of u = 1 + e
+// cancels in log(u) e / (u - 1)); cheaper than log1pf on the host.
+LATHE_HOST_DEVICE float log1p_unit(float e) {
+  const float u = 1.0f + e;
+  return u == 1.0f ? e : logf(u) * (e / (u - 1.0f));
+}
+
+// The logistic loss log(1 + exp(s)) - y s = max(s, 0) - y s + log(1 + exp(-|s|)), without
+// overflow, and its derivative sigmoid(s) - y into dloss; one exp for both.
+LATHE_HOST_DEVICE float logistic_loss_and_dloss(float s, float y, float& dloss) {
+  const float e = expf(-fabsf(s));
+  const float p = s >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  dloss = p - y;
+  return (s > 0.0f ? s : 0.0f) - y * s + log1p_unit(e);
+}
+LATHE_HOST_DEVICE float logistic_loss(float s, float y) {
+  float d;
+  return logistic_loss_and_dloss(s, y, d);
+}
+LATHE_HOST_DEVICE float logistic_dloss(float s, float y) {
+  float d;
+  logistic_loss_and_dloss(s, y, d);
+  return d;
+}
+
+// Softmax cross-entropy of `outputs` scores and class `label`: returns
+// log(sum_o exp(s_o)) - s_label (log-sum-exp around the largest score) and replaces s[o] by the
+// derivative softmax(s)_o - [o == label].
+LATHE_HOST_DEVICE float softmax_loss_in_place(float* s, std::int32_t outputs, std::int32_t label) {
+  float m = s[0];
+  for (std::int32_t o = 1; o < outputs; ++o) m = s[o] > m ? s[o] : m;
+  float sum = 0.0f;
+  for (std::int32_t o = 0; o < outputs; ++o) sum += expf(s[o] - m);
+  const float loss = m + logf(sum) - s[label];
+  const float inv = 1.0f / sum;
+  for (std::int32_t o = 0; o < outputs; ++o) {
+    s[o] = expf(s[o] - m) * inv - (o == label ? 1.0f : 0.0f);
+  }
+  return loss;
+}
+
+// The loss of one row with label y; replaces its scores s[0 .. outputs) by the loss's derivatives.
+LATHE_HOST_DEVICE float row_loss_in_place(LossKind kind, float huber_delta, float y, float* s,
+                                          std::int32_t outputs) {
+  const float score = s[0];
+  switch (kind) {
+    case LossKind::squared:
+      s[0] = squared_dloss(score, y);
+      return squared_loss(score, y);
+    case LossKind::huber:
+      s[0] = huber_dloss(score, y, huber_delta);
+      return huber_loss(score, y, huber_delta);
+    case LossKind::logistic:
+      return logistic_loss_and_dloss(score, y, s[0]);
+    default:
+      return softmax_loss_in_place(s, outputs, static_cast<std::int32_t>(y));
+  }
+}
+
+// The training rows as the per-row formulas read them (host or device memory).
+struct LabeledRowsView {
+  PreparedRowsView rows;
+  const float* labels = nullptr;
+  const float* weights = nullptr;  // nullptr = all 1
+};
+
+// The forward pass of training row r: its scores, loss and d loss / d score, times the row's sample
+// weight. Leaves the weighted derivatives in dscore[0 .. outputs) (and an fm's sums in sums, as
+// row_scores); returns the weighted loss and sets `weight` to the row's weight.
+LATHE_HOST_DEVICE double row_forward(const ModelView& m, const LabeledRowsView& data,
+                                     std::int64_t r, float* dscore, float* sums, double& weight) {
+  row_scores(m, data.rows, r, dscore, sums);
+  const float w = data.weights ? data.weights[r] : 1.0f;
+  const float loss =
+      row_loss_in_place(m.loss, m.huber_delta, data.labels[r], dscore, m.params.outputs);
+  for (std::int32_t o = 0; o < m.params.outputs; ++o) dscore[o] *= w;
+  weight = static_cast<double>(w);
+  return static_cast<double>(w) * static_cast<double>(loss);
+}
+
+// ---- Per-row gradient terms (dscore = the row's weighted d loss / d score of the output) ----
+
+// d score / d v_if = x_i (sum_f - v_if x_i), times dscore.
+LATHE_HOST_DEVICE float fm_factor_gradient(float dscore, float x, float sum_f, float v) {
+  return dscore * x * (sum_f - v * x);
+}
+
+// The dense part of the gradient (what does not depend on sparse slots) of one output, as entries
+// e = 0 (the bias), 1 + i (the weight of dense feature i), 1 + D + i * factors + f (factor f of
+// dense feature i, fm only). Both backends reduce these entries over the batch's rows.
+LATHE_HOST_DEVICE std::int64_t dense_entries_per_output(const ParameterLayout& p,
+                                                        std::int64_t dense_features) {
+  return 1 + dense_features + dense_features * p.factors;
+}
+
+LATHE_HOST_DEVICE std::int64_t dense_entry_parameter(const ParameterLayout& p,
+                                                     std::int64_t dense_features, std::int32_t o,
+                                                     std::int64_t e) {
+  if (e == 0) return p.bias(o);
+  if (e <= dense_features) return p.weight(o, e - 1);
+  const std::int64_t j = e - 1 - dense_features;
+  return p.factor(o, j / p.factors, static_cast<std::int32_t>(j % p.factors));
+}
+
+// Row r's term of dense entry e of output o: dscore (bias), dscore x_i (weight), or
+// fm_factor_gradient (factor); `sums` are row r's fm sums of output o.
+LATHE_HOST_DEVICE float dense_entry_gradient(const float* theta, const ParameterLayout& p,
+                                             const PreparedRowsView& rows,
+                                             std::int64_t dense_features, std::int64_t r,
+                                             std::int32_t o, std::int64_t e, float dscore,
+                                             const float* sums) {
+  if (e == 0) return dscore;
+  if (e <= dense_features) return dscore * rows.dense[(e - 1) * rows.rows + r];
+  const std::int64_t j = e - 1 - dense_features;
+  const std::int64_t i = j / p.factors;
+  const std::int32_t f = static_cast<std::int32_t>(j % p.factors);
+  return fm_factor_gradient(dscore, rows.dense[i * rows.rows + r], sums[f],
+                            theta[p.factor(o, i, f)]);
+}
+
+// ---- From the summed gradient to the update ----
+
+// The factor that turns the batch's summed gradient into the one the optimizer applies: 1 / the
+// batch's total weight (0 for a batch of weight 0), times clip_norm / norm when clip_norm > 0 and
+// the mean gradient's L2 norm exceeds it. sum_of_squares: of the summed gradient's entries.
+LATHE_HOST_DEVICE double gradient_scale(double batch_weight, double sum_of_squares,
+                                        float clip_norm) {
+  const double mean = batch_weight > 0.0 ? 1.0 / batch_weight : 0.0;
+  if (!(clip_norm > 0.0f)) return mean;
+  const double norm = sqrt(sum_of_squares) * mean;
+  return norm > static_cast<double>(clip_norm) ? mean * (static_cast<double>(clip_norm) / norm)
+                                               : mean;
+}
+
+// The optimizer's settings for one step: the configuration, the learning rate and Adam's bias
+// corrections 1 / (1 - beta^step), computed once per step on the host (in double).
+struct UpdateRule {
+  OptimizerConfig config;
+  float learning_rate = 0.0f;
+  float bias_correction1 = 1.0f;
+  float bias_correction2 = 1.0f;
+};
+
+inline UpdateRule update_rule(const OptimizerConfig& config, const StepSettings& settings) {
+  UpdateRule u;
+  u.config = config;
+  u.learning_rate = settings.learning_rate;
+  const double t = static_cast<double>(settings.step);
+  u.bias_correction1 =
+      static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(config.beta1), t)));
+  u.bias_correction2 =
+      static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(config.beta2), t)));
+  return u;
+}
+
+// One optimizer step of weight w with mean gradient g and its state m (first moment or momentum)
+// and s (second moment or accumulated squares); the formulas are OptimizerConfig's (model.h).
+LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, float g, float& w,
+                                     float& m, float& s) {
+  const OptimizerConfig& c = u.config;
+  const float lr = u.learning_rate;
+  const float l2 = regularized ? c.l2 : 0.0f;
+  if (c.kind != OptimizerKind::adamw) g += l2 * w;
+  switch (c.kind) {
+    case OptimizerKind::sgd:
+      w -= lr * g;
+      break;
+    case OptimizerKind::momentum:
+      m = c.momentum * m + g;
+      w -= lr * m;
+      break;
+    case OptimizerKind::nesterov:
+      m = c.momentum * m + g;
+      w -= lr * (g + c.momentum * m);
+      break;
+    case OptimizerKind::adagrad:
+      s += g * g;
+      w -= lr * g / (sqrtf(s) + c.epsilon);
+      break;
+    default:  // adam, adamw
+      if (c.kind == OptimizerKind::adamw) w -= lr * l2 * w;
+      m = c.beta1 * m + (1.0f - c.beta1) * g;
+      s = c.beta2 * s + (1.0f - c.beta2) * (g * g);
+      w -= lr * (m * u.bias_correction1) / (sqrtf(s * u.bias_correction2) + c.epsilon);
+      break;
+  }
+  if (regularized && c.l1 > 0.0f) {
+    const float t = lr * c.l1;
+    w = w > t ? w - t : (w < -t ? w + t : 0.0f);
+  }
+}
+
+}  // namespace lathe
