@@ -1,5 +1,6 @@
 #include "io/hdf5_handle.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/error.h"
@@ -59,6 +60,7 @@ std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn
     throw InputError(context + ": expected strings");
   }
   std::vector<std::string> out;
+  if (count == 0) return out;  // HDF5 refuses a null buffer even for zero elements
   out.reserve(count);
   const htri_t variable = LATHE_H5_CHECK(H5Tis_variable_str(file_type), context);
   // Read with the file's own string type (its character set and padding): HDF5 converts neither
@@ -119,9 +121,9 @@ void write_string_attribute(hid_t object, const char* name, const std::vector<st
   if (LATHE_H5_CHECK(H5Aexists(object, name), where) > 0) LATHE_H5_CHECK(H5Adelete(object, name), where);
   H5Handle attr = attribute_handle(
       LATHE_H5_CHECK(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where));
-  std::vector<const char*> ptrs;
-  ptrs.reserve(values.size());
-  for (const auto& v : values) ptrs.push_back(v.c_str());
+  // HDF5 refuses a null buffer even for zero elements: give an empty list one dummy slot.
+  std::vector<const char*> ptrs(std::max<std::size_t>(values.size(), 1), "");
+  for (std::size_t i = 0; i < values.size(); ++i) ptrs[i] = values[i].c_str();
   LATHE_H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()), where);
 }
 

@@ -28,8 +28,8 @@ def run(*args, check=True):
 
 
 def sklearn_pipeline(df, label, model):
-    numeric = [c for c in df.columns if c != label and df[c].dtype != object]
-    categorical = [c for c in df.columns if c != label and df[c].dtype == object]
+    numeric = [c for c in df.columns if c != label and pd.api.types.is_numeric_dtype(df[c])]
+    categorical = [c for c in df.columns if c != label and not pd.api.types.is_numeric_dtype(df[c])]
     pre = ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
         ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
