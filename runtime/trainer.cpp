@@ -130,14 +130,17 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     std::iota(order.begin(), order.end(), 0);
     shuffle_rows(order, options.seed, epoch);
     model.set_epoch_order(order);
-    double loss_sum = 0;
+    model.take_loss_sum();  // start the epoch's running loss from zero
     for (std::int64_t first = 0; first < train.rows; first += options.batch) {
       ++step;
       StepSettings settings;
       settings.step = step;
       settings.learning_rate = learning_rate_at(options, step, total_steps);
-      loss_sum += model.train_step(first, std::min(options.batch, train.rows - first), settings);
+      // The loss stays on the device and is read once per epoch: no wait after every GPU step.
+      settings.return_loss = false;
+      model.train_step(first, std::min(options.batch, train.rows - first), settings);
     }
+    const double loss_sum = model.take_loss_sum();
     EpochRecord record;
     record.epoch = epoch;
     record.train_loss = loss_sum / std::max(total_weight, 1e-300);
