@@ -39,5 +39,14 @@ if [[ -f $out/telco.h5 ]]; then
   $lathe prepare "$out/telco.h5" "$out/telco-prepared.h5" --label churn --cross all --quiet
 fi
 
-say "Next stages (training, scoring, monitoring) arrive with their issues."
+say "6. Train and evaluate: a churn model on the telco data, a factorization machine on the synthetic task"
+if [[ -f $out/telco.h5 ]]; then
+  $lathe train "$out/telco.h5" --label churn --task binary --out "$out/churn-model.h5" --quiet
+  $lathe eval "$out/churn-model.h5" "$out/telco.h5"
+fi
+$lathe train "$out/synth.h5" --label label --task binary --model fm --factors 8 --epochs 5 \
+  --out "$out/synth-fm.h5" --metrics-log "$out/synth-fm.jsonl"
+$lathe eval "$out/synth-fm.h5" "$out/synth.h5" --json
+
+say "Next stages (scoring, ONNX export, monitoring) arrive with their issues."
 echo "demo files are in $out/"
