@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "runtime/cuda_backend.h"
 #include "runtime/device_context.h"
+#include "runtime/prepare_cuda.h"
 #include "runtime/preparation.h"
 #include "runtime/profile.h"
 
@@ -94,6 +96,39 @@ void run_prepare(benchmark::State& state, const char* device) {
   state.counters["groups"] = static_cast<double>(c.fitted.sparse.size());
 }
 
+// The fused kernel alone on device-resident data (no host copies), next to a device-to-device copy
+// of the same input bytes timed in the same benchmark (counter copy_GBps; the kernel's own input
+// bandwidth is bytes_per_second).
+void BM_GPU_PrepareDeviceResident(benchmark::State& state) {
+  const auto ctx = device_or_skip(state, "cuda");
+  if (!ctx) return;
+  const PrepareCase& c = prepare_case(state.range(0), state.range(1) != 0);
+  const lathe::BoundPreparation bound = lathe::bind_preparation(c.fitted, c.columns);
+  lathe::CudaBackend& gpu = ctx->cuda();
+  const std::size_t in_bytes = c.block.size() * sizeof(float);
+  const auto groups = static_cast<std::size_t>(c.fitted.sparse.size());
+  const auto rows = static_cast<std::size_t>(c.rows);
+  auto input = lathe::allocate_device_bytes(gpu, in_bytes);
+  auto dense = lathe::allocate_device_bytes(gpu, static_cast<std::size_t>(c.fitted.dense_features()) * rows * 4);
+  auto slot = lathe::allocate_device_bytes(gpu, groups * rows * 4);
+  auto value = lathe::allocate_device_bytes(gpu, groups * rows * 4);
+  lathe::copy_host_to_device(gpu, input.get(), c.block.data(), in_bytes);
+  const lathe::ColumnBlockView device_input{static_cast<const float*>(input.get()), c.rows, c.cols};
+  auto run = [&] {
+    lathe::apply_preparation_cuda_device(gpu, bound, device_input, static_cast<float*>(dense.get()),
+                                         static_cast<std::int32_t*>(slot.get()), static_cast<float*>(value.get()));
+  };
+  run();  // uploads the binding's tables
+  lathe::synchronize(gpu);
+  for (auto _ : state) {
+    run();
+    lathe::synchronize(gpu);
+  }
+  set_block_counters(state, c.rows, c.cols);
+  const double copy_seconds = lathe::time_device_copy(gpu, in_bytes, 10);
+  state.counters["copy_GBps"] = static_cast<double>(in_bytes) / copy_seconds / 1e9;
+}
+
 void BM_PrepareCpu(benchmark::State& state) { run_prepare(state, "cpu"); }
 void BM_GPU_PrepareCuda(benchmark::State& state) { run_prepare(state, "cuda"); }
 
@@ -105,6 +140,11 @@ BENCHMARK(BM_PrepareCpu)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_GPU_PrepareCuda)
+    ->Args({1 << 20, 0})
+    ->Args({1 << 20, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_GPU_PrepareDeviceResident)
     ->Args({1 << 20, 0})
     ->Args({1 << 20, 1})
     ->Unit(benchmark::kMillisecond)
