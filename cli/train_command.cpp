@@ -75,7 +75,13 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--weight", args->weight, "Sample-weight column");
   cmd->add_option("--class-weight", args->class_weight, "balanced: weight classes by n / (K * n_class)")
       ->check(CLI::IsMember({"balanced"}));
-  cmd->add_option("--mode", args->mode, "exact (sequential minibatch steps)")->capture_default_str();
+  cmd->add_option("--mode", args->mode,
+                  "exact (sequential minibatch steps) or parallel (local SGD: workers average every "
+                  "--sync-every steps)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"exact", "parallel"}));
+  cmd->add_option("--sync-every", o.trainer.sync_every, "parallel: local steps between weight averages")
+      ->capture_default_str();
   cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
@@ -85,9 +91,8 @@ void add_train_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     TrainTableOptions& o = args->options;
-    if (args->mode != "exact") {
-      throw InputError("--mode " + args->mode + ": only --mode exact is available in this version");
-    }
+    o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
+    if (o.trainer.sync_every < 1) throw InputError("--sync-every must be at least 1");
     o.preparation = parse_preparation_args(args->preparation);
     o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
     o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;

@@ -39,7 +39,9 @@ namespace lathe {
 namespace {
 
 constexpr int kStepThreads = 1024;
-constexpr int kStepWarps = kStepThreads / 32;
+constexpr int kLocalThreads = 256;  // a local SGD worker: small batches leave most threads idle
+// Local SGD workers' copies (3 float arrays and the double gradient): at most this many bytes.
+constexpr std::int64_t kLocalCopiesMaxBytes = std::int64_t{1} << 31;
 constexpr std::int64_t kFusedUpdateMax = std::int64_t{1} << 15;
 constexpr int kUpdateThreads = 256;
 constexpr int kUpdateMaxBlocks = 4096;
@@ -162,11 +164,15 @@ __global__ void __launch_bounds__(kGatherThreads) gather_batch_kernel(GatherArgs
   }
 }
 
-__global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
+// One optimizer step by one block of Threads threads (the 3 phases above). The caller
+// synchronizes the block before another step reads the parameters it updates.
+template <int Threads>
+__device__ void block_train_step(const StepArgs& a) {
+  constexpr int kWarps = Threads / 32;
   __shared__ double reduce[33];
-  __shared__ float peer_dscore[kStepWarps][32];
-  __shared__ float peer_x[kStepWarps][32];
-  __shared__ std::int64_t peer_row[kStepWarps][32];
+  __shared__ float peer_dscore[kWarps][32];
+  __shared__ float peer_x[kWarps][32];
+  __shared__ std::int64_t peer_row[kWarps][32];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const ParameterLayout p = a.model.params;
@@ -178,7 +184,7 @@ __global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
 
   // 1. Forward.
   double loss = 0.0, weight = 0.0;
-  for (std::int64_t b = tid; b < count; b += kStepThreads) {
+  for (std::int64_t b = tid; b < count; b += Threads) {
     double w = 0.0;
     loss += row_forward(a.model, a.data, b, a.dscore + b * outputs, a.sums + b * outputs * k, w);
     weight += w;
@@ -195,7 +201,7 @@ __global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
   const std::int64_t per_output = dense_entries_per_output(p, dense);
   const std::int64_t entries = outputs * per_output;
   const std::int64_t items = entries + static_cast<std::int64_t>(layout.groups) * outputs;
-  for (std::int64_t item = warp; item < items; item += kStepWarps) {
+  for (std::int64_t item = warp; item < items; item += kWarps) {
     if (item < entries) {
       const std::int32_t o = static_cast<std::int32_t>(item / per_output);
       const std::int64_t e = item - o * per_output;
@@ -261,12 +267,122 @@ __global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
   double squares = 0.0;
   if (a.rule.config.clip_norm > 0.0f) {
     const std::int64_t size = p.size();
-    for (std::int64_t q = tid; q < size; q += kStepThreads)
+    for (std::int64_t q = tid; q < size; q += Threads)
       squares += a.gradient[q] * a.gradient[q];
     squares = block_sum(squares, reduce);
   }
   const double scale = gradient_scale(weight, squares, a.rule.config.clip_norm);
-  update_parameters(a.rule, p, scale, a.theta, a.moment1, a.moment2, a.gradient, tid, kStepThreads);
+  update_parameters(a.rule, p, scale, a.theta, a.moment1, a.moment2, a.gradient, tid, Threads);
+}
+
+__global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
+  block_train_step<kStepThreads>(a);
+}
+
+// ---- Local SGD (LocalSgdSettings): a block per worker, each with its own copies in global memory
+
+// Adam's bias corrections of one local step, as update_rule computes them on the host.
+struct BiasCorrection {
+  float first = 1.0f;
+  float second = 1.0f;
+};
+
+struct LocalSgdArgs {
+  ModelView model;        // model.theta unused: each block points it at its own copy
+  LabeledRowsView epoch;  // the epoch's rows gathered in order; epoch.rows.rows = the order's size
+  std::int64_t batch = 0;
+  std::int64_t batches = 0;
+  std::int64_t workers = 0;
+  std::int64_t first_local = 0;  // this round's local steps [first_local, end_local)
+  std::int64_t end_local = 0;
+  std::int64_t size = 0;    // parameters per copy
+  float* theta = nullptr;   // [worker][size], and so moment1, moment2, gradient
+  float* moment1 = nullptr;
+  float* moment2 = nullptr;
+  double* gradient = nullptr;  // all zero between steps
+  float* dscore = nullptr;     // [worker][batch][outputs]
+  float* sums = nullptr;       // [worker][batch][outputs][factors] (fm)
+  StepTotals* totals = nullptr;        // [worker]
+  double* worker_loss = nullptr;       // [worker]: the worker's summed losses over the epoch
+  const BiasCorrection* corrections = nullptr;  // [local step]
+  UpdateRule rule;  // learning rate and configuration; bias corrections from `corrections`
+};
+
+// Block w runs its shard's local steps of this round, one after the other, on its own copies.
+__global__ void __launch_bounds__(kLocalThreads) local_sgd_round_kernel(LocalSgdArgs a) {
+  const std::int64_t w = blockIdx.x;
+  std::int64_t begin = 0, end = 0;
+  local_sgd_shard(a.batches, a.workers, w, begin, end);
+  const std::int64_t n = a.epoch.rows.rows;
+  const std::int64_t outputs = a.model.params.outputs, k = a.model.params.factors;
+  for (std::int64_t i = a.first_local; i < a.end_local && begin + i < end; ++i) {  // block-uniform
+    const std::int64_t first = (begin + i) * a.batch;
+    StepArgs s;
+    s.model = a.model;
+    s.model.theta = a.theta + w * a.size;
+    // The batch is a window of the gathered epoch: rows first.., column stride n.
+    const PreparedRowsView& e = a.epoch.rows;
+    s.data.rows = PreparedRowsView{e.dense + first, e.slot + first, e.value + first, n};
+    s.data.labels = a.epoch.labels + first;
+    s.data.weights = a.epoch.weights ? a.epoch.weights + first : nullptr;
+    s.count = n - first < a.batch ? n - first : a.batch;
+    s.theta = a.theta + w * a.size;
+    s.moment1 = a.moment1 + w * a.size;
+    s.moment2 = a.moment2 + w * a.size;
+    s.gradient = a.gradient + w * a.size;
+    s.dscore = a.dscore + w * a.batch * outputs;
+    s.sums = a.sums + w * a.batch * outputs * k;
+    s.totals = a.totals + w;
+    s.loss_sum = a.worker_loss + w;
+    s.rule = a.rule;
+    s.rule.bias_correction1 = a.corrections[i].first;
+    s.rule.bias_correction2 = a.corrections[i].second;
+    s.fused_update = true;
+    block_train_step<kLocalThreads>(s);
+    __syncthreads();  // the update's writes before the next step's forward
+  }
+}
+
+struct AverageArgs {
+  std::int64_t size = 0;
+  std::int64_t workers = 0;
+  float* copies[3] = {};  // theta, moment1, moment2: [worker][size]
+  float* main[3] = {};    // the model's own arrays
+  bool broadcast = false;  // also write the average back to every copy (a sync within the epoch)
+  bool last = false;       // the epoch's last average: add the workers' losses to loss_sum
+  double* worker_loss = nullptr;
+  double* loss_sum = nullptr;
+};
+
+// Grid-stride over the parameters: each is the workers' average (worker_average, a fixed order).
+__global__ void __launch_bounds__(kUpdateThreads) average_workers_kernel(AverageArgs a) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       q < a.size; q += stride) {
+    for (int c = 0; c < 3; ++c) {
+      const float v = worker_average(a.copies[c], a.size, a.workers, q);
+      a.main[c][q] = v;
+      if (a.broadcast) {
+        for (std::int64_t w = 0; w < a.workers; ++w) a.copies[c][w * a.size + q] = v;
+      }
+    }
+  }
+  if (a.last && blockIdx.x == 0 && threadIdx.x == 0) {
+    double total = 0.0;
+    for (std::int64_t w = 0; w < a.workers; ++w) total += a.worker_loss[w];
+    *a.loss_sum += total;
+  }
+}
+
+// Every worker's copies start from the model's arrays: copies[c][w * size + q] = main[c][q].
+__global__ void __launch_bounds__(kUpdateThreads) broadcast_to_workers_kernel(AverageArgs a) {
+  const std::int64_t total = a.workers * a.size;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const std::int64_t q = i % a.size;
+    for (int c = 0; c < 3; ++c) a.copies[c][i] = a.main[c][q];
+  }
 }
 
 // Partial sums of squares of the gradient over a fixed grid of kNormBlocks blocks.
@@ -473,6 +589,136 @@ class CudaModel final : public Model {
     return host_totals_.data()->loss;
   }
 
+  // A block per worker (local_sgd_round_kernel) runs sync_every local steps, then
+  // average_workers_kernel averages the copies; the epoch's rows are gathered in order once, so a
+  // batch is a window of that block. Local step i of every worker has step count first_step + i.
+  void train_epoch_local_sgd(const LocalSgdSettings& settings) override {
+    if (!bound_) throw Error("train_epoch_local_sgd: no training set is bound");
+    check_local_sgd(settings);
+    const std::int64_t n = order_size_;
+    if (n == 0) return;
+    const std::int32_t outputs = params_.outputs, groups = shape_.layout.groups;
+    const std::int64_t dense = shape_.layout.dense_features, k = params_.factors;
+    const std::int64_t size = params_.size();
+    const std::int64_t batch = settings.batch;
+    const std::int64_t batches = (n + batch - 1) / batch;
+    // The default: a worker per SM, but few enough that each averages at least twice an epoch
+    // (more workers of fewer steps each converge more slowly per epoch).
+    const std::int64_t fitting = std::max<std::int64_t>(1, batches / (2 * settings.sync_every));
+    std::int64_t workers =
+        settings.workers > 0
+            ? settings.workers
+            : std::min<std::int64_t>(ctx_.cuda().multiprocessors(), fitting);
+    workers = std::min(workers, batches);
+    workers = std::min(workers, std::max<std::int64_t>(1, kLocalCopiesMaxBytes / (20 * size)));
+    const std::int64_t longest = (batches + workers - 1) / workers;
+
+    std::vector<BiasCorrection> corrections(static_cast<std::size_t>(longest));
+    for (std::int64_t i = 0; i < longest; ++i) {
+      StepSettings st;
+      st.learning_rate = settings.learning_rate;
+      st.step = settings.first_step + i;
+      const UpdateRule r = update_rule(optimizer_, st);
+      corrections[i] = BiasCorrection{r.bias_correction1, r.bias_correction2};
+    }
+    upload(corrections_, corrections.data(), longest, stream_);
+    StepSettings base;
+    base.learning_rate = settings.learning_rate;
+    base.step = settings.first_step;
+    const UpdateRule rule = update_rule(optimizer_, base);
+
+    // The epoch's rows, in order.
+    reserve(epoch_dense_, dense * n, stream_);
+    reserve(epoch_slot_, groups * n, stream_);
+    reserve(epoch_value_, groups * n, stream_);
+    reserve(epoch_label_, n, stream_);
+    if (weighted_) reserve(epoch_weight_, n, stream_);
+    GatherArgs gather;
+    gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
+    gather.labels = labels_.data();
+    gather.weights = weighted_ ? weights_.data() : nullptr;
+    gather.groups = groups;
+    gather.dense = dense;
+    gather.order = order_.data();
+    gather.count = n;
+    gather.dense_to = epoch_dense_.data();
+    gather.slot_to = epoch_slot_.data();
+    gather.value_to = epoch_value_.data();
+    gather.label_to = epoch_label_.data();
+    gather.weight_to = epoch_weight_.data();
+    const std::int64_t gather_total = (dense + 2 * groups + 2) * n;
+    const std::int64_t gather_blocks = std::min<std::int64_t>(
+        (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+    gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
+        gather);
+    LATHE_CUDA_CHECK_LAUNCH();
+
+    // The workers' copies and scratch; the gradients start (and stay, between steps) at zero.
+    reserve(local_theta_, workers * size, stream_);
+    reserve(local_moment1_, workers * size, stream_);
+    reserve(local_moment2_, workers * size, stream_);
+    if (static_cast<std::int64_t>(local_gradient_.size()) < workers * size) {
+      local_gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(workers * size), stream_);
+      zero(local_gradient_);
+    }
+    reserve(local_dscore_, workers * batch * outputs, stream_);
+    reserve(local_sums_, workers * batch * outputs * k, stream_);
+    reserve(local_totals_, workers, stream_);
+    reserve(local_loss_, workers, stream_);
+    zero(local_loss_);
+
+    AverageArgs avg;
+    avg.size = size;
+    avg.workers = workers;
+    avg.copies[0] = local_theta_.data();
+    avg.copies[1] = local_moment1_.data();
+    avg.copies[2] = local_moment2_.data();
+    avg.main[0] = theta_.data();
+    avg.main[1] = moment1_.data();
+    avg.main[2] = moment2_.data();
+    avg.worker_loss = local_loss_.data();
+    avg.loss_sum = loss_sum_.data();
+    const auto blocks_for = [](std::int64_t total) {
+      return static_cast<unsigned>(std::max<std::int64_t>(
+          1, std::min<std::int64_t>((total + kUpdateThreads - 1) / kUpdateThreads,
+                                    kUpdateMaxBlocks)));
+    };
+    broadcast_to_workers_kernel<<<blocks_for(workers * size), kUpdateThreads, 0, stream_>>>(avg);
+    LATHE_CUDA_CHECK_LAUNCH();
+
+    LocalSgdArgs a;
+    a.model = device_view();
+    a.epoch.rows =
+        PreparedRowsView{epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(), n};
+    a.epoch.labels = epoch_label_.data();
+    a.epoch.weights = weighted_ ? epoch_weight_.data() : nullptr;
+    a.batch = batch;
+    a.batches = batches;
+    a.workers = workers;
+    a.size = size;
+    a.theta = local_theta_.data();
+    a.moment1 = local_moment1_.data();
+    a.moment2 = local_moment2_.data();
+    a.gradient = local_gradient_.data();
+    a.dscore = local_dscore_.data();
+    a.sums = local_sums_.data();
+    a.totals = local_totals_.data();
+    a.worker_loss = local_loss_.data();
+    a.corrections = corrections_.data();
+    a.rule = rule;
+    if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
+    for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
+      a.first_local = first;
+      a.end_local = std::min(longest, first + settings.sync_every);
+      local_sgd_round_kernel<<<static_cast<unsigned>(workers), kLocalThreads, 0, stream_>>>(a);
+      LATHE_CUDA_CHECK_LAUNCH();
+      avg.last = a.end_local == longest;
+      avg.broadcast = !avg.last;
+      average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+  }
+
   double take_loss_sum() override {
     LATHE_CUDA_CHECK(cudaMemcpyAsync(host_loss_sum_.data(), loss_sum_.data(), sizeof(double),
                                      cudaMemcpyDeviceToHost, stream_));
@@ -579,6 +825,15 @@ class CudaModel final : public Model {
   DeviceBuffer<float> batch_dense_, batch_value_, batch_label_, batch_weight_;
   DeviceBuffer<std::int32_t> batch_slot_;
   DeviceBuffer<float> dscore_, sums_;
+
+  // Local SGD: the gathered epoch, Adam's corrections per local step, the workers' copies
+  // [worker][parameter] and per-worker scratch, grown to the largest epoch and worker count.
+  DeviceBuffer<float> epoch_dense_, epoch_value_, epoch_label_, epoch_weight_;
+  DeviceBuffer<std::int32_t> epoch_slot_;
+  DeviceBuffer<BiasCorrection> corrections_;
+  DeviceBuffer<float> local_theta_, local_moment1_, local_moment2_, local_dscore_, local_sums_;
+  DeviceBuffer<double> local_gradient_, local_loss_;
+  DeviceBuffer<StepTotals> local_totals_;
 
   // predict_scores' buffers, grown to the largest block.
   DeviceBuffer<float> predict_dense_, predict_value_, predict_out_, predict_sums_;

@@ -23,16 +23,58 @@ constexpr std::int64_t kSliceRows = 64;
 // Entries per partial sum of squares of the gradient (clipping).
 constexpr std::int64_t kNormSlice = 1 << 14;
 
+// Runs body(i) for i in [0, n): on the OpenMP team when `parallel`, else in this thread (a local
+// SGD worker, already one thread of a team). Each i writes storage of its own, so the schedule
+// never changes the result.
+template <typename Body>
+void for_each_index(bool parallel, bool dynamic, std::int64_t n, const Body& body) {
+  if (!parallel) {
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  } else if (dynamic) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+
+template <typename T>
+void grow(std::vector<T>& v, std::int64_t n) {
+  if (static_cast<std::int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+}
+
+// One copy of the learned numbers and the optimizer's state, with a step's scratch: the model's
+// own (exact mode), and one per local SGD worker.
+struct StepState {
+  std::vector<float> theta, moment1, moment2;
+  std::vector<double> gradient;  // summed over the batch; all zero between steps
+
+  // Per-step scratch, grown to the largest batch.
+  std::vector<float> dscore;  // [batch row][output]
+  std::vector<float> sums;    // [batch row][output][factor] (fm)
+  std::vector<double> partial, slice_loss, slice_weight, norm_partial;
+  // The batch's rows gathered row-major: dense [row][feature], slot and value [row][group].
+  std::vector<float> batch_dense, batch_value, batch_label, batch_weight;
+  std::vector<std::int32_t> batch_slot;
+
+  double loss = 0.0;  // a local SGD worker's summed losses over the epoch
+
+  void resize(std::int64_t size) {
+    const auto n = static_cast<std::size_t>(size);
+    theta.assign(n, 0.0f);
+    moment1.assign(n, 0.0f);
+    moment2.assign(n, 0.0f);
+    gradient.assign(n, 0.0);
+  }
+};
+
 class CpuModel final : public Model {
  public:
   CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer)
       : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)) {
     shape_.layout.group_offset = shape_.group_offsets.data();
-    const auto n = static_cast<std::size_t>(params_.size());
-    theta_.assign(n, 0.0f);
-    moment1_.assign(n, 0.0f);
-    moment2_.assign(n, 0.0f);
-    gradient_.assign(n, 0.0);
+    state_.resize(params_.size());
   }
 
   const ModelShape& shape() const override { return shape_; }
@@ -54,56 +96,204 @@ class CpuModel final : public Model {
     if (!bound_) throw Error("train_step: no training set is bound");
     check_step(first, count, static_cast<std::int64_t>(order_.size()), settings);
     if (count == 0) return 0.0;
+    const double loss =
+        step(state_, order_.data() + first, count, update_rule(optimizer_, settings), true);
+    loss_sum_ += loss;
+    return settings.return_loss ? loss : std::numeric_limits<double>::quiet_NaN();
+  }
 
+  // Worker w's i-th local step is a train_step (the same function, in one thread) of step count
+  // first_step + i on batch begin_w + i of the epoch order. After every sync_every local steps
+  // (a round), and at the end, each parameter and optimizer state becomes the workers' average
+  // (worker_average, in parallel over the parameters). The workers of a round are shared out to
+  // the OpenMP team, however many threads it has: the bits depend on the worker count only.
+  void train_epoch_local_sgd(const LocalSgdSettings& settings) override {
+    if (!bound_) throw Error("train_epoch_local_sgd: no training set is bound");
+    check_local_sgd(settings);
+    const std::int64_t n = static_cast<std::int64_t>(order_.size());
+    if (n == 0) return;
+    const std::int64_t batch = settings.batch;
+    const std::int64_t batches = (n + batch - 1) / batch;
+    const std::int64_t requested = settings.workers > 0 ? settings.workers : omp_get_max_threads();
+    const std::int64_t workers = std::max<std::int64_t>(1, std::min(requested, batches));
+    const std::int64_t longest = (batches + workers - 1) / workers;
+    std::vector<UpdateRule> rules(static_cast<std::size_t>(longest));
+    for (std::int64_t i = 0; i < longest; ++i) {
+      StepSettings st;
+      st.learning_rate = settings.learning_rate;
+      st.step = settings.first_step + i;
+      rules[i] = update_rule(optimizer_, st);
+    }
+
+    if (workers == 1) {  // one copy: the model's own, each step on the whole team
+      double loss = 0.0;
+      for (std::int64_t b = 0; b < batches; ++b) {
+        const std::int64_t first = b * batch;
+        loss += step(state_, order_.data() + first, std::min(batch, n - first), rules[b], true);
+      }
+      loss_sum_ += loss;
+      return;
+    }
+
+    const std::int64_t size = params_.size();
+    grow(workers_, workers);
+    for (std::int64_t w = 0; w < workers; ++w) {
+      if (static_cast<std::int64_t>(workers_[w].theta.size()) != size) workers_[w].resize(size);
+      workers_[w].loss = 0.0;
+    }
+    grow(copies_, 3 * workers * size);
+    const std::int64_t rounds = (longest + settings.sync_every - 1) / settings.sync_every;
+    const std::int64_t chunks = (size + kNormSlice - 1) / kNormSlice;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (std::int64_t w = 0; w < workers; ++w) {
+        StepState& s = workers_[w];
+        std::copy(state_.theta.begin(), state_.theta.end(), s.theta.begin());
+        std::copy(state_.moment1.begin(), state_.moment1.end(), s.moment1.begin());
+        std::copy(state_.moment2.begin(), state_.moment2.end(), s.moment2.begin());
+      }
+      for (std::int64_t round = 0; round < rounds; ++round) {
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t w = 0; w < workers; ++w) {
+          StepState& s = workers_[w];
+          std::int64_t begin = 0, end = 0;
+          local_sgd_shard(batches, workers, w, begin, end);
+          const std::int64_t last = std::min(end - begin, (round + 1) * settings.sync_every);
+          for (std::int64_t i = round * settings.sync_every; i < last; ++i) {
+            const std::int64_t first = (begin + i) * batch;
+            s.loss += step(s, order_.data() + first, std::min(batch, n - first), rules[i], false);
+          }
+          // The copies side by side, [array][worker][parameter], for worker_average.
+          for (int a = 0; a < 3; ++a) {
+            const std::vector<float>& from = a == 0 ? s.theta : a == 1 ? s.moment1 : s.moment2;
+            std::copy(from.begin(), from.end(), copies_.begin() + (a * workers + w) * size);
+          }
+        }
+        const bool last_round = round + 1 == rounds;
+#pragma omp for schedule(static)
+        for (std::int64_t c = 0; c < chunks; ++c) {
+          const std::int64_t end = std::min(size, (c + 1) * kNormSlice);
+          for (int a = 0; a < 3; ++a) {
+            const float* copies = copies_.data() + a * workers * size;
+            std::vector<float>& main =
+                a == 0 ? state_.theta : a == 1 ? state_.moment1 : state_.moment2;
+            for (std::int64_t q = c * kNormSlice; q < end; ++q) {
+              const float v = worker_average(copies, size, workers, q);
+              main[q] = v;
+              for (std::int64_t w = 0; w < workers && !last_round; ++w) {
+                StepState& s = workers_[w];
+                (a == 0 ? s.theta : a == 1 ? s.moment1 : s.moment2)[q] = v;
+              }
+            }
+          }
+        }
+      }
+    }
+    double loss = 0.0;
+    for (std::int64_t w = 0; w < workers; ++w) loss += workers_[w].loss;
+    loss_sum_ += loss;
+  }
+
+  double take_loss_sum() override { return std::exchange(loss_sum_, 0.0); }
+
+  void predict_scores(const PreparedRowsView& rows, float* out) override {
+    check_rows(shape_, rows, "predict_scores");
+    const ModelView model = view(state_);
+    const std::int32_t outputs = params_.outputs;
+    const std::int64_t sums_per_row = static_cast<std::int64_t>(outputs) * params_.factors;
+#pragma omp parallel
+    {
+      std::vector<float> sums(static_cast<std::size_t>(std::max<std::int64_t>(sums_per_row, 1)));
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < rows.rows; ++r)
+        row_scores(model, rows, r, out + r * outputs, sums.data());
+    }
+  }
+
+  ModelParameters parameters() const override {
+    ModelParameters out;
+    const auto at = [this](std::int64_t q) { return state_.theta.begin() + q; };
+    out.weights.assign(at(0), at(params_.bias_offset()));
+    out.bias.assign(at(params_.bias_offset()), at(params_.factor_offset()));
+    out.factors.assign(at(params_.factor_offset()), at(params_.size()));
+    return out;
+  }
+
+  void set_parameters(const ModelParameters& parameters) override {
+    check_parameters(shape_, parameters);
+    std::copy(parameters.weights.begin(), parameters.weights.end(), state_.theta.begin());
+    std::copy(parameters.bias.begin(), parameters.bias.end(),
+              state_.theta.begin() + params_.bias_offset());
+    std::copy(parameters.factors.begin(), parameters.factors.end(),
+              state_.theta.begin() + params_.factor_offset());
+    std::fill(state_.moment1.begin(), state_.moment1.end(), 0.0f);
+    std::fill(state_.moment2.begin(), state_.moment2.end(), 0.0f);
+  }
+
+ private:
+  ModelView view(const StepState& s) const {
+    ModelView m;
+    m.theta = s.theta.data();
+    m.params = params_;
+    m.layout = shape_.layout;
+    m.loss = shape_.loss;
+    m.huber_delta = shape_.huber_delta;
+    return m;
+  }
+
+  // One optimizer step of state s on the rows order[0 .. count) (count >= 1): the step train_step
+  // documents. Returns the batch's summed weighted loss. `parallel`: spread the step's loops over
+  // the OpenMP team; false runs them in the calling thread. Same bits either way.
+  double step(StepState& s, const std::int64_t* order, std::int64_t count, const UpdateRule& rule,
+              bool parallel) const {
     const ParameterLayout& p = params_;
-    const ModelView model = view();
+    const ModelView model = view(s);
     const std::int32_t outputs = p.outputs, k = p.factors, groups = shape_.layout.groups;
     const std::int64_t dense = shape_.layout.dense_features;
     const std::int64_t per_output = dense_entries_per_output(p, dense);
     const std::int64_t entries = outputs * per_output;
     const std::int64_t slices = (count + kSliceRows - 1) / kSliceRows;
-    grow(dscore_, count * outputs);
-    grow(sums_, count * outputs * k);
-    grow(partial_, slices * entries);
-    grow(slice_loss_, slices);
-    grow(slice_weight_, slices);
-    grow(batch_dense_, count * dense);
-    grow(batch_slot_, count * groups);
-    grow(batch_value_, count * groups);
-    grow(batch_label_, count);
-    grow(batch_weight_, count);
-    const std::int64_t* order = order_.data() + first;
+    grow(s.dscore, count * outputs);
+    grow(s.sums, count * outputs * k);
+    grow(s.partial, slices * entries);
+    grow(s.slice_loss, slices);
+    grow(s.slice_weight, slices);
+    grow(s.batch_dense, count * dense);
+    grow(s.batch_slot, count * groups);
+    grow(s.batch_value, count * groups);
+    grow(s.batch_label, count);
+    grow(s.batch_weight, count);
     const PreparedRowsView& rows = data_.rows;
-    const float* theta = theta_.data();
+    const float* theta = s.theta.data();
 
     // Forward and the dense entries' partial sums, one batch slice at a time. Each row is first
     // gathered from the column-major training set into a row-major copy (D loads in flight at
     // once), which the formulas then read as a one-row block: the same values the GPU reads in
     // place, contiguous here.
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t c = 0; c < slices; ++c) {
-      double* acc = partial_.data() + c * entries;
+    for_each_index(parallel, true, slices, [&](std::int64_t c) {
+      double* acc = s.partial.data() + c * entries;
       std::fill(acc, acc + entries, 0.0);
       double loss = 0.0, weight = 0.0;
       const std::int64_t end = std::min(count, (c + 1) * kSliceRows);
       for (std::int64_t b = c * kSliceRows; b < end; ++b) {
         const std::int64_t r = order[b];
-        float* x = batch_dense_.data() + b * dense;
-        std::int32_t* slot = batch_slot_.data() + b * groups;
-        float* value = batch_value_.data() + b * groups;
+        float* x = s.batch_dense.data() + b * dense;
+        std::int32_t* slot = s.batch_slot.data() + b * groups;
+        float* value = s.batch_value.data() + b * groups;
         for (std::int64_t f = 0; f < dense; ++f) x[f] = rows.dense[f * rows.rows + r];
         for (std::int32_t g = 0; g < groups; ++g) {
           slot[g] = rows.slot[static_cast<std::int64_t>(g) * rows.rows + r];
           value[g] = rows.value[static_cast<std::int64_t>(g) * rows.rows + r];
         }
-        batch_label_[b] = data_.labels[r];
-        batch_weight_[b] = data_.weights ? data_.weights[r] : 1.0f;
-        const LabeledRowsView one{PreparedRowsView{x, slot, value, 1}, batch_label_.data() + b,
-                                  data_.weights ? batch_weight_.data() + b : nullptr};
-        float* ds = dscore_.data() + b * outputs;
-        const float* sm = sums_.data() + b * outputs * k;
+        s.batch_label[b] = data_.labels[r];
+        s.batch_weight[b] = data_.weights ? data_.weights[r] : 1.0f;
+        const LabeledRowsView one{PreparedRowsView{x, slot, value, 1}, s.batch_label.data() + b,
+                                  data_.weights ? s.batch_weight.data() + b : nullptr};
+        float* ds = s.dscore.data() + b * outputs;
+        const float* sm = s.sums.data() + b * outputs * k;
         double w = 0.0;
-        loss += row_forward(model, one, 0, ds, sums_.data() + b * outputs * k, w);
+        loss += row_forward(model, one, 0, ds, s.sums.data() + b * outputs * k, w);
         weight += w;
         for (std::int32_t o = 0; o < outputs; ++o) {
           const float d = ds[o];
@@ -120,140 +310,86 @@ class CpuModel final : public Model {
           }
         }
       }
-      slice_loss_[c] = loss;
-      slice_weight_[c] = weight;
-    }
+      s.slice_loss[c] = loss;
+      s.slice_weight[c] = weight;
+    });
 
-#pragma omp parallel for schedule(static)
-    for (std::int64_t e = 0; e < entries; ++e) {
+    for_each_index(parallel, false, entries, [&](std::int64_t e) {
       double total = 0.0;
-      for (std::int64_t c = 0; c < slices; ++c) total += partial_[c * entries + e];
-      gradient_[dense_entry_parameter(p, dense, static_cast<std::int32_t>(e / per_output),
-                                      e % per_output)] = total;
-    }
+      for (std::int64_t c = 0; c < slices; ++c) total += s.partial[c * entries + e];
+      s.gradient[dense_entry_parameter(p, dense, static_cast<std::int32_t>(e / per_output),
+                                       e % per_output)] = total;
+    });
 
     // Sparse entries: each (group, output) owns a disjoint range of the gradient and adds its rows'
     // terms in batch order.
     const std::int64_t units = static_cast<std::int64_t>(groups) * outputs;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t u = 0; u < units; ++u) {
+    for_each_index(parallel, true, units, [&](std::int64_t u) {
       const std::int32_t g = static_cast<std::int32_t>(u / outputs);
       const std::int32_t o = static_cast<std::int32_t>(u % outputs);
       const std::int64_t offset = shape_.layout.group_offset[g];
       for (std::int64_t b = 0; b < count; ++b) {
-        const std::int64_t idx = offset + batch_slot_[b * groups + g];
-        const float x = batch_value_[b * groups + g];
-        const float d = dscore_[b * outputs + o];
-        gradient_[p.weight(o, idx)] += static_cast<double>(d * x);
-        const float* sm = sums_.data() + (b * outputs + o) * k;
+        const std::int64_t idx = offset + s.batch_slot[b * groups + g];
+        const float x = s.batch_value[b * groups + g];
+        const float d = s.dscore[b * outputs + o];
+        s.gradient[p.weight(o, idx)] += static_cast<double>(d * x);
+        const float* sm = s.sums.data() + (b * outputs + o) * k;
         for (std::int32_t f = 0; f < k; ++f) {
           const std::int64_t q = p.factor(o, idx, f);
-          gradient_[q] += static_cast<double>(fm_factor_gradient(d, x, sm[f], theta[q]));
+          s.gradient[q] += static_cast<double>(fm_factor_gradient(d, x, sm[f], theta[q]));
         }
       }
-    }
+    });
 
     double loss = 0.0, weight = 0.0;
     for (std::int64_t c = 0; c < slices; ++c) {
-      loss += slice_loss_[c];
-      weight += slice_weight_[c];
+      loss += s.slice_loss[c];
+      weight += s.slice_weight[c];
     }
     const std::int64_t size = p.size();
     double squares = 0.0;
     if (optimizer_.clip_norm > 0.0f) {
       const std::int64_t norm_slices = (size + kNormSlice - 1) / kNormSlice;
-      grow(norm_partial_, norm_slices);
-#pragma omp parallel for schedule(static)
-      for (std::int64_t c = 0; c < norm_slices; ++c) {
-        double s = 0.0;
+      grow(s.norm_partial, norm_slices);
+      for_each_index(parallel, false, norm_slices, [&](std::int64_t c) {
+        double sq = 0.0;
         const std::int64_t end = std::min(size, (c + 1) * kNormSlice);
-        for (std::int64_t q = c * kNormSlice; q < end; ++q) s += gradient_[q] * gradient_[q];
-        norm_partial_[c] = s;
-      }
-      for (std::int64_t c = 0; c < norm_slices; ++c) squares += norm_partial_[c];
+        for (std::int64_t q = c * kNormSlice; q < end; ++q) sq += s.gradient[q] * s.gradient[q];
+        s.norm_partial[c] = sq;
+      });
+      for (std::int64_t c = 0; c < norm_slices; ++c) squares += s.norm_partial[c];
     }
     const double scale = gradient_scale(weight, squares, optimizer_.clip_norm);
-    const UpdateRule rule = update_rule(optimizer_, settings);
+    float* th = s.theta.data();
+    float* m1 = s.moment1.data();
+    float* m2 = s.moment2.data();
+    double* gr = s.gradient.data();
+    const auto update = [&](std::int64_t q) {
+      update_weight(rule, p.regularized(q), static_cast<float>(gr[q] * scale), th[q], m1[q], m2[q]);
+      gr[q] = 0.0;
+    };
+    if (parallel) {
 #pragma omp parallel for schedule(static)
-    for (std::int64_t q = 0; q < size; ++q) {
-      update_weight(rule, p.regularized(q), static_cast<float>(gradient_[q] * scale), theta_[q],
-                    moment1_[q], moment2_[q]);
-      gradient_[q] = 0.0;
+      for (std::int64_t q = 0; q < size; ++q) update(q);
+    } else {
+      for (std::int64_t q = 0; q < size; ++q) update(q);
     }
-    loss_sum_ += loss;
-    return settings.return_loss ? loss : std::numeric_limits<double>::quiet_NaN();
-  }
-
-  double take_loss_sum() override { return std::exchange(loss_sum_, 0.0); }
-
-  void predict_scores(const PreparedRowsView& rows, float* out) override {
-    check_rows(shape_, rows, "predict_scores");
-    const ModelView model = view();
-    const std::int32_t outputs = params_.outputs;
-    const std::int64_t sums_per_row = static_cast<std::int64_t>(outputs) * params_.factors;
-#pragma omp parallel
-    {
-      std::vector<float> sums(static_cast<std::size_t>(std::max<std::int64_t>(sums_per_row, 1)));
-#pragma omp for schedule(static)
-      for (std::int64_t r = 0; r < rows.rows; ++r)
-        row_scores(model, rows, r, out + r * outputs, sums.data());
-    }
-  }
-
-  ModelParameters parameters() const override {
-    ModelParameters out;
-    const auto at = [this](std::int64_t q) { return theta_.begin() + q; };
-    out.weights.assign(at(0), at(params_.bias_offset()));
-    out.bias.assign(at(params_.bias_offset()), at(params_.factor_offset()));
-    out.factors.assign(at(params_.factor_offset()), at(params_.size()));
-    return out;
-  }
-
-  void set_parameters(const ModelParameters& parameters) override {
-    check_parameters(shape_, parameters);
-    std::copy(parameters.weights.begin(), parameters.weights.end(), theta_.begin());
-    std::copy(parameters.bias.begin(), parameters.bias.end(),
-              theta_.begin() + params_.bias_offset());
-    std::copy(parameters.factors.begin(), parameters.factors.end(),
-              theta_.begin() + params_.factor_offset());
-    std::fill(moment1_.begin(), moment1_.end(), 0.0f);
-    std::fill(moment2_.begin(), moment2_.end(), 0.0f);
-  }
-
- private:
-  ModelView view() const {
-    ModelView m;
-    m.theta = theta_.data();
-    m.params = params_;
-    m.layout = shape_.layout;
-    m.loss = shape_.loss;
-    m.huber_delta = shape_.huber_delta;
-    return m;
-  }
-
-  template <typename T>
-  static void grow(std::vector<T>& v, std::int64_t n) {
-    if (static_cast<std::int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+    return loss;
   }
 
   ModelShape shape_;
   OptimizerConfig optimizer_;
   ParameterLayout params_;
-  std::vector<float> theta_, moment1_, moment2_;
-  std::vector<double> gradient_;  // summed over the batch; all zero between steps
+  StepState state_;
 
   LabeledRowsView data_;
   bool bound_ = false;
   std::vector<std::int64_t> order_;
   double loss_sum_ = 0.0;
 
-  // Per-step scratch, grown to the largest batch.
-  std::vector<float> dscore_;  // [batch row][output]
-  std::vector<float> sums_;    // [batch row][output][factor] (fm)
-  std::vector<double> partial_, slice_loss_, slice_weight_, norm_partial_;
-  // The batch's rows gathered row-major: dense [row][feature], slot and value [row][group].
-  std::vector<float> batch_dense_, batch_value_, batch_label_, batch_weight_;
-  std::vector<std::int32_t> batch_slot_;
+  // Local SGD: the workers' states and, at each average, their three arrays side by side.
+  std::vector<StepState> workers_;
+  std::vector<float> copies_;
 };
 
 }  // namespace

@@ -241,6 +241,15 @@ void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
     throw Error("train_step: the learning rate is not finite");
 }
 
+void check_local_sgd(const LocalSgdSettings& settings) {
+  if (settings.batch < 1) throw Error("train_epoch_local_sgd: the batch must be at least 1 row");
+  if (settings.sync_every < 1) throw Error("train_epoch_local_sgd: sync_every must be at least 1");
+  if (settings.workers < 0) throw Error("train_epoch_local_sgd: negative worker count");
+  if (settings.first_step < 1) throw Error("train_epoch_local_sgd: the step count starts at 1");
+  if (!std::isfinite(settings.learning_rate))
+    throw Error("train_epoch_local_sgd: the learning rate is not finite");
+}
+
 void check_parameters(const ModelShape& shape, const ModelParameters& parameters) {
   const ParameterLayout p = parameter_layout(shape);
   if (parameters.weights.size() != static_cast<std::size_t>(p.bias_offset()) ||

@@ -107,6 +107,18 @@ struct StepSettings {
   bool return_loss = true;
 };
 
+// One epoch of local SGD (--mode parallel; Zinkevich et al. 2010): the epoch order is split into
+// `workers` contiguous shards; each worker (a CPU thread, or a GPU thread block) runs minibatch steps
+// of `batch` rows on its own shard with its own copy of the weights and optimizer state, and the
+// copies are averaged every `sync_every` local steps and at the end of the epoch.
+struct LocalSgdSettings {
+  std::int64_t batch = 256;
+  std::int64_t sync_every = 8;
+  float learning_rate = 0.01f;
+  std::int64_t first_step = 1;  // optimizer step count of the first local step (Adam bias correction)
+  std::int32_t workers = 0;     // 0 = as many as the device runs well (threads; SMs x blocks)
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -126,6 +138,10 @@ class Model {
   // bits.
   virtual double train_step(std::int64_t first, std::int64_t count,
                             const StepSettings& settings) = 0;
+  // One epoch of local SGD over the rows set by set_epoch_order (see LocalSgdSettings); afterwards
+  // parameters() holds the averaged weights. Adds the epoch's summed (weighted) losses to the
+  // running sum that take_loss_sum returns. Deterministic for a given device and worker count.
+  virtual void train_epoch_local_sgd(const LocalSgdSettings& settings) = 0;
   // The summed (weighted) batch losses of all steps since the last call (or since the model was
   // made), then starts the sum again from 0. On the GPU: waits for the queued steps.
   virtual double take_loss_sum() = 0;

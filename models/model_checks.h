@@ -23,6 +23,9 @@ void check_order(const std::vector<std::int64_t>& order, std::int64_t rows);
 // Error for a batch outside the order, a step before 1, or a learning rate that is not finite.
 void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
                 const StepSettings& settings);
+// Error for a batch or sync_every below 1, negative workers, a first step before 1, or a learning
+// rate that is not finite.
+void check_local_sgd(const LocalSgdSettings& settings);
 // Error when the vectors' sizes do not match the shape.
 void check_parameters(const ModelShape& shape, const ModelParameters& parameters);
 

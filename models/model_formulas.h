@@ -363,4 +363,24 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
   }
 }
 
+// ---- Local SGD (LocalSgdSettings) ----
+
+// The batches of worker w of `workers`: the epoch's `batches` batches (of `batch` rows, the last
+// one possibly shorter, as in exact mode) are cut into contiguous shards,
+// [batches w / workers, batches (w + 1) / workers), so every worker runs whole batches.
+LATHE_HOST_DEVICE void local_sgd_shard(std::int64_t batches, std::int64_t workers, std::int64_t w,
+                                       std::int64_t& begin, std::int64_t& end) {
+  begin = batches * w / workers;
+  end = batches * (w + 1) / workers;
+}
+
+// The average of parameter q over the workers' copies (copies[w * stride + q]): summed in double
+// in worker order, divided once, rounded to float once. One worker gives its own value back.
+LATHE_HOST_DEVICE float worker_average(const float* copies, std::int64_t stride,
+                                       std::int64_t workers, std::int64_t q) {
+  double s = 0.0;
+  for (std::int64_t w = 0; w < workers; ++w) s += static_cast<double>(copies[w * stride + q]);
+  return static_cast<float>(s / static_cast<double>(workers));
+}
+
 }  // namespace lathe

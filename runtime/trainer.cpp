@@ -131,7 +131,17 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     shuffle_rows(order, options.seed, epoch);
     model.set_epoch_order(order);
     model.take_loss_sum();  // start the epoch's running loss from zero
-    for (std::int64_t first = 0; first < train.rows; first += options.batch) {
+    if (options.mode == TrainMode::parallel) {
+      LocalSgdSettings local;
+      local.batch = options.batch;
+      local.sync_every = options.sync_every;
+      local.workers = options.workers;
+      local.first_step = step + 1;
+      local.learning_rate = learning_rate_at(options, step + 1, total_steps);
+      model.train_epoch_local_sgd(local);
+      step += steps_per_epoch;
+    }
+    for (std::int64_t first = 0; options.mode == TrainMode::exact && first < train.rows; first += options.batch) {
       ++step;
       StepSettings settings;
       settings.step = step;

@@ -19,7 +19,12 @@ namespace lathe {
 
 enum class ScheduleKind { constant, inverse_time, cosine };
 
+enum class TrainMode { exact, parallel };
+
 struct TrainerOptions {
+  TrainMode mode = TrainMode::exact;
+  std::int64_t sync_every = 8;  // parallel: local steps between weight averages
+  std::int32_t workers = 0;     // parallel: 0 = the device's choice
   std::int32_t epochs = 20;
   std::int64_t batch = 256;
   float learning_rate = 0.01f;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -992,6 +993,269 @@ TEST_P(ModelOnDevice, FactorizationMachineStartsFromSeededSmallFactors) {
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(ModelOnDevice);
+
+// ---- Local SGD (train_epoch_local_sgd) ----
+
+class LocalSgdOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+struct LocalRun {
+  std::vector<float> theta;
+  std::vector<double> epoch_losses;  // take_loss_sum after each epoch
+};
+
+// `epochs` epochs over fresh shuffles: local SGD with `local` when parallel, else exact mode's
+// train_step loop (steps of local.batch rows, step counts first_step + i, the same learning rate).
+LocalRun run_epochs(const DeviceContext& ctx, const ModelShape& shape, const OptimizerConfig& opt,
+                    const Data& d, LocalSgdSettings local, int epochs, bool parallel) {
+  auto model = make_model(ctx, shape, opt, 21);
+  model->bind_training_set(d.set());
+  LocalRun out;
+  std::int64_t step = 0;
+  const std::int64_t batches = (d.rows + local.batch - 1) / local.batch;
+  for (int e = 0; e < epochs; ++e) {
+    model->set_epoch_order(shuffled(d.rows, 300 + e));
+    model->take_loss_sum();
+    if (parallel) {
+      local.first_step = step + 1;
+      model->train_epoch_local_sgd(local);
+    } else {
+      for (std::int64_t b = 0; b < batches; ++b) {
+        StepSettings st;
+        st.step = step + 1 + b;
+        st.learning_rate = local.learning_rate;
+        st.return_loss = false;
+        model->train_step(b * local.batch, std::min(local.batch, d.rows - b * local.batch), st);
+      }
+    }
+    step += batches;
+    out.epoch_losses.push_back(model->take_loss_sum());
+  }
+  out.theta = flatten(model->parameters());
+  return out;
+}
+
+std::vector<RunConfig> local_sweep() {
+  std::vector<RunConfig> configs;
+  for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    for (auto [loss, o] : {std::pair{LossKind::logistic, OptimizerKind::adam},
+                           std::pair{LossKind::softmax, OptimizerKind::momentum},
+                           std::pair{LossKind::huber, OptimizerKind::adagrad}}) {
+      RunConfig c;
+      c.kind = kind;
+      c.loss = loss;
+      c.optimizer = o;
+      c.l2 = kind == ModelKind::fm ? 0.01f : 0.0f;
+      c.l1 = o == OptimizerKind::momentum ? 0.001f : 0.0f;
+      c.clip = o == OptimizerKind::adagrad ? 0.5f : 0.0f;
+      configs.push_back(c);
+    }
+  }
+  return configs;
+}
+
+OptimizerConfig optimizer_of(const RunConfig& c) {
+  OptimizerConfig opt;
+  opt.kind = c.optimizer;
+  opt.l1 = c.l1;
+  opt.l2 = c.l2;
+  opt.clip_norm = c.clip;
+  return opt;
+}
+
+// One worker: local SGD is exact mode's train_step loop, whatever sync_every (same bits on the
+// CPU; on the GPU the worker is a smaller block, whose fixed-order sums differ in the last bits).
+TEST_P(LocalSgdOnDevice, OneWorkerIsExactMode) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const RunConfig& c : local_sweep()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+    LocalSgdSettings local;
+    local.batch = 37;
+    local.learning_rate = 0.02f;
+    local.workers = 1;
+    const LocalRun exact = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, false);
+    for (std::int64_t sync : {1, 3, 1000}) {
+      local.sync_every = sync;
+      const LocalRun got = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
+      if (GetParam() == DeviceKind::cpu) {
+        EXPECT_TRUE(same_bits(got.theta, exact.theta)) << "sync_every " << sync;
+        EXPECT_EQ(got.epoch_losses, exact.epoch_losses);
+      } else {
+        EXPECT_EQ(count_far(got.theta, exact.theta, 1e-5, "parameters"), 0);
+        for (std::size_t e = 0; e < exact.epoch_losses.size(); ++e)
+          EXPECT_NEAR(got.epoch_losses[e], exact.epoch_losses[e], 1e-6 * exact.epoch_losses[e]);
+      }
+    }
+  }
+}
+
+// Several workers: the same bits run to run, and (CPU) whatever the OpenMP thread count.
+TEST_P(LocalSgdOnDevice, SameBitsRunToRunForAGivenWorkerCount) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const RunConfig& c : local_sweep()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+    LocalSgdSettings local;
+    local.batch = 16;
+    local.sync_every = 3;
+    local.learning_rate = 0.02f;
+    local.workers = 5;
+    const LocalRun a = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
+    const LocalRun b = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
+    EXPECT_TRUE(same_bits(a.theta, b.theta));
+    EXPECT_EQ(a.epoch_losses, b.epoch_losses);
+    if (GetParam() == DeviceKind::cpu) {
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(2);
+      const LocalRun two = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
+      omp_set_num_threads(threads);
+      EXPECT_TRUE(same_bits(a.theta, two.theta)) << "the thread count changed the result";
+      EXPECT_EQ(a.epoch_losses, two.epoch_losses);
+    }
+  }
+}
+
+// Plain SGD (no optimizer state): local SGD is W separate models stepping through their shards
+// of whole batches, with their parameters replaced by the double-precision worker-order mean
+// after every sync_every steps and at the end. The definition, written out with train_step.
+TEST_P(LocalSgdOnDevice, PlainSgdIsSeparateModelsAveragedEverySyncSteps) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  RunConfig c;
+  c.kind = ModelKind::fm;
+  c.loss = LossKind::logistic;
+  c.optimizer = OptimizerKind::sgd;
+  const Data d = sweep_data(c);  // 1500 rows, weighted
+  const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+  const std::int64_t batch = 32, sync = 4, workers = 3;
+  const std::int64_t batches = (d.rows + batch - 1) / batch;  // 47: shards of 15, 16, 16
+  const float lr = 0.1f;
+  std::vector<std::unique_ptr<Model>> copies;
+  for (std::int64_t w = 0; w < workers; ++w) {
+    copies.push_back(make_model(ctx, shape, optimizer_of(c), 21));
+    copies.back()->bind_training_set(d.set());
+    copies.back()->set_epoch_order(shuffled(d.rows, 300));
+  }
+  double loss = 0;
+  for (std::int64_t round = 0; round * sync < 16; ++round) {
+    std::vector<double> sum;
+    for (std::int64_t w = 0; w < workers; ++w) {
+      const std::int64_t begin = batches * w / workers, end = batches * (w + 1) / workers;
+      for (std::int64_t i = round * sync; i < std::min(end - begin, (round + 1) * sync); ++i) {
+        StepSettings st;
+        st.learning_rate = lr;
+        st.step = 1 + i;
+        const std::int64_t first = (begin + i) * batch;
+        copies[w]->train_step(first, std::min(batch, d.rows - first), st);
+      }
+      const std::vector<float> theta = flatten(copies[w]->parameters());
+      sum.resize(theta.size(), 0.0);
+      for (std::size_t q = 0; q < theta.size(); ++q) sum[q] += theta[q];
+    }
+    std::vector<float> mean(sum.size());
+    for (std::size_t q = 0; q < sum.size(); ++q)
+      mean[q] = static_cast<float>(sum[q] / static_cast<double>(workers));
+    for (auto& m : copies) m->set_parameters(unflatten(shape, mean));
+  }
+  for (std::int64_t w = 0; w < workers; ++w) loss += copies[w]->take_loss_sum();
+
+  LocalSgdSettings local;
+  local.batch = batch;
+  local.sync_every = sync;
+  local.learning_rate = lr;
+  local.workers = static_cast<std::int32_t>(workers);
+  const LocalRun got = run_epochs(ctx, shape, optimizer_of(c), d, local, 1, true);
+  const std::vector<float> want = flatten(copies[0]->parameters());
+  if (GetParam() == DeviceKind::cpu) {
+    EXPECT_TRUE(same_bits(got.theta, want));
+  } else {
+    EXPECT_EQ(count_far(got.theta, want, 1e-5, "parameters"), 0);
+  }
+  EXPECT_NEAR(got.epoch_losses[0], loss, 1e-9 * loss);
+}
+
+// The GPU's workers against the CPU's, same worker count: the same algorithm, so the parameters
+// agree to float rounding accumulated over ~150 steps (relative 5e-4, floor 1e-2; the step-by-step
+// test allows 1e-5 after 12 steps) and the epochs' losses to 1e-5.
+TEST_P(LocalSgdOnDevice, MatchesTheCpuForTheSameWorkerCount) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const RunConfig& c : local_sweep()) {
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+    LocalSgdSettings local;
+    local.batch = 32;
+    local.sync_every = 4;
+    local.learning_rate = 0.02f;
+    local.workers = 6;
+    const LocalRun got = run_epochs(ctx, shape, optimizer_of(c), d, local, 3, true);
+    const LocalRun ref = run_epochs(DeviceContext::cpu(), shape, optimizer_of(c), d, local, 3, true);
+    EXPECT_EQ(count_far(got.theta, ref.theta, 5e-4, "parameters"), 0);
+    for (std::size_t e = 0; e < ref.epoch_losses.size(); ++e)
+      EXPECT_NEAR(got.epoch_losses[e], ref.epoch_losses[e], 1e-5 * ref.epoch_losses[e]);
+  }
+}
+
+// The acceptance test: on a synthetic logistic problem of 50k rows, batch 32, sync every
+// 8 steps, 8 workers, the validation logloss after 3 epochs is within 1% of exact mode's.
+TEST_P(LocalSgdOnDevice, ValidationLoglossWithinOnePercentOfExactMode) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data train = make_features(50000, 8, {6, 10}, 401);
+  Data valid = make_features(10000, 8, {6, 10}, 402);
+  const auto truth = linear_truth(train, 403);
+  assign_labels(train, LossKind::logistic, 1, 404, truth);
+  assign_labels(valid, LossKind::logistic, 1, 405, linear_truth(valid, 403));
+  const ModelShape shape = make_shape(train, LossKind::logistic, ModelKind::linear);
+  OptimizerConfig opt;  // adam
+  LocalSgdSettings local;
+  local.batch = 32;
+  local.sync_every = 8;
+  local.learning_rate = 0.01f;
+  local.workers = 8;
+  double logloss[2];
+  for (bool parallel : {false, true}) {
+    auto model = make_model(ctx, shape, opt, 1);
+    const LocalRun run = run_epochs(ctx, shape, opt, train, local, 3, parallel);
+    model->set_parameters(unflatten(shape, run.theta));
+    logloss[parallel] = mean_loss(*model, valid);
+  }
+  EXPECT_LT(std::fabs(logloss[1] - logloss[0]), 0.01 * logloss[0])
+      << "exact " << logloss[0] << ", local SGD " << logloss[1];
+  RecordProperty("exact_logloss", std::to_string(logloss[0]));
+  RecordProperty("local_sgd_logloss", std::to_string(logloss[1]));
+  std::printf("validation logloss: exact %.6f, local SGD (8 workers) %.6f, gap %.3f%%\n",
+              logloss[0], logloss[1], 100.0 * (logloss[1] - logloss[0]) / logloss[0]);
+}
+
+TEST_P(LocalSgdOnDevice, BadSettingsAreRefused) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const Data d = make_features(50, 2, {3}, 121);
+  auto model = make_model(ctx, make_shape(d, LossKind::logistic, ModelKind::linear), {}, 1);
+  EXPECT_THROW(model->train_epoch_local_sgd(LocalSgdSettings{}), Error);  // nothing bound
+  model->bind_training_set(d.set());
+  model->set_epoch_order(shuffled(d.rows, 1));
+  for (int i = 0; i < 4; ++i) {
+    LocalSgdSettings bad;
+    if (i == 0) bad.batch = 0;
+    if (i == 1) bad.sync_every = 0;
+    if (i == 2) bad.workers = -1;
+    if (i == 3) bad.first_step = 0;
+    EXPECT_THROW(model->train_epoch_local_sgd(bad), Error) << i;
+  }
+  LocalSgdSettings many;
+  many.workers = 1000;  // more workers than batches: capped at one batch each
+  model->train_epoch_local_sgd(many);
+  EXPECT_TRUE(std::isfinite(model->take_loss_sum()));
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(LocalSgdOnDevice);
 
 }  // namespace
 }  // namespace lathe
