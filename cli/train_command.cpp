@@ -1,6 +1,9 @@
 // `lathe train DATA.h5 --label COL --task regression|binary|multiclass --out MODEL.h5 [...]`.
 #include <nlohmann/json.hpp>
+#include <toml++/toml.h>
 
+#include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -20,6 +23,61 @@ nlohmann::json metrics_json(const MetricSet& m) {
   return j;
 }
 
+// One TOML value as the text CLI11 would have read on the command line.
+std::string toml_value_text(const toml::node& node, const std::string& where) {
+  if (const auto* v = node.as_string()) return v->get();
+  if (const auto* v = node.as_boolean()) return v->get() ? "true" : "false";
+  if (const auto* v = node.as_integer()) return std::to_string(v->get());
+  if (const auto* v = node.as_floating_point()) {
+    char buffer[64];
+    const auto end = std::to_chars(buffer, buffer + sizeof buffer, v->get()).ptr;  // shortest round trip
+    return std::string(buffer, end);
+  }
+  throw InputError(where + ": expected a string, number or boolean");
+}
+
+// Applies `lathe train --config FILE`: each top-level key is a long option name without the dashes;
+// an option already given on the command line keeps its command-line value. Arrays are joined with
+// commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`).
+void apply_config_file(CLI::App* cmd, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("--config: " + path + ": no such file");
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    throw InputError("--config: " + path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
+                     std::string(e.description()));
+  }
+  for (const auto& [key_node, node] : table) {
+    const std::string key(key_node.str());
+    const std::string where = "--config: " + path + ": key '" + key + "'";
+    CLI::Option* opt = key.size() > 1 && key != "config" && key != "help" ? cmd->get_option_no_throw("--" + key) : nullptr;
+    if (opt == nullptr) {
+      throw InputError(where + " is not an option of lathe train (keys are long option names without the dashes)");
+    }
+    std::string text;
+    if (const auto* array = node.as_array()) {
+      for (const auto& item : *array) {
+        if (!text.empty()) text += ',';
+        text += toml_value_text(item, where);
+      }
+    } else {
+      text = toml_value_text(node, where);
+    }
+    if (opt->count() > 0) continue;  // the command line wins
+    const bool flag = opt->get_expected_min() == 0;
+    if (flag && text != "true" && text != "false") throw InputError(where + ": expected true or false");
+    try {
+      opt->add_result(text);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      throw InputError(where + ": " + e.what());
+    }
+  }
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app) {
@@ -27,7 +85,7 @@ void add_train_command(CLI::App& app) {
   struct Args {
     std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
                 schedule = "constant", valid, metric, positive, weight, class_weight, mode = "exact",
-                metrics_log;
+                metrics_log, config, checkpoint, resume;
     PreparationArgs preparation;
     TrainTableOptions options;
     bool dedup = false, quiet = false;
@@ -39,10 +97,24 @@ void add_train_command(CLI::App& app) {
   o.trainer.learning_rate = 0.01f;
   o.optimizer.l2 = 1e-5f;
   cmd->add_option("data", args->data, "Training data, HDF5 (any layout)")->required();
-  cmd->add_option("--task", args->task, "regression, binary or multiclass")
-      ->required()
+  cmd->add_option("--config", args->config,
+                  "TOML file of options: top-level `key = value` lines whose keys are the long option names "
+                  "without dashes (task = \"binary\", epochs = 30, lr = 0.05, missing-indicators = true; an "
+                  "array is joined with commas); options on the command line override it; an unknown key is "
+                  "an error");
+  cmd->add_option("--task", args->task, "regression, binary or multiclass (required)")
       ->check(CLI::IsMember({"regression", "binary", "multiclass"}));
-  cmd->add_option("--out", args->out, "Model file to write (HDF5)")->required();
+  cmd->add_option("--out", args->out, "Model file to write (HDF5; required)");
+  cmd->add_option("--checkpoint-every", o.trainer.checkpoint_every,
+                  "Write a checkpoint every N epochs (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint", args->checkpoint,
+                  "Checkpoint path (default: --out with .checkpoint.h5 for its extension); {epoch} in it is "
+                  "replaced by the epoch, else each checkpoint replaces the last");
+  cmd->add_option("--resume", args->resume,
+                  "Continue from this checkpoint (same data and preparation/model options; the optimizer's "
+                  "moments restart from zero)");
   cmd->add_option("--model", args->model, "linear or fm (factorization machine)")
       ->capture_default_str()
       ->check(CLI::IsMember({"linear", "fm"}));
@@ -90,7 +162,16 @@ void add_train_command(CLI::App& app) {
   add_preparation_options(cmd, args->preparation);
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
+    if (!args->config.empty()) apply_config_file(cmd, args->config);
+    if (args->task.empty()) throw InputError("--task is required (on the command line or in --config)");
+    if (args->out.empty()) throw InputError("--out is required (on the command line or in --config)");
     TrainTableOptions& o = args->options;
+    if (o.trainer.checkpoint_every > 0) {
+      o.checkpoint_path = args->checkpoint.empty()
+                              ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")
+                              : std::filesystem::path(args->checkpoint);
+    }
+    o.resume_path = args->resume;
     o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
     if (o.trainer.sync_every < 1) throw InputError("--sync-every must be at least 1");
     o.preparation = parse_preparation_args(args->preparation);

@@ -91,10 +91,15 @@ std::string read_json_number_attribute(hid_t file, const char* name, const std::
 
 }  // namespace
 
-void save_model(const std::filesystem::path& path, const ModelFile& m) {
+void save_model(const std::filesystem::path& path, const ModelFile& m, const CheckpointExtras* extras) {
   const std::int64_t features = m.preparation.expanded_features();
-  if (static_cast<std::int64_t>(m.parameters.weights.size()) != m.outputs * features ||
-      static_cast<std::int32_t>(m.parameters.bias.size()) != m.outputs) {
+  const auto shape_matches = [&](const ModelParameters& p) {
+    return static_cast<std::int64_t>(p.weights.size()) == m.outputs * features &&
+           static_cast<std::int32_t>(p.bias.size()) == m.outputs &&
+           (m.kind != ModelKind::fm ||
+            static_cast<std::int64_t>(p.factors.size()) == m.outputs * features * m.factors);
+  };
+  if (!shape_matches(m.parameters) || (extras && !shape_matches(extras->resume))) {
     throw Error(path.string() + ": model parameters do not match the model's shape");
   }
   for (const auto* v : {&m.parameters.weights, &m.parameters.bias, &m.parameters.factors}) {
@@ -133,13 +138,21 @@ void save_model(const std::filesystem::path& path, const ModelFile& m) {
     if (m.kind == ModelKind::fm) {
       write_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
     }
+    if (extras) {
+      h5::write_string_attribute(f, "checkpoint", extras->state_json, context);
+      write_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
+      write_floats(f, "resume_bias", extras->resume.bias, {o}, context);
+      if (m.kind == ModelKind::fm) {
+        write_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+      }
+    }
     LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
     LATHE_H5_CHECK(H5Fclose(file.release()), context);
   }
   output.commit();
 }
 
-ModelFile load_model(const std::filesystem::path& path) {
+ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras) {
   const std::string context = path.string();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
@@ -214,6 +227,19 @@ ModelFile load_model(const std::filesystem::path& path) {
   m.parameters.bias = read_floats(f, "bias", static_cast<std::size_t>(m.outputs), context);
   if (m.kind == ModelKind::fm) {
     m.parameters.factors = read_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
+  }
+  if (extras) {
+    if (!h5::attribute_exists(f, "checkpoint", context)) {
+      throw InputError(context + ": not a checkpoint (a model file without the 'checkpoint' attribute)");
+    }
+    extras->state_json = read_string(f, "checkpoint", context);
+    extras->resume.weights = read_floats(f, "resume_weights", static_cast<std::size_t>(m.outputs * features), context);
+    extras->resume.bias = read_floats(f, "resume_bias", static_cast<std::size_t>(m.outputs), context);
+    extras->resume.factors.clear();
+    if (m.kind == ModelKind::fm) {
+      extras->resume.factors =
+          read_floats(f, "resume_factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
+    }
   }
   return m;
 }

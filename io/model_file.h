@@ -10,6 +10,10 @@
 //   /weights               float32 [outputs][features]
 //   /bias                  float32 [outputs]
 //   /factors               float32 [outputs][features][factors] (fm only)
+//
+// A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
+// eval` reads it) with a "checkpoint" attribute (the trainer state, JSON) and the last epoch's
+// parameters in resume_weights, resume_bias and resume_factors (fm only), same shapes.
 #pragma once
 
 #include <filesystem>
@@ -42,11 +46,19 @@ struct ModelFile {
   std::string options_json = "{}";  // the options that produced the model
 };
 
-// Writes atomically (temporary name, then rename). Throws Error.
-void save_model(const std::filesystem::path& path, const ModelFile& model);
+// What a checkpoint adds to a model file (see above).
+struct CheckpointExtras {
+  std::string state_json = "{}";
+  ModelParameters resume;  // same sizes as ModelFile::parameters
+};
+
+// Writes atomically (temporary name, then rename); with `extras`, a checkpoint. Throws Error.
+void save_model(const std::filesystem::path& path, const ModelFile& model,
+                const CheckpointExtras* extras = nullptr);
 
 // Reads and checks a model file: format version, shapes, indices in range, finite weights. Throws
-// InputError naming the file and what is wrong.
-ModelFile load_model(const std::filesystem::path& path);
+// InputError naming the file and what is wrong. With `extras`, the file must be a checkpoint and
+// its extras are read (else InputError "not a checkpoint").
+ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras = nullptr);
 
 }  // namespace lathe

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
@@ -225,7 +226,48 @@ nlohmann::json metrics_to_json(const MetricSet& m) {
   return j;
 }
 
+// A resumed run must train the same model on the same prepared features as the checkpoint's run.
+void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile& ck, const ModelFile& now) {
+  const auto differs = [&](const std::string& what, const std::string& was, const std::string& is) {
+    throw InputError("--resume: " + path.string() + " does not match this data and these options: " + what +
+                     " differs (checkpoint: " + was + "; now: " + is + ")");
+  };
+  const auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
+  if (ck.task != now.task) differs("the task", task_name(ck.task), task_name(now.task));
+  if (ck.label != now.label) differs("the label", ck.label, now.label);
+  if (ck.kind != now.kind || ck.loss != now.loss || ck.huber_delta != now.huber_delta) {
+    differs("the model or loss", ck.kind == ModelKind::fm ? "fm" : "linear", now.kind == ModelKind::fm ? "fm" : "linear");
+  }
+  if (ck.factors != now.factors) differs("--factors", std::to_string(ck.factors), std::to_string(now.factors));
+  if (ck.classes != now.classes) differs("the classes", join(ck.classes), join(now.classes));
+  if (ck.outputs != now.outputs) differs("the outputs", std::to_string(ck.outputs), std::to_string(now.outputs));
+  if (ck.preparation.expanded_features() != now.preparation.expanded_features()) {
+    differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
+            std::to_string(now.preparation.expanded_features()));
+  }
+  if (preparation_to_json(ck.preparation) != preparation_to_json(now.preparation)) {
+    differs("the fitted preparation", "see its 'preparation' attribute", "another data file or preparation options");
+  }
+  if (ck.target_mean != now.target_mean || ck.target_std != now.target_std) {
+    differs("the regression target scaling", std::to_string(ck.target_mean) + " +- " + std::to_string(ck.target_std),
+            std::to_string(now.target_mean) + " +- " + std::to_string(now.target_std));
+  }
+}
+
 }  // namespace
+
+std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch) {
+  std::string s = pattern.string();
+  const std::string key = "{epoch}";
+  for (auto at = s.find(key); at != std::string::npos; at = s.find(key, at)) {
+    s.replace(at, key.size(), std::to_string(epoch));
+  }
+  return s;
+}
 
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options) {
@@ -384,8 +426,6 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
                     valid_rows.block.rows, valid_metric_labels.data()};
   model->bind_training_set(train.set);
-  report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, options.trainer);
-  if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
 
   ModelFile file;
   file.task = options.task;
@@ -400,16 +440,42 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.target_std = link.target_std;
   file.preparation = fitted;
   file.input_schema = reader.columns();
-  file.parameters = report.outcome.best;
-  nlohmann::json metrics = {{"best_epoch", report.outcome.best_epoch},
-                            {"metric", report.outcome.metric},
-                            {"train_rows", report.train_rows},
-                            {"valid_rows", report.valid_rows},
-                            {"valid_file", valid_file},
-                            {"valid", metrics_to_json(report.best_valid)},
-                            {"train_loss", report.outcome.history.at(report.outcome.best_epoch - 1).train_loss}};
-  file.metrics_json = metrics.dump();
   file.options_json = options.options_json;
+  const auto metrics_of = [&](const std::vector<EpochRecord>& history, std::int32_t best_epoch,
+                              const std::string& metric) {
+    const EpochRecord* best = best_epoch > 0 ? &history.at(best_epoch - 1) : nullptr;
+    return nlohmann::json{{"best_epoch", best_epoch},
+                          {"metric", metric},
+                          {"train_rows", report.train_rows},
+                          {"valid_rows", report.valid_rows},
+                          {"valid_file", valid_file},
+                          {"valid", best && valid.rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
+                          {"train_loss", best ? nlohmann::json(best->train_loss) : nlohmann::json(nullptr)}}
+        .dump();
+  };
+
+  TrainerOptions trainer = options.trainer;
+  LoadedCheckpoint resumed;
+  if (!options.resume_path.empty()) {
+    resumed = load_checkpoint(options.resume_path);
+    check_checkpoint_matches(options.resume_path, resumed.model, file);
+    model->set_parameters(resumed.state.last);
+    trainer.resume = &resumed.state;
+  }
+  if (trainer.checkpoint_every > 0) {
+    if (options.checkpoint_path.empty()) throw InputError("--checkpoint-every needs a checkpoint path");
+    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
+    trainer.on_checkpoint = [&, metric](const TrainerState& state) {
+      ModelFile ck = file;
+      ck.metrics_json = metrics_of(state.history, state.best_epoch, metric);
+      save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
+    };
+  }
+  report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
+  if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+
+  file.parameters = report.outcome.best;
+  file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   save_model(model_path, file);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

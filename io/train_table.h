@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/checkpoint.h"
 #include "io/model_file.h"
 #include "io/table_reader.h"
 #include "models/model.h"
@@ -36,7 +37,16 @@ struct TrainTableOptions {
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file
+  // Checkpoints (io/checkpoint.h) every trainer.checkpoint_every epochs to this path; "{epoch}" in
+  // it is replaced by the epoch number (else each checkpoint replaces the previous one).
+  std::filesystem::path checkpoint_path;
+  // Continue from this checkpoint ("" = start afresh). It must match the data and options: the same
+  // fitted preparation, task, classes, label, model kind and shape, else InputError naming it.
+  std::filesystem::path resume_path;
 };
+
+// The path of the checkpoint after `epoch`: "{epoch}" in `pattern` replaced by the number.
+std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch);
 
 struct TrainReport {
   std::int64_t train_rows = 0;

@@ -121,11 +121,32 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
   double best_value = NAN;
   std::int32_t since_best = 0;
   std::int64_t step = 0;
+  std::int32_t first_epoch = 1;
+  // The model's step count (Adam's bias correction) counts from when its moments started at zero:
+  // a resumed model's moments restart, so its count restarts too, while the learning-rate schedule
+  // keeps the run's global step.
+  std::int64_t optimizer_restart = 0;
+  if (const TrainerState* r = options.resume) {
+    if (r->next_epoch < 1 || r->step < 0 || r->best_epoch < 0 || r->best_epoch >= r->next_epoch ||
+        static_cast<std::int32_t>(r->history.size()) != r->next_epoch - 1) {
+      throw InputError("--resume: the checkpoint's trainer state is inconsistent");
+    }
+    first_epoch = r->next_epoch;
+    best_value = r->best_value;
+    since_best = r->epochs_since_best;
+    step = r->step;
+    optimizer_restart = r->step;
+    outcome.best = r->best;
+    outcome.best_epoch = r->best_epoch;
+    outcome.history = r->history;
+    // A run that had already stopped early stays stopped.
+    if (options.patience > 0 && since_best >= options.patience) first_epoch = options.epochs + 1;
+  }
   double total_weight = 0;
   for (std::int64_t r = 0; r < train.rows; ++r) total_weight += train.set.weights ? train.set.weights[r] : 1.0;
   const auto start = std::chrono::steady_clock::now();
 
-  for (std::int32_t epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (std::int32_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
     shuffle_rows(order, options.seed, epoch);
@@ -136,7 +157,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
       local.batch = options.batch;
       local.sync_every = options.sync_every;
       local.workers = options.workers;
-      local.first_step = step + 1;
+      local.first_step = step + 1 - optimizer_restart;
       local.learning_rate = learning_rate_at(options, step + 1, total_steps);
       model.train_epoch_local_sgd(local);
       step += steps_per_epoch;
@@ -144,7 +165,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     for (std::int64_t first = 0; options.mode == TrainMode::exact && first < train.rows; first += options.batch) {
       ++step;
       StepSettings settings;
-      settings.step = step;
+      settings.step = step - optimizer_restart;
       settings.learning_rate = learning_rate_at(options, step, total_steps);
       // The loss stays on the device and is read once per epoch: no wait after every GPU step.
       settings.return_loss = false;
@@ -197,11 +218,23 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     }
     if (options.progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double eta = elapsed / epoch * (options.epochs - epoch);
+      const double eta = elapsed / (epoch - first_epoch + 1) * (options.epochs - epoch);
       std::cerr << "epoch " << epoch << "/" << options.epochs << "  loss " << record.train_loss;
       if (have_valid) std::cerr << "  valid " << outcome.metric << " " << value;
       std::cerr << "  " << static_cast<long long>(record.rows_per_second) << " rows/s  eta " << eta_text(eta)
                 << (better ? "  *" : "") << "\n";
+    }
+    if (options.checkpoint_every > 0 && epoch % options.checkpoint_every == 0 && options.on_checkpoint) {
+      TrainerState state;
+      state.next_epoch = epoch + 1;
+      state.best_epoch = outcome.best_epoch;
+      state.best_value = best_value;
+      state.epochs_since_best = since_best;
+      state.step = step;
+      state.best = outcome.best;
+      state.last = params;
+      state.history = outcome.history;
+      options.on_checkpoint(state);
     }
     if (options.patience > 0 && since_best >= options.patience) {
       if (options.progress) {

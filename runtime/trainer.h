@@ -5,6 +5,7 @@
 // optional metrics log.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <ostream>
@@ -21,6 +22,8 @@ enum class ScheduleKind { constant, inverse_time, cosine };
 
 enum class TrainMode { exact, parallel };
 
+struct TrainerState;
+
 struct TrainerOptions {
   TrainMode mode = TrainMode::exact;
   std::int64_t sync_every = 8;  // parallel: local steps between weight averages
@@ -36,6 +39,16 @@ struct TrainerOptions {
   std::int32_t patience = 3;       // epochs without improvement before stopping; 0 = never stop early
   bool progress = true;
   std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
+  // Checkpoints: after every epoch that is a multiple of checkpoint_every (0 = never), the trainer
+  // calls on_checkpoint with the state needed to continue (the caller writes it, io/checkpoint.h).
+  std::int32_t checkpoint_every = 0;
+  std::function<void(const TrainerState&)> on_checkpoint;
+  // Continue from a checkpoint (not owned): the model must already hold resume->last; training
+  // goes on from resume->next_epoch with the same shuffles and learning rates as an uninterrupted
+  // run. The model's optimizer state (moments) is not part of the state: it restarts from zero,
+  // and the step count the model sees (Adam's bias correction) restarts at 1 with it; the
+  // learning-rate schedule keeps the run's global step.
+  const TrainerState* resume = nullptr;
 };
 
 // How the trainer turns raw scores into predictions: the link of the task, and the standardization
@@ -64,6 +77,18 @@ struct EpochRecord {
   MetricSet valid;          // empty when there is no validation set
   double seconds = 0.0;
   double rows_per_second = 0.0;
+};
+
+// What the trainer needs to continue a run after epoch next_epoch - 1.
+struct TrainerState {
+  std::int32_t next_epoch = 1;
+  std::int32_t best_epoch = 0;       // 0 = none yet
+  double best_value = NAN;           // the early-stopping metric's best value
+  std::int32_t epochs_since_best = 0;
+  std::int64_t step = 0;             // optimizer steps taken
+  ModelParameters best;              // the best epoch's parameters
+  ModelParameters last;              // the parameters after epoch next_epoch - 1
+  std::vector<EpochRecord> history;  // epochs 1 .. next_epoch - 1
 };
 
 struct TrainOutcome {

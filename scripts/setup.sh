@@ -5,7 +5,7 @@
 set -euo pipefail
 
 debs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libcli11-dev nlohmann-json3-dev python3 python3-pip)
+      libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev python3 python3-pip)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "io/checkpoint.h"
 #include "io/model_file.h"
 #include "io/preparation_json.h"
 #include "runtime/error.h"
@@ -150,6 +151,125 @@ TEST(ModelFile, RefusesNewerVersionsNonFiniteWeightsAndDamage) {
   EXPECT_THROW(load_model(dir.file("missing.h5")), InputError);
   std::ofstream(dir.file("text.h5")) << "not a model";
   EXPECT_THROW(load_model(dir.file("text.h5")), InputError);
+}
+
+// The small table prepared and trained on the CPU (binary label y), `epochs` epochs of `optimizer`.
+struct SmallTraining {
+  SmallTable table = small_table();
+  FittedPreparation fitted;
+  PreparedBlock block;
+  ModelShape shape;
+  std::vector<float> labels;
+
+  SmallTraining() {
+    PreparationOptions options;
+    options.label = "y";
+    fitted = fitted_for(table, options);
+    apply_preparation(DeviceContext::cpu(), bind_preparation(fitted, table.columns),
+                      {table.values.data(), table.rows, 4}, block);
+    labels.assign(table.values.begin() + 3 * table.rows, table.values.end());
+    shape.task = Task::binary;
+    shape.loss = LossKind::logistic;
+    shape.group_offsets = fitted.group_offsets();
+    shape.layout.dense_features = fitted.dense_features();
+    shape.layout.groups = static_cast<std::int32_t>(fitted.sparse.size());
+    shape.layout.group_offset = shape.group_offsets.data();
+    shape.features = fitted.expanded_features();
+  }
+
+  TrainOutcome train(OptimizerKind optimizer, TrainerOptions options, ModelParameters* last = nullptr,
+                     const TrainerState* resume = nullptr) {
+    OptimizerConfig config;
+    config.kind = optimizer;
+    auto model = make_model(DeviceContext::cpu(), shape, config, options.seed);
+    LabeledRows rows{{{block.dense.data(), block.slot.data(), block.value.data(), block.rows}, labels.data(), nullptr},
+                     block.rows, labels.data()};
+    model->bind_training_set(rows.set);
+    if (resume) model->set_parameters(resume->last);
+    options.resume = resume;
+    PredictionLink link;
+    TrainOutcome outcome = train_model(DeviceContext::cpu(), *model, rows, nullptr, link, 2, options);
+    if (last) *last = model->parameters();
+    return outcome;
+  }
+};
+
+TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
+  SmallTraining t;
+  TrainerOptions options;
+  options.epochs = 5;
+  options.batch = 16;
+  options.patience = 0;
+  options.progress = false;
+  options.learning_rate = 0.05f;
+  options.schedule = ScheduleKind::cosine;
+  options.checkpoint_every = 2;
+  std::vector<TrainerState> states;
+  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+  ModelParameters last_whole;
+  const TrainOutcome whole = t.train(OptimizerKind::sgd, options, &last_whole);
+  ASSERT_EQ(states.size(), 2u);  // after epochs 2 and 4
+  EXPECT_EQ(states[0].next_epoch, 3);
+  EXPECT_EQ(states[0].history.size(), 2u);
+  EXPECT_EQ(states[0].step, 2 * ((t.table.rows + 15) / 16));
+
+  // SGD has no optimizer state: resuming from epoch 2 gives the same bits.
+  options.on_checkpoint = nullptr;
+  ModelParameters last_resumed;
+  const TrainOutcome resumed = t.train(OptimizerKind::sgd, options, &last_resumed, &states[0]);
+  EXPECT_EQ(resumed.history.size(), whole.history.size());
+  EXPECT_EQ(resumed.best_epoch, whole.best_epoch);
+  EXPECT_EQ(resumed.best.weights, whole.best.weights);
+  EXPECT_EQ(last_resumed.weights, last_whole.weights);
+  EXPECT_EQ(last_resumed.bias, last_whole.bias);
+  for (std::size_t e = 0; e < whole.history.size(); ++e) {
+    EXPECT_EQ(resumed.history[e].train_loss, whole.history[e].train_loss) << "epoch " << e + 1;
+  }
+
+  // Adam's moments restart from zero on resume: the same epochs before, a close loss after.
+  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+  states.clear();
+  const TrainOutcome adam = t.train(OptimizerKind::adam, options);
+  options.on_checkpoint = nullptr;
+  const TrainOutcome adam_resumed = t.train(OptimizerKind::adam, options, nullptr, &states[0]);
+  ASSERT_EQ(adam_resumed.history.size(), 5u);
+  EXPECT_EQ(adam_resumed.history[1].train_loss, adam.history[1].train_loss);
+  EXPECT_NEAR(adam_resumed.history[4].train_loss, adam.history[4].train_loss, 0.05 * adam.history[4].train_loss);
+}
+
+TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
+  test::TemporaryDirectory dir;
+  SmallTraining t;
+  TrainerOptions options;
+  options.epochs = 3;
+  options.progress = false;
+  options.patience = 0;
+  options.checkpoint_every = 3;
+  TrainerState state;
+  options.on_checkpoint = [&](const TrainerState& s) { state = s; };
+  t.train(OptimizerKind::adam, options);
+  ModelFile m = small_model(t.table);
+  save_checkpoint(dir.file("c.h5"), m, state);
+  EXPECT_EQ(dir.entries().size(), 1u);  // atomic: no temporary left beside it
+  const LoadedCheckpoint back = load_checkpoint(dir.file("c.h5"));
+  EXPECT_EQ(back.state.next_epoch, 4);
+  EXPECT_EQ(back.state.best_epoch, state.best_epoch);
+  EXPECT_EQ(back.state.step, state.step);
+  EXPECT_EQ(back.state.epochs_since_best, state.epochs_since_best);
+  EXPECT_EQ(back.state.best_value, state.best_value);
+  EXPECT_EQ(back.state.last.weights, state.last.weights);
+  EXPECT_EQ(back.state.best.weights, state.best.weights);
+  ASSERT_EQ(back.state.history.size(), 3u);
+  EXPECT_EQ(back.state.history[2].train_loss, state.history[2].train_loss);
+  // A checkpoint is a model file; a model file is not a checkpoint.
+  EXPECT_EQ(load_model(dir.file("c.h5")).parameters.weights, state.best.weights);
+  save_model(dir.file("m.h5"), m);
+  try {
+    load_checkpoint(dir.file("m.h5"));
+    FAIL() << "a plain model file was accepted as a checkpoint";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a checkpoint"), std::string::npos) << e.what();
+  }
 }
 
 TEST(PredictionLink, TurnsScoresIntoPredictions) {

@@ -173,5 +173,100 @@ class TrainTest(unittest.TestCase):
         a, b = exact["valid"]["logloss"], parallel["valid"]["logloss"]
         self.assertLess(abs(b - a), 0.01 * a, (a, b))
 
+    def options_of(self, model):
+        with h5py.File(model) as f:
+            return json.loads(f.attrs["options"])
+
+    def test_config_file_values_and_command_line_override(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('# a run\ntask = "binary"\nlabel = "churn"\nepochs = 2\nlr = 0.05\n'
+                    'missing-indicators = true\nseed = 7\n')
+        model, summary = self.train(data, "--config", config, out="config.h5")
+        self.assertEqual(summary["epochs_run"], 2)
+        options = self.options_of(model)
+        self.assertEqual(options["epochs"], ["2"])
+        self.assertEqual(options["lr"], ["0.05"])
+        self.assertEqual(options["seed"], ["7"])
+        self.assertIn("missing-indicators", options)
+        # The command line wins over the file.
+        model, summary = self.train(data, "--config", config, "--epochs", "3", "--lr", "0.02", out="override.h5")
+        self.assertEqual(summary["epochs_run"], 3)
+        options = self.options_of(model)
+        self.assertEqual(options["epochs"], ["3"])
+        self.assertEqual(options["lr"], ["0.02"])
+        self.assertEqual(options["seed"], ["7"])
+
+    def test_config_file_errors_name_the_key_and_the_file(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        bad = self.path("bad.toml")
+        with open(bad, "w") as f:
+            f.write('task = "binary"\nlabel = "churn"\nepoch = 3\n')
+        model = self.path("m.h5")
+        proc = run("train", data, "--out", model, "--config", bad, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("'epoch'", proc.stderr)
+        self.assertIn("bad.toml", proc.stderr)
+        self.assertFalse(os.path.exists(model))
+        proc = run("train", data, "--out", model, "--config", self.path("absent.toml"), check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("absent.toml", proc.stderr)
+        with open(bad, "w") as f:
+            f.write('task = "binary"\nlabel = "churn"\nschedule = "sometimes"\n')
+        proc = run("train", data, "--out", model, "--config", bad, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("schedule", proc.stderr)
+
+    def test_checkpoint_and_resume_continue_as_if_uninterrupted(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        pattern = self.path("ck-{epoch}.h5")
+        for optimizer in ["sgd", "adam"]:
+            flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--optimizer", optimizer,
+                     "--epochs", "4", "--schedule", "cosine"]
+            whole, summary_whole = self.train(data, *flags, "--checkpoint-every", "2", "--checkpoint", pattern,
+                                              out=f"whole-{optimizer}.h5")
+            self.assertEqual(summary_whole["epochs_run"], 4)
+            # Written atomically: the two checkpoints and no temporary file.
+            self.assertFalse([n for n in os.listdir(self.dir) if ".tmp" in n])
+            ck2 = self.path("ck-2.h5")
+            self.assertTrue(os.path.exists(self.path("ck-4.h5")))
+            with h5py.File(ck2) as f:
+                state = json.loads(f.attrs["checkpoint"])
+                self.assertEqual(state["next_epoch"], 3)
+                self.assertEqual(f["resume_weights"].shape, f["weights"].shape)
+            resumed, summary = self.train(data, *flags, "--resume", ck2, out=f"resumed-{optimizer}.h5")
+            self.assertEqual(summary["epochs_run"], 4)
+            with h5py.File(whole) as a, h5py.File(resumed) as b:
+                wa, wb = a["weights"][:], b["weights"][:]
+                if optimizer == "sgd":
+                    # No optimizer state to lose: the same bits.
+                    self.assertEqual(wa.tobytes(), wb.tobytes())
+                    self.assertEqual(a["bias"][:].tobytes(), b["bias"][:].tobytes())
+                else:
+                    # Adam's moments restart from zero on resume: close, not equal.
+                    self.assertLess(np.linalg.norm(wa - wb), 0.25 * np.linalg.norm(wa))
+                    la, lb = summary_whole["valid"]["logloss"], summary["valid"]["logloss"]
+                    self.assertLess(abs(la - lb), 0.02 * la, (la, lb))
+
+        # The default checkpoint path is --out with .checkpoint.h5; lathe eval reads a checkpoint.
+        model, _ = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "2",
+                              "--checkpoint-every", "1", out="m.h5")
+        checkpoint = self.path("m.checkpoint.h5")
+        self.assertIn("auc", self.evaluate(checkpoint, data))
+
+        # A checkpoint of another preparation is refused, naming it; so is a plain model file.
+        proc = run("train", data, "--label", "churn", "--task", "binary", "--cross", "all", "--out",
+                   self.path("x.h5"), "--resume", checkpoint, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("m.checkpoint.h5", proc.stderr)
+        self.assertIn("does not match", proc.stderr)
+        proc = run("train", data, "--label", "churn", "--task", "binary", "--out", self.path("x.h5"),
+                   "--resume", model, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("not a checkpoint", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+
+
 if __name__ == "__main__":
     unittest.main()
