@@ -16,14 +16,9 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, RobustScaler, StandardScaler
 
-LATHE = os.environ.get("LATHE", "lathe")
+from lathe_run import SHARED, LATHE, run  # noqa: F401
 
 
-def run(*args, check=True):
-    proc = subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 def frame(rows=1000, seed=5, missing=0.0):

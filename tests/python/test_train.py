@@ -16,15 +16,9 @@ from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-LATHE = os.environ.get("LATHE", "lathe")
-SHARED = os.environ.get("LATHE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+from lathe_run import SHARED, LATHE, run  # noqa: F401
 
 
-def run(*args, check=True):
-    proc = subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 def sklearn_pipeline(df, label, model):
