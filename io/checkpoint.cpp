@@ -2,15 +2,75 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
+#include "io/hdf5_handle.h"
+#include "io/temporary_file.h"
 #include "runtime/error.h"
 
 namespace lathe {
 
 namespace {
 
-constexpr int kCheckpointFormatVersion = 1;
+using h5::H5Handle;
+
+// 2: the optimizer's state (resume_optimizer_*) and optimizer_step_origin. A format 1 checkpoint
+// has neither: its run resumes with the moments at zero and the step count restarted.
+constexpr int kCheckpointFormatVersion = 2;
+constexpr const char* kFirstName = "resume_optimizer_first";
+constexpr const char* kSecondName = "resume_optimizer_second";
+
+// True when every value's bits are zero (+0.0f): such an array is stored as no dataset at all.
+bool all_zero_bits(const std::vector<float>& v) {
+  for (float x : v) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    if (bits != 0) return false;
+  }
+  return true;
+}
+
+// A 1-D float32 dataset with the Fletcher32 checksum (one chunk), like the model file's.
+void write_state_array(hid_t file, const char* name, const std::vector<float>& values, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  const hsize_t n = values.size();
+  const hsize_t chunk = std::max<hsize_t>(n, 1);
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+}
+
+// The dataset's values (expected of them), or none when the file has no such dataset.
+std::vector<float> read_state_array(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return {};
+  }
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || static_cast<std::size_t>(n) != expected) {
+    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
+  }
+  std::vector<float> out(expected);
+  if (expected > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    const std::string why = h5::last_error_message();
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
+  }
+  return out;
+}
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -37,12 +97,37 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
                             {"best_value", number_or_null(state.best_value)},
                             {"epochs_since_best", state.epochs_since_best},
                             {"step", state.step},
+                            {"optimizer_step_origin", state.optimizer_step_origin},
                             {"history", history}};
   model.parameters = state.best_epoch > 0 ? state.best : state.last;
   CheckpointExtras extras;
   extras.state_json = j.dump();
   extras.resume = state.last;
-  save_model(path, model, &extras);
+  const std::size_t size = state.last.weights.size() + state.last.bias.size() + state.last.factors.size();
+  for (const std::vector<float>* v : {&state.optimizer.first, &state.optimizer.second}) {
+    if (!v->empty() && v->size() != size) {
+      throw Error(path.string() + ": the optimizer's state does not match the model's parameters");
+    }
+    for (float x : *v) {
+      if (!std::isfinite(x)) throw Error(path.string() + ": refusing to save a non-finite optimizer state");
+    }
+  }
+  // The model file under a temporary name, the optimizer's state added to it, then the rename: a
+  // reader never sees a checkpoint without its state.
+  TemporaryOutput output(path);
+  save_model(output.path(), model, &extras);
+  const std::string context = path.string();
+  {
+    h5::silence_errors_in_this_thread();
+    H5Handle file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(output.path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), context));
+    if (!all_zero_bits(state.optimizer.first)) write_state_array(file.get(), kFirstName, state.optimizer.first, context);
+    if (!all_zero_bits(state.optimizer.second)) {
+      write_state_array(file.get(), kSecondName, state.optimizer.second, context);
+    }
+    LATHE_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), context);
+    LATHE_H5_CHECK(H5Fclose(file.release()), context);
+  }
+  output.commit();
 }
 
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
@@ -63,6 +148,8 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     s.best_value = number_or_nan(j.at("best_value"));
     s.epochs_since_best = j.at("epochs_since_best").get<std::int32_t>();
     s.step = j.at("step").get<std::int64_t>();
+    // Format 1 stored no optimizer state: its moments restart at zero, and the step count with them.
+    s.optimizer_step_origin = version >= 2 ? j.at("optimizer_step_origin").get<std::int64_t>() : s.step;
     for (const auto& h : j.at("history")) {
       EpochRecord r;
       r.epoch = h.at("epoch").get<std::int32_t>();
@@ -78,10 +165,24 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     throw InputError(context + ": damaged checkpoint state: " + e.what());
   }
   if (s.next_epoch < 1 || s.best_epoch < 0 || s.best_epoch >= s.next_epoch || s.step < 0 ||
-      static_cast<std::int32_t>(s.history.size()) != s.next_epoch - 1) {
+      static_cast<std::int32_t>(s.history.size()) != s.next_epoch - 1 || s.optimizer_step_origin < 0 ||
+      s.optimizer_step_origin > s.step) {
     throw InputError(context + ": damaged checkpoint state (inconsistent epochs)");
   }
   s.last = std::move(extras.resume);
+  {
+    // The optimizer's state; a dataset that is not there is all zero (or a format 1 checkpoint).
+    const std::size_t size = s.last.weights.size() + s.last.bias.size() + s.last.factors.size();
+    h5::silence_errors_in_this_thread();
+    const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(context + ": cannot open (truncated or damaged?)");
+    }
+    H5Handle file = h5::file_handle(id);
+    s.optimizer.first = read_state_array(file.get(), kFirstName, size, context);
+    s.optimizer.second = read_state_array(file.get(), kSecondName, size, context);
+  }
   s.best = out.model.parameters;
   return out;
 }

@@ -3,10 +3,15 @@
 // (runtime/trainer.h's TrainerState) as a JSON "checkpoint" attribute and the last epoch's
 // parameters as resume_* datasets. Written atomically like every model file.
 //
-// The "checkpoint" attribute: {"checkpoint_format_version": 1, "next_epoch", "best_epoch",
-// "best_value" (null when NaN), "epochs_since_best", "step", "history": [{"epoch", "train_loss",
-// "valid": {metric: value}, "confusion": [...]}, ...]}. The optimizer's moments are not stored:
-// a resumed run restarts them from zero (runtime/trainer.h, TrainerOptions::resume).
+// The "checkpoint" attribute: {"checkpoint_format_version": 2, "next_epoch", "best_epoch",
+// "best_value" (null when NaN), "epochs_since_best", "step", "optimizer_step_origin", "history":
+// [{"epoch", "train_loss", "valid": {metric: value}, "confusion": [...]}, ...]}. The optimizer's
+// state after the last epoch (TrainerState::optimizer, models/model.h's OptimizerState) is in the
+// float32 datasets resume_optimizer_first and resume_optimizer_second, flat [weights | bias |
+// factors]; an array that is all zero (sgd's, say) is not written, and a missing one reads as
+// empty (all zero). So a resumed run continues bit for bit (runtime/trainer.h,
+// TrainerOptions::resume). Format 1 (no optimizer state) still loads: its run restarts the moments
+// and the step count (optimizer_step_origin = step).
 #pragma once
 
 #include <filesystem>

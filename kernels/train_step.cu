@@ -777,6 +777,38 @@ class CudaModel final : public Model {
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
+  OptimizerState optimizer_state() const override {
+    OptimizerState out;
+    const auto size = static_cast<std::size_t>(params_.size());
+    out.first.resize(size);
+    out.second.resize(size);
+    if (size > 0) {
+      LATHE_CUDA_CHECK(cudaMemcpyAsync(out.first.data(), moment1_.data(), size * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream_));
+      LATHE_CUDA_CHECK(cudaMemcpyAsync(out.second.data(), moment2_.data(), size * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream_));
+    }
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return out;
+  }
+
+  void set_optimizer_state(const OptimizerState& state) override {
+    check_optimizer_state(shape_, state);
+    const auto size = static_cast<std::int64_t>(params_.size());
+    if (state.first.empty()) {
+      zero(moment1_);
+    } else {
+      upload(moment1_, state.first.data(), size, stream_);
+    }
+    if (state.second.empty()) {
+      zero(moment2_);
+    } else {
+      upload(moment2_, state.second.data(), size, stream_);
+    }
+    // The host vectors may go away once this returns: wait for the pageable copies.
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
  private:
   ModelView device_view() const {
     ModelView m;

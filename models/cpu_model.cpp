@@ -231,6 +231,21 @@ class CpuModel final : public Model {
     std::fill(state_.moment2.begin(), state_.moment2.end(), 0.0f);
   }
 
+  OptimizerState optimizer_state() const override { return {state_.moment1, state_.moment2}; }
+
+  void set_optimizer_state(const OptimizerState& state) override {
+    check_optimizer_state(shape_, state);
+    const auto set = [](std::vector<float>& to, const std::vector<float>& from) {
+      if (from.empty()) {
+        std::fill(to.begin(), to.end(), 0.0f);
+      } else {
+        std::copy(from.begin(), from.end(), to.begin());
+      }
+    };
+    set(state_.moment1, state.first);
+    set(state_.moment2, state.second);
+  }
+
  private:
   ModelView view(const StepState& s) const {
     ModelView m;

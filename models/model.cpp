@@ -264,6 +264,17 @@ void check_parameters(const ModelShape& shape, const ModelParameters& parameters
   }
 }
 
+void check_optimizer_state(const ModelShape& shape, const OptimizerState& state) {
+  const auto size = static_cast<std::size_t>(parameter_layout(shape).size());
+  for (const std::vector<float>* v : {&state.first, &state.second}) {
+    if (!v->empty() && v->size() != size) {
+      throw Error("set_optimizer_state: expected " + std::to_string(size) +
+                  " values (or none) per array; got " + std::to_string(state.first.size()) +
+                  " and " + std::to_string(state.second.size()));
+    }
+  }
+}
+
 std::unique_ptr<Model> make_model(const DeviceContext& ctx, const ModelShape& shape,
                                   const OptimizerConfig& optimizer, std::uint64_t seed) {
   const ModelShape checked = checked_model_shape(shape);

@@ -86,6 +86,20 @@ struct ModelParameters {
   std::vector<float> factors;
 };
 
+// The optimizer's per-parameter state, in host memory (checkpoints, so that a resumed run continues
+// bit for bit). Each array is flat in the parameters' order, [weights | bias | factors] as in
+// ModelParameters (parameters().weights.size() + bias.size() + factors.size() entries), or empty,
+// which means all zero:
+//   first   momentum, nesterov: m; adam, adamw: the first moment m (sgd, adagrad: unused, zero)
+//   second  adagrad: the accumulated squares s; adam, adamw: the second moment s (else zero)
+// The models return both arrays at full size. The optimizer step count (Adam's bias correction) is
+// not here: the models do not keep it, the trainer passes it with every step (StepSettings::step,
+// LocalSgdSettings::first_step) and keeps it in its own state (TrainerState::step).
+struct OptimizerState {
+  std::vector<float> first;
+  std::vector<float> second;
+};
+
 // The prepared training rows (PreparedBlock layout, all rows), their labels and sample weights.
 // Labels: regression target (the trainer standardizes it), binary 0/1, multiclass class index.
 // Host memory, owned by the caller; the CPU model reads it at every step, so it must outlive the
@@ -152,6 +166,12 @@ class Model {
   // Replaces the parameters (sizes as parameters() gives them, else Error) and resets the
   // optimizer's state (moments, accumulated squares) to zero.
   virtual void set_parameters(const ModelParameters& parameters) = 0;
+  // The optimizer's state after the steps so far (after local SGD: the workers' averaged state).
+  virtual OptimizerState optimizer_state() const = 0;
+  // Replaces the optimizer's state (each array the parameters' total size, or empty for all zero;
+  // else Error); the parameters are left as they are. Call it after set_parameters, which resets
+  // the state.
+  virtual void set_optimizer_state(const OptimizerState& state) = 0;
 };
 
 // A linear or FM model on ctx's device with zero (linear) or small seeded random (fm) weights: the

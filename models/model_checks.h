@@ -28,5 +28,7 @@ void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
 void check_local_sgd(const LocalSgdSettings& settings);
 // Error when the vectors' sizes do not match the shape.
 void check_parameters(const ModelShape& shape, const ModelParameters& parameters);
+// Error when an array of `state` is neither empty nor the parameters' total size.
+void check_optimizer_state(const ModelShape& shape, const OptimizerState& state);
 
 }  // namespace lathe

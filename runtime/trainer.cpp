@@ -123,19 +123,22 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
   std::int64_t step = 0;
   std::int32_t first_epoch = 1;
   // The model's step count (Adam's bias correction) counts from when its moments started at zero:
-  // a resumed model's moments restart, so its count restarts too, while the learning-rate schedule
-  // keeps the run's global step.
+  // the run's start, or a resume from a checkpoint without the optimizer's state
+  // (TrainerState::optimizer_step_origin). The learning-rate schedule keeps the global step.
   std::int64_t optimizer_restart = 0;
   if (const TrainerState* r = options.resume) {
     if (r->next_epoch < 1 || r->step < 0 || r->best_epoch < 0 || r->best_epoch >= r->next_epoch ||
-        static_cast<std::int32_t>(r->history.size()) != r->next_epoch - 1) {
+        static_cast<std::int32_t>(r->history.size()) != r->next_epoch - 1 ||
+        r->optimizer_step_origin < 0 || r->optimizer_step_origin > r->step) {
       throw InputError("--resume: the checkpoint's trainer state is inconsistent");
     }
+    // After the caller's set_parameters (which reset the state): continue with the saved moments.
+    model.set_optimizer_state(r->optimizer);
     first_epoch = r->next_epoch;
     best_value = r->best_value;
     since_best = r->epochs_since_best;
     step = r->step;
-    optimizer_restart = r->step;
+    optimizer_restart = r->optimizer_step_origin;
     outcome.best = r->best;
     outcome.best_epoch = r->best_epoch;
     outcome.history = r->history;
@@ -231,6 +234,8 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
       state.best_value = best_value;
       state.epochs_since_best = since_best;
       state.step = step;
+      state.optimizer_step_origin = optimizer_restart;
+      state.optimizer = model.optimizer_state();
       state.best = outcome.best;
       state.last = params;
       state.history = outcome.history;

@@ -43,11 +43,11 @@ struct TrainerOptions {
   // calls on_checkpoint with the state needed to continue (the caller writes it, io/checkpoint.h).
   std::int32_t checkpoint_every = 0;
   std::function<void(const TrainerState&)> on_checkpoint;
-  // Continue from a checkpoint (not owned): the model must already hold resume->last; training
-  // goes on from resume->next_epoch with the same shuffles and learning rates as an uninterrupted
-  // run. The model's optimizer state (moments) is not part of the state: it restarts from zero,
-  // and the step count the model sees (Adam's bias correction) restarts at 1 with it; the
-  // learning-rate schedule keeps the run's global step.
+  // Continue from a checkpoint (not owned): the model must already hold resume->last (set_parameters,
+  // which resets the optimizer's state); the trainer then restores resume->optimizer into it and
+  // training goes on from resume->next_epoch with the same shuffles, learning rates and optimizer
+  // step counts as an uninterrupted run, so the weights are bit-identical to it (for every
+  // optimizer, exact and parallel mode, on the same device and worker count).
   const TrainerState* resume = nullptr;
 };
 
@@ -86,6 +86,11 @@ struct TrainerState {
   double best_value = NAN;           // the early-stopping metric's best value
   std::int32_t epochs_since_best = 0;
   std::int64_t step = 0;             // optimizer steps taken
+  // The global step after which the optimizer's state last started from zero: the model sees step
+  // count `step - optimizer_step_origin` (Adam's bias correction). 0, except in a run resumed from
+  // a checkpoint of format 1, which did not store the optimizer's state (its moments restarted).
+  std::int64_t optimizer_step_origin = 0;
+  OptimizerState optimizer;          // the model's optimizer state after epoch next_epoch - 1
   ModelParameters best;              // the best epoch's parameters
   ModelParameters last;              // the parameters after epoch next_epoch - 1
   std::vector<EpochRecord> history;  // epochs 1 .. next_epoch - 1

@@ -723,6 +723,61 @@ TEST_P(ModelOnDevice, SameInputsGiveTheSameBits) {
   }
 }
 
+// The optimizer's state round trip: a model that takes another's parameters and optimizer state
+// halfway continues with the same bits as the uninterrupted one (what --resume relies on); sizes
+// are checked, set_parameters resets the state, and an empty array means zero.
+TEST_P(ModelOnDevice, OptimizerStateCarriesARunOverToAnotherModel) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (OptimizerKind o : {OptimizerKind::momentum, OptimizerKind::adagrad, OptimizerKind::adam}) {
+    RunConfig c;
+    c.kind = ModelKind::fm;
+    c.optimizer = o;
+    SCOPED_TRACE(describe(c));
+    const Data d = sweep_data(c);
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+    OptimizerConfig opt;
+    opt.kind = o;
+    const auto steps = [&](Model& m, std::int64_t from, std::int64_t to) {
+      for (std::int64_t step = from; step <= to; ++step) {
+        StepSettings st;
+        st.step = step;
+        st.learning_rate = 0.05f;
+        m.train_step((step * 97) % 1000, 64, st);
+      }
+    };
+    auto whole = make_model(ctx, shape, opt, 21);
+    whole->bind_training_set(d.set());
+    whole->set_epoch_order(shuffled(d.rows, 30));
+    steps(*whole, 1, 6);
+    const ModelParameters half = whole->parameters();
+    const OptimizerState state = whole->optimizer_state();
+    const std::size_t size = flatten(half).size();
+    ASSERT_EQ(state.first.size(), size);
+    ASSERT_EQ(state.second.size(), size);
+    steps(*whole, 7, 12);
+
+    auto resumed = make_model(ctx, shape, opt, 99);
+    resumed->bind_training_set(d.set());
+    resumed->set_epoch_order(shuffled(d.rows, 30));
+    resumed->set_parameters(half);
+    resumed->set_optimizer_state(state);
+    EXPECT_TRUE(same_bits(resumed->optimizer_state().first, state.first));
+    EXPECT_TRUE(same_bits(resumed->optimizer_state().second, state.second));
+    steps(*resumed, 7, 12);
+    EXPECT_TRUE(same_bits(flatten(resumed->parameters()), flatten(whole->parameters())));
+
+    resumed->set_parameters(half);
+    EXPECT_TRUE(same_bits(resumed->optimizer_state().second, std::vector<float>(size, 0.0f)));
+    resumed->set_optimizer_state(state);
+    resumed->set_optimizer_state(OptimizerState{});
+    EXPECT_TRUE(same_bits(resumed->optimizer_state().first, std::vector<float>(size, 0.0f)));
+    OptimizerState bad = state;
+    bad.second.pop_back();
+    EXPECT_THROW(resumed->set_optimizer_state(bad), Error);
+  }
+}
+
 // return_loss = false: the step returns NaN, the running sum holds the same losses, the
 // parameters are the same bits.
 TEST_P(ModelOnDevice, LossSumWithoutWaitingMatchesTheReturnedLosses) {

@@ -226,15 +226,31 @@ TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
     EXPECT_EQ(resumed.history[e].train_loss, whole.history[e].train_loss) << "epoch " << e + 1;
   }
 
-  // Adam's moments restart from zero on resume: the same epochs before, a close loss after.
-  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
-  states.clear();
-  const TrainOutcome adam = t.train(OptimizerKind::adam, options);
-  options.on_checkpoint = nullptr;
-  const TrainOutcome adam_resumed = t.train(OptimizerKind::adam, options, nullptr, &states[0]);
-  ASSERT_EQ(adam_resumed.history.size(), 5u);
-  EXPECT_EQ(adam_resumed.history[1].train_loss, adam.history[1].train_loss);
-  EXPECT_NEAR(adam_resumed.history[4].train_loss, adam.history[4].train_loss, 0.05 * adam.history[4].train_loss);
+  // The optimizer's state travels with the checkpoint: Adam (exact and local SGD with 4 workers)
+  // resumes with the same bits too.
+  for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+    SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
+    options.mode = mode;
+    options.workers = 4;
+    options.sync_every = 2;
+    options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+    states.clear();
+    ModelParameters adam_last;
+    const TrainOutcome adam = t.train(OptimizerKind::adam, options, &adam_last);
+    ASSERT_EQ(states.size(), 2u);
+    EXPECT_EQ(states[0].optimizer.second.size(),
+              states[0].last.weights.size() + states[0].last.bias.size() + states[0].last.factors.size());
+    options.on_checkpoint = nullptr;
+    ModelParameters adam_resumed_last;
+    const TrainOutcome adam_resumed = t.train(OptimizerKind::adam, options, &adam_resumed_last, &states[0]);
+    ASSERT_EQ(adam_resumed.history.size(), 5u);
+    for (std::size_t e = 0; e < adam.history.size(); ++e) {
+      EXPECT_EQ(adam_resumed.history[e].train_loss, adam.history[e].train_loss) << "epoch " << e + 1;
+    }
+    EXPECT_EQ(adam_resumed_last.weights, adam_last.weights);
+    EXPECT_EQ(adam_resumed_last.bias, adam_last.bias);
+    EXPECT_EQ(adam_resumed.best.weights, adam.best.weights);
+  }
 }
 
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
@@ -259,6 +275,10 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   EXPECT_EQ(back.state.best_value, state.best_value);
   EXPECT_EQ(back.state.last.weights, state.last.weights);
   EXPECT_EQ(back.state.best.weights, state.best.weights);
+  EXPECT_EQ(back.state.optimizer_step_origin, 0);
+  EXPECT_FALSE(state.optimizer.first.empty());
+  EXPECT_EQ(back.state.optimizer.first, state.optimizer.first);
+  EXPECT_EQ(back.state.optimizer.second, state.optimizer.second);
   ASSERT_EQ(back.state.history.size(), 3u);
   EXPECT_EQ(back.state.history[2].train_loss, state.history[2].train_loss);
   // A checkpoint is a model file; a model file is not a checkpoint.
