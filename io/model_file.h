@@ -13,7 +13,8 @@
 //
 // A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
 // eval` reads it) with a "checkpoint" attribute (the trainer state, JSON) and the last epoch's
-// parameters in resume_weights, resume_bias and resume_factors (fm only), same shapes.
+// parameters in resume_weights, resume_bias and resume_factors (fm only), same shapes, and the
+// optimizer's moments in resume_optimizer_first / resume_optimizer_second when not all zero.
 #pragma once
 
 #include <filesystem>
