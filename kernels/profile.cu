@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Counts of each categorical column's slots over one slice of its rows (blockIdx.x) for columns
-// blockIdx.y, blockIdx.y + gridDim.y, ...: counts[offsets[j] + category_slot(code, labels[j])].
+// blockIdx.y, blockIdx.y + gridDim.y, ...: counts[offsets[j] + category_count_slot(code, labels[j])].
 // Codes >= labels raise bad_codes[j] to the largest such code (as float bits: non-negative floats
 // order like their bits). Every thread reaches every barrier: the loops' bounds are block-uniform.
 __global__ void __launch_bounds__(kThreads)
@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     for (std::int64_t r = begin + threadIdx.x; r < end; r += blockDim.x) {
       const float code = col[r];
-      const std::int64_t slot = category_slot(code, k);
+      const std::int64_t slot = category_count_slot(code, k);
       if (slot < 0) {
         atomicMax(bad_codes + j, __float_as_int(code));
       } else if (in_shared) {

@@ -179,7 +179,7 @@ void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_
       float bad = -1.0f;
       for (std::int64_t r = 0; r < rows; ++r) {
         if (masked && keep[static_cast<std::size_t>(r)] == 0) continue;
-        const std::int64_t slot = category_slot(col[r], labels);
+        const std::int64_t slot = category_count_slot(col[r], labels);
         if (slot < 0) {
           bad = std::max(bad, col[r]);
         } else {

@@ -19,7 +19,7 @@ namespace lathe {
 
 // The slot of a categorical value among `labels` labels: the integer code itself (codes are stored
 // as floats), `labels` for missing (NaN or negative), -1 for a code >= labels (an error).
-LATHE_HOST_DEVICE std::int64_t category_slot(float code, std::int64_t labels) {
+LATHE_HOST_DEVICE std::int64_t category_count_slot(float code, std::int64_t labels) {
   if (!(code >= 0.0f)) return labels;
   if (static_cast<double>(code) >= static_cast<double>(labels)) return -1;
   return static_cast<std::int64_t>(code);
