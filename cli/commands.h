@@ -14,6 +14,8 @@ void add_synth_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// `lathe bench` and its subcommands (`lathe bench train`).
+void add_bench_command(CLI::App& app);
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.
 inline void add_device_option(CLI::App* command, std::string& device) {

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   lathe::cli::add_prepare_command(app);
   lathe::cli::add_train_command(app);
   lathe::cli::add_eval_command(app);
+  lathe::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

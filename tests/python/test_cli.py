@@ -253,6 +253,26 @@ class SynthTest(TempDirTest):
             self.assertLess(missing, 0.07 * 5000 * 8)
 
 
+class BenchTest(unittest.TestCase):
+    def test_bench_train_json(self):
+        proc = run("bench", "train", "--rows", "20000", "--features", "8", "--epochs", "2", "--json",
+                   "--device", "cpu")
+        out = json.loads(proc.stdout)
+        self.assertIn("cpu", out["device"])
+        self.assertEqual((out["rows"], out["features"]), (20000, 8))
+        self.assertGreater(out["batch"], 0)
+        self.assertEqual(out["ceiling_bytes"], 20000 * 9 * 4)
+        self.assertIn("memcpy", out["ceiling_source"])
+        for key in ["ceiling_seconds", "ceiling_gbps"]:
+            self.assertGreater(out[key], 0, key)
+        for mode in ["exact", "parallel"]:
+            for key in ["epoch_seconds", "rows_per_second", "fraction_of_ceiling"]:
+                self.assertGreater(out[mode][key], 0, f"{mode}.{key}")
+        self.assertGreater(out["exact"]["step_microseconds"], 0)
+        self.assertEqual(out["exact"]["steps"], -(-20000 // out["batch"]))
+        self.assertIn("epoch", proc.stderr)  # progress goes to stderr, not into the JSON
+
+
 class InfoTest(unittest.TestCase):
     def test_info_json(self):
         info = json.loads(run("info", "--json").stdout)

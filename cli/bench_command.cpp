@@ -1,0 +1,242 @@
+// `lathe bench`: measurements of this machine through the real pipeline, each set beside the
+// machine's own ceiling measured in the same run (STYLE.md rule 9).
+//
+// `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--device ...] [--json]`:
+// a synthetic binary table (io/synth.h) of N rows and D numeric features is written to a temporary
+// directory, then trained by `train_table` (the path `lathe train` takes: prepared rows held in
+// memory, on the device on the GPU backend) once in exact mode and once in parallel mode, with no
+// validation split and no early stopping. Per mode: seconds per epoch (the median of the epochs
+// after the first, which pays the upload; the only epoch when E is 1), rows/s, and in exact mode
+// the step latency (epoch seconds / ceil(N / B) steps). The ceiling is one copy of the bytes an
+// epoch must read at least, N (D + 1) 4 bytes (float32 features and label): on CUDA a device-to-
+// device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads; the
+// fraction of the ceiling is copy seconds / epoch seconds. A table goes to stdout (or, with --json,
+// one JSON object); progress to stderr. The temporary directory is removed afterwards.
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "io/synth.h"
+#include "io/train_table.h"
+#include "runtime/cuda_backend.h"
+#include "runtime/device_context.h"
+#include "runtime/error.h"
+
+namespace lathe::cli {
+
+namespace {
+
+// A directory under the system's temporary directory, removed with everything in it on scope exit.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    const auto base = std::filesystem::temp_directory_path();
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Ceiling {
+  std::string source;  // "cuda device-to-device copy" or "memcpy (N threads)"
+  double seconds = 0;  // one copy of `bytes`
+};
+
+// Seconds for one memcpy of `bytes` host to host, split over `threads` OpenMP threads (mean of
+// `repetitions` after one untimed copy that also faults the pages in).
+double time_host_memcpy(std::size_t bytes, int threads, int repetitions) {
+  std::vector<unsigned char> from(bytes, 1), to(bytes, 0);
+  const auto copy = [&] {
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const std::size_t begin = bytes * static_cast<std::size_t>(t) / static_cast<std::size_t>(n);
+      const std::size_t end = bytes * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(n);
+      std::memcpy(to.data() + begin, from.data() + begin, end - begin);
+    }
+  };
+  copy();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < repetitions; ++i) copy();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (to[bytes / 2] != 1) throw Error("bench: the host copy did not copy");  // keeps the copies
+  return seconds / repetitions;
+}
+
+Ceiling measure_ceiling(const DeviceContext& ctx, std::size_t bytes) {
+  constexpr int kRepetitions = 10;
+  Ceiling c;
+  if (ctx.is_cuda()) {
+    c.source = "cuda device-to-device copy";
+    c.seconds = time_device_copy(ctx.cuda(), bytes, kRepetitions);
+  } else {
+    const int threads = std::min(2, omp_get_max_threads());
+    c.source = "memcpy (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+    c.seconds = time_host_memcpy(bytes, threads, kRepetitions);
+  }
+  return c;
+}
+
+// The median of the epochs after the first (the first alone when there is one).
+double typical_epoch_seconds(const std::vector<EpochRecord>& history) {
+  if (history.empty()) throw Error("bench: the trainer ran no epoch");
+  std::vector<double> s;
+  for (std::size_t i = history.size() > 1 ? 1 : 0; i < history.size(); ++i) s.push_back(history[i].seconds);
+  std::sort(s.begin(), s.end());
+  const std::size_t n = s.size();
+  return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+struct ModeResult {
+  double epoch_seconds = 0;
+  double rows_per_second = 0;
+  double fraction_of_ceiling = 0;
+};
+
+std::string cell(double v, const char* format) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* bench = app.add_subcommand("bench", "Measure this machine's throughput beside its own ceilings");
+  bench->require_subcommand(1);
+
+  auto* cmd = bench->add_subcommand(
+      "train", "Epoch time and rows/s of exact and parallel training on device-resident synthetic data, "
+               "beside the copy-bandwidth floor of N (D + 1) 4 bytes");
+  struct Args {
+    std::int64_t rows = 1'000'000;
+    int features = 32;
+    std::int64_t batch = 256;
+    std::int32_t epochs = 5;
+    std::string device = "auto";
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "Minibatch rows B")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", args->epochs, "Epochs per mode (the first is not counted when there are more)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    const ScratchDirectory scratch;
+    const std::filesystem::path data = scratch.path() / "bench.h5";
+
+    SynthOptions synth;
+    synth.task = SynthTask::binary;
+    synth.rows = args->rows;
+    synth.features = args->features;
+    synth.deflate_level = 0;
+    synth.progress = false;
+    std::cerr << "bench: writing " << args->rows << " x " << args->features << " synthetic rows\n";
+    const SynthReport written = write_synthetic(data, synth);
+
+    const std::size_t bytes = static_cast<std::size_t>(args->rows) * static_cast<std::size_t>(args->features + 1) * 4;
+    std::cerr << "bench: timing the ceiling on " << ctx.description() << "\n";
+    const Ceiling ceiling = measure_ceiling(ctx, bytes);
+
+    const auto run_mode = [&](TrainMode mode, const char* name) {
+      TrainTableOptions o;
+      o.preparation.label = written.truth.label_name;
+      o.task = Task::binary;
+      o.valid_fraction = 0;
+      o.trainer.mode = mode;
+      o.trainer.epochs = args->epochs;
+      o.trainer.batch = args->batch;
+      o.trainer.patience = 0;
+      o.trainer.progress = true;
+      std::cerr << "bench: training, --mode " << name << "\n";
+      const TrainReport report = train_table(ctx, data, scratch.path() / (std::string(name) + ".h5"), o);
+      for (const auto& note : report.notes) std::cerr << "bench: note: " << note << "\n";
+      ModeResult r;
+      r.epoch_seconds = typical_epoch_seconds(report.outcome.history);
+      r.rows_per_second = static_cast<double>(report.train_rows) / std::max(r.epoch_seconds, 1e-12);
+      r.fraction_of_ceiling = ceiling.seconds / std::max(r.epoch_seconds, 1e-12);
+      return r;
+    };
+    const ModeResult exact = run_mode(TrainMode::exact, "exact");
+    const ModeResult parallel = run_mode(TrainMode::parallel, "parallel");
+    const std::int64_t steps = (args->rows + args->batch - 1) / args->batch;
+    const double step_seconds = exact.epoch_seconds / static_cast<double>(steps);
+    const double ceiling_gbps = static_cast<double>(bytes) / ceiling.seconds / 1e9;
+    const double rows = static_cast<double>(args->rows);
+
+    if (args->json) {
+      const nlohmann::json j = {
+          {"device", ctx.description()},
+          {"rows", args->rows},
+          {"features", args->features},
+          {"batch", args->batch},
+          {"epochs", args->epochs},
+          {"ceiling_source", ceiling.source},
+          {"ceiling_bytes", bytes},
+          {"ceiling_seconds", ceiling.seconds},
+          {"ceiling_gbps", ceiling_gbps},
+          {"exact",
+           {{"epoch_seconds", exact.epoch_seconds},
+            {"rows_per_second", exact.rows_per_second},
+            {"steps", steps},
+            {"step_microseconds", step_seconds * 1e6},
+            {"fraction_of_ceiling", exact.fraction_of_ceiling}}},
+          {"parallel",
+           {{"epoch_seconds", parallel.epoch_seconds},
+            {"rows_per_second", parallel.rows_per_second},
+            {"fraction_of_ceiling", parallel.fraction_of_ceiling}}}};
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::cout << "bench train: " << args->rows << " rows x " << args->features << " features, batch "
+              << args->batch << ", " << args->epochs << " epochs per mode, on " << ctx.description() << "\n"
+              << "ceiling: " << ceiling.source << " of " << bytes << " bytes, " << cell(ceiling_gbps, "%.2f")
+              << " GB/s\n";
+    const auto line = [](const char* stage, double seconds, double rows_per_second, double fraction) {
+      char buffer[128];
+      std::snprintf(buffer, sizeof buffer, "%-16s %14.6g %14.4g %12.4f", stage, seconds, rows_per_second, fraction);
+      return std::string(buffer) + "\n";
+    };
+    char header[128];
+    std::snprintf(header, sizeof header, "%-16s %14s %14s %12s", "stage", "seconds", "rows/s", "of ceiling");
+    std::cout << header << "\n"
+              << line("ceiling copy", ceiling.seconds, rows / ceiling.seconds, 1.0)
+              << line("exact epoch", exact.epoch_seconds, exact.rows_per_second, exact.fraction_of_ceiling)
+              << line("exact step", step_seconds, static_cast<double>(args->batch) / step_seconds,
+                      ceiling.seconds / static_cast<double>(steps) / step_seconds)
+              << line("parallel epoch", parallel.epoch_seconds, parallel.rows_per_second,
+                      parallel.fraction_of_ceiling);
+  });
+}
+
+}  // namespace lathe::cli
