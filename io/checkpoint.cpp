@@ -33,43 +33,13 @@ bool all_zero_bits(const std::vector<float>& v) {
   return true;
 }
 
-// A 1-D float32 dataset with the Fletcher32 checksum (one chunk), like the model file's.
-void write_state_array(hid_t file, const char* name, const std::vector<float>& values, const std::string& context) {
-  const std::string where = context + ": dataset '" + name + "'";
-  const hsize_t n = values.size();
-  const hsize_t chunk = std::max<hsize_t>(n, 1);
-  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
-  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
-  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
-  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
-      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
-  LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
-}
-
 // The dataset's values (expected of them), or none when the file has no such dataset.
 std::vector<float> read_state_array(hid_t file, const char* name, std::size_t expected, const std::string& context) {
-  const std::string where = context + ": dataset '" + name + "'";
   if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     return {};
   }
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
-  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (n < 0 || static_cast<std::size_t>(n) != expected) {
-    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
-  }
-  std::vector<float> out(expected);
-  if (expected > 0 && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
-    const std::string why = h5::last_error_message();
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
-  }
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
-  }
-  return out;
+  return h5::read_finite_floats(file, name, expected, context);
 }
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
@@ -120,9 +90,9 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
   {
     h5::silence_errors_in_this_thread();
     H5Handle file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(output.path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), context));
-    if (!all_zero_bits(state.optimizer.first)) write_state_array(file.get(), kFirstName, state.optimizer.first, context);
+    if (!all_zero_bits(state.optimizer.first)) h5::write_checksummed_floats(file.get(), kFirstName, state.optimizer.first, {static_cast<hsize_t>((state.optimizer.first).size())}, context);
     if (!all_zero_bits(state.optimizer.second)) {
-      write_state_array(file.get(), kSecondName, state.optimizer.second, context);
+      h5::write_checksummed_floats(file.get(), kSecondName, state.optimizer.second, {static_cast<hsize_t>((state.optimizer.second).size())}, context);
     }
     LATHE_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), context);
     LATHE_H5_CHECK(H5Fclose(file.release()), context);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+#include <cmath>
 
 #include "runtime/error.h"
 
@@ -167,6 +169,50 @@ std::vector<std::string> list_group(hid_t group, const std::string& context) {
   hsize_t idx = 0;
   LATHE_H5_CHECK(H5Literate(group, index, H5_ITER_INC, &idx, collect_name, &names), context);
   return names;
+}
+
+void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
+                  const std::vector<hsize_t>& shape, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  H5Handle space = h5::dataspace_handle(
+      LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  // Fletcher32 needs a chunked layout: one chunk holds the whole (small) dataset.
+  std::vector<hsize_t> chunk = shape;
+  for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  if (!values.empty()) {
+    LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+  }
+}
+
+std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + " is missing");
+  }
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || static_cast<std::size_t>(n) != expected) {
+    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
+  }
+  std::vector<float> out(expected);
+  if (expected > 0) {
+    if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+      const std::string why = h5::last_error_message();
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
+  }
+  return out;
 }
 
 }  // namespace lathe::h5

@@ -82,6 +82,13 @@ void write_string_attribute(hid_t object, const char* name, const std::vector<st
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const std::string& context);
 void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context);
+// A float32 dataset of `shape` written with HDF5's Fletcher32 checksum (one chunk: small data).
+void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
+                              const std::vector<hsize_t>& shape, const std::string& context);
+// Reads a float dataset that must hold `expected` finite values; InputError names the file and
+// dataset when it is missing, has another size, fails its checksum or holds a non-finite value.
+std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected,
+                                      const std::string& context);
 // Names of the links directly under a group, in creation order where tracked, else name order.
 std::vector<std::string> list_group(hid_t group, const std::string& context);
 

@@ -34,50 +34,6 @@ std::string schema_json(const std::vector<ColumnInfo>& columns) {
   return j.dump();
 }
 
-void write_floats(hid_t file, const char* name, const std::vector<float>& values,
-                  const std::vector<hsize_t>& shape, const std::string& context) {
-  const std::string where = context + ": dataset '" + name + "'";
-  H5Handle space = h5::dataspace_handle(
-      LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
-  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
-  // Fletcher32 needs a chunked layout: one chunk holds the whole (small) dataset.
-  std::vector<hsize_t> chunk = shape;
-  for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
-  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
-  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
-      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
-  if (!values.empty()) {
-    LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
-  }
-}
-
-std::vector<float> read_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
-  const std::string where = context + ": dataset '" + name + "'";
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(where + " is missing");
-  }
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
-  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (n < 0 || static_cast<std::size_t>(n) != expected) {
-    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
-  }
-  std::vector<float> out(expected);
-  if (expected > 0) {
-    if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
-      const std::string why = h5::last_error_message();
-      H5Eclear2(H5E_DEFAULT);
-      throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
-    }
-  }
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
-  }
-  return out;
-}
-
 std::string read_string(hid_t file, const char* name, const std::string& context) {
   if (!h5::attribute_exists(file, name, context)) throw InputError(context + ": attribute '" + name + "' is missing");
   const auto v = h5::read_string_attribute(file, name, context);
@@ -133,17 +89,17 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     h5::write_string_attribute(f, "options", m.options_json, context);
     const auto o = static_cast<hsize_t>(m.outputs);
     const auto d = static_cast<hsize_t>(features);
-    write_floats(f, "weights", m.parameters.weights, {o, d}, context);
-    write_floats(f, "bias", m.parameters.bias, {o}, context);
+    h5::write_checksummed_floats(f, "weights", m.parameters.weights, {o, d}, context);
+    h5::write_checksummed_floats(f, "bias", m.parameters.bias, {o}, context);
     if (m.kind == ModelKind::fm) {
-      write_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+      h5::write_checksummed_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
     }
     if (extras) {
       h5::write_string_attribute(f, "checkpoint", extras->state_json, context);
-      write_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
-      write_floats(f, "resume_bias", extras->resume.bias, {o}, context);
+      h5::write_checksummed_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
+      h5::write_checksummed_floats(f, "resume_bias", extras->resume.bias, {o}, context);
       if (m.kind == ModelKind::fm) {
-        write_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+        h5::write_checksummed_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
       }
     }
     LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
@@ -223,22 +179,22 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   if (!(std::isfinite(m.target_std) && m.target_std > 0 && std::isfinite(m.target_mean))) {
     throw InputError(context + ": target scaling is not finite");
   }
-  m.parameters.weights = read_floats(f, "weights", static_cast<std::size_t>(m.outputs * features), context);
-  m.parameters.bias = read_floats(f, "bias", static_cast<std::size_t>(m.outputs), context);
+  m.parameters.weights = h5::read_finite_floats(f, "weights", static_cast<std::size_t>(m.outputs * features), context);
+  m.parameters.bias = h5::read_finite_floats(f, "bias", static_cast<std::size_t>(m.outputs), context);
   if (m.kind == ModelKind::fm) {
-    m.parameters.factors = read_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
+    m.parameters.factors = h5::read_finite_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
   }
   if (extras) {
     if (!h5::attribute_exists(f, "checkpoint", context)) {
       throw InputError(context + ": not a checkpoint (a model file without the 'checkpoint' attribute)");
     }
     extras->state_json = read_string(f, "checkpoint", context);
-    extras->resume.weights = read_floats(f, "resume_weights", static_cast<std::size_t>(m.outputs * features), context);
-    extras->resume.bias = read_floats(f, "resume_bias", static_cast<std::size_t>(m.outputs), context);
+    extras->resume.weights = h5::read_finite_floats(f, "resume_weights", static_cast<std::size_t>(m.outputs * features), context);
+    extras->resume.bias = h5::read_finite_floats(f, "resume_bias", static_cast<std::size_t>(m.outputs), context);
     extras->resume.factors.clear();
     if (m.kind == ModelKind::fm) {
       extras->resume.factors =
-          read_floats(f, "resume_factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
+          h5::read_finite_floats(f, "resume_factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
     }
   }
   return m;
