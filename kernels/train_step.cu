@@ -756,21 +756,12 @@ class CudaModel final : public Model {
     LATHE_CUDA_CHECK(cudaMemcpyAsync(theta.data(), theta_.data(), theta.size() * sizeof(float),
                                      cudaMemcpyDeviceToHost, stream_));
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    ModelParameters out;
-    const auto at = [&theta](std::int64_t q) { return theta.begin() + q; };
-    out.weights.assign(at(0), at(params_.bias_offset()));
-    out.bias.assign(at(params_.bias_offset()), at(params_.factor_offset()));
-    out.factors.assign(at(params_.factor_offset()), at(params_.size()));
-    return out;
+    return unpack_parameters(theta, params_);
   }
 
   void set_parameters(const ModelParameters& parameters) override {
     check_parameters(shape_, parameters);
-    std::vector<float> theta;
-    theta.reserve(static_cast<std::size_t>(params_.size()));
-    theta.insert(theta.end(), parameters.weights.begin(), parameters.weights.end());
-    theta.insert(theta.end(), parameters.bias.begin(), parameters.bias.end());
-    theta.insert(theta.end(), parameters.factors.begin(), parameters.factors.end());
+    const std::vector<float> theta = pack_parameters(parameters);
     upload(theta_, theta.data(), static_cast<std::int64_t>(theta.size()), stream_);
     zero(moment1_);
     zero(moment2_);

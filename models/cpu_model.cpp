@@ -211,22 +211,11 @@ class CpuModel final : public Model {
     }
   }
 
-  ModelParameters parameters() const override {
-    ModelParameters out;
-    const auto at = [this](std::int64_t q) { return state_.theta.begin() + q; };
-    out.weights.assign(at(0), at(params_.bias_offset()));
-    out.bias.assign(at(params_.bias_offset()), at(params_.factor_offset()));
-    out.factors.assign(at(params_.factor_offset()), at(params_.size()));
-    return out;
-  }
+  ModelParameters parameters() const override { return unpack_parameters(state_.theta, params_); }
 
   void set_parameters(const ModelParameters& parameters) override {
     check_parameters(shape_, parameters);
-    std::copy(parameters.weights.begin(), parameters.weights.end(), state_.theta.begin());
-    std::copy(parameters.bias.begin(), parameters.bias.end(),
-              state_.theta.begin() + params_.bias_offset());
-    std::copy(parameters.factors.begin(), parameters.factors.end(),
-              state_.theta.begin() + params_.factor_offset());
+    state_.theta = pack_parameters(parameters);
     std::fill(state_.moment1.begin(), state_.moment1.end(), 0.0f);
     std::fill(state_.moment2.begin(), state_.moment2.end(), 0.0f);
   }

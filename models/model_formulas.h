@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/host_device.h"
 #include "kernels/prepare_formulas.h"
@@ -47,6 +48,26 @@ struct ParameterLayout {
     return p < bias_offset() || p >= factor_offset();
   }
 };
+
+// Host helpers: the flat parameter vector theta [weights | bias | factors] (the layout above) to and
+// from the ModelParameters of the interface, shared by the CPU and CUDA models.
+inline ModelParameters unpack_parameters(const std::vector<float>& theta, const ParameterLayout& p) {
+  ModelParameters out;
+  const auto at = [&theta](std::int64_t q) { return theta.begin() + q; };
+  out.weights.assign(at(0), at(p.bias_offset()));
+  out.bias.assign(at(p.bias_offset()), at(p.factor_offset()));
+  out.factors.assign(at(p.factor_offset()), at(p.size()));
+  return out;
+}
+
+inline std::vector<float> pack_parameters(const ModelParameters& parameters) {
+  std::vector<float> theta;
+  theta.reserve(parameters.weights.size() + parameters.bias.size() + parameters.factors.size());
+  theta.insert(theta.end(), parameters.weights.begin(), parameters.weights.end());
+  theta.insert(theta.end(), parameters.bias.begin(), parameters.bias.end());
+  theta.insert(theta.end(), parameters.factors.begin(), parameters.factors.end());
+  return theta;
+}
 
 inline ParameterLayout parameter_layout(const ModelShape& shape) {
   ParameterLayout p;
