@@ -4,7 +4,8 @@
 // `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--device ...] [--json]`:
 // a synthetic binary table (io/synth.h) of N rows and D numeric features is written to a temporary
 // directory, then trained by `train_table` (the path `lathe train` takes: prepared rows held in
-// memory, on the device on the GPU backend) once in exact mode and once in parallel mode, with no
+// memory, on the device on the GPU backend) in exact mode (steps handed over per epoch: CUDA graphs on the GPU), again in exact mode with one
+// train_step call per step (the launch-per-step baseline), and in parallel mode, with no
 // validation split and no early stopping. Per mode: seconds per epoch (the median of the epochs
 // after the first, which pays the upload; the only epoch when E is 1), rows/s, and in exact mode
 // the step latency (epoch seconds / ceil(N / B) steps). The ceiling is one copy of the bytes an
@@ -168,7 +169,7 @@ void add_bench_command(CLI::App& app) {
     std::cerr << "bench: timing the ceiling on " << ctx.description() << "\n";
     const Ceiling ceiling = measure_ceiling(ctx, bytes);
 
-    const auto run_mode = [&](TrainMode mode, const char* name) {
+    const auto run_mode = [&](TrainMode mode, const char* name, bool step_graphs = true) {
       TrainTableOptions o;
       o.preparation.label = written.truth.label_name;
       o.task = Task::binary;
@@ -178,6 +179,7 @@ void add_bench_command(CLI::App& app) {
       o.trainer.batch = args->batch;
       o.trainer.patience = 0;
       o.trainer.progress = true;
+      o.trainer.step_graphs = step_graphs;
       std::cerr << "bench: training, --mode " << name << "\n";
       const TrainReport report = train_table(ctx, data, scratch.path() / (std::string(name) + ".h5"), o);
       for (const auto& note : report.notes) std::cerr << "bench: note: " << note << "\n";
@@ -188,6 +190,8 @@ void add_bench_command(CLI::App& app) {
       return r;
     };
     const ModeResult exact = run_mode(TrainMode::exact, "exact");
+    std::cerr << "bench: exact mode again, one train_step call per step (no CUDA graph)\n";
+    const ModeResult exact_single = run_mode(TrainMode::exact, "exact-single", false);
     const ModeResult parallel = run_mode(TrainMode::parallel, "parallel");
     const std::int64_t steps = (args->rows + args->batch - 1) / args->batch;
     const double step_seconds = exact.epoch_seconds / static_cast<double>(steps);
@@ -211,6 +215,11 @@ void add_bench_command(CLI::App& app) {
             {"steps", steps},
             {"step_microseconds", step_seconds * 1e6},
             {"fraction_of_ceiling", exact.fraction_of_ceiling}}},
+          {"exact_single_launches",
+           {{"epoch_seconds", exact_single.epoch_seconds},
+            {"rows_per_second", exact_single.rows_per_second},
+            {"step_microseconds", exact_single.epoch_seconds / static_cast<double>(steps) * 1e6},
+            {"fraction_of_ceiling", exact_single.fraction_of_ceiling}}},
           {"parallel",
            {{"epoch_seconds", parallel.epoch_seconds},
             {"rows_per_second", parallel.rows_per_second},
@@ -234,6 +243,8 @@ void add_bench_command(CLI::App& app) {
               << line("exact epoch", exact.epoch_seconds, exact.rows_per_second, exact.fraction_of_ceiling)
               << line("exact step", step_seconds, static_cast<double>(args->batch) / step_seconds,
                       ceiling.seconds / static_cast<double>(steps) / step_seconds)
+              << line("exact, no graph", exact_single.epoch_seconds, exact_single.rows_per_second,
+                      exact_single.fraction_of_ceiling)
               << line("parallel epoch", parallel.epoch_seconds, parallel.rows_per_second,
                       parallel.fraction_of_ceiling);
   });

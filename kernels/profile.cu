@@ -7,10 +7,13 @@
 //      CPU), merged on the host in a fixed order;
 //   4. category counts: integer atomics (shared-memory histograms flushed with 64-bit atomics when
 //      a column has few labels), so the counts do not depend on scheduling;
-//   5. sketch summaries: a segmented radix sort of every numeric column (NaN sorts last), then one
+//   5. sketch summaries: every numeric column's values become unsigned order keys (order_key:
+//      unsigned order = float order, the one NaN last), a segmented sort sorts the keys, then one
 //      thread block per column finds its non-missing count n and gathers the summary_rank()
 //      order statistics (the same ranks the CPU takes) with the rank range of their value; only
-//      those come back, for summary_from_ranks on the host.
+//      those come back, for summary_from_ranks on the host. The keys are unsigned because CUB's
+//      segmented sort compares small segments with operator<, under which NaN is unordered: float
+//      keys with missing values came back unsorted on an H200 (2026-11-28).
 // Scratch grows to the largest block and is reused, so steady state allocates nothing.
 #include <cub/device/device_segmented_sort.cuh>
 #include <cub/device/device_select.cuh>
@@ -100,24 +103,50 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// For numeric column s (blocks s, s + gridDim.x, ...), whose kept values sorted ascending (NaN
-// last) start at sorted + numeric[s] * kept: n = its non-NaN count, and for j < min(n, capacity),
+// An unsigned key whose order is the order of the float v (after sort_key: +0 for -0, one NaN,
+// which comes last), and back.
+__device__ __forceinline__ std::uint32_t order_key(float v) {
+  const std::uint32_t u = __float_as_uint(v);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ float from_order_key(std::uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+// keys[numeric[s] * kept + i] = order_key(compact[numeric[s] * kept + i]) for the numeric columns
+// s = blockIdx.y, blockIdx.y + gridDim.y, ...
+__global__ void __launch_bounds__(kThreads)
+    order_keys_kernel(const float* __restrict__ compact, std::int64_t kept,
+                      const std::int64_t* __restrict__ numeric, std::int64_t count,
+                      std::uint32_t* __restrict__ keys) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t s = blockIdx.y; s < count; s += gridDim.y) {
+    const std::int64_t base = numeric[s] * kept;
+    for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < kept;
+         i += stride) {
+      keys[base + i] = order_key(compact[base + i]);
+    }
+  }
+}
+
+// For numeric column s (blocks s, s + gridDim.x, ...), whose kept values' order keys sorted
+// ascending (NaN last) start at sorted + numeric[s] * kept: n = its non-NaN count, and for j < min(n, capacity),
 // at s * capacity + j, the value p at rank summary_rank(j, n, capacity) and the rank range
 // [lower, upper) of the values equal to p (binary searches on either side of that rank).
 __global__ void __launch_bounds__(kThreads)
-    sketch_points_kernel(const float* __restrict__ sorted, std::int64_t kept,
+    sketch_points_kernel(const std::uint32_t* __restrict__ sorted, std::int64_t kept,
                          const std::int64_t* __restrict__ numeric, std::int64_t count,
                          std::int64_t capacity, float* __restrict__ points,
                          std::int64_t* __restrict__ lower, std::int64_t* __restrict__ upper,
                          std::int64_t* __restrict__ sizes) {
   __shared__ std::int64_t n_shared;
   for (std::int64_t s = blockIdx.x; s < count; s += gridDim.x) {
-    const float* col = sorted + numeric[s] * kept;
+    const std::uint32_t* col = sorted + numeric[s] * kept;
     if (threadIdx.x == 0) {
       std::int64_t lo = 0, hi = kept;  // first NaN: the predicate is false...false true...true
       while (lo < hi) {
         const std::int64_t mid = lo + (hi - lo) / 2;
-        const float v = col[mid];
+        const float v = from_order_key(col[mid]);
         if (v != v) {
           hi = mid;
         } else {
@@ -133,7 +162,7 @@ __global__ void __launch_bounds__(kThreads)
     const std::int64_t first = s * capacity;
     for (std::int64_t j = threadIdx.x; j < m; j += blockDim.x) {
       const std::int64_t r = summary_rank(j, n, capacity);
-      const float p = col[r];
+      const std::uint32_t p = col[r];  // comparing keys compares the values
       std::int64_t lo = 0, hi = r;  // first rank in [0, r] whose value is >= p
       while (lo < hi) {
         const std::int64_t mid = lo + (hi - lo) / 2;
@@ -155,7 +184,7 @@ __global__ void __launch_bounds__(kThreads)
         }
       }
       upper[first + j] = lo;
-      points[first + j] = p;
+      points[first + j] = from_order_key(p);
     }
     __syncthreads();  // n_shared is rewritten for the next column
   }
@@ -214,7 +243,8 @@ struct CudaProfiler::Scratch {
   DeviceBuffer<std::uint8_t> mask;
   DeviceBuffer<std::int64_t> kept_rows;
   DeviceBuffer<std::int64_t> selected;  // DeviceSelect's count (checked against the host's)
-  DeviceBuffer<float> compact, sorted;
+  DeviceBuffer<float> compact;
+  DeviceBuffer<std::uint32_t> keys, sorted;  // order keys of the numeric columns, then sorted
   DeviceBuffer<unsigned char> cub_temp;
   DeviceBuffer<ColumnStats> partial;
   DeviceBuffer<unsigned long long> counts;
@@ -360,15 +390,19 @@ void CudaProfiler::profile_block(const ColumnBlockView& block, std::span<const s
   std::int64_t* upper_host = nullptr;
   std::int64_t* sizes_host = nullptr;
   if (numeric > 0) {
-    float* sorted = ensure(s.sorted, kept_values, stream);
+    std::uint32_t* keys = ensure(s.keys, kept_values, stream);
+    std::uint32_t* sorted = ensure(s.sorted, kept_values, stream);
+    const dim3 key_grid(blocks_for(kept, 1024), static_cast<unsigned>(std::min<std::int64_t>(numeric, 65535)));
+    order_keys_kernel<<<key_grid, kThreads, 0, stream>>>(compact, kept, s.numeric.data(), numeric, keys);
+    LATHE_CUDA_CHECK_LAUNCH();
     const auto begins = thrust::make_transform_iterator(s.numeric.data(), SegmentBegin{kept});
     const auto ends = thrust::make_transform_iterator(s.numeric.data(), SegmentEnd{kept});
     std::size_t temp_bytes = 0;
-    LATHE_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(nullptr, temp_bytes, compact, sorted,
+    LATHE_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(nullptr, temp_bytes, keys, sorted,
                                                         static_cast<std::int64_t>(kept_values), numeric,
                                                         begins, ends, stream));
     void* temp = ensure(s.cub_temp, temp_bytes, stream);
-    LATHE_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, compact, sorted,
+    LATHE_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, keys, sorted,
                                                         static_cast<std::int64_t>(kept_values), numeric,
                                                         begins, ends, stream));
     const std::size_t point_count = static_cast<std::size_t>(numeric * capacity);

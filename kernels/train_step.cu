@@ -26,13 +26,16 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <vector>
 
+#include "kernels/epoch_permutation.h"
 #include "models/cuda_model.h"
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
 #include "runtime/cuda_backend_impl.h"
 #include "runtime/cuda_check.h"
+#include "runtime/cuda_memory.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -49,6 +52,7 @@ constexpr int kNormBlocks = 256;  // fixed, so that the sum of squares has a fix
 constexpr int kPredictThreads = 256;
 constexpr int kGatherThreads = 256;
 constexpr std::int64_t kGatherMaxBlocks = 1 << 16;
+constexpr int kGraphSteps = 128;  // train_steps: steps per captured graph
 
 struct StepTotals {
   double loss = 0.0;    // the step's summed weighted loss
@@ -279,6 +283,48 @@ __global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
   block_train_step<kStepThreads>(a);
 }
 
+// order[i] = epoch_row(p, i): the epoch's order, made on the device (grid-stride).
+__global__ void __launch_bounds__(kGatherThreads) epoch_order_kernel(EpochPermutation p, std::int64_t* order) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.rows;
+       i += stride) {
+    order[i] = epoch_row(p, i);
+  }
+}
+
+// One step of a planned sequence (CudaModel::train_steps), on the device: a window of the
+// gathered epoch and its update rule.
+struct DevicePlannedStep {
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+  UpdateRule rule;
+};
+
+// Runs plans[*cursor + offset] on the gathered epoch that `base` points at (base.data.rows: the
+// epoch's columns, stride its row count), then, when advance != 0, adds advance to *cursor. A
+// graph of G such launches (offsets 0..G-1, the last advancing by G) replays the next G steps
+// each time; the launches of one stream run in order, so each reads the cursor its predecessor
+// left.
+__global__ void __launch_bounds__(kStepThreads)
+    planned_step_kernel(StepArgs base, const DevicePlannedStep* __restrict__ plans,
+                        std::int64_t* cursor, int offset, int advance) {
+  const DevicePlannedStep p = plans[*cursor + offset];
+  StepArgs a = base;
+  PreparedRowsView& rows = a.data.rows;
+  if (rows.dense) rows.dense += p.first;
+  if (rows.slot) rows.slot += p.first;
+  if (rows.value) rows.value += p.first;
+  a.data.labels += p.first;
+  if (a.data.weights) a.data.weights += p.first;
+  a.count = p.count;
+  a.rule = p.rule;
+  block_train_step<kStepThreads>(a);
+  if (advance != 0) {
+    __syncthreads();  // every thread has read the cursor
+    if (threadIdx.x == 0) *cursor += advance;
+  }
+}
+
 // ---- Local SGD (LocalSgdSettings): a block per worker, each with its own copies in global memory
 
 // Adam's bias corrections of one local step, as update_rule computes them on the host.
@@ -497,6 +543,7 @@ class CudaModel final : public Model {
     rows_ = n;
     bound_ = true;
     order_size_ = 0;
+    new_order();
   }
 
   void set_epoch_order(const std::vector<std::int64_t>& order) override {
@@ -504,6 +551,22 @@ class CudaModel final : public Model {
     check_order(order, rows_);
     upload(order_, order.data(), static_cast<std::int64_t>(order.size()), stream_);
     order_size_ = static_cast<std::int64_t>(order.size());
+    new_order();
+  }
+
+  void set_epoch_permutation(const EpochPermutation& permutation) override {
+    if (!bound_) throw Error("set_epoch_permutation: no training set is bound");
+    check_permutation(permutation, rows_);
+    reserve(order_, permutation.rows, stream_);
+    if (permutation.rows > 0) {
+      const std::int64_t blocks = std::min<std::int64_t>(
+          (permutation.rows + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+      epoch_order_kernel<<<static_cast<unsigned>(blocks), kGatherThreads, 0, stream_>>>(permutation,
+                                                                                       order_.data());
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+    order_size_ = permutation.rows;
+    new_order();
   }
 
   double train_step(std::int64_t first, std::int64_t count, const StepSettings& settings) override {
@@ -514,6 +577,18 @@ class CudaModel final : public Model {
     const std::int64_t dense = shape_.layout.dense_features;
     reserve(dscore_, count * outputs, stream_);
     reserve(sums_, count * outputs * params_.factors, stream_);
+    const std::int64_t size = params_.size();
+    if (gather_whole_epoch()) {
+      // A window of the epoch gathered in order: no gather per step, coalesced reads.
+      StepArgs a = epoch_step_args();
+      a.data.rows = window(a.data.rows, first);
+      a.data.labels += first;
+      if (a.data.weights) a.data.weights += first;
+      a.count = count;
+      a.rule = update_rule(optimizer_, settings);
+      a.fused_update = size <= kFusedUpdateMax;
+      return finish_step(a, settings);
+    }
     reserve(batch_dense_, count * dense, stream_);
     reserve(batch_slot_, count * groups, stream_);
     reserve(batch_value_, count * groups, stream_);
@@ -540,7 +615,6 @@ class CudaModel final : public Model {
         gather);
     LATHE_CUDA_CHECK_LAUNCH();
 
-    const std::int64_t size = params_.size();
     StepArgs a;
     a.model = device_view();
     a.data.rows =
@@ -558,6 +632,70 @@ class CudaModel final : public Model {
     a.loss_sum = loss_sum_.data();
     a.rule = update_rule(optimizer_, settings);
     a.fused_update = size <= kFusedUpdateMax;
+    return finish_step(a, settings);
+  }
+
+  // Steps over the gathered epoch through a CUDA graph of kGraphSteps planned_step_kernel
+  // launches, replayed while whole groups remain; the rest launch one by one. The step kernels and
+  // their arguments are those of train_step, so the bits are the same. Models too wide for the
+  // fused update, or an epoch too large to gather, take train_step's path.
+  void train_steps(std::span<const PlannedStep> steps) override {
+    if (!bound_) throw Error("train_steps: no training set is bound");
+    for (const PlannedStep& p : steps) check_step(p.first, p.count, order_size_, p.settings);
+    if (steps.empty()) return;
+    if (params_.size() > kFusedUpdateMax || !gather_whole_epoch()) {
+      Model::train_steps(steps);
+      return;
+    }
+    const std::int64_t n = static_cast<std::int64_t>(steps.size());
+    std::int64_t largest = 0;
+    for (const PlannedStep& p : steps) largest = std::max(largest, p.count);
+    reserve(dscore_, largest * params_.outputs, stream_);
+    reserve(sums_, largest * params_.outputs * params_.factors, stream_);
+    // The previous call's plan upload may still read the pinned staging: wait before rewriting it.
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (static_cast<std::int64_t>(plans_host_.size()) < n) {
+      plans_host_ = PinnedHostBuffer<DevicePlannedStep>();
+      plans_host_ = PinnedHostBuffer<DevicePlannedStep>(static_cast<std::size_t>(n));
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      const PlannedStep& p = steps[static_cast<std::size_t>(i)];
+      plans_host_.data()[i] = DevicePlannedStep{p.first, p.count, update_rule(optimizer_, p.settings)};
+    }
+    reserve(plans_, n, stream_);
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(plans_.data(), plans_host_.data(),
+                                     static_cast<std::size_t>(n) * sizeof(DevicePlannedStep),
+                                     cudaMemcpyHostToDevice, stream_));
+    reserve(plan_cursor_, 1, stream_);
+    LATHE_CUDA_CHECK(cudaMemsetAsync(plan_cursor_.data(), 0, sizeof(std::int64_t), stream_));
+
+    StepArgs base = epoch_step_args();
+    base.fused_update = true;
+    const DevicePlannedStep* plans = plans_.data();
+    std::int64_t* cursor = plan_cursor_.data();
+    const std::int64_t groups = n / kGraphSteps;
+    if (groups > 0) {
+      // Captured per call: the buffers it points at may have moved since the last one.
+      const CudaGraphExec graph = CudaGraphExec::capture(stream_, [&] {
+        for (int i = 0; i < kGraphSteps; ++i) {
+          planned_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, plans, cursor, i,
+                                                              i == kGraphSteps - 1 ? kGraphSteps : 0);
+          LATHE_CUDA_CHECK_LAUNCH();
+        }
+      });
+      for (std::int64_t g = 0; g < groups; ++g) graph.launch(stream_);
+      // The graph may be destroyed while its launches are queued (CUDA keeps what they need).
+    }
+    for (std::int64_t i = groups * kGraphSteps; i < n; ++i) {
+      planned_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, plans, cursor, 0, 1);
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+  }
+
+  // Launches a prepared step (and, for a model too wide for the fused update, the update kernels),
+  // then returns the loss when asked for.
+  double finish_step(const StepArgs& a, const StepSettings& settings) {
+    const std::int64_t size = params_.size();
     train_step_kernel<<<1, kStepThreads, 0, stream_>>>(a);
     LATHE_CUDA_CHECK_LAUNCH();
 
@@ -597,8 +735,8 @@ class CudaModel final : public Model {
     check_local_sgd(settings);
     const std::int64_t n = order_size_;
     if (n == 0) return;
-    const std::int32_t outputs = params_.outputs, groups = shape_.layout.groups;
-    const std::int64_t dense = shape_.layout.dense_features, k = params_.factors;
+    const std::int32_t outputs = params_.outputs;
+    const std::int64_t k = params_.factors;
     const std::int64_t size = params_.size();
     const std::int64_t batch = settings.batch;
     const std::int64_t batches = (n + batch - 1) / batch;
@@ -627,31 +765,8 @@ class CudaModel final : public Model {
     base.step = settings.first_step;
     const UpdateRule rule = update_rule(optimizer_, base);
 
-    // The epoch's rows, in order.
-    reserve(epoch_dense_, dense * n, stream_);
-    reserve(epoch_slot_, groups * n, stream_);
-    reserve(epoch_value_, groups * n, stream_);
-    reserve(epoch_label_, n, stream_);
-    if (weighted_) reserve(epoch_weight_, n, stream_);
-    GatherArgs gather;
-    gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
-    gather.labels = labels_.data();
-    gather.weights = weighted_ ? weights_.data() : nullptr;
-    gather.groups = groups;
-    gather.dense = dense;
-    gather.order = order_.data();
-    gather.count = n;
-    gather.dense_to = epoch_dense_.data();
-    gather.slot_to = epoch_slot_.data();
-    gather.value_to = epoch_value_.data();
-    gather.label_to = epoch_label_.data();
-    gather.weight_to = epoch_weight_.data();
-    const std::int64_t gather_total = (dense + 2 * groups + 2) * n;
-    const std::int64_t gather_blocks = std::min<std::int64_t>(
-        (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
-    gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
-        gather);
-    LATHE_CUDA_CHECK_LAUNCH();
+    // The epoch's rows, in order (local SGD always gathers: its workers read windows of them).
+    if (!epoch_gathered_) gather_epoch();
 
     // The workers' copies and scratch; the gradients start (and stay, between steps) at zero.
     reserve(local_theta_, workers * size, stream_);
@@ -801,6 +916,90 @@ class CudaModel final : public Model {
   }
 
  private:
+  // Forgets the gathered epoch; the next step decides again whether to gather the new order.
+  void new_order() {
+    epoch_gathered_ = false;
+    epoch_gather_decided_ = false;
+  }
+
+  // Whether exact-mode steps read the epoch gathered in order (gathering it now if not yet): when
+  // the gathered copy takes at most half the device's free memory. Decided once per order.
+  bool gather_whole_epoch() {
+    if (epoch_gathered_) return true;
+    if (epoch_gather_decided_) return false;
+    epoch_gather_decided_ = true;
+    std::size_t free_bytes = 0, total_bytes = 0;
+    LATHE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const std::int64_t columns = shape_.layout.dense_features + 2 * shape_.layout.groups + 1 + (weighted_ ? 1 : 0);
+    const double bytes = 4.0 * static_cast<double>(columns) * static_cast<double>(order_size_);
+    const double held = 4.0 * static_cast<double>(columns) * static_cast<double>(epoch_label_.size());
+    if (bytes > 0.5 * (static_cast<double>(free_bytes) + held)) return false;
+    gather_epoch();
+    return true;
+  }
+
+  // Gathers the rows order[0 .. order_size_) into the epoch_* buffers, column-major with stride
+  // order_size_ (one launch; consecutive threads write consecutive entries of a column).
+  void gather_epoch() {
+    const std::int64_t n = order_size_;
+    const std::int32_t groups = shape_.layout.groups;
+    const std::int64_t dense = shape_.layout.dense_features;
+    reserve(epoch_dense_, dense * n, stream_);
+    reserve(epoch_slot_, groups * n, stream_);
+    reserve(epoch_value_, groups * n, stream_);
+    reserve(epoch_label_, n, stream_);
+    if (weighted_) reserve(epoch_weight_, n, stream_);
+    if (n > 0) {
+      GatherArgs gather;
+      gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
+      gather.labels = labels_.data();
+      gather.weights = weighted_ ? weights_.data() : nullptr;
+      gather.groups = groups;
+      gather.dense = dense;
+      gather.order = order_.data();
+      gather.count = n;
+      gather.dense_to = epoch_dense_.data();
+      gather.slot_to = epoch_slot_.data();
+      gather.value_to = epoch_value_.data();
+      gather.label_to = epoch_label_.data();
+      gather.weight_to = epoch_weight_.data();
+      const std::int64_t gather_total = (dense + 2 * groups + 2) * n;
+      const std::int64_t gather_blocks = std::min<std::int64_t>(
+          (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+      gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
+          gather);
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+    epoch_gathered_ = true;
+    epoch_gather_decided_ = true;
+  }
+
+  // A step's arguments over the whole gathered epoch (window() and count/rule still to set).
+  StepArgs epoch_step_args() {
+    StepArgs a;
+    a.model = device_view();
+    a.data.rows = PreparedRowsView{epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(), order_size_};
+    a.data.labels = epoch_label_.data();
+    a.data.weights = weighted_ ? epoch_weight_.data() : nullptr;
+    a.theta = theta_.data();
+    a.moment1 = moment1_.data();
+    a.moment2 = moment2_.data();
+    a.gradient = gradient_.data();
+    a.dscore = dscore_.data();
+    a.sums = sums_.data();
+    a.totals = totals_.data();
+    a.loss_sum = loss_sum_.data();
+    return a;
+  }
+
+  // The rows first.. of a column-major view (the column stride stays rows.rows).
+  static PreparedRowsView window(PreparedRowsView rows, std::int64_t first) {
+    if (rows.dense) rows.dense += first;
+    if (rows.slot) rows.slot += first;
+    if (rows.value) rows.value += first;
+    return rows;
+  }
+
   ModelView device_view() const {
     ModelView m;
     m.theta = theta_.data();
@@ -842,6 +1041,13 @@ class CudaModel final : public Model {
   bool bound_ = false;
   DeviceBuffer<std::int64_t> order_;
   std::int64_t order_size_ = 0;
+  // The epoch's rows gathered in order (epoch_* below), for exact-mode steps and local SGD.
+  bool epoch_gathered_ = false;
+  bool epoch_gather_decided_ = false;
+  // train_steps' plans (pinned staging and device) and the graph's cursor into them.
+  PinnedHostBuffer<DevicePlannedStep> plans_host_;
+  DeviceBuffer<DevicePlannedStep> plans_;
+  DeviceBuffer<std::int64_t> plan_cursor_;
 
   // Per-step scratch, grown to the largest batch: the gathered batch (column-major, count rows)
   // and the rows' weighted d loss / d score and fm sums.
@@ -849,7 +1055,7 @@ class CudaModel final : public Model {
   DeviceBuffer<std::int32_t> batch_slot_;
   DeviceBuffer<float> dscore_, sums_;
 
-  // Local SGD: the gathered epoch, Adam's corrections per local step, the workers' copies
+  // The gathered epoch; local SGD's Adam corrections per local step, the workers' copies
   // [worker][parameter] and per-worker scratch, grown to the largest epoch and worker count.
   DeviceBuffer<float> epoch_dense_, epoch_value_, epoch_label_, epoch_weight_;
   DeviceBuffer<std::int32_t> epoch_slot_;

@@ -92,6 +92,15 @@ class CpuModel final : public Model {
     order_ = order;
   }
 
+  void set_epoch_permutation(const EpochPermutation& permutation) override {
+    if (!bound_) throw Error("set_epoch_permutation: no training set is bound");
+    check_permutation(permutation, data_.rows.rows);
+    const std::int64_t n = permutation.rows;
+    order_.resize(static_cast<std::size_t>(n));
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) order_[static_cast<std::size_t>(i)] = epoch_row(permutation, i);
+  }
+
   double train_step(std::int64_t first, std::int64_t count, const StepSettings& settings) override {
     if (!bound_) throw Error("train_step: no training set is bound");
     check_step(first, count, static_cast<std::int64_t>(order_.size()), settings);

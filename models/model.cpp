@@ -229,6 +229,13 @@ void check_order(const std::vector<std::int64_t>& order, std::int64_t rows) {
   }
 }
 
+void check_permutation(const EpochPermutation& permutation, std::int64_t rows) {
+  if (permutation.rows != rows) {
+    throw Error("set_epoch_permutation: a permutation of " + std::to_string(permutation.rows) +
+                " rows for a training set of " + std::to_string(rows));
+  }
+}
+
 void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
                 const StepSettings& settings) {
   if (first < 0 || count < 0 || first > order_size || count > order_size - first) {
@@ -272,6 +279,22 @@ void check_optimizer_state(const ModelShape& shape, const OptimizerState& state)
                   " values (or none) per array; got " + std::to_string(state.first.size()) +
                   " and " + std::to_string(state.second.size()));
     }
+  }
+}
+
+void Model::set_epoch_permutation(const EpochPermutation& permutation) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(permutation.rows));
+  const std::int64_t n = permutation.rows;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = epoch_row(permutation, i);
+  set_epoch_order(order);
+}
+
+void Model::train_steps(std::span<const PlannedStep> steps) {
+  for (const PlannedStep& s : steps) {
+    StepSettings settings = s.settings;
+    settings.return_loss = false;
+    train_step(s.first, s.count, settings);
   }
 }
 

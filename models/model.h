@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "kernels/epoch_permutation.h"
 #include "kernels/prepare_formulas.h"
 #include "runtime/device_context.h"
 
@@ -133,6 +135,13 @@ struct LocalSgdSettings {
   std::int32_t workers = 0;     // 0 = as many as the device runs well (threads; SMs x blocks)
 };
 
+// One step of a sequence given to Model::train_steps.
+struct PlannedStep {
+  std::int64_t first = 0;  // the rows order[first .. first + count)
+  std::int64_t count = 0;
+  StepSettings settings;   // return_loss is ignored: train_steps never waits for a step
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -144,6 +153,11 @@ class Model {
   // The epoch's row order (a permutation of the training rows, or a subset); uploaded once per
   // epoch on the GPU. Throws Error for a row outside the bound training set.
   virtual void set_epoch_order(const std::vector<std::int64_t>& order) = 0;
+  // The epoch's order as the seeded permutation of every bound training row that `permutation`
+  // describes (kernels/epoch_permutation.h; permutation.rows must be the bound row count, else
+  // Error): the same as set_epoch_order with epoch_row(permutation, i) at position i, computed
+  // where the rows are (on the GPU: on the device, so no index array crosses the bus).
+  virtual void set_epoch_permutation(const EpochPermutation& permutation);
   // One optimizer step on the rows order[first .. first + count) of the bound training set:
   // forward, loss gradient averaged over the batch (divided by the batch's total sample weight; a
   // batch of total weight 0 gives a zero gradient), optional clipping, update. Returns the batch's
@@ -152,6 +166,9 @@ class Model {
   // bits.
   virtual double train_step(std::int64_t first, std::int64_t count,
                             const StepSettings& settings) = 0;
+  // The steps in order, each as train_step with return_loss false: the same bits as calling it
+  // once per step. The GPU model replays them through a CUDA graph (fewer launches, no gaps).
+  virtual void train_steps(std::span<const PlannedStep> steps);
   // One epoch of local SGD over the rows set by set_epoch_order (see LocalSgdSettings); afterwards
   // parameters() holds the averaged weights. Adds the epoch's summed (weighted) losses to the
   // running sum that take_loss_sum returns. Deterministic for a given device and worker count.

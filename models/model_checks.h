@@ -20,6 +20,8 @@ void check_training_set(const ModelShape& shape, const TrainingSet& data);
 void check_rows(const ModelShape& shape, const PreparedRowsView& rows, const char* what);
 // Error for a row index outside [0, rows).
 void check_order(const std::vector<std::int64_t>& order, std::int64_t rows);
+// Error unless the permutation is of exactly the `rows` bound training rows.
+void check_permutation(const EpochPermutation& permutation, std::int64_t rows);
 // Error for a batch outside the order, a step before 1, or a learning rate that is not finite.
 void check_step(std::int64_t first, std::int64_t count, std::int64_t order_size,
                 const StepSettings& settings);

@@ -132,6 +132,47 @@ class CudaEvent {
   cudaEvent_t event_ = nullptr;
 };
 
+// An instantiated CUDA graph (cudaGraphExec_t), made by capturing the work a callable queues on
+// `stream` (which must not be the legacy default stream). Replayed with launch(stream).
+class CudaGraphExec {
+ public:
+  CudaGraphExec() = default;
+  template <typename Queue>
+  static CudaGraphExec capture(cudaStream_t stream, Queue&& queue) {
+    LATHE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      queue();
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(stream, &broken);
+      if (broken) cudaGraphDestroy(broken);
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    LATHE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    CudaGraphExec out;
+    const cudaError_t made = cudaGraphInstantiate(&out.exec_, graph, 0);
+    cudaGraphDestroy(graph);  // the executable graph keeps what it needs
+    LATHE_CUDA_CHECK(made);
+    return out;
+  }
+  ~CudaGraphExec() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  CudaGraphExec(CudaGraphExec&& o) noexcept : exec_(std::exchange(o.exec_, nullptr)) {}
+  CudaGraphExec& operator=(CudaGraphExec&& o) noexcept {
+    std::swap(exec_, o.exec_);
+    return *this;
+  }
+  CudaGraphExec(const CudaGraphExec&) = delete;
+  CudaGraphExec& operator=(const CudaGraphExec&) = delete;
+
+  void launch(cudaStream_t stream) const { LATHE_CUDA_CHECK(cudaGraphLaunch(exec_, stream)); }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 class CublasHandle {
  public:
   explicit CublasHandle(cudaStream_t stream) {

@@ -16,17 +16,6 @@ namespace lathe {
 
 namespace {
 
-// A seeded Fisher-Yates shuffle with SplitMix64 (mix64): the same seed and epoch give the same
-// order on every machine.
-void shuffle_rows(std::vector<std::int64_t>& order, std::uint64_t seed, std::int32_t epoch) {
-  std::uint64_t state = mix64(seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(epoch + 1)));
-  for (std::int64_t i = static_cast<std::int64_t>(order.size()) - 1; i > 0; --i) {
-    state += 0x9e3779b97f4a7c15ULL;
-    const std::uint64_t r = mix64(state);
-    const auto j = static_cast<std::int64_t>(r % static_cast<std::uint64_t>(i + 1));
-    std::swap(order[i], order[j]);
-  }
-}
 
 float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t total_steps) {
   float lr = o.learning_rate;
@@ -116,7 +105,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
   }
   const std::int64_t steps_per_epoch = (train.rows + options.batch - 1) / options.batch;
   const std::int64_t total_steps = steps_per_epoch * options.epochs;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(train.rows));
+  std::vector<PlannedStep> plans;
   std::vector<float> scores, predictions;
   double best_value = NAN;
   std::int32_t since_best = 0;
@@ -151,9 +140,8 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
 
   for (std::int32_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    std::iota(order.begin(), order.end(), 0);
-    shuffle_rows(order, options.seed, epoch);
-    model.set_epoch_order(order);
+    // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
+    model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
     model.take_loss_sum();  // start the epoch's running loss from zero
     if (options.mode == TrainMode::parallel) {
       LocalSgdSettings local;
@@ -165,14 +153,22 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
       model.train_epoch_local_sgd(local);
       step += steps_per_epoch;
     }
+    plans.clear();
     for (std::int64_t first = 0; options.mode == TrainMode::exact && first < train.rows; first += options.batch) {
       ++step;
-      StepSettings settings;
-      settings.step = step - optimizer_restart;
-      settings.learning_rate = learning_rate_at(options, step, total_steps);
+      PlannedStep p;
+      p.first = first;
+      p.count = std::min(options.batch, train.rows - first);
+      p.settings.step = step - optimizer_restart;
+      p.settings.learning_rate = learning_rate_at(options, step, total_steps);
       // The loss stays on the device and is read once per epoch: no wait after every GPU step.
-      settings.return_loss = false;
-      model.train_step(first, std::min(options.batch, train.rows - first), settings);
+      p.settings.return_loss = false;
+      plans.push_back(p);
+    }
+    if (options.step_graphs) {
+      model.train_steps(plans);
+    } else {
+      for (const PlannedStep& p : plans) model.train_step(p.first, p.count, p.settings);
     }
     const double loss_sum = model.take_loss_sum();
     EpochRecord record;

@@ -27,6 +27,9 @@ struct TrainerState;
 struct TrainerOptions {
   TrainMode mode = TrainMode::exact;
   std::int64_t sync_every = 8;  // parallel: local steps between weight averages
+  // exact: hand an epoch's steps to the model at once (Model::train_steps: CUDA graph replay on
+  // the GPU) rather than one train_step call each; the same bits either way.
+  bool step_graphs = true;
   std::int32_t workers = 0;     // parallel: 0 = the device's choice
   std::int32_t epochs = 20;
   std::int64_t batch = 256;

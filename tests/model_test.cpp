@@ -680,6 +680,18 @@ int count_far(const std::vector<float>& a, const std::vector<float>& ref, double
   return bad;
 }
 
+// ||a - ref|| / ||ref|| in double (1 when ref is all zero and a is not).
+double relative_distance(const std::vector<float>& a, const std::vector<float>& ref) {
+  double diff = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < a.size() && i < ref.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - ref[i];
+    diff += d * d;
+    norm += static_cast<double>(ref[i]) * ref[i];
+  }
+  if (a.size() != ref.size()) return 1.0;
+  return norm > 0.0 ? std::sqrt(diff / norm) : (diff > 0.0 ? 1.0 : 0.0);
+}
+
 // The GPU against the CPU reference after each configuration's steps; on the CPU, all threads
 // against one thread (bit-identical: the CPU's sums do not depend on the thread count).
 TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
@@ -699,12 +711,69 @@ TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
       continue;
     }
     const RunResult ref = run_steps(DeviceContext::cpu(), c, d);
-    EXPECT_EQ(count_far(got.theta, ref.theta, 1e-5, "parameters"), 0);
+    // Float rounding differs (the GPU sums in another order). AdaGrad and Adam divide each step by
+    // sqrt of a running mean of squared gradients, which magnifies a small gradient's rounding: on
+    // an H200 (2026-11-28) a few FM parameters differed by up to 7e-5 relative under them, 2e-7
+    // under the other optimizers. A systematic error moves the whole vector: its relative norm
+    // stays under 1e-5 for every optimizer.
+    const bool adaptive = c.optimizer == OptimizerKind::adagrad || c.optimizer == OptimizerKind::adam ||
+                          c.optimizer == OptimizerKind::adamw;
+    EXPECT_EQ(count_far(got.theta, ref.theta, adaptive ? 5e-4 : 1e-5, "parameters"), 0);
+    EXPECT_LE(relative_distance(got.theta, ref.theta), 1e-5);
     ASSERT_EQ(got.losses.size(), ref.losses.size());
     for (std::size_t s = 0; s < ref.losses.size(); ++s) {
       EXPECT_NEAR(got.losses[s], ref.losses[s], 1e-5 * std::max(1.0, std::fabs(ref.losses[s])))
           << "step " << s;
     }
+  }
+}
+
+// set_epoch_permutation is set_epoch_order of the materialized permutation, and train_steps (a
+// CUDA graph of 128 steps replayed, then single launches, on the GPU) is train_step once per step:
+// the same bits, over two epochs (a new order and a new capture each), for a model narrow enough
+// for the graph and one too wide for it, with sample weights.
+TEST_P(ModelOnDevice, PermutationAndPlannedStepsGiveTheSameBits) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const std::vector<std::int64_t> widths : {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000}}) {
+    SCOPED_TRACE("widths " + std::to_string(widths.back()));
+    Data d = make_features(3001, 6, widths, 51, true, true);
+    assign_labels(d, LossKind::logistic, 1, 52, linear_truth(d, 53));
+    const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 3);
+    OptimizerConfig opt;
+    opt.kind = OptimizerKind::adam;
+    auto one_by_one = make_model(ctx, shape, opt, 5);
+    auto planned = make_model(ctx, shape, opt, 5);
+    one_by_one->bind_training_set(d.set());
+    planned->bind_training_set(d.set());
+    // Narrow: 429 steps, 3 graphs of 128 and 45 single launches. Wide: 31 steps, train_step path.
+    const std::int64_t batch = widths.back() > 1000 ? 97 : 7;
+    std::int64_t step = 0;
+    for (std::int32_t epoch = 1; epoch <= 2; ++epoch) {
+      const EpochPermutation p = make_epoch_permutation(d.rows, 9, epoch);
+      std::vector<std::int64_t> order(static_cast<std::size_t>(d.rows));
+      for (std::int64_t i = 0; i < d.rows; ++i) order[static_cast<std::size_t>(i)] = epoch_row(p, i);
+      one_by_one->set_epoch_order(order);
+      planned->set_epoch_permutation(p);
+      std::vector<PlannedStep> plans;
+      for (std::int64_t first = 0; first < d.rows; first += batch) {
+        PlannedStep ps;
+        ps.first = first;
+        ps.count = std::min(batch, d.rows - first);
+        ps.settings.step = ++step;
+        ps.settings.learning_rate = 0.02f / (1.0f + 0.01f * static_cast<float>(step));
+        ps.settings.return_loss = false;
+        plans.push_back(ps);
+        one_by_one->train_step(ps.first, ps.count, ps.settings);
+      }
+      planned->train_steps(plans);
+      EXPECT_EQ(one_by_one->take_loss_sum(), planned->take_loss_sum()) << "epoch " << epoch;
+    }
+    const auto a = flatten(one_by_one->parameters()), b = flatten(planned->parameters());
+    EXPECT_TRUE(same_bits(a, b));
+    const OptimizerState sa = one_by_one->optimizer_state(), sb = planned->optimizer_state();
+    EXPECT_TRUE(same_bits(sa.first, sb.first));
+    EXPECT_TRUE(same_bits(sa.second, sb.second));
   }
 }
 
