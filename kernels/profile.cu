@@ -186,6 +186,12 @@ __global__ void __launch_bounds__(kThreads)
       upper[first + j] = lo;
       points[first + j] = from_order_key(p);
     }
+    // The unused tail is copied back with the rest: written, so no copy reads uninitialized memory.
+    for (std::int64_t j = m + threadIdx.x; j < capacity; j += blockDim.x) {
+      points[first + j] = 0.0f;
+      lower[first + j] = 0;
+      upper[first + j] = 0;
+    }
     __syncthreads();  // n_shared is rewritten for the next column
   }
 }

@@ -2,12 +2,13 @@
 // gather and one fused kernel per optimizer step, around the formulas of models/model_formulas.h
 // (the CPU model's). Nothing is allocated per step once the scratch has grown to the batch size.
 //
-// A step is two kernels on the backend's stream:
-//   0. gather (many blocks): the batch's rows, picked by the epoch order from the column-major
-//      training set, into a column-major batch block. Read in place, every warp load of the step
-//      kernel would touch 32 random cache lines, and one block would wait on them alone; gathered,
-//      the random reads spread over the whole GPU and the step kernel's loads coalesce;
-//   then the step kernel, one block of 1024 threads:
+// Rows are gathered in epoch order before the step kernel reads them: read in place, every warp
+// load of the step kernel would touch 32 random cache lines, and one block would wait on them
+// alone; gathered, the random reads spread over the whole GPU and the step kernel's loads
+// coalesce. When the gathered epoch fits in half the free device memory it is gathered once per
+// epoch (one launch) and a step is a window of it; otherwise each step gathers its batch first.
+// Every exact-mode step is the same kernel, exact_step_kernel (one block of 1024 threads), so the
+// bits do not depend on the path (gathered per epoch or per step, one launch or graph replay):
 //   1. forward: a thread per batch row (strided when the batch is larger): scores, loss and the
 //      weighted d loss / d score into a scratch buffer; the batch's loss and weight by a
 //      fixed-order block reduction;
@@ -279,10 +280,6 @@ __device__ void block_train_step(const StepArgs& a) {
   update_parameters(a.rule, p, scale, a.theta, a.moment1, a.moment2, a.gradient, tid, Threads);
 }
 
-__global__ void __launch_bounds__(kStepThreads) train_step_kernel(StepArgs a) {
-  block_train_step<kStepThreads>(a);
-}
-
 // order[i] = epoch_row(p, i): the epoch's order, made on the device (grid-stride).
 __global__ void __launch_bounds__(kGatherThreads) epoch_order_kernel(EpochPermutation p, std::int64_t* order) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
@@ -292,23 +289,23 @@ __global__ void __launch_bounds__(kGatherThreads) epoch_order_kernel(EpochPermut
   }
 }
 
-// One step of a planned sequence (CudaModel::train_steps), on the device: a window of the
-// gathered epoch and its update rule.
+// One exact-mode step's window and update rule (CudaModel::train_step, train_steps).
 struct DevicePlannedStep {
-  std::int64_t first = 0;
+  std::int64_t first = 0;  // the window's first row in `base`'s rows
   std::int64_t count = 0;
   UpdateRule rule;
 };
 
-// Runs plans[*cursor + offset] on the gathered epoch that `base` points at (base.data.rows: the
-// epoch's columns, stride its row count), then, when advance != 0, adds advance to *cursor. A
-// graph of G such launches (offsets 0..G-1, the last advancing by G) replays the next G steps
-// each time; the launches of one stream run in order, so each reads the cursor its predecessor
-// left.
+// Every exact-mode step: the step `direct` (plans == nullptr) or plans[*cursor + offset], over
+// the rows first.. of the column-major block that `base` points at (a gathered batch, first 0, or
+// the gathered epoch, column stride its row count); then, when advance != 0, *cursor += advance.
+// A graph of G launches (offsets 0..G-1, the last advancing by G) replays the next G planned steps
+// each time: the launches of one stream run in order, so each reads the cursor its predecessor
+// left. One kernel for every path, so that they give the same bits.
 __global__ void __launch_bounds__(kStepThreads)
-    planned_step_kernel(StepArgs base, const DevicePlannedStep* __restrict__ plans,
-                        std::int64_t* cursor, int offset, int advance) {
-  const DevicePlannedStep p = plans[*cursor + offset];
+    exact_step_kernel(StepArgs base, DevicePlannedStep direct, const DevicePlannedStep* __restrict__ plans,
+                      std::int64_t* cursor, int offset, int advance) {
+  const DevicePlannedStep p = plans ? plans[*cursor + offset] : direct;
   StepArgs a = base;
   PreparedRowsView& rows = a.data.rows;
   if (rows.dense) rows.dense += p.first;
@@ -581,13 +578,8 @@ class CudaModel final : public Model {
     if (gather_whole_epoch()) {
       // A window of the epoch gathered in order: no gather per step, coalesced reads.
       StepArgs a = epoch_step_args();
-      a.data.rows = window(a.data.rows, first);
-      a.data.labels += first;
-      if (a.data.weights) a.data.weights += first;
-      a.count = count;
-      a.rule = update_rule(optimizer_, settings);
       a.fused_update = size <= kFusedUpdateMax;
-      return finish_step(a, settings);
+      return finish_step(a, DevicePlannedStep{first, count, update_rule(optimizer_, settings)}, settings);
     }
     reserve(batch_dense_, count * dense, stream_);
     reserve(batch_slot_, count * groups, stream_);
@@ -630,12 +622,11 @@ class CudaModel final : public Model {
     a.sums = sums_.data();
     a.totals = totals_.data();
     a.loss_sum = loss_sum_.data();
-    a.rule = update_rule(optimizer_, settings);
     a.fused_update = size <= kFusedUpdateMax;
-    return finish_step(a, settings);
+    return finish_step(a, DevicePlannedStep{0, count, update_rule(optimizer_, settings)}, settings);
   }
 
-  // Steps over the gathered epoch through a CUDA graph of kGraphSteps planned_step_kernel
+  // Steps over the gathered epoch through a CUDA graph of kGraphSteps exact_step_kernel
   // launches, replayed while whole groups remain; the rest launch one by one. The step kernels and
   // their arguments are those of train_step, so the bits are the same. Models too wide for the
   // fused update, or an epoch too large to gather, take train_step's path.
@@ -678,8 +669,8 @@ class CudaModel final : public Model {
       // Captured per call: the buffers it points at may have moved since the last one.
       const CudaGraphExec graph = CudaGraphExec::capture(stream_, [&] {
         for (int i = 0; i < kGraphSteps; ++i) {
-          planned_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, plans, cursor, i,
-                                                              i == kGraphSteps - 1 ? kGraphSteps : 0);
+          exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor, i,
+                                                            i == kGraphSteps - 1 ? kGraphSteps : 0);
           LATHE_CUDA_CHECK_LAUNCH();
         }
       });
@@ -687,16 +678,16 @@ class CudaModel final : public Model {
       // The graph may be destroyed while its launches are queued (CUDA keeps what they need).
     }
     for (std::int64_t i = groups * kGraphSteps; i < n; ++i) {
-      planned_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, plans, cursor, 0, 1);
+      exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor, 0, 1);
       LATHE_CUDA_CHECK_LAUNCH();
     }
   }
 
-  // Launches a prepared step (and, for a model too wide for the fused update, the update kernels),
-  // then returns the loss when asked for.
-  double finish_step(const StepArgs& a, const StepSettings& settings) {
+  // Launches step `step` over the rows `a` points at (and, for a model too wide for the fused
+  // update, the update kernels), then returns the loss when asked for.
+  double finish_step(const StepArgs& a, const DevicePlannedStep& step, const StepSettings& settings) {
     const std::int64_t size = params_.size();
-    train_step_kernel<<<1, kStepThreads, 0, stream_>>>(a);
+    exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(a, step, nullptr, nullptr, 0, 0);
     LATHE_CUDA_CHECK_LAUNCH();
 
     if (!a.fused_update) {
@@ -713,7 +704,7 @@ class CudaModel final : public Model {
       u.gradient = gradient_.data();
       u.totals = totals_.data();
       u.square_partials = square_partials_.data();
-      u.rule = a.rule;
+      u.rule = step.rule;
       const std::int64_t blocks =
           std::min<std::int64_t>((size + kUpdateThreads - 1) / kUpdateThreads, kUpdateMaxBlocks);
       update_kernel<<<static_cast<unsigned>(blocks), kUpdateThreads, 0, stream_>>>(u);
@@ -990,14 +981,6 @@ class CudaModel final : public Model {
     a.totals = totals_.data();
     a.loss_sum = loss_sum_.data();
     return a;
-  }
-
-  // The rows first.. of a column-major view (the column stride stays rows.rows).
-  static PreparedRowsView window(PreparedRowsView rows, std::int64_t first) {
-    if (rows.dense) rows.dense += first;
-    if (rows.slot) rows.slot += first;
-    if (rows.value) rows.value += first;
-    return rows;
   }
 
   ModelView device_view() const {
