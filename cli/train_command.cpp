@@ -91,6 +91,7 @@ void add_train_command(CLI::App& app) {
     bool dedup = false, quiet = false;
     std::int64_t block_rows = 65536;
     float huber_delta = 0.0f;
+    double memory_budget_mb = 0.0;
   };
   auto args = std::make_shared<Args>();
   TrainTableOptions& o = args->options;
@@ -159,6 +160,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_option("--block-rows", args->block_rows, "Rows per block read")->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+  cmd->add_flag("--stream", o.stream,
+                "Stream the training rows window by window (automatic when prepared they exceed the memory budget)");
+  cmd->add_option("--window-rows", o.window_rows, "Streaming: file rows per window (default 1048576)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
+                  "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
+                  "on a GPU at most half its free memory)")
+      ->check(CLI::NonNegativeNumber);
   add_preparation_options(cmd, args->preparation);
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
@@ -196,6 +205,7 @@ void add_train_command(CLI::App& app) {
     o.read.group = args->group;
     o.read.block_rows = args->block_rows;
     o.trainer.progress = !args->quiet;
+    o.memory_budget_bytes = args->memory_budget_mb * 1e6;
     if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw InputError("--lr must be positive");
     std::ofstream log;
     if (!args->metrics_log.empty()) {
@@ -223,6 +233,7 @@ void add_train_command(CLI::App& app) {
                               {"valid", metrics_json(report.best_valid)},
                               {"seconds", report.seconds}};
     if (args->dedup) summary["duplicates_removed"] = report.duplicates;
+    summary["streamed"] = report.streamed;
     std::cout << summary.dump() << "\n";
   });
 }

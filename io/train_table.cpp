@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <sstream>
@@ -15,6 +16,8 @@
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
+
+#include <unistd.h>
 
 namespace lathe {
 
@@ -258,6 +261,91 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
   }
 }
 
+// The training rows of a file as windows of consecutive file rows (streamed training): each
+// window's blocks are read, prepared on the CPU (the loader runs beside the training, which may
+// hold the GPU's stream) and the rows of the training mask kept, with their targets and weights.
+class FileWindows final : public TrainingWindows {
+ public:
+  FileWindows(TableReader& reader, const BoundPreparation& bound, const FittedPreparation& fitted,
+              const RowMask& train_mask, std::int64_t window_rows,
+              std::function<float(std::int64_t)> target_of, std::function<float(std::int64_t)> weight_of,
+              bool weighted)
+      : reader_(reader), bound_(bound), fitted_(fitted), mask_(train_mask), target_of_(std::move(target_of)),
+        weight_of_(std::move(weight_of)), weighted_(weighted) {
+    const std::int64_t block = reader.block_rows();
+    const std::int64_t span = std::max<std::int64_t>(1, (window_rows + block - 1) / block) * block;
+    for (std::int64_t first = 0; first < reader.rows(); first += span) {
+      const std::int64_t end = std::min(reader.rows(), first + span);
+      std::int64_t n = 0;
+      for (std::int64_t r = first; r < end; ++r) n += mask_.test(r) ? 1 : 0;
+      if (n > 0) windows_.push_back({first, end, n});
+    }
+  }
+  std::int64_t count() const override { return static_cast<std::int64_t>(windows_.size()); }
+  std::int64_t rows_in(std::int64_t w) const override { return windows_.at(static_cast<std::size_t>(w)).rows; }
+  void load(std::int64_t w, TrainingWindow& out) const override {
+    const Window& win = windows_.at(static_cast<std::size_t>(w));
+    const std::int64_t dense = fitted_.dense_features();
+    const std::int64_t groups = static_cast<std::int64_t>(fitted_.sparse.size());
+    const std::int64_t n = win.rows;
+    out.rows = n;
+    out.dense.resize(static_cast<std::size_t>(dense * n));
+    out.slot.resize(static_cast<std::size_t>(groups * n));
+    out.value.resize(static_cast<std::size_t>(groups * n));
+    out.targets.resize(static_cast<std::size_t>(n));
+    out.weights.resize(weighted_ ? static_cast<std::size_t>(n) : 0);
+    const std::int64_t ncols = static_cast<std::int64_t>(reader_.columns().size());
+    const DeviceContext cpu = DeviceContext::cpu();
+    std::int64_t p = 0;
+    for (std::int64_t first = win.first; first < win.end; first += reader_.block_rows()) {
+      const std::int64_t m = std::min(reader_.block_rows(), win.end - first);
+      block_.resize(static_cast<std::size_t>(m * ncols));
+      reader_.read_block(first, m, block_);
+      apply_preparation(cpu, bound_, ColumnBlockView{block_.data(), m, ncols}, prepared_);
+      for (std::int64_t r = 0; r < m; ++r) {
+        if (!mask_.test(first + r)) continue;
+        for (std::int64_t f = 0; f < dense; ++f) out.dense[f * n + p] = prepared_.dense[f * m + r];
+        for (std::int64_t g = 0; g < groups; ++g) {
+          out.slot[g * n + p] = prepared_.slot[g * m + r];
+          out.value[g * n + p] = prepared_.value[g * m + r];
+        }
+        out.targets[p] = target_of_(first + r);
+        if (weighted_) out.weights[p] = weight_of_(first + r);
+        ++p;
+      }
+    }
+    if (p != n) throw Error("streamed training: window " + std::to_string(w) + " has " + std::to_string(p) +
+                            " training rows, expected " + std::to_string(n));
+  }
+
+ private:
+  struct Window {
+    std::int64_t first, end, rows;
+  };
+  TableReader& reader_;
+  const BoundPreparation& bound_;
+  const FittedPreparation& fitted_;
+  const RowMask& mask_;
+  std::function<float(std::int64_t)> target_of_, weight_of_;
+  bool weighted_;
+  std::vector<Window> windows_;
+  mutable std::vector<float> block_;  // the loader's scratch (one load at a time)
+  mutable PreparedBlock prepared_;
+};
+
+// Bytes of host (and, on the GPU, device) memory that prepared training rows may take before
+// training streams them: a quarter of the physical memory, and on the GPU half its free memory.
+double default_memory_budget(const DeviceContext& ctx) {
+  const double host = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  double budget = 0.25 * host;
+  if (ctx.is_cuda()) {
+    for (const CudaDeviceInfo& d : query_system().devices) {
+      if (d.index == ctx.cuda_device()) budget = std::min(budget, 0.5 * static_cast<double>(d.free_memory_bytes));
+    }
+  }
+  return budget;
+}
+
 }  // namespace
 
 std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch) {
@@ -326,9 +414,66 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const FittedPreparation fitted = fit_preparation(profile, prep, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
+  const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
+  auto label_of = [&](std::int64_t file_row) {
+    return options.task == Task::regression ? raw_labels[static_cast<std::size_t>(file_row)]
+                                            : class_of[static_cast<std::size_t>(file_row)];
+  };
+
+  // Regression targets are standardized so the default learning rate works at any scale (the
+  // statistics of the training rows, in file order).
+  PredictionLink link;
+  link.task = options.task;
+  link.outputs = options.task == Task::multiclass ? classes : 1;
+  if (options.task == Task::regression) {
+    double mean = 0, m2 = 0, n = 0;
+    for (std::int64_t r = 0; r < reader.rows(); ++r) {
+      if (!train_mask.test(r)) continue;
+      const double t = label_of(r);
+      n += 1;
+      const double d = t - mean;
+      mean += d / n;
+      m2 += d * (t - mean);
+    }
+    const double sd = std::sqrt(m2 / n);
+    link.target_mean = mean;
+    link.target_std = sd > 0 && std::isfinite(sd) ? sd : 1.0;
+  }
+  const auto target_of_label = [&](float label) {
+    return options.task == Task::regression ? static_cast<float>((label - link.target_mean) / link.target_std) : label;
+  };
+
+  // Sample weights, times balanced class weights n / (K * n_c) over the training rows.
+  const bool weighted = weight_col >= 0 || options.balanced_class_weights;
+  std::vector<double> balance;
+  if (options.balanced_class_weights) {
+    if (options.task == Task::regression) throw InputError("--class-weight balanced needs a classification task");
+    std::vector<double> count(static_cast<std::size_t>(classes), 0.0);
+    for (std::int64_t r = 0; r < reader.rows(); ++r) {
+      if (train_mask.test(r)) count[static_cast<std::size_t>(label_of(r))] += 1.0;
+    }
+    const double n = static_cast<double>(report.train_rows);
+    balance.resize(count.size());
+    for (std::size_t c = 0; c < count.size(); ++c) balance[c] = count[c] > 0 ? n / (classes * count[c]) : 0.0;
+  }
+  const auto weight_of = [&](std::int64_t file_row) {
+    float w = weight_col >= 0 ? values[1][static_cast<std::size_t>(file_row)] : 1.0f;
+    if (!balance.empty()) w *= static_cast<float>(balance[static_cast<std::size_t>(label_of(file_row))]);
+    return w;
+  };
+
+  // Stream the training rows when prepared they would not fit the memory budget (or when asked).
+  const std::int64_t row_bytes =
+      4 * (fitted.dense_features() + 2 * static_cast<std::int64_t>(fitted.sparse.size()) + 2);
+  const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
+  const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
+  report.streamed = stream;
+
   PreparedRows train_rows, valid_rows;
   if (separate_valid) {
-    gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
+    if (!stream) gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
+  } else if (stream) {
+    gather_prepared(ctx, reader, bound, fitted, {&valid_mask}, {&valid_rows});
   } else {
     gather_prepared(ctx, reader, bound, fitted, {&train_mask, &valid_mask}, {&train_rows, &valid_rows});
   }
@@ -362,58 +507,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   report.valid_rows = valid_rows.block.rows;
 
-  const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
-  auto label_of = [&](std::int64_t file_row) {
-    return options.task == Task::regression ? raw_labels[static_cast<std::size_t>(file_row)]
-                                            : class_of[static_cast<std::size_t>(file_row)];
-  };
   std::vector<float> train_metric_labels(static_cast<std::size_t>(train_rows.block.rows));
   for (std::int64_t p = 0; p < train_rows.block.rows; ++p) train_metric_labels[p] = label_of(train_rows.source_row[p]);
   std::vector<float> valid_metric_labels(static_cast<std::size_t>(valid_rows.block.rows));
   for (std::int64_t p = 0; p < valid_rows.block.rows; ++p) {
     valid_metric_labels[p] = separate_valid ? valid_raw_labels[static_cast<std::size_t>(p)] : label_of(valid_rows.source_row[p]);
   }
+  std::vector<float> train_targets(train_metric_labels.size()), valid_targets(valid_metric_labels.size());
+  for (std::size_t p = 0; p < train_targets.size(); ++p) train_targets[p] = target_of_label(train_metric_labels[p]);
+  for (std::size_t p = 0; p < valid_targets.size(); ++p) valid_targets[p] = target_of_label(valid_metric_labels[p]);
 
-  // Regression targets are standardized so the default learning rate works at any scale.
-  PredictionLink link;
-  link.task = options.task;
-  link.outputs = options.task == Task::multiclass ? classes : 1;
-  std::vector<float> train_targets = train_metric_labels;
-  std::vector<float> valid_targets = valid_metric_labels;
-  if (options.task == Task::regression) {
-    double mean = 0, m2 = 0;
-    for (std::size_t i = 0; i < train_targets.size(); ++i) {
-      const double d = train_targets[i] - mean;
-      mean += d / static_cast<double>(i + 1);
-      m2 += d * (train_targets[i] - mean);
-    }
-    const double sd = std::sqrt(m2 / static_cast<double>(train_targets.size()));
-    link.target_mean = mean;
-    link.target_std = sd > 0 && std::isfinite(sd) ? sd : 1.0;
-    for (auto& t : train_targets) t = static_cast<float>((t - link.target_mean) / link.target_std);
-    for (auto& t : valid_targets) t = static_cast<float>((t - link.target_mean) / link.target_std);
-  }
-
-  // Sample weights, times balanced class weights n / (K * n_c).
   std::vector<float> train_weights, valid_weights;
-  const bool weighted = weight_col >= 0 || options.balanced_class_weights;
   if (weighted) {
-    train_weights.assign(train_metric_labels.size(), 1.0f);
+    train_weights.resize(train_metric_labels.size());
+    for (std::size_t p = 0; p < train_weights.size(); ++p) train_weights[p] = weight_of(train_rows.source_row[p]);
     valid_weights.assign(valid_metric_labels.size(), 1.0f);
     if (weight_col >= 0) {
-      for (std::size_t p = 0; p < train_weights.size(); ++p) train_weights[p] = values[1][train_rows.source_row[p]];
       for (std::size_t p = 0; p < valid_weights.size(); ++p) {
         valid_weights[p] = separate_valid ? (valid_raw_weights.empty() ? 1.0f : valid_raw_weights[p])
                                           : values[1][valid_rows.source_row[p]];
-      }
-    }
-    if (options.balanced_class_weights) {
-      if (options.task == Task::regression) throw InputError("--class-weight balanced needs a classification task");
-      std::vector<double> count(static_cast<std::size_t>(classes), 0.0);
-      for (float c : train_metric_labels) count[static_cast<std::size_t>(c)] += 1.0;
-      const double n = static_cast<double>(train_metric_labels.size());
-      for (std::size_t p = 0; p < train_weights.size(); ++p) {
-        train_weights[p] *= static_cast<float>(n / (classes * count[static_cast<std::size_t>(train_metric_labels[p])]));
       }
     }
   }
@@ -425,7 +537,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                     train_rows.block.rows, train_metric_labels.data()};
   LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
                     valid_rows.block.rows, valid_metric_labels.data()};
-  model->bind_training_set(train.set);
+  if (!stream) model->bind_training_set(train.set);
 
   ModelFile file;
   file.task = options.task;
@@ -471,7 +583,18 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
     };
   }
-  report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
+  if (stream) {
+    const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;
+    const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
+                              [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted);
+    report.notes.push_back("streamed training: " + std::to_string(windows.count()) + " windows of up to " +
+                           std::to_string(window_rows) + " file rows (prepared training rows take " +
+                           std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
+                           " MB; budget " + std::to_string(static_cast<long long>(budget / 1e6)) + " MB)");
+    report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
+  } else {
+    report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
+  }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
 
   file.parameters = report.outcome.best;

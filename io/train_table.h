@@ -43,6 +43,13 @@ struct TrainTableOptions {
   // Continue from this checkpoint ("" = start afresh). It must match the data and options: the same
   // fitted preparation, task, classes, label, model kind and shape, else InputError naming it.
   std::filesystem::path resume_path;
+  // Streaming (runtime/trainer.h, TrainingWindows): the training rows are read, prepared and
+  // trained window by window instead of held, when `stream` is set or when prepared they would take
+  // more than memory_budget_bytes (0 = a quarter of the physical memory, and on the GPU at most half
+  // its free memory). Windows of window_rows file rows (0 = 2^20), rounded up to whole blocks.
+  bool stream = false;
+  double memory_budget_bytes = 0;
+  std::int64_t window_rows = 0;
 };
 
 // The path of the checkpoint after `epoch`: "{epoch}" in `pattern` replaced by the number.
@@ -52,6 +59,7 @@ struct TrainReport {
   std::int64_t train_rows = 0;
   std::int64_t valid_rows = 0;
   std::int64_t duplicates = 0;
+  bool streamed = false;  // the training rows were streamed window by window
   TrainOutcome outcome;
   MetricSet best_valid;  // the kept epoch's validation metrics (empty without validation)
   double seconds = 0.0;

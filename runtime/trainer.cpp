@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <cmath>
 #include <iostream>
 #include <numeric>
@@ -88,10 +90,60 @@ void scores_to_predictions(const PredictionLink& link, const std::vector<float>&
   }
 }
 
-TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
-                         const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
-                         const TrainerOptions& options) {
-  if (train.rows == 0) throw InputError("the training set is empty");
+namespace {
+
+// Runs one epoch's steps over the rows the model is bound to (`rows` of them, in the order set
+// for the epoch): local SGD in parallel mode, else minibatch steps (at once through train_steps,
+// or one train_step call each). Advances `step` by the steps taken.
+void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, std::int64_t& step,
+               std::int64_t optimizer_restart, std::int64_t total_steps, std::vector<PlannedStep>& plans) {
+  if (options.mode == TrainMode::parallel) {
+    LocalSgdSettings local;
+    local.batch = options.batch;
+    local.sync_every = options.sync_every;
+    local.workers = options.workers;
+    local.first_step = step + 1 - optimizer_restart;
+    local.learning_rate = learning_rate_at(options, step + 1, total_steps);
+    model.train_epoch_local_sgd(local);
+    step += (rows + options.batch - 1) / options.batch;
+    return;
+  }
+  plans.clear();
+  for (std::int64_t first = 0; first < rows; first += options.batch) {
+    ++step;
+    PlannedStep p;
+    p.first = first;
+    p.count = std::min(options.batch, rows - first);
+    p.settings.step = step - optimizer_restart;
+    p.settings.learning_rate = learning_rate_at(options, step, total_steps);
+    // The loss stays on the device and is read once per epoch: no wait after every GPU step.
+    p.settings.return_loss = false;
+    plans.push_back(p);
+  }
+  if (options.step_graphs) {
+    model.train_steps(plans);
+  } else {
+    for (const PlannedStep& p : plans) model.train_step(p.first, p.count, p.settings);
+  }
+}
+
+double total_weight_of(const TrainingSet& set, std::int64_t rows) {
+  if (!set.weights) return static_cast<double>(rows);
+  double total = 0;
+  for (std::int64_t r = 0; r < rows; ++r) total += set.weights[r];
+  return total;
+}
+
+// Runs an epoch's steps (the model's loss sum already reset) and returns the epoch's total sample
+// weight: (epoch, step, optimizer_restart, total_steps).
+using EpochSteps = std::function<double(std::int32_t, std::int64_t&, std::int64_t, std::int64_t)>;
+
+// The epoch loop shared by train_model and train_model_streamed: validation, early stopping,
+// the NaN stop, metrics log, progress and checkpoints.
+TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t train_rows,
+                          std::int64_t steps_per_epoch, const EpochSteps& run_epoch, const LabeledRows* valid,
+                          const PredictionLink& link, std::int32_t classes, const TrainerOptions& options) {
+  if (train_rows == 0) throw InputError("the training set is empty");
   if (options.batch < 1) throw InputError("--batch must be at least 1");
   if (options.epochs < 1) throw InputError("--epochs must be at least 1");
   TrainOutcome outcome;
@@ -103,9 +155,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     throw InputError("--metric: '" + outcome.metric + "' is not a metric of a " + task_name(link.task) +
                      " task (" + list + ")");
   }
-  const std::int64_t steps_per_epoch = (train.rows + options.batch - 1) / options.batch;
   const std::int64_t total_steps = steps_per_epoch * options.epochs;
-  std::vector<PlannedStep> plans;
   std::vector<float> scores, predictions;
   double best_value = NAN;
   std::int32_t since_best = 0;
@@ -134,42 +184,12 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     // A run that had already stopped early stays stopped.
     if (options.patience > 0 && since_best >= options.patience) first_epoch = options.epochs + 1;
   }
-  double total_weight = 0;
-  for (std::int64_t r = 0; r < train.rows; ++r) total_weight += train.set.weights ? train.set.weights[r] : 1.0;
   const auto start = std::chrono::steady_clock::now();
 
   for (std::int32_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
-    model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
     model.take_loss_sum();  // start the epoch's running loss from zero
-    if (options.mode == TrainMode::parallel) {
-      LocalSgdSettings local;
-      local.batch = options.batch;
-      local.sync_every = options.sync_every;
-      local.workers = options.workers;
-      local.first_step = step + 1 - optimizer_restart;
-      local.learning_rate = learning_rate_at(options, step + 1, total_steps);
-      model.train_epoch_local_sgd(local);
-      step += steps_per_epoch;
-    }
-    plans.clear();
-    for (std::int64_t first = 0; options.mode == TrainMode::exact && first < train.rows; first += options.batch) {
-      ++step;
-      PlannedStep p;
-      p.first = first;
-      p.count = std::min(options.batch, train.rows - first);
-      p.settings.step = step - optimizer_restart;
-      p.settings.learning_rate = learning_rate_at(options, step, total_steps);
-      // The loss stays on the device and is read once per epoch: no wait after every GPU step.
-      p.settings.return_loss = false;
-      plans.push_back(p);
-    }
-    if (options.step_graphs) {
-      model.train_steps(plans);
-    } else {
-      for (const PlannedStep& p : plans) model.train_step(p.first, p.count, p.settings);
-    }
+    const double total_weight = run_epoch(epoch, step, optimizer_restart, total_steps);
     const double loss_sum = model.take_loss_sum();
     EpochRecord record;
     record.epoch = epoch;
@@ -191,7 +211,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
       record.valid = compute_metrics(ctx, link.task, predictions, labels, weights, classes);
     }
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    record.rows_per_second = static_cast<double>(train.rows) / std::max(record.seconds, 1e-9);
+    record.rows_per_second = static_cast<double>(train_rows) / std::max(record.seconds, 1e-9);
     outcome.history.push_back(record);
 
     // Early stopping on the validation metric (or the training loss without a validation set).
@@ -246,6 +266,65 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     }
   }
   return outcome;
+}
+
+}  // namespace
+
+TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
+                         const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
+                         const TrainerOptions& options) {
+  if (options.batch < 1) throw InputError("--batch must be at least 1");
+  const double total_weight = total_weight_of(train.set, train.rows);
+  std::vector<PlannedStep> plans;
+  const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
+                                     std::int64_t total_steps) {
+    // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
+    model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
+    run_steps(model, train.rows, options, step, restart, total_steps, plans);
+    return total_weight;
+  };
+  return run_training(ctx, model, train.rows, (train.rows + options.batch - 1) / options.batch, epoch_steps,
+                      valid, link, classes, options);
+}
+
+TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const TrainingWindows& train,
+                                  const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
+                                  const TrainerOptions& options) {
+  if (options.batch < 1) throw InputError("--batch must be at least 1");
+  const std::int64_t windows = train.count();
+  std::int64_t rows = 0, steps_per_epoch = 0;
+  for (std::int64_t w = 0; w < windows; ++w) {
+    rows += train.rows_in(w);
+    steps_per_epoch += (train.rows_in(w) + options.batch - 1) / options.batch;
+  }
+  std::vector<PlannedStep> plans;
+  TrainingWindow buffers[2];
+  const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
+                                     std::int64_t total_steps) {
+    // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
+    const EpochPermutation window_order = make_epoch_permutation(windows, options.seed ^ 0x77696e646f77ULL, epoch);
+    double total_weight = 0;
+    std::future<void> next = std::async(std::launch::async, [&] { train.load(epoch_row(window_order, 0), buffers[0]); });
+    for (std::int64_t k = 0; k < windows; ++k) {
+      next.get();  // window k is loaded (rethrows a loader's exception)
+      TrainingWindow& current = buffers[k % 2];
+      if (k + 1 < windows) {
+        TrainingWindow& other = buffers[(k + 1) % 2];
+        const std::int64_t w = epoch_row(window_order, k + 1);
+        next = std::async(std::launch::async, [&train, &other, w] { train.load(w, other); });
+      }
+      const TrainingSet set = current.set();
+      model.bind_training_set(set);
+      const std::uint64_t window_seed = mix64(options.seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(
+                                                                   epoch_row(window_order, k) + 1)));
+      model.set_epoch_permutation(make_epoch_permutation(current.rows, window_seed, epoch));
+      run_steps(model, current.rows, options, step, restart, total_steps, plans);
+      total_weight += total_weight_of(set, current.rows);
+      // The CPU model has finished reading `current`; the GPU model copied it at binding.
+    }
+    return total_weight;
+  };
+  return run_training(ctx, model, rows, steps_per_epoch, epoch_steps, valid, link, classes, options);
 }
 
 }  // namespace lathe

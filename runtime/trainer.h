@@ -106,10 +106,48 @@ struct TrainOutcome {
   std::vector<EpochRecord> history;
 };
 
+// One window of a streamed training set: prepared rows (PreparedBlock layout, `rows` rows) with
+// the targets the model trains on and the sample weights (empty: all 1). Host memory.
+struct TrainingWindow {
+  std::int64_t rows = 0;
+  std::vector<float> dense;        // [feature][rows]
+  std::vector<std::int32_t> slot;  // [group][rows]
+  std::vector<float> value;        // [group][rows]
+  std::vector<float> targets;
+  std::vector<float> weights;
+  TrainingSet set() const {
+    TrainingSet t;
+    t.rows = PreparedRowsView{dense.data(), slot.data(), value.data(), rows};
+    t.labels = targets.data();
+    t.weights = weights.empty() ? nullptr : weights.data();
+    return t;
+  }
+};
+
+// A training set too large to hold, as windows loaded one at a time (a window: consecutive blocks
+// of the file, prepared). Each epoch visits the windows in a seeded shuffled order and the rows of a
+// window in a seeded shuffled order; the next window loads on a second thread while the model
+// trains on the current one (two windows in memory at most).
+class TrainingWindows {
+ public:
+  virtual ~TrainingWindows() = default;
+  virtual std::int64_t count() const = 0;
+  // The training rows of window w (known before it is loaded; > 0 for every window).
+  virtual std::int64_t rows_in(std::int64_t window) const = 0;
+  // Loads window w into `out` (resized as needed). Called from one thread at a time.
+  virtual void load(std::int64_t window, TrainingWindow& out) const = 0;
+};
+
 // Trains `model` (already bound to `train.set`). Throws Error naming the epoch when the loss or the
 // weights are not finite ("try a lower --lr").
 TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
                          const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
                          const TrainerOptions& options);
+
+// The same training over a streamed training set (the model is bound to each window in turn).
+// Checkpoints and --resume work as in train_model; the same seed gives the same bits.
+TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const TrainingWindows& train,
+                                  const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
+                                  const TrainerOptions& options);
 
 }  // namespace lathe
