@@ -16,6 +16,9 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // `lathe bench` and its subcommands (`lathe bench train`).
 void add_bench_command(CLI::App& app);
+void add_score_command(CLI::App& app);   // cli/score_command.cpp
+void add_export_command(CLI::App& app);  // cli/export_command.cpp
+void add_drift_command(CLI::App& app);   // cli/drift_command.cpp
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.
 inline void add_device_option(CLI::App* command, std::string& device) {

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   lathe::cli::add_train_command(app);
   lathe::cli::add_eval_command(app);
   lathe::cli::add_bench_command(app);
+  lathe::cli::add_score_command(app);
+  lathe::cli::add_export_command(app);
+  lathe::cli::add_drift_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,5 @@
+"""End-to-end tests of `lathe drift` (placeholder; being written)."""
+import unittest
+
+if __name__ == "__main__":
+    unittest.main()
