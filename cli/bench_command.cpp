@@ -13,6 +13,15 @@
 // device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads; the
 // fraction of the ceiling is copy seconds / epoch seconds. A table goes to stdout (or, with --json,
 // one JSON object); progress to stderr. The temporary directory is removed afterwards.
+//
+// `lathe bench score [--rows N] [--features D] [--block-rows B] [--device ...] [--json]`: a
+// synthetic binary table of N rows and D numeric features (uncompressed, so the read measures
+// HDF5 and the page cache rather than deflate) and a model trained on it for one epoch, then, in
+// the same run, the raw read of that file (TableReader block reads only, nothing done with the
+// values) and the scoring of it HDF5 to HDF5 (score_file: what `lathe score` runs per input). Each
+// is timed twice, alternating, and the faster kept. Reported: seconds, rows/s and GB/s of the
+// float32 values read (N (D + 1) 4 bytes) for both, and scoring as a fraction of the raw read
+// (read seconds / scoring seconds; the goal is at least 0.8).
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
@@ -32,11 +41,13 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "io/score_file.h"
 #include "io/synth.h"
 #include "io/train_table.h"
 #include "runtime/cuda_backend.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "lathe/scorer.h"
 
 namespace lathe::cli {
 
@@ -125,11 +136,126 @@ std::string cell(double v, const char* format) {
   return buffer;
 }
 
+// Seconds to read every block of `path` (all columns, float32), as the scoring reader does.
+double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read) {
+  const auto start = std::chrono::steady_clock::now();
+  TableReader reader(path, read);
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  std::vector<float> block;
+  double checksum = 0;
+  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+    block.resize(static_cast<std::size_t>(n * columns));
+    reader.read_block(first, n, block);
+    checksum += block[0];  // one value per block keeps the reads observable
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (std::isinf(checksum)) std::cerr << "bench: note: the first values sum to infinity\n";
+  return seconds;
+}
+
+void add_bench_score_command(CLI::App* bench) {
+  auto* cmd = bench->add_subcommand(
+      "score", "Rows/s and GB/s of scoring HDF5 to HDF5 beside the raw block read of the same input");
+  struct Args {
+    std::int64_t rows = 1'000'000;
+    int features = 32;
+    std::int64_t block_rows = 65536;
+    std::string device = "auto";
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--block-rows", args->block_rows, "Rows per block read and scored")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    const ScratchDirectory scratch;
+    const std::filesystem::path data = scratch.path() / "bench.h5";
+    const std::filesystem::path model = scratch.path() / "model.h5";
+    const std::filesystem::path scored = scratch.path() / "scored.h5";
+
+    SynthOptions synth;
+    synth.task = SynthTask::binary;
+    synth.rows = args->rows;
+    synth.features = args->features;
+    synth.deflate_level = 0;
+    synth.progress = false;
+    std::cerr << "bench: writing " << args->rows << " x " << args->features << " synthetic rows\n";
+    const SynthReport written = write_synthetic(data, synth);
+
+    std::cerr << "bench: training a model for one epoch\n";
+    TrainTableOptions train;
+    train.preparation.label = written.truth.label_name;
+    train.task = Task::binary;
+    train.valid_fraction = 0;
+    train.trainer.epochs = 1;
+    train.trainer.patience = 0;
+    train.trainer.progress = false;
+    train.read.block_rows = args->block_rows;
+    train_table(ctx, data, model, train);
+
+    Scorer scorer(model, args->device);
+    ScoreFileOptions options;
+    options.read.block_rows = args->block_rows;
+    TableReadOptions read;
+    read.block_rows = args->block_rows;
+    double read_seconds = INFINITY, score_seconds = INFINITY;
+    std::int64_t columns = 0;
+    for (int repetition = 0; repetition < 2; ++repetition) {
+      std::cerr << "bench: raw read and scoring, round " << repetition + 1 << " of 2 on " << scorer.device_description()
+                << "\n";
+      read_seconds = std::min(read_seconds, time_raw_read(data, read));
+      const auto start = std::chrono::steady_clock::now();
+      const ScoreFileReport report = score_file(scorer, data, scored, options);
+      score_seconds = std::min(score_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      columns = report.input_columns;
+      if (report.rows != args->rows) throw Error("bench: scored " + std::to_string(report.rows) + " rows, not " + std::to_string(args->rows));
+    }
+    const double rows = static_cast<double>(args->rows);
+    const double bytes = rows * static_cast<double>(columns) * 4.0;
+    const double fraction = read_seconds / score_seconds;
+    if (args->json) {
+      const nlohmann::json j = {{"device", scorer.device_description()},
+                                {"rows", args->rows},
+                                {"features", args->features},
+                                {"columns_read", columns},
+                                {"block_rows", args->block_rows},
+                                {"bytes", bytes},
+                                {"raw_read", {{"seconds", read_seconds}, {"rows_per_second", rows / read_seconds}, {"gbps", bytes / read_seconds / 1e9}}},
+                                {"score", {{"seconds", score_seconds}, {"rows_per_second", rows / score_seconds}, {"gbps", bytes / score_seconds / 1e9}}},
+                                {"fraction_of_raw_read", fraction},
+                                {"goal", 0.8}};
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::cout << "bench score: " << args->rows << " rows x " << columns << " columns read (" << args->features
+              << " features and the label), blocks of " << args->block_rows << " rows, on " << scorer.device_description()
+              << "\n";
+    char header[128];
+    std::snprintf(header, sizeof header, "%-16s %12s %14s %10s %12s", "stage", "seconds", "rows/s", "GB/s", "of raw read");
+    std::cout << header << "\n";
+    const auto line = [&](const char* stage, double seconds) {
+      char buffer[128];
+      std::snprintf(buffer, sizeof buffer, "%-16s %12.6g %14.4g %10.3f %12.3f", stage, seconds, rows / seconds,
+                    bytes / seconds / 1e9, read_seconds / seconds);
+      return std::string(buffer) + "\n";
+    };
+    std::cout << line("raw read", read_seconds) << line("score h5 -> h5", score_seconds)
+              << "scoring runs at " << cell(fraction, "%.3f") << " of the raw read (goal: 0.8)\n";
+  });
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Measure this machine's throughput beside its own ceilings");
   bench->require_subcommand(1);
+  add_bench_score_command(bench);
 
   auto* cmd = bench->add_subcommand(
       "train", "Epoch time and rows/s of exact and parallel training on device-resident synthetic data, "

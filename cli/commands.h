@@ -20,6 +20,13 @@ void add_score_command(CLI::App& app);   // cli/score_command.cpp
 void add_export_command(CLI::App& app);  // cli/export_command.cpp
 void add_drift_command(CLI::App& app);   // cli/drift_command.cpp
 
+// Thrown by a command that has printed its result and must still end with a non-zero exit code
+// (`lathe drift`: 3 when drift crosses the alert threshold). cli/main.cpp returns `code` and prints
+// nothing more. Not a std::exception, so no handler mistakes it for an error.
+struct ExitCode {
+  int code = 0;
+};
+
 // `--device auto|cpu|cuda[:N]`, for every command that computes.
 inline void add_device_option(CLI::App* command, std::string& device) {
   command->add_option("--device", device, "Where to compute: auto, cpu, cuda or cuda:N")

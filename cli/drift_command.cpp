@@ -1,12 +1,124 @@
-// `lathe drift` (placeholder; being written).
+// `lathe drift MODEL.h5 NEW.h5 [--json] [--psi-warn P] [--psi-alert P] [--metric-warn R]
+// [--metric-alert R]`: new data compared with the training data and predictions stored in a model
+// (io/drift.h). Exit 0 when nothing reaches the alert threshold, 3 when drift is found, 1 on error.
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "io/drift.h"
+#include "runtime/device_context.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
 
+namespace {
+
+std::string fixed(double v, int precision = 4) {
+  if (!std::isfinite(v)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
+
+std::string percent(double v) { return std::isfinite(v) ? fixed(100.0 * v, 2) + "%" : "-"; }
+
+void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds& t) {
+  out << "model: " << r.model << " (trained on " << r.train_rows << " rows)\n";
+  out << "data:  " << r.data << " (" << r.new_rows << " rows)\n";
+  out << "PSI warn at " << t.psi_warn << ", alert at " << t.psi_alert << "\n\n";
+  std::size_t width = 7;
+  for (const FeatureDrift& f : r.features) width = std::max(width, f.name.size());
+  out << "  " << std::left << std::setw(static_cast<int>(width)) << "feature" << std::right << std::setw(13) << "type"
+      << std::setw(10) << "psi" << std::setw(9) << "ks" << std::setw(15) << "missing train" << std::setw(13)
+      << "missing new" << std::setw(9) << "unseen" << std::setw(8) << "status" << "\n";
+  for (const FeatureDrift& f : r.features) {
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << f.name << std::right << std::setw(13)
+        << column_type_name(f.type) << std::setw(10) << fixed(f.psi) << std::setw(9) << fixed(f.ks) << std::setw(15)
+        << percent(f.missing_rate_train) << std::setw(13) << percent(f.missing_rate_new) << std::setw(9)
+        << (f.type == ColumnType::categorical ? percent(f.unseen_share) : std::string("-")) << std::setw(8)
+        << drift_status_name(f.status);
+    if (!f.note.empty()) out << "  (" << f.note << ")";
+    if (!f.unseen.empty()) {
+      out << "  unseen:";
+      for (std::size_t i = 0; i < f.unseen.size() && i < 5; ++i) out << " " << f.unseen[i];
+      if (f.unseen.size() > 5) out << " ...";
+    }
+    out << "\n";
+  }
+  const PredictionDrift& p = r.prediction;
+  out << "\npredictions: ";
+  if (p.available) {
+    out << "psi " << fixed(p.psi) << " (" << p.train_shares.size() << " bins; " << p.train_rows
+        << " rows at training, " << p.new_rows << " new)  " << drift_status_name(p.status) << "\n";
+  } else {
+    out << "not compared: " << p.note << "  " << drift_status_name(p.status) << "\n";
+  }
+  if (!r.labels_present) {
+    out << "metrics: the new data has no label column: not compared\n";
+  } else if (r.metrics.empty()) {
+    out << "metrics: nothing to compare with\n";
+  } else {
+    out << "\n  " << std::left << std::setw(10) << "metric" << std::right << std::setw(14) << "training valid"
+        << std::setw(12) << "new" << std::setw(12) << "drop" << std::setw(10) << "relative" << std::setw(8)
+        << "status" << "\n";
+    for (const MetricDrift& m : r.metrics) {
+      out << "  " << std::left << std::setw(10) << (m.name + (m.primary ? "*" : "")) << std::right << std::setw(14)
+          << fixed(m.train, 6) << std::setw(12) << fixed(m.now, 6) << std::setw(12) << fixed(m.drop, 6)
+          << std::setw(10) << percent(m.relative_drop) << std::setw(8) << drift_status_name(m.status) << "\n";
+    }
+    out << "  (* the model's metric: the status follows it)\n";
+  }
+  for (const std::string& note : r.notes) out << "note: " << note << "\n";
+  out << "\nstatus: " << drift_status_name(r.status) << "\n";
+}
+
+}  // namespace
+
 void add_drift_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("drift", "(not yet implemented)");
-  cmd->callback([] { throw InputError("lathe drift is not implemented yet"); });
+  auto* cmd = app.add_subcommand("drift", "Compare new data with a model's training data and predictions");
+  struct Args {
+    std::string model, data, device = "auto", group;
+    bool json = false;
+    DriftThresholds thresholds;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "Model file (format 2, written by lathe train)")->required();
+  cmd->add_option("data", args->data, "New data, HDF5 (with or without the label)")->required();
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature or the predictions warn")
+      ->default_val(0.1)
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--psi-alert", args->thresholds.psi_alert, "PSI at or above which drift is found (exit 3)")
+      ->default_val(0.25)
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--metric-warn", args->thresholds.metric_warn,
+                  "Relative drop of the model's metric at or above which to warn")
+      ->default_val(0.05)
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--metric-alert", args->thresholds.metric_alert,
+                  "Relative drop of the model's metric at or above which drift is found (exit 3)")
+      ->default_val(0.10)
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const DriftThresholds& t = args->thresholds;
+    if (t.psi_warn > t.psi_alert) throw InputError("--psi-warn must not exceed --psi-alert");
+    if (t.metric_warn > t.metric_alert) throw InputError("--metric-warn must not exceed --metric-alert");
+    const DeviceContext ctx = DeviceContext::select(args->device);
+    TableReadOptions read;
+    read.group = args->group;
+    const DriftReport report = drift_table(ctx, args->model, args->data, t, read);
+    if (args->json) {
+      std::cout << drift_report_json(report) << "\n";
+    } else {
+      print_report(std::cout, report, t);
+    }
+    std::cout.flush();
+    if (report.status == DriftStatus::alert) throw ExitCode{3};
+  });
 }
 
 }  // namespace lathe::cli

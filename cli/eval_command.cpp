@@ -1,5 +1,8 @@
 // `lathe eval MODEL.h5 DATA.h5 [--json]`: the task's metrics on labeled data, beside the
-// validation metrics stored in the model at training time.
+// validation metrics stored in the model at training time. JSON: the metrics at the top level
+// (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
+// "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
+// validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss).
 #include <nlohmann/json.hpp>
 
 #include <iomanip>
@@ -36,7 +39,16 @@ void add_eval_command(CLI::App& app) {
       nlohmann::json j = nlohmann::json::object();
       for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
       if (!metrics.confusion.empty()) j["confusion"] = metrics.confusion;
-      j["training_validation"] = stored_valid;
+      // The training run's own numbers, beside (never in place of) this data's top-level metrics:
+      // its kept epoch's validation metrics and how they were obtained.
+      j["training_valid"] = stored_valid;
+      nlohmann::json training = nlohmann::json::object();
+      if (stored.is_object()) {
+        for (const auto& [k, v] : stored.items()) {
+          if (k != "valid") training[k] = v;
+        }
+      }
+      j["training"] = training;
       j["task"] = task_name(model.task);
       std::cout << j.dump(2) << "\n";
       return;

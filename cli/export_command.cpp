@@ -1,12 +1,44 @@
-// `lathe export` (placeholder; being written).
+// `lathe export MODEL.h5 --onnx OUT.onnx`: the model and its fitted preparation as one ONNX graph
+// (io/onnx_export.h), checked with onnx::checker and written atomically.
+#include <iostream>
+
 #include "cli/commands.h"
+#include "io/model_file.h"
+#include "io/onnx_export.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
 
 void add_export_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "(not yet implemented)");
-  cmd->callback([] { throw InputError("lathe export is not implemented yet"); });
+  auto* cmd = app.add_subcommand("export", "Export a model with its preparation as one ONNX graph");
+  struct Args {
+    std::string model, onnx;
+    bool quiet = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "Model file (HDF5, from lathe train)")->required();
+  cmd->add_option(
+         "--onnx", args->onnx,
+         "ONNX file to write (IR 8, opset 17, ai.onnx.ml 2): one input per column (float32 [N,1], "
+         "or "
+         "the category label as string [N,1]); outputs prediction, or probability/probabilities "
+         "and predicted_class")
+      ->required();
+  cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
+  cmd->callback([args] {
+    const ModelFile model = load_model(args->model);
+    const OnnxExportSummary summary = export_onnx(model, args->model, args->onnx);
+    if (args->quiet) return;
+    std::cout << "wrote " << args->onnx << " (" << summary.bytes << " bytes, " << summary.nodes
+              << " nodes)\n";
+    std::cout << "  inputs: ";
+    for (std::size_t i = 0; i < summary.inputs.size(); ++i)
+      std::cout << (i ? ", " : "") << summary.inputs[i];
+    std::cout << "\n  outputs: ";
+    for (std::size_t i = 0; i < summary.outputs.size(); ++i)
+      std::cout << (i ? ", " : "") << summary.outputs[i];
+    std::cout << "\n";
+  });
 }
 
 }  // namespace lathe::cli

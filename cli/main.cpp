@@ -1,5 +1,6 @@
 // `lathe`: the command line. Maps every exception to one message on stderr and an exit code:
-// 0 success, 1 an error (bad input, failed computation), 2 a usage error, 3 a sticky CUDA error.
+// 0 success, 1 an error (bad input, failed computation), 2 a usage error, 3 a sticky CUDA error
+// (and, from `lathe drift`, drift above the alert threshold: cli::ExitCode).
 #include <iostream>
 
 #include "cli/commands.h"
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return 2;
+  } catch (const lathe::cli::ExitCode& e) {
+    return e.code;  // the command printed its result (`lathe drift`: 3 = drift found)
   } catch (const lathe::CudaError& e) {
     std::cerr << "lathe: error: " << e.what() << "\n";
     if (e.sticky()) {

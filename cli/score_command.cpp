@@ -1,12 +1,190 @@
-// `lathe score` (placeholder; being written).
+// `lathe score MODEL.h5 DATA.h5... --out OUT [--id COL] [--format h5|csv] [--device ...]
+// [--block-rows N] [--compression N] [--group G] [--quiet]`: batch scoring, each input streamed
+// block by block through lathe::Scorer into its own output (io/score_file.h for the output columns).
+//
+// One input: OUT is the output file (or an existing folder to write it into). Several: OUT is a
+// folder (created when missing) and each output is named after its input (stem + .h5 or .csv). An
+// input that fails (unreadable, schema mismatch, a bad value) is reported on stderr naming the file
+// and what is wrong and gets no output; the others are still scored, and the command exits 1 at
+// the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <system_error>
+
 #include "cli/commands.h"
+#include "io/score_file.h"
+#include "lathe/scorer.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
 
+namespace {
+
+ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out, bool several) {
+  if (flag == "h5") return ScoreFormat::h5;
+  if (flag == "csv") return ScoreFormat::csv;
+  if (!flag.empty()) throw InputError("--format: expected h5 or csv, got '" + flag + "'");
+  return !several && out.extension() == ".csv" ? ScoreFormat::csv : ScoreFormat::h5;
+}
+
+// The same file, even when named differently (so an output never replaces an input).
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ec;
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+nlohmann::json counts_json(const std::map<std::string, std::int64_t>& counts) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, n] : counts) j[name] = n;
+  return j;
+}
+
+}  // namespace
+
 void add_score_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("score", "(not yet implemented)");
-  cmd->callback([] { throw InputError("lathe score is not implemented yet"); });
+  auto* cmd = app.add_subcommand("score", "Score HDF5 tables with a trained model, streamed block by block");
+  struct Args {
+    std::string model, out, id, format, device = "auto", group;
+    std::vector<std::string> inputs;
+    std::int64_t block_rows = 65536;
+    int compression = 0;
+    bool quiet = false;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "Model file (lathe train)")->required();
+  cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
+  cmd->add_option("--out", args->out, "Output file (one input) or folder (several inputs)")->required();
+  cmd->add_option("--id", args->id, "A column of the input copied to the output first (row identifiers)");
+  cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
+  cmd->add_option("--block-rows", args->block_rows, "Rows read and scored per block")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--compression", args->compression, "Deflate level of h5 output, 0 (none) to 9")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 9));
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+  add_device_option(cmd, args->device);
+  cmd->callback([args] {
+    const auto start = std::chrono::steady_clock::now();
+    const bool several = args->inputs.size() > 1;
+    const std::filesystem::path out(args->out);
+    const ScoreFormat format = format_for(args->format, out, several);
+    const std::string extension = format == ScoreFormat::csv ? ".csv" : ".h5";
+
+    // Where each input's output goes, decided (and checked) before anything is scored.
+    std::error_code ec;
+    const bool out_is_folder = several || std::filesystem::is_directory(out, ec);
+    if (several && !std::filesystem::is_directory(out, ec)) {
+      if (std::filesystem::exists(out, ec)) throw InputError("--out: " + out.string() + " is a file; several inputs need a folder");
+      std::filesystem::create_directories(out, ec);
+      if (ec) throw InputError("--out: cannot create the folder " + out.string() + ": " + ec.message());
+    }
+    std::vector<std::filesystem::path> outputs;
+    std::set<std::filesystem::path> taken;
+    for (const auto& input : args->inputs) {
+      const std::filesystem::path target =
+          out_is_folder ? out / (std::filesystem::path(input).stem().string() + extension) : out;
+      if (!taken.insert(target.lexically_normal()).second) {
+        throw InputError("--out: two inputs would both be written to " + target.string() + " (inputs with the same name)");
+      }
+      for (const auto& other : args->inputs) {
+        if (same_file(target, other)) throw InputError("--out: the output " + target.string() + " would replace the input " + other);
+      }
+      outputs.push_back(target);
+    }
+
+    Scorer scorer(args->model, args->device);
+    if (!args->quiet) {
+      std::cerr << "score: model " << args->model << " (" << scoring_task_name(scorer.task()) << ", label '"
+                << scorer.label() << "') on " << scorer.device_description() << "\n";
+    }
+    ScoreFileOptions options;
+    options.format = format;
+    options.id_column = args->id;
+    options.read.block_rows = args->block_rows;
+    options.read.group = args->group;
+    options.deflate_level = args->compression;
+
+    nlohmann::json files = nlohmann::json::array();
+    ScoringSummary total;
+    std::vector<std::string> notes, failed;
+    std::int64_t rows = 0;
+    for (std::size_t i = 0; i < args->inputs.size(); ++i) {
+      const std::string& input = args->inputs[i];
+      ScoreFileReport report;
+      try {
+        report = score_file(scorer, input, outputs[i], options);
+      } catch (const Error& e) {
+        const auto* cuda = dynamic_cast<const CudaError*>(&e);
+        if (!several || (cuda && cuda->sticky())) throw;  // a lost GPU is lost for every file
+        std::cerr << "score: " << input << ": failed, no output: " << e.what() << "\n";
+        failed.push_back(input);
+        files.push_back({{"input", input}, {"error", e.what()}});
+        continue;
+      }
+      std::vector<std::string> file_notes = report.notes;
+      for (const auto& [column, count] : report.summary.imputed) {
+        for (const ModelInput& in : scorer.inputs()) {
+          if (in.name == column && !in.missing_in_training) {
+            file_notes.push_back("column '" + column + "' had no missing values in training; " + std::to_string(count) +
+                                 " missing values were imputed with the training fill value");
+          }
+        }
+      }
+      for (const auto& [column, count] : report.summary.unknown_categories) {
+        file_notes.push_back("column '" + column + "': " + std::to_string(count) +
+                             " values with labels not seen in training were scored as unknown");
+      }
+      if (!args->quiet) {
+        for (const auto& note : file_notes) std::cerr << "score: " << input << ": note: " << note << "\n";
+        std::cerr << "score: " << input << " -> " << report.output.string() << ": " << report.rows << " rows in "
+                  << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
+                  << " rows/s)\n";
+      }
+      for (const auto& note : file_notes) notes.push_back(input + ": " + note);
+      rows += report.rows;
+      total.add(report.summary);
+      files.push_back({{"input", input},
+                       {"output", report.output.string()},
+                       {"rows", report.rows},
+                       {"seconds", report.seconds},
+                       {"rows_per_second", report.rows / std::max(report.seconds, 1e-9)},
+                       {"imputed", counts_json(report.summary.imputed)},
+                       {"unknown_categories", counts_json(report.summary.unknown_categories)},
+                       {"notes", file_notes}});
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rows_per_second = rows / std::max(seconds, 1e-9);
+    if (!args->quiet) {
+      std::cerr << "score: " << rows << " rows from " << (args->inputs.size() - failed.size()) << " of "
+                << args->inputs.size() << (args->inputs.size() == 1 ? " file" : " files") << " in " << seconds
+                << " s, " << static_cast<long long>(rows_per_second) << " rows/s\n";
+    }
+    const nlohmann::json summary = {{"model", args->model},
+                                    {"device", scorer.device_description()},
+                                    {"task", scoring_task_name(scorer.task())},
+                                    {"format", format == ScoreFormat::csv ? "csv" : "h5"},
+                                    {"files", files},
+                                    {"failed", failed.size()},
+                                    {"rows", rows},
+                                    {"seconds", seconds},
+                                    {"rows_per_second", rows_per_second},
+                                    {"imputed", counts_json(total.imputed)},
+                                    {"unknown_categories", counts_json(total.unknown_categories)},
+                                    {"notes", notes}};
+    std::cout << summary.dump() << std::endl;
+    if (!failed.empty()) {
+      std::string list;
+      for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
+      throw InputError(std::to_string(failed.size()) + " of " + std::to_string(args->inputs.size()) +
+                       " inputs failed and have no output: " + list);
+    }
+  });
 }
 
 }  // namespace lathe::cli

@@ -168,6 +168,10 @@ void add_train_command(CLI::App& app) {
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
                   "on a GPU at most half its free memory)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--init-model", o.init_model,
+                  "Retrain: warm-start from this earlier model (same task, label, classes and model)");
+  cmd->add_flag("--refit-prep", o.refit_prep,
+                "With --init-model: fit the preparation on this data (default: keep the earlier model's)");
   add_preparation_options(cmd, args->preparation);
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {

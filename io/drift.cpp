@@ -1,1 +1,391 @@
-// Placeholder; being written.
+#include "io/drift.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "io/train_table.h"
+#include "runtime/error.h"
+#include "runtime/metrics.h"
+
+namespace lathe {
+
+namespace {
+
+DriftStatus worse(DriftStatus a, DriftStatus b) { return static_cast<int>(a) > static_cast<int>(b) ? a : b; }
+
+DriftStatus psi_status(double psi, const DriftThresholds& t) {
+  if (!std::isfinite(psi) || psi >= t.psi_alert) return DriftStatus::alert;
+  return psi >= t.psi_warn ? DriftStatus::warn : DriftStatus::ok;
+}
+
+double share(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
+
+// Shares of the non-missing bins scaled by the non-missing share, then the missing share.
+std::vector<double> numeric_shares(const ColumnStats& stats, const QuantileSketch& sketch, std::span<const double> edges) {
+  const double rows = static_cast<double>(stats.count + stats.missing);
+  std::vector<double> out = bin_shares(sketch, edges);
+  const double present = share(static_cast<double>(stats.count), rows);
+  for (double& v : out) v *= present;
+  out.push_back(share(static_cast<double>(stats.missing), rows));
+  return out;
+}
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::json numbers(const std::vector<double>& v) {
+  nlohmann::json j = nlohmann::json::array();
+  for (double x : v) j.push_back(number(x));
+  return j;
+}
+
+}  // namespace
+
+const char* drift_status_name(DriftStatus status) {
+  switch (status) {
+    case DriftStatus::ok: return "ok";
+    case DriftStatus::warn: return "warn";
+    case DriftStatus::alert: return "alert";
+  }
+  return "?";
+}
+
+double population_stability_index(std::span<const double> expected, std::span<const double> actual) {
+  if (expected.size() != actual.size()) {
+    throw Error("PSI: " + std::to_string(expected.size()) + " expected shares but " + std::to_string(actual.size()) +
+                " actual shares");
+  }
+  double psi = 0.0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double e = std::max(expected[i], kPsiFloor);
+    const double a = std::max(actual[i], kPsiFloor);
+    psi += (a - e) * std::log(a / e);
+  }
+  return psi;
+}
+
+std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins) {
+  std::vector<double> edges;
+  if (reference.count() <= 0 || bins < 2) return edges;
+  for (int k = 1; k < bins; ++k) {
+    const double e = reference.quantile(static_cast<double>(k) / bins);
+    if (std::isnan(e)) continue;
+    if (edges.empty() || e > edges.back()) edges.push_back(e);
+  }
+  return edges;
+}
+
+std::vector<double> bin_shares(const QuantileSketch& sketch, std::span<const double> edges) {
+  std::vector<double> out(edges.size() + 1, 0.0);
+  if (sketch.count() <= 0) return out;
+  double below = 0.0;
+  for (std::size_t k = 0; k < edges.size(); ++k) {
+    const double at = sketch.cdf(edges[k]);
+    out[k] = std::max(at - below, 0.0);
+    below = std::max(below, at);
+  }
+  out.back() = std::max(1.0 - below, 0.0);
+  return out;
+}
+
+double ks_statistic(const QuantileSketch& a, const QuantileSketch& b) {
+  if (a.count() <= 0 || b.count() <= 0) return NAN;
+  // Both CDFs are step functions that change only at their points: the supremum is at one of them.
+  double d = 0.0;
+  for (const QuantileSketch* s : {&a, &b}) {
+    for (float p : s->points()) d = std::max(d, std::abs(a.cdf(p) - b.cdf(p)));
+  }
+  return d;
+}
+
+FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds) {
+  FeatureDrift f;
+  f.name = train.name;
+  f.type = train.type;
+  if (train.type == ColumnType::numeric) {
+    const ColumnStats& s = train.numeric.stats;
+    f.missing_rate_train = share(static_cast<double>(s.missing), static_cast<double>(s.count + s.missing));
+  } else {
+    std::int64_t rows = train.categorical.missing;
+    for (std::int64_t c : train.categorical.counts) rows += c;
+    f.missing_rate_train = share(static_cast<double>(train.categorical.missing), static_cast<double>(rows));
+  }
+  if (now.type != train.type) {
+    f.psi = NAN;
+    f.ks = NAN;
+    f.missing_rate_new = NAN;
+    f.status = DriftStatus::alert;
+    f.note = std::string("was ") + column_type_name(train.type) + " in training, is " + column_type_name(now.type) +
+             " in the new data";
+    return f;
+  }
+  if (train.type == ColumnType::numeric) {
+    const ColumnStats& s = now.numeric.stats;
+    f.missing_rate_new = share(static_cast<double>(s.missing), static_cast<double>(s.count + s.missing));
+    f.edges = quantile_bin_edges(train.numeric.sketch);
+    const auto expected = numeric_shares(train.numeric.stats, train.numeric.sketch, f.edges);
+    const auto actual = numeric_shares(now.numeric.stats, now.numeric.sketch, f.edges);
+    f.psi = population_stability_index(expected, actual);
+    f.ks = ks_statistic(train.numeric.sketch, now.numeric.sketch);
+  } else {
+    f.ks = NAN;
+    const CategoricalProfile& t = train.categorical;
+    const CategoricalProfile& n = now.categorical;
+    // Bins: each label the training rows had, missing, then all unseen labels together.
+    std::map<std::string, std::size_t> bin_of;
+    std::vector<double> expected, actual;
+    double train_rows = static_cast<double>(t.missing);
+    for (std::size_t i = 0; i < t.labels.size(); ++i) {
+      train_rows += static_cast<double>(t.counts[i]);
+      if (t.counts[i] > 0 && bin_of.emplace(t.labels[i], expected.size()).second) expected.push_back(0.0);
+    }
+    for (std::size_t i = 0; i < t.labels.size(); ++i) {
+      if (t.counts[i] > 0) expected[bin_of.at(t.labels[i])] += static_cast<double>(t.counts[i]);
+    }
+    const std::size_t missing_bin = expected.size(), unseen_bin = expected.size() + 1;
+    expected.push_back(static_cast<double>(t.missing));
+    expected.push_back(0.0);
+    actual.assign(expected.size(), 0.0);
+    double new_rows = static_cast<double>(n.missing);
+    actual[missing_bin] = static_cast<double>(n.missing);
+    for (std::size_t i = 0; i < n.labels.size(); ++i) {
+      const double c = static_cast<double>(n.counts[i]);
+      new_rows += c;
+      if (c <= 0) continue;
+      const auto it = bin_of.find(n.labels[i]);
+      if (it != bin_of.end()) {
+        actual[it->second] += c;
+      } else {
+        actual[unseen_bin] += c;
+        f.unseen.push_back(n.labels[i]);
+      }
+    }
+    for (double& v : expected) v = share(v, train_rows);
+    for (double& v : actual) v = share(v, new_rows);
+    f.missing_rate_new = actual[missing_bin];
+    f.unseen_share = actual[unseen_bin];
+    f.psi = population_stability_index(expected, actual);
+  }
+  f.status = psi_status(f.psi, thresholds);
+  return f;
+}
+
+PredictionSummary summarize_predictions(Task task, std::int32_t outputs, std::span<const float> predictions,
+                                        const std::string& source) {
+  PredictionSummary s;
+  s.source = source;
+  if (task == Task::multiclass) {
+    if (outputs < 1 || predictions.size() % static_cast<std::size_t>(outputs) != 0) {
+      throw Error("summarize_predictions: " + std::to_string(predictions.size()) + " probabilities for " +
+                  std::to_string(outputs) + " classes");
+    }
+    const std::size_t k = static_cast<std::size_t>(outputs);
+    const std::size_t rows = predictions.size() / k;
+    s.rows = static_cast<std::int64_t>(rows);
+    if (rows == 0) return s;
+    std::vector<double> counts(k, 0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float* p = predictions.data() + r * k;
+      std::size_t best = 0;  // ties to the lowest class, as the accuracy metric
+      for (std::size_t c = 1; c < k; ++c) {
+        if (p[c] > p[best]) best = c;
+      }
+      counts[best] += 1.0;
+    }
+    for (double& c : counts) c /= static_cast<double>(rows);
+    s.class_shares = std::move(counts);
+    return s;
+  }
+  std::vector<float> sorted;
+  sorted.reserve(predictions.size());
+  for (float v : predictions) {
+    if (!std::isnan(v)) sorted.push_back(v);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  s.rows = static_cast<std::int64_t>(sorted.size());
+  std::vector<float> points;
+  std::vector<double> weights;
+  summarize_sorted(sorted, s.sketch.capacity(), points, weights);
+  s.sketch.add_summary(points, weights);
+  return s;
+}
+
+PredictionDrift compare_predictions(const PredictionSummary& train, const PredictionSummary& now,
+                                    const DriftThresholds& thresholds) {
+  PredictionDrift d;
+  d.train_rows = train.rows;
+  d.new_rows = now.rows;
+  if (train.empty()) {
+    d.note = "the model stores no summary of its predictions";
+    return d;
+  }
+  if (now.empty()) {
+    d.note = "no predictions on the new data";
+    return d;
+  }
+  if (!train.class_shares.empty() || !now.class_shares.empty()) {
+    if (train.class_shares.size() != now.class_shares.size()) {
+      throw Error("compare_predictions: " + std::to_string(train.class_shares.size()) + " classes stored but " +
+                  std::to_string(now.class_shares.size()) + " predicted");
+    }
+    d.train_shares = train.class_shares;
+    d.new_shares = now.class_shares;
+  } else {
+    d.edges = quantile_bin_edges(train.sketch);
+    d.train_shares = bin_shares(train.sketch, d.edges);
+    d.new_shares = bin_shares(now.sketch, d.edges);
+  }
+  d.available = true;
+  d.psi = population_stability_index(d.train_shares, d.new_shares);
+  d.status = psi_status(d.psi, thresholds);
+  return d;
+}
+
+DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& model_path,
+                        const std::filesystem::path& data, const DriftThresholds& thresholds,
+                        const TableReadOptions& read) {
+  const ModelFile model = load_model(model_path);
+  if (!model.profile) {
+    throw InputError(model_path.string() +
+                     ": has no training profile (a format 1 model, or one not written by `lathe train`); drift "
+                     "needs a model of format 2: train it again with this lathe");
+  }
+  DriftReport report;
+  report.model = model_path.string();
+  report.data = data.string();
+  report.train_rows = model.profile->rows;
+  TableReader reader(data, read);
+  report.new_rows = reader.rows();
+  const DataProfile now = profile_table(ctx, reader);
+
+  for (const ColumnProfile& train : model.profile->columns) {
+    if (train.name == model.label) continue;
+    const auto it = std::find_if(now.columns.begin(), now.columns.end(),
+                                 [&](const ColumnProfile& c) { return c.name == train.name; });
+    if (it == now.columns.end()) {
+      FeatureDrift f;
+      f.name = train.name;
+      f.type = train.type;
+      f.psi = f.ks = f.missing_rate_new = NAN;
+      f.status = DriftStatus::alert;
+      f.note = "missing from the new data";
+      report.features.push_back(std::move(f));
+    } else {
+      report.features.push_back(compare_columns(train, *it, thresholds));
+    }
+    report.status = worse(report.status, report.features.back().status);
+  }
+  for (const ColumnProfile& c : now.columns) {
+    const bool known = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
+                                   [&](const ColumnProfile& t) { return t.name == c.name; });
+    if (!known) report.notes.push_back("column '" + c.name + "' is not in the training data (not compared)");
+  }
+
+  if (model.predictions.empty()) {
+    report.prediction.note = "the model stores no summary of its predictions";
+  } else {
+    std::vector<float> predictions;
+    bool scored = false;
+    try {
+      predict_table(ctx, model, reader, predictions);
+      scored = true;
+    } catch (const InputError& e) {
+      // The data does not fit the model (a column missing or of another type): a drift in itself.
+      report.prediction.available = false;
+      report.prediction.note = std::string("the new data cannot be scored: ") + e.what();
+      report.prediction.status = DriftStatus::alert;
+    }
+    if (scored) {
+      const PredictionSummary summary = summarize_predictions(model.task, model.outputs, predictions, "new");
+      report.prediction = compare_predictions(model.predictions, summary, thresholds);
+    }
+  }
+  report.status = worse(report.status, report.prediction.status);
+
+  report.labels_present = std::any_of(reader.columns().begin(), reader.columns().end(),
+                                      [&](const ColumnInfo& c) { return c.name == model.label; });
+  if (report.labels_present) {
+    const MetricSet metrics = evaluate_table(ctx, model, data, read);
+    const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
+    const nlohmann::json valid =
+        stored.is_object() && stored.contains("valid") && stored["valid"].is_object() ? stored["valid"] : nlohmann::json::object();
+    report.primary_metric = stored.is_object() && stored.contains("metric") && stored["metric"].is_string()
+                                ? stored["metric"].get<std::string>()
+                                : metric_names(model.task).front();
+    if (valid.empty()) report.notes.push_back("the model stores no validation metrics: no metric drop");
+    for (const auto& [name, value] : metrics.values) {
+      if (!valid.contains(name) || !valid[name].is_number()) continue;
+      MetricDrift m;
+      m.name = name;
+      m.train = valid[name].get<double>();
+      m.now = value;
+      m.drop = higher_is_better(name) ? m.train - m.now : m.now - m.train;
+      m.relative_drop = m.train != 0 ? m.drop / std::abs(m.train) : NAN;
+      m.primary = name == report.primary_metric;
+      if (!std::isfinite(m.now) || (std::isfinite(m.relative_drop) && m.relative_drop >= thresholds.metric_alert)) {
+        m.status = DriftStatus::alert;
+      } else if (std::isfinite(m.relative_drop) && m.relative_drop >= thresholds.metric_warn) {
+        m.status = DriftStatus::warn;
+      }
+      if (m.primary) report.status = worse(report.status, m.status);
+      report.metrics.push_back(m);
+    }
+  }
+  return report;
+}
+
+std::string drift_report_json(const DriftReport& r) {
+  nlohmann::json features = nlohmann::json::array();
+  for (const FeatureDrift& f : r.features) {
+    nlohmann::json j = {{"name", f.name},
+                        {"type", column_type_name(f.type)},
+                        {"psi", number(f.psi)},
+                        {"ks", number(f.ks)},
+                        {"missing_rate_train", number(f.missing_rate_train)},
+                        {"missing_rate_new", number(f.missing_rate_new)},
+                        {"unseen_share", number(f.unseen_share)},
+                        {"unseen", f.unseen},
+                        {"edges", numbers(f.edges)},
+                        {"status", drift_status_name(f.status)}};
+    if (!f.note.empty()) j["note"] = f.note;
+    features.push_back(std::move(j));
+  }
+  const PredictionDrift& p = r.prediction;
+  nlohmann::json prediction = {{"available", p.available},
+                               {"psi", p.available ? number(p.psi) : nlohmann::json(nullptr)},
+                               {"edges", numbers(p.edges)},
+                               {"train_shares", numbers(p.train_shares)},
+                               {"new_shares", numbers(p.new_shares)},
+                               {"train_rows", p.train_rows},
+                               {"new_rows", p.new_rows},
+                               {"status", drift_status_name(p.status)}};
+  if (!p.note.empty()) prediction["note"] = p.note;
+  nlohmann::json metrics = nlohmann::json::array();
+  nlohmann::json metric_drop = nullptr;
+  for (const MetricDrift& m : r.metrics) {
+    nlohmann::json j = {{"name", m.name},           {"train", number(m.train)},
+                        {"new", number(m.now)},     {"drop", number(m.drop)},
+                        {"relative_drop", number(m.relative_drop)}, {"primary", m.primary},
+                        {"status", drift_status_name(m.status)}};
+    if (m.primary) metric_drop = j;
+    metrics.push_back(std::move(j));
+  }
+  const nlohmann::json out = {{"model", r.model},
+                              {"data", r.data},
+                              {"train_rows", r.train_rows},
+                              {"new_rows", r.new_rows},
+                              {"status", drift_status_name(r.status)},
+                              {"features", features},
+                              {"prediction", prediction},
+                              {"labels_present", r.labels_present},
+                              {"primary_metric", r.primary_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.primary_metric)},
+                              {"metric_drop", metric_drop},
+                              {"metrics", metrics},
+                              {"notes", r.notes}};
+  return out.dump(2);
+}
+
+}  // namespace lathe

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <span>
 
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
@@ -43,6 +46,252 @@ std::string read_string(hid_t file, const char* name, const std::string& context
 
 std::string read_json_number_attribute(hid_t file, const char* name, const std::string& context) {
   return read_string(file, name, context);
+}
+
+long long read_int(hid_t object, const char* name, const std::string& context) {
+  if (!h5::attribute_exists(object, name, context)) throw InputError(context + ": attribute '" + name + "' is missing");
+  long long v = 0;
+  H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), context));
+  LATHE_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_LLONG, &v), context);
+  return v;
+}
+
+bool link_exists(hid_t file, const char* name) {
+  h5::silence_errors_in_this_thread();
+  const htri_t e = H5Lexists(file, name, H5P_DEFAULT);
+  if (e <= 0) H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+// The HDF5 types of a value type: in the file (little-endian) and in memory.
+template <typename T>
+struct H5Types;
+template <>
+struct H5Types<float> {
+  static hid_t file() { return H5T_IEEE_F32LE; }
+  static hid_t memory() { return H5T_NATIVE_FLOAT; }
+};
+template <>
+struct H5Types<double> {
+  static hid_t file() { return H5T_IEEE_F64LE; }
+  static hid_t memory() { return H5T_NATIVE_DOUBLE; }
+};
+template <>
+struct H5Types<std::int64_t> {
+  static hid_t file() { return H5T_STD_I64LE; }
+  static hid_t memory() { return H5T_NATIVE_INT64; }
+};
+
+// Like h5::write_checksummed_floats, for any of the types above; an empty array is not written.
+template <typename T>
+void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
+                       const std::string& context) {
+  if (values.empty()) return;
+  const std::string where = context + ": dataset '" + name + "'";
+  H5Handle space = h5::dataspace_handle(
+      LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(shape.size()), shape.data()), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  LATHE_H5_CHECK(H5Dwrite(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+}
+
+// Reads a dataset written by write_checksummed that must hold `expected` values (none: it may be
+// absent). InputError names the file and dataset when it is missing, has another size or fails its
+// checksum. The values are not checked here.
+template <typename T>
+std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  if (!link_exists(file, name)) {
+    if (expected == 0) return {};
+    throw InputError(where + " is missing");
+  }
+  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0 || static_cast<std::size_t>(n) != expected) {
+    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
+  }
+  std::vector<T> out(expected);
+  if (expected > 0 && H5Dread(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    const std::string why = h5::last_error_message();
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
+  }
+  return out;
+}
+
+// A sketch from stored points and weights; InputError when they are not a valid summary.
+QuantileSketch sketch_from(std::span<const float> points, std::span<const double> weights, int capacity,
+                           const std::string& where) {
+  if (capacity < 2 || points.size() > static_cast<std::size_t>(capacity)) {
+    throw InputError(where + ": a quantile sketch of " + std::to_string(points.size()) + " points for capacity " +
+                     std::to_string(capacity));
+  }
+  QuantileSketch sketch(capacity);
+  try {
+    sketch.add_summary(points, weights);
+  } catch (const Error& e) {
+    throw InputError(where + ": damaged quantile sketch: " + e.what());
+  }
+  return sketch;
+}
+
+void write_profile(hid_t f, const DataProfile& p, const std::string& context) {
+  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, "profile", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), context));
+  nlohmann::json columns = nlohmann::json::array();
+  std::vector<double> stats;
+  std::vector<std::int64_t> sizes, category_counts;
+  std::vector<float> points;
+  std::vector<double> weights;
+  int capacity = ProfileOptions{}.sketch_capacity;
+  for (const ColumnProfile& c : p.columns) {
+    nlohmann::json j = {{"name", c.name}, {"type", column_type_name(c.type)}};
+    if (c.type == ColumnType::categorical) {
+      if (c.categorical.counts.size() != c.categorical.labels.size()) {
+        throw Error(context + ": profile of column '" + c.name + "' has " + std::to_string(c.categorical.counts.size()) +
+                    " counts for " + std::to_string(c.categorical.labels.size()) + " labels");
+      }
+      j["labels"] = c.categorical.labels;
+      category_counts.insert(category_counts.end(), c.categorical.counts.begin(), c.categorical.counts.end());
+      category_counts.push_back(c.categorical.missing);
+    } else {
+      const ColumnStats& s = c.numeric.stats;
+      const bool any = s.count > 0;
+      stats.insert(stats.end(), {static_cast<double>(s.count), static_cast<double>(s.missing), s.mean,
+                                 any ? s.m2 / static_cast<double>(s.count) : 0.0, any ? s.min : NAN, any ? s.max : NAN});
+      const std::vector<float> pts = c.numeric.sketch.points();
+      const std::vector<double> wts = c.numeric.sketch.weights();
+      sizes.push_back(static_cast<std::int64_t>(pts.size()));
+      points.insert(points.end(), pts.begin(), pts.end());
+      weights.insert(weights.end(), wts.begin(), wts.end());
+      capacity = c.numeric.sketch.capacity();
+    }
+    columns.push_back(std::move(j));
+  }
+  const hid_t g = group.get();
+  h5::write_int_attribute(g, "rows", p.rows, context);
+  h5::write_int_attribute(g, "sketch_capacity", capacity, context);
+  h5::write_string_attribute(g, "columns", columns.dump(), context);
+  write_checksummed(f, "profile/numeric_stats", stats, {sizes.size(), 6}, context);
+  write_checksummed(f, "profile/sketch_sizes", sizes, {sizes.size()}, context);
+  if (!points.empty()) h5::write_checksummed_floats(f, "profile/sketch_points", points, {points.size()}, context);
+  write_checksummed(f, "profile/sketch_weights", weights, {weights.size()}, context);
+  write_checksummed(f, "profile/category_counts", category_counts, {category_counts.size()}, context);
+}
+
+DataProfile read_profile(hid_t f, const std::string& context) {
+  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(f, "profile", H5P_DEFAULT), context));
+  const hid_t g = group.get();
+  const std::string where = context + ": profile";
+  DataProfile p;
+  p.rows = read_int(g, "rows", where);
+  const long long capacity = read_int(g, "sketch_capacity", where);
+  if (p.rows < 0 || capacity < 2 || capacity > (1 << 24)) throw InputError(where + ": rows or sketch_capacity out of range");
+  std::size_t numeric = 0, category_slots = 0;
+  try {
+    const nlohmann::json columns = nlohmann::json::parse(read_string(g, "columns", where));
+    for (const auto& j : columns) {
+      ColumnProfile c;
+      c.name = j.at("name").get<std::string>();
+      const std::string type = j.at("type").get<std::string>();
+      if (type != "numeric" && type != "categorical") throw InputError(where + ": column '" + c.name + "' has type '" + type + "'");
+      c.type = type == "categorical" ? ColumnType::categorical : ColumnType::numeric;
+      if (c.type == ColumnType::categorical) {
+        c.categorical.labels = j.at("labels").get<std::vector<std::string>>();
+        category_slots += c.categorical.labels.size() + 1;
+      } else {
+        ++numeric;
+      }
+      p.columns.push_back(std::move(c));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where + ": damaged 'columns' attribute: " + e.what());
+  }
+  const auto stats = read_checksummed<double>(f, "profile/numeric_stats", numeric * 6, context);
+  const auto sizes = read_checksummed<std::int64_t>(f, "profile/sketch_sizes", numeric, context);
+  std::size_t total = 0;
+  for (std::int64_t n : sizes) {
+    if (n < 0 || n > capacity) throw InputError(where + ": a sketch size is out of range");
+    total += static_cast<std::size_t>(n);
+  }
+  const auto points = read_checksummed<float>(f, "profile/sketch_points", total, context);
+  const auto weights = read_checksummed<double>(f, "profile/sketch_weights", total, context);
+  const auto counts = read_checksummed<std::int64_t>(f, "profile/category_counts", category_slots, context);
+  std::size_t n = 0, at = 0, slot = 0;
+  const auto count_of = [&](double v, const std::string& column) {
+    if (!(v >= 0 && v <= 9.007199254740992e15 && v == std::floor(v))) {
+      throw InputError(where + ": column '" + column + "' has a count that is not a non-negative integer");
+    }
+    return static_cast<std::int64_t>(v);
+  };
+  for (ColumnProfile& c : p.columns) {
+    if (c.type == ColumnType::categorical) {
+      const std::size_t k = c.categorical.labels.size();
+      c.categorical.counts.assign(counts.begin() + static_cast<std::ptrdiff_t>(slot),
+                                  counts.begin() + static_cast<std::ptrdiff_t>(slot + k));
+      c.categorical.missing = counts[slot + k];
+      for (std::size_t i = 0; i <= k; ++i) {
+        if (counts[slot + i] < 0) throw InputError(where + ": column '" + c.name + "' has a negative count");
+      }
+      slot += k + 1;
+      continue;
+    }
+    const double* s = stats.data() + 6 * n;
+    ColumnStats& st = c.numeric.stats;
+    st.count = count_of(s[0], c.name);
+    st.missing = count_of(s[1], c.name);
+    st.mean = s[2];
+    st.m2 = s[3] * static_cast<double>(st.count);
+    st.min = st.count > 0 ? static_cast<float>(s[4]) : INFINITY;
+    st.max = st.count > 0 ? static_cast<float>(s[5]) : -INFINITY;
+    const auto size = static_cast<std::size_t>(sizes[n]);
+    c.numeric.sketch = sketch_from(std::span(points).subspan(at, size), std::span(weights).subspan(at, size),
+                                   static_cast<int>(capacity), where + " column '" + c.name + "'");
+    at += size;
+    ++n;
+  }
+  return p;
+}
+
+void write_predictions(hid_t f, const PredictionSummary& s, const std::string& context) {
+  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), context));
+  h5::write_string_attribute(group.get(), "source", s.source, context);
+  h5::write_int_attribute(group.get(), "rows", s.rows, context);
+  h5::write_int_attribute(group.get(), "sketch_capacity", s.sketch.capacity(), context);
+  const std::vector<float> points = s.sketch.points();
+  const std::vector<double> weights = s.sketch.weights();
+  if (!points.empty()) h5::write_checksummed_floats(f, "predictions/points", points, {points.size()}, context);
+  write_checksummed(f, "predictions/weights", weights, {weights.size()}, context);
+  write_checksummed(f, "predictions/class_shares", s.class_shares, {s.class_shares.size()}, context);
+}
+
+PredictionSummary read_predictions(hid_t f, const ModelFile& m, const std::string& context) {
+  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(f, "predictions", H5P_DEFAULT), context));
+  const std::string where = context + ": predictions";
+  PredictionSummary s;
+  s.source = read_string(group.get(), "source", where);
+  s.rows = read_int(group.get(), "rows", where);
+  const long long capacity = read_int(group.get(), "sketch_capacity", where);
+  if (s.rows < 0 || capacity < 2 || capacity > (1 << 24)) throw InputError(where + ": rows or sketch_capacity out of range");
+  const auto size_of = [&](const char* name) -> std::size_t {
+    if (!link_exists(f, name)) return 0;
+    H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(f, name, H5P_DEFAULT), where));
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+    return static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0));
+  };
+  const std::size_t n = size_of("predictions/points");
+  const auto points = read_checksummed<float>(f, "predictions/points", n, context);
+  const auto weights = read_checksummed<double>(f, "predictions/weights", n, context);
+  s.sketch = sketch_from(points, weights, static_cast<int>(capacity), where);
+  const std::size_t classes = m.task == Task::multiclass && s.rows > 0 ? m.classes.size() : 0;
+  s.class_shares = read_checksummed<double>(f, "predictions/class_shares", classes, context);
+  for (double v : s.class_shares) {
+    if (!(v >= 0 && v <= 1)) throw InputError(where + ": a class share is not in [0, 1]");
+  }
+  return s;
 }
 
 }  // namespace
@@ -94,6 +343,9 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     if (m.kind == ModelKind::fm) {
       h5::write_checksummed_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
     }
+    if (!m.parent.empty()) h5::write_string_attribute(f, "parent", m.parent, context);
+    if (m.profile) write_profile(f, *m.profile, context);
+    if (!m.predictions.empty()) write_predictions(f, m.predictions, context);
     if (extras) {
       h5::write_string_attribute(f, "checkpoint", extras->state_json, context);
       h5::write_checksummed_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
@@ -184,6 +436,10 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   if (m.kind == ModelKind::fm) {
     m.parameters.factors = h5::read_finite_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
   }
+  // Format 2's additions; a format 1 file has none of them.
+  if (h5::attribute_exists(f, "parent", context)) m.parent = read_string(f, "parent", context);
+  if (link_exists(f, "profile")) m.profile = read_profile(f, context);
+  if (link_exists(f, "predictions")) m.predictions = read_predictions(f, m, context);
   if (extras) {
     if (!h5::attribute_exists(f, "checkpoint", context)) {
       throw InputError(context + ": not a checkpoint (a model file without the 'checkpoint' attribute)");

@@ -1,15 +1,40 @@
-// Lathe's model file (format version 1): one self-contained HDF5 file with everything `lathe eval`
-// (and, next, `lathe score`) needs. Written under a temporary name and renamed when complete; every
-// dataset carries HDF5's Fletcher32 checksum. The deployment issue extends this format; readers
-// refuse a file written by a newer format version.
+// Lathe's model file (format version 2): one self-contained HDF5 file with everything `lathe eval`,
+// `lathe score` and `lathe drift` need. Written under a temporary name and renamed when complete;
+// every dataset carries HDF5's Fletcher32 checksum. Readers refuse a file written by a newer format
+// version; a format 1 file (no profile, no prediction summary, no parent) still loads.
 //
 //   /                      attributes: lathe_model_format_version (int), task, model_kind, loss,
 //                          label, classes (strings), outputs, factors, huber_delta, target_mean,
 //                          target_std, preparation (JSON), input_schema (JSON), metrics (JSON),
-//                          options (JSON)
+//                          options (JSON), parent (string, format 2, only when the model was
+//                          retrained from another: its path and fingerprint)
 //   /weights               float32 [outputs][features]
 //   /bias                  float32 [outputs]
 //   /factors               float32 [outputs][features][factors] (fm only)
+//
+// Format 2 adds, when known (`lathe train` always writes them):
+//
+//   /profile               group: the DataProfile (runtime/profile.h) of the training rows. Attributes
+//                          rows (int), sketch_capacity (int), columns (JSON: [{"name", "type":
+//                          "numeric"|"categorical", "labels": [...] (categorical only)}], the profile's
+//                          column order). "Numeric column i" below is the i-th numeric column in it.
+//   /profile/numeric_stats   float64 [numeric columns][6]: count, missing, mean, variance (population:
+//                          m2 / count), min, max; min and max NaN when count is 0
+//   /profile/sketch_sizes    int64 [numeric columns]: points in each column's quantile sketch
+//   /profile/sketch_points   float32 [sum of sketch_sizes]: the sketches' points (QuantileSketch::
+//                          points()), column after column, ascending within a column
+//   /profile/sketch_weights  float64 [sum of sketch_sizes]: their weights (a column's add up to count)
+//   /profile/category_counts int64 [sum over categorical columns of labels + 1]: per categorical
+//                          column the rows with each label, then the rows with none (missing)
+//   /predictions           group: the model's predictions on the validation rows (or, without
+//                          validation rows, the training rows). Attributes source ("validation" |
+//                          "training"), rows (int), sketch_capacity (int)
+//   /predictions/points, /predictions/weights   float32 / float64 [n]: regression and binary: the
+//                          quantile sketch of the predicted value / P(positive)
+//   /predictions/class_shares   float64 [classes]: multiclass: the share of rows whose most
+//                          probable class is k
+//
+// A dataset that would hold no values is not written (it reads as empty).
 //
 // A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
 // eval` reads it) with a "checkpoint" attribute (the trainer state, JSON) and the last epoch's
@@ -17,17 +42,36 @@
 // optimizer's moments in resume_optimizer_first / resume_optimizer_second when not all zero.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/table_reader.h"
 #include "models/model.h"
 #include "runtime/preparation.h"
+#include "runtime/profile.h"
+#include "runtime/quantile_sketch.h"
 
 namespace lathe {
 
-inline constexpr int kModelFormatVersion = 1;
+inline constexpr int kModelFormatVersion = 2;
+
+// Points kept by the quantile sketch of a model's predictions.
+inline constexpr int kPredictionSketchCapacity = 1024;
+
+// The model's predictions on the rows it was validated on (format 2): the reference `lathe drift`
+// compares the predictions on new data with.
+struct PredictionSummary {
+  std::string source;     // "validation" or "training": the rows summarised; "" when there is none
+  std::int64_t rows = 0;  // rows summarised (0: no summary)
+  // regression: the predicted value; binary: P(positive). Empty for multiclass.
+  QuantileSketch sketch{kPredictionSketchCapacity};
+  // multiclass: the share of the rows whose most probable class is k (adds up to 1). Else empty.
+  std::vector<double> class_shares;
+  bool empty() const { return rows == 0; }
+};
 
 struct ModelFile {
   Task task = Task::binary;
@@ -45,6 +89,12 @@ struct ModelFile {
   ModelParameters parameters;
   std::string metrics_json = "{}";  // training-time metrics
   std::string options_json = "{}";  // the options that produced the model
+  // Format 2 (absent in a format 1 file): the profile of the training rows (every column of the
+  // training file, label included), the summary of the validation predictions, and the model this
+  // one was retrained from ("" = none; its path and fingerprint, as `--init-model` writes them).
+  std::optional<DataProfile> profile;
+  PredictionSummary predictions;
+  std::string parent;
 };
 
 // What a checkpoint adds to a model file (see above).

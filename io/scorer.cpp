@@ -1,1 +1,372 @@
-// Placeholder; being written.
+// lathe::Scorer (include/lathe/scorer.h): a loaded model, the schema check, and the scoring of one
+// block: the same fitted preparation the model was trained with (runtime/preparation.h), the
+// model's raw scores (models/model.h) and the trainer's link (scores_to_predictions), so a scored row
+// gets exactly the prediction `lathe eval` computes for it.
+#include "lathe/scorer.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "io/model_file.h"
+#include "io/table_reader.h"
+#include "kernels/metric_formulas.h"
+#include "kernels/prepare_formulas.h"
+#include "models/model.h"
+#include "runtime/column_block.h"
+#include "runtime/device_context.h"
+#include "runtime/error.h"
+#include "runtime/preparation.h"
+#include "runtime/trainer.h"
+
+namespace lathe {
+
+const char* scoring_task_name(ScoringTask task) {
+  switch (task) {
+    case ScoringTask::regression: return "regression";
+    case ScoringTask::binary: return "binary";
+    case ScoringTask::multiclass: return "multiclass";
+  }
+  return "unknown";
+}
+
+BatchColumn BatchColumn::numeric(std::string name, std::span<const double> values) {
+  BatchColumn c;
+  c.name = std::move(name);
+  c.values = values;
+  return c;
+}
+
+BatchColumn BatchColumn::categorical_codes(std::string name, std::span<const std::int32_t> codes,
+                                           std::vector<std::string> labels) {
+  BatchColumn c;
+  c.name = std::move(name);
+  c.categorical = true;
+  c.codes = codes;
+  c.labels = std::move(labels);
+  return c;
+}
+
+void ScoringSummary::add(const ScoringSummary& other) {
+  rows += other.rows;
+  for (const auto& [name, n] : other.imputed) imputed[name] += n;
+  for (const auto& [name, n] : other.unknown_categories) unknown_categories[name] += n;
+}
+
+namespace {
+
+ScoringTask scoring_task_of(Task task) {
+  switch (task) {
+    case Task::regression: return ScoringTask::regression;
+    case Task::binary: return ScoringTask::binary;
+    case Task::multiclass: return ScoringTask::multiclass;
+  }
+  return ScoringTask::regression;
+}
+
+// The model's shape as training built it (io/train_table.cpp builds the same from the model file).
+ModelShape shape_of(const ModelFile& model) {
+  ModelShape s;
+  s.task = model.task;
+  s.kind = model.kind;
+  s.loss = model.loss;
+  s.huber_delta = model.huber_delta;
+  s.outputs = model.outputs;
+  s.group_offsets = model.preparation.group_offsets();
+  s.layout.dense_features = model.preparation.dense_features();
+  s.layout.groups = static_cast<std::int32_t>(model.preparation.sparse.size());
+  s.layout.group_offset = s.group_offsets.data();
+  s.features = model.preparation.expanded_features();
+  s.factors = model.kind == ModelKind::fm ? model.factors : 0;
+  return s;
+}
+
+// The model's input columns in the training file's order (those the fitted preparation reads; the
+// label and a sample-weight column are not inputs).
+std::vector<ModelInput> inputs_of(const ModelFile& model) {
+  const FittedPreparation& f = model.preparation;
+  std::unordered_map<std::string, ModelInput> needed;
+  std::vector<std::string> fitted_order;
+  for (const auto& n : f.numeric) {
+    needed[n.name] = ModelInput{n.name, false, n.has_missing, {}};
+    fitted_order.push_back(n.name);
+  }
+  for (const auto& c : f.categorical) {
+    needed[c.name] = ModelInput{c.name, true, false, c.vocabulary};
+    fitted_order.push_back(c.name);
+  }
+  std::vector<ModelInput> inputs;
+  std::unordered_set<std::string> placed;
+  for (const auto& column : model.input_schema) {
+    const auto it = needed.find(column.name);
+    if (it != needed.end() && placed.insert(column.name).second) inputs.push_back(it->second);
+  }
+  for (const auto& name : fitted_order) {
+    if (placed.insert(name).second) inputs.push_back(needed[name]);
+  }
+  return inputs;
+}
+
+std::string kind_text(bool categorical) { return categorical ? "categorical" : "numeric"; }
+
+}  // namespace
+
+struct Scorer::Impl {
+  std::filesystem::path path;
+  ModelFile model;
+  DeviceContext ctx;
+  ModelShape shape;
+  std::unique_ptr<Model> net;
+  PredictionLink link;
+  std::vector<ModelInput> inputs;
+  std::string empty_label;
+  // Scratch reused from block to block, so steady-state scoring allocates nothing.
+  PreparedBlock prepared;
+  std::vector<float> raw_scores;
+  std::vector<float> predictions;
+  std::vector<float> batch_values;  // score(BatchColumn...): the batch as a float32 block
+};
+
+struct ScoringInput::Impl {
+  const FittedPreparation* fitted = nullptr;
+  BoundPreparation bound;
+  std::int64_t columns = 0;
+  std::string source;
+  std::vector<std::string> notes;
+  std::vector<std::string> column_names;  // of the input, for messages
+};
+
+ScoringInput::ScoringInput(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ScoringInput::~ScoringInput() = default;
+ScoringInput::ScoringInput(ScoringInput&&) noexcept = default;
+ScoringInput& ScoringInput::operator=(ScoringInput&&) noexcept = default;
+const std::vector<std::string>& ScoringInput::notes() const { return impl_->notes; }
+std::int64_t ScoringInput::columns() const { return impl_->columns; }
+
+Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
+  impl_->path = model_path;
+  impl_->model = load_model(model_path);
+  impl_->ctx = DeviceContext::select(device);
+  impl_->shape = shape_of(impl_->model);
+  impl_->net = make_model(impl_->ctx, impl_->shape, OptimizerConfig{}, 0);
+  impl_->net->set_parameters(impl_->model.parameters);
+  impl_->link = PredictionLink{impl_->model.task, impl_->shape.outputs, impl_->model.target_mean, impl_->model.target_std};
+  impl_->inputs = inputs_of(impl_->model);
+  if (impl_->model.task != Task::regression &&
+      static_cast<std::int32_t>(impl_->model.classes.size()) != (impl_->model.task == Task::binary ? 2 : impl_->model.outputs)) {
+    throw InputError(model_path.string() + ": the model has " + std::to_string(impl_->model.classes.size()) +
+                     " class labels for " + std::to_string(impl_->model.outputs) + " outputs (a corrupt model file)");
+  }
+}
+
+Scorer::~Scorer() = default;
+Scorer::Scorer(Scorer&&) noexcept = default;
+Scorer& Scorer::operator=(Scorer&&) noexcept = default;
+
+ScoringTask Scorer::task() const { return scoring_task_of(impl_->model.task); }
+const std::vector<std::string>& Scorer::classes() const { return impl_->model.classes; }
+const std::string& Scorer::label() const { return impl_->model.label; }
+const std::vector<ModelInput>& Scorer::inputs() const { return impl_->inputs; }
+const std::filesystem::path& Scorer::model_path() const { return impl_->path; }
+const std::string& Scorer::device_description() const { return impl_->ctx.description(); }
+
+ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source) const {
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::string listed;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    by_name.emplace(columns[c].name, c);
+    listed += (listed.empty() ? "" : ", ") + columns[c].name;
+  }
+  // Every input is checked before bind_preparation, so the message names the model and the source.
+  for (const ModelInput& in : impl_->inputs) {
+    const auto it = by_name.find(in.name);
+    if (it == by_name.end()) {
+      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of the model " +
+                       impl_->path.string() + ", is missing (columns: " + (listed.empty() ? "none" : listed) + ")");
+    }
+    const bool categorical = columns[it->second].type == ColumnType::categorical;
+    if (categorical != in.categorical) {
+      throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
+                       kind_text(in.categorical) + " when the model " + impl_->path.string() + " was trained");
+    }
+  }
+  auto impl = std::make_unique<ScoringInput::Impl>();
+  impl->fitted = &impl_->model.preparation;
+  impl->bound = bind_preparation(impl_->model.preparation, columns);
+  impl->columns = static_cast<std::int64_t>(columns.size());
+  impl->source = source;
+  std::unordered_set<std::string> used;
+  for (const ModelInput& in : impl_->inputs) used.insert(in.name);
+  std::string ignored;
+  for (const auto& c : columns) {
+    if (used.count(c.name)) continue;
+    ignored += (ignored.empty() ? "" : ", ") + ("'" + c.name + "'") +
+               (c.name == impl_->model.label ? " (the model's label)" : "");
+  }
+  if (!ignored.empty()) impl->notes.push_back("columns not used by the model, ignored: " + ignored);
+  for (const auto& c : columns) impl->column_names.push_back(c.name);
+  return ScoringInput(std::move(impl));
+}
+
+void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
+                   ScoringSummary* summary) {
+  const ScoringInput::Impl& in = *input.impl_;
+  Impl& s = *impl_;
+  if (in.fitted != &s.model.preparation) throw Error("Scorer::score: the input was bound by another Scorer");
+  if (block.columns != in.columns) {
+    throw Error("Scorer::score: " + in.source + ": the block has " + std::to_string(block.columns) +
+                " columns but the input was bound with " + std::to_string(in.columns));
+  }
+  const FittedPreparation& fitted = s.model.preparation;
+  const std::int64_t rows = block.rows;
+  out.task = scoring_task_of(s.model.task);
+  out.rows = rows;
+  out.classes = s.model.task == Task::regression ? 0 : static_cast<std::int32_t>(s.model.classes.size());
+
+  // Missing and infinite numeric values, per column, in one pass. Training never saw an infinite
+  // value (fit_preparation refuses them), so the model has no sensible answer for one.
+  const std::int64_t numeric = static_cast<std::int64_t>(fitted.numeric.size());
+  std::vector<std::int64_t> missing(static_cast<std::size_t>(numeric), 0);
+  std::vector<unsigned char> has_infinite(static_cast<std::size_t>(numeric), 0);
+#pragma omp parallel for schedule(dynamic, 1) if (numeric > 1 && rows >= 4096)
+  for (std::int64_t j = 0; j < numeric; ++j) {
+    const float* v = block.column(in.bound.numeric_input[static_cast<std::size_t>(j)]);
+    std::int64_t nan = 0;
+    int infinite = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      nan += v[r] != v[r] ? 1 : 0;
+      infinite |= std::fabs(v[r]) == std::numeric_limits<float>::infinity() ? 1 : 0;
+    }
+    missing[static_cast<std::size_t>(j)] = nan;
+    has_infinite[static_cast<std::size_t>(j)] = static_cast<unsigned char>(infinite);
+  }
+  for (std::int64_t j = 0; j < numeric; ++j) {
+    if (!has_infinite[static_cast<std::size_t>(j)]) continue;
+    const float* v = block.column(in.bound.numeric_input[static_cast<std::size_t>(j)]);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      if (std::isinf(v[r])) {
+        throw InputError(in.source + ": column '" + fitted.numeric[static_cast<std::size_t>(j)].name + "': row " +
+                         std::to_string(first_row + r + 1) + " has an infinite value (" + (v[r] > 0 ? "inf" : "-inf") +
+                         "), which the model cannot score");
+      }
+    }
+  }
+
+  if (summary) {
+    summary->rows += rows;
+    for (std::int64_t j = 0; j < numeric; ++j) {
+      if (missing[static_cast<std::size_t>(j)] > 0) {
+        summary->imputed[fitted.numeric[static_cast<std::size_t>(j)].name] += missing[static_cast<std::size_t>(j)];
+      }
+    }
+    for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
+      const CategoricalEncoding& enc = fitted.categorical[j];
+      if (enc.hashed) continue;  // an unseen label lands in its hash bucket: nothing is unknown
+      const std::vector<std::int32_t>& remap = in.bound.remap[j];
+      const float* codes = block.column(in.bound.categorical_input[j]);
+      std::int64_t unknown = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        unknown += category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()), enc.missing_slot(),
+                                 enc.unknown_slot()) == enc.unknown_slot()
+                       ? 1
+                       : 0;
+      }
+      if (unknown > 0) summary->unknown_categories[enc.name] += unknown;
+    }
+  }
+
+  if (rows == 0) {
+    out.value.clear();
+    out.probability.clear();
+    out.predicted_class.clear();
+    return;
+  }
+  apply_preparation(s.ctx, in.bound, block, s.prepared);
+  s.raw_scores.resize(static_cast<std::size_t>(rows * s.shape.outputs));
+  s.net->predict_scores(PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
+                        s.raw_scores.data());
+  scores_to_predictions(s.link, s.raw_scores, s.predictions);
+
+  switch (s.model.task) {
+    case Task::regression:
+      out.value.assign(s.predictions.begin(), s.predictions.end());
+      out.probability.clear();
+      out.predicted_class.clear();
+      break;
+    case Task::binary:
+      out.value.clear();
+      out.probability.resize(static_cast<std::size_t>(rows * 2));
+      out.predicted_class.resize(static_cast<std::size_t>(rows));
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float p = s.predictions[static_cast<std::size_t>(r)];
+        out.probability[static_cast<std::size_t>(2 * r)] = 1.0f - p;
+        out.probability[static_cast<std::size_t>(2 * r + 1)] = p;
+        out.predicted_class[static_cast<std::size_t>(r)] = binary_predicted_class(p);
+      }
+      break;
+    case Task::multiclass: {
+      const std::int32_t k = s.shape.outputs;
+      out.value.clear();
+      out.probability.assign(s.predictions.begin(), s.predictions.end());
+      out.predicted_class.resize(static_cast<std::size_t>(rows));
+      for (std::int64_t r = 0; r < rows; ++r) {
+        out.predicted_class[static_cast<std::size_t>(r)] = predicted_class(out.probability.data() + r * k, k);
+      }
+      break;
+    }
+  }
+}
+
+Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summary, std::vector<std::string>* notes) {
+  std::int64_t rows = -1;
+  std::vector<ColumnInfo> schema;
+  std::unordered_set<std::string> names;
+  for (const BatchColumn& c : columns) {
+    if (!names.insert(c.name).second) throw InputError("batch: column '" + c.name + "' is given twice");
+    const auto n = static_cast<std::int64_t>(c.categorical ? c.codes.size() : c.values.size());
+    if (rows >= 0 && n != rows) {
+      throw InputError("batch: column '" + c.name + "' has " + std::to_string(n) + " rows but column '" +
+                       columns.front().name + "' has " + std::to_string(rows));
+    }
+    rows = n;
+    ColumnInfo info;
+    info.name = c.name;
+    info.type = c.categorical ? ColumnType::categorical : ColumnType::numeric;
+    info.dtype = c.categorical ? "int32" : "float64";
+    info.categories = c.labels;
+    schema.push_back(std::move(info));
+  }
+  rows = std::max<std::int64_t>(rows, 0);
+  const ScoringInput input = bind(schema, "batch");
+  if (notes) notes->insert(notes->end(), input.notes().begin(), input.notes().end());
+
+  std::vector<float>& values = impl_->batch_values;
+  values.resize(static_cast<std::size_t>(rows) * columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    const BatchColumn& col = columns[c];
+    float* to = values.data() + static_cast<std::int64_t>(c) * rows;
+    if (!col.categorical) {
+      for (std::int64_t r = 0; r < rows; ++r) to[r] = static_cast<float>(col.values[static_cast<std::size_t>(r)]);
+      continue;
+    }
+    const auto labels = static_cast<std::int64_t>(col.labels.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int32_t code = col.codes[static_cast<std::size_t>(r)];
+      if (code < -1 || code >= labels) {
+        throw InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) + " has code " +
+                         std::to_string(code) + " but the column has " + std::to_string(labels) +
+                         " labels (codes -1 for missing, 0.." + std::to_string(labels - 1) + ")");
+      }
+      to[r] = code < 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(code);
+    }
+  }
+  Scores out;
+  score(input, ColumnBlockView{values.data(), rows, static_cast<std::int64_t>(columns.size())}, 0, out, summary);
+  return out;
+}
+
+}  // namespace lathe

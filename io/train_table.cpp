@@ -5,17 +5,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <numeric>
 #include <sstream>
 
+#include "io/drift.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
+#include "runtime/warm_start.h"
 
 #include <unistd.h>
 
@@ -411,7 +414,32 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   PreparationOptions prep = options.preparation;
   if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
   const DataProfile profile = profile_table(ctx, reader, &train_mask);
-  const FittedPreparation fitted = fit_preparation(profile, prep, &report.notes);
+  // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
+  const bool warm = !options.init_model.empty();
+  ModelFile init;
+  if (warm) {
+    init = load_model(options.init_model);
+    const std::string where = "--init-model " + options.init_model.string() + ": ";
+    if (init.task != options.task) {
+      throw InputError(where + "it is a " + task_name(init.task) + " model, this run trains " + task_name(options.task));
+    }
+    if (init.label != options.preparation.label) {
+      throw InputError(where + "it predicts '" + init.label + "', this run's label is '" + options.preparation.label + "'");
+    }
+    if (options.task != Task::regression && init.classes != labels.classes) {
+      std::string was, now;
+      for (const auto& c : init.classes) was += (was.empty() ? "" : ", ") + c;
+      for (const auto& c : labels.classes) now += (now.empty() ? "" : ", ") + c;
+      throw InputError(where + "its classes are " + was + "; this data's are " + now);
+    }
+    if (init.kind != options.kind || (options.kind == ModelKind::fm && init.factors != options.factors)) {
+      throw InputError(where + "it is a " + std::string(init.kind == ModelKind::fm ? "fm" : "linear") +
+                       " model with " + std::to_string(init.factors) + " factors; this run asks for " +
+                       (options.kind == ModelKind::fm ? "fm with " + std::to_string(options.factors) + " factors" : "linear"));
+    }
+  }
+  const FittedPreparation fitted =
+      warm && !options.refit_prep ? init.preparation : fit_preparation(profile, prep, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
@@ -438,6 +466,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const double sd = std::sqrt(m2 / n);
     link.target_mean = mean;
     link.target_std = sd > 0 && std::isfinite(sd) ? sd : 1.0;
+  }
+  if (warm && options.task == Task::regression) {
+    // The earlier weights are in its standardized target units: keep them.
+    link.target_mean = init.target_mean;
+    link.target_std = init.target_std;
   }
   const auto target_of_label = [&](float label) {
     return options.task == Task::regression ? static_cast<float>((label - link.target_mean) / link.target_std) : label;
@@ -533,6 +566,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const ModelShape shape = shape_for(fitted, options.task, options.kind, classes, options.huber,
                                      options.huber_delta, options.factors);
   std::unique_ptr<Model> model = make_model(ctx, shape, options.optimizer, options.trainer.seed);
+  if (warm) {
+    if (options.refit_prep) {
+      std::int64_t carried = 0;
+      model->set_parameters(carry_parameters(init.preparation, init.parameters, fitted, shape, &carried));
+      report.notes.push_back("--init-model: carried the weights of " + std::to_string(carried) + " of " +
+                             std::to_string(fitted.expanded_features()) + " features into the refitted preparation");
+    } else {
+      model->set_parameters(init.parameters);
+    }
+  }
   LabeledRows train{{train_rows.view(), train_targets.data(), weighted ? train_weights.data() : nullptr},
                     train_rows.block.rows, train_metric_labels.data()};
   LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
@@ -553,6 +596,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.preparation = fitted;
   file.input_schema = reader.columns();
   file.options_json = options.options_json;
+  file.profile = profile;  // the training rows' profile: the reference of `lathe drift`
+  if (warm) {
+    // The parent: where it was, a fingerprint of its parameters (FNV-1a then mix64 over their
+    // bytes) to tell it from a later file at that path, and its own parent.
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const std::vector<float>* v : {&init.parameters.weights, &init.parameters.bias, &init.parameters.factors}) {
+      const auto* bytes = reinterpret_cast<const unsigned char*>(v->data());
+      for (std::size_t i = 0; i < v->size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 0x100000001b3ULL;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(mix64(h)));
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(options.init_model, ec);
+    file.parent = nlohmann::json{{"path", (ec ? options.init_model : absolute).string()},
+                                 {"parameters_fingerprint", hex},
+                                 {"refit_preparation", options.refit_prep},
+                                 {"parent", init.parent}}
+                      .dump();
+  }
   const auto metrics_of = [&](const std::vector<EpochRecord>& history, std::int32_t best_epoch,
                               const std::string& metric) {
     const EpochRecord* best = best_epoch > 0 ? &history.at(best_epoch - 1) : nullptr;
@@ -598,6 +660,18 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
 
   file.parameters = report.outcome.best;
+  // The kept parameters' predictions on the validation rows (without any, on the training rows when
+  // they are held in memory): the reference of `lathe drift` for the model's output.
+  if (const PreparedRows* rows = valid.rows > 0 ? &valid_rows : !stream ? &train_rows : nullptr; rows && rows->block.rows > 0) {
+    model->set_parameters(report.outcome.best);
+    std::vector<float> scores(static_cast<std::size_t>(rows->block.rows * shape.outputs)), predictions;
+    model->predict_scores(rows->view(), scores.data());
+    scores_to_predictions(link, scores, predictions);
+    file.predictions = summarize_predictions(options.task, shape.outputs, predictions,
+                                             valid.rows > 0 ? "validation" : "training");
+  } else {
+    report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
+  }
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   save_model(model_path, file);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

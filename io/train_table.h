@@ -50,6 +50,12 @@ struct TrainTableOptions {
   bool stream = false;
   double memory_budget_bytes = 0;
   std::int64_t window_rows = 0;
+  // Retraining: warm-start from this earlier model ("" = none). Its task, label, classes, model
+  // kind and factors must match (else InputError naming it); its fitted preparation and target
+  // scaling are kept unless refit_prep, which fits the preparation on this data and carries the
+  // weights of every feature the two have in common (runtime/warm_start.h).
+  std::filesystem::path init_model;
+  bool refit_prep = false;
 };
 
 // The path of the checkpoint after `epoch`: "{epoch}" in `pattern` replaced by the number.

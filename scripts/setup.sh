@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Lathe needs to build and test: Debian packages (with apt-get, when run as root) and
-# the Python packages the tests use as oracles (h5py, pandas, PyTables). Without root it prints
+# the Python packages the tests use as oracles (h5py, pandas, PyTables; onnx and onnxruntime to
+# check and run the graphs `lathe export` writes). Without root it prints
 # exactly what to install and stops. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 debs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev python3 python3-pip)
+      libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libonnx-dev libprotobuf-dev
+      python3 python3-pip)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,11 +25,11 @@ if ((${#missing[@]})); then
 fi
 
 python=${PYTHON:-python3}
-if ! "$python" -c "import h5py, pandas, tables, numpy, sklearn" 2>/dev/null; then
-  echo "setup: installing the Python test oracles (h5py, pandas, tables) with pip" >&2
-  "$python" -m pip install -q h5py pandas tables numpy scikit-learn 2>/dev/null ||
-    "$python" -m pip install -q --break-system-packages h5py pandas tables numpy scikit-learn || {
-      echo "setup: could not install h5py, pandas and tables; run: $python -m pip install h5py pandas tables" >&2
+if ! "$python" -c "import h5py, pandas, tables, numpy, sklearn, onnx, onnxruntime" 2>/dev/null; then
+  echo "setup: installing the Python test oracles (h5py, pandas, tables, onnx, onnxruntime) with pip" >&2
+  "$python" -m pip install -q h5py pandas tables numpy scikit-learn onnx onnxruntime 2>/dev/null ||
+    "$python" -m pip install -q --break-system-packages h5py pandas tables numpy scikit-learn onnx onnxruntime || {
+      echo "setup: could not install the Python test oracles; run: $python -m pip install h5py pandas tables numpy scikit-learn onnx onnxruntime" >&2
       exit 1
     }
 fi

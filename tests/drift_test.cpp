@@ -1,2 +1,405 @@
-// Placeholder; being written.
+// Drift monitoring: PSI and KS against hand-computed and analytic values, categorical bins with
+// unseen labels, the prediction summary, and the model file format 2 (profile, prediction summary,
+// parent) with format 1 still loading.
 #include <gtest/gtest.h>
+
+#include <hdf5.h>
+
+#include <cmath>
+#include <random>
+
+#include "io/checkpoint.h"
+#include "io/drift.h"
+#include "io/model_file.h"
+#include "runtime/error.h"
+#include "runtime/profile.h"
+#include "tests/temp_dir.h"
+
+namespace lathe {
+namespace {
+
+// The profile of column-major `values` (rows x columns.size()), profiled in blocks of `block` rows
+// as profile_table would.
+DataProfile profile_of(const std::vector<ColumnInfo>& columns, const std::vector<float>& values,
+                       std::int64_t block = 65536) {
+  const auto ncols = static_cast<std::int64_t>(columns.size());
+  const std::int64_t rows = static_cast<std::int64_t>(values.size()) / ncols;
+  DataProfile p = make_profile(columns);
+  std::vector<float> part;
+  for (std::int64_t first = 0; first < rows; first += block) {
+    const std::int64_t n = std::min(block, rows - first);
+    part.resize(static_cast<std::size_t>(n * ncols));
+    for (std::int64_t c = 0; c < ncols; ++c) {
+      std::copy_n(values.begin() + c * rows + first, n, part.begin() + c * n);
+    }
+    profile_block(DeviceContext::cpu(), {part.data(), n, ncols}, {}, p);
+  }
+  p.rows = rows;
+  return p;
+}
+
+ColumnInfo numeric(const std::string& name) { return {name, ColumnType::numeric, "float32", {}, "/" + name}; }
+
+DataProfile normal_profile(double mean, std::int64_t rows, unsigned seed, double missing_rate = 0.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(mean, 1.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<float> values(static_cast<std::size_t>(rows));
+  for (float& v : values) v = u(rng) < missing_rate ? NAN : static_cast<float>(n(rng));
+  return profile_of({numeric("x")}, values);
+}
+
+double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+
+TEST(Psi, HandComputedValues) {
+  const std::vector<double> half = {0.5, 0.5}, skewed = {0.7, 0.3};
+  EXPECT_DOUBLE_EQ(population_stability_index(half, half), 0.0);
+  // 0.2 ln(0.7/0.5) + (-0.2) ln(0.3/0.5)
+  EXPECT_NEAR(population_stability_index(half, skewed), 0.2 * std::log(1.4) - 0.2 * std::log(0.6), 1e-12);
+  EXPECT_NEAR(population_stability_index(half, skewed), 0.169459, 1e-6);
+  // An empty bin is floored at kPsiFloor = 1e-4: (0.1 - 1e-4) ln(0.1 / 1e-4) + (-0.1) ln(0.9).
+  const std::vector<double> one = {0.0, 1.0}, some = {0.1, 0.9};
+  EXPECT_NEAR(population_stability_index(one, some), 0.700621, 1e-6);
+  EXPECT_THROW(population_stability_index(one, std::vector<double>{1.0}), Error);
+}
+
+TEST(Psi, IdenticalDataIsZeroAndSameDistributionIsSmall) {
+  const DataProfile a = normal_profile(0.0, 200000, 1);
+  const DataProfile b = normal_profile(0.0, 200000, 2);
+  const FeatureDrift same = compare_columns(a.columns[0], a.columns[0], {});
+  EXPECT_NEAR(same.psi, 0.0, 1e-12);
+  EXPECT_NEAR(same.ks, 0.0, 1e-12);
+  EXPECT_EQ(same.status, DriftStatus::ok);
+  ASSERT_EQ(same.edges.size(), 9u);
+  EXPECT_NEAR(same.edges[4], 0.0, 0.02);  // the training median
+  EXPECT_NEAR(same.edges[8], 1.2815516, 0.03);
+  const FeatureDrift other = compare_columns(a.columns[0], b.columns[0], {});
+  EXPECT_LT(other.psi, 0.002);
+  EXPECT_LT(other.ks, 0.01);
+  EXPECT_EQ(other.status, DriftStatus::ok);
+}
+
+TEST(Psi, ShiftedNormalMatchesAnalyticPsiAndKs) {
+  const double shift = 0.5;
+  const DataProfile train = normal_profile(0.0, 200000, 3);
+  const DataProfile now = normal_profile(shift, 200000, 4);
+  const FeatureDrift f = compare_columns(train.columns[0], now.columns[0], {});
+  // Training deciles of N(0, 1); the shifted normal's share of each decile bin.
+  const double z[] = {-INFINITY, -1.2815515655, -0.8416212336, -0.5244005127, -0.2533471031, 0.0,
+                      0.2533471031, 0.5244005127, 0.8416212336, 1.2815515655, INFINITY};
+  double psi = 0.0;
+  for (int k = 1; k <= 10; ++k) {
+    const double q = normal_cdf(z[k] - shift) - normal_cdf(z[k - 1] - shift);
+    psi += (q - 0.1) * std::log(q / 0.1);
+  }
+  const double ks = 2.0 * normal_cdf(shift / 2.0) - 1.0;  // sup |Phi(x) - Phi(x - 0.5)| at x = 0.25
+  EXPECT_NEAR(ks, 0.197413, 1e-5);
+  EXPECT_NEAR(f.psi, psi, 0.01) << "analytic " << psi;
+  EXPECT_NEAR(f.ks, ks, 0.01);
+  EXPECT_EQ(f.status, psi >= 0.25 ? DriftStatus::alert : DriftStatus::warn);
+  // A larger shift is an alert.
+  const DataProfile far = normal_profile(1.5, 50000, 5);
+  EXPECT_EQ(compare_columns(train.columns[0], far.columns[0], {}).status, DriftStatus::alert);
+}
+
+TEST(Ks, SmallExactSamples) {
+  // {1,2,3,4} against {3,4,5,6}: at x = 2, 0.5 against 0; at 4, 1 against 0.5.
+  const DataProfile a = profile_of({numeric("x")}, {1, 2, 3, 4});
+  const DataProfile b = profile_of({numeric("x")}, {3, 4, 5, 6});
+  EXPECT_DOUBLE_EQ(ks_statistic(a.columns[0].numeric.sketch, b.columns[0].numeric.sketch), 0.5);
+  EXPECT_DOUBLE_EQ(ks_statistic(a.columns[0].numeric.sketch, a.columns[0].numeric.sketch), 0.0);
+  EXPECT_TRUE(std::isnan(ks_statistic(a.columns[0].numeric.sketch, QuantileSketch())));
+}
+
+TEST(Psi, NumericBinsFromTheTrainingQuantilesWithAMissingBin) {
+  // Training 1..10 (deciles: edges 1.9, 2.8, ..., 9.1); new: 1..5 twice, then two missing.
+  std::vector<float> train, now;
+  for (int i = 1; i <= 10; ++i) train.push_back(static_cast<float>(i));
+  for (int r = 0; r < 2; ++r) {
+    for (int i = 1; i <= 5; ++i) now.push_back(static_cast<float>(i));
+  }
+  now.push_back(NAN);
+  now.push_back(NAN);
+  const DataProfile a = profile_of({numeric("x")}, train);
+  const DataProfile b = profile_of({numeric("x")}, now);
+  const FeatureDrift f = compare_columns(a.columns[0], b.columns[0], {});
+  ASSERT_EQ(f.edges.size(), 9u);
+  EXPECT_NEAR(f.edges[0], 1.9, 1e-6);
+  EXPECT_NEAR(f.edges[8], 9.1, 1e-6);
+  EXPECT_DOUBLE_EQ(f.missing_rate_train, 0.0);
+  EXPECT_DOUBLE_EQ(f.missing_rate_new, 2.0 / 12.0);
+  // Training: 0.1 per bin, 0 missing. New: 1/6 in each of the first five bins, 0 in the others,
+  // 1/6 missing.
+  std::vector<double> e(11, 0.1), n(11, 0.0);
+  e[10] = 0.0;
+  for (int k = 0; k < 5; ++k) n[static_cast<std::size_t>(k)] = 1.0 / 6.0;
+  n[10] = 1.0 / 6.0;
+  double psi = 0.0;
+  for (std::size_t k = 0; k < e.size(); ++k) {
+    const double ek = std::max(e[k], 1e-4), nk = std::max(n[k], 1e-4);
+    psi += (nk - ek) * std::log(nk / ek);
+  }
+  EXPECT_NEAR(f.psi, psi, 1e-9);
+  EXPECT_NEAR(f.ks, 0.5, 1e-12);  // at x = 5: 0.5 against 1
+  EXPECT_EQ(f.status, DriftStatus::alert);
+}
+
+TEST(Psi, CategoricalSharesCountUnseenLabelsInOneBin) {
+  // Training: a 50, b 30, c 20. New, with its own code order: c 20, a 50, d 20, e 10.
+  const ColumnInfo train_col{"city", ColumnType::categorical, "int32", {"a", "b", "c"}, "/city"};
+  const ColumnInfo new_col{"city", ColumnType::categorical, "int32", {"c", "a", "d", "e"}, "/city"};
+  std::vector<float> train, now;
+  for (int i = 0; i < 100; ++i) train.push_back(i < 50 ? 0.0f : i < 80 ? 1.0f : 2.0f);
+  for (int i = 0; i < 100; ++i) now.push_back(i < 20 ? 0.0f : i < 70 ? 1.0f : i < 90 ? 2.0f : 3.0f);
+  const DataProfile a = profile_of({train_col}, train);
+  const DataProfile b = profile_of({new_col}, now);
+  const FeatureDrift f = compare_columns(a.columns[0], b.columns[0], {});
+  EXPECT_DOUBLE_EQ(f.unseen_share, 0.3);
+  EXPECT_EQ(f.unseen, (std::vector<std::string>{"d", "e"}));
+  EXPECT_DOUBLE_EQ(f.missing_rate_new, 0.0);
+  EXPECT_TRUE(std::isnan(f.ks));
+  // Bins a, b, c, missing, unseen: (0.5, 0.3, 0.2, 0, 0) against (0.5, 0, 0.2, 0, 0.3).
+  const double expected = (1e-4 - 0.3) * std::log(1e-4 / 0.3) + (0.3 - 1e-4) * std::log(0.3 / 1e-4);
+  EXPECT_NEAR(f.psi, expected, 1e-9);
+  EXPECT_NEAR(f.psi, 4.802221, 1e-5);
+  EXPECT_EQ(f.status, DriftStatus::alert);
+  // The same labels in another code order: no drift at all.
+  std::vector<float> reordered;
+  const ColumnInfo other_order{"city", ColumnType::categorical, "int32", {"c", "b", "a"}, "/city"};
+  for (float v : train) reordered.push_back(2.0f - v);
+  const FeatureDrift same = compare_columns(a.columns[0], profile_of({other_order}, reordered).columns[0], {});
+  EXPECT_NEAR(same.psi, 0.0, 1e-12);
+  EXPECT_DOUBLE_EQ(same.unseen_share, 0.0);
+  // A column that changed type is an alert.
+  const FeatureDrift changed = compare_columns(a.columns[0], profile_of({numeric("city")}, now).columns[0], {});
+  EXPECT_EQ(changed.status, DriftStatus::alert);
+  EXPECT_FALSE(changed.note.empty());
+}
+
+TEST(Psi, ThresholdsDecideTheStatus) {
+  const DataProfile a = profile_of({numeric("x")}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  const DataProfile b = profile_of({numeric("x")}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 9});
+  const FeatureDrift f = compare_columns(a.columns[0], b.columns[0], {});
+  ASSERT_GT(f.psi, 0.0);
+  DriftThresholds t;
+  t.psi_warn = f.psi / 2;
+  t.psi_alert = f.psi * 2;
+  EXPECT_EQ(compare_columns(a.columns[0], b.columns[0], t).status, DriftStatus::warn);
+  t.psi_alert = f.psi;
+  EXPECT_EQ(compare_columns(a.columns[0], b.columns[0], t).status, DriftStatus::alert);
+  t.psi_warn = f.psi * 2;
+  t.psi_alert = f.psi * 3;
+  EXPECT_EQ(compare_columns(a.columns[0], b.columns[0], t).status, DriftStatus::ok);
+}
+
+TEST(PredictionSummary, SketchForScoresAndClassSharesForMulticlass) {
+  std::vector<float> p;
+  for (int i = 0; i < 1000; ++i) p.push_back(static_cast<float>(i) / 1000.0f);
+  const PredictionSummary s = summarize_predictions(Task::binary, 1, p, "validation");
+  EXPECT_EQ(s.rows, 1000);
+  EXPECT_EQ(s.source, "validation");
+  EXPECT_DOUBLE_EQ(s.sketch.count(), 1000.0);
+  EXPECT_NEAR(s.sketch.quantile(0.5), 0.4995, 1e-6);
+  const PredictionDrift same = compare_predictions(s, s, {});
+  EXPECT_TRUE(same.available);
+  EXPECT_NEAR(same.psi, 0.0, 1e-12);
+  EXPECT_EQ(same.train_shares.size(), 10u);
+  std::vector<float> high(p);
+  for (float& v : high) v = std::min(1.0f, v + 0.3f);
+  const PredictionDrift moved = compare_predictions(s, summarize_predictions(Task::binary, 1, high, "new"), {});
+  EXPECT_EQ(moved.status, DriftStatus::alert);
+
+  // Three classes, rows' argmax 0, 2, 2, 0 (a tie goes to the lowest class).
+  const std::vector<float> probs = {0.6f, 0.3f, 0.1f, 0.1f, 0.2f, 0.7f, 0.2f, 0.2f, 0.6f, 0.4f, 0.4f, 0.2f};
+  const PredictionSummary m = summarize_predictions(Task::multiclass, 3, probs, "validation");
+  EXPECT_EQ(m.rows, 4);
+  EXPECT_EQ(m.class_shares, (std::vector<double>{0.5, 0.0, 0.5}));
+  const std::vector<float> other = {0.1f, 0.8f, 0.1f, 0.1f, 0.8f, 0.1f, 0.7f, 0.2f, 0.1f, 0.1f, 0.1f, 0.8f};
+  const PredictionDrift d = compare_predictions(m, summarize_predictions(Task::multiclass, 3, other, "new"), {});
+  // (0.5, 0, 0.5) against (0.25, 0.5, 0.25); the empty class floored.
+  const double expected = (0.25 - 0.5) * std::log(0.25 / 0.5) + (0.5 - 1e-4) * std::log(0.5 / 1e-4) +
+                          (0.25 - 0.5) * std::log(0.25 / 0.5);
+  EXPECT_NEAR(d.psi, expected, 1e-9);
+  EXPECT_FALSE(compare_predictions(PredictionSummary{}, m, {}).available);
+}
+
+// A small binary model of a table with age, income (missing values), city (categorical) and y.
+struct SmallModel {
+  std::vector<ColumnInfo> columns = {numeric("age"), numeric("income"),
+                                     {"city", ColumnType::categorical, "int32", {"Lima", "Oslo", "Pune"}, "/city"},
+                                     numeric("y")};
+  std::vector<float> values;
+  std::int64_t rows = 3000;
+  DataProfile profile;
+  ModelFile model;
+
+  SmallModel() {
+    values.resize(static_cast<std::size_t>(rows * 4));
+    std::mt19937 rng(7);
+    std::normal_distribution<float> n(0, 1);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      values[r] = 40 + 10 * n(rng);
+      values[rows + r] = r % 7 == 0 ? NAN : 5e4f + 1e4f * n(rng);
+      values[2 * rows + r] = r % 11 == 0 ? NAN : static_cast<float>(r % 3);
+      values[3 * rows + r] = static_cast<float>(r % 2);
+    }
+    profile = profile_of(columns, values, 1000);
+    PreparationOptions options;
+    options.label = "y";
+    model.task = Task::binary;
+    model.label = "y";
+    model.classes = {"0", "1"};
+    model.preparation = fit_preparation(profile, options);
+    model.input_schema = columns;
+    const auto features = static_cast<std::size_t>(model.preparation.expanded_features());
+    for (std::size_t i = 0; i < features; ++i) model.parameters.weights.push_back(0.1f * static_cast<float>(i));
+    model.parameters.bias = {0.5f};
+  }
+};
+
+void expect_same_profile(const DataProfile& a, const DataProfile& b) {
+  EXPECT_EQ(a.rows, b.rows);
+  ASSERT_EQ(a.columns.size(), b.columns.size());
+  for (std::size_t c = 0; c < a.columns.size(); ++c) {
+    const ColumnProfile& x = a.columns[c];
+    const ColumnProfile& y = b.columns[c];
+    SCOPED_TRACE(x.name);
+    EXPECT_EQ(x.name, y.name);
+    EXPECT_EQ(x.type, y.type);
+    if (x.type == ColumnType::categorical) {
+      EXPECT_EQ(x.categorical.labels, y.categorical.labels);
+      EXPECT_EQ(x.categorical.counts, y.categorical.counts);
+      EXPECT_EQ(x.categorical.missing, y.categorical.missing);
+      continue;
+    }
+    EXPECT_EQ(x.numeric.stats.count, y.numeric.stats.count);
+    EXPECT_EQ(x.numeric.stats.missing, y.numeric.stats.missing);
+    EXPECT_EQ(x.numeric.stats.mean, y.numeric.stats.mean);
+    EXPECT_NEAR(x.numeric.stats.m2, y.numeric.stats.m2, 1e-12 * std::abs(x.numeric.stats.m2));
+    EXPECT_EQ(x.numeric.stats.min, y.numeric.stats.min);
+    EXPECT_EQ(x.numeric.stats.max, y.numeric.stats.max);
+    EXPECT_EQ(x.numeric.sketch.points(), y.numeric.sketch.points());
+    EXPECT_EQ(x.numeric.sketch.weights(), y.numeric.sketch.weights());
+    if (x.numeric.stats.count > 0) EXPECT_EQ(x.numeric.sketch.quantile(0.37), y.numeric.sketch.quantile(0.37));
+  }
+}
+
+TEST(ModelFileV2, ProfilePredictionSummaryAndParentRoundTrip) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  // An all-missing numeric column and a sketch compacted over several blocks are stored too.
+  t.profile.columns.push_back(make_profile({numeric("empty")}).columns[0]);
+  t.profile.columns.back().numeric.stats.missing = t.rows;
+  ASSERT_LT(t.profile.columns[0].numeric.sketch.points().size(), 3000u);  // compacted
+  t.model.profile = t.profile;
+  std::vector<float> p;
+  for (int i = 0; i < 5000; ++i) p.push_back(static_cast<float>((i * 7919) % 5000) / 5000.0f);
+  t.model.predictions = summarize_predictions(Task::binary, 1, p, "validation");
+  t.model.parent = R"({"path":"old.h5","fingerprint":"abc123"})";
+  save_model(dir.file("m.h5"), t.model);
+  const ModelFile back = load_model(dir.file("m.h5"));
+  ASSERT_TRUE(back.profile.has_value());
+  expect_same_profile(*t.model.profile, *back.profile);
+  const ColumnProfile& empty = back.profile->columns.back();
+  EXPECT_EQ(empty.numeric.stats.count, 0);
+  EXPECT_EQ(empty.numeric.stats.min, INFINITY);
+  EXPECT_EQ(empty.numeric.sketch.count(), 0.0);
+  EXPECT_EQ(back.predictions.source, "validation");
+  EXPECT_EQ(back.predictions.rows, 5000);
+  EXPECT_EQ(back.predictions.sketch.points(), t.model.predictions.sketch.points());
+  EXPECT_EQ(back.predictions.sketch.weights(), t.model.predictions.sketch.weights());
+  EXPECT_TRUE(back.predictions.class_shares.empty());
+  EXPECT_EQ(back.parent, t.model.parent);
+  // The profile of the file compares with itself as no drift.
+  for (std::size_t c = 0; c < back.profile->columns.size(); ++c) {
+    const FeatureDrift f = compare_columns(t.profile.columns[c], back.profile->columns[c], {});
+    if (c + 1 < back.profile->columns.size()) {
+      EXPECT_NEAR(f.psi, 0.0, 1e-12) << f.name;
+    }
+  }
+
+  // A multiclass summary stores its class shares.
+  ModelFile multi = t.model;
+  multi.task = Task::multiclass;
+  multi.loss = LossKind::softmax;
+  multi.classes = {"a", "b", "c"};
+  multi.outputs = 3;
+  multi.parameters.weights.resize(multi.parameters.weights.size() * 3, 0.5f);
+  multi.parameters.bias = {0.1f, 0.2f, 0.3f};
+  multi.predictions = summarize_predictions(Task::multiclass, 3, std::vector<float>{0.2f, 0.5f, 0.3f, 0.7f, 0.2f, 0.1f}, "training");
+  multi.parent.clear();
+  save_model(dir.file("multi.h5"), multi);
+  const ModelFile mback = load_model(dir.file("multi.h5"));
+  EXPECT_EQ(mback.predictions.class_shares, (std::vector<double>{0.5, 0.5, 0.0}));
+  EXPECT_EQ(mback.predictions.source, "training");
+  EXPECT_TRUE(mback.parent.empty());
+}
+
+TEST(ModelFileV2, DamagedProfileIsRefused) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  t.model.profile = t.profile;
+  save_model(dir.file("m.h5"), t.model);
+  {
+    hid_t f = H5Fopen(dir.file("m.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    ASSERT_GE(H5Ldelete(f, "profile/sketch_weights", H5P_DEFAULT), 0);
+    H5Fclose(f);
+  }
+  try {
+    load_model(dir.file("m.h5"));
+    FAIL() << "a profile without its sketch weights was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("sketch_weights"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFileV2, FormatOneStillLoadsWithoutAProfileAndDriftAsksForFormatTwo) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  save_model(dir.file("v1.h5"), t.model);  // no profile: the datasets and attributes of format 1
+  {
+    hid_t f = H5Fopen(dir.file("v1.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    hid_t a = H5Aopen(f, "lathe_model_format_version", H5P_DEFAULT);
+    const long long one = 1;
+    H5Awrite(a, H5T_NATIVE_LLONG, &one);
+    H5Aclose(a);
+    EXPECT_EQ(H5Lexists(f, "profile", H5P_DEFAULT), 0);
+    EXPECT_EQ(H5Lexists(f, "predictions", H5P_DEFAULT), 0);
+    H5Fclose(f);
+  }
+  const ModelFile back = load_model(dir.file("v1.h5"));
+  EXPECT_FALSE(back.profile.has_value());
+  EXPECT_TRUE(back.predictions.empty());
+  EXPECT_TRUE(back.parent.empty());
+  EXPECT_EQ(back.parameters.weights, t.model.parameters.weights);
+  try {
+    drift_table(DeviceContext::cpu(), dir.file("v1.h5"), dir.file("new.h5"), {});
+    FAIL() << "drift accepted a model without a profile";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("format 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFileV2, CheckpointsKeepTheProfile) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  t.model.profile = t.profile;
+  TrainerState state;
+  state.next_epoch = 2;
+  state.best_epoch = 1;
+  state.best_value = 0.5;
+  state.history.resize(1);
+  state.history[0].epoch = 1;
+  state.best = t.model.parameters;
+  state.last = t.model.parameters;
+  save_checkpoint(dir.file("ck.h5"), t.model, state);
+  const LoadedCheckpoint ck = load_checkpoint(dir.file("ck.h5"));
+  ASSERT_TRUE(ck.model.profile.has_value());
+  expect_same_profile(t.profile, *ck.model.profile);
+  EXPECT_EQ(ck.state.next_epoch, 2);
+}
+
+}  // namespace
+}  // namespace lathe

@@ -1,2 +1,444 @@
-// Placeholder; being written.
+// lathe::Scorer (include/lathe/scorer.h) against predict_table (io/train_table.h), the path `lathe
+// eval` takes, on the same rows; the schema check; column order and categorical codes that must not
+// matter; imputation counts; and score_file's outputs (io/score_file.h).
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "io/columnar_writer.h"
+#include "io/score_file.h"
+#include "io/synth.h"
+#include "io/table_reader.h"
+#include "io/train_table.h"
+#include "lathe/scorer.h"
+#include "runtime/column_block.h"
+#include "runtime/error.h"
+#include "temp_dir.h"
+#include "test_devices.h"
+
+namespace lathe {
+namespace {
+
+// The synthetic tables and the models trained on them, made once for the suite.
+struct TrainedModels {
+  test::TemporaryDirectory dir;
+  std::filesystem::path binary_data, binary_model;
+  std::filesystem::path multiclass_data, multiclass_model;
+  std::filesystem::path regression_data, regression_model;
+};
+
+// Made by the first suite that needs it and removed (with its folder) when the process ends.
+std::unique_ptr<TrainedModels> trained;
+
+std::filesystem::path train_on(const std::filesystem::path& data, SynthTask task, const std::string& label,
+                               const std::filesystem::path& model) {
+  TrainTableOptions o;
+  o.preparation.label = label;
+  o.task = task == SynthTask::regression ? Task::regression : task == SynthTask::binary ? Task::binary : Task::multiclass;
+  o.trainer.epochs = 3;
+  o.trainer.progress = false;
+  o.preparation.cross_all = task == SynthTask::regression;  // crosses too go through the same preparation
+  train_table(DeviceContext::cpu(), data, model, o);
+  return model;
+}
+
+class ScorerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (trained) return;
+    trained = std::make_unique<TrainedModels>();
+    const auto make = [](SynthTask task, std::int64_t rows, double missing_rate, const std::string& name,
+                         std::filesystem::path& data, std::filesystem::path& model) {
+      SynthOptions s;
+      s.task = task;
+      s.rows = rows;
+      s.features = 5;
+      s.categorical = 2;
+      s.classes = 3;
+      s.missing_rate = missing_rate;
+      s.seed = 7;
+      s.chunk_rows = 1000;
+      s.progress = false;
+      data = trained->dir.file(name + ".h5");
+      const SynthReport report = write_synthetic(data, s);
+      model = train_on(data, task, report.truth.label_name, trained->dir.file(name + "_model.h5"));
+    };
+    // The binary table has no missing values, so any NaN at scoring time is one training never saw.
+    make(SynthTask::binary, 3001, 0.0, "binary", trained->binary_data, trained->binary_model);
+    make(SynthTask::multiclass, 2003, 0.05, "multiclass", trained->multiclass_data, trained->multiclass_model);
+    make(SynthTask::regression, 2500, 0.02, "regression", trained->regression_data, trained->regression_model);
+  }
+};
+
+// Every value of a table, column-major (TableReader::read_block layout).
+std::vector<float> read_all(TableReader& reader) {
+  std::vector<float> values(static_cast<std::size_t>(reader.rows()) * reader.columns().size());
+  reader.read_block(0, reader.rows(), values);
+  return values;
+}
+
+// The Scorer's predictions in predict_table's layout (regression value, binary P(positive),
+// multiclass rows x classes), scoring the file in blocks of awkward sizes.
+std::vector<float> score_in_blocks(Scorer& scorer, TableReader& reader, ScoringSummary* summary = nullptr) {
+  const ScoringInput input = scorer.bind(reader.columns(), reader.path().string());
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  std::vector<float> out, block;
+  Scores scores;
+  const std::int64_t sizes[] = {1, 11, 101, 0, 1234};
+  std::int64_t first = 0;
+  for (int i = 0; first < reader.rows(); ++i) {
+    const std::int64_t n = std::min(reader.rows() - first, i < 5 ? sizes[i] : std::int64_t{777});
+    block.resize(static_cast<std::size_t>(n * columns));
+    if (n > 0) reader.read_block(first, n, block);
+    scorer.score(input, ColumnBlockView{block.data(), n, columns}, first, scores, summary);
+    EXPECT_EQ(scores.rows, n);
+    for (std::int64_t r = 0; r < n; ++r) {
+      switch (scores.task) {
+        case ScoringTask::regression: out.push_back(scores.value[static_cast<std::size_t>(r)]); break;
+        case ScoringTask::binary: out.push_back(scores.positive_probability(r)); break;
+        case ScoringTask::multiclass:
+          for (std::int32_t k = 0; k < scores.classes; ++k) out.push_back(scores.probability[static_cast<std::size_t>(r * scores.classes + k)]);
+          break;
+      }
+    }
+    first += n;
+  }
+  return out;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, double relative) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(got[i])) << "element " << i;
+    ASSERT_LE(std::fabs(got[i] - want[i]), relative * std::max(1.0, std::fabs(static_cast<double>(want[i]))))
+        << "element " << i << ": " << got[i] << " vs " << want[i];
+  }
+}
+
+// A batch of named columns over a table's values (which must outlive it), in the table's order.
+struct NamedBatch {
+  std::vector<std::vector<double>> numeric;
+  std::vector<std::vector<std::int32_t>> codes;
+  std::vector<BatchColumn> columns;
+};
+
+NamedBatch batch_of(const std::vector<ColumnInfo>& schema, const std::vector<float>& values, std::int64_t rows) {
+  NamedBatch b;
+  b.numeric.reserve(schema.size());
+  b.codes.reserve(schema.size());
+  for (std::size_t c = 0; c < schema.size(); ++c) {
+    const float* v = values.data() + static_cast<std::int64_t>(c) * rows;
+    if (schema[c].type == ColumnType::categorical) {
+      b.codes.emplace_back(static_cast<std::size_t>(rows));
+      for (std::int64_t r = 0; r < rows; ++r) b.codes.back()[r] = std::isnan(v[r]) ? -1 : static_cast<std::int32_t>(v[r]);
+      b.columns.push_back(BatchColumn::categorical_codes(schema[c].name, b.codes.back(), schema[c].categories));
+    } else {
+      b.numeric.emplace_back(v, v + rows);
+      b.columns.push_back(BatchColumn::numeric(schema[c].name, b.numeric.back()));
+    }
+  }
+  return b;
+}
+
+std::vector<float> flat(const Scores& s) {
+  return s.task == ScoringTask::regression ? s.value : s.probability;
+}
+
+TEST_F(ScorerTest, MatchesPredictTableOnTheSameRows) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  for (const auto& [data, model_path] : {std::pair{trained->binary_data, trained->binary_model},
+                                         std::pair{trained->multiclass_data, trained->multiclass_model},
+                                         std::pair{trained->regression_data, trained->regression_model}}) {
+    SCOPED_TRACE(model_path.string());
+    const ModelFile model = load_model(model_path);
+    TableReader reader(data);
+    std::vector<float> expected;
+    predict_table(cpu, model, reader, expected);
+    Scorer scorer(model_path, "cpu");
+    expect_close(score_in_blocks(scorer, reader), expected, 1e-6);
+  }
+}
+
+TEST_F(ScorerTest, ProbabilitiesSumToOneAndThePredictedClassIsTheMostProbable) {
+  for (const auto& [data, model_path] : {std::pair{trained->binary_data, trained->binary_model},
+                                         std::pair{trained->multiclass_data, trained->multiclass_model}}) {
+    Scorer scorer(model_path, "cpu");
+    TableReader reader(data);
+    const std::vector<float> values = read_all(reader);
+    const ScoringInput input = scorer.bind(reader.columns());
+    Scores s;
+    scorer.score(input, ColumnBlockView{values.data(), reader.rows(), static_cast<std::int64_t>(reader.columns().size())}, 0, s);
+    ASSERT_EQ(s.classes, static_cast<std::int32_t>(scorer.classes().size()));
+    ASSERT_EQ(s.predicted_class.size(), static_cast<std::size_t>(reader.rows()));
+    std::vector<std::int64_t> votes(static_cast<std::size_t>(s.classes), 0);
+    for (std::int64_t r = 0; r < s.rows; ++r) {
+      const float* p = s.probability.data() + r * s.classes;
+      EXPECT_NEAR(std::accumulate(p, p + s.classes, 0.0), 1.0, 1e-5);
+      const auto best = static_cast<std::int32_t>(std::max_element(p, p + s.classes) - p);
+      EXPECT_EQ(s.predicted_class[static_cast<std::size_t>(r)], best) << "row " << r;
+      votes[static_cast<std::size_t>(best)]++;
+    }
+    // A trained model on learnable data predicts more than one class.
+    EXPECT_GT(std::count_if(votes.begin(), votes.end(), [](std::int64_t v) { return v > 0; }), 1);
+  }
+}
+
+TEST_F(ScorerTest, AMissingOrRetypedColumnIsAnInputErrorNamingIt) {
+  Scorer scorer(trained->binary_model, "cpu");
+  TableReader reader(trained->binary_data);
+  std::vector<ColumnInfo> without = reader.columns();
+  without.erase(std::find_if(without.begin(), without.end(), [](const ColumnInfo& c) { return c.name == "f3"; }));
+  try {
+    scorer.bind(without, "scoring.h5");
+    FAIL() << "a missing column was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'f3'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("scoring.h5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+  for (const std::string name : {"f1", "c0"}) {
+    std::vector<ColumnInfo> retyped = reader.columns();
+    for (auto& c : retyped) {
+      if (c.name != name) continue;
+      c.type = c.type == ColumnType::numeric ? ColumnType::categorical : ColumnType::numeric;
+      if (c.type == ColumnType::categorical) c.categories = {"a", "b"};
+    }
+    try {
+      scorer.bind(retyped, "scoring.h5");
+      FAIL() << "a retyped column was accepted: " << name;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + name + "'"), std::string::npos) << e.what();
+    }
+  }
+  // The label is not an input: scoring data without it binds, and an extra column is a note.
+  std::vector<ColumnInfo> unlabeled = reader.columns();
+  unlabeled.erase(std::find_if(unlabeled.begin(), unlabeled.end(), [](const ColumnInfo& c) { return c.name == "label"; }));
+  ColumnInfo extra;
+  extra.name = "customer_notes";
+  unlabeled.push_back(extra);
+  const ScoringInput bound = scorer.bind(unlabeled);
+  ASSERT_EQ(bound.notes().size(), 1u);
+  EXPECT_NE(bound.notes()[0].find("customer_notes"), std::string::npos) << bound.notes()[0];
+  // In-memory batches are checked the same way, before anything is scored.
+  std::vector<double> values = {1.0};
+  const std::vector<BatchColumn> one = {BatchColumn::numeric("f0", values)};
+  EXPECT_THROW(scorer.score(one), InputError);
+}
+
+TEST_F(ScorerTest, ColumnOrderAndCategoricalCodesDoNotChangePredictions) {
+  for (const auto& model_path : {trained->binary_model, trained->multiclass_model, trained->regression_model}) {
+    SCOPED_TRACE(model_path.string());
+    const auto& data = model_path == trained->binary_model       ? trained->binary_data
+                       : model_path == trained->multiclass_model ? trained->multiclass_data
+                                                                 : trained->regression_data;
+    Scorer scorer(model_path, "cpu");
+    TableReader reader(data);
+    const std::vector<float> values = read_all(reader);
+    NamedBatch as_read = batch_of(reader.columns(), values, reader.rows());
+    const Scores expected = scorer.score(as_read.columns);
+
+    // The same rows with the columns reversed and every categorical column's labels listed in
+    // reverse, so each label has another code.
+    NamedBatch shuffled = batch_of(reader.columns(), values, reader.rows());
+    std::size_t k = 0;
+    for (auto& column : shuffled.columns) {
+      if (!column.categorical) continue;
+      const auto labels = static_cast<std::int32_t>(column.labels.size());
+      std::reverse(column.labels.begin(), column.labels.end());
+      std::vector<std::int32_t>& codes = shuffled.codes[k++];
+      for (auto& code : codes) code = code < 0 ? -1 : labels - 1 - code;
+      column.codes = codes;
+    }
+    ASSERT_GT(k, 0u);
+    std::reverse(shuffled.columns.begin(), shuffled.columns.end());
+    const Scores got = scorer.score(shuffled.columns);
+    EXPECT_EQ(flat(got), flat(expected));
+    EXPECT_EQ(got.predicted_class, expected.predicted_class);
+  }
+}
+
+TEST_F(ScorerTest, MissingValuesAreImputedAsTrainedAndCounted) {
+  Scorer scorer(trained->binary_model, "cpu");
+  const ModelFile model = load_model(trained->binary_model);
+  TableReader reader(trained->binary_data);
+  const std::vector<float> values = read_all(reader);
+  const std::int64_t rows = reader.rows();
+  NamedBatch batch = batch_of(reader.columns(), values, rows);
+  const auto f2 = std::find_if(model.preparation.numeric.begin(), model.preparation.numeric.end(),
+                               [](const NumericEncoding& n) { return n.name == "f2"; });
+  ASSERT_NE(f2, model.preparation.numeric.end());
+  ASSERT_FALSE(f2->has_missing);  // the training table had no missing values
+  const auto input = std::find_if(scorer.inputs().begin(), scorer.inputs().end(), [](const ModelInput& i) { return i.name == "f2"; });
+  ASSERT_NE(input, scorer.inputs().end());
+  EXPECT_FALSE(input->missing_in_training);
+
+  // Rows 0, 5, 10, ... of f2 missing, against the same rows holding the training fill value.
+  auto& f2_values = batch.numeric[2];
+  ASSERT_EQ(batch.columns[2].name, "f2");
+  std::vector<double> filled = f2_values;
+  std::int64_t made_missing = 0;
+  for (std::int64_t r = 0; r < rows; r += 5, ++made_missing) {
+    f2_values[static_cast<std::size_t>(r)] = std::nan("");
+    filled[static_cast<std::size_t>(r)] = f2->transform.fill;
+  }
+  ScoringSummary summary;
+  const Scores with_missing = scorer.score(batch.columns, &summary);
+  batch.columns[2].values = filled;
+  const Scores with_fill = scorer.score(batch.columns);
+  EXPECT_EQ(with_missing.probability, with_fill.probability);
+  EXPECT_EQ(summary.rows, rows);
+  ASSERT_EQ(summary.imputed.size(), 1u);
+  EXPECT_EQ(summary.imputed["f2"], made_missing);
+
+  // A label never seen in training is scored (as the unknown slot) and counted.
+  ASSERT_EQ(batch.columns[5].name, "c0");
+  batch.columns[5].labels.push_back("never seen");
+  batch.codes[0][0] = static_cast<std::int32_t>(batch.columns[5].labels.size() - 1);
+  ScoringSummary unknown;
+  scorer.score(batch.columns, &unknown);
+  EXPECT_EQ(unknown.unknown_categories["c0"], 1);
+}
+
+TEST_F(ScorerTest, AnInfiniteValueIsAnInputErrorNamingColumnAndRow) {
+  Scorer scorer(trained->regression_model, "cpu");
+  TableReader reader(trained->regression_data);
+  std::vector<float> values = read_all(reader);
+  const std::int64_t rows = reader.rows();
+  std::size_t f4 = 0;
+  while (reader.columns()[f4].name != "f4") ++f4;
+  values[f4 * static_cast<std::size_t>(rows) + 41] = -INFINITY;
+  const ScoringInput input = scorer.bind(reader.columns(), "bad.h5");
+  Scores s;
+  try {
+    scorer.score(input, ColumnBlockView{values.data() + 0, rows, static_cast<std::int64_t>(reader.columns().size())}, 1000, s);
+    FAIL() << "an infinite value was scored";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'f4'"), std::string::npos) << what;
+    EXPECT_NE(what.find("row 1042"), std::string::npos) << what;  // first_row 1000 + row 41, counted from 1
+    EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
+  }
+}
+
+TEST_F(ScorerTest, ScoreFileWritesTheContractColumnsAndLeavesNothingOnFailure) {
+  Scorer scorer(trained->multiclass_model, "cpu");
+  const std::filesystem::path out = trained->dir.file("scored.h5");
+  ScoreFileOptions options;
+  options.id_column = "f0";
+  options.read.block_rows = 500;
+  const ScoreFileReport report = score_file(scorer, trained->multiclass_data, out, options);
+  TableReader scored(out);
+  ASSERT_EQ(scored.rows(), report.rows);
+  std::vector<std::string> names;
+  for (const auto& c : scored.columns()) names.push_back(c.name);
+  std::vector<std::string> want = {"f0"};
+  for (const auto& label : scorer.classes()) want.push_back("probability_" + label);
+  want.push_back("predicted_class");
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(scored.columns().back().type, ColumnType::categorical);
+  EXPECT_EQ(scored.columns().back().categories, scorer.classes());
+  EXPECT_GT(report.summary.imputed.size(), 0u);  // 5% of the values are missing
+
+  // The probabilities are predict_table's.
+  TableReader reader(trained->multiclass_data);
+  std::vector<float> expected;
+  predict_table(DeviceContext::cpu(), load_model(trained->multiclass_model), reader, expected);
+  const std::vector<float> written = read_all(scored);
+  const std::int64_t rows = scored.rows();
+  const std::int32_t k = static_cast<std::int32_t>(scorer.classes().size());
+  for (std::int64_t r = 0; r < rows; r += 97) {
+    for (std::int32_t c = 0; c < k; ++c) {
+      EXPECT_FLOAT_EQ(written[static_cast<std::size_t>((1 + c) * rows + r)], expected[static_cast<std::size_t>(r * k + c)]);
+    }
+  }
+
+  // A failing input leaves an earlier file at the output path untouched, and no temporary file.
+  const std::filesystem::path keep = trained->dir.file("keep.csv");
+  { std::ofstream(keep) << "earlier\n"; }
+  const auto entries_before = trained->dir.entries();
+  options.format = ScoreFormat::csv;
+  options.id_column = "no_such_column";
+  EXPECT_THROW(score_file(scorer, trained->multiclass_data, keep, options), InputError);
+  EXPECT_EQ(trained->dir.entries(), entries_before);
+  SynthOptions narrower;  // f0..f3: the model's input f4 is missing
+  narrower.task = SynthTask::multiclass;
+  narrower.rows = 100;
+  narrower.features = 4;
+  narrower.categorical = 2;
+  narrower.progress = false;
+  const std::filesystem::path missing_f4 = trained->dir.file("missing_f4.h5");
+  write_synthetic(missing_f4, narrower);
+  const auto entries_with_input = trained->dir.entries();
+  try {
+    score_file(scorer, missing_f4, keep, ScoreFileOptions{ScoreFormat::csv});
+    FAIL() << "a file without the input f4 was scored";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'f4'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(trained->dir.entries(), entries_with_input);
+
+  // A bad value in the fourth block fails the file after three blocks were written: the partial
+  // output goes with it.
+  const std::filesystem::path infinite = trained->dir.file("infinite.h5");
+  {
+    std::vector<ColumnSpec> specs;
+    for (const auto& c : reader.columns()) {
+      specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes : StoredType::float32});
+    }
+    ColumnarWriter writer(infinite, specs);
+    std::vector<float> all = read_all(reader);
+    const std::int64_t n = reader.rows();
+    for (std::size_t c = 0; c < specs.size(); ++c) {
+      std::vector<float> column(all.begin() + static_cast<std::int64_t>(c) * n, all.begin() + static_cast<std::int64_t>(c + 1) * n);
+      if (specs[c].name == "f1") column[1900] = INFINITY;
+      if (specs[c].stored == StoredType::categorical_codes) {
+        std::vector<std::int32_t> codes(column.size());
+        for (std::size_t r = 0; r < codes.size(); ++r) codes[r] = std::isnan(column[r]) ? -1 : static_cast<std::int32_t>(column[r]);
+        writer.append_codes(c, codes);
+        writer.set_categories(c, reader.columns()[c].categories);
+      } else {
+        writer.append_numeric(c, std::span<const float>(column));
+      }
+    }
+    writer.close();
+  }
+  const auto entries_with_infinite = trained->dir.entries();
+  options.id_column.clear();
+  options.format = ScoreFormat::h5;
+  try {
+    score_file(scorer, infinite, keep, options);
+    FAIL() << "an infinite value was scored";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1901"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(trained->dir.entries(), entries_with_infinite);
+  std::ifstream in(keep);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "earlier");
+}
+
+// The same scoring on each device: the GPU instance against the CPU's predictions.
+class ScorerDeviceTest : public ScorerTest, public ::testing::WithParamInterface<DeviceKind> {};
+
+TEST_P(ScorerDeviceTest, AgreesWithTheCpu) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  for (const auto& [data, model_path] : {std::pair{trained->binary_data, trained->binary_model},
+                                         std::pair{trained->regression_data, trained->regression_model}}) {
+    Scorer cpu(model_path, "cpu");
+    Scorer device(model_path, GetParam() == DeviceKind::cpu ? "cpu" : "cuda");
+    TableReader reader(data);
+    const std::vector<float> want = score_in_blocks(cpu, reader);
+    expect_close(score_in_blocks(device, reader), want, 1e-5);
+  }
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(ScorerDeviceTest);
+
+}  // namespace
+}  // namespace lathe

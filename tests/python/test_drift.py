@@ -1,5 +1,273 @@
-"""End-to-end tests of `lathe drift` (placeholder; being written)."""
+"""`lathe drift` end to end: exit codes, the JSON report, PSI and KS against numpy and scipy on the
+same bins, the metric drop with labels, and the model file's profile read with h5py."""
+import json
+import os
+import shutil
+import tempfile
 import unittest
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy.stats import ks_2samp
+
+from lathe_run import SHARED, run  # noqa: F401
+
+PSI_FLOOR = 1e-4
+
+
+def make_frame(rows, seed, shift=0.0, new_city_share=0.0, flip_labels=False):
+    """x1 ~ N(shift, 1), x2 ~ N(5, 2) with 5% missing, city in A/B/C (plus D at new_city_share), y."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, rows)
+    x2 = rng.normal(5.0, 2.0, rows)
+    x2[rng.random(rows) < 0.05] = np.nan
+    city = rng.choice(["A", "B", "C"], size=rows, p=[0.5, 0.3, 0.2]).astype(object)
+    if new_city_share > 0:
+        city[rng.random(rows) < new_city_share] = "D"
+    effect = np.select([city == "A", city == "B"], [0.5, -0.5], 0.0)
+    logit = 2.0 * (x1 - shift) + effect
+    y = (rng.random(rows) < 1.0 / (1.0 + np.exp(-logit))).astype(int)
+    if flip_labels:
+        y = 1 - y
+    return pd.DataFrame({"x1": x1, "x2": x2, "city": city, "y": y})
+
+
+def psi(expected, actual):
+    e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_shares(values, edges):
+    """Shares of bins (-inf, e1], (e1, e2], ..., (e_last, inf) of the non-missing values, then missing."""
+    v = np.asarray(values, dtype=np.float32).astype(np.float64)  # lathe reads float32
+    present = v[~np.isnan(v)]
+    counts = np.bincount(np.searchsorted(np.asarray(edges), present, side="left"), minlength=len(edges) + 1)
+    return np.append(counts / len(v), np.isnan(v).sum() / len(v))
+
+
+class DriftTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-drift-")
+        cls.frames = {
+            "train": make_frame(4000, 1),
+            "valid": make_frame(1500, 2),
+            "shifted": make_frame(3000, 3, shift=1.0, new_city_share=0.3),
+            "flipped": make_frame(1500, 4, flip_labels=True),
+        }
+        cls.frames["nolabel"] = cls.frames["shifted"].drop(columns="y")
+        cls.files = {name: cls.imported(name, df) for name, df in cls.frames.items()}
+        cls.model = os.path.join(cls.dir, "model.h5")
+        # A separate validation file: every row of train.h5 is a training row, so numpy sees the
+        # same rows as the stored profile.
+        run("train", cls.files["train"], "--label", "y", "--task", "binary", "--valid", cls.files["valid"],
+            "--epochs", "8", "--out", cls.model, "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def imported(cls, name, df):
+        csv = os.path.join(cls.dir, name + ".csv")
+        df.to_csv(csv, index=False)
+        out = os.path.join(cls.dir, name + ".h5")
+        run("import", csv, out, "--quiet")
+        return out
+
+    def drift(self, data, *flags, model=None):
+        proc = run("drift", model or self.model, data, "--json", "--device", "cpu", *flags, check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        return proc.returncode, json.loads(proc.stdout)
+
+    @staticmethod
+    def feature(report, name):
+        return next(f for f in report["features"] if f["name"] == name)
+
+    def test_same_data_is_no_drift(self):
+        code, report = self.drift(self.files["train"])
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["status"], "ok")
+        self.assertEqual(sorted(f["name"] for f in report["features"]), ["city", "x1", "x2"])  # not the label
+        for f in report["features"]:
+            self.assertAlmostEqual(f["psi"], 0.0, places=12, msg=f)
+            self.assertEqual(f["status"], "ok")
+            self.assertEqual(f["unseen_share"], 0.0)
+        self.assertAlmostEqual(self.feature(report, "x1")["ks"], 0.0, places=12)
+        self.assertAlmostEqual(self.feature(report, "x2")["missing_rate_train"],
+                               self.frames["train"]["x2"].isna().mean(), places=12)
+
+        # The validation rows: the same predictions as stored at training, the same metrics.
+        code, report = self.drift(self.files["valid"])
+        self.assertEqual(code, 0, report)
+        self.assertTrue(report["prediction"]["available"])
+        self.assertAlmostEqual(report["prediction"]["psi"], 0.0, places=9)
+        self.assertEqual(report["prediction"]["train_rows"], 1500)
+        self.assertTrue(report["labels_present"])
+        drop = report["metric_drop"]
+        self.assertEqual(drop["name"], report["primary_metric"])
+        self.assertAlmostEqual(drop["drop"], 0.0, places=4)
+        for f in report["features"]:
+            self.assertLess(f["psi"], 0.1, f)
+
+    def test_shifted_column_and_new_category_are_drift(self):
+        code, report = self.drift(self.files["nolabel"])
+        self.assertEqual(code, 3, report)
+        self.assertEqual(report["status"], "alert")
+        x1, x2, city = (self.feature(report, n) for n in ("x1", "x2", "city"))
+        self.assertEqual(x1["status"], "alert")
+        self.assertEqual(city["status"], "alert")
+        self.assertEqual(x2["status"], "ok")
+        self.assertEqual(city["unseen"], ["D"])
+        shifted = self.frames["shifted"]
+        self.assertAlmostEqual(city["unseen_share"], (shifted["city"] == "D").mean(), places=12)
+        self.assertFalse(report["labels_present"])
+        self.assertIsNone(report["metric_drop"])
+        self.assertTrue(report["prediction"]["available"])
+        self.assertGreater(report["prediction"]["psi"], 0.25)  # the shift moves the scores too
+
+        # PSI on the reported bins, from the raw values with numpy; KS with scipy.
+        train = self.frames["train"]
+        for name in ("x1", "x2"):
+            f = self.feature(report, name)
+            self.assertEqual(len(f["edges"]), 9)
+            expected = numeric_shares(train[name], f["edges"])
+            actual = numeric_shares(shifted[name], f["edges"])
+            # The edges are the training deciles: about a tenth of the present values per bin.
+            np.testing.assert_allclose(expected[:-1] / expected[:-1].sum(), 0.1, atol=0.005)
+            self.assertAlmostEqual(f["psi"], psi(expected, actual), delta=0.02 * psi(expected, actual) + 0.003)
+            ks = ks_2samp(train[name].dropna().astype(np.float32), shifted[name].dropna().astype(np.float32)).statistic
+            self.assertAlmostEqual(f["ks"], ks, delta=0.005)
+            self.assertAlmostEqual(f["missing_rate_new"], shifted[name].isna().mean(), places=12)
+        # Categorical: the shares of A, B, C, missing and unseen, exactly.
+        labels = ["A", "B", "C"]
+        expected = [(train["city"] == c).mean() for c in labels] + [0.0, 0.0]
+        actual = [(shifted["city"] == c).mean() for c in labels] + [0.0, (shifted["city"] == "D").mean()]
+        self.assertAlmostEqual(city["psi"], psi(expected, actual), places=9)
+
+    def test_labels_give_the_metric_drop(self):
+        code, report = self.drift(self.files["flipped"])
+        self.assertEqual(code, 3, report)
+        self.assertTrue(report["labels_present"])
+        names = {m["name"] for m in report["metrics"]}
+        self.assertTrue({"logloss", "auc", "accuracy"} <= names, names)
+        auc = next(m for m in report["metrics"] if m["name"] == "auc")
+        self.assertGreater(auc["drop"], 0.3)
+        self.assertAlmostEqual(auc["drop"], auc["train"] - auc["new"], places=12)
+        drop = report["metric_drop"]
+        self.assertEqual(drop["status"], "alert")
+        self.assertGreater(drop["relative_drop"], 0.1)
+        # The features and the predictions did not move: the alert is the metric's.
+        for f in report["features"]:
+            self.assertNotEqual(f["status"], "alert", f)
+        self.assertNotEqual(report["prediction"]["status"], "alert")
+        # The same metrics as `lathe eval`.
+        evaluated = json.loads(run("eval", self.model, self.files["flipped"], "--json", "--device", "cpu").stdout)
+        self.assertAlmostEqual(auc["new"], evaluated["auc"], places=9)
+        with h5py.File(self.model, "r") as f:
+            stored = json.loads(f.attrs["metrics"])
+        self.assertAlmostEqual(auc["train"], stored["valid"]["auc"], places=12)
+        self.assertEqual(report["primary_metric"], stored["metric"])
+
+        # Shifted data with labels: the metrics are reported beside the feature drift.
+        df = self.frames["shifted"].copy()
+        data = self.imported("shifted_labeled", df)
+        code, report = self.drift(data)
+        self.assertEqual(code, 3)
+        self.assertIsNotNone(report["metric_drop"])
+
+    def test_thresholds_are_options_and_text_is_the_default(self):
+        code, report = self.drift(self.files["nolabel"], "--psi-warn", "50", "--psi-alert", "100")
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["status"], "ok")
+        proc = run("drift", self.model, self.files["nolabel"], "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        self.assertIn("status: alert", proc.stdout)
+        line = next(l for l in proc.stdout.splitlines() if l.strip().startswith("x1 "))
+        self.assertIn("alert", line)
+        self.assertIn("unseen: D", proc.stdout)
+        proc = run("drift", self.model, self.files["nolabel"], "--psi-warn", "0.5", "--psi-alert", "0.2", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--psi-warn", proc.stderr)
+
+    def test_missing_files_and_format_one_models_are_errors(self):
+        missing = os.path.join(self.dir, "nowhere.h5")
+        proc = run("drift", self.model, missing, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("nowhere.h5", proc.stderr)
+        proc = run("drift", missing, self.files["train"], "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("nowhere.h5", proc.stderr)
+
+        old = os.path.join(self.dir, "v1.h5")
+        shutil.copy(self.model, old)
+        with h5py.File(old, "r+") as f:
+            del f["profile"]
+            del f["predictions"]
+            f.attrs["lathe_model_format_version"] = np.int64(1)
+        json.loads(run("eval", old, self.files["valid"], "--json", "--device", "cpu").stdout)  # still loads
+        proc = run("drift", old, self.files["train"], "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("format 2", proc.stderr)
+
+    def test_model_file_profile_reads_with_h5py(self):
+        train = self.frames["train"]
+        with h5py.File(self.model, "r") as f:
+            self.assertEqual(int(f.attrs["lathe_model_format_version"]), 2)
+            g = f["profile"]
+            self.assertEqual(int(g.attrs["rows"]), len(train))
+            columns = json.loads(g.attrs["columns"])
+            self.assertEqual([c["name"] for c in columns], ["x1", "x2", "city", "y"])
+            for name in ["numeric_stats", "sketch_sizes", "sketch_points", "sketch_weights", "category_counts"]:
+                self.assertTrue(g[name].fletcher32, name)
+            stats = g["numeric_stats"][()]
+            numeric = [c["name"] for c in columns if c["type"] == "numeric"]
+            for i, name in enumerate(numeric):
+                v = train[name].astype(np.float32).astype(np.float64)
+                count, missing, mean, variance, lo, hi = stats[i]
+                self.assertEqual(count, v.notna().sum())
+                self.assertEqual(missing, v.isna().sum())
+                self.assertAlmostEqual(mean, v.mean(), places=9)
+                self.assertAlmostEqual(variance, v.var(ddof=0), places=6)
+                self.assertEqual(lo, v.min())
+                self.assertEqual(hi, v.max())
+            sizes = g["sketch_sizes"][()]
+            weights = g["sketch_weights"][()]
+            points = g["sketch_points"][()]
+            start = 0
+            for i, size in enumerate(sizes):
+                self.assertAlmostEqual(weights[start:start + size].sum(), stats[i][0], places=6)
+                self.assertTrue(np.all(np.diff(points[start:start + size]) > 0))
+                start += size
+            self.assertEqual(start, len(points))
+            city = next(c for c in columns if c["name"] == "city")
+            counts = dict(zip(city["labels"], g["category_counts"][()][:len(city["labels"])]))
+            for label in ["A", "B", "C"]:
+                self.assertEqual(counts[label], (train["city"] == label).sum())
+            p = f["predictions"]
+            self.assertEqual(p.attrs["source"], "validation")
+            self.assertEqual(int(p.attrs["rows"]), 1500)
+            self.assertAlmostEqual(p["weights"][()].sum(), 1500, places=6)
+            self.assertTrue(np.all((p["points"][()] >= 0) & (p["points"][()] <= 1)))
+
+    def test_multiclass_compares_predicted_class_shares(self):
+        data = os.path.join(self.dir, "multi.h5")
+        run("synth", "--task", "multiclass", "--classes", "3", "--rows", "3000", "--features", "4", "--seed", "5",
+            "--out", data, "--quiet")
+        model = os.path.join(self.dir, "multi_model.h5")
+        run("train", data, "--label", "label", "--task", "multiclass", "--epochs", "3", "--out", model,
+            "--device", "cpu", "--quiet")
+        code, report = self.drift(data, model=model)
+        self.assertEqual(code, 0, report)
+        p = report["prediction"]
+        self.assertTrue(p["available"])
+        self.assertEqual(len(p["train_shares"]), 3)
+        self.assertAlmostEqual(sum(p["train_shares"]), 1.0, places=9)
+        self.assertAlmostEqual(p["psi"], psi(p["train_shares"], p["new_shares"]), places=9)
+        self.assertLess(p["psi"], 0.1)
+
 
 if __name__ == "__main__":
     unittest.main()

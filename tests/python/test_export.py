@@ -1,5 +1,380 @@
-"""End-to-end tests of `lathe export` (placeholder; being written)."""
+"""`lathe export MODEL.h5 --onnx OUT.onnx` end to end.
+
+Trains small models on the shared datasets (binary telco churn with categoricals and missing values,
+regression diamonds, multiclass penguins; linear and factorization machines; numeric x numeric,
+categorical x categorical and numeric x categorical crosses), exports each, runs the graph in
+onnxruntime on the imported rows and compares with Lathe's own predictions (`lathe score`) and with
+an independent numpy re-implementation of the model file (read with h5py) within 1e-5 relative.
+Also: the file passes onnx.checker (full check), IR version 8, opsets within what libonnx 1.12
+checks, and a damaged, absent or unexportable model gives a non-zero exit naming it and no file.
+"""
+import json
+import os
+import shutil
+import tempfile
 import unittest
+
+import h5py
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+
+from lathe_run import SHARED, run
+
+# onnxruntime vs `lathe score`: 1e-5 relative. Lathe sums a score's terms in float and the graph in
+# double, so where a regression prediction comes out near zero by cancellation the difference is
+# float rounding of the standardized score: there the tolerance is relative to the target's standard
+# deviation (one standardized unit), the scale of the score. Probabilities are compared purely
+# relatively.
+RTOL = 1e-5
+# onnxruntime vs the numpy reference: both sum in double and round the output to float once.
+RTOL_REFERENCE = 1e-6
+
+M64 = (1 << 64) - 1
+MISSING_LABEL_HASH = 0x6D697373696E6721
+UNKNOWN_LABEL_HASH = 0x756E6B6E6F776E21
+
+
+# ---- An independent reference: the model file read with h5py, the formulas in numpy ----------
+
+def mix64(x):
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M64
+    x ^= x >> 31
+    return x
+
+
+def label_hash(label):
+    h = 0xCBF29CE484222325
+    for b in label.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & M64
+    return mix64(h)
+
+
+def cross_bucket(ha, hb, buckets):
+    return mix64(((ha * 0x9E3779B97F4A7C15) & M64) ^ hb) % buckets
+
+
+def attr_str(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_model(path):
+    with h5py.File(path, "r") as f:
+        a = f.attrs
+        model = {
+            "task": attr_str(a["task"]),
+            "kind": attr_str(a["model_kind"]),
+            "classes": [attr_str(c) for c in np.atleast_1d(a["classes"])] if "classes" in a else [],
+            "target_mean": float(a["target_mean"]),
+            "target_std": float(a["target_std"]),
+            "prep": json.loads(attr_str(a["preparation"])),
+            "weights": f["weights"][()].astype(np.float64),
+            "bias": f["bias"][()].astype(np.float64),
+            "factors": f["factors"][()].astype(np.float64) if "factors" in f else None,
+        }
+    return model
+
+
+def read_table(path):
+    """The columns of a columnar file as Lathe reads them: numeric float32 (NaN missing),
+    categorical labels as str ("" missing)."""
+    cols = {}
+    with h5py.File(path, "r") as f:
+        names = [attr_str(n) for n in f.attrs["lathe_columns"]]
+        for name in names:
+            d = f[name]
+            if "categories" in d.attrs:
+                labels = np.array([attr_str(c) for c in d.attrs["categories"]] + [""], dtype=object)
+                codes = d[()].astype(np.int64)
+                cols[name] = labels[np.where(codes < 0, len(labels) - 1, codes)]
+            else:
+                cols[name] = d[()].astype(np.float32)
+    return cols
+
+
+def reference_predictions(model, cols):
+    """kernels/prepare_formulas.h and models/model_formulas.h in numpy (scores in double)."""
+    prep = model["prep"]
+    n = len(next(iter(cols.values())))
+    prepared, missing = [], []
+    for e in prep["numeric"]:
+        x = cols[e["name"]].astype(np.float64)
+        nan = np.isnan(x)
+        v = np.where(nan, float(np.float32(e["fill"] or 0.0)), x)
+        if e["clip_lo"] is not None:
+            v = np.maximum(v, float(np.float32(e["clip_lo"])))
+        if e["clip_hi"] is not None:
+            v = np.minimum(v, float(np.float32(e["clip_hi"])))
+        prepared.append(((v - e["center"]) * e["inv_scale"]).astype(np.float32))
+        missing.append(nan.astype(np.float32))
+    dense = list(prepared) + [missing[i] for i in prep["indicators"]]
+    dense += [prepared[i] * prepared[j] for i, j in prep["numeric_crosses"]]
+    slots, hashes, widths = [], [], []
+    for c in prep["categorical"]:
+        assert not c["hashed"]
+        vocab = {label: i for i, label in enumerate(c["vocabulary"])}
+        k = len(vocab)
+        slots.append(np.array([k if s == "" else vocab.get(s, k + 1) for s in cols[c["name"]]], dtype=np.int64))
+        hashes.append([label_hash(s) for s in c["vocabulary"]] + [MISSING_LABEL_HASH, UNKNOWN_LABEL_HASH])
+        widths.append(k + 2)
+    D = len(dense)
+    X = np.stack(dense, axis=1).astype(np.float64) if D else np.zeros((n, 0))
+    W, b, V = model["weights"], model["bias"], model["factors"]
+    O = W.shape[0]
+    active = []  # (expanded index [n], value [n]) per sparse group
+    offset = D
+    for g in prep["sparse"]:
+        if g["kind"] == "one_hot":
+            active.append((offset + slots[g["a"]], np.ones(n)))
+        elif g["kind"] == "categorical_cross":
+            ha, hb = hashes[g["a"]], hashes[g["b"]]
+            table = np.array([[cross_bucket(x, y, prep["hash_buckets"]) for y in hb] for x in ha], dtype=np.int64)
+            active.append((offset + table[slots[g["a"]], slots[g["b"]]], np.ones(n)))
+        else:
+            active.append((offset + slots[g["b"]], prepared[g["a"]].astype(np.float64)))
+        offset += g["slots"]
+    assert offset == W.shape[1], (offset, W.shape)
+    scores = X @ W[:, :D].T + b
+    for idx, val in active:
+        scores += W[:, idx].T * val[:, None]
+    if model["kind"] == "fm":
+        for o in range(O):
+            terms = [X[:, i:i + 1] * V[o, i][None, :] for i in range(D)]
+            terms += [V[o, idx] * val[:, None] for idx, val in active]
+            t = np.stack(terms, axis=0)  # [active, n, K]
+            scores[:, o] += 0.5 * ((t.sum(axis=0) ** 2) - (t ** 2).sum(axis=0)).sum(axis=1)
+    task = model["task"]
+    if task == "regression":
+        return {"prediction": (scores[:, 0] * model["target_std"] + model["target_mean"]).astype(np.float32)}
+    if task == "binary":
+        p = (1.0 / (1.0 + np.exp(-scores[:, 0]))).astype(np.float32)
+        return {"probability": p, "predicted_class": np.array(model["classes"], dtype=object)[(p > 0.5).astype(int)]}
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    p = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return {"probabilities": p, "predicted_class": np.array(model["classes"], dtype=object)[p.argmax(axis=1)]}
+
+
+# ---- The tests -------------------------------------------------------------------------------
+
+class ExportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-export-")
+        cls.data = {}
+        for name in ["telco_churn", "diamonds", "penguins"]:
+            out = os.path.join(cls.dir, name + ".h5")
+            run("import", os.path.join(SHARED, name + ".csv"), out, "--quiet")
+            cls.data[name] = out
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def train(self, data, out, *flags):
+        model = self.path(out)
+        epochs = [] if "--epochs" in flags else ["--epochs", "4"]
+        run("train", self.data[data], "--out", model, "--device", "cpu", "--quiet", *epochs, *flags)
+        return model
+
+    def export(self, model, name):
+        out = self.path(name)
+        run("export", model, "--onnx", out)
+        self.assertTrue(os.path.exists(out))
+        return out
+
+    def lathe_score(self, model, data, name):
+        out = self.path(name)
+        run("score", model, data, "--out", out, "--format", "csv", "--device", "cpu", "--quiet")
+        return pd.read_csv(out, dtype={"predicted_class": str}, keep_default_na=False)
+
+    def onnx_outputs(self, onnx_path, cols):
+        session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        feeds = {}
+        for i in session.get_inputs():
+            v = cols[i.name]
+            if i.type == "tensor(string)":
+                feeds[i.name] = np.asarray(v, dtype=object).reshape(-1, 1)
+            else:
+                self.assertEqual(i.type, "tensor(float)", i.name)
+                feeds[i.name] = np.asarray(v, dtype=np.float32).reshape(-1, 1)
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds)))
+
+    def assert_close(self, actual, expected, what, scale=0.0, rtol=RTOL):
+        actual = np.asarray(actual, dtype=np.float64)
+        expected = np.asarray(expected, dtype=np.float64)
+        self.assertEqual(actual.shape, expected.shape, what)
+        self.assertTrue(np.all(np.isfinite(actual)), what)
+        err = np.abs(actual - expected) / np.maximum(np.maximum(np.abs(expected), scale), 1e-30)
+        worst = int(np.argmax(err))
+        self.assertLessEqual(err.max(), rtol,
+                             f"{what}: relative error {err.max():.3g} at {worst}: {actual.flat[worst]} vs {expected.flat[worst]}")
+
+    def assert_classes(self, got, want, probability, what):
+        """Predicted classes agree except where the probabilities tie within the tolerance."""
+        got, want = np.asarray(got, dtype=object), np.asarray(want, dtype=object)
+        differ = got != want
+        if probability.ndim == 1:
+            ambiguous = np.abs(probability - 0.5) <= RTOL
+        else:
+            top = np.sort(probability, axis=1)
+            ambiguous = top[:, -1] - top[:, -2] <= RTOL
+        self.assertFalse(np.any(differ & ~ambiguous), f"{what}: {int(differ.sum())} predicted classes differ")
+
+    def check_model(self, data, model_name, *flags):
+        """Trains, exports, checks the file and compares onnxruntime with lathe score and numpy."""
+        model = self.train(data, model_name + ".h5", *flags)
+        onnx_path = self.export(model, model_name + ".onnx")
+        self.check_onnx_file(onnx_path)
+        cols = read_table(self.data[data])
+        got = self.onnx_outputs(onnx_path, cols)
+        reference = reference_predictions(read_model(model), cols)
+        scored = self.lathe_score(model, self.data[data], model_name + ".csv")
+        info = read_model(model)
+        task, classes = info["task"], info["classes"]
+        if task == "regression":
+            self.assertEqual(set(got), {"prediction"})
+            std = info["target_std"]
+            self.assert_close(got["prediction"], scored["prediction"], model_name + " vs lathe score", scale=std)
+            self.assert_close(got["prediction"], reference["prediction"], model_name + " vs numpy", scale=std,
+                              rtol=RTOL_REFERENCE)
+        elif task == "binary":
+            self.assertEqual(set(got), {"probability", "predicted_class"})
+            self.assert_close(got["probability"], scored["probability"], model_name + " vs lathe score")
+            self.assert_close(got["probability"], reference["probability"], model_name + " vs numpy",
+                              rtol=RTOL_REFERENCE)
+            self.assert_classes(got["predicted_class"], scored["predicted_class"], got["probability"], model_name)
+            self.assert_classes(got["predicted_class"], reference["predicted_class"], got["probability"], model_name)
+        else:
+            self.assertEqual(set(got), {"probabilities", "predicted_class"})
+            self.assertEqual(got["probabilities"].shape, (len(scored), len(classes)))
+            lathe_p = scored[[f"probability_{c}" for c in classes]].to_numpy()
+            self.assert_close(got["probabilities"], lathe_p, model_name + " vs lathe score")
+            self.assert_close(got["probabilities"], reference["probabilities"], model_name + " vs numpy",
+                              rtol=RTOL_REFERENCE)
+            self.assert_classes(got["predicted_class"], scored["predicted_class"], got["probabilities"], model_name)
+            self.assert_classes(got["predicted_class"], reference["predicted_class"], got["probabilities"],
+                                model_name)
+        return model, onnx_path
+
+    def check_onnx_file(self, onnx_path):
+        m = onnx.load(onnx_path)
+        onnx.checker.check_model(m, full_check=True)
+        self.assertEqual(m.ir_version, 8)
+        opsets = {o.domain: o.version for o in m.opset_import}
+        self.assertLessEqual(opsets.get("", opsets.get("ai.onnx", 0)), 17)
+        self.assertLessEqual(opsets.get("ai.onnx.ml", 0), 3)
+        self.assertTrue(set(opsets) <= {"", "ai.onnx", "ai.onnx.ml"}, opsets)
+
+    # -- models --
+
+    def test_binary_telco_linear_with_missing_values(self):
+        # total_charges has missing values; indicators, clipping and per-column imputation on top.
+        self.check_model("telco_churn", "telco_linear", "--label", "churn", "--task", "binary",
+                         "--missing-indicators", "--clip", "quantile:0.05:0.95", "--impute", "mean,tenure=median",
+                         "--scale", "standard,monthly_charges=minmax,total_charges=robust")
+
+    def test_binary_telco_fm_with_all_cross_kinds(self):
+        model, onnx_path = self.check_model(
+            "telco_churn", "telco_fm", "--label", "churn", "--task", "binary", "--model", "fm", "--factors", "4",
+            "--cross", "tenure*monthly_charges,contract*payment_method,total_charges*internet_service",
+            "--hash-buckets", "64")
+        kinds = {g["kind"] for g in read_model(model)["prep"]["sparse"]}
+        self.assertEqual(kinds, {"one_hot", "categorical_cross", "slope"})
+        self.assertEqual(len(read_model(model)["prep"]["numeric_crosses"]), 1)
+
+    def test_regression_diamonds_linear_cross_all(self):
+        self.check_model("diamonds", "diamonds_linear", "--label", "price", "--task", "regression", "--cross", "all")
+
+    def test_regression_diamonds_fm(self):
+        self.check_model("diamonds", "diamonds_fm", "--label", "price", "--task", "regression", "--model", "fm",
+                         "--factors", "3", "--cross", "carat*cut,color*clarity", "--clip", "std:3")
+
+    def test_multiclass_penguins_linear(self):
+        # penguins has missing numeric and categorical values (sex).
+        self.check_model("penguins", "penguins_linear", "--label", "species", "--task", "multiclass",
+                         "--epochs", "10", "--missing-indicators")
+
+    def test_multiclass_penguins_fm(self):
+        self.check_model("penguins", "penguins_fm", "--label", "species", "--task", "multiclass", "--model", "fm",
+                         "--factors", "2", "--cross", "island*sex,bill_length_mm*island")
+
+    def test_missing_and_unseen_values_in_a_new_file(self):
+        """Rows Lathe never saw: blank numbers, blank and unseen labels, scored by both."""
+        model = self.train("telco_churn", "telco_new.h5", "--label", "churn", "--task", "binary",
+                           "--cross", "contract*payment_method,tenure*contract")
+        onnx_path = self.export(model, "telco_new.onnx")
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).head(40).drop(columns="churn")
+        df = df.astype({"contract": object, "payment_method": object, "internet_service": object})
+        df.loc[0:9, "tenure"] = np.nan
+        df.loc[5:14, "contract"] = np.nan
+        df.loc[10:19, "payment_method"] = "Carrier pigeon"
+        df.loc[20:24, "internet_service"] = "5G"
+        df.loc[25:29, "monthly_charges"] = 1e6  # far outside the training range
+        csv = self.path("telco_new.csv")
+        df.to_csv(csv, index=False)
+        data = self.path("telco_new_rows.h5")
+        run("import", csv, data, "--quiet", "--categorical",
+            "multiple_lines,internet_service,online_security,online_backup,device_protection,tech_support,"
+            "streaming_tv,streaming_movies,contract,payment_method")
+        cols = read_table(data)
+        self.assertEqual(cols["payment_method"][10], "Carrier pigeon")
+        self.assertEqual(cols["contract"][5], "")
+        got = self.onnx_outputs(onnx_path, cols)
+        scored = self.lathe_score(model, data, "telco_new.csv.out")
+        self.assert_close(got["probability"], scored["probability"], "new rows vs lathe score")
+        reference = reference_predictions(read_model(model), cols)
+        self.assert_close(got["probability"], reference["probability"], "new rows vs numpy", rtol=RTOL_REFERENCE)
+
+    # -- files and errors --
+
+    def test_absent_model_fails_without_output(self):
+        out = self.path("absent.onnx")
+        missing = self.path("no_such_model.h5")
+        proc = run("export", missing, "--onnx", out, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("no_such_model.h5", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_damaged_model_fails_and_keeps_earlier_file(self):
+        model = self.train("penguins", "penguins_damaged_src.h5", "--label", "species", "--task", "multiclass")
+        damaged = self.path("damaged_model.h5")
+        with open(model, "rb") as f:
+            blob = bytearray(f.read())
+        with open(damaged, "wb") as f:
+            f.write(blob[: len(blob) // 2])  # truncated
+        out = self.path("damaged.onnx")
+        proc = run("export", damaged, "--onnx", out, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("damaged_model.h5", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+        # An earlier output survives a failed export, and no temporary file is left beside it.
+        with open(out, "wb") as f:
+            f.write(b"earlier")
+        proc = run("export", damaged, "--onnx", out, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"earlier")
+        self.assertEqual([n for n in os.listdir(self.dir) if ".tmp-" in n], [])
+
+    def test_hashed_categorical_is_refused_by_name(self):
+        model = self.train("penguins", "penguins_hashed.h5", "--label", "species", "--task", "multiclass",
+                           "--max-categories", "2", "--category-buckets", "8")
+        out = self.path("hashed.onnx")
+        proc = run("export", model, "--onnx", out, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("island", proc.stderr)  # three islands > --max-categories 2
+        self.assertIn("hashed", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,5 +1,290 @@
-"""End-to-end tests of `lathe score` (placeholder; being written)."""
+"""`lathe score` end to end: predictions consistent with `lathe eval` (metrics recomputed from the
+scored output with scikit-learn), the output contract (columns, types, --id), h5 and CSV agreeing,
+several inputs with bad ones among them, the schema check before any output, and `lathe bench score`."""
+import glob
+import json
+import os
+import shutil
+import tempfile
 import unittest
+
+import h5py
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
+
+from lathe_run import SHARED, run
+
+
+def text(values):
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def read_columnar(path):
+    """A Lathe columnar file as a DataFrame, categorical columns as their labels (None = missing)."""
+    with h5py.File(path) as f:
+        names = text(f.attrs["lathe_columns"])
+        out = {}
+        for name in names:
+            values = f[name][:]
+            if "categories" in f[name].attrs:
+                labels = text(f[name].attrs["categories"])
+                out[name] = [labels[c] if c >= 0 else None for c in values]
+            else:
+                out[name] = values
+        return pd.DataFrame(out, columns=names), {n: f[n].dtype for n in names}
+
+
+def write_columnar(path, columns):
+    """Writes Lathe's columnar layout with h5py: columns is a list of (name, values, labels or None)."""
+    with h5py.File(path, "w") as f:
+        for name, values, labels in columns:
+            d = f.create_dataset(name, data=values, chunks=True)
+            if labels is not None:
+                d.attrs["categories"] = labels
+        f.attrs["lathe_columns"] = [name for name, _, _ in columns]
+
+
+class ScoreTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="lathe-score-class-")
+        cls.telco = os.path.join(cls.base, "telco.h5")
+        run("import", os.path.join(SHARED, "telco_churn.csv"), cls.telco, "--quiet")
+        cls.telco_model = os.path.join(cls.base, "telco_model.h5")
+        run("train", cls.telco, "--label", "churn", "--task", "binary", "--epochs", "4", "--device", "cpu",
+            "--out", cls.telco_model, "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-score-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def score(self, model, *inputs_and_flags, check=True):
+        proc = run("score", model, *inputs_and_flags, "--device", "cpu", check=check)
+        summary = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
+        return proc, summary
+
+    def evaluate(self, model, data):
+        return json.loads(run("eval", model, data, "--json", "--device", "cpu").stdout)
+
+    def telco_columns(self):
+        """The telco table as (name, values, labels) columns, as `lathe import` stored it."""
+        with h5py.File(self.telco) as f:
+            names = text(f.attrs["lathe_columns"])
+            return [(n, f[n][:], text(f[n].attrs["categories"]) if "categories" in f[n].attrs else None)
+                    for n in names]
+
+    def test_binary_scores_reproduce_eval_metrics(self):
+        out = self.path("telco_scored.h5")
+        _, summary = self.score(self.telco_model, self.telco, "--out", out, "--quiet")
+        self.assertEqual(summary["rows"], 7043)
+        self.assertEqual(summary["failed"], 0)
+        scored, dtypes = read_columnar(out)
+        self.assertEqual(list(scored.columns), ["probability", "predicted_class"])
+        self.assertEqual(dtypes["probability"], np.float32)
+        with h5py.File(self.telco_model) as f:
+            classes = text(f.attrs["classes"])
+        with h5py.File(out) as f:
+            self.assertEqual(text(f["predicted_class"].attrs["categories"]), classes)
+        truth = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))["churn"]
+        y = (truth == classes[1]).astype(int).values
+        p = scored["probability"].values.astype(np.float64)
+        metrics = self.evaluate(self.telco_model, self.telco)
+        self.assertAlmostEqual(roc_auc_score(y, p), metrics["auc"], delta=1e-6)
+        self.assertAlmostEqual(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7)), metrics["logloss"], delta=1e-4)
+        self.assertAlmostEqual(accuracy_score(truth, scored["predicted_class"]), metrics["accuracy"], delta=1e-9)
+        # predicted_class is the positive class exactly when P(positive) > 0.5
+        self.assertTrue(((p > 0.5) == (scored["predicted_class"] == classes[1])).all())
+        # `lathe eval` keeps its top-level metrics and adds the training run's validation metrics.
+        for key in ["logloss", "accuracy", "auc", "pr_auc"]:
+            self.assertIn(key, metrics)
+            self.assertIn(key, metrics["training_valid"])
+        self.assertGreater(metrics["training"]["valid_rows"], 1000)
+
+    def test_id_passes_through_and_csv_agrees_with_h5(self):
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        rows = len(df)
+        customer = [f"C-{i:05d},x" if i % 7 == 0 else f"C-{i:05d}" for i in range(rows)]  # commas get quoted
+        account = np.arange(rows, dtype=np.int64) * 1000003 + 9_000_000_000  # beyond float32's exact integers
+        df.insert(0, "account", account)
+        df.insert(0, "customer", customer)
+        csv = self.path("with_ids.csv")
+        df.to_csv(csv, index=False)
+        data = self.path("with_ids.h5")
+        run("import", csv, data, "--categorical", "customer", "--quiet")
+        h5_out, csv_out = self.path("ids.h5"), self.path("ids.csv")
+        self.score(self.telco_model, data, "--out", h5_out, "--id", "customer", "--quiet")
+        self.score(self.telco_model, data, "--out", csv_out, "--id", "customer", "--quiet")  # format from the extension
+        h5_scored, _ = read_columnar(h5_out)
+        csv_scored = pd.read_csv(csv_out, keep_default_na=False)
+        self.assertEqual(list(h5_scored.columns), ["customer", "probability", "predicted_class"])
+        self.assertEqual(list(csv_scored.columns), ["customer", "probability", "predicted_class"])
+        self.assertEqual(list(h5_scored["customer"]), customer)
+        self.assertEqual(list(csv_scored["customer"]), customer)
+        # %.9g in the CSV reads back as the same float32 as the h5 value.
+        np.testing.assert_array_equal(csv_scored["probability"].values.astype(np.float32), h5_scored["probability"].values)
+        self.assertEqual(list(csv_scored["predicted_class"]), list(h5_scored["predicted_class"]))
+        # Scores equal those of the table without the id columns.
+        plain = self.path("plain.h5")
+        self.score(self.telco_model, self.telco, "--out", plain, "--quiet")
+        np.testing.assert_array_equal(read_columnar(plain)[0]["probability"].values, h5_scored["probability"].values)
+        # A numeric id passes through exactly, in h5 (float64) and CSV (integer text).
+        self.score(self.telco_model, data, "--out", h5_out, "--id", "account", "--quiet")
+        self.score(self.telco_model, data, "--out", csv_out, "--id", "account", "--format", "csv", "--quiet")
+        h5_scored, dtypes = read_columnar(h5_out)
+        self.assertEqual(dtypes["account"], np.float64)
+        np.testing.assert_array_equal(h5_scored["account"].values.astype(np.int64), account)
+        csv_scored = pd.read_csv(csv_out)
+        np.testing.assert_array_equal(csv_scored["account"].values, account)
+
+    def test_multiclass_and_regression_columns(self):
+        penguins = self.path("penguins.h5")
+        run("import", os.path.join(SHARED, "penguins.csv"), penguins, "--quiet")
+        model = self.path("penguins_model.h5")
+        run("train", penguins, "--label", "species", "--task", "multiclass", "--epochs", "30", "--batch", "32",
+            "--device", "cpu", "--out", model, "--quiet")
+        out = self.path("penguins_scored.csv")
+        _, summary = self.score(model, penguins, "--out", out, "--quiet")
+        scored = pd.read_csv(out)
+        classes = ["Adelie", "Chinstrap", "Gentoo"]
+        self.assertEqual(list(scored.columns), [f"probability_{c}" for c in classes] + ["predicted_class"])
+        probabilities = scored[[f"probability_{c}" for c in classes]].values
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        np.testing.assert_array_equal(np.array(classes)[probabilities.argmax(axis=1)], scored["predicted_class"].values)
+        truth = pd.read_csv(os.path.join(SHARED, "penguins.csv"))["species"]
+        metrics = self.evaluate(model, penguins)
+        self.assertAlmostEqual(accuracy_score(truth, scored["predicted_class"]), metrics["accuracy"], delta=1e-9)
+        # penguins has missing measurements: imputed and counted
+        self.assertGreater(sum(summary["imputed"].values()), 0)
+
+        diamonds = self.path("diamonds.h5")
+        run("import", os.path.join(SHARED, "diamonds.csv"), diamonds, "--quiet")
+        model = self.path("diamonds_model.h5")
+        run("train", diamonds, "--label", "price", "--task", "regression", "--epochs", "3", "--device", "cpu",
+            "--out", model, "--quiet")
+        out = self.path("diamonds_scored.h5")
+        self.score(model, diamonds, "--out", out, "--block-rows", "5000", "--quiet")
+        scored, dtypes = read_columnar(out)
+        self.assertEqual(list(scored.columns), ["prediction"])
+        price = pd.read_csv(os.path.join(SHARED, "diamonds.csv"))["price"].values
+        rmse = np.sqrt(mean_squared_error(price, scored["prediction"].values.astype(np.float64)))
+        metrics = self.evaluate(model, diamonds)
+        self.assertAlmostEqual(rmse, metrics["rmse"], delta=1e-6 * metrics["rmse"])
+
+    def test_several_inputs_score_the_good_ones_and_fail_at_the_end(self):
+        columns = self.telco_columns()
+        good_a, good_b = self.path("a.h5"), self.path("b.h5")
+        shutil.copy(self.telco, good_a)
+        write_columnar(good_b, [(n, v[:500], l) for n, v, l in columns])
+        missing_column = self.path("no_tenure.h5")
+        write_columnar(missing_column, [(n, v, l) for n, v, l in columns if n != "tenure"])
+        not_hdf5 = self.path("garbage.h5")
+        with open(not_hdf5, "w") as f:
+            f.write("not an HDF5 file\n")
+        infinite = self.path("infinite.h5")
+        bad = [(n, v.copy(), l) for n, v, l in columns]
+        charges = next(v for n, v, l in bad if n == "monthly_charges")
+        charges[6000] = np.inf
+        write_columnar(infinite, bad)
+        out = self.path("scored")
+        proc, summary = self.score(self.telco_model, good_a, missing_column, not_hdf5, infinite, good_b, "--out", out,
+                                   "--block-rows", "1024", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(sorted(os.listdir(out)), ["a.h5", "b.h5"])
+        self.assertEqual(read_columnar(os.path.join(out, "b.h5"))[0].shape[0], 500)
+        self.assertIn("no_tenure.h5", proc.stderr)
+        self.assertIn("'tenure'", proc.stderr)
+        self.assertIn("garbage.h5", proc.stderr)
+        self.assertIn("infinite.h5", proc.stderr)
+        self.assertIn("'monthly_charges'", proc.stderr)
+        self.assertIn("row 6001", proc.stderr)
+        self.assertEqual(summary["failed"], 3)
+        self.assertEqual(summary["rows"], 7043 + 500)
+        self.assertEqual([f["input"] for f in summary["files"]], [good_a, missing_column, not_hdf5, infinite, good_b])
+
+    def test_missing_column_errors_before_any_output(self):
+        columns = self.telco_columns()
+        data = self.path("no_contract.h5")
+        write_columnar(data, [(n, v, l) for n, v, l in columns if n != "contract"])
+        out = self.path("out.h5")
+        with open(out, "w") as f:
+            f.write("an earlier output\n")
+        proc, _ = self.score(self.telco_model, data, "--out", out, check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("'contract'", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        with open(out) as f:
+            self.assertEqual(f.read(), "an earlier output\n")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["no_contract.h5", "out.h5"])  # no temporary left
+        # A changed type is refused the same way, naming the column.
+        retyped = self.path("retyped.h5")
+        write_columnar(retyped, [(n, (v.astype(np.int32) if n == "tenure" else v),
+                                  ([f"t{i}" for i in range(100)] if n == "tenure" else l)) for n, v, l in columns])
+        proc, _ = self.score(self.telco_model, retyped, "--out", self.path("retyped_out.h5"), check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("'tenure'", proc.stderr)
+        self.assertFalse(glob.glob(self.path("retyped_out*")))
+        self.assertFalse(glob.glob(self.path(".retyped_out*")))
+
+    def test_column_order_labels_extra_columns_and_imputation(self):
+        columns = self.telco_columns()
+        baseline = self.path("baseline.h5")
+        self.score(self.telco_model, self.telco, "--out", baseline, "--quiet")
+        expected = read_columnar(baseline)[0]
+        # Columns reversed, every categorical column's labels listed in reverse (other codes), an
+        # extra column, and no label column.
+        shuffled = [("extra_col", np.arange(len(columns[0][1]), dtype=np.float64), None)]
+        for n, v, l in reversed(columns):
+            if n == "churn":
+                continue
+            if l is not None:
+                v = np.where(v >= 0, len(l) - 1 - v, -1).astype(np.int32)
+                l = list(reversed(l))
+            shuffled.append((n, v, l))
+        data = self.path("shuffled.h5")
+        write_columnar(data, shuffled)
+        out = self.path("shuffled_scored.h5")
+        _, summary = self.score(self.telco_model, data, "--out", out, "--quiet")
+        got = read_columnar(out)[0]
+        np.testing.assert_array_equal(got["probability"].values, expected["probability"].values)
+        self.assertEqual(list(got["predicted_class"]), list(expected["predicted_class"]))
+        self.assertTrue(any("extra_col" in note for note in summary["notes"]), summary["notes"])
+        self.assertEqual(summary["imputed"], {"total_charges": 11})  # telco's 11 blank total_charges
+        # Missing values in a column that had none in training: imputed as trained, counted, noted.
+        holes = [(n, (np.where(np.arange(len(v)) % 10 == 0, np.nan, v) if n == "tenure" else v), l)
+                 for n, v, l in columns]
+        data = self.path("holes.h5")
+        write_columnar(data, holes)
+        proc, summary = self.score(self.telco_model, data, "--out", self.path("holes_scored.csv"))
+        self.assertEqual(summary["imputed"], {"tenure": 705, "total_charges": 11})
+        self.assertEqual(summary["files"][0]["imputed"], {"tenure": 705, "total_charges": 11})
+        self.assertTrue(any("tenure" in note and "no missing values in training" in note for note in summary["notes"]))
+        self.assertIn("rows/s", proc.stderr)
+
+    def test_bench_score_json(self):
+        proc = run("bench", "score", "--rows", "20000", "--features", "6", "--block-rows", "4096", "--device", "cpu",
+                   "--json")
+        result = json.loads(proc.stdout)
+        self.assertEqual(result["rows"], 20000)
+        self.assertEqual(result["columns_read"], 7)
+        for stage in ["raw_read", "score"]:
+            self.assertGreater(result[stage]["rows_per_second"], 0)
+            self.assertGreater(result[stage]["gbps"], 0)
+        self.assertAlmostEqual(result["fraction_of_raw_read"],
+                               result["raw_read"]["seconds"] / result["score"]["seconds"], places=9)
+        # `bench train` still works beside it.
+        proc = run("bench", "train", "--rows", "5000", "--features", "4", "--epochs", "2", "--device", "cpu", "--json")
+        self.assertIn("exact", json.loads(proc.stdout))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -123,6 +123,36 @@ class TrainTest(unittest.TestCase):
         metrics = self.evaluate(a, data)
         self.assertGreater(metrics["auc"], 0.8)
 
+    def test_retraining_warm_starts_from_an_earlier_model(self):
+        # Split telco in two halves: train on the first, then continue on the second from it.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        first, second = self.path("first.csv"), self.path("second.csv")
+        df.iloc[: len(df) // 2].to_csv(first, index=False)
+        df.iloc[len(df) // 2:].to_csv(second, index=False)
+        a, b = self.imported(first, "first"), self.imported(second, "second")
+        flags = ["--label", "churn", "--task", "binary"]
+        old, _ = self.train(a, *flags, "--epochs", "8", out="old.h5")
+        # One epoch from the old model beats one epoch from scratch on the new half, and keeps the
+        # old model's preparation unless --refit-prep.
+        _, warm = self.train(b, *flags, "--epochs", "1", "--init-model", old, "--lr", "0.001", out="warm.h5")
+        _, cold = self.train(b, *flags, "--epochs", "1", "--lr", "0.001", out="cold.h5")
+        self.assertLess(warm["valid"]["logloss"], cold["valid"]["logloss"], (warm, cold))
+        with h5py.File(old) as fo, h5py.File(self.path("warm.h5")) as fw:
+            self.assertEqual(fo.attrs["preparation"], fw.attrs["preparation"])
+            self.assertIn("init-model", json.loads(fw.attrs["options"]))
+            parent = json.loads(fw.attrs["parent"])
+            self.assertEqual(os.path.realpath(parent["path"]), os.path.realpath(old))
+            self.assertEqual(len(parent["parameters_fingerprint"]), 16)
+        _, refit = self.train(b, *flags, "--epochs", "1", "--init-model", old, "--refit-prep", "--lr", "0.001",
+                              out="refit.h5")
+        self.assertLess(refit["valid"]["logloss"], cold["valid"]["logloss"], (refit, cold))
+        # Another task or label is refused, naming the earlier model; no model is written.
+        proc = run("train", b, "--label", "tenure", "--task", "regression", "--out", self.path("bad.h5"),
+                   "--init-model", old, "--device", "cpu", "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("old.h5", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("bad.h5")))
+
     def test_fm_beats_linear_on_planted_interactions(self):
         data = self.path("synth.h5")
         run("synth", "--task", "binary", "--rows", "40000", "--features", "6", "--seed", "3", "--out", data, "--quiet")

@@ -1,0 +1,141 @@
+// Drift monitoring (`lathe drift MODEL.h5 NEW.h5`): new data compared with the training data a
+// model stored (model file format 2, io/model_file.h), feature by feature and through the model.
+//
+// Per column of the training profile (the label excepted):
+//   numeric      PSI over kPsiBins quantile bins of the training values plus one bin for missing
+//                values; the bin edges are the distinct training quantiles q(k / kPsiBins),
+//                k = 1..kPsiBins-1, from the stored quantile sketch, bins (-inf, e1], (e1, e2], ...,
+//                (e_last, inf); each side's share of a bin comes from its own sketch's CDF, scaled by
+//                its share of non-missing values. KS: the largest difference between the two
+//                sketches' CDFs (over the non-missing values), evaluated at every point of both.
+//   categorical  PSI over the labels the training rows had, one bin for missing values and one bin
+//                for all labels the training rows never had ("unseen", together); labels are matched
+//                by name, so files imported separately agree. unseen_share: the new rows' share of
+//                unseen labels (missing values excepted).
+// PSI = sum over bins of (a - e) ln(a / e), e the training share and a the new share, each floored
+// at kPsiFloor so an empty bin costs a finite amount. A column missing from the new data or of
+// another type is an alert.
+//
+// Predictions: the new rows are scored with the model and compared with the summary of the
+// validation predictions stored at training time: regression and binary by PSI over the quantile
+// bins of the stored sketch (no missing bin), multiclass by PSI over the predicted-class shares.
+// Metrics: when the new data holds the model's label, the task's metrics beside the training
+// validation metrics (metrics_json's "valid"); the drop is measured in the worse direction.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/model_file.h"
+#include "io/table_reader.h"
+#include "runtime/device_context.h"
+#include "runtime/profile.h"
+#include "runtime/quantile_sketch.h"
+
+namespace lathe {
+
+inline constexpr int kPsiBins = 10;
+inline constexpr double kPsiFloor = 1e-4;
+
+enum class DriftStatus { ok, warn, alert };
+const char* drift_status_name(DriftStatus status);  // "ok", "warn", "alert"
+
+struct DriftThresholds {
+  double psi_warn = 0.1;    // PSI at or above: warn
+  double psi_alert = 0.25;  // PSI at or above: alert
+  // The relative drop of the model's metric (the early-stopping metric stored in the model), in the
+  // worse direction: |new - train| / |train| when new is worse. At or above: warn / alert.
+  double metric_warn = 0.05;
+  double metric_alert = 0.10;
+};
+
+// PSI of two distributions over the same bins (shares; each floored at kPsiFloor). Throws Error
+// when the sizes differ.
+double population_stability_index(std::span<const double> expected, std::span<const double> actual);
+
+// The distinct quantiles q(k / bins), k = 1..bins-1, of a sketch, ascending: the inner edges of the
+// PSI bins. Empty for an empty sketch.
+std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins = kPsiBins);
+
+// The share of a sketch's values in each bin (-inf, e1], (e1, e2], ..., (e_last, inf), from its CDF;
+// edges.size() + 1 shares adding up to 1 (all 0 for an empty sketch).
+std::vector<double> bin_shares(const QuantileSketch& sketch, std::span<const double> edges);
+
+// The two-sample Kolmogorov-Smirnov statistic of the values two sketches summarise: the largest
+// |F_a(x) - F_b(x)| over the points of both. Exact when both summaries are exact (few values). NaN
+// when either is empty.
+double ks_statistic(const QuantileSketch& a, const QuantileSketch& b);
+
+struct FeatureDrift {
+  std::string name;
+  ColumnType type = ColumnType::numeric;
+  double psi = 0.0;  // NaN when it cannot be computed (the column is missing or changed type)
+  double ks = 0.0;   // numeric only; NaN when a side has no values or for a categorical column
+  double missing_rate_train = 0.0;
+  double missing_rate_new = 0.0;
+  double unseen_share = 0.0;           // categorical: the new rows' share of unseen labels
+  std::vector<std::string> unseen;     // categorical: the unseen labels present in the new data
+  std::vector<double> edges;           // numeric: the inner bin edges used for PSI
+  DriftStatus status = DriftStatus::ok;
+  std::string note;  // why the feature is an alert beyond its PSI ("" = none)
+};
+
+// One column compared: `train` and `now` must have the same name. PSI, KS, missing rates, unseen
+// labels and the status by the thresholds (an alert when the types differ).
+FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds);
+
+// The summary PredictionSummary holds of predictions as predict_table gives them (regression value
+// or binary P(positive) per row; multiclass probabilities, rows x outputs).
+PredictionSummary summarize_predictions(Task task, std::int32_t outputs, std::span<const float> predictions,
+                                        const std::string& source);
+
+struct PredictionDrift {
+  bool available = false;   // false: the model stores no summary, or the new rows could not be scored
+  std::string note;         // why it is not available
+  double psi = 0.0;
+  std::vector<double> edges;  // regression and binary: the inner bin edges
+  std::vector<double> train_shares, new_shares;  // per bin (multiclass: per class)
+  std::int64_t train_rows = 0, new_rows = 0;
+  DriftStatus status = DriftStatus::ok;
+};
+
+// The stored summary compared with the summary of the new predictions (same task).
+PredictionDrift compare_predictions(const PredictionSummary& train, const PredictionSummary& now,
+                                    const DriftThresholds& thresholds);
+
+struct MetricDrift {
+  std::string name;
+  double train = 0.0;  // the training validation value
+  double now = 0.0;    // on the new data
+  double drop = 0.0;   // how much worse now is (negative: better), in the metric's units
+  double relative_drop = 0.0;  // drop / |train| (NaN when train is 0)
+  bool primary = false;        // the model's metric: the one the status follows
+  DriftStatus status = DriftStatus::ok;
+};
+
+struct DriftReport {
+  std::string model, data;
+  std::int64_t train_rows = 0, new_rows = 0;
+  std::vector<FeatureDrift> features;
+  PredictionDrift prediction;
+  bool labels_present = false;  // the new data holds the model's label: metrics were computed
+  std::vector<MetricDrift> metrics;
+  std::string primary_metric;
+  DriftStatus status = DriftStatus::ok;  // the worst of every status above
+  std::vector<std::string> notes;
+};
+
+// The whole comparison of `data` with the model file at `model_path`. Throws InputError when the
+// model has no training profile (format 1, or not written by `lathe train`) or the data cannot be
+// read.
+DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& model_path,
+                        const std::filesystem::path& data, const DriftThresholds& thresholds,
+                        const TableReadOptions& read = {});
+
+// The report as JSON (stable keys; non-finite numbers as null), for monitoring systems.
+std::string drift_report_json(const DriftReport& report);
+
+}  // namespace lathe

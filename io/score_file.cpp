@@ -1,0 +1,340 @@
+#include "io/score_file.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <future>
+#include <limits>
+#include <memory>
+
+#include "io/columnar_writer.h"
+#include "io/hdf5_handle.h"
+#include "io/temporary_file.h"
+#include "runtime/column_block.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+std::vector<std::string> score_output_columns(const Scorer& scorer) {
+  switch (scorer.task()) {
+    case ScoringTask::regression: return {"prediction"};
+    case ScoringTask::binary: return {"probability", "predicted_class"};
+    case ScoringTask::multiclass: {
+      std::vector<std::string> names;
+      for (const auto& label : scorer.classes()) names.push_back("probability_" + label);
+      names.push_back("predicted_class");
+      return names;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// The --id column of the input and how its values are read.
+struct IdColumn {
+  std::int64_t index = -1;  // in the reader's columns; -1 = no id
+  std::string name;
+  bool categorical = false;
+  std::vector<std::string> labels;  // categorical
+  // A numeric id of a columnar file is read again from its own dataset as float64, so integer ids
+  // above 2^24 (which the float32 block would round) pass through exactly.
+  h5::H5Handle file, dataset;
+  std::string where;
+
+  void read_exact(std::int64_t first, std::int64_t count, std::vector<double>& out) const {
+    out.resize(static_cast<std::size_t>(count));
+    const hsize_t start[1] = {static_cast<hsize_t>(first)}, extent[1] = {static_cast<hsize_t>(count)};
+    h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset.get()), where));
+    LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where);
+    h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), where));
+    LATHE_H5_CHECK(
+        H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, out.data()), where);
+  }
+};
+
+IdColumn find_id_column(const TableReader& reader, const std::string& name) {
+  IdColumn id;
+  if (name.empty()) return id;
+  const auto& columns = reader.columns();
+  std::string listed;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    listed += (listed.empty() ? "" : ", ") + columns[c].name;
+    if (columns[c].name == name && id.index < 0) id.index = static_cast<std::int64_t>(c);
+  }
+  if (id.index < 0) {
+    throw InputError(reader.path().string() + ": --id: no column '" + name + "' (columns: " + listed + ")");
+  }
+  const ColumnInfo& info = columns[static_cast<std::size_t>(id.index)];
+  id.name = name;
+  id.categorical = info.type == ColumnType::categorical;
+  id.labels = info.categories;
+  if (!id.categorical && reader.layout() == Layout::columnar && info.dtype != "bool") {
+    id.where = reader.path().string() + ": dataset '" + info.dataset + "'";
+    id.file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), id.where));
+    id.dataset = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(id.file.get(), info.dataset.c_str(), H5P_DEFAULT), id.where));
+  }
+  return id;
+}
+
+// One block of input rows: every column (TableReader::read_block layout) and the id's values.
+struct InputBlock {
+  std::int64_t first = 0, rows = 0;
+  std::vector<float> values;
+  std::vector<double> id_numeric;      // numeric id
+  std::vector<std::int32_t> id_codes;  // categorical id, -1 = missing
+};
+
+void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t first, std::int64_t rows, InputBlock& b) {
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  b.first = first;
+  b.rows = rows;
+  b.values.resize(static_cast<std::size_t>(rows * columns));
+  reader.read_block(first, rows, b.values);
+  if (id.index < 0) return;
+  const float* v = b.values.data() + id.index * rows;
+  if (id.categorical) {
+    b.id_codes.resize(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r) b.id_codes[static_cast<std::size_t>(r)] = std::isnan(v[r]) ? -1 : static_cast<std::int32_t>(v[r]);
+  } else if (id.dataset) {
+    id.read_exact(first, rows, b.id_numeric);
+  } else {
+    b.id_numeric.assign(v, v + rows);
+  }
+}
+
+// Where scored rows go: Lathe's columnar HDF5 or CSV. Both write to a temporary path.
+class ScoreSink {
+ public:
+  virtual ~ScoreSink() = default;
+  virtual void write(const InputBlock& block, const Scores& scores) = 0;
+  virtual void close() = 0;
+};
+
+class H5Sink final : public ScoreSink {
+ public:
+  H5Sink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id, int deflate_level)
+      : task_(scorer.task()), has_id_(id.index >= 0), id_categorical_(id.categorical) {
+    std::vector<ColumnSpec> specs;
+    if (has_id_) specs.push_back({id.name, id.categorical ? StoredType::categorical_codes : StoredType::float64});
+    const auto names = score_output_columns(scorer);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const bool is_class = task_ != ScoringTask::regression && i + 1 == names.size();
+      specs.push_back({names[i], is_class ? StoredType::categorical_codes : StoredType::float32});
+    }
+    ColumnarWriteOptions options;
+    options.deflate_level = deflate_level;
+    writer_ = std::make_unique<ColumnarWriter>(path, specs, options);
+    if (has_id_ && id.categorical) writer_->set_categories(0, id.labels);
+    if (task_ != ScoringTask::regression) writer_->set_categories(specs.size() - 1, scorer.classes());
+    writer_->set_attribute("lathe_model", scorer.model_path().string());
+  }
+  void write(const InputBlock& block, const Scores& scores) override {
+    std::size_t c = 0;
+    if (has_id_) {
+      if (id_categorical_) {
+        writer_->append_codes(c++, block.id_codes);
+      } else {
+        writer_->append_numeric(c++, std::span<const double>(block.id_numeric));
+      }
+    }
+    const std::int64_t rows = scores.rows;
+    switch (task_) {
+      case ScoringTask::regression:
+        writer_->append_numeric(c, std::span<const float>(scores.value));
+        return;
+      case ScoringTask::binary:
+        column_.resize(static_cast<std::size_t>(rows));
+        for (std::int64_t r = 0; r < rows; ++r) column_[static_cast<std::size_t>(r)] = scores.positive_probability(r);
+        writer_->append_numeric(c++, std::span<const float>(column_));
+        break;
+      case ScoringTask::multiclass:
+        column_.resize(static_cast<std::size_t>(rows));
+        for (std::int32_t k = 0; k < scores.classes; ++k) {
+          for (std::int64_t r = 0; r < rows; ++r) {
+            column_[static_cast<std::size_t>(r)] = scores.probability[static_cast<std::size_t>(r * scores.classes + k)];
+          }
+          writer_->append_numeric(c++, std::span<const float>(column_));
+        }
+        break;
+    }
+    writer_->append_codes(c, scores.predicted_class);
+  }
+  void close() override { writer_->close(); }
+
+ private:
+  ScoringTask task_;
+  bool has_id_, id_categorical_;
+  std::unique_ptr<ColumnarWriter> writer_;
+  std::vector<float> column_;
+};
+
+// A CSV field: quoted (with quotes doubled) when it holds a delimiter, quote or line break.
+void append_field(std::string& line, const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) {
+    line += text;
+    return;
+  }
+  line += '"';
+  for (const char ch : text) {
+    if (ch == '"') line += '"';
+    line += ch;
+  }
+  line += '"';
+}
+
+// %.9g: nine significant digits round-trip every float32.
+void append_float(std::string& line, float v) {
+  if (std::isnan(v)) return;
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, 9).ptr;
+  line.append(buffer, end);
+}
+
+// Shortest text that reads back as the same double: integer ids print as integers.
+void append_double(std::string& line, double v) {
+  if (std::isnan(v)) return;
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+  line.append(buffer, end);
+}
+
+class CsvSink final : public ScoreSink {
+ public:
+  CsvSink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id)
+      : path_(path), task_(scorer.task()), has_id_(id.index >= 0), id_categorical_(id.categorical) {
+    file_ = std::fopen(path.c_str(), "wb");
+    if (!file_) throw InputError(path.string() + ": cannot create the file");
+    for (const auto& label : id.labels) id_labels_.push_back(csv_text(label));
+    for (const auto& label : scorer.classes()) class_labels_.push_back(csv_text(label));
+    std::string header;
+    if (has_id_) {
+      append_field(header, id.name);
+      header += ',';
+    }
+    const auto names = score_output_columns(scorer);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (i) header += ',';
+      append_field(header, names[i]);
+    }
+    header += '\n';
+    put(header);
+  }
+  ~CsvSink() override {
+    if (file_) std::fclose(file_);
+  }
+  void write(const InputBlock& block, const Scores& scores) override {
+    text_.clear();
+    for (std::int64_t r = 0; r < scores.rows; ++r) {
+      const auto row = static_cast<std::size_t>(r);
+      if (has_id_) {
+        if (id_categorical_) {
+          const std::int32_t code = block.id_codes[row];
+          if (code >= 0 && code < static_cast<std::int32_t>(id_labels_.size())) text_ += id_labels_[static_cast<std::size_t>(code)];
+        } else {
+          append_double(text_, block.id_numeric[row]);
+        }
+        text_ += ',';
+      }
+      switch (task_) {
+        case ScoringTask::regression:
+          append_float(text_, scores.value[row]);
+          break;
+        case ScoringTask::binary:
+          append_float(text_, scores.positive_probability(r));
+          text_ += ',';
+          text_ += class_labels_[static_cast<std::size_t>(scores.predicted_class[row])];
+          break;
+        case ScoringTask::multiclass:
+          for (std::int32_t k = 0; k < scores.classes; ++k) {
+            append_float(text_, scores.probability[row * static_cast<std::size_t>(scores.classes) + static_cast<std::size_t>(k)]);
+            text_ += ',';
+          }
+          text_ += class_labels_[static_cast<std::size_t>(scores.predicted_class[row])];
+          break;
+      }
+      text_ += '\n';
+    }
+    put(text_);
+  }
+  void close() override {
+    const bool failed = std::fflush(file_) != 0 || std::ferror(file_);
+    const bool close_failed = std::fclose(file_) != 0;
+    file_ = nullptr;
+    if (failed || close_failed) throw Error(path_.string() + ": writing the file failed (disk full?)");
+  }
+
+ private:
+  static std::string csv_text(const std::string& s) {
+    std::string out;
+    append_field(out, s);
+    return out;
+  }
+  void put(const std::string& s) {
+    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
+      throw Error(path_.string() + ": writing the file failed (disk full?)");
+    }
+  }
+
+  std::filesystem::path path_;
+  ScoringTask task_;
+  bool has_id_, id_categorical_;
+  std::FILE* file_ = nullptr;
+  std::vector<std::string> id_labels_, class_labels_;
+  std::string text_;
+};
+
+}  // namespace
+
+ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, const std::filesystem::path& output,
+                           const ScoreFileOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ScoreFileReport report;
+  report.input = input;
+  report.output = output;
+  TableReader reader(input, options.read);
+  report.input_columns = static_cast<std::int64_t>(reader.columns().size());
+  // The schema and the id column are checked before the output exists.
+  const ScoringInput bound = scorer.bind(reader.columns(), input.string());
+  report.notes = bound.notes();
+  const IdColumn id = find_id_column(reader, options.id_column);
+
+  TemporaryOutput temporary(output);
+  std::unique_ptr<ScoreSink> sink;
+  if (options.format == ScoreFormat::csv) {
+    sink = std::make_unique<CsvSink>(temporary.path(), scorer, id);
+  } else {
+    sink = std::make_unique<H5Sink>(temporary.path(), scorer, id, options.deflate_level);
+  }
+
+  const std::int64_t rows = reader.rows();
+  const std::int64_t block_rows = reader.block_rows();
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  // Two input blocks: the next is read on a second thread while this one is scored and written.
+  // `pending` is declared after the blocks, so on an exception it is waited for before they go.
+  InputBlock blocks[2];
+  std::future<void> pending;
+  const auto read_async = [&](std::int64_t first, InputBlock& into) {
+    const std::int64_t n = std::min(block_rows, rows - first);
+    return std::async(std::launch::async, [&reader, &id, first, n, &into] { read_input_block(reader, id, first, n, into); });
+  };
+  pending = read_async(0, blocks[0]);
+  Scores scores;
+  for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
+    pending.get();
+    InputBlock& current = blocks[k % 2];
+    if (first + block_rows < rows) pending = read_async(first + block_rows, blocks[(k + 1) % 2]);
+    scorer.score(bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first, scores,
+                 &report.summary);
+    sink->write(current, scores);
+  }
+  sink->close();
+  temporary.commit();
+  report.rows = rows;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace lathe

@@ -1,0 +1,63 @@
+// Scoring one HDF5 table into one output file, block by block, with a lathe::Scorer: what `lathe
+// score` runs for each input and what `lathe bench score` times. The next block is read on a second
+// thread while the current one is scored and written, so a file is never held whole: memory is two
+// input blocks and one output block.
+//
+// Output columns, in this order (a contract other code reads):
+//   the --id column, if given: its values (numeric: float64, read exactly from a columnar file's
+//     integer or float dataset; categorical: codes with the input's labels in h5, the labels in CSV)
+//   regression   prediction                       float32, the label's original units
+//   binary       probability                      float32, P(positive class)
+//                predicted_class                  the class label (h5: categorical with the model's
+//                                                  class labels; CSV: text)
+//   multiclass   probability_<label> per class     float32, in the model's class order
+//                predicted_class
+// h5: Lathe's columnar layout (io/columnar_writer.h). CSV: a header line, then one line per row,
+// floats with 9 significant digits (%.9g, exact for float32), missing values empty, fields quoted
+// when they hold a comma, quote or line break.
+//
+// The output is written under a temporary name and renamed into place only when complete: a
+// failure (unreadable input, schema mismatch, an infinite value) leaves nothing at the output path
+// and an earlier file there intact. The schema and the --id column are checked before the output
+// is created.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/table_reader.h"
+#include "lathe/scorer.h"
+
+namespace lathe {
+
+enum class ScoreFormat { h5, csv };
+
+struct ScoreFileOptions {
+  ScoreFormat format = ScoreFormat::h5;
+  std::string id_column;  // "" = none
+  TableReadOptions read;  // read.block_rows: rows scored per block
+  // h5 output. Scores are random-looking floats that deflate barely shrinks, at a real cost in
+  // throughput (500k rows: 0.16 s of a 0.5 s run at level 1), so none by default.
+  int deflate_level = 0;
+};
+
+struct ScoreFileReport {
+  std::filesystem::path input, output;
+  std::int64_t rows = 0;
+  std::int64_t input_columns = 0;
+  double seconds = 0.0;
+  ScoringSummary summary;
+  std::vector<std::string> notes;  // schema notes (ignored columns, ...)
+};
+
+// The names of the output columns for `scorer`'s model (without the id column).
+std::vector<std::string> score_output_columns(const Scorer& scorer);
+
+// Scores every row of `input` into `output` (see above). Throws InputError naming the input file
+// (and column, row) for bad input; nothing is left at `output` then.
+ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, const std::filesystem::path& output,
+                           const ScoreFileOptions& options);
+
+}  // namespace lathe
