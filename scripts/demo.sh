@@ -48,5 +48,27 @@ $lathe train "$out/synth.h5" --label label --task binary --model fm --factors 8 
   --out "$out/synth-fm.h5" --metrics-log "$out/synth-fm.jsonl"
 $lathe eval "$out/synth-fm.h5" "$out/synth.h5" --json
 
-say "Next stages (scoring, ONNX export, monitoring) arrive with their issues."
+say "7. Deploy: batch scoring to CSV and HDF5, and the whole pipeline as one ONNX graph"
+$lathe score "$out/synth-fm.h5" "$out/synth.h5" --out "$out/synth-scores.csv" --format csv
+head -4 "$out/synth-scores.csv"
+if [[ -f $out/churn-model.h5 ]]; then
+  $lathe export "$out/churn-model.h5" --onnx "$out/churn-model.onnx"
+  ls -l "$out/churn-model.onnx"
+fi
+
+say "8. Monitor: drift of new data against the training profile, then retrain from the old model"
+# The same task a month later: the same generator, but a broken upstream job leaves 15% missing.
+$lathe synth --task binary --rows 50000 --features 12 --categorical 3 --missing-rate 0.15 \
+  --seed 7 --out "$out/synth-new.h5" --quiet
+set +e
+$lathe drift "$out/synth-fm.h5" "$out/synth-new.h5"
+echo "(lathe drift exit code $?: 0 no drift, 3 drift found)"
+set -e
+$lathe train "$out/synth-new.h5" --label label --task binary --model fm --factors 8 --epochs 2 \
+  --init-model "$out/synth-fm.h5" --out "$out/synth-fm-retrained.h5" --quiet
+$lathe eval "$out/synth-fm-retrained.h5" "$out/synth-new.h5"
+
+say "9. Throughput: training on this machine beside its own copy ceiling"
+$lathe bench train --rows 200000 --features 16 --epochs 2 2>/dev/null
+
 echo "demo files are in $out/"
