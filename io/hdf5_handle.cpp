@@ -171,8 +171,16 @@ std::vector<std::string> list_group(hid_t group, const std::string& context) {
   return names;
 }
 
-void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
-                  const std::vector<hsize_t>& shape, const std::string& context) {
+bool link_exists(hid_t file, const char* name) {
+  silence_errors_in_this_thread();
+  const htri_t e = H5Lexists(file, name, H5P_DEFAULT);
+  if (e <= 0) H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+template <typename T>
+void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
+                       const std::string& context) {
   const std::string where = context + ": dataset '" + name + "'";
   H5Handle space = h5::dataspace_handle(
       LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
@@ -183,16 +191,17 @@ void write_checksummed_floats(hid_t file, const char* name, const std::vector<fl
   LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
   LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
   H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
-      H5Dcreate2(file, name, H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+      H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
   if (!values.empty()) {
-    LATHE_H5_CHECK(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+    LATHE_H5_CHECK(H5Dwrite(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
   }
 }
 
-std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+template <typename T>
+std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context) {
   const std::string where = context + ": dataset '" + name + "'";
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
+  if (!link_exists(file, name)) {
+    if (expected == 0) return {};
     throw InputError(where + " is missing");
   }
   H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
@@ -201,16 +210,34 @@ std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t 
   if (n < 0 || static_cast<std::size_t>(n) != expected) {
     throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
   }
-  std::vector<float> out(expected);
-  if (expected > 0) {
-    if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
-      const std::string why = h5::last_error_message();
-      H5Eclear2(H5E_DEFAULT);
-      throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
-    }
+  std::vector<T> out(expected);
+  if (expected > 0 && H5Dread(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    const std::string why = h5::last_error_message();
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
   }
+  return out;
+}
+
+template void write_checksummed<float>(hid_t, const char*, const std::vector<float>&, const std::vector<hsize_t>&,
+                                       const std::string&);
+template void write_checksummed<double>(hid_t, const char*, const std::vector<double>&, const std::vector<hsize_t>&,
+                                        const std::string&);
+template void write_checksummed<long>(hid_t, const char*, const std::vector<long>&, const std::vector<hsize_t>&,
+                                      const std::string&);
+template void write_checksummed<long long>(hid_t, const char*, const std::vector<long long>&,
+                                           const std::vector<hsize_t>&, const std::string&);
+template std::vector<float> read_checksummed<float>(hid_t, const char*, std::size_t, const std::string&);
+template std::vector<double> read_checksummed<double>(hid_t, const char*, std::size_t, const std::string&);
+template std::vector<long> read_checksummed<long>(hid_t, const char*, std::size_t, const std::string&);
+template std::vector<long long> read_checksummed<long long>(hid_t, const char*, std::size_t, const std::string&);
+
+std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
+  std::vector<float> out = read_checksummed<float>(file, name, expected, context);
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (!std::isfinite(out[i])) throw InputError(where + ": value " + std::to_string(i) + " is not finite");
+    if (!std::isfinite(out[i])) {
+      throw InputError(context + ": dataset '" + name + "': value " + std::to_string(i) + " is not finite");
+    }
   }
   return out;
 }

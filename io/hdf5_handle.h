@@ -82,11 +82,49 @@ void write_string_attribute(hid_t object, const char* name, const std::vector<st
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const std::string& context);
 void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context);
-// A float32 dataset of `shape` written with HDF5's Fletcher32 checksum (one chunk: small data).
-void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
-                              const std::vector<hsize_t>& shape, const std::string& context);
-// Reads a float dataset that must hold `expected` finite values; InputError names the file and
-// dataset when it is missing, has another size, fails its checksum or holds a non-finite value.
+// Whether `name` is a link under `file` (HDF5's error stack left clean either way).
+bool link_exists(hid_t file, const char* name);
+
+// The HDF5 types of a value type: in the file (little-endian) and in memory.
+template <typename T>
+struct H5Types;
+template <>
+struct H5Types<float> {
+  static hid_t file() { return H5T_IEEE_F32LE; }
+  static hid_t memory() { return H5T_NATIVE_FLOAT; }
+};
+template <>
+struct H5Types<double> {
+  static hid_t file() { return H5T_IEEE_F64LE; }
+  static hid_t memory() { return H5T_NATIVE_DOUBLE; }
+};
+template <>
+struct H5Types<long long> {
+  static hid_t file() { return H5T_STD_I64LE; }
+  static hid_t memory() { return H5T_NATIVE_LLONG; }
+};
+template <>
+struct H5Types<long> {
+  static hid_t file() { return H5T_STD_I64LE; }
+  static hid_t memory() { return H5T_NATIVE_LONG; }
+};
+
+// A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
+// checksum in one chunk (small data). Empty arrays are written too (a zero-size dataset).
+template <typename T>
+void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
+                       const std::vector<hsize_t>& shape, const std::string& context);
+// Reads a dataset written by write_checksummed that must hold `expected` values (when expected is
+// 0 it may be absent). InputError names the file and dataset when it is missing, has another size
+// or fails its checksum. The values are not checked.
+template <typename T>
+std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context);
+
+inline void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
+                                     const std::vector<hsize_t>& shape, const std::string& context) {
+  write_checksummed(file, name, values, shape, context);
+}
+// read_checksummed<float>, and InputError for a value that is not finite.
 std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected,
                                       const std::string& context);
 // Names of the links directly under a group, in creation order where tracked, else name order.

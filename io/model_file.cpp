@@ -56,71 +56,14 @@ long long read_int(hid_t object, const char* name, const std::string& context) {
   return v;
 }
 
-bool link_exists(hid_t file, const char* name) {
-  h5::silence_errors_in_this_thread();
-  const htri_t e = H5Lexists(file, name, H5P_DEFAULT);
-  if (e <= 0) H5Eclear2(H5E_DEFAULT);
-  return e > 0;
-}
+using h5::link_exists;
+using h5::read_checksummed;
 
-// The HDF5 types of a value type: in the file (little-endian) and in memory.
-template <typename T>
-struct H5Types;
-template <>
-struct H5Types<float> {
-  static hid_t file() { return H5T_IEEE_F32LE; }
-  static hid_t memory() { return H5T_NATIVE_FLOAT; }
-};
-template <>
-struct H5Types<double> {
-  static hid_t file() { return H5T_IEEE_F64LE; }
-  static hid_t memory() { return H5T_NATIVE_DOUBLE; }
-};
-template <>
-struct H5Types<std::int64_t> {
-  static hid_t file() { return H5T_STD_I64LE; }
-  static hid_t memory() { return H5T_NATIVE_INT64; }
-};
-
-// Like h5::write_checksummed_floats, for any of the types above; an empty array is not written.
+// h5::write_checksummed, except that an empty array is not written (it reads back as empty).
 template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
                        const std::string& context) {
-  if (values.empty()) return;
-  const std::string where = context + ": dataset '" + name + "'";
-  H5Handle space = h5::dataspace_handle(
-      LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
-  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
-  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(shape.size()), shape.data()), where);
-  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
-      H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
-  LATHE_H5_CHECK(H5Dwrite(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
-}
-
-// Reads a dataset written by write_checksummed that must hold `expected` values (none: it may be
-// absent). InputError names the file and dataset when it is missing, has another size or fails its
-// checksum. The values are not checked here.
-template <typename T>
-std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context) {
-  const std::string where = context + ": dataset '" + name + "'";
-  if (!link_exists(file, name)) {
-    if (expected == 0) return {};
-    throw InputError(where + " is missing");
-  }
-  H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
-  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (n < 0 || static_cast<std::size_t>(n) != expected) {
-    throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
-  }
-  std::vector<T> out(expected);
-  if (expected > 0 && H5Dread(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
-    const std::string why = h5::last_error_message();
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(where + " cannot be read (checksum mismatch or damaged file?): " + why);
-  }
-  return out;
+  if (!values.empty()) h5::write_checksummed(file, name, values, shape, context);
 }
 
 // A sketch from stored points and weights; InputError when they are not a valid summary.
@@ -344,6 +287,7 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
       h5::write_checksummed_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
     }
     if (!m.parent.empty()) h5::write_string_attribute(f, "parent", m.parent, context);
+    if (!m.history_json.empty()) h5::write_string_attribute(f, "history", m.history_json, context);
     if (m.profile) write_profile(f, *m.profile, context);
     if (!m.predictions.empty()) write_predictions(f, m.predictions, context);
     if (extras) {
@@ -358,6 +302,33 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     LATHE_H5_CHECK(H5Fclose(file.release()), context);
   }
   output.commit();
+}
+
+std::string epoch_history_json(const std::vector<EpochRecord>& history) {
+  const auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json out = nlohmann::json::array();
+  for (const EpochRecord& r : history) {
+    nlohmann::json valid = nlohmann::json::object();
+    for (const auto& [k, v] : r.valid.values) valid[k] = number(v);
+    out.push_back({{"epoch", r.epoch}, {"train_loss", number(r.train_loss)}, {"valid", valid}, {"seconds", r.seconds}});
+  }
+  return out.dump();
+}
+
+ModelShape model_shape(const ModelFile& model) {
+  ModelShape s;
+  s.task = model.task;
+  s.kind = model.kind;
+  s.loss = model.loss;
+  s.huber_delta = model.huber_delta;
+  s.outputs = model.outputs;
+  s.group_offsets = model.preparation.group_offsets();
+  s.layout.dense_features = model.preparation.dense_features();
+  s.layout.groups = static_cast<std::int32_t>(model.preparation.sparse.size());
+  s.layout.group_offset = s.group_offsets.data();
+  s.features = model.preparation.expanded_features();
+  s.factors = model.kind == ModelKind::fm ? model.factors : 0;
+  return s;
 }
 
 ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras) {
@@ -438,6 +409,7 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   }
   // Format 2's additions; a format 1 file has none of them.
   if (h5::attribute_exists(f, "parent", context)) m.parent = read_string(f, "parent", context);
+  if (h5::attribute_exists(f, "history", context)) m.history_json = read_string(f, "history", context);
   if (link_exists(f, "profile")) m.profile = read_profile(f, context);
   if (link_exists(f, "predictions")) m.predictions = read_predictions(f, m, context);
   if (extras) {

@@ -7,7 +7,8 @@
 //                          label, classes (strings), outputs, factors, huber_delta, target_mean,
 //                          target_std, preparation (JSON), input_schema (JSON), metrics (JSON),
 //                          options (JSON), parent (string, format 2, only when the model was
-//                          retrained from another: its path and fingerprint)
+//                          retrained from another: its path and fingerprint), history (JSON, optional:
+//                          the per-epoch record of training, epoch_history_json; absent in older files)
 //   /weights               float32 [outputs][features]
 //   /bias                  float32 [outputs]
 //   /factors               float32 [outputs][features][factors] (fm only)
@@ -53,6 +54,7 @@
 #include "runtime/preparation.h"
 #include "runtime/profile.h"
 #include "runtime/quantile_sketch.h"
+#include "runtime/trainer.h"
 
 namespace lathe {
 
@@ -95,13 +97,23 @@ struct ModelFile {
   std::optional<DataProfile> profile;
   PredictionSummary predictions;
   std::string parent;
+  // The per-epoch record of the training run (epoch_history_json); "" when not stored (older files).
+  std::string history_json;
 };
+
+// The per-epoch history of a training run as stored in a model file's "history" attribute: a JSON
+// array of {"epoch", "train_loss", "valid": {metric: value}, "seconds"}, non-finite numbers as null.
+std::string epoch_history_json(const std::vector<EpochRecord>& history);
 
 // What a checkpoint adds to a model file (see above).
 struct CheckpointExtras {
   std::string state_json = "{}";
   ModelParameters resume;  // same sizes as ModelFile::parameters
 };
+
+// The shape of the model a file holds (what training built: its preparation's layout, task, loss,
+// outputs and factors); its layout.group_offset points into the returned shape's group_offsets.
+ModelShape model_shape(const ModelFile& model);
 
 // Writes atomically (temporary name, then rename); with `extras`, a checkpoint. Throws Error.
 void save_model(const std::filesystem::path& path, const ModelFile& model,

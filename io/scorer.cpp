@@ -68,23 +68,6 @@ ScoringTask scoring_task_of(Task task) {
   return ScoringTask::regression;
 }
 
-// The model's shape as training built it (io/train_table.cpp builds the same from the model file).
-ModelShape shape_of(const ModelFile& model) {
-  ModelShape s;
-  s.task = model.task;
-  s.kind = model.kind;
-  s.loss = model.loss;
-  s.huber_delta = model.huber_delta;
-  s.outputs = model.outputs;
-  s.group_offsets = model.preparation.group_offsets();
-  s.layout.dense_features = model.preparation.dense_features();
-  s.layout.groups = static_cast<std::int32_t>(model.preparation.sparse.size());
-  s.layout.group_offset = s.group_offsets.data();
-  s.features = model.preparation.expanded_features();
-  s.factors = model.kind == ModelKind::fm ? model.factors : 0;
-  return s;
-}
-
 // The model's input columns in the training file's order (those the fitted preparation reads; the
 // label and a sample-weight column are not inputs).
 std::vector<ModelInput> inputs_of(const ModelFile& model) {
@@ -151,7 +134,7 @@ Scorer::Scorer(const std::filesystem::path& model_path, const std::string& devic
   impl_->path = model_path;
   impl_->model = load_model(model_path);
   impl_->ctx = DeviceContext::select(device);
-  impl_->shape = shape_of(impl_->model);
+  impl_->shape = model_shape(impl_->model);
   impl_->net = make_model(impl_->ctx, impl_->shape, OptimizerConfig{}, 0);
   impl_->net->set_parameters(impl_->model.parameters);
   impl_->link = PredictionLink{impl_->model.task, impl_->shape.outputs, impl_->model.target_mean, impl_->model.target_std};

@@ -673,6 +673,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
   }
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
+  file.history_json = epoch_history_json(report.outcome.history);
   save_model(model_path, file);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
@@ -683,8 +684,7 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
   const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
   PreparedRows rows;
   gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows});
-  const ModelShape shape = shape_for(model.preparation, model.task, model.kind, model.outputs,
-                                     model.loss == LossKind::huber, model.huber_delta, model.factors);
+  const ModelShape shape = model_shape(model);
   std::unique_ptr<Model> m = make_model(ctx, shape, OptimizerConfig{}, 0);
   m->set_parameters(model.parameters);
   std::vector<float> scores(static_cast<std::size_t>(rows.block.rows * shape.outputs));

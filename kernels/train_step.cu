@@ -587,25 +587,8 @@ class CudaModel final : public Model {
     reserve(batch_label_, count, stream_);
     if (weighted_) reserve(batch_weight_, count, stream_);
 
-    GatherArgs gather;
-    gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
-    gather.labels = labels_.data();
-    gather.weights = weighted_ ? weights_.data() : nullptr;
-    gather.groups = groups;
-    gather.dense = dense;
-    gather.order = order_.data() + first;
-    gather.count = count;
-    gather.dense_to = batch_dense_.data();
-    gather.slot_to = batch_slot_.data();
-    gather.value_to = batch_value_.data();
-    gather.label_to = batch_label_.data();
-    gather.weight_to = batch_weight_.data();
-    const std::int64_t gather_total = (dense + 2 * groups + 2) * count;
-    const std::int64_t gather_blocks = std::min<std::int64_t>(
-        (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
-    gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
-        gather);
-    LATHE_CUDA_CHECK_LAUNCH();
+    launch_gather(order_.data() + first, count, batch_dense_.data(), batch_slot_.data(), batch_value_.data(),
+                  batch_label_.data(), batch_weight_.data());
 
     StepArgs a;
     a.model = device_view();
@@ -941,28 +924,35 @@ class CudaModel final : public Model {
     reserve(epoch_label_, n, stream_);
     if (weighted_) reserve(epoch_weight_, n, stream_);
     if (n > 0) {
-      GatherArgs gather;
-      gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
-      gather.labels = labels_.data();
-      gather.weights = weighted_ ? weights_.data() : nullptr;
-      gather.groups = groups;
-      gather.dense = dense;
-      gather.order = order_.data();
-      gather.count = n;
-      gather.dense_to = epoch_dense_.data();
-      gather.slot_to = epoch_slot_.data();
-      gather.value_to = epoch_value_.data();
-      gather.label_to = epoch_label_.data();
-      gather.weight_to = epoch_weight_.data();
-      const std::int64_t gather_total = (dense + 2 * groups + 2) * n;
-      const std::int64_t gather_blocks = std::min<std::int64_t>(
-          (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
-      gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(
-          gather);
-      LATHE_CUDA_CHECK_LAUNCH();
+      launch_gather(order_.data(), n, epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(),
+                    epoch_label_.data(), epoch_weight_.data());
     }
     epoch_gathered_ = true;
     epoch_gather_decided_ = true;
+  }
+
+  // Gathers the training rows order[0 .. count) into column-major blocks of `count` rows (the
+  // weights only when the set is weighted); one launch on the model's stream.
+  void launch_gather(const std::int64_t* order, std::int64_t count, float* dense_to, std::int32_t* slot_to,
+                     float* value_to, float* label_to, float* weight_to) {
+    GatherArgs gather;
+    gather.from = PreparedRowsView{dense_.data(), slot_.data(), value_.data(), rows_};
+    gather.labels = labels_.data();
+    gather.weights = weighted_ ? weights_.data() : nullptr;
+    gather.groups = shape_.layout.groups;
+    gather.dense = shape_.layout.dense_features;
+    gather.order = order;
+    gather.count = count;
+    gather.dense_to = dense_to;
+    gather.slot_to = slot_to;
+    gather.value_to = value_to;
+    gather.label_to = label_to;
+    gather.weight_to = weight_to;
+    const std::int64_t gather_total = (gather.dense + 2 * gather.groups + 2) * count;
+    const std::int64_t gather_blocks = std::min<std::int64_t>(
+        (gather_total + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+    gather_batch_kernel<<<static_cast<unsigned>(gather_blocks), kGatherThreads, 0, stream_>>>(gather);
+    LATHE_CUDA_CHECK_LAUNCH();
   }
 
   // A step's arguments over the whole gathered epoch (window() and count/rule still to set).
