@@ -19,6 +19,7 @@ void add_bench_command(CLI::App& app);
 void add_score_command(CLI::App& app);   // cli/score_command.cpp
 void add_export_command(CLI::App& app);  // cli/export_command.cpp
 void add_drift_command(CLI::App& app);   // cli/drift_command.cpp
+void add_report_command(CLI::App& app);  // cli/report_command.cpp
 
 // Thrown by a command that has printed its result and must still end with a non-zero exit code
 // (`lathe drift`: 3 when drift crosses the alert threshold). cli/main.cpp returns `code` and prints

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   lathe::cli::add_score_command(app);
   lathe::cli::add_export_command(app);
   lathe::cli::add_drift_command(app);
+  lathe::cli::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
