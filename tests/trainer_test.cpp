@@ -15,6 +15,7 @@
 #include "runtime/profile.h"
 #include "runtime/trainer.h"
 #include "tests/temp_dir.h"
+#include "tests/test_devices.h"
 
 namespace lathe {
 namespace {
@@ -288,13 +289,14 @@ class BlockWindows final : public TrainingWindows {
 };
 
 TrainOutcome train_streamed(const SmallTraining& t, const BlockWindows& windows, TrainerOptions options,
-                            ModelParameters* last = nullptr, const TrainerState* resume = nullptr) {
+                            ModelParameters* last = nullptr, const TrainerState* resume = nullptr,
+                            const DeviceContext& ctx = DeviceContext::cpu()) {
   OptimizerConfig config;
   config.kind = OptimizerKind::adam;
-  auto model = make_model(DeviceContext::cpu(), t.shape, config, options.seed);
+  auto model = make_model(ctx, t.shape, config, options.seed);
   if (resume) model->set_parameters(resume->last);
   options.resume = resume;
-  TrainOutcome outcome = train_model_streamed(DeviceContext::cpu(), *model, windows, nullptr, PredictionLink{}, 2, options);
+  TrainOutcome outcome = train_model_streamed(ctx, *model, windows, nullptr, PredictionLink{}, 2, options);
   if (last) *last = model->parameters();
   return outcome;
 }
@@ -365,6 +367,38 @@ TEST(StreamedTraining, ResumingFromACheckpointContinuesAsIfUninterrupted) {
   EXPECT_EQ(resumed_last.weights, whole_last.weights);
   EXPECT_EQ(resumed_last.bias, whole_last.bias);
 }
+
+// Streamed training on each device (the GPU binds a window at a time, in exact and parallel mode)
+// against the CPU reference: the same windows and orders, so the weights agree to float rounding.
+class StreamedOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+TEST_P(StreamedOnDevice, AgreesWithTheCpu) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  SmallTraining t;
+  const BlockWindows windows(t, 48);
+  for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+    SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
+    TrainerOptions options;
+    options.epochs = 3;
+    options.batch = 16;
+    options.patience = 0;
+    options.progress = false;
+    options.mode = mode;
+    options.workers = 2;
+    options.sync_every = 2;
+    ModelParameters got, ref;
+    const TrainOutcome a = train_streamed(t, windows, options, &got, nullptr, ctx);
+    const TrainOutcome b = train_streamed(t, windows, options, &ref, nullptr, DeviceContext::cpu());
+    ASSERT_EQ(got.weights.size(), ref.weights.size());
+    for (std::size_t i = 0; i < ref.weights.size(); ++i) {
+      EXPECT_NEAR(got.weights[i], ref.weights[i], 1e-4 * std::max(1.0f, std::fabs(ref.weights[i]))) << "weight " << i;
+    }
+    EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
+  }
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(StreamedOnDevice);
 
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   test::TemporaryDirectory dir;
