@@ -11,7 +11,8 @@
 namespace lathe::cli {
 
 void add_report_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("report", "Write an HTML report of a model (evaluation, weights, drift)");
+  auto* cmd =
+      app.add_subcommand("report", "Write an HTML report of a model (evaluation, weights, drift)");
   struct Args {
     std::string model, eval, drift, out, device = "auto", group;
     bool quiet = false;
@@ -19,20 +20,24 @@ void add_report_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file")->required();
-  cmd->add_option("--eval", args->eval, "Labeled data to evaluate on (ROC, PR, calibration, residuals, confusion)");
-  cmd->add_option("--drift", args->drift, "New data to compare with the training profile (lathe drift)");
+  cmd->add_option("--eval", args->eval,
+                  "Labeled data to evaluate on (ROC, PR, calibration, residuals, confusion)");
+  cmd->add_option("--drift", args->drift,
+                  "New data to compare with the training profile (lathe drift)");
   cmd->add_option("--out", args->out, "The HTML file to write")->required();
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature warns")
       ->default_val(0.1)
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--psi-alert", args->thresholds.psi_alert, "PSI at or above which a feature is an alert")
+  cmd->add_option("--psi-alert", args->thresholds.psi_alert,
+                  "PSI at or above which a feature is an alert")
       ->default_val(0.25)
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
-    if (args->thresholds.psi_warn > args->thresholds.psi_alert) throw InputError("--psi-warn must not exceed --psi-alert");
+    if (args->thresholds.psi_warn > args->thresholds.psi_alert)
+      throw InputError("--psi-warn must not exceed --psi-alert");
     const DeviceContext ctx = DeviceContext::select(args->device);
     HtmlReportOptions options;
     options.model = args->model;

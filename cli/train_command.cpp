@@ -224,6 +224,13 @@ void add_train_command(CLI::App& app) {
       }
     }
     o.options_json = options_json.dump();
+    // The model must not replace an input: the data, the validation file or the earlier model.
+    for (const std::string& input : {args->data, args->valid, o.init_model.string(), args->resume}) {
+      std::error_code ec;
+      if (!input.empty() && std::filesystem::equivalent(input, args->out, ec)) {
+        throw InputError("--out " + args->out + " is the input file " + input + "; write the model elsewhere");
+      }
+    }
     const DeviceContext ctx = DeviceContext::select(args->device);
     const TrainReport report = train_table(ctx, args->data, args->out, o);
     for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";

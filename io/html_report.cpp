@@ -1,11 +1,10 @@
 #include "io/html_report.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 #include <tuple>
@@ -25,12 +24,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -42,13 +52,15 @@ namespace {
 std::vector<std::size_t> order_by_score(std::span<const float> scores) {
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
   return order;
 }
 
 void check_sizes(std::span<const float> scores, std::span<const float> labels) {
   if (scores.size() != labels.size()) {
-    throw Error("curve: " + std::to_string(scores.size()) + " scores for " + std::to_string(labels.size()) + " labels");
+    throw Error("curve: " + std::to_string(scores.size()) + " scores for " +
+                std::to_string(labels.size()) + " labels");
   }
 }
 
@@ -68,17 +80,22 @@ void for_each_threshold(std::span<const float> scores, std::span<const float> la
 
 std::vector<CurvePoint> roc_curve(std::span<const float> scores, std::span<const float> labels) {
   check_sizes(scores, labels);
-  const auto positives = static_cast<double>(std::count_if(labels.begin(), labels.end(), [](float y) { return y > 0.5f; }));
+  const auto positives = static_cast<double>(
+      std::count_if(labels.begin(), labels.end(), [](float y) { return y > 0.5f; }));
   const double negatives = static_cast<double>(labels.size()) - positives;
   if (positives == 0 || negatives == 0) return {};
   std::vector<CurvePoint> curve{{0.0, 0.0}};
-  for_each_threshold(scores, labels, [&](double tp, double fp) { curve.push_back({fp / negatives, tp / positives}); });
+  for_each_threshold(scores, labels, [&](double tp, double fp) {
+    curve.push_back({fp / negatives, tp / positives});
+  });
   return curve;
 }
 
-std::vector<CurvePoint> precision_recall_curve(std::span<const float> scores, std::span<const float> labels) {
+std::vector<CurvePoint> precision_recall_curve(std::span<const float> scores,
+                                               std::span<const float> labels) {
   check_sizes(scores, labels);
-  const auto positives = static_cast<double>(std::count_if(labels.begin(), labels.end(), [](float y) { return y > 0.5f; }));
+  const auto positives = static_cast<double>(
+      std::count_if(labels.begin(), labels.end(), [](float y) { return y > 0.5f; }));
   if (positives == 0) return {};
   std::vector<CurvePoint> curve;
   for_each_threshold(scores, labels, [&](double tp, double fp) {
@@ -89,8 +106,8 @@ std::vector<CurvePoint> precision_recall_curve(std::span<const float> scores, st
   return curve;
 }
 
-std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilities, std::span<const float> labels,
-                                             int bins) {
+std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilities,
+                                             std::span<const float> labels, int bins) {
   check_sizes(probabilities, labels);
   if (bins < 1) throw Error("calibration_bins: needs at least one bin");
   std::vector<CalibrationBin> out(static_cast<std::size_t>(bins));
@@ -98,7 +115,8 @@ std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilitie
   for (std::size_t i = 0; i < probabilities.size(); ++i) {
     const double p = probabilities[i];
     if (!std::isfinite(p)) continue;
-    const auto b = static_cast<std::size_t>(std::clamp(static_cast<int>(std::floor(std::clamp(p, 0.0, 1.0) * bins)), 0, bins - 1));
+    const auto b = static_cast<std::size_t>(
+        std::clamp(static_cast<int>(std::floor(std::clamp(p, 0.0, 1.0) * bins)), 0, bins - 1));
     out[b].rows += 1;
     predicted[b] += p;
     positive[b] += labels[i] > 0.5f ? 1.0 : 0.0;
@@ -138,7 +156,8 @@ std::string percent(double v) { return std::isfinite(v) ? num(100.0 * v, 3) + "%
 // stored) joined by commas, the rest as JSON.
 std::string json_text(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_array() && std::all_of(v.begin(), v.end(), [](const nlohmann::json& e) { return e.is_string(); })) {
+  if (v.is_array() &&
+      std::all_of(v.begin(), v.end(), [](const nlohmann::json& e) { return e.is_string(); })) {
     std::string out;
     for (const auto& e : v) out += (out.empty() ? "" : ", ") + e.get<std::string>();
     return out;
@@ -175,7 +194,9 @@ struct Plot {
   double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   double width = 460, height = 320, left = 64, right = 18, top = 16, bottom = 50;
   double px(double x) const { return left + (x - x0) / (x1 - x0) * (width - left - right); }
-  double py(double y) const { return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom); }
+  double py(double y) const {
+    return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom);
+  }
 };
 
 // [lo, hi] widened by 5% on each side (a point range becomes a unit range around it).
@@ -203,34 +224,38 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
   return ticks;
 }
 
-std::string svg_open(const std::string& id, const std::string& classes, const std::string& title, const Plot& p) {
-  return "<svg id=\"" + id + "\" class=\"chart " + classes + "\" viewBox=\"0 0 " + xy(p.width) + " " + xy(p.height) +
-         "\" width=\"" + xy(p.width) + "\" height=\"" + xy(p.height) + "\" role=\"img\" aria-labelledby=\"" + id +
-         "-title\"><title id=\"" + id + "-title\">" + html_escape(title) + "</title>\n";
+std::string svg_open(const std::string& id, const std::string& classes, const std::string& title,
+                     const Plot& p) {
+  return "<svg id=\"" + id + "\" class=\"chart " + classes + "\" viewBox=\"0 0 " + xy(p.width) +
+         " " + xy(p.height) + "\" width=\"" + xy(p.width) + "\" height=\"" + xy(p.height) +
+         "\" role=\"img\" aria-labelledby=\"" + id + "-title\"><title id=\"" + id + "-title\">" +
+         html_escape(title) + "</title>\n";
 }
 
 // Frame, grid, tick labels and axis labels.
-std::string axes(const Plot& p, const std::string& xlabel, const std::string& ylabel, bool integer_x = false) {
+std::string axes(const Plot& p, const std::string& xlabel, const std::string& ylabel,
+                 bool integer_x = false) {
   std::string s = "<g class=\"axes\">";
-  s += "<rect class=\"frame\" x=\"" + xy(p.left) + "\" y=\"" + xy(p.top) + "\" width=\"" + xy(p.width - p.left - p.right) +
-       "\" height=\"" + xy(p.height - p.top - p.bottom) + "\"/>";
+  s += "<rect class=\"frame\" x=\"" + xy(p.left) + "\" y=\"" + xy(p.top) + "\" width=\"" +
+       xy(p.width - p.left - p.right) + "\" height=\"" + xy(p.height - p.top - p.bottom) + "\"/>";
   for (double t : nice_ticks(p.x0, p.x1)) {
     if (integer_x && t != std::floor(t)) continue;
-    s += "<line class=\"grid\" x1=\"" + xy(p.px(t)) + "\" x2=\"" + xy(p.px(t)) + "\" y1=\"" + xy(p.top) + "\" y2=\"" +
-         xy(p.height - p.bottom) + "\"/>";
+    s += "<line class=\"grid\" x1=\"" + xy(p.px(t)) + "\" x2=\"" + xy(p.px(t)) + "\" y1=\"" +
+         xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/>";
     s += "<text class=\"tick\" x=\"" + xy(p.px(t)) + "\" y=\"" + xy(p.height - p.bottom + 16) +
          "\" text-anchor=\"middle\">" + num(t, 6) + "</text>";
   }
   for (double t : nice_ticks(p.y0, p.y1)) {
-    s += "<line class=\"grid\" x1=\"" + xy(p.left) + "\" x2=\"" + xy(p.width - p.right) + "\" y1=\"" + xy(p.py(t)) +
-         "\" y2=\"" + xy(p.py(t)) + "\"/>";
-    s += "<text class=\"tick\" x=\"" + xy(p.left - 6) + "\" y=\"" + xy(p.py(t) + 4) + "\" text-anchor=\"end\">" +
-         num(t, 6) + "</text>";
+    s += "<line class=\"grid\" x1=\"" + xy(p.left) + "\" x2=\"" + xy(p.width - p.right) +
+         "\" y1=\"" + xy(p.py(t)) + "\" y2=\"" + xy(p.py(t)) + "\"/>";
+    s += "<text class=\"tick\" x=\"" + xy(p.left - 6) + "\" y=\"" + xy(p.py(t) + 4) +
+         "\" text-anchor=\"end\">" + num(t, 6) + "</text>";
   }
-  s += "<text class=\"axis-label\" x=\"" + xy((p.left + p.width - p.right) / 2) + "\" y=\"" + xy(p.height - 10) +
-       "\" text-anchor=\"middle\">" + html_escape(xlabel) + "</text>";
-  s += "<text class=\"axis-label\" transform=\"translate(14 " + xy((p.top + p.height - p.bottom) / 2) +
-       ") rotate(-90)\" text-anchor=\"middle\">" + html_escape(ylabel) + "</text>";
+  s += "<text class=\"axis-label\" x=\"" + xy((p.left + p.width - p.right) / 2) + "\" y=\"" +
+       xy(p.height - 10) + "\" text-anchor=\"middle\">" + html_escape(xlabel) + "</text>";
+  s += "<text class=\"axis-label\" transform=\"translate(14 " +
+       xy((p.top + p.height - p.bottom) / 2) + ") rotate(-90)\" text-anchor=\"middle\">" +
+       html_escape(ylabel) + "</text>";
   return s + "</g>\n";
 }
 
@@ -243,14 +268,15 @@ std::string polyline(const Plot& p, const std::vector<CurvePoint>& points, const
   return s + "\"/>\n";
 }
 
-std::string line(const Plot& p, double xa, double ya, double xb, double yb, const std::string& cls) {
-  return "<line class=\"" + cls + "\" x1=\"" + xy(p.px(xa)) + "\" y1=\"" + xy(p.py(ya)) + "\" x2=\"" + xy(p.px(xb)) +
-         "\" y2=\"" + xy(p.py(yb)) + "\"/>\n";
+std::string line(const Plot& p, double xa, double ya, double xb, double yb,
+                 const std::string& cls) {
+  return "<line class=\"" + cls + "\" x1=\"" + xy(p.px(xa)) + "\" y1=\"" + xy(p.py(ya)) +
+         "\" x2=\"" + xy(p.px(xb)) + "\" y2=\"" + xy(p.py(yb)) + "\"/>\n";
 }
 
 std::string caption(const Plot& p, const std::string& text) {
-  return "<text class=\"caption\" x=\"" + xy(p.width - p.right - 8) + "\" y=\"" + xy(p.height - p.bottom - 10) +
-         "\" text-anchor=\"end\">" + html_escape(text) + "</text>\n";
+  return "<text class=\"caption\" x=\"" + xy(p.width - p.right - 8) + "\" y=\"" +
+         xy(p.height - p.bottom - 10) + "\" text-anchor=\"end\">" + html_escape(text) + "</text>\n";
 }
 
 // At most `limit` points, evenly spaced over the curve, the first and last kept.
@@ -258,15 +284,16 @@ std::vector<CurvePoint> thinned(const std::vector<CurvePoint>& curve, std::size_
   if (curve.size() <= limit || limit < 2) return curve;
   std::vector<CurvePoint> out;
   out.reserve(limit);
-  for (std::size_t k = 0; k < limit; ++k) out.push_back(curve[k * (curve.size() - 1) / (limit - 1)]);
+  for (std::size_t k = 0; k < limit; ++k)
+    out.push_back(curve[k * (curve.size() - 1) / (limit - 1)]);
   return out;
 }
 
 struct Bar {
   std::string label;
   double value = 0.0;
-  std::string cls;  // extra class of the bar ("" = by sign)
-  std::string text; // the value as shown ("" = num(value))
+  std::string cls;   // extra class of the bar ("" = by sign)
+  std::string text;  // the value as shown ("" = num(value))
 };
 
 // Horizontal bars from a zero line, one row per bar, labels on the left.
@@ -294,9 +321,10 @@ std::string bar_chart(const std::string& id, const std::string& title, const std
   p.y1 = 1;
   std::string s = svg_open(id, "bars", title, p);
   for (double t : nice_ticks(lo, hi)) {
-    s += "<line class=\"grid\" x1=\"" + xy(p.px(t)) + "\" x2=\"" + xy(p.px(t)) + "\" y1=\"" + xy(p.top) + "\" y2=\"" +
-         xy(p.height - p.bottom) + "\"/><text class=\"tick\" x=\"" + xy(p.px(t)) + "\" y=\"" +
-         xy(p.height - p.bottom + 16) + "\" text-anchor=\"middle\">" + num(t, 6) + "</text>\n";
+    s += "<line class=\"grid\" x1=\"" + xy(p.px(t)) + "\" x2=\"" + xy(p.px(t)) + "\" y1=\"" +
+         xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/><text class=\"tick\" x=\"" +
+         xy(p.px(t)) + "\" y=\"" + xy(p.height - p.bottom + 16) + "\" text-anchor=\"middle\">" +
+         num(t, 6) + "</text>\n";
   }
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const Bar& b = bars[i];
@@ -304,19 +332,20 @@ std::string bar_chart(const std::string& id, const std::string& title, const std
     const double v = std::isfinite(b.value) ? b.value : 0.0;
     const double xa = p.px(std::min(0.0, v)), xb = p.px(std::max(0.0, v));
     const std::string cls = !b.cls.empty() ? b.cls : v < 0 ? "negative" : "positive";
-    s += "<g class=\"bar-row\"><text class=\"bar-label\" x=\"" + xy(p.left - 6) + "\" y=\"" + xy(y + 14) +
-         "\" text-anchor=\"end\">" + html_escape(b.label) + "</text>";
+    s += "<g class=\"bar-row\"><text class=\"bar-label\" x=\"" + xy(p.left - 6) + "\" y=\"" +
+         xy(y + 14) + "\" text-anchor=\"end\">" + html_escape(b.label) + "</text>";
     s += "<rect class=\"bar " + cls + "\" x=\"" + xy(xa) + "\" y=\"" + xy(y + 3) + "\" width=\"" +
-         xy(std::max(xb - xa, 0.5)) + "\" height=\"" + xy(row - 6) + "\"><title>" + html_escape(b.label) + ": " +
-         html_escape(b.text.empty() ? num(b.value) : b.text) + "</title></rect>";
-    s += "<text class=\"bar-value\" x=\"" + xy(p.width - p.right + 6) + "\" y=\"" + xy(y + 14) + "\">" +
-         html_escape(b.text.empty() ? num(b.value) : b.text) + "</text></g>\n";
+         xy(std::max(xb - xa, 0.5)) + "\" height=\"" + xy(row - 6) + "\"><title>" +
+         html_escape(b.label) + ": " + html_escape(b.text.empty() ? num(b.value) : b.text) +
+         "</title></rect>";
+    s += "<text class=\"bar-value\" x=\"" + xy(p.width - p.right + 6) + "\" y=\"" + xy(y + 14) +
+         "\">" + html_escape(b.text.empty() ? num(b.value) : b.text) + "</text></g>\n";
   }
-  s += "<line class=\"zero\" x1=\"" + xy(p.px(0)) + "\" x2=\"" + xy(p.px(0)) + "\" y1=\"" + xy(p.top) + "\" y2=\"" +
-       xy(p.height - p.bottom) + "\"/>\n";
+  s += "<line class=\"zero\" x1=\"" + xy(p.px(0)) + "\" x2=\"" + xy(p.px(0)) + "\" y1=\"" +
+       xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/>\n";
   for (const auto& [at, cls] : markers) {
-    s += "<line class=\"marker " + cls + "\" x1=\"" + xy(p.px(at)) + "\" x2=\"" + xy(p.px(at)) + "\" y1=\"" +
-         xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/>\n";
+    s += "<line class=\"marker " + cls + "\" x1=\"" + xy(p.px(at)) + "\" x2=\"" + xy(p.px(at)) +
+         "\" y1=\"" + xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/>\n";
   }
   return s + "</svg>\n";
 }
@@ -328,14 +357,20 @@ std::string table_row(const std::string& key, const std::string& value_html) {
   return "<tr><th scope=\"row\">" + html_escape(key) + "</th><td>" + value_html + "</td></tr>\n";
 }
 
-const char* kind_text(ModelKind k) { return k == ModelKind::fm ? "fm (factorization machine)" : "linear"; }
+const char* kind_text(ModelKind k) {
+  return k == ModelKind::fm ? "fm (factorization machine)" : "linear";
+}
 
 const char* loss_text(LossKind l) {
   switch (l) {
-    case LossKind::squared: return "squared";
-    case LossKind::huber: return "huber";
-    case LossKind::logistic: return "logistic";
-    case LossKind::softmax: return "softmax";
+    case LossKind::squared:
+      return "squared";
+    case LossKind::huber:
+      return "huber";
+    case LossKind::logistic:
+      return "logistic";
+    case LossKind::softmax:
+      return "softmax";
   }
   return "?";
 }
@@ -351,39 +386,52 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
     for (std::size_t i = 0; i < m.classes.size(); ++i) {
       classes += (i ? ", " : "") + std::string("<code>") + html_escape(m.classes[i]) + "</code>";
     }
-    if (m.task == Task::binary) classes += " (positive: <code>" + html_escape(m.classes.back()) + "</code>)";
+    if (m.task == Task::binary)
+      classes += " (positive: <code>" + html_escape(m.classes.back()) + "</code>)";
     s += table_row("classes", classes);
   }
-  s += table_row("model", html_escape(kind_text(m.kind)) +
-                              (m.kind == ModelKind::fm ? ", " + std::to_string(m.factors) + " factors" : std::string()));
+  s += table_row(
+      "model", html_escape(kind_text(m.kind)) + (m.kind == ModelKind::fm
+                                                     ? ", " + std::to_string(m.factors) + " factors"
+                                                     : std::string()));
   s += table_row("loss", html_escape(loss_text(m.loss)));
   s += table_row("features", std::to_string(m.preparation.dense_features()) + " dense, " +
                                  std::to_string(m.preparation.expanded_features()) + " expanded (" +
                                  std::to_string(m.preparation.sparse.size()) + " sparse groups)");
-  const double train_rows = json_number(metrics, "train_rows"), valid_rows = json_number(metrics, "valid_rows");
-  if (std::isfinite(train_rows)) s += table_row("training rows", num(train_rows, 15));
-  else if (m.profile) s += table_row("training rows", std::to_string(m.profile->rows));
+  const double train_rows = json_number(metrics, "train_rows"),
+               valid_rows = json_number(metrics, "valid_rows");
+  if (std::isfinite(train_rows))
+    s += table_row("training rows", num(train_rows, 15));
+  else if (m.profile)
+    s += table_row("training rows", std::to_string(m.profile->rows));
   if (std::isfinite(valid_rows)) {
     std::string v = num(valid_rows, 15);
-    if (metrics.contains("valid_file") && metrics["valid_file"].is_string() && !metrics["valid_file"].get<std::string>().empty()) {
+    if (metrics.contains("valid_file") && metrics["valid_file"].is_string() &&
+        !metrics["valid_file"].get<std::string>().empty()) {
       v += " from <code>" + html_escape(metrics["valid_file"].get<std::string>()) + "</code>";
     }
     s += table_row("validation rows", v);
   }
-  if (metrics.contains("best_epoch")) s += table_row("best epoch", html_escape(json_text(metrics["best_epoch"])));
-  if (metrics.contains("metric")) s += table_row("early-stopping metric", html_escape(json_text(metrics["metric"])));
+  if (metrics.contains("best_epoch"))
+    s += table_row("best epoch", html_escape(json_text(metrics["best_epoch"])));
+  if (metrics.contains("metric"))
+    s += table_row("early-stopping metric", html_escape(json_text(metrics["metric"])));
   if (metrics.contains("valid") && metrics["valid"].is_object() && !metrics["valid"].empty()) {
     std::string v;
     for (const auto& [k, value] : metrics["valid"].items()) {
       if (value.is_number() || value.is_null()) {
-        v += (v.empty() ? "" : ", ") + html_escape(k) + " " + (value.is_number() ? num(value.get<double>(), 6) : "-");
+        v += (v.empty() ? "" : ", ") + html_escape(k) + " " +
+             (value.is_number() ? num(value.get<double>(), 6) : "-");
       }
     }
     s += table_row("validation metrics", v);
   }
-  if (m.profile) s += table_row("profile", std::to_string(m.profile->rows) + " rows, " + std::to_string(m.profile->columns.size()) + " columns");
+  if (m.profile)
+    s += table_row("profile", std::to_string(m.profile->rows) + " rows, " +
+                                  std::to_string(m.profile->columns.size()) + " columns");
   if (m.task == Task::regression) {
-    s += table_row("target scaling", "mean " + num(m.target_mean, 6) + ", std " + num(m.target_std, 6));
+    s += table_row("target scaling",
+                   "mean " + num(m.target_mean, 6) + ", std " + num(m.target_std, 6));
   }
   // The parent chain: each "parent" holds its own parent as JSON text.
   std::string parent = m.parent;
@@ -394,14 +442,19 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
       v = html_escape(parent);
       parent.clear();
     } else {
-      v = "<code>" + html_escape(j.contains("path") ? json_text(j["path"]) : std::string("?")) + "</code>";
-      if (j.contains("parameters_fingerprint")) v += " (fingerprint " + html_escape(json_text(j["parameters_fingerprint"])) + ")";
-      if (j.contains("refit_preparation") && j["refit_preparation"].is_boolean() && j["refit_preparation"].get<bool>()) {
+      v = "<code>" + html_escape(j.contains("path") ? json_text(j["path"]) : std::string("?")) +
+          "</code>";
+      if (j.contains("parameters_fingerprint"))
+        v += " (fingerprint " + html_escape(json_text(j["parameters_fingerprint"])) + ")";
+      if (j.contains("refit_preparation") && j["refit_preparation"].is_boolean() &&
+          j["refit_preparation"].get<bool>()) {
         v += ", preparation refitted";
       }
-      parent = j.contains("parent") && j["parent"].is_string() ? j["parent"].get<std::string>() : std::string();
+      parent = j.contains("parent") && j["parent"].is_string() ? j["parent"].get<std::string>()
+                                                               : std::string();
     }
-    s += table_row(depth == 0 ? std::string("parent") : "ancestor " + std::to_string(depth + 1) + " up", v);
+    s += table_row(
+        depth == 0 ? std::string("parent") : "ancestor " + std::to_string(depth + 1) + " up", v);
   }
   s += "</table>\n";
   const nlohmann::json options = parse_object(m.options_json);
@@ -410,7 +463,8 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
     s += "<p class=\"note\">no options stored</p>\n";
   } else {
     s += "<table class=\"kv options\">\n";
-    for (const auto& [k, v] : options.items()) s += table_row(k, "<code>" + html_escape(json_text(v)) + "</code>");
+    for (const auto& [k, v] : options.items())
+      s += table_row(k, "<code>" + html_escape(json_text(v)) + "</code>");
     s += "</table>\n";
   }
   return s + "</section>\n";
@@ -418,12 +472,18 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
 
 std::string learning_curves_section(const ModelFile& m) {
   std::string s = "<section id=\"learning\"><h2>Learning curves</h2>\n";
-  const nlohmann::json history = m.history_json.empty() ? nlohmann::json() : nlohmann::json::parse(m.history_json, nullptr, false);
+  const nlohmann::json history = m.history_json.empty()
+                                     ? nlohmann::json()
+                                     : nlohmann::json::parse(m.history_json, nullptr, false);
   if (!history.is_array() || history.empty()) {
-    return s + "<p class=\"note\" id=\"no-history\">no history stored (the model file predates the per-epoch history)</p></section>\n";
+    return s +
+           "<p class=\"note\" id=\"no-history\">no history stored (the model file predates the "
+           "per-epoch history)</p></section>\n";
   }
   const nlohmann::json metrics = parse_object(m.metrics_json);
-  std::string metric = metrics.contains("metric") && metrics["metric"].is_string() ? metrics["metric"].get<std::string>() : "";
+  std::string metric = metrics.contains("metric") && metrics["metric"].is_string()
+                           ? metrics["metric"].get<std::string>()
+                           : "";
   const double best_epoch = json_number(metrics, "best_epoch");
   std::vector<CurvePoint> loss, valid;
   for (const auto& e : history) {
@@ -450,30 +510,36 @@ std::string learning_curves_section(const ModelFile& m) {
     if (std::isfinite(best_epoch) && best_epoch >= 1) {
       c += line(p, best_epoch, p.y0, best_epoch, p.y1, "best-epoch");
       const bool right_half = p.px(best_epoch) > p.width / 2;  // the caption on the side with room
-      c += "<text class=\"caption\" x=\"" + xy(p.px(best_epoch) + (right_half ? -4 : 4)) + "\" y=\"" + xy(p.top + 12) +
-           "\" text-anchor=\"" + (right_half ? "end" : "start") + "\">best epoch " + num(best_epoch, 10) + "</text>\n";
+      c += "<text class=\"caption\" x=\"" + xy(p.px(best_epoch) + (right_half ? -4 : 4)) +
+           "\" y=\"" + xy(p.top + 12) + "\" text-anchor=\"" + (right_half ? "end" : "start") +
+           "\">best epoch " + num(best_epoch, 10) + "</text>\n";
     }
     c += polyline(p, points, "series");
     for (const CurvePoint& q : points) {
-      c += "<circle class=\"dot\" cx=\"" + xy(p.px(q.x)) + "\" cy=\"" + xy(p.py(q.y)) + "\" r=\"2.5\"><title>epoch " +
-           num(q.x, 10) + ": " + num(q.y, 6) + "</title></circle>";
+      c += "<circle class=\"dot\" cx=\"" + xy(p.px(q.x)) + "\" cy=\"" + xy(p.py(q.y)) +
+           "\" r=\"2.5\"><title>epoch " + num(q.x, 10) + ": " + num(q.y, 6) + "</title></circle>";
     }
     return c + "\n</svg>\n";
   };
-  s += "<div class=\"charts\">\n<figure>" + chart("learning-curve-loss", "Training loss per epoch", "training loss", loss) +
+  s += "<div class=\"charts\">\n<figure>" +
+       chart("learning-curve-loss", "Training loss per epoch", "training loss", loss) +
        "<figcaption>training loss (mean over the epoch's batches)</figcaption></figure>\n";
   if (valid.empty()) {
     s += "<p class=\"note\">no validation rows: no validation metric per epoch</p>\n";
   } else {
-    s += "<figure>" + chart("learning-curve-metric", "Validation " + metric + " per epoch", "validation " + metric, valid) +
+    s += "<figure>" +
+         chart("learning-curve-metric", "Validation " + metric + " per epoch",
+               "validation " + metric, valid) +
          "<figcaption>validation <code>" + html_escape(metric) + "</code> after each epoch" +
-         (higher_is_better(metric) ? " (higher is better)" : " (lower is better)") + "</figcaption></figure>\n";
+         (higher_is_better(metric) ? " (higher is better)" : " (lower is better)") +
+         "</figcaption></figure>\n";
   }
   return s + "</div>\n</section>\n";
 }
 
-// The labels of the eval data as the model's targets (regression value, binary 0/1, multiclass class
-// index), matched by label name as `lathe eval` does, and the model's predictions of every row.
+// The labels of the eval data as the model's targets (regression value, binary 0/1, multiclass
+// class index), matched by label name as `lathe eval` does, and the model's predictions of every
+// row.
 struct Labeled {
   std::vector<float> labels, predictions;
 };
@@ -484,13 +550,15 @@ std::string number_label(float v) {
   return s.str();
 }
 
-Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                     const TableReadOptions& read) {
+Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model,
+                     const std::filesystem::path& data, const TableReadOptions& read) {
   TableReader reader(data, read);
   const auto& cols = reader.columns();
-  const auto it = std::find_if(cols.begin(), cols.end(), [&](const ColumnInfo& c) { return c.name == model.label; });
+  const auto it = std::find_if(cols.begin(), cols.end(),
+                               [&](const ColumnInfo& c) { return c.name == model.label; });
   if (it == cols.end()) {
-    throw InputError("--eval: " + data.string() + " has no column '" + model.label + "' (the model's label)");
+    throw InputError("--eval: " + data.string() + " has no column '" + model.label +
+                     "' (the model's label)");
   }
   const auto label_col = static_cast<std::int64_t>(it - cols.begin());
   const auto ncols = static_cast<std::int64_t>(cols.size());
@@ -507,15 +575,18 @@ Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model, const std
     const float raw = out.labels[r];
     float v = raw;
     if (model.task != Task::regression && std::isfinite(raw)) {
-      const std::string name = it->type == ColumnType::categorical
-                                   ? (raw >= 0 && static_cast<std::size_t>(raw) < it->categories.size() ? it->categories[static_cast<std::size_t>(raw)] : std::string())
-                                   : number_label(raw);
+      const std::string name =
+          it->type == ColumnType::categorical
+              ? (raw >= 0 && static_cast<std::size_t>(raw) < it->categories.size()
+                     ? it->categories[static_cast<std::size_t>(raw)]
+                     : std::string())
+              : number_label(raw);
       const auto c = std::find(model.classes.begin(), model.classes.end(), name);
       v = c == model.classes.end() ? NAN : static_cast<float>(c - model.classes.begin());
     }
     if (!std::isfinite(v)) {
-      throw InputError(data.string() + ": label '" + model.label + "': row " + std::to_string(r + 1) +
-                       " has a missing, infinite or unknown label");
+      throw InputError(data.string() + ": label '" + model.label + "': row " +
+                       std::to_string(r + 1) + " has a missing, infinite or unknown label");
     }
     out.labels[r] = v;
   }
@@ -527,7 +598,8 @@ std::string roc_chart(const std::vector<CurvePoint>& roc, double auc) {
   Plot p;
   p.width = p.height = 360;
   p.bottom = 50;
-  std::string s = svg_open("roc", "roc", "ROC curve", p) + axes(p, "false positive rate", "true positive rate");
+  std::string s =
+      svg_open("roc", "roc", "ROC curve", p) + axes(p, "false positive rate", "true positive rate");
   s += line(p, 0, 0, 1, 1, "reference");
   s += polyline(p, thinned(roc, kMaxCurvePoints), "series");
   s += caption(p, "AUC " + num(auc, 6));
@@ -537,7 +609,8 @@ std::string roc_chart(const std::vector<CurvePoint>& roc, double auc) {
 std::string pr_chart(const std::vector<CurvePoint>& pr, double ap, double base_rate) {
   Plot p;
   p.width = p.height = 360;
-  std::string s = svg_open("pr", "pr", "Precision-recall curve", p) + axes(p, "recall", "precision");
+  std::string s =
+      svg_open("pr", "pr", "Precision-recall curve", p) + axes(p, "recall", "precision");
   s += line(p, 0, base_rate, 1, base_rate, "reference");
   // A step curve: the precision at each threshold holds over the recall it adds (what average
   // precision sums).
@@ -565,19 +638,22 @@ std::string calibration_chart(const std::vector<CalibrationBin>& bins) {
   s += polyline(p, points, "series");
   for (const CalibrationBin& b : bins) {
     if (b.rows == 0) continue;
-    s += "<circle class=\"dot bin\" cx=\"" + xy(p.px(b.mean_predicted)) + "\" cy=\"" + xy(p.py(b.observed_rate)) +
-         "\" r=\"3.5\"><title>[" + num(b.lo, 2) + ", " + num(b.hi, 2) + "): " + std::to_string(b.rows) +
-         " rows, predicted " + num(b.mean_predicted, 4) + ", observed " + num(b.observed_rate, 4) + "</title></circle>";
+    s += "<circle class=\"dot bin\" cx=\"" + xy(p.px(b.mean_predicted)) + "\" cy=\"" +
+         xy(p.py(b.observed_rate)) + "\" r=\"3.5\"><title>[" + num(b.lo, 2) + ", " + num(b.hi, 2) +
+         "): " + std::to_string(b.rows) + " rows, predicted " + num(b.mean_predicted, 4) +
+         ", observed " + num(b.observed_rate, 4) + "</title></circle>";
   }
   return s + "\n</svg>\n";
 }
 
 std::string calibration_table(const std::vector<CalibrationBin>& bins) {
-  std::string s = "<table class=\"grid calibration-table\"><thead><tr><th>P(positive)</th><th>rows</th><th>mean "
-                  "predicted</th><th>observed rate</th></tr></thead><tbody>\n";
+  std::string s =
+      "<table class=\"grid "
+      "calibration-table\"><thead><tr><th>P(positive)</th><th>rows</th><th>mean "
+      "predicted</th><th>observed rate</th></tr></thead><tbody>\n";
   for (const CalibrationBin& b : bins) {
-    s += "<tr><td>" + num(b.lo, 2) + " – " + num(b.hi, 2) + "</td><td>" + std::to_string(b.rows) + "</td><td>" +
-         num(b.mean_predicted) + "</td><td>" + num(b.observed_rate) + "</td></tr>\n";
+    s += "<tr><td>" + num(b.lo, 2) + " – " + num(b.hi, 2) + "</td><td>" + std::to_string(b.rows) +
+         "</td><td>" + num(b.mean_predicted) + "</td><td>" + num(b.observed_rate) + "</td></tr>\n";
   }
   return s + "</tbody></table>\n";
 }
@@ -590,7 +666,8 @@ std::string residual_chart(const std::vector<float>& predicted, const std::vecto
   double lo = INFINITY, hi = -INFINITY;
   for (std::size_t r : rows) {
     for (float v : {predicted[r], actual[r]}) {
-      if (std::isfinite(v)) lo = std::min(lo, static_cast<double>(v)), hi = std::max(hi, static_cast<double>(v));
+      if (std::isfinite(v))
+        lo = std::min(lo, static_cast<double>(v)), hi = std::max(hi, static_cast<double>(v));
     }
   }
   Plot p;
@@ -598,12 +675,14 @@ std::string residual_chart(const std::vector<float>& predicted, const std::vecto
   std::tie(p.x0, p.x1) = padded(lo, hi);
   p.y0 = p.x0;
   p.y1 = p.x1;
-  std::string s = svg_open("residuals", "residuals", "Predicted against actual", p) + axes(p, "actual", "predicted");
+  std::string s = svg_open("residuals", "residuals", "Predicted against actual", p) +
+                  axes(p, "actual", "predicted");
   s += line(p, p.x0, p.x0, p.x1, p.x1, "reference");
   s += "<g class=\"points\">";
   for (std::size_t r : rows) {
     if (!std::isfinite(predicted[r]) || !std::isfinite(actual[r])) continue;
-    s += "<circle cx=\"" + xy(p.px(actual[r])) + "\" cy=\"" + xy(p.py(predicted[r])) + "\" r=\"1.8\"/>";
+    s += "<circle cx=\"" + xy(p.px(actual[r])) + "\" cy=\"" + xy(p.py(predicted[r])) +
+         "\" r=\"1.8\"/>";
   }
   s += "</g>\n" + caption(p, std::to_string(m) + " of " + std::to_string(n) + " rows");
   return s + "</svg>\n";
@@ -611,8 +690,11 @@ std::string residual_chart(const std::vector<float>& predicted, const std::vecto
 
 std::string confusion_chart(const MetricSet& metrics, const std::vector<std::string>& classes) {
   const auto k = static_cast<std::size_t>(metrics.classes);
-  if (k == 0 || metrics.confusion.size() != k * k) return "<p class=\"note\">no confusion matrix</p>\n";
-  if (k > 40) return "<p class=\"note\">" + std::to_string(k) + " classes: too many to draw the confusion matrix</p>\n";
+  if (k == 0 || metrics.confusion.size() != k * k)
+    return "<p class=\"note\">no confusion matrix</p>\n";
+  if (k > 40)
+    return "<p class=\"note\">" + std::to_string(k) +
+           " classes: too many to draw the confusion matrix</p>\n";
   const double cell = k <= 6 ? 64 : k <= 15 ? 36 : 22;
   Plot p;
   p.left = 150;
@@ -621,51 +703,66 @@ std::string confusion_chart(const MetricSet& metrics, const std::vector<std::str
   p.bottom = 16;
   p.width = p.left + p.right + cell * static_cast<double>(k);
   p.height = p.top + p.bottom + cell * static_cast<double>(k);
-  std::string s = svg_open("confusion", "confusion", "Confusion matrix (rows: true class, columns: predicted)", p);
+  std::string s = svg_open("confusion", "confusion",
+                           "Confusion matrix (rows: true class, columns: predicted)", p);
   for (std::size_t i = 0; i < k; ++i) {
     std::int64_t row_total = 0;
     for (std::size_t j = 0; j < k; ++j) row_total += metrics.confusion[i * k + j];
     const std::string name = i < classes.size() ? classes[i] : std::to_string(i);
-    s += "<text class=\"tick\" x=\"" + xy(p.left - 6) + "\" y=\"" + xy(p.top + cell * (i + 0.5) + 4) +
-         "\" text-anchor=\"end\">" + html_escape(name) + "</text>";
-    s += "<text class=\"tick\" transform=\"translate(" + xy(p.left + cell * (i + 0.5) + 4) + " " + xy(p.top - 6) +
-         ") rotate(-60)\">" + html_escape(name) + "</text>\n";
+    s += "<text class=\"tick\" x=\"" + xy(p.left - 6) + "\" y=\"" +
+         xy(p.top + cell * (i + 0.5) + 4) + "\" text-anchor=\"end\">" + html_escape(name) +
+         "</text>";
+    s += "<text class=\"tick\" transform=\"translate(" + xy(p.left + cell * (i + 0.5) + 4) + " " +
+         xy(p.top - 6) + ") rotate(-60)\">" + html_escape(name) + "</text>\n";
     for (std::size_t j = 0; j < k; ++j) {
       const std::int64_t c = metrics.confusion[i * k + j];
-      const double share = row_total > 0 ? static_cast<double>(c) / static_cast<double>(row_total) : 0.0;
-      s += "<rect class=\"cell" + std::string(i == j ? " diagonal" : "") + "\" x=\"" + xy(p.left + cell * j) + "\" y=\"" +
-           xy(p.top + cell * i) + "\" width=\"" + xy(cell) + "\" height=\"" + xy(cell) + "\" fill-opacity=\"" +
-           num(0.08 + 0.92 * share, 3) + "\"><title>true " + html_escape(name) + ", predicted " +
-           html_escape(j < classes.size() ? classes[j] : std::to_string(j)) + ": " + std::to_string(c) + " (" +
-           percent(share) + " of the row)</title></rect>";
+      const double share =
+          row_total > 0 ? static_cast<double>(c) / static_cast<double>(row_total) : 0.0;
+      s += "<rect class=\"cell" + std::string(i == j ? " diagonal" : "") + "\" x=\"" +
+           xy(p.left + cell * j) + "\" y=\"" + xy(p.top + cell * i) + "\" width=\"" + xy(cell) +
+           "\" height=\"" + xy(cell) + "\" fill-opacity=\"" + num(0.08 + 0.92 * share, 3) +
+           "\"><title>true " + html_escape(name) + ", predicted " +
+           html_escape(j < classes.size() ? classes[j] : std::to_string(j)) + ": " +
+           std::to_string(c) + " (" + percent(share) + " of the row)</title></rect>";
       if (cell >= 30) {
-        s += "<text class=\"count" + std::string(share > 0.5 ? " dark" : "") + "\" x=\"" + xy(p.left + cell * (j + 0.5)) +
-             "\" y=\"" + xy(p.top + cell * (i + 0.5) + 4) + "\" text-anchor=\"middle\">" + std::to_string(c) + "</text>";
+        s += "<text class=\"count" + std::string(share > 0.5 ? " dark" : "") + "\" x=\"" +
+             xy(p.left + cell * (j + 0.5)) + "\" y=\"" + xy(p.top + cell * (i + 0.5) + 4) +
+             "\" text-anchor=\"middle\">" + std::to_string(c) + "</text>";
       }
     }
     s += "\n";
   }
-  s += "<text class=\"axis-label\" x=\"" + xy(8) + "\" y=\"" + xy(p.top - 8) + "\">true \u2193 / predicted \u2192</text>\n";
+  s += "<text class=\"axis-label\" x=\"" + xy(8) + "\" y=\"" + xy(p.top - 8) +
+       "\">true \u2193 / predicted \u2192</text>\n";
   return s + "</svg>\n";
 }
 
-std::string eval_section(const DeviceContext& ctx, const ModelFile& m, const HtmlReportOptions& options) {
+std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
+                         const HtmlReportOptions& options) {
   const Labeled data = read_labeled(ctx, m, options.eval, options.read);
   const auto classes = static_cast<std::int32_t>(m.classes.size());
-  const MetricSet metrics = compute_metrics(ctx, m.task, data.predictions, data.labels, {}, classes);
+  const MetricSet metrics =
+      compute_metrics(ctx, m.task, data.predictions, data.labels, {}, classes);
   const nlohmann::json stored = parse_object(m.metrics_json);
-  const nlohmann::json valid = stored.contains("valid") && stored["valid"].is_object() ? stored["valid"] : nlohmann::json::object();
-  std::string s = "<section id=\"evaluation\"><h2>Evaluation</h2>\n<p>on <code>" + html_escape(options.eval.string()) +
+  const nlohmann::json valid = stored.contains("valid") && stored["valid"].is_object()
+                                   ? stored["valid"]
+                                   : nlohmann::json::object();
+  std::string s = "<section id=\"evaluation\"><h2>Evaluation</h2>\n<p>on <code>" +
+                  html_escape(options.eval.string()) +
                   "</code>: " + std::to_string(data.labels.size()) + " rows</p>\n";
-  s += "<table class=\"grid metrics\" id=\"eval-metrics\"><thead><tr><th>metric</th><th>this data</th><th>training "
+  s += "<table class=\"grid metrics\" id=\"eval-metrics\"><thead><tr><th>metric</th><th>this "
+       "data</th><th>training "
        "validation</th></tr></thead><tbody>\n";
   for (const auto& [k, v] : metrics.values) {
-    s += "<tr><th scope=\"row\">" + html_escape(k) + "</th><td class=\"metric\" data-metric=\"" + html_escape(k) +
-         "\">" + num(v, 6) + "</td><td>" + num(json_number(valid, k), 6) + "</td></tr>\n";
+    s += "<tr><th scope=\"row\">" + html_escape(k) + "</th><td class=\"metric\" data-metric=\"" +
+         html_escape(k) + "\">" + num(v, 6) + "</td><td>" + num(json_number(valid, k), 6) +
+         "</td></tr>\n";
   }
   s += "</tbody></table>\n";
-  const bool finite = std::all_of(data.predictions.begin(), data.predictions.end(), [](float v) { return std::isfinite(v); });
-  if (!finite) return s + "<p class=\"note\">the predictions are not all finite: no charts</p></section>\n";
+  const bool finite = std::all_of(data.predictions.begin(), data.predictions.end(),
+                                  [](float v) { return std::isfinite(v); });
+  if (!finite)
+    return s + "<p class=\"note\">the predictions are not all finite: no charts</p></section>\n";
   s += "<div class=\"charts\">\n";
   if (m.task == Task::binary) {
     const std::vector<CurvePoint> roc = roc_curve(data.predictions, data.labels);
@@ -674,13 +771,16 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m, const Htm
       s += "<p class=\"note\">only one class in the labels: no ROC or precision-recall curve</p>\n";
     } else {
       const double base_rate =
-          static_cast<double>(std::count_if(data.labels.begin(), data.labels.end(), [](float y) { return y > 0.5f; })) /
+          static_cast<double>(std::count_if(data.labels.begin(), data.labels.end(),
+                                            [](float y) { return y > 0.5f; })) /
           static_cast<double>(data.labels.size());
-      s += "<figure>" + roc_chart(roc, metrics.values.at("auc")) + "<figcaption>ROC, AUC <span class=\"auc\">" +
-           num(metrics.values.at("auc"), 6) + "</span></figcaption></figure>\n";
+      s += "<figure>" + roc_chart(roc, metrics.values.at("auc")) +
+           "<figcaption>ROC, AUC <span class=\"auc\">" + num(metrics.values.at("auc"), 6) +
+           "</span></figcaption></figure>\n";
       s += "<figure>" + pr_chart(pr, metrics.values.at("pr_auc"), base_rate) +
-           "<figcaption>precision against recall, average precision " + num(metrics.values.at("pr_auc"), 6) +
-           "; the dashed line is the positive rate " + num(base_rate, 4) + "</figcaption></figure>\n";
+           "<figcaption>precision against recall, average precision " +
+           num(metrics.values.at("pr_auc"), 6) + "; the dashed line is the positive rate " +
+           num(base_rate, 4) + "</figcaption></figure>\n";
     }
     const std::vector<CalibrationBin> bins = calibration_bins(data.predictions, data.labels);
     s += "<figure>" + calibration_chart(bins) + "<figcaption>" + std::to_string(kCalibrationBins) +
@@ -692,7 +792,8 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m, const Htm
          "</code>; the diagonal is a perfect prediction</figcaption></figure>\n</div>\n";
   } else {
     s += "<figure>" + confusion_chart(metrics, m.classes) +
-         "<figcaption>confusion matrix: rows are the true class, columns the predicted (shade: share of the "
+         "<figcaption>confusion matrix: rows are the true class, columns the predicted (shade: "
+         "share of the "
          "row)</figcaption></figure>\n</div>\n";
   }
   return s + "</section>\n";
@@ -713,10 +814,12 @@ std::string weights_section(const ModelFile& m) {
   std::iota(order.begin(), order.end(), std::size_t{0});
   const std::size_t top = std::min<std::size_t>(order.size(), kTopWeights);
   // By |weight|, ties by index, so the page is deterministic.
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(), [&](std::size_t a, std::size_t b) {
-    const float wa = std::abs(m.parameters.weights[a]), wb = std::abs(m.parameters.weights[b]);
-    return wa != wb ? wa > wb : a < b;
-  });
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                    [&](std::size_t a, std::size_t b) {
+                      const float wa = std::abs(m.parameters.weights[a]),
+                                  wb = std::abs(m.parameters.weights[b]);
+                      return wa != wb ? wa > wb : a < b;
+                    });
   std::vector<Bar> bars;
   std::string table = "<table class=\"grid weights-table\"><thead><tr><th>#</th>" +
                       std::string(outputs > 1 ? "<th>class</th>" : "") +
@@ -726,15 +829,23 @@ std::string weights_section(const ModelFile& m) {
     const float w = m.parameters.weights[order[i]];
     bars.push_back({output_name(o) + feature_label(keys[f]), w, "", num(w, 4)});
     table += "<tr><td>" + std::to_string(i + 1) + "</td>" +
-             (outputs > 1 ? "<td>" + html_escape(o < m.classes.size() ? m.classes[o] : std::to_string(o)) + "</td>" : std::string()) +
-             "<td class=\"feature\">" + html_escape(feature_label(keys[f])) + "</td><td>" + num(w, 6) + "</td></tr>\n";
+             (outputs > 1
+                  ? "<td>" + html_escape(o < m.classes.size() ? m.classes[o] : std::to_string(o)) +
+                        "</td>"
+                  : std::string()) +
+             "<td class=\"feature\">" + html_escape(feature_label(keys[f])) + "</td><td>" +
+             num(w, 6) + "</td></tr>\n";
   }
   table += "</tbody></table>\n";
-  s += "<figure>" + bar_chart("weights", "The " + std::to_string(top) + " largest weights by magnitude", bars) +
-       "<figcaption>weights on the prepared features (numeric columns as scaled by the preparation)" +
-       std::string(m.task == Task::regression ? "; regression weights are in units of the standardized target" : "") +
-       "; bias " + num(m.parameters.bias.empty() ? NAN : m.parameters.bias[0], 6) + (outputs > 1 ? " (first class)" : "") +
-       "</figcaption></figure>\n" + table;
+  s += "<figure>" +
+       bar_chart("weights", "The " + std::to_string(top) + " largest weights by magnitude", bars) +
+       "<figcaption>weights on the prepared features (numeric columns as scaled by the "
+       "preparation)" +
+       std::string(m.task == Task::regression
+                       ? "; regression weights are in units of the standardized target"
+                       : "") +
+       "; bias " + num(m.parameters.bias.empty() ? NAN : m.parameters.bias[0], 6) +
+       (outputs > 1 ? " (first class)" : "") + "</figcaption></figure>\n" + table;
   if (m.kind != ModelKind::fm) return s + "</section>\n";
 
   // Pairwise interactions <v_i, v_j> of the factorization machine, among the features of largest
@@ -752,7 +863,8 @@ std::string weights_section(const ModelFile& m) {
     if (f < dense) {
       group[f] = -1 - static_cast<std::int64_t>(f);
     } else {
-      group[f] = std::upper_bound(offsets.begin(), offsets.end(), static_cast<std::int64_t>(f)) - offsets.begin() - 1;
+      group[f] = std::upper_bound(offsets.begin(), offsets.end(), static_cast<std::int64_t>(f)) -
+                 offsets.begin() - 1;
     }
   }
   struct Pair {
@@ -769,11 +881,14 @@ std::string weights_section(const ModelFile& m) {
       if (n2 > 0) norms.push_back({n2, f});
     }
     const std::size_t candidates = std::min<std::size_t>(norms.size(), kInteractionCandidates);
-    std::partial_sort(norms.begin(), norms.begin() + static_cast<std::ptrdiff_t>(candidates), norms.end(),
-                      [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+    std::partial_sort(norms.begin(), norms.begin() + static_cast<std::ptrdiff_t>(candidates),
+                      norms.end(), [](const auto& a, const auto& b) {
+                        return a.first != b.first ? a.first > b.first : a.second < b.second;
+                      });
     for (std::size_t a = 0; a < candidates; ++a) {
       for (std::size_t b = a + 1; b < candidates; ++b) {
-        const std::size_t i = std::min(norms[a].second, norms[b].second), j = std::max(norms[a].second, norms[b].second);
+        const std::size_t i = std::min(norms[a].second, norms[b].second),
+                          j = std::max(norms[a].second, norms[b].second);
         if (group[i] == group[j]) continue;
         double dot = 0;
         for (std::size_t q = 0; q < k; ++q) dot += static_cast<double>(v[i * k + q]) * v[j * k + q];
@@ -782,96 +897,123 @@ std::string weights_section(const ModelFile& m) {
     }
   }
   const std::size_t shown = std::min<std::size_t>(pairs.size(), kTopInteractions);
-  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(shown), pairs.end(), [](const Pair& a, const Pair& b) {
-    const double x = std::abs(a.value), y = std::abs(b.value);
-    return x != y ? x > y : std::tie(a.o, a.i, a.j) < std::tie(b.o, b.i, b.j);
-  });
-  if (shown == 0) return s + "<p class=\"note\">no pair of features with nonzero factors</p></section>\n";
+  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(shown), pairs.end(),
+                    [](const Pair& a, const Pair& b) {
+                      const double x = std::abs(a.value), y = std::abs(b.value);
+                      return x != y ? x > y : std::tie(a.o, a.i, a.j) < std::tie(b.o, b.i, b.j);
+                    });
+  if (shown == 0)
+    return s + "<p class=\"note\">no pair of features with nonzero factors</p></section>\n";
   std::vector<Bar> ibars;
-  std::string itable = "<table class=\"grid interactions-table\"><thead><tr><th>#</th>" +
-                       std::string(outputs > 1 ? "<th>class</th>" : "") +
-                       "<th>feature</th><th>feature</th><th>&lt;v_i, v_j&gt;</th></tr></thead><tbody>\n";
+  std::string itable =
+      "<table class=\"grid interactions-table\"><thead><tr><th>#</th>" +
+      std::string(outputs > 1 ? "<th>class</th>" : "") +
+      "<th>feature</th><th>feature</th><th>&lt;v_i, v_j&gt;</th></tr></thead><tbody>\n";
   for (std::size_t r = 0; r < shown; ++r) {
     const Pair& q = pairs[r];
-    ibars.push_back({output_name(q.o) + feature_label(keys[q.i]) + " \u00d7 " + feature_label(keys[q.j]), q.value, "", num(q.value, 4)});
-    itable += "<tr><td>" + std::to_string(r + 1) + "</td>" +
-              (outputs > 1 ? "<td>" + html_escape(q.o < m.classes.size() ? m.classes[q.o] : std::to_string(q.o)) + "</td>" : std::string()) +
-              "<td class=\"feature\">" + html_escape(feature_label(keys[q.i])) + "</td><td class=\"feature\">" +
-              html_escape(feature_label(keys[q.j])) + "</td><td>" + num(q.value, 6) + "</td></tr>\n";
+    ibars.push_back(
+        {output_name(q.o) + feature_label(keys[q.i]) + " \u00d7 " + feature_label(keys[q.j]),
+         q.value, "", num(q.value, 4)});
+    itable +=
+        "<tr><td>" + std::to_string(r + 1) + "</td>" +
+        (outputs > 1
+             ? "<td>" + html_escape(q.o < m.classes.size() ? m.classes[q.o] : std::to_string(q.o)) +
+                   "</td>"
+             : std::string()) +
+        "<td class=\"feature\">" + html_escape(feature_label(keys[q.i])) +
+        "</td><td class=\"feature\">" + html_escape(feature_label(keys[q.j])) + "</td><td>" +
+        num(q.value, 6) + "</td></tr>\n";
   }
   itable += "</tbody></table>\n";
   s += "<figure>" + bar_chart("interactions", "The strongest pairwise interactions", ibars) +
-       "<figcaption>the largest |&lt;v_i, v_j&gt;| over pairs of the " + std::to_string(kInteractionCandidates) +
-       " features with the largest factor norm (slots of one categorical column never fire together and are left "
+       "<figcaption>the largest |&lt;v_i, v_j&gt;| over pairs of the " +
+       std::to_string(kInteractionCandidates) +
+       " features with the largest factor norm (slots of one categorical column never fire "
+       "together and are left "
        "out)</figcaption></figure>\n" +
        itable;
   return s + "</section>\n";
 }
 
 std::string drift_section(const DeviceContext& ctx, const HtmlReportOptions& options) {
-  const DriftReport r = drift_table(ctx, options.model, options.drift, options.thresholds, options.read);
+  const DriftReport r =
+      drift_table(ctx, options.model, options.drift, options.thresholds, options.read);
   const DriftThresholds& t = options.thresholds;
-  std::string s = "<section id=\"drift\"><h2>Drift</h2>\n<p><code>" + html_escape(options.drift.string()) + "</code>: " +
-                  std::to_string(r.new_rows) + " rows against " + std::to_string(r.train_rows) +
-                  " training rows; PSI warns at " + num(t.psi_warn) + ", alerts at " + num(t.psi_alert) +
-                  ". Overall status: <span class=\"status " + status_class(r.status) + "\" id=\"drift-status\">" +
-                  drift_status_name(r.status) + "</span></p>\n";
+  std::string s =
+      "<section id=\"drift\"><h2>Drift</h2>\n<p><code>" + html_escape(options.drift.string()) +
+      "</code>: " + std::to_string(r.new_rows) + " rows against " + std::to_string(r.train_rows) +
+      " training rows; PSI warns at " + num(t.psi_warn) + ", alerts at " + num(t.psi_alert) +
+      ". Overall status: <span class=\"status " + status_class(r.status) +
+      "\" id=\"drift-status\">" + drift_status_name(r.status) + "</span></p>\n";
   std::vector<const FeatureDrift*> sorted;
   for (const FeatureDrift& f : r.features) sorted.push_back(&f);
   std::stable_sort(sorted.begin(), sorted.end(), [](const FeatureDrift* a, const FeatureDrift* b) {
-    const double x = std::isfinite(a->psi) ? a->psi : INFINITY, y = std::isfinite(b->psi) ? b->psi : INFINITY;
+    const double x = std::isfinite(a->psi) ? a->psi : INFINITY,
+                 y = std::isfinite(b->psi) ? b->psi : INFINITY;
     return x > y;
   });
   std::vector<Bar> bars;
   for (const FeatureDrift* f : sorted) {
-    bars.push_back({f->name, std::isfinite(f->psi) ? f->psi : 0.0, std::string("status-") + status_class(f->status),
+    bars.push_back({f->name, std::isfinite(f->psi) ? f->psi : 0.0,
+                    std::string("status-") + status_class(f->status),
                     std::isfinite(f->psi) ? num(f->psi, 4) : "n/a"});
   }
   if (!bars.empty()) {
-    s += "<figure>" + bar_chart("drift-psi", "PSI per feature", bars, {{t.psi_warn, "warn"}, {t.psi_alert, "alert"}}) +
+    s += "<figure>" +
+         bar_chart("drift-psi", "PSI per feature", bars,
+                   {{t.psi_warn, "warn"}, {t.psi_alert, "alert"}}) +
          "<figcaption>population stability index per feature; the lines mark the warn and alert "
          "thresholds</figcaption></figure>\n";
   }
-  s += "<table class=\"grid drift-table\" id=\"drift-table\"><thead><tr><th>feature</th><th>type</th><th>PSI</th><th>KS</th>"
-       "<th>missing (train)</th><th>missing (new)</th><th>unseen</th><th>status</th><th>notes</th></tr></thead><tbody>\n";
+  s += "<table class=\"grid drift-table\" "
+       "id=\"drift-table\"><thead><tr><th>feature</th><th>type</th><th>PSI</th><th>KS</th>"
+       "<th>missing (train)</th><th>missing "
+       "(new)</th><th>unseen</th><th>status</th><th>notes</th></tr></thead><tbody>\n";
   for (const FeatureDrift* f : sorted) {
     std::string notes = html_escape(f->note);
     if (!f->unseen.empty()) {
       std::string unseen;
-      for (std::size_t i = 0; i < f->unseen.size() && i < 10; ++i) unseen += (i ? ", " : "") + f->unseen[i];
+      for (std::size_t i = 0; i < f->unseen.size() && i < 10; ++i)
+        unseen += (i ? ", " : "") + f->unseen[i];
       if (f->unseen.size() > 10) unseen += ", ...";
       notes += (notes.empty() ? "" : "; ") + std::string("unseen: ") + html_escape(unseen);
     }
-    s += "<tr class=\"status-" + std::string(status_class(f->status)) + "\"><td class=\"feature\">" + html_escape(f->name) +
-         "</td><td>" + column_type_name(f->type) + "</td><td>" + num(f->psi) + "</td><td>" + num(f->ks) + "</td><td>" +
-         percent(f->missing_rate_train) + "</td><td>" + percent(f->missing_rate_new) + "</td><td>" +
+    s += "<tr class=\"status-" + std::string(status_class(f->status)) +
+         "\"><td class=\"feature\">" + html_escape(f->name) + "</td><td>" +
+         column_type_name(f->type) + "</td><td>" + num(f->psi) + "</td><td>" + num(f->ks) +
+         "</td><td>" + percent(f->missing_rate_train) + "</td><td>" + percent(f->missing_rate_new) +
+         "</td><td>" +
          (f->type == ColumnType::categorical ? percent(f->unseen_share) : std::string("-")) +
-         "</td><td><span class=\"status " + status_class(f->status) + "\">" + drift_status_name(f->status) +
-         "</span></td><td>" + notes + "</td></tr>\n";
+         "</td><td><span class=\"status " + status_class(f->status) + "\">" +
+         drift_status_name(f->status) + "</span></td><td>" + notes + "</td></tr>\n";
   }
   s += "</tbody></table>\n";
   const PredictionDrift& p = r.prediction;
   s += "<h3>Predictions</h3>\n<p class=\"status-" + std::string(status_class(p.status)) + "\">";
   if (p.available) {
-    s += "PSI " + num(p.psi) + " over " + std::to_string(p.train_shares.size()) + " bins (" + std::to_string(p.train_rows) +
-         " rows at training, " + std::to_string(p.new_rows) + " new): ";
+    s += "PSI " + num(p.psi) + " over " + std::to_string(p.train_shares.size()) + " bins (" +
+         std::to_string(p.train_rows) + " rows at training, " + std::to_string(p.new_rows) +
+         " new): ";
   } else {
     s += "not compared: " + html_escape(p.note) + ": ";
   }
-  s += "<span class=\"status " + std::string(status_class(p.status)) + "\">" + drift_status_name(p.status) + "</span></p>\n";
+  s += "<span class=\"status " + std::string(status_class(p.status)) + "\">" +
+       drift_status_name(p.status) + "</span></p>\n";
   s += "<h3>Metrics</h3>\n";
   if (!r.labels_present) {
     s += "<p class=\"note\">the new data has no label column: metrics not compared</p>\n";
   } else if (r.metrics.empty()) {
     s += "<p class=\"note\">nothing to compare with</p>\n";
   } else {
-    s += "<table class=\"grid\"><thead><tr><th>metric</th><th>training validation</th><th>new</th><th>drop</th>"
+    s += "<table class=\"grid\"><thead><tr><th>metric</th><th>training "
+         "validation</th><th>new</th><th>drop</th>"
          "<th>relative</th><th>status</th></tr></thead><tbody>\n";
     for (const MetricDrift& md : r.metrics) {
-      s += "<tr class=\"status-" + std::string(status_class(md.status)) + "\"><th scope=\"row\">" + html_escape(md.name) +
-           (md.primary ? " *" : "") + "</th><td>" + num(md.train, 6) + "</td><td>" + num(md.now, 6) + "</td><td>" +
-           num(md.drop, 6) + "</td><td>" + percent(md.relative_drop) + "</td><td><span class=\"status " +
-           status_class(md.status) + "\">" + drift_status_name(md.status) + "</span></td></tr>\n";
+      s += "<tr class=\"status-" + std::string(status_class(md.status)) + "\"><th scope=\"row\">" +
+           html_escape(md.name) + (md.primary ? " *" : "") + "</th><td>" + num(md.train, 6) +
+           "</td><td>" + num(md.now, 6) + "</td><td>" + num(md.drop, 6) + "</td><td>" +
+           percent(md.relative_drop) + "</td><td><span class=\"status " + status_class(md.status) +
+           "\">" + drift_status_name(md.status) + "</span></td></tr>\n";
     }
     s += "</tbody></table>\n<p class=\"note\">* the model's metric: the status follows it</p>\n";
   }
@@ -946,22 +1088,34 @@ std::string render_html_report(const DeviceContext& ctx, const HtmlReportOptions
   const std::string name = options.model.filename().string();
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   // Nothing on the page may load or run anything: inline styles and data only.
-  page += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
+  page +=
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+      "'unsafe-inline'\">\n";
   page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  page += "<title>Lathe report: " + html_escape(name) + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
-  page += "<header><h1>Lathe report: " + html_escape(name) + "</h1><p>" + html_escape(task_name(model.task)) +
-          " model of <code>" + html_escape(model.label) + "</code>" +
-          (options.eval.empty() ? "" : ", evaluated on " + html_escape(options.eval.filename().string())) +
-          (options.drift.empty() ? "" : ", drift against " + html_escape(options.drift.filename().string())) +
-          "</p></header>\n<main>\n";
+  page += "<title>Lathe report: " + html_escape(name) + "</title>\n<style>" + std::string(kStyle) +
+          "</style>\n</head>\n<body>\n";
+  page +=
+      "<header><h1>Lathe report: " + html_escape(name) + "</h1><p>" +
+      html_escape(task_name(model.task)) + " model of <code>" + html_escape(model.label) +
+      "</code>" +
+      (options.eval.empty() ? ""
+                            : ", evaluated on " + html_escape(options.eval.filename().string())) +
+      (options.drift.empty()
+           ? ""
+           : ", drift against " + html_escape(options.drift.filename().string())) +
+      "</p></header>\n<main>\n";
   page += body;
-  page += "</main>\n<footer>written by <code>lathe report</code> (lathe 0.1.0); a self-contained page: no scripts, no "
-          "external resources</footer>\n</body>\n</html>\n";
+  page +=
+      "</main>\n<footer>written by <code>lathe report</code> (lathe 0.1.0); a self-contained page: "
+      "no scripts, no "
+      "external resources</footer>\n</body>\n</html>\n";
   return page;
 }
 
-void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& options, const std::filesystem::path& out) {
-  const std::string page = render_html_report(ctx, options);  // every input read before any output exists
+void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& options,
+                       const std::filesystem::path& out) {
+  const std::string page =
+      render_html_report(ctx, options);  // every input read before any output exists
   TemporaryOutput output(out);
   {
     std::ofstream file(output.path(), std::ios::binary | std::ios::trunc);

@@ -14,7 +14,8 @@
 //                  regression: svg#residuals (predicted against actual, at most kMaxScatterPoints
 //                  rows, an evenly spaced deterministic sample);
 //                  multiclass: svg#confusion (rows: true class, columns: predicted)
-//   weights        svg#weights: the kTopWeights largest |weight| (per output for multiclass) with the
+//   weights        svg#weights: the kTopWeights largest |weight| (per output for multiclass) with
+//   the
 //                  feature's name (runtime/warm_start.h's expanded_feature_keys: "tenure",
 //                  "contract=One year", ...); fm: svg#interactions, the kTopInteractions largest
 //                  |<v_i, v_j>| over pairs of the kInteractionCandidates features of largest factor
@@ -65,19 +66,21 @@ struct CurvePoint {
 // (1, 1), one point per distinct score, highest first. Empty when a class is absent.
 std::vector<CurvePoint> roc_curve(std::span<const float> scores, std::span<const float> labels);
 
-// Precision-recall curve: (recall, precision), one point per distinct score, highest first, starting
-// at (0, precision of the highest score). Empty when there are no positives.
-std::vector<CurvePoint> precision_recall_curve(std::span<const float> scores, std::span<const float> labels);
+// Precision-recall curve: (recall, precision), one point per distinct score, highest first,
+// starting at (0, precision of the highest score). Empty when there are no positives.
+std::vector<CurvePoint> precision_recall_curve(std::span<const float> scores,
+                                               std::span<const float> labels);
 
 struct CalibrationBin {
-  double lo = 0.0, hi = 0.0;   // the bin [lo, hi) of P(positive) (the last one includes 1)
+  double lo = 0.0, hi = 0.0;  // the bin [lo, hi) of P(positive) (the last one includes 1)
   std::int64_t rows = 0;
   double mean_predicted = 0.0;  // NaN when rows == 0
   double observed_rate = 0.0;   // the share of positives; NaN when rows == 0
 };
 
 // `bins` equal-width bins of P(positive) over [0, 1].
-std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilities, std::span<const float> labels,
+std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilities,
+                                             std::span<const float> labels,
                                              int bins = kCalibrationBins);
 
 // The whole page. Throws InputError naming the file when the model, the eval or the drift data
@@ -85,6 +88,7 @@ std::vector<CalibrationBin> calibration_bins(std::span<const float> probabilitie
 std::string render_html_report(const DeviceContext& ctx, const HtmlReportOptions& options);
 
 // render_html_report written to `out` atomically (temporary name, then rename).
-void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& options, const std::filesystem::path& out);
+void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& options,
+                       const std::filesystem::path& out);
 
 }  // namespace lathe

@@ -305,12 +305,17 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
 }
 
 std::string epoch_history_json(const std::vector<EpochRecord>& history) {
-  const auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  const auto number = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  };
   nlohmann::json out = nlohmann::json::array();
   for (const EpochRecord& r : history) {
     nlohmann::json valid = nlohmann::json::object();
     for (const auto& [k, v] : r.valid.values) valid[k] = number(v);
-    out.push_back({{"epoch", r.epoch}, {"train_loss", number(r.train_loss)}, {"valid", valid}, {"seconds", r.seconds}});
+    out.push_back({{"epoch", r.epoch},
+                   {"train_loss", number(r.train_loss)},
+                   {"valid", valid},
+                   {"seconds", r.seconds}});
   }
   return out.dump();
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Lathe needs to build and test: Debian packages (with apt-get, when run as root) and
+# Installs what Lathe needs to build and test: Debian packages (with apt-get, when run as root;
+# chromium renders the page `lathe report` writes, in its test) and
 # the Python packages the tests use as oracles (h5py, pandas, PyTables; onnx and onnxruntime to
 # check and run the graphs `lathe export` writes). Without root it prints
 # exactly what to install and stops. Safe to run again: it installs only what is missing.
@@ -7,7 +8,7 @@ set -euo pipefail
 
 debs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libgtest-dev libgmock-dev
       libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libonnx-dev libprotobuf-dev
-      python3 python3-pip)
+      python3 python3-pip chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -146,6 +146,11 @@ class TrainTest(unittest.TestCase):
         _, refit = self.train(b, *flags, "--epochs", "1", "--init-model", old, "--refit-prep", "--lr", "0.001",
                               out="refit.h5")
         self.assertLess(refit["valid"]["logloss"], cold["valid"]["logloss"], (refit, cold))
+        # The model may not replace an input file.
+        proc = run("train", b, *flags, "--out", b, "--device", "cpu", "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("input file", proc.stderr)
+        self.assertEqual(self.evaluate(old, b)["auc"], self.evaluate(old, b)["auc"])  # b still reads
         # Another task or label is refused, naming the earlier model; no model is written.
         proc = run("train", b, "--label", "tenure", "--task", "regression", "--out", self.path("bad.h5"),
                    "--init-model", old, "--device", "cpu", "--quiet", check=False)

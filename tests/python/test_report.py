@@ -1,0 +1,482 @@
+"""`lathe report` end to end: the HTML page for binary (fm), regression and multiclass models with
+--eval and --drift; the page parses and is well nested, holds the expected inline SVG charts with
+plausible content (ROC area from the polyline, AUC as `lathe eval` prints it, calibration bins
+recomputed from `lathe score`, weights and interactions from the model file read with h5py,
+confusion counts, PSI as `lathe drift` computes it), loads nothing from the network, escapes names
+from the data; a model file without the per-epoch history; errors leave no output; and the page
+rendered by headless Chromium (the DOM it builds, and a screenshot with the charts' colour)."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import unittest
+import zlib
+from html.parser import HTMLParser
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from lathe_run import SHARED, run  # noqa: F401
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+SERIES_RGB = (0x25, 0x63, 0xEB)  # svg .series / .bar.positive in the page's CSS
+# A column name that would run as a script and add an element if it were not escaped (HDF5 refuses
+# a '/' in a column name, so it has no end tag).
+EVIL = "<script>alert(\"x\") & <img src=x onerror=alert(1)>"
+
+
+class Node:
+    def __init__(self, tag, attrs, parent=None):
+        self.tag, self.attrs, self.parent, self.children, self.text = tag, dict(attrs), parent, [], ""
+
+    def iter(self):
+        yield self
+        for c in self.children:
+            yield from c.iter()
+
+    def find_all(self, tag=None, cls=None):
+        return [n for n in self.iter() if (tag is None or n.tag == tag)
+                and (cls is None or cls in (n.attrs.get("class") or "").split())]
+
+    def all_text(self):
+        return self.text + "".join(c.all_text() for c in self.children)
+
+
+class TreeBuilder(HTMLParser):
+    """A DOM of the page with html.parser; records every end tag that does not close the open element."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", [])
+        self.stack = [self.root]
+        self.errors = []
+        self.ids = {}
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, attrs, self.stack[-1])
+        self.stack[-1].children.append(node)
+        if node.attrs.get("id"):
+            if node.attrs["id"] in self.ids:
+                self.errors.append(f"duplicate id {node.attrs['id']}")
+            self.ids[node.attrs["id"]] = node
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if self.stack[-1].tag != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1].tag}>")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.stack[-1].text += data
+
+
+def parse(html):
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    if len(builder.stack) != 1:
+        builder.errors.append("unclosed: " + ", ".join(n.tag for n in builder.stack[1:]))
+    return builder
+
+
+def polyline_points(node):
+    pts = node.attrs["points"].split()
+    return [tuple(map(float, p.split(","))) for p in pts]
+
+
+def data_points(svg, points):
+    """Pixel points of a chart back to data coordinates of a unit square plot (ROC, PR)."""
+    frame = svg.find_all("rect", "frame")[0]
+    x0, y0 = float(frame.attrs["x"]), float(frame.attrs["y"])
+    w, h = float(frame.attrs["width"]), float(frame.attrs["height"])
+    return [((px - x0) / w, (y0 + h - py) / h) for px, py in points]
+
+
+def table_rows(table):
+    return [[c.all_text().strip() for c in tr.children if c.tag in ("td", "th")]
+            for tr in table.find_all("tr") if tr.find_all("td")]
+
+
+def find_chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise AssertionError("headless Chromium is needed to check the rendered report: "
+                         "apt-get install chromium (scripts/setup.sh installs it)")
+
+
+def png_pixels(path):
+    """(width, height, rows of RGB tuples) of an 8-bit RGB or RGBA, non-interlaced PNG."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    prev = bytearray(stride)
+    rows = []
+    for y in range(height):
+        filt = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if filt == 1:
+                line[i] = (line[i] + a) & 255
+            elif filt == 2:
+                line[i] = (line[i] + b) & 255
+            elif filt == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif filt == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return width, height, bpp, rows
+
+
+class ReportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-report-")
+        telco = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        cls.telco = cls.imported("telco", telco)
+        shifted = telco.copy()
+        shifted["monthly_charges"] = shifted["monthly_charges"] * 1.6 + 20
+        shifted.loc[shifted.index % 3 == 0, "contract"] = "Ten year"
+        cls.telco_shifted = cls.imported("telco_shifted", shifted)
+        cls.diamonds = cls.imported("diamonds", pd.read_csv(os.path.join(SHARED, "diamonds.csv")))
+        cls.penguins = cls.imported("penguins", pd.read_csv(os.path.join(SHARED, "penguins.csv")))
+
+        cls.binary_model, cls.binary_summary = cls.train(cls.telco, "binary.h5", "--label", "churn", "--task", "binary",
+                                                         "--model", "fm", "--factors", "4", "--epochs", "6")
+        cls.regression_model, _ = cls.train(cls.diamonds, "regression.h5", "--label", "price", "--task", "regression",
+                                            "--epochs", "3")
+        cls.multiclass_model, _ = cls.train(cls.penguins, "multiclass.h5", "--label", "species", "--task",
+                                            "multiclass", "--epochs", "20", "--batch", "32")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    @classmethod
+    def imported(cls, name, df):
+        csv = cls.path(name + ".csv")
+        df.to_csv(csv, index=False)
+        out = cls.path(name + ".h5")
+        run("import", csv, out, "--quiet")
+        return out
+
+    @classmethod
+    def train(cls, data, out, *flags):
+        model = cls.path(out)
+        proc = run("train", data, "--out", model, "--device", "cpu", "--quiet", *flags)
+        return model, json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def report(self, model, out, *flags):
+        html_path = self.path(out)
+        run("report", model, "--out", html_path, "--device", "cpu", "--quiet", *flags)
+        with open(html_path, encoding="utf-8") as f:
+            html = f.read()
+        page = parse(html)
+        self.assertEqual(page.errors, [], "the page is not well nested")
+        self.assert_self_contained(html, page)
+        return html, page
+
+    def assert_self_contained(self, html, page):
+        self.assertNotRegex(html, r"(?i)https?://")
+        self.assertNotRegex(html, r"(?i)<\s*(script|link|img|iframe|object|embed)\b")
+        for node in page.root.iter():
+            for attr in ("src", "href", "xlink:href", "action"):
+                self.assertNotIn(attr, node.attrs, (node.tag, node.attrs))
+            self.assertFalse(any(a.startswith("on") for a in node.attrs), node.attrs)
+
+    def eval_json(self, model, data):
+        return json.loads(run("eval", model, data, "--json", "--device", "cpu").stdout)
+
+    def svg(self, page, svg_id):
+        self.assertIn(svg_id, page.ids, f"no element with id '{svg_id}'")
+        node = page.ids[svg_id]
+        self.assertEqual(node.tag, "svg")
+        return node
+
+    # ---------------------------------------------------------------------------------------------
+
+    def test_binary_fm_report(self):
+        html, page = self.report(self.binary_model, "binary.html", "--eval", self.telco, "--drift", self.telco_shifted)
+        metrics = self.eval_json(self.binary_model, self.telco)
+
+        # Summary.
+        summary = page.ids["summary"].all_text()
+        for text in ("binary", "churn", "No", "Yes", "fm", str(self.binary_summary["train_rows"])):
+            self.assertIn(text, summary)
+
+        # Learning curves: one point per epoch, from the history stored in the model file.
+        epochs = self.binary_summary["epochs_run"]
+        with h5py.File(self.binary_model) as f:
+            history = json.loads(f.attrs["history"])
+            weights = f["weights"][:].astype(np.float64)
+            factors = f["factors"][:].astype(np.float64)
+        self.assertEqual([e["epoch"] for e in history], list(range(1, epochs + 1)))
+        best = history[self.binary_summary["best_epoch"] - 1]
+        self.assertAlmostEqual(best["valid"]["logloss"], self.binary_summary["valid"]["logloss"], places=12)
+        for chart in ("learning-curve-loss", "learning-curve-metric"):
+            svg = self.svg(page, chart)
+            self.assertIn("learning-curve", svg.attrs["class"].split())
+            self.assertEqual(len(polyline_points(svg.find_all("polyline", "series")[0])), epochs)
+        losses = [e["train_loss"] for e in history]
+        ys = [y for _, y in polyline_points(self.svg(page, "learning-curve-loss").find_all("polyline", "series")[0])]
+        # Pixel y grows downwards: a linear map of the losses with a negative slope.
+        self.assertLess(np.corrcoef(ys, losses)[0, 1], -0.999)
+
+        # ROC: the polyline is a curve from (0, 0) to (1, 1), monotone, whose area is the AUC that
+        # `lathe eval` prints (the page prints that same number).
+        roc = self.svg(page, "roc")
+        pts = data_points(roc, polyline_points(roc.find_all("polyline", "series")[0]))
+        self.assertGreater(len(pts), 100)
+        self.assertAlmostEqual(pts[0][0], 0, delta=0.01)
+        self.assertAlmostEqual(pts[0][1], 0, delta=0.01)
+        self.assertAlmostEqual(pts[-1][0], 1, delta=0.01)
+        self.assertAlmostEqual(pts[-1][1], 1, delta=0.01)
+        xs, ys = np.array(pts).T
+        self.assertTrue((np.diff(xs) >= -1e-9).all() and (np.diff(ys) >= -1e-9).all())
+        area = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))
+        self.assertAlmostEqual(area, metrics["auc"], delta=0.01)
+        printed = page.root.find_all("span", "auc")
+        self.assertEqual(len(printed), 1)
+        self.assertAlmostEqual(float(printed[0].all_text()), metrics["auc"], delta=1e-5 * metrics["auc"])
+        eval_cells = {c.attrs["data-metric"]: float(c.all_text()) for c in page.root.find_all("td", "metric")}
+        self.assertEqual(sorted(eval_cells), sorted(k for k in metrics if k in ("logloss", "accuracy", "auc", "pr_auc")))
+        for k, v in eval_cells.items():
+            self.assertAlmostEqual(v, metrics[k], delta=1e-5 * abs(metrics[k]), msg=k)
+
+        # PR: recall from 0 to 1, precision ending at the positive rate.
+        pr = self.svg(page, "pr")
+        pts = data_points(pr, polyline_points(pr.find_all("polyline", "series")[0]))
+        positive_rate = float((pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))["churn"] == "Yes").mean())
+        self.assertAlmostEqual(pts[0][0], 0, delta=0.01)
+        self.assertAlmostEqual(pts[-1][0], 1, delta=0.01)
+        self.assertAlmostEqual(pts[-1][1], positive_rate, delta=0.01)
+
+        # Calibration: the bins recomputed from the probabilities `lathe score` writes.
+        scored = self.path("binary_scores.csv")
+        run("score", self.binary_model, self.telco, "--out", scored, "--format", "csv", "--device", "cpu", "--quiet")
+        p = pd.read_csv(scored)["probability"].to_numpy(np.float64)
+        y = (pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))["churn"] == "Yes").to_numpy()
+        bins = np.minimum((p * 10).astype(int), 9)
+        rows = table_rows(page.root.find_all("table", "calibration-table")[0])
+        self.assertEqual(len(rows), 10)
+        for b, row in enumerate(rows):
+            n = int((bins == b).sum())
+            self.assertEqual(int(row[1]), n, row)
+            if n:
+                self.assertAlmostEqual(float(row[2]), p[bins == b].mean(), delta=1e-3, msg=row)
+                self.assertAlmostEqual(float(row[3]), y[bins == b].mean(), delta=1e-3, msg=row)
+        circles = self.svg(page, "calibration").find_all("circle", "bin")
+        self.assertEqual(len(circles), int((np.bincount(bins, minlength=10) > 0).sum()))
+
+        # Weights: the 20 largest |weight| of the model file, with their feature names.
+        wsvg = self.svg(page, "weights")
+        self.assertEqual(len(wsvg.find_all("rect", "bar")), 20)
+        table = table_rows(page.root.find_all("table", "weights-table")[0])
+        shown = np.array([float(r[2]) for r in table])
+        expected = weights[0][np.argsort(-np.abs(weights[0]), kind="stable")[:20]]
+        np.testing.assert_allclose(np.sort(np.abs(shown)), np.sort(np.abs(expected)), rtol=1e-4)
+        names = [r[1] for r in table]
+        self.assertTrue(any("=" in n for n in names), names)  # one-hot slots by column and label
+        self.assertTrue(all(n and n != "?" for n in names))
+
+        # FM interactions: each shown value is <v_i, v_j> of some pair, largest magnitude first.
+        isvg = self.svg(page, "interactions")
+        self.assertEqual(len(isvg.find_all("rect", "bar")), 20)
+        v = factors[0]
+        dots = v @ v.T
+        pair_values = dots[np.triu_indices(len(v), 1)]
+        values = [float(r[3]) for r in table_rows(page.root.find_all("table", "interactions-table")[0])]
+        self.assertTrue(all(abs(values[i]) >= abs(values[i + 1]) - 1e-9 for i in range(len(values) - 1)))
+        for value in values:
+            self.assertLess(np.min(np.abs(pair_values - value)), 1e-4 * max(1.0, abs(value)), value)
+        self.assertLessEqual(abs(values[0]), np.max(np.abs(pair_values)) * (1 + 1e-5))
+
+        # Drift: the table of `lathe drift` with the status colours.
+        proc = run("drift", self.binary_model, self.telco_shifted, "--json", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        drift = json.loads(proc.stdout)
+        self.svg(page, "drift-psi")
+        drift_rows = {tr.find_all("td")[0].all_text(): tr for tr in page.ids["drift-table"].find_all("tr")
+                      if tr.find_all("td")}
+        self.assertEqual(sorted(drift_rows), sorted(f["name"] for f in drift["features"]))
+        for f in drift["features"]:
+            tr = drift_rows[f["name"]]
+            self.assertIn("status-" + f["status"], tr.attrs["class"])
+            psi = tr.find_all("td")[2].all_text()
+            if f["psi"] is not None:
+                self.assertAlmostEqual(float(psi), f["psi"], delta=1e-3 * max(1.0, f["psi"]), msg=f["name"])
+        self.assertIn("status-alert", drift_rows["monthly_charges"].attrs["class"])
+        self.assertIn("status-alert", drift_rows["contract"].attrs["class"])
+        self.assertIn("Ten year", drift_rows["contract"].all_text())
+        self.assertEqual(page.ids["drift-status"].all_text(), drift["status"])
+        self.assertRegex(html, r"\.status\.alert\s*\{[^}]*background")
+
+    def test_regression_report(self):
+        html, page = self.report(self.regression_model, "regression.html", "--eval", self.diamonds)
+        metrics = self.eval_json(self.regression_model, self.diamonds)
+        svg = self.svg(page, "residuals")
+        circles = svg.find_all("g", "points")[0].find_all("circle")
+        self.assertEqual(len(circles), 2000)  # sampled from 53940 rows
+        px = np.array([float(c.attrs["cx"]) for c in circles])
+        py = np.array([float(c.attrs["cy"]) for c in circles])
+        # Predicted against actual: a model with r2 ~0.9 puts the points near the diagonal.
+        self.assertGreater(metrics["r2"], 0.8)
+        self.assertGreater(np.corrcoef(px, -py)[0, 1], 0.9)
+        cells = {c.attrs["data-metric"]: float(c.all_text()) for c in page.root.find_all("td", "metric")}
+        self.assertAlmostEqual(cells["rmse"], metrics["rmse"], delta=1e-5 * metrics["rmse"])
+        for absent in ("roc", "pr", "calibration", "confusion", "interactions", "drift"):
+            self.assertNotIn(absent, page.ids)
+        self.assertEqual(len(self.svg(page, "weights").find_all("rect", "bar")), 20)
+        self.assertIn("carat", page.ids["weights"].all_text())
+
+    def test_multiclass_report(self):
+        html, page = self.report(self.multiclass_model, "multiclass.html", "--eval", self.penguins,
+                                 "--drift", self.penguins)
+        metrics = self.eval_json(self.multiclass_model, self.penguins)
+        svg = self.svg(page, "confusion")
+        self.assertEqual(len(svg.find_all("rect", "cell")), 9)
+        counts = [int(t.all_text()) for t in svg.find_all("text", "count")]
+        self.assertEqual(counts, metrics["confusion"])
+        self.assertEqual(sum(counts), 344)
+        for name in ("Adelie", "Chinstrap", "Gentoo"):
+            self.assertIn(name, svg.all_text())
+        # Per-class weights name their class.
+        self.assertIn("[Gentoo]", self.svg(page, "weights").all_text())
+        # The status `lathe drift` finds, and no feature drifts (the training rows are 80% of these).
+        proc = run("drift", self.multiclass_model, self.penguins, "--json", "--device", "cpu", check=False)
+        self.assertEqual(page.ids["drift-status"].all_text(), json.loads(proc.stdout)["status"])
+        for tr in page.ids["drift-table"].find_all("tr"):
+            if tr.find_all("td"):
+                self.assertIn("status-ok", tr.attrs["class"])
+
+    def test_names_from_the_data_are_escaped(self):
+        rng = np.random.default_rng(5)
+        n = 1500
+        x = rng.normal(size=n)
+        city = rng.choice(["Oslo", "<b>Bergen</b>", "Tromsø & \"Bodø\""], size=n)
+        y = np.where(rng.random(n) < 1 / (1 + np.exp(-2 * x - (city == "Oslo"))), "yes", "<no>")
+        df = pd.DataFrame({EVIL: x, "city": city, "label": y})
+        data = self.imported("evil_data", df)
+        model, _ = self.train(data, "evil.h5", "--label", "label", "--task", "binary", "--epochs", "4")
+        html, page = self.report(model, "evil.html", "--eval", data, "--drift", data)
+        self.assertNotIn("<script", html.lower())
+        self.assertNotIn("<b>Bergen", html)
+        self.assertIn("&lt;script&gt;", html)
+        # The parsed page shows the names as they are, as text.
+        self.assertEqual(page.root.find_all("script"), [])
+        self.assertEqual(page.root.find_all("b"), [])
+        self.assertIn(EVIL, page.ids["weights"].all_text())
+        self.assertIn("city=<b>Bergen</b>", page.ids["weights-section"].all_text())
+        self.assertIn(EVIL, page.ids["drift-table"].all_text())
+        self.assertIn("<no>", page.ids["summary"].all_text())
+        self.svg(page, "roc")
+
+    def test_model_without_history(self):
+        old = self.path("no_history.h5")
+        shutil.copy(self.multiclass_model, old)
+        with h5py.File(old, "a") as f:
+            del f.attrs["history"]
+        html, page = self.report(old, "no_history.html")
+        self.assertIn("no-history", page.ids)
+        self.assertIn("no history stored", page.ids["no-history"].all_text())
+        self.assertNotIn("learning-curve-loss", page.ids)
+        self.svg(page, "weights")
+        for absent in ("evaluation", "drift", "roc", "confusion"):
+            self.assertNotIn(absent, page.ids)
+
+    def test_errors_leave_no_output(self):
+        out = self.path("missing.html")
+        proc = run("report", self.path("missing.h5"), "--out", out, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("missing.h5", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertFalse(os.path.exists(out))
+        # A bad --eval file: the earlier report stays as it was, no temporary file is left.
+        html, _ = self.report(self.multiclass_model, "kept.html")
+        proc = run("report", self.multiclass_model, "--eval", self.path("nope.h5"), "--out", self.path("kept.html"),
+                   "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("nope.h5", proc.stderr)
+        with open(self.path("kept.html"), encoding="utf-8") as f:
+            self.assertEqual(f.read(), html)
+        self.assertEqual([n for n in os.listdir(self.dir) if ".tmp-" in n], [])
+        # --eval data without the model's label.
+        nolabel = self.imported("penguins_nolabel", pd.read_csv(os.path.join(SHARED, "penguins.csv")).drop(columns="species"))
+        proc = run("report", self.multiclass_model, "--eval", nolabel, "--out", self.path("x.html"), "--device", "cpu",
+                   check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("species", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.html")))
+
+    def test_rendered_in_headless_chromium(self):
+        chromium = find_chromium()
+        path = self.path("render.html")
+        run("report", self.binary_model, "--eval", self.telco, "--drift", self.telco_shifted, "--out", path,
+            "--device", "cpu", "--quiet")
+        profile = self.path("chromium-profile")
+        common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                  f"--user-data-dir={profile}", "--window-size=1300,1100"]
+        proc = subprocess.run([*common, "--dump-dom", "file://" + path], capture_output=True, text=True, timeout=180)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        dom = parse(proc.stdout)
+        for svg_id in ("learning-curve-loss", "learning-curve-metric", "roc", "pr", "calibration", "weights",
+                       "interactions", "drift-psi"):
+            self.assertIn(svg_id, dom.ids, f"{svg_id} missing from the rendered DOM")
+            self.assertEqual(dom.ids[svg_id].tag, "svg")
+        self.assertGreater(len(polyline_points(dom.ids["roc"].find_all("polyline", "series")[0])), 100)
+        self.assertEqual(dom.root.find_all("script"), [])
+
+        # The screenshot of the top of the page: the learning curves and the ROC curve are drawn in
+        # the series colour.
+        shot = self.path("render.png")
+        proc = subprocess.run([*common, f"--screenshot={shot}", "file://" + path], capture_output=True, text=True,
+                              timeout=180)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        width, height, bpp, rows = png_pixels(shot)
+        self.assertEqual((width, height), (1300, 1100))
+        series = 0
+        for line in rows:
+            for i in range(0, len(line), bpp):
+                if abs(line[i] - SERIES_RGB[0]) < 12 and abs(line[i + 1] - SERIES_RGB[1]) < 12 and \
+                        abs(line[i + 2] - SERIES_RGB[2]) < 12:
+                    series += 1
+        self.assertGreater(series, 500, "no chart drawn in the series colour")
+
+
+if __name__ == "__main__":
+    unittest.main()
