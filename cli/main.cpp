@@ -1,12 +1,18 @@
 // `lathe`: the command line. Maps every exception to one message on stderr and an exit code:
 // 0 success, 1 an error (bad input, failed computation), 2 a usage error, 3 a sticky CUDA error
 // (and, from `lathe drift`, drift above the alert threshold: cli::ExitCode).
+#include <hdf5.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
 #include "runtime/error.h"
 
 int main(int argc, char** argv) {
+  // No HDF5 clean-up at exit: every file is closed (and checked) by the code that wrote it, and a
+  // file whose flush failed (a full disk) is left in a state that HDF5 1.10's atexit handler
+  // crashes on (SIGSEGV in H5F__close_cb after the error was reported). Before any HDF5 call.
+  H5dont_atexit();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lathe 0.1.0");

@@ -68,6 +68,7 @@ inline H5Handle dataset_handle(hid_t id) { return {id, H5Dclose}; }
 inline H5Handle dataspace_handle(hid_t id) { return {id, H5Sclose}; }
 inline H5Handle datatype_handle(hid_t id) { return {id, H5Tclose}; }
 inline H5Handle attribute_handle(hid_t id) { return {id, H5Aclose}; }
+inline H5Handle object_handle(hid_t id) { return {id, H5Oclose}; }
 inline H5Handle plist_handle(hid_t id) { return {id, H5Pclose}; }
 
 // Small helpers over common patterns. `context` names the file (and object) for error messages.

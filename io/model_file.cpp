@@ -10,6 +10,7 @@
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
 #include "io/temporary_file.h"
+#include "kernels/prepare_formulas.h"  // mix64
 #include "runtime/error.h"
 
 namespace lathe {
@@ -64,6 +65,47 @@ template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
                        const std::string& context) {
   if (!values.empty()) h5::write_checksummed(file, name, values, shape, context);
+}
+
+// HDF5 keeps variable-length strings in its global heap, which has no checksum: a flipped bit in
+// the preparation's text would change predictions unnoticed. So every attribute of the root and of
+// the profile and predictions groups (names and values, strings and integers, in name order) is
+// folded into one 64-bit digest (FNV-1a, then mix64), stored in the Fletcher32 dataset
+// "attribute_digest" and checked before anything is parsed.
+std::uint64_t attribute_digest(hid_t f, const std::string& context) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  const auto add = [&h](const std::string& text) {
+    for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+    h = (h ^ 0xffu) * 0x100000001b3ULL;  // a separator no text byte sequence can fake
+  };
+  for (const char* object_name : {".", "profile", "predictions"}) {
+    if (std::string(object_name) != "." && !link_exists(f, object_name)) continue;
+    add(object_name);
+    H5Handle object = h5::object_handle(LATHE_H5_CHECK(H5Oopen(f, object_name, H5P_DEFAULT), context));
+    H5O_info_t info;
+    LATHE_H5_CHECK(H5Oget_info2(object.get(), &info, H5O_INFO_NUM_ATTRS), context);
+    for (hsize_t i = 0; i < info.num_attrs; ++i) {
+      H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(
+          H5Aopen_by_idx(object.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT), context));
+      const ssize_t length = H5Aget_name(attr.get(), 0, nullptr);
+      if (length < 0) throw InputError(context + ": an attribute name cannot be read");
+      std::string name(static_cast<std::size_t>(length), '\0');
+      H5Aget_name(attr.get(), name.size() + 1, name.data());
+      add(name);
+      H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Aget_type(attr.get()), context));
+      const H5T_class_t kind = H5Tget_class(type.get());
+      if (kind == H5T_STRING) {
+        for (const std::string& v : h5::read_string_attribute(object.get(), name.c_str(), context)) add(v);
+      } else if (kind == H5T_INTEGER) {
+        long long v = 0;
+        LATHE_H5_CHECK(H5Aread(attr.get(), H5T_NATIVE_LLONG, &v), context);
+        add(std::to_string(v));
+      } else {
+        add("?");
+      }
+    }
+  }
+  return mix64(h);
 }
 
 // A sketch from stored points and weights; InputError when they are not a valid summary.
@@ -298,6 +340,8 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
         h5::write_checksummed_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
       }
     }
+    const std::vector<long long> digest = {static_cast<long long>(attribute_digest(f, context))};
+    h5::write_checksummed(f, "attribute_digest", digest, {1}, context);
     LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
     LATHE_H5_CHECK(H5Fclose(file.release()), context);
   }
@@ -360,6 +404,14 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   if (version > kModelFormatVersion) {
     throw InputError(context + ": written by a newer Lathe (model format " + std::to_string(version) +
                      "; this lathe reads up to " + std::to_string(kModelFormatVersion) + "): upgrade lathe");
+  }
+  // Format 3 on: the attributes' digest must be there and match; an earlier file is checked when
+  // it has one.
+  if (version >= 3 || link_exists(f, "attribute_digest")) {
+    const std::vector<long long> stored = read_checksummed<long long>(f, "attribute_digest", 1, context);
+    if (static_cast<std::uint64_t>(stored[0]) != attribute_digest(f, context)) {
+      throw InputError(context + ": the model's attributes are damaged (their digest does not match)");
+    }
   }
   ModelFile m;
   const std::string task = read_string(f, "task", context);

@@ -1,4 +1,4 @@
-// Lathe's model file (format version 2): one self-contained HDF5 file with everything `lathe eval`,
+// Lathe's model file (format version 3): one self-contained HDF5 file with everything `lathe eval`,
 // `lathe score` and `lathe drift` need. Written under a temporary name and renamed when complete;
 // every dataset carries HDF5's Fletcher32 checksum. Readers refuse a file written by a newer format
 // version; a format 1 file (no profile, no prediction summary, no parent) still loads.
@@ -35,6 +35,12 @@
 //   /predictions/class_shares   float64 [classes]: multiclass: the share of rows whose most
 //                          probable class is k
 //
+// Format 3 adds /attribute_digest, int64 [1]: a 64-bit digest of every attribute of /, /profile and
+// /predictions (names and values, in name order; see attribute_digest in io/model_file.cpp),
+// because HDF5 keeps variable-length strings in its global heap without a checksum. The loader
+// checks it before parsing anything (required from format 3 on, checked in earlier files that
+// have it): a flipped bit in the preparation's text is an error, never different predictions.
+//
 // A dataset that would hold no values is not written (it reads as empty).
 //
 // A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
@@ -58,7 +64,7 @@
 
 namespace lathe {
 
-inline constexpr int kModelFormatVersion = 2;
+inline constexpr int kModelFormatVersion = 3;
 
 // Points kept by the quantile sketch of a model's predictions.
 inline constexpr int kPredictionSketchCapacity = 1024;
