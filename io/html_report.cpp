@@ -361,19 +361,6 @@ const char* kind_text(ModelKind k) {
   return k == ModelKind::fm ? "fm (factorization machine)" : "linear";
 }
 
-const char* loss_text(LossKind l) {
-  switch (l) {
-    case LossKind::squared:
-      return "squared";
-    case LossKind::huber:
-      return "huber";
-    case LossKind::logistic:
-      return "logistic";
-    case LossKind::softmax:
-      return "softmax";
-  }
-  return "?";
-}
 
 std::string summary_section(const ModelFile& m, const std::filesystem::path& path) {
   const nlohmann::json metrics = parse_object(m.metrics_json);
@@ -394,7 +381,7 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
       "model", html_escape(kind_text(m.kind)) + (m.kind == ModelKind::fm
                                                      ? ", " + std::to_string(m.factors) + " factors"
                                                      : std::string()));
-  s += table_row("loss", html_escape(loss_text(m.loss)));
+  s += table_row("loss", html_escape(loss_name(m.loss)));
   s += table_row("features", std::to_string(m.preparation.dense_features()) + " dense, " +
                                  std::to_string(m.preparation.expanded_features()) + " expanded (" +
                                  std::to_string(m.preparation.sparse.size()) + " sparse groups)");

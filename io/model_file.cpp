@@ -20,15 +20,6 @@ namespace {
 using h5::H5Handle;
 
 const char* kind_name(ModelKind k) { return k == ModelKind::linear ? "linear" : "fm"; }
-const char* loss_name(LossKind k) {
-  switch (k) {
-    case LossKind::squared: return "squared";
-    case LossKind::huber: return "huber";
-    case LossKind::logistic: return "logistic";
-    case LossKind::softmax: return "softmax";
-  }
-  return "?";
-}
 
 std::string schema_json(const std::vector<ColumnInfo>& columns) {
   nlohmann::json j = nlohmann::json::array();

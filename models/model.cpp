@@ -27,8 +27,6 @@ const char* task_name(Task task) {
   }
 }
 
-namespace {
-
 const char* loss_name(LossKind loss) {
   switch (loss) {
     case LossKind::squared:
@@ -41,6 +39,8 @@ const char* loss_name(LossKind loss) {
       return "softmax";
   }
 }
+
+namespace {
 
 void check_optimizer(const OptimizerConfig& c) {
   const auto in_unit = [](float x) { return x >= 0.0f && x < 1.0f; };

@@ -33,6 +33,7 @@ enum class ModelKind { linear, fm };
 //   logistic  log(1 + exp(s)) - y s, y in [0, 1] (binary labels 0/1)
 //   softmax   log(sum_o exp(s_o)) - s_y, y a class index in [0, outputs)
 enum class LossKind { squared, huber, logistic, softmax };
+const char* loss_name(LossKind loss);  // "squared", "huber", "logistic", "softmax"
 
 enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
 
