@@ -590,21 +590,8 @@ class CudaModel final : public Model {
     launch_gather(order_.data() + first, count, batch_dense_.data(), batch_slot_.data(), batch_value_.data(),
                   batch_label_.data(), batch_weight_.data());
 
-    StepArgs a;
-    a.model = device_view();
-    a.data.rows =
-        PreparedRowsView{batch_dense_.data(), batch_slot_.data(), batch_value_.data(), count};
-    a.data.labels = batch_label_.data();
-    a.data.weights = weighted_ ? batch_weight_.data() : nullptr;
-    a.count = count;
-    a.theta = theta_.data();
-    a.moment1 = moment1_.data();
-    a.moment2 = moment2_.data();
-    a.gradient = gradient_.data();
-    a.dscore = dscore_.data();
-    a.sums = sums_.data();
-    a.totals = totals_.data();
-    a.loss_sum = loss_sum_.data();
+    StepArgs a = step_args(PreparedRowsView{batch_dense_.data(), batch_slot_.data(), batch_value_.data(), count},
+                           batch_label_.data(), batch_weight_.data());
     a.fused_update = size <= kFusedUpdateMax;
     return finish_step(a, DevicePlannedStep{0, count, update_rule(optimizer_, settings)}, settings);
   }
@@ -955,13 +942,14 @@ class CudaModel final : public Model {
     LATHE_CUDA_CHECK_LAUNCH();
   }
 
-  // A step's arguments over the whole gathered epoch (window() and count/rule still to set).
-  StepArgs epoch_step_args() {
+  // A step's arguments over column-major rows (the batch's row `first` is set per step, with its
+  // count and update rule: DevicePlannedStep), with the model's parameters and scratch.
+  StepArgs step_args(const PreparedRowsView& rows, const float* labels, const float* weights) {
     StepArgs a;
     a.model = device_view();
-    a.data.rows = PreparedRowsView{epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(), order_size_};
-    a.data.labels = epoch_label_.data();
-    a.data.weights = weighted_ ? epoch_weight_.data() : nullptr;
+    a.data.rows = rows;
+    a.data.labels = labels;
+    a.data.weights = weighted_ ? weights : nullptr;
     a.theta = theta_.data();
     a.moment1 = moment1_.data();
     a.moment2 = moment2_.data();
@@ -971,6 +959,12 @@ class CudaModel final : public Model {
     a.totals = totals_.data();
     a.loss_sum = loss_sum_.data();
     return a;
+  }
+
+  // A step's arguments over the whole gathered epoch (stride: the epoch's row count).
+  StepArgs epoch_step_args() {
+    return step_args(PreparedRowsView{epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(), order_size_},
+                     epoch_label_.data(), epoch_weight_.data());
   }
 
   ModelView device_view() const {
