@@ -13,9 +13,23 @@
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/vector_clones.h"
 
 namespace lathe {
 namespace {
+
+// Rows per work item of a linear model's predict_scores, and the fewest rows worth a thread team.
+constexpr std::int64_t kPredictRunRows = 4096;
+constexpr std::int64_t kParallelPredictRows = 8192;
+
+// linear_scores_by_column compiled for AVX2 and the baseline ISA (runtime/vector_clones.h).
+LATHE_VECTOR_CLONES void linear_scores_columns(const ModelView& m, const PreparedRowsView& rows,
+                                               std::int64_t begin, std::int64_t end,
+                                               std::int32_t o, float* out,
+                                               std::int64_t out_stride) {
+  linear_scores_by_column(m.theta, m.params, rows, m.layout, begin, end, o, out, out_stride);
+}
+
 
 // Rows per partial gradient of the dense entries: the batch is cut into fixed slices (not one per
 // thread) whose partial sums are merged in slice order.
@@ -210,8 +224,23 @@ class CpuModel final : public Model {
     check_rows(shape_, rows, "predict_scores");
     const ModelView model = view(state_);
     const std::int32_t outputs = params_.outputs;
+    // Called from inside a parallel region (a scorer's thread per row tile), it runs on the
+    // calling thread alone.
+    const bool team = !omp_in_parallel() && rows.rows >= kParallelPredictRows;
+    if (params_.factors == 0) {
+      const std::int64_t runs = (rows.rows + kPredictRunRows - 1) / kPredictRunRows;
+#pragma omp parallel for schedule(static) if (team)
+      for (std::int64_t run = 0; run < runs; ++run) {
+        const std::int64_t begin = run * kPredictRunRows;
+        const std::int64_t end = std::min(rows.rows, begin + kPredictRunRows);
+        for (std::int32_t o = 0; o < outputs; ++o) {
+          linear_scores_columns(model, rows, begin, end, o, out + begin * outputs + o, outputs);
+        }
+      }
+      return;
+    }
     const std::int64_t sums_per_row = static_cast<std::int64_t>(outputs) * params_.factors;
-#pragma omp parallel
+#pragma omp parallel if (team)
     {
       std::vector<float> sums(static_cast<std::size_t>(std::max<std::int64_t>(sums_per_row, 1)));
 #pragma omp for schedule(static)

@@ -105,6 +105,53 @@ LATHE_HOST_DEVICE float linear_score(const float* theta, const ParameterLayout& 
   return s;
 }
 
+// linear_score for output o of rows [begin, end), evaluated column by column (host only): each
+// step streams one feature column over a run of rows, which vectorizes, where linear_score walks
+// one row across every column. Per row it performs exactly linear_score's operations in the same
+// order (the four lanes, the bias, then the sparse groups), so the results are bit-identical.
+// Writes out[(r - begin) * out_stride].
+inline void linear_scores_by_column(const float* theta, const ParameterLayout& p,
+                                    const PreparedRowsView& rows, const ExpandedLayout& layout,
+                                    std::int64_t begin, std::int64_t end, std::int32_t o,
+                                    float* out, std::int64_t out_stride) {
+  constexpr std::int64_t kRun = 256;  // rows per run: the four lanes stay in L1
+  float s0[kRun], s1[kRun], s2[kRun], s3[kRun];
+  const float* w = theta + p.weight(o, 0);
+  const std::int64_t n = rows.rows, dense = layout.dense_features;
+  const float bias = theta[p.bias(o)];
+  for (std::int64_t b = begin; b < end; b += kRun) {
+    const std::int64_t m = end - b < kRun ? end - b : kRun;
+    for (std::int64_t r = 0; r < m; ++r) s0[r] = s1[r] = s2[r] = s3[r] = 0.0f;
+    std::int64_t f = 0;
+    for (; f + 4 <= dense; f += 4) {
+      const float w0 = w[f], w1 = w[f + 1], w2 = w[f + 2], w3 = w[f + 3];
+      const float* x0 = rows.dense + f * n + b;
+      const float* x1 = x0 + n;
+      const float* x2 = x1 + n;
+      const float* x3 = x2 + n;
+      for (std::int64_t r = 0; r < m; ++r) {
+        s0[r] += w0 * x0[r];
+        s1[r] += w1 * x1[r];
+        s2[r] += w2 * x2[r];
+        s3[r] += w3 * x3[r];
+      }
+    }
+    for (; f < dense; ++f) {
+      const float wf = w[f];
+      const float* x = rows.dense + f * n + b;
+      for (std::int64_t r = 0; r < m; ++r) s0[r] += wf * x[r];
+    }
+    for (std::int64_t r = 0; r < m; ++r) s0[r] = bias + ((s0[r] + s1[r]) + (s2[r] + s3[r]));
+    for (std::int32_t g = 0; g < layout.groups; ++g) {
+      const float* wg = w + layout.group_offset[g];
+      const std::int32_t* slot = rows.slot + static_cast<std::int64_t>(g) * n + b;
+      const float* value = rows.value + static_cast<std::int64_t>(g) * n + b;
+      for (std::int64_t r = 0; r < m; ++r) s0[r] += wg[slot[r]] * value[r];
+    }
+    for (std::int64_t r = 0; r < m; ++r) out[(b - begin + r) * out_stride] = s0[r];
+  }
+}
+
 // Adds active feature i's part of fm_pairwise: sums[f] += v_if x, squares (in four lanes, by f % 4)
 // += (v_if x)^2.
 LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, float* sums,

@@ -11,6 +11,7 @@
 
 #include "runtime/error.h"
 #include "runtime/prepare_cuda.h"
+#include "runtime/vector_clones.h"
 
 namespace lathe {
 
@@ -574,19 +575,9 @@ void size_output(const BoundPreparation& bound, std::int64_t rows, PreparedBlock
   out.label.resize(bound.label_input >= 0 ? static_cast<std::size_t>(rows) : 0);
 }
 
-// The dense row loops are compiled twice, for AVX2 and for the baseline ISA, and picked at load
-// time: the conversions to and from double cost 4x more in SSE2 than in AVX2, which makes the
-// baseline build compute-bound while the AVX2 one runs at memory speed. Same IEEE operations, same
-// results.
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define LATHE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef LATHE_VECTOR_CLONES
-#define LATHE_VECTOR_CLONES
-#endif
-
+// The dense row loops are compiled for AVX2 and the baseline ISA (runtime/vector_clones.h): the
+// conversions to and from double cost 4x more in SSE2, which makes the baseline build compute-bound
+// while the AVX2 one runs at memory speed.
 LATHE_VECTOR_CLONES void dense_run(const DenseFeature& d, float* __restrict__ out,
                                    std::int64_t begin, std::int64_t end) {
   const float* __restrict__ a = d.a;
@@ -671,6 +662,38 @@ void apply_preparation(const DeviceContext& ctx, const BoundPreparation& bound,
     apply_preparation_cuda(ctx.cuda(), bound, input, out);
   } else {
     apply_preparation_cpu(bound, input, out);
+  }
+}
+
+TilePreparation::TilePreparation(const BoundPreparation& bound)
+    : bound_(&bound), tables_(std::make_unique<HostPrepareTables>()) {
+  if (!bound.fitted) throw Error("apply_preparation: the binding has no fitted preparation");
+  build_prepare_tables(bound, *tables_);
+}
+
+TilePreparation::~TilePreparation() = default;
+
+void TilePreparation::check(const ColumnBlockView& input) const { check_input(*bound_, input); }
+
+void TilePreparation::prepare(const ColumnBlockView& input, std::int64_t begin, std::int64_t end,
+                              PreparedBlock& tile) const {
+  const std::int64_t n = std::max<std::int64_t>(0, std::min(end, input.rows) - begin);
+  size_output(*bound_, n, tile);
+  if (n == 0) return;
+  if (bound_->label_input >= 0) {
+    std::memcpy(tile.label.data(), input.column(bound_->label_input) + begin,
+                static_cast<std::size_t>(n) * sizeof(float));
+  }
+  // The descriptors address the block's columns from row `begin` on (stride: the block's rows);
+  // the tile's own columns have stride n.
+  const PrepareTables& t = tables_->tables;
+  const float* values = input.values + begin;
+  for (std::int64_t f = 0; f < t.dense_features(); ++f) {
+    dense_run(dense_feature(t, values, input.rows, f), tile.dense.data() + f * n, 0, n);
+  }
+  for (std::int32_t g = 0; g < t.groups; ++g) {
+    sparse_run(sparse_feature(t, values, input.rows, g), tile.slot.data() + g * n,
+               tile.value.data() + g * n, 0, n);
   }
 }
 

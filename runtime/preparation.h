@@ -28,6 +28,8 @@
 
 namespace lathe {
 
+struct HostPrepareTables;  // runtime/prepare_cuda.h: the transform's parameter tables in host memory
+
 enum class ImputeKind { mean, median, constant };
 enum class ScaleKind { standard, minmax, robust, none };
 enum class ClipKind { none, quantile, stddev };
@@ -188,6 +190,32 @@ struct PreparedBlock {
 // in place). Throws Error when the block has fewer columns than the binding needs.
 void apply_preparation(const DeviceContext& ctx, const BoundPreparation& bound,
                        const ColumnBlockView& input, PreparedBlock& out);
+
+// The CPU transform, a tile of rows at a time, for callers that run their own threads over row
+// tiles and use each prepared tile while it is still in cache (batch scoring: prepare a few
+// thousand rows, score them, next tile), instead of one pass of the whole block through memory and
+// a second one to read it back. Same formulas and results as apply_preparation on the CPU.
+// Holds a pointer to `bound`, which must outlive it. prepare() starts no threads and may be called
+// from several threads at once, each with its own tile.
+class TilePreparation {
+ public:
+  explicit TilePreparation(const BoundPreparation& bound);  // Error for a corrupt binding
+  ~TilePreparation();
+  TilePreparation(const TilePreparation&) = delete;
+  TilePreparation& operator=(const TilePreparation&) = delete;
+
+  // Error when `input` lacks a column the binding reads. Call it once per block before prepare(),
+  // which does not check (it runs inside the caller's threads, where nothing may throw).
+  void check(const ColumnBlockView& input) const;
+  // Prepares rows [begin, end) of `input` (host memory; 0 <= begin <= end <= input.rows) into
+  // `tile`, laid out as apply_preparation's output for a block of end - begin rows.
+  void prepare(const ColumnBlockView& input, std::int64_t begin, std::int64_t end,
+               PreparedBlock& tile) const;
+
+ private:
+  const BoundPreparation* bound_;
+  std::unique_ptr<HostPrepareTables> tables_;
+};
 
 // The expanded feature matrix of a prepared block, column-major: out[k * rows + r] =
 // expanded_feature(row r, feature k) for k < fitted.expanded_features(). For checking and small

@@ -64,6 +64,15 @@ std::string eta_text(double seconds) {
 void scores_to_predictions(const PredictionLink& link, const std::vector<float>& scores,
                            std::vector<float>& predictions) {
   predictions.resize(scores.size());
+  scores_to_predictions(link, std::span<const float>(scores), std::span<float>(predictions));
+}
+
+void scores_to_predictions(const PredictionLink& link, std::span<const float> scores,
+                           std::span<float> predictions) {
+  if (predictions.size() != scores.size()) {
+    throw Error("scores_to_predictions: " + std::to_string(scores.size()) + " scores but room for " +
+                std::to_string(predictions.size()) + " predictions");
+  }
   const std::size_t k = static_cast<std::size_t>(link.outputs);
   switch (link.task) {
     case Task::regression:

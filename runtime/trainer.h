@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ struct PredictionLink {
 // multiclass probabilities (rows x outputs).
 void scores_to_predictions(const PredictionLink& link, const std::vector<float>& scores,
                            std::vector<float>& predictions);
+// The same into a caller's buffer of scores.size() floats (a tile of rows: Error otherwise).
+void scores_to_predictions(const PredictionLink& link, std::span<const float> scores,
+                           std::span<float> predictions);
 
 struct LabeledRows {
   TrainingSet set;       // rows, labels (as the model trains on them), weights

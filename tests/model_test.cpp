@@ -880,6 +880,39 @@ TEST_P(ModelOnDevice, LossSumWithoutWaitingMatchesTheReturnedLosses) {
   EXPECT_TRUE(same_bits(waited.theta, queued.theta));
 }
 
+// The CPU model scores a linear model column by column (linear_scores_by_column); that must be
+// linear_score's arithmetic exactly, row by row, whatever the run and thread split.
+TEST(CpuModel, LinearScoresByColumnAreTheRowFormulaBitForBit) {
+  const DeviceContext ctx = DeviceContext::select("cpu");
+  for (LossKind loss : {LossKind::logistic, LossKind::softmax}) {
+    for (std::int64_t dense : {0, 3, 8, 13}) {
+      for (std::int64_t rows : {1, 255, 257, 4097, 9001}) {
+        SCOPED_TRACE("dense " + std::to_string(dense) + ", rows " + std::to_string(rows));
+        const Data d = make_features(rows, dense, {4, 9}, 71 + rows + dense);
+        const ModelShape shape = make_shape(d, loss, ModelKind::linear, 0);
+        auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+        std::vector<float> theta = flatten(model->parameters());
+        std::mt19937_64 rng(72);
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        for (auto& v : theta) v = normal(rng);
+        model->set_parameters(unflatten(shape, theta));
+        std::vector<float> out(static_cast<std::size_t>(rows * shape.outputs), NAN);
+        model->predict_scores(d.view(), out.data());
+        const ExpandedLayout layout{d.dense, d.groups(), d.offsets.data()};
+        const ModelView view{theta.data(), parameter_layout(shape), layout, loss, 1.0f};
+        std::vector<float> row(static_cast<std::size_t>(shape.outputs));
+        std::int64_t differing = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+          row_scores(view, d.view(), r, row.data(), nullptr);
+          differing += std::memcmp(row.data(), out.data() + r * shape.outputs,
+                                   row.size() * sizeof(float)) != 0;
+        }
+        EXPECT_EQ(differing, 0);
+      }
+    }
+  }
+}
+
 TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -383,6 +384,49 @@ TEST_P(PreparationOnDevice, ReusesOneBindingAcrossBlocksOfDifferentSizes) {
     SCOPED_TRACE("block at " + std::to_string(first) + " of " + std::to_string(n) + " rows");
     expect_matches_reference(f, part, out, 0.0);
     first += n;
+  }
+}
+
+// TilePreparation (the scorer's tile-at-a-time CPU transform) gives apply_preparation's output,
+// bit for bit, for every tile of a block, including tiles that end at the block's last row.
+TEST(TilePreparation, TilesAreTheWholeBlockTransformBitForBit) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  const std::int64_t rows = 5003, cols = 11;
+  const Table t = mixed_table(rows, cols, 77);
+  const FittedPreparation f = fit_preparation(profile_of(t, 1024), mixed_options(t));
+  const BoundPreparation bound = bind_preparation(f, t.columns);
+  const std::vector<float> block = t.block();
+  const ColumnBlockView view{block.data(), rows, cols};
+  PreparedBlock whole;
+  apply_preparation(cpu, bound, view, whole);
+  const TilePreparation tiles(bound);
+  tiles.check(view);
+  EXPECT_THROW(tiles.check(ColumnBlockView{block.data(), rows, 1}), Error);
+  const std::int64_t dense = f.dense_features();
+  const auto groups = static_cast<std::int64_t>(f.sparse.size());
+  ASSERT_GT(groups, 0);  // the table has categorical columns: the sparse side is checked too
+  for (std::int64_t tile_rows : {1, 640, 2048, 5003}) {
+    SCOPED_TRACE("tiles of " + std::to_string(tile_rows));
+    PreparedBlock tile;
+    std::int64_t differing = 0;
+    for (std::int64_t begin = 0; begin < rows; begin += tile_rows) {
+      const std::int64_t end = std::min(rows, begin + tile_rows), n = end - begin;
+      tile.dense.assign(static_cast<std::size_t>(dense * n), kNaN);  // poison
+      tiles.prepare(view, begin, end, tile);
+      ASSERT_EQ(tile.rows, n);
+      for (std::int64_t r = 0; r < n; ++r) {
+        for (std::int64_t k = 0; k < dense; ++k) {
+          const float a = tile.dense[k * n + r], b = whole.dense[k * rows + begin + r];
+          differing += std::memcmp(&a, &b, sizeof a) != 0;
+        }
+        for (std::int64_t g = 0; g < groups; ++g) {
+          differing += tile.slot[g * n + r] != whole.slot[g * rows + begin + r];
+          const float a = tile.value[g * n + r], b = whole.value[g * rows + begin + r];
+          differing += std::memcmp(&a, &b, sizeof a) != 0;
+        }
+      }
+    }
+    EXPECT_EQ(differing, 0);
   }
 }
 
