@@ -1,6 +1,7 @@
 // What every benchmark file of lathe_bench shares (STYLE.md rule 9): seeded input blocks, the
-// bytes/s and rows/s counters, the host memcpy ceiling, and choosing the device or skipping with a
-// message where it does not answer. Header-only: the one executable's files include it.
+// bytes/s and rows/s counters, the host memcpy ceiling, the GPU's copy ceilings as counters beside
+// a GPU benchmark, and choosing the device or skipping with a message where it does not answer.
+// Header-only: the one executable's files include it.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -12,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "runtime/cuda_backend.h"
 #include "runtime/device_context.h"
 
 namespace lathe::bench {
@@ -52,6 +54,20 @@ inline void run_memcpy_ceiling(benchmark::State& state, std::int64_t rows, std::
     benchmark::ClobberMemory();
   }
   set_block_counters(state, rows, cols);
+}
+
+// The GPU's ceilings beside a GPU benchmark, measured in the same run (CUDA events, 10 copies of
+// `bytes`) and set as counters in GB/s: copy_GBps, a device-to-device copy (for kernels on
+// device-resident data); h2d_GBps, a pinned host-to-device copy (for entry points that take host
+// memory and upload it). Nothing on the CPU. Call after the timing loop.
+inline void set_device_copy_counter(benchmark::State& state, const DeviceContext& ctx, std::size_t bytes) {
+  if (!ctx.is_cuda() || bytes == 0) return;
+  state.counters["copy_GBps"] = static_cast<double>(bytes) / time_device_copy(ctx.cuda(), bytes, 10) / 1e9;
+}
+inline void set_upload_counter(benchmark::State& state, const DeviceContext& ctx, std::size_t bytes) {
+  if (!ctx.is_cuda() || bytes == 0) return;
+  state.counters["h2d_GBps"] =
+      static_cast<double>(bytes) / time_pinned_host_to_device_copy(ctx.cuda(), bytes, 10) / 1e9;
 }
 
 // DeviceContext::select(device) ("cpu", "cuda", ...); where that throws (no GPU answers), skips

@@ -1,9 +1,14 @@
 // The fused preparation transform (apply_preparation) next to the machine's ceiling, a memcpy of
 // the same input bytes (the transform reads and writes about as many bytes as a copy), measured in
-// the same run. Blocks: 1M rows x 16 numeric columns (impute + scale), and 1M x 16 mixed (12
-// numeric with missing values and indicators, 4 categorical, a numeric cross, a categorical cross
-// and a slope). GPU variants go through the same entry point (host block in and out, copies
-// included) and are skipped with a message where no GPU answers.
+// the same run. Blocks of 1M rows x 16 columns, by the second argument (kind):
+//   0 numeric  16 numeric columns (impute + scale);
+//   1 mixed    12 numeric with missing values and indicators, quantile clipping, 4 categorical, a
+//              numeric cross, a categorical cross and a slope;
+//   2 crosses  12 numeric (5% missing) and 4 categorical, crossed: 8 numeric x numeric products,
+//              all 6 categorical x categorical pairs (hashed into 2^16 buckets) and 4 slopes.
+// GPU variants go through the same entry point (host block in and out, copies included) and are
+// skipped with a message where no GPU answers. Counters: rows/s, bytes/s of the input block, and
+// the prepared row's dense features and sparse groups.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -30,10 +35,12 @@ struct PrepareCase {
   lathe::FittedPreparation fitted;
 };
 
+enum class PrepareKind { numeric = 0, mixed = 1, crosses = 2 };
+
 // Built once per shape (profiling 16M values takes a moment).
-const PrepareCase& prepare_case(std::int64_t rows, bool mixed) {
-  static std::map<std::pair<std::int64_t, bool>, std::unique_ptr<PrepareCase>> cases;
-  auto& slot = cases[{rows, mixed}];
+const PrepareCase& prepare_case(std::int64_t rows, PrepareKind kind) {
+  static std::map<std::pair<std::int64_t, PrepareKind>, std::unique_ptr<PrepareCase>> cases;
+  auto& slot = cases[{rows, kind}];
   if (slot) return *slot;
   slot = std::make_unique<PrepareCase>();
   PrepareCase& c = *slot;
@@ -44,6 +51,7 @@ const PrepareCase& prepare_case(std::int64_t rows, bool mixed) {
   std::normal_distribution<float> normal(0, 1);
   std::uniform_real_distribution<float> u(0, 1);
   lathe::PreparationOptions options;
+  const bool mixed = kind != PrepareKind::numeric;  // missing values and categorical columns
   for (std::int64_t col = 0; col < c.cols; ++col) {
     lathe::ColumnInfo info;
     info.name = "c" + std::to_string(col);
@@ -64,10 +72,15 @@ const PrepareCase& prepare_case(std::int64_t rows, bool mixed) {
     }
     c.columns.push_back(info);
   }
-  if (mixed) {
+  if (kind == PrepareKind::mixed) {
     options.missing_indicators = true;
     options.defaults.clip = lathe::ClipKind::quantile;
     options.crosses = {{"c0", "c1"}, {"c12", "c13"}, {"c2", "c14"}};
+  } else if (kind == PrepareKind::crosses) {
+    options.crosses = {{"c0", "c1"},   {"c2", "c3"},   {"c4", "c5"},   {"c6", "c7"},   {"c8", "c9"},
+                       {"c10", "c11"}, {"c0", "c2"},   {"c1", "c3"},   {"c12", "c13"}, {"c12", "c14"},
+                       {"c12", "c15"}, {"c13", "c14"}, {"c13", "c15"}, {"c14", "c15"}, {"c0", "c12"},
+                       {"c1", "c13"},  {"c2", "c14"},  {"c3", "c15"}};
   }
   lathe::DataProfile profile = lathe::make_profile(c.columns);
   lathe::profile_block(lathe::DeviceContext::cpu(), {c.block.data(), rows, c.cols}, {}, profile);
@@ -82,7 +95,7 @@ void BM_PrepareMemcpyCeiling(benchmark::State& state) {
 void run_prepare(benchmark::State& state, const char* device) {
   const auto ctx = device_or_skip(state, device);
   if (!ctx) return;
-  const PrepareCase& c = prepare_case(state.range(0), state.range(1) != 0);
+  const PrepareCase& c = prepare_case(state.range(0), static_cast<PrepareKind>(state.range(1)));
   const lathe::BoundPreparation bound = lathe::bind_preparation(c.fitted, c.columns);
   lathe::PreparedBlock out;
   lathe::apply_preparation(*ctx, bound, {c.block.data(), c.rows, c.cols}, out);  // sizes `out`
@@ -102,7 +115,7 @@ void run_prepare(benchmark::State& state, const char* device) {
 void BM_GPU_PrepareDeviceResident(benchmark::State& state) {
   const auto ctx = device_or_skip(state, "cuda");
   if (!ctx) return;
-  const PrepareCase& c = prepare_case(state.range(0), state.range(1) != 0);
+  const PrepareCase& c = prepare_case(state.range(0), static_cast<PrepareKind>(state.range(1)));
   const lathe::BoundPreparation bound = lathe::bind_preparation(c.fitted, c.columns);
   lathe::CudaBackend& gpu = ctx->cuda();
   const std::size_t in_bytes = c.block.size() * sizeof(float);
@@ -125,28 +138,30 @@ void BM_GPU_PrepareDeviceResident(benchmark::State& state) {
     lathe::synchronize(gpu);
   }
   set_block_counters(state, c.rows, c.cols);
-  const double copy_seconds = lathe::time_device_copy(gpu, in_bytes, 10);
-  state.counters["copy_GBps"] = static_cast<double>(in_bytes) / copy_seconds / 1e9;
+  set_device_copy_counter(state, *ctx, in_bytes);
 }
 
 void BM_PrepareCpu(benchmark::State& state) { run_prepare(state, "cpu"); }
 void BM_GPU_PrepareCuda(benchmark::State& state) { run_prepare(state, "cuda"); }
 
-// {rows, mixed}
+// {rows, kind}: kind 0 numeric, 1 mixed, 2 crosses
 BENCHMARK(BM_PrepareMemcpyCeiling)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrepareCpu)
     ->Args({1 << 20, 0})
     ->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_GPU_PrepareCuda)
     ->Args({1 << 20, 0})
     ->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_GPU_PrepareDeviceResident)
     ->Args({1 << 20, 0})
     ->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

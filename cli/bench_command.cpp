@@ -22,6 +22,9 @@
 // is timed twice, alternating, and the faster kept. Reported: seconds, rows/s and GB/s of the
 // float32 values read (N (D + 1) 4 bytes) for both, and scoring as a fraction of the raw read
 // (read seconds / scoring seconds; the goal is at least 0.8).
+//
+// The end-to-end `lathe bench` (no subcommand) is cli/bench_stages.cpp; the scratch directory, the
+// ceiling timings and the raw read all three use are cli/bench_common.h.
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
@@ -30,16 +33,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
-#include <unistd.h>
-
+#include "cli/bench_common.h"
+#include "cli/bench_stages.h"
 #include "cli/commands.h"
 #include "io/score_file.h"
 #include "io/synth.h"
@@ -53,52 +54,10 @@ namespace lathe::cli {
 
 namespace {
 
-// A directory under the system's temporary directory, removed with everything in it on scope exit.
-class ScratchDirectory {
- public:
-  ScratchDirectory() {
-    const auto base = std::filesystem::temp_directory_path();
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDirectory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 struct Ceiling {
   std::string source;  // "cuda device-to-device copy" or "memcpy (N threads)"
   double seconds = 0;  // one copy of `bytes`
 };
-
-// Seconds for one memcpy of `bytes` host to host, split over `threads` OpenMP threads (mean of
-// `repetitions` after one untimed copy that also faults the pages in).
-double time_host_memcpy(std::size_t bytes, int threads, int repetitions) {
-  std::vector<unsigned char> from(bytes, 1), to(bytes, 0);
-  const auto copy = [&] {
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), n = omp_get_num_threads();
-      const std::size_t begin = bytes * static_cast<std::size_t>(t) / static_cast<std::size_t>(n);
-      const std::size_t end = bytes * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(n);
-      std::memcpy(to.data() + begin, from.data() + begin, end - begin);
-    }
-  };
-  copy();
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < repetitions; ++i) copy();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (to[bytes / 2] != 1) throw Error("bench: the host copy did not copy");  // keeps the copies
-  return seconds / repetitions;
-}
 
 Ceiling measure_ceiling(const DeviceContext& ctx, std::size_t bytes) {
   constexpr int kRepetitions = 10;
@@ -129,30 +88,6 @@ struct ModeResult {
   double rows_per_second = 0;
   double fraction_of_ceiling = 0;
 };
-
-std::string cell(double v, const char* format) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, v);
-  return buffer;
-}
-
-// Seconds to read every block of `path` (all columns, float32), as the scoring reader does.
-double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read) {
-  const auto start = std::chrono::steady_clock::now();
-  TableReader reader(path, read);
-  const auto columns = static_cast<std::int64_t>(reader.columns().size());
-  std::vector<float> block;
-  double checksum = 0;
-  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
-    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
-    block.resize(static_cast<std::size_t>(n * columns));
-    reader.read_block(first, n, block);
-    checksum += block[0];  // one value per block keeps the reads observable
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (std::isinf(checksum)) std::cerr << "bench: note: the first values sum to infinity\n";
-  return seconds;
-}
 
 void add_bench_score_command(CLI::App* bench) {
   auto* cmd = bench->add_subcommand(
@@ -253,8 +188,11 @@ void add_bench_score_command(CLI::App* bench) {
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Measure this machine's throughput beside its own ceilings");
-  bench->require_subcommand(1);
+  auto* bench = app.add_subcommand(
+      "bench", "Measure this machine's throughput beside its own ceilings: with no subcommand, every stage "
+               "end to end on synthetic data");
+  bench->require_subcommand(0, 1);
+  const std::vector<CLI::Option*> end_to_end_options = add_bench_end_to_end(bench);
   add_bench_score_command(bench);
 
   auto* cmd = bench->add_subcommand(
@@ -296,19 +234,10 @@ void add_bench_command(CLI::App& app) {
     const Ceiling ceiling = measure_ceiling(ctx, bytes);
 
     const auto run_mode = [&](TrainMode mode, const char* name, bool step_graphs = true) {
-      TrainTableOptions o;
-      o.preparation.label = written.truth.label_name;
-      o.task = Task::binary;
-      o.valid_fraction = 0;
-      o.trainer.mode = mode;
-      o.trainer.epochs = args->epochs;
-      o.trainer.batch = args->batch;
-      o.trainer.patience = 0;
-      o.trainer.progress = true;
-      o.trainer.step_graphs = step_graphs;
       std::cerr << "bench: training, --mode " << name << "\n";
-      const TrainReport report = train_table(ctx, data, scratch.path() / (std::string(name) + ".h5"), o);
-      for (const auto& note : report.notes) std::cerr << "bench: note: " << note << "\n";
+      const TrainReport report = train_bench_mode(ctx, data, scratch.path() / (std::string(name) + ".h5"),
+                                                  written.truth.label_name, mode, args->epochs, args->batch,
+                                                  step_graphs);
       ModeResult r;
       r.epoch_seconds = typical_epoch_seconds(report.outcome.history);
       r.rows_per_second = static_cast<double>(report.train_rows) / std::max(r.epoch_seconds, 1e-12);
@@ -374,6 +303,12 @@ void add_bench_command(CLI::App& app) {
               << line("parallel epoch", parallel.epoch_seconds, parallel.rows_per_second,
                       parallel.fraction_of_ceiling);
   });
+
+  // The end-to-end run's options belong before no subcommand: `lathe bench --rows 5 train` is a
+  // usage error, not a `bench train` with its own defaults.
+  for (CLI::App* subcommand : {bench->get_subcommand("train"), bench->get_subcommand("score")}) {
+    for (CLI::Option* option : end_to_end_options) subcommand->excludes(option);
+  }
 }
 
 }  // namespace lathe::cli

@@ -1,0 +1,159 @@
+// What the `lathe bench` commands share; see cli/bench_common.h.
+#include "cli/bench_common.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/error.h"
+
+namespace lathe::cli {
+
+ScratchDirectory::ScratchDirectory() {
+  const auto base = std::filesystem::temp_directory_path();
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
+  std::filesystem::create_directories(path_);
+}
+
+ScratchDirectory::~ScratchDirectory() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string cell(double v, const char* format) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+
+double time_host_memcpy(std::size_t bytes, int threads, int repetitions) {
+  std::vector<unsigned char> from(bytes, 1), to(bytes, 0);
+  const auto copy = [&] {
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const std::size_t begin = bytes * static_cast<std::size_t>(t) / static_cast<std::size_t>(n);
+      const std::size_t end = bytes * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(n);
+      std::memcpy(to.data() + begin, from.data() + begin, end - begin);
+    }
+  };
+  copy();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < repetitions; ++i) copy();
+  const double seconds = seconds_since(start);
+  if (to[bytes / 2] != 1) throw Error("bench: the host copy did not copy");  // keeps the copies
+  return seconds / repetitions;
+}
+
+namespace {
+
+// Closes a file descriptor on scope exit.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read) {
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw Error(path.string() + ": cannot stat: " + std::strerror(errno));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::size_t buffer_size = std::max<std::size_t>(buffer_bytes, 4096);
+  threads = std::max(1, threads);
+  std::vector<std::vector<unsigned char>> buffers(static_cast<std::size_t>(threads),
+                                                  std::vector<unsigned char>(buffer_size, 0));
+  std::vector<std::uint64_t> read(static_cast<std::size_t>(threads), 0);
+  std::vector<int> failure(static_cast<std::size_t>(threads), 0);  // errno of a failed pread
+  std::uint64_t checksum = 0;
+  const auto start = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : checksum)
+  {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    const auto n = static_cast<std::uint64_t>(omp_get_num_threads());
+    // Range boundaries on 4 KiB pages, so no two threads read the same page.
+    const auto page_of = [&](std::uint64_t i) { return (size / 4096 * i / n) * 4096; };
+    const std::uint64_t begin = page_of(t);
+    const std::uint64_t end = t + 1 == n ? size : page_of(t + 1);
+    auto& buffer = buffers[t];
+    for (std::uint64_t offset = begin; offset < end;) {
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end - offset));
+      const ssize_t got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        failure[t] = got < 0 ? errno : EIO;  // 0: the file shrank under us
+        break;
+      }
+      checksum += buffer[static_cast<std::size_t>(got) - 1];  // one byte per read keeps the reads observable
+      offset += static_cast<std::uint64_t>(got);
+      read[t] += static_cast<std::uint64_t>(got);
+    }
+  }
+  const double seconds = seconds_since(start);
+  for (const int e : failure) {
+    if (e != 0) throw Error(path.string() + ": pread failed: " + std::strerror(e));
+  }
+  if (checksum == 1) std::cerr << "bench: note: the file's bytes sum to 1\n";
+  bytes_read = 0;
+  for (const auto r : read) bytes_read += static_cast<std::int64_t>(r);
+  return seconds;
+}
+
+double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read) {
+  const auto start = std::chrono::steady_clock::now();
+  TableReader reader(path, read);
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  std::vector<float> block;
+  double checksum = 0;
+  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+    block.resize(static_cast<std::size_t>(n * columns));
+    reader.read_block(first, n, block);
+    checksum += block[0];  // one value per block keeps the reads observable
+  }
+  const double seconds = seconds_since(start);
+  if (std::isinf(checksum)) std::cerr << "bench: note: the first values sum to infinity\n";
+  return seconds;
+}
+
+TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
+                             const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
+                             std::int32_t epochs, std::int64_t batch, bool step_graphs) {
+  TrainTableOptions o;
+  o.preparation.label = label;
+  o.task = Task::binary;
+  o.valid_fraction = 0;
+  o.trainer.mode = mode;
+  o.trainer.epochs = epochs;
+  o.trainer.batch = batch;
+  o.trainer.patience = 0;
+  o.trainer.progress = true;
+  o.trainer.step_graphs = step_graphs;
+  TrainReport report = train_table(ctx, data, model_out, o);
+  for (const auto& note : report.notes) std::cerr << "bench: note: " << note << "\n";
+  return report;
+}
+
+}  // namespace lathe::cli

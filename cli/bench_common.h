@@ -1,0 +1,63 @@
+// What the `lathe bench` commands share (cli/bench_command.cpp: `bench train`, `bench score`;
+// cli/bench_stages.cpp: the end-to-end `lathe bench`): a scratch directory for their synthetic
+// files, the machine's ceilings they are set beside (memcpy, pread of a file, device copies), the
+// raw block read of a table, and the training of one mode on a synthetic table.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/table_reader.h"
+#include "io/train_table.h"
+#include "runtime/device_context.h"
+
+namespace lathe::cli {
+
+// A directory under the system's temporary directory ("lathe-bench-PID-STAMP"), removed with
+// everything in it on scope exit (also when a benchmark throws).
+class ScratchDirectory {
+ public:
+  ScratchDirectory();
+  ~ScratchDirectory();
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Seconds since `start` on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// `v` printed with a printf format ("%.3f").
+std::string cell(double v, const char* format);
+
+// Seconds for one memcpy of `bytes` host to host, split over `threads` OpenMP threads (mean of
+// `repetitions` after one untimed copy that also faults the pages in).
+double time_host_memcpy(std::size_t bytes, int threads, int repetitions);
+
+// The raw read bandwidth of a file's bytes: seconds for one pass of pread() calls of `buffer_bytes`
+// over the whole file, split into `threads` contiguous ranges read at once by as many OpenMP
+// threads, each into its own reused buffer (as the page cache serves it: a file just written is read
+// from memory). `bytes_read` receives the file size. Throws Error naming the file.
+double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read);
+
+// Seconds to read every block of `path` (all columns, float32) with TableReader::read_block, as the
+// scoring reader does, nothing done with the values: the raw read of `bench score`, the read and
+// decode stages of the end-to-end run.
+double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read);
+
+// Trains a linear binary model on `data` (label `label`) as `bench train` does: no validation
+// split, no early stopping, `epochs` epochs of minibatches of `batch` rows in `mode`, epoch progress
+// on stderr; the model is written to `model_out`. Notes go to stderr.
+TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
+                             const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
+                             std::int32_t epochs, std::int64_t batch, bool step_graphs = true);
+
+}  // namespace lathe::cli

@@ -1,0 +1,186 @@
+"""`lathe bench` end to end (no subcommand): every documented JSON key present, the figures finite
+and positive, each stage a sensible fraction of its ceiling, a table row per stage in text mode,
+progress on stderr, the scratch directory removed, and bad flags refused with a message."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from lathe_run import LATHE
+
+ROWS, FEATURES = 20000, 8
+STAGES = ["read", "decode", "host_to_device", "prepare", "train_exact", "train_parallel", "evaluate", "score"]
+# The row label of each stage in the text table.
+LABELS = {"read": "read", "decode": "decode (deflate)", "host_to_device": "host->device", "prepare": "prepare",
+          "train_exact": "train exact", "train_parallel": "train parallel", "evaluate": "evaluate",
+          "score": "score h5 -> h5"}
+CEILINGS = {"memcpy", "pread", "device_copy", "pinned_h2d"}
+STAGE_KEYS = {"seconds", "rows", "bytes", "gbps", "rows_per_s", "ceiling", "ceiling_gbps", "fraction", "note"}
+
+
+def bench(*args, timeout=600):
+    """Runs `lathe bench ARGS` with TMPDIR set to a fresh folder; returns the process and whether
+    that folder was left empty (the scratch directory removed)."""
+    tmp = tempfile.mkdtemp(prefix="lathe-test-bench-")
+    try:
+        env = dict(os.environ, TMPDIR=tmp)
+        proc = subprocess.run([LATHE, "bench", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                              env=env)
+        return proc, os.listdir(tmp) == []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def positive(test, value, what):
+    test.assertIsInstance(value, (int, float), what)
+    test.assertTrue(math.isfinite(value), f"{what} = {value}")
+    test.assertGreater(value, 0, what)
+
+
+class BenchEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.proc, cls.scratch_removed = bench("--rows", ROWS, "--features", FEATURES, "--json")
+
+    def test_exit_and_scratch(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertTrue(self.scratch_removed, "the scratch directory was left behind")
+
+    def test_json_keys_and_figures(self):
+        out = json.loads(self.proc.stdout)
+        self.assertEqual(list(out), ["machine", "run", "ceilings", "stages"])
+
+        machine = out["machine"]
+        self.assertEqual(set(machine), {"device", "backend", "cpu_threads", "hardware_threads"})
+        self.assertIn(machine["backend"], ("cpu", "cuda"))
+        self.assertIsInstance(machine["device"], str)
+        positive(self, machine["cpu_threads"], "cpu_threads")
+        positive(self, machine["hardware_threads"], "hardware_threads")
+        cuda = machine["backend"] == "cuda"
+
+        run = out["run"]
+        self.assertEqual(set(run), {"rows", "features", "columns", "block_rows", "float32_bytes", "file_bytes",
+                                    "deflate_file_bytes", "epochs", "batch", "rounds"})
+        self.assertEqual((run["rows"], run["features"], run["columns"]), (ROWS, FEATURES, FEATURES + 1))
+        self.assertEqual(run["float32_bytes"], ROWS * (FEATURES + 1) * 4)
+        self.assertEqual(run["rounds"], 2)
+        for key in ["block_rows", "file_bytes", "deflate_file_bytes", "epochs", "batch"]:
+            positive(self, run[key], f"run.{key}")
+        self.assertGreaterEqual(run["file_bytes"], run["float32_bytes"])
+        self.assertLess(run["deflate_file_bytes"], run["file_bytes"])
+
+        ceilings = out["ceilings"]
+        self.assertEqual(set(ceilings), {"memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes",
+                                         "device_copy_gbps", "pinned_h2d_gbps", "device_copy_bytes"})
+        for key in ["memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes"]:
+            positive(self, ceilings[key], f"ceilings.{key}")
+        self.assertEqual(ceilings["pread_bytes"], run["file_bytes"])
+        for key in ["device_copy_gbps", "pinned_h2d_gbps", "device_copy_bytes"]:
+            if cuda:
+                positive(self, ceilings[key], f"ceilings.{key}")
+            else:
+                self.assertIsNone(ceilings[key], key)
+
+        stages = out["stages"]
+        self.assertEqual(list(stages), ["read", "decode", "prepare", "host_to_device", "train_exact",
+                                        "train_parallel", "evaluate", "score"])
+        for name in STAGES:
+            stage = stages[name]
+            self.assertEqual(set(stage), STAGE_KEYS, name)
+            self.assertIn(stage["ceiling"], CEILINGS, name)
+            positive(self, stage["rows"], f"{name}.rows")
+            positive(self, stage["bytes"], f"{name}.bytes")
+            if name == "host_to_device" and not cuda:
+                self.assertEqual(stage["note"], "n/a (cpu)")
+                for key in ["seconds", "gbps", "rows_per_s", "ceiling_gbps", "fraction"]:
+                    self.assertIsNone(stage[key], f"{name}.{key}")
+                continue
+            for key in ["seconds", "gbps", "rows_per_s", "ceiling_gbps", "fraction"]:
+                positive(self, stage[key], f"{name}.{key}")
+            self.assertLessEqual(stage["fraction"], 1.5, name)
+            ceiling = ceilings[stage["ceiling"] + "_gbps"]
+            self.assertAlmostEqual(stage["ceiling_gbps"], ceiling, delta=1e-9 * ceiling, msg=name)
+            self.assertAlmostEqual(stage["fraction"], stage["gbps"] / ceiling, delta=1e-9, msg=name)
+            self.assertAlmostEqual(stage["gbps"], stage["bytes"] / stage["seconds"] / 1e9,
+                                   delta=1e-6 * stage["gbps"], msg=name)
+            self.assertAlmostEqual(stage["rows_per_s"], stage["rows"] / stage["seconds"],
+                                   delta=1e-6 * stage["rows_per_s"], msg=name)
+
+        # What each stage counts, and the ceiling each is set beside.
+        for name in ["read", "decode", "prepare"]:
+            self.assertEqual(stages[name]["bytes"], run["float32_bytes"], name)
+            self.assertEqual(stages[name]["rows"], ROWS, name)
+        self.assertEqual(stages["read"]["ceiling"], "pread")
+        self.assertEqual(stages["decode"]["ceiling"], "pread")
+        self.assertEqual(stages["score"]["ceiling"], "pread")
+        self.assertEqual(stages["score"]["rows"], ROWS)
+        self.assertEqual(stages["host_to_device"]["ceiling"], "pinned_h2d")
+        for name in ["train_exact", "train_parallel"]:
+            self.assertEqual(stages[name]["rows"], ROWS, name)  # no validation split
+            self.assertEqual(stages[name]["ceiling"], "device_copy" if cuda else "memcpy", name)
+        for name in ["prepare", "evaluate"]:
+            self.assertEqual(stages[name]["ceiling"], "pinned_h2d" if cuda else "memcpy", name)
+        self.assertEqual(stages["evaluate"]["bytes"], ROWS * 2 * 4)
+
+    def test_progress_on_stderr(self):
+        for name in STAGES:
+            self.assertIn(f"] {name}:", self.proc.stderr, name)  # as it starts
+            self.assertIn(f"bench: {name}:", self.proc.stderr, name)  # its result line
+        self.assertIn("epoch", self.proc.stderr)
+
+
+class BenchTextTest(unittest.TestCase):
+    def test_table_per_stage(self):
+        proc, scratch_removed = bench("--rows", ROWS, "--features", FEATURES)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(scratch_removed)
+        self.assertRaises(json.JSONDecodeError, json.loads, proc.stdout)
+        lines = proc.stdout.splitlines()
+        self.assertTrue(lines[0].startswith(f"lathe bench: {ROWS} rows x {FEATURES} features"), lines[0])
+        for ceiling in CEILINGS:
+            self.assertTrue(any(line.split()[:1] == [ceiling] for line in lines), ceiling)
+        header = next(i for i, line in enumerate(lines) if line.startswith("stage "))
+        for column in ["seconds", "rows/s", "GB/s", "ceiling", "of ceiling"]:
+            self.assertIn(column, lines[header])
+        rows = lines[header + 1:header + 1 + len(STAGES)]
+        self.assertEqual([r[:18].strip() for r in rows], [LABELS[s] for s in
+                                                           ["read", "decode", "prepare", "host_to_device",
+                                                            "train_exact", "train_parallel", "evaluate", "score"]])
+        for row in rows:
+            if row.startswith("host->device") and "n/a (cpu)" in row:
+                continue
+            fields = row[18:].split()
+            seconds, rows_per_s, gbps, ceiling, ceiling_gbps, fraction = fields
+            for v in (seconds, rows_per_s, gbps, ceiling_gbps, fraction):
+                self.assertTrue(math.isfinite(float(v)), row)
+            self.assertGreater(float(seconds), 0, row)
+            self.assertIn(ceiling, CEILINGS, row)
+            self.assertLessEqual(float(fraction), 1.5, row)
+
+
+class BenchFlagsTest(unittest.TestCase):
+    def test_bad_flags(self):
+        for args in [["--rows", "0"], ["--features", "0"], ["--rows", "-5"], ["--rows", "many"],
+                     ["--device", "tpu"], ["--frobnicate"]]:
+            proc, scratch_removed = bench(*args, timeout=120)
+            self.assertNotEqual(proc.returncode, 0, args)
+            self.assertTrue(proc.stderr.strip(), args)
+            self.assertEqual(proc.stdout, "", args)
+            self.assertTrue(scratch_removed, args)
+        proc, _ = bench("--rows", "0", timeout=120)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--rows", proc.stderr)
+
+    def test_end_to_end_flags_before_a_subcommand(self):
+        # --rows before `train` belongs to the end-to-end run: refused, not silently ignored.
+        proc, _ = bench("--rows", "5000", "train", timeout=120)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--rows", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
