@@ -496,8 +496,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   };
 
   // Stream the training rows when prepared they would not fit the memory budget (or when asked).
-  const std::int64_t row_bytes =
-      4 * (fitted.dense_features() + 2 * static_cast<std::int64_t>(fitted.sparse.size()) + 2);
+  // Prepared features, label and weight; the CPU model also keeps a row-major copy of the
+  // features (models/cpu_model.cpp).
+  const std::int64_t feature_bytes = 4 * (fitted.dense_features() + 2 * static_cast<std::int64_t>(fitted.sparse.size()));
+  const std::int64_t row_bytes = feature_bytes + 8 + (ctx.is_cuda() ? 0 : feature_bytes);
   const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
   const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
   report.streamed = stream;

@@ -13,6 +13,7 @@
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/huge_page_array.h"
 #include "runtime/vector_clones.h"
 
 namespace lathe {
@@ -34,6 +35,21 @@ LATHE_VECTOR_CLONES void linear_scores_columns(const ModelView& m, const Prepare
 // Rows per partial gradient of the dense entries: the batch is cut into fixed slices (not one per
 // thread) whose partial sums are merged in slice order.
 constexpr std::int64_t kSliceRows = 64;
+// Requests the cache line holding p. An asm statement on x86-64: GCC 12 drops __builtin_prefetch
+// calls here (they have no effect it must keep), and with them the whole point.
+inline void prefetch(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p);
+#endif
+}
+
+// The smallest step (rows x features x outputs x (1 + factors)) run on the OpenMP team.
+constexpr std::int64_t kTeamStepWork = std::int64_t{1} << 18;
+
+// How many rows ahead of its use a training row's cache lines are requested.
+constexpr std::int64_t kPrefetchRows = 16;
 // Entries per partial sum of squares of the gradient (clipping).
 constexpr std::int64_t kNormSlice = 1 << 14;
 
@@ -68,8 +84,8 @@ struct StepState {
   std::vector<float> dscore;  // [batch row][output]
   std::vector<float> sums;    // [batch row][output][factor] (fm)
   std::vector<double> partial, slice_loss, slice_weight, norm_partial;
-  // The batch's rows gathered row-major: dense [row][feature], slot and value [row][group].
-  std::vector<float> batch_dense, batch_value, batch_label, batch_weight;
+  // The batch's rows gathered: slot and value [row][group], label and weight [row].
+  std::vector<float> batch_value, batch_label, batch_weight;
   std::vector<std::int32_t> batch_slot;
 
   double loss = 0.0;  // a local SGD worker's summed losses over the epoch
@@ -96,6 +112,7 @@ class CpuModel final : public Model {
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
     data_ = LabeledRowsView{data.rows, data.labels, data.weights};
+    copy_rows_row_major(data.rows);
     bound_ = true;
     order_.clear();
   }
@@ -120,7 +137,7 @@ class CpuModel final : public Model {
     check_step(first, count, static_cast<std::int64_t>(order_.size()), settings);
     if (count == 0) return 0.0;
     const double loss =
-        step(state_, order_.data() + first, count, update_rule(optimizer_, settings), true);
+        step(state_, order_.data() + first, count, update_rule(optimizer_, settings), step_on_team(count));
     loss_sum_ += loss;
     return settings.return_loss ? loss : std::numeric_limits<double>::quiet_NaN();
   }
@@ -152,7 +169,8 @@ class CpuModel final : public Model {
       double loss = 0.0;
       for (std::int64_t b = 0; b < batches; ++b) {
         const std::int64_t first = b * batch;
-        loss += step(state_, order_.data() + first, std::min(batch, n - first), rules[b], true);
+        const std::int64_t count = std::min(batch, n - first);
+        loss += step(state_, order_.data() + first, count, rules[b], step_on_team(count));
       }
       loss_sum_ += loss;
       return;
@@ -301,32 +319,29 @@ class CpuModel final : public Model {
     grow(s.partial, slices * entries);
     grow(s.slice_loss, slices);
     grow(s.slice_weight, slices);
-    grow(s.batch_dense, count * dense);
     grow(s.batch_slot, count * groups);
     grow(s.batch_value, count * groups);
     grow(s.batch_label, count);
     grow(s.batch_weight, count);
-    const PreparedRowsView& rows = data_.rows;
     const float* theta = s.theta.data();
 
-    // Forward and the dense entries' partial sums, one batch slice at a time. Each row is first
-    // gathered from the column-major training set into a row-major copy (D loads in flight at
-    // once), which the formulas then read as a one-row block: the same values the GPU reads in
-    // place, contiguous here.
+    // Forward and the dense entries' partial sums, one batch slice at a time. Each row is read
+    // from the row-major copy of the training set as a one-row block: the same values the GPU
+    // reads in place from the column-major set.
     for_each_index(parallel, true, slices, [&](std::int64_t c) {
       double* acc = s.partial.data() + c * entries;
       std::fill(acc, acc + entries, 0.0);
       double loss = 0.0, weight = 0.0;
       const std::int64_t end = std::min(count, (c + 1) * kSliceRows);
       for (std::int64_t b = c * kSliceRows; b < end; ++b) {
+        if (b + kPrefetchRows < count) prefetch_row(order[b + kPrefetchRows]);
         const std::int64_t r = order[b];
-        float* x = s.batch_dense.data() + b * dense;
+        const float* x = row_dense_.data() + r * dense;
         std::int32_t* slot = s.batch_slot.data() + b * groups;
         float* value = s.batch_value.data() + b * groups;
-        for (std::int64_t f = 0; f < dense; ++f) x[f] = rows.dense[f * rows.rows + r];
         for (std::int32_t g = 0; g < groups; ++g) {
-          slot[g] = rows.slot[static_cast<std::int64_t>(g) * rows.rows + r];
-          value[g] = rows.value[static_cast<std::int64_t>(g) * rows.rows + r];
+          slot[g] = row_slot_[static_cast<std::size_t>(r * groups + g)];
+          value[g] = row_value_[static_cast<std::size_t>(r * groups + g)];
         }
         s.batch_label[b] = data_.labels[r];
         s.batch_weight[b] = data_.weights ? data_.weights[r] : 1.0f;
@@ -426,6 +441,68 @@ class CpuModel final : public Model {
 
   LabeledRowsView data_;
   bool bound_ = false;
+  // The bound rows again, row-major: dense [row][feature], slot and value [row][group]. A step
+  // reads a random batch of rows; a row of the column-major set costs a cache miss per feature,
+  // a row here one or two cache lines. Memory: one more copy of the prepared rows.
+  HugePageArray<float> row_dense_, row_value_;
+  HugePageArray<std::int32_t> row_slot_;
+
+  // Whether a step of `count` rows is worth the OpenMP team. A step ends in several barriers; a
+  // small step (B = 1024 rows of 32 features takes about 40 us on one core) gains little from a
+  // second thread and loses a great deal whenever a thread of the team is descheduled (a busy
+  // machine: every barrier then waits out a time slice). Same bits either way.
+  bool step_on_team(std::int64_t count) const {
+    const std::int64_t row_work = (shape_.layout.dense_features + shape_.layout.groups) *
+                                  params_.outputs * (1 + params_.factors);
+    return count * row_work >= kTeamStepWork;
+  }
+
+  // Asks for row r's cache lines ahead of its use: the rows of a batch are random, so no hardware
+  // prefetcher sees them coming, and each row's forward pass would otherwise wait out its misses.
+  void prefetch_row(std::int64_t r) const {
+    const std::int64_t dense = shape_.layout.dense_features, groups = shape_.layout.groups;
+    const char* x = reinterpret_cast<const char*>(row_dense_.data() + r * dense);
+    // Up to five lines: the first four and the last (for a row that starts mid-line); longer
+    // rows are read in order, which the hardware prefetcher follows.
+    const std::int64_t bytes = dense * 4;
+    prefetch(x);
+    if (bytes > 64) prefetch(x + 64);
+    if (bytes > 128) prefetch(x + 128);
+    if (bytes > 192) prefetch(x + 192);
+    if (bytes > 0) prefetch(x + bytes - 1);
+    if (groups > 0) {
+      prefetch(row_slot_.data() + r * groups);
+      prefetch(row_value_.data() + r * groups);
+    }
+    prefetch(data_.labels + r);
+    if (data_.weights) prefetch(data_.weights + r);
+  }
+
+  // Transposes the column-major set into the row-major copy, a tile of rows at a time (the
+  // tile's rows of every column stay in cache while they are written out row by row).
+  void copy_rows_row_major(const PreparedRowsView& rows) {
+    const std::int64_t n = rows.rows, dense = shape_.layout.dense_features;
+    const std::int64_t groups = shape_.layout.groups;
+    row_dense_.resize(static_cast<std::size_t>(n * dense));
+    row_slot_.resize(static_cast<std::size_t>(n * groups));
+    row_value_.resize(static_cast<std::size_t>(n * groups));
+    constexpr std::int64_t kTile = 512;
+    const std::int64_t tiles = (n + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < tiles; ++t) {
+      const std::int64_t begin = t * kTile, end = std::min(n, begin + kTile);
+      for (std::int64_t f = 0; f < dense; ++f) {
+        const float* column = rows.dense + f * n;
+        for (std::int64_t r = begin; r < end; ++r) row_dense_[static_cast<std::size_t>(r * dense + f)] = column[r];
+      }
+      for (std::int64_t g = 0; g < groups; ++g) {
+        for (std::int64_t r = begin; r < end; ++r) {
+          row_slot_[static_cast<std::size_t>(r * groups + g)] = rows.slot[g * n + r];
+          row_value_[static_cast<std::size_t>(r * groups + g)] = rows.value[g * n + r];
+        }
+      }
+    }
+  }
   std::vector<std::int64_t> order_;
   double loss_sum_ = 0.0;
 

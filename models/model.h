@@ -105,8 +105,9 @@ struct OptimizerState {
 
 // The prepared training rows (PreparedBlock layout, all rows), their labels and sample weights.
 // Labels: regression target (the trainer standardizes it), binary 0/1, multiclass class index.
-// Host memory, owned by the caller; the CPU model reads it at every step, so it must outlive the
-// binding (the GPU model copies it to the device in bind_training_set).
+// Host memory, owned by the caller; the CPU model reads the labels and weights at every step (and
+// keeps a row-major copy of the rows), so it must outlive the binding (the GPU model copies it to
+// the device in bind_training_set).
 struct TrainingSet {
   PreparedRowsView rows;  // host pointers into the caller's PreparedBlock
   const float* labels = nullptr;
