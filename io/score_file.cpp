@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <future>
 #include <limits>
 #include <memory>
 
@@ -312,23 +311,27 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   const std::int64_t rows = reader.rows();
   const std::int64_t block_rows = reader.block_rows();
   const auto columns = static_cast<std::int64_t>(reader.columns().size());
-  // Two input blocks: the next is read on a second thread while this one is scored and written.
-  // `pending` is declared after the blocks, so on an exception it is waited for before they go.
-  InputBlock blocks[2];
-  std::future<void> pending;
-  const auto read_async = [&](std::int64_t first, InputBlock& into) {
-    const std::int64_t n = std::min(block_rows, rows - first);
-    return std::async(std::launch::async, [&reader, &id, first, n, &into] { read_input_block(reader, id, first, n, into); });
+  const auto read = [&](std::int64_t first, InputBlock& into) {
+    read_input_block(reader, id, first, std::min(block_rows, rows - first), into);
   };
-  pending = read_async(0, blocks[0]);
-  Scores scores;
+  // Two input blocks and two score blocks. While block k is scored, one of the scoring threads
+  // writes block k - 1 and then reads block k + 1 into the buffer block k - 1 leaves
+  // (Scorer::score's `alongside`): the I/O overlaps the scoring without a thread of its own
+  // competing with the scoring threads for the cores.
+  InputBlock blocks[2];
+  Scores scores[2];
+  if (rows > 0) read(0, blocks[0]);
   for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
-    pending.get();
     InputBlock& current = blocks[k % 2];
-    if (first + block_rows < rows) pending = read_async(first + block_rows, blocks[(k + 1) % 2]);
-    scorer.score(bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first, scores,
-                 &report.summary);
-    sink->write(current, scores);
+    InputBlock& other = blocks[(k + 1) % 2];
+    const std::int64_t next = first + block_rows;
+    const auto io = [&] {
+      if (k > 0) sink->write(other, scores[(k + 1) % 2]);
+      if (next < rows) read(next, other);
+    };
+    scorer.score(bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first, scores[k % 2],
+                 &report.summary, io);
+    if (next >= rows) sink->write(current, scores[k % 2]);
   }
   sink->close();
   temporary.commit();

@@ -1,7 +1,7 @@
 // Scoring one HDF5 table into one output file, block by block, with a lathe::Scorer: what `lathe
-// score` runs for each input and what `lathe bench score` times. The next block is read on a second
-// thread while the current one is scored and written, so a file is never held whole: memory is two
-// input blocks and one output block.
+// score` runs for each input and what `lathe bench score` times. While a block is scored, one of the
+// scoring threads writes the previous block's results and reads the next block, so a file is never
+// held whole: memory is two input blocks and two blocks of results.
 //
 // Output columns, in this order (a contract other code reads):
 //   the --id column, if given: its values (numeric: float64, read exactly from a columnar file's

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -225,7 +226,7 @@ ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::str
 }
 
 void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
-                   ScoringSummary* summary) {
+                   ScoringSummary* summary, const std::function<void()>& alongside) {
   const ScoringInput::Impl& in = *input.impl_;
   Impl& s = *impl_;
   if (in.fitted != &s.model.preparation) throw Error("Scorer::score: the input was bound by another Scorer");
@@ -256,7 +257,16 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
       first_infinite[static_cast<std::size_t>(tile * numeric + j)] = c.first_infinite;
     }
   };
+  std::exception_ptr alongside_error;
+  const auto run_alongside = [&] {
+    try {
+      if (alongside) alongside();
+    } catch (...) {
+      alongside_error = std::current_exception();
+    }
+  };
   if (s.ctx.is_cuda()) {
+    run_alongside();
 #pragma omp parallel for schedule(static)
     for (std::int64_t t = 0; t < tiles; ++t) count_tile(t, t * kScoreTileRows, std::min(rows, (t + 1) * kScoreTileRows));
     if (rows > 0) {
@@ -274,6 +284,9 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
 #pragma omp parallel
     {
       PreparedBlock& tile = s.tile_prepared[static_cast<std::size_t>(omp_get_thread_num())];
+      // One thread runs `alongside` first, then takes what tiles are left.
+#pragma omp single nowait
+      run_alongside();
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t t = 0; t < tiles; ++t) {
         const std::int64_t begin = t * kScoreTileRows, end = std::min(rows, begin + kScoreTileRows);
@@ -288,6 +301,7 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
       }
     }
   }
+  if (alongside_error) std::rethrow_exception(alongside_error);
   for (std::int64_t j = 0; j < numeric; ++j) {
     std::int64_t first = -1;
     for (std::int64_t t = 0; t < tiles && first < 0; ++t) first = first_infinite[static_cast<std::size_t>(t * numeric + j)];

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -150,8 +151,12 @@ class Scorer {
   // overwritten; counts are added to `summary` when given. Throws InputError for an infinite
   // numeric value (naming the column and row), Error when the block's column count differs from
   // the input's. Not thread-safe: one score() at a time per Scorer (it reuses scratch buffers).
+  // `alongside`, when given, runs once on one of the scoring threads while the others score (then
+  // that thread joins them): I/O that should overlap the scoring without a thread of its own
+  // competing for the cores, as `lathe score` reads the next block and writes the previous one
+  // here. An exception from it is rethrown after the block is scored.
   void score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
-             ScoringSummary* summary = nullptr);
+             ScoringSummary* summary = nullptr, const std::function<void()>& alongside = {});
 
   // Scores an in-memory batch of named columns (all the same length; names unique): bind, then
   // score. Throws InputError for a schema mismatch, columns of different lengths, a repeated name, a
