@@ -522,21 +522,57 @@ class CudaModel final : public Model {
   ~CudaModel() override {
     // Queued steps read the buffers freed below (stream-ordered frees wait for them anyway); wait
     // here so that a failure shows on this stream rather than in a later, unrelated call.
+    cudaStreamSynchronize(copy_stream_.get());
     cudaStreamSynchronize(stream_);
   }
 
   const ModelShape& shape() const override { return shape_; }
 
+  // The set is copied into the second ("back") set of buffers on the copy stream, then the two
+  // sets swap: the copy overlaps the steps still queued on the set bound before (a streamed epoch
+  // binds window after window), and the compute stream waits for the copy on the device, not the
+  // host. From pageable memory the copy has left the host arrays when this returns.
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
     const std::int64_t n = data.rows.rows;
-    upload(dense_, data.rows.dense, shape_.layout.dense_features * n, stream_);
-    upload(slot_, data.rows.slot, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
-    upload(value_, data.rows.value, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
-    upload(labels_, data.labels, n, stream_);
-    weighted_ = data.weights != nullptr;
-    if (weighted_) upload(weights_, data.weights, n, stream_);
-    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    const std::int64_t dense = shape_.layout.dense_features * n;
+    const std::int64_t sparse = static_cast<std::int64_t>(shape_.layout.groups) * n;
+    const bool weighted = data.weights != nullptr;
+    // The back buffers were last read by the steps queued before the previous binding.
+    if (back_in_use_) LATHE_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_.get(), back_released_.get(), 0));
+    // Buffers are allocated and freed in the compute stream's order; a new one is usable on the
+    // copy stream once the compute stream has reached its allocation (rare: when a set is larger
+    // than every one before).
+    const auto grow = [&](auto& buffer, std::int64_t count) {
+      if (static_cast<std::int64_t>(buffer.size()) >= count) return false;
+      reserve(buffer, count, stream_);
+      return true;
+    };
+    bool grown = grow(back_dense_, dense);
+    grown = grow(back_slot_, sparse) || grown;
+    grown = grow(back_value_, sparse) || grown;
+    grown = grow(back_labels_, n) || grown;
+    if (weighted) grown = grow(back_weights_, n) || grown;
+    if (grown) {
+      allocated_.record(stream_);
+      LATHE_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_.get(), allocated_.get(), 0));
+    }
+    upload(back_dense_, data.rows.dense, dense, copy_stream_.get());
+    upload(back_slot_, data.rows.slot, sparse, copy_stream_.get());
+    upload(back_value_, data.rows.value, sparse, copy_stream_.get());
+    upload(back_labels_, data.labels, n, copy_stream_.get());
+    if (weighted) upload(back_weights_, data.weights, n, copy_stream_.get());
+    copied_.record(copy_stream_.get());
+    // The set bound until now is released when the steps queued on it so far have run.
+    back_released_.record(stream_);
+    LATHE_CUDA_CHECK(cudaStreamWaitEvent(stream_, copied_.get(), 0));
+    std::swap(dense_, back_dense_);
+    std::swap(slot_, back_slot_);
+    std::swap(value_, back_value_);
+    std::swap(labels_, back_labels_);
+    std::swap(weights_, back_weights_);
+    back_in_use_ = bound_;
+    weighted_ = weighted;
     rows_ = n;
     bound_ = true;
     order_size_ = 0;
@@ -1003,6 +1039,13 @@ class CudaModel final : public Model {
   // The bound training set and the epoch's order.
   DeviceBuffer<float> dense_, value_, labels_, weights_;
   DeviceBuffer<std::int32_t> slot_;
+  // The second set of training buffers, filled on the copy stream by the next binding
+  // (bind_training_set); `back_released_` marks the end of the steps queued on them while bound.
+  DeviceBuffer<float> back_dense_, back_value_, back_labels_, back_weights_;
+  DeviceBuffer<std::int32_t> back_slot_;
+  CudaStream copy_stream_;
+  CudaEvent copied_, back_released_, allocated_;
+  bool back_in_use_ = false;
   std::int64_t rows_ = 0;
   bool weighted_ = false;
   bool bound_ = false;
