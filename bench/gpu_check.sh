@@ -59,7 +59,7 @@ nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader > "$out/l
 row "GPU processes left" "$(grep -c . "$out/leftover.txt")" "$(head -c 80 "$out/leftover.txt" | tr '\n' ' ')"
 
 # Phase 2: timings, one at a time.
-timeout 60 lathe_bench --benchmark_filter='BM_GPU_' --benchmark_format=json \
+timeout 120 lathe_bench --benchmark_filter='BM_GPU_' --benchmark_format=json \
   --benchmark_out="$out/bench.json" --benchmark_min_time=0.05 > "$out/bench.txt" 2>&1
 row "benchmarks" "rc=$?" "bench.json"
 timeout 120 lathe bench train --device cuda --rows "$rows" --features "$features" --batch "$batch" \
@@ -68,6 +68,8 @@ row "lathe bench train" "rc=$?" "$rows x $features, batch $batch"
 timeout 80 env -u LD_LIBRARY_PATH python3 "$here/torch_logreg.py" --rows "$rows" --features "$features" --batch "$batch" \
   --epochs 3 > "$out/torch_logreg.json" 2> "$out/torch_logreg.txt"
 row "pytorch baseline" "rc=$?" "torch_logreg.py"
+timeout 90 lathe bench --device cuda --rows 4000000 --features 28 --json > "$out/bench_stages.json" 2> "$out/bench_stages.txt"
+row "lathe bench (stages)" "rc=$?" "4M x 28: read, decode, h2d, prepare, train, evaluate, score"
 row "total seconds" "$(( $(date +%s) - start ))" ""
 
 if command -v python3 >/dev/null; then
