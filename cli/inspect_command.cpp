@@ -1,5 +1,6 @@
-// `lathe inspect FILE [--json]`: the layout, rows, storage, and per column its name, type, missing
-// count and min/mean/max (numeric) or category count (categorical).
+// `lathe inspect FILE [--json]`: the layout, rows, storage (with the path each dataset is read by),
+// and per column its name, type, missing count and min/mean/max (numeric) or category count
+// (categorical).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -71,7 +72,8 @@ void add_inspect_command(CLI::App& app) {
                                 {"byte_order", st.byte_order},
                                 {"shape", st.shape},
                                 {"chunk", st.chunk},
-                                {"filters", st.filters}});
+                                {"filters", st.filters},
+                                {"read_path", st.read_path}});
       }
       j["columns"] = nlohmann::json::array();
       for (std::size_t c = 0; c < cols.size(); ++c) {
@@ -108,7 +110,8 @@ void add_inspect_command(CLI::App& app) {
       const std::string description =
           st.dtype + " (" + st.byte_order + "-endian), " + shape +
           (st.chunk.empty() ? "contiguous" : "chunks of " + shape_text(st.chunk)) +
-          (st.filters.empty() ? "" : ", filters " + join(st.filters, "+"));
+          (st.filters.empty() ? "" : ", filters " + join(st.filters, "+")) +
+          "; read: " + st.read_path;
       auto it = std::find_if(groups.begin(), groups.end(),
                              [&](const auto& g) { return g.first == description; });
       if (it == groups.end()) {

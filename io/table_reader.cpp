@@ -6,7 +6,10 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 
+#include "io/direct_block_reader.h"
+#include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
 #include "runtime/error.h"
 
@@ -127,6 +130,16 @@ struct Source {
   std::int64_t width = 1;              // columns in this dataset (1 for 1-D)
   std::vector<std::int64_t> target;    // target[j]: table column of dataset column j
   bool categorical_codes = false;      // negative codes mean missing
+  std::optional<ElementDecoder> decoder;  // none: no exact conversion outside HDF5
+  DirectLayout direct;                    // how read_block reads it (path hdf5_hyperslab: H5Dread)
+};
+
+// Decoders already made, by file type and conversion: a wide columnar file has one type for
+// hundreds of columns, and a one- or two-byte type's table costs a conversion of every pattern.
+struct CachedDecoder {
+  H5Handle type;
+  Conversion conversion;
+  std::optional<ElementDecoder> decoder;
 };
 
 }  // namespace
@@ -144,6 +157,11 @@ struct TableReader::Impl {
   std::int64_t block_rows = 0;
   std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
   std::vector<unsigned char> byte_scratch;
+  std::optional<DirectBlockReader> direct;  // absent when options.direct_read is false
+  std::vector<CachedDecoder> decoders;
+  std::vector<DirectRead> direct_requests;          // reused across blocks
+  std::vector<std::vector<float*>> direct_columns;  // the requests' column pointers
+  std::vector<std::size_t> direct_sources;          // the source of each request
 
   std::string where(const std::string& dataset) const {
     return file_context + ": dataset '" + dataset + "'";
@@ -247,7 +265,67 @@ struct TableReader::Impl {
       s.dataset = std::move(probe_handle);
     }
     s.width = s.rank == 2 ? static_cast<std::int64_t>(dims[1]) : 1;
+    if (direct) {
+      s.decoder = decoder_for(type.get(), s.element, w);
+      s.direct = direct->plan(s.dataset.get(), s.decoder ? &*s.decoder : nullptr, w);
+    }
+    storage.back().read_path = read_path_name(s.direct.path);
     return s;
+  }
+
+  // The decoder of `type` read with `element`'s conversion, tabulated or checked against HDF5's own
+  // conversion (the reference below), or none.
+  std::optional<ElementDecoder> decoder_for(hid_t type, const ElementType& element,
+                                            const std::string& w) {
+    for (const CachedDecoder& c : decoders) {
+      if (c.conversion == element.conversion && H5Tequal(c.type.get(), type) > 0) return c.decoder;
+    }
+    std::optional<ElementDecoder> decoder;
+    try {
+      decoder = ElementDecoder::create(type, element.conversion == Conversion::hdf5_native,
+                                       [&](const unsigned char* bytes, std::size_t n, float* out) {
+                                         convert_like_hyperslab(type, element, bytes, n, out, w);
+                                       });
+    } catch (const Hdf5Error&) {
+      decoder.reset();  // HDF5 cannot convert these values either: its own path will say so
+    }
+    decoders.push_back(
+        {h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(type), w)), element.conversion, decoder});
+    return decoder;
+  }
+
+  // Converts `n` packed elements of `type` to float32 exactly as read_rows does, with the same
+  // memory types and the same post-processing, through H5Tconvert instead of H5Dread.
+  void convert_like_hyperslab(hid_t type, const ElementType& element, const unsigned char* bytes,
+                              std::size_t n, float* out, const std::string& w) {
+    const std::size_t size = H5Tget_size(type);
+    switch (element.conversion) {
+      case Conversion::hdf5_native: {
+        std::vector<unsigned char> buffer(n * std::max<std::size_t>(size, sizeof(float)));
+        std::memcpy(buffer.data(), bytes, n * size);
+        LATHE_H5_CHECK(H5Tconvert(type, H5T_NATIVE_FLOAT, n, buffer.data(), nullptr, H5P_DEFAULT),
+                       w);
+        std::memcpy(out, buffer.data(), n * sizeof(float));
+        break;
+      }
+      case Conversion::bitfield8: {
+        std::vector<unsigned char> buffer(bytes, bytes + n * size);
+        LATHE_H5_CHECK(H5Tconvert(type, H5T_NATIVE_B8, n, buffer.data(), nullptr, H5P_DEFAULT), w);
+        for (std::size_t i = 0; i < n; ++i) out[i] = buffer[i] != 0 ? 1.0f : 0.0f;
+        break;
+      }
+      case Conversion::enum_integer: {
+        const std::size_t native = element.size;
+        std::vector<unsigned char> buffer(n * std::max(size, native));
+        std::memcpy(buffer.data(), bytes, n * size);
+        LATHE_H5_CHECK(
+            H5Tconvert(type, element.native_enum.get(), n, buffer.data(), nullptr, H5P_DEFAULT), w);
+        const unsigned char* p = buffer.data();
+        for (std::size_t i = 0; i < n; ++i, p += native)
+          out[i] = decode_integer(p, native, element.is_signed);
+        break;
+      }
+    }
   }
 
   void open_matrix(const std::string& name) {
@@ -540,6 +618,28 @@ struct TableReader::Impl {
     }
   }
 
+  // Reads rows [first, first + count) of a source through HDF5 into its columns of the
+  // column-major block `out` (count rows per column).
+  void read_hyperslab(Source& s, std::int64_t first, std::int64_t count, std::span<float> out) {
+    if (s.width == 1) {
+      // A 1-D column (or n x 1) lands directly in its slot of the column-major block.
+      read_rows(s, first, count, out.data() + s.target[0] * count);
+      return;
+    }
+    scratch.resize(static_cast<std::size_t>(count * s.width));
+    read_rows(s, first, count, scratch.data());
+    // Row-major (rows x width) to column-major, a tile of rows at a time to stay in cache.
+    constexpr std::int64_t kTile = 256;
+    for (std::int64_t r0 = 0; r0 < count; r0 += kTile) {
+      const std::int64_t r1 = std::min(count, r0 + kTile);
+      for (std::int64_t j = 0; j < s.width; ++j) {
+        float* dst = out.data() + s.target[j] * count;
+        const float* src = scratch.data() + j;
+        for (std::int64_t r = r0; r < r1; ++r) dst[r] = src[r * s.width];
+      }
+    }
+  }
+
   static float decode_integer(const unsigned char* p, std::size_t size, bool is_signed) {
     switch (size) {
       case 1: { std::int8_t v; std::memcpy(&v, p, 1); return is_signed ? v : static_cast<std::uint8_t>(v); }
@@ -557,6 +657,7 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   impl_->options = options;
   if (options.block_rows <= 0) throw InputError("block rows must be positive");
   impl_->open_file();
+  if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();
   if (impl_->rows == 0) throw InputError(impl_->file_context + ": the table has zero rows");
   std::int64_t chunk = 0;
@@ -590,28 +691,39 @@ void TableReader::read_block(std::int64_t first_row, std::int64_t row_count, std
     throw Error(m.file_context + ": read_block output has the wrong size");
   }
   if (row_count == 0) return;
-  for (Source& s : m.sources) {
-    if (s.width == 1) {
-      // A 1-D column (or n x 1) lands directly in its slot of the column-major block.
-      float* dst = out.data() + s.target[0] * row_count;
-      m.read_rows(s, first_row, row_count, dst);
-      if (s.categorical_codes) {
-        for (std::int64_t r = 0; r < row_count; ++r) {
-          if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
-        }
-      }
+  m.direct_requests.clear();
+  m.direct_sources.clear();
+  if (m.direct_columns.size() < m.sources.size()) m.direct_columns.resize(m.sources.size());
+  for (std::size_t i = 0; i < m.sources.size(); ++i) {
+    Source& s = m.sources[i];
+    if (s.direct.path == ReadPath::hdf5_hyperslab) {
+      m.read_hyperslab(s, first_row, row_count, out);
       continue;
     }
-    m.scratch.resize(static_cast<std::size_t>(row_count * s.width));
-    m.read_rows(s, first_row, row_count, m.scratch.data());
-    // Row-major (rows x width) to column-major, a tile of rows at a time to stay in cache.
-    constexpr std::int64_t kTile = 256;
-    for (std::int64_t r0 = 0; r0 < row_count; r0 += kTile) {
-      const std::int64_t r1 = std::min(row_count, r0 + kTile);
-      for (std::int64_t j = 0; j < s.width; ++j) {
-        float* dst = out.data() + s.target[j] * row_count;
-        const float* src = m.scratch.data() + j;
-        for (std::int64_t r = r0; r < r1; ++r) dst[r] = src[r * s.width];
+    std::vector<float*>& columns = m.direct_columns[m.direct_sources.size()];
+    columns.clear();
+    for (const std::int64_t t : s.target) columns.push_back(out.data() + t * row_count);
+    m.direct_requests.push_back({.dataset = s.dataset.get(),
+                                 .layout = &s.direct,
+                                 .decoder = &*s.decoder,
+                                 .columns = columns});
+    m.direct_sources.push_back(i);
+  }
+  if (!m.direct_requests.empty()) {
+    m.direct->read(m.direct_requests, first_row, row_count);
+    // A block the direct path could not read exactly (an unwritten chunk without a known fill
+    // value, a damaged chunk, a short file): HDF5 reads it, or reports what is wrong with it.
+    for (std::size_t q = 0; q < m.direct_requests.size(); ++q) {
+      if (!m.direct_requests[q].done)
+        m.read_hyperslab(m.sources[m.direct_sources[q]], first_row, row_count, out);
+    }
+  }
+  for (const Source& s : m.sources) {
+    if (!s.categorical_codes) continue;
+    for (const std::int64_t t : s.target) {
+      float* dst = out.data() + t * row_count;
+      for (std::int64_t r = 0; r < row_count; ++r) {
+        if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
       }
     }
   }

@@ -8,8 +8,15 @@
 //             gives the column order.
 //   pandas    DataFrame.to_hdf(..., format="fixed"): axis0, blockN_items, blockN_values; numeric and
 //             bool blocks. String (object) blocks are refused, naming their columns.
-// Every supported element type (int8..int64, uint8..uint64, float32/64, bool as an HDF5 bitfield
-// or enum, either byte order) is read as float32. Errors name the file and dataset.
+// Every supported element type (int8..int64, uint8..uint64, float16/32/64, bool as an HDF5
+// bitfield or enum, either byte order) is read as float32. Errors name the file and dataset.
+//
+// Reading takes one of three paths per dataset (DatasetStorage::read_path), all giving the same
+// bits: contiguous unfiltered storage is read with pread on a descriptor of the reader's own;
+// chunks filtered with deflate and/or shuffle only (or unfiltered) are fetched raw with
+// H5Dread_chunk and inflated, unshuffled and converted by several threads outside HDF5's global
+// lock; anything else (fletcher32, szip, other filters, compact storage, ...) goes through HDF5's
+// hyperslab read, which runs filters and conversion on one thread.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +50,9 @@ struct DatasetStorage {
   std::vector<std::int64_t> shape;
   std::vector<std::int64_t> chunk;  // empty when contiguous
   std::vector<std::string> filters;  // e.g. {"shuffle", "deflate"}
+  // How read_block reads it: "pread (contiguous)", "raw chunks, parallel inflate", "raw chunks"
+  // (unfiltered or shuffle only) or "hdf5 hyperslab".
+  std::string read_path;
 };
 
 struct TableReadOptions {
@@ -50,6 +60,10 @@ struct TableReadOptions {
   std::string label_dataset = "y";   // the optional label of the matrix layout
   std::string group;                 // a group to read (columnar) or a pandas key; "" = detect
   std::int64_t block_rows = 65536;   // target rows per block; sizes the chunk cache
+  // Let datasets that allow it take the direct paths (pread, raw chunks decoded in parallel);
+  // false reads everything through HDF5's hyperslab path.
+  bool direct_read = true;
+  int decode_threads = 0;  // threads that read, inflate and convert a block; 0: OpenMP's default
 };
 
 class TableReader {
@@ -72,7 +86,8 @@ class TableReader {
 
   // Reads rows [first_row, first_row + row_count) of every column into `out`, column-major:
   // out[c * row_count + r]. Missing values and missing category codes become NaN.
-  // out.size() must be row_count * columns().size().
+  // out.size() must be row_count * columns().size(). One call at a time per reader, from any
+  // thread (it may start an OpenMP team of its own, nested or not).
   void read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out);
 
  private:

@@ -6,7 +6,7 @@
 # exactly what to install and stops. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-debs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libgtest-dev libgmock-dev
+debs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libdeflate-dev libgtest-dev libgmock-dev
       libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libonnx-dev libprotobuf-dev
       python3 python3-pip chromium)
 missing=()

@@ -6,18 +6,27 @@
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "io/hdf5_handle.h"
@@ -1146,6 +1155,741 @@ TEST_F(TableReaderBadInput, UnavailableFilterNamesThePluginAndHdf5PluginPath) {
                          {.chunk = {4, 2}, .optional_filter = 32001});
   }
   expect_mentions(input_error(path), {path.string(), "'/X'", "blosc", "32001", "HDF5_PLUGIN_PATH"});
+}
+
+// ---- direct read paths
+// ---------------------------------------------------------------------------
+// read_block reads contiguous datasets with pread and deflate/shuffle chunks as raw chunks decoded
+// in parallel; everything it delivers must be the bits HDF5's hyperslab path (direct_read = false)
+// delivers, for every element type, byte order, filter pipeline, chunking and block.
+
+class TableReaderDirect : public ReaderFiles {};
+
+// Every element, bit for bit (NaN payloads and signed zeros included), reporting the first few
+// differences with the HDF5 path's value.
+void expect_same_bits(const std::vector<float>& direct, const std::vector<float>& hdf5) {
+  ASSERT_EQ(direct.size(), hdf5.size());
+  int reported = 0;
+  for (std::size_t i = 0; i < direct.size(); ++i) {
+    const auto a = std::bit_cast<std::uint32_t>(direct[i]);
+    const auto b = std::bit_cast<std::uint32_t>(hdf5[i]);
+    if (a != b && reported++ < 8) {
+      ADD_FAILURE() << "element " << i << ": direct read " << direct[i] << " (0x" << std::hex << a
+                    << "), hdf5 path " << hdf5[i] << " (0x" << b << std::dec << ")";
+    }
+  }
+}
+
+TableReadOptions direct_options(bool direct, std::int64_t block_rows = 65536, int threads = 0) {
+  TableReadOptions options;
+  options.direct_read = direct;
+  options.block_rows = block_rows;
+  options.decode_threads = threads;
+  return options;
+}
+
+// Blocks that start and end inside chunks, span several, or cover the table.
+std::vector<std::pair<std::int64_t, std::int64_t>> awkward_blocks(std::int64_t rows) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> blocks;
+  for (const auto& [first, count] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{0, rows},
+                                                          {0, 1},
+                                                          {5, 90},
+                                                          {95, 2},
+                                                          {96, 96},
+                                                          {37, rows - 48},
+                                                          {rows - 7, 7},
+                                                          {rows / 2, 1}}) {
+    if (first >= 0 && count > 0 && first + count <= rows) blocks.push_back({first, count});
+  }
+  return blocks;
+}
+
+// Reads the same blocks through the direct paths (with `threads`) and through HDF5 and expects the
+// same bits; returns the direct reader's whole table.
+std::vector<float> expect_direct_equals_hdf5(const fs::path& path, const std::string& read_path,
+                                             int threads = 0, std::int64_t block_rows = 65536) {
+  TableReader direct(path, direct_options(true, block_rows, threads));
+  TableReader hdf5(path, direct_options(false, block_rows));
+  for (const DatasetStorage& st : direct.storage())
+    EXPECT_EQ(st.read_path, read_path) << st.dataset;
+  for (const DatasetStorage& st : hdf5.storage())
+    EXPECT_EQ(st.read_path, "hdf5 hyperslab") << st.dataset;
+  const std::int64_t ncols = static_cast<std::int64_t>(direct.columns().size());
+  std::vector<float> whole;
+  for (const auto& [first, count] : awkward_blocks(direct.rows())) {
+    SCOPED_TRACE("rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ")");
+    std::vector<float> a(static_cast<std::size_t>(count * ncols), kPoison);
+    std::vector<float> b(a.size(), kPoison);
+    direct.read_block(first, count, a);
+    hdf5.read_block(first, count, b);
+    expect_same_bits(a, b);
+    if (first == 0 && count == direct.rows()) whole = a;
+  }
+  return whole;
+}
+
+// Bit patterns for `n` elements of a type of `size` bytes in `order`: seeded random bytes (NaNs,
+// denormals and extremes among them), with values where conversions part ways mixed in: float64
+// halfway between two float32 values and just past FLT_MAX, integers halfway between two float32
+// values.
+std::vector<unsigned char> awkward_bytes(std::size_t n, std::size_t size, H5T_class_t cls,
+                                         H5T_order_t order, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<unsigned char> bytes(n * size);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+  const bool foreign = (order == H5T_ORDER_BE) != (std::endian::native == std::endian::big);
+  for (std::size_t i = 0; i < n; i += 3) {
+    std::uint64_t v = 0;
+    if (cls == H5T_FLOAT && size == 8) {
+      const float f = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
+      std::uint64_t widened = std::bit_cast<std::uint64_t>(static_cast<double>(f));
+      switch (i % 4) {
+        case 0:
+          widened = (widened & ~0x1FFFFFFFull) | 0x10000000ull;
+          break;  // a tie
+        case 1:
+          widened |= 0x1FFFFFFFull;
+          break;
+        case 2:
+          widened = std::bit_cast<std::uint64_t>(
+              std::ldexp(1.0 + static_cast<double>(rng() >> 11) * 0x1p-53, 127));
+          break;
+        default:  // near and below float32's denormals
+          widened = std::bit_cast<std::uint64_t>(
+                        std::ldexp(static_cast<double>(rng() >> 11), -180 - int(rng() % 20))) |
+                    0x8000000ull;
+      }
+      v = widened;
+    } else if (cls == H5T_INTEGER && size >= 4) {
+      v = ((std::uint64_t{1} << (24 + rng() % (size * 8 - 25))) | 1) + 2 * (rng() % 8);
+      if (i % 2) v = ~v + 1;  // negative when signed
+    } else {
+      continue;
+    }
+    if (size == 4) {
+      std::uint32_t w = static_cast<std::uint32_t>(v);
+      if (foreign) w = __builtin_bswap32(w);
+      std::memcpy(&bytes[i * 4], &w, 4);
+    } else {
+      if (foreign) v = __builtin_bswap64(v);
+      std::memcpy(&bytes[i * 8], &v, 8);
+    }
+  }
+  return bytes;
+}
+
+// How a dataset of the direct-read tests is stored: its chunking and filter pipeline (in the order
+// given), and what read path the reader should report for it.
+struct PipelineCase {
+  std::string name;
+  std::vector<hsize_t> chunk_rows_cols;                    // empty: contiguous
+  std::vector<std::pair<H5Z_filter_t, unsigned>> filters;  // filter id, level (deflate)
+  std::string read_path;
+};
+
+std::vector<PipelineCase> pipeline_cases() {
+  return {
+      {"contiguous", {}, {}, "pread (contiguous)"},
+      {"chunked", {96, 3}, {}, "raw chunks"},
+      {"shuffle", {96, 3}, {{H5Z_FILTER_SHUFFLE, 0}}, "raw chunks"},
+      {"deflate1", {7, 2}, {{H5Z_FILTER_DEFLATE, 1}}, "raw chunks, parallel inflate"},
+      {"shuffle_deflate6",
+       {96, 3},
+       {{H5Z_FILTER_SHUFFLE, 0}, {H5Z_FILTER_DEFLATE, 6}},
+       "raw chunks, parallel inflate"},
+      {"deflate9_then_shuffle",
+       {130, 5},
+       {{H5Z_FILTER_DEFLATE, 9}, {H5Z_FILTER_SHUFFLE, 0}},
+       "raw chunks, parallel inflate"},
+      {"fletcher32",
+       {96, 3},
+       {{H5Z_FILTER_SHUFFLE, 0}, {H5Z_FILTER_DEFLATE, 4}, {H5Z_FILTER_FLETCHER32, 0}},
+       "hdf5 hyperslab"},
+  };
+}
+
+H5Handle pipeline_dcpl(const PipelineCase& c, int rank) {
+  H5Handle dcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+  if (c.chunk_rows_cols.empty()) return dcpl;
+  const std::vector<hsize_t> chunk(c.chunk_rows_cols.begin(), c.chunk_rows_cols.begin() + rank);
+  H5_OK(H5Pset_chunk(dcpl.get(), rank, chunk.data()));
+  for (const auto& [id, level] : c.filters) {
+    if (id == H5Z_FILTER_DEFLATE) H5_OK(H5Pset_deflate(dcpl.get(), level));
+    if (id == H5Z_FILTER_SHUFFLE) H5_OK(H5Pset_shuffle(dcpl.get()));
+    if (id == H5Z_FILTER_FLETCHER32) H5_OK(H5Pset_fletcher32(dcpl.get()));
+  }
+  return dcpl;
+}
+
+// Writes raw bytes (the file type as the memory type: no conversion, so NaN payloads stay).
+void write_raw(hid_t loc, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
+               hid_t dcpl, const std::vector<unsigned char>& bytes) {
+  H5Handle space = h5::dataspace_handle(
+      H5_OK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr)));
+  H5Handle d = h5::dataset_handle(
+      H5_OK(H5Dcreate2(loc, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl, H5P_DEFAULT)));
+  H5_OK(H5Dwrite(d.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()));
+}
+
+// One element type of the grid: its name, and its file type (made on demand: some are built).
+struct DirectType {
+  std::string name;
+  std::function<H5Handle()> make;
+};
+
+// Test names and failure messages show the type's name, not its bytes.
+void PrintTo(const DirectType& type, std::ostream* os) { *os << type.name; }
+
+H5Handle copy_type(hid_t type) { return h5::datatype_handle(H5_OK(H5Tcopy(type))); }
+
+std::vector<DirectType> direct_types() {
+  std::vector<DirectType> types;
+  const std::vector<std::pair<std::string, std::pair<hid_t, hid_t>>> predefined = {
+      {"int8", {H5T_STD_I8LE, H5T_STD_I8BE}},        {"int16", {H5T_STD_I16LE, H5T_STD_I16BE}},
+      {"int32", {H5T_STD_I32LE, H5T_STD_I32BE}},     {"int64", {H5T_STD_I64LE, H5T_STD_I64BE}},
+      {"uint8", {H5T_STD_U8LE, H5T_STD_U8BE}},       {"uint16", {H5T_STD_U16LE, H5T_STD_U16BE}},
+      {"uint32", {H5T_STD_U32LE, H5T_STD_U32BE}},    {"uint64", {H5T_STD_U64LE, H5T_STD_U64BE}},
+      {"float32", {H5T_IEEE_F32LE, H5T_IEEE_F32BE}}, {"float64", {H5T_IEEE_F64LE, H5T_IEEE_F64BE}},
+      {"bitfield8", {H5T_STD_B8LE, H5T_STD_B8BE}}};
+  for (const auto& [name, le_be] : predefined) {
+    const hid_t le = le_be.first, be = le_be.second;
+    types.push_back({name + "_le", [le] { return copy_type(le); }});
+    types.push_back({name + "_be", [be] { return copy_type(be); }});
+  }
+  types.push_back({"float16_le", [] { return half_type(H5T_IEEE_F32LE); }});
+  types.push_back({"float16_be", [] { return half_type(H5T_IEEE_F32BE); }});
+  types.push_back({"bool_enum", [] {
+                     return enum_type(H5T_STD_I8LE, {{"FALSE", 0}, {"TRUE", 1}});
+                   }});
+  types.push_back({"enum16_be", [] {
+                     return enum_type(H5T_STD_U16BE, {{"low", 10}, {"mid", 200}, {"high", 3000}});
+                   }});
+  return types;
+}
+
+class TableReaderDirectTypes : public ReaderFiles,
+                               public testing::WithParamInterface<DirectType> {};
+
+// Every element type in both byte orders, through every pipeline, in the matrix layout (5 columns,
+// chunks of 3 columns: a partial chunk across the row) and the columnar one, over 1000 rows whose
+// chunks do not divide them: the direct paths give HDF5's bits and report their path.
+TEST_P(TableReaderDirectTypes, EveryPipelineAndLayoutGivesTheHdf5PathsBits) {
+  const DirectType& t = GetParam();
+  H5Handle type = t.make();
+  const std::size_t size = H5Tget_size(type.get());
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const H5T_order_t order = H5Tget_order(type.get());
+  constexpr hsize_t rows = 1000, width = 5;
+  for (const PipelineCase& c : pipeline_cases()) {
+    SCOPED_TRACE(t.name + ", " + c.name);
+    const auto bytes = awkward_bytes(rows * width, size, cls, order, 17);
+    const fs::path matrix = file(t.name + "_" + c.name + "_matrix.h5");
+    {
+      H5Handle f = create_file(matrix);
+      write_raw(f.get(), "X", type.get(), {rows, width}, pipeline_dcpl(c, 2).get(), bytes);
+    }
+    {
+      SCOPED_TRACE("matrix");
+      const std::vector<float> whole = expect_direct_equals_hdf5(matrix, c.read_path);
+      if (t.name == "float32_le" && !whole.empty()) {
+        // And what HDF5 gives is the stored floats themselves (column-major here, row-major there).
+        for (hsize_t r = 0; r < rows; r += 37) {
+          for (hsize_t j = 0; j < width; ++j) {
+            float stored;
+            std::memcpy(&stored, &bytes[(r * width + j) * 4], 4);
+            EXPECT_EQ(std::bit_cast<std::uint32_t>(whole[j * rows + r]),
+                      std::bit_cast<std::uint32_t>(stored));
+          }
+        }
+      }
+    }
+    const fs::path columnar = file(t.name + "_" + c.name + "_columnar.h5");
+    {
+      H5Handle f = create_file(columnar);
+      for (int j = 0; j < 3; ++j) {
+        const std::vector<unsigned char> column(bytes.begin() + j * rows * size,
+                                                bytes.begin() + (j + 1) * rows * size);
+        write_raw(f.get(), "c" + std::to_string(j), type.get(), {rows}, pipeline_dcpl(c, 1).get(),
+                  column);
+      }
+      write_strings_attribute(f.get(), "lathe_columns", {"c2", "c0", "c1"}, Strings::variable);
+    }
+    SCOPED_TRACE("columnar");
+    expect_direct_equals_hdf5(columnar, c.read_path);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TableReader, TableReaderDirectTypes, testing::ValuesIn(direct_types()),
+                         [](const testing::TestParamInfo<DirectType>& info) {
+                           return info.param.name;
+                         });
+
+// Every bit pattern of the two-byte types (the decoder tabulates HDF5's conversion of each).
+TEST_F(TableReaderDirect, EveryBitPatternOfTwoByteTypes) {
+  std::vector<unsigned char> bytes(65536 * 2);
+  for (std::size_t i = 0; i < 65536; ++i) {
+    bytes[2 * i] = static_cast<unsigned char>(i);
+    bytes[2 * i + 1] = static_cast<unsigned char>(i >> 8);
+  }
+  const std::vector<std::pair<std::string, std::function<H5Handle()>>> types = {
+      {"int16_be", [] { return copy_type(H5T_STD_I16BE); }},
+      {"uint16_le", [] { return copy_type(H5T_STD_U16LE); }},
+      {"float16_le", [] { return half_type(H5T_IEEE_F32LE); }},
+      {"float16_be", [] { return half_type(H5T_IEEE_F32BE); }}};
+  for (const auto& [name, make] : types) {
+    for (const bool chunked : {false, true}) {
+      SCOPED_TRACE(name + (chunked ? " chunked" : " contiguous"));
+      const fs::path path = file(name + (chunked ? "_chunked.h5" : "_contiguous.h5"));
+      {
+        H5Handle f = create_file(path);
+        H5Handle type = make();
+        const PipelineCase c = chunked ? pipeline_cases()[4] : pipeline_cases()[0];
+        write_raw(f.get(), "v", type.get(), {65536}, pipeline_dcpl(c, 1).get(), bytes);
+      }
+      expect_direct_equals_hdf5(path,
+                                chunked ? "raw chunks, parallel inflate" : "pread (contiguous)");
+    }
+  }
+}
+
+// The pandas fixed layout's blocks are 2-D datasets like the matrix: a deflated float64 block and
+// an int8 block read directly, in axis0 order.
+TEST_F(TableReaderDirect, PandasBlocks) {
+  const fs::path path = file("frame.h5");
+  constexpr hsize_t rows = 500;
+  {
+    H5Handle f = create_file(path);
+    H5Handle g = write_pandas_frame(f.get(), "df", {"b", "a", "n"}, rows, 2);
+    write_strings_dataset(g.get(), "block0_items", {"a", "b"});
+    std::vector<double> block0;
+    for (hsize_t r = 0; r < rows; ++r) {
+      block0.push_back(r % 9 == 0 ? std::nan("") : 0.1 * static_cast<double>(r));
+      block0.push_back(-static_cast<double>(r) / 3.0);
+    }
+    write_dataset(g.get(), "block0_values", H5T_IEEE_F64LE, {rows, 2}, block0,
+                  {.chunk = {64, 2}, .shuffle = true, .deflate = 5});
+    write_strings_dataset(g.get(), "block1_items", {"n"});
+    std::vector<std::int8_t> block1;
+    for (hsize_t r = 0; r < rows; ++r) block1.push_back(static_cast<std::int8_t>(r % 250 - 125));
+    write_dataset(g.get(), "block1_values", H5T_STD_I8LE, {rows, 1}, block1);
+  }
+  TableReader hdf5(path, direct_options(false));
+  TableReader direct(path);
+  EXPECT_EQ(direct.layout(), Layout::pandas);
+  std::map<std::string, std::string> paths;
+  for (const auto& st : direct.storage()) paths[st.dataset] = st.read_path;
+  EXPECT_EQ(paths["/df/block0_values"], "raw chunks, parallel inflate");
+  EXPECT_EQ(paths["/df/block1_values"], "pread (contiguous)");
+  const std::vector<float> got = read_all(direct);
+  expect_same_bits(got, read_all(hdf5));
+  for (hsize_t r = 0; r < rows; ++r) {
+    const float a = r % 9 == 0 ? kNaN : static_cast<float>(0.1 * static_cast<double>(r));
+    EXPECT_TRUE(same_float(got[rows + r], a)) << r;
+    EXPECT_EQ(got[r], static_cast<float>(-static_cast<double>(r) / 3.0)) << r;
+    EXPECT_EQ(got[2 * rows + r], static_cast<float>(static_cast<int>(r % 250) - 125)) << r;
+  }
+}
+
+// A chunked dataset written only in part: a chunk never written reads as the fill value (HDF5's
+// default 0, or a user's), through the raw-chunk path; where HDF5 would leave the output alone
+// (fill time "never", or no fill value defined) the block goes through HDF5 and both agree.
+TEST_F(TableReaderDirect, PartiallyWrittenChunkedDatasetReadsTheFillValue) {
+  struct FillCase {
+    std::string name;
+    std::function<void(hid_t dcpl)> set;
+    std::optional<float> fill;  // what unwritten rows read as, when known
+  };
+  const float user_fill = -3.5f;
+  const std::vector<FillCase> cases = {
+      {"default", [](hid_t) {}, 0.0f},
+      {"user", [&](hid_t dcpl) { H5_OK(H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &user_fill)); },
+       user_fill},
+      {"user_alloc",
+       [&](hid_t dcpl) {
+         H5_OK(H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &user_fill));
+         H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+       },
+       user_fill},
+      {"never", [](hid_t dcpl) { H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER)); },
+       std::nullopt},
+      {"undefined", [](hid_t dcpl) { H5_OK(H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, nullptr)); },
+       std::nullopt},
+  };
+  constexpr hsize_t rows = 1000, chunk = 64;
+  for (const FillCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path path = file(c.name + ".h5");
+    std::vector<float> written(rows, kNaN);  // NaN: rows left unwritten
+    {
+      H5Handle f = create_file(path);
+      H5Handle dcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_OK(H5Pset_chunk(dcpl.get(), 1, &chunk));
+      H5_OK(H5Pset_shuffle(dcpl.get()));
+      H5_OK(H5Pset_deflate(dcpl.get(), 3));
+      c.set(dcpl.get());
+      H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(1, &rows, nullptr)));
+      H5Handle d = h5::dataset_handle(H5_OK(H5Dcreate2(f.get(), "v", H5T_IEEE_F64BE, space.get(),
+                                                       H5P_DEFAULT, dcpl.get(), H5P_DEFAULT)));
+      // Rows [100, 300) and [900, 1000): chunks 1..4 and 14..15 exist, the others never do.
+      for (const auto& [from, to] : {std::pair<hsize_t, hsize_t>{100, 300}, {900, 1000}}) {
+        std::vector<double> values;
+        for (hsize_t r = from; r < to; ++r) {
+          values.push_back(static_cast<double>(r) * 1.25 + 0.1);
+          written[r] = static_cast<float>(values.back());
+        }
+        const hsize_t count = to - from;
+        H5Handle mem = h5::dataspace_handle(H5_OK(H5Screate_simple(1, &count, nullptr)));
+        H5Handle file_space = h5::dataspace_handle(H5_OK(H5Dget_space(d.get())));
+        H5_OK(
+            H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &from, nullptr, &count, nullptr));
+        H5_OK(H5Dwrite(d.get(), H5T_NATIVE_DOUBLE, mem.get(), file_space.get(), H5P_DEFAULT,
+                       values.data()));
+      }
+    }
+    const std::vector<float> whole =
+        expect_direct_equals_hdf5(path, "raw chunks, parallel inflate");
+    ASSERT_EQ(whole.size(), rows);
+    for (hsize_t r = 0; r < rows; ++r) {
+      const bool row_written = (r >= 100 && r < 300) || r >= 900;
+      const hsize_t c_index = r / chunk;
+      const bool chunk_written = (c_index >= 1 && c_index <= 4) || c_index >= 14;
+      if (row_written) {
+        EXPECT_EQ(whole[r], written[r]) << r;
+      } else if (c.fill) {
+        // In a chunk never written, and in the rest of a chunk written in part (HDF5 filled it
+        // when it first wrote the chunk).
+        EXPECT_EQ(whole[r], *c.fill) << r;
+      } else if (!chunk_written) {
+        // HDF5 leaves these rows of the output as they were, and so must the direct read.
+        EXPECT_EQ(whole[r], kPoison) << r;
+      }
+    }
+  }
+}
+
+// A chunk's filter mask says which filters were skipped for it (an optional filter that failed, or
+// a chunk written raw with H5Dwrite_chunk): the direct path undoes only those that ran.
+TEST_F(TableReaderDirect, FilterMaskSaysWhichFiltersAChunkSkipped) {
+  const fs::path path = file("masks.h5");
+  constexpr hsize_t chunk = 100, rows = 4 * chunk;
+  std::vector<std::int32_t> values(rows);
+  for (hsize_t r = 0; r < rows; ++r)
+    values[r] = static_cast<std::int32_t>(r * 1000003 % 77777) - 30000;
+  {
+    H5Handle f = create_file(path);
+    H5Handle dcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+    H5_OK(H5Pset_chunk(dcpl.get(), 1, &chunk));
+    H5_OK(H5Pset_shuffle(dcpl.get()));     // filter 0
+    H5_OK(H5Pset_deflate(dcpl.get(), 4));  // filter 1
+    H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(1, &rows, nullptr)));
+    H5Handle d = h5::dataset_handle(H5_OK(H5Dcreate2(f.get(), "v", H5T_STD_I32LE, space.get(),
+                                                     H5P_DEFAULT, dcpl.get(), H5P_DEFAULT)));
+    // Chunk c skips the filters of mask c: none, shuffle, deflate, both.
+    for (unsigned mask = 0; mask < 4; ++mask) {
+      const unsigned char* plain =
+          reinterpret_cast<const unsigned char*>(values.data() + mask * chunk);
+      std::vector<unsigned char> bytes(plain, plain + chunk * 4);
+      if (!(mask & 1)) {  // shuffle: byte b of every element together
+        std::vector<unsigned char> shuffled(bytes.size());
+        for (hsize_t i = 0; i < chunk; ++i) {
+          for (int b = 0; b < 4; ++b) shuffled[b * chunk + i] = bytes[i * 4 + b];
+        }
+        bytes = shuffled;
+      }
+      if (!(mask & 2)) {  // deflate: a zlib stream
+        uLongf size = compressBound(bytes.size());
+        std::vector<unsigned char> compressed(size);
+        ASSERT_EQ(compress2(compressed.data(), &size, bytes.data(), bytes.size(), 4), Z_OK);
+        compressed.resize(size);
+        bytes = compressed;
+      }
+      const hsize_t offset = mask * chunk;
+      H5_OK(H5Dwrite_chunk(d.get(), H5P_DEFAULT, mask, &offset, bytes.size(), bytes.data()));
+    }
+  }
+  const std::vector<float> whole = expect_direct_equals_hdf5(path, "raw chunks, parallel inflate");
+  ASSERT_EQ(whole.size(), rows);
+  for (hsize_t r = 0; r < rows; ++r) EXPECT_EQ(whole[r], static_cast<float>(values[r])) << r;
+}
+
+// Filters other than deflate and shuffle keep HDF5's path, and read right.
+TEST_F(TableReaderDirect, OtherFiltersKeepTheHdf5Path) {
+  const fs::path path = file("filters.h5");
+  constexpr hsize_t rows = 300, chunk = 50;
+  std::vector<std::int32_t> values(rows);
+  for (hsize_t r = 0; r < rows; ++r) values[r] = static_cast<std::int32_t>(r * r) - 5000;
+  {
+    H5Handle f = create_file(path);
+    H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(1, &rows, nullptr)));
+    H5Handle fletcher = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+    H5_OK(H5Pset_chunk(fletcher.get(), 1, &chunk));
+    H5_OK(H5Pset_fletcher32(fletcher.get()));
+    H5Handle scaleoffset = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+    H5_OK(H5Pset_chunk(scaleoffset.get(), 1, &chunk));
+    H5_OK(H5Pset_scaleoffset(scaleoffset.get(), H5Z_SO_INT, H5Z_SO_INT_MINBITS_DEFAULT));
+    H5Handle nbit = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+    H5_OK(H5Pset_chunk(nbit.get(), 1, &chunk));
+    H5_OK(H5Pset_deflate(nbit.get(), 2));
+    H5_OK(H5Pset_nbit(nbit.get()));
+    for (const auto& [name, dcpl] : {std::pair<std::string, hid_t>{"fletcher32", fletcher.get()},
+                                     {"scaleoffset", scaleoffset.get()},
+                                     {"deflate_nbit", nbit.get()}}) {
+      H5Handle d = h5::dataset_handle(H5_OK(H5Dcreate2(
+          f.get(), name.c_str(), H5T_STD_I32LE, space.get(), H5P_DEFAULT, dcpl, H5P_DEFAULT)));
+      H5_OK(H5Dwrite(d.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()));
+    }
+  }
+  const std::vector<float> whole = expect_direct_equals_hdf5(path, "hdf5 hyperslab");
+  ASSERT_EQ(whole.size(), 3 * rows);
+  for (hsize_t c = 0; c < 3; ++c) {
+    for (hsize_t r = 0; r < rows; ++r)
+      EXPECT_EQ(whole[c * rows + r], static_cast<float>(values[r])) << r;
+  }
+}
+
+// H5Dget_offset counts the userblock; pread must land on the data all the same.
+TEST_F(TableReaderDirect, ContiguousDataAfterAUserblock) {
+  const fs::path path = file("userblock.h5");
+  std::vector<double> values(777);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i) * -0.75;
+  {
+    H5Handle fcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_FILE_CREATE)));
+    H5_OK(H5Pset_userblock(fcpl.get(), 1024));
+    H5Handle f =
+        h5::file_handle(H5_OK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT)));
+    write_dataset(f.get(), "a", H5T_IEEE_F64BE, {777}, values);
+    write_dataset(f.get(), "b", H5T_IEEE_F64LE, {777}, values,
+                  {.chunk = {100}, .shuffle = true, .deflate = 1});
+  }
+  TableReader reader(path);
+  EXPECT_EQ(reader.storage()[0].read_path, "pread (contiguous)");
+  EXPECT_EQ(reader.storage()[1].read_path, "raw chunks, parallel inflate");
+  const std::vector<float> got = read_all(reader);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(got[i], static_cast<float>(values[i])) << i;
+    EXPECT_EQ(got[values.size() + i], static_cast<float>(values[i])) << i;
+  }
+}
+
+// A contiguous dataset never written has no storage: HDF5 answers with its fill value.
+TEST_F(TableReaderDirect, NeverWrittenContiguousDatasetKeepsTheHdf5Path) {
+  const fs::path path = file("unwritten.h5");
+  {
+    H5Handle f = create_file(path);
+    write_dataset<float>(f.get(), "a", H5T_IEEE_F32LE, {4}, {1, 2, 3, 4});
+    H5Handle dcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+    const float fill = 9.5f;
+    H5_OK(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_FLOAT, &fill));
+    const hsize_t n = 4;
+    H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(1, &n, nullptr)));
+    H5Handle d = h5::dataset_handle(H5_OK(H5Dcreate2(f.get(), "b", H5T_IEEE_F32LE, space.get(),
+                                                     H5P_DEFAULT, dcpl.get(), H5P_DEFAULT)));
+    write_strings_attribute(f.get(), "lathe_columns", {"a", "b"}, Strings::variable);
+  }
+  TableReader reader(path);
+  EXPECT_EQ(reader.storage()[0].read_path, "pread (contiguous)");
+  EXPECT_EQ(reader.storage()[1].read_path, "hdf5 hyperslab");
+  expect_same_floats(read_all(reader), {1, 2, 3, 4, 9.5f, 9.5f, 9.5f, 9.5f});
+}
+
+// Every chunk index HDF5 keeps (v1 B-tree; with the latest format: single chunk, fixed array,
+// extensible array, v2 B-tree) answers the chunk lookups of the raw-chunk path.
+TEST_F(TableReaderDirect, EveryChunkIndexType) {
+  constexpr hsize_t rows = 700, width = 4;
+  std::vector<float> x(rows * width);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 0.5f - 3.0f;
+  struct IndexCase {
+    std::string name;
+    bool latest;
+    std::vector<hsize_t> max_dims;
+    std::vector<hsize_t> chunk;
+  };
+  const std::vector<IndexCase> cases = {
+      {"btree1", false, {H5S_UNLIMITED, width}, {64, 4}},
+      {"single_chunk", true, {rows, width}, {rows, width}},
+      {"fixed_array", true, {rows, width}, {64, 3}},
+      {"extensible_array", true, {H5S_UNLIMITED, width}, {64, 3}},
+      {"btree2", true, {H5S_UNLIMITED, H5S_UNLIMITED}, {64, 3}},
+  };
+  for (const IndexCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path path = file(c.name + ".h5");
+    {
+      H5Handle fapl = h5::plist_handle(H5_OK(H5Pcreate(H5P_FILE_ACCESS)));
+      if (c.latest) H5_OK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST));
+      H5Handle f =
+          h5::file_handle(H5_OK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())));
+      const hsize_t dims[2] = {rows, width};
+      H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(2, dims, c.max_dims.data())));
+      H5Handle dcpl = h5::plist_handle(H5_OK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_OK(H5Pset_chunk(dcpl.get(), 2, c.chunk.data()));
+      H5_OK(H5Pset_deflate(dcpl.get(), 1));
+      H5Handle d = h5::dataset_handle(H5_OK(H5Dcreate2(f.get(), "X", H5T_IEEE_F32LE, space.get(),
+                                                       H5P_DEFAULT, dcpl.get(), H5P_DEFAULT)));
+      H5_OK(H5Dwrite(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data()));
+    }
+    const std::vector<float> whole =
+        expect_direct_equals_hdf5(path, "raw chunks, parallel inflate");
+    ASSERT_EQ(whole.size(), x.size());
+    for (hsize_t r = 0; r < rows; ++r) {
+      for (hsize_t j = 0; j < width; ++j)
+        ASSERT_EQ(whole[j * rows + r], x[r * width + j]) << r << "," << j;
+    }
+  }
+}
+
+// The same bits whatever the number of threads, and blocks of the reader's own block size.
+TEST_F(TableReaderDirect, AnyNumberOfThreadsGivesTheSameBits) {
+  const fs::path path = file("threads.h5");
+  {
+    H5Handle f = create_file(path);
+    for (int c = 0; c < 6; ++c) {
+      std::vector<double> v(5000);
+      for (std::size_t r = 0; r < v.size(); ++r) v[r] = std::sin(static_cast<double>(r * (c + 1)));
+      write_dataset(
+          f.get(), "c" + std::to_string(c), c % 2 ? H5T_IEEE_F64BE : H5T_IEEE_F64LE, {5000}, v,
+          c < 4 ? Storage{.chunk = {333}, .shuffle = c % 2 == 0, .deflate = 2} : Storage{});
+    }
+  }
+  TableReader hdf5(path, direct_options(false, 1000));
+  const std::vector<float> want = read_all(hdf5);
+  for (const int threads : {1, 2, 3, 8}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    TableReader reader(path, direct_options(true, 1000, threads));
+    expect_same_bits(read_all(reader), want);
+    // Block by block, as the streaming readers do.
+    const std::int64_t block = reader.block_rows();
+    for (std::int64_t first = 0; first < reader.rows(); first += block) {
+      const std::int64_t n = std::min(block, reader.rows() - first);
+      std::vector<float> out(static_cast<std::size_t>(n * 6), kPoison);
+      reader.read_block(first, n, out);
+      for (std::int64_t c = 0; c < 6; ++c) {
+        for (std::int64_t r = 0; r < n; ++r) {
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(out[c * n + r]),
+                    std::bit_cast<std::uint32_t>(want[c * reader.rows() + first + r]));
+        }
+      }
+    }
+  }
+}
+
+// A file this process has open for writing is read through HDF5 (whose caches hold what the file
+// may not yet): the reader sees what was written.
+TEST_F(TableReaderDirect, FileOpenForWritingKeepsTheHdf5Path) {
+  const fs::path path = file("open_writer.h5");
+  H5Handle writer = create_file(path);
+  write_dataset<float>(writer.get(), "a", H5T_IEEE_F32LE, {3}, {1, 2, 3});
+  // Flushed once, so that the file has a superblock to open; "b" is written after.
+  H5_OK(H5Fflush(writer.get(), H5F_SCOPE_GLOBAL));
+  write_dataset<float>(writer.get(), "b", H5T_IEEE_F32LE, {3}, {4, 5, 6},
+                       {.chunk = {2}, .deflate = 1});
+  TableReader reader(path);
+  for (const auto& st : reader.storage()) EXPECT_EQ(st.read_path, "hdf5 hyperslab") << st.dataset;
+  expect_same_floats(read_all(reader), {1, 2, 3, 4, 5, 6});
+}
+
+// A damaged chunk (a bit flipped inside its deflate stream) makes the direct path hand the block
+// to HDF5, which reports it naming the file and dataset.
+TEST_F(TableReaderDirect, DamagedChunkIsReportedByHdf5) {
+  const fs::path path = file("damaged.h5");
+  std::vector<float> v(4000);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 97) * 0.3f;
+  haddr_t chunk_at = 0;
+  hsize_t chunk_size = 0;
+  {
+    H5Handle f = create_file(path);
+    write_dataset(f.get(), "v", H5T_IEEE_F32LE, {4000}, v,
+                  {.chunk = {1000}, .shuffle = true, .deflate = 6});
+    H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "v", H5P_DEFAULT)));
+    const hsize_t offset = 2000;
+    unsigned mask = 0;
+    H5_OK(H5Dget_chunk_info_by_coord(d.get(), &offset, &mask, &chunk_at, &chunk_size));
+  }
+  ASSERT_GT(chunk_size, 16u);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(chunk_at + chunk_size / 2));
+    char byte = 0;
+    f.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x5A);
+    f.seekp(static_cast<std::streamoff>(chunk_at + chunk_size / 2));
+    f.write(&byte, 1);
+  }
+  TableReader reader(path);
+  EXPECT_EQ(reader.storage()[0].read_path, "raw chunks, parallel inflate");
+  // The intact chunks still read.
+  std::vector<float> first(1000, kPoison);
+  reader.read_block(0, 1000, first);
+  expect_same_floats(first, std::vector<float>(v.begin(), v.begin() + 1000));
+  std::vector<float> out(4000, kPoison);
+  try {
+    reader.read_block(0, 4000, out);
+    ADD_FAILURE() << "a damaged chunk was read without an error";
+  } catch (const Error& e) {
+    expect_mentions(e.what(), {path.string(), "/v"});
+  }
+}
+
+// read_block on a second thread (as the streaming trainer's prefetcher calls it) while this thread
+// writes another HDF5 file: both finish and the blocks are right.
+TEST_F(TableReaderDirect, ReadsOnAnotherThreadWhileThisThreadWritesHdf5) {
+  const fs::path path = file("source.h5");
+  constexpr std::int64_t rows = 20000;
+  std::vector<double> v(rows);
+  for (std::int64_t r = 0; r < rows; ++r) v[r] = static_cast<double>(r) / 7.0;
+  {
+    H5Handle f = create_file(path);
+    write_dataset(f.get(), "a", H5T_IEEE_F64LE, {rows}, v,
+                  {.chunk = {1024}, .shuffle = true, .deflate = 1});
+    write_dataset(f.get(), "b", H5T_IEEE_F64BE, {rows}, v);
+  }
+  TableReader reader(path, direct_options(true, 4096));
+  std::vector<float> seen(rows * 2, kPoison);
+  std::string thread_error;
+  std::thread prefetcher([&] {
+    try {
+      for (int pass = 0; pass < 5; ++pass) {
+        for (std::int64_t first = 0; first < rows; first += reader.block_rows()) {
+          const std::int64_t n = std::min(reader.block_rows(), rows - first);
+          std::vector<float> out(static_cast<std::size_t>(n * 2));
+          reader.read_block(first, n, out);
+          std::copy(out.begin(), out.begin() + n, seen.begin() + first);
+          std::copy(out.begin() + n, out.end(), seen.begin() + rows + first);
+        }
+      }
+    } catch (const std::exception& e) {
+      thread_error = e.what();
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    H5Handle f = create_file(file("written_" + std::to_string(i) + ".h5"));
+    write_dataset(f.get(), "w", H5T_IEEE_F32LE, {5000},
+                  std::vector<float>(5000, static_cast<float>(i)), {.chunk = {500}, .deflate = 1});
+  }
+  prefetcher.join();
+  EXPECT_EQ(thread_error, "");
+  for (std::int64_t r = 0; r < rows; ++r) {
+    ASSERT_EQ(seen[r], static_cast<float>(v[r])) << r;
+    ASSERT_EQ(seen[rows + r], static_cast<float>(v[r])) << r;
+  }
+}
+
+// direct_read = false reads everything through HDF5 and says so.
+TEST_F(TableReaderDirect, DirectReadOffReportsTheHyperslabPath) {
+  const fs::path path = file("columnar.h5");
+  write_block_columnar(path);
+  TableReader on(path);
+  TableReader off(path, direct_options(false));
+  for (const auto& st : on.storage())
+    EXPECT_EQ(st.read_path, "raw chunks, parallel inflate") << st.dataset;
+  for (const auto& st : off.storage()) EXPECT_EQ(st.read_path, "hdf5 hyperslab") << st.dataset;
+  // Categorical codes below zero are missing on both paths.
+  const std::vector<float> a = read_all(on);
+  expect_same_bits(a, read_all(off));
+  const auto cols = block_columnar_columns();
+  for (std::int64_t r = 0; r < kBlockTableRows; ++r)
+    EXPECT_TRUE(same_float(a[3 * kBlockTableRows + r], cols[3][r]));
 }
 
 }  // namespace

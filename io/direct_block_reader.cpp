@@ -1,0 +1,375 @@
+#include "io/direct_block_reader.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+
+#include "io/hdf5_handle.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+using h5::H5Handle;
+
+const char* read_path_name(ReadPath path) {
+  switch (path) {
+    case ReadPath::hdf5_hyperslab:
+      return "hdf5 hyperslab";
+    case ReadPath::pread_contiguous:
+      return "pread (contiguous)";
+    case ReadPath::raw_chunks:
+      return "raw chunks";
+    case ReadPath::raw_chunks_inflate:
+      return "raw chunks, parallel inflate";
+  }
+  return "?";
+}
+
+namespace {
+
+// Rows of contiguous storage one thread reads and converts at a time: large enough that a pread
+// costs little beside its copy, small enough that a block is shared among threads.
+constexpr std::size_t kPieceBytes = std::size_t{1} << 19;
+
+}  // namespace
+
+// A piece of contiguous rows, or one chunk of a chunked dataset, of one request.
+struct DirectBlockReader::Work {
+  std::size_t request = 0;
+  bool chunk = false;
+  std::int64_t row_begin = 0;  // the rows of the block this item delivers
+  std::int64_t row_end = 0;
+  std::int64_t chunk_row = 0;  // chunk: its position in the chunk grid
+  std::int64_t chunk_col = 0;
+  std::size_t raw_index = 0;  // chunk: its stored bytes in raw_
+  bool fill = false;          // chunk: never written, reads as the fill value
+  unsigned filter_mask = 0;   // chunk: bit i set when filter i was skipped for it
+};
+
+// What one thread of a block read owns.
+struct DirectBlockReader::ThreadState {
+  std::optional<Inflater> inflater;     // made on first use
+  std::vector<unsigned char> stage[2];  // the filters' outputs, in turn
+  std::vector<unsigned char> piece;     // contiguous rows before conversion
+};
+
+DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t file, int threads)
+    : threads_(threads) {
+  h5::silence_errors_in_this_thread();
+  unsigned intent = 0;
+  if (H5Fget_intent(file, &intent) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  // A read-only open of a file this process has open for writing shares the writer's file object:
+  // its caches may hold what the file's bytes do not yet.
+  if (intent & H5F_ACC_RDWR) return;
+  enabled_ = true;
+
+  hid_t fapl_id = H5Fget_access_plist(file);
+  if (fapl_id < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  H5Handle fapl = h5::plist_handle(fapl_id);
+  if (H5Pget_driver(fapl.get()) != H5FD_SEC2) return;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, fapl.get(), &handle) < 0 || handle == nullptr) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  // Our own descriptor, checked to be the file HDF5 has open (the path may name another by now).
+  ReadOnlyFile own(path);
+  if (!own.open() || !own.same_file_as(*static_cast<int*>(handle))) return;
+  file_ = std::move(own);
+  pread_enabled_ = true;
+}
+
+DirectBlockReader::~DirectBlockReader() = default;
+DirectBlockReader::DirectBlockReader(DirectBlockReader&&) noexcept = default;
+DirectBlockReader& DirectBlockReader::operator=(DirectBlockReader&&) noexcept = default;
+
+DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decoder,
+                                     const std::string& where) const {
+  DirectLayout layout;
+  if (!enabled_ || decoder == nullptr) return layout;
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
+  const int rank = LATHE_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), where);
+  if (rank < 1 || rank > 2) return layout;
+  hsize_t dims[2] = {0, 1};
+  LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr), where);
+  const std::int64_t rows = static_cast<std::int64_t>(dims[0]);
+  const std::int64_t width = rank == 2 ? static_cast<std::int64_t>(dims[1]) : 1;
+  const std::size_t element_size = decoder->element_size();
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Dget_create_plist(dataset), where));
+
+  switch (H5Pget_layout(dcpl.get())) {
+    case H5D_CONTIGUOUS: {
+      if (!pread_enabled_) return layout;
+      if (LATHE_H5_CHECK(H5Pget_external_count(dcpl.get()), where) != 0) return layout;
+      const haddr_t offset = H5Dget_offset(dataset);
+      if (offset == HADDR_UNDEF) {  // never written: HDF5 answers with the fill value
+        H5Eclear2(H5E_DEFAULT);
+        return layout;
+      }
+      const hsize_t needed =
+          static_cast<hsize_t>(rows) * static_cast<hsize_t>(width) * element_size;
+      if (H5Dget_storage_size(dataset) < needed) return layout;
+      layout.file_offset = offset;
+      layout.path = ReadPath::pread_contiguous;
+      break;
+    }
+    case H5D_CHUNKED: {
+      hsize_t chunk[H5S_MAX_RANK] = {};
+      if (LATHE_H5_CHECK(H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, chunk), where) != rank)
+        return layout;
+      // Partial edge chunks stored unfiltered are not told apart by their filter mask.
+      unsigned chunk_options = 0;
+      LATHE_H5_CHECK(H5Pget_chunk_opts(dcpl.get(), &chunk_options), where);
+      if (chunk_options & H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS) return layout;
+      layout.chunk_rows = static_cast<std::int64_t>(chunk[0]);
+      layout.chunk_cols = rank == 2 ? static_cast<std::int64_t>(chunk[1]) : 1;
+      if (layout.chunk_rows <= 0 || layout.chunk_cols <= 0) return layout;
+      const int nfilters = LATHE_H5_CHECK(H5Pget_nfilters(dcpl.get()), where);
+      bool deflate = false;
+      for (int i = 0; i < nfilters; ++i) {
+        unsigned flags = 0, values[8] = {};
+        std::size_t nvalues = 8;
+        const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags,
+                                               &nvalues, values, 0, nullptr, nullptr);
+        if (id == H5Z_FILTER_DEFLATE) {
+          layout.filters.push_back({.deflate = true});
+          deflate = true;
+        } else if (id == H5Z_FILTER_SHUFFLE && nvalues >= 1 && values[0] > 0) {
+          layout.filters.push_back({.deflate = false, .shuffle_element = values[0]});
+        } else {
+          H5Eclear2(H5E_DEFAULT);
+          return DirectLayout{};  // fletcher32, szip, nbit, scaleoffset, a plugin: HDF5's path
+        }
+      }
+      // HDF5 1.10 fills a never-written chunk with the fill value unless it is told never to, or
+      // to fill only with a value the user set and none was set (then it leaves the output alone).
+      H5D_fill_time_t fill_time = H5D_FILL_TIME_IFSET;
+      H5D_fill_value_t fill_status = H5D_FILL_VALUE_UNDEFINED;
+      LATHE_H5_CHECK(H5Pget_fill_time(dcpl.get(), &fill_time), where);
+      LATHE_H5_CHECK(H5Pfill_value_defined(dcpl.get(), &fill_status), where);
+      if (fill_time != H5D_FILL_TIME_NEVER &&
+          (fill_status == H5D_FILL_VALUE_DEFAULT || fill_status == H5D_FILL_VALUE_USER_DEFINED)) {
+        H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
+        std::vector<unsigned char> bytes(
+            std::max<std::size_t>(element_size, H5Tget_size(type.get())));
+        LATHE_H5_CHECK(H5Pget_fill_value(dcpl.get(), type.get(), bytes.data()), where);
+        float value = 0;
+        decoder->decode(bytes.data(), 1, element_size, &value);
+        layout.fill_value = value;
+      }
+      layout.path = deflate ? ReadPath::raw_chunks_inflate : ReadPath::raw_chunks;
+      break;
+    }
+    default:  // compact or virtual storage
+      return layout;
+  }
+  layout.rows = rows;
+  layout.width = width;
+  layout.element_size = element_size;
+  return layout;
+}
+
+bool DirectBlockReader::read_piece(const Work& work, const DirectRead& request, std::int64_t first,
+                                   ThreadState& state) const {
+  const DirectLayout& layout = *request.layout;
+  const std::size_t row_bytes = static_cast<std::size_t>(layout.width) * layout.element_size;
+  const std::size_t rows = static_cast<std::size_t>(work.row_end - work.row_begin);
+  const std::uint64_t offset =
+      layout.file_offset + static_cast<std::uint64_t>(work.row_begin) * row_bytes;
+  const std::size_t at = static_cast<std::size_t>(work.row_begin - first);
+  if (layout.width == 1 && request.decoder->is_native_float32()) {
+    return file_.read_exactly(request.columns[0] + at, rows * row_bytes, offset);
+  }
+  state.piece.resize(rows * row_bytes);
+  if (!file_.read_exactly(state.piece.data(), state.piece.size(), offset)) return false;
+  for (std::int64_t j = 0; j < layout.width; ++j) {
+    request.decoder->decode(state.piece.data() + static_cast<std::size_t>(j) * layout.element_size,
+                            rows, row_bytes, request.columns[j] + at);
+  }
+  return true;
+}
+
+bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request,
+                                     std::int64_t first, std::int64_t /*count*/,
+                                     ThreadState& state) const {
+  const DirectLayout& layout = *request.layout;
+  const std::int64_t chunk_first_row = work.chunk_row * layout.chunk_rows;
+  const std::int64_t col_begin = work.chunk_col * layout.chunk_cols;
+  const std::int64_t col_end = std::min(layout.width, col_begin + layout.chunk_cols);
+  const std::size_t rows = static_cast<std::size_t>(work.row_end - work.row_begin);
+  const std::size_t at = static_cast<std::size_t>(work.row_begin - first);
+  if (work.fill) {
+    for (std::int64_t j = col_begin; j < col_end; ++j) {
+      std::fill_n(request.columns[j] + at, rows, *layout.fill_value);
+    }
+    return true;
+  }
+  const std::size_t chunk_bytes =
+      static_cast<std::size_t>(layout.chunk_rows * layout.chunk_cols) * layout.element_size;
+  std::span<const unsigned char> data(raw_[work.raw_index]);
+  int next = 0;
+  for (std::size_t i = layout.filters.size(); i-- > 0;) {
+    if (work.filter_mask & (1u << i)) continue;
+    std::vector<unsigned char>& out = state.stage[next];
+    next ^= 1;
+    const DirectLayout::Filter& filter = layout.filters[i];
+    if (filter.deflate) {
+      out.resize(chunk_bytes);
+      if (!state.inflater) state.inflater.emplace();
+      if (!state.inflater->inflate_exactly(data, out)) return false;
+    } else {
+      out.resize(data.size());
+      unshuffle(data, filter.shuffle_element, out);
+    }
+    data = out;
+  }
+  if (data.size() != chunk_bytes) return false;
+  const std::size_t row_stride = static_cast<std::size_t>(layout.chunk_cols) * layout.element_size;
+  const unsigned char* first_row =
+      data.data() + static_cast<std::size_t>(work.row_begin - chunk_first_row) * row_stride;
+  for (std::int64_t j = col_begin; j < col_end; ++j) {
+    request.decoder->decode(
+        first_row + static_cast<std::size_t>(j - col_begin) * layout.element_size, rows, row_stride,
+        request.columns[j] + at);
+  }
+  return true;
+}
+
+void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
+                             std::int64_t count) {
+  const std::int64_t end = first + count;
+  work_.clear();
+  std::size_t chunks = 0;
+  for (std::size_t q = 0; q < requests.size(); ++q) {
+    requests[q].done = false;
+    const DirectLayout& layout = *requests[q].layout;
+    if (layout.path == ReadPath::pread_contiguous) {
+      const std::size_t row_bytes = static_cast<std::size_t>(layout.width) * layout.element_size;
+      const std::int64_t piece_rows = std::max<std::int64_t>(
+          1, static_cast<std::int64_t>(kPieceBytes / std::max<std::size_t>(1, row_bytes)));
+      for (std::int64_t r = first; r < end; r += piece_rows) {
+        work_.push_back({.request = q,
+                         .chunk = false,
+                         .row_begin = r,
+                         .row_end = std::min(end, r + piece_rows)});
+      }
+    } else {
+      for (std::int64_t rc = first / layout.chunk_rows; rc * layout.chunk_rows < end; ++rc) {
+        for (std::int64_t cc = 0; cc * layout.chunk_cols < layout.width; ++cc) {
+          work_.push_back({.request = q,
+                           .chunk = true,
+                           .row_begin = std::max(first, rc * layout.chunk_rows),
+                           .row_end = std::min(end, (rc + 1) * layout.chunk_rows),
+                           .chunk_row = rc,
+                           .chunk_col = cc,
+                           .raw_index = chunks++});
+        }
+      }
+    }
+  }
+  if (raw_.size() < chunks) raw_.resize(chunks);
+  // No more threads than work items: a block of one chunk is decoded by one thread.
+  const int threads = static_cast<int>(std::min<std::size_t>(
+      std::max<std::size_t>(1, work_.size()),
+      static_cast<std::size_t>(threads_ > 0 ? threads_ : std::max(1, omp_get_max_threads()))));
+  while (thread_state_.size() < static_cast<std::size_t>(threads)) {
+    thread_state_.push_back(std::make_unique<ThreadState>());
+  }
+
+  std::unique_ptr<std::atomic<bool>[]> failed(new std::atomic<bool>[requests.size()]());
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::atomic<bool> stop{false};
+  auto fail_with = [&](std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    if (!error) error = e;
+    stop = true;
+  };
+  auto run = [&](std::size_t k) {
+    const Work& work = work_[k];
+    if (stop || failed[work.request]) return;
+    try {
+      ThreadState& state = *thread_state_[static_cast<std::size_t>(omp_get_thread_num())];
+      const DirectRead& request = requests[work.request];
+      const bool ok = work.chunk ? decode_chunk(work, request, first, count, state)
+                                 : read_piece(work, request, first, state);
+      if (!ok) failed[work.request] = true;
+    } catch (...) {
+      fail_with(std::current_exception());
+    }
+  };
+  // Fetches a chunk's stored bytes (HDF5, so on this thread only); false when the request must go
+  // through HDF5 instead.
+  auto fetch = [&](Work& work) {
+    const DirectRead& request = requests[work.request];
+    const DirectLayout& layout = *request.layout;
+    const hsize_t offset[2] = {static_cast<hsize_t>(work.chunk_row * layout.chunk_rows),
+                               static_cast<hsize_t>(work.chunk_col * layout.chunk_cols)};
+    unsigned mask = 0;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t stored = 0;
+    if (H5Dget_chunk_info_by_coord(request.dataset, offset, &mask, &address, &stored) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    if (address == HADDR_UNDEF) {
+      work.fill = true;
+      return layout.fill_value.has_value();
+    }
+    std::vector<unsigned char>& raw = raw_[work.raw_index];
+    raw.resize(static_cast<std::size_t>(stored));
+    std::uint32_t filter_mask = 0;
+    if (stored == 0 ||
+        H5Dread_chunk(request.dataset, H5P_DEFAULT, offset, &filter_mask, raw.data()) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    work.fill = false;
+    work.filter_mask = filter_mask;
+    return true;
+  };
+
+  h5::silence_errors_in_this_thread();
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp master
+    {
+      // Contiguous pieces need no HDF5: threads start on them while the chunks are fetched.
+      for (std::size_t k = 0; k < work_.size(); ++k) {
+        if (work_[k].chunk) continue;
+#pragma omp task firstprivate(k)
+        run(k);
+      }
+      for (std::size_t k = 0; k < work_.size() && !stop; ++k) {
+        Work& work = work_[k];
+        if (!work.chunk || failed[work.request]) continue;
+        bool fetched = false;
+        try {
+          fetched = fetch(work);
+        } catch (...) {
+          fail_with(std::current_exception());
+          break;
+        }
+        if (!fetched) {
+          failed[work.request] = true;
+          continue;
+        }
+#pragma omp task firstprivate(k)
+        run(k);
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  for (std::size_t q = 0; q < requests.size(); ++q) requests[q].done = !failed[q];
+}
+
+}  // namespace lathe

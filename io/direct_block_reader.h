@@ -1,0 +1,116 @@
+// Reads blocks of rows of a file's datasets around HDF5's data path, which runs its filters and
+// type conversion on one thread under the library's global lock.
+// - "pread (contiguous)": contiguous, unfiltered storage. The rows' bytes are read with pread on a
+//   file descriptor of our own, in parallel, and converted to float32.
+// - "raw chunks" and "raw chunks, parallel inflate": chunked storage whose filters are only
+//   deflate and/or shuffle (or none). Each chunk's stored bytes come from H5Dread_chunk (plain
+//   HDF5 calls, one at a time) while threads inflate (libdeflate), unshuffle and convert the
+//   chunks read before.
+// The result is bit for bit what the hyperslab read gives (ElementDecoder converts as HDF5 does).
+// Anything this cannot read exactly is left to the caller's HDF5 path: a dataset at open (other
+// filters, compact or external storage, a file this process also has open for writing, ...) and,
+// at read time, a block that meets an unwritten chunk without a known fill value, a short read, a
+// chunk that does not inflate to its size, or a failing HDF5 call (HDF5 then reports it).
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/chunk_filters.h"
+#include "io/element_decoder.h"
+#include "io/read_only_file.h"
+
+namespace lathe {
+
+// How TableReader::read_block reads a dataset.
+enum class ReadPath {
+  // H5Dread of a hyperslab: HDF5's filters and conversion.
+  hdf5_hyperslab,
+  // pread of contiguous storage, converted in parallel.
+  pread_contiguous,
+  // Unfiltered (or only shuffled) chunks from H5Dread_chunk, converted in parallel.
+  raw_chunks,
+  // Deflated chunks from H5Dread_chunk, inflated, unshuffled and converted in parallel.
+  raw_chunks_inflate,
+};
+// "hdf5 hyperslab", "pread (contiguous)", "raw chunks", "raw chunks, parallel inflate".
+const char* read_path_name(ReadPath path);
+
+// What the direct read of one dataset needs, found once when it is opened.
+struct DirectLayout {
+  ReadPath path = ReadPath::hdf5_hyperslab;
+  std::int64_t rows = 0;
+  std::int64_t width = 1;         // columns: 1 for a 1-D dataset
+  std::size_t element_size = 0;   // bytes per element in the file
+  std::uint64_t file_offset = 0;  // pread_contiguous: the file offset of row 0 (userblock included)
+  std::int64_t chunk_rows = 0;    // raw chunks: the chunk's shape
+  std::int64_t chunk_cols = 1;
+  // The chunk filters in the order HDF5 applied them when writing; reading undoes them from the
+  // last to the first, skipping those a chunk's filter mask says were skipped.
+  struct Filter {
+    bool deflate = false;             // else shuffle
+    std::size_t shuffle_element = 0;  // shuffle: bytes per element (its client data)
+  };
+  std::vector<Filter> filters;
+  // What a chunk never written reads as, converted; none when HDF5 would leave the output as it
+  // was or when in doubt (a block that meets such a chunk then goes through HDF5).
+  std::optional<float> fill_value;
+};
+
+// One dataset's part of a block read: rows [first, first + count) of dataset column j land in
+// columns[j][0, count).
+struct DirectRead {
+  hid_t dataset = H5I_INVALID_HID;
+  const DirectLayout* layout = nullptr;
+  const ElementDecoder* decoder = nullptr;
+  std::span<float* const> columns;
+  bool done = false;  // set by read(): false where the block must be read through HDF5 instead
+};
+
+class DirectBlockReader {
+ public:
+  // For the open HDF5 `file` at `path`. `threads` decode a block (0: OpenMP's default). When the
+  // file is open for writing elsewhere in this process (HDF5 shares one file object, whose caches
+  // may hold data the file does not yet), every dataset keeps the HDF5 path; pread needs HDF5's
+  // default (sec2) driver on the same file as our own descriptor.
+  DirectBlockReader(const std::filesystem::path& path, hid_t file, int threads);
+  ~DirectBlockReader();
+  DirectBlockReader(DirectBlockReader&&) noexcept;
+  DirectBlockReader& operator=(DirectBlockReader&&) noexcept;
+
+  // How `dataset` (rank 1 or 2, of `rows` x `width` elements) can be read, given its decoder (none:
+  // the HDF5 path). Throws Hdf5Error naming `where` when HDF5 cannot describe the dataset.
+  DirectLayout plan(hid_t dataset, const ElementDecoder* decoder, const std::string& where) const;
+
+  // Reads rows [first, first + count) of every request (each with a layout from plan() whose path
+  // is not hdf5_hyperslab), setting each request's `done`. HDF5 is called from the calling thread
+  // only. Throws only for what no other path would fix (memory).
+  void read(std::span<DirectRead> requests, std::int64_t first, std::int64_t count);
+
+ private:
+  struct Work;
+  struct ThreadState;
+  // One work item on one thread; false when the request must go through HDF5 after all.
+  bool read_piece(const Work& work, const DirectRead& request, std::int64_t first,
+                  ThreadState& state) const;
+  bool decode_chunk(const Work& work, const DirectRead& request, std::int64_t first,
+                    std::int64_t count, ThreadState& state) const;
+
+  ReadOnlyFile file_;
+  bool enabled_ = false;        // any direct path at all
+  bool pread_enabled_ = false;  // contiguous datasets by pread
+  int threads_ = 0;
+  std::vector<Work> work_;                       // reused across blocks
+  std::vector<std::vector<unsigned char>> raw_;  // stored chunk bytes, one per work item
+  std::vector<std::unique_ptr<ThreadState>> thread_state_;
+};
+
+}  // namespace lathe
