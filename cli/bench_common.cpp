@@ -121,6 +121,17 @@ double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, i
   return seconds;
 }
 
+void evict_from_page_cache(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Error(path.string() + ": cannot open to evict it from the page cache: " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int advice = synced ? ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) : errno;
+  ::close(fd);
+  if (!synced || advice != 0) {
+    throw Error(path.string() + ": cannot evict it from the page cache: " + std::strerror(synced ? advice : errno));
+  }
+}
+
 double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read) {
   const auto start = std::chrono::steady_clock::now();
   TableReader reader(path, read);

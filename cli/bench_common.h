@@ -48,6 +48,11 @@ double time_host_memcpy(std::size_t bytes, int threads, int repetitions);
 // from memory). `bytes_read` receives the file size. Throws Error naming the file.
 double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read);
 
+// Writes `path`'s dirty pages to the disk and drops all its pages from the page cache
+// (posix_fadvise DONTNEED, no root needed), so that the next read comes from the disk: the `--cold`
+// runs of `bench score`. Throws Error naming the file when the kernel refuses.
+void evict_from_page_cache(const std::filesystem::path& path);
+
 // Seconds to read every block of `path` (all columns, float32) with TableReader::read_block, as the
 // scoring reader does, nothing done with the values: the raw read of `bench score`, the read and
 // decode stages of the end-to-end run.

@@ -47,6 +47,7 @@ struct DirectBlockReader::Work {
   std::size_t raw_index = 0;  // chunk: its stored bytes in raw_
   bool fill = false;          // chunk: never written, reads as the fill value
   unsigned filter_mask = 0;   // chunk: bit i set when filter i was skipped for it
+  bool in_place = false;      // chunk: read by HDF5 straight into the output, nothing to decode
 };
 
 // What one thread of a block read owns.
@@ -325,9 +326,24 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
       work.fill = true;
       return layout.fill_value.has_value();
     }
+    // A whole unfiltered chunk of native float32 in a 1-D dataset is already the output's bytes:
+    // read it in place, saving a copy of every value.
+    const std::int64_t chunk_first_row = work.chunk_row * layout.chunk_rows;
+    work.in_place = layout.filters.empty() && layout.chunk_cols == 1 && request.decoder->is_native_float32() &&
+                    work.row_begin == chunk_first_row && work.row_end == chunk_first_row + layout.chunk_rows &&
+                    stored == static_cast<hsize_t>(layout.chunk_rows) * sizeof(float);
+    std::uint32_t filter_mask = 0;
+    if (work.in_place) {
+      float* out = request.columns[0] + (work.row_begin - first);
+      if (H5Dread_chunk(request.dataset, H5P_DEFAULT, offset, &filter_mask, out) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return false;
+      }
+      work.fill = false;
+      return true;
+    }
     std::vector<unsigned char>& raw = raw_[work.raw_index];
     raw.resize(static_cast<std::size_t>(stored));
-    std::uint32_t filter_mask = 0;
     if (stored == 0 ||
         H5Dread_chunk(request.dataset, H5P_DEFAULT, offset, &filter_mask, raw.data()) < 0) {
       H5Eclear2(H5E_DEFAULT);
@@ -363,6 +379,7 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
           failed[work.request] = true;
           continue;
         }
+        if (work.in_place) continue;
 #pragma omp task firstprivate(k)
         run(k);
       }
