@@ -281,6 +281,12 @@ class ScoreTest(unittest.TestCase):
             self.assertGreater(result[stage]["gbps"], 0)
         self.assertAlmostEqual(result["fraction_of_raw_read"],
                                result["raw_read"]["seconds"] / result["score"]["seconds"], places=9)
+        self.assertEqual(result["cache"], "hot")
+        # --cold: the input is evicted from the page cache before each timed pass.
+        proc = run("bench", "score", "--rows", "20000", "--features", "6", "--device", "cpu", "--cold", "--json")
+        cold = json.loads(proc.stdout)
+        self.assertEqual(cold["cache"], "cold")
+        self.assertGreater(cold["score"]["rows_per_second"], 0)
         # `bench train` still works beside it.
         proc = run("bench", "train", "--rows", "5000", "--features", "4", "--epochs", "2", "--device", "cpu", "--json")
         self.assertIn("exact", json.loads(proc.stdout))
