@@ -47,7 +47,10 @@ struct DirectBlockReader::Work {
   std::size_t raw_index = 0;  // chunk: its stored bytes in raw_
   bool fill = false;          // chunk: never written, reads as the fill value
   unsigned filter_mask = 0;   // chunk: bit i set when filter i was skipped for it
-  bool in_place = false;      // chunk: read by HDF5 straight into the output, nothing to decode
+  bool in_place = false;      // chunk: its bytes go straight into the output, nothing to decode
+  bool by_pread = false;      // chunk: stored bytes read by the task with pread (at file_offset)
+  std::uint64_t file_offset = 0;
+  std::size_t stored = 0;
 };
 
 // What one thread of a block read owns.
@@ -87,6 +90,16 @@ DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t fi
   if (!own.open() || !own.same_file_as(*static_cast<int*>(handle))) return;
   file_ = std::move(own);
   pread_enabled_ = true;
+  // Chunk addresses (H5Dget_chunk_info_by_coord) count from HDF5's base address, after the
+  // userblock; H5Dget_offset's count from the start of the file.
+  hid_t fcpl_id = H5Fget_create_plist(file);
+  hsize_t userblock = 0;
+  if (fcpl_id < 0 || H5Pget_userblock(fcpl_id, &userblock) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    pread_enabled_ = false;  // contiguous datasets too: H5Dget_offset is then not to be trusted
+  }
+  if (fcpl_id >= 0) H5Pclose(fcpl_id);
+  userblock_ = userblock;
 }
 
 DirectBlockReader::~DirectBlockReader() = default;
@@ -301,8 +314,17 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     try {
       ThreadState& state = *thread_state_[static_cast<std::size_t>(omp_get_thread_num())];
       const DirectRead& request = requests[work.request];
-      const bool ok = work.chunk ? decode_chunk(work, request, first, count, state)
-                                 : read_piece(work, request, first, state);
+      bool ok = true;
+      if (work.chunk && work.by_pread) {
+        // The stored bytes, read here in parallel with the other tasks' (HDF5 only located them).
+        void* to = work.in_place ? static_cast<void*>(request.columns[0] + (work.row_begin - first))
+                                 : static_cast<void*>(raw_[work.raw_index].data());
+        ok = file_.read_exactly(to, work.stored, work.file_offset);
+      }
+      if (ok && !(work.chunk && work.in_place)) {
+        ok = work.chunk ? decode_chunk(work, request, first, count, state)
+                        : read_piece(work, request, first, state);
+      }
       if (!ok) failed[work.request] = true;
     } catch (...) {
       fail_with(std::current_exception());
@@ -333,6 +355,17 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
                     work.row_begin == chunk_first_row && work.row_end == chunk_first_row + layout.chunk_rows &&
                     stored == static_cast<hsize_t>(layout.chunk_rows) * sizeof(float);
     std::uint32_t filter_mask = 0;
+    if (pread_enabled_) {
+      // HDF5 gave the chunk's place (addresses count from the end of the userblock); the task
+      // reads it with pread, so the reads of a block's chunks run in parallel.
+      work.by_pread = true;
+      work.file_offset = userblock_ + address;
+      work.stored = static_cast<std::size_t>(stored);
+      work.filter_mask = mask;
+      work.fill = false;
+      if (!work.in_place) raw_[work.raw_index].resize(work.stored);
+      return true;
+    }
     if (work.in_place) {
       float* out = request.columns[0] + (work.row_begin - first);
       if (H5Dread_chunk(request.dataset, H5P_DEFAULT, offset, &filter_mask, out) < 0) {
@@ -379,7 +412,7 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
           failed[work.request] = true;
           continue;
         }
-        if (work.in_place) continue;
+        if (work.in_place && !work.by_pread) continue;
 #pragma omp task firstprivate(k)
         run(k);
       }

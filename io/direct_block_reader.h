@@ -108,6 +108,7 @@ class DirectBlockReader {
   bool enabled_ = false;        // any direct path at all
   bool pread_enabled_ = false;  // contiguous datasets by pread
   int threads_ = 0;
+  std::uint64_t userblock_ = 0;  // bytes before HDF5's base address
   std::vector<Work> work_;                       // reused across blocks
   std::vector<std::vector<unsigned char>> raw_;  // stored chunk bytes, one per work item
   std::vector<std::unique_ptr<ThreadState>> thread_state_;

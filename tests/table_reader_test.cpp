@@ -1661,14 +1661,19 @@ TEST_F(TableReaderDirect, ContiguousDataAfterAUserblock) {
     write_dataset(f.get(), "a", H5T_IEEE_F64BE, {777}, values);
     write_dataset(f.get(), "b", H5T_IEEE_F64LE, {777}, values,
                   {.chunk = {100}, .shuffle = true, .deflate = 1});
+    // Unfiltered chunks are read by pread at their address plus the userblock: a wrong offset
+    // gives wrong values here rather than a failed inflate and a quiet fallback.
+    write_dataset(f.get(), "c", H5T_IEEE_F32LE, {777}, values, {.chunk = {100}});
   }
   TableReader reader(path);
   EXPECT_EQ(reader.storage()[0].read_path, "pread (contiguous)");
   EXPECT_EQ(reader.storage()[1].read_path, "raw chunks, parallel inflate");
   const std::vector<float> got = read_all(reader);
+  ASSERT_EQ(got.size(), 3 * values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     EXPECT_EQ(got[i], static_cast<float>(values[i])) << i;
     EXPECT_EQ(got[values.size() + i], static_cast<float>(values[i])) << i;
+    EXPECT_EQ(got[2 * values.size() + i], static_cast<float>(values[i])) << i;
   }
 }
 
