@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "io/temporary_file.h"
 #include "runtime/error.h"
 
 int main(int argc, char** argv) {
@@ -42,14 +43,14 @@ int main(int argc, char** argv) {
   } catch (const lathe::cli::ExitCode& e) {
     return e.code;  // the command printed its result (`lathe drift`: 3 = drift found)
   } catch (const lathe::CudaError& e) {
-    std::cerr << "lathe: error: " << e.what() << "\n";
+    std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
     if (e.sticky()) {
       std::cerr << "lathe: the GPU is in an unrecoverable state; stopping\n";
       return 3;
     }
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "lathe: error: " << e.what() << "\n";
+    std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
     return 1;
   }
   return 0;

@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "io/score_file.h"
+#include "io/temporary_file.h"
 #include "lathe/scorer.h"
 #include "runtime/error.h"
 
@@ -122,9 +123,10 @@ void add_score_command(CLI::App& app) {
       } catch (const Error& e) {
         const auto* cuda = dynamic_cast<const CudaError*>(&e);
         if (!several || (cuda && cuda->sticky())) throw;  // a lost GPU is lost for every file
-        std::cerr << "score: " << input << ": failed, no output: " << e.what() << "\n";
+        const std::string why = name_final_paths(e.what());
+        std::cerr << "score: " << input << ": failed, no output: " << why << "\n";
         failed.push_back(input);
-        files.push_back({{"input", input}, {"error", e.what()}});
+        files.push_back({{"input", input}, {"error", why}});
         continue;
       }
       std::vector<std::string> file_notes = report.notes;

@@ -18,9 +18,27 @@ void silence_errors_in_this_thread() {
 }
 
 namespace {
+// HDF5's file drivers describe a failed system call in one long text with a line break in it
+// ("file write failed: time = ...\n, filename = ..., errno = 27, error message = 'File too large',
+// buf = ..."): keep what failed and the system's reason. Line breaks never reach a message.
+std::string concise(std::string desc) {
+  const std::string marker = "error message = '";
+  const auto at = desc.find(marker);
+  const auto head = desc.find(": time = ");
+  if (at != std::string::npos && head != std::string::npos) {
+    const auto begin = at + marker.size();
+    const auto end = desc.find('\'', begin);
+    desc = desc.substr(0, head) + ": " + desc.substr(begin, end == std::string::npos ? end : end - begin);
+  }
+  for (char& c : desc) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return desc;
+}
+
 herr_t collect_description(unsigned, const H5E_error2_t* e, void* out) {
   auto* messages = static_cast<std::vector<std::string>*>(out);
-  if (e->desc && *e->desc) messages->emplace_back(e->desc);
+  if (e->desc && *e->desc) messages->emplace_back(concise(e->desc));
   return 0;
 }
 }  // namespace

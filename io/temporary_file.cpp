@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <regex>
 #include <system_error>
 
 #include "runtime/error.h"
@@ -35,6 +36,11 @@ void TemporaryOutput::commit() {
   std::filesystem::rename(temporary_, final_, ec);
   if (ec) throw Error(final_.string() + ": cannot move the finished file into place: " + ec.message());
   committed_ = true;
+}
+
+std::string name_final_paths(const std::string& message) {
+  static const std::regex temporary(R"(\.([^/\s'"]+)\.tmp-[0-9]+-[0-9]+)");
+  return std::regex_replace(message, temporary, "$1");
 }
 
 }  // namespace lathe

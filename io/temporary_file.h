@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 namespace lathe {
 
@@ -26,5 +27,9 @@ class TemporaryOutput {
   std::filesystem::path temporary_;
   bool committed_ = false;
 };
+
+// `message` with every temporary name TemporaryOutput makes (".NAME.tmp-PID-N") replaced by the
+// final name it stands for, so an error names the file the user asked for.
+std::string name_final_paths(const std::string& message);
 
 }  // namespace lathe

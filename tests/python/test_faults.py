@@ -618,6 +618,11 @@ class DiskFull(Case):
 
     def assertFailedCleanly(self, proc, what, out, before):
         self.assertError(proc, what, out)
+        # The error is one line and names the output, never the temporary it was written under.
+        errors = [line for line in proc.stderr.splitlines() if "error" in line]
+        self.assertEqual(len(errors), 1, f"{what}: expected one error line:\n{proc.stderr}")
+        self.assertIn(out, errors[0], f"{what}: the error does not name {out}")
+        self.assertNotIn(".tmp-", proc.stderr, f"{what}: the error names the temporary file")
         self.assertSameBytes(out, before, f"{what}: the earlier file at {out} was changed")
         self.assertEqual(temporaries(out), [], f"{what}: left a temporary file")
 
