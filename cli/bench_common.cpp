@@ -151,7 +151,8 @@ double time_raw_read(const std::filesystem::path& path, const TableReadOptions& 
 
 TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
                              const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
-                             std::int32_t epochs, std::int64_t batch, bool step_graphs) {
+                             std::int32_t epochs, std::int64_t batch, bool step_graphs,
+                             std::int64_t stream_window_rows) {
   TrainTableOptions o;
   o.preparation.label = label;
   o.task = Task::binary;
@@ -162,6 +163,8 @@ TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::pa
   o.trainer.patience = 0;
   o.trainer.progress = true;
   o.trainer.step_graphs = step_graphs;
+  o.stream = stream_window_rows > 0;
+  o.window_rows = stream_window_rows;
   TrainReport report = train_table(ctx, data, model_out, o);
   for (const auto& note : report.notes) std::cerr << "bench: note: " << note << "\n";
   return report;

@@ -60,9 +60,11 @@ double time_raw_read(const std::filesystem::path& path, const TableReadOptions& 
 
 // Trains a linear binary model on `data` (label `label`) as `bench train` does: no validation
 // split, no early stopping, `epochs` epochs of minibatches of `batch` rows in `mode`, epoch progress
-// on stderr; the model is written to `model_out`. Notes go to stderr.
+// on stderr; the model is written to `model_out`. Notes go to stderr. `stream_window_rows` > 0
+// streams the training rows in windows of that many file rows instead of holding them.
 TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
                              const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
-                             std::int32_t epochs, std::int64_t batch, bool step_graphs = true);
+                             std::int32_t epochs, std::int64_t batch, bool step_graphs = true,
+                             std::int64_t stream_window_rows = 0);
 
 }  // namespace lathe::cli

@@ -23,6 +23,15 @@
 //   train_exact     one epoch of `--mode exact` (linear, batch 256, 2 epochs, the faster kept: the
 //   train_parallel  first also pays the upload), as `bench train` runs it; rows/s of training rows
 //                                                                 memcpy (CPU) / device_copy (CUDA)
+//   train_streamed  one epoch of `--mode exact` streamed window by window (TrainTableOptions::
+//                   stream, windows of about N / 4 rows: the next window is read and prepared on
+//                   another thread while the model trains on the current one), 2 epochs, the
+//                   faster kept                                                        overlap
+//                   The overlap bound is max(I/O, compute): I/O = one pass that reads every block
+//                   and applies the model's fitted preparation (what loading the windows costs),
+//                   compute = the train_exact epoch. A fraction of 1 means the reading hides
+//                   completely behind the training (or the reverse); issue 6 asks for an epoch of
+//                   at most 1.2 x the bound, a fraction of at least 0.83.
 //   evaluate        compute_metrics (logloss, auc, pr_auc, accuracy) over the exact model's
 //                   predictions of all N rows (the file as the test set; predicting is not timed)
 //                                                                 memcpy (CPU) / pinned_h2d (CUDA)
@@ -45,11 +54,12 @@
 //                 "file_bytes", "deflate_file_bytes", "epochs", "batch", "rounds" (2)},
 //    "ceilings": {"memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes",
 //                 "device_copy_gbps": null|number, "pinned_h2d_gbps": null|number,
-//                 "device_copy_bytes": null|number},
+//                 "device_copy_bytes": null|number, "overlap_gbps",
+//                 "overlap_io_seconds", "overlap_compute_seconds"},
 //    "stages":   {"read"|"decode"|"host_to_device"|"prepare"|"train_exact"|"train_parallel"|
-//                 "evaluate"|"score":
+//                 "train_streamed"|"evaluate"|"score":
 //                   {"seconds", "rows", "bytes", "gbps", "rows_per_s",
-//                    "ceiling": "memcpy"|"pread"|"device_copy"|"pinned_h2d",
+//                    "ceiling": "memcpy"|"pread"|"device_copy"|"pinned_h2d"|"overlap",
 //                    "ceiling_gbps", "fraction", "note": null|string}}}
 // "seconds" is one run of the stage (one epoch for training); host_to_device on the CPU backend
 // has null seconds, gbps, rows_per_s, ceiling_gbps and fraction, and note "n/a (cpu)".
@@ -109,6 +119,9 @@ struct Ceilings {
   double pread_gbps = 0;
   std::int64_t pread_bytes = 0;
   std::optional<double> device_copy_gbps, pinned_h2d_gbps;  // CUDA only
+  // The streamed epoch's bound, max(I/O, compute) as GB/s of one epoch's bytes (set after the
+  // train_exact stage); its two parts in seconds.
+  double overlap_gbps = 0, overlap_io_seconds = 0, overlap_compute_seconds = 0;
 
   // The GB/s of a ceiling by its name, or nullopt when not measured on this backend.
   std::optional<double> gbps(const std::string& name) const {
@@ -116,6 +129,7 @@ struct Ceilings {
     if (name == "pread") return pread_gbps;
     if (name == "device_copy") return device_copy_gbps;
     if (name == "pinned_h2d") return pinned_h2d_gbps;
+    if (name == "overlap") return overlap_gbps;
     throw Error("bench: no ceiling named " + name);
   }
 };
@@ -186,6 +200,25 @@ struct TableBlocks {
   std::vector<std::vector<float>> blocks;
   std::vector<std::int64_t> block_rows;
 };
+
+// Seconds for one pass that reads every block of `path` and applies `model`'s fitted preparation
+// to it: what loading the windows of a streamed epoch costs, without the training.
+double time_window_loads(const DeviceContext& ctx, const std::filesystem::path& path, const TableReadOptions& read,
+                         const ModelFile& model) {
+  return timed([&] {
+    TableReader reader(path, read);
+    const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
+    const auto columns = static_cast<std::int64_t>(reader.columns().size());
+    std::vector<float> block;
+    PreparedBlock prepared;
+    for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+      const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+      block.resize(static_cast<std::size_t>(n * columns));
+      reader.read_block(first, n, block);
+      apply_preparation(ctx, bound, ColumnBlockView{block.data(), n, columns}, prepared);
+    }
+  });
+}
 
 TableBlocks read_all_blocks(const std::filesystem::path& path) {
   TableReader reader(path);
@@ -312,7 +345,7 @@ void run_end_to_end(const Args& args) {
 
   std::cerr << "bench: measuring the ceilings (memcpy, pread" << (ctx.is_cuda() ? ", device copy, pinned h2d" : "")
             << ") on " << ctx.description() << "\n";
-  const Ceilings ceilings = measure_ceilings(ctx, plain, float_bytes);
+  Ceilings ceilings = measure_ceilings(ctx, plain, float_bytes);
   std::cerr << "bench: ceilings: memcpy " << cell(ceilings.memcpy_gbps, "%.3f") << " GB/s, pread "
             << cell(ceilings.pread_gbps, "%.3f") << " GB/s";
   if (ctx.is_cuda()) {
@@ -322,7 +355,7 @@ void run_end_to_end(const Args& args) {
   std::cerr << "\n";
 
   std::vector<Stage> stages;
-  constexpr int kStages = 8;
+  constexpr int kStages = 9;
   const auto begin_stage = [&](const char* key, const char* what) {
     std::cerr << "bench: [" << stages.size() + 1 << "/" << kStages << "] " << key << ": " << what << "\n";
   };
@@ -360,18 +393,38 @@ void run_end_to_end(const Args& args) {
   }
 
   const char* train_ceiling = ctx.is_cuda() ? "device_copy" : "memcpy";
-  const auto train_stage = [&](TrainMode mode, const char* key, const char* name, const std::filesystem::path& out) {
+  const auto train_stage = [&](TrainMode mode, const char* key, const char* name, const std::filesystem::path& out,
+                               std::int64_t stream_window_rows, const char* ceiling) {
     begin_stage(key, (std::string("training, --mode ") + name + ", " + std::to_string(kEpochs) +
                       " epochs, the faster kept").c_str());
-    const TrainReport report = train_bench_mode(ctx, plain, out, label, mode, kEpochs, kBatch);
+    const TrainReport report =
+        train_bench_mode(ctx, plain, out, label, mode, kEpochs, kBatch, true, stream_window_rows);
     if (report.outcome.history.empty()) throw Error("bench: the trainer ran no epoch");
+    if (stream_window_rows > 0 && !report.streamed) throw Error("bench: the streamed run was not streamed");
     double epoch = INFINITY;
     for (const auto& e : report.outcome.history) epoch = std::min(epoch, e.seconds);
     const double epoch_bytes = static_cast<double>(report.train_rows) * static_cast<double>(columns) * 4;
-    end_stage({key, std::string("train ") + name, train_ceiling, epoch, report.train_rows, epoch_bytes, ""});
+    end_stage({key, std::string("train ") + name, ceiling, epoch, report.train_rows, epoch_bytes, ""});
   };
-  train_stage(TrainMode::exact, "train_exact", "exact", model_path);
-  train_stage(TrainMode::parallel, "train_parallel", "parallel", scratch.path() / "parallel.h5");
+  train_stage(TrainMode::exact, "train_exact", "exact", model_path, 0, train_ceiling);
+  train_stage(TrainMode::parallel, "train_parallel", "parallel", scratch.path() / "parallel.h5", 0, train_ceiling);
+
+  // Streamed: the bound first (what loading the windows costs, and the in-memory epoch), then the
+  // streamed epochs, in about four windows of whole blocks.
+  {
+    const ModelFile exact = load_model(model_path);
+    ceilings.overlap_io_seconds = faster_of_rounds([&] { return time_window_loads(ctx, plain, read, exact); });
+    ceilings.overlap_compute_seconds = *stages[stages.size() - 2].seconds;  // train_exact
+    const double epoch_bytes = static_cast<double>(stages[stages.size() - 2].bytes);
+    ceilings.overlap_gbps =
+        epoch_bytes / std::max(ceilings.overlap_io_seconds, ceilings.overlap_compute_seconds) / 1e9;
+    std::cerr << "bench: overlap bound: loading every window " << cell(ceilings.overlap_io_seconds, "%.4f")
+              << " s, an in-memory epoch " << cell(ceilings.overlap_compute_seconds, "%.4f") << " s\n";
+    const std::int64_t blocks = (args.rows + block_rows - 1) / block_rows;
+    const std::int64_t window_rows = std::max<std::int64_t>(1, blocks / 4) * block_rows;
+    train_stage(TrainMode::exact, "train_streamed", "streamed", scratch.path() / "streamed.h5", window_rows,
+                "overlap");
+  }
 
   begin_stage("evaluate", "metrics over the exact model's predictions of every row");
   const ModelFile model = load_model(model_path);
@@ -433,7 +486,10 @@ void run_end_to_end(const Args& args) {
                      {"device_copy_gbps", optional_number(ceilings.device_copy_gbps)},
                      {"pinned_h2d_gbps", optional_number(ceilings.pinned_h2d_gbps)},
                      {"device_copy_bytes", ctx.is_cuda() ? nlohmann::ordered_json(ceilings.copy_bytes)
-                                                         : nlohmann::ordered_json(nullptr)}};
+                                                         : nlohmann::ordered_json(nullptr)},
+                     {"overlap_gbps", ceilings.overlap_gbps},
+                     {"overlap_io_seconds", ceilings.overlap_io_seconds},
+                     {"overlap_compute_seconds", ceilings.overlap_compute_seconds}};
     nlohmann::ordered_json s = nlohmann::ordered_json::object();
     for (const Stage& stage : stages) {
       s[stage.key] = {{"seconds", optional_number(stage.seconds)},
@@ -473,6 +529,9 @@ void run_end_to_end(const Args& args) {
                             ctx.is_cuda() ? "device to device, " + copy_mb : std::string("(cpu)"))
             << ceiling_line("pinned_h2d", ceilings.pinned_h2d_gbps,
                             ctx.is_cuda() ? "pinned host to device, " + copy_mb : std::string("(cpu)"))
+            << ceiling_line("overlap", ceilings.overlap_gbps,
+                            "a streamed epoch's bytes in max(I/O " + cell(ceilings.overlap_io_seconds, "%.4f") +
+                                " s, compute " + cell(ceilings.overlap_compute_seconds, "%.4f") + " s)")
             << "\n";
   char header[256];
   std::snprintf(header, sizeof header, "%-18s %11s %12s %9s  %-12s %9s %11s", "stage", "seconds", "rows/s", "GB/s",

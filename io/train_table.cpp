@@ -305,17 +305,32 @@ class FileWindows final : public TrainingWindows {
       block_.resize(static_cast<std::size_t>(m * ncols));
       reader_.read_block(first, m, block_);
       apply_preparation(cpu, bound_, ColumnBlockView{block_.data(), m, ncols}, prepared_);
+      // The block's training rows, then each column copied on its own: sequential reads and
+      // writes (a row at a time would write to every column's stream at once).
+      selected_.clear();
       for (std::int64_t r = 0; r < m; ++r) {
-        if (!mask_.test(first + r)) continue;
-        for (std::int64_t f = 0; f < dense; ++f) out.dense[f * n + p] = prepared_.dense[f * m + r];
-        for (std::int64_t g = 0; g < groups; ++g) {
-          out.slot[g * n + p] = prepared_.slot[g * m + r];
-          out.value[g * n + p] = prepared_.value[g * m + r];
-        }
-        out.targets[p] = target_of_(first + r);
-        if (weighted_) out.weights[p] = weight_of_(first + r);
-        ++p;
+        if (mask_.test(first + r)) selected_.push_back(r);
       }
+      const auto k = static_cast<std::int64_t>(selected_.size());
+      if (p + k > n) break;  // reported below
+      const auto gather = [&](const auto* from, auto* to) {
+        if (k == m) {
+          std::copy(from, from + m, to);
+        } else {
+          for (std::int64_t i = 0; i < k; ++i) to[i] = from[selected_[static_cast<std::size_t>(i)]];
+        }
+      };
+      for (std::int64_t f = 0; f < dense; ++f) gather(prepared_.dense.data() + f * m, out.dense.data() + f * n + p);
+      for (std::int64_t g = 0; g < groups; ++g) {
+        gather(prepared_.slot.data() + g * m, out.slot.data() + g * n + p);
+        gather(prepared_.value.data() + g * m, out.value.data() + g * n + p);
+      }
+      for (std::int64_t i = 0; i < k; ++i) {
+        const std::int64_t row = first + selected_[static_cast<std::size_t>(i)];
+        out.targets[static_cast<std::size_t>(p + i)] = target_of_(row);
+        if (weighted_) out.weights[static_cast<std::size_t>(p + i)] = weight_of_(row);
+      }
+      p += k;
     }
     if (p != n) throw Error("streamed training: window " + std::to_string(w) + " has " + std::to_string(p) +
                             " training rows, expected " + std::to_string(n));
@@ -334,6 +349,7 @@ class FileWindows final : public TrainingWindows {
   std::vector<Window> windows_;
   mutable std::vector<float> block_;  // the loader's scratch (one load at a time)
   mutable PreparedBlock prepared_;
+  mutable std::vector<std::int64_t> selected_;  // the block's training rows
 };
 
 // Bytes of host (and, on the GPU, device) memory that prepared training rows may take before

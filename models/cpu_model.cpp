@@ -486,7 +486,7 @@ class CpuModel final : public Model {
     row_dense_.resize(static_cast<std::size_t>(n * dense));
     row_slot_.resize(static_cast<std::size_t>(n * groups));
     row_value_.resize(static_cast<std::size_t>(n * groups));
-    constexpr std::int64_t kTile = 512;
+    constexpr std::int64_t kTile = 128;
     const std::int64_t tiles = (n + kTile - 1) / kTile;
 #pragma omp parallel for schedule(static)
     for (std::int64_t t = 0; t < tiles; ++t) {

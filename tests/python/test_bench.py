@@ -12,12 +12,14 @@ import unittest
 from lathe_run import LATHE
 
 ROWS, FEATURES = 20000, 8
-STAGES = ["read", "decode", "host_to_device", "prepare", "train_exact", "train_parallel", "evaluate", "score"]
+STAGES = ["read", "decode", "host_to_device", "prepare", "train_exact", "train_parallel", "train_streamed", "evaluate",
+          "score"]
 # The row label of each stage in the text table.
 LABELS = {"read": "read", "decode": "decode (deflate)", "host_to_device": "host->device", "prepare": "prepare",
-          "train_exact": "train exact", "train_parallel": "train parallel", "evaluate": "evaluate",
+          "train_exact": "train exact", "train_parallel": "train parallel", "train_streamed": "train streamed",
+          "evaluate": "evaluate",
           "score": "score h5 -> h5"}
-CEILINGS = {"memcpy", "pread", "device_copy", "pinned_h2d"}
+CEILINGS = {"memcpy", "pread", "device_copy", "pinned_h2d", "overlap"}
 STAGE_KEYS = {"seconds", "rows", "bytes", "gbps", "rows_per_s", "ceiling", "ceiling_gbps", "fraction", "note"}
 
 
@@ -74,8 +76,10 @@ class BenchEndToEndTest(unittest.TestCase):
 
         ceilings = out["ceilings"]
         self.assertEqual(set(ceilings), {"memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes",
-                                         "device_copy_gbps", "pinned_h2d_gbps", "device_copy_bytes"})
-        for key in ["memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes"]:
+                                         "device_copy_gbps", "pinned_h2d_gbps", "device_copy_bytes", "overlap_gbps",
+                                         "overlap_io_seconds", "overlap_compute_seconds"})
+        for key in ["memcpy_gbps", "memcpy_threads", "memcpy_bytes", "pread_gbps", "pread_bytes", "overlap_gbps",
+                    "overlap_io_seconds", "overlap_compute_seconds"]:
             positive(self, ceilings[key], f"ceilings.{key}")
         self.assertEqual(ceilings["pread_bytes"], run["file_bytes"])
         for key in ["device_copy_gbps", "pinned_h2d_gbps", "device_copy_bytes"]:
@@ -86,7 +90,7 @@ class BenchEndToEndTest(unittest.TestCase):
 
         stages = out["stages"]
         self.assertEqual(list(stages), ["read", "decode", "prepare", "host_to_device", "train_exact",
-                                        "train_parallel", "evaluate", "score"])
+                                        "train_parallel", "train_streamed", "evaluate", "score"])
         for name in STAGES:
             stage = stages[name]
             self.assertEqual(set(stage), STAGE_KEYS, name)
@@ -123,6 +127,13 @@ class BenchEndToEndTest(unittest.TestCase):
             self.assertEqual(stages[name]["ceiling"], "device_copy" if cuda else "memcpy", name)
         for name in ["prepare", "evaluate"]:
             self.assertEqual(stages[name]["ceiling"], "pinned_h2d" if cuda else "memcpy", name)
+        # The streamed epoch against max(I/O, compute), compute being the in-memory epoch.
+        self.assertEqual(stages["train_streamed"]["rows"], ROWS)
+        self.assertEqual(stages["train_streamed"]["ceiling"], "overlap")
+        self.assertEqual(ceilings["overlap_compute_seconds"], stages["train_exact"]["seconds"])
+        bound = max(ceilings["overlap_io_seconds"], ceilings["overlap_compute_seconds"])
+        self.assertAlmostEqual(ceilings["overlap_gbps"], stages["train_streamed"]["bytes"] / bound / 1e9,
+                               delta=1e-6 * ceilings["overlap_gbps"])
         self.assertEqual(stages["evaluate"]["bytes"], ROWS * 2 * 4)
 
     def test_progress_on_stderr(self):
@@ -148,7 +159,8 @@ class BenchTextTest(unittest.TestCase):
         rows = lines[header + 1:header + 1 + len(STAGES)]
         self.assertEqual([r[:18].strip() for r in rows], [LABELS[s] for s in
                                                            ["read", "decode", "prepare", "host_to_device",
-                                                            "train_exact", "train_parallel", "evaluate", "score"]])
+                                                            "train_exact", "train_parallel", "train_streamed",
+                                                            "evaluate", "score"]])
         for row in rows:
             if row.startswith("host->device") and "n/a (cpu)" in row:
                 continue
