@@ -112,7 +112,17 @@ class CpuModel final : public Model {
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
     data_ = LabeledRowsView{data.rows, data.labels, data.weights};
-    copy_rows_row_major(data.rows);
+    if (data.dense_by_row && (data.slot_by_row || shape_.layout.groups == 0) &&
+        (data.value_by_row || shape_.layout.groups == 0)) {
+      by_row_dense_ = data.dense_by_row;
+      by_row_slot_ = data.slot_by_row;
+      by_row_value_ = data.value_by_row;
+    } else {
+      copy_rows_row_major(data.rows);
+      by_row_dense_ = row_dense_.data();
+      by_row_slot_ = row_slot_.data();
+      by_row_value_ = row_value_.data();
+    }
     bound_ = true;
     order_.clear();
   }
@@ -336,12 +346,12 @@ class CpuModel final : public Model {
       for (std::int64_t b = c * kSliceRows; b < end; ++b) {
         if (b + kPrefetchRows < count) prefetch_row(order[b + kPrefetchRows]);
         const std::int64_t r = order[b];
-        const float* x = row_dense_.data() + r * dense;
+        const float* x = by_row_dense_ + r * dense;
         std::int32_t* slot = s.batch_slot.data() + b * groups;
         float* value = s.batch_value.data() + b * groups;
         for (std::int32_t g = 0; g < groups; ++g) {
-          slot[g] = row_slot_[static_cast<std::size_t>(r * groups + g)];
-          value[g] = row_value_[static_cast<std::size_t>(r * groups + g)];
+          slot[g] = by_row_slot_[r * groups + g];
+          value[g] = by_row_value_[r * groups + g];
         }
         s.batch_label[b] = data_.labels[r];
         s.batch_weight[b] = data_.weights ? data_.weights[r] : 1.0f;
@@ -446,6 +456,11 @@ class CpuModel final : public Model {
   // a row here one or two cache lines. Memory: one more copy of the prepared rows.
   HugePageArray<float> row_dense_, row_value_;
   HugePageArray<std::int32_t> row_slot_;
+  // Where the steps read the rows row-major: the copy above, or the caller's
+  // (TrainingSet::dense_by_row and its siblings).
+  const float* by_row_dense_ = nullptr;
+  const std::int32_t* by_row_slot_ = nullptr;
+  const float* by_row_value_ = nullptr;
 
   // Whether a step of `count` rows is worth the OpenMP team. A step ends in several barriers; a
   // small step (B = 1024 rows of 32 features takes about 40 us on one core) gains little from a
@@ -461,7 +476,7 @@ class CpuModel final : public Model {
   // prefetcher sees them coming, and each row's forward pass would otherwise wait out its misses.
   void prefetch_row(std::int64_t r) const {
     const std::int64_t dense = shape_.layout.dense_features, groups = shape_.layout.groups;
-    const char* x = reinterpret_cast<const char*>(row_dense_.data() + r * dense);
+    const char* x = reinterpret_cast<const char*>(by_row_dense_ + r * dense);
     // Up to five lines: the first four and the last (for a row that starts mid-line); longer
     // rows are read in order, which the hardware prefetcher follows.
     const std::int64_t bytes = dense * 4;
@@ -471,8 +486,8 @@ class CpuModel final : public Model {
     if (bytes > 192) prefetch(x + 192);
     if (bytes > 0) prefetch(x + bytes - 1);
     if (groups > 0) {
-      prefetch(row_slot_.data() + r * groups);
-      prefetch(row_value_.data() + r * groups);
+      prefetch(by_row_slot_ + r * groups);
+      prefetch(by_row_value_ + r * groups);
     }
     prefetch(data_.labels + r);
     if (data_.weights) prefetch(data_.weights + r);

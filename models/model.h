@@ -112,6 +112,13 @@ struct TrainingSet {
   PreparedRowsView rows;  // host pointers into the caller's PreparedBlock
   const float* labels = nullptr;
   const float* weights = nullptr;  // nullptr = all 1; else finite and >= 0
+  // Optional: the same rows again row-major (dense [row][feature], slot and value [row][group]),
+  // host memory owned by the caller for as long as the binding. The CPU model reads its batches
+  // from a row-major copy, which it otherwise makes itself at binding; a streamed window's loader
+  // thread can make it instead, off the training's path. The GPU model ignores them.
+  const float* dense_by_row = nullptr;
+  const std::int32_t* slot_by_row = nullptr;
+  const float* value_by_row = nullptr;
 };
 
 // One step's settings, chosen by the trainer.

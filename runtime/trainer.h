@@ -119,11 +119,21 @@ struct TrainingWindow {
   std::vector<float> value;        // [group][rows]
   std::vector<float> targets;
   std::vector<float> weights;
+  // Filled by loaders for the CPU model only (empty otherwise): the rows row-major, as
+  // TrainingSet::dense_by_row (etc.) describes.
+  bool row_major = false;
+  std::vector<float> dense_by_row, value_by_row;
+  std::vector<std::int32_t> slot_by_row;
   TrainingSet set() const {
     TrainingSet t;
     t.rows = PreparedRowsView{dense.data(), slot.data(), value.data(), rows};
     t.labels = targets.data();
     t.weights = weights.empty() ? nullptr : weights.data();
+    if (row_major) {
+      t.dense_by_row = dense_by_row.data();
+      t.slot_by_row = slot_by_row.data();
+      t.value_by_row = value_by_row.data();
+    }
     return t;
   }
 };

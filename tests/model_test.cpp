@@ -913,6 +913,60 @@ TEST(CpuModel, LinearScoresByColumnAreTheRowFormulaBitForBit) {
   }
 }
 
+// A caller's row-major copy of the rows (TrainingSet::dense_by_row, as a streamed window's loader
+// makes it) trains the CPU model to the same bits as the copy the model makes itself.
+TEST(CpuModel, RowMajorRowsFromTheCallerTrainLikeItsOwnCopy) {
+  const DeviceContext ctx = DeviceContext::select("cpu");
+  Data d = make_features(3001, 7, {4, 9}, 91);
+  for (std::int64_t r = 0; r < d.rows; ++r) d.label[r] = static_cast<float>(r % 3 == 0);
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 3);
+  const std::int64_t groups = d.groups();
+  std::vector<float> dense_by_row(static_cast<std::size_t>(d.rows * d.dense)), value_by_row;
+  std::vector<std::int32_t> slot_by_row;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    for (std::int64_t f = 0; f < d.dense; ++f) dense_by_row[r * d.dense + f] = d.x[f * d.rows + r];
+    for (std::int64_t g = 0; g < groups; ++g) {
+      slot_by_row.push_back(d.slot[g * d.rows + r]);
+      value_by_row.push_back(d.value[g * d.rows + r]);
+    }
+  }
+  auto own = make_model(ctx, shape, OptimizerConfig{}, 5);
+  auto given = make_model(ctx, shape, OptimizerConfig{}, 5);
+  own->bind_training_set(d.set());
+  TrainingSet with_rows = d.set();
+  with_rows.dense_by_row = dense_by_row.data();
+  with_rows.slot_by_row = slot_by_row.data();
+  with_rows.value_by_row = value_by_row.data();
+  given->bind_training_set(with_rows);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(d.rows));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(92));
+  own->set_epoch_order(order);
+  given->set_epoch_order(order);
+  for (std::int64_t first = 0; first < d.rows; first += 256) {
+    StepSettings settings;
+    settings.step = first / 256 + 1;
+    const std::int64_t count = std::min<std::int64_t>(256, d.rows - first);
+    own->train_step(first, count, settings);
+    given->train_step(first, count, settings);
+  }
+  const std::vector<float> a = flatten(own->parameters()), b = flatten(given->parameters());
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  // The rows matter: a different row-major copy gives different weights (the test can fail).
+  std::reverse(dense_by_row.begin(), dense_by_row.end());
+  auto other = make_model(ctx, shape, OptimizerConfig{}, 5);
+  other->bind_training_set(with_rows);
+  other->set_epoch_order(order);
+  StepSettings settings;
+  other->train_step(0, 256, settings);
+  auto reference = make_model(ctx, shape, OptimizerConfig{}, 5);
+  reference->bind_training_set(d.set());
+  reference->set_epoch_order(order);
+  reference->train_step(0, 256, settings);
+  EXPECT_NE(flatten(other->parameters()), flatten(reference->parameters()));
+}
+
 TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
