@@ -308,19 +308,40 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
   }
   std::vector<PlannedStep> plans;
   TrainingWindow buffers[2];
+  // Window k of an epoch lives in buffers[(base + k) % 2]. While the last window of an epoch
+  // trains, the first window of the next epoch loads into the other buffer (`ahead`, for epoch
+  // `ahead_epoch`), so no epoch starts by waiting for a load. Declared after the buffers: a load
+  // still running when training ends (early stopping) is waited for before they go.
+  int base = 0;
+  std::future<void> ahead;
+  std::int32_t ahead_epoch = -1;
+  const auto window_order_of = [&](std::int32_t epoch) {
+    return make_epoch_permutation(windows, options.seed ^ 0x77696e646f77ULL, epoch);
+  };
+  const auto load_async = [&train](std::int64_t w, TrainingWindow& into) {
+    return std::async(std::launch::async, [&train, &into, w] { train.load(w, into); });
+  };
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
                                      std::int64_t total_steps) {
     // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
-    const EpochPermutation window_order = make_epoch_permutation(windows, options.seed ^ 0x77696e646f77ULL, epoch);
+    const EpochPermutation window_order = window_order_of(epoch);
     double total_weight = 0;
-    std::future<void> next = std::async(std::launch::async, [&] { train.load(epoch_row(window_order, 0), buffers[0]); });
+    std::future<void> next;
+    if (ahead.valid() && ahead_epoch == epoch) {
+      next = std::move(ahead);
+    } else {
+      if (ahead.valid()) ahead.wait();  // loaded for an epoch that is not this one (a resume)
+      next = load_async(epoch_row(window_order, 0), buffers[base % 2]);
+    }
     for (std::int64_t k = 0; k < windows; ++k) {
       next.get();  // window k is loaded (rethrows a loader's exception)
-      TrainingWindow& current = buffers[k % 2];
+      TrainingWindow& current = buffers[(base + k) % 2];
+      TrainingWindow& other = buffers[(base + k + 1) % 2];
       if (k + 1 < windows) {
-        TrainingWindow& other = buffers[(k + 1) % 2];
-        const std::int64_t w = epoch_row(window_order, k + 1);
-        next = std::async(std::launch::async, [&train, &other, w] { train.load(w, other); });
+        next = load_async(epoch_row(window_order, k + 1), other);
+      } else if (epoch < options.epochs) {  // epochs count from 1 to options.epochs
+        ahead = load_async(epoch_row(window_order_of(epoch + 1), 0), other);
+        ahead_epoch = epoch + 1;
       }
       const TrainingSet set = current.set();
       model.bind_training_set(set);
@@ -331,6 +352,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       total_weight += total_weight_of(set, current.rows);
       // The CPU model has finished reading `current`; the GPU model copied it at binding.
     }
+    base = static_cast<int>((base + windows) % 2);
     return total_weight;
   };
   return run_training(ctx, model, rows, steps_per_epoch, epoch_steps, valid, link, classes, options);
