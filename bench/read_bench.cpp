@@ -3,6 +3,8 @@
 // layout, values with two decimals as a real table has), written once per process into a temporary
 // folder and read back right away, so they sit in the page cache:
 //   contiguous  16 contiguous, unfiltered datasets (the "pread (contiguous)" path);
+//   chunked     16 unfiltered datasets in chunks of 65536 rows, as `lathe synth --compression 0`
+//               writes them (the "raw chunks" path);
 //   deflate     16 datasets in chunks of 65536 rows with shuffle + deflate level 4, as
 //               `lathe import` writes them (the "raw chunks, parallel inflate" path).
 // Benchmarks (bytes/s count the float32 bytes delivered, 128 MiB per pass; rows/s the rows; one
@@ -12,6 +14,8 @@
 //                                 reads over T threads (0: all);
 //   BM_ReadTableUncompressed/D    TableReader on the contiguous file, direct paths on (D=1) or
 //                                 HDF5's hyperslab read (D=0);
+//   BM_ReadTableChunked/D         TableReader on the unfiltered chunked file, direct paths on (D=1)
+//                                 or HDF5's hyperslab read (D=0);
 //   BM_InflateSingleThread/L      the baseline: inflating every chunk of the deflate file on one
 //                                 thread with libdeflate (L=0) or zlib (L=1), unshuffle excluded;
 //   BM_ReadTableDeflate/T/D       TableReader on the deflate file with T decode threads (0: all),
@@ -45,13 +49,14 @@ constexpr hsize_t kChunkRows = 65536;
 
 // The two files, written on first use and removed when the process ends.
 struct ReadBenchFiles {
-  std::filesystem::path folder, contiguous, deflate;
+  std::filesystem::path folder, contiguous, chunked, deflate;
 
   ReadBenchFiles() {
     folder =
         std::filesystem::temp_directory_path() / ("lathe_read_bench_" + std::to_string(::getpid()));
     std::filesystem::create_directories(folder);
     contiguous = folder / "contiguous.h5";
+    chunked = folder / "chunked.h5";
     deflate = folder / "deflate.h5";
     std::mt19937 rng(6);
     std::normal_distribution<float> normal(0, 1);
@@ -60,16 +65,19 @@ struct ReadBenchFiles {
       const float scale = std::pow(10.0f, static_cast<float>(c % 4));
       for (auto& v : columns[c]) v = std::round(normal(rng) * scale * 100.0f) / 100.0f;
     }
-    write(contiguous, columns, false);
-    write(deflate, columns, true);
+    write(contiguous, columns, Storage::contiguous);
+    write(chunked, columns, Storage::chunked);
+    write(deflate, columns, Storage::deflate);
   }
   ~ReadBenchFiles() {
     std::error_code ec;
     std::filesystem::remove_all(folder, ec);
   }
 
+  enum class Storage { contiguous, chunked, deflate };
+
   static void write(const std::filesystem::path& path,
-                    const std::vector<std::vector<float>>& columns, bool compressed) {
+                    const std::vector<std::vector<float>>& columns, Storage storage) {
     const std::string where = path.string();
     h5::H5Handle file = h5::file_handle(
         LATHE_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), where));
@@ -77,8 +85,8 @@ struct ReadBenchFiles {
     h5::H5Handle space =
         h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &rows, nullptr), where));
     h5::H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
-    if (compressed) {
-      LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &kChunkRows), where);
+    if (storage != Storage::contiguous) LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &kChunkRows), where);
+    if (storage == Storage::deflate) {
       LATHE_H5_CHECK(H5Pset_shuffle(dcpl.get()), where);
       LATHE_H5_CHECK(H5Pset_deflate(dcpl.get(), 4), where);
     }
@@ -169,6 +177,10 @@ void BM_ReadTableUncompressed(benchmark::State& state) {
   read_table(state, files().contiguous, state.range(0) != 0, 0);
 }
 
+void BM_ReadTableChunked(benchmark::State& state) {
+  read_table(state, files().chunked, state.range(0) != 0, 0);
+}
+
 void BM_InflateSingleThread(benchmark::State& state) {
   const auto& f = files();
   // Every stored chunk of the deflate file, fetched once.
@@ -218,6 +230,12 @@ BENCHMARK(BM_ReadRawPread)
     ->UseRealTime()
     ->MinTime(0.2);
 BENCHMARK(BM_ReadTableUncompressed)
+    ->Arg(1)
+    ->Arg(0)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(0.2);
+BENCHMARK(BM_ReadTableChunked)
     ->Arg(1)
     ->Arg(0)
     ->Unit(benchmark::kMillisecond)
