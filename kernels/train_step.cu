@@ -530,8 +530,9 @@ class CudaModel final : public Model {
 
   // The set is copied into the second ("back") set of buffers on the copy stream, then the two
   // sets swap: the copy overlaps the steps still queued on the set bound before (a streamed epoch
-  // binds window after window), and the compute stream waits for the copy on the device, not the
-  // host. From pageable memory the copy has left the host arrays when this returns.
+  // binds window after window), and the compute stream waits for the copy on the device. The host
+  // waits for the copy too (from pinned memory it is otherwise still reading the host arrays), so
+  // the caller may reuse them when this returns; the steps queued before go on meanwhile.
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
     const std::int64_t n = data.rows.rows;
@@ -566,6 +567,7 @@ class CudaModel final : public Model {
     // The set bound until now is released when the steps queued on it so far have run.
     back_released_.record(stream_);
     LATHE_CUDA_CHECK(cudaStreamWaitEvent(stream_, copied_.get(), 0));
+    LATHE_CUDA_CHECK(cudaEventSynchronize(copied_.get()));
     std::swap(dense_, back_dense_);
     std::swap(slot_, back_slot_);
     std::swap(value_, back_value_);

@@ -103,6 +103,15 @@ std::shared_ptr<void> allocate_device_bytes(CudaBackend& backend, std::size_t by
   return std::shared_ptr<void>(p, [stream](void* q) { cudaFreeAsync(q, stream); });
 }
 
+std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t bytes) noexcept {
+  void* p = nullptr;
+  if (cudaMallocHost(&p, std::max<std::size_t>(bytes, 1)) != cudaSuccess) {
+    cudaGetLastError();  // not sticky: clear it, the caller falls back to plain memory
+    return nullptr;
+  }
+  return std::shared_ptr<void>(p, [](void* q) { cudaFreeHost(q); });
+}
+
 void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes) {
   LATHE_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, backend.stream()));
   LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));

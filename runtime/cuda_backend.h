@@ -26,6 +26,11 @@ void column_stats_cuda(CudaBackend& backend, const ColumnBlockView& host_block,
 // Device memory for host code that cannot include CUDA headers (benchmarks, tests): `bytes` on the
 // backend's device, freed (stream-ordered) when the last owner lets go.
 std::shared_ptr<void> allocate_device_bytes(CudaBackend& backend, std::size_t bytes);
+// Page-locked (pinned) host memory of `bytes` (cudaMallocHost), freed when the last owner lets
+// go: copies from it to a device run asynchronously at the bus's speed. nullptr when this binary has
+// no CUDA or the driver refuses (no GPU, too much locked memory): the caller then uses plain memory.
+// Never throws.
+std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t bytes) noexcept;
 // Synchronous copies between host memory and device memory from allocate_device_bytes.
 void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes);
 void copy_device_to_host(CudaBackend& backend, void* host, const void* device, std::size_t bytes);

@@ -23,6 +23,7 @@ void column_stats_cuda(CudaBackend&, const ColumnBlockView&, std::span<ColumnSta
 std::shared_ptr<void> allocate_device_bytes(CudaBackend&, std::size_t) {
   throw CudaError("this lathe was built without CUDA support", false);
 }
+std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t) noexcept { return nullptr; }
 void copy_host_to_device(CudaBackend&, void*, const void*, std::size_t) {
   throw CudaError("this lathe was built without CUDA support", false);
 }

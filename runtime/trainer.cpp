@@ -308,6 +308,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
   }
   std::vector<PlannedStep> plans;
   TrainingWindow buffers[2];
+  for (TrainingWindow& b : buffers) b.set_pinned(ctx.is_cuda());
   // Window k of an epoch lives in buffers[(base + k) % 2]. While the last window of an epoch
   // trains, the first window of the next epoch loads into the other buffer (`ahead`, for epoch
   // `ahead_epoch`), so no epoch starts by waiting for a load. Declared after the buffers: a load

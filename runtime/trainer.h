@@ -15,6 +15,7 @@
 
 #include "models/model.h"
 #include "runtime/device_context.h"
+#include "runtime/host_array.h"
 #include "runtime/metrics.h"
 
 namespace lathe {
@@ -114,11 +115,20 @@ struct TrainOutcome {
 // the targets the model trains on and the sample weights (empty: all 1). Host memory.
 struct TrainingWindow {
   std::int64_t rows = 0;
-  std::vector<float> dense;        // [feature][rows]
-  std::vector<std::int32_t> slot;  // [group][rows]
-  std::vector<float> value;        // [group][rows]
-  std::vector<float> targets;
-  std::vector<float> weights;
+  // Pinned when the trainer trains on a GPU (set_pinned), so the binding's copy to the device is
+  // asynchronous and at the bus's speed.
+  HostArray<float> dense;        // [feature][rows]
+  HostArray<std::int32_t> slot;  // [group][rows]
+  HostArray<float> value;        // [group][rows]
+  HostArray<float> targets;
+  HostArray<float> weights;
+  void set_pinned(bool pinned) {
+    dense.set_pinned(pinned);
+    slot.set_pinned(pinned);
+    value.set_pinned(pinned);
+    targets.set_pinned(pinned);
+    weights.set_pinned(pinned);
+  }
   // Filled by loaders for the CPU model only (empty otherwise): the rows row-major, as
   // TrainingSet::dense_by_row (etc.) describes.
   bool row_major = false;

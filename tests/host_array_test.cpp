@@ -1,0 +1,50 @@
+// HostArray (runtime/host_array.h): the window buffers of streamed training.
+#include "runtime/host_array.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "runtime/device_context.h"
+
+namespace lathe {
+namespace {
+
+TEST(HostArray, ResizeKeepsTheContentsAndAssignCopies) {
+  HostArray<std::int32_t> a;
+  EXPECT_TRUE(a.empty());
+  a.resize(5);
+  std::iota(a.begin(), a.end(), 10);
+  a.resize(100000);  // grows: the first five survive the move to new memory
+  ASSERT_EQ(a.size(), 100000u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a[i], 10 + i);
+  a.resize(3);
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[2], 12);
+  const std::vector<std::int32_t> v = {7, 8, 9, 10};
+  a.assign(v.begin(), v.end());
+  EXPECT_EQ(std::vector<std::int32_t>(a.begin(), a.end()), v);
+  a.clear();
+  EXPECT_TRUE(a.empty());
+}
+
+// Pinned memory is asked of the GPU driver; without one (or without CUDA in the binary) the array
+// says so and works from plain memory all the same.
+TEST(HostArray, PinnedWhereAGpuAnswersElsePlainMemory) {
+  HostArray<float> a(true);
+  a.resize(1 << 20);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i);
+  EXPECT_EQ(a[12345], 12345.0f);
+  const SystemInfo info = query_system();
+  if (!info.cuda_usable) EXPECT_FALSE(a.pinned());
+  HostArray<float> plain(false);
+  plain.resize(10);
+  EXPECT_FALSE(plain.pinned());
+  HostArray<float> moved = std::move(a);
+  EXPECT_EQ(moved[12345], 12345.0f);
+}
+
+}  // namespace
+}  // namespace lathe
