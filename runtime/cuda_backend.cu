@@ -112,6 +112,10 @@ std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t bytes) noexcept {
   return std::shared_ptr<void>(p, [](void* q) { cudaFreeHost(q); });
 }
 
+void copy_host_to_device_async(CudaBackend& backend, void* device, const void* host, std::size_t bytes) {
+  LATHE_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, backend.stream()));
+}
+
 void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes) {
   LATHE_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, backend.stream()));
   LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));

@@ -34,6 +34,9 @@ std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t bytes) noexcept;
 // Synchronous copies between host memory and device memory from allocate_device_bytes.
 void copy_host_to_device(CudaBackend& backend, void* device, const void* host, std::size_t bytes);
 void copy_device_to_host(CudaBackend& backend, void* host, const void* device, std::size_t bytes);
+// The same host-to-device copy queued on the backend's stream without waiting: `host` (pinned, for
+// the copy to be asynchronous) must stay unchanged until synchronize(backend).
+void copy_host_to_device_async(CudaBackend& backend, void* device, const void* host, std::size_t bytes);
 // Waits for all work queued on the backend's stream.
 void synchronize(CudaBackend& backend);
 

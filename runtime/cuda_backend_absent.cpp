@@ -27,6 +27,9 @@ std::shared_ptr<void> allocate_pinned_host_bytes(std::size_t) noexcept { return 
 void copy_host_to_device(CudaBackend&, void*, const void*, std::size_t) {
   throw CudaError("this lathe was built without CUDA support", false);
 }
+void copy_host_to_device_async(CudaBackend&, void*, const void*, std::size_t) {
+  throw CudaError("this lathe was built without CUDA support", false);
+}
 void copy_device_to_host(CudaBackend&, void*, const void*, std::size_t) {
   throw CudaError("this lathe was built without CUDA support", false);
 }
