@@ -333,7 +333,15 @@ nlohmann::ordered_json optional_number(std::optional<double> v) {
   return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
+// Fewest rows of a run: the synthetic label needs both classes in the training rows, which a
+// handful of rows may not have, and the trainer would then name a file of the scratch directory.
+constexpr std::int64_t kMinimumRows = 1000;
+
 void run_end_to_end(const Args& args) {
+  if (args.rows < kMinimumRows) {
+    throw InputError("--rows: at least " + std::to_string(kMinimumRows) + " rows (got " + std::to_string(args.rows) +
+                     ")");
+  }
   const DeviceContext ctx = DeviceContext::select(args.device);
   const ScratchDirectory scratch;
   const std::filesystem::path plain = scratch.path() / "bench.h5";

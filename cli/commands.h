@@ -14,7 +14,8 @@ void add_synth_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
-// `lathe bench` and its subcommands (`lathe bench train`).
+// `lathe bench` (the data path end to end) and its subcommands `lathe bench train` and
+// `lathe bench score`.
 void add_bench_command(CLI::App& app);
 void add_score_command(CLI::App& app);   // cli/score_command.cpp
 void add_export_command(CLI::App& app);  // cli/export_command.cpp

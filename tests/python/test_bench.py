@@ -185,6 +185,12 @@ class BenchFlagsTest(unittest.TestCase):
         proc, _ = bench("--rows", "0", timeout=120)
         self.assertEqual(proc.returncode, 2)
         self.assertIn("--rows", proc.stderr)
+        # Too few rows for both classes: a message about --rows, not about a scratch file.
+        proc, scratch_removed = bench("--rows", "3", timeout=120)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--rows: at least", proc.stderr)
+        self.assertNotIn("lathe-bench-", proc.stderr)
+        self.assertTrue(scratch_removed)
 
     def test_end_to_end_flags_before_a_subcommand(self):
         # --rows before `train` belongs to the end-to-end run: refused, not silently ignored.
