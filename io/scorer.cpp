@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <future>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -266,16 +267,23 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
     }
   };
   if (s.ctx.is_cuda()) {
-    run_alongside();
+    // The GPU scores while a host thread runs `alongside` (joined before anything is thrown).
+    std::future<void> side = std::async(std::launch::async, run_alongside);
+    try {
 #pragma omp parallel for schedule(static)
-    for (std::int64_t t = 0; t < tiles; ++t) count_tile(t, t * kScoreTileRows, std::min(rows, (t + 1) * kScoreTileRows));
-    if (rows > 0) {
-      apply_preparation(s.ctx, in.bound, block, s.prepared);
-      s.net->predict_scores(
-          PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
-          s.raw_scores.data());
-      scores_to_predictions(s.link, std::span<const float>(s.raw_scores), std::span<float>(s.predictions));
+      for (std::int64_t t = 0; t < tiles; ++t) count_tile(t, t * kScoreTileRows, std::min(rows, (t + 1) * kScoreTileRows));
+      if (rows > 0) {
+        apply_preparation(s.ctx, in.bound, block, s.prepared);
+        s.net->predict_scores(
+            PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
+            s.raw_scores.data());
+        scores_to_predictions(s.link, std::span<const float>(s.raw_scores), std::span<float>(s.predictions));
+      }
+    } catch (...) {
+      side.wait();
+      throw;
     }
+    side.get();
   } else {
     // On the CPU each thread takes a tile of rows through the checks, the preparation, the model
     // and the link while the tile is in its cache: one pass over the block instead of four.
