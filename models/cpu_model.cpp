@@ -31,10 +31,16 @@ LATHE_VECTOR_CLONES void linear_scores_columns(const ModelView& m, const Prepare
   linear_scores_by_column(m.theta, m.params, rows, m.layout, begin, end, o, out, out_stride);
 }
 
-
 // Rows per partial gradient of the dense entries: the batch is cut into fixed slices (not one per
 // thread) whose partial sums are merged in slice order.
 constexpr std::int64_t kSliceRows = 64;
+// Entries per partial sum of squares of the gradient (clipping).
+constexpr std::int64_t kNormSlice = 1 << 14;
+// The smallest step (rows x features x outputs x (1 + factors)) run on the OpenMP team.
+constexpr std::int64_t kTeamStepWork = std::int64_t{1} << 18;
+// How many rows ahead of its use a training row's cache lines are requested.
+constexpr std::int64_t kPrefetchRows = 16;
+
 // Requests the cache line holding p. An asm statement on x86-64: GCC 12 drops __builtin_prefetch
 // calls here (they have no effect it must keep), and with them the whole point.
 inline void prefetch(const void* p) {
@@ -44,14 +50,6 @@ inline void prefetch(const void* p) {
   __builtin_prefetch(p);
 #endif
 }
-
-// The smallest step (rows x features x outputs x (1 + factors)) run on the OpenMP team.
-constexpr std::int64_t kTeamStepWork = std::int64_t{1} << 18;
-
-// How many rows ahead of its use a training row's cache lines are requested.
-constexpr std::int64_t kPrefetchRows = 16;
-// Entries per partial sum of squares of the gradient (clipping).
-constexpr std::int64_t kNormSlice = 1 << 14;
 
 // Runs body(i) for i in [0, n): on the OpenMP team when `parallel`, else in this thread (a local
 // SGD worker, already one thread of a team). Each i writes storage of its own, so the schedule
