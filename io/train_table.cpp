@@ -166,6 +166,32 @@ struct PreparedRows {
   }
 };
 
+// Copies the rows `selected` of a prepared block of m rows (all of them when selected.size() == m)
+// into column-major arrays of n rows from row `at` on, column by column on all cores: sequential
+// reads and writes, where a row at a time would write to every column's stream at once.
+void copy_selected_rows(const PreparedBlock& from, std::int64_t m, const std::vector<std::int64_t>& selected,
+                        std::int64_t dense, std::int64_t groups, float* dense_to, std::int32_t* slot_to,
+                        float* value_to, std::int64_t n, std::int64_t at) {
+  const auto k = static_cast<std::int64_t>(selected.size());
+  const auto gather = [&](const auto* column, auto* to) {
+    if (k == m) {
+      std::copy(column, column + m, to);
+    } else {
+      for (std::int64_t i = 0; i < k; ++i) to[i] = column[selected[static_cast<std::size_t>(i)]];
+    }
+  };
+#pragma omp parallel for schedule(static) if ((dense + groups) * k >= (std::int64_t{1} << 18))
+  for (std::int64_t c = 0; c < dense + groups; ++c) {
+    if (c < dense) {
+      gather(from.dense.data() + c * m, dense_to + c * n + at);
+    } else {
+      const std::int64_t g = c - dense;
+      gather(from.slot.data() + g * m, slot_to + g * n + at);
+      gather(from.value.data() + g * m, value_to + g * n + at);
+    }
+  }
+}
+
 void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundPreparation& bound,
                      const FittedPreparation& fitted, const std::vector<const RowMask*>& selects,
                      std::vector<PreparedRows*> outs) {
@@ -185,6 +211,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
   std::vector<float> block;
   PreparedBlock prepared;
   std::vector<std::int64_t> position(outs.size(), 0);
+  std::vector<std::int64_t> selected;
   for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
     const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
     block.resize(static_cast<std::size_t>(n * ncols));
@@ -192,16 +219,17 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
     apply_preparation(ctx, bound, ColumnBlockView{block.data(), n, ncols}, prepared);
     for (std::size_t k = 0; k < outs.size(); ++k) {
       PreparedBlock& b = outs[k]->block;
+      selected.clear();
       for (std::int64_t r = 0; r < n; ++r) {
-        if (selects[k] && !selects[k]->test(first + r)) continue;
-        const std::int64_t p = position[k]++;
-        for (std::int64_t f = 0; f < dense; ++f) b.dense[f * b.rows + p] = prepared.dense[f * n + r];
-        for (std::int64_t g = 0; g < groups; ++g) {
-          b.slot[g * b.rows + p] = prepared.slot[g * n + r];
-          b.value[g * b.rows + p] = prepared.value[g * n + r];
-        }
-        outs[k]->source_row.push_back(first + r);
+        if (!selects[k] || selects[k]->test(first + r)) selected.push_back(r);
       }
+      if (position[k] + static_cast<std::int64_t>(selected.size()) > b.rows) {
+        throw Error("gather_prepared: more selected rows than the mask counts");
+      }
+      copy_selected_rows(prepared, n, selected, dense, groups, b.dense.data(), b.slot.data(), b.value.data(), b.rows,
+                         position[k]);
+      for (const std::int64_t r : selected) outs[k]->source_row.push_back(first + r);
+      position[k] += static_cast<std::int64_t>(selected.size());
     }
   }
 }
@@ -309,26 +337,15 @@ class FileWindows final : public TrainingWindows {
       block_.resize(static_cast<std::size_t>(m * ncols));
       reader_.read_block(first, m, block_);
       apply_preparation(cpu, bound_, ColumnBlockView{block_.data(), m, ncols}, prepared_);
-      // The block's training rows, then each column copied on its own: sequential reads and
-      // writes (a row at a time would write to every column's stream at once).
+      // The block's training rows, then each column copied on its own.
       selected_.clear();
       for (std::int64_t r = 0; r < m; ++r) {
         if (mask_.test(first + r)) selected_.push_back(r);
       }
       const auto k = static_cast<std::int64_t>(selected_.size());
       if (p + k > n) break;  // reported below
-      const auto gather = [&](const auto* from, auto* to) {
-        if (k == m) {
-          std::copy(from, from + m, to);
-        } else {
-          for (std::int64_t i = 0; i < k; ++i) to[i] = from[selected_[static_cast<std::size_t>(i)]];
-        }
-      };
-      for (std::int64_t f = 0; f < dense; ++f) gather(prepared_.dense.data() + f * m, out.dense.data() + f * n + p);
-      for (std::int64_t g = 0; g < groups; ++g) {
-        gather(prepared_.slot.data() + g * m, out.slot.data() + g * n + p);
-        gather(prepared_.value.data() + g * m, out.value.data() + g * n + p);
-      }
+      copy_selected_rows(prepared_, m, selected_, dense, groups, out.dense.data(), out.slot.data(), out.value.data(),
+                         n, p);
       for (std::int64_t i = 0; i < k; ++i) {
         const std::int64_t row = first + selected_[static_cast<std::size_t>(i)];
         out.targets[static_cast<std::size_t>(p + i)] = target_of_(row);
