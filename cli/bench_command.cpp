@@ -120,14 +120,7 @@ void add_bench_score_command(CLI::App* bench) {
     const std::filesystem::path model = scratch.path() / "model.h5";
     const std::filesystem::path scored = scratch.path() / "scored.h5";
 
-    SynthOptions synth;
-    synth.task = SynthTask::binary;
-    synth.rows = args->rows;
-    synth.features = args->features;
-    synth.deflate_level = 0;
-    synth.progress = false;
-    std::cerr << "bench: writing " << args->rows << " x " << args->features << " synthetic rows\n";
-    const SynthReport written = write_synthetic(data, synth);
+    const SynthReport written = write_bench_table(data, args->rows, args->features, 0);
 
     std::cerr << "bench: training a model for one epoch\n";
     TrainTableOptions train;
@@ -231,14 +224,7 @@ void add_bench_command(CLI::App& app) {
     const ScratchDirectory scratch;
     const std::filesystem::path data = scratch.path() / "bench.h5";
 
-    SynthOptions synth;
-    synth.task = SynthTask::binary;
-    synth.rows = args->rows;
-    synth.features = args->features;
-    synth.deflate_level = 0;
-    synth.progress = false;
-    std::cerr << "bench: writing " << args->rows << " x " << args->features << " synthetic rows\n";
-    const SynthReport written = write_synthetic(data, synth);
+    const SynthReport written = write_bench_table(data, args->rows, args->features, 0);
 
     const std::size_t bytes = static_cast<std::size_t>(args->rows) * static_cast<std::size_t>(args->features + 1) * 4;
     std::cerr << "bench: timing the ceiling on " << ctx.description() << "\n";

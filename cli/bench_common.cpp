@@ -121,6 +121,19 @@ double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, i
   return seconds;
 }
 
+SynthReport write_bench_table(const std::filesystem::path& path, std::int64_t rows, int features, int deflate_level) {
+  SynthOptions synth;
+  synth.task = SynthTask::binary;
+  synth.rows = rows;
+  synth.features = features;
+  synth.deflate_level = deflate_level;
+  synth.progress = false;
+  std::cerr << "bench: writing " << rows << " x " << features << " synthetic rows"
+            << (deflate_level > 0 ? ", deflate level " + std::to_string(deflate_level) : std::string(", uncompressed"))
+            << "\n";
+  return write_synthetic(path, synth);
+}
+
 void evict_from_page_cache(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw Error(path.string() + ": cannot open to evict it from the page cache: " + std::strerror(errno));

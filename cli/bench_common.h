@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "io/synth.h"
 #include "io/table_reader.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
@@ -47,6 +48,11 @@ double time_host_memcpy(std::size_t bytes, int threads, int repetitions);
 // threads, each into its own reused buffer (as the page cache serves it: a file just written is read
 // from memory). `bytes_read` receives the file size. Throws Error naming the file.
 double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read);
+
+// Writes the synthetic binary table every bench runs on (io/synth.h, seed 42): `rows` rows of
+// `features` numeric features and the label, deflate level `deflate_level` (0: none), with a
+// progress line on stderr.
+SynthReport write_bench_table(const std::filesystem::path& path, std::int64_t rows, int features, int deflate_level);
 
 // Writes `path`'s dirty pages to the disk and drops all its pages from the page cache
 // (posix_fadvise DONTNEED, no root needed), so that the next read comes from the disk: the `--cold`

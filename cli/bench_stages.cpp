@@ -278,7 +278,7 @@ double time_prepared_upload(CudaBackend& gpu, const std::vector<PreparedBlock>& 
   for (const auto& b : prepared) {
     const std::size_t bytes = prepared_bytes(b);
     largest = std::max(largest, bytes);
-    HostArray<unsigned char>& h = staged.emplace_back(true);
+    HostArray<unsigned char>& h = staged.emplace_back(HostMemory::pinned);
     h.resize(bytes);
     std::size_t at = 0;
     const auto put = [&](const auto& v) {
@@ -353,17 +353,8 @@ void run_end_to_end(const Args& args) {
   const double bytes = static_cast<double>(float_bytes);
   const std::int64_t block_rows = TableReadOptions{}.block_rows;
 
-  SynthOptions synth;
-  synth.task = SynthTask::binary;
-  synth.rows = args.rows;
-  synth.features = args.features;
-  synth.progress = false;
-  synth.deflate_level = 0;
-  std::cerr << "bench: writing " << args.rows << " x " << args.features << " synthetic rows, uncompressed\n";
-  const SynthReport written = write_synthetic(plain, synth);
-  synth.deflate_level = 1;
-  std::cerr << "bench: writing the same rows deflate-compressed (level 1)\n";
-  write_synthetic(deflated, synth);
+  const SynthReport written = write_bench_table(plain, args.rows, args.features, 0);
+  write_bench_table(deflated, args.rows, args.features, 1);  // the same rows (the same seed)
   const std::string label = written.truth.label_name;
 
   std::cerr << "bench: measuring the ceilings (memcpy, pread" << (ctx.is_cuda() ? ", device copy, pinned h2d" : "")

@@ -13,7 +13,7 @@
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
-#include "runtime/huge_page_array.h"
+#include "runtime/host_array.h"
 #include "runtime/vector_clones.h"
 
 namespace lathe {
@@ -452,8 +452,8 @@ class CpuModel final : public Model {
   // The bound rows again, row-major: dense [row][feature], slot and value [row][group]. A step
   // reads a random batch of rows; a row of the column-major set costs a cache miss per feature,
   // a row here one or two cache lines. Memory: one more copy of the prepared rows.
-  HugePageArray<float> row_dense_, row_value_;
-  HugePageArray<std::int32_t> row_slot_;
+  HostArray<float> row_dense_{HostMemory::huge_pages}, row_value_{HostMemory::huge_pages};
+  HostArray<std::int32_t> row_slot_{HostMemory::huge_pages};
   // Where the steps read the rows row-major: the copy above, or the caller's
   // (TrainingSet::dense_by_row and its siblings).
   const float* by_row_dense_ = nullptr;

@@ -1,8 +1,14 @@
-// A resizable array of trivially copyable T in host memory, page-locked (pinned) when asked for and
-// a GPU driver grants it, plain memory otherwise. Streamed training windows live in these: the GPU
-// model copies a window to the device from pinned memory at the bus's full speed, asynchronously,
-// on its copy stream. The CPU backend asks for plain memory. The subset of std::vector's interface
-// the loaders use; move-only; contents are kept by resize() up to the smaller size.
+// A resizable array of trivially copyable T in host memory of a chosen kind:
+//   plain       malloc;
+//   pinned      page-locked by the GPU driver (cudaMallocHost), so that copies to the device run
+//               asynchronously at the bus's speed: the windows of streamed training on a GPU. Plain
+//               memory where the driver refuses (no GPU, no CUDA in the binary);
+//   huge_pages  2 MiB aligned and advised to transparent huge pages (madvise): arrays read at
+//               random rows, like the CPU model's row-major copy of the training set, where with
+//               4 KiB pages nearly every random row is also a TLB miss (and under a hypervisor's
+//               nested paging a TLB miss costs more than the cache miss itself).
+// The subset of std::vector's interface the loaders use; move-only; resize() keeps the contents up
+// to the smaller size and leaves new elements uninitialized.
 #pragma once
 
 #include <algorithm>
@@ -18,19 +24,26 @@
 
 namespace lathe {
 
+enum class HostMemory { plain, pinned, huge_pages };
+
+// At least `bytes` (rounded up to whole 2 MiB pages, the rounded size written back), aligned to
+// 2 MiB and advised to transparent huge pages; nullptr when out of memory. Freed with std::free.
+// (Out of line: <sys/mman.h>'s macros would leak into every includer.)
+void* allocate_huge_page_bytes(std::size_t& bytes) noexcept;
+
 template <typename T>
 class HostArray {
   static_assert(std::is_trivially_copyable_v<T>);
 
  public:
-  explicit HostArray(bool pinned = false) : pinned_(pinned) {}
+  explicit HostArray(HostMemory kind = HostMemory::plain) : kind_(kind) {}
   HostArray(HostArray&&) noexcept = default;
   HostArray& operator=(HostArray&&) noexcept = default;
   HostArray(const HostArray&) = delete;
   HostArray& operator=(const HostArray&) = delete;
 
-  // Whether the next allocation asks for pinned memory (the current one, if any, is kept).
-  void set_pinned(bool pinned) { pinned_ = pinned; }
+  // The kind of memory the next allocation asks for (the current one, if any, is kept).
+  void set_memory(HostMemory kind) { kind_ = kind; }
   // Whether the memory held now is pinned.
   bool pinned() const { return storage_pinned_; }
 
@@ -58,21 +71,26 @@ class HostArray {
 
  private:
   void grow(std::size_t n) {
-    const std::size_t bytes = n * sizeof(T);
-    std::shared_ptr<void> fresh = pinned_ ? allocate_pinned_host_bytes(bytes) : nullptr;
+    std::size_t bytes = std::max<std::size_t>(n * sizeof(T), 1);
+    std::shared_ptr<void> fresh = kind_ == HostMemory::pinned ? allocate_pinned_host_bytes(bytes) : nullptr;
     const bool fresh_pinned = fresh != nullptr;
     if (!fresh) {
-      void* p = std::malloc(std::max<std::size_t>(bytes, 1));
+      void* p = nullptr;
+      if (kind_ == HostMemory::huge_pages) {
+        p = allocate_huge_page_bytes(bytes);
+      } else {
+        p = std::malloc(bytes);
+      }
       if (!p) throw std::bad_alloc();
       fresh = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
     }
     if (size_ > 0) std::copy(data(), data() + size_, static_cast<T*>(fresh.get()));
     storage_ = std::move(fresh);
     storage_pinned_ = fresh_pinned;
-    capacity_ = n;
+    capacity_ = bytes / sizeof(T);
   }
 
-  bool pinned_ = false;
+  HostMemory kind_ = HostMemory::plain;
   bool storage_pinned_ = false;
   std::shared_ptr<void> storage_;
   std::size_t size_ = 0, capacity_ = 0;

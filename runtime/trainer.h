@@ -123,11 +123,12 @@ struct TrainingWindow {
   HostArray<float> targets;
   HostArray<float> weights;
   void set_pinned(bool pinned) {
-    dense.set_pinned(pinned);
-    slot.set_pinned(pinned);
-    value.set_pinned(pinned);
-    targets.set_pinned(pinned);
-    weights.set_pinned(pinned);
+    const HostMemory kind = pinned ? HostMemory::pinned : HostMemory::plain;
+    dense.set_memory(kind);
+    slot.set_memory(kind);
+    value.set_memory(kind);
+    targets.set_memory(kind);
+    weights.set_memory(kind);
   }
   // Filled by loaders for the CPU model only (empty otherwise): the rows row-major, as
   // TrainingSet::dense_by_row (etc.) describes.

@@ -33,17 +33,28 @@ TEST(HostArray, ResizeKeepsTheContentsAndAssignCopies) {
 // Pinned memory is asked of the GPU driver; without one (or without CUDA in the binary) the array
 // says so and works from plain memory all the same.
 TEST(HostArray, PinnedWhereAGpuAnswersElsePlainMemory) {
-  HostArray<float> a(true);
+  HostArray<float> a(HostMemory::pinned);
   a.resize(1 << 20);
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i);
   EXPECT_EQ(a[12345], 12345.0f);
   const SystemInfo info = query_system();
   if (!info.cuda_usable) EXPECT_FALSE(a.pinned());
-  HostArray<float> plain(false);
+  HostArray<float> plain(HostMemory::plain);
   plain.resize(10);
   EXPECT_FALSE(plain.pinned());
   HostArray<float> moved = std::move(a);
   EXPECT_EQ(moved[12345], 12345.0f);
+}
+
+// Huge-page memory (the CPU model's row copy) is aligned to 2 MiB and works like any other.
+TEST(HostArray, HugePagesAreAlignedAndKeepTheContents) {
+  HostArray<float> a(HostMemory::huge_pages);
+  a.resize(1000);
+  std::iota(a.begin(), a.end(), 0.0f);
+  a.resize(3'000'000);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % (std::uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(a[999], 999.0f);
+  EXPECT_FALSE(a.pinned());
 }
 
 }  // namespace

@@ -486,16 +486,20 @@ class KillScoreExportImportTest(Killed):
     def inputs(self):
         return super().inputs() + [self.big, self.big_csv]
 
-    def kill_trials(self, name, earlier, args_for, delays, complete):
+    def kill_trials(self, name, earlier, args_for, delays, complete, after_start=False):
         """Runs `lathe args_for(out)` once per delay, killed `delay` seconds after its temporary file
-        appears; the final path must then hold the earlier file unchanged. A run that finished before
-        the kill must have written a complete file (checked by complete(out)). Returns the kills."""
+        appears (after_start: `delay` seconds after the start); the final path must then hold the
+        earlier file unchanged. A run that finished before the kill must have written a complete
+        file (checked by complete(out)). Returns the kills."""
         kills = 0
         for delay in delays:
             out, before = self.earlier(name, earlier)
             proc = self.start(*args_for(out))
             try:
-                killed = self.kill_when(proc, lambda: bool(temporaries(out)), 90, delay)
+                if after_start:
+                    killed = self.kill_when(proc, lambda: False, delay)
+                else:
+                    killed = self.kill_when(proc, lambda: bool(temporaries(out)), 90, delay)
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -503,7 +507,8 @@ class KillScoreExportImportTest(Killed):
             with self.subTest(delay=delay, killed=killed):
                 if killed:
                     kills += 1
-                    self.assertIntactOrComplete(out, before, complete, f"SIGKILL {delay} s into the write")
+                    moment = "after the start" if after_start else "into the write"
+                    self.assertIntactOrComplete(out, before, complete, f"SIGKILL {delay} s {moment}")
                 else:
                     self.assertEqual(proc.returncode, 0, self.stderr())
                     complete(out)
@@ -539,24 +544,9 @@ class KillScoreExportImportTest(Killed):
         kills = self.kill_trials("model.onnx", self.earlier_onnx,
                                  lambda out: ["export", self.fx["model"], "--onnx", out, "--quiet"],
                                  [0.0, 0.0, 0.0], complete)
-        for delay in [0.0, 0.01, 0.02, 0.04, 0.06, 0.09, 0.13]:
-            out, before = self.earlier("model.onnx", self.earlier_onnx)
-            proc = self.start("export", self.fx["model"], "--onnx", out, "--quiet")
-            try:
-                killed = self.kill_when(proc, lambda: False, delay)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-            with self.subTest(delay=delay, killed=killed):
-                if killed:
-                    kills += 1
-                    self.assertIntactOrComplete(out, before, complete, f"SIGKILL {delay} s after the start")
-                else:
-                    self.assertEqual(proc.returncode, 0, self.stderr())
-                    complete(out)
-            for t in temporaries(out):
-                os.remove(t)
+        kills += self.kill_trials("model.onnx", self.earlier_onnx,
+                                  lambda out: ["export", self.fx["model"], "--onnx", out, "--quiet"],
+                                  [0.0, 0.01, 0.02, 0.04, 0.06, 0.09, 0.13], complete, after_start=True)
         self.assertGreater(kills, 0, "exporting always ended before the kill")
 
     def test_kill_while_importing(self):
