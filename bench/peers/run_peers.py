@@ -462,7 +462,7 @@ def main():
         for device in devices:
             for name, kind, extra in LATHE_KINDS:
                 settings = (f"lathe train --device {device} --epochs {args.epochs} --batch {LATHE_BATCH} "
-                            f"--valid-fraction 0 --patience 0 {' '.join(extra)} (adam, lr 0.01, l2 1e-5, "
+                            f"--valid-fraction 0 --patience 0 {' '.join(extra)} (adam, lr 0.01 with cosine decay, l2 1e-5, "
                             "standard scaling: Lathe's defaults)").replace("  ", " ")
                 record(f"lathe-{name}-{device}", kind,
                        lambda name=name, extra=extra, device=device:
