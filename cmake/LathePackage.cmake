@@ -1,7 +1,7 @@
 # `cpack` makes a relocatable tarball: bin/ holds lathe, lathe_tests and lathe_bench; lib/ holds
 # their non-system shared libraries (HDF5, libaec, libsz, libcurl's closure, Google Benchmark, ...).
-# Executables find lib/ through RPATH $ORIGIN/../lib. The CUDA runtime is linked statically; cuBLAS,
-# glibc and the NVIDIA driver come from the host.
+# Executables find lib/ through RPATH $ORIGIN/../lib. The CUDA runtime is linked statically; glibc
+# and the NVIDIA driver come from the host.
 set(CMAKE_INSTALL_RPATH "$ORIGIN/../lib")
 set_target_properties(lathe PROPERTIES INSTALL_RPATH "$ORIGIN/../lib")
 install(TARGETS lathe RUNTIME DESTINATION bin)

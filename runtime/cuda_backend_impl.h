@@ -21,13 +21,11 @@ class CudaBackend {
     LATHE_CUDA_CHECK(cudaGetDeviceProperties(&prop, index_));
     multiprocessors_ = prop.multiProcessorCount;
     stream_ = CudaStream();
-    cublas_ = std::make_unique<CublasHandle>(stream_.get());
   }
 
   int index() const { return index_; }
   int multiprocessors() const { return multiprocessors_; }
   cudaStream_t stream() const { return stream_.get(); }
-  cublasHandle_t cublas() const { return cublas_->get(); }
 
   float* staging_host(std::size_t count) {
     if (host_staging_.size() < count) host_staging_ = PinnedHostBuffer<float>(count);
@@ -56,7 +54,6 @@ class CudaBackend {
   int index_;
   int multiprocessors_ = 1;
   CudaStream stream_;
-  std::unique_ptr<CublasHandle> cublas_;
   PinnedHostBuffer<float> host_staging_;
   DeviceBuffer<float> device_staging_;
   DeviceBuffer<ColumnStats> stats_device_;

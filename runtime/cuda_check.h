@@ -3,7 +3,6 @@
 // CUDA context (illegal address, launch failure, ...) are marked sticky.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <string>
@@ -37,18 +36,9 @@ inline void check_cuda(cudaError_t e, const char* call, const char* file, int li
                   is_sticky_cuda_error(e));
 }
 
-inline void check_cublas(cublasStatus_t s, const char* call, const char* file, int line) {
-  if (s == CUBLAS_STATUS_SUCCESS) return;
-  throw CudaError(std::string("cuBLAS error ") + cublasGetStatusName(s) + " (" +
-                      cublasGetStatusString(s) + ") in " + call + " at " + file + ":" +
-                      std::to_string(line),
-                  false);
-}
-
 }  // namespace lathe::detail
 
 #define LATHE_CUDA_CHECK(call) ::lathe::detail::check_cuda((call), #call, __FILE__, __LINE__)
 // After every kernel launch: reports launch-configuration errors without synchronizing.
 #define LATHE_CUDA_CHECK_LAUNCH() \
   ::lathe::detail::check_cuda(cudaPeekAtLastError(), "kernel launch", __FILE__, __LINE__)
-#define LATHE_CUBLAS_CHECK(call) ::lathe::detail::check_cublas((call), #call, __FILE__, __LINE__)

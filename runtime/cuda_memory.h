@@ -3,7 +3,6 @@
 // the context may already be gone at process exit).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -171,29 +170,6 @@ class CudaGraphExec {
 
  private:
   cudaGraphExec_t exec_ = nullptr;
-};
-
-class CublasHandle {
- public:
-  explicit CublasHandle(cudaStream_t stream) {
-    LATHE_CUBLAS_CHECK(cublasCreate(&handle_));
-    LATHE_CUBLAS_CHECK(cublasSetStream(handle_, stream));
-  }
-  ~CublasHandle() {
-    if (handle_) cublasDestroy(handle_);
-  }
-  CublasHandle(CublasHandle&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
-  CublasHandle& operator=(CublasHandle&& o) noexcept {
-    std::swap(handle_, o.handle_);
-    return *this;
-  }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_ = nullptr;
 };
 
 }  // namespace lathe
