@@ -75,16 +75,19 @@ class FileDescriptor {
 
 }  // namespace
 
-double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read) {
+double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, std::size_t destination_bytes,
+                  int threads, std::int64_t& bytes_read) {
   const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw Error(path.string() + ": cannot stat: " + std::strerror(errno));
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::size_t buffer_size = std::max<std::size_t>(buffer_bytes, 4096);
+  const std::size_t call_bytes = std::max<std::size_t>(buffer_bytes, 4096);
   threads = std::max(1, threads);
+  // Each thread's share of the destination: at least one call's worth.
+  const std::size_t share = std::max(call_bytes, destination_bytes / static_cast<std::size_t>(threads));
   std::vector<std::vector<unsigned char>> buffers(static_cast<std::size_t>(threads),
-                                                  std::vector<unsigned char>(buffer_size, 0));
+                                                  std::vector<unsigned char>(share, 0));
   std::vector<std::uint64_t> read(static_cast<std::size_t>(threads), 0);
   std::vector<int> failure(static_cast<std::size_t>(threads), 0);  // errno of a failed pread
   std::uint64_t checksum = 0;
@@ -98,15 +101,18 @@ double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, i
     const std::uint64_t begin = page_of(t);
     const std::uint64_t end = t + 1 == n ? size : page_of(t + 1);
     auto& buffer = buffers[t];
+    std::size_t at = 0;  // where the next call lands in this thread's share
     for (std::uint64_t offset = begin; offset < end;) {
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end - offset));
-      const ssize_t got = ::pread(fd.get(), buffer.data(), want, static_cast<off_t>(offset));
+      if (at + call_bytes > buffer.size()) at = 0;
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(call_bytes, end - offset));
+      const ssize_t got = ::pread(fd.get(), buffer.data() + at, want, static_cast<off_t>(offset));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
         failure[t] = got < 0 ? errno : EIO;  // 0: the file shrank under us
         break;
       }
-      checksum += buffer[static_cast<std::size_t>(got) - 1];  // one byte per read keeps the reads observable
+      checksum += buffer[at + static_cast<std::size_t>(got) - 1];  // one byte per read keeps the reads observable
+      at += static_cast<std::size_t>(got);
       offset += static_cast<std::uint64_t>(got);
       read[t] += static_cast<std::uint64_t>(got);
     }

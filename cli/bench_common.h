@@ -45,9 +45,13 @@ double time_host_memcpy(std::size_t bytes, int threads, int repetitions);
 
 // The raw read bandwidth of a file's bytes: seconds for one pass of pread() calls of `buffer_bytes`
 // over the whole file, split into `threads` contiguous ranges read at once by as many OpenMP
-// threads, each into its own reused buffer (as the page cache serves it: a file just written is read
-// from memory). `bytes_read` receives the file size. Throws Error naming the file.
-double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, int threads, std::int64_t& bytes_read);
+// threads (as the page cache serves it: a file just written is read from memory). The reads land
+// one after another in a destination of `destination_bytes` (shared out among the threads, then
+// wrapping around): the size of a reader's block, so that the bytes leave the caches as a reader's
+// do; a destination of one call per thread would stay in L2 and measure a copy no reader can
+// match. `bytes_read` receives the file size. Throws Error naming the file.
+double time_pread(const std::filesystem::path& path, std::size_t buffer_bytes, std::size_t destination_bytes,
+                  int threads, std::int64_t& bytes_read);
 
 // Writes the synthetic binary table every bench runs on (io/synth.h, seed 42): `rows` rows of
 // `features` numeric features and the label, deflate level `deflate_level` (0: none), with a

@@ -43,7 +43,8 @@
 // 10 copies), each of N (D + 1) 4 bytes clamped to [64 MiB, 512 MiB] so that small runs are not
 // measured in cache and large runs need no second copy of the table; pread: the uncompressed file's
 // bytes read with pread() in 1 MiB calls by as many threads as the memcpy (one contiguous range each),
-// from the page cache (the file was just written).
+// from the page cache (the file was just written), into a destination the size of the reader's
+// block (block_rows (D + 1) 4 bytes), as the read stage's reader delivers them.
 //
 // stdout: a header, the ceilings, then a table with one row per stage (seconds, rows/s, GB/s, the
 // ceiling's name and GB/s, the fraction). stderr: each stage's name as it starts and one result
@@ -179,14 +180,15 @@ double timed(Work work) {
 
 std::string gbps_text(std::optional<double> gbps) { return gbps ? cell(*gbps, "%.3f") : std::string("n/a"); }
 
-Ceilings measure_ceilings(const DeviceContext& ctx, const std::filesystem::path& file, std::size_t float_bytes) {
+Ceilings measure_ceilings(const DeviceContext& ctx, const std::filesystem::path& file, std::size_t float_bytes,
+                          std::size_t block_bytes) {
   Ceilings c;
   constexpr std::size_t kMin = std::size_t{64} << 20, kMax = std::size_t{512} << 20;
   c.copy_bytes = std::clamp(float_bytes, kMin, kMax);
   c.memcpy_threads = std::max(1, ctx.is_cuda() ? omp_get_max_threads() : ctx.cpu_threads());
   const double bytes = static_cast<double>(c.copy_bytes);
   c.memcpy_gbps = bytes / faster_of_rounds([&] { return time_host_memcpy(c.copy_bytes, c.memcpy_threads, 5); }) / 1e9;
-  const double pread_seconds = faster_of_rounds([&] { return time_pread(file, kPreadBufferBytes, c.memcpy_threads, c.pread_bytes); });
+  const double pread_seconds = faster_of_rounds([&] { return time_pread(file, kPreadBufferBytes, block_bytes, c.memcpy_threads, c.pread_bytes); });
   c.pread_gbps = static_cast<double>(c.pread_bytes) / pread_seconds / 1e9;
   if (ctx.is_cuda()) {
     c.device_copy_gbps = bytes / faster_of_rounds([&] { return time_device_copy(ctx.cuda(), c.copy_bytes, 10); }) / 1e9;
@@ -359,7 +361,8 @@ void run_end_to_end(const Args& args) {
 
   std::cerr << "bench: measuring the ceilings (memcpy, pread" << (ctx.is_cuda() ? ", device copy, pinned h2d" : "")
             << ") on " << ctx.description() << "\n";
-  Ceilings ceilings = measure_ceilings(ctx, plain, float_bytes);
+  Ceilings ceilings = measure_ceilings(ctx, plain, float_bytes,
+                                       static_cast<std::size_t>(block_rows) * static_cast<std::size_t>(columns) * 4);
   std::cerr << "bench: ceilings: memcpy " << cell(ceilings.memcpy_gbps, "%.3f") << " GB/s, pread "
             << cell(ceilings.pread_gbps, "%.3f") << " GB/s";
   if (ctx.is_cuda()) {
