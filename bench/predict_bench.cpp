@@ -1,7 +1,8 @@
 // Model::predict_scores (models/model.h: the raw scores behind `lathe score` and lathe::Scorer) over
-// a prepared block of 1M rows, 32 dense features and 4 one-hot groups of 1000 slots, for three
-// models: logistic (linear, 1 output), softmax over K = 5 classes (linear, 5 outputs) and a
-// factorization machine with k = 8 factors (1 output), each with seeded random parameters. Next to
+// a prepared block of 1M rows, 32 dense features and 4 one-hot groups of 1000 slots, for five
+// models: logistic (linear, 1 output), softmax over K = 5 classes (linear, 5 outputs), a
+// factorization machine with k = 8 factors (1 output), and linear and fm (k = 8) regression
+// (scores summed in double: models/model_formulas.h), each with seeded random parameters. Next to
 // the machine's own ceiling, a memcpy of the block's bytes, measured in the same run. GPU variants
 // (BM_GPU_..., skipped with a message where no GPU answers) go through the same entry point: host
 // rows in, host scores out, so the uploads of the block and the copy of the scores back are timed;
@@ -53,14 +54,27 @@ const PredictRows& predict_rows(std::int64_t rows) {
   return *block;
 }
 
-enum class PredictModel { logistic = 0, softmax = 1, fm = 2 };
+enum class PredictModel {
+  logistic = 0,
+  softmax = 1,
+  fm = 2,
+  linear_regression = 3,
+  fm_regression = 4
+};
 
 ModelShape predict_shape(PredictModel which) {
   ModelShape shape;
-  shape.task = which == PredictModel::softmax ? Task::multiclass : Task::binary;
-  shape.loss = which == PredictModel::softmax ? LossKind::softmax : LossKind::logistic;
+  const bool regression =
+      which == PredictModel::linear_regression || which == PredictModel::fm_regression;
+  shape.task = which == PredictModel::softmax ? Task::multiclass
+               : regression                   ? Task::regression
+                                              : Task::binary;
+  shape.loss = which == PredictModel::softmax ? LossKind::softmax
+               : regression                   ? LossKind::squared
+                                              : LossKind::logistic;
   shape.outputs = which == PredictModel::softmax ? 5 : 1;
-  shape.kind = which == PredictModel::fm ? ModelKind::fm : ModelKind::linear;
+  shape.kind = which == PredictModel::fm || which == PredictModel::fm_regression ? ModelKind::fm
+                                                                                 : ModelKind::linear;
   shape.factors = 8;
   shape.layout.dense_features = kDense;
   shape.layout.groups = kGroups;
@@ -85,7 +99,8 @@ void BM_PredictMemcpyCeiling(benchmark::State& state) {
   run_memcpy_ceiling(state, state.range(0), kRowFloats);
 }
 
-// Arguments: rows, model (0 logistic, 1 softmax K = 5, 2 fm k = 8).
+// Arguments: rows, model (0 logistic, 1 softmax K = 5, 2 fm k = 8, 3 linear regression, 4 fm
+// regression k = 8).
 void run_predict(benchmark::State& state, const char* device) {
   const auto ctx = device_or_skip(state, device);
   if (!ctx) return;
@@ -111,6 +126,7 @@ void BM_GPU_PredictCuda(benchmark::State& state) { run_predict(state, "cuda"); }
 BENCHMARK(BM_PredictMemcpyCeiling)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 #define PREDICT_CASES                                                                    \
   ArgNames({"rows", "model"})->Args({1 << 20, 0})->Args({1 << 20, 1})->Args({1 << 20, 2}) \
+      ->Args({1 << 20, 3})->Args({1 << 20, 4})                                           \
       ->Unit(benchmark::kMillisecond)                                                    \
       ->UseRealTime()
 BENCHMARK(BM_PredictCpu)->PREDICT_CASES;

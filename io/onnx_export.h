@@ -16,8 +16,9 @@
 //                        string [N] (the most probable class, the first one on ties).
 // The preparation runs in the same arithmetic as kernels/prepare_formulas.h (fill, clip and
 // centering in double, rounded to float once; products of prepared floats), so prepared features
-// are bit-identical; scores are summed in double (Lathe sums in float), so outputs agree with
-// Lathe's to float rounding of its sums.
+// are bit-identical; scores are summed in double (Lathe sums a classifier's in float, a
+// regression model's in double as here: Model::predict_regression), so outputs agree with
+// Lathe's to float rounding of its sums, relatively, also for a regression prediction near zero.
 //
 // Not expressible in these opsets, and refused with an InputError naming the column: a hashed
 // categorical column (more labels than --max-categories at training time: the label's FNV-1a hash

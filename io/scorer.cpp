@@ -1,7 +1,7 @@
 // lathe::Scorer (include/lathe/scorer.h): a loaded model, the schema check, and the scoring of one
 // block: the same fitted preparation the model was trained with (runtime/preparation.h), the
-// model's raw scores (models/model.h) and the trainer's link (scores_to_predictions), so a scored row
-// gets exactly the prediction `lathe eval` computes for it.
+// model's predictions (runtime/trainer.h: predict, the model's scores through the task's link), so a
+// scored row gets exactly the prediction `lathe eval` computes for it.
 #include "lathe/scorer.h"
 
 #include <omp.h>
@@ -146,7 +146,6 @@ struct Scorer::Impl {
   // Scratch reused from block to block, so steady-state scoring allocates nothing.
   PreparedBlock prepared;
   std::vector<PreparedBlock> tile_prepared;  // CPU: one prepared tile per OpenMP thread
-  std::vector<float> raw_scores;
   std::vector<float> predictions;
   std::vector<float> batch_values;  // score(BatchColumn...): the batch as a float32 block
 };
@@ -251,8 +250,7 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
 
   const std::int64_t numeric = static_cast<std::int64_t>(fitted.numeric.size());
   const std::int32_t outputs = s.shape.outputs;
-  s.raw_scores.resize(static_cast<std::size_t>(rows * outputs));
-  s.predictions.resize(s.raw_scores.size());
+  s.predictions.resize(static_cast<std::size_t>(rows * outputs));
   // Per row tile and numeric input: the missing values, and the first row with an infinite value.
   // Training never saw an infinite value (fit_preparation refuses them), so the model has no
   // sensible answer for one.
@@ -282,10 +280,9 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
       for (std::int64_t t = 0; t < tiles; ++t) count_tile(t, t * kScoreTileRows, std::min(rows, (t + 1) * kScoreTileRows));
       if (rows > 0) {
         apply_preparation(s.ctx, in.bound, block, s.prepared);
-        s.net->predict_scores(
-            PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
-            s.raw_scores.data());
-        scores_to_predictions(s.link, std::span<const float>(s.raw_scores), std::span<float>(s.predictions));
+        predict(*s.net, s.link,
+                PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
+                std::span<float>(s.predictions));
       }
     } catch (...) {
       side.wait();
@@ -308,12 +305,9 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
         const std::int64_t begin = t * kScoreTileRows, end = std::min(rows, begin + kScoreTileRows);
         count_tile(t, begin, end);
         in.tiles->prepare(block, begin, end, tile);
-        float* raw = s.raw_scores.data() + begin * outputs;
-        s.net->predict_scores(PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), end - begin},
-                              raw);
         const auto n = static_cast<std::size_t>((end - begin) * outputs);
-        scores_to_predictions(s.link, std::span<const float>(raw, n),
-                              std::span<float>(s.predictions.data() + begin * outputs, n));
+        predict(*s.net, s.link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), end - begin},
+                std::span<float>(s.predictions.data() + begin * outputs, n));
       }
     }
   }

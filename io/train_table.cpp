@@ -738,9 +738,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // they are held in memory): the reference of `lathe drift` for the model's output.
   if (const PreparedRows* rows = valid.rows > 0 ? &valid_rows : !stream ? &train_rows : nullptr; rows && rows->block.rows > 0) {
     model->set_parameters(report.outcome.best);
-    std::vector<float> scores(static_cast<std::size_t>(rows->block.rows * shape.outputs)), predictions;
-    model->predict_scores(rows->view(), scores.data());
-    scores_to_predictions(link, scores, predictions);
+    std::vector<float> predictions(static_cast<std::size_t>(rows->block.rows * shape.outputs));
+    predict(*model, link, rows->view(), predictions);
     file.predictions = summarize_predictions(options.task, shape.outputs, predictions,
                                              valid.rows > 0 ? "validation" : "training");
   } else {
@@ -761,10 +760,9 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
   const ModelShape shape = model_shape(model);
   std::unique_ptr<Model> m = make_model(ctx, shape, OptimizerConfig{}, 0);
   m->set_parameters(model.parameters);
-  std::vector<float> scores(static_cast<std::size_t>(rows.block.rows * shape.outputs));
-  m->predict_scores(rows.view(), scores.data());
-  PredictionLink link{model.task, shape.outputs, model.target_mean, model.target_std};
-  scores_to_predictions(link, scores, predictions);
+  predictions.resize(static_cast<std::size_t>(rows.block.rows * shape.outputs));
+  predict(*m, PredictionLink{model.task, shape.outputs, model.target_mean, model.target_std}, rows.view(),
+          predictions);
 }
 
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,

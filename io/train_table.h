@@ -79,7 +79,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read = {});
 
-// Scores of every row of a table by a loaded model: predictions as scores_to_predictions gives them.
+// Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them.
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions);
 

@@ -467,6 +467,16 @@ __global__ void __launch_bounds__(kPredictThreads)
   row_scores(model, rows, r, out + r * outputs, sums + r * outputs * model.params.factors);
 }
 
+// A thread per row of a regression model: out[r] = map(score), the score summed in double;
+// sums: [rows][factors] scratch (fm).
+__global__ void __launch_bounds__(kPredictThreads)
+    predict_regression_kernel(ModelView model, PreparedRowsView rows, RegressionMap map,
+                              float* out, double* sums) {
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows.rows) return;
+  out[r] = regression_prediction(model, rows, r, map, sums + r * model.params.factors);
+}
+
 // Grows `buffer` to at least `count` elements (stream-ordered: work queued on the old one finishes
 // first); never shrinks, so steady-state steps allocate nothing.
 template <typename T>
@@ -843,26 +853,14 @@ class CudaModel final : public Model {
 
   void predict_scores(const PreparedRowsView& rows, float* out) override {
     check_rows(shape_, rows, "predict_scores");
-    const std::int64_t n = rows.rows;
-    if (n == 0) return;
-    const std::int32_t outputs = params_.outputs;
-    upload(predict_dense_, rows.dense, shape_.layout.dense_features * n, stream_);
-    upload(predict_slot_, rows.slot, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
-    upload(predict_value_, rows.value, static_cast<std::int64_t>(shape_.layout.groups) * n,
-           stream_);
-    reserve(predict_out_, n * outputs, stream_);
-    reserve(predict_sums_, n * outputs * params_.factors, stream_);
-    const PreparedRowsView device_rows{predict_dense_.data(), predict_slot_.data(),
-                                       predict_value_.data(), n};
-    const std::int64_t blocks = (n + kPredictThreads - 1) / kPredictThreads;
-    if (blocks > 0x7fffffffLL) throw Error("predict_scores: too many rows for one launch");
-    predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
-        device_view(), device_rows, predict_out_.data(), predict_sums_.data());
-    LATHE_CUDA_CHECK_LAUNCH();
-    LATHE_CUDA_CHECK(cudaMemcpyAsync(out, predict_out_.data(),
-                                     static_cast<std::size_t>(n * outputs) * sizeof(float),
-                                     cudaMemcpyDeviceToHost, stream_));
-    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    predict(rows, shape_.task == Task::regression, RegressionMap{}, out, "predict_scores");
+  }
+
+  void predict_regression(const PreparedRowsView& rows, double target_mean, double target_std,
+                          float* out) override {
+    check_regression(shape_, "predict_regression");
+    check_rows(shape_, rows, "predict_regression");
+    predict(rows, true, RegressionMap{target_mean, target_std}, out, "predict_regression");
   }
 
   ModelParameters parameters() const override {
@@ -1005,6 +1003,38 @@ class CudaModel final : public Model {
                      epoch_label_.data(), epoch_weight_.data());
   }
 
+  // Uploads the rows and runs predict_kernel (float scores), or predict_regression_kernel (the
+  // scores summed in double, then `map`) when `regression`; copies out[rows * outputs] back.
+  void predict(const PreparedRowsView& rows, bool regression, const RegressionMap& map,
+               float* out, const char* what) {
+    const std::int64_t n = rows.rows;
+    if (n == 0) return;
+    const std::int32_t outputs = params_.outputs;
+    upload(predict_dense_, rows.dense, shape_.layout.dense_features * n, stream_);
+    upload(predict_slot_, rows.slot, static_cast<std::int64_t>(shape_.layout.groups) * n, stream_);
+    upload(predict_value_, rows.value, static_cast<std::int64_t>(shape_.layout.groups) * n,
+           stream_);
+    reserve(predict_out_, n * outputs, stream_);
+    const PreparedRowsView device_rows{predict_dense_.data(), predict_slot_.data(),
+                                       predict_value_.data(), n};
+    const std::int64_t blocks = (n + kPredictThreads - 1) / kPredictThreads;
+    if (blocks > 0x7fffffffLL) throw Error(std::string(what) + ": too many rows for one launch");
+    if (regression) {
+      reserve(predict_sums_double_, n * params_.factors, stream_);
+      predict_regression_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
+          device_view(), device_rows, map, predict_out_.data(), predict_sums_double_.data());
+    } else {
+      reserve(predict_sums_, n * outputs * params_.factors, stream_);
+      predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
+          device_view(), device_rows, predict_out_.data(), predict_sums_.data());
+    }
+    LATHE_CUDA_CHECK_LAUNCH();
+    LATHE_CUDA_CHECK(cudaMemcpyAsync(out, predict_out_.data(),
+                                     static_cast<std::size_t>(n * outputs) * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream_));
+    LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
   ModelView device_view() const {
     ModelView m;
     m.theta = theta_.data();
@@ -1079,6 +1109,7 @@ class CudaModel final : public Model {
   // predict_scores' buffers, grown to the largest block.
   DeviceBuffer<float> predict_dense_, predict_value_, predict_out_, predict_sums_;
   DeviceBuffer<std::int32_t> predict_slot_;
+  DeviceBuffer<double> predict_sums_double_;  // a regression fm's sums
 };
 
 }  // namespace

@@ -31,6 +31,16 @@ LATHE_VECTOR_CLONES void linear_scores_columns(const ModelView& m, const Prepare
   linear_scores_by_column(m.theta, m.params, rows, m.layout, begin, end, o, out, out_stride);
 }
 
+// A linear regression model's predictions of rows [begin, end): linear_scores_by_column in double
+// into `scores` (end - begin entries), then the map into out[begin, end).
+LATHE_VECTOR_CLONES void linear_regression_columns(const ModelView& m, const PreparedRowsView& rows,
+                                                   std::int64_t begin, std::int64_t end,
+                                                   const RegressionMap& map, double* scores,
+                                                   float* out) {
+  linear_scores_by_column(m.theta, m.params, rows, m.layout, begin, end, 0, scores, 1);
+  for (std::int64_t r = 0; r < end - begin; ++r) out[begin + r] = map(scores[r]);
+}
+
 // Rows per partial gradient of the dense entries: the batch is cut into fixed slices (not one per
 // thread) whose partial sums are merged in slice order.
 constexpr std::int64_t kSliceRows = 64;
@@ -248,6 +258,10 @@ class CpuModel final : public Model {
 
   void predict_scores(const PreparedRowsView& rows, float* out) override {
     check_rows(shape_, rows, "predict_scores");
+    if (shape_.task == Task::regression) {
+      predict_in_double(rows, RegressionMap{}, out);
+      return;
+    }
     const ModelView model = view(state_);
     const std::int32_t outputs = params_.outputs;
     // Called from inside a parallel region (a scorer's thread per row tile), it runs on the
@@ -275,6 +289,13 @@ class CpuModel final : public Model {
     }
   }
 
+  void predict_regression(const PreparedRowsView& rows, double target_mean, double target_std,
+                          float* out) override {
+    check_regression(shape_, "predict_regression");
+    check_rows(shape_, rows, "predict_regression");
+    predict_in_double(rows, RegressionMap{target_mean, target_std}, out);
+  }
+
   ModelParameters parameters() const override { return unpack_parameters(state_.theta, params_); }
 
   void set_parameters(const ModelParameters& parameters) override {
@@ -300,6 +321,35 @@ class CpuModel final : public Model {
   }
 
  private:
+  // A regression model's (one output) predictions, map(score) with the score summed in double:
+  // as predict_scores' float path, runs of rows column by column (linear) or row by row (fm).
+  void predict_in_double(const PreparedRowsView& rows, const RegressionMap& map, float* out) {
+    const ModelView model = view(state_);
+    const bool team = !omp_in_parallel() && rows.rows >= kParallelPredictRows;
+    if (params_.factors == 0) {
+      const std::int64_t runs = (rows.rows + kPredictRunRows - 1) / kPredictRunRows;
+#pragma omp parallel if (team)
+      {
+        std::vector<double> scores(static_cast<std::size_t>(kPredictRunRows));
+#pragma omp for schedule(static)
+        for (std::int64_t run = 0; run < runs; ++run) {
+          const std::int64_t begin = run * kPredictRunRows;
+          const std::int64_t end = std::min(rows.rows, begin + kPredictRunRows);
+          linear_regression_columns(model, rows, begin, end, map, scores.data(), out);
+        }
+      }
+      return;
+    }
+#pragma omp parallel if (team)
+    {
+      std::vector<double> sums(static_cast<std::size_t>(params_.factors));
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < rows.rows; ++r) {
+        out[r] = regression_prediction(model, rows, r, map, sums.data());
+      }
+    }
+  }
+
   ModelView view(const StepState& s) const {
     ModelView m;
     m.theta = s.theta.data();

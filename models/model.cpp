@@ -183,6 +183,13 @@ void check_rows(const ModelShape& shape, const PreparedRowsView& rows, const cha
   }
 }
 
+void check_regression(const ModelShape& shape, const char* what) {
+  if (shape.task != Task::regression) {
+    throw Error(std::string(what) + ": a " + task_name(shape.task) +
+                " model has no regression predictions");
+  }
+}
+
 void check_training_set(const ModelShape& shape, const TrainingSet& data) {
   check_rows(shape, data.rows, "training set");
   const std::int64_t n = data.rows.rows;

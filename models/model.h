@@ -186,8 +186,16 @@ class Model {
   // made), then starts the sum again from 0. On the GPU: waits for the queued steps.
   virtual double take_loss_sum() = 0;
   // Raw scores (before the link function) of `rows` (host memory, PreparedBlock layout),
-  // out[r * outputs + o] (host memory). Synchronous.
+  // out[r * outputs + o] (host memory). Synchronous. A classification model sums them in float, as
+  // training does; a regression model in double (models/model_formulas.h), rounded once.
   virtual void predict_scores(const PreparedRowsView& rows, float* out) = 0;
+  // A regression model's predictions in the label's units, out[r] = target_mean + target_std *
+  // score: the score summed in double, the standardization undone in double and the result
+  // rounded to float once, so a prediction near zero (where the two terms cancel) keeps float's
+  // relative precision, which a float score through scores_to_predictions (runtime/trainer.h) does
+  // not. Synchronous; Error for a classification model.
+  virtual void predict_regression(const PreparedRowsView& rows, double target_mean,
+                                  double target_std, float* out) = 0;
   virtual ModelParameters parameters() const = 0;
   // Replaces the parameters (sizes as parameters() gives them, else Error) and resets the
   // optimizer's state (moments, accumulated squares) to zero.

@@ -18,6 +18,8 @@ ModelShape checked_model_shape(const ModelShape& shape);
 void check_training_set(const ModelShape& shape, const TrainingSet& data);
 // InputError naming the row for a sparse slot outside its group's width (`what` names the rows).
 void check_rows(const ModelShape& shape, const PreparedRowsView& rows, const char* what);
+// Error unless the shape is a regression model's (Model::predict_regression).
+void check_regression(const ModelShape& shape, const char* what);
 // Error for a row index outside [0, rows).
 void check_order(const std::vector<std::int64_t>& order, std::int64_t rows);
 // Error unless the permutation is of exactly the `rows` bound training rows.

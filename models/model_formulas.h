@@ -5,13 +5,15 @@
 //
 // Precision: scores, losses and per-row gradient terms are float; both backends sum the per-row
 // terms over a batch in double and round the mean to float once, so the order of the sum (threads,
-// warps) changes the result by far less than float rounding.
+// warps) changes the result by far less than float rounding. A regression model's predictions are
+// the exception: their scores are summed in double and de-standardized in double (see Scores).
 #pragma once
 
 #include <math.h>
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/host_device.h"
@@ -78,87 +80,104 @@ inline ParameterLayout parameter_layout(const ModelShape& shape) {
 }
 
 // ---- Scores ----
+//
+// The score formulas are templates on the accumulator type Acc. float (the default) is the
+// training step's and a classification model's scores: float products summed in float. double is a
+// regression model's predictions (predict_scores, predict_regression): every product is formed in
+// double from the float operands (exact) and summed in double, so a prediction that cancels to
+// near zero, target_mean + target_std * score, keeps its relative precision (the ONNX graph,
+// io/onnx_export.cpp, sums in double too). The float instances perform exactly the float
+// operations they always did (a cast of a float to float is no operation).
 
 // Linear score of row r for output o: bias + sum over dense features of w x + sum over sparse
 // groups of w[group_offset[g] + slot] value. The dense sum runs in four interleaved lanes
 // (features 4j, 4j+1, 4j+2, 4j+3), which breaks the chain of dependent additions on both devices.
-LATHE_HOST_DEVICE float linear_score(const float* theta, const ParameterLayout& p,
-                                     const PreparedRowsView& rows, const ExpandedLayout& layout,
-                                     std::int64_t r, std::int32_t o) {
+template <typename Acc = float>
+LATHE_HOST_DEVICE Acc linear_score(const float* theta, const ParameterLayout& p,
+                                   const PreparedRowsView& rows, const ExpandedLayout& layout,
+                                   std::int64_t r, std::int32_t o) {
   const float* w = theta + p.weight(o, 0);
   const float* x = rows.dense + r;
   const std::int64_t n = rows.rows, dense = layout.dense_features;
-  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+  Acc s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   std::int64_t f = 0;
   for (; f + 4 <= dense; f += 4) {
-    s0 += w[f] * x[f * n];
-    s1 += w[f + 1] * x[(f + 1) * n];
-    s2 += w[f + 2] * x[(f + 2) * n];
-    s3 += w[f + 3] * x[(f + 3) * n];
+    s0 += static_cast<Acc>(w[f]) * static_cast<Acc>(x[f * n]);
+    s1 += static_cast<Acc>(w[f + 1]) * static_cast<Acc>(x[(f + 1) * n]);
+    s2 += static_cast<Acc>(w[f + 2]) * static_cast<Acc>(x[(f + 2) * n]);
+    s3 += static_cast<Acc>(w[f + 3]) * static_cast<Acc>(x[(f + 3) * n]);
   }
-  for (; f < dense; ++f) s0 += w[f] * x[f * n];
-  float s = theta[p.bias(o)] + ((s0 + s1) + (s2 + s3));
+  for (; f < dense; ++f) s0 += static_cast<Acc>(w[f]) * static_cast<Acc>(x[f * n]);
+  Acc s = static_cast<Acc>(theta[p.bias(o)]) + ((s0 + s1) + (s2 + s3));
   for (std::int32_t g = 0; g < layout.groups; ++g) {
     const std::int64_t i = static_cast<std::int64_t>(g) * n + r;
-    s += w[layout.group_offset[g] + rows.slot[i]] * rows.value[i];
+    s += static_cast<Acc>(w[layout.group_offset[g] + rows.slot[i]]) *
+         static_cast<Acc>(rows.value[i]);
   }
   return s;
 }
 
-// linear_score for output o of rows [begin, end), evaluated column by column (host only): each
+// linear_score<Acc> for output o of rows [begin, end), evaluated column by column (host only): each
 // step streams one feature column over a run of rows, which vectorizes, where linear_score walks
 // one row across every column. Per row it performs exactly linear_score's operations in the same
-// order (the four lanes, the bias, then the sparse groups), so the results are bit-identical.
-// Writes out[(r - begin) * out_stride].
+// order (the four lanes, the bias, then the sparse groups), so the results are bit-identical for
+// each Acc (deduced from `out`). Writes out[(r - begin) * out_stride].
+template <typename Acc>
 inline void linear_scores_by_column(const float* theta, const ParameterLayout& p,
                                     const PreparedRowsView& rows, const ExpandedLayout& layout,
                                     std::int64_t begin, std::int64_t end, std::int32_t o,
-                                    float* out, std::int64_t out_stride) {
+                                    Acc* out, std::int64_t out_stride) {
   constexpr std::int64_t kRun = 256;  // rows per run: the four lanes stay in L1
-  float s0[kRun], s1[kRun], s2[kRun], s3[kRun];
+  Acc s0[kRun], s1[kRun], s2[kRun], s3[kRun];
   const float* w = theta + p.weight(o, 0);
   const std::int64_t n = rows.rows, dense = layout.dense_features;
-  const float bias = theta[p.bias(o)];
+  const Acc bias = static_cast<Acc>(theta[p.bias(o)]);
   for (std::int64_t b = begin; b < end; b += kRun) {
     const std::int64_t m = end - b < kRun ? end - b : kRun;
-    for (std::int64_t r = 0; r < m; ++r) s0[r] = s1[r] = s2[r] = s3[r] = 0.0f;
+    for (std::int64_t r = 0; r < m; ++r) s0[r] = s1[r] = s2[r] = s3[r] = 0;
     std::int64_t f = 0;
     for (; f + 4 <= dense; f += 4) {
-      const float w0 = w[f], w1 = w[f + 1], w2 = w[f + 2], w3 = w[f + 3];
+      const Acc w0 = static_cast<Acc>(w[f]), w1 = static_cast<Acc>(w[f + 1]),
+                w2 = static_cast<Acc>(w[f + 2]), w3 = static_cast<Acc>(w[f + 3]);
       const float* x0 = rows.dense + f * n + b;
       const float* x1 = x0 + n;
       const float* x2 = x1 + n;
       const float* x3 = x2 + n;
       for (std::int64_t r = 0; r < m; ++r) {
-        s0[r] += w0 * x0[r];
-        s1[r] += w1 * x1[r];
-        s2[r] += w2 * x2[r];
-        s3[r] += w3 * x3[r];
+        s0[r] += w0 * static_cast<Acc>(x0[r]);
+        s1[r] += w1 * static_cast<Acc>(x1[r]);
+        s2[r] += w2 * static_cast<Acc>(x2[r]);
+        s3[r] += w3 * static_cast<Acc>(x3[r]);
       }
     }
     for (; f < dense; ++f) {
-      const float wf = w[f];
+      const Acc wf = static_cast<Acc>(w[f]);
       const float* x = rows.dense + f * n + b;
-      for (std::int64_t r = 0; r < m; ++r) s0[r] += wf * x[r];
+      for (std::int64_t r = 0; r < m; ++r) s0[r] += wf * static_cast<Acc>(x[r]);
     }
     for (std::int64_t r = 0; r < m; ++r) s0[r] = bias + ((s0[r] + s1[r]) + (s2[r] + s3[r]));
     for (std::int32_t g = 0; g < layout.groups; ++g) {
       const float* wg = w + layout.group_offset[g];
       const std::int32_t* slot = rows.slot + static_cast<std::int64_t>(g) * n + b;
       const float* value = rows.value + static_cast<std::int64_t>(g) * n + b;
-      for (std::int64_t r = 0; r < m; ++r) s0[r] += wg[slot[r]] * value[r];
+      for (std::int64_t r = 0; r < m; ++r) {
+        s0[r] += static_cast<Acc>(wg[slot[r]]) * static_cast<Acc>(value[r]);
+      }
     }
     for (std::int64_t r = 0; r < m; ++r) out[(b - begin + r) * out_stride] = s0[r];
   }
 }
 
 // Adds active feature i's part of fm_pairwise: sums[f] += v_if x, squares (in four lanes, by f % 4)
-// += (v_if x)^2.
-LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, float* sums,
-                                     float& q0, float& q1, float& q2, float& q3) {
+// += (v_if x)^2, in Acc.
+template <typename Acc>
+LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, Acc* sums, Acc& q0,
+                                     Acc& q1, Acc& q2, Acc& q3) {
+  const Acc xa = static_cast<Acc>(x);
   std::int32_t f = 0;
   for (; f + 4 <= k; f += 4) {
-    const float a = vi[f] * x, b = vi[f + 1] * x, c = vi[f + 2] * x, d = vi[f + 3] * x;
+    const Acc a = static_cast<Acc>(vi[f]) * xa, b = static_cast<Acc>(vi[f + 1]) * xa,
+              c = static_cast<Acc>(vi[f + 2]) * xa, d = static_cast<Acc>(vi[f + 3]) * xa;
     sums[f] += a;
     sums[f + 1] += b;
     sums[f + 2] += c;
@@ -169,7 +188,7 @@ LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, f
     q3 += d * d;
   }
   for (; f < k; ++f) {
-    const float a = vi[f] * x;
+    const Acc a = static_cast<Acc>(vi[f]) * xa;
     sums[f] += a;
     q0 += a * a;
   }
@@ -177,15 +196,17 @@ LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, f
 
 // The factorization machine's pairwise term of row r for output o,
 //   sum_{i<j} <v_i, v_j> x_i x_j = 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2],
-// over the active features (dense, then one slot per sparse group) in O(factors x active). Writes
-// sums[f] = sum_i v_if x_i (p.factors entries), which the factor gradients need.
-LATHE_HOST_DEVICE float fm_pairwise(const float* theta, const ParameterLayout& p,
-                                    const PreparedRowsView& rows, const ExpandedLayout& layout,
-                                    std::int64_t r, std::int32_t o, float* sums) {
+// over the active features (dense, then one slot per sparse group) in O(factors x active), in Acc
+// (deduced from `sums`). Writes sums[f] = sum_i v_if x_i (p.factors entries), which the factor
+// gradients need.
+template <typename Acc>
+LATHE_HOST_DEVICE Acc fm_pairwise(const float* theta, const ParameterLayout& p,
+                                  const PreparedRowsView& rows, const ExpandedLayout& layout,
+                                  std::int64_t r, std::int32_t o, Acc* sums) {
   const std::int32_t k = p.factors;
   const float* v = theta + p.factor(o, 0, 0);
-  for (std::int32_t f = 0; f < k; ++f) sums[f] = 0.0f;
-  float q0 = 0.0f, q1 = 0.0f, q2 = 0.0f, q3 = 0.0f;
+  for (std::int32_t f = 0; f < k; ++f) sums[f] = 0;
+  Acc q0 = 0, q1 = 0, q2 = 0, q3 = 0;
   for (std::int64_t i = 0; i < layout.dense_features; ++i) {
     fm_accumulate(v + i * k, rows.dense[i * rows.rows + r], k, sums, q0, q1, q2, q3);
   }
@@ -194,9 +215,9 @@ LATHE_HOST_DEVICE float fm_pairwise(const float* theta, const ParameterLayout& p
     fm_accumulate(v + (layout.group_offset[g] + rows.slot[at]) * k, rows.value[at], k, sums, q0, q1,
                   q2, q3);
   }
-  float total = 0.0f;
+  Acc total = 0;
   for (std::int32_t f = 0; f < k; ++f) total += sums[f] * sums[f];
-  return 0.5f * (total - ((q0 + q1) + (q2 + q3)));
+  return static_cast<Acc>(0.5) * (total - ((q0 + q1) + (q2 + q3)));
 }
 
 // What the per-row formulas read of a model: its parameters (host or device memory), their layout,
@@ -209,16 +230,39 @@ struct ModelView {
   float huber_delta = 1.0f;
 };
 
-// The raw scores of row r: scores[o] for each output; for an fm model also sums[o * factors + f]
-// (fm_pairwise's sums; `sums` is unused for a linear model).
+// The raw scores of row r in Acc (deduced from `scores`): scores[o] for each output; for an fm
+// model also sums[o * factors + f] (fm_pairwise's sums; `sums` is unused for a linear model).
+template <typename Acc>
 LATHE_HOST_DEVICE void row_scores(const ModelView& m, const PreparedRowsView& rows, std::int64_t r,
-                                  float* scores, float* sums) {
+                                  Acc* scores, std::type_identity_t<Acc>* sums) {
   const ParameterLayout& p = m.params;
   for (std::int32_t o = 0; o < p.outputs; ++o) {
-    float s = linear_score(m.theta, p, rows, m.layout, r, o);
+    Acc s = linear_score<Acc>(m.theta, p, rows, m.layout, r, o);
     if (p.factors > 0) s += fm_pairwise(m.theta, p, rows, m.layout, r, o, sums + o * p.factors);
     scores[o] = s;
   }
+}
+
+// A regression model's prediction from its score (summed in double): offset + scale * score in
+// double, rounded to float once. Model::predict_regression's map is target_mean + target_std *
+// score (the target's standardization undone, as scores_to_predictions does from a float score);
+// predict_scores' is the identity (0, 1).
+struct RegressionMap {
+  double offset = 0.0;
+  double scale = 1.0;
+  LATHE_HOST_DEVICE float operator()(double score) const {
+    return static_cast<float>(offset + scale * score);
+  }
+};
+
+// A regression model's (one output) prediction of row r: row_scores<double>, then the map.
+// `sums`: p.factors doubles of scratch (fm; unused for a linear model).
+LATHE_HOST_DEVICE float regression_prediction(const ModelView& m, const PreparedRowsView& rows,
+                                              std::int64_t r, const RegressionMap& map,
+                                              double* sums) {
+  double score;
+  row_scores(m, rows, r, &score, sums);
+  return map(score);
 }
 
 // ---- Losses and their derivatives by the score ----

@@ -99,6 +99,21 @@ void scores_to_predictions(const PredictionLink& link, std::span<const float> sc
   }
 }
 
+void predict(Model& model, const PredictionLink& link, const PreparedRowsView& rows,
+             std::span<float> predictions) {
+  const auto size = static_cast<std::size_t>(rows.rows * link.outputs);
+  if (predictions.size() != size) {
+    throw Error("predict: " + std::to_string(rows.rows) + " rows of " + std::to_string(link.outputs) +
+                " outputs but room for " + std::to_string(predictions.size()) + " predictions");
+  }
+  if (link.task == Task::regression) {
+    model.predict_regression(rows, link.target_mean, link.target_std, predictions.data());
+    return;
+  }
+  model.predict_scores(rows, predictions.data());
+  scores_to_predictions(link, std::span<const float>(predictions), predictions);
+}
+
 namespace {
 
 // Runs one epoch's steps over the rows the model is bound to (`rows` of them, in the order set
@@ -165,7 +180,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
                      " task (" + list + ")");
   }
   const std::int64_t total_steps = steps_per_epoch * options.epochs;
-  std::vector<float> scores, predictions;
+  std::vector<float> predictions;
   double best_value = NAN;
   std::int32_t since_best = 0;
   std::int64_t step = 0;
@@ -210,9 +225,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
                   "try a lower --lr");
     }
     if (valid && valid->rows > 0) {
-      scores.resize(static_cast<std::size_t>(valid->rows * link.outputs));
-      model.predict_scores(valid->set.rows, scores.data());
-      scores_to_predictions(link, scores, predictions);
+      predictions.resize(static_cast<std::size_t>(valid->rows * link.outputs));
+      predict(model, link, valid->set.rows, predictions);
       const std::span<const float> labels(valid->metric_labels, static_cast<std::size_t>(valid->rows));
       const std::span<const float> weights =
           valid->set.weights ? std::span<const float>(valid->set.weights, static_cast<std::size_t>(valid->rows))

@@ -75,8 +75,18 @@ struct PredictionLink {
 void scores_to_predictions(const PredictionLink& link, const std::vector<float>& scores,
                            std::vector<float>& predictions);
 // The same into a caller's buffer of scores.size() floats (a tile of rows: Error otherwise).
+// `predictions` may be `scores` itself (the link applied in place).
 void scores_to_predictions(const PredictionLink& link, std::span<const float> scores,
                            std::span<float> predictions);
+
+// The predictions of `rows` by `model` (rows x link.outputs floats, else Error), as
+// scores_to_predictions gives them from model.predict_scores, except that a regression prediction
+// is Model::predict_regression: score and de-standardization in double, rounded to float once,
+// so that it keeps float's relative precision near zero (and matches the ONNX export's). Every
+// path that predicts (training's validation metrics, `lathe eval`, `lathe score`, lathe::Scorer)
+// goes through here.
+void predict(Model& model, const PredictionLink& link, const PreparedRowsView& rows,
+             std::span<float> predictions);
 
 struct LabeledRows {
   TrainingSet set;       // rows, labels (as the model trains on them), weights

@@ -881,13 +881,15 @@ TEST_P(ModelOnDevice, LossSumWithoutWaitingMatchesTheReturnedLosses) {
 }
 
 // The CPU model scores a linear model column by column (linear_scores_by_column); that must be
-// linear_score's arithmetic exactly, row by row, whatever the run and thread split.
+// linear_score's arithmetic exactly, row by row, whatever the run and thread split: in float (a
+// classification model's scores) and in double (a regression model's scores and predictions).
 TEST(CpuModel, LinearScoresByColumnAreTheRowFormulaBitForBit) {
   const DeviceContext ctx = DeviceContext::select("cpu");
-  for (LossKind loss : {LossKind::logistic, LossKind::softmax}) {
+  for (LossKind loss : {LossKind::logistic, LossKind::softmax, LossKind::squared}) {
     for (std::int64_t dense : {0, 3, 8, 13}) {
       for (std::int64_t rows : {1, 255, 257, 4097, 9001}) {
-        SCOPED_TRACE("dense " + std::to_string(dense) + ", rows " + std::to_string(rows));
+        SCOPED_TRACE(std::string(loss_name(loss)) + ", dense " + std::to_string(dense) +
+                     ", rows " + std::to_string(rows));
         const Data d = make_features(rows, dense, {4, 9}, 71 + rows + dense);
         const ModelShape shape = make_shape(d, loss, ModelKind::linear, 0);
         auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
@@ -900,14 +902,48 @@ TEST(CpuModel, LinearScoresByColumnAreTheRowFormulaBitForBit) {
         model->predict_scores(d.view(), out.data());
         const ExpandedLayout layout{d.dense, d.groups(), d.offsets.data()};
         const ModelView view{theta.data(), parameter_layout(shape), layout, loss, 1.0f};
+        const bool regression = loss == LossKind::squared;
         std::vector<float> row(static_cast<std::size_t>(shape.outputs));
+        std::vector<double> row_double(row.size());
         std::int64_t differing = 0;
         for (std::int64_t r = 0; r < rows; ++r) {
-          row_scores(view, d.view(), r, row.data(), nullptr);
+          if (regression) {
+            row_scores(view, d.view(), r, row_double.data(), nullptr);
+            row[0] = static_cast<float>(row_double[0]);
+          } else {
+            row_scores(view, d.view(), r, row.data(), nullptr);
+          }
           differing += std::memcmp(row.data(), out.data() + r * shape.outputs,
                                    row.size() * sizeof(float)) != 0;
         }
         EXPECT_EQ(differing, 0);
+        // The double instance of the pair itself, over two runs split at an awkward row.
+        const std::int64_t split = rows / 3;
+        std::vector<double> by_column(static_cast<std::size_t>(rows * shape.outputs), NAN);
+        for (std::int32_t o = 0; o < shape.outputs; ++o) {
+          linear_scores_by_column(theta.data(), view.params, d.view(), layout, 0, split, o,
+                                  by_column.data() + o, shape.outputs);
+          linear_scores_by_column(theta.data(), view.params, d.view(), layout, split, rows, o,
+                                  by_column.data() + split * shape.outputs + o, shape.outputs);
+        }
+        differing = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+          row_scores(view, d.view(), r, row_double.data(), nullptr);
+          differing += std::memcmp(row_double.data(), by_column.data() + r * shape.outputs,
+                                   row_double.size() * sizeof(double)) != 0;
+        }
+        EXPECT_EQ(differing, 0);
+        if (regression) {
+          // predict_regression is the row formula's regression_prediction, bit for bit.
+          const RegressionMap map{-1234.5, 987.25};
+          model->predict_regression(d.view(), map.offset, map.scale, out.data());
+          differing = 0;
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const float want = regression_prediction(view, d.view(), r, map, nullptr);
+            differing += std::memcmp(&want, &out[r], sizeof(float)) != 0;
+          }
+          EXPECT_EQ(differing, 0);
+        }
       }
     }
   }
@@ -995,6 +1031,53 @@ TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
       }
     }
   }
+}
+
+// A regression model's predictions in the label's units (predict_regression): the score and the
+// de-standardization in double, rounded once, so every prediction is the double reference's to
+// float rounding, also where target_mean + target_std * score cancels to near zero (a float score
+// is off there by |target_mean| x 6e-8: 1e-3 relative in the row below). predict_scores is the
+// same double score, rounded. Classification models refuse predict_regression.
+TEST_P(ModelOnDevice, RegressionPredictionsKeepTheirRelativePrecisionNearZero) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    for (std::int64_t rows : {1, 11, 101, 1025, 9001}) {
+      SCOPED_TRACE(std::string(kind == ModelKind::fm ? "fm" : "linear") + ", rows " +
+                   std::to_string(rows));
+      const Data d = make_features(rows, 13, {3, 7, 2}, 81 + rows);
+      const ModelShape shape = make_shape(d, LossKind::squared, kind, 5);
+      auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+      std::vector<float> theta = flatten(model->parameters());
+      std::mt19937_64 rng(82);
+      std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+      for (auto& v : theta) v = u(rng);
+      model->set_parameters(unflatten(shape, theta));
+      const std::vector<double> t(theta.begin(), theta.end());
+      std::vector<double> z(static_cast<std::size_t>(rows));
+      for (std::int64_t r = 0; r < rows; ++r) z[r] = reference_scores(shape, t, d, r)[0];
+      // Row rows / 2 predicts 1e-4 standard deviations: 0.1 for a mean of about 1000 x its score.
+      const double scale = 1000.0;
+      const double offset = -scale * z[rows / 2] + 0.1;
+      std::vector<float> out(static_cast<std::size_t>(rows), NAN);  // poison
+      model->predict_regression(d.view(), offset, scale, out.data());
+      double worst = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const double want = static_cast<float>(offset + scale * z[r]);
+        worst = std::max(worst, std::fabs(out[r] - want) / std::fabs(want));
+      }
+      EXPECT_LE(worst, 2.5e-7);  // float rounding of the exact value: at most one ulp apart
+      std::vector<float> scores(static_cast<std::size_t>(rows), NAN);
+      model->predict_scores(d.view(), scores.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        ASSERT_NEAR(scores[r], z[r], 2.5e-7 * std::fabs(z[r]) + 1e-12) << "row " << r;
+      }
+    }
+  }
+  const Data d = make_features(10, 3, {4}, 83);
+  auto binary = make_model(ctx, make_shape(d, LossKind::logistic, ModelKind::linear), {}, 1);
+  std::vector<float> out(10);
+  EXPECT_THROW(binary->predict_regression(d.view(), 0.0, 1.0, out.data()), Error);
 }
 
 // Squared loss + L2, full batch: the normal equations (XᵀΩX / W + l2 I') θ = XᵀΩy / W, solved

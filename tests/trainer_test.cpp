@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include "io/checkpoint.h"
 #include "io/model_file.h"
@@ -449,6 +450,60 @@ TEST(PredictionLink, TurnsScoresIntoPredictions) {
   scores_to_predictions({Task::multiclass, 3, 0, 1}, {1000.0f, 1000.0f, 0.0f}, out);  // no overflow
   EXPECT_NEAR(out[0], 0.5, 1e-6);
   EXPECT_NEAR(out[0] + out[1] + out[2], 1.0, 1e-6);
+}
+
+// predict: a classifier's scores through the link (in place), a regression model's prediction in
+// double (Model::predict_regression), which a float score through the link cannot match where the
+// prediction cancels to near zero.
+TEST(PredictionLink, PredictIsTheLinkOfTheScoresAndRegressionInDouble) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  // Two dense features, 4 rows; row 2 sums to its first term in float (4e-8 < half an ulp of 1.23).
+  const std::vector<float> x = {0.1f, -0.37f, 1.2345678f, 2.5f, 0.2f, 3e-8f, 4e-8f, 0.5f};
+  const PreparedRowsView rows{x.data(), nullptr, nullptr, 4};
+  const auto shape_of = [](Task task, LossKind loss, std::int32_t outputs) {
+    ModelShape s;
+    s.task = task;
+    s.loss = loss;
+    s.outputs = outputs;
+    s.layout.dense_features = 2;
+    s.group_offsets = {2};
+    return s;
+  };
+  for (const auto& [task, loss, outputs] : {std::tuple{Task::binary, LossKind::logistic, 1},
+                                            std::tuple{Task::multiclass, LossKind::softmax, 3}}) {
+    auto model = make_model(cpu, shape_of(task, loss, outputs), OptimizerConfig{}, 1);
+    ModelParameters p = model->parameters();
+    for (std::size_t i = 0; i < p.weights.size(); ++i) p.weights[i] = 0.5f + static_cast<float>(i);
+    for (std::size_t i = 0; i < p.bias.size(); ++i) p.bias[i] = -0.25f * static_cast<float>(i);
+    model->set_parameters(p);
+    const PredictionLink link{task, outputs, 0.0, 1.0};
+    std::vector<float> scores(static_cast<std::size_t>(4 * outputs)), want, got(scores.size(), NAN);
+    model->predict_scores(rows, scores.data());
+    scores_to_predictions(link, scores, want);
+    predict(*model, link, rows, got);
+    EXPECT_EQ(got, want);
+    std::vector<float> small(got.size() - 1);
+    EXPECT_THROW(predict(*model, link, rows, small), Error);
+  }
+  auto model =
+      make_model(cpu, shape_of(Task::regression, LossKind::squared, 1), OptimizerConfig{}, 1);
+  model->set_parameters({{1.0f, 1.0f}, {0.0f}, {}});
+  const auto score = [&x](std::size_t r) { return static_cast<double>(x[r]) + x[r + 4]; };  // exact
+  // Row 2 predicts 1e-3 where mean and std * score are 1.2e4.
+  const double std_dev = 1e4;
+  const double mean = -std_dev * score(2) + 1e-3;
+  const PredictionLink link{Task::regression, 1, mean, std_dev};
+  std::vector<float> got(4, NAN), scores(4), from_scores;
+  predict(*model, link, rows, got);
+  for (std::size_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(got[r], static_cast<float>(mean + std_dev * score(r))) << "row " << r;
+  }
+  EXPECT_NEAR(got[2], 1e-3, 1e-9);
+  // The score rounded to float (predict_scores) through the link is off by std x half an ulp.
+  model->predict_scores(rows, scores.data());
+  EXPECT_EQ(scores[2], static_cast<float>(score(2)));
+  scores_to_predictions(link, scores, from_scores);
+  EXPECT_GT(std::fabs(from_scores[2] - 1e-3), 1e-4);
 }
 
 }  // namespace
