@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <numeric>
+#include <span>
 #include <sstream>
 #include <unordered_map>
 
@@ -176,12 +178,30 @@ RowMask validation_split(const RowMask& keep, const std::vector<float>& classes,
   return valid;
 }
 
-// Prepared rows of a table held in memory, in PreparedBlock layout, for the rows `select` keeps.
+// Prepared rows of a table held in memory, for the rows `select` keeps: in PreparedBlock layout, or
+// row-major only (the CPU model's training rows: TrainingSet::dense_by_row ...; it reads nothing
+// else, so the column-major copy is never made; block.rows still counts the rows).
 struct PreparedRows {
   PreparedBlock block;
   std::vector<std::int64_t> source_row;  // file row of each prepared row
+  bool row_major = false;
+  HostArray<float> dense_by_row{HostMemory::huge_pages}, value_by_row{HostMemory::huge_pages};
+  HostArray<std::int32_t> slot_by_row{HostMemory::huge_pages};
   PreparedRowsView view() const {
+    if (row_major) return {nullptr, nullptr, nullptr, block.rows};
     return {block.dense.data(), block.slot.data(), block.value.data(), block.rows};
+  }
+  TrainingSet set(const float* targets, const float* weights) const {
+    TrainingSet t;
+    t.rows = view();
+    t.labels = targets;
+    t.weights = weights;
+    if (row_major) {
+      t.dense_by_row = dense_by_row.data();
+      t.slot_by_row = slot_by_row.data();
+      t.value_by_row = value_by_row.data();
+    }
+    return t;
   }
 };
 
@@ -211,6 +231,78 @@ void copy_selected_rows(const PreparedBlock& from, std::int64_t m, const std::ve
   }
 }
 
+// The rows `selected` of a prepared block of m rows (all of them when selected.size() == m) into
+// row-major arrays (dense [row][feature], slot and value [row][group]) from row `at` on: a tile of
+// rows at a time, so that the tile's reads of every column stay in cache while its rows are
+// written out; tiles on all cores.
+void copy_selected_rows_by_row(const PreparedBlock& from, std::int64_t m, const std::vector<std::int64_t>& selected,
+                               std::int64_t dense, std::int64_t groups, float* dense_to, std::int32_t* slot_to,
+                               float* value_to, std::int64_t at) {
+  const auto k = static_cast<std::int64_t>(selected.size());
+  const bool all = k == m;
+  constexpr std::int64_t kTile = 128;
+  const std::int64_t tiles = (k + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if ((dense + groups) * k >= (std::int64_t{1} << 18))
+  for (std::int64_t t = 0; t < tiles; ++t) {
+    const std::int64_t begin = t * kTile, end = std::min(k, begin + kTile);
+    const auto row = [&](std::int64_t i) { return all ? i : selected[static_cast<std::size_t>(i)]; };
+    for (std::int64_t f = 0; f < dense; ++f) {
+      const float* column = from.dense.data() + f * m;
+      for (std::int64_t i = begin; i < end; ++i) dense_to[(at + i) * dense + f] = column[row(i)];
+    }
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const std::int32_t* slots = from.slot.data() + g * m;
+      const float* values = from.value.data() + g * m;
+      for (std::int64_t i = begin; i < end; ++i) {
+        slot_to[(at + i) * groups + g] = slots[row(i)];
+        value_to[(at + i) * groups + g] = values[row(i)];
+      }
+    }
+  }
+}
+
+// predict() of row-major rows (PreparedRows::row_major), a tile at a time: the tile transposed into
+// the column-major layout the models predict from, the tiles on all cores (a CPU model's predict
+// runs on the calling thread inside a parallel region).
+void predict_row_major(Model& model, const PredictionLink& link, const PreparedRows& rows, const ModelShape& shape,
+                       std::vector<float>& predictions) {
+  const std::int64_t n = rows.block.rows, dense = shape.layout.dense_features, groups = shape.layout.groups;
+  const std::int64_t outputs = link.outputs;
+  predictions.resize(static_cast<std::size_t>(n * outputs));
+  constexpr std::int64_t kTile = 2048;
+  const std::int64_t tiles = (n + kTile - 1) / kTile;
+  std::exception_ptr error;
+#pragma omp parallel
+  {
+    PreparedBlock tile;
+#pragma omp for schedule(static)
+    for (std::int64_t t = 0; t < tiles; ++t) {
+      const std::int64_t begin = t * kTile, m = std::min(n, begin + kTile) - begin;
+      tile.dense.resize(static_cast<std::size_t>(dense * m));
+      tile.slot.resize(static_cast<std::size_t>(groups * m));
+      tile.value.resize(static_cast<std::size_t>(groups * m));
+      for (std::int64_t i = 0; i < m; ++i) {
+        const float* x = rows.dense_by_row.data() + (begin + i) * dense;
+        for (std::int64_t f = 0; f < dense; ++f) tile.dense[static_cast<std::size_t>(f * m + i)] = x[f];
+        for (std::int64_t g = 0; g < groups; ++g) {
+          tile.slot[static_cast<std::size_t>(g * m + i)] = rows.slot_by_row[static_cast<std::size_t>((begin + i) * groups + g)];
+          tile.value[static_cast<std::size_t>(g * m + i)] = rows.value_by_row[static_cast<std::size_t>((begin + i) * groups + g)];
+        }
+      }
+      try {
+        predict(model, link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), m},
+                std::span<float>(predictions.data() + begin * outputs, static_cast<std::size_t>(m * outputs)));
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// Reads, prepares and keeps the rows each mask selects (nullptr: every row) into outs, in file
+// order: column-major, or row-major for an output marked row_major.
 void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundPreparation& bound,
                      const FittedPreparation& fitted, const std::vector<const RowMask*>& selects,
                      std::vector<PreparedRows*> outs) {
@@ -219,10 +311,14 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
   for (std::size_t k = 0; k < outs.size(); ++k) {
     const std::int64_t n = selects[k] ? selects[k]->count() : reader.rows();
     PreparedBlock& b = outs[k]->block;
+    const bool by_row = outs[k]->row_major;
     b.rows = n;
-    b.dense.assign(static_cast<std::size_t>(dense * n), 0.0f);
-    b.slot.assign(static_cast<std::size_t>(groups * n), 0);
-    b.value.assign(static_cast<std::size_t>(groups * n), 0.0f);
+    b.dense.assign(by_row ? 0 : static_cast<std::size_t>(dense * n), 0.0f);
+    b.slot.assign(by_row ? 0 : static_cast<std::size_t>(groups * n), 0);
+    b.value.assign(by_row ? 0 : static_cast<std::size_t>(groups * n), 0.0f);
+    outs[k]->dense_by_row.resize(by_row ? static_cast<std::size_t>(dense * n) : 0);
+    outs[k]->slot_by_row.resize(by_row ? static_cast<std::size_t>(groups * n) : 0);
+    outs[k]->value_by_row.resize(by_row ? static_cast<std::size_t>(groups * n) : 0);
     outs[k]->source_row.clear();
     outs[k]->source_row.reserve(static_cast<std::size_t>(n));
   }
@@ -245,8 +341,13 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
       if (position[k] + static_cast<std::int64_t>(selected.size()) > b.rows) {
         throw Error("gather_prepared: more selected rows than the mask counts");
       }
-      copy_selected_rows(prepared, n, selected, dense, groups, b.dense.data(), b.slot.data(), b.value.data(), b.rows,
-                         position[k]);
+      if (outs[k]->row_major) {
+        copy_selected_rows_by_row(prepared, n, selected, dense, groups, outs[k]->dense_by_row.data(),
+                                  outs[k]->slot_by_row.data(), outs[k]->value_by_row.data(), position[k]);
+      } else {
+        copy_selected_rows(prepared, n, selected, dense, groups, b.dense.data(), b.slot.data(), b.value.data(),
+                           b.rows, position[k]);
+      }
       for (const std::int64_t r : selected) outs[k]->source_row.push_back(first + r);
       position[k] += static_cast<std::int64_t>(selected.size());
     }
@@ -339,9 +440,10 @@ class FileWindows final : public TrainingWindows {
     const std::int64_t groups = static_cast<std::int64_t>(fitted_.sparse.size());
     const std::int64_t n = win.rows;
     out.rows = n;
-    out.dense.resize(static_cast<std::size_t>(dense * n));
-    out.slot.resize(static_cast<std::size_t>(groups * n));
-    out.value.resize(static_cast<std::size_t>(groups * n));
+    // The CPU model reads the row-major copy only: the window holds nothing else.
+    out.dense.resize(row_major_ ? 0 : static_cast<std::size_t>(dense * n));
+    out.slot.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
+    out.value.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
     out.targets.resize(static_cast<std::size_t>(n));
     out.weights.resize(weighted_ ? static_cast<std::size_t>(n) : 0);
     out.row_major = row_major_;
@@ -363,30 +465,17 @@ class FileWindows final : public TrainingWindows {
       }
       const auto k = static_cast<std::int64_t>(selected_.size());
       if (p + k > n) break;  // reported below
-      copy_selected_rows(prepared_, m, selected_, dense, groups, out.dense.data(), out.slot.data(), out.value.data(),
-                         n, p);
+      if (row_major_) {
+        copy_selected_rows_by_row(prepared_, m, selected_, dense, groups, out.dense_by_row.data(),
+                                  out.slot_by_row.data(), out.value_by_row.data(), p);
+      } else {
+        copy_selected_rows(prepared_, m, selected_, dense, groups, out.dense.data(), out.slot.data(),
+                           out.value.data(), n, p);
+      }
       for (std::int64_t i = 0; i < k; ++i) {
         const std::int64_t row = first + selected_[static_cast<std::size_t>(i)];
         out.targets[static_cast<std::size_t>(p + i)] = target_of_(row);
         if (weighted_) out.weights[static_cast<std::size_t>(p + i)] = weight_of_(row);
-      }
-      if (row_major_) {  // a tile of rows at a time, so the columns' reads stay in cache
-        constexpr std::int64_t kTile = 128;
-        for (std::int64_t t = 0; t < k; t += kTile) {
-          const std::int64_t t_end = std::min(k, t + kTile);
-          for (std::int64_t f = 0; f < dense; ++f) {
-            const float* column = out.dense.data() + f * n + p;
-            for (std::int64_t i = t; i < t_end; ++i) out.dense_by_row[static_cast<std::size_t>((p + i) * dense + f)] = column[i];
-          }
-          for (std::int64_t g = 0; g < groups; ++g) {
-            const std::int32_t* slots = out.slot.data() + g * n + p;
-            const float* values = out.value.data() + g * n + p;
-            for (std::int64_t i = t; i < t_end; ++i) {
-              out.slot_by_row[static_cast<std::size_t>((p + i) * groups + g)] = slots[i];
-              out.value_by_row[static_cast<std::size_t>((p + i) * groups + g)] = values[i];
-            }
-          }
-        }
       }
       p += k;
     }
@@ -404,7 +493,7 @@ class FileWindows final : public TrainingWindows {
   const RowMask& mask_;
   std::function<float(std::int64_t)> target_of_, weight_of_;
   bool weighted_;
-  bool row_major_;  // also fill the windows' row-major copies (for the CPU model)
+  bool row_major_;  // fill the windows' row-major copies instead (for the CPU model)
   std::vector<Window> windows_;
   mutable std::vector<float> block_;  // the loader's scratch (one load at a time)
   mutable PreparedBlock prepared_;
@@ -569,15 +658,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   };
 
   // Stream the training rows when prepared they would not fit the memory budget (or when asked).
-  // Prepared features, label and weight; the CPU model also keeps a row-major copy of the
-  // features (models/cpu_model.cpp).
+  // Prepared features, label and weight: column-major for the GPU, row-major only for the CPU
+  // model (models/cpu_model.cpp reads nothing else).
   const std::int64_t feature_bytes = 4 * (fitted.dense_features() + 2 * static_cast<std::int64_t>(fitted.sparse.size()));
-  const std::int64_t row_bytes = feature_bytes + 8 + (ctx.is_cuda() ? 0 : feature_bytes);
+  const std::int64_t row_bytes = feature_bytes + 8;
   const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
   const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
   report.streamed = stream;
 
   PreparedRows train_rows, valid_rows;
+  train_rows.row_major = !ctx.is_cuda();
   if (separate_valid) {
     if (!stream) gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
   } else if (stream) {
@@ -649,7 +739,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       model->set_parameters(init.parameters);
     }
   }
-  LabeledRows train{{train_rows.view(), train_targets.data(), weighted ? train_weights.data() : nullptr},
+  LabeledRows train{train_rows.set(train_targets.data(), weighted ? train_weights.data() : nullptr),
                     train_rows.block.rows, train_metric_labels.data()};
   LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
                     valid_rows.block.rows, valid_metric_labels.data()};
@@ -739,7 +829,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (const PreparedRows* rows = valid.rows > 0 ? &valid_rows : !stream ? &train_rows : nullptr; rows && rows->block.rows > 0) {
     model->set_parameters(report.outcome.best);
     std::vector<float> predictions(static_cast<std::size_t>(rows->block.rows * shape.outputs));
-    predict(*model, link, rows->view(), predictions);
+    if (rows->row_major) {
+      predict_row_major(*model, link, *rows, shape, predictions);
+    } else {
+      predict(*model, link, rows->view(), predictions);
+    }
     file.predictions = summarize_predictions(options.task, shape.outputs, predictions,
                                              valid.rows > 0 ? "validation" : "training");
   } else {

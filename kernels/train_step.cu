@@ -545,6 +545,10 @@ class CudaModel final : public Model {
   // the caller may reuse them when this returns; the steps queued before go on meanwhile.
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
+    if (data.rows.rows > 0 && ((shape_.layout.dense_features > 0 && !data.rows.dense) ||
+                               (shape_.layout.groups > 0 && (!data.rows.slot || !data.rows.value)))) {
+      throw Error("bind_training_set: the GPU model reads the column-major rows, and the set has none");
+    }
     const std::int64_t n = data.rows.rows;
     const std::int64_t dense = shape_.layout.dense_features * n;
     const std::int64_t sparse = static_cast<std::int64_t>(shape_.layout.groups) * n;

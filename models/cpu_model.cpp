@@ -120,8 +120,7 @@ class CpuModel final : public Model {
   void bind_training_set(const TrainingSet& data) override {
     check_training_set(shape_, data);
     data_ = LabeledRowsView{data.rows, data.labels, data.weights};
-    if (data.dense_by_row && (data.slot_by_row || shape_.layout.groups == 0) &&
-        (data.value_by_row || shape_.layout.groups == 0)) {
+    if (has_rows_by_row(shape_, data)) {
       by_row_dense_ = data.dense_by_row;
       by_row_slot_ = data.slot_by_row;
       by_row_value_ = data.value_by_row;

@@ -190,9 +190,34 @@ void check_regression(const ModelShape& shape, const char* what) {
   }
 }
 
+bool has_rows_by_row(const ModelShape& shape, const TrainingSet& data) {
+  return (data.dense_by_row || shape.layout.dense_features == 0) &&
+         ((data.slot_by_row && data.value_by_row) || shape.layout.groups == 0);
+}
+
 void check_training_set(const ModelShape& shape, const TrainingSet& data) {
-  check_rows(shape, data.rows, "training set");
   const std::int64_t n = data.rows.rows;
+  const bool columns = (data.rows.dense || shape.layout.dense_features == 0) &&
+                       ((data.rows.slot && data.rows.value) || shape.layout.groups == 0);
+  if (columns || !has_rows_by_row(shape, data)) {
+    check_rows(shape, data.rows, "training set");
+  } else if (n > 0) {
+    // Only the row-major copy: its slots, row by row.
+    const std::int64_t groups = shape.layout.groups;
+    std::int64_t bad = n * groups;
+#pragma omp parallel for reduction(min : bad) schedule(static)
+    for (std::int64_t i = 0; i < n * groups; ++i) {
+      const std::int64_t g = i % groups;
+      const std::int32_t s = data.slot_by_row[i];
+      if (s < 0 || s >= shape.group_offsets[g + 1] - shape.group_offsets[g]) bad = std::min(bad, i);
+    }
+    if (bad < n * groups) {
+      const std::int64_t g = bad % groups;
+      throw InputError("training set: row " + std::to_string(bad / groups) + " has slot " +
+                       std::to_string(data.slot_by_row[bad]) + " outside sparse group " + std::to_string(g) +
+                       " (" + std::to_string(shape.group_offsets[g + 1] - shape.group_offsets[g]) + " slots)");
+    }
+  }
   if (n > 0 && !data.labels) throw InputError("training set: no labels");
   std::int64_t bad_label = n, bad_weight = n;
   const float classes = static_cast<float>(shape.outputs);

@@ -114,8 +114,10 @@ struct TrainingSet {
   const float* weights = nullptr;  // nullptr = all 1; else finite and >= 0
   // Optional: the same rows again row-major (dense [row][feature], slot and value [row][group]),
   // host memory owned by the caller for as long as the binding. The CPU model reads its batches
-  // from a row-major copy, which it otherwise makes itself at binding; a streamed window's loader
-  // thread can make it instead, off the training's path. The GPU model ignores them.
+  // from a row-major copy, which it otherwise makes itself at binding; a loader can make it instead
+  // (a streamed window's off the training's path). With the row-major copy given, `rows` may hold
+  // just the count (null arrays): the CPU model reads nothing else, and a caller saves the
+  // column-major copy. The GPU model reads `rows` only (Error when its arrays are null).
   const float* dense_by_row = nullptr;
   const std::int32_t* slot_by_row = nullptr;
   const float* value_by_row = nullptr;

@@ -16,6 +16,9 @@ ModelShape checked_model_shape(const ModelShape& shape);
 // InputError naming the row for a label that is not finite (multiclass: not a class index),
 // a weight that is negative or not finite, or a sparse slot outside its group's width.
 void check_training_set(const ModelShape& shape, const TrainingSet& data);
+// Whether `data` carries the row-major copy (TrainingSet::dense_by_row ...) of every array the
+// shape has.
+bool has_rows_by_row(const ModelShape& shape, const TrainingSet& data);
 // InputError naming the row for a sparse slot outside its group's width (`what` names the rows).
 void check_rows(const ModelShape& shape, const PreparedRowsView& rows, const char* what);
 // Error unless the shape is a regression model's (Model::predict_regression).

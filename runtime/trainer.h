@@ -146,13 +146,14 @@ struct TrainingWindow {
     weights.set_memory(kind);
   }
   // Filled by loaders for the CPU model only (empty otherwise): the rows row-major, as
-  // TrainingSet::dense_by_row (etc.) describes.
+  // TrainingSet::dense_by_row (etc.) describes; then dense, slot and value are left empty.
   bool row_major = false;
   std::vector<float> dense_by_row, value_by_row;
   std::vector<std::int32_t> slot_by_row;
   TrainingSet set() const {
     TrainingSet t;
-    t.rows = PreparedRowsView{dense.data(), slot.data(), value.data(), rows};
+    t.rows = row_major ? PreparedRowsView{nullptr, nullptr, nullptr, rows}
+                       : PreparedRowsView{dense.data(), slot.data(), value.data(), rows};
     t.labels = targets.data();
     t.weights = weights.empty() ? nullptr : weights.data();
     if (row_major) {

@@ -989,6 +989,30 @@ TEST(CpuModel, RowMajorRowsFromTheCallerTrainLikeItsOwnCopy) {
   const std::vector<float> a = flatten(own->parameters()), b = flatten(given->parameters());
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  // The row-major copy alone (no column-major arrays, as the CPU trainer binds its rows): the same.
+  TrainingSet only_rows = with_rows;
+  only_rows.rows = PreparedRowsView{nullptr, nullptr, nullptr, d.rows};
+  auto alone = make_model(ctx, shape, OptimizerConfig{}, 5);
+  alone->bind_training_set(only_rows);
+  alone->set_epoch_order(order);
+  for (std::int64_t first = 0; first < d.rows; first += 256) {
+    StepSettings settings;
+    settings.step = first / 256 + 1;
+    alone->train_step(first, std::min<std::int64_t>(256, d.rows - first), settings);
+  }
+  const std::vector<float> c = flatten(alone->parameters());
+  ASSERT_EQ(c.size(), a.size());
+  EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0);
+  // ... whose slots are checked like the columns' (row 1500's second group).
+  const std::int32_t kept = slot_by_row[1500 * groups + 1];
+  slot_by_row[1500 * groups + 1] = 9;
+  try {
+    make_model(ctx, shape, OptimizerConfig{}, 5)->bind_training_set(only_rows);
+    ADD_FAILURE() << "a slot outside its group was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1500 has slot 9"), std::string::npos) << e.what();
+  }
+  slot_by_row[1500 * groups + 1] = kept;
   // The rows matter: a different row-major copy gives different weights (the test can fail).
   std::reverse(dense_by_row.begin(), dense_by_row.end());
   auto other = make_model(ctx, shape, OptimizerConfig{}, 5);
