@@ -1,14 +1,17 @@
 // `lathe bench`: measurements of this machine through the real pipeline, each set beside the
 // machine's own ceiling measured in the same run (STYLE.md rule 9).
 //
-// `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--device ...] [--json]`:
+// `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--workers W,...] [--device ...]
+// [--json]`:
 // a synthetic binary table (io/synth.h) of N rows and D numeric features is written to a temporary
 // directory, then trained by `train_table` (the path `lathe train` takes: prepared rows held in
 // memory, on the device on the GPU backend) in exact mode (steps handed over per epoch: CUDA graphs on the GPU), again in exact mode with one
 // train_step call per step (the launch-per-step baseline), and in parallel mode, with no
 // validation split and no early stopping. Per mode: seconds per epoch (the median of the epochs
-// after the first, which pays the upload; the only epoch when E is 1), rows/s, and in exact mode
-// the step latency (epoch seconds / ceil(N / B) steps). The ceiling is one copy of the bytes an
+// after the first, which pays the upload; the only epoch when E is 1), rows/s, the last epoch's
+// training loss, and in exact mode the step latency (epoch seconds / ceil(N / B) steps). Parallel
+// mode runs once per --workers count (default 0: the device's choice), so that one run shows the
+// trade between throughput and the loss an epoch reaches as workers are added. The ceiling is one copy of the bytes an
 // epoch must read at least, N (D + 1) 4 bytes (float32 features and label): on CUDA a device-to-
 // device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads; the
 // fraction of the ceiling is copy seconds / epoch seconds. A table goes to stdout (or, with --json,
@@ -90,6 +93,7 @@ struct ModeResult {
   double epoch_seconds = 0;
   double rows_per_second = 0;
   double fraction_of_ceiling = 0;
+  double last_train_loss = NAN;  // the last epoch's mean training loss
 };
 
 void add_bench_score_command(CLI::App* bench) {
@@ -207,6 +211,7 @@ void add_bench_command(CLI::App& app) {
     int features = 32;
     std::int64_t batch = 256;
     std::int32_t epochs = 5;
+    std::vector<std::int32_t> workers = {0};
     std::string device = "auto";
     bool json = false;
   };
@@ -214,6 +219,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batch", args->batch, "Minibatch rows B")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--workers", args->workers,
+                  "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--epochs", args->epochs, "Epochs per mode (the first is not counted when there are more)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -230,13 +240,15 @@ void add_bench_command(CLI::App& app) {
     std::cerr << "bench: timing the ceiling on " << ctx.description() << "\n";
     const Ceiling ceiling = measure_ceiling(ctx, bytes);
 
-    const auto run_mode = [&](TrainMode mode, const char* name, bool step_graphs = true) {
-      std::cerr << "bench: training, --mode " << name << "\n";
+    const auto run_mode = [&](TrainMode mode, const char* name, bool step_graphs = true, std::int32_t workers = 0) {
+      std::cerr << "bench: training, --mode " << name << (workers > 0 ? ", " + std::to_string(workers) + " workers" : "")
+                << "\n";
       const TrainReport report = train_bench_mode(ctx, data, scratch.path() / (std::string(name) + ".h5"),
                                                   written.truth.label_name, mode, args->epochs, args->batch,
-                                                  step_graphs);
+                                                  step_graphs, 0, workers);
       ModeResult r;
       r.epoch_seconds = typical_epoch_seconds(report.outcome.history);
+      if (!report.outcome.history.empty()) r.last_train_loss = report.outcome.history.back().train_loss;
       r.rows_per_second = static_cast<double>(report.train_rows) / std::max(r.epoch_seconds, 1e-12);
       r.fraction_of_ceiling = ceiling.seconds / std::max(r.epoch_seconds, 1e-12);
       return r;
@@ -244,14 +256,16 @@ void add_bench_command(CLI::App& app) {
     const ModeResult exact = run_mode(TrainMode::exact, "exact");
     std::cerr << "bench: exact mode again, one train_step call per step (no CUDA graph)\n";
     const ModeResult exact_single = run_mode(TrainMode::exact, "exact-single", false);
-    const ModeResult parallel = run_mode(TrainMode::parallel, "parallel");
+    std::vector<ModeResult> parallel_runs;
+    for (const std::int32_t w : args->workers) parallel_runs.push_back(run_mode(TrainMode::parallel, "parallel", true, w));
+    const ModeResult& parallel = parallel_runs.front();
     const std::int64_t steps = (args->rows + args->batch - 1) / args->batch;
     const double step_seconds = exact.epoch_seconds / static_cast<double>(steps);
     const double ceiling_gbps = static_cast<double>(bytes) / ceiling.seconds / 1e9;
     const double rows = static_cast<double>(args->rows);
 
     if (args->json) {
-      const nlohmann::json j = {
+      nlohmann::json j = {
           {"device", ctx.description()},
           {"rows", args->rows},
           {"features", args->features},
@@ -275,7 +289,19 @@ void add_bench_command(CLI::App& app) {
           {"parallel",
            {{"epoch_seconds", parallel.epoch_seconds},
             {"rows_per_second", parallel.rows_per_second},
-            {"fraction_of_ceiling", parallel.fraction_of_ceiling}}}};
+            {"fraction_of_ceiling", parallel.fraction_of_ceiling},
+            {"workers", args->workers.front()},
+            {"last_train_loss", parallel.last_train_loss}}}};
+      j["exact"]["last_train_loss"] = exact.last_train_loss;
+      nlohmann::json by_workers = nlohmann::json::array();
+      for (std::size_t i = 0; i < parallel_runs.size(); ++i) {
+        by_workers.push_back({{"workers", args->workers[i]},
+                              {"epoch_seconds", parallel_runs[i].epoch_seconds},
+                              {"rows_per_second", parallel_runs[i].rows_per_second},
+                              {"fraction_of_ceiling", parallel_runs[i].fraction_of_ceiling},
+                              {"last_train_loss", parallel_runs[i].last_train_loss}});
+      }
+      j["parallel_by_workers"] = by_workers;
       std::cout << j.dump() << "\n";
       return;
     }
@@ -283,22 +309,30 @@ void add_bench_command(CLI::App& app) {
               << args->batch << ", " << args->epochs << " epochs per mode, on " << ctx.description() << "\n"
               << "ceiling: " << ceiling.source << " of " << bytes << " bytes, " << cell(ceiling_gbps, "%.2f")
               << " GB/s\n";
-    const auto line = [](const char* stage, double seconds, double rows_per_second, double fraction) {
-      char buffer[128];
-      std::snprintf(buffer, sizeof buffer, "%-16s %14.6g %14.4g %12.4f", stage, seconds, rows_per_second, fraction);
+    const auto line = [](const std::string& stage, double seconds, double rows_per_second, double fraction,
+                         double loss = NAN) {
+      char buffer[160];
+      std::snprintf(buffer, sizeof buffer, "%-20s %14.6g %14.4g %12.4f %12s", stage.c_str(), seconds, rows_per_second,
+                    fraction, std::isnan(loss) ? "" : cell(loss, "%.6f").c_str());
       return std::string(buffer) + "\n";
     };
-    char header[128];
-    std::snprintf(header, sizeof header, "%-16s %14s %14s %12s", "stage", "seconds", "rows/s", "of ceiling");
+    char header[160];
+    std::snprintf(header, sizeof header, "%-20s %14s %14s %12s %12s", "stage", "seconds", "rows/s", "of ceiling",
+                  "train loss");
     std::cout << header << "\n"
               << line("ceiling copy", ceiling.seconds, rows / ceiling.seconds, 1.0)
-              << line("exact epoch", exact.epoch_seconds, exact.rows_per_second, exact.fraction_of_ceiling)
+              << line("exact epoch", exact.epoch_seconds, exact.rows_per_second, exact.fraction_of_ceiling,
+                      exact.last_train_loss)
               << line("exact step", step_seconds, static_cast<double>(args->batch) / step_seconds,
                       ceiling.seconds / static_cast<double>(steps) / step_seconds)
               << line("exact, no graph", exact_single.epoch_seconds, exact_single.rows_per_second,
-                      exact_single.fraction_of_ceiling)
-              << line("parallel epoch", parallel.epoch_seconds, parallel.rows_per_second,
-                      parallel.fraction_of_ceiling);
+                      exact_single.fraction_of_ceiling, exact_single.last_train_loss);
+    for (std::size_t i = 0; i < parallel_runs.size(); ++i) {
+      const std::int32_t w = args->workers[i];
+      std::cout << line("parallel epoch" + (w > 0 ? ", " + std::to_string(w) + " w" : std::string()),
+                        parallel_runs[i].epoch_seconds, parallel_runs[i].rows_per_second,
+                        parallel_runs[i].fraction_of_ceiling, parallel_runs[i].last_train_loss);
+    }
   });
 
   // The end-to-end run's options belong before no subcommand: `lathe bench --rows 5 train` is a

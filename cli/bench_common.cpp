@@ -171,13 +171,14 @@ double time_raw_read(const std::filesystem::path& path, const TableReadOptions& 
 TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
                              const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
                              std::int32_t epochs, std::int64_t batch, bool step_graphs,
-                             std::int64_t stream_window_rows) {
+                             std::int64_t stream_window_rows, std::int32_t workers) {
   TrainTableOptions o;
   o.preparation.label = label;
   o.task = Task::binary;
   o.valid_fraction = 0;
   o.trainer.mode = mode;
   o.trainer.epochs = epochs;
+  o.trainer.workers = workers;
   o.trainer.batch = batch;
   o.trainer.patience = 0;
   o.trainer.progress = true;

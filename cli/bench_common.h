@@ -72,9 +72,10 @@ double time_raw_read(const std::filesystem::path& path, const TableReadOptions& 
 // split, no early stopping, `epochs` epochs of minibatches of `batch` rows in `mode`, epoch progress
 // on stderr; the model is written to `model_out`. Notes go to stderr. `stream_window_rows` > 0
 // streams the training rows in windows of that many file rows instead of holding them.
+// `workers`: --mode parallel's workers (0 = the device's choice).
 TrainReport train_bench_mode(const DeviceContext& ctx, const std::filesystem::path& data,
                              const std::filesystem::path& model_out, const std::string& label, TrainMode mode,
                              std::int32_t epochs, std::int64_t batch, bool step_graphs = true,
-                             std::int64_t stream_window_rows = 0);
+                             std::int64_t stream_window_rows = 0, std::int32_t workers = 0);
 
 }  // namespace lathe::cli

@@ -155,6 +155,11 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"exact", "parallel"}));
   cmd->add_option("--sync-every", o.trainer.sync_every, "parallel: local steps between weight averages")
       ->capture_default_str();
+  cmd->add_option("--workers", o.trainer.workers,
+                  "parallel: workers, each with its own copy of the weights (CPU: threads; GPU: thread blocks; "
+                  "0 = the device's choice)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");

@@ -197,6 +197,22 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertNotIn("lathe-bench-", proc.stderr)
         self.assertTrue(scratch_removed)
 
+    def test_train_runs_parallel_mode_once_per_worker_count(self):
+        proc, scratch_removed = bench("train", "--rows", "20000", "--features", "8", "--epochs", "2",
+                                      "--workers", "0,1,3", "--device", "cpu", "--json", timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(scratch_removed)
+        out = json.loads(proc.stdout)
+        runs = out["parallel_by_workers"]
+        self.assertEqual([r["workers"] for r in runs], [0, 1, 3])
+        for r in runs:
+            for key in ["epoch_seconds", "rows_per_second", "fraction_of_ceiling", "last_train_loss"]:
+                positive(self, r[key], f"workers {r['workers']}: {key}")
+        positive(self, out["exact"]["last_train_loss"], "exact last_train_loss")
+        self.assertEqual(out["parallel"]["workers"], 0)
+        # Separate runs: three local-SGD shapes of the same epochs end at different losses.
+        self.assertNotEqual(runs[1]["last_train_loss"], runs[2]["last_train_loss"])
+
     def test_end_to_end_flags_before_a_subcommand(self):
         # --rows before `train` belongs to the end-to-end run: refused, not silently ignored.
         proc, _ = bench("--rows", "5000", "train", timeout=120)

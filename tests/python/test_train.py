@@ -253,6 +253,13 @@ class TrainTest(unittest.TestCase):
         _, parallel = self.train(data, *flags, "--mode", "parallel", out="parallel.h5")
         a, b = exact["valid"]["logloss"], parallel["valid"]["logloss"]
         self.assertLess(abs(b - a), 0.01 * a, (a, b))
+        # --workers sets the count (here fewer than the default's one per thread would be on a
+        # larger machine); the weights differ from the default's, the loss stays close.
+        three, three_summary = self.train(data, *flags, "--mode", "parallel", "--workers", "3", out="three.h5")
+        c = three_summary["valid"]["logloss"]
+        self.assertLess(abs(c - a), 0.01 * a, (a, c))
+        with h5py.File(self.path("parallel.h5")) as f2, h5py.File(three) as f3:
+            self.assertFalse(np.array_equal(f2["weights"][()], f3["weights"][()]))
 
     def options_of(self, model):
         with h5py.File(model) as f:
