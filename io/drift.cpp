@@ -9,6 +9,7 @@
 
 #include "io/train_table.h"
 #include "runtime/error.h"
+#include "runtime/float_sort.h"
 #include "runtime/metrics.h"
 
 namespace lathe {
@@ -202,9 +203,9 @@ PredictionSummary summarize_predictions(Task task, std::int32_t outputs, std::sp
   std::vector<float> sorted;
   sorted.reserve(predictions.size());
   for (float v : predictions) {
-    if (!std::isnan(v)) sorted.push_back(v);
+    if (!std::isnan(v)) sorted.push_back(v == 0.0f ? 0.0f : v);  // -0 as +0, as sort_floats wants
   }
-  std::sort(sorted.begin(), sorted.end());
+  sort_floats(sorted);
   s.rows = static_cast<std::int64_t>(sorted.size());
   std::vector<float> points;
   std::vector<double> weights;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "runtime/error.h"
+#include "runtime/float_sort.h"
 #include "runtime/profile_cuda.h"
 
 namespace lathe {
@@ -91,42 +92,6 @@ ProfileLayout layout_of(const DataProfile& profile, const ProfileOptions& option
     }
   }
   return layout;
-}
-
-// Sorts floats (no NaN, no -0) ascending: an LSD radix sort in three 11-bit passes over keys whose
-// unsigned order is the floats' order (sign bit flipped for positives, all bits for negatives).
-// The same result as std::sort, several times faster on a block's column.
-void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys,
-                 std::vector<std::uint32_t>& spare, std::vector<std::size_t>& histogram) {
-  const std::size_t n = values.size();
-  if (n < 1024) {
-    std::sort(values.begin(), values.end());
-    return;
-  }
-  constexpr int kBits = 11;
-  constexpr std::uint32_t kDigits = 1u << kBits;
-  keys.resize(n);
-  spare.resize(n);
-  histogram.assign(3 * kDigits, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t u = std::bit_cast<std::uint32_t>(values[i]);
-    const std::uint32_t key = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    keys[i] = key;
-    for (int pass = 0; pass < 3; ++pass) ++histogram[pass * kDigits + ((key >> (pass * kBits)) & (kDigits - 1))];
-  }
-  std::uint32_t* from = keys.data();
-  std::uint32_t* to = spare.data();
-  for (int pass = 0; pass < 3; ++pass) {
-    std::size_t* offsets = histogram.data() + pass * kDigits;
-    std::size_t sum = 0;
-    for (std::uint32_t d = 0; d < kDigits; ++d) sum += std::exchange(offsets[d], sum);
-    for (std::size_t i = 0; i < n; ++i) to[offsets[(from[i] >> (pass * kBits)) & (kDigits - 1)]++] = from[i];
-    std::swap(from, to);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t key = from[i];
-    values[i] = std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-  }
 }
 
 // The CPU reference: one task per column, each writing only its own slots of `out`, every column
