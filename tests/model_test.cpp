@@ -174,6 +174,16 @@ ModelParameters unflatten(const ModelShape& s, const std::vector<float>& v) {
   return p;
 }
 
+// Gives `model` parameters drawn uniformly from [-0.5, 0.5) (seeded) and returns them flattened.
+std::vector<float> set_random_parameters(Model& model, const ModelShape& shape, std::uint64_t seed) {
+  std::vector<float> theta = flatten(model.parameters());
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  for (auto& v : theta) v = u(rng);
+  model.set_parameters(unflatten(shape, theta));
+  return theta;
+}
+
 // ---- The double-precision reference ----
 
 // Raw scores of row r: bias + sum w x + sum_{i<j} <v_i, v_j> x_i x_j (the naive pairwise sum).
@@ -1037,11 +1047,7 @@ TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
         const Data d = make_features(rows, 5, {3, 7, 2}, 51 + rows);
         const ModelShape shape = make_shape(d, loss, kind, 5);
         auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
-        std::vector<float> theta = flatten(model->parameters());
-        std::mt19937_64 rng(52);
-        std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-        for (auto& v : theta) v = u(rng);
-        model->set_parameters(unflatten(shape, theta));
+        const std::vector<float> theta = set_random_parameters(*model, shape, 52);
         EXPECT_TRUE(same_bits(flatten(model->parameters()), theta));
         std::vector<float> out(static_cast<std::size_t>(rows * shape.outputs), NAN);  // poison
         model->predict_scores(d.view(), out.data());
@@ -1072,11 +1078,7 @@ TEST_P(ModelOnDevice, RegressionPredictionsKeepTheirRelativePrecisionNearZero) {
       const Data d = make_features(rows, 13, {3, 7, 2}, 81 + rows);
       const ModelShape shape = make_shape(d, LossKind::squared, kind, 5);
       auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
-      std::vector<float> theta = flatten(model->parameters());
-      std::mt19937_64 rng(82);
-      std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-      for (auto& v : theta) v = u(rng);
-      model->set_parameters(unflatten(shape, theta));
+      const std::vector<float> theta = set_random_parameters(*model, shape, 82);
       const std::vector<double> t(theta.begin(), theta.end());
       std::vector<double> z(static_cast<std::size_t>(rows));
       for (std::int64_t r = 0; r < rows; ++r) z[r] = reference_scores(shape, t, d, r)[0];
