@@ -41,6 +41,14 @@ LATHE_VECTOR_CLONES void linear_regression_columns(const ModelView& m, const Pre
   for (std::int64_t r = 0; r < end - begin; ++r) out[begin + r] = map(scores[r]);
 }
 
+// One row's dense gradient terms for one output: a[i] += d x[i] (the product in float, as the GPU
+// forms it, summed in double), compiled for AVX2 too. Vectorized across features, each a[i] still
+// adds its rows in batch order, so the bits do not depend on the copy that runs.
+LATHE_VECTOR_CLONES void add_dense_gradient(double* __restrict__ a, const float* __restrict__ x, float d,
+                                            std::int64_t dense) {
+  for (std::int64_t i = 0; i < dense; ++i) a[i] += static_cast<double>(d * x[i]);
+}
+
 // Rows per partial gradient of the dense entries: the batch is cut into fixed slices (not one per
 // thread) whose partial sums are merged in slice order.
 constexpr std::int64_t kSliceRows = 64;
@@ -413,7 +421,7 @@ class CpuModel final : public Model {
           const float d = ds[o];
           double* a = acc + o * per_output;
           a[0] += static_cast<double>(d);
-          for (std::int64_t i = 0; i < dense; ++i) a[1 + i] += static_cast<double>(d * x[i]);
+          add_dense_gradient(a + 1, x, d, dense);
           for (std::int64_t i = 0; i < dense && k > 0; ++i) {
             double* ai = a + 1 + dense + i * k;
             const float* v = theta + p.factor(o, i, 0);
