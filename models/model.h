@@ -169,6 +169,10 @@ class Model {
   // Error): the same as set_epoch_order with epoch_row(permutation, i) at position i, computed
   // where the rows are (on the GPU: on the device, so no index array crosses the bus).
   virtual void set_epoch_permutation(const EpochPermutation& permutation);
+  // A hint that the next set_epoch_permutation will be `next`: a model may compute that order
+  // ahead, while the current epoch's steps run (the CPU model does, on a thread of its own; the
+  // GPU model needs no host order). The orders, and so the bits, are the same either way.
+  virtual void prepare_epoch_permutation(const EpochPermutation& next) { (void)next; }
   // One optimizer step on the rows order[first .. first + count) of the bound training set:
   // forward, loss gradient averaged over the batch (divided by the batch's total sample weight; a
   // batch of total weight 0 gives a zero gradient), optional clipping, update. Returns the batch's

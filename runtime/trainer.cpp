@@ -303,6 +303,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                                      std::int64_t total_steps) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
+    if (epoch < options.epochs) model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
     run_steps(model, train.rows, options, step, restart, total_steps, plans);
     return total_weight;
   };

@@ -765,6 +765,9 @@ void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
       for (std::int64_t i = 0; i < d.rows; ++i) order[static_cast<std::size_t>(i)] = epoch_row(p, i);
       a->set_epoch_order(order);
       if (permuted) {
+        // prepare_epoch_permutation is a hint: a wrong one (epoch 1) must not be used, the right
+        // one (epoch 2) gives the same order (the CPU model computes it on a thread of its own).
+        b->prepare_epoch_permutation(epoch == 1 ? make_epoch_permutation(d.rows, 10, 1) : p);
         b->set_epoch_permutation(p);
       } else {
         b->set_epoch_order(order);
