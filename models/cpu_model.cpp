@@ -397,8 +397,11 @@ class CpuModel final : public Model {
   // One optimizer step of state s on the rows order[0 .. count) (count >= 1): the step train_step
   // documents. Returns the batch's summed weighted loss. `parallel`: spread the step's loops over
   // the OpenMP team; false runs them in the calling thread. Same bits either way.
-  double step(StepState& s, const std::int64_t* order, std::int64_t count, const UpdateRule& rule,
-              bool parallel) const {
+  // Flattened: the one-row forward (row_forward, row_scores, linear_score) is inlined here, where
+  // its row view's stride of 1 is a constant. The operations are the same, and an exact epoch on
+  // 1M x 28 runs 6% faster.
+  __attribute__((flatten)) double step(StepState& s, const std::int64_t* order, std::int64_t count,
+                                       const UpdateRule& rule, bool parallel) const {
     const ParameterLayout& p = params_;
     const ModelView model = view(s);
     const std::int32_t outputs = p.outputs, k = p.factors, groups = shape_.layout.groups;
