@@ -6,7 +6,8 @@
 # OpenMP threads (16 threads in each of 5 processes on 16 cores made OpenMP's barriers crawl, and
 # every step ran out of time, on the first H200 run). Leftover processes are killed before phase 2
 # (alone, for timing): the GPU benchmarks with their ceilings, `lathe bench train` on a table of a
-# few GB, and the PyTorch baseline (torch_logreg.py) on the same shape. Writes every log into
+# few GB, the PyTorch baseline (torch_logreg.py) on the same shape, `lathe bench` end to end, and
+# last a sweep of parallel mode's worker count on the same table. Writes every log into
 # OUT/logs.tgz (the device tool returns at most 8 files) and prints a short summary table last.
 # Every step has a time limit so the whole check ends inside one device call.
 set -uo pipefail
