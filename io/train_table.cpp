@@ -18,6 +18,7 @@
 #include "io/drift.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
+#include "models/row_major_rows.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
@@ -205,6 +206,11 @@ struct PreparedRows {
   }
 };
 
+// A prepared block of m rows as the models' view of it.
+PreparedRowsView block_view(const PreparedBlock& b, std::int64_t m) {
+  return {b.dense.data(), b.slot.data(), b.value.data(), m};
+}
+
 // Copies the rows `selected` of a prepared block of m rows (all of them when selected.size() == m)
 // into column-major arrays of n rows from row `at` on, column by column on all cores: sequential
 // reads and writes, where a row at a time would write to every column's stream at once.
@@ -231,36 +237,6 @@ void copy_selected_rows(const PreparedBlock& from, std::int64_t m, const std::ve
   }
 }
 
-// The rows `selected` of a prepared block of m rows (all of them when selected.size() == m) into
-// row-major arrays (dense [row][feature], slot and value [row][group]) from row `at` on: a tile of
-// rows at a time, so that the tile's reads of every column stay in cache while its rows are
-// written out; tiles on all cores.
-void copy_selected_rows_by_row(const PreparedBlock& from, std::int64_t m, const std::vector<std::int64_t>& selected,
-                               std::int64_t dense, std::int64_t groups, float* dense_to, std::int32_t* slot_to,
-                               float* value_to, std::int64_t at) {
-  const auto k = static_cast<std::int64_t>(selected.size());
-  const bool all = k == m;
-  constexpr std::int64_t kTile = 128;
-  const std::int64_t tiles = (k + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if ((dense + groups) * k >= (std::int64_t{1} << 18))
-  for (std::int64_t t = 0; t < tiles; ++t) {
-    const std::int64_t begin = t * kTile, end = std::min(k, begin + kTile);
-    const auto row = [&](std::int64_t i) { return all ? i : selected[static_cast<std::size_t>(i)]; };
-    for (std::int64_t f = 0; f < dense; ++f) {
-      const float* column = from.dense.data() + f * m;
-      for (std::int64_t i = begin; i < end; ++i) dense_to[(at + i) * dense + f] = column[row(i)];
-    }
-    for (std::int64_t g = 0; g < groups; ++g) {
-      const std::int32_t* slots = from.slot.data() + g * m;
-      const float* values = from.value.data() + g * m;
-      for (std::int64_t i = begin; i < end; ++i) {
-        slot_to[(at + i) * groups + g] = slots[row(i)];
-        value_to[(at + i) * groups + g] = values[row(i)];
-      }
-    }
-  }
-}
-
 // predict() of row-major rows (PreparedRows::row_major), a tile at a time: the tile transposed into
 // the column-major layout the models predict from, the tiles on all cores (a CPU model's predict
 // runs on the calling thread inside a parallel region).
@@ -281,22 +257,8 @@ void predict_row_major(Model& model, const PredictionLink& link, const PreparedR
       tile.dense.resize(static_cast<std::size_t>(dense * m));
       tile.slot.resize(static_cast<std::size_t>(groups * m));
       tile.value.resize(static_cast<std::size_t>(groups * m));
-      // Column by column: sequential writes, and the tile's rows (m x dense floats) stay in L2 for
-      // the strided reads. (Row by row, each write lands a tile's column apart, in the same cache
-      // set: that was slower than the whole training.)
-      const float* x = rows.dense_by_row.data() + begin * dense;
-      for (std::int64_t f = 0; f < dense; ++f) {
-        float* column = tile.dense.data() + f * m;
-        for (std::int64_t i = 0; i < m; ++i) column[i] = x[i * dense + f];
-      }
-      const std::int32_t* slots = rows.slot_by_row.data() + begin * groups;
-      const float* values = rows.value_by_row.data() + begin * groups;
-      for (std::int64_t g = 0; g < groups; ++g) {
-        for (std::int64_t i = 0; i < m; ++i) {
-          tile.slot[static_cast<std::size_t>(g * m + i)] = slots[i * groups + g];
-          tile.value[static_cast<std::size_t>(g * m + i)] = values[i * groups + g];
-        }
-      }
+      copy_rows_by_column(rows.dense_by_row.data(), rows.slot_by_row.data(), rows.value_by_row.data(), begin, m, dense,
+                          groups, tile.dense.data(), tile.slot.data(), tile.value.data());
       try {
         predict(model, link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), m},
                 std::span<float>(predictions.data() + begin * outputs, static_cast<std::size_t>(m * outputs)));
@@ -350,8 +312,9 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
         throw Error("gather_prepared: more selected rows than the mask counts");
       }
       if (outs[k]->row_major) {
-        copy_selected_rows_by_row(prepared, n, selected, dense, groups, outs[k]->dense_by_row.data(),
-                                  outs[k]->slot_by_row.data(), outs[k]->value_by_row.data(), position[k]);
+        copy_rows_by_row(block_view(prepared, n), selected.size() == static_cast<std::size_t>(n) ? nullptr : selected.data(),
+                         static_cast<std::int64_t>(selected.size()), dense, groups, outs[k]->dense_by_row.data(),
+                         outs[k]->slot_by_row.data(), outs[k]->value_by_row.data(), position[k]);
       } else {
         copy_selected_rows(prepared, n, selected, dense, groups, b.dense.data(), b.slot.data(), b.value.data(),
                            b.rows, position[k]);
@@ -474,8 +437,8 @@ class FileWindows final : public TrainingWindows {
       const auto k = static_cast<std::int64_t>(selected_.size());
       if (p + k > n) break;  // reported below
       if (row_major_) {
-        copy_selected_rows_by_row(prepared_, m, selected_, dense, groups, out.dense_by_row.data(),
-                                  out.slot_by_row.data(), out.value_by_row.data(), p);
+        copy_rows_by_row(block_view(prepared_, m), k == m ? nullptr : selected_.data(), k, dense, groups,
+                         out.dense_by_row.data(), out.slot_by_row.data(), out.value_by_row.data(), p);
       } else {
         copy_selected_rows(prepared_, m, selected_, dense, groups, out.dense.data(), out.slot.data(),
                            out.value.data(), n, p);

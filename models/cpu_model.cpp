@@ -14,6 +14,7 @@
 
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
+#include "models/row_major_rows.h"
 #include "runtime/error.h"
 #include "runtime/host_array.h"
 #include "runtime/vector_clones.h"
@@ -140,7 +141,12 @@ class CpuModel final : public Model {
       by_row_slot_ = data.slot_by_row;
       by_row_value_ = data.value_by_row;
     } else {
-      copy_rows_row_major(data.rows);
+      // The model's own row-major copy of the column-major set.
+      const std::int64_t n = data.rows.rows, dense = shape_.layout.dense_features, groups = shape_.layout.groups;
+      row_dense_.resize(static_cast<std::size_t>(n * dense));
+      row_slot_.resize(static_cast<std::size_t>(n * groups));
+      row_value_.resize(static_cast<std::size_t>(n * groups));
+      copy_rows_by_row(data.rows, nullptr, n, dense, groups, row_dense_.data(), row_slot_.data(), row_value_.data(), 0);
       by_row_dense_ = row_dense_.data();
       by_row_slot_ = row_slot_.data();
       by_row_value_ = row_value_.data();
@@ -578,31 +584,6 @@ class CpuModel final : public Model {
     if (data_.weights) prefetch(data_.weights + r);
   }
 
-  // Transposes the column-major set into the row-major copy, a tile of rows at a time (the
-  // tile's rows of every column stay in cache while they are written out row by row).
-  void copy_rows_row_major(const PreparedRowsView& rows) {
-    const std::int64_t n = rows.rows, dense = shape_.layout.dense_features;
-    const std::int64_t groups = shape_.layout.groups;
-    row_dense_.resize(static_cast<std::size_t>(n * dense));
-    row_slot_.resize(static_cast<std::size_t>(n * groups));
-    row_value_.resize(static_cast<std::size_t>(n * groups));
-    constexpr std::int64_t kTile = 128;
-    const std::int64_t tiles = (n + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t t = 0; t < tiles; ++t) {
-      const std::int64_t begin = t * kTile, end = std::min(n, begin + kTile);
-      for (std::int64_t f = 0; f < dense; ++f) {
-        const float* column = rows.dense + f * n;
-        for (std::int64_t r = begin; r < end; ++r) row_dense_[static_cast<std::size_t>(r * dense + f)] = column[r];
-      }
-      for (std::int64_t g = 0; g < groups; ++g) {
-        for (std::int64_t r = begin; r < end; ++r) {
-          row_slot_[static_cast<std::size_t>(r * groups + g)] = rows.slot[g * n + r];
-          row_value_[static_cast<std::size_t>(r * groups + g)] = rows.value[g * n + r];
-        }
-      }
-    }
-  }
   std::vector<std::int64_t> order_;
   // prepare_epoch_permutation's order in the making, and the permutation it is of.
   std::future<std::vector<std::int64_t>> ahead_;

@@ -1,0 +1,29 @@
+// The row-major copy of prepared rows that the CPU model reads its batches from
+// (TrainingSet::dense_by_row, slot_by_row, value_by_row: dense [row][feature], slot and value
+// [row][group]), and the way back to the column-major layout (PreparedRowsView: [column][row])
+// that the models predict from. One transposition for the CPU model's own copy, the trainer's
+// gather and a streamed window's loader.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/prepare_formulas.h"  // PreparedRowsView
+
+namespace lathe {
+
+// Copies k rows of `from` (host memory, column stride from.rows) into row-major arrays from row
+// `at` on: from's rows selected[0..k) in that order, or rows 0..k-1 when `selected` is null. A
+// tile of rows at a time (the tile's reads of every column stay in cache while its rows are
+// written out), the tiles on all cores when the copy is large; in the caller's thread inside a
+// parallel region.
+void copy_rows_by_row(const PreparedRowsView& from, const std::int64_t* selected, std::int64_t k, std::int64_t dense,
+                      std::int64_t groups, float* dense_to, std::int32_t* slot_to, float* value_to, std::int64_t at);
+
+// The other way: rows [begin, begin + m) of row-major arrays into column-major arrays of m rows
+// (column stride m), column by column (sequential writes; the m rows' strided reads stay in cache
+// when m x dense floats fit in L2). In the caller's thread.
+void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_row, const float* value_by_row,
+                         std::int64_t begin, std::int64_t m, std::int64_t dense, std::int64_t groups, float* dense_to,
+                         std::int32_t* slot_to, float* value_to);
+
+}  // namespace lathe
