@@ -506,6 +506,8 @@ class CudaModel final : public Model {
         shape_(shape),
         optimizer_(optimizer),
         params_(parameter_layout(shape)) {
+    // Streams, events and buffers belong to the device current when they are made.
+    LATHE_CUDA_CHECK(cudaSetDevice(ctx.cuda().index()));
     shape_.layout.group_offset = shape_.group_offsets.data();
     const std::int64_t size = params_.size();
     upload(group_offset_, shape_.group_offsets.data(),
@@ -572,6 +574,15 @@ class CudaModel final : public Model {
       allocated_.record(stream_);
       LATHE_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_.get(), allocated_.get(), 0));
     }
+    // Should anything below throw, no copy may still be reading the caller's arrays (they may be
+    // reloaded or freed as the exception unwinds).
+    struct CopiesFinished {
+      cudaStream_t stream;
+      bool armed = true;
+      ~CopiesFinished() {
+        if (armed) cudaStreamSynchronize(stream);
+      }
+    } copies_finished{copy_stream_.get()};
     upload(back_dense_, data.rows.dense, dense, copy_stream_.get());
     upload(back_slot_, data.rows.slot, sparse, copy_stream_.get());
     upload(back_value_, data.rows.value, sparse, copy_stream_.get());
@@ -582,6 +593,7 @@ class CudaModel final : public Model {
     back_released_.record(stream_);
     LATHE_CUDA_CHECK(cudaStreamWaitEvent(stream_, copied_.get(), 0));
     LATHE_CUDA_CHECK(cudaEventSynchronize(copied_.get()));
+    copies_finished.armed = false;
     std::swap(dense_, back_dense_);
     std::swap(slot_, back_slot_);
     std::swap(value_, back_value_);

@@ -31,6 +31,11 @@ void query_cuda(SystemInfo& info) {
     cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
     return;
   }
+  // cudaMemGetInfo answers for the current device, so each device is made current in turn; the
+  // caller's current device is restored after, since backends and models launch on whichever
+  // device is current (a query while training on cuda:0 must not move it to the last device).
+  int current = 0;
+  const bool restore = cudaGetDevice(&current) == cudaSuccess;
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
@@ -47,6 +52,7 @@ void query_cuda(SystemInfo& info) {
     }
     info.devices.push_back(d);
   }
+  if (restore) cudaSetDevice(current);
   cudaGetLastError();
   info.cuda_usable = !info.devices.empty();
   if (!info.cuda_usable) info.cuda_unusable_reason = "no CUDA device answered";

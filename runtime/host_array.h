@@ -37,8 +37,21 @@ class HostArray {
 
  public:
   explicit HostArray(HostMemory kind = HostMemory::plain) : kind_(kind) {}
-  HostArray(HostArray&&) noexcept = default;
-  HostArray& operator=(HostArray&&) noexcept = default;
+  // A moved-from array is empty and holds no memory, so a later resize() allocates afresh.
+  HostArray(HostArray&& other) noexcept
+      : kind_(other.kind_),
+        storage_pinned_(std::exchange(other.storage_pinned_, false)),
+        storage_(std::move(other.storage_)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+  HostArray& operator=(HostArray&& other) noexcept {
+    kind_ = other.kind_;
+    storage_pinned_ = std::exchange(other.storage_pinned_, false);
+    storage_ = std::move(other.storage_);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
   HostArray(const HostArray&) = delete;
   HostArray& operator=(const HostArray&) = delete;
 

@@ -38,12 +38,34 @@ TEST(HostArray, PinnedWhereAGpuAnswersElsePlainMemory) {
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i);
   EXPECT_EQ(a[12345], 12345.0f);
   const SystemInfo info = query_system();
-  if (!info.cuda_usable) EXPECT_FALSE(a.pinned());
+  EXPECT_EQ(a.pinned(), info.cuda_usable);
   HostArray<float> plain(HostMemory::plain);
   plain.resize(10);
   EXPECT_FALSE(plain.pinned());
   HostArray<float> moved = std::move(a);
   EXPECT_EQ(moved[12345], 12345.0f);
+  EXPECT_EQ(moved.pinned(), info.cuda_usable);
+}
+
+// A moved-from array is empty and holds nothing: growing it again allocates, instead of writing
+// through the memory it gave away.
+TEST(HostArray, AMovedFromArrayIsEmptyAndGrowsAfresh) {
+  HostArray<std::int32_t> a;
+  a.resize(1000);
+  std::iota(a.begin(), a.end(), 0);
+  HostArray<std::int32_t> b = std::move(a);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(a.data(), nullptr);
+  a.resize(10);
+  ASSERT_NE(a.data(), nullptr);
+  ASSERT_NE(a.data(), b.data());
+  std::iota(a.begin(), a.end(), 100);
+  EXPECT_EQ(b[9], 9);
+  HostArray<std::int32_t> c;
+  c = std::move(b);
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.data(), nullptr);
+  EXPECT_EQ(c[999], 999);
 }
 
 // Huge-page memory (the CPU model's row copy) is aligned to 2 MiB and works like any other.

@@ -962,6 +962,44 @@ TEST(CpuModel, LinearScoresByColumnAreTheRowFormulaBitForBit) {
   }
 }
 
+// The GPU model reads the column-major rows: a set that carries only the row-major copy (as the CPU
+// trainer binds its rows) is refused with a message, not read through null pointers.
+TEST(GPUModel, RefusesASetWithOnlyRowMajorRows) {
+  LATHE_SKIP_WITHOUT_DEVICE(DeviceKind::cuda);
+  const DeviceContext ctx = DeviceContext::select("cuda");
+  Data d = make_features(300, 4, {3}, 17);
+  for (std::int64_t r = 0; r < d.rows; ++r) d.label[r] = static_cast<float>(r % 2);
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::linear, 0);
+  std::vector<float> dense_by_row(static_cast<std::size_t>(d.rows * d.dense)), value_by_row;
+  std::vector<std::int32_t> slot_by_row;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    for (std::int64_t f = 0; f < d.dense; ++f) dense_by_row[r * d.dense + f] = d.x[f * d.rows + r];
+    for (std::int64_t g = 0; g < d.groups(); ++g) {
+      slot_by_row.push_back(d.slot[g * d.rows + r]);
+      value_by_row.push_back(d.value[g * d.rows + r]);
+    }
+  }
+  TrainingSet only_rows = d.set();
+  only_rows.dense_by_row = dense_by_row.data();
+  only_rows.slot_by_row = slot_by_row.data();
+  only_rows.value_by_row = value_by_row.data();
+  only_rows.rows = PreparedRowsView{nullptr, nullptr, nullptr, d.rows};
+  auto model = make_model(ctx, shape, OptimizerConfig{}, 5);
+  try {
+    model->bind_training_set(only_rows);
+    ADD_FAILURE() << "a set without column-major rows was bound on the GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("column-major"), std::string::npos) << e.what();
+  }
+  // The same model still binds and trains the full set.
+  model->bind_training_set(d.set());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(d.rows));
+  std::iota(order.begin(), order.end(), 0);
+  model->set_epoch_order(order);
+  model->train_step(0, 64, StepSettings{});
+  for (const float w : flatten(model->parameters())) EXPECT_TRUE(std::isfinite(w));
+}
+
 // A caller's row-major copy of the rows (TrainingSet::dense_by_row, as a streamed window's loader
 // makes it) trains the CPU model to the same bits as the copy the model makes itself.
 TEST(CpuModel, RowMajorRowsFromTheCallerTrainLikeItsOwnCopy) {

@@ -280,9 +280,14 @@ class BlockWindows final : public TrainingWindows {
       }
     out.targets.assign(t_.labels.begin() + first, t_.labels.begin() + first + n);
     out.weights.clear();
+    if (weight_even_windows && w % 2 == 0) {
+      out.weights.resize(static_cast<std::size_t>(n));
+      for (std::int64_t r = 0; r < n; ++r) out.weights[r] = 0.5f + static_cast<float>((first + r) % 3);
+    }
   }
   mutable std::vector<int> loads = std::vector<int>(64, 0);
   std::int64_t fail_at = -1;
+  bool weight_even_windows = false;  // windows 0, 2, ... carry sample weights, the others none
 
  private:
   const SmallTraining& t_;
@@ -397,6 +402,45 @@ TEST_P(StreamedOnDevice, AgreesWithTheCpu) {
     }
     EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
   }
+}
+
+// Windows long enough that exact mode's steps go through captured CUDA graphs (128 steps each)
+// while the next window's copy is queued on the copy stream, and windows that alternate between
+// weighted and unweighted, so the GPU model swaps its weight buffers in and out between bindings.
+TEST_P(StreamedOnDevice, AgreesWithTheCpuThroughGraphsAndWeightedWindows) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  SmallTraining t;
+  BlockWindows long_windows(t, 150);  // 150 steps of one row, then 50
+  BlockWindows weighted(t, 48);
+  weighted.weight_even_windows = true;
+  for (const BlockWindows* windows : {&long_windows, &weighted}) {
+    SCOPED_TRACE(windows == &weighted ? "weighted windows" : "long windows");
+    TrainerOptions options;
+    options.epochs = 2;
+    options.batch = windows == &weighted ? 16 : 1;
+    options.patience = 0;
+    options.progress = false;
+    ModelParameters got, ref;
+    const TrainOutcome a = train_streamed(t, *windows, options, &got, nullptr, ctx);
+    const TrainOutcome b = train_streamed(t, *windows, options, &ref, nullptr, DeviceContext::cpu());
+    ASSERT_EQ(got.weights.size(), ref.weights.size());
+    for (std::size_t i = 0; i < ref.weights.size(); ++i) {
+      EXPECT_NEAR(got.weights[i], ref.weights[i], 1e-4 * std::max(1.0f, std::fabs(ref.weights[i]))) << "weight " << i;
+    }
+    EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
+  }
+  // The weights matter: the same windows without them train to other weights (the test can fail).
+  BlockWindows unweighted(t, 48);
+  TrainerOptions options;
+  options.epochs = 2;
+  options.batch = 16;
+  options.patience = 0;
+  options.progress = false;
+  ModelParameters with, without;
+  train_streamed(t, weighted, options, &with, nullptr, ctx);
+  train_streamed(t, unweighted, options, &without, nullptr, ctx);
+  EXPECT_NE(with.weights, without.weights);
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(StreamedOnDevice);
