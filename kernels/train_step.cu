@@ -501,13 +501,11 @@ void upload(DeviceBuffer<T>& buffer, const T* host, std::int64_t count, cudaStre
 class CudaModel final : public Model {
  public:
   CudaModel(const DeviceContext& ctx, const ModelShape& shape, const OptimizerConfig& optimizer)
-      : ctx_(ctx),
+      : ctx_(made_current(ctx)),
         stream_(ctx.cuda().stream()),
         shape_(shape),
         optimizer_(optimizer),
         params_(parameter_layout(shape)) {
-    // Streams, events and buffers belong to the device current when they are made.
-    LATHE_CUDA_CHECK(cudaSetDevice(ctx.cuda().index()));
     shape_.layout.group_offset = shape_.group_offsets.data();
     const std::int64_t size = params_.size();
     upload(group_offset_, shape_.group_offsets.data(),
@@ -558,11 +556,13 @@ class CudaModel final : public Model {
     // The back buffers were last read by the steps queued before the previous binding.
     if (back_in_use_) LATHE_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_.get(), back_released_.get(), 0));
     // Buffers are allocated and freed in the compute stream's order; a new one is usable on the
-    // copy stream once the compute stream has reached its allocation (rare: when a set is larger
-    // than every one before).
+    // copy stream once the compute stream has reached its allocation, so that window's copy waits
+    // for every step queued before it. Streamed windows differ in size by the rows the mask drops:
+    // a buffer grows with an eighth to spare, so that happens a few times, not at every new largest
+    // window.
     const auto grow = [&](auto& buffer, std::int64_t count) {
       if (static_cast<std::int64_t>(buffer.size()) >= count) return false;
-      reserve(buffer, count, stream_);
+      reserve(buffer, count + count / 8, stream_);
       return true;
     };
     bool grown = grow(back_dense_, dense);
@@ -1067,6 +1067,13 @@ class CudaModel final : public Model {
     if (buffer.size() > 0) {
       LATHE_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, buffer.size() * sizeof(T), stream_));
     }
+  }
+
+  // Makes ctx's device current before the members after ctx_ are made: streams, events and
+  // buffers belong to the device current when they are created.
+  static const DeviceContext& made_current(const DeviceContext& ctx) {
+    LATHE_CUDA_CHECK(cudaSetDevice(ctx.cuda().index()));
+    return ctx;
   }
 
   DeviceContext ctx_;  // first: keeps the backend and its stream alive until the buffers are freed

@@ -11,23 +11,27 @@
 
 namespace lathe {
 
-// The CUDA resources of one device: its stream, cuBLAS handle and reusable staging buffers that
-// grow to the largest block seen (never reallocated per block of the same size).
+// The CUDA resources of one device: its stream and reusable staging buffers that grow to the
+// largest block seen (never reallocated per block of the same size).
 class CudaBackend {
  public:
-  explicit CudaBackend(int index) : index_(index) {
-    LATHE_CUDA_CHECK(cudaSetDevice(index_));
+  // index_ is initialized first and makes the device current, so the stream and event members
+  // after it are created on this device.
+  explicit CudaBackend(int index) : index_(make_current(index)) {
     cudaDeviceProp prop{};
     LATHE_CUDA_CHECK(cudaGetDeviceProperties(&prop, index_));
     multiprocessors_ = prop.multiProcessorCount;
-    stream_ = CudaStream();
   }
 
   int index() const { return index_; }
   int multiprocessors() const { return multiprocessors_; }
   cudaStream_t stream() const { return stream_.get(); }
 
+  // The pinned staging buffer, at least `count` floats. Waits first for the last copy upload()
+  // queued from it, which may still be reading it (a caller that queues copies from it itself
+  // must wait for them before the next call, as upload_rows in metrics.cu does).
   float* staging_host(std::size_t count) {
+    LATHE_CUDA_CHECK(cudaEventSynchronize(staging_copied_.get()));
     if (host_staging_.size() < count) host_staging_ = PinnedHostBuffer<float>(count);
     return host_staging_.data();
   }
@@ -43,6 +47,7 @@ class CudaBackend {
     if (count == 0) return device;
     std::memcpy(pinned, host, count * sizeof(float));
     LATHE_CUDA_CHECK(cudaMemcpyAsync(device, pinned, count * sizeof(float), cudaMemcpyHostToDevice, stream()));
+    staging_copied_.record(stream());
     return device;
   }
   ColumnStats* stats_device(std::size_t count) {
@@ -51,10 +56,16 @@ class CudaBackend {
   }
 
  private:
+  static int make_current(int index) {
+    LATHE_CUDA_CHECK(cudaSetDevice(index));
+    return index;
+  }
+
   int index_;
   int multiprocessors_ = 1;
   CudaStream stream_;
   PinnedHostBuffer<float> host_staging_;
+  CudaEvent staging_copied_;  // recorded after upload()'s copy from host_staging_
   DeviceBuffer<float> device_staging_;
   DeviceBuffer<ColumnStats> stats_device_;
 };
