@@ -248,6 +248,9 @@ void add_train_command(CLI::App& app) {
                               {"metric", report.outcome.metric},
                               {"valid", metrics_json(report.best_valid)},
                               {"seconds", report.seconds}};
+    nlohmann::json stages = nlohmann::json::object();
+    for (const auto& [stage, seconds] : report.stage_seconds) stages[stage] = seconds;
+    summary["stage_seconds"] = stages;
     if (args->dedup) summary["duplicates_removed"] = report.duplicates;
     summary["streamed"] = report.streamed;
     std::cout << summary.dump() << "\n";

@@ -640,6 +640,64 @@ struct TableReader::Impl {
     }
   }
 
+  // read_block: every source, or (`wanted`, by column) only those that feed a wanted column.
+  void read_sources(std::int64_t first_row, std::int64_t row_count, std::span<float> out,
+                    const std::vector<bool>* wanted) {
+    const std::int64_t ncols = static_cast<std::int64_t>(columns.size());
+    if (first_row < 0 || row_count < 0 || first_row + row_count > rows) {
+      throw Error(file_context + ": read of rows [" + std::to_string(first_row) + ", " +
+                  std::to_string(first_row + row_count) + ") is outside the table's " +
+                  std::to_string(rows) + " rows");
+    }
+    if (static_cast<std::int64_t>(out.size()) != row_count * ncols) {
+      throw Error(file_context + ": read_block output has the wrong size");
+    }
+    if (row_count == 0) return;
+    const auto read = [&](const Source& s) {
+      if (!wanted) return true;
+      for (const std::int64_t t : s.target) {
+        if ((*wanted)[static_cast<std::size_t>(t)]) return true;
+      }
+      return false;
+    };
+    direct_requests.clear();
+    direct_sources.clear();
+    if (direct_columns.size() < sources.size()) direct_columns.resize(sources.size());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      Source& s = sources[i];
+      if (!read(s)) continue;
+      if (s.direct.path == ReadPath::hdf5_hyperslab) {
+        read_hyperslab(s, first_row, row_count, out);
+        continue;
+      }
+      std::vector<float*>& targets = direct_columns[direct_sources.size()];
+      targets.clear();
+      for (const std::int64_t t : s.target) targets.push_back(out.data() + t * row_count);
+      direct_requests.push_back({.dataset = s.dataset.get(),
+                                 .layout = &s.direct,
+                                 .decoder = &*s.decoder,
+                                 .columns = targets});
+      direct_sources.push_back(i);
+    }
+    if (!direct_requests.empty()) {
+      direct->read(direct_requests, first_row, row_count);
+      // A block the direct path could not read exactly (an unwritten chunk without a known fill
+      // value, a damaged chunk, a short file): HDF5 reads it, or reports what is wrong with it.
+      for (std::size_t q = 0; q < direct_requests.size(); ++q) {
+        if (!direct_requests[q].done) read_hyperslab(sources[direct_sources[q]], first_row, row_count, out);
+      }
+    }
+    for (const Source& s : sources) {
+      if (!s.categorical_codes || !read(s)) continue;
+      for (const std::int64_t t : s.target) {
+        float* dst = out.data() + t * row_count;
+        for (std::int64_t r = 0; r < row_count; ++r) {
+          if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
+        }
+      }
+    }
+  }
+
   static float decode_integer(const unsigned char* p, std::size_t size, bool is_signed) {
     switch (size) {
       case 1: { std::int8_t v; std::memcpy(&v, p, 1); return is_signed ? v : static_cast<std::uint8_t>(v); }
@@ -680,53 +738,20 @@ const std::vector<DatasetStorage>& TableReader::storage() const { return impl_->
 std::int64_t TableReader::block_rows() const { return impl_->block_rows; }
 
 void TableReader::read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out) {
+  impl_->read_sources(first_row, row_count, out, nullptr);
+}
+
+void TableReader::read_block_columns(std::int64_t first_row, std::int64_t row_count,
+                                     std::span<const std::int64_t> columns, std::span<float> out) {
   Impl& m = *impl_;
-  const std::int64_t ncols = static_cast<std::int64_t>(m.columns.size());
-  if (first_row < 0 || row_count < 0 || first_row + row_count > m.rows) {
-    throw Error(m.file_context + ": read of rows [" + std::to_string(first_row) + ", " +
-                std::to_string(first_row + row_count) + ") is outside the table's " +
-                std::to_string(m.rows) + " rows");
-  }
-  if (static_cast<std::int64_t>(out.size()) != row_count * ncols) {
-    throw Error(m.file_context + ": read_block output has the wrong size");
-  }
-  if (row_count == 0) return;
-  m.direct_requests.clear();
-  m.direct_sources.clear();
-  if (m.direct_columns.size() < m.sources.size()) m.direct_columns.resize(m.sources.size());
-  for (std::size_t i = 0; i < m.sources.size(); ++i) {
-    Source& s = m.sources[i];
-    if (s.direct.path == ReadPath::hdf5_hyperslab) {
-      m.read_hyperslab(s, first_row, row_count, out);
-      continue;
+  std::vector<bool> wanted(m.columns.size(), false);
+  for (const std::int64_t c : columns) {
+    if (c < 0 || c >= static_cast<std::int64_t>(m.columns.size())) {
+      throw Error(m.file_context + ": read_block_columns: no column " + std::to_string(c));
     }
-    std::vector<float*>& columns = m.direct_columns[m.direct_sources.size()];
-    columns.clear();
-    for (const std::int64_t t : s.target) columns.push_back(out.data() + t * row_count);
-    m.direct_requests.push_back({.dataset = s.dataset.get(),
-                                 .layout = &s.direct,
-                                 .decoder = &*s.decoder,
-                                 .columns = columns});
-    m.direct_sources.push_back(i);
+    wanted[static_cast<std::size_t>(c)] = true;
   }
-  if (!m.direct_requests.empty()) {
-    m.direct->read(m.direct_requests, first_row, row_count);
-    // A block the direct path could not read exactly (an unwritten chunk without a known fill
-    // value, a damaged chunk, a short file): HDF5 reads it, or reports what is wrong with it.
-    for (std::size_t q = 0; q < m.direct_requests.size(); ++q) {
-      if (!m.direct_requests[q].done)
-        m.read_hyperslab(m.sources[m.direct_sources[q]], first_row, row_count, out);
-    }
-  }
-  for (const Source& s : m.sources) {
-    if (!s.categorical_codes) continue;
-    for (const std::int64_t t : s.target) {
-      float* dst = out.data() + t * row_count;
-      for (std::int64_t r = 0; r < row_count; ++r) {
-        if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
-      }
-    }
-  }
+  m.read_sources(first_row, row_count, out, &wanted);
 }
 
 }  // namespace lathe

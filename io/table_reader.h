@@ -89,6 +89,11 @@ class TableReader {
   // out.size() must be row_count * columns().size(). One call at a time per reader, from any
   // thread (it may start an OpenMP team of its own, nested or not).
   void read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out);
+  // As read_block, but reads only the datasets that hold `columns` (a 2-D dataset is read whole
+  // when one of its columns is wanted); the other columns of `out` are left as they were. For a
+  // pass over a few columns of a wide table, such as its label.
+  void read_block_columns(std::int64_t first_row, std::int64_t row_count, std::span<const std::int64_t> columns,
+                          std::span<float> out);
 
  private:
   struct Impl;

@@ -44,11 +44,12 @@ std::int32_t column_index(const TableReader& reader, const std::string& name, co
 std::vector<std::vector<float>> read_columns(TableReader& reader, const std::vector<std::int32_t>& columns) {
   const std::int64_t ncols = static_cast<std::int64_t>(reader.columns().size());
   std::vector<std::vector<float>> out(columns.size(), std::vector<float>(static_cast<std::size_t>(reader.rows())));
+  const std::vector<std::int64_t> wanted(columns.begin(), columns.end());
   std::vector<float> block;
   for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
     const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
     block.resize(static_cast<std::size_t>(n * ncols));
-    reader.read_block(first, n, block);
+    reader.read_block_columns(first, n, wanted, block);
     for (std::size_t k = 0; k < columns.size(); ++k) {
       std::copy_n(block.data() + columns[k] * n, n, out[k].data() + first);
     }
@@ -499,6 +500,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                         const std::filesystem::path& model_path, const TrainTableOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   TrainReport report;
+  auto stage_start = start;
+  const auto stage_done = [&](const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    report.stage_seconds.emplace_back(name, std::chrono::duration<double>(now - stage_start).count());
+    stage_start = now;
+  };
   if (options.preparation.label.empty()) throw InputError("--label is required");
   if (!(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
     throw InputError("--valid-fraction must be in [0, 1)");
@@ -546,7 +553,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
   if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
+  stage_done("read");
   const DataProfile profile = profile_table(ctx, reader, &train_mask);
+  stage_done("profile");
   // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
   const bool warm = !options.init_model.empty();
   ModelFile init;
@@ -673,6 +682,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     valid_file = options.valid_path.string();
   }
   report.valid_rows = valid_rows.block.rows;
+  stage_done("prepare");
 
   std::vector<float> train_metric_labels(static_cast<std::size_t>(train_rows.block.rows));
   for (std::int64_t p = 0; p < train_rows.block.rows; ++p) train_metric_labels[p] = label_of(train_rows.source_row[p]);
@@ -793,6 +803,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+  stage_done("train");
 
   file.parameters = report.outcome.best;
   // The kept parameters' predictions on the validation rows (without any, on the training rows when
@@ -813,6 +824,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   file.history_json = epoch_history_json(report.outcome.history);
   save_model(model_path, file);
+  stage_done("save");
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -69,6 +70,10 @@ struct TrainReport {
   TrainOutcome outcome;
   MetricSet best_valid;  // the kept epoch's validation metrics (empty without validation)
   double seconds = 0.0;
+  // Where the seconds went, in order: "read" (the label, weight and duplicate passes), "profile",
+  // "prepare" (the prepared rows gathered), "train" (every epoch, with validation) and "save" (the
+  // prediction summary and the model file). Their sum is `seconds`, less the checks between them.
+  std::vector<std::pair<std::string, double>> stage_seconds;
   std::vector<std::string> notes;
 };
 

@@ -777,6 +777,50 @@ TEST_F(TableReaderBlocks, ScanningInBlockRowsReassemblesTheTable) {
   }
 }
 
+// read_block_columns reads the wanted columns as read_block does and leaves the others alone: a
+// columnar file skips the other datasets; a matrix file reads X whole when one of its columns is
+// wanted, and only y when the label alone is.
+TEST_F(TableReaderBlocks, ReadingSomeColumnsGivesThemAndLeavesTheOthers) {
+  const std::int64_t chunk = static_cast<std::int64_t>(kChunkRows);
+  const std::int64_t offset = chunk - 3, size = 2 * chunk + 7;
+  struct Case {
+    const char* name;
+    std::vector<std::int64_t> wanted;
+    std::vector<bool> written;  // per column: read (the others keep the poison)
+  };
+  for (const bool matrix : {false, true}) {
+    const fs::path path = file(matrix ? "matrix.h5" : "columnar.h5");
+    if (matrix) {
+      write_block_matrix(path);
+    } else {
+      write_block_columnar(path);
+    }
+    const auto cols = matrix ? block_matrix_columns() : block_columnar_columns();
+    const std::vector<Case> cases =
+        matrix ? std::vector<Case>{{"label", {3}, {false, false, false, true}},
+                                   {"one feature", {1}, {true, true, true, false}}}
+               : std::vector<Case>{{"codes", {3}, {false, false, false, true}},
+                                   {"two features", {2, 0}, {true, false, true, false}}};
+    TableReader reader(path);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(matrix ? "matrix, " : "columnar, ") + c.name);
+      std::vector<float> out(static_cast<std::size_t>(size) * cols.size(), kPoison);
+      reader.read_block_columns(offset, size, c.wanted, out);
+      for (std::size_t col = 0; col < cols.size(); ++col) {
+        const std::vector<float> got(out.begin() + col * size, out.begin() + (col + 1) * size);
+        if (c.written[col]) {
+          expect_same_floats(got, std::vector<float>(cols[col].begin() + offset, cols[col].begin() + offset + size));
+        } else {
+          expect_same_floats(got, std::vector<float>(static_cast<std::size_t>(size), kPoison));
+        }
+      }
+    }
+    std::vector<float> out(static_cast<std::size_t>(size) * cols.size());
+    const std::vector<std::int64_t> bad = {4};
+    EXPECT_THROW(reader.read_block_columns(offset, size, bad, out), Error);
+  }
+}
+
 TEST_F(TableReaderBlocks, RefusesReadsOutsideTheTableOrIntoAWrongSizedOutput) {
   const fs::path path = file("matrix.h5");
   write_block_matrix(path);
