@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 #include "cli/commands.h"
 #include "io/drift.h"
@@ -105,6 +106,12 @@ void add_drift_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args] {
     const DriftThresholds& t = args->thresholds;
+    // NaN passes CLI11's non-negative check (no comparison holds for it) and would never alert.
+    for (const auto& [flag, value] : {std::pair{"--psi-warn", t.psi_warn}, std::pair{"--psi-alert", t.psi_alert},
+                                      std::pair{"--metric-warn", t.metric_warn},
+                                      std::pair{"--metric-alert", t.metric_alert}}) {
+      if (!std::isfinite(value)) throw InputError(std::string(flag) + " must be a finite number, not " + std::to_string(value));
+    }
     if (t.psi_warn > t.psi_alert) throw InputError("--psi-warn must not exceed --psi-alert");
     if (t.metric_warn > t.metric_alert) throw InputError("--metric-warn must not exceed --metric-alert");
     const DeviceContext ctx = DeviceContext::select(args->device);

@@ -18,6 +18,7 @@
 
 #include "io/columnar_writer.h"
 #include "io/csv_reader.h"
+#include "io/text_check.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
 
@@ -79,10 +80,28 @@ bool parse_number(std::string_view value, double& number) {
   return ec == std::errc();
 }
 
+// Text Lathe would keep (a name or a category label) must be UTF-8 without NUL bytes: the whole
+// file is in another encoding (Latin-1, UTF-16) or is not text, which no row skipping fixes.
+std::string text_problem(std::string_view text, std::size_t at) {
+  const bool nul = text[at] == '\0';
+  return std::string("is not UTF-8 text (") + describe_bad_text_byte(text, at) + ")" +
+         (nul ? ": a NUL byte (a binary file, or UTF-16 text?)"
+              : ": save the file as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8 in.csv > out.csv)");
+}
+
+// The value in quotes, cut at 60 bytes; control bytes (a NUL would end the message) as \xNN.
 std::string quoted_for_message(std::string_view value) {
   constexpr std::size_t kMax = 60;
   std::string out = "'";
-  out.append(value.substr(0, kMax));
+  for (const char ch : value.substr(0, kMax)) {
+    if (static_cast<unsigned char>(ch) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02X", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
   if (value.size() > kMax) out += "...";
   return out + "'";
 }
@@ -176,6 +195,7 @@ class CsvImport {
  private:
   void read_header(CsvReader& reader, CsvRecord& record);
   void resolve_forced(const std::vector<std::string>& names, ForcedType type, const char* flag);
+  void check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const;
   std::string ragged_reason(const CsvRecord& record) const;
   std::string non_number_reason(std::int64_t line, const ColumnScan& column,
                                 std::string_view value) const;
@@ -210,6 +230,9 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
       throw InputError(where + "the column name '" + name + "' appears twice (columns " +
                        std::to_string(it->second + 1) + " and " + std::to_string(i + 1) + ")");
     }
+    if (const auto bad = first_bad_text_byte(name)) {
+      throw InputError(where + "column " + std::to_string(i + 1) + " of the header " + text_problem(name, *bad));
+    }
     if (name == "." || name.find('/') != std::string::npos) {
       throw InputError(where + "the column name '" + name +
                        "' cannot name an HDF5 dataset ('.' or containing '/'); rename it");
@@ -243,6 +266,13 @@ std::string CsvImport::ragged_reason(const CsvRecord& record) const {
   return "line " + std::to_string(record.first_line) + ": has " +
          std::to_string(record.fields.size()) + (record.fields.size() == 1 ? " field" : " fields") +
          ", the header has " + std::to_string(columns_.size());
+}
+
+void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const {
+  if (const auto bad = first_bad_text_byte(value)) {
+    throw InputError(file_ + ": line " + std::to_string(line) + ", column '" + column.name + "': " +
+                     quoted_for_message(value) + " " + text_problem(value, *bad));
+  }
 }
 
 std::string CsvImport::non_number_reason(std::int64_t line, const ColumnScan& column,
@@ -312,6 +342,7 @@ void CsvImport::scan() {
       const std::string_view value = trim(record.fields[c]);
       if (is_missing(value)) continue;
       if (column.forced == ForcedType::categorical) {
+        check_text(record.first_line, column, value);
         insert_label(column.texts, value);
       } else if (parse_number(value, number)) {
         ++column.numbers;
@@ -323,6 +354,7 @@ void CsvImport::scan() {
           }
         }
       } else {
+        check_text(record.first_line, column, value);
         if (column.non_numbers++ == 0) {
           column.first_non_number_line = record.first_line;
           column.first_non_number = value;

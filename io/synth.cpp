@@ -129,6 +129,9 @@ constexpr double kRegressionNoiseSd = 0.5;
 constexpr double kBinaryLogitSd = 3.0;
 constexpr double kMulticlassScoreSd = 2.0;
 constexpr int kMaxClasses = 1000;
+// One dataset per column, and per-column state sized before the first row is written: beyond this
+// a typo (--features 100000000) would take all memory instead of failing.
+constexpr std::int64_t kMaxColumns = 100000;
 constexpr std::int64_t kMaxChunkRows = std::int64_t{1} << 24;
 constexpr int kMaxInteractions = 32;
 
@@ -194,6 +197,10 @@ void validate_synth_options(const SynthOptions& o) {
   }
   if (o.features + o.categorical < 1) {
     fail("--features: a table needs at least one feature (--features plus --categorical is 0)");
+  }
+  if (static_cast<std::int64_t>(o.features) + o.categorical > kMaxColumns) {
+    fail("--features plus --categorical must be at most " + std::to_string(kMaxColumns) + " (got " +
+         std::to_string(static_cast<std::int64_t>(o.features) + o.categorical) + ")");
   }
   if (o.classes < 2 || o.classes > kMaxClasses) {
     fail("--classes must be from 2 to " + std::to_string(kMaxClasses) + " (got " +

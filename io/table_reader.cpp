@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "io/direct_block_reader.h"
+#include "io/text_check.h"
 #include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
 #include "runtime/error.h"
@@ -430,6 +431,10 @@ struct TableReader::Impl {
       c.dtype = s.element.dtype;
       c.dataset = prefix + n;
       if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
+        if (c.dtype.rfind("float", 0) == 0) {
+          throw InputError(where(prefix + n) + ": has category labels but stores " + c.dtype +
+                           " values; category codes must be integers (-1 for missing)");
+        }
         c.type = ColumnType::categorical;
         c.categories = h5::read_string_attribute(s.dataset.get(), "categories", where(prefix + n));
         s.categorical_codes = true;
@@ -718,6 +723,21 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();
   if (impl_->rows == 0) throw InputError(impl_->file_context + ": the table has zero rows");
+  // Names and labels travel on as UTF-8 (JSON, model files, HTML): text in another encoding is
+  // refused here, where the file and dataset can be named.
+  for (const ColumnInfo& c : impl_->columns) {
+    if (const auto bad = first_bad_text_byte(c.name)) {
+      throw InputError(impl_->where(c.dataset) + ": the column name is not UTF-8 text (" +
+                       describe_bad_text_byte(c.name, *bad) + ")");
+    }
+    for (std::size_t k = 0; k < c.categories.size(); ++k) {
+      if (const auto bad = first_bad_text_byte(c.categories[k])) {
+        throw InputError(impl_->where(c.dataset) + ": category label " + std::to_string(k) + " ('" + c.categories[k] +
+                         "') is not UTF-8 text (" + describe_bad_text_byte(c.categories[k], *bad) +
+                         "); store the labels as UTF-8");
+      }
+    }
+  }
   std::int64_t chunk = 0;
   for (const auto& st : impl_->storage) {
     if (!st.chunk.empty()) chunk = std::max(chunk, st.chunk[0]);

@@ -113,7 +113,9 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
     if (!keep.test(r)) continue;
     const float v = raw[static_cast<std::size_t>(r)];
     if (!std::isfinite(v)) {
-      throw InputError(where + ": " + row_text(r) + " has " + (std::isnan(v) ? "no label (missing)" : "an infinite label"));
+      throw InputError(where + ": " + row_text(r) + " has " +
+                       (std::isnan(v) ? "no label (missing)"
+                                      : "an infinite label (or one beyond float32's range, +-3.4e38)"));
     }
     if (task == Task::regression) continue;
     if (!map.categorical && (v != std::floor(v) || v < 0)) {
@@ -500,6 +502,52 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
   return s;
 }
 
+namespace {
+
+// fit_preparation, with the file named in its errors and, when columns hold infinite values (which
+// a profile only shows as an infinite min or max), the first training row of each that has one.
+FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
+                                     const RowMask& rows, std::vector<std::string>* notes) {
+  try {
+    return fit_preparation(profile, prep, notes);
+  } catch (const InputError& e) {
+    std::string message = reader.path().string() + ": " + e.what();
+    std::vector<std::int64_t> infinite;
+    for (std::size_t c = 0; c < profile.columns.size(); ++c) {
+      const ColumnProfile& col = profile.columns[c];
+      if (col.type == ColumnType::numeric &&
+          (!std::isfinite(col.numeric.stats.min) || !std::isfinite(col.numeric.stats.max))) {
+        infinite.push_back(static_cast<std::int64_t>(c));
+      }
+    }
+    const auto ncols = static_cast<std::int64_t>(reader.columns().size());
+    std::vector<std::int64_t> first(infinite.size(), -1);
+    std::vector<float> block;
+    for (std::int64_t start = 0; start < reader.rows() && !infinite.empty(); start += reader.block_rows()) {
+      const std::int64_t n = std::min(reader.block_rows(), reader.rows() - start);
+      block.resize(static_cast<std::size_t>(n * ncols));
+      reader.read_block_columns(start, n, infinite, block);
+      bool all_found = true;
+      for (std::size_t k = 0; k < infinite.size(); ++k) {
+        const float* v = block.data() + infinite[k] * n;
+        for (std::int64_t r = 0; r < n && first[k] < 0; ++r) {
+          if (std::isinf(v[r]) && rows.test(start + r)) first[k] = start + r;
+        }
+        all_found = all_found && first[k] >= 0;
+      }
+      if (all_found) break;
+    }
+    for (std::size_t k = 0; k < infinite.size(); ++k) {
+      if (first[k] < 0) continue;
+      message += "; column '" + reader.columns()[static_cast<std::size_t>(infinite[k])].name + "': the first infinite value is at " +
+                 row_text(first[k]);
+    }
+    throw InputError(message);
+  }
+}
+
+}  // namespace
+
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -520,7 +568,18 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   std::int32_t weight_col = -1;
   if (!options.weight_column.empty()) {
     weight_col = column_index(reader, options.weight_column, "--weight");
+    if (weight_col == label_col) {
+      throw InputError("--weight '" + options.weight_column + "' is the label; a sample weight is another column");
+    }
+    if (reader.columns()[weight_col].type == ColumnType::categorical) {
+      throw InputError(data.string() + ": --weight '" + options.weight_column +
+                       "' is a categorical column; a sample weight must be numeric");
+    }
     wanted.push_back(weight_col);
+  }
+  if (!options.positive.empty() && options.task != Task::binary) {
+    throw InputError("--positive names the positive class of a binary task; this run's task is " +
+                     std::string(task_name(options.task)));
   }
   const auto values = read_columns(reader, wanted);
   const std::vector<float>& raw_labels = values[0];
@@ -584,8 +643,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                        (options.kind == ModelKind::fm ? "fm with " + std::to_string(options.factors) + " factors" : "linear"));
     }
   }
-  const FittedPreparation fitted =
-      warm && !options.refit_prep ? init.preparation : fit_preparation(profile, prep, &report.notes);
+  const FittedPreparation fitted = warm && !options.refit_prep
+                                       ? init.preparation
+                                       : fit_preparation_of(reader, profile, prep, train_mask, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());

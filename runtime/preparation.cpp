@@ -91,9 +91,15 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
   const double mean = st.mean;
   const double stddev = std::sqrt(variance(st));
   auto need_finite_moments = [&](const char* why) {
+    if (!std::isfinite(st.min) || !std::isfinite(st.max)) {
+      // Sums over infinite values say nothing useful (inf, or NaN): name the cause instead.
+      throw InputError("column '" + name + "' has infinite values (min " + fmt(st.min) + ", max " + fmt(st.max) +
+                       "), so its mean and standard deviation, needed for " + why +
+                       ", are not finite; use quantile clipping with median imputation and robust scaling");
+    }
     if (!std::isfinite(mean) || !std::isfinite(stddev)) {
       throw InputError("column '" + name + "': mean " + fmt(mean) + ", standard deviation " +
-                       fmt(stddev) + " are not finite (infinite values?), needed for " + why +
+                       fmt(stddev) + " are not finite (values too large for their squares?), needed for " + why +
                        "; use quantile clipping with median imputation and robust scaling");
     }
   };

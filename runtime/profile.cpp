@@ -286,8 +286,26 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       keep_bytes.resize(static_cast<std::size_t>(n));
       for (std::int64_t r = 0; r < n; ++r) keep_bytes[static_cast<std::size_t>(r)] = keep->test(first + r) ? 1 : 0;
     }
-    profile_block(ctx, ColumnBlockView{values.data(), n, columns}, keep_bytes, profile, options,
-                  &workspace);
+    try {
+      profile_block(ctx, ColumnBlockView{values.data(), n, columns}, keep_bytes, profile, options, &workspace);
+    } catch (const InputError& e) {
+      // A category code outside its labels: name the file and the first row that has one.
+      std::string where;
+      for (std::int64_t c = 0; c < columns && where.empty(); ++c) {
+        const ColumnProfile& column = profile.columns[static_cast<std::size_t>(c)];
+        if (column.type != ColumnType::categorical) continue;
+        const auto labels = static_cast<std::int64_t>(column.categorical.labels.size());
+        const float* v = values.data() + c * n;
+        for (std::int64_t r = 0; r < n; ++r) {
+          if (!keep_bytes.empty() && keep_bytes[static_cast<std::size_t>(r)] == 0) continue;
+          if (category_count_slot(v[r], labels) < 0) {
+            where = " (column '" + column.name + "', row " + std::to_string(first + r + 1) + ")";
+            break;
+          }
+        }
+      }
+      throw InputError(reader.path().string() + ": " + e.what() + where);
+    }
   }
   return profile;
 }

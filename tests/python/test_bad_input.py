@@ -1,0 +1,178 @@
+"""Bad input that a robustness sweep found slipping through, each refused with a message that names
+what is wrong and where, and a non-zero exit:
+
+- text that is not UTF-8 (Latin-1 bytes, NUL bytes) in a CSV being imported or in an HDF5 file's
+  column names and category labels, which later failed inside the JSON writer;
+- category codes stored as floats, and codes outside their labels (named by file, column and row);
+- infinite feature values under scaling that needs the mean (named by file, column and row), and a
+  float64 label beyond float32's range;
+- options that make no sense together: --weight naming the label or a categorical column,
+  --positive for a task that is not binary, NaN drift thresholds, and a synthetic table of a
+  hundred million columns.
+"""
+import os
+import subprocess
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+from lathe_run import LATHE
+
+TIMEOUT = 60
+
+
+def lathe(*args):
+    return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
+                          errors="replace")
+
+
+class BadInput(unittest.TestCase):
+    def setUp(self):
+        self._dir = tempfile.TemporaryDirectory()
+        self.dir = self._dir.name
+
+    def tearDown(self):
+        self._dir.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def refused(self, proc, *fragments):
+        self.assertNotEqual(proc.returncode, 0, proc.stdout)
+        self.assertGreater(proc.returncode, 0, "killed by a signal")
+        for fragment in fragments:
+            self.assertIn(fragment, proc.stderr)
+
+    def columnar(self, name, columns, categories=None):
+        """A columnar HDF5 table: {name: values}, with category labels (lists of bytes) for some."""
+        path = self.path(name)
+        with h5py.File(path, "w") as f:
+            for column, values in columns.items():
+                d = f.create_dataset(column, data=values)
+                if categories and column in categories:
+                    d.attrs["categories"] = categories[column]
+            f.attrs["lathe_columns"] = list(columns)
+        return path
+
+    def binary_table(self, rows=400, **extra):
+        rng = np.random.default_rng(5)
+        columns = {"x": rng.normal(size=rows).astype(np.float32), "y": (np.arange(rows) % 2).astype(np.float32)}
+        columns.update(extra)
+        return columns
+
+    # ---- text -------------------------------------------------------------------------------------
+
+    def write_csv(self, name, data):
+        path = self.path(name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
+        csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
+        out = self.path("latin1.h5")
+        self.refused(lathe("import", csv, out), "line 3", "column 'town'", "UTF-8", "0xE1")
+        self.assertFalse(os.path.exists(out))
+
+    def test_a_header_that_is_not_utf8_is_refused(self):
+        csv = self.write_csv("header.csv", b"a,\xe9\xff,c\n1,2,3\n")
+        self.refused(lathe("import", csv, self.path("header.h5")), "column 2 of the header", "UTF-8")
+
+    def test_a_nul_byte_in_a_csv_field_is_refused(self):
+        csv = self.write_csv("nul.csv", b"x,y\n1,2\n2\x00,3\n3,4\n")
+        self.refused(lathe("import", csv, self.path("nul.h5")), "line 3", "column 'x'", "NUL")
+
+    def test_valid_utf8_text_still_imports(self):
+        csv = self.write_csv("utf8.csv", "x,town\n1,Bogotá\n2,Zürich\n3,東京\n".encode())
+        proc = lathe("import", csv, self.path("utf8.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with h5py.File(self.path("utf8.h5")) as f:
+            labels = [v.decode() if isinstance(v, bytes) else v for v in f["town"].attrs["categories"]]
+        self.assertEqual(sorted(labels), sorted(["Bogotá", "Zürich", "東京"]))
+
+    def test_hdf5_category_labels_that_are_not_utf8_are_refused_naming_the_dataset(self):
+        columns = self.binary_table()
+        columns["town"] = (np.arange(400) % 2).astype(np.int32)
+        path = self.columnar("labels.h5", columns,
+                             {"town": np.array([b"Oslo", b"Bogot\xe1"], dtype=h5py.string_dtype("ascii"))})
+        for command in (["inspect", path], ["train", path, "--label", "y", "--task", "binary",
+                                            "--out", self.path("m.h5"), "--epochs", "1"]):
+            self.refused(lathe(*command), "town'", "category label 1", "UTF-8")
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    # ---- category codes ---------------------------------------------------------------------------
+
+    def test_category_codes_stored_as_floats_are_refused(self):
+        columns = self.binary_table()
+        columns["kind"] = np.where(np.arange(400) % 3 == 0, 0.5, 1.0).astype(np.float64)
+        path = self.columnar("floatcodes.h5", columns, {"kind": ["a", "b"]})
+        self.refused(lathe("inspect", path), "kind'", "category codes must be integers")
+
+    def test_a_code_outside_its_labels_names_the_file_column_and_row(self):
+        columns = self.binary_table()
+        codes = (np.arange(400) % 2).astype(np.int32)
+        codes[236] = 99
+        columns["kind"] = codes
+        path = self.columnar("badcode.h5", columns, {"kind": ["a", "b"]})
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
+                     "--epochs", "1", "--valid-fraction", "0")
+        self.refused(proc, path, "code 99", "column 'kind', row 237")
+
+    # ---- values -----------------------------------------------------------------------------------
+
+    def test_an_infinite_feature_names_the_file_column_and_first_row(self):
+        columns = self.binary_table()
+        columns["x"][123] = np.inf
+        path = self.columnar("inf.h5", columns)
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
+                     "--epochs", "1", "--valid-fraction", "0")
+        self.refused(proc, path, "column 'x' has infinite values", "the first infinite value is at row 124")
+        self.assertNotIn("standard deviation 0", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_a_label_beyond_float32_range_says_so(self):
+        columns = self.binary_table()
+        columns["y"] = np.where(np.arange(400) % 2 == 0, 0.0, 1.0)
+        columns["y"][500 % 400] = 1e300
+        path = self.columnar("huge.h5", columns)
+        proc = lathe("train", path, "--label", "y", "--task", "regression", "--out", self.path("m.h5"),
+                     "--epochs", "1")
+        self.refused(proc, "row 101", "float32's range")
+
+    # ---- options ----------------------------------------------------------------------------------
+
+    def test_weight_must_be_another_numeric_column(self):
+        columns = self.binary_table()
+        columns["kind"] = (np.arange(400) % 2).astype(np.int32)
+        path = self.columnar("weights.h5", columns, {"kind": ["a", "b"]})
+        base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1"]
+        self.refused(lathe(*base, "--weight", "y"), "--weight 'y' is the label")
+        self.refused(lathe(*base, "--weight", "kind"), "--weight 'kind' is a categorical column")
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_positive_is_only_for_a_binary_task(self):
+        columns = self.binary_table()
+        columns["y"] = (np.arange(400) % 3).astype(np.float32)
+        path = self.columnar("three.h5", columns)
+        proc = lathe("train", path, "--label", "y", "--task", "multiclass", "--positive", "1",
+                     "--out", self.path("m.h5"), "--epochs", "1")
+        self.refused(proc, "--positive", "multiclass")
+
+    def test_drift_thresholds_must_be_finite(self):
+        path = self.columnar("d.h5", self.binary_table())
+        model = self.path("m.h5")
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for flag in ("--psi-warn", "--psi-alert", "--metric-warn", "--metric-alert"):
+            self.refused(lathe("drift", model, path, flag, "nan"), flag, "finite")
+
+    def test_synth_refuses_a_hundred_million_columns_at_once(self):
+        proc = lathe("synth", "--task", "binary", "--rows", 10, "--features", 100000000, "--out", self.path("z.h5"))
+        self.refused(proc, "--features plus --categorical must be at most")
+        self.assertFalse(os.path.exists(self.path("z.h5")))
+
+
+if __name__ == "__main__":
+    unittest.main()
