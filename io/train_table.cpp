@@ -300,6 +300,10 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
     outs[k]->source_row.reserve(static_cast<std::size_t>(n));
   }
   const std::int64_t ncols = static_cast<std::int64_t>(reader.columns().size());
+  // Only the columns the preparation reads (a weight, an id or an excluded column is not).
+  std::vector<std::int64_t> wanted(bound.numeric_input.begin(), bound.numeric_input.end());
+  wanted.insert(wanted.end(), bound.categorical_input.begin(), bound.categorical_input.end());
+  if (bound.label_input >= 0) wanted.push_back(bound.label_input);
   std::vector<float> block;
   PreparedBlock prepared;
   std::vector<std::int64_t> position(outs.size(), 0);
@@ -307,7 +311,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
   for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
     const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
     block.resize(static_cast<std::size_t>(n * ncols));
-    reader.read_block(first, n, block);
+    reader.read_block_columns(first, n, wanted, block);
     apply_preparation(ctx, bound, ColumnBlockView{block.data(), n, ncols}, prepared);
     for (std::size_t k = 0; k < outs.size(); ++k) {
       PreparedBlock& b = outs[k]->block;
