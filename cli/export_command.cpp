@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "io/model_file.h"
 #include "io/onnx_export.h"
 #include "runtime/error.h"
@@ -26,6 +27,7 @@ void add_export_command(CLI::App& app) {
       ->required();
   cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
   cmd->callback([args] {
+    check_output_paths({{"--onnx", args->onnx, "the ONNX graph"}}, {{"the model file", args->model}});
     const ModelFile model = load_model(args->model);
     const OnnxExportSummary summary = export_onnx(model, args->model, args->onnx);
     if (args->quiet) return;

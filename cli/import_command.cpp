@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "io/csv_import.h"
 #include "runtime/error.h"
 
@@ -59,6 +60,7 @@ void add_import_command(CLI::App& app) {
       ->check(CLI::Range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args] {
+    check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
     CsvImportOptions options;
     options.categorical = args->categorical;
     options.numeric = args->numeric;

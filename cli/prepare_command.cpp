@@ -4,9 +4,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "cli/preparation_options.h"
 #include "io/prepare_table.h"
 #include "runtime/device_context.h"
+#include "runtime/error.h"
 
 namespace lathe::cli {
 
@@ -34,6 +36,14 @@ void add_prepare_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args] {
     const auto start = std::chrono::steady_clock::now();
+    // Up front, before the data is read (HDF5 would only refuse the level when the output is made).
+    if (args->compression < 0 || args->compression > 9) {
+      throw InputError("--compression must be from 0 to 9 (got " + std::to_string(args->compression) + ")");
+    }
+    if (args->block_rows <= 0) {
+      throw InputError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
+    }
+    check_output_paths({{"the output", args->out, "the prepared table"}}, {{"the input file", args->in}});
     PrepareTableOptions options;
     options.preparation = parse_preparation_args(args->preparation);
     options.dedup = args->dedup;

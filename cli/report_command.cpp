@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "io/html_report.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
@@ -38,6 +39,9 @@ void add_report_command(CLI::App& app) {
   cmd->callback([args] {
     if (args->thresholds.psi_warn > args->thresholds.psi_alert)
       throw InputError("--psi-warn must not exceed --psi-alert");
+    check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
+                                                              {"the --eval file", args->eval},
+                                                              {"the --drift file", args->drift}});
     const DeviceContext ctx = DeviceContext::select(args->device);
     HtmlReportOptions options;
     options.model = args->model;

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"
@@ -30,12 +31,6 @@ ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out
   if (flag == "csv") return ScoreFormat::csv;
   if (!flag.empty()) throw InputError("--format: expected h5 or csv, got '" + flag + "'");
   return !several && out.extension() == ".csv" ? ScoreFormat::csv : ScoreFormat::h5;
-}
-
-// The same file, even when named differently (so an output never replaces an input).
-bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
-  std::error_code ec;
-  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
 }
 
 nlohmann::json counts_json(const std::map<std::string, std::int64_t>& counts) {
@@ -85,6 +80,9 @@ void add_score_command(CLI::App& app) {
       std::filesystem::create_directories(out, ec);
       if (ec) throw InputError("--out: cannot create the folder " + out.string() + ": " + ec.message());
     }
+    std::vector<ReadFile> inputs = {{"the model file", args->model}};
+    for (const auto& input : args->inputs) inputs.push_back({"the data file", input});
+    OutputPathCheck output_paths(inputs);
     std::vector<std::filesystem::path> outputs;
     std::set<std::filesystem::path> taken;
     for (const auto& input : args->inputs) {
@@ -93,9 +91,7 @@ void add_score_command(CLI::App& app) {
       if (!taken.insert(target.lexically_normal()).second) {
         throw InputError("--out: two inputs would both be written to " + target.string() + " (inputs with the same name)");
       }
-      for (const auto& other : args->inputs) {
-        if (same_file(target, other)) throw InputError("--out: the output " + target.string() + " would replace the input " + other);
-      }
+      output_paths.add({"--out", target.string(), "the scores"});
       outputs.push_back(target);
     }
 

@@ -3,12 +3,16 @@
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "cli/preparation_options.h"
+#include "io/temporary_file.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
@@ -41,6 +45,7 @@ std::string toml_value_text(const toml::node& node, const std::string& where) {
 // commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`).
 void apply_config_file(CLI::App* cmd, const std::string& path) {
   std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError("--config: " + path + " is a folder, not a TOML file");
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("--config: " + path + ": no such file");
   toml::table table;
   try {
@@ -75,6 +80,33 @@ void apply_config_file(CLI::App* cmd, const std::string& path) {
     } catch (const CLI::Error& e) {
       throw InputError(where + ": " + e.what());
     }
+  }
+}
+
+// Checks every path a checkpoint of this run may be written to: the pattern itself, or with {epoch}
+// replaced by each checkpoint epoch up to `epochs`. Checkpoints never collide with each other (their
+// epochs differ), so only the outputs and inputs in `paths` are compared. A derived path that does
+// not exist, in the first one's folder, under a name no other output has, cannot collide: it is
+// skipped, so a long run with few collisions possible costs one stat per checkpoint.
+void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pattern, std::int32_t every,
+                            std::int32_t epochs, const std::vector<std::filesystem::path>& other_outputs) {
+  if (pattern.path.find("{epoch}") == std::string::npos) {
+    paths.check(pattern);
+    return;
+  }
+  std::optional<std::filesystem::path> first_folder;
+  for (std::int64_t epoch = every; epoch <= epochs; epoch += every) {
+    WrittenFile derived = pattern;
+    derived.path = checkpoint_path_for(pattern.path, static_cast<std::int32_t>(epoch)).string();
+    const std::filesystem::path path(derived.path);
+    bool may_collide = !first_folder || path.parent_path() != *first_folder;
+    std::error_code ec;
+    may_collide = may_collide || std::filesystem::exists(path, ec);
+    for (const auto& other : other_outputs) may_collide = may_collide || other.filename() == path.filename();
+    if (!first_folder) first_folder = path.parent_path();
+    if (!may_collide) continue;
+    derived.option = pattern.option + " (epoch " + std::to_string(epoch) + ")";
+    paths.check(derived);
   }
 }
 
@@ -167,8 +199,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->add_flag("--stream", o.stream,
                 "Stream the training rows window by window (automatic when prepared they exceed the memory budget)");
-  cmd->add_option("--window-rows", o.window_rows, "Streaming: file rows per window (default 1048576)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--window-rows", o.window_rows, "Streaming: file rows per window (default 1048576)");
   cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
                   "on a GPU at most half its free memory)")
@@ -184,11 +215,38 @@ void add_train_command(CLI::App& app) {
     if (args->task.empty()) throw InputError("--task is required (on the command line or in --config)");
     if (args->out.empty()) throw InputError("--out is required (on the command line or in --config)");
     TrainTableOptions& o = args->options;
+    if (args->block_rows <= 0) throw InputError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
+    // 0 is the option's internal "not given" (the default window); given, it must be a real size.
+    if (cmd->count("--window-rows") > 0 && o.window_rows <= 0) {
+      throw InputError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
+    }
     if (o.trainer.checkpoint_every > 0) {
       o.checkpoint_path = args->checkpoint.empty()
                               ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")
                               : std::filesystem::path(args->checkpoint);
     }
+
+    // Before anything is read: no output may replace an input or another output. A checkpoint may
+    // be the --resume checkpoint it continues (read whole at the start; each new one is later).
+    const std::vector<ReadFile> checkpoint_inputs = {{"the input file", args->data},
+                                                     {"the --valid file", args->valid},
+                                                     {"the --init-model file", o.init_model.string()},
+                                                     {"the --config file", args->config}};
+    std::vector<ReadFile> inputs = checkpoint_inputs;
+    inputs.push_back({"the --resume checkpoint", args->resume});
+    const WrittenFile model_output{"--out", args->out, "the model"};
+    const WrittenFile log_output{"--metrics-log", args->metrics_log, "the metrics log"};
+    check_output_paths({model_output, log_output}, inputs);
+    if (o.trainer.checkpoint_every > 0) {
+      OutputPathCheck checkpoint_paths(checkpoint_inputs);
+      checkpoint_paths.add(model_output);
+      checkpoint_paths.add(log_output);
+      const WrittenFile pattern{args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
+                                o.checkpoint_path.string(), "the checkpoints"};
+      check_checkpoint_paths(checkpoint_paths, pattern, o.trainer.checkpoint_every, o.trainer.epochs,
+                             {args->out, args->metrics_log});
+    }
+
     o.resume_path = args->resume;
     o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
     if (o.trainer.sync_every < 1) throw InputError("--sync-every must be at least 1");
@@ -216,9 +274,13 @@ void add_train_command(CLI::App& app) {
     o.trainer.progress = !args->quiet;
     o.memory_budget_bytes = args->memory_budget_mb * 1e6;
     if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw InputError("--lr must be positive");
+    // The log is written under a temporary name and takes its place only when training succeeds, so
+    // a failed run leaves an earlier log as it was.
+    std::optional<TemporaryOutput> log_file;
     std::ofstream log;
     if (!args->metrics_log.empty()) {
-      log.open(args->metrics_log);
+      log_file.emplace(args->metrics_log);
+      log.open(log_file->path());
       if (!log) throw InputError("--metrics-log: cannot write " + args->metrics_log);
       o.trainer.metrics_log = &log;
     }
@@ -229,15 +291,13 @@ void add_train_command(CLI::App& app) {
       }
     }
     o.options_json = options_json.dump();
-    // The model must not replace an input: the data, the validation file or the earlier model.
-    for (const std::string& input : {args->data, args->valid, o.init_model.string(), args->resume}) {
-      std::error_code ec;
-      if (!input.empty() && std::filesystem::equivalent(input, args->out, ec)) {
-        throw InputError("--out " + args->out + " is the input file " + input + "; write the model elsewhere");
-      }
-    }
     const DeviceContext ctx = DeviceContext::select(args->device);
     const TrainReport report = train_table(ctx, args->data, args->out, o);
+    if (log_file) {
+      log.close();
+      if (log.fail()) throw Error("--metrics-log: cannot write " + args->metrics_log);
+      log_file->commit();
+    }
     for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";
     nlohmann::json summary = {{"model", args->out},
                               {"device", ctx.description()},

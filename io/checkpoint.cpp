@@ -83,7 +83,8 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
     }
   }
   // The model file under a temporary name, the optimizer's state added to it, then the rename: a
-  // reader never sees a checkpoint without its state.
+  // reader never sees a checkpoint without its state. save_model writes into this temporary in
+  // place (io/temporary_file.h), so a kill leaves one temporary name, which the next run removes.
   TemporaryOutput output(path);
   save_model(output.path(), model, &extras);
   const std::string context = path.string();

@@ -10,6 +10,14 @@ namespace lathe {
 
 class TemporaryOutput {
  public:
+  // Throws InputError naming `final_path` when it cannot be written (output_path_problem). Removes
+  // the temporaries of `final_path` that processes no longer running left behind (a kill -9):
+  // remove_stale_temporaries.
+  //
+  // When `final_path` is itself the temporary of a live TemporaryOutput of this process (a
+  // checkpoint: the model file written into the checkpoint's temporary, then completed there),
+  // that file is written in place: it is already unseen at its final path, and a second stage
+  // would only add a second name to clean up after a kill.
   explicit TemporaryOutput(std::filesystem::path final_path);
   // Removes the temporary file unless commit() succeeded.
   ~TemporaryOutput();
@@ -26,7 +34,18 @@ class TemporaryOutput {
   std::filesystem::path final_;
   std::filesystem::path temporary_;
   bool committed_ = false;
+  bool in_place_ = false;  // final_ is an enclosing TemporaryOutput's temporary: it owns the file
 };
+
+// Why `final_path` cannot be written as a file, or "" when it can: "the folder 'x' does not
+// exist", "'d.h5' is a file, not a folder", "is a folder". Existence of the file itself is fine.
+std::string output_path_problem(const std::filesystem::path& final_path);
+
+// Removes the temporary files of `final_path` (".NAME.tmp-PID-N" beside it, and the doubled
+// "..NAME.tmp-PID-N.tmp-PID-M" that checkpoints of earlier versions made) whose every PID names a
+// process that no longer exists (kill(pid, 0) fails with ESRCH). A name that does not match that
+// pattern exactly, or whose process may still run, is never touched. Returns how many it removed.
+int remove_stale_temporaries(const std::filesystem::path& final_path);
 
 // `message` with every temporary name TemporaryOutput makes (".NAME.tmp-PID-N") replaced by the
 // final name it stands for, so an error names the file the user asked for.

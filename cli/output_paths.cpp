@@ -1,0 +1,61 @@
+#include "cli/output_paths.h"
+
+#include <system_error>
+#include <utility>
+
+#include "io/temporary_file.h"
+#include "runtime/error.h"
+
+namespace lathe::cli {
+
+namespace {
+
+// Two outputs collide when they are one existing file, or when they would become one: the same
+// absolute path once the folders that exist are resolved (neither file need exist yet).
+bool same_output_path(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  std::error_code ec_a, ec_b;
+  const auto canonical_a = std::filesystem::weakly_canonical(std::filesystem::absolute(a, ec_a), ec_a);
+  const auto canonical_b = std::filesystem::weakly_canonical(std::filesystem::absolute(b, ec_b), ec_b);
+  return !ec_a && !ec_b && canonical_a == canonical_b;
+}
+
+[[noreturn]] void refuse(const WrittenFile& output, const std::string& role, const std::string& other) {
+  throw InputError(output.option + " " + output.path + " is " + role + " " + other + "; write " + output.contents +
+                   " elsewhere");
+}
+
+}  // namespace
+
+OutputPathCheck::OutputPathCheck(std::vector<ReadFile> inputs) : inputs_(std::move(inputs)) {}
+
+void OutputPathCheck::check(const WrittenFile& output) const {
+  if (output.path.empty()) return;
+  if (const std::string problem = output_path_problem(output.path); !problem.empty()) {
+    throw InputError(output.option + " " + output.path + ": " + problem);
+  }
+  for (const ReadFile& input : inputs_) {
+    std::error_code ec;  // a path that does not exist is no file of the other: false, with ec set
+    if (!input.path.empty() && std::filesystem::equivalent(input.path, output.path, ec)) {
+      refuse(output, input.role, input.path);
+    }
+  }
+  for (const WrittenFile& earlier : outputs_) {
+    if (!earlier.path.empty() && same_output_path(earlier.path, output.path)) {
+      refuse(output, "the " + earlier.option + " file", earlier.path);
+    }
+  }
+}
+
+void OutputPathCheck::add(const WrittenFile& output) {
+  check(output);
+  if (!output.path.empty()) outputs_.push_back(output);
+}
+
+void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs) {
+  OutputPathCheck paths(inputs);
+  for (const WrittenFile& output : outputs) paths.add(output);
+}
+
+}  // namespace lathe::cli

@@ -1,0 +1,49 @@
+// The one check every command that writes a file makes before it reads or writes anything: no
+// output may replace one of the command's inputs or another of its outputs, and each output must be
+// writable where it is named. Bad paths are InputErrors naming the option and both paths, e.g.
+// "--out m.h5 is the model file m.h5; write the scores elsewhere".
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lathe::cli {
+
+// A file the command reads: what it is to the user ("the model file", "the --valid file") and its
+// path as given. An empty path (an option not given) is ignored.
+struct ReadFile {
+  std::string role;
+  std::string path;
+};
+
+// A file the command writes: the option that names it ("--out"; "the output" for a positional
+// argument), its path as given, and what it holds ("the scores"). An empty path is ignored.
+struct WrittenFile {
+  std::string option;
+  std::string path;
+  std::string contents;
+};
+
+// Checks outputs against inputs and against each other as they are added.
+class OutputPathCheck {
+ public:
+  explicit OutputPathCheck(std::vector<ReadFile> inputs);
+
+  // Throws InputError when `output` cannot be written (its folder is missing or is a file, or it is
+  // a folder), is the same file as an input (device and inode, std::filesystem::equivalent: other
+  // spellings, symlinks and hard links are caught; an output that does not exist yet is no input),
+  // or is the same path as an output added before (existing or not).
+  void check(const WrittenFile& output) const;
+  // check(output), then remembers it so that later outputs are checked against it.
+  void add(const WrittenFile& output);
+
+ private:
+  std::vector<ReadFile> inputs_;
+  std::vector<WrittenFile> outputs_;
+};
+
+// OutputPathCheck(inputs) with every output added in turn.
+void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);
+
+}  // namespace lathe::cli

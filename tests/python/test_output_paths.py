@@ -1,0 +1,311 @@
+"""Outputs never destroy inputs or earlier outputs (`lathe train`, `score`, `export`, `report`,
+`prepare`, `import`):
+
+- an output that is the same file as an input (however spelled: ./x, an absolute path, a symlink,
+  a hard link) is refused before anything is read or written, with exit 1 and a message naming the
+  option and both paths; the input's bytes are unchanged;
+- `lathe train --metrics-log` and `--checkpoint` (its {epoch} paths and the default one derived from
+  --out included) may not be an input or --out; the metrics log replaces an earlier one only when
+  training succeeds;
+- temporaries left by processes that no longer exist (a kill -9) are removed by the next write of
+  the same final path; those of live processes, and names that only look alike, are not;
+- option values are checked up front with the option named: --compression, --block-rows,
+  --window-rows, --config given a folder, --out inside a path whose "folder" is a file.
+
+Every subprocess runs with a timeout; the data is small (2000 rows) for a 2-core machine."""
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from lathe_run import LATHE
+
+TIMEOUT = 120  # seconds, for any one lathe process
+
+
+def lathe(*args, cwd=None):
+    """Runs `lathe ARGS`; never raises on a non-zero exit."""
+    return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
+
+
+def checked(*args, cwd=None):
+    proc = lathe(*args, cwd=cwd)
+    if proc.returncode != 0:
+        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def dead_pid():
+    """The PID of a process that has ended (and been reaped), so kill(pid, 0) fails with ESRCH."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+class OutputPathTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="lathe-outputs-class-")
+        cls.data = os.path.join(cls.base, "d.h5")
+        cls.model = os.path.join(cls.base, "m.h5")
+        checked("synth", "--task", "binary", "--rows", 2000, "--features", 5, "--out", cls.data, "--quiet")
+        checked("train", cls.data, "--task", "binary", "--label", "label", "--out", cls.model, "--epochs", 2,
+                "--device", "cpu", "--quiet")
+        cls.csv = os.path.join(cls.base, "t.csv")
+        with open(cls.csv, "w") as f:
+            f.write("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(50)))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-outputs-")
+        for name in ("d.h5", "m.h5", "t.csv"):
+            shutil.copy(os.path.join(self.base, name), self.path(name))
+        self.data, self.model, self.csv = self.path("d.h5"), self.path("m.h5"), self.path("t.csv")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def train_args(self, *flags, out="m2.h5"):
+        return ["train", self.data, "--task", "binary", "--label", "label", "--out", self.path(out), "--epochs", 2,
+                "--device", "cpu", "--quiet", *flags]
+
+    def assertRefused(self, args, names, kept, cwd=None):
+        """`lathe ARGS` exits 1, its message holds every one of `names`, and every file in `kept` has
+        the bytes it had before; no temporary file is left in the test folder."""
+        before = {p: digest(p) for p in kept}
+        files_before = set(os.listdir(self.dir))
+        proc = lathe(*args, cwd=cwd)
+        self.assertEqual(proc.returncode, 1, f"{args}: {proc.stderr}")
+        for name in names:
+            self.assertIn(name, proc.stderr, args)
+        for p, d in before.items():
+            self.assertEqual(digest(p), d, f"{p} changed by {args}")
+        self.assertEqual(set(os.listdir(self.dir)), files_before, f"files appeared or vanished: {args}")
+        return proc
+
+    # --- 1. the metrics log -------------------------------------------------------------------------
+
+    def test_metrics_log_that_is_an_input_or_the_model_is_refused(self):
+        config = self.path("c.toml")
+        with open(config, "w") as f:
+            f.write("epochs = 2\n")
+        valid = self.path("v.h5")
+        shutil.copy(self.data, valid)
+        init = self.path("init.h5")
+        shutil.copy(self.model, init)
+        cases = [
+            ([], self.data, "d.h5"),
+            (["--valid", valid], valid, "v.h5"),
+            (["--init-model", init], init, "init.h5"),
+            (["--config", config], config, "c.toml"),
+        ]
+        for flags, target, name in cases:
+            with self.subTest(name=name):
+                proc = self.assertRefused(self.train_args(*flags, "--metrics-log", target), ["--metrics-log", name],
+                                          [self.data, target])
+                self.assertIn("elsewhere", proc.stderr)
+        # The earlier model given as both --out and --metrics-log.
+        self.assertRefused(self.train_args("--metrics-log", self.model, out="m.h5"), ["--metrics-log", "--out", "m.h5"],
+                           [self.model, self.data])
+
+    def test_metrics_log_spelled_differently_is_still_the_data(self):
+        os.symlink(self.data, self.path("link.h5"))
+        os.link(self.data, self.path("hard.h5"))
+        for spelling in ["./d.h5", self.data, "link.h5", "hard.h5", os.path.join("..", os.path.basename(self.dir), "d.h5")]:
+            with self.subTest(spelling=spelling):
+                args = ["train", "d.h5", "--task", "binary", "--label", "label", "--out", "m2.h5", "--epochs", 2,
+                        "--device", "cpu", "--quiet", "--metrics-log", spelling]
+                self.assertRefused(args, ["--metrics-log", spelling], [self.data], cwd=self.dir)
+
+    def test_failed_run_keeps_the_earlier_log_and_model(self):
+        log = self.path("log.jsonl")
+        with open(log, "w") as f:
+            f.write('{"epoch": 1, "earlier": true}\n')
+        # Fails after the start: a label that is not in the data.
+        for target in (log, self.model):
+            with self.subTest(target=os.path.basename(target)):
+                before = digest(target)
+                proc = lathe("train", self.data, "--task", "binary", "--label", "nosuch", "--out", self.path("m2.h5"),
+                             "--device", "cpu", "--quiet", "--metrics-log", target)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("nosuch", proc.stderr)
+                self.assertEqual(digest(target), before)
+                self.assertFalse(os.path.exists(self.path("m2.h5")))
+                self.assertFalse([n for n in os.listdir(self.dir) if ".tmp-" in n])
+        # A run that succeeds replaces the log, one line per epoch, and leaves no temporary.
+        checked(*self.train_args("--metrics-log", log))
+        with open(log) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)
+        self.assertFalse([n for n in os.listdir(self.dir) if ".tmp-" in n])
+
+    # --- 2. checkpoints -----------------------------------------------------------------------------
+
+    def test_checkpoint_that_is_an_input_is_refused(self):
+        self.assertRefused(self.train_args("--checkpoint-every", 1, "--checkpoint", self.data),
+                           ["--checkpoint", "d.h5"], [self.data])
+        self.assertRefused(self.train_args("--checkpoint-every", 1, "--checkpoint", self.model, out="m.h5"),
+                           ["--checkpoint", "--out", "m.h5"], [self.data, self.model])
+        # {epoch}: the checkpoint of epoch 2 would be the data file c2.h5.
+        shutil.copy(self.data, self.path("c2.h5"))
+        self.assertRefused(["train", self.path("c2.h5"), "--task", "binary", "--label", "label", "--out",
+                            self.path("m2.h5"), "--epochs", 3, "--device", "cpu", "--quiet",
+                            "--checkpoint-every", 1, "--checkpoint", self.path("c{epoch}.h5")],
+                           ["--checkpoint", "c2.h5", "epoch 2"], [self.path("c2.h5")])
+        # The default checkpoint path, --out with .checkpoint.h5, would be the data file.
+        shutil.copy(self.data, self.path("x.checkpoint.h5"))
+        self.assertRefused(["train", self.path("x.checkpoint.h5"), "--task", "binary", "--label", "label", "--out",
+                            self.path("x.h5"), "--epochs", 2, "--device", "cpu", "--quiet", "--checkpoint-every", 1],
+                           ["checkpoint", "x.checkpoint.h5"], [self.path("x.checkpoint.h5")])
+
+    def test_checkpoint_may_continue_the_checkpoint_it_resumes(self):
+        checkpoint = self.path("m2.checkpoint.h5")
+        checked(*self.train_args("--checkpoint-every", 1))
+        self.assertTrue(os.path.exists(checkpoint))
+        checked("train", self.data, "--task", "binary", "--label", "label", "--out", self.path("m3.h5"),
+                "--epochs", 3, "--device", "cpu", "--quiet", "--checkpoint-every", 1, "--checkpoint", checkpoint,
+                "--resume", checkpoint)
+        self.assertFalse([n for n in os.listdir(self.dir) if ".tmp-" in n])
+
+    # --- 3. outputs equal to inputs ------------------------------------------------------------------
+
+    def test_output_that_is_an_input_is_refused(self):
+        report = self.path("r.html")
+        cases = [
+            (["score", self.model, self.data, "--out", self.model, "--quiet"], ["--out", "m.h5", "model file"]),
+            (["score", self.model, self.data, "--out", self.data, "--quiet"], ["--out", "d.h5", "data file"]),
+            (["export", self.model, "--onnx", self.model, "--quiet"], ["--onnx", "m.h5", "model file"]),
+            (["report", self.model, "--out", self.model, "--quiet"], ["--out", "m.h5", "model file"]),
+            (["report", self.model, "--eval", self.data, "--out", self.data, "--quiet"], ["--out", "d.h5", "--eval"]),
+            (["report", self.model, "--drift", self.data, "--out", self.data, "--quiet"], ["--out", "d.h5", "--drift"]),
+            (["prepare", self.data, self.data, "--label", "label", "--quiet"], ["output", "d.h5", "input file"]),
+            (["import", self.csv, self.csv, "--quiet"], ["output", "t.csv", "CSV file"]),
+        ]
+        for args, names in cases:
+            with self.subTest(command=" ".join(map(os.path.basename, args))):
+                self.assertRefused(args, names, [self.model, self.data, self.csv])
+        self.assertFalse(os.path.exists(report))
+
+    def test_output_spelled_differently_is_still_the_input(self):
+        os.symlink("m.h5", self.path("link.h5"))
+        os.link(self.model, self.path("hard.h5"))
+        for spelling in ["./m.h5", self.model, "link.h5", "hard.h5"]:
+            with self.subTest(spelling=spelling):
+                self.assertRefused(["score", "m.h5", "d.h5", "--out", spelling, "--quiet"], ["--out", spelling, "m.h5"],
+                                   [self.model], cwd=self.dir)
+                self.assertRefused(["export", "m.h5", "--onnx", spelling], ["--onnx", spelling], [self.model],
+                                   cwd=self.dir)
+                self.assertRefused(["prepare", "m.h5", spelling, "--quiet"], ["output", spelling], [self.model],
+                                   cwd=self.dir)
+
+    def test_output_in_a_folder_that_is_a_file_is_refused(self):
+        inside = os.path.join(self.data, "out.h5")
+        cases = [
+            (["train", self.data, "--task", "binary", "--label", "label", "--out", inside, "--quiet"], "--out"),
+            (["score", self.model, self.data, "--out", inside, "--quiet"], "--out"),
+            (["export", self.model, "--onnx", inside], "--onnx"),
+            (["report", self.model, "--out", inside, "--quiet"], "--out"),
+            (["prepare", self.data, inside, "--quiet"], "output"),
+            (["import", self.csv, inside, "--quiet"], "output"),
+        ]
+        for args, option in cases:
+            with self.subTest(command=args[0]):
+                proc = self.assertRefused(args, [option, "is a file, not a folder"], [self.data, self.model])
+                self.assertIn(self.data, proc.stderr)
+
+    # --- 4. stale temporaries -----------------------------------------------------------------------
+
+    def plant(self, *names):
+        for name in names:
+            with open(self.path(name), "wb") as f:
+                f.write(b"partial")
+
+    def test_stale_temporaries_of_dead_processes_are_removed(self):
+        dead, alive = dead_pid(), os.getpid()
+        stale = [f".k.csv.tmp-{dead}-0", f".m2.h5.tmp-{dead}-7",
+                 # the doubled name checkpoints used to leave
+                 f"..m2.checkpoint.h5.tmp-{dead}-42.tmp-{dead}-43", f".m2.checkpoint.h5.tmp-{dead}-3"]
+        kept = [f".k.csv.tmp-{alive}-0", f".m2.h5.tmp-{alive}-1",
+                f"..m2.checkpoint.h5.tmp-{dead}-42.tmp-{alive}-43",  # one of its processes runs
+                # names that only look like temporaries of these outputs
+                f".k.csv.tmp-{dead}-0x", f".k.csv.tmp-{dead}", f".kk.csv.tmp-{dead}-0", f"k.csv.tmp-{dead}-0",
+                f".k.csv.tmp-{dead}-0.bak", f".k.csv.tmp-0-0", f".k.csv.tmp--1-0", f".d.h5.tmp-{dead}-0"]
+        self.plant(*stale, *kept)
+        checked("score", self.model, self.data, "--out", self.path("k.csv"), "--quiet")
+        checked(*self.train_args("--checkpoint-every", 1))
+        names = set(os.listdir(self.dir))
+        for name in stale:
+            self.assertNotIn(name, names)
+        for name in kept:
+            self.assertIn(name, names)
+        self.assertTrue(os.path.exists(self.path("k.csv")))
+        self.assertTrue(os.path.exists(self.path("m2.checkpoint.h5")))
+
+    def test_checkpoint_goes_through_one_temporary_name(self):
+        # Watch the folder while checkpoints are written every epoch: every temporary seen is one
+        # stage deep (".NAME.tmp-PID-N"), never a temporary of a temporary.
+        args = ["train", self.data, "--task", "binary", "--label", "label", "--out", self.path("m2.h5"),
+                "--epochs", 60, "--patience", 0, "--checkpoint-every", 1, "--device", "cpu", "--quiet"]
+        proc = subprocess.Popen([LATHE, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        seen = set()
+        limit = time.monotonic() + TIMEOUT
+        try:
+            while proc.poll() is None and time.monotonic() < limit:
+                seen.update(n for n in os.listdir(self.dir) if ".tmp-" in n)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            _, err = proc.communicate()
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertFalse([n for n in seen if n.startswith("..")], sorted(seen))
+        if not seen:
+            self.skipTest("no temporary was seen while the checkpoints were written")
+
+    # --- 5. option checks up front --------------------------------------------------------------------
+
+    def test_prepare_compression_is_checked_before_reading(self):
+        # Before the input is read: a missing input is not what the error is about.
+        proc = self.assertRefused(["prepare", self.path("absent.h5"), self.path("p.h5"), "--compression", 99],
+                                  ["--compression", "99"], [])
+        self.assertNotIn("absent.h5", proc.stderr)
+        proc = self.assertRefused(["prepare", self.data, self.path("p.h5"), "--label", "label", "--compression", 99],
+                                  ["--compression"], [self.data])
+        self.assertNotIn("H5P", proc.stderr)
+
+    def test_block_rows_must_be_positive_and_is_named(self):
+        for args in (self.train_args("--block-rows", 0),
+                     ["prepare", self.data, self.path("p.h5"), "--block-rows", 0, "--quiet"]):
+            with self.subTest(command=args[0]):
+                self.assertRefused(args, ["--block-rows"], [self.data])
+        proc = lathe("score", self.model, self.data, "--out", self.path("k.csv"), "--block-rows", 0, "--quiet")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("--block-rows", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("k.csv")))
+
+    def test_window_rows_must_be_positive_when_given(self):
+        for value in (0, -5):
+            with self.subTest(value=value):
+                self.assertRefused(self.train_args("--stream", "--window-rows", value), ["--window-rows"], [self.data])
+
+    def test_config_that_is_a_folder_says_so(self):
+        folder = self.path("conf")
+        os.mkdir(folder)
+        proc = self.assertRefused(self.train_args("--config", folder), ["--config", folder, "folder"], [self.data])
+        self.assertNotIn("no such file", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
