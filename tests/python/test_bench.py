@@ -174,8 +174,12 @@ class BenchTextTest(unittest.TestCase):
                 self.assertTrue(math.isfinite(float(v)), row)
             self.assertGreater(float(seconds), 0, row)
             self.assertIn(ceiling, CEILINGS, row)
+            # A stage measured against the wrong ceiling, or in other units (bytes for floats: 4x,
+            # MB for GB: 1000x), lands far above 1. The bound is loose because this table is small:
+            # a stage and its ceiling take milliseconds, and on a loaded 2-core machine either can
+            # stall (a CI run saw 1.58 for `read` while the pread ceiling measured 0.17 GB/s).
             if ceiling != "overlap":  # see OVERLAP_NOTE
-                self.assertLessEqual(float(fraction), 1.5, row)
+                self.assertLessEqual(float(fraction), 3.0, row)
 
 
 class BenchFlagsTest(unittest.TestCase):
