@@ -107,8 +107,8 @@ class BenchEndToEndTest(unittest.TestCase):
                 continue
             for key in ["seconds", "gbps", "rows_per_s", "ceiling_gbps", "fraction"]:
                 positive(self, stage[key], f"{name}.{key}")
-            if stage["ceiling"] != "overlap":  # see OVERLAP_NOTE
-                self.assertLessEqual(stage["fraction"], 1.5, name)
+            if stage["ceiling"] != "overlap":  # see OVERLAP_NOTE; loose, as in test_table_per_stage
+                self.assertLessEqual(stage["fraction"], 3.0, name)
             ceiling = ceilings[stage["ceiling"] + "_gbps"]
             self.assertAlmostEqual(stage["ceiling_gbps"], ceiling, delta=1e-9 * ceiling, msg=name)
             self.assertAlmostEqual(stage["fraction"], stage["gbps"] / ceiling, delta=1e-9, msg=name)
