@@ -1,6 +1,7 @@
 // Training checkpoints (`lathe train --checkpoint-every N`, `--resume`): a model file
 // (io/model_file.h) holding the best epoch's weights, plus the trainer state needed to continue
-// (runtime/trainer.h's TrainerState) as a JSON "checkpoint" attribute and the last epoch's
+// (runtime/trainer.h's TrainerState) as a JSON "checkpoint" attribute (like every string of a model
+// file, a dataset of that name when over 32 KiB: format 4) and the last epoch's
 // parameters as resume_* datasets. Written atomically like every model file.
 //
 // The "checkpoint" attribute: {"checkpoint_format_version": 2, "next_epoch", "best_epoch",

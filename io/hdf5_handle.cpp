@@ -65,9 +65,13 @@ bool attribute_exists(hid_t object, const char* name, const std::string& context
 
 namespace {
 
-std::string trim_fixed(const char* p, std::size_t size) {
+// A fixed-length string's text: up to its first NUL; a space-padded (Fortran) string's trailing
+// spaces are padding too, a null-padded or null-terminated string's are part of the text.
+std::string trim_fixed(const char* p, std::size_t size, H5T_str_t pad) {
   std::size_t n = strnlen(p, size);
-  while (n > 0 && p[n - 1] == ' ') --n;
+  if (pad == H5T_STR_SPACEPAD) {
+    while (n > 0 && p[n - 1] == ' ') --n;
+  }
   return std::string(p, n);
 }
 
@@ -95,9 +99,10 @@ std::vector<std::string> read_strings(hid_t file_type, std::size_t count, ReadFn
     }
   } else {
     const std::size_t size = H5Tget_size(file_type);
+    const H5T_str_t pad = H5Tget_strpad(file_type);
     std::vector<char> buffer(count * size + 1, '\0');
     LATHE_H5_CHECK(read(mem.get(), buffer.data()), context);
-    for (std::size_t i = 0; i < count; ++i) out.push_back(trim_fixed(buffer.data() + i * size, size));
+    for (std::size_t i = 0; i < count; ++i) out.push_back(trim_fixed(buffer.data() + i * size, size, pad));
   }
   return out;
 }
@@ -161,6 +166,61 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
   LATHE_H5_CHECK(H5Awrite(attr.get(), type.get(), &p), where);
 }
 
+namespace {
+
+// The fixed-length string type as long as the longest of `values` (HDF5 refuses size 0).
+H5Handle fixed_string_type(const std::vector<std::string>& values, const std::string& where) {
+  std::size_t longest = 1;
+  for (const std::string& v : values) longest = std::max(longest, v.size());
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), where));
+  LATHE_H5_CHECK(H5Tset_size(type.get(), longest), where);
+  LATHE_H5_CHECK(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), where);
+  LATHE_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
+  return type;
+}
+
+// `values` laid out as HDF5 writes them with fixed_string_type: each in `size` bytes, null-padded.
+// At least one element's room: HDF5 refuses a null buffer even for zero elements.
+std::vector<char> pack_fixed(const std::vector<std::string>& values, std::size_t size) {
+  std::vector<char> buffer(std::max<std::size_t>(values.size(), 1) * size, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i) std::memcpy(buffer.data() + i * size, values[i].data(), values[i].size());
+  return buffer;
+}
+
+void write_fixed_strings(hid_t object, const char* name, const std::vector<std::string>& values, hid_t space,
+                         const std::string& where) {
+  H5Handle type = fixed_string_type(values, where);
+  const std::vector<char> buffer = pack_fixed(values, H5Tget_size(type.get()));
+  if (LATHE_H5_CHECK(H5Aexists(object, name), where) > 0) LATHE_H5_CHECK(H5Adelete(object, name), where);
+  H5Handle attr = attribute_handle(
+      LATHE_H5_CHECK(H5Acreate2(object, name, type.get(), space, H5P_DEFAULT, H5P_DEFAULT), where));
+  LATHE_H5_CHECK(H5Awrite(attr.get(), type.get(), buffer.data()), where);
+}
+
+}  // namespace
+
+void write_fixed_string_attribute(hid_t object, const char* name, const std::vector<std::string>& values,
+                                  const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  const hsize_t n = values.size();
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  write_fixed_strings(object, name, values, space.get(), where);
+}
+
+void write_fixed_string_attribute(hid_t object, const char* name, const std::string& value,
+                                  const std::string& context) {
+  const std::string where = context + ": attribute '" + name + "'";
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate(H5S_SCALAR), where));
+  write_fixed_strings(object, name, {value}, space.get(), where);
+}
+
+void keep_attributes_compact(hid_t plist, const std::string& context) {
+  // 65535 is the most attributes HDF5 lets an object header hold compactly; min_dense 0: never
+  // convert back and forth. An attribute message over 64 KiB still goes to dense storage: callers
+  // keep longer text out of attributes.
+  LATHE_H5_CHECK(H5Pset_attr_phase_change(plist, 65535, 0), context);
+}
+
 void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context) {
   const std::string where = context + ": attribute '" + name + "'";
   H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate(H5S_SCALAR), where));
@@ -215,6 +275,37 @@ void write_checksummed(hid_t file, const char* name, const std::vector<T>& value
   }
 }
 
+namespace {
+
+// A dataset written by write_checksummed or write_checksummed_strings has one chunk, at the origin,
+// stored with every filter (Fletcher32) applied. Files in the 1.8 format index it with a version 1
+// B-tree, which has no checksum: a changed byte in its key could move the chunk out of the dataset
+// (which then reads as fill values, no error) or mark Fletcher32 as skipped. InputError if not so.
+void require_one_whole_chunk(hid_t dataset, hid_t space, const std::string& where) {
+  const auto damaged = [&](const std::string& what) {
+    H5Eclear2(H5E_DEFAULT);
+    return InputError(where + ": damaged chunk index (" + what + ")");
+  };
+  hsize_t chunks = 0;
+  if (H5Dget_num_chunks(dataset, space, &chunks) < 0) throw damaged(last_error_message());
+  if (chunks != 1) throw damaged(std::to_string(chunks) + " chunks where one was written");
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank < 1 || rank > H5S_MAX_RANK) throw damaged("rank " + std::to_string(rank));
+  std::vector<hsize_t> offset(static_cast<std::size_t>(rank), 0);
+  unsigned skipped_filters = 0;
+  haddr_t address = 0;
+  hsize_t size = 0;
+  if (H5Dget_chunk_info(dataset, space, 0, offset.data(), &skipped_filters, &address, &size) < 0) {
+    throw damaged(last_error_message());
+  }
+  if (skipped_filters != 0) throw damaged("its checksum filter is marked as skipped");
+  for (hsize_t o : offset) {
+    if (o != 0) throw damaged("the chunk is not at the dataset's origin");
+  }
+}
+
+}  // namespace
+
 template <typename T>
 std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context) {
   const std::string where = context + ": dataset '" + name + "'";
@@ -228,6 +319,7 @@ std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expect
   if (n < 0 || static_cast<std::size_t>(n) != expected) {
     throw InputError(where + " has " + std::to_string(n) + " values, expected " + std::to_string(expected));
   }
+  if (expected > 0) require_one_whole_chunk(ds.get(), space.get(), where);
   std::vector<T> out(expected);
   if (expected > 0 && H5Dread(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
     const std::string why = h5::last_error_message();
@@ -249,6 +341,42 @@ template std::vector<float> read_checksummed<float>(hid_t, const char*, std::siz
 template std::vector<double> read_checksummed<double>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long> read_checksummed<long>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long long> read_checksummed<long long>(hid_t, const char*, std::size_t, const std::string&);
+
+void write_checksummed_strings(hid_t file, const char* name, const std::vector<std::string>& values,
+                               const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  H5Handle type = fixed_string_type(values, where);
+  const std::vector<char> buffer = pack_fixed(values, H5Tget_size(type.get()));
+  const hsize_t n = values.size();
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
+  H5Handle dcpl = plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  // Fletcher32 needs a chunked layout: one chunk holds every string.
+  const hsize_t chunk = std::max<hsize_t>(n, 1);
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  if (n > 0) LATHE_H5_CHECK(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), where);
+}
+
+std::vector<std::string> read_checksummed_strings(hid_t file, const char* name, const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  H5Handle ds = dataset_handle(LATHE_H5_CHECK(H5Dopen2(file, name, H5P_DEFAULT), where));
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Dget_type(ds.get()), where));
+  // Only fixed-length strings: variable-length ones would be read from the unchecked global heap.
+  if (H5Tget_class(type.get()) != H5T_STRING || LATHE_H5_CHECK(H5Tis_variable_str(type.get()), where) > 0) {
+    throw InputError(where + ": expected fixed-length strings");
+  }
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
+  if (LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), where) > 0) {
+    require_one_whole_chunk(ds.get(), space.get(), where);
+  }
+  try {
+    return read_string_dataset(ds.get(), where);
+  } catch (const Hdf5Error& e) {
+    throw InputError(std::string(e.what()) + " (checksum mismatch or damaged file?)");
+  }
+}
 
 std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected, const std::string& context) {
   std::vector<float> out = read_checksummed<float>(file, name, expected, context);

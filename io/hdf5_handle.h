@@ -78,10 +78,27 @@ std::vector<std::string> read_string_attribute(hid_t object, const char* name,
                                                const std::string& context);
 // Reads a 1-D dataset of fixed- or variable-length strings.
 std::vector<std::string> read_string_dataset(hid_t dataset, const std::string& context);
+// Variable-length UTF-8 strings. HDF5 keeps their text in its global heap, which has no checksum: a
+// damaged heap can crash or hang HDF5 itself when the attribute is read. Fine for data files; files
+// that must survive damage (model files) use write_fixed_string_attribute.
 void write_string_attribute(hid_t object, const char* name, const std::vector<std::string>& values,
                             const std::string& context);
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const std::string& context);
+// Fixed-length, null-padded UTF-8 strings (an array's are as long as its longest): the text lives in
+// the attribute message itself, so with file format 1.8 on it is covered by the object header's
+// checksum as long as the attribute stays in the header (compact storage: see
+// keep_attributes_compact) and fits one header message (under 64 KiB). Read back by
+// read_string_attribute; h5py reads them as bytes. A string cut at its first NUL when read.
+void write_fixed_string_attribute(hid_t object, const char* name, const std::vector<std::string>& values,
+                                  const std::string& context);
+void write_fixed_string_attribute(hid_t object, const char* name, const std::string& value,
+                                  const std::string& context);
+// Makes objects created with the object (group or file) creation property list `plist` keep every
+// attribute in their object header (HDF5's "compact" storage) instead of moving them to dense storage
+// past 8 attributes: in dense storage an attribute over 4 KiB is a fractal heap "huge object" whose
+// bytes (its datatype and dataspace included) no checksum covers.
+void keep_attributes_compact(hid_t plist, const std::string& context);
 void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context);
 // Whether `name` is a link under `file` (HDF5's error stack left clean either way).
 bool link_exists(hid_t file, const char* name);
@@ -116,10 +133,19 @@ template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
                        const std::vector<hsize_t>& shape, const std::string& context);
 // Reads a dataset written by write_checksummed that must hold `expected` values (when expected is
-// 0 it may be absent). InputError names the file and dataset when it is missing, has another size
-// or fails its checksum. The values are not checked.
+// 0 it may be absent). InputError names the file and dataset when it is missing, has another size,
+// is not one whole chunk at the origin with every filter applied (a damaged chunk index: the 1.8
+// file format's has no checksum) or fails its checksum. The values are not checked.
 template <typename T>
 std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expected, const std::string& context);
+
+// A 1-D dataset of fixed-length, null-padded UTF-8 strings (as long as the longest), in one chunk with
+// Fletcher32: text too long for an attribute, kept where HDF5 checks it.
+void write_checksummed_strings(hid_t file, const char* name, const std::vector<std::string>& values,
+                               const std::string& context);
+// Reads a dataset written by write_checksummed_strings; InputError naming the file and dataset when
+// its checksum fails or it holds no strings.
+std::vector<std::string> read_checksummed_strings(hid_t file, const char* name, const std::string& context);
 
 inline void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
                                      const std::vector<hsize_t>& shape, const std::string& context) {

@@ -29,9 +29,66 @@ std::string schema_json(const std::vector<ColumnInfo>& columns) {
   return j.dump();
 }
 
-std::string read_string(hid_t file, const char* name, const std::string& context) {
-  if (!h5::attribute_exists(file, name, context)) throw InputError(context + ": attribute '" + name + "' is missing");
-  const auto v = h5::read_string_attribute(file, name, context);
+using h5::link_exists;
+using h5::read_checksummed;
+
+// The most text (all of one attribute's strings together) a model file keeps in an attribute: one
+// attribute message must stay under HDF5's 64 KiB to stay in the checksummed object header.
+constexpr std::size_t kLongestTextAttribute = 32 * 1024;
+
+// The format a file without text datasets is marked with: format 3 readers (older lathe binaries)
+// read its fixed-length strings as they read format 3's variable-length ones.
+constexpr int kModelFormatWithoutTextDatasets = 3;
+
+// Writes a model file's strings where HDF5 checksums them (see model_file.h, format 4): a
+// fixed-length string attribute of `object` in its object header, or, when longer than
+// kLongestTextAttribute, a Fletcher32 dataset of the same name under `object`.
+class TextWriter {
+ public:
+  explicit TextWriter(std::string context) : context_(std::move(context)) {}
+
+  void write(hid_t object, const char* name, const std::string& value) {
+    if (value.size() > kLongestTextAttribute) {
+      h5::write_checksummed_strings(object, name, {value}, context_);
+      stored_a_dataset_ = true;
+    } else {
+      h5::write_fixed_string_attribute(object, name, value, context_);
+    }
+  }
+
+  void write(hid_t object, const char* name, const std::vector<std::string>& values) {
+    std::size_t longest = 0;
+    for (const std::string& v : values) longest = std::max(longest, v.size());
+    if (values.size() * longest > kLongestTextAttribute) {
+      h5::write_checksummed_strings(object, name, values, context_);
+      stored_a_dataset_ = true;
+    } else {
+      h5::write_fixed_string_attribute(object, name, values, context_);
+    }
+  }
+
+  // Whether some text went to a dataset: a reader must know format 4.
+  bool stored_a_dataset() const { return stored_a_dataset_; }
+
+ private:
+  std::string context_;
+  bool stored_a_dataset_ = false;
+};
+
+// Whether `object` holds the text `name`: an attribute, or (format 4) a dataset.
+bool text_exists(hid_t object, const char* name, const std::string& context) {
+  return h5::attribute_exists(object, name, context) || link_exists(object, name);
+}
+
+// The strings TextWriter::write stored; InputError when there are none.
+std::vector<std::string> read_strings(hid_t object, const char* name, const std::string& context) {
+  if (h5::attribute_exists(object, name, context)) return h5::read_string_attribute(object, name, context);
+  if (link_exists(object, name)) return h5::read_checksummed_strings(object, name, context);
+  throw InputError(context + ": attribute '" + name + "' is missing");
+}
+
+std::string read_string(hid_t object, const char* name, const std::string& context) {
+  const auto v = read_strings(object, name, context);
   if (v.size() != 1) throw InputError(context + ": attribute '" + name + "' should be one string");
   return v[0];
 }
@@ -48,9 +105,6 @@ long long read_int(hid_t object, const char* name, const std::string& context) {
   return v;
 }
 
-using h5::link_exists;
-using h5::read_checksummed;
-
 // h5::write_checksummed, except that an empty array is not written (it reads back as empty).
 template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
@@ -58,9 +112,11 @@ void write_checksummed(hid_t file, const char* name, const std::vector<T>& value
   if (!values.empty()) h5::write_checksummed(file, name, values, shape, context);
 }
 
-// HDF5 keeps variable-length strings in its global heap, which has no checksum: a flipped bit in
-// the preparation's text would change predictions unnoticed. So every attribute of the root and of
-// the profile and predictions groups (names and values, strings and integers, in name order) is
+// Files written before the strings became fixed-length keep them in variable-length attributes, whose
+// text HDF5 keeps in its global heap, which has no checksum: a flipped bit in the preparation's text
+// would change predictions unnoticed. (Fixed-length attributes and text datasets are checksummed by
+// HDF5 itself; the digest is still written, so that older lathe binaries check it too.) So every
+// attribute of the root and of the profile and predictions groups (names and values, strings and integers, in name order) is
 // folded into one 64-bit digest (FNV-1a, then mix64), stored in the Fletcher32 dataset
 // "attribute_digest" and checked before anything is parsed.
 std::uint64_t attribute_digest(hid_t f, const std::string& context) {
@@ -115,8 +171,15 @@ QuantileSketch sketch_from(std::span<const float> points, std::span<const double
   return sketch;
 }
 
-void write_profile(hid_t f, const DataProfile& p, const std::string& context) {
-  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, "profile", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), context));
+// A group whose attributes stay in its checksummed object header (h5::keep_attributes_compact).
+H5Handle create_group(hid_t f, const char* name, const std::string& context) {
+  H5Handle gcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_GROUP_CREATE), context));
+  h5::keep_attributes_compact(gcpl.get(), context);
+  return h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, name, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), context));
+}
+
+void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::string& context) {
+  H5Handle group = create_group(f, "profile", context);
   nlohmann::json columns = nlohmann::json::array();
   std::vector<double> stats;
   std::vector<std::int64_t> sizes, category_counts;
@@ -150,7 +213,7 @@ void write_profile(hid_t f, const DataProfile& p, const std::string& context) {
   const hid_t g = group.get();
   h5::write_int_attribute(g, "rows", p.rows, context);
   h5::write_int_attribute(g, "sketch_capacity", capacity, context);
-  h5::write_string_attribute(g, "columns", columns.dump(), context);
+  texts.write(g, "columns", columns.dump());
   write_checksummed(f, "profile/numeric_stats", stats, {sizes.size(), 6}, context);
   write_checksummed(f, "profile/sketch_sizes", sizes, {sizes.size()}, context);
   if (!points.empty()) h5::write_checksummed_floats(f, "profile/sketch_points", points, {points.size()}, context);
@@ -232,9 +295,9 @@ DataProfile read_profile(hid_t f, const std::string& context) {
   return p;
 }
 
-void write_predictions(hid_t f, const PredictionSummary& s, const std::string& context) {
-  H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, "predictions", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), context));
-  h5::write_string_attribute(group.get(), "source", s.source, context);
+void write_predictions(hid_t f, const PredictionSummary& s, TextWriter& texts, const std::string& context) {
+  H5Handle group = create_group(f, "predictions", context);
+  texts.write(group.get(), "source", s.source);
   h5::write_int_attribute(group.get(), "rows", s.rows, context);
   h5::write_int_attribute(group.get(), "sketch_capacity", s.sketch.capacity(), context);
   const std::vector<float> points = s.sketch.points();
@@ -292,26 +355,34 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
   const std::string context = path.string();
   {
     H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), context));
-    LATHE_H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), context);
+    // The 1.10 file format at least: every piece of metadata has a checksum. (With the 1.8 format
+    // each chunked dataset's one chunk is indexed by a version 1 B-tree, which has none: a changed
+    // byte there could move the chunk away, and the dataset would read as zeros.) A file reopened
+    // to add datasets (io/checkpoint.cpp) keeps this format: HDF5 raises its lower bound to the
+    // superblock's.
+    LATHE_H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST), context);
+    // The root group's attributes stay in its checksummed object header too.
+    H5Handle fcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), context));
+    h5::keep_attributes_compact(fcpl.get(), context);
     H5Handle file = h5::file_handle(
-        LATHE_H5_CHECK(H5Fcreate(output.path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), context));
+        LATHE_H5_CHECK(H5Fcreate(output.path().c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), context));
     const hid_t f = file.get();
-    h5::write_int_attribute(f, "lathe_model_format_version", kModelFormatVersion, context);
-    h5::write_string_attribute(f, "task", std::string(task_name(m.task)), context);
-    h5::write_string_attribute(f, "model_kind", std::string(kind_name(m.kind)), context);
-    h5::write_string_attribute(f, "loss", std::string(loss_name(m.loss)), context);
-    h5::write_string_attribute(f, "label", m.label, context);
-    h5::write_string_attribute(f, "classes", m.classes, context);
+    TextWriter texts(context);
+    texts.write(f, "task", std::string(task_name(m.task)));
+    texts.write(f, "model_kind", std::string(kind_name(m.kind)));
+    texts.write(f, "loss", std::string(loss_name(m.loss)));
+    texts.write(f, "label", m.label);
+    texts.write(f, "classes", m.classes);
     h5::write_int_attribute(f, "outputs", m.outputs, context);
     h5::write_int_attribute(f, "factors", m.factors, context);
     // Doubles as JSON text keep every bit and stay readable with h5dump.
-    h5::write_string_attribute(f, "huber_delta", nlohmann::json(m.huber_delta).dump(), context);
-    h5::write_string_attribute(f, "target_mean", nlohmann::json(m.target_mean).dump(), context);
-    h5::write_string_attribute(f, "target_std", nlohmann::json(m.target_std).dump(), context);
-    h5::write_string_attribute(f, "preparation", preparation_to_json(m.preparation), context);
-    h5::write_string_attribute(f, "input_schema", schema_json(m.input_schema), context);
-    h5::write_string_attribute(f, "metrics", m.metrics_json, context);
-    h5::write_string_attribute(f, "options", m.options_json, context);
+    texts.write(f, "huber_delta", nlohmann::json(m.huber_delta).dump());
+    texts.write(f, "target_mean", nlohmann::json(m.target_mean).dump());
+    texts.write(f, "target_std", nlohmann::json(m.target_std).dump());
+    texts.write(f, "preparation", preparation_to_json(m.preparation));
+    texts.write(f, "input_schema", schema_json(m.input_schema));
+    texts.write(f, "metrics", m.metrics_json);
+    texts.write(f, "options", m.options_json);
     const auto o = static_cast<hsize_t>(m.outputs);
     const auto d = static_cast<hsize_t>(features);
     h5::write_checksummed_floats(f, "weights", m.parameters.weights, {o, d}, context);
@@ -319,18 +390,20 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     if (m.kind == ModelKind::fm) {
       h5::write_checksummed_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
     }
-    if (!m.parent.empty()) h5::write_string_attribute(f, "parent", m.parent, context);
-    if (!m.history_json.empty()) h5::write_string_attribute(f, "history", m.history_json, context);
-    if (m.profile) write_profile(f, *m.profile, context);
-    if (!m.predictions.empty()) write_predictions(f, m.predictions, context);
+    if (!m.parent.empty()) texts.write(f, "parent", m.parent);
+    if (!m.history_json.empty()) texts.write(f, "history", m.history_json);
+    if (m.profile) write_profile(f, *m.profile, texts, context);
+    if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);
     if (extras) {
-      h5::write_string_attribute(f, "checkpoint", extras->state_json, context);
+      texts.write(f, "checkpoint", extras->state_json);
       h5::write_checksummed_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
       h5::write_checksummed_floats(f, "resume_bias", extras->resume.bias, {o}, context);
       if (m.kind == ModelKind::fm) {
         h5::write_checksummed_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
       }
     }
+    h5::write_int_attribute(f, "lathe_model_format_version",
+                            texts.stored_a_dataset() ? kModelFormatVersion : kModelFormatWithoutTextDatasets, context);
     const std::vector<long long> digest = {static_cast<long long>(attribute_digest(f, context))};
     h5::write_checksummed(f, "attribute_digest", digest, {1}, context);
     LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
@@ -415,7 +488,7 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   m.loss = loss == "squared" ? LossKind::squared : loss == "huber" ? LossKind::huber : loss == "logistic" ? LossKind::logistic
            : loss == "softmax" ? LossKind::softmax : throw InputError(context + ": unknown loss '" + loss + "'");
   m.label = read_string(f, "label", context);
-  m.classes = h5::read_string_attribute(f, "classes", context);
+  m.classes = read_strings(f, "classes", context);
   for (const char* name : {"outputs", "factors"}) {
     long long v = 0;
     H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(H5Aopen(f, name, H5P_DEFAULT), context));
@@ -456,12 +529,12 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
     m.parameters.factors = h5::read_finite_floats(f, "factors", static_cast<std::size_t>(m.outputs * features * m.factors), context);
   }
   // Format 2's additions; a format 1 file has none of them.
-  if (h5::attribute_exists(f, "parent", context)) m.parent = read_string(f, "parent", context);
-  if (h5::attribute_exists(f, "history", context)) m.history_json = read_string(f, "history", context);
+  if (text_exists(f, "parent", context)) m.parent = read_string(f, "parent", context);
+  if (text_exists(f, "history", context)) m.history_json = read_string(f, "history", context);
   if (link_exists(f, "profile")) m.profile = read_profile(f, context);
   if (link_exists(f, "predictions")) m.predictions = read_predictions(f, m, context);
   if (extras) {
-    if (!h5::attribute_exists(f, "checkpoint", context)) {
+    if (!text_exists(f, "checkpoint", context)) {
       throw InputError(context + ": not a checkpoint (a model file without the 'checkpoint' attribute)");
     }
     extras->state_json = read_string(f, "checkpoint", context);

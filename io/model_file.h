@@ -1,4 +1,4 @@
-// Lathe's model file (format version 3): one self-contained HDF5 file with everything `lathe eval`,
+// Lathe's model file (format version 4): one self-contained HDF5 file with everything `lathe eval`,
 // `lathe score` and `lathe drift` need. Written under a temporary name and renamed when complete;
 // every dataset carries HDF5's Fletcher32 checksum. Readers refuse a file written by a newer format
 // version; a format 1 file (no profile, no prediction summary, no parent) still loads.
@@ -41,6 +41,21 @@
 // checks it before parsing anything (required from format 3 on, checked in earlier files that
 // have it): a flipped bit in the preparation's text is an error, never different predictions.
 //
+// The file is written in HDF5's 1.10 format (HDF5 1.10 or later reads it), where every piece of
+// metadata has a checksum, and its strings are fixed-length (null-padded UTF-8) attributes kept in
+// their object's header (compact attribute storage). Files written before that are in the 1.8
+// format, with variable-length strings, whose text HDF5 keeps in its global heap without a
+// checksum (one changed byte there can crash or hang HDF5 itself while the attributes are read),
+// and each dataset's chunk indexed by a version 1 B-tree without a checksum (the loader checks that
+// the one chunk is still where it was written). Readers read both; the older files' global heap
+// stays unprotected. h5py reads fixed-length strings as bytes (numpy.bytes_); h5dump shows text.
+//
+// Format 4 adds: a string (or list of strings) over 32 KiB in all, too long for an attribute in the
+// header, is instead a 1-D Fletcher32 dataset of fixed-length strings (one element for a single
+// string) named like the attribute, in the group the attribute would be on: "/history",
+// "/profile/columns". A file is marked format 4 only when it holds such a dataset; otherwise it is
+// marked 3, and older lathe binaries read it too.
+//
 // A dataset that would hold no values is not written (it reads as empty).
 //
 // A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
@@ -64,7 +79,9 @@
 
 namespace lathe {
 
-inline constexpr int kModelFormatVersion = 3;
+// The newest format this lathe reads and writes (a file is marked with the oldest that describes it:
+// see format 4 above).
+inline constexpr int kModelFormatVersion = 4;
 
 // Points kept by the quantile sketch of a model's predictions.
 inline constexpr int kPredictionSketchCapacity = 1024;

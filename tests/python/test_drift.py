@@ -264,7 +264,7 @@ class DriftTest(unittest.TestCase):
             for label in ["A", "B", "C"]:
                 self.assertEqual(counts[label], (train["city"] == label).sum())
             p = f["predictions"]
-            self.assertEqual(p.attrs["source"], "validation")
+            self.assertEqual(p.attrs["source"].decode(), "validation")  # fixed-length: bytes in h5py
             self.assertEqual(int(p.attrs["rows"]), 1500)
             self.assertAlmostEqual(p["weights"][()].sum(), 1500, places=6)
             self.assertTrue(np.all((p["points"][()] >= 0) & (p["points"][()] <= 1)))
