@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -220,6 +221,20 @@ void add_train_command(CLI::App& app) {
     if (cmd->count("--window-rows") > 0 && o.window_rows <= 0) {
       throw InputError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
     }
+    // Bounds that CLI11's types do not give (a NaN passes every comparison, so each check is
+    // written to fail on it). A config file's values have been applied by now.
+    const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly) {
+      if (cmd->count(flag) == 0) return;
+      if (!(std::isfinite(value) && (strictly ? value > least : value >= least))) {
+        throw InputError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
+                         std::to_string(least) + " (got " + std::to_string(value) + ")");
+      }
+    };
+    finite_at_least("--huber-delta", args->huber_delta, 0.0, true);
+    finite_at_least("--decay", o.trainer.decay, 0.0, false);
+    finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
+    finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
+    finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
     if (o.trainer.checkpoint_every > 0) {
       o.checkpoint_path = args->checkpoint.empty()
                               ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")

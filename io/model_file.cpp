@@ -448,6 +448,10 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   const std::string context = path.string();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
+  // A FIFO would block HDF5's first read forever, a folder or device answers nonsense.
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
+  }
   h5::silence_errors_in_this_thread();
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

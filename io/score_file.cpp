@@ -40,6 +40,9 @@ struct IdColumn {
   std::vector<std::string> labels;  // categorical
   // A numeric id of a columnar file is read again from its own dataset as float64, so integer ids
   // above 2^24 (which the float32 block would round) pass through exactly.
+  // Beyond 2^53 a float64 holds integers only approximately: 64-bit integer ids are read as such
+  // and refused past that, rather than written rounded (two ids could become one).
+  bool wide_integer = false, is_signed = true;
   h5::H5Handle file, dataset;
   std::string where;
 
@@ -49,8 +52,29 @@ struct IdColumn {
     h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset.get()), where));
     LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where);
     h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), where));
-    LATHE_H5_CHECK(
-        H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, out.data()), where);
+    if (!wide_integer) {
+      LATHE_H5_CHECK(
+          H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, out.data()),
+          where);
+      return;
+    }
+    constexpr std::uint64_t kExact = std::uint64_t{1} << 53;
+    std::vector<std::uint64_t> raw(static_cast<std::size_t>(count));
+    LATHE_H5_CHECK(H5Dread(dataset.get(), is_signed ? H5T_NATIVE_LLONG : H5T_NATIVE_ULLONG, memory_space.get(),
+                           file_space.get(), H5P_DEFAULT, raw.data()),
+                   where);
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::uint64_t bits = raw[static_cast<std::size_t>(r)];
+      const auto v = static_cast<std::int64_t>(bits);
+      const bool exact = is_signed ? (v >= -static_cast<std::int64_t>(kExact) && v <= static_cast<std::int64_t>(kExact))
+                                   : bits <= kExact;
+      if (!exact) {
+        throw InputError(where + ": --id: row " + std::to_string(first + r + 1) + " has the id " +
+                         (is_signed ? std::to_string(v) : std::to_string(bits)) +
+                         ", beyond 2^53, which the output's float64 id column cannot hold exactly");
+      }
+      out[static_cast<std::size_t>(r)] = is_signed ? static_cast<double>(v) : static_cast<double>(bits);
+    }
   }
 };
 
@@ -74,6 +98,11 @@ IdColumn find_id_column(const TableReader& reader, const std::string& name) {
     id.where = reader.path().string() + ": dataset '" + info.dataset + "'";
     id.file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), id.where));
     id.dataset = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(id.file.get(), info.dataset.c_str(), H5P_DEFAULT), id.where));
+    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(id.dataset.get()), id.where));
+    if (H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_size(type.get()) > 4) {
+      id.wide_integer = true;
+      id.is_signed = H5Tget_sign(type.get()) != H5T_SGN_NONE;
+    }
   }
   return id;
 }
@@ -299,6 +328,14 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   const ScoringInput bound = scorer.bind(reader.columns(), input.string());
   report.notes = bound.notes();
   const IdColumn id = find_id_column(reader, options.id_column);
+  if (id.index >= 0) {
+    for (const std::string& name : score_output_columns(scorer)) {
+      if (name == id.name) {
+        throw InputError(input.string() + ": --id: the column '" + name +
+                         "' has the name of an output column; rename it in the input to pass it through");
+      }
+    }
+  }
 
   TemporaryOutput temporary(output);
   std::unique_ptr<ScoreSink> sink;

@@ -313,6 +313,10 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
   }
   if (alongside_error) std::rethrow_exception(alongside_error);
   for (std::int64_t j = 0; j < numeric; ++j) {
+    // A column clipped to finite bounds puts an infinite value on a bound, as `lathe eval` and the
+    // exported ONNX graph do: only an unclipped column has no answer for it.
+    const NumericTransform& transform = fitted.numeric[static_cast<std::size_t>(j)].transform;
+    if (std::isfinite(transform.clip_lo) && std::isfinite(transform.clip_hi)) continue;
     std::int64_t first = -1;
     for (std::int64_t t = 0; t < tiles && first < 0; ++t) first = first_infinite[static_cast<std::size_t>(t * numeric + j)];
     if (first < 0) continue;

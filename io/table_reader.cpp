@@ -172,6 +172,10 @@ struct TableReader::Impl {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw InputError(file_context + ": no such file");
     if (std::filesystem::is_directory(path, ec)) throw InputError(file_context + ": is a directory");
+    // A FIFO would block HDF5's first read forever, a device answers nonsense.
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      throw InputError(file_context + ": is not a regular file (a FIFO or device?)");
+    }
     if (std::filesystem::file_size(path, ec) == 0) throw InputError(file_context + ": file is empty");
     h5::silence_errors_in_this_thread();
     const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());

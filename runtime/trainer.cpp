@@ -29,8 +29,11 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
       lr = o.learning_rate / (1.0f + o.decay * static_cast<float>(after_warmup));
       break;
     case ScheduleKind::cosine: {
+      // Steps count from 1; step k after the warmup sits at (k - 1) / span of the curve, so the
+      // first runs at the full rate and the last above zero: a single step (one epoch of one
+      // batch, any small table) must still learn.
       const double span = std::max<std::int64_t>(1, total_steps - o.warmup_steps);
-      const double t = std::min(1.0, static_cast<double>(after_warmup) / span);
+      const double t = std::min(1.0, static_cast<double>(std::max<std::int64_t>(0, after_warmup - 1)) / span);
       lr = static_cast<float>(0.5 * o.learning_rate * (1.0 + std::cos(M_PI * t)));
       break;
     }

@@ -257,6 +257,26 @@ TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
 
 // The small table's prepared rows as windows of `size` consecutive rows; counts the loads and can
 // be told to fail at one window.
+// The cosine schedule (the default) puts a run's first step at the full rate: one epoch of a single
+// batch, as any table smaller than the batch trains, must move the weights in both modes.
+TEST(Trainer, ASingleCosineStepStillLearns) {
+  SmallTraining t;
+  for (const TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+    TrainerOptions options;
+    options.epochs = 1;
+    options.batch = 4096;  // more than the table's rows: one step
+    options.patience = 0;
+    options.progress = false;
+    options.schedule = ScheduleKind::cosine;
+    options.mode = mode;
+    ModelParameters last;
+    t.train(OptimizerKind::adam, options, &last);
+    const bool moved = std::any_of(last.weights.begin(), last.weights.end(), [](float w) { return w != 0.0f; }) ||
+                       std::any_of(last.bias.begin(), last.bias.end(), [](float b) { return b != 0.0f; });
+    EXPECT_TRUE(moved) << (mode == TrainMode::exact ? "exact" : "parallel");
+  }
+}
+
 class BlockWindows final : public TrainingWindows {
  public:
   BlockWindows(const SmallTraining& t, std::int64_t size) : t_(t), size_(size) {}

@@ -174,5 +174,72 @@ class BadInput(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("z.h5")))
 
 
+    # ---- the second sweep ---------------------------------------------------------------------------
+
+    def trained(self, columns, *extra, task="binary", label="y"):
+        path = self.columnar("train.h5", columns)
+        model = self.path("model.h5")
+        proc = lathe("train", path, "--label", label, "--task", task, "--out", model, "--epochs", "1", *extra)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return path, model
+
+    def test_an_id_beyond_two_to_the_53_is_refused_not_rounded(self):
+        columns = self.binary_table()
+        _, model = self.trained(columns)  # the id is not a feature: only the scored file has it
+        path = self.columnar("ids.h5", dict(columns, id=np.arange(400, dtype=np.int64) + 2**53 - 200))
+        out = self.path("scores.csv")
+        proc = lathe("score", model, path, "--id", "id", "--out", out, "--format", "csv")
+        self.refused(proc, "--id", "row 202", str(2**53 + 1), "beyond 2^53")
+        self.assertFalse(os.path.exists(out))
+        # Up to 2^53 the ids pass through exactly.
+        small = dict(columns, id=np.arange(400, dtype=np.int64) + 2**53 - 400)
+        proc = lathe("score", model, self.columnar("small.h5", small), "--id", "id", "--out", out, "--format", "csv")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            ids = [int(line.split(",")[0]) for line in f.readlines()[1:]]
+        self.assertEqual(ids, list(range(2**53 - 400, 2**53)))
+
+    def test_score_puts_an_infinite_value_of_a_clipped_column_on_its_bound(self):
+        columns = self.binary_table()
+        _, clipped = self.trained(columns, "--clip", "quantile", "--impute", "median", "--scale", "robust")
+        data = dict(columns)
+        data["x"] = columns["x"].copy()
+        data["x"][10] = np.inf
+        path = self.columnar("inf.h5", data)
+        proc = lathe("score", clipped, path, "--out", self.path("s.csv"), "--format", "csv")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        # Unclipped, the model has no answer for it: refused, naming the row.
+        os.rename(clipped, self.path("clipped.h5"))
+        _, plain = self.trained(columns)
+        self.refused(lathe("score", plain, path, "--out", self.path("t.csv"), "--format", "csv"), "row 11", "infinite")
+
+    def test_a_fifo_as_an_input_is_refused_at_once(self):
+        fifo = self.path("fifo.h5")
+        os.mkfifo(fifo)
+        self.refused(lathe("inspect", fifo), "not a regular file")
+        _, model = self.trained(self.binary_table())
+        self.refused(lathe("eval", fifo, self.path("train.h5")), "not a regular file")
+        self.refused(lathe("score", model, fifo, "--out", self.path("s.csv")), "not a regular file")
+
+    def test_an_id_named_like_an_output_column_is_refused_in_csv_too(self):
+        columns = self.binary_table()
+        path, model = self.trained(columns)
+        renamed = dict(columns, probability=np.arange(400, dtype=np.float32))
+        data = self.columnar("renamed.h5", renamed)
+        for fmt in ("csv", "h5"):
+            out = self.path("scores." + fmt)
+            proc = lathe("score", model, data, "--id", "probability", "--out", out, "--format", fmt)
+            self.refused(proc, "probability")
+            self.assertFalse(os.path.exists(out))
+
+    def test_training_options_out_of_bounds_are_refused_naming_them(self):
+        path = self.columnar("d.h5", self.binary_table())
+        base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1"]
+        for flag, value in [("--huber-delta", "0"), ("--huber-delta", "nan"), ("--decay", "-1"), ("--decay", "nan"),
+                            ("--warmup", "-5"), ("--patience", "-1"), ("--memory-budget-mb", "nan")]:
+            with self.subTest(flag=flag, value=value):
+                self.refused(lathe(*base, flag, value), flag)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
 if __name__ == "__main__":
     unittest.main()
