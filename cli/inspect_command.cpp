@@ -145,7 +145,12 @@ void add_inspect_command(CLI::App& app) {
       } else {
         std::ostringstream mn, me, mx;
         mn << std::setprecision(6) << s.min;
-        me << std::setprecision(6) << s.mean;
+        // A column with infinite values of both signs has no mean: "nan", not the platform's "-nan".
+        if (std::isnan(s.mean)) {
+          me << "nan";
+        } else {
+          me << std::setprecision(6) << s.mean;
+        }
         mx << std::setprecision(6) << s.max;
         std::cout << std::setw(14) << mn.str() << std::setw(14) << me.str() << std::setw(14) << mx.str();
       }

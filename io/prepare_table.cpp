@@ -70,7 +70,12 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   }
 
   const DataProfile profile = profile_table(ctx, reader, keep);
-  const FittedPreparation fitted = fit_preparation(profile, options.preparation, &report.notes);
+  FittedPreparation fitted;
+  try {
+    fitted = fit_preparation(profile, options.preparation, &report.notes);
+  } catch (const InputError& e) {
+    throw InputError(reader.path().string() + ": " + e.what());
+  }
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
 
   // The output columns: dense features, sparse groups, then the label.

@@ -615,6 +615,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   RowMask train_mask(reader.rows(), false);
   for (std::int64_t r = 0; r < reader.rows(); ++r) train_mask.set(r, keep.test(r) && !valid_mask.test(r));
   report.train_rows = train_mask.count();
+  if (!separate_valid && options.valid_fraction > 0 && valid_mask.count() == 0) {
+    std::ostringstream fraction;
+    fraction << options.valid_fraction;
+    report.notes.push_back("--valid-fraction " + fraction.str() +
+                           " leaves no validation rows (too few rows per class): early stopping watches the training "
+                           "loss and the model stores no validation metrics");
+  }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
 
   // Preparation is fitted on the training rows only: validation rows must not leak into it.

@@ -241,5 +241,24 @@ class BadInput(unittest.TestCase):
                 self.refused(lathe(*base, flag, value), flag)
         self.assertFalse(os.path.exists(self.path("m.h5")))
 
+    def test_a_validation_split_that_leaves_no_rows_says_so(self):
+        columns = {"x": np.array([0.5, -1.0], dtype=np.float32), "y": np.array([0.0, 1.0], dtype=np.float32)}
+        path = self.columnar("two.h5", columns)
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("--valid-fraction 0.2 leaves no validation rows", proc.stderr)
+
+    def test_prepare_names_the_file_and_inspect_prints_nan_for_a_mean_of_infinities(self):
+        columns = self.binary_table()
+        columns["x"][3] = np.inf
+        columns["x"][4] = -np.inf
+        path = self.columnar("infs.h5", columns)
+        self.refused(lathe("prepare", path, self.path("p.h5"), "--label", "y"), path, "column 'x' has infinite values")
+        proc = lathe("inspect", path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        line = next(l for l in proc.stdout.splitlines() if l.split() and l.split()[0] == "x")
+        self.assertIn("nan", line.split())
+        self.assertNotIn("-nan", line)
+
 if __name__ == "__main__":
     unittest.main()
