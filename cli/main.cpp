@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   // file whose flush failed (a full disk) is left in a state that HDF5 1.10's atexit handler
   // crashes on (SIGSEGV in H5F__close_cb after the error was reported). Before any HDF5 call.
   H5dont_atexit();
+  // SIGINT, SIGTERM and SIGHUP remove the partial outputs (their temporaries) before ending lathe.
+  lathe::remove_temporaries_on_termination_signals();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lathe 0.1.0");

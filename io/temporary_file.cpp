@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstring>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -25,6 +26,37 @@ std::mutex live_temporaries_mutex;
 std::set<std::filesystem::path>& live_temporaries() {
   static std::set<std::filesystem::path> paths;
   return paths;
+}
+
+// The temporaries a termination signal's handler removes. The handler may not lock or allocate, so
+// it reads this fixed table of C strings; a TemporaryOutput fills a free slot in its constructor and
+// empties it once its temporary is renamed or removed. When all slots are taken (far more outputs at
+// once than any command writes) a temporary goes unlisted: only stale cleanup removes it after a kill.
+constexpr int kSignalSlotCount = 64;
+std::atomic<const char*> temporaries_for_signals[kSignalSlotCount];
+
+int take_signal_slot(const char* temporary) {
+  for (int slot = 0; slot < kSignalSlotCount; ++slot) {
+    const char* empty = nullptr;
+    if (temporaries_for_signals[slot].compare_exchange_strong(empty, temporary)) return slot;
+  }
+  return -1;
+}
+
+void release_signal_slot(int& slot) {
+  if (slot >= 0) temporaries_for_signals[slot].store(nullptr);
+  slot = -1;
+}
+
+extern "C" void remove_temporaries_and_reraise(int signal_number) {
+  const int saved_errno = errno;
+  for (auto& slot : temporaries_for_signals) {
+    if (const char* temporary = slot.load()) unlink(temporary);
+  }
+  errno = saved_errno;
+  // The signal is blocked while its handler runs: it is delivered, with the default action, on return.
+  signal(signal_number, SIG_DFL);
+  raise(signal_number);
 }
 
 const char* const kSuffixPattern = R"(\.tmp-([0-9]+)-([0-9]+)$)";
@@ -67,7 +99,16 @@ std::string output_path_problem(const std::filesystem::path& final_path) {
   // std::string(...) first: GCC 12 warns (-Wrestrict, falsely) on "literal" + std::string&&.
   if (!std::filesystem::exists(dir_status)) return std::string("the folder '") + dir.string() + "' does not exist";
   if (!std::filesystem::is_directory(dir_status)) return std::string("'") + dir.string() + "' is a file, not a folder";
-  if (std::filesystem::is_directory(final_path, ec)) return "is a folder; give a file name";
+  const auto file_status = std::filesystem::status(final_path, ec);  // through symbolic links
+  if (std::filesystem::is_directory(file_status)) return "is a folder; give a file name";
+  if (std::filesystem::exists(file_status) && !std::filesystem::is_regular_file(file_status)) {
+    return "is not a regular file (a device, FIFO or socket); give a file path";
+  }
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(final_path, ec)) &&
+      !std::filesystem::exists(file_status)) {
+    return std::string("is a symbolic link to '") + std::filesystem::read_symlink(final_path, ec).string() +
+           "', which does not exist; give a file path";
+  }
   return "";
 }
 
@@ -106,10 +147,21 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
   if (const std::string problem = output_path_problem(final_); !problem.empty()) {
     throw InputError(final_.string() + ": " + problem);
   }
+  // Write through a symbolic link: renaming onto the link itself would replace it with a file.
+  std::error_code link_error;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(final_, link_error))) {
+    const std::filesystem::path link = final_;
+    final_ = std::filesystem::canonical(link, link_error);
+    if (link_error) throw InputError(link.string() + ": cannot follow the symbolic link: " + link_error.message());
+  }
   remove_stale_temporaries(final_);
   const auto dir = final_.has_parent_path() ? final_.parent_path() : std::filesystem::path(".");
   temporary_ = dir / (std::string(".") + final_.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
                       std::to_string(counter++));
+  const std::string temporary_text = temporary_.string();
+  temporary_for_signals_ = std::make_unique<char[]>(temporary_text.size() + 1);
+  std::memcpy(temporary_for_signals_.get(), temporary_text.c_str(), temporary_text.size() + 1);
+  signal_slot_ = take_signal_slot(temporary_for_signals_.get());
   std::lock_guard<std::mutex> lock(live_temporaries_mutex);
   live_temporaries().insert(temporary_);
 }
@@ -124,6 +176,8 @@ TemporaryOutput::~TemporaryOutput() {
     std::error_code ec;
     std::filesystem::remove(temporary_, ec);
   }
+  // After the removal, so a signal during it still finds the file; before temporary_for_signals_ is freed.
+  release_signal_slot(signal_slot_);
 }
 
 void TemporaryOutput::commit() {
@@ -131,8 +185,27 @@ void TemporaryOutput::commit() {
     std::error_code ec;
     std::filesystem::rename(temporary_, final_, ec);
     if (ec) throw Error(final_.string() + ": cannot move the finished file into place: " + ec.message());
+    release_signal_slot(signal_slot_);  // the temporary name is gone; the final file must stay
   }
   committed_ = true;
+}
+
+void remove_temporaries_on_termination_signals() {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    const int termination_signals[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction handler {};
+    handler.sa_handler = remove_temporaries_and_reraise;
+    // One handler at a time: a second signal waits, then ends the process by its default action.
+    sigemptyset(&handler.sa_mask);
+    for (const int signal_number : termination_signals) sigaddset(&handler.sa_mask, signal_number);
+    handler.sa_flags = SA_RESTART;
+    for (const int signal_number : termination_signals) {
+      struct sigaction current {};
+      if (sigaction(signal_number, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
+      sigaction(signal_number, &handler, nullptr);
+    }
+  });
 }
 
 std::string name_final_paths(const std::string& message) {

@@ -4,13 +4,17 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace lathe {
 
 class TemporaryOutput {
  public:
-  // Throws InputError naming `final_path` when it cannot be written (output_path_problem). Removes
+  // Throws InputError naming `final_path` when it cannot be written (output_path_problem). A
+  // `final_path` that is a symbolic link is written through: the temporary is made beside the file
+  // the link (or chain of links) ends at and renamed onto it, so the link keeps pointing to the new
+  // content, and final_path() is that file. Removes
   // the temporaries of `final_path` that processes no longer running left behind (a kill -9):
   // remove_stale_temporaries.
   //
@@ -33,12 +37,18 @@ class TemporaryOutput {
  private:
   std::filesystem::path final_;
   std::filesystem::path temporary_;
+  // A C-string copy of temporary_ that the signal handler may read (no allocation there), and its
+  // slot in the handler's table, -1 when it has none; the copy outlives the slot's pointer to it.
+  std::unique_ptr<char[]> temporary_for_signals_;
+  int signal_slot_ = -1;
   bool committed_ = false;
   bool in_place_ = false;  // final_ is an enclosing TemporaryOutput's temporary: it owns the file
 };
 
 // Why `final_path` cannot be written as a file, or "" when it can: "the folder 'x' does not
-// exist", "'d.h5' is a file, not a folder", "is a folder". Existence of the file itself is fine.
+// exist", "'d.h5' is a file, not a folder", "is a folder", "is not a regular file" (a device, FIFO
+// or socket, which a rename would replace), a symbolic link to nothing. Existence of a regular file
+// (or of a link to one) is fine.
 std::string output_path_problem(const std::filesystem::path& final_path);
 
 // Removes the temporary files of `final_path` (".NAME.tmp-PID-N" beside it, and the doubled
@@ -46,6 +56,12 @@ std::string output_path_problem(const std::filesystem::path& final_path);
 // process that no longer exists (kill(pid, 0) fails with ESRCH). A name that does not match that
 // pattern exactly, or whose process may still run, is never touched. Returns how many it removed.
 int remove_stale_temporaries(const std::filesystem::path& final_path);
+
+// Installs, once, handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary files of every
+// live TemporaryOutput and then end the process by the same signal with its default action (the
+// exit status still says which signal). A signal that was ignored when this is called (nohup)
+// stays ignored. Temporaries left by SIGKILL are removed by remove_stale_temporaries.
+void remove_temporaries_on_termination_signals();
 
 // `message` with every temporary name TemporaryOutput makes (".NAME.tmp-PID-N") replaced by the
 // final name it stands for, so an error names the file the user asked for.
