@@ -574,6 +574,9 @@ struct TableReader::Impl {
                        "); choose one with --group KEY");
     }
     if (pandas_keys.size() == 1) return open_pandas(pandas_keys[0]);
+    // The root marked as Lathe's columnar layout (`lathe_columns`) is that table, whatever else the
+    // file holds: a 2-D dataset beside it must not silently turn the columns into a matrix.
+    if (h5::attribute_exists(root.get(), "lathe_columns", root_context)) return open_columnar("/");
     // A 1-D dataset named like the matrix is a column (`lathe import` of a CSV with a column "X"),
     // not a matrix; any other rank goes to open_matrix, which explains what is wrong with it.
     const bool matrix_name_is_a_column =

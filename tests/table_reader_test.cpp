@@ -623,6 +623,23 @@ TEST_F(TableReaderColumnar, AColumnNamedLikeTheMatrixIsStillAColumn) {
   expect_same_floats(read_all(reader), {1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
+// A root marked as Lathe's columnar layout is read as that table even when a 2-D X (a matrix the
+// auto-detection would otherwise prefer) lies beside its columns.
+TEST_F(TableReaderColumnar, AMarkedColumnarRootWinsOverAMatrixBesideIt) {
+  const fs::path path = file("both.h5");
+  {
+    H5Handle f = create_file(path);
+    write_dataset<float>(f.get(), "X", H5T_IEEE_F32LE, {3, 2}, {0, 0, 0, 0, 0, 0});
+    write_dataset<float>(f.get(), "a", H5T_IEEE_F32LE, {3}, {1, 2, 3});
+    write_dataset<float>(f.get(), "b", H5T_IEEE_F32LE, {3}, {4, 5, 6});
+    write_strings_attribute(f.get(), "lathe_columns", {"a", "b"}, Strings::variable);
+  }
+  TableReader reader(path);
+  EXPECT_EQ(reader.layout(), Layout::columnar);
+  EXPECT_EQ(column_names(reader), (std::vector<std::string>{"a", "b"}));
+  expect_same_floats(read_all(reader), {1, 2, 3, 4, 5, 6});
+}
+
 // ---- block reads
 // ---------------------------------------------------------------------------------
 
