@@ -80,9 +80,12 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
       const int missing = -1;
       LATHE_H5_CHECK(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_INT, &missing), w);
     }
-    const hid_t type = m.specs[c].stored == StoredType::float32   ? H5T_IEEE_F32LE
-                       : m.specs[c].stored == StoredType::float64 ? H5T_IEEE_F64LE
-                                                                  : H5T_STD_I32LE;
+    const StoredType stored = m.specs[c].stored;
+    const hid_t type = stored == StoredType::float32   ? H5T_IEEE_F32LE
+                       : stored == StoredType::float64 ? H5T_IEEE_F64LE
+                       : stored == StoredType::int64   ? H5T_STD_I64LE
+                       : stored == StoredType::uint64  ? H5T_STD_U64LE
+                                                       : H5T_STD_I32LE;
     m.datasets.push_back(h5::dataset_handle(LATHE_H5_CHECK(
         H5Dcreate2(m.file.get(), m.specs[c].name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                    H5P_DEFAULT),
@@ -99,6 +102,12 @@ void ColumnarWriter::append_numeric(std::size_t column, std::span<const double> 
 }
 void ColumnarWriter::append_numeric(std::size_t column, std::span<const float> values) {
   impl_->append(column, H5T_NATIVE_FLOAT, values.data(), values.size());
+}
+void ColumnarWriter::append_integers(std::size_t column, std::span<const std::int64_t> values) {
+  impl_->append(column, H5T_NATIVE_INT64, values.data(), values.size());
+}
+void ColumnarWriter::append_integers(std::size_t column, std::span<const std::uint64_t> values) {
+  impl_->append(column, H5T_NATIVE_UINT64, values.data(), values.size());
 }
 void ColumnarWriter::append_codes(std::size_t column, std::span<const std::int32_t> codes) {
   impl_->append(column, H5T_NATIVE_INT32, codes.data(), codes.size());

@@ -15,7 +15,9 @@
 
 namespace lathe {
 
-enum class StoredType { float32, float64, categorical_codes /* int32, -1 = missing */ };
+// int64 and uint64 hold integers exactly (ids beyond 2^53, which float64 would round); they have
+// no missing value.
+enum class StoredType { float32, float64, categorical_codes /* int32, -1 = missing */, int64, uint64 };
 
 struct ColumnSpec {
   std::string name;
@@ -37,6 +39,9 @@ class ColumnarWriter {
   // Appends values to a numeric column (NaN = missing); converted to the column's stored type.
   void append_numeric(std::size_t column, std::span<const double> values);
   void append_numeric(std::size_t column, std::span<const float> values);
+  // Appends integers to an int64 or uint64 column, stored exactly.
+  void append_integers(std::size_t column, std::span<const std::int64_t> values);
+  void append_integers(std::size_t column, std::span<const std::uint64_t> values);
   // Appends codes to a categorical column (-1 = missing).
   void append_codes(std::size_t column, std::span<const std::int32_t> codes);
   // Sets the labels of a categorical column's codes (label of code i); may be called at any time

@@ -38,43 +38,20 @@ struct IdColumn {
   std::string name;
   bool categorical = false;
   std::vector<std::string> labels;  // categorical
-  // A numeric id of a columnar file is read again from its own dataset as float64, so integer ids
-  // above 2^24 (which the float32 block would round) pass through exactly.
-  // Beyond 2^53 a float64 holds integers only approximately: 64-bit integer ids are read as such
-  // and refused past that, rather than written rounded (two ids could become one).
+  // A numeric id of a columnar file is read again from its own dataset: as float64, so integer ids
+  // above 2^24 (which the float32 block would round) pass through exactly, and 64-bit integers as
+  // such, since beyond 2^53 a float64 holds them only approximately (two ids could become one).
   bool wide_integer = false, is_signed = true;
   h5::H5Handle file, dataset;
   std::string where;
 
-  void read_exact(std::int64_t first, std::int64_t count, std::vector<double>& out) const {
-    out.resize(static_cast<std::size_t>(count));
+  // Rows [first, first + count) of the id's dataset, converted to `type` (a native memory type).
+  void read_rows(std::int64_t first, std::int64_t count, hid_t type, void* out) const {
     const hsize_t start[1] = {static_cast<hsize_t>(first)}, extent[1] = {static_cast<hsize_t>(count)};
     h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset.get()), where));
     LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where);
     h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), where));
-    if (!wide_integer) {
-      LATHE_H5_CHECK(
-          H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT, out.data()),
-          where);
-      return;
-    }
-    constexpr std::uint64_t kExact = std::uint64_t{1} << 53;
-    std::vector<std::uint64_t> raw(static_cast<std::size_t>(count));
-    LATHE_H5_CHECK(H5Dread(dataset.get(), is_signed ? H5T_NATIVE_LLONG : H5T_NATIVE_ULLONG, memory_space.get(),
-                           file_space.get(), H5P_DEFAULT, raw.data()),
-                   where);
-    for (std::int64_t r = 0; r < count; ++r) {
-      const std::uint64_t bits = raw[static_cast<std::size_t>(r)];
-      const auto v = static_cast<std::int64_t>(bits);
-      const bool exact = is_signed ? (v >= -static_cast<std::int64_t>(kExact) && v <= static_cast<std::int64_t>(kExact))
-                                   : bits <= kExact;
-      if (!exact) {
-        throw InputError(where + ": --id: row " + std::to_string(first + r + 1) + " has the id " +
-                         (is_signed ? std::to_string(v) : std::to_string(bits)) +
-                         ", beyond 2^53, which the output's float64 id column cannot hold exactly");
-      }
-      out[static_cast<std::size_t>(r)] = is_signed ? static_cast<double>(v) : static_cast<double>(bits);
-    }
+    LATHE_H5_CHECK(H5Dread(dataset.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where);
   }
 };
 
@@ -112,6 +89,8 @@ struct InputBlock {
   std::int64_t first = 0, rows = 0;
   std::vector<float> values;
   std::vector<double> id_numeric;      // numeric id
+  std::vector<std::int64_t> id_signed;     // 64-bit signed integer id
+  std::vector<std::uint64_t> id_unsigned;  // 64-bit unsigned integer id
   std::vector<std::int32_t> id_codes;  // categorical id, -1 = missing
 };
 
@@ -126,8 +105,15 @@ void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t firs
   if (id.categorical) {
     b.id_codes.resize(static_cast<std::size_t>(rows));
     for (std::int64_t r = 0; r < rows; ++r) b.id_codes[static_cast<std::size_t>(r)] = std::isnan(v[r]) ? -1 : static_cast<std::int32_t>(v[r]);
+  } else if (id.wide_integer && id.is_signed) {
+    b.id_signed.resize(static_cast<std::size_t>(rows));
+    id.read_rows(first, rows, H5T_NATIVE_INT64, b.id_signed.data());
+  } else if (id.wide_integer) {
+    b.id_unsigned.resize(static_cast<std::size_t>(rows));
+    id.read_rows(first, rows, H5T_NATIVE_UINT64, b.id_unsigned.data());
   } else if (id.dataset) {
-    id.read_exact(first, rows, b.id_numeric);
+    b.id_numeric.resize(static_cast<std::size_t>(rows));
+    id.read_rows(first, rows, H5T_NATIVE_DOUBLE, b.id_numeric.data());
   } else {
     b.id_numeric.assign(v, v + rows);
   }
@@ -144,9 +130,18 @@ class ScoreSink {
 class H5Sink final : public ScoreSink {
  public:
   H5Sink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id, int deflate_level)
-      : task_(scorer.task()), has_id_(id.index >= 0), id_categorical_(id.categorical) {
+      : task_(scorer.task()),
+        has_id_(id.index >= 0),
+        id_categorical_(id.categorical),
+        id_wide_(id.wide_integer),
+        id_signed_(id.is_signed) {
     std::vector<ColumnSpec> specs;
-    if (has_id_) specs.push_back({id.name, id.categorical ? StoredType::categorical_codes : StoredType::float64});
+    if (has_id_) {
+      specs.push_back({id.name, id.categorical       ? StoredType::categorical_codes
+                                : !id.wide_integer ? StoredType::float64
+                                : id.is_signed     ? StoredType::int64
+                                                   : StoredType::uint64});
+    }
     const auto names = score_output_columns(scorer);
     for (std::size_t i = 0; i < names.size(); ++i) {
       const bool is_class = task_ != ScoringTask::regression && i + 1 == names.size();
@@ -164,6 +159,10 @@ class H5Sink final : public ScoreSink {
     if (has_id_) {
       if (id_categorical_) {
         writer_->append_codes(c++, block.id_codes);
+      } else if (id_wide_ && id_signed_) {
+        writer_->append_integers(c++, std::span<const std::int64_t>(block.id_signed));
+      } else if (id_wide_) {
+        writer_->append_integers(c++, std::span<const std::uint64_t>(block.id_unsigned));
       } else {
         writer_->append_numeric(c++, std::span<const double>(block.id_numeric));
       }
@@ -194,7 +193,7 @@ class H5Sink final : public ScoreSink {
 
  private:
   ScoringTask task_;
-  bool has_id_, id_categorical_;
+  bool has_id_, id_categorical_, id_wide_, id_signed_;
   std::unique_ptr<ColumnarWriter> writer_;
   std::vector<float> column_;
 };
@@ -232,7 +231,12 @@ void append_double(std::string& line, double v) {
 class CsvSink final : public ScoreSink {
  public:
   CsvSink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id)
-      : path_(path), task_(scorer.task()), has_id_(id.index >= 0), id_categorical_(id.categorical) {
+      : path_(path),
+        task_(scorer.task()),
+        has_id_(id.index >= 0),
+        id_categorical_(id.categorical),
+        id_wide_(id.wide_integer),
+        id_signed_(id.is_signed) {
     file_ = std::fopen(path.c_str(), "wb");
     if (!file_) throw InputError(path.string() + ": cannot create the file");
     for (const auto& label : id.labels) id_labels_.push_back(csv_text(label));
@@ -261,6 +265,10 @@ class CsvSink final : public ScoreSink {
         if (id_categorical_) {
           const std::int32_t code = block.id_codes[row];
           if (code >= 0 && code < static_cast<std::int32_t>(id_labels_.size())) text_ += id_labels_[static_cast<std::size_t>(code)];
+        } else if (id_wide_ && id_signed_) {
+          text_ += std::to_string(block.id_signed[row]);
+        } else if (id_wide_) {
+          text_ += std::to_string(block.id_unsigned[row]);
         } else {
           append_double(text_, block.id_numeric[row]);
         }
@@ -308,7 +316,7 @@ class CsvSink final : public ScoreSink {
 
   std::filesystem::path path_;
   ScoringTask task_;
-  bool has_id_, id_categorical_;
+  bool has_id_, id_categorical_, id_wide_, id_signed_;
   std::FILE* file_ = nullptr;
   std::vector<std::string> id_labels_, class_labels_;
   std::string text_;

@@ -183,21 +183,25 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         return path, model
 
-    def test_an_id_beyond_two_to_the_53_is_refused_not_rounded(self):
+    def test_64_bit_integer_ids_pass_through_exactly(self):
         columns = self.binary_table()
         _, model = self.trained(columns)  # the id is not a feature: only the scored file has it
-        path = self.columnar("ids.h5", dict(columns, id=np.arange(400, dtype=np.int64) + 2**53 - 200))
-        out = self.path("scores.csv")
-        proc = lathe("score", model, path, "--id", "id", "--out", out, "--format", "csv")
-        self.refused(proc, "--id", "row 202", str(2**53 + 1), "beyond 2^53")
-        self.assertFalse(os.path.exists(out))
-        # Up to 2^53 the ids pass through exactly.
-        small = dict(columns, id=np.arange(400, dtype=np.int64) + 2**53 - 400)
-        proc = lathe("score", model, self.columnar("small.h5", small), "--id", "id", "--out", out, "--format", "csv")
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        with open(out) as f:
-            ids = [int(line.split(",")[0]) for line in f.readlines()[1:]]
-        self.assertEqual(ids, list(range(2**53 - 400, 2**53)))
+        cases = {"signed": np.arange(400, dtype=np.int64) + 2**53 - 200,
+                 "negative": -(np.arange(400, dtype=np.int64) + 2**62),
+                 "unsigned": np.arange(400, dtype=np.uint64) + np.uint64(2**63)}
+        for name, ids in cases.items():
+            with self.subTest(ids=name):
+                path = self.columnar(name + ".h5", dict(columns, id=ids))
+                csv, h5 = self.path(name + ".csv"), self.path(name + ".h5.out")
+                for out, fmt in ((csv, "csv"), (h5, "h5")):
+                    proc = lathe("score", model, path, "--id", "id", "--out", out, "--format", fmt)
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                with open(csv) as f:
+                    got = [int(line.split(",")[0]) for line in f.readlines()[1:]]
+                self.assertEqual(got, [int(v) for v in ids])
+                with h5py.File(h5) as f:
+                    self.assertEqual(f["id"].dtype, ids.dtype)
+                    self.assertTrue(np.array_equal(f["id"][()], ids))
 
     def test_score_puts_an_infinite_value_of_a_clipped_column_on_its_bound(self):
         columns = self.binary_table()
