@@ -1,4 +1,5 @@
 """Running the `lathe` command from the Python end-to-end tests (shared by every test_*.py here)."""
+import hashlib
 import os
 import subprocess
 
@@ -12,3 +13,24 @@ def run(*args, check=True, timeout=900):
     if check and proc.returncode != 0:
         raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def attempt(*args, cwd=None, timeout=120, binary=None):
+    """Runs `lathe ARGS` (or another `binary`) and returns the CompletedProcess: never raises on a
+    non-zero exit, for tests that expect one."""
+    return subprocess.run([binary or LATHE, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def checked(*args, **kwargs):
+    """attempt(), failing the test with lathe's stderr on a non-zero exit."""
+    proc = attempt(*args, **kwargs)
+    if proc.returncode != 0:
+        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def digest(path):
+    """SHA-256 of a file's bytes, to show that a file was left exactly as it was."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()

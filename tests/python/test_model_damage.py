@@ -26,7 +26,8 @@ import unittest
 import h5py
 import numpy as np
 
-from lathe_run import LATHE
+from lathe_run import LATHE, checked
+from lathe_run import attempt as lathe  # never raises: damaged files must fail
 
 LATHE_OLD = os.environ.get("LATHE_OLD")
 TIMEOUT = 10  # seconds for one damaged-file run: an intact one takes a fraction of a second
@@ -37,18 +38,6 @@ FLIP_MASKS = (0x5A, 0x01, 0x80, 0xFF, 0x10)
 SIGNATURES = (b"\x89HDF", b"OHDR", b"OCHK", b"FRHP", b"FHDB", b"FHIB", b"BTHD", b"BTIN", b"BTLF", b"GCOL", b"TREE")
 TEXT_ATTRIBUTES = ("task", "model_kind", "loss", "label", "huber_delta", "target_mean", "target_std",
                    "preparation", "input_schema", "metrics", "options", "history")
-
-
-def lathe(*args, binary=None, cwd=None, timeout=120):
-    return subprocess.run([binary or LATHE, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
-
-
-def checked(*args, **kw):
-    proc = lathe(*args, **kw)
-    if proc.returncode != 0:
-        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 def read_bytes(path):

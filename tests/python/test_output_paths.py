@@ -13,7 +13,6 @@
   --window-rows, --config given a folder, --out inside a path whose "folder" is a file.
 
 Every subprocess runs with a timeout; the data is small (2000 rows) for a 2-core machine."""
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,26 +20,10 @@ import tempfile
 import time
 import unittest
 
-from lathe_run import LATHE
+from lathe_run import LATHE, checked, digest
+from lathe_run import attempt as lathe  # never raises: these tests expect failures
 
 TIMEOUT = 120  # seconds, for any one lathe process
-
-
-def lathe(*args, cwd=None):
-    """Runs `lathe ARGS`; never raises on a non-zero exit."""
-    return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
-
-
-def checked(*args, cwd=None):
-    proc = lathe(*args, cwd=cwd)
-    if proc.returncode != 0:
-        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-def digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def dead_pid():

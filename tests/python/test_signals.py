@@ -10,7 +10,6 @@
 The interrupted write is a 3,000,000-row synth (many seconds on a 2-core machine); it is signalled
 as soon as its temporary file appears."""
 import glob
-import hashlib
 import os
 import shutil
 import signal
@@ -22,7 +21,8 @@ import unittest
 
 import h5py
 
-from lathe_run import LATHE
+from lathe_run import LATHE, checked, digest
+from lathe_run import attempt as lathe  # never raises: these tests expect failures
 
 TIMEOUT = 120  # seconds, for any one lathe process
 SIGNALLED_ROWS = 3000000  # enough rows that the write is still going on well after the temporary appears
@@ -34,23 +34,6 @@ def default_termination_signals():
     these signals, and lathe (rightly) keeps a signal ignored that was ignored when it started."""
     for sig in TERMINATION_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
-
-
-def lathe(*args, cwd=None):
-    """Runs `lathe ARGS`; never raises on a non-zero exit."""
-    return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
-
-
-def checked(*args, cwd=None):
-    proc = lathe(*args, cwd=cwd)
-    if proc.returncode != 0:
-        raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-def digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 class SignalTest(unittest.TestCase):
