@@ -290,5 +290,43 @@ class OutputPathTest(unittest.TestCase):
         self.assertNotIn("no such file", proc.stderr)
 
 
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root, to run lathe as another user who may not write the folder")
+class UnwritableFolderTest(unittest.TestCase):
+    """An output folder lathe may not write in is refused before anything is read, with the
+    system's reason, by every writer alike (it used to surface as a failing HDF5 call)."""
+
+    def test_every_writer_names_the_folder_and_the_reason(self):
+        work = tempfile.mkdtemp(prefix="lathe-unwritable-")
+        self.addCleanup(shutil.rmtree, work, True)
+        os.chmod(work, 0o755)
+        data, model = os.path.join(work, "d.h5"), os.path.join(work, "m.h5")
+        checked("synth", "--task", "binary", "--rows", "300", "--features", "3", "--out", data, "--quiet")
+        checked("train", data, "--task", "binary", "--label", "label", "--out", model, "--epochs", "1", "--quiet")
+        for path in (data, model):
+            os.chmod(path, 0o644)
+        locked = os.path.join(work, "locked")
+        os.mkdir(locked, 0o755)  # root's: another user may read it but not write in it
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+
+        commands = [
+            ["score", model, data, "--out", os.path.join(locked, "s.csv"), "--format", "csv"],
+            ["score", model, data, "--out", os.path.join(locked, "s.h5")],
+            ["train", data, "--task", "binary", "--label", "label", "--out", os.path.join(locked, "m.h5")],
+            ["export", model, "--onnx", os.path.join(locked, "m.onnx")],
+            ["report", model, "--out", os.path.join(locked, "r.html")],
+        ]
+        for command in commands:
+            with self.subTest(command=command[0], out=command[-1]):
+                proc = subprocess.run([LATHE, *command], capture_output=True, text=True, timeout=TIMEOUT,
+                                      preexec_fn=as_nobody, cwd=work)
+                self.assertNotEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn(f"cannot write in the folder '{locked}': Permission denied", proc.stderr)
+                self.assertNotIn(" at /", proc.stderr)  # no source location of an HDF5 call
+        self.assertEqual(os.listdir(locked), [])
+
 if __name__ == "__main__":
     unittest.main()
