@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <system_error>
 
@@ -75,14 +76,6 @@ void add_score_command(CLI::App& app) {
     // Where each input's output goes, decided (and checked) before anything is scored.
     std::error_code ec;
     const bool out_is_folder = several || std::filesystem::is_directory(out, ec);
-    if (several && !std::filesystem::is_directory(out, ec)) {
-      if (std::filesystem::exists(out, ec)) throw InputError("--out: " + out.string() + " is a file; several inputs need a folder");
-      std::filesystem::create_directories(out, ec);
-      if (ec) throw InputError("--out: cannot create the folder " + out.string() + ": " + ec.message());
-    }
-    std::vector<ReadFile> inputs = {{"the model file", args->model}};
-    for (const auto& input : args->inputs) inputs.push_back({"the data file", input});
-    OutputPathCheck output_paths(inputs);
     std::vector<std::filesystem::path> outputs;
     std::set<std::filesystem::path> taken;
     for (const auto& input : args->inputs) {
@@ -91,11 +84,31 @@ void add_score_command(CLI::App& app) {
       if (!taken.insert(target.lexically_normal()).second) {
         throw InputError("--out: two inputs would both be written to " + target.string() + " (inputs with the same name)");
       }
-      output_paths.add({"--out", target.string(), "the scores"});
       outputs.push_back(target);
     }
-
-    Scorer scorer(args->model, args->device);
+    bool created_folder = false;
+    if (several && !std::filesystem::is_directory(out, ec)) {
+      if (std::filesystem::exists(out, ec)) throw InputError("--out: " + out.string() + " is a file; several inputs need a folder");
+      std::filesystem::create_directories(out, ec);
+      if (ec) throw InputError("--out: cannot create the folder " + out.string() + ": " + ec.message());
+      created_folder = true;
+    }
+    // A run refused before it scores anything leaves no folder it made itself.
+    const auto refused = [&] {
+      if (created_folder) std::filesystem::remove(out, ec);  // only while still empty
+    };
+    std::unique_ptr<Scorer> loaded;
+    try {
+      std::vector<ReadFile> inputs = {{"the model file", args->model}};
+      for (const auto& input : args->inputs) inputs.push_back({"the data file", input});
+      OutputPathCheck output_paths(inputs);
+      for (const auto& target : outputs) output_paths.add({"--out", target.string(), "the scores"});
+      loaded = std::make_unique<Scorer>(args->model, args->device);
+    } catch (...) {
+      refused();
+      throw;
+    }
+    Scorer& scorer = *loaded;
     if (!args->quiet) {
       std::cerr << "score: model " << args->model << " (" << scoring_task_name(scorer.task()) << ", label '"
                 << scorer.label() << "') on " << scorer.device_description() << "\n";

@@ -264,5 +264,20 @@ class BadInput(unittest.TestCase):
         self.assertIn("nan", line.split())
         self.assertNotIn("-nan", line)
 
+    def test_a_refused_multi_input_score_leaves_no_output_folder(self):
+        columns = self.binary_table()
+        path, model = self.trained(columns)
+        other = self.columnar("other.h5", columns)
+        os.mkdir(self.path("sub"))
+        same_name = self.columnar(os.path.join("sub", "train.h5"), columns)
+        folder = self.path("scores")
+        for args, why in (([model, path, same_name], "same name"), ([self.path("missing.h5"), path, other], "no such file")):
+            with self.subTest(why=why):
+                self.refused(lathe("score", *args, "--out", folder))
+                self.assertFalse(os.path.exists(folder))
+        proc = lathe("score", model, path, other, "--out", folder)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(sorted(os.listdir(folder)), ["other.h5", "train.h5"])
+
 if __name__ == "__main__":
     unittest.main()
