@@ -406,7 +406,8 @@ class FileWindows final : public TrainingWindows {
       : reader_(reader), bound_(bound), fitted_(fitted), mask_(train_mask), target_of_(std::move(target_of)),
         weight_of_(std::move(weight_of)), weighted_(weighted), row_major_(row_major) {
     const std::int64_t block = reader.block_rows();
-    const std::int64_t span = std::max<std::int64_t>(1, (window_rows + block - 1) / block) * block;
+    span_ = std::max<std::int64_t>(1, (window_rows + block - 1) / block) * block;
+    const std::int64_t span = span_;
     for (std::int64_t first = 0; first < reader.rows(); first += span) {
       const std::int64_t end = std::min(reader.rows(), first + span);
       std::int64_t n = 0;
@@ -416,6 +417,8 @@ class FileWindows final : public TrainingWindows {
   }
   std::int64_t count() const override { return static_cast<std::int64_t>(windows_.size()); }
   std::int64_t rows_in(std::int64_t w) const override { return windows_.at(static_cast<std::size_t>(w)).rows; }
+  // File rows per window: --window-rows rounded up to whole read blocks.
+  std::int64_t span() const { return span_; }
   void load(std::int64_t w, TrainingWindow& out) const override {
     const Window& win = windows_.at(static_cast<std::size_t>(w));
     const std::int64_t dense = fitted_.dense_features();
@@ -477,6 +480,7 @@ class FileWindows final : public TrainingWindows {
   bool weighted_;
   bool row_major_;  // fill the windows' row-major copies instead (for the CPU model)
   std::vector<Window> windows_;
+  std::int64_t span_ = 0;  // file rows per window
   mutable std::vector<float> block_;  // the loader's scratch (one load at a time)
   mutable PreparedBlock prepared_;
   mutable std::vector<std::int64_t> selected_;  // the block's training rows
@@ -870,7 +874,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                               [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
                               !ctx.is_cuda());
     report.notes.push_back("streamed training: " + std::to_string(windows.count()) + " windows of up to " +
-                           std::to_string(window_rows) + " file rows (prepared training rows take " +
+                           std::to_string(windows.span()) + " file rows (--window-rows " + std::to_string(window_rows) +
+                           " rounded up to whole read blocks; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
                            " MB; budget " + std::to_string(static_cast<long long>(budget / 1e6)) + " MB)");
     report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);

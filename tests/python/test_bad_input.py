@@ -279,5 +279,12 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(sorted(os.listdir(folder)), ["other.h5", "train.h5"])
 
+    def test_the_streaming_note_gives_the_window_rows_used(self):
+        path = self.columnar("d.h5", self.binary_table(rows=3000))
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1",
+                     "--stream", "--window-rows", "1", "--block-rows", "1000")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("windows of up to 1000 file rows (--window-rows 1 rounded up to whole read blocks", proc.stderr)
+
 if __name__ == "__main__":
     unittest.main()
