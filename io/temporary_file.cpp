@@ -159,19 +159,21 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
   const auto dir = final_.has_parent_path() ? final_.parent_path() : std::filesystem::path(".");
   temporary_ = dir / (std::string(".") + final_.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
                       std::to_string(counter++));
-  // The folder must take a new file. Found here, the reason is the system's ("Permission denied",
-  // "Read-only file system") in one message for every writer, not an HDF5 call's wording after the
-  // inputs were read. The writers then truncate this empty file.
-  const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    const int error = errno;
-    throw InputError(final_.string() + ": cannot write in the folder '" + dir.string() + "': " + std::strerror(error));
-  }
-  ::close(fd);
   const std::string temporary_text = temporary_.string();
   temporary_for_signals_ = std::make_unique<char[]>(temporary_text.size() + 1);
   std::memcpy(temporary_for_signals_.get(), temporary_text.c_str(), temporary_text.size() + 1);
   signal_slot_ = take_signal_slot(temporary_for_signals_.get());
+  // The folder must take a new file. Found here, the reason is the system's ("Permission denied",
+  // "Read-only file system") in one message for every writer, not an HDF5 call's wording after the
+  // inputs were read. The writers then truncate this empty file. Made after the signal table lists
+  // it, so a signal from the moment it exists removes it.
+  const int fd = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int error = errno;
+    release_signal_slot(signal_slot_);  // before temporary_for_signals_ is freed as this throws
+    throw InputError(final_.string() + ": cannot write in the folder '" + dir.string() + "': " + std::strerror(error));
+  }
+  ::close(fd);
   std::lock_guard<std::mutex> lock(live_temporaries_mutex);
   live_temporaries().insert(temporary_);
 }
