@@ -53,6 +53,47 @@ class Progress {
 
 }  // namespace
 
+FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
+                                     const RowMask* rows, std::vector<std::string>* notes) {
+  try {
+    return fit_preparation(profile, prep, notes);
+  } catch (const InputError& e) {
+    std::string message = reader.path().string() + ": " + e.what();
+    std::vector<std::int64_t> infinite;
+    for (std::size_t c = 0; c < profile.columns.size(); ++c) {
+      const ColumnProfile& col = profile.columns[c];
+      if (col.type == ColumnType::numeric &&
+          (!std::isfinite(col.numeric.stats.min) || !std::isfinite(col.numeric.stats.max))) {
+        infinite.push_back(static_cast<std::int64_t>(c));
+      }
+    }
+    const auto ncols = static_cast<std::int64_t>(reader.columns().size());
+    std::vector<std::int64_t> first(infinite.size(), -1);
+    std::vector<float> block;
+    for (std::int64_t start = 0; start < reader.rows() && !infinite.empty(); start += reader.block_rows()) {
+      const std::int64_t n = std::min(reader.block_rows(), reader.rows() - start);
+      block.resize(static_cast<std::size_t>(n * ncols));
+      reader.read_block_columns(start, n, infinite, block);
+      bool all_found = true;
+      for (std::size_t k = 0; k < infinite.size(); ++k) {
+        const float* v = block.data() + infinite[k] * n;
+        for (std::int64_t r = 0; r < n && first[k] < 0; ++r) {
+          if (std::isinf(v[r]) && (!rows || rows->test(start + r))) first[k] = start + r;
+        }
+        all_found = all_found && first[k] >= 0;
+      }
+      if (all_found) break;
+    }
+    for (std::size_t k = 0; k < infinite.size(); ++k) {
+      if (first[k] < 0) continue;
+      message += "; column '" + reader.columns()[static_cast<std::size_t>(infinite[k])].name + "': the first infinite value is at " +
+                 "row " + std::to_string(first[k] + 1);
+    }
+    throw InputError(message);
+  }
+}
+
+
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options) {
   PrepareTableReport report;
@@ -70,12 +111,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   }
 
   const DataProfile profile = profile_table(ctx, reader, keep);
-  FittedPreparation fitted;
-  try {
-    fitted = fit_preparation(profile, options.preparation, &report.notes);
-  } catch (const InputError& e) {
-    throw InputError(reader.path().string() + ": " + e.what());
-  }
+  const FittedPreparation fitted = fit_preparation_of(reader, profile, options.preparation, keep, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
 
   // The output columns: dense features, sparse groups, then the label.

@@ -19,6 +19,8 @@
 #include "io/table_reader.h"
 #include "runtime/device_context.h"
 #include "runtime/preparation.h"
+#include "runtime/profile.h"
+#include "runtime/row_mask.h"
 
 namespace lathe {
 
@@ -38,6 +40,12 @@ struct PrepareTableReport {
   std::int64_t columns_out = 0;
   std::vector<std::string> notes;  // e.g. an all-missing column imputed with a constant
 };
+
+// fit_preparation on `profile`, a profile of `reader`'s rows (those `rows` keeps; null: all), with
+// the file named in its errors and, when columns hold infinite values (a profile shows them only as
+// an infinite min or max), the first kept row of each that has one.
+FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& options,
+                                     const RowMask* rows, std::vector<std::string>* notes);
 
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options);

@@ -252,8 +252,8 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
   const std::int32_t outputs = s.shape.outputs;
   s.predictions.resize(static_cast<std::size_t>(rows * outputs));
   // Per row tile and numeric input: the missing values, and the first row with an infinite value.
-  // Training never saw an infinite value (fit_preparation refuses them), so the model has no
-  // sensible answer for one.
+  // An unclipped column has no sensible answer for one (training refuses them where the
+  // preparation needs finite moments); a column clipped to finite bounds puts it on a bound.
   const std::int64_t tiles = rows == 0 ? 0 : (rows + kScoreTileRows - 1) / kScoreTileRows;
   std::vector<std::int64_t> missing(static_cast<std::size_t>(tiles * numeric), 0);
   std::vector<std::int64_t> first_infinite(static_cast<std::size_t>(tiles * numeric), -1);

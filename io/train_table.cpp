@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "io/drift.h"
+#include "io/prepare_table.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
 #include "models/row_major_rows.h"
@@ -510,52 +511,6 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
   return s;
 }
 
-namespace {
-
-// fit_preparation, with the file named in its errors and, when columns hold infinite values (which
-// a profile only shows as an infinite min or max), the first training row of each that has one.
-FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
-                                     const RowMask& rows, std::vector<std::string>* notes) {
-  try {
-    return fit_preparation(profile, prep, notes);
-  } catch (const InputError& e) {
-    std::string message = reader.path().string() + ": " + e.what();
-    std::vector<std::int64_t> infinite;
-    for (std::size_t c = 0; c < profile.columns.size(); ++c) {
-      const ColumnProfile& col = profile.columns[c];
-      if (col.type == ColumnType::numeric &&
-          (!std::isfinite(col.numeric.stats.min) || !std::isfinite(col.numeric.stats.max))) {
-        infinite.push_back(static_cast<std::int64_t>(c));
-      }
-    }
-    const auto ncols = static_cast<std::int64_t>(reader.columns().size());
-    std::vector<std::int64_t> first(infinite.size(), -1);
-    std::vector<float> block;
-    for (std::int64_t start = 0; start < reader.rows() && !infinite.empty(); start += reader.block_rows()) {
-      const std::int64_t n = std::min(reader.block_rows(), reader.rows() - start);
-      block.resize(static_cast<std::size_t>(n * ncols));
-      reader.read_block_columns(start, n, infinite, block);
-      bool all_found = true;
-      for (std::size_t k = 0; k < infinite.size(); ++k) {
-        const float* v = block.data() + infinite[k] * n;
-        for (std::int64_t r = 0; r < n && first[k] < 0; ++r) {
-          if (std::isinf(v[r]) && rows.test(start + r)) first[k] = start + r;
-        }
-        all_found = all_found && first[k] >= 0;
-      }
-      if (all_found) break;
-    }
-    for (std::size_t k = 0; k < infinite.size(); ++k) {
-      if (first[k] < 0) continue;
-      message += "; column '" + reader.columns()[static_cast<std::size_t>(infinite[k])].name + "': the first infinite value is at " +
-                 row_text(first[k]);
-    }
-    throw InputError(message);
-  }
-}
-
-}  // namespace
-
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -660,7 +615,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   const FittedPreparation fitted = warm && !options.refit_prep
                                        ? init.preparation
-                                       : fit_preparation_of(reader, profile, prep, train_mask, &report.notes);
+                                       : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
