@@ -3,6 +3,7 @@
 // (and, from `lathe drift`, drift above the alert threshold: cli::ExitCode).
 #include <hdf5.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -49,6 +50,13 @@ int main(int argc, char** argv) {
     if (e.sticky()) {
       std::cerr << "lathe: the GPU is in an unrecoverable state; stopping\n";
       return 3;
+    }
+    return 1;
+  } catch (const lathe::Hdf5Error& e) {
+    std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
+    // The failed call and its source line help whoever debugs Lathe, not the user reading the error.
+    if (std::getenv("LATHE_DEBUG") != nullptr && !e.call_site().empty()) {
+      std::cerr << "lathe: debug: the failed HDF5 call was " << e.call_site() << "\n";
     }
     return 1;
   } catch (const std::exception& e) {

@@ -55,8 +55,8 @@ std::string last_error_message() {
 void throw_error(const char* call, const char* file, int line, const std::string& context) {
   std::string why = last_error_message();
   H5Eclear2(H5E_DEFAULT);
-  throw Hdf5Error(context + ": " + why + " [" + call + " at " + file + ":" + std::to_string(line) +
-                  "]");
+  throw Hdf5Error(context + ": " + why,
+                  std::string(call) + " at " + file + ":" + std::to_string(line));
 }
 
 bool attribute_exists(hid_t object, const char* name, const std::string& context) {

@@ -1,9 +1,9 @@
 // Ownership and error checking for the HDF5 C API.
 //
 // Every hid_t Lathe opens is held by an H5Handle, which closes it with the right H5*close function.
-// Every HDF5 call goes through LATHE_H5_CHECK, which throws Hdf5Error with the call text, source
-// location, the caller's context (file and dataset) and HDF5's innermost error message. HDF5's own
-// printing of its error stack is silenced in every thread that calls it.
+// Every HDF5 call goes through LATHE_H5_CHECK, which throws Hdf5Error with the caller's context
+// (file and dataset) and HDF5's error messages, and keeps the call text and source location apart.
+// HDF5's own printing of its error stack is silenced in every thread that calls it.
 #pragma once
 
 #include <hdf5.h>

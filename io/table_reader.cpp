@@ -599,7 +599,9 @@ struct TableReader::Impl {
 
   // Reads `count` rows of a source into row-major floats at `out` (count x width).
   void read_rows(Source& s, std::int64_t first, std::int64_t count, float* out) {
-    const std::string w = where(s.path);
+    // A damaged chunk fails here: name the rows so the user can find it.
+    const std::string w = where(s.path) + ", rows " + std::to_string(first + 1) + "-" +
+                          std::to_string(first + count);
     H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(s.dataset.get()), w));
     const hsize_t start[2] = {static_cast<hsize_t>(first), 0};
     const hsize_t extent[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(s.width)};

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace lathe {
 
@@ -19,11 +20,17 @@ class InputError : public Error {
   using Error::Error;
 };
 
-// A call into the HDF5 library failed; the message carries the call text, source location and the
-// innermost HDF5 error description.
+// A call into the HDF5 library failed. The message names the file and dataset and gives HDF5's
+// reason; the failed call and its place in Lathe's source are kept apart in `call_site`, which the
+// CLI prints only when LATHE_DEBUG is set (users need the reason, developers the call).
 class Hdf5Error : public Error {
  public:
-  using Error::Error;
+  explicit Hdf5Error(const std::string& what, std::string call_site = {})
+      : Error(what), call_site_(std::move(call_site)) {}
+  const std::string& call_site() const { return call_site_; }
+
+ private:
+  std::string call_site_;
 };
 
 // A CUDA or cuBLAS call failed. `sticky` marks errors that corrupt the CUDA context (illegal address,

@@ -286,5 +286,25 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("windows of up to 1000 file rows (--window-rows 1 rounded up to whole read blocks", proc.stderr)
 
+    def test_a_damaged_compressed_chunk_names_the_dataset_and_rows_not_lathes_source(self):
+        path = self.path("d.h5")
+        rng = np.random.default_rng(3)
+        with h5py.File(path, "w") as f:
+            f.create_dataset("x", data=rng.random(20000).astype("f4"), chunks=(1000,), compression="gzip")
+            f.create_dataset("y", data=(np.arange(20000) % 2).astype("i1"))
+            offset, size = f["x"].id.get_chunk_info(5).byte_offset, f["x"].id.get_chunk_info(5).size
+        with open(path, "r+b") as f:  # scramble the middle of chunk 5's deflate stream
+            f.seek(offset + size // 4)
+            middle = f.read(size // 2)
+            f.seek(offset + size // 4)
+            f.write(bytes(b ^ 0x55 for b in middle))
+        proc = lathe("inspect", path)
+        self.refused(proc, "d.h5: dataset '/x', rows 1-", "inflate")
+        self.assertNotIn("H5Dread", proc.stderr)  # the failed call and Lathe's source line are for LATHE_DEBUG
+        self.assertNotIn(".cpp:", proc.stderr)
+        debug = subprocess.run([LATHE, "inspect", path], capture_output=True, text=True, timeout=TIMEOUT,
+                               env={**os.environ, "LATHE_DEBUG": "1"})
+        self.refused(debug, "lathe: debug: the failed HDF5 call was H5Dread", ".cpp:")
+
 if __name__ == "__main__":
     unittest.main()
