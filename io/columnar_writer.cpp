@@ -1,7 +1,12 @@
 #include "io/columnar_writer.h"
 
-#include <algorithm>
+#include <omp.h>
 
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include "io/chunk_filters.h"
 #include "io/hdf5_handle.h"
 #include "runtime/error.h"
 
@@ -9,24 +14,100 @@ namespace lathe {
 
 using h5::H5Handle;
 
+namespace {
+
+// Staged chunks held before a batch is compressed: enough work for every thread, bounded memory.
+constexpr std::size_t kBatchBytes = std::size_t{32} << 20;
+// Above this much staging (one chunk per column), a very wide table keeps HDF5's own serial filter
+// path, whose chunk cache holds partly written chunks instead.
+constexpr std::size_t kStagingBytesLimit = std::size_t{256} << 20;
+
+std::size_t stored_size(StoredType type) {
+  switch (type) {
+    case StoredType::float32:
+    case StoredType::categorical_codes:
+      return 4;
+    case StoredType::float64:
+    case StoredType::int64:
+    case StoredType::uint64:
+      return 8;
+  }
+  return 8;
+}
+
+hid_t file_type(StoredType stored) {
+  switch (stored) {
+    case StoredType::float32:
+      return H5T_IEEE_F32LE;
+    case StoredType::float64:
+      return H5T_IEEE_F64LE;
+    case StoredType::int64:
+      return H5T_STD_I64LE;
+    case StoredType::uint64:
+      return H5T_STD_U64LE;
+    case StoredType::categorical_codes:
+      return H5T_STD_I32LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+
+// The native type whose bytes are the stored type's on this (little-endian) machine.
+hid_t native_type(StoredType stored) {
+  switch (stored) {
+    case StoredType::float32:
+      return H5T_NATIVE_FLOAT;
+    case StoredType::float64:
+      return H5T_NATIVE_DOUBLE;
+    case StoredType::int64:
+      return H5T_NATIVE_INT64;
+    case StoredType::uint64:
+      return H5T_NATIVE_UINT64;
+    case StoredType::categorical_codes:
+      return H5T_NATIVE_INT32;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+}  // namespace
+
+// With compression, whole chunks are filtered here (shuffle, then deflate with libdeflate) by all
+// threads at once and handed to HDF5 with H5Dwrite_chunk: HDF5's own filters would run on one
+// thread under its global lock. Only a column's last, partial chunk goes through H5Dwrite.
 struct ColumnarWriter::Impl {
   std::string context;
   std::vector<ColumnSpec> specs;
   ColumnarWriteOptions options;
   H5Handle file;
   std::vector<H5Handle> datasets;
-  std::vector<std::int64_t> rows;
+  std::vector<std::int64_t> rows;  // rows appended to each column (staged ones included)
   std::vector<std::vector<std::string>> categories;
   std::vector<std::pair<std::string, std::string>> attributes;
   bool closed = false;
 
+  bool filter_here = false;        // compressed chunks made by this writer (see above)
+  std::size_t chunk_rows = 0;
+  std::vector<std::int64_t> written_rows;            // rows in the file (whole chunks)
+  std::vector<std::vector<unsigned char>> staging;   // each column's rows after written_rows
+  struct Chunk {
+    std::size_t column;
+    std::int64_t first_row;
+    std::vector<unsigned char> raw, shuffled, compressed;
+  };
+  std::vector<Chunk> batch;
+  std::size_t batch_bytes = 0;
+  std::vector<Chunk> spare;  // chunks of earlier batches, their buffers kept for reuse
+  std::vector<std::unique_ptr<Deflater>> deflaters;  // one per thread
+
   std::string where(std::size_t c) const { return context + ": column '" + specs[c].name + "'"; }
 
-  void append(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
+  void check_column(std::size_t c) const {
     if (c >= datasets.size()) throw Error(context + ": column index " + std::to_string(c) + " out of range");
-    if (count == 0) return;
+  }
+
+  // Writes `count` values of mem_type through HDF5 at the column's file rows.
+  void write_through_hdf5(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
     const std::string w = where(c);
-    const hsize_t old_rows = static_cast<hsize_t>(rows[c]);
+    const hsize_t old_rows = static_cast<hsize_t>(written_rows[c]);
     const hsize_t new_rows = old_rows + count;
     LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &new_rows), w);
     H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
@@ -34,7 +115,117 @@ struct ColumnarWriter::Impl {
     LATHE_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &old_rows, nullptr, &n, nullptr), w);
     H5Handle mem = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), w));
     LATHE_H5_CHECK(H5Dwrite(datasets[c].get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data), w);
-    rows[c] = static_cast<std::int64_t>(new_rows);
+    written_rows[c] = static_cast<std::int64_t>(new_rows);
+  }
+
+  void append(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
+    check_column(c);
+    if (count == 0) return;
+    if (!filter_here) {
+      write_through_hdf5(c, mem_type, data, count);
+      rows[c] = written_rows[c];
+      return;
+    }
+    // Stage the values in the stored type: HDF5 converts them as H5Dwrite would.
+    const StoredType stored = specs[c].stored;
+    const std::size_t size = stored_size(stored);
+    std::vector<unsigned char>& stage = staging[c];
+    const std::size_t at = stage.size();
+    const std::size_t mem_size = H5Tget_size(mem_type);
+    stage.resize(at + count * std::max(size, mem_size));
+    std::memcpy(stage.data() + at, data, count * mem_size);
+    if (H5Tequal(mem_type, native_type(stored)) <= 0) {
+      LATHE_H5_CHECK(H5Tconvert(mem_type, native_type(stored), count, stage.data() + at, nullptr,
+                                H5P_DEFAULT),
+                     where(c));
+    }
+    stage.resize(at + count * size);
+    rows[c] += static_cast<std::int64_t>(count);
+    // Whole chunks leave the staging area for the batch.
+    const std::size_t chunk_bytes = chunk_rows * size;
+    std::size_t taken = 0;
+    while (stage.size() - taken >= chunk_bytes) {
+      Chunk chunk = take_spare();
+      chunk.column = c;
+      chunk.first_row = written_rows[c] + static_cast<std::int64_t>(taken / size);
+      chunk.raw.assign(stage.begin() + static_cast<std::ptrdiff_t>(taken),
+                       stage.begin() + static_cast<std::ptrdiff_t>(taken + chunk_bytes));
+      batch.push_back(std::move(chunk));
+      batch_bytes += chunk_bytes;
+      taken += chunk_bytes;
+    }
+    if (taken > 0) {
+      stage.erase(stage.begin(), stage.begin() + static_cast<std::ptrdiff_t>(taken));
+      written_rows[c] += static_cast<std::int64_t>(taken / size);
+    }
+    if (batch_bytes >= kBatchBytes) flush_batch();
+  }
+
+  Chunk take_spare() {
+    if (spare.empty()) return Chunk{};
+    Chunk chunk = std::move(spare.back());
+    spare.pop_back();
+    return chunk;
+  }
+
+  // Filters the batch's chunks on every thread, then writes them in order on this one.
+  void flush_batch() {
+    if (batch.empty()) return;
+    const int threads = std::max(1, std::min(omp_get_max_threads(), static_cast<int>(batch.size())));
+    while (deflaters.size() < static_cast<std::size_t>(threads)) {
+      deflaters.push_back(std::make_unique<Deflater>(options.deflate_level));
+    }
+    std::exception_ptr error;  // (std::bad_alloc) must not leave the parallel region
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      try {
+        Chunk& chunk = batch[k];
+        chunk.shuffled.resize(chunk.raw.size());
+        shuffle(chunk.raw, stored_size(specs[chunk.column].stored), chunk.shuffled);
+        deflaters[static_cast<std::size_t>(omp_get_thread_num())]->deflate(chunk.shuffled,
+                                                                          chunk.compressed);
+      } catch (...) {
+#pragma omp critical(lathe_columnar_writer_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    for (Chunk& chunk : batch) {
+      const std::size_t c = chunk.column;
+      const std::string w = where(c);
+      const hsize_t end = static_cast<hsize_t>(chunk.first_row) + chunk_rows;
+      hsize_t extent = 0;
+      {
+        H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
+        LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &extent, nullptr), w);
+      }
+      if (extent < end) LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &end), w);
+      const hsize_t offset = static_cast<hsize_t>(chunk.first_row);
+      LATHE_H5_CHECK(H5Dwrite_chunk(datasets[c].get(), H5P_DEFAULT, 0, &offset, chunk.compressed.size(),
+                                    chunk.compressed.data()),
+                     w);
+      spare.push_back(std::move(chunk));
+    }
+    batch.clear();
+    batch_bytes = 0;
+  }
+
+  // Writes every staged row: the batch, then each column's partial last chunk through HDF5.
+  void flush_all() {
+    if (!filter_here) return;
+    flush_batch();
+    for (std::size_t c = 0; c < specs.size(); ++c) {
+      const std::size_t size = stored_size(specs[c].stored);
+      if (!staging[c].empty()) {
+        write_through_hdf5(c, native_type(specs[c].stored), staging[c].data(), staging[c].size() / size);
+        staging[c].clear();
+      }
+      if (written_rows[c] != rows[c]) {  // the extent ends on the last row, not the last chunk
+        const hsize_t n = static_cast<hsize_t>(rows[c]);
+        LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &n), where(c));
+        written_rows[c] = rows[c];
+      }
+    }
   }
 };
 
@@ -80,19 +271,20 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
       const int missing = -1;
       LATHE_H5_CHECK(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_INT, &missing), w);
     }
-    const StoredType stored = m.specs[c].stored;
-    const hid_t type = stored == StoredType::float32   ? H5T_IEEE_F32LE
-                       : stored == StoredType::float64 ? H5T_IEEE_F64LE
-                       : stored == StoredType::int64   ? H5T_STD_I64LE
-                       : stored == StoredType::uint64  ? H5T_STD_U64LE
-                                                       : H5T_STD_I32LE;
+    const hid_t type = file_type(m.specs[c].stored);
     m.datasets.push_back(h5::dataset_handle(LATHE_H5_CHECK(
         H5Dcreate2(m.file.get(), m.specs[c].name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                    H5P_DEFAULT),
         w)));
   }
   m.rows.assign(m.specs.size(), 0);
+  m.written_rows.assign(m.specs.size(), 0);
   m.categories.resize(m.specs.size());
+  m.chunk_rows = static_cast<std::size_t>(chunk);
+  std::size_t staging_bytes = 0;
+  for (const ColumnSpec& spec : m.specs) staging_bytes += m.chunk_rows * stored_size(spec.stored);
+  m.filter_here = options.deflate_level > 0 && staging_bytes <= kStagingBytesLimit;
+  m.staging.resize(m.specs.size());
 }
 
 ColumnarWriter::~ColumnarWriter() = default;
@@ -123,6 +315,7 @@ std::int64_t ColumnarWriter::rows(std::size_t column) const { return impl_->rows
 void ColumnarWriter::close() {
   Impl& m = *impl_;
   if (m.closed) return;
+  m.flush_all();
   for (std::size_t c = 1; c < m.specs.size(); ++c) {
     if (m.rows[c] != m.rows[0]) {
       throw Error(m.where(c) + ": has " + std::to_string(m.rows[c]) + " rows, column '" +
