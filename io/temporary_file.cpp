@@ -60,6 +60,14 @@ extern "C" void remove_temporaries_and_reraise(int signal_number) {
   raise(signal_number);
 }
 
+// Every temporary this process made, with the final path it stood for (as the user gave it), kept
+// after the temporary is gone: an error reaches the CLI once the TemporaryOutput has unwound.
+std::mutex made_temporaries_mutex;
+std::vector<std::pair<std::string, std::string>>& made_temporaries() {
+  static std::vector<std::pair<std::string, std::string>> made;
+  return made;
+}
+
 const char* const kSuffixPattern = R"(\.tmp-([0-9]+)-([0-9]+)$)";
 
 // True only when `text` is a process id that certainly names no running process. A PID that is not
@@ -148,6 +156,7 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
   if (const std::string problem = output_path_problem(final_); !problem.empty()) {
     throw InputError(final_.string() + ": " + problem);
   }
+  const std::string asked_for = final_.string();
   // Write through a symbolic link: renaming onto the link itself would replace it with a file.
   std::error_code link_error;
   if (std::filesystem::is_symlink(std::filesystem::symlink_status(final_, link_error))) {
@@ -160,6 +169,11 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
   temporary_ = dir / (std::string(".") + final_.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
                       std::to_string(counter++));
   const std::string temporary_text = temporary_.string();
+  {
+    std::lock_guard<std::mutex> lock(made_temporaries_mutex);
+    made_temporaries().emplace_back(temporary_text, asked_for);
+    made_temporaries().emplace_back(temporary_.filename().string(), std::filesystem::path(asked_for).filename().string());
+  }
   temporary_for_signals_ = std::make_unique<char[]>(temporary_text.size() + 1);
   std::memcpy(temporary_for_signals_.get(), temporary_text.c_str(), temporary_text.size() + 1);
   signal_slot_ = take_signal_slot(temporary_for_signals_.get());
@@ -221,8 +235,17 @@ void remove_temporaries_on_termination_signals() {
 }
 
 std::string name_final_paths(const std::string& message) {
-  static const std::regex temporary(R"(\.([^/\s'"]+)\.tmp-[0-9]+-[0-9]+)");
-  return std::regex_replace(message, temporary, "$1");
+  std::string named = message;
+  std::lock_guard<std::mutex> lock(made_temporaries_mutex);
+  // Whole paths first, then bare file names; only names this process made, so an input that merely
+  // looks like a temporary keeps its own name.
+  for (const auto& [temporary, final_name] : made_temporaries()) {
+    for (std::size_t at = named.find(temporary); at != std::string::npos;
+         at = named.find(temporary, at + final_name.size())) {
+      named.replace(at, temporary.size(), final_name);
+    }
+  }
+  return named;
 }
 
 }  // namespace lathe

@@ -63,8 +63,9 @@ int remove_stale_temporaries(const std::filesystem::path& final_path);
 // stays ignored. Temporaries left by SIGKILL are removed by remove_stale_temporaries.
 void remove_temporaries_on_termination_signals();
 
-// `message` with every temporary name TemporaryOutput makes (".NAME.tmp-PID-N") replaced by the
-// final name it stands for, so an error names the file the user asked for.
+// `message` with every temporary this process's TemporaryOutputs made (".NAME.tmp-PID-N", as a
+// path or a bare file name) replaced by the final path or name it stood for, so an error names the
+// file the user asked for; other names, even ones that look like temporaries, are left alone.
 std::string name_final_paths(const std::string& message);
 
 }  // namespace lathe

@@ -306,5 +306,12 @@ class BadInput(unittest.TestCase):
                                env={**os.environ, "LATHE_DEBUG": "1"})
         self.refused(debug, "lathe: debug: the failed HDF5 call was H5Dread", ".cpp:")
 
+    def test_an_input_named_like_a_temporary_keeps_its_own_name_in_errors(self):
+        path = self.path(".d.h5.tmp-12345-0")
+        with open(path, "wb") as f:
+            f.write(b"not an HDF5 file at all")
+        proc = lathe("inspect", path)
+        self.refused(proc, ".d.h5.tmp-12345-0")  # (test_faults: an output's temporary is named by the output)
+
 if __name__ == "__main__":
     unittest.main()
