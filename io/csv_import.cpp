@@ -1,15 +1,21 @@
 #include "io/csv_import.h"
 
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -18,6 +24,8 @@
 
 #include "io/columnar_writer.h"
 #include "io/csv_reader.h"
+#include "io/csv_segment.h"
+#include "io/read_only_file.h"
 #include "io/text_check.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
@@ -38,6 +46,14 @@ constexpr std::size_t kSkippedExamples = 5;
 // Upper bound on the row block held in memory: a very wide table gets blocks shorter than a chunk
 // (HDF5's chunk cache keeps the partly written chunk, so this costs little).
 constexpr std::size_t kBlockBytesLimit = std::size_t{256} << 20;
+// The parallel path's segments: a few MiB each, so that reading and parsing one costs far more
+// than handing it to a thread, and smaller for small files, so that every thread gets several.
+constexpr std::int64_t kMaxSegmentBytes = std::int64_t{4} << 20;
+constexpr std::int64_t kMinSegmentBytes = std::int64_t{256} << 10;
+constexpr std::int64_t kSegmentsPerThread = 4;
+// Segments are held (read, then parsed) a batch at a time: a batch has kSegmentsPerThread per
+// thread, but no more bytes than this unless that leaves fewer segments than threads.
+constexpr std::int64_t kBatchBytesLimit = std::int64_t{256} << 20;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -80,6 +96,41 @@ bool parse_number(std::string_view value, double& number) {
   return ec == std::errc();
 }
 
+bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+// The plain decimal notation nearly every number in a CSV file is written in: an optional sign,
+// digits with an optional fraction (at least one digit in all), an optional exponent. Checked
+// without converting; every string it accepts parse_number accepts as well (from_chars reads
+// this grammar whole, out-of-range values included), so is_number below decides as parse_number.
+bool is_plain_decimal(std::string_view value) {
+  const char* p = value.data();
+  const char* const end = p + value.size();
+  if (p != end && (*p == '-' || *p == '+')) ++p;
+  // The mantissa in one loop (one hard-to-predict exit per value, not one per digit run).
+  const char* const mantissa = p;
+  std::ptrdiff_t points = 0;
+  for (; p != end; ++p) {
+    if (is_digit(*p)) continue;
+    if (*p != '.') break;
+    ++points;
+  }
+  if (points > 1 || p - mantissa == points) return false;  // two points, or no digit
+  if (p == end) return true;
+  if (*p != 'e' && *p != 'E') return false;
+  ++p;
+  if (p != end && (*p == '-' || *p == '+')) ++p;
+  const char* const exponent = p;
+  while (p != end && is_digit(*p)) ++p;
+  return p != exponent && p == end;
+}
+
+// Whether all of `value` (trimmed, not missing) is a number, exactly as parse_number decides,
+// converting only what the plain grammar leaves open (inf, hexadecimal-looking text, words).
+bool is_number(std::string_view value) {
+  double ignored;
+  return is_plain_decimal(value) || parse_number(value, ignored);
+}
+
 // Text Lathe would keep (a name or a category label) must be UTF-8 without NUL bytes: the whole
 // file is in another encoding (Latin-1, UTF-16) or is not text, which no row skipping fixes.
 std::string text_problem(std::string_view text, std::size_t at) {
@@ -119,10 +170,8 @@ void insert_label(LabelSet& labels, std::string_view value) {
 
 enum class ForcedType { none, categorical, numeric };
 
-// What pass 1 learns about one column, and the type decided from it.
-struct ColumnScan {
-  std::string name;
-  ForcedType forced = ForcedType::none;
+// What pass 1 learns about one column from a stretch of records.
+struct ColumnTally {
   std::int64_t numbers = 0;      // non-missing values that parse as numbers
   std::int64_t non_numbers = 0;  // non-missing values that do not
   std::int64_t first_non_number_line = 0;
@@ -132,6 +181,12 @@ struct ColumnScan {
   LabelSet texts;
   LabelSet numbers_seen;
   bool numbers_seen_complete = true;
+};
+
+// What pass 1 learns about one column (its tally over the whole file), and the type decided from it.
+struct ColumnScan : ColumnTally {
+  std::string name;
+  ForcedType forced = ForcedType::none;
 
   ColumnType type = ColumnType::numeric;
   bool mostly_numeric = false;  // numeric with some non-numbers (bad values)
@@ -139,12 +194,61 @@ struct ColumnScan {
   LabelCodes codes;
 };
 
+// What pass 1 learns from a stretch of records: the whole file on the serial path; one segment on
+// the parallel path, where the segments' tallies are merged in file order.
+struct ScanTally {
+  std::vector<ColumnTally> columns;
+  std::int64_t data_records = 0;
+  std::int64_t kept_rows = 0;  // rows not skipped
+  std::int64_t skipped_rows = 0;
+  std::vector<std::string> skipped_examples;
+
+  void reset(std::size_t width) {
+    columns.assign(width, ColumnTally{});
+    data_records = kept_rows = skipped_rows = 0;
+    skipped_examples.clear();
+  }
+};
+
+// Rows of pass 2 by column: a numeric column's values, a categorical one's codes (the other
+// vector of the column stays empty), with the rows it skipped on the way.
+struct RowBlock {
+  std::vector<std::vector<double>> numbers;
+  std::vector<std::vector<std::int32_t>> codes;
+  std::size_t capacity = 0;
+  std::size_t rows = 0;  // filled
+  std::int64_t skipped_rows = 0;
+  std::vector<std::string> skipped_examples;
+
+  // Room for `new_capacity` rows, keeping those filled.
+  void resize(const std::vector<ColumnScan>& columns, std::size_t new_capacity) {
+    numbers.resize(columns.size());
+    codes.resize(columns.size());
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c].type == ColumnType::categorical) {
+        codes[c].resize(new_capacity);
+      } else {
+        numbers[c].resize(new_capacity);
+      }
+    }
+    capacity = new_capacity;
+  }
+};
+
+// The first few skipped-row reasons of `from` appended to `into`, until it holds the first few.
+void append_examples(std::vector<std::string>& into, std::vector<std::string>& from) {
+  for (std::string& example : from) {
+    if (into.size() == kSkippedExamples) break;
+    into.push_back(std::move(example));
+  }
+}
+
 // Prints "lathe import: <stage> NN%" on stderr at most once a second, for large files only.
 class ImportProgress {
  public:
-  ImportProgress(const CsvReader& reader, bool enabled, std::string stage)
-      : reader_(reader),
-        enabled_(enabled && reader.file_bytes() > kProgressMinFileBytes),
+  ImportProgress(std::int64_t file_bytes, bool enabled, std::string stage)
+      : file_bytes_(file_bytes),
+        enabled_(enabled && file_bytes > kProgressMinFileBytes),
         stage_(std::move(stage)),
         terminal_(isatty(STDERR_FILENO) == 1),
         last_(std::chrono::steady_clock::now()) {}
@@ -154,21 +258,29 @@ class ImportProgress {
   ImportProgress(const ImportProgress&) = delete;
   ImportProgress& operator=(const ImportProgress&) = delete;
 
-  void record_done() {
+  // After each record of the serial path; looks at the clock once every 1024 records.
+  void record_done(const CsvReader& reader) {
     if (!enabled_ || (++records_ & 1023) != 0) return;
+    show(reader.bytes_consumed());
+  }
+  // After each batch of segments of the parallel path, `bytes` of the file being done.
+  void bytes_done(std::int64_t bytes) {
+    if (enabled_) show(bytes);
+  }
+
+ private:
+  void show(std::int64_t bytes) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::seconds(1)) return;
     last_ = now;
-    const double percent = 100.0 * static_cast<double>(reader_.bytes_consumed()) /
-                           static_cast<double>(reader_.file_bytes());
+    const double percent = 100.0 * static_cast<double>(bytes) / static_cast<double>(file_bytes_);
     std::fprintf(stderr, "%slathe import: %s %3.0f%%%s", terminal_ ? "\r" : "", stage_.c_str(),
                  std::min(percent, 100.0), terminal_ ? "" : "\n");
     std::fflush(stderr);
     printed_ = true;
   }
 
- private:
-  const CsvReader& reader_;
+  std::int64_t file_bytes_;
   bool enabled_;
   std::string stage_;
   bool terminal_;
@@ -177,11 +289,71 @@ class ImportProgress {
   bool printed_ = false;
 };
 
+// Reads every segment of `region`, a batch of segments at a time: all threads read segments
+// (pread) and then parse them, each with `parse(segment, part)` into a part of its own; this
+// thread then hands the parts to `merge(part)` in file order. So merged results, and the first
+// exception of `parse` (rethrown here, in file order), are those of reading the records in order.
+// Line numbers are exact because every segment counts its line breaks before any is parsed.
+// Returns false at the first batch holding a segment that is not plain, none of whose parts has
+// been parsed or merged (those of earlier batches have).
+template <typename Part, typename Parse, typename Merge>
+bool read_segments_in_order(const ReadOnlyFile& file, const CsvDataRegion& region,
+                            const std::string& changed_message, ImportProgress& progress,
+                            Parse&& parse, Merge&& merge) {
+  const std::int64_t segments = region.segments();
+  if (segments == 0) return true;
+  const std::int64_t threads = std::max(1, omp_get_max_threads());
+  const std::int64_t batch = std::min(
+      segments, std::clamp(kSegmentsPerThread * threads, std::int64_t{1},
+                           std::max(threads, kBatchBytesLimit / region.segment_bytes)));
+  std::vector<CsvSegment> batch_segments(static_cast<std::size_t>(batch));
+  std::vector<Part> parts(static_cast<std::size_t>(batch));
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(batch));
+  std::int64_t line = region.first_line;
+  for (std::int64_t first = 0; first < segments; first += batch) {
+    const auto count = static_cast<std::size_t>(std::min(batch, segments - first));
+    std::fill(errors.begin(), errors.end(), nullptr);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t i = 0; i < count; ++i) {
+      try {
+        if (!batch_segments[i].read(file, region, first + static_cast<std::int64_t>(i))) {
+          throw InputError(changed_message);
+        }
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (errors[i]) std::rethrow_exception(errors[i]);
+      if (!batch_segments[i].plain()) return false;
+      batch_segments[i].start_records(line);
+      line += batch_segments[i].line_breaks();
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t i = 0; i < count; ++i) {
+      try {
+        parse(batch_segments[i], parts[i]);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (errors[i]) std::rethrow_exception(errors[i]);
+      merge(parts[i]);
+    }
+    progress.bytes_done(batch_segments[count - 1].end_offset());
+  }
+  return true;
+}
+
 // The import's state across passes.
 class CsvImport {
  public:
   CsvImport(const std::filesystem::path& csv, const CsvImportOptions& options)
-      : csv_(csv), options_(options), file_(csv.string()) {}
+      : csv_(csv),
+        options_(options),
+        file_(csv.string()),
+        changed_(file_ + ": the file changed while it was being imported; import it again") {}
 
   // Pass 1: header, types, labels, row count, errors.
   void scan();
@@ -205,11 +377,32 @@ class CsvImport {
   // missing value; else the reason.
   std::optional<std::string> non_number_in_numeric_column(const CsvRecord& record) const;
 
+  // Pass 1's work on one record, the same on both paths; safe on several threads at once.
+  void scan_record(const CsvRecord& record, ScanTally& tally) const;
+  // Adds `part` (the tally of the records after those of `whole`) to `whole`.
+  void merge_tally(ScanTally& whole, ScanTally& part) const;
+  // Pass 1 over segments; false (nothing learnt) when the data is not plain.
+  bool scan_segments(const CsvDataRegion& region, ScanTally& whole) const;
+  // The label pass's work on one record: inserts the labels of its categorical columns into
+  // `labels` (one set per column) when pass 2 will keep the row, and says whether it will.
+  bool add_labels(const CsvRecord& record, std::vector<LabelSet>& labels) const;
+  // Pass 2's work on one record: parses it into row `row` of `block` (room for it there); false
+  // for a bad row (thrown unless skip_bad_rows, else counted in `block`).
+  bool parse_row(const CsvRecord& record, RowBlock& block, std::size_t row) const;
+  // The file, opened for the segment reads of the label pass and pass 2.
+  ReadOnlyFile open_for_segments() const;
+
   std::filesystem::path csv_;
   const CsvImportOptions& options_;
-  std::string file_;  // for messages
+  std::string file_;     // for messages
+  std::string changed_;  // the message for a file that changed between or during the passes
   std::vector<ColumnScan> columns_;
   std::vector<std::size_t> forced_numeric_;
+  // Per column, whether pass 1 has seen more than kNumericLabelLimit distinct numbers in it, in
+  // any part of the file: segments then stop collecting them (the merged tally would drop them).
+  // Only ever set, from any thread, so the outcome does not depend on the order segments ran in.
+  mutable std::unique_ptr<std::atomic<bool>[]> numbers_overflowed_;
+  std::optional<CsvDataRegion> segments_;  // the data, when it is read in segments
   std::int64_t kept_rows_ = 0;  // rows pass 1 did not skip
   std::int64_t pass1_skipped_ = 0;
   std::vector<std::string> pass1_skipped_examples_;
@@ -291,83 +484,169 @@ void CsvImport::bad_row(std::string reason, std::int64_t& count,
 }
 
 std::optional<std::string> CsvImport::non_number_in_numeric_column(const CsvRecord& record) const {
-  double number;
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].type != ColumnType::numeric) continue;
     const std::string_view value = trim(record.fields[c]);
-    if (!is_missing(value) && !parse_number(value, number)) {
+    if (!is_missing(value) && !is_number(value)) {
       return non_number_reason(record.first_line, columns_[c], value);
     }
   }
   return std::nullopt;
 }
 
+void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
+  ++tally.data_records;
+  if (record.fields.size() != columns_.size()) {
+    bad_row(ragged_reason(record), tally.skipped_rows, tally.skipped_examples);
+    return;
+  }
+  // A non-number in a forced numeric column makes the row bad before any of its values count.
+  for (const std::size_t c : forced_numeric_) {
+    const std::string_view value = trim(record.fields[c]);
+    if (!is_missing(value) && !is_number(value)) {
+      bad_row(
+          non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)",
+          tally.skipped_rows, tally.skipped_examples);
+      return;
+    }
+  }
+  ++tally.kept_rows;
+  const std::size_t width = columns_.size();
+  for (std::size_t c = 0; c < width; ++c) {
+    const ColumnScan& column = columns_[c];
+    if (column.forced == ForcedType::numeric) continue;
+    const std::string_view value = trim(record.fields[c]);
+    if (is_missing(value)) continue;
+    ColumnTally& tally_of_column = tally.columns[c];
+    if (column.forced == ForcedType::categorical) {
+      check_text(record.first_line, column, value);
+      insert_label(tally_of_column.texts, value);
+    } else if (is_number(value)) {
+      ++tally_of_column.numbers;
+      if (tally_of_column.numbers_seen_complete) {
+        if (numbers_overflowed_[c].load(std::memory_order_relaxed)) {
+          tally_of_column.numbers_seen = LabelSet();
+          tally_of_column.numbers_seen_complete = false;
+          continue;
+        }
+        insert_label(tally_of_column.numbers_seen, value);
+        if (tally_of_column.numbers_seen.size() > kNumericLabelLimit) {
+          tally_of_column.numbers_seen = LabelSet();
+          tally_of_column.numbers_seen_complete = false;
+          numbers_overflowed_[c].store(true, std::memory_order_relaxed);
+        }
+      }
+    } else {
+      check_text(record.first_line, column, value);
+      if (tally_of_column.non_numbers++ == 0) {
+        tally_of_column.first_non_number_line = record.first_line;
+        tally_of_column.first_non_number = value;
+      }
+      insert_label(tally_of_column.texts, value);
+    }
+  }
+}
+
+void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
+  whole.data_records += part.data_records;
+  whole.kept_rows += part.kept_rows;
+  whole.skipped_rows += part.skipped_rows;
+  append_examples(whole.skipped_examples, part.skipped_examples);
+  for (std::size_t c = 0; c < whole.columns.size(); ++c) {
+    ColumnTally& into = whole.columns[c];
+    ColumnTally& from = part.columns[c];
+    if (into.non_numbers == 0 && from.non_numbers > 0) {
+      into.first_non_number_line = from.first_non_number_line;
+      into.first_non_number = std::move(from.first_non_number);
+    }
+    into.numbers += from.numbers;
+    into.non_numbers += from.non_numbers;
+    into.texts.merge(from.texts);  // moves the nodes, no copies
+    if (!into.numbers_seen_complete) continue;
+    if (from.numbers_seen_complete) into.numbers_seen.merge(from.numbers_seen);
+    // More distinct numbers than the limit in the file so far, whatever each part held: the
+    // serial scan would have dropped them by now.
+    if (!from.numbers_seen_complete || into.numbers_seen.size() > kNumericLabelLimit) {
+      into.numbers_seen = LabelSet();
+      into.numbers_seen_complete = false;
+      numbers_overflowed_[c].store(true, std::memory_order_relaxed);
+    }
+  }
+}
+
+bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) const {
+  const ReadOnlyFile file(csv_);
+  if (!file.open()) return false;  // CsvReader will say why
+  ImportProgress progress(region.end, options_.progress, "pass 1 of 2 (checking)");
+  struct ScanPart {
+    CsvRecord record;
+    ScanTally tally;
+  };
+  return read_segments_in_order<ScanPart>(
+      file, region, changed_, progress,
+      [&](CsvSegment& segment, ScanPart& part) {
+        part.tally.reset(columns_.size());
+        while (segment.next(part.record)) scan_record(part.record, part.tally);
+      },
+      [&](ScanPart& part) { merge_tally(whole, part.tally); });
+}
+
 void CsvImport::scan() {
-  CsvReader reader(csv_, options_.delimiter);
+  auto reader = std::make_unique<CsvReader>(csv_, options_.delimiter);
   CsvRecord record;
-  read_header(reader, record);
+  read_header(*reader, record);
   resolve_forced(options_.categorical, ForcedType::categorical, "--categorical");
   resolve_forced(options_.numeric, ForcedType::numeric, "--numeric");
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].forced == ForcedType::numeric) forced_numeric_.push_back(c);
   }
 
-  ImportProgress progress(reader, options_.progress, "pass 1 of 2 (checking)");
-  std::int64_t data_records = 0;
-  double number;
-  while (reader.next(record)) {
-    progress.record_done();
-    ++data_records;
-    if (record.fields.size() != columns_.size()) {
-      bad_row(ragged_reason(record), pass1_skipped_, pass1_skipped_examples_);
-      continue;
-    }
-    // A non-number in a forced numeric column makes the row bad before any of its values count.
-    bool bad = false;
-    for (const std::size_t c : forced_numeric_) {
-      const std::string_view value = trim(record.fields[c]);
-      if (!is_missing(value) && !parse_number(value, number)) {
-        bad_row(
-            non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)",
-            pass1_skipped_, pass1_skipped_examples_);
-        bad = true;
-        break;
-      }
-    }
-    if (bad) continue;
-    ++kept_rows_;
-    for (std::size_t c = 0; c < columns_.size(); ++c) {
-      ColumnScan& column = columns_[c];
-      if (column.forced == ForcedType::numeric) continue;
-      const std::string_view value = trim(record.fields[c]);
-      if (is_missing(value)) continue;
-      if (column.forced == ForcedType::categorical) {
-        check_text(record.first_line, column, value);
-        insert_label(column.texts, value);
-      } else if (parse_number(value, number)) {
-        ++column.numbers;
-        if (column.numbers_seen_complete) {
-          insert_label(column.numbers_seen, value);
-          if (column.numbers_seen.size() > kNumericLabelLimit) {
-            column.numbers_seen = LabelSet();
-            column.numbers_seen_complete = false;
-          }
-        }
-      } else {
-        check_text(record.first_line, column, value);
-        if (column.non_numbers++ == 0) {
-          column.first_non_number_line = record.first_line;
-          column.first_non_number = value;
-        }
-        insert_label(column.texts, value);
-      }
+  // The data is read in segments unless it holds a '"' or a lone CR, which each segment checks
+  // as it is read: at the first batch of segments that finds one, pass 1 starts over here on the
+  // serial path, having read no more of the file than that batch (quotes usually show early).
+  ScanTally whole;
+  whole.reset(columns_.size());
+  numbers_overflowed_ = std::make_unique<std::atomic<bool>[]>(columns_.size());
+  if (options_.parallel && reader->file_bytes() >= reader->bytes_consumed()) {
+    CsvDataRegion region;
+    region.begin = reader->bytes_consumed();
+    region.end = reader->file_bytes();
+    region.first_line = reader->line();
+    region.delimiter = options_.delimiter;
+    const std::int64_t threads = std::max(1, omp_get_max_threads());
+    region.segment_bytes =
+        options_.segment_bytes > 0
+            ? options_.segment_bytes
+            : std::clamp((region.end - region.begin) / (kSegmentsPerThread * threads),
+                         kMinSegmentBytes, kMaxSegmentBytes);
+    if (scan_segments(region, whole)) {
+      segments_ = region;
+    } else {
+      whole.reset(columns_.size());
+      numbers_overflowed_ = std::make_unique<std::atomic<bool>[]>(columns_.size());
+      reader = std::make_unique<CsvReader>(csv_, options_.delimiter);
+      reader->next(record);  // the header
     }
   }
-  if (data_records == 0) throw InputError(file_ + ": has a header but no rows");
-  if (kept_rows_ == 0) {
-    throw InputError(file_ + ": all " + std::to_string(data_records) +
-                     " rows are bad and were skipped; the first: " + pass1_skipped_examples_[0]);
+  if (!segments_) {
+    ImportProgress progress(reader->file_bytes(), options_.progress, "pass 1 of 2 (checking)");
+    while (reader->next(record)) {
+      progress.record_done(*reader);
+      scan_record(record, whole);
+    }
   }
+
+  if (whole.data_records == 0) throw InputError(file_ + ": has a header but no rows");
+  if (whole.kept_rows == 0) {
+    throw InputError(file_ + ": all " + std::to_string(whole.data_records) +
+                     " rows are bad and were skipped; the first: " + whole.skipped_examples[0]);
+  }
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    static_cast<ColumnTally&>(columns_[c]) = std::move(whole.columns[c]);
+  }
+  kept_rows_ = whole.kept_rows;
+  pass1_skipped_ = whole.skipped_rows;
+  pass1_skipped_examples_ = std::move(whole.skipped_examples);
   rows_known_ = true;
 }
 
@@ -420,33 +699,98 @@ bool CsvImport::needs_label_pass() const {
   return false;
 }
 
-void CsvImport::collect_labels() {
-  for (ColumnScan& column : columns_) {
-    column.texts = LabelSet();
-    column.numbers_seen = LabelSet();
+ReadOnlyFile CsvImport::open_for_segments() const {
+  ReadOnlyFile file(csv_);
+  if (!file.open()) throw InputError(file_ + ": cannot open: " + std::strerror(errno));
+  return file;
+}
+
+bool CsvImport::add_labels(const CsvRecord& record, std::vector<LabelSet>& labels) const {
+  if (record.fields.size() != columns_.size() || non_number_in_numeric_column(record)) return false;
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    if (columns_[c].type != ColumnType::categorical) continue;
+    const std::string_view value = trim(record.fields[c]);
+    if (!is_missing(value)) insert_label(labels[c], value);
   }
-  CsvReader reader(csv_, options_.delimiter);
-  CsvRecord record;
-  reader.next(record);  // the header
-  ImportProgress progress(reader, options_.progress, "collecting category labels");
+  return true;
+}
+
+void CsvImport::collect_labels() {
+  std::vector<LabelSet> labels(columns_.size());
   std::int64_t rows = 0;
-  while (reader.next(record)) {
-    progress.record_done();
-    if (record.fields.size() != columns_.size() || non_number_in_numeric_column(record)) continue;
-    ++rows;
-    for (ColumnScan& column : columns_) {
-      if (column.type != ColumnType::categorical) continue;
-      const std::string_view value = trim(record.fields[&column - columns_.data()]);
-      if (!is_missing(value)) insert_label(column.texts, value);
+  if (segments_) {
+    const ReadOnlyFile file = open_for_segments();
+    ImportProgress progress(segments_->end, options_.progress, "collecting category labels");
+    struct LabelPart {
+      CsvRecord record;
+      std::vector<LabelSet> labels;
+      std::int64_t rows = 0;
+    };
+    const bool plain = read_segments_in_order<LabelPart>(
+        file, *segments_, changed_, progress,
+        [&](CsvSegment& segment, LabelPart& part) {
+          part.labels.assign(columns_.size(), LabelSet());
+          part.rows = 0;
+          while (segment.next(part.record)) {
+            if (add_labels(part.record, part.labels)) ++part.rows;
+          }
+        },
+        [&](LabelPart& part) {
+          rows += part.rows;
+          for (std::size_t c = 0; c < labels.size(); ++c) labels[c].merge(part.labels[c]);
+        });
+    if (!plain) throw InputError(changed_);
+  } else {
+    CsvReader reader(csv_, options_.delimiter);
+    CsvRecord record;
+    reader.next(record);  // the header
+    ImportProgress progress(reader.file_bytes(), options_.progress, "collecting category labels");
+    while (reader.next(record)) {
+      progress.record_done(reader);
+      if (add_labels(record, labels)) ++rows;
     }
+  }
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    columns_[c].texts = std::move(labels[c]);
+    columns_[c].numbers_seen = LabelSet();
   }
   kept_rows_ = rows;
   rows_known_ = true;
 }
 
+bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t row) const {
+  if (record.fields.size() != columns_.size()) {
+    bad_row(ragged_reason(record), block.skipped_rows, block.skipped_examples);
+    return false;
+  }
+  // Values go straight into the block; a bad row is dropped by the caller not counting it.
+  const std::size_t width = columns_.size();
+  for (std::size_t c = 0; c < width; ++c) {
+    const ColumnScan& column = columns_[c];
+    const std::string_view value = trim(record.fields[c]);
+    if (column.type == ColumnType::categorical) {
+      if (is_missing(value)) {
+        block.codes[c][row] = -1;
+      } else {
+        const auto it = column.codes.find(value);
+        if (it == column.codes.end()) throw InputError(changed_);
+        block.codes[c][row] = it->second;
+      }
+    } else if (is_missing(value)) {
+      block.numbers[c][row] = std::numeric_limits<double>::quiet_NaN();
+    } else if (!parse_number(value, block.numbers[c][row])) {
+      bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
+              block.skipped_examples);
+      return false;
+    }
+  }
+  return true;
+}
+
 CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   CsvImportReport report;
   report.columns = static_cast<std::int64_t>(columns_.size());
+  report.read_in_segments = segments_.has_value();
   std::vector<ColumnSpec> specs;
   for (ColumnScan& column : columns_) {
     if (column.type == ColumnType::categorical) {
@@ -480,69 +824,82 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   ColumnarWriter writer(temporary_path, std::move(specs),
                         ColumnarWriteOptions{.chunk_rows = options_.chunk_rows,
                                              .deflate_level = options_.deflate_level});
-  std::vector<std::vector<double>> numbers(width);
-  std::vector<std::vector<std::int32_t>> codes(width);
   for (std::size_t c = 0; c < width; ++c) {
-    if (columns_[c].type == ColumnType::categorical) {
-      writer.set_categories(c, columns_[c].labels);
-      codes[c].resize(block_rows);
-    } else {
-      numbers[c].resize(block_rows);
-    }
+    if (columns_[c].type == ColumnType::categorical) writer.set_categories(c, columns_[c].labels);
   }
-  std::size_t filled = 0;
+  // Rows reach the writer in blocks of block_rows on both paths.
+  RowBlock block;
+  block.resize(columns_, block_rows);
   const auto append_block = [&] {
     for (std::size_t c = 0; c < width; ++c) {
       if (columns_[c].type == ColumnType::categorical) {
-        writer.append_codes(c, std::span<const std::int32_t>(codes[c].data(), filled));
+        writer.append_codes(c, std::span<const std::int32_t>(block.codes[c].data(), block.rows));
       } else {
-        writer.append_numeric(c, std::span<const double>(numbers[c].data(), filled));
+        writer.append_numeric(c, std::span<const double>(block.numbers[c].data(), block.rows));
       }
     }
-    report.rows += static_cast<std::int64_t>(filled);
-    filled = 0;
+    report.rows += static_cast<std::int64_t>(block.rows);
+    block.rows = 0;
   };
 
-  CsvReader reader(csv_, options_.delimiter);
-  CsvRecord record;
-  reader.next(record);  // the header
-  ImportProgress progress(reader, options_.progress, "pass 2 of 2 (writing)");
-  const std::string changed =
-      file_ + ": the file changed while it was being imported; import it again";
-  while (reader.next(record)) {
-    progress.record_done();
-    if (record.fields.size() != width) {
-      bad_row(ragged_reason(record), report.skipped_rows, report.skipped_examples);
-      continue;
+  if (segments_) {
+    const ReadOnlyFile file = open_for_segments();
+    ImportProgress progress(segments_->end, options_.progress, "pass 2 of 2 (writing)");
+    struct WritePart {
+      CsvRecord record;
+      RowBlock rows;
+    };
+    const bool plain = read_segments_in_order<WritePart>(
+        file, *segments_, changed_, progress,
+        [&](CsvSegment& segment, WritePart& part) {
+          RowBlock& rows = part.rows;
+          rows.rows = 0;
+          rows.skipped_rows = 0;
+          rows.skipped_examples.clear();
+          if (rows.capacity == 0) rows.resize(columns_, 1024);
+          while (segment.next(part.record)) {
+            if (rows.rows == rows.capacity) rows.resize(columns_, 2 * rows.capacity);
+            if (parse_row(part.record, rows, rows.rows)) ++rows.rows;
+          }
+        },
+        [&](WritePart& part) {
+          RowBlock& rows = part.rows;
+          report.skipped_rows += rows.skipped_rows;
+          append_examples(report.skipped_examples, rows.skipped_examples);
+          for (std::size_t done = 0; done < rows.rows;) {
+            const std::size_t take = std::min(rows.rows - done, block_rows - block.rows);
+            for (std::size_t c = 0; c < width; ++c) {
+              if (columns_[c].type == ColumnType::categorical) {
+                std::copy_n(rows.codes[c].begin() + static_cast<std::ptrdiff_t>(done), take,
+                            block.codes[c].begin() + static_cast<std::ptrdiff_t>(block.rows));
+              } else {
+                std::copy_n(rows.numbers[c].begin() + static_cast<std::ptrdiff_t>(done), take,
+                            block.numbers[c].begin() + static_cast<std::ptrdiff_t>(block.rows));
+              }
+            }
+            block.rows += take;
+            done += take;
+            if (block.rows == block_rows) append_block();
+          }
+        });
+    if (!plain) throw InputError(changed_);
+  } else {
+    CsvReader reader(csv_, options_.delimiter);
+    CsvRecord record;
+    reader.next(record);  // the header
+    ImportProgress progress(reader.file_bytes(), options_.progress, "pass 2 of 2 (writing)");
+    while (reader.next(record)) {
+      progress.record_done(reader);
+      if (!parse_row(record, block, block.rows)) continue;
+      if (++block.rows == block_rows) append_block();
     }
-    // Values go straight into the block; a bad row is dropped by not advancing `filled`.
-    bool bad = false;
-    for (std::size_t c = 0; c < width && !bad; ++c) {
-      ColumnScan& column = columns_[c];
-      const std::string_view value = trim(record.fields[c]);
-      if (column.type == ColumnType::categorical) {
-        if (is_missing(value)) {
-          codes[c][filled] = -1;
-        } else {
-          const auto it = column.codes.find(value);
-          if (it == column.codes.end()) throw InputError(changed);
-          codes[c][filled] = it->second;
-        }
-      } else if (is_missing(value)) {
-        numbers[c][filled] = std::numeric_limits<double>::quiet_NaN();
-      } else if (!parse_number(value, numbers[c][filled])) {
-        bad_row(non_number_reason(record.first_line, column, value), report.skipped_rows,
-                report.skipped_examples);
-        bad = true;
-      }
-    }
-    if (bad) continue;
-    if (++filled == block_rows) append_block();
   }
+  report.skipped_rows += block.skipped_rows;  // the serial path counts them in the block
+  append_examples(report.skipped_examples, block.skipped_examples);
   append_block();
-  if (rows_known_ && report.rows != kept_rows_) throw InputError(changed);
+  if (rows_known_ && report.rows != kept_rows_) throw InputError(changed_);
   if (report.rows == 0) {
-    if (report.skipped_examples.empty()) throw InputError(changed);
+    if (report.skipped_examples.empty()) throw InputError(changed_);
     throw InputError(file_ + ": all " + std::to_string(report.skipped_rows) +
                      " rows are bad and were skipped; the first: " + report.skipped_examples[0]);
   }
@@ -561,6 +918,10 @@ CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesyst
   if (options.deflate_level < 0 || options.deflate_level > 9) {
     throw InputError("the compression level must be 0..9, not " +
                      std::to_string(options.deflate_level));
+  }
+  if (options.segment_bytes < 0) {
+    throw InputError("segment bytes must be 0 (automatic) or more, not " +
+                     std::to_string(options.segment_bytes));
   }
   std::error_code ec;
   const auto status = std::filesystem::status(csv, ec);

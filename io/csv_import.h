@@ -19,9 +19,18 @@
 //   codes, code i being the i-th label in byte-wise sorted order). A column that looks numeric
 //   with a few bad values (at least 100 non-missing values, at least 99% of them numbers) is taken
 //   as numeric, and its bad values are errors. `categorical` and `numeric` force a column's type.
-// Memory: one block of rows, the labels of categorical columns, and at most 1024 distinct
-//   number-like values per column while it still looks numeric; a column that turns out
-//   categorical after outgrowing that limit gets its labels from a third pass over the file.
+// Reading: data (the records after the header) without a '"' byte and without a lone CR (a '\r'
+//   not followed by '\n'; CRLF is fine) is read by all threads (OpenMP) in segments of a few MiB
+//   that start after a line break, a batch of segments at a time (io/csv_segment.h); each batch's
+//   results are combined in file order, so types, labels, row order, line numbers, the first error
+//   and the skipped-row examples are exactly those of reading the file front to back. Each segment
+//   checks its bytes for quotes and lone CRs as pass 1 reads it: at the first batch that finds one,
+//   pass 1 starts over on one thread with CsvReader, which then reads every pass. The header is
+//   always read with CsvReader (it may be quoted).
+// Memory: one block of rows, one batch of segments with their parsed values (a few MiB per thread),
+//   the labels of categorical columns, and at most 1024 distinct number-like values per column
+//   while it still looks numeric; a column that turns out categorical after outgrowing that limit
+//   gets its labels from a third pass over the file.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +48,9 @@ struct CsvImportOptions {
   std::int64_t chunk_rows = 65536;  // rows per HDF5 chunk and per appended block (fewer if wide)
   int deflate_level = 4;            // 0..9; 0 = no compression
   bool progress = true;             // progress on stderr for files over 64 MiB
+  // How the data is read (see above); the result is the same either way, tests compare the two.
+  bool parallel = true;            // false: always on one thread with CsvReader
+  std::int64_t segment_bytes = 0;  // bytes per segment of the parallel path; 0 = automatic
 };
 
 struct CsvImportReport {
@@ -48,6 +60,7 @@ struct CsvImportReport {
   std::int64_t columns = 0;
   std::int64_t numeric_columns = 0;
   std::int64_t categorical_columns = 0;
+  bool read_in_segments = false;  // the data was plain and read by all threads (see Reading)
 };
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws

@@ -45,6 +45,7 @@ class CsvReader {
   const std::filesystem::path& path() const { return path_; }
   std::int64_t file_bytes() const { return file_bytes_; }  // size of the file when opened
   std::int64_t bytes_consumed() const;                     // bytes parsed so far, for progress
+  std::int64_t line() const { return line_; }  // physical line of the next unparsed byte
 
  private:
   // Makes at least one unread byte available; false at the end of the file.

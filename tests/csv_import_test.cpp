@@ -4,16 +4,21 @@
 
 #include <gtest/gtest.h>
 
+#include <hdf5.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/csv_reader.h"
+#include "io/hdf5_handle.h"
 #include "io/table_reader.h"
 #include "runtime/error.h"
 #include "tests/temp_dir.h"
@@ -460,6 +465,409 @@ TEST(CsvReader, SplitsRecordsAndKeepsTheirFirstLine) {
   EXPECT_EQ(record.first_line, 5);
   EXPECT_EQ(record.fields, (std::vector<std::string_view>{"", ""}));
   EXPECT_FALSE(reader.next(record));
+}
+
+// ---- The parallel path (data read in segments) against the serial one (CsvReader) ----
+
+// Everything an import writes that a reader can see, one entry per column: name, type, stored type,
+// categories and the dataset's bytes as stored (float64 or int32), plus the root's attributes.
+std::vector<std::string> stored_content(const fs::path& path) {
+  std::vector<std::string> content;
+  const TableReader reader(path);
+  h5::H5Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!file) {
+    ADD_FAILURE() << "cannot open " << path;
+    return content;
+  }
+  for (const char* attribute : {"lathe_columns", "lathe_source", "lathe_layout"}) {
+    std::string joined = std::string(attribute) + "=";
+    for (const std::string& v : h5::read_string_attribute(file.get(), attribute, path.string())) {
+      joined += v + "|";
+    }
+    content.push_back(joined);
+  }
+  for (const ColumnInfo& column : reader.columns()) {
+    std::string entry = column.name + " " + column_type_name(column.type) + " " + column.dtype + " [";
+    for (const std::string& label : column.categories) entry += label + "|";
+    entry += "] ";
+    h5::H5Handle dataset =
+        h5::dataset_handle(H5Dopen2(file.get(), column.dataset.c_str(), H5P_DEFAULT));
+    if (!dataset) {
+      ADD_FAILURE() << "no dataset " << column.dataset;
+      continue;
+    }
+    const bool codes = column.type == ColumnType::categorical;
+    const std::size_t element = codes ? sizeof(std::int32_t) : sizeof(double);
+    std::string bytes(static_cast<std::size_t>(reader.rows()) * element, '\0');
+    if (!bytes.empty() &&
+        H5Dread(dataset.get(), codes ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                H5P_DEFAULT, bytes.data()) < 0) {
+      ADD_FAILURE() << "cannot read " << column.dataset;
+    }
+    content.push_back(entry + bytes);
+  }
+  return content;
+}
+
+// What one import did: its report and stored content, or its error message.
+struct ImportOutcome {
+  std::string error;
+  CsvImportReport report;
+  std::vector<std::string> content;
+};
+
+ImportOutcome import_outcome(const fs::path& csv, const fs::path& out, const CsvImportOptions& options) {
+  ImportOutcome outcome;
+  try {
+    outcome.report = import_csv(csv, out, options);
+    outcome.content = stored_content(out);
+    fs::remove(out);
+  } catch (const InputError& e) {
+    outcome.error = e.what();
+  }
+  return outcome;
+}
+
+// Imports `text` on the serial path and on the parallel path with segments of several sizes (down
+// to 1 byte, so records start, end and break across every kind of boundary, and the file spans many
+// batches), and requires the same report, stored bytes and error message; a `plain` file (no quote
+// or lone CR after the header) must have taken the parallel path. Returns the serial outcome.
+ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions options,
+                                    const std::string& what, bool plain = true,
+                                    const std::vector<std::int64_t>& segment_sizes = {1, 7, 64, 1000, 0}) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("p.csv", text);
+  options.progress = false;
+  options.parallel = false;
+  const ImportOutcome serial = import_outcome(csv, dir.file("serial.h5"), options);
+  EXPECT_FALSE(serial.report.read_in_segments) << what;
+  options.parallel = true;
+  for (const std::int64_t segment_bytes : segment_sizes) {
+    options.segment_bytes = segment_bytes;
+    const ImportOutcome parallel = import_outcome(csv, dir.file("parallel.h5"), options);
+    const std::string where = what + ", segments of " + std::to_string(segment_bytes) + " bytes";
+    EXPECT_EQ(parallel.error, serial.error) << where;
+    if (!serial.error.empty() || !parallel.error.empty()) continue;
+    EXPECT_EQ(parallel.report.read_in_segments, plain) << where;
+    EXPECT_EQ(parallel.report.rows, serial.report.rows) << where;
+    EXPECT_EQ(parallel.report.skipped_rows, serial.report.skipped_rows) << where;
+    EXPECT_EQ(parallel.report.skipped_examples, serial.report.skipped_examples) << where;
+    EXPECT_EQ(parallel.report.numeric_columns, serial.report.numeric_columns) << where;
+    EXPECT_EQ(parallel.report.categorical_columns, serial.report.categorical_columns) << where;
+    EXPECT_EQ(parallel.content.size(), serial.content.size()) << where;
+    if (parallel.content.size() != serial.content.size()) continue;
+    for (std::size_t i = 0; i < serial.content.size(); ++i) {
+      // Not EXPECT_EQ: the entries hold binary data.
+      EXPECT_TRUE(parallel.content[i] == serial.content[i])
+          << where << ": entry " << i << " differs: " << serial.content[i].substr(0, 80);
+    }
+  }
+  return serial;
+}
+
+CsvImportOptions options_with(bool skip_bad_rows, std::vector<std::string> categorical = {},
+                              std::vector<std::string> numeric = {}) {
+  CsvImportOptions options;
+  options.skip_bad_rows = skip_bad_rows;
+  options.categorical = std::move(categorical);
+  options.numeric = std::move(numeric);
+  return options;
+}
+
+TEST(CsvImportParallel, BlankLinesCrlfBomAndNoFinalNewline) {
+  for (const bool skip : {false, true}) {
+    const CsvImportOptions o = options_with(skip);
+    expect_same_both_ways("a,b,c\n1,x,2\n\n\n3,y,4\n\n5,,6\n\n", o, "blank lines");
+    expect_same_both_ways("a,b,c\n\n\n1,x,2\n3,y,4", o, "blank lines first, no final newline");
+    expect_same_both_ways("a,b\r\n1,x\r\n\r\n2,y\r\n3,\r\n,z\r\n", o, "CRLF");
+    expect_same_both_ways("a,b\r\n1,x\n2,y\r\n\n\r\n3,z", o, "CRLF and LF mixed");
+    expect_same_both_ways("\xEF\xBB\xBF" "a,b\r\n1,2\r\n3,4", o, "BOM");
+    expect_same_both_ways("\xEF\xBB\xBF" "a,b\n" "\xEF\xBB\xBF" "1,2\n3,4\n", o, "BOM-like bytes later");
+    expect_same_both_ways("\"a\",\"b c\"\n1,2\n3,4\n", o, "quoted header, plain data");
+    expect_same_both_ways("a,b\r1,2\n3,4\n", o, "header ended by a lone CR, plain data");
+    expect_same_both_ways("\n\na,b\n1,2\n", o, "blank lines before the header");
+    expect_same_both_ways("a,b\n1,2\n\n", o, "one row");
+  }
+}
+
+TEST(CsvImportParallel, MissingValuesNumbersAndCategories) {
+  const std::string text =
+      "id,price,color,score,mixed\n"
+      "1,2.5,red,+3,1.\n"
+      "2,NA,blue,-1e3,.5\n"
+      "3, 7 ,,NaN,-.5e-3\n"
+      "4,N/A,red, null,1e\n"
+      "5,1e-2,NULL,None,inf\n"
+      "6,,green,nan,0x10\n"
+      "7,\t8\t,Red,1e999,+.5\n"
+      "8,1E+2,blue,-1e-999,+-1\n"
+      "9,-0,green,00012,-\n";
+  for (const bool skip : {false, true}) {
+    expect_same_both_ways(text, options_with(skip), "values");
+    expect_same_both_ways(text, options_with(skip, {"price", "mixed"}), "--categorical");
+    expect_same_both_ways(text, options_with(skip, {}, {"score"}), "--numeric");
+    expect_same_both_ways(text, options_with(skip, {}, {"mixed"}), "--numeric, bad values");
+  }
+}
+
+TEST(CsvImportParallel, NumberSpellingsDecideTypesAsFromChars) {
+  // Pass 1 checks the plain decimal notation itself and leaves the rest to from_chars; either way
+  // a column is numeric exactly when from_chars (after an optional '+') reads every value whole.
+  for (const std::string number : {"1.", ".5", "-.5e-3", "+.5", "1E+2", "00012", "1e999", "-1e-999",
+                                   "-0", "+7", "inf", "-infinity", "1.5e0", "9007199254740993"}) {
+    test::TemporaryDirectory dir;
+    const auto csv = dir.write("n.csv", "v\n1\n" + number + "\n");
+    import_csv(csv, dir.file("n.h5"), quiet_options());
+    const Table t = read_table(dir.file("n.h5"));
+    EXPECT_EQ(t.column("v").type, ColumnType::numeric) << number;
+    const std::string digits = number[0] == '+' ? number.substr(1) : number;
+    EXPECT_EQ(t.at("v", 1), static_cast<float>(std::strtod(digits.c_str(), nullptr))) << number;
+    expect_same_both_ways("v\n1\n" + number + "\n", quiet_options(), number);
+  }
+  for (const std::string text : {"1e", "1e+", "+-1", "-", ".", "1.2.3", "0x10", "--1", "1_0", "e5",
+                                 "+", ".e1", "1e5.", "1,5", "1 2", "+inf+"}) {
+    test::TemporaryDirectory dir;
+    CsvImportOptions options = quiet_options();
+    options.delimiter = ';';
+    const auto csv = dir.write("t.csv", "v\n1\n" + text + "\n");
+    import_csv(csv, dir.file("t.h5"), options);
+    EXPECT_EQ(read_table(dir.file("t.h5")).column("v").type, ColumnType::categorical) << text;
+    expect_same_both_ways("v\n1\n" + text + "\n", options, text);
+  }
+}
+
+TEST(CsvImportParallel, NumberLikeCategoricalColumnsWithManyDistinctValues) {
+  // k: 3000 distinct numbers then text (labels from a third pass); z: text first then many
+  // numbers; n: many numbers, all numeric; small: few codes.
+  std::string text = "k,z,n,small\n";
+  for (int i = 0; i < 3100; ++i) {
+    text += (i < 3000 ? std::to_string(i) : "t" + std::to_string(i)) + "," +
+            (i < 5 ? "word" + std::to_string(i) : std::to_string(i * 7)) + "," +
+            std::to_string(i) + ".5," + std::to_string(i % 4) + "\n";
+  }
+  expect_same_both_ways(text, options_with(false), "many distinct");
+  expect_same_both_ways(text, options_with(false, {"small", "n"}), "many distinct, forced");
+}
+
+TEST(CsvImportParallel, ExactlyTheDistinctNumberLimit) {
+  // 1024 distinct numbers stay complete, 1025 do not: either side of the limit, split in segments.
+  for (const int distinct : {1023, 1024, 1025}) {
+    std::string text = "k\n";
+    for (int i = 0; i < distinct; ++i) text += std::to_string(i) + "\n";
+    for (int i = 0; i < distinct; ++i) text += std::to_string(distinct - 1 - i) + "\n";
+    text += "text\n";
+    expect_same_both_ways(text, options_with(false), std::to_string(distinct) + " distinct");
+  }
+}
+
+TEST(CsvImportParallel, MostlyNumericColumnsWithBadValues) {
+  std::string text = "x,y,tag\n";
+  for (int i = 0; i < 500; ++i) {
+    const bool bad = i == 150 || i == 320 || i == 321;
+    text += std::to_string(i) + "," + (bad ? "bad" + std::to_string(i) : std::to_string(i * 2)) +
+            "," + (bad ? "only_bad" : (i % 2 ? "odd" : "even")) + "\n";
+  }
+  const ImportOutcome failed = expect_same_both_ways(text, options_with(false), "mostly numeric");
+  EXPECT_NE(failed.error.find("line 152"), std::string::npos) << failed.error;
+  const ImportOutcome skipped = expect_same_both_ways(text, options_with(true), "mostly numeric, skip");
+  EXPECT_EQ(skipped.report.skipped_rows, 3);
+  expect_same_both_ways(text, options_with(false, {"y"}), "mostly numeric, forced categorical");
+}
+
+TEST(CsvImportParallel, RaggedRowsFailOrAreSkippedWithTheSameExamples) {
+  std::string text = "a,b,c\n";
+  for (int i = 0; i < 400; ++i) {
+    if (i % 37 == 5) {
+      text += std::to_string(i) + "," + std::to_string(i) + "\n";  // ragged
+    } else if (i % 53 == 7) {
+      text += std::to_string(i) + ",x,y,z\n";  // ragged
+    } else if (i % 61 == 9) {
+      text += std::to_string(i) + ",oops,t\n";  // a text in forced-numeric b
+    } else {
+      text += std::to_string(i) + "," + std::to_string(i % 9) + ",c" + std::to_string(i % 3) + "\n";
+    }
+  }
+  const ImportOutcome failed = expect_same_both_ways(text, options_with(false), "ragged");
+  EXPECT_NE(failed.error.find("line 7:"), std::string::npos) << failed.error;
+  const ImportOutcome skipped = expect_same_both_ways(text, options_with(true, {}, {"b"}), "ragged, skip");
+  EXPECT_GT(skipped.report.skipped_rows, 5);
+  EXPECT_EQ(skipped.report.skipped_examples.size(), 5u);
+  expect_same_both_ways(text, options_with(false, {}, {"b"}), "ragged and --numeric");
+  expect_same_both_ways("a,b\n1\n2\n", options_with(true), "every row bad");
+  expect_same_both_ways("a,b\n", options_with(false), "header only");
+  expect_same_both_ways("a,b", options_with(false), "header only, no newline");
+  expect_same_both_ways("a,b\n\n\r\n\n", options_with(false), "header and blank lines");
+}
+
+TEST(CsvImportParallel, BadUtf8InACategoricalValueFailsOnTheSameLine) {
+  std::string text = "n,label\n";
+  for (int i = 0; i < 300; ++i) {
+    text += std::to_string(i) + "," + (i == 211 ? std::string("caf\xE9") : "v" + std::to_string(i % 5)) + "\n";
+  }
+  for (const bool skip : {false, true}) {
+    const ImportOutcome failed = expect_same_both_ways(text, options_with(skip), "bad UTF-8");
+    EXPECT_NE(failed.error.find("line 213"), std::string::npos) << failed.error;
+    expect_same_both_ways(text, options_with(skip, {"label"}), "bad UTF-8, forced");
+  }
+}
+
+TEST(CsvImportParallel, LineNumbersAfterLongRunsOfShortLines) {
+  // Line breaks in the same place of many consecutive 16-byte steps (lines of 1, 2, 4, 8 and 16
+  // bytes), then a ragged row: its line number must still be right.
+  for (const std::string line : {"\n", "1\n", "1,2\n", "1234,67\n", "1234567,1234567\n"}) {
+    std::string text = line.find(',') == std::string::npos ? "a\n1\n" : "a,b\n1,2\n";
+    for (int i = 0; i < 6000; ++i) text += line;
+    text += "1,2,3\n";
+    const ImportOutcome outcome = expect_same_both_ways(
+        text, options_with(false), "lines of " + std::to_string(line.size()), true, {0, 4096});
+    EXPECT_NE(outcome.error.find("line 6003:"), std::string::npos) << outcome.error;
+  }
+}
+
+TEST(CsvImportParallel, TabDelimiterAndTrimming) {
+  CsvImportOptions options;
+  options.delimiter = '\t';
+  expect_same_both_ways("a\tb\n 1,5 \t x y \n2\t\t\n\n3\tz\r\n", options, "tabs");
+}
+
+TEST(CsvImportParallel, RandomFilesImportTheSameBothWays) {
+  // Seeded random files from awkward pieces: numbers of every spelling, text, missing values, UTF-8
+  // and (rarely) bad UTF-8, ragged rows, blank lines, CRLF, no final newline.
+  const std::vector<std::string> pieces = {"1", "-2.5", "3e2", "+4", ".5", "7.", "NA", "", " ",
+                                           "None", "x", "y", "inf", "1e", "12", "-0", "\xC3\xA9",
+                                           "0x1", " 9 "};
+  std::mt19937 rng(12345);
+  int imported = 0, failed = 0, skipped = 0, numeric_columns = 0, categorical_columns = 0;
+  for (int file = 0; file < 40; ++file) {
+    const int columns = 1 + static_cast<int>(rng() % 4);
+    const int rows = 1 + static_cast<int>(rng() % 300);
+    std::string text;
+    for (int c = 0; c < columns; ++c) text += (c ? "," : "") + std::string("c") + std::to_string(c);
+    text += rng() % 2 ? "\r\n" : "\n";
+    // Each column prefers a few pieces, so that some columns come out numeric.
+    std::vector<std::size_t> preferred;
+    for (int c = 0; c < columns; ++c) preferred.push_back(rng() % 6);
+    for (int r = 0; r < rows; ++r) {
+      if (rng() % 25 == 0) text += rng() % 2 ? "\n" : "\r\n";  // blank line
+      const int fields = rng() % 40 == 0 ? columns + 1 - 2 * static_cast<int>(rng() % 2) : columns;
+      for (int c = 0; c < fields; ++c) {
+        if (c) text += ",";
+        const std::size_t at = static_cast<std::size_t>(c % columns);
+        text += rng() % 10 < 8 ? std::to_string(static_cast<int>(rng() % 50) - 10 + static_cast<int>(preferred[at]))
+                               : pieces[rng() % pieces.size()];
+        if (rng() % 3000 == 0) text += "\xFF";  // not UTF-8: an error even when skipping
+      }
+      if (r + 1 < rows || rng() % 2) text += rng() % 3 == 0 ? "\r\n" : "\n";
+    }
+    const std::string what = "random file " + std::to_string(file);
+    for (const ImportOutcome& outcome :
+         {expect_same_both_ways(text, options_with(false), what),
+          expect_same_both_ways(text, options_with(true), what + ", skip"),
+          expect_same_both_ways(text, options_with(true, {}, {"c0"}), what + ", skip, --numeric c0")}) {
+      ++(outcome.error.empty() ? imported : failed);
+      skipped += outcome.report.skipped_rows > 0 ? 1 : 0;
+      numeric_columns += outcome.report.numeric_columns;
+      categorical_columns += outcome.report.categorical_columns;
+    }
+  }
+  // The files exercise both outcomes and both column types.
+  EXPECT_GT(imported, 20);
+  EXPECT_GT(failed, 20);
+  EXPECT_GT(skipped, 10);
+  EXPECT_GT(numeric_columns, 20);
+  EXPECT_GT(categorical_columns, 20);
+}
+
+TEST(CsvImportParallel, LargerThanManyBatchesWithDefaultSegments) {
+  // Over 1 MiB with a segment size of 4 KiB: many batches, records across every boundary.
+  std::string text = "i,x,label\n";
+  for (int i = 0; i < 60000; ++i) {
+    text += std::to_string(i) + "," + std::to_string(i) + ".125,l" + std::to_string(i % 17) +
+            (i % 3 ? "\n" : "\r\n");
+  }
+  ASSERT_GT(text.size(), std::size_t{1} << 20);
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("big.csv", text);
+  CsvImportOptions options = quiet_options();
+  options.parallel = false;
+  const ImportOutcome serial = import_outcome(csv, dir.file("s.h5"), options);
+  options.parallel = true;
+  for (const std::int64_t segment_bytes : {4096, 0}) {
+    options.segment_bytes = segment_bytes;
+    options.chunk_rows = 1000;
+    const ImportOutcome parallel = import_outcome(csv, dir.file("p.h5"), options);
+    EXPECT_TRUE(parallel.report.read_in_segments);
+    EXPECT_EQ(parallel.report.rows, 60000);
+    EXPECT_TRUE(parallel.content == serial.content);  // chunk size is not part of the content
+  }
+}
+
+TEST(CsvImportParallel, QuoteOrLoneCrTakesTheSerialPathAndImportsRight) {
+  test::TemporaryDirectory dir;
+  CsvImportOptions options = quiet_options();
+  options.segment_bytes = 8;
+  // A quote far into the file (after many batches of 8-byte segments): pass 1 starts over.
+  std::string quoted = "name,x\n";
+  for (int i = 0; i < 200; ++i) quoted += "n" + std::to_string(i % 3) + "," + std::to_string(i) + "\n";
+  quoted += "\"a, b\",7\n";
+  CsvImportReport report = import_csv(dir.write("q.csv", quoted), dir.file("q.h5"), options);
+  EXPECT_FALSE(report.read_in_segments);
+  EXPECT_EQ(report.rows, 201);
+  Table t = read_table(dir.file("q.h5"));
+  EXPECT_EQ(t.label("name", 200), "a, b");
+  EXPECT_EQ(t.label("name", 4), "n1");
+  EXPECT_FLOAT_EQ(t.at("x", 200), 7.0f);
+  expect_same_both_ways(quoted, quiet_options(), "quote late", false);
+
+  // A lone CR ends a record for CsvReader: "1,2\r3,4" is two rows.
+  report = import_csv(dir.write("cr.csv", "a,b\n1,2\r3,4\n5,6\n"), dir.file("cr.h5"), options);
+  EXPECT_FALSE(report.read_in_segments);
+  EXPECT_EQ(report.rows, 3);
+  t = read_table(dir.file("cr.h5"));
+  EXPECT_FLOAT_EQ(t.at("a", 1), 3.0f);
+  EXPECT_FLOAT_EQ(t.at("b", 2), 6.0f);
+  // A CR that ends the file is lone too.
+  report = import_csv(dir.write("end.csv", "a,b\n1,2\n3,4\r"), dir.file("end.h5"), options);
+  EXPECT_FALSE(report.read_in_segments);
+  EXPECT_EQ(report.rows, 2);
+
+  // A lone CR or a quote at every offset of the data's first 16-byte steps (the check looks at 16
+  // bytes at a time), in one segment of the default size: never missed.
+  for (std::size_t offset = 0; offset < 40; ++offset) {
+    std::string data;
+    while (data.size() < offset) data += data.size() % 3 == 2 ? '\n' : '1';
+    for (const char* odd : {"\r", "\""}) {
+      std::string text = "a\n" + data + odd + "5\n";
+      for (int i = 0; i < 20; ++i) text += "7\r\n";
+      expect_same_both_ways(text, options_with(true), "a " + std::string(odd[0] == '"' ? "quote" : "lone CR") +
+                                                          " at offset " + std::to_string(offset),
+                            false);
+    }
+  }
+
+  // A plain file takes the parallel path.
+  report = import_csv(dir.write("plain.csv", "a,b\r\n1,2\r\n3,4\n"), dir.file("plain.h5"), options);
+  EXPECT_TRUE(report.read_in_segments);
+
+  // An error before the first quote is reported as the serial path reports it.
+  std::string bad_then_quote = "a,b\n1,2\n3\n";
+  for (int i = 0; i < 50; ++i) bad_then_quote += std::to_string(i) + ",1\n";
+  bad_then_quote += "\"q\",2\n";
+  const std::string message = input_error_of(
+      [&] { import_csv(dir.write("bq.csv", bad_then_quote), dir.file("bq.h5"), options); });
+  EXPECT_NE(message.find("line 3: has 1 field"), std::string::npos) << message;
+  expect_same_both_ways(bad_then_quote, quiet_options(), "error, then a quote", false);
+  expect_same_both_ways("a,b\n1,\"x\ny\"\n2,3\n", quiet_options(), "quoted line break", false);
+  expect_same_both_ways("a,b\n1,2\r3,4\n", options_with(true), "lone CR", false);
+}
+
+TEST(CsvImportParallel, NegativeSegmentBytesIsAnError) {
+  test::TemporaryDirectory dir;
+  CsvImportOptions options = quiet_options();
+  options.segment_bytes = -1;
+  const std::string message = input_error_of(
+      [&] { import_csv(dir.write("a.csv", "a\n1\n"), dir.file("a.h5"), options); });
+  EXPECT_NE(message.find("segment bytes"), std::string::npos) << message;
 }
 
 // The real dataset the project ships beside the repository; CI always has it, so its absence is a
