@@ -1,0 +1,84 @@
+// parse_short_decimal must give std::from_chars's bits for every string it accepts, and must accept
+// the short decimals CSV files are made of.
+#include "io/decimal_parse.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <charconv>
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace lathe {
+namespace {
+
+// from_chars on the whole string ('+' removed first, as the importer does); false when it does not
+// read all of it.
+bool from_chars_whole(const std::string& text, double& number) {
+  const char* first = text.data();
+  const char* last = first + text.size();
+  if (first != last && *first == '+') ++first;
+  const auto [end, ec] = std::from_chars(first, last, number);
+  return end == last && ec == std::errc();
+}
+
+// Either the fast path declines, or it gives from_chars's bits.
+void expect_agrees(const std::string& text, int* accepted = nullptr) {
+  double fast = 0.0;
+  if (!parse_short_decimal(text, fast)) return;
+  if (accepted) ++*accepted;
+  double reference = 0.0;
+  ASSERT_TRUE(from_chars_whole(text, reference)) << "'" << text << "' is not a number to from_chars";
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(fast), std::bit_cast<std::uint64_t>(reference))
+      << "'" << text << "': " << fast << " against from_chars's " << reference;
+}
+
+TEST(DecimalParse, EdgesGiveFromCharsBits) {
+  for (const char* text :
+       {"0", "-0", "+0", "0.0", "-0.0", ".5", "5.", "+.5", "-.5", "00012.3400", "1e22", "1e-22", "1e23",
+        "9007199254740992", "9007199254740993", "-9007199254740991", "1234567890123456789",
+        "12345678901234567890", "0.1", "0.2", "0.3", "2.2250738585072014e-308", "4.9e-324",
+        "1.7976931348623157e308", "123.456e-7", "1E+5", "1e0022", "7e-0000", "0e9999"}) {
+    SCOPED_TRACE(text);
+    expect_agrees(text);
+  }
+}
+
+TEST(DecimalParse, RefusesWhatIsNotAShortDecimal) {
+  double number = 42.0;
+  for (const char* text : {"", "+", "-", ".", "+-5", "-+5", "1.2.3", "1e", "1e+", "e5", "1e12345", "inf", "nan",
+                           "0x10", " 1", "1 ", "1,5", "12345678901234567890123", "1e23", "9007199254740993"}) {
+    EXPECT_FALSE(parse_short_decimal(text, number)) << "'" << text << "'";
+  }
+  EXPECT_EQ(number, 42.0);  // untouched
+}
+
+TEST(DecimalParse, RandomDecimalsGiveFromCharsBitsAndMostTakeTheFastPath) {
+  std::mt19937_64 rng(2026);
+  int accepted = 0;
+  constexpr int kStrings = 300000;
+  for (int i = 0; i < kStrings; ++i) {
+    std::string text;
+    if (rng() % 4 == 0) text += (rng() % 2 ? '-' : '+');
+    const int whole = static_cast<int>(rng() % 12);
+    const int fraction = static_cast<int>(rng() % 12);
+    for (int d = 0; d < whole; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (fraction > 0 || rng() % 8 == 0) text += '.';
+    for (int d = 0; d < fraction; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (whole + fraction == 0) text += '7';
+    if (rng() % 3 == 0) {
+      text += (rng() % 2 ? 'e' : 'E');
+      const int roll = static_cast<int>(rng() % 3);
+      if (roll == 1) text += '-';
+      if (roll == 2) text += '+';
+      text += std::to_string(rng() % 30);
+    }
+    expect_agrees(text, &accepted);
+    if (HasFatalFailure() || HasFailure()) return;
+  }
+  EXPECT_GT(accepted, kStrings * 3 / 4);
+}
+
+}  // namespace
+}  // namespace lathe
