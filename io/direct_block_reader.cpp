@@ -33,8 +33,6 @@ namespace {
 // Rows of contiguous storage one thread reads and converts at a time: large enough that a pread
 // costs little beside its copy, small enough that a block is shared among threads.
 constexpr std::size_t kPieceBytes = std::size_t{1} << 19;
-// Chunk locations kept per dataset (24 bytes each): enough for 64K-row chunks of 68 billion rows.
-constexpr std::int64_t kMaxLocatedChunks = std::int64_t{1} << 20;
 
 }  // namespace
 
@@ -183,11 +181,6 @@ DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decode
         layout.fill_value = value;
       }
       layout.path = deflate ? ReadPath::raw_chunks_inflate : ReadPath::raw_chunks;
-      const std::int64_t chunk_count = ((rows + layout.chunk_rows - 1) / layout.chunk_rows) *
-                                       ((width + layout.chunk_cols - 1) / layout.chunk_cols);
-      if (chunk_count <= kMaxLocatedChunks) {
-        layout.chunk_locations.resize(static_cast<std::size_t>(chunk_count));
-      }
       break;
     }
     default:  // compact or virtual storage
@@ -347,22 +340,9 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     unsigned mask = 0;
     haddr_t address = HADDR_UNDEF;
     hsize_t stored = 0;
-    const std::size_t chunk_columns =
-        static_cast<std::size_t>((layout.width + layout.chunk_cols - 1) / layout.chunk_cols);
-    const std::size_t slot =
-        static_cast<std::size_t>(work.chunk_row) * chunk_columns + static_cast<std::size_t>(work.chunk_col);
-    DirectLayout::ChunkLocation* located =
-        slot < layout.chunk_locations.size() ? &layout.chunk_locations[slot] : nullptr;
-    if (located && located->known) {
-      mask = located->filter_mask;
-      address = located->address;
-      stored = located->stored;
-    } else {
-      if (H5Dget_chunk_info_by_coord(request.dataset, offset, &mask, &address, &stored) < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return false;
-      }
-      if (located) *located = {.address = address, .stored = stored, .filter_mask = mask, .known = true};
+    if (H5Dget_chunk_info_by_coord(request.dataset, offset, &mask, &address, &stored) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
     }
     if (address == HADDR_UNDEF) {
       work.fill = true;

@@ -3,9 +3,9 @@
 // - "pread (contiguous)": contiguous, unfiltered storage. The rows' bytes are read with pread on a
 //   file descriptor of our own, in parallel, and converted to float32.
 // - "raw chunks" and "raw chunks, parallel inflate": chunked storage whose filters are only
-//   deflate and/or shuffle (or none). HDF5 locates each chunk (one call at a time, once per chunk
-//   and dataset: the answer is kept); the threads read its stored bytes with pread (H5Dread_chunk
-//   where pread is not possible), inflate (libdeflate), unshuffle and convert them.
+//   deflate and/or shuffle (or none). HDF5 locates each chunk (one call at a time); the threads
+//   read its stored bytes with pread (H5Dread_chunk where pread is not possible), inflate
+//   (libdeflate), unshuffle and convert them.
 // The result is bit for bit what the hyperslab read gives (ElementDecoder converts as HDF5 does).
 // Anything this cannot read exactly is left to the caller's HDF5 path: a dataset at open (other
 // filters, compact or external storage, a file this process also has open for writing, ...) and,
@@ -63,17 +63,6 @@ struct DirectLayout {
   // What a chunk never written reads as, converted; none when HDF5 would leave the output as it
   // was or when in doubt (a block that meets such a chunk then goes through HDF5).
   std::optional<float> fill_value;
-  // Raw chunks: where each chunk lies, as HDF5 answered the first time it was read, so that later
-  // passes over the file (epochs) make no HDF5 call per chunk: these calls run one at a time while
-  // the other threads wait for work. Indexed by chunk row * chunk columns + chunk column; empty
-  // when the dataset has too many chunks to keep. The reader fills it through a const layout.
-  struct ChunkLocation {
-    haddr_t address = HADDR_UNDEF;  // HADDR_UNDEF: never written
-    hsize_t stored = 0;
-    unsigned filter_mask = 0;
-    bool known = false;
-  };
-  mutable std::vector<ChunkLocation> chunk_locations;
 };
 
 // One dataset's part of a block read: rows [first, first + count) of dataset column j land in
