@@ -47,22 +47,33 @@ void Deflater::deflate(std::span<const unsigned char> data, std::vector<unsigned
   out.resize(n);
 }
 
-void shuffle(std::span<const unsigned char> data, std::size_t element_size,
-             std::span<unsigned char> out) {
-  const std::size_t bytes = data.size();
+namespace {
+
+// HDF5's shuffle (kShuffle) or its inverse. Fewer than two elements, or one-byte elements, are
+// copied unchanged, and the bytes after the last whole element stay at the end, as HDF5 does.
+template <bool kShuffle>
+void rearrange_planes(std::span<const unsigned char> in, std::size_t element_size, std::span<unsigned char> out) {
+  const std::size_t bytes = in.size();
   const std::size_t elements = element_size == 0 ? 0 : bytes / element_size;
   if (element_size <= 1 || elements <= 1) {
-    std::memcpy(out.data(), data.data(), bytes);
+    std::memcpy(out.data(), in.data(), bytes);
     return;
   }
-  const unsigned char* src = data.data();
+  const unsigned char* src = in.data();
   unsigned char* dst = out.data();
-  // Plane by plane, so each plane is written in order; the element size known to the compiler for
-  // the common sizes.
+  // The element size known to the compiler for the common sizes (kSize 0: any other). Shuffling
+  // writes plane after plane, unshuffling element after element: each writes its output in order.
   auto planes = [&]<std::size_t kSize>() {
-    for (std::size_t b = 0; b < kSize; ++b) {
-      unsigned char* plane = dst + b * elements;
-      for (std::size_t i = 0; i < elements; ++i) plane[i] = src[i * kSize + b];
+    const std::size_t size = kSize != 0 ? kSize : element_size;
+    if constexpr (kShuffle) {
+      for (std::size_t b = 0; b < size; ++b) {
+        unsigned char* plane = dst + b * elements;
+        for (std::size_t i = 0; i < elements; ++i) plane[i] = src[i * size + b];
+      }
+    } else {
+      for (std::size_t i = 0; i < elements; ++i) {
+        for (std::size_t b = 0; b < size; ++b) dst[i * size + b] = src[b * elements + i];
+      }
     }
   };
   switch (element_size) {
@@ -76,50 +87,21 @@ void shuffle(std::span<const unsigned char> data, std::size_t element_size,
       planes.template operator()<8>();
       break;
     default:
-      for (std::size_t b = 0; b < element_size; ++b) {
-        unsigned char* plane = dst + b * elements;
-        for (std::size_t i = 0; i < elements; ++i) plane[i] = src[i * element_size + b];
-      }
+      planes.template operator()<0>();
   }
   const std::size_t whole = elements * element_size;
   std::memcpy(dst + whole, src + whole, bytes - whole);
 }
 
+}  // namespace
+
+void shuffle(std::span<const unsigned char> data, std::size_t element_size, std::span<unsigned char> out) {
+  rearrange_planes<true>(data, element_size, out);
+}
+
 void unshuffle(std::span<const unsigned char> shuffled, std::size_t element_size,
                std::span<unsigned char> out) {
-  const std::size_t bytes = shuffled.size();
-  const std::size_t elements = element_size == 0 ? 0 : bytes / element_size;
-  if (element_size <= 1 || elements <= 1) {
-    std::memcpy(out.data(), shuffled.data(), bytes);
-    return;
-  }
-  const unsigned char* src = shuffled.data();
-  unsigned char* dst = out.data();
-  // Common sizes with the element size known to the compiler: each element's bytes are gathered
-  // from the planes and written together, so the output is written in order.
-  auto planes = [&]<std::size_t kSize>() {
-    for (std::size_t i = 0; i < elements; ++i) {
-      for (std::size_t b = 0; b < kSize; ++b) dst[i * kSize + b] = src[b * elements + i];
-    }
-  };
-  switch (element_size) {
-    case 2:
-      planes.template operator()<2>();
-      break;
-    case 4:
-      planes.template operator()<4>();
-      break;
-    case 8:
-      planes.template operator()<8>();
-      break;
-    default:
-      for (std::size_t b = 0; b < element_size; ++b) {
-        const unsigned char* plane = src + b * elements;
-        for (std::size_t i = 0; i < elements; ++i) dst[i * element_size + b] = plane[i];
-      }
-  }
-  const std::size_t whole = elements * element_size;
-  std::memcpy(dst + whole, src + whole, bytes - whole);
+  rearrange_planes<false>(shuffled, element_size, out);
 }
 
 }  // namespace lathe

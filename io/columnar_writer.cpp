@@ -51,23 +51,6 @@ hid_t file_type(StoredType stored) {
   return H5T_IEEE_F64LE;
 }
 
-// The native type whose bytes are the stored type's on this (little-endian) machine.
-hid_t native_type(StoredType stored) {
-  switch (stored) {
-    case StoredType::float32:
-      return H5T_NATIVE_FLOAT;
-    case StoredType::float64:
-      return H5T_NATIVE_DOUBLE;
-    case StoredType::int64:
-      return H5T_NATIVE_INT64;
-    case StoredType::uint64:
-      return H5T_NATIVE_UINT64;
-    case StoredType::categorical_codes:
-      return H5T_NATIVE_INT32;
-  }
-  return H5T_NATIVE_DOUBLE;
-}
-
 }  // namespace
 
 // With compression, whole chunks are filtered here (shuffle, then deflate with libdeflate) by all
@@ -126,7 +109,7 @@ struct ColumnarWriter::Impl {
       rows[c] = written_rows[c];
       return;
     }
-    // Stage the values in the stored type: HDF5 converts them as H5Dwrite would.
+    // Stage the values as the file stores them: HDF5 converts them as H5Dwrite would.
     const StoredType stored = specs[c].stored;
     const std::size_t size = stored_size(stored);
     std::vector<unsigned char>& stage = staging[c];
@@ -134,8 +117,8 @@ struct ColumnarWriter::Impl {
     const std::size_t mem_size = H5Tget_size(mem_type);
     stage.resize(at + count * std::max(size, mem_size));
     std::memcpy(stage.data() + at, data, count * mem_size);
-    if (H5Tequal(mem_type, native_type(stored)) <= 0) {
-      LATHE_H5_CHECK(H5Tconvert(mem_type, native_type(stored), count, stage.data() + at, nullptr,
+    if (H5Tequal(mem_type, file_type(stored)) <= 0) {
+      LATHE_H5_CHECK(H5Tconvert(mem_type, file_type(stored), count, stage.data() + at, nullptr,
                                 H5P_DEFAULT),
                      where(c));
     }
@@ -217,7 +200,7 @@ struct ColumnarWriter::Impl {
     for (std::size_t c = 0; c < specs.size(); ++c) {
       const std::size_t size = stored_size(specs[c].stored);
       if (!staging[c].empty()) {
-        write_through_hdf5(c, native_type(specs[c].stored), staging[c].data(), staging[c].size() / size);
+        write_through_hdf5(c, file_type(specs[c].stored), staging[c].data(), staging[c].size() / size);
         staging[c].clear();
       }
       if (written_rows[c] != rows[c]) {  // the extent ends on the last row, not the last chunk
