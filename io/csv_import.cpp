@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
@@ -297,38 +298,71 @@ class ImportProgress {
 // thread then hands the parts to `merge(part)` in file order. So merged results, and the first
 // exception of `parse` (rethrown here, in file order), are those of reading the records in order.
 // Line numbers are exact because every segment counts its line breaks before any is parsed.
-// Returns false at the first batch holding a segment that is not plain, none of whose parts has
-// been parsed or merged (those of earlier batches have).
+//
+// Each segment parses as if a record started at its first byte (speculation). Then this thread
+// walks the batch in file order keeping `boundary`, where the records before it end, a true record
+// boundary: a segment that starts there parsed right (by induction from the data's first byte); one
+// that ends before it lies inside a record and is dropped; one that starts before it began inside a
+// quoted field of an earlier record, so its part (and its exception) is void, and it is split again
+// from `boundary` (splitting only, to find where its last record ends: usually a few records, until
+// it falls in step with the first parse). A segment whose last record runs past its bytes has that
+// record read whole (from the segments after it, then the file) into a segment of its own. Then all
+// threads parse the segments to be parsed again and those records, and the parts are merged in file
+// order. The next batch starts at `boundary`, so no byte of the file is read twice.
+// Returns false at the first batch holding a lone CR (or at a record running past a batch into
+// one); what has been merged by then is to be thrown away.
 template <typename Part, typename Parse, typename Merge>
 bool read_segments_in_order(const ReadOnlyFile& file, const CsvDataRegion& region,
-                            const std::string& changed_message, ImportProgress& progress,
-                            Parse&& parse, Merge&& merge) {
+                            const std::string& file_name, const std::string& changed_message,
+                            ImportProgress& progress, Parse&& parse, Merge&& merge) {
   const std::int64_t segments = region.segments();
   if (segments == 0) return true;
   const std::int64_t threads = std::max(1, omp_get_max_threads());
   const std::int64_t batch = std::min(
       segments, std::clamp(kSegmentsPerThread * threads, std::int64_t{1},
                            std::max(threads, kBatchBytesLimit / region.segment_bytes)));
+  // What the walk in file order decides for each segment of a batch.
+  struct SegmentPlan {
+    bool merged = false;  // false: it lies inside a record, or after the batch's first error
+    // Where it is parsed again from when it started inside a record (a file offset, and its line).
+    std::int64_t records_from = 0;
+    std::int64_t records_from_line = 0;
+    std::int64_t spanning = -1;     // index of the record that runs past it in `spanning`, if any
+    std::exception_ptr spanning_error;  // that record's quote is never closed
+  };
   std::vector<CsvSegment> batch_segments(static_cast<std::size_t>(batch));
   std::vector<Part> parts(static_cast<std::size_t>(batch));
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(batch));
-  std::int64_t line = region.first_line;
-  for (std::int64_t first = 0; first < segments; first += batch) {
+  std::vector<SegmentPlan> plans(static_cast<std::size_t>(batch));
+  // Records that run past the segment they start in, each held in a segment of its own.
+  std::vector<CsvSegment> spanning(static_cast<std::size_t>(batch));
+  std::vector<Part> spanning_parts(static_cast<std::size_t>(batch));
+  std::vector<std::exception_ptr> spanning_errors(static_cast<std::size_t>(batch));
+  // What all threads parse after the walk: a segment to parse again (its index, >= 0) or a
+  // record in `spanning` (index k as -1 - k).
+  std::vector<std::int64_t> parse_jobs;
+  std::int64_t boundary = region.begin;
+  std::int64_t boundary_line = region.first_line;
+  while (boundary < region.end) {
+    const std::int64_t first = (boundary - region.begin) / region.segment_bytes;
     const auto count = static_cast<std::size_t>(std::min(batch, segments - first));
     std::fill(errors.begin(), errors.end(), nullptr);
 #pragma omp parallel for schedule(dynamic, 1)
     for (std::size_t i = 0; i < count; ++i) {
       try {
-        if (!batch_segments[i].read(file, region, first + static_cast<std::int64_t>(i))) {
+        // The batch's first segment starts at the boundary, which may lie inside its share.
+        if (!batch_segments[i].read(file, region, first + static_cast<std::int64_t>(i),
+                                    i == 0 ? boundary : -1)) {
           throw InputError(changed_message);
         }
       } catch (...) {
         errors[i] = std::current_exception();
       }
     }
+    std::int64_t line = boundary_line;
     for (std::size_t i = 0; i < count; ++i) {
       if (errors[i]) std::rethrow_exception(errors[i]);
-      if (!batch_segments[i].plain()) return false;
+      if (batch_segments[i].lone_cr()) return false;
       batch_segments[i].start_records(line);
       line += batch_segments[i].line_breaks();
     }
@@ -340,11 +374,79 @@ bool read_segments_in_order(const ReadOnlyFile& file, const CsvDataRegion& regio
         errors[i] = std::current_exception();
       }
     }
+
+    // The walk in file order.
+    std::fill(plans.begin(), plans.end(), SegmentPlan{});
+    parse_jobs.clear();
+    std::size_t spanning_count = 0;
     for (std::size_t i = 0; i < count; ++i) {
+      CsvSegment& segment = batch_segments[i];
+      SegmentPlan& plan = plans[i];
+      if (!segment.owns_lines() || segment.end_offset() <= boundary) continue;
+      plan.merged = true;
+      if (segment.begin_offset() != boundary) {
+        plan.records_from = boundary;
+        plan.records_from_line = boundary_line;
+        parse_jobs.push_back(static_cast<std::int64_t>(i));
+        segment.split_from(boundary, boundary_line);
+      } else if (errors[i]) {
+        break;  // the first error of the batch: nothing after it counts
+      }
+      if (!segment.open_record()) {
+        boundary = segment.end_offset();
+        boundary_line = segment.first_line() + segment.line_breaks();
+        continue;
+      }
+      CsvSegment& record = spanning[spanning_count];
+      CsvSegment::SpanningRead read;
+      try {
+        read = record.read_spanning_record(
+            file, region, segment,
+            std::span<const CsvSegment>(batch_segments).subspan(i + 1, count - i - 1), file_name);
+      } catch (const InputError&) {  // a quote never closed: thrown after the records before it
+        plan.spanning_error = std::current_exception();
+        boundary = region.end;
+        break;
+      }
+      if (read == CsvSegment::SpanningRead::lone_cr) return false;
+      if (read == CsvSegment::SpanningRead::file_changed) throw InputError(changed_message);
+      plan.spanning = static_cast<std::int64_t>(spanning_count);
+      record.start_records(segment.open_record_line());
+      parse_jobs.push_back(-1 - static_cast<std::int64_t>(spanning_count));
+      ++spanning_count;
+      boundary = record.end_offset();
+      boundary_line = record.first_line() + record.line_breaks();
+    }
+
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t j = 0; j < parse_jobs.size(); ++j) {
+      const std::int64_t job = parse_jobs[j];
+      const auto k = static_cast<std::size_t>(job >= 0 ? job : -1 - job);
+      try {
+        if (job >= 0) {
+          errors[k] = nullptr;
+          batch_segments[k].start_records_at(plans[k].records_from, plans[k].records_from_line);
+          parse(batch_segments[k], parts[k]);
+        } else {
+          spanning_errors[k] = nullptr;
+          parse(spanning[k], spanning_parts[k]);
+        }
+      } catch (...) {
+        (job >= 0 ? errors[k] : spanning_errors[k]) = std::current_exception();
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const SegmentPlan& plan = plans[i];
+      if (!plan.merged) continue;
       if (errors[i]) std::rethrow_exception(errors[i]);
       merge(parts[i]);
+      if (plan.spanning_error) std::rethrow_exception(plan.spanning_error);
+      if (plan.spanning < 0) continue;
+      const auto k = static_cast<std::size_t>(plan.spanning);
+      if (spanning_errors[k]) std::rethrow_exception(spanning_errors[k]);
+      merge(spanning_parts[k]);
     }
-    progress.bytes_done(batch_segments[count - 1].end_offset());
+    progress.bytes_done(boundary);
   }
   return true;
 }
@@ -384,7 +486,7 @@ class CsvImport {
   void scan_record(const CsvRecord& record, ScanTally& tally) const;
   // Adds `part` (the tally of the records after those of `whole`) to `whole`.
   void merge_tally(ScanTally& whole, ScanTally& part) const;
-  // Pass 1 over segments; false (nothing learnt) when the data is not plain.
+  // Pass 1 over segments; false (nothing learnt) when the data holds a lone CR.
   bool scan_segments(const CsvDataRegion& region, ScanTally& whole) const;
   // The label pass's work on one record: inserts the labels of its categorical columns into
   // `labels` (one set per column) when pass 2 will keep the row, and says whether it will.
@@ -586,7 +688,7 @@ bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) con
     ScanTally tally;
   };
   return read_segments_in_order<ScanPart>(
-      file, region, changed_, progress,
+      file, region, file_, changed_, progress,
       [&](CsvSegment& segment, ScanPart& part) {
         part.tally.reset(columns_.size());
         while (segment.next(part.record)) scan_record(part.record, part.tally);
@@ -604,9 +706,9 @@ void CsvImport::scan() {
     if (columns_[c].forced == ForcedType::numeric) forced_numeric_.push_back(c);
   }
 
-  // The data is read in segments unless it holds a '"' or a lone CR, which each segment checks
-  // as it is read: at the first batch of segments that finds one, pass 1 starts over here on the
-  // serial path, having read no more of the file than that batch (quotes usually show early).
+  // The data is read in segments unless it holds a lone CR, which each segment checks as it is
+  // read: at the first batch of segments that finds one, pass 1 starts over here on the serial
+  // path, having read no more of the file than that batch and a record running past it.
   ScanTally whole;
   whole.reset(columns_.size());
   numbers_overflowed_ = std::make_unique<std::atomic<bool>[]>(columns_.size());
@@ -729,8 +831,8 @@ void CsvImport::collect_labels() {
       std::vector<LabelSet> labels;
       std::int64_t rows = 0;
     };
-    const bool plain = read_segments_in_order<LabelPart>(
-        file, *segments_, changed_, progress,
+    const bool no_lone_cr = read_segments_in_order<LabelPart>(
+        file, *segments_, file_, changed_, progress,
         [&](CsvSegment& segment, LabelPart& part) {
           part.labels.assign(columns_.size(), LabelSet());
           part.rows = 0;
@@ -742,7 +844,7 @@ void CsvImport::collect_labels() {
           rows += part.rows;
           for (std::size_t c = 0; c < labels.size(); ++c) labels[c].merge(part.labels[c]);
         });
-    if (!plain) throw InputError(changed_);
+    if (!no_lone_cr) throw InputError(changed_);  // pass 1 found none
   } else {
     CsvReader reader(csv_, options_.delimiter);
     CsvRecord record;
@@ -852,8 +954,8 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
       CsvRecord record;
       RowBlock rows;
     };
-    const bool plain = read_segments_in_order<WritePart>(
-        file, *segments_, changed_, progress,
+    const bool no_lone_cr = read_segments_in_order<WritePart>(
+        file, *segments_, file_, changed_, progress,
         [&](CsvSegment& segment, WritePart& part) {
           RowBlock& rows = part.rows;
           rows.rows = 0;
@@ -885,7 +987,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
             if (block.rows == block_rows) append_block();
           }
         });
-    if (!plain) throw InputError(changed_);
+    if (!no_lone_cr) throw InputError(changed_);  // pass 1 found none
   } else {
     CsvReader reader(csv_, options_.delimiter);
     CsvRecord record;

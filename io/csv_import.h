@@ -19,15 +19,22 @@
 //   codes, code i being the i-th label in byte-wise sorted order). A column that looks numeric
 //   with a few bad values (at least 100 non-missing values, at least 99% of them numbers) is taken
 //   as numeric, and its bad values are errors. `categorical` and `numeric` force a column's type.
-// Reading: data (the records after the header) without a '"' byte and without a lone CR (a '\r'
-//   not followed by '\n'; CRLF is fine) is read by all threads (OpenMP) in segments of a few MiB
-//   that start after a line break, a batch of segments at a time (io/csv_segment.h); each batch's
-//   results are combined in file order, so types, labels, row order, line numbers, the first error
-//   and the skipped-row examples are exactly those of reading the file front to back. Each segment
-//   checks its bytes for quotes and lone CRs as pass 1 reads it: at the first batch that finds one,
-//   pass 1 starts over on one thread with CsvReader, which then reads every pass. The header is
-//   always read with CsvReader (it may be quoted).
-// Memory: one block of rows, one batch of segments with their parsed values (a few MiB per thread),
+// Reading: data (the records after the header) without a lone CR (a '\r' not followed by '\n';
+//   CRLF is fine) is read by all threads (OpenMP) in segments of a few MiB that start after a '\n',
+//   a batch of segments at a time (io/csv_segment.h); each batch's results are combined in file
+//   order, so types, labels, row order, line numbers, the first error and the skipped-row examples
+//   are exactly those of reading the file front to back. Quoted fields are split in segments too,
+//   speculatively: each segment assumes a record starts at its first byte, and the combining checks
+//   that it starts exactly where the records before it ended. Where a quoted field with a line break
+//   runs from one segment into the next, that record is read whole (from the bytes already read,
+//   then the file) and parsed on its own, and a segment that started inside it is parsed again from
+//   where it ends (found on one thread, splitting records only; the parsing is again on all threads);
+//   the next batch starts there, so no byte is read twice. An unclosed quote is found so too, with
+//   CsvReader's message and line. A lone CR (anywhere, quoted or not) is checked for by each
+//   segment as pass 1 reads it: at the first batch that finds one, pass 1 starts over on one thread
+//   with CsvReader, which then reads every pass. The header is always read with CsvReader.
+// Memory: one block of rows, one batch of segments with their parsed values (a few MiB per thread)
+//   and the records that run past their segments (as long as CsvReader's longest record),
 //   the labels of categorical columns, and at most 1024 distinct number-like values per column
 //   while it still looks numeric; a column that turns out categorical after outgrowing that limit
 //   gets its labels from a third pass over the file.
@@ -60,7 +67,7 @@ struct CsvImportReport {
   std::int64_t columns = 0;
   std::int64_t numeric_columns = 0;
   std::int64_t categorical_columns = 0;
-  bool read_in_segments = false;  // the data was plain and read by all threads (see Reading)
+  bool read_in_segments = false;  // the data had no lone CR and was read by all threads (see Reading)
 };
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws

@@ -530,10 +530,11 @@ ImportOutcome import_outcome(const fs::path& csv, const fs::path& out, const Csv
 
 // Imports `text` on the serial path and on the parallel path with segments of several sizes (down
 // to 1 byte, so records start, end and break across every kind of boundary, and the file spans many
-// batches), and requires the same report, stored bytes and error message; a `plain` file (no quote
-// or lone CR after the header) must have taken the parallel path. Returns the serial outcome.
+// batches), and requires the same report, stored bytes and error message; a file that imports must
+// have taken the parallel path exactly when `in_segments` (it is false for data holding a lone CR).
+// Returns the serial outcome.
 ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions options,
-                                    const std::string& what, bool plain = true,
+                                    const std::string& what, bool in_segments = true,
                                     const std::vector<std::int64_t>& segment_sizes = {1, 7, 64, 1000, 0}) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("p.csv", text);
@@ -548,7 +549,7 @@ ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions op
     const std::string where = what + ", segments of " + std::to_string(segment_bytes) + " bytes";
     EXPECT_EQ(parallel.error, serial.error) << where;
     if (!serial.error.empty() || !parallel.error.empty()) continue;
-    EXPECT_EQ(parallel.report.read_in_segments, plain) << where;
+    EXPECT_EQ(parallel.report.read_in_segments, in_segments) << where;
     EXPECT_EQ(parallel.report.rows, serial.report.rows) << where;
     EXPECT_EQ(parallel.report.skipped_rows, serial.report.skipped_rows) << where;
     EXPECT_EQ(parallel.report.skipped_examples, serial.report.skipped_examples) << where;
@@ -802,63 +803,214 @@ TEST(CsvImportParallel, LargerThanManyBatchesWithDefaultSegments) {
   }
 }
 
-TEST(CsvImportParallel, QuoteOrLoneCrTakesTheSerialPathAndImportsRight) {
+TEST(CsvImportParallel, LoneCrTakesTheSerialPathAndImportsRight) {
   test::TemporaryDirectory dir;
   CsvImportOptions options = quiet_options();
   options.segment_bytes = 8;
-  // A quote far into the file (after many batches of 8-byte segments): pass 1 starts over.
-  std::string quoted = "name,x\n";
-  for (int i = 0; i < 200; ++i) quoted += "n" + std::to_string(i % 3) + "," + std::to_string(i) + "\n";
-  quoted += "\"a, b\",7\n";
-  CsvImportReport report = import_csv(dir.write("q.csv", quoted), dir.file("q.h5"), options);
-  EXPECT_FALSE(report.read_in_segments);
-  EXPECT_EQ(report.rows, 201);
-  Table t = read_table(dir.file("q.h5"));
-  EXPECT_EQ(t.label("name", 200), "a, b");
-  EXPECT_EQ(t.label("name", 4), "n1");
-  EXPECT_FLOAT_EQ(t.at("x", 200), 7.0f);
-  expect_same_both_ways(quoted, quiet_options(), "quote late", false);
-
   // A lone CR ends a record for CsvReader: "1,2\r3,4" is two rows.
-  report = import_csv(dir.write("cr.csv", "a,b\n1,2\r3,4\n5,6\n"), dir.file("cr.h5"), options);
+  CsvImportReport report =
+      import_csv(dir.write("cr.csv", "a,b\n1,2\r3,4\n5,6\n"), dir.file("cr.h5"), options);
   EXPECT_FALSE(report.read_in_segments);
   EXPECT_EQ(report.rows, 3);
-  t = read_table(dir.file("cr.h5"));
+  Table t = read_table(dir.file("cr.h5"));
   EXPECT_FLOAT_EQ(t.at("a", 1), 3.0f);
   EXPECT_FLOAT_EQ(t.at("b", 2), 6.0f);
   // A CR that ends the file is lone too.
   report = import_csv(dir.write("end.csv", "a,b\n1,2\n3,4\r"), dir.file("end.h5"), options);
   EXPECT_FALSE(report.read_in_segments);
   EXPECT_EQ(report.rows, 2);
+  // So is one inside a quoted field (data there for CsvReader; the segments do not tell).
+  report = import_csv(dir.write("qcr.csv", "a,b\n1,\"x\ry\"\n3,4\n"), dir.file("qcr.h5"), options);
+  EXPECT_FALSE(report.read_in_segments);
+  EXPECT_EQ(read_table(dir.file("qcr.h5")).label("b", 0), "x\ry");
+
+  // A lone CR far into the file (after many batches of 8-byte segments, quoted records across
+  // them): pass 1 starts over on the serial path.
+  std::string late = "name,x\n";
+  for (int i = 0; i < 200; ++i) {
+    late += (i % 7 ? "n" + std::to_string(i % 3) : "\"q,\n" + std::to_string(i % 3) + "\"") + "," +
+            std::to_string(i) + "\n";
+  }
+  late += "a,7\r8,9\n";
+  expect_same_both_ways(late, quiet_options(), "lone CR late", false);
+  // One in a record that runs past its segment, beyond the batch.
+  std::string spanning = "a,b\n1,\"";
+  for (int i = 0; i < 3000; ++i) spanning += "x\n";
+  spanning += "\"\r2,3\n4,5\n";
+  expect_same_both_ways(spanning, quiet_options(), "lone CR after a long quoted field", false);
 
   // A lone CR or a quote at every offset of the data's first 16-byte steps (the check looks at 16
-  // bytes at a time), in one segment of the default size: never missed.
+  // bytes at a time), in one segment of the default size: never missed, and quotes read in segments.
   for (std::size_t offset = 0; offset < 40; ++offset) {
     std::string data;
     while (data.size() < offset) data += data.size() % 3 == 2 ? '\n' : '1';
     for (const char* odd : {"\r", "\""}) {
       std::string text = "a\n" + data + odd + "5\n";
       for (int i = 0; i < 20; ++i) text += "7\r\n";
-      expect_same_both_ways(text, options_with(true), "a " + std::string(odd[0] == '"' ? "quote" : "lone CR") +
-                                                          " at offset " + std::to_string(offset),
-                            false);
+      const bool quote = odd[0] == '"';
+      expect_same_both_ways(text, options_with(true),
+                            (quote ? "a quote" : "a lone CR") + std::string(" at offset ") +
+                                std::to_string(offset),
+                            quote);
     }
   }
 
-  // A plain file takes the parallel path.
-  report = import_csv(dir.write("plain.csv", "a,b\r\n1,2\r\n3,4\n"), dir.file("plain.h5"), options);
-  EXPECT_TRUE(report.read_in_segments);
-
-  // An error before the first quote is reported as the serial path reports it.
-  std::string bad_then_quote = "a,b\n1,2\n3\n";
-  for (int i = 0; i < 50; ++i) bad_then_quote += std::to_string(i) + ",1\n";
-  bad_then_quote += "\"q\",2\n";
+  // An error before the first lone CR is reported as the serial path reports it.
+  std::string bad_then_cr = "a,b\n1,2\n3\n";
+  for (int i = 0; i < 50; ++i) bad_then_cr += std::to_string(i) + ",1\n";
+  bad_then_cr += "q,2\r";
   const std::string message = input_error_of(
-      [&] { import_csv(dir.write("bq.csv", bad_then_quote), dir.file("bq.h5"), options); });
+      [&] { import_csv(dir.write("bq.csv", bad_then_cr), dir.file("bq.h5"), options); });
   EXPECT_NE(message.find("line 3: has 1 field"), std::string::npos) << message;
-  expect_same_both_ways(bad_then_quote, quiet_options(), "error, then a quote", false);
-  expect_same_both_ways("a,b\n1,\"x\ny\"\n2,3\n", quiet_options(), "quoted line break", false);
+  expect_same_both_ways(bad_then_cr, quiet_options(), "error, then a lone CR", false);
   expect_same_both_ways("a,b\n1,2\r3,4\n", options_with(true), "lone CR", false);
+}
+
+TEST(CsvImportParallel, QuotedDataIsReadInSegments) {
+  for (const bool skip : {false, true}) {
+    const CsvImportOptions o = options_with(skip);
+    expect_same_both_ways("\"name\",\"note\",\"x\"\n\"a, b\",\"c\",\"1\"\n\"d\",\"e,f,g\",2\n", o,
+                          "quoted header and fields, quoted delimiters");
+    expect_same_both_ways("a,b\n\"say \"\"hi\"\"\",\"\"\"\"\n\"\"\"\"\"\",\"x\"\"\"\n\"\",\"\"\"\"\"\"\"\"\n", o,
+                          "doubled quotes");
+    expect_same_both_ways("a,b\n1,\"x\ny\"\n2,\"\n\n\"\n3,\"z\n\"\n", o, "quoted LF line breaks");
+    expect_same_both_ways("a,b\r\n1,\"x\r\ny\"\r\n2,\"\r\n\r\n\"\r\n3,\"z\"\r\n\"w\r\n\",4", o,
+                          "quoted CRLF line breaks");
+    expect_same_both_ways("a,b\n5'11\",x\"y\nab\"c\"d,\"\n", o, "quotes inside unquoted fields");
+    expect_same_both_ways("a,b\n\"ab\"cd,\"x\" y\n\"q\"\"r\"s\"t,\"1\"2\n\"a\" ,\" 3 \"\n", o,
+                          "bytes after a closing quote");
+    expect_same_both_ways("a,b\n\"NA\",\"1\"\n\" NA \",\"NaN\"\n\"\",\"null\"\n\"x\",\" 2 \"\n", o,
+                          "quoted missing values and numbers");
+    expect_same_both_ways("a,b\n1,\"x\"\n\n\n\"2\",\"y\n\n\"\n\n", o, "quoted fields and blank lines");
+    expect_same_both_ways("a,b\n1,\"x\"\n2,\"y\"", o, "quoted field ends the file");
+    expect_same_both_ways("a,b\n1,\"x\n2,y\n", o, "unclosed quote at the end");
+    expect_same_both_ways("a,b\n1,x\n2,\"", o, "a lone quote ends the file");
+    expect_same_both_ways("a,b\n1,\"a\"\"", o, "unclosed after a doubled quote");
+    expect_same_both_ways("a,b\n1,\"x\n\n\"y\n3,4\n", o, "unclosed after a closed quoted field");
+    expect_same_both_ways("a,b\n1,\"\"\"\n2,3\n4,\"5\"\n", o, "quoted quote then a line break");
+    expect_same_both_ways("a,b\n1,\"\n2,\"\n\"3\n\",4\n", o, "quoted line breaks that look like records");
+    expect_same_both_ways("a,b,c\n1,\"x\ny\",2,3\n4,5\n6,\"z\n\",7\n", o, "ragged rows with quoted line breaks");
+    expect_same_both_ways("\"a\nb\",\"c\"\"d\"\n\"1\n2\",3\n", o, "quoted header with a line break");
+    // Every record's second line is a lone quote: a segment that starts there parses quoted what is
+    // not and never falls in step again (its records start at the true ones' second lines), so its
+    // last record is open exactly where the true one is not, and the other way round.
+    for (const std::string line_break : {"\n", "\r\n"}) {
+      std::string inverted = "a,b" + line_break;
+      for (int i = 0; i < 400; ++i) {
+        inverted += std::to_string(i) + ",\"" + line_break + "\"" + (i % 3 ? "" : "x") + line_break;
+      }
+      expect_same_both_ways(inverted, o, "speculation never in step");
+    }
+  }
+  CsvImportOptions tabs = options_with(false);
+  tabs.delimiter = '\t';
+  expect_same_both_ways("a\tb\n\"x\ty\"\t\"1\"\n\"p\nq\"\t2\n", tabs, "quoted tabs");
+
+  // The unclosed quote's error names the line it opened on, as CsvReader does.
+  const ImportOutcome unclosed =
+      expect_same_both_ways("a,b\n1,2\n3,\"open\n4,5\n6,7\n", options_with(true), "unclosed, skip");
+  EXPECT_NE(unclosed.error.find("line 3: a quoted field opens here and is never closed"),
+            std::string::npos)
+      << unclosed.error;
+  // Not every quoted field with a line break is a record across segments, but the text that spans
+  // many of them is: a quoted field of 600 lines, then rows.
+  std::string long_field = "id,text,x\n1,\"start";
+  for (int i = 0; i < 600; ++i) long_field += i % 2 ? "\r\nline,\"\"" : "\nl" + std::to_string(i);
+  long_field += "\",1.5\n";
+  for (int i = 0; i < 100; ++i) long_field += std::to_string(i) + ",\"t" + std::to_string(i % 4) + "\",2\n";
+  long_field += "x,y\n";  // ragged, on a known line
+  for (const bool skip : {false, true}) {
+    const ImportOutcome outcome = expect_same_both_ways(long_field, options_with(skip), "a long quoted field");
+    if (!skip) EXPECT_NE(outcome.error.find("line 703:"), std::string::npos) << outcome.error;
+  }
+  // The same field never closed: the error names line 2 after reading to the end.
+  expect_same_both_ways(long_field.substr(0, long_field.find("\",1.5")), options_with(false),
+                        "a long unclosed quoted field");
+}
+
+TEST(CsvImportParallel, RandomQuotedFilesImportTheSameBothWays) {
+  // Seeded random files in the style of quoting exports: strings quoted (some with delimiters,
+  // doubled quotes, LF and CRLF line breaks, bytes after the closing quote), numbers quoted or not,
+  // quotes inside unquoted fields, ragged rows, blank lines, and rarely an unclosed quote.
+  const std::vector<std::string> quoted = {"a", "b,c", "say \"\"hi\"\"", "x\ny", "p\r\nq", "", "NA",
+                                           "1.5", " 2 ", "\n", "\"\"", "long\n\n\ntext, too"};
+  const std::vector<std::string> plain = {"1", "-2.5", "NA", "", "x", "5'11\"", "a\"b", "3e2"};
+  std::mt19937 rng(2024);
+  int imported = 0, failed = 0, skipped = 0, categorical_columns = 0, numeric_columns = 0;
+  for (int file = 0; file < 40; ++file) {
+    const int columns = 1 + static_cast<int>(rng() % 4);
+    const int rows = 1 + static_cast<int>(rng() % 200);
+    const bool crlf = rng() % 2;
+    std::string text;
+    for (int c = 0; c < columns; ++c) text += (c ? ",\"c" : "\"c") + std::to_string(c) + "\"";
+    text += crlf ? "\r\n" : "\n";
+    std::vector<bool> text_column;
+    for (int c = 0; c < columns; ++c) text_column.push_back(rng() % 2);
+    for (int r = 0; r < rows; ++r) {
+      if (rng() % 30 == 0) text += crlf ? "\r\n" : "\n";  // blank line
+      const int fields = rng() % 40 == 0 ? columns + 1 - 2 * static_cast<int>(rng() % 2) : columns;
+      for (int c = 0; c < fields; ++c) {
+        if (c) text += ",";
+        const std::size_t at = static_cast<std::size_t>(c % columns);
+        if (text_column[at] && rng() % 5 != 0) {
+          text += "\"" + quoted[rng() % quoted.size()] + "\"";
+          if (rng() % 50 == 0) text += "tail";  // bytes after the closing quote
+        } else if (rng() % 40 != 0) {
+          const std::string number = std::to_string(static_cast<int>(rng() % 50) - 10);
+          text += rng() % 2 ? "\"" + number + "\"" : number;
+        } else {
+          text += plain[rng() % plain.size()];
+        }
+      }
+      if (r + 1 < rows || rng() % 2) text += crlf && rng() % 4 ? "\r\n" : "\n";
+    }
+    if (rng() % 8 == 0) text += "1,\"never closed\n2,3\n";
+    const std::string what = "random quoted file " + std::to_string(file);
+    for (const ImportOutcome& outcome :
+         {expect_same_both_ways(text, options_with(false), what),
+          expect_same_both_ways(text, options_with(true), what + ", skip")}) {
+      ++(outcome.error.empty() ? imported : failed);
+      skipped += outcome.report.skipped_rows > 0 ? 1 : 0;
+      numeric_columns += outcome.report.numeric_columns;
+      categorical_columns += outcome.report.categorical_columns;
+    }
+  }
+  EXPECT_GT(imported, 20);
+  EXPECT_GT(failed, 10);
+  EXPECT_GT(skipped, 5);
+  EXPECT_GT(numeric_columns, 10);
+  EXPECT_GT(categorical_columns, 20);
+}
+
+TEST(CsvImportParallel, QuotedLineBreaksAcrossManyBatches) {
+  // Over 1 MiB of records with quoted line breaks, segments of 4 KiB and of the default size: many
+  // segments start inside a record, and many records run past a segment and a batch.
+  std::string text = "i,note,x\n";
+  for (int i = 0; i < 40000; ++i) {
+    text += std::to_string(i) + ",\"note " + std::to_string(i % 11) + (i % 5 == 0 ? "\nsecond, line\"\"\n" : "") +
+            "\"," + std::to_string(i) + ".5" + (i % 3 ? "\n" : "\r\n");
+    if (i % 4999 == 0) {  // a field of 20 KiB of lines: past several 4 KiB segments
+      text += "-1,\"";
+      for (int k = 0; k < 2000; ++k) text += "long line\n";
+      text += "\",0\n";
+    }
+  }
+  ASSERT_GT(text.size(), std::size_t{1} << 20);
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("big.csv", text);
+  CsvImportOptions options = quiet_options();
+  options.parallel = false;
+  const ImportOutcome serial = import_outcome(csv, dir.file("s.h5"), options);
+  ASSERT_TRUE(serial.error.empty()) << serial.error;
+  options.parallel = true;
+  for (const std::int64_t segment_bytes : {4096, 0}) {
+    options.segment_bytes = segment_bytes;
+    options.chunk_rows = 1000;
+    const ImportOutcome parallel = import_outcome(csv, dir.file("p.h5"), options);
+    EXPECT_TRUE(parallel.report.read_in_segments);
+    EXPECT_EQ(parallel.report.rows, serial.report.rows);
+    EXPECT_TRUE(parallel.content == serial.content) << segment_bytes;
+  }
 }
 
 TEST(CsvImportParallel, NegativeSegmentBytesIsAnError) {
@@ -886,6 +1038,7 @@ TEST(CsvImport, TelcoChurnDataset) {
   const CsvImportReport report = import_csv(csv, out, quiet_options());
   EXPECT_EQ(report.rows, 7043);
   EXPECT_EQ(report.columns, 20);
+  EXPECT_TRUE(report.read_in_segments);  // every string is quoted
   const Table t = read_table(out);
   ASSERT_EQ(t.rows, 7043);
   ASSERT_EQ(t.columns.size(), 20u);
@@ -895,6 +1048,17 @@ TEST(CsvImport, TelcoChurnDataset) {
   EXPECT_EQ(t.column("churn").categories, (std::vector<std::string>{"No", "Yes"}));
   EXPECT_EQ(t.missing("churn"), 0);
   EXPECT_FLOAT_EQ(t.at("total_charges", 1), 1889.5f);
+}
+
+TEST(CsvImportParallel, SharedDatasetsImportTheSameBothWays) {
+  // Exports of R's write.csv, every string quoted: read in segments, to the same content.
+  for (const std::string name : {"diamonds.csv", "penguins.csv", "telco_churn.csv"}) {
+    const fs::path csv = shared_data_file(name);
+    ASSERT_TRUE(fs::exists(csv)) << csv << " is missing (set LATHE_SHARED_DATA to its folder)";
+    for (const bool skip : {false, true}) {
+      expect_same_both_ways(read_bytes(csv), options_with(skip), name, true, {4096, 0});
+    }
+  }
 }
 
 }  // namespace
