@@ -471,6 +471,18 @@ class CsvImport {
 
  private:
   void read_header(CsvReader& reader, CsvRecord& record);
+  // The one-thread path of a later pass: every record after the header, in order, with progress.
+  template <class OnRecord>
+  void for_each_data_record_serially(const char* stage, OnRecord&& on_record) const {
+    CsvReader reader(csv_, options_.delimiter);
+    CsvRecord record;
+    reader.next(record);  // the header
+    ImportProgress progress(reader.file_bytes(), options_.progress, stage);
+    while (reader.next(record)) {
+      progress.record_done(reader);
+      on_record(record);
+    }
+  }
   void resolve_forced(const std::vector<std::string>& names, ForcedType type, const char* flag);
   void check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const;
   std::string ragged_reason(const CsvRecord& record) const;
@@ -846,14 +858,9 @@ void CsvImport::collect_labels() {
         });
     if (!no_lone_cr) throw InputError(changed_);  // pass 1 found none
   } else {
-    CsvReader reader(csv_, options_.delimiter);
-    CsvRecord record;
-    reader.next(record);  // the header
-    ImportProgress progress(reader.file_bytes(), options_.progress, "collecting category labels");
-    while (reader.next(record)) {
-      progress.record_done(reader);
+    for_each_data_record_serially("collecting category labels", [&](const CsvRecord& record) {
       if (add_labels(record, labels)) ++rows;
-    }
+    });
   }
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     columns_[c].texts = std::move(labels[c]);
@@ -989,15 +996,10 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
         });
     if (!no_lone_cr) throw InputError(changed_);  // pass 1 found none
   } else {
-    CsvReader reader(csv_, options_.delimiter);
-    CsvRecord record;
-    reader.next(record);  // the header
-    ImportProgress progress(reader.file_bytes(), options_.progress, "pass 2 of 2 (writing)");
-    while (reader.next(record)) {
-      progress.record_done(reader);
-      if (!parse_row(record, block, block.rows)) continue;
+    for_each_data_record_serially("pass 2 of 2 (writing)", [&](const CsvRecord& record) {
+      if (!parse_row(record, block, block.rows)) return;
       if (++block.rows == block_rows) append_block();
-    }
+    });
   }
   report.skipped_rows += block.skipped_rows;  // the serial path counts them in the block
   append_examples(report.skipped_examples, block.skipped_examples);

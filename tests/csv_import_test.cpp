@@ -516,6 +516,26 @@ struct ImportOutcome {
   std::vector<std::string> content;
 };
 
+// What a run of random files came to, so a test can require that they exercised every outcome.
+struct OutcomeTally {
+  int imported = 0, failed = 0, skipped = 0, numeric_columns = 0, categorical_columns = 0;
+  void add(const ImportOutcome& outcome) {
+    ++(outcome.error.empty() ? imported : failed);
+    skipped += outcome.report.skipped_rows > 0 ? 1 : 0;
+    numeric_columns += static_cast<int>(outcome.report.numeric_columns);
+    categorical_columns += static_cast<int>(outcome.report.categorical_columns);
+  }
+  // More than these of each: the files exercised both outcomes, skipping and both column types.
+  void expect_more_than(int min_imported, int min_failed, int min_skipped, int min_numeric,
+                        int min_categorical) const {
+    EXPECT_GT(imported, min_imported);
+    EXPECT_GT(failed, min_failed);
+    EXPECT_GT(skipped, min_skipped);
+    EXPECT_GT(numeric_columns, min_numeric);
+    EXPECT_GT(categorical_columns, min_categorical);
+  }
+};
+
 ImportOutcome import_outcome(const fs::path& csv, const fs::path& out, const CsvImportOptions& options) {
   ImportOutcome outcome;
   try {
@@ -738,7 +758,7 @@ TEST(CsvImportParallel, RandomFilesImportTheSameBothWays) {
                                            "None", "x", "y", "inf", "1e", "12", "-0", "\xC3\xA9",
                                            "0x1", " 9 "};
   std::mt19937 rng(12345);
-  int imported = 0, failed = 0, skipped = 0, numeric_columns = 0, categorical_columns = 0;
+  OutcomeTally tally;
   for (int file = 0; file < 40; ++file) {
     const int columns = 1 + static_cast<int>(rng() % 4);
     const int rows = 1 + static_cast<int>(rng() % 300);
@@ -761,22 +781,34 @@ TEST(CsvImportParallel, RandomFilesImportTheSameBothWays) {
       if (r + 1 < rows || rng() % 2) text += rng() % 3 == 0 ? "\r\n" : "\n";
     }
     const std::string what = "random file " + std::to_string(file);
-    for (const ImportOutcome& outcome :
-         {expect_same_both_ways(text, options_with(false), what),
-          expect_same_both_ways(text, options_with(true), what + ", skip"),
-          expect_same_both_ways(text, options_with(true, {}, {"c0"}), what + ", skip, --numeric c0")}) {
-      ++(outcome.error.empty() ? imported : failed);
-      skipped += outcome.report.skipped_rows > 0 ? 1 : 0;
-      numeric_columns += outcome.report.numeric_columns;
-      categorical_columns += outcome.report.categorical_columns;
-    }
+    tally.add(expect_same_both_ways(text, options_with(false), what));
+    tally.add(expect_same_both_ways(text, options_with(true), what + ", skip"));
+    tally.add(expect_same_both_ways(text, options_with(true, {}, {"c0"}), what + ", skip, --numeric c0"));
   }
   // The files exercise both outcomes and both column types.
-  EXPECT_GT(imported, 20);
-  EXPECT_GT(failed, 20);
-  EXPECT_GT(skipped, 10);
-  EXPECT_GT(numeric_columns, 20);
-  EXPECT_GT(categorical_columns, 20);
+  tally.expect_more_than(20, 20, 10, 20, 20);
+}
+
+// A file over 1 MiB imported serially and in segments of 4 KiB and of the default size (many
+// batches): the same `rows` and content (chunk size is not part of the content).
+void expect_large_file_same_in_segments(const std::string& text, std::int64_t rows) {
+  ASSERT_GT(text.size(), std::size_t{1} << 20);
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("big.csv", text);
+  CsvImportOptions options = quiet_options();
+  options.parallel = false;
+  const ImportOutcome serial = import_outcome(csv, dir.file("s.h5"), options);
+  ASSERT_TRUE(serial.error.empty()) << serial.error;
+  EXPECT_EQ(serial.report.rows, rows);
+  options.parallel = true;
+  for (const std::int64_t segment_bytes : {4096, 0}) {
+    options.segment_bytes = segment_bytes;
+    options.chunk_rows = 1000;
+    const ImportOutcome parallel = import_outcome(csv, dir.file("p.h5"), options);
+    EXPECT_TRUE(parallel.report.read_in_segments) << segment_bytes;
+    EXPECT_EQ(parallel.report.rows, rows) << segment_bytes;
+    EXPECT_TRUE(parallel.content == serial.content) << segment_bytes;
+  }
 }
 
 TEST(CsvImportParallel, LargerThanManyBatchesWithDefaultSegments) {
@@ -786,21 +818,7 @@ TEST(CsvImportParallel, LargerThanManyBatchesWithDefaultSegments) {
     text += std::to_string(i) + "," + std::to_string(i) + ".125,l" + std::to_string(i % 17) +
             (i % 3 ? "\n" : "\r\n");
   }
-  ASSERT_GT(text.size(), std::size_t{1} << 20);
-  test::TemporaryDirectory dir;
-  const auto csv = dir.write("big.csv", text);
-  CsvImportOptions options = quiet_options();
-  options.parallel = false;
-  const ImportOutcome serial = import_outcome(csv, dir.file("s.h5"), options);
-  options.parallel = true;
-  for (const std::int64_t segment_bytes : {4096, 0}) {
-    options.segment_bytes = segment_bytes;
-    options.chunk_rows = 1000;
-    const ImportOutcome parallel = import_outcome(csv, dir.file("p.h5"), options);
-    EXPECT_TRUE(parallel.report.read_in_segments);
-    EXPECT_EQ(parallel.report.rows, 60000);
-    EXPECT_TRUE(parallel.content == serial.content);  // chunk size is not part of the content
-  }
+  expect_large_file_same_in_segments(text, 60000);
 }
 
 TEST(CsvImportParallel, LoneCrTakesTheSerialPathAndImportsRight) {
@@ -936,7 +954,7 @@ TEST(CsvImportParallel, RandomQuotedFilesImportTheSameBothWays) {
                                            "1.5", " 2 ", "\n", "\"\"", "long\n\n\ntext, too"};
   const std::vector<std::string> plain = {"1", "-2.5", "NA", "", "x", "5'11\"", "a\"b", "3e2"};
   std::mt19937 rng(2024);
-  int imported = 0, failed = 0, skipped = 0, categorical_columns = 0, numeric_columns = 0;
+  OutcomeTally tally;
   for (int file = 0; file < 40; ++file) {
     const int columns = 1 + static_cast<int>(rng() % 4);
     const int rows = 1 + static_cast<int>(rng() % 200);
@@ -966,20 +984,10 @@ TEST(CsvImportParallel, RandomQuotedFilesImportTheSameBothWays) {
     }
     if (rng() % 8 == 0) text += "1,\"never closed\n2,3\n";
     const std::string what = "random quoted file " + std::to_string(file);
-    for (const ImportOutcome& outcome :
-         {expect_same_both_ways(text, options_with(false), what),
-          expect_same_both_ways(text, options_with(true), what + ", skip")}) {
-      ++(outcome.error.empty() ? imported : failed);
-      skipped += outcome.report.skipped_rows > 0 ? 1 : 0;
-      numeric_columns += outcome.report.numeric_columns;
-      categorical_columns += outcome.report.categorical_columns;
-    }
+    tally.add(expect_same_both_ways(text, options_with(false), what));
+    tally.add(expect_same_both_ways(text, options_with(true), what + ", skip"));
   }
-  EXPECT_GT(imported, 20);
-  EXPECT_GT(failed, 10);
-  EXPECT_GT(skipped, 5);
-  EXPECT_GT(numeric_columns, 10);
-  EXPECT_GT(categorical_columns, 20);
+  tally.expect_more_than(20, 10, 5, 10, 20);
 }
 
 TEST(CsvImportParallel, QuotedLineBreaksAcrossManyBatches) {
@@ -995,22 +1003,7 @@ TEST(CsvImportParallel, QuotedLineBreaksAcrossManyBatches) {
       text += "\",0\n";
     }
   }
-  ASSERT_GT(text.size(), std::size_t{1} << 20);
-  test::TemporaryDirectory dir;
-  const auto csv = dir.write("big.csv", text);
-  CsvImportOptions options = quiet_options();
-  options.parallel = false;
-  const ImportOutcome serial = import_outcome(csv, dir.file("s.h5"), options);
-  ASSERT_TRUE(serial.error.empty()) << serial.error;
-  options.parallel = true;
-  for (const std::int64_t segment_bytes : {4096, 0}) {
-    options.segment_bytes = segment_bytes;
-    options.chunk_rows = 1000;
-    const ImportOutcome parallel = import_outcome(csv, dir.file("p.h5"), options);
-    EXPECT_TRUE(parallel.report.read_in_segments);
-    EXPECT_EQ(parallel.report.rows, serial.report.rows);
-    EXPECT_TRUE(parallel.content == serial.content) << segment_bytes;
-  }
+  expect_large_file_same_in_segments(text, 40000 + 9);  // 9 long fields among them
 }
 
 TEST(CsvImportParallel, NegativeSegmentBytesIsAnError) {
