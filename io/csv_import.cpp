@@ -36,17 +36,30 @@ namespace lathe {
 
 namespace {
 
-// Distinct values kept per column while it has seen only numbers: enough for the small integer
-// codes that a categorical column often holds, small enough that a wide numeric table costs little.
+// Distinct values kept per column while it has seen only numbers, all of them integers: enough for
+// the small integer codes that a categorical column often holds, small enough that a wide numeric
+// table costs little. A column of other numbers keeps none: collecting them (every distinct string
+// of a float column, up to the limit, in every segment) cost more than a wide table's whole parse,
+// and such a column rarely turns out categorical (then a third pass collects its labels).
 constexpr std::size_t kNumericLabelLimit = 1024;
+
+// An optional sign and digits only: how a category code written as a number looks.
+bool is_integer_text(std::string_view value) {
+  std::size_t i = !value.empty() && (value[0] == '-' || value[0] == '+') ? 1 : 0;
+  if (i == value.size()) return false;
+  for (; i < value.size(); ++i) {
+    if (value[i] < '0' || value[i] > '9') return false;
+  }
+  return true;
+}
 // A column is taken as numeric with bad values, rather than categorical, when at least this many
 // of its values are non-missing and at least this share of them are numbers.
 constexpr std::int64_t kMostlyNumericMinValues = 100;
 constexpr double kMostlyNumericShare = 0.99;
 constexpr std::int64_t kProgressMinFileBytes = std::int64_t{64} << 20;
 constexpr std::size_t kSkippedExamples = 5;
-// Upper bound on the row block held in memory: a very wide table gets blocks shorter than a chunk
-// (HDF5's chunk cache keeps the partly written chunk, so this costs little).
+// Upper bound on the row block held in memory: a very wide table gets shorter blocks, and chunks
+// as short as its blocks.
 constexpr std::size_t kBlockBytesLimit = std::size_t{256} << 20;
 // The parallel path's segments: a few MiB each, so that reading and parsing one costs far more
 // than handing it to a thread, and smaller for small files, so that every thread gets several.
@@ -646,8 +659,9 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
           tally_of_column.numbers_seen_complete = false;
           continue;
         }
-        insert_label(tally_of_column.numbers_seen, value);
-        if (tally_of_column.numbers_seen.size() > kNumericLabelLimit) {
+        const bool integer = is_integer_text(value);
+        if (integer) insert_label(tally_of_column.numbers_seen, value);
+        if (!integer || tally_of_column.numbers_seen.size() > kNumericLabelLimit) {
           tally_of_column.numbers_seen = LabelSet();
           tally_of_column.numbers_seen_complete = false;
           numbers_overflowed_[c].store(true, std::memory_order_relaxed);
@@ -933,8 +947,14 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   const std::size_t block_rows = static_cast<std::size_t>(std::clamp<std::int64_t>(
       options_.chunk_rows, 1,
       static_cast<std::int64_t>(std::max<std::size_t>(1, kBlockBytesLimit / (8 * width)))));
+  // Chunks no longer than a block, so a wide table's chunks are written whole instead of waiting,
+  // partly written, in HDF5's chunk cache (one per column: gigabytes); and no longer than the table
+  // (pass 1's rows bound pass 2's), so a short, wide table's chunks are not mostly fill value that
+  // is compressed and stored for nothing.
+  const std::int64_t chunk_rows = std::clamp<std::int64_t>(
+      std::min(static_cast<std::int64_t>(block_rows), kept_rows_), 1, options_.chunk_rows);
   ColumnarWriter writer(temporary_path, std::move(specs),
-                        ColumnarWriteOptions{.chunk_rows = options_.chunk_rows,
+                        ColumnarWriteOptions{.chunk_rows = chunk_rows,
                                              .deflate_level = options_.deflate_level});
   for (std::size_t c = 0; c < width; ++c) {
     if (columns_[c].type == ColumnType::categorical) writer.set_categories(c, columns_[c].labels);

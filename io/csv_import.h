@@ -35,9 +35,10 @@
 //   with CsvReader, which then reads every pass. The header is always read with CsvReader.
 // Memory: one block of rows, one batch of segments with their parsed values (a few MiB per thread)
 //   and the records that run past their segments (as long as CsvReader's longest record),
-//   the labels of categorical columns, and at most 1024 distinct number-like values per column
-//   while it still looks numeric; a column that turns out categorical after outgrowing that limit
-//   gets its labels from a third pass over the file.
+//   the labels of categorical columns, and at most 1024 distinct integers per column while every
+//   number it has shown is an integer (the codes a categorical column often holds); a column that
+//   turns out categorical after outgrowing that limit, or after showing another number, gets its
+//   labels from a third pass over the file.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +53,8 @@ struct CsvImportOptions {
   std::vector<std::string> numeric;      // columns forced numeric (a non-number is an error)
   bool skip_bad_rows = false;            // skip (and count) ragged or unparseable rows
   char delimiter = ',';
-  std::int64_t chunk_rows = 65536;  // rows per HDF5 chunk and per appended block (fewer if wide)
+  std::int64_t chunk_rows = 65536;  // rows per HDF5 chunk and per appended block (fewer for a
+                                    // wide table, and no more than the table's rows)
   int deflate_level = 4;            // 0..9; 0 = no compression
   bool progress = true;             // progress on stderr for files over 64 MiB
   // How the data is read (see above); the result is the same either way, tests compare the two.

@@ -271,6 +271,23 @@ TEST(CsvImport, FewValuesWithATextValueAreCategorical) {
   EXPECT_EQ(t.label("size", 3), "2");
 }
 
+TEST(CsvImport, DecimalNumbersWithATextValueAreCategoricalWithEveryLabel) {
+  // Decimals are not kept as possible labels in pass 1 (only integers are): the labels of such a
+  // column come from the third pass, the same whichever path reads the file.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("c.csv", "rating,n\n1.5,1\n2.25,2\nnone yet,3\n1.5,4\n-0.5,5\n");
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.parallel = parallel;
+    import_csv(csv, dir.file("c.h5"), options);
+    const Table t = read_table(dir.file("c.h5"));
+    EXPECT_EQ(t.column("rating").type, ColumnType::categorical);
+    EXPECT_EQ(t.column("rating").categories, (std::vector<std::string>{"-0.5", "1.5", "2.25", "none yet"}));
+    EXPECT_EQ(t.label("rating", 3), "1.5");
+    EXPECT_EQ(t.column("n").type, ColumnType::numeric);
+  }
+}
+
 TEST(CsvImport, SkipBadRowsCountsAndReportsThem) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("s.csv",
