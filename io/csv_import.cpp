@@ -951,8 +951,12 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   // partly written, in HDF5's chunk cache (one per column: gigabytes); and no longer than the table
   // (pass 1's rows bound pass 2's), so a short, wide table's chunks are not mostly fill value that
   // is compressed and stored for nothing.
-  const std::int64_t chunk_rows = std::clamp<std::int64_t>(
-      std::min(static_cast<std::int64_t>(block_rows), kept_rows_), 1, options_.chunk_rows);
+  // Then as even as that allows: the last chunk is stored whole, fill value and all.
+  const std::int64_t table_rows = std::max<std::int64_t>(1, kept_rows_);
+  const std::int64_t longest_chunk = std::clamp<std::int64_t>(
+      std::min(static_cast<std::int64_t>(block_rows), table_rows), 1, options_.chunk_rows);
+  const std::int64_t chunk_count = (table_rows + longest_chunk - 1) / longest_chunk;
+  const std::int64_t chunk_rows = (table_rows + chunk_count - 1) / chunk_count;
   ColumnarWriter writer(temporary_path, std::move(specs),
                         ColumnarWriteOptions{.chunk_rows = chunk_rows,
                                              .deflate_level = options_.deflate_level});

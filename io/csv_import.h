@@ -53,8 +53,9 @@ struct CsvImportOptions {
   std::vector<std::string> numeric;      // columns forced numeric (a non-number is an error)
   bool skip_bad_rows = false;            // skip (and count) ragged or unparseable rows
   char delimiter = ',';
-  std::int64_t chunk_rows = 65536;  // rows per HDF5 chunk and per appended block (fewer for a
-                                    // wide table, and no more than the table's rows)
+  std::int64_t chunk_rows = 65536;  // longest HDF5 chunk, and rows per appended block; chunks are
+                                    // shorter for a wide table, no longer than the table, and as
+                                    // even as that allows (1M rows: 16 chunks of 62500)
   int deflate_level = 4;            // 0..9; 0 = no compression
   bool progress = true;             // progress on stderr for files over 64 MiB
   // How the data is read (see above); the result is the same either way, tests compare the two.

@@ -288,6 +288,26 @@ TEST(CsvImport, DecimalNumbersWithATextValueAreCategoricalWithEveryLabel) {
   }
 }
 
+TEST(CsvImport, ChunksAreEvenAndNoLongerThanTheTable) {
+  // 1000 rows with chunks of at most 300: four chunks of 250, not three of 300 and a fourth that
+  // stores 200 rows of fill value; 1000 rows with at most 65536: one chunk of 1000.
+  test::TemporaryDirectory dir;
+  std::string text = "x,y\n";
+  for (int i = 0; i < 1000; ++i) text += std::to_string(i) + "," + std::to_string(i % 7) + "\n";
+  const auto csv = dir.write("c.csv", text);
+  for (const auto& [longest, expected] : {std::pair<std::int64_t, hsize_t>{300, 250}, {65536, 1000}}) {
+    CsvImportOptions options = quiet_options();
+    options.chunk_rows = longest;
+    import_csv(csv, dir.file("c.h5"), options);
+    h5::H5Handle file = h5::file_handle(H5Fopen(dir.file("c.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    h5::H5Handle dataset = h5::dataset_handle(H5Dopen2(file.get(), "x", H5P_DEFAULT));
+    h5::H5Handle dcpl = h5::plist_handle(H5Dget_create_plist(dataset.get()));
+    hsize_t chunk = 0;
+    ASSERT_EQ(H5Pget_chunk(dcpl.get(), 1, &chunk), 1);
+    EXPECT_EQ(chunk, expected) << "longest " << longest;
+  }
+}
+
 TEST(CsvImport, SkipBadRowsCountsAndReportsThem) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("s.csv",
