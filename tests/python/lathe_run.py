@@ -34,3 +34,24 @@ def digest(path):
     """SHA-256 of a file's bytes, to show that a file was left exactly as it was."""
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def binary_data_and_model(folder, rows, features, epochs):
+    """`lathe synth` a binary table of `rows` x `features` into FOLDER/d.h5 and train FOLDER/m.h5 on
+    it (CPU, `epochs`); returns the two paths."""
+    data = os.path.join(folder, "d.h5")
+    model = os.path.join(folder, "m.h5")
+    checked("synth", "--task", "binary", "--rows", rows, "--features", features, "--out", data, "--quiet")
+    checked("train", data, "--task", "binary", "--label", "label", "--out", model, "--epochs", epochs,
+            "--device", "cpu", "--quiet")
+    return data, model

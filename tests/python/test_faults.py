@@ -27,7 +27,7 @@ import unittest
 import h5py
 import numpy as np
 
-from lathe_run import LATHE
+from lathe_run import LATHE, read_bytes, write_bytes
 
 TIMEOUT = 120  # seconds, for any one lathe process
 
@@ -50,16 +50,6 @@ def checked(*args, **kw):
     if proc.returncode != 0:
         raise AssertionError(f"lathe {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write_bytes(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def temporaries(final):

@@ -26,7 +26,7 @@ import unittest
 import h5py
 import numpy as np
 
-from lathe_run import LATHE, checked
+from lathe_run import LATHE, binary_data_and_model, checked, read_bytes, write_bytes
 from lathe_run import attempt as lathe  # never raises: damaged files must fail
 
 LATHE_OLD = os.environ.get("LATHE_OLD")
@@ -38,16 +38,6 @@ FLIP_MASKS = (0x5A, 0x01, 0x80, 0xFF, 0x10)
 SIGNATURES = (b"\x89HDF", b"OHDR", b"OCHK", b"FRHP", b"FHDB", b"FHIB", b"BTHD", b"BTIN", b"BTLF", b"GCOL", b"TREE")
 TEXT_ATTRIBUTES = ("task", "model_kind", "loss", "label", "huber_delta", "target_mean", "target_std",
                    "preparation", "input_schema", "metrics", "options", "history")
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write_bytes(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def sweep_offsets(data, stride_count=120):
@@ -140,11 +130,7 @@ class ModelDamageTest(DamageCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="lathe-model-damage-")
-        cls.data = os.path.join(cls.work, "d.h5")
-        checked("synth", "--task", "binary", "--rows", "2000", "--features", "5", "--out", cls.data, "--quiet")
-        cls.model = os.path.join(cls.work, "model.h5")
-        checked("train", cls.data, "--task", "binary", "--label", "label", "--out", cls.model, "--epochs", "2",
-                "--device", "cpu", "--quiet")
+        cls.data, cls.model = binary_data_and_model(cls.work, rows=2000, features=5, epochs=2)
         cls.pristine = read_bytes(cls.model)
         cls.baseline = cls.evaluate(cls.work, cls.model).stdout
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 import unittest
 
-from lathe_run import LATHE, checked, digest
+from lathe_run import LATHE, binary_data_and_model, checked, digest
 from lathe_run import attempt as lathe  # never raises: these tests expect failures
 
 TIMEOUT = 120  # seconds, for any one lathe process
@@ -37,11 +37,7 @@ class OutputPathTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="lathe-outputs-class-")
-        cls.data = os.path.join(cls.base, "d.h5")
-        cls.model = os.path.join(cls.base, "m.h5")
-        checked("synth", "--task", "binary", "--rows", 2000, "--features", 5, "--out", cls.data, "--quiet")
-        checked("train", cls.data, "--task", "binary", "--label", "label", "--out", cls.model, "--epochs", 2,
-                "--device", "cpu", "--quiet")
+        cls.data, cls.model = binary_data_and_model(cls.base, rows=2000, features=5, epochs=2)
         cls.csv = os.path.join(cls.base, "t.csv")
         with open(cls.csv, "w") as f:
             f.write("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(50)))
@@ -300,9 +296,7 @@ class UnwritableFolderTest(unittest.TestCase):
         work = tempfile.mkdtemp(prefix="lathe-unwritable-")
         self.addCleanup(shutil.rmtree, work, True)
         os.chmod(work, 0o755)
-        data, model = os.path.join(work, "d.h5"), os.path.join(work, "m.h5")
-        checked("synth", "--task", "binary", "--rows", "300", "--features", "3", "--out", data, "--quiet")
-        checked("train", data, "--task", "binary", "--label", "label", "--out", model, "--epochs", "1", "--quiet")
+        data, model = binary_data_and_model(work, rows=300, features=3, epochs=1)
         for path in (data, model):
             os.chmod(path, 0o644)
         locked = os.path.join(work, "locked")

@@ -21,7 +21,7 @@ import unittest
 
 import h5py
 
-from lathe_run import LATHE, checked, digest
+from lathe_run import LATHE, binary_data_and_model, checked, digest
 from lathe_run import attempt as lathe  # never raises: these tests expect failures
 
 TIMEOUT = 120  # seconds, for any one lathe process
@@ -101,11 +101,7 @@ class SpecialOutputTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="lathe-special-outputs-class-")
-        cls.data = os.path.join(cls.base, "d.h5")
-        cls.model = os.path.join(cls.base, "m.h5")
-        checked("synth", "--task", "binary", "--rows", 500, "--features", 3, "--out", cls.data, "--quiet")
-        checked("train", cls.data, "--task", "binary", "--label", "label", "--out", cls.model, "--epochs", 1,
-                "--device", "cpu", "--quiet")
+        cls.data, cls.model = binary_data_and_model(cls.base, rows=500, features=3, epochs=1)
 
     @classmethod
     def tearDownClass(cls):
