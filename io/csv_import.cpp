@@ -113,34 +113,6 @@ bool parse_number(std::string_view value, double& number) {
   return ec == std::errc();
 }
 
-bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-
-// The plain decimal notation nearly every number in a CSV file is written in: an optional sign,
-// digits with an optional fraction (at least one digit in all), an optional exponent. Checked
-// without converting; every string it accepts parse_number accepts as well (from_chars reads
-// this grammar whole, out-of-range values included), so is_number below decides as parse_number.
-bool is_plain_decimal(std::string_view value) {
-  const char* p = value.data();
-  const char* const end = p + value.size();
-  if (p != end && (*p == '-' || *p == '+')) ++p;
-  // The mantissa in one loop (one hard-to-predict exit per value, not one per digit run).
-  const char* const mantissa = p;
-  std::ptrdiff_t points = 0;
-  for (; p != end; ++p) {
-    if (is_digit(*p)) continue;
-    if (*p != '.') break;
-    ++points;
-  }
-  if (points > 1 || p - mantissa == points) return false;  // two points, or no digit
-  if (p == end) return true;
-  if (*p != 'e' && *p != 'E') return false;
-  ++p;
-  if (p != end && (*p == '-' || *p == '+')) ++p;
-  const char* const exponent = p;
-  while (p != end && is_digit(*p)) ++p;
-  return p != exponent && p == end;
-}
-
 // Whether all of `value` (trimmed, not missing) is a number, exactly as parse_number decides,
 // converting only what the plain grammar leaves open (inf, hexadecimal-looking text, words).
 bool is_number(std::string_view value) {

@@ -16,6 +16,28 @@ bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 }  // namespace
 
+bool is_plain_decimal(std::string_view value) {
+  const char* p = value.data();
+  const char* const end = p + value.size();
+  if (p != end && (*p == '-' || *p == '+')) ++p;
+  // The mantissa in one loop (one hard-to-predict exit per value, not one per digit run).
+  const char* const mantissa = p;
+  std::ptrdiff_t points = 0;
+  for (; p != end; ++p) {
+    if (is_digit(*p)) continue;
+    if (*p != '.') break;
+    ++points;
+  }
+  if (points > 1 || p - mantissa == points) return false;  // two points, or no digit
+  if (p == end) return true;
+  if (*p != 'e' && *p != 'E') return false;
+  ++p;
+  if (p != end && (*p == '-' || *p == '+')) ++p;
+  const char* const exponent = p;
+  while (p != end && is_digit(*p)) ++p;
+  return p != exponent && p == end;
+}
+
 bool parse_short_decimal(std::string_view text, double& number) {
   const char* p = text.data();
   const char* const end = p + text.size();
