@@ -102,6 +102,11 @@ struct LabelMap {
 
 std::string row_text(std::int64_t row) { return "row " + std::to_string(row + 1); }
 
+// The most classes a multiclass label may have: a softmax model holds features x classes weights
+// and its confusion matrix classes^2 counts, so a numeric target taken for a class label (prices,
+// thousands of distinct values) would take gigabytes and hours before it failed or finished.
+constexpr std::size_t kMaxMulticlassClasses = 1000;
+
 LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<float>& raw, const RowMask& keep,
                         const std::string& positive, const std::string& file) {
   LabelMap map;
@@ -158,6 +163,11 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
     }
   } else if (map.classes.size() < 2) {
     throw InputError(where + ": a multiclass task needs at least two classes");
+  } else if (map.classes.size() > kMaxMulticlassClasses) {
+    throw InputError(where + ": " + std::to_string(map.classes.size()) +
+                     " distinct values; a multiclass task takes at most " +
+                     std::to_string(kMaxMulticlassClasses) + " classes" +
+                     (map.categorical ? "" : " (a numeric target? use --task regression)"));
   }
   return map;
 }

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <random>
+#include <regex>
 #include <string>
 
 namespace lathe {
@@ -78,6 +79,45 @@ TEST(DecimalParse, RandomDecimalsGiveFromCharsBitsAndMostTakeTheFastPath) {
     if (HasFatalFailure() || HasFailure()) return;
   }
   EXPECT_GT(accepted, kStrings * 3 / 4);
+}
+
+// is_plain_decimal against the grammar it documents, written as a regular expression, on strings
+// of every length up to 20 (both sides of its 16-byte fast path) made of the characters a number
+// holds and a few that end one (a NUL byte included: it must not pass for the end of the value).
+TEST(DecimalParse, PlainDecimalIsExactlyItsGrammar) {
+  const std::regex grammar("[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?");
+  const std::string alphabet("0123456789012345678901234567890123456789..eE+-x ", 48);
+  std::string with_nul = alphabet;
+  with_nul += '\0';
+  std::mt19937_64 rng(29);
+  int plain = 0;
+  constexpr int kStrings = 200000;
+  for (int i = 0; i < kStrings; ++i) {
+    const std::size_t length = rng() % 21;
+    std::string text;
+    const bool number_like = rng() % 2 == 0;  // digits with a point and an exponent, mostly valid
+    for (std::size_t k = 0; k < length; ++k) {
+      if (number_like && rng() % 16 != 0) {
+        text += k == length / 2 && rng() % 2 ? '.' : static_cast<char>('0' + rng() % 10);
+      } else {
+        text += with_nul[rng() % with_nul.size()];
+      }
+    }
+    if (number_like && length > 3 && rng() % 3 == 0) text[length - 3] = 'e';
+    const bool expected = std::regex_match(text, grammar);
+    plain += expected ? 1 : 0;
+    ASSERT_EQ(is_plain_decimal(text), expected) << "'" << text << "' (" << text.size() << " bytes)";
+  }
+  EXPECT_GT(plain, kStrings / 5);  // the valid side is well covered too
+  for (const char* text : {"1", "-1", "+.5", "5.", "1e5", "1E-05", "0000000000000001", "123456789012345.6",
+                           "1234567890123456e1", "12345678901234567"}) {
+    EXPECT_TRUE(is_plain_decimal(text)) << "'" << text << "'";
+  }
+  for (const char* text : {"", ".", "-", "e5", "1e", "1e+", "1.2.3", "1..2", "--1", "1-", "inf", "0x1"}) {
+    EXPECT_FALSE(is_plain_decimal(text)) << "'" << text << "'";
+  }
+  EXPECT_FALSE(is_plain_decimal(std::string("12\0", 3)));
+  EXPECT_FALSE(is_plain_decimal(std::string("1.5\0e3", 6)));
 }
 
 }  // namespace

@@ -218,6 +218,18 @@ class TrainTest(unittest.TestCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("one class", proc.stderr)
 
+        # A numeric target given as a class label (a price: thousands of distinct integers) is
+        # refused at once, not trained as a softmax over every value.
+        prices = pd.DataFrame({"x": np.arange(3000.0), "price": np.arange(3000) * 7 + 300})
+        csv = self.path("prices.csv")
+        prices.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "prices"), "--label", "price", "--task", "multiclass", "--out",
+                   model, "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("3000 distinct values", proc.stderr)
+        self.assertIn("--task regression", proc.stderr)
+        self.assertFalse(os.path.exists(model))
+
         # Divergence: an absurd learning rate on unscaled data stops with a clear message, and an
         # earlier model at the output path stays as it was.
         good = pd.DataFrame({"x": np.linspace(0, 1e6, 200), "y": np.linspace(0, 1e9, 200)})
