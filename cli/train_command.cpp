@@ -147,14 +147,16 @@ void add_train_command(CLI::App& app) {
                   "Checkpoint path (default: --out with .checkpoint.h5 for its extension); {epoch} in it is "
                   "replaced by the epoch, else each checkpoint replaces the last");
   cmd->add_option("--resume", args->resume,
-                  "Continue from this checkpoint (same data and preparation/model options; the optimizer's "
-                  "moments restart from zero)");
+                  "Continue from this checkpoint (same data and options): weights, optimizer state, shuffles and "
+                  "learning rates continue as in an uninterrupted run");
   cmd->add_option("--model", args->model, "linear or fm (factorization machine)")
       ->capture_default_str()
       ->check(CLI::IsMember({"linear", "fm"}));
   cmd->add_option("--factors", o.factors, "FM factors per feature")->capture_default_str();
   cmd->add_option("--epochs", o.trainer.epochs, "Maximum epochs")->capture_default_str();
-  cmd->add_option("--batch", o.trainer.batch, "Minibatch rows")->capture_default_str();
+  cmd->add_option("--batch", o.trainer.batch,
+                  "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
+                  "epoch takes at least 32 steps)");
   cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
@@ -169,7 +171,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--l2", o.optimizer.l2, "L2 penalty (adamw: decoupled weight decay)")->capture_default_str();
   cmd->add_option("--clip-grad", o.optimizer.clip_norm, "Clip each batch gradient to this L2 norm (0 = off)")
       ->capture_default_str();
-  cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss with this delta (default squared loss)");
+  cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss, quadratic for residuals up to this size in the label's units, "
+                  "linear beyond (default: squared loss)");
   cmd->add_option("--seed", o.trainer.seed, "Seed of shuffling, the split and initialization")->capture_default_str();
   cmd->add_option("--valid-fraction", o.valid_fraction, "Held-out fraction (stratified; 0 = none)")
       ->capture_default_str();
@@ -262,6 +265,11 @@ void add_train_command(CLI::App& app) {
                              {args->out, args->metrics_log});
     }
 
+    o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
+    if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
+      throw InputError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
+                       "trains)");
+    }
     o.resume_path = args->resume;
     o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
     if (o.trainer.sync_every < 1) throw InputError("--sync-every must be at least 1");
@@ -279,6 +287,8 @@ void add_train_command(CLI::App& app) {
       o.huber_delta = args->huber_delta;
     }
     o.trainer.metric = args->metric;
+    // Huber loss is chosen for outliers, which dominate RMSE: stop early on MAE unless told otherwise.
+    if (o.huber && o.trainer.metric.empty()) o.trainer.metric = "mae";
     o.positive = args->positive;
     o.weight_column = args->weight;
     o.balanced_class_weights = args->class_weight == "balanced";
@@ -318,6 +328,7 @@ void add_train_command(CLI::App& app) {
                               {"device", ctx.description()},
                               {"train_rows", report.train_rows},
                               {"valid_rows", report.valid_rows},
+                              {"batch", report.batch},
                               {"epochs_run", report.outcome.history.size()},
                               {"best_epoch", report.outcome.best_epoch},
                               {"metric", report.outcome.metric},

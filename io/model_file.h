@@ -102,7 +102,7 @@ struct ModelFile {
   Task task = Task::binary;
   ModelKind kind = ModelKind::linear;
   LossKind loss = LossKind::logistic;
-  float huber_delta = 1.0f;
+  float huber_delta = 1.0f;  // in standardized target units: --huber-delta / target_std
   std::int32_t outputs = 1;
   std::int32_t factors = 0;
   std::string label;

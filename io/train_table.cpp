@@ -374,6 +374,32 @@ nlohmann::json metrics_to_json(const MetricSet& m) {
 }
 
 // A resumed run must train the same model on the same prepared features as the checkpoint's run.
+// The options (as given: {"lr": ["0.5"]}, absent = the default) that shape the optimization and
+// differ between the checkpoint's run and this one, each as a note: the resumed run then equals no
+// uninterrupted run. Noted, not refused: extending a run on purpose is a user's right.
+std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
+                                             const std::string& options) {
+  static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
+                                                 "warmup", "l1", "l2", "clip-grad", "seed", "mode", "sync-every",
+                                                 "workers", "class-weight", "weight"};
+  const nlohmann::json was = nlohmann::json::parse(checkpoint_options, nullptr, false);
+  const nlohmann::json is = nlohmann::json::parse(options, nullptr, false);
+  if (!was.is_object() || !is.is_object()) return {};
+  const auto text = [](const nlohmann::json& j, const char* key) {
+    if (!j.contains(key)) return std::string("the default");
+    std::string s;
+    for (const auto& v : j[key]) s += (s.empty() ? "" : ",") + (v.is_string() ? v.get<std::string>() : v.dump());
+    return s;
+  };
+  std::vector<std::string> notes;
+  for (const char* key : kTrainingOptions) {
+    if (was.value(key, nlohmann::json()) == is.value(key, nlohmann::json())) continue;
+    notes.push_back("--resume: --" + std::string(key) + " is " + text(is, key) + " here but was " + text(was, key) +
+                    " in the run that wrote " + path.string() + "; the resumed run will not equal an uninterrupted one");
+  }
+  return notes;
+}
+
 void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile& ck, const ModelFile& now) {
   const auto differs = [&](const std::string& what, const std::string& was, const std::string& is) {
     throw InputError("--resume: " + path.string() + " does not match this data and these options: " + what +
@@ -751,8 +777,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
   }
 
-  const ModelShape shape = shape_for(fitted, options.task, options.kind, classes, options.huber,
-                                     options.huber_delta, options.factors);
+  // --huber-delta is in the label's units; the model's loss sees the standardized target.
+  const float huber_delta = static_cast<float>(options.huber_delta / link.target_std);
+  const ModelShape shape =
+      shape_for(fitted, options.task, options.kind, classes, options.huber, huber_delta, options.factors);
   std::unique_ptr<Model> model = make_model(ctx, shape, options.optimizer, options.trainer.seed);
   if (warm) {
     if (options.refit_prep) {
@@ -774,7 +802,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.task = options.task;
   file.kind = options.kind;
   file.loss = shape.loss;
-  file.huber_delta = options.huber_delta;
+  file.huber_delta = shape.huber_delta;
   file.outputs = shape.outputs;
   file.factors = shape.factors;
   file.label = options.preparation.label;
@@ -810,6 +838,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                           {"metric", metric},
                           {"train_rows", report.train_rows},
                           {"valid_rows", report.valid_rows},
+                          {"batch", report.batch},
                           {"valid_file", valid_file},
                           {"valid", best && valid.rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
                           {"train_loss", best ? nlohmann::json(best->train_loss) : nlohmann::json(nullptr)}}
@@ -817,10 +846,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   };
 
   TrainerOptions trainer = options.trainer;
+  if (options.default_batch) trainer.batch = default_batch_for(report.train_rows, trainer.batch);
+  report.batch = trainer.batch;
   LoadedCheckpoint resumed;
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);
     check_checkpoint_matches(options.resume_path, resumed.model, file);
+    for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json, file.options_json)) {
+      report.notes.push_back(std::move(note));
+    }
     model->set_parameters(resumed.state.last);
     trainer.resume = &resumed.state;
   }

@@ -29,12 +29,15 @@ struct TrainTableOptions {
   ModelKind kind = ModelKind::linear;
   std::int32_t factors = 8;
   bool huber = false;
-  float huber_delta = 1.0f;
+  float huber_delta = 1.0f;  // in the label's units (the model stores it over the target's std)
   std::string positive;       // binary: the positive label ("" = the second in sorted order)
   std::string weight_column;  // sample weights ("" = none)
   bool balanced_class_weights = false;
   OptimizerConfig optimizer;
   TrainerOptions trainer;
+  // trainer.batch is the default rather than the user's choice: a small training set then takes
+  // smaller batches (default_batch_for, runtime/trainer.h).
+  bool default_batch = false;
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file
@@ -65,6 +68,7 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
 struct TrainReport {
   std::int64_t train_rows = 0;
   std::int64_t valid_rows = 0;
+  std::int64_t batch = 0;  // the minibatch rows trained with
   std::int64_t duplicates = 0;
   bool streamed = false;  // the training rows were streamed window by window
   TrainOutcome outcome;

@@ -48,7 +48,10 @@ enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
 //             w -= lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + epsilon)   (t =
 //             StepSettings::step)
 //   adamw     w -= lr l2 w (decoupled decay), then adam's step without l2 in g
-//   then, when l1 > 0: w = sign(w) max(0, |w| - lr l1) (proximal soft-thresholding; exact zeros).
+//   then, when l1 > 0: w = sign(w) max(0, |w| - a l1) (proximal soft-thresholding; exact zeros),
+//   a the step's length per unit of gradient: lr, or for adagrad lr / (sqrt(s) + epsilon) and for
+//   adam and adamw lr / (sqrt(s / (1 - b2^t)) + epsilon). So a weight stays at 0 where the loss's
+//   gradient is smaller than l1, as for the objective loss + l1 |w|, whatever the optimizer.
 // l1 and l2 apply to the weights and the fm factors, never to the bias.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::adam;

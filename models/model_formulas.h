@@ -446,6 +446,12 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
   const float lr = u.learning_rate;
   const float l2 = regularized ? c.l2 : 0.0f;
   if (c.kind != OptimizerKind::adamw) g += l2 * w;
+  // The step's length per unit of gradient for this weight: lr, or lr over the adaptive
+  // denominator of adagrad and adam. l1's soft threshold scales with it (a proximal step in the
+  // optimizer's own metric), so that a weight stays at zero exactly when its gradient there is
+  // below l1, as for loss + l1 |w|. A threshold of lr l1 after an adaptive step (about lr long
+  // whatever the gradient) left nearly every weight nonzero.
+  float step_per_gradient = lr;
   switch (c.kind) {
     case OptimizerKind::sgd:
       w -= lr * g;
@@ -460,17 +466,25 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
       break;
     case OptimizerKind::adagrad:
       s += g * g;
-      w -= lr * g / (sqrtf(s) + c.epsilon);
+      {
+        const float denominator = sqrtf(s) + c.epsilon;
+        w -= lr * g / denominator;
+        step_per_gradient = lr / denominator;
+      }
       break;
     default:  // adam, adamw
       if (c.kind == OptimizerKind::adamw) w -= lr * l2 * w;
       m = c.beta1 * m + (1.0f - c.beta1) * g;
       s = c.beta2 * s + (1.0f - c.beta2) * (g * g);
-      w -= lr * (m * u.bias_correction1) / (sqrtf(s * u.bias_correction2) + c.epsilon);
+      {
+        const float denominator = sqrtf(s * u.bias_correction2) + c.epsilon;
+        w -= lr * (m * u.bias_correction1) / denominator;
+        step_per_gradient = lr / denominator;
+      }
       break;
   }
   if (regularized && c.l1 > 0.0f) {
-    const float t = lr * c.l1;
+    const float t = step_per_gradient * c.l1;
     w = w > t ? w - t : (w < -t ? w + t : 0.0f);
   }
 }

@@ -494,6 +494,18 @@ TEST(OptimizerFormulas, OneStepOfEachOptimizerMatchesItsDefinition) {
   w = 1.0f;
   update_weight(update_rule(c, st), true, 0.1f, w, m, s);
   EXPECT_NEAR(w, 1.0 - 0.01 - 0.05, 1e-7);
+  // Adam and adagrad: the threshold is l1 times the step's length per unit of gradient.
+  c.kind = OptimizerKind::adam;
+  w = 1.0f, m = 0.2f, s = 0.04f;
+  update_weight(update_rule(c, st), true, 0.1f, w, m, s);
+  const double am1 = 0.9 * 0.2 + 0.1 * 0.1, as1 = 0.999 * 0.04 + 0.001 * 0.01;
+  const double per_gradient = 0.1 / (std::sqrt(as1 / (1 - 0.999 * 0.999)) + 1e-8);
+  EXPECT_NEAR(w, 1.0 - per_gradient * am1 / (1 - 0.9 * 0.9) - per_gradient * 0.5, 1e-6);
+  c.kind = OptimizerKind::adagrad;
+  w = 1.0f, m = 0.0f, s = 0.04f;
+  update_weight(update_rule(c, st), true, 0.1f, w, m, s);
+  const double ada = 0.1 / (std::sqrt(0.04 + 0.01) + 1e-8);
+  EXPECT_NEAR(w, 1.0 - ada * 0.1 - ada * 0.5, 1e-6);
 }
 
 // ---- One step against finite differences ----
@@ -1228,6 +1240,25 @@ TEST_P(ModelOnDevice, L1GivesExactZerosOnNoiseFeatures) {
   opt.l1 = 0.1f;
   auto model = make_model(ctx, make_shape(d, LossKind::squared, ModelKind::linear), opt, 1);
   train_full_batch(*model, d, 0.3f, 1000);
+  const ModelParameters p = model->parameters();
+  for (int f = 0; f < 3; ++f) EXPECT_GT(std::fabs(p.weights[f]), 0.3f) << "feature " << f;
+  for (int f = 3; f < 8; ++f) EXPECT_EQ(p.weights[f], 0.0f) << "feature " << f;
+}
+
+// The same with Adam, the default optimizer: its threshold scales with its adaptive step, so the
+// noise weights reach exact zeros too (a threshold of lr l1 left every one of them nonzero).
+TEST_P(ModelOnDevice, L1GivesExactZerosUnderAdam) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(500, 8, {}, 91);
+  assign_labels(d, LossKind::squared, 1, 92, [&d](std::int64_t r, std::int32_t) {
+    return 2.0 * d.x[r] - 1.0 * d.x[d.rows + r] + 0.5 * d.x[2 * d.rows + r];
+  });
+  OptimizerConfig opt;
+  opt.kind = OptimizerKind::adam;
+  opt.l1 = 0.1f;
+  auto model = make_model(ctx, make_shape(d, LossKind::squared, ModelKind::linear), opt, 1);
+  train_full_batch(*model, d, 0.05f, 1000);
   const ModelParameters p = model->parameters();
   for (int f = 0; f < 3; ++f) EXPECT_GT(std::fabs(p.weights[f]), 0.3f) << "feature " << f;
   for (int f = 3; f < 8; ++f) EXPECT_EQ(p.weights[f], 0.0f) << "feature " << f;

@@ -70,6 +70,57 @@ class TrainTest(unittest.TestCase):
         # Lathe trained on 80% of the rows, scikit-learn on all of them: allow a small gap.
         self.assertGreater(metrics["auc"], sk_auc - 0.01, (metrics["auc"], sk_auc))
 
+    def test_huber_delta_is_in_label_units(self):
+        # y = 3x + small noise, and 5% of the labels 10000 higher. The residuals of the clean rows
+        # are under 1 label unit, the targets' standard deviation is about 2200: a delta of 1 in the
+        # label's units ignores the outliers, while 1 standard deviation (what --huber-delta meant
+        # before) would be nearly squared loss, pulled toward them.
+        rng = np.random.default_rng(5)
+        x = rng.uniform(-1, 1, 4000)
+        y = 3 * x + rng.normal(0, 0.1, x.size)
+        y[rng.random(x.size) < 0.05] += 10000
+        csv = self.path("outliers.csv")
+        pd.DataFrame({"x": x, "y": y}).to_csv(csv, index=False)
+        data = self.imported(csv, "outliers")
+        model, _ = self.train(data, "--label", "y", "--task", "regression", "--huber-delta", "1", "--epochs", "40",
+                              "--patience", "0")
+        grid = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 0.0]})
+        grid_csv = self.path("grid.csv")
+        grid.to_csv(grid_csv, index=False)
+        scores = self.path("grid_scores.csv")
+        run("score", model, self.imported(grid_csv, "grid"), "--out", scores, "--device", "cpu", "--quiet")
+        predictions = pd.read_csv(scores)["prediction"].to_numpy()
+        self.assertAlmostEqual(predictions[1] - predictions[0], 3.0, delta=0.2)
+        self.assertLess(abs(predictions[0]), 0.5, predictions)  # not pulled toward the outliers (+500)
+        with h5py.File(model, "r") as f:
+            stored, std = (float(json.loads(f.attrs[k])) for k in ("huber_delta", "target_std"))
+        self.assertAlmostEqual(stored * std, 1.0, places=4)
+
+    def test_defaults_fit_a_small_multiclass_set(self):
+        # 344 penguins: trained on the first 250 rows of a seeded shuffle, scored on the rest. At 256
+        # rows a step, the 200 training rows left after the validation split took one step an epoch
+        # and the defaults stopped far from converged (test accuracy 0.74; scikit-learn's 1.0). The
+        # default batch now leaves an epoch 32 steps.
+        df = pd.read_csv(os.path.join(SHARED, "penguins.csv")).sample(frac=1.0, random_state=0)
+        train_csv, test_csv = self.path("p_train.csv"), self.path("p_test.csv")
+        df.iloc[:250].to_csv(train_csv, index=False)
+        df.iloc[250:].to_csv(test_csv, index=False)
+        train, test = self.imported(train_csv, "p_train"), self.imported(test_csv, "p_test")
+        model, summary = self.train(train, "--label", "species", "--task", "multiclass")
+        self.assertLess(summary["batch"], 256)
+        metrics = self.evaluate(model, test)
+        self.assertGreater(metrics["accuracy"], 0.95, metrics)
+        self.assertLess(metrics["logloss"], 0.2, metrics)
+        # --valid FILE and --valid-fraction are alternatives.
+        proc = run("train", train, "--label", "species", "--task", "multiclass", "--out", self.path("v.h5"),
+                   "--valid", test, "--valid-fraction", "0.3", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("alternatives", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("v.h5")))
+        # A batch given is kept.
+        _, given = self.train(train, "--label", "species", "--task", "multiclass", "--batch", "256", out="b.h5")
+        self.assertEqual(given["batch"], 256)
+
     def test_defaults_reach_logistic_regression_on_planted_data(self):
         # Issue 4: with no options a model as good as a well-tuned scikit-learn linear pipeline. The
         # data is bench/peers' kind (28 numeric columns of mixed scales, some useless, plus planted
@@ -355,6 +406,15 @@ class TrainTest(unittest.TestCase):
                               "--checkpoint-every", "1", out="m.h5")
         checkpoint = self.path("m.checkpoint.h5")
         self.assertIn("auc", self.evaluate(checkpoint, data))
+
+        # Resuming with other training options works but says that the run is not the one it continues.
+        proc = run("train", data, "--label", "churn", "--task", "binary", "--epochs", "3", "--lr", "0.5",
+                   "--out", self.path("changed.h5"), "--resume", checkpoint, "--quiet", "--device", "cpu")
+        self.assertIn("--resume: --lr is 0.5 here but was the default", proc.stderr)
+        self.assertIn("--resume: --epochs is 3 here but was 2", proc.stderr)
+        proc = run("train", data, "--label", "churn", "--task", "binary", "--epochs", "2",
+                   "--out", self.path("same.h5"), "--resume", checkpoint, "--quiet", "--device", "cpu")
+        self.assertNotIn("--resume:", proc.stderr)
 
         # A checkpoint of another preparation is refused, naming it; so is a plain model file.
         proc = run("train", data, "--label", "churn", "--task", "binary", "--cross", "all", "--out",
