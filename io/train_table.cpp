@@ -388,7 +388,10 @@ std::vector<std::string> resume_option_notes(const std::filesystem::path& path, 
   const auto text = [](const nlohmann::json& j, const char* key) {
     if (!j.contains(key)) return std::string("the default");
     std::string s;
-    for (const auto& v : j[key]) s += (s.empty() ? "" : ",") + (v.is_string() ? v.get<std::string>() : v.dump());
+    for (const auto& v : j[key]) {
+      if (!s.empty()) s += ',';
+      s += v.is_string() ? v.get<std::string>() : v.dump();
+    }
     return s;
   };
   std::vector<std::string> notes;
@@ -456,22 +459,13 @@ class FileWindows final : public TrainingWindows {
   std::int64_t rows_in(std::int64_t w) const override { return windows_.at(static_cast<std::size_t>(w)).rows; }
   // File rows per window: --window-rows rounded up to whole read blocks.
   std::int64_t span() const { return span_; }
+  void reserve(TrainingWindow& out, std::int64_t rows) const override { size_for(out, rows); }
   void load(std::int64_t w, TrainingWindow& out) const override {
     const Window& win = windows_.at(static_cast<std::size_t>(w));
     const std::int64_t dense = fitted_.dense_features();
     const std::int64_t groups = static_cast<std::int64_t>(fitted_.sparse.size());
     const std::int64_t n = win.rows;
-    out.rows = n;
-    // The CPU model reads the row-major copy only: the window holds nothing else.
-    out.dense.resize(row_major_ ? 0 : static_cast<std::size_t>(dense * n));
-    out.slot.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
-    out.value.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
-    out.targets.resize(static_cast<std::size_t>(n));
-    out.weights.resize(weighted_ ? static_cast<std::size_t>(n) : 0);
-    out.row_major = row_major_;
-    out.dense_by_row.resize(row_major_ ? static_cast<std::size_t>(dense * n) : 0);
-    out.slot_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
-    out.value_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
+    size_for(out, n);
     const std::int64_t ncols = static_cast<std::int64_t>(reader_.columns().size());
     const DeviceContext cpu = DeviceContext::cpu();
     std::int64_t p = 0;
@@ -516,6 +510,23 @@ class FileWindows final : public TrainingWindows {
   std::function<float(std::int64_t)> target_of_, weight_of_;
   bool weighted_;
   bool row_major_;  // fill the windows' row-major copies instead (for the CPU model)
+  // Sizes `out`'s arrays for n rows (growing them only when a window has more rows than before).
+  // The CPU model reads the row-major copy only: the window holds nothing else.
+  void size_for(TrainingWindow& out, std::int64_t n) const {
+    const std::int64_t dense = fitted_.dense_features();
+    const std::int64_t groups = static_cast<std::int64_t>(fitted_.sparse.size());
+    out.rows = n;
+    out.dense.resize(row_major_ ? 0 : static_cast<std::size_t>(dense * n));
+    out.slot.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
+    out.value.resize(row_major_ ? 0 : static_cast<std::size_t>(groups * n));
+    out.targets.resize(static_cast<std::size_t>(n));
+    out.weights.resize(weighted_ ? static_cast<std::size_t>(n) : 0);
+    out.row_major = row_major_;
+    out.dense_by_row.resize(row_major_ ? static_cast<std::size_t>(dense * n) : 0);
+    out.slot_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
+    out.value_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
+  }
+
   std::vector<Window> windows_;
   std::int64_t span_ = 0;  // file rows per window
   mutable std::vector<float> block_;  // the loader's scratch (one load at a time)

@@ -325,8 +325,13 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
     steps_per_epoch += (train.rows_in(w) + options.batch - 1) / options.batch;
   }
   std::vector<PlannedStep> plans;
+  std::int64_t largest_window = 0;
+  for (std::int64_t w = 0; w < windows; ++w) largest_window = std::max(largest_window, train.rows_in(w));
   TrainingWindow buffers[2];
-  for (TrainingWindow& b : buffers) b.set_pinned(ctx.is_cuda());
+  for (TrainingWindow& b : buffers) {
+    b.set_pinned(ctx.is_cuda());
+    train.reserve(b, largest_window);
+  }
   // Window k of an epoch lives in buffers[(base + k) % 2]. While the last window of an epoch
   // trains, the first window of the next epoch loads into the other buffer (`ahead`, for epoch
   // `ahead_epoch`), so no epoch starts by waiting for a load. Declared after the buffers: a load

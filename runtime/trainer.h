@@ -178,6 +178,14 @@ class TrainingWindows {
   virtual std::int64_t rows_in(std::int64_t window) const = 0;
   // Loads window w into `out` (resized as needed). Called from one thread at a time.
   virtual void load(std::int64_t window, TrainingWindow& out) const = 0;
+  // Sizes `out` for a window of `rows` training rows ahead of the loads, on the caller's thread, so
+  // that no load allocates: on the GPU backend the windows are pinned, and pinning (or freeing
+  // pinned memory) on the loader thread stalls it and may synchronize with the device while the
+  // training thread captures CUDA graphs. The default does nothing.
+  virtual void reserve(TrainingWindow& out, std::int64_t rows) const {
+    (void)out;
+    (void)rows;
+  }
 };
 
 // The minibatch rows when --batch is not given: `preferred` (TrainerOptions' default, 256), or
