@@ -108,13 +108,13 @@ void add_bench_score_command(CLI::App* bench) {
     bool cold = false;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(at_least(1));
   cmd->add_flag("--cold", args->cold,
                 "Evict the input from the page cache before each timed read and scoring, so both read the disk");
   cmd->add_option("--block-rows", args->block_rows, "Rows per block read and scored")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
@@ -216,17 +216,17 @@ void add_bench_command(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", args->batch, "Minibatch rows B")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--batch", args->batch, "Minibatch rows B")->capture_default_str()->check(at_least(1));
   cmd->add_option("--workers", args->workers,
                   "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
       ->delimiter(',')
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--epochs", args->epochs, "Epochs per mode (the first is not counted when there are more)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
   add_device_option(cmd, args->device);
   cmd->callback([args] {

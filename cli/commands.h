@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace lathe::cli {
@@ -33,6 +36,48 @@ struct ExitCode {
 inline void add_device_option(CLI::App* command, std::string& device) {
   command->add_option("--device", device, "Where to compute: auto, cpu, cuda or cuda:N")
       ->default_val("auto");
+}
+
+// A number as a person would write it: 1, 0.25, 1e+30 (the shortest text that reads back the same).
+inline std::string number_text(double v) {
+  char buffer[64];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+  return std::string(buffer, end);
+}
+
+// Range checks for numeric options whose messages read as the value was given (CLI11's own Range,
+// PositiveNumber and NonNegativeNumber print their bounds with std::to_string: "Value 0 not in
+// range 0.000000 to 179769313486231570814527..."). CLI11 puts the option's name first:
+// "--block-rows: must be at least 1 (got 0)". A value that is not a finite number is refused too.
+inline CLI::Validator number_range(double least, double most, bool above_least, std::string description) {
+  return CLI::Validator(
+      [least, most, above_least](std::string& input) -> std::string {
+        const char* text = input.c_str();
+        char* end = nullptr;
+        const double v = std::strtod(text, &end);
+        if (input.empty() || end == text || *end != '\0') return "'" + input + "' is not a number";
+        if (!std::isfinite(v)) return "must be a finite number (got " + input + ")";
+        if (above_least ? !(v > least) : !(v >= least)) {
+          return std::string("must be ") + (above_least ? "above " : "at least ") + number_text(least) + " (got " +
+                 input + ")";
+        }
+        if (!(v <= most)) return "must be at most " + number_text(most) + " (got " + input + ")";
+        return {};
+      },
+      std::move(description));
+}
+// value >= least (least 0: "NONNEGATIVE", least 1: "POSITIVE", as CLI11 names them in --help).
+inline CLI::Validator at_least(double least) {
+  return number_range(least, HUGE_VAL, false,
+                      least == 0 ? "NONNEGATIVE" : least == 1 ? "POSITIVE" : "at least " + number_text(least));
+}
+// value > least (a positive real number: above(0)).
+inline CLI::Validator above(double least) {
+  return number_range(least, HUGE_VAL, true, least == 0 ? "POSITIVE" : "above " + number_text(least));
+}
+// least <= value <= most.
+inline CLI::Validator in_range(double least, double most) {
+  return number_range(least, most, false, "in [" + number_text(least) + " - " + number_text(most) + "]");
 }
 
 }  // namespace lathe::cli

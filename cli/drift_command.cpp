@@ -1,6 +1,7 @@
 // `lathe drift MODEL.h5 NEW.h5 [--json] [--psi-warn P] [--psi-alert P] [--metric-warn R]
 // [--metric-alert R]`: new data compared with the training data and predictions stored in a model
-// (io/drift.h). Exit 0 when nothing reaches the alert threshold, 3 when drift is found, 1 on error.
+// (io/drift.h). Exit 0 when nothing reaches the alert threshold, 3 when drift is found, 1 on error
+// (2 for a usage error).
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -58,6 +59,8 @@ void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds
   }
   if (!r.labels_present) {
     out << "metrics: the new data has no label column: not compared\n";
+  } else if (!r.metrics_not_compared.empty()) {
+    out << "metrics: not compared (see the note below)\n";
   } else if (r.metrics.empty()) {
     out << "metrics: nothing to compare with\n";
   } else {
@@ -81,27 +84,28 @@ void add_drift_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("drift", "Compare new data with a model's training data and predictions");
   struct Args {
     std::string model, data, device = "auto", group;
-    bool json = false;
+    bool json = false, quiet = false;
     DriftThresholds thresholds;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file (format 2, written by lathe train)")->required();
   cmd->add_option("data", args->data, "New data, HDF5 (with or without the label)")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature or the predictions warn")
       ->default_val(0.1)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--psi-alert", args->thresholds.psi_alert, "PSI at or above which drift is found (exit 3)")
       ->default_val(0.25)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--metric-warn", args->thresholds.metric_warn,
                   "Relative drop of the model's metric at or above which to warn")
       ->default_val(0.05)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--metric-alert", args->thresholds.metric_alert,
                   "Relative drop of the model's metric at or above which drift is found (exit 3)")
       ->default_val(0.10)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
@@ -110,10 +114,10 @@ void add_drift_command(CLI::App& app) {
     for (const auto& [flag, value] : {std::pair{"--psi-warn", t.psi_warn}, std::pair{"--psi-alert", t.psi_alert},
                                       std::pair{"--metric-warn", t.metric_warn},
                                       std::pair{"--metric-alert", t.metric_alert}}) {
-      if (!std::isfinite(value)) throw InputError(std::string(flag) + " must be a finite number, not " + std::to_string(value));
+      if (!std::isfinite(value)) throw UsageError(std::string(flag) + " must be a finite number, not " + number_text(value));
     }
-    if (t.psi_warn > t.psi_alert) throw InputError("--psi-warn must not exceed --psi-alert");
-    if (t.metric_warn > t.metric_alert) throw InputError("--metric-warn must not exceed --metric-alert");
+    if (t.psi_warn > t.psi_alert) throw UsageError("--psi-warn must not exceed --psi-alert");
+    if (t.metric_warn > t.metric_alert) throw UsageError("--metric-warn must not exceed --metric-alert");
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;

@@ -1,6 +1,9 @@
 // `lathe eval MODEL.h5 DATA.h5 [--json]`: the task's metrics on labeled data, beside the
 // validation metrics stored in the model at training time. JSON: the metrics at the top level
 // (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
+// "classes" (classification: the class labels in the model's order), multiclass "confusion_matrix"
+// (confusion as a nested list: rows the true class, columns the predicted one, in "classes" order;
+// "confusion" is the same counts flattened row by row),
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
 // validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss).
 #include <nlohmann/json.hpp>
@@ -19,12 +22,13 @@ void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a model on labeled data");
   struct Args {
     std::string model, data, device = "auto", group;
-    bool json = false;
+    bool json = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file")->required();
   cmd->add_option("data", args->data, "Labeled data, HDF5")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
@@ -38,7 +42,17 @@ void add_eval_command(CLI::App& app) {
     if (args->json) {
       nlohmann::json j = nlohmann::json::object();
       for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-      if (!metrics.confusion.empty()) j["confusion"] = metrics.confusion;
+      if (model.task != Task::regression) j["classes"] = model.classes;
+      if (!metrics.confusion.empty()) {
+        j["confusion"] = metrics.confusion;
+        const auto k = static_cast<std::size_t>(metrics.classes);
+        nlohmann::json matrix = nlohmann::json::array();
+        for (std::size_t i = 0; i < k; ++i) {
+          matrix.push_back(std::vector<std::int64_t>(metrics.confusion.begin() + static_cast<std::ptrdiff_t>(i * k),
+                                                     metrics.confusion.begin() + static_cast<std::ptrdiff_t>((i + 1) * k)));
+        }
+        j["confusion_matrix"] = matrix;
+      }
       // The training run's own numbers, beside (never in place of) this data's top-level metrics:
       // its kept epoch's validation metrics and how they were obtained.
       j["training_valid"] = stored_valid;

@@ -1,5 +1,6 @@
 // `lathe import CSV OUT`: a CSV file to Lathe's columnar HDF5 layout (io/csv_import.h). Prints one
-// summary line on stdout; skipped bad rows and progress go to stderr.
+// summary line on stdout; skipped bad rows, notes (integers that had to be rounded, a mostly
+// numeric column taken as categorical) and progress go to stderr.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -18,7 +19,7 @@ namespace {
 char parse_delimiter(const std::string& text) {
   if (text == "\\t" || text == "tab" || text == "\t") return '\t';
   if (text.size() == 1) return text[0];
-  throw InputError("--delimiter must be one character (or 'tab'), not '" + text + "'");
+  throw UsageError("--delimiter must be one character (or 'tab'), not '" + text + "'");
 }
 
 }  // namespace
@@ -54,10 +55,10 @@ void add_import_command(CLI::App& app) {
       ->default_val(",");
   cmd->add_option("--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")
       ->default_val(65536)
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
+      ->check(in_range(1, 1 << 30));
   cmd->add_option("--compression", args->compression, "Deflate level, 0 (none) to 9")
       ->default_val(4)
-      ->check(CLI::Range(0, 9));
+      ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args] {
     check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
@@ -71,8 +72,11 @@ void add_import_command(CLI::App& app) {
     options.progress = !args->quiet;
     const CsvImportReport report = import_csv(args->csv, args->out, options);
     std::cout << "imported " << report.rows << " rows x " << report.columns << " columns ("
-              << report.numeric_columns << " numeric, " << report.categorical_columns
-              << " categorical) to " << args->out << "\n";
+              << report.numeric_columns << " numeric, ";
+    if (report.int64_columns > 0) std::cout << report.int64_columns << " of them int64, ";
+    std::cout << report.categorical_columns << " categorical) to " << args->out << "\n";
+    // Notes are not progress: printed with --quiet too.
+    for (const auto& note : report.notes) std::cerr << "lathe import: note: " << note << "\n";
     if (report.skipped_rows > 0) {
       std::cerr << "lathe import: skipped " << report.skipped_rows << " bad row"
                 << (report.skipped_rows == 1 ? "" : "s") << ":\n";

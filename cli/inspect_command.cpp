@@ -40,11 +40,12 @@ void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Describe an HDF5 table: layout, rows, columns, statistics");
   struct Args {
     std::string file, device = "auto", group, matrix = "X", label = "y";
-    bool json = false;
+    bool json = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("file", args->file, "HDF5 file (matrix, columnar or pandas layout)")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read");
   cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
   cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");

@@ -1,14 +1,156 @@
 // `lathe`: the command line. Maps every exception to one message on stderr and an exit code:
-// 0 success, 1 an error (bad input, failed computation), 2 a usage error, 3 a sticky CUDA error
-// (and, from `lathe drift`, drift above the alert threshold: cli::ExitCode).
+// 0 success, 1 an error (bad input, failed computation), 2 a usage error (CLI11's parse errors and
+// lathe::UsageError: the command line itself is wrong), 3 a sticky CUDA error (and, from
+// `lathe drift`, drift above the alert threshold: cli::ExitCode).
 #include <hdf5.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "io/temporary_file.h"
+#include "runtime/device_context.h"
 #include "runtime/error.h"
+
+namespace {
+
+// The edit distance of two names (insertions, deletions, substitutions), for "did you mean".
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate closest to `typed` when it is close enough to be a typo ("" when none is).
+std::string closest(const std::string& typed, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, typed.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(typed, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+std::vector<const CLI::App*> all_subcommands(const CLI::App& app) {
+  return app.get_subcommands([](const CLI::App* sub) { return !sub->get_name().empty(); });
+}
+
+std::vector<CLI::App*> all_subcommands(CLI::App& app) {
+  return app.get_subcommands([](CLI::App* sub) { return !sub->get_name().empty(); });
+}
+
+std::vector<std::string> command_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : all_subcommands(app)) names.push_back(sub->get_name());
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// The long option names of a command, for "did you mean".
+std::vector<std::string> option_names(const CLI::App& command) {
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : command.get_options()) {
+    for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
+  }
+  return names;
+}
+
+// The first word of the command line that names an option `command` does not have ("" when none
+// does). Words after "--", and negative numbers (values), are not options.
+std::string unknown_option(const CLI::App& command, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") break;
+    if (word.size() < 2 || word[0] != '-') continue;
+    if (word[1] != '-' && !std::isalpha(static_cast<unsigned char>(word[1]))) continue;  // -1, -.5
+    const std::string name = word.substr(0, word.find('='));
+    if (name == "--") continue;
+    bool known = false;
+    for (const CLI::App* app = &command; app != nullptr && !known; app = app->get_parent()) {
+      known = app->get_option_no_throw(name) != nullptr;
+    }
+    if (!known) return name;
+  }
+  return {};
+}
+
+// CLI11's parse errors as one `lathe: error:` line; an unknown command lists the commands, an
+// unknown option names the closest one. Exit code 2 (a usage error).
+int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  const CLI::App* command = &app;
+  std::string path = "lathe";
+  while (!command->get_subcommands().empty()) {
+    command = command->get_subcommands().front();
+    path += " " + command->get_name();
+  }
+  std::cerr << "lathe: error: ";
+  if (command == &app) {
+    // No command was recognised: the first word that is not an option was meant as one.
+    for (int i = 1; i < argc; ++i) {
+      const std::string word = argv[i];
+      if (word.empty() || word[0] == '-') continue;
+      std::cerr << "unknown command '" << word << "'";
+      const std::string near = closest(word, command_names(app));
+      if (!near.empty()) std::cerr << " (did you mean '" << near << "'?)";
+      std::cerr << "; the commands are: " << joined(command_names(app)) << "\n";
+      return 2;
+    }
+  }
+  if (const std::string name = unknown_option(*command, argc, argv); !name.empty()) {
+    std::cerr << "unknown option " << name << " for `" << path << "`";
+    const std::string near = closest(name, option_names(*command));
+    if (!near.empty()) std::cerr << " (did you mean " << near << "?)";
+    std::cerr << "; see `" << path << " --help`\n";
+    return 2;
+  }
+  if (command == &app) {
+    std::cerr << "a command is required, one of: " << joined(command_names(app)) << "; see `lathe --help`\n";
+    return 2;
+  }
+  std::cerr << e.what() << "; see `" << path << " --help`\n";
+  return 2;
+}
+
+// `--quiet` on any command also silences the note that no GPU is usable (runtime/device_context.h),
+// however the flag is given (on the command line, or by `lathe train --config`).
+void quiet_silences_device_notes(CLI::App& app) {
+  for (CLI::App* sub : all_subcommands(app)) {
+    if (CLI::Option* quiet = sub->get_option_no_throw("--quiet")) {
+      quiet->each([](const std::string& value) {
+        try {
+          lathe::DeviceContext::set_quiet(CLI::detail::to_flag_value(value) > 0);
+        } catch (const std::exception&) {
+          // CLI11 itself refuses a value that is not a flag value.
+        }
+      });
+    }
+    quiet_silences_device_notes(*sub);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // No HDF5 clean-up at exit: every file is closed (and checked) by the code that wrote it, and a
@@ -32,6 +174,7 @@ int main(int argc, char** argv) {
   lathe::cli::add_export_command(app);
   lathe::cli::add_drift_command(app);
   lathe::cli::add_report_command(app);
+  quiet_silences_device_notes(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -41,8 +184,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
+    return usage_error(app, e, argc, argv);
   } catch (const lathe::cli::ExitCode& e) {
     return e.code;  // the command printed its result (`lathe drift`: 3 = drift found)
   } catch (const lathe::CudaError& e) {
@@ -59,6 +201,9 @@ int main(int argc, char** argv) {
       std::cerr << "lathe: debug: the failed HDF5 call was " << e.call_site() << "\n";
     }
     return 1;
+  } catch (const lathe::UsageError& e) {
+    std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
     return 1;

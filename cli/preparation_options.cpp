@@ -27,7 +27,7 @@ double parse_double(const std::string& flag, const std::string& item, const std:
   double v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    throw InputError(flag + ": '" + item + "': '" + text + "' is not a number");
+    throw UsageError(flag + ": '" + item + "': '" + text + "' is not a number");
   }
   return v;
 }
@@ -41,7 +41,7 @@ void apply_impute(const std::string& item, const std::string& kind, ColumnPrepar
     p.impute = ImputeKind::constant;
     p.impute_constant = kind == "constant" ? 0.0 : parse_double("--impute", item, kind.substr(9));
   } else {
-    throw InputError("--impute: '" + item + "': expected mean, median or constant[:VALUE]");
+    throw UsageError("--impute: '" + item + "': expected mean, median or constant[:VALUE]");
   }
 }
 
@@ -55,13 +55,13 @@ void apply_scale(const std::string& item, const std::string& kind, ColumnPrepara
   } else if (kind == "none") {
     p.scale = ScaleKind::none;
   } else {
-    throw InputError("--scale: '" + item + "': expected standard, minmax, robust or none");
+    throw UsageError("--scale: '" + item + "': expected standard, minmax, robust or none");
   }
 }
 
 void apply_clip(const std::string& item, const std::string& kind, ColumnPreparation& p) {
   const auto parts = split(kind, ':');
-  if (parts.empty()) throw InputError("--clip: empty item");
+  if (parts.empty()) throw UsageError("--clip: empty item");
   if (parts[0] == "none" && parts.size() == 1) {
     p.clip = ClipKind::none;
   } else if (parts[0] == "quantile" && (parts.size() == 1 || parts.size() == 3)) {
@@ -71,14 +71,14 @@ void apply_clip(const std::string& item, const std::string& kind, ColumnPreparat
       p.clip_hi_quantile = parse_double("--clip", item, parts[2]);
     }
     if (!(p.clip_lo_quantile >= 0 && p.clip_lo_quantile < p.clip_hi_quantile && p.clip_hi_quantile <= 1)) {
-      throw InputError("--clip: '" + item + "': quantiles must satisfy 0 <= LO < HI <= 1");
+      throw UsageError("--clip: '" + item + "': quantiles must satisfy 0 <= LO < HI <= 1");
     }
   } else if (parts[0] == "std" && parts.size() <= 2) {
     p.clip = ClipKind::stddev;
     if (parts.size() == 2) p.clip_k = parse_double("--clip", item, parts[1]);
-    if (!(p.clip_k > 0)) throw InputError("--clip: '" + item + "': K must be positive");
+    if (!(p.clip_k > 0)) throw UsageError("--clip: '" + item + "': K must be positive");
   } else {
-    throw InputError("--clip: '" + item + "': expected none, quantile[:LO:HI] or std[:K]");
+    throw UsageError("--clip: '" + item + "': expected none, quantile[:LO:HI] or std[:K]");
   }
 }
 
@@ -93,7 +93,7 @@ void parse_setting(const std::string& flag, const std::string& text, const Apply
     if (eq == std::string::npos) {
       apply(item, item, options.defaults);
     } else {
-      if (eq == 0 || eq + 1 == item.size()) throw InputError(flag + ": '" + item + "': expected COLUMN=KIND");
+      if (eq == 0 || eq + 1 == item.size()) throw UsageError(flag + ": '" + item + "': expected COLUMN=KIND");
       per_column.emplace_back(item, flag);
     }
   }
@@ -130,9 +130,9 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   PreparationOptions options;
   options.label = args.label;
   options.missing_indicators = args.missing_indicators;
-  if (args.hash_buckets < 1) throw InputError("--hash-buckets must be at least 1");
-  if (args.max_categories < 1) throw InputError("--max-categories must be at least 1");
-  if (args.category_buckets < 1) throw InputError("--category-buckets must be at least 1");
+  if (args.hash_buckets < 1) throw UsageError("--hash-buckets must be at least 1");
+  if (args.max_categories < 1) throw UsageError("--max-categories must be at least 1");
+  if (args.category_buckets < 1) throw UsageError("--category-buckets must be at least 1");
   options.hash_buckets = args.hash_buckets;
   options.max_categories = args.max_categories;
   options.category_buckets = args.category_buckets;
@@ -158,7 +158,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
       const auto star = item.find('*');
       if (star == std::string::npos || star == 0 || star + 1 == item.size() ||
           item.find('*', star + 1) != std::string::npos) {
-        throw InputError("--cross: '" + item + "': expected COLUMN*COLUMN");
+        throw UsageError("--cross: '" + item + "': expected COLUMN*COLUMN");
       }
       options.crosses.push_back({item.substr(0, star), item.substr(star + 1)});
     }

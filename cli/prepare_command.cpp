@@ -29,20 +29,15 @@ void add_prepare_command(CLI::App& app) {
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows (all columns, label included)");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_option("--block-rows", args->block_rows, "Rows per block streamed through the device")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--compression", args->compression, "Deflate level of the output, 0 to 9")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
     const auto start = std::chrono::steady_clock::now();
-    // Up front, before the data is read (HDF5 would only refuse the level when the output is made).
-    if (args->compression < 0 || args->compression > 9) {
-      throw InputError("--compression must be from 0 to 9 (got " + std::to_string(args->compression) + ")");
-    }
-    if (args->block_rows <= 0) {
-      throw InputError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
-    }
     check_output_paths({{"the output", args->out, "the prepared table"}}, {{"the input file", args->in}});
     PrepareTableOptions options;
     options.preparation = parse_preparation_args(args->preparation);

@@ -28,17 +28,17 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "The HTML file to write")->required();
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature warns")
       ->default_val(0.1)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--psi-alert", args->thresholds.psi_alert,
                   "PSI at or above which a feature is an alert")
       ->default_val(0.25)
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
     if (args->thresholds.psi_warn > args->thresholds.psi_alert)
-      throw InputError("--psi-warn must not exceed --psi-alert");
+      throw UsageError("--psi-warn must not exceed --psi-alert");
     check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
                                                               {"the --eval file", args->eval},
                                                               {"the --drift file", args->drift}});

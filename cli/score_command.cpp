@@ -30,7 +30,7 @@ namespace {
 ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out, bool several) {
   if (flag == "h5") return ScoreFormat::h5;
   if (flag == "csv") return ScoreFormat::csv;
-  if (!flag.empty()) throw InputError("--format: expected h5 or csv, got '" + flag + "'");
+  if (!flag.empty()) throw UsageError("--format: expected h5 or csv, got '" + flag + "'");
   return !several && out.extension() == ".csv" ? ScoreFormat::csv : ScoreFormat::h5;
 }
 
@@ -55,14 +55,15 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("model", args->model, "Model file (lathe train)")->required();
   cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
   cmd->add_option("--out", args->out, "Output file (one input) or folder (several inputs)")->required();
-  cmd->add_option("--id", args->id, "A column of the input copied to the output first (row identifiers)");
+  cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
+                  "int64/uint64 in h5, integral numbers are written in full in CSV)");
   cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
   cmd->add_option("--block-rows", args->block_rows, "Rows read and scored per block")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--compression", args->compression, "Deflate level of h5 output, 0 (none) to 9")
       ->capture_default_str()
-      ->check(CLI::Range(0, 9));
+      ->check(in_range(0, 9));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);

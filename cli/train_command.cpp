@@ -142,7 +142,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--checkpoint-every", o.trainer.checkpoint_every,
                   "Write a checkpoint every N epochs (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--checkpoint", args->checkpoint,
                   "Checkpoint path (default: --out with .checkpoint.h5 for its extension); {epoch} in it is "
                   "replaced by the epoch, else each checkpoint replaces the last");
@@ -195,7 +195,7 @@ void add_train_command(CLI::App& app) {
                   "parallel: workers, each with its own copy of the weights (CPU: threads; GPU: thread blocks; "
                   "0 = the device's choice)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
@@ -207,7 +207,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
                   "on a GPU at most half its free memory)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--init-model", o.init_model,
                   "Retrain: warm-start from this earlier model (same task, label, classes and model)");
   cmd->add_flag("--refit-prep", o.refit_prep,
@@ -216,21 +216,24 @@ void add_train_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     if (!args->config.empty()) apply_config_file(cmd, args->config);
-    if (args->task.empty()) throw InputError("--task is required (on the command line or in --config)");
-    if (args->out.empty()) throw InputError("--out is required (on the command line or in --config)");
+    if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
+    if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
     TrainTableOptions& o = args->options;
-    if (args->block_rows <= 0) throw InputError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
+    if (args->block_rows <= 0) throw UsageError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
     // 0 is the option's internal "not given" (the default window); given, it must be a real size.
     if (cmd->count("--window-rows") > 0 && o.window_rows <= 0) {
-      throw InputError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
+      throw UsageError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
     }
     // Bounds that CLI11's types do not give (a NaN passes every comparison, so each check is
     // written to fail on it). A config file's values have been applied by now.
     const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly) {
       if (cmd->count(flag) == 0) return;
       if (!(std::isfinite(value) && (strictly ? value > least : value >= least))) {
-        throw InputError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
-                         std::to_string(least) + " (got " + std::to_string(value) + ")");
+        // The value as it was given (an integer stays an integer), not std::to_string's "-1.000000".
+        const std::string given = cmd->get_option(flag)->results().empty() ? number_text(value)
+                                                                           : cmd->get_option(flag)->results().back();
+        throw UsageError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
+                         number_text(least) + " (got " + given + ")");
       }
     };
     finite_at_least("--huber-delta", args->huber_delta, 0.0, true);
@@ -272,7 +275,7 @@ void add_train_command(CLI::App& app) {
     }
     o.resume_path = args->resume;
     o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
-    if (o.trainer.sync_every < 1) throw InputError("--sync-every must be at least 1");
+    if (o.trainer.sync_every < 1) throw UsageError("--sync-every must be at least 1 (got " + std::to_string(o.trainer.sync_every) + ")");
     o.preparation = parse_preparation_args(args->preparation);
     o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
     o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;
@@ -298,7 +301,7 @@ void add_train_command(CLI::App& app) {
     o.read.block_rows = args->block_rows;
     o.trainer.progress = !args->quiet;
     o.memory_budget_bytes = args->memory_budget_mb * 1e6;
-    if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw InputError("--lr must be positive");
+    if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw UsageError("--lr must be a finite number above 0");
     // The log is written under a temporary name and takes its place only when training succeeds, so
     // a failed run leaves an earlier log as it was.
     std::optional<TemporaryOutput> log_file;

@@ -52,6 +52,18 @@ bool is_integer_text(std::string_view value) {
   }
   return true;
 }
+// Integer text (is_integer_text) as an int64, exactly; false when it is out of range.
+bool parse_int64(std::string_view value, std::int64_t& number) {
+  const char* first = value.data();
+  const char* last = first + value.size();
+  if (first != last && *first == '+') ++first;  // from_chars takes no '+'
+  const auto [end, ec] = std::from_chars(first, last, number);
+  return ec == std::errc() && end == last;
+}
+// Integers of larger magnitude than this are not all float64 values: float64 would round them.
+constexpr std::int64_t kExactDoubleIntegers = std::int64_t{1} << 53;
+// A column taken as categorical gets a note when at least this share of its values are numbers.
+constexpr double kNoteNumericShare = 0.5;
 // A column is taken as numeric with bad values, rather than categorical, when at least this many
 // of its values are non-missing and at least this share of them are numbers.
 constexpr std::int64_t kMostlyNumericMinValues = 100;
@@ -170,7 +182,42 @@ struct ColumnTally {
   LabelSet texts;
   LabelSet numbers_seen;
   bool numbers_seen_complete = true;
+  // Whether the column can be stored as exact int64 (see csv_import.h, Exact integers): its
+  // missing values, and whether its numbers (of a forced numeric column too) are all integer text
+  // within int64, one of them beyond 2^53. Once a number is not integer text the rest are not
+  // looked at; the decision then ignores the other fields, so segments merge them in any order.
+  std::int64_t missing = 0;
+  bool non_integer = false;     // a number with a fraction or an exponent (or inf, ...)
+  bool beyond_int64 = false;    // an integer outside the int64 range
+  bool beyond_double = false;   // an integer beyond 2^53 in magnitude, the first of them:
+  std::int64_t first_beyond_double_line = 0;
+  std::string first_beyond_double;
 };
+
+// Adds the number `value` (trimmed, known to be a number) on `line` to `tally`'s integer facts.
+void tally_integer(ColumnTally& tally, std::string_view value, std::int64_t line) {
+  if (tally.non_integer) return;
+  if (!is_integer_text(value)) {
+    tally.non_integer = true;
+    return;
+  }
+  // Fewer than 16 significant digits: below 10^15 < 2^53.
+  std::size_t i = value[0] == '-' || value[0] == '+' ? 1 : 0;
+  while (i + 1 < value.size() && value[i] == '0') ++i;
+  if (value.size() - i < 16) return;
+  std::int64_t number = 0;
+  bool beyond = true;
+  if (parse_int64(value, number)) {
+    beyond = number > kExactDoubleIntegers || number < -kExactDoubleIntegers;
+  } else {
+    tally.beyond_int64 = true;
+  }
+  if (beyond && !tally.beyond_double) {
+    tally.beyond_double = true;
+    tally.first_beyond_double_line = line;
+    tally.first_beyond_double = value;
+  }
+}
 
 // What pass 1 learns about one column (its tally over the whole file), and the type decided from it.
 struct ColumnScan : ColumnTally {
@@ -179,6 +226,7 @@ struct ColumnScan : ColumnTally {
 
   ColumnType type = ColumnType::numeric;
   bool mostly_numeric = false;  // numeric with some non-numbers (bad values)
+  bool exact_integers = false;  // numeric, stored as int64 (see csv_import.h, Exact integers)
   std::vector<std::string> labels;
   LabelCodes codes;
 };
@@ -199,10 +247,12 @@ struct ScanTally {
   }
 };
 
-// Rows of pass 2 by column: a numeric column's values, a categorical one's codes (the other
-// vector of the column stays empty), with the rows it skipped on the way.
+// Rows of pass 2 by column: a numeric column's values, an exact integer one's integers, a
+// categorical one's codes (the other vectors of the column stay empty), with the rows it skipped
+// on the way.
 struct RowBlock {
   std::vector<std::vector<double>> numbers;
+  std::vector<std::vector<std::int64_t>> integers;
   std::vector<std::vector<std::int32_t>> codes;
   std::size_t capacity = 0;
   std::size_t rows = 0;  // filled
@@ -212,10 +262,13 @@ struct RowBlock {
   // Room for `new_capacity` rows, keeping those filled.
   void resize(const std::vector<ColumnScan>& columns, std::size_t new_capacity) {
     numbers.resize(columns.size());
+    integers.resize(columns.size());
     codes.resize(columns.size());
     for (std::size_t c = 0; c < columns.size(); ++c) {
       if (columns[c].type == ColumnType::categorical) {
         codes[c].resize(new_capacity);
+      } else if (columns[c].exact_integers) {
+        integers[c].resize(new_capacity);
       } else {
         numbers[c].resize(new_capacity);
       }
@@ -509,6 +562,7 @@ class CsvImport {
   std::int64_t pass1_skipped_ = 0;
   std::vector<std::string> pass1_skipped_examples_;
   bool rows_known_ = false;  // kept_rows_ is what pass 2 must write
+  std::vector<std::string> notes_;  // from decide_types, for the report
 };
 
 void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
@@ -616,15 +670,22 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
   const std::size_t width = columns_.size();
   for (std::size_t c = 0; c < width; ++c) {
     const ColumnScan& column = columns_[c];
-    if (column.forced == ForcedType::numeric) continue;
     const std::string_view value = trim(record.fields[c]);
-    if (is_missing(value)) continue;
     ColumnTally& tally_of_column = tally.columns[c];
+    if (is_missing(value)) {
+      ++tally_of_column.missing;
+      continue;
+    }
+    if (column.forced == ForcedType::numeric) {  // a number: checked above
+      tally_integer(tally_of_column, value, record.first_line);
+      continue;
+    }
     if (column.forced == ForcedType::categorical) {
       check_text(record.first_line, column, value);
       insert_label(tally_of_column.texts, value);
     } else if (is_number(value)) {
       ++tally_of_column.numbers;
+      tally_integer(tally_of_column, value, record.first_line);
       if (tally_of_column.numbers_seen_complete) {
         if (numbers_overflowed_[c].load(std::memory_order_relaxed)) {
           tally_of_column.numbers_seen = LabelSet();
@@ -664,6 +725,14 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
     }
     into.numbers += from.numbers;
     into.non_numbers += from.non_numbers;
+    into.missing += from.missing;
+    into.non_integer = into.non_integer || from.non_integer;
+    into.beyond_int64 = into.beyond_int64 || from.beyond_int64;
+    if (!into.beyond_double && from.beyond_double) {
+      into.beyond_double = true;
+      into.first_beyond_double_line = from.first_beyond_double_line;
+      into.first_beyond_double = std::move(from.first_beyond_double);
+    }
     into.texts.merge(from.texts);  // moves the nodes, no copies
     if (!into.numbers_seen_complete) continue;
     if (from.numbers_seen_complete) into.numbers_seen.merge(from.numbers_seen);
@@ -753,6 +822,15 @@ void CsvImport::scan() {
   rows_known_ = true;
 }
 
+// "97.87%": the share `part` of `whole`, rounded down (so never 100.00% short of all).
+std::string share_text(std::int64_t part, std::int64_t whole) {
+  char share[32];
+  std::snprintf(
+      share, sizeof share, "%.2f%%",
+      std::floor(10000.0 * static_cast<double>(part) / static_cast<double>(whole)) / 100.0);
+  return share;
+}
+
 void CsvImport::decide_types() {
   const ColumnScan* first_bad = nullptr;
   for (ColumnScan& column : columns_) {
@@ -774,15 +852,45 @@ void CsvImport::decide_types() {
     if (column.type == ColumnType::numeric) {
       column.texts = LabelSet();
       column.numbers_seen = LabelSet();
+      // Integers float64 would round: int64 when every value is one (and none is missing).
+      const bool wide_integers = !column.non_integer && column.beyond_double;
+      column.exact_integers = wide_integers && !column.beyond_int64 && column.missing == 0;
+      if (wide_integers && !column.exact_integers) {
+        double rounded = 0.0;
+        parse_number(column.first_beyond_double, rounded);
+        char stored[400];
+        std::snprintf(stored, sizeof stored, "%.0f", rounded);
+        notes_.push_back(
+            "column '" + column.name + "' holds integers beyond 2^53 (the first on line " +
+            std::to_string(column.first_beyond_double_line) + ": " +
+            quoted_for_message(column.first_beyond_double) + ") but also " +
+            (column.beyond_int64 ? std::string("integers beyond the int64 range")
+                                 : std::to_string(column.missing) + " missing value" +
+                                       (column.missing == 1 ? "" : "s") +
+                                       ", which int64 cannot hold") +
+            ", so it is stored as float64 and its values beyond 2^53 were rounded (that one to " +
+            stored + "); pass --categorical '" + column.name + "' to keep them exact as text");
+      }
+    } else if (column.forced != ForcedType::categorical) {
+      // Categorical for want of a few numbers: say so, as the error for a few bad values would.
+      const std::int64_t values = column.numbers + column.non_numbers;
+      if (static_cast<double>(column.numbers) >= kNoteNumericShare * static_cast<double>(values)) {
+        notes_.push_back(
+            "column '" + column.name + "' was imported as categorical, though " +
+            share_text(column.numbers, values) + " of its " + std::to_string(values) +
+            " non-missing values are numbers (" + std::to_string(column.non_numbers) +
+            (column.non_numbers == 1 ? " is" : " are") + " not, the first " +
+            quoted_for_message(column.first_non_number) + " on line " +
+            std::to_string(column.first_non_number_line) +
+            "); if it is numeric, clean those values, or pass --numeric '" + column.name +
+            "' --skip-bad-rows to skip their rows");
+      }
     }
   }
   if (first_bad && !options_.skip_bad_rows) {
     const ColumnScan& c = *first_bad;
     const std::int64_t values = c.numbers + c.non_numbers;
-    char share[32];
-    std::snprintf(
-        share, sizeof share, "%.2f%%",
-        std::floor(10000.0 * static_cast<double>(c.numbers) / static_cast<double>(values)) / 100.0);
+    const std::string share = share_text(c.numbers, values);
     throw InputError(file_ + ": " +
                      non_number_reason(c.first_non_number_line, c, c.first_non_number) +
                      ", though " + share + " of the column's " + std::to_string(values) +
@@ -874,6 +982,21 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
         if (it == column.codes.end()) throw InputError(changed_);
         block.codes[c][row] = it->second;
       }
+    } else if (column.exact_integers) {
+      // Pass 1 found only integers within int64 and no missing value in the rows it kept; a
+      // non-number is a bad value of a mostly numeric column (its row is skipped), and a missing
+      // value or another number is fine only in a row pass 1 skipped for a non-number in a later
+      // numeric column (a forced one): that is the row's reason, as the other columns would find.
+      if (is_integer_text(value) && parse_int64(value, block.integers[c][row])) continue;
+      std::optional<std::string> reason;
+      if (!is_missing(value) && !is_number(value)) {
+        reason = non_number_reason(record.first_line, column, value);
+      } else {
+        reason = non_number_in_numeric_column(record);
+        if (!reason) throw InputError(changed_);
+      }
+      bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
+      return false;
     } else if (is_missing(value)) {
       block.numbers[c][row] = std::numeric_limits<double>::quiet_NaN();
     } else if (!parse_number(value, block.numbers[c][row])) {
@@ -911,9 +1034,11 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
       specs.push_back({column.name, StoredType::categorical_codes});
     } else {
       ++report.numeric_columns;
-      specs.push_back({column.name, StoredType::float64});
+      if (column.exact_integers) ++report.int64_columns;
+      specs.push_back({column.name, column.exact_integers ? StoredType::int64 : StoredType::float64});
     }
   }
+  report.notes = notes_;
 
   const std::size_t width = columns_.size();
   const std::size_t block_rows = static_cast<std::size_t>(std::clamp<std::int64_t>(
@@ -942,6 +1067,8 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
     for (std::size_t c = 0; c < width; ++c) {
       if (columns_[c].type == ColumnType::categorical) {
         writer.append_codes(c, std::span<const std::int32_t>(block.codes[c].data(), block.rows));
+      } else if (columns_[c].exact_integers) {
+        writer.append_integers(c, std::span<const std::int64_t>(block.integers[c].data(), block.rows));
       } else {
         writer.append_numeric(c, std::span<const double>(block.numbers[c].data(), block.rows));
       }
@@ -980,6 +1107,9 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
               if (columns_[c].type == ColumnType::categorical) {
                 std::copy_n(rows.codes[c].begin() + static_cast<std::ptrdiff_t>(done), take,
                             block.codes[c].begin() + static_cast<std::ptrdiff_t>(block.rows));
+              } else if (columns_[c].exact_integers) {
+                std::copy_n(rows.integers[c].begin() + static_cast<std::ptrdiff_t>(done), take,
+                            block.integers[c].begin() + static_cast<std::ptrdiff_t>(block.rows));
               } else {
                 std::copy_n(rows.numbers[c].begin() + static_cast<std::ptrdiff_t>(done), take,
                             block.numbers[c].begin() + static_cast<std::ptrdiff_t>(block.rows));

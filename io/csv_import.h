@@ -19,6 +19,16 @@
 //   codes, code i being the i-th label in byte-wise sorted order). A column that looks numeric
 //   with a few bad values (at least 100 non-missing values, at least 99% of them numbers) is taken
 //   as numeric, and its bad values are errors. `categorical` and `numeric` force a column's type.
+//   A column imported as categorical although at least half of its non-missing values are numbers
+//   gets a note (CsvImportReport::notes) naming it, the share and its first non-number.
+// Exact integers: a numeric column whose every number is an integer written without a fraction or
+//   exponent ("-12", "+7", "0042") that fits int64, at least one of them beyond 2^53 in magnitude
+//   (which float64 would round), and that has no missing value, is stored as int64, each value
+//   parsed exactly (std::from_chars). Such a column with missing values (int64 has none) stays
+//   float64 with a note saying its values beyond 2^53 were rounded, as does a column of integers
+//   beyond the int64 range; `--categorical` keeps them exact as text. Every other numeric column is
+//   float64, as before. The decision uses pass 1's tally of every row it kept, so it is the same
+//   on both reading paths.
 // Reading: data (the records after the header) without a lone CR (a '\r' not followed by '\n';
 //   CRLF is fine) is read by all threads (OpenMP) in segments of a few MiB that start after a '\n',
 //   a batch of segments at a time (io/csv_segment.h); each batch's results are combined in file
@@ -71,6 +81,10 @@ struct CsvImportReport {
   std::int64_t numeric_columns = 0;
   std::int64_t categorical_columns = 0;
   bool read_in_segments = false;  // the data had no lone CR and was read by all threads (see Reading)
+  std::int64_t int64_columns = 0;   // numeric columns stored as int64 (see Exact integers)
+  // Notes for the user (`lathe import` prints them on stderr), one line each, in column order:
+  // integers beyond 2^53 that had to be rounded, a mostly-numeric column taken as categorical.
+  std::vector<std::string> notes;
 };
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws

@@ -285,31 +285,54 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     if (!known) report.notes.push_back("column '" + c.name + "' is not in the training data (not compared)");
   }
 
-  if (model.predictions.empty()) {
-    report.prediction.note = "the model stores no summary of its predictions";
-  } else {
-    std::vector<float> predictions;
-    bool scored = false;
+  report.labels_present = std::any_of(reader.columns().begin(), reader.columns().end(),
+                                      [&](const ColumnInfo& c) { return c.name == model.label; });
+  // The new rows scored once, for the prediction drift and the metrics.
+  std::vector<float> predictions;
+  std::string not_scored;  // why the new rows cannot be scored ("" = scored, or not needed)
+  if (!model.predictions.empty() || report.labels_present) {
     try {
       predict_table(ctx, model, reader, predictions);
-      scored = true;
     } catch (const InputError& e) {
       // The data does not fit the model (a column missing or of another type): a drift in itself.
-      report.prediction.available = false;
-      report.prediction.note = std::string("the new data cannot be scored: ") + e.what();
-      report.prediction.status = DriftStatus::alert;
+      not_scored = e.what();
     }
-    if (scored) {
-      const PredictionSummary summary = summarize_predictions(model.task, model.outputs, predictions, "new");
-      report.prediction = compare_predictions(model.predictions, summary, thresholds);
-    }
+  }
+  if (model.predictions.empty()) {
+    report.prediction.note = "the model stores no summary of its predictions";
+  } else if (!not_scored.empty()) {
+    report.prediction.available = false;
+    report.prediction.note = "the new data cannot be scored: " + not_scored;
+    report.prediction.status = DriftStatus::alert;
+  } else {
+    const PredictionSummary summary = summarize_predictions(model.task, model.outputs, predictions, "new");
+    report.prediction = compare_predictions(model.predictions, summary, thresholds);
   }
   report.status = worse(report.status, report.prediction.status);
 
-  report.labels_present = std::any_of(reader.columns().begin(), reader.columns().end(),
-                                      [&](const ColumnInfo& c) { return c.name == model.label; });
   if (report.labels_present) {
-    const MetricSet metrics = evaluate_table(ctx, model, data, read);
+    // Labels the metrics cannot use (a missing one, a class the model never saw) leave the feature
+    // and prediction drift as they are: the metrics are skipped, with a note saying why.
+    std::vector<float> labels;
+    std::string no_metrics;
+    if (!not_scored.empty()) {
+      no_metrics = model.predictions.empty() ? "the new data cannot be scored: " + not_scored
+                                             : "the new data cannot be scored (see the predictions)";
+    }
+    if (no_metrics.empty()) {
+      try {
+        labels = evaluation_labels(model, reader);
+      } catch (const InputError& e) {
+        no_metrics = e.what();
+      }
+    }
+    if (!no_metrics.empty()) {
+      report.metrics_not_compared = no_metrics;
+      report.notes.push_back("metrics not compared: " + no_metrics);
+      return report;
+    }
+    const MetricSet metrics =
+        compute_metrics(ctx, model.task, predictions, labels, {}, static_cast<std::int32_t>(model.classes.size()));
     const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json valid =
         stored.is_object() && stored.contains("valid") && stored["valid"].is_object() ? stored["valid"] : nlohmann::json::object();

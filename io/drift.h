@@ -20,7 +20,9 @@
 // validation predictions stored at training time: regression and binary by PSI over the quantile
 // bins of the stored sketch (no missing bin), multiclass by PSI over the predicted-class shares.
 // Metrics: when the new data holds the model's label, the task's metrics beside the training
-// validation metrics (metrics_json's "valid"); the drop is measured in the worse direction.
+// validation metrics (metrics_json's "valid"); the drop is measured in the worse direction. Labels
+// the metrics cannot use (a missing label, a class the model was not trained on) skip the metrics
+// with a note; the rest of the report stands.
 #pragma once
 
 #include <cstdint>
@@ -122,6 +124,10 @@ struct DriftReport {
   std::vector<FeatureDrift> features;
   PredictionDrift prediction;
   bool labels_present = false;  // the new data holds the model's label: metrics were computed
+  // Why the metrics were not computed although the label column is there ("" = they were, or there
+  // are no labels): labels the model cannot use (missing, or a class it never had), or rows it
+  // cannot score. The feature and prediction drift are reported all the same; also in `notes`.
+  std::string metrics_not_compared;
   std::vector<MetricDrift> metrics;
   std::string primary_metric;
   DriftStatus status = DriftStatus::ok;  // the worst of every status above

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "io/model_file.h"
+#include "io/model_inputs.h"
 #include "io/temporary_file.h"
 #include "io/train_table.h"
 #include "runtime/error.h"
@@ -531,52 +532,14 @@ struct Labeled {
   std::vector<float> labels, predictions;
 };
 
-std::string number_label(float v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model,
                      const std::filesystem::path& data, const TableReadOptions& read) {
   TableReader reader(data, read);
-  const auto& cols = reader.columns();
-  const auto it = std::find_if(cols.begin(), cols.end(),
-                               [&](const ColumnInfo& c) { return c.name == model.label; });
-  if (it == cols.end()) {
-    throw InputError("--eval: " + data.string() + " has no column '" + model.label +
-                     "' (the model's label)");
-  }
-  const auto label_col = static_cast<std::int64_t>(it - cols.begin());
-  const auto ncols = static_cast<std::int64_t>(cols.size());
   Labeled out;
-  out.labels.resize(static_cast<std::size_t>(reader.rows()));
-  std::vector<float> block;
-  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
-    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
-    block.resize(static_cast<std::size_t>(n * ncols));
-    reader.read_block(first, n, block);
-    std::copy_n(block.data() + label_col * n, n, out.labels.data() + first);
-  }
-  for (std::size_t r = 0; r < out.labels.size(); ++r) {
-    const float raw = out.labels[r];
-    float v = raw;
-    if (model.task != Task::regression && std::isfinite(raw)) {
-      const std::string name =
-          it->type == ColumnType::categorical
-              ? (raw >= 0 && static_cast<std::size_t>(raw) < it->categories.size()
-                     ? it->categories[static_cast<std::size_t>(raw)]
-                     : std::string())
-              : number_label(raw);
-      const auto c = std::find(model.classes.begin(), model.classes.end(), name);
-      v = c == model.classes.end() ? NAN : static_cast<float>(c - model.classes.begin());
-    }
-    if (!std::isfinite(v)) {
-      throw InputError(data.string() + ": label '" + model.label + "': row " +
-                       std::to_string(r + 1) + " has a missing, infinite or unknown label");
-    }
-    out.labels[r] = v;
-  }
+  // The schema first (it costs nothing); then the labels and predictions as `lathe eval` reads them,
+  // with its messages.
+  check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
+  out.labels = evaluation_labels(model, reader);
   predict_table(ctx, model, reader, out.predictions);
   return out;
 }

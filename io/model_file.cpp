@@ -10,6 +10,7 @@
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
 #include "io/temporary_file.h"
+#include "io/text_check.h"
 #include "kernels/prepare_formulas.h"  // mix64
 #include "runtime/error.h"
 
@@ -453,7 +454,7 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
     throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
   }
   h5::silence_errors_in_this_thread();
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, true));
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -482,6 +483,7 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
     }
   }
   ModelFile m;
+  m.path = path;
   const std::string task = read_string(f, "task", context);
   m.task = task == "regression" ? Task::regression : task == "binary" ? Task::binary : task == "multiclass" ? Task::multiclass
            : throw InputError(context + ": unknown task '" + task + "'");

@@ -122,6 +122,9 @@ struct ModelFile {
   std::string parent;
   // The per-epoch record of the training run (epoch_history_json); "" when not stored (older files).
   std::string history_json;
+  // Where load_model read it from (not stored in the file; empty for a model built in memory), for
+  // messages that name the model.
+  std::filesystem::path path;
 };
 
 // The per-epoch history of a training run as stored in a model file's "history" attribute: a JSON

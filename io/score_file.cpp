@@ -220,13 +220,22 @@ void append_float(std::string& line, float v) {
   line.append(buffer, end);
 }
 
-// Shortest text that reads back as the same double: integer ids print as integers.
-void append_double(std::string& line, double v) {
+}  // namespace
+
+// An integral value in full ("1000000000000", never the shorter "1e+12", which a join on the id
+// text would miss), its exact value; any other value in the shortest text that reads back as the
+// same double.
+void append_id_number(std::string& line, double v) {
   if (std::isnan(v)) return;
-  char buffer[32];
-  const auto end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+  // An integral double's exact value (as Python's int(v)), at most 309 digits and a sign.
+  char buffer[400];
+  const bool integral = std::isfinite(v) && v == std::trunc(v);
+  const auto end = integral ? std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::fixed, 0).ptr
+                            : std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
   line.append(buffer, end);
 }
+
+namespace {
 
 class CsvSink final : public ScoreSink {
  public:
@@ -270,7 +279,7 @@ class CsvSink final : public ScoreSink {
         } else if (id_wide_) {
           text_ += std::to_string(block.id_unsigned[row]);
         } else {
-          append_double(text_, block.id_numeric[row]);
+          append_id_number(text_, block.id_numeric[row]);
         }
         text_ += ',';
       }

@@ -4,8 +4,10 @@
 // held whole: memory is two input blocks and two blocks of results.
 //
 // Output columns, in this order (a contract other code reads):
-//   the --id column, if given: its values (numeric: float64, read exactly from a columnar file's
-//     integer or float dataset; categorical: codes with the input's labels in h5, the labels in CSV)
+//   the --id column, if given: its values (numeric: read exactly from a columnar file's integer or
+//     float dataset, in h5 as int64/uint64 from a 64-bit integer dataset and float64 otherwise, in
+//     CSV integral values as integers in full and others in the shortest exact text; categorical:
+//     codes with the input's labels in h5, the labels in CSV)
 //   regression   prediction                       float32, the label's original units
 //   binary       probability                      float32, P(positive class)
 //                predicted_class                  the class label (h5: categorical with the model's
@@ -51,6 +53,11 @@ struct ScoreFileReport {
   ScoringSummary summary;
   std::vector<std::string> notes;  // schema notes (ignored columns, ...)
 };
+
+// A numeric id as `score_file` writes it in CSV, appended to `line`: an integral value as an
+// integer in full, its exact value (1e12 as 1000000000000); another in the shortest text that
+// reads back as the same double (0.1, 1.5e-07); NaN (missing) as nothing.
+void append_id_number(std::string& line, double value);
 
 // The names of the output columns for `scorer`'s model (without the id column).
 std::vector<std::string> score_output_columns(const Scorer& scorer);

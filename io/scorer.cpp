@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "io/model_file.h"
+#include "io/model_inputs.h"
 #include "io/table_reader.h"
 #include "kernels/metric_formulas.h"
 #include "kernels/prepare_formulas.h"
@@ -70,32 +71,6 @@ ScoringTask scoring_task_of(Task task) {
     case Task::multiclass: return ScoringTask::multiclass;
   }
   return ScoringTask::regression;
-}
-
-// The model's input columns in the training file's order (those the fitted preparation reads; the
-// label and a sample-weight column are not inputs).
-std::vector<ModelInput> inputs_of(const ModelFile& model) {
-  const FittedPreparation& f = model.preparation;
-  std::unordered_map<std::string, ModelInput> needed;
-  std::vector<std::string> fitted_order;
-  for (const auto& n : f.numeric) {
-    needed[n.name] = ModelInput{n.name, false, n.has_missing, {}};
-    fitted_order.push_back(n.name);
-  }
-  for (const auto& c : f.categorical) {
-    needed[c.name] = ModelInput{c.name, true, false, c.vocabulary};
-    fitted_order.push_back(c.name);
-  }
-  std::vector<ModelInput> inputs;
-  std::unordered_set<std::string> placed;
-  for (const auto& column : model.input_schema) {
-    const auto it = needed.find(column.name);
-    if (it != needed.end() && placed.insert(column.name).second) inputs.push_back(it->second);
-  }
-  for (const auto& name : fitted_order) {
-    if (placed.insert(name).second) inputs.push_back(needed[name]);
-  }
-  return inputs;
 }
 
 std::string kind_text(bool categorical) { return categorical ? "categorical" : "numeric"; }
@@ -167,6 +142,55 @@ ScoringInput& ScoringInput::operator=(ScoringInput&&) noexcept = default;
 const std::vector<std::string>& ScoringInput::notes() const { return impl_->notes; }
 std::int64_t ScoringInput::columns() const { return impl_->columns; }
 
+// The model's input columns in the training file's order (those the fitted preparation reads; the
+// label and a sample-weight column are not inputs).
+std::vector<ModelInput> model_inputs(const ModelFile& model) {
+  const FittedPreparation& f = model.preparation;
+  std::unordered_map<std::string, ModelInput> needed;
+  std::vector<std::string> fitted_order;
+  for (const auto& n : f.numeric) {
+    needed[n.name] = ModelInput{n.name, false, n.has_missing, {}};
+    fitted_order.push_back(n.name);
+  }
+  for (const auto& c : f.categorical) {
+    needed[c.name] = ModelInput{c.name, true, false, c.vocabulary};
+    fitted_order.push_back(c.name);
+  }
+  std::vector<ModelInput> inputs;
+  std::unordered_set<std::string> placed;
+  for (const auto& column : model.input_schema) {
+    const auto it = needed.find(column.name);
+    if (it != needed.end() && placed.insert(column.name).second) inputs.push_back(it->second);
+  }
+  for (const auto& name : fitted_order) {
+    if (placed.insert(name).second) inputs.push_back(needed[name]);
+  }
+  return inputs;
+}
+
+void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string& model_name,
+                        const std::vector<ColumnInfo>& columns, const std::string& source) {
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::string listed;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    by_name.emplace(columns[c].name, c);
+    listed += (listed.empty() ? "" : ", ") + columns[c].name;
+  }
+  const std::string model = model_name.empty() ? "the model" : "the model " + model_name;
+  for (const ModelInput& in : inputs) {
+    const auto it = by_name.find(in.name);
+    if (it == by_name.end()) {
+      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of " + model +
+                       ", is missing (columns: " + (listed.empty() ? "none" : listed) + ")");
+    }
+    const bool categorical = columns[it->second].type == ColumnType::categorical;
+    if (categorical != in.categorical) {
+      throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
+                       kind_text(in.categorical) + " when " + model + " was trained");
+    }
+  }
+}
+
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
   impl_->path = model_path;
   impl_->model = load_model(model_path);
@@ -175,7 +199,7 @@ Scorer::Scorer(const std::filesystem::path& model_path, const std::string& devic
   impl_->net = make_model(impl_->ctx, impl_->shape, OptimizerConfig{}, 0);
   impl_->net->set_parameters(impl_->model.parameters);
   impl_->link = PredictionLink{impl_->model.task, impl_->shape.outputs, impl_->model.target_mean, impl_->model.target_std};
-  impl_->inputs = inputs_of(impl_->model);
+  impl_->inputs = model_inputs(impl_->model);
   if (impl_->model.task != Task::regression &&
       static_cast<std::int32_t>(impl_->model.classes.size()) != (impl_->model.task == Task::binary ? 2 : impl_->model.outputs)) {
     throw InputError(model_path.string() + ": the model has " + std::to_string(impl_->model.classes.size()) +
@@ -195,25 +219,8 @@ const std::filesystem::path& Scorer::model_path() const { return impl_->path; }
 const std::string& Scorer::device_description() const { return impl_->ctx.description(); }
 
 ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source) const {
-  std::unordered_map<std::string, std::size_t> by_name;
-  std::string listed;
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    by_name.emplace(columns[c].name, c);
-    listed += (listed.empty() ? "" : ", ") + columns[c].name;
-  }
   // Every input is checked before bind_preparation, so the message names the model and the source.
-  for (const ModelInput& in : impl_->inputs) {
-    const auto it = by_name.find(in.name);
-    if (it == by_name.end()) {
-      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of the model " +
-                       impl_->path.string() + ", is missing (columns: " + (listed.empty() ? "none" : listed) + ")");
-    }
-    const bool categorical = columns[it->second].type == ColumnType::categorical;
-    if (categorical != in.categorical) {
-      throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
-                       kind_text(in.categorical) + " when the model " + impl_->path.string() + " was trained");
-    }
-  }
+  check_model_inputs(impl_->inputs, impl_->path.string(), columns, source);
   auto impl = std::make_unique<ScoringInput::Impl>();
   impl->fitted = &impl_->model.preparation;
   impl->bound = bind_preparation(impl_->model.preparation, columns);

@@ -188,7 +188,8 @@ std::string json_object(const std::vector<std::pair<std::string, std::string>>& 
 }  // namespace
 
 void validate_synth_options(const SynthOptions& o) {
-  auto fail = [](const std::string& message) { throw InputError(message); };
+  // Every check is about an option: a usage error (UsageError, an InputError).
+  auto fail = [](const std::string& message) { throw UsageError(message); };
   if (o.rows < 1) fail("--rows must be at least 1 (got " + std::to_string(o.rows) + ")");
   if (o.features < 0)
     fail("--features cannot be negative (got " + std::to_string(o.features) + ")");

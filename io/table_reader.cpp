@@ -179,7 +179,7 @@ struct TableReader::Impl {
     if (std::filesystem::file_size(path, ec) == 0) throw InputError(file_context + ": file is empty");
     h5::silence_errors_in_this_thread();
     const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-    if (is_hdf5 <= 0) throw InputError(file_context + ": not an HDF5 file");
+    if (is_hdf5 <= 0) throw InputError(file_context + ": not an HDF5 file" + csv_file_hint(path));
     hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (id < 0) {
       const std::string why = h5::last_error_message();

@@ -1,6 +1,9 @@
 #include "io/text_check.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <fstream>
 
 namespace lathe {
 
@@ -47,6 +50,48 @@ std::string describe_bad_text_byte(std::string_view text, std::size_t at) {
   std::snprintf(buffer, sizeof buffer, "byte 0x%02X at position %zu",
                 static_cast<unsigned>(static_cast<unsigned char>(text[at])), at + 1);
   return buffer;
+}
+
+namespace {
+
+// A path as a shell command takes it: quoted when it holds anything but plain characters.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '/' || c == '.' || c == '_' || c == '-' || c == '+' || c == ',' || c == ':';
+  });
+  if (plain) return text;
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+bool looks_like_csv(const std::filesystem::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (extension == ".csv" || extension == ".tsv" || extension == ".txt") return true;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::string head(4096, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  if (head.empty()) return false;
+  // A UTF-8 sequence cut by the end of the piece read is not a bad byte.
+  const std::optional<std::size_t> bad = first_bad_text_byte(head);
+  if (bad && *bad + 4 <= head.size()) return false;
+  return head.find_first_of("\n,;\t|") != std::string::npos;
+}
+
+std::string csv_file_hint(const std::filesystem::path& path, bool model_file) {
+  if (!looks_like_csv(path)) return {};
+  if (model_file) return "; it looks like a CSV file, not a model written by `lathe train`";
+  std::filesystem::path target = path;
+  target.replace_extension(".h5");
+  if (target == path) target.replace_extension(".imported.h5");
+  return "; it looks like a CSV file; convert it with `lathe import " + shell_word(path.string()) + " " +
+         shell_word(target.string()) + "`";
 }
 
 }  // namespace lathe

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,5 +16,14 @@ std::optional<std::size_t> first_bad_text_byte(std::string_view text);
 
 // "byte 0xE9 at position 4", for messages about first_bad_text_byte's answer.
 std::string describe_bad_text_byte(std::string_view text, std::size_t at);
+
+// Whether a file that is not HDF5 looks like a CSV file: its name ends in .csv, .tsv or .txt, or
+// it starts with UTF-8 text holding a line end or a field delimiter (, ; tab |).
+bool looks_like_csv(const std::filesystem::path& path);
+
+// What to add to "PATH: not an HDF5 file" when PATH looks like a CSV file (else ""): for a data
+// file "; it looks like a CSV file; convert it with `lathe import PATH STEM.h5`", for a model file
+// "; it looks like a CSV file, not a model written by `lathe train`".
+std::string csv_file_hint(const std::filesystem::path& path, bool model_file = false);
 
 }  // namespace lathe

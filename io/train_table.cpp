@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "io/drift.h"
+#include "io/model_inputs.h"
 #include "io/prepare_table.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
@@ -101,6 +102,50 @@ struct LabelMap {
 };
 
 std::string row_text(std::int64_t row) { return "row " + std::to_string(row + 1); }
+
+// "No, Yes", or the first ten classes and how many there are.
+std::string class_list(const std::vector<std::string>& classes) {
+  std::string out;
+  for (std::size_t i = 0; i < classes.size() && i < 10; ++i) out += (i ? ", " : "") + classes[i];
+  if (classes.size() > 10) out += ", ... (" + std::to_string(classes.size()) + " classes)";
+  return out;
+}
+
+// Checks the labels of rows that are not trained on (a --valid file, the data of `lathe eval`,
+// `lathe drift` and `lathe report --eval`): `mapped` holds each row's class index (classification)
+// or value (regression), NaN where it is unusable, `raw` the column's values. Throws InputError
+// naming `file`, the row and why: no label, an infinite one, or a label that is not one of the
+// classes of `classes_owner` ("the model m.h5", "the training data").
+void check_labels(const LabelMap& map, const std::vector<float>& mapped, const std::vector<float>& raw,
+                  const std::string& file, const std::string& label, const std::string& classes_owner) {
+  for (std::size_t r = 0; r < mapped.size(); ++r) {
+    if (std::isfinite(mapped[r])) continue;
+    const float v = raw[r];
+    const std::string where = file + ": label '" + label + "': " + row_text(static_cast<std::int64_t>(r));
+    if (std::isnan(v)) throw InputError(where + " has no label (missing)");
+    if (std::isinf(v) || map.task == Task::regression) {
+      throw InputError(where + " has an infinite label (or one beyond float32's range, +-3.4e38)");
+    }
+    const std::string value = map.categorical ? (v >= 0 && v < map.file_labels.size() ? map.file_labels[static_cast<std::size_t>(v)]
+                                                                                      : std::string("code ") + number_label(v))
+                                              : number_label(v);
+    throw InputError(file + ": label '" + value + "' in " + row_text(static_cast<std::int64_t>(r)) + " (column '" +
+                     label + "') was not a class of " + classes_owner + " (" + class_list(map.classes) + ")");
+  }
+}
+
+// The bounds of the optimizer's options, named by their flags (make_model checks them again, by
+// field name, for callers that do not come from the command line).
+void check_optimizer_options(const OptimizerConfig& c) {
+  for (const auto& [flag, value] : {std::pair{"--l1", c.l1}, std::pair{"--l2", c.l2}, std::pair{"--clip-grad", c.clip_norm}}) {
+    if (!(value >= 0.0f) || !std::isfinite(value)) {
+      throw UsageError(std::string(flag) + " must be a finite number of at least 0 (got " + number_label(value) + ")");
+    }
+  }
+  if (!(c.momentum >= 0.0f && c.momentum < 1.0f)) {
+    throw UsageError("--momentum must be at least 0 and below 1 (got " + number_label(c.momentum) + ")");
+  }
+}
 
 // The most classes a multiclass label may have: a softmax model holds features x classes weights
 // and its confusion matrix classes^2 counts, so a numeric target taken for a class label (prices,
@@ -568,10 +613,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.stage_seconds.emplace_back(name, std::chrono::duration<double>(now - stage_start).count());
     stage_start = now;
   };
-  if (options.preparation.label.empty()) throw InputError("--label is required");
+  if (options.preparation.label.empty()) throw UsageError("--label is required");
   if (!(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
-    throw InputError("--valid-fraction must be in [0, 1)");
+    throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
   }
+  check_optimizer_options(options.optimizer);
   TableReader reader(data, options.read);
   const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
   std::vector<std::int32_t> wanted = {label_col};
@@ -579,7 +625,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (!options.weight_column.empty()) {
     weight_col = column_index(reader, options.weight_column, "--weight");
     if (weight_col == label_col) {
-      throw InputError("--weight '" + options.weight_column + "' is the label; a sample weight is another column");
+      throw UsageError("--weight '" + options.weight_column + "' is the label; a sample weight is another column");
     }
     if (reader.columns()[weight_col].type == ColumnType::categorical) {
       throw InputError(data.string() + ": --weight '" + options.weight_column +
@@ -588,7 +634,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     wanted.push_back(weight_col);
   }
   if (!options.positive.empty() && options.task != Task::binary) {
-    throw InputError("--positive names the positive class of a binary task; this run's task is " +
+    throw UsageError("--positive names the positive class of a binary task; this run's task is " +
                      std::string(task_name(options.task)));
   }
   const auto values = read_columns(reader, wanted);
@@ -703,7 +749,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const bool weighted = weight_col >= 0 || options.balanced_class_weights;
   std::vector<double> balance;
   if (options.balanced_class_weights) {
-    if (options.task == Task::regression) throw InputError("--class-weight balanced needs a classification task");
+    if (options.task == Task::regression) throw UsageError("--class-weight balanced needs a classification task");
     std::vector<double> count(static_cast<std::size_t>(classes), 0.0);
     for (std::int64_t r = 0; r < reader.rows(); ++r) {
       if (train_mask.test(r)) count[static_cast<std::size_t>(label_of(r))] += 1.0;
@@ -752,13 +798,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
     vmap.file_labels = vreader.columns()[vl].categories;
     valid_raw_labels = options.task == Task::regression ? vvalues[0] : vmap.classes_of(vvalues[0]);
-    for (std::size_t r = 0; r < vvalues[0].size(); ++r) {
-      const float v = valid_raw_labels[r];
-      if (!std::isfinite(v)) {
-        throw InputError(options.valid_path.string() + ": label '" + options.preparation.label + "': " +
-                         row_text(static_cast<std::int64_t>(r)) + " has a missing, infinite or unknown label");
-      }
-    }
+    check_labels(vmap, valid_raw_labels, vvalues[0], options.valid_path.string(), options.preparation.label,
+                 "the training data " + data.string());
     if (vw.size() > 1) valid_raw_weights = std::move(vvalues[1]);
     valid_file = options.valid_path.string();
   }
@@ -921,6 +962,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions) {
+  check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
   const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
   PreparedRows rows;
   gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows});
@@ -932,9 +974,7 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
           predictions);
 }
 
-MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read) {
-  TableReader reader(data, read);
+std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader) {
   const std::int32_t label_col = column_index(reader, model.label, "the model's label");
   const auto raw = read_columns(reader, {label_col});
   LabelMap map;
@@ -943,13 +983,17 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
   map.categorical = reader.columns()[label_col].type == ColumnType::categorical;
   map.file_labels = reader.columns()[label_col].categories;
   std::vector<float> labels = model.task == Task::regression ? raw[0] : map.classes_of(raw[0]);
-  for (std::size_t r = 0; r < labels.size(); ++r) {
-    const float v = labels[r];
-    if (!std::isfinite(v)) {
-      throw InputError(data.string() + ": label '" + model.label + "': " + row_text(static_cast<std::int64_t>(r)) +
-                       " has a missing, infinite or unknown label");
-    }
-  }
+  check_labels(map, labels, raw[0], reader.path().string(), model.label,
+               model.path.empty() ? "the model" : "the model " + model.path.string());
+  return labels;
+}
+
+MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
+                         const TableReadOptions& read) {
+  TableReader reader(data, read);
+  // The schema first: it costs nothing, the labels cost a pass over the file.
+  check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
+  const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions);
   return compute_metrics(ctx, model.task, predictions, labels, {}, static_cast<std::int32_t>(model.classes.size()));

@@ -84,11 +84,21 @@ struct TrainReport {
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options);
 
-// The model's metrics on labeled data (the label column named in the model).
+// The model's metrics on labeled data (the label column named in the model). InputError for a data
+// file that lacks an input of the model or whose type changed (naming the file, the column and the
+// model, as `lathe score` does) and for a bad label (evaluation_labels).
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read = {});
 
+// The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
+// or the index of the class in model.classes (matched by label). InputError naming the file and
+// the first bad row: no label column, a missing or infinite label, or a label that was not one of
+// the model's classes ("label 'Maybe' in row 4 (column 'churn') was not a class of the model m.h5
+// (No, Yes)").
+std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader);
+
 // Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them.
+// The table's columns are checked against the model's inputs first (io/model_inputs.h).
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions);
 

@@ -25,6 +25,12 @@ DeviceContext DeviceContext::cpu() {
   return ctx;
 }
 
+namespace {
+bool quiet_notes = false;
+}  // namespace
+
+void DeviceContext::set_quiet(bool quiet) { quiet_notes = quiet; }
+
 DeviceContext DeviceContext::select(std::string_view spec) {
   if (spec == "cpu") return cpu();
   int requested = -1;
@@ -34,10 +40,10 @@ DeviceContext DeviceContext::select(std::string_view spec) {
     const auto digits = spec.substr(5);
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), requested);
     if (ec != std::errc() || end != digits.data() + digits.size() || requested < 0) {
-      throw InputError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
+      throw UsageError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
     }
   } else if (spec != "auto") {
-    throw InputError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
+    throw UsageError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
   }
 
   SystemInfo info;
@@ -49,7 +55,7 @@ DeviceContext DeviceContext::select(std::string_view spec) {
     }
     // auto: say once why the GPU is not used, then run on the CPU.
     static bool said = false;
-    if (!said) {
+    if (!said && !quiet_notes) {
       std::cerr << "lathe: no usable GPU (" << info.cuda_unusable_reason
                 << "); using the CPU backend\n";
       said = true;

@@ -38,9 +38,13 @@ SystemInfo query_system();
 
 class DeviceContext {
  public:
-  // spec: "auto" (CUDA device 0 if usable, else CPU, with one note on stderr saying why), "cpu",
-  // "cuda" or "cuda:N" (an error if that device is not usable). Throws InputError for other specs.
+  // spec: "auto" (CUDA device 0 if usable, else CPU, with one note on stderr saying why, unless
+  // notes are silenced), "cpu", "cuda" or "cuda:N" (an error if that device is not usable). Throws
+  // UsageError (an InputError) for other specs.
   static DeviceContext select(std::string_view spec);
+  // Silences (or restores) select's note about falling back to the CPU, for the whole process:
+  // `--quiet` (cli/main.cpp sets it for every command that has the flag).
+  static void set_quiet(bool quiet);
   static DeviceContext cpu();
 
   DeviceKind kind() const { return kind_; }

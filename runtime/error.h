@@ -20,6 +20,14 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// The command line itself is wrong, whatever the data: a missing required option, a value outside
+// an option's range, options that contradict each other. The CLI exits with 2 for it (1 for any
+// other error), as for the errors its option parser finds.
+class UsageError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // A call into the HDF5 library failed. The message names the file and dataset and gives HDF5's
 // reason; the failed call and its place in Lathe's source are kept apart in `call_site`, which the
 // CLI prints only when LATHE_DEBUG is set (users need the reason, developers the call).

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -507,7 +508,7 @@ TEST(CsvReader, SplitsRecordsAndKeepsTheirFirstLine) {
 // ---- The parallel path (data read in segments) against the serial one (CsvReader) ----
 
 // Everything an import writes that a reader can see, one entry per column: name, type, stored type,
-// categories and the dataset's bytes as stored (float64 or int32), plus the root's attributes.
+// categories and the dataset's bytes as stored (float64, int64 or int32), plus the root's attributes.
 std::vector<std::string> stored_content(const fs::path& path) {
   std::vector<std::string> content;
   const TableReader reader(path);
@@ -534,11 +535,12 @@ std::vector<std::string> stored_content(const fs::path& path) {
       continue;
     }
     const bool codes = column.type == ColumnType::categorical;
+    const bool integers = column.dtype == "int64";  // exact integers: read as such, not as doubles
     const std::size_t element = codes ? sizeof(std::int32_t) : sizeof(double);
+    const hid_t memory_type = codes ? H5T_NATIVE_INT32 : integers ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
     std::string bytes(static_cast<std::size_t>(reader.rows()) * element, '\0');
     if (!bytes.empty() &&
-        H5Dread(dataset.get(), codes ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                H5P_DEFAULT, bytes.data()) < 0) {
+        H5Dread(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0) {
       ADD_FAILURE() << "cannot read " << column.dataset;
     }
     content.push_back(entry + bytes);
@@ -587,7 +589,7 @@ ImportOutcome import_outcome(const fs::path& csv, const fs::path& out, const Csv
 
 // Imports `text` on the serial path and on the parallel path with segments of several sizes (down
 // to 1 byte, so records start, end and break across every kind of boundary, and the file spans many
-// batches), and requires the same report, stored bytes and error message; a file that imports must
+// batches), and requires the same report (notes included), stored bytes and error message; a file that imports must
 // have taken the parallel path exactly when `in_segments` (it is false for data holding a lone CR).
 // Returns the serial outcome.
 ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions options,
@@ -612,6 +614,8 @@ ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions op
     EXPECT_EQ(parallel.report.skipped_examples, serial.report.skipped_examples) << where;
     EXPECT_EQ(parallel.report.numeric_columns, serial.report.numeric_columns) << where;
     EXPECT_EQ(parallel.report.categorical_columns, serial.report.categorical_columns) << where;
+    EXPECT_EQ(parallel.report.int64_columns, serial.report.int64_columns) << where;
+    EXPECT_EQ(parallel.report.notes, serial.report.notes) << where;
     EXPECT_EQ(parallel.content.size(), serial.content.size()) << where;
     if (parallel.content.size() != serial.content.size()) continue;
     for (std::size_t i = 0; i < serial.content.size(); ++i) {
@@ -1089,6 +1093,231 @@ TEST(CsvImportParallel, SharedDatasetsImportTheSameBothWays) {
       expect_same_both_ways(read_bytes(csv), options_with(skip), name, true, {4096, 0});
     }
   }
+}
+
+
+// ---- Integers beyond 2^53 (int64) and the notes ----
+
+// A column's values converted to int64 by HDF5, and its stored dtype as TableReader names it.
+std::vector<std::int64_t> read_int64(const fs::path& path, const std::string& name, std::string* dtype = nullptr) {
+  const TableReader reader(path);
+  for (const ColumnInfo& column : reader.columns()) {
+    if (column.name == name && dtype) *dtype = column.dtype;
+  }
+  std::vector<std::int64_t> values(static_cast<std::size_t>(reader.rows()));
+  h5::H5Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  h5::H5Handle dataset = h5::dataset_handle(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
+  EXPECT_GE(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0) << name;
+  return values;
+}
+
+std::string dtype_of(const fs::path& path, const std::string& name) {
+  const TableReader reader(path);
+  for (const ColumnInfo& column : reader.columns()) {
+    if (column.name == name) return column.dtype;
+  }
+  ADD_FAILURE() << "no column " << name;
+  return "";
+}
+
+// The notes that mention `fragment`.
+std::vector<std::string> notes_with(const CsvImportReport& report, const std::string& fragment) {
+  std::vector<std::string> found;
+  for (const std::string& note : report.notes) {
+    if (note.find(fragment) != std::string::npos) found.push_back(note);
+  }
+  return found;
+}
+
+TEST(CsvImport, IntegersBeyond2To53AreStoredExactlyAsInt64) {
+  // The QA file's ids (float64 rounds the first three), the int64 limits, a '+', leading zeros.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("ids.csv",
+                             "id,x,small\n"
+                             "9007199254740993,0.5,1\n"
+                             "9007199254740995,1.5,2\n"
+                             "1234567890123456789,2.5,3\n"
+                             "100000,3.5,4\n"
+                             "5, 4.5 ,5\n"
+                             "-9223372036854775808,5.5,6\n"
+                             "+9223372036854775807,6.5,7\n"
+                             "-0009007199254740993,7.5,9007199254740992\n");
+  const std::vector<std::int64_t> want = {9007199254740993,
+                                          9007199254740995,
+                                          1234567890123456789,
+                                          100000,
+                                          5,
+                                          std::numeric_limits<std::int64_t>::min(),
+                                          std::numeric_limits<std::int64_t>::max(),
+                                          -9007199254740993};
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.parallel = parallel;
+    options.segment_bytes = parallel ? 16 : 0;
+    const auto out = dir.file("ids.h5");
+    const CsvImportReport report = import_csv(csv, out, options);
+    EXPECT_EQ(report.rows, 8);
+    EXPECT_EQ(report.numeric_columns, 3);
+    EXPECT_EQ(report.int64_columns, 1);
+    EXPECT_TRUE(report.notes.empty()) << testing::PrintToString(report.notes);
+    std::string dtype;
+    EXPECT_EQ(read_int64(out, "id", &dtype), want);
+    EXPECT_EQ(dtype, "int64");
+    // 2^53 itself is a float64 value: that column stays float64, as do decimals.
+    EXPECT_EQ(dtype_of(out, "small"), "float64");
+    EXPECT_EQ(dtype_of(out, "x"), "float64");
+    // Read as float like any integer column (what training and scoring see).
+    const Table t = read_table(out);
+    EXPECT_EQ(t.column("id").type, ColumnType::numeric);
+    EXPECT_EQ(t.at("id", 3), 100000.0f);
+    EXPECT_EQ(t.at("id", 4), 5.0f);
+  }
+  // Forced numeric, the same; forced categorical keeps the text.
+  CsvImportOptions options = quiet_options();
+  options.numeric = {"id"};
+  import_csv(csv, dir.file("numeric.h5"), options);
+  EXPECT_EQ(read_int64(dir.file("numeric.h5"), "id"), want);
+  EXPECT_EQ(dtype_of(dir.file("numeric.h5"), "id"), "int64");
+  options = quiet_options();
+  options.categorical = {"id"};
+  import_csv(csv, dir.file("categorical.h5"), options);
+  EXPECT_EQ(read_table(dir.file("categorical.h5")).label("id", 0), "9007199254740993");
+}
+
+TEST(CsvImport, ColumnsThatFloat64HoldsOrThatAreNotAllIntegersStayFloat64) {
+  // Stored bytes of ordinary columns must not change: only integer text beyond 2^53 becomes int64.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("f.csv",
+                             "limit,decimal,exponent,fraction,float_first,inf\n"
+                             "9007199254740992,9007199254740993,9007199254740993,9007199254740993,0.5,9007199254740993\n"
+                             "-9007199254740992,1.5,1e17,9007199254740993.0,9007199254740993,inf\n"
+                             "12,3,4,5,6,7\n");
+  const auto out = dir.file("f.h5");
+  const CsvImportReport report = import_csv(csv, out, quiet_options());
+  EXPECT_EQ(report.int64_columns, 0);
+  EXPECT_TRUE(report.notes.empty()) << testing::PrintToString(report.notes);
+  for (const std::string name : {"limit", "decimal", "exponent", "fraction", "float_first", "inf"}) {
+    EXPECT_EQ(dtype_of(out, name), "float64") << name;
+  }
+}
+
+TEST(CsvImport, IntegersBeyond2To53WithMissingValuesStayFloat64WithANote) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("m.csv", "id,x\n5,1\n9007199254740993,2\nNA,3\n1234567890123456789,4\n,5\n");
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.parallel = parallel;
+    const auto out = dir.file("m.h5");
+    const CsvImportReport report = import_csv(csv, out, options);
+    EXPECT_EQ(report.int64_columns, 0);
+    EXPECT_EQ(dtype_of(out, "id"), "float64");
+    EXPECT_TRUE(std::isnan(read_table(out).at("id", 2)));
+    ASSERT_EQ(report.notes.size(), 1u);
+    const std::string& note = report.notes[0];
+    for (const char* fragment : {"column 'id'", "2^53", "line 3", "'9007199254740993'", "2 missing values",
+                                 "rounded", "9007199254740992", "--categorical 'id'", "exact"}) {
+      EXPECT_NE(note.find(fragment), std::string::npos) << fragment << " not in: " << note;
+    }
+  }
+}
+
+TEST(CsvImport, IntegersBeyondTheInt64RangeStayFloat64WithANote) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("u.csv", "id\n1\n9223372036854775808\n18446744073709551615\n");
+  const CsvImportReport report = import_csv(csv, dir.file("u.h5"), quiet_options());
+  EXPECT_EQ(dtype_of(dir.file("u.h5"), "id"), "float64");
+  ASSERT_EQ(notes_with(report, "column 'id'").size(), 1u);
+  const std::string note = notes_with(report, "column 'id'")[0];
+  EXPECT_NE(note.find("int64 range"), std::string::npos) << note;
+  EXPECT_NE(note.find("--categorical 'id'"), std::string::npos) << note;
+}
+
+TEST(CsvImport, MostlyNumericColumnTakenAsCategoricalGetsANote) {
+  // The QA case: a numeric column with "unknown" in 30 of 1409 rows (97.87% numbers) is categorical
+  // by the rule (below 99%), which stays; a note now says so. So does one bad value in 19 rows.
+  test::TemporaryDirectory dir;
+  std::string text = "tenure,mostly_text,forced,plan\n";
+  for (int i = 0; i < 1409; ++i) {
+    const bool unknown = i % 47 == 9;  // 30 rows, the first on line 11
+    text += (unknown ? std::string("unknown") : std::to_string(i % 72)) + "," +
+            (i % 3 == 0 ? std::to_string(i) : "t" + std::to_string(i % 5)) + "," + std::to_string(i % 4) +
+            (i == 7 ? "x" : "") + "," + (i % 2 ? "a" : "b") + "\n";
+  }
+  const auto csv = dir.write("bt.csv", text);
+  CsvImportOptions options = quiet_options();
+  options.categorical = {"forced"};
+  const CsvImportReport report = import_csv(csv, dir.file("bt.h5"), options);
+  EXPECT_EQ(report.categorical_columns, 4);
+  ASSERT_EQ(report.notes.size(), 1u) << testing::PrintToString(report.notes);  // not the other columns
+  const std::string& note = report.notes[0];
+  for (const char* fragment : {"column 'tenure'", "categorical", "97.87%", "1409", "30 are not", "'unknown'",
+                               "line 11", "--numeric 'tenure' --skip-bad-rows", "clean"}) {
+    EXPECT_NE(note.find(fragment), std::string::npos) << fragment << " not in: " << note;
+  }
+  // What the note suggests imports the column as numbers.
+  options.numeric = {"tenure"};
+  options.skip_bad_rows = true;
+  const CsvImportReport skipped = import_csv(csv, dir.file("bt2.h5"), options);
+  EXPECT_EQ(skipped.skipped_rows, 30);
+  EXPECT_EQ(read_table(dir.file("bt2.h5")).column("tenure").type, ColumnType::numeric);
+
+  // One bad value in 19 rows (too few values for the error): categorical with a note.
+  std::string small = "tenure\n";
+  for (int i = 0; i < 19; ++i) small += (i == 4 ? std::string("12x") : std::to_string(i)) + "\n";
+  const CsvImportReport few = import_csv(dir.write("small.csv", small), dir.file("small.h5"), quiet_options());
+  ASSERT_EQ(few.notes.size(), 1u);
+  EXPECT_NE(few.notes[0].find("94.73%"), std::string::npos) << few.notes[0];
+  EXPECT_NE(few.notes[0].find("'12x' on line 6"), std::string::npos) << few.notes[0];
+  // Half numbers still gets one, fewer do not.
+  EXPECT_EQ(import_csv(dir.write("half.csv", "v\n1\na\n"), dir.file("half.h5"), quiet_options()).notes.size(), 1u);
+  EXPECT_TRUE(import_csv(dir.write("less.csv", "v\n1\na\nb\n"), dir.file("less.h5"), quiet_options()).notes.empty());
+}
+
+TEST(CsvImportParallel, WideIntegerColumnsTheSameBothWays) {
+  // Columns of integers beyond 2^53 among others, with bad rows and missing values, split across
+  // segments: the same int64 decision, values, notes and skipped rows on both paths.
+  std::string text = "id,mostly,withna,decimal,forced,tag\n";
+  for (int i = 0; i < 400; ++i) {
+    const std::int64_t big = std::int64_t{1} << 60;
+    text += std::to_string(big + i * 1000003) + "," +
+            (i == 123 ? std::string("oops") : std::to_string(-big - i)) + "," +
+            (i == 250 ? std::string("NA") : std::to_string(big + 1 + i)) + "," +
+            (i == 399 ? std::string("1.5") : std::to_string(big + i)) + "," +
+            (i == 77 ? std::string("bad") : std::to_string(i)) + "," + (i % 3 ? "a" : "b") + "\n";
+  }
+  // A missing value in the id column of a row that pass 1 skipped for the forced column's bad value.
+  text += ",1,2,3,nope,a\n";
+  for (const bool skip : {false, true}) {
+    const ImportOutcome outcome = expect_same_both_ways(text, options_with(skip, {}, {"forced"}), "wide integers");
+    if (!skip) {
+      EXPECT_NE(outcome.error.find("line 79"), std::string::npos) << outcome.error;
+      continue;
+    }
+    ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+    EXPECT_EQ(outcome.report.skipped_rows, 3);  // the two bad values and the last row
+    EXPECT_EQ(outcome.report.int64_columns, 2);  // id and mostly
+    EXPECT_EQ(notes_with(outcome.report, "column 'withna'").size(), 1u);
+    EXPECT_TRUE(notes_with(outcome.report, "column 'decimal'").empty());
+  }
+  // The values themselves, on the parallel path.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("w.csv", text);
+  CsvImportOptions options = options_with(true, {}, {"forced"});
+  options.progress = false;
+  options.segment_bytes = 64;
+  const auto out = dir.file("w.h5");
+  import_csv(csv, out, options);
+  std::string dtype;
+  const std::vector<std::int64_t> ids = read_int64(out, "id", &dtype);
+  EXPECT_EQ(dtype, "int64");
+  ASSERT_EQ(ids.size(), 398u);
+  EXPECT_EQ(ids[0], std::int64_t{1} << 60);
+  EXPECT_EQ(ids[76], (std::int64_t{1} << 60) + 76 * 1000003);
+  EXPECT_EQ(ids[77], (std::int64_t{1} << 60) + 78 * 1000003);  // row 77 skipped
+  EXPECT_EQ(ids[123], (std::int64_t{1} << 60) + 125 * 1000003);  // and row 123
+  EXPECT_EQ(ids[397], (std::int64_t{1} << 60) + 399 * 1000003);
+  EXPECT_EQ(dtype_of(out, "mostly"), "int64");
+  EXPECT_EQ(dtype_of(out, "withna"), "float64");
 }
 
 }  // namespace

@@ -5,12 +5,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "io/columnar_writer.h"
+#include "io/hdf5_handle.h"
+#include "io/model_file.h"
+#include "io/model_inputs.h"
 #include "io/score_file.h"
 #include "io/synth.h"
 #include "io/table_reader.h"
@@ -230,6 +235,55 @@ TEST_F(ScorerTest, AMissingOrRetypedColumnIsAnInputErrorNamingIt) {
   EXPECT_THROW(scorer.score(one), InputError);
 }
 
+// `lathe eval`, `drift` and `report` (predict_table, evaluate_table) word a schema mismatch as
+// `lathe score` does: the data file, the column, its kind and the model file.
+TEST_F(ScorerTest, TheSchemaCheckOfEvalNamesTheDataAndTheModel) {
+  const ModelFile model = load_model(trained->binary_model);
+  EXPECT_EQ(model.path, trained->binary_model);
+  TableReader reader(trained->binary_data);
+  std::vector<ColumnInfo> without = reader.columns();
+  without.erase(std::find_if(without.begin(), without.end(), [](const ColumnInfo& c) { return c.name == "c1"; }));
+  try {
+    check_model_inputs(model_inputs(model), model.path.string(), without, "new.h5");
+    FAIL() << "a missing column was accepted";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    for (const std::string part : {"new.h5: column 'c1' (categorical), an input of the model " +
+                                       trained->binary_model.string() + ", is missing"}) {
+      EXPECT_NE(m.find(part), std::string::npos) << m;
+    }
+  }
+  // The Scorer's own check says exactly the same.
+  try {
+    Scorer(trained->binary_model, "cpu").bind(without, "new.h5");
+    FAIL() << "a missing column was accepted";
+  } catch (const InputError& e) {
+    try {
+      check_model_inputs(model_inputs(model), model.path.string(), without, "new.h5");
+    } catch (const InputError& same) {
+      EXPECT_EQ(std::string(e.what()), std::string(same.what()));
+    }
+  }
+}
+
+// A label that was not a class at training is named as such, with its row and the model's classes
+// (not "a missing, infinite or unknown label").
+TEST_F(ScorerTest, AnUnseenLabelIsNamedWithTheModelsClasses) {
+  const ModelFile model = load_model(trained->binary_model);  // classes "no" and "yes"
+  try {
+    evaluate_table(DeviceContext::cpu(), model, trained->multiclass_data);  // labels class_0, class_1, class_2
+    FAIL() << "labels of another task were accepted by a binary model";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(trained->multiclass_data.string() + ": label 'class_"), std::string::npos) << m;
+    EXPECT_NE(m.find("' in row "), std::string::npos) << m;
+    EXPECT_NE(m.find("(column 'label') was not a class of the model " + trained->binary_model.string() + " (no, yes)"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("unknown"), std::string::npos) << m;
+  }
+}
+
 TEST_F(ScorerTest, ColumnOrderAndCategoricalCodesDoNotChangePredictions) {
   for (const auto& model_path : {trained->binary_model, trained->multiclass_model, trained->regression_model}) {
     SCOPED_TRACE(model_path.string());
@@ -421,6 +475,119 @@ TEST_F(ScorerTest, ScoreFileWritesTheContractColumnsAndLeavesNothingOnFailure) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "earlier");
+}
+
+TEST(ScorerIdText, NumericIdsAreWrittenInFullInCsv) {
+  // Integral values as integers (never 1e+12), the rest in the shortest exact text, NaN empty.
+  const std::vector<std::pair<double, std::string>> cases = {
+      {1e12, "1000000000000"},
+      {1e5, "100000"},
+      {-3e15, "-3000000000000000"},
+      {9007199254740992.0, "9007199254740992"},
+      {1152921504606846976.0, "1152921504606846976"},  // 2^60
+      {1e21, "1000000000000000000000"},
+      {0.0, "0"},
+      {7.0, "7"},
+      {0.5, "0.5"},
+      {123456789.25, "123456789.25"},
+      {1e-7, "1e-07"},
+      {0.1, "0.1"},
+      {std::nan(""), ""}};
+  for (const auto& [value, want] : cases) {
+    std::string line;
+    append_id_number(line, value);
+    EXPECT_EQ(line, want) << want;
+    if (!want.empty()) EXPECT_EQ(std::strtod(line.c_str(), nullptr), value) << want;  // reads back exactly
+  }
+}
+
+TEST_F(ScorerTest, ScoreFilePassesFloatAndInt64IdsThroughExactly) {
+  // The regression table with two id columns: float64 ids (round numbers among them) and int64 ids
+  // beyond 2^53, as `lathe import` now stores such a column.
+  TableReader reader(trained->regression_data);
+  const std::int64_t n = reader.rows();
+  const std::vector<double> round = {1e12, 1e5, 1e12 + 1, 0.5, std::nan(""), 42};
+  std::vector<double> float_ids(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> int_ids(static_cast<std::size_t>(n));
+  for (std::int64_t r = 0; r < n; ++r) {
+    float_ids[static_cast<std::size_t>(r)] = round[static_cast<std::size_t>(r) % round.size()];
+    int_ids[static_cast<std::size_t>(r)] = (std::int64_t{1} << 53) + 1 + r * 2 - (r % 2 ? 4 * r : 0);
+  }
+  const std::filesystem::path data = trained->dir.file("with_ids.h5");
+  {
+    std::vector<ColumnSpec> specs = {{"float_id", StoredType::float64}, {"int_id", StoredType::int64}};
+    for (const auto& c : reader.columns()) {
+      specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes : StoredType::float32});
+    }
+    ColumnarWriter writer(data, specs);
+    writer.append_numeric(0, std::span<const double>(float_ids));
+    writer.append_integers(1, std::span<const std::int64_t>(int_ids));
+    const std::vector<float> all = read_all(reader);
+    for (std::size_t c = 2; c < specs.size(); ++c) {
+      const std::size_t from = c - 2;
+      std::vector<float> column(all.begin() + static_cast<std::int64_t>(from) * n, all.begin() + static_cast<std::int64_t>(from + 1) * n);
+      if (specs[c].stored == StoredType::categorical_codes) {
+        std::vector<std::int32_t> codes(column.size());
+        for (std::size_t r = 0; r < codes.size(); ++r) codes[r] = std::isnan(column[r]) ? -1 : static_cast<std::int32_t>(column[r]);
+        writer.append_codes(c, codes);
+        writer.set_categories(c, reader.columns()[from].categories);
+      } else {
+        writer.append_numeric(c, std::span<const float>(column));
+      }
+    }
+    writer.close();
+  }
+  Scorer scorer(trained->regression_model, "cpu");
+  for (const std::string id : {"float_id", "int_id"}) {
+    ScoreFileOptions options;
+    options.id_column = id;
+    options.read.block_rows = 700;
+    // CSV: the id texts.
+    options.format = ScoreFormat::csv;
+    const std::filesystem::path csv = trained->dir.file(id + ".csv");
+    score_file(scorer, data, csv, options);
+    std::ifstream in(csv);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, id + ",prediction");
+    for (std::int64_t r = 0; r < n; ++r) {
+      ASSERT_TRUE(std::getline(in, line)) << r;
+      const std::string text = line.substr(0, line.find(','));
+      std::string want;
+      if (id == "int_id") {
+        want = std::to_string(int_ids[static_cast<std::size_t>(r)]);
+      } else {
+        const double v = float_ids[static_cast<std::size_t>(r)];
+        want = std::isnan(v) ? "" : v == 0.5 ? "0.5" : std::to_string(static_cast<std::int64_t>(v));
+      }
+      ASSERT_EQ(text, want) << "row " << r;
+    }
+    // h5: the id's stored type kept, values exact.
+    options.format = ScoreFormat::h5;
+    const std::filesystem::path h5 = trained->dir.file(id + ".out.h5");
+    score_file(scorer, data, h5, options);
+    h5::H5Handle file = h5::file_handle(H5Fopen(h5.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    h5::H5Handle dataset = h5::dataset_handle(H5Dopen2(file.get(), id.c_str(), H5P_DEFAULT));
+    h5::H5Handle type = h5::datatype_handle(H5Dget_type(dataset.get()));
+    if (id == "int_id") {
+      EXPECT_GT(H5Tequal(type.get(), H5T_STD_I64LE), 0);
+      std::vector<std::int64_t> got(static_cast<std::size_t>(n));
+      ASSERT_GE(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, got.data()), 0);
+      EXPECT_EQ(got, int_ids);
+    } else {
+      EXPECT_GT(H5Tequal(type.get(), H5T_IEEE_F64LE), 0);
+      std::vector<double> got(static_cast<std::size_t>(n));
+      ASSERT_GE(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, got.data()), 0);
+      for (std::int64_t r = 0; r < n; ++r) {
+        const double want = float_ids[static_cast<std::size_t>(r)];
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[static_cast<std::size_t>(r)])) << r;
+        } else {
+          EXPECT_EQ(got[static_cast<std::size_t>(r)], want) << r;
+        }
+      }
+    }
+  }
 }
 
 // The same scoring on each device: the GPU instance against the CPU's predictions.

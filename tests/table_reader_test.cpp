@@ -1019,7 +1019,24 @@ TEST_F(TableReaderBadInput, EmptyFile) {
 TEST_F(TableReaderBadInput, TextFile) {
   const fs::path path = file("table.csv");
   std::ofstream(path) << "a,b,y\n1,2,0\n3,4,1\n";
-  expect_mentions(input_error(path), {path.string(), "not an HDF5 file"});
+  // A CSV file where HDF5 is expected: the message says so and gives the command that converts it.
+  expect_mentions(input_error(path), {path.string(), "not an HDF5 file", "looks like a CSV file",
+                                      "`lathe import " + path.string() + " " + file("table.h5").string() + "`"});
+}
+
+TEST_F(TableReaderBadInput, CsvTextUnderAnotherExtensionGetsTheHintToo) {
+  const fs::path path = file("data.h5");
+  std::ofstream(path) << "tenure;contract\n1;Month-to-month\n";
+  expect_mentions(input_error(path), {"not an HDF5 file", "looks like a CSV file",
+                                      "`lathe import " + path.string() + " " + file("data.imported.h5").string() + "`"});
+}
+
+TEST_F(TableReaderBadInput, BinaryFileThatIsNotHdf5GetsNoCsvHint) {
+  const fs::path path = file("blob.h5");
+  std::ofstream(path, std::ios::binary) << std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe", 18);
+  const std::string message = input_error(path);
+  expect_mentions(message, {path.string(), "not an HDF5 file"});
+  EXPECT_EQ(message.find("CSV"), std::string::npos) << message;
 }
 
 TEST_F(TableReaderBadInput, TruncatedFile) {

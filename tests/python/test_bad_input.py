@@ -313,5 +313,72 @@ class BadInput(unittest.TestCase):
         proc = lathe("inspect", path)
         self.refused(proc, ".d.h5.tmp-12345-0")  # (test_faults: an output's temporary is named by the output)
 
+    # ---- integers beyond 2^53 and mostly numeric columns at import -----------------------------------
+
+    def test_csv_integers_beyond_2_53_import_as_int64_train_and_score_exactly(self):
+        rng = np.random.default_rng(11)
+        rows = 600
+        x = rng.normal(size=rows)
+        account = [2**62 + 7 * i for i in range(rows)]
+        account[3] = 9007199254740993
+        lines = ["account,x,y"] + [f"{a},{v:.6f},{int(v + rng.normal() > 0)}" for a, v in zip(account, x)]
+        csv = self.write_csv("big.csv", ("\n".join(lines) + "\n").encode())
+        data = self.path("big.h5")
+        proc = lathe("import", csv, data)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("note", proc.stderr)
+        with h5py.File(data) as f:
+            self.assertEqual(f["account"].dtype, np.int64)
+            self.assertEqual(list(f["account"][:]), account)
+        # An int64 column is a feature like any integer column (read as float), in memory and streamed.
+        model = self.path("model.h5")
+        for extra in ((), ("--stream", "--window-rows", "100")):
+            with self.subTest(extra=extra):
+                proc = lathe("train", data, "--label", "y", "--task", "binary", "--out", model, "--epochs", "2",
+                             "--device", "cpu", *extra)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+        with h5py.File(model) as f:
+            schema = f.attrs["input_schema"]
+            self.assertIn("account", schema.decode() if isinstance(schema, bytes) else str(schema))
+        proc = lathe("eval", model, data, "--device", "cpu")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = self.path("scores.csv")
+        proc = lathe("score", model, data, "--id", "account", "--out", out, "--device", "cpu")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            self.assertEqual([int(line.split(",")[0]) for line in f.readlines()[1:]], account)
+
+    def test_csv_integers_beyond_2_53_with_missing_values_get_a_note(self):
+        csv = self.write_csv("na.csv", b"id,x\n9007199254740993,1\nNA,2\n1234567890123456789,3\n")
+        proc = lathe("import", csv, self.path("na.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for fragment in ("lathe import: note: column 'id'", "2^53", "1 missing value", "rounded",
+                         "--categorical 'id'"):
+            self.assertIn(fragment, proc.stderr)
+        with h5py.File(self.path("na.h5")) as f:
+            self.assertEqual(f["id"].dtype, np.float64)
+        # What the note suggests keeps them exact, and quietly.
+        proc = lathe("import", csv, self.path("text.h5"), "--categorical", "id", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("note", proc.stderr)
+        with h5py.File(self.path("text.h5")) as f:
+            labels = [v.decode() if isinstance(v, bytes) else str(v) for v in f["id"].attrs["categories"]]
+            self.assertEqual(labels, ["1234567890123456789", "9007199254740993"])
+
+    def test_a_mostly_numeric_column_imported_as_categorical_gets_a_note(self):
+        lines = ["tenure,plan"] + [("unknown" if i % 50 == 3 else str(i % 72)) + ",p" + str(i % 3)
+                                   for i in range(1000)]
+        csv = self.write_csv("bt.csv", ("\n".join(lines) + "\n").encode())
+        proc = lathe("import", csv, self.path("bt.h5"), "--quiet")  # a note, not progress: --quiet keeps it
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("(0 numeric, 2 categorical)", proc.stdout)
+        for fragment in ("note: column 'tenure' was imported as categorical", "98.00%", "20 are not",
+                         "'unknown' on line 5", "--numeric 'tenure' --skip-bad-rows"):
+            self.assertIn(fragment, proc.stderr)
+        self.assertNotIn("'plan'", proc.stderr)
+        proc = lathe("import", csv, self.path("bt2.h5"), "--numeric", "tenure", "--skip-bad-rows")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("skipped 20 bad rows", proc.stderr)
+
 if __name__ == "__main__":
     unittest.main()

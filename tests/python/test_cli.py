@@ -237,6 +237,229 @@ class BadInputTest(TempDirTest):
         self.assertFails(["inspect", "x.h5", "--device", "tpu"], "--device")
 
 
+class UsageErrorTest(TempDirTest):
+    """Usage errors (the command line itself is wrong) are one `lathe: error:` line and exit 2;
+    errors about the data and files exit 1. Messages read as the value was given."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-usage-")
+        rng = np.random.default_rng(5)
+        rows = 400
+        x = rng.normal(0, 1, rows)
+        df = pd.DataFrame({"x": x, "city": rng.choice(["A", "B", "C"], rows),
+                           "y": np.where(x + rng.normal(0, 0.5, rows) > 0, "Yes", "No")})
+        cls.csv = os.path.join(cls.shared_dir, "d.csv")
+        df.to_csv(cls.csv, index=False)
+        cls.data = os.path.join(cls.shared_dir, "d.h5")
+        run("import", cls.csv, cls.data, "--quiet")
+        cls.model = os.path.join(cls.shared_dir, "m.h5")
+        run("train", cls.data, "--label", "y", "--task", "binary", "--epochs", "2", "--out", cls.model,
+            "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.shared_dir, ignore_errors=True)
+
+    def usage_error(self, args, *needles):
+        proc = self.assertFails(args, *needles)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertTrue(proc.stderr.startswith("lathe: error: "), proc.stderr)
+        return proc
+
+    def train_args(self, *extra):
+        return ["train", self.data, "--label", "y", "--task", "binary", "--out", self.path("x.h5"),
+                "--device", "cpu", "--quiet", *extra]
+
+    def test_unknown_command_lists_the_commands(self):
+        proc = self.usage_error(["frobnicate"], "unknown command 'frobnicate'")
+        for command in ["import", "train", "eval", "score", "drift", "report"]:
+            self.assertIn(command, proc.stderr)
+        self.assertNotIn("A subcommand is required", proc.stderr)
+        self.usage_error(["evl", self.model, self.data], "unknown command 'evl'", "did you mean 'eval'")
+        self.usage_error([], "a command is required")
+
+    def test_misspelled_option_names_the_closest(self):
+        self.usage_error(self.train_args("--epoch", "3"), "unknown option --epoch", "lathe train", "--epochs")
+        self.usage_error(["score", self.model, self.data, "--out", self.path("o.csv"), "--ids", "x"],
+                         "unknown option --ids", "--id")
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_range_errors_are_readable(self):
+        for args, needles in [
+            (["score", self.model, self.data, "--out", self.path("o.csv"), "--block-rows", "0"],
+             ["--block-rows", "at least 1", "(got 0)"]),
+            (["drift", self.model, self.data, "--psi-warn", "-1"], ["--psi-warn", "at least 0", "(got -1)"]),
+            (["report", self.model, "--out", self.path("r.html"), "--psi-alert", "-0.5"], ["--psi-alert", "(got -0.5)"]),
+            (self.train_args("--checkpoint-every", "-2"), ["--checkpoint-every", "(got -2)"]),
+            (["import", self.csv, self.path("i.h5"), "--chunk-rows", "0"], ["--chunk-rows", "at least 1"]),
+        ]:
+            proc = self.usage_error(args, *needles)
+            self.assertNotIn("0.000000", proc.stderr)
+            self.assertNotIn("179769313486", proc.stderr)
+            self.assertNotIn("not in range", proc.stderr)
+
+    def test_lathe_checks_print_values_as_given_and_name_the_flag(self):
+        for flag, value in [("--patience", "-1"), ("--warmup", "-5"), ("--decay", "-1"), ("--l2", "-1"),
+                            ("--clip-grad", "-1"), ("--l1", "-0.5")]:
+            proc = self.usage_error(self.train_args(flag, value), flag, f"(got {value})")
+            self.assertNotIn(".000000", proc.stderr)
+            for internal in ["clip_norm", "optimizer:"]:
+                self.assertNotIn(internal, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_usage_errors_exit_2_and_data_errors_exit_1(self):
+        out = self.path("x.h5")
+        base = ["train", self.data, "--device", "cpu", "--quiet"]
+        self.usage_error(base + ["--label", "y", "--out", out], "--task")
+        self.usage_error(base + ["--task", "binary", "--out", out], "--label")
+        self.usage_error(base + ["--task", "binary", "--label", "y"], "--out")
+        self.usage_error(base + ["--task", "binar", "--label", "y", "--out", out], "--task")
+        self.usage_error(base + ["--task", "binary", "--label", "y", "--out", out, "--impute", "sometimes"], "--impute")
+        self.usage_error(["score", self.model, self.data, "--out", self.path("o.csv"), "--format", "parquet"],
+                         "--format", "parquet")
+        self.usage_error(["score", self.model, self.data, "--out", self.path("o.h5"), "--compression", "11"],
+                         "--compression", "at most 9")
+        self.usage_error(["prepare", self.data, self.path("p.h5"), "--compression", "12"], "--compression", "at most 9")
+        self.usage_error(["import", self.csv, self.path("i.h5"), "--compression", "10"], "--compression", "at most 9")
+        self.usage_error(["synth", "--task", "binary", "--rows", "10", "--features", "2", "--out", self.path("s.h5"),
+                          "--compression", "12", "--quiet"], "--compression")
+        self.usage_error(base + ["--task", "regression", "--label", "x", "--out", out, "--class-weight", "balanced"],
+                         "--class-weight")
+        self.usage_error(["eval", self.model, self.data, "--device", "tpu"], "--device")
+        self.usage_error(["drift", self.model, self.data, "--psi-warn", "0.5", "--psi-alert", "0.2"], "--psi-warn")
+        for name in ["x.h5", "o.csv", "o.h5", "p.h5", "i.h5", "s.h5"]:
+            self.assertFalse(os.path.exists(self.path(name)), name)
+        # About the data or files: 1.
+        proc = self.assertFails(["train", self.path("absent.h5"), "--label", "y", "--task", "binary", "--out", out,
+                                 "--device", "cpu", "--quiet"], "absent.h5")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        proc = self.assertFails(["train", self.data, "--label", "nosuch", "--task", "binary", "--out", out,
+                                 "--device", "cpu", "--quiet"], "nosuch")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+
+    def test_csv_where_hdf5_is_expected_says_how_to_convert_it(self):
+        hint = f"convert it with `lathe import {self.csv} {self.data}`"
+        for args in [
+            ["train", self.csv, "--label", "y", "--task", "binary", "--out", self.path("x.h5"), "--device", "cpu"],
+            ["score", self.model, self.csv, "--out", self.path("o.csv"), "--device", "cpu"],
+            ["eval", self.model, self.csv, "--device", "cpu"],
+            ["drift", self.model, self.csv, "--device", "cpu"],
+            ["inspect", self.csv, "--device", "cpu"],
+            ["prepare", self.csv, self.path("p.h5"), "--device", "cpu"],
+            ["report", self.model, "--eval", self.csv, "--out", self.path("r.html"), "--device", "cpu"],
+        ]:
+            proc = self.assertFails(args, f"{self.csv}: not an HDF5 file", "looks like a CSV file", hint)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+        # The arguments swapped: the CSV given as the model.
+        self.assertFails(["score", self.csv, self.data, "--out", self.path("o.csv"), "--device", "cpu"],
+                         "looks like a CSV file, not a model")
+        # A file that is neither: no hint.
+        junk = self.path("junk.h5")
+        with open(junk, "wb") as f:
+            f.write(bytes(range(256)) * 4)
+        proc = self.assertFails(["inspect", junk], "not an HDF5 file")
+        self.assertNotIn("CSV", proc.stderr)
+
+    def test_quiet_silences_the_cpu_fallback_note(self):
+        note = "no usable GPU"
+        for args in [["eval", self.model, self.data],
+                     ["drift", self.model, self.data],
+                     ["inspect", self.data],
+                     ["score", self.model, self.data, "--out", self.path("s.h5")],
+                     ["report", self.model, "--out", self.path("r.html")],
+                     ["prepare", self.data, self.path("p.h5"), "--label", "y"],
+                     ["train", self.data, "--label", "y", "--task", "binary", "--epochs", "1", "--out",
+                      self.path("t.h5")]]:
+            loud = run(*args, check=False)
+            self.assertIn(loud.returncode, (0, 3), loud.stderr)
+            quiet = run(*args, "--quiet", check=False)
+            self.assertIn(quiet.returncode, (0, 3), quiet.stderr)
+            self.assertNotIn(note, quiet.stderr, args)
+            info = json.loads(run("info", "--json").stdout)
+            if not info["cuda_usable"]:
+                self.assertIn(note, loud.stderr, args)  # the note is there to silence
+        # `quiet = true` in a --config file silences it too.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('task = "binary"\nlabel = "y"\nepochs = 1\nquiet = true\n')
+        proc = run("train", self.data, "--config", config, "--out", self.path("c.h5"))
+        self.assertNotIn(note, proc.stderr)
+        self.assertEqual(proc.stderr, "")
+
+
+class ModelInputMessagesTest(TempDirTest):
+    """`lathe eval`, `drift` and `report` name the data file and the model file when a column the
+    model reads is missing or retyped, as `lathe score` does; a label that was not a class at
+    training is named with the model's classes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-inputs-")
+        rng = np.random.default_rng(8)
+        rows = 300
+        x = rng.normal(0, 1, rows)
+        cls.frame = pd.DataFrame({"x": x, "contract": rng.choice(["Month", "Year"], rows),
+                                  "churn": np.where(x > 0, "Yes", "No")})
+        cls.data = cls.imported("train", cls.frame)
+        cls.model = os.path.join(cls.shared_dir, "m.h5")
+        run("train", cls.data, "--label", "churn", "--task", "binary", "--epochs", "2", "--out", cls.model,
+            "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.shared_dir, ignore_errors=True)
+
+    @classmethod
+    def imported(cls, name, df):
+        csv = os.path.join(cls.shared_dir, name + ".csv")
+        df.to_csv(csv, index=False)
+        out = os.path.join(cls.shared_dir, name + ".h5")
+        run("import", csv, out, "--quiet")
+        return out
+
+    def commands(self, data):
+        return [["eval", self.model, data], ["report", self.model, "--eval", data, "--out", self.path("r.html")],
+                ["score", self.model, data, "--out", self.path("s.h5")]]
+
+    def test_missing_and_retyped_columns_name_the_data_and_the_model(self):
+        nocontract = self.imported("nocontract", self.frame.drop(columns="contract"))
+        retyped = self.imported("retyped", self.frame.assign(x=["v%d" % i for i in range(len(self.frame))]))
+        for data, message in [
+                (nocontract, f"{nocontract}: column 'contract' (categorical), an input of the model {self.model}, "
+                             "is missing"),
+                (retyped, f"{retyped}: column 'x' is categorical but was numeric when the model {self.model} was "
+                          "trained")]:
+            for args in self.commands(data):
+                proc = self.assertFails(args + ["--device", "cpu", "--quiet"], message)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertNotIn("needed by the preparation", proc.stderr)
+            # Drift reports it as drift (exit 3) and says the same in its predictions note.
+            proc = run("drift", self.model, data, "--json", "--device", "cpu", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 3, proc.stderr)
+            report = json.loads(proc.stdout)
+            self.assertIn(message, report["prediction"]["note"])
+            self.assertTrue(any(n.startswith("metrics not compared") for n in report["notes"]), report["notes"])
+        self.assertFalse(os.path.exists(self.path("r.html")))
+        self.assertFalse(os.path.exists(self.path("s.h5")))
+
+    def test_a_label_that_was_not_a_class_is_named(self):
+        frame = self.frame.copy()
+        frame.loc[3, "churn"] = "Maybe"
+        data = self.imported("newlabel", frame)
+        for args in self.commands(data)[:2]:
+            proc = self.assertFails(args + ["--device", "cpu", "--quiet"],
+                                    f"{data}: label 'Maybe' in row 4 (column 'churn') was not a class of the model "
+                                    f"{self.model} (No, Yes)")
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertNotIn("missing, infinite or unknown", proc.stderr)
+        # A missing label is named as missing.
+        frame.loc[3, "churn"] = np.nan
+        data = self.imported("nolabel_row", frame)
+        self.assertFails(["eval", self.model, data, "--device", "cpu", "--quiet"], "row 4 has no label (missing)")
+
+
 class SynthTest(TempDirTest):
     def test_synth_then_inspect(self):
         for layout in ["columnar", "matrix"]:

@@ -205,8 +205,41 @@ class DriftTest(unittest.TestCase):
         self.assertIn("alert", line)
         self.assertIn("unseen: D", proc.stdout)
         proc = run("drift", self.model, self.files["nolabel"], "--psi-warn", "0.5", "--psi-alert", "0.2", check=False)
-        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.returncode, 2)  # a usage error
         self.assertIn("--psi-warn", proc.stderr)
+
+    def test_labels_the_model_cannot_use_skip_only_the_metrics(self):
+        # A label that was not a class at training (and one that is missing): the features and the
+        # predictions are still compared, the metrics are not, and a note says why.
+        for name, value, why in [("newclass", 2, "label '2' in row 4 (column 'y') was not a class of the model"),
+                                 ("nolabelrow", np.nan, "row 4 has no label (missing)")]:
+            frame = self.frames["valid"].copy()
+            frame["y"] = frame["y"].astype(float)
+            frame.loc[3, "y"] = value
+            data = self.imported(name, frame)
+            code, report = self.drift(data)
+            self.assertEqual(code, 0, report)
+            self.assertTrue(report["labels_present"])
+            self.assertEqual(report["metrics"], [])
+            self.assertEqual(sorted(f["name"] for f in report["features"]), ["city", "x1", "x2"])
+            self.assertTrue(report["prediction"]["available"])
+            notes = [n for n in report["notes"] if n.startswith("metrics not compared")]
+            self.assertEqual(len(notes), 1, report["notes"])
+            self.assertIn(why, notes[0])
+            self.assertIn(data, notes[0])
+            text = run("drift", self.model, data, "--device", "cpu").stdout
+            self.assertIn("metrics: not compared (see the note below)", text)
+            self.assertIn(why, text)
+
+    def test_a_missing_column_with_labels_present_is_drift_not_an_error(self):
+        data = self.imported("nocity", self.frames["valid"].drop(columns="city"))
+        code, report = self.drift(data)
+        self.assertEqual(code, 3, report)
+        self.assertEqual(self.feature(report, "city")["status"], "alert")
+        self.assertIn(f"{data}: column 'city' (categorical), an input of the model {self.model}, is missing",
+                      report["prediction"]["note"])
+        self.assertEqual(report["metrics"], [])
+        self.assertTrue(any(n.startswith("metrics not compared") for n in report["notes"]), report["notes"])
 
     def test_missing_files_and_format_one_models_are_errors(self):
         missing = os.path.join(self.dir, "nowhere.h5")

@@ -62,13 +62,14 @@ class OutputPathTest(unittest.TestCase):
         return ["train", self.data, "--task", "binary", "--label", "label", "--out", self.path(out), "--epochs", 2,
                 "--device", "cpu", "--quiet", *flags]
 
-    def assertRefused(self, args, names, kept, cwd=None):
-        """`lathe ARGS` exits 1, its message holds every one of `names`, and every file in `kept` has
-        the bytes it had before; no temporary file is left in the test folder."""
+    def assertRefused(self, args, names, kept, cwd=None, code=1):
+        """`lathe ARGS` exits `code` (1, or 2 for a usage error), its message holds every one of
+        `names`, and every file in `kept` has the bytes it had before; no temporary file is left in
+        the test folder."""
         before = {p: digest(p) for p in kept}
         files_before = set(os.listdir(self.dir))
         proc = lathe(*args, cwd=cwd)
-        self.assertEqual(proc.returncode, 1, f"{args}: {proc.stderr}")
+        self.assertEqual(proc.returncode, code, f"{args}: {proc.stderr}")
         for name in names:
             self.assertIn(name, proc.stderr, args)
         for p, d in before.items():
@@ -257,27 +258,29 @@ class OutputPathTest(unittest.TestCase):
 
     def test_prepare_compression_is_checked_before_reading(self):
         # Before the input is read: a missing input is not what the error is about.
+        # A usage error: exit 2.
         proc = self.assertRefused(["prepare", self.path("absent.h5"), self.path("p.h5"), "--compression", 99],
-                                  ["--compression", "99"], [])
+                                  ["--compression", "99"], [], code=2)
         self.assertNotIn("absent.h5", proc.stderr)
         proc = self.assertRefused(["prepare", self.data, self.path("p.h5"), "--label", "label", "--compression", 99],
-                                  ["--compression"], [self.data])
+                                  ["--compression"], [self.data], code=2)
         self.assertNotIn("H5P", proc.stderr)
 
     def test_block_rows_must_be_positive_and_is_named(self):
         for args in (self.train_args("--block-rows", 0),
                      ["prepare", self.data, self.path("p.h5"), "--block-rows", 0, "--quiet"]):
             with self.subTest(command=args[0]):
-                self.assertRefused(args, ["--block-rows"], [self.data])
+                self.assertRefused(args, ["--block-rows"], [self.data], code=2)
         proc = lathe("score", self.model, self.data, "--out", self.path("k.csv"), "--block-rows", 0, "--quiet")
-        self.assertNotEqual(proc.returncode, 0)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--block-rows", proc.stderr)
         self.assertFalse(os.path.exists(self.path("k.csv")))
 
     def test_window_rows_must_be_positive_when_given(self):
         for value in (0, -5):
             with self.subTest(value=value):
-                self.assertRefused(self.train_args("--stream", "--window-rows", value), ["--window-rows"], [self.data])
+                self.assertRefused(self.train_args("--stream", "--window-rows", value), ["--window-rows"], [self.data],
+                                   code=2)
 
     def test_config_that_is_a_folder_says_so(self):
         folder = self.path("conf")

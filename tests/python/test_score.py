@@ -146,6 +146,42 @@ class ScoreTest(unittest.TestCase):
         csv_scored = pd.read_csv(csv_out)
         np.testing.assert_array_equal(csv_scored["account"].values, account)
 
+    def test_integer_ids_from_a_csv_are_written_in_full_and_exactly(self):
+        # Round float64 ids (1e12, 1e5) used to come out as 1e+12 and 1e+05 in CSV, and ids beyond 2^53
+        # were rounded at import; now `lathe import` stores the latter as int64 and both pass through
+        # as the source's text, in CSV and in h5.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        rows = len(df)
+        row_id = 10**12 + np.arange(rows, dtype=np.int64)
+        row_id[7] = 100000
+        big_id = [9007199254740993, 9007199254740995, 1234567890123456789, 100000, 5] + \
+                 [2**62 + 3 * i for i in range(rows - 5)]
+        df.insert(0, "row_id", row_id)
+        df.insert(0, "big_id", big_id)
+        csv = self.path("ids.csv")
+        df.to_csv(csv, index=False)
+        data = self.path("ids.h5")
+        imported = run("import", csv, data, "--quiet")
+        self.assertNotIn("note", imported.stderr)
+        self.assertIn("1 of them int64", imported.stdout)
+        with h5py.File(data) as f:
+            self.assertEqual(f["big_id"].dtype, np.int64)
+            self.assertEqual(f["row_id"].dtype, np.float64)  # float64 holds these exactly: as before
+            self.assertEqual(list(f["big_id"][:]), big_id)
+        source = pd.read_csv(csv, dtype=str)
+        for id_column in ("row_id", "big_id"):
+            with self.subTest(id=id_column):
+                csv_out, h5_out = self.path(id_column + ".csv"), self.path(id_column + ".h5")
+                self.score(self.telco_model, data, "--out", csv_out, "--id", id_column, "--quiet")
+                self.score(self.telco_model, data, "--out", h5_out, "--id", id_column, "--quiet")
+                scored = pd.read_csv(csv_out, dtype=str)
+                self.assertEqual(list(scored[id_column]), list(source[id_column]))  # joins on the text
+                self.assertEqual(scored[id_column][0 if id_column == "row_id" else 3],
+                                 "1000000000000" if id_column == "row_id" else "100000")
+                h5_scored, dtypes = read_columnar(h5_out)
+                self.assertEqual(dtypes[id_column], np.int64 if id_column == "big_id" else np.float64)
+                self.assertEqual([int(v) for v in h5_scored[id_column]], [int(v) for v in source[id_column]])
+
     def test_multiclass_and_regression_columns(self):
         penguins = self.path("penguins.h5")
         run("import", os.path.join(SHARED, "penguins.csv"), penguins, "--quiet")

@@ -176,6 +176,18 @@ class TrainTest(unittest.TestCase):
         with h5py.File(model) as f:
             classes = [c.decode() if isinstance(c, bytes) else c for c in f.attrs["classes"]]
         self.assertEqual(classes, ["Adelie", "Chinstrap", "Gentoo"])
+        # The JSON names the classes and gives the matrix nested, rows the true class (as the text
+        # output prints it); "confusion" stays the same counts flattened row by row.
+        self.assertEqual(metrics["classes"], classes)
+        matrix = metrics["confusion_matrix"]
+        self.assertEqual([len(row) for row in matrix], [3, 3, 3])
+        self.assertEqual([n for row in matrix for n in row], metrics["confusion"])
+        truth = pd.read_csv(os.path.join(SHARED, "penguins.csv"))["species"]
+        self.assertEqual([sum(row) for row in matrix], [int((truth == c).sum()) for c in classes])
+        text = run("eval", model, data, "--device", "cpu").stdout
+        printed = {line.split()[0]: [int(n) for n in line.split()[1:]] for line in text.splitlines()
+                   if line.split() and line.split()[0] in classes}
+        self.assertEqual([printed[c] for c in classes], matrix)
 
     def test_same_seed_gives_identical_weights(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
