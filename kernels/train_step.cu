@@ -1099,7 +1099,7 @@ class CudaModel final : public Model {
   DeviceBuffer<float> back_dense_, back_value_, back_labels_, back_weights_;
   DeviceBuffer<std::int32_t> back_slot_;
   CudaStream copy_stream_;
-  CudaEvent copied_, back_released_, allocated_;
+  CudaEvent copied_{EventUse::ordering}, back_released_{EventUse::ordering}, allocated_{EventUse::ordering};
   bool back_in_use_ = false;
   std::int64_t rows_ = 0;
   bool weighted_ = false;

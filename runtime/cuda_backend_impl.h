@@ -65,7 +65,7 @@ class CudaBackend {
   int multiprocessors_ = 1;
   CudaStream stream_;
   PinnedHostBuffer<float> host_staging_;
-  CudaEvent staging_copied_;  // recorded after upload()'s copy from host_staging_
+  CudaEvent staging_copied_{EventUse::ordering};  // recorded after upload()'s copy from host_staging_
   DeviceBuffer<float> device_staging_;
   DeviceBuffer<ColumnStats> stats_device_;
 };

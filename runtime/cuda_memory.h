@@ -104,9 +104,16 @@ class CudaStream {
   cudaStream_t stream_ = nullptr;
 };
 
+// What an event is for: timing (elapsed_ms_since) or only ordering work across streams and the
+// host, which is cheaper to record and wait on without timing (cudaEventDisableTiming).
+enum class EventUse { timing, ordering };
+
 class CudaEvent {
  public:
-  CudaEvent() { LATHE_CUDA_CHECK(cudaEventCreate(&event_)); }
+  explicit CudaEvent(EventUse use = EventUse::timing) {
+    LATHE_CUDA_CHECK(
+        cudaEventCreateWithFlags(&event_, use == EventUse::timing ? cudaEventDefault : cudaEventDisableTiming));
+  }
   ~CudaEvent() {
     if (event_) cudaEventDestroy(event_);
   }
