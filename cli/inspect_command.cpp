@@ -1,6 +1,6 @@
 // `lathe inspect FILE [--json]`: the layout, rows, storage (with the path each dataset is read by),
-// and per column its name, type, missing count and min/mean/max (numeric) or category count
-// (categorical).
+// and per column its name, type, missing count and min/mean/max/std (numeric) or category count and
+// the labels with their counts (categorical: the text shows the 10 most frequent, the JSON all).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -33,6 +33,19 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 nlohmann::json json_number(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
+
+// The labels listed per categorical column in the text output, most frequent first.
+constexpr std::size_t kLabelsShown = 10;
+
+std::string general(double v) {
+  // A column with infinite values of both signs has no mean: "nan", not the platform's "-nan".
+  if (std::isnan(v)) return "nan";
+  std::ostringstream s;
+  s << std::setprecision(6) << v;
+  return s.str();
+}
+
+std::string label_text(const std::string& label) { return label.empty() ? "\"\"" : label; }
 
 }  // namespace
 
@@ -86,6 +99,14 @@ void add_inspect_command(CLI::App& app) {
                               {"missing", s.missing}};
         if (cols[c].type == ColumnType::categorical) {
           col["categories"] = cols[c].categories.size();
+          // Every label with its rows, most frequent first (ties in code order).
+          const std::vector<std::int64_t>& counts = summary.category_counts[c];
+          nlohmann::json labels = nlohmann::json::array();
+          for (std::size_t i : categories_by_count(counts)) {
+            labels.push_back({{"label", cols[c].categories[i]}, {"count", counts[i]}});
+          }
+          col["category_counts"] = labels;
+          if (summary.invalid_codes[c] > 0) col["invalid_codes"] = summary.invalid_codes[c];
         } else {
           col["min"] = s.count ? json_number(s.min) : nullptr;
           col["mean"] = s.count ? json_number(s.mean) : nullptr;
@@ -133,7 +154,7 @@ void add_inspect_command(CLI::App& app) {
     std::cout << "\n  " << std::left << std::setw(static_cast<int>(width)) << "name" << "  "
               << std::setw(12) << "type" << std::setw(9) << "dtype" << std::right << std::setw(10)
               << "missing" << std::setw(14) << "min" << std::setw(14) << "mean" << std::setw(14)
-              << "max" << "\n";
+              << "max" << std::setw(14) << "std" << "\n";
     for (std::size_t c = 0; c < cols.size(); ++c) {
       const ColumnStats& s = summary.stats[c];
       std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << cols[c].name << "  "
@@ -142,20 +163,46 @@ void add_inspect_command(CLI::App& app) {
       if (cols[c].type == ColumnType::categorical) {
         std::cout << "  " << cols[c].categories.size() << " categories";
       } else if (s.count == 0) {
-        std::cout << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-";
+        std::cout << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-";
       } else {
-        std::ostringstream mn, me, mx;
-        mn << std::setprecision(6) << s.min;
-        // A column with infinite values of both signs has no mean: "nan", not the platform's "-nan".
-        if (std::isnan(s.mean)) {
-          me << "nan";
-        } else {
-          me << std::setprecision(6) << s.mean;
-        }
-        mx << std::setprecision(6) << s.max;
-        std::cout << std::setw(14) << mn.str() << std::setw(14) << me.str() << std::setw(14) << mx.str();
+        std::cout << std::setw(14) << general(s.min) << std::setw(14) << general(s.mean) << std::setw(14)
+                  << general(s.max) << std::setw(14) << general(std::sqrt(variance(s)));
       }
       std::cout << "\n";
+    }
+
+    // The labels of each categorical column with their rows and share of all rows.
+    bool header = false;
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      if (cols[c].type != ColumnType::categorical) continue;
+      if (!header) {
+        std::cout << "\ncategories (most frequent first; rows, share of all rows):\n";
+        header = true;
+      }
+      const std::vector<std::int64_t>& counts = summary.category_counts[c];
+      const std::vector<std::size_t> order = categories_by_count(counts);
+      const std::size_t shown = std::min(order.size(), kLabelsShown);
+      std::cout << "  " << cols[c].name << ": " << counts.size() << (counts.size() == 1 ? " label" : " labels");
+      if (summary.stats[c].missing > 0) std::cout << ", " << summary.stats[c].missing << " missing";
+      if (summary.invalid_codes[c] > 0) {
+        std::cout << ", " << summary.invalid_codes[c] << " rows with a code that names no label";
+      }
+      std::cout << "\n";
+      std::size_t label_width = 5;
+      for (std::size_t k = 0; k < shown; ++k) {
+        label_width = std::max(label_width, label_text(cols[c].categories[order[k]]).size());
+      }
+      const double rows = static_cast<double>(reader.rows());
+      for (std::size_t k = 0; k < shown; ++k) {
+        const std::size_t i = order[k];
+        std::ostringstream pct;
+        pct << std::fixed << std::setprecision(2) << (rows > 0 ? 100.0 * static_cast<double>(counts[i]) / rows : 0.0)
+            << "%";
+        std::cout << "    " << std::left << std::setw(static_cast<int>(label_width))
+                  << label_text(cols[c].categories[i]) << std::right << std::setw(12) << counts[i] << std::setw(9)
+                  << pct.str() << "\n";
+      }
+      if (order.size() > shown) std::cout << "    ... and " << order.size() - shown << " more\n";
     }
   });
 }

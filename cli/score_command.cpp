@@ -6,7 +6,8 @@
 // folder (created when missing) and each output is named after its input (stem + .h5 or .csv). An
 // input that fails (unreadable, schema mismatch, a bad value) is reported on stderr naming the file
 // and what is wrong and gets no output; the others are still scored, and the command exits 1 at
-// the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout.
+// the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file
+// written as HDF5 by default under a name that says otherwise (x.txt) gets a note (stderr and JSON).
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -32,6 +33,16 @@ ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out
   if (flag == "csv") return ScoreFormat::csv;
   if (!flag.empty()) throw UsageError("--format: expected h5 or csv, got '" + flag + "'");
   return !several && out.extension() == ".csv" ? ScoreFormat::csv : ScoreFormat::h5;
+}
+
+// The note for an output file written as HDF5 (no --format) whose name does not say so (x.txt,
+// x.CSV, x): "" when its extension is .h5, .hdf5, .hdf or .csv.
+std::string format_note(const std::string& flag, const std::filesystem::path& target, ScoreFormat format) {
+  const std::string ext = target.extension().string();
+  const bool named = ext == ".h5" || ext == ".hdf5" || ext == ".hdf" || ext == ".csv";
+  if (!flag.empty() || format != ScoreFormat::h5 || named) return "";
+  return "--out " + target.string() + " is written as HDF5 (the format unless --out ends in .csv); for CSV, " +
+         "name it .csv or pass --format csv";
 }
 
 nlohmann::json counts_json(const std::map<std::string, std::int64_t>& counts) {
@@ -114,6 +125,14 @@ void add_score_command(CLI::App& app) {
       std::cerr << "score: model " << args->model << " (" << scoring_task_name(scorer.task()) << ", label '"
                 << scorer.label() << "') on " << scorer.device_description() << "\n";
     }
+    std::vector<std::string> notes, failed;
+    if (!out_is_folder) {
+      const std::string note = format_note(args->format, out, format);
+      if (!note.empty()) {
+        if (!args->quiet) std::cerr << "score: note: " << note << "\n";
+        notes.push_back(note);
+      }
+    }
     ScoreFileOptions options;
     options.format = format;
     options.id_column = args->id;
@@ -123,7 +142,6 @@ void add_score_command(CLI::App& app) {
 
     nlohmann::json files = nlohmann::json::array();
     ScoringSummary total;
-    std::vector<std::string> notes, failed;
     std::int64_t rows = 0;
     for (std::size_t i = 0; i < args->inputs.size(); ++i) {
       const std::string& input = args->inputs[i];

@@ -270,7 +270,7 @@ void add_train_command(CLI::App& app) {
 
     o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
     if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
-      throw InputError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
+      throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                        "trains)");
     }
     o.resume_path = args->resume;

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "io/train_table.h"
 #include "runtime/error.h"
@@ -33,6 +35,16 @@ std::vector<double> numeric_shares(const ColumnStats& stats, const QuantileSketc
   for (double& v : out) v *= present;
   out.push_back(share(static_cast<double>(stats.missing), rows));
   return out;
+}
+
+int filled_bins(std::span<const double> expected) {
+  return static_cast<int>(std::count_if(expected.begin(), expected.end(), [](double e) { return e > 0; }));
+}
+
+std::string significant(double v, int digits) {
+  std::ostringstream s;
+  s << std::setprecision(digits) << v;
+  return s.str();
 }
 
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
@@ -66,6 +78,12 @@ double population_stability_index(std::span<const double> expected, std::span<co
     psi += (a - e) * std::log(a / e);
   }
   return psi;
+}
+
+double chance_psi(int bins, std::int64_t train_rows, std::int64_t new_rows) {
+  if (train_rows <= 0 || new_rows <= 0) return NAN;
+  if (bins < 2) return 0.0;
+  return (bins - 1) * (1.0 / static_cast<double>(train_rows) + 1.0 / static_cast<double>(new_rows));
 }
 
 std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins) {
@@ -131,6 +149,8 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
     const auto actual = numeric_shares(now.numeric.stats, now.numeric.sketch, f.edges);
     f.psi = population_stability_index(expected, actual);
     f.ks = ks_statistic(train.numeric.sketch, now.numeric.sketch);
+    f.bins = filled_bins(expected);
+    f.chance_psi = chance_psi(f.bins, train.numeric.stats.count + train.numeric.stats.missing, s.count + s.missing);
   } else {
     f.ks = NAN;
     const CategoricalProfile& t = train.categorical;
@@ -169,6 +189,8 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
     f.missing_rate_new = actual[missing_bin];
     f.unseen_share = actual[unseen_bin];
     f.psi = population_stability_index(expected, actual);
+    f.bins = filled_bins(expected);
+    f.chance_psi = chance_psi(f.bins, static_cast<std::int64_t>(train_rows), static_cast<std::int64_t>(new_rows));
   }
   f.status = psi_status(f.psi, thresholds);
   return f;
@@ -241,8 +263,70 @@ PredictionDrift compare_predictions(const PredictionSummary& train, const Predic
   }
   d.available = true;
   d.psi = population_stability_index(d.train_shares, d.new_shares);
+  d.bins = filled_bins(d.train_shares);
+  d.chance_psi = chance_psi(d.bins, d.train_rows, d.new_rows);
   d.status = psi_status(d.psi, thresholds);
   return d;
+}
+
+std::vector<std::string> small_sample_notes(const std::vector<FeatureDrift>& features,
+                                            const PredictionDrift& prediction, std::int64_t train_rows,
+                                            std::int64_t new_rows, const DriftThresholds& thresholds) {
+  std::vector<std::string> notes;
+  const double half = thresholds.psi_warn / 2;
+  const auto range = [](const std::string& low, const std::string& high) {
+    return low == high ? low : low + " to " + high;
+  };
+  const auto note = [&](std::int64_t reference_rows, const std::string& train_what, int fewest_bins, int most_bins,
+                        double lowest, double highest, const std::string& which) {
+    notes.push_back("small sample: the new data has " + std::to_string(new_rows) + " rows; with " +
+                    std::to_string(reference_rows) + " " + train_what + ", " + which + " over " +
+                    range(std::to_string(fewest_bins), std::to_string(most_bins)) + " bins is about " +
+                    range(significant(lowest, 2), significant(highest, 2)) +
+                    " by chance alone (two samples of one distribution), more than half of --psi-warn " +
+                    significant(thresholds.psi_warn, 6) +
+                    ": compare a larger sample, or raise --psi-warn/--psi-alert");
+  };
+  // Features alike (chance levels within a factor of 1.5: numeric columns with and without a
+  // missing bin, say) share one note; a categorical column of many labels gets its own.
+  std::size_t compared = 0;
+  std::vector<const FeatureDrift*> noted;
+  for (const FeatureDrift& f : features) {
+    if (!std::isfinite(f.chance_psi)) continue;
+    ++compared;
+    if (f.chance_psi > half) noted.push_back(&f);
+  }
+  std::stable_sort(noted.begin(), noted.end(),
+                   [](const FeatureDrift* a, const FeatureDrift* b) { return a->chance_psi < b->chance_psi; });
+  for (std::size_t first = 0; first < noted.size();) {
+    std::size_t last = first + 1;
+    while (last < noted.size() && noted[last]->chance_psi <= 1.5 * noted[first]->chance_psi) ++last;
+    std::vector<const FeatureDrift*> group(noted.begin() + static_cast<std::ptrdiff_t>(first),
+                                           noted.begin() + static_cast<std::ptrdiff_t>(last));
+    first = last;
+    int fewest = group.front()->bins, most = fewest;
+    for (const FeatureDrift* f : group) {
+      fewest = std::min(fewest, f->bins);
+      most = std::max(most, f->bins);
+    }
+    std::string which;
+    if (group.size() == compared && compared > 1) {
+      which = "the PSI of every feature";
+    } else {
+      // Named in the report's order.
+      std::vector<const FeatureDrift*> named = group;
+      std::sort(named.begin(), named.end());
+      which = named.size() == 1 ? "the PSI of feature " : "the PSI of the features ";
+      for (std::size_t i = 0; i < named.size() && i < 8; ++i) which += (i ? ", '" : "'") + named[i]->name + "'";
+      if (named.size() > 8) which += " and " + std::to_string(named.size() - 8) + " more";
+    }
+    note(train_rows, "training rows", fewest, most, group.front()->chance_psi, group.back()->chance_psi, which);
+  }
+  if (prediction.available && std::isfinite(prediction.chance_psi) && prediction.chance_psi > half) {
+    note(prediction.train_rows, "predictions stored at training", prediction.bins, prediction.bins,
+         prediction.chance_psi, prediction.chance_psi, "the PSI of the predictions");
+  }
+  return notes;
 }
 
 DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& model_path,
@@ -309,6 +393,11 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     report.prediction = compare_predictions(model.predictions, summary, thresholds);
   }
   report.status = worse(report.status, report.prediction.status);
+  // A small sample drifts by chance alone: said before the metrics, which may return early.
+  for (std::string& note :
+       small_sample_notes(report.features, report.prediction, report.train_rows, report.new_rows, thresholds)) {
+    report.notes.push_back(std::move(note));
+  }
 
   if (report.labels_present) {
     // Labels the metrics cannot use (a missing one, a class the model never saw) leave the feature
@@ -373,6 +462,8 @@ std::string drift_report_json(const DriftReport& r) {
                         {"unseen_share", number(f.unseen_share)},
                         {"unseen", f.unseen},
                         {"edges", numbers(f.edges)},
+                        {"bins", f.bins},
+                        {"psi_chance", number(f.chance_psi)},
                         {"status", drift_status_name(f.status)}};
     if (!f.note.empty()) j["note"] = f.note;
     features.push_back(std::move(j));
@@ -385,6 +476,8 @@ std::string drift_report_json(const DriftReport& r) {
                                {"new_shares", numbers(p.new_shares)},
                                {"train_rows", p.train_rows},
                                {"new_rows", p.new_rows},
+                               {"bins", p.bins},
+                               {"psi_chance", number(p.chance_psi)},
                                {"status", drift_status_name(p.status)}};
   if (!p.note.empty()) prediction["note"] = p.note;
   nlohmann::json metrics = nlohmann::json::array();

@@ -19,12 +19,18 @@
 // Predictions: the new rows are scored with the model and compared with the summary of the
 // validation predictions stored at training time: regression and binary by PSI over the quantile
 // bins of the stored sketch (no missing bin), multiclass by PSI over the predicted-class shares.
+// Chance: two samples of one distribution differ by a PSI of about (bins - 1) (1/n_train + 1/n_new)
+// by chance alone (bins: those with a training share above 0), the chi-square approximation (for
+// small differences PSI ~ sum (a - e)^2 / e, whose mean is that). When it exceeds half of the warn
+// threshold for some feature or the predictions, the report notes the small sample: a random
+// sample of the training data itself can warn or alert then.
 // Metrics: when the new data holds the model's label, the task's metrics beside the training
 // validation metrics (metrics_json's "valid"); the drop is measured in the worse direction. Labels
 // the metrics cannot use (a missing label, a class the model was not trained on) skip the metrics
 // with a note; the rest of the report stands.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -58,6 +64,11 @@ struct DriftThresholds {
 // when the sizes differ.
 double population_stability_index(std::span<const double> expected, std::span<const double> actual);
 
+// The PSI expected by chance alone between two samples of one distribution, of train_rows and
+// new_rows rows, over `bins` bins that the distribution fills: (bins - 1) (1/train_rows +
+// 1/new_rows), the chi-square approximation. 0 for fewer than 2 bins; NaN when a sample is empty.
+double chance_psi(int bins, std::int64_t train_rows, std::int64_t new_rows);
+
 // The distinct quantiles q(k / bins), k = 1..bins-1, of a sketch, ascending: the inner edges of the
 // PSI bins. Empty for an empty sketch.
 std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins = kPsiBins);
@@ -81,12 +92,15 @@ struct FeatureDrift {
   double unseen_share = 0.0;           // categorical: the new rows' share of unseen labels
   std::vector<std::string> unseen;     // categorical: the unseen labels present in the new data
   std::vector<double> edges;           // numeric: the inner bin edges used for PSI
+  int bins = 0;                        // the PSI bins with a training share above 0
+  double chance_psi = NAN;             // chance_psi(bins, training rows, new rows); NaN when not compared
   DriftStatus status = DriftStatus::ok;
   std::string note;  // why the feature is an alert beyond its PSI ("" = none)
 };
 
 // One column compared: `train` and `now` must have the same name. PSI, KS, missing rates, unseen
-// labels and the status by the thresholds (an alert when the types differ).
+// labels, the PSI expected by chance and the status by the thresholds (an alert when the types
+// differ).
 FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds);
 
 // The summary PredictionSummary holds of predictions as predict_table gives them (regression value
@@ -101,6 +115,8 @@ struct PredictionDrift {
   std::vector<double> edges;  // regression and binary: the inner bin edges
   std::vector<double> train_shares, new_shares;  // per bin (multiclass: per class)
   std::int64_t train_rows = 0, new_rows = 0;
+  int bins = 0;             // the bins with a training share above 0
+  double chance_psi = NAN;  // chance_psi(bins, train_rows, new_rows); NaN when not available
   DriftStatus status = DriftStatus::ok;
 };
 
@@ -133,6 +149,16 @@ struct DriftReport {
   DriftStatus status = DriftStatus::ok;  // the worst of every status above
   std::vector<std::string> notes;
 };
+
+// The notes about small samples: for the features whose chance_psi exceeds half of
+// thresholds.psi_warn, one note per group of features alike (chance levels within a factor of 1.5;
+// the features named unless the group holds every feature compared), and one for the predictions
+// when theirs does; each names the rows (the training profile's `train_rows`, the new data's
+// `new_rows`), the bins, the chance level and what to do (a larger sample, or higher thresholds).
+// Empty when no chance level is that high.
+std::vector<std::string> small_sample_notes(const std::vector<FeatureDrift>& features,
+                                            const PredictionDrift& prediction, std::int64_t train_rows,
+                                            std::int64_t new_rows, const DriftThresholds& thresholds);
 
 // The whole comparison of `data` with the model file at `model_path`. Throws InputError when the
 // model has no training profile (format 1, or not written by `lathe train`) or the data cannot be

@@ -394,9 +394,15 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
     s += table_row("training rows", std::to_string(m.profile->rows));
   if (std::isfinite(valid_rows)) {
     std::string v = num(valid_rows, 15);
-    if (metrics.contains("valid_file") && metrics["valid_file"].is_string() &&
+    if (valid_rows > 0 && metrics.contains("valid_file") && metrics["valid_file"].is_string() &&
         !metrics["valid_file"].get<std::string>().empty()) {
-      v += " from <code>" + html_escape(metrics["valid_file"].get<std::string>()) + "</code>";
+      // Held out from the training file (valid_fraction above 0) or a file of their own (--valid,
+      // valid_fraction 0). A model from before valid_fraction was stored: its options tell.
+      const double fraction = json_number(metrics, "valid_fraction");
+      const bool held_out = std::isfinite(fraction) ? fraction > 0 : !parse_object(m.options_json).contains("valid");
+      v += held_out ? " held out from <code>" : " from <code>";
+      v += html_escape(metrics["valid_file"].get<std::string>()) + "</code>";
+      if (held_out && std::isfinite(fraction)) v += " (" + num(100 * fraction, 6) + "%)";
     }
     s += table_row("validation rows", v);
   }

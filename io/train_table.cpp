@@ -701,9 +701,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       throw InputError(where + "its classes are " + was + "; this data's are " + now);
     }
     if (init.kind != options.kind || (options.kind == ModelKind::fm && init.factors != options.factors)) {
-      throw InputError(where + "it is a " + std::string(init.kind == ModelKind::fm ? "fm" : "linear") +
-                       " model with " + std::to_string(init.factors) + " factors; this run asks for " +
-                       (options.kind == ModelKind::fm ? "fm with " + std::to_string(options.factors) + " factors" : "linear"));
+      // "an fm model with 4 factors", "a linear model": a linear model has no factors to name.
+      const auto kind_text = [](ModelKind kind, std::int32_t factors) {
+        return kind == ModelKind::fm ? "an fm model with " + std::to_string(factors) + " factors"
+                                     : std::string("a linear model");
+      };
+      throw InputError(options.init_model.string() + " (--init-model) is " + kind_text(init.kind, init.factors) +
+                       "; this run trains " + kind_text(options.kind, options.factors) +
+                       " (--init-model needs the same --model and --factors)");
     }
   }
   const FittedPreparation fitted = warm && !options.refit_prep
@@ -892,6 +897,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                           {"valid_rows", report.valid_rows},
                           {"batch", report.batch},
                           {"valid_file", valid_file},
+                          // The share of the training file held out for validation (then valid_file
+                          // names the training file); 0 with --valid FILE.
+                          {"valid_fraction", separate_valid ? 0.0 : options.valid_fraction},
                           {"valid", best && valid.rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
                           {"train_loss", best ? nlohmann::json(best->train_loss) : nlohmann::json(nullptr)}}
         .dump();
@@ -926,7 +934,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                               !ctx.is_cuda());
     report.notes.push_back("streamed training: " + std::to_string(windows.count()) + " windows of up to " +
                            std::to_string(windows.span()) + " file rows (--window-rows " + std::to_string(window_rows) +
-                           " rounded up to whole read blocks; prepared training rows take " +
+                           " rounded up to whole read blocks of --block-rows, themselves whole chunks of the file; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
                            " MB; budget " + std::to_string(static_cast<long long>(budget / 1e6)) + " MB)");
     report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
@@ -934,6 +942,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+  if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
   stage_done("train");
 
   file.parameters = report.outcome.best;

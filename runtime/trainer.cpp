@@ -10,6 +10,7 @@
 #include <iostream>
 #include <numeric>
 #include <span>
+#include <sstream>
 
 #include "kernels/prepare_formulas.h"
 #include "runtime/error.h"
@@ -295,6 +296,25 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
 }
 
 }  // namespace
+
+std::string divergence_note(const std::vector<EpochRecord>& history) {
+  double lowest = INFINITY;
+  std::int32_t lowest_epoch = 0;
+  for (const EpochRecord& r : history) {
+    if (lowest > 0 && r.train_loss > kDivergedLossRatio * lowest) {
+      std::ostringstream note;
+      note << "the training loss rose from " << lowest << " (epoch " << lowest_epoch << ") to " << r.train_loss
+           << " (epoch " << r.epoch << "): the optimization diverged; try a lower --lr, or clip outliers "
+           << "(--clip std:3), which crosses and factorization machines multiply";
+      return note.str();
+    }
+    if (r.train_loss < lowest) {
+      lowest = r.train_loss;
+      lowest_epoch = r.epoch;
+    }
+  }
+  return "";
+}
 
 TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
                          const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,

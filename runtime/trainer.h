@@ -188,6 +188,13 @@ class TrainingWindows {
   }
 };
 
+// A note when the training loss of some epoch rose to more than kDivergedLossRatio times the
+// lowest before it (the optimization diverged without overflowing, which the trainer refuses),
+// naming the epochs and what to try; "" otherwise. Early stopping then keeps an early epoch, and a
+// user would take the saved model for a converged one.
+constexpr double kDivergedLossRatio = 10.0;
+std::string divergence_note(const std::vector<EpochRecord>& history);
+
 // The minibatch rows when --batch is not given: `preferred` (TrainerOptions' default, 256), or
 // fewer for a small training set, so that an epoch takes at least kMinDefaultStepsPerEpoch steps.
 // At 256 rows a step, 176 training rows (penguins) made one step an epoch, 20 steps in all at the

@@ -192,6 +192,130 @@ TEST(Psi, ThresholdsDecideTheStatus) {
   EXPECT_EQ(compare_columns(a.columns[0], b.columns[0], t).status, DriftStatus::ok);
 }
 
+// The mean PSI of two samples of one distribution, through the whole path (profiles, training
+// deciles, shares, floor), over `pairs` random pairs of n_train and n_new rows.
+double simulated_chance_psi(std::int64_t n_train, std::int64_t n_new, int pairs, unsigned seed, int* bins) {
+  double sum = 0.0;
+  for (int i = 0; i < pairs; ++i) {
+    const DataProfile a = normal_profile(0.0, n_train, seed + 2u * static_cast<unsigned>(i));
+    const DataProfile b = normal_profile(0.0, n_new, seed + 2u * static_cast<unsigned>(i) + 1u);
+    const FeatureDrift f = compare_columns(a.columns[0], b.columns[0], {});
+    sum += f.psi;
+    *bins = f.bins;
+    EXPECT_DOUBLE_EQ(f.chance_psi, chance_psi(f.bins, n_train, n_new));
+  }
+  return sum / pairs;
+}
+
+TEST(Psi, ChanceLevelFormula) {
+  EXPECT_NEAR(chance_psi(10, 220, 69), 9.0 * (1.0 / 220 + 1.0 / 69), 1e-15);
+  EXPECT_NEAR(chance_psi(10, 220, 69), 0.1713, 1e-4);
+  EXPECT_DOUBLE_EQ(chance_psi(3, 100, 100), 0.04);
+  EXPECT_DOUBLE_EQ(chance_psi(1, 100, 100), 0.0);  // one bin: no room to differ
+  EXPECT_TRUE(std::isnan(chance_psi(10, 100, 0)));
+  EXPECT_TRUE(std::isnan(chance_psi(10, 0, 100)));
+}
+
+TEST(Psi, ChanceLevelMatchesTheMeanPsiOfSamplesOfOneDistribution) {
+  // The PSI of many random pairs of samples from one normal distribution, averaged: within 25% of
+  // (bins - 1) (1/n_train + 1/n_new). 69 rows: the QA report's penguin test split.
+  const std::int64_t n_train = 2000;
+  for (const std::int64_t n_new : {std::int64_t{69}, std::int64_t{1000}}) {
+    int bins = 0;
+    const double mean = simulated_chance_psi(n_train, n_new, 300, 1000u + static_cast<unsigned>(n_new), &bins);
+    EXPECT_EQ(bins, 10);  // the deciles; no missing values, so no missing bin
+    const double formula = chance_psi(bins, n_train, n_new);
+    EXPECT_NEAR(mean / formula, 1.0, 0.25) << "n_new " << n_new << ": mean PSI " << mean << ", formula " << formula;
+  }
+}
+
+TEST(Psi, SmallSamplesAreNotedOncePerKindOfBins) {
+  // Training 220 rows, new 69 (the QA report's penguins): two numeric columns of 10 bins, one with
+  // missing values (11 bins), a categorical column of 3 labels (3 bins).
+  const DataProfile train = normal_profile(0.0, 220, 7);
+  const DataProfile train_missing = normal_profile(0.0, 220, 8, 0.1);
+  const DataProfile now = normal_profile(0.0, 69, 9);
+  const DataProfile now_missing = normal_profile(0.0, 69, 10, 0.1);
+  const ColumnInfo city{"city", ColumnType::categorical, "int32", {"a", "b", "c"}, "/city"};
+  std::vector<float> codes220, codes69;
+  for (int i = 0; i < 220; ++i) codes220.push_back(static_cast<float>(i % 3));
+  for (int i = 0; i < 69; ++i) codes69.push_back(static_cast<float>(i % 3));
+  const DataProfile cat_train = profile_of({city}, codes220), cat_now = profile_of({city}, codes69);
+
+  DriftThresholds t;
+  std::vector<FeatureDrift> features;
+  for (const char* name : {"x", "y"}) {
+    features.push_back(compare_columns(train.columns[0], now.columns[0], t));
+    features.back().name = name;
+  }
+  features.push_back(compare_columns(cat_train.columns[0], cat_now.columns[0], t));
+  EXPECT_EQ(features[0].bins, 10);
+  EXPECT_EQ(features[2].bins, 3);
+  EXPECT_NEAR(features[0].chance_psi, 0.1713, 1e-4);
+  EXPECT_NEAR(features[2].chance_psi, 2.0 * (1.0 / 220 + 1.0 / 69), 1e-12);  // 0.038: below 0.05
+  const PredictionDrift no_prediction;
+
+  // The numeric features are alike: one note, with the rows, the chance level and what to do.
+  std::vector<std::string> notes = small_sample_notes(features, no_prediction, 220, 69, t);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("69 rows"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("220 training rows"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("about 0.17 by chance"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("the features 'x', 'y' over 10 bins"), std::string::npos) << notes[0];
+  EXPECT_EQ(notes[0].find("city"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("--psi-warn"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("larger sample"), std::string::npos) << notes[0];
+
+  // Every feature alike: one note for all, naming none.
+  features.pop_back();
+  notes = small_sample_notes(features, no_prediction, 220, 69, t);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("every feature"), std::string::npos) << notes[0];
+
+  // A missing bin (11 bins, 0.19): alike, still one note, which gives the range.
+  features.push_back(compare_columns(train_missing.columns[0], now_missing.columns[0], t));
+  features.back().name = "z";
+  EXPECT_EQ(features.back().bins, 11);
+  notes = small_sample_notes(features, no_prediction, 220, 69, t);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("every feature over 10 to 11 bins is about 0.17 to 0.19"), std::string::npos) << notes[0];
+
+  // A categorical column of 40 labels (0.74): a note of its own, naming it; the others are named too.
+  std::vector<std::string> labels;
+  for (int i = 0; i < 40; ++i) labels.push_back("l" + std::to_string(i));
+  const ColumnInfo many{"many", ColumnType::categorical, "int32", labels, "/many"};
+  std::vector<float> many220, many69;
+  for (int i = 0; i < 220; ++i) many220.push_back(static_cast<float>(i % 40));
+  for (int i = 0; i < 69; ++i) many69.push_back(static_cast<float>(i % 40));
+  features.push_back(compare_columns(profile_of({many}, many220).columns[0], profile_of({many}, many69).columns[0], t));
+  EXPECT_EQ(features.back().bins, 40);
+  notes = small_sample_notes(features, no_prediction, 220, 69, t);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(notes[0].find("the features 'x', 'y', 'z' over 10 to 11 bins"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[1].find("feature 'many' over 40 bins is about 0.74"), std::string::npos) << notes[1];
+  features.pop_back();
+
+  // A higher warn threshold, or larger samples: no note.
+  t.psi_warn = 0.4;
+  EXPECT_TRUE(small_sample_notes(features, no_prediction, 220, 69, t).empty());
+  t.psi_warn = 0.1;
+  const FeatureDrift big = compare_columns(normal_profile(0.0, 5000, 11).columns[0],
+                                           normal_profile(0.0, 2000, 12).columns[0], t);
+  EXPECT_LT(big.chance_psi, 0.05);
+  EXPECT_TRUE(small_sample_notes({big}, no_prediction, 5000, 2000, t).empty());
+
+  // The predictions: their own rows (the validation rows stored at training).
+  PredictionDrift p;
+  p.available = true;
+  p.bins = 3;
+  p.train_rows = 55;
+  p.new_rows = 69;
+  p.chance_psi = chance_psi(p.bins, p.train_rows, p.new_rows);
+  notes = small_sample_notes({big}, p, 5000, 69, t);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("55 predictions"), std::string::npos) << notes[0];
+}
+
 TEST(PredictionSummary, SketchForScoresAndClassSharesForMulticlass) {
   std::vector<float> p;
   for (int i = 0; i < 1000; ++i) p.push_back(static_cast<float>(i) / 1000.0f);

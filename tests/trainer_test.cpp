@@ -572,3 +572,32 @@ TEST(PredictionLink, PredictIsTheLinkOfTheScoresAndRegressionInDouble) {
 
 }  // namespace
 }  // namespace lathe
+
+namespace lathe {
+namespace {
+
+// A loss that rose more than tenfold above the lowest before it is a divergence, named by epoch.
+TEST(TrainerDivergence, ALossTenTimesItsLowestIsNamed) {
+  const auto history = [](std::vector<double> losses) {
+    std::vector<EpochRecord> h;
+    for (std::size_t i = 0; i < losses.size(); ++i) {
+      EpochRecord r;
+      r.epoch = static_cast<std::int32_t>(i + 1);
+      r.train_loss = losses[i];
+      h.push_back(r);
+    }
+    return h;
+  };
+  // Diamonds with --model fm --cross all (the QA's run): 0.19, 25.6, 42.0, ...
+  const std::string note = divergence_note(history({0.19, 25.6, 42.0, 2307.0}));
+  EXPECT_NE(note.find("from 0.19 (epoch 1) to 25.6 (epoch 2)"), std::string::npos) << note;
+  EXPECT_NE(note.find("--lr"), std::string::npos) << note;
+  EXPECT_NE(divergence_note(history({1.0, 0.5, 6.0})).find("epoch 3"), std::string::npos);
+  // Noise, a slow rise and a flat run are not divergence.
+  EXPECT_EQ(divergence_note(history({1.0, 0.9, 0.8, 5.0, 0.7})), "");
+  EXPECT_EQ(divergence_note(history({0.0, 0.0, 0.0})), "");
+  EXPECT_EQ(divergence_note(history({})), "");
+}
+
+}  // namespace
+}  // namespace lathe

@@ -63,9 +63,44 @@ class TelcoTest(TempDirTest):
             self.assertAlmostEqual(cols[name]["mean"], df[name].mean(), delta=1e-6 * abs(df[name].mean()))
             self.assertAlmostEqual(cols[name]["min"], df[name].min(), places=3)
             self.assertAlmostEqual(cols[name]["max"], df[name].max(), places=3)
+        # The labels and their counts, as pandas counts them.
+        counts = df["contract"].value_counts()
+        self.assertEqual(cols["contract"]["category_counts"],
+                         [{"label": label, "count": int(n)} for label, n in counts.items()])
         # The human-readable form says the same.
         text = run("inspect", out, "--device", "cpu").stdout
         self.assertIn("rows:     7043", text)
+        self.assertRegex(text, r"\n    No +5174 +73\.46%\n    Yes +1869 +26\.54%\n")
+
+    def test_inspect_lists_category_labels_with_counts_and_the_std(self):
+        # 15 labels with counts 15..1 (label k15 most frequent), 2 missing, and a numeric column.
+        labels = [f"k{k:02d}" for k in range(1, 16) for _ in range(k)]
+        df = pd.DataFrame({"code": labels + ["", ""], "x": np.arange(len(labels) + 2, dtype=np.float64)})
+        csv = self.path("labels.csv")
+        df.to_csv(csv, index=False)
+        out = self.path("labels.h5")
+        run("import", csv, out, "--categorical", "code", "--quiet")
+        info = inspect_json(out)
+        code = next(c for c in info["columns"] if c["name"] == "code")
+        self.assertEqual(code["categories"], 15)  # the existing keys stay
+        self.assertEqual(code["missing"], 2)
+        # Every label with its count, most frequent first.
+        self.assertEqual(code["category_counts"], [{"label": f"k{k:02d}", "count": k} for k in range(15, 0, -1)])
+        text = run("inspect", out, "--device", "cpu").stdout
+        self.assertIn("code: 15 labels, 2 missing", text)
+        lines = text.splitlines()
+        first = lines.index("  code: 15 labels, 2 missing")
+        shown = lines[first + 1:first + 12]
+        self.assertEqual([line.split()[0] for line in shown[:10]], [f"k{k:02d}" for k in range(15, 5, -1)])
+        self.assertEqual(shown[0].split()[1:], ["15", f"{100 * 15 / len(df):.2f}%"])
+        self.assertEqual(shown[10].strip(), "... and 5 more")
+        # The std the JSON has, in the text too.
+        x = next(c for c in info["columns"] if c["name"] == "x")
+        self.assertAlmostEqual(x["std"], df["x"].std(ddof=0), places=9)
+        header = next(line for line in lines if line.strip().startswith("name"))
+        self.assertEqual(header.split()[-1], "std")
+        row = next(line for line in lines if line.strip().startswith("x "))
+        self.assertAlmostEqual(float(row.split()[-1]), df["x"].std(ddof=0), delta=1e-4 * df["x"].std())
 
     def test_import_diamonds_and_penguins(self):
         for name, rows, cols in [("diamonds", 53940, 10), ("penguins", 344, 7)]:

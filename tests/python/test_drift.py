@@ -208,6 +208,56 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2)  # a usage error
         self.assertIn("--psi-warn", proc.stderr)
 
+    def test_a_small_sample_of_the_training_data_is_noted(self):
+        # 69 random training rows (as the QA report's penguin split): two samples of one distribution
+        # that small differ by a PSI of about (bins - 1) (1/4000 + 1/69) by chance alone, above half
+        # of --psi-warn 0.1 for x1 (10 bins) and x2 (11: a missing bin), below it for city (3 bins).
+        small = self.imported("small", self.frames["train"].sample(69, random_state=0))
+        code, report = self.drift(small)
+        x1, x2, city = (self.feature(report, name) for name in ("x1", "x2", "city"))
+        self.assertEqual((x1["bins"], x2["bins"], city["bins"]), (10, 11, 3))
+        self.assertAlmostEqual(x1["psi_chance"], 9 * (1 / 4000 + 1 / 69), places=12)
+        self.assertAlmostEqual(x2["psi_chance"], 10 * (1 / 4000 + 1 / 69), places=12)
+        self.assertAlmostEqual(city["psi_chance"], 2 * (1 / 4000 + 1 / 69), places=12)
+        self.assertEqual(report["prediction"]["bins"], 10)
+        self.assertAlmostEqual(report["prediction"]["psi_chance"], 9 * (1 / 1500 + 1 / 69), places=12)
+        notes = [n for n in report["notes"] if n.startswith("small sample")]
+        self.assertEqual(len(notes), 2, report["notes"])  # x1 and x2 alike: one note; the predictions
+        self.assertIn("69 rows; with 4000 training rows, the PSI of the features 'x1', 'x2' over 10 to 11 bins is "
+                      "about 0.13 to 0.15 by chance alone", notes[0])
+        self.assertIn("--psi-warn 0.1", notes[0])
+        self.assertIn("compare a larger sample, or raise --psi-warn/--psi-alert", notes[0])
+        self.assertIn("with 1500 predictions stored at training, the PSI of the predictions over 10 bins is about 0.14",
+                      notes[1])
+        # The text output has the notes too.
+        proc = run("drift", self.model, small, "--device", "cpu", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        self.assertIn("note: small sample: the new data has 69 rows", proc.stdout)
+        # A higher warn threshold, or the whole training file: no such note.
+        _, report = self.drift(small, "--psi-warn", "0.4", "--psi-alert", "1")
+        self.assertFalse([n for n in report["notes"] if n.startswith("small sample")], report["notes"])
+        _, report = self.drift(self.files["train"])
+        self.assertFalse([n for n in report["notes"] if n.startswith("small sample")], report["notes"])
+
+    def test_the_penguin_test_split_of_the_qa_report_is_noted_as_small(self):
+        # The QA report: an 80/20 split of penguins, the model trained on the 80% (default options),
+        # drift on the 69 other rows alerted with no word about the sample's size.
+        df = pd.read_csv(os.path.join(SHARED, "penguins.csv"))
+        order = np.random.RandomState(0).permutation(len(df))
+        cut = int(len(df) * 0.8)
+        train = self.imported("penguins_train", df.iloc[order[:cut]])
+        test = self.imported("penguins_test", df.iloc[order[cut:]])
+        model = os.path.join(self.dir, "penguins_model.h5")
+        run("train", train, "--label", "species", "--task", "multiclass", "--out", model, "--device", "cpu", "--quiet")
+        _, report = self.drift(test, model=model)
+        self.assertEqual(report["new_rows"], 69)
+        notes = [n for n in report["notes"] if n.startswith("small sample")]
+        self.assertTrue(notes, report["notes"])
+        self.assertIn("the new data has 69 rows", notes[0])
+        for name in ("bill_length_mm", "body_mass_g"):
+            self.assertIn(f"'{name}'", notes[0])
+            self.assertGreater(self.feature(report, name)["psi_chance"], 0.05)
+
     def test_labels_the_model_cannot_use_skip_only_the_metrics(self):
         # A label that was not a class at training (and one that is missing): the features and the
         # predictions are still compared, the metrics are not, and a note says why.

@@ -5,8 +5,10 @@ recomputed from `lathe score`, weights and interactions from the model file read
 confusion counts, PSI as `lathe drift` computes it), loads nothing from the network, escapes names
 from the data; a model file without the per-epoch history; errors leave no output; and the page
 rendered by headless Chromium (the DOM it builds, and a screenshot with the charts' colour)."""
+import html as html_lib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -405,6 +407,38 @@ class ReportTest(unittest.TestCase):
         self.assertIn(EVIL, page.ids["drift-table"].all_text())
         self.assertIn("<no>", page.ids["summary"].all_text())
         self.svg(page, "roc")
+
+    def validation_rows_text(self, html):
+        match = re.search(r'<th scope="row">validation rows</th><td>(.*?)</td>', html)
+        self.assertIsNotNone(match, "no validation rows in the summary")
+        return match.group(1)
+
+    def test_validation_rows_say_held_out_or_from_a_file(self):
+        # Held out of the training file (the default --valid-fraction 0.2).
+        html, _ = self.report(self.multiclass_model, "held_out.html")
+        self.assertRegex(self.validation_rows_text(html),
+                         r"^\d+ held out from <code>" + re.escape(html_lib.escape(self.penguins)) + r"</code> \(20%\)$")
+        # A file of their own (--valid).
+        separate, _ = self.train(self.penguins, "separate_valid.h5", "--label", "species", "--task", "multiclass",
+                                 "--epochs", "2", "--valid", self.penguins)
+        html, _ = self.report(separate, "separate_valid.html")
+        self.assertEqual(self.validation_rows_text(html), "344 from <code>" + html_lib.escape(self.penguins) + "</code>")
+        # A model written before valid_fraction was stored: its options tell.
+        for model, expected in [(self.multiclass_model, " held out from <code>"), (separate, " from <code>")]:
+            old = self.path("old_" + os.path.basename(model))
+            shutil.copy(model, old)
+            with h5py.File(old, "a") as f:
+                metrics = json.loads(f.attrs["metrics"])
+                del metrics["valid_fraction"]
+                del f.attrs["metrics"]
+                f.attrs["metrics"] = json.dumps(metrics)
+                del f["attribute_digest"]
+                f.attrs["lathe_model_format_version"] = np.int64(2)
+            html, _ = self.report(old, "old_" + os.path.basename(model) + ".html")
+            text = self.validation_rows_text(html)
+            self.assertIn(expected, text)
+            if expected == " from <code>":
+                self.assertNotIn("held out", text)
 
     def test_model_without_history(self):
         old = self.path("no_history.h5")

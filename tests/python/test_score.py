@@ -247,6 +247,29 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(summary["rows"], 7043 + 500)
         self.assertEqual([f["input"] for f in summary["files"]], [good_a, missing_column, not_hdf5, infinite, good_b])
 
+    def test_an_output_name_that_is_neither_h5_nor_csv_is_noted(self):
+        # --out x.txt without --format is written as HDF5 (the documented default): a note says so.
+        small = self.path("small.h5")
+        write_columnar(small, [(n, v[:50], l) for n, v, l in self.telco_columns()])
+        for name in ["scores.txt", "scores", "scores.CSV"]:
+            out = self.path(name)
+            proc, summary = self.score(self.telco_model, small, "--out", out)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89HDF\r\n\x1a\n", name)
+            self.assertIn("note: --out " + out + " is written as HDF5", proc.stderr)
+            self.assertIn("--format csv", proc.stderr)
+            self.assertTrue(any("written as HDF5" in n for n in summary["notes"]), summary)
+            # --quiet keeps stderr quiet; the JSON still has the note.
+            proc, summary = self.score(self.telco_model, small, "--out", out, "--quiet")
+            self.assertEqual(proc.stderr, "")
+            self.assertTrue(any("written as HDF5" in n for n in summary["notes"]), summary)
+        # No note when the name or --format says what is written.
+        for name, flags in [("s.h5", []), ("s.hdf5", []), ("s.hdf", []), ("s.csv", []), ("s.txt", ["--format", "h5"]),
+                            ("t.txt", ["--format", "csv"])]:
+            proc, summary = self.score(self.telco_model, small, "--out", self.path(name), *flags)
+            self.assertNotIn("written as HDF5", proc.stderr, name)
+            self.assertFalse([n for n in summary["notes"] if "written as HDF5" in n], name)
+
     def test_missing_column_errors_before_any_output(self):
         columns = self.telco_columns()
         data = self.path("no_contract.h5")

@@ -253,6 +253,45 @@ class TrainTest(unittest.TestCase):
         self.assertIn("old.h5", proc.stderr)
         self.assertFalse(os.path.exists(self.path("bad.h5")))
 
+    def test_init_model_of_another_kind_names_both_kinds(self):
+        data = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "2000", "--features", "4", "--seed", "5", "--out", data, "--quiet")
+        flags = ["--label", "label", "--task", "binary", "--epochs", "1"]
+        linear, _ = self.train(data, *flags, out="linear.h5")
+        fm4, _ = self.train(data, *flags, "--model", "fm", "--factors", "4", out="fm4.h5")
+        cases = [
+            (linear, ["--model", "fm", "--factors", "8"], "is a linear model; this run trains an fm model with 8 factors"),
+            (fm4, [], "is an fm model with 4 factors; this run trains a linear model"),
+            (fm4, ["--model", "fm", "--factors", "8"],
+             "is an fm model with 4 factors; this run trains an fm model with 8 factors"),
+        ]
+        for old, extra, expected in cases:
+            out = self.path("warm.h5")
+            proc = run("train", data, *flags, *extra, "--init-model", old, "--out", out, "--device", "cpu", "--quiet",
+                       check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(old + " (--init-model) " + expected, proc.stderr)
+            self.assertNotIn("0 factors", proc.stderr)
+            self.assertFalse(os.path.exists(out))
+
+    def test_training_metrics_tell_a_held_out_fraction_from_a_validation_file(self):
+        data = self.path("synth.h5")
+        valid = self.path("valid.h5")
+        run("synth", "--task", "binary", "--rows", "2000", "--features", "4", "--seed", "5", "--out", data, "--quiet")
+        run("synth", "--task", "binary", "--rows", "500", "--features", "4", "--seed", "6", "--out", valid, "--quiet")
+        flags = ["--label", "label", "--task", "binary", "--epochs", "1"]
+        held, _ = self.train(data, *flags, out="held.h5")
+        training = self.evaluate(held, data)["training"]
+        self.assertEqual(training["valid_file"], data)  # kept as it was
+        self.assertAlmostEqual(training["valid_fraction"], 0.2)
+        quarter, _ = self.train(data, *flags, "--valid-fraction", "0.25", out="quarter.h5")
+        self.assertAlmostEqual(self.evaluate(quarter, data)["training"]["valid_fraction"], 0.25)
+        separate, _ = self.train(data, *flags, "--valid", valid, out="separate.h5")
+        training = self.evaluate(separate, data)["training"]
+        self.assertEqual(training["valid_file"], valid)
+        self.assertEqual(training["valid_fraction"], 0)
+        self.assertEqual(training["valid_rows"], 500)
+
     def test_fm_beats_linear_on_planted_interactions(self):
         data = self.path("synth.h5")
         run("synth", "--task", "binary", "--rows", "40000", "--features", "6", "--seed", "3", "--out", data, "--quiet")
