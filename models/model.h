@@ -29,7 +29,9 @@ enum class ModelKind { linear, fm };
 
 // Per-row losses of a score s (outputs scores for softmax) and a label y:
 //   squared   0.5 (s - y)^2
-//   huber     0.5 (s - y)^2 where |s - y| <= huber_delta, else delta (|s - y| - delta / 2)
+//   huber     0.5 (s - y)^2 / delta where |s - y| <= delta (huber_delta), else |s - y| - delta / 2:
+//             Huber's loss over delta, so its gradient is bounded by 1 for every delta (a small
+//             delta would otherwise leave gradients that --l2 outweighs)
 //   logistic  log(1 + exp(s)) - y s, y in [0, 1] (binary labels 0/1)
 //   softmax   log(sum_o exp(s_o)) - s_y, y a class index in [0, outputs)
 enum class LossKind { squared, huber, logistic, softmax };

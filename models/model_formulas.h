@@ -273,14 +273,16 @@ LATHE_HOST_DEVICE float squared_loss(float s, float y) {
 }
 LATHE_HOST_DEVICE float squared_dloss(float s, float y) { return s - y; }
 
+// Huber's loss divided by delta (model.h): the gradient is bounded by 1 whatever delta, so --l2
+// weighs the same against it for a small delta as for a large one.
 LATHE_HOST_DEVICE float huber_loss(float s, float y, float delta) {
   const float d = s - y;
   const float a = fabsf(d);
-  return a <= delta ? 0.5f * d * d : delta * (a - 0.5f * delta);
+  return a <= delta ? 0.5f * d * d / delta : a - 0.5f * delta;
 }
 LATHE_HOST_DEVICE float huber_dloss(float s, float y, float delta) {
   const float d = s - y;
-  return d > delta ? delta : (d < -delta ? -delta : d);
+  return d > delta ? 1.0f : (d < -delta ? -1.0f : d / delta);
 }
 
 // log(1 + e) for e in [0, 1] to a few ulps with logf alone (Goldberg: the rounding of u = 1 + e

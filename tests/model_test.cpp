@@ -218,7 +218,7 @@ double reference_loss(LossKind loss, double delta, double y, const std::vector<d
       return 0.5 * (s[0] - y) * (s[0] - y);
     case LossKind::huber: {
       const double a = std::fabs(s[0] - y);
-      return a <= delta ? 0.5 * a * a : delta * (a - 0.5 * delta);
+      return a <= delta ? 0.5 * a * a / delta : a - 0.5 * delta;
     }
     case LossKind::logistic:
       // log(1 + e^s) - y s, directly in long double (no overflow for the scores used here).
