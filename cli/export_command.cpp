@@ -31,6 +31,13 @@ void add_export_command(CLI::App& app) {
     const ModelFile model = load_model(args->model);
     const OnnxExportSummary summary = export_onnx(model, args->model, args->onnx);
     if (args->quiet) return;
+    if (model.trained_on_prepared) {
+      std::cerr << "export: note: " << args->model << " was trained on data prepared by `lathe prepare` ("
+                << model.trained_on_prepared->source
+                << "): the graph's inputs are the prepared columns, and that preparation is not in the graph; "
+                   "prepare the rows first (`lathe prepare RAW.h5 PREPARED.h5 --from "
+                << args->model << "`)\n";
+    }
     std::cout << "wrote " << args->onnx << " (" << summary.bytes << " bytes, " << summary.nodes
               << " nodes)\n";
     std::cout << "  inputs: ";

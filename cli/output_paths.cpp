@@ -58,4 +58,24 @@ void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vect
   for (const WrittenFile& output : outputs) paths.add(output);
 }
 
+bool make_output_folder(const std::string& option, const std::filesystem::path& folder) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(folder, ec)) return false;
+  // "a/b/c/" names the folder "a/b/c", whose parent is "a/b".
+  const std::filesystem::path named = folder.has_filename() ? folder : folder.parent_path();
+  const std::filesystem::path parent = named.has_parent_path() ? named.parent_path() : std::filesystem::path(".");
+  const auto parent_status = std::filesystem::status(parent, ec);
+  const std::string where = option + " " + folder.string() + ": ";
+  if (!std::filesystem::exists(parent_status)) {
+    throw InputError(where + "the folder '" + parent.string() +
+                     "' does not exist; only the output folder itself is created, not its parents");
+  }
+  if (!std::filesystem::is_directory(parent_status)) {
+    throw InputError(where + "'" + parent.string() + "' is a file, not a folder");
+  }
+  std::filesystem::create_directory(named, ec);
+  if (ec) throw InputError(where + "cannot create the folder: " + ec.message());
+  return true;
+}
+
 }  // namespace lathe::cli

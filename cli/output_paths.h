@@ -46,4 +46,11 @@ class OutputPathCheck {
 // OutputPathCheck(inputs) with every output added in turn.
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);
 
+// Makes the output folder `folder` that `option` names (`lathe score --out` with several inputs)
+// when it is missing: that folder only, never its parents, so that a typo in a parent is an
+// InputError naming it ("--out a/b/c: the folder 'a/b' does not exist; only the output folder
+// itself is created, not its parents") and nothing is created; likewise a parent that is a file, or
+// a folder that cannot be made. Returns whether it made the folder (false: it was there already).
+bool make_output_folder(const std::string& option, const std::filesystem::path& folder);
+
 }  // namespace lathe::cli

@@ -1,5 +1,7 @@
 // `lathe prepare IN.h5 OUT.h5 [--label COL] [--impute ...] [--scale ...] [--clip ...] [--dedup]
 // [--cross ...] [--hash-buckets N] [--missing-indicators]`: the preparation stage on a file.
+// `lathe prepare NEW.h5 OUT.h5 --from PREPARED.h5|MODEL.h5`: the fitted preparation stored there,
+// applied to NEW without refitting (the preparation options are then a usage error).
 #include <chrono>
 #include <iostream>
 
@@ -12,11 +14,20 @@
 
 namespace lathe::cli {
 
+namespace {
+
+// The options of add_preparation_options that fit a preparation (all of them but --label).
+constexpr const char* kFittingOptions[] = {"--impute",        "--scale",          "--clip",
+                                           "--cross",         "--missing-indicators", "--hash-buckets",
+                                           "--max-categories", "--category-buckets"};
+
+}  // namespace
+
 void add_prepare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "prepare", "Impute, deduplicate, clip, scale, encode and cross a table; write it prepared");
   struct Args {
-    std::string in, out, device = "auto", group;
+    std::string in, out, device = "auto", group, from;
     PreparationArgs preparation;
     bool dedup = false, quiet = false;
     std::int64_t block_rows = 65536;
@@ -26,6 +37,9 @@ void add_prepare_command(CLI::App& app) {
   cmd->add_option("in", args->in, "Input HDF5 table (any layout)")->required();
   cmd->add_option("out", args->out, "Output HDF5 file, columnar layout")->required();
   add_preparation_options(cmd, args->preparation);
+  cmd->add_option("--from", args->from,
+                  "Apply the fitted preparation stored in a file written by lathe prepare, or in a model file "
+                  "(for a model trained on prepared data: that data's preparation), instead of fitting one on IN");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows (all columns, label included)");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_option("--block-rows", args->block_rows, "Rows per block streamed through the device")
@@ -36,11 +50,25 @@ void add_prepare_command(CLI::App& app) {
       ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
-    check_output_paths({{"the output", args->out, "the prepared table"}}, {{"the input file", args->in}});
+    check_output_paths({{"the output", args->out, "the prepared table"}},
+                       {{"the input file", args->in}, {"the --from file", args->from}});
     PrepareTableOptions options;
-    options.preparation = parse_preparation_args(args->preparation);
+    if (args->from.empty()) {
+      options.preparation = parse_preparation_args(args->preparation);
+    } else {
+      // --from applies a preparation fitted before: an option that would fit one contradicts it.
+      // (--label may repeat the stored preparation's label; prepare_table checks it.)
+      for (const char* name : kFittingOptions) {
+        if (cmd->get_option(name)->count() > 0) {
+          throw UsageError(std::string(name) + " fits a preparation, but --from " + args->from +
+                           " applies one fitted before, unchanged: give one or the other");
+        }
+      }
+      options.preparation.label = args->preparation.label;
+      options.from = args->from;
+    }
     options.dedup = args->dedup;
     options.read.group = args->group;
     options.read.block_rows = args->block_rows;
@@ -53,6 +81,7 @@ void add_prepare_command(CLI::App& app) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << "prepared " << report.rows_out << " rows x " << report.columns_out << " columns -> "
               << args->out;
+    if (!report.applied.empty()) std::cout << " with " << report.applied << " (not refitted)";
     if (args->dedup) {
       std::cout << " (" << report.duplicates << " duplicate rows removed";
       if (report.hash_collisions) std::cout << ", " << report.hash_collisions << " hash collisions verified apart";

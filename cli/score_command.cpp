@@ -2,8 +2,9 @@
 // [--block-rows N] [--compression N] [--group G] [--quiet]`: batch scoring, each input streamed
 // block by block through lathe::Scorer into its own output (io/score_file.h for the output columns).
 //
-// One input: OUT is the output file (or an existing folder to write it into). Several: OUT is a
-// folder (created when missing) and each output is named after its input (stem + .h5 or .csv). An
+// One input: OUT is the output file (or an existing folder to write it into); its folder must exist,
+// as for every output. Several: OUT is a folder (created when missing, but only it: its parent must
+// exist) and each output is named after its input (stem + .h5 or .csv). An
 // input that fails (unreadable, schema mismatch, a bad value) is reported on stderr naming the file
 // and what is wrong and gets no output; the others are still scored, and the command exits 1 at
 // the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file
@@ -65,7 +66,7 @@ void add_score_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file (lathe train)")->required();
   cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
-  cmd->add_option("--out", args->out, "Output file (one input) or folder (several inputs)")->required();
+  cmd->add_option("--out", args->out, "Output file (one input) or folder (several inputs; created when missing, in an existing folder)")->required();
   cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
                   "int64/uint64 in h5, integral numbers are written in full in CSV)");
   cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
@@ -101,9 +102,8 @@ void add_score_command(CLI::App& app) {
     bool created_folder = false;
     if (several && !std::filesystem::is_directory(out, ec)) {
       if (std::filesystem::exists(out, ec)) throw InputError("--out: " + out.string() + " is a file; several inputs need a folder");
-      std::filesystem::create_directories(out, ec);
-      if (ec) throw InputError("--out: cannot create the folder " + out.string() + ": " + ec.message());
-      created_folder = true;
+      // The folder itself, not its parents: a typo in one is an error, not a new tree.
+      created_folder = make_output_folder("--out", out);
     }
     // A run refused before it scores anything leaves no folder it made itself.
     const auto refused = [&] {

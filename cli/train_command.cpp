@@ -196,7 +196,7 @@ void add_train_command(CLI::App& app) {
                   "0 = the device's choice)")
       ->capture_default_str()
       ->check(at_least(0));
-  cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here");
+  cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here (when training succeeds; stderr shows each epoch as it ends)");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_option("--block-rows", args->block_rows, "Rows per block read")->capture_default_str();

@@ -144,13 +144,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   {
     // The optimizer's state; a dataset that is not there is all zero (or a format 1 checkpoint).
     const std::size_t size = s.last.weights.size() + s.last.bias.size() + s.last.factors.size();
-    h5::silence_errors_in_this_thread();
-    const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (id < 0) {
-      H5Eclear2(H5E_DEFAULT);
-      throw InputError(context + ": cannot open (truncated or damaged?)");
-    }
-    H5Handle file = h5::file_handle(id);
+    const H5Handle file = h5::open_file_for_reading(path);
     s.optimizer.first = read_state_array(file.get(), kFirstName, size, context);
     s.optimizer.second = read_state_array(file.get(), kSecondName, size, context);
   }

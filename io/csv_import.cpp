@@ -247,9 +247,35 @@ struct ScanTally {
   }
 };
 
+// Numbers of a numeric column that Lathe reads as infinite: inf, Infinity, 1e400, and any number
+// beyond float32's range (the HDF5 readers convert float64 to float32, beyond it to infinity).
+struct InfiniteValues {
+  std::int64_t count = 0;
+  std::int64_t first_line = 0;
+  std::string first;
+};
+
+bool read_as_infinite(double number) { return std::abs(number) > static_cast<double>(std::numeric_limits<float>::max()); }
+
+// Adds `from` (the infinite values of the rows after those of `into`) to `into`; each is per column,
+// or empty when there were none.
+void merge_infinite(std::vector<InfiniteValues>& into, std::vector<InfiniteValues>& from) {
+  if (from.empty()) return;
+  if (into.empty()) into.resize(from.size());
+  for (std::size_t c = 0; c < from.size(); ++c) {
+    if (from[c].count == 0) continue;
+    if (into[c].count == 0) {
+      into[c].first_line = from[c].first_line;
+      into[c].first = std::move(from[c].first);
+    }
+    into[c].count += from[c].count;
+  }
+  from.clear();
+}
+
 // Rows of pass 2 by column: a numeric column's values, an exact integer one's integers, a
 // categorical one's codes (the other vectors of the column stay empty), with the rows it skipped
-// on the way.
+// on the way and the infinite values of the rows it kept.
 struct RowBlock {
   std::vector<std::vector<double>> numbers;
   std::vector<std::vector<std::int64_t>> integers;
@@ -258,6 +284,7 @@ struct RowBlock {
   std::size_t rows = 0;  // filled
   std::int64_t skipped_rows = 0;
   std::vector<std::string> skipped_examples;
+  std::vector<InfiniteValues> infinite;  // per column, sized at the first one (empty: none)
 
   // Room for `new_capacity` rows, keeping those filled.
   void resize(const std::vector<ColumnScan>& columns, std::size_t new_capacity) {
@@ -971,6 +998,7 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
   }
   // Values go straight into the block; a bad row is dropped by the caller not counting it.
   const std::size_t width = columns_.size();
+  bool infinite = false;  // a numeric value Lathe reads as infinite
   for (std::size_t c = 0; c < width; ++c) {
     const ColumnScan& column = columns_[c];
     const std::string_view value = trim(record.fields[c]);
@@ -1003,6 +1031,20 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
       bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
               block.skipped_examples);
       return false;
+    } else if (read_as_infinite(block.numbers[c][row])) {
+      infinite = true;
+    }
+  }
+  if (infinite) {  // counted once the row is known to be kept
+    if (block.infinite.empty()) block.infinite.resize(width);
+    for (std::size_t c = 0; c < width; ++c) {
+      if (columns_[c].type != ColumnType::numeric || columns_[c].exact_integers) continue;
+      if (!read_as_infinite(block.numbers[c][row])) continue;
+      InfiniteValues& in = block.infinite[c];
+      if (in.count++ == 0) {
+        in.first_line = record.first_line;
+        in.first = trim(record.fields[c]);
+      }
     }
   }
   return true;
@@ -1061,6 +1103,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
     if (columns_[c].type == ColumnType::categorical) writer.set_categories(c, columns_[c].labels);
   }
   // Rows reach the writer in blocks of block_rows on both paths.
+  std::vector<InfiniteValues> infinite;  // of the rows written, per column (empty: none)
   RowBlock block;
   block.resize(columns_, block_rows);
   const auto append_block = [&] {
@@ -1091,6 +1134,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
           rows.rows = 0;
           rows.skipped_rows = 0;
           rows.skipped_examples.clear();
+          rows.infinite.clear();
           if (rows.capacity == 0) rows.resize(columns_, 1024);
           while (segment.next(part.record)) {
             if (rows.rows == rows.capacity) rows.resize(columns_, 2 * rows.capacity);
@@ -1101,6 +1145,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
           RowBlock& rows = part.rows;
           report.skipped_rows += rows.skipped_rows;
           append_examples(report.skipped_examples, rows.skipped_examples);
+          merge_infinite(infinite, rows.infinite);
           for (std::size_t done = 0; done < rows.rows;) {
             const std::size_t take = std::min(rows.rows - done, block_rows - block.rows);
             for (std::size_t c = 0; c < width; ++c) {
@@ -1129,12 +1174,24 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   }
   report.skipped_rows += block.skipped_rows;  // the serial path counts them in the block
   append_examples(report.skipped_examples, block.skipped_examples);
+  merge_infinite(infinite, block.infinite);  // so do they its infinite values
   append_block();
   if (rows_known_ && report.rows != kept_rows_) throw InputError(changed_);
   if (report.rows == 0) {
     if (report.skipped_examples.empty()) throw InputError(changed_);
     throw InputError(file_ + ": all " + std::to_string(report.skipped_rows) +
                      " rows are bad and were skipped; the first: " + report.skipped_examples[0]);
+  }
+  for (std::size_t c = 0; c < infinite.size(); ++c) {
+    const InfiniteValues& in = infinite[c];
+    if (in.count == 0) continue;
+    report.notes.push_back(
+        "column '" + columns_[c].name + "' holds " + std::to_string(in.count) + " infinite value" +
+        (in.count == 1 ? "" : "s") + " (the first " + quoted_for_message(in.first) + " on line " +
+        std::to_string(in.first_line) +
+        "; a number beyond float32's range, +-3.4e38, is read as infinite): training refuses them "
+        "where it needs the column's mean or spread, and `lathe score` and `lathe eval` refuse them "
+        "unless the model clips the column (--clip); clean them, or leave them empty to be imputed");
   }
   writer.set_attribute("lathe_source", csv_.filename().string());
   writer.close();

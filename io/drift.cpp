@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/model_inputs.h"
 #include "io/train_table.h"
 #include "runtime/error.h"
 #include "runtime/float_sort.h"
@@ -343,6 +344,9 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   report.data = data.string();
   report.train_rows = model.profile->rows;
   TableReader reader(data, read);
+  // Data not prepared as the training data was (a model trained on `lathe prepare` output given raw
+  // rows) would compare every feature in other units: an error, not a drift.
+  check_data_preparation(model, data);
   report.new_rows = reader.rows();
   const DataProfile now = profile_table(ctx, reader);
 

@@ -5,6 +5,7 @@
 #include <vector>
 #include <cmath>
 
+#include "io/text_check.h"
 #include "runtime/error.h"
 
 namespace lathe::h5 {
@@ -15,6 +16,23 @@ void silence_errors_in_this_thread() {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     silenced = true;
   }
+}
+
+H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint) {
+  const std::string context = path.string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
+  }
+  silence_errors_in_this_thread();
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, model_hint));
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(context + ": cannot open (truncated or damaged?)");
+  }
+  return file_handle(id);
 }
 
 namespace {

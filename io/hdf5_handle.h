@@ -8,6 +8,8 @@
 
 #include <hdf5.h>
 
+#include <filesystem>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +70,12 @@ inline H5Handle dataset_handle(hid_t id) { return {id, H5Dclose}; }
 inline H5Handle dataspace_handle(hid_t id) { return {id, H5Sclose}; }
 inline H5Handle datatype_handle(hid_t id) { return {id, H5Tclose}; }
 inline H5Handle attribute_handle(hid_t id) { return {id, H5Aclose}; }
+
+// Opens an existing HDF5 file read-only. InputError naming it when it is missing, not a regular
+// file (a FIFO would block HDF5's first read forever, a folder or device answers nonsense), not
+// HDF5 (with the `lathe import` hint for a CSV file; model_hint: it was given as a model file) or
+// cannot be opened.
+H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint = false);
 inline H5Handle object_handle(hid_t id) { return {id, H5Oclose}; }
 inline H5Handle plist_handle(hid_t id) { return {id, H5Pclose}; }
 

@@ -544,6 +544,7 @@ Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model,
   Labeled out;
   // The schema first (it costs nothing); then the labels and predictions as `lathe eval` reads them,
   // with its messages.
+  check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
   out.labels = evaluation_labels(model, reader);
   predict_table(ctx, model, reader, out.predictions);
@@ -755,6 +756,19 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
   return s + "</section>\n";
 }
 
+// "bias 0.213", or for a multiclass model every class's bias with its label: "bias per class:
+// <code>Adelie</code> 0.213, <code>Chinstrap</code> -0.224, <code>Gentoo</code> -0.087".
+std::string bias_text(const ModelFile& m) {
+  const std::vector<float>& bias = m.parameters.bias;
+  if (bias.size() <= 1) return "bias " + num(bias.empty() ? NAN : bias[0], 6);
+  std::string s = "bias per class:";
+  for (std::size_t o = 0; o < bias.size(); ++o) {
+    s += std::string(o ? ", " : " ") + "<code>" +
+         html_escape(o < m.classes.size() ? m.classes[o] : std::to_string(o)) + "</code> " + num(bias[o], 6);
+  }
+  return s;
+}
+
 std::string weights_section(const ModelFile& m) {
   const std::vector<std::string> keys = expanded_feature_keys(m.preparation);
   const std::size_t features = keys.size();
@@ -800,8 +814,7 @@ std::string weights_section(const ModelFile& m) {
        std::string(m.task == Task::regression
                        ? "; regression weights are in units of the standardized target"
                        : "") +
-       "; bias " + num(m.parameters.bias.empty() ? NAN : m.parameters.bias[0], 6) +
-       (outputs > 1 ? " (first class)" : "") + "</figcaption></figure>\n" + table;
+       "; " + bias_text(m) + "</figcaption></figure>\n" + table;
   if (m.kind != ModelKind::fm) return s + "</section>\n";
 
   // Pairwise interactions <v_i, v_j> of the factorization machine, among the features of largest

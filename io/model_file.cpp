@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
 #include "io/temporary_file.h"
-#include "io/text_check.h"
 #include "kernels/prepare_formulas.h"  // mix64
 #include "runtime/error.h"
 
@@ -393,6 +393,12 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     }
     if (!m.parent.empty()) texts.write(f, "parent", m.parent);
     if (!m.history_json.empty()) texts.write(f, "history", m.history_json);
+    if (m.trained_on_prepared) {
+      const PreparedSource& p = *m.trained_on_prepared;
+      texts.write(f, "trained_on_prepared",
+                  nlohmann::json{{"source", p.source}, {"fingerprint", p.fingerprint}, {"preparation", p.preparation}}
+                      .dump());
+    }
     if (m.profile) write_profile(f, *m.profile, texts, context);
     if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);
     if (extras) {
@@ -411,6 +417,14 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     LATHE_H5_CHECK(H5Fclose(file.release()), context);
   }
   output.commit();
+}
+
+std::string preparation_fingerprint(const std::string& preparation_json) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : preparation_json) h = (h ^ c) * 0x100000001b3ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(mix64(h)));
+  return hex;
 }
 
 std::string epoch_history_json(const std::vector<EpochRecord>& history) {
@@ -447,20 +461,7 @@ ModelShape model_shape(const ModelFile& model) {
 
 ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras) {
   const std::string context = path.string();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
-  // A FIFO would block HDF5's first read forever, a folder or device answers nonsense.
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
-  }
-  h5::silence_errors_in_this_thread();
-  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, true));
-  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError(context + ": cannot open (truncated or damaged?)");
-  }
-  H5Handle file = h5::file_handle(id);
+  H5Handle file = h5::open_file_for_reading(path, true);
   const hid_t f = file.get();
   if (!h5::attribute_exists(f, "lathe_model_format_version", context)) {
     throw InputError(context + ": not a Lathe model file (no lathe_model_format_version)");
@@ -537,6 +538,21 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   // Format 2's additions; a format 1 file has none of them.
   if (text_exists(f, "parent", context)) m.parent = read_string(f, "parent", context);
   if (text_exists(f, "history", context)) m.history_json = read_string(f, "history", context);
+  if (text_exists(f, "trained_on_prepared", context)) {
+    PreparedSource p;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(read_string(f, "trained_on_prepared", context));
+      p.source = j.at("source").get<std::string>();
+      p.fingerprint = j.at("fingerprint").get<std::string>();
+      p.preparation = j.at("preparation").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(context + ": damaged 'trained_on_prepared' attribute: " + e.what());
+    }
+    if (p.fingerprint != preparation_fingerprint(p.preparation)) {
+      throw InputError(context + ": damaged 'trained_on_prepared' attribute: the preparation does not match its fingerprint");
+    }
+    m.trained_on_prepared = std::move(p);
+  }
   if (link_exists(f, "profile")) m.profile = read_profile(f, context);
   if (link_exists(f, "predictions")) m.predictions = read_predictions(f, m, context);
   if (extras) {

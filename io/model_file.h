@@ -8,7 +8,9 @@
 //                          target_std, preparation (JSON), input_schema (JSON), metrics (JSON),
 //                          options (JSON), parent (string, format 2, only when the model was
 //                          retrained from another: its path and fingerprint), history (JSON, optional:
-//                          the per-epoch record of training, epoch_history_json; absent in older files)
+//                          the per-epoch record of training, epoch_history_json; absent in older files),
+//                          trained_on_prepared (JSON, optional: only when the training file was
+//                          written by `lathe prepare`; see PreparedSource)
 //   /weights               float32 [outputs][features]
 //   /bias                  float32 [outputs]
 //   /factors               float32 [outputs][features][factors] (fm only)
@@ -98,6 +100,23 @@ struct PredictionSummary {
   bool empty() const { return rows == 0; }
 };
 
+// The training file of a model trained on the output of `lathe prepare` (the model file's optional
+// "trained_on_prepared" text, JSON {"source": "p.h5", "fingerprint": "0123456789abcdef",
+// "preparation": "<the file's lathe_preparation text>"}; absent in older files and when the model
+// was trained on raw data). Such a model's inputs are prepared columns: `lathe score`, `eval`,
+// `drift` and `report` refuse data that does not carry the same preparation (check_data_preparation,
+// io/model_inputs.h), and `lathe prepare NEW OUT --from MODEL` applies it.
+struct PreparedSource {
+  std::string source;       // the prepared training file's name ("p.h5", without its folder)
+  std::string fingerprint;  // preparation_fingerprint(preparation)
+  std::string preparation;  // its lathe_preparation attribute, verbatim: the fitted preparation (JSON)
+};
+
+// A fingerprint of a fitted preparation's JSON text (64-bit FNV-1a, then mix64, as 16 lowercase hex
+// digits): equal texts, equal fingerprints. `lathe prepare --from` copies the text verbatim, so
+// every file prepared with one fitted preparation carries the same fingerprint.
+std::string preparation_fingerprint(const std::string& preparation_json);
+
 struct ModelFile {
   Task task = Task::binary;
   ModelKind kind = ModelKind::linear;
@@ -122,6 +141,8 @@ struct ModelFile {
   std::string parent;
   // The per-epoch record of the training run (epoch_history_json); "" when not stored (older files).
   std::string history_json;
+  // Set when the training file was written by `lathe prepare` (see PreparedSource).
+  std::optional<PreparedSource> trained_on_prepared;
   // Where load_model read it from (not stored in the file; empty for a model built in memory), for
   // messages that name the model.
   std::filesystem::path path;

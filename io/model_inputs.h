@@ -1,8 +1,10 @@
-// The columns a model reads, and the check of a table's columns against them. lathe::Scorer
-// (`lathe score`) and predict_table (`lathe eval`, `lathe drift`, `lathe report`) both run it, so
-// every command words a schema mismatch the same way, naming the data and the model.
+// The columns a model reads, and the check of a table's columns against them (and of the
+// preparation the table carries). lathe::Scorer (`lathe score`) and predict_table (`lathe eval`,
+// `lathe drift`, `lathe report`) both run it, so every command words a schema mismatch the same
+// way, naming the data and the model.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,5 +24,25 @@ std::vector<ModelInput> model_inputs(const ModelFile& model);
 // `source` names the data (a file name), `model_name` the model (its path; "" = unnamed).
 void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string& model_name,
                         const std::vector<ColumnInfo>& columns, const std::string& source);
+
+// check_model_inputs for any owner of inputs: `owner` names it ("the model m.h5", "the preparation
+// of p.h5") and `when` the time their types were fixed ("trained", "fitted"):
+//   "SOURCE: column 'c' (categorical), an input of OWNER, is missing (columns: ...)"
+//   "SOURCE: column 'c' is categorical but was numeric when OWNER was WHEN"
+void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
+                  const std::vector<ColumnInfo>& columns, const std::string& source);
+
+// The inputs of a fitted preparation alone (numeric, then categorical columns, in its order).
+std::vector<ModelInput> preparation_inputs(const FittedPreparation& fitted);
+
+// Whether `data` (a file) carries the preparation the model's inputs need, beside the check of its
+// columns; every command that scores a file runs both (score, eval, drift, report). InputError:
+//   - the model was trained on a file written by `lathe prepare` (ModelFile::trained_on_prepared)
+//     and `data` does not carry that fitted preparation (its fingerprint): "m.h5 was trained on data
+//     prepared by `lathe prepare` (p.h5); test.h5 is not prepared that way: run `lathe prepare
+//     test.h5 PREPARED.h5 --from m.h5` first ...";
+//   - the model was trained on raw data and `data` holds the model's own preparation already applied
+//     (`lathe prepare --from m.h5`), which the model would apply a second time.
+void check_data_preparation(const ModelFile& model, const std::filesystem::path& data);
 
 }  // namespace lathe

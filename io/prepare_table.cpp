@@ -3,8 +3,12 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <unordered_set>
 
 #include "io/columnar_writer.h"
+#include "io/hdf5_handle.h"
+#include "io/model_inputs.h"
+#include "io/prepared_data.h"
 #include "io/preparation_json.h"
 #include "io/temporary_file.h"
 #include "runtime/dedup.h"
@@ -33,6 +37,118 @@ std::vector<std::string> slot_labels(const FittedPreparation& fitted, const Spar
   }
   return labels;
 }
+
+// The label column read again from its own dataset in its stored type, so that it passes through
+// exactly: the float32 block would round a float64 label (156057767.25 to 156057760) or a 64-bit
+// integer one. float64 stays float64, int64 and uint64 stay so, narrower integers become int64
+// (exactly); float32 and float16 labels, bools and enums take the float32 block's values (exact).
+class ExactLabel {
+ public:
+  ExactLabel(const TableReader& reader, std::int32_t column) {
+    const ColumnInfo& info = reader.columns()[static_cast<std::size_t>(column)];
+    if (info.type == ColumnType::categorical || info.dataset.empty()) return;
+    where_ = reader.path().string() + ": dataset '" + info.dataset + "'";
+    file_ = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), where_));
+    dataset_ = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file_.get(), info.dataset.c_str(), H5P_DEFAULT), where_));
+    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset_.get()), where_));
+    const H5T_class_t cls = H5Tget_class(type.get());
+    const std::size_t size = H5Tget_size(type.get());
+    if (cls == H5T_FLOAT && size == 8) {
+      stored_ = StoredType::float64;
+    } else if (cls == H5T_INTEGER && size == 8 && H5Tget_sign(type.get()) == H5T_SGN_NONE) {
+      stored_ = StoredType::uint64;
+    } else if (cls == H5T_INTEGER) {
+      stored_ = StoredType::int64;
+    } else {
+      dataset_.reset();
+      return;
+    }
+    const h5::H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank == 2) {
+      // A column of a 2-D dataset: the matrix layout's X (its columns come first, in order) or a
+      // pandas block (its column is the label's place in the block's items).
+      dataset_column_ = reader.layout() == Layout::matrix ? column : pandas_item(info);
+    } else if (rank != 1) {
+      dataset_column_ = -1;
+    }
+    if (dataset_column_ < 0) {
+      dataset_.reset();
+      stored_ = StoredType::float32;
+    }
+  }
+
+  // How the output stores the label: categorical codes are the caller's, float32 from the block.
+  StoredType stored() const { return stored_; }
+  bool exact() const { return static_cast<bool>(dataset_); }
+
+  // Appends the rows `kept` (indices into the block of `count` rows at `first`) to `column`.
+  void append(std::int64_t first, std::int64_t count, const std::vector<std::int64_t>& kept, ColumnarWriter& writer,
+              std::size_t column) {
+    const hsize_t n = static_cast<hsize_t>(count);
+    const h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
+    if (H5Sget_simple_extent_ndims(file_space.get()) == 2) {
+      const hsize_t start[2] = {static_cast<hsize_t>(first), static_cast<hsize_t>(dataset_column_)};
+      const hsize_t extent[2] = {n, 1};
+      LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where_);
+    } else {
+      const hsize_t start[1] = {static_cast<hsize_t>(first)};
+      LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, &n, nullptr), where_);
+    }
+    const h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where_));
+    const auto read = [&](hid_t type, void* out) {
+      LATHE_H5_CHECK(H5Dread(dataset_.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where_);
+    };
+    if (stored_ == StoredType::float64) {
+      doubles_.resize(static_cast<std::size_t>(count));
+      read(H5T_NATIVE_DOUBLE, doubles_.data());
+      for (std::size_t i = 0; i < kept.size(); ++i) doubles_[i] = doubles_[static_cast<std::size_t>(kept[i])];
+      writer.append_numeric(column, std::span<const double>(doubles_.data(), kept.size()));
+    } else if (stored_ == StoredType::uint64) {
+      unsigned_.resize(static_cast<std::size_t>(count));
+      read(H5T_NATIVE_UINT64, unsigned_.data());
+      for (std::size_t i = 0; i < kept.size(); ++i) unsigned_[i] = unsigned_[static_cast<std::size_t>(kept[i])];
+      writer.append_integers(column, std::span<const std::uint64_t>(unsigned_.data(), kept.size()));
+    } else {
+      signed_.resize(static_cast<std::size_t>(count));
+      read(H5T_NATIVE_INT64, signed_.data());
+      for (std::size_t i = 0; i < kept.size(); ++i) signed_[i] = signed_[static_cast<std::size_t>(kept[i])];
+      writer.append_integers(column, std::span<const std::int64_t>(signed_.data(), kept.size()));
+    }
+  }
+
+ private:
+  // The label's column in a pandas block: its position in the block's items; -1 when not found.
+  std::int64_t pandas_item(const ColumnInfo& info) const {
+    const std::string suffix = "_values";
+    if (info.dataset.size() <= suffix.size() || !info.dataset.ends_with(suffix)) return -1;
+    const std::string items_path = info.dataset.substr(0, info.dataset.size() - suffix.size()) + "_items";
+    const std::string where = where_ + " (its items)";
+    const h5::H5Handle items = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file_.get(), items_path.c_str(), H5P_DEFAULT), where));
+    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(items.get()), where));
+    std::vector<std::string> names;
+    if (H5Tget_class(type.get()) == H5T_INTEGER) {  // integer column names, as the reader names them
+      const h5::H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(items.get()), where));
+      std::vector<long long> values(static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)));
+      LATHE_H5_CHECK(H5Dread(items.get(), H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
+      for (long long v : values) names.push_back(std::to_string(v));
+    } else {
+      names = h5::read_string_dataset(items.get(), where);
+    }
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      if (names[j] == info.name) return static_cast<std::int64_t>(j);
+    }
+    return -1;
+  }
+
+  std::string where_;
+  h5::H5Handle file_, dataset_;
+  StoredType stored_ = StoredType::float32;
+  std::int64_t dataset_column_ = 0;
+  std::vector<double> doubles_;
+  std::vector<std::int64_t> signed_;
+  std::vector<std::uint64_t> unsigned_;
+};
 
 class Progress {
  public:
@@ -101,6 +217,37 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   report.rows_in = reader.rows();
   const auto& input_columns = reader.columns();
 
+  // --from: the stored fitted preparation, checked against IN before any pass over its rows.
+  const bool apply_stored = !options.from.empty();
+  StoredPreparation stored;
+  if (apply_stored) {
+    try {
+      stored = read_stored_preparation(options.from);
+    } catch (const InputError& e) {
+      throw InputError(std::string("--from ") + e.what());
+    }
+    const std::string& label = options.preparation.label;
+    if (!label.empty() && label != stored.fitted.label) {
+      throw UsageError("--label " + label + ": " + stored.description +
+                       (stored.fitted.label.empty() ? " has no label" : " names the label '" + stored.fitted.label + "'") +
+                       "; with --from the label is the stored preparation's (leave --label out)");
+    }
+    const std::optional<PreparedSource> tag = read_prepared_tag(in);
+    if (tag && tag->fingerprint == preparation_fingerprint(stored.text)) {
+      throw InputError(in.string() + ": is already prepared with " + stored.description +
+                       " (the same fitted preparation): give the raw data");
+    }
+    check_inputs(preparation_inputs(stored.fitted), stored.description, "fitted", input_columns, in.string());
+    std::unordered_set<std::string> used;
+    for (const ModelInput& input : preparation_inputs(stored.fitted)) used.insert(input.name);
+    std::string dropped;
+    for (const auto& c : input_columns) {
+      if (!used.count(c.name) && c.name != stored.fitted.label) dropped += (dropped.empty() ? "'" : ", '") + c.name + "'";
+    }
+    if (!dropped.empty()) report.notes.push_back("columns not used by " + stored.description + ", not written: " + dropped);
+    report.applied = stored.description;
+  }
+
   DedupResult dedup;
   const RowMask* keep = nullptr;
   if (options.dedup) {
@@ -110,9 +257,17 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     report.hash_collisions = dedup.hash_collisions;
   }
 
-  const DataProfile profile = profile_table(ctx, reader, keep);
-  const FittedPreparation fitted = fit_preparation_of(reader, profile, options.preparation, keep, &report.notes);
+  const FittedPreparation fitted =
+      apply_stored ? std::move(stored.fitted)
+                   : fit_preparation_of(reader, profile_table(ctx, reader, keep), options.preparation, keep, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
+  // Numeric columns the preparation does not clip to finite bounds: an infinite value there has no
+  // prepared value (a fitted preparation refuses such columns; a stored one meets new rows).
+  std::vector<std::size_t> unclipped;
+  for (std::size_t j = 0; apply_stored && j < fitted.numeric.size(); ++j) {
+    const NumericTransform& t = fitted.numeric[j].transform;
+    if (!(std::isfinite(t.clip_lo) && std::isfinite(t.clip_hi))) unclipped.push_back(j);
+  }
 
   // The output columns: dense features, sparse groups, then the label.
   std::vector<ColumnSpec> specs;
@@ -123,9 +278,11 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   const bool has_label = bound.label_input >= 0;
   const bool label_categorical =
       has_label && input_columns[bound.label_input].type == ColumnType::categorical;
+  std::optional<ExactLabel> exact_label;
+  if (has_label && !label_categorical) exact_label.emplace(reader, bound.label_input);
   if (has_label) {
     specs.push_back({input_columns[bound.label_input].name,
-                     label_categorical ? StoredType::categorical_codes : StoredType::float32});
+                     label_categorical ? StoredType::categorical_codes : exact_label->stored()});
   }
   report.columns_out = static_cast<std::int64_t>(specs.size());
 
@@ -158,6 +315,15 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     for (std::int64_t r = 0; r < n; ++r) {
       if (!keep || keep->test(first + r)) kept.push_back(r);
     }
+    for (const std::size_t j : unclipped) {
+      const float* v = block.data() + static_cast<std::int64_t>(bound.numeric_input[j]) * n;
+      for (const std::int64_t r : kept) {
+        if (!std::isinf(v[r])) continue;
+        throw InputError(in.string() + ": column '" + fitted.numeric[j].name + "': row " + std::to_string(first + r + 1) +
+                         " has an infinite value (" + (v[r] > 0 ? "inf" : "-inf") + "), which " + report.applied +
+                         " has no prepared value for (it does not clip the column to finite bounds)");
+      }
+    }
     const std::size_t k = kept.size();
     floats.resize(k);
     codes.resize(k);
@@ -185,6 +351,8 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
           codes[i] = std::isnan(v) ? -1 : static_cast<std::int32_t>(v);
         }
         writer.append_codes(specs.size() - 1, codes);
+      } else if (exact_label->exact()) {
+        exact_label->append(first, n, kept, writer, specs.size() - 1);
       } else {
         for (std::size_t i = 0; i < k; ++i) floats[i] = src[kept[i]];
         writer.append_numeric(specs.size() - 1, std::span<const float>(floats));
@@ -193,8 +361,10 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     report.rows_out += static_cast<std::int64_t>(k);
     progress.update("transform", first + n);
   }
-  writer.set_attribute("lathe_preparation", preparation_to_json(fitted));
+  // With --from, the stored text verbatim: the output carries the same fingerprint as FROM.
+  writer.set_attribute("lathe_preparation", apply_stored ? stored.text : preparation_to_json(fitted));
   writer.set_attribute("lathe_source", in.filename().string());
+  if (apply_stored) writer.set_attribute("lathe_prepared_from", options.from.filename().string());
   writer.close();
   output.commit();
   return report;

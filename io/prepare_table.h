@@ -7,8 +7,19 @@
 //     when hashed);
 //   - each numeric x categorical cross "x*c" as a float32 column holding the prepared x; its
 //     per-category slope is indexed by the slot in column c;
-//   - the label column, if any, passed through (last).
-// The fitted parameters are stored as JSON in the root attribute "lathe_preparation".
+//   - the label column, if any, passed through (last) with its values exactly: categorical codes
+//     with their labels; float64, float32, int64 and uint64 in their own type; other integer types
+//     (int8..int32, uint8..uint32) as int64; bool and enum columns as float32 (0/1, their values).
+// The fitted parameters are stored as JSON in the root attribute "lathe_preparation", the input's
+// file name in "lathe_source".
+//
+// With `from` set, nothing is fitted: the fitted preparation stored in that file (a prepared file's
+// lathe_preparation, or a model's: read_stored_preparation, io/prepared_data.h) is applied to IN,
+// whose columns must be its inputs with their types (InputError naming IN, the column and FROM),
+// and its text is copied verbatim into the output's lathe_preparation (so the output carries the
+// same fingerprint: a model trained on the file FROM was prepared from accepts it); the output's
+// "lathe_prepared_from" names FROM. An infinite value in a column the preparation does not clip
+// to finite bounds is an InputError naming IN, the column and the row.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +36,10 @@
 namespace lathe {
 
 struct PrepareTableOptions {
+  // Ignored with `from`, but for preparation.label: when set it must be the stored preparation's
+  // label (else UsageError).
   PreparationOptions preparation;
+  std::filesystem::path from;  // apply this file's fitted preparation ("" = fit one on IN)
   bool dedup = false;
   TableReadOptions read;  // which table in IN, and rows per block
   int deflate_level = 1;
@@ -39,6 +53,7 @@ struct PrepareTableReport {
   std::int64_t hash_collisions = 0;
   std::int64_t columns_out = 0;
   std::vector<std::string> notes;  // e.g. an all-missing column imputed with a constant
+  std::string applied;  // with `from`: "the preparation of p.h5" (what was applied, not refitted)
 };
 
 // fit_preparation on `profile`, a profile of `reader`'s rows (those `rows` keeps; null: all), with

@@ -341,7 +341,8 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   report.output = output;
   TableReader reader(input, options.read);
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
-  // The schema and the id column are checked before the output exists.
+  // The preparation, the schema and the id column are checked before the output exists.
+  scorer.check_data_file(input);
   const ScoringInput bound = scorer.bind(reader.columns(), input.string());
   report.notes = bound.notes();
   const IdColumn id = find_id_column(reader, options.id_column);

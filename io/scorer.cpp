@@ -1,7 +1,8 @@
 // lathe::Scorer (include/lathe/scorer.h): a loaded model, the schema check, and the scoring of one
 // block: the same fitted preparation the model was trained with (runtime/preparation.h), the
 // model's predictions (runtime/trainer.h: predict, the model's scores through the task's link), so a
-// scored row gets exactly the prediction `lathe eval` computes for it.
+// scored row gets exactly the prediction `lathe eval` computes for it, and a row it cannot score
+// (an infinite value: io/train_table.h, throw_infinite_value) is refused in the same words.
 #include "lathe/scorer.h"
 
 #include <omp.h>
@@ -17,7 +18,10 @@
 
 #include "io/model_file.h"
 #include "io/model_inputs.h"
+#include "io/prepared_data.h"
+#include "io/preparation_json.h"
 #include "io/table_reader.h"
+#include "io/train_table.h"
 #include "kernels/metric_formulas.h"
 #include "kernels/prepare_formulas.h"
 #include "models/model.h"
@@ -168,26 +172,61 @@ std::vector<ModelInput> model_inputs(const ModelFile& model) {
   return inputs;
 }
 
-void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string& model_name,
-                        const std::vector<ColumnInfo>& columns, const std::string& source) {
+void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
+                  const std::vector<ColumnInfo>& columns, const std::string& source) {
   std::unordered_map<std::string, std::size_t> by_name;
   std::string listed;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     by_name.emplace(columns[c].name, c);
     listed += (listed.empty() ? "" : ", ") + columns[c].name;
   }
-  const std::string model = model_name.empty() ? "the model" : "the model " + model_name;
   for (const ModelInput& in : inputs) {
     const auto it = by_name.find(in.name);
     if (it == by_name.end()) {
-      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of " + model +
+      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of " + owner +
                        ", is missing (columns: " + (listed.empty() ? "none" : listed) + ")");
     }
     const bool categorical = columns[it->second].type == ColumnType::categorical;
     if (categorical != in.categorical) {
       throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
-                       kind_text(in.categorical) + " when " + model + " was trained");
+                       kind_text(in.categorical) + " when " + owner + " was " + when);
     }
+  }
+}
+
+void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string& model_name,
+                        const std::vector<ColumnInfo>& columns, const std::string& source) {
+  check_inputs(inputs, model_name.empty() ? "the model" : "the model " + model_name, "trained", columns, source);
+}
+
+std::vector<ModelInput> preparation_inputs(const FittedPreparation& fitted) {
+  ModelFile alone;
+  alone.preparation = fitted;
+  return model_inputs(alone);
+}
+
+void check_data_preparation(const ModelFile& model, const std::filesystem::path& data) {
+  const std::optional<PreparedSource> tag = read_prepared_tag(data);
+  const std::string model_name = model.path.empty() ? "the model" : model.path.string();
+  const std::string from = model.path.empty() ? "MODEL.h5" : model.path.string();
+  if (model.trained_on_prepared) {
+    const PreparedSource& trained = *model.trained_on_prepared;
+    if (tag && tag->fingerprint == trained.fingerprint) return;
+    std::string message = model_name + " was trained on data prepared by `lathe prepare` (" + trained.source + "); " +
+                          data.string() + " is not prepared that way";
+    if (tag) {
+      message += " (it carries another fitted preparation: fingerprint " + tag->fingerprint + ", the model's is " +
+                 trained.fingerprint + ")";
+    }
+    message += ": run `lathe prepare " + (tag ? std::string("RAW.h5") : data.string()) + " PREPARED.h5 --from " + from +
+               "` " + (tag ? "on the raw data " : "") + "first (the model stores the preparation of " + trained.source +
+               "; `--from " + trained.source + "` applies the same)";
+    throw InputError(message);
+  }
+  if (tag && tag->fingerprint == preparation_fingerprint(preparation_to_json(model.preparation))) {
+    throw InputError(data.string() + " holds the preparation of " + model_name + " already applied (`lathe prepare --from " +
+                     from + "`), but the model was trained on raw data and applies that preparation itself: give it "
+                     "the raw data");
   }
 }
 
@@ -217,6 +256,13 @@ const std::string& Scorer::label() const { return impl_->model.label; }
 const std::vector<ModelInput>& Scorer::inputs() const { return impl_->inputs; }
 const std::filesystem::path& Scorer::model_path() const { return impl_->path; }
 const std::string& Scorer::device_description() const { return impl_->ctx.description(); }
+
+void Scorer::check_data_file(const std::filesystem::path& data) const { check_data_preparation(impl_->model, data); }
+
+const std::string& Scorer::trained_on_prepared() const {
+  static const std::string none;
+  return impl_->model.trained_on_prepared ? impl_->model.trained_on_prepared->source : none;
+}
 
 ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source) const {
   // Every input is checked before bind_preparation, so the message names the model and the source.
@@ -320,17 +366,14 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
   }
   if (alongside_error) std::rethrow_exception(alongside_error);
   for (std::int64_t j = 0; j < numeric; ++j) {
-    // A column clipped to finite bounds puts an infinite value on a bound, as `lathe eval` and the
-    // exported ONNX graph do: only an unclipped column has no answer for it.
-    const NumericTransform& transform = fitted.numeric[static_cast<std::size_t>(j)].transform;
-    if (std::isfinite(transform.clip_lo) && std::isfinite(transform.clip_hi)) continue;
+    // A column clipped to finite bounds puts an infinite value on a bound, as the exported ONNX
+    // graph does: only an unclipped column has no answer for it (refused as predict_table refuses it).
+    if (scores_infinite_values(fitted.numeric[static_cast<std::size_t>(j)].transform)) continue;
     std::int64_t first = -1;
     for (std::int64_t t = 0; t < tiles && first < 0; ++t) first = first_infinite[static_cast<std::size_t>(t * numeric + j)];
     if (first < 0) continue;
-    const float v = block.column(in.bound.numeric_input[static_cast<std::size_t>(j)])[first];
-    throw InputError(in.source + ": column '" + fitted.numeric[static_cast<std::size_t>(j)].name + "': row " +
-                     std::to_string(first_row + first + 1) + " has an infinite value (" + (v > 0 ? "inf" : "-inf") +
-                     "), which the model cannot score");
+    throw_infinite_value(in.source, fitted.numeric[static_cast<std::size_t>(j)].name, first_row + first,
+                         block.column(in.bound.numeric_input[static_cast<std::size_t>(j)])[first]);
   }
 
   if (summary) {

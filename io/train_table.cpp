@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <functional>
@@ -18,6 +19,7 @@
 #include "io/drift.h"
 #include "io/model_inputs.h"
 #include "io/prepare_table.h"
+#include "io/prepared_data.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
 #include "models/row_major_rows.h"
@@ -334,11 +336,43 @@ void predict_row_major(Model& model, const PredictionLink& link, const PreparedR
   if (error) std::rethrow_exception(error);
 }
 
+// Whether v[0, n) holds an infinite value: one branch-free pass (vectorized), as cheap as reading it.
+bool has_infinite_value(const float* v, std::int64_t n) {
+  std::uint32_t found = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    std::uint32_t bits;
+    std::memcpy(&bits, v + r, sizeof bits);
+    found |= (bits & 0x7fffffffu) == 0x7f800000u ? 1u : 0u;
+  }
+  return found != 0;
+}
+
+// Throws throw_infinite_value for the first infinite value the model cannot score in a block of n
+// read rows (column-major, file rows from `first`), in a row that one of `selects` keeps (nullptr:
+// every row): the numeric inputs in order, as lathe::Scorer looks at a block.
+void refuse_infinite_values(const std::string& source, const BoundPreparation& bound, const FittedPreparation& fitted,
+                            const std::vector<const RowMask*>& selects, const float* block, std::int64_t n,
+                            std::int64_t first) {
+  for (std::size_t j = 0; j < fitted.numeric.size(); ++j) {
+    if (scores_infinite_values(fitted.numeric[j].transform)) continue;
+    const float* v = block + static_cast<std::int64_t>(bound.numeric_input[j]) * n;
+    if (!has_infinite_value(v, n)) continue;
+    for (std::int64_t r = 0; r < n; ++r) {
+      if (!std::isinf(v[r])) continue;
+      if (std::any_of(selects.begin(), selects.end(), [&](const RowMask* s) { return !s || s->test(first + r); })) {
+        throw_infinite_value(source, fitted.numeric[j].name, first + r, v[r]);
+      }
+    }
+  }
+}
+
 // Reads, prepares and keeps the rows each mask selects (nullptr: every row) into outs, in file
-// order: column-major, or row-major for an output marked row_major.
+// order: column-major, or row-major for an output marked row_major. With `scored_source` (the rows
+// are scored by a model, not trained on), an infinite value the model cannot score in a kept row
+// is refused naming it (throw_infinite_value), found in each block as it is read.
 void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundPreparation& bound,
                      const FittedPreparation& fitted, const std::vector<const RowMask*>& selects,
-                     std::vector<PreparedRows*> outs) {
+                     std::vector<PreparedRows*> outs, const std::string& scored_source = {}) {
   const std::int64_t dense = fitted.dense_features();
   const std::int64_t groups = static_cast<std::int64_t>(fitted.sparse.size());
   for (std::size_t k = 0; k < outs.size(); ++k) {
@@ -368,6 +402,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
     const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
     block.resize(static_cast<std::size_t>(n * ncols));
     reader.read_block_columns(first, n, wanted, block);
+    if (!scored_source.empty()) refuse_infinite_values(scored_source, bound, fitted, selects, block.data(), n, first);
     apply_preparation(ctx, bound, ColumnBlockView{block.data(), n, ncols}, prepared);
     for (std::size_t k = 0; k < outs.size(); ++k) {
       PreparedBlock& b = outs[k]->block;
@@ -619,6 +654,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   check_optimizer_options(options.optimizer);
   TableReader reader(data, options.read);
+  // A training file written by `lathe prepare`: the model records its preparation, and a --valid
+  // file must carry the same one (io/prepared_data.h).
+  const std::optional<PreparedSource> prepared = read_prepared_tag(data);
+  if (!options.valid_path.empty()) check_valid_preparation(prepared, data, options.valid_path);
   const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
   std::vector<std::int32_t> wanted = {label_col};
   std::int32_t weight_col = -1;
@@ -645,6 +684,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     DedupResult d = find_duplicates(ctx, reader);
     keep = std::move(d.keep);
     report.duplicates = d.duplicates;
+    // As `lathe prepare --dedup` says it.
+    report.notes.push_back("--dedup: " + std::to_string(d.duplicates) + " duplicate rows removed");
   }
   const LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep,
                                          options.positive, data.string());
@@ -675,6 +716,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            "loss and the model stores no validation metrics");
   }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
+  // A numeric label with a class for every few rows is most likely a quantity (below the class cap
+  // of make_label_map, which refuses more than kMaxMulticlassClasses).
+  if (const auto n = static_cast<std::int64_t>(labels.classes.size());
+      options.task == Task::multiclass && !labels.categorical && n > 20 && 10 * n > report.train_rows) {
+    report.notes.push_back("label '" + options.preparation.label + "' is numeric with " + std::to_string(n) +
+                           " classes for " + std::to_string(report.train_rows) +
+                           " training rows (more than one class per 10 rows), too few rows to learn each class; "
+                           "if it is a quantity rather than a class code, use --task regression");
+  }
 
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
@@ -711,6 +761,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                        " (--init-model needs the same --model and --factors)");
     }
   }
+  if (warm && !options.refit_prep) check_retraining_preparation(init, prepared, data);
   const FittedPreparation fitted = warm && !options.refit_prep
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
@@ -868,6 +919,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.target_std = link.target_std;
   file.preparation = fitted;
   file.input_schema = reader.columns();
+  file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
   file.profile = profile;  // the training rows' profile: the reference of `lathe drift`
   if (warm) {
@@ -969,12 +1021,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   return report;
 }
 
+bool scores_infinite_values(const NumericTransform& transform) {
+  return std::isfinite(transform.clip_lo) && std::isfinite(transform.clip_hi);
+}
+
+void throw_infinite_value(const std::string& source, const std::string& column, std::int64_t row, float value) {
+  throw InputError(source + ": column '" + column + "': " + row_text(row) + " has an infinite value (" +
+                   (value > 0 ? "inf" : "-inf") + "), which the model cannot score");
+}
+
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions) {
+  check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
   const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
   PreparedRows rows;
-  gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows});
+  gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows}, reader.path().string());
   const ModelShape shape = model_shape(model);
   std::unique_ptr<Model> m = make_model(ctx, shape, OptimizerConfig{}, 0);
   m->set_parameters(model.parameters);
@@ -1000,7 +1062,8 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read) {
   TableReader reader(data, read);
-  // The schema first: it costs nothing, the labels cost a pass over the file.
+  // The preparation and the schema first: they cost nothing, the labels cost a pass over the file.
+  check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;

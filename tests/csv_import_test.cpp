@@ -1195,7 +1195,9 @@ TEST(CsvImport, ColumnsThatFloat64HoldsOrThatAreNotAllIntegersStayFloat64) {
   const auto out = dir.file("f.h5");
   const CsvImportReport report = import_csv(csv, out, quiet_options());
   EXPECT_EQ(report.int64_columns, 0);
-  EXPECT_TRUE(report.notes.empty()) << testing::PrintToString(report.notes);
+  // No note about integers; the infinity has its own.
+  ASSERT_EQ(report.notes.size(), 1u) << testing::PrintToString(report.notes);
+  EXPECT_EQ(report.notes[0].rfind("column 'inf' holds 1 infinite value", 0), 0u) << report.notes[0];
   for (const std::string name : {"limit", "decimal", "exponent", "fraction", "float_first", "inf"}) {
     EXPECT_EQ(dtype_of(out, name), "float64") << name;
   }
@@ -1318,6 +1320,42 @@ TEST(CsvImportParallel, WideIntegerColumnsTheSameBothWays) {
   EXPECT_EQ(ids[397], (std::int64_t{1} << 60) + 399 * 1000003);
   EXPECT_EQ(dtype_of(out, "mostly"), "int64");
   EXPECT_EQ(dtype_of(out, "withna"), "float64");
+}
+
+// ---- Infinite values ----
+
+TEST(CsvImportParallel, InfiniteValuesGetANoteWithTheirCountAndFirstLineBothWays) {
+  // inf, Infinity, 1e400 and a float64 number beyond float32's range (Lathe reads float32) are
+  // infinite to every command after the import: one note per column says how many and where the
+  // first is. A skipped row's value is not counted; a finite column gets no note.
+  std::string text = "a,b,c,d\n";
+  for (int i = 0; i < 300; ++i) {
+    std::string b = std::to_string(i) + ".5";
+    if (i == 40) b = "inf";
+    if (i == 90) b = "-Infinity";
+    if (i == 150) b = "1e400";
+    if (i == 200) b = "-4e38";
+    if (i == 250) b = "+INF";
+    text += std::to_string(i) + "," + b + "," + (i == 250 ? "bad" : std::to_string(i % 7)) + "," +
+            (i == 10 ? "3.4e38" : "1") + "\n";
+  }
+  const ImportOutcome kept = expect_same_both_ways(text, options_with(false, {}, {"c"}), "infinite values");
+  EXPECT_NE(kept.error.find("line 252"), std::string::npos) << kept.error;  // c's bad value, not skipped
+  const ImportOutcome outcome = expect_same_both_ways(text, options_with(true, {}, {"c"}), "infinite values");
+  ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+  ASSERT_EQ(outcome.report.notes.size(), 1u) << testing::PrintToString(outcome.report.notes);
+  const std::string& note = outcome.report.notes[0];
+  for (const char* fragment : {"column 'b' holds 4 infinite values", "the first 'inf' on line 42", "float32",
+                               "--clip"}) {
+    EXPECT_NE(note.find(fragment), std::string::npos) << fragment << " not in: " << note;
+  }
+  // One of them, singular; a file without any has no note.
+  test::TemporaryDirectory dir;
+  const CsvImportReport one = import_csv(dir.write("one.csv", "x,y\n1,2\n-inf,3\n"), dir.file("one.h5"), quiet_options());
+  ASSERT_EQ(one.notes.size(), 1u);
+  EXPECT_NE(one.notes[0].find("column 'x' holds 1 infinite value (the first '-inf' on line 3"), std::string::npos)
+      << one.notes[0];
+  EXPECT_TRUE(import_csv(dir.write("none.csv", "x\n1\n3.4e38\n"), dir.file("none.h5"), quiet_options()).notes.empty());
 }
 
 }  // namespace

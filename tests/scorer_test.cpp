@@ -10,6 +10,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "io/columnar_writer.h"
@@ -377,6 +378,99 @@ TEST_F(ScorerTest, AnInfiniteValueIsAnInputErrorNamingColumnAndRow) {
     EXPECT_NE(what.find("row 1042"), std::string::npos) << what;  // first_row 1000 + row 41, counted from 1
     EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
   }
+}
+
+// A copy of `reader`'s table at `out` (float32 numeric columns, chunks of 100 rows, so that reads
+// take blocks of as few) with some values replaced: {column, row, value}.
+void write_changed_copy(TableReader& reader, const std::filesystem::path& out,
+                        const std::vector<std::tuple<std::string, std::int64_t, float>>& changes) {
+  std::vector<ColumnSpec> specs;
+  for (const auto& c : reader.columns()) {
+    specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes : StoredType::float32});
+  }
+  ColumnarWriter writer(out, specs, ColumnarWriteOptions{.chunk_rows = 100});
+  const std::vector<float> all = read_all(reader);
+  const std::int64_t n = reader.rows();
+  for (std::size_t c = 0; c < specs.size(); ++c) {
+    std::vector<float> column(all.begin() + static_cast<std::int64_t>(c) * n, all.begin() + static_cast<std::int64_t>(c + 1) * n);
+    for (const auto& [name, row, value] : changes) {
+      if (name == specs[c].name) column[static_cast<std::size_t>(row)] = value;
+    }
+    if (specs[c].stored == StoredType::categorical_codes) {
+      std::vector<std::int32_t> codes(column.size());
+      for (std::size_t r = 0; r < codes.size(); ++r) codes[r] = std::isnan(column[r]) ? -1 : static_cast<std::int32_t>(column[r]);
+      writer.append_codes(c, codes);
+      writer.set_categories(c, reader.columns()[c].categories);
+    } else {
+      writer.append_numeric(c, std::span<const float>(column));
+    }
+  }
+  writer.close();
+}
+
+// `lathe eval`, `drift` and `report --eval` (predict_table, evaluate_table) refuse an infinite value
+// that `lathe score` refuses, in the same words: the first in file order of blocks, then of the
+// model's numeric inputs, found as each block is prepared. One in a column the model clips is scored.
+TEST_F(ScorerTest, PredictTableRefusesAnInfiniteValueAsTheScorerDoes) {
+  TableReader reader(trained->regression_data);
+  const std::filesystem::path infinite = trained->dir.file("infinite_eval.h5");
+  // f4 in the fourth block of 500 rows, f2 and f1 later (f1 in the same block as f4, later rows).
+  write_changed_copy(reader, infinite, {{"f4", 1700, -INFINITY}, {"f2", 2100, INFINITY}, {"f1", 1900, INFINITY}});
+  const std::string expected = infinite.string() + ": column 'f1': row 1901 has an infinite value (inf), which the model cannot score";
+  const std::string expected_f4 = infinite.string() + ": column 'f4': row 1701 has an infinite value (-inf), which the model cannot score";
+  const ModelFile model = load_model(trained->regression_model);
+  Scorer scorer(trained->regression_model, "cpu");
+  ScoreFileOptions options;
+  options.read.block_rows = 500;
+  std::string from_score, from_predict, from_evaluate;
+  try {
+    score_file(scorer, infinite, trained->dir.file("infinite_eval_scores.h5"), options);
+  } catch (const InputError& e) {
+    from_score = e.what();
+  }
+  try {
+    TableReader data(infinite, options.read);
+    std::vector<float> predictions;
+    predict_table(DeviceContext::cpu(), model, data, predictions);
+  } catch (const InputError& e) {
+    from_predict = e.what();
+  }
+  try {
+    evaluate_table(DeviceContext::cpu(), model, infinite, options.read);
+  } catch (const InputError& e) {
+    from_evaluate = e.what();
+  }
+  // Within a block the inputs are looked at in the model's order (f1 before f4), as the Scorer does.
+  EXPECT_EQ(from_score, expected);
+  EXPECT_EQ(from_predict, expected);
+  EXPECT_EQ(from_evaluate, expected);
+  // In blocks of 100 rows the first block with one holds f4's.
+  options.read.block_rows = 100;
+  try {
+    TableReader data(infinite, options.read);
+    std::vector<float> predictions;
+    predict_table(DeviceContext::cpu(), model, data, predictions);
+    ADD_FAILURE() << "an infinite value was scored";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), expected_f4);
+  }
+
+  // A model that clips its columns puts the values on the bounds: predict_table scores them as the Scorer does.
+  TrainTableOptions o;
+  o.preparation.label = model.label;
+  o.task = Task::regression;
+  o.trainer.epochs = 1;
+  o.trainer.progress = false;
+  o.preparation.defaults.clip = ClipKind::quantile;
+  o.preparation.defaults.impute = ImputeKind::median;
+  o.preparation.defaults.scale = ScaleKind::robust;
+  const std::filesystem::path clipped_model = trained->dir.file("clipped_model.h5");
+  train_table(DeviceContext::cpu(), trained->regression_data, clipped_model, o);
+  Scorer clipped(clipped_model, "cpu");
+  TableReader data(infinite);
+  std::vector<float> predictions;
+  predict_table(DeviceContext::cpu(), load_model(clipped_model), data, predictions);
+  expect_close(score_in_blocks(clipped, data), predictions, 1e-6);
 }
 
 TEST_F(ScorerTest, ScoreFileWritesTheContractColumnsAndLeavesNothingOnFailure) {

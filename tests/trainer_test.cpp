@@ -6,11 +6,16 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <span>
 #include <tuple>
 
 #include "io/checkpoint.h"
+#include "io/columnar_writer.h"
 #include "io/model_file.h"
+#include "io/model_inputs.h"
+#include "io/prepared_data.h"
 #include "io/preparation_json.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
@@ -153,6 +158,106 @@ TEST(ModelFile, RefusesNewerVersionsNonFiniteWeightsAndDamage) {
   EXPECT_THROW(load_model(dir.file("missing.h5")), InputError);
   std::ofstream(dir.file("text.h5")) << "not a model";
   EXPECT_THROW(load_model(dir.file("text.h5")), InputError);
+}
+
+// A columnar file of the small table's columns as float32 (categorical as codes), with a
+// lathe_preparation attribute when `preparation` is set (a file written by `lathe prepare`).
+std::filesystem::path small_table_file(const test::TemporaryDirectory& dir, const std::string& name, const SmallTable& t,
+                                       const std::optional<std::string>& preparation) {
+  std::vector<ColumnSpec> specs;
+  for (const ColumnInfo& c : t.columns) {
+    specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes : StoredType::float32});
+  }
+  const std::filesystem::path path = dir.file(name);
+  ColumnarWriter writer(path, specs);
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    const float* v = t.values.data() + static_cast<std::int64_t>(c) * t.rows;
+    if (t.columns[c].type == ColumnType::categorical) {
+      std::vector<std::int32_t> codes(v, v + t.rows);
+      writer.append_codes(c, codes);
+      writer.set_categories(c, t.columns[c].categories);
+    } else {
+      writer.append_numeric(c, std::span<const float>(v, static_cast<std::size_t>(t.rows)));
+    }
+  }
+  if (preparation) writer.set_attribute("lathe_preparation", *preparation);
+  writer.close();
+  return path;
+}
+
+TEST(ModelFile, TrainedOnPreparedRoundTripsAndDecidesWhichDataIsAccepted) {
+  test::TemporaryDirectory dir;
+  const SmallTable t = small_table();
+  ModelFile m = small_model(t);
+  PreparationOptions first;
+  first.label = "y";
+  first.defaults.scale = ScaleKind::minmax;
+  const std::string prepared_text = preparation_to_json(fitted_for(t, first));
+  m.trained_on_prepared = PreparedSource{"p.h5", preparation_fingerprint(prepared_text), prepared_text};
+  save_model(dir.file("m.h5"), m);
+  const ModelFile back = load_model(dir.file("m.h5"));
+  ASSERT_TRUE(back.trained_on_prepared.has_value());
+  EXPECT_EQ(back.trained_on_prepared->source, "p.h5");
+  EXPECT_EQ(back.trained_on_prepared->preparation, prepared_text);
+  EXPECT_EQ(back.trained_on_prepared->fingerprint, preparation_fingerprint(prepared_text));
+  EXPECT_EQ(back.trained_on_prepared->fingerprint.size(), 16u);
+  EXPECT_NE(preparation_fingerprint(prepared_text), preparation_fingerprint(prepared_text + " "));
+
+  // A model without the record (every older file) loads without it.
+  save_model(dir.file("raw.h5"), small_model(t));
+  const ModelFile raw = load_model(dir.file("raw.h5"));
+  EXPECT_FALSE(raw.trained_on_prepared.has_value());
+
+  // The data check: the same preparation is accepted; none or another is refused, naming both files
+  // and the command that prepares the data.
+  const auto same = small_table_file(dir, "same.h5", t, prepared_text);
+  const auto none = small_table_file(dir, "none.h5", t, std::nullopt);
+  const auto other = small_table_file(dir, "other.h5", t, preparation_to_json(back.preparation));
+  EXPECT_NO_THROW(check_data_preparation(back, same));
+  ASSERT_TRUE(read_prepared_tag(same).has_value());
+  EXPECT_EQ(read_prepared_tag(same)->fingerprint, back.trained_on_prepared->fingerprint);
+  EXPECT_FALSE(read_prepared_tag(none).has_value());
+  for (const auto& [path, needle] : {std::pair{none, std::string("none.h5 is not prepared that way")},
+                                     std::pair{other, std::string("another fitted preparation")}}) {
+    try {
+      check_data_preparation(back, path);
+      FAIL() << path << " was accepted";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(dir.file("m.h5").string() + " was trained on data prepared by `lathe prepare` (p.h5)"),
+                std::string::npos) << what;
+      EXPECT_NE(what.find(needle), std::string::npos) << what;
+      EXPECT_NE(what.find("--from " + dir.file("m.h5").string()), std::string::npos) << what;
+    }
+  }
+  // A raw model takes raw data and any prepared file but one holding its own preparation applied.
+  EXPECT_NO_THROW(check_data_preparation(raw, none));
+  EXPECT_NO_THROW(check_data_preparation(raw, same));
+  const auto own = small_table_file(dir, "own.h5", t, preparation_to_json(raw.preparation));
+  EXPECT_THROW(check_data_preparation(raw, own), InputError);
+
+  // --from: a prepared file gives its text verbatim, a model the preparation of its prepared file.
+  const StoredPreparation from_file = read_stored_preparation(same);
+  EXPECT_EQ(from_file.text, prepared_text);
+  const StoredPreparation from_model = read_stored_preparation(dir.file("m.h5"));
+  EXPECT_EQ(from_model.text, prepared_text);
+  EXPECT_EQ(preparation_to_json(from_model.fitted), prepared_text);
+  EXPECT_EQ(read_stored_preparation(dir.file("raw.h5")).text, preparation_to_json(raw.preparation));
+  EXPECT_THROW(read_stored_preparation(none), InputError);
+}
+
+TEST(ModelFile, TrainedOnPreparedWithAWrongFingerprintIsRefused) {
+  test::TemporaryDirectory dir;
+  const SmallTable t = small_table();
+  ModelFile m = small_model(t);
+  m.trained_on_prepared = PreparedSource{"p.h5", "0123456789abcdef", preparation_to_json(m.preparation)};
+  save_model(dir.file("m.h5"), m);
+  try {
+    load_model(dir.file("m.h5"));
+    FAIL() << "a preparation that does not match its fingerprint was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("trained_on_prepared"), std::string::npos) << e.what();
+  }
 }
 
 // The small table prepared and trained on the CPU (binary label y), `epochs` epochs of `optimizer`.

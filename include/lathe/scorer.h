@@ -139,6 +139,16 @@ class Scorer {
   // "cpu (N threads)" or "cuda:0 (NVIDIA H200, sm_90)".
   const std::string& device_description() const;
 
+  // The name of the file written by `lathe prepare` that the model was trained on ("p.h5"), or ""
+  // when it was trained on raw data. Such a model's inputs are prepared columns: apply that
+  // preparation first (`lathe prepare RAW.h5 PREPARED.h5 --from MODEL.h5`); a batch in memory is
+  // not checked for it.
+  const std::string& trained_on_prepared() const;
+  // Throws InputError when the file `data` does not carry the preparation the model's inputs need:
+  // the model was trained on a prepared file and `data` carries another fitted preparation or none,
+  // or `data` holds the model's own preparation already applied. The message names both files and
+  // the `lathe prepare --from` command that prepares the data. `lathe score` runs it on every input.
+  void check_data_file(const std::filesystem::path& data) const;
   // Matches the model's inputs to `columns` (a file's or batch's schema, in its own order). Throws
   // InputError, starting with `source` (a file name, say), naming the first input column that is
   // missing or whose type changed. Nothing is scored.

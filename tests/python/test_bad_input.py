@@ -10,6 +10,7 @@ what is wrong and where, and a non-zero exit:
   --positive for a task that is not binary, NaN drift thresholds, and a synthetic table of a
   hundred million columns.
 """
+import json
 import os
 import subprocess
 import tempfile
@@ -216,6 +217,56 @@ class BadInput(unittest.TestCase):
         os.rename(clipped, self.path("clipped.h5"))
         _, plain = self.trained(columns)
         self.refused(lathe("score", plain, path, "--out", self.path("t.csv"), "--format", "csv"), "row 11", "infinite")
+
+    def test_an_infinite_value_is_refused_alike_by_score_eval_drift_and_report(self):
+        # `lathe score` refuses a row it cannot score; eval, drift and report --eval score the same
+        # rows, so they refuse it in the same words (drift: the rows cannot be scored, an alert).
+        columns = self.binary_table()
+        _, model = self.trained(columns)
+        data = dict(columns)
+        data["x"] = columns["x"].copy()
+        data["x"][3] = np.inf
+        data["x"][4] = -np.inf
+        path = self.columnar("inf.h5", data)
+        message = f"{path}: column 'x': row 4 has an infinite value (inf), which the model cannot score"
+        for command in (["score", model, path, "--out", self.path("s.csv")],
+                        ["eval", model, path],
+                        ["report", model, "--eval", path, "--out", self.path("r.html")]):
+            with self.subTest(command=command[0]):
+                proc = lathe(*command)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertEqual(proc.stderr.count(message), 1, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("s.csv")))
+        self.assertFalse(os.path.exists(self.path("r.html")))
+        proc = lathe("drift", model, path, "--json")
+        self.assertEqual(proc.returncode, 3, proc.stderr)
+        report = json.loads(proc.stdout)
+        self.assertEqual(report["prediction"]["status"], "alert")
+        self.assertEqual(report["prediction"]["note"], "the new data cannot be scored: " + message)
+        # A model that clips the column puts the values on its bounds: all of them score the rows.
+        os.rename(model, self.path("plain.h5"))
+        _, clipped = self.trained(columns, "--clip", "quantile", "--impute", "median", "--scale", "robust")
+        for command in (["score", clipped, path, "--out", self.path("s.csv")], ["eval", clipped, path],
+                        ["drift", clipped, path]):
+            proc = lathe(*command)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertNotIn("infinite", proc.stderr + proc.stdout)
+
+    def test_import_notes_how_many_infinite_values_a_column_holds(self):
+        lines = ["a,b,c"] + [f"{i},{i * 0.5},{i % 3}" for i in range(40)]
+        lines[6] = "5,inf,2"
+        lines[9] = "8,-Infinity,2"
+        lines[20] = "19,1e400,1"
+        lines[30] = "29,4e38,0"  # finite in float64, infinite as the float32 Lathe reads
+        csv = self.write_csv("inf.csv", ("\n".join(lines) + "\n").encode())
+        proc = lathe("import", csv, self.path("inf.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        notes = [line for line in proc.stderr.splitlines() if "infinite" in line]
+        self.assertEqual(len(notes), 1, proc.stderr)
+        self.assertIn("column 'b' holds 4 infinite values (the first 'inf' on line 7", notes[0])
+        proc = lathe("import", self.write_csv("fine.csv", "a,b\n1,2.5\n3,3e38\n".encode()), self.path("fine.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("infinite", proc.stderr)
 
     def test_a_fifo_as_an_input_is_refused_at_once(self):
         fifo = self.path("fifo.h5")

@@ -301,5 +301,74 @@ class LongTextTest(DamageCase):
         self.assertNotIn("harmless", outcomes, "a flip in a text dataset was not detected")
 
 
+class TrainedOnPreparedDamageTest(DamageCase):
+    """A model trained on `lathe prepare` output stores the prepared file's name, fingerprint and
+    preparation in its "trained_on_prepared" text: a changed byte there is detected like any other
+    (the object header's checksum, the attribute digest, the fingerprint), and a long one is a
+    checksummed dataset."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="lathe-model-prepared-")
+        raw = os.path.join(cls.work, "raw.h5")
+        checked("synth", "--task", "binary", "--rows", "2000", "--features", "5", "--categorical", "2", "--out", raw,
+                "--quiet")
+        cls.data = os.path.join(cls.work, "p.h5")
+        checked("prepare", raw, cls.data, "--label", "label", "--device", "cpu", "--quiet")
+        cls.model = os.path.join(cls.work, "model.h5")
+        checked("train", cls.data, "--task", "binary", "--label", "label", "--out", cls.model, "--epochs", "2",
+                "--device", "cpu", "--quiet")
+        cls.pristine = read_bytes(cls.model)
+        cls.baseline = cls.evaluate(cls.work, cls.model).stdout
+
+    def test_the_record_is_a_checksummed_text(self):
+        with h5py.File(self.model, "r") as f, h5py.File(self.data, "r") as p:
+            info = h5py.check_string_dtype(f.attrs.get_id("trained_on_prepared").dtype)
+            self.assertIsNotNone(info.length, "trained_on_prepared is variable-length")
+            record = json.loads(f.attrs["trained_on_prepared"].decode("utf-8"))
+            self.assertEqual(record["source"], "p.h5")
+            self.assertEqual(record["preparation"], p.attrs["lathe_preparation"])
+            self.assertEqual(int(f.attrs["lathe_model_format_version"]), 3)
+        self.assertFalse(b"GCOL" in self.pristine, "the model file has a global heap")
+
+    def test_byte_flips_in_the_record(self):
+        at = self.pristine.find(b'{"fingerprint":')
+        self.assertGreater(at, 0)
+        end = self.pristine.find(b"}", self.pristine.rfind(b'"source":'))
+        offsets = sorted(set(range(at, end + 1, max(1, (end - at) // 60))) | {at + 17, at + 20, end - 3})
+        outcomes = sweep(self.pristine, offsets, self.work,
+                         lambda folder, path: outcome_of(self.evaluate(folder, path), "model.h5", self.baseline))
+        self.assertOnlyHarmlessOrDetected(outcomes, "lathe eval on a model trained on prepared data")
+        self.assertNotIn("harmless", outcomes, "a flip in the trained_on_prepared text was not detected")
+
+    def test_a_long_record_is_a_dataset(self):
+        rng = np.random.default_rng(3)
+        rows, labels = 3000, [f"a-rather-long-category-label-{i:05d}" for i in range(2500)]
+        raw = os.path.join(self.work, "long.h5")
+        with h5py.File(raw, "w") as f:
+            f.create_dataset("x", data=rng.normal(size=rows), chunks=True)
+            city = f.create_dataset("city", data=(np.arange(rows) % len(labels)).astype(np.int32), chunks=True)
+            city.attrs["categories"] = labels
+            f.create_dataset("y", data=rng.normal(size=rows), chunks=True)
+            f.attrs["lathe_columns"] = ["x", "city", "y"]
+        prepared = os.path.join(self.work, "long_p.h5")
+        checked("prepare", raw, prepared, "--label", "y", "--device", "cpu", "--quiet")
+        model = os.path.join(self.work, "long_m.h5")
+        checked("train", prepared, "--task", "regression", "--label", "y", "--out", model, "--epochs", "1",
+                "--device", "cpu", "--quiet")
+        with h5py.File(model, "r") as f:
+            self.assertEqual(int(f.attrs["lathe_model_format_version"]), 4)
+            self.assertNotIn("trained_on_prepared", f.attrs)
+            self.assertTrue(f["trained_on_prepared"].fletcher32)
+            self.assertEqual(json.loads(f["trained_on_prepared"].asstr()[0])["source"], "long_p.h5")
+        again = os.path.join(self.work, "long_q.h5")
+        checked("prepare", raw, again, "--from", model, "--device", "cpu", "--quiet")
+        proc = lathe("eval", model, again, "--json", "--device", "cpu", timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe("eval", model, raw, "--json", "--device", "cpu", timeout=120)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("is not prepared that way", proc.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

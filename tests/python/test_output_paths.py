@@ -206,6 +206,27 @@ class OutputPathTest(unittest.TestCase):
                 proc = self.assertRefused(args, [option, "is a file, not a folder"], [self.data, self.model])
                 self.assertIn(self.data, proc.stderr)
 
+    def test_score_creates_its_output_folder_but_not_its_parents(self):
+        second = self.path("e.h5")
+        shutil.copy(self.data, second)
+        # Several inputs: a missing --out folder is made, but only it; a typo in a parent is an error
+        # naming the parent, and nothing is created (as for one input, whose folder must exist).
+        for out, parent in [(self.path("a/b/c"), self.path("a/b")), (self.path("a/b/c/"), self.path("a/b")),
+                            (self.path("typo/scores"), self.path("typo"))]:
+            with self.subTest(out=out):
+                self.assertRefused(["score", self.model, self.data, second, "--out", out, "--quiet"],
+                                   ["--out " + out, f"the folder '{parent}' does not exist"], [self.data])
+        self.assertRefused(["score", self.model, self.data, "--out", self.path("zz/x.csv"), "--quiet"],
+                           ["--out", f"the folder '{self.path('zz')}' does not exist"], [self.data])
+        self.assertRefused(["score", self.model, self.data, second, "--out", os.path.join(self.data, "scores"),
+                            "--quiet"], ["--out", f"'{self.data}' is a file, not a folder"], [self.data])
+        out = self.path("scores")
+        checked("score", self.model, self.data, second, "--out", out, "--quiet", timeout=TIMEOUT)
+        self.assertEqual(sorted(os.listdir(out)), ["d.h5", "e.h5"])
+        # Relative to the working folder too (its parent is '.').
+        checked("score", self.model, "d.h5", "e.h5", "--out", "rel", "--quiet", cwd=self.dir, timeout=TIMEOUT)
+        self.assertEqual(sorted(os.listdir(self.path("rel"))), ["d.h5", "e.h5"])
+
     # --- 4. stale temporaries -----------------------------------------------------------------------
 
     def plant(self, *names):

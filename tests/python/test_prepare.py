@@ -4,6 +4,7 @@ Each test writes a CSV, imports it with `lathe import`, prepares it, reads the o
 compares with the scikit-learn transformer (or pandas operation) that users would otherwise run.
 Outputs are float32, so comparisons are to float32 precision.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -197,6 +198,340 @@ class PrepareTest(unittest.TestCase):
             self.assertNotEqual(proc.returncode, 0, flags)
             self.assertIn(needle, proc.stderr, flags)
             self.assertFalse(os.path.exists(out), flags)
+
+
+def labels_of(dataset):
+    return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
+
+
+class PrepareFromTest(unittest.TestCase):
+    """`lathe prepare NEW OUT --from PREPARED|MODEL` applies a fitted preparation without refitting;
+    a model trained on prepared data records it and refuses data not prepared that way; the label
+    passes through `lathe prepare` in its own type."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-prepare-from-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def imported(self, df, name):
+        csv = self.path(name + ".csv")
+        df.to_csv(csv, index=False)
+        h5 = self.path(name + ".h5")
+        run("import", csv, h5, "--quiet")
+        return h5
+
+    def split(self, rows=600, seed=3):
+        """A training frame and a drifted test frame (other means, a label unseen in training)."""
+        rng = np.random.default_rng(seed)
+        def make(n, shift):
+            df = frame(n, seed=seed + int(shift * 10), missing=0.1)
+            df["age"] += shift * 20
+            df["city"] = rng.choice(["Oslo", "Lima", "Pune"] if shift == 0 else ["Oslo", "Lima", "Kyiv"], n)
+            df["price"] = 3.0 * df["score"].fillna(0) + 0.001 * df["income"].fillna(0) + rng.normal(0, 0.1, n)
+            return df
+        return make(rows, 0.0), make(rows // 4, 1.0)
+
+    def test_from_applies_the_fitted_preparation_without_refitting(self):
+        train_df, test_df = self.split()
+        train, test = self.imported(train_df, "train"), self.imported(test_df, "test")
+        prepared = self.path("p.h5")
+        run("prepare", train, prepared, "--label", "price", "--impute", "median", "--scale", "standard,income=robust",
+            "--missing-indicators", "--cross", "age*score", "--device", "cpu", "--quiet")
+        out = self.path("t.h5")
+        proc = run("prepare", test, out, "--from", prepared, "--device", "cpu", "--quiet")
+        self.assertIn("with the preparation of", proc.stdout)
+        self.assertIn("not refitted", proc.stdout)
+        numeric = ["age", "income", "score", "visits"]
+        x_train = self.as_float32(train_df[numeric])
+        x_test = self.as_float32(test_df[numeric])
+        median = SimpleImputer(strategy="median").fit(x_train)
+        with h5py.File(out) as t, h5py.File(prepared) as p:
+            # The training file's text, verbatim: the same fitted preparation, the same fingerprint.
+            self.assertEqual(t.attrs["lathe_preparation"], p.attrs["lathe_preparation"])
+            self.assertEqual(t.attrs["lathe_prepared_from"], "p.h5")
+            self.assertEqual(t.attrs["lathe_source"], "test.h5")
+            self.assertEqual(list(t.attrs["lathe_columns"]), list(p.attrs["lathe_columns"]))
+            # Imputed with the training medians, scaled with the training statistics.
+            filled_test = pd.DataFrame(median.transform(x_test), columns=numeric)
+            for c in ["age", "score", "visits"]:
+                scaler = StandardScaler().fit(x_train[[c]].dropna())
+                self.assertClose(t[c][:], scaler.transform(filled_test[[c]])[:, 0], rtol=1e-5, atol=1e-5, msg=c)
+            robust = RobustScaler().fit(x_train[["income"]].dropna())
+            self.assertClose(t["income"][:], robust.transform(filled_test[["income"]])[:, 0], rtol=2e-3, atol=2e-3)
+            self.assertEqual(list(t["age_missing"][:]), list(x_test["age"].isna().astype(float)))
+            self.assertClose(t["age*score"][:], t["age"][:] * t["score"][:], rtol=1e-5, atol=1e-5)
+            # The drifted test rows keep the training centering: their mean age is far from 0.
+            self.assertGreater(float(np.mean(t["age"][:])), 1.0)
+            # Categorical slots of the training vocabulary; a city never seen there is "(unknown)".
+            self.assertEqual(labels_of(t["city"]), labels_of(p["city"]))
+            got = [labels_of(t["city"])[k] for k in t["city"][:]]
+            self.assertEqual(got, [c if c != "Kyiv" else "(unknown)" for c in test_df["city"]])
+            self.assertEqual(t["price"].dtype, np.float64)
+            np.testing.assert_array_equal(t["price"][:], test_df["price"].to_numpy())
+
+        # A model's stored preparation gives the same file: for a model trained on p.h5, that of p.h5.
+        model = self.path("m.h5")
+        run("train", prepared, "--label", "price", "--task", "regression", "--epochs", "3", "--device", "cpu",
+            "--out", model, "--quiet")
+        again = self.path("t2.h5")
+        proc = run("prepare", test, again, "--from", model, "--device", "cpu", "--quiet")
+        self.assertIn("stored in the model", proc.stdout)
+        with h5py.File(out) as a, h5py.File(again) as b:
+            self.assertEqual(a.attrs["lathe_preparation"], b.attrs["lathe_preparation"])
+            for name in a.attrs["lathe_columns"]:
+                np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+
+        # Without a label column in NEW (scoring data): no label is written.
+        no_label = self.imported(test_df.drop(columns=["price"]), "nolabel")
+        bare = self.path("bare.h5")
+        run("prepare", no_label, bare, "--from", prepared, "--device", "cpu", "--quiet")
+        with h5py.File(bare) as f:
+            self.assertNotIn("price", f)
+
+    @staticmethod
+    def as_float32(df):
+        return df.astype(np.float32).astype(np.float64)
+
+    def assertClose(self, actual, expected, rtol=2e-6, atol=2e-6, msg=None):
+        np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+                                   rtol=rtol, atol=atol, err_msg=msg or "")
+
+    def test_from_with_fitting_options_is_a_usage_error(self):
+        train_df, test_df = self.split(rows=200)
+        train, test = self.imported(train_df, "train"), self.imported(test_df, "test")
+        prepared = self.path("p.h5")
+        run("prepare", train, prepared, "--label", "price", "--quiet")
+        out = self.path("o.h5")
+        for flags in (["--impute", "median"], ["--scale", "none"], ["--clip", "std"], ["--cross", "age*score"],
+                      ["--missing-indicators"], ["--hash-buckets", "16"], ["--max-categories", "5"],
+                      ["--category-buckets", "8"]):
+            proc = run("prepare", test, out, "--from", prepared, "--quiet", *flags, check=False)
+            self.assertEqual(proc.returncode, 2, (flags, proc.stderr))
+            self.assertIn(flags[0], proc.stderr)
+            self.assertIn("--from", proc.stderr)
+            self.assertFalse(os.path.exists(out), flags)
+        # --label may repeat the stored label, not name another.
+        run("prepare", test, out, "--from", prepared, "--label", "price", "--quiet")
+        os.remove(out)
+        proc = run("prepare", test, out, "--from", prepared, "--label", "age", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("'price'", proc.stderr)
+        # --from names a file without a fitted preparation, or none at all.
+        for source, needle in [(train, "holds no fitted preparation"), (self.path("none.h5"), "no such file")]:
+            proc = run("prepare", test, out, "--from", source, "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("--from " + source, proc.stderr)
+            self.assertIn(needle, proc.stderr)
+            self.assertFalse(os.path.exists(out))
+        proc = run("prepare", test, prepared, "--from", prepared, "--quiet", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("--from", proc.stderr)
+
+    def test_from_names_the_file_and_column_that_do_not_fit(self):
+        train_df, test_df = self.split(rows=200)
+        train = self.imported(train_df, "train")
+        prepared = self.path("p.h5")
+        run("prepare", train, prepared, "--label", "price", "--quiet")
+        clipped = self.path("pc.h5")
+        run("prepare", train, clipped, "--label", "price", "--clip", "std", "--quiet")
+        out = self.path("o.h5")
+        missing = self.imported(test_df.drop(columns=["income"]), "missing")
+        retyped_df = test_df.copy()
+        retyped_df["city"] = np.arange(len(retyped_df), dtype=float)
+        retyped = self.imported(retyped_df, "retyped")
+        infinite_df = test_df.copy()
+        infinite_df["score"] = infinite_df["score"].astype(object)
+        infinite_df.loc[6, "score"] = "-inf"
+        infinite = self.imported(infinite_df, "infinite")
+        for data, needles in [(missing, ["missing.h5", "'income'", "p.h5", "is missing"]),
+                              (retyped, ["retyped.h5", "'city'", "categorical", "p.h5"]),
+                              (infinite, ["infinite.h5", "'score'", "row 7", "-inf"])]:
+            proc = run("prepare", data, out, "--from", prepared, "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            for needle in needles:
+                self.assertIn(needle, proc.stderr)
+            self.assertFalse(os.path.exists(out))
+        # A column clipped to finite bounds puts an infinite value on its bound.
+        run("prepare", infinite, out, "--from", clipped, "--quiet")
+        with h5py.File(out) as f:
+            self.assertTrue(np.all(np.isfinite(f["score"][:])))
+        # A file already prepared with this preparation is not prepared twice.
+        twice = self.path("twice.h5")
+        proc = run("prepare", out, twice, "--from", clipped, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("already prepared", proc.stderr)
+
+    def test_the_label_keeps_its_stored_type(self):
+        rows = 64
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=rows)
+        labels = {
+            "f64": np.arange(rows) * 100003.0 + 123456789.25,   # float32 would round these
+            "i64": np.arange(rows, dtype=np.int64) + 2**53 + 1,  # beyond float64's integers
+            "u64": np.arange(rows, dtype=np.uint64) + np.uint64(2**63 + 7),
+            "i32": np.arange(rows, dtype=np.int32) + 2**24 + 1,  # beyond float32's integers
+            "f32": (x * 3).astype(np.float32),
+        }
+        expected_type = {"f64": np.float64, "i64": np.int64, "u64": np.uint64, "i32": np.int64, "f32": np.float32}
+        for name, y in labels.items():
+            data = self.path(name + ".h5")
+            with h5py.File(data, "w") as f:
+                f.create_dataset("x", data=x, chunks=True)
+                f.create_dataset("y", data=y, chunks=True)
+                f.attrs["lathe_columns"] = ["x", "y"]
+            out = self.path(name + "_p.h5")
+            run("prepare", data, out, "--label", "y", "--quiet")
+            again = self.path(name + "_q.h5")
+            run("prepare", data, again, "--from", out, "--quiet")
+            for path in (out, again):
+                with h5py.File(path) as f:
+                    self.assertEqual(f["y"].dtype, expected_type[name], (name, path))
+                    np.testing.assert_array_equal(f["y"][:], y, err_msg=name)
+
+        # A pandas frame (the label in a 2-D block beside other float64 columns) and the matrix layout.
+        y = labels["f64"]
+        df = pd.DataFrame({"a": x, "price": y, "b": x * 2})
+        pandas_file = self.path("frame.h5")
+        df.to_hdf(pandas_file, key="df", format="fixed")
+        out = self.path("frame_p.h5")
+        run("prepare", pandas_file, out, "--label", "price", "--quiet")
+        with h5py.File(out) as f:
+            self.assertEqual(f["price"].dtype, np.float64)
+            np.testing.assert_array_equal(f["price"][:], y)
+        matrix = self.path("matrix.h5")
+        with h5py.File(matrix, "w") as f:
+            f.create_dataset("X", data=np.stack([x, y], axis=1))
+            f.create_dataset("y", data=y)
+        for label in ("y", "f1"):
+            out = self.path("matrix_" + label + ".h5")
+            run("prepare", matrix, out, "--label", label, "--quiet")
+            with h5py.File(out) as f:
+                self.assertEqual(f[label].dtype, np.float64, label)
+                np.testing.assert_array_equal(f[label][:], y, err_msg=label)
+
+
+class TrainedOnPreparedTest(unittest.TestCase):
+    """A model trained on `lathe prepare` output records it, and score, eval, drift and report refuse
+    data that does not carry that preparation, naming the `lathe prepare --from` command to run."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-trained-on-prepared-")
+        diamonds = pd.read_csv(os.path.join(SHARED, "diamonds.csv")).sample(n=5000, random_state=0)
+        train_df, test_df = diamonds.iloc[:4000], diamonds.iloc[4000:]
+        cls.train = cls.imported(train_df, "train")
+        cls.test = cls.imported(test_df, "test")
+        cls.prepared = cls.path("p.h5")
+        run("prepare", cls.train, cls.prepared, "--label", "price", "--device", "cpu", "--quiet")
+        cls.model = cls.path("m.h5")
+        run("train", cls.prepared, "--label", "price", "--task", "regression", "--epochs", "4", "--device", "cpu",
+            "--out", cls.model, "--quiet")
+        cls.test_prepared = cls.path("tp.h5")
+        run("prepare", cls.test, cls.test_prepared, "--from", cls.prepared, "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    @classmethod
+    def imported(cls, df, name):
+        csv = cls.path(name + ".csv")
+        df.to_csv(csv, index=False)
+        h5 = cls.path(name + ".h5")
+        run("import", csv, h5, "--quiet")
+        return h5
+
+    def commands(self, data):
+        out = self.path("out")
+        for leftover in (out + ".csv", out + ".html"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        return [("score", ["score", self.model, data, "--out", out + ".csv"]),
+                ("eval", ["eval", self.model, data]),
+                ("drift", ["drift", self.model, data]),
+                ("report", ["report", self.model, "--eval", data, "--out", out + ".html"]),
+                ("report --drift", ["report", self.model, "--drift", data, "--out", out + ".html"])]
+
+    def test_the_model_records_the_prepared_file(self):
+        with h5py.File(self.model) as f, h5py.File(self.prepared) as p:
+            record = json.loads(f.attrs["trained_on_prepared"])
+            self.assertEqual(record["source"], "p.h5")
+            self.assertEqual(record["preparation"], p.attrs["lathe_preparation"])
+            self.assertEqual(len(record["fingerprint"]), 16)
+        # A model trained on raw data has no such attribute.
+        raw_model = self.path("raw.h5")
+        run("train", self.train, "--label", "price", "--task", "regression", "--epochs", "2", "--device", "cpu",
+            "--out", raw_model, "--quiet")
+        with h5py.File(raw_model) as f:
+            self.assertNotIn("trained_on_prepared", f.attrs)
+
+    def test_raw_data_is_refused_by_every_command_that_scores(self):
+        for name, args in self.commands(self.test):
+            proc = run(*args, "--device", "cpu", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, (name, proc.stderr))
+            self.assertIn("m.h5 was trained on data prepared by `lathe prepare` (p.h5)", proc.stderr, name)
+            self.assertIn("test.h5 is not prepared that way", proc.stderr, name)
+            self.assertIn("lathe prepare " + self.test + " PREPARED.h5 --from " + self.model, proc.stderr, name)
+            self.assertFalse(os.path.exists(self.path("out.csv")), name)
+            self.assertFalse(os.path.exists(self.path("out.html")), name)
+
+    def test_data_prepared_another_way_is_refused(self):
+        refit = self.path("refit.h5")
+        run("prepare", self.test, refit, "--label", "price", "--device", "cpu", "--quiet")
+        for name, args in self.commands(refit):
+            proc = run(*args, "--device", "cpu", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, (name, proc.stderr))
+            self.assertIn("another fitted preparation", proc.stderr, name)
+            self.assertIn("--from " + self.model, proc.stderr, name)
+
+    def test_data_prepared_the_same_way_is_accepted(self):
+        for name, args in self.commands(self.test_prepared):
+            proc = run(*args, "--device", "cpu", "--quiet", check=False)
+            self.assertIn(proc.returncode, (0, 3), (name, proc.stderr))  # drift may find drift
+        proc = run("eval", self.model, self.test_prepared, "--json", "--device", "cpu", "--quiet")
+        self.assertGreater(json.loads(proc.stdout)["r2"], 0.5)
+
+    def test_a_raw_model_refuses_its_own_preparation_applied_twice(self):
+        raw_model = self.path("raw2.h5")
+        run("train", self.train, "--label", "price", "--task", "regression", "--epochs", "2", "--device", "cpu",
+            "--out", raw_model, "--quiet")
+        own = self.path("own.h5")
+        run("prepare", self.test, own, "--from", raw_model, "--device", "cpu", "--quiet")
+        proc = run("eval", raw_model, own, "--device", "cpu", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("already applied", proc.stderr)
+        self.assertIn("give it the raw data", proc.stderr)
+        run("eval", raw_model, self.test, "--device", "cpu", "--quiet")
+
+    def test_training_checks_the_validation_file_and_the_init_model(self):
+        out = self.path("x.h5")
+        proc = run("train", self.prepared, "--label", "price", "--task", "regression", "--epochs", "1",
+                   "--device", "cpu", "--out", out, "--valid", self.test, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--valid " + self.test, proc.stderr)
+        self.assertIn("--from " + self.prepared, proc.stderr)
+        self.assertFalse(os.path.exists(out))
+        run("train", self.prepared, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
+            "--out", out, "--valid", self.test_prepared, "--quiet")
+        # Retraining keeps the earlier preparation: the new data must be prepared as its data was.
+        proc = run("train", self.train, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
+                   "--out", self.path("y.h5"), "--init-model", self.model, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--init-model " + self.model, proc.stderr)
+        self.assertIn("--refit-prep", proc.stderr)
+        run("train", self.test_prepared, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
+            "--out", self.path("y.h5"), "--init-model", self.model, "--quiet")
+        with h5py.File(self.path("y.h5")) as f:
+            self.assertEqual(json.loads(f.attrs["trained_on_prepared"])["source"], "tp.h5")
 
 
 if __name__ == "__main__":

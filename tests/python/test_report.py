@@ -377,8 +377,15 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(sum(counts), 344)
         for name in ("Adelie", "Chinstrap", "Gentoo"):
             self.assertIn(name, svg.all_text())
-        # Per-class weights name their class.
+        # Per-class weights name their class, and so does every class's bias.
         self.assertIn("[Gentoo]", self.svg(page, "weights").all_text())
+        with h5py.File(self.multiclass_model) as f:
+            bias = f["bias"][:].astype(np.float64)
+        found = re.search(r"; bias per class: <code>Adelie</code> (\S+), <code>Chinstrap</code> (\S+), "
+                          r"<code>Gentoo</code> (\S+)</figcaption>", html)
+        self.assertIsNotNone(found, page.ids["weights-section"].find_all("figcaption")[0].all_text())
+        np.testing.assert_allclose([float(v) for v in found.groups()], bias, rtol=1e-5)
+        self.assertNotIn("first class", html)
         # The status `lathe drift` finds, and no feature drifts (the training rows are 80% of these).
         proc = run("drift", self.multiclass_model, self.penguins, "--json", "--device", "cpu", check=False)
         self.assertEqual(page.ids["drift-status"].all_text(), json.loads(proc.stdout)["status"])

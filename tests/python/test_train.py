@@ -355,6 +355,42 @@ class TrainTest(unittest.TestCase):
         with open(model, "rb") as f:
             self.assertEqual(f.read(), b"earlier model")
 
+    def test_a_numeric_label_with_a_class_for_every_few_rows_is_noted(self):
+        # 100 classes in 500 rows (a price taken for a class label, below the 1000-class cap) trains,
+        # with a note suggesting regression; a few numeric classes, or many categorical ones, do not.
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=500)
+        cases = [("price", np.arange(500) % 100, True), ("grade", np.arange(500) % 4, False),
+                 ("code", np.array([f"c{i % 100}" for i in range(500)]), False)]
+        for name, label, noted in cases:
+            with self.subTest(label=name):
+                csv = self.path(name + ".csv")
+                pd.DataFrame({"x": x, name: label}).to_csv(csv, index=False)
+                proc = run("train", self.imported(csv, name), "--label", name, "--task", "multiclass", "--out",
+                           self.path(name + "_model.h5"), "--epochs", "1", "--device", "cpu", "--quiet")
+                notes = [line for line in proc.stderr.splitlines() if "--task regression" in line]
+                if noted:
+                    self.assertEqual(notes, [f"train: note: label '{name}' is numeric with 100 classes for 400 "
+                                             "training rows (more than one class per 10 rows), too few rows to learn "
+                                             "each class; if it is a quantity rather than a class code, use --task "
+                                             "regression"], proc.stderr)
+                else:
+                    self.assertEqual(notes, [], proc.stderr)
+
+    def test_dedup_says_how_many_rows_it_removed(self):
+        rng = np.random.default_rng(4)
+        df = pd.DataFrame({"x": rng.normal(size=300), "y": np.arange(300) % 2})
+        df = pd.concat([df, df.iloc[:37]], ignore_index=True)
+        csv = self.path("dup.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "dup")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("d.h5"), "--epochs", "1",
+                   "--dedup", "--device", "cpu", "--quiet")
+        self.assertIn("train: note: --dedup: 37 duplicate rows removed\n", proc.stderr)
+        self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["duplicates_removed"], 37)
+        prepared = run("prepare", data, self.path("p.h5"), "--label", "y", "--dedup", "--quiet").stdout
+        self.assertIn("(37 duplicate rows removed", prepared)
+
     def test_metrics_log_and_early_stopping(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
         log = self.path("log.jsonl")

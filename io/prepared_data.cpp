@@ -1,0 +1,103 @@
+#include "io/prepared_data.h"
+
+#include "io/hdf5_handle.h"
+#include "io/preparation_json.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+std::optional<PreparedSource> tag_of(hid_t file, const std::filesystem::path& path) {
+  const std::string context = path.string();
+  if (!h5::attribute_exists(file, "lathe_preparation", context)) return std::nullopt;
+  const std::vector<std::string> text = h5::read_string_attribute(file, "lathe_preparation", context);
+  if (text.size() != 1) throw InputError(context + ": attribute 'lathe_preparation' should be one string");
+  PreparedSource tag;
+  tag.source = path.filename().string();
+  tag.fingerprint = preparation_fingerprint(text[0]);
+  tag.preparation = text[0];
+  return tag;
+}
+
+}  // namespace
+
+std::optional<PreparedSource> read_prepared_tag(const std::filesystem::path& data) {
+  const h5::H5Handle file = h5::open_file_for_reading(data);
+  return tag_of(file.get(), data);
+}
+
+StoredPreparation read_stored_preparation(const std::filesystem::path& path) {
+  const std::string context = path.string();
+  StoredPreparation out;
+  bool model = false;
+  {
+    const h5::H5Handle file = h5::open_file_for_reading(path);
+    if (const std::optional<PreparedSource> tag = tag_of(file.get(), path)) {
+      out.text = tag->preparation;
+      out.description = "the preparation of " + context;
+      out.origin = context;
+    } else if (h5::attribute_exists(file.get(), "lathe_model_format_version", context)) {
+      model = true;
+    } else {
+      throw InputError(context + ": holds no fitted preparation: neither a file written by `lathe prepare` (no "
+                                 "lathe_preparation attribute) nor a model file written by `lathe train`");
+    }
+  }
+  if (model) {
+    const ModelFile m = load_model(path);
+    if (m.trained_on_prepared) {
+      out.text = m.trained_on_prepared->preparation;
+      out.origin = m.trained_on_prepared->source + " (stored in the model " + context + ")";
+      out.description = "the preparation of " + out.origin;
+    } else {
+      out.text = preparation_to_json(m.preparation);
+      out.origin = context;
+      out.description = "the preparation of the model " + context;
+    }
+  }
+  out.fitted = preparation_from_json(out.text, context);
+  return out;
+}
+
+namespace {
+
+// "raw data" or "data prepared by `lathe prepare` (p.h5, preparation fingerprint 0123...)".
+std::string preparation_text(const std::optional<PreparedSource>& tag, bool with_source) {
+  if (!tag) return "raw data (not written by `lathe prepare`)";
+  return "data prepared by `lathe prepare` (" + (with_source ? tag->source + ", " : std::string()) +
+         "preparation fingerprint " + tag->fingerprint + ")";
+}
+
+bool same_preparation(const std::optional<PreparedSource>& a, const std::optional<PreparedSource>& b) {
+  return a.has_value() == b.has_value() && (!a || a->fingerprint == b->fingerprint);
+}
+
+}  // namespace
+
+void check_valid_preparation(const std::optional<PreparedSource>& training, const std::filesystem::path& data,
+                             const std::filesystem::path& valid) {
+  const std::optional<PreparedSource> tag = read_prepared_tag(valid);
+  if (same_preparation(training, tag)) return;
+  std::string message = "--valid " + valid.string() + " is " + preparation_text(tag, false) + ", but the training file " +
+                        data.string() + " is " + preparation_text(training, false) + ": ";
+  message += training ? "prepare the raw validation rows with `lathe prepare " + (tag ? std::string("RAW.h5") : valid.string()) +
+                            " VALID_PREPARED.h5 --from " + data.string() + "` and give that as --valid"
+                      : "give the raw validation file";
+  throw InputError(message);
+}
+
+void check_retraining_preparation(const ModelFile& init, const std::optional<PreparedSource>& training,
+                                  const std::filesystem::path& data) {
+  if (same_preparation(init.trained_on_prepared, training)) return;
+  const std::string old = init.path.empty() ? "the --init-model" : init.path.string();
+  std::string message = "--init-model " + old + " was trained on " + preparation_text(init.trained_on_prepared, true) +
+                        ", but " + data.string() + " is " + preparation_text(training, false) +
+                        ": the kept preparation of " + old + " would see values in other units; ";
+  message += init.trained_on_prepared ? "prepare the raw data with `lathe prepare RAW.h5 PREPARED.h5 --from " + old + "`"
+                                      : "train on the raw data";
+  message += ", or refit the preparation with --refit-prep";
+  throw InputError(message);
+}
+
+}  // namespace lathe
