@@ -849,7 +849,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     if (!options.weight_column.empty()) vw.push_back(column_index(vreader, options.weight_column, "--weight"));
     auto vvalues = read_columns(vreader, vw);
     const BoundPreparation vbound = bind_preparation(fitted, vreader.columns());
-    gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows});
+    // Scored like any data the model meets: an infinite value in an unclipped column is refused.
+    gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
     LabelMap vmap = labels;
     vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
     vmap.file_labels = vreader.columns()[vl].categories;

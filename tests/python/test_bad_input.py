@@ -243,6 +243,13 @@ class BadInput(unittest.TestCase):
         report = json.loads(proc.stdout)
         self.assertEqual(report["prediction"]["status"], "alert")
         self.assertEqual(report["prediction"]["note"], "the new data cannot be scored: " + message)
+        # A --valid file is scored during training: the same refusal, and no model.
+        train_path = self.columnar("train.h5", columns)
+        proc = lathe("train", train_path, "--label", "y", "--task", "binary", "--out", self.path("v.h5"),
+                     "--epochs", "1", "--valid", path)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.stderr.count(message), 1, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("v.h5")))
         # A model that clips the column puts the values on its bounds: all of them score the rows.
         os.rename(model, self.path("plain.h5"))
         _, clipped = self.trained(columns, "--clip", "quantile", "--impute", "median", "--scale", "robust")
