@@ -533,28 +533,7 @@ TEST_F(ScorerTest, ScoreFileWritesTheContractColumnsAndLeavesNothingOnFailure) {
   // A bad value in the fourth block fails the file after three blocks were written: the partial
   // output goes with it.
   const std::filesystem::path infinite = trained->dir.file("infinite.h5");
-  {
-    std::vector<ColumnSpec> specs;
-    for (const auto& c : reader.columns()) {
-      specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes : StoredType::float32});
-    }
-    ColumnarWriter writer(infinite, specs);
-    std::vector<float> all = read_all(reader);
-    const std::int64_t n = reader.rows();
-    for (std::size_t c = 0; c < specs.size(); ++c) {
-      std::vector<float> column(all.begin() + static_cast<std::int64_t>(c) * n, all.begin() + static_cast<std::int64_t>(c + 1) * n);
-      if (specs[c].name == "f1") column[1900] = INFINITY;
-      if (specs[c].stored == StoredType::categorical_codes) {
-        std::vector<std::int32_t> codes(column.size());
-        for (std::size_t r = 0; r < codes.size(); ++r) codes[r] = std::isnan(column[r]) ? -1 : static_cast<std::int32_t>(column[r]);
-        writer.append_codes(c, codes);
-        writer.set_categories(c, reader.columns()[c].categories);
-      } else {
-        writer.append_numeric(c, std::span<const float>(column));
-      }
-    }
-    writer.close();
-  }
+  write_changed_copy(reader, infinite, {{"f1", 1900, INFINITY}});
   const auto entries_with_infinite = trained->dir.entries();
   options.id_column.clear();
   options.format = ScoreFormat::h5;
