@@ -68,6 +68,7 @@ struct StepArgs {
   float* moment1 = nullptr;
   float* moment2 = nullptr;
   double* gradient = nullptr;
+  std::uint8_t* touched = nullptr;  // [features]: the batch holds the slot (lazy updates)
   float* dscore = nullptr;  // [count][outputs]
   float* sums = nullptr;    // [count][outputs][factors] (fm)
   StepTotals* totals = nullptr;
@@ -82,6 +83,8 @@ struct UpdateArgs {
   float* moment1 = nullptr;
   float* moment2 = nullptr;
   double* gradient = nullptr;
+  std::uint8_t* touched = nullptr;
+  std::int64_t dense = 0;  // dense features
   const StepTotals* totals = nullptr;
   const double* square_partials = nullptr;  // kNormBlocks entries, when clipping
   UpdateRule rule;
@@ -113,14 +116,28 @@ __device__ double block_sum(double v, double* scratch) {
   return total;
 }
 
-__device__ void update_parameters(const UpdateRule& rule, const ParameterLayout& p, double scale,
-                                  float* theta, float* moment1, float* moment2, double* gradient,
+// The update of every dense entry (dense_entry_parameter) and, lazily, of the sparse features
+// whose `touched` flag the step's gradient phase set (clearing it): the lazy updates of
+// models/model_formulas.h. Entry i and feature dense + i belong to the thread with begin = i
+// (mod stride).
+__device__ void update_parameters(const UpdateRule& rule, const ParameterLayout& p,
+                                  std::int64_t dense, double scale, float* theta, float* moment1,
+                                  float* moment2, double* gradient, std::uint8_t* touched,
                                   std::int64_t begin, std::int64_t stride) {
-  const std::int64_t size = p.size();
-  for (std::int64_t q = begin; q < size; q += stride) {
+  const std::int64_t per_output = dense_entries_per_output(p, dense);
+  const std::int64_t entries = p.outputs * per_output;
+  for (std::int64_t i = begin; i < entries; i += stride) {
+    const std::int32_t o = static_cast<std::int32_t>(i / per_output);
+    const std::int64_t q = dense_entry_parameter(p, dense, o, i - o * per_output);
     update_weight(rule, p.regularized(q), static_cast<float>(gradient[q] * scale), theta[q],
                   moment1[q], moment2[q]);
     gradient[q] = 0.0;
+  }
+  if (!touched) return;
+  for (std::int64_t feature = dense + begin; feature < p.features; feature += stride) {
+    if (!touched[feature]) continue;
+    touched[feature] = 0;
+    update_feature(rule, p, feature, scale, theta, moment1, moment2, gradient);
   }
 }
 
@@ -247,6 +264,7 @@ __device__ void block_train_step(const StepArgs& a) {
           acc += static_cast<double>(peer_dscore[warp][l] * peer_x[warp][l]);
         }
         a.gradient[p.weight(o, key)] += acc;
+        if (o == 0) a.touched[key] = 1;
         for (std::int32_t f = 0; f < k; ++f) {
           const std::int64_t q = p.factor(o, key, f);
           const float v = a.theta[q];
@@ -277,7 +295,8 @@ __device__ void block_train_step(const StepArgs& a) {
     squares = block_sum(squares, reduce);
   }
   const double scale = gradient_scale(weight, squares, a.rule.config.clip_norm);
-  update_parameters(a.rule, p, scale, a.theta, a.moment1, a.moment2, a.gradient, tid, Threads);
+  update_parameters(a.rule, p, dense, scale, a.theta, a.moment1, a.moment2, a.gradient,
+                    a.touched, tid, Threads);
 }
 
 // order[i] = epoch_row(p, i): the epoch's order, made on the device (grid-stride).
@@ -343,6 +362,7 @@ struct LocalSgdArgs {
   float* moment1 = nullptr;
   float* moment2 = nullptr;
   double* gradient = nullptr;  // all zero between steps
+  std::uint8_t* touched = nullptr;  // [worker][features], all zero between steps (no groups: null)
   float* dscore = nullptr;     // [worker][batch][outputs]
   float* sums = nullptr;       // [worker][batch][outputs][factors] (fm)
   StepTotals* totals = nullptr;        // [worker]
@@ -373,6 +393,7 @@ __global__ void __launch_bounds__(kLocalThreads) local_sgd_round_kernel(LocalSgd
     s.moment1 = a.moment1 + w * a.size;
     s.moment2 = a.moment2 + w * a.size;
     s.gradient = a.gradient + w * a.size;
+    s.touched = a.touched ? a.touched + w * a.model.params.features : nullptr;
     s.dscore = a.dscore + w * a.batch * outputs;
     s.sums = a.sums + w * a.batch * outputs * k;
     s.totals = a.totals + w;
@@ -453,8 +474,8 @@ __global__ void __launch_bounds__(kUpdateThreads) update_kernel(UpdateArgs a) {
     scale = gradient_scale(a.totals->weight, squares, a.rule.config.clip_norm);
   }
   __syncthreads();
-  update_parameters(a.rule, a.params, scale, a.theta, a.moment1, a.moment2, a.gradient,
-                    static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
+  update_parameters(a.rule, a.params, a.dense, scale, a.theta, a.moment1, a.moment2, a.gradient,
+                    a.touched, static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
                     static_cast<std::int64_t>(gridDim.x) * blockDim.x);
 }
 
@@ -514,6 +535,10 @@ class CudaModel final : public Model {
     moment1_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
     moment2_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
     gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(size), stream_);
+    if (shape_.layout.groups > 0) {
+      touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(params_.features), stream_);
+      zero(touched_);
+    }
     totals_ = DeviceBuffer<StepTotals>(1, stream_);
     loss_sum_ = DeviceBuffer<double>(1, stream_);
     square_partials_ = DeviceBuffer<double>(kNormBlocks, stream_);
@@ -736,6 +761,8 @@ class CudaModel final : public Model {
       u.moment1 = moment1_.data();
       u.moment2 = moment2_.data();
       u.gradient = gradient_.data();
+      u.touched = touched_flags();
+      u.dense = shape_.layout.dense_features;
       u.totals = totals_.data();
       u.square_partials = square_partials_.data();
       u.rule = step.rule;
@@ -773,7 +800,8 @@ class CudaModel final : public Model {
             ? settings.workers
             : std::min<std::int64_t>(ctx_.cuda().multiprocessors(), fitting);
     workers = std::min(workers, batches);
-    workers = std::min(workers, std::max<std::int64_t>(1, kLocalCopiesMaxBytes / (20 * size)));
+    workers = std::min(workers, std::max<std::int64_t>(
+                                    1, kLocalCopiesMaxBytes / (20 * size + params_.features)));
     const std::int64_t longest = (batches + workers - 1) / workers;
 
     std::vector<BiasCorrection> corrections(static_cast<std::size_t>(longest));
@@ -800,6 +828,11 @@ class CudaModel final : public Model {
     if (static_cast<std::int64_t>(local_gradient_.size()) < workers * size) {
       local_gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(workers * size), stream_);
       zero(local_gradient_);
+    }
+    const std::int64_t flags = shape_.layout.groups > 0 ? workers * params_.features : 0;
+    if (static_cast<std::int64_t>(local_touched_.size()) < flags) {
+      local_touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(flags), stream_);
+      zero(local_touched_);
     }
     reserve(local_dscore_, workers * batch * outputs, stream_);
     reserve(local_sums_, workers * batch * outputs * k, stream_);
@@ -840,6 +873,7 @@ class CudaModel final : public Model {
     a.moment1 = local_moment1_.data();
     a.moment2 = local_moment2_.data();
     a.gradient = local_gradient_.data();
+    a.touched = flags > 0 ? local_touched_.data() : nullptr;
     a.dscore = local_dscore_.data();
     a.sums = local_sums_.data();
     a.totals = local_totals_.data();
@@ -1006,6 +1040,7 @@ class CudaModel final : public Model {
     a.moment1 = moment1_.data();
     a.moment2 = moment2_.data();
     a.gradient = gradient_.data();
+    a.touched = touched_flags();
     a.dscore = dscore_.data();
     a.sums = sums_.data();
     a.totals = totals_.data();
@@ -1062,6 +1097,8 @@ class CudaModel final : public Model {
     return m;
   }
 
+  std::uint8_t* touched_flags() { return shape_.layout.groups > 0 ? touched_.data() : nullptr; }
+
   template <typename T>
   void zero(DeviceBuffer<T>& buffer) {
     if (buffer.size() > 0) {
@@ -1085,6 +1122,9 @@ class CudaModel final : public Model {
   DeviceBuffer<std::int64_t> group_offset_;
   DeviceBuffer<float> theta_, moment1_, moment2_;
   DeviceBuffer<double> gradient_;  // summed over the batch; all zero between steps
+  // A flag per expanded feature: the step's batch holds it (update_parameters); all zero between
+  // steps. Allocated only for a model with sparse features.
+  DeviceBuffer<std::uint8_t> touched_;
   DeviceBuffer<StepTotals> totals_;
   DeviceBuffer<double> loss_sum_;
   DeviceBuffer<double> square_partials_;
@@ -1127,6 +1167,7 @@ class CudaModel final : public Model {
   DeviceBuffer<BiasCorrection> corrections_;
   DeviceBuffer<float> local_theta_, local_moment1_, local_moment2_, local_dscore_, local_sums_;
   DeviceBuffer<double> local_gradient_, local_loss_;
+  DeviceBuffer<std::uint8_t> local_touched_;  // [worker][features], as touched_
   DeviceBuffer<StepTotals> local_totals_;
 
   // predict_scores' buffers, grown to the largest block.

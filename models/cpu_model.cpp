@@ -62,6 +62,8 @@ bool same_permutation(const EpochPermutation& a, const EpochPermutation& b) {
 constexpr std::int64_t kSliceRows = 64;
 // Entries per partial sum of squares of the gradient (clipping).
 constexpr std::int64_t kNormSlice = 1 << 14;
+// The fewest parameters a lazy update (lazy_update) spreads over the OpenMP team.
+constexpr std::int64_t kTeamUpdateParameters = 1 << 14;
 // The smallest step (rows x features x outputs x (1 + factors)) run on the OpenMP team.
 constexpr std::int64_t kTeamStepWork = std::int64_t{1} << 18;
 // How many rows ahead of its use a training row's cache lines are requested.
@@ -111,15 +113,20 @@ struct StepState {
   // The batch's rows gathered: slot and value [row][group], label and weight [row].
   std::vector<float> batch_value, batch_label, batch_weight;
   std::vector<std::int32_t> batch_slot;
+  // The sparse features the batch holds, each once, in batch order, and a flag per expanded
+  // feature saying it is in that list (all zero between steps).
+  std::vector<std::int64_t> touched;
+  std::vector<std::uint8_t> is_touched;
 
   double loss = 0.0;  // a local SGD worker's summed losses over the epoch
 
-  void resize(std::int64_t size) {
+  void resize(std::int64_t size, std::int64_t features) {
     const auto n = static_cast<std::size_t>(size);
     theta.assign(n, 0.0f);
     moment1.assign(n, 0.0f);
     moment2.assign(n, 0.0f);
     gradient.assign(n, 0.0);
+    is_touched.assign(static_cast<std::size_t>(features), 0);
   }
 };
 
@@ -128,7 +135,7 @@ class CpuModel final : public Model {
   CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer)
       : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)) {
     shape_.layout.group_offset = shape_.group_offsets.data();
-    state_.resize(params_.size());
+    state_.resize(params_.size(), params_.features);
   }
 
   const ModelShape& shape() const override { return shape_; }
@@ -237,7 +244,9 @@ class CpuModel final : public Model {
     const std::int64_t size = params_.size();
     grow(workers_, workers);
     for (std::int64_t w = 0; w < workers; ++w) {
-      if (static_cast<std::int64_t>(workers_[w].theta.size()) != size) workers_[w].resize(size);
+      if (static_cast<std::int64_t>(workers_[w].theta.size()) != size) {
+        workers_[w].resize(size, params_.features);
+      }
       workers_[w].loss = 0.0;
     }
     grow(copies_, 3 * workers * size);
@@ -505,6 +514,10 @@ class CpuModel final : public Model {
       weight += s.slice_weight[c];
     }
     const std::int64_t size = p.size();
+    if (groups > 0) {
+      lazy_update(s, count, weight, rule, parallel);
+      return loss;
+    }
     double squares = 0.0;
     if (optimizer_.clip_norm > 0.0f) {
       const std::int64_t norm_slices = (size + kNormSlice - 1) / kNormSlice;
@@ -533,6 +546,67 @@ class CpuModel final : public Model {
       for (std::int64_t q = 0; q < size; ++q) update(q);
     }
     return loss;
+  }
+
+  // The update of a model with sparse features (step's last part): the clipping norm and the
+  // optimizer over the dense parameters and the features of the batch's slots only. The gradient
+  // of every other parameter is zero, so the norm is the full gradient's.
+  void lazy_update(StepState& s, std::int64_t count, double weight, const UpdateRule& rule,
+                   bool parallel) const {
+    const ParameterLayout& p = params_;
+    const std::int32_t groups = shape_.layout.groups;
+    s.touched.clear();
+    for (std::int64_t b = 0; b < count; ++b) {
+      for (std::int32_t g = 0; g < groups; ++g) {
+        const std::int64_t feature = shape_.layout.group_offset[g] + s.batch_slot[b * groups + g];
+        if (!s.is_touched[feature]) {
+          s.is_touched[feature] = 1;
+          s.touched.push_back(feature);
+        }
+      }
+    }
+    const std::int64_t dense = shape_.layout.dense_features;
+    const std::int64_t per_output = dense_entries_per_output(p, dense);
+    const std::int64_t dense_count = p.outputs * per_output;
+    const auto dense_parameter = [&](std::int64_t i) {
+      const std::int32_t o = static_cast<std::int32_t>(i / per_output);
+      return dense_entry_parameter(p, dense, o, i - o * per_output);
+    };
+    double* gr = s.gradient.data();
+    double squares = 0.0;
+    if (optimizer_.clip_norm > 0.0f) {  // in a fixed order: the dense entries, then the slots'
+      for (std::int64_t i = 0; i < dense_count; ++i) {
+        const std::int64_t q = dense_parameter(i);
+        squares += gr[q] * gr[q];
+      }
+      for (const std::int64_t feature : s.touched) {
+        for (std::int32_t o = 0; o < p.outputs; ++o) {
+          const std::int64_t w = p.weight(o, feature);
+          squares += gr[w] * gr[w];
+          for (std::int32_t f = 0; f < p.factors; ++f) {
+            const std::int64_t q = p.factor(o, feature, f);
+            squares += gr[q] * gr[q];
+          }
+        }
+      }
+    }
+    const double scale = gradient_scale(weight, squares, optimizer_.clip_norm);
+    float* th = s.theta.data();
+    float* m1 = s.moment1.data();
+    float* m2 = s.moment2.data();
+    const std::int64_t touched = static_cast<std::int64_t>(s.touched.size());
+    // Every parameter is updated by one iteration: the schedule never changes the bits.
+    for_each_index(parallel && dense_count >= kTeamUpdateParameters, false, dense_count, [&](std::int64_t i) {
+      const std::int64_t q = dense_parameter(i);
+      update_weight(rule, p.regularized(q), static_cast<float>(gr[q] * scale), th[q], m1[q], m2[q]);
+      gr[q] = 0.0;
+    });
+    for_each_index(parallel && touched * p.outputs * (1 + p.factors) >= kTeamUpdateParameters, false, touched,
+                   [&](std::int64_t i) {
+                     const std::int64_t feature = s.touched[i];
+                     update_feature(rule, p, feature, scale, th, m1, m2, gr);
+                     s.is_touched[feature] = 0;
+                   });
   }
 
   ModelShape shape_;

@@ -55,6 +55,10 @@ enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
 //   adam and adamw lr / (sqrt(s / (1 - b2^t)) + epsilon). So a weight stays at 0 where the loss's
 //   gradient is smaller than l1, as for the objective loss + l1 |w|, whatever the optimizer.
 // l1 and l2 apply to the weights and the fm factors, never to the bias.
+// Sparse features (categorical slots, hashed crosses, per-category slopes) are updated lazily: a
+// step updates the parameters of those its batch holds and leaves the others, and their optimizer
+// state, untouched (no l2 decay, no moment decay): the cost of a step follows the batch, not the
+// table (models/model_formulas.h).
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::adam;
   float momentum = 0.9f;  // momentum, nesterov

@@ -491,6 +491,44 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
   }
 }
 
+// ---- Lazy updates of the sparse features ----
+//
+// A step updates the bias and every dense feature's parameters, but of the sparse features
+// (expanded features [dense, features): categorical slots, hashed crosses, per-category slopes)
+// only those whose slot the batch holds ("lazy" updates, as Vowpal Wabbit's and PyTorch's
+// SparseAdam's): an absent slot's weights, factors and optimizer state are left as they are, with
+// no l2 decay and no moment decay. A dense update of a table of 2^20 hashed crosses cost 1M
+// parameter updates a step whatever the batch (20 s an epoch of 800k rows at batch 256); a lazy
+// one costs the batch's slots. Both backends update the same parameters with update_weight, so
+// they agree as before.
+
+// Whether parameter q belongs to a sparse feature (dense: the dense features' count).
+LATHE_HOST_DEVICE bool is_sparse_parameter(const ParameterLayout& p, std::int64_t dense,
+                                           std::int64_t q) {
+  if (q < p.bias_offset()) return q % p.features >= dense;
+  if (q < p.factor_offset()) return false;
+  return ((q - p.factor_offset()) / p.factors) % p.features >= dense;
+}
+
+// The optimizer step of every parameter of expanded feature `feature` (each output's weight and
+// factors), each with its gradient entry times `scale`, which it then clears.
+LATHE_HOST_DEVICE void update_feature(const UpdateRule& u, const ParameterLayout& p,
+                                      std::int64_t feature, double scale, float* theta,
+                                      float* moment1, float* moment2, double* gradient) {
+  for (std::int32_t o = 0; o < p.outputs; ++o) {
+    const std::int64_t w = p.weight(o, feature);
+    update_weight(u, true, static_cast<float>(gradient[w] * scale), theta[w], moment1[w],
+                  moment2[w]);
+    gradient[w] = 0.0;
+    for (std::int32_t f = 0; f < p.factors; ++f) {
+      const std::int64_t q = p.factor(o, feature, f);
+      update_weight(u, true, static_cast<float>(gradient[q] * scale), theta[q], moment1[q],
+                    moment2[q]);
+      gradient[q] = 0.0;
+    }
+  }
+}
+
 // ---- Local SGD (LocalSgdSettings) ----
 
 // The batches of worker w of `workers`: the epoch's `batches` batches (of `batch` rows, the last
