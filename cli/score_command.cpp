@@ -170,6 +170,14 @@ void add_score_command(CLI::App& app) {
         file_notes.push_back("column '" + column + "': " + std::to_string(count) +
                              " values with labels not seen in training were scored as unknown");
       }
+      for (const auto& [column, count] : report.summary.missing_categories) {
+        for (const ModelInput& in : scorer.inputs()) {
+          if (in.name == column && !in.missing_in_training) {
+            file_notes.push_back("column '" + column + "' had no missing values in training; " + std::to_string(count) +
+                                 " missing values were scored with its missing-value slot, which training never saw");
+          }
+        }
+      }
       if (!args->quiet) {
         for (const auto& note : file_notes) std::cerr << "score: " << input << ": note: " << note << "\n";
         std::cerr << "score: " << input << " -> " << report.output.string() << ": " << report.rows << " rows in "
@@ -186,6 +194,7 @@ void add_score_command(CLI::App& app) {
                        {"rows_per_second", report.rows / std::max(report.seconds, 1e-9)},
                        {"imputed", counts_json(report.summary.imputed)},
                        {"unknown_categories", counts_json(report.summary.unknown_categories)},
+                       {"missing_categories", counts_json(report.summary.missing_categories)},
                        {"notes", file_notes}});
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -206,6 +215,7 @@ void add_score_command(CLI::App& app) {
                                     {"rows_per_second", rows_per_second},
                                     {"imputed", counts_json(total.imputed)},
                                     {"unknown_categories", counts_json(total.unknown_categories)},
+                                    {"missing_categories", counts_json(total.missing_categories)},
                                     {"notes", notes}};
     std::cout << summary.dump() << std::endl;
     if (!failed.empty()) {

@@ -41,8 +41,9 @@ std::vector<ModelInput> preparation_inputs(const FittedPreparation& fitted);
 //     and `data` does not carry that fitted preparation (its fingerprint): "m.h5 was trained on data
 //     prepared by `lathe prepare` (p.h5); test.h5 is not prepared that way: run `lathe prepare
 //     test.h5 PREPARED.h5 --from m.h5` first ...";
-//   - the model was trained on raw data and `data` holds the model's own preparation already applied
-//     (`lathe prepare --from m.h5`), which the model would apply a second time.
+//   - the model was trained on raw data and `data` was written by `lathe prepare`: the model's own
+//     preparation already applied (`lathe prepare --from m.h5`), or another; the model would
+//     prepare the prepared values a second time.
 void check_data_preparation(const ModelFile& model, const std::filesystem::path& data);
 
 }  // namespace lathe

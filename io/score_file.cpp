@@ -339,7 +339,9 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   ScoreFileReport report;
   report.input = input;
   report.output = output;
-  TableReader reader(input, options.read);
+  TableReadOptions read_options = options.read;
+  read_options.allow_empty = true;  // an empty partition of a batch job gets an empty output
+  TableReader reader(input, read_options);
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.
   scorer.check_data_file(input);

@@ -64,6 +64,7 @@ void ScoringSummary::add(const ScoringSummary& other) {
   rows += other.rows;
   for (const auto& [name, n] : other.imputed) imputed[name] += n;
   for (const auto& [name, n] : other.unknown_categories) unknown_categories[name] += n;
+  for (const auto& [name, n] : other.missing_categories) missing_categories[name] += n;
 }
 
 namespace {
@@ -157,7 +158,13 @@ std::vector<ModelInput> model_inputs(const ModelFile& model) {
     fitted_order.push_back(n.name);
   }
   for (const auto& c : f.categorical) {
-    needed[c.name] = ModelInput{c.name, true, false, c.vocabulary};
+    bool missing = false;
+    if (model.profile) {
+      for (const ColumnProfile& column : model.profile->columns) {
+        if (column.name == c.name && column.type == ColumnType::categorical) missing = column.categorical.missing > 0;
+      }
+    }
+    needed[c.name] = ModelInput{c.name, true, missing, c.vocabulary};
     fitted_order.push_back(c.name);
   }
   std::vector<ModelInput> inputs;
@@ -223,11 +230,17 @@ void check_data_preparation(const ModelFile& model, const std::filesystem::path&
                "; `--from " + trained.source + "` applies the same)";
     throw InputError(message);
   }
-  if (tag && tag->fingerprint == preparation_fingerprint(preparation_to_json(model.preparation))) {
+  if (!tag) return;
+  if (tag->fingerprint == preparation_fingerprint(preparation_to_json(model.preparation))) {
     throw InputError(data.string() + " holds the preparation of " + model_name + " already applied (`lathe prepare --from " +
                      from + "`), but the model was trained on raw data and applies that preparation itself: give it "
                      "the raw data");
   }
+  // Any other prepared file holds values in other units (centered, scaled, imputed, categories as
+  // slots): the model's preparation would transform them a second time, and score them silently.
+  throw InputError(data.string() + " was written by `lathe prepare` (prepared from " + tag->source +
+                   "), but " + model_name + " was trained on raw data and prepares its inputs itself: give it the raw data (" +
+                   tag->source + ")");
 }
 
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
@@ -385,17 +398,18 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
     }
     for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
       const CategoricalEncoding& enc = fitted.categorical[j];
-      if (enc.hashed) continue;  // an unseen label lands in its hash bucket: nothing is unknown
       const std::vector<std::int32_t>& remap = in.bound.remap[j];
       const float* codes = block.column(in.bound.categorical_input[j]);
-      std::int64_t unknown = 0;
+      std::int64_t unknown = 0, missing_values = 0;
       for (std::int64_t r = 0; r < rows; ++r) {
-        unknown += category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()), enc.missing_slot(),
-                                 enc.unknown_slot()) == enc.unknown_slot()
-                       ? 1
-                       : 0;
+        const std::int32_t slot = category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
+                                                enc.missing_slot(), enc.unknown_slot());
+        unknown += slot == enc.unknown_slot() ? 1 : 0;
+        missing_values += slot == enc.missing_slot() ? 1 : 0;
       }
-      if (unknown > 0) summary->unknown_categories[enc.name] += unknown;
+      // A hashed column puts an unseen label in its bucket: nothing is unknown there.
+      if (unknown > 0 && !enc.hashed) summary->unknown_categories[enc.name] += unknown;
+      if (missing_values > 0) summary->missing_categories[enc.name] += missing_values;
     }
   }
 

@@ -731,7 +731,7 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   impl_->open_file();
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();
-  if (impl_->rows == 0) throw InputError(impl_->file_context + ": the table has zero rows");
+  if (impl_->rows == 0 && !options.allow_empty) throw InputError(impl_->file_context + ": the table has zero rows");
   // Names and labels travel on as UTF-8 (JSON, model files, HTML): text in another encoding is
   // refused here, where the file and dataset can be named.
   for (const ColumnInfo& c : impl_->columns) {

@@ -64,12 +64,15 @@ struct TableReadOptions {
   // false reads everything through HDF5's hyperslab path.
   bool direct_read = true;
   int decode_threads = 0;  // threads that read, inflate and convert a block; 0: OpenMP's default
+  // Open a table of zero rows (scoring an empty partition gives an empty output); false: a table
+  // of zero rows is an InputError, as nothing can be trained, profiled or evaluated on it.
+  bool allow_empty = false;
 };
 
 class TableReader {
  public:
   // Opens the file and detects its layout. Throws InputError naming the file (and dataset) when it
-  // is missing, empty, not HDF5, has no table, zero rows, mismatched lengths or unsupported types.
+  // is missing, empty, not HDF5, has no table, zero rows (unless options.allow_empty), mismatched lengths or unsupported types.
   explicit TableReader(const std::filesystem::path& path, TableReadOptions options = {});
   ~TableReader();
   TableReader(TableReader&&) noexcept;

@@ -61,7 +61,8 @@ struct BatchColumn {
 struct ModelInput {
   std::string name;
   bool categorical = false;
-  bool missing_in_training = false;  // numeric: the training rows had missing values
+  bool missing_in_training = false;  // the training rows had missing values (categorical: when the
+                                     // model stores its training profile; else false)
   std::vector<std::string> labels;   // categorical: the training vocabulary (empty when hashed)
 };
 
@@ -92,6 +93,8 @@ struct ScoringSummary {
   std::map<std::string, std::int64_t> imputed;
   // Categorical input column -> values whose label was not seen in training (the unknown slot).
   std::map<std::string, std::int64_t> unknown_categories;
+  // Categorical input column -> values that were missing (scored with the column's missing slot).
+  std::map<std::string, std::int64_t> missing_categories;
 
   void add(const ScoringSummary& other);
 };

@@ -329,6 +329,54 @@ class ScoreTest(unittest.TestCase):
         self.assertTrue(any("tenure" in note and "no missing values in training" in note for note in summary["notes"]))
         self.assertIn("rows/s", proc.stderr)
 
+    def test_missing_categorical_values_are_counted_and_noted(self):
+        # `contract` had no missing value in training: a missing one takes the missing-value slot,
+        # and the summary counts it per column.
+        columns = [(n, (np.where(np.arange(len(v)) % 100 == 0, -1, v).astype(np.int32) if n == "contract" else v), l)
+                   for n, v, l in self.telco_columns()]
+        data = self.path("missing_contract.h5")
+        write_columnar(data, columns)
+        proc, summary = self.score(self.telco_model, data, "--out", self.path("scored.h5"))
+        self.assertEqual(summary["missing_categories"], {"contract": 71})
+        self.assertEqual(summary["files"][0]["missing_categories"], {"contract": 71})
+        self.assertTrue(any("contract" in note and "no missing values in training" in note for note in summary["notes"]),
+                        summary["notes"])
+
+    def test_an_empty_input_gets_an_empty_output(self):
+        # A batch job over an empty partition: the output exists, with the model's columns and no row.
+        data = self.path("empty.h5")
+        write_columnar(data, [(n, v[:0], l) for n, v, l in self.telco_columns()])
+        for name in ["empty_scored.h5", "empty_scored.csv"]:
+            out = self.path(name)
+            _, summary = self.score(self.telco_model, data, "--out", out, "--id", "tenure", "--quiet")
+            self.assertEqual(summary["rows"], 0)
+            if name.endswith(".csv"):
+                with open(out) as f:
+                    self.assertEqual(f.read().strip(), "tenure,probability,predicted_class")
+            else:
+                with h5py.File(out) as f:
+                    self.assertEqual(f["probability"].shape, (0,))
+                    self.assertEqual(f["predicted_class"].shape, (0,))
+        # Evaluating it is still an error: there is nothing to measure.
+        proc = run("eval", self.telco_model, data, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("zero rows", proc.stderr)
+
+    def test_a_raw_data_model_refuses_a_file_of_another_preparation(self):
+        # A file written by `lathe prepare` holds centered, scaled values: a model trained on raw
+        # data would prepare them a second time.
+        prepared = self.path("prepared.h5")
+        run("prepare", self.telco, prepared, "--label", "churn", "--missing-indicators", "--quiet")
+        out = self.path("scored.csv")
+        proc, _ = self.score(self.telco_model, prepared, "--out", out, check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("was written by `lathe prepare`", proc.stderr)
+        self.assertIn("trained on raw data", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+        proc = run("eval", self.telco_model, prepared, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("was written by `lathe prepare`", proc.stderr)
+
     def test_bench_score_json(self):
         proc = run("bench", "score", "--rows", "20000", "--features", "6", "--block-rows", "4096", "--device", "cpu",
                    "--json")
