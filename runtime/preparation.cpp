@@ -164,6 +164,19 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
   t.center = center;
   if (usable_scale(scale)) {
     t.inv_scale = 1.0 / scale;
+    // Values are read as float32 (a float64 column is rounded on reading), before the centering in
+    // double: a column far from zero next to its spread keeps only float32's spacing there.
+    const double magnitude = std::max(std::fabs(static_cast<double>(st.min)), std::fabs(static_cast<double>(st.max)));
+    if (std::isfinite(magnitude) && magnitude > 0.0) {
+      const double spacing = std::ldexp(1.0, std::ilogb(magnitude) - 23);
+      if (spacing > 0.01 * scale) {
+        note(notes, "column '" + name + "': its values are read as float32, whose spacing near " + fmt(magnitude) +
+                        " is " + fmt(spacing) + ", " + fmt(std::round(1000.0 * spacing / scale) / 10.0) + "% of its " +
+                        what + " (" + fmt(scale) +
+                        "): the prepared values are that coarse; subtract an offset (such as its mean, " + fmt(mean) +
+                        ") from the column before import to keep them precise");
+      }
+    }
   } else {
     t.inv_scale = 1.0;
     note(notes, "column '" + name + "': " + what + " is " + fmt(scale) +
@@ -295,6 +308,16 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
                      "' does not exist; columns: " + name_list(all_names));
   }
 
+  // Columns left out of the features: a sample weight (checked by its reader) or `--drop`'s.
+  for (const auto& name : options.exclude) {
+    if (!find(name)) {
+      throw InputError("column '" + name + "' given to --drop does not exist; columns: " + name_list(all_names));
+    }
+  }
+  const auto excluded = [&](const std::string& name) {
+    return std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
+  };
+
   check_column_options("default preparation", options.defaults);
   for (const auto& [name, p] : options.per_column) {
     const ColumnProfile* col = find(name);
@@ -306,6 +329,9 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       throw InputError("preparation option for column '" + name +
                        "': it is the label, which is passed through untouched");
     }
+    if (excluded(name)) {
+      throw InputError("preparation option for column '" + name + "': it is not a feature (--drop or --weight)");
+    }
     if (col->type == ColumnType::categorical) {
       throw InputError(
           "preparation option for column '" + name +
@@ -316,14 +342,6 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
 
   // Features in profile column order; index of each in fitted.numeric / fitted.categorical.
   std::unordered_map<std::string, std::int32_t> numeric_index, categorical_index;
-  for (const auto& name : options.exclude) {
-    if (!find(name)) {
-      throw InputError("column '" + name + "' does not exist; columns: " + name_list(all_names));
-    }
-  }
-  const auto excluded = [&](const std::string& name) {
-    return std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
-  };
   for (const auto& col : profile.columns) {
     if (!options.label.empty() && col.name == options.label) continue;
     if (excluded(col.name)) continue;
@@ -382,6 +400,9 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       if (!options.label.empty() && name == options.label) {
         throw InputError("cross '" + text + "': column '" + name +
                          "' is the label and cannot be crossed");
+      }
+      if (excluded(name)) {
+        throw InputError("cross '" + text + "': column '" + name + "' is not a feature (--drop or --weight)");
       }
       if (const auto it = numeric_index.find(name); it != numeric_index.end())
         return {false, it->second};

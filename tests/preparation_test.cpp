@@ -772,6 +772,29 @@ TEST_F(Preparation, LabelsAreMatchedAcrossFilesWhoseCodesDiffer) {
   EXPECT_EQ(pa.dense, ps.dense);
 }
 
+// Values are read as float32: a column whose magnitude dwarfs its spread (1e6 + N(0, 1): float32's
+// spacing there is 0.0625, 6% of the spread) gets a note naming it; the same spread near 0 does not.
+TEST_F(Preparation, ACoarseFloat32ColumnIsNoted) {
+  Table t;
+  std::vector<float> far, near;
+  for (int r = 0; r < 500; ++r) {
+    const double v = std::sin(r * 0.7);
+    far.push_back(static_cast<float>(1e6 + v));
+    near.push_back(static_cast<float>(v));
+  }
+  t.add_numeric("far", far);
+  t.add_numeric("near", near);
+  std::vector<std::string> notes;
+  fit_preparation(profile_of(t), PreparationOptions{}, &notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("column 'far': its values are read as float32"), std::string::npos) << notes[0];
+  PreparationOptions unscaled;
+  unscaled.defaults.scale = ScaleKind::none;  // no spread to compare with: nothing to note
+  notes.clear();
+  fit_preparation(profile_of(t), unscaled, &notes);
+  EXPECT_TRUE(notes.empty());
+}
+
 TEST_F(Preparation, ManyCategoriesAreHashedIntoBuckets) {
   Table t;
   const auto labels = labels_named("user", 50);
