@@ -22,6 +22,21 @@ char parse_delimiter(const std::string& text) {
   throw UsageError("--delimiter must be one character (or 'tab'), not '" + text + "'");
 }
 
+// The comma-separated tokens of each --na-values, empty ones kept (CLI11's own splitting drops
+// them, and an empty token is an error, not nothing).
+std::vector<std::string> split_tokens(const std::vector<std::string>& given) {
+  std::vector<std::string> tokens;
+  for (const std::string& text : given) {
+    for (std::size_t begin = 0;;) {
+      const std::size_t comma = text.find(',', begin);
+      tokens.push_back(text.substr(begin, comma - begin));
+      if (comma == std::string::npos) break;
+      begin = comma + 1;
+    }
+  }
+  return tokens;
+}
+
 }  // namespace
 
 void add_import_command(CLI::App& app) {
@@ -29,8 +44,8 @@ void add_import_command(CLI::App& app) {
       "import", "Import a CSV file to Lathe's columnar HDF5 layout (types inferred, two passes)");
   struct Args {
     std::string csv, out, delimiter = ",";
-    std::vector<std::string> categorical, numeric;
-    bool skip_bad_rows = false, quiet = false;
+    std::vector<std::string> categorical, numeric, na_values;
+    bool skip_bad_rows = false, no_default_na = false, quiet = false;
     std::int64_t chunk_rows = 65536;
     int compression = 4;
   };
@@ -51,6 +66,15 @@ void add_import_command(CLI::App& app) {
   cmd->add_flag("--skip-bad-rows", args->skip_bad_rows,
                 "Skip rows with the wrong number of fields or a non-number in a numeric column, "
                 "and report them, instead of failing");
+  cmd->add_option(
+         "--na-values", args->na_values,
+         "More values that mean missing, besides an empty field and pandas' defaults (NA, "
+         "N/A, NaN, nan, null, NULL, None, #N/A, <NA>, ...); compared after trimming spaces "
+         "(comma separated, repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("--no-default-na", args->no_default_na,
+                "Only an empty field and the --na-values are missing, not pandas' defaults "
+                "(as pandas' keep_default_na=False)");
   cmd->add_option("--delimiter", args->delimiter, "Field delimiter: one character, or 'tab'")
       ->default_val(",");
   cmd->add_option("--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")
@@ -67,6 +91,13 @@ void add_import_command(CLI::App& app) {
     options.numeric = args->numeric;
     options.skip_bad_rows = args->skip_bad_rows;
     options.delimiter = parse_delimiter(args->delimiter);
+    options.na_values = split_tokens(args->na_values);
+    for (const std::string& token : options.na_values) {
+      if (const auto problem = na_value_problem(token, options.delimiter)) {
+        throw UsageError("--na-values: " + *problem);
+      }
+    }
+    options.keep_default_na = !args->no_default_na;
     options.chunk_rows = args->chunk_rows;
     options.deflate_level = args->compression;
     options.progress = !args->quiet;

@@ -88,17 +88,23 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// `value` trimmed.
-bool is_missing(std::string_view value) {
+// Whether `value` (trimmed, not empty) is one of pandas' default NA tokens (see csv_import.h). On
+// the hot path of every pass: by length first, so that most numbers are rejected at once.
+bool is_default_na_token(std::string_view value) {
   switch (value.size()) {
-    case 0:
-      return true;
     case 2:
       return value == "NA";
     case 3:
-      return value == "N/A" || value == "NaN" || value == "nan";
+      return value == "N/A" || value == "NaN" || value == "nan" || value == "n/a" || value == "#NA";
     case 4:
-      return value == "null" || value == "NULL" || value == "None";
+      return value == "null" || value == "NULL" || value == "None" || value == "-NaN" ||
+             value == "-nan" || value == "#N/A" || value == "<NA>";
+    case 6:
+      return value == "1.#IND";
+    case 7:
+      return value == "-1.#IND" || value == "1.#QNAN";
+    case 8:
+      return value == "-1.#QNAN" || value == "#N/A N/A";
     default:
       return false;
   }
@@ -168,6 +174,36 @@ using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std
 void insert_label(LabelSet& labels, std::string_view value) {
   if (labels.find(value) == labels.end()) labels.emplace(value);
 }
+
+// Which field values (trimmed) are missing, as CsvImportOptions says: the empty field, the default
+// tokens unless keep_default_na is false, and the na_values tokens.
+class MissingValues {
+ public:
+  explicit MissingValues(const CsvImportOptions& options)
+      : default_tokens_(options.keep_default_na) {
+    for (const std::string& token : options.na_values) {
+      const std::string_view trimmed = trim(token);
+      extra_lengths_ |= length_bit(trimmed.size());
+      insert_label(extra_, trimmed);
+    }
+  }
+
+  bool contains(std::string_view value) const {
+    if (value.empty()) return true;
+    if (default_tokens_ && is_default_na_token(value)) return true;
+    // Without na_values, one test of a zero; with them, a hash only for values of a token's length.
+    return (extra_lengths_ & length_bit(value.size())) != 0 && extra_.find(value) != extra_.end();
+  }
+
+ private:
+  static std::uint64_t length_bit(std::size_t length) {
+    return std::uint64_t{1} << std::min<std::size_t>(length, 63);
+  }
+
+  bool default_tokens_;
+  std::uint64_t extra_lengths_ = 0;  // bit n: an na_values token of n bytes (bit 63: 63 or more)
+  LabelSet extra_;
+};
 
 enum class ForcedType { none, categorical, numeric };
 
@@ -522,6 +558,7 @@ class CsvImport {
   CsvImport(const std::filesystem::path& csv, const CsvImportOptions& options)
       : csv_(csv),
         options_(options),
+        missing_(options),
         file_(csv.string()),
         changed_(file_ + ": the file changed while it was being imported; import it again") {}
 
@@ -536,6 +573,8 @@ class CsvImport {
 
  private:
   void read_header(CsvReader& reader, CsvRecord& record);
+  // Whether `value` (trimmed) is missing: the same test in every pass and on both paths.
+  bool is_missing(std::string_view value) const { return missing_.contains(value); }
   // The one-thread path of a later pass: every record after the header, in order, with progress.
   template <class OnRecord>
   void for_each_data_record_serially(const char* stage, OnRecord&& on_record) const {
@@ -576,6 +615,7 @@ class CsvImport {
 
   std::filesystem::path csv_;
   const CsvImportOptions& options_;
+  MissingValues missing_;
   std::string file_;     // for messages
   std::string changed_;  // the message for a file that changed between or during the passes
   std::vector<ColumnScan> columns_;
@@ -1200,8 +1240,28 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
 
 }  // namespace
 
+std::optional<std::string> na_value_problem(std::string_view token, char delimiter) {
+  const std::string_view trimmed = trim(token);
+  const std::string named = "the token " + quoted_for_message(token);
+  if (trimmed.empty()) return named + " is empty (an empty field is always missing)";
+  if (trimmed.find(delimiter) != std::string_view::npos) {
+    return named + " holds the delimiter " + quoted_for_message(std::string_view(&delimiter, 1)) +
+           " (separate tokens with commas)";
+  }
+  if (trimmed.find('"') != std::string_view::npos) return named + " holds a quote";
+  if (trimmed.find_first_of("\r\n") != std::string_view::npos) {
+    return named + " holds a line break";
+  }
+  return std::nullopt;
+}
+
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,
                            const CsvImportOptions& options) {
+  for (const std::string& token : options.na_values) {
+    if (const auto problem = na_value_problem(token, options.delimiter)) {
+      throw InputError("missing values (na_values): " + *problem);
+    }
+  }
   if (options.chunk_rows < 1) {
     throw InputError("chunk rows must be at least 1, not " + std::to_string(options.chunk_rows));
   }

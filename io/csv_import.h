@@ -12,8 +12,14 @@
 // Field values have surrounding spaces and tabs removed. Line numbers in messages are the file's
 // 1-based physical lines (the header is line 1).
 //
-// Missing values: an empty field, NA, N/A, NaN, nan, null, NULL or None; stored as NaN in a
-//   numeric column and code -1 in a categorical one.
+// Missing values: an empty field and, as in pandas.read_csv, pandas' default NA tokens
+//   (pandas._libs.parsers.STR_NA_VALUES): #N/A, #N/A N/A, #NA, -1.#IND, -1.#QNAN, -NaN, -nan,
+//   1.#IND, 1.#QNAN, <NA>, N/A, NA, NULL, NaN, None, n/a, nan, null; plus the tokens of
+//   CsvImportOptions::na_values (`--na-values`). With keep_default_na false (`--no-default-na`)
+//   only the empty field and na_values are missing; pandas would then keep an empty field as text,
+//   and spellings of NaN that std::from_chars reads (nan, -nan, NAN) stay numbers, NaN, as NAN
+//   always was. Fields and tokens are compared trimmed (below), byte for byte. A missing value is
+//   stored as NaN in a numeric column and code -1 in a categorical one, never as a label.
 // Types: a column is numeric (stored float64) when every non-missing value parses whole as a
 //   number (std::from_chars, with an optional leading '+'); otherwise categorical (stored int32
 //   codes, code i being the i-th label in byte-wise sorted order). A column that looks numeric
@@ -53,7 +59,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lathe {
@@ -62,6 +70,10 @@ struct CsvImportOptions {
   std::vector<std::string> categorical;  // columns forced categorical (numbers become labels)
   std::vector<std::string> numeric;      // columns forced numeric (a non-number is an error)
   bool skip_bad_rows = false;            // skip (and count) ragged or unparseable rows
+  // Missing values (see above): tokens missing besides the default ones, each trimmed, then
+  // non-empty and without the delimiter, a quote or a line break (na_value_problem).
+  std::vector<std::string> na_values;
+  bool keep_default_na = true;  // false: only the empty field and na_values are missing
   char delimiter = ',';
   std::int64_t chunk_rows = 65536;  // longest HDF5 chunk, and rows per appended block; chunks are
                                     // shorter for a wide table, no longer than the table, and as
@@ -87,10 +99,17 @@ struct CsvImportReport {
   std::vector<std::string> notes;
 };
 
+// Why `token` cannot be a token of CsvImportOptions::na_values for a file with `delimiter`, or
+// nothing when it can: after trimming spaces and tabs it must be non-empty (an empty field is
+// always missing) and hold no delimiter, quote or line break (a field holds one only when quoted:
+// such a token is a mistake, as two tokens not separated by commas). The reason names the token.
+std::optional<std::string> na_value_problem(std::string_view token, char delimiter);
+
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws
 // InputError naming the file, and the line (and column) of the first bad row unless
 // skip_bad_rows: a missing, empty or header-only file, bad header names, a row with the wrong
-// number of fields, a value that is not a number in a numeric column, an unclosed quote.
+// number of fields, a value that is not a number in a numeric column, an unclosed quote; and
+// (naming no file) bad options.
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,
                            const CsvImportOptions& options);
 

@@ -142,6 +142,196 @@ TEST(CsvImport, AllMissingColumnIsNumeric) {
   EXPECT_EQ(t.missing("b"), 2);
 }
 
+// pandas' default NA tokens (pandas._libs.parsers.STR_NA_VALUES, checked with pandas 3.1), the
+// empty field first.
+const std::vector<std::string> kPandasNaTokens = {
+    "",     "#N/A", "#N/A N/A", "#NA",  "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A",  "NA",       "NULL", "NaN",     "None",     "n/a",  "nan",  "null"};
+
+// Row i of the first tokens.size() rows holds tokens[i] in every column but `id` (quoted in
+// `color`, between spaces in `rating`), three more rows values: `x` numbers, `color` labels that
+// pass 1 collects, `rating` decimals and a word, whose labels come from the label pass.
+std::string table_of_tokens(const std::vector<std::string>& tokens) {
+  std::string text = "id,x,color,rating\n";
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    text += std::to_string(i) + "," + tokens[i] + ",\"" + tokens[i] + "\", " + tokens[i] + " \n";
+  }
+  return text + "100,2.5,red,1.5\n101,-1,blue,x\n102,1e3,red,2.25\n";
+}
+
+// Imports `csv` on the serial path and on the parallel path (segments of 64 bytes, so several),
+// and checks that every token row of table_of_tokens is missing in every column.
+void expect_tokens_missing(const fs::path& csv, const fs::path& out, std::size_t tokens,
+                           CsvImportOptions options, const std::string& what) {
+  for (const bool parallel : {false, true}) {
+    const std::string where = what + (parallel ? ", parallel" : ", serial");
+    options.progress = false;
+    options.parallel = parallel;
+    options.segment_bytes = parallel ? 64 : 0;
+    const CsvImportReport report = import_csv(csv, out, options);
+    EXPECT_EQ(report.read_in_segments, parallel) << where;
+    EXPECT_EQ(report.rows, static_cast<std::int64_t>(tokens) + 3) << where;
+    const Table t = read_table(out);
+    ASSERT_EQ(t.column("x").type, ColumnType::numeric) << where;
+    EXPECT_EQ(t.missing("x"), static_cast<std::int64_t>(tokens)) << where;
+    EXPECT_FLOAT_EQ(t.at("x", static_cast<std::int64_t>(tokens)), 2.5f) << where;
+    EXPECT_FLOAT_EQ(t.at("x", static_cast<std::int64_t>(tokens) + 2), 1000.0f) << where;
+    EXPECT_EQ(t.column("color").categories, (std::vector<std::string>{"blue", "red"})) << where;
+    EXPECT_EQ(t.missing("color"), static_cast<std::int64_t>(tokens)) << where;
+    EXPECT_EQ(t.column("rating").categories, (std::vector<std::string>{"1.5", "2.25", "x"}))
+        << where;
+    EXPECT_EQ(t.missing("rating"), static_cast<std::int64_t>(tokens)) << where;
+    EXPECT_EQ(t.label("rating", static_cast<std::int64_t>(tokens) + 1), "x") << where;
+  }
+}
+
+TEST(CsvImport, PandasDefaultNaTokensAreMissingInEveryColumnOnBothPaths) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("na.csv", table_of_tokens(kPandasNaTokens));
+  expect_tokens_missing(csv, dir.file("na.h5"), kPandasNaTokens.size(), {}, "inferred");
+  CsvImportOptions options;
+  options.numeric = {"x"};
+  expect_tokens_missing(csv, dir.file("na.h5"), kPandasNaTokens.size(), options, "--numeric x");
+  options = {};
+  options.categorical = {"color", "rating"};
+  expect_tokens_missing(csv, dir.file("na.h5"), kPandasNaTokens.size(), options, "--categorical");
+  // One token at a time, in a column of numbers: still a number column.
+  for (const std::string& token : kPandasNaTokens) {
+    const auto one = dir.write("one.csv", "v,w\n1,a\n" + token + ",b\n2,c\n");
+    import_csv(one, dir.file("one.h5"), quiet_options());
+    const Table t = read_table(dir.file("one.h5"));
+    EXPECT_EQ(t.column("v").type, ColumnType::numeric) << token;
+    EXPECT_EQ(t.missing("v"), 1) << token;
+  }
+}
+
+TEST(CsvImport, NaValuesAddMissingTokens) {
+  test::TemporaryDirectory dir;
+  const std::string long_token(70, 'm');  // longer than the token lengths tracked one by one
+  const std::vector<std::string> tokens = {"-999", "?", "missing", long_token, "NA", ""};
+  const auto csv = dir.write("na.csv", table_of_tokens(tokens));
+  CsvImportOptions options;
+  options.na_values = {"-999", " ? ", "missing", long_token};
+  expect_tokens_missing(csv, dir.file("na.h5"), tokens.size(), options, "na_values");
+  options.numeric = {"x"};
+  expect_tokens_missing(csv, dir.file("na.h5"), tokens.size(), options, "na_values, --numeric x");
+  options.numeric.clear();
+  // Only whole values: -9999, a 71-byte value and "missing?" are values, and the defaults stay.
+  const auto more = dir.write("more.csv", "a,b\n-9999,missing?\n-999,NA\n1," + long_token + "m\n");
+  for (const bool parallel : {false, true}) {
+    options.parallel = parallel;
+    options.segment_bytes = parallel ? 8 : 0;
+    import_csv(more, dir.file("more.h5"), options);
+    const Table t = read_table(dir.file("more.h5"));
+    EXPECT_EQ(t.missing("a"), 1);
+    EXPECT_FLOAT_EQ(t.at("a", 0), -9999.0f);
+    EXPECT_EQ(t.column("b").categories, (std::vector<std::string>{"missing?", long_token + "m"}));
+    EXPECT_EQ(t.missing("b"), 1);
+  }
+}
+
+TEST(CsvImport, NaValuesInAnInt64ColumnOfASkippedRowAreMissing) {
+  // Pass 2 looks at an exact integer column's other values only in rows pass 1 skipped (for a
+  // non-number in a later --numeric column): a token there is missing, so the reason names the
+  // later column, as pass 1's did.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("ids.csv",
+                             "id,n\n"
+                             "9007199254740993,1\n"
+                             "?,bad\n"
+                             "9007199254740995,2\n");
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.na_values = {"?"};
+    options.numeric = {"n"};
+    options.skip_bad_rows = true;
+    options.parallel = parallel;
+    const CsvImportReport report = import_csv(csv, dir.file("ids.h5"), options);
+    EXPECT_EQ(report.rows, 2);
+    EXPECT_EQ(report.int64_columns, 1);
+    EXPECT_EQ(report.skipped_examples,
+              (std::vector<std::string>{"line 3, column 'n': 'bad' is not a number"}));
+  }
+}
+
+TEST(CsvImport, NoDefaultNaLeavesOnlyTheEmptyFieldAndNaValuesMissing) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("na.csv",
+                             "a,b,c\n"
+                             "1,NA,1\n"
+                             ",x,?\n"
+                             "3,#N/A,\n"
+                             "4,None,2\n");
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.keep_default_na = false;
+    options.na_values = {"?"};
+    options.parallel = parallel;
+    options.segment_bytes = parallel ? 8 : 0;
+    const CsvImportReport report = import_csv(csv, dir.file("na.h5"), options);
+    EXPECT_EQ(report.read_in_segments, parallel);
+    const Table t = read_table(dir.file("na.h5"));
+    EXPECT_EQ(t.missing("a"), 1);
+    EXPECT_EQ(t.column("b").categories, (std::vector<std::string>{"#N/A", "NA", "None", "x"}));
+    EXPECT_EQ(t.missing("b"), 0);
+    EXPECT_EQ(t.label("b", 0), "NA");
+    EXPECT_EQ(t.column("c").type, ColumnType::numeric);
+    EXPECT_EQ(t.missing("c"), 2);
+  }
+  // NA in a column of numbers: a label (few values), a bad value of a mostly numeric column, or
+  // an error in a --numeric column; with the defaults, missing.
+  const auto few = dir.write("few.csv", "v\n1\nNA\n2\n");
+  CsvImportOptions options = quiet_options();
+  options.keep_default_na = false;
+  import_csv(few, dir.file("few.h5"), options);
+  EXPECT_EQ(read_table(dir.file("few.h5")).column("v").categories,
+            (std::vector<std::string>{"1", "2", "NA"}));
+  options.numeric = {"v"};
+  std::string message = input_error_of([&] { import_csv(few, dir.file("few.h5"), options); });
+  EXPECT_NE(message.find("line 3, column 'v': 'NA' is not a number"), std::string::npos) << message;
+  std::string text = "v\n";
+  for (int i = 0; i < 200; ++i) text += (i == 150 ? std::string("NA") : std::to_string(i)) + "\n";
+  const auto many = dir.write("many.csv", text);
+  for (const bool parallel : {false, true}) {
+    options = quiet_options();
+    options.keep_default_na = false;
+    options.parallel = parallel;
+    message = input_error_of([&] { import_csv(many, dir.file("many.h5"), options); });
+    EXPECT_NE(message.find("line 152, column 'v': 'NA' is not a number, though 99.50%"),
+              std::string::npos)
+        << message;
+    EXPECT_FALSE(fs::exists(dir.file("many.h5")));
+    options.keep_default_na = true;
+    import_csv(many, dir.file("many.h5"), options);
+    EXPECT_EQ(read_table(dir.file("many.h5")).missing("v"), 1);
+    fs::remove(dir.file("many.h5"));
+  }
+}
+
+TEST(CsvImport, BadNaValuesAreErrorsNamingTheToken) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("t.csv", "a;b\n1;2\n");
+  for (const auto& [token, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"", "the token '' is empty"},
+           {" \t", "the token ' \\x09' is empty"},
+           {"a;b", "the token 'a;b' holds the delimiter ';'"},
+           {"say \"x\"", "the token 'say \"x\"' holds a quote"},
+           {"a\nb", "the token 'a\\x0Ab' holds a line break"},
+           {"a\r", "the token 'a\\x0D' holds a line break"}}) {
+    EXPECT_EQ(na_value_problem(token, ';').value_or("").rfind(reason, 0), 0u) << token;
+    CsvImportOptions options = quiet_options();
+    options.delimiter = ';';
+    options.na_values = {"ok", token};
+    const std::string message = input_error_of([&] { import_csv(csv, dir.file("t.h5"), options); });
+    EXPECT_EQ(message.rfind("missing values (na_values): " + reason, 0), 0u) << message;
+    EXPECT_FALSE(fs::exists(dir.file("t.h5")));
+  }
+  // A comma is the delimiter only of a comma-separated file.
+  EXPECT_EQ(na_value_problem("a,b", ';'), std::nullopt);
+  EXPECT_NE(na_value_problem("a,b", ','), std::nullopt);
+  EXPECT_EQ(na_value_problem(" #N/A N/A ", ','), std::nullopt);
+}
+
 TEST(CsvImport, QuotedFieldsWithDelimitersLineBreaksAndQuotes) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("q.csv",
@@ -669,6 +859,46 @@ TEST(CsvImportParallel, MissingValuesNumbersAndCategories) {
     expect_same_both_ways(text, options_with(skip, {"price", "mixed"}), "--categorical");
     expect_same_both_ways(text, options_with(skip, {}, {"score"}), "--numeric");
     expect_same_both_ways(text, options_with(skip, {}, {"mixed"}), "--numeric, bad values");
+  }
+}
+
+TEST(CsvImportParallel, NaTokensNaValuesAndNoDefaultNa) {
+  // Every default token, na_values tokens and values that only look like them, in numeric and
+  // categorical columns, quoted and spaced: the same both ways under each option.
+  std::vector<std::string> tokens = kPandasNaTokens;
+  for (const char* token : {"?", "-999", "x"}) tokens.push_back(token);
+  std::vector<std::string> values = tokens;
+  for (const char* value : {"-9999", "??", "NA?", "#N/A N", "1.#INDX"}) values.push_back(value);
+  std::string text = "id,num,cat,quoted\n";
+  for (std::size_t i = 0; i < 3 * values.size(); ++i) {
+    const bool token = i % 3 == 0;
+    const std::string num = token ? tokens[i / 3 % tokens.size()] : std::to_string(i) + ".5";
+    const std::string cat = token ? values[i / 3] : std::string(i % 2 ? "a" : "b");
+    text += std::to_string(i) + "," + num + "," + cat + ",\" " + values[i % values.size()] + "\"\n";
+  }
+  const std::vector<std::int64_t> segment_sizes = {13, 256, 0};
+  for (const bool defaults : {true, false}) {
+    for (const std::vector<std::string>& na_values :
+         {std::vector<std::string>{}, std::vector<std::string>{"?", "-999", "x"}}) {
+      CsvImportOptions options;
+      options.keep_default_na = defaults;
+      options.na_values = na_values;
+      const std::string what = std::string(defaults ? "defaults" : "no defaults") + ", " +
+                               std::to_string(na_values.size()) + " na_values";
+      const ImportOutcome serial = expect_same_both_ways(text, options, what, true, segment_sizes);
+      // With the defaults and the three tokens, every token of `num` is missing.
+      EXPECT_EQ(serial.report.numeric_columns, defaults && !na_values.empty() ? 2 : 1) << what;
+      options.numeric = {"num"};
+      const ImportOutcome numeric =
+          expect_same_both_ways(text, options, what + ", --numeric", true, segment_sizes);
+      EXPECT_EQ(numeric.error.empty(), defaults && !na_values.empty()) << what << numeric.error;
+      options.skip_bad_rows = true;
+      expect_same_both_ways(text, options, what + ", --numeric --skip-bad-rows", true,
+                            segment_sizes);
+      options.numeric.clear();
+      options.categorical = {"num"};
+      expect_same_both_ways(text, options, what + ", --categorical", true, segment_sizes);
+    }
   }
 }
 

@@ -114,6 +114,92 @@ class TelcoTest(TempDirTest):
                 self.assertEqual(c["missing"], int(df[c["name"]].isna().sum()), c["name"])
 
 
+# pandas' default NA tokens (pandas._libs.parsers.STR_NA_VALUES) but the empty field.
+PANDAS_NA_TOKENS = ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                    "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+class ImportMissingValuesTest(TempDirTest):
+    """`lathe import` reads missing values as pandas.read_csv does: its default NA tokens, --na-values
+    as na_values, --no-default-na as keep_default_na=False (with the empty field still missing)."""
+
+    def setUp(self):
+        super().setUp()
+        # Each token (and the empty field, and two more) in a row of its own in every column but `id`:
+        # `x` otherwise numbers, `color` words, `quoted` words in quotes; then rows of values.
+        lines = ["id,x,color,quoted"]
+        for i, token in enumerate([""] + PANDAS_NA_TOKENS + ["?", "-999"]):
+            lines.append(f'{i},{token},{token},"{token}"')
+        for i in range(30):
+            lines.append(f"{100 + i},{i * 0.5 - 3},{'ab'[i % 2]},{'xyz'[i % 3]}")
+        self.csv = self.path("na.csv")
+        with open(self.csv, "w", newline="") as f:
+            f.write("\n".join(lines) + "\n")
+        # The same with lone-CR line ends, which `lathe import` reads on one thread (CsvReader).
+        self.csv_cr = self.path("na_cr.csv")
+        with open(self.csv_cr, "w", newline="") as f:
+            f.write("\r".join(lines) + "\r")
+
+    def assert_like_pandas(self, lathe_args, pandas_args, what):
+        df = pd.read_csv(self.csv, **pandas_args)
+        infos = []
+        for csv in [self.csv, self.csv_cr]:
+            out = self.path("na.h5")
+            run("import", csv, out, "--quiet", *lathe_args)
+            infos.append(inspect_json(out))
+            os.remove(out)
+        info = infos[0]
+        self.assertEqual(infos[1]["columns"], info["columns"], f"{what}: the serial path differs")
+        self.assertEqual(info["rows"], len(df), what)
+        for c in info["columns"]:
+            name = c["name"]
+            where = f"{what}, column {name}"
+            self.assertEqual(c["missing"], int(df[name].isna().sum()), where)
+            if pd.api.types.is_numeric_dtype(df[name]):
+                self.assertEqual(c["type"], "numeric", where)
+                self.assertAlmostEqual(c["mean"], df[name].mean(), places=9, msg=where)
+            else:
+                self.assertEqual(c["type"], "categorical", where)
+                counts = {e["label"]: e["count"] for e in c["category_counts"]}
+                self.assertEqual(counts, {str(k): int(n) for k, n in df[name].value_counts().items()}, where)
+
+    def test_missing_values_as_pandas_reads_them(self):
+        try:  # the tokens are this pandas' own
+            from pandas._libs.parsers import STR_NA_VALUES
+            self.assertEqual(sorted(STR_NA_VALUES), sorted([""] + PANDAS_NA_TOKENS))
+        except ImportError:
+            pass
+        self.assert_like_pandas([], {}, "defaults")
+        self.assert_like_pandas(["--na-values", "?", "--na-values=-999"], {"na_values": ["?", "-999"]},
+                                "--na-values")
+        self.assert_like_pandas(["--na-values", "?,-999"], {"na_values": ["?", "-999"]}, "--na-values, a list")
+        # pandas keeps an empty field as text without keep_default_na; Lathe never does.
+        self.assert_like_pandas(["--no-default-na", "--na-values", "?"],
+                                {"keep_default_na": False, "na_values": ["?", ""]}, "--no-default-na")
+        # With the defaults and both tokens, x is numeric.
+        out = self.path("x.h5")
+        run("import", self.csv, out, "--quiet", "--na-values", "?,-999")
+        x = next(c for c in inspect_json(out)["columns"] if c["name"] == "x")
+        self.assertEqual((x["type"], x["missing"]), ("numeric", len(PANDAS_NA_TOKENS) + 3))
+
+    def test_bad_na_values_are_usage_errors(self):
+        out = self.path("bad.h5")
+        for args, needle in [
+            (["--na-values", ""], "the token '' is empty"),
+            (["--na-values", "?,,-999"], "the token '' is empty"),
+            (["--na-values", "?,"], "the token '' is empty"),
+            (["--na-values", "  "], "the token '  ' is empty"),
+            (["--na-values", 'say "x"'], "the token 'say \"x\"' holds a quote"),
+            (["--na-values", "a\nb"], "the token 'a\\x0Ab' holds a line break"),
+            (["--delimiter", ";", "--na-values", "a;b"], "the token 'a;b' holds the delimiter ';'"),
+        ]:
+            proc = run("import", self.csv, out, *args, check=False)
+            self.assertEqual(proc.returncode, 2, f"{args}: {proc.stderr}")
+            self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+            self.assertTrue(proc.stderr.startswith("lathe: error: --na-values: " + needle), proc.stderr)
+            self.assertFalse(os.path.exists(out))
+
+
 def numeric_frame(rows=5000, seed=3):
     """A frame with several dtypes, missing values, and very different scales."""
     rng = np.random.default_rng(seed)
