@@ -171,9 +171,9 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
                                       : "an infinite label (or one beyond float32's range, +-3.4e38)"));
     }
     if (task == Task::regression) continue;
-    if (!map.categorical && (v != std::floor(v) || v < 0)) {
+    if (!map.categorical && v != std::floor(v)) {  // -1/+1 (Vowpal Wabbit's) are classes too
       throw InputError(where + ": " + row_text(r) + " has label " + number_label(v) +
-                       "; a numeric class label must be a non-negative integer (or import it as categorical)");
+                       "; a numeric class label must be an integer (or import it as categorical)");
     }
     ++distinct[v];
   }
@@ -893,10 +893,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   std::unique_ptr<Model> model = make_model(ctx, shape, options.optimizer, options.trainer.seed);
   if (warm) {
     if (options.refit_prep) {
-      std::int64_t carried = 0;
-      model->set_parameters(carry_parameters(init.preparation, init.parameters, fitted, shape, &carried));
-      report.notes.push_back("--init-model: carried the weights of " + std::to_string(carried) + " of " +
-                             std::to_string(fitted.expanded_features()) + " features into the refitted preparation");
+      CarryReport carry;
+      model->set_parameters(carry_parameters(init.preparation, init.parameters, {init.target_mean, init.target_std},
+                                             fitted, {link.target_mean, link.target_std}, shape, &carry));
+      report.notes.push_back("--init-model: carried the weights of " + std::to_string(carry.carried) + " of " +
+                             std::to_string(fitted.expanded_features()) +
+                             " features into the refitted preparation, converted to its centers and scales");
+      if (carry.inexact_terms > 0) {
+        report.notes.push_back("--init-model: " + std::to_string(carry.inexact_terms) +
+                               " pairwise terms of the fm's numeric crosses could not be converted and were left out");
+      }
     } else {
       model->set_parameters(init.parameters);
     }

@@ -124,6 +124,15 @@ __device__ void update_parameters(const UpdateRule& rule, const ParameterLayout&
                                   std::int64_t dense, double scale, float* theta, float* moment1,
                                   float* moment2, double* gradient, std::uint8_t* touched,
                                   std::int64_t begin, std::int64_t stride) {
+  if (!touched) {  // no sparse features, or every parameter takes every step (lazy_sparse false)
+    const std::int64_t size = p.size();
+    for (std::int64_t q = begin; q < size; q += stride) {
+      update_weight(rule, p.regularized(q), static_cast<float>(gradient[q] * scale), theta[q],
+                    moment1[q], moment2[q]);
+      gradient[q] = 0.0;
+    }
+    return;
+  }
   const std::int64_t per_output = dense_entries_per_output(p, dense);
   const std::int64_t entries = p.outputs * per_output;
   for (std::int64_t i = begin; i < entries; i += stride) {
@@ -133,7 +142,6 @@ __device__ void update_parameters(const UpdateRule& rule, const ParameterLayout&
                   moment1[q], moment2[q]);
     gradient[q] = 0.0;
   }
-  if (!touched) return;
   for (std::int64_t feature = dense + begin; feature < p.features; feature += stride) {
     if (!touched[feature]) continue;
     touched[feature] = 0;
@@ -264,7 +272,7 @@ __device__ void block_train_step(const StepArgs& a) {
           acc += static_cast<double>(peer_dscore[warp][l] * peer_x[warp][l]);
         }
         a.gradient[p.weight(o, key)] += acc;
-        if (o == 0) a.touched[key] = 1;
+        if (o == 0 && a.touched) a.touched[key] = 1;
         for (std::int32_t f = 0; f < k; ++f) {
           const std::int64_t q = p.factor(o, key, f);
           const float v = a.theta[q];
@@ -535,7 +543,7 @@ class CudaModel final : public Model {
     moment1_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
     moment2_ = DeviceBuffer<float>(static_cast<std::size_t>(size), stream_);
     gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(size), stream_);
-    if (shape_.layout.groups > 0) {
+    if (lazy()) {
       touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(params_.features), stream_);
       zero(touched_);
     }
@@ -829,7 +837,7 @@ class CudaModel final : public Model {
       local_gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(workers * size), stream_);
       zero(local_gradient_);
     }
-    const std::int64_t flags = shape_.layout.groups > 0 ? workers * params_.features : 0;
+    const std::int64_t flags = lazy() ? workers * params_.features : 0;
     if (static_cast<std::int64_t>(local_touched_.size()) < flags) {
       local_touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(flags), stream_);
       zero(local_touched_);
@@ -1097,7 +1105,8 @@ class CudaModel final : public Model {
     return m;
   }
 
-  std::uint8_t* touched_flags() { return shape_.layout.groups > 0 ? touched_.data() : nullptr; }
+  std::uint8_t* touched_flags() { return lazy() ? touched_.data() : nullptr; }
+  bool lazy() const { return shape_.layout.groups > 0 && optimizer_.lazy_sparse; }
 
   template <typename T>
   void zero(DeviceBuffer<T>& buffer) {

@@ -514,7 +514,7 @@ class CpuModel final : public Model {
       weight += s.slice_weight[c];
     }
     const std::int64_t size = p.size();
-    if (groups > 0) {
+    if (groups > 0 && optimizer_.lazy_sparse) {
       lazy_update(s, count, weight, rule, parallel);
       return loss;
     }

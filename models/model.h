@@ -55,10 +55,11 @@ enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
 //   adam and adamw lr / (sqrt(s / (1 - b2^t)) + epsilon). So a weight stays at 0 where the loss's
 //   gradient is smaller than l1, as for the objective loss + l1 |w|, whatever the optimizer.
 // l1 and l2 apply to the weights and the fm factors, never to the bias.
-// Sparse features (categorical slots, hashed crosses, per-category slopes) are updated lazily: a
-// step updates the parameters of those its batch holds and leaves the others, and their optimizer
-// state, untouched (no l2 decay, no moment decay): the cost of a step follows the batch, not the
-// table (models/model_formulas.h).
+// Sparse features (categorical slots, hashed crosses, per-category slopes) are updated lazily
+// unless lazy_sparse is false: a step updates the parameters of those its batch holds and leaves
+// the others, and their optimizer state, untouched (no l2 decay, no moment decay): the cost of a
+// step follows the batch, not the table (models/model_formulas.h). With lazy_sparse false every
+// parameter takes every step, as the formulas above say.
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::adam;
   float momentum = 0.9f;  // momentum, nesterov
@@ -68,6 +69,7 @@ struct OptimizerConfig {
   float l1 = 0.0f;         // proximal (soft-thresholding after the step)
   float l2 = 0.0f;         // added to the gradient (adamw: decoupled weight decay)
   float clip_norm = 0.0f;  // per-batch gradient clipping by global L2 norm; 0 = off
+  bool lazy_sparse = true;  // lazy updates of the sparse features (above)
 };
 
 // The shape of a model over the expanded feature space of a FittedPreparation.

@@ -1,5 +1,6 @@
 // Warm starts (`lathe train --init-model OLD.h5`): an earlier model's parameters carried into a
-// model over another fitted preparation (`--refit-prep`), feature by feature.
+// model over another fitted preparation (`--refit-prep`), feature by feature, converted so that the
+// new model computes the earlier model's function.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +18,64 @@ namespace lathe {
 // buckets by bucket number and count); categorical crosses by bucket number and count.
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 
-// The parameters of a model of `shape` (over `to`) with every feature that `from` also has taking
-// the earlier model's weights and factors (`parameters`, over `from`, the same outputs and
-// factors), the others zero (factors: zero too), and the bias carried. `carried` (optional) gets
-// the number of features carried. Throws InputError when the outputs or factors differ.
+// A regression model's target standardization: its score s predicts mean + std * s (ModelFile's
+// target_mean and target_std; std > 0). Ignored for classification.
+struct TargetScaling {
+  double mean = 0.0;
+  double std = 1.0;
+};
+
+// What carry_parameters did.
+struct CarryReport {
+  std::int64_t carried = 0;  // features of `to` that took an earlier feature's parameters
+  // fm pairwise terms that no parameters of the new model can express (see below), left out.
+  std::int64_t inexact_terms = 0;
+};
+
+// The parameters of a model of `shape` (over `to`, target scaling `to_target`) that computes the
+// earlier model (`parameters`, over `from`, target scaling `from_target`, the same outputs and
+// factors): every feature that `from` also has (expanded_feature_keys) takes the earlier
+// parameters, converted to `to`'s centers, scales and target scaling; the others are zero (weights
+// and factors). Throws InputError when the outputs or factors differ.
+//
+// The conversion, per output (all in double, rounded to float once). A numeric column prepared as
+// x = (v - c) / s by `from` and y = (v - c') / s' by `to` (NumericTransform: center, 1 / scale;
+// every scale kind, standard, minmax, robust and none, is such a center and scale) has
+// x = a y + b with a = s' / s, b = (c' - c) / s. Substituted into the earlier score:
+//   numeric column      w' = a w, bias += w b;
+//   numeric x numeric   x_i x_j = a_i a_j y_i y_j + a_i b_j y_i + a_j b_i y_j + b_i b_j: the cross
+//                       takes a_i a_j w, the linear weights of columns i and j (always features)
+//                       a_i b_j w and a_j b_i w, the bias b_i b_j w (a square x_i x_i alike);
+//   slope (numeric x categorical, value x on the category's slot): the slot takes a w, the same
+//                       category's one-hot slot (every categorical column has its one-hot group)
+//                       b w;
+//   missing indicators, one-hot slots and categorical crosses carry as they are.
+// Each earlier feature is so an affine map of new features, x_p = sum_q m_pq y_q + m_p (y_0 = 1
+// names the constant); an fm's factors become u_q = sum_p m_pq v_p (u_0 = sum_p m_p v_p: the dense
+// columns' shifts). Then sum_{q<q'} <u_q, u_q'> y_q y_q' is the earlier pairwise term
+// sum_{p<p'} <v_p, v_p'> x_p x_p' but for products that pair a term with the constant or two terms
+// of one earlier feature (or of two onto the same new feature), which become weights and bias:
+//   weight of q   += <u_q, u_0> - sum_p |v_p|^2 m_pq m_p;
+//   bias          += |u_0|^2 / 2 - sum_p |v_p|^2 m_p^2 / 2;
+//   y_q y_q' of one earlier feature p (coefficient -|v_p|^2 m_pq m_pq'): a slope slot times its
+//                 one-hot slot is the slope slot; columns i and j of a cross are the cross;
+//   y_q^2 of two earlier features (sum_{p<p'} m_pq m_p'q <v_p, v_p'>): y_q itself for a 0/1
+//                 feature (a one-hot slot with the slopes on it); a numeric column's square cross.
+// Left out (counted in inexact_terms): the other products, which only an fm's numeric x numeric
+// cross whose columns moved gives: a cross term times one of its columns, cubic in the new
+// features, and a column's square where `to` has no square cross of it.
+// Regression (shape.task): the score z' = (mean - mean') / std' + (std / std') z, so every weight
+// and the bias are multiplied by r = std / std' and the bias gets (mean - mean') / std'; fm factors
+// are multiplied by sqrt(r), their pairwise products so by r.
+//
+// Exact (to float rounding) for rows whose numeric values are present and inside both
+// preparations' clip bounds and whose categories both preparations know. Not carried: a missing
+// value (the fill value changed), a clipped one (the bounds changed), a category `from` sent to its
+// unknown slot that `to` knows (its slot starts at zero), a hashed column's or cross's buckets when
+// their counts differ, and features `to` lacks.
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
-                                 const FittedPreparation& to, const ModelShape& shape,
-                                 std::int64_t* carried = nullptr);
+                                 const TargetScaling& from_target, const FittedPreparation& to,
+                                 const TargetScaling& to_target, const ModelShape& shape,
+                                 CarryReport* report = nullptr);
 
 }  // namespace lathe

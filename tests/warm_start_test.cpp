@@ -1,0 +1,346 @@
+// Warm starts over a refitted preparation: carry_parameters converts an earlier model's parameters
+// so that the model over the new preparation predicts what the earlier one did, on the same raw
+// rows (present values, no clipping, categories both preparations know), for every model kind and
+// feature kind.
+#include "runtime/warm_start.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/profile.h"
+
+namespace lathe {
+namespace {
+
+const std::vector<std::string> kCities = {"Lima", "Oslo", "Rome"};
+const std::vector<std::string> kColors = {"blue", "green", "red", "white"};
+
+// An in-memory table (column-major block) of three numeric columns and two categorical ones.
+struct Table {
+  std::vector<ColumnInfo> columns;
+  std::vector<float> block;
+  std::int64_t rows = 0;
+
+  ColumnBlockView view() const {
+    return {block.data(), rows, static_cast<std::int64_t>(columns.size())};
+  }
+};
+
+// `rows` rows whose numeric columns are drawn around `center` with spread `spread` (each column its
+// own multiple of them), missing at `missing_rate`; the file lists the categories in the order
+// `cities` / `colors` (codes index those lists), so the two tables' codes differ.
+Table make_table(std::int64_t rows, double center, double spread, double missing_rate,
+                 std::vector<std::string> cities, std::vector<std::string> colors,
+                 std::uint64_t seed) {
+  Table t;
+  t.rows = rows;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const char* name : {"x1", "x2", "x3"}) {
+    ColumnInfo c;
+    c.name = name;
+    c.type = ColumnType::numeric;
+    t.columns.push_back(c);
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {  // x1: normal
+    t.block.push_back(
+        uniform(rng) < missing_rate ? nan : static_cast<float>(center + spread * normal(rng)));
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {  // x2: uniform, other center and scale
+    t.block.push_back(static_cast<float>(2.0 * center - 3.0 + 4.0 * spread * uniform(rng)));
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {  // x3: skewed
+    t.block.push_back(static_cast<float>(center + spread * std::exp(normal(rng))));
+  }
+  for (const auto& [name, labels] : {std::pair{"city", cities}, std::pair{"color", colors}}) {
+    ColumnInfo c;
+    c.name = name;
+    c.type = ColumnType::categorical;
+    c.categories = labels;
+    t.columns.push_back(c);
+    std::uniform_int_distribution<int> code(0, static_cast<int>(labels.size()) - 1);
+    for (std::int64_t r = 0; r < rows; ++r) t.block.push_back(static_cast<float>(code(rng)));
+  }
+  return t;
+}
+
+FittedPreparation fit(const Table& t, const PreparationOptions& options) {
+  ProfileOptions profile_options;
+  DataProfile profile = make_profile(t.columns, profile_options);
+  profile_block(DeviceContext::cpu(), t.view(), {}, profile, profile_options);
+  return fit_preparation(profile, options);
+}
+
+PreparedBlock prepare(const FittedPreparation& fitted, const Table& t) {
+  PreparedBlock out;
+  apply_preparation(DeviceContext::cpu(), bind_preparation(fitted, t.columns), t.view(), out);
+  return out;
+}
+
+ModelShape shape_of(const FittedPreparation& fitted, Task task, ModelKind kind,
+                    std::int32_t outputs, std::int32_t factors) {
+  ModelShape s;
+  s.task = task;
+  s.kind = kind;
+  s.loss = task == Task::regression ? LossKind::squared
+           : task == Task::binary   ? LossKind::logistic
+                                    : LossKind::softmax;
+  s.outputs = outputs;
+  s.group_offsets = fitted.group_offsets();
+  s.layout.dense_features = fitted.dense_features();
+  s.layout.groups = static_cast<std::int32_t>(fitted.sparse.size());
+  s.layout.group_offset = s.group_offsets.data();
+  s.features = fitted.expanded_features();
+  s.factors = kind == ModelKind::fm ? factors : 0;
+  return s;
+}
+
+ModelParameters random_parameters(const ModelShape& shape, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> weight(0.0f, 1.0f), factor(0.0f, 0.5f);
+  const auto outputs = static_cast<std::size_t>(shape.outputs);
+  const auto features = static_cast<std::size_t>(shape.features);
+  ModelParameters p;
+  for (std::size_t i = 0; i < outputs * features; ++i) p.weights.push_back(weight(rng));
+  for (std::size_t o = 0; o < outputs; ++o) p.bias.push_back(weight(rng));
+  for (std::size_t i = 0; i < outputs * features * static_cast<std::size_t>(shape.factors); ++i) {
+    p.factors.push_back(factor(rng));
+  }
+  return p;
+}
+
+// A model's predictions of `rows`: regression in the label's units, else the raw scores.
+std::vector<float> predictions(const ModelShape& shape, const ModelParameters& parameters,
+                               const PreparedBlock& rows, const TargetScaling& target) {
+  auto model = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 1);
+  model->set_parameters(parameters);
+  const PreparedRowsView view{rows.dense.data(), rows.slot.data(), rows.value.data(), rows.rows};
+  std::vector<float> out(static_cast<std::size_t>(rows.rows * shape.outputs));
+  if (shape.task == Task::regression) {
+    model->predict_regression(view, target.mean, target.std, out.data());
+  } else {
+    model->predict_scores(view, out.data());
+  }
+  return out;
+}
+
+struct Case {
+  Task task = Task::binary;
+  ModelKind kind = ModelKind::linear;
+  std::int32_t outputs = 1;
+  std::int32_t factors = 0;
+  PreparationOptions options;
+  TargetScaling old_target, new_target;
+};
+
+// Fits the case's preparation on two differently distributed tables, carries random parameters of
+// a model over the first to the second and compares both models' predictions on a third table.
+// Returns the carry's report.
+CarryReport expect_same_function(const Case& c, std::uint64_t seed) {
+  const Table old_data = make_table(500, 5.0, 2.0, 0.1, kCities, kColors, seed);
+  const Table new_data = make_table(700, 8.0, 3.5, 0.2, {"Rome", "Lima", "Oslo"},
+                                    {"white", "red", "green", "blue"}, seed + 1);
+  const Table rows = make_table(300, 6.0, 2.5, 0.0, {"Oslo", "Rome", "Lima"}, kColors, seed + 2);
+  const FittedPreparation from = fit(old_data, c.options), to = fit(new_data, c.options);
+  const ModelShape old_shape = shape_of(from, c.task, c.kind, c.outputs, c.factors);
+  const ModelShape new_shape = shape_of(to, c.task, c.kind, c.outputs, c.factors);
+  const ModelParameters parameters = random_parameters(old_shape, seed + 3);
+  CarryReport report;
+  const ModelParameters carried =
+      carry_parameters(from, parameters, c.old_target, to, c.new_target, new_shape, &report);
+  EXPECT_EQ(report.carried, to.expanded_features());  // the same features, all of them
+
+  const std::vector<float> expected =
+      predictions(old_shape, parameters, prepare(from, rows), c.old_target);
+  const std::vector<float> got = predictions(new_shape, carried, prepare(to, rows), c.new_target);
+  EXPECT_EQ(got.size(), expected.size());
+  // Relative to the prediction, or to the predictions' mean magnitude for one near zero: float
+  // rounding of the prepared values and of the converted parameters, about 1e-7 of each term, and
+  // for an fm's scores float sums of its pairwise products.
+  double typical = 0.0;
+  for (const float e : expected) typical += std::abs(static_cast<double>(e));
+  typical /= static_cast<double>(std::max<std::size_t>(expected.size(), 1));
+  double worst = 0.0;
+  for (std::size_t i = 0; i < std::min(got.size(), expected.size()); ++i) {
+    const double scale = std::max(std::abs(static_cast<double>(expected[i])), typical);
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - expected[i]) / scale);
+  }
+  EXPECT_LT(worst, 1e-5) << "first rows: expected " << expected[0] << ", " << expected[1]
+                         << "; got " << got[0] << ", " << got[1];
+  return report;
+}
+
+Case regression_case(ScaleKind scale) {
+  Case c;
+  c.task = Task::regression;
+  c.options.defaults.scale = scale;
+  c.old_target = {3900.0, 4000.0};
+  c.new_target = {9100.0, 2500.0};
+  return c;
+}
+
+TEST(WarmStartTest, LinearRegressionWithStandardScaling) {
+  expect_same_function(regression_case(ScaleKind::standard), 11);
+}
+
+TEST(WarmStartTest, LinearRegressionWithMinmaxScaling) {
+  expect_same_function(regression_case(ScaleKind::minmax), 12);
+}
+
+TEST(WarmStartTest, LinearRegressionWithRobustScaling) {
+  expect_same_function(regression_case(ScaleKind::robust), 13);
+}
+
+TEST(WarmStartTest, RegressionTargetScalingAloneIsConverted) {
+  Case c = regression_case(ScaleKind::none);  // the features are the raw values in both
+  expect_same_function(c, 14);
+}
+
+TEST(WarmStartTest, BinaryLogistic) {
+  Case c;
+  c.options.missing_indicators = true;  // indicators carry as they are
+  expect_same_function(c, 21);
+}
+
+TEST(WarmStartTest, Multiclass) {
+  Case c;
+  c.task = Task::multiclass;
+  c.outputs = 3;
+  c.options.defaults.scale = ScaleKind::minmax;
+  expect_same_function(c, 31);
+}
+
+TEST(WarmStartTest, NumericCrossesAndASquare) {
+  Case c = regression_case(ScaleKind::standard);
+  c.options.crosses = {{"x1", "x2"}, {"x3", "x1"}, {"x2", "x2"}};
+  expect_same_function(c, 41);
+  c.task = Task::multiclass;
+  c.outputs = 3;
+  c.options.cross_all = true;
+  expect_same_function(c, 42);
+}
+
+TEST(WarmStartTest, OneHotSlopeAndCategoricalCross) {
+  Case c;
+  c.options.crosses = {{"x1", "city"}, {"color", "x2"}, {"x3", "city"}, {"city", "color"}};
+  c.options.hash_buckets = 64;
+  expect_same_function(c, 51);
+  Case m = c;
+  m.task = Task::multiclass;
+  m.outputs = 4;
+  expect_same_function(m, 52);
+  Case hashed = c;  // color's labels hashed into buckets: slots and slopes keyed by bucket
+  hashed.options.max_categories = 3;
+  hashed.options.category_buckets = 8;
+  expect_same_function(hashed, 53);
+}
+
+TEST(WarmStartTest, FactorizationMachine) {
+  Case c;
+  c.kind = ModelKind::fm;
+  c.factors = 4;
+  c.options.missing_indicators = true;
+  c.options.crosses = {{"x1", "city"}, {"x3", "city"}, {"color", "x2"}, {"city", "color"}};
+  c.options.hash_buckets = 64;
+  EXPECT_EQ(expect_same_function(c, 61).inexact_terms, 0);
+  Case m = c;  // multiclass: each output its own factors
+  m.task = Task::multiclass;
+  m.outputs = 3;
+  m.factors = 5;
+  EXPECT_EQ(expect_same_function(m, 62).inexact_terms, 0);
+  Case r = c;  // regression: factors scaled by sqrt(std / std')
+  r.task = Task::regression;
+  r.old_target = {10.0, 3.0};
+  r.new_target = {-4.0, 7.5};
+  r.options.defaults.scale = ScaleKind::robust;
+  EXPECT_EQ(expect_same_function(r, 63).inexact_terms, 0);
+}
+
+TEST(WarmStartTest, FactorizationMachineWithASquareCross) {
+  // A square's cross terms x^2 -> (a y + b)^2 land on y (linear) and y^2 (the square itself); only
+  // the square's pairs with its own column, y^2 y, are cubic.
+  Case c;
+  c.kind = ModelKind::fm;
+  c.factors = 3;
+  c.options.crosses = {{"x2", "x2"}};
+  const CarryReport report = [&] {
+    const Table old_data = make_table(500, 5.0, 2.0, 0.0, kCities, kColors, 71);
+    const Table new_data = make_table(500, 8.0, 3.5, 0.0, kCities, kColors, 72);
+    const FittedPreparation from = fit(old_data, c.options), to = fit(new_data, c.options);
+    const ModelShape shape = shape_of(from, c.task, c.kind, 1, c.factors);
+    CarryReport r;
+    carry_parameters(from, random_parameters(shape, 73), {}, to, {},
+                     shape_of(to, c.task, c.kind, 1, c.factors), &r);
+    return r;
+  }();
+  EXPECT_EQ(report.inexact_terms, 1);  // y_x2^2 * y_x2
+}
+
+TEST(WarmStartTest, FactorizationMachineCrossesOfMovedColumnsAreCountedAsInexact) {
+  // x1 x2 -> a1 a2 y1 y2 + a1 b2 y1 + a2 b1 y2 + b1 b2: the fm pairs the cross's first term with
+  // its columns' (y1^2 y2, y1 y2^2: cubic), and the column y1 with itself through x1 and the cross
+  // (y1^2, no square cross of x1 here; likewise y2): four terms per output, left out.
+  const Table old_data = make_table(500, 5.0, 2.0, 0.0, kCities, kColors, 111);
+  const Table new_data = make_table(500, 8.0, 3.5, 0.0, kCities, kColors, 112);
+  PreparationOptions options;
+  options.crosses = {{"x1", "x2"}};
+  const FittedPreparation from = fit(old_data, options), to = fit(new_data, options);
+  const ModelShape old_shape = shape_of(from, Task::multiclass, ModelKind::fm, 2, 3);
+  CarryReport report;
+  carry_parameters(from, random_parameters(old_shape, 113), {}, to, {},
+                   shape_of(to, Task::multiclass, ModelKind::fm, 2, 3), &report);
+  EXPECT_EQ(report.inexact_terms, 2 * 4);
+}
+
+TEST(WarmStartTest, TheSamePreparationCarriesTheParametersUnchanged) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 81);
+  PreparationOptions options;
+  options.crosses = {{"x1", "x2"}, {"x1", "city"}};
+  const FittedPreparation fitted = fit(data, options);
+  const ModelShape shape = shape_of(fitted, Task::binary, ModelKind::fm, 1, 4);
+  const ModelParameters parameters = random_parameters(shape, 82);
+  const ModelParameters carried = carry_parameters(fitted, parameters, {}, fitted, {}, shape);
+  EXPECT_EQ(carried.weights, parameters.weights);
+  EXPECT_EQ(carried.bias, parameters.bias);
+  EXPECT_EQ(carried.factors, parameters.factors);
+}
+
+TEST(WarmStartTest, FeaturesOnlyTheNewPreparationHasStartAtZero) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 91);
+  PreparationOptions old_options, new_options;
+  new_options.crosses = {{"x1", "x2"}};
+  const FittedPreparation from = fit(data, old_options), to = fit(data, new_options);
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
+  CarryReport report;
+  const ModelParameters carried =
+      carry_parameters(from, random_parameters(old_shape, 92), {}, to, {}, new_shape, &report);
+  EXPECT_EQ(report.carried, from.expanded_features());
+  EXPECT_EQ(carried.weights.at(3), 0.0f);  // x1*x2, after the three numeric columns
+  EXPECT_NE(carried.weights.at(0), 0.0f);
+}
+
+TEST(WarmStartTest, OtherOutputsOrFactorsAreRefused) {
+  const Table data = make_table(200, 5.0, 2.0, 0.0, kCities, kColors, 101);
+  const FittedPreparation fitted = fit(data, {});
+  const ModelShape binary = shape_of(fitted, Task::binary, ModelKind::linear, 1, 0);
+  const ModelShape multiclass = shape_of(fitted, Task::multiclass, ModelKind::linear, 3, 0);
+  const ModelShape fm = shape_of(fitted, Task::binary, ModelKind::fm, 1, 4);
+  const ModelParameters parameters = random_parameters(binary, 102);
+  EXPECT_THROW(carry_parameters(fitted, parameters, {}, fitted, {}, multiclass), InputError);
+  EXPECT_THROW(carry_parameters(fitted, parameters, {}, fitted, {}, fm), InputError);
+}
+
+}  // namespace
+}  // namespace lathe
