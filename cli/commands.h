@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "runtime/error.h"
+
 namespace lathe::cli {
 
 void add_info_command(CLI::App& app);
@@ -78,6 +80,17 @@ inline CLI::Validator above(double least) {
 // least <= value <= most.
 inline CLI::Validator in_range(double least, double most) {
   return number_range(least, most, false, "in [" + number_text(least) + " - " + number_text(most) + "]");
+}
+
+// UsageError unless a warn threshold is at most its alert threshold, naming both values and which
+// of them is the default: "--psi-warn 0.1 (its default) must not exceed --psi-alert 0.005".
+inline void check_warn_below_alert(const CLI::App* command, const char* warn, double warn_value, const char* alert,
+                                   double alert_value) {
+  if (warn_value <= alert_value) return;
+  const auto given = [&](const char* flag, double value) {
+    return std::string(flag) + " " + number_text(value) + (command->count(flag) == 0 ? " (its default)" : "");
+  };
+  throw UsageError(given(warn, warn_value) + " must not exceed " + given(alert, alert_value));
 }
 
 }  // namespace lathe::cli

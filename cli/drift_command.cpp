@@ -108,7 +108,7 @@ void add_drift_command(CLI::App& app) {
       ->check(at_least(0));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     const DriftThresholds& t = args->thresholds;
     // NaN passes CLI11's non-negative check (no comparison holds for it) and would never alert.
     for (const auto& [flag, value] : {std::pair{"--psi-warn", t.psi_warn}, std::pair{"--psi-alert", t.psi_alert},
@@ -116,8 +116,8 @@ void add_drift_command(CLI::App& app) {
                                       std::pair{"--metric-alert", t.metric_alert}}) {
       if (!std::isfinite(value)) throw UsageError(std::string(flag) + " must be a finite number, not " + number_text(value));
     }
-    if (t.psi_warn > t.psi_alert) throw UsageError("--psi-warn must not exceed --psi-alert");
-    if (t.metric_warn > t.metric_alert) throw UsageError("--metric-warn must not exceed --metric-alert");
+    check_warn_below_alert(cmd, "--psi-warn", t.psi_warn, "--psi-alert", t.psi_alert);
+    check_warn_below_alert(cmd, "--metric-warn", t.metric_warn, "--metric-alert", t.metric_alert);
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;

@@ -6,47 +6,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "cli/closest_name.h"
 #include "cli/commands.h"
 #include "io/temporary_file.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
 
 namespace {
-
-// The edit distance of two names (insertions, deletions, substitutions), for "did you mean".
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The candidate closest to `typed` when it is close enough to be a typo ("" when none is).
-std::string closest(const std::string& typed, const std::vector<std::string>& candidates) {
-  std::string best;
-  std::size_t best_distance = std::max<std::size_t>(2, typed.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    const std::size_t d = edit_distance(typed, c);
-    if (d < best_distance) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
-}
 
 std::vector<const CLI::App*> all_subcommands(const CLI::App& app) {
   return app.get_subcommands([](const CLI::App* sub) { return !sub->get_name().empty(); });
@@ -112,7 +84,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
       const std::string word = argv[i];
       if (word.empty() || word[0] == '-') continue;
       std::cerr << "unknown command '" << word << "'";
-      const std::string near = closest(word, command_names(app));
+      const std::string near = lathe::cli::closest_name(word, command_names(app));
       if (!near.empty()) std::cerr << " (did you mean '" << near << "'?)";
       std::cerr << "; the commands are: " << joined(command_names(app)) << "\n";
       return 2;
@@ -120,7 +92,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
   }
   if (const std::string name = unknown_option(*command, argc, argv); !name.empty()) {
     std::cerr << "unknown option " << name << " for `" << path << "`";
-    const std::string near = closest(name, option_names(*command));
+    const std::string near = lathe::cli::closest_name(name, option_names(*command));
     if (!near.empty()) std::cerr << " (did you mean " << near << "?)";
     std::cerr << "; see `" << path << " --help`\n";
     return 2;
@@ -157,6 +129,10 @@ int main(int argc, char** argv) {
   // file whose flush failed (a full disk) is left in a state that HDF5 1.10's atexit handler
   // crashes on (SIGSEGV in H5F__close_cb after the error was reported). Before any HDF5 call.
   H5dont_atexit();
+  // With SIGXFSZ ignored, a write past `ulimit -f` fails with EFBIG and is reported like a full disk
+  // (the file named, its temporary removed, exit 1) instead of the signal ending lathe at once with
+  // its temporaries left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   // SIGINT, SIGTERM and SIGHUP remove the partial outputs (their temporaries) before ending lathe.
   lathe::remove_temporaries_on_termination_signals();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -117,6 +118,9 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
                       "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"");
   command->add_flag("--missing-indicators", args.missing_indicators,
                     "Add a 0/1 feature per numeric column that has missing values");
+  command->add_option("--drop", args.drop,
+                      "Columns that are not features (ids, timestamps, leaking columns), comma separated: not "
+                      "prepared, not trained on, not needed to score");
   command->add_option("--hash-buckets", args.hash_buckets, "Buckets of categorical x categorical crosses")
       ->capture_default_str();
   command->add_option("--max-categories", args.max_categories,
@@ -130,9 +134,17 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   PreparationOptions options;
   options.label = args.label;
   options.missing_indicators = args.missing_indicators;
-  if (args.hash_buckets < 1) throw UsageError("--hash-buckets must be at least 1");
+  // Slots are int32, two of them (missing, unknown) past the buckets: fit_preparation's bound.
+  constexpr std::uint32_t kMaxBuckets = std::numeric_limits<std::int32_t>::max() - 2;
+  if (args.hash_buckets < 1 || args.hash_buckets > kMaxBuckets) {
+    throw UsageError("--hash-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
+                     std::to_string(args.hash_buckets) + ")");
+  }
   if (args.max_categories < 1) throw UsageError("--max-categories must be at least 1");
-  if (args.category_buckets < 1) throw UsageError("--category-buckets must be at least 1");
+  if (args.category_buckets < 1 || args.category_buckets > kMaxBuckets) {
+    throw UsageError("--category-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
+                     std::to_string(args.category_buckets) + ")");
+  }
   options.hash_buckets = args.hash_buckets;
   options.max_categories = args.max_categories;
   options.category_buckets = args.category_buckets;
@@ -149,6 +161,13 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
     if (flag == "--impute") apply_impute(item, kind, it->second);
     if (flag == "--scale") apply_scale(item, kind, it->second);
     if (flag == "--clip") apply_clip(item, kind, it->second);
+  }
+
+  for (const auto& column : split(args.drop, ',')) {
+    if (!args.label.empty() && column == args.label) {
+      throw UsageError("--drop: '" + column + "' is the label, which is never a feature");
+    }
+    options.exclude.push_back(column);
   }
 
   if (args.cross == "all") {

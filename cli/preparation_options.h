@@ -16,6 +16,7 @@ struct PreparationArgs {
   std::string scale = "standard";  // idem
   std::string clip = "none";       // idem
   std::string cross;               // "all" or "a*b,c*d"
+  std::string drop;                // columns that are not features, comma separated
   bool missing_indicators = false;
   std::uint32_t hash_buckets = 1u << 16;
   std::int32_t max_categories = 10000;
@@ -24,7 +25,15 @@ struct PreparationArgs {
 
 void add_preparation_options(CLI::App* command, PreparationArgs& args);
 
-// Throws InputError naming the flag and the bad item.
+// The options of add_preparation_options that fit a preparation (all of them but --label): a usage
+// error where a preparation fitted before is applied unchanged (`lathe prepare --from`, `lathe
+// train --init-model` without --refit-prep).
+inline constexpr const char* kFittingOptions[] = {
+    "--impute",         "--scale",          "--clip", "--cross", "--missing-indicators", "--hash-buckets",
+    "--max-categories", "--category-buckets", "--drop"};
+
+// Throws UsageError naming the flag and the bad item. --drop's columns go to
+// PreparationOptions::exclude (each must be a column of the data: fit_preparation checks).
 PreparationOptions parse_preparation_args(const PreparationArgs& args);
 
 }  // namespace lathe::cli

@@ -1,5 +1,6 @@
 // `lathe prepare IN.h5 OUT.h5 [--label COL] [--impute ...] [--scale ...] [--clip ...] [--dedup]
-// [--cross ...] [--hash-buckets N] [--missing-indicators]`: the preparation stage on a file.
+// [--cross ...] [--hash-buckets N] [--missing-indicators] [--drop COLS]`: the preparation stage on
+// a file.
 // `lathe prepare NEW.h5 OUT.h5 --from PREPARED.h5|MODEL.h5`: the fitted preparation stored there,
 // applied to NEW without refitting (the preparation options are then a usage error).
 #include <chrono>
@@ -13,15 +14,6 @@
 #include "runtime/error.h"
 
 namespace lathe::cli {
-
-namespace {
-
-// The options of add_preparation_options that fit a preparation (all of them but --label).
-constexpr const char* kFittingOptions[] = {"--impute",        "--scale",          "--clip",
-                                           "--cross",         "--missing-indicators", "--hash-buckets",
-                                           "--max-categories", "--category-buckets"};
-
-}  // namespace
 
 void add_prepare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(

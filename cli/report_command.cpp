@@ -36,9 +36,8 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
-    if (args->thresholds.psi_warn > args->thresholds.psi_alert)
-      throw UsageError("--psi-warn must not exceed --psi-alert");
+  cmd->callback([args, cmd] {
+    check_warn_below_alert(cmd, "--psi-warn", args->thresholds.psi_warn, "--psi-alert", args->thresholds.psi_alert);
     check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
                                                               {"the --eval file", args->eval},
                                                               {"the --drift file", args->drift}});

@@ -2,17 +2,23 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 
+#include "cli/closest_name.h"
 #include "cli/commands.h"
 #include "cli/output_paths.h"
 #include "cli/preparation_options.h"
+#include "io/model_inputs.h"
+#include "io/prepared_data.h"
 #include "io/temporary_file.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
@@ -41,10 +47,14 @@ std::string toml_value_text(const toml::node& node, const std::string& where) {
   throw InputError(where + ": expected a string, number or boolean");
 }
 
+// The options whose value names a file that must exist: checked as the config file gives them, so
+// that a bad value names the key and the file.
+constexpr const char* kInputFileKeys[] = {"resume", "valid", "init-model"};
+
 // Applies `lathe train --config FILE`: each top-level key is a long option name without the dashes;
 // an option already given on the command line keeps its command-line value. Arrays are joined with
-// commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`).
-void apply_config_file(CLI::App* cmd, const std::string& path) {
+// commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`). Returns the options it set ("--cross").
+std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw InputError("--config: " + path + " is a folder, not a TOML file");
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("--config: " + path + ": no such file");
@@ -56,12 +66,22 @@ void apply_config_file(CLI::App* cmd, const std::string& path) {
     throw InputError("--config: " + path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
                      std::string(e.description()));
   }
+  std::set<std::string> applied;
   for (const auto& [key_node, node] : table) {
     const std::string key(key_node.str());
     const std::string where = "--config: " + path + ": key '" + key + "'";
     CLI::Option* opt = key.size() > 1 && key != "config" && key != "help" ? cmd->get_option_no_throw("--" + key) : nullptr;
     if (opt == nullptr) {
-      throw InputError(where + " is not an option of lathe train (keys are long option names without the dashes)");
+      std::vector<std::string> keys;
+      for (const CLI::Option* o : cmd->get_options()) {
+        for (const auto& name : o->get_lnames()) {
+          if (name != "config" && name != "help") keys.push_back(name);
+        }
+      }
+      const std::string near = closest_name(key, keys);
+      throw InputError(where + " is not an option of lathe train" +
+                       (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
+                       "; keys are long option names without the dashes");
     }
     std::string text;
     if (const auto* array = node.as_array()) {
@@ -75,13 +95,113 @@ void apply_config_file(CLI::App* cmd, const std::string& path) {
     if (opt->count() > 0) continue;  // the command line wins
     const bool flag = opt->get_expected_min() == 0;
     if (flag && text != "true" && text != "false") throw InputError(where + ": expected true or false");
+    for (const char* file_key : kInputFileKeys) {
+      if (key != file_key) continue;
+      if (!node.is_string()) throw InputError(where + ": expected a file name in quotes (got " + text + ")");
+      std::error_code ec;
+      if (!std::filesystem::exists(text, ec)) throw InputError(where + ": " + text + ": no such file");
+    }
     try {
       opt->add_result(text);
       opt->run_callback();
     } catch (const CLI::Error& e) {
       throw InputError(where + ": " + e.what());
     }
+    applied.insert("--" + key);
   }
+  return applied;
+}
+
+// The value an option had in the run whose options JSON is `options` (a model's or checkpoint's
+// `options`: only those given), or its default.
+std::string option_value(const nlohmann::json& options, const CLI::Option* option) {
+  const std::string key = option->get_lnames().front();
+  if (options.contains(key) && options[key].is_array() && !options[key].empty() && options[key].back().is_string()) {
+    return options[key].back().get<std::string>();
+  }
+  return option->get_default_str() + " (the default)";
+}
+
+// `--resume CHECKPOINT`: the validation split must be the one of the run that wrote it (the same
+// --valid or --valid-fraction, and with a fraction the same --seed, which picks the rows), else the
+// resumed run trains on rows that run validated on and fits another preparation. Checked before
+// anything is read; InputError naming the checkpoint and what differs.
+void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
+  if (!(o.valid_fraction >= 0 && o.valid_fraction < 1)) return;  // refused by train_table, as a usage error
+  const ModelFile checkpoint = load_checkpoint(o.resume_path).model;
+  const nlohmann::json was = nlohmann::json::parse(checkpoint.options_json, nullptr, false);
+  if (!was.is_object()) return;
+  const auto value_now = [&](const char* flag) {
+    const CLI::Option* option = cmd->get_option(flag);
+    return option->count() > 0 ? option->results().back() : option->get_default_str() + " (the default)";
+  };
+  const auto differs = [&](const char* flag) {
+    const CLI::Option* option = cmd->get_option(flag);
+    const std::string then = option_value(was, option), now = value_now(flag);
+    const long double a = std::strtold(then.c_str(), nullptr), b = std::strtold(now.c_str(), nullptr);
+    return a == b ? std::string() : std::string(flag) + " is " + now + " here but was " + then;
+  };
+  const bool valid_then = was.contains("valid"), valid_now = !o.valid_path.empty();
+  std::string what;
+  if (valid_then != valid_now) {
+    what = valid_now ? "--valid is given here but was not" : "--valid is not given here but was";
+  } else if (!valid_now) {
+    what = differs("--valid-fraction");
+    if (what.empty() && o.valid_fraction > 0) what = differs("--seed");
+  }
+  if (what.empty()) return;
+  throw InputError("--resume " + o.resume_path.string() + ": " + what + " in the run that wrote it, so the validation " +
+                   "split differs: the preparation is fitted on the training rows, and the held-out rows must stay " +
+                   "unseen; resume with that run's --seed, --valid-fraction and --valid");
+}
+
+// `--init-model OLD`, checked before anything is read so that an error names both files and the
+// way out. Without --refit-prep, OLD's preparation is applied to DATA (and a --valid file), whose
+// columns must be its inputs with their types. A binary task keeps OLD's positive class, which
+// `--positive` may have chosen: this run's must be the same.
+void check_warm_start(const TrainTableOptions& o, const std::string& data) {
+  const ModelFile init = load_model(o.init_model);
+  const std::string old = o.init_model.string() + " (--init-model)";
+  TableReader reader(data, o.read);
+  if (!o.refit_prep) {
+    check_retraining_preparation(init, read_prepared_tag(data), data);
+    const std::vector<ModelInput> inputs = preparation_inputs(init.preparation);
+    try {
+      check_inputs(inputs, "the preparation of " + old, "fitted", reader.columns(), data);
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; --refit-prep fits the preparation on " + data +
+                       " instead (carrying the weights of the features both share)");
+    }
+    if (!o.valid_path.empty()) {
+      const TableReader valid(o.valid_path, o.read);
+      check_inputs(inputs, "the preparation of " + old, "fitted", valid.columns(), o.valid_path.string());
+    }
+  }
+  if (o.task != Task::binary || init.task != Task::binary || init.classes.size() != 2) return;
+  const std::string& negative = init.classes[0];
+  const std::string& positive = init.classes[1];
+  const std::string classes = " (classes " + negative + ", " + positive + ")";
+  if (!o.positive.empty()) {
+    if (o.positive != negative) return;
+    throw InputError(old + " predicts '" + positive + "' as its positive class" + classes + "; this run's --positive is '" +
+                     o.positive + "': give --positive " + positive + " to retrain it");
+  }
+  // This run's default: the second label in sorted order (numeric labels by value).
+  const auto label = std::find_if(reader.columns().begin(), reader.columns().end(),
+                                  [&](const ColumnInfo& c) { return c.name == o.preparation.label; });
+  if (label == reader.columns().end()) return;  // named by train_table
+  bool sorted = negative < positive;
+  if (label->type != ColumnType::categorical) {
+    char* end_n = nullptr;
+    char* end_p = nullptr;
+    const double n = std::strtod(negative.c_str(), &end_n), p = std::strtod(positive.c_str(), &end_p);
+    if (*end_n != '\0' || *end_p != '\0') return;
+    sorted = n < p;
+  }
+  if (sorted) return;
+  throw InputError(old + " predicts '" + positive + "' as its positive class" + classes +
+                   ", chosen by --positive; this run's would be '" + negative +
+                   "' (the second label in sorted order): give --positive " + positive + " to retrain it");
 }
 
 // Checks every path a checkpoint of this run may be written to: the pattern itself, or with {epoch}
@@ -152,11 +272,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "linear or fm (factorization machine)")
       ->capture_default_str()
       ->check(CLI::IsMember({"linear", "fm"}));
-  cmd->add_option("--factors", o.factors, "FM factors per feature")->capture_default_str();
-  cmd->add_option("--epochs", o.trainer.epochs, "Maximum epochs")->capture_default_str();
+  cmd->add_option("--factors", o.factors, "FM factors per feature")->capture_default_str()->check(at_least(1));
+  cmd->add_option("--epochs", o.trainer.epochs, "Maximum epochs")->capture_default_str()->check(at_least(1));
   cmd->add_option("--batch", o.trainer.batch,
                   "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
-                  "epoch takes at least 32 steps)");
+                  "epoch takes at least 32 steps)")
+      ->check(at_least(1));
   cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
@@ -215,7 +336,8 @@ void add_train_command(CLI::App& app) {
   add_preparation_options(cmd, args->preparation);
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
-    if (!args->config.empty()) apply_config_file(cmd, args->config);
+    const std::set<std::string> from_config =
+        args->config.empty() ? std::set<std::string>() : apply_config_file(cmd, args->config);
     if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
     if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
     TrainTableOptions& o = args->options;
@@ -274,6 +396,19 @@ void add_train_command(CLI::App& app) {
                        "trains)");
     }
     o.resume_path = args->resume;
+    if (o.refit_prep && o.init_model.empty()) {
+      throw UsageError("--refit-prep refits the preparation of the --init-model model: it needs --init-model");
+    }
+    if (!o.init_model.empty() && !o.refit_prep) {
+      // The run keeps OLD's preparation: an option that would fit one would be ignored, yet recorded.
+      for (const char* name : kFittingOptions) {
+        if (cmd->count(name) == 0) continue;
+        throw UsageError(std::string(name) + (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
+                         " fits a preparation, but --init-model " + o.init_model.string() +
+                         " keeps the preparation of that model: add --refit-prep to fit one on this data, or leave "
+                         "out " + name);
+      }
+    }
     o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
     if (o.trainer.sync_every < 1) throw UsageError("--sync-every must be at least 1 (got " + std::to_string(o.trainer.sync_every) + ")");
     o.preparation = parse_preparation_args(args->preparation);
@@ -319,6 +454,8 @@ void add_train_command(CLI::App& app) {
       }
     }
     o.options_json = options_json.dump();
+    if (!o.resume_path.empty()) check_resume_split(cmd, o);
+    if (!o.init_model.empty()) check_warm_start(o, args->data);
     const DeviceContext ctx = DeviceContext::select(args->device);
     const TrainReport report = train_table(ctx, args->data, args->out, o);
     if (log_file) {

@@ -5,9 +5,12 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <unordered_set>
@@ -609,6 +612,28 @@ std::set<std::string> output_names(Task task) {
   }
 }
 
+// Writes `bytes` to `path` (a temporary of `out`); a failed write or close (a full disk, EFBIG past
+// `ulimit -f`) is an Error naming `out` with the system's reason.
+void write_whole_file(const std::filesystem::path& path, const std::string& bytes, const std::filesystem::path& out) {
+  const auto failed = [&](int error) {
+    return Error(out.string() + ": cannot write the ONNX file: " + std::strerror(error));
+  };
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) throw failed(errno);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
+      ::close(fd);
+      throw failed(error);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) throw failed(errno);
+}
+
 }  // namespace
 
 OnnxExportSummary export_onnx(const ModelFile& model, const std::filesystem::path& source,
@@ -654,15 +679,10 @@ OnnxExportSummary export_onnx(const ModelFile& model, const std::filesystem::pat
     throw Error(out.string() + ": the exported ONNX graph fails onnx::checker: " + e.what());
   }
 
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) throw Error(out.string() + ": cannot serialize the ONNX graph");
   TemporaryOutput output(out);
-  {
-    std::ofstream file(output.path(), std::ios::binary | std::ios::trunc);
-    if (!file || !proto.SerializeToOstream(&file)) {
-      throw Error(out.string() + ": cannot write the ONNX file");
-    }
-    file.close();
-    if (!file) throw Error(out.string() + ": cannot write the ONNX file");
-  }
+  write_whole_file(output.path(), bytes, out);
   OnnxExportSummary summary;
   for (const auto& v : graph->input()) summary.inputs.push_back(v.name());
   for (const auto& v : graph->output()) summary.outputs.push_back(v.name());

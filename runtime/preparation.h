@@ -50,7 +50,9 @@ struct CrossSpec {
 
 struct PreparationOptions {
   std::string label;  // passed through untouched, never a feature ("" = no label)
-  std::vector<std::string> exclude;  // other columns that are not features (a sample-weight column)
+  // Other columns that are not features (a sample-weight column; `--drop`'s ids, timestamps,
+  // leaking columns): not fitted, not inputs of the preparation. Each must be a column.
+  std::vector<std::string> exclude;
   ColumnPreparation defaults;
   std::map<std::string, ColumnPreparation> per_column;  // overrides by column name
   bool missing_indicators = false;  // one 0/1 feature per numeric column that has missing values

@@ -8,7 +8,10 @@ what is wrong and where, and a non-zero exit:
   float64 label beyond float32's range;
 - options that make no sense together: --weight naming the label or a categorical column,
   --positive for a task that is not binary, NaN drift thresholds, and a synthetic table of a
-  hundred million columns.
+  hundred million columns;
+- a file size limit (`ulimit -f`), retraining with preparation options it would ignore, data that
+  does not fit the kept preparation or positive class, counts out of range, bad --config keys and
+  values, and resuming with another validation split.
 """
 import json
 import os
@@ -437,6 +440,193 @@ class BadInput(unittest.TestCase):
         proc = lathe("import", csv, self.path("bt2.h5"), "--numeric", "tenure", "--skip-bad-rows")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("skipped 20 bad rows", proc.stderr)
+
+    # ---- the third sweep ----------------------------------------------------------------------------
+
+    def mixed_table(self, rows=400, **extra):
+        """A binary table of a numeric 'x', a categorical 'kind' and the label 'y' (codes, labels)."""
+        columns = self.binary_table(rows)
+        columns["kind"] = (np.arange(rows) % 3).astype(np.int32)
+        columns.update(extra)
+        return columns
+
+    def mixed(self, name, rows=400, **extra):
+        return self.columnar(name, self.mixed_table(rows, **extra), {"kind": ["a", "b", "c"]})
+
+    def temporaries(self):
+        return [n for n in os.listdir(self.dir) if ".tmp-" in n]
+
+    def test_a_file_size_limit_is_an_error_naming_the_file_not_a_signal(self):
+        # Under `ulimit -f`, a write past the limit raises SIGXFSZ, which ended lathe at once with
+        # its temporaries left; ignored, the write fails with EFBIG and the usual error path runs.
+        import resource
+
+        data = self.mixed("big.h5", rows=20000)
+        model = self.path("m.h5")
+        proc = lathe("train", data, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1",
+                     "--model", "fm", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+        def limited(limit, *args):
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+            return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
+                                  errors="replace", preexec_fn=preexec)
+
+        earlier = self.path("scores.csv")
+        with open(earlier, "w") as f:
+            f.write("EARLIER\n")
+        cases = [
+            (limited(65536, "score", model, data, "--out", earlier, "--quiet"), earlier, None),
+            (limited(4096, "train", data, "--label", "y", "--task", "binary", "--out", self.path("m2.h5"),
+                     "--epochs", "1", "--model", "fm", "--quiet"), self.path("m2.h5"), "File too large"),
+            (limited(512, "export", model, "--onnx", self.path("m.onnx")), self.path("m.onnx"), "File too large"),
+        ]
+        for proc, out, reason in cases:
+            with self.subTest(out=os.path.basename(out)):
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(out + ":", proc.stderr)
+                if reason:
+                    self.assertIn(reason, proc.stderr)
+        self.assertEqual(self.temporaries(), [])
+        with open(earlier) as f:
+            self.assertEqual(f.read(), "EARLIER\n")
+        self.assertFalse(os.path.exists(self.path("m2.h5")))
+        self.assertFalse(os.path.exists(self.path("m.onnx")))
+
+    def test_init_model_without_refit_prep_refuses_preparation_options(self):
+        data = self.mixed("d.h5")
+        old, new = self.path("old.h5"), self.path("new.h5")
+        base = ["train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--quiet"]
+        self.assertEqual(lathe(*base, "--out", old).returncode, 0)
+        for flags in (["--cross", "all"], ["--scale", "minmax"], ["--impute", "median"], ["--clip", "std"],
+                      ["--missing-indicators"], ["--hash-buckets", "16"], ["--max-categories", "2"],
+                      ["--category-buckets", "8"], ["--drop", "kind"]):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, "--out", new, "--init-model", old, *flags)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(flags[0] + " fits a preparation", proc.stderr)
+                self.assertIn("--init-model " + old, proc.stderr)
+                self.assertIn("--refit-prep", proc.stderr)
+                self.assertFalse(os.path.exists(new))
+        # Given by --config, named with it.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('cross = "all"\n')
+        proc = lathe(*base, "--out", new, "--init-model", old, "--config", config)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--cross (in --config " + config + ")", proc.stderr)
+        # With --refit-prep they fit the new preparation; --refit-prep alone means nothing.
+        proc = lathe(*base, "--out", new, "--init-model", old, "--refit-prep", "--cross", "all")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe(*base, "--out", self.path("x.h5"), "--refit-prep")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--refit-prep", proc.stderr)
+        self.assertIn("needs --init-model", proc.stderr)
+
+    def test_retraining_schema_errors_name_both_files_and_refit_prep(self):
+        data = self.mixed("d.h5")
+        old = self.path("old.h5")
+        base = ["--label", "y", "--task", "binary", "--epochs", "1", "--quiet"]
+        self.assertEqual(lathe("train", data, *base, "--out", old).returncode, 0)
+        columns = self.mixed_table()
+        del columns["x"]
+        missing = self.columnar("missing.h5", columns, {"kind": ["a", "b", "c"]})
+        retyped = self.columnar("retyped.h5", self.mixed_table(x=(np.arange(400) % 2).astype(np.int32)),
+                                {"kind": ["a", "b", "c"], "x": ["low", "high"]})
+        new = self.path("new.h5")
+        for path, fragment in ((missing, "column 'x' (numeric), an input of the preparation of " + old),
+                               (retyped, "column 'x' is categorical but was numeric when the preparation of " + old)):
+            with self.subTest(path=os.path.basename(path)):
+                proc = lathe("train", path, *base, "--out", new, "--init-model", old)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(path + ": " + fragment, proc.stderr)
+                self.assertIn("(--init-model)", proc.stderr)
+                self.assertIn("--refit-prep fits the preparation on " + path, proc.stderr)
+                self.assertFalse(os.path.exists(new))
+                proc = lathe("train", path, *base, "--out", new, "--init-model", old, "--refit-prep")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                os.remove(new)
+
+    def test_out_of_range_counts_are_usage_errors(self):
+        path = self.columnar("d.h5", self.binary_table())
+        base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--quiet"]
+        for flags in (["--epochs", "0"], ["--epochs", "-3"], ["--batch", "0"], ["--model", "fm", "--factors", "0"],
+                      ["--hash-buckets", "4294967295"], ["--category-buckets", "4294967295"]):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, *flags)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(flags[-2], proc.stderr)
+        proc = lathe("prepare", path, self.path("p.h5"), "--hash-buckets", "4294967295")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_config_errors_name_the_key_and_suggest_one(self):
+        path = self.columnar("d.h5", self.binary_table())
+        config = self.path("run.toml")
+        base = ["train", path, "--out", self.path("m.h5"), "--config", config, "--quiet"]
+        for text, fragments in (('resume = 5\n', ["run.toml: key 'resume'", "a file name"]),
+                                ('valid = "absent.h5"\n', ["run.toml: key 'valid'", "absent.h5: no such file"]),
+                                ('epoch = 3\n', ["run.toml: key 'epoch'", "did you mean 'epochs'?"])):
+            with self.subTest(text=text):
+                with open(config, "w") as f:
+                    f.write('task = "binary"\nlabel = "y"\n' + text)
+                proc = lathe(*base)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                for fragment in fragments:
+                    self.assertIn(fragment, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_resuming_with_another_validation_split_says_so(self):
+        path = self.mixed("d.h5")
+        checkpoint = self.path("ck.h5")
+        base = ["train", path, "--label", "y", "--task", "binary", "--epochs", "2", "--quiet"]
+        proc = lathe(*base, "--out", self.path("m.h5"), "--checkpoint-every", "1", "--checkpoint", checkpoint,
+                     "--seed", "3")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = self.path("r.h5")
+        for flags, fragment in ((["--seed", "4"], "--seed is 4 here but was 3"),
+                                (["--seed", "3", "--valid-fraction", "0.3"],
+                                 "--valid-fraction is 0.3 here but was 0.2 (the default)")):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, "--out", out, "--resume", checkpoint, *flags)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("--resume " + checkpoint, proc.stderr)
+                self.assertIn(fragment, proc.stderr)
+                self.assertIn("validation split", proc.stderr)
+                self.assertFalse(os.path.exists(out))
+        proc = lathe(*base, "--out", out, "--resume", checkpoint, "--seed", "3")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def test_retraining_with_another_positive_class_names_positive(self):
+        columns = self.binary_table()
+        columns["y"] = (np.arange(400) % 2).astype(np.int32)
+        path = self.columnar("d.h5", columns, {"y": ["No", "Yes"]})
+        old, new = self.path("old.h5"), self.path("new.h5")
+        base = ["train", path, "--label", "y", "--task", "binary", "--epochs", "1", "--quiet"]
+        self.assertEqual(lathe(*base, "--out", old, "--positive", "No").returncode, 0)
+        for flags, fragment in (([], "give --positive No"), (["--positive", "Yes"], "this run's --positive is 'Yes'")):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, "--out", new, "--init-model", old, *flags)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(old + " (--init-model) predicts 'No' as its positive class", proc.stderr)
+                self.assertIn(fragment, proc.stderr)
+                self.assertFalse(os.path.exists(new))
+        proc = lathe(*base, "--out", new, "--init-model", old, "--positive", "No")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def test_drift_threshold_order_names_the_values_and_the_default(self):
+        path = self.columnar("d.h5", self.binary_table())
+        model = self.path("m.h5")
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe("drift", model, path, "--psi-alert", "0.005")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--psi-warn 0.1 (its default) must not exceed --psi-alert 0.005", proc.stderr)
+        proc = lathe("drift", model, path, "--metric-warn", "0.5")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--metric-warn 0.5 must not exceed --metric-alert 0.1 (its default)", proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -199,6 +199,37 @@ class PrepareTest(unittest.TestCase):
             self.assertIn(needle, proc.stderr, flags)
             self.assertFalse(os.path.exists(out), flags)
 
+    def test_drop_leaves_columns_out(self):
+        df = frame(200)
+        df["id"] = np.arange(200) + 10**12
+        df["when"] = ["2024-01-%02d" % (i % 28 + 1) for i in range(200)]
+        df["y"] = (df["score"] > 0).astype(int)
+        h5 = self.imported(df)
+        with self.prepare(h5, "--label", "y", name="all") as everything, \
+                self.prepare(h5, "--label", "y", "--drop", "id, when", name="dropped") as out:
+            self.assertIn("id", everything)
+            self.assertNotIn("id", out)
+            self.assertNotIn("when", out)
+            preparation = json.loads(out.attrs["lathe_preparation"])
+            names = [c["name"] for c in preparation["numeric"] + preparation["categorical"]]
+            self.assertEqual(sorted(names), ["age", "income", "score", "visits"])
+            for c in ["age", "income", "score", "visits", "y"]:  # the rest as without --drop
+                np.testing.assert_array_equal(out[c][:], everything[c][:])
+            dropped = self.path("dropped.h5")
+        # Errors: an unknown column (named, exit 1 as for --weight), the label, a cross or a
+        # per-column option naming a dropped column, and --drop with --from (which fits nothing).
+        bad = self.path("bad.h5")
+        for flags, code, needle in [(["--drop", "idd"], 1, "column 'idd' given to --drop does not exist"),
+                                    (["--label", "y", "--drop", "y"], 2, "--drop: 'y' is the label"),
+                                    (["--drop", "id", "--cross", "age*id"], 1, "cross 'age*id': column 'id' is not a feature"),
+                                    (["--drop", "id", "--scale", "id=minmax"], 1, "column 'id': it is not a feature"),
+                                    (["--from", dropped, "--drop", "id"], 2, "--drop fits a preparation")]:
+            with self.subTest(flags=flags):
+                proc = run("prepare", h5, bad, "--quiet", *flags, check=False)
+                self.assertEqual(proc.returncode, code, proc.stderr)
+                self.assertIn(needle, proc.stderr)
+                self.assertFalse(os.path.exists(bad))
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]

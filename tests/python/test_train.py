@@ -282,6 +282,25 @@ class TrainTest(unittest.TestCase):
             self.assertNotIn("0 factors", proc.stderr)
             self.assertFalse(os.path.exists(out))
 
+    def test_refit_prep_starts_from_the_parents_function(self):
+        # A refitted preparation centers and scales every column anew (carat > 1: other means and
+        # spreads); the carried weights are converted to it, so the child at a negligible learning
+        # rate predicts as the parent did, on rows of the new data.
+        df = pd.read_csv(os.path.join(SHARED, "diamonds.csv"))
+        small, big = self.path("small.csv"), self.path("big.csv")
+        df[df["carat"] <= 1].to_csv(small, index=False)
+        df[df["carat"] > 1].to_csv(big, index=False)
+        small, big = self.imported(small, "small"), self.imported(big, "big")
+        flags = ["--label", "price", "--task", "regression"]
+        parent, _ = self.train(small, *flags, "--epochs", "3", out="parent.h5")
+        child, _ = self.train(big, *flags, "--init-model", parent, "--refit-prep", "--lr", "1e-9", "--epochs", "1",
+                              out="child.h5")
+        with h5py.File(parent) as fp, h5py.File(child) as fc:
+            self.assertNotEqual(fp.attrs["preparation"], fc.attrs["preparation"])  # refitted indeed
+        parent_rmse = self.evaluate(parent, big)["rmse"]
+        child_rmse = self.evaluate(child, big)["rmse"]
+        self.assertLess(abs(child_rmse - parent_rmse), 0.01 * parent_rmse, (child_rmse, parent_rmse))
+
     def test_training_metrics_tell_a_held_out_fraction_from_a_validation_file(self):
         data = self.path("synth.h5")
         valid = self.path("valid.h5")
@@ -522,6 +541,45 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("not a checkpoint", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_drop_leaves_columns_out_of_the_model(self):
+        # An id and a column that leaks the label: not features, so not needed to score, and the id
+        # passes through `score --id` from the same file.
+        rng = np.random.default_rng(11)
+        n = 3000
+        df = pd.DataFrame({"x": rng.normal(size=n), "city": rng.choice(["a", "b", "c"], n)})
+        df["y"] = (df["x"] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+        df["id"] = np.arange(n, dtype=np.int64) + 10**12
+        df["leak"] = df["y"] * 2.0
+        data = self.path("d.csv")
+        df.to_csv(data, index=False)
+        data = self.imported(data, "d")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "3"]
+        model, _ = self.train(data, *flags, "--drop", "id,leak", out="dropped.h5")
+        with h5py.File(model) as f:
+            preparation = json.loads(f.attrs["preparation"])
+            self.assertEqual([c["name"] for c in preparation["numeric"]], ["x"])
+            self.assertEqual([c["name"] for c in preparation["categorical"]], ["city"])
+            self.assertEqual(json.loads(f.attrs["options"])["drop"], ["id,leak"])
+        # Scored without the dropped columns, and with them, the id passed through.
+        bare = self.path("bare.csv")
+        df.drop(columns=["id", "leak"]).to_csv(bare, index=False)
+        bare = self.imported(bare, "bare")
+        run("score", model, bare, "--out", self.path("bare_scores.csv"), "--quiet")
+        run("score", model, data, "--id", "id", "--out", self.path("scores.csv"), "--quiet")
+        scores = pd.read_csv(self.path("scores.csv"))
+        self.assertEqual(scores["id"].tolist(), df["id"].tolist())
+        bare_scores = pd.read_csv(self.path("bare_scores.csv"))
+        np.testing.assert_array_equal(scores["probability"].to_numpy(), bare_scores["probability"].to_numpy())
+        self.assertLess(self.evaluate(model, bare)["auc"], 0.99)  # the leak was not learned
+        # An unknown name is an error naming it, as --weight's is (exit 1); the label is a usage error.
+        for extra, code, needle in [(["--drop", "idd"], 1, "column 'idd' given to --drop does not exist"),
+                                    (["--weight", "idd"], 1, "has no column 'idd'"),
+                                    (["--drop", "y"], 2, "--drop: 'y' is the label")]:
+            proc = run("train", data, *flags, *extra, "--out", self.path("bad.h5"), "--quiet", check=False)
+            self.assertEqual(proc.returncode, code, proc.stderr)
+            self.assertIn(needle, proc.stderr)
+            self.assertFalse(os.path.exists(self.path("bad.h5")))
 
 
 if __name__ == "__main__":
