@@ -95,7 +95,7 @@ void add_score_command(CLI::App& app) {
       const std::filesystem::path target =
           out_is_folder ? out / (std::filesystem::path(input).stem().string() + extension) : out;
       if (!taken.insert(target.lexically_normal()).second) {
-        throw InputError("--out: two inputs would both be written to " + target.string() + " (inputs with the same name)");
+        throw UsageError("--out: two inputs would both be written to " + target.string() + " (inputs with the same name)");
       }
       outputs.push_back(target);
     }

@@ -238,7 +238,7 @@ void add_train_command(CLI::App& app) {
   struct Args {
     std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
                 schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
-                metrics_log, config, checkpoint, resume;
+                metrics_log, config, checkpoint, resume, sparse_updates = "lazy";
     PreparationArgs preparation;
     TrainTableOptions options;
     bool dedup = false, quiet = false;
@@ -292,6 +292,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--l2", o.optimizer.l2, "L2 penalty (adamw: decoupled weight decay)")->capture_default_str();
   cmd->add_option("--clip-grad", o.optimizer.clip_norm, "Clip each batch gradient to this L2 norm (0 = off)")
       ->capture_default_str();
+  cmd->add_option("--sparse-updates", args->sparse_updates,
+                  "lazy (a step updates the categorical slots and hashed crosses its batch holds) or dense "
+                  "(every weight at every step: l2 and moment decay reach absent slots too; slower for large tables)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lazy", "dense"}));
   cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss, quadratic for residuals up to this size in the label's units, "
                   "linear beyond (default: squared loss)");
   cmd->add_option("--seed", o.trainer.seed, "Seed of shuffling, the split and initialization")->capture_default_str();
@@ -418,6 +423,7 @@ void add_train_command(CLI::App& app) {
     o.optimizer.kind = opt == "sgd" ? OptimizerKind::sgd : opt == "momentum" ? OptimizerKind::momentum
                        : opt == "nesterov" ? OptimizerKind::nesterov : opt == "adagrad" ? OptimizerKind::adagrad
                        : opt == "adamw" ? OptimizerKind::adamw : OptimizerKind::adam;
+    o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
     o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
                          : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
     if (args->huber_delta > 0) {

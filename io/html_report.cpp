@@ -1,7 +1,9 @@
 #include "io/html_report.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -1088,10 +1090,13 @@ void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& option
   TemporaryOutput output(out);
   {
     std::ofstream file(output.path(), std::ios::binary | std::ios::trunc);
-    if (!file) throw Error(out.string() + ": cannot create the report");
+    if (!file) throw Error(out.string() + ": cannot create the report: " + std::strerror(errno));
+    errno = 0;
     file.write(page.data(), static_cast<std::streamsize>(page.size()));
     file.close();
-    if (!file) throw Error(out.string() + ": cannot write the report (disk full?)");
+    if (!file) {
+      throw Error(out.string() + ": cannot write the report: " + (errno != 0 ? std::strerror(errno) : "an I/O error"));
+    }
   }
   output.commit();
 }

@@ -1,10 +1,12 @@
 #include "io/score_file.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -305,10 +307,13 @@ class CsvSink final : public ScoreSink {
     put(text_);
   }
   void close() override {
+    errno = 0;
     const bool failed = std::fflush(file_) != 0 || std::ferror(file_);
+    const int flush_error = errno;
     const bool close_failed = std::fclose(file_) != 0;
+    const int error = flush_error != 0 ? flush_error : errno;
     file_ = nullptr;
-    if (failed || close_failed) throw Error(path_.string() + ": writing the file failed (disk full?)");
+    if (failed || close_failed) throw Error(path_.string() + ": writing the file failed: " + reason(error));
   }
 
  private:
@@ -318,10 +323,13 @@ class CsvSink final : public ScoreSink {
     return out;
   }
   void put(const std::string& s) {
+    errno = 0;
     if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
-      throw Error(path_.string() + ": writing the file failed (disk full?)");
+      throw Error(path_.string() + ": writing the file failed: " + reason(errno));
     }
   }
+  // The system's reason ("No space left on device", "File too large"), when it gave one.
+  static std::string reason(int error) { return error != 0 ? std::strerror(error) : "an I/O error"; }
 
   std::filesystem::path path_;
   ScoringTask task_;

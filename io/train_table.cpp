@@ -506,7 +506,8 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
             std::to_string(now.preparation.expanded_features()));
   }
   if (preparation_to_json(ck.preparation) != preparation_to_json(now.preparation)) {
-    differs("the fitted preparation", "see its 'preparation' attribute", "another data file or preparation options");
+    differs("the fitted preparation", "see its 'preparation' attribute",
+            "another data file, preparation options, validation split (--seed, --valid-fraction, --valid) or --dedup");
   }
   if (ck.target_mean != now.target_mean || ck.target_std != now.target_std) {
     differs("the regression target scaling", std::to_string(ck.target_mean) + " +- " + std::to_string(ck.target_std),
@@ -928,7 +929,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.input_schema = reader.columns();
   file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
-  file.profile = profile;  // the training rows' profile: the reference of `lathe drift`
+  // The training rows' profile, the reference of `lathe drift`: of the features and the label, not
+  // of the columns left out (`--drop`, the sample weight), which new data need not have.
+  file.profile = profile;
+  std::erase_if(file.profile->columns, [&](const ColumnProfile& c) {
+    return std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();
+  });
   if (warm) {
     // The parent: where it was, a fingerprint of its parameters (FNV-1a then mix64 over their
     // bytes) to tell it from a later file at that path, and its own parent.

@@ -572,6 +572,11 @@ class TrainTest(unittest.TestCase):
         bare_scores = pd.read_csv(self.path("bare_scores.csv"))
         np.testing.assert_array_equal(scores["probability"].to_numpy(), bare_scores["probability"].to_numpy())
         self.assertLess(self.evaluate(model, bare)["auc"], 0.99)  # the leak was not learned
+        # Drift needs none of them either: the stored profile holds the features and the label.
+        proc = run("drift", model, bare, "--json", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        with h5py.File(model) as f:
+            self.assertEqual(sorted(c["name"] for c in json.loads(f["profile"].attrs["columns"])), ["city", "x", "y"])
         # An unknown name is an error naming it, as --weight's is (exit 1); the label is a usage error.
         for extra, code, needle in [(["--drop", "idd"], 1, "column 'idd' given to --drop does not exist"),
                                     (["--weight", "idd"], 1, "has no column 'idd'"),
@@ -580,6 +585,56 @@ class TrainTest(unittest.TestCase):
             self.assertEqual(proc.returncode, code, proc.stderr)
             self.assertIn(needle, proc.stderr)
             self.assertFalse(os.path.exists(self.path("bad.h5")))
+
+    def test_minus_one_plus_one_labels_are_two_classes(self):
+        # Vowpal Wabbit's binary labels: -1 and 1 are classes, 1 the positive (second in order).
+        rng = np.random.default_rng(12)
+        n = 4000
+        df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+        df["y"] = np.where(df["a"] + rng.normal(scale=0.5, size=n) > 0, 1, -1)
+        csv = self.path("pm.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "pm")
+        model, _ = self.train(data, "--label", "y", "--task", "binary")
+        metrics = self.evaluate(model, data)
+        self.assertEqual(metrics["classes"], ["-1", "1"])
+        self.assertGreater(metrics["auc"], 0.9)
+        out = self.path("pm_scores.csv")
+        run("score", model, data, "--out", out, "--quiet")
+        scores = pd.read_csv(out)
+        self.assertEqual(sorted(set(scores["predicted_class"])), [-1, 1])
+        self.assertGreater(roc_auc_score(df["y"] == 1, scores["probability"]), 0.9)
+        # A fraction is still not a class.
+        df["y"] = df["y"] * 0.5
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "half")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("half_model.h5"), "--quiet",
+                   check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("must be an integer", proc.stderr)
+
+    def test_sparse_updates_lazy_or_dense(self):
+        # A categorical column of many labels: lazily, a step leaves the weights of the labels its
+        # batch does not hold alone, so the two choices train different models; dense reaches every
+        # weight at every step (l2 decay), and both learn.
+        rng = np.random.default_rng(13)
+        n = 6000
+        df = pd.DataFrame({"x": rng.normal(size=n), "user": [f"u{i}" for i in rng.integers(0, 500, n)]})
+        effect = dict((f"u{i}", e) for i, e in enumerate(rng.normal(size=500)))
+        df["y"] = (df["x"] + df["user"].map(effect) + rng.normal(scale=0.5, size=n) > 0).astype(int)
+        csv = self.path("users.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "users")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "3", "--batch", "64"]
+        weights = {}
+        for mode in ["lazy", "dense"]:
+            model, summary = self.train(data, *flags, "--sparse-updates", mode, out=mode + ".h5")
+            self.assertGreater(summary["valid"]["auc"], 0.75)
+            with h5py.File(model) as f:
+                weights[mode] = f["weights"][:]
+        self.assertFalse(np.array_equal(weights["lazy"], weights["dense"]))
+        proc = run("train", data, *flags, "--sparse-updates", "some", "--out", self.path("x.h5"), check=False)
+        self.assertEqual(proc.returncode, 2)
 
 
 if __name__ == "__main__":
