@@ -34,6 +34,26 @@ struct ExitCode {
   int code = 0;
 };
 
+// CLI11's "Could not convert: --epochs = 2.5" in Lathe's words: "--epochs: '2.5' is not a whole
+// number" (the option's type, from `command`, says what was expected). Other messages pass through.
+inline std::string plain_parse_message(const CLI::App& command, const std::string& message) {
+  const std::string prefix = "Could not convert: ";
+  const auto equals = message.find(" = ");
+  if (message.rfind(prefix, 0) != 0 || equals == std::string::npos) return message;
+  const std::string name = message.substr(prefix.size(), equals - prefix.size());
+  const std::string value = message.substr(equals + 3);
+  std::string expected = "a valid value";
+  if (const CLI::Option* option = command.get_option_no_throw(name)) {
+    const std::string type = option->get_type_name();
+    if (type.find("INT") != std::string::npos || type.find("UINT") != std::string::npos) {
+      expected = "a whole number";
+    } else if (type.find("FLOAT") != std::string::npos) {
+      expected = "a number";
+    }
+  }
+  return name + ": '" + value + "' is not " + expected;
+}
+
 // `--device auto|cpu|cuda[:N]`, for every command that computes.
 inline void add_device_option(CLI::App* command, std::string& device) {
   command->add_option("--device", device, "Where to compute: auto, cpu, cuda or cuda:N")

@@ -101,7 +101,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
     std::cerr << "a command is required, one of: " << joined(command_names(app)) << "; see `lathe --help`\n";
     return 2;
   }
-  std::cerr << e.what() << "; see `" << path << " --help`\n";
+  std::cerr << lathe::cli::plain_parse_message(*command, e.what()) << "; see `" << path << " --help`\n";
   return 2;
 }
 

@@ -44,7 +44,7 @@ std::string toml_value_text(const toml::node& node, const std::string& where) {
     const auto end = std::to_chars(buffer, buffer + sizeof buffer, v->get()).ptr;  // shortest round trip
     return std::string(buffer, end);
   }
-  throw InputError(where + ": expected a string, number or boolean");
+  throw UsageError(where + ": expected a string, number or boolean");
 }
 
 // The options whose value names a file that must exist: checked as the config file gives them, so
@@ -79,7 +79,7 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
         }
       }
       const std::string near = closest_name(key, keys);
-      throw InputError(where + " is not an option of lathe train" +
+      throw UsageError(where + " is not an option of lathe train" +
                        (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
                        "; keys are long option names without the dashes");
     }
@@ -94,10 +94,10 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
     }
     if (opt->count() > 0) continue;  // the command line wins
     const bool flag = opt->get_expected_min() == 0;
-    if (flag && text != "true" && text != "false") throw InputError(where + ": expected true or false");
+    if (flag && text != "true" && text != "false") throw UsageError(where + ": expected true or false");
     for (const char* file_key : kInputFileKeys) {
       if (key != file_key) continue;
-      if (!node.is_string()) throw InputError(where + ": expected a file name in quotes (got " + text + ")");
+      if (!node.is_string()) throw UsageError(where + ": expected a file name in quotes (got " + text + ")");
       std::error_code ec;
       if (!std::filesystem::exists(text, ec)) throw InputError(where + ": " + text + ": no such file");
     }
@@ -105,7 +105,7 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
       opt->add_result(text);
       opt->run_callback();
     } catch (const CLI::Error& e) {
-      throw InputError(where + ": " + e.what());
+      throw UsageError(where + ": " + plain_parse_message(*cmd, e.what()));
     }
     applied.insert("--" + key);
   }

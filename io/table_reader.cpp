@@ -333,8 +333,16 @@ struct TableReader::Impl {
     }
   }
 
+  // `name`: the matrix's path from the root. Its label, and names not on the matrix itself, are
+  // looked up in the group that holds it (the root, or the group given with --group).
   void open_matrix(const std::string& name) {
     layout = Layout::matrix;
+    const auto slash = name.rfind('/');
+    const std::string parent = slash == std::string::npos ? std::string() : name.substr(0, slash);
+    const std::string parent_context =
+        parent.empty() ? file_context : file_context + ": group '/" + parent + "'";
+    H5Handle parent_group = h5::group_handle(LATHE_H5_CHECK(
+        H5Gopen2(file.get(), parent.empty() ? "/" : parent.c_str(), H5P_DEFAULT), parent_context));
     Source x = open_source(file.get(), name, "/" + name);
     const DatasetStorage& xs = storage.back();
     if (x.rank != 2) {
@@ -352,8 +360,8 @@ struct TableReader::Impl {
         names = h5::read_string_attribute(x.dataset.get(), attr, where("/" + name));
         break;
       }
-      if (h5::attribute_exists(file.get(), attr, file_context)) {
-        names = h5::read_string_attribute(file.get(), attr, file_context);
+      if (h5::attribute_exists(parent_group.get(), attr, parent_context)) {
+        names = h5::read_string_attribute(parent_group.get(), attr, parent_context);
         break;
       }
     }
@@ -372,22 +380,23 @@ struct TableReader::Impl {
     sources.push_back(std::move(x));
 
     const std::string label = options.label_dataset;
-    if (!label.empty() && H5Lexists(file.get(), label.c_str(), H5P_DEFAULT) > 0) {
-      Source y = open_source(file.get(), label, "/" + label);
+    const std::string label_path = parent.empty() ? label : parent + "/" + label;
+    if (!label.empty() && H5Lexists(file.get(), label_path.c_str(), H5P_DEFAULT) > 0) {
+      Source y = open_source(file.get(), label_path, "/" + label_path);
       const DatasetStorage& ys = storage.back();
       const bool column_vector = y.rank == 2 && ys.shape[1] == 1;
       if (y.rank != 1 && !column_vector) {
-        throw InputError(where("/" + label) + ": a label must be 1-D, found rank " +
+        throw InputError(where("/" + label_path) + ": a label must be 1-D, found rank " +
                          std::to_string(y.rank));
       }
       if (ys.shape[0] != rows) {
-        throw InputError(where("/" + label) + ": has " + std::to_string(ys.shape[0]) +
+        throw InputError(where("/" + label_path) + ": has " + std::to_string(ys.shape[0]) +
                          " labels for " + std::to_string(rows) + " rows of '/" + name + "'");
       }
       ColumnInfo c;
       c.name = label;
       c.dtype = y.element.dtype;
-      c.dataset = "/" + label;
+      c.dataset = "/" + label_path;
       y.target.push_back(static_cast<std::int64_t>(columns.size()));
       columns.push_back(c);
       sources.push_back(std::move(y));
@@ -530,6 +539,26 @@ struct TableReader::Impl {
     }
   }
 
+  // Whether `group` holds a dataset named like the matrix that is not a 1-D column (any other rank
+  // goes to open_matrix, which explains what is wrong with it).
+  bool holds_matrix(hid_t group) {
+    const char* name = options.matrix_dataset.c_str();
+    H5O_info_t info{};
+    if (options.matrix_dataset.empty() || H5Lexists(group, name, H5P_DEFAULT) <= 0 ||
+        H5Oget_info_by_name(group, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    const hid_t d = H5Dopen2(group, name, H5P_DEFAULT);
+    if (d < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return true;  // open_matrix names the dataset that cannot be opened
+    }
+    H5Handle dataset = h5::dataset_handle(d);
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d), file_context));
+    return H5Sget_simple_extent_ndims(space.get()) != 1;
+  }
+
   // Finds the table: an explicit group or key, a pandas frame, a 2-D matrix, or 1-D columns.
   void detect() {
     const std::string root_context = file_context;
@@ -545,6 +574,11 @@ struct TableReader::Impl {
       if (info.type == H5O_TYPE_DATASET) return open_matrix(target);
       H5Handle g = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), target.c_str(), H5P_DEFAULT), file_context));
       if (h5::attribute_exists(g.get(), "pandas_type", file_context)) return open_pandas(target);
+      // As at the root: a group marked as Lathe's columnar layout is that table, and a 1-D dataset
+      // named like the matrix is a column; a group holding the matrix otherwise is a matrix layout.
+      if (!h5::attribute_exists(g.get(), "lathe_columns", file_context) && holds_matrix(g.get())) {
+        return open_matrix(target + "/" + options.matrix_dataset);
+      }
       return open_columnar("/" + target);
     }
     H5Handle root = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), "/", H5P_DEFAULT), root_context));

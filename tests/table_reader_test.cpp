@@ -514,6 +514,90 @@ TEST_F(TableReaderMatrix, FindsALoneTwoDimensionalDatasetWhateverItsName) {
   expect_same_floats(read_all(reader), {1, 4, 2, 5, 3, 6});
 }
 
+// A root matrix of 4 rows with its label and names, beside a group `sub` that holds a matrix of 2
+// rows; the group's label and names are written by `write_sub`.
+template <class WriteSub>
+void write_root_and_sub_matrices(const fs::path& path, WriteSub write_sub) {
+  H5Handle f = create_file(path);
+  write_dataset<float>(f.get(), "X", H5T_IEEE_F32LE, {4, 2}, {9, 9, 9, 9, 9, 9, 9, 9});
+  write_dataset<float>(f.get(), "y", H5T_IEEE_F32LE, {4}, {8, 8, 8, 8});
+  write_strings_attribute(f.get(), "feature_names", {"root_a", "root_b"}, Strings::variable);
+  H5Handle g = create_group(f.get(), "sub");
+  write_dataset<double>(g.get(), "X", H5T_IEEE_F64LE, {2, 2}, {1, 2, 3, 4});
+  write_sub(g.get());
+}
+
+TEST_F(TableReaderMatrix, AGroupHoldingTheMatrixIsReadWithTheLabelAndNamesInsideIt) {
+  const fs::path path = file("sub_matrix.h5");
+  write_root_and_sub_matrices(path, [](hid_t g) {
+    write_dataset<std::int32_t>(g, "y", H5T_STD_I32LE, {2}, {5, 6});
+    write_strings_attribute(g, "feature_names", {"a", "b"}, Strings::fixed);
+  });
+  for (const std::string group : {"sub", "/sub"}) {
+    SCOPED_TRACE(group);
+    TableReadOptions options;
+    options.group = group;
+    TableReader reader(path, options);
+    EXPECT_EQ(reader.layout(), Layout::matrix);
+    EXPECT_EQ(reader.rows(), 2);
+    EXPECT_EQ(column_names(reader), (std::vector<std::string>{"a", "b", "y"}));
+    EXPECT_EQ(reader.columns()[0].dataset, "/sub/X");
+    EXPECT_EQ(reader.columns()[2].dataset, "/sub/y");
+    EXPECT_EQ(reader.columns()[2].dtype, "int32");
+    expect_same_floats(read_all(reader), {1, 3, 2, 4, 5, 6});
+  }
+}
+
+TEST_F(TableReaderMatrix, AGroupHoldingOnlyTheMatrixTakesNoLabelOrNamesFromTheRoot) {
+  const fs::path path = file("sub_matrix_no_label.h5");
+  write_root_and_sub_matrices(path, [](hid_t) {});
+  TableReadOptions options;
+  options.group = "sub";
+  TableReader reader(path, options);
+  EXPECT_EQ(reader.layout(), Layout::matrix);
+  EXPECT_EQ(column_names(reader), (std::vector<std::string>{"f0", "f1"}));
+  EXPECT_EQ(reader.storage().size(), 1u);
+  expect_same_floats(read_all(reader), {1, 3, 2, 4});
+}
+
+TEST_F(TableReaderMatrix, AGroupHoldingTheMatrixUnderTheNameInTheOptions) {
+  const fs::path path = file("sub_named.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle g = create_group(f.get(), "sub");
+    write_dataset<float>(g.get(), "features", H5T_IEEE_F32LE, {2, 2}, {1, 2, 3, 4});
+    write_dataset<float>(g.get(), "target", H5T_IEEE_F32LE, {2}, {7, 8});
+  }
+  TableReadOptions options;
+  options.group = "sub";
+  options.matrix_dataset = "features";
+  options.label_dataset = "target";
+  TableReader reader(path, options);
+  EXPECT_EQ(reader.layout(), Layout::matrix);
+  EXPECT_EQ(column_names(reader), (std::vector<std::string>{"f0", "f1", "target"}));
+  expect_same_floats(read_all(reader), {1, 3, 2, 4, 7, 8});
+}
+
+TEST_F(TableReaderMatrix, AMatrixDatasetInTheOptionsTakesTheLabelBesideIt) {
+  // `--group sub/X`: the label is sub/y, not the root's y (which has a different length).
+  const fs::path path = file("sub_dataset.h5");
+  write_root_and_sub_matrices(path, [](hid_t g) {
+    write_dataset<float>(g, "y", H5T_IEEE_F32LE, {2}, {5, 6});
+  });
+  TableReadOptions options;
+  options.group = "sub/X";
+  TableReader reader(path, options);
+  EXPECT_EQ(reader.layout(), Layout::matrix);
+  EXPECT_EQ(column_names(reader), (std::vector<std::string>{"f0", "f1", "y"}));
+  EXPECT_EQ(reader.columns()[2].dataset, "/sub/y");
+  expect_same_floats(read_all(reader), {1, 3, 2, 4, 5, 6});
+  // A root-level dataset still pairs with the root's label and names.
+  options.group = "X";
+  TableReader root(path, options);
+  EXPECT_EQ(column_names(root), (std::vector<std::string>{"root_a", "root_b", "y"}));
+  EXPECT_EQ(root.columns()[2].dataset, "/y");
+}
+
 // ---- columnar layout
 // -----------------------------------------------------------------------------
 
@@ -604,6 +688,35 @@ TEST_F(TableReaderColumnar, ReadsTheGroupNamedInTheOptions) {
   EXPECT_EQ(column_names(reader), (std::vector<std::string>{"age", "city"}));
   EXPECT_EQ(reader.columns()[1].dataset, "/table/city");
   expect_same_floats(read_all(reader), concat({kAge, kCity}));
+}
+
+// A group named in the options is read as a matrix only when it holds a 2-D X: 1-D columns named X
+// and y stay columns, and a group marked with `lathe_columns` stays columnar beside a 2-D X.
+TEST_F(TableReaderColumnar, AGroupInTheOptionsWithColumnsNamedXAndYOrMarkedStaysColumnar) {
+  const fs::path path = file("grouped_columns.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle g = create_group(f.get(), "cols");
+    write_dataset<float>(g.get(), "X", H5T_IEEE_F32LE, {3}, {1, 2, 3});
+    write_dataset<float>(g.get(), "y", H5T_IEEE_F32LE, {3}, {4, 5, 6});
+    H5Handle m = create_group(f.get(), "marked");
+    write_dataset<float>(m.get(), "X", H5T_IEEE_F32LE, {3, 2}, {0, 0, 0, 0, 0, 0});
+    write_dataset<float>(m.get(), "a", H5T_IEEE_F32LE, {3}, {1, 2, 3});
+    write_dataset<float>(m.get(), "y", H5T_IEEE_F32LE, {3}, {4, 5, 6});
+    write_strings_attribute(m.get(), "lathe_columns", {"a", "y"}, Strings::variable);
+  }
+  TableReadOptions options;
+  options.group = "cols";
+  TableReader cols(path, options);
+  EXPECT_EQ(cols.layout(), Layout::columnar);
+  EXPECT_EQ(column_names(cols), (std::vector<std::string>{"X", "y"}));
+  expect_same_floats(read_all(cols), {1, 2, 3, 4, 5, 6});
+  options.group = "marked";
+  TableReader marked(path, options);
+  EXPECT_EQ(marked.layout(), Layout::columnar);
+  EXPECT_EQ(column_names(marked), (std::vector<std::string>{"a", "y"}));
+  EXPECT_EQ(marked.columns()[0].dataset, "/marked/a");
+  expect_same_floats(read_all(marked), {1, 2, 3, 4, 5, 6});
 }
 
 TEST_F(TableReaderColumnar, AColumnNamedLikeTheMatrixIsStillAColumn) {

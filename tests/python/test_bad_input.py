@@ -565,17 +565,33 @@ class BadInput(unittest.TestCase):
         path = self.columnar("d.h5", self.binary_table())
         config = self.path("run.toml")
         base = ["train", path, "--out", self.path("m.h5"), "--config", config, "--quiet"]
-        for text, fragments in (('resume = 5\n', ["run.toml: key 'resume'", "a file name"]),
-                                ('valid = "absent.h5"\n', ["run.toml: key 'valid'", "absent.h5: no such file"]),
-                                ('epoch = 3\n', ["run.toml: key 'epoch'", "did you mean 'epochs'?"])):
+        # A bad key or value is a usage error (exit 2) as on the command line; a missing file named
+        # by a key is an error about a file (exit 1).
+        for text, code, fragments in (('resume = 5\n', 2, ["run.toml: key 'resume'", "a file name"]),
+                                      ('valid = "absent.h5"\n', 1, ["run.toml: key 'valid'", "absent.h5: no such file"]),
+                                      ('epoch = 3\n', 2, ["run.toml: key 'epoch'", "did you mean 'epochs'?"]),
+                                      ('epochs = 0\n', 2, ["run.toml: key 'epochs'", "must be at least 1"]),
+                                      ('epochs = 2.5\n', 2, ["run.toml: key 'epochs'", "'2.5' is not a whole number"]),
+                                      ('optimizer = "adamx"\n', 2, ["run.toml: key 'optimizer'", "adamx"])):
             with self.subTest(text=text):
                 with open(config, "w") as f:
                     f.write('task = "binary"\nlabel = "y"\n' + text)
                 proc = lathe(*base)
-                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertEqual(proc.returncode, code, proc.stderr)
                 for fragment in fragments:
                     self.assertIn(fragment, proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_a_value_of_the_wrong_type_is_named_plainly(self):
+        path = self.columnar("d.h5", self.binary_table())
+        base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5")]
+        for flags, fragment in ((["--epochs", "2.5"], "--epochs: '2.5' is not a whole number"),
+                                (["--lr", "fast"], "--lr: 'fast' is not a number")):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, *flags)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(fragment, proc.stderr)
+                self.assertNotIn("Could not convert", proc.stderr)
 
     def test_resuming_with_another_validation_split_says_so(self):
         path = self.mixed("d.h5")

@@ -629,5 +629,31 @@ class InfoTest(unittest.TestCase):
             self.assertIn("CUDA is not usable", proc.stderr)
 
 
+class MatrixInGroupTest(TempDirTest):
+    """`--group G` where G holds a 2-D X reads the matrix layout inside G, with G's own label y."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(3)
+        self.data = self.path("mat.h5")
+        with h5py.File(self.data, "w") as f:
+            f["X"] = rng.normal(size=(100, 2))
+            f["y"] = rng.normal(size=100)
+            f["sub/X"] = rng.normal(size=(10, 2))
+            f["sub/y"] = np.arange(10, dtype=np.float64)
+
+    def test_inspect_and_train_a_matrix_inside_a_group(self):
+        info = inspect_json(self.data, "--group", "sub")
+        self.assertEqual(info["layout"], "matrix")
+        self.assertEqual(info["rows"], 10)
+        self.assertEqual([c["name"] for c in info["columns"]], ["f0", "f1", "y"])
+        self.assertAlmostEqual(info["columns"][2]["mean"], 4.5)
+        self.assertEqual(inspect_json(self.data, "--group", "sub/X")["columns"], info["columns"])
+        model = self.path("m.h5")
+        run("train", self.data, "--group", "sub", "--label", "y", "--task", "regression", "--epochs", "2",
+            "--out", model, "--device", "cpu", "--quiet")
+        self.assertTrue(os.path.exists(model))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -470,7 +470,7 @@ class TrainTest(unittest.TestCase):
             f.write('task = "binary"\nlabel = "churn"\nepoch = 3\n')
         model = self.path("m.h5")
         proc = run("train", data, "--out", model, "--config", bad, "--quiet", check=False)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("'epoch'", proc.stderr)
         self.assertIn("bad.toml", proc.stderr)
         self.assertFalse(os.path.exists(model))
