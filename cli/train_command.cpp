@@ -396,6 +396,7 @@ void add_train_command(CLI::App& app) {
     }
 
     o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
+    o.default_epochs = cmd->count("--epochs") == 0;
     if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
       throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                        "trains)");
@@ -475,6 +476,7 @@ void add_train_command(CLI::App& app) {
                               {"train_rows", report.train_rows},
                               {"valid_rows", report.valid_rows},
                               {"batch", report.batch},
+                              {"max_epochs", report.max_epochs},
                               {"epochs_run", report.outcome.history.size()},
                               {"best_epoch", report.outcome.best_epoch},
                               {"metric", report.outcome.metric},

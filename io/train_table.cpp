@@ -973,6 +973,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   TrainerOptions trainer = options.trainer;
   if (options.default_batch) trainer.batch = default_batch_for(report.train_rows, trainer.batch);
   report.batch = trainer.batch;
+  if (options.default_epochs) trainer.epochs = default_epochs_for(report.train_rows, trainer.batch, trainer.epochs);
+  report.max_epochs = trainer.epochs;
   LoadedCheckpoint resumed;
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);

@@ -38,6 +38,8 @@ struct TrainTableOptions {
   // trainer.batch is the default rather than the user's choice: a small training set then takes
   // smaller batches (default_batch_for, runtime/trainer.h).
   bool default_batch = false;
+  // trainer.epochs likewise: a small training set may then take more epochs (default_epochs_for).
+  bool default_epochs = false;
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file
@@ -69,6 +71,7 @@ struct TrainReport {
   std::int64_t train_rows = 0;
   std::int64_t valid_rows = 0;
   std::int64_t batch = 0;  // the minibatch rows trained with
+  std::int32_t max_epochs = 0;  // the most epochs allowed (--epochs, or default_epochs_for)
   std::int64_t duplicates = 0;
   bool streamed = false;  // the training rows were streamed window by window
   TrainOutcome outcome;

@@ -636,6 +636,21 @@ class TrainTest(unittest.TestCase):
         proc = run("train", data, *flags, "--sparse-updates", "some", "--out", self.path("x.h5"), check=False)
         self.assertEqual(proc.returncode, 2)
 
+    def test_small_data_may_take_more_epochs_by_default(self):
+        # Without --epochs, a small training set may run 4000 steps (20 to 200 epochs), which early
+        # stopping ends sooner; --epochs given is kept. penguins: 20 epochs of 32 steps under-fitted.
+        data = self.imported(os.path.join(SHARED, "penguins.csv"), "penguins")
+        flags = ["--label", "species", "--task", "multiclass"]
+        _, summary = self.train(data, *flags, out="default.h5")
+        steps = -(-summary["train_rows"] // summary["batch"])
+        self.assertEqual(summary["max_epochs"], min(200, max(20, -(-4000 // steps))))
+        self.assertGreater(summary["max_epochs"], 20)
+        self.assertGreater(summary["epochs_run"], 20)
+        self.assertLess(summary["valid"]["logloss"], 0.05)
+        _, summary = self.train(data, *flags, "--epochs", "20", out="twenty.h5")
+        self.assertEqual(summary["max_epochs"], 20)
+        self.assertLessEqual(summary["epochs_run"], 20)
+
 
 if __name__ == "__main__":
     unittest.main()
