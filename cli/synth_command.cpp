@@ -51,6 +51,11 @@ void add_synth_command(CLI::App& app) {
     args->options.layout = args->layout == "matrix" ? Layout::matrix : Layout::columnar;
     args->options.progress = !args->quiet;
     const SynthReport report = write_synthetic(args->out, args->options);
+    if (args->options.layout == Layout::matrix && args->options.categorical > 0 && !args->quiet) {
+      std::cerr << "synth: note: the matrix layout has no categorical type: the " << args->options.categorical
+                << " categorical columns are stored as numeric codes in X and train as numbers (use the columnar "
+                   "layout to train them as categories)\n";
+    }
     const std::string label =
         args->options.layout == Layout::matrix ? "y" : report.truth.label_name;
     std::cout << "synth: " << report.rows << " rows, " << report.columns << " columns ("
