@@ -427,6 +427,8 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
   }
 }
 
+}  // namespace
+
 ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind, std::int32_t classes,
                      bool huber, float huber_delta, std::int32_t factors) {
   ModelShape s;
@@ -445,6 +447,8 @@ ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind,
   s.factors = kind == ModelKind::fm ? factors : 0;
   return s;
 }
+
+namespace {
 
 nlohmann::json metrics_to_json(const MetricSet& m) {
   nlohmann::json j = nlohmann::json::object();

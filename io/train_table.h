@@ -84,6 +84,13 @@ struct TrainReport {
   std::vector<std::string> notes;
 };
 
+// The shape of a model over `fitted`'s expanded features: the task's loss (squared, or huber with
+// `huber`, for regression; logistic; softmax over `classes` outputs for multiclass, else 1 output),
+// the layout of its dense features and sparse groups (group offsets owned by the shape), and
+// `factors` for an fm (0 for linear).
+ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind, std::int32_t classes,
+                     bool huber, float huber_delta, std::int32_t factors);
+
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options);
 

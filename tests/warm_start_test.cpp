@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/train_table.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
 
@@ -88,22 +89,10 @@ PreparedBlock prepare(const FittedPreparation& fitted, const Table& t) {
   return out;
 }
 
-ModelShape shape_of(const FittedPreparation& fitted, Task task, ModelKind kind,
-                    std::int32_t outputs, std::int32_t factors) {
-  ModelShape s;
-  s.task = task;
-  s.kind = kind;
-  s.loss = task == Task::regression ? LossKind::squared
-           : task == Task::binary   ? LossKind::logistic
-                                    : LossKind::softmax;
-  s.outputs = outputs;
-  s.group_offsets = fitted.group_offsets();
-  s.layout.dense_features = fitted.dense_features();
-  s.layout.groups = static_cast<std::int32_t>(fitted.sparse.size());
-  s.layout.group_offset = s.group_offsets.data();
-  s.features = fitted.expanded_features();
-  s.factors = kind == ModelKind::fm ? factors : 0;
-  return s;
+// The shape `lathe train` gives such a model (outputs: the classes of a multiclass task).
+ModelShape shape_of(const FittedPreparation& fitted, Task task, ModelKind kind, std::int32_t outputs,
+                    std::int32_t factors) {
+  return shape_for(fitted, task, kind, outputs, false, 1.0f, factors);
 }
 
 ModelParameters random_parameters(const ModelShape& shape, std::uint64_t seed) {

@@ -43,7 +43,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Generic helpers of the numeric comparison: the machine header, metrics, checked commands, vw's command.
-from run_peers import REPO_ROOT, fmt, log, machine_facts, metrics, run_checked, vw  # noqa: E402
+from run_peers import (REPO_ROOT, fmt, log, machine_facts, markdown_table, metrics, print_peer_table,  # noqa: E402
+                       run_checked, vw)
 
 # name, labels, VW namespace (its first letter is what -q pairs), label prefix
 CATEGORICAL = [("c0", 200, "a"), ("c1", 200, "b"), ("c2", 1000, "c"), ("c3", 50, "d")]
@@ -333,14 +334,6 @@ def run_xgboost(args, codes_tr, Xtr, ytr, codes_te, Xte, yte):
 
 # ---------------------------------------------------------------------------------------------- report
 
-def table(header, rows, out):
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |", file=out)
-    print("| " + " | ".join("-" * w for w in widths) + " |", file=out)
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths)) + " |", file=out)
-
-
 def print_tables(facts, config, results, sweep):
     out = sys.stdout
     print(f"# Lathe against its peers on categorical data — {facts['date']}", file=out)
@@ -360,17 +353,7 @@ def print_tables(facts, config, results, sweep):
           f"{config['oracle_test_auc']:.4f}; without the pair term, AUC {config['oracle_no_pair_test_auc']:.4f} "
           f"(about what a model without the c0 x c1 cross can reach)", file=out)
     print("", file=out)
-    header = ["peer", "kind", "fit s", "epoch s", "rows/s", "test AUC", "test logloss", "reference",
-              "fit / ref", "epoch / ref"]
-    rows = []
-    for r in results:
-        if "error" in r:
-            rows.append([r["peer"], r["kind"], "failed", "-", "-", "-", "-", r["reference"] or "-", "-", "-"])
-            continue
-        rows.append([r["peer"], r["kind"], fmt(r["fit_seconds"], ".2f"), fmt(r["epoch_seconds"], ".3f"),
-                     fmt(r["rows_per_second"], ".3g"), fmt(r["test_auc"], ".4f"), fmt(r["test_logloss"], ".4f"),
-                     r["reference"] or "-", fmt(r["fit_ratio"], ".2f"), fmt(r["epoch_ratio"], ".2f")])
-    table(header, rows, out)
+    print_peer_table(results, out)
     print("", file=out)
     by_peer = {r["peer"]: r for r in results}
     print("fit s: lathe = the whole `lathe train` command (read HDF5, profile, prepare, all epochs, write the "
@@ -415,7 +398,7 @@ def print_tables(facts, config, results, sweep):
                      fmt(r["epoch_seconds_min"], ".3f"), fmt(r.get("epoch_ratio"), ".2f"),
                      fmt(r["test_auc"], ".4f"), fmt(r["test_logloss"], ".4f"),
                      fmt(r["expected_pairs_sharing_a_bucket"], ".1%"), fmt(r["model_bytes"] / 1e6, ".1f")])
-    table(header, rows, out)
+    markdown_table(header, rows, out)
     print("", file=out)
     print(f"Each size runs {config['sweep_runs']} times, the sizes taken in turn (so that a change of the machine's load "
           "falls on all of them); fit s = the median run, epoch s = the median of the runs' median epochs, epoch s (min) "

@@ -339,6 +339,30 @@ def fmt(value, spec, empty="-"):
     return empty if value is None else format(value, spec)
 
 
+def markdown_table(header, rows, out):
+    """A Markdown table, each column as wide as its widest cell."""
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |", file=out)
+    print("| " + " | ".join("-" * w for w in widths) + " |", file=out)
+    for row in rows:
+        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths)) + " |", file=out)
+
+
+def print_peer_table(results, out):
+    """The peers side by side: times, rows/s, test metrics and the ratios to each peer's reference."""
+    header = ["peer", "kind", "fit s", "epoch s", "rows/s", "test AUC", "test logloss", "reference",
+              "fit / ref", "epoch / ref"]
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["peer"], r["kind"], "failed", "-", "-", "-", "-", r["reference"] or "-", "-", "-"])
+            continue
+        rows.append([r["peer"], r["kind"], fmt(r["fit_seconds"], ".2f"), fmt(r["epoch_seconds"], ".3f"),
+                     fmt(r["rows_per_second"], ".3g"), fmt(r["test_auc"], ".4f"), fmt(r["test_logloss"], ".4f"),
+                     r["reference"] or "-", fmt(r["fit_ratio"], ".2f"), fmt(r["epoch_ratio"], ".2f")])
+    markdown_table(header, rows, out)
+
+
 def print_table(facts, config, results):
     out = sys.stdout
     print(f"# Lathe against its peers — {facts['date']}", file=out)
@@ -353,21 +377,7 @@ def print_table(facts, config, results):
           f"seed {config['seed']}, positives {config['positive_rate']:.3f}; epochs {config['epochs']}; lathe threads "
           f"{config['lathe_threads'] or 'default (all cores)'}", file=out)
     print("", file=out)
-    header = ["peer", "kind", "fit s", "epoch s", "rows/s", "test AUC", "test logloss", "reference",
-              "fit / ref", "epoch / ref"]
-    rows = []
-    for r in results:
-        if "error" in r:
-            rows.append([r["peer"], r["kind"], "failed", "-", "-", "-", "-", r["reference"] or "-", "-", "-"])
-            continue
-        rows.append([r["peer"], r["kind"], fmt(r["fit_seconds"], ".2f"), fmt(r["epoch_seconds"], ".3f"),
-                     fmt(r["rows_per_second"], ".3g"), fmt(r["test_auc"], ".4f"), fmt(r["test_logloss"], ".4f"),
-                     r["reference"] or "-", fmt(r["fit_ratio"], ".2f"), fmt(r["epoch_ratio"], ".2f")])
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |", file=out)
-    print("| " + " | ".join("-" * w for w in widths) + " |", file=out)
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths)) + " |", file=out)
+    print_peer_table(results, out)
     print("", file=out)
     by_peer = {r["peer"]: r for r in results}
     print("fit s: lathe = the whole `lathe train` command (read HDF5, profile, prepare, all epochs); sklearn = "
