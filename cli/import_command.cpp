@@ -69,12 +69,13 @@ void add_import_command(CLI::App& app) {
   cmd->add_option(
          "--na-values", args->na_values,
          "More values that mean missing, besides an empty field and pandas' defaults (NA, "
-         "N/A, NaN, nan, null, NULL, None, #N/A, <NA>, ...); compared after trimming spaces "
+         "N/A, NaN, nan, null, NULL, None, #N/A, <NA>, ...); compared after trimming spaces, "
+         "and a number also by value in numeric columns (-999 matches -999.0) "
          "(comma separated, repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--no-default-na", args->no_default_na,
                 "Only an empty field and the --na-values are missing, not pandas' defaults "
-                "(as pandas' keep_default_na=False)");
+                "(like pandas' keep_default_na=False, but an empty field stays missing)");
   cmd->add_option("--delimiter", args->delimiter, "Field delimiter: one character, or 'tab'")
       ->default_val(",");
   cmd->add_option("--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")

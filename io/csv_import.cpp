@@ -176,15 +176,28 @@ void insert_label(LabelSet& labels, std::string_view value) {
 }
 
 // Which field values (trimmed) are missing, as CsvImportOptions says: the empty field, the default
-// tokens unless keep_default_na is false, and the na_values tokens.
+// tokens unless keep_default_na is false, and the na_values tokens (with an integer token's plain
+// spellings, as pandas: -9.99e2 adds -999 and -999.0); and, in a numeric column, a number equal to
+// an na_values token that is a number (as pandas compares them: -999 makes -9.99e2 missing too).
 class MissingValues {
  public:
   explicit MissingValues(const CsvImportOptions& options)
       : default_tokens_(options.keep_default_na) {
     for (const std::string& token : options.na_values) {
       const std::string_view trimmed = trim(token);
-      extra_lengths_ |= length_bit(trimmed.size());
-      insert_label(extra_, trimmed);
+      add_text(trimmed);
+      double number = 0.0;
+      if (!parse_number(trimmed, number) || std::isnan(number)) continue;
+      if (std::find(numbers_.begin(), numbers_.end(), number) == numbers_.end()) {
+        numbers_.push_back(number);
+      }
+      // pandas also takes an integer's plain spellings as text, in every column: -999.0 or -9.99e2
+      // make "-999" and "-999.0" missing in a categorical column too.
+      if (std::abs(number) < 1e18 && number == std::trunc(number)) {
+        const std::string integer = std::to_string(static_cast<std::int64_t>(number));
+        add_text(integer);
+        add_text(integer + ".0");
+      }
     }
   }
 
@@ -195,7 +208,26 @@ class MissingValues {
     return (extra_lengths_ & length_bit(value.size())) != 0 && extra_.find(value) != extra_.end();
   }
 
+  // Whether a token is a number: only then can a number of a numeric column be missing.
+  bool has_numbers() const { return !numbers_.empty(); }
+  // Whether `number`, parsed from a numeric column's value, equals a token that is a number.
+  bool contains_number(double number) const {
+    for (const double token : numbers_) {
+      if (number == token) return true;
+    }
+    return false;
+  }
+  // The same for `value` (trimmed, a number not yet parsed).
+  bool contains_number_text(std::string_view value) const {
+    double number = 0.0;
+    return has_numbers() && parse_number(value, number) && contains_number(number);
+  }
+
  private:
+  void add_text(std::string_view token) {
+    extra_lengths_ |= length_bit(token.size());
+    insert_label(extra_, token);
+  }
   static std::uint64_t length_bit(std::size_t length) {
     return std::uint64_t{1} << std::min<std::size_t>(length, 63);
   }
@@ -203,6 +235,7 @@ class MissingValues {
   bool default_tokens_;
   std::uint64_t extra_lengths_ = 0;  // bit n: an na_values token of n bytes (bit 63: 63 or more)
   LabelSet extra_;
+  std::vector<double> numbers_;  // the tokens that are numbers (not NaN), each once
 };
 
 enum class ForcedType { none, categorical, numeric };
@@ -219,7 +252,8 @@ struct ColumnTally {
   LabelSet numbers_seen;
   bool numbers_seen_complete = true;
   // Whether the column can be stored as exact int64 (see csv_import.h, Exact integers): its
-  // missing values, and whether its numbers (of a forced numeric column too) are all integer text
+  // missing values (numbers equal to an na_values number included while non_integer is false:
+  // only then does the count matter), and whether its numbers (of a forced numeric column too) are all integer text
   // within int64, one of them beyond 2^53. Once a number is not integer text the rest are not
   // looked at; the decision then ignores the other fields, so segments merge them in any order.
   std::int64_t missing = 0;
@@ -598,6 +632,9 @@ class CsvImport {
   // missing value; else the reason.
   std::optional<std::string> non_number_in_numeric_column(const CsvRecord& record) const;
 
+  // Adds the number `value` (trimmed) of a column that may be numeric to its tally's integer facts,
+  // or to its missing values when it equals an na_values number (see tally_number).
+  void tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const;
   // Pass 1's work on one record, the same on both paths; safe on several threads at once.
   void scan_record(const CsvRecord& record, ScanTally& tally) const;
   // Adds `part` (the tally of the records after those of `whole`) to `whole`.
@@ -717,6 +754,17 @@ std::optional<std::string> CsvImport::non_number_in_numeric_column(const CsvReco
   return std::nullopt;
 }
 
+void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const {
+  // Equal to an na_values number: missing should the column be numeric (a label if not). Only the
+  // int64 decision counts such values, and only while every number is an integer, so a column of
+  // other numbers parses no more of them here.
+  if (!tally.non_integer && missing_.contains_number_text(value)) {
+    ++tally.missing;
+  } else {
+    tally_integer(tally, value, line);
+  }
+}
+
 void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
   ++tally.data_records;
   if (record.fields.size() != columns_.size()) {
@@ -744,7 +792,7 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
       continue;
     }
     if (column.forced == ForcedType::numeric) {  // a number: checked above
-      tally_integer(tally_of_column, value, record.first_line);
+      tally_number(tally_of_column, value, record.first_line);
       continue;
     }
     if (column.forced == ForcedType::categorical) {
@@ -752,7 +800,7 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
       insert_label(tally_of_column.texts, value);
     } else if (is_number(value)) {
       ++tally_of_column.numbers;
-      tally_integer(tally_of_column, value, record.first_line);
+      tally_number(tally_of_column, value, record.first_line);
       if (tally_of_column.numbers_seen_complete) {
         if (numbers_overflowed_[c].load(std::memory_order_relaxed)) {
           tally_of_column.numbers_seen = LabelSet();
@@ -875,8 +923,12 @@ void CsvImport::scan() {
     }
   }
 
-  if (whole.data_records == 0) throw InputError(file_ + ": has a header but no rows");
-  if (whole.kept_rows == 0) {
+  if (whole.data_records == 0) {  // an empty partition, say: pandas reads an empty frame
+    notes_.push_back("the file has a header but no rows: imported as 0 rows, every column "
+                     "numeric (float64) unless --categorical names it (then with no labels); "
+                     "a model trained on categorical columns needs them named to score it");
+  }
+  if (whole.kept_rows == 0 && whole.data_records > 0) {
     throw InputError(file_ + ": all " + std::to_string(whole.data_records) +
                      " rows are bad and were skipped; the first: " + whole.skipped_examples[0]);
   }
@@ -1071,6 +1123,8 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
       bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
               block.skipped_examples);
       return false;
+    } else if (missing_.has_numbers() && missing_.contains_number(block.numbers[c][row])) {
+      block.numbers[c][row] = std::numeric_limits<double>::quiet_NaN();
     } else if (read_as_infinite(block.numbers[c][row])) {
       infinite = true;
     }
@@ -1217,7 +1271,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   merge_infinite(infinite, block.infinite);  // so do they its infinite values
   append_block();
   if (rows_known_ && report.rows != kept_rows_) throw InputError(changed_);
-  if (report.rows == 0) {
+  if (report.rows == 0 && (kept_rows_ > 0 || report.skipped_rows > 0)) {
     if (report.skipped_examples.empty()) throw InputError(changed_);
     throw InputError(file_ + ": all " + std::to_string(report.skipped_rows) +
                      " rows are bad and were skipped; the first: " + report.skipped_examples[0]);

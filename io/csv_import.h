@@ -10,7 +10,10 @@
 // The CSV dialect is RFC 4180 (see io/csv_reader.h): quoted fields, CRLF, a UTF-8 BOM. Header
 // names have their quotes and surrounding whitespace removed; empty or duplicate names are errors.
 // Field values have surrounding spaces and tabs removed. Line numbers in messages are the file's
-// 1-based physical lines (the header is line 1).
+// 1-based physical lines (the header is line 1). Lines holding only spaces and tabs are blank and
+// skipped, as in pandas (see io/csv_reader.h). A file with a header and no rows (an empty
+// partition) is imported as 0 rows with a note: every column numeric (float64) unless
+// `categorical` names it (then with no labels).
 //
 // Missing values: an empty field and, as in pandas.read_csv, pandas' default NA tokens
 //   (pandas._libs.parsers.STR_NA_VALUES): #N/A, #N/A N/A, #NA, -1.#IND, -1.#QNAN, -NaN, -nan,
@@ -18,7 +21,12 @@
 //   CsvImportOptions::na_values (`--na-values`). With keep_default_na false (`--no-default-na`)
 //   only the empty field and na_values are missing; pandas would then keep an empty field as text,
 //   and spellings of NaN that std::from_chars reads (nan, -nan, NAN) stay numbers, NaN, as NAN
-//   always was. Fields and tokens are compared trimmed (below), byte for byte. A missing value is
+//   always was. Fields and tokens are compared trimmed (below), byte for byte, a token whose value
+//   is an integer adding its plain spellings (-9.99e2 adds -999 and -999.0, as pandas does in every
+//   column); and, as pandas compares them, a number of a numeric column (float64 or int64) is
+//   missing when it equals a token that is a number (-999 makes -999.0 and -9.99e2 missing; such
+//   values count as numbers when types are inferred, and as missing values when int64 is
+//   decided). A missing value is
 //   stored as NaN in a numeric column and code -1 in a categorical one, never as a label.
 // Types: a column is numeric (stored float64) when every non-missing value parses whole as a
 //   number (std::from_chars, with an optional leading '+'); otherwise categorical (stored int32
@@ -107,7 +115,7 @@ std::optional<std::string> na_value_problem(std::string_view token, char delimit
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws
 // InputError naming the file, and the line (and column) of the first bad row unless
-// skip_bad_rows: a missing, empty or header-only file, bad header names, a row with the wrong
+// skip_bad_rows: a missing or empty file (no header), bad header names, a row with the wrong
 // number of fields, a value that is not a number in a numeric column, an unclosed quote; and
 // (naming no file) bad options.
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,

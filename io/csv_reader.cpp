@@ -70,9 +70,9 @@ void CsvReader::end_line_after_cr() {
   if (fill() && *pos_ == '\n') ++pos_;
 }
 
-bool CsvReader::read_field() {
+bool CsvReader::read_field(bool quotable) {
   if (!fill()) return false;
-  if (*pos_ == '"') {
+  if (quotable && *pos_ == '"') {
     const std::int64_t opened_on = line_;
     ++pos_;
     for (;;) {
@@ -122,7 +122,8 @@ bool CsvReader::next(CsvRecord& record) {
   record.fields.clear();
   field_bytes_.clear();
   field_ends_.clear();
-  for (;;) {  // skip blank lines
+  bool quotable = true;  // the first field may be quoted: no spaces or tabs before it
+  for (;;) {  // skip blank lines, and lines of spaces and tabs only (not the delimiter)
     if (!fill()) return false;
     if (*pos_ == '\n') {
       ++pos_;
@@ -130,12 +131,25 @@ bool CsvReader::next(CsvRecord& record) {
     } else if (*pos_ == '\r') {
       ++pos_;
       end_line_after_cr();
+    } else if (is_blank(*pos_)) {
+      // Kept as the start of the first field unless the line ends (or the file) after them.
+      do {
+        field_bytes_.push_back(*pos_++);
+      } while (fill() && is_blank(*pos_));
+      if (pos_ != end_ && *pos_ != '\n' && *pos_ != '\r') {
+        quotable = false;
+        break;
+      }
+      field_bytes_.clear();
     } else {
       break;
     }
   }
   record.first_line = line_;
-  while (read_field()) field_ends_.push_back(field_bytes_.size());
+  while (read_field(quotable)) {
+    field_ends_.push_back(field_bytes_.size());
+    quotable = true;
+  }
   field_ends_.push_back(field_bytes_.size());
   // Views are made only now: field_bytes_ may have moved while the record grew.
   std::size_t start = 0;

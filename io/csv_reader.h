@@ -8,7 +8,8 @@
 //     after a closing quote and before the next delimiter are kept as they are (as Python's csv);
 //   - a UTF-8 byte order mark at the start of the file (dropped);
 //   - a last record with or without a line break after it;
-//   - blank lines (no bytes at all between two line breaks), which are skipped.
+//   - blank lines (no bytes at all between two line breaks, or only spaces and tabs other than the
+//     delimiter, as pandas' skip_blank_lines), which are skipped.
 // A quoted field still open at the end of the file is an InputError naming the line it opened on.
 #pragma once
 
@@ -51,8 +52,11 @@ class CsvReader {
   // Makes at least one unread byte available; false at the end of the file.
   bool fill();
   // Reads one field into field_bytes_; true when a delimiter ended it, false at the end of the
-  // record (a line break or the end of the file).
-  bool read_field();
+  // record (a line break or the end of the file). Not `quotable`: the field's bytes so far (spaces
+  // or tabs) are in field_bytes_ already, so a quote is an ordinary byte.
+  bool read_field(bool quotable);
+  // A space or tab that is not the delimiter: a line of these only is blank.
+  bool is_blank(char c) const { return (c == ' ' || c == '\t') && c != delimiter_; }
   void end_line_after_cr();
 
   std::filesystem::path path_;

@@ -314,7 +314,9 @@ bool CsvSegment::next(CsvRecord& record) {
   record.fields.clear();
   const char* p = cursor_;
   const char* const end = lines_.data() + lines_.size();
-  for (;;) {  // skip blank lines; without a lone CR, a '\r' here comes before '\n'
+  // Skip blank lines, and lines of spaces and tabs only (not the delimiter), as CsvReader does;
+  // without a lone CR, a '\r' here comes before '\n'.
+  for (;;) {
     if (p == end) {
       cursor_ = p;
       reached_end_ = true;
@@ -327,6 +329,12 @@ bool CsvSegment::next(CsvRecord& record) {
       ++p;
       if (p != end && *p == '\n') ++p;
       ++line_;
+    } else if (is_blank(*p)) {
+      const char* q = p + 1;
+      while (q != end && is_blank(*q)) ++q;
+      // Bytes that end before the data does may go on after q: a record, as far as they tell.
+      if (q == end ? !ends_file_ : *q != '\n' && *q != '\r') break;
+      p = q;
     } else {
       break;
     }

@@ -87,9 +87,10 @@ class CsvSegment {
   // the rest is that parse's, and so is its outcome: usually a few records after `offset`.
   void split_from(std::int64_t offset, std::int64_t line);
 
-  // Hands out the next record as CsvReader would (blank lines skipped, a '\r' before '\n'
-  // dropped, quotes removed and doubled quotes undone, no trimming); its fields view the segment's
-  // bytes, or a side buffer for fields that needed unquoting, and stay valid until the next call.
+  // Hands out the next record as CsvReader would (blank lines and lines of spaces and tabs only
+  // skipped, a '\r' before '\n' dropped, quotes removed and doubled quotes undone, no trimming);
+  // its fields view the segment's bytes, or a side buffer for fields that needed unquoting, and
+  // stay valid until the next call.
   // False at the end of the segment, or at a record that does not end in the segment's bytes
   // (open_record() then says where it starts).
   bool next(CsvRecord& record);
@@ -106,6 +107,8 @@ class CsvSegment {
   // The quoted field opening at p (a '"') into side_, as CsvReader unquotes it: up to the delimiter
   // or line break after its closing quote. nullptr when the closing quote is not in the lines.
   const char* unquote_field(const char* p, const char* end);
+  // A space or tab that is not the delimiter: a line of these only is blank.
+  bool is_blank(char c) const { return (c == ' ' || c == '\t') && c != delimiter_; }
   // Takes the census of lines_ and says where they lie in the file.
   void take_census_of_lines(std::int64_t begin_offset, const CsvDataRegion& region);
 

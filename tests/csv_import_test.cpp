@@ -254,6 +254,63 @@ TEST(CsvImport, NaValuesInAnInt64ColumnOfASkippedRowAreMissing) {
   }
 }
 
+TEST(CsvImport, NaValuesThatAreNumbersMatchEqualNumbersOfNumericColumns) {
+  // As pandas: -999 makes -999.0 and -9.99e2 missing in a numeric column (float64, --numeric, or
+  // int64, which such a value then turns to float64 with a note); in a categorical column only the
+  // text and the token's plain integer spellings match; a token that is not a number matches only
+  // its text.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("m.csv",
+                             "a,b,c,id\n"
+                             "-999.0,-999.0,x,9007199254740993\n"
+                             "-999,-999,-999,-0999\n"
+                             "3,+3,-9.99e2,9007199254740995\n"
+                             "-9.99e2,-9.99e2,-999.0,7\n"
+                             "-998.9,?,?,8\n");
+  for (const bool parallel : {false, true}) {
+    for (const bool forced : {false, true}) {
+      const std::string where = std::string(parallel ? "parallel" : "serial") +
+                                (forced ? ", --numeric b" : "");
+      CsvImportOptions options = quiet_options();
+      options.na_values = {" -999 ", "?", "x1"};
+      if (forced) options.numeric = {"b"};
+      options.parallel = parallel;
+      options.segment_bytes = parallel ? 8 : 0;
+      const CsvImportReport report = import_csv(csv, dir.file("m.h5"), options);
+      EXPECT_EQ(report.read_in_segments, parallel) << where;
+      EXPECT_EQ(report.int64_columns, 0) << where;
+      ASSERT_EQ(report.notes.size(), 2u) << where;  // and c's: categorical, though mostly numbers
+      EXPECT_NE(report.notes[1].find("column 'id' holds integers beyond 2^53"), std::string::npos)
+          << report.notes[1];
+      EXPECT_NE(report.notes[1].find("1 missing value,"), std::string::npos) << report.notes[1];
+      const Table t = read_table(dir.file("m.h5"));
+      EXPECT_EQ(t.column("a").type, ColumnType::numeric) << where;
+      EXPECT_EQ(t.missing("a"), 3) << where;
+      EXPECT_FLOAT_EQ(t.at("a", 2), 3.0f) << where;
+      EXPECT_FLOAT_EQ(t.at("a", 4), -998.9f) << where;
+      EXPECT_EQ(t.missing("b"), 4) << where;
+      EXPECT_FLOAT_EQ(t.at("b", 2), 3.0f) << where;
+      // The token's plain spellings -999 and -999.0 are missing text, as pandas has them.
+      EXPECT_EQ(t.column("c").categories, (std::vector<std::string>{"-9.99e2", "x"})) << where;
+      EXPECT_EQ(t.missing("c"), 3) << where;
+      EXPECT_EQ(t.column("id").dtype, "float64") << where;
+      EXPECT_EQ(t.missing("id"), 1) << where;
+      EXPECT_TRUE(std::isnan(t.at("id", 1))) << where;
+    }
+  }
+  // Without the value match the int64 column stays exact; a token equal to no value changes nothing.
+  const auto ids = dir.write("ids.csv", "id\n9007199254740993\n-0999\n");
+  CsvImportOptions options = quiet_options();
+  options.na_values = {"-999.5"};
+  EXPECT_EQ(import_csv(ids, dir.file("ids.h5"), options).int64_columns, 1);
+  // A token written as a float adds the integer's spellings as text.
+  const auto words = dir.write("w.csv", "w\n-999\n-999.0\n-999.00\nx\n");
+  options.na_values = {"-9.99e2"};
+  import_csv(words, dir.file("w.h5"), options);
+  EXPECT_EQ(read_table(dir.file("w.h5")).column("w").categories,
+            (std::vector<std::string>{"-999.00", "x"}));
+}
+
 TEST(CsvImport, NoDefaultNaLeavesOnlyTheEmptyFieldAndNaValuesMissing) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("na.csv",
@@ -361,6 +418,27 @@ TEST(CsvImport, LineNumbersArePhysicalLinesAfterMultilineFieldsAndBlankLines) {
       input_error_of([&] { import_csv(csv, dir.file("m.h5"), quiet_options()); });
   EXPECT_NE(message.find("line 7"), std::string::npos) << message;
   EXPECT_NE(message.find("1 field"), std::string::npos) << message;
+}
+
+TEST(CsvImport, LinesOfSpacesAndTabsAreBlankOnBothPaths) {
+  // As pandas' skip_blank_lines: skipped, and line numbers still count them.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("b.csv", "a,b\n1,2\n\n  \n3,4\n \t \r\n5,6\n\t\n  7,8\n  ");
+  const auto ragged = dir.write("r.csv", "a,b\n1,2\n  \n\t\n3\n");
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.parallel = parallel;
+    options.segment_bytes = parallel ? 8 : 0;
+    const CsvImportReport report = import_csv(csv, dir.file("b.h5"), options);
+    EXPECT_EQ(report.read_in_segments, parallel);
+    EXPECT_EQ(report.rows, 4);
+    const Table t = read_table(dir.file("b.h5"));
+    EXPECT_EQ(t.missing("a"), 0);
+    EXPECT_FLOAT_EQ(t.at("a", 2), 5.0f);
+    EXPECT_FLOAT_EQ(t.at("a", 3), 7.0f);
+    const std::string message = input_error_of([&] { import_csv(ragged, dir.file("r.h5"), options); });
+    EXPECT_NE(message.find("line 5: has 1 field"), std::string::npos) << message;
+  }
 }
 
 TEST(CsvImport, CrlfBomAndNoTrailingNewline) {
@@ -639,7 +717,7 @@ TEST(CsvImport, OtherDelimiter) {
   EXPECT_EQ(t.label("b", 0), "x y");
 }
 
-TEST(CsvImport, MissingEmptyAndHeaderOnlyFilesAreErrorsNamingTheFile) {
+TEST(CsvImport, MissingAndEmptyFilesAreErrorsNamingTheFile) {
   test::TemporaryDirectory dir;
   const auto out = dir.file("o.h5");
   std::string message =
@@ -648,12 +726,53 @@ TEST(CsvImport, MissingEmptyAndHeaderOnlyFilesAreErrorsNamingTheFile) {
   message = input_error_of([&] { import_csv(dir.write("empty.csv", ""), out, quiet_options()); });
   EXPECT_NE(message.find("empty.csv"), std::string::npos) << message;
   EXPECT_NE(message.find("empty"), std::string::npos) << message;
-  message = input_error_of([&] { import_csv(dir.write("h.csv", "a,b\n"), out, quiet_options()); });
-  EXPECT_NE(message.find("h.csv"), std::string::npos) << message;
-  EXPECT_NE(message.find("no rows"), std::string::npos) << message;
-  message = input_error_of([&] { import_csv(dir.write("h2.csv", "a,b"), out, quiet_options()); });
-  EXPECT_NE(message.find("no rows"), std::string::npos) << message;
+  message = input_error_of([&] { import_csv(dir.write("blank.csv", "\n \t\n"), out, quiet_options()); });
+  EXPECT_NE(message.find("empty"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CsvImport, HeaderOnlyFileIsZeroRowsOfNumericColumnsOnBothPaths) {
+  // An empty partition, as pandas reads it: every column float64 unless --categorical names it.
+  test::TemporaryDirectory dir;
+  const std::vector<std::string> texts = {"a,b,c\n", "a,b,c", "a,b,c\r\n\n  \n\t\n"};
+  for (std::size_t k = 0; k < texts.size(); ++k) {
+    const auto csv = dir.write("h.csv", texts[k]);
+    for (const bool parallel : {false, true}) {
+      for (const bool forced : {false, true}) {
+        CsvImportOptions options = quiet_options();
+        options.parallel = parallel;
+        options.segment_bytes = parallel ? 1 : 0;
+        if (forced) {
+          options.categorical = {"b"};
+          options.numeric = {"c"};
+        }
+        const std::string where = "file " + std::to_string(k) + (parallel ? ", parallel" : ", serial") +
+                                  (forced ? ", forced" : "");
+        const CsvImportReport report = import_csv(csv, dir.file("h.h5"), options);
+        EXPECT_EQ(report.rows, 0) << where;
+        EXPECT_EQ(report.columns, 3) << where;
+        EXPECT_EQ(report.categorical_columns, forced ? 1 : 0) << where;
+        ASSERT_EQ(report.notes.size(), 1u) << where;
+        EXPECT_NE(report.notes[0].find("header but no rows"), std::string::npos) << where;
+        const TableReader reader(dir.file("h.h5"), TableReadOptions{.allow_empty = true});
+        EXPECT_EQ(reader.rows(), 0) << where;
+        ASSERT_EQ(reader.columns().size(), 3u) << where;
+        for (const ColumnInfo& column : reader.columns()) {
+          const bool categorical = forced && column.name == "b";
+          EXPECT_EQ(column.type, categorical ? ColumnType::categorical : ColumnType::numeric)
+              << where << " " << column.name;
+          EXPECT_EQ(column.dtype, categorical ? "int32" : "float64") << where << " " << column.name;
+          EXPECT_TRUE(column.categories.empty()) << where << " " << column.name;
+        }
+      }
+    }
+  }
+  // Rows that are all bad are still an error.
+  CsvImportOptions options = quiet_options();
+  options.skip_bad_rows = true;
+  const std::string message = input_error_of(
+      [&] { import_csv(dir.write("bad.csv", "a,b\n1\n"), dir.file("bad.h5"), options); });
+  EXPECT_NE(message.find("all 1 rows are bad"), std::string::npos) << message;
 }
 
 TEST(CsvImport, BadHeaderNamesAreErrorsNamingThem) {
@@ -701,7 +820,7 @@ TEST(CsvReader, SplitsRecordsAndKeepsTheirFirstLine) {
 // categories and the dataset's bytes as stored (float64, int64 or int32), plus the root's attributes.
 std::vector<std::string> stored_content(const fs::path& path) {
   std::vector<std::string> content;
-  const TableReader reader(path);
+  const TableReader reader(path, TableReadOptions{.allow_empty = true});
   h5::H5Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file) {
     ADD_FAILURE() << "cannot open " << path;
@@ -842,6 +961,30 @@ TEST(CsvImportParallel, BlankLinesCrlfBomAndNoFinalNewline) {
   }
 }
 
+TEST(CsvImportParallel, LinesOfSpacesAndTabs) {
+  for (const bool skip : {false, true}) {
+    const CsvImportOptions o = options_with(skip);
+    expect_same_both_ways("a,b\n1,2\n  \n\t\t\n3,4\n \t\r\n5,6\n", o, "blank lines of spaces");
+    expect_same_both_ways("  \n\ta,b\n 1 ,2\n\t3,4\n   ", o, "before the header, at the end");
+    expect_same_both_ways("a,b\n1,2\n  \n7\n\t\n8,9\n", o, "ragged row after them");
+    expect_same_both_ways("a,b\n  \"x,y\",1\n  \n\"p\n  \n\",2\n", o, "quotes after spaces");
+    expect_same_both_ways("a\n1\n  \n2\n", o, "one column");
+    expect_same_both_ways(std::string("a,b\n") + std::string(300, ' ') + "\n1,2\n" +
+                              std::string(300, '\t') + "3,4\n",
+                          o, "long runs of spaces");
+    CsvImportOptions tab = o;
+    tab.delimiter = '\t';
+    const ImportOutcome tsv =
+        expect_same_both_ways("a\tb\n1\t2\n  \n\t\n3\t4\n", tab, "a tab-separated file");
+    EXPECT_EQ(tsv.report.rows, 3);  // the line of spaces is blank, the tab is a row of two fields
+    CsvImportOptions space = o;
+    space.delimiter = ' ';
+    const ImportOutcome ssv =
+        expect_same_both_ways("a b\n1 2\n\t\n \n3 4\n", space, "a space-separated file");
+    EXPECT_EQ(ssv.report.rows, 3);
+  }
+}
+
 TEST(CsvImportParallel, MissingValuesNumbersAndCategories) {
   const std::string text =
       "id,price,color,score,mixed\n"
@@ -898,6 +1041,27 @@ TEST(CsvImportParallel, NaTokensNaValuesAndNoDefaultNa) {
       options.numeric.clear();
       options.categorical = {"num"};
       expect_same_both_ways(text, options, what + ", --categorical", true, segment_sizes);
+    }
+  }
+}
+
+TEST(CsvImportParallel, NaValuesThatAreNumbers) {
+  const std::string text =
+      "a,b,c,id\n"
+      "-999.0,-999.0,x,9007199254740993\n"
+      "-999,-999,-999,-0999\n"
+      "3,+3,-9.99e2,9007199254740995\n"
+      "-9.99e2,-9.99e2,-999.0,7\n"
+      "inf,1e400,0,8\n"
+      "-0,0.0,-0,9\n";
+  for (const bool skip : {false, true}) {
+    for (const std::vector<std::string>& tokens : std::vector<std::vector<std::string>>{
+             {"-999"}, {"-9.99e2", "0"}, {"inf", "-999"}, {"+7"}}) {
+      CsvImportOptions o = options_with(skip);
+      o.na_values = tokens;
+      expect_same_both_ways(text, o, "na_values " + tokens[0]);
+      o.numeric = {"b", "id"};
+      expect_same_both_ways(text, o, "na_values " + tokens[0] + ", --numeric");
     }
   }
 }
@@ -986,9 +1150,12 @@ TEST(CsvImportParallel, RaggedRowsFailOrAreSkippedWithTheSameExamples) {
   EXPECT_EQ(skipped.report.skipped_examples.size(), 5u);
   expect_same_both_ways(text, options_with(false, {}, {"b"}), "ragged and --numeric");
   expect_same_both_ways("a,b\n1\n2\n", options_with(true), "every row bad");
-  expect_same_both_ways("a,b\n", options_with(false), "header only");
-  expect_same_both_ways("a,b", options_with(false), "header only, no newline");
-  expect_same_both_ways("a,b\n\n\r\n\n", options_with(false), "header and blank lines");
+  for (const std::string text : {"a,b\n", "a,b", "a,b\n\n\r\n\n", "a,b\n \n\t\r\n"}) {
+    const ImportOutcome empty = expect_same_both_ways(text, options_with(false, {"b"}), "header only");
+    EXPECT_EQ(empty.error, "");
+    EXPECT_EQ(empty.report.rows, 0);
+    EXPECT_EQ(empty.report.categorical_columns, 1);
+  }
 }
 
 TEST(CsvImportParallel, BadUtf8InACategoricalValueFailsOnTheSameLine) {

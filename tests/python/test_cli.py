@@ -200,6 +200,76 @@ class ImportMissingValuesTest(TempDirTest):
             self.assertFalse(os.path.exists(out))
 
 
+class ImportLikePandasTest(TempDirTest):
+    """More of `lathe import` against pandas.read_csv: --na-values numbers matched by value in numeric
+    columns, lines of spaces skipped as blank, a header-only file read as an empty frame. Each file is
+    also written with lone-CR line ends, which Lathe reads on one thread (CsvReader)."""
+
+    def write_both(self, name, lines):
+        paths = [self.path(name + ".csv"), self.path(name + "_cr.csv")]
+        for path, end in zip(paths, ["\n", "\r"]):
+            with open(path, "w", newline="") as f:
+                f.write(end.join(lines) + end)
+        return paths
+
+    def imported(self, csv, *args):
+        out = self.path("out.h5")
+        if os.path.exists(out):
+            os.remove(out)
+        proc = run("import", csv, out, "--quiet", *args)
+        with h5py.File(out, "r") as f:
+            return proc, {name: f[name][:] for name in f.attrs["lathe_columns"]}
+
+    def test_na_values_that_are_numbers_match_equal_numbers(self):
+        lines = ["a,b,c", "-999.0,1,-999.0", "-999,2,x", "3,3,-9.99e2", "-9.99e2,4,-999", " -999.00 ,5,y"]
+        df = pd.read_csv(self.write_both("m", lines)[0], na_values=["-999"])
+        for csv in self.write_both("m", lines):
+            for extra in [[], ["--numeric", "a"]]:
+                _, cols = self.imported(csv, "--na-values=-999", *extra)
+                np.testing.assert_array_equal(cols["a"], df["a"].to_numpy(), err_msg=f"{csv} {extra}")
+                np.testing.assert_array_equal(cols["b"], df["b"].to_numpy())
+                # c is categorical: only the texts -999 and -999.0 are missing, as in pandas
+                np.testing.assert_array_equal(cols["c"] == -1, df["c"].isna().to_numpy())
+        self.assertEqual(int(df["a"].isna().sum()), 4)
+        self.assertEqual(int(df["c"].isna().sum()), 2)
+
+    def test_lines_of_spaces_and_tabs_are_blank(self):
+        lines = ["a,b", "1,2", "", "  ", "3,4", " \t ", "5,6", "\t"]
+        for csv in self.write_both("blank", lines):
+            df = pd.read_csv(csv)
+            _, cols = self.imported(csv)
+            np.testing.assert_array_equal(cols["a"], df["a"].to_numpy(), err_msg=csv)
+            np.testing.assert_array_equal(cols["b"], df["b"].to_numpy(), err_msg=csv)
+        ragged = self.path("ragged.csv")
+        with open(ragged, "w") as f:
+            f.write("a,b\n1,2\n  \n3\n")
+        self.assertFails(["import", ragged, self.path("r.h5")], "line 4: has 1 field")
+        self.assertFalse(os.path.exists(self.path("r.h5")))
+
+    def test_header_only_file_imports_as_zero_rows_that_score(self):
+        rng = np.random.default_rng(5)
+        full = pd.DataFrame({"a": rng.normal(size=200), "k": rng.choice(["lo", "hi"], 200),
+                             "y": rng.choice(["no", "yes"], 200)})
+        train_csv, train_h5, model = self.path("full.csv"), self.path("full.h5"), self.path("m.h5")
+        full.to_csv(train_csv, index=False)
+        run("import", train_csv, train_h5, "--quiet")
+        run("train", train_h5, "--task", "binary", "--label", "y", "--epochs", "2", "--out", model,
+            "--device", "cpu", "--quiet")
+        for csv in self.write_both("empty", ["a,k,y"]):
+            self.assertEqual(list(pd.read_csv(csv).columns), ["a", "k", "y"])
+            proc, cols = self.imported(csv)
+            self.assertIn("imported 0 rows x 3 columns (3 numeric, 0 categorical)", proc.stdout)
+            self.assertIn("lathe import: note: the file has a header but no rows", proc.stderr)
+            self.assertEqual({n: (c.dtype, c.shape) for n, c in cols.items()},
+                             {n: (np.dtype("float64"), (0,)) for n in "aky"})
+            empty_h5, scores = self.path("empty.h5"), self.path("scores.csv")
+            run("import", csv, empty_h5, "--quiet", "--categorical", "k,y")
+            run("score", model, empty_h5, "--out", scores, "--device", "cpu", "--quiet")
+            out = pd.read_csv(scores)
+            self.assertEqual(len(out), 0)
+            self.assertEqual(list(out.columns), ["probability", "predicted_class"])
+
+
 def numeric_frame(rows=5000, seed=3):
     """A frame with several dtypes, missing values, and very different scales."""
     rng = np.random.default_rng(seed)
