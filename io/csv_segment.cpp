@@ -183,8 +183,11 @@ CsvSegment::SpanningRead CsvSegment::read_spanning_record(const ReadOnlyFile& fi
   std::size_t held = 0;
   for (;;) {
     // At least as many bytes again as are held before trying again, so that all tries together
-    // parse the record's bytes a few times, however many steps it takes.
-    const std::size_t wanted = std::max(held, static_cast<std::size_t>(kLineTailReadBytes));
+    // parse the record's bytes a few times, however many steps it takes. The first try takes no
+    // more than a segment's bytes, so that tests with small segments meet records longer than a
+    // try (even before their first quote: next() then says that the record goes on).
+    const std::size_t wanted = std::max(
+        held, static_cast<std::size_t>(std::min(kLineTailReadBytes, region.segment_bytes)));
     for (std::size_t taken = 0; taken < wanted;) {
       std::size_t step = 0;
       if (piece < pieces.size()) {
@@ -345,6 +348,16 @@ bool CsvSegment::next(CsvRecord& record) {
     first_record_starts_.push_back(p);
   }
   const char* field = p;
+  const char* const record_start = field;
+  const auto stop_at_open_record = [&] {
+    open_record_ = true;
+    open_record_offset_ = begin_offset_ + (record_start - lines_.data());
+    open_record_line_ = record.first_line;
+    record.fields.clear();
+    cursor_ = end;
+    reached_end_ = true;
+    return false;
+  };
   if (!has_quotes_) {  // every '\n' ends a record
     for (;;) {
       p = find_field_end(p);
@@ -359,6 +372,10 @@ bool CsvSegment::next(CsvRecord& record) {
       if (p != end) {
         ++p;
         ++line_;
+      } else if (!ends_file_) {
+        // Bytes that stop inside a line (a piece of a record being read whole): the record may go
+        // on past them, and may hold a quote there, so it ends where the quote-aware way says.
+        return stop_at_open_record();
       }
       break;
     }
@@ -366,16 +383,6 @@ bool CsvSegment::next(CsvRecord& record) {
     return true;
   }
 
-  const char* const record_start = field;
-  const auto stop_at_open_record = [&] {
-    open_record_ = true;
-    open_record_offset_ = begin_offset_ + (record_start - lines_.data());
-    open_record_line_ = record.first_line;
-    record.fields.clear();
-    cursor_ = end;
-    reached_end_ = true;
-    return false;
-  };
   side_.clear();
   side_fields_.clear();
   for (;;) {

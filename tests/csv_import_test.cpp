@@ -1444,6 +1444,53 @@ TEST(CsvImportParallel, QuotedLineBreaksAcrossManyBatches) {
   expect_large_file_same_in_segments(text, 40000 + 9);  // 9 long fields among them
 }
 
+// Rows of an id, an unquoted field of `lengths[i % lengths.size()]` bytes, a quoted field with line
+// breaks and a number: a record with a quoted line break that runs past its segment after a long
+// unquoted field.
+std::string long_fields_then_quoted_lines(const std::vector<std::size_t>& lengths, int rows,
+                                          const std::string& line_break) {
+  std::string text = "id,a,b,c" + line_break;
+  for (int i = 0; i < rows; ++i) {
+    text += std::to_string(i) + "," + std::string(lengths[static_cast<std::size_t>(i) % lengths.size()], 'x') +
+            ",\"line1" + line_break + "line2,with comma" + line_break + "line3\"," + std::to_string(2 * i) +
+            line_break;
+  }
+  return text;
+}
+
+TEST(CsvImportParallel, LongUnquotedFieldsBeforeQuotedLineBreaks) {
+  // Fields of 5 KiB in segments of 1 KiB (and others): many segments lie inside a record's first
+  // line, and its quoted line breaks run past the segment it starts in.
+  const CsvImportOptions o = options_with(false, {"a", "b"});
+  for (const std::string line_break : {"\n", "\r\n"}) {
+    const std::string text = long_fields_then_quoted_lines({10, 5000, 9000, 1023, 1024}, 120, line_break);
+    const ImportOutcome serial = expect_same_both_ways(text, o, "long fields, then quoted lines", true,
+                                                       {1000, 1024, 4096, 0});
+    EXPECT_EQ(serial.report.rows, 120);
+  }
+}
+
+TEST(CsvImportParallel, RecordsLongerThanAnyPieceBeforeTheirFirstQuote) {
+  // More than 64 KiB (the step in which a record running past its segment is read on) before the
+  // record's first quote: the record's first piece holds no quote, and the record goes on past it.
+  const CsvImportOptions o = options_with(false, {"a", "b"});
+  for (const std::string line_break : {"\n", "\r\n"}) {
+    const std::string text =
+        long_fields_then_quoted_lines({10, 70000, 130000, 65536, 200000}, 12, line_break);
+    const ImportOutcome serial =
+        expect_same_both_ways(text, o, "fields longer than a piece, then quoted lines", true, {1024, 65536, 0});
+    EXPECT_EQ(serial.report.rows, 12);
+    // The same, ending in a quoted field that is never closed: the error names where it opened.
+    const std::string unclosed = text + "12," + std::string(100000, 'y') + ",\"open" + line_break + "13,14" +
+                                 line_break;
+    const ImportOutcome error = expect_same_both_ways(unclosed, o, "a long record never closed", true,
+                                                      {1024, 0});
+    EXPECT_NE(error.error.find("line " + std::to_string(2 + 12 * 3) + ": a quoted field opens here"),
+              std::string::npos)
+        << error.error;
+  }
+}
+
 TEST(CsvImportParallel, NegativeSegmentBytesIsAnError) {
   test::TemporaryDirectory dir;
   CsvImportOptions options = quiet_options();
