@@ -926,7 +926,7 @@ void CsvImport::scan() {
   if (whole.data_records == 0) {  // an empty partition, say: pandas reads an empty frame
     notes_.push_back("the file has a header but no rows: imported as 0 rows, every column "
                      "numeric (float64) unless --categorical names it (then with no labels); "
-                     "a model trained on categorical columns needs them named to score it");
+                     "`lathe score` takes its columns as the model's types");
   }
   if (whole.kept_rows == 0 && whole.data_records > 0) {
     throw InputError(file_ + ": all " + std::to_string(whole.data_records) +

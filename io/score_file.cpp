@@ -353,7 +353,17 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.
   scorer.check_data_file(input);
-  const ScoringInput bound = scorer.bind(reader.columns(), input.string());
+  std::vector<ColumnInfo> input_columns = reader.columns();
+  if (reader.rows() == 0) {
+    // An empty partition holds no value that could contradict the model's column types, and a
+    // header-only CSV imports every column as numeric: take the model's types.
+    for (ColumnInfo& column : input_columns) {
+      for (const ModelInput& in : scorer.inputs()) {
+        if (in.name == column.name) column.type = in.categorical ? ColumnType::categorical : ColumnType::numeric;
+      }
+    }
+  }
+  const ScoringInput bound = scorer.bind(input_columns, input.string());
   report.notes = bound.notes();
   const IdColumn id = find_id_column(reader, options.id_column);
   if (id.index >= 0) {

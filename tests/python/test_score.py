@@ -357,6 +357,15 @@ class ScoreTest(unittest.TestCase):
                 with h5py.File(out) as f:
                     self.assertEqual(f["probability"].shape, (0,))
                     self.assertEqual(f["predicted_class"].shape, (0,))
+        # A header-only CSV imports every column as numeric: scored all the same (no value
+        # contradicts the model's types).
+        header_only = self.path("header_only.csv")
+        with open(header_only, "w") as f:
+            f.write(",".join(n for n, _, _ in self.telco_columns()) + "\n")
+        imported = self.path("header_only.h5")
+        run("import", header_only, imported, "--quiet")
+        _, summary = self.score(self.telco_model, imported, "--out", self.path("header_only_scored.csv"), "--quiet")
+        self.assertEqual(summary["rows"], 0)
         # Evaluating it is still an error: there is nothing to measure.
         proc = run("eval", self.telco_model, data, "--device", "cpu", check=False)
         self.assertEqual(proc.returncode, 1)
