@@ -29,12 +29,15 @@ $lathe inspect "$out/synth.h5"
 
 say "4. The same generator, matrix layout (X and y), inspected as JSON"
 $lathe synth --task regression --rows 50000 --features 8 --layout matrix --seed 7 --out "$out/synth-matrix.h5" --quiet
-$lathe inspect "$out/synth-matrix.h5" --json | head -40
+# Written whole, then shortened: `| head` could end lathe by SIGPIPE mid-write under pipefail.
+$lathe inspect "$out/synth-matrix.h5" --json > "$out/synth-matrix.json"
+head -40 "$out/synth-matrix.json"
 
 say "5. Prepare: deduplicate, impute, clip, scale, one-hot by label, cross features (on the device)"
 $lathe prepare "$out/synth.h5" "$out/synth-prepared.h5" --label label --dedup --impute median \
   --missing-indicators --clip quantile:0.001:0.999 --scale robust --cross "f0*f1,c0*c1,f2*c0" --quiet
-$lathe inspect "$out/synth-prepared.h5" | head -24
+$lathe inspect "$out/synth-prepared.h5" > "$out/synth-prepared.txt"
+head -24 "$out/synth-prepared.txt"
 if [[ -f $out/telco.h5 ]]; then
   $lathe prepare "$out/telco.h5" "$out/telco-prepared.h5" --label churn --cross all --quiet
 fi
