@@ -15,6 +15,16 @@ def run(*args, check=True, timeout=900):
     return proc
 
 
+def import_frame(df, folder, name, *flags):
+    """Writes `df` as FOLDER/NAME.csv and imports it with `lathe import` (and `flags`) to
+    FOLDER/NAME.h5, which it returns."""
+    csv = os.path.join(folder, name + ".csv")
+    df.to_csv(csv, index=False)
+    out = os.path.join(folder, name + ".h5")
+    run("import", csv, out, "--quiet", *flags)
+    return out
+
+
 def attempt(*args, cwd=None, timeout=120, binary=None):
     """Runs `lathe ARGS` (or another `binary`) and returns the CompletedProcess: never raises on a
     non-zero exit, for tests that expect one."""

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from lathe_run import SHARED, LATHE, run  # noqa: F401
+from lathe_run import LATHE, SHARED, import_frame, run  # noqa: F401
 
 
 
@@ -604,11 +604,7 @@ class ModelInputMessagesTest(TempDirTest):
 
     @classmethod
     def imported(cls, name, df):
-        csv = os.path.join(cls.shared_dir, name + ".csv")
-        df.to_csv(csv, index=False)
-        out = os.path.join(cls.shared_dir, name + ".h5")
-        run("import", csv, out, "--quiet")
-        return out
+        return import_frame(df, cls.shared_dir, name)
 
     def commands(self, data):
         return [["eval", self.model, data], ["report", self.model, "--eval", data, "--out", self.path("r.html")],

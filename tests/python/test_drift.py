@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from lathe_run import SHARED, run  # noqa: F401
+from lathe_run import SHARED, import_frame, run  # noqa: F401
 
 PSI_FLOOR = 1e-4
 
@@ -71,11 +71,7 @@ class DriftTest(unittest.TestCase):
 
     @classmethod
     def imported(cls, name, df):
-        csv = os.path.join(cls.dir, name + ".csv")
-        df.to_csv(csv, index=False)
-        out = os.path.join(cls.dir, name + ".h5")
-        run("import", csv, out, "--quiet")
-        return out
+        return import_frame(df, cls.dir, name)
 
     def drift(self, data, *flags, model=None):
         proc = run("drift", model or self.model, data, "--json", "--device", "cpu", *flags, check=False)

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, PolynomialFeatures, RobustScaler, StandardScaler
 
-from lathe_run import SHARED, LATHE, run  # noqa: F401
+from lathe_run import LATHE, SHARED, import_frame, run  # noqa: F401
 
 
 
@@ -47,11 +47,7 @@ class PrepareTest(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def imported(self, df, name="in"):
-        csv = self.path(name + ".csv")
-        df.to_csv(csv, index=False)
-        h5 = self.path(name + ".h5")
-        run("import", csv, h5, "--quiet")
-        return h5
+        return import_frame(df, self.dir, name)
 
     def prepare(self, h5, *flags, name="out"):
         out = self.path(name + ".h5")
@@ -250,11 +246,7 @@ class PrepareFromTest(unittest.TestCase):
         return os.path.join(self.dir, name)
 
     def imported(self, df, name):
-        csv = self.path(name + ".csv")
-        df.to_csv(csv, index=False)
-        h5 = self.path(name + ".h5")
-        run("import", csv, h5, "--quiet")
-        return h5
+        return import_frame(df, self.dir, name)
 
     def split(self, rows=600, seed=3):
         """A training frame and a drifted test frame (other means, a label unseen in training)."""
@@ -475,11 +467,7 @@ class TrainedOnPreparedTest(unittest.TestCase):
 
     @classmethod
     def imported(cls, df, name):
-        csv = cls.path(name + ".csv")
-        df.to_csv(csv, index=False)
-        h5 = cls.path(name + ".h5")
-        run("import", csv, h5, "--quiet")
-        return h5
+        return import_frame(df, cls.dir, name)
 
     def commands(self, data):
         out = self.path("out")

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from lathe_run import SHARED, run  # noqa: F401
+from lathe_run import SHARED, import_frame, run  # noqa: F401
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SERIES_RGB = (0x25, 0x63, 0xEB)  # svg .series / .bar.positive in the page's CSS
@@ -191,11 +191,7 @@ class ReportTest(unittest.TestCase):
 
     @classmethod
     def imported(cls, name, df):
-        csv = cls.path(name + ".csv")
-        df.to_csv(csv, index=False)
-        out = cls.path(name + ".h5")
-        run("import", csv, out, "--quiet")
-        return out
+        return import_frame(df, cls.dir, name)
 
     @classmethod
     def train(cls, data, out, *flags):
