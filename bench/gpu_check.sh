@@ -48,10 +48,11 @@ if [[ $phases == *1* ]]; then
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
   # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
   fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*'
+  local_sgd='GPU/LocalSgdOnDevice.*'
   # gtest runs tests in registration order whatever the filter says, so the fresh suites run in a
   # process of their own first; memcheck and initcheck then go on to the other GPU tests until the
   # phase's deadline. racecheck and synccheck (shared memory and barriers) run the fresh suites
-  # only, and not the long step-by-step sweep: its kernels run in the other tests too.
+  # without the long step-by-step sweep (its kernels run in the other tests too), then local SGD.
   san_deadline=$(( $(date +%s) + 150 ))
   declare -A p_san
   for tool in memcheck initcheck racecheck synccheck; do
@@ -59,16 +60,22 @@ if [[ $phases == *1* ]]; then
     (
       log="$out/sanitizer_$tool.txt"
       first="$fresh"
-      [[ $tool == racecheck || $tool == synccheck ]] && first="$fresh:-*StepByStep*"
+      rest="GPU*:-$fresh"
+      if [[ $tool == racecheck || $tool == synccheck ]]; then
+        first="$fresh:-*StepByStep*"
+        # Then local SGD's kernel, whose per-worker touched flags are new since e636106 too (in a
+        # second process, so that the fresh suites come first), without the 50k-row acceptance run.
+        rest="$local_sgd:-*ValidationLogloss*"
+      fi
       # timeout signals its whole process group, so the sanitizer's target dies with it.
       OMP_NUM_THREADS=3 timeout -k 5 $(( san_deadline - $(date +%s) )) "$cs" --tool "$tool" --error-exitcode 99 \
         lathe_tests --gtest_filter="$first" > "$log" 2>&1
       rc=$?
       left=$(( san_deadline - $(date +%s) ))
-      if [[ $rc == 0 && ($tool == memcheck || $tool == initcheck) && $left -gt 10 ]]; then
-        echo "=== the other GPU tests ===" >> "$log"
+      if [[ $rc == 0 && $left -gt 10 ]]; then
+        echo "=== then: $rest ===" >> "$log"
         OMP_NUM_THREADS=3 timeout -k 5 "$left" "$cs" --tool "$tool" --error-exitcode 99 \
-          lathe_tests --gtest_filter="GPU*:-$fresh" >> "$log" 2>&1
+          lathe_tests --gtest_filter="$rest" >> "$log" 2>&1
         rc=$?
       fi
       exit $rc

@@ -705,9 +705,14 @@ class CudaModel final : public Model {
       Model::train_steps(steps);
       return;
     }
-    const std::int64_t n = static_cast<std::int64_t>(steps.size());
-    std::int64_t largest = 0;
-    for (const PlannedStep& p : steps) largest = std::max(largest, p.count);
+    // A step of no rows is no step (train_step returns at once); planned, it would still run the
+    // update with a zero gradient, which moves Adam's and momentum's weights and decays l2's.
+    std::int64_t n = 0, largest = 0;
+    for (const PlannedStep& p : steps) {
+      n += p.count > 0 ? 1 : 0;
+      largest = std::max(largest, p.count);
+    }
+    if (n == 0) return;
     reserve(dscore_, largest * params_.outputs, stream_);
     reserve(sums_, largest * params_.outputs * params_.factors, stream_);
     // The previous call's plan upload may still read the pinned staging: wait before rewriting it.
@@ -716,9 +721,9 @@ class CudaModel final : public Model {
       plans_host_ = PinnedHostBuffer<DevicePlannedStep>();
       plans_host_ = PinnedHostBuffer<DevicePlannedStep>(static_cast<std::size_t>(n));
     }
-    for (std::int64_t i = 0; i < n; ++i) {
-      const PlannedStep& p = steps[static_cast<std::size_t>(i)];
-      plans_host_.data()[i] = DevicePlannedStep{p.first, p.count, update_rule(optimizer_, p.settings)};
+    std::int64_t planned = 0;
+    for (const PlannedStep& p : steps) {
+      if (p.count > 0) plans_host_.data()[planned++] = DevicePlannedStep{p.first, p.count, update_rule(optimizer_, p.settings)};
     }
     reserve(plans_, n, stream_);
     LATHE_CUDA_CHECK(cudaMemcpyAsync(plans_.data(), plans_host_.data(),
