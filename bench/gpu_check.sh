@@ -45,6 +45,13 @@ if [[ $phases == *1* ]]; then
   rc=$?; row "GPU tests" "rc=$rc" "$(counts "$out/gpu_tests.txt")"
   [[ $rc != 0 ]] && row "GPU tests failed" "" "$(failed "$out/gpu_tests.txt")"
   row "GPU tests seconds" "$(( $(date +%s) - start ))" ""
+  # The per-step gather (windows too large to gather whole) and the copy stream's release wait
+  # that streamed training depends on: forced on the model and streamed suites.
+  LATHE_CUDA_GATHER_EPOCH=never timeout -k 5 60 lathe_tests \
+    --gtest_filter='GPU/StreamedOnDevice.*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.*Sparse*:GPU/ModelOnDevice.SameInputs*' \
+    > "$out/gpu_tests_step_gather.txt" 2>&1
+  rc=$?; row "GPU tests, per-step gather" "rc=$rc" "$(counts "$out/gpu_tests_step_gather.txt")"
+  [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
   # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
   fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*'
