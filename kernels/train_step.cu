@@ -147,7 +147,7 @@ __device__ void update_parameters(const UpdateRule& rule, const ParameterLayout&
   for (std::int64_t feature = dense + begin; feature < p.features; feature += stride) {
     if (!touched[feature]) continue;
     touched[feature] = 0;
-    update_feature(rule, p, feature, scale, theta, moment1, moment2, gradient);
+    update_feature(rule, p, feature, scale, theta, MomentsView{moment1, moment2, 1}, GradientByParameter{gradient});
   }
 }
 

@@ -592,8 +592,7 @@ class CpuModel final : public Model {
   // The update of a model with sparse features (step's last part): the clipping norm and the
   // optimizer over the dense parameters and the features of the batch's slots only (s.touched,
   // their gradient in s.touched_gradient). The gradient of every other parameter is zero, so the
-  // norm is the full gradient's. Each parameter gets update_weight as in update_feature
-  // (models/model_formulas.h, the GPU's loop), reading its gradient from the touched list.
+  // norm is the full gradient's.
   void lazy_update(StepState& s, double weight, const UpdateRule& rule, bool parallel) const {
     const ParameterLayout& p = params_;
     const std::int32_t k = p.factors;
@@ -632,17 +631,7 @@ class CpuModel final : public Model {
         prefetch(s.touched_place.data() + s.touched[i + kPrefetchTouched]);
       }
       const std::int64_t feature = s.touched[i];
-      double* a = tg + i * per_feature;
-      for (std::int32_t o = 0; o < p.outputs; ++o, a += 1 + k) {
-        const std::int64_t w = p.weight(o, feature);
-        update_weight(rule, true, static_cast<float>(a[0] * scale), th[w], mo[2 * w], mo[2 * w + 1]);
-        a[0] = 0.0;
-        for (std::int32_t f = 0; f < k; ++f) {
-          const std::int64_t q = p.factor(o, feature, f);
-          update_weight(rule, true, static_cast<float>(a[1 + f] * scale), th[q], mo[2 * q], mo[2 * q + 1]);
-          a[1 + f] = 0.0;
-        }
-      }
+      update_feature(rule, p, feature, scale, th, MomentsView{mo, mo + 1, 2}, GradientInVisitOrder{tg + i * per_feature});
       s.touched_place[feature] = -1;
     });
   }

@@ -502,30 +502,41 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
 // one costs the batch's slots. Both backends update the same parameters with update_weight, so
 // they agree as before.
 
-// Whether parameter q belongs to a sparse feature (dense: the dense features' count).
-LATHE_HOST_DEVICE bool is_sparse_parameter(const ParameterLayout& p, std::int64_t dense,
-                                           std::int64_t q) {
-  if (q < p.bias_offset()) return q % p.features >= dense;
-  if (q < p.factor_offset()) return false;
-  return ((q - p.factor_offset()) / p.factors) % p.features >= dense;
-}
+// Where a backend keeps parameter q's optimizer moments: first[q * stride] and second[q * stride]
+// (the GPU: two arrays, stride 1; the CPU: side by side, second = first + 1, stride 2).
+struct MomentsView {
+  float* first;
+  float* second;
+  std::int64_t stride;
+};
 
-// The optimizer step of every parameter of expanded feature `feature` (each output's weight and
-// factors), each with its gradient entry times `scale`, which it then clears.
+// A feature's gradient entries: by parameter index (the GPU's full gradient array), or in the
+// order update_feature visits them (the CPU's list of the batch's features).
+struct GradientByParameter {
+  double* gradient;
+  LATHE_HOST_DEVICE double& operator()(std::int64_t q, std::int64_t) const { return gradient[q]; }
+};
+struct GradientInVisitOrder {
+  double* gradient;
+  LATHE_HOST_DEVICE double& operator()(std::int64_t, std::int64_t i) const { return gradient[i]; }
+};
+
+// The optimizer step of every parameter of expanded feature `feature`, each output's weight then
+// its factors (the visit order), each with its gradient entry times `scale`, which it then clears.
+template <typename Gradient>
 LATHE_HOST_DEVICE void update_feature(const UpdateRule& u, const ParameterLayout& p,
                                       std::int64_t feature, double scale, float* theta,
-                                      float* moment1, float* moment2, double* gradient) {
+                                      const MomentsView& m, const Gradient& gradient) {
+  std::int64_t i = 0;
+  const auto update = [&](std::int64_t q) {
+    double& g = gradient(q, i++);
+    update_weight(u, true, static_cast<float>(g * scale), theta[q], m.first[q * m.stride],
+                  m.second[q * m.stride]);
+    g = 0.0;
+  };
   for (std::int32_t o = 0; o < p.outputs; ++o) {
-    const std::int64_t w = p.weight(o, feature);
-    update_weight(u, true, static_cast<float>(gradient[w] * scale), theta[w], moment1[w],
-                  moment2[w]);
-    gradient[w] = 0.0;
-    for (std::int32_t f = 0; f < p.factors; ++f) {
-      const std::int64_t q = p.factor(o, feature, f);
-      update_weight(u, true, static_cast<float>(gradient[q] * scale), theta[q], moment1[q],
-                    moment2[q]);
-      gradient[q] = 0.0;
-    }
+    update(p.weight(o, feature));
+    for (std::int32_t f = 0; f < p.factors; ++f) update(p.factor(o, feature, f));
   }
 }
 
