@@ -120,7 +120,8 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
                     "Add a 0/1 feature per numeric column that has missing values");
   command->add_option("--drop", args.drop,
                       "Columns that are not features (ids, timestamps, leaking columns), comma separated: not "
-                      "prepared, not trained on, not needed to score");
+                      "prepared, not trained on, not needed to score; lathe prepare writes them unchanged as "
+                      "passthrough columns (lathe score --id can pass one through)");
   command->add_option("--hash-buckets", args.hash_buckets, "Buckets of categorical x categorical crosses")
       ->capture_default_str();
   command->add_option("--max-categories", args.max_categories,

@@ -395,9 +395,9 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     if (!m.history_json.empty()) texts.write(f, "history", m.history_json);
     if (m.trained_on_prepared) {
       const PreparedSource& p = *m.trained_on_prepared;
-      texts.write(f, "trained_on_prepared",
-                  nlohmann::json{{"source", p.source}, {"fingerprint", p.fingerprint}, {"preparation", p.preparation}}
-                      .dump());
+      nlohmann::json record{{"source", p.source}, {"fingerprint", p.fingerprint}, {"preparation", p.preparation}};
+      if (!p.passthrough.empty()) record["passthrough"] = p.passthrough;
+      texts.write(f, "trained_on_prepared", record.dump());
     }
     if (m.profile) write_profile(f, *m.profile, texts, context);
     if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);
@@ -545,6 +545,7 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
       p.source = j.at("source").get<std::string>();
       p.fingerprint = j.at("fingerprint").get<std::string>();
       p.preparation = j.at("preparation").get<std::string>();
+      if (j.contains("passthrough")) p.passthrough = j.at("passthrough").get<std::vector<std::string>>();
     } catch (const nlohmann::json::exception& e) {
       throw InputError(context + ": damaged 'trained_on_prepared' attribute: " + e.what());
     }

@@ -102,7 +102,7 @@ struct PredictionSummary {
 
 // The training file of a model trained on the output of `lathe prepare` (the model file's optional
 // "trained_on_prepared" text, JSON {"source": "p.h5", "fingerprint": "0123456789abcdef",
-// "preparation": "<the file's lathe_preparation text>"}; absent in older files and when the model
+// "preparation": "<the file's lathe_preparation text>", "passthrough": ["customer_id"]}; absent in older files and when the model
 // was trained on raw data). Such a model's inputs are prepared columns: `lathe score`, `eval`,
 // `drift` and `report` refuse data that does not carry the same preparation (check_data_preparation,
 // io/model_inputs.h), and `lathe prepare NEW OUT --from MODEL` applies it.
@@ -110,6 +110,11 @@ struct PreparedSource {
   std::string source;       // the prepared training file's name ("p.h5", without its folder)
   std::string fingerprint;  // preparation_fingerprint(preparation)
   std::string preparation;  // its lathe_preparation attribute, verbatim: the fitted preparation (JSON)
+  // Its passthrough columns (the file's lathe_passthrough: columns `lathe prepare --drop` copied
+  // unchanged, never features), which `lathe prepare NEW OUT --from MODEL` passes through again.
+  // Stored as the optional JSON member "passthrough" (absent when none, and in older files); not
+  // part of the fingerprint.
+  std::vector<std::string> passthrough;
 };
 
 // A fingerprint of a fitted preparation's JSON text (64-bit FNV-1a, then mix64, as 16 lowercase hex

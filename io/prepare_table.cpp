@@ -1,5 +1,6 @@
 #include "io/prepare_table.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -38,22 +39,32 @@ std::vector<std::string> slot_labels(const FittedPreparation& fitted, const Spar
   return labels;
 }
 
-// The label column read again from its own dataset in its stored type, so that it passes through
-// exactly: the float32 block would round a float64 label (156057767.25 to 156057760) or a 64-bit
-// integer one. float64 stays float64, int64 and uint64 stay so, narrower integers become int64
-// (exactly); float32 and float16 labels, bools and enums take the float32 block's values (exact).
-class ExactLabel {
+// A column copied from IN to the output with its values exactly: the label, and each passthrough
+// column (`--drop`). The float32 block would round a float64 value (156057767.25 to 156057760) or a
+// 64-bit integer, so such a column is read again from its own dataset in its stored type: float64
+// stays float64, int64 and uint64 stay so, narrower integers become int64 (exactly); float32 and
+// float16 columns, bools and enums take the float32 block's values (exact). A categorical column
+// keeps its codes (read as int32 from its dataset, any negative code written as -1, missing) and
+// its labels.
+class ExactColumn {
  public:
-  ExactLabel(const TableReader& reader, std::int32_t column) {
+  ExactColumn(const TableReader& reader, std::int32_t column) : column_(column) {
     const ColumnInfo& info = reader.columns()[static_cast<std::size_t>(column)];
-    if (info.type == ColumnType::categorical || info.dataset.empty()) return;
+    name_ = info.name;
+    if (info.type == ColumnType::categorical) {
+      stored_ = StoredType::categorical_codes;
+      categories_ = info.categories;
+    }
+    if (info.dataset.empty()) return;
     where_ = reader.path().string() + ": dataset '" + info.dataset + "'";
     file_ = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), where_));
     dataset_ = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file_.get(), info.dataset.c_str(), H5P_DEFAULT), where_));
     const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset_.get()), where_));
     const H5T_class_t cls = H5Tget_class(type.get());
     const std::size_t size = H5Tget_size(type.get());
-    if (cls == H5T_FLOAT && size == 8) {
+    if (info.type == ColumnType::categorical) {
+      if (cls != H5T_INTEGER) dataset_.reset();
+    } else if (cls == H5T_FLOAT && size == 8) {
       stored_ = StoredType::float64;
     } else if (cls == H5T_INTEGER && size == 8 && H5Tget_sign(type.get()) == H5T_SGN_NONE) {
       stored_ = StoredType::uint64;
@@ -63,28 +74,72 @@ class ExactLabel {
       dataset_.reset();
       return;
     }
+    if (!dataset_) return;
     const h5::H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
     const int rank = H5Sget_simple_extent_ndims(space.get());
     if (rank == 2) {
       // A column of a 2-D dataset: the matrix layout's X (its columns come first, in order) or a
-      // pandas block (its column is the label's place in the block's items).
+      // pandas block (its column is the column's place in the block's items).
       dataset_column_ = reader.layout() == Layout::matrix ? column : pandas_item(info);
     } else if (rank != 1) {
       dataset_column_ = -1;
     }
     if (dataset_column_ < 0) {
       dataset_.reset();
-      stored_ = StoredType::float32;
+      if (stored_ != StoredType::categorical_codes) stored_ = StoredType::float32;
     }
   }
 
-  // How the output stores the label: categorical codes are the caller's, float32 from the block.
+  const std::string& name() const { return name_; }
+  std::int32_t input_column() const { return column_; }
+  // How the output stores the column (see above).
   StoredType stored() const { return stored_; }
-  bool exact() const { return static_cast<bool>(dataset_); }
+  // A categorical column's labels (the label of code i).
+  const std::vector<std::string>& categories() const { return categories_; }
 
-  // Appends the rows `kept` (indices into the block of `count` rows at `first`) to `column`.
-  void append(std::int64_t first, std::int64_t count, const std::vector<std::int64_t>& kept, ColumnarWriter& writer,
-              std::size_t column) {
+  // Appends the rows `kept` (indices into the block of `count` rows at `first`, whose values of this
+  // column, as TableReader::read_block gives them, are `block`) to the output's column `column`.
+  void append(std::int64_t first, std::int64_t count, const float* block, const std::vector<std::int64_t>& kept,
+              ColumnarWriter& writer, std::size_t column) {
+    const std::size_t k = kept.size();
+    if (stored_ == StoredType::categorical_codes) {
+      codes_.resize(static_cast<std::size_t>(count));
+      if (dataset_) {
+        read(first, count, H5T_NATIVE_INT32, codes_.data());
+        for (std::size_t i = 0; i < k; ++i) codes_[i] = std::max(codes_[static_cast<std::size_t>(kept[i])], -1);
+      } else {
+        for (std::size_t i = 0; i < k; ++i) {
+          const float v = block[kept[i]];
+          codes_[i] = std::isnan(v) ? -1 : static_cast<std::int32_t>(v);
+        }
+      }
+      writer.append_codes(column, std::span<const std::int32_t>(codes_.data(), k));
+    } else if (stored_ == StoredType::float64) {
+      doubles_.resize(static_cast<std::size_t>(count));
+      read(first, count, H5T_NATIVE_DOUBLE, doubles_.data());
+      for (std::size_t i = 0; i < k; ++i) doubles_[i] = doubles_[static_cast<std::size_t>(kept[i])];
+      writer.append_numeric(column, std::span<const double>(doubles_.data(), k));
+    } else if (stored_ == StoredType::uint64) {
+      unsigned_.resize(static_cast<std::size_t>(count));
+      read(first, count, H5T_NATIVE_UINT64, unsigned_.data());
+      for (std::size_t i = 0; i < k; ++i) unsigned_[i] = unsigned_[static_cast<std::size_t>(kept[i])];
+      writer.append_integers(column, std::span<const std::uint64_t>(unsigned_.data(), k));
+    } else if (stored_ == StoredType::int64) {
+      signed_.resize(static_cast<std::size_t>(count));
+      read(first, count, H5T_NATIVE_INT64, signed_.data());
+      for (std::size_t i = 0; i < k; ++i) signed_[i] = signed_[static_cast<std::size_t>(kept[i])];
+      writer.append_integers(column, std::span<const std::int64_t>(signed_.data(), k));
+    } else {
+      floats_.resize(k);
+      for (std::size_t i = 0; i < k; ++i) floats_[i] = block[kept[i]];
+      writer.append_numeric(column, std::span<const float>(floats_));
+    }
+  }
+
+ private:
+  // Rows [first, first + count) of the dataset (of its column dataset_column_ when it is 2-D),
+  // converted to `type` (a native memory type).
+  void read(std::int64_t first, std::int64_t count, hid_t type, void* out) const {
     const hsize_t n = static_cast<hsize_t>(count);
     const h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
     if (H5Sget_simple_extent_ndims(file_space.get()) == 2) {
@@ -96,29 +151,10 @@ class ExactLabel {
       LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, &n, nullptr), where_);
     }
     const h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where_));
-    const auto read = [&](hid_t type, void* out) {
-      LATHE_H5_CHECK(H5Dread(dataset_.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where_);
-    };
-    if (stored_ == StoredType::float64) {
-      doubles_.resize(static_cast<std::size_t>(count));
-      read(H5T_NATIVE_DOUBLE, doubles_.data());
-      for (std::size_t i = 0; i < kept.size(); ++i) doubles_[i] = doubles_[static_cast<std::size_t>(kept[i])];
-      writer.append_numeric(column, std::span<const double>(doubles_.data(), kept.size()));
-    } else if (stored_ == StoredType::uint64) {
-      unsigned_.resize(static_cast<std::size_t>(count));
-      read(H5T_NATIVE_UINT64, unsigned_.data());
-      for (std::size_t i = 0; i < kept.size(); ++i) unsigned_[i] = unsigned_[static_cast<std::size_t>(kept[i])];
-      writer.append_integers(column, std::span<const std::uint64_t>(unsigned_.data(), kept.size()));
-    } else {
-      signed_.resize(static_cast<std::size_t>(count));
-      read(H5T_NATIVE_INT64, signed_.data());
-      for (std::size_t i = 0; i < kept.size(); ++i) signed_[i] = signed_[static_cast<std::size_t>(kept[i])];
-      writer.append_integers(column, std::span<const std::int64_t>(signed_.data(), kept.size()));
-    }
+    LATHE_H5_CHECK(H5Dread(dataset_.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where_);
   }
 
- private:
-  // The label's column in a pandas block: its position in the block's items; -1 when not found.
+  // The column in a pandas block: its position in the block's items; -1 when not found.
   std::int64_t pandas_item(const ColumnInfo& info) const {
     const std::string suffix = "_values";
     if (info.dataset.size() <= suffix.size() || !info.dataset.ends_with(suffix)) return -1;
@@ -141,14 +177,33 @@ class ExactLabel {
     return -1;
   }
 
+  std::string name_;
+  std::int32_t column_ = -1;
+  std::vector<std::string> categories_;
   std::string where_;
   h5::H5Handle file_, dataset_;
   StoredType stored_ = StoredType::float32;
   std::int64_t dataset_column_ = 0;
   std::vector<double> doubles_;
+  std::vector<float> floats_;
+  std::vector<std::int32_t> codes_;
   std::vector<std::int64_t> signed_;
   std::vector<std::uint64_t> unsigned_;
 };
+
+// The input column of each name in `names` (the first of that name, as fit_preparation takes it),
+// in IN's column order; names IN lacks are left out.
+std::vector<std::int32_t> columns_named(const std::vector<ColumnInfo>& columns, const std::vector<std::string>& names) {
+  std::vector<std::int32_t> found;
+  std::unordered_set<std::string> seen;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    const std::string& name = columns[c].name;
+    if (std::find(names.begin(), names.end(), name) != names.end() && seen.insert(name).second) {
+      found.push_back(static_cast<std::int32_t>(c));
+    }
+  }
+  return found;
+}
 
 class Progress {
  public:
@@ -242,7 +297,10 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     for (const ModelInput& input : preparation_inputs(stored.fitted)) used.insert(input.name);
     std::string dropped;
     for (const auto& c : input_columns) {
-      if (!used.count(c.name) && c.name != stored.fitted.label) dropped += (dropped.empty() ? "'" : ", '") + c.name + "'";
+      const bool passed = std::find(stored.passthrough.begin(), stored.passthrough.end(), c.name) != stored.passthrough.end();
+      if (!used.count(c.name) && c.name != stored.fitted.label && !passed) {
+        dropped += (dropped.empty() ? "'" : ", '") + c.name + "'";
+      }
     }
     if (!dropped.empty()) report.notes.push_back("columns not used by " + stored.description + ", not written: " + dropped);
     report.applied = stored.description;
@@ -257,9 +315,30 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     report.hash_collisions = dedup.hash_collisions;
   }
 
+  // The passthrough columns, copied unchanged after the prepared ones (io/prepared_data.h): those
+  // --drop names and, when IN is itself a prepared file, its own passthrough columns (never features
+  // either); with --from, those the stored preparation dropped that IN has. Never the label.
+  PreparationOptions preparation = options.preparation;
+  std::vector<std::string> passthrough_names = apply_stored ? stored.passthrough : preparation.exclude;
+  if (!apply_stored) {
+    if (const std::optional<PreparedSource> tag = read_prepared_tag(in)) {
+      for (const std::string& name : tag->passthrough) {
+        const bool present = std::any_of(input_columns.begin(), input_columns.end(),
+                                         [&](const ColumnInfo& c) { return c.name == name; });
+        if (!present || name == preparation.label) continue;
+        passthrough_names.push_back(name);
+        if (std::find(preparation.exclude.begin(), preparation.exclude.end(), name) == preparation.exclude.end()) {
+          preparation.exclude.push_back(name);
+        }
+      }
+    }
+  }
+  const std::string label_name = apply_stored ? stored.fitted.label : preparation.label;
+  std::erase(passthrough_names, label_name);
+
   const FittedPreparation fitted =
       apply_stored ? std::move(stored.fitted)
-                   : fit_preparation_of(reader, profile_table(ctx, reader, keep), options.preparation, keep, &report.notes);
+                   : fit_preparation_of(reader, profile_table(ctx, reader, keep), preparation, keep, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
   // Numeric columns the preparation does not clip to finite bounds: an infinite value there has no
   // prepared value (a fitted preparation refuses such columns; a stored one meets new rows).
@@ -269,20 +348,31 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     if (!(std::isfinite(t.clip_lo) && std::isfinite(t.clip_hi))) unclipped.push_back(j);
   }
 
-  // The output columns: dense features, sparse groups, then the label.
+  // The output columns: dense features, sparse groups, then the label and the passthrough columns.
   std::vector<ColumnSpec> specs;
   for (const auto& name : fitted.dense_names()) specs.push_back({name, StoredType::float32});
   for (const auto& g : fitted.sparse) {
     specs.push_back({g.name, g.kind == SparseKind::slope ? StoredType::float32 : StoredType::categorical_codes});
   }
   const bool has_label = bound.label_input >= 0;
-  const bool label_categorical =
-      has_label && input_columns[bound.label_input].type == ColumnType::categorical;
-  std::optional<ExactLabel> exact_label;
-  if (has_label && !label_categorical) exact_label.emplace(reader, bound.label_input);
-  if (has_label) {
-    specs.push_back({input_columns[bound.label_input].name,
-                     label_categorical ? StoredType::categorical_codes : exact_label->stored()});
+  // The label, then the passthrough columns, each copied exactly: output columns exact_first on.
+  const std::size_t exact_first = specs.size();
+  std::vector<ExactColumn> exact;
+  if (has_label) exact.emplace_back(reader, bound.label_input);
+  std::vector<std::string> passthrough;  // as written, in IN's column order
+  for (const std::int32_t c : columns_named(input_columns, passthrough_names)) {
+    exact.emplace_back(reader, c);
+    passthrough.push_back(input_columns[static_cast<std::size_t>(c)].name);
+  }
+  for (const ExactColumn& column : exact) {
+    for (const ColumnSpec& spec : specs) {
+      if (spec.name != column.name()) continue;
+      throw InputError(in.string() + ": column '" + column.name() +
+                       "' is copied unchanged (" + (exact.data() == &column && has_label ? "the label" : "--drop") +
+                       "), but the prepared output has a feature of that name (a missing indicator or a cross): "
+                       "rename the column");
+    }
+    specs.push_back({column.name(), column.stored()});
   }
   report.columns_out = static_cast<std::int64_t>(specs.size());
 
@@ -296,7 +386,9 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
       writer.set_categories(dense + g, slot_labels(fitted, fitted.sparse[g]));
     }
   }
-  if (label_categorical) writer.set_categories(specs.size() - 1, input_columns[bound.label_input].categories);
+  for (std::size_t e = 0; e < exact.size(); ++e) {
+    if (exact[e].stored() == StoredType::categorical_codes) writer.set_categories(exact_first + e, exact[e].categories());
+  }
 
   const std::int64_t ncols = static_cast<std::int64_t>(input_columns.size());
   const std::int64_t block_rows = reader.block_rows();
@@ -343,20 +435,9 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
         writer.append_codes(dense + g, codes);
       }
     }
-    if (has_label) {
-      const float* src = prepared.label.data();
-      if (label_categorical) {
-        for (std::size_t i = 0; i < k; ++i) {
-          const float v = src[kept[i]];
-          codes[i] = std::isnan(v) ? -1 : static_cast<std::int32_t>(v);
-        }
-        writer.append_codes(specs.size() - 1, codes);
-      } else if (exact_label->exact()) {
-        exact_label->append(first, n, kept, writer, specs.size() - 1);
-      } else {
-        for (std::size_t i = 0; i < k; ++i) floats[i] = src[kept[i]];
-        writer.append_numeric(specs.size() - 1, std::span<const float>(floats));
-      }
+    for (std::size_t e = 0; e < exact.size(); ++e) {
+      exact[e].append(first, n, block.data() + static_cast<std::int64_t>(exact[e].input_column()) * n, kept, writer,
+                      exact_first + e);
     }
     report.rows_out += static_cast<std::int64_t>(k);
     progress.update("transform", first + n);
@@ -366,6 +447,13 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   writer.set_attribute("lathe_source", in.filename().string());
   if (apply_stored) writer.set_attribute("lathe_prepared_from", options.from.filename().string());
   writer.close();
+  if (!passthrough.empty()) {
+    // An array of names, as lathe_columns is (ColumnarWriter's attributes are single strings).
+    const std::string context = out.string();
+    h5::H5Handle file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(output.path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), context));
+    h5::write_string_attribute(file.get(), kPassthroughAttribute, passthrough, context);
+    LATHE_H5_CHECK(H5Fclose(file.release()), context);  // explicitly, to see the error (a full disk)
+  }
   output.commit();
   return report;
 }

@@ -7,9 +7,14 @@
 //     when hashed);
 //   - each numeric x categorical cross "x*c" as a float32 column holding the prepared x; its
 //     per-category slope is indexed by the slot in column c;
-//   - the label column, if any, passed through (last) with its values exactly: categorical codes
-//     with their labels; float64, float32, int64 and uint64 in their own type; other integer types
-//     (int8..int32, uint8..uint32) as int64; bool and enum columns as float32 (0/1, their values).
+//   - the label column, if any, passed through with its values exactly: categorical codes with
+//     their labels; float64, float32, int64 and uint64 in their own type; other integer types
+//     (int8..int32, uint8..uint32) as int64; bool and enum columns as float32 (0/1, their values);
+//   - last, the passthrough columns in IN's column order, copied as the label is: the columns of
+//     preparation.exclude (`--drop`), and IN's own passthrough columns when IN is a prepared file.
+//     They are not fitted (the profile pass reads them, but nothing of theirs is kept), prepared or
+//     inputs of the fitted preparation, which is what it would be without them; the root attribute "lathe_passthrough" lists them
+//     (io/prepared_data.h). A passthrough column named like a prepared feature is an InputError.
 // The fitted parameters are stored as JSON in the root attribute "lathe_preparation", the input's
 // file name in "lathe_source".
 //
@@ -18,7 +23,8 @@
 // whose columns must be its inputs with their types (InputError naming IN, the column and FROM),
 // and its text is copied verbatim into the output's lathe_preparation (so the output carries the
 // same fingerprint: a model trained on the file FROM was prepared from accepts it); the output's
-// "lathe_prepared_from" names FROM. An infinite value in a column the preparation does not clip
+// "lathe_prepared_from" names FROM. The columns that preparation dropped (StoredPreparation::
+// passthrough) are passed through when IN has them; other columns it does not read are left out. An infinite value in a column the preparation does not clip
 // to finite bounds is an InputError naming IN, the column and the row.
 #pragma once
 

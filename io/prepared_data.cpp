@@ -1,5 +1,10 @@
 #include "io/prepared_data.h"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
+
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
 #include "runtime/error.h"
@@ -7,6 +12,25 @@
 namespace lathe {
 
 namespace {
+
+// The `--drop` columns of a model trained on raw data, from the options it stores (`{"drop":
+// ["id, when"]}`: each value as given, comma separated); none when it has none or they do not parse.
+std::vector<std::string> dropped_columns(const ModelFile& model) {
+  std::vector<std::string> names;
+  const nlohmann::json options = nlohmann::json::parse(model.options_json, nullptr, false);
+  if (!options.is_object() || !options.contains("drop") || !options["drop"].is_array()) return names;
+  for (const nlohmann::json& value : options["drop"]) {
+    if (!value.is_string()) continue;
+    std::istringstream in(value.get<std::string>());
+    for (std::string part; std::getline(in, part, ',');) {  // trimmed as the command line's --drop is
+      const auto first = part.find_first_not_of(" \t");
+      if (first == std::string::npos) continue;
+      const std::string name = part.substr(first, part.find_last_not_of(" \t") - first + 1);
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  return names;
+}
 
 std::optional<PreparedSource> tag_of(hid_t file, const std::filesystem::path& path) {
   const std::string context = path.string();
@@ -17,6 +41,9 @@ std::optional<PreparedSource> tag_of(hid_t file, const std::filesystem::path& pa
   tag.source = path.filename().string();
   tag.fingerprint = preparation_fingerprint(text[0]);
   tag.preparation = text[0];
+  if (h5::attribute_exists(file, kPassthroughAttribute, context)) {
+    tag.passthrough = h5::read_string_attribute(file, kPassthroughAttribute, context);
+  }
   return tag;
 }
 
@@ -35,6 +62,7 @@ StoredPreparation read_stored_preparation(const std::filesystem::path& path) {
     const h5::H5Handle file = h5::open_file_for_reading(path);
     if (const std::optional<PreparedSource> tag = tag_of(file.get(), path)) {
       out.text = tag->preparation;
+      out.passthrough = tag->passthrough;
       out.description = "the preparation of " + context;
       out.origin = context;
     } else if (h5::attribute_exists(file.get(), "lathe_model_format_version", context)) {
@@ -50,8 +78,10 @@ StoredPreparation read_stored_preparation(const std::filesystem::path& path) {
       out.text = m.trained_on_prepared->preparation;
       out.origin = m.trained_on_prepared->source + " (stored in the model " + context + ")";
       out.description = "the preparation of " + out.origin;
+      out.passthrough = m.trained_on_prepared->passthrough;
     } else {
       out.text = preparation_to_json(m.preparation);
+      out.passthrough = dropped_columns(m);
       out.origin = context;
       out.description = "the preparation of the model " + context;
     }

@@ -9,20 +9,33 @@
 // took the preparation from; a model trained on a prepared file stores its name, fingerprint and
 // text (ModelFile::trained_on_prepared), and scoring refuses data without that fingerprint
 // (check_data_preparation, io/model_inputs.h).
+//
+// Passthrough columns: the columns `lathe prepare --drop` named (and, with `--from`, those the
+// stored preparation dropped, when NEW has them) are written to the prepared file unchanged, after
+// the prepared columns, and listed in its root attribute "lathe_passthrough" (an array of names,
+// absent when there are none). They are not part of the fitted preparation (so not of its text or
+// fingerprint), and no command uses them as features: `lathe train` leaves them out as if dropped
+// (nor are they in the model's input schema or drift profile); `lathe score --id` can pass one
+// through.
 #pragma once
 
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/model_file.h"
 #include "runtime/preparation.h"
 
 namespace lathe {
 
+// The root attribute that lists a prepared file's passthrough columns.
+inline constexpr const char* kPassthroughAttribute = "lathe_passthrough";
+
 // The fitted preparation `data` was written with by `lathe prepare` (source: the file's name,
-// without its folder); nullopt when the file has none (raw data: imported, synthetic, another
-// writer's). InputError naming the file when it is missing or not HDF5.
+// without its folder; passthrough: its lathe_passthrough columns); nullopt when the file has none
+// (raw data: imported, synthetic, another writer's). InputError naming the file when it is missing
+// or not HDF5.
 std::optional<PreparedSource> read_prepared_tag(const std::filesystem::path& data);
 
 // A fitted preparation to apply, read from a prepared file or a model file (`--from`).
@@ -33,6 +46,10 @@ struct StoredPreparation {
   // Where it came from when the model stores the preparation of its prepared training file:
   // "p.h5 (stored in the model m.h5)"; else the file's path.
   std::string origin;
+  // The columns that preparation left out with --drop, which `--from` passes through when NEW has
+  // them: a prepared file's lathe_passthrough; for a model trained on one, that file's (as the model
+  // stores them); for a model trained on raw data, its `--drop` columns.
+  std::vector<std::string> passthrough;
 };
 
 // Reads the fitted preparation of `path`: a file written by `lathe prepare` (its lathe_preparation),

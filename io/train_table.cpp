@@ -734,6 +734,19 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
   if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
+  // The passthrough columns of a prepared file (ids `lathe prepare --drop` kept) are never features:
+  // left out as if dropped, here and in the model's input schema and training profile. One may
+  // still be the label or the weight.
+  std::vector<std::string> passthrough;
+  if (prepared) {
+    for (const std::string& name : prepared->passthrough) {
+      const bool present = std::any_of(reader.columns().begin(), reader.columns().end(),
+                                       [&](const ColumnInfo& c) { return c.name == name; });
+      if (!present || name == options.preparation.label) continue;
+      passthrough.push_back(name);
+      if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
+    }
+  }
   stage_done("read");
   const DataProfile profile = profile_table(ctx, reader, &train_mask);
   stage_done("profile");
@@ -931,6 +944,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.target_std = link.target_std;
   file.preparation = fitted;
   file.input_schema = reader.columns();
+  std::erase_if(file.input_schema, [&](const ColumnInfo& c) {
+    return std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end();
+  });
   file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
   // The training rows' profile, the reference of `lathe drift`: of the features and the label, not

@@ -202,6 +202,17 @@ TEST(ModelFile, TrainedOnPreparedRoundTripsAndDecidesWhichDataIsAccepted) {
   EXPECT_EQ(back.trained_on_prepared->fingerprint, preparation_fingerprint(prepared_text));
   EXPECT_EQ(back.trained_on_prepared->fingerprint.size(), 16u);
   EXPECT_NE(preparation_fingerprint(prepared_text), preparation_fingerprint(prepared_text + " "));
+  EXPECT_TRUE(back.trained_on_prepared->passthrough.empty());
+
+  // The prepared file's passthrough columns (`lathe prepare --drop`) round-trip beside it, outside the
+  // fingerprint; `lathe prepare --from MODEL` passes them through again.
+  ModelFile with_ids = m;
+  with_ids.trained_on_prepared->passthrough = {"customer_id", "code"};
+  save_model(dir.file("ids.h5"), with_ids);
+  const ModelFile ids = load_model(dir.file("ids.h5"));
+  ASSERT_TRUE(ids.trained_on_prepared.has_value());
+  EXPECT_EQ(ids.trained_on_prepared->passthrough, (std::vector<std::string>{"customer_id", "code"}));
+  EXPECT_EQ(ids.trained_on_prepared->fingerprint, back.trained_on_prepared->fingerprint);
 
   // A model without the record (every older file) loads without it.
   save_model(dir.file("raw.h5"), small_model(t));

@@ -204,8 +204,12 @@ class PrepareTest(unittest.TestCase):
         with self.prepare(h5, "--label", "y", name="all") as everything, \
                 self.prepare(h5, "--label", "y", "--drop", "id, when", name="dropped") as out:
             self.assertIn("id", everything)
-            self.assertNotIn("id", out)
-            self.assertNotIn("when", out)
+            # Not features: passed through unchanged, after the prepared columns and the label.
+            self.assertEqual(list(out.attrs["lathe_columns"]), ["age", "income", "score", "visits", "y", "id", "when"])
+            self.assertEqual(list(out.attrs["lathe_passthrough"]), ["id", "when"])
+            self.assertNotIn("lathe_passthrough", everything.attrs)
+            np.testing.assert_array_equal(out["id"][:], df["id"].to_numpy())
+            self.assertEqual([labels_of(out["when"])[k] for k in out["when"][:]], list(df["when"]))
             preparation = json.loads(out.attrs["lathe_preparation"])
             names = [c["name"] for c in preparation["numeric"] + preparation["categorical"]]
             self.assertEqual(sorted(names), ["age", "income", "score", "visits"])
@@ -436,6 +440,167 @@ class PrepareFromTest(unittest.TestCase):
             with h5py.File(out) as f:
                 self.assertEqual(f[label].dtype, np.float64, label)
                 np.testing.assert_array_equal(f[label][:], y, err_msg=label)
+
+
+class PassthroughTest(unittest.TestCase):
+    """`lathe prepare --drop COLS` writes the dropped columns unchanged as passthrough columns (listed in
+    the root attribute lathe_passthrough), outside the fitted preparation and its fingerprint; `--from`
+    passes them through again; `lathe train` never uses them as features."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lathe-passthrough-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def frame(self, rows, seed):
+        rng = np.random.default_rng(seed)
+        df = frame(rows, seed=seed, missing=0.05)
+        df.insert(0, "customer_id", rng.permutation(np.arange(rows, dtype=np.int64) * 3 + 2**53 + 1))
+        df.insert(1, "code", ["K%06d" % i for i in rng.permutation(rows)])
+        df["city"] = rng.choice(["Oslo", "Lima", "Pune"], rows)
+        df["y"] = (df["score"].fillna(0) + rng.normal(0, 1, rows) > 0).astype(int)
+        return df
+
+    def test_dropped_columns_pass_through_unchanged_in_their_type(self):
+        rows = 300
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=rows)
+        columns = {
+            "i64": np.arange(rows, dtype=np.int64) + 2**53 + 1,  # beyond float64's integers
+            "u64": np.arange(rows, dtype=np.uint64) + np.uint64(2**63 + 7),
+            "f64": np.arange(rows) * 100003.0 + 123456789.25,    # float32 would round these
+            "f32": (x * 3).astype(np.float32),
+            "i32": np.arange(rows, dtype=np.int32) + 2**24 + 1,  # beyond float32's integers: as int64
+        }
+        expected_type = {"i64": np.int64, "u64": np.uint64, "f64": np.float64, "f32": np.float32, "i32": np.int64}
+        data = self.path("types.h5")
+        with h5py.File(data, "w") as f:
+            f.create_dataset("x", data=x, chunks=True)
+            for name, values in columns.items():
+                f.create_dataset(name, data=values, chunks=True)
+            codes = f.create_dataset("tag", data=np.array([i % 3 - 1 for i in range(rows)], dtype=np.int32))
+            codes.attrs["categories"] = ["a", "b"]
+            f.attrs["lathe_columns"] = ["x", *columns, "tag"]
+        out = self.path("types_p.h5")
+        run("prepare", data, out, "--drop", ",".join([*columns, "tag"]), "--quiet")
+        with h5py.File(out) as f:
+            self.assertEqual(list(f.attrs["lathe_passthrough"]), [*columns, "tag"])
+            for name, values in columns.items():
+                self.assertEqual(f[name].dtype, expected_type[name], name)
+                np.testing.assert_array_equal(f[name][:], values, err_msg=name)
+            self.assertEqual(labels_of(f["tag"]), ["a", "b"])
+            np.testing.assert_array_equal(f["tag"][:], [i % 3 - 1 for i in range(rows)])
+            self.assertEqual([c["name"] for c in json.loads(f.attrs["lathe_preparation"])["numeric"]], ["x"])
+
+        # The other layouts prepare reads: a pandas frame (ids in their own int64 block, beside float64
+        # columns) and the matrix layout (a column of X).
+        df = pd.DataFrame({"customer_id": columns["i64"], "a": x, "b": x * 2})
+        pandas_file = self.path("frame.h5")
+        df.to_hdf(pandas_file, key="df", format="fixed")
+        out = self.path("frame_p.h5")
+        run("prepare", pandas_file, out, "--drop", "customer_id", "--quiet")
+        with h5py.File(out) as f:
+            self.assertEqual(f["customer_id"].dtype, np.int64)
+            np.testing.assert_array_equal(f["customer_id"][:], columns["i64"])
+        matrix = self.path("matrix.h5")
+        with h5py.File(matrix, "w") as f:
+            f.create_dataset("X", data=np.stack([x, columns["f64"]], axis=1))
+        out = self.path("matrix_p.h5")
+        run("prepare", matrix, out, "--drop", "f1", "--quiet")
+        with h5py.File(out) as f:
+            self.assertEqual(f["f1"].dtype, np.float64)
+            np.testing.assert_array_equal(f["f1"][:], columns["f64"])
+
+    def test_the_fingerprint_is_that_of_the_data_without_them(self):
+        # The fitted preparation (its text, so its fingerprint) is the one fitted on the data without
+        # the dropped columns: models and prepared files from before still match.
+        df = self.frame(400, seed=4)
+        with_ids = import_frame(df, self.dir, "with_ids")
+        without = import_frame(df.drop(columns=["customer_id", "code"]), self.dir, "without")
+        flags = ["--label", "y", "--missing-indicators", "--cross", "age*income", "--dedup", "--quiet"]
+        run("prepare", with_ids, self.path("a.h5"), "--drop", "customer_id,code", *flags)
+        run("prepare", without, self.path("b.h5"), *flags)
+        with h5py.File(self.path("a.h5")) as a, h5py.File(self.path("b.h5")) as b:
+            self.assertEqual(a.attrs["lathe_preparation"], b.attrs["lathe_preparation"])
+            for name in b.attrs["lathe_columns"]:
+                np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+            self.assertEqual(list(a.attrs["lathe_columns"]), [*b.attrs["lathe_columns"], "customer_id", "code"])
+        # A passthrough column named like a prepared feature is refused, naming the file and column.
+        clash = df.rename(columns={"code": "age_missing"})
+        clash_file = import_frame(clash, self.dir, "clash")
+        out = self.path("clash_p.h5")
+        proc = run("prepare", clash_file, out, "--drop", "age_missing", "--missing-indicators", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("clash.h5: column 'age_missing'", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_training_never_uses_them_and_from_passes_them_through(self):
+        df = self.frame(600, seed=6)
+        raw = import_frame(df.iloc[:450], self.dir, "raw")
+        new_df = df.iloc[450:].drop(columns=["y"]).assign(extra=1.0)
+        new = import_frame(new_df, self.dir, "new")
+        prepared = self.path("p.h5")
+        run("prepare", raw, prepared, "--label", "y", "--drop", "customer_id,code", "--quiet")
+        train = ["--label", "y", "--task", "binary", "--epochs", "3", "--device", "cpu", "--quiet"]
+        model = self.path("m.h5")
+        run("train", prepared, *train, "--out", model)
+        # As if dropped: the same model as with --drop given again (which is no error), and neither
+        # column is in its preparation, input schema or drift profile.
+        again = self.path("m_drop.h5")
+        run("train", prepared, *train, "--out", again, "--drop", "customer_id,code")
+        with h5py.File(model) as m, h5py.File(again) as d:
+            np.testing.assert_array_equal(m["weights"][:], d["weights"][:])
+            preparation = json.loads(m.attrs["preparation"])
+            features = [c["name"] for c in preparation["numeric"] + preparation["categorical"]]
+            self.assertEqual(sorted(features), ["age", "city", "income", "score", "visits"])
+            schema = [c["name"] for c in json.loads(m.attrs["input_schema"])]
+            self.assertEqual(schema, ["age", "income", "score", "visits", "city", "y"])
+            profiled = [c["name"] for c in json.loads(m["profile"].attrs["columns"])]
+            self.assertEqual(profiled, ["age", "income", "score", "visits", "city", "y"])
+            self.assertEqual(json.loads(m.attrs["trained_on_prepared"])["passthrough"], ["customer_id", "code"])
+
+        # --from the prepared file or the model: the ids pass through (and are not named as unused).
+        for source in (prepared, model):
+            with self.subTest(source=source):
+                out = self.path("new_p.h5")
+                proc = run("prepare", new, out, "--from", source, "--device", "cpu")
+                self.assertIn("not written: 'extra'", proc.stderr)
+                self.assertNotIn("customer_id", proc.stderr)
+                with h5py.File(out) as f, h5py.File(prepared) as p:
+                    self.assertEqual(f.attrs["lathe_preparation"], p.attrs["lathe_preparation"])
+                    self.assertEqual(list(f.attrs["lathe_passthrough"]), ["customer_id", "code"])
+                    np.testing.assert_array_equal(f["customer_id"][:], new_df["customer_id"].to_numpy())
+                    self.assertEqual([labels_of(f["code"])[k] for k in f["code"][:]], list(new_df["code"]))
+                    self.assertNotIn("extra", f)
+                os.remove(out)
+        # NEW without them is prepared as before, with no passthrough column.
+        bare = import_frame(new_df.drop(columns=["customer_id", "code"]), self.dir, "bare")
+        run("prepare", bare, self.path("bare_p.h5"), "--from", model, "--quiet")
+        with h5py.File(self.path("bare_p.h5")) as f:
+            self.assertNotIn("lathe_passthrough", f.attrs)
+            self.assertNotIn("customer_id", f)
+        # A --valid file prepared --from the training file, and eval, drift and report on prepared
+        # data: the ids are extra columns, not inputs.
+        valid = self.path("valid_p.h5")
+        run("prepare", import_frame(df.iloc[450:], self.dir, "valid"), valid, "--from", prepared, "--quiet")
+        run("train", prepared, *train, "--out", self.path("m_valid.h5"), "--valid", valid)
+        run("eval", model, valid, "--device", "cpu", "--quiet")
+        proc = run("drift", model, valid, "--device", "cpu", "--quiet", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        run("report", model, "--eval", valid, "--drift", valid, "--out", self.path("r.html"), "--device", "cpu",
+            "--quiet")
+        # A model trained on raw data with --drop passes its dropped columns through too.
+        raw_model = self.path("raw_m.h5")
+        run("train", raw, *train, "--out", raw_model, "--drop", "customer_id, code")
+        out = self.path("own.h5")
+        run("prepare", new, out, "--from", raw_model, "--quiet")
+        with h5py.File(out) as f:
+            self.assertEqual(list(f.attrs["lathe_passthrough"]), ["customer_id", "code"])
+            np.testing.assert_array_equal(f["customer_id"][:], new_df["customer_id"].to_numpy())
 
 
 class TrainedOnPreparedTest(unittest.TestCase):

@@ -386,6 +386,62 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("was written by `lathe prepare`", proc.stderr)
 
+    def test_ids_pass_through_prepared_data(self):
+        # The batch-scoring flow on prepared data: `lathe prepare --drop ID` keeps the id column
+        # unchanged in the prepared file (a passthrough column, never a feature), `lathe prepare
+        # --from MODEL` keeps it for the new rows, and `lathe score --id ID` writes it beside the
+        # scores exactly, as from a raw file: no join by row order.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).iloc[:3000]
+        rng = np.random.default_rng(11)
+        df.insert(0, "customer_id", rng.permutation(2**62 + np.arange(len(df), dtype=np.int64) * 7919))
+        df.insert(1, "customer_code", ["C-%05d" % i for i in rng.permutation(len(df))])
+        train_df, new_df = df.iloc[:2400], df.iloc[2400:].drop(columns=["churn"])
+        train_csv, new_csv = self.path("train.csv"), self.path("new.csv")
+        train_df.to_csv(train_csv, index=False)
+        new_df.to_csv(new_csv, index=False)
+        raw, new = self.path("raw.h5"), self.path("new.h5")
+        run("import", train_csv, raw, "--quiet")
+        run("import", new_csv, new, "--quiet")
+        prepared, model, new_prepared = self.path("p.h5"), self.path("m.h5"), self.path("new_p.h5")
+        run("prepare", raw, prepared, "--label", "churn", "--drop", "customer_id,customer_code", "--device", "cpu",
+            "--quiet")
+        run("train", prepared, "--label", "churn", "--task", "binary", "--epochs", "3", "--device", "cpu",
+            "--out", model, "--quiet")
+        run("prepare", new, new_prepared, "--from", model, "--device", "cpu", "--quiet")
+        source = pd.read_csv(new_csv, dtype=str)
+        for id_column in ("customer_id", "customer_code"):
+            with self.subTest(id=id_column):
+                csv_out, h5_out = self.path(id_column + ".csv"), self.path(id_column + ".h5")
+                self.score(model, new_prepared, "--out", csv_out, "--id", id_column, "--quiet")
+                self.score(model, new_prepared, "--out", h5_out, "--id", id_column, "--quiet")
+                scored = pd.read_csv(csv_out, dtype=str)
+                self.assertEqual(list(scored.columns[:1]), [id_column])
+                self.assertEqual(list(scored[id_column]), list(source[id_column]))  # in order, exactly
+                h5_scored, dtypes = read_columnar(h5_out)
+                if id_column == "customer_id":
+                    self.assertEqual(dtypes[id_column], np.int64)
+                self.assertEqual(list(h5_scored[id_column]), list(new_df[id_column]))
+        # The ids change nothing else: the scores are those of the prepared rows without an id.
+        plain = self.path("plain.h5")
+        self.score(model, new_prepared, "--out", plain, "--quiet")
+        np.testing.assert_array_equal(read_columnar(plain)[0]["probability"],
+                                      read_columnar(self.path("customer_id.h5"))[0]["probability"])
+        # The ids are passthrough columns of both prepared files, and not inputs of the model.
+        with h5py.File(prepared) as p, h5py.File(new_prepared) as t, h5py.File(model) as m:
+            for f in (p, t):
+                self.assertEqual(text(f.attrs["lathe_passthrough"]), ["customer_id", "customer_code"])
+                self.assertEqual(f["customer_id"].dtype, np.int64)
+            self.assertEqual(list(t["customer_id"][:]), list(new_df["customer_id"]))
+            schema = [c["name"] for c in json.loads(m.attrs["input_schema"])]
+            self.assertNotIn("customer_id", schema)
+            self.assertNotIn("customer_code", schema)
+        # An id that neither file holds is still an error naming the file and the column.
+        out = self.path("none.csv")
+        proc, _ = self.score(model, new_prepared, "--out", out, "--id", "account", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("new_p.h5: --id: no column 'account'", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_bench_score_json(self):
         proc = run("bench", "score", "--rows", "20000", "--features", "6", "--block-rows", "4096", "--device", "cpu",
                    "--json")
