@@ -406,6 +406,15 @@ class BlockWindows final : public TrainingWindows {
   BlockWindows(const SmallTraining& t, std::int64_t size) : t_(t), size_(size) {}
   std::int64_t count() const override { return (t_.block.rows + size_ - 1) / size_; }
   std::int64_t rows_in(std::int64_t w) const override { return std::min(size_, t_.block.rows - w * size_); }
+  // As FileWindows does: sized on the training thread, so that no load pins memory on the loader
+  // thread while the training thread captures a CUDA graph.
+  void reserve(TrainingWindow& out, std::int64_t rows) const override {
+    out.dense.resize(static_cast<std::size_t>(t_.shape.layout.dense_features * rows));
+    out.slot.resize(static_cast<std::size_t>(t_.shape.layout.groups * rows));
+    out.value.resize(static_cast<std::size_t>(t_.shape.layout.groups * rows));
+    out.targets.resize(static_cast<std::size_t>(rows));
+    if (weight_even_windows) out.weights.resize(static_cast<std::size_t>(rows));
+  }
   void load(std::int64_t w, TrainingWindow& out) const override {
     if (w == fail_at) throw InputError("window " + std::to_string(w) + " is unreadable");
     ++loads[static_cast<std::size_t>(w)];
