@@ -59,7 +59,7 @@ constexpr int kGraphSteps = 128;  // train_steps: steps per captured graph
 
 struct StepTotals {
   double loss = 0.0;    // the step's summed weighted loss
-  double weight = 0.0;  // the step's summed sample weight
+  double weight = 0.0;  // what the step divides its summed gradient by (step_weight)
 };
 
 struct StepArgs {
@@ -215,14 +215,13 @@ __device__ void block_train_step(const StepArgs& a) {
   const std::int64_t count = a.count;
 
   // 1. Forward.
-  double loss = 0.0, weight = 0.0;
+  double loss = 0.0;
   for (std::int64_t b = tid; b < count; b += Threads) {
-    double w = 0.0;
+    double w = 0.0;  // the row's weight (unused: a step divides by step_weight)
     loss += row_forward(a.model, a.data, b, a.dscore + b * outputs, a.sums + b * outputs * k, w);
-    weight += w;
   }
   loss = block_sum(loss, reduce);
-  weight = block_sum(weight, reduce);
+  const double weight = step_weight(count, a.rule);
   if (tid == 0) {
     a.totals->loss = loss;
     a.totals->weight = weight;
@@ -831,6 +830,7 @@ class CudaModel final : public Model {
     StepSettings base;
     base.learning_rate = settings.learning_rate;
     base.step = settings.first_step;
+    base.mean_weight = settings.mean_weight;
     const UpdateRule rule = update_rule(optimizer_, base);
 
     // The epoch's rows, in order (local SGD always gathers: its workers read windows of them).

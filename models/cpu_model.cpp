@@ -122,7 +122,7 @@ struct StepState {
   // Per-step scratch, grown to the largest batch.
   std::vector<float> dscore;  // [batch row][output]
   std::vector<float> sums;    // [batch row][output][factor] (fm)
-  std::vector<double> partial, slice_loss, slice_weight, norm_partial;
+  std::vector<double> partial, slice_loss, norm_partial;
   // The batch's rows gathered: slot and value [row][group], label and weight [row].
   std::vector<float> batch_value, batch_label, batch_weight;
   std::vector<std::int32_t> batch_slot;
@@ -250,6 +250,7 @@ class CpuModel final : public Model {
       StepSettings st;
       st.learning_rate = settings.learning_rate;
       st.step = settings.first_step + i;
+      st.mean_weight = settings.mean_weight;
       rules[i] = update_rule(optimizer_, st);
     }
 
@@ -444,7 +445,6 @@ class CpuModel final : public Model {
     grow(s.sums, count * outputs * k);
     grow(s.partial, slices * entries);
     grow(s.slice_loss, slices);
-    grow(s.slice_weight, slices);
     grow(s.batch_slot, count * groups);
     grow(s.batch_value, count * groups);
     grow(s.batch_label, count);
@@ -457,7 +457,7 @@ class CpuModel final : public Model {
     for_each_index(parallel, true, slices, [&](std::int64_t c) {
       double* acc = s.partial.data() + c * entries;
       std::fill(acc, acc + entries, 0.0);
-      double loss = 0.0, weight = 0.0;
+      double loss = 0.0;
       const std::int64_t end = std::min(count, (c + 1) * kSliceRows);
       for (std::int64_t b = c * kSliceRows; b < end; ++b) {
         if (b + kPrefetchRows < count) prefetch_row(order[b + kPrefetchRows]);
@@ -476,9 +476,8 @@ class CpuModel final : public Model {
                                   data_.weights ? s.batch_weight.data() + b : nullptr};
         float* ds = s.dscore.data() + b * outputs;
         const float* sm = s.sums.data() + b * outputs * k;
-        double w = 0.0;
+        double w = 0.0;  // the row's weight (unused: a step divides by step_weight)
         loss += row_forward(model, one, 0, ds, s.sums.data() + b * outputs * k, w);
-        weight += w;
         for (std::int32_t o = 0; o < outputs; ++o) {
           const float d = ds[o];
           double* a = acc + o * per_output;
@@ -495,7 +494,6 @@ class CpuModel final : public Model {
         }
       }
       s.slice_loss[c] = loss;
-      s.slice_weight[c] = weight;
     });
 
     for_each_index(parallel, false, entries, [&](std::int64_t e) {
@@ -550,11 +548,9 @@ class CpuModel final : public Model {
       }
     });
 
-    double loss = 0.0, weight = 0.0;
-    for (std::int64_t c = 0; c < slices; ++c) {
-      loss += s.slice_loss[c];
-      weight += s.slice_weight[c];
-    }
+    double loss = 0.0;
+    for (std::int64_t c = 0; c < slices; ++c) loss += s.slice_loss[c];
+    const double weight = step_weight(count, rule);
     const std::int64_t size = p.size();
     if (lazy) {
       lazy_update(s, weight, rule, parallel);

@@ -143,6 +143,9 @@ struct StepSettings {
   // loss still adds to the running sum that Model::take_loss_sum returns. A trainer that only needs
   // the epoch's loss passes false and calls take_loss_sum once per epoch.
   bool return_loss = true;
+  // The training set's mean sample weight (1 without weights): a step divides its weighted gradient
+  // sum by its rows times this (step_weight, models/model_formulas.h).
+  double mean_weight = 1.0;
 };
 
 // One epoch of local SGD (--mode parallel; Zinkevich et al. 2010): the epoch order is split into
@@ -155,6 +158,7 @@ struct LocalSgdSettings {
   float learning_rate = 0.01f;
   std::int64_t first_step = 1;  // optimizer step count of the first local step (Adam bias correction)
   std::int32_t workers = 0;     // 0 = as many as the device runs well (threads; SMs x blocks)
+  double mean_weight = 1.0;     // as StepSettings::mean_weight
 };
 
 // One step of a sequence given to Model::train_steps.

@@ -407,8 +407,8 @@ LATHE_HOST_DEVICE float dense_entry_gradient(const float* theta, const Parameter
 
 // ---- From the summed gradient to the update ----
 
-// The factor that turns the batch's summed gradient into the one the optimizer applies: 1 / the
-// batch's total weight (0 for a batch of weight 0), times clip_norm / norm when clip_norm > 0 and
+// The factor that turns the batch's summed gradient into the one the optimizer applies: 1 /
+// batch_weight (step_weight: 0 for an empty batch), times clip_norm / norm when clip_norm > 0 and
 // the mean gradient's L2 norm exceeds it. sum_of_squares: of the summed gradient's entries.
 LATHE_HOST_DEVICE double gradient_scale(double batch_weight, double sum_of_squares,
                                         float clip_norm) {
@@ -426,12 +426,23 @@ struct UpdateRule {
   float learning_rate = 0.0f;
   float bias_correction1 = 1.0f;
   float bias_correction2 = 1.0f;
+  double mean_weight = 1.0;  // StepSettings::mean_weight
 };
+
+// What a step of `rows` rows divides its summed weighted gradient by: rows times the training
+// set's mean sample weight, so that a step follows the gradient of the weighted objective
+// sum_i w_i loss_i / sum_i w_i in expectation whatever the batch. Dividing by the batch's own
+// weight sum instead cancelled the weights in small batches (at one row a step, entirely): a
+// class weighted 5x moved the weights no more than the others. Without weights, the rows.
+LATHE_HOST_DEVICE double step_weight(std::int64_t rows, const UpdateRule& u) {
+  return static_cast<double>(rows) * u.mean_weight;
+}
 
 inline UpdateRule update_rule(const OptimizerConfig& config, const StepSettings& settings) {
   UpdateRule u;
   u.config = config;
   u.learning_rate = settings.learning_rate;
+  u.mean_weight = settings.mean_weight;
   const double t = static_cast<double>(settings.step);
   u.bias_correction1 =
       static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(config.beta1), t)));

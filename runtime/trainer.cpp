@@ -122,11 +122,13 @@ namespace {
 
 // Runs one epoch's steps over the rows the model is bound to (`rows` of them, in the order set
 // for the epoch): local SGD in parallel mode, else minibatch steps (at once through train_steps,
-// or one train_step call each). Advances `step` by the steps taken.
-void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, std::int64_t& step,
+// or one train_step call each). Advances `step` by the steps taken. mean_weight: the training
+// set's mean sample weight (StepSettings::mean_weight).
+void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, double mean_weight, std::int64_t& step,
                std::int64_t optimizer_restart, std::int64_t total_steps, std::vector<PlannedStep>& plans) {
   if (options.mode == TrainMode::parallel) {
     LocalSgdSettings local;
+    local.mean_weight = mean_weight;
     local.batch = options.batch;
     local.sync_every = options.sync_every;
     local.workers = options.workers;
@@ -144,6 +146,7 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, s
     p.count = std::min(options.batch, rows - first);
     p.settings.step = step - optimizer_restart;
     p.settings.learning_rate = learning_rate_at(options, step, total_steps);
+    p.settings.mean_weight = mean_weight;
     // The loss stays on the device and is read once per epoch: no wait after every GPU step.
     p.settings.return_loss = false;
     plans.push_back(p);
@@ -160,6 +163,14 @@ double total_weight_of(const TrainingSet& set, std::int64_t rows) {
   double total = 0;
   for (std::int64_t r = 0; r < rows; ++r) total += set.weights[r];
   return total;
+}
+
+// The mean sample weight of `rows` training rows of total weight `total`, which must be positive.
+double mean_weight_of(double total, std::int64_t rows) {
+  if (!(total > 0.0)) {
+    throw InputError("the training rows' sample weights sum to 0 (every weight is 0): nothing to train on");
+  }
+  return total / static_cast<double>(rows);
 }
 
 // Runs an epoch's steps (the model's loss sum already reset) and returns the epoch's total sample
@@ -321,13 +332,14 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                          const TrainerOptions& options) {
   if (options.batch < 1) throw InputError("--batch must be at least 1");
   const double total_weight = total_weight_of(train.set, train.rows);
+  const double mean_weight = train.rows > 0 ? mean_weight_of(total_weight, train.rows) : 1.0;
   std::vector<PlannedStep> plans;
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
                                      std::int64_t total_steps) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
     if (epoch < options.epochs) model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
-    run_steps(model, train.rows, options, step, restart, total_steps, plans);
+    run_steps(model, train.rows, options, mean_weight, step, restart, total_steps, plans);
     return total_weight;
   };
   return run_training(ctx, model, train.rows, (train.rows + options.batch - 1) / options.batch, epoch_steps,
@@ -362,6 +374,10 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
   const auto window_order_of = [&](std::int32_t epoch) {
     return make_epoch_permutation(windows, options.seed ^ 0x77696e646f77ULL, epoch);
   };
+  // The training set's mean sample weight: the windows' own figure when they know it before the
+  // first epoch, else known after one epoch; until then, the mean over the rows bound so far.
+  const double windows_total = train.total_weight();
+  double mean_weight = std::isnan(windows_total) ? NAN : mean_weight_of(windows_total, rows);
   const auto load_async = [&train](std::int64_t w, TrainingWindow& into) {
     return std::async(std::launch::async, [&train, &into, w] { train.load(w, into); });
   };
@@ -370,6 +386,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
     // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
     const EpochPermutation window_order = window_order_of(epoch);
     double total_weight = 0;
+    std::int64_t rows_bound = 0;
     std::future<void> next;
     if (ahead.valid() && ahead_epoch == epoch) {
       next = std::move(ahead);
@@ -392,11 +409,14 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       const std::uint64_t window_seed = mix64(options.seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(
                                                                    epoch_row(window_order, k) + 1)));
       model.set_epoch_permutation(make_epoch_permutation(current.rows, window_seed, epoch));
-      run_steps(model, current.rows, options, step, restart, total_steps, plans);
       total_weight += total_weight_of(set, current.rows);
+      rows_bound += current.rows;
+      const double mean = std::isnan(mean_weight) ? total_weight / static_cast<double>(rows_bound) : mean_weight;
+      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans);
       // The CPU model has finished reading `current`; the GPU model copied it at binding.
     }
     base = static_cast<int>((base + windows) % 2);
+    if (std::isnan(mean_weight)) mean_weight = mean_weight_of(total_weight, rows);
     return total_weight;
   };
   return run_training(ctx, model, rows, steps_per_epoch, epoch_steps, valid, link, classes, options);

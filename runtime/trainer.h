@@ -186,6 +186,10 @@ class TrainingWindows {
     (void)out;
     (void)rows;
   }
+  // The sum of the training rows' sample weights over every window (the rows' count without
+  // weights), when known before any load; NaN (the default) when not: the trainer then takes the
+  // mean weight of the rows loaded so far until the first epoch has seen them all.
+  virtual double total_weight() const { return std::nan(""); }
 };
 
 // A note when the training loss of some epoch rose to more than kDivergedLossRatio times the

@@ -52,6 +52,14 @@ struct Data {
     return t;
   }
   double w(std::int64_t r) const { return weight.empty() ? 1.0 : weight[r]; }
+  // The mean sample weight of rows [first, first + count) of `order` (every row when order is
+  // empty): StepSettings::mean_weight for a step that should divide by those rows' weight.
+  double mean_weight(const std::vector<std::int64_t>& order = {}, std::int64_t first = 0, std::int64_t count = -1) const {
+    if (count < 0) count = order.empty() ? rows : static_cast<std::int64_t>(order.size()) - first;
+    double total = 0;
+    for (std::int64_t i = first; i < first + count; ++i) total += w(order.empty() ? i : order[i]);
+    return total / static_cast<double>(count);
+  }
 };
 
 // Dense features N(0, 1); sparse group g has `widths[g]` slots, uniform; its value is 1 (one-hot)
@@ -353,6 +361,7 @@ void train_full_batch(Model& m, const Data& d, float lr, int steps) {
     st.learning_rate = lr;
     st.step = s;
     st.return_loss = false;
+    st.mean_weight = d.mean_weight();
     m.train_step(0, d.rows, st);
   }
   m.take_loss_sum();
@@ -544,6 +553,7 @@ TEST(ModelGradient, OneSgdStepMatchesFiniteDifferencesOfTheObjective) {
     const std::int64_t first = 5, count = 41;
     StepSettings st;
     st.learning_rate = 1.0f;
+    st.mean_weight = d.mean_weight(order, first, count);  // the reference objective's batch mean
     const double loss = model->train_step(first, count, st);
     const std::vector<float> theta1 = flatten(model->parameters());
 
@@ -1312,6 +1322,46 @@ TEST_P(ModelOnDevice, ClippingBoundsTheStepByTheGlobalNorm) {
     EXPECT_NEAR(step_length(0.25f), 0.25, 1e-5);
     EXPECT_NEAR(step_length(1e6f), unclipped, 1e-6 * unclipped);
   }
+}
+
+// Sample weights (step_weight): a step divides its weighted gradient sum by its rows times the
+// training set's mean weight, so a row's weight scales its step even in a batch of one row (the
+// batch's own weight sum cancelled it there: --class-weight balanced did nothing at --batch 1).
+TEST_P(ModelOnDevice, SampleWeightsScaleTheStepOfAOneRowBatch) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(16, 4, {3}, 131, false, true);
+  assign_labels(d, LossKind::logistic, 1, 132, linear_truth(d, 133));
+  const std::vector<std::int64_t> order = shuffled(d.rows, 134);
+  const std::int64_t first = order[0] == 0 ? 1 : 0;  // a row of nonzero weight
+  const double w = d.w(order[first]);
+  const auto step_of = [&](double mean_weight) {
+    OptimizerConfig opt;
+    opt.kind = OptimizerKind::sgd;
+    auto model = make_model(ctx, make_shape(d, LossKind::logistic, ModelKind::linear), opt, 4);
+    const auto before = flatten(model->parameters());
+    model->bind_training_set(d.set());
+    model->set_epoch_order(order);
+    StepSettings st;
+    st.learning_rate = 0.5f;
+    st.mean_weight = mean_weight;
+    model->train_step(first, 1, st);
+    const auto after = flatten(model->parameters());
+    std::vector<double> delta(before.size());
+    for (std::size_t i = 0; i < before.size(); ++i) delta[i] = static_cast<double>(after[i]) - before[i];
+    return delta;
+  };
+  // Dividing by the row's own weight is the unweighted step; by the set's mean, w / mean of it.
+  const std::vector<double> unweighted = step_of(w);
+  const double mean = d.mean_weight();
+  const std::vector<double> weighted = step_of(mean);
+  double largest = 0;
+  for (std::size_t i = 0; i < unweighted.size(); ++i) {
+    largest = std::max(largest, std::fabs(unweighted[i]));
+    EXPECT_NEAR(weighted[i], unweighted[i] * w / mean, 1e-6 + 1e-5 * std::fabs(unweighted[i])) << "parameter " << i;
+  }
+  ASSERT_GT(largest, 1e-3);
+  ASSERT_GT(std::fabs(w / mean - 1.0), 0.05);  // the weights differ enough to tell the two apart
 }
 
 // Lazy updates (models/model_formulas.h): a step leaves the parameters and the optimizer state of
