@@ -194,6 +194,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     throw InputError("--metric: '" + outcome.metric + "' is not a metric of a " + task_name(link.task) +
                      " task (" + list + ")");
   }
+  // Without a validation set, early stopping watches the training loss (the summary says so).
+  if (!(valid && valid->rows > 0)) outcome.metric = "train_loss";
   const std::int64_t total_steps = steps_per_epoch * options.epochs;
   std::vector<float> predictions;
   double best_value = NAN;
@@ -252,18 +254,23 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     record.rows_per_second = static_cast<double>(train_rows) / std::max(record.seconds, 1e-9);
     outcome.history.push_back(record);
 
-    // Early stopping on the validation metric (or the training loss without a validation set).
+    // Early stopping on the validation metric, keeping the best epoch's weights. Without a
+    // validation set, on the epoch's running training loss, keeping the last epoch's weights: that
+    // loss is measured while the epoch's steps move the weights (in full-batch training it is the
+    // loss of the weights before the epoch), so it cannot choose between epochs' weights.
     const bool have_valid = valid && valid->rows > 0;
     const double value = have_valid ? record.valid.values.at(outcome.metric) : record.train_loss;
     const bool better = have_valid ? improves(outcome.metric, value, best_value)
                                    : (std::isnan(best_value) || value < best_value);
     if (better) {
       best_value = value;
-      outcome.best = params;
-      outcome.best_epoch = epoch;
       since_best = 0;
     } else {
       ++since_best;
+    }
+    if (better || !have_valid) {
+      outcome.best = params;
+      outcome.best_epoch = epoch;
     }
 
     if (options.metrics_log) {

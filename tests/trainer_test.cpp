@@ -383,6 +383,33 @@ TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
 // be told to fail at one window.
 // The cosine schedule (the default) puts a run's first step at the full rate: one epoch of a single
 // batch, as any table smaller than the batch trains, must move the weights in both modes.
+// Without a validation set the running training loss decides early stopping only: the weights kept
+// are the last epoch's (that loss is measured while the epoch moves the weights, so it cannot pick
+// an epoch's weights), and the summary names the training loss as the metric. A constant rate of
+// momentum SGD that oscillates makes the lowest running loss an early epoch.
+TEST(Trainer, WithoutAValidationSetTheLastEpochIsKept) {
+  SmallTraining t;
+  TrainerOptions options;
+  options.epochs = 12;
+  options.batch = 4096;  // full batch
+  options.patience = 0;
+  options.progress = false;
+  options.schedule = ScheduleKind::constant;
+  options.learning_rate = 3.0f;
+  ModelParameters last;
+  const TrainOutcome outcome = t.train(OptimizerKind::momentum, options, &last);
+  EXPECT_EQ(outcome.metric, "train_loss");
+  EXPECT_EQ(outcome.best_epoch, 12);
+  EXPECT_EQ(outcome.best.weights, last.weights);
+  EXPECT_EQ(outcome.best.bias, last.bias);
+  // The run is one where the lowest running loss is not the last epoch's, which the old rule kept.
+  std::int32_t lowest = 1;
+  for (const EpochRecord& r : outcome.history) {
+    if (r.train_loss < outcome.history.at(lowest - 1).train_loss) lowest = r.epoch;
+  }
+  EXPECT_LT(lowest, 12);
+}
+
 TEST(Trainer, ASingleCosineStepStillLearns) {
   SmallTraining t;
   for (const TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
