@@ -1,11 +1,15 @@
-// `lathe eval MODEL.h5 DATA.h5 [--json]`: the task's metrics on labeled data, beside the
-// validation metrics stored in the model at training time. JSON: the metrics at the top level
-// (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
+// `lathe eval MODEL.h5 DATA.h5 [--weight COL] [--json]`: the task's metrics on labeled data (with
+// --weight, weighted by that column's sample weights, as training's validation metrics are), beside
+// the validation metrics stored in the model at training time. A model trained with `--weight W`
+// stored validation metrics weighted by W: without --weight, a note says so. JSON: the metrics at
+// the top level (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
+// "weight" (the column weighting this data's metrics, null for none),
 // "classes" (classification: the class labels in the model's order), multiclass "confusion_matrix"
 // (confusion as a nested list: rows the true class, columns the predicted one, in "classes" order;
 // "confusion" is the same counts flattened row by row),
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
-// validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss).
+// validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss, and
+// "weight", the training run's --weight column, when it had one).
 #include <nlohmann/json.hpp>
 
 #include <iomanip>
@@ -21,12 +25,15 @@ namespace lathe::cli {
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a model on labeled data");
   struct Args {
-    std::string model, data, device = "auto", group;
+    std::string model, data, device = "auto", group, weight;
     bool json = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file")->required();
   cmd->add_option("data", args->data, "Labeled data, HDF5")->required();
+  cmd->add_option("--weight", args->weight,
+                  "Sample-weight column: weighted metrics, as the validation metrics of a model trained with "
+                  "--weight are");
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
@@ -36,9 +43,22 @@ void add_eval_command(CLI::App& app) {
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;
-    const MetricSet metrics = evaluate_table(ctx, model, args->data, read);
+    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight);
     nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
+    // The training run's --weight column (its options hold the values given), which weighted the
+    // stored validation metrics.
+    std::string trained_weight;
+    const nlohmann::json options = nlohmann::json::parse(model.options_json, nullptr, false);
+    if (options.is_object() && options.contains("weight") && options["weight"].is_array() &&
+        !options["weight"].empty() && options["weight"].back().is_string()) {
+      trained_weight = options["weight"].back().get<std::string>();
+    }
+    if (!trained_weight.empty() && args->weight.empty() && !stored_valid.empty() && !args->quiet) {
+      std::cerr << "eval: note: the training validation metrics of " << args->model << " are weighted by column '"
+                << trained_weight << "' (trained with --weight " << trained_weight
+                << "), the metrics of this data are not: --weight " << trained_weight << " gives comparable figures\n";
+    }
     if (args->json) {
       nlohmann::json j = nlohmann::json::object();
       for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
@@ -62,13 +82,17 @@ void add_eval_command(CLI::App& app) {
           if (k != "valid") training[k] = v;
         }
       }
+      if (!trained_weight.empty()) training["weight"] = trained_weight;
       j["training"] = training;
       j["task"] = task_name(model.task);
+      j["weight"] = args->weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->weight);
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::cout << "model: " << args->model << " (" << task_name(model.task) << ", label '" << model.label << "')\n";
-    std::cout << "data:  " << args->data << "\n\n";
+    std::cout << "data:  " << args->data;
+    if (!args->weight.empty()) std::cout << " (weighted by column '" << args->weight << "')";
+    std::cout << "\n\n";
     std::cout << "  " << std::left << std::setw(10) << "metric" << std::right << std::setw(14) << "this data"
               << std::setw(22) << "training validation" << "\n";
     for (const auto& [k, v] : metrics.values) {

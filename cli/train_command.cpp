@@ -12,6 +12,8 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "cli/closest_name.h"
 #include "cli/commands.h"
@@ -23,6 +25,7 @@
 #include "io/train_table.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/metrics.h"
 
 namespace lathe::cli {
 
@@ -285,7 +288,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", args->schedule, "constant, inverse (inverse-time decay) or cosine")
       ->capture_default_str()
       ->check(CLI::IsMember({"constant", "inverse", "cosine"}));
-  cmd->add_option("--decay", o.trainer.decay, "Inverse-time decay rate per step")->capture_default_str();
+  cmd->add_option("--decay", o.trainer.decay,
+                  "--schedule inverse: the rate is lr / (1 + decay * step) (default: 1 / the steps per epoch, so "
+                  "lr / (1 + epochs done))");
   cmd->add_option("--warmup", o.trainer.warmup_steps, "Linear warmup steps")->capture_default_str();
   cmd->add_option("--momentum", o.optimizer.momentum, "Momentum (momentum, nesterov)")->capture_default_str();
   cmd->add_option("--l1", o.optimizer.l1, "L1 penalty (proximal)")->capture_default_str();
@@ -363,6 +368,7 @@ void add_train_command(CLI::App& app) {
                          number_text(least) + " (got " + given + ")");
       }
     };
+    finite_at_least("--lr", o.trainer.learning_rate, 0.0, true);
     finite_at_least("--huber-delta", args->huber_delta, 0.0, true);
     finite_at_least("--decay", o.trainer.decay, 0.0, false);
     finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
@@ -427,6 +433,23 @@ void add_train_command(CLI::App& app) {
     o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
     o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
                          : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
+    // --schedule inverse without --decay: once per epoch, lr / (1 + epochs done). The steps per
+    // epoch follow the training rows and the batch, which only the trainer knows: a decay below 0
+    // asks it for 1 / (steps per epoch) (TrainerOptions::decay, runtime/trainer.h).
+    if (o.trainer.schedule == ScheduleKind::inverse_time && cmd->count("--decay") == 0) o.trainer.decay = -1.0f;
+    // Options of another task: a usage error naming the option given, not one it implies.
+    if (cmd->count("--huber-delta") > 0 && o.task != Task::regression) {
+      throw UsageError("--huber-delta needs --task regression (it chooses the regression loss; this run's task is " +
+                       args->task + ")");
+    }
+    if (!args->metric.empty()) {
+      const std::vector<std::string> names = metric_names(o.task);
+      if (std::find(names.begin(), names.end(), args->metric) == names.end()) {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        throw UsageError("--metric: '" + args->metric + "' is not a metric of a " + args->task + " task (" + list + ")");
+      }
+    }
     if (args->huber_delta > 0) {
       o.huber = true;
       o.huber_delta = args->huber_delta;
@@ -443,7 +466,6 @@ void add_train_command(CLI::App& app) {
     o.read.block_rows = args->block_rows;
     o.trainer.progress = !args->quiet;
     o.memory_budget_bytes = args->memory_budget_mb * 1e6;
-    if (o.trainer.learning_rate <= 0 || !std::isfinite(o.trainer.learning_rate)) throw UsageError("--lr must be a finite number above 0");
     // The log is written under a temporary name and takes its place only when training succeeds, so
     // a failed run leaves an earlier log as it was.
     std::optional<TemporaryOutput> log_file;
@@ -461,6 +483,45 @@ void add_train_command(CLI::App& app) {
       }
     }
     o.options_json = options_json.dump();
+    // Options given (on the command line or in --config) that this run has no use for: a note each,
+    // so that a value the user chose is never dropped unsaid.
+    {
+      const auto given = [&](const char* flag) {
+        return cmd->count(flag) > 0
+                   ? std::string(flag) + " " + cmd->get_option(flag)->results().back() +
+                         (from_config.count(flag) ? " (in --config " + args->config + ")" : std::string())
+                   : std::string();
+      };
+      std::vector<std::string> notes;
+      if (o.kind != ModelKind::fm && !given("--factors").empty()) {
+        notes.push_back(given("--factors") + " is ignored: factors belong to --model fm, and this model is linear");
+      }
+      for (const char* flag : {"--sync-every", "--workers"}) {
+        if (o.trainer.mode != TrainMode::parallel && !given(flag).empty()) {
+          notes.push_back(given(flag) + " is ignored: it applies to --mode parallel, and this run's mode is exact");
+        }
+      }
+      if (o.trainer.schedule != ScheduleKind::inverse_time && !given("--decay").empty()) {
+        notes.push_back(given("--decay") + " is ignored: it is the rate of --schedule inverse, and this run's "
+                        "schedule is " + args->schedule);
+      }
+      if (o.optimizer.kind != OptimizerKind::momentum && o.optimizer.kind != OptimizerKind::nesterov &&
+          !given("--momentum").empty()) {
+        notes.push_back(given("--momentum") + " is ignored: it applies to --optimizer momentum and nesterov, and "
+                        "this run's optimizer is " + args->optimizer);
+      }
+      if (args->valid.empty() && o.valid_fraction == 0) {
+        const std::string none = "this run has no validation set (--valid-fraction 0 and no --valid)";
+        if (!given("--metric").empty()) {
+          notes.push_back(given("--metric") + " is ignored: " + none + ", so no validation metric is computed "
+                          "(early stopping watches the training loss)");
+        }
+        if (o.trainer.patience > 0 && !given("--patience").empty()) {
+          notes.push_back(given("--patience") + " counts epochs without improvement of the training loss: " + none);
+        }
+      }
+      for (const std::string& note : notes) std::cerr << "train: note: " << note << "\n";
+    }
     if (!o.resume_path.empty()) check_resume_split(cmd, o);
     if (!o.init_model.empty()) check_warm_start(o, args->data);
     const DeviceContext ctx = DeviceContext::select(args->device);

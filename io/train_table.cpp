@@ -105,6 +105,40 @@ struct LabelMap {
 
 std::string row_text(std::int64_t row) { return "row " + std::to_string(row + 1); }
 
+// The column of `reader` holding sample weights, found by name (InputError naming --weight and the
+// columns otherwise) and checked to be numeric and not `label`.
+std::int32_t weight_column_index(const TableReader& reader, const std::string& weight, const std::string& label) {
+  const std::int32_t col = column_index(reader, weight, "--weight");
+  if (weight == label) throw UsageError("--weight '" + weight + "' is the label; a sample weight is another column");
+  if (reader.columns()[col].type == ColumnType::categorical) {
+    throw InputError(reader.path().string() + ": --weight '" + weight +
+                     "' is a categorical column; a sample weight must be numeric");
+  }
+  return col;
+}
+
+// Sample weights read from `file`'s column `column`: every row `keep` holds (all rows without one)
+// must have a finite weight of at least 0, else InputError naming the file, the column and the first
+// bad row. `rows_text` ("the 80 validation rows"), when given, names rows whose weights must not
+// sum to 0, since metrics weighted by them would have no value.
+void check_sample_weights(const std::vector<float>& weights, const RowMask* keep, const std::string& file,
+                          const std::string& column, const std::string& rows_text = "") {
+  double total = 0;
+  for (std::int64_t r = 0; r < static_cast<std::int64_t>(weights.size()); ++r) {
+    if (keep && !keep->test(r)) continue;
+    const float w = weights[static_cast<std::size_t>(r)];
+    if (!(std::isfinite(w) && w >= 0)) {
+      throw InputError(file + ": weight '" + column + "': " + row_text(r) +
+                       " has a missing, negative or infinite weight (" + number_label(w) + ")");
+    }
+    total += w;
+  }
+  if (!rows_text.empty() && !(total > 0)) {
+    throw InputError(file + ": weight '" + column + "': the weights of " + rows_text +
+                     " sum to 0, so the metrics weighted by them have no value");
+  }
+}
+
 // "No, Yes", or the first ten classes and how many there are.
 std::string class_list(const std::vector<std::string>& classes) {
   std::string out;
@@ -539,7 +573,12 @@ class FileWindows final : public TrainingWindows {
       for (std::int64_t r = first; r < end; ++r) n += mask_.test(r) ? 1 : 0;
       if (n > 0) windows_.push_back({first, end, n});
     }
+    for (std::int64_t r = 0; r < reader.rows(); ++r) {
+      if (mask_.test(r)) total_weight_ += weighted_ ? static_cast<double>(weight_of_(r)) : 1.0;
+    }
   }
+  // Known from the weight column read whole before training (the trainer's mean weight).
+  double total_weight() const override { return total_weight_; }
   std::int64_t count() const override { return static_cast<std::int64_t>(windows_.size()); }
   std::int64_t rows_in(std::int64_t w) const override { return windows_.at(static_cast<std::size_t>(w)).rows; }
   // File rows per window: --window-rows rounded up to whole read blocks.
@@ -595,6 +634,7 @@ class FileWindows final : public TrainingWindows {
   std::function<float(std::int64_t)> target_of_, weight_of_;
   bool weighted_;
   bool row_major_;  // fill the windows' row-major copies instead (for the CPU model)
+  double total_weight_ = 0.0;  // the training rows' weights (their count without weights)
   // Sizes `out`'s arrays for n rows (growing them only when a window has more rows than before).
   // The CPU model reads the row-major copy only: the window holds nothing else.
   void size_for(TrainingWindow& out, std::int64_t n) const {
@@ -667,14 +707,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   std::vector<std::int32_t> wanted = {label_col};
   std::int32_t weight_col = -1;
   if (!options.weight_column.empty()) {
-    weight_col = column_index(reader, options.weight_column, "--weight");
-    if (weight_col == label_col) {
-      throw UsageError("--weight '" + options.weight_column + "' is the label; a sample weight is another column");
-    }
-    if (reader.columns()[weight_col].type == ColumnType::categorical) {
-      throw InputError(data.string() + ": --weight '" + options.weight_column +
-                       "' is a categorical column; a sample weight must be numeric");
-    }
+    weight_col = weight_column_index(reader, options.weight_column, options.preparation.label);
     wanted.push_back(weight_col);
   }
   if (!options.positive.empty() && options.task != Task::binary) {
@@ -696,15 +729,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                          options.positive, data.string());
   const std::vector<float> class_of =
       options.task == Task::regression ? std::vector<float>(raw_labels.size(), 0.0f) : labels.classes_of(raw_labels);
-  if (weight_col >= 0) {
-    for (std::int64_t r = 0; r < reader.rows(); ++r) {
-      const float w = values[1][static_cast<std::size_t>(r)];
-      if (keep.test(r) && !(std::isfinite(w) && w >= 0)) {
-        throw InputError(data.string() + ": weight '" + options.weight_column + "': " + row_text(r) +
-                         " has a missing, negative or infinite weight");
-      }
-    }
-  }
+  if (weight_col >= 0) check_sample_weights(values[1], &keep, data.string(), options.weight_column);
 
   const bool separate_valid = !options.valid_path.empty();
   const RowMask valid_mask = separate_valid ? RowMask(reader.rows(), false)
@@ -721,6 +746,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            "loss and the model stores no validation metrics");
   }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
+  if (weight_col >= 0 && !separate_valid && valid_mask.count() > 0) {
+    std::ostringstream fraction;
+    fraction << options.valid_fraction;
+    check_sample_weights(values[1], &valid_mask, data.string(), options.weight_column,
+                         "the " + std::to_string(valid_mask.count()) + " validation rows (--valid-fraction " +
+                             fraction.str() + ")");
+  }
   // A numeric label with a class for every few rows is most likely a quantity (below the class cap
   // of make_label_map, which refuses more than kMaxMulticlassClasses).
   if (const auto n = static_cast<std::int64_t>(labels.classes.size());
@@ -864,8 +896,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     TableReader vreader(options.valid_path, options.read);
     const std::int32_t vl = column_index(vreader, options.preparation.label, "--label");
     std::vector<std::int32_t> vw = {vl};
-    if (!options.weight_column.empty()) vw.push_back(column_index(vreader, options.weight_column, "--weight"));
+    if (!options.weight_column.empty()) {
+      vw.push_back(weight_column_index(vreader, options.weight_column, options.preparation.label));
+    }
     auto vvalues = read_columns(vreader, vw);
+    // The validation metrics are weighted by these: checked as the training file's are, before
+    // anything trains.
+    if (vw.size() > 1) {
+      check_sample_weights(vvalues[1], nullptr, options.valid_path.string(), options.weight_column,
+                           "its " + std::to_string(vreader.rows()) + " rows");
+    }
     const BoundPreparation vbound = bind_preparation(fitted, vreader.columns());
     // Scored like any data the model meets: an infinite value in an unclipped column is refused.
     gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
@@ -1095,15 +1135,23 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 }
 
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read) {
+                         const TableReadOptions& read, const std::string& weight_column) {
   TableReader reader(data, read);
   // The preparation and the schema first: they cost nothing, the labels cost a pass over the file.
   check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
+  std::vector<float> weights;
+  if (!weight_column.empty()) {
+    const std::int32_t col = weight_column_index(reader, weight_column, model.label);
+    weights = std::move(read_columns(reader, {col})[0]);
+    check_sample_weights(weights, nullptr, reader.path().string(), weight_column,
+                         "its " + std::to_string(reader.rows()) + " rows");
+  }
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions);
-  return compute_metrics(ctx, model.task, predictions, labels, {}, static_cast<std::int32_t>(model.classes.size()));
+  return compute_metrics(ctx, model.task, predictions, labels, weights,
+                         static_cast<std::int32_t>(model.classes.size()));
 }
 
 }  // namespace lathe

@@ -96,9 +96,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
 // The model's metrics on labeled data (the label column named in the model). InputError for a data
 // file that lacks an input of the model or whose type changed (naming the file, the column and the
-// model, as `lathe score` does) and for a bad label (evaluation_labels).
+// model, as `lathe score` does) and for a bad label (evaluation_labels). With `weight_column`, the
+// metrics are weighted by that column's sample weights, as training's validation metrics are
+// (`lathe eval --weight`): a weight that is missing, negative or infinite, weights summing to 0, a
+// categorical column or the label are refused as `lathe train --weight` refuses them.
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read = {});
+                         const TableReadOptions& read = {}, const std::string& weight_column = "");
 
 // The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
 // or the index of the class in model.classes (matched by label). InputError naming the file and

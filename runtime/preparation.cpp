@@ -95,7 +95,7 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       // Sums over infinite values say nothing useful (inf, or NaN): name the cause instead.
       throw InputError("column '" + name + "' has infinite values (min " + fmt(st.min) + ", max " + fmt(st.max) +
                        "), so its mean and standard deviation, needed for " + why +
-                       ", are not finite; use quantile clipping with median imputation and robust scaling");
+                       ", are not finite; clip it to quantiles (the clipped values' moments are finite)");
     }
     if (!std::isfinite(mean) || !std::isfinite(stddev)) {
       throw InputError("column '" + name + "': mean " + fmt(mean) + ", standard deviation " +
@@ -104,10 +104,50 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
     }
   };
 
+  // The bounds first: the transform fills, clips, then scales, so the mean fill and the standard
+  // scaler take the moments of the clipped values.
+  switch (p.clip) {
+    case ClipKind::none:
+      break;
+    case ClipKind::quantile:
+      t.clip_lo = static_cast<float>(quantile(p.clip_lo_quantile));
+      t.clip_hi = static_cast<float>(quantile(p.clip_hi_quantile));
+      break;
+    case ClipKind::stddev:
+      // The usual definition: bounds from the raw values' moments.
+      need_finite_moments("clipping to standard deviations");
+      t.clip_lo = static_cast<float>(mean - p.clip_k * stddev);
+      t.clip_hi = static_cast<float>(mean + p.clip_k * stddev);
+      break;
+  }
+  // Bounds inside [min, max] move some values: their moments come from the sketch (exact for a
+  // column of at most its capacity distinct values, else within its rank error times the clipped
+  // range), not from a second pass over the data. Bounds at or beyond [min, max] move nothing, and
+  // the profile's exact moments stay.
+  const bool clipped = t.clip_lo > st.min || t.clip_hi < st.max;
+  double clipped_mean = mean, clipped_stddev = stddev;
+  if (clipped) {
+    if (!(sketch.count() > 0)) {
+      throw InputError("column '" + name + "': the profile has no quantile sketch for it, needed for the " +
+                       "moments of its clipped values");
+    }
+    const QuantileSketch::Moments m = sketch.clipped_moments(t.clip_lo, t.clip_hi);
+    clipped_mean = m.mean;
+    clipped_stddev = std::sqrt(m.variance);
+  }
+  auto need_finite_clipped_moments = [&](const char* why) {
+    if (!clipped) return need_finite_moments(why);
+    if (!std::isfinite(clipped_mean) || !std::isfinite(clipped_stddev)) {
+      throw InputError("column '" + name + "': the clipped values' mean " + fmt(clipped_mean) +
+                       ", standard deviation " + fmt(clipped_stddev) + " are not finite (infinite values " +
+                       "on an unclipped side?), needed for " + why + "; clip both sides");
+    }
+  };
+
   switch (p.impute) {
     case ImputeKind::mean:
-      need_finite_moments("mean imputation");
-      t.fill = static_cast<float>(mean);
+      need_finite_clipped_moments("mean imputation");
+      t.fill = static_cast<float>(clipped_mean);
       break;
     case ImputeKind::median:
       t.fill = static_cast<float>(quantile(0.5));
@@ -117,29 +157,15 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       break;
   }
 
-  switch (p.clip) {
-    case ClipKind::none:
-      break;
-    case ClipKind::quantile:
-      t.clip_lo = static_cast<float>(quantile(p.clip_lo_quantile));
-      t.clip_hi = static_cast<float>(quantile(p.clip_hi_quantile));
-      break;
-    case ClipKind::stddev:
-      need_finite_moments("clipping to standard deviations");
-      t.clip_lo = static_cast<float>(mean - p.clip_k * stddev);
-      t.clip_hi = static_cast<float>(mean + p.clip_k * stddev);
-      break;
-  }
-
   double center = 0.0, scale = 1.0;
   const char* what = "";
   switch (p.scale) {
     case ScaleKind::none:
       return t;
     case ScaleKind::standard:
-      need_finite_moments("standard scaling");
-      center = mean;
-      scale = stddev;
+      need_finite_clipped_moments("standard scaling");
+      center = clipped_mean;
+      scale = clipped_stddev;
       what = "standard deviation";
       break;
     case ScaleKind::minmax: {
@@ -155,25 +181,34 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       what = "range (max - min)";
       break;
     }
-    case ScaleKind::robust:
-      center = quantile(0.5);
-      scale = quantile(0.75) - quantile(0.25);
+    case ScaleKind::robust: {
+      // Quantiles of the clipped values are the clipped quantiles (clipping is monotone): the same
+      // as the raw ones unless the bounds cut into the interquartile range.
+      const auto clip = [&](double v) {
+        return std::min(std::max(v, static_cast<double>(t.clip_lo)), static_cast<double>(t.clip_hi));
+      };
+      center = clip(quantile(0.5));
+      scale = clip(quantile(0.75)) - clip(quantile(0.25));
       what = "interquartile range";
       break;
+    }
   }
   t.center = center;
   if (usable_scale(scale)) {
     t.inv_scale = 1.0 / scale;
     // Values are read as float32 (a float64 column is rounded on reading), before the centering in
     // double: a column far from zero next to its spread keeps only float32's spacing there.
-    const double magnitude = std::max(std::fabs(static_cast<double>(st.min)), std::fabs(static_cast<double>(st.max)));
+    // Clipped-off values (outliers) are replaced by the bounds, so their spacing does not matter.
+    const double magnitude =
+        std::max(std::fabs(std::max(static_cast<double>(st.min), static_cast<double>(t.clip_lo))),
+                 std::fabs(std::min(static_cast<double>(st.max), static_cast<double>(t.clip_hi))));
     if (std::isfinite(magnitude) && magnitude > 0.0) {
       const double spacing = std::ldexp(1.0, std::ilogb(magnitude) - 23);
       if (spacing > 0.01 * scale) {
         note(notes, "column '" + name + "': its values are read as float32, whose spacing near " + fmt(magnitude) +
                         " is " + fmt(spacing) + ", " + fmt(std::round(1000.0 * spacing / scale) / 10.0) + "% of its " +
                         what + " (" + fmt(scale) +
-                        "): the prepared values are that coarse; subtract an offset (such as its mean, " + fmt(mean) +
+                        "): the prepared values are that coarse; subtract an offset (such as its mean, " + fmt(clipped_mean) +
                         ") from the column before import to keep them precise");
       }
     }

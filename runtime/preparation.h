@@ -129,14 +129,20 @@ struct FittedPreparation {
 // column or the label, a column whose statistics are not finite (infinite values), invalid clip
 // quantiles or k, zero hash_buckets or category_buckets.
 //
-// Per numeric column (the label excluded; profile column order):
-//   fill      mean of the non-missing values, their median (sketch), or impute_constant;
-//   clip      quantile: [q_lo, q_hi] quantiles of the sketch; stddev: mean -+ k * std; none;
-//   scale     standard: center mean, scale std (population, of the non-missing values);
+// Per numeric column (the label excluded; profile column order). The transform fills, clips, then
+// scales, so the fill and the scale describe the clipped values (of the unimputed, non-missing ones):
+//   clip      quantile: [q_lo, q_hi] quantiles of the sketch; stddev: mean -+ k * std of the raw
+//             values; none;
+//   fill      mean of the clipped non-missing values, their median (sketch), or impute_constant;
+//   scale     standard: center mean, scale std (population) of the clipped non-missing values;
 //             minmax: center min, scale max - min, with min/max narrowed to the clip bounds;
-//             robust: center median, scale q75 - q25 (sketch); none: center 0, scale 1.
-//   Centers and scales come from the unclipped, unimputed profile (clipping changes only the
-//   tails). A scale that is zero (constant column, IQR of 0) or not finite becomes 1, so the
+//             robust: center median, scale q75 - q25 (sketch; clipped too, which changes them only
+//             when the bounds cut into the IQR); none: center 0, scale 1.
+//   Unclipped, or with bounds that move no value, the mean and std are the profile's exact ones.
+//   Clipped, they are those of the sketch's weighted points clipped (QuantileSketch::
+//   clipped_moments): exact for a column of at most the sketch's capacity distinct values, else
+//   within its rank error (~1.5/capacity) times the clipped range; no second pass over the data.
+//   A scale that is zero (constant column, IQR of 0) or not finite becomes 1, so the
 //   centered output is finite (0 for a constant column under standard/minmax/robust), with a note.
 //   An all-missing column imputes impute_constant (0 by default) whatever the impute kind, does not
 //   clip, and outputs that constant (0 when scaled), with a note.

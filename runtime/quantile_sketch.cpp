@@ -202,6 +202,30 @@ double QuantileSketch::cdf(double x) const {
 
 double QuantileSketch::count() const { return total_; }
 
+QuantileSketch::Moments QuantileSketch::clipped_moments(float lo, float hi) const {
+  const std::size_t m = compacted_.points.size();
+  if (m == 0 || !(lo <= hi)) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    return {nan, nan};
+  }
+  // Clamped in float, as kernels/prepare_formulas.h clips, so the exact case matches the transform.
+  const auto clipped = [&](std::size_t i) {
+    return static_cast<double>(std::min(std::max(compacted_.points[i], lo), hi));
+  };
+  double sum = 0.0;
+  for (std::size_t i = 0; i < m; ++i) sum += compacted_.weights[i] * clipped(i);
+  Moments out;
+  out.mean = sum / total_;
+  // Two passes (the points are at hand): no cancellation for a column far from zero.
+  double squares = 0.0;
+  for (std::size_t i = 0; i < m; ++i) {
+    const double d = clipped(i) - out.mean;
+    squares += compacted_.weights[i] * d * d;
+  }
+  out.variance = squares / total_;
+  return out;
+}
+
 void summary_from_ranks(std::span<const float> chosen, std::span<const std::int64_t> lower,
                         std::span<const std::int64_t> upper, std::int64_t n, std::vector<float>& points,
                         std::vector<double>& weights) {

@@ -39,6 +39,21 @@ class QuantileSketch {
   // The fraction of values <= x; 0 when empty, NaN when x is NaN.
   double cdf(double x) const;
   double count() const;  // total weight: the number of values summarised
+
+  struct Moments {
+    double mean = 0.0;
+    double variance = 0.0;  // population (divided by the count)
+  };
+  // The mean and variance of min(max(x, lo), hi) over the summarised values, each point standing for
+  // its weight's worth of values (the model above), in double: the moments of a column after
+  // clipping, without a second pass over it. Exact (to double rounding) when every distinct value
+  // is a point, which holds for a column of at most `capacity` distinct values. Otherwise the
+  // weighted points' distribution function is off by about the rank error (~1.5/capacity of the
+  // values, see quantile_sketch.cpp) plus one point's share, so the mean is off by at most that
+  // fraction of (hi - lo), the variance by about twice that of (hi - lo)^2, and in practice far less
+  // (the shifts have both signs). lo = -inf / hi = +inf leave that side unclipped (an infinite
+  // point there gives an infinite mean). NaN moments when empty, lo or hi is NaN, or lo > hi.
+  Moments clipped_moments(float lo, float hi) const;
   int capacity() const { return capacity_; }
   // The compacted summary (for model files): points ascending and distinct, weights. Passing them
   // to add_summary of an empty sketch of the same capacity gives back the same quantiles.

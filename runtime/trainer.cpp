@@ -26,9 +26,15 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
   switch (o.schedule) {
     case ScheduleKind::constant:
       break;
-    case ScheduleKind::inverse_time:
-      lr = o.learning_rate / (1.0f + o.decay * static_cast<float>(after_warmup));
+    case ScheduleKind::inverse_time: {
+      // A decay below 0 is once per epoch: 1 / (steps per epoch), total_steps being the steps per
+      // epoch times o.epochs, so the rate is lr / (1 + epochs done).
+      const float decay = o.decay >= 0 ? o.decay
+                                       : static_cast<float>(static_cast<double>(o.epochs) /
+                                                            static_cast<double>(std::max<std::int64_t>(1, total_steps)));
+      lr = o.learning_rate / (1.0f + decay * static_cast<float>(after_warmup));
       break;
+    }
     case ScheduleKind::cosine: {
       // Steps count from 1; step k after the warmup sits at (k - 1) / span of the curve, so the
       // first runs at the full rate and the last above zero: a single step (one epoch of one

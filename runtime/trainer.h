@@ -40,14 +40,16 @@ struct TrainerOptions {
   // Cosine by default: decaying to zero over --epochs takes minibatch noise out of the last epochs
   // (on bench/peers data, 5 epochs reach LogisticRegression's test AUC; constant stays 0.002 short).
   ScheduleKind schedule = ScheduleKind::cosine;
-  float decay = 0.0f;              // inverse_time: lr / (1 + decay * step)
+  // inverse_time: lr / (1 + decay * step); below 0 (`lathe train --schedule inverse` without
+  // --decay), 1 / (steps per epoch), so lr / (1 + epochs done).
+  float decay = 0.0f;
   std::int64_t warmup_steps = 0;   // linear warmup from 0, then the schedule
   std::uint64_t seed = 42;
   std::string metric;              // early-stopping metric ("" = the task's first metric)
   // Epochs without improvement before stopping; 0 = never stop early. 5, as scikit-learn's
   // n_iter_no_change: at lr 0.01 the validation loss wanders for a few epochs before the decay
   // settles it, and 3 stopped there (0.001 AUC short of LogisticRegression on bench/peers data).
-  std::int32_t patience = 5;
+  std::int32_t patience = 10;
   bool progress = true;
   std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
   // Checkpoints: after every epoch that is a multiple of checkpoint_every (0 = never), the trainer

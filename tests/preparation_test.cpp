@@ -481,6 +481,62 @@ TEST_P(PreparationOnDevice, ExpandedAccessorAgreesWithMaterialization) {
   }
 }
 
+// Clipped, then standard-scaled: the scale is that of the clipped values, from the sketch of a
+// column profiled block by block (merged and compacted summaries, rank error ~1.5/1024), so the
+// prepared values of a column with gross outliers have mean ~0 and std ~1.
+TEST_P(PreparationOnDevice, ClippedStandardScalingOfALargeColumnGivesMeanZeroStdOne) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Table t;
+  std::vector<float> v = normal_values(200003, 5.0, 2.0, 0.05, 41);
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (auto& x : v) {
+    if (!std::isnan(x) && u(rng) < 0.005) x = static_cast<float>(5.0 + (x - 5.0) * 1000.0);
+  }
+  t.add_numeric("x", v);
+  ProfileOptions po;
+  po.sketch_capacity = 1024;
+  DataProfile profile = make_profile(t.columns, po);
+  constexpr std::int64_t kBlock = 10007;
+  for (std::int64_t begin = 0; begin < t.rows; begin += kBlock) {
+    const std::int64_t n = std::min(kBlock, t.rows - begin);
+    profile_block(ctx, ColumnBlockView{v.data() + begin, n, 1}, {}, profile, po);
+  }
+  ASSERT_LT(profile.columns[0].numeric.sketch.points().size(), 1025u);
+  for (const ClipKind clip : {ClipKind::quantile, ClipKind::stddev}) {
+    SCOPED_TRACE(clip == ClipKind::quantile ? "quantile" : "stddev");
+    PreparationOptions o;
+    o.defaults.clip = clip;
+    const FittedPreparation f = fit_preparation(profile, o);
+    const NumericTransform& tr = f.numeric[0].transform;
+    // The direct computation: the observed values clipped to the fitted bounds.
+    std::vector<float> clipped;
+    for (float x : v) {
+      if (!std::isnan(x)) clipped.push_back(std::clamp(x, tr.clip_lo, tr.clip_hi));
+    }
+    const Moments m = moments(clipped);
+    ASSERT_LT(m.stddev, 0.5 * moments(v).stddev);  // the outliers dominate the raw spread
+    // Quantile bounds lie in the bulk, where the sketch is dense: within a fraction of a percent.
+    // Mean +- 3 std of the raw values lies among the few outliers (0.4% of the rows beyond it), whose
+    // count the sketch knows only to about one point's weight (rows / 1024), and that count
+    // dominates the clipped variance: there the std is good to several percent (the sketch's limit).
+    const double tol = clip == ClipKind::quantile ? 0.005 : 0.1;
+    EXPECT_NEAR(tr.center, static_cast<double>(m.mean), 0.005 * static_cast<double>(m.stddev));
+    EXPECT_NEAR(1.0 / tr.inv_scale, static_cast<double>(m.stddev), tol * static_cast<double>(m.stddev));
+    EXPECT_NEAR(tr.fill, static_cast<double>(m.mean), 0.005 * static_cast<double>(m.stddev));
+    const PreparedBlock b = prepare(ctx, f, t);
+    std::vector<float> observed;
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+      if (!std::isnan(v[r])) observed.push_back(dense_at(b, 0, r));
+      if (std::isnan(v[r])) EXPECT_NEAR(dense_at(b, 0, r), 0.0, 0.005) << r;  // the clipped mean
+    }
+    const Moments pm = moments(observed);
+    EXPECT_NEAR(static_cast<double>(pm.mean), 0.0, 0.005);
+    EXPECT_NEAR(static_cast<double>(pm.stddev), 1.0, tol);
+  }
+}
+
 LATHE_INSTANTIATE_FOR_DEVICES(PreparationOnDevice);
 
 // ---------------------------------------------------------------------------------------------
@@ -620,6 +676,91 @@ TEST_F(Preparation, ClipsToQuantilesOrStandardDeviations) {
   EXPECT_NEAR(dense_at(b, 1, 20), slo, 1e-5);
 }
 
+// The transform fills, clips, then scales: standard scaling and mean imputation take the moments of
+// the clipped values. A column of at most the sketch's capacity values is summarised exactly, so
+// they match a direct computation to double rounding and the prepared values have mean 0, std 1.
+TEST_F(Preparation, ClippedStandardScalingAndMeanFillAreThoseOfTheClippedValues) {
+  Table t;
+  std::vector<float> v = normal_values(1000, 3.0, 2.0, 0.1, 31);
+  for (std::int64_t i = 0; i < 1000; i += 97) {
+    if (!std::isnan(v[i])) v[i] = static_cast<float>(3.0 + (v[i] - 3.0) * 1000.0);
+  }
+  v[1] = 1e7f;  // and one far out on each side
+  v[2] = -1e7f;
+  t.add_numeric("x", v);
+  struct Case {
+    ClipKind clip;
+    double lo, hi, k;
+  };
+  for (const Case c : {Case{ClipKind::quantile, 0.01, 0.99, 0}, Case{ClipKind::quantile, 0.2, 0.7, 0},
+                       Case{ClipKind::quantile, 0.0, 0.95, 0}, Case{ClipKind::stddev, 0, 0, 0.01}}) {
+    SCOPED_TRACE(std::to_string(c.lo) + " " + std::to_string(c.hi) + " " + std::to_string(c.k));
+    PreparationOptions o;
+    o.defaults.clip = c.clip;
+    o.defaults.clip_lo_quantile = c.lo;
+    o.defaults.clip_hi_quantile = c.hi;
+    o.defaults.clip_k = c.k;
+    const FittedPreparation f = fit_preparation(profile_of(t, 1024), o);
+    const NumericTransform& tr = f.numeric[0].transform;
+    if (c.clip == ClipKind::quantile) {
+      EXPECT_EQ(tr.clip_lo, static_cast<float>(numpy_quantile(v, c.lo)));
+      EXPECT_EQ(tr.clip_hi, static_cast<float>(numpy_quantile(v, c.hi)));
+    }
+    std::vector<float> clipped;
+    for (float x : v) {
+      if (!std::isnan(x)) clipped.push_back(std::clamp(x, tr.clip_lo, tr.clip_hi));
+    }
+    const Moments m = moments(clipped);
+    const double mean = static_cast<double>(m.mean), sd = static_cast<double>(m.stddev);
+    EXPECT_NEAR(tr.center, mean, 1e-12 * (std::fabs(mean) + sd));
+    EXPECT_NEAR(1.0 / tr.inv_scale, sd, 1e-12 * sd);
+    EXPECT_EQ(tr.fill, static_cast<float>(mean));
+    const PreparedBlock b = prepare(cpu, f, t);
+    std::vector<float> observed;
+    for (std::int64_t r = 0; r < t.rows; ++r) {
+      const float x = v[r];
+      const float expected =
+          static_cast<float>((static_cast<long double>(std::isnan(x) ? static_cast<float>(mean)
+                                                                      : std::clamp(x, tr.clip_lo, tr.clip_hi)) -
+                              m.mean) /
+                             m.stddev);
+      EXPECT_NEAR(dense_at(b, 0, r), expected, 2e-7 * std::max(1.0f, std::fabs(expected))) << r;
+      if (!std::isnan(x)) observed.push_back(dense_at(b, 0, r));
+    }
+    const Moments pm = moments(observed);
+    EXPECT_NEAR(static_cast<double>(pm.mean), 0.0, 1e-6);
+    EXPECT_NEAR(static_cast<double>(pm.stddev), 1.0, 1e-6);
+  }
+  // Bounds that move no value leave the profile's exact moments.
+  PreparationOptions wide;
+  wide.defaults.clip = ClipKind::quantile;
+  wide.defaults.clip_lo_quantile = 0.0;
+  wide.defaults.clip_hi_quantile = 1.0;
+  const NumericTransform tw = fit_preparation(profile_of(t, 1024), wide).numeric[0].transform;
+  const NumericTransform tn = fit_preparation(profile_of(t, 1024), {}).numeric[0].transform;
+  EXPECT_EQ(tw.center, tn.center);
+  EXPECT_EQ(tw.inv_scale, tn.inv_scale);
+  EXPECT_EQ(tw.fill, tn.fill);
+}
+
+// Robust scaling after clipping: the median and IQR of the clipped values, which are the clipped
+// quantiles; they differ from the raw ones only when the bounds cut into the IQR.
+TEST_F(Preparation, ClippedRobustScalingTakesTheClippedQuartiles) {
+  Table t;
+  const std::vector<float> v = normal_values(1001, 0, 1, 0.0, 32);
+  t.add_numeric("x", v);
+  PreparationOptions o;
+  o.defaults.scale = ScaleKind::robust;
+  o.defaults.clip = ClipKind::quantile;
+  o.defaults.clip_lo_quantile = 0.3;
+  o.defaults.clip_hi_quantile = 0.6;
+  const NumericTransform tr = fit_preparation(profile_of(t), o).numeric[0].transform;
+  std::vector<float> clipped;
+  for (float x : v) clipped.push_back(std::clamp(x, tr.clip_lo, tr.clip_hi));
+  EXPECT_NEAR(tr.center, numpy_quantile(clipped, 0.5), 1e-6);
+  EXPECT_NEAR(1.0 / tr.inv_scale, numpy_quantile(clipped, 0.75) - numpy_quantile(clipped, 0.25), 1e-6);
+}
+
 TEST_F(Preparation, MinMaxAfterClippingMapsTheClipBoundsOntoZeroOne) {
   Table t;
   std::vector<float> v = normal_values(1001, 0, 1, 0.0, 8);
@@ -718,6 +859,15 @@ TEST_F(Preparation, InfiniteValuesAreRefusedWhereTheyWouldPoisonTheOutput) {
   o.defaults.clip = ClipKind::quantile;
   const PreparedBlock b = prepare(cpu, fit_preparation(profile_of(t), o), t);
   for (float x : b.dense) EXPECT_TRUE(std::isfinite(x));
+  // So do mean imputation and standard scaling after quantile clipping: the moments of the clipped
+  // values are finite.
+  o.defaults.scale = ScaleKind::standard;
+  o.defaults.impute = ImputeKind::mean;
+  const PreparedBlock c = prepare(cpu, fit_preparation(profile_of(t), o), t);
+  for (float x : c.dense) EXPECT_TRUE(std::isfinite(x));
+  // Clipping to standard deviations needs the raw moments: refused.
+  o.defaults.clip = ClipKind::stddev;
+  EXPECT_THROW(fit_preparation(profile_of(t), o), InputError);
 }
 
 // ---------------------------------------------------------------------------------------------

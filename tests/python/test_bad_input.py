@@ -643,6 +643,97 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--metric-warn 0.5 must not exceed --metric-alert 0.1 (its default)", proc.stderr)
 
+    def test_options_of_another_task_are_usage_errors_naming_the_option_given(self):
+        # --huber-delta on a classification task was reported as a bad --metric 'mae' (its implied
+        # default), exit 1; a --metric of another task was exit 1 too.
+        path = self.columnar("d.h5", self.binary_table())
+        base = ["train", path, "--label", "y", "--out", self.path("m.h5"), "--epochs", "1", "--quiet"]
+        for task in ("binary", "multiclass"):
+            with self.subTest(task=task):
+                proc = lathe(*base, "--task", task, "--huber-delta", "1")
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn("--huber-delta needs --task regression", proc.stderr)
+                self.assertNotIn("--metric", proc.stderr)
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('task = "binary"\nhuber-delta = 0.5\n')
+        proc = lathe("train", path, "--label", "y", "--out", self.path("m.h5"), "--config", config, "--quiet")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--huber-delta needs --task regression", proc.stderr)
+        for task, metric, names in (("regression", "auc", "(rmse, mae, r2)"), ("binary", "rmse", "(logloss, auc"),
+                                    ("multiclass", "auc", "(logloss, accuracy, f1_macro)")):
+            with self.subTest(task=task, metric=metric):
+                proc = lathe(*base, "--task", task, "--metric", metric)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(f"--metric: '{metric}' is not a metric of a {task} task {names}", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_a_learning_rate_out_of_range_names_the_value(self):
+        path = self.columnar("d.h5", self.binary_table())
+        base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1"]
+        for value in ("-1", "0", "nan", "inf"):
+            with self.subTest(value=value):
+                proc = lathe(*base, "--lr", value)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(f"--lr must be a finite number above 0 (got {value})", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_bad_weights_in_a_valid_file_are_refused_before_training(self):
+        # They were caught by the metric code after the first epoch: "metrics: row 1 has weight nan".
+        train = self.columnar("t.h5", self.binary_table(w=np.ones(400, dtype=np.float32)))
+        base = ["train", train, "--label", "y", "--task", "binary", "--weight", "w", "--epochs", "3",
+                "--out", self.path("m.h5"), "--device", "cpu"]
+        for value in (np.nan, -5.0, np.inf):
+            with self.subTest(value=value):
+                weights = np.ones(100, dtype=np.float32)
+                weights[2] = value
+                valid = self.columnar("v.h5", self.binary_table(100, w=weights))
+                proc = lathe(*base, "--valid", valid)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(valid + ": weight 'w': row 3 has a missing, negative or infinite weight", proc.stderr)
+                self.assertNotIn("metrics:", proc.stderr)
+                self.assertNotIn("epoch 1", proc.stderr)
+        valid = self.columnar("v.h5", self.binary_table(100, w=np.zeros(100, dtype=np.float32)))
+        proc = lathe(*base, "--valid", valid)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(valid + ": weight 'w': the weights of its 100 rows sum to 0", proc.stderr)
+        self.assertNotIn("epoch 1", proc.stderr)
+        # Held out of the training file: the validation rows' weights must not sum to 0 either.
+        zero = self.columnar("z.h5", self.binary_table(w=np.zeros(400, dtype=np.float32)))
+        proc = lathe("train", zero, *base[2:])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(zero + ": weight 'w': the weights of the ", proc.stderr)
+        self.assertIn("validation rows (--valid-fraction 0.2) sum to 0", proc.stderr)
+        self.assertNotIn("epoch 1", proc.stderr)
+        valid = self.columnar("v.h5", self.binary_table(100))
+        proc = lathe(*base, "--valid", valid)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--weight: " + valid + " has no column 'w'", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_eval_weights_are_checked_as_training_weights_are(self):
+        data = self.columnar("d.h5", self.binary_table(w=np.ones(400, dtype=np.float32)))
+        model = self.path("m.h5")
+        proc = lathe("train", data, "--label", "y", "--task", "binary", "--weight", "w", "--out", model, "--epochs",
+                     "1", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        weights = np.ones(100, dtype=np.float32)
+        weights[4] = -1
+        bad = self.columnar("bad.h5", self.binary_table(100, w=weights))
+        proc = lathe("eval", model, bad, "--weight", "w")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(bad + ": weight 'w': row 5 has a missing, negative or infinite weight (-1)", proc.stderr)
+        zero = self.columnar("zero.h5", self.binary_table(100, w=np.zeros(100, dtype=np.float32)))
+        proc = lathe("eval", model, zero, "--weight", "w")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(zero + ": weight 'w': the weights of its 100 rows sum to 0", proc.stderr)
+        proc = lathe("eval", model, data, "--weight", "y")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--weight 'y' is the label", proc.stderr)
+        proc = lathe("eval", model, data, "--weight", "v")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--weight: " + data + " has no column 'v' (columns: x, y, w)", proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -651,6 +651,106 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(summary["max_epochs"], 20)
         self.assertLessEqual(summary["epochs_run"], 20)
 
+    def synth_binary(self, rows=400):
+        data = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", rows, "--features", 3, "--out", data, "--quiet")
+        return data
+
+    def test_options_with_no_effect_get_a_note(self):
+        # They were accepted silently: a value the user chose, dropped unsaid.
+        data = self.synth_binary()
+        base = ["train", data, "--label", "label", "--task", "binary", "--epochs", "1", "--device", "cpu", "--quiet",
+                "--out", self.path("m.h5")]
+        for flags, note in ((["--factors", "4"], "--factors 4 is ignored: factors belong to --model fm"),
+                            (["--sync-every", "4"], "--sync-every 4 is ignored: it applies to --mode parallel"),
+                            (["--workers", "2"], "--workers 2 is ignored: it applies to --mode parallel"),
+                            (["--decay", "0.1"], "--decay 0.1 is ignored: it is the rate of --schedule inverse, and "
+                                                 "this run's schedule is cosine"),
+                            (["--schedule", "constant", "--decay", "0.1"], "--decay 0.1 is ignored: it is the rate of --schedule "
+                                                                          "inverse, and this run's schedule is constant"),
+                            (["--momentum", "0.5"], "--momentum 0.5 is ignored: it applies to --optimizer momentum "
+                                                    "and nesterov, and this run's optimizer is adam"),
+                            (["--valid-fraction", "0", "--metric", "auc"],
+                             "--metric auc is ignored: this run has no validation set (--valid-fraction 0 and no "
+                             "--valid)"),
+                            (["--valid-fraction", "0", "--patience", "3"],
+                             "--patience 3 counts epochs without improvement of the training loss")):
+            with self.subTest(flags=flags):
+                proc = run(*base, *flags)
+                self.assertIn("train: note: " + note, proc.stderr)
+        # Given where they apply, or not given at all: no note.
+        for flags in ([], ["--model", "fm", "--factors", "4"], ["--mode", "parallel", "--sync-every", "4", "--workers", "2"],
+                      ["--schedule", "inverse", "--decay", "0.1"], ["--optimizer", "nesterov", "--momentum", "0.5"],
+                      ["--metric", "auc", "--patience", "3"], ["--valid-fraction", "0", "--patience", "0"]):
+            with self.subTest(flags=flags):
+                proc = run(*base, *flags)
+                self.assertNotIn("train: note: --", proc.stderr)
+        # A --config key counts as given, and the note says where it came from.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write("factors = 4\n")
+        proc = run(*base, "--config", config)
+        self.assertIn("train: note: --factors 4 (in --config " + config + ") is ignored", proc.stderr)
+
+    def test_inverse_schedule_decays_once_per_epoch_without_decay(self):
+        # --schedule inverse without --decay ran exactly as --schedule constant (decay 0). Now it
+        # decays by 1 / (steps per epoch): 400 rows in batches of 100, 4 steps an epoch.
+        data = self.synth_binary()
+        flags = ["--label", "label", "--task", "binary", "--valid-fraction", "0", "--batch", "100", "--epochs", "5",
+                 "--patience", "0", "--optimizer", "sgd", "--lr", "0.5"]
+
+        def weights(*extra, out):
+            model, _ = self.train(data, *flags, *extra, out=out)
+            with h5py.File(model) as f:
+                return np.concatenate([f["weights"][:].ravel(), f["bias"][:].ravel()])
+
+        default = weights("--schedule", "inverse", out="inverse.h5")
+        self.assertTrue(np.array_equal(default, weights("--schedule", "inverse", "--decay", "0.25", out="quarter.h5")))
+        self.assertFalse(np.array_equal(default, weights("--schedule", "constant", out="constant.h5")))
+        self.assertFalse(np.array_equal(default, weights("--schedule", "inverse", "--decay", "0.1", out="tenth.h5")))
+
+    def test_eval_weight_gives_the_training_validation_figures(self):
+        # A model trained with --weight stores weighted validation metrics; `lathe eval` was
+        # unweighted, so evaluating the very validation file printed other figures beside them.
+        rng = np.random.default_rng(21)
+
+        def frame(n):
+            df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
+            df["y"] = (df["x"] + 0.5 * df["z"] + rng.normal(size=n) > 0).astype(int)
+            df["w"] = np.where(df["x"] > 0.5, 5.0, 0.2)
+            return df
+
+        train_csv, valid_csv = self.path("wt.csv"), self.path("wv.csv")
+        frame(2000).to_csv(train_csv, index=False)
+        frame(600).to_csv(valid_csv, index=False)
+        train, valid = self.imported(train_csv, "wt"), self.imported(valid_csv, "wv")
+        model, summary = self.train(train, "--label", "y", "--task", "binary", "--weight", "w", "--valid", valid,
+                                    "--epochs", "5")
+        proc = run("eval", model, valid, "--json", "--device", "cpu", "--weight", "w")
+        weighted = json.loads(proc.stdout)
+        self.assertNotIn("note", proc.stderr)
+        self.assertEqual(weighted["weight"], "w")
+        self.assertEqual(weighted["training"]["weight"], "w")
+        for metric in ("logloss", "auc", "pr_auc", "accuracy"):
+            self.assertAlmostEqual(weighted[metric], summary["valid"][metric], places=6, msg=metric)
+            self.assertAlmostEqual(weighted[metric], weighted["training_valid"][metric], places=6, msg=metric)
+        proc = run("eval", model, valid, "--json", "--device", "cpu")
+        plain = json.loads(proc.stdout)
+        self.assertIsNone(plain["weight"])
+        self.assertIn("eval: note: the training validation metrics of " + model + " are weighted by column 'w'",
+                      proc.stderr)
+        self.assertIn("--weight w gives comparable figures", proc.stderr)
+        self.assertNotAlmostEqual(plain["logloss"], summary["valid"]["logloss"], places=4)
+        self.assertNotIn("note", run("eval", model, valid, "--json", "--device", "cpu", "--quiet").stderr)
+        text = run("eval", model, valid, "--device", "cpu", "--weight", "w").stdout
+        self.assertIn("(weighted by column 'w')", text)
+        # A model trained without --weight: nothing to say.
+        unweighted, _ = self.train(train, "--label", "y", "--task", "binary", "--valid", valid, "--epochs", "2",
+                                   out="plain.h5")
+        proc = run("eval", unweighted, valid, "--json", "--device", "cpu")
+        self.assertNotIn("note", proc.stderr)
+        self.assertNotIn("weight", json.loads(proc.stdout)["training"])
+
 
 if __name__ == "__main__":
     unittest.main()
