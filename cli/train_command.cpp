@@ -403,6 +403,7 @@ void add_train_command(CLI::App& app) {
 
     o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
     o.default_epochs = cmd->count("--epochs") == 0;
+    o.default_scale = cmd->count("--scale") == 0;
     if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
       throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                        "trains)");

@@ -766,6 +766,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
   if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
+  // A prepared file's values are already scaled as its preparation says (`lathe prepare --scale`):
+  // scaling them again by default would train on other features than `lathe train OPTS` does.
+  if (prepared && options.default_scale) prep.defaults.scale = ScaleKind::none;
   // The passthrough columns of a prepared file (ids `lathe prepare --drop` kept) are never features:
   // left out as if dropped, here and in the model's input schema and training profile. One may
   // still be the label or the weight.

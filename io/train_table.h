@@ -40,6 +40,9 @@ struct TrainTableOptions {
   bool default_batch = false;
   // trainer.epochs likewise: a small training set may then take more epochs (default_epochs_for).
   bool default_epochs = false;
+  // preparation.defaults.scale likewise: a file written by `lathe prepare` is then not scaled again
+  // (none), so that `lathe prepare OPTS` + `lathe train` trains on what `lathe train OPTS` does.
+  bool default_scale = false;
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file

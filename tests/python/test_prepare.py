@@ -702,6 +702,32 @@ class TrainedOnPreparedTest(unittest.TestCase):
                 ("report", ["report", self.model, "--eval", data, "--out", out + ".html"]),
                 ("report --drift", ["report", self.model, "--drift", data, "--out", out + ".html"])]
 
+    def test_training_on_a_prepared_file_does_not_scale_it_again(self):
+        # `lathe prepare OPTS` + `lathe train` trains on the features `lathe train OPTS` does: the
+        # prepared values are not standardized a second time unless --scale is given.
+        prepared = self.path("minmax.h5")
+        run("prepare", self.train, prepared, "--label", "price", "--scale", "minmax", "--device", "cpu", "--quiet")
+        # Every row trains (no validation split), so both fit their preparation on the same rows.
+        common = ["--label", "price", "--task", "regression", "--epochs", "3", "--valid-fraction", "0",
+                  "--device", "cpu", "--quiet"]
+        two_steps, one_step, rescaled = self.path("two.h5"), self.path("one.h5"), self.path("again.h5")
+        run("train", prepared, *common, "--out", two_steps)
+        run("train", self.train, *common, "--scale", "minmax", "--out", one_step)
+        run("train", prepared, *common, "--scale", "standard", "--out", rescaled)
+        with h5py.File(two_steps) as f, h5py.File(rescaled) as g:
+            numeric = json.loads(f.attrs["preparation"])["numeric"]
+            self.assertTrue(numeric)
+            for n in numeric:
+                self.assertEqual((n["center"], n["inv_scale"]), (0.0, 1.0), n["name"])
+            self.assertTrue(any(n["inv_scale"] != 1.0 for n in json.loads(g.attrs["preparation"])["numeric"]))
+        test_prepared = self.path("minmax_test.h5")
+        run("prepare", self.test, test_prepared, "--from", prepared, "--device", "cpu", "--quiet")
+        a, b = self.path("a.h5"), self.path("b.h5")
+        run("score", two_steps, test_prepared, "--out", a, "--device", "cpu", "--quiet")
+        run("score", one_step, self.test, "--out", b, "--device", "cpu", "--quiet")
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            np.testing.assert_allclose(fa["prediction"][:], fb["prediction"][:], rtol=1e-5, atol=1e-3)
+
     def test_the_model_records_the_prepared_file(self):
         with h5py.File(self.model) as f, h5py.File(self.prepared) as p:
             record = json.loads(f.attrs["trained_on_prepared"])
