@@ -363,7 +363,9 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
       }
     }
   }
-  const ScoringInput bound = scorer.bind(input_columns, input.string());
+  const ScoringInput bound = scorer.bind(input_columns, input.string(),
+                                        options.id_column.empty() ? std::vector<std::string>{}
+                                                                  : std::vector<std::string>{options.id_column});
   report.notes = bound.notes();
   const IdColumn id = find_id_column(reader, options.id_column);
   if (id.index >= 0) {

@@ -277,7 +277,8 @@ const std::string& Scorer::trained_on_prepared() const {
   return impl_->model.trained_on_prepared ? impl_->model.trained_on_prepared->source : none;
 }
 
-ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source) const {
+ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source,
+                          const std::vector<std::string>& passed_through) const {
   // Every input is checked before bind_preparation, so the message names the model and the source.
   check_model_inputs(impl_->inputs, impl_->path.string(), columns, source);
   auto impl = std::make_unique<ScoringInput::Impl>();
@@ -288,6 +289,7 @@ ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::str
   impl->source = source;
   std::unordered_set<std::string> used;
   for (const ModelInput& in : impl_->inputs) used.insert(in.name);
+  used.insert(passed_through.begin(), passed_through.end());
   std::string ignored;
   for (const auto& c : columns) {
     if (used.count(c.name)) continue;

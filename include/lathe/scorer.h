@@ -154,8 +154,10 @@ class Scorer {
   void check_data_file(const std::filesystem::path& data) const;
   // Matches the model's inputs to `columns` (a file's or batch's schema, in its own order). Throws
   // InputError, starting with `source` (a file name, say), naming the first input column that is
-  // missing or whose type changed. Nothing is scored.
-  ScoringInput bind(const std::vector<ColumnInfo>& columns, const std::string& source = "input") const;
+  // missing or whose type changed. Nothing is scored. The notes name the columns the model does not
+  // read, except those in `passed_through` (an id column the caller copies to its output).
+  ScoringInput bind(const std::vector<ColumnInfo>& columns, const std::string& source = "input",
+                    const std::vector<std::string>& passed_through = {}) const;
 
   // Scores a block of rows in TableReader::read_block's layout (column-major float32:
   // block.values[c * block.rows + r]; NaN missing; categorical columns hold their codes as floats)

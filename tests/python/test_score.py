@@ -130,6 +130,12 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(list(csv_scored.columns), ["customer", "probability", "predicted_class"])
         self.assertEqual(list(h5_scored["customer"]), customer)
         self.assertEqual(list(csv_scored["customer"]), customer)
+        # The note on columns the model does not read leaves out the one passed through.
+        proc, _ = self.score(self.telco_model, data, "--out", h5_out, "--id", "customer")
+        ignored = [line for line in proc.stderr.splitlines() if "not used by the model" in line]
+        self.assertEqual(len(ignored), 1, proc.stderr)
+        self.assertIn("'account'", ignored[0])
+        self.assertNotIn("'customer'", ignored[0])
         # %.9g in the CSV reads back as the same float32 as the h5 value.
         np.testing.assert_array_equal(csv_scored["probability"].values.astype(np.float32), h5_scored["probability"].values)
         self.assertEqual(list(csv_scored["predicted_class"]), list(h5_scored["predicted_class"]))
