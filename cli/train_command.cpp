@@ -166,8 +166,8 @@ void check_warm_start(const TrainTableOptions& o, const std::string& data) {
   const ModelFile init = load_model(o.init_model);
   const std::string old = o.init_model.string() + " (--init-model)";
   TableReader reader(data, o.read);
+  check_retraining_preparation(init, read_prepared_tag(data), data, o.refit_prep);
   if (!o.refit_prep) {
-    check_retraining_preparation(init, read_prepared_tag(data), data);
     const std::vector<ModelInput> inputs = preparation_inputs(init.preparation);
     try {
       check_inputs(inputs, "the preparation of " + old, "fitted", reader.columns(), data);

@@ -118,15 +118,19 @@ void check_valid_preparation(const std::optional<PreparedSource>& training, cons
 }
 
 void check_retraining_preparation(const ModelFile& init, const std::optional<PreparedSource>& training,
-                                  const std::filesystem::path& data) {
+                                  const std::filesystem::path& data, bool refit) {
   if (same_preparation(init.trained_on_prepared, training)) return;
   const std::string old = init.path.empty() ? "the --init-model" : init.path.string();
+  // --refit-prep converts OLD's weights from its preparation's units to the refitted one's, both
+  // fitted on the columns of the files they trained on: across raw and prepared data (or two
+  // `lathe prepare` preparations) those columns hold other values, and no conversion is right.
   std::string message = "--init-model " + old + " was trained on " + preparation_text(init.trained_on_prepared, true) +
-                        ", but " + data.string() + " is " + preparation_text(training, false) +
-                        ": the kept preparation of " + old + " would see values in other units; ";
+                        ", but " + data.string() + " is " + preparation_text(training, false) + ": " +
+                        (refit ? "--refit-prep cannot carry its weights to features of other values; "
+                               : "the kept preparation of " + old + " would see values in other units; ");
   message += init.trained_on_prepared ? "prepare the raw data with `lathe prepare RAW.h5 PREPARED.h5 --from " + old + "`"
                                       : "train on the raw data";
-  message += ", or refit the preparation with --refit-prep";
+  message += ", or train without --init-model";
   throw InputError(message);
 }
 

@@ -64,10 +64,11 @@ StoredPreparation read_stored_preparation(const std::filesystem::path& path);
 void check_valid_preparation(const std::optional<PreparedSource>& training, const std::filesystem::path& data,
                              const std::filesystem::path& valid);
 
-// `lathe train DATA --init-model OLD` keeping OLD's preparation (no --refit-prep): InputError unless
-// DATA is prepared as OLD's training data was (both raw, or both carrying one fitted preparation);
-// else OLD's preparation would be applied to values in other units.
+// `lathe train DATA --init-model OLD`: InputError unless DATA is prepared as OLD's training data was
+// (both raw, or both carrying one fitted preparation). Else OLD's kept preparation would be applied
+// to values in other units, or (`refit`, --refit-prep) its weights converted between features of
+// other values.
 void check_retraining_preparation(const ModelFile& init, const std::optional<PreparedSource>& training,
-                                  const std::filesystem::path& data);
+                                  const std::filesystem::path& data, bool refit);
 
 }  // namespace lathe

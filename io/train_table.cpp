@@ -814,7 +814,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                        " (--init-model needs the same --model and --factors)");
     }
   }
-  if (warm && !options.refit_prep) check_retraining_preparation(init, prepared, data);
+  if (warm) check_retraining_preparation(init, prepared, data, options.refit_prep);
   const FittedPreparation fitted = warm && !options.refit_prep
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
@@ -957,9 +957,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       CarryReport carry;
       model->set_parameters(carry_parameters(init.preparation, init.parameters, {init.target_mean, init.target_std},
                                              fitted, {link.target_mean, link.target_std}, shape, &carry));
-      report.notes.push_back("--init-model: carried the weights of " + std::to_string(carry.carried) + " of " +
-                             std::to_string(fitted.expanded_features()) +
+      report.notes.push_back("--init-model: carried the weights of " + std::to_string(carry.carried) + " of its " +
+                             std::to_string(init.preparation.expanded_features()) +
                              " features into the refitted preparation, converted to its centers and scales");
+      // A categorical cross's weights belong to hash buckets: another bucket count, or a cross
+      // this run does not make, leaves them behind, which the count above does not explain.
+      for (const SparseGroup& old_group : init.preparation.sparse) {
+        if (old_group.kind != SparseKind::categorical_cross) continue;
+        const auto same = std::find_if(fitted.sparse.begin(), fitted.sparse.end(),
+                                       [&](const SparseGroup& g) { return g.name == old_group.name; });
+        if (same == fitted.sparse.end()) {
+          report.notes.push_back("--init-model: the weights of its cross " + old_group.name +
+                                 " were not carried: this run's --cross does not make it");
+        } else if (same->slots != old_group.slots) {
+          report.notes.push_back("--init-model: the weights of its cross " + old_group.name + " (" +
+                                 std::to_string(old_group.slots) + " buckets) were not carried: this run hashes it into " +
+                                 std::to_string(same->slots) + " buckets (--hash-buckets), where its pairs fall elsewhere; "
+                                 "they start at zero");
+        }
+      }
       if (carry.inexact_terms > 0) {
         report.notes.push_back("--init-model: " + std::to_string(carry.inexact_terms) +
                                " pairwise terms of the fm's numeric crosses could not be converted and were left out");

@@ -794,7 +794,18 @@ class TrainedOnPreparedTest(unittest.TestCase):
                    "--out", self.path("y.h5"), "--init-model", self.model, "--quiet", check=False)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("--init-model " + self.model, proc.stderr)
-        self.assertIn("--refit-prep", proc.stderr)
+        self.assertIn("--from " + self.model, proc.stderr)
+        # --refit-prep cannot carry weights across raw and prepared data either way: OLD's weights
+        # are of features of other values (it converted them as if both were raw, silently wrong).
+        raw_model = self.path("raw_parent.h5")
+        run("train", self.train, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
+            "--out", raw_model, "--quiet")
+        for data, parent in [(self.train, self.model), (self.prepared, raw_model)]:
+            proc = run("train", data, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
+                       "--out", self.path("z.h5"), "--init-model", parent, "--refit-prep", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("--refit-prep cannot carry its weights", proc.stderr)
+            self.assertFalse(os.path.exists(self.path("z.h5")))
         run("train", self.test_prepared, "--label", "price", "--task", "regression", "--epochs", "1", "--device", "cpu",
             "--out", self.path("y.h5"), "--init-model", self.model, "--quiet")
         with h5py.File(self.path("y.h5")) as f:

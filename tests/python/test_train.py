@@ -301,6 +301,27 @@ class TrainTest(unittest.TestCase):
         child_rmse = self.evaluate(child, big)["rmse"]
         self.assertLess(abs(child_rmse - parent_rmse), 0.01 * parent_rmse, (child_rmse, parent_rmse))
 
+    def test_refit_prep_names_the_crosses_it_cannot_carry(self):
+        # A categorical cross's weights belong to its hash buckets: another --hash-buckets, or no
+        # such cross in the new run, leaves them at zero, and a note says so (the count of carried
+        # features alone did not).
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "1"]
+        parent, _ = self.train(data, *flags, "--cross", "contract*payment_method", "--hash-buckets", "1024",
+                               out="parent.h5")
+        def notes(*extra):
+            proc = run("train", data, *flags, "--device", "cpu", "--init-model", parent, "--refit-prep", "--out",
+                       self.path("child.h5"), *extra)
+            return [line for line in proc.stderr.splitlines() if "were not carried" in line]
+        self.assertEqual(notes("--cross", "contract*payment_method", "--hash-buckets", "1024"), [])
+        other = notes("--cross", "contract*payment_method", "--hash-buckets", "4096")
+        self.assertEqual(len(other), 1, other)
+        self.assertIn("contract*payment_method (1024 buckets)", other[0])
+        self.assertIn("4096 buckets", other[0])
+        dropped = notes()
+        self.assertEqual(len(dropped), 1, dropped)
+        self.assertIn("does not make it", dropped[0])
+
     def test_training_metrics_tell_a_held_out_fraction_from_a_validation_file(self):
         data = self.path("synth.h5")
         valid = self.path("valid.h5")
