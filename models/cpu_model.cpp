@@ -115,9 +115,13 @@ struct StepState {
   std::vector<float> theta;
   // The optimizer's two moments of parameter q side by side, [2 q] and [2 q + 1]: a lazy step
   // visits a slot's state at a random place in a table that may be far larger than the cache,
-  // and one line holds both.
+  // and one line holds both. Empty for plain SGD, which has none (a table of 2^24 hashed buckets
+  // then holds 4 bytes a bucket instead of 12).
   std::vector<float> moments;
-  std::vector<double> gradient;  // summed over the batch; all zero between steps
+  float no_moments[2] = {0.0f, 0.0f};  // what SGD's update_weight is given (and never touches)
+  // Summed over the batch; all zero between steps. Per parameter; with lazy updates per dense
+  // entry (dense_entry_parameter's order), the sparse features' being in touched_gradient.
+  std::vector<double> gradient;
 
   // Per-step scratch, grown to the largest batch.
   std::vector<float> dscore;  // [batch row][output]
@@ -136,16 +140,24 @@ struct StepState {
 
   double loss = 0.0;  // a local SGD worker's summed losses over the epoch
 
-  void resize(std::int64_t size, std::int64_t features) {
+  // size parameters of `features` expanded features; gradient_entries: gradient's length.
+  void resize(std::int64_t size, std::int64_t features, bool with_moments, std::int64_t gradient_entries) {
     const auto n = static_cast<std::size_t>(size);
     theta.assign(n, 0.0f);
-    moments.assign(2 * n, 0.0f);
-    gradient.assign(n, 0.0);
+    moments.assign(with_moments ? 2 * n : 0, 0.0f);
+    gradient.assign(static_cast<std::size_t>(gradient_entries), 0.0);
     touched_place.assign(static_cast<std::size_t>(features), -1);
   }
 
-  // Moment a (0: the first, 1: the second) of every parameter, in parameter order.
+  MomentsView moments_view() {
+    return moments.empty() ? MomentsView{no_moments, no_moments + 1, 0}
+                           : MomentsView{moments.data(), moments.data() + 1, 2};
+  }
+
+  // Moment a (0: the first, 1: the second) of every parameter, in parameter order (none without
+  // moments: Model::optimizer_state's "no state").
   std::vector<float> moment(int a) const {
+    if (moments.empty()) return {};
     std::vector<float> m(theta.size());
     for (std::size_t q = 0; q < m.size(); ++q) m[q] = moments[2 * q + a];
     return m;
@@ -157,7 +169,7 @@ class CpuModel final : public Model {
   CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer)
       : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)) {
     shape_.layout.group_offset = shape_.group_offsets.data();
-    state_.resize(params_.size(), params_.features);
+    state_.resize(params_.size(), params_.features, uses_moments(), gradient_entries());
     prefetch_slots_ = shape_.layout.groups > 0 && params_.size() * 3 * 4 >= kPrefetchSlotStateBytes;
   }
 
@@ -269,11 +281,11 @@ class CpuModel final : public Model {
     grow(workers_, workers);
     for (std::int64_t w = 0; w < workers; ++w) {
       if (static_cast<std::int64_t>(workers_[w].theta.size()) != size) {
-        workers_[w].resize(size, params_.features);
+        workers_[w].resize(size, params_.features, uses_moments(), gradient_entries());
       }
       workers_[w].loss = 0.0;
     }
-    grow(copies_, 3 * workers * size);  // weights, then two moments each
+    grow(copies_, (state_.moments.empty() ? 1 : 3) * workers * size);  // weights, then two moments each
     const std::int64_t rounds = (longest + settings.sync_every - 1) / settings.sync_every;
     const std::int64_t chunks = (size + kNormSlice - 1) / kNormSlice;
 #pragma omp parallel
@@ -298,12 +310,14 @@ class CpuModel final : public Model {
           // The copies side by side, [array][worker][entry], for worker_average: the weights
           // (size entries a worker), then the moments (2 size).
           std::copy(s.theta.begin(), s.theta.end(), copies_.begin() + w * size);
-          std::copy(s.moments.begin(), s.moments.end(), copies_.begin() + workers * size + w * 2 * size);
+          if (!s.moments.empty()) {
+            std::copy(s.moments.begin(), s.moments.end(), copies_.begin() + workers * size + w * 2 * size);
+          }
         }
         const bool last_round = round + 1 == rounds;
 #pragma omp for schedule(static)
         for (std::int64_t c = 0; c < chunks; ++c) {
-          for (int a = 0; a < 2; ++a) {
+          for (int a = 0; a < (state_.moments.empty() ? 1 : 2); ++a) {
             const std::int64_t per = a == 0 ? 1 : 2;  // entries per parameter
             const float* copies = copies_.data() + a * workers * size;
             std::vector<float>& main = a == 0 ? state_.theta : state_.moments;
@@ -380,6 +394,7 @@ class CpuModel final : public Model {
   void set_optimizer_state(const OptimizerState& state) override {
     check_optimizer_state(shape_, state);
     const auto set = [&](int a, const std::vector<float>& from) {
+      if (state_.moments.empty()) return;  // plain SGD keeps no state
       for (std::size_t q = 0; q < state_.theta.size(); ++q) state_.moments[2 * q + a] = from.empty() ? 0.0f : from[q];
     };
     set(0, state.first);
@@ -496,15 +511,15 @@ class CpuModel final : public Model {
       s.slice_loss[c] = loss;
     });
 
+    const bool lazy = groups > 0 && optimizer_.lazy_sparse;
     for_each_index(parallel, false, entries, [&](std::int64_t e) {
       double total = 0.0;
       for (std::int64_t c = 0; c < slices; ++c) total += s.partial[c * entries + e];
-      s.gradient[dense_entry_parameter(p, dense, static_cast<std::int32_t>(e / per_output),
-                                       e % per_output)] = total;
+      s.gradient[lazy ? e : dense_entry_parameter(p, dense, static_cast<std::int32_t>(e / per_output), e % per_output)] =
+          total;
     });
 
     // Lazy updates: the batch's sparse features, each once in batch order, and their places.
-    const bool lazy = groups > 0 && optimizer_.lazy_sparse;
     const std::int64_t per_feature = static_cast<std::int64_t>(outputs) * (1 + k);
     if (lazy) {
       s.touched.clear();
@@ -570,10 +585,11 @@ class CpuModel final : public Model {
     }
     const double scale = gradient_scale(weight, squares, optimizer_.clip_norm);
     float* th = s.theta.data();
-    float* mo = s.moments.data();
+    const MomentsView mo = s.moments_view();
     double* gr = s.gradient.data();
     const auto update = [&](std::int64_t q) {
-      update_weight(rule, p.regularized(q), static_cast<float>(gr[q] * scale), th[q], mo[2 * q], mo[2 * q + 1]);
+      update_weight(rule, p.regularized(q), static_cast<float>(gr[q] * scale), th[q], mo.first[q * mo.stride],
+                    mo.second[q * mo.stride]);
       gr[q] = 0.0;
     };
     if (parallel) {
@@ -601,33 +617,31 @@ class CpuModel final : public Model {
       const std::int32_t o = static_cast<std::int32_t>(i / per_output);
       return dense_entry_parameter(p, dense, o, i - o * per_output);
     };
-    double* gr = s.gradient.data();
+    double* gr = s.gradient.data();  // by dense entry i
     double* tg = s.touched_gradient.data();
     double squares = 0.0;
     if (optimizer_.clip_norm > 0.0f) {  // in a fixed order: the dense entries, then the slots'
-      for (std::int64_t i = 0; i < dense_count; ++i) {
-        const std::int64_t q = dense_parameter(i);
-        squares += gr[q] * gr[q];
-      }
+      for (std::int64_t i = 0; i < dense_count; ++i) squares += gr[i] * gr[i];
       for (std::int64_t i = 0; i < touched * per_feature; ++i) squares += tg[i] * tg[i];
     }
     const double scale = gradient_scale(weight, squares, optimizer_.clip_norm);
     float* th = s.theta.data();
-    float* mo = s.moments.data();
+    const MomentsView mo = s.moments_view();
     // Every parameter is updated by one iteration: the schedule never changes the bits.
     for_each_index(parallel && dense_count >= kTeamUpdateParameters, false, dense_count, [&](std::int64_t i) {
       const std::int64_t q = dense_parameter(i);
-      update_weight(rule, p.regularized(q), static_cast<float>(gr[q] * scale), th[q], mo[2 * q], mo[2 * q + 1]);
-      gr[q] = 0.0;
+      update_weight(rule, p.regularized(q), static_cast<float>(gr[i] * scale), th[q], mo.first[q * mo.stride],
+                    mo.second[q * mo.stride]);
+      gr[i] = 0.0;
     });
     for_each_index(parallel && touched * per_feature >= kTeamUpdateParameters, false, touched, [&](std::int64_t i) {
       if (i + kPrefetchTouched < touched) {
         const std::int64_t ahead = p.weight(0, s.touched[i + kPrefetchTouched]);
-        prefetch(mo + 2 * ahead);
+        prefetch(mo.first + ahead * mo.stride);
         prefetch(s.touched_place.data() + s.touched[i + kPrefetchTouched]);
       }
       const std::int64_t feature = s.touched[i];
-      update_feature(rule, p, feature, scale, th, MomentsView{mo, mo + 1, 2}, GradientInVisitOrder{tg + i * per_feature});
+      update_feature(rule, p, feature, scale, th, mo, GradientInVisitOrder{tg + i * per_feature});
       s.touched_place[feature] = -1;
     });
   }
@@ -651,6 +665,15 @@ class CpuModel final : public Model {
   const float* by_row_value_ = nullptr;
   // Whether the forward pass requests its rows' slot weights ahead (kPrefetchSlotStateBytes).
   bool prefetch_slots_ = false;
+
+  // Whether the optimizer keeps moments (plain SGD keeps none).
+  bool uses_moments() const { return optimizer_.kind != OptimizerKind::sgd; }
+  // The step gradient's length: a lazy step's holds the dense entries only.
+  std::int64_t gradient_entries() const {
+    return shape_.layout.groups > 0 && optimizer_.lazy_sparse
+               ? params_.outputs * dense_entries_per_output(params_, shape_.layout.dense_features)
+               : params_.size();
+  }
 
   // Whether a step of `count` rows is worth the OpenMP team. A step ends in several barriers; a
   // small step (B = 1024 rows of 32 features takes about 40 us on one core) gains little from a
