@@ -404,6 +404,7 @@ void add_train_command(CLI::App& app) {
     o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
     o.default_epochs = cmd->count("--epochs") == 0;
     o.default_scale = cmd->count("--scale") == 0;
+    o.default_patience = cmd->count("--patience") == 0;
     if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
       throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                        "trains)");
@@ -515,7 +516,7 @@ void add_train_command(CLI::App& app) {
         const std::string none = "this run has no validation set (--valid-fraction 0 and no --valid)";
         if (!given("--metric").empty()) {
           notes.push_back(given("--metric") + " is ignored: " + none + ", so no validation metric is computed "
-                          "(early stopping watches the training loss)");
+                          "(early stopping, with --patience, watches the training loss)");
         }
         if (o.trainer.patience > 0 && !given("--patience").empty()) {
           notes.push_back(given("--patience") + " counts epochs without improvement of the training loss: " + none);

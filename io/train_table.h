@@ -43,6 +43,8 @@ struct TrainTableOptions {
   // preparation.defaults.scale likewise: a file written by `lathe prepare` is then not scaled again
   // (none), so that `lathe prepare OPTS` + `lathe train` trains on what `lathe train OPTS` does.
   bool default_scale = false;
+  // trainer.patience likewise: without validation rows it is then 0 (every epoch runs).
+  bool default_patience = false;
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file

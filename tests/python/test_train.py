@@ -301,6 +301,19 @@ class TrainTest(unittest.TestCase):
         child_rmse = self.evaluate(child, big)["rmse"]
         self.assertLess(abs(child_rmse - parent_rmse), 0.01 * parent_rmse, (child_rmse, parent_rmse))
 
+    def test_without_validation_every_epoch_runs_unless_patience_is_given(self):
+        # The running training loss of an oscillating run (momentum, full batch, constant rate) rises
+        # now and then: it stopped such runs early by default, with the rate still high.
+        data = self.path("r.h5")
+        run("synth", "--task", "regression", "--rows", "200", "--features", "3", "--seed", "3", "--out", data, "--quiet")
+        flags = ["--label", "target", "--task", "regression", "--valid-fraction", "0", "--batch", "200",
+                 "--epochs", "30", "--optimizer", "momentum", "--lr", "0.5", "--schedule", "constant"]
+        _, every = self.train(data, *flags, out="every.h5")
+        self.assertEqual((every["epochs_run"], every["best_epoch"], every["metric"]), (30, 30, "train_loss"))
+        _, stopped = self.train(data, *flags, "--patience", "2", out="stopped.h5")
+        self.assertLess(stopped["epochs_run"], 30)
+        self.assertEqual(stopped["best_epoch"], stopped["epochs_run"])  # the last epoch's weights
+
     def test_refit_prep_names_the_crosses_it_cannot_carry(self):
         # A categorical cross's weights belong to its hash buckets: another --hash-buckets, or no
         # such cross in the new run, leaves them at zero, and a note says so (the count of carried
