@@ -512,6 +512,9 @@ void add_train_command(CLI::App& app) {
         notes.push_back(given("--momentum") + " is ignored: it applies to --optimizer momentum and nesterov, and "
                         "this run's optimizer is " + args->optimizer);
       }
+      if (o.trainer.checkpoint_every == 0 && !given("--checkpoint").empty()) {
+        notes.push_back(given("--checkpoint") + " is ignored: no checkpoints are written without --checkpoint-every N");
+      }
       if (args->valid.empty() && o.valid_fraction == 0) {
         const std::string none = "this run has no validation set (--valid-fraction 0 and no --valid)";
         if (!given("--metric").empty()) {

@@ -370,7 +370,7 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   for (const ColumnProfile& c : now.columns) {
     const bool known = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
                                    [&](const ColumnProfile& t) { return t.name == c.name; });
-    if (!known) report.notes.push_back("column '" + c.name + "' is not in the training data (not compared)");
+    if (!known) report.notes.push_back("column '" + c.name + "' is not among the model's training columns (not compared: a dropped, passthrough or new column)");
   }
 
   report.labels_present = std::any_of(reader.columns().begin(), reader.columns().end(),

@@ -708,14 +708,17 @@ class TrainTest(unittest.TestCase):
                              "--metric auc is ignored: this run has no validation set (--valid-fraction 0 and no "
                              "--valid)"),
                             (["--valid-fraction", "0", "--patience", "3"],
-                             "--patience 3 counts epochs without improvement of the training loss")):
+                             "--patience 3 counts epochs without improvement of the training loss"),
+                            (["--checkpoint", self.path("c.h5")],
+                             "--checkpoint " + self.path("c.h5") + " is ignored: no checkpoints are written")):
             with self.subTest(flags=flags):
                 proc = run(*base, *flags)
                 self.assertIn("train: note: " + note, proc.stderr)
         # Given where they apply, or not given at all: no note.
         for flags in ([], ["--model", "fm", "--factors", "4"], ["--mode", "parallel", "--sync-every", "4", "--workers", "2"],
                       ["--schedule", "inverse", "--decay", "0.1"], ["--optimizer", "nesterov", "--momentum", "0.5"],
-                      ["--metric", "auc", "--patience", "3"], ["--valid-fraction", "0", "--patience", "0"]):
+                      ["--metric", "auc", "--patience", "3"], ["--valid-fraction", "0", "--patience", "0"],
+                      ["--checkpoint-every", "1", "--checkpoint", self.path("c.h5")]):
             with self.subTest(flags=flags):
                 proc = run(*base, *flags)
                 self.assertNotIn("train: note: --", proc.stderr)
