@@ -379,54 +379,88 @@ std::vector<std::string> category_slots(GraphBuilder& g, const FittedPreparation
   return slots;
 }
 
-// The active sparse features, as indices into the sparse part of the expanded space (expanded
-// index - D): groups of value 1 (one-hots, categorical crosses) in `unit` [N, Gu], slope groups in
-// `slope` [N, Gs] with their values in `slope_value` [N, Gs, 1] double.
+// The active sparse features of a row, as row indices into the graph's sparse weight tables:
+// groups of value 1 (one-hots, categorical crosses) in `unit` [N, Gu], slope groups in `slope`
+// [N, Gs] with their values in `slope_value` [N, Gs, 1] double. Row r of those tables holds the
+// parameters of the model's sparse feature `source[r]` (expanded index - D).
+//
+// A one-hot or slope group keeps its slots as rows. A categorical cross has hash_buckets slots in
+// the model, of which at most (slots of a) x (slots of b) are reachable from labels the graph can
+// tell apart; it gets one row per slot pair (the parameters of the pair's bucket, looked up here),
+// so the file grows with the vocabularies, not with --hash-buckets. Only where the bucket rows plus
+// an int64 pair -> row table take fewer bytes (many more pairs than buckets, and several values a
+// row: outputs x (1 + factors)) does it keep the bucket rows and gather through that table.
 struct SparseIndices {
   std::string unit, slope, slope_value;
+  std::vector<std::int64_t> source;
 };
 
 SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep,
-                             const NumericValues& numeric, const std::vector<std::string>& slots) {
+                             const NumericValues& numeric, const std::vector<std::string>& slots,
+                             std::int64_t values_per_row) {
   SparseIndices out;
   const std::vector<std::int64_t> offsets = prep.group_offsets();
   const std::int64_t dense = prep.dense_features();
   std::vector<std::string> unit, slope;
   std::vector<std::int64_t> slope_numeric;
+  // Appends the group's own slots [base, base + count) as rows; returns the first row.
+  const auto identity_rows = [&](std::int64_t base, std::int64_t count) {
+    const auto first = static_cast<std::int64_t>(out.source.size());
+    for (std::int64_t i = 0; i < count; ++i) out.source.push_back(base + i);
+    return first;
+  };
   for (std::size_t k = 0; k < prep.sparse.size(); ++k) {
     const SparseGroup& group = prep.sparse[k];
     const std::int64_t base = offsets[k] - dense;
     switch (group.kind) {
-      case SparseKind::one_hot:
+      case SparseKind::one_hot: {
+        const std::int64_t first = identity_rows(base, group.slots);
         unit.push_back(
-            g.apply("Add", {slots[group.a], g.scalar_int64("group_offset", base)}, "one_hot"));
+            g.apply("Add", {slots[group.a], g.scalar_int64("group_row", first)}, "one_hot"));
         break;
+      }
       case SparseKind::categorical_cross: {
         // Every pair of slots has a fixed bucket (kernels/prepare_formulas.h: cross_bucket of the
-        // slots' label hashes): a table indexed by slot_a * slots_b + slot_b.
+        // slots' label hashes); the pair's index is slot_a * slots_b + slot_b.
         const CategoricalEncoding& a = prep.categorical[group.a];
         const CategoricalEncoding& b = prep.categorical[group.b];
         const std::vector<std::uint64_t> ha = a.slot_label_hashes(), hb = b.slot_label_hashes();
-        std::vector<std::int64_t> table;
-        table.reserve(ha.size() * hb.size());
-        for (auto x : ha) {
-          for (auto y : hb) table.push_back(base + cross_bucket(x, y, prep.hash_buckets));
-        }
+        const auto pairs = static_cast<std::int64_t>(ha.size() * hb.size());
         const std::string pair = g.apply(
             "Add",
             {g.apply("Mul", {slots[group.a], g.scalar_int64("slots_b", b.slots())}, "pair_row"),
              slots[group.b]},
             "pair");
-        unit.push_back(
-            gather(g, g.int64s("cross_table", {static_cast<std::int64_t>(table.size())}, table),
-                   pair, 0, "categorical_cross"));
+        const std::int64_t row_bytes = values_per_row * static_cast<std::int64_t>(sizeof(float));
+        const bool by_pair =
+            pairs * row_bytes <= pairs * static_cast<std::int64_t>(sizeof(std::int64_t)) +
+                                     static_cast<std::int64_t>(group.slots) * row_bytes;
+        if (by_pair) {
+          const auto first = static_cast<std::int64_t>(out.source.size());
+          for (auto x : ha) {
+            for (auto y : hb) out.source.push_back(base + cross_bucket(x, y, prep.hash_buckets));
+          }
+          unit.push_back(
+              g.apply("Add", {pair, g.scalar_int64("group_row", first)}, "categorical_cross"));
+        } else {
+          const std::int64_t first = identity_rows(base, group.slots);
+          std::vector<std::int64_t> table;
+          table.reserve(static_cast<std::size_t>(pairs));
+          for (auto x : ha) {
+            for (auto y : hb) table.push_back(first + cross_bucket(x, y, prep.hash_buckets));
+          }
+          unit.push_back(
+              gather(g, g.int64s("cross_table", {pairs}, table), pair, 0, "categorical_cross"));
+        }
         break;
       }
-      case SparseKind::slope:
+      case SparseKind::slope: {
+        const std::int64_t first = identity_rows(base, group.slots);
         slope.push_back(
-            g.apply("Add", {slots[group.b], g.scalar_int64("group_offset", base)}, "slope"));
+            g.apply("Add", {slots[group.b], g.scalar_int64("group_row", first)}, "slope"));
         slope_numeric.push_back(group.a);
         break;
+      }
     }
   }
   if (!unit.empty())
@@ -443,6 +477,14 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep,
   return out;
 }
 
+// A table of the model's float parameters, stored as float (half the bytes of double) and cast to
+// double in the graph: the cast is exact, so the sums see exactly the model's values.
+std::string float_table_as_double(GraphBuilder& g, const std::string& hint,
+                                  const std::vector<std::int64_t>& dims,
+                                  const std::vector<float>& v) {
+  return cast(g, g.floats(hint, dims, v), kDouble, hint + "_double");
+}
+
 // Scores [N, outputs] double: bias + linear terms (+ the fm pairwise term),
 // models/model_formulas.h.
 std::string model_scores(GraphBuilder& g, const ModelFile& model, const std::string& dense_float,
@@ -450,28 +492,26 @@ std::string model_scores(GraphBuilder& g, const ModelFile& model, const std::str
   const FittedPreparation& prep = model.preparation;
   const std::int64_t D = prep.dense_features();
   const std::int64_t features = prep.expanded_features();
-  const std::int64_t S = features - D;
+  const auto R = static_cast<std::int64_t>(sparse.source.size());  // sparse table rows
   const std::int64_t O = model.outputs;
   const std::vector<float>& w = model.parameters.weights;  // [O][features]
+  const auto at = [](std::int64_t i) { return static_cast<std::size_t>(i); };
 
   const std::string x = dense_float.empty() ? "" : cast(g, dense_float, kDouble, "dense_double");
   std::vector<std::string> parts;
   // Transposed tables: rows are features, columns outputs (the sparse rows gathered by index).
-  std::vector<double> wd(static_cast<std::size_t>(D * O)), ws(static_cast<std::size_t>(S * O));
+  std::vector<float> wd(at(D * O)), ws(at(R * O));
   for (std::int64_t o = 0; o < O; ++o) {
-    for (std::int64_t k = 0; k < features; ++k) {
-      const double v = w[static_cast<std::size_t>(o * features + k)];
-      if (k < D) {
-        wd[static_cast<std::size_t>(k * O + o)] = v;
-      } else {
-        ws[static_cast<std::size_t>((k - D) * O + o)] = v;
-      }
-    }
+    for (std::int64_t k = 0; k < D; ++k) wd[at(k * O + o)] = w[at(o * features + k)];
+    for (std::int64_t r = 0; r < R; ++r)
+      ws[at(r * O + o)] = w[at(o * features + D + sparse.source[at(r)])];
   }
   std::string ws_table;
-  if (!x.empty())
-    parts.push_back(g.apply("MatMul", {x, g.doubles("dense_weights", {D, O}, wd)}, "dense_score"));
-  if (S > 0) ws_table = g.doubles("sparse_weights", {S, O}, ws);
+  if (!x.empty()) {
+    parts.push_back(g.apply("MatMul", {x, float_table_as_double(g, "dense_weights", {D, O}, wd)},
+                            "dense_score"));
+  }
+  if (R > 0) ws_table = float_table_as_double(g, "sparse_weights", {R, O}, ws);
   if (!sparse.unit.empty()) {
     parts.push_back(
         reduce_sum(g, gather(g, ws_table, sparse.unit, 0, "unit_weights"), 1, "unit_score"));
@@ -487,31 +527,26 @@ std::string model_scores(GraphBuilder& g, const ModelFile& model, const std::str
     // 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2] per output, over the active features.
     const std::int64_t K = model.factors;
     const std::vector<float>& v = model.parameters.factors;  // [O][features][K]
-    std::vector<double> vd(static_cast<std::size_t>(D * O * K)), vd2(vd.size()),
-        vs(static_cast<std::size_t>(S * O * K));
+    std::vector<float> vd(at(D * O * K)), vs(at(R * O * K));
     for (std::int64_t o = 0; o < O; ++o) {
-      for (std::int64_t k = 0; k < features; ++k) {
-        for (std::int64_t f = 0; f < K; ++f) {
-          const double value = v[static_cast<std::size_t>((o * features + k) * K + f)];
-          if (k < D) {
-            vd[static_cast<std::size_t>(k * O * K + o * K + f)] = value;
-            vd2[static_cast<std::size_t>(k * O * K + o * K + f)] = value * value;
-          } else {
-            vs[static_cast<std::size_t>((k - D) * O * K + o * K + f)] = value;
-          }
-        }
+      for (std::int64_t f = 0; f < K; ++f) {
+        for (std::int64_t k = 0; k < D; ++k)
+          vd[at(k * O * K + o * K + f)] = v[at((o * features + k) * K + f)];
+        for (std::int64_t r = 0; r < R; ++r)
+          vs[at(r * O * K + o * K + f)] = v[at((o * features + D + sparse.source[at(r)]) * K + f)];
       }
     }
     std::vector<std::string> sums, squares;
     if (!x.empty()) {
-      sums.push_back(
-          g.apply("MatMul", {x, g.doubles("dense_factors", {D, O * K}, vd)}, "fm_dense_sum"));
+      const std::string factors = float_table_as_double(g, "dense_factors", {D, O * K}, vd);
+      sums.push_back(g.apply("MatMul", {x, factors}, "fm_dense_sum"));
       const std::string x2 = g.apply("Mul", {x, x}, "dense_squared");
-      squares.push_back(g.apply("MatMul", {x2, g.doubles("dense_factors_squared", {D, O * K}, vd2)},
-                                "fm_dense_squares"));
+      // A product of two floats is exact in double.
+      const std::string factors2 = g.apply("Mul", {factors, factors}, "dense_factors_squared");
+      squares.push_back(g.apply("MatMul", {x2, factors2}, "fm_dense_squares"));
     }
     std::string vs_table;
-    if (S > 0) vs_table = g.doubles("sparse_factors", {S, O * K}, vs);
+    if (R > 0) vs_table = float_table_as_double(g, "sparse_factors", {R, O * K}, vs);
     auto add_sparse = [&](const std::string& terms) {
       sums.push_back(reduce_sum(g, terms, 1, "fm_sparse_sum"));
       squares.push_back(
@@ -614,7 +649,8 @@ std::set<std::string> output_names(Task task) {
 
 // Writes `bytes` to `path` (a temporary of `out`); a failed write or close (a full disk, EFBIG past
 // `ulimit -f`) is an Error naming `out` with the system's reason.
-void write_whole_file(const std::filesystem::path& path, const std::string& bytes, const std::filesystem::path& out) {
+void write_whole_file(const std::filesystem::path& path, const std::string& bytes,
+                      const std::filesystem::path& out) {
   const auto failed = [&](int error) {
     return Error(out.string() + ": cannot write the ONNX file: " + std::strerror(error));
   };
@@ -662,7 +698,9 @@ OnnxExportSummary export_onnx(const ModelFile& model, const std::filesystem::pat
   const NumericValues numeric = prepare_numeric_columns(g, prep, in);
   const std::string dense = dense_features(g, prep, numeric);
   const std::vector<std::string> slots = category_slots(g, prep, in);
-  const SparseIndices sparse = sparse_indices(g, prep, numeric, slots);
+  const std::int64_t values_per_row =
+      model.outputs * (1 + (model.kind == ModelKind::fm ? model.factors : 0));
+  const SparseIndices sparse = sparse_indices(g, prep, numeric, slots, values_per_row);
   add_outputs(g, graph, model, model_scores(g, model, dense, sparse));
 
   if (proto.ByteSizeLong() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
@@ -680,7 +718,8 @@ OnnxExportSummary export_onnx(const ModelFile& model, const std::filesystem::pat
   }
 
   std::string bytes;
-  if (!proto.SerializeToString(&bytes)) throw Error(out.string() + ": cannot serialize the ONNX graph");
+  if (!proto.SerializeToString(&bytes))
+    throw Error(out.string() + ": cannot serialize the ONNX graph");
   TemporaryOutput output(out);
   write_whole_file(output.path(), bytes, out);
   OnnxExportSummary summary;

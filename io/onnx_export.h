@@ -16,9 +16,11 @@
 //                        string [N] (the most probable class, the first one on ties).
 // The preparation runs in the same arithmetic as kernels/prepare_formulas.h (fill, clip and
 // centering in double, rounded to float once; products of prepared floats), so prepared features
-// are bit-identical; scores are summed in double (Lathe sums a classifier's in float, a
-// regression model's in double as here: Model::predict_regression), so outputs agree with
-// Lathe's to float rounding of its sums, relatively, also for a regression prediction near zero.
+// are bit-identical; the model's float parameters are stored as float and cast to double (exact),
+// and scores are summed in double (Lathe sums a classifier's in float, a regression model's in
+// double as here: Model::predict_regression), so outputs agree with Lathe's to float rounding of
+// its sums: a regression prediction relatively, also near zero; a probability relatively, except
+// that near 0 the absolute rounding of Lathe's float logit shows as relative error of p.
 //
 // Not expressible in these opsets, and refused with an InputError naming the column: a hashed
 // categorical column (more labels than --max-categories at training time: the label's FNV-1a hash
@@ -36,8 +38,11 @@
 
 namespace lathe {
 
-// The largest categorical x categorical cross exported: (slots of a) x (slots of b) entries of its
-// bucket table (int64 each, in the ONNX file).
+// The largest categorical x categorical cross exported: (slots of a) x (slots of b) slot pairs. The
+// graph stores a cross's parameters per slot pair (the parameters of the pair's bucket, as float),
+// not per hash bucket, so the file's size follows the vocabularies, not --hash-buckets; where
+// pairs far outnumber buckets it stores the bucket rows and an int64 pair -> row table instead,
+// whichever is smaller.
 inline constexpr std::int64_t kMaxCrossTableEntries = std::int64_t{1} << 24;
 
 struct OnnxExportSummary {
