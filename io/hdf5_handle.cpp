@@ -285,6 +285,14 @@ void write_checksummed(hid_t file, const char* name, const std::vector<T>& value
   std::vector<hsize_t> chunk = shape;
   for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
   LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
+  if (values.size() * sizeof(T) >= kCompressedDatasetBytes) {
+    // A large table (hashed crosses: mostly zeros) is shuffled and deflated before the checksum,
+    // which then covers the stored bytes. Deflate is mandatory, never skipped, so that the one
+    // chunk keeps every filter applied (require_one_whole_chunk).
+    const unsigned level = 1;
+    LATHE_H5_CHECK(H5Pset_shuffle(dcpl.get()), where);
+    LATHE_H5_CHECK(H5Pset_filter(dcpl.get(), H5Z_FILTER_DEFLATE, H5Z_FLAG_MANDATORY, 1, &level), where);
+  }
   LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
   H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
       H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));

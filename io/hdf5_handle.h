@@ -136,7 +136,10 @@ struct H5Types<long> {
 };
 
 // A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
-// checksum in one chunk (small data). Empty arrays are written too (a zero-size dataset).
+// checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first: a
+// model's table of 2^24 hashed crosses, mostly zeros, took 64 MB. Empty arrays are written too (a
+// zero-size dataset).
+inline constexpr std::size_t kCompressedDatasetBytes = std::size_t{1} << 20;
 template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
                        const std::vector<hsize_t>& shape, const std::string& context);

@@ -301,6 +301,52 @@ class LongTextTest(DamageCase):
         self.assertNotIn("harmless", outcomes, "a flip in a text dataset was not detected")
 
 
+class CompressedTableDamageTest(DamageCase):
+    """A table of 1 MiB or more (a categorical cross hashed into 2^18 buckets, mostly zeros) is stored
+    shuffled and deflated under its Fletcher32 checksum: the file is small, reads back exactly, and a
+    changed byte of the compressed chunk is detected."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="lathe-model-compressed-")
+        cls.data = os.path.join(cls.work, "d.h5")
+        rng = np.random.default_rng(11)
+        rows = 3000
+        with h5py.File(cls.data, "w") as f:
+            f.create_dataset("x", data=rng.normal(size=rows).astype(np.float32))
+            for name in ("a", "b"):
+                column = f.create_dataset(name, data=rng.integers(0, 40, rows).astype(np.int32))
+                column.attrs["categories"] = [f"{name}{i}" for i in range(40)]
+            f.create_dataset("y", data=(rng.random(rows) < 0.4).astype(np.float32))
+            f.attrs["lathe_columns"] = ["x", "a", "b", "y"]
+        cls.model = os.path.join(cls.work, "model.h5")
+        checked("train", cls.data, "--task", "binary", "--label", "y", "--cross", "a*b", "--hash-buckets", "262144",
+                "--out", cls.model, "--epochs", "1", "--device", "cpu", "--quiet")
+        cls.pristine = read_bytes(cls.model)
+        cls.baseline = cls.evaluate(cls.work, cls.model).stdout
+
+    def test_the_table_is_compressed_and_checksummed(self):
+        with h5py.File(self.model, "r") as f:
+            weights = f["weights"]
+            self.assertGreaterEqual(weights.size * 4, 1 << 20)
+            self.assertEqual(weights.compression, "gzip")
+            self.assertTrue(weights.shuffle and weights.fletcher32)
+            self.assertGreater(np.count_nonzero(weights[()]), 100)  # the slots trained
+            self.assertTrue(np.all(np.isfinite(weights[()])))
+        self.assertLess(len(self.pristine), 300_000)  # the table alone is 1 MiB
+        self.assertEqual(self.evaluate(self.work, self.model).returncode, 0)
+
+    def test_byte_flips_in_the_compressed_table(self):
+        with h5py.File(self.model, "r") as f:
+            chunk = f["weights"].id.get_chunk_info(0)
+        offsets = sorted({chunk.byte_offset + chunk.size * k // 24 for k in range(24)} |
+                         {chunk.byte_offset + chunk.size - 1})
+        outcomes = sweep(self.pristine, offsets, self.work,
+                         lambda folder, path: outcome_of(self.evaluate(folder, path), "model.h5", self.baseline))
+        self.assertOnlyHarmlessOrDetected(outcomes, "lathe eval on a model with a compressed table")
+        self.assertNotIn("harmless", outcomes, "a flip in the compressed table was not detected")
+
+
 class TrainedOnPreparedDamageTest(DamageCase):
     """A model trained on `lathe prepare` output stores the prepared file's name, fingerprint and
     preparation in its "trained_on_prepared" text: a changed byte there is detected like any other
