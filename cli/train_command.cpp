@@ -405,6 +405,8 @@ void add_train_command(CLI::App& app) {
     o.default_epochs = cmd->count("--epochs") == 0;
     o.default_scale = cmd->count("--scale") == 0;
     o.default_patience = cmd->count("--patience") == 0;
+    o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
+    o.window_rows_given = cmd->count("--window-rows") > 0;
     if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
       throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                        "trains)");

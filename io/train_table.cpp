@@ -881,6 +881,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
   const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
   report.streamed = stream;
+  if (options.window_rows_given && !stream) {
+    report.notes.push_back("--window-rows is ignored: the prepared training rows fit the memory budget and are not "
+                           "streamed (--stream streams them anyway)");
+  }
+  if (options.hash_buckets_given &&
+      std::none_of(fitted.sparse.begin(), fitted.sparse.end(),
+                   [](const SparseGroup& g) { return g.kind == SparseKind::categorical_cross; })) {
+    report.notes.push_back("--hash-buckets is ignored: this run makes no categorical x categorical cross (--cross)");
+  }
 
   PreparedRows train_rows, valid_rows;
   train_rows.row_major = !ctx.is_cuda();

@@ -45,6 +45,9 @@ struct TrainTableOptions {
   bool default_scale = false;
   // trainer.patience likewise: without validation rows it is then 0 (every epoch runs).
   bool default_patience = false;
+  // Options the user gave whose use is known only here: a note when the run has none for them.
+  bool hash_buckets_given = false;  // --hash-buckets, without a categorical x categorical cross
+  bool window_rows_given = false;   // --window-rows, when the rows are not streamed
   double valid_fraction = 0.2;  // 0 = no validation split
   std::filesystem::path valid_path;  // a separate validation file (overrides valid_fraction)
   std::string options_json = "{}";   // stored in the model file

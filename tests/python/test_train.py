@@ -710,7 +710,10 @@ class TrainTest(unittest.TestCase):
                             (["--valid-fraction", "0", "--patience", "3"],
                              "--patience 3 counts epochs without improvement of the training loss"),
                             (["--checkpoint", self.path("c.h5")],
-                             "--checkpoint " + self.path("c.h5") + " is ignored: no checkpoints are written")):
+                             "--checkpoint " + self.path("c.h5") + " is ignored: no checkpoints are written"),
+                            (["--hash-buckets", "1024"], "--hash-buckets is ignored: this run makes no categorical x "
+                                                         "categorical cross"),
+                            (["--window-rows", "100"], "--window-rows is ignored: the prepared training rows fit")):
             with self.subTest(flags=flags):
                 proc = run(*base, *flags)
                 self.assertIn("train: note: " + note, proc.stderr)
@@ -718,7 +721,8 @@ class TrainTest(unittest.TestCase):
         for flags in ([], ["--model", "fm", "--factors", "4"], ["--mode", "parallel", "--sync-every", "4", "--workers", "2"],
                       ["--schedule", "inverse", "--decay", "0.1"], ["--optimizer", "nesterov", "--momentum", "0.5"],
                       ["--metric", "auc", "--patience", "3"], ["--valid-fraction", "0", "--patience", "0"],
-                      ["--checkpoint-every", "1", "--checkpoint", self.path("c.h5")]):
+                      ["--checkpoint-every", "1", "--checkpoint", self.path("c.h5")],
+                      ["--window-rows", "100", "--stream"]):
             with self.subTest(flags=flags):
                 proc = run(*base, *flags)
                 self.assertNotIn("train: note: --", proc.stderr)
