@@ -1104,11 +1104,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
   stage_done("train");
 
-  file.parameters = report.outcome.best;
+  // Moved, not copied: a table of hashed crosses may hold 2^24 weights and more.
+  file.parameters = std::move(report.outcome.best);
   // The kept parameters' predictions on the validation rows (without any, on the training rows when
   // they are held in memory): the reference of `lathe drift` for the model's output.
   if (const PreparedRows* rows = valid.rows > 0 ? &valid_rows : !stream ? &train_rows : nullptr; rows && rows->block.rows > 0) {
-    model->set_parameters(report.outcome.best);
+    model->set_parameters(file.parameters);
     std::vector<float> predictions(static_cast<std::size_t>(rows->block.rows * shape.outputs));
     if (rows->row_major) {
       predict_row_major(*model, link, *rows, shape, predictions);
@@ -1120,6 +1121,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   } else {
     report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
   }
+  model.reset();  // its weights, optimizer state and row copy are not needed to write the file
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   file.history_json = epoch_history_json(report.outcome.history);
   save_model(model_path, file);
