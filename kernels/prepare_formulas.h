@@ -22,9 +22,12 @@ struct NumericTransform {
   double inv_scale = 1.0;     // 1 / scale; 1 when the column is constant (never inf or NaN)
 };
 
+// v clipped to [lo, hi] in float (also the clipped values' moments: QuantileSketch::clipped_moments).
+LATHE_HOST_DEVICE float clip_value(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
 LATHE_HOST_DEVICE float prepare_numeric(float x, const NumericTransform& t) {
   const float v = (x != x) ? t.fill : x;
-  const float c = v < t.clip_lo ? t.clip_lo : (v > t.clip_hi ? t.clip_hi : v);
+  const float c = clip_value(v, t.clip_lo, t.clip_hi);
   return static_cast<float>((static_cast<double>(c) - t.center) * t.inv_scale);
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "kernels/prepare_formulas.h"
 #include "runtime/error.h"
 
 // Error analysis. A block summary (summarize_sorted) keeps capacity evenly spaced order statistics;
@@ -208,10 +209,8 @@ QuantileSketch::Moments QuantileSketch::clipped_moments(float lo, float hi) cons
     const double nan = std::numeric_limits<double>::quiet_NaN();
     return {nan, nan};
   }
-  // Clamped in float, as kernels/prepare_formulas.h clips, so the exact case matches the transform.
-  const auto clipped = [&](std::size_t i) {
-    return static_cast<double>(std::min(std::max(compacted_.points[i], lo), hi));
-  };
+  // Clipped as the transform clips (in float), so the exact case matches it.
+  const auto clipped = [&](std::size_t i) { return static_cast<double>(clip_value(compacted_.points[i], lo, hi)); };
   double sum = 0.0;
   for (std::size_t i = 0; i < m; ++i) sum += compacted_.weights[i] * clipped(i);
   Moments out;

@@ -43,8 +43,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Generic helpers of the numeric comparison: the machine header, metrics, checked commands, vw's command.
-from run_peers import (REPO_ROOT, fmt, log, machine_facts, markdown_table, metrics, print_peer_table,  # noqa: E402
-                       run_checked, vw)
+from run_peers import (REPO_ROOT, fmt, log, machine_facts, markdown_table, metrics, print_build_facts,  # noqa: E402
+                       print_checks_and_failures, print_peer_table, run_checked, vw)
 
 # name, labels, VW namespace (its first letter is what -q pairs), label prefix
 CATEGORICAL = [("c0", 200, "a"), ("c1", 200, "b"), ("c2", 1000, "c"), ("c3", 50, "d")]
@@ -340,9 +340,7 @@ def print_tables(facts, config, results, sweep):
     print(f"machine: {facts['host']}, {facts['cores']} cores ({facts['cpu']}), {facts['memory_gib']} GiB, "
           f"GPU: {facts['gpu'] or 'none'} (CPU runs only), load average at start {facts['load_average_at_start']}, "
           f"at end {config['load_average_at_end']}", file=out)
-    print(f"commit: {facts['commit']}{' (with uncommitted changes)' if facts['uncommitted_changes'] else ''}  "
-          f"lathe: {facts['lathe']} ({facts['lathe_version']}, built {facts['lathe_built']})", file=out)
-    print("versions: " + "  ".join(f"{k} {v}" for k, v in facts["versions"].items()), file=out)
+    print_build_facts(facts, out)
     cats = ", ".join(f"{name} {count}" for name, count, _ in CATEGORICAL)
     print(f"data: {config['rows']:,} rows ({config['train_rows']:,} train, {config['test_rows']:,} test), "
           f"categorical columns with their labels: {cats}; {NUMERIC} numeric columns; a planted effect per "
@@ -372,16 +370,7 @@ def print_tables(facts, config, results, sweep):
     if sk_row and "error" not in sk_row:
         print(f"sklearn encoding, in fit s: {sk_row['peer']} {sk_row['transform_seconds']:.2f} s "
               f"({sk_row['columns']:,} sparse columns).", file=out)
-    checks = [r for r in results + sweep if r["peer"].startswith("lathe-") and "error" not in r
-              and r.get("sklearn_check_auc") is not None]
-    if checks:
-        worst = max(max(abs(r["test_auc"] - r["sklearn_check_auc"]), abs(r["test_logloss"] - r["sklearn_check_logloss"]))
-                    for r in checks)
-        print(f"lathe eval's AUC and log-loss against sklearn.metrics on `lathe score`'s probabilities: largest "
-              f"difference {worst:.1e}.", file=out)
-    for r in results + sweep:
-        if "error" in r:
-            print(f"{r['peer']} failed: {r['error'].splitlines()[0]}", file=out)
+    print_checks_and_failures(results + sweep, out)
     if not sweep:
         return
     print("", file=out)

@@ -363,15 +363,34 @@ def print_peer_table(results, out):
     markdown_table(header, rows, out)
 
 
+def print_build_facts(facts, out):
+    """The commit, the lathe binary and the peers' versions: the lines both peers scripts print."""
+    print(f"commit: {facts['commit']}{' (with uncommitted changes)' if facts['uncommitted_changes'] else ''}  "
+          f"lathe: {facts['lathe']} ({facts['lathe_version']}, built {facts['lathe_built']})", file=out)
+    print("versions: " + "  ".join(f"{k} {v}" for k, v in facts["versions"].items()), file=out)
+
+
+def print_checks_and_failures(runs, out):
+    """How far `lathe eval`'s figures are from sklearn.metrics on `lathe score`'s probabilities (the Lathe
+    runs that made that check), then each run that failed."""
+    checks = [r for r in runs if r["peer"].startswith("lathe-") and "error" not in r
+              and r.get("sklearn_check_auc") is not None]
+    if checks:
+        worst = max(max(abs(r["test_auc"] - r["sklearn_check_auc"]), abs(r["test_logloss"] - r["sklearn_check_logloss"]))
+                    for r in checks)
+        print(f"lathe eval's AUC and log-loss against sklearn.metrics on `lathe score`'s probabilities: largest "
+              f"difference {worst:.1e}.", file=out)
+    for r in runs:
+        if "error" in r:
+            print(f"{r['peer']} failed: {r['error'].splitlines()[0]}", file=out)
+
+
 def print_table(facts, config, results):
     out = sys.stdout
     print(f"# Lathe against its peers — {facts['date']}", file=out)
     print(f"machine: {facts['host']}, {facts['cores']} cores ({facts['cpu']}), {facts['memory_gib']} GiB, "
           f"GPU: {facts['gpu'] or 'none'}, load average at start {facts['load_average_at_start']}", file=out)
-    print(f"commit: {facts['commit']}{' (with uncommitted changes)' if facts['uncommitted_changes'] else ''}  "
-          f"lathe: {facts['lathe']} ({facts['lathe_version']}, built {facts['lathe_built']})", file=out)
-    print("versions: "
-          + "  ".join(f"{k} {v}" for k, v in facts["versions"].items()), file=out)
+    print_build_facts(facts, out)
     print(f"data: {config['rows']:,} rows ({config['train_rows']:,} train, {config['test_rows']:,} test), "
           f"{config['features']} numeric features, {len(config['truth']['pairs'])} planted pairwise products, "
           f"seed {config['seed']}, positives {config['positive_rate']:.3f}; epochs {config['epochs']}; lathe threads "
@@ -392,15 +411,7 @@ def print_table(facts, config, results):
         print(f"vw preparation, not in fit s: standardizing and writing the training text {vw_row['write_train_text_seconds']:.2f} s, "
               f"parsing it into the cache (--noop) {vw_row['parse_text_to_cache_seconds']:.2f} s; each vw command "
               f"also carries Python's start-up (~{vw_row['python_startup_seconds']:.2f} s, not subtracted).", file=out)
-    checks = [r for r in results if r["peer"].startswith("lathe-") and "error" not in r]
-    if checks:
-        worst = max(max(abs(r["test_auc"] - r["sklearn_check_auc"]), abs(r["test_logloss"] - r["sklearn_check_logloss"]))
-                    for r in checks)
-        print(f"lathe eval's AUC and log-loss against sklearn.metrics on `lathe score`'s probabilities: largest "
-              f"difference {worst:.1e}.", file=out)
-    for r in results:
-        if "error" in r:
-            print(f"{r['peer']} failed: {r['error'].splitlines()[0]}", file=out)
+    print_checks_and_failures(results, out)
 
 
 # ---------------------------------------------------------------------------------------------- main
