@@ -17,6 +17,7 @@
 #include "models/row_major_rows.h"
 #include "runtime/error.h"
 #include "runtime/host_array.h"
+#include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
 
 namespace lathe {
@@ -216,14 +217,20 @@ class CpuModel final : public Model {
     }
     const std::int64_t n = permutation.rows;
     order_.resize(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kTeamMinItems)
     for (std::int64_t i = 0; i < n; ++i) order_[static_cast<std::size_t>(i)] = epoch_row(permutation, i);
   }
 
   // The next epoch's order on a thread of its own: a small model's steps run on one thread (see
   // step_on_team), so there the order (about 5% of an exact epoch of 1M x 28 rows) costs nothing.
+  // A small training set's order takes less than starting the thread: set_epoch_permutation
+  // makes it then.
   void prepare_epoch_permutation(const EpochPermutation& next) override {
     if (ahead_.valid()) ahead_.wait();
+    if (next.rows < kTeamMinItems) {
+      ahead_ = {};
+      return;
+    }
     ahead_for_ = next;
     ahead_ = std::async(std::launch::async, [next] {
       std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(next.rows, 0)));

@@ -13,6 +13,7 @@
 #include "models/model_checks.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/team_threshold.h"
 
 namespace lathe {
 
@@ -96,7 +97,7 @@ std::int64_t first_bad_slot(const ModelShape& shape, const PreparedRowsView& row
     const std::int64_t width = shape.group_offsets[g + 1] - shape.group_offsets[g];
     const std::int32_t* slot = rows.slot + static_cast<std::int64_t>(g) * rows.rows;
     std::int64_t found = first;
-#pragma omp parallel for reduction(min : found) schedule(static)
+#pragma omp parallel for reduction(min : found) schedule(static) if (first >= kTeamMinItems)
     for (std::int64_t r = 0; r < first; ++r) {
       if (slot[r] < 0 || slot[r] >= width) found = std::min(found, r);
     }
@@ -205,7 +206,7 @@ void check_training_set(const ModelShape& shape, const TrainingSet& data) {
     // Only the row-major copy: its slots, row by row.
     const std::int64_t groups = shape.layout.groups;
     std::int64_t bad = n * groups;
-#pragma omp parallel for reduction(min : bad) schedule(static)
+#pragma omp parallel for reduction(min : bad) schedule(static) if (n * groups >= kTeamMinItems)
     for (std::int64_t i = 0; i < n * groups; ++i) {
       const std::int64_t g = i % groups;
       const std::int32_t s = data.slot_by_row[i];
@@ -221,7 +222,7 @@ void check_training_set(const ModelShape& shape, const TrainingSet& data) {
   if (n > 0 && !data.labels) throw InputError("training set: no labels");
   std::int64_t bad_label = n, bad_weight = n;
   const float classes = static_cast<float>(shape.outputs);
-#pragma omp parallel for reduction(min : bad_label, bad_weight) schedule(static)
+#pragma omp parallel for reduction(min : bad_label, bad_weight) schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t r = 0; r < n; ++r) {
     const float y = data.labels[r];
     bool ok = std::isfinite(y);
@@ -250,7 +251,7 @@ void check_training_set(const ModelShape& shape, const TrainingSet& data) {
 void check_order(const std::vector<std::int64_t>& order, std::int64_t rows) {
   const std::int64_t n = static_cast<std::int64_t>(order.size());
   std::int64_t bad = n;
-#pragma omp parallel for reduction(min : bad) schedule(static)
+#pragma omp parallel for reduction(min : bad) schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t i = 0; i < n; ++i) {
     if (order[i] < 0 || order[i] >= rows) bad = std::min(bad, i);
   }
@@ -317,7 +318,7 @@ void check_optimizer_state(const ModelShape& shape, const OptimizerState& state)
 void Model::set_epoch_permutation(const EpochPermutation& permutation) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(permutation.rows));
   const std::int64_t n = permutation.rows;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = epoch_row(permutation, i);
   set_epoch_order(order);
 }

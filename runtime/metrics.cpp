@@ -11,6 +11,7 @@
 #include "kernels/metric_formulas.h"
 #include "runtime/error.h"
 #include "runtime/metrics_cuda.h"
+#include "runtime/team_threshold.h"
 
 namespace lathe {
 namespace {
@@ -30,7 +31,7 @@ std::string number_text(double v) {
 template <typename Bad>
 std::int64_t first_bad_row(std::int64_t n, Bad bad) {
   std::int64_t first = n;
-#pragma omp parallel for schedule(static) reduction(min : first)
+#pragma omp parallel for schedule(static) reduction(min : first) if (n >= kTeamMinItems)
   for (std::int64_t r = 0; r < n; ++r) {
     if (r < first && bad(r)) first = r;
   }
@@ -99,7 +100,7 @@ template <typename Sums, typename AddRange>
 Sums sum_slices(std::int64_t n, AddRange add_range) {
   const std::int64_t slices = (n + kSliceRows - 1) / kSliceRows;
   std::vector<Sums> partial(static_cast<std::size_t>(slices));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (slices > 1)
   for (std::int64_t s = 0; s < slices; ++s) {
     Sums acc;
     add_range(acc, s * kSliceRows, std::min(n, (s + 1) * kSliceRows));
@@ -130,13 +131,19 @@ struct ScoredRow {
 RankingSums ranking_sums_cpu(const MetricRows& m) {
   const std::int64_t n = m.rows;
   std::vector<ScoredRow> order(static_cast<std::size_t>(n));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t r = 0; r < n; ++r) {
     order[static_cast<std::size_t>(r)] = {score_sort_key(m.predictions[r]), row_weight(m, r), r, m.labels[r] == 1.0f};
   }
-  __gnu_parallel::sort(order.begin(), order.end(), [](const ScoredRow& a, const ScoredRow& b) {
+  // A total order: the parallel and the serial sort give the same sequence.
+  const auto before = [](const ScoredRow& a, const ScoredRow& b) {
     return a.key > b.key || (a.key == b.key && a.row < b.row);
-  });
+  };
+  if (n >= kTeamMinItems) {
+    __gnu_parallel::sort(order.begin(), order.end(), before);
+  } else {
+    std::sort(order.begin(), order.end(), before);
+  }
   RankingSums s;
   double tp = 0.0, fp = 0.0;
   for (std::size_t i = 0; i < order.size();) {

@@ -11,6 +11,7 @@
 
 #include "runtime/error.h"
 #include "runtime/metrics.h"
+#include "runtime/team_threshold.h"
 #include "tests/test_devices.h"
 
 namespace lathe {
@@ -438,6 +439,29 @@ TEST(MetricsCpu, ThreadCountDoesNotChangeTheBits) {
   omp_set_num_threads(threads);
   EXPECT_EQ(many.values, one.values);
   EXPECT_EQ(many.values, three.values);
+}
+
+// Below kTeamMinItems rows the ranking sorts on the calling thread, above it on the team. Every
+// row repeated once more leaves every binary metric as it was (each pair is counted four times),
+// so 20000 rows (one thread) and the same rows twice (40000: the team) must agree.
+TEST(MetricsCpu, SortOnOneThreadOrOnTheTeamGivesTheSameMetrics) {
+  std::mt19937_64 rng(21);
+  const std::size_t n = 20000;
+  ASSERT_LT(static_cast<std::int64_t>(n), kTeamMinItems);
+  ASSERT_GE(static_cast<std::int64_t>(2 * n), kTeamMinItems);
+  std::vector<float> s, y;
+  binary_rows(rng, n, true, s, y);
+  const std::vector<float> w = random_weights(rng, n);
+  std::vector<float> s2 = s, y2 = y, w2 = w;
+  s2.insert(s2.end(), s.begin(), s.end());
+  y2.insert(y2.end(), y.begin(), y.end());
+  w2.insert(w2.end(), w.begin(), w.end());
+  const DeviceContext cpu = DeviceContext::cpu();
+  const MetricSet once = compute_metrics(cpu, Task::binary, view(s), view(y), view(w), 2);
+  const MetricSet twice = compute_metrics(cpu, Task::binary, view(s2), view(y2), view(w2), 2);
+  for (const char* name : {"auc", "pr_auc", "logloss", "accuracy"}) {
+    expect_near_relative(twice.values.at(name), once.values.at(name), 1e-12, name);
+  }
 }
 
 TEST(MetricsNames, FirstIsTheDefaultAndDirectionsAreKnown) {
