@@ -965,24 +965,41 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     if (options.refit_prep) {
       CarryReport carry;
       model->set_parameters(carry_parameters(init.preparation, init.parameters, {init.target_mean, init.target_std},
-                                             fitted, {link.target_mean, link.target_std}, shape, &carry));
+                                             fitted, {link.target_mean, link.target_std}, shape, &carry,
+                                             init.profile ? &*init.profile : nullptr));
       report.notes.push_back("--init-model: carried the weights of " + std::to_string(carry.carried) + " of its " +
                              std::to_string(init.preparation.expanded_features()) +
                              " features into the refitted preparation, converted to its centers and scales");
-      // A categorical cross's weights belong to hash buckets: another bucket count, or a cross
-      // this run does not make, leaves them behind, which the count above does not explain.
+      // A categorical cross's weights belong to hash buckets, which the count above does not
+      // cover at another bucket count (moved pair by pair) nor for a cross this run does not make.
       for (const SparseGroup& old_group : init.preparation.sparse) {
         if (old_group.kind != SparseKind::categorical_cross) continue;
-        const auto same = std::find_if(fitted.sparse.begin(), fitted.sparse.end(),
-                                       [&](const SparseGroup& g) { return g.name == old_group.name; });
+        const auto same = std::find_if(fitted.sparse.begin(), fitted.sparse.end(), [&](const SparseGroup& g) {
+          return g.kind == SparseKind::categorical_cross && g.name == old_group.name;
+        });
+        const auto moved = std::find_if(carry.remapped_crosses.begin(), carry.remapped_crosses.end(),
+                                        [&](const RemappedCross& c) { return c.name == old_group.name; });
         if (same == fitted.sparse.end()) {
           report.notes.push_back("--init-model: the weights of its cross " + old_group.name +
                                  " were not carried: this run's --cross does not make it");
-        } else if (same->slots != old_group.slots) {
+        } else if (moved != carry.remapped_crosses.end() && !moved->moved) {
           report.notes.push_back("--init-model: the weights of its cross " + old_group.name + " (" +
-                                 std::to_string(old_group.slots) + " buckets) were not carried: this run hashes it into " +
-                                 std::to_string(same->slots) + " buckets (--hash-buckets), where its pairs fall elsewhere; "
-                                 "they start at zero");
+                                 std::to_string(moved->old_buckets) + " buckets) were not carried into this run's " +
+                                 std::to_string(moved->new_buckets) + " buckets (--hash-buckets): its " +
+                                 std::to_string(moved->pairs) + " pairs of categories are more than the " +
+                                 std::to_string(kMaxRemappedCrossPairs) + " that are moved pair by pair; they start at zero");
+        } else if (moved != carry.remapped_crosses.end()) {
+          std::string note = "--init-model: the weights of its cross " + old_group.name + " (" +
+                             std::to_string(moved->old_buckets) + " buckets) were moved to this run's " +
+                             std::to_string(moved->new_buckets) + " buckets (--hash-buckets) pair by pair: " +
+                             std::to_string(moved->pairs) + " pairs of categories both preparations know";
+          if (moved->shared_buckets > 0) {
+            note += "; " + std::to_string(moved->shared_buckets) +
+                    " new buckets are shared by pairs with different earlier weights and hold their average" +
+                    (moved->weighted_by_counts ? " (weighted by the categories' counts in its training rows)" : "") +
+                    ", inexact for those pairs";
+          }
+          report.notes.push_back(note);
         }
       }
       if (carry.inexact_terms > 0) {

@@ -13,8 +13,13 @@ namespace {
 std::string slot_name(const CategoricalEncoding& c, std::int32_t s) {
   if (s == c.missing_slot()) return "<missing>";
   if (s == c.unknown_slot()) return "<unknown>";
-  if (c.hashed) return "#" + std::to_string(s) + "/" + std::to_string(c.buckets);
-  return c.vocabulary.at(static_cast<std::size_t>(s));
+  if (!c.hashed) return c.vocabulary.at(static_cast<std::size_t>(s));
+  // Appended, not "#" + ...: GCC 12 warns (-Wrestrict, a false positive) on that once inlined.
+  std::string name = "#";
+  name += std::to_string(s);
+  name += '/';
+  name += std::to_string(c.buckets);
+  return name;
 }
 
 std::string one_hot_key(const CategoricalEncoding& c, std::int32_t s) {
@@ -71,6 +76,166 @@ Affine affine_between(const NumericTransform& from, const NumericTransform& to) 
   return {from.inv_scale / to.inv_scale, (to.center - from.center) * from.inv_scale};
 }
 
+// A slot of a categorical column that both preparations know (the same slot name), with its label
+// hash in each and its training count in the earlier profile.
+struct SharedSlot {
+  std::uint64_t old_hash = 0, new_hash = 0;
+  double count = 1.0;
+};
+
+// The slots that a column's encodings in `from` (`old_column`) and `to` (`new_column`) share, with
+// their counts in `profile`, the earlier training rows' profile; `counted` says whether it had the
+// column's counts (else each count is 1).
+std::vector<SharedSlot> shared_slots(const CategoricalEncoding& old_column,
+                                     const CategoricalEncoding& new_column,
+                                     const DataProfile* profile, bool& counted) {
+  std::vector<double> counts(static_cast<std::size_t>(old_column.slots()), 0.0);
+  counted = false;
+  if (profile) {
+    for (const ColumnProfile& c : profile->columns) {
+      if (c.name != old_column.name || c.type != ColumnType::categorical) continue;
+      // slot_of sends each profiled label where the preparation sends it (a hashed column's bucket;
+      // a label fit_preparation left out, having no rows, to the unknown slot).
+      const CategoricalProfile& p = c.categorical;
+      for (std::size_t i = 0; i < p.labels.size() && i < p.counts.size(); ++i) {
+        counts[static_cast<std::size_t>(old_column.slot_of(p.labels[i]))] +=
+            static_cast<double>(p.counts[i]);
+      }
+      counts[static_cast<std::size_t>(old_column.missing_slot())] += static_cast<double>(p.missing);
+      counted = true;
+      break;
+    }
+  }
+  std::unordered_map<std::string, std::int32_t> new_slot;
+  for (std::int32_t s = 0; s < new_column.slots(); ++s)
+    new_slot.emplace(slot_name(new_column, s), s);
+  const std::vector<std::uint64_t> old_hashes = old_column.slot_label_hashes(),
+                                   new_hashes = new_column.slot_label_hashes();
+  std::vector<SharedSlot> shared;
+  for (std::int32_t s = 0; s < old_column.slots(); ++s) {
+    const auto it = new_slot.find(slot_name(old_column, s));
+    if (it == new_slot.end()) continue;
+    shared.push_back({old_hashes[static_cast<std::size_t>(s)],
+                      new_hashes[static_cast<std::size_t>(it->second)],
+                      counted ? counts[static_cast<std::size_t>(s)] : 1.0});
+  }
+  return shared;
+}
+
+constexpr std::int64_t kNoSource = -1;  // a new cross bucket that no shared pair falls in
+constexpr std::int64_t kAveraged = -2;  // one whose pairs had different old parameters
+
+// A categorical cross moved from `from`'s bucket count to `to`'s: for each new bucket, the old
+// bucket whose parameters it takes, or the average of its pairs' old parameters.
+struct CrossMove {
+  std::int64_t old_first = 0, new_first = 0;  // expanded index of bucket 0
+  std::vector<std::int64_t> source;           // per new bucket: old bucket, kNoSource or kAveraged
+  std::vector<std::int64_t> averaged;         // the kAveraged buckets, ascending
+  // Per averaged bucket, per output: the averaged weight, then the k averaged factors.
+  std::vector<double> average;
+};
+
+// The cross group `old_group` of `from` moved to group `new_group` of `to` (same columns, other
+// bucket count). `record` gets the counts; the move is empty (no buckets) above
+// kMaxRemappedCrossPairs pairs.
+CrossMove move_cross(const FittedPreparation& from, std::size_t old_group,
+                     const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
+                     const ModelParameters& parameters, std::size_t outputs, std::size_t k,
+                     RemappedCross& record) {
+  const SparseGroup &og = from.sparse[old_group], &ng = to.sparse[new_group];
+  record.name = og.name;
+  record.old_buckets = og.slots;
+  record.new_buckets = ng.slots;
+  bool counted_a = false, counted_b = false;
+  const std::vector<SharedSlot> a =
+      shared_slots(from.categorical.at(static_cast<std::size_t>(og.a)),
+                   to.categorical.at(static_cast<std::size_t>(ng.a)), profile, counted_a);
+  const std::vector<SharedSlot> b =
+      shared_slots(from.categorical.at(static_cast<std::size_t>(og.b)),
+                   to.categorical.at(static_cast<std::size_t>(ng.b)), profile, counted_b);
+  record.pairs = static_cast<std::int64_t>(a.size()) * static_cast<std::int64_t>(b.size());
+  record.weighted_by_counts = counted_a && counted_b;
+  CrossMove move;
+  if (record.pairs > kMaxRemappedCrossPairs) return move;
+  record.moved = true;
+  move.old_first = from.group_offsets()[old_group];
+  move.new_first = to.group_offsets()[new_group];
+  const std::size_t old_features = parameters.weights.size() / outputs;
+  // Whether old buckets x and y hold the same parameters (every output's weight and factors).
+  const auto same_parameters = [&](std::int64_t x, std::int64_t y) {
+    const auto px = static_cast<std::size_t>(move.old_first + x),
+               py = static_cast<std::size_t>(move.old_first + y);
+    for (std::size_t o = 0; o < outputs; ++o) {
+      if (parameters.weights[o * old_features + px] != parameters.weights[o * old_features + py])
+        return false;
+      for (std::size_t f = 0; f < k; ++f) {
+        if (parameters.factors[(o * old_features + px) * k + f] !=
+            parameters.factors[(o * old_features + py) * k + f])
+          return false;
+      }
+    }
+    return true;
+  };
+  const auto weight_of = [&](const SharedSlot& x, const SharedSlot& y) {
+    return record.weighted_by_counts ? x.count * y.count : 1.0;
+  };
+
+  // First pass: each new bucket's first old bucket, until a pair of other parameters makes it an
+  // average; the weights and pairs of every bucket, for the average.
+  move.source.assign(ng.slots, kNoSource);
+  std::vector<double> total(ng.slots, 0.0);
+  std::vector<std::uint32_t> pairs(ng.slots, 0);  // at most kMaxRemappedCrossPairs
+  for (const SharedSlot& x : a) {
+    for (const SharedSlot& y : b) {
+      const auto old_bucket =
+          static_cast<std::int64_t>(cross_bucket(x.old_hash, y.old_hash, og.slots));
+      const std::uint32_t bucket = cross_bucket(x.new_hash, y.new_hash, ng.slots);
+      std::int64_t& source = move.source[bucket];
+      if (source == kNoSource) {
+        source = old_bucket;
+      } else if (source >= 0 && source != old_bucket && !same_parameters(source, old_bucket)) {
+        source = kAveraged;
+      }
+      total[bucket] += weight_of(x, y);
+      ++pairs[bucket];
+    }
+  }
+  std::vector<std::int64_t> index(ng.slots, -1);  // of an averaged bucket in move.averaged
+  for (std::uint32_t bucket = 0; bucket < ng.slots; ++bucket) {
+    if (move.source[bucket] != kAveraged) continue;
+    index[bucket] = static_cast<std::int64_t>(move.averaged.size());
+    move.averaged.push_back(bucket);
+  }
+  record.shared_buckets = static_cast<std::int64_t>(move.averaged.size());
+  if (move.averaged.empty()) return move;
+
+  // Second pass: the averaged buckets' weighted sums of their pairs' old parameters (a pair of zero
+  // weight in a bucket of zero total counts as 1: a plain average there).
+  const std::size_t width = outputs * (1 + k);
+  move.average.assign(move.averaged.size() * width, 0.0);
+  for (const SharedSlot& x : a) {
+    for (const SharedSlot& y : b) {
+      const std::uint32_t bucket = cross_bucket(x.new_hash, y.new_hash, ng.slots);
+      if (index[bucket] < 0) continue;
+      const std::uint32_t old_bucket = cross_bucket(x.old_hash, y.old_hash, og.slots);
+      const auto p = static_cast<std::size_t>(move.old_first) + old_bucket;
+      const double c = total[bucket] > 0.0 ? weight_of(x, y) : 1.0;
+      double* sum = &move.average[static_cast<std::size_t>(index[bucket]) * width];
+      for (std::size_t o = 0; o < outputs; ++o) {
+        sum[o * (1 + k)] += c * parameters.weights[o * old_features + p];
+        const float* v = &parameters.factors[(o * old_features + p) * k];
+        for (std::size_t f = 0; f < k; ++f) sum[o * (1 + k) + 1 + f] += c * v[f];
+      }
+    }
+  }
+  for (std::size_t i = 0; i < move.averaged.size(); ++i) {
+    const auto bucket = static_cast<std::size_t>(move.averaged[i]);
+    const double sum = total[bucket] > 0.0 ? total[bucket] : static_cast<double>(pairs[bucket]);
+    for (std::size_t j = 0; j < width; ++j) move.average[i * width + j] /= sum;
+  }
+  return move;
+}
+
 }  // namespace
 
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) {
@@ -100,7 +265,7 @@ std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) 
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
                                  const TargetScaling& from_target, const FittedPreparation& to,
                                  const TargetScaling& to_target, const ModelShape& shape,
-                                 CarryReport* report) {
+                                 CarryReport* report, const DataProfile* from_profile) {
   const std::vector<std::string> old_keys = expanded_feature_keys(from),
                                  new_keys = expanded_feature_keys(to);
   const auto outputs = static_cast<std::size_t>(shape.outputs);
@@ -220,6 +385,23 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
     }
   }
 
+  // Categorical crosses that `to` hashes into another bucket count: their keys differ (none of
+  // their buckets has an expansion), so they move pair by pair.
+  std::vector<CrossMove> moves;
+  for (std::size_t og = 0; og < from.sparse.size(); ++og) {
+    if (from.sparse[og].kind != SparseKind::categorical_cross) continue;
+    for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
+      const SparseGroup& group = to.sparse[ng];
+      if (group.kind != SparseKind::categorical_cross || group.name != from.sparse[og].name ||
+          group.slots == from.sparse[og].slots) {
+        continue;
+      }
+      counts.remapped_crosses.emplace_back();
+      moves.push_back(move_cross(from, og, to, ng, from_profile, parameters, outputs, k,
+                                 counts.remapped_crosses.back()));
+    }
+  }
+
   const double r = shape.task == Task::regression ? from_target.std / to_target.std : 1.0;
   const double shift =
       shape.task == Task::regression ? (from_target.mean - to_target.mean) / to_target.std : 0.0;
@@ -239,6 +421,20 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
       for (const Term& t : expansion[p].terms) {
         (t.feature == kConstant ? bias : w[static_cast<std::size_t>(t.feature)]) +=
             t.coefficient * wp;
+      }
+    }
+    // A moved cross bucket takes its old bucket's weight as a bucket of equal counts does (the fm
+    // conversion below then treats it alike), or its pairs' average.
+    for (const CrossMove& move : moves) {
+      for (std::size_t bucket = 0; bucket < move.source.size(); ++bucket) {
+        if (move.source[bucket] < 0) continue;
+        const auto p = static_cast<std::size_t>(move.old_first + move.source[bucket]);
+        w[static_cast<std::size_t>(move.new_first) + bucket] +=
+            parameters.weights[o * old_features + p];
+      }
+      for (std::size_t i = 0; i < move.averaged.size(); ++i) {
+        w[static_cast<std::size_t>(move.new_first + move.averaged[i])] +=
+            move.average[(i * outputs + o) * (1 + k)];
       }
     }
     if (k > 0) {
@@ -291,6 +487,23 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
           if (e.terms[i].feature == kConstant) {
             bias -= 0.5 * norm * e.terms[i].coefficient * e.terms[i].coefficient;
           }
+        }
+      }
+      // A moved cross bucket's factors: its old bucket's or its pairs' average, one term of
+      // coefficient 1 (as a bucket of equal counts) whose pairs with its own group's other buckets
+      // never occur (one bucket per row).
+      for (const CrossMove& move : moves) {
+        for (std::size_t bucket = 0; bucket < move.source.size(); ++bucket) {
+          if (move.source[bucket] < 0) continue;
+          const auto p = static_cast<std::size_t>(move.old_first + move.source[bucket]);
+          const float* v_old = &parameters.factors[(o * old_features + p) * k];
+          double* target = &u[(static_cast<std::size_t>(move.new_first) + bucket) * k];
+          for (std::size_t f = 0; f < k; ++f) target[f] += v_old[f];
+        }
+        for (std::size_t i = 0; i < move.averaged.size(); ++i) {
+          const double* average = &move.average[(i * outputs + o) * (1 + k) + 1];
+          double* target = &u[static_cast<std::size_t>(move.new_first + move.averaged[i]) * k];
+          for (std::size_t f = 0; f < k; ++f) target[f] += average[f];
         }
       }
       for (std::size_t q = 0; q < new_features; ++q) {

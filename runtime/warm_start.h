@@ -9,13 +9,16 @@
 
 #include "models/model.h"
 #include "runtime/preparation.h"
+#include "runtime/profile.h"
 
 namespace lathe {
 
 // A name for each expanded feature of `fitted` (expanded order) that stays the same when the
 // preparation is refitted on other data: dense features by dense_names(); one-hot and slope slots
 // by column name and category label ("city=Oslo", "<missing>", "<unknown>"; a hashed column's
-// buckets by bucket number and count); categorical crosses by bucket number and count.
+// buckets by bucket number and count); categorical crosses by bucket number and count (the same
+// key only at the same bucket count: carry_parameters moves a cross between bucket counts pair by
+// pair instead).
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 
 // A regression model's target standardization: its score s predicts mean + std * s (ModelFile's
@@ -25,11 +28,36 @@ struct TargetScaling {
   double std = 1.0;
 };
 
+// Above this many pairs (categories of one column times those of the other) a categorical cross is
+// not moved to another bucket count: its weights start at zero (RemappedCross::moved false).
+inline constexpr std::int64_t kMaxRemappedCrossPairs = 200'000'000;
+
+// A categorical cross that both preparations make, hashed into other bucket counts, whose
+// parameters carry_parameters moved pair by pair (see below).
+struct RemappedCross {
+  std::string name;  // "city*device"
+  std::uint32_t old_buckets = 0, new_buckets = 0;
+  // Pairs of categories (slots, missing and unknown included) that both preparations know: each
+  // took its old bucket's parameters into its new bucket, unless `moved` is false.
+  std::int64_t pairs = 0;
+  // New buckets whose pairs had different old parameters: they hold their weighted average,
+  // inexact for each of those pairs.
+  std::int64_t shared_buckets = 0;
+  bool moved = false;  // false: more than kMaxRemappedCrossPairs pairs, left at zero
+  // The averages are weighted by the earlier profile's category counts (else plain averages: no
+  // profile, or a column missing from it).
+  bool weighted_by_counts = false;
+};
+
 // What carry_parameters did.
 struct CarryReport {
-  std::int64_t carried = 0;  // features of `to` that took an earlier feature's parameters
+  // Earlier features that `to` has by the same key (expanded_feature_keys) and that so took their
+  // parameters; a remapped cross's buckets are counted in `remapped_crosses` instead.
+  std::int64_t carried = 0;
   // fm pairwise terms that no parameters of the new model can express (see below), left out.
   std::int64_t inexact_terms = 0;
+  // The categorical crosses of `from` that `to` makes with another bucket count, in `from`'s order.
+  std::vector<RemappedCross> remapped_crosses;
 };
 
 // The parameters of a model of `shape` (over `to`, target scaling `to_target`) that computes the
@@ -49,7 +77,21 @@ struct CarryReport {
 //   slope (numeric x categorical, value x on the category's slot): the slot takes a w, the same
 //                       category's one-hot slot (every categorical column has its one-hot group)
 //                       b w;
-//   missing indicators, one-hot slots and categorical crosses carry as they are.
+//   missing indicators, one-hot slots and categorical crosses carry as they are; a categorical
+//                       cross that `to` hashes into another bucket count is moved pair by pair:
+//                       a bucket is cross_bucket(label hash of A's slot, of B's slot, buckets), so
+//                       each pair of slots that both preparations know (the same label; missing
+//                       with missing, unknown with unknown: rows with a label neither knows) takes
+//                       its old bucket's weight and factors into its new bucket (pairs that shared
+//                       an old bucket all take its value, which `from` computed for each). A new
+//                       bucket so fed from one old bucket's value is then converted as a bucket of
+//                       equal counts is; one whose pairs had different old values takes their
+//                       average weighted by the product of the two categories' counts in
+//                       `from_profile` (the pair's frequency were they independent; a plain
+//                       average without counts, or where they are all zero), weight and factors
+//                       alike, so that its score term is that average of the pairs' old terms
+//                       (RemappedCross::shared_buckets counts such buckets). Above
+//                       kMaxRemappedCrossPairs pairs a cross is left at zero.
 // Each earlier feature is so an affine map of new features, x_p = sum_q m_pq y_q + m_p (y_0 = 1
 // names the constant); an fm's factors become u_q = sum_p m_pq v_p (u_0 = sum_p m_p v_p: the dense
 // columns' shifts). Then sum_{q<q'} <u_q, u_q'> y_q y_q' is the earlier pairwise term
@@ -71,11 +113,14 @@ struct CarryReport {
 // Exact (to float rounding) for rows whose numeric values are present and inside both
 // preparations' clip bounds and whose categories both preparations know. Not carried: a missing
 // value (the fill value changed), a clipped one (the bounds changed), a category `from` sent to its
-// unknown slot that `to` knows (its slot starts at zero), a hashed column's or cross's buckets when
-// their counts differ, and features `to` lacks.
+// unknown slot that `to` knows (its slot starts at zero), a hashed column's buckets when their
+// counts differ, a cross's pairs that share a new bucket with pairs of other old values (averaged)
+// or that it has too many of to move, and features `to` lacks.
+// `from_profile` (optional): the profile of `from`'s training rows, for the counts above.
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
                                  const TargetScaling& from_target, const FittedPreparation& to,
                                  const TargetScaling& to_target, const ModelShape& shape,
-                                 CarryReport* report = nullptr);
+                                 CarryReport* report = nullptr,
+                                 const DataProfile* from_profile = nullptr);
 
 }  // namespace lathe

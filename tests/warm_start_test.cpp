@@ -320,6 +320,295 @@ TEST(WarmStartTest, FeaturesOnlyTheNewPreparationHasStartAtZero) {
   EXPECT_NE(carried.weights.at(0), 0.0f);
 }
 
+// Labels "<prefix>00", "<prefix>01", ...: enough categories that a cross has many pairs.
+std::vector<std::string> numbered_labels(const std::string& prefix, int n) {
+  std::vector<std::string> labels;
+  for (int i = 0; i < n; ++i) labels.push_back(prefix + (i < 10 ? "0" : "") + std::to_string(i));
+  return labels;
+}
+
+DataProfile profile_of(const Table& t) {
+  ProfileOptions profile_options;
+  DataProfile profile = make_profile(t.columns, profile_options);
+  profile_block(DeviceContext::cpu(), t.view(), {}, profile, profile_options);
+  return profile;
+}
+
+// The rows of categorical column `column` (3: city, 4: color) in each slot of `encoding`: the
+// table's codes counted by hand (no missing codes: the missing and unknown slots count 0).
+std::vector<double> slot_counts(const Table& t, std::size_t column,
+                                const CategoricalEncoding& encoding) {
+  std::vector<double> counts(static_cast<std::size_t>(encoding.slots()), 0.0);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const auto code = static_cast<std::size_t>(t.block[column * t.rows + r]);
+    counts[static_cast<std::size_t>(encoding.slot_of(t.columns[column].categories[code]))] += 1.0;
+  }
+  return counts;
+}
+
+// The city*color cross of `from` moved to `to` (the same vocabularies), as the test expects it:
+// every pair of slots' old and new bucket and its weight (the product of the two slots' counts, or
+// 1), then per new bucket the old buckets it holds.
+struct ExpectedMove {
+  struct Pair {
+    std::uint32_t old_bucket = 0, new_bucket = 0;
+    double weight = 1.0;
+  };
+  std::vector<Pair> pairs;
+  std::vector<std::vector<std::size_t>> pairs_in;  // per new bucket: indices into pairs
+  bool shared(std::uint32_t new_bucket) const {    // holds pairs of different old buckets
+    const auto& in = pairs_in[new_bucket];
+    for (const std::size_t i : in) {
+      if (pairs[i].old_bucket != pairs[in.front()].old_bucket) return true;
+    }
+    return false;
+  }
+};
+
+ExpectedMove expected_move(const FittedPreparation& from, const FittedPreparation& to,
+                           const std::vector<double>* city_counts,
+                           const std::vector<double>* color_counts) {
+  const CategoricalEncoding &city = from.categorical.at(0), &color = from.categorical.at(1);
+  EXPECT_EQ(city.vocabulary, to.categorical.at(0).vocabulary);
+  EXPECT_EQ(color.vocabulary, to.categorical.at(1).vocabulary);
+  const std::uint32_t old_buckets = from.hash_buckets, new_buckets = to.hash_buckets;
+  const std::vector<std::uint64_t> a = city.slot_label_hashes(), b = color.slot_label_hashes();
+  ExpectedMove e;
+  e.pairs_in.resize(new_buckets);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = 0; j < b.size(); ++j) {
+      const double weight = city_counts ? (*city_counts)[i] * (*color_counts)[j] : 1.0;
+      e.pairs_in[cross_bucket(a[i], b[j], new_buckets)].push_back(e.pairs.size());
+      e.pairs.push_back(
+          {cross_bucket(a[i], b[j], old_buckets), cross_bucket(a[i], b[j], new_buckets), weight});
+    }
+  }
+  return e;
+}
+
+// The expanded index of the first bucket of `fitted`'s (only) categorical cross.
+std::int64_t cross_offset(const FittedPreparation& fitted) {
+  const std::vector<std::int64_t> offsets = fitted.group_offsets();
+  for (std::size_t g = 0; g < fitted.sparse.size(); ++g) {
+    if (fitted.sparse[g].kind == SparseKind::categorical_cross) return offsets[g];
+  }
+  ADD_FAILURE() << "no categorical cross";
+  return 0;
+}
+
+// A multiclass linear model over a city*color cross of many pairs (42 x 32 slots, missing and
+// unknown included), carried to the same columns and labels at `new_buckets` buckets: every new
+// bucket holds its pairs' old weight, or where its pairs had different old buckets their average
+// weighted by the two categories' counts (plain without counts, or where they add up to zero).
+void expect_cross_moved_pair_by_pair(std::uint32_t old_buckets, std::uint32_t new_buckets,
+                                     bool with_profile, std::uint64_t seed) {
+  const Table data = make_table(2000, 5.0, 2.0, 0.0, numbered_labels("city", 40),
+                                numbered_labels("color", 30), seed);
+  PreparationOptions old_options, new_options;
+  old_options.crosses = new_options.crosses = {{"city", "color"}};
+  old_options.hash_buckets = old_buckets;
+  new_options.hash_buckets = new_buckets;
+  const DataProfile profile = profile_of(data);
+  const FittedPreparation from = fit_preparation(profile, old_options),
+                          to = fit_preparation(profile, new_options);
+  const std::int32_t outputs = 3;
+  const ModelShape old_shape = shape_of(from, Task::multiclass, ModelKind::linear, outputs, 0);
+  const ModelShape new_shape = shape_of(to, Task::multiclass, ModelKind::linear, outputs, 0);
+  const ModelParameters parameters = random_parameters(old_shape, seed + 1);
+  CarryReport report;
+  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report,
+                                                   with_profile ? &profile : nullptr);
+
+  const std::vector<double> city_counts = slot_counts(data, 3, from.categorical.at(0)),
+                            color_counts = slot_counts(data, 4, from.categorical.at(1));
+  const ExpectedMove e = expected_move(from, to, with_profile ? &city_counts : nullptr,
+                                       with_profile ? &color_counts : nullptr);
+  ASSERT_EQ(report.remapped_crosses.size(), 1u);
+  const RemappedCross& moved = report.remapped_crosses[0];
+  EXPECT_EQ(moved.name, "city*color");
+  EXPECT_EQ(moved.old_buckets, old_buckets);
+  EXPECT_EQ(moved.new_buckets, new_buckets);
+  EXPECT_TRUE(moved.moved);
+  EXPECT_EQ(moved.weighted_by_counts, with_profile);
+  EXPECT_EQ(moved.pairs, 42 * 32);
+  EXPECT_EQ(static_cast<std::size_t>(moved.pairs), e.pairs.size());
+
+  const auto old_features = static_cast<std::size_t>(old_shape.features);
+  const auto new_features = static_cast<std::size_t>(new_shape.features);
+  const auto old_first = static_cast<std::size_t>(cross_offset(from));
+  const auto new_first = static_cast<std::size_t>(cross_offset(to));
+  std::int64_t shared = 0, exact = 0, averaged_by_counts = 0;
+  for (std::uint32_t bucket = 0; bucket < new_buckets; ++bucket) {
+    const auto& in = e.pairs_in[bucket];
+    const bool is_shared = e.shared(bucket);
+    shared += is_shared ? 1 : 0;
+    double total = 0.0;
+    for (const std::size_t i : in) total += e.pairs[i].weight;
+    for (std::size_t o = 0; o < static_cast<std::size_t>(outputs); ++o) {
+      const float got = carried.weights[o * new_features + new_first + bucket];
+      const auto old_weight = [&](const ExpectedMove::Pair& pair) {
+        return parameters.weights[o * old_features + old_first + pair.old_bucket];
+      };
+      if (in.empty()) {
+        EXPECT_EQ(got, 0.0f) << "bucket " << bucket;
+      } else if (!is_shared) {  // exactly the old weight of every pair in it
+        EXPECT_EQ(got, old_weight(e.pairs[in.front()])) << "bucket " << bucket << ", output " << o;
+        exact += o == 0 ? 1 : 0;
+      } else {
+        double sum = 0.0, plain = 0.0;
+        for (const std::size_t i : in) {
+          sum += (total > 0.0 ? e.pairs[i].weight : 1.0) * old_weight(e.pairs[i]);
+          plain += old_weight(e.pairs[i]);
+        }
+        const double expected = sum / (total > 0.0 ? total : static_cast<double>(in.size()));
+        EXPECT_NEAR(got, expected, 1e-6 * (1.0 + std::abs(expected)))
+            << "bucket " << bucket << ", output " << o << " (plain average "
+            << plain / static_cast<double>(in.size()) << ")";
+        averaged_by_counts += (o == 0 && total > 0.0 && with_profile) ? 1 : 0;
+      }
+    }
+  }
+  EXPECT_EQ(moved.shared_buckets, shared);
+  // Both kinds of new bucket occur (1344 pairs in a few thousand buckets).
+  EXPECT_GT(exact, 0);
+  EXPECT_GT(shared, 0);
+  EXPECT_EQ(averaged_by_counts > 0, with_profile);
+  // The rest of the model carries as before: the one-hot slots by label.
+  for (std::size_t o = 0; o < static_cast<std::size_t>(outputs); ++o) {
+    for (std::size_t q = 0; q < new_first; ++q) {
+      EXPECT_EQ(carried.weights[o * new_features + q], parameters.weights[o * old_features + q]);
+    }
+  }
+}
+
+TEST(WarmStartTest, CategoricalCrossMovesPairByPairToMoreBuckets) {
+  // Not a multiple of the old count: from 64 to 4096 buckets (b mod 64 is the old bucket b of
+  // 4096) no new bucket would hold pairs of two old ones.
+  expect_cross_moved_pair_by_pair(100, 4096, true, 121);
+}
+
+TEST(WarmStartTest, CategoricalCrossMovesPairByPairToFewerBuckets) {
+  expect_cross_moved_pair_by_pair(1u << 16, 2048, true, 122);
+}
+
+TEST(WarmStartTest, CategoricalCrossAveragesPlainlyWithoutTheEarlierProfile) {
+  expect_cross_moved_pair_by_pair(1u << 16, 2048, false, 123);
+}
+
+// An fm whose numeric columns moved (their shifts reach the cross buckets' weights through the
+// factors) and whose city*color cross is carried from 64 buckets to 65536: on rows whose pair does
+// not share its new bucket with a pair of another old bucket it predicts what the old model did.
+TEST(WarmStartTest, MovedCategoricalCrossKeepsAnFactorizationMachinesPredictions) {
+  for (const Task task : {Task::binary, Task::regression}) {
+    const std::vector<std::string> cities = numbered_labels("city", 40),
+                                   colors = numbered_labels("color", 30);
+    std::vector<std::string> shuffled_cities = cities;  // other codes, the same labels
+    std::reverse(shuffled_cities.begin(), shuffled_cities.end());
+    const Table old_data = make_table(3000, 5.0, 2.0, 0.0, cities, colors, 131);
+    const Table new_data = make_table(3000, 8.0, 3.5, 0.0, shuffled_cities, colors, 132);
+    const Table rows = make_table(1000, 6.0, 2.5, 0.0, cities, colors, 133);
+    PreparationOptions old_options, new_options;
+    old_options.crosses = new_options.crosses = {{"x1", "city"}, {"city", "color"}};
+    old_options.hash_buckets = 64;
+    new_options.hash_buckets = 1u << 16;
+    const DataProfile old_profile = profile_of(old_data);
+    const FittedPreparation from = fit_preparation(old_profile, old_options),
+                            to = fit(new_data, new_options);
+    const ModelShape old_shape = shape_of(from, task, ModelKind::fm, 1, 4);
+    const ModelShape new_shape = shape_of(to, task, ModelKind::fm, 1, 4);
+    const ModelParameters parameters = random_parameters(old_shape, 134);
+    const TargetScaling old_target{10.0, 3.0}, new_target{-4.0, 7.5};
+    CarryReport report;
+    const ModelParameters carried = carry_parameters(from, parameters, old_target, to, new_target,
+                                                     new_shape, &report, &old_profile);
+    ASSERT_EQ(report.remapped_crosses.size(), 1u);
+    EXPECT_EQ(report.inexact_terms, 0);
+
+    const ExpectedMove e = expected_move(from, to, nullptr, nullptr);
+    const PreparedBlock old_rows = prepare(from, rows), new_rows = prepare(to, rows);
+    const std::vector<float> expected = predictions(old_shape, parameters, old_rows, old_target);
+    const std::vector<float> got = predictions(new_shape, carried, new_rows, new_target);
+    ASSERT_EQ(got.size(), expected.size());
+    std::int64_t cross_group = 0;
+    while (to.sparse[static_cast<std::size_t>(cross_group)].kind != SparseKind::categorical_cross)
+      ++cross_group;
+    double typical = 0.0;
+    for (const float x : expected) typical += std::abs(static_cast<double>(x));
+    typical /= static_cast<double>(expected.size());
+    std::int64_t compared = 0;
+    for (std::int64_t r = 0; r < rows.rows; ++r) {
+      const auto bucket = static_cast<std::uint32_t>(new_rows.slot[cross_group * rows.rows + r]);
+      if (e.shared(bucket)) continue;
+      ++compared;
+      const double x = expected[static_cast<std::size_t>(r)];
+      EXPECT_NEAR(got[static_cast<std::size_t>(r)], x, 1e-5 * std::max(std::abs(x), typical))
+          << "row " << r;
+    }
+    EXPECT_GT(compared, rows.rows * 9 / 10);  // few pairs in many buckets: nearly all rows
+  }
+}
+
+TEST(WarmStartTest, TheSameBucketCountCarriesACrossBucketByBucket) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 141);
+  PreparationOptions options;
+  options.crosses = {{"x1", "x2"}, {"city", "color"}, {"x1", "city"}};
+  options.hash_buckets = 32;
+  const FittedPreparation fitted = fit(data, options);
+  const ModelShape shape = shape_of(fitted, Task::binary, ModelKind::fm, 1, 4);
+  const ModelParameters parameters = random_parameters(shape, 142);
+  const DataProfile profile = profile_of(data);
+  CarryReport report;
+  const ModelParameters carried =
+      carry_parameters(fitted, parameters, {}, fitted, {}, shape, &report, &profile);
+  EXPECT_TRUE(report.remapped_crosses.empty());
+  EXPECT_EQ(carried.weights, parameters.weights);
+  EXPECT_EQ(carried.bias, parameters.bias);
+  EXPECT_EQ(carried.factors, parameters.factors);
+}
+
+// A cross of two columns of 15000 labels (15002 x 15002 pairs) is not moved: too many pairs.
+TEST(WarmStartTest, ACrossOfTooManyPairsIsNotMoved) {
+  const auto preparation = [](std::uint32_t buckets) {
+    FittedPreparation p;
+    for (const char* name : {"a", "b"}) {
+      CategoricalEncoding c;
+      c.name = name;
+      for (int i = 0; i < 15000; ++i) {
+        std::string label = std::to_string(i);
+        c.vocabulary.push_back(std::string(5 - label.size(), '0') + label);  // sorted
+      }
+      p.categorical.push_back(c);
+      SparseGroup g;
+      g.name = name;
+      g.a = static_cast<std::int32_t>(p.sparse.size());
+      g.slots = static_cast<std::uint32_t>(c.slots());
+      p.sparse.push_back(g);
+    }
+    SparseGroup cross;
+    cross.kind = SparseKind::categorical_cross;
+    cross.name = "a*b";
+    cross.a = 0;
+    cross.b = 1;
+    cross.slots = buckets;
+    p.sparse.push_back(cross);
+    p.hash_buckets = buckets;
+    return p;
+  };
+  const FittedPreparation from = preparation(8), to = preparation(16);
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
+  CarryReport report;
+  const ModelParameters carried =
+      carry_parameters(from, random_parameters(old_shape, 151), {}, to, {}, new_shape, &report);
+  ASSERT_EQ(report.remapped_crosses.size(), 1u);
+  EXPECT_FALSE(report.remapped_crosses[0].moved);
+  EXPECT_EQ(report.remapped_crosses[0].pairs, std::int64_t{15002} * 15002);
+  EXPECT_GT(report.remapped_crosses[0].pairs, kMaxRemappedCrossPairs);
+  const auto first = static_cast<std::size_t>(cross_offset(to));
+  for (std::size_t q = first; q < carried.weights.size(); ++q) EXPECT_EQ(carried.weights[q], 0.0f);
+  EXPECT_NE(carried.weights[0], 0.0f);  // the one-hot slots carry
+}
+
 TEST(WarmStartTest, OtherOutputsOrFactorsAreRefused) {
   const Table data = make_table(200, 5.0, 2.0, 0.0, kCities, kColors, 101);
   const FittedPreparation fitted = fit(data, {});

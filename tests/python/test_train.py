@@ -16,7 +16,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from lathe_run import SHARED, LATHE, run  # noqa: F401
+from lathe_run import SHARED, LATHE, import_frame, run  # noqa: F401
 
 
 
@@ -314,10 +314,10 @@ class TrainTest(unittest.TestCase):
         self.assertLess(stopped["epochs_run"], 30)
         self.assertEqual(stopped["best_epoch"], stopped["epochs_run"])  # the last epoch's weights
 
-    def test_refit_prep_names_the_crosses_it_cannot_carry(self):
-        # A categorical cross's weights belong to its hash buckets: another --hash-buckets, or no
-        # such cross in the new run, leaves them at zero, and a note says so (the count of carried
-        # features alone did not).
+    def test_refit_prep_names_the_crosses_it_moves_or_cannot_carry(self):
+        # A categorical cross's weights belong to its hash buckets: at another --hash-buckets they
+        # move pair by pair, and with no such cross in the new run they are left at zero; a note
+        # says which (the count of carried features alone did not).
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
         flags = ["--label", "churn", "--task", "binary", "--epochs", "1"]
         parent, _ = self.train(data, *flags, "--cross", "contract*payment_method", "--hash-buckets", "1024",
@@ -325,15 +325,73 @@ class TrainTest(unittest.TestCase):
         def notes(*extra):
             proc = run("train", data, *flags, "--device", "cpu", "--init-model", parent, "--refit-prep", "--out",
                        self.path("child.h5"), *extra)
-            return [line for line in proc.stderr.splitlines() if "were not carried" in line]
+            return [line for line in proc.stderr.splitlines() if "its cross" in line]
         self.assertEqual(notes("--cross", "contract*payment_method", "--hash-buckets", "1024"), [])
         other = notes("--cross", "contract*payment_method", "--hash-buckets", "4096")
         self.assertEqual(len(other), 1, other)
-        self.assertIn("contract*payment_method (1024 buckets)", other[0])
-        self.assertIn("4096 buckets", other[0])
+        # contract's 3 labels and payment_method's 4, each with the missing and unknown slots.
+        self.assertIn("contract*payment_method (1024 buckets) were moved to this run's 4096 buckets", other[0])
+        self.assertIn("pair by pair: 30 pairs", other[0])
         dropped = notes()
         self.assertEqual(len(dropped), 1, dropped)
+        self.assertIn("were not carried", dropped[0])
         self.assertIn("does not make it", dropped[0])
+
+    def test_refit_prep_at_another_hash_buckets_predicts_what_the_parent_did(self):
+        # The parent hashes a*b into 1024 buckets, the child into 65536: a bucket depends only on
+        # the two labels' hashes, so each pair's weight moves to its new bucket and the child (at a
+        # negligible learning rate) predicts as the parent did on every row whose pair does not
+        # share its new bucket with a pair of another old bucket (with 65536 buckets, nearly all).
+        rng = np.random.default_rng(17)
+        a_labels = [f"a{i:02d}" for i in range(12)]
+        b_labels = [f"b{i:02d}" for i in range(9)]
+        effect = rng.normal(0.0, 3.0, (len(a_labels), len(b_labels)))  # the pair's own effect
+        n = 6000
+        ia, ib = rng.integers(0, len(a_labels), n), rng.integers(0, len(b_labels), n)
+        x = rng.normal(5.0, 2.0, n)
+        df = pd.DataFrame({"a": np.array(a_labels)[ia], "b": np.array(b_labels)[ib], "x": x,
+                           "y": 10.0 + effect[ia, ib] + 0.5 * x + rng.normal(0.0, 0.1, n)})
+        data = import_frame(df, self.dir, "pairs")
+        flags = ["--label", "y", "--task", "regression", "--cross", "a*b"]
+        parent, _ = self.train(data, *flags, "--hash-buckets", "1024", "--epochs", "5", out="parent.h5")
+        child = self.path("child.h5")
+        proc = run("train", data, *flags, "--hash-buckets", "65536", "--init-model", parent, "--refit-prep",
+                   "--lr", "1e-9", "--epochs", "1", "--device", "cpu", "--out", child)
+        moved = [line for line in proc.stderr.splitlines() if "its cross a*b" in line]
+        self.assertEqual(len(moved), 1, proc.stderr)
+        # 12 x 9 labels, each column with its missing and unknown slots.
+        self.assertIn("were moved to this run's 65536 buckets (--hash-buckets) pair by pair: 154 pairs", moved[0])
+
+        def scored(model):
+            out = self.path(os.path.basename(model) + ".csv")
+            run("score", model, data, "--out", out, "--device", "cpu", "--quiet")
+            return pd.read_csv(out)["prediction"].values.astype(np.float64)
+        expected, got = scored(parent), scored(child)
+        # The buckets as kernels/prepare_formulas.h computes them (label_hash, cross_bucket).
+        mask = (1 << 64) - 1
+        def mix64(v):
+            v ^= v >> 30
+            v = (v * 0xbf58476d1ce4e5b9) & mask
+            v ^= v >> 27
+            v = (v * 0x94d049bb133111eb) & mask
+            return v ^ (v >> 31)
+        def label_hash(label):
+            h = 0xcbf29ce484222325
+            for byte in label.encode():
+                h = ((h ^ byte) * 0x100000001b3) & mask
+            return mix64(h)
+        def cross_bucket(ha, hb, buckets):
+            return mix64(((ha * 0x9e3779b97f4a7c15) & mask) ^ hb) % buckets
+        slot_hashes = lambda labels: [label_hash(label) for label in labels] + [0x6d697373696e6721, 0x756e6b6e6f776e21]
+        old_buckets_in = {}  # new bucket -> the old buckets of its pairs
+        for ha in slot_hashes(a_labels):
+            for hb in slot_hashes(b_labels):
+                old_buckets_in.setdefault(cross_bucket(ha, hb, 65536), set()).add(cross_bucket(ha, hb, 1024))
+        ha, hb = [label_hash(label) for label in a_labels], [label_hash(label) for label in b_labels]
+        exact = np.array([len(old_buckets_in[cross_bucket(ha[i], hb[j], 65536)]) == 1 for i, j in zip(ia, ib)])
+        self.assertGreater(exact.mean(), 0.9)
+        self.assertGreater(np.std(expected), 1.0)  # the pairs' effects are most of the prediction
+        np.testing.assert_allclose(got[exact], expected[exact], rtol=1e-4, atol=1e-3)
 
     def test_training_metrics_tell_a_held_out_fraction_from_a_validation_file(self):
         data = self.path("synth.h5")
