@@ -21,6 +21,9 @@ constexpr std::size_t kBatchBytes = std::size_t{32} << 20;
 // Above this much staging (one chunk per column), a very wide table keeps HDF5's own serial filter
 // path, whose chunk cache holds partly written chunks instead.
 constexpr std::size_t kStagingBytesLimit = std::size_t{256} << 20;
+// The shortest chunk a wide table's columns are cut to (so that a chunk of each fits the staging):
+// shorter chunks would cost more in HDF5's per-chunk overhead than they save.
+constexpr std::int64_t kMinWideChunkRows = 256;
 
 std::size_t stored_size(StoredType type) {
   switch (type) {
@@ -240,7 +243,14 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
   m.file = h5::file_handle(
       LATHE_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), m.context));
   const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
-  const hsize_t chunk = static_cast<hsize_t>(std::max<std::int64_t>(1, options.chunk_rows));
+  std::int64_t row_bytes = 0;
+  for (const ColumnSpec& spec : m.specs) row_bytes += static_cast<std::int64_t>(stored_size(spec.stored));
+  std::int64_t chunk_rows = options.chunk_rows;
+  if (options.expected_rows > 0) chunk_rows = std::min(chunk_rows, options.expected_rows);
+  if (row_bytes > 0) {
+    chunk_rows = std::min(chunk_rows, std::max(kMinWideChunkRows, static_cast<std::int64_t>(kStagingBytesLimit) / row_bytes));
+  }
+  const hsize_t chunk = static_cast<hsize_t>(std::max<std::int64_t>(1, chunk_rows));
   for (std::size_t c = 0; c < m.specs.size(); ++c) {
     const std::string w = m.where(c);
     H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &zero, &unlimited), w));

@@ -25,8 +25,12 @@ struct ColumnSpec {
 };
 
 struct ColumnarWriteOptions {
+  // Rows per chunk, at most: a chunk also holds no more than `expected_rows` (a table's chunk no
+  // larger than the table), and a wide table's chunks are shortened so that one chunk of every
+  // column fits the writer's staging (256 MB): memory is then bounded whatever the column count.
   std::int64_t chunk_rows = 65536;
   int deflate_level = 4;  // 0 = no compression (and no shuffle)
+  std::int64_t expected_rows = 0;  // the rows the writer will be given, when known (0 = unknown)
 };
 
 class ColumnarWriter {

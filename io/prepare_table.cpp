@@ -379,6 +379,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   TemporaryOutput output(out);
   ColumnarWriteOptions write_options;
   write_options.deflate_level = options.deflate_level;
+  write_options.expected_rows = reader.rows();
   ColumnarWriter writer(output.path(), specs, write_options);
   const std::size_t dense = static_cast<std::size_t>(fitted.dense_features());
   for (std::size_t g = 0; g < fitted.sparse.size(); ++g) {

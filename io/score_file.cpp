@@ -34,6 +34,21 @@ std::vector<std::string> score_output_columns(const Scorer& scorer) {
 
 namespace {
 
+// An output column's name as an HDF5 dataset name: HDF5 reads '/' as a path separator, so a class
+// label holding one ("a/b": probability_a/b) is written with it as %2F (probability_a%2Fb); the
+// predicted_class column keeps every label as it is.
+std::string hdf5_column_name(const std::string& name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // The --id column of the input and how its values are read.
 struct IdColumn {
   std::int64_t index = -1;  // in the reader's columns; -1 = no id
@@ -131,7 +146,8 @@ class ScoreSink {
 
 class H5Sink final : public ScoreSink {
  public:
-  H5Sink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id, int deflate_level)
+  H5Sink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id, int deflate_level,
+         std::int64_t rows)
       : task_(scorer.task()),
         has_id_(id.index >= 0),
         id_categorical_(id.categorical),
@@ -147,10 +163,11 @@ class H5Sink final : public ScoreSink {
     const auto names = score_output_columns(scorer);
     for (std::size_t i = 0; i < names.size(); ++i) {
       const bool is_class = task_ != ScoringTask::regression && i + 1 == names.size();
-      specs.push_back({names[i], is_class ? StoredType::categorical_codes : StoredType::float32});
+      specs.push_back({hdf5_column_name(names[i]), is_class ? StoredType::categorical_codes : StoredType::float32});
     }
     ColumnarWriteOptions options;
     options.deflate_level = deflate_level;
+    options.expected_rows = rows;
     writer_ = std::make_unique<ColumnarWriter>(path, specs, options);
     if (has_id_ && id.categorical) writer_->set_categories(0, id.labels);
     if (task_ != ScoringTask::regression) writer_->set_categories(specs.size() - 1, scorer.classes());
@@ -382,7 +399,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   if (options.format == ScoreFormat::csv) {
     sink = std::make_unique<CsvSink>(temporary.path(), scorer, id);
   } else {
-    sink = std::make_unique<H5Sink>(temporary.path(), scorer, id, options.deflate_level);
+    sink = std::make_unique<H5Sink>(temporary.path(), scorer, id, options.deflate_level, reader.rows());
   }
 
   const std::int64_t rows = reader.rows();

@@ -222,6 +222,29 @@ class ScoreTest(unittest.TestCase):
         metrics = self.evaluate(model, diamonds)
         self.assertAlmostEqual(rmse, metrics["rmse"], delta=1e-6 * metrics["rmse"])
 
+    def test_a_class_label_with_a_slash_scores_to_hdf5_and_csv(self):
+        # HDF5 reads '/' in a dataset name as a path: probability_a/b could not be written, so a
+        # model with such a class could be trained but not scored to HDF5.
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=600)
+        label = np.where(x < -0.3, "a/b", np.where(x < 0.3, "c", "d/e/f"))
+        csv = self.path("slash.csv")
+        pd.DataFrame({"x": x, "y": label}).to_csv(csv, index=False)
+        data = self.path("slash.h5")
+        run("import", csv, data, "--quiet")
+        model = self.path("slash_model.h5")
+        run("train", data, "--label", "y", "--task", "multiclass", "--device", "cpu", "--out", model, "--quiet")
+        h5_out, csv_out = self.path("slash_scored.h5"), self.path("slash_scored.csv")
+        self.score(model, data, "--out", h5_out, "--quiet")
+        self.score(model, data, "--out", csv_out, "--quiet")
+        scored_h5, _ = read_columnar(h5_out)
+        scored_csv = pd.read_csv(csv_out)
+        self.assertEqual(list(scored_csv.columns), ["probability_a/b", "probability_c", "probability_d/e/f", "predicted_class"])
+        self.assertEqual(list(scored_h5.columns), ["probability_a%2Fb", "probability_c", "probability_d%2Fe%2Ff", "predicted_class"])
+        np.testing.assert_allclose(scored_h5["probability_a%2Fb"].values, scored_csv["probability_a/b"].values, atol=1e-6)
+        self.assertEqual(list(scored_h5["predicted_class"]), list(scored_csv["predicted_class"]))
+        self.assertIn("d/e/f", set(scored_csv["predicted_class"]))
+
     def test_several_inputs_score_the_good_ones_and_fail_at_the_end(self):
         columns = self.telco_columns()
         good_a, good_b = self.path("a.h5"), self.path("b.h5")
