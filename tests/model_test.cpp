@@ -24,6 +24,7 @@
 
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/team_threshold.h"
 #include "tests/test_devices.h"
 
 namespace lathe {
@@ -1490,6 +1491,32 @@ TEST_P(ModelOnDevice, BadInputIsRefusedWithAMessage) {
   ModelParameters p = model->parameters();
   p.bias.pop_back();
   EXPECT_THROW(model->set_parameters(p), Error);
+}
+
+// A slot outside its group is reported at its first row and, in that row, its first group, on
+// one thread (few rows) and on the team (every group's slots in one parallel pass).
+TEST(ModelChecks, ABadSlotIsReportedAtItsFirstRowThenItsFirstGroup) {
+  const DeviceContext ctx = DeviceContext::cpu();
+  for (const std::int64_t rows : {std::int64_t{100}, kTeamMinItems}) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    Data d = make_features(rows, 2, {3, 4, 5}, 141);
+    assign_labels(d, LossKind::logistic, 2, 142, linear_truth(d, 143));
+    const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::linear);
+    auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+    const std::int64_t half = rows / 2;
+    d.slot[static_cast<std::size_t>(0 * rows + rows - 1)] = 7;  // group 0, the last row
+    d.slot[static_cast<std::size_t>(2 * rows + half)] = 9;      // group 2 (slots 0..4), the middle row
+    d.slot[static_cast<std::size_t>(1 * rows + half)] = 8;      // group 1 (slots 0..3), the same row
+    d.slot[static_cast<std::size_t>(2 * rows + half + 1)] = -2;
+    std::vector<float> out(static_cast<std::size_t>(rows));
+    try {
+      model->predict_scores(d.view(), out.data());
+      ADD_FAILURE() << "slots outside their groups were accepted";
+    } catch (const InputError& e) {
+      const std::string want = "row " + std::to_string(half) + " has slot 8 outside sparse group 1";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
 }
 
 // make_model's FM factors: seeded N(0, 0.01^2), the same for the same seed on every device.
