@@ -1119,6 +1119,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
+  if (valid.rows > 0) {
+    const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, valid_metric_labels,
+                                                      weighted ? std::span<const float>(valid_weights) : std::span<const float>());
+    if (!note.empty()) report.notes.push_back(note);
+  }
   stage_done("train");
 
   // Moved, not copied: a table of hashed crosses may hold 2^24 weights and more.

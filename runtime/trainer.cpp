@@ -340,6 +340,41 @@ std::string divergence_note(const std::vector<EpochRecord>& history) {
   return "";
 }
 
+std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
+                                     std::span<const float> weights) {
+  const auto metric = [&](const char* name) {
+    const auto it = kept.values.find(name);
+    return it == kept.values.end() ? NAN : it->second;
+  };
+  std::ostringstream note;
+  note << "the kept model (epoch " << kept_epoch << ") predicts the validation rows worse than a constant: ";
+  if (kept.classes == 0) {
+    const double r2 = metric("r2");
+    if (!(r2 < 0.0)) return "";
+    note << "r2 " << r2 << ", where predicting their mean gives 0";
+  } else {
+    const double logloss = metric("logloss");
+    if (!std::isfinite(logloss) || labels.empty()) return "";
+    std::vector<double> share(static_cast<std::size_t>(std::max(kept.classes, 2)), 0.0);
+    double total = 0.0;
+    for (std::size_t r = 0; r < labels.size(); ++r) {
+      const double w = weights.empty() ? 1.0 : static_cast<double>(weights[r]);
+      const auto k = static_cast<std::size_t>(labels[r]);
+      if (k < share.size()) share[k] += w;
+      total += w;
+    }
+    if (!(total > 0.0)) return "";
+    double constant = 0.0;  // the log-loss of predicting the shares themselves: their entropy
+    for (const double s : share) {
+      if (s > 0.0) constant -= s / total * std::log(s / total);
+    }
+    if (!(logloss > constant + 1e-12)) return "";
+    note << "log-loss " << logloss << ", where predicting their class shares gives " << constant;
+  }
+  note << "; the optimization did not converge: try a lower --lr (such as a tenth of it)";
+  return note.str();
+}
+
 TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,
                          const LabeledRows* valid, const PredictionLink& link, std::int32_t classes,
                          const TrainerOptions& options) {

@@ -759,5 +759,40 @@ TEST(TrainerDivergence, ALossTenTimesItsLowestIsNamed) {
   EXPECT_EQ(divergence_note(history({})), "");
 }
 
+TEST(TrainerWorseThanConstant, NamedWhenAConstantWouldPredictTheValidationRowsBetter) {
+  MetricSet regression;
+  regression.values = {{"r2", -1.67}, {"rmse", 1.64}};
+  const std::string note = worse_than_constant_note(regression, 3, {}, {});
+  EXPECT_NE(note.find("epoch 3"), std::string::npos) << note;
+  EXPECT_NE(note.find("r2 -1.67"), std::string::npos) << note;
+  EXPECT_NE(note.find("--lr"), std::string::npos) << note;
+  regression.values["r2"] = 0.2;
+  EXPECT_EQ(worse_than_constant_note(regression, 3, {}, {}), "");
+
+  // Binary, 1 positive in 4: the shares' log-loss is H(0.25) = 0.5623.
+  const std::vector<float> labels = {0, 0, 0, 1};
+  MetricSet binary;
+  binary.classes = 2;
+  binary.values = {{"logloss", 0.60}};
+  EXPECT_NE(worse_than_constant_note(binary, 1, labels, {}).find("0.5623"), std::string::npos);
+  binary.values["logloss"] = 0.55;
+  EXPECT_EQ(worse_than_constant_note(binary, 1, labels, {}), "");
+  // Weighted 3:1 toward the positive row, the shares are even: H = log 2 = 0.6931.
+  const std::vector<float> weights = {1, 1, 1, 3};
+  binary.values["logloss"] = 0.60;
+  EXPECT_EQ(worse_than_constant_note(binary, 1, labels, weights), "");
+  binary.values["logloss"] = 0.70;
+  EXPECT_NE(worse_than_constant_note(binary, 1, labels, weights).find("0.6931"), std::string::npos);
+
+  // Multiclass, three even classes: log 3 = 1.0986.
+  MetricSet multiclass;
+  multiclass.classes = 3;
+  multiclass.values = {{"logloss", 1.2}};
+  const std::vector<float> three = {0, 1, 2, 0, 1, 2};
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}).find("1.0986"), std::string::npos);
+  multiclass.values["logloss"] = 0.9;
+  EXPECT_EQ(worse_than_constant_note(multiclass, 2, three, {}), "");
+}
+
 }  // namespace
 }  // namespace lathe
