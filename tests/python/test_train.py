@@ -16,7 +16,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from lathe_run import SHARED, LATHE, import_frame, run  # noqa: F401
+from lathe_run import SHARED, LATHE, attempt, import_frame, run  # noqa: F401
 
 
 
@@ -807,6 +807,24 @@ class TrainTest(unittest.TestCase):
         self.assertTrue(np.array_equal(default, weights("--schedule", "inverse", "--decay", "0.25", out="quarter.h5")))
         self.assertFalse(np.array_equal(default, weights("--schedule", "constant", out="constant.h5")))
         self.assertFalse(np.array_equal(default, weights("--schedule", "inverse", "--decay", "0.1", out="tenth.h5")))
+
+    def test_a_model_too_large_for_the_machine_is_refused_before_training(self):
+        # --hash-buckets 2^31 - 3 with 64 factors: about 3 TB of parameters, on any machine. It used to
+        # allocate until std::bad_alloc (or the OOM killer); now it is refused at once, naming why.
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame({"a": rng.choice(["p", "q", "r"], 500), "b": rng.choice(["s", "t"], 500),
+                           "x": rng.normal(size=500)})
+        df["y"] = (df["x"] + rng.normal(size=500) > 0).astype(int)
+        data = import_frame(df, self.dir, "huge")
+        out = self.path("huge_model.h5")
+        proc = attempt("train", data, "--label", "y", "--task", "binary", "--out", out, "--device", "cpu", "--quiet",
+                       "--model", "fm", "--factors", "64", "--cross", "a*b", "--hash-buckets", "2147483645",
+                       timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("GB of memory, more than this machine's", proc.stderr)
+        self.assertIn("--hash-buckets", proc.stderr)
+        self.assertIn("--factors 64", proc.stderr)
+        self.assertFalse(os.path.exists(out))
 
     def test_eval_weight_gives_the_training_validation_figures(self):
         # A model trained with --weight stores weighted validation metrics; `lathe eval` was
