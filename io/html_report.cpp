@@ -647,11 +647,19 @@ std::string residual_chart(const std::vector<float>& predicted, const std::vecto
   return s + "</svg>\n";
 }
 
+// The most classes whose confusion matrix is drawn (a cell would be too small to read beyond).
+constexpr std::size_t kMaxDrawnClasses = 40;
+
+bool confusion_drawn(const MetricSet& metrics) {
+  const auto k = static_cast<std::size_t>(metrics.classes);
+  return k > 0 && metrics.confusion.size() == k * k && k <= kMaxDrawnClasses;
+}
+
 std::string confusion_chart(const MetricSet& metrics, const std::vector<std::string>& classes) {
   const auto k = static_cast<std::size_t>(metrics.classes);
   if (k == 0 || metrics.confusion.size() != k * k)
     return "<p class=\"note\">no confusion matrix</p>\n";
-  if (k > 40)
+  if (k > kMaxDrawnClasses)
     return "<p class=\"note\">" + std::to_string(k) +
            " classes: too many to draw the confusion matrix</p>\n";
   const double cell = k <= 6 ? 64 : k <= 15 ? 36 : 22;
@@ -749,6 +757,8 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
     s += "<figure>" + residual_chart(data.predictions, data.labels) +
          "<figcaption>predicted against actual <code>" + html_escape(m.label) +
          "</code>; the diagonal is a perfect prediction</figcaption></figure>\n</div>\n";
+  } else if (!confusion_drawn(metrics)) {
+    s += confusion_chart(metrics, m.classes) + "</div>\n";  // a note saying why, without a caption
   } else {
     s += "<figure>" + confusion_chart(metrics, m.classes) +
          "<figcaption>confusion matrix: rows are the true class, columns the predicted (shade: "

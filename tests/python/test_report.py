@@ -389,6 +389,22 @@ class ReportTest(unittest.TestCase):
             if tr.find_all("td"):
                 self.assertIn("status-ok", tr.attrs["class"])
 
+    def test_too_many_classes_to_draw_get_a_note_without_a_caption(self):
+        # 45 classes: the matrix is not drawn, and the caption that describes it was printed anyway.
+        rng = np.random.default_rng(8)
+        n = 4500
+        y = rng.integers(0, 45, n)
+        df = pd.DataFrame({"x": y + rng.normal(size=n), "z": rng.normal(size=n), "y": [f"k{c}" for c in y]})
+        data = self.imported("many_classes", df)
+        model, _ = self.train(data, "many_classes_model.h5", "--label", "y", "--task", "multiclass", "--epochs", "2")
+        html, page = self.report(model, "many_classes.html", "--eval", data)
+        self.assertIn("45 classes: too many to draw the confusion matrix", html)
+        self.assertNotIn("confusion matrix: rows are the true class", html)
+        self.assertNotIn("confusion", page.ids)
+        # Penguins' three classes keep their matrix and its caption.
+        html, _ = self.report(self.multiclass_model, "three_classes.html", "--eval", self.penguins)
+        self.assertIn("confusion matrix: rows are the true class", html)
+
     def test_names_from_the_data_are_escaped(self):
         rng = np.random.default_rng(5)
         n = 1500
