@@ -423,6 +423,11 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     for (std::int32_t a = 0; a < n; ++a) {
       for (std::int32_t b = a + 1; b < n; ++b) add_numeric_cross(a, b);
     }
+    if (n < 2) {
+      note(notes, "--cross all makes no cross: it pairs the numeric features, and there " +
+                      std::string(n == 1 ? "is one" : "are none") +
+                      " (name categorical pairs to cross them: --cross a*b)");
+    }
   }
   std::vector<SparseGroup> categorical_crosses, slopes;
   for (const auto& cross : options.crosses) {

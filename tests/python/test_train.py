@@ -826,6 +826,20 @@ class TrainTest(unittest.TestCase):
         self.assertIn("--factors 64", proc.stderr)
         self.assertFalse(os.path.exists(out))
 
+    def test_cross_all_without_two_numeric_columns_gets_a_note(self):
+        rng = np.random.default_rng(4)
+        df = pd.DataFrame({"a": rng.choice(["p", "q"], 400), "b": rng.choice(["s", "t", "u"], 400),
+                           "x": rng.normal(size=400)})
+        df["y"] = (df["x"] + rng.normal(size=400) > 0).astype(int)
+        data = import_frame(df, self.dir, "one_numeric")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--device", "cpu",
+                   "--out", self.path("one_numeric_model.h5"), "--cross", "all")
+        self.assertIn("--cross all makes no cross: it pairs the numeric features, and there is one", proc.stderr)
+        two = df.assign(z=rng.normal(size=400))
+        proc = run("train", import_frame(two, self.dir, "two_numeric"), "--label", "y", "--task", "binary", "--epochs",
+                   "1", "--device", "cpu", "--out", self.path("two_numeric_model.h5"), "--cross", "all")
+        self.assertNotIn("--cross all makes no cross", proc.stderr)
+
     def test_eval_weight_gives_the_training_validation_figures(self):
         # A model trained with --weight stores weighted validation metrics; `lathe eval` was
         # unweighted, so evaluating the very validation file printed other figures beside them.
