@@ -1161,6 +1161,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+  if (valid.rows > 0 && std::isnan(report.best_valid.values.at(report.outcome.metric))) {
+    report.notes.push_back("the validation metric " + report.outcome.metric +
+                           " is undefined on the validation rows (as AUC is when they hold one class): every epoch ran "
+                           "and the last one is kept; choose another --metric, or validation rows of every class");
+  }
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
   if (valid.rows > 0) {
     const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, valid_metric_labels,

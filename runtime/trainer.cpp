@@ -271,10 +271,12 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     if (better) {
       best_value = value;
       since_best = 0;
-    } else {
+    } else if (!std::isnan(best_value)) {
       ++since_best;
     }
-    if (better || !have_valid) {
+    // Until the metric has a value (AUC on validation rows of one class has none), the last epoch
+    // is kept, as without a validation set, and there is nothing to stop on.
+    if (better || !have_valid || std::isnan(best_value)) {
       outcome.best = params;
       outcome.best_epoch = epoch;
     }
@@ -363,7 +365,8 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
       if (k < share.size()) share[k] += w;
       total += w;
     }
-    if (!(total > 0.0)) return "";
+    // Rows of one class: their shares predict them perfectly, which says nothing of the model.
+    if (!(total > 0.0) || std::count_if(share.begin(), share.end(), [](double s) { return s > 0.0; }) < 2) return "";
     double constant = 0.0;  // the log-loss of predicting the shares themselves: their entropy
     for (const double s : share) {
       if (s > 0.0) constant -= s / total * std::log(s / total);

@@ -792,6 +792,9 @@ TEST(TrainerWorseThanConstant, NamedWhenAConstantWouldPredictTheValidationRowsBe
   EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}).find("1.0986"), std::string::npos);
   multiclass.values["logloss"] = 0.9;
   EXPECT_EQ(worse_than_constant_note(multiclass, 2, three, {}), "");
+  // Validation rows of one class: their share predicts them perfectly; no comparison.
+  binary.values["logloss"] = 0.3;
+  EXPECT_EQ(worse_than_constant_note(binary, 1, std::vector<float>{0, 0, 0}, {}), "");
 }
 
 }  // namespace

@@ -840,6 +840,28 @@ class TrainTest(unittest.TestCase):
                    "1", "--device", "cpu", "--out", self.path("two_numeric_model.h5"), "--cross", "all")
         self.assertNotIn("--cross all makes no cross", proc.stderr)
 
+    def test_a_metric_undefined_on_the_validation_rows_keeps_the_last_epoch(self):
+        # --metric auc with validation rows of one class: AUC is NaN every epoch, no epoch was ever
+        # "best", and train ended in vector::_M_range_check.
+        rng = np.random.default_rng(6)
+
+        def frame(n, positives):
+            df = pd.DataFrame({"x": rng.normal(size=n)})
+            df["y"] = (df["x"] + rng.normal(size=n) > 0).astype(int) if positives else 0
+            return df
+
+        train = import_frame(frame(600, True), self.dir, "auc_train")
+        valid = import_frame(frame(100, False), self.dir, "auc_valid")
+        model, summary = self.train(train, "--label", "y", "--task", "binary", "--metric", "auc", "--valid", valid,
+                                    "--epochs", "3")
+        self.assertEqual(summary["best_epoch"], 3)
+        self.assertEqual(summary["epochs_run"], 3)
+        self.assertTrue(os.path.exists(model))
+        proc = run("train", train, "--label", "y", "--task", "binary", "--metric", "auc", "--valid", valid, "--epochs",
+                   "3", "--device", "cpu", "--out", self.path("auc_again.h5"))
+        self.assertIn("the validation metric auc is undefined on the validation rows", proc.stderr)
+        self.assertNotIn("worse than a constant", proc.stderr)
+
     def test_eval_weight_gives_the_training_validation_figures(self):
         # A model trained with --weight stores weighted validation metrics; `lathe eval` was
         # unweighted, so evaluating the very validation file printed other figures beside them.
