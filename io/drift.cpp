@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
-#include <map>
-#include <set>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "io/model_inputs.h"
 #include "io/train_table.h"
@@ -54,6 +54,32 @@ nlohmann::json numbers(const std::vector<double>& v) {
   nlohmann::json j = nlohmann::json::array();
   for (double x : v) j.push_back(number(x));
   return j;
+}
+
+// Rows whose prediction (multiclass: any class's probability) is NaN.
+std::int64_t rows_with_nan(const ModelFile& model, std::span<const float> predictions) {
+  const std::size_t k = model.task == Task::multiclass ? static_cast<std::size_t>(std::max(model.outputs, 1)) : 1;
+  std::int64_t rows = 0;
+  for (std::size_t r = 0; r + k <= predictions.size(); r += k) {
+    if (std::any_of(predictions.begin() + static_cast<std::ptrdiff_t>(r),
+                    predictions.begin() + static_cast<std::ptrdiff_t>(r + k), [](float v) { return std::isnan(v); })) {
+      ++rows;
+    }
+  }
+  return rows;
+}
+
+// Why a metric is NaN on rows the model scored without a NaN: their labels hold one class (auc and
+// pr_auc need both).
+std::string undefined_reason(const ModelFile& model, std::span<const float> labels) {
+  const bool one_value = !labels.empty() && std::all_of(labels.begin(), labels.end(),
+                                                        [&](float v) { return v == labels.front(); });
+  if (!one_value) return "it is not defined on its rows";
+  if (model.task == Task::regression) return "its labels are all " + significant(labels.front(), 9);
+  const auto k = static_cast<std::size_t>(labels.front());
+  const std::string label = k < model.classes.size() ? model.classes[k] : significant(labels.front(), 9);
+  return "its " + std::to_string(labels.size()) + " rows hold one class ('" + label +
+         "'), as a small batch of a rare class often does";
 }
 
 }  // namespace
@@ -121,7 +147,8 @@ double ks_statistic(const QuantileSketch& a, const QuantileSketch& b) {
   return d;
 }
 
-FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds) {
+FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds,
+                             const CategoricalEncoding* encoding) {
   FeatureDrift f;
   f.name = train.name;
   f.type = train.type;
@@ -156,23 +183,32 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
     f.ks = NAN;
     const CategoricalProfile& t = train.categorical;
     const CategoricalProfile& n = now.categorical;
-    // Bins: each label the training rows had, missing, then all unseen labels together.
-    std::map<std::string, std::size_t> bin_of;
-    std::vector<double> expected, actual;
+    const bool hashed = encoding != nullptr && encoding->hashed && encoding->buckets > 0;
+    if (hashed) f.hash_buckets = encoding->buckets;
+    // Bins: each label the training rows had, missing, then all unseen labels together. A hashed
+    // column: the model's buckets, then missing; every label, seen or not, lands in its bucket, as
+    // the model scores it (over labels nearly as many as the rows, two samples of one distribution
+    // would differ by chance alone).
+    std::unordered_map<std::string_view, std::size_t> bin_of;  // the training labels (count > 0)
+    std::vector<double> expected(hashed ? encoding->buckets : 0, 0.0), actual;
     double train_rows = static_cast<double>(t.missing);
     for (std::size_t i = 0; i < t.labels.size(); ++i) {
-      train_rows += static_cast<double>(t.counts[i]);
-      if (t.counts[i] > 0 && bin_of.emplace(t.labels[i], expected.size()).second) expected.push_back(0.0);
+      const double c = static_cast<double>(t.counts[i]);
+      train_rows += c;
+      if (c <= 0) continue;
+      const std::size_t bin = hashed ? static_cast<std::size_t>(encoding->slot_of(t.labels[i])) : expected.size();
+      const auto [it, added] = bin_of.emplace(t.labels[i], bin);
+      if (added && !hashed) expected.push_back(0.0);
+      expected[it->second] += c;
     }
-    for (std::size_t i = 0; i < t.labels.size(); ++i) {
-      if (t.counts[i] > 0) expected[bin_of.at(t.labels[i])] += static_cast<double>(t.counts[i]);
-    }
-    const std::size_t missing_bin = expected.size(), unseen_bin = expected.size() + 1;
+    const std::size_t missing_bin = expected.size();
     expected.push_back(static_cast<double>(t.missing));
-    expected.push_back(0.0);
+    if (!hashed) expected.push_back(0.0);
+    const std::size_t unseen_bin = expected.size() - 1;  // not hashed
     actual.assign(expected.size(), 0.0);
-    double new_rows = static_cast<double>(n.missing);
+    double new_rows = static_cast<double>(n.missing), unseen_rows = 0.0;
     actual[missing_bin] = static_cast<double>(n.missing);
+    std::vector<std::pair<std::int64_t, std::size_t>> unseen;  // rows, label index in `now`
     for (std::size_t i = 0; i < n.labels.size(); ++i) {
       const double c = static_cast<double>(n.counts[i]);
       new_rows += c;
@@ -180,15 +216,26 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
       const auto it = bin_of.find(n.labels[i]);
       if (it != bin_of.end()) {
         actual[it->second] += c;
-      } else {
-        actual[unseen_bin] += c;
-        f.unseen.push_back(n.labels[i]);
+        continue;
       }
+      actual[hashed ? static_cast<std::size_t>(encoding->slot_of(n.labels[i])) : unseen_bin] += c;
+      unseen_rows += c;
+      unseen.emplace_back(n.counts[i], i);
     }
+    if (hashed) {
+      // A hashed column's new labels can be most of the file (new users): the most frequent only.
+      const std::size_t listed = std::min(unseen.size(), kUnseenListed);
+      std::partial_sort(unseen.begin(), unseen.begin() + static_cast<std::ptrdiff_t>(listed), unseen.end(),
+                        [&](const auto& a, const auto& b) {
+                          return a.first != b.first ? a.first > b.first : n.labels[a.second] < n.labels[b.second];
+                        });
+      unseen.resize(listed);
+    }
+    for (const auto& entry : unseen) f.unseen.push_back(n.labels[entry.second]);
     for (double& v : expected) v = share(v, train_rows);
     for (double& v : actual) v = share(v, new_rows);
     f.missing_rate_new = actual[missing_bin];
-    f.unseen_share = actual[unseen_bin];
+    f.unseen_share = share(unseen_rows, new_rows);
     f.psi = population_stability_index(expected, actual);
     f.bins = filled_bins(expected);
     f.chance_psi = chance_psi(f.bins, static_cast<std::int64_t>(train_rows), static_cast<std::int64_t>(new_rows));
@@ -363,7 +410,11 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       f.note = "missing from the new data";
       report.features.push_back(std::move(f));
     } else {
-      report.features.push_back(compare_columns(train, *it, thresholds));
+      // A column the model hashes is compared over its buckets.
+      const auto hashed = std::find_if(model.preparation.categorical.begin(), model.preparation.categorical.end(),
+                                       [&](const CategoricalEncoding& e) { return e.hashed && e.name == train.name; });
+      report.features.push_back(compare_columns(
+          train, *it, thresholds, hashed == model.preparation.categorical.end() ? nullptr : &*hashed));
     }
     report.status = worse(report.status, report.features.back().status);
   }
@@ -432,9 +483,47 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     report.primary_metric = stored.is_object() && stored.contains("metric") && stored["metric"].is_string()
                                 ? stored["metric"].get<std::string>()
                                 : metric_names(model.task).front();
+    // An undefined metric (auc and pr_auc of rows of one class) is no drop and no drift: null in
+    // the model (undefined on its validation rows) or NaN on the new rows the model scored (NaN
+    // predictions excepted: those make every metric NaN, an alert). It is not compared, with a note;
+    // when it is the model's metric, the metrics are skipped as for unusable labels, and the status
+    // follows the features and the predictions.
+    const std::int64_t nan_rows = rows_with_nan(model, predictions);
+    if (nan_rows > 0) {
+      report.notes.push_back("the model's predictions are NaN on " + std::to_string(nan_rows) + " rows of " +
+                             report.data + ": its metrics are NaN there");
+    }
+    const auto undefined_stored = [&](const std::string& name) {
+      return valid.contains(name) && !(valid[name].is_number() && std::isfinite(valid[name].get<double>()));
+    };
+    const auto undefined_new = [&](double value) { return std::isnan(value) && nan_rows == 0; };
+    const std::string why_new = undefined_reason(model, labels);
+    const std::string on_valid = "the model's validation rows (it stores null: as when they held one class)";
+    const std::string on_new = report.data + ": " + why_new;
+    const std::string& primary = report.primary_metric;
+    if (const auto p = metrics.values.find(primary); p != metrics.values.end() && valid.contains(primary)) {
+      if (undefined_stored(primary) || undefined_new(p->second)) {
+        no_metrics = primary + ", the model's metric, is undefined on " + (undefined_stored(primary) ? on_valid : on_new) +
+                     "; undefined is no drop: the status follows the features and the predictions";
+      }
+    }
+    if (!no_metrics.empty()) {
+      report.metrics_not_compared = no_metrics;
+      report.notes.push_back("metrics not compared: " + no_metrics);
+      return report;
+    }
     if (valid.empty()) report.notes.push_back("the model stores no validation metrics: no metric drop");
+    std::vector<std::string> left_out_stored, left_out_new;
     for (const auto& [name, value] : metrics.values) {
-      if (!valid.contains(name) || !valid[name].is_number()) continue;
+      if (!valid.contains(name)) continue;
+      if (undefined_stored(name)) {
+        left_out_stored.push_back(name);
+        continue;
+      }
+      if (undefined_new(value)) {
+        left_out_new.push_back(name);
+        continue;
+      }
       MetricDrift m;
       m.name = name;
       m.train = valid[name].get<double>();
@@ -449,6 +538,13 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       }
       if (m.primary) report.status = worse(report.status, m.status);
       report.metrics.push_back(m);
+    }
+    for (const auto& [names, where] : {std::pair{&left_out_stored, &on_valid}, std::pair{&left_out_new, &on_new}}) {
+      if (names->empty()) continue;
+      std::string list;
+      for (const std::string& name : *names) list += (list.empty() ? "" : ", ") + name;
+      report.notes.push_back(list + (names->size() == 1 ? " is" : " are") + " undefined on " + *where +
+                             ": not compared");
     }
   }
   return report;
@@ -466,6 +562,7 @@ std::string drift_report_json(const DriftReport& r) {
                         {"unseen_share", number(f.unseen_share)},
                         {"unseen", f.unseen},
                         {"edges", numbers(f.edges)},
+                        {"hash_buckets", f.hash_buckets},
                         {"bins", f.bins},
                         {"psi_chance", number(f.chance_psi)},
                         {"status", drift_status_name(f.status)}};

@@ -12,6 +12,19 @@
 //                for all labels the training rows never had ("unseen", together); labels are matched
 //                by name, so files imported separately agree. unseen_share: the new rows' share of
 //                unseen labels (missing values excepted).
+//   hashed       a categorical column the model hashes into buckets (more labels than
+//   categorical  --max-categories; CategoricalEncoding::hashed): PSI over its buckets plus the
+//                missing bin, each label (the training profile's, with their counts, and the new
+//                data's) put in its bucket by the preparation's own hash (CategoricalEncoding::
+//                slot_of), as the model sees it; over labels, which can be about as many as the
+//                rows, two samples of one distribution would differ by chance alone. A label the
+//                training rows never had lands in its bucket (the model has no unknown slot for such
+//                a column), so there is no unseen bin; unseen_share is still the new rows' share of
+//                labels the training rows never had (new users, for an id), a number beside the PSI
+//                that the status does not follow, and `unseen` lists at most kUnseenListed of those
+//                labels, the most frequent first. (Past about 1 / kPsiFloor evenly used buckets, the
+//                16384 of the default --category-buckets, most shares are under the floor: the PSI
+//                is then well below the chance level below, which overstates it.)
 // PSI = sum over bins of (a - e) ln(a / e), e the training share and a the new share, each floored
 // at kPsiFloor so an empty bin costs a finite amount. A column missing from the new data or of
 // another type is an alert.
@@ -27,7 +40,11 @@
 // Metrics: when the new data holds the model's label, the task's metrics beside the training
 // validation metrics (metrics_json's "valid"); the drop is measured in the worse direction. Labels
 // the metrics cannot use (a missing label, a class the model was not trained on) skip the metrics
-// with a note; the rest of the report stands.
+// with a note; the rest of the report stands. A metric undefined on the new rows (NaN: auc and
+// pr_auc of labels of one class, common in a small batch of a rare class) or on the validation rows
+// (stored as null) is no drop: it is left out with a note, and when it is the model's metric the
+// metrics are skipped as for unusable labels, so the status follows the features and the
+// predictions. NaN predictions (every metric NaN) remain an alert.
 #pragma once
 
 #include <cmath>
@@ -47,6 +64,8 @@ namespace lathe {
 
 inline constexpr int kPsiBins = 10;
 inline constexpr double kPsiFloor = 1e-4;
+// The unseen labels a hashed categorical column lists (FeatureDrift::unseen), the most frequent.
+inline constexpr std::size_t kUnseenListed = 100;
 
 enum class DriftStatus { ok, warn, alert };
 const char* drift_status_name(DriftStatus status);  // "ok", "warn", "alert"
@@ -91,8 +110,10 @@ struct FeatureDrift {
   double missing_rate_new = 0.0;
   double unseen_share = 0.0;           // categorical: the new rows' share of unseen labels
   std::vector<std::string> unseen;     // categorical: the unseen labels present in the new data
+                                       // (hashed: at most kUnseenListed, the most frequent first)
   std::vector<double> edges;           // numeric: the inner bin edges used for PSI
-  int bins = 0;                        // the PSI bins with a training share above 0
+  std::uint32_t hash_buckets = 0;      // categorical: the buckets the model hashes it into (0: not)
+  int bins = 0;                        // the PSI bins with a training share above 0 (hashed: buckets)
   double chance_psi = NAN;             // chance_psi(bins, training rows, new rows); NaN when not compared
   DriftStatus status = DriftStatus::ok;
   std::string note;  // why the feature is an alert beyond its PSI ("" = none)
@@ -100,8 +121,10 @@ struct FeatureDrift {
 
 // One column compared: `train` and `now` must have the same name. PSI, KS, missing rates, unseen
 // labels, the PSI expected by chance and the status by the thresholds (an alert when the types
-// differ).
-FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds);
+// differ). `encoding`: the model's encoding of a categorical column; when it is hashed, the PSI is
+// over its buckets (see above); null or not hashed: over the labels.
+FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds,
+                             const CategoricalEncoding* encoding = nullptr);
 
 // The summary PredictionSummary holds of predictions as predict_table gives them (regression value
 // or binary P(positive) per row; multiclass probabilities, rows x outputs).
@@ -140,12 +163,13 @@ struct DriftReport {
   std::vector<FeatureDrift> features;
   PredictionDrift prediction;
   bool labels_present = false;  // the new data holds the model's label: metrics were computed
-  // Why the metrics were not computed although the label column is there ("" = they were, or there
-  // are no labels): labels the model cannot use (missing, or a class it never had), or rows it
-  // cannot score. The feature and prediction drift are reported all the same; also in `notes`.
+  // Why the metrics were not compared although the label column is there ("" = they were, or there
+  // are no labels): labels the model cannot use (missing, or a class it never had), rows it cannot
+  // score, or the model's metric undefined on the new rows or the validation rows. The feature and
+  // prediction drift are reported all the same; also in `notes`.
   std::string metrics_not_compared;
   std::vector<MetricDrift> metrics;
-  std::string primary_metric;
+  std::string primary_metric;  // set when the metrics were computed
   DriftStatus status = DriftStatus::ok;  // the worst of every status above
   std::vector<std::string> notes;
 };

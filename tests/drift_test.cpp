@@ -9,6 +9,7 @@
 #include <random>
 
 #include "io/checkpoint.h"
+#include "io/columnar_writer.h"
 #include "io/drift.h"
 #include "io/model_file.h"
 #include "runtime/error.h"
@@ -174,6 +175,98 @@ TEST(Psi, CategoricalSharesCountUnseenLabelsInOneBin) {
   const FeatureDrift changed = compare_columns(a.columns[0], profile_of({numeric("city")}, now).columns[0], {});
   EXPECT_EQ(changed.status, DriftStatus::alert);
   EXPECT_FALSE(changed.note.empty());
+}
+
+// A categorical column of `labels` ("id0", "id1", ...) drawn uniformly for `rows` rows, every 40th
+// row missing, then `extra_labels` labels never drawn ("new0", ...; "new<i>" in 10 rows for i < 10,
+// else in 1).
+DataProfile id_profile(int labels, std::int64_t rows, unsigned seed, int extra_labels = 0) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pick(0, labels - 1);
+  ColumnInfo col{"id", ColumnType::categorical, "int32", {}, "/id"};
+  // The codes in another order than the labels' names, as a file imported separately may have.
+  for (int i = labels - 1; i >= 0; --i) col.categories.push_back("id" + std::to_string(i));
+  std::vector<float> codes;
+  for (std::int64_t r = 0; r < rows; ++r) codes.push_back(r % 40 == 0 ? NAN : static_cast<float>(pick(rng)));
+  for (int i = 0; i < extra_labels; ++i) {
+    col.categories.push_back("new" + std::to_string(i));
+    for (int k = 0; k < (i < 10 ? 10 : 1); ++k) codes.push_back(static_cast<float>(labels + i));
+  }
+  return profile_of({col}, codes);
+}
+
+TEST(Psi, HashedCategoricalColumnIsComparedOverTheModelsBuckets) {
+  // 2000 labels, 4000 training rows and 2000 new ones: over the labels, two samples of one
+  // distribution differ by about 1999 (1/4000 + 1/2000) = 1.5 by chance alone, an alert. The model
+  // hashes the column into 64 buckets: over those, 64 (1/4000 + 1/2000) = 0.048 (63 buckets and the
+  // missing bin).
+  const DataProfile train = id_profile(2000, 4000, 31), now = id_profile(2000, 2000, 32);
+  CategoricalEncoding hashed;
+  hashed.name = "id";
+  hashed.hashed = true;
+  hashed.buckets = 64;
+  const FeatureDrift by_label = compare_columns(train.columns[0], now.columns[0], {});
+  EXPECT_GT(by_label.psi, 0.25);
+  EXPECT_EQ(by_label.status, DriftStatus::alert);
+  EXPECT_EQ(by_label.hash_buckets, 0u);
+  const FeatureDrift f = compare_columns(train.columns[0], now.columns[0], {}, &hashed);
+  EXPECT_EQ(f.hash_buckets, 64u);
+  EXPECT_EQ(f.bins, 65);
+  EXPECT_DOUBLE_EQ(f.chance_psi, chance_psi(65, 4000, 2000));
+  EXPECT_LT(f.psi, 0.1);
+  EXPECT_EQ(f.status, DriftStatus::ok);
+  EXPECT_DOUBLE_EQ(f.missing_rate_train, 100.0 / 4000);
+  EXPECT_DOUBLE_EQ(f.missing_rate_new, 50.0 / 2000);
+  // The PSI of the bucket shares, each label put in label_hash(label) % 64, then missing.
+  const auto bucket_shares = [](const CategoricalProfile& p) {
+    std::vector<double> shares(65, 0.0);
+    double rows = static_cast<double>(p.missing);
+    for (std::size_t i = 0; i < p.labels.size(); ++i) {
+      shares[label_hash(p.labels[i].data(), p.labels[i].size()) % 64] += static_cast<double>(p.counts[i]);
+      rows += static_cast<double>(p.counts[i]);
+    }
+    shares[64] = static_cast<double>(p.missing);
+    for (double& s : shares) s /= rows;
+    return shares;
+  };
+  EXPECT_NEAR(f.psi,
+              population_stability_index(bucket_shares(train.columns[0].categorical),
+                                         bucket_shares(now.columns[0].categorical)),
+              1e-12);
+  // Itself: no drift at all. An encoding that does not hash: the labels, as without one.
+  EXPECT_NEAR(compare_columns(train.columns[0], train.columns[0], {}, &hashed).psi, 0.0, 1e-12);
+  CategoricalEncoding vocabulary;
+  vocabulary.name = "id";
+  EXPECT_DOUBLE_EQ(compare_columns(train.columns[0], now.columns[0], {}, &vocabulary).psi, by_label.psi);
+
+  // Labels the training rows never had (the 4000 draws miss some of the 2000 ids; and new0...) land
+  // in their buckets (no unseen bin); unseen_share is their share of the new rows, and the list
+  // holds the most frequent kUnseenListed of them.
+  const DataProfile with_new = id_profile(2000, 2000, 32, 150);  // new0..new9 in 10 rows, 140 in 1
+  const CategoricalProfile& t = train.columns[0].categorical;
+  const CategoricalProfile& n = with_new.columns[0].categorical;
+  double unseen_rows = 0.0;
+  for (std::size_t i = 0; i < n.labels.size(); ++i) {
+    const auto at = std::find(t.labels.begin(), t.labels.end(), n.labels[i]);
+    if (at == t.labels.end() || t.counts[static_cast<std::size_t>(at - t.labels.begin())] == 0) {
+      unseen_rows += static_cast<double>(n.counts[i]);
+    }
+  }
+  ASSERT_GT(unseen_rows, 240.0);  // 100 + 140 rows of new labels, and ids the training rows lacked
+  const FeatureDrift u = compare_columns(train.columns[0], with_new.columns[0], {}, &hashed);
+  EXPECT_EQ(u.bins, 65);
+  EXPECT_DOUBLE_EQ(u.unseen_share, unseen_rows / 2240);
+  EXPECT_NEAR(u.psi,
+              population_stability_index(bucket_shares(train.columns[0].categorical),
+                                         bucket_shares(with_new.columns[0].categorical)),
+              1e-12);
+  ASSERT_EQ(u.unseen.size(), kUnseenListed);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(u.unseen[static_cast<std::size_t>(i)], "new" + std::to_string(i));
+  // Without the model's buckets: the unseen labels in one bin, all listed, in the file's order.
+  const FeatureDrift by_label_new = compare_columns(train.columns[0], with_new.columns[0], {});
+  EXPECT_DOUBLE_EQ(by_label_new.unseen_share, unseen_rows / 2240);
+  EXPECT_GT(by_label_new.unseen.size(), 150u);
+  EXPECT_EQ(by_label_new.unseen.back(), "new149");
 }
 
 TEST(Psi, ThresholdsDecideTheStatus) {
@@ -457,6 +550,85 @@ TEST(ModelFileV2, ProfilePredictionSummaryAndParentRoundTrip) {
   EXPECT_EQ(mback.predictions.class_shares, (std::vector<double>{0.5, 0.5, 0.0}));
   EXPECT_EQ(mback.predictions.source, "training");
   EXPECT_TRUE(mback.parent.empty());
+}
+
+// The rows of a SmallModel (the training data: no feature drift) written as a columnar file, with
+// the label column set to `label` in every row.
+std::filesystem::path write_small_model_rows(const test::TemporaryDirectory& dir, const std::string& name,
+                                             const SmallModel& t, float label) {
+  const auto rows = static_cast<std::size_t>(t.rows);
+  const std::filesystem::path path = dir.file(name);
+  ColumnarWriter w(path, {{"age"}, {"income"}, {"city", StoredType::categorical_codes}, {"y"}});
+  w.append_numeric(0, std::span<const float>(t.values.data(), rows));
+  w.append_numeric(1, std::span<const float>(t.values.data() + rows, rows));
+  std::vector<std::int32_t> codes(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float c = t.values[2 * rows + r];
+    codes[r] = std::isnan(c) ? -1 : static_cast<std::int32_t>(c);
+  }
+  w.append_codes(2, codes);
+  w.set_categories(2, t.columns[2].categories);
+  w.append_numeric(3, std::vector<float>(rows, label));
+  w.close();
+  return path;
+}
+
+TEST(Drift, AnUndefinedMetricIsNotComparedAndIsNoDrift) {
+  // A model stopped on auc, and labeled new rows of one class (a batch without a positive, common
+  // for a rare event): auc is undefined there, not a drop. The metrics are skipped with a note, and
+  // the status is the features' (none drift: the training rows themselves).
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  t.model.profile = t.profile;
+  t.model.metrics_json = R"({"metric": "auc", "valid": {"auc": 0.8, "pr_auc": 0.7, "logloss": 0.5, "accuracy": 0.75}})";
+  save_model(dir.file("auc.h5"), t.model);
+  const auto negatives = write_small_model_rows(dir, "negatives.h5", t, 0.0f);
+  DriftReport r = drift_table(DeviceContext::cpu(), dir.file("auc.h5"), negatives, {});
+  EXPECT_EQ(r.status, DriftStatus::ok);
+  EXPECT_TRUE(r.labels_present);
+  EXPECT_TRUE(r.metrics.empty());
+  EXPECT_EQ(r.primary_metric, "auc");
+  ASSERT_FALSE(r.metrics_not_compared.empty());
+  EXPECT_NE(r.metrics_not_compared.find("auc, the model's metric, is undefined on " + negatives.string() +
+                                        ": its 3000 rows hold one class ('0')"),
+            std::string::npos)
+      << r.metrics_not_compared;
+  ASSERT_FALSE(r.notes.empty());
+  EXPECT_EQ(r.notes.back(), "metrics not compared: " + r.metrics_not_compared);
+  const std::string json = drift_report_json(r);
+  EXPECT_NE(json.find("\"status\": \"ok\""), std::string::npos);
+  EXPECT_NE(json.find("\"metric_drop\": null"), std::string::npos);
+
+  // The model stores auc as null (its validation rows held one class): not compared either, whatever
+  // the new labels.
+  t.model.metrics_json = R"({"metric": "auc", "valid": {"auc": null, "pr_auc": null, "logloss": 0.5, "accuracy": 0.75}})";
+  save_model(dir.file("null_auc.h5"), t.model);
+  const auto positives = write_small_model_rows(dir, "positives.h5", t, 1.0f);
+  r = drift_table(DeviceContext::cpu(), dir.file("null_auc.h5"), positives, {});
+  EXPECT_EQ(r.status, DriftStatus::ok);
+  EXPECT_TRUE(r.metrics.empty());
+  EXPECT_NE(r.metrics_not_compared.find("auc, the model's metric, is undefined on the model's validation rows"),
+            std::string::npos)
+      << r.metrics_not_compared;
+
+  // The model's metric is logloss: compared (the status follows it); auc and pr_auc are left out
+  // with one note, not listed as alerts.
+  t.model.metrics_json = R"({"metric": "logloss", "valid": {"auc": 0.8, "pr_auc": 0.7, "logloss": 100, "accuracy": 0.01}})";
+  save_model(dir.file("logloss.h5"), t.model);
+  r = drift_table(DeviceContext::cpu(), dir.file("logloss.h5"), negatives, {});
+  EXPECT_TRUE(r.metrics_not_compared.empty());
+  ASSERT_EQ(r.metrics.size(), 2u);
+  EXPECT_EQ(r.metrics[0].name, "accuracy");
+  EXPECT_EQ(r.metrics[1].name, "logloss");
+  EXPECT_TRUE(r.metrics[1].primary);
+  EXPECT_EQ(r.status, DriftStatus::ok);  // logloss better than stored
+  const auto undefined = std::find_if(r.notes.begin(), r.notes.end(), [](const std::string& n) {
+    return n.find("undefined") != std::string::npos;
+  });
+  ASSERT_NE(undefined, r.notes.end());
+  EXPECT_EQ(*undefined, "auc, pr_auc are undefined on " + negatives.string() +
+                            ": its 3000 rows hold one class ('0'), as a small batch of a rare class often does: "
+                            "not compared");
 }
 
 TEST(ModelFileV2, DamagedProfileIsRefused) {

@@ -287,6 +287,68 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(report["metrics"], [])
         self.assertTrue(any(n.startswith("metrics not compared") for n in report["notes"]), report["notes"])
 
+    def test_an_undefined_metric_is_not_compared_and_is_no_drift(self):
+        # A model stopped on auc, and labeled new rows of one class (a daily batch without a positive,
+        # for a rare event): auc is undefined there, which is no drop. The metrics are skipped with a
+        # note naming the metric and why; the status is the features' and the predictions'.
+        model = os.path.join(self.dir, "auc_model.h5")
+        run("train", self.files["train"], "--label", "y", "--task", "binary", "--valid", self.files["valid"],
+            "--metric", "auc", "--epochs", "4", "--out", model, "--device", "cpu", "--quiet")
+        frame = self.frames["valid"].copy()  # the validation rows: no feature or prediction drift
+        frame["y"] = 0
+        data = self.imported("one_class", frame)
+        code, report = self.drift(data, model=model)
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["status"], "ok")
+        self.assertTrue(report["labels_present"])
+        self.assertEqual(report["primary_metric"], "auc")
+        self.assertIsNone(report["metric_drop"])
+        self.assertEqual(report["metrics"], [])
+        for f in report["features"]:
+            self.assertEqual(f["status"], "ok", f)
+        notes = [n for n in report["notes"] if n.startswith("metrics not compared")]
+        self.assertEqual(len(notes), 1, report["notes"])
+        self.assertIn(f"auc, the model's metric, is undefined on {data}: its 1500 rows hold one class ('0')",
+                      notes[0])
+        proc = run("drift", model, data, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("metrics: not compared (see the note below)", proc.stdout)
+        self.assertIn("is undefined on", proc.stdout)
+        self.assertIn("status: ok", proc.stdout)
+        self.assertFalse([l for l in proc.stdout.splitlines() if l.rstrip().endswith("alert")], proc.stdout)
+
+        # The model's metric is logloss (the default): it is compared, auc and pr_auc (undefined
+        # on one class) are left out with a note, not listed as alerts.
+        negatives = self.imported("negatives", self.frames["valid"][self.frames["valid"]["y"] == 0])
+        _, report = self.drift(negatives)
+        self.assertEqual(report["primary_metric"], "logloss")
+        self.assertEqual({m["name"] for m in report["metrics"]}, {"logloss", "accuracy"})
+        self.assertEqual(report["metric_drop"]["name"], "logloss")
+        notes = [n for n in report["notes"] if "undefined" in n]
+        self.assertEqual(len(notes), 1, report["notes"])
+        self.assertIn("auc, pr_auc", notes[0])
+        self.assertIn("hold one class ('0')", notes[0])
+
+    def test_a_metric_the_model_stores_as_undefined_is_not_compared(self):
+        # Validation rows of one class: the model stores auc and pr_auc as null. Drift on rows of both
+        # classes cannot compare them: they are left out with a note, not listed as alerts. (When the
+        # model's own metric is stored as null, the metrics are skipped: tests/drift_test.cpp.)
+        valid = self.frames["valid"].copy()
+        valid["y"] = 0
+        one_class_valid = self.imported("one_class_valid", valid)
+        model = os.path.join(self.dir, "null_auc_model.h5")
+        run("train", self.files["train"], "--label", "y", "--task", "binary", "--valid", one_class_valid,
+            "--epochs", "2", "--out", model, "--device", "cpu", "--quiet")
+        with h5py.File(model, "r") as f:
+            stored = json.loads(f.attrs["metrics"])
+        self.assertIsNone(stored["valid"]["auc"])
+        _, report = self.drift(self.files["valid"], model=model)
+        self.assertEqual(report["primary_metric"], "logloss")
+        self.assertEqual({m["name"] for m in report["metrics"]}, {"logloss", "accuracy"})
+        notes = [n for n in report["notes"] if "undefined" in n]
+        self.assertEqual(notes, ["auc, pr_auc are undefined on the model's validation rows (it stores null: as when "
+                                 "they held one class): not compared"], report["notes"])
+
     def test_missing_files_and_format_one_models_are_errors(self):
         missing = os.path.join(self.dir, "nowhere.h5")
         proc = run("drift", self.model, missing, "--device", "cpu", check=False)
@@ -363,6 +425,139 @@ class DriftTest(unittest.TestCase):
         self.assertAlmostEqual(sum(p["train_shares"]), 1.0, places=9)
         self.assertAlmostEqual(p["psi"], psi(p["train_shares"], p["new_shares"]), places=9)
         self.assertLess(p["psi"], 0.1)
+
+
+M64 = (1 << 64) - 1
+
+
+def label_bucket(label, buckets):
+    """The bucket of a hashed categorical column's label (kernels/prepare_formulas.h: label_hash, an
+    FNV-1a over the label's bytes then SplitMix64's finalizer, modulo the buckets)."""
+    h = 0xCBF29CE484222325
+    for b in label.encode():
+        h ^= b
+        h = (h * 0x100000001B3) & M64
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & M64
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & M64
+    h ^= h >> 31
+    return h % buckets
+
+
+class HashedColumnDriftTest(unittest.TestCase):
+    """A uid-like column of ~110k labels (under 2 rows each) that the model hashes into 1024 buckets:
+    its PSI is over the buckets the model uses, not over labels that differ by chance alone (over the
+    labels, the training file itself had a PSI of 0.61 against its own training rows: an alert)."""
+
+    ROWS = 200000
+    BUCKETS = 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-drift-hashed-")
+        rng = np.random.default_rng(21)
+        uid = np.char.add("u", rng.integers(0, 200000, cls.ROWS).astype(str)).astype(object)
+        x = rng.normal(0.0, 1.0, cls.ROWS)
+        y = (rng.random(cls.ROWS) < 1.0 / (1.0 + np.exp(-x))).astype(int)
+        cls.frame = pd.DataFrame({"uid": uid, "x": x, "y": y})
+        cls.train = import_frame(cls.frame, cls.dir, "train")
+        cls.model = os.path.join(cls.dir, "model.h5")
+        # The default validation split: the profile holds 80% of the rows, so most labels' counts in
+        # the profile and in the whole file differ (a label has under 2 rows).
+        run("train", cls.train, "--label", "y", "--task", "binary", "--max-categories", "1000",
+            "--category-buckets", str(cls.BUCKETS), "--epochs", "1", "--out", cls.model, "--device", "cpu",
+            "--quiet")
+        with h5py.File(cls.model, "r") as f:
+            g = f["profile"]
+            columns = g.attrs["columns"] if "columns" in g.attrs else g["columns"][()][0]  # format 4: a dataset
+            columns = json.loads(columns.decode() if isinstance(columns, bytes) else columns)
+            cls.train_rows = int(g.attrs["rows"])
+            counts = g["category_counts"][()]
+        categorical = [c for c in columns if c["type"] == "categorical"]
+        uid_column = categorical[0]
+        assert uid_column["name"] == "uid" and len(categorical) == 1, columns
+        labels = uid_column["labels"]
+        cls.train_counts = {label: int(n) for label, n in zip(labels, counts[:len(labels)]) if n > 0}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def drift(self, data):
+        proc = run("drift", self.model, data, "--json", "--device", "cpu", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        return proc.returncode, json.loads(proc.stdout)
+
+    def bucket_psi(self, new_labels):
+        """PSI over the buckets (no missing values here) from the stored profile and the new labels."""
+        expected = np.zeros(self.BUCKETS)
+        for label, n in self.train_counts.items():
+            expected[label_bucket(label, self.BUCKETS)] += n
+        actual = np.zeros(self.BUCKETS)
+        for label, n in pd.Series(new_labels).value_counts().items():
+            actual[label_bucket(label, self.BUCKETS)] += n
+        return psi(np.append(expected / expected.sum(), 0.0), np.append(actual / actual.sum(), 0.0))
+
+    def test_the_training_file_is_no_drift(self):
+        code, report = self.drift(self.train)
+        uid = next(f for f in report["features"] if f["name"] == "uid")
+        self.assertEqual(code, 0, uid)
+        self.assertEqual(report["status"], "ok")
+        self.assertEqual(uid["status"], "ok")
+        self.assertLess(uid["psi"], 0.02)
+        self.assertAlmostEqual(uid["psi"], self.bucket_psi(self.frame["uid"]), places=9)
+        # The bins are the buckets (110k labels fill all 1024; no missing bin): the chance level too.
+        self.assertEqual(uid["bins"], self.BUCKETS)
+        self.assertAlmostEqual(uid["psi_chance"], (self.BUCKETS - 1) * (1 / self.train_rows + 1 / self.ROWS),
+                               places=12)
+        self.assertFalse([n for n in report["notes"] if n.startswith("small sample")], report["notes"])
+        # Unseen: the rows whose label the training rows never had (here: labels only in the
+        # validation split), by name; the PSI does not count them apart, as the model puts them in
+        # their buckets.
+        unseen = ~self.frame["uid"].isin(self.train_counts.keys())
+        self.assertGreater(unseen.sum(), 0)
+        self.assertAlmostEqual(uid["unseen_share"], unseen.mean(), places=12)
+        # The list: at most 100 of them, the most frequent first (a hashed column's new labels can be
+        # most of a file's).
+        counts = self.frame["uid"][unseen].value_counts()
+        self.assertGreater(len(counts), 100)
+        self.assertEqual(len(uid["unseen"]), 100)
+        listed = [counts[label] for label in uid["unseen"]]
+        self.assertEqual(listed, sorted(listed, reverse=True))
+        self.assertEqual(listed[0], counts.max())
+        self.assertGreaterEqual(min(listed), counts.iloc[100])
+        text = run("drift", self.model, self.train, "--device", "cpu").stdout
+        line = next(l for l in text.splitlines() if l.strip().startswith("uid "))
+        self.assertIn(" ok", line)
+        self.assertIn("status: ok", text)
+
+    def test_labels_concentrated_on_a_few_values_are_drift(self):
+        rng = np.random.default_rng(22)
+        shifted = self.frame.sample(20000, random_state=1).reset_index(drop=True)
+        shifted["uid"] = rng.choice(["u1", "u2", "u3", "u4", "u5"], size=len(shifted))
+        code, report = self.drift(import_frame(shifted, self.dir, "shifted"))
+        self.assertEqual(code, 3, report)
+        uid = next(f for f in report["features"] if f["name"] == "uid")
+        self.assertEqual(uid["status"], "alert")
+        self.assertGreater(uid["psi"], 1.0)
+        self.assertAlmostEqual(uid["psi"], self.bucket_psi(shifted["uid"]), places=9)
+        self.assertAlmostEqual(uid["unseen_share"], (~shifted["uid"].isin(self.train_counts.keys())).mean(), places=12)
+        self.assertEqual(next(f for f in report["features"] if f["name"] == "x")["status"], "ok")
+
+    def test_new_labels_spread_as_in_training_are_unseen_but_no_drift(self):
+        # New users (labels the training rows never had), spread over the buckets as in training: the
+        # model sees the same bucket shares, so no drift, while unseen_share says they are all new.
+        rng = np.random.default_rng(23)
+        new = self.frame.sample(50000, random_state=2).reset_index(drop=True)
+        new["uid"] = np.char.add("v", rng.integers(0, 100000, len(new)).astype(str)).astype(object)
+        code, report = self.drift(import_frame(new, self.dir, "new_users"))
+        uid = next(f for f in report["features"] if f["name"] == "uid")
+        self.assertEqual(code, 0, uid)
+        self.assertEqual(uid["status"], "ok")
+        self.assertLess(uid["psi"], 0.05)
+        self.assertEqual(uid["unseen_share"], 1.0)
+        self.assertEqual(len(uid["unseen"]), 100)  # a hashed column lists the 100 most frequent
 
 
 if __name__ == "__main__":
