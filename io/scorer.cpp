@@ -1,8 +1,10 @@
 // lathe::Scorer (include/lathe/scorer.h): a loaded model, the schema check, and the scoring of one
 // block: the same fitted preparation the model was trained with (runtime/preparation.h), the
-// model's predictions (runtime/trainer.h: predict, the model's scores through the task's link), so a
-// scored row gets exactly the prediction `lathe eval` computes for it, and a row it cannot score
-// (an infinite value: io/train_table.h, throw_infinite_value) is refused in the same words.
+// model's predictions (runtime/trainer.h: predict, the model's scores through the task's link). The
+// prediction of a block is BlockScorer's (io/block_scorer.h), which predict_table (`lathe eval`,
+// `lathe drift`, `lathe report --eval`) runs too, so a scored row gets exactly the prediction
+// `lathe eval` computes for it, and a row it cannot score (an infinite value: io/train_table.h,
+// throw_infinite_value) is refused in the same words.
 #include "lathe/scorer.h"
 
 #include <omp.h>
@@ -16,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "io/block_scorer.h"
 #include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/prepared_data.h"
@@ -117,27 +120,16 @@ LATHE_VECTOR_CLONES ValueCounts count_values(const float* __restrict__ v, std::i
 struct Scorer::Impl {
   std::filesystem::path path;
   ModelFile model;
-  DeviceContext ctx;
-  ModelShape shape;
-  std::unique_ptr<Model> net;
-  PredictionLink link;
-  std::vector<ModelInput> inputs;
-  std::string empty_label;
+  std::unique_ptr<BlockScorer> scorer;  // refers to `model`
   // Scratch reused from block to block, so steady-state scoring allocates nothing.
-  PreparedBlock prepared;
-  std::vector<PreparedBlock> tile_prepared;  // CPU: one prepared tile per OpenMP thread
-  std::vector<float> predictions;
+  std::vector<float> predictions;   // a block's, in predict's layout
+  std::vector<std::int64_t> missing;  // a block's missing values per numeric input
   std::vector<float> batch_values;  // score(BatchColumn...): the batch as a float32 block
 };
 
 struct ScoringInput::Impl {
-  const FittedPreparation* fitted = nullptr;
-  BoundPreparation bound;
-  std::unique_ptr<TilePreparation> tiles;  // the CPU transform of `bound`, tile by tile
-  std::int64_t columns = 0;
-  std::string source;
+  BoundInput input;
   std::vector<std::string> notes;
-  std::vector<std::string> column_names;  // of the input, for messages
 };
 
 ScoringInput::ScoringInput(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -145,7 +137,7 @@ ScoringInput::~ScoringInput() = default;
 ScoringInput::ScoringInput(ScoringInput&&) noexcept = default;
 ScoringInput& ScoringInput::operator=(ScoringInput&&) noexcept = default;
 const std::vector<std::string>& ScoringInput::notes() const { return impl_->notes; }
-std::int64_t ScoringInput::columns() const { return impl_->columns; }
+std::int64_t ScoringInput::columns() const { return impl_->input.columns; }
 
 // The model's input columns in the training file's order (those the fitted preparation reads; the
 // label and a sample-weight column are not inputs).
@@ -246,17 +238,7 @@ void check_data_preparation(const ModelFile& model, const std::filesystem::path&
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
   impl_->path = model_path;
   impl_->model = load_model(model_path);
-  impl_->ctx = DeviceContext::select(device);
-  impl_->shape = model_shape(impl_->model);
-  impl_->net = make_model(impl_->ctx, impl_->shape, OptimizerConfig{}, 0);
-  impl_->net->set_parameters(impl_->model.parameters);
-  impl_->link = PredictionLink{impl_->model.task, impl_->shape.outputs, impl_->model.target_mean, impl_->model.target_std};
-  impl_->inputs = model_inputs(impl_->model);
-  if (impl_->model.task != Task::regression &&
-      static_cast<std::int32_t>(impl_->model.classes.size()) != (impl_->model.task == Task::binary ? 2 : impl_->model.outputs)) {
-    throw InputError(model_path.string() + ": the model has " + std::to_string(impl_->model.classes.size()) +
-                     " class labels for " + std::to_string(impl_->model.outputs) + " outputs (a corrupt model file)");
-  }
+  impl_->scorer = std::make_unique<BlockScorer>(DeviceContext::select(device), impl_->model);
 }
 
 Scorer::~Scorer() = default;
@@ -266,9 +248,9 @@ Scorer& Scorer::operator=(Scorer&&) noexcept = default;
 ScoringTask Scorer::task() const { return scoring_task_of(impl_->model.task); }
 const std::vector<std::string>& Scorer::classes() const { return impl_->model.classes; }
 const std::string& Scorer::label() const { return impl_->model.label; }
-const std::vector<ModelInput>& Scorer::inputs() const { return impl_->inputs; }
+const std::vector<ModelInput>& Scorer::inputs() const { return impl_->scorer->inputs(); }
 const std::filesystem::path& Scorer::model_path() const { return impl_->path; }
-const std::string& Scorer::device_description() const { return impl_->ctx.description(); }
+const std::string& Scorer::device_description() const { return impl_->scorer->context().description(); }
 
 void Scorer::check_data_file(const std::filesystem::path& data) const { check_data_preparation(impl_->model, data); }
 
@@ -279,16 +261,10 @@ const std::string& Scorer::trained_on_prepared() const {
 
 ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source,
                           const std::vector<std::string>& passed_through) const {
-  // Every input is checked before bind_preparation, so the message names the model and the source.
-  check_model_inputs(impl_->inputs, impl_->path.string(), columns, source);
   auto impl = std::make_unique<ScoringInput::Impl>();
-  impl->fitted = &impl_->model.preparation;
-  impl->bound = bind_preparation(impl_->model.preparation, columns);
-  impl->tiles = std::make_unique<TilePreparation>(impl->bound);
-  impl->columns = static_cast<std::int64_t>(columns.size());
-  impl->source = source;
+  impl->input = impl_->scorer->bind(columns, source);
   std::unordered_set<std::string> used;
-  for (const ModelInput& in : impl_->inputs) used.insert(in.name);
+  for (const ModelInput& in : impl_->scorer->inputs()) used.insert(in.name);
   used.insert(passed_through.begin(), passed_through.end());
   std::string ignored;
   for (const auto& c : columns) {
@@ -297,39 +273,65 @@ ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::str
                (c.name == impl_->model.label ? " (the model's label)" : "");
   }
   if (!ignored.empty()) impl->notes.push_back("columns not used by the model, ignored: " + ignored);
-  for (const auto& c : columns) impl->column_names.push_back(c.name);
   return ScoringInput(std::move(impl));
 }
 
-void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
-                   ScoringSummary* summary, const std::function<void()>& alongside) {
-  const ScoringInput::Impl& in = *input.impl_;
-  Impl& s = *impl_;
-  if (in.fitted != &s.model.preparation) throw Error("Scorer::score: the input was bound by another Scorer");
+BlockScorer::BlockScorer(const DeviceContext& ctx, const ModelFile& model)
+    : model_(&model), ctx_(ctx), shape_(model_shape(model)), inputs_(model_inputs(model)) {
+  net_ = make_model(ctx_, shape_, OptimizerConfig{}, 0);
+  net_->set_parameters(model.parameters);
+  link_ = PredictionLink{model.task, shape_.outputs, model.target_mean, model.target_std};
+  if (model.task != Task::regression &&
+      static_cast<std::int32_t>(model.classes.size()) != (model.task == Task::binary ? 2 : model.outputs)) {
+    throw InputError(model.path.string() + ": the model has " + std::to_string(model.classes.size()) +
+                     " class labels for " + std::to_string(model.outputs) + " outputs (a corrupt model file)");
+  }
+}
+
+BoundInput BlockScorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source) const {
+  // Every input is checked before bind_preparation, so the message names the model and the source.
+  check_model_inputs(inputs_, model_->path.string(), columns, source);
+  BoundInput in;
+  in.bound = std::make_unique<const BoundPreparation>(bind_preparation(model_->preparation, columns));
+  in.tiles = std::make_unique<TilePreparation>(*in.bound);
+  in.columns = static_cast<std::int64_t>(columns.size());
+  in.source = source;
+  return in;
+}
+
+void BlockScorer::predict(const BoundInput& in, const ColumnBlockView& block, std::int64_t first_row,
+                          std::span<float> predictions, std::vector<std::int64_t>* missing,
+                          const std::function<void()>& alongside) {
+  const FittedPreparation& fitted = model_->preparation;
+  if (!in.bound || in.bound->fitted != &fitted || !in.tiles) {
+    throw Error("BlockScorer::predict: the input was bound by another scorer");
+  }
   if (block.columns != in.columns) {
-    throw Error("Scorer::score: " + in.source + ": the block has " + std::to_string(block.columns) +
+    throw Error("BlockScorer::predict: " + in.source + ": the block has " + std::to_string(block.columns) +
                 " columns but the input was bound with " + std::to_string(in.columns));
   }
-  const FittedPreparation& fitted = s.model.preparation;
   const std::int64_t rows = block.rows;
-  out.task = scoring_task_of(s.model.task);
-  out.rows = rows;
-  out.classes = s.model.task == Task::regression ? 0 : static_cast<std::int32_t>(s.model.classes.size());
-
+  const std::int32_t outputs = shape_.outputs;
   const std::int64_t numeric = static_cast<std::int64_t>(fitted.numeric.size());
-  const std::int32_t outputs = s.shape.outputs;
-  s.predictions.resize(static_cast<std::size_t>(rows * outputs));
+  if (static_cast<std::int64_t>(predictions.size()) != rows * outputs) {
+    throw Error("BlockScorer::predict: " + std::to_string(predictions.size()) + " predictions for " +
+                std::to_string(rows) + " rows of " + std::to_string(outputs) + " outputs");
+  }
+  if (missing && static_cast<std::int64_t>(missing->size()) != numeric) {
+    throw Error("BlockScorer::predict: " + std::to_string(missing->size()) + " missing-value counts for " +
+                std::to_string(numeric) + " numeric inputs");
+  }
   // Per row tile and numeric input: the missing values, and the first row with an infinite value.
   // An unclipped column has no sensible answer for one (training refuses them where the
   // preparation needs finite moments); a column clipped to finite bounds puts it on a bound.
   const std::int64_t tiles = rows == 0 ? 0 : (rows + kScoreTileRows - 1) / kScoreTileRows;
-  std::vector<std::int64_t> missing(static_cast<std::size_t>(tiles * numeric), 0);
-  std::vector<std::int64_t> first_infinite(static_cast<std::size_t>(tiles * numeric), -1);
+  tile_missing_.assign(static_cast<std::size_t>(tiles * numeric), 0);
+  tile_first_infinite_.assign(static_cast<std::size_t>(tiles * numeric), -1);
   const auto count_tile = [&](std::int64_t tile, std::int64_t begin, std::int64_t end) {
     for (std::int64_t j = 0; j < numeric; ++j) {
-      const ValueCounts c = count_values(block.column(in.bound.numeric_input[static_cast<std::size_t>(j)]), begin, end);
-      missing[static_cast<std::size_t>(tile * numeric + j)] = c.missing;
-      first_infinite[static_cast<std::size_t>(tile * numeric + j)] = c.first_infinite;
+      const ValueCounts c = count_values(block.column(in.bound->numeric_input[static_cast<std::size_t>(j)]), begin, end);
+      tile_missing_[static_cast<std::size_t>(tile * numeric + j)] = c.missing;
+      tile_first_infinite_[static_cast<std::size_t>(tile * numeric + j)] = c.first_infinite;
     }
   };
   std::exception_ptr alongside_error;
@@ -340,17 +342,17 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
       alongside_error = std::current_exception();
     }
   };
-  if (s.ctx.is_cuda()) {
+  if (ctx_.is_cuda()) {
     // The GPU scores while a host thread runs `alongside` (joined before anything is thrown).
     std::future<void> side = std::async(std::launch::async, run_alongside);
     try {
 #pragma omp parallel for schedule(static)
       for (std::int64_t t = 0; t < tiles; ++t) count_tile(t, t * kScoreTileRows, std::min(rows, (t + 1) * kScoreTileRows));
       if (rows > 0) {
-        apply_preparation(s.ctx, in.bound, block, s.prepared);
-        predict(*s.net, s.link,
-                PreparedRowsView{s.prepared.dense.data(), s.prepared.slot.data(), s.prepared.value.data(), rows},
-                std::span<float>(s.predictions));
+        apply_preparation(ctx_, *in.bound, block, prepared_);
+        lathe::predict(*net_, link_,
+                       PreparedRowsView{prepared_.dense.data(), prepared_.slot.data(), prepared_.value.data(), rows},
+                       predictions);
       }
     } catch (...) {
       side.wait();
@@ -361,47 +363,82 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
     // On the CPU each thread takes a tile of rows through the checks, the preparation, the model
     // and the link while the tile is in its cache: one pass over the block instead of four.
     in.tiles->check(block);
-    s.tile_prepared.resize(static_cast<std::size_t>(omp_get_max_threads()));
+    tile_prepared_.resize(static_cast<std::size_t>(omp_get_max_threads()));
+    // An exception must not leave a parallel region (std::terminate): the first one (an allocation
+    // failing, say) is kept and rethrown after it.
+    std::exception_ptr error;
 #pragma omp parallel
     {
-      PreparedBlock& tile = s.tile_prepared[static_cast<std::size_t>(omp_get_thread_num())];
+      PreparedBlock& tile = tile_prepared_[static_cast<std::size_t>(omp_get_thread_num())];
       // One thread runs `alongside` first, then takes what tiles are left.
 #pragma omp single nowait
       run_alongside();
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t t = 0; t < tiles; ++t) {
         const std::int64_t begin = t * kScoreTileRows, end = std::min(rows, begin + kScoreTileRows);
-        count_tile(t, begin, end);
-        in.tiles->prepare(block, begin, end, tile);
-        const auto n = static_cast<std::size_t>((end - begin) * outputs);
-        predict(*s.net, s.link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), end - begin},
-                std::span<float>(s.predictions.data() + begin * outputs, n));
+        try {
+          count_tile(t, begin, end);
+          in.tiles->prepare(block, begin, end, tile);
+          lathe::predict(*net_, link_,
+                         PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), end - begin},
+                         predictions.subspan(static_cast<std::size_t>(begin * outputs),
+                                             static_cast<std::size_t>((end - begin) * outputs)));
+        } catch (...) {
+#pragma omp critical(lathe_block_scorer_error)
+          if (!error) error = std::current_exception();
+        }
       }
     }
+    if (error) std::rethrow_exception(error);
   }
   if (alongside_error) std::rethrow_exception(alongside_error);
   for (std::int64_t j = 0; j < numeric; ++j) {
     // A column clipped to finite bounds puts an infinite value on a bound, as the exported ONNX
-    // graph does: only an unclipped column has no answer for it (refused as predict_table refuses it).
+    // graph does: only an unclipped column has no answer for it.
     if (scores_infinite_values(fitted.numeric[static_cast<std::size_t>(j)].transform)) continue;
     std::int64_t first = -1;
-    for (std::int64_t t = 0; t < tiles && first < 0; ++t) first = first_infinite[static_cast<std::size_t>(t * numeric + j)];
+    for (std::int64_t t = 0; t < tiles && first < 0; ++t) {
+      first = tile_first_infinite_[static_cast<std::size_t>(t * numeric + j)];
+    }
     if (first < 0) continue;
     throw_infinite_value(in.source, fitted.numeric[static_cast<std::size_t>(j)].name, first_row + first,
-                         block.column(in.bound.numeric_input[static_cast<std::size_t>(j)])[first]);
+                         block.column(in.bound->numeric_input[static_cast<std::size_t>(j)])[first]);
   }
+  if (missing) {
+    for (std::int64_t j = 0; j < numeric; ++j) {
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        (*missing)[static_cast<std::size_t>(j)] += tile_missing_[static_cast<std::size_t>(t * numeric + j)];
+      }
+    }
+  }
+}
+
+void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
+                   ScoringSummary* summary, const std::function<void()>& alongside) {
+  const BoundInput& in = input.impl_->input;
+  Impl& s = *impl_;
+  const FittedPreparation& fitted = s.model.preparation;
+  const std::int64_t rows = block.rows;
+  out.task = scoring_task_of(s.model.task);
+  out.rows = rows;
+  out.classes = s.model.task == Task::regression ? 0 : static_cast<std::int32_t>(s.model.classes.size());
+
+  const std::int64_t numeric = static_cast<std::int64_t>(fitted.numeric.size());
+  const std::int32_t outputs = s.scorer->outputs();
+  s.predictions.resize(static_cast<std::size_t>(rows * outputs));
+  s.missing.assign(static_cast<std::size_t>(numeric), 0);
+  s.scorer->predict(in, block, first_row, s.predictions, &s.missing, alongside);
 
   if (summary) {
     summary->rows += rows;
     for (std::int64_t j = 0; j < numeric; ++j) {
-      std::int64_t n = 0;
-      for (std::int64_t t = 0; t < tiles; ++t) n += missing[static_cast<std::size_t>(t * numeric + j)];
+      const std::int64_t n = s.missing[static_cast<std::size_t>(j)];
       if (n > 0) summary->imputed[fitted.numeric[static_cast<std::size_t>(j)].name] += n;
     }
     for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
       const CategoricalEncoding& enc = fitted.categorical[j];
-      const std::vector<std::int32_t>& remap = in.bound.remap[j];
-      const float* codes = block.column(in.bound.categorical_input[j]);
+      const std::vector<std::int32_t>& remap = in.bound->remap[j];
+      const float* codes = block.column(in.bound->categorical_input[j]);
       std::int64_t unknown = 0, missing_values = 0;
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int32_t slot = category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
@@ -440,7 +477,7 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
       }
       break;
     case Task::multiclass: {
-      const std::int32_t k = s.shape.outputs;
+      const std::int32_t k = s.scorer->outputs();
       out.value.clear();
       out.probability.assign(s.predictions.begin(), s.predictions.end());
       out.predicted_class.resize(static_cast<std::size_t>(rows));

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "io/block_scorer.h"
 #include "io/drift.h"
 #include "io/model_inputs.h"
 #include "io/prepare_table.h"
@@ -1212,16 +1213,38 @@ void throw_infinite_value(const std::string& source, const std::string& column, 
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions) {
   check_data_preparation(model, reader.path());
-  check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
-  const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
-  PreparedRows rows;
-  gather_prepared(ctx, reader, bound, model.preparation, {nullptr}, {&rows}, reader.path().string());
-  const ModelShape shape = model_shape(model);
-  std::unique_ptr<Model> m = make_model(ctx, shape, OptimizerConfig{}, 0);
-  m->set_parameters(model.parameters);
-  predictions.resize(static_cast<std::size_t>(rows.block.rows * shape.outputs));
-  predict(*m, PredictionLink{model.task, shape.outputs, model.target_mean, model.target_std}, rows.view(),
-          predictions);
+  // The block scoring of `lathe score` (io/block_scorer.h): the same schema check, preparation,
+  // predictions and refusal of an infinite value, a block at a time, so that memory holds the
+  // predictions and two blocks of input rows, never the prepared table.
+  BlockScorer scorer(ctx, model);
+  const BoundInput input = scorer.bind(reader.columns(), reader.path().string());
+  const std::int64_t rows = reader.rows(), block_rows = reader.block_rows();
+  const std::int64_t columns = static_cast<std::int64_t>(reader.columns().size());
+  const std::int64_t outputs = scorer.outputs();
+  // Only the columns the preparation reads (a weight, an id or an excluded column is not).
+  std::vector<std::int64_t> wanted(input.bound->numeric_input.begin(), input.bound->numeric_input.end());
+  wanted.insert(wanted.end(), input.bound->categorical_input.begin(), input.bound->categorical_input.end());
+  if (input.bound->label_input >= 0) wanted.push_back(input.bound->label_input);
+  const auto read = [&](std::int64_t first, std::vector<float>& into) {
+    const std::int64_t n = std::min(block_rows, rows - first);
+    into.resize(static_cast<std::size_t>(n * columns));
+    reader.read_block_columns(first, n, wanted, into);
+  };
+  predictions.resize(static_cast<std::size_t>(rows * outputs));
+  // While block k is predicted, one of the scoring threads reads block k + 1 into the other buffer
+  // (BlockScorer::predict's `alongside`), as `lathe score` overlaps its reads with the scoring.
+  std::vector<float> blocks[2];
+  if (rows > 0) read(0, blocks[0]);
+  for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
+    const std::int64_t n = std::min(block_rows, rows - first), next = first + block_rows;
+    std::vector<float>& other = blocks[(k + 1) % 2];
+    scorer.predict(input, ColumnBlockView{blocks[k % 2].data(), n, columns}, first,
+                   std::span<float>(predictions).subspan(static_cast<std::size_t>(first * outputs),
+                                                         static_cast<std::size_t>(n * outputs)),
+                   nullptr, [&] {
+                     if (next < rows) read(next, other);
+                   });
+  }
 }
 
 std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader) {

@@ -107,7 +107,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 // model, as `lathe score` does) and for a bad label (evaluation_labels). With `weight_column`, the
 // metrics are weighted by that column's sample weights, as training's validation metrics are
 // (`lathe eval --weight`): a weight that is missing, negative or infinite, weights summing to 0, a
-// categorical column or the label are refused as `lathe train --weight` refuses them.
+// categorical column or the label are refused as `lathe train --weight` refuses them. Memory: the
+// labels, the weights and predict_table's (one float per row each, the predictions one per output).
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read = {}, const std::string& weight_column = "");
 
@@ -118,10 +119,13 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
 // (No, Yes)").
 std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader);
 
-// Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them.
-// The table's columns are checked against the model's inputs first (io/model_inputs.h), and an
-// infinite value the model cannot score is refused as `lathe score` refuses it (throw_infinite_value,
-// found block by block as the rows are prepared, not by another pass over the file).
+// Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them,
+// rows x outputs floats, `predictions` resized to that. The table's columns are checked against the
+// model's inputs first (io/model_inputs.h), then the rows are read, prepared and predicted block by
+// block (the reader's blocks) by the block scoring `lathe score` runs (io/block_scorer.h): memory
+// holds the predictions and two blocks of input rows, never the prepared table, and a row gets
+// exactly the prediction `lathe score` gives it. An infinite value the model cannot score is refused
+// as `lathe score` refuses it (throw_infinite_value, found in the block that holds it).
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions);
 

@@ -22,8 +22,12 @@
 #include "io/table_reader.h"
 #include "io/train_table.h"
 #include "lathe/scorer.h"
+#include "models/model.h"
 #include "runtime/column_block.h"
 #include "runtime/error.h"
+#include "runtime/metrics.h"
+#include "runtime/preparation.h"
+#include "runtime/trainer.h"
 #include "temp_dir.h"
 #include "test_devices.h"
 
@@ -675,6 +679,70 @@ TEST_P(ScorerDeviceTest, AgreesWithTheCpu) {
     TableReader reader(data);
     const std::vector<float> want = score_in_blocks(cpu, reader);
     expect_close(score_in_blocks(device, reader), want, 1e-5);
+  }
+}
+
+// predict_table's predictions as they were while it held the prepared table in memory: every row
+// read, prepared and predicted at once (the reference the streamed path must equal).
+std::vector<float> predictions_of_the_whole_table(const ModelFile& model, TableReader& reader) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  const std::vector<float> values = read_all(reader);
+  const BoundPreparation bound = bind_preparation(model.preparation, reader.columns());
+  PreparedBlock prepared;
+  const auto columns = static_cast<std::int64_t>(reader.columns().size());
+  apply_preparation(cpu, bound, ColumnBlockView{values.data(), reader.rows(), columns}, prepared);
+  const ModelShape shape = model_shape(model);
+  std::unique_ptr<Model> m = make_model(cpu, shape, OptimizerConfig{}, 0);
+  m->set_parameters(model.parameters);
+  std::vector<float> out(static_cast<std::size_t>(reader.rows() * shape.outputs));
+  predict(*m, PredictionLink{model.task, shape.outputs, model.target_mean, model.target_std},
+          PreparedRowsView{prepared.dense.data(), prepared.slot.data(), prepared.value.data(), reader.rows()}, out);
+  return out;
+}
+
+// `lathe eval`, `drift` and `report --eval` (predict_table, evaluate_table) read, prepare and predict
+// a file block by block, holding the predictions and a block or two rather than the prepared table:
+// over blocks of 1000 rows (the files' chunks), the predictions of the whole table at once, bit for
+// bit on the CPU, which are also the Scorer's (`lathe score`); and evaluate_table's metrics are
+// compute_metrics of them.
+TEST_P(ScorerDeviceTest, EvalPredictsBlockByBlockWhatTheWholeTablePredicts) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const bool exact = GetParam() == DeviceKind::cpu;
+  for (const auto& [data, model_path] : {std::pair{trained->binary_data, trained->binary_model},
+                                         std::pair{trained->multiclass_data, trained->multiclass_model},
+                                         std::pair{trained->regression_data, trained->regression_model}}) {
+    SCOPED_TRACE(model_path.string());
+    const ModelFile model = load_model(model_path);
+    TableReadOptions read;
+    read.block_rows = 1000;
+    TableReader reader(data, read);
+    ASSERT_GT(reader.rows(), 2 * reader.block_rows());  // three blocks or more, the last a short one
+    ASSERT_NE(reader.rows() % reader.block_rows(), 0);
+    const std::vector<float> whole = predictions_of_the_whole_table(model, reader);
+    std::vector<float> streamed = {-1.0f};  // overwritten, not appended to
+    predict_table(ctx, model, reader, streamed);
+    Scorer scorer(model_path, "cpu");
+    const std::vector<float> scored = score_in_blocks(scorer, reader);
+    if (exact) {
+      EXPECT_EQ(streamed, whole);
+      EXPECT_EQ(streamed, scored);
+    } else {
+      expect_close(streamed, whole, 1e-5);
+    }
+
+    const MetricSet got = evaluate_table(ctx, model, data, read);
+    const MetricSet want = compute_metrics(DeviceContext::cpu(), model.task, whole, evaluation_labels(model, reader), {},
+                                           static_cast<std::int32_t>(model.classes.size()));
+    ASSERT_EQ(got.values.size(), want.values.size());
+    for (const auto& [name, value] : want.values) {
+      if (exact) {
+        EXPECT_EQ(got.values.at(name), value) << name;
+      } else {
+        EXPECT_NEAR(got.values.at(name), value, 1e-5 * std::max(1.0, std::fabs(value))) << name;
+      }
+    }
+    EXPECT_EQ(got.confusion, want.confusion);
   }
 }
 
