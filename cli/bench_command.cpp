@@ -108,11 +108,15 @@ void add_bench_score_command(CLI::App* bench) {
     bool cold = false;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(at_least(1));
+  add_whole_number_option(cmd, "--rows", args->rows, "Synthetic rows N")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(cmd, "--features", args->features, "Numeric features D")
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_flag("--cold", args->cold,
                 "Evict the input from the page cache before each timed read and scoring, so both read the disk");
-  cmd->add_option("--block-rows", args->block_rows, "Rows per block read and scored")
+  add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows per block read and scored")
       ->capture_default_str()
       ->check(at_least(1));
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
@@ -216,15 +220,23 @@ void add_bench_command(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--features", args->features, "Numeric features D")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--batch", args->batch, "Minibatch rows B")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--workers", args->workers,
-                  "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
+  add_whole_number_option(cmd, "--rows", args->rows, "Synthetic rows N")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(cmd, "--features", args->features, "Numeric features D")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(cmd, "--batch", args->batch, "Minibatch rows B")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(
+      cmd, "--workers", args->workers,
+      "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
       ->delimiter(',')
       ->capture_default_str()
       ->check(at_least(0));
-  cmd->add_option("--epochs", args->epochs, "Epochs per mode (the first is not counted when there are more)")
+  add_whole_number_option(cmd, "--epochs", args->epochs,
+                          "Epochs per mode (the first is not counted when there are more)")
       ->capture_default_str()
       ->check(at_least(1));
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");

@@ -580,11 +580,13 @@ void run_end_to_end(const Args& args) {
 std::vector<CLI::Option*> add_bench_end_to_end(CLI::App* bench) {
   auto args = std::make_shared<Args>();
   std::vector<CLI::Option*> options;
-  options.push_back(
-      bench->add_option("--rows", args->rows, "Synthetic rows N")->capture_default_str()->check(at_least(1)));
-  options.push_back(bench->add_option("--features", args->features, "Numeric features D")
+  options.push_back(add_whole_number_option(bench, "--rows", args->rows, "Synthetic rows N")
                         ->capture_default_str()
                         ->check(at_least(1)));
+  options.push_back(
+      add_whole_number_option(bench, "--features", args->features, "Numeric features D")
+          ->capture_default_str()
+          ->check(at_least(1)));
   options.push_back(bench->add_flag("--json", args->json, "One JSON object on stdout instead of the tables"));
   add_device_option(bench, args->device);
   options.push_back(bench->get_option("--device"));

@@ -3,10 +3,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "runtime/error.h"
 
@@ -52,6 +57,67 @@ inline std::string plain_parse_message(const CLI::App& command, const std::strin
     }
   }
   return name + ": '" + value + "' is not " + expected;
+}
+
+// A whole number as a person writes it: an optional sign, then decimal digits; leading zeros
+// change nothing ("010" is ten, "08" eight). CLI11 2.1 converts integers with
+// strtoll(text, &end, 0), which reads "010" as octal 8, "0x10" as 16 and " 10" as 10, and wraps
+// "-1" into an unsigned type. A transform runs before CLI11's conversion and before every check:
+// this one hands them the plain decimal spelling ("010" becomes "10") or refuses the value, with
+// CLI11 putting the option's name first: "--rows: '0x10' is not a whole number", "--seed: must be
+// at least 0 (got -1)", "--workers: must be at most 2147483647 (got 99999999999)" (T's range).
+// It has no description, so --help shows the option as before.
+template <typename T>
+CLI::Validator whole_number() {
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>,
+                "whole_number<T>: T is an integer type");
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        std::string_view digits = input;
+        const bool negative = !digits.empty() && digits.front() == '-';
+        if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+          digits.remove_prefix(1);
+        }
+        if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+          return "'" + input + "' is not a whole number";
+        }
+        digits.remove_prefix(
+            std::min(digits.find_first_not_of('0'), digits.size() - 1));  // "007" -> "7"
+        const bool below_zero = negative && digits != "0";
+        if (below_zero && std::is_unsigned_v<T>) return "must be at least 0 (got " + input + ")";
+        const std::string text = (below_zero ? "-" : "") + std::string(digits);
+        T value{};
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc() || end != text.data() + text.size()) {
+          return below_zero ? "must be at least " + std::to_string(std::numeric_limits<T>::min()) +
+                                  " (got " + input + ")"
+                            : "must be at most " + std::to_string(std::numeric_limits<T>::max()) +
+                                  " (got " + input + ")";
+        }
+        input = text;
+        return {};
+      },
+      "", "WHOLE_NUMBER");
+}
+
+// The integer type of an option's variable: T, or the element of a std::vector<T> (a list option).
+template <typename T>
+struct WholeNumberElement {
+  using type = T;
+};
+template <typename T>
+struct WholeNumberElement<std::vector<T>> {
+  using type = T;
+};
+
+// add_option for an integer variable, or a vector of them (a list option): every value is read as a
+// decimal whole number that fits the variable's type (whole_number). Every integer option of
+// `lathe` is declared with it; CLI11's own add_option would accept "0x10" and read "010" as octal.
+template <typename T>
+CLI::Option* add_whole_number_option(CLI::App* command, std::string name, T& variable,
+                                     std::string description) {
+  return command->add_option(std::move(name), variable, std::move(description))
+      ->transform(whole_number<typename WholeNumberElement<T>::type>());
 }
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.

@@ -78,10 +78,10 @@ void add_import_command(CLI::App& app) {
                 "(like pandas' keep_default_na=False, but an empty field stays missing)");
   cmd->add_option("--delimiter", args->delimiter, "Field delimiter: one character, or 'tab'")
       ->default_val(",");
-  cmd->add_option("--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")
+  add_whole_number_option(cmd, "--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")
       ->default_val(65536)
       ->check(in_range(1, 1 << 30));
-  cmd->add_option("--compression", args->compression, "Deflate level, 0 (none) to 9")
+  add_whole_number_option(cmd, "--compression", args->compression, "Deflate level, 0 (none) to 9")
       ->default_val(4)
       ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");

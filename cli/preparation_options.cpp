@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/commands.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
@@ -122,12 +123,14 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
                       "Columns that are not features (ids, timestamps, leaking columns), comma separated: not "
                       "prepared, not trained on, not needed to score; lathe prepare writes them unchanged as "
                       "passthrough columns (lathe score --id can pass one through)");
-  command->add_option("--hash-buckets", args.hash_buckets, "Buckets of categorical x categorical crosses")
+  add_whole_number_option(command, "--hash-buckets", args.hash_buckets,
+                          "Buckets of categorical x categorical crosses")
       ->capture_default_str();
-  command->add_option("--max-categories", args.max_categories,
-                      "A categorical column with more labels is hashed into --category-buckets")
+  add_whole_number_option(command, "--max-categories", args.max_categories,
+                          "A categorical column with more labels is hashed into --category-buckets")
       ->capture_default_str();
-  command->add_option("--category-buckets", args.category_buckets, "Buckets of a hashed categorical column")
+  add_whole_number_option(command, "--category-buckets", args.category_buckets,
+                          "Buckets of a hashed categorical column")
       ->capture_default_str();
 }
 

@@ -34,10 +34,12 @@ void add_prepare_command(CLI::App& app) {
                   "(for a model trained on prepared data: that data's preparation), instead of fitting one on IN");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows (all columns, label included)");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
-  cmd->add_option("--block-rows", args->block_rows, "Rows per block streamed through the device")
+  add_whole_number_option(cmd, "--block-rows", args->block_rows,
+                          "Rows per block streamed through the device")
       ->capture_default_str()
       ->check(at_least(1));
-  cmd->add_option("--compression", args->compression, "Deflate level of the output, 0 to 9")
+  add_whole_number_option(cmd, "--compression", args->compression,
+                          "Deflate level of the output, 0 to 9")
       ->capture_default_str()
       ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");

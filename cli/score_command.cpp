@@ -70,10 +70,11 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
                   "int64/uint64 in h5, integral numbers are written in full in CSV)");
   cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
-  cmd->add_option("--block-rows", args->block_rows, "Rows read and scored per block")
+  add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows read and scored per block")
       ->capture_default_str()
       ->check(at_least(1));
-  cmd->add_option("--compression", args->compression, "Deflate level of h5 output, 0 (none) to 9")
+  add_whole_number_option(cmd, "--compression", args->compression,
+                          "Deflate level of h5 output, 0 (none) to 9")
       ->capture_default_str()
       ->check(in_range(0, 9));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");

@@ -22,25 +22,29 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--task", args->task, "What the label is")
       ->required()
       ->transform(CLI::IsMember({"regression", "binary", "multiclass"}, CLI::ignore_case));
-  cmd->add_option("--rows", o.rows, "Rows to write")->required();
-  cmd->add_option("--features", o.features, "Numeric features")->required();
+  add_whole_number_option(cmd, "--rows", o.rows, "Rows to write")->required();
+  add_whole_number_option(cmd, "--features", o.features, "Numeric features")->required();
   cmd->add_option("--out", args->out, "Output HDF5 file (written under a temporary name)")
       ->required();
   // The defaults are the library's (SynthOptions).
-  cmd->add_option("--categorical", o.categorical, "Categorical features")->capture_default_str();
-  cmd->add_option("--classes", o.classes, "Classes (multiclass)")->capture_default_str();
+  add_whole_number_option(cmd, "--categorical", o.categorical, "Categorical features")
+      ->capture_default_str();
+  add_whole_number_option(cmd, "--classes", o.classes, "Classes (multiclass)")
+      ->capture_default_str();
   cmd->add_option("--missing-rate", o.missing_rate, "Fraction of feature values made missing")
       ->capture_default_str();
   cmd->add_option("--duplicate-rate", o.duplicate_rate,
                   "Fraction of rows that exactly repeat one of the previous 1024 rows")
       ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Random seed; the same options give the same file contents")
+  add_whole_number_option(cmd, "--seed", o.seed,
+                          "Random seed; the same options give the same file contents")
       ->capture_default_str();
   cmd->add_option("--layout", args->layout, "columnar (one dataset per column) or matrix (X and y)")
       ->capture_default_str()
       ->transform(CLI::IsMember({"columnar", "matrix"}, CLI::ignore_case));
-  cmd->add_option("--chunk-rows", o.chunk_rows, "Rows per HDF5 chunk")->capture_default_str();
-  cmd->add_option("--compression", o.deflate_level, "Deflate level, 0 (none) to 9")
+  add_whole_number_option(cmd, "--chunk-rows", o.chunk_rows, "Rows per HDF5 chunk")
+      ->capture_default_str();
+  add_whole_number_option(cmd, "--compression", o.deflate_level, "Deflate level, 0 (none) to 9")
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args] {

@@ -262,8 +262,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--task", args->task, "regression, binary or multiclass (required)")
       ->check(CLI::IsMember({"regression", "binary", "multiclass"}));
   cmd->add_option("--out", args->out, "Model file to write (HDF5; required)");
-  cmd->add_option("--checkpoint-every", o.trainer.checkpoint_every,
-                  "Write a checkpoint every N epochs (0 = never)")
+  add_whole_number_option(cmd, "--checkpoint-every", o.trainer.checkpoint_every,
+                          "Write a checkpoint every N epochs (0 = never)")
       ->capture_default_str()
       ->check(at_least(0));
   cmd->add_option("--checkpoint", args->checkpoint,
@@ -275,11 +275,16 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "linear or fm (factorization machine)")
       ->capture_default_str()
       ->check(CLI::IsMember({"linear", "fm"}));
-  cmd->add_option("--factors", o.factors, "FM factors per feature")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--epochs", o.trainer.epochs, "Maximum epochs")->capture_default_str()->check(at_least(1));
-  cmd->add_option("--batch", o.trainer.batch,
-                  "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
-                  "epoch takes at least 32 steps)")
+  add_whole_number_option(cmd, "--factors", o.factors, "FM factors per feature")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(cmd, "--epochs", o.trainer.epochs, "Maximum epochs")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(
+      cmd, "--batch", o.trainer.batch,
+      "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
+      "epoch takes at least 32 steps)")
       ->check(at_least(1));
   cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
       ->capture_default_str()
@@ -291,7 +296,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--decay", o.trainer.decay,
                   "--schedule inverse: the rate is lr / (1 + decay * step) (default: 1 / the steps per epoch, so "
                   "lr / (1 + epochs done))");
-  cmd->add_option("--warmup", o.trainer.warmup_steps, "Linear warmup steps")->capture_default_str();
+  add_whole_number_option(cmd, "--warmup", o.trainer.warmup_steps, "Linear warmup steps")
+      ->capture_default_str();
   cmd->add_option("--momentum", o.optimizer.momentum, "Momentum (momentum, nesterov)")->capture_default_str();
   cmd->add_option("--l1", o.optimizer.l1, "L1 penalty (proximal)")->capture_default_str();
   cmd->add_option("--l2", o.optimizer.l2, "L2 penalty (adamw: decoupled weight decay)")->capture_default_str();
@@ -304,12 +310,15 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"lazy", "dense"}));
   cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss, quadratic for residuals up to this size in the label's units, "
                   "linear beyond (default: squared loss)");
-  cmd->add_option("--seed", o.trainer.seed, "Seed of shuffling, the split and initialization")->capture_default_str();
+  add_whole_number_option(cmd, "--seed", o.trainer.seed,
+                          "Seed of shuffling, the split and initialization")
+      ->capture_default_str();
   cmd->add_option("--valid-fraction", o.valid_fraction, "Held-out fraction (stratified; 0 = none)")
       ->capture_default_str();
   cmd->add_option("--valid", args->valid, "A separate validation file");
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
-  cmd->add_option("--patience", o.trainer.patience, "Epochs without improvement before stopping (0 = never)")
+  add_whole_number_option(cmd, "--patience", o.trainer.patience,
+                          "Epochs without improvement before stopping (0 = never)")
       ->capture_default_str();
   cmd->add_option("--positive", args->positive, "Binary: the positive label (default: the second in sorted order)");
   cmd->add_option("--weight", args->weight, "Sample-weight column");
@@ -320,21 +329,25 @@ void add_train_command(CLI::App& app) {
                   "--sync-every steps)")
       ->capture_default_str()
       ->check(CLI::IsMember({"exact", "parallel"}));
-  cmd->add_option("--sync-every", o.trainer.sync_every, "parallel: local steps between weight averages")
+  add_whole_number_option(cmd, "--sync-every", o.trainer.sync_every,
+                          "parallel: local steps between weight averages")
       ->capture_default_str();
-  cmd->add_option("--workers", o.trainer.workers,
-                  "parallel: workers, each with its own copy of the weights (CPU: threads; GPU: thread blocks; "
-                  "0 = the device's choice)")
+  add_whole_number_option(
+      cmd, "--workers", o.trainer.workers,
+      "parallel: workers, each with its own copy of the weights (CPU: threads; GPU: thread blocks; "
+      "0 = the device's choice)")
       ->capture_default_str()
       ->check(at_least(0));
   cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here (when training succeeds; stderr shows each epoch as it ends)");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
-  cmd->add_option("--block-rows", args->block_rows, "Rows per block read")->capture_default_str();
+  add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows per block read")
+      ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->add_flag("--stream", o.stream,
                 "Stream the training rows window by window (automatic when prepared they exceed the memory budget)");
-  cmd->add_option("--window-rows", o.window_rows, "Streaming: file rows per window (default 1048576)");
+  add_whole_number_option(cmd, "--window-rows", o.window_rows,
+                          "Streaming: file rows per window (default 1048576)");
   cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
                   "on a GPU at most half its free memory)")

@@ -6,6 +6,7 @@ exit code, and that no partial file is left behind.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -645,6 +646,188 @@ class ModelInputMessagesTest(TempDirTest):
         frame.loc[3, "churn"] = np.nan
         data = self.imported("nolabel_row", frame)
         self.assertFails(["eval", self.model, data, "--device", "cpu", "--quiet"], "row 4 has no label (missing)")
+
+
+def h5_contents(path):
+    """Every dataset's values and every attribute of an HDF5 file, by name: equal for files with the
+    same contents (HDF5 stamps object headers with the time, so the bytes differ run to run)."""
+    contents = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            attrs = {k: np.asarray(v).tolist() for k, v in obj.attrs.items()}
+            values = obj[()].tolist() if isinstance(obj, h5py.Dataset) else None
+            contents[name] = (values, attrs)
+        visit("/", f)
+        f.visititems(visit)
+    return contents
+
+
+class WholeNumberOptionsTest(TempDirTest):
+    """Every integer option reads its value as a decimal whole number: leading zeros are decimal
+    ("010" is ten, not octal eight), "0x10", "1e1", "10.0", " 10" and "" are refused naming the
+    option, an unsigned option refuses a negative value, and a value outside the option's type is
+    refused rather than wrapped or clamped. Usage errors: exit 2."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-whole-")
+        rng = np.random.default_rng(8)
+        rows = 300
+        x = rng.normal(0, 1, rows)
+        df = pd.DataFrame({"x": x, "z": rng.normal(0, 1, rows), "city": rng.choice(["A", "B", "C"], rows),
+                           "shop": rng.choice(["s", "t"], rows),
+                           "y": np.where(x + rng.normal(0, 0.5, rows) > 0, "Yes", "No")})
+        cls.csv = os.path.join(cls.shared_dir, "d.csv")
+        df.to_csv(cls.csv, index=False)
+        cls.data = os.path.join(cls.shared_dir, "d.h5")
+        run("import", cls.csv, cls.data, "--quiet")
+        cls.model = os.path.join(cls.shared_dir, "m.h5")
+        run("train", cls.data, "--label", "y", "--task", "binary", "--epochs", "1", "--out", cls.model,
+            "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.shared_dir, ignore_errors=True)
+
+    def usage_error(self, args, *needles):
+        proc = self.assertFails(args, *needles)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        return proc
+
+    def synth_args(self, *extra, rows="100", features="2", out="s.h5"):
+        return ["synth", "--task", "binary", "--rows", rows, "--features", features, "--out", self.path(out),
+                "--quiet", *extra]
+
+    def train_args(self, *extra):
+        return ["train", self.data, "--label", "y", "--task", "binary", "--out", self.path("t.h5"), "--device", "cpu",
+                "--quiet", *extra]
+
+    # The arguments each command needs besides the option under test (integer options given here
+    # are small, so that a command that wrongly accepts the value tested still ends quickly).
+    def base_args(self):
+        return {
+            "import": ([self.csv, self.path("i.h5")], {}),
+            "synth": ([], {"--task": "binary", "--rows": "100", "--features": "2", "--out": self.path("s.h5")}),
+            "prepare": ([self.data, self.path("p.h5")], {"--label": "y", "--device": "cpu"}),
+            "train": ([self.data], {"--label": "y", "--task": "binary", "--out": self.path("t.h5"), "--epochs": "1",
+                                    "--device": "cpu"}),
+            "score": ([self.model, self.data], {"--out": self.path("o.h5"), "--device": "cpu"}),
+            "bench": ([], {"--rows": "100", "--features": "2", "--device": "cpu"}),
+            "bench train": ([], {"--rows": "100", "--features": "2", "--epochs": "1", "--device": "cpu"}),
+            "bench score": ([], {"--rows": "100", "--features": "2", "--device": "cpu"}),
+        }
+
+    def integer_options(self):
+        """{command: [(option, "INT" or "UINT")]} for every command and subcommand, from --help."""
+        commands = []
+        for usage in [["--help"], ["bench", "--help"]]:
+            prefix = usage[:-1]
+            listing = run(*usage).stdout.split("Subcommands:", 1)[1]
+            commands += [" ".join(prefix + [m]) for m in re.findall(r"^  ([a-z]+) ", listing, re.M)]
+        options = {}
+        for command in commands:
+            text = run(*command.split(), "--help").stdout
+            options[command] = re.findall(r"^\s+(?:-\w,)?(--[\w-]+) (U?INT)\b", text, re.M)
+        return options
+
+    def test_leading_zeros_are_decimal(self):
+        out = self.path("s.h5")
+        run(*self.synth_args("--chunk-rows", "04", rows="010", features="03"))
+        info = inspect_json(out)
+        self.assertEqual(info["rows"], 10)
+        self.assertEqual(len(info["columns"]), 4)  # three features and the label
+        with h5py.File(out, "r") as f:
+            self.assertEqual(f["f0"].chunks, (4,))
+        imported = self.path("i.h5")
+        run("import", self.csv, imported, "--chunk-rows", "010", "--quiet")
+        with h5py.File(imported, "r") as f:
+            self.assertEqual(f["x"].chunks, (10,))
+        summary = json.loads(run(*self.train_args("--batch", "010", "--epochs", "03", "--patience", "010")).stdout)
+        self.assertEqual(summary["batch"], 10)
+        self.assertEqual(summary["max_epochs"], 3)
+        prepared = self.path("p.h5")
+        run("prepare", self.data, prepared, "--label", "y", "--cross", "all", "--hash-buckets", "0100000",
+            "--device", "cpu", "--quiet")
+        with h5py.File(prepared, "r") as f:
+            self.assertEqual(json.loads(f.attrs["lathe_preparation"])["hash_buckets"], 100000)
+        bench = json.loads(run("bench", "train", "--rows", "1000", "--features", "2", "--epochs", "1",
+                               "--workers", "010,02", "--json", "--device", "cpu").stdout)
+        self.assertEqual([r["workers"] for r in bench["parallel_by_workers"]], [10, 2])
+        # A value from --config is read the same way.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('task = "binary"\nlabel = "y"\nepochs = 2\nbatch = "010"\n')
+        summary = json.loads(run("train", self.data, "--config", config, "--out", self.path("c.h5"), "--device",
+                                 "cpu", "--quiet").stdout)
+        self.assertEqual((summary["batch"], summary["max_epochs"]), (10, 2))
+
+    def test_a_seed_with_a_leading_zero_is_the_same_seed(self):
+        run(*self.synth_args("--seed", "08", out="s08.h5"))
+        run(*self.synth_args("--seed", "8", out="s8.h5"))
+        run(*self.synth_args("--seed", "10", out="s10.h5"))
+        run(*self.synth_args("--seed", "010", out="s010.h5"))
+        self.assertEqual(h5_contents(self.path("s08.h5")), h5_contents(self.path("s8.h5")))
+        self.assertEqual(h5_contents(self.path("s010.h5")), h5_contents(self.path("s10.h5")))
+        self.assertNotEqual(h5_contents(self.path("s8.h5")), h5_contents(self.path("s10.h5")))
+
+    def test_values_that_are_not_decimal_whole_numbers_are_usage_errors(self):
+        for args, option, value in [
+            (self.synth_args(rows="0x10"), "--rows", "0x10"),
+            (self.synth_args(rows="10.0"), "--rows", "10.0"),
+            (self.synth_args(rows=" 10"), "--rows", " 10"),
+            (self.synth_args(rows=""), "--rows", ""),
+            (self.synth_args("--seed", "0x8"), "--seed", "0x8"),
+            (self.train_args("--epochs", "1e1"), "--epochs", "1e1"),
+            (self.train_args("--batch", "0x10"), "--batch", "0x10"),
+            (["prepare", self.data, self.path("p.h5"), "--hash-buckets", "0x100"], "--hash-buckets", "0x100"),
+            (["score", self.model, self.data, "--out", self.path("o.h5"), "--block-rows", "0x10"], "--block-rows",
+             "0x10"),
+            (["import", self.csv, self.path("i.h5"), "--chunk-rows", "0x10"], "--chunk-rows", "0x10"),
+            (["bench", "train", "--rows", "100", "--features", "2", "--epochs", "1", "--workers", "1,0x2",
+              "--device", "cpu"], "--workers", "0x2"),
+        ]:
+            self.usage_error(args, f"{option}: '{value}' is not a whole number")
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write('task = "binary"\nlabel = "y"\nepochs = "0x10"\n')
+        self.usage_error(["train", self.data, "--config", config, "--out", self.path("t.h5"), "--device", "cpu",
+                          "--quiet"], "key 'epochs'", "--epochs: '0x10' is not a whole number")
+        for name in ["s.h5", "t.h5", "p.h5", "o.h5", "i.h5"]:
+            self.assertFalse(os.path.exists(self.path(name)), name)
+
+    def test_negative_and_out_of_range_values_are_refused_not_wrapped(self):
+        for args, needles in [
+            (self.synth_args("--seed", "-1"), ["--seed: must be at least 0 (got -1)"]),
+            (self.train_args("--seed", "-1"), ["--seed: must be at least 0 (got -1)"]),
+            (["prepare", self.data, self.path("p.h5"), "--hash-buckets", "-1"], ["--hash-buckets", "(got -1)"]),
+            (self.synth_args("--seed", "18446744073709551616"),
+             ["--seed: must be at most 18446744073709551615 (got 18446744073709551616)"]),
+            (self.synth_args(features="99999999999"), ["--features: must be at most 2147483647"]),
+            (self.train_args("--warmup", "99999999999999999999"), ["--warmup: must be at most 9223372036854775807"]),
+        ]:
+            self.usage_error(args, *needles)
+        for name in ["s.h5", "t.h5", "p.h5"]:
+            self.assertFalse(os.path.exists(self.path(name)), name)
+
+    def test_every_integer_option_of_every_command_is_read_in_decimal(self):
+        options = self.integer_options()
+        self.assertIn(("--rows", "INT"), options["synth"])
+        self.assertIn(("--seed", "UINT"), options["train"])
+        self.assertIn(("--workers", "INT"), options["bench train"])
+        base = self.base_args()
+        for command, found in options.items():
+            if not found:
+                continue
+            self.assertIn(command, base, f"`lathe {command}` has integer options {found}: give it base arguments here")
+            positional, named = base[command]
+            for option, kind in found:
+                given = [word for name, value in named.items() if name != option for word in (name, value)]
+                args = [*command.split(), *positional, *given]
+                self.usage_error(args + [option, "0x10"], f"{option}: '0x10' is not a whole number")
+                self.usage_error(args + [option, "1e1"], f"{option}: '1e1' is not a whole number")
+                if kind == "UINT":
+                    self.usage_error(args + [option, "-1"], f"{option}: must be at least 0 (got -1)")
 
 
 class SynthTest(TempDirTest):
