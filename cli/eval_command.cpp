@@ -100,7 +100,11 @@ void add_eval_command(CLI::App& app) {
       if (stored_valid.contains(k) && stored_valid[k].is_number()) std::cout << std::setw(22) << stored_valid[k].get<double>();
       std::cout << "\n";
     }
-    if (!metrics.confusion.empty()) {
+    // A matrix of more classes than a terminal is wide (1000 classes printed 8 MB) is left to --json.
+    constexpr std::size_t kMaxPrintedClasses = 20;
+    if (!metrics.confusion.empty() && static_cast<std::size_t>(metrics.classes) > kMaxPrintedClasses) {
+      std::cout << "\n  confusion: " << metrics.classes << " classes, too many to print; --json gives the matrix\n";
+    } else if (!metrics.confusion.empty()) {
       std::cout << "\n  confusion (rows: true class, columns: predicted)\n";
       const auto k = static_cast<std::size_t>(metrics.classes);
       for (std::size_t i = 0; i < k; ++i) {

@@ -862,6 +862,24 @@ class TrainTest(unittest.TestCase):
         self.assertIn("the validation metric auc is undefined on the validation rows", proc.stderr)
         self.assertNotIn("worse than a constant", proc.stderr)
 
+    def test_eval_text_leaves_a_large_confusion_matrix_to_json(self):
+        # 1000 classes printed a 1000 x 1000 matrix (8 MB of text); more than 20 go to --json.
+        rng = np.random.default_rng(9)
+        n = 2500
+        y = rng.integers(0, 25, n)
+        df = pd.DataFrame({"x": y + rng.normal(size=n), "y": [f"c{v}" for v in y]})
+        data = import_frame(df, self.dir, "classes25")
+        model, _ = self.train(data, "--label", "y", "--task", "multiclass", "--epochs", "1", out="classes25_model.h5")
+        text = run("eval", model, data, "--device", "cpu", "--quiet").stdout
+        self.assertIn("confusion: 25 classes, too many to print; --json gives the matrix", text)
+        self.assertLess(len(text), 2000)
+        matrix = json.loads(run("eval", model, data, "--device", "cpu", "--quiet", "--json").stdout)["confusion_matrix"]
+        self.assertEqual(len(matrix), 25)
+        penguins = self.imported(os.path.join(SHARED, "penguins.csv"), "penguins_eval")
+        small, _ = self.train(penguins, "--label", "species", "--task", "multiclass", "--epochs", "2", out="pen.h5")
+        self.assertIn("confusion (rows: true class, columns: predicted)",
+                      run("eval", small, penguins, "--device", "cpu", "--quiet").stdout)
+
     def test_eval_weight_gives_the_training_validation_figures(self):
         # A model trained with --weight stores weighted validation metrics; `lathe eval` was
         # unweighted, so evaluating the very validation file printed other figures beside them.
