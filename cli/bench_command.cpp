@@ -96,6 +96,12 @@ struct ModeResult {
   double last_train_loss = NAN;  // the last epoch's mean training loss
 };
 
+// --rows and --features of the synthetic data, as `lathe bench score` and `lathe bench train` take them.
+void add_size_options(CLI::App* cmd, std::int64_t& rows, int& features) {
+  add_whole_number_option(cmd, "--rows", rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
+  add_whole_number_option(cmd, "--features", features, "Numeric features D")->capture_default_str()->check(at_least(1));
+}
+
 void add_bench_score_command(CLI::App* bench) {
   auto* cmd = bench->add_subcommand(
       "score", "Rows/s and GB/s of scoring HDF5 to HDF5 beside the raw block read of the same input");
@@ -108,12 +114,7 @@ void add_bench_score_command(CLI::App* bench) {
     bool cold = false;
   };
   auto args = std::make_shared<Args>();
-  add_whole_number_option(cmd, "--rows", args->rows, "Synthetic rows N")
-      ->capture_default_str()
-      ->check(at_least(1));
-  add_whole_number_option(cmd, "--features", args->features, "Numeric features D")
-      ->capture_default_str()
-      ->check(at_least(1));
+  add_size_options(cmd, args->rows, args->features);
   cmd->add_flag("--cold", args->cold,
                 "Evict the input from the page cache before each timed read and scoring, so both read the disk");
   add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows per block read and scored")
@@ -220,12 +221,7 @@ void add_bench_command(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  add_whole_number_option(cmd, "--rows", args->rows, "Synthetic rows N")
-      ->capture_default_str()
-      ->check(at_least(1));
-  add_whole_number_option(cmd, "--features", args->features, "Numeric features D")
-      ->capture_default_str()
-      ->check(at_least(1));
+  add_size_options(cmd, args->rows, args->features);
   add_whole_number_option(cmd, "--batch", args->batch, "Minibatch rows B")
       ->capture_default_str()
       ->check(at_least(1));

@@ -44,6 +44,32 @@ class TempDirTest(unittest.TestCase):
         self.assertIn("lathe: error:", proc.stderr)
         return proc
 
+    def usage_error(self, args, *needles):
+        """A usage error: one `lathe: error:` line naming `needles`, exit 2."""
+        proc = self.assertFails(args, *needles)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertTrue(proc.stderr.startswith("lathe: error: "), proc.stderr)
+        return proc
+
+    @classmethod
+    def share_binary_model(cls, prefix, df, epochs):
+        """For a class's tests: df as cls.csv, imported as cls.data, and a binary model of its label y
+        trained for `epochs` as cls.model, in cls.shared_dir (removed by tearDownClass)."""
+        cls.shared_dir = tempfile.mkdtemp(prefix=prefix)
+        cls.csv = os.path.join(cls.shared_dir, "d.csv")
+        df.to_csv(cls.csv, index=False)
+        cls.data = os.path.join(cls.shared_dir, "d.h5")
+        run("import", cls.csv, cls.data, "--quiet")
+        cls.model = os.path.join(cls.shared_dir, "m.h5")
+        run("train", cls.data, "--label", "y", "--task", "binary", "--epochs", str(epochs), "--out", cls.model,
+            "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "shared_dir"):
+            shutil.rmtree(cls.shared_dir, ignore_errors=True)
+
 
 class TelcoTest(TempDirTest):
     def test_import_and_inspect_telco(self):
@@ -435,30 +461,12 @@ class UsageErrorTest(TempDirTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-usage-")
         rng = np.random.default_rng(5)
         rows = 400
         x = rng.normal(0, 1, rows)
         df = pd.DataFrame({"x": x, "city": rng.choice(["A", "B", "C"], rows),
                            "y": np.where(x + rng.normal(0, 0.5, rows) > 0, "Yes", "No")})
-        cls.csv = os.path.join(cls.shared_dir, "d.csv")
-        df.to_csv(cls.csv, index=False)
-        cls.data = os.path.join(cls.shared_dir, "d.h5")
-        run("import", cls.csv, cls.data, "--quiet")
-        cls.model = os.path.join(cls.shared_dir, "m.h5")
-        run("train", cls.data, "--label", "y", "--task", "binary", "--epochs", "2", "--out", cls.model,
-            "--device", "cpu", "--quiet")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.shared_dir, ignore_errors=True)
-
-    def usage_error(self, args, *needles):
-        proc = self.assertFails(args, *needles)
-        self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
-        self.assertTrue(proc.stderr.startswith("lathe: error: "), proc.stderr)
-        return proc
+        cls.share_binary_model("lathe-usage-", df, epochs=2)
 
     def train_args(self, *extra):
         return ["train", self.data, "--label", "y", "--task", "binary", "--out", self.path("x.h5"),
@@ -670,30 +678,13 @@ class WholeNumberOptionsTest(TempDirTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-whole-")
         rng = np.random.default_rng(8)
         rows = 300
         x = rng.normal(0, 1, rows)
         df = pd.DataFrame({"x": x, "z": rng.normal(0, 1, rows), "city": rng.choice(["A", "B", "C"], rows),
                            "shop": rng.choice(["s", "t"], rows),
                            "y": np.where(x + rng.normal(0, 0.5, rows) > 0, "Yes", "No")})
-        cls.csv = os.path.join(cls.shared_dir, "d.csv")
-        df.to_csv(cls.csv, index=False)
-        cls.data = os.path.join(cls.shared_dir, "d.h5")
-        run("import", cls.csv, cls.data, "--quiet")
-        cls.model = os.path.join(cls.shared_dir, "m.h5")
-        run("train", cls.data, "--label", "y", "--task", "binary", "--epochs", "1", "--out", cls.model,
-            "--device", "cpu", "--quiet")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.shared_dir, ignore_errors=True)
-
-    def usage_error(self, args, *needles):
-        proc = self.assertFails(args, *needles)
-        self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
-        return proc
+        cls.share_binary_model("lathe-whole-", df, epochs=1)
 
     def synth_args(self, *extra, rows="100", features="2", out="s.h5"):
         return ["synth", "--task", "binary", "--rows", rows, "--features", features, "--out", self.path(out),
