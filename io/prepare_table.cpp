@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <sstream>
 #include <unordered_set>
 
 #include "io/columnar_writer.h"
@@ -15,6 +16,8 @@
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
+
+#include <unistd.h>
 
 namespace lathe {
 
@@ -222,6 +225,25 @@ class Progress {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// Refuses a preparation whose block of prepared rows cannot fit this machine's memory, before the
+// profile's results are used to allocate it: a --cross all of 4000 numeric columns makes 8M
+// features, 32 MB a row, and a block of 3000 such rows is 96 GB.
+void check_block_fits_in_memory(const FittedPreparation& fitted, std::int64_t block_rows) {
+  const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  const double row_bytes = 4.0 * (static_cast<double>(fitted.dense_features()) + 2.0 * static_cast<double>(fitted.sparse.size()));
+  const double needed = row_bytes * static_cast<double>(block_rows);
+  if (!(physical > 0) || needed <= physical) return;
+  std::ostringstream why;
+  why.precision(3);
+  why << "a block of " << block_rows << " prepared rows needs about " << needed / 1e9
+      << " GB of memory, more than this machine's " << physical / 1e9 << " GB: " << fitted.dense_features()
+      << " features a row";
+  if (!fitted.numeric_crosses.empty()) {
+    why << ", " << fitted.numeric_crosses.size() << " of them numeric crosses (name fewer pairs, as --cross a*b,c*d)";
+  }
+  throw InputError(why.str());
+}
+
 }  // namespace
 
 FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
@@ -339,6 +361,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   const FittedPreparation fitted =
       apply_stored ? std::move(stored.fitted)
                    : fit_preparation_of(reader, profile_table(ctx, reader, keep), preparation, keep, &report.notes);
+  check_block_fits_in_memory(fitted, std::min(reader.rows(), reader.block_rows()));
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
   // Numeric columns the preparation does not clip to finite bounds: an infinite value there has no
   // prepared value (a fitted preparation refuses such columns; a stored one meets new rows).

@@ -287,6 +287,23 @@ class PrepareTest(unittest.TestCase):
                 self.assertIn(needle, proc.stderr)
                 self.assertFalse(os.path.exists(bad))
 
+    def test_a_block_of_prepared_rows_larger_than_the_memory_is_refused(self):
+        # --cross all of 2500 numeric columns: 3.1M crosses, 12.5 MB a prepared row. A block of rows
+        # as large as 1.5x this machine's memory (so the test holds on any machine) used to be
+        # allocated until std::bad_alloc; it is refused before, naming the crosses.
+        features = 2500
+        row_bytes = 4 * (features + features * (features - 1) // 2)
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        rows = min(65536, int(1.5 * physical / row_bytes) + 1)
+        data = self.path("wide.h5")
+        run("synth", "--task", "regression", "--rows", str(rows), "--features", str(features), "--out", data, "--quiet")
+        out = self.path("wide_prepared.h5")
+        proc = run("prepare", data, out, "--label", "target", "--cross", "all", "--device", "cpu", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("GB of memory, more than this machine's", proc.stderr)
+        self.assertIn("3123750 of them numeric crosses", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
