@@ -119,30 +119,30 @@ RegressionSums regression_sums_cpu(const MetricRows& m, double shift) {
   });
 }
 
+// A row for the ranking: its score's sort key and its weight, negated for a positive row (the
+// sign bit says the class, so -0.0 is a positive row of weight 0). 8 bytes: `lathe eval` of a
+// 40M-row file holds these for every row, and a sort's buffer as many again.
 struct ScoredRow {
   float key;
-  float weight;
-  std::int64_t row;  // the tie-breaker that makes the order total, hence one result for any sort
-  bool positive;
+  float signed_weight;
 };
 
-// The rows sorted by descending score (ties in row order, as the GPU's stable radix sort leaves
-// them), then one sequential pass over the groups of tied scores.
+// The rows sorted by descending score, ties in row order (a stable sort, as the GPU's stable
+// radix sort leaves them), then one sequential pass over the groups of tied scores.
 RankingSums ranking_sums_cpu(const MetricRows& m) {
   const std::int64_t n = m.rows;
   std::vector<ScoredRow> order(static_cast<std::size_t>(n));
 #pragma omp parallel for schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t r = 0; r < n; ++r) {
-    order[static_cast<std::size_t>(r)] = {score_sort_key(m.predictions[r]), row_weight(m, r), r, m.labels[r] == 1.0f};
+    const float w = row_weight(m, r);
+    order[static_cast<std::size_t>(r)] = {score_sort_key(m.predictions[r]), m.labels[r] == 1.0f ? -w : w};
   }
-  // A total order: the parallel and the serial sort give the same sequence.
-  const auto before = [](const ScoredRow& a, const ScoredRow& b) {
-    return a.key > b.key || (a.key == b.key && a.row < b.row);
-  };
+  // Stable, so the parallel and the serial sort give the same sequence.
+  const auto before = [](const ScoredRow& a, const ScoredRow& b) { return a.key > b.key; };
   if (n >= kTeamMinItems) {
-    __gnu_parallel::sort(order.begin(), order.end(), before);
+    __gnu_parallel::stable_sort(order.begin(), order.end(), before);
   } else {
-    std::sort(order.begin(), order.end(), before);
+    std::stable_sort(order.begin(), order.end(), before);
   }
   RankingSums s;
   double tp = 0.0, fp = 0.0;
@@ -150,7 +150,8 @@ RankingSums ranking_sums_cpu(const MetricRows& m) {
     const double tp0 = tp, fp0 = fp;
     const float key = order[i].key;
     for (; i < order.size() && order[i].key == key; ++i) {
-      (order[i].positive ? tp : fp) += static_cast<double>(order[i].weight);
+      const float w = order[i].signed_weight;
+      (std::signbit(w) ? tp : fp) += static_cast<double>(std::fabs(w));
     }
     add_score_group(s, tp0, fp0, tp, fp);
   }
