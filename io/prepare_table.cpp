@@ -225,26 +225,38 @@ class Progress {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Refuses a preparation whose block of prepared rows cannot fit this machine's memory, before the
-// profile's results are used to allocate it: a --cross all of 4000 numeric columns makes 8M
-// features, 32 MB a row, and a block of 3000 such rows is 96 GB.
-void check_block_fits_in_memory(const FittedPreparation& fitted, std::int64_t block_rows) {
-  const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const double row_bytes = 4.0 * (static_cast<double>(fitted.dense_features()) + 2.0 * static_cast<double>(fitted.sparse.size()));
-  const double needed = row_bytes * static_cast<double>(block_rows);
+}  // namespace
+
+double physical_memory_bytes() {
+  return static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+}
+
+void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model) {
+  const double physical = physical_memory_bytes();
+  const double model_bytes = model.parameters * model.bytes_per_parameter;
+  const double needed = model_bytes + prepared_bytes;
   if (!(physical > 0) || needed <= physical) return;
   std::ostringstream why;
   why.precision(3);
-  why << "a block of " << block_rows << " prepared rows needs about " << needed / 1e9
-      << " GB of memory, more than this machine's " << physical / 1e9 << " GB: " << fitted.dense_features()
-      << " features a row";
-  if (!fitted.numeric_crosses.empty()) {
-    why << ", " << fitted.numeric_crosses.size() << " of them numeric crosses (name fewer pairs, as --cross a*b,c*d)";
+  why << "this run needs about " << needed / 1e9 << " GB of memory, more than this machine's " << physical / 1e9
+      << " GB: ";
+  if (model.parameters > 0) {
+    why << static_cast<long long>(model.parameters) << " model parameters (" << model_bytes / 1e9 << " GB) over "
+        << fitted.expanded_features() << " features, and ";
   }
+  why << prepared_bytes / 1e9 << " GB of prepared rows of " << fitted.dense_features() << " dense features";
+  if (!fitted.numeric_crosses.empty()) {
+    why << ", " << fitted.numeric_crosses.size() << " of them numeric crosses (name fewer pairs, as --cross a*b,c*d, "
+        << "or train --model fm, which learns pairwise interactions itself)";
+  }
+  std::int64_t buckets = 0;
+  for (const SparseGroup& g : fitted.sparse) {
+    if (g.kind == SparseKind::categorical_cross) buckets += g.slots;
+  }
+  if (buckets > 0) why << "; the categorical crosses hold " << buckets << " hashed buckets (--hash-buckets)";
+  if (model.factors > 0) why << "; --factors " << model.factors << " multiplies the parameters";
   throw InputError(why.str());
 }
-
-}  // namespace
 
 FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
                                      const RowMask* rows, std::vector<std::string>* notes) {
@@ -361,7 +373,8 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   const FittedPreparation fitted =
       apply_stored ? std::move(stored.fitted)
                    : fit_preparation_of(reader, profile_table(ctx, reader, keep), preparation, keep, &report.notes);
-  check_block_fits_in_memory(fitted, std::min(reader.rows(), reader.block_rows()));
+  check_fits_in_memory(fitted, static_cast<double>(fitted.prepared_row_bytes()) *
+                                   static_cast<double>(std::min(reader.rows(), reader.block_rows())));
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
   // Numeric columns the preparation does not clip to finite bounds: an infinite value there has no
   // prepared value (a fitted preparation refuses such columns; a stored one meets new rows).

@@ -68,6 +68,24 @@ struct PrepareTableReport {
 FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& options,
                                      const RowMask* rows, std::vector<std::string>* notes);
 
+// This machine's physical memory in bytes (0 when unknown).
+double physical_memory_bytes();
+
+// What a model adds to a run's memory: its parameters and the bytes each takes (weight, the best
+// epoch's copy, gradient, optimizer state). None for `lathe prepare`.
+struct ModelMemory {
+  double parameters = 0.0;
+  double bytes_per_parameter = 0.0;
+  std::int32_t factors = 0;  // an fm's, named when the run is refused
+};
+
+// Refuses (InputError) a run whose prepared rows held at once (`prepared_bytes`: a block being
+// prepared, the training rows kept in memory) and model cannot fit this machine's memory, before
+// anything that large is allocated: a --cross all of 4000 numeric columns (8M crosses, 32 MB a
+// prepared row) grew to 20 GB and ended in std::bad_alloc, and --hash-buckets 2^31 needs about
+// 50 GB. The message names what makes the run that large: numeric crosses, hashed buckets, factors.
+void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model = {});
+
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options);
 

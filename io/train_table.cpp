@@ -29,8 +29,6 @@
 #include "runtime/profile.h"
 #include "runtime/warm_start.h"
 
-#include <unistd.h>
-
 namespace lathe {
 
 namespace {
@@ -662,42 +660,8 @@ class FileWindows final : public TrainingWindows {
 
 // Bytes of host (and, on the GPU, device) memory that prepared training rows may take before
 // training streams them: a quarter of the physical memory, and on the GPU half its free memory.
-// Refuses a run whose model or prepared blocks cannot fit this machine's memory, before it tries:
-// a --cross all of 4000 numeric columns (8M crosses, 32 MB a prepared row) grew to 20 GB and ended
-// in std::bad_alloc, and --hash-buckets 2^31 would need about 50 GB. The estimate counts, per
-// model parameter, the weight, the best epoch's copy, the gradient (double) and an adaptive
-// optimizer's two moments; the prepared rows held (all of them, or a block and a window when
-// streamed). It names what makes the run that large.
-void check_fits_in_memory(const FittedPreparation& fitted, std::int64_t outputs, std::int32_t factors,
-                          OptimizerKind optimizer, double prepared_bytes) {
-  const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const double features = static_cast<double>(fitted.expanded_features());
-  const double parameters = static_cast<double>(outputs) * features * (1.0 + factors);
-  const double per_parameter = 4.0 + 4.0 + 8.0 + (optimizer == OptimizerKind::sgd ? 0.0 : 8.0);
-  const double needed = parameters * per_parameter + prepared_bytes;
-  if (!(physical > 0) || needed <= physical) return;
-  std::ostringstream why;
-  why.precision(3);
-  why << "this run needs about " << needed / 1e9 << " GB of memory, more than this machine's " << physical / 1e9
-      << " GB: " << static_cast<long long>(parameters) << " model parameters (" << parameters * per_parameter / 1e9
-      << " GB) over " << static_cast<long long>(features) << " features, and " << prepared_bytes / 1e9
-      << " GB of prepared rows";
-  std::int64_t buckets = 0;
-  for (const SparseGroup& g : fitted.sparse) {
-    if (g.kind == SparseKind::categorical_cross) buckets += g.slots;
-  }
-  if (!fitted.numeric_crosses.empty()) {
-    why << "; --cross makes " << fitted.numeric_crosses.size() << " numeric crosses (name fewer pairs, as --cross a*b,c*d, "
-        << "or train --model fm, which learns pairwise interactions itself)";
-  }
-  if (buckets > 0) why << "; the categorical crosses hold " << buckets << " hashed buckets (--hash-buckets)";
-  if (factors > 0) why << "; --factors " << factors << " multiplies the parameters";
-  throw InputError(why.str());
-}
-
 double default_memory_budget(const DeviceContext& ctx) {
-  const double host = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  double budget = 0.25 * host;
+  double budget = 0.25 * physical_memory_bytes();
   if (ctx.is_cuda()) {
     for (const CudaDeviceInfo& d : query_system().devices) {
       if (d.index == ctx.cuda_device()) budget = std::min(budget, 0.5 * static_cast<double>(d.free_memory_bytes));
@@ -910,7 +874,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Stream the training rows when prepared they would not fit the memory budget (or when asked).
   // Prepared features, label and weight: column-major for the GPU, row-major only for the CPU
   // model (models/cpu_model.cpp reads nothing else).
-  const std::int64_t feature_bytes = 4 * (fitted.dense_features() + 2 * static_cast<std::int64_t>(fitted.sparse.size()));
+  const std::int64_t feature_bytes = fitted.prepared_row_bytes();
   const std::int64_t row_bytes = feature_bytes + 8;
   const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
   const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
@@ -921,9 +885,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const double held_rows = stream ? std::min<double>(static_cast<double>(report.train_rows), budget / row_bytes)
                                     : static_cast<double>(report.train_rows);
     const double block = static_cast<double>(std::min(reader.rows(), reader.block_rows())) * feature_bytes;
-    check_fits_in_memory(fitted, options.task == Task::multiclass ? classes : 1,
-                         options.kind == ModelKind::fm ? options.factors : 0, options.optimizer.kind,
-                         held_rows * static_cast<double>(row_bytes) + block);
+    // Per parameter: the weight, the best epoch's copy, the gradient (double), an adaptive
+    // optimizer's two moments.
+    ModelMemory model_memory;
+    model_memory.factors = options.kind == ModelKind::fm ? options.factors : 0;
+    model_memory.parameters = static_cast<double>(options.task == Task::multiclass ? classes : 1) *
+                              static_cast<double>(fitted.expanded_features()) * (1.0 + model_memory.factors);
+    model_memory.bytes_per_parameter = 4.0 + 4.0 + 8.0 + (options.optimizer.kind == OptimizerKind::sgd ? 0.0 : 8.0);
+    check_fits_in_memory(fitted, held_rows * static_cast<double>(row_bytes) + block, model_memory);
   }
   if (options.window_rows_given && !stream) {
     report.notes.push_back("--window-rows is ignored: the prepared training rows fit the memory budget and are not "

@@ -277,6 +277,10 @@ std::int64_t FittedPreparation::dense_features() const {
   return static_cast<std::int64_t>(numeric.size() + indicators.size() + numeric_crosses.size());
 }
 
+std::int64_t FittedPreparation::prepared_row_bytes() const {
+  return 4 * (dense_features() + 2 * static_cast<std::int64_t>(sparse.size()));
+}
+
 std::int64_t FittedPreparation::expanded_features() const {
   std::int64_t n = dense_features();
   for (const auto& g : sparse) n += g.slots;

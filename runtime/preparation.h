@@ -117,6 +117,9 @@ struct FittedPreparation {
 
   std::int64_t dense_features() const;
   std::int64_t expanded_features() const;        // dense + all sparse slots
+  // Bytes of one prepared row's features: a float per dense feature, a slot (int32) and a value
+  // (float) per sparse group.
+  std::int64_t prepared_row_bytes() const;
   std::vector<std::string> dense_names() const;  // "age", "age_missing", "age*income", ...
   // sparse.size() + 1 entries: expanded index of each sparse group's first slot, then the expanded
   // width (the table behind ExpandedLayout).
