@@ -108,6 +108,16 @@ void write_fixed_string_attribute(hid_t object, const char* name, const std::str
 // bytes (its datatype and dataspace included) no checksum covers.
 void keep_attributes_compact(hid_t plist, const std::string& context);
 void write_int_attribute(hid_t object, const char* name, long long value, const std::string& context);
+// Frees what H5Dread allocated for variable-length data (strings) in `buffer`, read with memory
+// type `type` into `space` (H5Treclaim from HDF5 1.12 on, H5Dvlen_reclaim before).
+inline herr_t reclaim_variable_length(hid_t type, hid_t space, hid_t plist, void* buffer) {
+#if H5_VERSION_GE(1, 12, 0)
+  return H5Treclaim(type, space, plist, buffer);
+#else
+  return H5Dvlen_reclaim(type, space, plist, buffer);
+#endif
+}
+
 // Whether `name` is a link under `file` (HDF5's error stack left clean either way).
 bool link_exists(hid_t file, const char* name);
 

@@ -12,6 +12,9 @@
 #include "io/text_check.h"
 #include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
+#include "io/native_integer.h"
+#include "io/pickle_text.h"
+#include "io/record_reader.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -21,6 +24,8 @@ const char* layout_name(Layout layout) {
     case Layout::matrix: return "matrix";
     case Layout::columnar: return "columnar";
     case Layout::pandas: return "pandas";
+    case Layout::pandas_table: return "pandas table";
+    case Layout::table: return "table";
   }
   return "?";
 }
@@ -133,6 +138,8 @@ struct Source {
   bool categorical_codes = false;      // negative codes mean missing
   std::optional<ElementDecoder> decoder;  // none: no exact conversion outside HDF5
   DirectLayout direct;                    // how read_block reads it (path hdf5_hyperslab: H5Dread)
+  // Records or strings: read through this instead (numbers and labels, missing values as NaN).
+  std::unique_ptr<RecordReader> record;
 };
 
 // Decoders already made, by file type and conversion: a wide columnar file has one type for
@@ -190,7 +197,10 @@ struct TableReader::Impl {
   }
 
   // Opens a dataset with a chunk cache big enough for one block of rows of it.
-  Source open_source(hid_t parent, const std::string& name, const std::string& full_path) {
+  // `records_allowed`: the caller reads records and strings with a RecordReader; elsewhere they are
+  // an unsupported element type.
+  Source open_source(hid_t parent, const std::string& name, const std::string& full_path,
+                     bool records_allowed = false) {
     const std::string w = where(full_path);
     Source s;
     s.path = full_path;
@@ -205,7 +215,16 @@ struct TableReader::Impl {
     hsize_t dims[H5S_MAX_RANK] = {};
     LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr), w);
     H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(probe), w));
-    s.element = classify_type(type.get(), w);
+    // Records and strings are read by a RecordReader that the caller makes.
+    const H5T_class_t type_class = H5Tget_class(type.get());
+    const bool records = type_class == H5T_COMPOUND || type_class == H5T_STRING;
+    if (records && !records_allowed) classify_type(type.get(), w);  // throws, naming the type
+    if (records) {
+      s.element.dtype = type_class == H5T_COMPOUND ? "compound" : "string";
+      s.element.byte_order = "none";
+    } else {
+      s.element = classify_type(type.get(), w);
+    }
 
     DatasetStorage st;
     st.dataset = full_path;
@@ -270,7 +289,7 @@ struct TableReader::Impl {
       s.dataset = std::move(probe_handle);
     }
     s.width = s.rank == 2 ? static_cast<std::int64_t>(dims[1]) : 1;
-    if (direct) {
+    if (direct && !records) {
       s.decoder = decoder_for(type.get(), s.element, w);
       s.direct = direct->plan(s.dataset.get(), s.decoder ? &*s.decoder : nullptr, w);
     }
@@ -327,7 +346,7 @@ struct TableReader::Impl {
             H5Tconvert(type, element.native_enum.get(), n, buffer.data(), nullptr, H5P_DEFAULT), w);
         const unsigned char* p = buffer.data();
         for (std::size_t i = 0; i < n; ++i, p += native)
-          out[i] = decode_integer(p, native, element.is_signed);
+          out[i] = native_integer_as_float(p, native, element.is_signed);
         break;
       }
     }
@@ -427,7 +446,7 @@ struct TableReader::Impl {
       if (H5Lexists(group.get(), n.c_str(), H5P_DEFAULT) <= 0) {
         throw InputError(gw + ": column '" + n + "' is listed in lathe_columns but has no dataset");
       }
-      Source s = open_source(group.get(), n, prefix + n);
+      Source s = open_source(group.get(), n, prefix + n, true);
       const DatasetStorage& st = storage.back();
       if (s.rank != 1) {
         throw InputError(where(prefix + n) + ": a column of the columnar layout must be 1-D, found rank " +
@@ -443,7 +462,19 @@ struct TableReader::Impl {
       c.name = n;
       c.dtype = s.element.dtype;
       c.dataset = prefix + n;
-      if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
+      if (s.element.dtype == "compound") {
+        throw InputError(where(prefix + n) + ": a dataset of records among columns; read it as a table with --group " +
+                         prefix + n);
+      }
+      if (s.element.dtype == "string") {
+        // A column of strings: categorical, its labels the strings it holds.
+        RecordField field;
+        field.columns = {static_cast<std::int64_t>(columns.size())};
+        s.record = std::make_unique<RecordReader>(s.dataset.get(), std::vector<RecordField>{field}, where(prefix + n));
+        s.record->collect_labels(rows, options.block_rows);
+        c.type = ColumnType::categorical;
+        c.categories = s.record->labels(0, 0);
+      } else if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
         if (c.dtype.rfind("float", 0) == 0) {
           throw InputError(where(prefix + n) + ": has category labels but stores " + c.dtype +
                            " values; category codes must be integers (-1 for missing)");
@@ -463,9 +494,10 @@ struct TableReader::Impl {
     const std::string gw = file_context + ": pandas key '" + key + "'";
     H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), key.c_str(), H5P_DEFAULT), gw));
     const auto kind = h5::read_string_attribute(group.get(), "pandas_type", gw);
+    if (!kind.empty() && kind[0] == "frame_table") return open_pandas_table(key, group.get());
     if (kind.empty() || kind[0] != "frame") {
       throw InputError(gw + ": is a pandas '" + (kind.empty() ? "" : kind[0]) +
-                       "', not a DataFrame stored with format=\"fixed\" (pandas_type 'frame')");
+                       "', not a DataFrame (pandas_type 'frame' or 'frame_table'); store a DataFrame");
     }
     if (H5Lexists(group.get(), "axis0", H5P_DEFAULT) <= 0 ||
         H5Lexists(group.get(), "block0_items", H5P_DEFAULT) <= 0) {
@@ -531,12 +563,242 @@ struct TableReader::Impl {
       for (const auto& r : refused) list += (list.empty() ? "'" : ", '") + r + "'";
       throw InputError(gw + ": columns " + list +
                        " hold strings (pandas object dtype), which the pandas fixed format stores as "
-                       "pickled objects; convert them to numbers or categories first, or import the data "
-                       "from CSV with `lathe import`");
+                       "pickled objects; write the frame with to_hdf(..., format=\"table\"), which Lathe "
+                       "reads strings and all, or import the data from CSV with `lathe import`");
     }
     for (std::size_t i = 0; i < seen.size(); ++i) {
       if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' has no block");
     }
+  }
+
+  // Checks that no two columns share a name (`context` names the table).
+  void check_unique_names(const std::string& context) const {
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (!seen.emplace(columns[i].name, i).second) {
+        throw InputError(context + ": two columns are named '" + columns[i].name + "'");
+      }
+    }
+  }
+
+  // Fills the columns a record source feeds from its reader: types, categories of string fields.
+  void describe_record_columns(const Source& s, const std::vector<RecordField>& fields) {
+    for (std::size_t f = 0; f < fields.size(); ++f) {
+      for (std::size_t e = 0; e < fields[f].columns.size(); ++e) {
+        ColumnInfo& c = columns[static_cast<std::size_t>(fields[f].columns[e])];
+        c.dtype = s.record->dtype(f);
+        if (s.record->holds_labels(f)) {
+          c.type = ColumnType::categorical;
+          c.categories = s.record->labels(f, e);
+        }
+      }
+    }
+  }
+
+  // `name`: a 1-D dataset of records, its path from the root. One column per field (per element of
+  // an array field).
+  void open_table(const std::string& name) {
+    layout = Layout::table;
+    const auto slash = name.rfind('/');
+    const std::string parent = slash == std::string::npos ? "/" : "/" + name.substr(0, slash);
+    const std::string leaf = slash == std::string::npos ? name : name.substr(slash + 1);
+    const std::string w = where("/" + name);
+    H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), parent.c_str(), H5P_DEFAULT), w));
+    Source s = open_source(group.get(), leaf, "/" + name, true);
+    if (s.rank != 1) {
+      throw InputError(w + ": a dataset of records must be 1-D, found rank " + std::to_string(s.rank));
+    }
+    rows = storage.back().shape[0];
+    H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(s.dataset.get()), w));
+    std::vector<RecordField> fields;
+    for (const RecordMember& m : record_members(type.get(), w)) {
+      RecordField f;
+      f.member = m.name;
+      for (std::int64_t e = 0; e < m.elements; ++e) {
+        ColumnInfo c;
+        c.name = m.is_array ? m.name + "_" + std::to_string(e) : m.name;
+        c.dataset = "/" + name;
+        f.columns.push_back(static_cast<std::int64_t>(columns.size()));
+        s.target.push_back(static_cast<std::int64_t>(columns.size()));
+        columns.push_back(c);
+      }
+      if (!f.columns.empty()) fields.push_back(std::move(f));
+    }
+    if (columns.empty()) throw InputError(w + ": has no fields, so no table");
+    check_unique_names(w);
+    s.record = std::make_unique<RecordReader>(s.dataset.get(), fields, w);
+    s.record->collect_labels(rows, options.block_rows);
+    describe_record_columns(s, fields);
+    sources.push_back(std::move(s));
+  }
+
+  // A text-pickled attribute that PyTables wrote for pandas; nothing when it is absent.
+  std::optional<PickleValue> pickled_attribute(hid_t object, const char* name, const std::string& context) {
+    if (!h5::attribute_exists(object, name, context)) return std::nullopt;
+    const auto text = h5::read_string_attribute(object, name, context);
+    if (text.empty()) return std::nullopt;
+    try {
+      return parse_text_pickle(text[0]);
+    } catch (const Error& e) {
+      throw InputError(context + ": attribute '" + name + "' cannot be read: " + e.what());
+    }
+  }
+
+  // A plain string attribute written by PyTables, or `otherwise` when absent or a pickled None.
+  std::string text_attribute(hid_t object, const char* name, const std::string& context, std::string otherwise) {
+    if (!h5::attribute_exists(object, name, context)) return otherwise;
+    const auto text = h5::read_string_attribute(object, name, context);
+    if (text.empty() || is_pickled_none(text[0])) return otherwise;
+    return text[0];
+  }
+
+  // The categories pandas stored for a categorical block: meta/<field>/meta/table, field "values".
+  std::vector<std::string> read_pandas_categories(hid_t group, const std::string& key, const std::string& field) {
+    const std::string path = "meta/" + field + "/meta/table";
+    const std::string w = where("/" + key + "/" + path);
+    if (!h5::link_exists(group, ("meta/" + field).c_str()) || !h5::link_exists(group, path.c_str())) {
+      return {};  // a categorical with no categories (every value missing)
+    }
+    H5Handle d = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(group, path.c_str(), H5P_DEFAULT), w));
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d.get()), w));
+    const hssize_t n = LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), w);
+    H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(d.get()), w));
+    const int index = H5Tget_member_index(type.get(), "values");
+    if (index < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(w + ": has no field 'values'");
+    }
+    H5Handle member = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_member_type(type.get(), static_cast<unsigned>(index)), w));
+    std::vector<std::string> labels;
+    const H5T_class_t cls = H5Tget_class(member.get());
+    if (cls == H5T_STRING) {
+      // Read the strings as one column of labels, keeping their order (the codes index them).
+      const bool variable = H5Tis_variable_str(member.get()) > 0;
+      const std::size_t size = variable ? sizeof(char*) : H5Tget_size(member.get());
+      H5Handle memory = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, size), w));
+      H5Handle text = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(member.get()), w));
+      LATHE_H5_CHECK(H5Tinsert(memory.get(), "values", 0, text.get()), w);
+      std::vector<unsigned char> bytes(static_cast<std::size_t>(n) * size + 1, 0);
+      LATHE_H5_CHECK(H5Dread(d.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), w);
+      for (hssize_t i = 0; i < n; ++i) {
+        const unsigned char* p = bytes.data() + static_cast<std::size_t>(i) * size;
+        if (variable) {
+          char* s = nullptr;
+          std::memcpy(&s, p, sizeof s);
+          labels.emplace_back(s ? s : "");
+        } else {
+          const char* s = reinterpret_cast<const char*>(p);
+          labels.emplace_back(s, strnlen(s, size));
+        }
+      }
+      if (variable) h5::reclaim_variable_length(memory.get(), space.get(), H5P_DEFAULT, bytes.data());
+    } else if (cls == H5T_INTEGER) {
+      H5Handle memory = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, sizeof(long long)), w));
+      LATHE_H5_CHECK(H5Tinsert(memory.get(), "values", 0, H5T_NATIVE_LLONG), w);
+      std::vector<long long> values(static_cast<std::size_t>(std::max<hssize_t>(n, 1)));
+      LATHE_H5_CHECK(H5Dread(d.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), w);
+      for (hssize_t i = 0; i < n; ++i) labels.push_back(std::to_string(values[static_cast<std::size_t>(i)]));
+    } else {
+      throw InputError(w + ": categories that are neither strings nor integers; store them as strings");
+    }
+    return labels;
+  }
+
+  // DataFrame.to_hdf(..., format="table"): the records of `key`/table; pandas names the columns
+  // of each field (a block of columns of one dtype, or one data column) in text pickles.
+  void open_pandas_table(const std::string& key, hid_t group) {
+    layout = Layout::pandas_table;
+    const std::string gw = file_context + ": pandas key '" + key + "'";
+    if (!h5::link_exists(group, "table")) throw InputError(gw + ": is a pandas table without its 'table' dataset");
+    const std::string table_path = "/" + key + "/table";
+    const std::string tw = where(table_path);
+
+    // The frame's column order: non_index_axes is [(1, [names])].
+    std::vector<std::string> names;
+    if (const auto axes = pickled_attribute(group, "non_index_axes", gw)) {
+      for (const PickleValue& axis : axes->items) {
+        if (axis.items.size() == 2 && axis.items[0].kind == PickleValue::Kind::integer && axis.items[0].integer == 1) {
+          for (const PickleValue& n : axis.items[1].items) names.push_back(n.as_name());
+        }
+      }
+    }
+    if (names.empty()) throw InputError(gw + ": a pandas table whose column names (non_index_axes) Lathe cannot read");
+    std::map<std::string, std::int64_t> position;
+    columns.resize(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      columns[i].name = names[i];
+      columns[i].dataset = table_path;
+      if (!position.emplace(names[i], static_cast<std::int64_t>(i)).second) {
+        throw InputError(gw + ": two columns are named '" + names[i] + "'");
+      }
+    }
+    std::vector<std::string> value_fields;
+    if (const auto cols = pickled_attribute(group, "values_cols", gw)) {
+      for (const PickleValue& v : cols->items) value_fields.push_back(v.as_name());
+    }
+    const std::string table_nan_rep = text_attribute(group, "nan_rep", gw, "nan");
+
+    Source s = open_source(group, "table", table_path, true);
+    if (s.rank != 1) throw InputError(tw + ": a pandas table must be 1-D, found rank " + std::to_string(s.rank));
+    rows = storage.back().shape[0];
+    const hid_t t = s.dataset.get();
+    std::vector<RecordField> fields;
+    std::vector<std::string> not_numbers;
+    std::vector<bool> seen(names.size(), false);
+    std::vector<std::string> pandas_dtype(names.size());
+    std::map<std::size_t, std::vector<std::string>> categories;  // field -> its categories
+    for (const std::string& vf : value_fields) {
+      const std::string kind_attr = vf + "_kind";
+      const auto kinds = pickled_attribute(t, kind_attr.c_str(), tw);
+      if (!kinds) throw InputError(tw + ": field '" + vf + "' has no column names (" + kind_attr + ")");
+      const std::string dtype = text_attribute(t, (vf + "_dtype").c_str(), tw, "");
+      const std::string meta = text_attribute(t, (vf + "_meta").c_str(), tw, "");
+      RecordField f;
+      f.member = vf;
+      for (const PickleValue& k : kinds->items) {
+        const std::string name = k.as_name();
+        const auto it = position.find(name);
+        if (it == position.end()) throw InputError(tw + ": field '" + vf + "' holds column '" + name + "', which is not in the frame");
+        f.columns.push_back(it->second);
+        s.target.push_back(it->second);
+        seen[static_cast<std::size_t>(it->second)] = true;
+        pandas_dtype[static_cast<std::size_t>(it->second)] = dtype;
+        for (const char* time : {"datetime", "timedelta", "period", "date"}) {
+          if (dtype.rfind(time, 0) == 0) not_numbers.push_back(name + " (" + dtype + ")");
+        }
+      }
+      if (meta == "category") {
+        f.category_codes = true;
+        categories[fields.size()] = read_pandas_categories(group, key, vf);
+      }
+      // A string column's missing value: its own nan_rep ("" when it had none), else the table's.
+      f.missing_labels = {text_attribute(t, (vf + "_nan_rep").c_str(), tw, table_nan_rep)};
+      fields.push_back(std::move(f));
+    }
+    if (!not_numbers.empty()) {
+      std::string list;
+      for (const auto& n : not_numbers) list += (list.empty() ? "" : ", ") + n;
+      throw InputError(gw + ": columns " + list +
+                       " hold dates or times, which Lathe does not read; convert them to numbers (seconds, "
+                       "days) first");
+    }
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' is in no field of the table");
+    }
+    s.record = std::make_unique<RecordReader>(t, fields, tw);
+    s.record->collect_labels(rows, options.block_rows);
+    describe_record_columns(s, fields);
+    for (const auto& [field, labels] : categories) {
+      for (const std::int64_t c : fields[field].columns) {
+        ColumnInfo& col = columns[static_cast<std::size_t>(c)];
+        col.type = ColumnType::categorical;
+        col.categories = labels;
+      }
+    }
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (pandas_dtype[i] == "bool") columns[i].dtype = "bool";
+    }
+    sources.push_back(std::move(s));
   }
 
   // Whether `group` holds a dataset named like the matrix that is not a 1-D column (any other rank
@@ -559,6 +821,15 @@ struct TableReader::Impl {
     return H5Sget_simple_extent_ndims(space.get()) != 1;
   }
 
+  // Whether the dataset at `name` (from the root) is 1-D and holds records (a compound type).
+  bool is_record_dataset(const std::string& name) {
+    const std::string w = where("/" + name);
+    H5Handle d = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), w));
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d.get()), w));
+    H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(d.get()), w));
+    return H5Sget_simple_extent_ndims(space.get()) == 1 && H5Tget_class(type.get()) == H5T_COMPOUND;
+  }
+
   // Finds the table: an explicit group or key, a pandas frame, a 2-D matrix, or 1-D columns.
   void detect() {
     const std::string root_context = file_context;
@@ -571,7 +842,7 @@ struct TableReader::Impl {
       }
       H5O_info_t info{};
       LATHE_H5_CHECK(H5Oget_info_by_name(file.get(), target.c_str(), &info, H5P_DEFAULT), file_context);
-      if (info.type == H5O_TYPE_DATASET) return open_matrix(target);
+      if (info.type == H5O_TYPE_DATASET) return is_record_dataset(target) ? open_table(target) : open_matrix(target);
       H5Handle g = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), target.c_str(), H5P_DEFAULT), file_context));
       if (h5::attribute_exists(g.get(), "pandas_type", file_context)) return open_pandas(target);
       // As at the root: a group marked as Lathe's columnar layout is that table, and a 1-D dataset
@@ -583,7 +854,7 @@ struct TableReader::Impl {
     }
     H5Handle root = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), "/", H5P_DEFAULT), root_context));
     const auto children = h5::list_group(root.get(), root_context);
-    std::vector<std::string> pandas_keys, datasets_2d, datasets_1d, columns_1d;
+    std::vector<std::string> pandas_keys, datasets_2d, datasets_1d, columns_1d, tables;
     for (const auto& n : children) {
       H5O_info_t info{};
       if (H5Oget_info_by_name(file.get(), n.c_str(), &info, H5P_DEFAULT) < 0) {
@@ -597,6 +868,11 @@ struct TableReader::Impl {
         H5Handle d = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file.get(), n.c_str(), H5P_DEFAULT), where("/" + n)));
         H5Handle sp = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(d.get()), where("/" + n)));
         const int rank = H5Sget_simple_extent_ndims(sp.get());
+        H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(d.get()), where("/" + n)));
+        if (rank == 1 && H5Tget_class(type.get()) == H5T_COMPOUND) {
+          tables.push_back(n);
+          continue;
+        }
         (rank == 2 ? datasets_2d : datasets_1d).push_back(n);
         if (rank == 1) columns_1d.push_back(n);
       }
@@ -608,6 +884,15 @@ struct TableReader::Impl {
                        "); choose one with --group KEY");
     }
     if (pandas_keys.size() == 1) return open_pandas(pandas_keys[0]);
+    if (!tables.empty() && !h5::attribute_exists(root.get(), "lathe_columns", root_context)) {
+      if (tables.size() == 1 && datasets_1d.empty() && datasets_2d.empty()) return open_table(tables[0]);
+      std::string list;
+      for (const auto& t : tables) list += ", '" + t + "'";
+      throw InputError(file_context + ": holds " +
+                       (tables.size() > 1 ? "several datasets of records (" + list.substr(2) + ")"
+                                          : "a dataset of records (" + list.substr(2) + ") beside other datasets") +
+                       "; choose the table with --group NAME");
+    }
     // The root marked as Lathe's columnar layout (`lathe_columns`) is that table, whatever else the
     // file holds: a 2-D dataset beside it must not silently turn the columns into a matrix.
     if (h5::attribute_exists(root.get(), "lathe_columns", root_context)) return open_columnar("/");
@@ -628,7 +913,7 @@ struct TableReader::Impl {
     }
     throw InputError(file_context +
                      ": holds no table (expected a 2-D dataset 'X', a group of 1-D column datasets, "
-                     "or a pandas DataFrame written with format=\"fixed\")");
+                     "a 1-D dataset of records, or a pandas DataFrame written with to_hdf)");
   }
 
   // Reads `count` rows of a source into row-major floats at `out` (count x width).
@@ -660,7 +945,7 @@ struct TableReader::Impl {
         LATHE_H5_CHECK(H5Dread(s.dataset.get(), s.element.native_enum.get(), mem_space.get(),
                                file_space.get(), H5P_DEFAULT, byte_scratch.data()), w);
         const unsigned char* p = byte_scratch.data();
-        for (std::size_t i = 0; i < n; ++i, p += size) out[i] = decode_integer(p, size, s.element.is_signed);
+        for (std::size_t i = 0; i < n; ++i, p += size) out[i] = native_integer_as_float(p, size, s.element.is_signed);
         break;
       }
     }
@@ -714,6 +999,10 @@ struct TableReader::Impl {
     for (std::size_t i = 0; i < sources.size(); ++i) {
       Source& s = sources[i];
       if (!read(s)) continue;
+      if (s.record) {
+        s.record->read(first_row, row_count, out.data());
+        continue;
+      }
       if (s.direct.path == ReadPath::hdf5_hyperslab) {
         read_hyperslab(s, first_row, row_count, out);
         continue;
@@ -743,15 +1032,6 @@ struct TableReader::Impl {
           if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
         }
       }
-    }
-  }
-
-  static float decode_integer(const unsigned char* p, std::size_t size, bool is_signed) {
-    switch (size) {
-      case 1: { std::int8_t v; std::memcpy(&v, p, 1); return is_signed ? v : static_cast<std::uint8_t>(v); }
-      case 2: { std::int16_t v; std::memcpy(&v, p, 2); return is_signed ? v : static_cast<std::uint16_t>(v); }
-      case 4: { std::int32_t v; std::memcpy(&v, p, 4); return is_signed ? static_cast<float>(v) : static_cast<float>(static_cast<std::uint32_t>(v)); }
-      default: { std::int64_t v; std::memcpy(&v, p, 8); return is_signed ? static_cast<float>(v) : static_cast<float>(static_cast<std::uint64_t>(v)); }
     }
   }
 };

@@ -8,6 +8,13 @@
 //             gives the column order.
 //   pandas    DataFrame.to_hdf(..., format="fixed"): axis0, blockN_items, blockN_values; numeric and
 //             bool blocks. String (object) blocks are refused, naming their columns.
+//   pandas table  DataFrame.to_hdf(..., format="table"): a PyTables table of records whose column
+//             names pandas keeps in text pickles; numbers, bools, strings and categoricals.
+//   table     a 1-D dataset of records (an HDF5 compound type: h5py's structured arrays, PyTables
+//             tables), one column per field, an array field's elements named FIELD_0, FIELD_1, ...
+// A string column (a 1-D string dataset of the columnar layout, or a string field) is categorical:
+// its labels are its distinct strings in the order they first appear, found by reading the column
+// once when the file is opened; the empty string (and pandas' nan_rep) is missing.
 // Every supported element type (int8..int64, uint8..uint64, float16/32/64, bool as an HDF5
 // bitfield or enum, either byte order) is read as float32. Errors name the file and dataset.
 //
@@ -28,7 +35,7 @@
 
 namespace lathe {
 
-enum class Layout { matrix, columnar, pandas };
+enum class Layout { matrix, columnar, pandas, pandas_table, table };
 const char* layout_name(Layout layout);
 
 enum class ColumnType { numeric, categorical };
@@ -37,7 +44,7 @@ const char* column_type_name(ColumnType type);
 struct ColumnInfo {
   std::string name;
   ColumnType type = ColumnType::numeric;
-  std::string dtype;                    // element type on disk: "float32", "int64", "bool", ...
+  std::string dtype;                    // element type on disk: "float32", "int64", "bool", "string", ...
   std::vector<std::string> categories;  // categorical only: the label of code i
   std::string dataset;                  // HDF5 path of the dataset that holds the column
 };

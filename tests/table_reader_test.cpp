@@ -1102,13 +1102,15 @@ TEST_F(TableReaderPandas, SeveralFramesNeedAKey) {
   expect_same_floats(read_all(reader), {3, 4});
 }
 
-TEST_F(TableReaderPandas, RefusesAFrameInTableFormat) {
+// A frame in table format is read (tests/python/test_hdf5_layouts.py writes real ones with pandas);
+// one without its records is named.
+TEST_F(TableReaderPandas, RefusesATableFormatFrameWithoutItsRecords) {
   const fs::path path = file("table_format.h5");
   {
     H5Handle f = create_file(path);
     write_pandas_frame(f.get(), "df", {"v"}, 2, 0, "frame_table");
   }
-  expect_mentions(input_error(path), {path.string(), "'df'", "frame_table", "fixed"});
+  expect_mentions(input_error(path), {path.string(), "'df'", "'table'"});
 }
 
 // ---- bad input
@@ -1229,15 +1231,52 @@ TEST_F(TableReaderBadInput, StringMatrix) {
   expect_mentions(input_error(path), {path.string(), "'/X'", "string"});
 }
 
-TEST_F(TableReaderBadInput, StringColumn) {
+// Columns of strings are categorical: labels in order of first appearance, "" (or a null
+// variable-length string) missing, a space-padded string's padding dropped.
+TEST_F(TableReaderBadInput, StringColumnsAreCategorical) {
   const fs::path path = file("string_column.h5");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
   {
-    H5Handle type = string_type(0, H5T_CSET_UTF8);
     H5Handle f = create_file(path);
-    write_dataset<float>(f.get(), "a", H5T_IEEE_F32LE, {2}, {1, 2});
-    create_dataset(f.get(), "name", type.get(), {2});
+    write_dataset<float>(f.get(), "a", H5T_IEEE_F32LE, {4}, {1, 2, 3, 4});
+    H5Handle variable = string_type(0, H5T_CSET_UTF8);
+    H5Handle name = create_dataset(f.get(), "name", variable.get(), {4});
+    const char* names[] = {"b\xc3\xa9", "", "a", nullptr};
+    H5_OK(H5Dwrite(name.get(), variable.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, names));
+    H5Handle padded = string_type(3, H5T_CSET_ASCII);
+    H5_OK(H5Tset_strpad(padded.get(), H5T_STR_SPACEPAD));
+    H5Handle code = create_dataset(f.get(), "code", padded.get(), {4});
+    const char codes[] = "x  y  x     ";
+    H5_OK(H5Dwrite(code.get(), padded.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, codes));
   }
-  expect_mentions(input_error(path), {path.string(), "'/name'", "string"});
+  TableReader reader(path);
+  EXPECT_EQ(reader.layout(), Layout::columnar);
+  ASSERT_EQ(column_names(reader), (std::vector<std::string>{"a", "code", "name"}));
+  EXPECT_EQ(reader.columns()[1].type, ColumnType::categorical);
+  EXPECT_EQ(reader.columns()[1].dtype, "string");
+  EXPECT_EQ(reader.columns()[1].categories, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(reader.columns()[2].categories, (std::vector<std::string>{"b\xc3\xa9", "a"}));
+  expect_same_floats(read_all(reader), {1, 2, 3, 4, 0, 1, 0, nan, 0, nan, 1, nan});
+}
+
+TEST_F(TableReaderBadInput, ARecordDatasetAmongColumnsAsksForGroup) {
+  const fs::path path = file("records_among_columns.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle g = h5::group_handle(H5_OK(H5Gcreate2(f.get(), "cols", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+    write_dataset<float>(g.get(), "a", H5T_IEEE_F32LE, {2}, {1, 2});
+    H5Handle type = h5::datatype_handle(H5_OK(H5Tcreate(H5T_COMPOUND, 8)));
+    H5_OK(H5Tinsert(type.get(), "p", 0, H5T_IEEE_F64LE));
+    create_dataset(g.get(), "r", type.get(), {2});
+  }
+  TableReadOptions options;
+  options.group = "cols";
+  try {
+    TableReader reader(path, options);
+    ADD_FAILURE() << "expected an InputError";
+  } catch (const InputError& e) {
+    expect_mentions(e.what(), {path.string(), "'/cols/r'", "--group"});
+  }
 }
 
 TEST_F(TableReaderBadInput, ColumnsOfUnequalLength) {

@@ -1,0 +1,414 @@
+#include "io/record_reader.h"
+
+#include <cstring>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+
+#include "io/hdf5_handle.h"
+#include "io/native_integer.h"
+#include "runtime/error.h"
+
+namespace lathe {
+
+namespace {
+
+using h5::H5Handle;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
+
+// How one element of a field becomes a float.
+enum class Decode {
+  number,        // HDF5 converts it to native float
+  bits,          // an 8-bit bitfield (PyTables bool): nonzero is 1
+  enum_integer,  // an enum over an integer (h5py bool): its integer value
+  fixed_text,    // a fixed-length string
+  variable_text  // a variable-length string (a char* in memory)
+};
+
+const char* class_name(H5T_class_t cls) {
+  switch (cls) {
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "float";
+    case H5T_STRING:
+      return "string";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_COMPOUND:
+      return "compound (nested)";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    case H5T_ARRAY:
+      return "array";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+std::vector<RecordMember> record_members(hid_t type, const std::string& where) {
+  std::vector<RecordMember> members;
+  const int n = LATHE_H5_CHECK(H5Tget_nmembers(type), where);
+  for (int i = 0; i < n; ++i) {
+    char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
+    if (!name) throw Error(where + ": cannot read the name of member " + std::to_string(i));
+    RecordMember m;
+    m.name = name;
+    H5free_memory(name);
+    H5Handle mtype = h5::datatype_handle(
+        LATHE_H5_CHECK(H5Tget_member_type(type, static_cast<unsigned>(i)), where));
+    if (H5Tget_class(mtype.get()) == H5T_ARRAY) {
+      m.is_array = true;
+      const int rank = LATHE_H5_CHECK(H5Tget_array_ndims(mtype.get()), where);
+      hsize_t dims[H5S_MAX_RANK] = {};
+      LATHE_H5_CHECK(H5Tget_array_dims2(mtype.get(), dims), where);
+      for (int d = 0; d < rank; ++d) m.elements *= static_cast<std::int64_t>(dims[d]);
+    }
+    members.push_back(std::move(m));
+  }
+  return members;
+}
+
+struct RecordReader::Impl {
+  struct Field {
+    RecordField spec;
+    Decode decode = Decode::number;
+    std::string dtype;
+    std::size_t element_size = 0;   // bytes of one element in memory
+    bool is_signed = true;          // enum base
+    bool space_padded = false;      // fixed_text: trailing spaces are padding
+    H5Handle memory_type;           // the member's memory type (an array of elements if need be)
+    std::vector<LabelCodes> codes;  // string fields: label -> code, per element
+    std::vector<std::vector<std::string>> labels;  // string fields: code -> label, per element
+  };
+  // A memory type of some of the fields, and where each lands in a record.
+  struct Plan {
+    H5Handle type;
+    std::size_t record_size = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> slots;  // (field, offset)
+    bool has_variable_text = false;
+  };
+
+  hid_t dataset = H5I_INVALID_HID;
+  std::string where;
+  bool compound = false;
+  std::vector<Field> fields;
+  Plan all;
+  Plan text_only;
+  std::vector<unsigned char> buffer;
+
+  void describe(Field& f, hid_t file_type) {
+    const std::string w = where + (f.spec.member.empty() ? "" : ", field '" + f.spec.member + "'");
+    H5Handle base;
+    std::int64_t elements = 1;
+    if (H5Tget_class(file_type) == H5T_ARRAY) {
+      base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_super(file_type), w));
+      const int rank = LATHE_H5_CHECK(H5Tget_array_ndims(file_type), w);
+      hsize_t dims[H5S_MAX_RANK] = {};
+      LATHE_H5_CHECK(H5Tget_array_dims2(file_type, dims), w);
+      for (int d = 0; d < rank; ++d) elements *= static_cast<std::int64_t>(dims[d]);
+    } else {
+      base = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(file_type), w));
+    }
+    if (static_cast<std::int64_t>(f.spec.columns.size()) != elements) {
+      throw Error(w + ": " + std::to_string(elements) + " elements for " +
+                  std::to_string(f.spec.columns.size()) + " columns");
+    }
+    const hid_t b = base.get();
+    const H5T_class_t cls = H5Tget_class(b);
+    const std::size_t size = H5Tget_size(b);
+    H5Handle memory_base;
+    switch (cls) {
+      case H5T_INTEGER:
+      case H5T_FLOAT: {
+        const bool integer = cls == H5T_INTEGER;
+        if ((integer && size != 1 && size != 2 && size != 4 && size != 8) ||
+            (!integer && size != 2 && size != 4 && size != 8)) {
+          throw InputError(w + ": holds " + std::to_string(size * 8) + "-bit " + class_name(cls) +
+                           " values, which Lathe does not read");
+        }
+        f.decode = Decode::number;
+        f.dtype = integer ? std::string(H5Tget_sign(b) == H5T_SGN_2 ? "int" : "uint") +
+                                std::to_string(size * 8)
+                          : "float" + std::to_string(size * 8);
+        memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_NATIVE_FLOAT), w));
+        break;
+      }
+      case H5T_BITFIELD:
+        if (size != 1)
+          throw InputError(w + ": holds a " + std::to_string(size * 8) +
+                           "-bit bitfield; Lathe reads 8-bit ones (bool)");
+        f.decode = Decode::bits;
+        f.dtype = "bool";
+        memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_NATIVE_B8), w));
+        break;
+      case H5T_ENUM: {
+        H5Handle super = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_super(b), w));
+        if (H5Tget_class(super.get()) != H5T_INTEGER)
+          throw InputError(w + ": holds an enum over a non-integer type");
+        f.decode = Decode::enum_integer;
+        f.is_signed = H5Tget_sign(super.get()) == H5T_SGN_2;
+        memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(b, H5T_DIR_ASCEND), w));
+        const int members = H5Tget_nmembers(b);
+        bool boolean = members == 2;
+        for (int i = 0; boolean && i < members; ++i) {
+          char* name = H5Tget_member_name(b, static_cast<unsigned>(i));
+          if (name) {
+            boolean = std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0;
+            H5free_memory(name);
+          }
+        }
+        f.dtype = boolean ? "bool" : "enum" + std::to_string(H5Tget_size(memory_base.get()) * 8);
+        break;
+      }
+      case H5T_STRING: {
+        f.dtype = "string";
+        const htri_t variable = LATHE_H5_CHECK(H5Tis_variable_str(b), w);
+        if (variable > 0) {
+          f.decode = Decode::variable_text;
+          memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), w));
+          LATHE_H5_CHECK(H5Tset_size(memory_base.get(), H5T_VARIABLE), w);
+          LATHE_H5_CHECK(H5Tset_cset(memory_base.get(), H5Tget_cset(b)), w);
+        } else {
+          f.decode = Decode::fixed_text;
+          f.space_padded = H5Tget_strpad(b) == H5T_STR_SPACEPAD;
+          memory_base = std::move(base);
+        }
+        f.codes.resize(static_cast<std::size_t>(elements));
+        f.labels.resize(static_cast<std::size_t>(elements));
+        break;
+      }
+      default:
+        throw InputError(w + ": holds " + class_name(cls) +
+                         " values; Lathe reads integer, float, bool and string fields");
+    }
+    if (f.spec.category_codes && f.decode != Decode::number) {
+      throw InputError(w + ": category codes must be integers, found " + f.dtype);
+    }
+    f.element_size = H5Tget_size(memory_base.get());
+    if (H5Tget_class(file_type) == H5T_ARRAY) {
+      const hsize_t n = static_cast<hsize_t>(elements);
+      f.memory_type =
+          h5::datatype_handle(LATHE_H5_CHECK(H5Tarray_create2(memory_base.get(), 1, &n), w));
+    } else {
+      f.memory_type = std::move(memory_base);
+    }
+  }
+
+  Plan plan(bool text_fields_only) {
+    Plan p;
+    std::vector<std::size_t> chosen;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (text_fields_only && fields[i].codes.empty()) continue;
+      chosen.push_back(i);
+      p.slots.emplace_back(i, p.record_size);
+      p.record_size += H5Tget_size(fields[i].memory_type.get());
+      if (fields[i].decode == Decode::variable_text) p.has_variable_text = true;
+    }
+    if (chosen.empty()) return p;
+    if (!compound) {
+      p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(fields[0].memory_type.get()), where));
+      return p;
+    }
+    p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), where));
+    for (const auto& [field, offset] : p.slots) {
+      LATHE_H5_CHECK(H5Tinsert(p.type.get(), fields[field].spec.member.c_str(), offset,
+                               fields[field].memory_type.get()),
+                     where);
+    }
+    return p;
+  }
+
+  // Reads rows [first, first + count) with `p` into `buffer`, calls decode(record bytes), then
+  // frees what HDF5 allocated for variable-length strings.
+  template <typename DecodeRows>
+  void read_rows(const Plan& p, std::int64_t first, std::int64_t count, DecodeRows decode_rows) {
+    const std::string w =
+        where + ", rows " + std::to_string(first + 1) + "-" + std::to_string(first + count);
+    H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), w));
+    const hsize_t start = static_cast<hsize_t>(first);
+    const hsize_t extent = static_cast<hsize_t>(count);
+    LATHE_H5_CHECK(
+        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &extent, nullptr),
+        w);
+    H5Handle memory_space =
+        h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &extent, nullptr), w));
+    buffer.assign(p.record_size * static_cast<std::size_t>(count), 0);
+    LATHE_H5_CHECK(H5Dread(dataset, p.type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+                           buffer.data()),
+                   w);
+    struct Reclaim {
+      const Plan& p;
+      hid_t space;
+      void* data;
+      ~Reclaim() {
+        if (p.has_variable_text)
+          h5::reclaim_variable_length(p.type.get(), space, H5P_DEFAULT, data);
+      }
+    } reclaim{p, memory_space.get(), buffer.data()};
+    decode_rows(w);
+  }
+
+  // The text of a string element at `p`.
+  static std::string_view text_at(const Field& f, const unsigned char* p) {
+    if (f.decode == Decode::variable_text) {
+      const char* s = nullptr;
+      std::memcpy(&s, p, sizeof s);
+      return s ? std::string_view(s) : std::string_view();
+    }
+    const char* s = reinterpret_cast<const char*>(p);
+    std::size_t n = 0;
+    while (n < f.element_size && s[n] != '\0') ++n;
+    if (f.space_padded) {
+      while (n > 0 && s[n - 1] == ' ') --n;
+    }
+    return {s, n};
+  }
+
+  bool is_missing(const Field& f, std::string_view label) const {
+    if (label.empty()) return true;
+    for (const auto& m : f.spec.missing_labels) {
+      if (label == m) return true;
+    }
+    return false;
+  }
+};
+
+RecordReader::RecordReader(hid_t dataset, std::vector<RecordField> fields, std::string where)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.dataset = dataset;
+  m.where = std::move(where);
+  H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), m.where));
+  m.compound = H5Tget_class(type.get()) == H5T_COMPOUND;
+  if (!m.compound && (fields.size() != 1 || !fields[0].member.empty())) {
+    throw Error(m.where + ": a dataset that is not compound is read as one field");
+  }
+  for (auto& spec : fields) {
+    Impl::Field f;
+    f.spec = std::move(spec);
+    if (m.compound) {
+      const int index = H5Tget_member_index(type.get(), f.spec.member.c_str());
+      if (index < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        throw InputError(m.where + ": has no field '" + f.spec.member + "'");
+      }
+      H5Handle member = h5::datatype_handle(
+          LATHE_H5_CHECK(H5Tget_member_type(type.get(), static_cast<unsigned>(index)), m.where));
+      m.describe(f, member.get());
+    } else {
+      m.describe(f, type.get());
+    }
+    m.fields.push_back(std::move(f));
+  }
+  m.all = m.plan(false);
+  m.text_only = m.plan(true);
+}
+
+RecordReader::~RecordReader() = default;
+RecordReader::RecordReader(RecordReader&&) noexcept = default;
+RecordReader& RecordReader::operator=(RecordReader&&) noexcept = default;
+
+std::size_t RecordReader::field_count() const { return impl_->fields.size(); }
+const std::string& RecordReader::dtype(std::size_t field) const {
+  return impl_->fields.at(field).dtype;
+}
+bool RecordReader::holds_labels(std::size_t field) const {
+  return !impl_->fields.at(field).codes.empty();
+}
+
+void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
+  Impl& m = *impl_;
+  if (m.text_only.slots.empty()) return;
+  const Impl::Plan& p = m.text_only;
+  for (std::int64_t first = 0; first < rows; first += block_rows) {
+    const std::int64_t count = std::min(block_rows, rows - first);
+    m.read_rows(p, first, count, [&](const std::string&) {
+      for (const auto& [field, offset] : p.slots) {
+        Impl::Field& f = m.fields[field];
+        for (std::size_t e = 0; e < f.codes.size(); ++e) {
+          LabelCodes& codes = f.codes[e];
+          std::vector<std::string>& labels = f.labels[e];
+          const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
+          for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
+            const std::string_view label = Impl::text_at(f, record);
+            if (m.is_missing(f, label) || codes.find(label) != codes.end()) continue;
+            if (labels.size() >=
+                static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+              throw InputError(m.where + ": field '" + f.spec.member +
+                               "' has more labels than int32 codes");
+            }
+            codes.emplace(std::string(label), static_cast<std::int32_t>(labels.size()));
+            labels.emplace_back(label);
+          }
+        }
+      }
+    });
+  }
+}
+
+const std::vector<std::string>& RecordReader::labels(std::size_t field, std::size_t element) const {
+  return impl_->fields.at(field).labels.at(element);
+}
+
+void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
+  Impl& m = *impl_;
+  if (count <= 0 || m.all.slots.empty()) return;
+  const Impl::Plan& p = m.all;
+  const float missing = std::numeric_limits<float>::quiet_NaN();
+  m.read_rows(p, first, count, [&](const std::string& w) {
+    for (const auto& [field, offset] : p.slots) {
+      const Impl::Field& f = m.fields[field];
+      for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
+        float* dst = out + f.spec.columns[e] * count;
+        const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
+        for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
+          switch (f.decode) {
+            case Decode::number: {
+              float v;
+              std::memcpy(&v, record, sizeof v);
+              dst[r] = f.spec.category_codes && v < 0 ? missing : v;
+              break;
+            }
+            case Decode::bits:
+              dst[r] = *record != 0 ? 1.0f : 0.0f;
+              break;
+            case Decode::enum_integer:
+              dst[r] = native_integer_as_float(record, f.element_size, f.is_signed);
+              break;
+            case Decode::fixed_text:
+            case Decode::variable_text: {
+              const std::string_view label = Impl::text_at(f, record);
+              if (m.is_missing(f, label)) {
+                dst[r] = missing;
+                break;
+              }
+              const auto it = f.codes[e].find(label);
+              if (it == f.codes[e].end()) {
+                throw Error(w + ": the label '" + std::string(label) +
+                            "' was not in the file when it was opened");
+              }
+              dst[r] = static_cast<float>(it->second);
+              break;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace lathe

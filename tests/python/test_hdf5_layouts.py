@@ -1,0 +1,185 @@
+"""HDF5 files as users have them: pandas' format="table" (blocks and data columns, strings,
+categoricals), h5py structured arrays (compound datasets, array fields, bools, variable-length
+strings), and string columns in the columnar layout. The oracle is the same frame written as CSV and
+imported with `lathe import`: a model trained on the import scores every other file of the same rows
+to the same predictions, and `lathe inspect --json` gives the same column statistics."""
+import json
+import os
+import shutil
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from lathe_run import attempt, checked, import_frame
+
+ROWS = 70_000  # more than one 65536-row block
+
+
+def make_frame(rows, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(rows)
+    x[rng.random(rows) < 0.05] = np.nan
+    city = rng.choice(["Zürich", "東京", "Lyon", "a b"], rows).astype(object)
+    city[rng.random(rows) < 0.03] = None
+    plan = pd.Categorical(rng.choice(["basic", "pro", "max"], rows))
+    plan[rng.random(rows) < 0.02] = np.nan
+    count = rng.integers(-50, 50, rows)
+    ratio = rng.random(rows).astype(np.float32)
+    logit = np.nan_to_num(x) + 0.02 * count - 1.0 * (city == "Lyon") + 0.8 * (plan == "pro")
+    y = (logit + rng.logistic(size=rows) > 0).astype(np.int64)
+    return pd.DataFrame({"x": x, "count": count, "ratio": ratio, "city": city, "plan": plan, "y": y})
+
+
+def inspect(path, *flags):
+    return json.loads(checked("inspect", path, "--json", *flags).stdout)
+
+
+def scores(model, data, folder, name, *flags):
+    out = os.path.join(folder, name + ".csv")
+    checked("score", model, data, "--out", out, "--format", "csv", "--quiet", *flags)
+    return pd.read_csv(out)
+
+
+def column_stats(report):
+    """Per column, what inspect says of it, category counts as a dict (label order is the file's)."""
+    stats = {}
+    for c in report["columns"]:
+        c = dict(c)
+        if "category_counts" in c:
+            c["category_counts"] = {e["label"]: e["count"] for e in c["category_counts"]}
+        for key in ("dtype", "dataset", "read_path"):
+            c.pop(key, None)
+        stats[c["name"]] = c
+    return stats
+
+
+class Hdf5LayoutsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="lathe_layouts_")
+        cls.frame = make_frame(ROWS)
+        cls.imported = import_frame(cls.frame, cls.tmp, "imported")
+        cls.model = os.path.join(cls.tmp, "m.h5")
+        checked("train", cls.imported, "--label", "y", "--task", "binary", "--out", cls.model, "--epochs", "3",
+                "--quiet")
+        cls.reference = scores(cls.model, cls.imported, cls.tmp, "reference")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def assert_same_as_import(self, path, *flags):
+        got = scores(self.model, path, self.tmp, os.path.basename(path) + "_scores", *flags)
+        pd.testing.assert_frame_equal(got, self.reference, check_exact=True)
+        mine = column_stats(inspect(path, *flags))
+        oracle = column_stats(inspect(self.imported))
+        self.assertEqual(mine.keys(), oracle.keys())
+        for name in oracle:
+            for key, value in oracle[name].items():
+                if isinstance(value, float):
+                    self.assertAlmostEqual(mine[name][key], value, places=4, msg=f"{name}.{key}")
+                else:
+                    self.assertEqual(mine[name][key], value, msg=f"{name}.{key}")
+
+    def test_pandas_table_format_blocks(self):
+        path = os.path.join(self.tmp, "table.h5")
+        self.frame.to_hdf(path, key="df", format="table")
+        report = inspect(path)
+        self.assertEqual(report["layout"], "pandas table")
+        types = {c["name"]: c["type"] for c in report["columns"]}
+        self.assertEqual(types["city"], "categorical")
+        self.assertEqual(types["plan"], "categorical")
+        self.assertEqual([c["name"] for c in report["columns"]], list(self.frame.columns))
+        self.assert_same_as_import(path)
+
+    def test_pandas_table_format_data_columns_and_a_chosen_key(self):
+        path = os.path.join(self.tmp, "table_dc.h5")
+        self.frame.to_hdf(path, key="train", format="table", data_columns=True)
+        self.frame.head(10).to_hdf(path, key="other", format="table")
+        proc = attempt("inspect", path)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--group", proc.stderr)
+        self.assert_same_as_import(path, "--group", "train")
+
+    def test_pandas_table_training_gives_the_model_of_the_import(self):
+        path = os.path.join(self.tmp, "table_train.h5")
+        self.frame.to_hdf(path, key="df", format="table")
+        model = os.path.join(self.tmp, "m_table.h5")
+        checked("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "3", "--quiet")
+        got = scores(model, self.imported, self.tmp, "from_table_model")
+        pd.testing.assert_frame_equal(got, self.reference, check_exact=True)
+
+    def test_h5py_structured_array_and_string_columns(self):
+        f = self.frame
+        text = h5py.string_dtype()
+        record = np.dtype([("x", "<f8"), ("count", ">i4"), ("ratio", "<f4"), ("city", text),
+                           ("plan", "S5"), ("y", "u1")])
+        data = np.empty(len(f), dtype=record)
+        data["x"], data["count"], data["ratio"], data["y"] = f.x, f["count"], f.ratio, f.y
+        data["city"] = ["" if pd.isna(c) else c for c in f.city]
+        data["plan"] = [p.encode() if isinstance(p, str) else b"" for p in f.plan.astype(object)]
+        path = os.path.join(self.tmp, "struct.h5")
+        with h5py.File(path, "w") as h:
+            h.create_dataset("table", data=data, chunks=(4096,), compression="gzip")
+        self.assertEqual(inspect(path)["layout"], "table")
+        self.assert_same_as_import(path)
+
+        columns = os.path.join(self.tmp, "columns.h5")
+        with h5py.File(columns, "w") as h:
+            for name in ("x", "count", "ratio", "y"):
+                h[name] = f[name].to_numpy()
+            h["city"] = np.array(data["city"], dtype=text)
+            h.create_dataset("plan", data=data["plan"], chunks=(1000,))
+        self.assertEqual(inspect(columns)["layout"], "columnar")
+        self.assert_same_as_import(columns)
+
+    def test_array_fields_and_bools_of_a_structured_array(self):
+        record = np.dtype([("v", "<f4", (3,)), ("ok", "?"), ("tag", "S2")])
+        data = np.zeros(5, dtype=record)
+        data["v"] = np.arange(15, dtype=np.float32).reshape(5, 3)
+        data["ok"] = [True, False, True, True, False]
+        data["tag"] = [b"a", b"b", b"", b"a", b"b"]
+        path = os.path.join(self.tmp, "arrays.h5")
+        with h5py.File(path, "w") as h:
+            h["records"] = data
+        report = inspect(path)
+        columns = {c["name"]: c for c in report["columns"]}
+        self.assertEqual(list(columns), ["v_0", "v_1", "v_2", "ok", "tag"])
+        self.assertEqual(columns["v_1"]["mean"], 7.0)
+        self.assertEqual(columns["ok"]["dtype"], "bool")
+        self.assertEqual(columns["ok"]["mean"], 0.6)
+        self.assertEqual(columns["tag"]["missing"], 1)
+        self.assertEqual({e["label"]: e["count"] for e in columns["tag"]["category_counts"]}, {"a": 2, "b": 2})
+
+    def test_what_cannot_be_read_is_named(self):
+        dates = self.frame.head(100).assign(when=pd.date_range("2026-01-01", periods=100, freq="h"))
+        path = os.path.join(self.tmp, "dates.h5")
+        dates.to_hdf(path, key="df", format="table")
+        proc = attempt("inspect", path)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("when", proc.stderr)
+        self.assertIn("dates or times", proc.stderr)
+
+        nested = np.zeros(3, dtype=[("a", "<f8"), ("inner", [("p", "<i4"), ("q", "<i4")])])
+        path = os.path.join(self.tmp, "nested.h5")
+        with h5py.File(path, "w") as h:
+            h["t"] = nested
+        proc = attempt("inspect", path)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("'inner'", proc.stderr)
+
+        two = os.path.join(self.tmp, "two.h5")
+        with h5py.File(two, "w") as h:
+            h["first"] = np.zeros(3, dtype=[("a", "<f8")])
+            h["second"] = np.ones(4, dtype=[("b", "<f8")])
+        proc = attempt("inspect", two)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--group", proc.stderr)
+        self.assertEqual(inspect(two, "--group", "second")["rows"], 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
