@@ -401,7 +401,11 @@ struct TableReader::Impl {
     const std::string label = options.label_dataset;
     const std::string label_path = parent.empty() ? label : parent + "/" + label;
     if (!label.empty() && H5Lexists(file.get(), label_path.c_str(), H5P_DEFAULT) > 0) {
-      Source y = open_source(file.get(), label_path, "/" + label_path);
+      Source y = open_source(file.get(), label_path, "/" + label_path, true);
+      if (y.element.dtype == "compound") {
+        throw InputError(where("/" + label_path) +
+                         ": a label of records (a compound type); Lathe reads a label of numbers or strings");
+      }
       const DatasetStorage& ys = storage.back();
       const bool column_vector = y.rank == 2 && ys.shape[1] == 1;
       if (y.rank != 1 && !column_vector) {
@@ -416,6 +420,20 @@ struct TableReader::Impl {
       c.name = label;
       c.dtype = y.element.dtype;
       c.dataset = "/" + label_path;
+      if (y.element.dtype == "string") {
+        // Class names as strings ("cat", "dog"): a categorical label.
+        if (y.rank != 1) {
+          throw InputError(where("/" + label_path) + ": a label of strings must be 1-D, found rank " +
+                           std::to_string(y.rank));
+        }
+        RecordField field;
+        field.columns = {static_cast<std::int64_t>(columns.size())};
+        y.record = std::make_unique<RecordReader>(y.dataset.get(), std::vector<RecordField>{field},
+                                                  where("/" + label_path));
+        y.record->collect_labels(rows, options.block_rows);
+        c.type = ColumnType::categorical;
+        c.categories = y.record->labels(0, 0);
+      }
       y.target.push_back(static_cast<std::int64_t>(columns.size()));
       columns.push_back(c);
       sources.push_back(std::move(y));

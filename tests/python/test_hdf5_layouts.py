@@ -154,6 +154,23 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertEqual(columns["tag"]["missing"], 1)
         self.assertEqual({e["label"]: e["count"] for e in columns["tag"]["category_counts"]}, {"a": 2, "b": 2})
 
+    def test_a_matrix_whose_label_is_strings(self):
+        rng = np.random.default_rng(3)
+        features = rng.standard_normal((3000, 4)).astype(np.float32)
+        dog = features[:, 0] + features[:, 1] + rng.logistic(size=3000) > 0
+        metrics = {}
+        for name, label in (("strings", np.where(dog, b"dog", b"cat")), ("codes", dog.astype(np.int8))):
+            path = os.path.join(self.tmp, f"xy_{name}.h5")
+            with h5py.File(path, "w") as h:
+                h["X"], h["y"] = features, label
+            model = os.path.join(self.tmp, f"m_xy_{name}.h5")
+            checked("train", path, "--label", "y", "--task", "binary", "--out", model, "--quiet")
+            metrics[name] = json.loads(checked("eval", model, path, "--json", "--quiet").stdout)
+        self.assertEqual(inspect(os.path.join(self.tmp, "xy_strings.h5"))["columns"][-1]["type"], "categorical")
+        # "dog" is the positive class (the second label in sorted order), as the code 1 is.
+        for key in ("auc", "logloss", "accuracy"):
+            self.assertEqual(metrics["strings"][key], metrics["codes"][key], key)
+
     def test_what_cannot_be_read_is_named(self):
         dates = self.frame.head(100).assign(when=pd.date_range("2026-01-01", periods=100, freq="h"))
         path = os.path.join(self.tmp, "dates.h5")
