@@ -508,10 +508,13 @@ __global__ void __launch_bounds__(kPredictThreads)
 }
 
 // Grows `buffer` to at least `count` elements (stream-ordered: work queued on the old one finishes
-// first); never shrinks, so steady-state steps allocate nothing.
+// first); never shrinks, so steady-state steps allocate nothing. The old buffer is freed before the
+// new one is allocated (both on `stream`, whose pool can reuse it), so that growing never needs
+// both at once: gather_whole_epoch counts the epoch buffers it replaces as free memory.
 template <typename T>
 void reserve(DeviceBuffer<T>& buffer, std::int64_t count, cudaStream_t stream) {
   if (static_cast<std::int64_t>(buffer.size()) < count) {
+    buffer = DeviceBuffer<T>();
     buffer = DeviceBuffer<T>(static_cast<std::size_t>(count), stream);
   }
 }

@@ -135,6 +135,7 @@ void copy_device_to_host(CudaBackend& backend, void* host, const void* device, s
 void synchronize(CudaBackend& backend) { LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream())); }
 
 double time_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions) {
+  LATHE_CUDA_CHECK(cudaSetDevice(backend.index()));  // before the buffers: they belong to it
   DeviceBuffer<unsigned char> src(bytes, backend.stream()), dst(bytes, backend.stream());
   LATHE_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, backend.stream()));
   return time_copies(backend, repetitions, [&] {
@@ -143,6 +144,7 @@ double time_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions
 }
 
 double time_pinned_host_to_device_copy(CudaBackend& backend, std::size_t bytes, int repetitions) {
+  LATHE_CUDA_CHECK(cudaSetDevice(backend.index()));  // before the buffers: they belong to it
   PinnedHostBuffer<unsigned char> src(bytes);
   std::memset(src.data(), 1, bytes);
   DeviceBuffer<unsigned char> dst(bytes, backend.stream());

@@ -1,0 +1,360 @@
+// GPU against the CPU reference on the CUDA paths that tests/model_test.cpp does not compare with
+// the CPU (from a review of the CUDA code written while no GPU was lent):
+//   - train_steps' CUDA graphs with sample weights, a mean weight other than 1, clipping and both
+//     lazy_sparse settings (model_test compares graphs only with the GPU's own train_step loop);
+//   - a model too wide for the fused update (update_kernel, the separate sum of squares) through
+//     train_steps, lazily and densely, weighted;
+//   - local SGD of a model too wide for one block's update (each worker's 256 threads update it
+//     all) and with a mean weight other than 1;
+//   - the per-step gather (LATHE_CUDA_GATHER_EPOCH=never) against the gathered epoch, bit for bit.
+// On the CPU instance each run is repeated and must give the same bits (cheap determinism checks);
+// the GPU instance skips where no GPU answers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "tests/test_devices.h"
+
+namespace lathe {
+namespace {
+
+struct ReviewData {
+  std::int64_t rows = 0;
+  std::int64_t dense = 0;
+  std::vector<std::int64_t> offsets;
+  std::vector<float> x, value, label, weight;
+  std::vector<std::int32_t> slot;
+
+  std::int32_t groups() const { return static_cast<std::int32_t>(offsets.size()) - 1; }
+  TrainingSet set() const {
+    TrainingSet t;
+    t.rows = PreparedRowsView{x.data(), slot.data(), value.data(), rows};
+    t.labels = label.data();
+    t.weights = weight.empty() ? nullptr : weight.data();
+    return t;
+  }
+  double mean_weight() const {
+    if (weight.empty()) return 1.0;
+    double s = 0;
+    for (float w : weight) s += w;
+    return s / static_cast<double>(rows);
+  }
+};
+
+// Dense N(0, 1); group g uniform over widths[g] slots, value 1 (even g) or N(1, 0.5) (odd g);
+// labels for `loss` from a random linear score; weights uniform in [0.2, 3) when weighted.
+ReviewData make_data(std::int64_t rows, std::int64_t dense, const std::vector<std::int64_t>& widths,
+                     LossKind loss, bool weighted, std::uint64_t seed) {
+  ReviewData d;
+  d.rows = rows;
+  d.dense = dense;
+  d.offsets = {dense};
+  for (auto w : widths) d.offsets.push_back(d.offsets.back() + w);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  d.x.resize(static_cast<std::size_t>(rows * dense));
+  for (auto& v : d.x) v = static_cast<float>(normal(rng));
+  d.slot.resize(static_cast<std::size_t>(rows) * widths.size());
+  d.value.resize(d.slot.size());
+  for (std::size_t g = 0; g < widths.size(); ++g) {
+    std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(widths[g] - 1));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      d.slot[g * rows + r] = pick(rng);
+      d.value[g * rows + r] = g % 2 == 1 ? static_cast<float>(1.0 + 0.5 * normal(rng)) : 1.0f;
+    }
+  }
+  std::vector<double> beta(static_cast<std::size_t>(d.offsets.back()) * 3);
+  for (auto& b : beta) b = normal(rng);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  d.label.resize(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double s[3] = {0, 0, 0};
+    for (int o = 0; o < 3; ++o) {
+      const double* b = beta.data() + o * d.offsets.back();
+      for (std::int64_t f = 0; f < dense; ++f) s[o] += b[f] * d.x[f * rows + r];
+      for (std::int32_t g = 0; g < d.groups(); ++g) s[o] += b[d.offsets[g] + d.slot[g * rows + r]] * d.value[g * rows + r];
+    }
+    switch (loss) {
+      case LossKind::squared:
+      case LossKind::huber:
+        d.label[r] = static_cast<float>(s[0] + 0.3 * normal(rng));
+        break;
+      case LossKind::logistic:
+        d.label[r] = u(rng) < 1.0 / (1.0 + std::exp(-s[0])) ? 1.0f : 0.0f;
+        break;
+      default:
+        d.label[r] = static_cast<float>(std::max_element(s, s + 3) - s);
+        break;
+    }
+  }
+  if (weighted) {
+    std::uniform_real_distribution<double> w(0.2, 3.0);
+    d.weight.resize(static_cast<std::size_t>(rows));
+    for (auto& v : d.weight) v = static_cast<float>(w(rng));
+  }
+  return d;
+}
+
+ModelShape shape_of(const ReviewData& d, LossKind loss, ModelKind kind) {
+  ModelShape s;
+  s.task = loss == LossKind::logistic ? Task::binary : loss == LossKind::softmax ? Task::multiclass : Task::regression;
+  s.kind = kind;
+  s.loss = loss;
+  s.huber_delta = 0.7f;
+  s.outputs = loss == LossKind::softmax ? 3 : 1;
+  s.group_offsets = d.offsets;
+  s.layout.dense_features = d.dense;
+  s.layout.groups = d.groups();
+  s.features = d.offsets.back();
+  s.factors = 2;
+  return s;
+}
+
+std::vector<float> flatten(const ModelParameters& p) {
+  std::vector<float> v = p.weights;
+  v.insert(v.end(), p.bias.begin(), p.bias.end());
+  v.insert(v.end(), p.factors.begin(), p.factors.end());
+  return v;
+}
+
+struct Trained {
+  std::vector<float> theta;
+  std::vector<float> first, second;  // the optimizer state
+  std::vector<double> epoch_losses;
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// ||a - ref|| / ||ref|| (1 when the sizes differ).
+double relative_distance(const std::vector<float>& a, const std::vector<float>& ref) {
+  if (a.size() != ref.size()) return 1.0;
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - ref[i];
+    diff += d * d;
+    norm += static_cast<double>(ref[i]) * ref[i];
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : (diff > 0 ? 1.0 : 0.0);
+}
+
+// Elements with |a - ref| > rel * max(|ref|, 1e-2); reports the first three.
+int count_far(const std::vector<float>& a, const std::vector<float>& ref, double rel, const char* what) {
+  if (a.size() != ref.size()) {
+    ADD_FAILURE() << what << ": sizes " << a.size() << " and " << ref.size();
+    return 1;
+  }
+  int bad = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double tol = rel * std::max(std::fabs(static_cast<double>(ref[i])), 1e-2);
+    if (!(std::fabs(static_cast<double>(a[i]) - ref[i]) <= tol) && ++bad <= 3) {
+      ADD_FAILURE() << what << " " << i << ": " << a[i] << ", reference " << ref[i];
+    }
+  }
+  return bad;
+}
+
+// The GPU run against the CPU's (relative norm 1e-4, each element 5e-3 relative, floor 1e-2: float
+// rounding accumulated over a few hundred adaptive steps stays far below; a wrong formula does
+// not), or on the CPU a second run against the first, bit for bit.
+void expect_agree(DeviceKind kind, const Trained& got, const Trained& ref) {
+  if (kind == DeviceKind::cpu) {
+    EXPECT_TRUE(same_bits(got.theta, ref.theta));
+    EXPECT_EQ(got.epoch_losses, ref.epoch_losses);
+    return;
+  }
+  EXPECT_LE(relative_distance(got.theta, ref.theta), 1e-4);
+  EXPECT_EQ(count_far(got.theta, ref.theta, 5e-3, "parameter"), 0);
+  if (!ref.first.empty()) EXPECT_LE(relative_distance(got.first, ref.first), 1e-3) << "first moments";
+  if (!ref.second.empty()) EXPECT_LE(relative_distance(got.second, ref.second), 1e-3) << "second moments";
+  ASSERT_EQ(got.epoch_losses.size(), ref.epoch_losses.size());
+  for (std::size_t e = 0; e < ref.epoch_losses.size(); ++e) {
+    EXPECT_NEAR(got.epoch_losses[e], ref.epoch_losses[e], 1e-5 * std::fabs(ref.epoch_losses[e])) << "epoch " << e;
+  }
+}
+
+enum class Steps { one_by_one, planned, local_sgd };
+
+struct ReviewRun {
+  LossKind loss = LossKind::logistic;
+  ModelKind kind = ModelKind::fm;
+  OptimizerConfig optimizer;
+  std::int64_t batch = 7;
+  std::int32_t epochs = 2;
+  Steps steps = Steps::planned;
+  std::int32_t workers = 4;
+  std::int64_t sync_every = 3;
+};
+
+// `run.epochs` epochs over seeded permutations, the trainer's way: the learning rate decays with
+// the step, mean_weight is the set's, the loss is read once an epoch.
+Trained train(const DeviceContext& ctx, const ReviewData& d, const ReviewRun& run) {
+  const ModelShape shape = shape_of(d, run.loss, run.kind);
+  auto model = make_model(ctx, shape, run.optimizer, 77);
+  model->bind_training_set(d.set());
+  Trained out;
+  std::int64_t step = 0;
+  const double mean_weight = d.mean_weight();
+  for (std::int32_t epoch = 1; epoch <= run.epochs; ++epoch) {
+    model->set_epoch_permutation(make_epoch_permutation(d.rows, 5, epoch));
+    if (run.steps == Steps::local_sgd) {
+      LocalSgdSettings local;
+      local.batch = run.batch;
+      local.sync_every = run.sync_every;
+      local.workers = run.workers;
+      local.first_step = step + 1;
+      local.learning_rate = 0.02f / (1.0f + 0.001f * static_cast<float>(step));
+      local.mean_weight = mean_weight;
+      model->train_epoch_local_sgd(local);
+      step += (d.rows + run.batch - 1) / run.batch;
+    } else {
+      std::vector<PlannedStep> plans;
+      for (std::int64_t first = 0; first < d.rows; first += run.batch) {
+        PlannedStep p;
+        p.first = first;
+        p.count = std::min(run.batch, d.rows - first);
+        p.settings.step = ++step;
+        p.settings.learning_rate = 0.02f / (1.0f + 0.001f * static_cast<float>(step));
+        p.settings.mean_weight = mean_weight;
+        p.settings.return_loss = false;
+        plans.push_back(p);
+      }
+      if (run.steps == Steps::planned) {
+        model->train_steps(plans);
+      } else {
+        for (const PlannedStep& p : plans) model->train_step(p.first, p.count, p.settings);
+      }
+    }
+    out.epoch_losses.push_back(model->take_loss_sum());
+  }
+  out.theta = flatten(model->parameters());
+  const OptimizerState state = model->optimizer_state();
+  out.first = state.first;
+  out.second = state.second;
+  return out;
+}
+
+// The reference: the CPU (GPU instance), or the same device again (CPU instance).
+Trained reference(DeviceKind kind, const DeviceContext& ctx, const ReviewData& d, const ReviewRun& run) {
+  return train(kind == DeviceKind::cpu ? ctx : DeviceContext::cpu(), d, run);
+}
+
+class CudaReviewOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+// Narrow models (the fused update): 286 steps an epoch, two graphs of 128 and 30 single launches,
+// with weights, a mean weight near 1.6, and each of clipping, l2 and the two lazy_sparse settings.
+TEST_P(CudaReviewOnDevice, PlannedStepsMatchTheCpuWithWeightsClippingAndBothLazySettings) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  struct Case {
+    LossKind loss;
+    ModelKind kind;
+    OptimizerKind optimizer;
+    float clip, l2;
+    bool lazy;
+  };
+  const Case cases[] = {
+      {LossKind::softmax, ModelKind::linear, OptimizerKind::adam, 0.5f, 0.0f, true},
+      {LossKind::logistic, ModelKind::fm, OptimizerKind::momentum, 0.0f, 0.01f, false},
+      {LossKind::huber, ModelKind::fm, OptimizerKind::adagrad, 0.3f, 0.01f, true},
+      {LossKind::squared, ModelKind::linear, OptimizerKind::adamw, 0.0f, 0.01f, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("loss " + std::to_string(static_cast<int>(c.loss)) + " kind " + std::to_string(static_cast<int>(c.kind)) +
+                 " optimizer " + std::to_string(static_cast<int>(c.optimizer)) + (c.lazy ? " lazy" : " dense"));
+    const ReviewData d = make_data(2000, 4, {7, 300}, c.loss, true, 11);
+    ReviewRun run;
+    run.loss = c.loss;
+    run.kind = c.kind;
+    run.optimizer.kind = c.optimizer;
+    run.optimizer.clip_norm = c.clip;
+    run.optimizer.l2 = c.l2;
+    run.optimizer.lazy_sparse = c.lazy;
+    run.steps = Steps::planned;
+    expect_agree(GetParam(), train(ctx, d, run), reference(GetParam(), ctx, d, run));
+  }
+}
+
+// A model of 120k parameters (more than the fused update's 32k): train_steps falls back to
+// train_step, whose update runs in update_kernel after gradient_squares_kernel when clipping.
+TEST_P(CudaReviewOnDevice, WideModelStepsMatchTheCpu) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const ReviewData d = make_data(1500, 4, {7, 40000}, LossKind::logistic, true, 12);
+  for (const bool lazy : {true, false}) {
+    SCOPED_TRACE(lazy ? "lazy" : "dense");
+    ReviewRun run;
+    run.optimizer.kind = OptimizerKind::adam;
+    run.optimizer.clip_norm = 0.3f;
+    run.optimizer.l2 = 0.01f;
+    run.optimizer.lazy_sparse = lazy;
+    run.batch = 64;
+    run.steps = Steps::planned;
+    expect_agree(GetParam(), train(ctx, d, run), reference(GetParam(), ctx, d, run));
+  }
+}
+
+// Local SGD with a mean weight other than 1, a model too wide for the fused update (a worker's
+// block updates it all), and a narrow one densely updated.
+TEST_P(CudaReviewOnDevice, LocalSgdMatchesTheCpuWideWeightedAndDense) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const bool wide : {true, false}) {
+    SCOPED_TRACE(wide ? "wide, lazy" : "narrow, dense");
+    const ReviewData d = make_data(1500, 4, {7, wide ? 40000 : 300}, LossKind::logistic, true, 13);
+    ReviewRun run;
+    run.optimizer.kind = OptimizerKind::adam;
+    run.optimizer.clip_norm = wide ? 0.0f : 0.5f;
+    run.optimizer.l2 = 0.01f;
+    run.optimizer.lazy_sparse = wide;
+    run.batch = 32;
+    run.steps = Steps::local_sgd;
+    run.workers = 4;
+    run.sync_every = 3;
+    expect_agree(GetParam(), train(ctx, d, run), reference(GetParam(), ctx, d, run));
+  }
+}
+
+// The per-step gather (forced with LATHE_CUDA_GATHER_EPOCH=never) runs the same step kernel on the
+// same values as a window of the gathered epoch: the same bits, narrow and wide, lazily.
+TEST_P(CudaReviewOnDevice, PerStepGatherIsTheGatheredEpochBitForBit) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const std::int64_t width : {300, 40000}) {
+    SCOPED_TRACE("width " + std::to_string(width));
+    const ReviewData d = make_data(1200, 4, {7, width}, LossKind::softmax, true, 14);
+    ReviewRun run;
+    run.loss = LossKind::softmax;
+    run.optimizer.kind = OptimizerKind::adam;
+    run.optimizer.clip_norm = 0.5f;
+    run.batch = 50;
+    run.steps = Steps::one_by_one;
+    const Trained gathered = train(ctx, d, run);
+    const char* before = std::getenv("LATHE_CUDA_GATHER_EPOCH");
+    const std::string saved = before ? before : "";
+    setenv("LATHE_CUDA_GATHER_EPOCH", "never", 1);
+    const Trained per_step = train(ctx, d, run);
+    if (before) {
+      setenv("LATHE_CUDA_GATHER_EPOCH", saved.c_str(), 1);
+    } else {
+      unsetenv("LATHE_CUDA_GATHER_EPOCH");
+    }
+    EXPECT_TRUE(same_bits(per_step.theta, gathered.theta));
+    EXPECT_TRUE(same_bits(per_step.first, gathered.first));
+    EXPECT_TRUE(same_bits(per_step.second, gathered.second));
+    EXPECT_EQ(per_step.epoch_losses, gathered.epoch_losses);
+  }
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(CudaReviewOnDevice);
+
+}  // namespace
+}  // namespace lathe
