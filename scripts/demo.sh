@@ -22,6 +22,18 @@ else
   echo "(no $data/telco_churn.csv here; skipping the real-data import)"
 fi
 
+say "2b. Collect from pandas: a DataFrame saved with to_hdf(format=\"table\") is read as it is (strings too)"
+if [[ -f $data/penguins.csv ]]; then
+  python3 -c "import pandas as pd, sys; pd.read_csv(sys.argv[1]).to_hdf(sys.argv[2], key='penguins', format='table', mode='w')" \
+    "$data/penguins.csv" "$out/penguins-pandas.h5"
+  $lathe inspect "$out/penguins-pandas.h5" --quiet > "$out/penguins-pandas.txt"
+  head -16 "$out/penguins-pandas.txt"
+  $lathe train "$out/penguins-pandas.h5" --label species --task multiclass --out "$out/penguins-model.h5" --quiet > /dev/null
+  $lathe eval "$out/penguins-model.h5" "$out/penguins-pandas.h5" --quiet
+else
+  echo "(no $data/penguins.csv here; skipping the pandas example)"
+fi
+
 say "3. Collect at scale: a synthetic binary task with categoricals, missing values and duplicates"
 $lathe synth --task binary --rows 200000 --features 12 --categorical 3 --missing-rate 0.02 \
   --duplicate-rate 0.01 --seed 7 --out "$out/synth.h5"
