@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cli/commands.h"
+#include "cli/text_width.h"
 #include "io/drift.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
@@ -30,13 +31,14 @@ void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds
   out << "model: " << r.model << " (trained on " << r.train_rows << " rows)\n";
   out << "data:  " << r.data << " (" << r.new_rows << " rows)\n";
   out << "PSI warn at " << t.psi_warn << ", alert at " << t.psi_alert << "\n\n";
+  // Padded by terminal cells, not bytes: names in CJK or with combining marks stay in line.
   std::size_t width = 7;
-  for (const FeatureDrift& f : r.features) width = std::max(width, f.name.size());
-  out << "  " << std::left << std::setw(static_cast<int>(width)) << "feature" << std::right << std::setw(13) << "type"
+  for (const FeatureDrift& f : r.features) width = std::max(width, display_width(f.name));
+  out << "  " << pad_right("feature", width) << std::right << std::setw(13) << "type"
       << std::setw(10) << "psi" << std::setw(9) << "ks" << std::setw(15) << "missing train" << std::setw(13)
       << "missing new" << std::setw(9) << "unseen" << std::setw(8) << "status" << "\n";
   for (const FeatureDrift& f : r.features) {
-    out << "  " << std::left << std::setw(static_cast<int>(width)) << f.name << std::right << std::setw(13)
+    out << "  " << pad_right(f.name, width) << std::right << std::setw(13)
         << column_type_name(f.type) << std::setw(10) << fixed(f.psi) << std::setw(9) << fixed(f.ks) << std::setw(15)
         << percent(f.missing_rate_train) << std::setw(13) << percent(f.missing_rate_new) << std::setw(9)
         << (f.type == ColumnType::categorical ? percent(f.unseen_share) : std::string("-")) << std::setw(8)

@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/text_width.h"
 #include "io/model_file.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
@@ -108,7 +109,7 @@ void add_eval_command(CLI::App& app) {
       std::cout << "\n  confusion (rows: true class, columns: predicted)\n";
       const auto k = static_cast<std::size_t>(metrics.classes);
       for (std::size_t i = 0; i < k; ++i) {
-        std::cout << "  " << std::setw(12) << model.classes[i];
+        std::cout << "  " << pad_left(model.classes[i], 12);  // cells, not bytes: labels in CJK stay in line
         for (std::size_t j = 0; j < k; ++j) std::cout << std::setw(8) << metrics.confusion[i * k + j];
         std::cout << "\n";
       }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/text_width.h"
 #include "io/table_reader.h"
 #include "io/table_summary.h"
 #include "runtime/device_context.h"
@@ -130,7 +131,7 @@ void add_inspect_command(CLI::App& app) {
     for (const auto& st : reader.storage()) {
       const std::string shape = st.shape.size() > 1 ? shape_text(st.shape) + ", " : "";
       const std::string description =
-          st.dtype + " (" + st.byte_order + "-endian), " + shape +
+          st.dtype + (st.byte_order == "none" ? std::string() : " (" + st.byte_order + "-endian)") + ", " + shape +
           (st.chunk.empty() ? "contiguous" : "chunks of " + shape_text(st.chunk)) +
           (st.filters.empty() ? "" : ", filters " + join(st.filters, "+")) +
           "; read: " + st.read_path;
@@ -149,15 +150,16 @@ void add_inspect_command(CLI::App& app) {
                                         datasets.front() + ", ...)";
       std::cout << "  " << who << ": " << description << "\n";
     }
+    // Padded by terminal cells, not bytes: names in CJK or with combining marks stay in line.
     std::size_t width = 4;
-    for (const auto& c : cols) width = std::max(width, c.name.size());
-    std::cout << "\n  " << std::left << std::setw(static_cast<int>(width)) << "name" << "  "
+    for (const auto& c : cols) width = std::max(width, display_width(c.name));
+    std::cout << "\n  " << pad_right("name", width) << "  " << std::left
               << std::setw(12) << "type" << std::setw(9) << "dtype" << std::right << std::setw(10)
               << "missing" << std::setw(14) << "min" << std::setw(14) << "mean" << std::setw(14)
               << "max" << std::setw(14) << "std" << "\n";
     for (std::size_t c = 0; c < cols.size(); ++c) {
       const ColumnStats& s = summary.stats[c];
-      std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << cols[c].name << "  "
+      std::cout << "  " << pad_right(cols[c].name, width) << "  " << std::left
                 << std::setw(12) << column_type_name(cols[c].type) << std::setw(9) << cols[c].dtype
                 << std::right << std::setw(10) << s.missing;
       if (cols[c].type == ColumnType::categorical) {
@@ -190,7 +192,7 @@ void add_inspect_command(CLI::App& app) {
       std::cout << "\n";
       std::size_t label_width = 5;
       for (std::size_t k = 0; k < shown; ++k) {
-        label_width = std::max(label_width, label_text(cols[c].categories[order[k]]).size());
+        label_width = std::max(label_width, display_width(label_text(cols[c].categories[order[k]])));
       }
       const double rows = static_cast<double>(reader.rows());
       for (std::size_t k = 0; k < shown; ++k) {
@@ -198,9 +200,8 @@ void add_inspect_command(CLI::App& app) {
         std::ostringstream pct;
         pct << std::fixed << std::setprecision(2) << (rows > 0 ? 100.0 * static_cast<double>(counts[i]) / rows : 0.0)
             << "%";
-        std::cout << "    " << std::left << std::setw(static_cast<int>(label_width))
-                  << label_text(cols[c].categories[i]) << std::right << std::setw(12) << counts[i] << std::setw(9)
-                  << pct.str() << "\n";
+        std::cout << "    " << pad_right(label_text(cols[c].categories[i]), label_width) << std::right
+                  << std::setw(12) << counts[i] << std::setw(9) << pct.str() << "\n";
       }
       if (order.size() > shown) std::cout << "    ... and " << order.size() - shown << " more\n";
     }

@@ -70,8 +70,9 @@ std::int64_t rows_with_nan(const ModelFile& model, std::span<const float> predic
 }
 
 // Why a metric is NaN on rows the model scored without a NaN: their labels hold one class (auc and
-// pr_auc need both).
+// pr_auc need both), or they are one row (r2 needs two).
 std::string undefined_reason(const ModelFile& model, std::span<const float> labels) {
+  if (model.task == Task::regression && labels.size() < 2) return "it has a single row (r2 needs two or more)";
   const bool one_value = !labels.empty() && std::all_of(labels.begin(), labels.end(),
                                                         [&](float v) { return v == labels.front(); });
   if (!one_value) return "it is not defined on its rows";
@@ -498,7 +499,8 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     };
     const auto undefined_new = [&](double value) { return std::isnan(value) && nan_rows == 0; };
     const std::string why_new = undefined_reason(model, labels);
-    const std::string on_valid = "the model's validation rows (it stores null: as when they held one class)";
+    const std::string on_valid = std::string("the model's validation rows (it stores null: as when they ") +
+                                 (model.task == Task::regression ? "were a single row)" : "held one class)");
     const std::string on_new = report.data + ": " + why_new;
     const std::string& primary = report.primary_metric;
     if (const auto p = metrics.values.find(primary); p != metrics.values.end() && valid.contains(primary)) {

@@ -83,6 +83,9 @@ struct RegressionSums {
   double absolute_error = 0.0;
   double label = 0.0;          // sum of w * (label - shift)
   double label_squared = 0.0;  // sum of w * (label - shift)^2
+  // Every row added, whatever its weight (0 included): r2 is undefined below 2, and scikit-learn's
+  // r2_score counts its samples so (n_samples, not the rows of positive weight).
+  std::int64_t rows = 0;
 };
 
 LATHE_HOST_DEVICE void add_regression_row(RegressionSums& s, float prediction, float label, float weight,
@@ -94,6 +97,7 @@ LATHE_HOST_DEVICE void add_regression_row(RegressionSums& s, float prediction, f
   s.absolute_error += w * absolute_error(prediction, label);
   s.label += w * d;
   s.label_squared += w * d * d;
+  ++s.rows;
 }
 
 LATHE_HOST_DEVICE RegressionSums operator+(const RegressionSums& a, const RegressionSums& b) {
@@ -103,6 +107,7 @@ LATHE_HOST_DEVICE RegressionSums operator+(const RegressionSums& a, const Regres
   r.absolute_error = a.absolute_error + b.absolute_error;
   r.label = a.label + b.label;
   r.label_squared = a.label_squared + b.label_squared;
+  r.rows = a.rows + b.rows;
   return r;
 }
 

@@ -202,10 +202,12 @@ MetricSet regression_metrics(const RegressionSums& s) {
   out.values["rmse"] = std::sqrt(sse / s.weight);
   out.values["mae"] = s.absolute_error / s.weight;
   // The total sum of squares around the weighted mean; as scikit-learn's r2_score, a constant
-  // label scores 1 when predicted exactly and 0 otherwise.
+  // label scores 1 when predicted exactly and 0 otherwise, and fewer than two rows (counted
+  // whatever their weight, as its n_samples) have no r2: NaN, as its "not well-defined with less
+  // than two samples" (a single row would otherwise score 1 or 0 as a constant label).
   const double sst = std::max(0.0, s.label_squared - s.label * (s.label / s.weight));
   double r2 = sst > 0.0 ? 1.0 - sse / sst : (sse == 0.0 ? 1.0 : 0.0);
-  if (std::isnan(sse)) r2 = kNaN;
+  if (std::isnan(sse) || s.rows < 2) r2 = kNaN;
   out.values["r2"] = r2;
   return out;
 }

@@ -31,6 +31,7 @@ struct MetricSet {
 // As scikit-learn computes them, with sample weights:
 //   rmse = sqrt(sum w (p - y)^2 / sum w); mae = sum w |p - y| / sum w;
 //   r2 = 1 - SSE / SST around the weighted mean (constant labels: 1 if predicted exactly, else 0);
+//   NaN for fewer than 2 rows, counting rows of weight 0 too, as r2_score counts its samples;
 //   logloss: the weighted mean of -log P(label), probabilities clipped to [1e-15, 1 - 1e-15] (not renormalized);
 //   accuracy: binary predicts 1 when p > 0.5; multiclass the argmax (ties to the lowest class);
 //   auc: roc_auc_score (ties count half); pr_auc: average_precision_score (one step per distinct

@@ -283,6 +283,31 @@ TEST_P(MetricsOnDevice, RegressionOfConstantLabelsScoresLikeScikitLearn) {
   EXPECT_NEAR(m.values.at("mae"), 1.0 / 3.0, 1e-15);
 }
 
+// scikit-learn 1.9.1: r2_score([3], [3]), r2_score([3], [4]) and r2_score([3], [4],
+// sample_weight=[2.5]) are nan ("not well-defined with less than two samples"); rows of weight 0
+// are samples too: r2_score([1,2], [1,3], sample_weight=[1,0]) == 1.0 and
+// r2_score([1,2], [2,3], sample_weight=[1,0]) == 0.0 (constant labels by weight); r2_score([1,2],
+// [1,2.5]) == 0.5.
+TEST_P(MetricsOnDevice, RegressionOfOneRowHasNoR2) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const std::vector<float> y = {3}, exact = {3}, off = {4}, w = {2.5f};
+  const MetricSet e = compute_metrics(ctx, Task::regression, view(exact), view(y), {}, 0);
+  EXPECT_TRUE(std::isnan(e.values.at("r2"))) << e.values.at("r2");
+  EXPECT_EQ(e.values.at("rmse"), 0.0);
+  EXPECT_EQ(e.values.at("mae"), 0.0);
+  const MetricSet o = compute_metrics(ctx, Task::regression, view(off), view(y), view(w), 0);
+  EXPECT_TRUE(std::isnan(o.values.at("r2"))) << o.values.at("r2");
+  EXPECT_EQ(o.values.at("rmse"), 1.0);
+  EXPECT_EQ(o.values.at("mae"), 1.0);
+
+  const std::vector<float> y2 = {1, 2}, w2 = {1, 0};
+  const std::vector<float> hit = {1, 3}, miss = {2, 3}, half = {1, 2.5f};
+  EXPECT_EQ(compute_metrics(ctx, Task::regression, view(hit), view(y2), view(w2), 0).values.at("r2"), 1.0);
+  EXPECT_EQ(compute_metrics(ctx, Task::regression, view(miss), view(y2), view(w2), 0).values.at("r2"), 0.0);
+  EXPECT_EQ(compute_metrics(ctx, Task::regression, view(half), view(y2), {}, 0).values.at("r2"), 0.5);
+}
+
 // Eight rows, five classes; class 3 is never predicted, class 4 never occurs (and is left out of
 // the macro average). scikit-learn 1.9.1, with yt = [0,1,2,3,3,1,0,2], yp = [0,1,2,0,2,1,0,1] and
 // P[i] = 0.1 everywhere but 0.6 at yp[i] (float32 values), w = [1,2,0.5,1,3,1,0.25,2]:

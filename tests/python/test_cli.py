@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 import unittest
 
 import h5py
@@ -893,6 +894,128 @@ class MatrixInGroupTest(TempDirTest):
         run("train", self.data, "--group", "sub", "--label", "y", "--task", "regression", "--epochs", "2",
             "--out", model, "--device", "cpu", "--quiet")
         self.assertTrue(os.path.exists(model))
+
+
+
+def cells(text):
+    """The terminal cells `text` takes: 2 for East Asian Wide and Fullwidth, 0 for combining marks."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+class TextTableWidthTest(TempDirTest):
+    """Text tables pad names and labels by terminal cells, not bytes: a CJK name (3 bytes, 2 cells a
+    character) or one with a combining mark keeps the columns after it in line."""
+
+    @classmethod
+    def setUpClass(cls):
+        rng = np.random.default_rng(5)
+        rows = 300
+        x = rng.normal(size=rows)
+        df = pd.DataFrame({
+            "年齢": x,
+            "Cafe\u0301": rng.normal(size=rows),  # e and a combining acute: 5 cells, 6 bytes
+            "x": rng.normal(size=rows),
+            "地域": rng.choice(["東京都", "大阪", "Osaka"], size=rows),
+            "種類": np.where(x > 0.5, "はい", np.where(x < -0.5, "いいえ", "x")),
+        })
+        cls.shared_dir = tempfile.mkdtemp(prefix="lathe-width-")
+        cls.data = import_frame(df, cls.shared_dir, "d", "--categorical", "地域,種類")
+        cls.model = os.path.join(cls.shared_dir, "m.h5")
+        run("train", cls.data, "--label", "種類", "--task", "multiclass", "--epochs", "3", "--out", cls.model,
+            "--device", "cpu", "--quiet")
+
+    def assertInLine(self, lines, token_pattern, left_aligned=False):
+        """Each line's first match of token_pattern ends (starts, for a left-aligned column) at the same
+        terminal cell."""
+        def cell(line):
+            m = re.search(token_pattern, line)
+            return cells(line[:m.start() if left_aligned else m.end()])
+        at = {line: cell(line) for line in lines}
+        self.assertEqual(len(set(at.values())), 1, "\n".join(f"{c:3d} {line}" for line, c in at.items()))
+
+    def test_inspect_aligns_names_and_labels(self):
+        text = run("inspect", self.data, "--device", "cpu").stdout
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("name"))
+        table = lines[start:start + 6]
+        self.assertEqual([line.split()[0] for line in table[1:]], ["年齢", "Cafe\u0301", "x", "地域", "種類"])
+        self.assertInLine(table, r"\b(type|numeric|categorical)\b", left_aligned=True)
+        self.assertInLine(table, r"\b(dtype|float64|int32|uint8|int8|int16)\b", left_aligned=True)
+        self.assertInLine(table, r"\b(missing|0)\b")
+        first = lines.index(next(line for line in lines if line.startswith("  地域:")))
+        labels = lines[first + 1:first + 4]
+        self.assertEqual(sorted(line.split()[0] for line in labels), ["Osaka", "大阪", "東京都"])
+        self.assertInLine(labels, r"%$")
+
+    def test_drift_aligns_feature_names(self):
+        text = run("drift", self.model, self.data, "--device", "cpu", check=False).stdout
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("feature"))
+        table = lines[start:start + 5]
+        self.assertEqual([line.split()[0] for line in table[1:]], ["年齢", "Cafe\u0301", "x", "地域"])
+        self.assertInLine(table, r"\b(type|numeric|categorical)\b")
+        self.assertInLine(table, r"\b(status|ok|warn|alert)\b")
+
+    def test_eval_aligns_class_labels_of_the_confusion_matrix(self):
+        text = run("eval", self.model, self.data, "--device", "cpu").stdout
+        lines = text.splitlines()
+        start = lines.index("  confusion (rows: true class, columns: predicted)")
+        matrix = lines[start + 1:start + 4]
+        self.assertEqual(sorted(line.split()[0] for line in matrix), ["x", "いいえ", "はい"])
+        self.assertInLine(matrix, r"\S(?= +\d+ +\d+ +\d+$)")  # the label's end
+        self.assertInLine(matrix, r"$")
+
+
+class OneRowRegressionTest(TempDirTest):
+    """r2 of one row is undefined (NaN), as scikit-learn's r2_score ("not well-defined with less than
+    two samples"), not the 1 or 0 of a constant label: null in `lathe eval --json`, no drop in
+    `lathe drift`, and when it is a run's --metric on a one-row --valid file, every epoch runs."""
+
+    def test_r2_of_one_row_is_undefined_everywhere(self):
+        synth = self.path("d.h5")
+        run("synth", "--task", "regression", "--rows", "400", "--features", "3", "--out", synth, "--quiet")
+        train, one = self.path("train.h5"), self.path("one.h5")
+        with h5py.File(synth, "r") as f:
+            for path, rows in ((train, slice(0, 399)), (one, slice(399, 400))):
+                with h5py.File(path, "w") as g:
+                    for k, v in f.attrs.items():
+                        if k != "lathe_synth_truth":
+                            g.attrs[k] = v
+                    for name in f:
+                        g.create_dataset(name, data=f[name][rows])
+        model = self.path("m.h5")
+        run("train", train, "--label", "target", "--task", "regression", "--metric", "r2", "--epochs", "3",
+            "--out", model, "--device", "cpu", "--quiet")
+        ev = json.loads(run("eval", model, one, "--json", "--device", "cpu").stdout)
+        self.assertIsNone(ev["r2"], ev)
+        self.assertGreater(ev["rmse"], 0)
+        self.assertIsInstance(ev["training_valid"]["r2"], float)
+
+        proc = run("drift", model, one, "--json", "--device", "cpu", check=False)
+        report = json.loads(proc.stdout)
+        self.assertEqual(report["primary_metric"], "r2")
+        self.assertEqual(report["metrics"], [])
+        self.assertIsNone(report["metric_drop"])
+        self.assertIn(f"metrics not compared: r2, the model's metric, is undefined on {one}: it has a single row "
+                      "(r2 needs two or more); undefined is no drop", "\n".join(report["notes"]))
+
+        # A one-row --valid file: r2 is undefined at every epoch; every epoch runs, the last is kept,
+        # and the model stores r2 as null.
+        one_valid = self.path("m_one_valid.h5")
+        proc = run("train", train, "--label", "target", "--task", "regression", "--metric", "r2", "--epochs", "3",
+                   "--patience", "1", "--valid", one, "--out", one_valid, "--device", "cpu")
+        summary = json.loads(proc.stdout)
+        self.assertEqual(summary["epochs_run"], 3, summary)
+        self.assertEqual(summary["best_epoch"], 3, summary)
+        self.assertIsNone(summary["valid"]["r2"], summary)
+        self.assertIn("the validation metric r2 is undefined on the validation rows", proc.stderr)
+        with h5py.File(one_valid, "r") as f:
+            self.assertIsNone(json.loads(f.attrs["metrics"])["valid"]["r2"])
+        # Drift against it on two or more rows: r2 stored as null is no drop.
+        report = json.loads(run("drift", one_valid, train, "--json", "--device", "cpu", check=False).stdout)
+        self.assertNotIn("r2", [m["name"] for m in report["metrics"]])
+        self.assertTrue(any("undefined on the model's validation rows (it stores null: as when they were a single "
+                            "row)" in n for n in report["notes"]), report["notes"])
 
 
 if __name__ == "__main__":
