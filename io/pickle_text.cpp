@@ -275,8 +275,12 @@ class Unpickler {
     if (n.kind != kind) throw Error("text pickle: an item added to the wrong kind of value");
     return n.children;
   }
-  PickleValue materialize(std::size_t index, int depth) const {
+  // Shared references (GET) can make a small pickle stand for an enormous value: the values made
+  // are counted, and a value of more than kMaxValues is refused.
+  static constexpr std::size_t kMaxValues = 1 << 22;
+  PickleValue materialize(std::size_t index, int depth) {
     if (depth > 64) throw Error("text pickle: nested too deeply (or a cycle)");
+    if (++materialized_ > kMaxValues) throw Error("text pickle: a value of more than 4M items");
     const Node& n = nodes_[index];
     PickleValue v;
     v.kind = n.kind;
@@ -293,6 +297,7 @@ class Unpickler {
   std::vector<std::size_t> stack_;
   std::vector<std::size_t> marks_;
   std::map<std::int64_t, std::size_t> memo_;
+  std::size_t materialized_ = 0;
 };
 
 }  // namespace

@@ -44,52 +44,27 @@ std::vector<std::string> slot_labels(const FittedPreparation& fitted, const Spar
 
 // A column copied from IN to the output with its values exactly: the label, and each passthrough
 // column (`--drop`). The float32 block would round a float64 value (156057767.25 to 156057760) or a
-// 64-bit integer, so such a column is read again from its own dataset in its stored type: float64
-// stays float64, int64 and uint64 stay so, narrower integers become int64 (exactly); float32 and
-// float16 columns, bools and enums take the float32 block's values (exact). A categorical column
-// keeps its codes (read as int32 from its dataset, any negative code written as -1, missing) and
-// its labels.
+// 64-bit integer, so such a column is read again in its stored type, in any layout
+// (TableReader::read_column_as): float64 stays float64, int64 and uint64 stay so, narrower integers
+// become int64 (exactly); float32 and float16 columns, bools and enums take the float32 block's
+// values (exact). A categorical column keeps its codes (read as int32 where they are stored as
+// integers, any negative code written as -1, missing; a column of strings from the block) and its
+// labels.
 class ExactColumn {
  public:
-  ExactColumn(const TableReader& reader, std::int32_t column) : column_(column) {
+  ExactColumn(TableReader& reader, std::int32_t column)
+      : reader_(&reader), column_(column), exact_(reader.exact_type(column)) {
     const ColumnInfo& info = reader.columns()[static_cast<std::size_t>(column)];
     name_ = info.name;
     if (info.type == ColumnType::categorical) {
       stored_ = StoredType::categorical_codes;
       categories_ = info.categories;
-    }
-    if (info.dataset.empty()) return;
-    where_ = reader.path().string() + ": dataset '" + info.dataset + "'";
-    file_ = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), where_));
-    dataset_ = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file_.get(), info.dataset.c_str(), H5P_DEFAULT), where_));
-    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset_.get()), where_));
-    const H5T_class_t cls = H5Tget_class(type.get());
-    const std::size_t size = H5Tget_size(type.get());
-    if (info.type == ColumnType::categorical) {
-      if (cls != H5T_INTEGER) dataset_.reset();
-    } else if (cls == H5T_FLOAT && size == 8) {
+    } else if (exact_ == ExactType::float64) {
       stored_ = StoredType::float64;
-    } else if (cls == H5T_INTEGER && size == 8 && H5Tget_sign(type.get()) == H5T_SGN_NONE) {
+    } else if (exact_ == ExactType::uint64) {
       stored_ = StoredType::uint64;
-    } else if (cls == H5T_INTEGER) {
+    } else if (exact_ == ExactType::int64) {
       stored_ = StoredType::int64;
-    } else {
-      dataset_.reset();
-      return;
-    }
-    if (!dataset_) return;
-    const h5::H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
-    const int rank = H5Sget_simple_extent_ndims(space.get());
-    if (rank == 2) {
-      // A column of a 2-D dataset: the matrix layout's X (its columns come first, in order) or a
-      // pandas block (its column is the column's place in the block's items).
-      dataset_column_ = reader.layout() == Layout::matrix ? column : pandas_item(info);
-    } else if (rank != 1) {
-      dataset_column_ = -1;
-    }
-    if (dataset_column_ < 0) {
-      dataset_.reset();
-      if (stored_ != StoredType::categorical_codes) stored_ = StoredType::float32;
     }
   }
 
@@ -107,8 +82,8 @@ class ExactColumn {
     const std::size_t k = kept.size();
     if (stored_ == StoredType::categorical_codes) {
       codes_.resize(static_cast<std::size_t>(count));
-      if (dataset_) {
-        read(first, count, H5T_NATIVE_INT32, codes_.data());
+      if (exact_) {
+        reader_->read_column_as(column_, first, count, ExactType::int32, codes_.data());
         for (std::size_t i = 0; i < k; ++i) codes_[i] = std::max(codes_[static_cast<std::size_t>(kept[i])], -1);
       } else {
         for (std::size_t i = 0; i < k; ++i) {
@@ -119,17 +94,17 @@ class ExactColumn {
       writer.append_codes(column, std::span<const std::int32_t>(codes_.data(), k));
     } else if (stored_ == StoredType::float64) {
       doubles_.resize(static_cast<std::size_t>(count));
-      read(first, count, H5T_NATIVE_DOUBLE, doubles_.data());
+      reader_->read_column_as(column_, first, count, ExactType::float64, doubles_.data());
       for (std::size_t i = 0; i < k; ++i) doubles_[i] = doubles_[static_cast<std::size_t>(kept[i])];
       writer.append_numeric(column, std::span<const double>(doubles_.data(), k));
     } else if (stored_ == StoredType::uint64) {
       unsigned_.resize(static_cast<std::size_t>(count));
-      read(first, count, H5T_NATIVE_UINT64, unsigned_.data());
+      reader_->read_column_as(column_, first, count, ExactType::uint64, unsigned_.data());
       for (std::size_t i = 0; i < k; ++i) unsigned_[i] = unsigned_[static_cast<std::size_t>(kept[i])];
       writer.append_integers(column, std::span<const std::uint64_t>(unsigned_.data(), k));
     } else if (stored_ == StoredType::int64) {
       signed_.resize(static_cast<std::size_t>(count));
-      read(first, count, H5T_NATIVE_INT64, signed_.data());
+      reader_->read_column_as(column_, first, count, ExactType::int64, signed_.data());
       for (std::size_t i = 0; i < k; ++i) signed_[i] = signed_[static_cast<std::size_t>(kept[i])];
       writer.append_integers(column, std::span<const std::int64_t>(signed_.data(), k));
     } else {
@@ -140,53 +115,12 @@ class ExactColumn {
   }
 
  private:
-  // Rows [first, first + count) of the dataset (of its column dataset_column_ when it is 2-D),
-  // converted to `type` (a native memory type).
-  void read(std::int64_t first, std::int64_t count, hid_t type, void* out) const {
-    const hsize_t n = static_cast<hsize_t>(count);
-    const h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset_.get()), where_));
-    if (H5Sget_simple_extent_ndims(file_space.get()) == 2) {
-      const hsize_t start[2] = {static_cast<hsize_t>(first), static_cast<hsize_t>(dataset_column_)};
-      const hsize_t extent[2] = {n, 1};
-      LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where_);
-    } else {
-      const hsize_t start[1] = {static_cast<hsize_t>(first)};
-      LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, &n, nullptr), where_);
-    }
-    const h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where_));
-    LATHE_H5_CHECK(H5Dread(dataset_.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where_);
-  }
-
-  // The column in a pandas block: its position in the block's items; -1 when not found.
-  std::int64_t pandas_item(const ColumnInfo& info) const {
-    const std::string suffix = "_values";
-    if (info.dataset.size() <= suffix.size() || !info.dataset.ends_with(suffix)) return -1;
-    const std::string items_path = info.dataset.substr(0, info.dataset.size() - suffix.size()) + "_items";
-    const std::string where = where_ + " (its items)";
-    const h5::H5Handle items = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(file_.get(), items_path.c_str(), H5P_DEFAULT), where));
-    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(items.get()), where));
-    std::vector<std::string> names;
-    if (H5Tget_class(type.get()) == H5T_INTEGER) {  // integer column names, as the reader names them
-      const h5::H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(items.get()), where));
-      std::vector<long long> values(static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)));
-      LATHE_H5_CHECK(H5Dread(items.get(), H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), where);
-      for (long long v : values) names.push_back(std::to_string(v));
-    } else {
-      names = h5::read_string_dataset(items.get(), where);
-    }
-    for (std::size_t j = 0; j < names.size(); ++j) {
-      if (names[j] == info.name) return static_cast<std::int64_t>(j);
-    }
-    return -1;
-  }
-
+  TableReader* reader_;
   std::string name_;
   std::int32_t column_ = -1;
+  std::optional<ExactType> exact_;  // how the reader gives the column's values exactly
   std::vector<std::string> categories_;
-  std::string where_;
-  h5::H5Handle file_, dataset_;
   StoredType stored_ = StoredType::float32;
-  std::int64_t dataset_column_ = 0;
   std::vector<double> doubles_;
   std::vector<float> floats_;
   std::vector<std::int32_t> codes_;

@@ -43,7 +43,7 @@ const char* class_name(H5T_class_t cls) {
     case H5T_OPAQUE:
       return "opaque";
     case H5T_COMPOUND:
-      return "compound (nested)";
+      return "compound (nested records, or complex numbers)";
     case H5T_REFERENCE:
       return "reference";
     case H5T_ENUM:
@@ -87,9 +87,11 @@ struct RecordReader::Impl {
     RecordField spec;
     Decode decode = Decode::number;
     std::string dtype;
-    std::size_t element_size = 0;   // bytes of one element in memory
-    bool is_signed = true;          // enum base
-    bool space_padded = false;      // fixed_text: trailing spaces are padding
+    std::size_t element_size = 0;  // bytes of one element in memory
+    bool is_signed = true;         // enum base
+    bool space_padded = false;     // fixed_text: trailing spaces are padding
+    std::vector<hsize_t>
+        array_dims;  // an array member's shape (its elements in row-major order); empty otherwise
     H5Handle memory_type;           // the member's memory type (an array of elements if need be)
     std::vector<LabelCodes> codes;  // string fields: label -> code, per element
     std::vector<std::vector<std::string>> labels;  // string fields: code -> label, per element
@@ -117,9 +119,9 @@ struct RecordReader::Impl {
     if (H5Tget_class(file_type) == H5T_ARRAY) {
       base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_super(file_type), w));
       const int rank = LATHE_H5_CHECK(H5Tget_array_ndims(file_type), w);
-      hsize_t dims[H5S_MAX_RANK] = {};
-      LATHE_H5_CHECK(H5Tget_array_dims2(file_type, dims), w);
-      for (int d = 0; d < rank; ++d) elements *= static_cast<std::int64_t>(dims[d]);
+      f.array_dims.assign(static_cast<std::size_t>(rank), 0);
+      LATHE_H5_CHECK(H5Tget_array_dims2(file_type, f.array_dims.data()), w);
+      for (const hsize_t d : f.array_dims) elements *= static_cast<std::int64_t>(d);
     } else {
       base = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(file_type), w));
     }
@@ -199,13 +201,17 @@ struct RecordReader::Impl {
       throw InputError(w + ": category codes must be integers, found " + f.dtype);
     }
     f.element_size = H5Tget_size(memory_base.get());
-    if (H5Tget_class(file_type) == H5T_ARRAY) {
-      const hsize_t n = static_cast<hsize_t>(elements);
-      f.memory_type =
-          h5::datatype_handle(LATHE_H5_CHECK(H5Tarray_create2(memory_base.get(), 1, &n), w));
-    } else {
-      f.memory_type = std::move(memory_base);
-    }
+    f.memory_type = member_type(f, memory_base.get(), w);
+  }
+
+  // The memory type of field `f` with elements of `element_type`: an array of the member's shape
+  // (HDF5 converts an array only to one of the same shape), or the element itself.
+  static H5Handle member_type(const Field& f, hid_t element_type, const std::string& w) {
+    if (f.array_dims.empty()) return h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(element_type), w));
+    return h5::datatype_handle(
+        LATHE_H5_CHECK(H5Tarray_create2(element_type, static_cast<unsigned>(f.array_dims.size()),
+                                        f.array_dims.data()),
+                       w));
   }
 
   Plan plan(bool text_fields_only) {
@@ -362,6 +368,36 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
 
 const std::vector<std::string>& RecordReader::labels(std::size_t field, std::size_t element) const {
   return impl_->fields.at(field).labels.at(element);
+}
+
+void RecordReader::read_as(std::int64_t column, std::int64_t first, std::int64_t count,
+                           hid_t memory_type, void* out) {
+  Impl& m = *impl_;
+  for (const Impl::Field& f : m.fields) {
+    for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
+      if (f.spec.columns[e] != column) continue;
+      if (!f.codes.empty() || !m.compound)
+        throw Error(m.where + ": a column of strings has no exact numeric values");
+      const std::string w = m.where + ", field '" + f.spec.member + "'";
+      Impl::Plan p;
+      const H5Handle member = Impl::member_type(f, memory_type, w);
+      p.record_size = H5Tget_size(member.get());
+      p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), w));
+      LATHE_H5_CHECK(H5Tinsert(p.type.get(), f.spec.member.c_str(), 0, member.get()), w);
+      const std::size_t size = H5Tget_size(memory_type);
+      auto* dst = static_cast<unsigned char*>(out);
+      if (count <= 0) return;
+      m.read_rows(p, first, count, [&](const std::string&) {
+        for (std::int64_t r = 0; r < count; ++r) {
+          std::memcpy(dst + static_cast<std::size_t>(r) * size,
+                      m.buffer.data() + static_cast<std::size_t>(r) * p.record_size + e * size,
+                      size);
+        }
+      });
+      return;
+    }
+  }
+  throw Error(m.where + ": no field feeds column " + std::to_string(column));
 }
 
 void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {

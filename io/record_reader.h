@@ -63,6 +63,10 @@ class RecordReader {
   // numbers as float32 (HDF5's conversion), strings as their category codes, missing values as NaN.
   // A string not seen by collect_labels (the file changed since) is an Error.
   void read(std::int64_t first, std::int64_t count, float* out);
+  // Reads rows [first, first + count) of the number feeding table column `column` converted by HDF5
+  // to `memory_type` (a native integer or float type), count values into `out`: exact where float32
+  // is not. Throws Error for a string field or a column no field feeds.
+  void read_as(std::int64_t column, std::int64_t first, std::int64_t count, hid_t memory_type, void* out);
 
  private:
   struct Impl;

@@ -55,21 +55,12 @@ struct IdColumn {
   std::string name;
   bool categorical = false;
   std::vector<std::string> labels;  // categorical
-  // A numeric id of a columnar file is read again from its own dataset: as float64, so integer ids
-  // above 2^24 (which the float32 block would round) pass through exactly, and 64-bit integers as
-  // such, since beyond 2^53 a float64 holds them only approximately (two ids could become one).
+  // A numeric id is read again in a type that holds it exactly (TableReader::read_column_as), in
+  // every layout: as float64, so integer ids above 2^24 (which the float32 block would round) pass
+  // through exactly, and 64-bit integers as such, since beyond 2^53 a float64 holds them only
+  // approximately (two ids could become one).
+  bool exact = false;
   bool wide_integer = false, is_signed = true;
-  h5::H5Handle file, dataset;
-  std::string where;
-
-  // Rows [first, first + count) of the id's dataset, converted to `type` (a native memory type).
-  void read_rows(std::int64_t first, std::int64_t count, hid_t type, void* out) const {
-    const hsize_t start[1] = {static_cast<hsize_t>(first)}, extent[1] = {static_cast<hsize_t>(count)};
-    h5::H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset.get()), where));
-    LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where);
-    h5::H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), where));
-    LATHE_H5_CHECK(H5Dread(dataset.get(), type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where);
-  }
 };
 
 IdColumn find_id_column(const TableReader& reader, const std::string& name) {
@@ -88,15 +79,10 @@ IdColumn find_id_column(const TableReader& reader, const std::string& name) {
   id.name = name;
   id.categorical = info.type == ColumnType::categorical;
   id.labels = info.categories;
-  if (!id.categorical && reader.layout() == Layout::columnar && info.dtype != "bool") {
-    id.where = reader.path().string() + ": dataset '" + info.dataset + "'";
-    id.file = h5::file_handle(LATHE_H5_CHECK(H5Fopen(reader.path().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), id.where));
-    id.dataset = h5::dataset_handle(LATHE_H5_CHECK(H5Dopen2(id.file.get(), info.dataset.c_str(), H5P_DEFAULT), id.where));
-    const h5::H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(id.dataset.get()), id.where));
-    if (H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_size(type.get()) > 4) {
-      id.wide_integer = true;
-      id.is_signed = H5Tget_sign(type.get()) != H5T_SGN_NONE;
-    }
+  if (!id.categorical && reader.exact_type(id.index)) {
+    id.exact = true;
+    id.wide_integer = info.dtype == "int64" || info.dtype == "uint64";
+    id.is_signed = info.dtype != "uint64";
   }
   return id;
 }
@@ -124,13 +110,13 @@ void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t firs
     for (std::int64_t r = 0; r < rows; ++r) b.id_codes[static_cast<std::size_t>(r)] = std::isnan(v[r]) ? -1 : static_cast<std::int32_t>(v[r]);
   } else if (id.wide_integer && id.is_signed) {
     b.id_signed.resize(static_cast<std::size_t>(rows));
-    id.read_rows(first, rows, H5T_NATIVE_INT64, b.id_signed.data());
+    reader.read_column_as(id.index, first, rows, ExactType::int64, b.id_signed.data());
   } else if (id.wide_integer) {
     b.id_unsigned.resize(static_cast<std::size_t>(rows));
-    id.read_rows(first, rows, H5T_NATIVE_UINT64, b.id_unsigned.data());
-  } else if (id.dataset) {
+    reader.read_column_as(id.index, first, rows, ExactType::uint64, b.id_unsigned.data());
+  } else if (id.exact) {
     b.id_numeric.resize(static_cast<std::size_t>(rows));
-    id.read_rows(first, rows, H5T_NATIVE_DOUBLE, b.id_numeric.data());
+    reader.read_column_as(id.index, first, rows, ExactType::float64, b.id_numeric.data());
   } else {
     b.id_numeric.assign(v, v + rows);
   }

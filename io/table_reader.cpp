@@ -107,7 +107,8 @@ ElementType classify_type(hid_t type, const std::string& where) {
   const auto it = names.find(cls);
   throw InputError(where + ": unsupported element type " +
                    (it == names.end() ? std::string("(unknown)") : std::string(it->second)) + " of " +
-                   std::to_string(size) + " bytes; Lathe reads integer, float and bool data");
+                   std::to_string(size) + " bytes; Lathe reads integer, float and bool data here (strings in "
+                   "columns, fields of records and labels)");
 }
 
 // Column labels of a pandas frame (axis0, blockN_items): strings, or int64 when the columns are
@@ -650,6 +651,14 @@ struct TableReader::Impl {
     sources.push_back(std::move(s));
   }
 
+  // Whether `object` has an attribute `name` holding a string.
+  bool string_attribute(hid_t object, const char* name, const std::string& context) {
+    if (!h5::attribute_exists(object, name, context)) return false;
+    H5Handle attr = h5::attribute_handle(LATHE_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), context));
+    H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Aget_type(attr.get()), context));
+    return H5Tget_class(type.get()) == H5T_STRING;
+  }
+
   // A text-pickled attribute that PyTables wrote for pandas; nothing when it is absent.
   std::optional<PickleValue> pickled_attribute(hid_t object, const char* name, const std::string& context) {
     if (!h5::attribute_exists(object, name, context)) return std::nullopt;
@@ -671,7 +680,8 @@ struct TableReader::Impl {
   }
 
   // The categories pandas stored for a categorical block: meta/<field>/meta/table, field "values".
-  std::vector<std::string> read_pandas_categories(hid_t group, const std::string& key, const std::string& field) {
+  std::vector<std::string> read_pandas_categories(hid_t group, const std::string& key, const std::string& field,
+                                                  const std::string& column) {
     const std::string path = "meta/" + field + "/meta/table";
     const std::string w = where("/" + key + "/" + path);
     if (!h5::link_exists(group, ("meta/" + field).c_str()) || !h5::link_exists(group, path.c_str())) {
@@ -717,13 +727,22 @@ struct TableReader::Impl {
       LATHE_H5_CHECK(H5Dread(d.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), w);
       for (hssize_t i = 0; i < n; ++i) labels.push_back(std::to_string(values[static_cast<std::size_t>(i)]));
     } else {
-      throw InputError(w + ": categories that are neither strings nor integers; store them as strings");
+      throw InputError(w + ": the categories of column '" + column +
+                       "' are neither strings nor integers; store them as strings");
     }
     return labels;
   }
 
   // DataFrame.to_hdf(..., format="table"): the records of `key`/table; pandas names the columns
   // of each field (a block of columns of one dtype, or one data column) in text pickles.
+  // A column name from a pandas pickle: text, or an integer in decimal.
+  static std::string column_name(const PickleValue& v, const std::string& context) {
+    if (v.kind == PickleValue::Kind::text) return v.text;
+    if (v.kind == PickleValue::Kind::integer) return std::to_string(v.integer);
+    throw InputError(context + ": a column name that is neither text nor an integer (columns of several "
+                     "levels?); give the frame one level of column names");
+  }
+
   void open_pandas_table(const std::string& key, hid_t group) {
     layout = Layout::pandas_table;
     const std::string gw = file_context + ": pandas key '" + key + "'";
@@ -736,11 +755,23 @@ struct TableReader::Impl {
     if (const auto axes = pickled_attribute(group, "non_index_axes", gw)) {
       for (const PickleValue& axis : axes->items) {
         if (axis.items.size() == 2 && axis.items[0].kind == PickleValue::Kind::integer && axis.items[0].integer == 1) {
-          for (const PickleValue& n : axis.items[1].items) names.push_back(n.as_name());
+          for (const PickleValue& n : axis.items[1].items) names.push_back(column_name(n, gw));
         }
       }
     }
     if (names.empty()) throw InputError(gw + ": a pandas table whose column names (non_index_axes) Lathe cannot read");
+    // A MultiIndex frame keeps its index levels as data columns and names them in `levels` (an
+    // integer for other frames); read_hdf makes them the index again, so they are not columns here.
+    std::vector<std::string> levels;
+    if (string_attribute(group, "levels", gw)) {
+      if (const auto listed = pickled_attribute(group, "levels", gw)) {
+        for (const PickleValue& v : listed->items) levels.push_back(column_name(v, gw));
+      }
+    }
+    const auto is_level = [&](const std::string& name) {
+      return std::find(levels.begin(), levels.end(), name) != levels.end();
+    };
+    std::erase_if(names, is_level);
     std::map<std::string, std::int64_t> position;
     columns.resize(names.size());
     for (std::size_t i = 0; i < names.size(); ++i) {
@@ -752,7 +783,7 @@ struct TableReader::Impl {
     }
     std::vector<std::string> value_fields;
     if (const auto cols = pickled_attribute(group, "values_cols", gw)) {
-      for (const PickleValue& v : cols->items) value_fields.push_back(v.as_name());
+      for (const PickleValue& v : cols->items) value_fields.push_back(column_name(v, gw));
     }
     const std::string table_nan_rep = text_attribute(group, "nan_rep", gw, "nan");
 
@@ -773,8 +804,11 @@ struct TableReader::Impl {
       const std::string meta = text_attribute(t, (vf + "_meta").c_str(), tw, "");
       RecordField f;
       f.member = vf;
+      std::size_t index_levels = 0;
+      for (const PickleValue& k : kinds->items) index_levels += is_level(column_name(k, gw)) ? 1 : 0;
+      if (index_levels == kinds->items.size() && index_levels > 0) continue;  // a field of the index
       for (const PickleValue& k : kinds->items) {
-        const std::string name = k.as_name();
+        const std::string name = column_name(k, gw);
         const auto it = position.find(name);
         if (it == position.end()) throw InputError(tw + ": field '" + vf + "' holds column '" + name + "', which is not in the frame");
         f.columns.push_back(it->second);
@@ -782,12 +816,15 @@ struct TableReader::Impl {
         seen[static_cast<std::size_t>(it->second)] = true;
         pandas_dtype[static_cast<std::size_t>(it->second)] = dtype;
         for (const char* time : {"datetime", "timedelta", "period", "date"}) {
-          if (dtype.rfind(time, 0) == 0) not_numbers.push_back(name + " (" + dtype + ")");
+          if (dtype.rfind(time, 0) == 0) {
+            not_numbers.push_back(name + " (" + dtype + ")");
+            break;
+          }
         }
       }
       if (meta == "category") {
         f.category_codes = true;
-        categories[fields.size()] = read_pandas_categories(group, key, vf);
+        categories[fields.size()] = read_pandas_categories(group, key, vf, kinds->items.empty() ? vf : column_name(kinds->items[0], gw));
       }
       // A string column's missing value: its own nan_rep ("" when it had none), else the table's.
       f.missing_labels = {text_attribute(t, (vf + "_nan_rep").c_str(), tw, table_nan_rep)};
@@ -1073,7 +1110,7 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
     }
     for (std::size_t k = 0; k < c.categories.size(); ++k) {
       if (const auto bad = first_bad_text_byte(c.categories[k])) {
-        throw InputError(impl_->where(c.dataset) + ": category label " + std::to_string(k) + " ('" + c.categories[k] +
+        throw InputError(impl_->where(c.dataset) + ", column '" + c.name + "': category label " + std::to_string(k) + " ('" + c.categories[k] +
                          "') is not UTF-8 text (" + describe_bad_text_byte(c.categories[k], *bad) +
                          "); store the labels as UTF-8");
       }
@@ -1113,6 +1150,46 @@ void TableReader::read_block_columns(std::int64_t first_row, std::int64_t row_co
     wanted[static_cast<std::size_t>(c)] = true;
   }
   m.read_sources(first_row, row_count, out, &wanted);
+}
+
+std::optional<ExactType> TableReader::exact_type(std::int64_t column) const {
+  const ColumnInfo& c = impl_->columns.at(static_cast<std::size_t>(column));
+  const bool integer = c.dtype.rfind("int", 0) == 0 || c.dtype.rfind("uint", 0) == 0;
+  if (c.type == ColumnType::categorical) return integer ? std::optional(ExactType::int32) : std::nullopt;
+  if (c.dtype == "float64") return ExactType::float64;
+  if (c.dtype == "uint64") return ExactType::uint64;
+  if (integer) return ExactType::int64;
+  return std::nullopt;
+}
+
+void TableReader::read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
+                                 void* out) {
+  Impl& m = *impl_;
+  const hid_t memory_type = type == ExactType::float64 ? H5T_NATIVE_DOUBLE
+                            : type == ExactType::int64 ? H5T_NATIVE_INT64
+                            : type == ExactType::uint64 ? H5T_NATIVE_UINT64
+                                                        : H5T_NATIVE_INT32;
+  if (first_row < 0 || row_count < 0 || first_row + row_count > m.rows) {
+    throw Error(m.file_context + ": read of rows outside the table");
+  }
+  for (Source& s : m.sources) {
+    for (std::size_t j = 0; j < s.target.size(); ++j) {
+      if (s.target[j] != column) continue;
+      if (s.record) return s.record->read_as(column, first_row, row_count, memory_type, out);
+      if (row_count == 0) return;
+      // A 1-D column, or column j of a 2-D dataset (the matrix, a pandas block).
+      const std::string w = m.where(s.path) + ", rows " + std::to_string(first_row + 1) + "-" +
+                            std::to_string(first_row + row_count);
+      const hsize_t start[2] = {static_cast<hsize_t>(first_row), static_cast<hsize_t>(j)};
+      const hsize_t extent[2] = {static_cast<hsize_t>(row_count), 1};
+      H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(s.dataset.get()), w));
+      LATHE_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), w);
+      H5Handle memory_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), w));
+      LATHE_H5_CHECK(H5Dread(s.dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), w);
+      return;
+    }
+  }
+  throw Error(m.file_context + ": no dataset holds column " + std::to_string(column));
 }
 
 }  // namespace lathe

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ enum class Layout { matrix, columnar, pandas, pandas_table, table };
 const char* layout_name(Layout layout);
 
 enum class ColumnType { numeric, categorical };
+
+// Types a column's values can be read in without read_block's float32 rounding (TableReader::
+// read_column_as): for ids, labels and passthrough columns that must come out as they went in.
+enum class ExactType { float64, int64, uint64, int32 };
 const char* column_type_name(ColumnType type);
 
 struct ColumnInfo {
@@ -104,6 +109,17 @@ class TableReader {
   // pass over a few columns of a wide table, such as its label.
   void read_block_columns(std::int64_t first_row, std::int64_t row_count, std::span<const std::int64_t> columns,
                           std::span<float> out);
+
+  // The type in which `column` keeps every stored value exactly, where float32 might not: float64
+  // for float64 data, uint64 for uint64, int64 for other integers; int32 for the codes of a
+  // categorical column stored as integers. Nothing where read_block's float32 is already exact
+  // (float32, float16, bool, enum) or the column holds strings.
+  std::optional<ExactType> exact_type(std::int64_t column) const;
+  // Rows [first_row, first_row + row_count) of `column` converted by HDF5 to `type`: `out` holds
+  // row_count doubles, int64s, uint64s or int32s. Missing category codes stay negative. Throws Error
+  // for a column of strings. One call at a time per reader, as read_block.
+  void read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
+                      void* out);
 
  private:
   struct Impl;

@@ -61,6 +61,21 @@ TEST(PickleText, RefusesWhatItDoesNotRead) {
   EXPECT_THROW(parse_text_pickle("(lp0\ng7\n."), Error);                      // GET of nothing
   EXPECT_THROW(parse_text_pickle("(lp0\nVa\n(I1\n(lp1\ntp2\nVa\n."), Error);  // two values at STOP
   EXPECT_THROW(parse_text_pickle("N.").as_name(), Error);
+  // A list holding the previous list twice, 40 times over: 2^40 values from a few hundred bytes.
+  // Each list is made, kept in the memo and popped; the last one is the value.
+  std::string bomb = "(lp0\nVa\na0";
+  for (int i = 1; i <= 40; ++i) {
+    const std::string previous = "g" + std::to_string(i - 1) + "\n";
+    bomb += "(lp" + std::to_string(i) + "\n" + previous + "a" + previous + "a0";
+  }
+  EXPECT_EQ(parse_text_pickle(bomb.substr(0, bomb.find("(lp3")) + "g2\n.").items.size(),
+            2u);  // a small one reads
+  try {
+    parse_text_pickle(bomb + "g40\n.");
+    ADD_FAILURE() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

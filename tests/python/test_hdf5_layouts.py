@@ -171,6 +171,54 @@ class Hdf5LayoutsTest(unittest.TestCase):
         for key in ("auc", "logloss", "accuracy"):
             self.assertEqual(metrics["strings"][key], metrics["codes"][key], key)
 
+    def test_ids_and_passthrough_columns_stay_exact_in_every_layout(self):
+        frame = pd.DataFrame({"id": [10**12, 10**12 + 1, 10**12 + 2],
+                              "u": np.array([2**63 + 7, 2**63 + 8, 5], dtype=np.uint64),
+                              "f": [156057767.25, 1.5, 99999999.8467], "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.5]})
+        def records(path):
+            with h5py.File(path, "w") as h:
+                h["t"] = frame.to_records(index=False)
+
+        writers = {
+            "table": lambda path: frame.to_hdf(path, key="df", format="table"),
+            "fixed": lambda path: frame.to_hdf(path, key="df", format="fixed"),
+            "records": records,
+        }
+        for name, write in writers.items():
+            path = os.path.join(self.tmp, f"ids_{name}.h5")
+            write(path)
+            model = os.path.join(self.tmp, f"ids_{name}_m.h5")
+            checked("train", path, "--label", "y", "--task", "regression", "--drop", "id,u,f", "--out", model,
+                    "--valid-fraction", "0", "--quiet")
+            for column in ("id", "u", "f"):
+                out = os.path.join(self.tmp, f"ids_{name}_{column}.csv")
+                checked("score", model, path, "--out", out, "--id", column, "--quiet")
+                got = pd.read_csv(out, dtype={column: str})[column].tolist()
+                self.assertEqual(got, [str(v) for v in frame[column]], f"{name} --id {column}")
+            prepared = os.path.join(self.tmp, f"ids_{name}_p.h5")
+            checked("prepare", path, prepared, "--label", "y", "--drop", "id,u,f", "--quiet")
+            with h5py.File(prepared) as h:
+                for column in ("id", "u", "f", "y"):
+                    self.assertEqual(h[column].dtype, frame[column].dtype, f"{name} prepare {column}")
+                    self.assertEqual(h[column][:].tolist(), frame[column].tolist(), f"{name} prepare {column}")
+
+    def test_multiindex_levels_are_the_index_and_two_dimensional_fields_are_columns(self):
+        frame = pd.DataFrame({"x": np.arange(6.0)})
+        frame.index = pd.MultiIndex.from_arrays([np.arange(6), np.arange(6) % 3], names=["row_id", "g"])
+        path = os.path.join(self.tmp, "multiindex.h5")
+        frame.to_hdf(path, key="df", format="table")
+        self.assertEqual([c["name"] for c in inspect(path)["columns"]], list(pd.read_hdf(path).columns))
+
+        data = np.zeros(4, dtype=[("m", "<f4", (2, 3)), ("k", "<i2")])
+        data["m"] = np.arange(24, dtype=np.float32).reshape(4, 2, 3)
+        path = os.path.join(self.tmp, "matrix_field.h5")
+        with h5py.File(path, "w") as h:
+            h["t"] = data
+        columns = {c["name"]: c for c in inspect(path)["columns"]}
+        self.assertEqual(list(columns), [f"m_{i}" for i in range(6)] + ["k"])
+        for i in range(6):  # element i of the 2 x 3 field, in row-major order
+            self.assertEqual(columns[f"m_{i}"]["mean"], float(data["m"].reshape(4, 6)[:, i].mean()))
+
     def test_what_cannot_be_read_is_named(self):
         dates = self.frame.head(100).assign(when=pd.date_range("2026-01-01", periods=100, freq="h"))
         path = os.path.join(self.tmp, "dates.h5")
