@@ -876,6 +876,25 @@ struct TableReader::Impl {
     return H5Sget_simple_extent_ndims(space.get()) != 1;
   }
 
+  // The paths of groups marked as pandas frames under `group` (at `prefix`), three levels deep.
+  void find_pandas_keys(hid_t group, const std::string& prefix, int depth, std::vector<std::string>& found) {
+    if (depth > 3) return;
+    for (const auto& n : h5::list_group(group, file_context)) {
+      H5O_info_t info{};
+      if (H5Oget_info_by_name(group, n.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_GROUP) {
+        H5Eclear2(H5E_DEFAULT);
+        continue;
+      }
+      H5Handle g = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(group, n.c_str(), H5P_DEFAULT), file_context));
+      const std::string path = prefix.empty() ? n : prefix + "/" + n;
+      if (h5::attribute_exists(g.get(), "pandas_type", file_context)) {
+        found.push_back(path);
+      } else {
+        find_pandas_keys(g.get(), path, depth + 1, found);
+      }
+    }
+  }
+
   // Whether the dataset at `name` (from the root) is 1-D and holds records (a compound type).
   bool is_record_dataset(const std::string& name) {
     const std::string w = where("/" + name);
@@ -965,6 +984,15 @@ struct TableReader::Impl {
     if (!datasets_2d.empty()) {
       throw InputError(file_context + ": has 2-D datasets but none named '" + options.matrix_dataset +
                        "'; name the matrix with --group");
+    }
+    // pandas frames further down (to_hdf(key="a/b")): name them, since --group reads them.
+    std::vector<std::string> nested;
+    find_pandas_keys(root.get(), "", 0, nested);
+    if (!nested.empty()) {
+      std::string list;
+      for (const auto& k : nested) list += (list.empty() ? "'" : ", '") + k + "'";
+      throw InputError(file_context + ": holds no table at its root, but pandas frames at " + list +
+                       "; read one with --group " + nested.front());
     }
     throw InputError(file_context +
                      ": holds no table (expected a 2-D dataset 'X', a group of 1-D column datasets, "

@@ -245,6 +245,13 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertIn("--group", proc.stderr)
         self.assertEqual(inspect(two, "--group", "second")["rows"], 4)
 
+        nested = os.path.join(self.tmp, "nested_key.h5")
+        self.frame.head(5).to_hdf(nested, key="runs/today", format="table")
+        proc = attempt("inspect", nested)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--group runs/today", proc.stderr)
+        self.assertEqual(inspect(nested, "--group", "runs/today")["rows"], 5)
+
 
 if __name__ == "__main__":
     unittest.main()
