@@ -35,8 +35,9 @@ std::vector<std::string> score_output_columns(const Scorer& scorer) {
 namespace {
 
 // An output column's name as an HDF5 dataset name: HDF5 reads '/' as a path separator, so a class
-// label holding one ("a/b": probability_a/b) is written with it as %2F (probability_a%2Fb); the
-// predicted_class column keeps every label as it is.
+// label holding one ("a/b": probability_a/b) is written with it as %2F (probability_a%2Fb), and so is
+// an --id column's name (a field of records may hold one); the predicted_class column keeps every
+// label as it is.
 std::string hdf5_column_name(const std::string& name) {
   std::string out;
   for (const char c : name) {
@@ -141,7 +142,7 @@ class H5Sink final : public ScoreSink {
         id_signed_(id.is_signed) {
     std::vector<ColumnSpec> specs;
     if (has_id_) {
-      specs.push_back({id.name, id.categorical       ? StoredType::categorical_codes
+      specs.push_back({hdf5_column_name(id.name), id.categorical       ? StoredType::categorical_codes
                                 : !id.wide_integer ? StoredType::float64
                                 : id.is_signed     ? StoredType::int64
                                                    : StoredType::uint64});

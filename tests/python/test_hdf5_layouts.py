@@ -202,6 +202,21 @@ class Hdf5LayoutsTest(unittest.TestCase):
                     self.assertEqual(h[column].dtype, frame[column].dtype, f"{name} prepare {column}")
                     self.assertEqual(h[column][:].tolist(), frame[column].tolist(), f"{name} prepare {column}")
 
+    def test_an_id_field_whose_name_holds_a_slash_scores_to_hdf5(self):
+        data = np.zeros(50, dtype=[("ref/id", "<i8"), ("x", "<f4"), ("y", "<f4")])
+        data["ref/id"] = np.arange(50) + 10**15
+        data["x"] = np.linspace(0, 1, 50)
+        data["y"] = 2 * data["x"]
+        path = os.path.join(self.tmp, "slash_id.h5")
+        with h5py.File(path, "w") as h:
+            h["t"] = data
+        model = os.path.join(self.tmp, "slash_id_m.h5")
+        checked("train", path, "--label", "y", "--task", "regression", "--drop", "ref/id", "--out", model, "--quiet")
+        out = os.path.join(self.tmp, "slash_id_scores.h5")
+        checked("score", model, path, "--out", out, "--id", "ref/id", "--quiet")
+        with h5py.File(out) as h:
+            self.assertEqual(h["ref%2Fid"][:].tolist(), data["ref/id"].tolist())
+
     def test_multiindex_levels_are_the_index_and_two_dimensional_fields_are_columns(self):
         frame = pd.DataFrame({"x": np.arange(6.0)})
         frame.index = pd.MultiIndex.from_arrays([np.arange(6), np.arange(6) % 3], names=["row_id", "g"])
