@@ -1132,9 +1132,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
   if (valid.rows > 0 && std::isnan(report.best_valid.values.at(report.outcome.metric))) {
-    report.notes.push_back("the validation metric " + report.outcome.metric +
-                           " is undefined on the validation rows (as AUC is when they hold one class): every epoch ran "
-                           "and the last one is kept; choose another --metric, or validation rows of every class");
+    const bool r2 = report.outcome.metric == "r2";
+    report.notes.push_back("the validation metric " + report.outcome.metric + " is undefined on the validation rows (" +
+                           (r2 ? "r2 needs two or more rows" : "as AUC is when they hold one class") +
+                           "): every epoch ran and the last one is kept; choose another --metric, or " +
+                           (r2 ? "more validation rows" : "validation rows of every class"));
   }
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
   if (valid.rows > 0) {
