@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <system_error>
@@ -20,10 +21,19 @@
 namespace lathe::cli {
 
 ScratchDirectory::ScratchDirectory() {
-  const auto base = std::filesystem::temp_directory_path();
+  // The scratch folder comes from TMPDIR when it is set: an error names it, not std::filesystem's
+  // "temp_directory_path: No such file or directory".
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string where = tmpdir != nullptr && *tmpdir != '\0'
+                                ? std::string("TMPDIR=") + tmpdir + " (where lathe bench writes its scratch files)"
+                                : std::string("the temporary folder (set TMPDIR to choose another)");
+  std::error_code ec;
+  const auto base = std::filesystem::temp_directory_path(ec);
+  if (ec) throw InputError(where + ": " + ec.message());
   const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
   path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
-  std::filesystem::create_directories(path_);
+  std::filesystem::create_directories(path_, ec);
+  if (ec) throw InputError(where + ": cannot create " + path_.string() + ": " + ec.message());
 }
 
 ScratchDirectory::~ScratchDirectory() {

@@ -40,8 +40,15 @@ struct ExitCode {
 };
 
 // CLI11's "Could not convert: --epochs = 2.5" in Lathe's words: "--epochs: '2.5' is not a whole
-// number" (the option's type, from `command`, says what was expected). Other messages pass through.
+// number" (the option's type, from `command`, says what was expected); "--epochs: At Most 1
+// required but received 2" as "--epochs is given 2 times; give it once". Other messages pass
+// through.
 inline std::string plain_parse_message(const CLI::App& command, const std::string& message) {
+  const std::string at_most = ": At Most 1 required but received ";
+  if (const auto at = message.find(at_most); at != std::string::npos) {
+    const std::string times = message.substr(at + at_most.size());
+    return message.substr(0, at) + " is given " + times + " times; give it once";
+  }
   const std::string prefix = "Could not convert: ";
   const auto equals = message.find(" = ");
   if (message.rfind(prefix, 0) != 0 || equals == std::string::npos) return message;

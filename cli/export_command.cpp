@@ -26,7 +26,8 @@ void add_export_command(CLI::App& app) {
          "and predicted_class")
       ->required();
   cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"--onnx"});
     check_output_paths({{"--onnx", args->onnx, "the ONNX graph"}}, {{"the model file", args->model}});
     const ModelFile model = load_model(args->model);
     const OnnxExportSummary summary = export_onnx(model, args->model, args->onnx);

@@ -85,7 +85,8 @@ void add_import_command(CLI::App& app) {
       ->default_val(4)
       ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"out"});
     check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
     CsvImportOptions options;
     options.categorical = args->categorical;

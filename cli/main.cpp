@@ -2,12 +2,17 @@
 // 0 success, 1 an error (bad input, failed computation), 2 a usage error (CLI11's parse errors and
 // lathe::UsageError: the command line itself is wrong), 3 a sticky CUDA error (and, from
 // `lathe drift`, drift above the alert threshold: cli::ExitCode).
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -122,9 +127,52 @@ void quiet_silences_device_notes(CLI::App& app) {
   }
 }
 
+// Opens /dev/null on each of stdin, stdout and stderr that is closed (`2>&-`, a supervisor that
+// starts lathe without them), as coreutils do: otherwise the next file lathe opens takes that
+// descriptor, and progress meant for stderr is written into an output file.
+void open_closed_standard_streams() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // The lowest free descriptor: `fd` itself, as those below it are open by now.
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened >= 0 && opened != fd) {
+      ::dup2(opened, fd);
+      ::close(opened);
+    }
+  }
+}
+
+// Runs the command line; the exit code (see the top of this file).
+int run(int argc, char** argv);
+
+// The result lives on stdout (inspect, eval, drift, info, train's summary): when it could not be
+// written (a full disk, `> /dev/full`), say so and fail, as coreutils do, instead of exiting 0
+// with the result lost. `code` is the command's own exit code; a broken pipe ends lathe by SIGPIPE
+// before this (io/temporary_file.h).
+int check_stdout(int code) {
+  errno = 0;
+  std::cout.flush();
+  const bool stream_failed = !std::cout.good();
+  int error = errno;
+  if (std::fflush(stdout) != 0) {
+    error = errno;
+  } else if (!stream_failed && !std::ferror(stdout)) {
+    return code;
+  }
+  std::cerr << "lathe: error: stdout: " << (error != 0 ? std::strerror(error) : "write error") << "\n";
+  return code == 0 ? 1 : code;  // a failure's own code says more (drift's 3 still signals drift)
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  open_closed_standard_streams();
+  return check_stdout(run(argc, argv));
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   // No HDF5 clean-up at exit: every file is closed (and checked) by the code that wrote it, and a
   // file whose flush failed (a full disk) is left in a state that HDF5 1.10's atexit handler
   // crashes on (SIGSEGV in H5F__close_cb after the error was reported). Before any HDF5 call.
@@ -133,7 +181,7 @@ int main(int argc, char** argv) {
   // (the file named, its temporary removed, exit 1) instead of the signal ending lathe at once with
   // its temporaries left behind.
   std::signal(SIGXFSZ, SIG_IGN);
-  // SIGINT, SIGTERM and SIGHUP remove the partial outputs (their temporaries) before ending lathe.
+  // SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the partial outputs (their temporaries) before ending lathe.
   lathe::remove_temporaries_on_termination_signals();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
   app.require_subcommand(1);
@@ -186,3 +234,5 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace

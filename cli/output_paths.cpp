@@ -1,5 +1,8 @@
 #include "cli/output_paths.h"
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
@@ -46,6 +49,10 @@ void OutputPathCheck::check(const WrittenFile& output) const {
       refuse(output, "the " + earlier.option + " file", earlier.path);
     }
   }
+  // Last: the checks above make no file.
+  if (const std::string problem = temporary_name_problem(output.path); !problem.empty()) {
+    throw InputError(output.option + " " + output.path + ": " + problem);
+  }
 }
 
 void OutputPathCheck::add(const WrittenFile& output) {
@@ -56,6 +63,17 @@ void OutputPathCheck::add(const WrittenFile& output) {
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs) {
   OutputPathCheck paths(inputs);
   for (const WrittenFile& output : outputs) paths.add(output);
+}
+
+void refuse_empty_paths(const CLI::App& command, const std::vector<std::string>& options) {
+  for (const std::string& name : options) {
+    const CLI::Option* option = command.get_option_no_throw(name);
+    if (option == nullptr || option->count() == 0) continue;
+    const auto& given = option->results();
+    if (std::none_of(given.begin(), given.end(), [](const std::string& value) { return value.empty(); })) continue;
+    const std::string what = name.rfind("--", 0) == 0 ? name : "the output path (" + name + ")";
+    throw UsageError(what + " is empty (an unset shell variable?): give a file path");
+  }
 }
 
 bool make_output_folder(const std::string& option, const std::filesystem::path& folder) {

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace lathe::cli {
 
 // A file the command reads: what it is to the user ("the model file", "the --valid file") and its
@@ -31,7 +35,9 @@ class OutputPathCheck {
   explicit OutputPathCheck(std::vector<ReadFile> inputs);
 
   // Throws InputError when `output` cannot be written (its folder is missing or is a file, or it is
-  // a folder), is the same file as an input (device and inode, std::filesystem::equivalent: other
+  // a folder; or its folder takes no new file under its temporary's name, temporary_name_problem:
+  // no permission, a read-only filesystem, a name too long once the temporary's suffix is added),
+  // is the same file as an input (device and inode, std::filesystem::equivalent: other
   // spellings, symlinks and hard links are caught; an output that does not exist yet is no input),
   // or is the same path as an output added before (existing or not).
   void check(const WrittenFile& output) const;
@@ -45,6 +51,11 @@ class OutputPathCheck {
 
 // OutputPathCheck(inputs) with every output added in turn.
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);
+
+// UsageError when one of `options` of `command` (long option names such as "--out", or the name of
+// a positional argument such as "out") was given an empty value: an unset shell variable in
+// `--out "$OUT"`. Made before any work, as a missing required option is.
+void refuse_empty_paths(const CLI::App& command, const std::vector<std::string>& options);
 
 // Makes the output folder `folder` that `option` names (`lathe score --out` with several inputs)
 // when it is missing: that folder only, never its parents, so that a typo in a parent is an

@@ -38,6 +38,7 @@ void add_report_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     check_warn_below_alert(cmd, "--psi-warn", args->thresholds.psi_warn, "--psi-alert", args->thresholds.psi_alert);
+    refuse_empty_paths(*cmd, {"--out"});
     check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
                                                               {"the --eval file", args->eval},
                                                               {"the --drift file", args->drift}});

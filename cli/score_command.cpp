@@ -80,8 +80,9 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
+    refuse_empty_paths(*cmd, {"--out"});
     const bool several = args->inputs.size() > 1;
     const std::filesystem::path out(args->out);
     const ScoreFormat format = format_for(args->format, out, several);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "io/synth.h"
 
 namespace lathe::cli {
@@ -47,7 +48,9 @@ void add_synth_command(CLI::App& app) {
   add_whole_number_option(cmd, "--compression", o.deflate_level, "Deflate level, 0 (none) to 9")
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"--out"});
+    check_output_paths({{"--out", args->out, "the synthetic table"}}, {});
     // IsMember has replaced the values with the spelling listed above.
     args->options.task = args->task == "binary"       ? SynthTask::binary
                          : args->task == "multiclass" ? SynthTask::multiclass

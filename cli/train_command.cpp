@@ -2,17 +2,22 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/closest_name.h"
@@ -30,6 +35,59 @@
 namespace lathe::cli {
 
 namespace {
+
+// The live bar of `lathe train` on a terminal: during an epoch one line, redrawn with '\r' at most
+// five times a second ("epoch 3/20 [########............]  40%  1234567 rows/s  eta 0m42s"),
+// erased when the epoch's steps end, so the epoch's own line (runtime/trainer.cpp) takes its place.
+class LiveProgressBar {
+ public:
+  LiveProgressBar() = default;
+  LiveProgressBar(const LiveProgressBar&) = delete;
+  LiveProgressBar& operator=(const LiveProgressBar&) = delete;
+  ~LiveProgressBar() { erase(); }  // an error ends the run mid-epoch: its message starts the line
+
+  void update(const EpochProgress& p) {
+    if (p.rows <= 0 || p.rows_done >= p.rows) {
+      erase();
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_once_ && now - last_draw_ < std::chrono::milliseconds(200)) return;
+    drawn_once_ = true;
+    last_draw_ = now;
+    const double fraction = static_cast<double>(p.rows_done) / static_cast<double>(p.rows);
+    constexpr int kBarCells = 20;
+    const int full = static_cast<int>(fraction * kBarCells);
+    std::string line = "epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs) + " [" +
+                       std::string(static_cast<std::size_t>(full), '#') +
+                       std::string(static_cast<std::size_t>(kBarCells - full), '.') + "] " +
+                       std::to_string(static_cast<int>(fraction * 100.0)) + "%";
+    if (p.seconds > 0 && p.rows_done > 0) {
+      const double rate = static_cast<double>(p.rows_done) / p.seconds;
+      const double left_rows = static_cast<double>(p.rows - p.rows_done) +
+                               static_cast<double>(p.epochs - p.epoch) * static_cast<double>(p.rows);
+      const auto eta = static_cast<long long>(left_rows / rate + 0.5);
+      line += "  " + std::to_string(static_cast<long long>(rate)) + " rows/s  eta " + std::to_string(eta / 60) + "m" +
+              std::to_string(eta % 60) + "s";
+    }
+    // Spaces over what is left of a longer line drawn before.
+    const std::size_t width = line.size();
+    if (width < width_) line += std::string(width_ - width, ' ');
+    width_ = width;
+    std::cerr << '\r' << line << std::flush;
+  }
+
+ private:
+  void erase() {
+    if (width_ == 0) return;
+    std::cerr << '\r' << std::string(width_, ' ') << '\r' << std::flush;
+    width_ = 0;
+  }
+
+  bool drawn_once_ = false;
+  std::chrono::steady_clock::time_point last_draw_;
+  std::size_t width_ = 0;  // characters of the line on the screen; 0: none
+};
 
 nlohmann::json metrics_json(const MetricSet& m) {
   nlohmann::json j = nlohmann::json::object();
@@ -361,6 +419,7 @@ void add_train_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     const std::set<std::string> from_config =
         args->config.empty() ? std::set<std::string>() : apply_config_file(cmd, args->config);
+    refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint"});
     if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
     if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
     TrainTableOptions& o = args->options;
@@ -391,6 +450,16 @@ void add_train_command(CLI::App& app) {
       o.checkpoint_path = args->checkpoint.empty()
                               ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")
                               : std::filesystem::path(args->checkpoint);
+    }
+
+    // A missing checkpoint or earlier model is named with its option: "m.h5: no such file" alone
+    // does not say which of the run's files it is.
+    for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--resume", args->resume},
+                                     std::pair<const char*, std::string>{"--init-model", o.init_model.string()}}) {
+      std::error_code ec;  // set when the file may exist but cannot be looked at: its reader says why
+      if (!path.empty() && !std::filesystem::exists(path, ec) && !ec) {
+        throw InputError(std::string(flag) + " " + path + ": no such file");
+      }
     }
 
     // Before anything is read: no output may replace an input or another output. A checkpoint may
@@ -482,6 +551,15 @@ void add_train_command(CLI::App& app) {
     o.read.group = args->group;
     o.read.block_rows = args->block_rows;
     o.trainer.progress = !args->quiet;
+    // On a terminal, a live bar during each epoch; on a pipe or file only the epoch lines.
+    std::shared_ptr<LiveProgressBar> bar;
+    if (!args->quiet && ::isatty(STDERR_FILENO) == 1) {
+      bar = std::make_shared<LiveProgressBar>();
+      // Weak: the bar goes (erased) with this scope, also when an error unwinds it.
+      o.trainer.on_epoch_progress = [weak = std::weak_ptr<LiveProgressBar>(bar)](const EpochProgress& p) {
+        if (const auto live = weak.lock()) live->update(p);
+      };
+    }
     o.memory_budget_bytes = args->memory_budget_mb * 1e6;
     // The log is written under a temporary name and takes its place only when training succeeds, so
     // a failed run leaves an earlier log as it was.

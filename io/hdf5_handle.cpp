@@ -1,6 +1,11 @@
 #include "io/hdf5_handle.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 #include <cmath>
@@ -18,8 +23,31 @@ void silence_errors_in_this_thread() {
   }
 }
 
+void check_readable(const std::filesystem::path& path, const std::string& context) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return;  // the caller's "no such file"
+    throw InputError(context + ": cannot open: " + std::strerror(errno));
+  }
+  if (!S_ISREG(status.st_mode)) return;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(context + ": cannot open: " + std::strerror(errno));
+  ::close(fd);
+}
+
+std::string locked_file_message(const std::string& context, const std::string& why) {
+  // HDF5's sec2 driver: "unable to lock file, errno = 11, error message = 'Resource temporarily
+  // unavailable'" (EWOULDBLOCK from flock). Other reasons for a failed lock (no locks on this
+  // filesystem) keep HDF5's own message.
+  if (why.find("unable to lock file") == std::string::npos) return "";
+  if (why.find("errno = 11") == std::string::npos && why.find("temporarily unavailable") == std::string::npos) return "";
+  return context + " is locked by another process (open for writing, as h5py's 'a' or 'r+' mode holds it); close "
+                   "it there, or set HDF5_USE_FILE_LOCKING=FALSE to read it anyway";
+}
+
 H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint) {
   const std::string context = path.string();
+  check_readable(path, context);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
   if (!std::filesystem::is_regular_file(path, ec)) {
@@ -29,7 +57,9 @@ H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hin
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, model_hint));
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) {
+    const std::string locked = locked_file_message(context, last_error_message());
     H5Eclear2(H5E_DEFAULT);
+    if (!locked.empty()) throw InputError(locked);
     throw InputError(context + ": cannot open (truncated or damaged?)");
   }
   return file_handle(id);

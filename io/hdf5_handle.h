@@ -73,9 +73,20 @@ inline H5Handle attribute_handle(hid_t id) { return {id, H5Aclose}; }
 
 // Opens an existing HDF5 file read-only. InputError naming it when it is missing, not a regular
 // file (a FIFO would block HDF5's first read forever, a folder or device answers nonsense), not
-// HDF5 (with the `lathe import` hint for a CSV file; model_hint: it was given as a model file) or
-// cannot be opened.
+// HDF5 (with the `lathe import` hint for a CSV file; model_hint: it was given as a model file),
+// cannot be read (check_readable), is locked by a writer (locked_file_message) or cannot be opened.
 H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint = false);
+
+// InputError "`context`: cannot open: Permission denied" (or the system's other reason) when the
+// system refuses to look at `path` or to open it for reading: a file or a folder above it that the
+// user may not read, which std::filesystem reports as missing and H5Fis_hdf5 as no HDF5 file. A
+// path that does not exist, or that is no regular file, passes: the caller names those.
+void check_readable(const std::filesystem::path& path, const std::string& context);
+
+// When `why` (an H5Fopen failure's HDF5 message, last_error_message) says that the file's lock is
+// held by another process (a writer: h5py in 'a', 'w' or 'r+' mode), the message for it naming
+// `context` and the way to read it anyway (HDF5_USE_FILE_LOCKING=FALSE); "" otherwise.
+std::string locked_file_message(const std::string& context, const std::string& why);
 inline H5Handle object_handle(hid_t id) { return {id, H5Oclose}; }
 inline H5Handle plist_handle(hid_t id) { return {id, H5Pclose}; }
 

@@ -177,6 +177,7 @@ struct TableReader::Impl {
   }
 
   void open_file() {
+    h5::check_readable(path, file_context);  // a permission problem is neither "no such file" nor "not HDF5"
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw InputError(file_context + ": no such file");
     if (std::filesystem::is_directory(path, ec)) throw InputError(file_context + ": is a directory");
@@ -192,6 +193,9 @@ struct TableReader::Impl {
     if (id < 0) {
       const std::string why = h5::last_error_message();
       H5Eclear2(H5E_DEFAULT);
+      if (const std::string locked = h5::locked_file_message(file_context, why); !locked.empty()) {
+        throw InputError(locked);
+      }
       throw InputError(file_context + ": cannot open HDF5 file (truncated or damaged?): " + why);
     }
     file = h5::file_handle(id);

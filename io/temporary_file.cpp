@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -66,6 +67,39 @@ std::mutex made_temporaries_mutex;
 std::vector<std::pair<std::string, std::string>>& made_temporaries() {
   static std::vector<std::pair<std::string, std::string>> made;
   return made;
+}
+
+// Numbers the temporaries (and the probes of temporary_name_problem) this process makes.
+std::atomic<int> temporary_counter{0};
+
+// The temporary that the next TemporaryOutput of `final_path` (symbolic links already followed)
+// would write: "<dir>/.<name>.tmp-<pid>-<n>", n taken from temporary_counter.
+std::filesystem::path next_temporary_of(const std::filesystem::path& final_path) {
+  const auto dir = final_path.has_parent_path() ? final_path.parent_path() : std::filesystem::path(".");
+  return dir / (std::string(".") + final_path.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
+                std::to_string(temporary_counter++));
+}
+
+// The message for a temporary `temporary` of `final_path` that could not be made (errno `error`).
+std::string cannot_create_message(const std::filesystem::path& final_path, const std::filesystem::path& temporary,
+                                  int error) {
+  const auto dir = final_path.has_parent_path() ? final_path.parent_path() : std::filesystem::path(".");
+  if (error == ENAMETOOLONG) {
+    // The form, not the temporary's own name: name_final_paths would turn that into the final one.
+    const std::size_t name_bytes = final_path.filename().string().size();
+    const std::size_t temporary_bytes = temporary.filename().string().size();
+    const long limit = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+    std::string text = "the file name is too long: the file is written first as '.NAME.tmp-PID-N' beside it, a name of " +
+                       std::to_string(temporary_bytes) + " bytes";
+    if (limit > 0 && static_cast<std::size_t>(limit) + name_bytes > temporary_bytes) {
+      text += ", over the folder's limit of " + std::to_string(limit) + "; give a name of at most " +
+              std::to_string(static_cast<std::size_t>(limit) + name_bytes - temporary_bytes) + " bytes";
+    } else {
+      text += "; give a shorter name";
+    }
+    return text;
+  }
+  return "cannot write in the folder '" + dir.string() + "': " + std::strerror(error);
 }
 
 const char* const kSuffixPattern = R"(\.tmp-([0-9]+)-([0-9]+)$)";
@@ -143,8 +177,29 @@ int remove_stale_temporaries(const std::filesystem::path& final_path) {
   return removed;
 }
 
+std::string temporary_name_problem(const std::filesystem::path& final_path) {
+  std::filesystem::path final = final_path;
+  std::error_code link_error;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(final, link_error))) {
+    final = std::filesystem::canonical(final_path, link_error);
+    if (link_error) return "cannot follow the symbolic link: " + link_error.message();
+  }
+  const std::filesystem::path probe = next_temporary_of(final);
+  // Listed for the signal handlers while it exists, as a temporary is; a SIGKILL leaves a name
+  // that remove_stale_temporaries knows.
+  const std::string probe_text = probe.string();
+  int slot = take_signal_slot(probe_text.c_str());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int error = errno;
+  if (fd >= 0) {
+    ::close(fd);
+    ::unlink(probe.c_str());
+  }
+  release_signal_slot(slot);
+  return fd >= 0 ? std::string() : cannot_create_message(final, probe, error);
+}
+
 TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std::move(final_path)) {
-  static std::atomic<int> counter{0};
   {
     std::lock_guard<std::mutex> lock(live_temporaries_mutex);
     if (live_temporaries().count(final_) > 0) {
@@ -165,9 +220,7 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
     if (link_error) throw InputError(link.string() + ": cannot follow the symbolic link: " + link_error.message());
   }
   remove_stale_temporaries(final_);
-  const auto dir = final_.has_parent_path() ? final_.parent_path() : std::filesystem::path(".");
-  temporary_ = dir / (std::string(".") + final_.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
-                      std::to_string(counter++));
+  temporary_ = next_temporary_of(final_);
   const std::string temporary_text = temporary_.string();
   {
     std::lock_guard<std::mutex> lock(made_temporaries_mutex);
@@ -185,7 +238,7 @@ TemporaryOutput::TemporaryOutput(std::filesystem::path final_path) : final_(std:
   if (fd < 0) {
     const int error = errno;
     release_signal_slot(signal_slot_);  // before temporary_for_signals_ is freed as this throws
-    throw InputError(final_.string() + ": cannot write in the folder '" + dir.string() + "': " + std::strerror(error));
+    throw InputError(final_.string() + ": " + cannot_create_message(final_, temporary_, error));
   }
   ::close(fd);
   std::lock_guard<std::mutex> lock(live_temporaries_mutex);
@@ -208,6 +261,13 @@ TemporaryOutput::~TemporaryOutput() {
 
 void TemporaryOutput::commit() {
   if (!in_place_) {
+    // The file replaced keeps its permission bits; a new file keeps the umask's.
+    struct stat replaced {};
+    if (::stat(final_.c_str(), &replaced) == 0 && S_ISREG(replaced.st_mode) &&
+        ::chmod(temporary_.c_str(), replaced.st_mode & 0777) != 0) {
+      throw Error(final_.string() + ": cannot give the new file the permissions of the one it replaces: " +
+                  std::strerror(errno));
+    }
     std::error_code ec;
     std::filesystem::rename(temporary_, final_, ec);
     if (ec) throw Error(final_.string() + ": cannot move the finished file into place: " + ec.message());
@@ -219,7 +279,7 @@ void TemporaryOutput::commit() {
 void remove_temporaries_on_termination_signals() {
   static std::once_flag installed;
   std::call_once(installed, [] {
-    const int termination_signals[] = {SIGINT, SIGTERM, SIGHUP};
+    const int termination_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
     struct sigaction handler {};
     handler.sa_handler = remove_temporaries_and_reraise;
     // One handler at a time: a second signal waits, then ends the process by its default action.

@@ -31,7 +31,9 @@ class TemporaryOutput {
   // Where to write: "<dir>/.<name>.tmp-<pid>-<n>", in the same directory (same filesystem).
   const std::filesystem::path& path() const { return temporary_; }
   const std::filesystem::path& final_path() const { return final_; }
-  // Atomically renames the finished file to the final path. The writer must have closed it.
+  // Atomically renames the finished file to the final path. The writer must have closed it. A
+  // file it replaces keeps its permission bits (the new file gets its mode, as `sed -i` does), so
+  // replacing a private (0600) file does not make it readable by others.
   void commit();
 
  private:
@@ -51,13 +53,21 @@ class TemporaryOutput {
 // (or of a link to one) is fine.
 std::string output_path_problem(const std::filesystem::path& final_path);
 
+// Why no file can be made where `final_path`'s temporary would go, or "" when one can: makes a file
+// under a name of the temporary's form (".NAME.tmp-PID-N", beside the file a symbolic link ends at)
+// and removes it at once, so that an unwritable folder ("Permission denied", "Read-only file
+// system") or a name that fits the system's limit while its temporary does not is found before a
+// command reads or computes anything, not when it saves. Assumes output_path_problem found nothing.
+std::string temporary_name_problem(const std::filesystem::path& final_path);
+
 // Removes the temporary files of `final_path` (".NAME.tmp-PID-N" beside it, and the doubled
 // "..NAME.tmp-PID-N.tmp-PID-M" that checkpoints of earlier versions made) whose every PID names a
 // process that no longer exists (kill(pid, 0) fails with ESRCH). A name that does not match that
 // pattern exactly, or whose process may still run, is never touched. Returns how many it removed.
 int remove_stale_temporaries(const std::filesystem::path& final_path);
 
-// Installs, once, handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary files of every
+// Installs, once, handlers for SIGINT, SIGTERM, SIGHUP and SIGPIPE (a reader of stdout or stderr
+// that went away: `lathe train ... 2>&1 | head`) that remove the temporary files of every
 // live TemporaryOutput and then end the process by the same signal with its default action (the
 // exit status still says which signal). A signal that was ignored when this is called (nohup)
 // stays ignored. Temporaries left by SIGKILL are removed by remove_stale_temporaries.

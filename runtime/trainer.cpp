@@ -126,12 +126,19 @@ void predict(Model& model, const PredictionLink& link, const PreparedRowsView& r
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Runs one epoch's steps over the rows the model is bound to (`rows` of them, in the order set
 // for the epoch): local SGD in parallel mode, else minibatch steps (at once through train_steps,
 // or one train_step call each). Advances `step` by the steps taken. mean_weight: the training
 // set's mean sample weight (StepSettings::mean_weight).
+// `rows_done(n)`, when not empty, is told after each group of steps that the first n of `rows` are
+// done (TrainerOptions::on_epoch_progress).
 void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, double mean_weight, std::int64_t& step,
-               std::int64_t optimizer_restart, std::int64_t total_steps, std::vector<PlannedStep>& plans) {
+               std::int64_t optimizer_restart, std::int64_t total_steps, std::vector<PlannedStep>& plans,
+               const std::function<void(std::int64_t)>& rows_done) {
   if (options.mode == TrainMode::parallel) {
     LocalSgdSettings local;
     local.mean_weight = mean_weight;
@@ -142,6 +149,7 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     local.learning_rate = learning_rate_at(options, step + 1, total_steps);
     model.train_epoch_local_sgd(local);
     step += (rows + options.batch - 1) / options.batch;
+    if (rows_done) rows_done(rows);
     return;
   }
   plans.clear();
@@ -157,10 +165,25 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     p.settings.return_loss = false;
     plans.push_back(p);
   }
-  if (options.step_graphs) {
-    model.train_steps(plans);
-  } else {
-    for (const PlannedStep& p : plans) model.train_step(p.first, p.count, p.settings);
+  const auto run = [&](std::span<const PlannedStep> group) {
+    if (options.step_graphs) {
+      model.train_steps(group);
+    } else {
+      for (const PlannedStep& p : group) model.train_step(p.first, p.count, p.settings);
+    }
+  };
+  if (!rows_done) {
+    run(plans);
+    return;
+  }
+  // About 256 groups an epoch, a bar that moves, at little cost: at least 128 steps each, one CUDA
+  // graph's worth (kernels/train_step.cu), as each call waits for the steps queued before it.
+  const std::size_t group = std::max<std::size_t>(128, plans.size() / 256);
+  for (std::size_t begin = 0; begin < plans.size(); begin += group) {
+    const std::size_t count = std::min(group, plans.size() - begin);
+    run(std::span<const PlannedStep>(plans).subspan(begin, count));
+    const PlannedStep& last = plans[begin + count - 1];
+    rows_done(last.first + last.count);
   }
 }
 
@@ -385,12 +408,25 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
   const double total_weight = total_weight_of(train.set, train.rows);
   const double mean_weight = train.rows > 0 ? mean_weight_of(total_weight, train.rows) : 1.0;
   std::vector<PlannedStep> plans;
+  // The live progress splits an epoch's steps into groups, and on the GPU each group is a CUDA graph
+  // of its own: after an epoch shorter than this, the next ones run whole, without it.
+  constexpr double kProgressMinEpochSeconds = 0.5;
+  double last_epoch_seconds = -1.0;
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
                                      std::int64_t total_steps) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
     if (epoch < options.epochs) model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
-    run_steps(model, train.rows, options, mean_weight, step, restart, total_steps, plans);
+    const auto epoch_start = std::chrono::steady_clock::now();
+    std::function<void(std::int64_t)> rows_done;
+    const bool short_epochs = last_epoch_seconds >= 0.0 && last_epoch_seconds < kProgressMinEpochSeconds;
+    if (options.on_epoch_progress && !short_epochs) {
+      rows_done = [&](std::int64_t done) {
+        options.on_epoch_progress({epoch, options.epochs, done, train.rows, seconds_since(epoch_start)});
+      };
+    }
+    run_steps(model, train.rows, options, mean_weight, step, restart, total_steps, plans, rows_done);
+    last_epoch_seconds = seconds_since(epoch_start);
     return total_weight;
   };
   return run_training(ctx, model, train.rows, (train.rows + options.batch - 1) / options.batch, epoch_steps,
@@ -434,6 +470,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
   };
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
                                      std::int64_t total_steps) {
+    const auto epoch_start = std::chrono::steady_clock::now();
     // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
     const EpochPermutation window_order = window_order_of(epoch);
     double total_weight = 0;
@@ -463,7 +500,14 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       total_weight += total_weight_of(set, current.rows);
       rows_bound += current.rows;
       const double mean = std::isnan(mean_weight) ? total_weight / static_cast<double>(rows_bound) : mean_weight;
-      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans);
+      std::function<void(std::int64_t)> rows_done;
+      if (options.on_epoch_progress) {
+        const std::int64_t before = rows_bound - current.rows;
+        rows_done = [&, before](std::int64_t done) {
+          options.on_epoch_progress({epoch, options.epochs, before + done, rows, seconds_since(epoch_start)});
+        };
+      }
+      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans, rows_done);
       // The CPU model has finished reading `current`; the GPU model copied it at binding.
     }
     base = static_cast<int>((base + windows) % 2);

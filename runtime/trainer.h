@@ -27,6 +27,15 @@ enum class TrainMode { exact, parallel };
 
 struct TrainerState;
 
+// How far an epoch has come, for a live progress bar (`lathe train` on a terminal).
+struct EpochProgress {
+  std::int32_t epoch = 0;     // counting from 1
+  std::int32_t epochs = 0;    // the run's last epoch
+  std::int64_t rows_done = 0; // training rows the epoch's steps have covered so far
+  std::int64_t rows = 0;      // the epoch's training rows
+  double seconds = 0.0;       // since the epoch began
+};
+
 struct TrainerOptions {
   TrainMode mode = TrainMode::exact;
   std::int64_t sync_every = 8;  // parallel: local steps between weight averages
@@ -52,6 +61,12 @@ struct TrainerOptions {
   // diamonds' test RMSE 1105 where the whole schedule gave 1093), and 5 or 3 did so more often.
   std::int32_t patience = 20;
   bool progress = true;
+  // Called during each epoch between groups of steps (at most a few hundred times an epoch), the
+  // last time with rows_done == rows, before validation and before the epoch's line is printed.
+  // When set, an exact-mode epoch hands its steps to the model in groups rather than all at once
+  // (the same bits; on the GPU, more but shorter graph replays); a parallel-mode epoch is one
+  // group. Empty: not called.
+  std::function<void(const EpochProgress&)> on_epoch_progress;
   std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
   // Checkpoints: after every epoch that is a multiple of checkpoint_every (0 = never), the trainer
   // calls on_checkpoint with the state needed to continue (the caller writes it, io/checkpoint.h).
