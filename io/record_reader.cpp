@@ -245,13 +245,13 @@ struct RecordReader::Impl {
     const std::string w =
         where + ", rows " + std::to_string(first + 1) + "-" + std::to_string(first + count);
     H5Handle file_space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), w));
-    const hsize_t start = static_cast<hsize_t>(first);
-    const hsize_t extent = static_cast<hsize_t>(count);
+    // Rows of a 1-D dataset, or of an n x 1 one (a label stored as a column vector).
+    const hsize_t start[2] = {static_cast<hsize_t>(first), 0};
+    const hsize_t extent[2] = {static_cast<hsize_t>(count), 1};
     LATHE_H5_CHECK(
-        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &extent, nullptr),
-        w);
+        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), w);
     H5Handle memory_space =
-        h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &extent, nullptr), w));
+        h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), w));
     buffer.assign(p.record_size * static_cast<std::size_t>(count), 0);
     LATHE_H5_CHECK(H5Dread(dataset, p.type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
                            buffer.data()),

@@ -427,10 +427,7 @@ struct TableReader::Impl {
       c.dataset = "/" + label_path;
       if (y.element.dtype == "string") {
         // Class names as strings ("cat", "dog"): a categorical label.
-        if (y.rank != 1) {
-          throw InputError(where("/" + label_path) + ": a label of strings must be 1-D, found rank " +
-                           std::to_string(y.rank));
-        }
+        // (1-D, or n x 1 as column_vector allows above.)
         RecordField field;
         field.columns = {static_cast<std::int64_t>(columns.size())};
         y.record = std::make_unique<RecordReader>(y.dataset.get(), std::vector<RecordField>{field},

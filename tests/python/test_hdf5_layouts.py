@@ -159,10 +159,12 @@ class Hdf5LayoutsTest(unittest.TestCase):
         features = rng.standard_normal((3000, 4)).astype(np.float32)
         dog = features[:, 0] + features[:, 1] + rng.logistic(size=3000) > 0
         metrics = {}
-        for name, label in (("strings", np.where(dog, b"dog", b"cat")), ("codes", dog.astype(np.int8))):
+        for name, label in (("strings", np.where(dog, b"dog", b"cat")), ("codes", dog.astype(np.int8)),
+                            ("column", np.where(dog, "dog", "cat").astype(object).reshape(-1, 1))):
             path = os.path.join(self.tmp, f"xy_{name}.h5")
             with h5py.File(path, "w") as h:
-                h["X"], h["y"] = features, label
+                h["X"] = features
+                h.create_dataset("y", data=label, dtype=h5py.string_dtype() if label.dtype == object else None)
             model = os.path.join(self.tmp, f"m_xy_{name}.h5")
             checked("train", path, "--label", "y", "--task", "binary", "--out", model, "--quiet")
             metrics[name] = json.loads(checked("eval", model, path, "--json", "--quiet").stdout)
@@ -170,6 +172,7 @@ class Hdf5LayoutsTest(unittest.TestCase):
         # "dog" is the positive class (the second label in sorted order), as the code 1 is.
         for key in ("auc", "logloss", "accuracy"):
             self.assertEqual(metrics["strings"][key], metrics["codes"][key], key)
+            self.assertEqual(metrics["column"][key], metrics["codes"][key], key)  # n x 1, variable length
 
     def test_ids_and_passthrough_columns_stay_exact_in_every_layout(self):
         frame = pd.DataFrame({"id": [10**12, 10**12 + 1, 10**12 + 2],
