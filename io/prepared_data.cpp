@@ -54,6 +54,14 @@ std::optional<PreparedSource> read_prepared_tag(const std::filesystem::path& dat
   return tag_of(file.get(), data);
 }
 
+std::string prepared_from(const std::filesystem::path& data) {
+  const h5::H5Handle file = h5::open_file_for_reading(data);
+  const std::string context = data.string();
+  if (!h5::attribute_exists(file.get(), "lathe_source", context)) return {};
+  const std::vector<std::string> text = h5::read_string_attribute(file.get(), "lathe_source", context);
+  return text.size() == 1 ? text[0] : std::string();
+}
+
 StoredPreparation read_stored_preparation(const std::filesystem::path& path) {
   const std::string context = path.string();
   StoredPreparation out;

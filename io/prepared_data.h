@@ -38,6 +38,10 @@ inline constexpr const char* kPassthroughAttribute = "lathe_passthrough";
 // or not HDF5.
 std::optional<PreparedSource> read_prepared_tag(const std::filesystem::path& data);
 
+// The name of the raw file `data` was prepared from (its lathe_source attribute, which `lathe
+// prepare` writes); "" when it has none.
+std::string prepared_from(const std::filesystem::path& data);
+
 // A fitted preparation to apply, read from a prepared file or a model file (`--from`).
 struct StoredPreparation {
   FittedPreparation fitted;

@@ -230,9 +230,10 @@ void check_data_preparation(const ModelFile& model, const std::filesystem::path&
   }
   // Any other prepared file holds values in other units (centered, scaled, imputed, categories as
   // slots): the model's preparation would transform them a second time, and score them silently.
-  throw InputError(data.string() + " was written by `lathe prepare` (prepared from " + tag->source +
-                   "), but " + model_name + " was trained on raw data and prepares its inputs itself: give it the raw data (" +
-                   tag->source + ")");
+  const std::string raw = prepared_from(data);
+  throw InputError(data.string() + " was written by `lathe prepare`" + (raw.empty() ? "" : " (prepared from " + raw + ")") +
+                   ", but " + model_name + " was trained on raw data and prepares its inputs itself: give it the raw data" +
+                   (raw.empty() ? "" : " (" + raw + ")"));
 }
 
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {

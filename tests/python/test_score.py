@@ -410,6 +410,10 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("was written by `lathe prepare`", proc.stderr)
         self.assertIn("trained on raw data", proc.stderr)
+        # It names the raw file the prepared one came from, not the prepared file again.
+        raw = os.path.basename(self.telco)
+        self.assertIn(f"(prepared from {raw})", proc.stderr)
+        self.assertIn(f"give it the raw data ({raw})", proc.stderr)
         self.assertFalse(os.path.exists(out))
         proc = run("eval", self.telco_model, prepared, "--device", "cpu", check=False)
         self.assertEqual(proc.returncode, 1)
