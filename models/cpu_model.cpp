@@ -389,9 +389,13 @@ class CpuModel final : public Model {
   }
 
   ModelParameters parameters() const override { return unpack_parameters(state_.theta, params_); }
+  bool parameters_finite() const override {
+    return std::all_of(state_.theta.begin(), state_.theta.end(), [](float x) { return std::isfinite(x); });
+  }
 
   void set_parameters(const ModelParameters& parameters) override {
     check_parameters(shape_, parameters);
+    std::vector<float>().swap(state_.theta);  // freed first: a hashed table may be gigabytes
     state_.theta = pack_parameters(parameters);
     std::fill(state_.moments.begin(), state_.moments.end(), 0.0f);
   }

@@ -343,4 +343,11 @@ std::unique_ptr<Model> make_model(const DeviceContext& ctx, const ModelShape& sh
   return model;
 }
 
+bool all_finite(const ModelParameters& p) {
+  const auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  return finite(p.weights) && finite(p.bias) && finite(p.factors);
+}
+
 }  // namespace lathe

@@ -168,6 +168,9 @@ struct PlannedStep {
   StepSettings settings;   // return_loss is ignored: train_steps never waits for a step
 };
 
+// Whether every weight, bias and factor is finite.
+bool all_finite(const ModelParameters& p);
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -218,6 +221,9 @@ class Model {
   virtual void predict_regression(const PreparedRowsView& rows, double target_mean,
                                   double target_std, float* out) = 0;
   virtual ModelParameters parameters() const = 0;
+  // Whether every parameter is finite; without a copy where the model can look in place (the
+  // trainer asks each epoch, and keeps a copy of the parameters only when they improve).
+  virtual bool parameters_finite() const { return all_finite(parameters()); }
   // Replaces the parameters (sizes as parameters() gives them, else Error) and resets the
   // optimizer's state (moments, accumulated squares) to zero.
   virtual void set_parameters(const ModelParameters& parameters) = 0;

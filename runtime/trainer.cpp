@@ -51,13 +51,6 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
   return lr;
 }
 
-bool all_finite(const ModelParameters& p) {
-  auto finite = [](const std::vector<float>& v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-  };
-  return finite(p.weights) && finite(p.bias) && finite(p.factors);
-}
-
 bool improves(const std::string& metric, double candidate, double best) {
   if (std::isnan(candidate)) return false;
   if (std::isnan(best)) return true;
@@ -264,8 +257,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     EpochRecord record;
     record.epoch = epoch;
     record.train_loss = loss_sum / std::max(total_weight, 1e-300);
-    const ModelParameters params = model.parameters();
-    if (!std::isfinite(record.train_loss) || !all_finite(params)) {
+    if (!std::isfinite(record.train_loss) || !model.parameters_finite()) {
       throw Error("epoch " + std::to_string(epoch) +
                   ": the training loss or the weights are no longer finite (the optimization diverged); "
                   "try a lower --lr");
@@ -300,7 +292,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     // Until the metric has a value (AUC on validation rows of one class has none), the last epoch
     // is kept, as without a validation set, and there is nothing to stop on.
     if (better || !have_valid || std::isnan(best_value)) {
-      outcome.best = params;
+      // The model holds the epoch's parameters: one copy of the best is kept beside them, made
+      // only when they improve, the old one freed first.
+      outcome.best = ModelParameters{};
+      outcome.best = model.parameters();
       outcome.best_epoch = epoch;
     }
 
@@ -329,7 +324,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       state.optimizer_step_origin = optimizer_restart;
       state.optimizer = model.optimizer_state();
       state.best = outcome.best;
-      state.last = params;
+      state.last = outcome.best_epoch == epoch ? outcome.best : model.parameters();
       state.history = outcome.history;
       options.on_checkpoint(state);
     }
