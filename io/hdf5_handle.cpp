@@ -444,4 +444,15 @@ std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t 
   return out;
 }
 
+bool is_boolean_enum(hid_t type) {
+  const int members = H5Tget_nmembers(type);
+  bool boolean = members == 2;
+  for (int i = 0; boolean && i < members; ++i) {
+    char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
+    boolean = name && (std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0);
+    if (name) H5free_memory(name);
+  }
+  return boolean;
+}
+
 }  // namespace lathe::h5

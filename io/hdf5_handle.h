@@ -129,6 +129,9 @@ inline herr_t reclaim_variable_length(hid_t type, hid_t space, hid_t plist, void
 #endif
 }
 
+// Whether the enum type `type` is h5py's bool: two members named FALSE and TRUE.
+bool is_boolean_enum(hid_t type);
+
 // Whether `name` is a link under `file` (HDF5's error stack left clean either way).
 bool link_exists(hid_t file, const char* name);
 

@@ -164,16 +164,7 @@ struct RecordReader::Impl {
         f.decode = Decode::enum_integer;
         f.is_signed = H5Tget_sign(super.get()) == H5T_SGN_2;
         memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(b, H5T_DIR_ASCEND), w));
-        const int members = H5Tget_nmembers(b);
-        bool boolean = members == 2;
-        for (int i = 0; boolean && i < members; ++i) {
-          char* name = H5Tget_member_name(b, static_cast<unsigned>(i));
-          if (name) {
-            boolean = std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0;
-            H5free_memory(name);
-          }
-        }
-        f.dtype = boolean ? "bool" : "enum" + std::to_string(H5Tget_size(memory_base.get()) * 8);
+        f.dtype = h5::is_boolean_enum(b) ? "bool" : "enum" + std::to_string(H5Tget_size(memory_base.get()) * 8);
         break;
       }
       case H5T_STRING: {

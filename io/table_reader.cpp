@@ -84,16 +84,7 @@ ElementType classify_type(hid_t type, const std::string& where) {
       e.is_signed = H5Tget_sign(base.get()) == H5T_SGN_2;
       e.native_enum = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(type, H5T_DIR_ASCEND), where));
       e.size = H5Tget_size(e.native_enum.get());
-      const int members = H5Tget_nmembers(type);
-      bool boolean = members == 2;
-      for (int i = 0; boolean && i < members; ++i) {
-        char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
-        if (name) {
-          boolean = std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0;
-          H5free_memory(name);
-        }
-      }
-      e.dtype = boolean ? "bool" : "enum" + std::to_string(e.size * 8);
+      e.dtype = h5::is_boolean_enum(type) ? "bool" : "enum" + std::to_string(e.size * 8);
       return e;
     }
     default:
