@@ -1,12 +1,14 @@
 // `lathe inspect FILE [--json]`: the layout, rows, storage (with the path each dataset is read by),
 // and per column its name, type, missing count and min/mean/max/std (numeric) or category count and
-// the labels with their counts (categorical: the text shows the 10 most frequent, the JSON all).
+// the labels with their counts (categorical: the text shows the 10 most frequent, the JSON all);
+// with --head N, the first N rows as read.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -48,6 +50,67 @@ std::string general(double v) {
 
 std::string label_text(const std::string& label) { return label.empty() ? "\"\"" : label; }
 
+// The first rows of a table as the reader gives them, each value as a user would write it: a
+// label for a categorical column, an integer column's integers in full, a float64 column's
+// numbers exactly (the shortest text that reads back), others as float32; missing is nullopt.
+using HeadValue = std::optional<nlohmann::json>;
+
+std::vector<std::vector<HeadValue>> read_head(TableReader& reader, std::int64_t rows) {
+  const auto& cols = reader.columns();
+  const auto ncols = static_cast<std::int64_t>(cols.size());
+  std::vector<float> block(static_cast<std::size_t>(rows * ncols));
+  reader.read_block(0, rows, block);
+  std::vector<std::vector<HeadValue>> head(static_cast<std::size_t>(rows), std::vector<HeadValue>(cols.size()));
+  for (std::int64_t c = 0; c < ncols; ++c) {
+    const ColumnInfo& info = cols[static_cast<std::size_t>(c)];
+    const float* v = block.data() + c * rows;
+    const std::optional<ExactType> exact = reader.exact_type(c);
+    std::vector<double> doubles;
+    std::vector<std::int64_t> signed_values;
+    std::vector<std::uint64_t> unsigned_values;
+    if (info.type == ColumnType::numeric && exact == ExactType::float64) {
+      doubles.resize(static_cast<std::size_t>(rows));
+      reader.read_column_as(c, 0, rows, ExactType::float64, doubles.data());
+    } else if (info.type == ColumnType::numeric && exact == ExactType::int64) {
+      signed_values.resize(static_cast<std::size_t>(rows));
+      reader.read_column_as(c, 0, rows, ExactType::int64, signed_values.data());
+    } else if (info.type == ColumnType::numeric && exact == ExactType::uint64) {
+      unsigned_values.resize(static_cast<std::size_t>(rows));
+      reader.read_column_as(c, 0, rows, ExactType::uint64, unsigned_values.data());
+    }
+    for (std::int64_t r = 0; r < rows; ++r) {
+      HeadValue& out = head[static_cast<std::size_t>(r)][static_cast<std::size_t>(c)];
+      const auto i = static_cast<std::size_t>(r);
+      if (!signed_values.empty()) {
+        out = signed_values[i];
+      } else if (!unsigned_values.empty()) {
+        out = unsigned_values[i];
+      } else if (std::isnan(v[r])) {
+        continue;  // missing
+      } else if (info.type == ColumnType::categorical) {
+        const auto code = static_cast<std::size_t>(v[r]);
+        if (code < info.categories.size()) out = info.categories[code];
+      } else {
+        out = doubles.empty() ? static_cast<double>(v[r]) : doubles[i];
+      }
+    }
+  }
+  return head;
+}
+
+std::string head_text(const HeadValue& value) {
+  if (!value) return "NaN";
+  if (value->is_string()) return value->get<std::string>();
+  if (value->is_number_float()) {
+    const double d = value->get<double>();
+    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+    std::ostringstream s;
+    s << std::setprecision(10) << d;
+    return s.str();
+  }
+  return value->dump();
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
@@ -55,11 +118,13 @@ void add_inspect_command(CLI::App& app) {
   struct Args {
     std::string file, device = "auto", group, matrix = "X", label = "y";
     bool json = false, quiet = false;
+    std::int64_t head = 0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("file", args->file, "HDF5 file (matrix, columnar or pandas layout)")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
+  add_whole_number_option(cmd, "--head", args->head, "Also show the first N rows as read (default 0: none)");
   cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read");
   cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
   cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");
@@ -73,6 +138,7 @@ void add_inspect_command(CLI::App& app) {
     TableReader reader(args->file, options);
     const TableSummary summary = summarize_table(ctx, reader);
     const auto& cols = reader.columns();
+    const auto head = read_head(reader, std::min(args->head, reader.rows()));
 
     if (args->json) {
       nlohmann::json j;
@@ -115,6 +181,14 @@ void add_inspect_command(CLI::App& app) {
           col["std"] = s.count ? json_number(std::sqrt(variance(s))) : nullptr;
         }
         j["columns"].push_back(col);
+      }
+      if (args->head > 0) {
+        j["head"] = nlohmann::json::array();
+        for (const auto& row : head) {
+          nlohmann::json values = nlohmann::json::object();
+          for (std::size_t c = 0; c < cols.size(); ++c) values[cols[c].name] = row[c] ? *row[c] : nullptr;
+          j["head"].push_back(values);
+        }
       }
       std::cout << j.dump(2) << "\n";
       return;
@@ -204,6 +278,23 @@ void add_inspect_command(CLI::App& app) {
                   << std::setw(12) << counts[i] << std::setw(9) << pct.str() << "\n";
       }
       if (order.size() > shown) std::cout << "    ... and " << order.size() - shown << " more\n";
+    }
+
+    // The first rows, a column each, right-aligned by terminal cells.
+    if (!head.empty()) {
+      std::cout << "\nfirst " << head.size() << (head.size() == 1 ? " row" : " rows") << ":\n";
+      std::vector<std::vector<std::string>> cells(head.size() + 1, std::vector<std::string>(cols.size()));
+      std::vector<std::size_t> widths(cols.size(), 0);
+      for (std::size_t c = 0; c < cols.size(); ++c) {
+        cells[0][c] = cols[c].name;
+        for (std::size_t r = 0; r < head.size(); ++r) cells[r + 1][c] = head_text(head[r][c]);
+        for (const auto& row : cells) widths[c] = std::max(widths[c], display_width(row[c]));
+      }
+      for (const auto& row : cells) {
+        std::cout << " ";
+        for (std::size_t c = 0; c < cols.size(); ++c) std::cout << " " << pad_left(row[c], widths[c]);
+        std::cout << "\n";
+      }
     }
   });
 }

@@ -95,6 +95,23 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertEqual([c["name"] for c in report["columns"]], list(self.frame.columns))
         self.assert_same_as_import(path)
 
+    def test_inspect_head_shows_the_rows_as_pandas_reads_them(self):
+        path = os.path.join(self.tmp, "table_head.h5")
+        self.frame.to_hdf(path, key="df", format="table")
+        report = inspect(path, "--head", "40")  # holds missing numbers, labels and categories
+        expected = pd.read_hdf(path).head(40)
+        self.assertEqual(len(report["head"]), 40)
+        self.assertTrue(expected.isna().any().any())
+        for got, (_, row) in zip(report["head"], expected.iterrows()):
+            for name, value in row.items():
+                want = None if pd.isna(value) else value
+                if isinstance(want, np.floating) and name == "ratio":
+                    want = float(np.float32(want))  # float32 values, exactly
+                self.assertEqual(got[name], want, name)
+        text = checked("inspect", path, "--head", "3", "--quiet").stdout
+        self.assertIn("first 3 rows:", text)
+        self.assertEqual(len(text.split("first 3 rows:")[1].strip().splitlines()), 4)  # header and 3 rows
+
     def test_pandas_table_format_data_columns_and_a_chosen_key(self):
         path = os.path.join(self.tmp, "table_dc.h5")
         self.frame.to_hdf(path, key="train", format="table", data_columns=True)
