@@ -26,8 +26,8 @@ say "2b. Collect from pandas: a DataFrame saved with to_hdf(format=\"table\") is
 if [[ -f $data/penguins.csv ]]; then
   python3 -c "import pandas as pd, sys; pd.read_csv(sys.argv[1]).to_hdf(sys.argv[2], key='penguins', format='table', mode='w')" \
     "$data/penguins.csv" "$out/penguins-pandas.h5"
-  $lathe inspect "$out/penguins-pandas.h5" --quiet > "$out/penguins-pandas.txt"
-  head -16 "$out/penguins-pandas.txt"
+  $lathe inspect "$out/penguins-pandas.h5" --quiet --head 4 > "$out/penguins-pandas.txt"
+  sed -n '1,16p;/^first/,$p' "$out/penguins-pandas.txt"
   $lathe train "$out/penguins-pandas.h5" --label species --task multiclass --out "$out/penguins-model.h5" --quiet > /dev/null
   $lathe eval "$out/penguins-model.h5" "$out/penguins-pandas.h5" --quiet
 else
