@@ -54,7 +54,7 @@ if [[ $phases == *1* ]]; then
   [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
   # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
-  fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*'
+  fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*:GPU/ProgressOnDevice.*'
   local_sgd='GPU/LocalSgdOnDevice.*'
   # gtest runs tests in registration order whatever the filter says, so the fresh suites run in a
   # process of their own first; memcheck and initcheck then go on to the other GPU tests until the

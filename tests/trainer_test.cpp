@@ -625,6 +625,46 @@ TEST_P(StreamedOnDevice, AgreesWithTheCpuThroughGraphsAndWeightedWindows) {
 
 LATHE_INSTANTIATE_FOR_DEVICES(StreamedOnDevice);
 
+// The live progress bar (TrainerOptions::on_epoch_progress) hands an epoch's steps to the model in
+// groups of at least 128 (on the GPU a CUDA graph each): on each device the weights are those of
+// the epoch run whole, bit for bit. After an epoch shorter than half a second the next ones run
+// whole again, without progress.
+class ProgressOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+TEST_P(ProgressOnDevice, GroupsOfStepsGiveTheWeightsOfTheWholeEpoch) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  SmallTraining t;
+  const auto run = [&](std::vector<EpochProgress>* seen) {
+    OptimizerConfig config;
+    config.kind = OptimizerKind::adam;
+    TrainerOptions options;
+    options.epochs = 2;
+    options.batch = 1;  // 200 steps an epoch: groups of 128 and 72
+    options.patience = 0;
+    options.progress = false;
+    if (seen) options.on_epoch_progress = [seen](const EpochProgress& p) { seen->push_back(p); };
+    auto model = make_model(ctx, t.shape, config, options.seed);
+    LabeledRows rows{{{t.block.dense.data(), t.block.slot.data(), t.block.value.data(), t.block.rows}, t.labels.data(), nullptr},
+                     t.block.rows, t.labels.data()};
+    model->bind_training_set(rows.set);
+    train_model(ctx, *model, rows, nullptr, PredictionLink{}, 2, options);
+    return model->parameters();
+  };
+  std::vector<EpochProgress> seen;
+  const ModelParameters whole = run(nullptr);
+  const ModelParameters grouped = run(&seen);
+  EXPECT_EQ(grouped.weights, whole.weights);
+  EXPECT_EQ(grouped.bias, whole.bias);
+  ASSERT_EQ(seen.size(), 2u);  // the first epoch's two groups; the second epoch runs whole
+  EXPECT_EQ(seen[0].epoch, 1);
+  EXPECT_EQ(seen[0].rows_done, 128);
+  EXPECT_EQ(seen[1].rows_done, 200);
+  EXPECT_EQ(seen[1].rows, 200);
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(ProgressOnDevice);
+
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   test::TemporaryDirectory dir;
   SmallTraining t;
