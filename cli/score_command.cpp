@@ -9,6 +9,7 @@
 // and what is wrong and gets no output; the others are still scored, and the command exits 1 at
 // the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file
 // written as HDF5 by default under a name that says otherwise (x.txt) gets a note (stderr and JSON).
+// `--out -` (one input only, CSV only) writes the CSV to stdout and the JSON summary to stderr.
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -33,7 +34,7 @@ ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out
   if (flag == "h5") return ScoreFormat::h5;
   if (flag == "csv") return ScoreFormat::csv;
   if (!flag.empty()) throw UsageError("--format: expected h5 or csv, got '" + flag + "'");
-  return !several && out.extension() == ".csv" ? ScoreFormat::csv : ScoreFormat::h5;
+  return !several && (out.extension() == ".csv" || score_to_stdout(out)) ? ScoreFormat::csv : ScoreFormat::h5;
 }
 
 // The note for an output file written as HDF5 (no --format) whose name does not say so (x.txt,
@@ -66,7 +67,8 @@ void add_score_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file (lathe train)")->required();
   cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
-  cmd->add_option("--out", args->out, "Output file (one input) or folder (several inputs; created when missing, in an existing folder)")->required();
+  cmd->add_option("--out", args->out, "Output file (one input; - for CSV on stdout) or folder (several inputs; created when missing, "
+                  "in an existing folder)")->required();
   cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
                   "int64/uint64 in h5, integral numbers are written in full in CSV)");
   cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
@@ -85,12 +87,19 @@ void add_score_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"--out"});
     const bool several = args->inputs.size() > 1;
     const std::filesystem::path out(args->out);
+    const bool to_stdout = score_to_stdout(out);
+    if (to_stdout && several) {
+      throw UsageError("--out -: stdout takes the scores of one input; give several inputs an output folder");
+    }
+    if (to_stdout && args->format == "h5") {
+      throw UsageError("--out -: HDF5 cannot be streamed to a pipe; stdout takes --format csv");
+    }
     const ScoreFormat format = format_for(args->format, out, several);
     const std::string extension = format == ScoreFormat::csv ? ".csv" : ".h5";
 
     // Where each input's output goes, decided (and checked) before anything is scored.
     std::error_code ec;
-    const bool out_is_folder = several || std::filesystem::is_directory(out, ec);
+    const bool out_is_folder = !to_stdout && (several || std::filesystem::is_directory(out, ec));
     std::vector<std::filesystem::path> outputs;
     std::set<std::filesystem::path> taken;
     for (const auto& input : args->inputs) {
@@ -116,7 +125,9 @@ void add_score_command(CLI::App& app) {
       std::vector<ReadFile> inputs = {{"the model file", args->model}};
       for (const auto& input : args->inputs) inputs.push_back({"the data file", input});
       OutputPathCheck output_paths(inputs);
-      for (const auto& target : outputs) output_paths.add({"--out", target.string(), "the scores"});
+      if (!to_stdout) {
+        for (const auto& target : outputs) output_paths.add({"--out", target.string(), "the scores"});
+      }
       loaded = std::make_unique<Scorer>(args->model, args->device);
     } catch (...) {
       refused();
@@ -182,8 +193,8 @@ void add_score_command(CLI::App& app) {
       }
       if (!args->quiet) {
         for (const auto& note : file_notes) std::cerr << "score: " << input << ": note: " << note << "\n";
-        std::cerr << "score: " << input << " -> " << report.output.string() << ": " << report.rows << " rows in "
-                  << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
+        std::cerr << "score: " << input << " -> " << (to_stdout ? "stdout" : report.output.string()) << ": "
+                  << report.rows << " rows in " << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
                   << " rows/s)\n";
       }
       for (const auto& note : file_notes) notes.push_back(input + ": " + note);
@@ -219,7 +230,8 @@ void add_score_command(CLI::App& app) {
                                     {"unknown_categories", counts_json(total.unknown_categories)},
                                     {"missing_categories", counts_json(total.missing_categories)},
                                     {"notes", notes}};
-    std::cout << summary.dump() << std::endl;
+    // With the scores on stdout, the summary goes to stderr so that stdout holds only the CSV.
+    (to_stdout ? std::cerr : std::cout) << summary.dump() << std::endl;
     if (!failed.empty()) {
       std::string list;
       for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "io/columnar_writer.h"
 #include "io/hdf5_handle.h"
@@ -123,7 +125,8 @@ void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t firs
   }
 }
 
-// Where scored rows go: Lathe's columnar HDF5 or CSV. Both write to a temporary path.
+// Where scored rows go: Lathe's columnar HDF5 or CSV. Both write to a temporary path, CSV also to
+// stdout.
 class ScoreSink {
  public:
   virtual ~ScoreSink() = default;
@@ -243,17 +246,25 @@ void append_id_number(std::string& line, double v) {
 
 namespace {
 
+// CSV text to `file`: a file it opened (and closes) at a path, or stdout, which it flushes and leaves
+// open. `name` is what errors call it (the path, or "stdout").
 class CsvSink final : public ScoreSink {
  public:
+  // Writes to a new file at `path`.
   CsvSink(const std::filesystem::path& path, const Scorer& scorer, const IdColumn& id)
-      : path_(path),
+      : CsvSink(open_file(path), true, path.string(), scorer, id) {}
+  // Writes to stdout.
+  CsvSink(const Scorer& scorer, const IdColumn& id) : CsvSink(stdout, false, "stdout", scorer, id) {}
+  // Writes to `file`, which it closes at the end when it owns it.
+  CsvSink(std::FILE* file, bool owns_file, std::string name, const Scorer& scorer, const IdColumn& id)
+      : file_(file),
+        owns_file_(owns_file),
+        name_(std::move(name)),
         task_(scorer.task()),
         has_id_(id.index >= 0),
         id_categorical_(id.categorical),
         id_wide_(id.wide_integer),
         id_signed_(id.is_signed) {
-    file_ = std::fopen(path.c_str(), "wb");
-    if (!file_) throw InputError(path.string() + ": cannot create the file");
     for (const auto& label : id.labels) id_labels_.push_back(csv_text(label));
     for (const auto& label : scorer.classes()) class_labels_.push_back(csv_text(label));
     std::string header;
@@ -270,7 +281,7 @@ class CsvSink final : public ScoreSink {
     put(header);
   }
   ~CsvSink() override {
-    if (file_) std::fclose(file_);
+    if (file_ && owns_file_) std::fclose(file_);
   }
   void write(const InputBlock& block, const Scores& scores) override {
     text_.clear();
@@ -314,13 +325,18 @@ class CsvSink final : public ScoreSink {
     errno = 0;
     const bool failed = std::fflush(file_) != 0 || std::ferror(file_);
     const int flush_error = errno;
-    const bool close_failed = std::fclose(file_) != 0;
+    const bool close_failed = owns_file_ && std::fclose(file_) != 0;
     const int error = flush_error != 0 ? flush_error : errno;
     file_ = nullptr;
-    if (failed || close_failed) throw Error(path_.string() + ": writing the file failed: " + reason(error));
+    if (failed || close_failed) throw Error(name_ + ": writing the file failed: " + reason(error));
   }
 
  private:
+  static std::FILE* open_file(const std::filesystem::path& path) {
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (!file) throw InputError(path.string() + ": cannot create the file");
+    return file;
+  }
   static std::string csv_text(const std::string& s) {
     std::string out;
     append_field(out, s);
@@ -329,24 +345,31 @@ class CsvSink final : public ScoreSink {
   void put(const std::string& s) {
     errno = 0;
     if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
-      throw Error(path_.string() + ": writing the file failed: " + reason(errno));
+      throw Error(name_ + ": writing the file failed: " + reason(errno));
     }
   }
   // The system's reason ("No space left on device", "File too large"), when it gave one.
   static std::string reason(int error) { return error != 0 ? std::strerror(error) : "an I/O error"; }
 
-  std::filesystem::path path_;
+  std::FILE* file_ = nullptr;
+  bool owns_file_;
+  std::string name_;
   ScoringTask task_;
   bool has_id_, id_categorical_, id_wide_, id_signed_;
-  std::FILE* file_ = nullptr;
   std::vector<std::string> id_labels_, class_labels_;
   std::string text_;
 };
 
 }  // namespace
 
+bool score_to_stdout(const std::filesystem::path& output) { return output == "-"; }
+
 ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, const std::filesystem::path& output,
                            const ScoreFileOptions& options) {
+  const bool to_stdout = score_to_stdout(output);
+  if (to_stdout && options.format != ScoreFormat::csv) {
+    throw UsageError("--out -: scores go to stdout as CSV only; HDF5 cannot be streamed to a pipe");
+  }
   const auto start = std::chrono::steady_clock::now();
   ScoreFileReport report;
   report.input = input;
@@ -381,12 +404,15 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
     }
   }
 
-  TemporaryOutput temporary(output);
+  std::optional<TemporaryOutput> temporary;  // none for stdout
+  if (!to_stdout) temporary.emplace(output);
   std::unique_ptr<ScoreSink> sink;
-  if (options.format == ScoreFormat::csv) {
-    sink = std::make_unique<CsvSink>(temporary.path(), scorer, id);
+  if (to_stdout) {
+    sink = std::make_unique<CsvSink>(scorer, id);
+  } else if (options.format == ScoreFormat::csv) {
+    sink = std::make_unique<CsvSink>(temporary->path(), scorer, id);
   } else {
-    sink = std::make_unique<H5Sink>(temporary.path(), scorer, id, options.deflate_level, reader.rows());
+    sink = std::make_unique<H5Sink>(temporary->path(), scorer, id, options.deflate_level, reader.rows());
   }
 
   const std::int64_t rows = reader.rows();
@@ -415,7 +441,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
     if (next >= rows) sink->write(current, scores[k % 2]);
   }
   sink->close();
-  temporary.commit();
+  if (temporary) temporary->commit();
   report.rows = rows;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -22,6 +22,10 @@
 // failure (unreadable input, schema mismatch, an infinite value) leaves nothing at the output path
 // and an earlier file there intact. The schema and the --id column are checked before the output
 // is created.
+//
+// The output path "-" (score_to_stdout) is stdout, CSV only: the header and each block's rows are
+// written to it as they are scored, with no temporary (a failure after the first block leaves the
+// blocks already written on stdout). "./-" is a file named "-".
 #pragma once
 
 #include <cstdint>
@@ -62,8 +66,12 @@ void append_id_number(std::string& line, double value);
 // The names of the output columns for `scorer`'s model (without the id column).
 std::vector<std::string> score_output_columns(const Scorer& scorer);
 
-// Scores every row of `input` into `output` (see above). Throws InputError naming the input file
-// (and column, row) for bad input; nothing is left at `output` then.
+// The output path that means stdout: "-".
+bool score_to_stdout(const std::filesystem::path& output);
+
+// Scores every row of `input` into `output` (see above; "-": stdout, which needs ScoreFormat::csv,
+// else UsageError). Throws InputError naming the input file (and column, row) for bad input;
+// nothing is left at `output` then.
 ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, const std::filesystem::path& output,
                            const ScoreFileOptions& options);
 
