@@ -124,7 +124,8 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("file", args->file, "HDF5 file (matrix, columnar or pandas layout)")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
-  add_whole_number_option(cmd, "--head", args->head, "Also show the first N rows as read (default 0: none)");
+  add_whole_number_option(cmd, "--head", args->head, "Also show the first N rows as read (default 0: none)")
+      ->check(at_least(0));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read");
   cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
   cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");

@@ -705,6 +705,7 @@ class WholeNumberOptionsTest(TempDirTest):
             "train": ([self.data], {"--label": "y", "--task": "binary", "--out": self.path("t.h5"), "--epochs": "1",
                                     "--device": "cpu"}),
             "score": ([self.model, self.data], {"--out": self.path("o.h5"), "--device": "cpu"}),
+            "inspect": ([self.data], {"--device": "cpu"}),
             "bench": ([], {"--rows": "100", "--features": "2", "--device": "cpu"}),
             "bench train": ([], {"--rows": "100", "--features": "2", "--epochs": "1", "--device": "cpu"}),
             "bench score": ([], {"--rows": "100", "--features": "2", "--device": "cpu"}),

@@ -111,6 +111,7 @@ class Hdf5LayoutsTest(unittest.TestCase):
         text = checked("inspect", path, "--head", "3", "--quiet").stdout
         self.assertIn("first 3 rows:", text)
         self.assertEqual(len(text.split("first 3 rows:")[1].strip().splitlines()), 4)  # header and 3 rows
+        self.assertEqual(attempt("inspect", path, "--head", "-1").returncode, 2)
 
     def test_pandas_table_format_data_columns_and_a_chosen_key(self):
         path = os.path.join(self.tmp, "table_dc.h5")
