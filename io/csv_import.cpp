@@ -28,6 +28,7 @@
 #include "io/decimal_parse.h"
 #include "io/csv_segment.h"
 #include "io/read_only_file.h"
+#include "io/string_hash.h"
 #include "io/text_check.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
@@ -164,10 +165,6 @@ std::string quoted_for_message(std::string_view value) {
   return out + "'";
 }
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 using LabelSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
 

@@ -113,14 +113,8 @@ bool attribute_exists(hid_t object, const char* name, const std::string& context
 
 namespace {
 
-// A fixed-length string's text: up to its first NUL; a space-padded (Fortran) string's trailing
-// spaces are padding too, a null-padded or null-terminated string's are part of the text.
 std::string trim_fixed(const char* p, std::size_t size, H5T_str_t pad) {
-  std::size_t n = strnlen(p, size);
-  if (pad == H5T_STR_SPACEPAD) {
-    while (n > 0 && p[n - 1] == ' ') --n;
-  }
-  return std::string(p, n);
+  return std::string(fixed_string_text(p, size, pad == H5T_STR_SPACEPAD));
 }
 
 // Reads strings of `file_type` through `read(memtype, buffer)`, for attributes and datasets alike.
@@ -171,6 +165,36 @@ std::vector<std::string> read_string_attribute(hid_t object, const char* name,
   const std::size_t count = element_count(space.get(), where);
   return read_strings(
       type.get(), count, [&](hid_t mem, void* buf) { return H5Aread(attr.get(), mem, buf); }, where);
+}
+
+std::string_view fixed_string_text(const char* p, std::size_t size, bool space_padded) {
+  std::size_t n = strnlen(p, size);
+  if (space_padded) {
+    while (n > 0 && p[n - 1] == ' ') --n;
+  }
+  return {p, n};
+}
+
+std::vector<std::string> read_string_field(hid_t dataset, const char* member, const std::string& context) {
+  const std::string where = context + ", field '" + member + "'";
+  H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
+  const int index = H5Tget_member_index(type.get(), member);
+  if (index < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + ": no such field");
+  }
+  H5Handle field = datatype_handle(LATHE_H5_CHECK(H5Tget_member_type(type.get(), static_cast<unsigned>(index)), where));
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
+  const std::size_t count = element_count(space.get(), where);
+  return read_strings(
+      field.get(), count,
+      [&](hid_t mem, void* buf) {
+        // The field alone: a record type holding just it, as the strings' memory type.
+        const H5Handle record = datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, H5Tget_size(mem)), where));
+        LATHE_H5_CHECK(H5Tinsert(record.get(), member, 0, mem), where);
+        return H5Dread(dataset, record.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+      },
+      where);
 }
 
 std::vector<std::string> read_string_dataset(hid_t dataset, const std::string& context) {

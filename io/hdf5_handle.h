@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -97,6 +98,11 @@ std::vector<std::string> read_string_attribute(hid_t object, const char* name,
                                                const std::string& context);
 // Reads a 1-D dataset of fixed- or variable-length strings.
 std::vector<std::string> read_string_dataset(hid_t dataset, const std::string& context);
+// Reads the string field `member` of a 1-D dataset of records, one string per record.
+std::vector<std::string> read_string_field(hid_t dataset, const char* member, const std::string& context);
+// A fixed-length string's text, `size` bytes at `p`: up to its first NUL; a space-padded (Fortran)
+// string's trailing spaces are padding too, a null-padded or null-terminated string's are text.
+std::string_view fixed_string_text(const char* p, std::size_t size, bool space_padded);
 // Variable-length UTF-8 strings. HDF5 keeps their text in its global heap, which has no checksum: a
 // damaged heap can crash or hang HDF5 itself when the attribute is read. Fine for data files; files
 // that must survive damage (model files) use write_fixed_string_attribute.

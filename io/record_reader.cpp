@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "io/hdf5_handle.h"
+#include "io/string_hash.h"
 #include "io/native_integer.h"
 #include "runtime/error.h"
 
@@ -15,10 +16,6 @@ namespace {
 
 using h5::H5Handle;
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
 
 // How one element of a field becomes a float.
@@ -266,13 +263,7 @@ struct RecordReader::Impl {
       std::memcpy(&s, p, sizeof s);
       return s ? std::string_view(s) : std::string_view();
     }
-    const char* s = reinterpret_cast<const char*>(p);
-    std::size_t n = 0;
-    while (n < f.element_size && s[n] != '\0') ++n;
-    if (f.space_padded) {
-      while (n > 0 && s[n - 1] == ' ') --n;
-    }
-    return {s, n};
+    return h5::fixed_string_text(reinterpret_cast<const char*>(p), f.element_size, f.space_padded);
   }
 
   bool is_missing(const Field& f, std::string_view label) const {

@@ -692,26 +692,7 @@ struct TableReader::Impl {
     std::vector<std::string> labels;
     const H5T_class_t cls = H5Tget_class(member.get());
     if (cls == H5T_STRING) {
-      // Read the strings as one column of labels, keeping their order (the codes index them).
-      const bool variable = H5Tis_variable_str(member.get()) > 0;
-      const std::size_t size = variable ? sizeof(char*) : H5Tget_size(member.get());
-      H5Handle memory = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, size), w));
-      H5Handle text = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(member.get()), w));
-      LATHE_H5_CHECK(H5Tinsert(memory.get(), "values", 0, text.get()), w);
-      std::vector<unsigned char> bytes(static_cast<std::size_t>(n) * size + 1, 0);
-      LATHE_H5_CHECK(H5Dread(d.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), w);
-      for (hssize_t i = 0; i < n; ++i) {
-        const unsigned char* p = bytes.data() + static_cast<std::size_t>(i) * size;
-        if (variable) {
-          char* s = nullptr;
-          std::memcpy(&s, p, sizeof s);
-          labels.emplace_back(s ? s : "");
-        } else {
-          const char* s = reinterpret_cast<const char*>(p);
-          labels.emplace_back(s, strnlen(s, size));
-        }
-      }
-      if (variable) h5::reclaim_variable_length(memory.get(), space.get(), H5P_DEFAULT, bytes.data());
+      labels = h5::read_string_field(d.get(), "values", w);  // in order: the codes index them
     } else if (cls == H5T_INTEGER) {
       H5Handle memory = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, sizeof(long long)), w));
       LATHE_H5_CHECK(H5Tinsert(memory.get(), "values", 0, H5T_NATIVE_LLONG), w);
