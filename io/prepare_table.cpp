@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <unordered_set>
 
@@ -16,6 +17,7 @@
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
+#include "runtime/team_threshold.h"
 
 #include <unistd.h>
 
@@ -192,10 +194,66 @@ void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes
   throw InputError(why.str());
 }
 
+std::map<std::string, ClippedMoments> measure_clipped_moments(TableReader& reader, const RowMask* rows,
+                                                             const std::map<std::string, ClipBounds>& bounds) {
+  const auto& columns = reader.columns();
+  std::vector<std::int64_t> wanted;  // input column of each measured name, the first of that name
+  std::vector<ClipBounds> clip;
+  std::vector<std::string> names;
+  for (const auto& [name, b] : bounds) {
+    const auto it = std::find_if(columns.begin(), columns.end(), [&](const ColumnInfo& c) { return c.name == name; });
+    if (it == columns.end()) throw Error("measure_clipped_moments: no column '" + name + "' in " + reader.path().string());
+    wanted.push_back(it - columns.begin());
+    clip.push_back(b);
+    names.push_back(name);
+  }
+  // Four runs of rows (r mod 4) per column, merged in a fixed order, block after block: the same
+  // sums whatever the thread count, as the profile's (runtime/profile.cpp).
+  constexpr int kRuns = 4;
+  const std::size_t measured = wanted.size();
+  std::vector<ColumnStats> stats(measured);
+  const auto ncols = static_cast<std::int64_t>(columns.size());
+  std::vector<float> block;
+  std::vector<std::uint8_t> keep;
+  for (std::int64_t first = 0; first < reader.rows(); first += reader.block_rows()) {
+    const std::int64_t n = std::min(reader.block_rows(), reader.rows() - first);
+    block.resize(static_cast<std::size_t>(n * ncols));
+    reader.read_block_columns(first, n, wanted, block);
+    keep.assign(static_cast<std::size_t>(n), 1);
+    if (rows) {
+      for (std::int64_t r = 0; r < n; ++r) keep[static_cast<std::size_t>(r)] = rows->test(first + r) ? 1 : 0;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (n * static_cast<std::int64_t>(measured) >= kTeamMinItems)
+    for (std::size_t k = 0; k < measured; ++k) {
+      const float* v = block.data() + wanted[k] * n;
+      const ClipBounds b = clip[k];
+      ColumnAccumulator runs[kRuns];
+      for (std::int64_t r = 0; r < n; ++r) {
+        if (keep[static_cast<std::size_t>(r)] != 0) add_value(runs[r % kRuns], clip_value(v[r], b.lo, b.hi));
+      }
+      ColumnStats s = finish(runs[0]);
+      for (int j = 1; j < kRuns; ++j) s = merge_stats(s, finish(runs[j]));
+      stats[k] = merge_stats(stats[k], s);
+    }
+  }
+  std::map<std::string, ClippedMoments> out;
+  for (std::size_t k = 0; k < measured; ++k) out.emplace(names[k], ClippedMoments{stats[k].mean, variance(stats[k])});
+  return out;
+}
+
 FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& profile, const PreparationOptions& prep,
                                      const RowMask* rows, std::vector<std::string>* notes) {
   try {
-    return fit_preparation(profile, prep, notes);
+    // The clip bounds come from the profile; the moments of the clipped values (the mean fill, the
+    // standard scaler) from one more pass over the clipped columns only, so that they are exact
+    // (np.clip, then SimpleImputer and StandardScaler), not the quantile sketch's estimate.
+    const std::size_t notes_before = notes ? notes->size() : 0;
+    FittedPreparation fitted = fit_preparation(profile, prep, notes);
+    const std::map<std::string, ClipBounds> bounds = clipping_columns(fitted, profile);
+    if (bounds.empty()) return fitted;
+    const std::map<std::string, ClippedMoments> moments = measure_clipped_moments(reader, rows, bounds);
+    if (notes) notes->resize(notes_before);  // the refit says them again, with the measured moments
+    return fit_preparation(profile, prep, notes, &moments);
   } catch (const InputError& e) {
     std::string message = reader.path().string() + ": " + e.what();
     std::vector<std::int64_t> infinite;

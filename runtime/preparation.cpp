@@ -62,7 +62,7 @@ bool usable_scale(double scale) {
 }
 
 NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& p,
-                             std::vector<std::string>* notes) {
+                             const ClippedMoments* measured, std::vector<std::string>* notes) {
   const ColumnStats& st = col.numeric.stats;
   const QuantileSketch& sketch = col.numeric.sketch;
   const std::string& name = col.name;
@@ -120,13 +120,16 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       t.clip_hi = static_cast<float>(mean + p.clip_k * stddev);
       break;
   }
-  // Bounds inside [min, max] move some values: their moments come from the sketch (exact for a
-  // column of at most its capacity distinct values, else within its rank error times the clipped
-  // range), not from a second pass over the data. Bounds at or beyond [min, max] move nothing, and
-  // the profile's exact moments stay.
+  // Bounds inside [min, max] move some values: their moments are the measured ones when a pass over
+  // the data gave them, else the sketch's (exact for a column of at most its capacity distinct
+  // values, else within its rank error times the clipped range). Bounds at or beyond [min, max]
+  // move nothing, and the profile's exact moments stay.
   const bool clipped = t.clip_lo > st.min || t.clip_hi < st.max;
   double clipped_mean = mean, clipped_stddev = stddev;
-  if (clipped) {
+  if (clipped && measured) {
+    clipped_mean = measured->mean;
+    clipped_stddev = std::sqrt(measured->variance);
+  } else if (clipped) {
     if (!(sketch.count() > 0)) {
       throw InputError("column '" + name + "': the profile has no quantile sketch for it, needed for the " +
                        "moments of its clipped values");
@@ -312,8 +315,20 @@ std::vector<std::int64_t> FittedPreparation::group_offsets() const {
 // ---------------------------------------------------------------------------------------------
 // fit
 
+std::map<std::string, ClipBounds> clipping_columns(const FittedPreparation& fitted, const DataProfile& profile) {
+  std::map<std::string, ClipBounds> out;
+  for (const NumericEncoding& e : fitted.numeric) {
+    const ColumnStats& st = profile.column(e.name).numeric.stats;
+    if (st.count > 0 && (e.transform.clip_lo > st.min || e.transform.clip_hi < st.max)) {
+      out.emplace(e.name, ClipBounds{e.transform.clip_lo, e.transform.clip_hi});
+    }
+  }
+  return out;
+}
+
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
-                                  std::vector<std::string>* notes) {
+                                  std::vector<std::string>* notes,
+                                  const std::map<std::string, ClippedMoments>* clipped_moments) {
   constexpr std::uint32_t kMaxBuckets = std::numeric_limits<std::int32_t>::max() - 2;
   if (options.hash_buckets < 1 || options.hash_buckets > kMaxBuckets) {
     throw InputError("hash buckets must be between 1 and " + std::to_string(kMaxBuckets) +
@@ -390,7 +405,12 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       const ColumnPreparation& p = it == options.per_column.end() ? options.defaults : it->second;
       NumericEncoding enc;
       enc.name = col.name;
-      enc.transform = fit_numeric(col, p, notes);
+      const ClippedMoments* measured = nullptr;
+      if (clipped_moments) {
+        const auto m = clipped_moments->find(col.name);
+        if (m != clipped_moments->end()) measured = &m->second;
+      }
+      enc.transform = fit_numeric(col, p, measured, notes);
       enc.has_missing = col.numeric.stats.missing > 0;
       numeric_index.emplace(col.name, static_cast<std::int32_t>(fitted.numeric.size()));
       fitted.numeric.push_back(std::move(enc));

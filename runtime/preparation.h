@@ -106,6 +106,17 @@ struct SparseGroup {
   std::uint32_t slots = 0;  // width of the group in the expanded space
 };
 
+// The mean and the (population) variance of a numeric column's clipped non-missing values, each
+// value clipped in float as the transform clips it (clip_value), summed in double.
+struct ClippedMoments {
+  double mean = 0.0;
+  double variance = 0.0;
+};
+
+struct ClipBounds {
+  float lo = 0.0f, hi = 0.0f;
+};
+
 struct FittedPreparation {
   std::string label;
   std::vector<NumericEncoding> numeric;  // dense features 0..numeric.size()-1
@@ -142,9 +153,11 @@ struct FittedPreparation {
 //             robust: center median, scale q75 - q25 (sketch; clipped too, which changes them only
 //             when the bounds cut into the IQR); none: center 0, scale 1.
 //   Unclipped, or with bounds that move no value, the mean and std are the profile's exact ones.
-//   Clipped, they are those of the sketch's weighted points clipped (QuantileSketch::
-//   clipped_moments): exact for a column of at most the sketch's capacity distinct values, else
-//   within its rank error (~1.5/capacity) times the clipped range; no second pass over the data.
+//   Clipped, they are `clipped_moments`' entry for the column when it has one (exact: measured by a
+//   pass over the data once the bounds are known, as fit_preparation_of does), else those of the
+//   sketch's weighted points clipped (QuantileSketch::clipped_moments): exact for a column of at
+//   most the sketch's capacity distinct values, else within its rank error (~1.5/capacity) times
+//   the clipped range.
 //   A scale that is zero (constant column, IQR of 0) or not finite becomes 1, so the
 //   centered output is finite (0 for a constant column under standard/minmax/robust), with a note.
 //   An all-missing column imputes impute_constant (0 by default) whatever the impute kind, does not
@@ -157,7 +170,12 @@ struct FittedPreparation {
 // numeric value. Sparse groups: one-hots in column order, then categorical crosses, then slopes,
 // each in the order given.
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
-                                  std::vector<std::string>* notes = nullptr);
+                                  std::vector<std::string>* notes = nullptr,
+                                  const std::map<std::string, ClippedMoments>* clipped_moments = nullptr);
+
+// The numeric features of `fitted` whose clip bounds move some of the values `profile` saw (bounds
+// inside [min, max]), by name: the columns whose clipped moments a pass over the data measures.
+std::map<std::string, ClipBounds> clipping_columns(const FittedPreparation& fitted, const DataProfile& profile);
 
 // Device-resident copies of a BoundPreparation's tables and reusable output buffers (CUDA builds;
 // kernels/prepare.cu). Opaque to host code.

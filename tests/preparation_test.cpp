@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -745,6 +746,65 @@ TEST_F(Preparation, ClippedStandardScalingAndMeanFillAreThoseOfTheClippedValues)
 
 // Robust scaling after clipping: the median and IQR of the clipped values, which are the clipped
 // quantiles; they differ from the raw ones only when the bounds cut into the IQR.
+// fit_preparation_of (io/prepare_table.cpp) measures the clipped columns' moments in a pass over the
+// data once the profile has given the bounds: clipping_columns names the columns to measure (those
+// whose bounds move values), and the measured moments replace the sketch's estimate exactly.
+TEST_F(Preparation, MeasuredClippedMomentsReplaceTheSketchsEstimate) {
+  Table t;
+  std::vector<float> v = normal_values(200003, 5.0, 2.0, 0.05, 41);
+  std::mt19937_64 rng(43);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (auto& x : v) {
+    if (!std::isnan(x) && u(rng) < 0.005) x = static_cast<float>(5.0 + (x - 5.0) * 1000.0);
+  }
+  t.add_numeric("x", v);
+  t.add_numeric("wide", normal_values(200003, 0.0, 1.0, 0.0, 44));  // std:1000 moves no value
+  t.add_numeric("plain", normal_values(200003, 0.0, 1.0, 0.0, 45));  // not clipped
+  const DataProfile profile = profile_of(t, 1024);  // the profile pass's capacity
+  PreparationOptions o;
+  o.per_column["x"].clip = ClipKind::stddev;
+  o.per_column["wide"].clip = ClipKind::stddev;
+  o.per_column["wide"].clip_k = 1000.0;
+  const FittedPreparation sketched = fit_preparation(profile, o);
+  const std::map<std::string, ClipBounds> bounds = clipping_columns(sketched, profile);
+  ASSERT_EQ(bounds.size(), 1u);
+  ASSERT_EQ(bounds.begin()->first, "x");
+  const NumericTransform& st = sketched.numeric[0].transform;
+  EXPECT_EQ(bounds.begin()->second.lo, st.clip_lo);
+  EXPECT_EQ(bounds.begin()->second.hi, st.clip_hi);
+
+  std::vector<float> clipped;
+  for (float x : v) {
+    if (!std::isnan(x)) clipped.push_back(clip_value(x, st.clip_lo, st.clip_hi));
+  }
+  const Moments m = moments(clipped);
+  const std::map<std::string, ClippedMoments> measured{
+      {"x", ClippedMoments{static_cast<double>(m.mean), static_cast<double>(m.stddev * m.stddev)}}};
+  const FittedPreparation exact = fit_preparation(profile, o, nullptr, &measured);
+  const NumericTransform& tr = exact.numeric[0].transform;
+  EXPECT_EQ(tr.clip_lo, st.clip_lo);
+  EXPECT_EQ(tr.clip_hi, st.clip_hi);
+  EXPECT_DOUBLE_EQ(tr.center, static_cast<double>(m.mean));
+  EXPECT_DOUBLE_EQ(1.0 / tr.inv_scale, static_cast<double>(m.stddev));
+  EXPECT_EQ(tr.fill, static_cast<float>(m.mean));
+  // The sketch's estimate of this std is off by more than float precision (bounds among outliers):
+  // what the measured moments are for.
+  EXPECT_GT(std::fabs(1.0 / st.inv_scale - static_cast<double>(m.stddev)), 1e-4 * static_cast<double>(m.stddev));
+  // The other columns are fitted as without measured moments.
+  for (std::size_t c = 1; c < 3; ++c) {
+    EXPECT_EQ(exact.numeric[c].transform.center, sketched.numeric[c].transform.center) << c;
+    EXPECT_EQ(exact.numeric[c].transform.inv_scale, sketched.numeric[c].transform.inv_scale) << c;
+  }
+  const PreparedBlock b = prepare(cpu, exact, t);
+  std::vector<float> observed;
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    if (!std::isnan(v[r])) observed.push_back(dense_at(b, 0, r));
+  }
+  const Moments pm = moments(observed);
+  EXPECT_NEAR(static_cast<double>(pm.mean), 0.0, 1e-6);
+  EXPECT_NEAR(static_cast<double>(pm.stddev), 1.0, 1e-6);
+}
+
 TEST_F(Preparation, ClippedRobustScalingTakesTheClippedQuartiles) {
   Table t;
   const std::vector<float> v = normal_values(1001, 0, 1, 0.0, 32);

@@ -167,23 +167,27 @@ class PrepareTest(unittest.TestCase):
                 self.assertLess(scaler.scale_[0], raw / 10, msg=c)  # the outliers dominate the raw std
 
     def test_clip_then_standard_scale_of_a_large_column_has_std_one(self):
-        # The QA case: 5000 rows, 25 of them x1000. Above 1024 values the clipped moments come from
-        # the sketch's points (rank error ~1.5/1024): quantile bounds lie in the bulk, where that is
-        # within a fraction of a percent. std:3's bounds lie among the 25 outliers, and the clipped
-        # std hinges on how many lie beyond them, which the sketch knows to ~5 rows: several percent.
-        df = pd.DataFrame({"x": self.outliers(5000, 2), "y": self.outliers(5000, 3)})
-        for clip, tol in [("quantile:0.01:0.99", 0.01), ("std:3", 0.1)]:
+        # The QA case: 5000 rows, 25 of them x1000, more than the sketch's 1024 points. The bounds come
+        # from the profile (std:3's lie among the 25 outliers, where the sketch knows the clipped
+        # std only to several percent); the clipped moments from a pass over the clipped columns,
+        # so the fill and the scaler are np.clip -> SimpleImputer -> StandardScaler's to float32
+        # precision, with missing values too.
+        df = pd.DataFrame({"x": self.outliers(5000, 2), "y": self.outliers(5000, 3, missing=0.05)})
+        for clip in ["quantile:0.01:0.99", "std:3"]:
             with self.prepare(self.imported(df), "--clip", clip, name=clip.replace(":", "_")) as out:
                 x = self.as_float32(df)
                 numeric = {e["name"]: e for e in json.loads(out.attrs["lathe_preparation"])["numeric"]}
                 for c in ["x", "y"]:
                     lo, hi = float(np.float32(numeric[c]["clip_lo"])), float(np.float32(numeric[c]["clip_hi"]))
-                    clipped = np.clip(x[c].to_numpy(), lo, hi)
-                    prepared = out[c][:].astype(np.float64)
-                    self.assertAlmostEqual(prepared.mean(), 0.0, delta=0.01, msg=(clip, c))
-                    self.assertAlmostEqual(prepared.std(), 1.0, delta=tol, msg=(clip, c))
-                    expected = (clipped - clipped.mean()) / clipped.std()
-                    self.assertClose(prepared, expected, rtol=2 * tol, atol=0.01, msg=(clip, c))
+                    clipped = np.clip(x[[c]].to_numpy(), lo, hi)
+                    self.assertGreater(np.sum((clipped != x[[c]].to_numpy()) & ~np.isnan(clipped)), 0, msg=(clip, c))
+                    imputer = SimpleImputer(strategy="mean").fit(clipped)
+                    scaler = StandardScaler().fit(clipped)  # ignores the missing values
+                    expected = scaler.transform(imputer.transform(clipped))[:, 0]
+                    self.assertClose(out[c][:], expected, rtol=1e-5, atol=1e-5, msg=(clip, c))
+                    observed = out[c][:][~np.isnan(x[c].to_numpy())].astype(np.float64)
+                    self.assertAlmostEqual(observed.mean(), 0.0, delta=1e-5, msg=(clip, c))
+                    self.assertAlmostEqual(observed.std(), 1.0, delta=1e-5, msg=(clip, c))
 
     def test_centering_is_exact_for_large_offsets(self):
         rng = np.random.default_rng(1)
