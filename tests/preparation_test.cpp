@@ -482,6 +482,17 @@ TEST_P(PreparationOnDevice, ExpandedAccessorAgreesWithMaterialization) {
   }
 }
 
+// `v` with 0.5% of its observed values (seeded choice) 1000 times further from `center`: what
+// --clip is for.
+std::vector<float> with_gross_outliers(std::vector<float> v, double center, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (auto& x : v) {
+    if (!std::isnan(x) && u(rng) < 0.005) x = static_cast<float>(center + (x - center) * 1000.0);
+  }
+  return v;
+}
+
 // Clipped, then standard-scaled: the scale is that of the clipped values, from the sketch of a
 // column profiled block by block (merged and compacted summaries, rank error ~1.5/1024), so the
 // prepared values of a column with gross outliers have mean ~0 and std ~1.
@@ -489,12 +500,7 @@ TEST_P(PreparationOnDevice, ClippedStandardScalingOfALargeColumnGivesMeanZeroStd
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
   Table t;
-  std::vector<float> v = normal_values(200003, 5.0, 2.0, 0.05, 41);
-  std::mt19937_64 rng(42);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (auto& x : v) {
-    if (!std::isnan(x) && u(rng) < 0.005) x = static_cast<float>(5.0 + (x - 5.0) * 1000.0);
-  }
+  const std::vector<float> v = with_gross_outliers(normal_values(200003, 5.0, 2.0, 0.05, 41), 5.0, 42);
   t.add_numeric("x", v);
   ProfileOptions po;
   po.sketch_capacity = 1024;
@@ -751,12 +757,7 @@ TEST_F(Preparation, ClippedStandardScalingAndMeanFillAreThoseOfTheClippedValues)
 // whose bounds move values), and the measured moments replace the sketch's estimate exactly.
 TEST_F(Preparation, MeasuredClippedMomentsReplaceTheSketchsEstimate) {
   Table t;
-  std::vector<float> v = normal_values(200003, 5.0, 2.0, 0.05, 41);
-  std::mt19937_64 rng(43);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (auto& x : v) {
-    if (!std::isnan(x) && u(rng) < 0.005) x = static_cast<float>(5.0 + (x - 5.0) * 1000.0);
-  }
+  const std::vector<float> v = with_gross_outliers(normal_values(200003, 5.0, 2.0, 0.05, 41), 5.0, 43);
   t.add_numeric("x", v);
   t.add_numeric("wide", normal_values(200003, 0.0, 1.0, 0.0, 44));  // std:1000 moves no value
   t.add_numeric("plain", normal_values(200003, 0.0, 1.0, 0.0, 45));  // not clipped
