@@ -1,18 +1,57 @@
-// An ascending sort of float32 values by radix (the profile's block sketches and the model
-// file's prediction summary): the same order as std::sort, several times faster on large arrays.
+// An ascending sort of float32 values by radix (the profile's block sketches and the model file's
+// prediction summary): the same order as std::sort, several times faster on large arrays. Two entry
+// points: sort_floats for a vector of floats, and sort_keys for callers that already hold the
+// floats' order keys and their digit counts (the profile writes them in its statistics loop).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace lathe {
 
+// The unsigned key whose order is the floats' order (sign bit flipped for positives, all bits for
+// negatives), and back. v must not be NaN; -0.0 and +0.0 get different keys, so map -0 first (e.g.
+// with sort_key in runtime/profile_cuda.h) for equal floats to have equal keys.
+constexpr std::uint32_t float_order_key(float v) {
+  const std::uint32_t u = std::bit_cast<std::uint32_t>(v);
+  return u ^ (static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31) | 0x80000000u);
+}
+constexpr float float_from_order_key(std::uint32_t key) {
+  return std::bit_cast<float>(key ^ (((key >> 31) - 1u) | 0x80000000u));
+}
+
+// The radix sort's digits: three passes of 11 bits (the last has 10) over a 32-bit key.
+inline constexpr int kKeyDigitBits = 11;
+inline constexpr std::uint32_t kKeyDigits = 1u << kKeyDigitBits;
+inline constexpr int kKeyPasses = 3;
+// Counts sort_keys takes: pass p's count of digit d at p * kKeyDigits + d (uint32, 24 KB).
+inline constexpr std::size_t kKeyHistogramSize = kKeyPasses * kKeyDigits;
+
+// Adds `times` (0 or 1) to the counts of key's three digits in `histograms` (kKeyHistogramSize
+// counts). Adding 0 lets a loop count every value it writes without a branch for the ones it drops.
+inline void count_key_digits(std::uint32_t* histograms, std::uint32_t key, std::uint32_t times) {
+  histograms[key & (kKeyDigits - 1)] += times;
+  histograms[kKeyDigits + ((key >> kKeyDigitBits) & (kKeyDigits - 1))] += times;
+  histograms[2 * kKeyDigits + (key >> (2 * kKeyDigitBits))] += times;
+}
+
+// Sorts `keys` ascending. `histograms` (kKeyHistogramSize counts) holds exactly the digit counts
+// of `keys` (count_key_digits of each, from zero) and is used up as scratch; `spare` is scratch of
+// at least keys.size(). Returns the sorted keys, which lie in `keys` or in `spare` (whichever the
+// last pass wrote). Below 1024 keys, and above the 2^32 - 1 that uint32 counts hold, it is
+// std::sort in `keys` and the counts are not read.
+std::span<const std::uint32_t> sort_keys(std::span<std::uint32_t> keys,
+                                         std::span<std::uint32_t> spare,
+                                         std::span<std::uint32_t> histograms);
+
 // Sorts `values` (no NaN, no -0.0: map them first, e.g. with sort_key in runtime/profile_cuda.h)
-// ascending. `keys`, `spare` and `histogram` are scratch, reused from call to call. Below 1024
+// ascending. `keys`, `spare` and `histograms` are scratch, reused from call to call. Below 1024
 // values it is std::sort.
-void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys, std::vector<std::uint32_t>& spare,
-                 std::vector<std::size_t>& histogram);
+void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys,
+                 std::vector<std::uint32_t>& spare, std::vector<std::uint32_t>& histograms);
 
 // The same with scratch of its own.
 void sort_floats(std::vector<float>& values);

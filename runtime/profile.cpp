@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <bit>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -60,9 +59,8 @@ void BlockProfile::reset(const ProfileLayout& layout) {
 
 struct ProfileWorkspace::Impl {
   struct SortBuffers {
-    std::vector<float> values;
-    std::vector<std::uint32_t> keys, spare;
-    std::vector<std::size_t> histogram;
+    std::vector<std::uint32_t> keys, spare;  // float_order_key of a column's kept values
+    std::vector<std::uint32_t> histograms;   // their digit counts (count_key_digits)
   };
   std::vector<SortBuffers> sort_buffers;  // one per CPU thread
   std::unique_ptr<CudaProfiler> cuda;
@@ -94,6 +92,99 @@ ProfileLayout layout_of(const DataProfile& profile, const ProfileOptions& option
   return layout;
 }
 
+// What scan_numeric_column finds in one numeric column of a block.
+struct NumericScan {
+  ColumnStats stats;
+  std::size_t kept = 0;  // non-missing kept values, whose sort keys are keys[0, kept)
+};
+
+// One pass over a numeric column of a block: its stats, and the sort keys of its non-missing kept
+// values written to `keys` with their digit counts to `histograms` (zeroed first), ready for
+// sort_keys. The stats are four runs of rows (r mod 4), each what add_value would fold, merged in a
+// fixed order: four independent chains of double additions instead of one, the same result
+// whatever the thread count. The runs are local arrays indexed by constants, which stay in
+// registers where add_value's accumulators indexed by r mod 4 went through memory, and every row
+// takes the same steps: a missing or dropped value adds +0.0 to sums that are never -0.0, NaN to
+// min and max (which keep theirs), 0 to the counts, and its key is written at keys[kept] without
+// being counted, to be overwritten by the next one.
+template <bool Masked>
+NumericScan scan_numeric_column(const float* col, std::int64_t rows, const std::uint8_t* keep,
+                                std::uint32_t* keys, std::uint32_t* histograms) {
+  constexpr int kRuns = 4;
+  const auto taken = [&](std::int64_t r) { return !Masked || keep[r] != 0; };
+  // add_value shifts a run by its first non-missing value: find it first.
+  double shift[kRuns] = {};
+  for (int k = 0; k < kRuns; ++k) {
+    for (std::int64_t r = k; r < rows; r += kRuns) {
+      if (taken(r) && col[r] == col[r]) {
+        shift[k] = static_cast<double>(col[r]);
+        break;
+      }
+    }
+  }
+  double sum[kRuns] = {}, sum_sq[kRuns] = {};
+  float min[kRuns], max[kRuns];
+  std::int64_t count[kRuns] = {}, rows_taken[kRuns] = {};
+  for (int k = 0; k < kRuns; ++k) {
+    min[k] = INFINITY;
+    max[k] = -INFINITY;
+  }
+  std::size_t n = 0;
+  const auto fold = [&](int k, std::int64_t r) {
+    const float v = col[r];
+    const bool take = taken(r);
+    const bool present = take && v == v;
+    const double d = present ? static_cast<double>(v) - shift[k] : 0.0;
+    sum[k] += d;
+    sum_sq[k] += d * d;
+    const float m = present ? v : NAN;
+    min[k] = m < min[k] ? m : min[k];
+    max[k] = m > max[k] ? m : max[k];
+    count[k] += present;
+    rows_taken[k] += take;
+    const std::uint32_t key = float_order_key(sort_key(v));
+    keys[n] = key;
+    count_key_digits(histograms, key, present);
+    n += present;
+  };
+  std::fill(histograms, histograms + kKeyHistogramSize, 0u);
+  std::int64_t r = 0;
+  for (; r + kRuns <= rows; r += kRuns) {
+    for (int k = 0; k < kRuns; ++k) fold(k, r + k);
+  }
+  for (; r < rows; ++r) fold(static_cast<int>(r % kRuns), r);
+  NumericScan scan;
+  scan.kept = n;
+  for (int k = 0; k < kRuns; ++k) {
+    ColumnAccumulator run;
+    run.count = count[k];
+    run.missing = rows_taken[k] - count[k];
+    run.shift = shift[k];
+    run.sum = sum[k];
+    run.sum_sq = sum_sq[k];
+    run.min = min[k];
+    run.max = max[k];
+    scan.stats = k == 0 ? finish(run) : merge_stats(scan.stats, finish(run));
+  }
+  return scan;
+}
+
+// One past the last rank whose key equals sorted[rank], by galloping forward from rank: most equal
+// ranges are short (one value, in a continuous column), so this reads a few neighbours where a
+// binary search over the rest of the block would take 16 steps.
+std::int64_t equal_range_end(std::span<const std::uint32_t> sorted, std::int64_t rank) {
+  const std::int64_t n = static_cast<std::int64_t>(sorted.size());
+  const std::uint32_t key = sorted[static_cast<std::size_t>(rank)];
+  std::int64_t last = rank;  // a rank known to hold key
+  std::int64_t step = 1;
+  while (last + step < n && sorted[static_cast<std::size_t>(last + step)] == key) {
+    last += step;
+    step *= 2;
+  }
+  const std::int64_t bound = std::min(n, last + step);  // n, or a rank past the equal range
+  return std::upper_bound(sorted.begin() + last + 1, sorted.begin() + bound, key) - sorted.begin();
+}
+
 // The CPU reference: one task per column, each writing only its own slots of `out`, every column
 // folded in row order, so the result does not depend on the thread count.
 void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_t> keep,
@@ -116,34 +207,34 @@ void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_
       const float* col = block.column(layout.numeric[s]);
       ProfileWorkspace::Impl::SortBuffers& buffers =
           ws.sort_buffers[static_cast<std::size_t>(omp_get_thread_num())];
-      std::vector<float>& sorted = buffers.values;
-      sorted.resize(static_cast<std::size_t>(rows));
-      // Four runs of rows (r mod 4), each folded with add_value and merged in a fixed order: four
-      // independent chains of double additions instead of one, the same result whatever the
-      // thread count. The non-missing values are appended without a branch.
-      constexpr int kRuns = 4;
-      ColumnAccumulator runs[kRuns];
-      std::size_t kept = 0;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        if (masked && keep[static_cast<std::size_t>(r)] == 0) continue;
-        const float v = col[r];
-        add_value(runs[r % kRuns], v);
-        sorted[kept] = sort_key(v);
-        kept += v == v ? 1 : 0;
-      }
-      sorted.resize(kept);
-      sort_floats(sorted, buffers.keys, buffers.spare, buffers.histogram);
-      const std::int64_t n = static_cast<std::int64_t>(sorted.size());
-      ColumnStats stats = finish(runs[0]);
-      for (int k = 1; k < kRuns; ++k) stats = merge_stats(stats, finish(runs[k]));
-      out.stats[s] = stats;
+      buffers.keys.resize(static_cast<std::size_t>(rows));
+      buffers.spare.resize(static_cast<std::size_t>(rows));
+      buffers.histograms.resize(kKeyHistogramSize);
+      std::uint32_t* keys = buffers.keys.data();
+      std::uint32_t* histograms = buffers.histograms.data();
+      const NumericScan scan =
+          masked ? scan_numeric_column<true>(col, rows, keep.data(), keys, histograms)
+                 : scan_numeric_column<false>(col, rows, nullptr, keys, histograms);
+      // Key order is float order and equal floats have equal keys (sort_key maps -0 to +0), so the
+      // summary's ranks and equal ranges are found on the sorted keys; only the chosen points are
+      // turned back into floats.
+      const std::span<const std::uint32_t> sorted =
+          sort_keys(std::span(keys, scan.kept), std::span(buffers.spare.data(), scan.kept),
+                    buffers.histograms);
+      const std::int64_t n = static_cast<std::int64_t>(scan.kept);
+      out.stats[s] = scan.stats;
       out.sketch_sizes[s] = n;
       const std::size_t first = s * static_cast<std::size_t>(capacity);
+      // The points ascend with j, so each equal range starts where the last one did or after it.
+      std::int64_t lower = 0;
       for (std::int64_t j = 0; j < std::min(n, capacity); ++j) {
-        const auto at = sorted.begin() + summary_rank(j, n, capacity);
-        out.sketch_points[first + j] = *at;
-        out.sketch_lower[first + j] = std::lower_bound(sorted.begin(), at, *at) - sorted.begin();
-        out.sketch_upper[first + j] = std::upper_bound(at, sorted.end(), *at) - sorted.begin();
+        const std::int64_t rank = summary_rank(j, n, capacity);
+        const std::uint32_t key = sorted[static_cast<std::size_t>(rank)];
+        lower =
+            std::lower_bound(sorted.begin() + lower, sorted.begin() + rank, key) - sorted.begin();
+        out.sketch_points[first + j] = float_from_order_key(key);
+        out.sketch_lower[first + j] = lower;
+        out.sketch_upper[first + j] = equal_range_end(sorted, rank);
       }
     } else {
       const std::size_t j = static_cast<std::size_t>(task - numeric);

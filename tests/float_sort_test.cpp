@@ -1,13 +1,16 @@
-// runtime/float_sort.h: the radix sort against std::sort.
+// runtime/float_sort.h: the radix sort against std::sort, on floats and on their order keys.
 #include "runtime/float_sort.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace lathe {
@@ -39,7 +42,7 @@ TEST(FloatSort, MatchesStdSortBitForBitAcrossSignsScalesAndTies) {
 
 TEST(FloatSort, ScratchIsReusedAcrossCallsOfOtherSizes) {
   std::vector<std::uint32_t> keys, spare;
-  std::vector<std::size_t> histogram;
+  std::vector<std::uint32_t> histogram;
   std::mt19937 rng(4);
   std::uniform_real_distribution<float> uniform(-10.0f, 10.0f);
   for (const std::size_t n : {std::size_t{50000}, std::size_t{2000}, std::size_t{70000}}) {
@@ -49,6 +52,58 @@ TEST(FloatSort, ScratchIsReusedAcrossCallsOfOtherSizes) {
     std::sort(expected.begin(), expected.end());
     sort_floats(values, keys, spare, histogram);
     EXPECT_EQ(values, expected) << "n = " << n;
+  }
+}
+
+TEST(FloatSort, OrderKeysFollowFloatOrderAndConvertBack) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  using limits = std::numeric_limits<float>;
+  const float ascending[] = {
+      -kInf, -limits::max(),       -1.5f,         -1.0f, -limits::min(), -limits::denorm_min(),
+      0.0f,  limits::denorm_min(), limits::min(), 1.0f,  1.5f,           limits::max(),
+      kInf};
+  for (std::size_t i = 0; i + 1 < std::size(ascending); ++i) {
+    EXPECT_LT(float_order_key(ascending[i]), float_order_key(ascending[i + 1])) << ascending[i];
+  }
+  for (const float v : ascending) {
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(float_from_order_key(float_order_key(v))),
+              std::bit_cast<std::uint32_t>(v));
+  }
+  // -0 keeps its own key (just below +0): callers map it to +0 first.
+  EXPECT_EQ(float_order_key(-0.0f) + 1, float_order_key(0.0f));
+  EXPECT_TRUE(std::signbit(float_from_order_key(float_order_key(-0.0f))));
+}
+
+// Keys whose digits are constant in some passes (which sort_keys skips, leaving the result in
+// `keys` or `spare` depending on how many passes ran) sort as std::sort sorts them.
+TEST(FloatSort, SortKeysSkipsConstantDigitsAndStillSorts) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<std::uint32_t> any;
+  const std::pair<const char*, std::uint32_t> masks[] = {
+      {"every digit varies", 0xffffffffu},        {"all keys equal", 0u},
+      {"only the low digit varies", 0x7ffu},      {"only the middle digit varies", 0x3ff800u},
+      {"only the top digit varies", 0xffc00000u}, {"low and top digits vary", 0xffc007ffu},
+      {"one bit of each digit", 0x00400801u}};
+  std::vector<std::uint32_t> keys, spare, histograms(kKeyHistogramSize);
+  for (const std::size_t n :
+       {std::size_t{1}, std::size_t{1023}, std::size_t{1024}, std::size_t{65537}}) {
+    for (const auto& [what, mask] : masks) {
+      keys.resize(n);
+      spare.assign(n, 0);
+      std::fill(histograms.begin(), histograms.end(), 0u);
+      const std::uint32_t base = any(rng) & ~mask;
+      for (std::uint32_t& key : keys) {
+        key = base | (any(rng) & mask);
+        count_key_digits(histograms.data(), key, 1);
+      }
+      std::vector<std::uint32_t> expected = keys;
+      std::sort(expected.begin(), expected.end());
+      const std::span<const std::uint32_t> sorted = sort_keys(keys, spare, histograms);
+      ASSERT_EQ(sorted.size(), n);
+      EXPECT_TRUE(sorted.data() == keys.data() || sorted.data() == spare.data());
+      EXPECT_TRUE(std::equal(sorted.begin(), sorted.end(), expected.begin()))
+          << what << ", n = " << n;
+    }
   }
 }
 

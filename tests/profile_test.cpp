@@ -422,6 +422,90 @@ void expect_same_profile(const DataProfile& device, const DataProfile& cpu) {
   }
 }
 
+// The CPU profile as its definition reads, computed here the plain way: per block, each numeric
+// column folded with add_value in four runs of rows (r mod 4) merged in order, and its non-missing
+// kept values (-0 as +0) sorted with std::sort and summarised with summarize_sorted.
+DataProfile reference_cpu_profile(const Table& t, std::int64_t block_rows,
+                                  const ProfileOptions& options) {
+  DataProfile profile = make_profile(t.columns, options);
+  std::vector<float> points;
+  std::vector<double> weights;
+  for (std::int64_t first = 0; first < t.rows; first += block_rows) {
+    const std::int64_t n = std::min(block_rows, t.rows - first);
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      if (t.columns[c].type == ColumnType::categorical) continue;
+      const float* col = t.values.data() + c * static_cast<std::size_t>(t.rows) + first;
+      ColumnAccumulator runs[4];
+      std::vector<float> sorted;
+      for (std::int64_t r = 0; r < n; ++r) {
+        if (!t.keep.empty() && !t.keep[static_cast<std::size_t>(first + r)]) continue;
+        add_value(runs[r % 4], col[r]);
+        if (!std::isnan(col[r])) sorted.push_back(col[r] == 0.0f ? 0.0f : col[r]);
+      }
+      ColumnStats stats = finish(runs[0]);
+      for (int k = 1; k < 4; ++k) stats = merge_stats(stats, finish(runs[k]));
+      NumericProfile& numeric = profile.columns[c].numeric;
+      numeric.stats = merge_stats(numeric.stats, stats);
+      if (sorted.empty()) continue;
+      std::sort(sorted.begin(), sorted.end());
+      summarize_sorted(sorted, options.sketch_capacity, points, weights);
+      numeric.sketch.add_summary(points, weights);
+    }
+  }
+  return profile;
+}
+
+// The radix sort on keys, the statistics folded in registers and the equal ranges found by
+// galloping are only faster ways to the same profile: every bit of the stats and sketches must
+// be the reference's. Blocks of fewer and of more than 1024 values (std::sort and radix), row
+// counts that are not multiples of 4, with and without a mask; columns with -0/+0, infinities,
+// -NaN, small integers (constant low digits), a narrow range (a constant top digit), all missing,
+// and one constant value (every radix pass skipped).
+TEST(ProfileCpu, IsBitForBitTheAddValueAndStdSortReference) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  struct Case {
+    std::int64_t rows, block_rows;
+    bool masked;
+  };
+  for (const Case& k :
+       {Case{1000, 1000, false}, Case{3001, 3001, true}, Case{70'001, 65'536, false},
+        Case{70'001, 65'536, true}, Case{12'345, 4'099, true}}) {
+    for (const int capacity : {64, 1024}) {
+      SCOPED_TRACE("rows " + std::to_string(k.rows) + " blocks of " + std::to_string(k.block_rows) +
+                   (k.masked ? " masked" : "") + ", capacity " + std::to_string(capacity));
+      Table t = make_table(k.rows, 13, 7, k.masked);
+      float* constant = t.values.data() + 12 * static_cast<std::size_t>(t.rows);
+      for (std::int64_t r = 0; r < t.rows; ++r) constant[r] = std::isnan(constant[r]) ? kNaN : 2.5f;
+      ProfileOptions options;
+      options.sketch_capacity = capacity;
+      const DataProfile expected = reference_cpu_profile(t, k.block_rows, options);
+      const DataProfile profile = run_profile(cpu, t, k.block_rows, options);
+      for (std::size_t c = 0; c < t.columns.size(); ++c) {
+        if (t.columns[c].type == ColumnType::categorical) continue;
+        SCOPED_TRACE("column " + t.columns[c].name);
+        const ColumnStats& a = profile.columns[c].numeric.stats;
+        const ColumnStats& b = expected.columns[c].numeric.stats;
+        EXPECT_EQ(a.count, b.count);
+        EXPECT_EQ(a.missing, b.missing);
+        EXPECT_EQ(std::bit_cast<std::uint64_t>(a.mean), std::bit_cast<std::uint64_t>(b.mean));
+        EXPECT_EQ(std::bit_cast<std::uint64_t>(a.m2), std::bit_cast<std::uint64_t>(b.m2));
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(a.min), std::bit_cast<std::uint32_t>(b.min));
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(a.max), std::bit_cast<std::uint32_t>(b.max));
+        const std::vector<float> points = profile.columns[c].numeric.sketch.points();
+        const std::vector<float> expected_points = expected.columns[c].numeric.sketch.points();
+        ASSERT_EQ(points.size(), expected_points.size());
+        for (std::size_t i = 0; i < points.size(); ++i) {
+          EXPECT_EQ(std::bit_cast<std::uint32_t>(points[i]),
+                    std::bit_cast<std::uint32_t>(expected_points[i]))
+              << "point " << i;
+        }
+        EXPECT_EQ(profile.columns[c].numeric.sketch.weights(),
+                  expected.columns[c].numeric.sketch.weights());
+      }
+    }
+  }
+}
+
 class ProfileOnDevice : public testing::TestWithParam<DeviceKind> {};
 
 TEST_P(ProfileOnDevice, MatchesReferencesOverAwkwardSizes) {
