@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <limits>
 #include <mutex>
 
 #include "io/hdf5_handle.h"
+#include "io/record_reader.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -36,10 +38,13 @@ constexpr std::size_t kPieceBytes = std::size_t{1} << 19;
 
 }  // namespace
 
-// A piece of contiguous rows, or one chunk of a chunked dataset, of one request.
+// A piece of contiguous rows, one chunk of a chunked dataset, or a slice of rows of an unfiltered
+// chunk of records (read like a piece of contiguous rows once HDF5 located the chunk), of one
+// request.
 struct DirectBlockReader::Work {
   std::size_t request = 0;
   bool chunk = false;
+  bool slice = false;          // chunk: only rows [row_begin, row_end) of it, read as a piece
   std::int64_t row_begin = 0;  // the rows of the block this item delivers
   std::int64_t row_end = 0;
   std::int64_t chunk_row = 0;  // chunk: its position in the chunk grid
@@ -49,7 +54,7 @@ struct DirectBlockReader::Work {
   unsigned filter_mask = 0;   // chunk: bit i set when filter i was skipped for it
   bool in_place = false;      // chunk: its bytes go straight into the output, nothing to decode
   bool by_pread = false;      // chunk: stored bytes read by the task with pread (at file_offset)
-  std::uint64_t file_offset = 0;
+  std::uint64_t file_offset = 0;  // a piece, a slice or a chunk read by pread: where its bytes are
   std::size_t stored = 0;
 };
 
@@ -108,8 +113,26 @@ DirectBlockReader& DirectBlockReader::operator=(DirectBlockReader&&) noexcept = 
 
 DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decoder,
                                      const std::string& where) const {
+  if (!enabled_ || decoder == nullptr) return {};
+  return plan_storage(dataset, decoder->element_size(), decoder, where);
+}
+
+DirectLayout DirectBlockReader::plan_records(hid_t dataset, const RecordReader& records,
+                                             const std::string& where) const {
+  if (!enabled_ || !records.decodes_stored_records()) return {};
+  H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
+  if (H5Tget_size(type.get()) != records.stored_record_size()) return {};
+  // No fill value: what a never-written chunk of records reads as is left to HDF5.
+  DirectLayout layout = plan_storage(dataset, records.stored_record_size(), nullptr, where);
+  if (layout.width != 1) return {};
+  return layout;
+}
+
+DirectLayout DirectBlockReader::plan_storage(hid_t dataset, std::size_t element_size,
+                                             const ElementDecoder* decoder,
+                                             const std::string& where) const {
   DirectLayout layout;
-  if (!enabled_ || decoder == nullptr) return layout;
+  if (element_size == 0) return layout;
   H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
   const int rank = LATHE_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), where);
   if (rank < 1 || rank > 2) return layout;
@@ -117,7 +140,6 @@ DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decode
   LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr), where);
   const std::int64_t rows = static_cast<std::int64_t>(dims[0]);
   const std::int64_t width = rank == 2 ? static_cast<std::int64_t>(dims[1]) : 1;
-  const std::size_t element_size = decoder->element_size();
   H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Dget_create_plist(dataset), where));
 
   switch (H5Pget_layout(dcpl.get())) {
@@ -170,7 +192,7 @@ DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decode
       H5D_fill_value_t fill_status = H5D_FILL_VALUE_UNDEFINED;
       LATHE_H5_CHECK(H5Pget_fill_time(dcpl.get(), &fill_time), where);
       LATHE_H5_CHECK(H5Pfill_value_defined(dcpl.get(), &fill_status), where);
-      if (fill_time != H5D_FILL_TIME_NEVER &&
+      if (decoder != nullptr && fill_time != H5D_FILL_TIME_NEVER &&
           (fill_status == H5D_FILL_VALUE_DEFAULT || fill_status == H5D_FILL_VALUE_USER_DEFINED)) {
         H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
         std::vector<unsigned char> bytes(
@@ -192,24 +214,38 @@ DirectLayout DirectBlockReader::plan(hid_t dataset, const ElementDecoder* decode
   return layout;
 }
 
+namespace {
+
+// Decodes `rows` rows at `bytes` (`row_stride` apart) holding dataset columns [col_begin, col_end)
+// of `request` into its output from row `at` on; false where records do not decode.
+bool decode_rows(const DirectRead& request, const unsigned char* bytes, std::size_t rows,
+                 std::size_t row_stride, std::int64_t col_begin, std::int64_t col_end,
+                 std::size_t at) {
+  if (request.records != nullptr) {
+    return request.records->decode_stored(bytes, rows, row_stride, request.columns, at);
+  }
+  const std::size_t element_size = request.layout->element_size;
+  for (std::int64_t j = col_begin; j < col_end; ++j) {
+    request.decoder->decode(bytes + static_cast<std::size_t>(j - col_begin) * element_size, rows,
+                            row_stride, request.columns[j] + at);
+  }
+  return true;
+}
+
+}  // namespace
+
 bool DirectBlockReader::read_piece(const Work& work, const DirectRead& request, std::int64_t first,
                                    ThreadState& state) const {
   const DirectLayout& layout = *request.layout;
   const std::size_t row_bytes = static_cast<std::size_t>(layout.width) * layout.element_size;
   const std::size_t rows = static_cast<std::size_t>(work.row_end - work.row_begin);
-  const std::uint64_t offset =
-      layout.file_offset + static_cast<std::uint64_t>(work.row_begin) * row_bytes;
   const std::size_t at = static_cast<std::size_t>(work.row_begin - first);
-  if (layout.width == 1 && request.decoder->is_native_float32()) {
-    return file_.read_exactly(request.columns[0] + at, rows * row_bytes, offset);
+  if (layout.width == 1 && request.decoder != nullptr && request.decoder->is_native_float32()) {
+    return file_.read_exactly(request.columns[0] + at, rows * row_bytes, work.file_offset);
   }
   state.piece.resize(rows * row_bytes);
-  if (!file_.read_exactly(state.piece.data(), state.piece.size(), offset)) return false;
-  for (std::int64_t j = 0; j < layout.width; ++j) {
-    request.decoder->decode(state.piece.data() + static_cast<std::size_t>(j) * layout.element_size,
-                            rows, row_bytes, request.columns[j] + at);
-  }
-  return true;
+  if (!file_.read_exactly(state.piece.data(), state.piece.size(), work.file_offset)) return false;
+  return decode_rows(request, state.piece.data(), rows, row_bytes, 0, layout.width, at);
 }
 
 bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request,
@@ -222,6 +258,7 @@ bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request
   const std::size_t rows = static_cast<std::size_t>(work.row_end - work.row_begin);
   const std::size_t at = static_cast<std::size_t>(work.row_begin - first);
   if (work.fill) {
+    if (request.records != nullptr) return false;  // records have no fill value (plan_records)
     for (std::int64_t j = col_begin; j < col_end; ++j) {
       std::fill_n(request.columns[j] + at, rows, *layout.fill_value);
     }
@@ -250,12 +287,7 @@ bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request
   const std::size_t row_stride = static_cast<std::size_t>(layout.chunk_cols) * layout.element_size;
   const unsigned char* first_row =
       data.data() + static_cast<std::size_t>(work.row_begin - chunk_first_row) * row_stride;
-  for (std::int64_t j = col_begin; j < col_end; ++j) {
-    request.decoder->decode(
-        first_row + static_cast<std::size_t>(j - col_begin) * layout.element_size, rows, row_stride,
-        request.columns[j] + at);
-  }
-  return true;
+  return decode_rows(request, first_row, rows, row_stride, col_begin, col_end, at);
 }
 
 void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
@@ -266,15 +298,32 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
   for (std::size_t q = 0; q < requests.size(); ++q) {
     requests[q].done = false;
     const DirectLayout& layout = *requests[q].layout;
+    const std::size_t row_bytes = static_cast<std::size_t>(layout.width) * layout.element_size;
+    const std::int64_t piece_rows = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(kPieceBytes / std::max<std::size_t>(1, row_bytes)));
     if (layout.path == ReadPath::pread_contiguous) {
-      const std::size_t row_bytes = static_cast<std::size_t>(layout.width) * layout.element_size;
-      const std::int64_t piece_rows = std::max<std::int64_t>(
-          1, static_cast<std::int64_t>(kPieceBytes / std::max<std::size_t>(1, row_bytes)));
       for (std::int64_t r = first; r < end; r += piece_rows) {
         work_.push_back({.request = q,
                          .chunk = false,
                          .row_begin = r,
-                         .row_end = std::min(end, r + piece_rows)});
+                         .row_end = std::min(end, r + piece_rows),
+                         .file_offset = layout.file_offset +
+                                        static_cast<std::uint64_t>(r) * row_bytes});
+      }
+    } else if (requests[q].records != nullptr && layout.filters.empty() && pread_enabled_) {
+      // Records stored unfiltered: a chunk's rows lie in the file as contiguous rows do, and a
+      // chunk of records is often as large as a block (h5py's), so its rows are read in pieces.
+      for (std::int64_t rc = first / layout.chunk_rows; rc * layout.chunk_rows < end; ++rc) {
+        const std::int64_t slice_end = std::min(end, (rc + 1) * layout.chunk_rows);
+        for (std::int64_t r = std::max(first, rc * layout.chunk_rows); r < slice_end;
+             r += piece_rows) {
+          work_.push_back({.request = q,
+                           .chunk = true,
+                           .slice = true,
+                           .row_begin = r,
+                           .row_end = std::min(slice_end, r + piece_rows),
+                           .chunk_row = rc});
+        }
       }
     } else {
       for (std::int64_t rc = first / layout.chunk_rows; rc * layout.chunk_rows < end; ++rc) {
@@ -315,13 +364,15 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
       ThreadState& state = *thread_state_[static_cast<std::size_t>(omp_get_thread_num())];
       const DirectRead& request = requests[work.request];
       bool ok = true;
-      if (work.chunk && work.by_pread) {
+      if (work.slice) {
+        ok = read_piece(work, request, first, state);
+      } else if (work.chunk && work.by_pread) {
         // The stored bytes, read here in parallel with the other tasks' (HDF5 only located them).
         void* to = work.in_place ? static_cast<void*>(request.columns[0] + (work.row_begin - first))
                                  : static_cast<void*>(raw_[work.raw_index].data());
         ok = file_.read_exactly(to, work.stored, work.file_offset);
       }
-      if (ok && !(work.chunk && work.in_place)) {
+      if (ok && !work.slice && !(work.chunk && work.in_place)) {
         ok = work.chunk ? decode_chunk(work, request, first, count, state)
                         : read_piece(work, request, first, state);
       }
@@ -330,8 +381,15 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
       fail_with(std::current_exception());
     }
   };
-  // Fetches a chunk's stored bytes (HDF5, so on this thread only); false when the request must go
-  // through HDF5 instead.
+  // The chunk a slice belongs to, located once for all its slices.
+  struct Located {
+    std::size_t request = std::numeric_limits<std::size_t>::max();
+    std::int64_t chunk_row = -1;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t stored = 0;
+  } located;
+  // Fetches a chunk's stored bytes (HDF5, so on this thread only), or locates a slice's; false when
+  // the request must go through HDF5 instead.
   auto fetch = [&](Work& work) {
     const DirectRead& request = requests[work.request];
     const DirectLayout& layout = *request.layout;
@@ -340,9 +398,22 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     unsigned mask = 0;
     haddr_t address = HADDR_UNDEF;
     hsize_t stored = 0;
-    if (H5Dget_chunk_info_by_coord(request.dataset, offset, &mask, &address, &stored) < 0) {
+    if (work.slice && located.request == work.request && located.chunk_row == work.chunk_row) {
+      address = located.address;
+      stored = located.stored;
+    } else if (H5Dget_chunk_info_by_coord(request.dataset, offset, &mask, &address, &stored) < 0) {
       H5Eclear2(H5E_DEFAULT);
       return false;
+    }
+    if (work.slice) {
+      located = {work.request, work.chunk_row, address, stored};
+      const std::size_t chunk_bytes = static_cast<std::size_t>(layout.chunk_rows) * layout.element_size;
+      if (address == HADDR_UNDEF || stored != chunk_bytes) return false;
+      work.file_offset =
+          userblock_ + address +
+          static_cast<std::uint64_t>(work.row_begin - work.chunk_row * layout.chunk_rows) *
+              layout.element_size;
+      return true;
     }
     if (address == HADDR_UNDEF) {
       work.fill = true;
@@ -351,7 +422,8 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     // A whole unfiltered chunk of native float32 in a 1-D dataset is already the output's bytes:
     // read it in place, saving a copy of every value.
     const std::int64_t chunk_first_row = work.chunk_row * layout.chunk_rows;
-    work.in_place = layout.filters.empty() && layout.chunk_cols == 1 && request.decoder->is_native_float32() &&
+    work.in_place = layout.filters.empty() && layout.chunk_cols == 1 && request.decoder != nullptr &&
+                    request.decoder->is_native_float32() &&
                     work.row_begin == chunk_first_row && work.row_end == chunk_first_row + layout.chunk_rows &&
                     stored == static_cast<hsize_t>(layout.chunk_rows) * sizeof(float);
     std::uint32_t filter_mask = 0;

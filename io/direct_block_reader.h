@@ -6,6 +6,10 @@
 //   deflate and/or shuffle (or none). HDF5 locates each chunk (one call at a time); the threads
 //   read its stored bytes with pread (H5Dread_chunk where pread is not possible), inflate
 //   (libdeflate), unshuffle and convert them.
+// A dataset of records (or of fixed-length strings) is read the same way, its stored records handed
+// to its RecordReader, which decodes each field at its offset in the record; a chunk of records
+// stored unfiltered is read in pieces of rows, as contiguous storage is, so that one large chunk
+// still keeps every thread busy.
 // The result is bit for bit what the hyperslab read gives (ElementDecoder converts as HDF5 does).
 // Anything this cannot read exactly is left to the caller's HDF5 path: a dataset at open (other
 // filters, compact or external storage, a file this process also has open for writing, ...) and,
@@ -29,6 +33,8 @@
 #include "io/read_only_file.h"
 
 namespace lathe {
+
+class RecordReader;
 
 // How TableReader::read_block reads a dataset.
 enum class ReadPath {
@@ -61,16 +67,20 @@ struct DirectLayout {
   };
   std::vector<Filter> filters;
   // What a chunk never written reads as, converted; none when HDF5 would leave the output as it
-  // was or when in doubt (a block that meets such a chunk then goes through HDF5).
+  // was or when in doubt (a block that meets such a chunk then goes through HDF5). Always none for
+  // records.
   std::optional<float> fill_value;
 };
 
-// One dataset's part of a block read: rows [first, first + count) of dataset column j land in
-// columns[j][0, count).
+// One dataset's part of a block read. A dataset of numbers (`decoder`): rows [first, first + count)
+// of dataset column j land in columns[j][0, count). A dataset of records (`records`): each record's
+// fields land in rows [0, count) of the table columns they feed, columns[c] being table column c
+// (null: not wanted).
 struct DirectRead {
   hid_t dataset = H5I_INVALID_HID;
   const DirectLayout* layout = nullptr;
-  const ElementDecoder* decoder = nullptr;
+  const ElementDecoder* decoder = nullptr;  // numbers
+  const RecordReader* records = nullptr;    // records, instead of a decoder
   std::span<float* const> columns;
   bool done = false;  // set by read(): false where the block must be read through HDF5 instead
 };
@@ -89,6 +99,10 @@ class DirectBlockReader {
   // How `dataset` (rank 1 or 2, of `rows` x `width` elements) can be read, given its decoder (none:
   // the HDF5 path). Throws Hdf5Error naming `where` when HDF5 cannot describe the dataset.
   DirectLayout plan(hid_t dataset, const ElementDecoder* decoder, const std::string& where) const;
+  // How the dataset of records (or strings, 1-D or n x 1) `records` reads can be read: the HDF5
+  // path unless records.decodes_stored_records().
+  DirectLayout plan_records(hid_t dataset, const RecordReader& records,
+                            const std::string& where) const;
 
   // Reads rows [first, first + count) of every request (each with a layout from plan() whose path
   // is not hdf5_hyperslab), setting each request's `done`. HDF5 is called from the calling thread
@@ -98,6 +112,10 @@ class DirectBlockReader {
  private:
   struct Work;
   struct ThreadState;
+  // plan() for elements of `element_size` bytes; `decoder` converts the fill value (none: a chunk
+  // never written goes through HDF5).
+  DirectLayout plan_storage(hid_t dataset, std::size_t element_size, const ElementDecoder* decoder,
+                            const std::string& where) const;
   // One work item on one thread; false when the request must go through HDF5 after all.
   bool read_piece(const Work& work, const DirectRead& request, std::int64_t first,
                   ThreadState& state) const;

@@ -1,10 +1,13 @@
 #include "io/record_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
 #include "io/string_hash.h"
 #include "io/native_integer.h"
@@ -26,6 +29,10 @@ enum class Decode {
   fixed_text,    // a fixed-length string
   variable_text  // a variable-length string (a char* in memory)
 };
+
+// Bytes of stored records decode_stored decodes field by field before moving on: small enough to
+// stay in the core's cache across the fields, so each record is read from memory once.
+constexpr std::size_t kDecodeTileBytes = std::size_t{1} << 15;
 
 const char* class_name(H5T_class_t cls) {
   switch (cls) {
@@ -51,6 +58,35 @@ const char* class_name(H5T_class_t cls) {
       return "array";
     default:
       return "unknown";
+  }
+}
+
+// Whether the file stores `type` (as H5Dget_type describes it) in another layout: a variable-length
+// string or sequence is a char* or hvl_t in the description but a heap id in the file, and a
+// reference may differ too, which also moves every member after it, so stored records cannot be
+// decoded from the description's offsets.
+bool stored_unlike_described(hid_t type, const std::string& where) {
+  switch (H5Tget_class(type)) {
+    case H5T_VLEN:
+    case H5T_REFERENCE:
+      return true;
+    case H5T_STRING:
+      return LATHE_H5_CHECK(H5Tis_variable_str(type), where) > 0;
+    case H5T_ARRAY: {
+      H5Handle base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_super(type), where));
+      return stored_unlike_described(base.get(), where);
+    }
+    case H5T_COMPOUND: {
+      const int n = LATHE_H5_CHECK(H5Tget_nmembers(type), where);
+      for (int i = 0; i < n; ++i) {
+        H5Handle member = h5::datatype_handle(
+            LATHE_H5_CHECK(H5Tget_member_type(type, static_cast<unsigned>(i)), where));
+        if (stored_unlike_described(member.get(), where)) return true;
+      }
+      return false;
+    }
+    default:
+      return false;
   }
 }
 
@@ -90,6 +126,11 @@ struct RecordReader::Impl {
     std::vector<hsize_t>
         array_dims;  // an array member's shape (its elements in row-major order); empty otherwise
     H5Handle memory_type;           // the member's memory type (an array of elements if need be)
+    std::size_t stored_offset = 0;        // bytes from a stored record's start to the member
+    std::size_t stored_element_size = 0;  // bytes of one element as stored
+    // Numbers, bools and enums: converts stored elements to what read() gives; none where no exact
+    // decoder exists.
+    std::optional<ElementDecoder> decoder;
     std::vector<LabelCodes> codes;  // string fields: label -> code, per element
     std::vector<std::vector<std::string>> labels;  // string fields: code -> label, per element
   };
@@ -101,13 +142,80 @@ struct RecordReader::Impl {
     bool has_variable_text = false;
   };
 
+  // Decoders already made, by stored element type and decoding: a table's fields often share one
+  // type, and a one- or two-byte type's decoder costs a conversion of every bit pattern.
+  struct CachedDecoder {
+    H5Handle file_type;
+    Decode decode;
+    std::optional<ElementDecoder> decoder;
+  };
+
   hid_t dataset = H5I_INVALID_HID;
   std::string where;
   bool compound = false;
+  std::size_t stored_record_size = 0;
+  bool stored_as_described = false;  // the file's records lie as H5Dget_type describes them
   std::vector<Field> fields;
   Plan all;
   Plan text_only;
   std::vector<unsigned char> buffer;
+  std::vector<CachedDecoder> decoders;
+
+  // What read() makes of one number, bool or enum element that HDF5 converted to the field's memory
+  // type at `p` (before a category code's missing check).
+  static float element_value(const Field& f, const unsigned char* p) {
+    switch (f.decode) {
+      case Decode::bits:
+        return *p != 0 ? 1.0f : 0.0f;
+      case Decode::enum_integer:
+        return native_integer_as_float(p, f.element_size, f.is_signed);
+      default: {
+        float v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+      }
+    }
+  }
+
+  // The decoder of field `f`'s stored elements of `file_element`, checked against HDF5 converting
+  // that member alone (a record of just it, as read()'s H5Dread converts each member) to
+  // `memory_element` and read() post-processing it; none where no exact decoder exists.
+  std::optional<ElementDecoder> stored_decoder(const Field& f, hid_t file_element,
+                                               hid_t memory_element, const std::string& w) {
+    for (const CachedDecoder& c : decoders) {
+      if (c.decode == f.decode && H5Tequal(c.file_type.get(), file_element) > 0) return c.decoder;
+    }
+    const std::size_t file_size = H5Tget_size(file_element);
+    const std::size_t memory_size = H5Tget_size(memory_element);
+    H5Handle source, destination;
+    if (compound) {
+      source = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, file_size), w));
+      LATHE_H5_CHECK(H5Tinsert(source.get(), f.spec.member.c_str(), 0, file_element), w);
+      destination = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, memory_size), w));
+      LATHE_H5_CHECK(H5Tinsert(destination.get(), f.spec.member.c_str(), 0, memory_element), w);
+    } else {
+      source = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(file_element), w));
+      destination = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(memory_element), w));
+    }
+    const auto reference = [&](const unsigned char* bytes, std::size_t n, float* out) {
+      std::vector<unsigned char> converted(n * std::max(file_size, memory_size));
+      std::vector<unsigned char> background(n * memory_size);
+      std::memcpy(converted.data(), bytes, n * file_size);
+      LATHE_H5_CHECK(H5Tconvert(source.get(), destination.get(), n, converted.data(),
+                                background.data(), H5P_DEFAULT),
+                     w);
+      for (std::size_t i = 0; i < n; ++i) out[i] = element_value(f, converted.data() + i * memory_size);
+    };
+    std::optional<ElementDecoder> decoder;
+    try {
+      decoder = ElementDecoder::create(file_element, f.decode == Decode::number, reference);
+    } catch (const Hdf5Error&) {
+      decoder.reset();  // HDF5 cannot convert these values either: read() will say so
+    }
+    decoders.push_back(
+        {h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(file_element), w)), f.decode, decoder});
+    return decoder;
+  }
 
   void describe(Field& f, hid_t file_type) {
     const std::string w = where + (f.spec.member.empty() ? "" : ", field '" + f.spec.member + "'");
@@ -190,6 +298,10 @@ struct RecordReader::Impl {
     }
     f.element_size = H5Tget_size(memory_base.get());
     f.memory_type = member_type(f, memory_base.get(), w);
+    f.stored_element_size = H5Tget_size(b);
+    if (f.decode == Decode::number || f.decode == Decode::bits || f.decode == Decode::enum_integer) {
+      f.decoder = stored_decoder(f, b, memory_base.get(), w);
+    }
   }
 
   // The memory type of field `f` with elements of `element_type`: an array of the member's shape
@@ -282,6 +394,8 @@ RecordReader::RecordReader(hid_t dataset, std::vector<RecordField> fields, std::
   m.where = std::move(where);
   H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), m.where));
   m.compound = H5Tget_class(type.get()) == H5T_COMPOUND;
+  m.stored_record_size = H5Tget_size(type.get());
+  m.stored_as_described = !stored_unlike_described(type.get(), m.where);
   if (!m.compound && (fields.size() != 1 || !fields[0].member.empty())) {
     throw Error(m.where + ": a dataset that is not compound is read as one field");
   }
@@ -296,6 +410,7 @@ RecordReader::RecordReader(hid_t dataset, std::vector<RecordField> fields, std::
       }
       H5Handle member = h5::datatype_handle(
           LATHE_H5_CHECK(H5Tget_member_type(type.get(), static_cast<unsigned>(index)), m.where));
+      f.stored_offset = H5Tget_member_offset(type.get(), static_cast<unsigned>(index));
       m.describe(f, member.get());
     } else {
       m.describe(f, type.get());
@@ -316,6 +431,58 @@ const std::string& RecordReader::dtype(std::size_t field) const {
 }
 bool RecordReader::holds_labels(std::size_t field) const {
   return !impl_->fields.at(field).codes.empty();
+}
+
+bool RecordReader::decodes_stored_records() const {
+  const Impl& m = *impl_;
+  if (!m.stored_as_described || m.fields.empty()) return false;
+  for (const Impl::Field& f : m.fields) {
+    if (!f.decoder && f.decode != Decode::fixed_text) return false;
+  }
+  return true;
+}
+
+std::size_t RecordReader::stored_record_size() const { return impl_->stored_record_size; }
+
+bool RecordReader::decode_stored(const unsigned char* records, std::size_t count,
+                                 std::size_t stride, std::span<float* const> columns,
+                                 std::size_t at) const {
+  const Impl& m = *impl_;
+  const float missing = std::numeric_limits<float>::quiet_NaN();
+  const std::size_t tile = std::max<std::size_t>(16, kDecodeTileBytes / std::max<std::size_t>(1, stride));
+  for (std::size_t r0 = 0; r0 < count; r0 += tile) {
+    const std::size_t n = std::min(tile, count - r0);
+    const unsigned char* tile_records = records + r0 * stride;
+    for (const Impl::Field& f : m.fields) {
+      for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
+        float* column = columns[static_cast<std::size_t>(f.spec.columns[e])];
+        if (column == nullptr) continue;
+        float* dst = column + at + r0;
+        const unsigned char* p = tile_records + f.stored_offset + e * f.stored_element_size;
+        if (f.decoder) {
+          f.decoder->decode(p, n, stride, dst);
+          if (f.spec.category_codes) {
+            for (std::size_t r = 0; r < n; ++r) {
+              if (dst[r] < 0) dst[r] = missing;
+            }
+          }
+          continue;
+        }
+        const LabelCodes& codes = f.codes[e];
+        for (std::size_t r = 0; r < n; ++r, p += stride) {
+          const std::string_view label = Impl::text_at(f, p);
+          if (m.is_missing(f, label)) {
+            dst[r] = missing;
+            continue;
+          }
+          const auto it = codes.find(label);
+          if (it == codes.end()) return false;
+          dst[r] = static_cast<float>(it->second);
+        }
+      }
+    }
+  }
+  return true;
 }
 
 void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
@@ -396,16 +563,13 @@ void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
         for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
           switch (f.decode) {
             case Decode::number: {
-              float v;
-              std::memcpy(&v, record, sizeof v);
+              const float v = Impl::element_value(f, record);
               dst[r] = f.spec.category_codes && v < 0 ? missing : v;
               break;
             }
             case Decode::bits:
-              dst[r] = *record != 0 ? 1.0f : 0.0f;
-              break;
             case Decode::enum_integer:
-              dst[r] = native_integer_as_float(record, f.element_size, f.is_signed);
+              dst[r] = Impl::element_value(f, record);
               break;
             case Decode::fixed_text:
             case Decode::variable_text: {

@@ -1,8 +1,18 @@
 // Reads table columns out of a dataset of records (an HDF5 compound type: h5py's structured
-// arrays, PyTables and pandas tables) or out of a 1-D dataset of strings. Lathe's direct read paths
-// decode plain numbers only, so these go through H5Dread with a memory type made of just the fields
-// wanted: numbers converted to float32 by HDF5, strings as they are stored, then turned into
-// category codes here.
+// arrays, PyTables and pandas tables) or out of a 1-D dataset of strings, in two ways that give the
+// same bits:
+// - read(): H5Dread with a memory type made of just the fields wanted: numbers converted to float32
+//   by HDF5, strings as they are stored, then turned into category codes here. One thread, under
+//   HDF5's global lock.
+// - decode_stored(): the records' bytes as the file stores them (read by DirectBlockReader, in
+//   parallel), each field element decoded at its offset in the record by an ElementDecoder checked
+//   against HDF5 converting that member alone, fixed-length strings looked up as read() does.
+//   Possible where every field has such a decoder or is a fixed-length string
+//   (decodes_stored_records). Not where the dataset's type holds a variable-length string anywhere
+//   (wanted or not): the file stores it as a heap id, of another size than the char* HDF5's
+//   description of the type gives, so the stored records' layout is not the described one. Nor
+//   where a field's type has no exact decoder (an enum of 4 or 8 bytes, an integer with padding
+//   bits). Those datasets are read by read().
 //
 // A string field is a categorical column whose labels are the distinct strings of the dataset, in
 // the order they first appear (collect_labels reads every row once for them). The empty string,
@@ -11,8 +21,10 @@
 
 #include <hdf5.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,6 +75,18 @@ class RecordReader {
   // numbers as float32 (HDF5's conversion), strings as their category codes, missing values as NaN.
   // A string not seen by collect_labels (the file changed since) is an Error.
   void read(std::int64_t first, std::int64_t count, float* out);
+  // Whether decode_stored can decode every field out of the stored records (see above).
+  bool decodes_stored_records() const;
+  // Bytes of one record as the file stores it (the dataset's element size).
+  std::size_t stored_record_size() const;
+  // Decodes `count` records whose stored bytes start at `records`, `stride` bytes apart, into rows
+  // [at, at + count) of the table columns the fields feed: columns[c] is table column c (null: not
+  // wanted, left alone). Gives what read() gives, bit for bit. Thread-safe once collect_labels has
+  // run (it only reads the reader). False where a string is not among the labels collect_labels
+  // found: read() then reports it. Only where decodes_stored_records().
+  bool decode_stored(const unsigned char* records, std::size_t count, std::size_t stride,
+                     std::span<float* const> columns, std::size_t at) const;
+
   // Reads rows [first, first + count) of the number feeding table column `column` converted by HDF5
   // to `memory_type` (a native integer or float type), count values into `out`: exact where float32
   // is not. Throws Error for a string field or a column no field feeds.

@@ -129,9 +129,11 @@ struct Source {
   std::vector<std::int64_t> target;    // target[j]: table column of dataset column j
   bool categorical_codes = false;      // negative codes mean missing
   std::optional<ElementDecoder> decoder;  // none: no exact conversion outside HDF5
-  DirectLayout direct;                    // how read_block reads it (path hdf5_hyperslab: H5Dread)
-  // Records or strings: read through this instead (numbers and labels, missing values as NaN).
+  // How read_block reads it (path hdf5_hyperslab: H5Dread, or the record reader's read()).
+  DirectLayout direct;
+  // Records or strings: decoded by this (from stored records on a direct path, else its read()).
   std::unique_ptr<RecordReader> record;
+  std::size_t storage_index = 0;  // its entry in TableReader::storage()
 };
 
 // Decoders already made, by file type and conversion: a wide columnar file has one type for
@@ -290,7 +292,15 @@ struct TableReader::Impl {
       s.direct = direct->plan(s.dataset.get(), s.decoder ? &*s.decoder : nullptr, w);
     }
     storage.back().read_path = read_path_name(s.direct.path);
+    s.storage_index = storage.size() - 1;
     return s;
+  }
+
+  // Lets a source of records or strings, its record reader made and its labels collected, take a
+  // direct path where the reader decodes the stored records exactly.
+  void plan_records(Source& s, const std::string& w) {
+    if (direct) s.direct = direct->plan_records(s.dataset.get(), *s.record, w);
+    storage[s.storage_index].read_path = read_path_name(s.direct.path);
   }
 
   // The decoder of `type` read with `element`'s conversion, tabulated or checked against HDF5's own
@@ -424,6 +434,7 @@ struct TableReader::Impl {
         y.record = std::make_unique<RecordReader>(y.dataset.get(), std::vector<RecordField>{field},
                                                   where("/" + label_path));
         y.record->collect_labels(rows, options.block_rows);
+        plan_records(y, where("/" + label_path));
         c.type = ColumnType::categorical;
         c.categories = y.record->labels(0, 0);
       }
@@ -483,6 +494,7 @@ struct TableReader::Impl {
         field.columns = {static_cast<std::int64_t>(columns.size())};
         s.record = std::make_unique<RecordReader>(s.dataset.get(), std::vector<RecordField>{field}, where(prefix + n));
         s.record->collect_labels(rows, options.block_rows);
+        plan_records(s, where(prefix + n));
         c.type = ColumnType::categorical;
         c.categories = s.record->labels(0, 0);
       } else if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
@@ -639,6 +651,7 @@ struct TableReader::Impl {
     check_unique_names(w);
     s.record = std::make_unique<RecordReader>(s.dataset.get(), fields, w);
     s.record->collect_labels(rows, options.block_rows);
+    plan_records(s, w);
     describe_record_columns(s, fields);
     sources.push_back(std::move(s));
   }
@@ -815,6 +828,7 @@ struct TableReader::Impl {
     }
     s.record = std::make_unique<RecordReader>(t, fields, tw);
     s.record->collect_labels(rows, options.block_rows);
+    plan_records(s, tw);
     describe_record_columns(s, fields);
     for (const auto& [field, labels] : categories) {
       for (const std::int64_t c : fields[field].columns) {
@@ -1029,6 +1043,16 @@ struct TableReader::Impl {
     }
   }
 
+  // Rows [first, first + count) of a source through HDF5: its record reader's read(), or the
+  // hyperslab read.
+  void read_through_hdf5(Source& s, std::int64_t first, std::int64_t count, std::span<float> out) {
+    if (s.record) {
+      s.record->read(first, count, out.data());
+    } else {
+      read_hyperslab(s, first, count, out);
+    }
+  }
+
   // read_block: every source, or (`wanted`, by column) only those that feed a wanted column.
   void read_sources(std::int64_t first_row, std::int64_t row_count, std::span<float> out,
                     const std::vector<bool>* wanted) {
@@ -1055,29 +1079,35 @@ struct TableReader::Impl {
     for (std::size_t i = 0; i < sources.size(); ++i) {
       Source& s = sources[i];
       if (!read(s)) continue;
-      if (s.record) {
-        s.record->read(first_row, row_count, out.data());
-        continue;
-      }
       if (s.direct.path == ReadPath::hdf5_hyperslab) {
-        read_hyperslab(s, first_row, row_count, out);
+        read_through_hdf5(s, first_row, row_count, out);
         continue;
       }
       std::vector<float*>& targets = direct_columns[direct_sources.size()];
       targets.clear();
-      for (const std::int64_t t : s.target) targets.push_back(out.data() + t * row_count);
+      if (s.record) {
+        // By table column; the columns not wanted are left alone.
+        for (std::int64_t c = 0; c < ncols; ++c) {
+          const bool skip = wanted && !(*wanted)[static_cast<std::size_t>(c)];
+          targets.push_back(skip ? nullptr : out.data() + c * row_count);
+        }
+      } else {
+        for (const std::int64_t t : s.target) targets.push_back(out.data() + t * row_count);
+      }
       direct_requests.push_back({.dataset = s.dataset.get(),
                                  .layout = &s.direct,
-                                 .decoder = &*s.decoder,
+                                 .decoder = s.record ? nullptr : &*s.decoder,
+                                 .records = s.record.get(),
                                  .columns = targets});
       direct_sources.push_back(i);
     }
     if (!direct_requests.empty()) {
       direct->read(direct_requests, first_row, row_count);
       // A block the direct path could not read exactly (an unwritten chunk without a known fill
-      // value, a damaged chunk, a short file): HDF5 reads it, or reports what is wrong with it.
+      // value, a damaged chunk, a short file, a label not seen at open): HDF5 reads it, or reports
+      // what is wrong with it.
       for (std::size_t q = 0; q < direct_requests.size(); ++q) {
-        if (!direct_requests[q].done) read_hyperslab(sources[direct_sources[q]], first_row, row_count, out);
+        if (!direct_requests[q].done) read_through_hdf5(sources[direct_sources[q]], first_row, row_count, out);
       }
     }
     for (const Source& s : sources) {

@@ -23,7 +23,10 @@
 // chunks filtered with deflate and/or shuffle only (or unfiltered) are fetched raw with
 // H5Dread_chunk and inflated, unshuffled and converted by several threads outside HDF5's global
 // lock; anything else (fletcher32, szip, other filters, compact storage, ...) goes through HDF5's
-// hyperslab read, which runs filters and conversion on one thread.
+// hyperslab read, which runs filters and conversion on one thread. Records and fixed-length
+// strings take the same direct paths, each field decoded at its offset in the stored record; a
+// dataset of records holding a variable-length string (stored as a heap id) or a type that has no
+// exact decoder (an enum of 4 or 8 bytes, say) is read by HDF5 with a memory type of the fields.
 #pragma once
 
 #include <cstdint>
@@ -63,7 +66,8 @@ struct DatasetStorage {
   std::vector<std::int64_t> chunk;  // empty when contiguous
   std::vector<std::string> filters;  // e.g. {"shuffle", "deflate"}
   // How read_block reads it: "pread (contiguous)", "raw chunks, parallel inflate", "raw chunks"
-  // (unfiltered or shuffle only) or "hdf5 hyperslab".
+  // (unfiltered or shuffle only) or "hdf5 hyperslab" (for records: H5Dread of the fields, HDF5
+  // converting them).
   std::string read_path;
 };
 
@@ -105,8 +109,9 @@ class TableReader {
   // thread (it may start an OpenMP team of its own, nested or not).
   void read_block(std::int64_t first_row, std::int64_t row_count, std::span<float> out);
   // As read_block, but reads only the datasets that hold `columns` (a 2-D dataset is read whole
-  // when one of its columns is wanted); the other columns of `out` are left as they were. For a
-  // pass over a few columns of a wide table, such as its label.
+  // when one of its columns is wanted, and so is a dataset of records that HDF5 reads); the other
+  // columns of `out` are left as they were unless such a whole read writes them. For a pass over a
+  // few columns of a wide table, such as its label.
   void read_block_columns(std::int64_t first_row, std::int64_t row_count, std::span<const std::int64_t> columns,
                           std::span<float> out);
 

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "io/hdf5_handle.h"
+#include "io/record_reader.h"
 #include "runtime/error.h"
 #include "tests/temp_dir.h"
 
@@ -2125,6 +2126,322 @@ TEST_F(TableReaderDirect, DirectReadOffReportsTheHyperslabPath) {
   const auto cols = block_columnar_columns();
   for (std::int64_t r = 0; r < kBlockTableRows; ++r)
     EXPECT_TRUE(same_float(a[3 * kBlockTableRows + r], cols[3][r]));
+}
+
+// ---- records through the direct paths
+// -------------------------------------------------------------------------------
+// A dataset of records (h5py's structured arrays, PyTables tables) is read like a dataset of
+// numbers, each field decoded at its offset in the stored record; what it delivers must be the bits
+// of the record reader's HDF5 path (H5Dread of the fields, direct_read = false) for every field type.
+
+class TableReaderRecords : public ReaderFiles {};
+
+struct RecordMemberCase {
+  std::string name;
+  std::function<H5Handle()> make;
+};
+
+H5Handle padded_string(std::size_t size, H5T_str_t pad) {
+  H5Handle type = string_type(size, H5T_CSET_ASCII);
+  H5_OK(H5Tset_strpad(type.get(), pad));
+  return type;
+}
+
+H5Handle array_of(hid_t base, std::vector<hsize_t> dims) {
+  return h5::datatype_handle(
+      H5_OK(H5Tarray_create2(base, static_cast<unsigned>(dims.size()), dims.data())));
+}
+
+// Every field type the record reader reads: integers of every size, sign and byte order, float16,
+// float32 and float64 in both byte orders, an 8-bit bitfield (PyTables' bool), h5py's bool enum, an
+// enum over a big-endian 16-bit integer, fixed strings of each padding, an array of big-endian
+// float64 (2 x 3) and one of fixed strings.
+std::vector<RecordMemberCase> every_record_field() {
+  std::vector<RecordMemberCase> members;
+  for (const auto& [name, type] : std::vector<std::pair<std::string, hid_t>>{
+           {"i8", H5T_STD_I8LE},     {"i16_be", H5T_STD_I16BE}, {"i32_le", H5T_STD_I32LE},
+           {"i32_be", H5T_STD_I32BE}, {"i64_le", H5T_STD_I64LE}, {"i64_be", H5T_STD_I64BE},
+           {"u8", H5T_STD_U8LE},     {"u16_le", H5T_STD_U16LE}, {"u32_be", H5T_STD_U32BE},
+           {"u64_le", H5T_STD_U64LE}, {"u64_be", H5T_STD_U64BE}, {"f32_le", H5T_IEEE_F32LE},
+           {"f32_be", H5T_IEEE_F32BE}, {"f64_le", H5T_IEEE_F64LE}, {"f64_be", H5T_IEEE_F64BE},
+           {"bits", H5T_STD_B8LE}}) {
+    const hid_t t = type;
+    members.push_back({name, [t] { return copy_type(t); }});
+  }
+  members.push_back({"f16_le", [] { return half_type(H5T_IEEE_F32LE); }});
+  members.push_back({"f16_be", [] { return half_type(H5T_IEEE_F32BE); }});
+  members.push_back(
+      {"ok", [] { return enum_type(H5T_STD_I8LE, {{"FALSE", 0}, {"TRUE", 1}}); }});
+  members.push_back({"level", [] {
+                       return enum_type(H5T_STD_U16BE, {{"low", 10}, {"mid", 200}, {"high", 3000}});
+                     }});
+  members.push_back({"s_term", [] { return padded_string(4, H5T_STR_NULLTERM); }});
+  members.push_back({"s_null", [] { return padded_string(3, H5T_STR_NULLPAD); }});
+  members.push_back({"s_space", [] { return padded_string(5, H5T_STR_SPACEPAD); }});
+  members.push_back({"m", [] {
+                       H5Handle base = copy_type(H5T_IEEE_F64BE);
+                       return array_of(base.get(), {2, 3});
+                     }});
+  members.push_back({"tags", [] {
+                       H5Handle base = padded_string(2, H5T_STR_NULLPAD);
+                       return array_of(base.get(), {2});
+                     }});
+  return members;
+}
+
+// The compound type of `members`, a byte of padding after each (so no field is aligned).
+H5Handle record_type(const std::vector<RecordMemberCase>& members) {
+  std::vector<H5Handle> types;
+  std::size_t size = 0;
+  for (const auto& m : members) {
+    types.push_back(m.make());
+    size += H5Tget_size(types.back().get()) + 1;
+  }
+  H5Handle record = h5::datatype_handle(H5_OK(H5Tcreate(H5T_COMPOUND, size)));
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    H5_OK(H5Tinsert(record.get(), members[i].name.c_str(), offset, types[i].get()));
+    offset += H5Tget_size(types[i].get()) + 1;
+  }
+  return record;
+}
+
+// Stored bytes of `rows` records of `type`: awkward_bytes for the numbers (ties, extremes, NaN
+// payloads; random bytes for bitfields and enums, values outside the enum among them), strings
+// drawn from a few labels (the empty one, missing, among them) padded as the type says, random
+// padding between the fields.
+std::vector<unsigned char> record_bytes(hid_t type, std::size_t rows, unsigned seed) {
+  const std::size_t size = H5Tget_size(type);
+  std::mt19937_64 rng(seed);
+  std::vector<unsigned char> bytes(rows * size);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+  const std::vector<std::string> labels = {"a", "bb", "", "ccc", "a"};
+  const int n = H5_OK(H5Tget_nmembers(type));
+  for (int i = 0; i < n; ++i) {
+    const std::size_t offset = H5Tget_member_offset(type, static_cast<unsigned>(i));
+    H5Handle member = h5::datatype_handle(H5_OK(H5Tget_member_type(type, static_cast<unsigned>(i))));
+    H5Handle base = copy_type(member.get());
+    std::size_t elements = 1;
+    if (H5Tget_class(member.get()) == H5T_ARRAY) {
+      base = h5::datatype_handle(H5_OK(H5Tget_super(member.get())));
+      elements = H5Tget_size(member.get()) / H5Tget_size(base.get());
+    }
+    const std::size_t element = H5Tget_size(base.get());
+    if (H5Tget_class(base.get()) == H5T_STRING) {
+      const bool space = H5Tget_strpad(base.get()) == H5T_STR_SPACEPAD;
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t e = 0; e < elements; ++e) {
+          const std::string& label = labels[rng() % labels.size()];
+          unsigned char* p = &bytes[r * size + offset + e * element];
+          std::memset(p, space ? ' ' : '\0', element);
+          std::memcpy(p, label.data(), std::min(label.size(), element - (space ? 0 : 1)));
+        }
+      }
+      continue;
+    }
+    const std::vector<unsigned char> values =
+        awkward_bytes(rows * elements, element, H5Tget_class(base.get()), H5Tget_order(base.get()),
+                      seed + static_cast<unsigned>(i));
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::memcpy(&bytes[r * size + offset], &values[r * elements * element], elements * element);
+    }
+  }
+  return bytes;
+}
+
+// Storage of the records files and the path they take; rows are 10000, so that chunks of 4096
+// records (about 650 KB each, read in pieces) leave a partial chunk at the end.
+std::vector<PipelineCase> record_pipeline_cases() {
+  return {
+      {"contiguous", {}, {}, "pread (contiguous)"},
+      {"chunked", {96}, {}, "raw chunks"},
+      {"large_chunks", {4096}, {}, "raw chunks"},
+      {"shuffle", {130}, {{H5Z_FILTER_SHUFFLE, 0}}, "raw chunks"},
+      {"shuffle_deflate6",
+       {96},
+       {{H5Z_FILTER_SHUFFLE, 0}, {H5Z_FILTER_DEFLATE, 6}},
+       "raw chunks, parallel inflate"},
+      {"deflate1_large", {4096}, {{H5Z_FILTER_DEFLATE, 1}}, "raw chunks, parallel inflate"},
+      {"fletcher32", {96}, {{H5Z_FILTER_FLETCHER32, 0}}, "hdf5 hyperslab"},
+  };
+}
+
+// Every field type, through every storage, in blocks that start and end inside chunks and span
+// several: the direct read gives the HDF5 path's bits (with any number of threads), reports its path,
+// and reading some columns leaves the others alone.
+TEST_F(TableReaderRecords, EveryFieldTypeAndStorageGivesTheHdf5PathsBits) {
+  const auto members = every_record_field();
+  H5Handle type = record_type(members);
+  constexpr hsize_t rows = 10000;
+  const std::vector<unsigned char> bytes = record_bytes(type.get(), rows, 5);
+  for (const PipelineCase& c : record_pipeline_cases()) {
+    SCOPED_TRACE(c.name);
+    const fs::path path = file("records_" + c.name + ".h5");
+    {
+      H5Handle f = create_file(path);
+      write_raw(f.get(), "t", type.get(), {rows}, pipeline_dcpl(c, 1).get(), bytes);
+    }
+    const std::vector<float> whole = expect_direct_equals_hdf5(path, c.read_path);
+    if (c.name == "chunked") expect_direct_equals_hdf5(path, c.read_path, 1, 4096);
+    if (c.name == "large_chunks") expect_direct_equals_hdf5(path, c.read_path, 3, 3000);
+    TableReader reader(path);
+    ASSERT_EQ(reader.layout(), Layout::table);
+    const std::int64_t ncols = static_cast<std::int64_t>(reader.columns().size());
+    ASSERT_EQ(ncols, static_cast<std::int64_t>(members.size()) + 5 + 1);  // m: 6 columns, tags: 2
+    ASSERT_EQ(whole.size(), static_cast<std::size_t>(rows * ncols));
+    // Labels in order of first appearance; the empty string is missing.
+    EXPECT_EQ(reader.columns()[20].name, "s_term");
+    EXPECT_EQ(reader.columns()[20].type, ColumnType::categorical);
+    EXPECT_EQ(reader.columns()[30].name, "tags_1");
+    std::int64_t missing = 0;
+    for (std::int64_t r = 0; r < static_cast<std::int64_t>(rows); ++r)
+      missing += std::isnan(whole[static_cast<std::size_t>(21 * rows + r)]) ? 1 : 0;
+    EXPECT_GT(missing, 0);
+    // Two columns of the records: those alone are written, with the bits of the whole read.
+    const std::int64_t first = 37, count = 5000;
+    std::vector<float> some(static_cast<std::size_t>(count * ncols), kPoison);
+    const std::vector<std::int64_t> wanted = {3, 23};
+    reader.read_block_columns(first, count, wanted, some);
+    for (std::int64_t col = 0; col < ncols; ++col) {
+      const bool is_wanted = col == 3 || col == 23;
+      for (std::int64_t r = 0; r < count; r += 97) {
+        const float got = some[static_cast<std::size_t>(col * count + r)];
+        if (c.read_path == "hdf5 hyperslab") continue;  // HDF5 reads a record whole
+        if (is_wanted) {
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(got),
+                    std::bit_cast<std::uint32_t>(whole[static_cast<std::size_t>(col * rows + first + r)]))
+              << "column " << col << ", row " << first + r;
+        } else {
+          ASSERT_EQ(got, kPoison) << "column " << col;
+        }
+      }
+    }
+  }
+}
+
+// What the stored bytes cannot give keeps the HDF5 path for the whole dataset: a variable-length
+// string (the file holds a heap id where HDF5's description of the type has a char*, so the stored
+// layout is not the described one), wanted or not, and a type without an exact decoder (an enum of
+// 4 bytes). A column of fixed-length strings reads directly.
+TEST_F(TableReaderRecords, VariableLengthStringsAndWideEnumsKeepTheHdf5Path) {
+  constexpr hsize_t rows = 300;
+  H5Handle variable = string_type(0, H5T_CSET_UTF8);
+  H5Handle wide_enum = enum_type(H5T_STD_I32LE, {{"no", 0}, {"yes", 1}});
+  for (const auto& [name, field] : std::vector<std::pair<std::string, hid_t>>{
+           {"variable", variable.get()}, {"enum32", wide_enum.get()}}) {
+    // The field first, so that a layout taken from the description would misplace x.
+    const std::size_t field_size = H5Tget_size(field), size = field_size + 8;
+    H5Handle record = h5::datatype_handle(H5_OK(H5Tcreate(H5T_COMPOUND, size)));
+    H5_OK(H5Tinsert(record.get(), "v", 0, field));
+    H5_OK(H5Tinsert(record.get(), "x", field_size, H5T_IEEE_F64LE));
+    std::vector<unsigned char> bytes(rows * size, 0);
+    const char* texts[] = {"x", "", "y"};
+    for (hsize_t r = 0; r < rows; ++r) {
+      const double x = 0.5 * static_cast<double>(r);
+      std::memcpy(&bytes[r * size + field_size], &x, 8);
+      if (name == "variable") {
+        std::memcpy(&bytes[r * size], &texts[r % 3], sizeof(const char*));
+      } else {
+        bytes[r * size] = static_cast<unsigned char>(r % 2);
+      }
+    }
+    for (const bool chunked : {false, true}) {
+      SCOPED_TRACE(name + (chunked ? " chunked" : " contiguous"));
+      const fs::path path = file(name + (chunked ? "_chunked.h5" : "_contiguous.h5"));
+      {
+        H5Handle f = create_file(path);
+        const Storage storage = chunked ? Storage{.chunk = {64}, .deflate = 1} : Storage{};
+        H5Handle d = create_dataset(f.get(), "t", record.get(), {rows}, storage);
+        H5_OK(H5Dwrite(d.get(), record.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()));
+      }
+      const std::vector<float> got = expect_direct_equals_hdf5(path, "hdf5 hyperslab");
+      ASSERT_EQ(got.size(), 2 * rows);
+      if (name == "variable") {
+        EXPECT_TRUE(std::isnan(got[1]));  // ""
+        EXPECT_EQ(got[2], 1.0f);          // "y", the second label
+      } else {
+        EXPECT_EQ(got[1], 1.0f);
+      }
+      EXPECT_EQ(got[rows + 3], 1.5f);
+      // x alone decodes from the stored records, unless a variable-length string (not wanted) lies
+      // before it: the file holds a heap id there, of another size than the described char*.
+      H5Handle f = h5::file_handle(H5_OK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
+      H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "t", H5P_DEFAULT)));
+      RecordReader x_only(d.get(), {RecordField{.member = "x", .columns = {0}}}, "x alone");
+      EXPECT_EQ(x_only.decodes_stored_records(), name != "variable");
+    }
+  }
+  const fs::path path = file("string_column.h5");
+  {
+    H5Handle f = create_file(path);
+    std::vector<std::string> values;
+    for (hsize_t r = 0; r < rows; ++r) values.push_back(r % 7 == 0 ? "" : std::string(1 + r % 3, 'k'));
+    write_strings_dataset(f.get(), "s", values);
+    write_dataset<float>(f.get(), "x", H5T_IEEE_F32LE, {rows}, std::vector<float>(rows, 2.0f));
+  }
+  expect_direct_equals_hdf5(path, "pread (contiguous)");
+}
+
+// The record reader's two ways agree on what TableReader's layouts give them beyond the file's
+// types: category codes (a negative code is missing) and a missing label besides "" (pandas'
+// nan_rep); a label the reader did not collect is not decoded (read() then reports it).
+TEST_F(TableReaderRecords, StoredRecordsDecodeAsReadDoesCodesAndMissingLabels) {
+  constexpr hsize_t rows = 1000;
+  H5Handle record = h5::datatype_handle(H5_OK(H5Tcreate(H5T_COMPOUND, 1 + 2 + 4 + 6)));
+  H5_OK(H5Tinsert(record.get(), "c8", 0, H5T_STD_I8LE));
+  H5_OK(H5Tinsert(record.get(), "c16", 1, H5T_STD_I16BE));
+  H5Handle text = padded_string(3, H5T_STR_NULLPAD);
+  H5_OK(H5Tinsert(record.get(), "s", 3, text.get()));
+  H5Handle texts = array_of(text.get(), {2});
+  H5_OK(H5Tinsert(record.get(), "pair", 7, texts.get()));
+  const std::size_t size = H5Tget_size(record.get());
+  std::vector<unsigned char> bytes(rows * size, 0);
+  const std::vector<std::string> labels = {"nan", "ab", "", "c"};
+  for (hsize_t r = 0; r < rows; ++r) {
+    unsigned char* p = &bytes[r * size];
+    p[0] = static_cast<unsigned char>(static_cast<int>(r % 7) - 2);  // -2 .. 4
+    const std::int16_t c16 = static_cast<std::int16_t>(static_cast<int>(r % 300) - 5);
+    p[1] = static_cast<unsigned char>(c16 >> 8);
+    p[2] = static_cast<unsigned char>(c16);
+    for (int e = 0; e < 3; ++e) {
+      const std::string& label = labels[(r + static_cast<hsize_t>(e)) % labels.size()];
+      std::memcpy(p + 3 + (e == 0 ? 0 : 1 + 3 * e), label.data(), label.size());
+    }
+  }
+  const fs::path path = file("codes.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle d = create_dataset(f.get(), "t", record.get(), {rows});
+    H5_OK(H5Dwrite(d.get(), record.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()));
+  }
+  H5Handle f = h5::file_handle(H5_OK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
+  H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "t", H5P_DEFAULT)));
+  std::vector<RecordField> fields(4);
+  fields[0] = {.member = "c8", .columns = {4}, .category_codes = true};
+  fields[1] = {.member = "c16", .columns = {0}, .category_codes = true};
+  fields[2] = {.member = "s", .columns = {2}, .missing_labels = {"nan"}};
+  fields[3] = {.member = "pair", .columns = {1, 3}, .missing_labels = {"nan"}};
+  RecordReader reader(d.get(), fields, "codes.h5");
+  reader.collect_labels(rows, 300);
+  ASSERT_TRUE(reader.decodes_stored_records());
+  ASSERT_EQ(reader.stored_record_size(), size);
+  EXPECT_EQ(reader.labels(2, 0), (std::vector<std::string>{"ab", "c"}));
+  std::vector<float> expected(rows * 5, kPoison), got(rows * 5, kPoison);
+  reader.read(0, rows, expected.data());
+  std::vector<float*> columns;
+  for (int c = 0; c < 5; ++c) columns.push_back(got.data() + c * rows);
+  // In two calls, the second into rows [400, 1000) of the output.
+  ASSERT_TRUE(reader.decode_stored(bytes.data(), 400, size, columns, 0));
+  ASSERT_TRUE(reader.decode_stored(bytes.data() + 400 * size, rows - 400, size, columns, 400));
+  expect_same_bits(got, expected);
+  EXPECT_TRUE(std::isnan(got[4 * rows + 0]));  // code -2
+  EXPECT_EQ(got[4 * rows + 3], 1.0f);
+  EXPECT_TRUE(std::isnan(got[0 * rows + 0]));  // code -5
+  EXPECT_TRUE(std::isnan(got[2 * rows + 0]));  // "nan"
+  EXPECT_EQ(got[2 * rows + 1], 0.0f);          // "ab"
+  std::vector<unsigned char> unseen(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size));
+  std::memcpy(&unseen[3], "zz", 2);
+  EXPECT_FALSE(reader.decode_stored(unseen.data(), 1, size, columns, 0));
 }
 
 }  // namespace

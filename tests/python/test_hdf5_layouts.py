@@ -154,6 +154,63 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertEqual(inspect(columns)["layout"], "columnar")
         self.assert_same_as_import(columns)
 
+    def test_big_endian_fields_and_fixed_strings_of_records_read_directly(self):
+        f = self.frame
+        record = np.dtype([("x", ">f8"), ("count", ">i4"), ("ratio", ">f4"), ("city", "S8"), ("plan", "S5"),
+                           ("y", ">i8")])
+        data = np.empty(len(f), dtype=record)
+        data["x"], data["count"], data["ratio"], data["y"] = f.x, f["count"], f.ratio, f.y
+        data["city"] = [b"" if pd.isna(c) else c.encode() for c in f.city]
+        data["plan"] = [p.encode() if isinstance(p, str) else b"" for p in f.plan.astype(object)]
+        path = os.path.join(self.tmp, "struct_be.h5")
+        with h5py.File(path, "w") as h:
+            h.create_dataset("table", data=data, chunks=(4096,), compression="gzip", shuffle=True)
+        self.assertEqual([s["read_path"] for s in inspect(path)["storage"]], ["raw chunks, parallel inflate"])
+        self.assert_same_as_import(path)
+
+    def test_array_and_big_endian_fields_give_h5pys_values(self):
+        rng = np.random.default_rng(11)
+        n = 5000
+        record = np.dtype([("m", ">f4", (2, 3)), ("w", ">f8", (2,)), ("h", ">f2"), ("ok", "?"), ("tag", "S3", (2,)),
+                           ("k", ">i2")])
+        data = np.zeros(n, dtype=record)
+        data["m"] = rng.standard_normal((n, 2, 3)).astype(np.float32)
+        data["m"][rng.random((n, 2, 3)) < 0.01] = np.nan
+        data["w"] = rng.standard_normal((n, 2)) * 1e30
+        data["h"] = rng.standard_normal(n).astype(np.float16)
+        data["ok"] = rng.random(n) < 0.3
+        data["tag"] = rng.choice([b"ab", b"c", b"", b"xyz"], (n, 2))
+        data["k"] = rng.integers(-30000, 30000, n)
+        storages = {"contiguous": ({}, "pread (contiguous)"),
+                    "chunked": ({"chunks": (777,)}, "raw chunks"),  # a partial chunk at the end
+                    "deflated": ({"chunks": (1000,), "compression": "gzip", "shuffle": True},
+                                 "raw chunks, parallel inflate")}
+        for name, (options, read_path) in storages.items():
+            path = os.path.join(self.tmp, f"arrays_be_{name}.h5")
+            with h5py.File(path, "w") as h:
+                h.create_dataset("t", data=data, **options)
+            report = inspect(path, "--head", str(n))
+            self.assertEqual([s["read_path"] for s in report["storage"]], [read_path], name)
+            names = [f"m_{i}" for i in range(6)] + ["w_0", "w_1", "h", "ok", "tag_0", "tag_1", "k"]
+            self.assertEqual([c["name"] for c in report["columns"]], names)
+            m = data["m"].reshape(n, 6)
+            for r, row in enumerate(report["head"]):
+                for i in range(6):
+                    want = None if np.isnan(m[r, i]) else float(m[r, i])
+                    self.assertEqual(row.get(f"m_{i}"), want, f"{name} row {r} m_{i}")
+                self.assertEqual(row["h"], float(data["h"][r]), f"{name} row {r}")
+                self.assertEqual(row["ok"], float(data["ok"][r]), f"{name} row {r}")
+                for i in range(2):
+                    tag = data["tag"][r, i].decode()
+                    self.assertEqual(row.get(f"tag_{i}"), tag or None, f"{name} row {r} tag_{i}")
+            columns = {c["name"]: c for c in report["columns"]}
+            for i in range(2):  # float64 elements become float32 (the statistics see those)
+                w = data["w"][:, i].astype(np.float32)
+                self.assertEqual(columns[f"w_{i}"]["min"], float(w.min()), name)
+                self.assertEqual(columns[f"w_{i}"]["max"], float(w.max()), name)
+            self.assertEqual(columns["k"]["min"], float(data["k"].min()), name)
+            self.assertEqual(columns["k"]["max"], float(data["k"].max()), name)
+
     def test_array_fields_and_bools_of_a_structured_array(self):
         record = np.dtype([("v", "<f4", (3,)), ("ok", "?"), ("tag", "S2")])
         data = np.zeros(5, dtype=record)
