@@ -1,8 +1,10 @@
 #include "cli/preparation_options.h"
 
 #include <charconv>
+#include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -78,7 +80,9 @@ void apply_clip(const std::string& item, const std::string& kind, ColumnPreparat
   } else if (parts[0] == "std" && parts.size() <= 2) {
     p.clip = ClipKind::stddev;
     if (parts.size() == 2) p.clip_k = parse_double("--clip", item, parts[1]);
-    if (!(p.clip_k > 0)) throw UsageError("--clip: '" + item + "': K must be positive");
+    if (!(p.clip_k > 0 && std::isfinite(p.clip_k))) {
+      throw UsageError("--clip: '" + item + "': K must be positive and finite");
+    }
   } else {
     throw UsageError("--clip: '" + item + "': expected none, quantile[:LO:HI] or std[:K]");
   }
@@ -88,14 +92,27 @@ using Apply = std::function<void(const std::string&, const std::string&, ColumnP
 
 // Items without '=' set the defaults; COL=KIND items override one column. Defaults come first so a
 // per-column override of one setting keeps the defaults of the others.
+// A setting given twice for the same columns (two defaults, or COL= twice) is a usage error: which
+// one was meant is not for the parser to guess.
 void parse_setting(const std::string& flag, const std::string& text, const Apply& apply,
                    PreparationOptions& options, std::vector<std::pair<std::string, std::string>>& per_column) {
+  std::string default_item;
+  std::map<std::string, std::string> column_item;
   for (const auto& item : split(text, ',')) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) {
+      if (!default_item.empty()) {
+        throw UsageError(flag + ": two defaults, '" + default_item + "' and '" + item + "': give one");
+      }
+      default_item = item;
       apply(item, item, options.defaults);
     } else {
       if (eq == 0 || eq + 1 == item.size()) throw UsageError(flag + ": '" + item + "': expected COLUMN=KIND");
+      const auto [it, inserted] = column_item.emplace(item.substr(0, eq), item);
+      if (!inserted) {
+        throw UsageError(flag + ": column '" + it->first + "' is given twice, '" + it->second + "' and '" + item +
+                         "': give one");
+      }
       per_column.emplace_back(item, flag);
     }
   }

@@ -540,6 +540,22 @@ class UsageErrorTest(TempDirTest):
                                  "--device", "cpu", "--quiet"], "nosuch")
         self.assertEqual(proc.returncode, 1, proc.stderr)
 
+    def test_a_preparation_setting_given_twice_or_an_infinite_k_is_a_usage_error(self):
+        # Which of two settings was meant is not for the parser to guess (the last one used to win
+        # silently); an infinite K was refused only once the data was read, with exit 1.
+        for flag, value, needles in [
+            ("--clip", "std:2,x=std:1,x=none", ["--clip", "column 'x' is given twice", "'x=std:1'", "'x=none'"]),
+            ("--impute", "mean,x=median,x=constant:5", ["--impute", "column 'x' is given twice"]),
+            ("--scale", "standard,minmax", ["--scale", "two defaults", "'standard'", "'minmax'"]),
+            ("--clip", "std:inf", ["--clip", "'std:inf'", "positive and finite"]),
+        ]:
+            self.usage_error(self.train_args(flag, value), *needles)
+            self.usage_error(["prepare", self.data, self.path("p.h5"), flag, value, "--quiet"], *needles)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+        self.assertFalse(os.path.exists(self.path("p.h5")))
+        # One setting per column, beside a default, stays fine.
+        run(*self.train_args("--clip", "std:2,x=quantile", "--impute", "median,x=mean", "--epochs", "1"))
+
     def test_csv_where_hdf5_is_expected_says_how_to_convert_it(self):
         hint = f"convert it with `lathe import {self.csv} {self.data}`"
         for args in [
