@@ -20,6 +20,7 @@
 #include "cli/closest_name.h"
 #include "cli/commands.h"
 #include "io/temporary_file.h"
+#include "lathe/scorer.h"  // lathe::version()
 #include "runtime/device_context.h"
 #include "runtime/error.h"
 
@@ -185,7 +186,7 @@ int run(int argc, char** argv) {
   lathe::remove_temporaries_on_termination_signals();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "lathe 0.1.0");
+  app.set_version_flag("--version", std::string("lathe ") + lathe::version());
   lathe::cli::add_info_command(app);
   lathe::cli::add_import_command(app);
   lathe::cli::add_inspect_command(app);

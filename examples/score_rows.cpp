@@ -5,7 +5,9 @@
 // Builds a batch of four rows for whatever columns the model needs (numeric values around 0, one
 // of them missing; categorical columns from the training vocabulary, plus a label the model never
 // saw), scores it on the CPU, and prints one line per row: the regression value, or each class's
-// probability and the predicted class.
+// probability and the predicted class. Lathe's errors are lathe::Error subclasses
+// (<lathe/error.h>, which <lathe/scorer.h> includes): InputError for input that is wrong.
+#include <lathe/error.h>
 #include <lathe/scorer.h>
 
 #include <cmath>
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
 
     lathe::ScoringSummary summary;
     const lathe::Scores scores = scorer.score(batch, &summary);
+    std::printf("lathe %s\n", lathe::version());
     std::printf("model %s: %s, label '%s', %zu input columns, on %s\n", argv[1],
                 lathe::scoring_task_name(scorer.task()), scorer.label().c_str(), scorer.inputs().size(),
                 scorer.device_description().c_str());
@@ -67,7 +70,10 @@ int main(int argc, char** argv) {
     // numeric values imputed and counted.
     if (scores.rows != static_cast<std::int64_t>(kRows)) return 1;
     if (!numeric.empty() && summary.imputed.size() != numeric.size()) return 1;
-  } catch (const std::exception& e) {
+  } catch (const lathe::InputError& e) {  // a missing or damaged model file, a batch it cannot score
+    std::fprintf(stderr, "score_rows: input error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // lathe::Error (HDF5, CUDA), std::bad_alloc
     std::fprintf(stderr, "score_rows: error: %s\n", e.what());
     return 1;
   }

@@ -63,7 +63,7 @@ class BlockScorer {
   // its first row. When `missing` is given (one count per numeric input of the preparation), each
   // input's missing (NaN) values in the block are added to it. `alongside`, when given, runs once
   // on one of the scoring threads (CPU) or on a host thread (GPU) while the block is scored, and an
-  // exception from it is rethrown after: as lathe::Scorer::score's. Error for a block whose column
+  // exception from it is rethrown after: as score_block's (io/scoring_input.h). Error for a block whose column
   // count is not the input's, or an input bound by another BlockScorer. Not thread-safe: it reuses
   // scratch buffers, so that block after block allocates nothing.
   void predict(const BoundInput& input, const ColumnBlockView& block, std::int64_t first_row,

@@ -14,6 +14,7 @@
 
 #include "io/columnar_writer.h"
 #include "io/hdf5_handle.h"
+#include "io/scoring_input.h"
 #include "io/temporary_file.h"
 #include "runtime/column_block.h"
 #include "runtime/error.h"
@@ -390,9 +391,9 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
       }
     }
   }
-  const ScoringInput bound = scorer.bind(input_columns, input.string(),
-                                        options.id_column.empty() ? std::vector<std::string>{}
-                                                                  : std::vector<std::string>{options.id_column});
+  const ScoringInput bound = bind_scoring_input(scorer, input_columns, input.string(),
+                                                options.id_column.empty() ? std::vector<std::string>{}
+                                                                          : std::vector<std::string>{options.id_column});
   report.notes = bound.notes();
   const IdColumn id = find_id_column(reader, options.id_column);
   if (id.index >= 0) {
@@ -423,8 +424,8 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   };
   // Two input blocks and two score blocks. While block k is scored, one of the scoring threads
   // writes block k - 1 and then reads block k + 1 into the buffer block k - 1 leaves
-  // (Scorer::score's `alongside`): the I/O overlaps the scoring without a thread of its own
-  // competing with the scoring threads for the cores.
+  // (score_block's `alongside`, io/scoring_input.h): the I/O overlaps the scoring without a
+  // thread of its own competing with the scoring threads for the cores.
   InputBlock blocks[2];
   Scores scores[2];
   if (rows > 0) read(0, blocks[0]);
@@ -436,8 +437,8 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
       if (k > 0) sink->write(other, scores[(k + 1) % 2]);
       if (next < rows) read(next, other);
     };
-    scorer.score(bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first, scores[k % 2],
-                 &report.summary, io);
+    score_block(scorer, bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first,
+                scores[k % 2], &report.summary, io);
     if (next >= rows) sink->write(current, scores[k % 2]);
   }
   sink->close();

@@ -4,17 +4,20 @@
 // prediction of a block is BlockScorer's (io/block_scorer.h), which predict_table (`lathe eval`,
 // `lathe drift`, `lathe report --eval`) runs too, so a scored row gets exactly the prediction
 // `lathe eval` computes for it, and a row it cannot score (an infinite value: io/train_table.h,
-// throw_infinite_value) is refused in the same words.
+// throw_infinite_value) is refused in the same words. The block API of `lathe score`
+// (io/scoring_input.h) is defined here too, next to the Scorer whose internals it uses.
 #include "lathe/scorer.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <exception>
 #include <future>
 #include <limits>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,6 +26,7 @@
 #include "io/model_inputs.h"
 #include "io/prepared_data.h"
 #include "io/preparation_json.h"
+#include "io/scoring_input.h"
 #include "io/table_reader.h"
 #include "io/train_table.h"
 #include "kernels/metric_formulas.h"
@@ -35,7 +39,13 @@
 #include "runtime/trainer.h"
 #include "runtime/vector_clones.h"
 
+#ifndef LATHE_VERSION
+#error "LATHE_VERSION (the project's version) is set for this file by CMakeLists.txt"
+#endif
+
 namespace lathe {
+
+const char* version() { return LATHE_VERSION; }
 
 const char* scoring_task_name(ScoringTask task) {
   switch (task) {
@@ -125,6 +135,9 @@ struct Scorer::Impl {
   std::vector<float> predictions;   // a block's, in predict's layout
   std::vector<std::int64_t> missing;  // a block's missing values per numeric input
   std::vector<float> batch_values;  // score(BatchColumn...): the batch as a float32 block
+  // Held by every call that scores: the scratch above and BlockScorer's are shared by the calls,
+  // and each call uses every core already, so calls from several threads run one at a time.
+  std::mutex mutex;
 };
 
 struct ScoringInput::Impl {
@@ -236,10 +249,31 @@ void check_data_preparation(const ModelFile& model, const std::filesystem::path&
                    (raw.empty() ? "" : " (" + raw + ")"));
 }
 
+namespace {
+
+// DeviceContext::select, whose messages name the CLI's option ("--device cuda:1: ..."): for the
+// API they name the Scorer's device argument instead.
+DeviceContext select_scorer_device(const std::string& device) {
+  const auto reworded = [](const std::string& what) {
+    return what.starts_with("--device") ? "device" + what.substr(8) : what;
+  };
+  try {
+    return DeviceContext::select(device);
+  } catch (const UsageError& e) {
+    throw UsageError(reworded(e.what()));
+  } catch (const CudaError&) {
+    throw;
+  } catch (const InputError& e) {
+    throw InputError(reworded(e.what()));
+  }
+}
+
+}  // namespace
+
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
   impl_->path = model_path;
   impl_->model = load_model(model_path);
-  impl_->scorer = std::make_unique<BlockScorer>(DeviceContext::select(device), impl_->model);
+  impl_->scorer = std::make_unique<BlockScorer>(select_scorer_device(device), impl_->model);
 }
 
 Scorer::~Scorer() = default;
@@ -260,21 +294,43 @@ const std::string& Scorer::trained_on_prepared() const {
   return impl_->model.trained_on_prepared ? impl_->model.trained_on_prepared->source : none;
 }
 
-ScoringInput Scorer::bind(const std::vector<ColumnInfo>& columns, const std::string& source,
-                          const std::vector<std::string>& passed_through) const {
-  auto impl = std::make_unique<ScoringInput::Impl>();
-  impl->input = impl_->scorer->bind(columns, source);
-  std::unordered_set<std::string> used;
-  for (const ModelInput& in : impl_->scorer->inputs()) used.insert(in.name);
-  used.insert(passed_through.begin(), passed_through.end());
-  std::string ignored;
-  for (const auto& c : columns) {
-    if (used.count(c.name)) continue;
-    ignored += (ignored.empty() ? "" : ", ") + ("'" + c.name + "'") +
-               (c.name == impl_->model.label ? " (the model's label)" : "");
+// The Scorer's side of the block API (io/scoring_input.h), a friend of Scorer and ScoringInput.
+struct ScorerInternals {
+  // Reads the model only: needs no lock.
+  static ScoringInput bind(const Scorer::Impl& s, const std::vector<ColumnInfo>& columns, const std::string& source,
+                           const std::vector<std::string>& passed_through) {
+    auto impl = std::make_unique<ScoringInput::Impl>();
+    impl->input = s.scorer->bind(columns, source);
+    std::unordered_set<std::string> used;
+    for (const ModelInput& in : s.scorer->inputs()) used.insert(in.name);
+    used.insert(passed_through.begin(), passed_through.end());
+    std::string ignored;
+    for (const auto& c : columns) {
+      if (used.count(c.name)) continue;
+      ignored += (ignored.empty() ? "" : ", ") + ("'" + c.name + "'") +
+                 (c.name == s.model.label ? " (the model's label)" : "");
+    }
+    if (!ignored.empty()) impl->notes.push_back("columns not used by the model, ignored: " + ignored);
+    return ScoringInput(std::move(impl));
   }
-  if (!ignored.empty()) impl->notes.push_back("columns not used by the model, ignored: " + ignored);
-  return ScoringInput(std::move(impl));
+  // The caller holds s.mutex.
+  static void score_block(Scorer::Impl& s, const ScoringInput& input, const ColumnBlockView& block,
+                          std::int64_t first_row, Scores& out, ScoringSummary* summary,
+                          const std::function<void()>& alongside);
+  static Scorer::Impl& impl(Scorer& scorer) { return *scorer.impl_; }
+  static const Scorer::Impl& impl(const Scorer& scorer) { return *scorer.impl_; }
+};
+
+ScoringInput bind_scoring_input(const Scorer& scorer, const std::vector<ColumnInfo>& columns, const std::string& source,
+                                const std::vector<std::string>& passed_through) {
+  return ScorerInternals::bind(ScorerInternals::impl(scorer), columns, source, passed_through);
+}
+
+void score_block(Scorer& scorer, const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row,
+                 Scores& out, ScoringSummary* summary, const std::function<void()>& alongside) {
+  auto& s = ScorerInternals::impl(scorer);
+  const std::lock_guard<std::mutex> lock(s.mutex);
+  ScorerInternals::score_block(s, input, block, first_row, out, summary, alongside);
 }
 
 BlockScorer::BlockScorer(const DeviceContext& ctx, const ModelFile& model)
@@ -414,10 +470,10 @@ void BlockScorer::predict(const BoundInput& in, const ColumnBlockView& block, st
   }
 }
 
-void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
-                   ScoringSummary* summary, const std::function<void()>& alongside) {
+void ScorerInternals::score_block(Scorer::Impl& s, const ScoringInput& input, const ColumnBlockView& block,
+                                  std::int64_t first_row, Scores& out, ScoringSummary* summary,
+                                  const std::function<void()>& alongside) {
   const BoundInput& in = input.impl_->input;
-  Impl& s = *impl_;
   const FittedPreparation& fitted = s.model.preparation;
   const std::int64_t rows = block.rows;
   out.task = scoring_task_of(s.model.task);
@@ -490,12 +546,66 @@ void Scorer::score(const ScoringInput& input, const ColumnBlockView& block, std:
   }
 }
 
+namespace {
+
+// Float32 holds every integer in [0, 2^24] exactly: the codes a block can carry (categorical codes
+// travel as float32 through the engine: TableReader::read_block, category_slot).
+constexpr std::int64_t kExactFloatCodes = (std::int64_t{1} << 24) + 1;
+
+// A batch's categorical column as a block column: codes -1 and codes of the label "" are missing
+// (NaN). A column with more labels than float32 codes are exact keeps its codes when they are
+// exact; otherwise the codes in use are renumbered 0, 1, ... in order of first use, with their
+// labels, which the binding matches by label as it would the column's own.
+void categorical_block_column(const BatchColumn& col, std::int64_t rows, float* to, std::vector<std::string>& categories) {
+  const auto labels = static_cast<std::int64_t>(col.labels.size());
+  const auto out_of_range = [&](std::int64_t r, std::int32_t code) {
+    return InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) + " has code " +
+                      std::to_string(code) + " but the column has " + std::to_string(labels) +
+                      " labels (codes -1 for missing, 0.." + std::to_string(labels - 1) + ")");
+  };
+  constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
+  if (labels <= kExactFloatCodes) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int32_t code = col.codes[static_cast<std::size_t>(r)];
+      if (code < -1 || code >= labels) throw out_of_range(r, code);
+      to[r] = code < 0 || col.labels[static_cast<std::size_t>(code)].empty() ? kMissing : static_cast<float>(code);
+    }
+    categories = col.labels;
+    return;
+  }
+  std::unordered_map<std::int32_t, std::int32_t> renumbered;
+  categories.clear();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int32_t code = col.codes[static_cast<std::size_t>(r)];
+    if (code < -1 || code >= labels) throw out_of_range(r, code);
+    if (code < 0 || col.labels[static_cast<std::size_t>(code)].empty()) {
+      to[r] = kMissing;
+      continue;
+    }
+    const auto [it, added] = renumbered.try_emplace(code, static_cast<std::int32_t>(categories.size()));
+    if (added) {
+      if (static_cast<std::int64_t>(categories.size()) >= kExactFloatCodes) {
+        throw InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) + " holds the " +
+                         std::to_string(kExactFloatCodes + 1) + "th distinct code in use (code " +
+                         std::to_string(code) + "): the model takes categorical codes as float32, exact up to 2^24, "
+                         "so a batch may use at most 2^24 + 1 distinct codes of a column; score fewer rows at a time");
+      }
+      categories.push_back(col.labels[static_cast<std::size_t>(code)]);
+    }
+    to[r] = static_cast<float>(it->second);
+  }
+}
+
+}  // namespace
+
 Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summary, std::vector<std::string>* notes) {
+  Impl& s = *impl_;
+  const std::lock_guard<std::mutex> lock(s.mutex);
   std::int64_t rows = -1;
   std::vector<ColumnInfo> schema;
-  std::unordered_set<std::string> names;
+  std::unordered_map<std::string, std::size_t> index;
   for (const BatchColumn& c : columns) {
-    if (!names.insert(c.name).second) throw InputError("batch: column '" + c.name + "' is given twice");
+    if (!index.emplace(c.name, schema.size()).second) throw InputError("batch: column '" + c.name + "' is given twice");
     const auto n = static_cast<std::int64_t>(c.categorical ? c.codes.size() : c.values.size());
     if (rows >= 0 && n != rows) {
       throw InputError("batch: column '" + c.name + "' has " + std::to_string(n) + " rows but column '" +
@@ -506,35 +616,55 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
     info.name = c.name;
     info.type = c.categorical ? ColumnType::categorical : ColumnType::numeric;
     info.dtype = c.categorical ? "int32" : "float64";
-    info.categories = c.labels;
     schema.push_back(std::move(info));
   }
   rows = std::max<std::int64_t>(rows, 0);
-  const ScoringInput input = bind(schema, "batch");
-  if (notes) notes->insert(notes->end(), input.notes().begin(), input.notes().end());
+  // A missing or retyped input is named before any value is looked at.
+  check_model_inputs(s.scorer->inputs(), s.model.path.string(), schema, "batch");
 
-  std::vector<float>& values = impl_->batch_values;
+  // The batch as a block (column-major float32); per numeric column, the first row whose value is
+  // infinite as a float32 (-1 when none).
+  std::vector<float>& values = s.batch_values;
   values.resize(static_cast<std::size_t>(rows) * columns.size());
+  std::vector<std::int64_t> first_infinite(columns.size(), -1);
   for (std::size_t c = 0; c < columns.size(); ++c) {
     const BatchColumn& col = columns[c];
     float* to = values.data() + static_cast<std::int64_t>(c) * rows;
-    if (!col.categorical) {
-      for (std::int64_t r = 0; r < rows; ++r) to[r] = static_cast<float>(col.values[static_cast<std::size_t>(r)]);
+    if (col.categorical) {
+      categorical_block_column(col, rows, to, schema[c].categories);
       continue;
     }
-    const auto labels = static_cast<std::int64_t>(col.labels.size());
+    bool infinite = false;
     for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int32_t code = col.codes[static_cast<std::size_t>(r)];
-      if (code < -1 || code >= labels) {
-        throw InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) + " has code " +
-                         std::to_string(code) + " but the column has " + std::to_string(labels) +
-                         " labels (codes -1 for missing, 0.." + std::to_string(labels - 1) + ")");
-      }
-      to[r] = code < 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(code);
+      to[r] = static_cast<float>(col.values[static_cast<std::size_t>(r)]);
+      infinite |= std::isinf(to[r]);
+    }
+    for (std::int64_t r = 0; infinite && first_infinite[c] < 0; ++r) {
+      if (std::isinf(to[r])) first_infinite[c] = r;
     }
   }
+  const ScoringInput input = ScorerInternals::bind(s, schema, "batch", {});
+  if (notes) notes->insert(notes->end(), input.notes().begin(), input.notes().end());
+
+  // An infinite value where the model has no answer (a column not clipped to finite bounds), in the
+  // order BlockScorer::predict looks for one; a float64 beyond float32's range is named as given.
+  for (const NumericEncoding& n : s.model.preparation.numeric) {
+    if (scores_infinite_values(n.transform)) continue;
+    const std::size_t c = index.at(n.name);
+    const std::int64_t r = first_infinite[c];
+    if (r < 0) continue;
+    const double given = columns[c].values[static_cast<std::size_t>(r)];
+    if (std::isinf(given)) throw_infinite_value("batch", n.name, r, static_cast<float>(given));
+    char text[32];
+    const auto written = std::to_chars(text, text + sizeof text, given);  // the shortest that reads back
+    throw InputError("batch: column '" + n.name + "': row " + std::to_string(r + 1) + " has the value " +
+                     std::string(text, written.ptr) +
+                     ", beyond float32's range (|x| <= 3.4028235e+38, the precision the model computes in), "
+                     "which the model cannot score");
+  }
   Scores out;
-  score(input, ColumnBlockView{values.data(), rows, static_cast<std::int64_t>(columns.size())}, 0, out, summary);
+  ScorerInternals::score_block(s, input, ColumnBlockView{values.data(), rows, static_cast<std::int64_t>(columns.size())},
+                               0, out, summary, {});
   return out;
 }
 

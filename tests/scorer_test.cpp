@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <numeric>
+#include <thread>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -18,9 +19,11 @@
 #include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/score_file.h"
+#include "io/scoring_input.h"
 #include "io/synth.h"
 #include "io/table_reader.h"
 #include "io/train_table.h"
+#include "lathe/error.h"
 #include "lathe/scorer.h"
 #include "models/model.h"
 #include "runtime/column_block.h"
@@ -95,7 +98,7 @@ std::vector<float> read_all(TableReader& reader) {
 // The Scorer's predictions in predict_table's layout (regression value, binary P(positive),
 // multiclass rows x classes), scoring the file in blocks of awkward sizes.
 std::vector<float> score_in_blocks(Scorer& scorer, TableReader& reader, ScoringSummary* summary = nullptr) {
-  const ScoringInput input = scorer.bind(reader.columns(), reader.path().string());
+  const ScoringInput input = bind_scoring_input(scorer, reader.columns(), reader.path().string());
   const auto columns = static_cast<std::int64_t>(reader.columns().size());
   std::vector<float> out, block;
   Scores scores;
@@ -105,7 +108,7 @@ std::vector<float> score_in_blocks(Scorer& scorer, TableReader& reader, ScoringS
     const std::int64_t n = std::min(reader.rows() - first, i < 5 ? sizes[i] : std::int64_t{777});
     block.resize(static_cast<std::size_t>(n * columns));
     if (n > 0) reader.read_block(first, n, block);
-    scorer.score(input, ColumnBlockView{block.data(), n, columns}, first, scores, summary);
+    score_block(scorer, input, ColumnBlockView{block.data(), n, columns}, first, scores, summary);
     EXPECT_EQ(scores.rows, n);
     for (std::int64_t r = 0; r < n; ++r) {
       switch (scores.task) {
@@ -155,6 +158,16 @@ NamedBatch batch_of(const std::vector<ColumnInfo>& schema, const std::vector<flo
   return b;
 }
 
+// Rows [first, first + n) of a column-major table of `rows` rows and `columns` columns, column-major.
+std::vector<float> rows_of(const std::vector<float>& values, std::int64_t rows, std::size_t columns, std::int64_t first,
+                           std::int64_t n) {
+  std::vector<float> part(static_cast<std::size_t>(n) * columns);
+  for (std::size_t c = 0; c < columns; ++c) {
+    std::copy_n(values.begin() + static_cast<std::int64_t>(c) * rows + first, n, part.begin() + static_cast<std::int64_t>(c) * n);
+  }
+  return part;
+}
+
 std::vector<float> flat(const Scores& s) {
   return s.task == ScoringTask::regression ? s.value : s.probability;
 }
@@ -180,9 +193,9 @@ TEST_F(ScorerTest, ProbabilitiesSumToOneAndThePredictedClassIsTheMostProbable) {
     Scorer scorer(model_path, "cpu");
     TableReader reader(data);
     const std::vector<float> values = read_all(reader);
-    const ScoringInput input = scorer.bind(reader.columns());
+    const ScoringInput input = bind_scoring_input(scorer, reader.columns());
     Scores s;
-    scorer.score(input, ColumnBlockView{values.data(), reader.rows(), static_cast<std::int64_t>(reader.columns().size())}, 0, s);
+    score_block(scorer, input, ColumnBlockView{values.data(), reader.rows(), static_cast<std::int64_t>(reader.columns().size())}, 0, s);
     ASSERT_EQ(s.classes, static_cast<std::int32_t>(scorer.classes().size()));
     ASSERT_EQ(s.predicted_class.size(), static_cast<std::size_t>(reader.rows()));
     std::vector<std::int64_t> votes(static_cast<std::size_t>(s.classes), 0);
@@ -204,7 +217,7 @@ TEST_F(ScorerTest, AMissingOrRetypedColumnIsAnInputErrorNamingIt) {
   std::vector<ColumnInfo> without = reader.columns();
   without.erase(std::find_if(without.begin(), without.end(), [](const ColumnInfo& c) { return c.name == "f3"; }));
   try {
-    scorer.bind(without, "scoring.h5");
+    bind_scoring_input(scorer, without, "scoring.h5");
     FAIL() << "a missing column was accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("'f3'"), std::string::npos) << e.what();
@@ -219,7 +232,7 @@ TEST_F(ScorerTest, AMissingOrRetypedColumnIsAnInputErrorNamingIt) {
       if (c.type == ColumnType::categorical) c.categories = {"a", "b"};
     }
     try {
-      scorer.bind(retyped, "scoring.h5");
+      bind_scoring_input(scorer, retyped, "scoring.h5");
       FAIL() << "a retyped column was accepted: " << name;
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find("'" + name + "'"), std::string::npos) << e.what();
@@ -231,7 +244,7 @@ TEST_F(ScorerTest, AMissingOrRetypedColumnIsAnInputErrorNamingIt) {
   ColumnInfo extra;
   extra.name = "customer_notes";
   unlabeled.push_back(extra);
-  const ScoringInput bound = scorer.bind(unlabeled);
+  const ScoringInput bound = bind_scoring_input(scorer, unlabeled);
   ASSERT_EQ(bound.notes().size(), 1u);
   EXPECT_NE(bound.notes()[0].find("customer_notes"), std::string::npos) << bound.notes()[0];
   // In-memory batches are checked the same way, before anything is scored.
@@ -260,7 +273,7 @@ TEST_F(ScorerTest, TheSchemaCheckOfEvalNamesTheDataAndTheModel) {
   }
   // The Scorer's own check says exactly the same.
   try {
-    Scorer(trained->binary_model, "cpu").bind(without, "new.h5");
+    bind_scoring_input(Scorer(trained->binary_model, "cpu"), without, "new.h5");
     FAIL() << "a missing column was accepted";
   } catch (const InputError& e) {
     try {
@@ -371,16 +384,233 @@ TEST_F(ScorerTest, AnInfiniteValueIsAnInputErrorNamingColumnAndRow) {
   std::size_t f4 = 0;
   while (reader.columns()[f4].name != "f4") ++f4;
   values[f4 * static_cast<std::size_t>(rows) + 41] = -INFINITY;
-  const ScoringInput input = scorer.bind(reader.columns(), "bad.h5");
+  const ScoringInput input = bind_scoring_input(scorer, reader.columns(), "bad.h5");
   Scores s;
   try {
-    scorer.score(input, ColumnBlockView{values.data() + 0, rows, static_cast<std::int64_t>(reader.columns().size())}, 1000, s);
+    score_block(scorer, input, ColumnBlockView{values.data() + 0, rows, static_cast<std::int64_t>(reader.columns().size())}, 1000, s);
     FAIL() << "an infinite value was scored";
   } catch (const InputError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'f4'"), std::string::npos) << what;
     EXPECT_NE(what.find("row 1042"), std::string::npos) << what;  // first_row 1000 + row 41, counted from 1
     EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
+  }
+}
+
+// One Scorer called from several threads at once: each call gives what it gives alone (the calls
+// run one at a time; before the Scorer held a mutex they shared its scratch and mixed batches).
+TEST_F(ScorerTest, ConcurrentCallsOnOneScorerGiveTheSingleThreadResults) {
+  Scorer scorer(trained->multiclass_model, "cpu");
+  TableReader reader(trained->multiclass_data);
+  const std::vector<float> values = read_all(reader);
+  const std::int64_t rows = reader.rows();
+  // Batches of different sizes (more than one tile of 2048 rows, less, a single row) over
+  // different rows of the table.
+  const std::vector<std::pair<std::int64_t, std::int64_t>> ranges = {{0, 2003}, {17, 1}, {100, 1500}, {900, 37}, {1, 2002}};
+  std::vector<NamedBatch> batches;
+  std::vector<std::vector<float>> alone;
+  for (const auto& [first, n] : ranges) {
+    batches.push_back(batch_of(reader.columns(), rows_of(values, rows, reader.columns().size(), first, n), n));
+    alone.push_back(flat(scorer.score(batches.back().columns)));
+  }
+  constexpr int kThreads = 4, kCalls = 20;
+  std::vector<int> wrong(kThreads, 0), failed(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const std::size_t b = static_cast<std::size_t>(t + i) % batches.size();
+        try {
+          if (flat(scorer.score(batches[b].columns)) != alone[b]) ++wrong[static_cast<std::size_t>(t)];
+        } catch (const std::exception&) {
+          ++failed[static_cast<std::size_t>(t)];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(std::accumulate(wrong.begin(), wrong.end(), 0), 0) << "of " << kThreads * kCalls << " calls";
+  EXPECT_EQ(std::accumulate(failed.begin(), failed.end(), 0), 0) << "of " << kThreads * kCalls << " calls";
+}
+
+// Categorical codes travel as float32, exact up to 2^24: a batch whose dictionary holds more labels
+// than that still scores each code's own label (before, code 2^24 + 1 scored as 2^24's label).
+TEST_F(ScorerTest, CodesBeyondFloat32sExactIntegersScoreTheirOwnLabels) {
+  Scorer scorer(trained->multiclass_model, "cpu");
+  TableReader reader(trained->multiclass_data);
+  const std::vector<float> values = read_all(reader);
+  constexpr std::int64_t kRows = 4;
+  NamedBatch small = batch_of(reader.columns(), values, reader.rows());
+  std::size_t c0 = 0;
+  while (small.columns[c0].name != "c0") ++c0;
+  const std::vector<std::string> vocabulary = small.columns[c0].labels;
+  ASSERT_GE(vocabulary.size(), 3u);
+  // Rows 0..3 with c0 = vocabulary 0, 1, 2, 1 through a small dictionary ...
+  NamedBatch reference = batch_of(reader.columns(), values, reader.rows());
+  for (BatchColumn& c : reference.columns) {
+    if (c.categorical) c.codes = c.codes.subspan(0, kRows);
+    else c.values = c.values.subspan(0, kRows);
+  }
+  std::vector<std::int32_t> small_codes = {0, 1, 2, 1};
+  reference.columns[c0] = BatchColumn::categorical_codes("c0", small_codes, {vocabulary[0], vocabulary[1], vocabulary[2]});
+  const std::vector<float> expected = flat(scorer.score(reference.columns));
+  // (the labels score differently, so a mix-up would show)
+  ASSERT_NE(std::vector<float>(expected.begin(), expected.begin() + 3), std::vector<float>(expected.begin() + 3, expected.begin() + 6));
+  // ... and through a dictionary of 2^24 + 4 labels whose codes float32 cannot all hold.
+  constexpr std::int32_t k24 = 1 << 24;
+  std::vector<std::string> big(static_cast<std::size_t>(k24) + 4, "filler");
+  big[k24] = vocabulary[0];
+  big[k24 + 1] = vocabulary[1];
+  big[k24 + 3] = vocabulary[2];
+  std::vector<std::int32_t> big_codes = {k24, k24 + 1, k24 + 3, k24 + 1};
+  reference.columns[c0] = BatchColumn::categorical_codes("c0", big_codes, std::move(big));
+  ScoringSummary summary;
+  EXPECT_EQ(flat(scorer.score(reference.columns, &summary)), expected);
+  EXPECT_EQ(summary.unknown_categories.count("c0"), 0u);
+}
+
+// The empty label is a missing value, as code -1 is (and as "" is in an HDF5 string column or an
+// ONNX input); before, it went to the unknown slot.
+TEST_F(ScorerTest, AnEmptyLabelIsMissingAsCodeMinusOneIs) {
+  // The multiclass table had missing values, so its missing slots are trained.
+  Scorer scorer(trained->multiclass_model, "cpu");
+  TableReader reader(trained->multiclass_data);
+  const std::vector<float> values = read_all(reader);
+  NamedBatch batch = batch_of(reader.columns(), values, reader.rows());
+  std::size_t c0 = 0;
+  while (batch.columns[c0].name != "c0") ++c0;
+  std::vector<std::int32_t> minus_one(static_cast<std::size_t>(reader.rows()), -1);
+  batch.columns[c0] = BatchColumn::categorical_codes("c0", minus_one, batch.columns[c0].labels);
+  ScoringSummary as_missing;
+  const std::vector<float> expected = flat(scorer.score(batch.columns, &as_missing));
+  std::vector<std::string> labels = batch.columns[c0].labels;
+  labels.push_back("");
+  std::vector<std::int32_t> empty(static_cast<std::size_t>(reader.rows()), static_cast<std::int32_t>(labels.size() - 1));
+  batch.columns[c0] = BatchColumn::categorical_codes("c0", empty, labels);
+  ScoringSummary as_empty;
+  EXPECT_EQ(flat(scorer.score(batch.columns, &as_empty)), expected);
+  EXPECT_EQ(as_empty.missing_categories["c0"], reader.rows());
+  EXPECT_EQ(as_empty.unknown_categories.count("c0"), 0u);
+}
+
+// An infinite value, or a float64 beyond float32's range, in a batch: refused in a column the model
+// does not clip, naming the value as given; put on the bound in a column it clips.
+TEST_F(ScorerTest, ABatchValueBeyondFloat32IsNamedAsGivenOrPutOnTheClipBound) {
+  TableReader reader(trained->regression_data);
+  constexpr std::int64_t kRows = 8;
+  const std::vector<float> values = rows_of(read_all(reader), reader.rows(), reader.columns().size(), 0, kRows);
+  const auto batch_with = [&](double f2_value) {
+    // The table's first rows, f2 of row 6 changed (b.numeric holds the numeric columns in order).
+    NamedBatch b = batch_of(reader.columns(), values, kRows);
+    std::size_t numeric = 0;
+    for (const BatchColumn& c : b.columns) {
+      if (c.name == "f2") b.numeric[numeric][5] = f2_value;
+      numeric += c.categorical ? 0 : 1;
+    }
+    return b;
+  };
+  Scorer scorer(trained->regression_model, "cpu");
+  const auto error_of = [&](double value) {
+    try {
+      scorer.score(batch_with(value).columns);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of(1e300), "batch: column 'f2': row 6 has the value 1e+300, beyond float32's range (|x| <= "
+                             "3.4028235e+38, the precision the model computes in), which the model cannot score");
+  EXPECT_EQ(error_of(-INFINITY), "batch: column 'f2': row 6 has an infinite value (-inf), which the model cannot score");
+
+  TrainTableOptions o;
+  o.preparation.label = scorer.label();
+  o.task = Task::regression;
+  o.trainer.epochs = 1;
+  o.trainer.progress = false;
+  o.preparation.defaults.clip = ClipKind::quantile;
+  const std::filesystem::path clipped_model = trained->dir.file("clipped_batch_model.h5");
+  train_table(DeviceContext::cpu(), trained->regression_data, clipped_model, o);
+  Scorer clipped(clipped_model, "cpu");
+  float hi = 0, lo = 0;
+  for (const NumericEncoding& n : load_model(clipped_model).preparation.numeric) {
+    if (n.name == "f2") hi = n.transform.clip_hi, lo = n.transform.clip_lo;
+  }
+  ASSERT_TRUE(std::isfinite(hi) && std::isfinite(lo));
+  const std::vector<float> on_hi = flat(clipped.score(batch_with(hi).columns));
+  EXPECT_EQ(flat(clipped.score(batch_with(1e300).columns)), on_hi);
+  EXPECT_EQ(flat(clipped.score(batch_with(INFINITY).columns)), on_hi);
+  EXPECT_EQ(flat(clipped.score(batch_with(-1e300).columns)), flat(clipped.score(batch_with(lo).columns)));
+}
+
+// The exception types are public (lathe/error.h): a bad device string is a UsageError worded for
+// the API as well as the CLI, a damaged model file an Hdf5Error, both lathe::Error.
+TEST_F(ScorerTest, ConstructorErrorsAreThePublicTypesTheHeaderNames) {
+  try {
+    Scorer scorer(trained->binary_model, "gpu");
+    FAIL() << "a bad device string was taken";
+  } catch (const lathe::UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), "device: 'gpu' is not auto, cpu, cuda or cuda:N");
+  }
+  // Every byte of the model file's second half flipped: HDF5 cannot read it.
+  const std::filesystem::path damaged = trained->dir.file("damaged_model.h5");
+  std::filesystem::copy_file(trained->binary_model, damaged, std::filesystem::copy_options::overwrite_existing);
+  {
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    std::vector<char> bytes(static_cast<std::size_t>(size));
+    f.seekg(0);
+    f.read(bytes.data(), size);
+    for (std::size_t i = bytes.size() / 8; i < bytes.size(); ++i) bytes[i] = static_cast<char>(~bytes[i]);
+    f.seekp(0);
+    f.write(bytes.data(), size);
+  }
+  EXPECT_THROW(Scorer(damaged, "cpu"), lathe::Error);
+  EXPECT_STREQ(lathe::version(), "0.1.0");
+}
+
+// The example at the top of include/lathe/scorer.h, line for line, on a model with its columns.
+TEST(ScorerHeaderExample, CompilesAndScores) {
+  test::TemporaryDirectory dir;
+  const std::filesystem::path data = dir.file("contracts.h5");
+  {
+    ColumnarWriter writer(data, {{"tenure", StoredType::float32}, {"contract", StoredType::categorical_codes},
+                                 {"charges", StoredType::float32}});
+    std::vector<double> tenure(400), charges(400);
+    std::vector<std::int32_t> contract(400);
+    for (std::size_t r = 0; r < 400; ++r) {
+      tenure[r] = static_cast<double>(r % 72);
+      contract[r] = static_cast<std::int32_t>(r % 2);
+      charges[r] = 2.0 * tenure[r] + 10.0 * contract[r];
+    }
+    writer.append_numeric(0, tenure);
+    writer.append_codes(1, contract);
+    writer.set_categories(1, {"Month-to-month", "One year"});
+    writer.append_numeric(2, charges);
+    writer.close();
+  }
+  TrainTableOptions o;
+  o.preparation.label = "charges";
+  o.task = Task::regression;
+  o.trainer.epochs = 1;
+  o.trainer.progress = false;
+  train_table(DeviceContext::cpu(), data, dir.file("model.h5"), o);
+  const std::filesystem::path here = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  try {
+    lathe::Scorer scorer("model.h5", "cpu");
+    std::vector<double> tenure = {1, 34, 2};
+    std::vector<std::int32_t> contract_codes = {0, 1, 0};
+    std::vector<lathe::BatchColumn> batch = {
+        lathe::BatchColumn::numeric("tenure", tenure),
+        lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One year"})};
+    const lathe::Scores scores = scorer.score(batch);
+    std::filesystem::current_path(here);
+    EXPECT_EQ(scores.rows, 3);
+    EXPECT_EQ(scores.value.size(), 3u);
+  } catch (...) {
+    std::filesystem::current_path(here);
+    throw;
   }
 }
 

@@ -74,6 +74,23 @@ foreach(file IN LISTS package_files)
   endforeach()
 endforeach()
 
+# The installed headers are the public API alone: they include the standard library and each other,
+# nothing of Lathe's internal headers (io/, runtime/, ...), which are not installed.
+file(GLOB installed_headers "${prefix}/include/lathe/*.h")
+foreach(header scorer.h error.h)
+  if(NOT EXISTS "${prefix}/include/lathe/${header}")
+    message(FATAL_ERROR "cmake --install did not install include/lathe/${header}")
+  endif()
+endforeach()
+foreach(header IN LISTS installed_headers)
+  file(STRINGS "${header}" includes REGEX "^[ \t]*#[ \t]*include")
+  foreach(line IN LISTS includes)
+    if(NOT line MATCHES "^[ \t]*#[ \t]*include[ \t]*<(lathe/[a-z_]+\\.h|[a-z_0-9]+)>")
+      message(FATAL_ERROR "${header} includes what an installed Lathe does not ship: ${line}")
+    endif()
+  endforeach()
+endforeach()
+
 run_step("building examples/consumer" "${CMAKE_COMMAND}" --build "${consumer_build}")
 
 # The consumer compiled against the installed headers only: every include directory of its compile
@@ -126,4 +143,10 @@ run_step("lathe train" "${lathe}" train "${work_dir}/data.h5" --label label --ta
 run_step("the consumer's score_rows" "${consumer_build}/score_rows" "${work_dir}/model.h5")
 if(NOT step_output MATCHES "scored 4 rows")
   message(FATAL_ERROR "the consumer's score_rows did not score its 4 rows")
+endif()
+# lathe::version() is the version the package was found with.
+file(STRINGS "${lathe_dir}/LatheConfigVersion.cmake" version_line REGEX "^set\\(PACKAGE_VERSION ")
+string(REGEX REPLACE "^set\\(PACKAGE_VERSION \"([^\"]*)\"\\)$" "\\1" package_version "${version_line}")
+if(NOT step_output MATCHES "lathe ${package_version}\n")
+  message(FATAL_ERROR "the consumer's score_rows did not print lathe::version() '${package_version}'")
 endif()

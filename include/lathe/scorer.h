@@ -1,12 +1,15 @@
 // Batch scoring with a trained Lathe model: load a model file once, then score batches of rows held
 // in memory, on the CPU or a GPU. `lathe score` runs this same code block by block over files.
+// This header and <lathe/error.h> are what `cmake --install` puts in include/lathe (standard library
+// only); a program links the package Lathe::lathe. For example (tests/scorer_test.cpp compiles and
+// runs these lines):
 //
 //   lathe::Scorer scorer("model.h5", "cpu");
 //   std::vector<double> tenure = {1, 34, 2};
 //   std::vector<std::int32_t> contract_codes = {0, 1, 0};
 //   std::vector<lathe::BatchColumn> batch = {
 //       lathe::BatchColumn::numeric("tenure", tenure),
-//       lathe::BatchColumn::categorical("contract", contract_codes, {"Month-to-month", "One year"})};
+//       lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One year"})};
 //   const lathe::Scores scores = scorer.score(batch);
 //
 // Before anything is scored, the batch's columns are matched to the model's inputs by name (their
@@ -14,28 +17,49 @@
 // categorical), is an InputError naming the column; columns the model does not use are ignored and
 // named in a note. Categorical values are matched to the training vocabulary by label, never by
 // code, so files imported separately agree; a label never seen in training goes to the model's
-// "unknown" slot (counted). A missing numeric value (NaN) is imputed with the fill value fitted at
-// training time (counted per column); an infinite numeric value is an InputError naming the column
-// and row. The model's label column, when present, is ignored.
+// "unknown" slot (counted); the empty label "" is a missing value, as code -1 is (and as "" is in
+// an HDF5 string column or an ONNX input). A missing numeric value (NaN) is imputed with the fill
+// value fitted at training time (counted per column). The model's label column, when present, is
+// ignored.
 //
-// This header is self-contained (standard library only) apart from two types that only the
-// block-oriented interface uses and that callers of it include themselves: lathe::ColumnInfo
-// (io/table_reader.h) and lathe::ColumnBlockView (runtime/column_block.h).
+// Numbers: the model computes in float32, and numeric values are converted to it. An infinite value
+// (or a finite float64 beyond float32's range, |x| > 3.4028235e38) in a column that the model's
+// preparation clips to finite bounds on both sides (`--clip`) is put on the nearer bound, as `lathe
+// score` and the exported ONNX graph do; in any other column the model has no answer for it and it
+// is an InputError naming the column and row (and, for a float64 beyond float32's range, the value).
+// Categorical codes travel through the engine as float32 too, which holds every integer up to 2^24
+// exactly: a batch column may have any number of labels, but at most 2^24 + 1 distinct codes in use
+// in one batch (more is an InputError naming the column and row).
+//
+// Errors: everything is thrown as a lathe::Error subclass (include/lathe/error.h): InputError for
+// input that is wrong (its subclass UsageError for a device string that is not "auto", "cpu",
+// "cuda" or "cuda:N"), Hdf5Error when HDF5 cannot read the model file (a damaged file: the message
+// names the file and HDF5's reason), CudaError for a failing GPU. std::bad_alloc can come through.
+//
+// Threads: a Scorer may be called from several threads; its calls run one at a time (a mutex inside
+// it), each on every core through OpenMP. To score in parallel on the CPU, give each thread a Scorer
+// of its own and fewer OpenMP threads (omp_set_num_threads, or OMP_NUM_THREADS, so that threads x
+// OpenMP threads ~ cores). A Scorer holds the model's parameters twice (as read and in the model
+// that scores: 8 bytes per weight) and its fitted preparation: about 200 KB for a model of a few
+// dozen columns, over 100 MB for one with a table of 2^24 hashed crosses; plus scratch that grows
+// to the largest batch scored, about 4 bytes x rows x (columns + outputs) (90 MB after a batch of
+// 1M rows of 19 columns), and a tile of 2048 prepared rows per OpenMP thread.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include <lathe/error.h>
+
 namespace lathe {
 
-struct ColumnInfo;       // io/table_reader.h: a column's name, type and category labels
-struct ColumnBlockView;  // runtime/column_block.h: a column-major float32 block of rows
+// The version of the library ("0.1.0"), as `lathe --version` and find_package(Lathe) give it.
+const char* version();
 
 enum class ScoringTask { regression, binary, multiclass };
 const char* scoring_task_name(ScoringTask task);  // "regression", "binary", "multiclass"
@@ -43,8 +67,9 @@ const char* scoring_task_name(ScoringTask task);  // "regression", "binary", "mu
 // One column of an in-memory batch, matched to the model's inputs by name. Non-owning: the spans
 // must stay valid until score() returns. Numeric values are converted to float32 (the precision the
 // model computes in), as Lathe's file reader does; NaN is missing. A categorical column gives a code
-// per row (-1 = missing) and the label of each code; codes are only an encoding of the labels and
-// need not match the training file's.
+// per row (-1 = missing) and the label of each code ("" = missing too); codes are only an encoding
+// of the labels and need not match the training file's. Make one with numeric() or
+// categorical_codes().
 struct BatchColumn {
   std::string name;
   bool categorical = false;
@@ -93,40 +118,23 @@ struct ScoringSummary {
   std::map<std::string, std::int64_t> imputed;
   // Categorical input column -> values whose label was not seen in training (the unknown slot).
   std::map<std::string, std::int64_t> unknown_categories;
-  // Categorical input column -> values that were missing (scored with the column's missing slot).
+  // Categorical input column -> values that were missing (code -1 or label ""; scored with the
+  // column's missing slot).
   std::map<std::string, std::int64_t> missing_categories;
 
   void add(const ScoringSummary& other);
 };
 
-class Scorer;
-
-// A Scorer's model matched to the columns of one input (a file's schema, or a batch): which column
-// feeds which model input, categorical codes remapped by label. Made by Scorer::bind, which checks
-// the schema. It refers to its Scorer, which must outlive it. Move-only.
-class ScoringInput {
- public:
-  ~ScoringInput();
-  ScoringInput(ScoringInput&&) noexcept;
-  ScoringInput& operator=(ScoringInput&&) noexcept;
-
-  // Notes about the schema: columns the model does not use (ignored), the model's label present.
-  const std::vector<std::string>& notes() const;
-  // The number of columns the input has (the block's column count).
-  std::int64_t columns() const;
-
- private:
-  friend class Scorer;
-  struct Impl;
-  explicit ScoringInput(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
+// A loaded model on a chosen device. Calls on one Scorer may come from several threads and run one
+// at a time (see "Threads" above: one Scorer per thread for parallel scoring). Move-only; a
+// moved-from Scorer may only be destroyed or assigned to.
 class Scorer {
  public:
-  // Loads and checks the model file (InputError naming the file when it is missing, corrupt or of
-  // a newer format) and selects the device: "cpu", "auto" (the GPU if usable, else the CPU, with a
-  // note on stderr), "cuda" or "cuda:N" (InputError when that GPU is not usable).
+  // Loads and checks the model file and selects the device: "cpu", "auto" (the GPU if usable, else
+  // the CPU, with a note on stderr), "cuda" or "cuda:N". Throws InputError naming the file when it
+  // is missing, not a Lathe model, of a newer format or inconsistent; Hdf5Error when HDF5 cannot
+  // read it (a damaged file); UsageError for a device string of another form; InputError when the
+  // GPU asked for is not usable; CudaError when the GPU fails while the model is set on it.
   explicit Scorer(const std::filesystem::path& model_path, const std::string& device = "cpu");
   ~Scorer();
   Scorer(Scorer&&) noexcept;
@@ -151,35 +159,21 @@ class Scorer {
   // the model was trained on a prepared file and `data` carries another fitted preparation or none,
   // or `data` holds the model's own preparation already applied. The message names both files and
   // the `lathe prepare --from` command that prepares the data. `lathe score` runs it on every input.
+  // Hdf5Error when HDF5 cannot read `data`.
   void check_data_file(const std::filesystem::path& data) const;
-  // Matches the model's inputs to `columns` (a file's or batch's schema, in its own order). Throws
-  // InputError, starting with `source` (a file name, say), naming the first input column that is
-  // missing or whose type changed. Nothing is scored. The notes name the columns the model does not
-  // read, except those in `passed_through` (an id column the caller copies to its output).
-  ScoringInput bind(const std::vector<ColumnInfo>& columns, const std::string& source = "input",
-                    const std::vector<std::string>& passed_through = {}) const;
 
-  // Scores a block of rows in TableReader::read_block's layout (column-major float32:
-  // block.values[c * block.rows + r]; NaN missing; categorical columns hold their codes as floats)
-  // whose columns are those `input` was bound to. `first_row` (0-based) is the block's first row
-  // within its source, for error messages ("row N" counts from 1). `out` is resized and
-  // overwritten; counts are added to `summary` when given. Throws InputError for an infinite
-  // numeric value (naming the column and row), Error when the block's column count differs from
-  // the input's. Not thread-safe: one score() at a time per Scorer (it reuses scratch buffers).
-  // `alongside`, when given, runs once on one of the scoring threads while the others score (then
-  // that thread joins them): I/O that should overlap the scoring without a thread of its own
-  // competing for the cores, as `lathe score` reads the next block and writes the previous one
-  // here. An exception from it is rethrown after the block is scored.
-  void score(const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row, Scores& out,
-             ScoringSummary* summary = nullptr, const std::function<void()>& alongside = {});
-
-  // Scores an in-memory batch of named columns (all the same length; names unique): bind, then
-  // score. Throws InputError for a schema mismatch, columns of different lengths, a repeated name, a
-  // code outside its labels, or an infinite value. Notes from the binding go to `notes` when given.
+  // Scores an in-memory batch of named columns (all the same length; names unique). Throws
+  // InputError for a schema mismatch (a model input missing or retyped), columns of different
+  // lengths, a repeated name, a code outside its labels, more than 2^24 + 1 distinct codes of a
+  // column in use, or an infinite value where the model has none (see "Numbers" above), naming the
+  // column (and the row, counted from 1); CudaError when the GPU fails. Nothing is added to
+  // `summary` when it throws. Notes from matching the columns (the columns the model does not use)
+  // go to `notes` when given.
   Scores score(std::span<const BatchColumn> columns, ScoringSummary* summary = nullptr,
                std::vector<std::string>* notes = nullptr);
 
  private:
+  friend struct ScorerInternals;  // io/scorer.cpp: the block scoring of `lathe score` (io/scoring_input.h)
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
