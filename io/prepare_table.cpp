@@ -256,11 +256,15 @@ FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& pro
     return fit_preparation(profile, prep, notes, &moments);
   } catch (const InputError& e) {
     std::string message = reader.path().string() + ": " + e.what();
+    // The columns with infinite values that the error is about (it names its column as 'NAME'); the
+    // others, clipped or unused, are fine and not worth a pass.
+    const std::string what = e.what();
     std::vector<std::int64_t> infinite;
     for (std::size_t c = 0; c < profile.columns.size(); ++c) {
       const ColumnProfile& col = profile.columns[c];
       if (col.type == ColumnType::numeric &&
-          (!std::isfinite(col.numeric.stats.min) || !std::isfinite(col.numeric.stats.max))) {
+          (!std::isfinite(col.numeric.stats.min) || !std::isfinite(col.numeric.stats.max)) &&
+          what.find("column '" + col.name + "'") != std::string::npos) {
         infinite.push_back(static_cast<std::int64_t>(c));
       }
     }

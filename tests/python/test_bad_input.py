@@ -135,6 +135,15 @@ class BadInput(unittest.TestCase):
         self.refused(proc, path, "column 'x' has infinite values", "the first infinite value is at row 124")
         self.assertNotIn("standard deviation 0", proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
+        # A second column with an infinite value, clipped to quantiles and so fine, is not named.
+        columns["w"] = np.random.default_rng(6).normal(size=len(columns["x"])).astype(np.float32)
+        columns["w"][7] = -np.inf
+        path = self.columnar("inf2.h5", columns)
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
+                     "--epochs", "1", "--valid-fraction", "0", "--clip", "none,w=quantile")
+        self.refused(proc, path, "column 'x' has infinite values", "the first infinite value is at row 124")
+        self.assertNotIn("'w'", proc.stderr)
+        self.assertNotIn("row 8", proc.stderr)
 
     def test_a_label_beyond_float32_range_says_so(self):
         columns = self.binary_table()
