@@ -366,9 +366,13 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   const std::string label_name = apply_stored ? stored.fitted.label : preparation.label;
   std::erase(passthrough_names, label_name);
 
+  // Columns that are not features are not profiled (nor read there): they are passed through.
+  ProfileOptions profile_options;
+  profile_options.skip_columns = preparation.exclude;
   const FittedPreparation fitted =
       apply_stored ? std::move(stored.fitted)
-                   : fit_preparation_of(reader, profile_table(ctx, reader, keep), preparation, keep, &report.notes);
+                   : fit_preparation_of(reader, profile_table(ctx, reader, keep, profile_options), preparation, keep,
+                                        &report.notes);
   check_fits_in_memory(fitted, static_cast<double>(fitted.prepared_row_bytes()) *
                                    static_cast<double>(std::min(reader.rows(), reader.block_rows())));
   const BoundPreparation bound = bind_preparation(fitted, input_columns);

@@ -781,7 +781,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
   }
   stage_done("read");
-  const DataProfile profile = profile_table(ctx, reader, &train_mask);
+  // Columns that are not features are not profiled (nor read): a `--drop`ped id column of strings
+  // costs nothing, whatever its labels.
+  ProfileOptions profile_options;
+  profile_options.skip_columns = prep.exclude;
+  const DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
   stage_done("profile");
   // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
   const bool warm = !options.init_model.empty();

@@ -363,30 +363,54 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
     throw Error("profile: the row mask has " + std::to_string(keep->rows()) + " rows, the table " +
                 std::to_string(rows));
   }
-  DataProfile profile = make_profile(reader.columns(), options);
-  const std::int64_t columns = static_cast<std::int64_t>(profile.columns.size());
+  const std::vector<ColumnInfo>& infos = reader.columns();
+  const std::int64_t columns = static_cast<std::int64_t>(infos.size());
+  std::vector<std::int64_t> wanted;  // the columns profiled, in table order
+  std::vector<ColumnInfo> wanted_infos;
+  for (std::int64_t c = 0; c < columns; ++c) {
+    const ColumnInfo& info = infos[static_cast<std::size_t>(c)];
+    if (std::find(options.skip_columns.begin(), options.skip_columns.end(), info.name) != options.skip_columns.end()) {
+      continue;
+    }
+    wanted.push_back(c);
+    wanted_infos.push_back(info);
+  }
+  const bool every_column = static_cast<std::int64_t>(wanted.size()) == columns;
+  // `part` profiles the wanted columns, packed side by side in each block.
+  DataProfile part = make_profile(wanted_infos, options);
+  const std::int64_t profiled = static_cast<std::int64_t>(wanted.size());
   const std::int64_t block_rows = std::max<std::int64_t>(1, reader.block_rows());
   ProfileWorkspace workspace;
-  std::vector<float> values;
+  std::vector<float> values, packed;
   std::vector<std::uint8_t> keep_bytes;
   for (std::int64_t first = 0; first < rows; first += block_rows) {
     const std::int64_t n = std::min(block_rows, rows - first);
     values.resize(static_cast<std::size_t>(n * columns));
-    reader.read_block(first, n, values);
+    const float* block = values.data();
+    if (every_column) {
+      reader.read_block(first, n, values);
+    } else {
+      reader.read_block_columns(first, n, wanted, values);
+      packed.resize(static_cast<std::size_t>(n * profiled));
+      for (std::int64_t k = 0; k < profiled; ++k) {
+        std::copy_n(values.data() + wanted[static_cast<std::size_t>(k)] * n, n, packed.data() + k * n);
+      }
+      block = packed.data();
+    }
     if (keep) {
       keep_bytes.resize(static_cast<std::size_t>(n));
       for (std::int64_t r = 0; r < n; ++r) keep_bytes[static_cast<std::size_t>(r)] = keep->test(first + r) ? 1 : 0;
     }
     try {
-      profile_block(ctx, ColumnBlockView{values.data(), n, columns}, keep_bytes, profile, options, &workspace);
+      profile_block(ctx, ColumnBlockView{block, n, profiled}, keep_bytes, part, options, &workspace);
     } catch (const InputError& e) {
       // A category code outside its labels: name the file and the first row that has one.
       std::string where;
-      for (std::int64_t c = 0; c < columns && where.empty(); ++c) {
-        const ColumnProfile& column = profile.columns[static_cast<std::size_t>(c)];
+      for (std::int64_t c = 0; c < profiled && where.empty(); ++c) {
+        const ColumnProfile& column = part.columns[static_cast<std::size_t>(c)];
         if (column.type != ColumnType::categorical) continue;
         const auto labels = static_cast<std::int64_t>(column.categorical.labels.size());
-        const float* v = values.data() + c * n;
+        const float* v = block + c * n;
         for (std::int64_t r = 0; r < n; ++r) {
           if (!keep_bytes.empty() && keep_bytes[static_cast<std::size_t>(r)] == 0) continue;
           if (category_count_slot(v[r], labels) < 0) {
@@ -397,6 +421,13 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       }
       throw InputError(reader.path().string() + ": " + e.what() + where);
     }
+  }
+  if (every_column) return part;
+  DataProfile profile = make_profile(infos, options);
+  profile.rows = part.rows;
+  for (std::int64_t k = 0; k < profiled; ++k) {
+    profile.columns[static_cast<std::size_t>(wanted[static_cast<std::size_t>(k)])] =
+        std::move(part.columns[static_cast<std::size_t>(k)]);
   }
   return profile;
 }

@@ -47,6 +47,10 @@ struct DataProfile {
 
 struct ProfileOptions {
   int sketch_capacity = 1024;  // points per quantile sketch (>= 2); rank error ~1.5/capacity
+  // profile_table: columns left out of the pass, by name (not features: `--drop`'s ids, a weight, a
+  // prepared file's passthrough columns). They are not read, and their profile stays empty (no
+  // rows, no counts): an id column of strings need not even have codes float32 holds exactly.
+  std::vector<std::string> skip_columns;
 };
 
 // An empty profile of a table with these columns: names, types, labels, zero counts, sketches of

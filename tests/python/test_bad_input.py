@@ -123,6 +123,12 @@ class BadInput(unittest.TestCase):
         proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
                      "--epochs", "1", "--valid-fraction", "0")
         self.refused(proc, path, "code 99", "column 'kind', row 237")
+        # A column that is not a feature is not profiled: dropped, its codes do not matter (an id
+        # column of strings with more labels than float32 codes hold exactly trains the same way).
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
+                     "--epochs", "1", "--valid-fraction", "0", "--drop", "kind")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(os.path.exists(self.path("m.h5")))
 
     # ---- values -----------------------------------------------------------------------------------
 
