@@ -1045,10 +1045,19 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.target_mean = link.target_mean;
   file.target_std = link.target_std;
   file.preparation = fitted;
+  // The schema orders the model's inputs (io/scorer.cpp, io/onnx_export.cpp): the columns left out
+  // (passthrough, `--drop`, the weight) are not inputs, and a hashed column's labels are not needed
+  // (its buckets come from the label hash): either could hold millions of labels, such as an id.
   file.input_schema = reader.columns();
   std::erase_if(file.input_schema, [&](const ColumnInfo& c) {
-    return std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end();
+    return std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end() ||
+           std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();
   });
+  for (ColumnInfo& c : file.input_schema) {
+    for (const CategoricalEncoding& e : fitted.categorical) {
+      if (e.name == c.name && e.hashed) c.categories.clear();
+    }
+  }
   file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
   // The training rows' profile, the reference of `lathe drift`: of the features and the label, not

@@ -634,6 +634,12 @@ class TrainTest(unittest.TestCase):
         self.assertIn("not a checkpoint", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.h5")))
 
+    @staticmethod
+    def input_schema(f):
+        # A long text is a one-element string dataset, a short one an attribute (io/model_file.cpp).
+        text = f["input_schema"][0] if "input_schema" in f else f.attrs["input_schema"]
+        return json.loads(text)
+
     def test_drop_leaves_columns_out_of_the_model(self):
         # An id and a column that leaks the label: not features, so not needed to score, and the id
         # passes through `score --id` from the same file.
@@ -669,6 +675,14 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with h5py.File(model) as f:
             self.assertEqual(sorted(c["name"] for c in json.loads(f["profile"].attrs["columns"])), ["city", "x", "y"])
+            # Nor does the input schema name them (a dropped id could hold millions of labels).
+            self.assertEqual([c["name"] for c in self.input_schema(f)], ["x", "city", "y"])
+            self.assertEqual([c["categories"] for c in self.input_schema(f) if c["name"] == "city"], [["a", "b", "c"]])
+        # A hashed column's labels are not needed either: its buckets come from the label hash.
+        hashed, _ = self.train(data, *flags, "--drop", "id,leak", "--max-categories", "2", out="hashed.h5")
+        with h5py.File(hashed) as f:
+            self.assertEqual([c["categories"] for c in self.input_schema(f) if c["name"] == "city"], [[]])
+        run("score", hashed, bare, "--out", self.path("hashed_scores.csv"), "--quiet")
         # An unknown name is an error naming it, as --weight's is (exit 1); the label is a usage error.
         for extra, code, needle in [(["--drop", "idd"], 1, "column 'idd' given to --drop does not exist"),
                                     (["--weight", "idd"], 1, "has no column 'idd'"),
