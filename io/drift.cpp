@@ -396,7 +396,16 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   // rows) would compare every feature in other units: an error, not a drift.
   check_data_preparation(model, data);
   report.new_rows = reader.rows();
-  const DataProfile now = profile_table(ctx, reader);
+  // Only the columns the model profiled at training are compared: the others (an id column, a new
+  // column) are not read, so their values cannot fail the pass (an id of strings with more labels
+  // than float32 codes hold exactly, say). The label's drift is the metrics', not a feature's.
+  ProfileOptions options;
+  for (const ColumnInfo& c : reader.columns()) {
+    const bool profiled = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
+                                      [&](const ColumnProfile& t) { return t.name == c.name; });
+    if (!profiled || c.name == model.label) options.skip_columns.push_back(c.name);
+  }
+  const DataProfile now = profile_table(ctx, reader, nullptr, options);
 
   for (const ColumnProfile& train : model.profile->columns) {
     if (train.name == model.label) continue;

@@ -129,6 +129,11 @@ class BadInput(unittest.TestCase):
                      "--epochs", "1", "--valid-fraction", "0", "--drop", "kind")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertTrue(os.path.exists(self.path("m.h5")))
+        # Nor does drift read a column the model did not train on: the new data is compared, and
+        # the column is named as not compared.
+        proc = lathe("drift", self.path("m.h5"), path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("column 'kind' is not among the model's training columns", proc.stdout)
 
     # ---- values -----------------------------------------------------------------------------------
 
