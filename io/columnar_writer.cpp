@@ -34,6 +34,8 @@ std::size_t stored_size(StoredType type) {
     case StoredType::int64:
     case StoredType::uint64:
       return 8;
+    case StoredType::text:
+      return 16;  // a global heap id: for the chunk's size only (text is never staged)
   }
   return 8;
 }
@@ -50,6 +52,8 @@ hid_t file_type(StoredType stored) {
       return H5T_STD_U64LE;
     case StoredType::categorical_codes:
       return H5T_STD_I32LE;
+    case StoredType::text:
+      break;  // Impl::text_type
   }
   return H5T_IEEE_F64LE;
 }
@@ -64,6 +68,7 @@ struct ColumnarWriter::Impl {
   std::vector<ColumnSpec> specs;
   ColumnarWriteOptions options;
   H5Handle file;
+  H5Handle text_type;  // variable-length UTF-8 strings, in the file and in memory
   std::vector<H5Handle> datasets;
   std::vector<std::int64_t> rows;  // rows appended to each column (staged ones included)
   std::vector<std::vector<std::string>> categories;
@@ -251,12 +256,17 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
     chunk_rows = std::min(chunk_rows, std::max(kMinWideChunkRows, static_cast<std::int64_t>(kStagingBytesLimit) / row_bytes));
   }
   const hsize_t chunk = static_cast<hsize_t>(std::max<std::int64_t>(1, chunk_rows));
+  m.text_type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), m.context));
+  LATHE_H5_CHECK(H5Tset_size(m.text_type.get(), H5T_VARIABLE), m.context);
+  LATHE_H5_CHECK(H5Tset_cset(m.text_type.get(), H5T_CSET_UTF8), m.context);
   for (std::size_t c = 0; c < m.specs.size(); ++c) {
     const std::string w = m.where(c);
+    const bool text = m.specs[c].stored == StoredType::text;
     H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &zero, &unlimited), w));
     H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), w));
     LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk), w);
-    if (options.deflate_level > 0) {
+    // A filter on variable-length strings would compress only their heap ids: none.
+    if (options.deflate_level > 0 && !text) {
       LATHE_H5_CHECK(H5Pset_shuffle(dcpl.get()), w);
       LATHE_H5_CHECK(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.deflate_level)), w);
     }
@@ -264,7 +274,7 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
       const int missing = -1;
       LATHE_H5_CHECK(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_INT, &missing), w);
     }
-    const hid_t type = file_type(m.specs[c].stored);
+    const hid_t type = text ? m.text_type.get() : file_type(m.specs[c].stored);
     m.datasets.push_back(h5::dataset_handle(LATHE_H5_CHECK(
         H5Dcreate2(m.file.get(), m.specs[c].name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                    H5P_DEFAULT),
@@ -275,7 +285,9 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
   m.categories.resize(m.specs.size());
   m.chunk_rows = static_cast<std::size_t>(chunk);
   std::size_t staging_bytes = 0;
-  for (const ColumnSpec& spec : m.specs) staging_bytes += m.chunk_rows * stored_size(spec.stored);
+  for (const ColumnSpec& spec : m.specs) {
+    if (spec.stored != StoredType::text) staging_bytes += m.chunk_rows * stored_size(spec.stored);
+  }
   m.filter_here = options.deflate_level > 0 && staging_bytes <= kStagingBytesLimit;
   m.staging.resize(m.specs.size());
 }
@@ -296,6 +308,17 @@ void ColumnarWriter::append_integers(std::size_t column, std::span<const std::ui
 }
 void ColumnarWriter::append_codes(std::size_t column, std::span<const std::int32_t> codes) {
   impl_->append(column, H5T_NATIVE_INT32, codes.data(), codes.size());
+}
+void ColumnarWriter::append_text(std::size_t column, std::span<const std::string> values) {
+  Impl& m = *impl_;
+  m.check_column(column);
+  if (m.specs[column].stored != StoredType::text) throw Error(m.where(column) + ": is not a text column");
+  if (values.empty()) return;
+  std::vector<const char*> text(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) text[i] = values[i].c_str();
+  // Text is never staged: written_rows and rows move together.
+  m.write_through_hdf5(column, m.text_type.get(), text.data(), text.size());
+  m.rows[column] = m.written_rows[column];
 }
 void ColumnarWriter::set_categories(std::size_t column, const std::vector<std::string>& labels) {
   impl_->categories.at(column) = labels;

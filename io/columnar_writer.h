@@ -16,8 +16,9 @@
 namespace lathe {
 
 // int64 and uint64 hold integers exactly (ids beyond 2^53, which float64 would round); they have
-// no missing value.
-enum class StoredType { float32, float64, categorical_codes /* int32, -1 = missing */, int64, uint64 };
+// no missing value. text: variable-length UTF-8 strings (ids passed through as they were read),
+// written through HDF5 unfiltered; "" is missing.
+enum class StoredType { float32, float64, categorical_codes /* int32, -1 = missing */, int64, uint64, text };
 
 struct ColumnSpec {
   std::string name;
@@ -48,6 +49,8 @@ class ColumnarWriter {
   void append_integers(std::size_t column, std::span<const std::uint64_t> values);
   // Appends codes to a categorical column (-1 = missing).
   void append_codes(std::size_t column, std::span<const std::int32_t> codes);
+  // Appends strings to a text column.
+  void append_text(std::size_t column, std::span<const std::string> values);
   // Sets the labels of a categorical column's codes (label of code i); may be called at any time
   // before close().
   void set_categories(std::size_t column, const std::vector<std::string>& labels);

@@ -391,7 +391,14 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   report.model = model_path.string();
   report.data = data.string();
   report.train_rows = model.profile->rows;
-  TableReader reader(data, read);
+  // Strings the model neither reads nor profiled at training are read as text, if at all (a model
+  // of an earlier version profiled every column, dropped ones too: those are compared).
+  TableReadOptions for_model = reading_for_model(model, read);
+  for_model.read_as_text = [&model, text = for_model.read_as_text](const std::string& name) {
+    return text(name) && std::none_of(model.profile->columns.begin(), model.profile->columns.end(),
+                                      [&](const ColumnProfile& c) { return c.name == name; });
+  };
+  TableReader reader(data, for_model);
   // Data not prepared as the training data was (a model trained on `lathe prepare` output given raw
   // rows) would compare every feature in other units: an error, not a drift.
   check_data_preparation(model, data);

@@ -542,7 +542,7 @@ struct Labeled {
 
 Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model,
                      const std::filesystem::path& data, const TableReadOptions& read) {
-  TableReader reader(data, read);
+  TableReader reader(data, reading_for_model(model, read));
   Labeled out;
   // The schema first (it costs nothing); then the labels and predictions as `lathe eval` reads them,
   // with its messages.

@@ -18,6 +18,11 @@ namespace lathe {
 // label and a sample-weight column are not inputs).
 std::vector<ModelInput> model_inputs(const ModelFile& model);
 
+// `read` with every column of strings the model does not read (neither an input nor its label)
+// read only as text (TableReadOptions::read_as_text): eval, drift and report never use them as
+// categories, and an id with a label per row then costs no pass at open and no memory.
+TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read);
+
 // Throws InputError for the first input missing from `columns` or whose type changed:
 //   "SOURCE: column 'c' (categorical), an input of the model MODEL, is missing (columns: ...)"
 //   "SOURCE: column 'c' is categorical but was numeric when the model MODEL was trained"

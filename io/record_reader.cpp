@@ -156,8 +156,8 @@ struct RecordReader::Impl {
   std::size_t stored_record_size = 0;
   bool stored_as_described = false;  // the file's records lie as H5Dget_type describes them
   std::vector<Field> fields;
-  Plan all;
-  Plan text_only;
+  Plan all;       // every field read() decodes (not the text_only ones)
+  Plan labelled;  // the string fields whose labels collect_labels collects
   std::vector<unsigned char> buffer;
   std::vector<CachedDecoder> decoders;
 
@@ -285,8 +285,10 @@ struct RecordReader::Impl {
           f.space_padded = H5Tget_strpad(b) == H5T_STR_SPACEPAD;
           memory_base = std::move(base);
         }
-        f.codes.resize(static_cast<std::size_t>(elements));
-        f.labels.resize(static_cast<std::size_t>(elements));
+        if (!f.spec.text_only) {
+          f.codes.resize(static_cast<std::size_t>(elements));
+          f.labels.resize(static_cast<std::size_t>(elements));
+        }
         break;
       }
       default:
@@ -314,11 +316,12 @@ struct RecordReader::Impl {
                        w));
   }
 
-  Plan plan(bool text_fields_only) {
+  // The fields collect_labels reads (`labelled_only`), or the ones read() decodes.
+  Plan plan(bool labelled_only) {
     Plan p;
     std::vector<std::size_t> chosen;
     for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (text_fields_only && fields[i].codes.empty()) continue;
+      if (labelled_only ? fields[i].codes.empty() : is_text_only(fields[i])) continue;
       chosen.push_back(i);
       p.slots.emplace_back(i, p.record_size);
       p.record_size += H5Tget_size(fields[i].memory_type.get());
@@ -378,6 +381,10 @@ struct RecordReader::Impl {
     return h5::fixed_string_text(reinterpret_cast<const char*>(p), f.element_size, f.space_padded);
   }
 
+  static bool is_text_only(const Field& f) {
+    return f.decode == Decode::fixed_text || f.decode == Decode::variable_text ? f.spec.text_only : false;
+  }
+
   bool is_missing(const Field& f, std::string_view label) const {
     if (label.empty()) return true;
     for (const auto& m : f.spec.missing_labels) {
@@ -418,7 +425,7 @@ RecordReader::RecordReader(hid_t dataset, std::vector<RecordField> fields, std::
     m.fields.push_back(std::move(f));
   }
   m.all = m.plan(false);
-  m.text_only = m.plan(true);
+  m.labelled = m.plan(true);
 }
 
 RecordReader::~RecordReader() = default;
@@ -431,6 +438,10 @@ const std::string& RecordReader::dtype(std::size_t field) const {
 }
 bool RecordReader::holds_labels(std::size_t field) const {
   return !impl_->fields.at(field).codes.empty();
+}
+bool RecordReader::holds_text(std::size_t field) const {
+  const Impl::Field& f = impl_->fields.at(field);
+  return f.decode == Decode::fixed_text || f.decode == Decode::variable_text;
 }
 
 bool RecordReader::decodes_stored_records() const {
@@ -459,6 +470,10 @@ bool RecordReader::decode_stored(const unsigned char* records, std::size_t count
         if (column == nullptr) continue;
         float* dst = column + at + r0;
         const unsigned char* p = tile_records + f.stored_offset + e * f.stored_element_size;
+        if (Impl::is_text_only(f)) {
+          std::fill(dst, dst + n, missing);
+          continue;
+        }
         if (f.decoder) {
           f.decoder->decode(p, n, stride, dst);
           if (f.spec.category_codes) {
@@ -487,8 +502,8 @@ bool RecordReader::decode_stored(const unsigned char* records, std::size_t count
 
 void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
   Impl& m = *impl_;
-  if (m.text_only.slots.empty()) return;
-  const Impl::Plan& p = m.text_only;
+  if (m.labelled.slots.empty()) return;
+  const Impl::Plan& p = m.labelled;
   for (std::int64_t first = 0; first < rows; first += block_rows) {
     const std::int64_t count = std::min(block_rows, rows - first);
     m.read_rows(p, first, count, [&](const std::string&) {
@@ -549,11 +564,51 @@ void RecordReader::read_as(std::int64_t column, std::int64_t first, std::int64_t
   throw Error(m.where + ": no field feeds column " + std::to_string(column));
 }
 
+void RecordReader::read_text(std::int64_t column, std::int64_t first, std::int64_t count,
+                             std::vector<std::string>& out) {
+  Impl& m = *impl_;
+  for (std::size_t i = 0; i < m.fields.size(); ++i) {
+    const Impl::Field& f = m.fields[i];
+    for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
+      if (f.spec.columns[e] != column) continue;
+      if (!holds_text(i)) throw Error(m.where + ": column " + std::to_string(column) + " does not hold strings");
+      out.assign(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)), std::string());
+      if (count <= 0) return;
+      // A plan of this field alone: HDF5 reads (and, for variable-length strings, allocates) no
+      // other member.
+      Impl::Plan p;
+      p.record_size = H5Tget_size(f.memory_type.get());
+      p.has_variable_text = f.decode == Decode::variable_text;
+      p.slots.emplace_back(i, 0);
+      if (m.compound) {
+        p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), m.where));
+        LATHE_H5_CHECK(H5Tinsert(p.type.get(), f.spec.member.c_str(), 0, f.memory_type.get()), m.where);
+      } else {
+        p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(f.memory_type.get()), m.where));
+      }
+      m.read_rows(p, first, count, [&](const std::string&) {
+        const unsigned char* record = m.buffer.data() + e * f.element_size;
+        for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
+          const std::string_view text = Impl::text_at(f, record);
+          if (!m.is_missing(f, text)) out[static_cast<std::size_t>(r)].assign(text);
+        }
+      });
+      return;
+    }
+  }
+  throw Error(m.where + ": no field feeds column " + std::to_string(column));
+}
+
 void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
   Impl& m = *impl_;
-  if (count <= 0 || m.all.slots.empty()) return;
-  const Impl::Plan& p = m.all;
+  if (count <= 0) return;
   const float missing = std::numeric_limits<float>::quiet_NaN();
+  for (const Impl::Field& f : m.fields) {
+    if (!Impl::is_text_only(f)) continue;
+    for (const std::int64_t c : f.spec.columns) std::fill(out + c * count, out + (c + 1) * count, missing);
+  }
+  if (m.all.slots.empty()) return;
+  const Impl::Plan& p = m.all;
   m.read_rows(p, first, count, [&](const std::string& w) {
     for (const auto& [field, offset] : p.slots) {
       const Impl::Field& f = m.fields[field];

@@ -47,6 +47,10 @@ struct RecordField {
   bool category_codes = false;  // integer category codes: a negative code is missing
   // Strings that mean a missing value in a string field besides "" (pandas' nan_rep, say).
   std::vector<std::string> missing_labels;
+  // A string field read only as text (read_text), never as category codes: collect_labels does
+  // not collect its labels (a unique id per row need not fit in memory) and read() and
+  // decode_stored() give NaN for its columns. No effect on a field of numbers.
+  bool text_only = false;
 };
 
 class RecordReader {
@@ -62,8 +66,11 @@ class RecordReader {
   std::size_t field_count() const;
   // The element type of a field on disk: "float64", "int8", "bool", "string", ...
   const std::string& dtype(std::size_t field) const;
-  // Whether the field holds strings (its columns are categorical).
+  // Whether the field holds strings whose labels collect_labels collects (its columns are
+  // categorical): a string field that is not text_only.
   bool holds_labels(std::size_t field) const;
+  // Whether the field holds strings (text_only or not).
+  bool holds_text(std::size_t field) const;
 
   // Reads rows [0, rows) once, `block_rows` at a time, to find the labels of every string field.
   void collect_labels(std::int64_t rows, std::int64_t block_rows);
@@ -86,6 +93,12 @@ class RecordReader {
   // found: read() then reports it. Only where decodes_stored_records().
   bool decode_stored(const unsigned char* records, std::size_t count, std::size_t stride,
                      std::span<float* const> columns, std::size_t at) const;
+
+  // The strings of rows [first, first + count) of the string field element feeding table column
+  // `column`, as stored (fixed-length ones without their padding), into `out` (resized to count);
+  // a missing value (the empty string or one of the field's missing_labels) is "". Throws Error
+  // where no string field feeds `column`. Memory: one block of strings, whatever the labels.
+  void read_text(std::int64_t column, std::int64_t first, std::int64_t count, std::vector<std::string>& out);
 
   // Reads rows [first, first + count) of the number feeding table column `column` converted by HDF5
   // to `memory_type` (a native integer or float type), count values into `out`: exact where float32

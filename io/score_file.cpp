@@ -57,6 +57,11 @@ std::string hdf5_column_name(const std::string& name) {
 struct IdColumn {
   std::int64_t index = -1;  // in the reader's columns; -1 = no id
   std::string name;
+  // A column of strings: read block by block as text (TableReader::read_text) and written as
+  // text, so no table of its labels is needed: a unique id per row costs one block of memory.
+  bool text = false;
+  // A column of integer category codes (not strings): its codes, read exactly (float32 rounds
+  // codes past 2^24, which would give a row a neighbour's id), and their labels.
   bool categorical = false;
   std::vector<std::string> labels;  // categorical
   // A numeric id is read again in a type that holds it exactly (TableReader::read_column_as), in
@@ -81,8 +86,9 @@ IdColumn find_id_column(const TableReader& reader, const std::string& name) {
   }
   const ColumnInfo& info = columns[static_cast<std::size_t>(id.index)];
   id.name = name;
-  id.categorical = info.type == ColumnType::categorical;
-  id.labels = info.categories;
+  id.text = info.type == ColumnType::categorical && info.dtype == "string";
+  id.categorical = info.type == ColumnType::categorical && !id.text;
+  if (id.categorical) id.labels = info.categories;
   if (!id.categorical && reader.exact_type(id.index)) {
     id.exact = true;
     id.wide_integer = info.dtype == "int64" || info.dtype == "uint64";
@@ -99,6 +105,7 @@ struct InputBlock {
   std::vector<std::int64_t> id_signed;     // 64-bit signed integer id
   std::vector<std::uint64_t> id_unsigned;  // 64-bit unsigned integer id
   std::vector<std::int32_t> id_codes;  // categorical id, -1 = missing
+  std::vector<std::string> id_text;    // text id, "" = missing
 };
 
 void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t first, std::int64_t rows, InputBlock& b) {
@@ -109,9 +116,12 @@ void read_input_block(TableReader& reader, const IdColumn& id, std::int64_t firs
   reader.read_block(first, rows, b.values);
   if (id.index < 0) return;
   const float* v = b.values.data() + id.index * rows;
-  if (id.categorical) {
+  if (id.text) {
+    reader.read_text(id.index, first, rows, b.id_text);
+  } else if (id.categorical) {
     b.id_codes.resize(static_cast<std::size_t>(rows));
-    for (std::int64_t r = 0; r < rows; ++r) b.id_codes[static_cast<std::size_t>(r)] = std::isnan(v[r]) ? -1 : static_cast<std::int32_t>(v[r]);
+    reader.read_column_as(id.index, first, rows, ExactType::int32, b.id_codes.data());
+    for (std::int32_t& code : b.id_codes) code = std::max(code, -1);
   } else if (id.wide_integer && id.is_signed) {
     b.id_signed.resize(static_cast<std::size_t>(rows));
     reader.read_column_as(id.index, first, rows, ExactType::int64, b.id_signed.data());
@@ -141,12 +151,14 @@ class H5Sink final : public ScoreSink {
          std::int64_t rows)
       : task_(scorer.task()),
         has_id_(id.index >= 0),
+        id_text_(id.text),
         id_categorical_(id.categorical),
         id_wide_(id.wide_integer),
         id_signed_(id.is_signed) {
     std::vector<ColumnSpec> specs;
     if (has_id_) {
-      specs.push_back({hdf5_column_name(id.name), id.categorical       ? StoredType::categorical_codes
+      specs.push_back({hdf5_column_name(id.name), id.text                ? StoredType::text
+                                : id.categorical   ? StoredType::categorical_codes
                                 : !id.wide_integer ? StoredType::float64
                                 : id.is_signed     ? StoredType::int64
                                                    : StoredType::uint64});
@@ -167,7 +179,9 @@ class H5Sink final : public ScoreSink {
   void write(const InputBlock& block, const Scores& scores) override {
     std::size_t c = 0;
     if (has_id_) {
-      if (id_categorical_) {
+      if (id_text_) {
+        writer_->append_text(c++, block.id_text);
+      } else if (id_categorical_) {
         writer_->append_codes(c++, block.id_codes);
       } else if (id_wide_ && id_signed_) {
         writer_->append_integers(c++, std::span<const std::int64_t>(block.id_signed));
@@ -203,7 +217,7 @@ class H5Sink final : public ScoreSink {
 
  private:
   ScoringTask task_;
-  bool has_id_, id_categorical_, id_wide_, id_signed_;
+  bool has_id_, id_text_, id_categorical_, id_wide_, id_signed_;
   std::unique_ptr<ColumnarWriter> writer_;
   std::vector<float> column_;
 };
@@ -263,6 +277,7 @@ class CsvSink final : public ScoreSink {
         name_(std::move(name)),
         task_(scorer.task()),
         has_id_(id.index >= 0),
+        id_text_(id.text),
         id_categorical_(id.categorical),
         id_wide_(id.wide_integer),
         id_signed_(id.is_signed) {
@@ -289,7 +304,9 @@ class CsvSink final : public ScoreSink {
     for (std::int64_t r = 0; r < scores.rows; ++r) {
       const auto row = static_cast<std::size_t>(r);
       if (has_id_) {
-        if (id_categorical_) {
+        if (id_text_) {
+          append_field(text_, block.id_text[row]);
+        } else if (id_categorical_) {
           const std::int32_t code = block.id_codes[row];
           if (code >= 0 && code < static_cast<std::int32_t>(id_labels_.size())) text_ += id_labels_[static_cast<std::size_t>(code)];
         } else if (id_wide_ && id_signed_) {
@@ -356,7 +373,7 @@ class CsvSink final : public ScoreSink {
   bool owns_file_;
   std::string name_;
   ScoringTask task_;
-  bool has_id_, id_categorical_, id_wide_, id_signed_;
+  bool has_id_, id_text_, id_categorical_, id_wide_, id_signed_;
   std::vector<std::string> id_labels_, class_labels_;
   std::string text_;
 };
@@ -377,6 +394,13 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   report.output = output;
   TableReadOptions read_options = options.read;
   read_options.allow_empty = true;  // an empty partition of a batch job gets an empty output
+  // Strings the model does not take (an id, a column it ignores) are read only as text, if at
+  // all: their labels are not collected, which a unique id per row makes a pass over the file and
+  // memory that grows with the rows.
+  read_options.read_as_text = [&scorer](const std::string& name) {
+    return std::none_of(scorer.inputs().begin(), scorer.inputs().end(),
+                        [&](const ModelInput& in) { return in.name == name; });
+  };
   TableReader reader(input, read_options);
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.

@@ -184,6 +184,14 @@ std::vector<ModelInput> model_inputs(const ModelFile& model) {
   return inputs;
 }
 
+TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read) {
+  std::unordered_set<std::string> used;
+  for (const ModelInput& in : model_inputs(model)) used.insert(in.name);
+  used.insert(model.label);
+  read.read_as_text = [used = std::move(used)](const std::string& name) { return used.count(name) == 0; };
+  return read;
+}
+
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source) {
   std::unordered_map<std::string, std::size_t> by_name;

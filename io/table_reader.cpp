@@ -492,11 +492,13 @@ struct TableReader::Impl {
         // A column of strings: categorical, its labels the strings it holds.
         RecordField field;
         field.columns = {static_cast<std::int64_t>(columns.size())};
+        field.text_only = read_as_text(n);
         s.record = std::make_unique<RecordReader>(s.dataset.get(), std::vector<RecordField>{field}, where(prefix + n));
         s.record->collect_labels(rows, options.block_rows);
         plan_records(s, where(prefix + n));
         c.type = ColumnType::categorical;
-        c.categories = s.record->labels(0, 0);
+        c.text_only = field.text_only;
+        if (!c.text_only) c.categories = s.record->labels(0, 0);
       } else if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
         if (c.dtype.rfind("float", 0) == 0) {
           throw InputError(where(prefix + n) + ": has category labels but stores " + c.dtype +
@@ -604,6 +606,20 @@ struct TableReader::Impl {
     }
   }
 
+  // Whether the column named `name`, if it holds strings, is read only as text.
+  bool read_as_text(const std::string& name) const {
+    return options.read_as_text && options.read_as_text(name);
+  }
+
+  // Marks `field` text only when every column it feeds is read as text (it matters only if the
+  // field turns out to hold strings).
+  void mark_text_only(RecordField& field) const {
+    field.text_only = !field.columns.empty();
+    for (const std::int64_t c : field.columns) {
+      if (!read_as_text(columns[static_cast<std::size_t>(c)].name)) field.text_only = false;
+    }
+  }
+
   // Fills the columns a record source feeds from its reader: types, categories of string fields.
   void describe_record_columns(const Source& s, const std::vector<RecordField>& fields) {
     for (std::size_t f = 0; f < fields.size(); ++f) {
@@ -613,6 +629,9 @@ struct TableReader::Impl {
         if (s.record->holds_labels(f)) {
           c.type = ColumnType::categorical;
           c.categories = s.record->labels(f, e);
+        } else if (s.record->holds_text(f)) {
+          c.type = ColumnType::categorical;
+          c.text_only = true;
         }
       }
     }
@@ -645,6 +664,7 @@ struct TableReader::Impl {
         s.target.push_back(static_cast<std::int64_t>(columns.size()));
         columns.push_back(c);
       }
+      mark_text_only(f);
       if (!f.columns.empty()) fields.push_back(std::move(f));
     }
     if (columns.empty()) throw InputError(w + ": has no fields, so no table");
@@ -808,6 +828,7 @@ struct TableReader::Impl {
           }
         }
       }
+      mark_text_only(f);
       if (meta == "category") {
         f.category_codes = true;
         categories[fields.size()] = read_pandas_categories(group, key, vf, kinds->items.empty() ? vf : column_name(kinds->items[0], gw));
@@ -1221,6 +1242,55 @@ void TableReader::read_column_as(std::int64_t column, std::int64_t first_row, st
     }
   }
   throw Error(m.file_context + ": no dataset holds column " + std::to_string(column));
+}
+
+void TableReader::read_text(std::int64_t column, std::int64_t first_row, std::int64_t row_count,
+                            std::vector<std::string>& out) {
+  Impl& m = *impl_;
+  if (column < 0 || column >= static_cast<std::int64_t>(m.columns.size())) {
+    throw Error(m.file_context + ": read_text: no column " + std::to_string(column));
+  }
+  if (first_row < 0 || row_count < 0 || first_row + row_count > m.rows) {
+    throw Error(m.file_context + ": read of rows outside the table");
+  }
+  const ColumnInfo& info = m.columns[static_cast<std::size_t>(column)];
+  if (info.type != ColumnType::categorical) {
+    throw Error(m.file_context + ": column '" + info.name + "' is numeric, not text");
+  }
+  if (info.dtype == "string") {
+    const auto source = std::find_if(m.sources.begin(), m.sources.end(), [&](const Source& s) {
+      return s.record && std::find(s.target.begin(), s.target.end(), column) != s.target.end();
+    });
+    if (source == m.sources.end()) throw Error(m.file_context + ": no dataset holds column '" + info.name + "'");
+    source->record->read_text(column, first_row, row_count, out);
+    // Labels collected at open were checked then; text read here is checked here.
+    if (info.text_only) {
+      for (std::size_t r = 0; r < out.size(); ++r) {
+        if (const auto bad = first_bad_text_byte(out[r])) {
+          throw InputError(m.where(info.dataset) + ", column '" + info.name + "', row " +
+                           std::to_string(first_row + static_cast<std::int64_t>(r) + 1) +
+                           ": the text is not UTF-8 (" + describe_bad_text_byte(out[r], *bad) +
+                           "); store it as UTF-8");
+        }
+      }
+    }
+    return;
+  }
+  // Integer codes: read exactly (a float32 block rounds codes past 2^24), then their labels.
+  std::vector<std::int32_t> codes(static_cast<std::size_t>(row_count));
+  read_column_as(column, first_row, row_count, ExactType::int32, codes.data());
+  out.assign(static_cast<std::size_t>(row_count), std::string());
+  for (std::size_t r = 0; r < codes.size(); ++r) {
+    const std::int32_t code = codes[r];
+    if (code < 0) continue;
+    if (static_cast<std::size_t>(code) >= info.categories.size()) {
+      throw InputError(m.where(info.dataset) + ", column '" + info.name + "', row " +
+                       std::to_string(first_row + static_cast<std::int64_t>(r) + 1) + ": category code " +
+                       std::to_string(code) + " is not below the column's " + std::to_string(info.categories.size()) +
+                       " labels");
+    }
+    out[r] = info.categories[static_cast<std::size_t>(code)];
+  }
 }
 
 }  // namespace lathe

@@ -14,7 +14,8 @@
 //             tables), one column per field, an array field's elements named FIELD_0, FIELD_1, ...
 // A string column (a 1-D string dataset of the columnar layout, or a string field) is categorical:
 // its labels are its distinct strings in the order they first appear, found by reading the column
-// once when the file is opened; the empty string (and pandas' nan_rep) is missing.
+// once when the file is opened (unless TableReadOptions::read_as_text says it is read only as
+// text); the empty string (and pandas' nan_rep) is missing.
 // Every supported element type (int8..int64, uint8..uint64, float16/32/64, bool as an HDF5
 // bitfield or enum, either byte order) is read as float32. Errors name the file and dataset.
 //
@@ -31,6 +32,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,6 +57,9 @@ struct ColumnInfo {
   std::string dtype;                    // element type on disk: "float32", "int64", "bool", "string", ...
   std::vector<std::string> categories;  // categorical only: the label of code i
   std::string dataset;                  // HDF5 path of the dataset that holds the column
+  // A column of strings named by TableReadOptions::read_as_text: categorical, dtype "string", no
+  // categories; read_block gives NaN for it and read_text its strings.
+  bool text_only = false;
 };
 
 // How one dataset is stored, for `lathe inspect`.
@@ -83,6 +88,13 @@ struct TableReadOptions {
   // Open a table of zero rows (scoring an empty partition gives an empty output); false: a table
   // of zero rows is an InputError, as nothing can be trained, profiled or evaluated on it.
   bool allow_empty = false;
+  // Columns of strings (1-D string datasets, string fields of records) for which this returns true
+  // (given the column's name) are read only as text (ColumnInfo::text_only): their labels are not
+  // collected when the file is opened. For columns a command never uses as categories (an id it
+  // passes through, a dropped column): a unique string per row then costs neither a pass at open
+  // nor memory that grows with the rows. A string field of several columns is text only when each
+  // of them is. Not for a matrix's label.
+  std::function<bool(const std::string&)> read_as_text;
 };
 
 class TableReader {
@@ -125,6 +137,12 @@ class TableReader {
   // for a column of strings. One call at a time per reader, as read_block.
   void read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
                       void* out);
+  // Rows [first_row, first_row + row_count) of a categorical `column` as text into `out` (resized
+  // to row_count): a column of strings (text_only or not) as stored, a column of integer codes as
+  // the labels of its codes; a missing value is "". Throws Error for a numeric column, InputError
+  // naming the file, column and row for text that is not UTF-8. One call at a time per reader, as
+  // read_block.
+  void read_text(std::int64_t column, std::int64_t first_row, std::int64_t row_count, std::vector<std::string>& out);
 
  private:
   struct Impl;

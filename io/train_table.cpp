@@ -696,7 +696,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
   }
   check_optimizer_options(options.optimizer);
-  TableReader reader(data, options.read);
+  // A `--drop`ped column of strings is never read as categories (an id with a label per row would
+  // cost a pass at open and memory that grows with the rows), unless --dedup compares whole rows.
+  TableReadOptions read = options.read;
+  if (!options.dedup) {
+    read.read_as_text = [&options](const std::string& name) {
+      const auto& drop = options.preparation.exclude;
+      return name != options.preparation.label && name != options.weight_column &&
+             std::find(drop.begin(), drop.end(), name) != drop.end();
+    };
+  }
+  TableReader reader(data, read);
   // A training file written by `lathe prepare`: the model records its preparation, and a --valid
   // file must carry the same one (io/prepared_data.h).
   const std::optional<PreparedSource> prepared = read_prepared_tag(data);
@@ -922,7 +932,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   std::vector<float> valid_raw_labels, valid_raw_weights;
   std::string valid_file = data.string();
   if (separate_valid) {
-    TableReader vreader(options.valid_path, options.read);
+    TableReader vreader(options.valid_path, read);
     const std::int32_t vl = column_index(vreader, options.preparation.label, "--label");
     std::vector<std::int32_t> vw = {vl};
     if (!options.weight_column.empty()) {
@@ -1247,7 +1257,13 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read, const std::string& weight_column) {
-  TableReader reader(data, read);
+  TableReadOptions for_model = reading_for_model(model, read);
+  if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
+    for_model.read_as_text = [weight_column, text = for_model.read_as_text](const std::string& name) {
+      return name != weight_column && text(name);
+    };
+  }
+  TableReader reader(data, for_model);
   // The preparation and the schema first: they cost nothing, the labels cost a pass over the file.
   check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());

@@ -280,6 +280,92 @@ class Hdf5LayoutsTest(unittest.TestCase):
                     self.assertEqual(h[column].dtype, frame[column].dtype, f"{name} prepare {column}")
                     self.assertEqual(h[column][:].tolist(), frame[column].tolist(), f"{name} prepare {column}")
 
+    def test_string_ids_pass_through_as_text_in_every_layout(self):
+        # An id of strings the model does not take is read block by block as text: never turned
+        # into category codes (which float32 rounds past 2^24, giving a row its neighbour's id) nor
+        # collected into labels when the file is opened. It comes out as the strings it was, "" for
+        # a missing one, in CSV and as a string dataset in HDF5, whatever the layout.
+        rows = 70_000  # more than one block
+        rng = np.random.default_rng(5)
+        ids = np.array([f"c-{i:07d}" for i in range(rows)], dtype=object)
+        ids[3] = "Zürich,\"quoted\""
+        ids[7] = ""
+        frame = pd.DataFrame({"id": ids, "town": rng.choice(["a", "b", "c"], rows).astype(object),
+                              "x": rng.standard_normal(rows)})
+        frame["y"] = (frame["x"] + (frame["town"] == "b") + rng.logistic(size=rows) > 0).astype(np.int64)
+        fixed = [("id", "S32"), ("town", "S4"), ("x", "<f8"), ("y", "<i8")]
+        vlen = [("id", h5py.string_dtype()), ("town", "S4"), ("x", "<f8"), ("y", "<i8")]
+
+        def columnar(string_type):
+            def write(path):
+                with h5py.File(path, "w") as h:
+                    for name in ("id", "town"):
+                        values = frame[name].tolist()
+                        h.create_dataset(name, data=[v.encode() for v in values] if string_type == "S" else values,
+                                         dtype=h5py.string_dtype() if string_type == "vlen" else "S32", chunks=(4096,))
+                    h["x"], h["y"] = frame["x"].to_numpy(), frame["y"].to_numpy()
+            return write
+
+        def records(dtype):
+            def write(path):
+                data = np.zeros(rows, dtype=dtype)
+                for name in ("id", "town"):
+                    data[name] = [v.encode() for v in frame[name]] if dtype[0][1] == "S32" or name == "town" \
+                        else frame[name].tolist()
+                data["x"], data["y"] = frame["x"], frame["y"]
+                with h5py.File(path, "w") as h:
+                    h["t"] = data
+            return write
+
+        writers = {
+            "columnar vlen": columnar("vlen"), "columnar fixed": columnar("S"),
+            "records fixed": records(fixed), "records vlen": records(vlen),
+            # pandas keeps both string columns in one field of the table (a block): the id shares it
+            # with the model's town; as a data column it has a field of its own.
+            "pandas table": lambda path: frame.to_hdf(path, key="df", format="table"),
+            "pandas table, data columns": lambda path: frame.to_hdf(path, key="df", format="table",
+                                                                    data_columns=["id"]),
+        }
+        expected = [v if v else None for v in ids]
+        reference = None
+        for name, write in writers.items():
+            path = os.path.join(self.tmp, "text_ids_" + name.replace(" ", "_").replace(",", "") + ".h5")
+            write(path)
+            model = os.path.join(self.tmp, "text_ids_m.h5")
+            checked("train", path, "--label", "y", "--task", "binary", "--drop", "id", "--out", model,
+                    "--valid-fraction", "0", "--epochs", "2", "--quiet")
+            csv_out = os.path.join(self.tmp, "text_ids.csv")
+            h5_out = os.path.join(self.tmp, "text_ids_out.h5")
+            checked("score", model, path, "--out", csv_out, "--id", "id", "--quiet")
+            checked("score", model, path, "--out", h5_out, "--id", "id", "--quiet")
+            got = pd.read_csv(csv_out, dtype={"id": str}, keep_default_na=False)
+            self.assertEqual([v if v else None for v in got["id"]], expected, name)
+            with h5py.File(h5_out) as h:
+                self.assertEqual(h["id"].dtype.kind, "O", name)  # a string dataset, not codes
+                self.assertNotIn("categories", h["id"].attrs, name)
+                self.assertEqual([v if v else None for v in h["id"].asstr()[:]], expected, name)
+                np.testing.assert_allclose(h["probability"][:], got["probability"], rtol=1e-6, err_msg=name)
+            # The same model scores the rows alike in every layout.
+            if reference is None:
+                reference = got["probability"].to_numpy()
+            np.testing.assert_allclose(got["probability"], reference, rtol=1e-6, err_msg=name)
+
+    def test_a_text_id_that_is_not_utf8_is_named_with_its_row_and_never_read_when_dropped(self):
+        ids = np.array([b"a1", b"b2", b"c\xff3", b"d4"] * 50, dtype="S8")
+        x = np.linspace(0.0, 1.0, 200)
+        path = os.path.join(self.tmp, "bad_text_id.h5")
+        with h5py.File(path, "w") as h:
+            h["id"], h["x"], h["y"] = ids, x, (x > 0.5).astype(np.int64)
+        model = os.path.join(self.tmp, "bad_text_id_m.h5")
+        # Dropped, the id is never read: its bytes do not matter.
+        checked("train", path, "--label", "y", "--task", "binary", "--drop", "id", "--out", model, "--quiet")
+        out = os.path.join(self.tmp, "bad_text_id.csv")
+        proc = attempt("score", model, path, "--out", out, "--id", "id", "--quiet")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("column 'id', row 3", proc.stderr)
+        self.assertIn("not UTF-8", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_an_id_field_whose_name_holds_a_slash_scores_to_hdf5(self):
         data = np.zeros(50, dtype=[("ref/id", "<i8"), ("x", "<f4"), ("y", "<f4")])
         data["ref/id"] = np.arange(50) + 10**15
