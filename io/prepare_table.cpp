@@ -51,14 +51,18 @@ std::vector<std::string> slot_labels(const FittedPreparation& fitted, const Spar
 // become int64 (exactly); float32 and float16 columns, bools and enums take the float32 block's
 // values (exact). A categorical column keeps its codes (read as int32 where they are stored as
 // integers, any negative code written as -1, missing; a column of strings from the block) and its
-// labels.
+// labels, except a passthrough column of strings (an id), which is copied as text (block by block,
+// "" for a missing value): it needs no labels, and codes past 2^24 would not survive the float32
+// block.
 class ExactColumn {
  public:
-  ExactColumn(TableReader& reader, std::int32_t column)
+  ExactColumn(TableReader& reader, std::int32_t column, bool is_label)
       : reader_(&reader), column_(column), exact_(reader.exact_type(column)) {
     const ColumnInfo& info = reader.columns()[static_cast<std::size_t>(column)];
     name_ = info.name;
-    if (info.type == ColumnType::categorical) {
+    if (info.type == ColumnType::categorical && info.dtype == "string" && !is_label) {
+      stored_ = StoredType::text;
+    } else if (info.type == ColumnType::categorical) {
       stored_ = StoredType::categorical_codes;
       categories_ = info.categories;
     } else if (exact_ == ExactType::float64) {
@@ -82,7 +86,13 @@ class ExactColumn {
   void append(std::int64_t first, std::int64_t count, const float* block, const std::vector<std::int64_t>& kept,
               ColumnarWriter& writer, std::size_t column) {
     const std::size_t k = kept.size();
-    if (stored_ == StoredType::categorical_codes) {
+    if (stored_ == StoredType::text) {
+      reader_->read_text(column_, first, count, text_);
+      for (std::size_t i = 0; i < k; ++i) {
+        if (static_cast<std::int64_t>(i) != kept[i]) text_[i] = std::move(text_[static_cast<std::size_t>(kept[i])]);
+      }
+      writer.append_text(column, std::span<const std::string>(text_.data(), k));
+    } else if (stored_ == StoredType::categorical_codes) {
       codes_.resize(static_cast<std::size_t>(count));
       if (exact_) {
         reader_->read_column_as(column_, first, count, ExactType::int32, codes_.data());
@@ -128,6 +138,7 @@ class ExactColumn {
   std::vector<std::int32_t> codes_;
   std::vector<std::int64_t> signed_;
   std::vector<std::uint64_t> unsigned_;
+  std::vector<std::string> text_;
 };
 
 // The input column of each name in `names` (the first of that name, as fit_preparation takes it),
@@ -298,11 +309,6 @@ FittedPreparation fit_preparation_of(TableReader& reader, const DataProfile& pro
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options) {
   PrepareTableReport report;
-  TableReader reader(in, options.read);
-  report.rows_in = reader.rows();
-  const auto& input_columns = reader.columns();
-
-  // --from: the stored fitted preparation, checked against IN before any pass over its rows.
   const bool apply_stored = !options.from.empty();
   StoredPreparation stored;
   if (apply_stored) {
@@ -311,6 +317,32 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     } catch (const InputError& e) {
       throw InputError(std::string("--from ") + e.what());
     }
+  }
+  // Columns of strings that are never categories here are read only as text: the passthrough ones
+  // (--drop, IN's own passthrough columns; with --from, any column the stored preparation does not
+  // read). Unless --dedup compares whole rows.
+  TableReadOptions read = options.read;
+  if (!options.dedup) {
+    std::unordered_set<std::string> used, passed;
+    std::string label = options.preparation.label;
+    if (apply_stored) {
+      for (const ModelInput& input : preparation_inputs(stored.fitted)) used.insert(input.name);
+      label = stored.fitted.label;
+    } else {
+      passed.insert(options.preparation.exclude.begin(), options.preparation.exclude.end());
+      if (const std::optional<PreparedSource> tag = read_prepared_tag(in)) passed.insert(tag->passthrough.begin(), tag->passthrough.end());
+    }
+    read.read_as_text = [apply_stored, used, passed, label](const std::string& name) {
+      if (name == label) return false;
+      return apply_stored ? used.count(name) == 0 : passed.count(name) > 0;
+    };
+  }
+  TableReader reader(in, read);
+  report.rows_in = reader.rows();
+  const auto& input_columns = reader.columns();
+
+  // --from: the stored fitted preparation, checked against IN before any pass over its rows.
+  if (apply_stored) {
     const std::string& label = options.preparation.label;
     if (!label.empty() && label != stored.fitted.label) {
       throw UsageError("--label " + label + ": " + stored.description +
@@ -394,10 +426,10 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   // The label, then the passthrough columns, each copied exactly: output columns exact_first on.
   const std::size_t exact_first = specs.size();
   std::vector<ExactColumn> exact;
-  if (has_label) exact.emplace_back(reader, bound.label_input);
+  if (has_label) exact.emplace_back(reader, bound.label_input, true);
   std::vector<std::string> passthrough;  // as written, in IN's column order
   for (const std::int32_t c : columns_named(input_columns, passthrough_names)) {
-    exact.emplace_back(reader, c);
+    exact.emplace_back(reader, c, false);
     passthrough.push_back(input_columns[static_cast<std::size_t>(c)].name);
   }
   for (const ExactColumn& column : exact) {

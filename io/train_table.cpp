@@ -696,20 +696,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
   }
   check_optimizer_options(options.optimizer);
-  // A `--drop`ped column of strings is never read as categories (an id with a label per row would
-  // cost a pass at open and memory that grows with the rows), unless --dedup compares whole rows.
-  TableReadOptions read = options.read;
-  if (!options.dedup) {
-    read.read_as_text = [&options](const std::string& name) {
-      const auto& drop = options.preparation.exclude;
-      return name != options.preparation.label && name != options.weight_column &&
-             std::find(drop.begin(), drop.end(), name) != drop.end();
-    };
-  }
-  TableReader reader(data, read);
   // A training file written by `lathe prepare`: the model records its preparation, and a --valid
   // file must carry the same one (io/prepared_data.h).
   const std::optional<PreparedSource> prepared = read_prepared_tag(data);
+  // A `--drop`ped column of strings, or a prepared file's passthrough one, is never read as
+  // categories (an id with a label per row would cost a pass at open and memory that grows with
+  // the rows), unless --dedup compares whole rows.
+  TableReadOptions read = options.read;
+  if (!options.dedup) {
+    std::vector<std::string> unused = options.preparation.exclude;
+    if (prepared) unused.insert(unused.end(), prepared->passthrough.begin(), prepared->passthrough.end());
+    read.read_as_text = [&options, unused](const std::string& name) {
+      return name != options.preparation.label && name != options.weight_column &&
+             std::find(unused.begin(), unused.end(), name) != unused.end();
+    };
+  }
+  TableReader reader(data, read);
   if (!options.valid_path.empty()) check_valid_preparation(prepared, data, options.valid_path);
   const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
   std::vector<std::int32_t> wanted = {label_col};

@@ -349,6 +349,19 @@ class Hdf5LayoutsTest(unittest.TestCase):
             if reference is None:
                 reference = got["probability"].to_numpy()
             np.testing.assert_allclose(got["probability"], reference, rtol=1e-6, err_msg=name)
+            # `lathe prepare --drop id` passes the id through as text too, and scoring the prepared
+            # rows with a model trained on them passes it on.
+            prepared = os.path.join(self.tmp, "text_ids_p.h5")
+            checked("prepare", path, prepared, "--label", "y", "--drop", "id", "--quiet")
+            with h5py.File(prepared) as h:
+                self.assertEqual(h["id"].dtype.kind, "O", name)
+                self.assertEqual([v if v else None for v in h["id"].asstr()[:]], expected, name)
+            prepared_model = os.path.join(self.tmp, "text_ids_pm.h5")
+            checked("train", prepared, "--label", "y", "--task", "binary", "--out", prepared_model,
+                    "--valid-fraction", "0", "--epochs", "1", "--quiet")
+            checked("score", prepared_model, prepared, "--out", csv_out, "--id", "id", "--quiet")
+            got = pd.read_csv(csv_out, dtype={"id": str}, keep_default_na=False)
+            self.assertEqual([v if v else None for v in got["id"]], expected, name)
 
     def test_a_text_id_that_is_not_utf8_is_named_with_its_row_and_never_read_when_dropped(self):
         ids = np.array([b"a1", b"b2", b"c\xff3", b"d4"] * 50, dtype="S8")
