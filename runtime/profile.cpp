@@ -100,72 +100,43 @@ struct NumericScan {
 
 // One pass over a numeric column of a block: its stats, and the sort keys of its non-missing kept
 // values written to `keys` with their digit counts to `histograms` (zeroed first), ready for
-// sort_keys. The stats are four runs of rows (r mod 4), each what add_value would fold, merged in a
-// fixed order: four independent chains of double additions instead of one, the same result
-// whatever the thread count. The runs are local arrays indexed by constants, which stay in
-// registers where add_value's accumulators indexed by r mod 4 went through memory, and every row
-// takes the same steps: a missing or dropped value adds +0.0 to sums that are never -0.0, NaN to
-// min and max (which keep theirs), 0 to the counts, and its key is written at keys[kept] without
+// sort_keys. The stats are four runs of rows (r mod 4), each folded with fold_value (add_value's
+// fold, which takes a dropped row too and leaves the run as it was) and merged in a fixed order:
+// four independent chains of double additions instead of one, the same result whatever the thread
+// count. The runs are four named locals, which the compiler keeps in registers (an array of runs
+// indexed by r mod 4 went through memory; one indexed by constants still cost 15%), and every row
+// takes the same steps: the key of a missing or dropped value is written at keys[kept] without
 // being counted, to be overwritten by the next one.
 template <bool Masked>
 NumericScan scan_numeric_column(const float* col, std::int64_t rows, const std::uint8_t* keep,
                                 std::uint32_t* keys, std::uint32_t* histograms) {
-  constexpr int kRuns = 4;
-  const auto taken = [&](std::int64_t r) { return !Masked || keep[r] != 0; };
-  // add_value shifts a run by its first non-missing value: find it first.
-  double shift[kRuns] = {};
-  for (int k = 0; k < kRuns; ++k) {
-    for (std::int64_t r = k; r < rows; r += kRuns) {
-      if (taken(r) && col[r] == col[r]) {
-        shift[k] = static_cast<double>(col[r]);
-        break;
-      }
-    }
-  }
-  double sum[kRuns] = {}, sum_sq[kRuns] = {};
-  float min[kRuns], max[kRuns];
-  std::int64_t count[kRuns] = {}, rows_taken[kRuns] = {};
-  for (int k = 0; k < kRuns; ++k) {
-    min[k] = INFINITY;
-    max[k] = -INFINITY;
-  }
+  ColumnAccumulator run0, run1, run2, run3;
   std::size_t n = 0;
-  const auto fold = [&](int k, std::int64_t r) {
+  const auto fold = [&](ColumnAccumulator& run, std::int64_t r) {
     const float v = col[r];
-    const bool take = taken(r);
-    const bool present = take && v == v;
-    const double d = present ? static_cast<double>(v) - shift[k] : 0.0;
-    sum[k] += d;
-    sum_sq[k] += d * d;
-    const float m = present ? v : NAN;
-    min[k] = m < min[k] ? m : min[k];
-    max[k] = m > max[k] ? m : max[k];
-    count[k] += present;
-    rows_taken[k] += take;
-    const std::uint32_t key = float_order_key(sort_key(v));
+    const bool present = fold_value(run, v, !Masked || keep[r] != 0);
+    // Only a counted value's key is kept. Unmasked, naming that lets the compiler fold sort_key's
+    // NaN test into fold_value's (12% faster); masked, it made a column without NaN 13% slower.
+    const std::uint32_t key = float_order_key(sort_key(Masked || present ? v : 0.0f));
     keys[n] = key;
     count_key_digits(histograms, key, present);
     n += present;
   };
   std::fill(histograms, histograms + kKeyHistogramSize, 0u);
   std::int64_t r = 0;
-  for (; r + kRuns <= rows; r += kRuns) {
-    for (int k = 0; k < kRuns; ++k) fold(k, r + k);
+  for (; r + 4 <= rows; r += 4) {
+    fold(run0, r);
+    fold(run1, r + 1);
+    fold(run2, r + 2);
+    fold(run3, r + 3);
   }
-  for (; r < rows; ++r) fold(static_cast<int>(r % kRuns), r);
+  if (r < rows) fold(run0, r);
+  if (r + 1 < rows) fold(run1, r + 1);
+  if (r + 2 < rows) fold(run2, r + 2);
   NumericScan scan;
   scan.kept = n;
-  for (int k = 0; k < kRuns; ++k) {
-    ColumnAccumulator run;
-    run.count = count[k];
-    run.missing = rows_taken[k] - count[k];
-    run.shift = shift[k];
-    run.sum = sum[k];
-    run.sum_sq = sum_sq[k];
-    run.min = min[k];
-    run.max = max[k];
-    scan.stats = k == 0 ? finish(run) : merge_stats(scan.stats, finish(run));
-  }
+  scan.stats =
+      merge_stats(merge_stats(merge_stats(finish(run0), finish(run1)), finish(run2)), finish(run3));
   return scan;
 }
 

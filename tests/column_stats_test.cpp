@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "runtime/column_summary.h"
@@ -109,6 +113,87 @@ TEST(ColumnStatsMerge, MergeIsTheStatsOfTheUnion) {
   EXPECT_NEAR(m.m2, sab.m2, 1e-9);
   EXPECT_EQ(m.min, 1);
   EXPECT_EQ(m.max, 20);
+}
+
+// fold_value written the plain way, with branches: a dropped row is skipped, a NaN counted as
+// missing, the first other value taken as the shift.
+struct PlainFold {
+  std::int64_t count = 0, missing = 0;
+  double shift = 0.0, sum = 0.0, sum_sq = 0.0;
+  float min = INFINITY, max = -INFINITY;
+  void add(float v, bool taken) {
+    if (!taken) return;
+    if (std::isnan(v)) {
+      ++missing;
+      return;
+    }
+    if (count == 0) shift = v;
+    const double d = static_cast<double>(v) - shift;
+    ++count;
+    sum += d;
+    sum_sq += d * d;
+    min = std::min(min, v);
+    max = std::max(max, v);
+  }
+};
+
+// The branch-free fold gives every bit of the plain one: values with -0/+0, infinities, -NaN and a
+// constant run, dropped rows holding anything (NaN, infinities), runs that start missing or
+// dropped and runs with nothing counted.
+TEST(ColumnStatsFold, IsBitForBitThePlainFoldWithDroppedRowsLeftOut) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(100.0f, 3.0f);
+  std::uniform_int_distribution<int> pick(0, 9);
+  for (int run = 0; run < 200; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run));
+    const int n = run % 37;
+    ColumnAccumulator a;
+    PlainFold p;
+    for (int i = 0; i < n; ++i) {
+      float v = normal(rng);
+      const float special[] = {nan, -nan, -0.0f, 0.0f};
+      const int k = pick(rng);
+      if (k < 4) v = special[k];
+      if (k == 4 && run % 5 == 0) v = inf;
+      if (k == 5 && run % 7 == 0) v = -inf;
+      if (k == 6 && run % 3 == 0) v = 2.5f;  // runs of one constant value
+      const bool taken = run % 4 == 0 || pick(rng) < 7;
+      const bool counted = fold_value(a, v, taken);
+      EXPECT_EQ(counted, taken && !std::isnan(v));
+      p.add(v, taken);
+    }
+    const ColumnStats s = finish(a);
+    EXPECT_EQ(s.count, p.count);
+    EXPECT_EQ(s.missing, p.missing);
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(a.sum), std::bit_cast<std::uint64_t>(p.sum));
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(a.sum_sq), std::bit_cast<std::uint64_t>(p.sum_sq));
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(a.min), std::bit_cast<std::uint32_t>(p.min));
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(a.max), std::bit_cast<std::uint32_t>(p.max));
+    if (p.count > 0) {
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(a.shift), std::bit_cast<std::uint64_t>(p.shift));
+    }
+  }
+}
+
+// add_value is fold_value of a row that is taken.
+TEST(ColumnStatsFold, AddValueFoldsATakenRow) {
+  ColumnAccumulator a, b;
+  for (const float v : {3.0f, NAN, -1.5f, 0.0f, INFINITY}) {
+    add_value(a, v);
+    fold_value(b, v, true);
+    fold_value(b, 7.0f, false);
+  }
+  const ColumnStats sa = finish(a), sb = finish(b);
+  EXPECT_EQ(sa.count, 4);
+  EXPECT_EQ(sa.missing, 1);
+  EXPECT_EQ(sb.count, sa.count);
+  EXPECT_EQ(sb.missing, sa.missing);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(b.sum), std::bit_cast<std::uint64_t>(a.sum));
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(b.sum_sq), std::bit_cast<std::uint64_t>(a.sum_sq));
+  EXPECT_EQ(sb.min, sa.min);
+  EXPECT_EQ(sb.max, sa.max);
 }
 
 TEST(DeviceSelection, RejectsUnknownSpecs) {
