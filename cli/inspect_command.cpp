@@ -170,10 +170,14 @@ void add_inspect_command(CLI::App& app) {
           // Every label with its rows, most frequent first (ties in code order).
           const std::vector<std::int64_t>& counts = summary.category_counts[c];
           nlohmann::json labels = nlohmann::json::array();
-          for (std::size_t i : categories_by_count(counts)) {
+          for (std::size_t i : summary.uncounted[c] ? std::vector<std::size_t>{} : categories_by_count(counts)) {
             labels.push_back({{"label", cols[c].categories[i]}, {"count", counts[i]}});
           }
-          col["category_counts"] = labels;
+          if (summary.uncounted[c]) {
+            col["category_counts"] = nullptr;  // not counted: more labels than exact codes
+          } else {
+            col["category_counts"] = labels;
+          }
           if (summary.invalid_codes[c] > 0) col["invalid_codes"] = summary.invalid_codes[c];
         } else {
           col["min"] = s.count ? json_number(s.min) : nullptr;
@@ -263,6 +267,11 @@ void add_inspect_command(CLI::App& app) {
       if (summary.stats[c].missing > 0) std::cout << ", " << summary.stats[c].missing << " missing";
       if (summary.invalid_codes[c] > 0) {
         std::cout << ", " << summary.invalid_codes[c] << " rows with a code that names no label";
+      }
+      if (summary.uncounted[c]) {
+        std::cout << "; rows per label not counted (more than " << kMaxExactCategoryLabels
+                  << " labels of strings: an id, no feature)\n";
+        continue;
       }
       std::cout << "\n";
       std::size_t label_width = 5;

@@ -211,6 +211,13 @@ void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owne
       throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
                        kind_text(in.categorical) + " when " + owner + " was " + when);
     }
+    // Its codes would round to a neighbour's label (a file's column; a batch's codes are renumbered).
+    const std::size_t labels = columns[it->second].categories.size();
+    if (categorical && static_cast<std::int64_t>(labels) > kMaxExactCategoryLabels) {
+      throw InputError(source + ": column '" + in.name + "', an input of " + owner + ", has " + std::to_string(labels) +
+                       " category labels, more than the " + std::to_string(kMaxExactCategoryLabels) +
+                       " whose codes Lathe carries exactly; split the file so that each part holds fewer");
+    }
   }
 }
 
@@ -556,9 +563,8 @@ void ScorerInternals::score_block(Scorer::Impl& s, const ScoringInput& input, co
 
 namespace {
 
-// Float32 holds every integer in [0, 2^24] exactly: the codes a block can carry (categorical codes
-// travel as float32 through the engine: TableReader::read_block, category_slot).
-constexpr std::int64_t kExactFloatCodes = (std::int64_t{1} << 24) + 1;
+// The codes a block can carry (categorical codes travel as float32 through the engine).
+constexpr std::int64_t kExactFloatCodes = kMaxExactCategoryLabels;
 
 // A batch's categorical column as a block column: codes -1 and codes of the label "" are missing
 // (NaN). A column with more labels than float32 codes are exact keeps its codes when they are

@@ -46,6 +46,13 @@ const char* layout_name(Layout layout);
 
 enum class ColumnType { numeric, categorical };
 
+// A block (read_block) carries a category as its code in float32, which holds every integer up to
+// 2^24 exactly: a column of up to this many labels (codes 0..2^24) is read exactly. Commands refuse
+// to use a column of more labels as a feature (its codes would round to a neighbour's); an id of
+// strings is read as text instead (TableReadOptions::read_as_text), and integer codes exactly
+// (read_column_as, read_text).
+constexpr std::int64_t kMaxExactCategoryLabels = (std::int64_t{1} << 24) + 1;
+
 // Types a column's values can be read in without read_block's float32 rounding (TableReader::
 // read_column_as): for ids, labels and passthrough columns that must come out as they went in.
 enum class ExactType { float64, int64, uint64, int32 };

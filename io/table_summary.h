@@ -19,6 +19,10 @@ struct TableSummary {
   // Per column: rows of a categorical column whose code names no label (at or above the number of
   // labels: a damaged or hand-made file); 0 for a numeric column.
   std::vector<std::int64_t> invalid_codes;
+  // Per column: a column of strings with more labels than block codes carry exactly
+  // (kMaxExactCategoryLabels), whose rows per label are not counted (category_counts stays zero). A
+  // column of integer codes is counted exactly whatever its labels.
+  std::vector<bool> uncounted;
 };
 
 // Reads the table block by block (TableReader::block_rows() rows at a time) and merges the

@@ -343,6 +343,14 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
     if (std::find(options.skip_columns.begin(), options.skip_columns.end(), info.name) != options.skip_columns.end()) {
       continue;
     }
+    if (info.type == ColumnType::categorical &&
+        static_cast<std::int64_t>(info.categories.size()) > kMaxExactCategoryLabels) {
+      throw InputError(reader.path().string() + ": column '" + info.name + "' has " +
+                       std::to_string(info.categories.size()) + " category labels, more than the " +
+                       std::to_string(kMaxExactCategoryLabels) +
+                       " whose codes Lathe carries exactly, so it cannot be a feature; an id column "
+                       "(a label per row) is no feature: leave it out with --drop");
+    }
     wanted.push_back(c);
     wanted_infos.push_back(info);
   }

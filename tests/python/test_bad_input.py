@@ -135,6 +135,33 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("column 'kind' is not among the model's training columns", proc.stdout)
 
+    def test_a_column_of_more_labels_than_exact_codes_is_no_feature(self):
+        # A block carries category codes as float32, exact up to 2^24: a column of 2^24 + 2 labels
+        # (an id imported by `lathe import`) would give some rows a neighbour's label. It is refused
+        # as a feature by name; dropped, it trains; `lathe inspect` counts its integer codes exactly.
+        labels = np.char.add(b"u", np.arange(2**24 + 2).astype("S9"))
+        codes = (np.arange(400) % 3).astype(np.int32)
+        codes[5] = 2**24 + 1  # float32 rounds it to 2^24
+        columns = self.binary_table(kind=codes)
+        path = self.path("many_labels.h5")
+        with h5py.File(path, "w", libver="latest") as f:  # a large attribute needs the newer format
+            for column, values in columns.items():
+                f.create_dataset(column, data=values)
+            f["kind"].attrs.create("categories", labels, dtype=h5py.string_dtype("ascii"))
+            f.attrs["lathe_columns"] = list(columns)
+        model = self.path("m.h5")
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
+        self.refused(proc, path, "column 'kind' has 16777218 category labels", "--drop")
+        self.assertFalse(os.path.exists(model))
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1",
+                     "--drop", "kind")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe("inspect", path, "--head", "0")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("names no label", proc.stdout)
+        self.assertIn("u16777217", proc.stdout)  # the code past 2^24, counted as itself
+        self.assertNotIn("u16777216", proc.stdout)
+
     # ---- values -----------------------------------------------------------------------------------
 
     def test_an_infinite_feature_names_the_file_column_and_first_row(self):
