@@ -1166,7 +1166,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
   if (valid.rows > 0) {
     const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, valid_metric_labels,
-                                                      weighted ? std::span<const float>(valid_weights) : std::span<const float>());
+                                                      weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
+                                                      balance);
     if (!note.empty()) report.notes.push_back(note);
   }
   stage_done("train");

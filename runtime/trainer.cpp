@@ -361,7 +361,7 @@ std::string divergence_note(const std::vector<EpochRecord>& history) {
 }
 
 std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
-                                     std::span<const float> weights) {
+                                     std::span<const float> weights, std::span<const double> class_weights) {
   const auto metric = [&](const char* name) {
     const auto it = kept.values.find(name);
     return it == kept.values.end() ? NAN : it->second;
@@ -385,12 +385,30 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
     }
     // Rows of one class: their shares predict them perfectly, which says nothing of the model.
     if (!(total > 0.0) || std::count_if(share.begin(), share.end(), [](double s) { return s > 0.0; }) < 2) return "";
-    double constant = 0.0;  // the log-loss of predicting the shares themselves: their entropy
-    for (const double s : share) {
-      if (s > 0.0) constant -= s / total * std::log(s / total);
+    // The constant's probabilities: the shares times the class weights (a class beyond them: 1),
+    // normalized; without class weights the shares themselves.
+    std::vector<double> constant_p(share.size());
+    double constant_total = class_weights.empty() ? total : 0.0;
+    for (std::size_t k = 0; k < share.size(); ++k) {
+      const double class_weight = k < class_weights.size() ? class_weights[k] : 1.0;
+      constant_p[k] = class_weights.empty() ? share[k] : share[k] * class_weight;
+      if (!class_weights.empty()) constant_total += constant_p[k];
+    }
+    if (!(constant_total > 0.0)) return "";
+    double constant = 0.0;  // its log-loss: the shares' entropy, or their cross-entropy with it
+    for (std::size_t k = 0; k < share.size(); ++k) {
+      if (share[k] > 0.0) constant -= share[k] / total * std::log(constant_p[k] / constant_total);
     }
     if (!(logloss > constant + 1e-12)) return "";
-    note << "log-loss " << logloss << ", where predicting their class shares gives " << constant;
+    note << "log-loss " << logloss << ", where predicting their class shares";
+    if (!class_weights.empty()) {
+      note << " times the class weights (";
+      for (std::size_t k = 0; k < constant_p.size(); ++k) {
+        note << (k ? ", " : "") << constant_p[k] / constant_total;
+      }
+      note << ": what training with them converges to without features)";
+    }
+    note << " gives " << constant;
   }
   note << "; the optimization did not converge: try a lower --lr (such as a tenth of it)";
   return note.str();

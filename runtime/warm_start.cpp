@@ -1,7 +1,11 @@
 #include "runtime/warm_start.h"
 
 #include <cmath>
+#include <map>
+#include <span>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "runtime/error.h"
 
@@ -48,6 +52,10 @@ struct Expansion {
   };
   std::vector<Product> products;
 
+  void clear() {
+    terms.clear();
+    products.clear();
+  }
   void add(std::int64_t feature, double coefficient) {
     if (coefficient == 0.0) return;
     for (Term& t : terms) {
@@ -66,6 +74,58 @@ struct Expansion {
   }
 };
 
+// Every earlier feature's Expansion, without a heap object per feature: a table of hashed columns
+// and crosses has tens of millions of features, nearly all of them (one-hot slots, hashed buckets,
+// categorical cross buckets, missing indicators) one new feature of coefficient 1, which is held as
+// that feature's index; the others (numeric columns and crosses, slopes) share two arrays.
+class Expansions {
+ public:
+  explicit Expansions(std::size_t features) : feature_(features, kAbsent) {}
+
+  // Feature p's expansion (features are set once each; an empty one leaves p absent).
+  void set(std::size_t p, const Expansion& e) {
+    if (e.terms.empty()) return;
+    if (e.terms.size() == 1 && e.terms[0].feature != kConstant && e.terms[0].coefficient == 1.0 &&
+        e.products.empty()) {
+      feature_[p] = e.terms[0].feature;
+      return;
+    }
+    feature_[p] = kFirstStored - static_cast<std::int64_t>(term_begin_.size() - 1);
+    terms_.insert(terms_.end(), e.terms.begin(), e.terms.end());
+    term_begin_.push_back(terms_.size());
+    products_.insert(products_.end(), e.products.begin(), e.products.end());
+    product_begin_.push_back(products_.size());
+  }
+  // Feature p as new feature q, coefficient 1.
+  void carry_as_is(std::size_t p, std::int64_t q) { feature_[p] = q; }
+  // Feature p's terms (none: `to` lacks it); `single` holds the term of a feature carried as it is.
+  std::span<const Term> terms(std::size_t p, Term& single) const {
+    const std::int64_t f = feature_[p];
+    if (f == kAbsent) return {};
+    if (f >= 0) {
+      single = {f, 1.0};
+      return {&single, 1};
+    }
+    const auto i = static_cast<std::size_t>(kFirstStored - f);
+    return {terms_.data() + term_begin_[i], term_begin_[i + 1] - term_begin_[i]};
+  }
+  std::span<const Expansion::Product> products(std::size_t p) const {
+    const std::int64_t f = feature_[p];
+    if (f >= kAbsent) return {};
+    const auto i = static_cast<std::size_t>(kFirstStored - f);
+    return {products_.data() + product_begin_[i], product_begin_[i + 1] - product_begin_[i]};
+  }
+
+ private:
+  // feature_[p]: the new feature, kAbsent, or kFirstStored - i for the i-th stored expansion.
+  static constexpr std::int64_t kAbsent = -1, kFirstStored = -2;
+  std::vector<std::int64_t> feature_;
+  std::vector<Term> terms_;
+  std::vector<std::size_t> term_begin_{0};
+  std::vector<Expansion::Product> products_;
+  std::vector<std::size_t> product_begin_{0};
+};
+
 // A column prepared as x by `from` and y by `to`: x = a y + b (NumericTransform: (v - center) *
 // inv_scale).
 struct Affine {
@@ -74,6 +134,50 @@ struct Affine {
 
 Affine affine_between(const NumericTransform& from, const NumericTransform& to) {
   return {from.inv_scale / to.inv_scale, (to.center - from.center) * from.inv_scale};
+}
+
+constexpr std::int32_t kNoSlot = -1;
+
+// The name of slot s of c (slot_name) for a slot that is not a hashed bucket, without a copy.
+std::string_view unhashed_slot_name(const CategoricalEncoding& c, std::int32_t s) {
+  if (s == c.missing_slot()) return "<missing>";
+  if (s == c.unknown_slot()) return "<unknown>";
+  return c.vocabulary.at(static_cast<std::size_t>(s));
+}
+
+// For each slot of a column's encoding in `from` (`old_column`), the slot of its encoding in `to`
+// (`new_column`) of the same name (slot_name; the first such), or kNoSlot: the same key in
+// expanded_feature_keys, matched without building a name per hashed bucket. A hashed bucket is
+// named by its number and the bucket count, so it matches only the same bucket of a hashed column
+// of the same count (a vocabulary label spelled like a bucket name, "#3/16", is not taken for one).
+struct SlotMatch {
+  bool same = false;               // slot s is slot s (both hashed into one bucket count)
+  std::vector<std::int32_t> slot;  // otherwise, per old slot
+  std::int32_t operator[](std::int32_t s) const {
+    return same ? s : slot[static_cast<std::size_t>(s)];
+  }
+};
+
+SlotMatch match_slots(const CategoricalEncoding& old_column,
+                      const CategoricalEncoding& new_column) {
+  SlotMatch match;
+  if (old_column.hashed && new_column.hashed && old_column.buckets == new_column.buckets) {
+    match.same = true;
+    return match;
+  }
+  // Hashed buckets of other counts share no name: only labels, missing and unknown can match.
+  std::unordered_map<std::string_view, std::int32_t> new_slot;
+  for (std::int32_t s = new_column.hashed ? new_column.missing_slot() : 0; s < new_column.slots();
+       ++s) {
+    new_slot.emplace(unhashed_slot_name(new_column, s), s);
+  }
+  match.slot.assign(static_cast<std::size_t>(old_column.slots()), kNoSlot);
+  for (std::int32_t s = old_column.hashed ? old_column.missing_slot() : 0; s < old_column.slots();
+       ++s) {
+    const auto it = new_slot.find(unhashed_slot_name(old_column, s));
+    if (it != new_slot.end()) match.slot[static_cast<std::size_t>(s)] = it->second;
+  }
+  return match;
 }
 
 // A slot of a categorical column that both preparations know (the same slot name), with its label
@@ -106,17 +210,15 @@ std::vector<SharedSlot> shared_slots(const CategoricalEncoding& old_column,
       break;
     }
   }
-  std::unordered_map<std::string, std::int32_t> new_slot;
-  for (std::int32_t s = 0; s < new_column.slots(); ++s)
-    new_slot.emplace(slot_name(new_column, s), s);
+  const SlotMatch match = match_slots(old_column, new_column);
   const std::vector<std::uint64_t> old_hashes = old_column.slot_label_hashes(),
                                    new_hashes = new_column.slot_label_hashes();
   std::vector<SharedSlot> shared;
   for (std::int32_t s = 0; s < old_column.slots(); ++s) {
-    const auto it = new_slot.find(slot_name(old_column, s));
-    if (it == new_slot.end()) continue;
+    const std::int32_t new_slot = match[s];
+    if (new_slot == kNoSlot) continue;
     shared.push_back({old_hashes[static_cast<std::size_t>(s)],
-                      new_hashes[static_cast<std::size_t>(it->second)],
+                      new_hashes[static_cast<std::size_t>(new_slot)],
                       counted ? counts[static_cast<std::size_t>(s)] : 1.0});
   }
   return shared;
@@ -236,6 +338,96 @@ CrossMove move_cross(const FittedPreparation& from, std::size_t old_group,
   return move;
 }
 
+// The feature of `to` that has the key (expanded_feature_keys) of each feature of `from`, found
+// group by group without building the keys, one string per hashed bucket: a dense feature by name;
+// a one-hot slot in the one-hot group of the column of the same name and a slope slot in the slope
+// group of the same name, by slot name (match_slots); a categorical cross bucket as the same bucket
+// of the cross of the same name and bucket count. Where `to` repeats a key, its first feature.
+class SameFeatures {
+ public:
+  SameFeatures(const FittedPreparation& from, const FittedPreparation& to) : from_(from) {
+    const std::vector<std::string> dense_names = to.dense_names();
+    for (std::size_t q = 0; q < dense_names.size(); ++q) {
+      dense_.emplace(dense_names[q], static_cast<std::int64_t>(q));
+    }
+    const std::vector<std::int64_t> offsets = to.group_offsets();
+    std::unordered_map<std::string, std::size_t> one_hot_group, slope_group;
+    std::map<std::pair<std::string, std::uint32_t>, std::size_t> cross_group;
+    for (std::size_t g = 0; g < to.sparse.size(); ++g) {
+      const SparseGroup& group = to.sparse[g];
+      switch (group.kind) {
+        case SparseKind::one_hot:
+          one_hot_group.emplace(to.categorical.at(static_cast<std::size_t>(group.a)).name, g);
+          break;
+        case SparseKind::slope:
+          slope_group.emplace(group.name, g);
+          break;
+        default:  // categorical x categorical: keyed by bucket count too
+          cross_group.emplace(std::pair{group.name, group.slots}, g);
+          break;
+      }
+    }
+    one_hot_.resize(from.categorical.size());
+    for (std::size_t c = 0; c < from.categorical.size(); ++c) {
+      const auto it = one_hot_group.find(from.categorical[c].name);
+      if (it == one_hot_group.end()) continue;
+      const SparseGroup& group = to.sparse[it->second];
+      one_hot_[c] = {
+          offsets[it->second],
+          match_slots(from.categorical[c], to.categorical.at(static_cast<std::size_t>(group.a)))};
+    }
+    group_.resize(from.sparse.size());
+    for (std::size_t g = 0; g < from.sparse.size(); ++g) {
+      const SparseGroup& group = from.sparse[g];
+      if (group.kind == SparseKind::slope) {
+        const auto it = slope_group.find(group.name);
+        if (it == slope_group.end()) continue;
+        group_[g] = {
+            offsets[it->second],
+            match_slots(from.categorical.at(static_cast<std::size_t>(group.b)),
+                        to.categorical.at(static_cast<std::size_t>(to.sparse[it->second].b)))};
+      } else if (group.kind == SparseKind::categorical_cross) {
+        const auto it = cross_group.find(std::pair{group.name, group.slots});
+        if (it == cross_group.end()) continue;
+        group_[g].first = offsets[it->second];
+        group_[g].slots.same = true;
+      }
+    }
+  }
+
+  // The new feature of the dense feature named `name`, or kConstant.
+  std::int64_t dense(const std::string& name) const {
+    const auto it = dense_.find(name);
+    return it == dense_.end() ? kConstant : it->second;
+  }
+  // The new feature of slot `slot` of `from`'s sparse group `group`, or kConstant.
+  std::int64_t sparse(std::size_t group, std::int32_t slot) const {
+    const SparseGroup& g = from_.sparse[group];
+    return g.kind == SparseKind::one_hot ? one_hot(g.a, slot) : group_[group].at(slot);
+  }
+  // The new feature of the one-hot slot `slot` of `from`'s categorical column `column`, or
+  // kConstant.
+  std::int64_t one_hot(std::int32_t column, std::int32_t slot) const {
+    return one_hot_.at(static_cast<std::size_t>(column)).at(slot);
+  }
+
+ private:
+  // A group of `to` (its first feature; kConstant: none) and the slots of its `from` group in it.
+  struct Target {
+    std::int64_t first = kConstant;
+    SlotMatch slots;
+    std::int64_t at(std::int32_t slot) const {
+      if (first == kConstant) return kConstant;
+      const std::int32_t s = slots[slot];
+      return s == kNoSlot ? kConstant : first + s;
+    }
+  };
+  const FittedPreparation& from_;
+  std::unordered_map<std::string, std::int64_t> dense_;
+  std::vector<Target> one_hot_;  // per categorical column of `from`
+  std::vector<Target> group_;    // per sparse group of `from` (one-hot groups: one_hot_)
+};
+
 }  // namespace
 
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) {
@@ -266,10 +458,9 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
                                  const TargetScaling& from_target, const FittedPreparation& to,
                                  const TargetScaling& to_target, const ModelShape& shape,
                                  CarryReport* report, const DataProfile* from_profile) {
-  const std::vector<std::string> old_keys = expanded_feature_keys(from),
-                                 new_keys = expanded_feature_keys(to);
   const auto outputs = static_cast<std::size_t>(shape.outputs);
-  const auto old_features = old_keys.size(), new_features = new_keys.size();
+  const auto old_features = static_cast<std::size_t>(from.expanded_features()),
+             new_features = static_cast<std::size_t>(to.expanded_features());
   if (parameters.bias.size() != outputs || parameters.weights.size() != outputs * old_features) {
     throw InputError("--init-model: the earlier model has " +
                      std::to_string(parameters.bias.size()) + " outputs over " +
@@ -282,16 +473,8 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
                      std::to_string(parameters.factors.size()) +
                      " numbers) do not match --factors " + std::to_string(k));
   }
-  std::unordered_map<std::string, std::int64_t> new_index;
-  for (std::size_t q = 0; q < new_features; ++q) {
-    new_index.emplace(new_keys[q], static_cast<std::int64_t>(q));
-  }
-  const auto find_new = [&new_index](const std::string& key) {
-    const auto it = new_index.find(key);
-    return it == new_index.end() ? kConstant : it->second;
-  };
+  const SameFeatures same(from, to);
   CarryReport counts;
-  for (const std::string& key : old_keys) counts.carried += new_index.count(key) ? 1 : 0;
 
   // The new features that take values 0 and 1 only (missing indicators, one-hot and categorical
   // cross slots), so that y^2 = y; and the square cross of each new numeric column, if any.
@@ -318,31 +501,32 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
     if (i == j) square[static_cast<std::size_t>(i)] = new_cross_base + static_cast<std::int64_t>(c);
   }
 
-  // Each earlier feature as new features (empty: `to` lacks it).
-  std::vector<Expansion> expansion(old_features);
+  // Each earlier feature as new features (none: `to` lacks it).
+  Expansions expansions(old_features);
   const auto old_numeric = static_cast<std::int64_t>(from.numeric.size());
   const auto old_indicators = static_cast<std::int64_t>(from.indicators.size());
-  const std::vector<std::int64_t> old_offsets = from.group_offsets();
   // The new numeric column (dense index) of earlier numeric column i and the map between them.
   const auto numeric_map = [&](std::int32_t i, std::int64_t& q) {
     const NumericEncoding& e = from.numeric.at(static_cast<std::size_t>(i));
-    q = find_new("dense:" + e.name);
+    q = same.dense(e.name);
     return q < 0 || q >= new_numeric
                ? Affine{}
                : affine_between(e.transform, to.numeric[static_cast<std::size_t>(q)].transform);
   };
-  std::size_t g = 0;  // the sparse group of p (p ascending)
-  for (std::size_t p = 0; p < old_features; ++p) {
-    const std::int64_t q = find_new(old_keys[p]);
+  Expansion e;
+  const std::vector<std::string> old_dense_names = from.dense_names();
+  for (std::size_t p = 0; p < old_dense_names.size(); ++p) {
+    const std::int64_t q = same.dense(old_dense_names[p]);
     if (q < 0) continue;
-    Expansion& e = expansion[p];
+    ++counts.carried;
+    e.clear();
     const auto pp = static_cast<std::int64_t>(p);
     if (pp < old_numeric) {
       std::int64_t column = 0;
       const Affine m = numeric_map(static_cast<std::int32_t>(pp), column);
       e.add(q, m.a);
       e.add(kConstant, m.b);
-    } else if (pp >= old_numeric + old_indicators && pp < from.dense_features()) {
+    } else if (pp >= old_numeric + old_indicators) {
       // x_i x_j with x = a y + b, the new cross being y_i y_j (`to` has the columns: the cross is
       // named after them).
       const auto [i, j] =
@@ -359,29 +543,38 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
           e.products.push_back({static_cast<std::size_t>(ti), static_cast<std::size_t>(tj), q});
         }
       }
-    } else if (pp >= from.dense_features()) {
-      // A slope slot: value x on its category's slot, a y on the new slot plus b on that
-      // category's one-hot slot (active together).
-      while (old_offsets[g + 1] <= pp) ++g;
-      const SparseGroup& group = from.sparse[g];
-      if (group.kind == SparseKind::slope) {
-        std::int64_t column = 0;
-        const Affine m = numeric_map(group.a, column);
-        e.add(q, m.a);
-        const std::int64_t one_hot =
-            find_new(one_hot_key(from.categorical.at(static_cast<std::size_t>(group.b)),
-                                 static_cast<std::int32_t>(pp - old_offsets[g])));
-        if (m.b != 0.0 && one_hot < 0) ++counts.inexact_terms;  // not expected: see preparation.cpp
-        if (one_hot >= 0) e.add(one_hot, m.b);
-        const std::int64_t ts = e.index_of(q), to_hot = e.index_of(one_hot);
-        if (ts >= 0 && to_hot >= 0) {
-          e.products.push_back({static_cast<std::size_t>(ts), static_cast<std::size_t>(to_hot), q});
-        }
-      } else {
-        e.add(q, 1.0);
-      }
     } else {
       e.add(q, 1.0);  // a missing indicator
+    }
+    expansions.set(p, e);
+  }
+  const std::vector<std::int64_t> old_offsets = from.group_offsets();
+  for (std::size_t g = 0; g < from.sparse.size(); ++g) {
+    const SparseGroup& group = from.sparse[g];
+    // A slope slot: value x on its category's slot, a y on the new slot plus b on that category's
+    // one-hot slot (active together).
+    std::int64_t column = 0;
+    const Affine m = group.kind == SparseKind::slope ? numeric_map(group.a, column) : Affine{};
+    for (std::uint32_t s = 0; s < group.slots; ++s) {
+      const auto slot = static_cast<std::int32_t>(s);
+      const std::int64_t q = same.sparse(g, slot);
+      if (q < 0) continue;
+      ++counts.carried;
+      const auto p = static_cast<std::size_t>(old_offsets[g]) + s;
+      if (group.kind != SparseKind::slope) {
+        expansions.carry_as_is(p, q);
+        continue;
+      }
+      e.clear();
+      e.add(q, m.a);
+      const std::int64_t one_hot = same.one_hot(group.b, slot);
+      if (m.b != 0.0 && one_hot < 0) ++counts.inexact_terms;  // not expected: see preparation.cpp
+      if (one_hot >= 0) e.add(one_hot, m.b);
+      const std::int64_t ts = e.index_of(q), to_hot = e.index_of(one_hot);
+      if (ts >= 0 && to_hot >= 0) {
+        e.products.push_back({static_cast<std::size_t>(ts), static_cast<std::size_t>(to_hot), q});
+      }
+      expansions.set(p, e);
     }
   }
 
@@ -411,14 +604,17 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
   out.bias.assign(outputs, 0.0f);
   out.weights.assign(outputs * new_features, 0.0f);
   out.factors.assign(outputs * new_features * k, 0.0f);
-  std::vector<double> w(new_features), u(new_features * k), u0(k), diagonal(new_features);
-  std::vector<std::int32_t> sources(new_features);
+  // The fm's sums (u, diagonal, sources) only for an fm: a linear model needs w alone.
+  std::vector<double> w(new_features), u(new_features * k), u0(k),
+      diagonal(k > 0 ? new_features : 0);
+  std::vector<std::int32_t> sources(k > 0 ? new_features : 0);
+  Term single;  // the term of an earlier feature carried as it is (Expansions::terms)
   for (std::size_t o = 0; o < outputs; ++o) {
     std::fill(w.begin(), w.end(), 0.0);
     double bias = parameters.bias[o];
     for (std::size_t p = 0; p < old_features; ++p) {
       const double wp = parameters.weights[o * old_features + p];
-      for (const Term& t : expansion[p].terms) {
+      for (const Term& t : expansions.terms(p, single)) {
         (t.feature == kConstant ? bias : w[static_cast<std::size_t>(t.feature)]) +=
             t.coefficient * wp;
       }
@@ -451,12 +647,12 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
       };
       std::vector<double> v(k);
       for (std::size_t p = 0; p < old_features; ++p) {
-        const Expansion& e = expansion[p];
-        if (e.terms.empty()) continue;
+        const std::span<const Term> terms = expansions.terms(p, single);
+        if (terms.empty()) continue;
         for (std::size_t f = 0; f < k; ++f)
           v[f] = parameters.factors[(o * old_features + p) * k + f];
         const double norm = dot(v.data(), v.data());
-        for (const Term& t : e.terms) {
+        for (const Term& t : terms) {
           double* target =
               t.feature == kConstant ? u0.data() : &u[static_cast<std::size_t>(t.feature) * k];
           for (std::size_t f = 0; f < k; ++f) target[f] += t.coefficient * v[f];
@@ -466,17 +662,17 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
           }
         }
         // -|v_p|^2 m m' y y' for each two terms of p (y = 1 for the constant).
-        for (std::size_t i = 0; i < e.terms.size(); ++i) {
-          for (std::size_t j = i + 1; j < e.terms.size(); ++j) {
-            const double c = -norm * e.terms[i].coefficient * e.terms[j].coefficient;
-            if (e.terms[i].feature == kConstant || e.terms[j].feature == kConstant) {
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+          for (std::size_t j = i + 1; j < terms.size(); ++j) {
+            const double c = -norm * terms[i].coefficient * terms[j].coefficient;
+            if (terms[i].feature == kConstant || terms[j].feature == kConstant) {
               const std::int64_t q =
-                  e.terms[i].feature == kConstant ? e.terms[j].feature : e.terms[i].feature;
+                  terms[i].feature == kConstant ? terms[j].feature : terms[i].feature;
               w[static_cast<std::size_t>(q)] += c;
               continue;
             }
             bool expressed = false;
-            for (const Expansion::Product& product : e.products) {
+            for (const Expansion::Product& product : expansions.products(p)) {
               if ((product.i == i && product.j == j) || (product.i == j && product.j == i)) {
                 w[static_cast<std::size_t>(product.feature)] += c;
                 expressed = true;
@@ -484,8 +680,8 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
             }
             if (!expressed) ++counts.inexact_terms;  // cubic: a cross term times one of its columns
           }
-          if (e.terms[i].feature == kConstant) {
-            bias -= 0.5 * norm * e.terms[i].coefficient * e.terms[i].coefficient;
+          if (terms[i].feature == kConstant) {
+            bias -= 0.5 * norm * terms[i].coefficient * terms[i].coefficient;
           }
         }
       }

@@ -18,7 +18,8 @@ namespace lathe {
 // by column name and category label ("city=Oslo", "<missing>", "<unknown>"; a hashed column's
 // buckets by bucket number and count); categorical crosses by bucket number and count (the same
 // key only at the same bucket count: carry_parameters moves a cross between bucket counts pair by
-// pair instead).
+// pair instead). A string per feature: carry_parameters matches features by these keys without
+// building them (a bucket by its number and count, never by a label spelled like its key).
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 
 // A regression model's target standardization: its score s predicts mean + std * s (ModelFile's

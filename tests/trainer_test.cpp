@@ -837,5 +837,51 @@ TEST(TrainerWorseThanConstant, NamedWhenAConstantWouldPredictTheValidationRowsBe
   EXPECT_EQ(worse_than_constant_note(binary, 1, std::vector<float>{0, 0, 0}, {}), "");
 }
 
+// --class-weight balanced on 14% positives: the weights shift the probabilities toward the
+// positives on purpose, so a converged model's (unweighted) validation log-loss, 0.55, is above the
+// plain shares' 0.405 and was named as "did not converge: try a lower --lr" on every such run. It
+// is compared with the constant of the class-weighted objective, 0.5 and 0.5 (log 2 = 0.6931),
+// which a diverged model still does worse than.
+TEST(TrainerWorseThanConstant, ClassWeightsCompareWithTheConstantTheirObjectiveConvergesTo) {
+  std::vector<float> labels(86, 0.0f);
+  labels.resize(100, 1.0f);
+  const std::vector<double> balanced = {100.0 / (2 * 86), 100.0 / (2 * 14)};  // n / (K n_c)
+  MetricSet binary;
+  binary.classes = 2;
+  binary.values = {{"logloss", 0.55}};
+  // Without the class weights: the plain shares, H(0.14) = 0.40496.
+  EXPECT_NE(worse_than_constant_note(binary, 4, labels, {}).find("0.40496"), std::string::npos);
+  EXPECT_EQ(worse_than_constant_note(binary, 4, labels, {}, balanced), "");
+  binary.values["logloss"] = 0.9;
+  const std::string diverged = worse_than_constant_note(binary, 4, labels, {}, balanced);
+  EXPECT_NE(diverged.find("gives 0.6931"), std::string::npos) << diverged;
+  EXPECT_NE(diverged.find("times the class weights (0.5, 0.5"), std::string::npos) << diverged;
+  EXPECT_NE(diverged.find("--lr"), std::string::npos) << diverged;
+
+  // With sample weights too (balanced weights count rows): shares 86 : 28 by the sample weights,
+  // times the class weights 50 : 100, so the constant is 1/3, 2/3: cross-entropy 0.9284.
+  std::vector<float> weights(100, 1.0f);
+  for (std::size_t r = 86; r < 100; ++r) weights[r] = 2.0f;
+  binary.values["logloss"] = 0.90;
+  EXPECT_EQ(worse_than_constant_note(binary, 4, labels, weights, balanced), "");
+  binary.values["logloss"] = 0.95;
+  EXPECT_NE(worse_than_constant_note(binary, 4, labels, weights, balanced).find("0.9283"),
+            std::string::npos);
+
+  // Multiclass, shares 0.6, 0.3, 0.1 balanced: the constant is 1/3 each, log 3 = 1.0986.
+  std::vector<float> three(60, 0.0f);
+  three.resize(90, 1.0f);
+  three.resize(100, 2.0f);
+  const std::vector<double> balanced3 = {100.0 / (3 * 60), 100.0 / (3 * 30), 100.0 / (3 * 10)};
+  MetricSet multiclass;
+  multiclass.classes = 3;
+  multiclass.values = {{"logloss", 1.05}};
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}), "");  // above the shares' 0.8979
+  EXPECT_EQ(worse_than_constant_note(multiclass, 2, three, {}, balanced3), "");
+  multiclass.values["logloss"] = 1.2;
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}, balanced3).find("1.0986"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace lathe

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <iostream>
 #include <limits>
 #include <random>
 #include <string>
@@ -607,6 +609,154 @@ TEST(WarmStartTest, ACrossOfTooManyPairsIsNotMoved) {
   const auto first = static_cast<std::size_t>(cross_offset(to));
   for (std::size_t q = first; q < carried.weights.size(); ++q) EXPECT_EQ(carried.weights[q], 0.0f);
   EXPECT_NE(carried.weights[0], 0.0f);  // the one-hot slots carry
+}
+
+// A preparation built by hand: numeric x1, categorical a (hashed into `a_buckets`, or the labels
+// `a_labels` when a_buckets is 0) and d (three labels), their one-hot groups, the slope x1*a and
+// the categorical cross a*d hashed into `cross_buckets`.
+FittedPreparation hashed_preparation(std::uint32_t a_buckets, std::uint32_t cross_buckets,
+                                     std::vector<std::string> a_labels = {}) {
+  FittedPreparation p;
+  NumericEncoding x1;
+  x1.name = "x1";
+  p.numeric.push_back(x1);
+  CategoricalEncoding a;
+  a.name = "a";
+  a.hashed = a_buckets > 0;
+  a.buckets = a_buckets;
+  if (!a.hashed) a.vocabulary = std::move(a_labels);
+  CategoricalEncoding d;
+  d.name = "d";
+  d.vocabulary = {"p", "q", "r"};
+  p.categorical = {a, d};
+  const auto group = [&p](SparseKind kind, std::string name, std::int32_t first,
+                          std::int32_t second, std::uint32_t slots) {
+    SparseGroup g;
+    g.kind = kind;
+    g.name = std::move(name);
+    g.a = first;
+    g.b = second;
+    g.slots = slots;
+    p.sparse.push_back(g);
+  };
+  group(SparseKind::one_hot, "a", 0, 0, static_cast<std::uint32_t>(a.slots()));
+  group(SparseKind::one_hot, "d", 1, 0, static_cast<std::uint32_t>(d.slots()));
+  group(SparseKind::slope, "x1*a", 0, 0, static_cast<std::uint32_t>(a.slots()));
+  group(SparseKind::categorical_cross, "a*d", 0, 1, cross_buckets);
+  p.hash_buckets = cross_buckets;
+  return p;
+}
+
+// Hashed buckets carry by number at the same bucket count, and only their missing and unknown
+// slots at another count or against a vocabulary (a bucket's key names its count); a categorical
+// cross of the same bucket count carries bucket by bucket whatever its columns' counts.
+TEST(WarmStartTest, HashedBucketsCarryByNumberAtTheSameBucketCount) {
+  const FittedPreparation from = hashed_preparation(64, 32);
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const ModelParameters parameters = random_parameters(old_shape, 161);
+  const std::vector<std::int64_t> old_offsets = from.group_offsets();
+  const auto old_weight = [&](std::size_t group, std::int64_t slot) {
+    return parameters.weights[static_cast<std::size_t>(old_offsets[group] + slot)];
+  };
+  {
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(from, parameters, {}, from, {}, old_shape, &report);
+    EXPECT_EQ(carried.weights, parameters.weights);
+    EXPECT_EQ(report.carried, from.expanded_features());
+  }
+  const struct {
+    const char* name;
+    FittedPreparation to;
+  } others[] = {{"more buckets", hashed_preparation(128, 32)},
+                {"a vocabulary", hashed_preparation(0, 32, {"u", "v", "w"})}};
+  for (const auto& other : others) {
+    SCOPED_TRACE(other.name);
+    const FittedPreparation& to = other.to;
+    const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(from, parameters, {}, to, {}, new_shape, &report);
+    EXPECT_TRUE(report.remapped_crosses.empty());
+    const std::vector<std::int64_t> offsets = to.group_offsets();
+    const auto weight = [&](std::size_t group, std::int64_t slot) {
+      return carried.weights[static_cast<std::size_t>(offsets[group] + slot)];
+    };
+    const CategoricalEncoding &old_a = from.categorical[0], &new_a = to.categorical[0];
+    // Groups 0 (one-hot a) and 2 (slope x1*a): missing and unknown carry, buckets start at zero.
+    for (const std::size_t g : {std::size_t{0}, std::size_t{2}}) {
+      for (std::int32_t s = 0; s < new_a.known_slots(); ++s) EXPECT_EQ(weight(g, s), 0.0f) << s;
+      EXPECT_EQ(weight(g, new_a.missing_slot()), old_weight(g, old_a.missing_slot()));
+      EXPECT_EQ(weight(g, new_a.unknown_slot()), old_weight(g, old_a.unknown_slot()));
+    }
+    for (std::int32_t s = 0; s < from.categorical[1].slots(); ++s) {
+      EXPECT_EQ(weight(1, s), old_weight(1, s));
+    }
+    for (std::int64_t s = 0; s < 32; ++s) EXPECT_EQ(weight(3, s), old_weight(3, s));
+    EXPECT_EQ(report.carried, 1 + 2 + 2 + from.categorical[1].slots() + 32);
+  }
+}
+
+// Buckets are matched by number, not by their names in expanded_feature_keys: a vocabulary label
+// spelled like one ("#1/64") is not bucket 1 of 64, whose weight is every label's hashed there.
+TEST(WarmStartTest, AVocabularyLabelSpelledLikeABucketNameIsNoBucket) {
+  const FittedPreparation from = hashed_preparation(64, 32),
+                          to = hashed_preparation(0, 32, {"#1/64", "u", "v"});
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
+  const ModelParameters parameters = random_parameters(old_shape, 163);
+  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape);
+  const std::vector<std::int64_t> offsets = to.group_offsets();
+  for (const std::size_t g : {std::size_t{0}, std::size_t{2}}) {  // one-hot a, slope x1*a
+    EXPECT_EQ(carried.weights[static_cast<std::size_t>(offsets[g])], 0.0f) << "group " << g;
+  }
+}
+
+// Resets this process's peak resident memory to its current size (Linux); false where it cannot.
+bool reset_peak_memory() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";  // resets VmHWM to the current resident size
+  return static_cast<bool>(clear.flush());
+}
+// The peak resident memory of this process since reset_peak_memory, in bytes; -1 where Linux's
+// /proc/self/status does not say.
+std::int64_t peak_memory() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "... kB"
+  }
+  return -1;
+}
+
+// A table of hashed columns and crosses has tens of millions of weights: carrying them took
+// hundreds of bytes of keys per weight (a string per hashed bucket, 17.5 GB for 42 million), where
+// the parameters are a few bytes each.
+TEST(WarmStartTest, CarryingHashedBucketsTakesMemoryInProportionToTheWeights) {
+  if (!reset_peak_memory() || peak_memory() < 0) GTEST_SKIP() << "no /proc/self peak memory here";
+  const std::uint32_t buckets = 1u << 19;
+  const FittedPreparation from = hashed_preparation(buckets, buckets),
+                          to = hashed_preparation(buckets, buckets);
+  const ModelShape shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const auto features = static_cast<std::size_t>(shape.features);
+  ASSERT_GT(features, std::size_t{3} * buckets);
+  ModelParameters parameters;
+  parameters.bias = {0.5f};
+  parameters.weights.resize(features);
+  for (std::size_t p = 0; p < features; ++p) parameters.weights[p] = static_cast<float>(p % 7);
+
+  ASSERT_TRUE(reset_peak_memory());
+  const std::int64_t before = peak_memory();
+  CarryReport report;
+  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, shape, &report);
+  const std::int64_t grown = peak_memory() - before;
+  EXPECT_EQ(carried.weights, parameters.weights);
+  EXPECT_EQ(report.carried, static_cast<std::int64_t>(features));
+  // The carried weights (4 bytes each) and their double sums (8) are needed; 64 bytes a weight
+  // leaves room for the rest, a fraction of the keys' cost.
+  EXPECT_LT(grown, static_cast<std::int64_t>(64 * features))
+      << grown / static_cast<std::int64_t>(features) << " bytes a weight";
+  std::cout << "carrying " << features << " weights grew the peak memory by " << grown / (1 << 20)
+            << " MiB\n";
 }
 
 TEST(WarmStartTest, OtherOutputsOrFactorsAreRefused) {

@@ -876,6 +876,20 @@ class TrainTest(unittest.TestCase):
         self.assertIn("the validation metric auc is undefined on the validation rows", proc.stderr)
         self.assertNotIn("worse than a constant", proc.stderr)
 
+    def test_balanced_class_weights_are_not_taken_for_a_failed_optimization(self):
+        # --class-weight balanced shifts the probabilities toward the rarer class on purpose: on the
+        # unweighted validation log-loss it cannot match the class shares, and every such run was
+        # told it was "worse than a constant ... try a lower --lr". The bar is now the constant of
+        # its own objective (TrainerWorseThanConstant checks that a diverged run is still told).
+        rng = np.random.default_rng(14)
+        n = 20000
+        df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
+        df["y"] = (df["x"] + 0.5 * df["z"] + rng.logistic(size=n) > 2.4).astype(int)  # about 14% positive
+        data = import_frame(df, self.dir, "imbalanced")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--class-weight", "balanced", "--epochs", "5",
+                   "--device", "cpu", "--out", self.path("balanced.h5"))
+        self.assertNotIn("worse than a constant", proc.stderr)
+
     def test_eval_text_leaves_a_large_confusion_matrix_to_json(self):
         # 1000 classes printed a 1000 x 1000 matrix (8 MB of text); more than 20 go to --json.
         rng = np.random.default_rng(9)
