@@ -82,6 +82,13 @@ constexpr std::int64_t kSegmentsPerThread = 4;
 // Segments are held (read, then parsed) a batch at a time: a batch has kSegmentsPerThread per
 // thread, but no more bytes than this unless that leaves fewer segments than threads.
 constexpr std::int64_t kBatchBytesLimit = std::int64_t{256} << 20;
+// The values pass 1 parses and holds so that pass 2 writes them without reading the file again
+// (see HeldRows): at most this much, and at most this share of the machine's memory; a larger
+// file is read twice, as it always was.
+constexpr std::int64_t kHeldBytesLimit = std::int64_t{1} << 30;
+constexpr std::int64_t kHeldMemoryShare = 4;  // a quarter of physical memory at most
+// What a held label costs besides its bytes: a hash node and its bucket, about.
+constexpr std::size_t kHeldLabelOverheadBytes = 64;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -92,6 +99,8 @@ std::string_view trim(std::string_view s) {
 // Whether `value` (trimmed, not empty) is one of pandas' default NA tokens (see csv_import.h). On
 // the hot path of every pass: by length first, so that most numbers are rejected at once.
 bool is_default_na_token(std::string_view value) {
+  // No token ends in a digit, as nearly every number does.
+  if (value.back() >= '0' && value.back() <= '9') return false;
   switch (value.size()) {
     case 2:
       return value == "NA";
@@ -305,11 +314,14 @@ struct ScanTally {
   std::int64_t data_records = 0;
   std::int64_t kept_rows = 0;  // rows not skipped
   std::int64_t skipped_rows = 0;
+  // Of them, rows skipped for a non-number in a --numeric column: pass 2 may name another column
+  // for them (it checks the columns in order), so values held by pass 1 are not used then.
+  std::int64_t non_number_skips = 0;
   std::vector<std::string> skipped_examples;
 
   void reset(std::size_t width) {
     columns.assign(width, ColumnTally{});
-    data_records = kept_rows = skipped_rows = 0;
+    data_records = kept_rows = skipped_rows = non_number_skips = 0;
     skipped_examples.clear();
   }
 };
@@ -339,6 +351,50 @@ void merge_infinite(std::vector<InfiniteValues>& into, std::vector<InfiniteValue
   }
   from.clear();
 }
+
+// The values of one column in the rows pass 1 kept from one segment, parsed as pass 2 would parse
+// them: numbers while the segment has shown only numbers (or missing values) in the column, labels
+// while it has shown only non-numbers (and in a --categorical column), nothing once it has shown
+// both. A held column fits its final type when it holds numbers (numeric) or labels (categorical),
+// or only missing values; pass 2 then writes the held values instead of reading the file again.
+struct HeldColumn {
+  enum class Kind : std::uint8_t { missing_only, numbers, labels, mixed };
+  Kind kind = Kind::missing_only;
+  std::vector<double> numbers;      // kind numbers: per row, NaN when missing (as pass 2 stores)
+  std::vector<std::int32_t> codes;  // kind labels: per row, the label's index in the segment, -1
+  LabelCodes label_codes;           // kind labels: each label of the segment and its index
+
+  std::size_t bytes() const {
+    std::size_t label_bytes = 0;
+    for (const auto& [label, code] : label_codes)
+      label_bytes += label.size() + kHeldLabelOverheadBytes;
+    return numbers.capacity() * sizeof(double) + codes.capacity() * sizeof(std::int32_t) +
+           label_bytes;
+  }
+};
+
+// What pass 1 holds from one segment (or one record that ran past its segment), in file order:
+// the held columns of the rows it kept, with the infinite values of the numbers held.
+struct HeldRows {
+  std::size_t rows = 0;
+  std::size_t expected_rows = 0;  // at most: the segment's line breaks and one, for reserve()
+  std::int64_t end_offset = 0;    // where the segment ends in the file, for progress
+  std::vector<HeldColumn> columns;
+  std::vector<InfiniteValues> infinite;  // per column, sized at the first one (empty: none)
+
+  void start(std::size_t width, std::size_t expected, std::int64_t end) {
+    rows = 0;
+    expected_rows = expected;
+    end_offset = end;
+    columns.assign(width, HeldColumn{});
+    infinite.clear();
+  }
+  std::size_t bytes() const {
+    std::size_t total = 0;
+    for (const HeldColumn& column : columns) total += column.bytes();
+    return total;
+  }
+};
 
 // Rows of pass 2 by column: a numeric column's values, an exact integer one's integers, a
 // categorical one's codes (the other vectors of the column stay empty), with the rows it skipped
@@ -550,7 +606,7 @@ bool read_segments_in_order(const ReadOnlyFile& file, const CsvDataRegion& regio
       boundary_line = record.first_line() + record.line_breaks();
     }
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (!parse_jobs.empty())  // usually empty: no team
     for (std::size_t j = 0; j < parse_jobs.size(); ++j) {
       const std::int64_t job = parse_jobs[j];
       const auto k = static_cast<std::size_t>(job >= 0 ? job : -1 - job);
@@ -583,6 +639,17 @@ bool read_segments_in_order(const ReadOnlyFile& file, const CsvDataRegion& regio
   return true;
 }
 
+// How many bytes of values pass 1 may hold (see HeldRows): CsvImportOptions::held_values_bytes, or
+// kHeldBytesLimit and a share of physical memory, whichever is less.
+std::int64_t held_bytes_limit(const CsvImportOptions& options) {
+  if (options.held_values_bytes >= 0) return options.held_values_bytes;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_bytes = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_bytes <= 0) return kHeldBytesLimit;
+  return std::min(kHeldBytesLimit,
+                  static_cast<std::int64_t>(pages) * page_bytes / kHeldMemoryShare);
+}
+
 // The import's state across passes.
 class CsvImport {
  public:
@@ -591,7 +658,8 @@ class CsvImport {
         options_(options),
         missing_(options),
         file_(csv.string()),
-        changed_(file_ + ": the file changed while it was being imported; import it again") {}
+        changed_(file_ + ": the file changed while it was being imported; import it again"),
+        held_limit_(held_bytes_limit(options)) {}
 
   // Pass 1: header, types, labels, row count, errors.
   void scan();
@@ -632,12 +700,28 @@ class CsvImport {
   // Adds the number `value` (trimmed) of a column that may be numeric to its tally's integer facts,
   // or to its missing values when it equals an na_values number (see tally_number).
   void tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const;
-  // Pass 1's work on one record, the same on both paths; safe on several threads at once.
-  void scan_record(const CsvRecord& record, ScanTally& tally) const;
+  // Pass 1's work on one record, the same on both paths; safe on several threads at once. With
+  // `held`, the values of a row it keeps are also parsed and held there (see HeldColumn).
+  void scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const;
+  // The held column `c` of `held` takes a missing value, the number `number` (parsed from `value`,
+  // on `line`), or the label `value` of the row being held; a label it cannot hold goes to the
+  // column's tally, as the labels of a segment not held do.
+  void hold_missing(HeldColumn& column) const;
+  void hold_number(HeldRows& held, std::size_t c, double number, std::string_view value,
+                   std::int64_t line) const;
+  void hold_label(HeldRows& held, std::size_t c, ColumnTally& tally, std::string_view value) const;
+  // The held column has shown both numbers and labels: it holds nothing more, its labels go to
+  // `tally`.
+  void give_up_column(HeldColumn& column, ColumnTally& tally) const;
+  // Frees every held value; pass 2 will read the file again.
+  void stop_holding();
+  // Whether pass 2 can write the held values: every row pass 2 would write was held, each column
+  // as its type needs (see HeldColumn), with no int64 column and the same skipped rows.
+  bool held_values_fit() const;
   // Adds `part` (the tally of the records after those of `whole`) to `whole`.
   void merge_tally(ScanTally& whole, ScanTally& part) const;
   // Pass 1 over segments; false (nothing learnt) when the data holds a lone CR.
-  bool scan_segments(const CsvDataRegion& region, ScanTally& whole) const;
+  bool scan_segments(const CsvDataRegion& region, ScanTally& whole);
   // The label pass's work on one record: inserts the labels of its categorical columns into
   // `labels` (one set per column) when pass 2 will keep the row, and says whether it will.
   bool add_labels(const CsvRecord& record, std::vector<LabelSet>& labels) const;
@@ -663,6 +747,12 @@ class CsvImport {
   std::int64_t pass1_skipped_ = 0;
   std::vector<std::string> pass1_skipped_examples_;
   bool rows_known_ = false;  // kept_rows_ is what pass 2 must write
+  // What pass 1 held of the data read in segments, in file order (see HeldRows), and its bytes;
+  // holding_ is false once the bytes would pass held_limit_ or the values cannot be used.
+  std::vector<HeldRows> held_;
+  std::int64_t held_bytes_ = 0;
+  std::int64_t held_limit_ = 0;
+  std::atomic<bool> holding_{false};
   std::vector<std::string> notes_;  // from decide_types, for the report
 };
 
@@ -762,7 +852,7 @@ void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::in
   }
 }
 
-void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
+void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const {
   ++tally.data_records;
   if (record.fields.size() != columns_.size()) {
     bad_row(ragged_reason(record), tally.skipped_rows, tally.skipped_examples);
@@ -775,29 +865,50 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
       bad_row(
           non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)",
           tally.skipped_rows, tally.skipped_examples);
+      ++tally.non_number_skips;
       return;
     }
   }
   ++tally.kept_rows;
+  if (held) ++held->rows;
   const std::size_t width = columns_.size();
   for (std::size_t c = 0; c < width; ++c) {
     const ColumnScan& column = columns_[c];
     const std::string_view value = trim(record.fields[c]);
     ColumnTally& tally_of_column = tally.columns[c];
+    HeldColumn* held_column = held ? &held->columns[c] : nullptr;
     if (is_missing(value)) {
       ++tally_of_column.missing;
+      if (held_column) hold_missing(*held_column);
       continue;
     }
     if (column.forced == ForcedType::numeric) {  // a number: checked above
       tally_number(tally_of_column, value, record.first_line);
+      double number = 0.0;
+      if (held_column && parse_number(value, number)) {
+        hold_number(*held, c, number, value, record.first_line);
+      }
       continue;
     }
+    // Parsing decides as is_number does, and is needed only while the column holds numbers.
+    double number = 0.0;
+    const bool parse = held_column && (held_column->kind == HeldColumn::Kind::missing_only ||
+                                       held_column->kind == HeldColumn::Kind::numbers);
     if (column.forced == ForcedType::categorical) {
       check_text(record.first_line, column, value);
-      insert_label(tally_of_column.texts, value);
-    } else if (is_number(value)) {
+      if (held_column) {
+        hold_label(*held, c, tally_of_column, value);
+      } else {
+        insert_label(tally_of_column.texts, value);
+      }
+    } else if (parse ? parse_number(value, number) : is_number(value)) {
       ++tally_of_column.numbers;
       tally_number(tally_of_column, value, record.first_line);
+      if (parse) {
+        hold_number(*held, c, number, value, record.first_line);
+      } else if (held_column && held_column->kind != HeldColumn::Kind::mixed) {
+        give_up_column(*held_column, tally_of_column);
+      }
       if (tally_of_column.numbers_seen_complete) {
         if (numbers_overflowed_[c].load(std::memory_order_relaxed)) {
           tally_of_column.numbers_seen = LabelSet();
@@ -818,15 +929,113 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally) const {
         tally_of_column.first_non_number_line = record.first_line;
         tally_of_column.first_non_number = value;
       }
-      insert_label(tally_of_column.texts, value);
+      if (held_column) {
+        hold_label(*held, c, tally_of_column, value);
+      } else {
+        insert_label(tally_of_column.texts, value);
+      }
     }
   }
+}
+
+void CsvImport::hold_missing(HeldColumn& column) const {
+  if (column.kind == HeldColumn::Kind::numbers) {
+    column.numbers.push_back(std::numeric_limits<double>::quiet_NaN());
+  } else if (column.kind == HeldColumn::Kind::labels) {
+    column.codes.push_back(-1);
+  }
+}
+
+void CsvImport::hold_number(HeldRows& held, std::size_t c, double number, std::string_view value,
+                            std::int64_t line) const {
+  HeldColumn& column = held.columns[c];
+  if (column.kind == HeldColumn::Kind::missing_only) {
+    column.kind = HeldColumn::Kind::numbers;
+    column.numbers.reserve(held.expected_rows);
+    column.numbers.assign(held.rows - 1, std::numeric_limits<double>::quiet_NaN());
+  }
+  // As parse_row stores it: a number equal to an na_values number is missing, and one Lathe reads
+  // as infinite is counted for the note.
+  if (missing_.has_numbers() && missing_.contains_number(number)) {
+    number = std::numeric_limits<double>::quiet_NaN();
+  } else if (read_as_infinite(number)) {
+    if (held.infinite.empty()) held.infinite.resize(held.columns.size());
+    InfiniteValues& in = held.infinite[c];
+    if (in.count++ == 0) {
+      in.first_line = line;
+      in.first = value;
+    }
+  }
+  column.numbers.push_back(number);
+}
+
+void CsvImport::hold_label(HeldRows& held, std::size_t c, ColumnTally& tally,
+                           std::string_view value) const {
+  HeldColumn& column = held.columns[c];
+  switch (column.kind) {
+    case HeldColumn::Kind::numbers:
+      give_up_column(column, tally);
+      [[fallthrough]];
+    case HeldColumn::Kind::mixed:
+      insert_label(tally.texts, value);
+      return;
+    case HeldColumn::Kind::missing_only:
+      column.kind = HeldColumn::Kind::labels;
+      column.codes.reserve(held.expected_rows);
+      column.codes.assign(held.rows - 1, -1);
+      break;
+    case HeldColumn::Kind::labels:
+      break;
+  }
+  auto it = column.label_codes.find(value);
+  if (it == column.label_codes.end()) {
+    it = column.label_codes
+             .emplace(std::string(value), static_cast<std::int32_t>(column.label_codes.size()))
+             .first;
+  }
+  column.codes.push_back(it->second);
+}
+
+void CsvImport::give_up_column(HeldColumn& column, ColumnTally& tally) const {
+  for (const auto& [label, code] : column.label_codes) insert_label(tally.texts, label);
+  column = HeldColumn{};
+  column.kind = HeldColumn::Kind::mixed;
+}
+
+void CsvImport::stop_holding() {
+  holding_.store(false, std::memory_order_relaxed);
+  held_.clear();
+  held_.shrink_to_fit();
+  held_bytes_ = 0;
+}
+
+bool CsvImport::held_values_fit() const {
+  if (!holding_.load(std::memory_order_relaxed) || !segments_ || !rows_known_ ||
+      needs_label_pass()) {
+    return false;
+  }
+  for (const ColumnScan& column : columns_) {
+    if (column.exact_integers) return false;
+  }
+  std::int64_t rows = 0;
+  for (const HeldRows& part : held_) {
+    rows += static_cast<std::int64_t>(part.rows);
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      const HeldColumn::Kind kind = part.columns[c].kind;
+      const HeldColumn::Kind needed = columns_[c].type == ColumnType::categorical
+                                          ? HeldColumn::Kind::labels
+                                          : HeldColumn::Kind::numbers;
+      if (kind != needed && kind != HeldColumn::Kind::missing_only) return false;
+    }
+  }
+  return rows == kept_rows_;
 }
 
 void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
   whole.data_records += part.data_records;
   whole.kept_rows += part.kept_rows;
   whole.skipped_rows += part.skipped_rows;
+  whole.non_number_skips += part.non_number_skips;
   append_examples(whole.skipped_examples, part.skipped_examples);
   for (std::size_t c = 0; c < whole.columns.size(); ++c) {
     ColumnTally& into = whole.columns[c];
@@ -858,21 +1067,54 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
   }
 }
 
-bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) const {
+bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) {
   const ReadOnlyFile file(csv_);
   if (!file.open()) return false;  // CsvReader will say why
   ImportProgress progress(region.end, options_.progress, "pass 1 of 2 (checking)");
   struct ScanPart {
     CsvRecord record;
     ScanTally tally;
+    bool holding = false;
+    HeldRows held;
   };
+  holding_.store(held_limit_ > 0, std::memory_order_relaxed);
   return read_segments_in_order<ScanPart>(
       file, region, file_, changed_, progress,
       [&](CsvSegment& segment, ScanPart& part) {
         part.tally.reset(columns_.size());
-        while (segment.next(part.record)) scan_record(part.record, part.tally);
+        part.holding = holding_.load(std::memory_order_relaxed);
+        if (part.holding) {
+          part.held.start(columns_.size(), static_cast<std::size_t>(segment.line_breaks()) + 1,
+                          segment.end_offset());
+        }
+        HeldRows* held = part.holding ? &part.held : nullptr;
+        while (segment.next(part.record)) scan_record(part.record, part.tally, held);
       },
-      [&](ScanPart& part) { merge_tally(whole, part.tally); });
+      [&](ScanPart& part) {
+        if (part.holding) {  // the labels it held count as those of a segment not held
+          for (std::size_t c = 0; c < columns_.size(); ++c) {
+            for (const auto& [label, code] : part.held.columns[c].label_codes) {
+              insert_label(part.tally.columns[c].texts, label);
+            }
+          }
+        }
+        merge_tally(whole, part.tally);
+        if (!part.holding || !holding_.load(std::memory_order_relaxed)) return;
+        const auto bytes = static_cast<std::int64_t>(part.held.bytes());
+        // At the rate held so far, the whole data's values: when they would not fit, holding them
+        // on until the limit is met would only cost time (and then pass 2 reads the file again).
+        const double share_read =
+            static_cast<double>(std::max<std::int64_t>(1, part.held.end_offset - region.begin)) /
+            static_cast<double>(std::max<std::int64_t>(1, region.end - region.begin));
+        const double projected_bytes =
+            static_cast<double>(held_bytes_ + bytes) / std::min(1.0, share_read);
+        if (part.tally.non_number_skips > 0 || projected_bytes > static_cast<double>(held_limit_)) {
+          stop_holding();
+          return;
+        }
+        held_bytes_ += bytes;
+        held_.push_back(std::move(part.held));
+      });
 }
 
 void CsvImport::scan() {
@@ -906,6 +1148,7 @@ void CsvImport::scan() {
     if (scan_segments(region, whole)) {
       segments_ = region;
     } else {
+      stop_holding();
       whole.reset(columns_.size());
       numbers_overflowed_ = std::make_unique<std::atomic<bool>[]>(columns_.size());
       reader = std::make_unique<CsvReader>(csv_, options_.delimiter);
@@ -916,7 +1159,7 @@ void CsvImport::scan() {
     ImportProgress progress(reader->file_bytes(), options_.progress, "pass 1 of 2 (checking)");
     while (reader->next(record)) {
       progress.record_done(*reader);
-      scan_record(record, whole);
+      scan_record(record, whole, nullptr);
     }
   }
 
@@ -1145,6 +1388,8 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   CsvImportReport report;
   report.columns = static_cast<std::int64_t>(columns_.size());
   report.read_in_segments = segments_.has_value();
+  report.read_once = held_values_fit();
+  if (!report.read_once) stop_holding();
   std::vector<ColumnSpec> specs;
   for (ColumnScan& column : columns_) {
     if (column.type == ColumnType::categorical) {
@@ -1211,7 +1456,56 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
     block.rows = 0;
   };
 
-  if (segments_) {
+  if (report.read_once) {
+    // The values pass 1 held, in file order, each part freed once written. Pass 2 would skip the
+    // rows pass 1 skipped (for the same reasons: held_values_fit), so the report is pass 1's.
+    ImportProgress progress(segments_->end, options_.progress, "pass 2 of 2 (writing)");
+    std::vector<std::int32_t> code_of_label;
+    for (HeldRows& part : held_) {
+      for (std::size_t c = 0; c < width; ++c) {
+        HeldColumn& column = part.columns[c];
+        if (column.kind != HeldColumn::Kind::labels) continue;
+        code_of_label.resize(column.label_codes.size());
+        for (const auto& [label, index] : column.label_codes) {
+          const auto it = columns_[c].codes.find(label);
+          if (it == columns_[c].codes.end()) throw InputError(changed_);  // pass 1 saw it
+          code_of_label[static_cast<std::size_t>(index)] = it->second;
+        }
+        for (std::int32_t& code : column.codes) {
+          if (code >= 0) code = code_of_label[static_cast<std::size_t>(code)];
+        }
+      }
+      merge_infinite(infinite, part.infinite);
+      for (std::size_t done = 0; done < part.rows;) {
+        const std::size_t take = std::min(part.rows - done, block_rows - block.rows);
+        const auto from = static_cast<std::ptrdiff_t>(done);
+        const auto to = static_cast<std::ptrdiff_t>(block.rows);
+        for (std::size_t c = 0; c < width; ++c) {
+          const HeldColumn& column = part.columns[c];
+          if (columns_[c].type == ColumnType::categorical) {
+            if (column.kind == HeldColumn::Kind::labels) {
+              std::copy_n(column.codes.begin() + from, take, block.codes[c].begin() + to);
+            } else {
+              std::fill_n(block.codes[c].begin() + to, take, -1);
+            }
+          } else if (column.kind == HeldColumn::Kind::numbers) {
+            std::copy_n(column.numbers.begin() + from, take, block.numbers[c].begin() + to);
+          } else {
+            std::fill_n(block.numbers[c].begin() + to, take,
+                        std::numeric_limits<double>::quiet_NaN());
+          }
+        }
+        block.rows += take;
+        done += take;
+        if (block.rows == block_rows) append_block();
+      }
+      progress.bytes_done(part.end_offset);
+      part = HeldRows{};
+    }
+    stop_holding();
+    report.skipped_rows = pass1_skipped_;
+    report.skipped_examples = pass1_skipped_examples_;
+  } else if (segments_) {
     const ReadOnlyFile file = open_for_segments();
     ImportProgress progress(segments_->end, options_.progress, "pass 2 of 2 (writing)");
     struct WritePart {

@@ -1,11 +1,21 @@
 // `lathe import`: CSV to Lathe's columnar HDF5 layout, streaming in constant memory.
 //
-// The file is read twice (three times in rare cases, below), never held in memory:
+// The file is read once or twice (three times in rare cases, below), never held in memory whole:
 //   pass 1  reads the header and every record, infers each column's type, collects the labels of
 //           categorical columns, counts rows and finds every error, before any output exists;
-//   pass 2  parses again and appends blocks of rows to a ColumnarWriter on a temporary file, which
-//           is renamed to the output path only when complete. A failed import leaves nothing at
-//           the output path and never touches an earlier file there.
+//   pass 2  appends blocks of rows to a ColumnarWriter on a temporary file, which is renamed to
+//           the output path only when complete. A failed import leaves nothing at the output path
+//           and never touches an earlier file there.
+// Pass 2 parses the file again, unless pass 1 could hold its values (Holding, below).
+// Holding: on the parallel path (Reading), pass 1 also parses each segment's values as pass 2 would
+//   and holds them, up to CsvImportOptions::held_values_bytes in all: a column's numbers while its
+//   segment has shown only numbers (and missing values) in it, else its labels as indices into
+//   the segment's own labels (mapped to the sorted codes once all labels are known). When every
+//   row to be written was held, and every column as its type needs (no segment mixing numbers and
+//   labels in a categorical column), pass 2 writes the held values without reading the file again;
+//   otherwise (a larger file, such columns, an int64 column, a mostly numeric column with bad
+//   values, a row skipped for a non-number in a --numeric column) it frees them and reads the
+//   file again. The output and the report are the same either way.
 //
 // The CSV dialect is RFC 4180 (see io/csv_reader.h): quoted fields, CRLF, a UTF-8 BOM. Header
 // names have their quotes and surrounding whitespace removed; empty or duplicate names are errors.
@@ -59,8 +69,10 @@
 //   with CsvReader, which then reads every pass. The header is always read with CsvReader.
 // Memory: one block of rows, one batch of segments with their parsed values (a few MiB per thread)
 //   and the records that run past their segments (as long as CsvReader's longest record),
-//   the labels of categorical columns, and at most 1024 distinct integers per column while every
-//   number it has shown is an integer (the codes a categorical column often holds); a column that
+//   the labels of categorical columns, the values pass 1 holds (at most held_values_bytes, 1 GiB
+//   by default; pass 1 stops holding as soon as the data read so far shows that its values would
+//   need more), and at most 1024 distinct integers per column while every number it has shown is
+//   an integer (the codes a categorical column often holds); a column that
 //   turns out categorical after outgrowing that limit, or after showing another number, gets its
 //   labels from a third pass over the file.
 #pragma once
@@ -91,6 +103,9 @@ struct CsvImportOptions {
   // How the data is read (see above); the result is the same either way, tests compare the two.
   bool parallel = true;            // false: always on one thread with CsvReader
   std::int64_t segment_bytes = 0;  // bytes per segment of the parallel path; 0 = automatic
+  // Bytes of parsed values pass 1 may hold (see Holding); 0 = none (pass 2 always reads the file
+  // again); negative = automatic: 1 GiB, at most a quarter of physical memory.
+  std::int64_t held_values_bytes = -1;
 };
 
 struct CsvImportReport {
@@ -101,6 +116,8 @@ struct CsvImportReport {
   std::int64_t numeric_columns = 0;
   std::int64_t categorical_columns = 0;
   bool read_in_segments = false;  // the data had no lone CR and was read by all threads (see Reading)
+  // Pass 2 wrote the values pass 1 held, not reading the file again (see Holding).
+  bool read_once = false;
   std::int64_t int64_columns = 0;   // numeric columns stored as int64 (see Exact integers)
   // Notes for the user (`lathe import` prints them on stderr), one line each, in column order:
   // integers beyond 2^53 that had to be rounded, a mostly-numeric column taken as categorical.

@@ -1802,5 +1802,212 @@ TEST(CsvImportParallel, InfiniteValuesGetANoteWithTheirCountAndFirstLineBothWays
   EXPECT_TRUE(import_csv(dir.write("none.csv", "x\n1\n3.4e38\n"), dir.file("none.h5"), quiet_options()).notes.empty());
 }
 
+// Imports `text` on the parallel path holding pass 1's values (with segments of several sizes, down
+// to 1 byte, so that held parts start and end at every kind of boundary), and without holding them
+// (held_values_bytes 0: pass 2 reads the file again, as before holding existed), and requires the
+// same report, stored bytes and error message; every import that holds must have written the held
+// values exactly when `read_once`. Returns the outcome of the import that never holds.
+ImportOutcome expect_same_held_or_read_again(const std::string& text, CsvImportOptions options,
+                                             const std::string& what, bool read_once,
+                                             const std::vector<std::int64_t>& segment_sizes = {
+                                                 1, 7, 64, 1000, 0}) {
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("h.csv", text);
+  options.progress = false;
+  options.parallel = true;
+  options.held_values_bytes = 0;
+  options.segment_bytes = 64;
+  const ImportOutcome again = import_outcome(csv, dir.file("again.h5"), options);
+  EXPECT_FALSE(again.report.read_once) << what;
+  options.held_values_bytes = -1;
+  for (const std::int64_t segment_bytes : segment_sizes) {
+    options.segment_bytes = segment_bytes;
+    const ImportOutcome held = import_outcome(csv, dir.file("held.h5"), options);
+    const std::string where =
+        what + ", held, segments of " + std::to_string(segment_bytes) + " bytes";
+    EXPECT_EQ(held.error, again.error) << where;
+    if (!again.error.empty() || !held.error.empty()) continue;
+    EXPECT_TRUE(held.report.read_in_segments) << where;
+    EXPECT_EQ(held.report.read_once, read_once) << where;
+    EXPECT_EQ(held.report.rows, again.report.rows) << where;
+    EXPECT_EQ(held.report.skipped_rows, again.report.skipped_rows) << where;
+    EXPECT_EQ(held.report.skipped_examples, again.report.skipped_examples) << where;
+    EXPECT_EQ(held.report.numeric_columns, again.report.numeric_columns) << where;
+    EXPECT_EQ(held.report.categorical_columns, again.report.categorical_columns) << where;
+    EXPECT_EQ(held.report.int64_columns, again.report.int64_columns) << where;
+    EXPECT_EQ(held.report.notes, again.report.notes) << where;
+    EXPECT_EQ(held.content.size(), again.content.size()) << where;
+    if (held.content.size() != again.content.size()) continue;
+    for (std::size_t i = 0; i < again.content.size(); ++i) {
+      EXPECT_TRUE(held.content[i] == again.content[i])
+          << where << ": entry " << i << " differs: " << again.content[i].substr(0, 80);
+    }
+  }
+  return again;
+}
+
+TEST(CsvImportHeld, NumbersMissingValuesAndLabelsAreWrittenWithoutReadingAgain) {
+  // Labels arrive in an order unlike their sorted one, and each segment meets them in its own
+  // order (its own indices), so the codes are remapped; columns missing in whole segments hold
+  // only missing values, as numbers (m) and as labels (t).
+  const char* labels[] = {"zeta", "alpha", "mid", "Beta", "alpha2"};
+  std::string text = "x,c,m,t,y\n";
+  for (int i = 0; i < 600; ++i) {
+    const std::string label = labels[(i * 7 + i / 50) % 5];
+    text += std::to_string(i) + ".25," + (i % 11 == 0 ? "NA" : label) + "," +
+            (i < 300 ? "" : std::to_string(i % 13)) + "," +
+            (i >= 100 && i < 400 ? "" : "w" + std::to_string(i % 3)) + "," + (i % 2 ? "1" : "0") +
+            "\n";
+  }
+  expect_same_held_or_read_again(text, options_with(false), "labels out of order", true);
+  expect_same_both_ways(text, options_with(false), "labels out of order");
+
+  // Read back on its own: every row's label and number as written in the file.
+  test::TemporaryDirectory dir;
+  CsvImportOptions options = quiet_options();
+  options.segment_bytes = 100;
+  const CsvImportReport report = import_csv(dir.write("l.csv", text), dir.file("l.h5"), options);
+  EXPECT_TRUE(report.read_once);
+  const Table t = read_table(dir.file("l.h5"));
+  ASSERT_EQ(t.rows, 600);
+  EXPECT_EQ(t.column("c").categories,
+            (std::vector<std::string>{"Beta", "alpha", "alpha2", "mid", "zeta"}));
+  for (int i = 0; i < 600; ++i) {
+    EXPECT_EQ(t.label("c", i), i % 11 == 0 ? "" : labels[(i * 7 + i / 50) % 5]) << i;
+    EXPECT_EQ(t.at("x", i), static_cast<float>(i + 0.25)) << i;
+    EXPECT_EQ(std::isnan(t.at("m", i)), i < 300) << i;
+    EXPECT_EQ(t.label("t", i), i >= 100 && i < 400 ? "" : "w" + std::to_string(i % 3)) << i;
+  }
+}
+
+TEST(CsvImportHeld, ColumnWhoseTypeChangesLateIsReadAgain) {
+  // n holds numbers up to its last rows, then text: categorical, with labels for its numbers,
+  // which no segment held as labels. k is categorical from a text value in its first segments,
+  // then numbers only; u has text first and numbers after, within each segment.
+  std::string text = "n,k,u\n";
+  for (int i = 0; i < 500; ++i) {
+    text += (i >= 490 ? "late" + std::to_string(i) : std::to_string(i % 40) + ".5") + "," +
+            (i < 10 ? "text" + std::to_string(i) : std::to_string(i % 9)) + "," +
+            (i % 50 == 0 ? "u" : std::to_string(i % 5)) + "\n";
+  }
+  const ImportOutcome outcome =
+      expect_same_held_or_read_again(text, options_with(false), "late type change", false);
+  ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+  EXPECT_EQ(outcome.report.categorical_columns, 3);
+  expect_same_both_ways(text, options_with(false), "late type change");
+  // A type change is local to its column: a file without one holds every value.
+  std::string numbers_only = "n,k\n";
+  for (int i = 0; i < 500; ++i)
+    numbers_only += std::to_string(i) + ".5,k" + std::to_string(i % 9) + "\n";
+  expect_same_held_or_read_again(numbers_only, options_with(false), "no type change", true);
+}
+
+TEST(CsvImportHeld, MostlyNumericColumnsAndForcedNumericSkipsAreReadAgain) {
+  std::string text = "x,y,tag\n";
+  for (int i = 0; i < 500; ++i) {
+    const bool bad = i == 150 || i == 320;
+    text += std::to_string(i) + "," + (bad ? "bad" + std::to_string(i) : std::to_string(i * 2)) +
+            "," + (i % 2 ? "odd" : "even") + "\n";
+  }
+  const ImportOutcome failed =
+      expect_same_held_or_read_again(text, options_with(false), "mostly numeric", false);
+  EXPECT_NE(failed.error.find("line 152"), std::string::npos) << failed.error;
+  const ImportOutcome skipped =
+      expect_same_held_or_read_again(text, options_with(true), "mostly numeric, skip", false);
+  EXPECT_EQ(skipped.report.skipped_rows, 2);
+  // Pass 2 may name another column than pass 1 for a row skipped for a --numeric column.
+  const ImportOutcome forced = expect_same_held_or_read_again(text, options_with(true, {}, {"y"}),
+                                                              "forced numeric, skip", false);
+  EXPECT_EQ(forced.report.skipped_rows, 2);
+}
+
+TEST(CsvImportHeld, RaggedRowsSkippedAndValuesPandasTakesAsMissing) {
+  // Skipped ragged rows (the same reasons in both passes), na_values numbers, infinite values and
+  // a forced categorical column of numbers: all held, all written as pass 2 writes them.
+  std::string text = "a,b,c\n";
+  for (int i = 0; i < 400; ++i) {
+    std::string b = std::to_string(i % 17) + ".125";
+    if (i % 23 == 0) b = "-999";
+    if (i == 77) b = "-9.99e2";
+    if (i == 100) b = "inf";
+    if (i == 200) b = "1e39";
+    text += std::to_string(i) + "," + b + "," + std::to_string(i % 6) +
+            (i % 97 == 5 ? ",extra" : "") + "\n";
+  }
+  CsvImportOptions options = options_with(true, {"c"});
+  options.na_values = {"-999"};
+  const ImportOutcome outcome =
+      expect_same_held_or_read_again(text, options, "ragged, na_values", true);
+  ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+  EXPECT_EQ(outcome.report.skipped_rows, 5);
+  ASSERT_EQ(outcome.report.notes.size(), 1u) << testing::PrintToString(outcome.report.notes);
+  EXPECT_NE(outcome.report.notes[0].find(
+                "column 'b' holds 2 infinite values (the first 'inf' on line 102"),
+            std::string::npos)
+      << outcome.report.notes[0];
+  expect_same_both_ways(text, options, "ragged, na_values");
+  options.skip_bad_rows = false;
+  expect_same_held_or_read_again(text, options, "ragged, failing", true);
+}
+
+TEST(CsvImportHeld, QuotedRecordsAcrossSegmentsAreHeldOnce) {
+  // Quoted fields with line breaks run across segment boundaries: a segment started inside one is
+  // parsed again (its first parse's held values are dropped) and the record is held on its own.
+  std::string text = "id,note,v\n";
+  for (int i = 0; i < 300; ++i) {
+    const std::string note = i % 4 == 0   ? "\"line one\nline, two\""
+                             : i % 4 == 1 ? "\"say \"\"hi\"\"\""
+                                          : "plain" + std::to_string(i % 3);
+    text += std::to_string(i) + "," + note + "," + std::to_string(i * 3) + ".5\n";
+  }
+  const ImportOutcome outcome =
+      expect_same_held_or_read_again(text, options_with(false), "quoted", true);
+  ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+  EXPECT_EQ(outcome.report.rows, 300);
+  expect_same_both_ways(text, options_with(false), "quoted");
+}
+
+TEST(CsvImportHeld, ValuesBeyondTheLimitAreReadAgain) {
+  // Over the limit, holding stops and pass 2 reads the file again: the same output, read twice.
+  std::string text = "x,c\n";
+  for (int i = 0; i < 2000; ++i) text += std::to_string(i) + ".5,c" + std::to_string(i % 5) + "\n";
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("limit.csv", text);
+  CsvImportOptions options = quiet_options();
+  options.segment_bytes = 1000;
+  const ImportOutcome held = import_outcome(csv, dir.file("held.h5"), options);
+  ASSERT_TRUE(held.error.empty()) << held.error;
+  EXPECT_TRUE(held.report.read_once);
+  for (const std::int64_t limit : {std::int64_t{1}, std::int64_t{4096}, std::int64_t{20000}}) {
+    options.held_values_bytes = limit;
+    const ImportOutcome limited = import_outcome(csv, dir.file("limited.h5"), options);
+    ASSERT_TRUE(limited.error.empty()) << limited.error;
+    EXPECT_FALSE(limited.report.read_once) << limit;
+    EXPECT_TRUE(limited.content == held.content) << limit;
+  }
+  options.held_values_bytes = 1 << 20;  // enough for all
+  EXPECT_TRUE(import_outcome(csv, dir.file("enough.h5"), options).report.read_once);
+}
+
+TEST(CsvImportHeld, RandomFilesImportTheSameHeldOrReadAgain) {
+  std::mt19937 rng(20240607);
+  // Column d is text, missing or empty; a skipping file has a few ragged rows.
+  const char* words[] = {"red", "Green", "blue", "NA", "", "x y"};
+  for (int file = 0; file < 12; ++file) {
+    std::string text = "a,b,c,d\n";
+    const int rows = 50 + static_cast<int>(rng() % 300);
+    for (int r = 0; r < rows; ++r) {
+      text += std::to_string(static_cast<int>(rng() % 1000) - 500) + "." +
+              std::to_string(rng() % 100) + ",";
+      text += std::string(words[rng() % 3]) + ",";
+      text += (rng() % 10 == 0 ? std::string("") : std::to_string(rng() % 50)) + ",";
+      text +=
+          std::string(words[rng() % 6]) + (file % 2 == 1 && rng() % 40 == 0 ? ",extra" : "") + "\n";
+    }
+    expect_same_held_or_read_again(text, options_with(file % 2 == 1),
+                                   "random file " + std::to_string(file), true, {1, 64, 0});
+  }
+}
+
 }  // namespace
 }  // namespace lathe
