@@ -41,7 +41,7 @@ std::vector<std::string> split_tokens(const std::vector<std::string>& given) {
 
 void add_import_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "import", "Import a CSV file to Lathe's columnar HDF5 layout (types inferred, two passes)");
+      "import", "Import a CSV file to Lathe's columnar HDF5 layout (types inferred; the file is read twice unless its values fit in memory)");
   struct Args {
     std::string csv, out, delimiter = ",";
     std::vector<std::string> categorical, numeric, na_values;
