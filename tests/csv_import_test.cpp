@@ -896,6 +896,25 @@ ImportOutcome import_outcome(const fs::path& csv, const fs::path& out, const Csv
   return outcome;
 }
 
+// Requires `got` to be `want`'s report (notes and skipped rows included) and stored bytes; `where`
+// names the comparison in failures.
+void expect_same_import(const ImportOutcome& got, const ImportOutcome& want, const std::string& where) {
+  EXPECT_EQ(got.report.rows, want.report.rows) << where;
+  EXPECT_EQ(got.report.skipped_rows, want.report.skipped_rows) << where;
+  EXPECT_EQ(got.report.skipped_examples, want.report.skipped_examples) << where;
+  EXPECT_EQ(got.report.numeric_columns, want.report.numeric_columns) << where;
+  EXPECT_EQ(got.report.categorical_columns, want.report.categorical_columns) << where;
+  EXPECT_EQ(got.report.int64_columns, want.report.int64_columns) << where;
+  EXPECT_EQ(got.report.notes, want.report.notes) << where;
+  EXPECT_EQ(got.content.size(), want.content.size()) << where;
+  if (got.content.size() != want.content.size()) return;
+  for (std::size_t i = 0; i < want.content.size(); ++i) {
+    // Not EXPECT_EQ: the entries hold binary data.
+    EXPECT_TRUE(got.content[i] == want.content[i])
+        << where << ": entry " << i << " differs: " << want.content[i].substr(0, 80);
+  }
+}
+
 // Imports `text` on the serial path and on the parallel path with segments of several sizes (down
 // to 1 byte, so records start, end and break across every kind of boundary, and the file spans many
 // batches), and requires the same report (notes included), stored bytes and error message; a file that imports must
@@ -918,20 +937,7 @@ ImportOutcome expect_same_both_ways(const std::string& text, CsvImportOptions op
     EXPECT_EQ(parallel.error, serial.error) << where;
     if (!serial.error.empty() || !parallel.error.empty()) continue;
     EXPECT_EQ(parallel.report.read_in_segments, in_segments) << where;
-    EXPECT_EQ(parallel.report.rows, serial.report.rows) << where;
-    EXPECT_EQ(parallel.report.skipped_rows, serial.report.skipped_rows) << where;
-    EXPECT_EQ(parallel.report.skipped_examples, serial.report.skipped_examples) << where;
-    EXPECT_EQ(parallel.report.numeric_columns, serial.report.numeric_columns) << where;
-    EXPECT_EQ(parallel.report.categorical_columns, serial.report.categorical_columns) << where;
-    EXPECT_EQ(parallel.report.int64_columns, serial.report.int64_columns) << where;
-    EXPECT_EQ(parallel.report.notes, serial.report.notes) << where;
-    EXPECT_EQ(parallel.content.size(), serial.content.size()) << where;
-    if (parallel.content.size() != serial.content.size()) continue;
-    for (std::size_t i = 0; i < serial.content.size(); ++i) {
-      // Not EXPECT_EQ: the entries hold binary data.
-      EXPECT_TRUE(parallel.content[i] == serial.content[i])
-          << where << ": entry " << i << " differs: " << serial.content[i].substr(0, 80);
-    }
+    expect_same_import(parallel, serial, where);
   }
   return serial;
 }
@@ -1829,19 +1835,7 @@ ImportOutcome expect_same_held_or_read_again(const std::string& text, CsvImportO
     if (!again.error.empty() || !held.error.empty()) continue;
     EXPECT_TRUE(held.report.read_in_segments) << where;
     EXPECT_EQ(held.report.read_once, read_once) << where;
-    EXPECT_EQ(held.report.rows, again.report.rows) << where;
-    EXPECT_EQ(held.report.skipped_rows, again.report.skipped_rows) << where;
-    EXPECT_EQ(held.report.skipped_examples, again.report.skipped_examples) << where;
-    EXPECT_EQ(held.report.numeric_columns, again.report.numeric_columns) << where;
-    EXPECT_EQ(held.report.categorical_columns, again.report.categorical_columns) << where;
-    EXPECT_EQ(held.report.int64_columns, again.report.int64_columns) << where;
-    EXPECT_EQ(held.report.notes, again.report.notes) << where;
-    EXPECT_EQ(held.content.size(), again.content.size()) << where;
-    if (held.content.size() != again.content.size()) continue;
-    for (std::size_t i = 0; i < again.content.size(); ++i) {
-      EXPECT_TRUE(held.content[i] == again.content[i])
-          << where << ": entry " << i << " differs: " << again.content[i].substr(0, 80);
-    }
+    expect_same_import(held, again, where);
   }
   return again;
 }
