@@ -782,8 +782,12 @@ std::string bias_text(const ModelFile& m) {
 }
 
 std::string weights_section(const ModelFile& m) {
-  const std::vector<std::string> keys = expanded_feature_keys(m.preparation);
-  const std::size_t features = keys.size();
+  // Keys only for the weights shown: a model with millions of hashed buckets would otherwise make a
+  // string for each.
+  const auto features = static_cast<std::size_t>(m.preparation.expanded_features());
+  const auto label_of = [&](std::size_t f) {
+    return feature_label(expanded_feature_key(m.preparation, static_cast<std::int64_t>(f)));
+  };
   const auto outputs = static_cast<std::size_t>(m.outputs);
   std::string s = "<section id=\"weights-section\"><h2>Largest weights</h2>\n";
   if (features == 0 || m.parameters.weights.size() != outputs * features) {
@@ -809,13 +813,14 @@ std::string weights_section(const ModelFile& m) {
   for (std::size_t i = 0; i < top; ++i) {
     const std::size_t o = order[i] / features, f = order[i] % features;
     const float w = m.parameters.weights[order[i]];
-    bars.push_back({output_name(o) + feature_label(keys[f]), w, "", num(w, 4)});
+    const std::string label = label_of(f);
+    bars.push_back({output_name(o) + label, w, "", num(w, 4)});
     table += "<tr><td>" + std::to_string(i + 1) + "</td>" +
              (outputs > 1
                   ? "<td>" + html_escape(o < m.classes.size() ? m.classes[o] : std::to_string(o)) +
                         "</td>"
                   : std::string()) +
-             "<td class=\"feature\">" + html_escape(feature_label(keys[f])) + "</td><td>" +
+             "<td class=\"feature\">" + html_escape(label) + "</td><td>" +
              num(w, 6) + "</td></tr>\n";
   }
   table += "</tbody></table>\n";
@@ -893,7 +898,7 @@ std::string weights_section(const ModelFile& m) {
   for (std::size_t r = 0; r < shown; ++r) {
     const Pair& q = pairs[r];
     ibars.push_back(
-        {output_name(q.o) + feature_label(keys[q.i]) + " \u00d7 " + feature_label(keys[q.j]),
+        {output_name(q.o) + label_of(q.i) + " \u00d7 " + label_of(q.j),
          q.value, "", num(q.value, 4)});
     itable +=
         "<tr><td>" + std::to_string(r + 1) + "</td>" +
@@ -901,8 +906,8 @@ std::string weights_section(const ModelFile& m) {
              ? "<td>" + html_escape(q.o < m.classes.size() ? m.classes[q.o] : std::to_string(q.o)) +
                    "</td>"
              : std::string()) +
-        "<td class=\"feature\">" + html_escape(feature_label(keys[q.i])) +
-        "</td><td class=\"feature\">" + html_escape(feature_label(keys[q.j])) + "</td><td>" +
+        "<td class=\"feature\">" + html_escape(label_of(q.i)) +
+        "</td><td class=\"feature\">" + html_escape(label_of(q.j)) + "</td><td>" +
         num(q.value, 6) + "</td></tr>\n";
   }
   itable += "</tbody></table>\n";

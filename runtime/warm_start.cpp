@@ -430,28 +430,44 @@ class SameFeatures {
 
 }  // namespace
 
+namespace {
+
+// The key of slot `s` of sparse group `g`.
+std::string sparse_slot_key(const FittedPreparation& fitted, const SparseGroup& g, std::uint32_t s) {
+  const auto slot = static_cast<std::int32_t>(s);
+  switch (g.kind) {
+    case SparseKind::one_hot:
+      return one_hot_key(fitted.categorical.at(static_cast<std::size_t>(g.a)), slot);
+    case SparseKind::slope:
+      return "slope:" + g.name + "=" + slot_name(fitted.categorical.at(static_cast<std::size_t>(g.b)), slot);
+    default:  // categorical x categorical: hashed buckets
+      return "cross:" + g.name + "#" + std::to_string(s) + "/" + std::to_string(g.slots);
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) {
   std::vector<std::string> keys;
   for (const std::string& name : fitted.dense_names()) keys.push_back("dense:" + name);
   for (const SparseGroup& g : fitted.sparse) {
-    for (std::uint32_t s = 0; s < g.slots; ++s) {
-      const auto slot = static_cast<std::int32_t>(s);
-      switch (g.kind) {
-        case SparseKind::one_hot:
-          keys.push_back(one_hot_key(fitted.categorical.at(static_cast<std::size_t>(g.a)), slot));
-          break;
-        case SparseKind::slope:
-          keys.push_back("slope:" + g.name + "=" +
-                         slot_name(fitted.categorical.at(static_cast<std::size_t>(g.b)), slot));
-          break;
-        default:  // categorical x categorical: hashed buckets
-          keys.push_back("cross:" + g.name + "#" + std::to_string(s) + "/" +
-                         std::to_string(g.slots));
-          break;
-      }
-    }
+    for (std::uint32_t s = 0; s < g.slots; ++s) keys.push_back(sparse_slot_key(fitted, g, s));
   }
   return keys;
+}
+
+std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t feature) {
+  const std::vector<std::string> dense = fitted.dense_names();
+  if (feature >= 0 && feature < static_cast<std::int64_t>(dense.size())) {
+    return "dense:" + dense[static_cast<std::size_t>(feature)];
+  }
+  std::int64_t at = feature - static_cast<std::int64_t>(dense.size());
+  for (const SparseGroup& g : fitted.sparse) {
+    if (at >= 0 && at < static_cast<std::int64_t>(g.slots)) return sparse_slot_key(fitted, g, static_cast<std::uint32_t>(at));
+    at -= static_cast<std::int64_t>(g.slots);
+  }
+  throw Error("expanded_feature_key: no feature " + std::to_string(feature) + " in a preparation of " +
+              std::to_string(fitted.expanded_features()));
 }
 
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,

@@ -21,6 +21,9 @@ namespace lathe {
 // pair instead). A string per feature: carry_parameters matches features by these keys without
 // building them (a bucket by its number and count, never by a label spelled like its key).
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
+// The key of expanded feature `feature` alone (0 <= feature < fitted.expanded_features()): for a
+// few features of a model with millions of hashed buckets (`lathe report`'s largest weights).
+std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t feature);
 
 // A regression model's target standardization: its score s predicts mean + std * s (ModelFile's
 // target_mean and target_std; std > 0). Ignored for classification.

@@ -770,5 +770,21 @@ TEST(WarmStartTest, OtherOutputsOrFactorsAreRefused) {
   EXPECT_THROW(carry_parameters(fitted, parameters, {}, fitted, {}, fm), InputError);
 }
 
+
+// One feature's key is the key expanded_feature_keys gives it (`lathe report` names its largest
+// weights one by one), for dense features, one-hot and slope slots and cross buckets; past the
+// last feature is an error.
+TEST(WarmStartTest, OneFeaturesKeyIsItsKeyInTheWholeList) {
+  for (const FittedPreparation& fitted : {hashed_preparation(64, 32), hashed_preparation(0, 32, {"#1/64", "u", "v"})}) {
+    const std::vector<std::string> keys = expanded_feature_keys(fitted);
+    ASSERT_EQ(static_cast<std::int64_t>(keys.size()), fitted.expanded_features());
+    for (std::size_t f = 0; f < keys.size(); ++f) {
+      EXPECT_EQ(expanded_feature_key(fitted, static_cast<std::int64_t>(f)), keys[f]) << "feature " << f;
+    }
+    EXPECT_THROW(expanded_feature_key(fitted, fitted.expanded_features()), Error);
+    EXPECT_THROW(expanded_feature_key(fitted, -1), Error);
+  }
+}
+
 }  // namespace
 }  // namespace lathe
