@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
@@ -381,9 +382,35 @@ struct RecordReader::Impl {
     return h5::fixed_string_text(reinterpret_cast<const char*>(p), f.element_size, f.space_padded);
   }
 
-  static bool is_text_only(const Field& f) {
-    return f.decode == Decode::fixed_text || f.decode == Decode::variable_text ? f.spec.text_only : false;
+  // The field and element that feed table column `column`; Error when none does.
+  std::pair<std::size_t, std::size_t> field_of(std::int64_t column) const {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const auto& columns = fields[i].spec.columns;
+      const auto it = std::find(columns.begin(), columns.end(), column);
+      if (it != columns.end()) return {i, static_cast<std::size_t>(it - columns.begin())};
+    }
+    throw Error(where + ": no field feeds column " + std::to_string(column));
   }
+
+  // A memory type of field `i` alone, as `member_type` (its elements in the memory type HDF5
+  // converts them to): HDF5 reads (and, for variable-length strings, allocates) no other member.
+  Plan one_field_plan(std::size_t i, hid_t member, const std::string& w) const {
+    Plan p;
+    p.record_size = H5Tget_size(member);
+    p.has_variable_text = fields[i].decode == Decode::variable_text;
+    p.slots.emplace_back(i, 0);
+    if (compound) {
+      p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), w));
+      LATHE_H5_CHECK(H5Tinsert(p.type.get(), fields[i].spec.member.c_str(), 0, member), w);
+    } else {
+      p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(member), w));
+    }
+    return p;
+  }
+
+  static bool is_text(const Field& f) { return f.decode == Decode::fixed_text || f.decode == Decode::variable_text; }
+
+  static bool is_text_only(const Field& f) { return is_text(f) && f.spec.text_only; }
 
   bool is_missing(const Field& f, std::string_view label) const {
     if (label.empty()) return true;
@@ -439,10 +466,7 @@ const std::string& RecordReader::dtype(std::size_t field) const {
 bool RecordReader::holds_labels(std::size_t field) const {
   return !impl_->fields.at(field).codes.empty();
 }
-bool RecordReader::holds_text(std::size_t field) const {
-  const Impl::Field& f = impl_->fields.at(field);
-  return f.decode == Decode::fixed_text || f.decode == Decode::variable_text;
-}
+bool RecordReader::holds_text(std::size_t field) const { return Impl::is_text(impl_->fields.at(field)); }
 
 bool RecordReader::decodes_stored_records() const {
   const Impl& m = *impl_;
@@ -537,66 +561,39 @@ const std::vector<std::string>& RecordReader::labels(std::size_t field, std::siz
 void RecordReader::read_as(std::int64_t column, std::int64_t first, std::int64_t count,
                            hid_t memory_type, void* out) {
   Impl& m = *impl_;
-  for (const Impl::Field& f : m.fields) {
-    for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
-      if (f.spec.columns[e] != column) continue;
-      if (!f.codes.empty() || !m.compound)
-        throw Error(m.where + ": a column of strings has no exact numeric values");
-      const std::string w = m.where + ", field '" + f.spec.member + "'";
-      Impl::Plan p;
-      const H5Handle member = Impl::member_type(f, memory_type, w);
-      p.record_size = H5Tget_size(member.get());
-      p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), w));
-      LATHE_H5_CHECK(H5Tinsert(p.type.get(), f.spec.member.c_str(), 0, member.get()), w);
-      const std::size_t size = H5Tget_size(memory_type);
-      auto* dst = static_cast<unsigned char*>(out);
-      if (count <= 0) return;
-      m.read_rows(p, first, count, [&](const std::string&) {
-        for (std::int64_t r = 0; r < count; ++r) {
-          std::memcpy(dst + static_cast<std::size_t>(r) * size,
-                      m.buffer.data() + static_cast<std::size_t>(r) * p.record_size + e * size,
-                      size);
-        }
-      });
-      return;
+  const auto [i, e] = m.field_of(column);
+  const Impl::Field& f = m.fields[i];
+  if (Impl::is_text(f) || !m.compound) throw Error(m.where + ": a column of strings has no exact numeric values");
+  const std::string w = m.where + ", field '" + f.spec.member + "'";
+  const H5Handle member = Impl::member_type(f, memory_type, w);
+  const Impl::Plan p = m.one_field_plan(i, member.get(), w);
+  const std::size_t size = H5Tget_size(memory_type);
+  auto* dst = static_cast<unsigned char*>(out);
+  if (count <= 0) return;
+  m.read_rows(p, first, count, [&](const std::string&) {
+    for (std::int64_t r = 0; r < count; ++r) {
+      std::memcpy(dst + static_cast<std::size_t>(r) * size,
+                  m.buffer.data() + static_cast<std::size_t>(r) * p.record_size + e * size, size);
     }
-  }
-  throw Error(m.where + ": no field feeds column " + std::to_string(column));
+  });
 }
 
 void RecordReader::read_text(std::int64_t column, std::int64_t first, std::int64_t count,
                              std::vector<std::string>& out) {
   Impl& m = *impl_;
-  for (std::size_t i = 0; i < m.fields.size(); ++i) {
-    const Impl::Field& f = m.fields[i];
-    for (std::size_t e = 0; e < f.spec.columns.size(); ++e) {
-      if (f.spec.columns[e] != column) continue;
-      if (!holds_text(i)) throw Error(m.where + ": column " + std::to_string(column) + " does not hold strings");
-      out.assign(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)), std::string());
-      if (count <= 0) return;
-      // A plan of this field alone: HDF5 reads (and, for variable-length strings, allocates) no
-      // other member.
-      Impl::Plan p;
-      p.record_size = H5Tget_size(f.memory_type.get());
-      p.has_variable_text = f.decode == Decode::variable_text;
-      p.slots.emplace_back(i, 0);
-      if (m.compound) {
-        p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcreate(H5T_COMPOUND, p.record_size), m.where));
-        LATHE_H5_CHECK(H5Tinsert(p.type.get(), f.spec.member.c_str(), 0, f.memory_type.get()), m.where);
-      } else {
-        p.type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(f.memory_type.get()), m.where));
-      }
-      m.read_rows(p, first, count, [&](const std::string&) {
-        const unsigned char* record = m.buffer.data() + e * f.element_size;
-        for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
-          const std::string_view text = Impl::text_at(f, record);
-          if (!m.is_missing(f, text)) out[static_cast<std::size_t>(r)].assign(text);
-        }
-      });
-      return;
+  const auto [i, e] = m.field_of(column);
+  const Impl::Field& f = m.fields[i];
+  if (!Impl::is_text(f)) throw Error(m.where + ": column " + std::to_string(column) + " does not hold strings");
+  out.assign(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)), std::string());
+  if (count <= 0) return;
+  const Impl::Plan p = m.one_field_plan(i, f.memory_type.get(), m.where);
+  m.read_rows(p, first, count, [&](const std::string&) {
+    const unsigned char* record = m.buffer.data() + e * f.element_size;
+    for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
+      const std::string_view text = Impl::text_at(f, record);
+      if (!m.is_missing(f, text)) out[static_cast<std::size_t>(r)].assign(text);
     }
-  }
-  throw Error(m.where + ": no field feeds column " + std::to_string(column));
+  });
 }
 
 void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
