@@ -149,6 +149,11 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   add_whole_number_option(command, "--category-buckets", args.category_buckets,
                           "Buckets of a hashed categorical column")
       ->capture_default_str();
+  add_whole_number_option(command, "--min-category-count", args.min_category_count,
+                          "A label in fewer training rows has no slot of its own: it shares the unknown slot "
+                          "with labels never seen (1 = every label seen has one); --max-categories counts the "
+                          "labels left")
+      ->capture_default_str();
 }
 
 PreparationOptions parse_preparation_args(const PreparationArgs& args) {
@@ -162,6 +167,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
                      std::to_string(args.hash_buckets) + ")");
   }
   if (args.max_categories < 1) throw UsageError("--max-categories must be at least 1");
+  if (args.min_category_count < 1) throw UsageError("--min-category-count must be at least 1");
   if (args.category_buckets < 1 || args.category_buckets > kMaxBuckets) {
     throw UsageError("--category-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
                      std::to_string(args.category_buckets) + ")");
@@ -169,6 +175,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   options.hash_buckets = args.hash_buckets;
   options.max_categories = args.max_categories;
   options.category_buckets = args.category_buckets;
+  options.min_category_count = args.min_category_count;
 
   std::vector<std::pair<std::string, std::string>> per_column;  // item, flag
   parse_setting("--impute", args.impute, apply_impute, options, per_column);

@@ -21,6 +21,7 @@ struct PreparationArgs {
   std::uint32_t hash_buckets = 1u << 16;
   std::int32_t max_categories = 10000;
   std::uint32_t category_buckets = 1u << 14;
+  std::int64_t min_category_count = 1;
 };
 
 void add_preparation_options(CLI::App* command, PreparationArgs& args);
@@ -30,7 +31,7 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args);
 // train --init-model` without --refit-prep).
 inline constexpr const char* kFittingOptions[] = {
     "--impute",         "--scale",          "--clip", "--cross", "--missing-indicators", "--hash-buckets",
-    "--max-categories", "--category-buckets", "--drop"};
+    "--max-categories", "--category-buckets", "--min-category-count", "--drop"};
 
 // Throws UsageError naming the flag and the bad item. --drop's columns go to
 // PreparationOptions::exclude (each must be a column of the data: fit_preparation checks).

@@ -181,7 +181,8 @@ void add_score_command(CLI::App& app) {
       }
       for (const auto& [column, count] : report.summary.unknown_categories) {
         file_notes.push_back("column '" + column + "': " + std::to_string(count) +
-                             " values with labels not seen in training were scored as unknown");
+                             " values with labels not seen in training, or too rare there to have a slot "
+                             "(--min-category-count), were scored as unknown");
       }
       for (const auto& [column, count] : report.summary.missing_categories) {
         for (const ModelInput& in : scorer.inputs()) {

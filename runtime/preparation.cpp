@@ -228,24 +228,47 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
   CategoricalEncoding enc;
   enc.name = col.name;
   const CategoricalProfile& cp = col.categorical;
-  std::vector<std::string> labels;
+  // Each label with its training rows, merged where a label has several codes.
+  std::vector<std::pair<std::string, std::int64_t>> seen;
   for (std::size_t i = 0; i < cp.labels.size(); ++i) {
-    if (i < cp.counts.size() && cp.counts[i] > 0) labels.push_back(cp.labels[i]);
+    if (i < cp.counts.size() && cp.counts[i] > 0) seen.emplace_back(cp.labels[i], cp.counts[i]);
   }
-  std::sort(labels.begin(), labels.end());
-  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+  std::sort(seen.begin(), seen.end());
+  std::vector<std::string> labels;
+  std::int64_t rare_labels = 0, rare_rows = 0;
+  for (std::size_t i = 0; i < seen.size();) {
+    std::size_t j = i;
+    std::int64_t rows = 0;
+    for (; j < seen.size() && seen[j].first == seen[i].first; ++j) rows += seen[j].second;
+    if (rows >= options.min_category_count) {
+      labels.push_back(seen[i].first);
+    } else {
+      ++rare_labels;
+      rare_rows += rows;
+    }
+    i = j;
+  }
   if (static_cast<std::int64_t>(labels.size()) > options.max_categories) {
     enc.hashed = true;
     enc.buckets = options.category_buckets;
-    note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) +
-                    " categories (more than " + std::to_string(options.max_categories) +
-                    "): hashed into " + std::to_string(options.category_buckets) + " buckets");
-  } else {
-    enc.vocabulary = std::move(labels);
-    if (enc.vocabulary.empty()) {
-      note(notes,
-           "categorical column '" + col.name + "' has no values: every row is in its missing slot");
-    }
+    note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) + " categories" +
+                    (rare_labels > 0 ? " seen in " + std::to_string(options.min_category_count) + " rows or more" : "") +
+                    " (more than " + std::to_string(options.max_categories) + "): hashed into " +
+                    std::to_string(options.category_buckets) + " buckets" + (rare_labels > 0 ? ", every label" : ""));
+    return enc;
+  }
+  enc.vocabulary = std::move(labels);
+  if (rare_labels > 0) {
+    note(notes, "column '" + col.name + "': " + std::to_string(rare_labels) + " of its " +
+                    std::to_string(rare_labels + static_cast<std::int64_t>(enc.vocabulary.size())) +
+                    " labels are in fewer than " + std::to_string(options.min_category_count) + " training rows (" +
+                    std::to_string(rare_rows) + " rows): they share the unknown slot (--min-category-count)");
+  }
+  if (enc.vocabulary.empty()) {
+    note(notes, rare_labels > 0 ? "categorical column '" + col.name + "' has no label in " +
+                                      std::to_string(options.min_category_count) +
+                                      " training rows or more: every row is in its missing or unknown slot"
+                                : "categorical column '" + col.name + "' has no values: every row is in its missing slot");
   }
   return enc;
 }
@@ -341,6 +364,10 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   if (options.max_categories < 0) {
     throw InputError("max categories must not be negative (got " +
                      std::to_string(options.max_categories) + ")");
+  }
+  if (options.min_category_count < 1) {
+    throw InputError("min category count must be at least 1 (got " +
+                     std::to_string(options.min_category_count) + ")");
   }
 
   std::vector<std::string> all_names;

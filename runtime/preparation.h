@@ -61,14 +61,21 @@ struct PreparationOptions {
   std::uint32_t hash_buckets = 1u << 16;      // buckets of categorical x categorical crosses
   std::int32_t max_categories = 10000;        // a categorical column with more labels is hashed...
   std::uint32_t category_buckets = 1u << 14;  // ...into this many buckets
+  // A label seen in fewer training rows than this has no slot of its own: it shares the unknown
+  // slot with labels never seen (1: every seen label has one). Rare labels' weights would be fitted
+  // to a handful of rows; together they are one feature learned from all of them. max_categories
+  // counts the labels that are left. A hashed column hashes every label.
+  std::int64_t min_category_count = 1;
 };
 
 // The fitted transformation of one categorical column. Slots: 0..K-1 for the vocabulary (or the
-// hash buckets when hashed), K for missing, K+1 for a label never seen in training.
-// The vocabulary is the profile's labels with a nonzero count, sorted bytewise and deduplicated, so
-// it depends on the labels only, never on the order of the training file's codes. A column with
-// more than max_categories such labels is hashed instead: slot = label_hash(label) % buckets (a
-// label unseen in training then lands in its bucket, not in the unknown slot).
+// hash buckets when hashed), K for missing, K+1 for a label never seen in training (or seen in
+// fewer than min_category_count training rows).
+// The vocabulary is the profile's labels seen in at least min_category_count training rows, sorted
+// bytewise and deduplicated, so it depends on the labels and their counts only, never on the order
+// of the training file's codes. A column with more than max_categories such labels is hashed
+// instead: slot = label_hash(label) % buckets (a label unseen in training then lands in its bucket,
+// not in the unknown slot).
 struct CategoricalEncoding {
   std::string name;
   std::vector<std::string> vocabulary;  // training labels, slot i (empty when hashed)

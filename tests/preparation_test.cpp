@@ -1036,6 +1036,43 @@ TEST_F(Preparation, ManyCategoriesAreHashedIntoBuckets) {
             static_cast<std::int32_t>(label_hash(n.data(), n.size()) % 16));
 }
 
+TEST_F(Preparation, RareLabelsShareTheUnknownSlot) {
+  // Labels "a" in 6 rows, "b" in 3, "c" in 2 (one under each of its two codes: the same label twice
+  // in the file's table, whose rows count together), "d" in none: a minimum of 3 rows keeps a and b.
+  Table t;
+  t.add_categorical("city", {"a", "b", "c", "d", "c"},
+                    {0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 4, kNaN});
+  PreparationOptions o;
+  o.min_category_count = 3;
+  std::vector<std::string> notes;
+  const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+  const CategoricalEncoding& city = f.categorical[0];
+  ASSERT_FALSE(city.hashed);
+  EXPECT_EQ(city.vocabulary, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("column 'city': 1 of its 3 labels are in fewer than 3 training rows (2 rows)"),
+            std::string::npos)
+      << notes[0];
+  const PreparedBlock b = prepare(cpu, f, t);
+  const std::vector<std::int32_t> expected = {0, 0, 0, 0, 0, 0, 1, 1, 1, city.unknown_slot(), city.unknown_slot(),
+                                              city.missing_slot()};
+  EXPECT_EQ(std::vector<std::int32_t>(b.slot.begin(), b.slot.end()), expected);
+
+  // At 2 rows "c" (1 + 1 under its two codes) keeps its slot.
+  o.min_category_count = 2;
+  EXPECT_EQ(fit_preparation(profile_of(t), o).categorical[0].vocabulary,
+            (std::vector<std::string>{"a", "b", "c"}));
+
+  // The cap counts the labels left: 2 are not more than 2, so no hashing; with 1 row each, 3 are.
+  o.min_category_count = 3;
+  o.max_categories = 2;
+  EXPECT_FALSE(fit_preparation(profile_of(t), o).categorical[0].hashed);
+  o.min_category_count = 1;
+  EXPECT_TRUE(fit_preparation(profile_of(t), o).categorical[0].hashed);
+
+  o.min_category_count = 0;
+  EXPECT_THROW(fit_preparation(profile_of(t), o), InputError);
+}
 // ---------------------------------------------------------------------------------------------
 // Crosses
 

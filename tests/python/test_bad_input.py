@@ -548,7 +548,7 @@ class BadInput(unittest.TestCase):
         self.assertEqual(lathe(*base, "--out", old).returncode, 0)
         for flags in (["--cross", "all"], ["--scale", "minmax"], ["--impute", "median"], ["--clip", "std"],
                       ["--missing-indicators"], ["--hash-buckets", "16"], ["--max-categories", "2"],
-                      ["--category-buckets", "8"], ["--drop", "kind"]):
+                      ["--category-buckets", "8"], ["--min-category-count", "5"], ["--drop", "kind"]):
             with self.subTest(flags=flags):
                 proc = lathe(*base, "--out", new, "--init-model", old, *flags)
                 self.assertEqual(proc.returncode, 2, proc.stderr)
