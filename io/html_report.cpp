@@ -429,14 +429,15 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
     s += table_row("target scaling",
                    "mean " + num(m.target_mean, 6) + ", std " + num(m.target_std, 6));
   }
-  // The parent chain: each "parent" holds its own parent as JSON text.
-  std::string parent = m.parent;
-  for (int depth = 0; !parent.empty() && depth < 64; ++depth) {
-    const nlohmann::json j = parse_object(parent);
+  // The parent chain: each "parent" holds its own parent, as an object (or, in files written
+  // before, as JSON text).
+  nlohmann::json j = parse_object(m.parent);
+  std::string unparsed = j.empty() ? m.parent : std::string();
+  for (int depth = 0; (!j.empty() || !unparsed.empty()) && depth < 64; ++depth) {
     std::string v;
     if (j.empty()) {
-      v = html_escape(parent);
-      parent.clear();
+      v = html_escape(unparsed);
+      unparsed.clear();
     } else {
       v = "<code>" + html_escape(j.contains("path") ? json_text(j["path"]) : std::string("?")) +
           "</code>";
@@ -446,8 +447,13 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
           j["refit_preparation"].get<bool>()) {
         v += ", preparation refitted";
       }
-      parent = j.contains("parent") && j["parent"].is_string() ? j["parent"].get<std::string>()
-                                                               : std::string();
+      nlohmann::json up = j.contains("parent") ? j["parent"] : nlohmann::json();
+      if (up.is_string()) {
+        const std::string text = up.get<std::string>();
+        up = parse_object(text);
+        if (up.empty()) unparsed = text;
+      }
+      j = up.is_object() ? std::move(up) : nlohmann::json::object();
     }
     s += table_row(
         depth == 0 ? std::string("parent") : "ancestor " + std::to_string(depth + 1) + " up", v);

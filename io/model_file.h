@@ -6,8 +6,9 @@
 //   /                      attributes: lathe_model_format_version (int), task, model_kind, loss,
 //                          label, classes (strings), outputs, factors, huber_delta, target_mean,
 //                          target_std, preparation (JSON), input_schema (JSON), metrics (JSON),
-//                          options (JSON), parent (string, format 2, only when the model was
-//                          retrained from another: its path and fingerprint), history (JSON, optional:
+//                          options (JSON), parent (JSON, format 2, only when the model was
+//                          retrained from another: its path, fingerprint and, as a nested object,
+//                          its own parent record; files written before hold that as JSON text), history (JSON, optional:
 //                          the per-epoch record of training, epoch_history_json; absent in older files),
 //                          trained_on_prepared (JSON, optional: only when the training file was
 //                          written by `lathe prepare`; see PreparedSource)

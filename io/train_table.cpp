@@ -557,14 +557,18 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
 // hold the GPU's stream) and the rows of the training mask kept, with their targets and weights.
 class FileWindows final : public TrainingWindows {
  public:
+  // A window's file rows: window_rows rounded up to whole read blocks.
+  static std::int64_t span_for(std::int64_t block_rows, std::int64_t window_rows) {
+    return std::max<std::int64_t>(1, (window_rows + block_rows - 1) / block_rows) * block_rows;
+  }
+
   FileWindows(TableReader& reader, const BoundPreparation& bound, const FittedPreparation& fitted,
               const RowMask& train_mask, std::int64_t window_rows,
               std::function<float(std::int64_t)> target_of, std::function<float(std::int64_t)> weight_of,
               bool weighted, bool row_major)
       : reader_(reader), bound_(bound), fitted_(fitted), mask_(train_mask), target_of_(std::move(target_of)),
         weight_of_(std::move(weight_of)), weighted_(weighted), row_major_(row_major) {
-    const std::int64_t block = reader.block_rows();
-    span_ = std::max<std::int64_t>(1, (window_rows + block - 1) / block) * block;
+    span_ = span_for(reader.block_rows(), window_rows);
     const std::int64_t span = span_;
     for (std::int64_t first = 0; first < reader.rows(); first += span) {
       const std::int64_t end = std::min(reader.rows(), first + span);
@@ -670,6 +674,23 @@ double default_memory_budget(const DeviceContext& ctx) {
   return budget;
 }
 
+// A model's parent record (ModelFile::parent, JSON text) as an object whose own parent is an object
+// too, all the way up. Files written before held the grandparent as JSON text inside the JSON, whose
+// quotes were escaped again at every generation: a record that doubled in size with each retraining.
+nlohmann::json parent_chain(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return text;  // not ours: kept as it was, as a string
+  if (j.contains("parent") && j["parent"].is_string()) {
+    const std::string up = j["parent"].get<std::string>();
+    if (up.empty()) {
+      j.erase("parent");
+    } else {
+      j["parent"] = parent_chain(up);
+    }
+  }
+  return j;
+}
+
 }  // namespace
 
 std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch) {
@@ -702,13 +723,27 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // A `--drop`ped column of strings, or a prepared file's passthrough one, is never read as
   // categories (an id with a label per row would cost a pass at open and memory that grows with
   // the rows), unless --dedup compares whole rows.
+  // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
+  const bool warm = !options.init_model.empty();
+  ModelFile init;
+  if (warm) init = load_model(options.init_model);
+  // A kept preparation reads its own inputs only.
+  const bool keep_preparation = warm && !options.refit_prep;
+  std::vector<std::string> kept_inputs;
+  if (keep_preparation) {
+    for (const ModelInput& in : preparation_inputs(init.preparation)) kept_inputs.push_back(in.name);
+  }
+  const auto kept_input = [&kept_inputs](const std::string& name) {
+    return std::find(kept_inputs.begin(), kept_inputs.end(), name) != kept_inputs.end();
+  };
   TableReadOptions read = options.read;
   if (!options.dedup) {
     std::vector<std::string> unused = options.preparation.exclude;
     if (prepared) unused.insert(unused.end(), prepared->passthrough.begin(), prepared->passthrough.end());
-    read.read_as_text = [&options, unused](const std::string& name) {
+    read.read_as_text = [&options, unused, keep_preparation, kept_input](const std::string& name) {
       return name != options.preparation.label && name != options.weight_column &&
-             std::find(unused.begin(), unused.end(), name) != unused.end();
+             (std::find(unused.begin(), unused.end(), name) != unused.end() ||
+              (keep_preparation && !kept_input(name)));
     };
   }
   TableReader reader(data, read);
@@ -792,6 +827,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
     }
   }
+  if (keep_preparation) {
+    // Every other column (one its run dropped, one new in this data) is left out as if dropped: not
+    // profiled, so `lathe drift` of the new model does not watch it, and not in its input schema.
+    std::string left_out;
+    for (const ColumnInfo& c : reader.columns()) {
+      if (c.name == options.preparation.label || c.name == options.weight_column || kept_input(c.name) ||
+          std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end()) {
+        continue;
+      }
+      prep.exclude.push_back(c.name);
+      left_out += (left_out.empty() ? "'" : ", '") + c.name + "'";
+    }
+    if (!left_out.empty()) {
+      report.notes.push_back("--init-model " + options.init_model.string() +
+                             ": its preparation, kept, does not read " + left_out +
+                             ": not features of the new model, nor in its profile (--refit-prep fits a preparation "
+                             "that may use them)");
+    }
+  }
   stage_done("read");
   // Columns that are not features are not profiled (nor read): a `--drop`ped id column of strings
   // costs nothing, whatever its labels.
@@ -799,11 +853,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   profile_options.skip_columns = prep.exclude;
   const DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
   stage_done("profile");
-  // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
-  const bool warm = !options.init_model.empty();
-  ModelFile init;
   if (warm) {
-    init = load_model(options.init_model);
     const std::string where = "--init-model " + options.init_model.string() + ": ";
     if (init.task != options.task) {
       throw InputError(where + "it is a " + task_name(init.task) + " model, this run trains " + task_name(options.task));
@@ -1090,11 +1140,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(mix64(h)));
     std::error_code ec;
     const auto absolute = std::filesystem::absolute(options.init_model, ec);
-    file.parent = nlohmann::json{{"path", (ec ? options.init_model : absolute).string()},
-                                 {"parameters_fingerprint", hex},
-                                 {"refit_preparation", options.refit_prep},
-                                 {"parent", init.parent}}
-                      .dump();
+    nlohmann::json parent{{"path", (ec ? options.init_model : absolute).string()},
+                          {"parameters_fingerprint", hex},
+                          {"refit_preparation", options.refit_prep}};
+    if (!init.parent.empty()) parent["parent"] = parent_chain(init.parent);
+    file.parent = parent.dump();
   }
   const auto metrics_of = [&](const std::vector<EpochRecord>& history, std::int32_t best_epoch,
                               const std::string& metric) {
@@ -1122,6 +1172,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // that stopped it while the schedule's rate was still high (QA: 39 epochs of 125, 50x farther
   // from the optimum than the whole schedule); every epoch runs unless --patience says otherwise.
   if (report.valid_rows == 0 && options.default_patience) trainer.patience = 0;
+  // The shape of an epoch's order: the rows held in memory (0), or streamed in windows of this many
+  // file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
+  const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;
+  const std::int64_t order_window = stream ? FileWindows::span_for(reader.block_rows(), window_rows) : 0;
   LoadedCheckpoint resumed;
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);
@@ -1129,6 +1183,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json, file.options_json)) {
       report.notes.push_back(std::move(note));
     }
+    const nlohmann::json ck_metrics = nlohmann::json::parse(resumed.model.metrics_json, nullptr, false);
+    if (ck_metrics.is_object() && ck_metrics.contains("order_window") && ck_metrics["order_window"].is_number_integer()) {
+      const auto was = ck_metrics["order_window"].get<std::int64_t>();
+      const auto shape = [](std::int64_t w) {
+        return w == 0 ? std::string("held its training rows in memory")
+                      : "streamed its training rows in windows of " + std::to_string(w) + " file rows";
+      };
+      if (was != order_window) {
+        report.notes.push_back("--resume: the run that wrote " + options.resume_path.string() + " " + shape(was) +
+                               ", this one " + shape(order_window) +
+                               ": the epochs' row order differs, so the resumed run will not equal an uninterrupted "
+                               "one (give the same --stream, --window-rows and --memory-budget-mb)");
+      }
+    }
+    // A checkpoint of a retraining run carries its parent, which the model keeps.
+    if (!warm && file.parent.empty()) file.parent = resumed.model.parent;
     model->set_parameters(resumed.state.last);
     trainer.resume = &resumed.state;
   }
@@ -1137,12 +1207,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
     trainer.on_checkpoint = [&, metric](const TrainerState& state) {
       ModelFile ck = file;
-      ck.metrics_json = metrics_of(state.history, state.best_epoch, metric);
+      nlohmann::json metrics = nlohmann::json::parse(metrics_of(state.history, state.best_epoch, metric));
+      metrics["order_window"] = order_window;
+      ck.metrics_json = metrics.dump();
       save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
     };
   }
   if (stream) {
-    const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;
     const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
                               [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
                               !ctx.is_cuda());

@@ -634,6 +634,72 @@ class TrainTest(unittest.TestCase):
         self.assertIn("not a checkpoint", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.h5")))
 
+    def test_retraining_generations_keep_a_linear_parent_chain(self):
+        # A monthly loop: each model retrained from the one before. The parent record nests its own
+        # parent as an object, so it grows by one record a generation (it was escaped text inside the
+        # text, doubling each time: 235 MB at generation 24). The kept preparation reads its own
+        # inputs only: the dropped id is no column of the new models' profile or input schema, so
+        # `lathe drift` does not watch it, even where new data lacks it.
+        rng = np.random.default_rng(5)
+        n = 2000
+        df = pd.DataFrame({"x": rng.normal(size=n), "city": rng.choice(["a", "b", "c"], n)})
+        df["y"] = (df["x"] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+        df["cid"] = rng.permutation(n) * 7.0
+        csv = self.path("month.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "month")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "1"]
+        previous, _ = self.train(data, *flags, "--drop", "cid", out="g0.h5")
+        sizes = []
+        for generation in range(1, 6):
+            previous, _ = self.train(data, *flags, "--init-model", previous, out=f"g{generation}.h5")
+            with h5py.File(previous) as f:
+                text = f.attrs["parent"]
+                sizes.append(len(text))
+                chain, depth = json.loads(text), 0
+                self.assertNotIn("cid", [c["name"] for c in self.input_schema(f)])
+                self.assertNotIn("cid", [c["name"] for c in json.loads(f["profile"].attrs["columns"])])
+            while "parent" in chain:
+                self.assertIsInstance(chain["parent"], dict, text)
+                chain, depth = chain["parent"], depth + 1
+            self.assertEqual(depth, generation - 1)
+            self.assertEqual(os.path.realpath(chain["path"]), os.path.realpath(self.path("g0.h5")))
+        steps = np.diff(sizes)
+        self.assertLess(steps.max() - steps.min(), 16, sizes)  # the same few bytes each generation
+        report = self.path("r.html")
+        run("report", previous, "--out", report, "--quiet")
+        with open(report) as f:
+            self.assertIn("ancestor 5 up", f.read())
+        without_id = self.path("no_id.h5")
+        df.drop(columns="cid").to_csv(self.path("no_id.csv"), index=False)
+        run("import", self.path("no_id.csv"), without_id, "--quiet")
+        proc = run("drift", previous, without_id, "--json", check=False)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertNotIn("cid", [f["name"] for f in json.loads(proc.stdout)["features"]])
+
+    def test_resume_keeps_the_parent_and_notes_another_epoch_order(self):
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--epochs", "3"]
+        old, _ = self.train(data, *flags, out="old.h5")
+        ck = self.path("ck-{epoch}.h5")
+        whole, _ = self.train(data, *flags, "--init-model", old, "--refit-prep", "--checkpoint-every", "1",
+                              "--checkpoint", ck, out="whole.h5")
+        # Resumed without repeating --init-model: the checkpoint's parent is the model's.
+        resumed, _ = self.train(data, *flags, "--resume", self.path("ck-1.h5"), out="resumed.h5")
+        with h5py.File(whole) as a, h5py.File(resumed) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+            self.assertIn("parent", b.attrs)
+            self.assertEqual(a.attrs["parent"], b.attrs["parent"])
+        # A checkpoint of a streamed run resumed in memory: another epoch order, said.
+        self.train(data, *flags, "--stream", "--checkpoint-every", "1", "--checkpoint", ck, out="streamed.h5")
+        proc = run("train", data, *flags, "--out", self.path("in_memory.h5"), "--resume", self.path("ck-1.h5"),
+                   "--quiet", "--device", "cpu")
+        self.assertIn("streamed its training rows in windows of", proc.stderr)
+        self.assertIn("will not equal an uninterrupted one", proc.stderr)
+        proc = run("train", data, *flags, "--stream", "--out", self.path("streamed_again.h5"), "--resume",
+                   self.path("ck-1.h5"), "--quiet", "--device", "cpu")
+        self.assertNotIn("--resume:", proc.stderr)
+
     @staticmethod
     def input_schema(f):
         # A long text is a one-element string dataset, a short one an attribute (io/model_file.cpp).
