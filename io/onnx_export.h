@@ -17,8 +17,8 @@
 // The preparation runs in the same arithmetic as kernels/prepare_formulas.h (fill, clip and
 // centering in double, rounded to float once; products of prepared floats), so prepared features
 // are bit-identical; the model's float parameters are stored as float and cast to double (exact),
-// and scores are summed in double (Lathe sums a classifier's in float, a regression model's in
-// double as here: Model::predict_regression), so outputs agree with Lathe's to float rounding of
+// and scores are summed in double (Lathe sums a linear classifier's in float, an fm's and a regression
+// model's in double as here: predicted_scores, Model::predict_regression), so outputs agree with Lathe's to float rounding of
 // its sums: a regression prediction relatively, also near zero; a probability relatively, except
 // that near 0 the absolute rounding of Lathe's float logit shows as relative error of p.
 //

@@ -488,13 +488,14 @@ __global__ void __launch_bounds__(kUpdateThreads) update_kernel(UpdateArgs a) {
                     static_cast<std::int64_t>(gridDim.x) * blockDim.x);
 }
 
-// A thread per row: out[r * outputs + o]; sums: [rows][outputs][factors] scratch (fm).
+// A thread per row: out[r * outputs + o], predicted_scores (an fm's summed in double); sums:
+// [rows][outputs][factors] scratch (fm).
 __global__ void __launch_bounds__(kPredictThreads)
-    predict_kernel(ModelView model, PreparedRowsView rows, float* out, float* sums) {
+    predict_kernel(ModelView model, PreparedRowsView rows, float* out, double* sums) {
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows.rows) return;
   const std::int64_t outputs = model.params.outputs;
-  row_scores(model, rows, r, out + r * outputs, sums + r * outputs * model.params.factors);
+  predicted_scores(model, rows, r, out + r * outputs, sums + r * outputs * model.params.factors);
 }
 
 // A thread per row of a regression model: out[r] = map(score), the score summed in double;
@@ -1078,8 +1079,9 @@ class CudaModel final : public Model {
                      epoch_label_.data(), epoch_weight_.data());
   }
 
-  // Uploads the rows and runs predict_kernel (float scores), or predict_regression_kernel (the
-  // scores summed in double, then `map`) when `regression`; copies out[rows * outputs] back.
+  // Uploads the rows and runs predict_kernel (predicted_scores: float scores, an fm's summed in
+  // double), or predict_regression_kernel (the scores summed in double, then `map`) when
+  // `regression`; copies out[rows * outputs] back.
   void predict(const PreparedRowsView& rows, bool regression, const RegressionMap& map,
                float* out, const char* what) {
     const std::int64_t n = rows.rows;
@@ -1094,12 +1096,11 @@ class CudaModel final : public Model {
                                        predict_value_.data(), n};
     const std::int64_t blocks = (n + kPredictThreads - 1) / kPredictThreads;
     if (blocks > 0x7fffffffLL) throw Error(std::string(what) + ": too many rows for one launch");
+    reserve(predict_sums_, n * outputs * params_.factors, stream_);
     if (regression) {
-      reserve(predict_sums_double_, n * params_.factors, stream_);
       predict_regression_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
-          device_view(), device_rows, map, predict_out_.data(), predict_sums_double_.data());
+          device_view(), device_rows, map, predict_out_.data(), predict_sums_.data());
     } else {
-      reserve(predict_sums_, n * outputs * params_.factors, stream_);
       predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
           device_view(), device_rows, predict_out_.data(), predict_sums_.data());
     }
@@ -1196,9 +1197,9 @@ class CudaModel final : public Model {
   DeviceBuffer<StepTotals> local_totals_;
 
   // predict_scores' buffers, grown to the largest block.
-  DeviceBuffer<float> predict_dense_, predict_value_, predict_out_, predict_sums_;
+  DeviceBuffer<float> predict_dense_, predict_value_, predict_out_;
   DeviceBuffer<std::int32_t> predict_slot_;
-  DeviceBuffer<double> predict_sums_double_;  // a regression fm's sums
+  DeviceBuffer<double> predict_sums_;  // an fm's sums, in double (predicted_scores)
 };
 
 }  // namespace

@@ -371,13 +371,15 @@ class CpuModel final : public Model {
       }
       return;
     }
+    // An fm, row by row: summed in double, rounded to float once (predicted_scores; the training
+    // step sums the same formula in float).
     const std::int64_t sums_per_row = static_cast<std::int64_t>(outputs) * params_.factors;
 #pragma omp parallel if (team)
     {
-      std::vector<float> sums(static_cast<std::size_t>(std::max<std::int64_t>(sums_per_row, 1)));
+      std::vector<double> sums(static_cast<std::size_t>(sums_per_row));
 #pragma omp for schedule(static)
       for (std::int64_t r = 0; r < rows.rows; ++r)
-        row_scores(model, rows, r, out + r * outputs, sums.data());
+        predicted_scores(model, rows, r, out + r * outputs, sums.data());
     }
   }
 

@@ -210,8 +210,9 @@ class Model {
   // made), then starts the sum again from 0. On the GPU: waits for the queued steps.
   virtual double take_loss_sum() = 0;
   // Raw scores (before the link function) of `rows` (host memory, PreparedBlock layout),
-  // out[r * outputs + o] (host memory). Synchronous. A classification model sums them in float, as
-  // training does; a regression model in double (models/model_formulas.h), rounded once.
+  // out[r * outputs + o] (host memory). Synchronous. A linear classifier sums them in float, as
+  // training does; a factorization machine and a regression model in double, rounded to float once
+  // (models/model_formulas.h: an fm's pairwise term cancels where a value is large).
   virtual void predict_scores(const PreparedRowsView& rows, float* out) = 0;
   // A regression model's predictions in the label's units, out[r] = target_mean + target_std *
   // score: the score summed in double, the standardization undone in double and the result

@@ -5,8 +5,10 @@
 //
 // Precision: scores, losses and per-row gradient terms are float; both backends sum the per-row
 // terms over a batch in double and round the mean to float once, so the order of the sum (threads,
-// warps) changes the result by far less than float rounding. A regression model's predictions are
-// the exception: their scores are summed in double and de-standardized in double (see Scores).
+// warps) changes the result by far less than float rounding. Predictions are the exception where
+// float loses them: a regression model's scores are summed in double and de-standardized in double,
+// and a factorization machine's scores are summed in double and rounded to float once (see
+// Scores).
 #pragma once
 
 #include <math.h>
@@ -82,12 +84,22 @@ inline ParameterLayout parameter_layout(const ModelShape& shape) {
 // ---- Scores ----
 //
 // The score formulas are templates on the accumulator type Acc. float (the default) is the
-// training step's and a classification model's scores: float products summed in float. double is a
-// regression model's predictions (predict_scores, predict_regression): every product is formed in
-// double from the float operands (exact) and summed in double, so a prediction that cancels to
-// near zero, target_mean + target_std * score, keeps its relative precision (the ONNX graph,
-// io/onnx_export.cpp, sums in double too). The float instances perform exactly the float
-// operations they always did (a cast of a float to float is no operation).
+// training step's and a linear classifier's predicted scores: float products summed in float.
+// double is every prediction that float would spoil: every product is formed in double from the
+// float operands (exact) and summed in double.
+//  - A regression model's predictions (predict_scores, predict_regression): a prediction that
+//    cancels to near zero, target_mean + target_std * score, keeps its relative precision.
+//  - A factorization machine's predicted scores (predicted_scores): its pairwise term
+//    0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2] cancels catastrophically where one x_i is
+//    large (a value hundreds of standard deviations out, without --clip): in float it is off by
+//    about 6e-8 (v_if x_i)^2, which moved a probability by 1e-2 relative; in double it keeps float's
+//    precision of the score.
+// The ONNX graph (io/onnx_export.cpp) sums in double too, so its outputs agree with Lathe's. The
+// training step (row_forward) keeps float: an fm's scores in double cost ~20% more per row (half
+// the SIMD lanes in fm_accumulate), every step, and a step needs its score only to the precision of
+// its gradient, which the minibatch's own noise far exceeds; a prediction is held to the graph's
+// 1e-5. The float instances perform exactly the float operations they always did (a cast of a
+// float to float is no operation).
 
 // Linear score of row r for output o: bias + sum over dense features of w x + sum over sparse
 // groups of w[group_offset[g] + slot] value. The dense sum runs in four interleaved lanes
@@ -230,16 +242,32 @@ struct ModelView {
   float huber_delta = 1.0f;
 };
 
-// The raw scores of row r in Acc (deduced from `scores`): scores[o] for each output; for an fm
-// model also sums[o * factors + f] (fm_pairwise's sums; `sums` is unused for a linear model).
-template <typename Acc>
+// The raw scores of row r summed in Acc (by default Out, the type of `scores`), each rounded to
+// Out once: scores[o] for each output; for an fm model also sums[o * factors + f] (fm_pairwise's
+// sums; `sums` is unused for a linear model).
+template <typename Out, typename Acc = Out>
 LATHE_HOST_DEVICE void row_scores(const ModelView& m, const PreparedRowsView& rows, std::int64_t r,
-                                  Acc* scores, std::type_identity_t<Acc>* sums) {
+                                  Out* scores, std::type_identity_t<Acc>* sums) {
   const ParameterLayout& p = m.params;
   for (std::int32_t o = 0; o < p.outputs; ++o) {
     Acc s = linear_score<Acc>(m.theta, p, rows, m.layout, r, o);
     if (p.factors > 0) s += fm_pairwise(m.theta, p, rows, m.layout, r, o, sums + o * p.factors);
-    scores[o] = s;
+    scores[o] = static_cast<Out>(s);
+  }
+}
+
+// A classification model's predicted raw scores of row r (Model::predict_scores, both backends):
+// an fm's summed in double and rounded to float once (its pairwise term cancels; see Scores), a
+// linear model's in float, as training sums them: a linear score has no such cancellation (its
+// float sum stays within the ONNX bound on the same far-out rows), and in double the CPU's
+// column-by-column loop (linear_scores_by_column, which must stay this formula bit for bit) ran
+// 1.2-1.7x slower. `sums`: outputs x factors doubles of scratch (fm; unused for a linear model).
+LATHE_HOST_DEVICE void predicted_scores(const ModelView& m, const PreparedRowsView& rows,
+                                        std::int64_t r, float* scores, double* sums) {
+  if (m.params.factors > 0) {
+    row_scores<float, double>(m, rows, r, scores, sums);
+  } else {
+    row_scores<float, float>(m, rows, r, scores, nullptr);
   }
 }
 

@@ -1170,6 +1170,60 @@ TEST_P(ModelOnDevice, RegressionPredictionsKeepTheirRelativePrecisionNearZero) {
   EXPECT_THROW(binary->predict_regression(d.view(), 0.0, 1.0, out.data()), Error);
 }
 
+// A factorization machine's classification scores where one value lies hundreds of standard
+// deviations out (a row scored without --clip): the pairwise term 0.5 sum_f [(sum v x)^2 -
+// sum (v x)^2] cancels (v x)^2 ~ 1e4 down to a score of ~1e2, which float summed 1e-5 relative
+// off (a probability 1e-2 off, issue 5's ONNX comparison). predict_scores sums an fm in double
+// (predicted_scores), so each score is the double reference's to float rounding; on the CPU it is
+// the row formula bit for bit, whatever the thread split. A linear classifier stays in float.
+TEST_P(ModelOnDevice, FmClassifierScoresKeepTheirPrecisionWithAValueFarOut) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (LossKind loss : {LossKind::logistic, LossKind::softmax}) {
+    for (std::int64_t rows : {1, 11, 101, 1025, 9001}) {
+      SCOPED_TRACE(std::string(loss_name(loss)) + ", rows " + std::to_string(rows));
+      Data d = make_features(rows, 13, {3, 7, 2}, 91 + rows);
+      // Row r: dense feature r % 13 at +-(100 .. 500) standard deviations.
+      std::mt19937_64 rng(92);
+      std::uniform_real_distribution<float> far(100.0f, 500.0f);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        d.x[(r % d.dense) * rows + r] = (r % 2 ? -1.0f : 1.0f) * far(rng);
+      }
+      const ModelShape shape = make_shape(d, loss, ModelKind::fm, 8);
+      auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+      const std::vector<float> theta = set_random_parameters(*model, shape, 93);
+      const std::vector<double> t(theta.begin(), theta.end());
+      std::vector<float> out(static_cast<std::size_t>(rows * shape.outputs), NAN);  // poison
+      model->predict_scores(d.view(), out.data());
+      double worst = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const auto ref = reference_scores(shape, t, d, r);
+        for (std::int32_t o = 0; o < shape.outputs; ++o) {
+          const double want = static_cast<float>(ref[o]);
+          const double error = std::fabs(out[r * shape.outputs + o] - want);
+          worst = std::max(worst, error / (std::fabs(want) + 1e-3));
+        }
+      }
+      // Float rounding of the exact score, at most one ulp apart (the product forms and the order
+      // of the double sums differ from the reference's, by ~1e-16 of (v x)^2).
+      EXPECT_LE(worst, 2.5e-7);
+      if (GetParam() == DeviceKind::cpu) {
+        const ExpandedLayout layout{d.dense, d.groups(), d.offsets.data()};
+        const ModelView view{theta.data(), parameter_layout(shape), layout, loss, 1.0f};
+        std::vector<float> row(static_cast<std::size_t>(shape.outputs));
+        std::vector<double> sums(static_cast<std::size_t>(shape.outputs * shape.factors));
+        std::int64_t differing = 0;
+        for (std::int64_t r = 0; r < rows; ++r) {
+          predicted_scores(view, d.view(), r, row.data(), sums.data());
+          differing += std::memcmp(row.data(), out.data() + r * shape.outputs,
+                                   row.size() * sizeof(float)) != 0;
+        }
+        EXPECT_EQ(differing, 0);
+      }
+    }
+  }
+}
+
 // Squared loss + L2, full batch: the normal equations (XᵀΩX / W + l2 I') θ = XᵀΩy / W, solved
 // here in double (I' leaves the intercept out). Tolerance 1e-4 on coefficients of order 1.
 TEST_P(ModelOnDevice, RidgeRegressionMatchesTheNormalEquations) {

@@ -29,14 +29,22 @@ from lathe_run import SHARED, run
 # cancels to near zero on some rows; Lathe (Model::predict_regression) sums the score and undoes the
 # standardization in double and rounds once, as the graph does, so such a row keeps float's relative
 # precision (no absolute floor). (With the score summed in float, diamonds' rows near zero differed
-# by up to 3e-3 relative.) A classification score is summed in float by Lathe, as training does, and
-# in double by the graph: the logit's absolute rounding error e shows as relative error ~e of a
-# probability near 0 (QA: p = 1.78e-12 off by 3.2e-5 relative, a logit of -27 off by 3e-5), hence
-# the absolute term.
+# by up to 3e-3 relative.) A linear classifier's score is summed in float by Lathe, as training
+# does, and in double by the graph: the logit's absolute rounding error e shows as relative error ~e
+# of a probability near 0 (QA: p = 1.78e-12 off by 3.2e-5 relative, a logit of -27 off by 3e-5),
+# hence the absolute term. A factorization machine's classification score is summed in double by Lathe
+# too (models/model_formulas.h: predicted_scores): its pairwise term 0.5 ((sum v x)^2 - sum (v x)^2)
+# cancels where one value lies hundreds of standard deviations out, and summed in float it was off
+# by up to 1e-2 relative on such rows (test_fm_*_with_values_far_out).
 RTOL = 1e-5
 PROBABILITY_ATOL = 1e-7
 # onnxruntime vs the numpy reference: both sum in double and round the output to float once.
+# onnxruntime's Sigmoid in double is off by up to ~1e-16 absolute near 0 (a logit of -30 gives
+# 9.348e-14 for 9.358e-14, one below -37 gives 0), which a linear model shows on rows hundreds of
+# standard deviations out (test_linear_binary_with_values_far_out), hence 2^-52 absolute for a
+# probability. (Far below `lathe score`'s bound's 1e-7.)
 RTOL_REFERENCE = 1e-6
+REFERENCE_PROBABILITY_ATOL = 2.0**-52
 
 M64 = (1 << 64) - 1
 MISSING_LABEL_HASH = 0x6D697373696E6721
@@ -159,7 +167,8 @@ def reference_predictions(model, cols):
     if task == "regression":
         return {"prediction": (scores[:, 0] * model["target_std"] + model["target_mean"]).astype(np.float32)}
     if task == "binary":
-        p = (1.0 / (1.0 + np.exp(-scores[:, 0]))).astype(np.float32)
+        with np.errstate(over="ignore"):  # exp(-s) = inf for s < -709: p = 0, as it should
+            p = (1.0 / (1.0 + np.exp(-scores[:, 0]))).astype(np.float32)
         return {"probability": p, "predicted_class": np.array(model["classes"], dtype=object)[(p > 0.5).astype(int)]}
     e = np.exp(scores - scores.max(axis=1, keepdims=True))
     p = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -268,7 +277,7 @@ class ExportTest(unittest.TestCase):
             self.assertEqual(set(got), {"probability", "predicted_class"})
             self.assert_probabilities_close(got["probability"], scored["probability"], model_name + " vs lathe score")
             self.assert_close(got["probability"], reference["probability"], model_name + " vs numpy",
-                              rtol=RTOL_REFERENCE)
+                              rtol=RTOL_REFERENCE, atol=REFERENCE_PROBABILITY_ATOL)
             self.assert_classes(got["predicted_class"], scored["predicted_class"], got["probability"], model_name)
             self.assert_classes(got["predicted_class"], reference["predicted_class"], got["probability"], model_name)
         else:
@@ -277,7 +286,7 @@ class ExportTest(unittest.TestCase):
             lathe_p = scored[[f"probability_{c}" for c in classes]].to_numpy()
             self.assert_probabilities_close(got["probabilities"], lathe_p, model_name + " vs lathe score")
             self.assert_close(got["probabilities"], reference["probabilities"], model_name + " vs numpy",
-                              rtol=RTOL_REFERENCE)
+                              rtol=RTOL_REFERENCE, atol=REFERENCE_PROBABILITY_ATOL)
             self.assert_classes(got["predicted_class"], scored["predicted_class"], got["probabilities"], model_name)
             self.assert_classes(got["predicted_class"], reference["predicted_class"], got["probabilities"],
                                 model_name)
@@ -426,6 +435,64 @@ class ExportTest(unittest.TestCase):
         names = [t.name for t in onnx.load(onnx_path).graph.initializer]
         self.assertTrue(any("cross_table" in n for n in names), names)
         self.check_scores(model, onnx_path, self.penguins_new_rows(), "penguins_narrow_fm")
+
+    # -- values hundreds of standard deviations out, without --clip --
+
+    def far_out_tables(self):
+        """A synthetic training table (6 numbers, one categorical; binary, multiclass and
+        regression labels) with 3 rows hundreds of standard deviations out, and a table to score
+        (imported once) in which every row holds one value 100 to 500 standard deviations out."""
+        train, score = self.path("far_out_train.h5"), self.path("far_out_score.h5")
+        if os.path.exists(score):
+            return train, score
+        rng = np.random.default_rng(5)
+
+        def frame(x):
+            df = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)])
+            df["c"] = rng.choice(["a", "b", "c"], size=len(df))
+            return df
+
+        x = rng.normal(size=(4000, 6))
+        df = frame(x)
+        logit = x[:, 0] - 0.8 * x[:, 1] + 0.7 * x[:, 2] * x[:, 3] - 0.5 * x[:, 4] * x[:, 0]
+        df["y"] = (rng.random(len(df)) < 1 / (1 + np.exp(-logit))).astype(int)
+        df["k"] = np.digitize(logit, [-1, 1])
+        df["t"] = logit + 0.1 * rng.normal(size=len(df))
+        df.loc[:2, "x2"] = [400.0, -350.0, 420.0]
+        x = rng.normal(size=(3000, 6))
+        x[np.arange(len(x)), rng.integers(0, 6, size=len(x))] = rng.uniform(100, 500, size=len(x)) * rng.choice(
+            [-1, 1], size=len(x))
+        new = frame(x)
+        for table, path in [(df, train), (new, score)]:
+            table.to_csv(path[:-3] + ".csv", index=False)
+            run("import", path[:-3] + ".csv", path, "--quiet", "--categorical", "c")
+        self.assertGreater(np.abs(read_table(score)["x3"]).max(), 400)
+        return train, score
+
+    def check_far_out(self, name, task, label, kind):
+        train, score = self.far_out_tables()
+        self.data["far_out"] = train
+        drop = ",".join(c for c in ["y", "k", "t"] if c != label)
+        factors = ["--factors", "4"] if kind == "fm" else []
+        model = self.train("far_out", name + ".h5", "--label", label, "--task", task, "--model", kind,
+                           "--drop", drop, "--epochs", "5", *factors)
+        onnx_path = self.export(model, name + ".onnx")
+        self.check_scores(model, onnx_path, score, name)
+
+    def test_fm_binary_with_values_far_out(self):
+        """The fm's pairwise term 0.5 ((sum v x)^2 - sum (v x)^2) cancels where one x is huge:
+        summed in float (before), `lathe score` was 1e-2 relative off the graph on such rows."""
+        self.check_far_out("far_out_fm_binary", "binary", "y", "fm")
+
+    def test_fm_multiclass_with_values_far_out(self):
+        self.check_far_out("far_out_fm_multiclass", "multiclass", "k", "fm")
+
+    def test_fm_regression_with_values_far_out(self):
+        self.check_far_out("far_out_fm_regression", "regression", "t", "fm")
+
+    def test_linear_binary_with_values_far_out(self):
+        """A linear classifier sums in float (no cancellation): within the bound all the same."""
+        self.check_far_out("far_out_linear_binary", "binary", "y", "linear")
 
     # -- files and errors --
 
