@@ -314,14 +314,11 @@ struct ScanTally {
   std::int64_t data_records = 0;
   std::int64_t kept_rows = 0;  // rows not skipped
   std::int64_t skipped_rows = 0;
-  // Of them, rows skipped for a non-number in a --numeric column: pass 2 may name another column
-  // for them (it checks the columns in order), so values held by pass 1 are not used then.
-  std::int64_t non_number_skips = 0;
   std::vector<std::string> skipped_examples;
 
   void reset(std::size_t width) {
     columns.assign(width, ColumnTally{});
-    data_records = kept_rows = skipped_rows = non_number_skips = 0;
+    data_records = kept_rows = skipped_rows = 0;
     skipped_examples.clear();
   }
 };
@@ -696,6 +693,10 @@ class CsvImport {
   // Whether every numeric column of `record` (already of the right width) holds a number or a
   // missing value; else the reason.
   std::optional<std::string> non_number_in_numeric_column(const CsvRecord& record) const;
+  // The same for the --numeric columns only, in column order: a row both passes skip before they
+  // look at any other value (so a label or a bad byte in its other columns counts nowhere), with
+  // the same reason in both.
+  std::optional<std::string> non_number_in_forced_numeric_column(const CsvRecord& record) const;
 
   // Adds the number `value` (trimmed) of a column that may be numeric to its tally's integer facts,
   // or to its missing values when it equals an na_values number (see tally_number).
@@ -841,6 +842,17 @@ std::optional<std::string> CsvImport::non_number_in_numeric_column(const CsvReco
   return std::nullopt;
 }
 
+std::optional<std::string> CsvImport::non_number_in_forced_numeric_column(
+    const CsvRecord& record) const {
+  for (const std::size_t c : forced_numeric_) {
+    const std::string_view value = trim(record.fields[c]);
+    if (!is_missing(value) && !is_number(value)) {
+      return non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)";
+    }
+  }
+  return std::nullopt;
+}
+
 void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const {
   // Equal to an na_values number: missing should the column be numeric (a label if not). Only the
   // int64 decision counts such values, and only while every number is an integer, so a column of
@@ -859,15 +871,9 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
     return;
   }
   // A non-number in a forced numeric column makes the row bad before any of its values count.
-  for (const std::size_t c : forced_numeric_) {
-    const std::string_view value = trim(record.fields[c]);
-    if (!is_missing(value) && !is_number(value)) {
-      bad_row(
-          non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)",
-          tally.skipped_rows, tally.skipped_examples);
-      ++tally.non_number_skips;
-      return;
-    }
+  if (auto reason = non_number_in_forced_numeric_column(record)) {
+    bad_row(std::move(*reason), tally.skipped_rows, tally.skipped_examples);
+    return;
   }
   ++tally.kept_rows;
   if (held) ++held->rows;
@@ -1035,7 +1041,6 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
   whole.data_records += part.data_records;
   whole.kept_rows += part.kept_rows;
   whole.skipped_rows += part.skipped_rows;
-  whole.non_number_skips += part.non_number_skips;
   append_examples(whole.skipped_examples, part.skipped_examples);
   for (std::size_t c = 0; c < whole.columns.size(); ++c) {
     ColumnTally& into = whole.columns[c];
@@ -1108,7 +1113,7 @@ bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) {
             static_cast<double>(std::max<std::int64_t>(1, region.end - region.begin));
         const double projected_bytes =
             static_cast<double>(held_bytes_ + bytes) / std::min(1.0, share_read);
-        if (part.tally.non_number_skips > 0 || projected_bytes > static_cast<double>(held_limit_)) {
+        if (projected_bytes > static_cast<double>(held_limit_)) {
           stop_holding();
           return;
         }
@@ -1328,6 +1333,12 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
     bad_row(ragged_reason(record), block.skipped_rows, block.skipped_examples);
     return false;
   }
+  // As pass 1 (scan_record), before any other value: a label found only in such a row is no
+  // category (pass 1 collected none from it), and the reason is pass 1's.
+  if (auto reason = non_number_in_forced_numeric_column(record)) {
+    bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
+    return false;
+  }
   // Values go straight into the block; a bad row is dropped by the caller not counting it.
   const std::size_t width = columns_.size();
   bool infinite = false;  // a numeric value Lathe reads as infinite
@@ -1339,23 +1350,24 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
         block.codes[c][row] = -1;
       } else {
         const auto it = column.codes.find(value);
-        if (it == column.codes.end()) throw InputError(changed_);
+        if (it == column.codes.end()) {
+          // A label no row kept holds: the row has a bad value in a later (mostly) numeric column,
+          // and the label pass skipped it; that is the reason, as the columns in order find it.
+          std::optional<std::string> reason = non_number_in_numeric_column(record);
+          if (!reason) throw InputError(changed_);
+          bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
+          return false;
+        }
         block.codes[c][row] = it->second;
       }
     } else if (column.exact_integers) {
-      // Pass 1 found only integers within int64 and no missing value in the rows it kept; a
-      // non-number is a bad value of a mostly numeric column (its row is skipped), and a missing
-      // value or another number is fine only in a row pass 1 skipped for a non-number in a later
-      // numeric column (a forced one): that is the row's reason, as the other columns would find.
+      // Pass 1 found only integers within int64 and no missing value in every row that gets here
+      // (the rows it skipped are skipped above); a non-number is a bad value of a mostly numeric
+      // column (its row is skipped), and a missing value or another number means the file changed.
       if (is_integer_text(value) && parse_int64(value, block.integers[c][row])) continue;
-      std::optional<std::string> reason;
-      if (!is_missing(value) && !is_number(value)) {
-        reason = non_number_reason(record.first_line, column, value);
-      } else {
-        reason = non_number_in_numeric_column(record);
-        if (!reason) throw InputError(changed_);
-      }
-      bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
+      if (is_missing(value) || is_number(value)) throw InputError(changed_);
+      bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
+              block.skipped_examples);
       return false;
     } else if (is_missing(value)) {
       block.numbers[c][row] = std::numeric_limits<double>::quiet_NaN();

@@ -14,8 +14,13 @@
 //   row to be written was held, and every column as its type needs (no segment mixing numbers and
 //   labels in a categorical column), pass 2 writes the held values without reading the file again;
 //   otherwise (a larger file, such columns, an int64 column, a mostly numeric column with bad
-//   values, a row skipped for a non-number in a --numeric column) it frees them and reads the
-//   file again. The output and the report are the same either way.
+//   values) it frees them and reads the file again. The output and the report are the same either
+//   way.
+// Skipped rows (skip_bad_rows): a ragged row, then a row with a non-number in a --numeric column
+//   (named as the first such column), are skipped by every pass before any of their other values
+//   is looked at: their labels are no categories, their values count for no type. A non-number in
+//   a column inferred mostly numeric (see Types) skips its row in pass 2, whose labels are then
+//   collected again from the rows kept.
 //
 // The CSV dialect is RFC 4180 (see io/csv_reader.h): quoted fields, CRLF, a UTF-8 BOM. Header
 // names have their quotes and surrounding whitespace removed; empty or duplicate names are errors.

@@ -172,8 +172,14 @@ bool parse_short_decimal(std::string_view text, double& number) {
     bool exponent_negative = false;
     if (p != end && is_sign(*p)) exponent_negative = *p++ == '-';
     const char* const exponent_digits = p;
-    for (; p != end && is_digit(*p); ++p) exponent = exponent * 10 + (*p - '0');
-    if (p != end || p == exponent_digits || p - exponent_digits > 4) return false;
+    while (p != end && *p == '0') ++p;  // leading zeros are not significant: 1e0005 is 1e5
+    const char* const exponent_significant = p;
+    // At most 4 significant digits are added up, so the int never overflows however long the
+    // exponent ("1e99999999999"); a longer one is refused below, its digits only skipped.
+    for (; p != end && is_digit(*p); ++p) {
+      if (p - exponent_significant < 4) exponent = exponent * 10 + (*p - '0');
+    }
+    if (p != end || p == exponent_digits || p - exponent_significant > 4) return false;
     if (exponent_negative) exponent = -exponent;
   }
   return finish_short_decimal(mantissa, exponent - fraction_digits, negative, number);

@@ -16,7 +16,7 @@ namespace lathe {
 
 // True, with `number` set, when all of `text` is such a decimal: an optional '+' or '-', digits
 // with an optional '.' (at least one digit in all), an optional exponent ('e' or 'E', an optional
-// sign, 1 to 4 digits). False, `number` untouched, for everything else (the caller decides).
+// sign, digits of which at most 4 follow the leading zeros). False, `number` untouched, for everything else (the caller decides).
 bool parse_short_decimal(std::string_view text, double& number);
 
 // Whether all of `value` is plain decimal notation: an optional sign, digits with an optional

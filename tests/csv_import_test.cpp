@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -231,9 +232,9 @@ TEST(CsvImport, NaValuesAddMissingTokens) {
 }
 
 TEST(CsvImport, NaValuesInAnInt64ColumnOfASkippedRowAreMissing) {
-  // Pass 2 looks at an exact integer column's other values only in rows pass 1 skipped (for a
-  // non-number in a later --numeric column): a token there is missing, so the reason names the
-  // later column, as pass 1's did.
+  // A row with a non-number in a --numeric column is skipped before its other values are looked
+  // at: the token in the exact integer column before it counts for nothing, and both passes name
+  // the --numeric column.
   test::TemporaryDirectory dir;
   const auto csv = dir.write("ids.csv",
                              "id,n\n"
@@ -250,7 +251,8 @@ TEST(CsvImport, NaValuesInAnInt64ColumnOfASkippedRowAreMissing) {
     EXPECT_EQ(report.rows, 2);
     EXPECT_EQ(report.int64_columns, 1);
     EXPECT_EQ(report.skipped_examples,
-              (std::vector<std::string>{"line 3, column 'n': 'bad' is not a number"}));
+              (std::vector<std::string>{
+                  "line 3, column 'n': 'bad' is not a number (the column is --numeric)"}));
   }
 }
 
@@ -625,6 +627,69 @@ TEST(CsvImport, SkipBadRowsDropsBadValuesOfAMostlyNumericColumnAndTheirLabels) {
   EXPECT_EQ(t.column("v").type, ColumnType::numeric);
   EXPECT_EQ(t.column("tag").categories, (std::vector<std::string>{"even", "odd"}));
   EXPECT_FLOAT_EQ(t.at("v", 10), 11.0f);
+}
+
+TEST(CsvImport, SkipBadRowsLabelOnlyInARowSkippedForANumericColumnIsNoCategory) {
+  // The categorical column comes before the --numeric one: pass 2 once looked its label up before
+  // finding the non-number, and, pass 1 having collected no label from the skipped row, failed
+  // with "the file changed while it was being imported". The row contributes nothing, on every
+  // path: serial, in segments, held by pass 1 or read again.
+  test::TemporaryDirectory dir;
+  const auto csv = dir.write("l.csv",
+                             "tag,n,kind\n"
+                             "x,1,a\n"
+                             "only,bad,only_kind\n"  // line 3: its labels must not be categories
+                             "y,2,b\n");
+  for (const bool parallel : {false, true}) {
+    for (const std::int64_t held : {std::int64_t{-1}, std::int64_t{0}}) {
+      CsvImportOptions options = quiet_options();
+      options.numeric = {"n"};
+      options.skip_bad_rows = true;
+      options.parallel = parallel;
+      options.held_values_bytes = held;
+      const std::string where = std::string(parallel ? "parallel" : "serial") +
+                                (held == 0 ? ", read again" : "");
+      const CsvImportReport report = import_csv(csv, dir.file("l.h5"), options);
+      EXPECT_EQ(report.rows, 2) << where;
+      EXPECT_EQ(report.read_once, parallel && held != 0) << where;
+      EXPECT_EQ(report.skipped_examples,
+                (std::vector<std::string>{
+                    "line 3, column 'n': 'bad' is not a number (the column is --numeric)"}))
+          << where;
+      const Table t = read_table(dir.file("l.h5"));
+      EXPECT_EQ(t.column("tag").categories, (std::vector<std::string>{"x", "y"})) << where;
+      EXPECT_EQ(t.column("kind").categories, (std::vector<std::string>{"a", "b"})) << where;
+      EXPECT_EQ(t.label("tag", 1), "y") << where;
+      EXPECT_FLOAT_EQ(t.at("n", 1), 2.0f) << where;
+    }
+  }
+}
+
+TEST(CsvImport, SkipBadRowsLabelOnlyInARowSkippedForAMostlyNumericColumnIsNoCategory) {
+  // As above, for a column taken as numeric with a few bad values: pass 1 keeps their rows (the
+  // type is not known yet) and the label pass collects labels again from the rows pass 2 keeps;
+  // pass 2 once looked up the label before the later column's bad value, and failed the same way.
+  test::TemporaryDirectory dir;
+  std::string text = "tag,v\n";
+  for (int i = 0; i < 200; ++i) {
+    text += (i == 10 ? std::string("only_in_bad_row") : (i % 2 ? "odd" : "even")) + "," +
+            (i == 10 ? std::string("oops") : std::to_string(i)) + "\n";
+  }
+  const auto csv = dir.write("m.csv", text);
+  for (const bool parallel : {false, true}) {
+    CsvImportOptions options = quiet_options();
+    options.skip_bad_rows = true;
+    options.parallel = parallel;
+    const CsvImportReport report = import_csv(csv, dir.file("m.h5"), options);
+    EXPECT_EQ(report.rows, 199) << parallel;
+    EXPECT_EQ(report.skipped_examples,
+              (std::vector<std::string>{"line 12, column 'v': 'oops' is not a number"}))
+        << parallel;
+    const Table t = read_table(dir.file("m.h5"));
+    EXPECT_EQ(t.column("tag").categories, (std::vector<std::string>{"even", "odd"})) << parallel;
+    EXPECT_EQ(t.column("v").type, ColumnType::numeric) << parallel;
+    EXPECT_FLOAT_EQ(t.at("v", 10), 11.0f) << parallel;
+  }
 }
 
 TEST(CsvImport, SkipBadRowsWithEveryRowBadIsAnError) {
@@ -1896,7 +1961,7 @@ TEST(CsvImportHeld, ColumnWhoseTypeChangesLateIsReadAgain) {
   expect_same_held_or_read_again(numbers_only, options_with(false), "no type change", true);
 }
 
-TEST(CsvImportHeld, MostlyNumericColumnsAndForcedNumericSkipsAreReadAgain) {
+TEST(CsvImportHeld, MostlyNumericColumnsAreReadAgainAndForcedNumericSkipsAreHeld) {
   std::string text = "x,y,tag\n";
   for (int i = 0; i < 500; ++i) {
     const bool bad = i == 150 || i == 320;
@@ -1909,9 +1974,9 @@ TEST(CsvImportHeld, MostlyNumericColumnsAndForcedNumericSkipsAreReadAgain) {
   const ImportOutcome skipped =
       expect_same_held_or_read_again(text, options_with(true), "mostly numeric, skip", false);
   EXPECT_EQ(skipped.report.skipped_rows, 2);
-  // Pass 2 may name another column than pass 1 for a row skipped for a --numeric column.
+  // Both passes skip a row for a --numeric column first, with the same reason: held.
   const ImportOutcome forced = expect_same_held_or_read_again(text, options_with(true, {}, {"y"}),
-                                                              "forced numeric, skip", false);
+                                                              "forced numeric, skip", true);
   EXPECT_EQ(forced.report.skipped_rows, 2);
 }
 
@@ -2000,6 +2065,99 @@ TEST(CsvImportHeld, RandomFilesImportTheSameHeldOrReadAgain) {
     }
     expect_same_held_or_read_again(text, options_with(file % 2 == 1),
                                    "random file " + std::to_string(file), true, {1, 64, 0});
+  }
+}
+
+// Rows skipped for a --numeric column, with labels found nowhere else, wherever they fall: right
+// after the header, last, in runs, alone in a segment, holding a quoted line break or a byte that
+// is not UTF-8 (no label of a skipped row is checked), in a --categorical column. The same output
+// serial and in segments, held by pass 1 or read again.
+TEST(CsvImportParallel, RowsSkippedForANumericColumnContributeNoLabels) {
+  std::string text = "tag,forced,n,flag\n";
+  for (int i = 0; i < 400; ++i) {
+    const bool bad = i == 0 || i == 399 || (i >= 200 && i < 205) || i % 97 == 13;
+    std::string tag = "t" + std::to_string(i % 4);
+    if (bad) {
+      tag = i % 3 == 0   ? "\"bad\nline " + std::to_string(i) + "\""
+            : i % 3 == 1 ? "caf\xE9" + std::to_string(i)
+                         : "bad" + std::to_string(i);
+    }
+    text += tag + "," + (bad ? "bad_forced" + std::to_string(i) : std::to_string(i % 7)) + "," +
+            (bad ? std::string("oops") : std::to_string(i) + ".5") + "," + (i % 2 ? "yes" : "no") +
+            "\n";
+  }
+  const CsvImportOptions options = options_with(true, {"forced"}, {"n"});
+  const ImportOutcome outcome = expect_same_both_ways(text, options, "skipped for --numeric");
+  ASSERT_TRUE(outcome.error.empty()) << outcome.error;
+  EXPECT_EQ(outcome.report.rows, 400 - 2 - 5 - 4);
+  EXPECT_EQ(outcome.report.skipped_rows, 2 + 5 + 4);
+  ASSERT_FALSE(outcome.report.skipped_examples.empty());
+  EXPECT_EQ(outcome.report.skipped_examples[0],
+            "line 2, column 'n': 'oops' is not a number (the column is --numeric)");
+  expect_same_held_or_read_again(text, options, "skipped for --numeric", true);
+  test::TemporaryDirectory dir;
+  CsvImportOptions quiet = options;
+  quiet.progress = false;
+  import_csv(dir.write("s.csv", text), dir.file("s.h5"), quiet);
+  const Table t = read_table(dir.file("s.h5"));
+  EXPECT_EQ(t.column("tag").categories, (std::vector<std::string>{"t0", "t1", "t2", "t3"}));
+  std::vector<std::string> forced;
+  for (int k = 0; k < 7; ++k) forced.push_back(std::to_string(k));
+  EXPECT_EQ(t.column("forced").categories, forced);
+  // Every row bad: the same error on every path, naming the first.
+  const ImportOutcome all_bad = expect_same_both_ways(
+      "tag,n\n\"a\nb\",x\nc,y\n", options_with(true, {}, {"n"}), "every row bad");
+  EXPECT_NE(all_bad.error.find("all 2 rows are bad and were skipped; the first: line 2, column "
+                               "'n': 'x' is not a number"),
+            std::string::npos)
+      << all_bad.error;
+}
+
+
+// Seeded random files of rows skipped for a --numeric column (n) and for a mostly numeric one (m,
+// in odd files), with labels (tag, quoted line breaks among them) and category codes (k) that only
+// skipped rows hold, and ragged rows; the columns in a different order in each file. Every way of
+// reading gives the same output; pass 1's values are held exactly when no row is skipped for m.
+TEST(CsvImportParallel, RandomFilesWithSkippedRowsImportTheSameEveryWay) {
+  std::mt19937 rng(20261129);
+  for (int file = 0; file < 8; ++file) {
+    std::vector<std::string> names = {"tag", "n", "m", "k"};
+    std::shuffle(names.begin(), names.end(), rng);
+    std::string text;
+    for (std::size_t c = 0; c < names.size(); ++c) text += (c ? "," : "") + names[c];
+    text += "\n";
+    const int rows = 150 + static_cast<int>(rng() % 250);
+    const int m_bad_row = file % 2 == 1 ? static_cast<int>(rng() % static_cast<unsigned>(rows)) : -1;
+    for (int r = 0; r < rows; ++r) {
+      const bool n_bad = r != m_bad_row && rng() % 12 == 0;
+      const bool skipped = n_bad || r == m_bad_row;
+      std::string tag = "t" + std::to_string(rng() % 5);
+      if (skipped && rng() % 2 == 0) tag = "only_skipped" + std::to_string(r);
+      if (rng() % 15 == 0) tag = "\"" + tag + "\nnext line, " + std::to_string(rng() % 3) + "\"";
+      std::string k = std::to_string(rng() % 6);
+      if (skipped && rng() % 3 == 0) k = "code" + std::to_string(r);
+      std::string n = n_bad ? "oops" + std::to_string(r) : std::to_string(rng() % 1000) + ".25";
+      if (!n_bad && rng() % 20 == 0) n = "NA";
+      std::string m = r == m_bad_row ? std::string("bad") : std::to_string(rng() % 100);
+      std::vector<std::string> fields;
+      for (const std::string& name : names) {
+        fields.push_back(name == "tag" ? tag : name == "n" ? n : name == "m" ? m : k);
+      }
+      if (r != m_bad_row && rng() % 60 == 0) fields.pop_back();  // ragged
+      for (std::size_t c = 0; c < fields.size(); ++c) text += (c ? "," : "") + fields[c];
+      text += "\n";
+    }
+    const std::string what = "random skipping file " + std::to_string(file);
+    const CsvImportOptions options = options_with(true, {}, {"n"});
+    const ImportOutcome serial = expect_same_both_ways(text, options, what, true, {1, 64, 0});
+    ASSERT_TRUE(serial.error.empty()) << what << ": " << serial.error;
+    EXPECT_GT(serial.report.skipped_rows, 0) << what;
+    expect_same_held_or_read_again(text, options, what, m_bad_row < 0, {1, 64, 0});
+    for (const std::string& entry : serial.content) {
+      const std::string labels = entry.substr(0, entry.find("] "));  // before the stored bytes
+      EXPECT_EQ(labels.find("only_skipped"), std::string::npos) << what << ": " << labels;
+      EXPECT_EQ(labels.find("code"), std::string::npos) << what << ": " << labels;
+    }
   }
 }
 

@@ -7,6 +7,8 @@
 #include <bit>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
 #include <random>
 #include <regex>
 #include <string>
@@ -53,6 +55,45 @@ TEST(DecimalParse, RefusesWhatIsNotAShortDecimal) {
     EXPECT_FALSE(parse_short_decimal(text, number)) << "'" << text << "'";
   }
   EXPECT_EQ(number, 42.0);  // untouched
+}
+
+// Exponents of any length: the digits past the fourth significant one were once added up in an
+// int, which overflowed (undefined behaviour; -fsanitize=undefined stops there). Leading zeros are
+// not significant, so a long exponent of small value still takes the fast path; a large one, or a
+// mantissa of many digits, is left to the general parser. Every accepted value is strtod's.
+TEST(DecimalParse, LongExponentsNeverOverflowAndAgreeWithStrtod) {
+  struct Case {
+    const char* text;
+    bool fast;  // taken by the fast path
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"1e0000000000000000000005", true},
+           {"1e-0000000000000000000001", true},
+           {"-2.5E+000000000000000000000000000000000000000022", true},
+           {"1e00000", true},
+           {"1e9999", false},
+           {"1e99999999999", false},
+           {"1e-99999999999", false},
+           {"1e2147483648", false},
+           {"1e4294967306", false},  // 10 once wrapped around 2^32
+           {"1e-4294967295", false},
+           {"1e0000000000000000000012345", false},
+           {"9e99999999999999999999999999999999999999", false},
+           {"123456789012345678901234567890e-30", false},
+           {"0.000000000000000000000000000001e30", true},
+           {"123456789012345e-0000000000000000000014", true}}) {
+    SCOPED_TRACE(c.text);
+    double fast = 0.0;
+    const bool accepted = parse_short_decimal(c.text, fast);
+    EXPECT_EQ(accepted, c.fast);
+    expect_agrees(c.text);
+    if (accepted) {
+      const double reference = std::strtod(c.text, nullptr);
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(fast), std::bit_cast<std::uint64_t>(reference))
+          << fast << " against strtod's " << reference;
+    }
+    EXPECT_TRUE(is_plain_decimal(c.text));
+  }
 }
 
 TEST(DecimalParse, RandomDecimalsGiveFromCharsBitsAndMostTakeTheFastPath) {
