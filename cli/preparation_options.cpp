@@ -146,9 +146,9 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   add_whole_number_option(command, "--max-categories", args.max_categories,
                           "A categorical column with more labels is hashed into --category-buckets")
       ->capture_default_str();
-  add_whole_number_option(command, "--category-buckets", args.category_buckets,
-                          "Buckets of a hashed categorical column")
-      ->capture_default_str();
+  args.category_buckets_option = add_whole_number_option(command, "--category-buckets", args.category_buckets,
+                          "Buckets of a hashed categorical column (default: per column, the power of two at or "
+                          "above twice its training labels, from 16384 to 1048576)");
   add_whole_number_option(command, "--min-category-count", args.min_category_count,
                           "A label in fewer training rows has no slot of its own: it shares the unknown slot "
                           "with labels never seen (1 = every label seen has one); --max-categories counts the "
@@ -168,13 +168,14 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   }
   if (args.max_categories < 1) throw UsageError("--max-categories must be at least 1");
   if (args.min_category_count < 1) throw UsageError("--min-category-count must be at least 1");
-  if (args.category_buckets < 1 || args.category_buckets > kMaxBuckets) {
+  const bool category_buckets_given = args.category_buckets_option && args.category_buckets_option->count() > 0;
+  if (category_buckets_given && (args.category_buckets < 1 || args.category_buckets > kMaxBuckets)) {
     throw UsageError("--category-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
                      std::to_string(args.category_buckets) + ")");
   }
   options.hash_buckets = args.hash_buckets;
   options.max_categories = args.max_categories;
-  options.category_buckets = args.category_buckets;
+  options.category_buckets = category_buckets_given ? args.category_buckets : 0;
   options.min_category_count = args.min_category_count;
 
   std::vector<std::pair<std::string, std::string>> per_column;  // item, flag

@@ -20,7 +20,8 @@ struct PreparationArgs {
   bool missing_indicators = false;
   std::uint32_t hash_buckets = 1u << 16;
   std::int32_t max_categories = 10000;
-  std::uint32_t category_buckets = 1u << 14;
+  std::uint32_t category_buckets = 0;  // not given: per column (auto_category_buckets)
+  const CLI::Option* category_buckets_option = nullptr;  // set by add_preparation_options
   std::int64_t min_category_count = 1;
 };
 

@@ -250,11 +250,13 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
   }
   if (static_cast<std::int64_t>(labels.size()) > options.max_categories) {
     enc.hashed = true;
-    enc.buckets = options.category_buckets;
+    enc.buckets = options.category_buckets > 0
+                      ? options.category_buckets
+                      : auto_category_buckets(static_cast<std::int64_t>(labels.size()) + rare_labels);
     note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) + " categories" +
                     (rare_labels > 0 ? " seen in " + std::to_string(options.min_category_count) + " rows or more" : "") +
                     " (more than " + std::to_string(options.max_categories) + "): hashed into " +
-                    std::to_string(options.category_buckets) + " buckets" + (rare_labels > 0 ? ", every label" : ""));
+                    std::to_string(enc.buckets) + " buckets" + (rare_labels > 0 ? ", every label" : ""));
     return enc;
   }
   enc.vocabulary = std::move(labels);
@@ -277,6 +279,13 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
 
 // ---------------------------------------------------------------------------------------------
 // CategoricalEncoding, FittedPreparation
+
+std::uint32_t auto_category_buckets(std::int64_t labels) {
+  constexpr std::int64_t kFewest = std::int64_t{1} << 14, kMost = std::int64_t{1} << 20;
+  std::int64_t buckets = kFewest;
+  while (buckets < 2 * labels && buckets < kMost) buckets *= 2;
+  return static_cast<std::uint32_t>(buckets);
+}
 
 std::int32_t CategoricalEncoding::slot_of(const std::string& label) const {
   if (hashed) return static_cast<std::int32_t>(label_hash(label.data(), label.size()) % buckets);
@@ -357,9 +366,9 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     throw InputError("hash buckets must be between 1 and " + std::to_string(kMaxBuckets) +
                      " (got " + std::to_string(options.hash_buckets) + ")");
   }
-  if (options.category_buckets < 1 || options.category_buckets > kMaxBuckets) {
+  if (options.category_buckets > kMaxBuckets) {
     throw InputError("category buckets must be between 1 and " + std::to_string(kMaxBuckets) +
-                     " (got " + std::to_string(options.category_buckets) + ")");
+                     " (0: per column) (got " + std::to_string(options.category_buckets) + ")");
   }
   if (options.max_categories < 0) {
     throw InputError("max categories must not be negative (got " +

@@ -59,14 +59,21 @@ struct PreparationOptions {
   bool cross_all = false;           // every pair of numeric features
   std::vector<CrossSpec> crosses;
   std::uint32_t hash_buckets = 1u << 16;      // buckets of categorical x categorical crosses
-  std::int32_t max_categories = 10000;        // a categorical column with more labels is hashed...
-  std::uint32_t category_buckets = 1u << 14;  // ...into this many buckets
+  std::int32_t max_categories = 10000;  // a categorical column with more labels is hashed...
+  // ...into this many buckets; 0: per column, auto_category_buckets of its training labels.
+  std::uint32_t category_buckets = 0;
   // A label seen in fewer training rows than this has no slot of its own: it shares the unknown
   // slot with labels never seen (1: every seen label has one). Rare labels' weights would be fitted
   // to a handful of rows; together they are one feature learned from all of them. max_categories
   // counts the labels that are left. A hashed column hashes every label.
   std::int64_t min_category_count = 1;
 };
+
+// The buckets of a hashed column of `labels` training labels when --category-buckets is not given:
+// the power of two at or above twice its labels, from 2^14 to 2^20. Fewer buckets than labels give
+// frequent labels a rare one's weight too (2^14 for a 2M-label column cost 0.03 test AUC on
+// Criteo-like data); past 2^20 the gain was under 0.0015 AUC for 12 MB more a column.
+std::uint32_t auto_category_buckets(std::int64_t labels);
 
 // The fitted transformation of one categorical column. Slots: 0..K-1 for the vocabulary (or the
 // hash buckets when hashed), K for missing, K+1 for a label never seen in training (or seen in

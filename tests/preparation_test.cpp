@@ -1036,6 +1036,29 @@ TEST_F(Preparation, ManyCategoriesAreHashedIntoBuckets) {
             static_cast<std::int32_t>(label_hash(n.data(), n.size()) % 16));
 }
 
+TEST_F(Preparation, HashedColumnsGetBucketsForTheirLabelsUnlessTold) {
+  EXPECT_EQ(auto_category_buckets(0), 1u << 14);
+  EXPECT_EQ(auto_category_buckets(8192), 1u << 14);
+  EXPECT_EQ(auto_category_buckets(8193), 1u << 15);
+  EXPECT_EQ(auto_category_buckets(10001), 1u << 15);
+  EXPECT_EQ(auto_category_buckets(100000), 1u << 18);
+  EXPECT_EQ(auto_category_buckets(524288), 1u << 20);
+  EXPECT_EQ(auto_category_buckets(17000000), 1u << 20);
+  // 50 labels over a cap of 20: the default (0) sizes the column's buckets, a given count is kept.
+  Table t;
+  t.add_categorical("user", labels_named("user", 50), random_codes(400, 50, 0.0, 12));
+  PreparationOptions o;
+  o.max_categories = 20;
+  std::vector<std::string> notes;
+  const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+  ASSERT_TRUE(f.categorical[0].hashed);
+  EXPECT_EQ(f.categorical[0].buckets, 1u << 14);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("hashed into 16384 buckets"), std::string::npos) << notes[0];
+  o.category_buckets = 64;
+  EXPECT_EQ(fit_preparation(profile_of(t), o).categorical[0].buckets, 64u);
+}
+
 TEST_F(Preparation, RareLabelsShareTheUnknownSlot) {
   // Labels "a" in 6 rows, "b" in 3, "c" in 2 (one under each of its two codes: the same label twice
   // in the file's table, whose rows count together), "d" in none: a minimum of 3 rows keeps a and b.
