@@ -1172,6 +1172,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // that stopped it while the schedule's rate was still high (QA: 39 epochs of 125, 50x farther
   // from the optimum than the whole schedule); every epoch runs unless --patience says otherwise.
   if (report.valid_rows == 0 && options.default_patience) trainer.patience = 0;
+  if (report.valid_rows > 0 && options.stop_margin > 0) {
+    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
+    const double scale = constant_metric_scale(metric, valid_metric_labels,
+                                               weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
+                                               classes);
+    if (std::isfinite(scale) && scale > 0) trainer.overfit_margin = options.stop_margin * scale;
+  }
   // The shape of an epoch's order: the rows held in memory (0), or streamed in windows of this many
   // file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
   const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;

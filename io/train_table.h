@@ -45,6 +45,9 @@ struct TrainTableOptions {
   bool default_scale = false;
   // trainer.patience likewise: without validation rows it is then 0 (every epoch runs).
   bool default_patience = false;
+  // trainer.overfit_margin is this times the constant model's validation metric
+  // (constant_metric_scale); 0: no such stop.
+  double stop_margin = 0.05;
   // Options the user gave whose use is known only here: a note when the run has none for them.
   bool hash_buckets_given = false;  // --hash-buckets, without a categorical x categorical cross
   bool window_rows_given = false;   // --window-rows, when the rows are not streamed

@@ -51,6 +51,22 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
   return lr;
 }
 
+// Whether the last kOverfitStopEpochs epochs' validation metric was each worse than `best` by
+// more than `margin` (TrainerOptions::overfit_margin; 0 or NaN: never).
+bool overfitting(const std::vector<EpochRecord>& history, const std::string& metric, double best, double margin) {
+  if (!(margin > 0.0) || std::isnan(best) || static_cast<std::int32_t>(history.size()) < kOverfitStopEpochs) {
+    return false;
+  }
+  const bool higher = higher_is_better(metric);
+  for (std::size_t i = history.size() - kOverfitStopEpochs; i < history.size(); ++i) {
+    const auto it = history[i].valid.values.find(metric);
+    if (it == history[i].valid.values.end()) return false;
+    const double v = it->second;
+    if (!(higher ? v < best - margin : v > best + margin)) return false;  // NaN: not worse
+  }
+  return true;
+}
+
 bool improves(const std::string& metric, double candidate, double best) {
   if (std::isnan(candidate)) return false;
   if (std::isnan(best)) return true;
@@ -245,7 +261,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     outcome.best_epoch = r->best_epoch;
     outcome.history = r->history;
     // A run that had already stopped early stays stopped.
-    if (options.patience > 0 && since_best >= options.patience) first_epoch = options.epochs + 1;
+    if ((options.patience > 0 && since_best >= options.patience) ||
+        (valid && valid->rows > 0 && overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin))) {
+      first_epoch = options.epochs + 1;
+    }
   }
   const auto start = std::chrono::steady_clock::now();
 
@@ -335,6 +354,14 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       }
       break;
     }
+    if (overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin)) {
+      if (options.progress) {
+        std::cerr << "early stop: " << outcome.metric << " has been worse than its best by more than "
+                  << options.overfit_margin << " for " << kOverfitStopEpochs << " epochs; keeping epoch "
+                  << outcome.best_epoch << "\n";
+      }
+      break;
+    }
   }
   return outcome;
 }
@@ -412,6 +439,43 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
   }
   note << "; the optimization did not converge: try a lower --lr (such as a tenth of it)";
   return note.str();
+}
+
+double constant_metric_scale(const std::string& metric, std::span<const float> labels, std::span<const float> weights,
+                             std::int32_t classes) {
+  if (labels.empty()) return NAN;
+  if (metric == "r2" || metric == "f1_macro") return 1.0;
+  if (metric == "auc") return 0.5;
+  const auto weight = [&](std::size_t r) { return weights.empty() ? 1.0 : static_cast<double>(weights[r]); };
+  double total = 0.0;
+  for (std::size_t r = 0; r < labels.size(); ++r) total += weight(r);
+  if (!(total > 0.0)) return NAN;
+  if (metric == "rmse" || metric == "mae") {
+    double mean = 0.0;
+    for (std::size_t r = 0; r < labels.size(); ++r) mean += weight(r) * labels[r];
+    mean /= total;
+    double spread = 0.0;
+    for (std::size_t r = 0; r < labels.size(); ++r) {
+      const double d = labels[r] - mean;
+      spread += weight(r) * (metric == "rmse" ? d * d : std::fabs(d));
+    }
+    return metric == "rmse" ? std::sqrt(spread / total) : spread / total;
+  }
+  std::vector<double> share(static_cast<std::size_t>(std::max(classes, 2)), 0.0);
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    const auto k = static_cast<std::size_t>(labels[r]);
+    if (k < share.size()) share[k] += weight(r) / total;
+  }
+  if (metric == "logloss") {
+    double entropy = 0.0;
+    for (double p : share) {
+      if (p > 0.0) entropy -= p * std::log(p);
+    }
+    return entropy;
+  }
+  if (metric == "pr_auc") return share[1];
+  if (metric == "accuracy") return *std::max_element(share.begin(), share.end());
+  return NAN;
 }
 
 TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRows& train,

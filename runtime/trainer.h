@@ -60,6 +60,12 @@ struct TrainerOptions {
   // win come as the rate falls; 10 stopped runs on that plateau (bench/peers/defaults_peers.py:
   // diamonds' test RMSE 1105 where the whole schedule gave 1093), and 5 or 3 did so more often.
   std::int32_t patience = 20;
+  // Stop also once the validation metric has been worse than its best by more than this (in the
+  // metric's units) for kOverfitStopEpochs epochs in a row: a model that overfits from epoch 1 (a
+  // categorical column of a million labels) is not waited on for `patience` epochs, while a
+  // plateau that wanders within the margin still is. 0: never. `lathe train` sets it to
+  // --stop-margin times the constant model's metric (constant_metric_scale).
+  double overfit_margin = 0.0;
   bool progress = true;
   // Called during each epoch between groups of steps (at most a few hundred times an epoch), the
   // last time with rows_done == rows, before validation and before the epoch's line is printed.
@@ -234,6 +240,22 @@ std::string divergence_note(const std::vector<EpochRecord>& history);
 // constant is at least the features' mutual information with the class, whatever the weights.
 std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
                                      std::span<const float> weights, std::span<const double> class_weights = {});
+
+// Epochs in a row beyond TrainerOptions::overfit_margin that stop training.
+inline constexpr std::int32_t kOverfitStopEpochs = 3;
+
+// The scale of a validation metric for TrainerOptions::overfit_margin: its value for the constant
+// model that knows only the labels (weighted by `weights`; empty: 1), or for a metric whose
+// constant value is 0 or meaningless, its range:
+//   logloss   the entropy of the class shares (predicting the shares)
+//   rmse      the labels' standard deviation (predicting their mean); mae: their mean absolute
+//             deviation from the mean
+//   auc       0.5; pr_auc: the positive share; accuracy: the largest class share
+//   r2, f1_macro  1 (their range above the constant's 0 and about 1/K)
+// NaN for an unknown metric or no labels. `labels` as the metrics take them: class indices for
+// classification, original units for regression.
+double constant_metric_scale(const std::string& metric, std::span<const float> labels, std::span<const float> weights,
+                             std::int32_t classes);
 
 // The minibatch rows when --batch is not given: `preferred` (TrainerOptions' default, 256), or
 // fewer for a small training set, so that an epoch takes at least kMinDefaultStepsPerEpoch steps.

@@ -410,6 +410,68 @@ TEST(Trainer, WithoutAValidationSetTheLastEpochIsKept) {
   EXPECT_LT(lowest, 12);
 }
 
+TEST(Trainer, AValidationMetricWorseThanItsBestByTheMarginStopsTraining) {
+  // Validation rows that are the training rows with every label flipped: each epoch that fits the
+  // training rows better predicts them worse, so the first epoch is the best and the log-loss then
+  // rises every epoch.
+  SmallTraining t;
+  std::vector<float> flipped(t.labels.size());
+  for (std::size_t r = 0; r < flipped.size(); ++r) flipped[r] = 1.0f - t.labels[r];
+  const auto run = [&](double margin, std::int32_t patience) {
+    TrainerOptions options;
+    options.epochs = 12;
+    options.batch = 16;
+    options.patience = patience;
+    options.progress = false;
+    options.learning_rate = 0.05f;
+    options.overfit_margin = margin;
+    OptimizerConfig config;
+    config.kind = OptimizerKind::sgd;
+    auto model = make_model(DeviceContext::cpu(), t.shape, config, options.seed);
+    const PreparedRowsView rows{t.block.dense.data(), t.block.slot.data(), t.block.value.data(), t.block.rows};
+    LabeledRows train{{rows, t.labels.data(), nullptr}, t.block.rows, t.labels.data()};
+    LabeledRows valid{{rows, flipped.data(), nullptr}, t.block.rows, flipped.data()};
+    model->bind_training_set(train.set);
+    return train_model(DeviceContext::cpu(), *model, train, &valid, PredictionLink{}, 2, options);
+  };
+  const TrainOutcome whole = run(0.0, 0);
+  ASSERT_EQ(whole.history.size(), 12u);
+  EXPECT_EQ(whole.best_epoch, 1);
+  // Each epoch after the first worse than epoch 1 by more than 1e-4, then by more than the margin
+  // below (the third epoch on): kOverfitStopEpochs of those stop the run.
+  const double first = whole.history[0].valid.values.at("logloss");
+  const double margin = 0.5 * (whole.history[1].valid.values.at("logloss") - first);
+  ASSERT_GT(margin, 1e-4);
+  for (std::size_t e = 1; e < whole.history.size(); ++e) {
+    ASSERT_GT(whole.history[e].valid.values.at("logloss"), first + margin) << e;
+  }
+  const TrainOutcome stopped = run(margin, 0);
+  EXPECT_EQ(stopped.history.size(), static_cast<std::size_t>(1 + kOverfitStopEpochs));
+  EXPECT_EQ(stopped.best_epoch, 1);
+  EXPECT_EQ(stopped.best.weights, whole.best.weights);
+  // A margin larger than every excursion never stops; patience still does.
+  EXPECT_EQ(run(1e9, 0).history.size(), 12u);
+  EXPECT_EQ(run(1e9, 5).history.size(), 6u);
+}
+
+TEST(Trainer, TheConstantModelsMetricScalesTheMargin) {
+  const std::vector<float> classes = {0, 0, 0, 1};
+  EXPECT_NEAR(constant_metric_scale("logloss", classes, {}, 2), -(0.75 * std::log(0.75) + 0.25 * std::log(0.25)),
+              1e-12);
+  EXPECT_DOUBLE_EQ(constant_metric_scale("accuracy", classes, {}, 2), 0.75);
+  EXPECT_DOUBLE_EQ(constant_metric_scale("pr_auc", classes, {}, 2), 0.25);
+  EXPECT_DOUBLE_EQ(constant_metric_scale("auc", classes, {}, 2), 0.5);
+  // Weighted: the positive row counts 3 times, the shares are even.
+  const std::vector<float> weights = {1, 1, 1, 3};
+  EXPECT_NEAR(constant_metric_scale("logloss", classes, weights, 2), std::log(2.0), 1e-12);
+  const std::vector<float> values = {1, 3, 5, 7};
+  EXPECT_NEAR(constant_metric_scale("rmse", values, {}, 0), std::sqrt(5.0), 1e-12);
+  EXPECT_NEAR(constant_metric_scale("mae", values, {}, 0), 2.0, 1e-12);
+  EXPECT_DOUBLE_EQ(constant_metric_scale("r2", values, {}, 0), 1.0);
+  EXPECT_TRUE(std::isnan(constant_metric_scale("rmse", {}, {}, 0)));
+  EXPECT_TRUE(std::isnan(constant_metric_scale("no_such_metric", values, {}, 0)));
+}
+
 TEST(Trainer, ASingleCosineStepStillLearns) {
   SmallTraining t;
   for (const TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
