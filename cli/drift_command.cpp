@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <string>
 #include <utility>
 
 #include "cli/commands.h"
@@ -100,12 +101,16 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("--psi-alert", args->thresholds.psi_alert, "PSI at or above which drift is found (exit 3)")
       ->default_val(0.25)
       ->check(at_least(0));
+  // A drop must also reach an absolute floor (io/drift.h, metric_drop_floor): near a metric's ideal a
+  // tiny change is a large share of the validation value.
+  const std::string floor = "; the drop must also be at least 0.01 in the metric's units (rmse, mae: a hundredth "
+                            "of the training label's standard deviation)";
   cmd->add_option("--metric-warn", args->thresholds.metric_warn,
-                  "Relative drop of the model's metric at or above which to warn")
+                  "Relative drop of the model's metric at or above which to warn" + floor)
       ->default_val(0.05)
       ->check(at_least(0));
   cmd->add_option("--metric-alert", args->thresholds.metric_alert,
-                  "Relative drop of the model's metric at or above which drift is found (exit 3)")
+                  "Relative drop of the model's metric at or above which drift is found (exit 3)" + floor)
       ->default_val(0.10)
       ->check(at_least(0));
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");

@@ -24,8 +24,10 @@ bool same_output_path(const std::string& a, const std::string& b) {
   return !ec_a && !ec_b && canonical_a == canonical_b;
 }
 
+// A usage error (exit 2), found before anything is read: the command line names one file for two
+// roles, as when two outputs collide (`lathe score`'s inputs of one name in one --out folder).
 [[noreturn]] void refuse(const WrittenFile& output, const std::string& role, const std::string& other) {
-  throw InputError(output.option + " " + output.path + " is " + role + " " + other + "; write " + output.contents +
+  throw UsageError(output.option + " " + output.path + " is " + role + " " + other + "; write " + output.contents +
                    " elsewhere");
 }
 

@@ -1,7 +1,8 @@
 // The one check every command that writes a file makes before it reads or writes anything: no
 // output may replace one of the command's inputs or another of its outputs, and each output must be
-// writable where it is named. Bad paths are InputErrors naming the option and both paths, e.g.
-// "--out m.h5 is the model file m.h5; write the scores elsewhere".
+// writable where it is named. An output that is an input or another output is a UsageError (exit 2)
+// naming the option and both paths, e.g. "--out m.h5 is the model file m.h5; write the scores
+// elsewhere"; an output that cannot be written where it is named is an InputError (exit 1).
 #pragma once
 
 #include <filesystem>
@@ -36,10 +37,10 @@ class OutputPathCheck {
 
   // Throws InputError when `output` cannot be written (its folder is missing or is a file, or it is
   // a folder; or its folder takes no new file under its temporary's name, temporary_name_problem:
-  // no permission, a read-only filesystem, a name too long once the temporary's suffix is added),
-  // is the same file as an input (device and inode, std::filesystem::equivalent: other
-  // spellings, symlinks and hard links are caught; an output that does not exist yet is no input),
-  // or is the same path as an output added before (existing or not).
+  // no permission, a read-only filesystem, a name too long once the temporary's suffix is added);
+  // UsageError when it is the same file as an input (device and inode, std::filesystem::equivalent:
+  // other spellings, symlinks and hard links are caught; an output that does not exist yet is no
+  // input), or the same path as an output added before (existing or not).
   void check(const WrittenFile& output) const;
   // check(output), then remembers it so that later outputs are checked against it.
   void add(const WrittenFile& output);

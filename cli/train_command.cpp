@@ -108,6 +108,13 @@ std::string toml_value_text(const toml::node& node, const std::string& where) {
   throw UsageError(where + ": expected a string, number or boolean");
 }
 
+// The help of --config (`lathe train` is the one command that takes it).
+constexpr const char* kConfigHelp =
+    "TOML file of options: top-level `key = value` lines whose keys are the long option names without dashes "
+    "(task = \"binary\", epochs = 30, lr = 0.05, missing-indicators = true; an array is joined with commas); "
+    "options on the command line override it; an unknown key is an error; relative paths in it are taken from the "
+    "current directory, as on the command line";
+
 // The options whose value names a file that must exist: checked as the config file gives them, so
 // that a bad value names the key and the file.
 constexpr const char* kInputFileKeys[] = {"resume", "valid", "init-model"};
@@ -292,31 +299,297 @@ void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pat
   }
 }
 
+// The values `lathe train` parses its options into.
+struct TrainArgs {
+  std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
+              schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
+              metrics_log, config, checkpoint, resume, sparse_updates = "lazy";
+  PreparationArgs preparation;
+  TrainTableOptions options;
+  bool dedup = false, quiet = false;
+  std::int64_t block_rows = 65536;
+  float huber_delta = 0.0f;
+  double memory_budget_mb = 0.0;
+};
+
+// The prefix that says a value came from the config file, as the file's own checks say it
+// ("--config: run.toml: key 'lr': "), for an error about an option's value whose message starts
+// with the option ("--lr must be a finite number above 0 (got nan)", "--positive: 'true' is not a
+// label ..."). The checks made once the file has been applied (run_train's range checks, the label
+// checks of train_table) need not know where a value came from. "" when the message starts with no
+// option the file set, or already names the file.
+std::string config_origin(const std::string& message, const std::set<std::string>& from_config,
+                          const std::string& config) {
+  if (message.rfind("--", 0) != 0 || message.find("--config") != std::string::npos) return "";
+  const std::string flag = message.substr(0, message.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 2));
+  if (from_config.count(flag) == 0) return "";
+  return "--config: " + config + ": key '" + flag.substr(2) + "': ";
+}
+
+// Everything `lathe train` does once the --config file (if any) has been applied; `from_config`:
+// the options it set ("--lr").
+void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std::set<std::string>& from_config) {
+  refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint"});
+  if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
+  if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
+  TrainTableOptions& o = args->options;
+  if (args->block_rows <= 0) throw UsageError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
+  // 0 is the option's internal "not given" (the default window); given, it must be a real size.
+  if (cmd->count("--window-rows") > 0 && o.window_rows <= 0) {
+    throw UsageError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
+  }
+  // Bounds that CLI11's types do not give (a NaN passes every comparison, so each check is
+  // written to fail on it). A config file's values have been applied by now.
+  const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly) {
+    if (cmd->count(flag) == 0) return;
+    if (!(std::isfinite(value) && (strictly ? value > least : value >= least))) {
+      // The value as it was given (an integer stays an integer), not std::to_string's "-1.000000".
+      const std::string given = cmd->get_option(flag)->results().empty() ? number_text(value)
+                                                                         : cmd->get_option(flag)->results().back();
+      throw UsageError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
+                       number_text(least) + " (got " + given + ")");
+    }
+  };
+  finite_at_least("--lr", o.trainer.learning_rate, 0.0, true);
+  finite_at_least("--huber-delta", args->huber_delta, 0.0, true);
+  finite_at_least("--decay", o.trainer.decay, 0.0, false);
+  finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
+  finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
+  finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
+  if (o.trainer.checkpoint_every > 0) {
+    o.checkpoint_path = args->checkpoint.empty()
+                            ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")
+                            : std::filesystem::path(args->checkpoint);
+  }
+
+  // A missing checkpoint or earlier model is named with its option: "m.h5: no such file" alone
+  // does not say which of the run's files it is.
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--resume", args->resume},
+                                   std::pair<const char*, std::string>{"--init-model", o.init_model.string()}}) {
+    std::error_code ec;  // set when the file may exist but cannot be looked at: its reader says why
+    if (!path.empty() && !std::filesystem::exists(path, ec) && !ec) {
+      throw InputError(std::string(flag) + " " + path + ": no such file");
+    }
+  }
+
+  // Before anything is read: no output may replace an input or another output. A checkpoint may
+  // be the --resume checkpoint it continues (read whole at the start; each new one is later).
+  const std::vector<ReadFile> checkpoint_inputs = {{"the input file", args->data},
+                                                   {"the --valid file", args->valid},
+                                                   {"the --init-model file", o.init_model.string()},
+                                                   {"the --config file", args->config}};
+  std::vector<ReadFile> inputs = checkpoint_inputs;
+  inputs.push_back({"the --resume checkpoint", args->resume});
+  const WrittenFile model_output{"--out", args->out, "the model"};
+  const WrittenFile log_output{"--metrics-log", args->metrics_log, "the metrics log"};
+  check_output_paths({model_output, log_output}, inputs);
+  if (o.trainer.checkpoint_every > 0) {
+    OutputPathCheck checkpoint_paths(checkpoint_inputs);
+    checkpoint_paths.add(model_output);
+    checkpoint_paths.add(log_output);
+    const WrittenFile pattern{args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
+                              o.checkpoint_path.string(), "the checkpoints"};
+    check_checkpoint_paths(checkpoint_paths, pattern, o.trainer.checkpoint_every, o.trainer.epochs,
+                           {args->out, args->metrics_log});
+  }
+
+  o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
+  o.default_epochs = cmd->count("--epochs") == 0;
+  o.default_scale = cmd->count("--scale") == 0;
+  o.default_patience = cmd->count("--patience") == 0;
+  o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
+  o.window_rows_given = cmd->count("--window-rows") > 0;
+  if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
+    throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
+                     "trains)");
+  }
+  o.resume_path = args->resume;
+  if (o.refit_prep && o.init_model.empty()) {
+    throw UsageError("--refit-prep refits the preparation of the --init-model model: it needs --init-model");
+  }
+  if (!o.init_model.empty() && !o.refit_prep) {
+    // The run keeps OLD's preparation: an option that would fit one would be ignored, yet recorded.
+    for (const char* name : kFittingOptions) {
+      if (cmd->count(name) == 0) continue;
+      throw UsageError(std::string(name) + (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
+                       " fits a preparation, but --init-model " + o.init_model.string() +
+                       " keeps the preparation of that model: add --refit-prep to fit one on this data, or leave "
+                       "out " + name);
+    }
+  }
+  o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
+  if (o.trainer.sync_every < 1) throw UsageError("--sync-every must be at least 1 (got " + std::to_string(o.trainer.sync_every) + ")");
+  o.preparation = parse_preparation_args(args->preparation);
+  o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
+  o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;
+  const std::string& opt = args->optimizer;
+  o.optimizer.kind = opt == "sgd" ? OptimizerKind::sgd : opt == "momentum" ? OptimizerKind::momentum
+                     : opt == "nesterov" ? OptimizerKind::nesterov : opt == "adagrad" ? OptimizerKind::adagrad
+                     : opt == "adamw" ? OptimizerKind::adamw : OptimizerKind::adam;
+  o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
+  o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
+                       : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
+  // --schedule inverse without --decay: once per epoch, lr / (1 + epochs done). The steps per
+  // epoch follow the training rows and the batch, which only the trainer knows: a decay below 0
+  // asks it for 1 / (steps per epoch) (TrainerOptions::decay, runtime/trainer.h).
+  if (o.trainer.schedule == ScheduleKind::inverse_time && cmd->count("--decay") == 0) o.trainer.decay = -1.0f;
+  // Options of another task: a usage error naming the option given, not one it implies.
+  if (cmd->count("--huber-delta") > 0 && o.task != Task::regression) {
+    throw UsageError("--huber-delta needs --task regression (it chooses the regression loss; this run's task is " +
+                     args->task + ")");
+  }
+  if (!args->metric.empty()) {
+    const std::vector<std::string> names = metric_names(o.task);
+    if (std::find(names.begin(), names.end(), args->metric) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw UsageError("--metric: '" + args->metric + "' is not a metric of a " + args->task + " task (" + list + ")");
+    }
+  }
+  if (args->huber_delta > 0) {
+    o.huber = true;
+    o.huber_delta = args->huber_delta;
+  }
+  o.trainer.metric = args->metric;
+  // Huber loss is chosen for outliers, which dominate RMSE: stop early on MAE unless told otherwise.
+  if (o.huber && o.trainer.metric.empty()) o.trainer.metric = "mae";
+  o.positive = args->positive;
+  o.weight_column = args->weight;
+  o.balanced_class_weights = args->class_weight == "balanced";
+  o.valid_path = args->valid;
+  o.dedup = args->dedup;
+  o.read.group = args->group;
+  o.read.block_rows = args->block_rows;
+  o.trainer.progress = !args->quiet;
+  // On a terminal, a live bar during each epoch; on a pipe or file only the epoch lines.
+  std::shared_ptr<LiveProgressBar> bar;
+  if (!args->quiet && ::isatty(STDERR_FILENO) == 1) {
+    bar = std::make_shared<LiveProgressBar>();
+    // Weak: the bar goes (erased) with this scope, also when an error unwinds it.
+    o.trainer.on_epoch_progress = [weak = std::weak_ptr<LiveProgressBar>(bar)](const EpochProgress& p) {
+      if (const auto live = weak.lock()) live->update(p);
+    };
+  }
+  o.memory_budget_bytes = args->memory_budget_mb * 1e6;
+  // The log is written under a temporary name and takes its place only when training succeeds, so
+  // a failed run leaves an earlier log as it was.
+  std::optional<TemporaryOutput> log_file;
+  std::ofstream log;
+  if (!args->metrics_log.empty()) {
+    log_file.emplace(args->metrics_log);
+    log.open(log_file->path());
+    if (!log) throw InputError("--metrics-log: cannot write " + args->metrics_log);
+    o.trainer.metrics_log = &log;
+  }
+  nlohmann::json options_json = nlohmann::json::object();
+  for (const CLI::Option* opt_ptr : cmd->get_options()) {
+    if (opt_ptr->count() > 0 && !opt_ptr->get_lnames().empty()) {
+      options_json[opt_ptr->get_lnames().front()] = opt_ptr->results();
+    }
+  }
+  o.options_json = options_json.dump();
+  // --checkpoint-every N past the run's last epoch writes nothing: said before training. Without
+  // --epochs, a small training set may take up to kMaxDefaultEpochs (default_epochs_for): the note
+  // after training then says whether a checkpoint epoch was reached.
+  const std::int32_t most_epochs =
+      o.default_epochs ? std::max(o.trainer.epochs, kMaxDefaultEpochs) : o.trainer.epochs;
+  const bool checkpoint_past_last_epoch = o.trainer.checkpoint_every > most_epochs;
+  // Options given (on the command line or in --config) that this run has no use for: a note each,
+  // so that a value the user chose is never dropped unsaid.
+  {
+    const auto given = [&](const char* flag) {
+      return cmd->count(flag) > 0
+                 ? std::string(flag) + " " + cmd->get_option(flag)->results().back() +
+                       (from_config.count(flag) ? " (in --config " + args->config + ")" : std::string())
+                 : std::string();
+    };
+    std::vector<std::string> notes;
+    if (o.kind != ModelKind::fm && !given("--factors").empty()) {
+      notes.push_back(given("--factors") + " is ignored: factors belong to --model fm, and this model is linear");
+    }
+    for (const char* flag : {"--sync-every", "--workers"}) {
+      if (o.trainer.mode != TrainMode::parallel && !given(flag).empty()) {
+        notes.push_back(given(flag) + " is ignored: it applies to --mode parallel, and this run's mode is exact");
+      }
+    }
+    if (o.trainer.schedule != ScheduleKind::inverse_time && !given("--decay").empty()) {
+      notes.push_back(given("--decay") + " is ignored: it is the rate of --schedule inverse, and this run's "
+                      "schedule is " + args->schedule);
+    }
+    if (o.optimizer.kind != OptimizerKind::momentum && o.optimizer.kind != OptimizerKind::nesterov &&
+        !given("--momentum").empty()) {
+      notes.push_back(given("--momentum") + " is ignored: it applies to --optimizer momentum and nesterov, and "
+                      "this run's optimizer is " + args->optimizer);
+    }
+    if (o.trainer.checkpoint_every == 0 && !given("--checkpoint").empty()) {
+      notes.push_back(given("--checkpoint") + " is ignored: no checkpoints are written without --checkpoint-every N");
+    }
+    if (checkpoint_past_last_epoch) {
+      notes.push_back(given("--checkpoint-every") + " writes no checkpoint: it exceeds " +
+                      (o.default_epochs ? std::to_string(most_epochs) + ", the most epochs a run without --epochs takes"
+                                        : given("--epochs") + ", the run's last epoch"));
+    }
+    if (args->valid.empty() && o.valid_fraction == 0) {
+      const std::string none = "this run has no validation set (--valid-fraction 0 and no --valid)";
+      if (!given("--metric").empty()) {
+        notes.push_back(given("--metric") + " is ignored: " + none + ", so no validation metric is computed "
+                        "(early stopping, with --patience, watches the training loss)");
+      }
+      if (o.trainer.patience > 0 && !given("--patience").empty()) {
+        notes.push_back(given("--patience") + " counts epochs without improvement of the training loss: " + none);
+      }
+    }
+    for (const std::string& note : notes) std::cerr << "train: note: " << note << "\n";
+  }
+  if (!o.resume_path.empty()) check_resume_split(cmd, o);
+  if (!o.init_model.empty()) check_warm_start(o, args->data);
+  const DeviceContext ctx = DeviceContext::select(args->device);
+  const TrainReport report = train_table(ctx, args->data, args->out, o);
+  if (log_file) {
+    log.close();
+    if (log.fail()) throw Error("--metrics-log: cannot write " + args->metrics_log);
+    log_file->commit();
+  }
+  for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";
+  // Checkpoint epochs never reached (not said before training): early stopping ended the run first,
+  // or the default epochs for this training set were fewer.
+  const std::int32_t last_epoch = report.outcome.history.empty() ? 0 : report.outcome.history.back().epoch;
+  if (o.trainer.checkpoint_every > last_epoch && !checkpoint_past_last_epoch) {
+    std::cerr << "train: note: --checkpoint-every " << o.trainer.checkpoint_every
+              << " wrote no checkpoint: the run ended at epoch " << last_epoch << " of at most " << report.max_epochs
+              << (last_epoch < report.max_epochs ? " (early stopping: --patience)"
+                                                 : " (the default for this training set: give --epochs for more)")
+              << "\n";
+  }
+  nlohmann::json summary = {{"model", args->out},
+                            {"device", ctx.description()},
+                            {"train_rows", report.train_rows},
+                            {"valid_rows", report.valid_rows},
+                            {"batch", report.batch},
+                            {"max_epochs", report.max_epochs},
+                            {"epochs_run", report.outcome.history.size()},
+                            {"best_epoch", report.outcome.best_epoch},
+                            {"metric", report.outcome.metric},
+                            {"valid", metrics_json(report.best_valid)},
+                            {"seconds", report.seconds}};
+  nlohmann::json stages = nlohmann::json::object();
+  for (const auto& [stage, seconds] : report.stage_seconds) stages[stage] = seconds;
+  summary["stage_seconds"] = stages;
+  if (args->dedup) summary["duplicates_removed"] = report.duplicates;
+  summary["streamed"] = report.streamed;
+  std::cout << summary.dump() << "\n";
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model by minibatch gradient descent and save it");
-  struct Args {
-    std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
-                schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
-                metrics_log, config, checkpoint, resume, sparse_updates = "lazy";
-    PreparationArgs preparation;
-    TrainTableOptions options;
-    bool dedup = false, quiet = false;
-    std::int64_t block_rows = 65536;
-    float huber_delta = 0.0f;
-    double memory_budget_mb = 0.0;
-  };
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<TrainArgs>();
   TrainTableOptions& o = args->options;
   o.trainer.learning_rate = 0.01f;
   o.optimizer.l2 = 1e-5f;
   cmd->add_option("data", args->data, "Training data, HDF5 (any layout)")->required();
-  cmd->add_option("--config", args->config,
-                  "TOML file of options: top-level `key = value` lines whose keys are the long option names "
-                  "without dashes (task = \"binary\", epochs = 30, lr = 0.05, missing-indicators = true; an "
-                  "array is joined with commas); options on the command line override it; an unknown key is "
-                  "an error");
+  cmd->add_option("--config", args->config, kConfigHelp);
   cmd->add_option("--task", args->task, "regression, binary or multiclass (required)")
       ->check(CLI::IsMember({"regression", "binary", "multiclass"}));
   cmd->add_option("--out", args->out, "Model file to write (HDF5; required)");
@@ -419,234 +692,15 @@ void add_train_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     const std::set<std::string> from_config =
         args->config.empty() ? std::set<std::string>() : apply_config_file(cmd, args->config);
-    refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint"});
-    if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
-    if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
-    TrainTableOptions& o = args->options;
-    if (args->block_rows <= 0) throw UsageError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
-    // 0 is the option's internal "not given" (the default window); given, it must be a real size.
-    if (cmd->count("--window-rows") > 0 && o.window_rows <= 0) {
-      throw UsageError("--window-rows must be positive (got " + std::to_string(o.window_rows) + ")");
+    try {
+      run_train(cmd, args, from_config);
+    } catch (const InputError& e) {
+      // Thrown again as the same type (UsageError: exit 2, InputError: 1), naming the config file.
+      const std::string origin = config_origin(e.what(), from_config, args->config);
+      if (origin.empty()) throw;
+      if (dynamic_cast<const UsageError*>(&e) != nullptr) throw UsageError(origin + e.what());
+      throw InputError(origin + e.what());
     }
-    // Bounds that CLI11's types do not give (a NaN passes every comparison, so each check is
-    // written to fail on it). A config file's values have been applied by now.
-    const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly) {
-      if (cmd->count(flag) == 0) return;
-      if (!(std::isfinite(value) && (strictly ? value > least : value >= least))) {
-        // The value as it was given (an integer stays an integer), not std::to_string's "-1.000000".
-        const std::string given = cmd->get_option(flag)->results().empty() ? number_text(value)
-                                                                           : cmd->get_option(flag)->results().back();
-        throw UsageError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
-                         number_text(least) + " (got " + given + ")");
-      }
-    };
-    finite_at_least("--lr", o.trainer.learning_rate, 0.0, true);
-    finite_at_least("--huber-delta", args->huber_delta, 0.0, true);
-    finite_at_least("--decay", o.trainer.decay, 0.0, false);
-    finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
-    finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
-    finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
-    if (o.trainer.checkpoint_every > 0) {
-      o.checkpoint_path = args->checkpoint.empty()
-                              ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")
-                              : std::filesystem::path(args->checkpoint);
-    }
-
-    // A missing checkpoint or earlier model is named with its option: "m.h5: no such file" alone
-    // does not say which of the run's files it is.
-    for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--resume", args->resume},
-                                     std::pair<const char*, std::string>{"--init-model", o.init_model.string()}}) {
-      std::error_code ec;  // set when the file may exist but cannot be looked at: its reader says why
-      if (!path.empty() && !std::filesystem::exists(path, ec) && !ec) {
-        throw InputError(std::string(flag) + " " + path + ": no such file");
-      }
-    }
-
-    // Before anything is read: no output may replace an input or another output. A checkpoint may
-    // be the --resume checkpoint it continues (read whole at the start; each new one is later).
-    const std::vector<ReadFile> checkpoint_inputs = {{"the input file", args->data},
-                                                     {"the --valid file", args->valid},
-                                                     {"the --init-model file", o.init_model.string()},
-                                                     {"the --config file", args->config}};
-    std::vector<ReadFile> inputs = checkpoint_inputs;
-    inputs.push_back({"the --resume checkpoint", args->resume});
-    const WrittenFile model_output{"--out", args->out, "the model"};
-    const WrittenFile log_output{"--metrics-log", args->metrics_log, "the metrics log"};
-    check_output_paths({model_output, log_output}, inputs);
-    if (o.trainer.checkpoint_every > 0) {
-      OutputPathCheck checkpoint_paths(checkpoint_inputs);
-      checkpoint_paths.add(model_output);
-      checkpoint_paths.add(log_output);
-      const WrittenFile pattern{args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
-                                o.checkpoint_path.string(), "the checkpoints"};
-      check_checkpoint_paths(checkpoint_paths, pattern, o.trainer.checkpoint_every, o.trainer.epochs,
-                             {args->out, args->metrics_log});
-    }
-
-    o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
-    o.default_epochs = cmd->count("--epochs") == 0;
-    o.default_scale = cmd->count("--scale") == 0;
-    o.default_patience = cmd->count("--patience") == 0;
-    o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
-    o.window_rows_given = cmd->count("--window-rows") > 0;
-    if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
-      throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
-                       "trains)");
-    }
-    o.resume_path = args->resume;
-    if (o.refit_prep && o.init_model.empty()) {
-      throw UsageError("--refit-prep refits the preparation of the --init-model model: it needs --init-model");
-    }
-    if (!o.init_model.empty() && !o.refit_prep) {
-      // The run keeps OLD's preparation: an option that would fit one would be ignored, yet recorded.
-      for (const char* name : kFittingOptions) {
-        if (cmd->count(name) == 0) continue;
-        throw UsageError(std::string(name) + (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
-                         " fits a preparation, but --init-model " + o.init_model.string() +
-                         " keeps the preparation of that model: add --refit-prep to fit one on this data, or leave "
-                         "out " + name);
-      }
-    }
-    o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;
-    if (o.trainer.sync_every < 1) throw UsageError("--sync-every must be at least 1 (got " + std::to_string(o.trainer.sync_every) + ")");
-    o.preparation = parse_preparation_args(args->preparation);
-    o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
-    o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;
-    const std::string& opt = args->optimizer;
-    o.optimizer.kind = opt == "sgd" ? OptimizerKind::sgd : opt == "momentum" ? OptimizerKind::momentum
-                       : opt == "nesterov" ? OptimizerKind::nesterov : opt == "adagrad" ? OptimizerKind::adagrad
-                       : opt == "adamw" ? OptimizerKind::adamw : OptimizerKind::adam;
-    o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
-    o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
-                         : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
-    // --schedule inverse without --decay: once per epoch, lr / (1 + epochs done). The steps per
-    // epoch follow the training rows and the batch, which only the trainer knows: a decay below 0
-    // asks it for 1 / (steps per epoch) (TrainerOptions::decay, runtime/trainer.h).
-    if (o.trainer.schedule == ScheduleKind::inverse_time && cmd->count("--decay") == 0) o.trainer.decay = -1.0f;
-    // Options of another task: a usage error naming the option given, not one it implies.
-    if (cmd->count("--huber-delta") > 0 && o.task != Task::regression) {
-      throw UsageError("--huber-delta needs --task regression (it chooses the regression loss; this run's task is " +
-                       args->task + ")");
-    }
-    if (!args->metric.empty()) {
-      const std::vector<std::string> names = metric_names(o.task);
-      if (std::find(names.begin(), names.end(), args->metric) == names.end()) {
-        std::string list;
-        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-        throw UsageError("--metric: '" + args->metric + "' is not a metric of a " + args->task + " task (" + list + ")");
-      }
-    }
-    if (args->huber_delta > 0) {
-      o.huber = true;
-      o.huber_delta = args->huber_delta;
-    }
-    o.trainer.metric = args->metric;
-    // Huber loss is chosen for outliers, which dominate RMSE: stop early on MAE unless told otherwise.
-    if (o.huber && o.trainer.metric.empty()) o.trainer.metric = "mae";
-    o.positive = args->positive;
-    o.weight_column = args->weight;
-    o.balanced_class_weights = args->class_weight == "balanced";
-    o.valid_path = args->valid;
-    o.dedup = args->dedup;
-    o.read.group = args->group;
-    o.read.block_rows = args->block_rows;
-    o.trainer.progress = !args->quiet;
-    // On a terminal, a live bar during each epoch; on a pipe or file only the epoch lines.
-    std::shared_ptr<LiveProgressBar> bar;
-    if (!args->quiet && ::isatty(STDERR_FILENO) == 1) {
-      bar = std::make_shared<LiveProgressBar>();
-      // Weak: the bar goes (erased) with this scope, also when an error unwinds it.
-      o.trainer.on_epoch_progress = [weak = std::weak_ptr<LiveProgressBar>(bar)](const EpochProgress& p) {
-        if (const auto live = weak.lock()) live->update(p);
-      };
-    }
-    o.memory_budget_bytes = args->memory_budget_mb * 1e6;
-    // The log is written under a temporary name and takes its place only when training succeeds, so
-    // a failed run leaves an earlier log as it was.
-    std::optional<TemporaryOutput> log_file;
-    std::ofstream log;
-    if (!args->metrics_log.empty()) {
-      log_file.emplace(args->metrics_log);
-      log.open(log_file->path());
-      if (!log) throw InputError("--metrics-log: cannot write " + args->metrics_log);
-      o.trainer.metrics_log = &log;
-    }
-    nlohmann::json options_json = nlohmann::json::object();
-    for (const CLI::Option* opt_ptr : cmd->get_options()) {
-      if (opt_ptr->count() > 0 && !opt_ptr->get_lnames().empty()) {
-        options_json[opt_ptr->get_lnames().front()] = opt_ptr->results();
-      }
-    }
-    o.options_json = options_json.dump();
-    // Options given (on the command line or in --config) that this run has no use for: a note each,
-    // so that a value the user chose is never dropped unsaid.
-    {
-      const auto given = [&](const char* flag) {
-        return cmd->count(flag) > 0
-                   ? std::string(flag) + " " + cmd->get_option(flag)->results().back() +
-                         (from_config.count(flag) ? " (in --config " + args->config + ")" : std::string())
-                   : std::string();
-      };
-      std::vector<std::string> notes;
-      if (o.kind != ModelKind::fm && !given("--factors").empty()) {
-        notes.push_back(given("--factors") + " is ignored: factors belong to --model fm, and this model is linear");
-      }
-      for (const char* flag : {"--sync-every", "--workers"}) {
-        if (o.trainer.mode != TrainMode::parallel && !given(flag).empty()) {
-          notes.push_back(given(flag) + " is ignored: it applies to --mode parallel, and this run's mode is exact");
-        }
-      }
-      if (o.trainer.schedule != ScheduleKind::inverse_time && !given("--decay").empty()) {
-        notes.push_back(given("--decay") + " is ignored: it is the rate of --schedule inverse, and this run's "
-                        "schedule is " + args->schedule);
-      }
-      if (o.optimizer.kind != OptimizerKind::momentum && o.optimizer.kind != OptimizerKind::nesterov &&
-          !given("--momentum").empty()) {
-        notes.push_back(given("--momentum") + " is ignored: it applies to --optimizer momentum and nesterov, and "
-                        "this run's optimizer is " + args->optimizer);
-      }
-      if (o.trainer.checkpoint_every == 0 && !given("--checkpoint").empty()) {
-        notes.push_back(given("--checkpoint") + " is ignored: no checkpoints are written without --checkpoint-every N");
-      }
-      if (args->valid.empty() && o.valid_fraction == 0) {
-        const std::string none = "this run has no validation set (--valid-fraction 0 and no --valid)";
-        if (!given("--metric").empty()) {
-          notes.push_back(given("--metric") + " is ignored: " + none + ", so no validation metric is computed "
-                          "(early stopping, with --patience, watches the training loss)");
-        }
-        if (o.trainer.patience > 0 && !given("--patience").empty()) {
-          notes.push_back(given("--patience") + " counts epochs without improvement of the training loss: " + none);
-        }
-      }
-      for (const std::string& note : notes) std::cerr << "train: note: " << note << "\n";
-    }
-    if (!o.resume_path.empty()) check_resume_split(cmd, o);
-    if (!o.init_model.empty()) check_warm_start(o, args->data);
-    const DeviceContext ctx = DeviceContext::select(args->device);
-    const TrainReport report = train_table(ctx, args->data, args->out, o);
-    if (log_file) {
-      log.close();
-      if (log.fail()) throw Error("--metrics-log: cannot write " + args->metrics_log);
-      log_file->commit();
-    }
-    for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";
-    nlohmann::json summary = {{"model", args->out},
-                              {"device", ctx.description()},
-                              {"train_rows", report.train_rows},
-                              {"valid_rows", report.valid_rows},
-                              {"batch", report.batch},
-                              {"max_epochs", report.max_epochs},
-                              {"epochs_run", report.outcome.history.size()},
-                              {"best_epoch", report.outcome.best_epoch},
-                              {"metric", report.outcome.metric},
-                              {"valid", metrics_json(report.best_valid)},
-                              {"seconds", report.seconds}};
-    nlohmann::json stages = nlohmann::json::object();
-    for (const auto& [stage, seconds] : report.stage_seconds) stages[stage] = seconds;
-    summary["stage_seconds"] = stages;
-    if (args->dedup) summary["duplicates_removed"] = report.duplicates;
-    summary["streamed"] = report.streamed;
-    std::cout << summary.dump() << "\n";
   });
 }
 

@@ -85,6 +85,34 @@ std::string undefined_reason(const ModelFile& model, std::span<const float> labe
 
 }  // namespace
 
+double metric_drop_floor(const std::string& metric, double label_std) {
+  if (metric == "rmse" || metric == "mae") {
+    return std::isfinite(label_std) && label_std > 0 ? kMetricDropFloor * label_std : 0.0;
+  }
+  return kMetricDropFloor;
+}
+
+MetricDrift compare_metric(const std::string& name, double train, double now, double label_std,
+                           const DriftThresholds& thresholds) {
+  MetricDrift m;
+  m.name = name;
+  m.train = train;
+  m.now = now;
+  m.drop = higher_is_better(name) ? train - now : now - train;
+  m.relative_drop = train != 0 ? m.drop / std::abs(train) : NAN;
+  m.drop_floor = metric_drop_floor(name, label_std);
+  // Written to fail on NaN: a drop counts when it reaches the threshold's share of |train| and the floor.
+  const auto reaches = [&](double threshold) {
+    return m.drop >= threshold * std::abs(train) && m.drop >= m.drop_floor;
+  };
+  if (!std::isfinite(now) || reaches(thresholds.metric_alert)) {
+    m.status = DriftStatus::alert;
+  } else if (reaches(thresholds.metric_warn)) {
+    m.status = DriftStatus::warn;
+  }
+  return m;
+}
+
 const char* drift_status_name(DriftStatus status) {
   switch (status) {
     case DriftStatus::ok: return "ok";
@@ -531,6 +559,14 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       return report;
     }
     if (valid.empty()) report.notes.push_back("the model stores no validation metrics: no metric drop");
+    // The spread of the training labels, the scale of the rmse and mae floors (regression only).
+    double label_std = NAN;
+    if (model.task == Task::regression) {
+      for (const ColumnProfile& c : model.profile->columns) {
+        if (c.name != model.label || c.type != ColumnType::numeric || c.numeric.stats.count < 2) continue;
+        label_std = std::sqrt(c.numeric.stats.m2 / static_cast<double>(c.numeric.stats.count));
+      }
+    }
     std::vector<std::string> left_out_stored, left_out_new;
     for (const auto& [name, value] : metrics.values) {
       if (!valid.contains(name)) continue;
@@ -542,17 +578,19 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
         left_out_new.push_back(name);
         continue;
       }
-      MetricDrift m;
-      m.name = name;
-      m.train = valid[name].get<double>();
-      m.now = value;
-      m.drop = higher_is_better(name) ? m.train - m.now : m.now - m.train;
-      m.relative_drop = m.train != 0 ? m.drop / std::abs(m.train) : NAN;
+      MetricDrift m = compare_metric(name, valid[name].get<double>(), value, label_std, thresholds);
       m.primary = name == report.primary_metric;
-      if (!std::isfinite(m.now) || (std::isfinite(m.relative_drop) && m.relative_drop >= thresholds.metric_alert)) {
-        m.status = DriftStatus::alert;
-      } else if (std::isfinite(m.relative_drop) && m.relative_drop >= thresholds.metric_warn) {
-        m.status = DriftStatus::warn;
+      // A drop its relative size alone would have counted: said, so that the floor is not a mystery.
+      if (m.status == DriftStatus::ok && m.drop >= thresholds.metric_warn * std::abs(m.train) && m.drop > 0) {
+        report.notes.push_back(name + " is " + significant(m.now, 3) + " on the new rows against " +
+                               significant(m.train, 3) + " at validation, " +
+                               (std::isfinite(m.relative_drop) ? significant(100.0 * m.relative_drop, 3) + "% " : "") +
+                               "worse but by " + significant(m.drop, 2) + ", under the floor of " +
+                               significant(m.drop_floor, 2) +
+                               (name == "rmse" || name == "mae" ? " (a hundredth of the training label's standard "
+                                                                  "deviation)"
+                                                                : std::string()) +
+                               " that a drop must also reach to count: no drift");
       }
       if (m.primary) report.status = worse(report.status, m.status);
       report.metrics.push_back(m);
@@ -604,7 +642,8 @@ std::string drift_report_json(const DriftReport& r) {
   for (const MetricDrift& m : r.metrics) {
     nlohmann::json j = {{"name", m.name},           {"train", number(m.train)},
                         {"new", number(m.now)},     {"drop", number(m.drop)},
-                        {"relative_drop", number(m.relative_drop)}, {"primary", m.primary},
+                        {"relative_drop", number(m.relative_drop)}, {"drop_floor", number(m.drop_floor)},
+                        {"primary", m.primary},
                         {"status", drift_status_name(m.status)}};
     if (m.primary) metric_drop = j;
     metrics.push_back(std::move(j));

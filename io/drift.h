@@ -38,7 +38,9 @@
 // threshold for some feature or the predictions, the report notes the small sample: a random
 // sample of the training data itself can warn or alert then.
 // Metrics: when the new data holds the model's label, the task's metrics beside the training
-// validation metrics (metrics_json's "valid"); the drop is measured in the worse direction. Labels
+// validation metrics (metrics_json's "valid"); the drop is measured in the worse direction, and a
+// drop under the metric's absolute floor (metric_drop_floor) is no drift, with a note when its
+// relative size alone would have warned. Labels
 // the metrics cannot use (a missing label, a class the model was not trained on) skip the metrics
 // with a note; the rest of the report stands. A metric undefined on the new rows (NaN: auc and
 // pr_auc of labels of one class, common in a small batch of a rare class) or on the validation rows
@@ -74,10 +76,24 @@ struct DriftThresholds {
   double psi_warn = 0.1;    // PSI at or above: warn
   double psi_alert = 0.25;  // PSI at or above: alert
   // The relative drop of the model's metric (the early-stopping metric stored in the model), in the
-  // worse direction: |new - train| / |train| when new is worse. At or above: warn / alert.
+  // worse direction: |new - train| / |train| when new is worse. At or above: warn / alert, when the
+  // drop also reaches the metric's absolute floor (metric_drop_floor).
   double metric_warn = 0.05;
   double metric_alert = 0.10;
 };
+
+// The absolute floor of a metric drop: a drop smaller than this, in the metric's units, neither
+// warns nor alerts, however large relative to the validation value. A model near the metric's ideal
+// (log-loss 0.003, RMSE a thousandth of the label's spread) otherwise turns a tiny change into a
+// large relative one: penguins' validation log-loss 0.0032 against 0.0124 on new rows is a 285%
+// relative drop at 99.8% accuracy. The floor binds only near the ideal: it equals the default alert
+// threshold's drop (10%) from a log-loss of 0.1 or an RMSE of 0.1 label standard deviations, and the
+// default warn threshold's (5%) from a log-loss of 0.2; a typical model's drops are larger.
+//   logloss                                  kMetricDropFloor nats
+//   auc, pr_auc, accuracy, f1_macro, r2      kMetricDropFloor (one point on their 0..1 scale)
+//   rmse, mae                                kMetricDropFloor x the training label's standard
+//                                            deviation (the RMSE of predicting its mean)
+inline constexpr double kMetricDropFloor = 0.01;
 
 // PSI of two distributions over the same bins (shares; each floored at kPsiFloor). Throws Error
 // when the sizes differ.
@@ -153,9 +169,22 @@ struct MetricDrift {
   double now = 0.0;    // on the new data
   double drop = 0.0;   // how much worse now is (negative: better), in the metric's units
   double relative_drop = 0.0;  // drop / |train| (NaN when train is 0)
+  double drop_floor = 0.0;     // metric_drop_floor: the least drop that warns or alerts
   bool primary = false;        // the model's metric: the one the status follows
   DriftStatus status = DriftStatus::ok;
 };
+
+// The absolute floor of a drop of `metric` (see kMetricDropFloor), in its units. `label_std`: the
+// training label's standard deviation, for rmse and mae; when it is not finite or not above 0, their
+// floor is 0 (the relative thresholds alone).
+double metric_drop_floor(const std::string& metric, double label_std);
+
+// One metric compared: `train` the validation value stored in the model (finite), `now` its value on
+// the new rows. The status: alert when `now` is not finite; else alert (warn) when the drop reaches
+// both thresholds.metric_alert (metric_warn) x |train| and the floor, so with train 0 the floor
+// alone. `primary` is left false.
+MetricDrift compare_metric(const std::string& name, double train, double now, double label_std,
+                           const DriftThresholds& thresholds);
 
 struct DriftReport {
   std::string model, data;

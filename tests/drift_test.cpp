@@ -631,6 +631,77 @@ TEST(Drift, AnUndefinedMetricIsNotComparedAndIsNoDrift) {
                             "not compared");
 }
 
+TEST(Drift, AMetricDropUnderTheAbsoluteFloorIsNoDrift) {
+  // The QA report's penguins: validation log-loss 0.0032, 0.0124 on new rows (99.8% accuracy) was a
+  // 285% relative drop and an alert. Under the floor of 0.01 nats it is no drift; a drop past the
+  // floor and the relative threshold still alerts, as before.
+  const DriftThresholds t;
+  EXPECT_EQ(metric_drop_floor("logloss", NAN), kMetricDropFloor);
+  EXPECT_EQ(metric_drop_floor("auc", 5.0), kMetricDropFloor);
+  EXPECT_EQ(metric_drop_floor("rmse", 250.0), 2.5);
+  EXPECT_EQ(metric_drop_floor("mae", NAN), 0.0);
+  MetricDrift m = compare_metric("logloss", 0.0032, 0.0124, NAN, t);
+  EXPECT_NEAR(m.relative_drop, 2.875, 1e-12);
+  EXPECT_NEAR(m.drop, 0.0092, 1e-12);
+  EXPECT_EQ(m.drop_floor, 0.01);
+  EXPECT_EQ(m.status, DriftStatus::ok);
+  EXPECT_EQ(compare_metric("logloss", 0.0032, 0.05, NAN, t).status, DriftStatus::alert);
+  // A typical model: the relative thresholds decide, as before the floor.
+  EXPECT_EQ(compare_metric("logloss", 0.3, 0.34, NAN, t).status, DriftStatus::alert);
+  EXPECT_EQ(compare_metric("logloss", 0.3, 0.32, NAN, t).status, DriftStatus::warn);
+  EXPECT_EQ(compare_metric("logloss", 0.3, 0.31, NAN, t).status, DriftStatus::ok);
+  EXPECT_EQ(compare_metric("auc", 0.9, 0.8, NAN, t).status, DriftStatus::alert);
+  // r2 near 0: 0.02 -> 0.015 is a 25% drop of a hundredth's half.
+  EXPECT_EQ(compare_metric("r2", 0.02, 0.015, NAN, t).status, DriftStatus::ok);
+  EXPECT_EQ(compare_metric("r2", 0.5, 0.4, NAN, t).status, DriftStatus::alert);
+  // rmse in the label's units: a hundredth of its standard deviation (2.5 here); unknown: no floor.
+  EXPECT_EQ(compare_metric("rmse", 0.5, 0.9, 250.0, t).status, DriftStatus::ok);
+  EXPECT_EQ(compare_metric("rmse", 0.5, 4.0, 250.0, t).status, DriftStatus::alert);
+  EXPECT_EQ(compare_metric("rmse", 0.5, 0.9, NAN, t).status, DriftStatus::alert);
+  // A perfect validation value: the floor alone (the relative drop is undefined).
+  m = compare_metric("logloss", 0.0, 0.005, NAN, t);
+  EXPECT_TRUE(std::isnan(m.relative_drop));
+  EXPECT_EQ(m.status, DriftStatus::ok);
+  EXPECT_EQ(compare_metric("logloss", 0.0, 0.5, NAN, t).status, DriftStatus::alert);
+  EXPECT_EQ(compare_metric("logloss", 0.3, NAN, NAN, t).status, DriftStatus::alert);
+  EXPECT_EQ(compare_metric("accuracy", 0.998, 0.99, NAN, t).status, DriftStatus::ok);
+
+  // Through drift_table: thresholds so low that any drop would count, a stored log-loss 0.005 better
+  // than the new rows': no drift, with a note, and the floor in the JSON.
+  test::TemporaryDirectory dir;
+  SmallModel small;
+  small.model.profile = small.profile;
+  small.model.metrics_json = R"({"metric": "logloss", "valid": {"logloss": 100}})";
+  save_model(dir.file("m.h5"), small.model);
+  const auto rows = write_small_model_rows(dir, "rows.h5", small, 1.0f);
+  DriftThresholds low;
+  low.metric_warn = 1e-6;
+  low.metric_alert = 2e-6;
+  DriftReport r = drift_table(DeviceContext::cpu(), dir.file("m.h5"), rows, low);
+  ASSERT_EQ(r.metrics.size(), 1u);
+  const double now = r.metrics[0].now;
+  ASSERT_GT(now, 0.05);
+  small.model.metrics_json = R"({"metric": "logloss", "valid": {"logloss": )" + std::to_string(now - 0.005) + "}}";
+  save_model(dir.file("m.h5"), small.model);
+  r = drift_table(DeviceContext::cpu(), dir.file("m.h5"), rows, low);
+  ASSERT_EQ(r.metrics.size(), 1u);
+  EXPECT_EQ(r.metrics[0].status, DriftStatus::ok);
+  EXPECT_EQ(r.status, DriftStatus::ok);
+  const auto note = std::find_if(r.notes.begin(), r.notes.end(), [](const std::string& n) {
+    return n.rfind("logloss is ", 0) == 0;
+  });
+  ASSERT_NE(note, r.notes.end());
+  EXPECT_NE(note->find("under the floor of 0.01 that a drop must also reach to count: no drift"), std::string::npos)
+      << *note;
+  const std::string json = drift_report_json(r);
+  EXPECT_NE(json.find("\"drop_floor\": 0.01"), std::string::npos) << json;
+  // 0.05 worse: past the floor, an alert.
+  small.model.metrics_json = R"({"metric": "logloss", "valid": {"logloss": )" + std::to_string(now - 0.05) + "}}";
+  save_model(dir.file("m.h5"), small.model);
+  r = drift_table(DeviceContext::cpu(), dir.file("m.h5"), rows, low);
+  EXPECT_EQ(r.status, DriftStatus::alert);
+}
+
 TEST(ModelFileV2, DamagedProfileIsRefused) {
   test::TemporaryDirectory dir;
   SmallModel t;

@@ -540,6 +540,69 @@ class UsageErrorTest(TempDirTest):
                                  "--device", "cpu", "--quiet"], "nosuch")
         self.assertEqual(proc.returncode, 1, proc.stderr)
 
+    def test_config_values_checked_after_parsing_name_the_file_and_the_key(self):
+        # Checks made once the --config file is applied (the ranges lathe train checks itself, a
+        # --positive that is not a label) name the file and the key, as the file's own checks do;
+        # the same value on the command line reads as before, and so does a command-line value
+        # beside a config file that does not set it.
+        config = self.path("run.toml")
+        for line, message, code in [
+            ("lr = nan", "--lr must be a finite number above 0 (got nan)", 2),
+            ("patience = -1", "--patience must be a finite number of at least 0 (got -1)", 2),
+            ("memory-budget-mb = inf", "--memory-budget-mb: must be a finite number (got inf)", 2),
+            ("positive = true", "--positive: 'true' is not a label of 'y'", 1),
+        ]:
+            with self.subTest(line=line):
+                with open(config, "w") as f:
+                    f.write(line + "\n")
+                key = line.split(" = ")[0]
+                proc = self.assertFails(self.train_args("--config", config, "--epochs", "1"),
+                                        f"--config: {config}: key '{key}': {message}")
+                self.assertEqual(proc.returncode, code, proc.stderr)
+                self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                flag, value = line.split(" = ")
+                proc = self.assertFails(self.train_args(f"--{flag}", value, "--epochs", "1"), message)
+                self.assertEqual(proc.returncode, code, proc.stderr)
+                self.assertNotIn("--config", proc.stderr)
+        with open(config, "w") as f:
+            f.write("epochs = 1\n")
+        proc = self.usage_error(self.train_args("--config", config, "--lr", "nan"),
+                                "--lr must be a finite number above 0 (got nan)")
+        self.assertNotIn("run.toml", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_config_help_says_relative_paths_are_from_the_current_directory(self):
+        # A contract (QA 14): out, valid, checkpoint and the other paths in a config file are taken
+        # from the current directory, not the file's folder, as on the command line.
+        help_text = " ".join(run("train", "--help").stdout.split())
+        self.assertIn("relative paths in it are taken from the current directory, as on the command line", help_text)
+
+    def test_a_checkpoint_interval_past_the_last_epoch_is_noted(self):
+        # --checkpoint-every 10 with --epochs 2 wrote nothing and said nothing.
+        out = self.path("x.h5")
+        proc = run(*self.train_args("--epochs", "2", "--checkpoint-every", "10"))
+        self.assertIn("train: note: --checkpoint-every 10 writes no checkpoint: it exceeds --epochs 2, the run's last "
+                      "epoch", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.checkpoint.h5")))
+        # From a config file, said so.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write("checkpoint-every = 5\nepochs = 3\n")
+        proc = run(*self.train_args("--config", config))
+        self.assertIn(f"--checkpoint-every 5 (in --config {config}) writes no checkpoint: it exceeds --epochs 3 (in "
+                      f"--config {config}), the run's last epoch", proc.stderr)
+        # Reached: no note, and the checkpoint is written.
+        proc = run(*self.train_args("--epochs", "2", "--checkpoint-every", "2"))
+        self.assertNotIn("checkpoint", proc.stderr)
+        self.assertTrue(os.path.exists(self.path("x.checkpoint.h5")))
+        os.remove(self.path("x.checkpoint.h5"))
+        # Without --epochs the default for a small training set is known once it is read: said after
+        # training when the run ended before the first checkpoint epoch.
+        proc = run(*self.train_args("--checkpoint-every", "150"))
+        self.assertIn("train: note: --checkpoint-every 150 wrote no checkpoint: the run ended at epoch ", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.checkpoint.h5")))
+        self.assertTrue(os.path.exists(out))
+
     def test_a_preparation_setting_given_twice_or_an_infinite_k_is_a_usage_error(self):
         # Which of two settings was meant is not for the parser to guess (the last one used to win
         # silently); an infinite K was refused only once the data was read, with exit 1.

@@ -190,6 +190,18 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(code, 3)
         self.assertIsNotNone(report["metric_drop"])
 
+    def test_each_metric_gives_its_absolute_floor(self):
+        # A drop must also reach an absolute floor to warn or alert (io/drift.h, metric_drop_floor):
+        # 0.01 for logloss, auc, pr_auc and accuracy; the JSON gives it beside the relative drop, and
+        # the help of the thresholds says so.
+        _, report = self.drift(self.files["flipped"])
+        for m in report["metrics"]:
+            self.assertEqual(m["drop_floor"], 0.01, m)
+        self.assertEqual(report["metric_drop"]["drop_floor"], 0.01)
+        help_text = " ".join(run("drift", "--help").stdout.split())
+        self.assertIn("the drop must also be at least 0.01 in the metric's units (rmse, mae: a hundredth of the "
+                      "training label's standard deviation)", help_text)
+
     def test_thresholds_are_options_and_text_is_the_default(self):
         code, report = self.drift(self.files["nolabel"], "--psi-warn", "50", "--psi-alert", "100")
         self.assertEqual(code, 0, report)

@@ -2,8 +2,10 @@
 `prepare`, `import`):
 
 - an output that is the same file as an input (however spelled: ./x, an absolute path, a symlink,
-  a hard link) is refused before anything is read or written, with exit 1 and a message naming the
-  option and both paths; the input's bytes are unchanged;
+  a hard link) is refused before anything is read or written, with exit 2 (a usage error: the
+  command line names one file for two roles) and a message naming the option and both paths; the
+  input's bytes are unchanged; so is an output that is another output (`lathe score`'s inputs of one
+  name, whose outputs would share a name in the --out folder, too);
 - `lathe train --metrics-log` and `--checkpoint` (its {epoch} paths and the default one derived from
   --out included) may not be an input or --out; the metrics log replaces an earlier one only when
   training succeeds;
@@ -96,11 +98,11 @@ class OutputPathTest(unittest.TestCase):
         for flags, target, name in cases:
             with self.subTest(name=name):
                 proc = self.assertRefused(self.train_args(*flags, "--metrics-log", target), ["--metrics-log", name],
-                                          [self.data, target])
+                                          [self.data, target], code=2)
                 self.assertIn("elsewhere", proc.stderr)
         # The earlier model given as both --out and --metrics-log.
         self.assertRefused(self.train_args("--metrics-log", self.model, out="m.h5"), ["--metrics-log", "--out", "m.h5"],
-                           [self.model, self.data])
+                           [self.model, self.data], code=2)
 
     def test_metrics_log_spelled_differently_is_still_the_data(self):
         os.symlink(self.data, self.path("link.h5"))
@@ -109,7 +111,7 @@ class OutputPathTest(unittest.TestCase):
             with self.subTest(spelling=spelling):
                 args = ["train", "d.h5", "--task", "binary", "--label", "label", "--out", "m2.h5", "--epochs", 2,
                         "--device", "cpu", "--quiet", "--metrics-log", spelling]
-                self.assertRefused(args, ["--metrics-log", spelling], [self.data], cwd=self.dir)
+                self.assertRefused(args, ["--metrics-log", spelling], [self.data], cwd=self.dir, code=2)
 
     def test_failed_run_keeps_the_earlier_log_and_model(self):
         log = self.path("log.jsonl")
@@ -136,20 +138,20 @@ class OutputPathTest(unittest.TestCase):
 
     def test_checkpoint_that_is_an_input_is_refused(self):
         self.assertRefused(self.train_args("--checkpoint-every", 1, "--checkpoint", self.data),
-                           ["--checkpoint", "d.h5"], [self.data])
+                           ["--checkpoint", "d.h5"], [self.data], code=2)
         self.assertRefused(self.train_args("--checkpoint-every", 1, "--checkpoint", self.model, out="m.h5"),
-                           ["--checkpoint", "--out", "m.h5"], [self.data, self.model])
+                           ["--checkpoint", "--out", "m.h5"], [self.data, self.model], code=2)
         # {epoch}: the checkpoint of epoch 2 would be the data file c2.h5.
         shutil.copy(self.data, self.path("c2.h5"))
         self.assertRefused(["train", self.path("c2.h5"), "--task", "binary", "--label", "label", "--out",
                             self.path("m2.h5"), "--epochs", 3, "--device", "cpu", "--quiet",
                             "--checkpoint-every", 1, "--checkpoint", self.path("c{epoch}.h5")],
-                           ["--checkpoint", "c2.h5", "epoch 2"], [self.path("c2.h5")])
+                           ["--checkpoint", "c2.h5", "epoch 2"], [self.path("c2.h5")], code=2)
         # The default checkpoint path, --out with .checkpoint.h5, would be the data file.
         shutil.copy(self.data, self.path("x.checkpoint.h5"))
         self.assertRefused(["train", self.path("x.checkpoint.h5"), "--task", "binary", "--label", "label", "--out",
                             self.path("x.h5"), "--epochs", 2, "--device", "cpu", "--quiet", "--checkpoint-every", 1],
-                           ["checkpoint", "x.checkpoint.h5"], [self.path("x.checkpoint.h5")])
+                           ["checkpoint", "x.checkpoint.h5"], [self.path("x.checkpoint.h5")], code=2)
 
     def test_checkpoint_may_continue_the_checkpoint_it_resumes(self):
         checkpoint = self.path("m2.checkpoint.h5")
@@ -176,7 +178,7 @@ class OutputPathTest(unittest.TestCase):
         ]
         for args, names in cases:
             with self.subTest(command=" ".join(map(os.path.basename, args))):
-                self.assertRefused(args, names, [self.model, self.data, self.csv])
+                self.assertRefused(args, names, [self.model, self.data, self.csv], code=2)
         self.assertFalse(os.path.exists(report))
 
     def test_output_spelled_differently_is_still_the_input(self):
@@ -185,11 +187,28 @@ class OutputPathTest(unittest.TestCase):
         for spelling in ["./m.h5", self.model, "link.h5", "hard.h5"]:
             with self.subTest(spelling=spelling):
                 self.assertRefused(["score", "m.h5", "d.h5", "--out", spelling, "--quiet"], ["--out", spelling, "m.h5"],
-                                   [self.model], cwd=self.dir)
+                                   [self.model], cwd=self.dir, code=2)
                 self.assertRefused(["export", "m.h5", "--onnx", spelling], ["--onnx", spelling], [self.model],
-                                   cwd=self.dir)
+                                   cwd=self.dir, code=2)
                 self.assertRefused(["prepare", "m.h5", spelling, "--quiet"], ["output", spelling], [self.model],
-                                   cwd=self.dir)
+                                   cwd=self.dir, code=2)
+
+    def test_score_output_collisions_are_usage_errors(self):
+        # Both are the command line naming one file twice, found before anything is read: exit 2,
+        # the same code whether the output is an input or two inputs' outputs share one name.
+        os.mkdir(self.path("sub"))
+        same_name = os.path.join(self.dir, "sub", "d.h5")
+        shutil.copy(self.data, same_name)
+        folder = self.path("scores")
+        for args, names in [
+            (["score", self.model, self.data, "--out", self.data, "--quiet"], ["--out", "d.h5", "data file"]),
+            (["score", self.model, self.data, "--out", self.model, "--quiet"], ["--out", "m.h5", "model file"]),
+            (["score", self.model, self.data, same_name, "--out", folder, "--quiet"],
+             ["--out", "two inputs would both be written to", "d.h5"]),
+        ]:
+            with self.subTest(args=" ".join(map(os.path.basename, args))):
+                self.assertRefused(args, names, [self.model, self.data, same_name], code=2)
+                self.assertFalse(os.path.exists(folder))
 
     def test_output_in_a_folder_that_is_a_file_is_refused(self):
         inside = os.path.join(self.data, "out.h5")
