@@ -355,6 +355,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   finite_at_least("--decay", o.trainer.decay, 0.0, false);
   finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
   finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
+  finite_at_least("--stop-margin", o.stop_margin, 0.0, false);
   finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
   if (o.trainer.checkpoint_every > 0) {
     o.checkpoint_path = args->checkpoint.empty()
@@ -389,7 +390,10 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     checkpoint_paths.add(log_output);
     const WrittenFile pattern{args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
                               o.checkpoint_path.string(), "the checkpoints"};
-    check_checkpoint_paths(checkpoint_paths, pattern, o.trainer.checkpoint_every, o.trainer.epochs,
+    // Without --epochs a small training set may run up to kMaxDefaultEpochs (default_epochs_for).
+    const std::int32_t last_epoch =
+        cmd->count("--epochs") == 0 ? std::max(o.trainer.epochs, kMaxDefaultEpochs) : o.trainer.epochs;
+    check_checkpoint_paths(checkpoint_paths, pattern, o.trainer.checkpoint_every, last_epoch,
                            {args->out, args->metrics_log});
   }
 
@@ -650,6 +654,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(cmd, "--patience", o.trainer.patience,
                           "Epochs without improvement before stopping (0 = never)")
+      ->capture_default_str();
+  cmd->add_option("--stop-margin", o.stop_margin,
+                  "Stop also after 3 epochs in a row whose validation metric is worse than its best by more than "
+                  "this fraction of the constant model's (log-loss: the class shares' entropy; rmse: the label's "
+                  "standard deviation); the best epoch is kept (0 = never)")
       ->capture_default_str();
   cmd->add_option("--positive", args->positive, "Binary: the positive label (default: the second in sorted order)");
   cmd->add_option("--weight", args->weight, "Sample-weight column");

@@ -498,7 +498,7 @@ std::vector<std::string> resume_option_notes(const std::filesystem::path& path, 
                                              const std::string& options) {
   static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
                                                  "warmup", "l1", "l2", "clip-grad", "seed", "mode", "sync-every",
-                                                 "workers", "class-weight", "weight"};
+                                                 "workers", "class-weight", "weight", "patience", "stop-margin"};
   const nlohmann::json was = nlohmann::json::parse(checkpoint_options, nullptr, false);
   const nlohmann::json is = nlohmann::json::parse(options, nullptr, false);
   if (!was.is_object() || !is.is_object()) return {};

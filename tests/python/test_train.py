@@ -677,6 +677,36 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertNotIn("cid", [f["name"] for f in json.loads(proc.stdout)["features"]])
 
+    def test_a_model_that_only_gets_worse_stops_by_the_margin(self):
+        # Labels that are noise and a categorical column of 1500 labels to memorise them: the
+        # validation log-loss passes its best by more than 5% of the constant's (the shares'
+        # entropy, about 0.69) for 3 epochs in a row, long before patience 20 would stop it.
+        rng = np.random.default_rng(3)
+        n = 4000
+        df = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 1500, n)], "x": rng.normal(size=n)})
+        df["y"] = (rng.random(n) < 0.5).astype(int)
+        csv = self.path("noise.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "noise")
+        flags = ["--label", "y", "--task", "binary", "--metrics-log"]
+        proc = run("train", data, *flags, self.path("a.jsonl"), "--out", self.path("a.h5"), "--device", "cpu")
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertIn("has been worse than its best by more than", proc.stderr)
+        with open(self.path("a.jsonl")) as f:
+            curve = [json.loads(line)["valid_logloss"] for line in f]
+        best = min(curve)
+        margin = 0.05 * 0.69
+        self.assertEqual(len(curve), summary["epochs_run"])
+        self.assertTrue(all(v > best + margin for v in curve[-3:]), curve)
+        self.assertFalse(all(v > best + margin for v in curve[-4:-1]), curve)  # not one epoch later
+        _, never = self.train(data, *flags, self.path("b.jsonl"), "--stop-margin", "0", out="b.h5")
+        self.assertGreater(never["epochs_run"], summary["epochs_run"])
+        self.assertEqual(never["best_epoch"], summary["best_epoch"])
+        proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("c.h5"), "--stop-margin",
+                   "-1", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--stop-margin", proc.stderr)
+
     def test_resume_keeps_the_parent_and_notes_another_epoch_order(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
         flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--epochs", "3"]
