@@ -12,7 +12,7 @@ On the same 80% and scored on the same 20%:
                  then LogisticRegression(max_iter=5000) or Ridge(alpha=1e-3): every training row, fitted
                  to convergence
   lathe          `lathe train` with no options beyond label and task: 20% of the training rows held out
-                 for early stopping (patience 10), the best epoch kept
+                 for early stopping (patience 20, --stop-margin 0.05), the best epoch kept
   lathe-all-rows `lathe train --valid-fraction 0 --patience 0`: every training row, the whole schedule,
                  the last epoch kept (what the scikit-learn fit is the counterpart of)
 
