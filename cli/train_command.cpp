@@ -399,6 +399,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
 
   o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
   o.default_epochs = cmd->count("--epochs") == 0;
+  o.default_lr = cmd->count("--lr") == 0;
   o.default_scale = cmd->count("--scale") == 0;
   o.default_patience = cmd->count("--patience") == 0;
   o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
@@ -624,7 +625,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
-  cmd->add_option("--lr", o.trainer.learning_rate, "Learning rate")->capture_default_str();
+  cmd->add_option("--lr", o.trainer.learning_rate,
+                  "Learning rate (not given: 0.003 for an fm with a hashed categorical column, whose rare "
+                  "buckets a higher rate overfits)")
+      ->capture_default_str();
   cmd->add_option("--schedule", args->schedule, "constant, inverse (inverse-time decay) or cosine")
       ->capture_default_str()
       ->check(CLI::IsMember({"constant", "inverse", "cosine"}));

@@ -40,6 +40,9 @@ struct TrainTableOptions {
   bool default_batch = false;
   // trainer.epochs likewise: a small training set may then take more epochs (default_epochs_for).
   bool default_epochs = false;
+  // trainer.learning_rate likewise: an fm with a hashed categorical column then takes
+  // kFmHashedLearningRate.
+  bool default_lr = false;
   // preparation.defaults.scale likewise: a file written by `lathe prepare` is then not scaled again
   // (none), so that `lathe prepare OPTS` + `lathe train` trains on what `lathe train OPTS` does.
   bool default_scale = false;

@@ -702,6 +702,14 @@ class TrainTest(unittest.TestCase):
         _, never = self.train(data, *flags, self.path("b.jsonl"), "--stop-margin", "0", out="b.h5")
         self.assertGreater(never["epochs_run"], summary["epochs_run"])
         self.assertEqual(never["best_epoch"], summary["best_epoch"])
+        # An fm with a hashed column (1500 labels over --max-categories 100) takes --lr 0.003 unless given.
+        fm = ["--label", "y", "--task", "binary", "--model", "fm", "--epochs", "2", "--out", self.path("fm.h5"),
+              "--device", "cpu"]
+        hashed = ["--max-categories", "100"]
+        self.assertIn("--lr 0.003: the default rate of an fm with a hashed categorical column",
+                      run("train", data, *fm, *hashed).stderr)
+        self.assertNotIn("--lr 0.003", run("train", data, *fm, *hashed, "--lr", "0.01").stderr)
+        self.assertNotIn("--lr 0.003", run("train", data, *fm).stderr)  # no hashed column
         proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("c.h5"), "--stop-margin",
                    "-1", check=False)
         self.assertEqual(proc.returncode, 2, proc.stderr)
