@@ -880,7 +880,27 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                        " (--init-model needs the same --model and --factors)");
     }
   }
-  if (warm) check_retraining_preparation(init, prepared, data, options.refit_prep);
+  if (warm) {
+    check_retraining_preparation(init, prepared, data, options.refit_prep);
+    // The options that weigh the rows in the objective are this run's own; a retraining that drops
+    // or adds one changes what the carried weights optimize, which is worth a word.
+    const nlohmann::json was = nlohmann::json::parse(init.options_json, nullptr, false);
+    const nlohmann::json is = nlohmann::json::parse(options.options_json, nullptr, false);
+    if (was.is_object() && is.is_object()) {
+      for (const char* key : {"class-weight", "weight"}) {
+        const nlohmann::json a = was.value(key, nlohmann::json()), b = is.value(key, nlohmann::json());
+        if (a == b) continue;
+        const auto text = [](const nlohmann::json& j) {
+          return j.is_array() && !j.empty() && j[0].is_string() ? j[0].get<std::string>() : std::string();
+        };
+        report.notes.push_back("--init-model " + options.init_model.string() + " was trained " +
+                               (a.is_null() ? "without --" + std::string(key) : "with --" + std::string(key) + " " + text(a)) +
+                               "; this run " +
+                               (b.is_null() ? "has none" : "has --" + std::string(key) + " " + text(b)) +
+                               ", so it optimizes another objective from the old weights");
+      }
+    }
+  }
   const FittedPreparation fitted = warm && !options.refit_prep
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);

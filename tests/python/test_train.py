@@ -676,6 +676,14 @@ class TrainTest(unittest.TestCase):
         proc = run("drift", previous, without_id, "--json", check=False)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertNotIn("cid", [f["name"] for f in json.loads(proc.stdout)["features"]])
+        # Retraining with another weighting of the rows says so.
+        proc = run("train", data, *flags, "--init-model", previous, "--class-weight", "balanced", "--out",
+                   self.path("weighted.h5"), "--device", "cpu")
+        self.assertIn(f"--init-model {previous} was trained without --class-weight; this run has --class-weight "
+                      "balanced", proc.stderr)
+        proc = run("train", data, *flags, "--init-model", self.path("weighted.h5"), "--out", self.path("plain.h5"),
+                   "--device", "cpu")
+        self.assertIn("was trained with --class-weight balanced; this run has none", proc.stderr)
 
     def test_a_model_that_only_gets_worse_stops_by_the_margin(self):
         # Labels that are noise and a categorical column of 1500 labels to memorise them: the
