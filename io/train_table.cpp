@@ -812,6 +812,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
+  // A refitted preparation hashes a column its parent hashed into the parent's buckets, unless
+  // --category-buckets says otherwise: the default count follows the labels, and buckets of another
+  // count would start from zero.
+  if (warm && options.refit_prep && prep.category_buckets == 0) {
+    for (const CategoricalEncoding& c : init.preparation.categorical) {
+      if (c.hashed) prep.category_buckets_of[c.name] = c.buckets;
+    }
+  }
   if (weight_col >= 0) prep.exclude.push_back(options.weight_column);
   // A prepared file's values are already scaled as its preparation says (`lathe prepare --scale`):
   // scaling them again by default would train on other features than `lathe train OPTS` does.

@@ -250,9 +250,10 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
   }
   if (static_cast<std::int64_t>(labels.size()) > options.max_categories) {
     enc.hashed = true;
-    enc.buckets = options.category_buckets > 0
-                      ? options.category_buckets
-                      : auto_category_buckets(static_cast<std::int64_t>(labels.size()) + rare_labels);
+    const auto kept = options.category_buckets_of.find(col.name);
+    enc.buckets = options.category_buckets > 0               ? options.category_buckets
+                  : kept != options.category_buckets_of.end() ? kept->second
+                                                               : auto_category_buckets(static_cast<std::int64_t>(labels.size()) + rare_labels);
     note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) + " categories" +
                     (rare_labels > 0 ? " seen in " + std::to_string(options.min_category_count) + " rows or more" : "") +
                     " (more than " + std::to_string(options.max_categories) + "): hashed into " +

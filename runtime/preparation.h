@@ -62,6 +62,9 @@ struct PreparationOptions {
   std::int32_t max_categories = 10000;  // a categorical column with more labels is hashed...
   // ...into this many buckets; 0: per column, auto_category_buckets of its training labels.
   std::uint32_t category_buckets = 0;
+  // With category_buckets 0, a column named here takes these buckets instead of the rule: a
+  // retraining keeps its parent's, whose weights then carry bucket by bucket (runtime/warm_start.h).
+  std::map<std::string, std::uint32_t> category_buckets_of;
   // A label seen in fewer training rows than this has no slot of its own: it shares the unknown
   // slot with labels never seen (1: every seen label has one). Rare labels' weights would be fitted
   // to a handful of rows; together they are one feature learned from all of them. max_categories

@@ -1055,6 +1055,10 @@ TEST_F(Preparation, HashedColumnsGetBucketsForTheirLabelsUnlessTold) {
   EXPECT_EQ(f.categorical[0].buckets, 1u << 14);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_NE(notes[0].find("hashed into 16384 buckets"), std::string::npos) << notes[0];
+  // A column named in category_buckets_of keeps those buckets (a retraining's parent's), unless a
+  // count is given for every column.
+  o.category_buckets_of["user"] = 1u << 16;
+  EXPECT_EQ(fit_preparation(profile_of(t), o).categorical[0].buckets, 1u << 16);
   o.category_buckets = 64;
   EXPECT_EQ(fit_preparation(profile_of(t), o).categorical[0].buckets, 64u);
 }

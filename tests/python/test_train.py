@@ -723,6 +723,29 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--stop-margin", proc.stderr)
 
+    def test_refit_retraining_keeps_the_parents_hash_buckets(self):
+        # A hashed column's default buckets follow its labels (2 x labels, from 2^14): 1500 labels take
+        # 16384 buckets, 9000 take 32768. Retrained with --refit-prep, the column keeps its parent's
+        # 16384, whose weights carry bucket by bucket; a given --category-buckets still decides.
+        rng = np.random.default_rng(8)
+        def month(name, n, labels):
+            df = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, labels, n)], "x": rng.normal(size=n)})
+            df["y"] = (df["x"] + rng.normal(size=n) > 0).astype(int)
+            df.to_csv(self.path(name + ".csv"), index=False)
+            return self.imported(self.path(name + ".csv"), name)
+        first, second = month("first", 3000, 1500), month("second", 40000, 9000)
+        flags = ["--label", "y", "--task", "binary", "--epochs", "1", "--max-categories", "100"]
+        def buckets(model):
+            with h5py.File(model) as f:
+                prep = json.loads(f.attrs["preparation"])
+            return [c["buckets"] for c in prep["categorical"] if c["name"] == "user"][0]
+        old, _ = self.train(first, *flags, out="old.h5")
+        fresh, _ = self.train(second, *flags, out="fresh.h5")
+        kept, _ = self.train(second, *flags, "--init-model", old, "--refit-prep", out="kept.h5")
+        given, _ = self.train(second, *flags, "--init-model", old, "--refit-prep", "--category-buckets", "4096",
+                              out="given.h5")
+        self.assertEqual((buckets(old), buckets(fresh), buckets(kept), buckets(given)), (16384, 32768, 16384, 4096))
+
     def test_resume_keeps_the_parent_and_notes_another_epoch_order(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
         flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--epochs", "3"]
