@@ -722,9 +722,6 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // A training file written by `lathe prepare`: the model records its preparation, and a --valid
   // file must carry the same one (io/prepared_data.h).
   const std::optional<PreparedSource> prepared = read_prepared_tag(data);
-  // A `--drop`ped column of strings, or a prepared file's passthrough one, is never read as
-  // categories (an id with a label per row would cost a pass at open and memory that grows with
-  // the rows), unless --dedup compares whole rows.
   // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
   const bool warm = !options.init_model.empty();
   ModelFile init;
@@ -738,6 +735,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const auto kept_input = [&kept_inputs](const std::string& name) {
     return std::find(kept_inputs.begin(), kept_inputs.end(), name) != kept_inputs.end();
   };
+  // A `--drop`ped column of strings, a prepared file's passthrough one, or one a kept preparation
+  // does not read, is never read as categories (an id with a label per row would cost a pass at open
+  // and memory that grows with the rows), unless --dedup compares whole rows.
   TableReadOptions read = options.read;
   if (!options.dedup) {
     std::vector<std::string> unused = options.preparation.exclude;
