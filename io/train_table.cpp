@@ -772,8 +772,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // As `lathe prepare --dedup` says it.
     report.notes.push_back("--dedup: " + std::to_string(d.duplicates) + " duplicate rows removed");
   }
-  const LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep,
-                                         options.positive, data.string());
+  LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep, options.positive,
+                                   data.string());
+  // A multiclass retraining on data that lacks some of its parent's classes (a month without one
+  // species) keeps the parent's classes, in its order: their outputs carry over and go on.
+  if (warm && options.task == Task::multiclass && labels.classes != init.classes &&
+      std::all_of(labels.classes.begin(), labels.classes.end(), [&](const std::string& c) {
+        return std::find(init.classes.begin(), init.classes.end(), c) != init.classes.end();
+      })) {
+    std::string absent;
+    for (const std::string& c : init.classes) {
+      if (std::find(labels.classes.begin(), labels.classes.end(), c) == labels.classes.end()) {
+        absent += (absent.empty() ? "'" : ", '") + c + "'";
+      }
+    }
+    report.notes.push_back(data.string() + " has no training rows of class " + absent + " of --init-model " +
+                           options.init_model.string() + ": the model keeps its classes (these rows only make " +
+                           (absent.find(',') == std::string::npos ? "it" : "them") + " less likely)");
+    labels.classes = init.classes;
+  }
   const std::vector<float> class_of =
       options.task == Task::regression ? std::vector<float>(raw_labels.size(), 0.0f) : labels.classes_of(raw_labels);
   if (weight_col >= 0) check_sample_weights(values[1], &keep, data.string(), options.weight_column);

@@ -746,6 +746,29 @@ class TrainTest(unittest.TestCase):
                               out="given.h5")
         self.assertEqual((buckets(old), buckets(fresh), buckets(kept), buckets(given)), (16384, 32768, 16384, 4096))
 
+    def test_multiclass_retraining_on_a_month_without_a_class_keeps_the_parents_classes(self):
+        # Penguins without Chinstrap: the retrained model keeps three classes, in the parent's order,
+        # and still tells Chinstrap from the others on the whole table. A class the parent never had is
+        # still refused, naming both class lists.
+        df = pd.read_csv(os.path.join(SHARED, "penguins.csv"))
+        df[df["species"] != "Chinstrap"].to_csv(self.path("sub.csv"), index=False)
+        whole = self.imported(os.path.join(SHARED, "penguins.csv"), "whole")
+        sub = self.imported(self.path("sub.csv"), "sub")
+        flags = ["--label", "species", "--task", "multiclass"]
+        old, _ = self.train(whole, *flags, out="old.h5")
+        proc = run("train", sub, *flags, "--init-model", old, "--out", self.path("new.h5"), "--device", "cpu")
+        self.assertIn("has no training rows of class 'Chinstrap'", proc.stderr)
+        metrics = self.evaluate(self.path("new.h5"), whole)
+        self.assertEqual(metrics["classes"], ["Adelie", "Chinstrap", "Gentoo"])
+        self.assertGreater(metrics["accuracy"], 0.9)
+        odd = df.copy()
+        odd.loc[odd.index[:5], "species"] = "Emperor"
+        odd.to_csv(self.path("odd.csv"), index=False)
+        proc = run("train", self.imported(self.path("odd.csv"), "odd"), *flags, "--init-model", old, "--out",
+                   self.path("x.h5"), "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("its classes are Adelie, Chinstrap, Gentoo; this data's are", proc.stderr)
+
     def test_resume_keeps_the_parent_and_notes_another_epoch_order(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
         flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--epochs", "3"]
