@@ -543,6 +543,9 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
       if (o.trainer.patience > 0 && !given("--patience").empty()) {
         notes.push_back(given("--patience") + " counts epochs without improvement of the training loss: " + none);
       }
+      if (!given("--stop-margin").empty()) {
+        notes.push_back(given("--stop-margin") + " is ignored: " + none + ", and it compares validation metrics");
+      }
     }
     for (const std::string& note : notes) std::cerr << "train: note: " << note << "\n";
   }
@@ -562,7 +565,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   if (o.trainer.checkpoint_every > last_epoch && !checkpoint_past_last_epoch) {
     std::cerr << "train: note: --checkpoint-every " << o.trainer.checkpoint_every
               << " wrote no checkpoint: the run ended at epoch " << last_epoch << " of at most " << report.max_epochs
-              << (last_epoch < report.max_epochs ? " (early stopping: --patience)"
+              << (last_epoch < report.max_epochs ? " (early stopping: --patience or --stop-margin)"
                                                  : " (the default for this training set: give --epochs for more)")
               << "\n";
   }
@@ -657,7 +660,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--valid", args->valid, "A separate validation file");
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(cmd, "--patience", o.trainer.patience,
-                          "Epochs without improvement before stopping (0 = never)")
+                          "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner)")
       ->capture_default_str();
   cmd->add_option("--stop-margin", o.stop_margin,
                   "Stop also after 3 epochs in a row whose validation metric is worse than its best by more than "

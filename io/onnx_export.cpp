@@ -196,7 +196,8 @@ void check_exportable(const ModelFile& model, const std::string& source) {
           " buckets (it had more labels than --max-categories at training time); the label "
           "hash (FNV-1a over the label's bytes) is not expressible in ONNX opset " +
           std::to_string(kOnnxOpset) + " / ai.onnx.ml " + std::to_string(kOnnxMlOpset) +
-          ". Retrain with a larger --max-categories to export this model");
+          ". Retrain with a larger --max-categories (with --min-category-count N to leave its rare labels "
+          "out of the vocabulary) to export this model");
     }
     std::set<std::string> seen;
     for (const auto& label : c.vocabulary) {

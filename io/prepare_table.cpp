@@ -201,6 +201,18 @@ void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes
     if (g.kind == SparseKind::categorical_cross) buckets += g.slots;
   }
   if (buckets > 0) why << "; the categorical crosses hold " << buckets << " hashed buckets (--hash-buckets)";
+  std::int64_t column_buckets = 0, hashed_columns = 0;
+  for (const CategoricalEncoding& c : fitted.categorical) {
+    if (!c.hashed) continue;
+    column_buckets += c.buckets;
+    ++hashed_columns;
+  }
+  if (column_buckets > 0) {
+    why << "; " << hashed_columns << " categorical columns with more labels than --max-categories are hashed into "
+        << column_buckets << " buckets (by default each into the power of two at or above twice its labels; "
+        << "--category-buckets N sets fewer for every column)";
+  }
+  if (model.outputs > 1) why << "; each of the " << model.outputs << " classes has its own weights";
   if (model.factors > 0) why << "; --factors " << model.factors << " multiplies the parameters";
   throw InputError(why.str());
 }

@@ -77,6 +77,7 @@ struct ModelMemory {
   double parameters = 0.0;
   double bytes_per_parameter = 0.0;
   std::int32_t factors = 0;  // an fm's, named when the run is refused
+  std::int32_t outputs = 1;  // a multiclass model's classes, each with its own weights (named too)
 };
 
 // Refuses (InputError) a run whose prepared rows held at once (`prepared_bytes`: a block being

@@ -538,6 +538,17 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
   if (ck.factors != now.factors) differs("--factors", std::to_string(ck.factors), std::to_string(now.factors));
   if (ck.classes != now.classes) differs("the classes", join(ck.classes), join(now.classes));
   if (ck.outputs != now.outputs) differs("the outputs", std::to_string(ck.outputs), std::to_string(now.outputs));
+  // A hashed column of another bucket count: name it (a checkpoint of an earlier Lathe hashed into
+  // 16384 buckets where the default count now follows the labels; a --refit-prep run's came from
+  // its parent).
+  for (const CategoricalEncoding& was : ck.preparation.categorical) {
+    for (const CategoricalEncoding& is : now.preparation.categorical) {
+      if (was.name != is.name || was.hashed != is.hashed || was.buckets == is.buckets) continue;
+      differs("the buckets of hashed column '" + was.name + "'", std::to_string(was.buckets),
+              std::to_string(is.buckets) +
+                  "; give the checkpoint run's --category-buckets (or its --init-model with --refit-prep)");
+    }
+  }
   if (ck.preparation.expanded_features() != now.preparation.expanded_features()) {
     differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
             std::to_string(now.preparation.expanded_features()));
@@ -930,6 +941,23 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
+  if (warm && options.refit_prep) {
+    // Weights carry slot by slot between two vocabularies (by label) or two hashings of one bucket
+    // count (by bucket): a column that changed between them starts from zero, which is said.
+    for (const CategoricalEncoding& now : fitted.categorical) {
+      for (const CategoricalEncoding& was : init.preparation.categorical) {
+        if (was.name != now.name || (was.hashed == now.hashed && was.buckets == now.buckets)) continue;
+        const auto form = [](const CategoricalEncoding& c) {
+          return c.hashed ? "hashed into " + std::to_string(c.buckets) + " buckets"
+                          : "a vocabulary of " + std::to_string(c.vocabulary.size()) + " labels";
+        };
+        report.notes.push_back("column '" + now.name + "' was " + form(was) + " in --init-model " +
+                               options.init_model.string() + " and is " + form(now) +
+                               " now: its weights start from zero (--max-categories and --category-buckets "
+                               "choose between a vocabulary and buckets)");
+      }
+    }
+  }
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
   auto label_of = [&](std::int64_t file_row) {
@@ -1002,6 +1030,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // optimizer's two moments.
     ModelMemory model_memory;
     model_memory.factors = options.kind == ModelKind::fm ? options.factors : 0;
+    model_memory.outputs = options.task == Task::multiclass ? classes : 1;
     model_memory.parameters = static_cast<double>(options.task == Task::multiclass ? classes : 1) *
                               static_cast<double>(fitted.expanded_features()) * (1.0 + model_memory.factors);
     model_memory.bytes_per_parameter = 4.0 + 4.0 + 8.0 + (options.optimizer.kind == OptimizerKind::sgd ? 0.0 : 8.0);
@@ -1282,7 +1311,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
                               [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
                               !ctx.is_cuda());
-    report.notes.push_back("streamed training: " + std::to_string(windows.count()) + " windows of up to " +
+    report.notes.push_back("streamed training: " + std::to_string(windows.count()) +
+                           (windows.count() == 1 ? " window" : " windows") + " of up to " +
                            std::to_string(windows.span()) + " file rows (--window-rows " + std::to_string(window_rows) +
                            " rounded up to whole read blocks of --block-rows, themselves whole chunks of the file; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +

@@ -745,6 +745,18 @@ class TrainTest(unittest.TestCase):
         given, _ = self.train(second, *flags, "--init-model", old, "--refit-prep", "--category-buckets", "4096",
                               out="given.h5")
         self.assertEqual((buckets(old), buckets(fresh), buckets(kept), buckets(given)), (16384, 32768, 16384, 4096))
+        # A column that turns from buckets into a vocabulary starts from zero, which is said.
+        proc = run("train", second, *flags[:-2], "--max-categories", "100000", "--init-model", old, "--refit-prep",
+                   "--out", self.path("vocabulary.h5"), "--device", "cpu")
+        self.assertIn("column 'user' was hashed into 16384 buckets in --init-model", proc.stderr)
+        self.assertIn("labels now: its weights start from zero", proc.stderr)
+        # A checkpoint hashed into other buckets than a resume would names the column and the counts.
+        self.train(second, *flags, "--category-buckets", "4096", "--checkpoint-every", "1", "--checkpoint",
+                   self.path("ck.h5"), out="ck_run.h5")
+        proc = run("train", second, *flags, "--resume", self.path("ck.h5"), "--out", self.path("r.h5"), "--device",
+                   "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("the buckets of hashed column 'user' differs (checkpoint: 4096; now: 32768", proc.stderr)
 
     def test_multiclass_retraining_on_a_month_without_a_class_keeps_the_parents_classes(self):
         # Penguins without Chinstrap: the retrained model keeps three classes, in the parent's order,
