@@ -840,6 +840,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
   PreparationOptions prep = options.preparation;
+  // A prepared file holds a column its preparation hashed as the buckets' labels: they are the
+  // column's categories as they stand, never hashed again, so that `lathe prepare OPTS` + `lathe
+  // train` trains on the features `lathe train OPTS` does.
+  bool prepared_hashes = false;
+  if (prepared) {
+    for (const CategoricalEncoding& c : preparation_from_json(prepared->preparation, data.string()).categorical) {
+      if (!c.hashed) continue;
+      prep.never_hashed.insert(c.name);
+      prepared_hashes = true;
+    }
+  }
   // A refitted preparation hashes a column its parent hashed into the parent's buckets, unless
   // --category-buckets says otherwise: the default count follows the labels, and buckets of another
   // count would start from zero.
@@ -1248,7 +1259,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // worse than the constant's, test AUC 0.72 where 0.003 gave 0.77), while on data without one
   // (the shared datasets) 0.01 is the better rate.
   if (options.default_lr && options.kind == ModelKind::fm &&
-      std::any_of(fitted.categorical.begin(), fitted.categorical.end(), [](const CategoricalEncoding& c) { return c.hashed; })) {
+      (prepared_hashes || std::any_of(fitted.categorical.begin(), fitted.categorical.end(),
+                                      [](const CategoricalEncoding& c) { return c.hashed; }))) {
     trainer.learning_rate = kFmHashedLearningRate;
     report.notes.push_back("--lr " + number_label(kFmHashedLearningRate) +
                            ": the default rate of an fm with a hashed categorical column (more labels than "

@@ -248,7 +248,7 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
     }
     i = j;
   }
-  if (static_cast<std::int64_t>(labels.size()) > options.max_categories) {
+  if (static_cast<std::int64_t>(labels.size()) > options.max_categories && !options.never_hashed.contains(col.name)) {
     enc.hashed = true;
     const auto kept = options.category_buckets_of.find(col.name);
     enc.buckets = options.category_buckets > 0               ? options.category_buckets

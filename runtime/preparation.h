@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,9 @@ struct PreparationOptions {
   // With category_buckets 0, a column named here takes these buckets instead of the rule: a
   // retraining keeps its parent's, whose weights then carry bucket by bucket (runtime/warm_start.h).
   std::map<std::string, std::uint32_t> category_buckets_of;
+  // Columns never hashed, whatever their labels: a prepared file's hashed columns, whose labels are
+  // already its buckets (hashing them again would add collisions).
+  std::set<std::string> never_hashed;
   // A label seen in fewer training rows than this has no slot of its own: it shares the unknown
   // slot with labels never seen (1: every seen label has one). Rare labels' weights would be fitted
   // to a handful of rows; together they are one feature learned from all of them. max_categories

@@ -723,6 +723,29 @@ class TrainedOnPreparedTest(unittest.TestCase):
                 ("report", ["report", self.model, "--eval", data, "--out", out + ".html"]),
                 ("report --drift", ["report", self.model, "--drift", data, "--out", out + ".html"])]
 
+    def test_a_hashed_column_prepared_then_trained_is_not_hashed_again(self):
+        # The prepared file holds a hashed column's buckets as labels: training on it keeps them as
+        # they are (not hashed again into other buckets), so the model predicts what `lathe train
+        # OPTS` on the raw file does; an fm takes the rate of an fm with a hashed column.
+        rng = np.random.default_rng(4)
+        n = 6000
+        df = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 3000, n)], "x": rng.normal(size=n)})
+        df["y"] = (df["x"] + (df["user"].str.len() % 2) + rng.normal(size=n) > 0.5).astype(int)
+        raw = self.imported(df, "hashed_raw")
+        opts = ["--label", "y", "--max-categories", "100"]
+        prepared = self.path("hashed_prepared.h5")
+        run("prepare", raw, prepared, *opts, "--device", "cpu", "--quiet")
+        fit = ["--task", "binary", "--valid-fraction", "0", "--epochs", "2", "--device", "cpu", "--quiet"]
+        run("train", prepared, *opts, *fit, "--out", self.path("on_prepared.h5"))
+        run("train", raw, *opts, *fit, "--out", self.path("on_raw.h5"))
+        run("score", self.path("on_prepared.h5"), prepared, "--out", self.path("sp.h5"), "--quiet")
+        run("score", self.path("on_raw.h5"), raw, "--out", self.path("sr.h5"), "--quiet")
+        with h5py.File(self.path("sp.h5")) as a, h5py.File(self.path("sr.h5")) as b:
+            np.testing.assert_array_equal(a["probability"][:], b["probability"][:])
+        proc = run("train", prepared, "--label", "y", "--task", "binary", "--model", "fm", "--epochs", "1",
+                   "--out", self.path("fm.h5"), "--device", "cpu")
+        self.assertIn("--lr 0.003: the default rate of an fm with a hashed categorical column", proc.stderr)
+
     def test_training_on_a_prepared_file_does_not_scale_it_again(self):
         # `lathe prepare OPTS` + `lathe train` trains on the features `lathe train OPTS` does: the
         # prepared values are not standardized a second time unless --scale is given.
