@@ -264,6 +264,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     if ((options.patience > 0 && since_best >= options.patience) ||
         (valid && valid->rows > 0 && overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin))) {
       first_epoch = options.epochs + 1;
+      if (options.progress) {
+        std::cerr << "early stop: the checkpoint's run had stopped after epoch " << r->next_epoch - 1
+                  << " (--patience or --stop-margin); no epoch to train, keeping epoch " << outcome.best_epoch << "\n";
+      }
     }
   }
   const auto start = std::chrono::steady_clock::now();

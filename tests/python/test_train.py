@@ -707,6 +707,12 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(len(curve), summary["epochs_run"])
         self.assertTrue(all(v > best + margin for v in curve[-3:]), curve)
         self.assertFalse(all(v > best + margin for v in curve[-4:-1]), curve)  # not one epoch later
+        # A checkpoint of the stopping epoch resumes to no epoch, and says why.
+        run("train", data, *flags, self.path("c.jsonl"), "--checkpoint-every", "1", "--checkpoint",
+            self.path("ck-{epoch}.h5"), "--out", self.path("ck_run.h5"), "--device", "cpu", "--quiet")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--resume",
+                   self.path(f"ck-{summary['epochs_run']}.h5"), "--out", self.path("resumed.h5"), "--device", "cpu")
+        self.assertIn(f"the checkpoint's run had stopped after epoch {summary['epochs_run']}", proc.stderr)
         _, never = self.train(data, *flags, self.path("b.jsonl"), "--stop-margin", "0", out="b.h5")
         self.assertGreater(never["epochs_run"], summary["epochs_run"])
         self.assertEqual(never["best_epoch"], summary["best_epoch"])
