@@ -843,12 +843,31 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // A prepared file holds a column its preparation hashed as the buckets' labels: they are the
   // column's categories as they stand, never hashed again, so that `lathe prepare OPTS` + `lathe
   // train` trains on the features `lathe train OPTS` does.
+  // A numeric x categorical cross (a slope per category) is held as the numeric column's prepared
+  // values under the cross's name, its categories in the categorical column: the same cross is made
+  // again from those two columns, in place of the values column, which alone would be one slope.
   bool prepared_hashes = false;
   if (prepared) {
-    for (const CategoricalEncoding& c : preparation_from_json(prepared->preparation, data.string()).categorical) {
+    const FittedPreparation source = preparation_from_json(prepared->preparation, data.string());
+    for (const CategoricalEncoding& c : source.categorical) {
       if (!c.hashed) continue;
       prep.never_hashed.insert(c.name);
       prepared_hashes = true;
+    }
+    const auto column_present = [&](const std::string& name) {
+      return std::any_of(reader.columns().begin(), reader.columns().end(),
+                         [&](const ColumnInfo& c) { return c.name == name; });
+    };
+    for (const SparseGroup& g : source.sparse) {
+      if (g.kind != SparseKind::slope) continue;
+      const CrossSpec cross{source.numeric.at(static_cast<std::size_t>(g.a)).name,
+                            source.categorical.at(static_cast<std::size_t>(g.b)).name};
+      if (!column_present(g.name) || !column_present(cross.a) || !column_present(cross.b)) continue;
+      if (std::find(prep.exclude.begin(), prep.exclude.end(), g.name) == prep.exclude.end()) prep.exclude.push_back(g.name);
+      const bool given = std::any_of(prep.crosses.begin(), prep.crosses.end(), [&](const CrossSpec& c) {
+        return (c.a == cross.a && c.b == cross.b) || (c.a == cross.b && c.b == cross.a);
+      });
+      if (!given) prep.crosses.push_back(cross);
     }
   }
   // A refitted preparation hashes a column its parent hashed into the parent's buckets, unless

@@ -729,14 +729,17 @@ class TrainedOnPreparedTest(unittest.TestCase):
         # OPTS` on the raw file does; an fm takes the rate of an fm with a hashed column.
         rng = np.random.default_rng(4)
         n = 6000
-        df = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 3000, n)], "x": rng.normal(size=n)})
-        df["y"] = (df["x"] + (df["user"].str.len() % 2) + rng.normal(size=n) > 0.5).astype(int)
+        # With a numeric x categorical cross too: a slope per device, held in the prepared file as x's
+        # values under the name "x*dev", made again from x and dev.
+        df = pd.DataFrame({"user": [f"u{i}" for i in rng.integers(0, 3000, n)], "x": rng.normal(size=n),
+                           "dev": rng.choice(["ios", "android", "web"], n)})
+        df["y"] = (df["x"] * (df["dev"] == "ios") + (df["user"].str.len() % 2) + rng.normal(size=n) > 0.5).astype(int)
         raw = self.imported(df, "hashed_raw")
-        opts = ["--label", "y", "--max-categories", "100"]
+        opts = ["--label", "y", "--max-categories", "100", "--cross", "x*dev"]
         prepared = self.path("hashed_prepared.h5")
         run("prepare", raw, prepared, *opts, "--device", "cpu", "--quiet")
         fit = ["--task", "binary", "--valid-fraction", "0", "--epochs", "2", "--device", "cpu", "--quiet"]
-        run("train", prepared, *opts, *fit, "--out", self.path("on_prepared.h5"))
+        run("train", prepared, *opts[:-2], *fit, "--out", self.path("on_prepared.h5"))
         run("train", raw, *opts, *fit, "--out", self.path("on_raw.h5"))
         run("score", self.path("on_prepared.h5"), prepared, "--out", self.path("sp.h5"), "--quiet")
         run("score", self.path("on_raw.h5"), raw, "--out", self.path("sr.h5"), "--quiet")
