@@ -569,11 +569,18 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
                                                  : " (the default for this training set: give --epochs for more)")
               << "\n";
   }
+  // The rate as written (0.01), not float's nearest double (0.009999999776482582).
+  const auto float_as_written = [](float v) {
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+    return std::strtod(std::string(text, end).c_str(), nullptr);
+  };
   nlohmann::json summary = {{"model", args->out},
                             {"device", ctx.description()},
                             {"train_rows", report.train_rows},
                             {"valid_rows", report.valid_rows},
                             {"batch", report.batch},
+                            {"lr", float_as_written(report.learning_rate)},
                             {"max_epochs", report.max_epochs},
                             {"epochs_run", report.outcome.history.size()},
                             {"best_epoch", report.outcome.best_epoch},

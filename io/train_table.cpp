@@ -1301,6 +1301,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
   const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;
   const std::int64_t order_window = stream ? FileWindows::span_for(reader.block_rows(), window_rows) : 0;
+  report.learning_rate = trainer.learning_rate;
   LoadedCheckpoint resumed;
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);

@@ -85,6 +85,7 @@ struct TrainReport {
   std::int64_t train_rows = 0;
   std::int64_t valid_rows = 0;
   std::int64_t batch = 0;  // the minibatch rows trained with
+  float learning_rate = 0.0f;  // the --lr trained with (given, or the default for this model and data)
   std::int32_t max_epochs = 0;  // the most epochs allowed (--epochs, or default_epochs_for)
   std::int64_t duplicates = 0;
   bool streamed = false;  // the training rows were streamed window by window

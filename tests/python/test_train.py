@@ -720,8 +720,9 @@ class TrainTest(unittest.TestCase):
         fm = ["--label", "y", "--task", "binary", "--model", "fm", "--epochs", "2", "--out", self.path("fm.h5"),
               "--device", "cpu"]
         hashed = ["--max-categories", "100"]
-        self.assertIn("--lr 0.003: the default rate of an fm with a hashed categorical column",
-                      run("train", data, *fm, *hashed).stderr)
+        proc = run("train", data, *fm, *hashed)
+        self.assertIn("--lr 0.003: the default rate of an fm with a hashed categorical column", proc.stderr)
+        self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["lr"], 0.003)
         self.assertNotIn("--lr 0.003", run("train", data, *fm, *hashed, "--lr", "0.01").stderr)
         self.assertNotIn("--lr 0.003", run("train", data, *fm).stderr)  # no hashed column
         proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("c.h5"), "--stop-margin",
