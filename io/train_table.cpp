@@ -494,16 +494,20 @@ nlohmann::json metrics_to_json(const MetricSet& m) {
 // The options (as given: {"lr": ["0.5"]}, absent = the default) that shape the optimization and
 // differ between the checkpoint's run and this one, each as a note: the resumed run then equals no
 // uninterrupted run. Noted, not refused: extending a run on purpose is a user's right.
-std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
-                                             const std::string& options) {
-  static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
-                                                 "warmup", "l1", "l2", "clip-grad", "seed", "mode", "sync-every",
-                                                 "workers", "class-weight", "weight", "patience", "stop-margin"};
-  const nlohmann::json was = nlohmann::json::parse(checkpoint_options, nullptr, false);
-  const nlohmann::json is = nlohmann::json::parse(options, nullptr, false);
+// An option given differently in two runs' options (ModelFile::options_json, as given: {"lr":
+// ["0.5"]}, absent = the default): its name and its value in each ("the default" when absent).
+struct ChangedOption {
+  std::string key, was, is;
+};
+constexpr const char* kDefaultOption = "the default";  // ChangedOption's value of an option not given
+
+std::vector<ChangedOption> changed_options(const std::string& was_options, const std::string& is_options,
+                                           std::span<const char* const> keys) {
+  const nlohmann::json was = nlohmann::json::parse(was_options, nullptr, false);
+  const nlohmann::json is = nlohmann::json::parse(is_options, nullptr, false);
   if (!was.is_object() || !is.is_object()) return {};
   const auto text = [](const nlohmann::json& j, const char* key) {
-    if (!j.contains(key)) return std::string("the default");
+    if (!j.contains(key)) return std::string(kDefaultOption);
     std::string s;
     for (const auto& v : j[key]) {
       if (!s.empty()) s += ',';
@@ -511,11 +515,23 @@ std::vector<std::string> resume_option_notes(const std::filesystem::path& path, 
     }
     return s;
   };
-  std::vector<std::string> notes;
-  for (const char* key : kTrainingOptions) {
+  std::vector<ChangedOption> changed;
+  for (const char* key : keys) {
     if (was.value(key, nlohmann::json()) == is.value(key, nlohmann::json())) continue;
-    notes.push_back("--resume: --" + std::string(key) + " is " + text(is, key) + " here but was " + text(was, key) +
-                    " in the run that wrote " + path.string() + "; the resumed run will not equal an uninterrupted one");
+    changed.push_back({key, text(was, key), text(is, key)});
+  }
+  return changed;
+}
+
+std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
+                                             const std::string& options) {
+  static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
+                                                 "warmup", "l1", "l2", "clip-grad", "seed", "mode", "sync-every",
+                                                 "workers", "class-weight", "weight", "patience", "stop-margin"};
+  std::vector<std::string> notes;
+  for (const ChangedOption& c : changed_options(checkpoint_options, options, kTrainingOptions)) {
+    notes.push_back("--resume: --" + c.key + " is " + c.is + " here but was " + c.was + " in the run that wrote " +
+                    path.string() + "; the resumed run will not equal an uninterrupted one");
   }
   return notes;
 }
@@ -846,6 +862,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // A numeric x categorical cross (a slope per category) is held as the numeric column's prepared
   // values under the cross's name, its categories in the categorical column: the same cross is made
   // again from those two columns, in place of the values column, which alone would be one slope.
+  const auto has_column = [&](const std::string& name) {
+    return std::any_of(reader.columns().begin(), reader.columns().end(),
+                       [&](const ColumnInfo& c) { return c.name == name; });
+  };
+  const auto leave_out = [&](const std::string& name) {
+    if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
+  };
   bool prepared_hashes = false;
   if (prepared) {
     const FittedPreparation source = preparation_from_json(prepared->preparation, data.string());
@@ -854,16 +877,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       prep.never_hashed.insert(c.name);
       prepared_hashes = true;
     }
-    const auto column_present = [&](const std::string& name) {
-      return std::any_of(reader.columns().begin(), reader.columns().end(),
-                         [&](const ColumnInfo& c) { return c.name == name; });
-    };
     for (const SparseGroup& g : source.sparse) {
       if (g.kind != SparseKind::slope) continue;
       const CrossSpec cross{source.numeric.at(static_cast<std::size_t>(g.a)).name,
                             source.categorical.at(static_cast<std::size_t>(g.b)).name};
-      if (!column_present(g.name) || !column_present(cross.a) || !column_present(cross.b)) continue;
-      if (std::find(prep.exclude.begin(), prep.exclude.end(), g.name) == prep.exclude.end()) prep.exclude.push_back(g.name);
+      if (!has_column(g.name) || !has_column(cross.a) || !has_column(cross.b)) continue;
+      leave_out(g.name);
       const bool given = std::any_of(prep.crosses.begin(), prep.crosses.end(), [&](const CrossSpec& c) {
         return (c.a == cross.a && c.b == cross.b) || (c.a == cross.b && c.b == cross.a);
       });
@@ -888,11 +907,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   std::vector<std::string> passthrough;
   if (prepared) {
     for (const std::string& name : prepared->passthrough) {
-      const bool present = std::any_of(reader.columns().begin(), reader.columns().end(),
-                                       [&](const ColumnInfo& c) { return c.name == name; });
-      if (!present || name == options.preparation.label) continue;
+      if (!has_column(name) || name == options.preparation.label) continue;
       passthrough.push_back(name);
-      if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
+      leave_out(name);
     }
   }
   if (keep_preparation) {
@@ -950,21 +967,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     check_retraining_preparation(init, prepared, data, options.refit_prep);
     // The options that weigh the rows in the objective are this run's own; a retraining that drops
     // or adds one changes what the carried weights optimize, which is worth a word.
-    const nlohmann::json was = nlohmann::json::parse(init.options_json, nullptr, false);
-    const nlohmann::json is = nlohmann::json::parse(options.options_json, nullptr, false);
-    if (was.is_object() && is.is_object()) {
-      for (const char* key : {"class-weight", "weight"}) {
-        const nlohmann::json a = was.value(key, nlohmann::json()), b = is.value(key, nlohmann::json());
-        if (a == b) continue;
-        const auto text = [](const nlohmann::json& j) {
-          return j.is_array() && !j.empty() && j[0].is_string() ? j[0].get<std::string>() : std::string();
-        };
-        report.notes.push_back("--init-model " + options.init_model.string() + " was trained " +
-                               (a.is_null() ? "without --" + std::string(key) : "with --" + std::string(key) + " " + text(a)) +
-                               "; this run " +
-                               (b.is_null() ? "has none" : "has --" + std::string(key) + " " + text(b)) +
-                               ", so it optimizes another objective from the old weights");
-      }
+    static const char* const kRowWeights[] = {"class-weight", "weight"};
+    for (const ChangedOption& c : changed_options(init.options_json, options.options_json, kRowWeights)) {
+      const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
+      report.notes.push_back("--init-model " + options.init_model.string() + " was trained " +
+                             (had ? "with --" + c.key + " " + c.was : "without --" + c.key) + "; this run " +
+                             (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
+                             ", so it optimizes another objective from the old weights");
     }
   }
   const FittedPreparation fitted = warm && !options.refit_prep

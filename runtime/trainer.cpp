@@ -391,6 +391,21 @@ std::string divergence_note(const std::vector<EpochRecord>& history) {
   return "";
 }
 
+// The summed weights (weights empty: 1) of the rows of each class (labels: class indices; at least
+// two classes), and of all rows in `total`.
+std::vector<double> class_weight_sums(std::span<const float> labels, std::span<const float> weights,
+                                     std::int32_t classes, double& total) {
+  std::vector<double> sums(static_cast<std::size_t>(std::max(classes, 2)), 0.0);
+  total = 0.0;
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    const double w = weights.empty() ? 1.0 : static_cast<double>(weights[r]);
+    const auto k = static_cast<std::size_t>(labels[r]);
+    if (k < sums.size()) sums[k] += w;
+    total += w;
+  }
+  return sums;
+}
+
 std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
                                      std::span<const float> weights, std::span<const double> class_weights) {
   const auto metric = [&](const char* name) {
@@ -406,14 +421,8 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
   } else {
     const double logloss = metric("logloss");
     if (!std::isfinite(logloss) || labels.empty()) return "";
-    std::vector<double> share(static_cast<std::size_t>(std::max(kept.classes, 2)), 0.0);
     double total = 0.0;
-    for (std::size_t r = 0; r < labels.size(); ++r) {
-      const double w = weights.empty() ? 1.0 : static_cast<double>(weights[r]);
-      const auto k = static_cast<std::size_t>(labels[r]);
-      if (k < share.size()) share[k] += w;
-      total += w;
-    }
+    const std::vector<double> share = class_weight_sums(labels, weights, kept.classes, total);
     // Rows of one class: their shares predict them perfectly, which says nothing of the model.
     if (!(total > 0.0) || std::count_if(share.begin(), share.end(), [](double s) { return s > 0.0; }) < 2) return "";
     // The constant's probabilities: the shares times the class weights (a class beyond them: 1),
@@ -465,11 +474,9 @@ double constant_metric_scale(const std::string& metric, std::span<const float> l
     }
     return metric == "rmse" ? std::sqrt(spread / total) : spread / total;
   }
-  std::vector<double> share(static_cast<std::size_t>(std::max(classes, 2)), 0.0);
-  for (std::size_t r = 0; r < labels.size(); ++r) {
-    const auto k = static_cast<std::size_t>(labels[r]);
-    if (k < share.size()) share[k] += weight(r) / total;
-  }
+  double counted = 0.0;
+  std::vector<double> share = class_weight_sums(labels, weights, classes, counted);
+  for (double& p : share) p /= total;
   if (metric == "logloss") {
     double entropy = 0.0;
     for (double p : share) {
