@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole project's GPU check, run on a GPU host from a bundle made by scripts/pack_gpu.sh:
 #   source .gpu/env.sh && gpu_check.sh [OUT_DIR] [PHASES]
-# PHASES: "1" (correctness), "2" (timings) or "12" (both, the default). One device call may run
+# PHASES: "1" (correctness), "2" (timings) or "12" (both, the default); "3" (profiles) only when
+# asked for. One device call may run
 # 600 s and a session has 15 minutes of device time, start-up included: both phases are sized to
 # end in about 7 minutes at worst, and each phase's logs are copied to OUT_DIR as soon as it ends,
 # so a call cut short still brings back what ran.
@@ -15,6 +16,12 @@
 # Phase 2 (alone, for timing): the GPU benchmarks with their ceilings; `lathe bench train` on a
 # table of a few GB, with parallel mode's worker sweep in the same call; the PyTorch baseline
 # (torch_logreg.py) on the same shape; `lathe bench` end to end.
+# Both the dense path of linear models over numeric features (dense_exact_step_kernel,
+# dense_local_sgd_round_kernel: new since e636106) and the general kernels (LATHE_CUDA_DENSE_STEP=off)
+# are tested in phase 1 and timed in phase 2.
+# Phase 3 (about 2 minutes): Nsight Compute on one launch of each step kernel, both paths, for where
+# a step's time goes (ncu --clock-control none; the summary keeps each kernel's duration, issue
+# and memory throughput, and top stall reasons; the full reports are in logs-phase3.tgz).
 # Prints a short summary table last; OUT_DIR/summary.md grows as steps end.
 set -uo pipefail
 final=${1:-${OUT:-/tmp/lathe-gpu-check}}
@@ -52,6 +59,11 @@ if [[ $phases == *1* ]]; then
     > "$out/gpu_tests_step_gather.txt" 2>&1
   rc=$?; row "GPU tests, per-step gather" "rc=$rc" "$(counts "$out/gpu_tests_step_gather.txt")"
   [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"
+  # The general kernels on the dense-only models too (the dense path takes them by default).
+  LATHE_CUDA_DENSE_STEP=off timeout -k 5 60 lathe_tests \
+    --gtest_filter='GPU/ModelOnDevice.*:GPU/LocalSgdOnDevice.*' > "$out/gpu_tests_general.txt" 2>&1
+  rc=$?; row "GPU tests, general kernels" "rc=$rc" "$(counts "$out/gpu_tests_general.txt")"
+  [[ $rc != 0 ]] && row "  general kernels failed" "" "$(failed "$out/gpu_tests_general.txt")"
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
   # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
   fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*:GPU/ProgressOnDevice.*'
@@ -110,6 +122,10 @@ if [[ $phases == *2* ]]; then
   timeout -k 5 120 lathe bench train --device cuda --rows "$rows" --features "$features" --batch "$batch" \
     --epochs 3 --workers 0,264,528,1056 --json > "$out/bench_train.json" 2> "$out/bench_train.txt"
   row "lathe bench train" "rc=$?" "$rows x $features, batch $batch, workers 0,264,528,1056"
+  # The same table on the general kernels (LATHE_CUDA_DENSE_STEP=off): what the dense path gains.
+  LATHE_CUDA_DENSE_STEP=off timeout -k 5 90 lathe bench train --device cuda --rows "$rows" --features "$features" \
+    --batch "$batch" --epochs 3 --json > "$out/bench_train_general.json" 2> "$out/bench_train_general.txt"
+  row "lathe bench train, general" "rc=$?" "LATHE_CUDA_DENSE_STEP=off, default workers"
   timeout -k 5 50 env -u LD_LIBRARY_PATH python3 "$here/torch_logreg.py" --rows "$rows" --features "$features" \
     --batch "$batch" --epochs 1 > "$out/torch_logreg.json" 2> "$out/torch_logreg.txt"
   row "pytorch baseline" "rc=$?" "torch_logreg.py, 1 epoch"
@@ -144,6 +160,11 @@ if bench:
         extra = f"{gbs * 1e9 / c:.2f} x device copy" if c and gbs else f"{x.get('real_time', 0):.1f} {x.get('time_unit', '')}"
         print(f"| {name[:28]:<28} | {gbs:7.1f} GB/s | {extra}")
 lathe, torch = load("bench_train.json"), load("torch_logreg.json")
+general = load("bench_train_general.json")
+if general:
+    e, p = general["exact"], general["parallel"]
+    print(f"| general kernels: exact       | {e['epoch_seconds']:.4f} s     | step {e['step_microseconds']:.2f} us, {e['fraction_of_ceiling']:.3f} of device copy, loss {e.get('last_train_loss', float('nan')):.6f}")
+    print(f"| general kernels: parallel    | {p['epoch_seconds']:.4f} s     | {p['fraction_of_ceiling']:.3f} of device copy, loss {p.get('last_train_loss', float('nan')):.6f}")
 if lathe:
     e, p = lathe["exact"], lathe["parallel"]
     print(f"| lathe exact epoch            | {e['epoch_seconds']:.4f} s     | {e['rows_per_second']:.3g} rows/s, step {e['step_microseconds']:.2f} us, {e['fraction_of_ceiling']:.3f} of device copy")
@@ -169,6 +190,32 @@ if stages:
 PY
   fi
   save_logs 2
+fi
+
+if [[ $phases == *3* ]]; then
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [[ -z $ncu ]]; then
+    row "ncu" "absent" "Nsight Compute not found"
+  else
+    sections="--section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis"
+    # kernel name regex, LATHE_CUDA_DENSE_STEP, launches to skip (past the first epoch's warm-up)
+    for spec in "dense_exact_step:on:200" "dense_local_sgd_round:on:2" "exact_step_kernel:off:200" "local_sgd_round_kernel:off:2"; do
+      IFS=: read -r kernel path skip <<< "$spec"
+      log="$out/ncu_${kernel}.txt"
+      LATHE_CUDA_DENSE_STEP=$path timeout -k 5 60 "$ncu" --clock-control none --kernel-name "regex:$kernel" \
+        --launch-skip "$skip" --launch-count 1 $sections \
+        lathe bench train --device cuda --rows 2000000 --features "$features" --batch "$batch" --epochs 2 \
+        > "$log" 2>&1
+      rc=$?
+      duration=$(grep -m1 -E '^ +Duration ' "$log" | awk '{print $(NF-1), $NF}')
+      sm=$(grep -m1 -E '^ +Compute \(SM\) Throughput ' "$log" | awk '{print $NF}')
+      mem=$(grep -m1 -E '^ +Memory Throughput ' "$log" | awk '{print $NF}')
+      row "ncu $kernel" "rc=$rc" "duration $duration; SM $sm %; memory $mem %"
+      grep -E 'Stall|stall' "$log" | head -3 | cut -c1-200 > "$out/ncu_${kernel}_stalls.txt"
+      [[ -s "$out/ncu_${kernel}_stalls.txt" ]] && row "  stalls" "" "$(tr '\n' ' ' < "$out/ncu_${kernel}_stalls.txt" | tr -s ' ' | cut -c1-300)"
+    done
+  fi
+  save_logs 3
 fi
 echo
 cat "$summary"

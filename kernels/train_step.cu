@@ -22,11 +22,15 @@
 //      clipping, a fixed grid of partial sums of squares before it), so one block never streams a
 //      wide model alone.
 // The gradient buffer is zero between steps: the update clears each entry it consumes.
+// A linear model of one output over dense features alone takes the dense path instead (below:
+// dense_exact_step_kernel, dense_local_sgd_round_kernel), which reads a row-major copy of the set
+// through the order and gathers nothing; again one kernel for every exact-mode path of such a model.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -508,6 +512,320 @@ __global__ void __launch_bounds__(kPredictThreads)
   out[r] = regression_prediction(model, rows, r, map, sums + r * model.params.factors);
 }
 
+// ---- Dense linear models: a row-major copy read in place, a warp per row ----
+//
+// A linear model of one output over dense features alone (no sparse group, no factors: a logistic
+// or linear regression over numeric columns) steps over a row-major copy of the bound set, read
+// through the epoch's order, instead of the gathered column-major epoch the general step reads.
+// Gathering a column-major epoch reads a 32-byte sector for every 4-byte value (8x the bytes, and
+// most of local SGD's epoch); a row of the copy is a few whole sectors, so no gather runs at all.
+// A warp takes one row at a time with a lane per feature: the score is a shuffle sum that every
+// lane ends with, and each lane adds its own feature's gradient term to a register, so the batch's
+// gradient needs no pass over the rows per entry. A warp loads kDenseGroup rows before it uses
+// any, to keep loads in flight (one block has few warps to hide memory latency with).
+//   - Exact mode (dense_exact_step_kernel): the batch is cut into chunks of kDenseRowsPerBlock
+//     rows, a block each (kDenseRowsPerWarp rows a warp); each block writes its chunk's sums, and
+//     the block that finishes last sums the chunks in order and updates the parameters. The chunks
+//     depend on the batch alone, so every path (one launch, a graph's replay) gives the same bits.
+//   - Local SGD (dense_local_sgd_round_kernel): a block per worker keeps its copy of the parameters
+//     and their moments in shared memory through the round's local steps.
+// Formulas are model_formulas.h's (row_loss_in_place, step_weight, gradient_scale, update_weight);
+// what differs from the general step is the order of the float and double sums.
+
+constexpr int kDenseGroup = 8;
+constexpr int kDenseThreads = 256;
+constexpr std::int64_t kDenseRowsPerWarp = kDenseGroup;  // one group of loads in flight per warp
+constexpr std::int64_t kDenseRowsPerBlock = kDenseThreads / 32 * kDenseRowsPerWarp;
+constexpr int kDenseLocalThreads = 512;
+// A row of the copy holds the features, the label and the weight: D + 2 <= 64 floats, two per lane.
+constexpr std::int32_t kDenseMaxFeatures = 62;
+constexpr int kDenseEntries = kDenseMaxFeatures + 2;  // the sums of a chunk: bias, D weights, loss
+
+// Stride of the row-major copy: D features, the label, the weight, rounded up to whole 32-byte
+// sectors.
+constexpr std::int64_t dense_row_stride(std::int64_t features) { return (features + 2 + 7) / 8 * 8; }
+
+// The row-major copy: row r's feature f at values[r * stride + f], its label at [D] and its sample
+// weight at [D + 1] (1 when the set has none); the rest of the row is zero.
+struct DenseRowsView {
+  const float* values = nullptr;
+  std::int64_t stride = 0;
+  std::int32_t features = 0;  // D
+};
+
+// One thread per float of the copy, from the bound column-major set.
+__global__ void __launch_bounds__(kGatherThreads)
+    dense_rows_kernel(const float* __restrict__ dense, const float* __restrict__ labels,
+                      const float* __restrict__ weights, std::int64_t rows, std::int32_t features,
+                      std::int64_t stride, float* __restrict__ out) {
+  const std::int64_t total = rows * stride;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    const std::int64_t r = i / stride, c = i - r * stride;
+    float v = 0.0f;
+    if (c < features) {
+      v = dense[c * rows + r];
+    } else if (c == features) {
+      v = labels[r];
+    } else if (c == features + 1) {
+      v = weights ? weights[r] : 1.0f;
+    }
+    out[i] = v;
+  }
+}
+
+// The sum of v over the warp, in every lane: a butterfly, whose pairs add the same two values in
+// either order, so every lane ends with the same bits.
+__device__ __forceinline__ float warp_all_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// What a warp sums over its rows. gradient[s]: lane l's feature l + 32 s; bias and loss: the same
+// in every lane.
+struct DenseWarpSums {
+  double gradient[2] = {0.0, 0.0};
+  double bias = 0.0;  // the weighted d loss / d score
+  double loss = 0.0;  // the weighted loss
+};
+
+// Adds the rows order[begin .. end) to `sums`, in order. theta: the model's parameters in shared
+// memory, weights [0, D) then the bias at [D]. Slots: floats of a row per lane (D + 2 <= 32 Slots).
+template <int Slots>
+__device__ void dense_warp_rows(const DenseRowsView& rows, const std::int64_t* __restrict__ order,
+                                std::int64_t begin, std::int64_t end, const float* theta,
+                                LossKind loss_kind, float huber_delta, DenseWarpSums& sums) {
+  const int lane = threadIdx.x & 31;
+  const std::int32_t features = rows.features;
+  float w[Slots];
+#pragma unroll
+  for (int s = 0; s < Slots; ++s) w[s] = lane + 32 * s < features ? theta[lane + 32 * s] : 0.0f;
+  const float bias = theta[features];
+  // The label and the weight: which lane holds them, and in which of its slots.
+  const int label_lane = features & 31, weight_lane = (features + 1) & 31;
+  const bool label_high = features >= 32, weight_high = features + 1 >= 32;
+  for (std::int64_t chunk = begin; chunk < end; chunk += 32) {
+    const int in_chunk = static_cast<int>(end - chunk < 32 ? end - chunk : 32);
+    const std::int64_t my_row = lane < in_chunk ? order[chunk + lane] : 0;
+    for (int g = 0; g < in_chunk; g += kDenseGroup) {
+      float x[kDenseGroup][Slots];
+#pragma unroll
+      for (int u = 0; u < kDenseGroup; ++u) {
+        const std::int64_t r = __shfl_sync(0xffffffffu, my_row, g + u);
+        const float* row = rows.values + r * rows.stride;
+#pragma unroll
+        for (int s = 0; s < Slots; ++s) {
+          x[u][s] = g + u < in_chunk && lane + 32 * s < features + 2 ? row[lane + 32 * s] : 0.0f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kDenseGroup; ++u) {
+        float part = 0.0f;
+#pragma unroll
+        for (int s = 0; s < Slots; ++s) {
+          if (lane + 32 * s < features) part += w[s] * x[u][s];
+        }
+        const float dot = warp_all_sum(part);
+        const float label = __shfl_sync(0xffffffffu, label_high ? x[u][Slots - 1] : x[u][0], label_lane);
+        const float weight =
+            __shfl_sync(0xffffffffu, weight_high ? x[u][Slots - 1] : x[u][0], weight_lane);
+        if (g + u >= in_chunk) continue;  // the same in every lane
+        float d = bias + dot;
+        const float loss = row_loss_in_place(loss_kind, huber_delta, label, &d, 1);
+        d *= weight;
+#pragma unroll
+        for (int s = 0; s < Slots; ++s) sums.gradient[s] += static_cast<double>(d * x[u][s]);
+        sums.bias += static_cast<double>(d);
+        sums.loss += static_cast<double>(weight) * static_cast<double>(loss);
+      }
+    }
+  }
+}
+
+// Writes a warp's sums as entries (0: bias, 1 + f: feature f's weight, D + 1: the loss) into row
+// `warp` of `partial`.
+template <int Slots>
+__device__ void store_warp_sums(const DenseWarpSums& sums, std::int32_t features,
+                                double (*partial)[kDenseEntries]) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int s = 0; s < Slots; ++s) {
+    if (lane + 32 * s < features) partial[warp][1 + lane + 32 * s] = sums.gradient[s];
+  }
+  if (lane == 0) {
+    partial[warp][0] = sums.bias;
+    partial[warp][features + 1] = sums.loss;
+  }
+}
+
+// The dense path's arguments over the model's own parameters (exact mode).
+struct DenseStepArgs {
+  DenseRowsView rows;
+  const std::int64_t* order = nullptr;  // the epoch's order (positions of the bound set's rows)
+  ParameterLayout params;               // outputs 1, factors 0: [D weights | bias]
+  LossKind loss = LossKind::logistic;
+  float huber_delta = 1.0f;
+  float* theta = nullptr;
+  float* moment1 = nullptr;
+  float* moment2 = nullptr;
+  double* chunk_sums = nullptr;      // [chunk][kDenseEntries]
+  unsigned int* finished = nullptr;  // the step's blocks that have written their sums; 0 between steps
+  StepTotals* totals = nullptr;
+  double* loss_sum = nullptr;
+};
+
+// One exact-mode step (or plans[*cursor + offset], as exact_step_kernel) of a dense linear model:
+// block b sums the batch's rows [first + b kDenseRowsPerBlock, ...) (none when past the batch:
+// a graph's grid is sized for its largest step), and the last block to finish updates.
+template <int Slots>
+__global__ void __launch_bounds__(kDenseThreads)
+    dense_exact_step_kernel(DenseStepArgs a, DevicePlannedStep direct,
+                            const DevicePlannedStep* __restrict__ plans, std::int64_t* cursor,
+                            int offset, int advance) {
+  __shared__ float theta[kDenseEntries];
+  __shared__ double partial[kDenseThreads / 32][kDenseEntries];
+  __shared__ double reduce[33];
+  __shared__ bool last;
+  const DevicePlannedStep p = plans ? plans[*cursor + offset] : direct;
+  const int tid = threadIdx.x, warp = tid >> 5;
+  const std::int32_t features = a.rows.features;
+  if (tid <= features) theta[tid] = a.theta[tid];  // weight(0, f) = f, bias(0) = D
+  __syncthreads();
+
+  const std::int64_t end = p.first + p.count;
+  std::int64_t begin = p.first + blockIdx.x * kDenseRowsPerBlock + warp * kDenseRowsPerWarp;
+  begin = begin < end ? begin : end;
+  const std::int64_t warp_end = begin + kDenseRowsPerWarp < end ? begin + kDenseRowsPerWarp : end;
+  DenseWarpSums sums;
+  dense_warp_rows<Slots>(a.rows, a.order, begin, warp_end, theta, a.loss, a.huber_delta, sums);
+  store_warp_sums<Slots>(sums, features, partial);
+  __syncthreads();
+  const int entries = features + 2;
+  if (tid < entries) {
+    double t = partial[0][tid];
+    for (int w = 1; w < kDenseThreads / 32; ++w) t += partial[w][tid];
+    a.chunk_sums[blockIdx.x * kDenseEntries + tid] = t;
+  }
+  // The classic last-block reduction: each block's sums are visible before its ticket is.
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) last = atomicAdd(a.finished, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+
+  // The chunks that hold rows, in order (trailing empty ones would add +0.0, which turns a -0.0
+  // into +0.0: summing only these keeps every grid's bits the same). __ldcg: from L2, since this
+  // block's L1 may hold another step's sums.
+  const std::int64_t chunks = (p.count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock;
+  double total = 0.0;
+  if (tid < entries) {
+    total = __ldcg(&a.chunk_sums[tid]);
+    for (std::int64_t b = 1; b < chunks; ++b) total += __ldcg(&a.chunk_sums[b * kDenseEntries + tid]);
+  }
+  const double weight = step_weight(p.count, p.rule);
+  double squares = 0.0;
+  if (p.rule.config.clip_norm > 0.0f) squares = block_sum(tid <= features ? total * total : 0.0, reduce);
+  const double scale = gradient_scale(weight, squares, p.rule.config.clip_norm);
+  if (tid <= features) {
+    const std::int64_t q = dense_entry_parameter(a.params, features, 0, tid);
+    update_weight(p.rule, a.params.regularized(q), static_cast<float>(total * scale), a.theta[q],
+                  a.moment1[q], a.moment2[q]);
+  }
+  if (tid == features + 1) {
+    a.totals->loss = total;
+    a.totals->weight = weight;
+    *a.loss_sum += total;
+    *a.finished = 0;
+    if (advance != 0) *cursor += advance;
+  }
+}
+
+// Local SGD of a dense linear model: as LocalSgdArgs, over the row-major copy through the order.
+struct DenseLocalArgs {
+  DenseRowsView rows;
+  const std::int64_t* order = nullptr;
+  std::int64_t order_size = 0;
+  ParameterLayout params;
+  LossKind loss = LossKind::logistic;
+  float huber_delta = 1.0f;
+  std::int64_t batch = 0;
+  std::int64_t batches = 0;
+  std::int64_t workers = 0;
+  std::int64_t first_local = 0;  // this round's local steps [first_local, end_local)
+  std::int64_t end_local = 0;
+  std::int64_t size = 0;   // parameters per copy (D + 1)
+  float* theta = nullptr;  // [worker][size], and so moment1, moment2
+  float* moment1 = nullptr;
+  float* moment2 = nullptr;
+  double* worker_loss = nullptr;  // [worker]
+  const BiasCorrection* corrections = nullptr;
+  UpdateRule rule;
+};
+
+// Block w runs its shard's local steps of this round with its copies in shared memory; its warps
+// split each batch into equal runs of rows.
+template <int Slots>
+__global__ void __launch_bounds__(kDenseLocalThreads) dense_local_sgd_round_kernel(DenseLocalArgs a) {
+  constexpr int kWarps = kDenseLocalThreads / 32;
+  __shared__ float theta[kDenseEntries], moment1[kDenseEntries], moment2[kDenseEntries];
+  __shared__ double partial[kWarps][kDenseEntries];
+  __shared__ double reduce[33];
+  const std::int64_t w = blockIdx.x;
+  std::int64_t begin = 0, end = 0;
+  local_sgd_shard(a.batches, a.workers, w, begin, end);
+  const int tid = threadIdx.x, warp = tid >> 5;
+  const std::int32_t features = a.rows.features;
+  float* const copy_theta = a.theta + w * a.size;
+  float* const copy_moment1 = a.moment1 + w * a.size;
+  float* const copy_moment2 = a.moment2 + w * a.size;
+  if (tid < a.size) {
+    theta[tid] = copy_theta[tid];
+    moment1[tid] = copy_moment1[tid];
+    moment2[tid] = copy_moment2[tid];
+  }
+  __syncthreads();
+  double round_loss = 0.0;
+  for (std::int64_t i = a.first_local; i < a.end_local && begin + i < end; ++i) {  // block-uniform
+    const std::int64_t first = (begin + i) * a.batch;
+    const std::int64_t count = a.order_size - first < a.batch ? a.order_size - first : a.batch;
+    const std::int64_t per_warp = (count + kWarps - 1) / kWarps;
+    const std::int64_t warp_begin = first + (warp * per_warp < count ? warp * per_warp : count);
+    const std::int64_t warp_end =
+        first + ((warp + 1) * per_warp < count ? (warp + 1) * per_warp : count);
+    DenseWarpSums sums;
+    dense_warp_rows<Slots>(a.rows, a.order, warp_begin, warp_end, theta, a.loss, a.huber_delta, sums);
+    store_warp_sums<Slots>(sums, features, partial);
+    __syncthreads();  // every warp has read theta and written its sums
+    double total = 0.0;
+    if (tid < features + 2) {
+      total = partial[0][tid];
+      for (int v = 1; v < kWarps; ++v) total += partial[v][tid];
+    }
+    UpdateRule rule = a.rule;
+    rule.bias_correction1 = a.corrections[i].first;
+    rule.bias_correction2 = a.corrections[i].second;
+    const double weight = step_weight(count, rule);
+    double squares = 0.0;
+    if (rule.config.clip_norm > 0.0f) squares = block_sum(tid <= features ? total * total : 0.0, reduce);
+    const double scale = gradient_scale(weight, squares, rule.config.clip_norm);
+    if (tid <= features) {
+      const std::int64_t q = dense_entry_parameter(a.params, features, 0, tid);
+      update_weight(rule, a.params.regularized(q), static_cast<float>(total * scale), theta[q],
+                    moment1[q], moment2[q]);
+    }
+    if (tid == features + 1) round_loss += total;
+    __syncthreads();  // the update before the next step's rows read theta and rewrite partial
+  }
+  if (tid < a.size) {
+    copy_theta[tid] = theta[tid];
+    copy_moment1[tid] = moment1[tid];
+    copy_moment2[tid] = moment2[tid];
+  }
+  if (tid == features + 1) a.worker_loss[w] += round_loss;
+}
+
 // Grows `buffer` to at least `count` elements (stream-ordered: work queued on the old one finishes
 // first); never shrinks, so steady-state steps allocate nothing. The old buffer is freed before the
 // new one is allocated (both on `stream`, whose pool can reuse it), so that growing never needs
@@ -530,6 +848,19 @@ void upload(DeviceBuffer<T>& buffer, const T* host, std::int64_t count, cudaStre
                                      static_cast<std::size_t>(count) * sizeof(T),
                                      cudaMemcpyHostToDevice, stream));
   }
+}
+
+// Whether a model takes the dense path (dense_exact_step_kernel, dense_local_sgd_round_kernel):
+// one output of a linear model over at most kDenseMaxFeatures dense features and no sparse group.
+// LATHE_CUDA_DENSE_STEP=off keeps such a model on the general kernels, so that the GPU check can
+// compare the two paths and the tests run both.
+bool dense_path_applies(const ModelShape& shape, const ParameterLayout& params) {
+  if (const char* v = std::getenv("LATHE_CUDA_DENSE_STEP"); v != nullptr && std::string_view(v) == "off") {
+    return false;
+  }
+  return shape.layout.groups == 0 && params.factors == 0 && params.outputs == 1 &&
+         shape.loss != LossKind::softmax && shape.layout.dense_features <= kDenseMaxFeatures &&
+         params.features == shape.layout.dense_features;
 }
 
 class CudaModel final : public Model {
@@ -555,6 +886,11 @@ class CudaModel final : public Model {
     totals_ = DeviceBuffer<StepTotals>(1, stream_);
     loss_sum_ = DeviceBuffer<double>(1, stream_);
     square_partials_ = DeviceBuffer<double>(kNormBlocks, stream_);
+    dense_path_ = dense_path_applies(shape_, params_);
+    if (dense_path_) {
+      dense_finished_ = DeviceBuffer<unsigned int>(1, stream_);
+      zero(dense_finished_);
+    }
     host_totals_ = PinnedHostBuffer<StepTotals>(1);
     host_loss_sum_ = PinnedHostBuffer<double>(1);
     zero(theta_);
@@ -642,6 +978,8 @@ class CudaModel final : public Model {
     rows_ = n;
     bound_ = true;
     order_size_ = 0;
+    dense_rows_ready_ = false;
+    dense_rows_decided_ = false;
     new_order();
   }
 
@@ -672,6 +1010,13 @@ class CudaModel final : public Model {
     if (!bound_) throw Error("train_step: no training set is bound");
     check_step(first, count, order_size_, settings);
     if (count == 0) return 0.0;
+    if (dense_rows_ready()) {
+      const std::int64_t blocks = dense_step_blocks(count);
+      launch_dense_exact_step(dense_step_args(blocks), blocks,
+                              DevicePlannedStep{first, count, update_rule(optimizer_, settings)}, nullptr,
+                              nullptr, 0, 0);
+      return step_loss(settings);
+    }
     const std::int32_t outputs = params_.outputs, groups = shape_.layout.groups;
     const std::int64_t dense = shape_.layout.dense_features;
     reserve(dscore_, count * outputs, stream_);
@@ -706,7 +1051,8 @@ class CudaModel final : public Model {
     if (!bound_) throw Error("train_steps: no training set is bound");
     for (const PlannedStep& p : steps) check_step(p.first, p.count, order_size_, p.settings);
     if (steps.empty()) return;
-    if (params_.size() > kFusedUpdateMax || !gather_whole_epoch()) {
+    const bool dense = dense_rows_ready();
+    if (!dense && (params_.size() > kFusedUpdateMax || !gather_whole_epoch())) {
       Model::train_steps(steps);
       return;
     }
@@ -737,27 +1083,36 @@ class CudaModel final : public Model {
     reserve(plan_cursor_, 1, stream_);
     LATHE_CUDA_CHECK(cudaMemsetAsync(plan_cursor_.data(), 0, sizeof(std::int64_t), stream_));
 
-    StepArgs base = epoch_step_args();
-    base.fused_update = true;
     const DevicePlannedStep* plans = plans_.data();
     std::int64_t* cursor = plan_cursor_.data();
+    // Launch i of a group reads plan *cursor + offset; the group's last launch advances the cursor.
+    std::function<void(int offset, int advance)> launch;
+    if (dense) {
+      // One grid for every step, sized for the largest (a block past its step's rows sums nothing).
+      const std::int64_t blocks = dense_step_blocks(largest);
+      const DenseStepArgs args = dense_step_args(blocks);
+      launch = [=, this](int offset, int advance) {
+        launch_dense_exact_step(args, blocks, DevicePlannedStep{}, plans, cursor, offset, advance);
+      };
+    } else {
+      StepArgs base = epoch_step_args();
+      base.fused_update = true;
+      launch = [=, this](int offset, int advance) {
+        exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor,
+                                                          offset, advance);
+        LATHE_CUDA_CHECK_LAUNCH();
+      };
+    }
     const std::int64_t groups = n / kGraphSteps;
     if (groups > 0) {
       // Captured per call: the buffers it points at may have moved since the last one.
       const CudaGraphExec graph = CudaGraphExec::capture(stream_, [&] {
-        for (int i = 0; i < kGraphSteps; ++i) {
-          exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor, i,
-                                                            i == kGraphSteps - 1 ? kGraphSteps : 0);
-          LATHE_CUDA_CHECK_LAUNCH();
-        }
+        for (int i = 0; i < kGraphSteps; ++i) launch(i, i == kGraphSteps - 1 ? kGraphSteps : 0);
       });
       for (std::int64_t g = 0; g < groups; ++g) graph.launch(stream_);
       // The graph may be destroyed while its launches are queued (CUDA keeps what they need).
     }
-    for (std::int64_t i = groups * kGraphSteps; i < n; ++i) {
-      exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor, 0, 1);
-      LATHE_CUDA_CHECK_LAUNCH();
-    }
+    for (std::int64_t i = groups * kGraphSteps; i < n; ++i) launch(0, 1);
   }
 
   // Launches step `step` over the rows `a` points at (and, for a model too wide for the fused
@@ -790,6 +1145,11 @@ class CudaModel final : public Model {
       LATHE_CUDA_CHECK_LAUNCH();
     }
 
+    return step_loss(settings);
+  }
+
+  // The last step's summed loss when `settings` asks for it (waiting for the step), else NaN.
+  double step_loss(const StepSettings& settings) {
     if (!settings.return_loss) return std::numeric_limits<double>::quiet_NaN();
     LATHE_CUDA_CHECK(cudaMemcpyAsync(host_totals_.data(), totals_.data(), sizeof(StepTotals),
                                      cudaMemcpyDeviceToHost, stream_));
@@ -837,8 +1197,10 @@ class CudaModel final : public Model {
     base.mean_weight = settings.mean_weight;
     const UpdateRule rule = update_rule(optimizer_, base);
 
-    // The epoch's rows, in order (local SGD always gathers: its workers read windows of them).
-    if (!epoch_gathered_) gather_epoch();
+    // The epoch's rows, in order (the general kernel's workers read windows of them; the dense
+    // path reads the row-major copy through the order instead).
+    const bool dense = dense_rows_ready();
+    if (!dense && !epoch_gathered_) gather_epoch();
 
     // The workers' copies and scratch; the gradients start (and stay, between steps) at zero.
     reserve(local_theta_, workers * size, stream_);
@@ -877,6 +1239,42 @@ class CudaModel final : public Model {
     };
     broadcast_to_workers_kernel<<<blocks_for(workers * size), kUpdateThreads, 0, stream_>>>(avg);
     LATHE_CUDA_CHECK_LAUNCH();
+    if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
+
+    if (dense) {
+      DenseLocalArgs d;
+      d.rows = dense_rows_view();
+      d.order = order_.data();
+      d.order_size = n;
+      d.params = params_;
+      d.loss = shape_.loss;
+      d.huber_delta = shape_.huber_delta;
+      d.batch = batch;
+      d.batches = batches;
+      d.workers = workers;
+      d.size = size;
+      d.theta = local_theta_.data();
+      d.moment1 = local_moment1_.data();
+      d.moment2 = local_moment2_.data();
+      d.worker_loss = local_loss_.data();
+      d.corrections = corrections_.data();
+      d.rule = rule;
+      for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
+        d.first_local = first;
+        d.end_local = std::min(longest, first + settings.sync_every);
+        if (d.rows.stride <= 32) {
+          dense_local_sgd_round_kernel<1><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
+        } else {
+          dense_local_sgd_round_kernel<2><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
+        }
+        LATHE_CUDA_CHECK_LAUNCH();
+        avg.last = d.end_local == longest;
+        avg.broadcast = !avg.last;
+        average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
+        LATHE_CUDA_CHECK_LAUNCH();
+      }
+      return;
+    }
 
     LocalSgdArgs a;
     a.model = device_view();
@@ -899,7 +1297,6 @@ class CudaModel final : public Model {
     a.worker_loss = local_loss_.data();
     a.corrections = corrections_.data();
     a.rule = rule;
-    if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
     for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
       a.first_local = first;
       a.end_local = std::min(longest, first + settings.sync_every);
@@ -982,6 +1379,74 @@ class CudaModel final : public Model {
   }
 
  private:
+  // Whether steps take the dense path over the row-major copy of the bound set, making the copy
+  // now if not yet: when the model qualifies (dense_path_) and the copy takes at most half the
+  // device's free memory. Decided once per bound set; the order does not matter.
+  bool dense_rows_ready() {
+    if (!dense_path_) return false;
+    if (dense_rows_ready_) return true;
+    if (dense_rows_decided_) return false;
+    dense_rows_decided_ = true;
+    const std::int64_t stride = dense_row_stride(shape_.layout.dense_features);
+    std::size_t free_bytes = 0, total_bytes = 0;
+    LATHE_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const double bytes = 4.0 * static_cast<double>(stride) * static_cast<double>(rows_);
+    const double held = 4.0 * static_cast<double>(dense_rows_.size());
+    if (bytes > 0.5 * (static_cast<double>(free_bytes) + held)) return false;
+    reserve(dense_rows_, rows_ * stride, stream_);
+    if (rows_ > 0) {
+      const std::int64_t blocks =
+          std::min<std::int64_t>((rows_ * stride + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+      dense_rows_kernel<<<static_cast<unsigned>(blocks), kGatherThreads, 0, stream_>>>(
+          dense_.data(), labels_.data(), weighted_ ? weights_.data() : nullptr, rows_,
+          static_cast<std::int32_t>(shape_.layout.dense_features), stride, dense_rows_.data());
+      LATHE_CUDA_CHECK_LAUNCH();
+    }
+    dense_rows_ready_ = true;
+    return true;
+  }
+
+  DenseRowsView dense_rows_view() const {
+    return DenseRowsView{dense_rows_.data(), dense_row_stride(shape_.layout.dense_features),
+                         static_cast<std::int32_t>(shape_.layout.dense_features)};
+  }
+
+  // Blocks of a dense exact-mode step of `count` rows (a chunk of kDenseRowsPerBlock rows each).
+  static std::int64_t dense_step_blocks(std::int64_t count) {
+    return std::max<std::int64_t>(1, (count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock);
+  }
+
+  // The dense exact-mode step's arguments, with room for `blocks` chunks' sums.
+  DenseStepArgs dense_step_args(std::int64_t blocks) {
+    reserve(dense_chunk_sums_, blocks * kDenseEntries, stream_);
+    DenseStepArgs a;
+    a.rows = dense_rows_view();
+    a.order = order_.data();
+    a.params = params_;
+    a.loss = shape_.loss;
+    a.huber_delta = shape_.huber_delta;
+    a.theta = theta_.data();
+    a.moment1 = moment1_.data();
+    a.moment2 = moment2_.data();
+    a.chunk_sums = dense_chunk_sums_.data();
+    a.finished = dense_finished_.data();
+    a.totals = totals_.data();
+    a.loss_sum = loss_sum_.data();
+    return a;
+  }
+
+  void launch_dense_exact_step(const DenseStepArgs& a, std::int64_t blocks, const DevicePlannedStep& direct,
+                               const DevicePlannedStep* plans, std::int64_t* cursor, int offset, int advance) {
+    if (blocks > 0x7fffffffLL) throw Error("train_step: too many rows for one step");
+    const auto grid = static_cast<unsigned>(blocks);
+    if (a.rows.stride <= 32) {
+      dense_exact_step_kernel<1><<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
+    } else {
+      dense_exact_step_kernel<2><<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
+    }
+    LATHE_CUDA_CHECK_LAUNCH();
+  }
+
   // Forgets the gathered epoch; the next step decides again whether to gather the new order.
   void new_order() {
     epoch_gathered_ = false;
@@ -1175,6 +1640,15 @@ class CudaModel final : public Model {
   // The epoch's rows gathered in order (epoch_* below), for exact-mode steps and local SGD.
   bool epoch_gathered_ = false;
   bool epoch_gather_decided_ = false;
+  // The dense path (dense_rows_ready): whether the model qualifies, the row-major copy of the
+  // bound set and whether it is made (or refused) for this set; an exact step's chunk sums and its
+  // count of finished blocks.
+  bool dense_path_ = false;
+  bool dense_rows_ready_ = false;
+  bool dense_rows_decided_ = false;
+  DeviceBuffer<float> dense_rows_;
+  DeviceBuffer<double> dense_chunk_sums_;
+  DeviceBuffer<unsigned int> dense_finished_;
   // train_steps' plans (pinned staging and device) and the graph's cursor into them.
   PinnedHostBuffer<DevicePlannedStep> plans_host_;
   DeviceBuffer<DevicePlannedStep> plans_;

@@ -15,11 +15,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "models/model_formulas.h"
@@ -603,6 +605,7 @@ struct RunConfig {
   OptimizerKind optimizer = OptimizerKind::adam;
   float l1 = 0, l2 = 0, clip = 0;
   std::vector<std::int64_t> widths = {5, 17};
+  std::int64_t dense = 4;
 };
 
 std::string describe(const RunConfig& c) {
@@ -610,7 +613,7 @@ std::string describe(const RunConfig& c) {
          std::to_string(static_cast<int>(c.loss)) + " optimizer " +
          std::to_string(static_cast<int>(c.optimizer)) + " l1 " + std::to_string(c.l1) + " l2 " +
          std::to_string(c.l2) + " clip " + std::to_string(c.clip) + " groups " +
-         std::to_string(c.widths.size());
+         std::to_string(c.widths.size()) + " dense " + std::to_string(c.dense);
 }
 
 struct RunResult {
@@ -672,6 +675,26 @@ std::vector<RunConfig> sweep() {
       }
     }
   }
+  // Linear models over dense features alone: the GPU's dense path (dense_exact_step_kernel), with
+  // a row of the copy in one slot per lane (4 features) and in two (40).
+  for (std::int64_t dense : {4, 40}) {
+    for (LossKind loss : {LossKind::squared, LossKind::huber, LossKind::logistic}) {
+      for (OptimizerKind o : optimizers) {
+        if (dense == 40 && o != OptimizerKind::adam && o != OptimizerKind::sgd) continue;
+        RunConfig c;
+        c.kind = ModelKind::linear;
+        c.loss = loss;
+        c.optimizer = o;
+        c.widths = {};
+        c.dense = dense;
+        c.l2 = (i % 3 == 1) ? 0.01f : 0.0f;
+        c.l1 = (i % 4 == 2) ? 0.001f : 0.0f;
+        c.clip = (i % 5 == 3) ? 0.5f : 0.0f;
+        configs.push_back(c);
+        ++i;
+      }
+    }
+  }
   // A model too wide for one block's update (the GPU's second kernel), with and without clipping.
   for (float clip : {0.0f, 0.3f}) {
     RunConfig c;
@@ -685,7 +708,7 @@ std::vector<RunConfig> sweep() {
 }
 
 Data sweep_data(const RunConfig& c) {
-  Data d = make_features(1500, 4, c.widths, 41, true, true);
+  Data d = make_features(1500, c.dense, c.widths, 41, true, true);
   assign_labels(d, c.loss, c.loss == LossKind::softmax ? 3 : 1, 42, linear_truth(d, 43));
   return d;
 }
@@ -768,11 +791,15 @@ TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
 // when `planned`. They must agree bit for bit, for a model narrow enough for the graph and one too
 // wide for it.
 void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
-  for (const std::vector<std::int64_t> widths : {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000}}) {
-    SCOPED_TRACE("widths " + std::to_string(widths.back()));
+  for (const std::vector<std::int64_t> widths :
+       {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000}, std::vector<std::int64_t>{}}) {
+    // No groups: a linear model over dense features alone (the GPU's dense path).
+    const bool dense_only = widths.empty();
+    SCOPED_TRACE("widths " + std::to_string(dense_only ? 0 : widths.back()));
     Data d = make_features(3001, 6, widths, 51, true, true);
     assign_labels(d, LossKind::logistic, 1, 52, linear_truth(d, 53));
-    const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 3);
+    const ModelShape shape =
+        make_shape(d, LossKind::logistic, dense_only ? ModelKind::linear : ModelKind::fm, 3);
     OptimizerConfig opt;
     opt.kind = OptimizerKind::adam;
     auto a = make_model(ctx, shape, opt, 5);
@@ -780,7 +807,7 @@ void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
     a->bind_training_set(d.set());
     b->bind_training_set(d.set());
     // Narrow: 429 steps, 3 graphs of 128 and 45 single launches. Wide: 31 steps, train_step's path.
-    const std::int64_t batch = widths.back() > 1000 ? 97 : 7;
+    const std::int64_t batch = !dense_only && widths.back() > 1000 ? 97 : 7;
     std::int64_t step = 0;
     for (std::int32_t epoch = 1; epoch <= 2; ++epoch) {
       const EpochPermutation p = make_epoch_permutation(d.rows, 9, epoch);
@@ -1653,6 +1680,20 @@ std::vector<RunConfig> local_sweep() {
       configs.push_back(c);
     }
   }
+  // Dense features alone (the GPU's dense path), in one slot per lane and in two.
+  for (auto [loss, o, dense] : {std::tuple{LossKind::logistic, OptimizerKind::adam, std::int64_t{4}},
+                                std::tuple{LossKind::huber, OptimizerKind::adagrad, std::int64_t{4}},
+                                std::tuple{LossKind::squared, OptimizerKind::momentum, std::int64_t{40}}}) {
+    RunConfig c;
+    c.kind = ModelKind::linear;
+    c.loss = loss;
+    c.optimizer = o;
+    c.widths = {};
+    c.dense = dense;
+    c.l1 = o == OptimizerKind::momentum ? 0.001f : 0.0f;
+    c.clip = o == OptimizerKind::adagrad ? 0.5f : 0.0f;
+    configs.push_back(c);
+  }
   return configs;
 }
 
@@ -1859,6 +1900,71 @@ TEST_P(LocalSgdOnDevice, BadSettingsAreRefused) {
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(LocalSgdOnDevice);
+
+// Sets an environment variable for the scope (restoring its absence after, whatever happens).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// A dense linear model on the GPU: the dense path (a warp per row over the row-major copy) against
+// the general kernels (LATHE_CUDA_DENSE_STEP=off), in exact mode and in local SGD. The same
+// steps, so the same parameters up to the order of the sums (the CPU reference's tolerances);
+// the orders differ, so identical bits would mean that one path ran twice.
+TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
+  LATHE_SKIP_WITHOUT_DEVICE(DeviceKind::cuda);
+  const DeviceContext ctx = DeviceContext::select("cuda");
+  for (std::int64_t dense : {4, 40}) {
+    SCOPED_TRACE("dense " + std::to_string(dense));
+    RunConfig c;
+    c.kind = ModelKind::linear;
+    c.loss = LossKind::logistic;
+    c.optimizer = OptimizerKind::adam;
+    c.widths = {};
+    c.dense = dense;
+    c.clip = 0.5f;
+    const Data d = sweep_data(c);
+    const RunResult fast = run_steps(ctx, c, d);
+    RunResult general;
+    {
+      const ScopedEnv off("LATHE_CUDA_DENSE_STEP", "off");
+      general = run_steps(ctx, c, d);
+    }
+    EXPECT_FALSE(same_bits(fast.theta, general.theta)) << "the same bits: did both runs take one path?";
+    EXPECT_EQ(count_far(fast.theta, general.theta, 5e-4, "parameters"), 0);
+    EXPECT_LE(relative_distance(fast.theta, general.theta), 1e-5);
+    ASSERT_EQ(fast.losses.size(), general.losses.size());
+    for (std::size_t s = 0; s < fast.losses.size(); ++s) {
+      EXPECT_NEAR(fast.losses[s], general.losses[s], 1e-5 * std::max(1.0, std::fabs(general.losses[s])))
+          << "step " << s;
+    }
+
+    const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
+    LocalSgdSettings local;
+    local.batch = 32;
+    local.sync_every = 4;
+    local.learning_rate = 0.02f;
+    local.workers = 6;
+    const LocalRun fast_local = run_epochs(ctx, shape, optimizer_of(c), d, local, 3, true);
+    LocalRun general_local;
+    {
+      const ScopedEnv off("LATHE_CUDA_DENSE_STEP", "off");
+      general_local = run_epochs(ctx, shape, optimizer_of(c), d, local, 3, true);
+    }
+    EXPECT_FALSE(same_bits(fast_local.theta, general_local.theta));
+    EXPECT_EQ(count_far(fast_local.theta, general_local.theta, 5e-4, "local SGD parameters"), 0);
+    for (std::size_t e = 0; e < general_local.epoch_losses.size(); ++e) {
+      EXPECT_NEAR(fast_local.epoch_losses[e], general_local.epoch_losses[e],
+                  1e-5 * general_local.epoch_losses[e]);
+    }
+  }
+}
 
 }  // namespace
 }  // namespace lathe
