@@ -60,7 +60,7 @@ if [[ $phases == *1* ]]; then
   rc=$?; row "GPU tests, per-step gather" "rc=$rc" "$(counts "$out/gpu_tests_step_gather.txt")"
   [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"
   # The general kernels on the dense-only models too (the dense path takes them by default).
-  LATHE_CUDA_DENSE_STEP=off timeout -k 5 60 lathe_tests \
+  LATHE_CUDA_DENSE_STEP=off timeout -k 5 90 lathe_tests \
     --gtest_filter='GPU/ModelOnDevice.*:GPU/LocalSgdOnDevice.*' > "$out/gpu_tests_general.txt" 2>&1
   rc=$?; row "GPU tests, general kernels" "rc=$rc" "$(counts "$out/gpu_tests_general.txt")"
   [[ $rc != 0 ]] && row "  general kernels failed" "" "$(failed "$out/gpu_tests_general.txt")"

@@ -980,23 +980,6 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
   const BoundPreparation bound = bind_preparation(fitted, reader.columns());
-  if (warm && options.refit_prep) {
-    // Weights carry slot by slot between two vocabularies (by label) or two hashings of one bucket
-    // count (by bucket): a column that changed between them starts from zero, which is said.
-    for (const CategoricalEncoding& now : fitted.categorical) {
-      for (const CategoricalEncoding& was : init.preparation.categorical) {
-        if (was.name != now.name || (was.hashed == now.hashed && was.buckets == now.buckets)) continue;
-        const auto form = [](const CategoricalEncoding& c) {
-          return c.hashed ? "hashed into " + std::to_string(c.buckets) + " buckets"
-                          : "a vocabulary of " + std::to_string(c.vocabulary.size()) + " labels";
-        };
-        report.notes.push_back("column '" + now.name + "' was " + form(was) + " in --init-model " +
-                               options.init_model.string() + " and is " + form(now) +
-                               " now: its weights start from zero (--max-categories and --category-buckets "
-                               "choose between a vocabulary and buckets)");
-      }
-    }
-  }
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
   auto label_of = [&](std::int64_t file_row) {
@@ -1195,6 +1178,34 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           }
           report.notes.push_back(note);
         }
+      }
+      // A column that changed between a vocabulary and buckets: its one-hot slots moved label by
+      // label (RemappedColumn), its slopes start from zero.
+      for (const RemappedColumn& c : carry.remapped_columns) {
+        const auto form = [](bool hashed, std::int32_t slots) {
+          return hashed ? "hashed into " + std::to_string(slots) + " buckets"
+                        : "a vocabulary of " + std::to_string(slots) + " labels";
+        };
+        std::string note = "column '" + c.name + "' was " + form(c.was_hashed, c.old_slots) + " in --init-model " +
+                           options.init_model.string() + " and is " + form(c.now_hashed, c.new_slots) +
+                           " now (--max-categories and --category-buckets choose between a vocabulary and buckets): ";
+        if (!c.moved) {
+          note += "its weights start from zero (the earlier model's profile has no labels to move its buckets by)";
+        } else {
+          note += "its weights moved label by label (" + std::to_string(c.labels) + " labels)";
+          if (c.shared_slots > 0) {
+            note += "; " + std::to_string(c.shared_slots) +
+                    " buckets are shared by labels with different earlier weights and hold their average" +
+                    (c.weighted_by_counts ? " (weighted by the labels' counts in its training rows)" : "") +
+                    ", inexact for those labels";
+          }
+          for (const SparseGroup& g : fitted.sparse) {
+            if (g.kind == SparseKind::slope && fitted.categorical.at(static_cast<std::size_t>(g.b)).name == c.name) {
+              note += "; the slopes of its cross " + g.name + " start from zero";
+            }
+          }
+        }
+        report.notes.push_back(note);
       }
       if (carry.inexact_terms > 0) {
         report.notes.push_back("--init-model: " + std::to_string(carry.inexact_terms) +

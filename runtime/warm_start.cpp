@@ -1,6 +1,7 @@
 #include "runtime/warm_start.h"
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <span>
 #include <string_view>
@@ -224,26 +225,107 @@ std::vector<SharedSlot> shared_slots(const CategoricalEncoding& old_column,
   return shared;
 }
 
-constexpr std::int64_t kNoSource = -1;  // a new cross bucket that no shared pair falls in
-constexpr std::int64_t kAveraged = -2;  // one whose pairs had different old parameters
+constexpr std::int64_t kNoSource = -1;  // a new slot that no moved label or pair falls in
+constexpr std::int64_t kAveraged = -2;  // one whose labels or pairs had different old parameters
 
-// A categorical cross moved from `from`'s bucket count to `to`'s: for each new bucket, the old
-// bucket whose parameters it takes, or the average of its pairs' old parameters.
-struct CrossMove {
-  std::int64_t old_first = 0, new_first = 0;  // expanded index of bucket 0
-  std::vector<std::int64_t> source;           // per new bucket: old bucket, kNoSource or kAveraged
-  std::vector<std::int64_t> averaged;         // the kAveraged buckets, ascending
-  // Per averaged bucket, per output: the averaged weight, then the k averaged factors.
+// The slots of a sparse group moved to another encoding (a categorical cross hashed into another
+// bucket count, pair by pair; a one-hot column that changed between a vocabulary and buckets, label
+// by label): for each new slot, the old slot whose parameters it takes, or the average of the old
+// parameters of what falls in it.
+struct SlotMove {
+  std::int64_t old_first = 0, new_first = 0;  // expanded index of slot 0
+  std::vector<std::int64_t> source;           // per new slot: old slot, kNoSource or kAveraged
+  std::vector<std::int64_t> averaged;         // the kAveraged slots, ascending
+  // Per averaged slot, per output: the averaged weight, then the k averaged factors.
   std::vector<double> average;
 };
 
+// The move of a group whose old slots start at expanded index `old_first` into `new_slots` slots
+// from `new_first`. for_each(f) calls f(old_slot, new_slot, weight) for every label or pair that
+// both encodings place (weight >= 0; it runs twice). A new slot takes its old slot's parameters
+// while every item in it has the same ones, else their average weighted by `weight` (plain where
+// the weights add up to zero); one that nothing falls in takes `fallback`'s (an old slot, or
+// kNoSource: none). Returns the number of averaged slots in `shared`.
+template <typename ForEach>
+SlotMove build_slot_move(std::int64_t old_first, std::int64_t new_first, std::uint32_t new_slots,
+                         const ForEach& for_each, std::int64_t fallback,
+                         const ModelParameters& parameters, std::size_t outputs, std::size_t k,
+                         std::int64_t& shared) {
+  SlotMove move;
+  move.old_first = old_first;
+  move.new_first = new_first;
+  const std::size_t old_features = parameters.weights.size() / outputs;
+  // Whether old slots x and y hold the same parameters (every output's weight and factors).
+  const auto same_parameters = [&](std::int64_t x, std::int64_t y) {
+    const auto px = static_cast<std::size_t>(old_first + x), py = static_cast<std::size_t>(old_first + y);
+    for (std::size_t o = 0; o < outputs; ++o) {
+      if (parameters.weights[o * old_features + px] != parameters.weights[o * old_features + py])
+        return false;
+      for (std::size_t f = 0; f < k; ++f) {
+        if (parameters.factors[(o * old_features + px) * k + f] !=
+            parameters.factors[(o * old_features + py) * k + f])
+          return false;
+      }
+    }
+    return true;
+  };
+
+  // First pass: each new slot's first old slot, until one of other parameters makes it an average;
+  // the weights and items of every slot, for the average.
+  move.source.assign(new_slots, kNoSource);
+  std::vector<double> total(new_slots, 0.0);
+  std::vector<std::uint32_t> items(new_slots, 0);  // at most kMaxRemappedCrossPairs
+  for_each([&](std::int64_t old_slot, std::uint32_t slot, double weight) {
+    std::int64_t& source = move.source[slot];
+    if (source == kNoSource) {
+      source = old_slot;
+    } else if (source >= 0 && source != old_slot && !same_parameters(source, old_slot)) {
+      source = kAveraged;
+    }
+    total[slot] += weight;
+    ++items[slot];
+  });
+  std::vector<std::int64_t> index(new_slots, -1);  // of an averaged slot in move.averaged
+  for (std::uint32_t slot = 0; slot < new_slots; ++slot) {
+    if (move.source[slot] == kNoSource) move.source[slot] = fallback;
+    if (move.source[slot] != kAveraged) continue;
+    index[slot] = static_cast<std::int64_t>(move.averaged.size());
+    move.averaged.push_back(slot);
+  }
+  shared = static_cast<std::int64_t>(move.averaged.size());
+  if (move.averaged.empty()) return move;
+
+  // Second pass: the averaged slots' weighted sums of their items' old parameters (an item of zero
+  // weight in a slot of zero total counts as 1: a plain average there).
+  const std::size_t width = outputs * (1 + k);
+  move.average.assign(move.averaged.size() * width, 0.0);
+  for_each([&](std::int64_t old_slot, std::uint32_t slot, double weight) {
+    if (index[slot] < 0) return;
+    const auto p = static_cast<std::size_t>(old_first + old_slot);
+    const double c = total[slot] > 0.0 ? weight : 1.0;
+    double* sum = &move.average[static_cast<std::size_t>(index[slot]) * width];
+    for (std::size_t o = 0; o < outputs; ++o) {
+      sum[o * (1 + k)] += c * parameters.weights[o * old_features + p];
+      const float* v = &parameters.factors[(o * old_features + p) * k];
+      for (std::size_t f = 0; f < k; ++f) sum[o * (1 + k) + 1 + f] += c * v[f];
+    }
+  });
+  for (std::size_t i = 0; i < move.averaged.size(); ++i) {
+    const auto slot = static_cast<std::size_t>(move.averaged[i]);
+    const double sum = total[slot] > 0.0 ? total[slot] : static_cast<double>(items[slot]);
+    for (std::size_t j = 0; j < width; ++j) move.average[i * width + j] /= sum;
+  }
+  return move;
+}
+
 // The cross group `old_group` of `from` moved to group `new_group` of `to` (same columns, other
-// bucket count). `record` gets the counts; the move is empty (no buckets) above
-// kMaxRemappedCrossPairs pairs.
-CrossMove move_cross(const FittedPreparation& from, std::size_t old_group,
-                     const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
-                     const ModelParameters& parameters, std::size_t outputs, std::size_t k,
-                     RemappedCross& record) {
+// bucket count), pair by pair over the pairs of categories both preparations know, weighted by the
+// product of the two categories' counts in `profile` (the earlier training rows) where it has them.
+// `record` gets the counts; the move is empty (no buckets) above kMaxRemappedCrossPairs pairs.
+SlotMove move_cross(const FittedPreparation& from, std::size_t old_group,
+                    const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
+                    const ModelParameters& parameters, std::size_t outputs, std::size_t k,
+                    RemappedCross& record) {
   const SparseGroup &og = from.sparse[old_group], &ng = to.sparse[new_group];
   record.name = og.name;
   record.old_buckets = og.slots;
@@ -257,85 +339,96 @@ CrossMove move_cross(const FittedPreparation& from, std::size_t old_group,
                    to.categorical.at(static_cast<std::size_t>(ng.b)), profile, counted_b);
   record.pairs = static_cast<std::int64_t>(a.size()) * static_cast<std::int64_t>(b.size());
   record.weighted_by_counts = counted_a && counted_b;
-  CrossMove move;
-  if (record.pairs > kMaxRemappedCrossPairs) return move;
+  if (record.pairs > kMaxRemappedCrossPairs) return SlotMove{};
   record.moved = true;
-  move.old_first = from.group_offsets()[old_group];
-  move.new_first = to.group_offsets()[new_group];
-  const std::size_t old_features = parameters.weights.size() / outputs;
-  // Whether old buckets x and y hold the same parameters (every output's weight and factors).
-  const auto same_parameters = [&](std::int64_t x, std::int64_t y) {
-    const auto px = static_cast<std::size_t>(move.old_first + x),
-               py = static_cast<std::size_t>(move.old_first + y);
-    for (std::size_t o = 0; o < outputs; ++o) {
-      if (parameters.weights[o * old_features + px] != parameters.weights[o * old_features + py])
-        return false;
-      for (std::size_t f = 0; f < k; ++f) {
-        if (parameters.factors[(o * old_features + px) * k + f] !=
-            parameters.factors[(o * old_features + py) * k + f])
-          return false;
+  const auto for_each_pair = [&](const auto& f) {
+    for (const SharedSlot& x : a) {
+      for (const SharedSlot& y : b) {
+        f(static_cast<std::int64_t>(cross_bucket(x.old_hash, y.old_hash, og.slots)),
+          cross_bucket(x.new_hash, y.new_hash, ng.slots),
+          record.weighted_by_counts ? x.count * y.count : 1.0);
       }
     }
-    return true;
   };
-  const auto weight_of = [&](const SharedSlot& x, const SharedSlot& y) {
-    return record.weighted_by_counts ? x.count * y.count : 1.0;
+  return build_slot_move(from.group_offsets()[old_group], to.group_offsets()[new_group], ng.slots,
+                         for_each_pair, kNoSource, parameters, outputs, k, record.shared_buckets);
+}
+
+// The earlier profile's categorical profile of column `name`, or null.
+const CategoricalProfile* categorical_profile(const DataProfile* profile, const std::string& name) {
+  if (!profile) return nullptr;
+  for (const ColumnProfile& c : profile->columns) {
+    if (c.name == name && c.type == ColumnType::categorical) return &c.categorical;
+  }
+  return nullptr;
+}
+
+// The one-hot group `old_group` of `from` moved to group `new_group` of `to`: one column whose
+// encoding changed between a vocabulary and hash buckets, or between two bucket counts. Each label
+// goes from the slot the earlier encoding gave it to the slot the new one gives it (missing and
+// unknown carry by name, as for any column):
+//  - into a vocabulary: the new vocabulary's labels, each from its old bucket (exactly the earlier
+//    model's weight for that label);
+//  - into buckets: the labels of the earlier profile, weighted by their counts in its training
+//    rows (a label it left in the unknown slot moves that slot's weight), else the earlier
+//    vocabulary's; a bucket shared by labels of different weights holds their average, and one
+//    that no label falls in takes the earlier unknown slot's (from a vocabulary: what the earlier
+//    model gave every label it had not seen).
+// `record` says what moved (nothing: buckets into buckets without the earlier profile's labels).
+SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
+                      const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
+                      const ModelParameters& parameters, std::size_t outputs, std::size_t k,
+                      RemappedColumn& record) {
+  const CategoricalEncoding& was = from.categorical.at(static_cast<std::size_t>(from.sparse[old_group].a));
+  const CategoricalEncoding& now = to.categorical.at(static_cast<std::size_t>(to.sparse[new_group].a));
+  record.name = was.name;
+  record.was_hashed = was.hashed;
+  record.now_hashed = now.hashed;
+  record.old_slots = was.known_slots();
+  record.new_slots = now.known_slots();
+  const CategoricalProfile* labels = categorical_profile(profile, was.name);
+  std::int64_t fallback = kNoSource;
+  std::function<void(const std::function<void(std::int64_t, std::uint32_t, double)>&)> for_each;
+  const auto place = [&now](const std::string& label, std::uint32_t& slot) {
+    const std::int32_t s = now.slot_of(label);
+    slot = static_cast<std::uint32_t>(s);
+    return s < now.known_slots();  // missing and unknown carry by name
   };
-
-  // First pass: each new bucket's first old bucket, until a pair of other parameters makes it an
-  // average; the weights and pairs of every bucket, for the average.
-  move.source.assign(ng.slots, kNoSource);
-  std::vector<double> total(ng.slots, 0.0);
-  std::vector<std::uint32_t> pairs(ng.slots, 0);  // at most kMaxRemappedCrossPairs
-  for (const SharedSlot& x : a) {
-    for (const SharedSlot& y : b) {
-      const auto old_bucket =
-          static_cast<std::int64_t>(cross_bucket(x.old_hash, y.old_hash, og.slots));
-      const std::uint32_t bucket = cross_bucket(x.new_hash, y.new_hash, ng.slots);
-      std::int64_t& source = move.source[bucket];
-      if (source == kNoSource) {
-        source = old_bucket;
-      } else if (source >= 0 && source != old_bucket && !same_parameters(source, old_bucket)) {
-        source = kAveraged;
+  if (!now.hashed) {
+    for_each = [&](const auto& f) {
+      for (std::size_t i = 0; i < now.vocabulary.size(); ++i) {
+        f(was.slot_of(now.vocabulary[i]), static_cast<std::uint32_t>(i), 1.0);
       }
-      total[bucket] += weight_of(x, y);
-      ++pairs[bucket];
-    }
-  }
-  std::vector<std::int64_t> index(ng.slots, -1);  // of an averaged bucket in move.averaged
-  for (std::uint32_t bucket = 0; bucket < ng.slots; ++bucket) {
-    if (move.source[bucket] != kAveraged) continue;
-    index[bucket] = static_cast<std::int64_t>(move.averaged.size());
-    move.averaged.push_back(bucket);
-  }
-  record.shared_buckets = static_cast<std::int64_t>(move.averaged.size());
-  if (move.averaged.empty()) return move;
-
-  // Second pass: the averaged buckets' weighted sums of their pairs' old parameters (a pair of zero
-  // weight in a bucket of zero total counts as 1: a plain average there).
-  const std::size_t width = outputs * (1 + k);
-  move.average.assign(move.averaged.size() * width, 0.0);
-  for (const SharedSlot& x : a) {
-    for (const SharedSlot& y : b) {
-      const std::uint32_t bucket = cross_bucket(x.new_hash, y.new_hash, ng.slots);
-      if (index[bucket] < 0) continue;
-      const std::uint32_t old_bucket = cross_bucket(x.old_hash, y.old_hash, og.slots);
-      const auto p = static_cast<std::size_t>(move.old_first) + old_bucket;
-      const double c = total[bucket] > 0.0 ? weight_of(x, y) : 1.0;
-      double* sum = &move.average[static_cast<std::size_t>(index[bucket]) * width];
-      for (std::size_t o = 0; o < outputs; ++o) {
-        sum[o * (1 + k)] += c * parameters.weights[o * old_features + p];
-        const float* v = &parameters.factors[(o * old_features + p) * k];
-        for (std::size_t f = 0; f < k; ++f) sum[o * (1 + k) + 1 + f] += c * v[f];
+    };
+    record.labels = static_cast<std::int64_t>(now.vocabulary.size());
+  } else if (labels) {
+    for_each = [&](const auto& f) {
+      for (std::size_t i = 0; i < labels->labels.size(); ++i) {
+        std::uint32_t slot = 0;
+        if (!place(labels->labels[i], slot)) continue;
+        const double count = i < labels->counts.size() ? static_cast<double>(labels->counts[i]) : 0.0;
+        f(was.slot_of(labels->labels[i]), slot, count);
       }
-    }
+    };
+    record.labels = static_cast<std::int64_t>(labels->labels.size());
+    record.weighted_by_counts = true;
+    if (!was.hashed) fallback = was.unknown_slot();
+  } else if (!was.hashed) {
+    for_each = [&](const auto& f) {
+      for (std::size_t i = 0; i < was.vocabulary.size(); ++i) {
+        std::uint32_t slot = 0;
+        if (place(was.vocabulary[i], slot)) f(static_cast<std::int64_t>(i), slot, 1.0);
+      }
+    };
+    record.labels = static_cast<std::int64_t>(was.vocabulary.size());
+    fallback = was.unknown_slot();
+  } else {
+    return SlotMove{};  // buckets into buckets, and no labels to move them by
   }
-  for (std::size_t i = 0; i < move.averaged.size(); ++i) {
-    const auto bucket = static_cast<std::size_t>(move.averaged[i]);
-    const double sum = total[bucket] > 0.0 ? total[bucket] : static_cast<double>(pairs[bucket]);
-    for (std::size_t j = 0; j < width; ++j) move.average[i * width + j] /= sum;
-  }
-  return move;
+  record.moved = true;
+  return build_slot_move(from.group_offsets()[old_group], to.group_offsets()[new_group],
+                         static_cast<std::uint32_t>(now.known_slots()), for_each, fallback, parameters,
+                         outputs, k, record.shared_slots);
 }
 
 // The feature of `to` that has the key (expanded_feature_keys) of each feature of `from`, found
@@ -596,7 +689,7 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
 
   // Categorical crosses that `to` hashes into another bucket count: their keys differ (none of
   // their buckets has an expansion), so they move pair by pair.
-  std::vector<CrossMove> moves;
+  std::vector<SlotMove> moves;
   for (std::size_t og = 0; og < from.sparse.size(); ++og) {
     if (from.sparse[og].kind != SparseKind::categorical_cross) continue;
     for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
@@ -608,6 +701,22 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
       counts.remapped_crosses.emplace_back();
       moves.push_back(move_cross(from, og, to, ng, from_profile, parameters, outputs, k,
                                  counts.remapped_crosses.back()));
+    }
+  }
+  // One-hot columns that changed between a vocabulary and buckets, or between two bucket counts:
+  // only their missing and unknown slots share keys, so their labels move label by label.
+  for (std::size_t og = 0; og < from.sparse.size(); ++og) {
+    if (from.sparse[og].kind != SparseKind::one_hot) continue;
+    const CategoricalEncoding& was = from.categorical.at(static_cast<std::size_t>(from.sparse[og].a));
+    for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
+      if (to.sparse[ng].kind != SparseKind::one_hot) continue;
+      const CategoricalEncoding& now = to.categorical.at(static_cast<std::size_t>(to.sparse[ng].a));
+      if (now.name != was.name || (was.hashed == now.hashed && (!was.hashed || was.buckets == now.buckets))) {
+        continue;
+      }
+      counts.remapped_columns.emplace_back();
+      moves.push_back(move_one_hot(from, og, to, ng, from_profile, parameters, outputs, k,
+                                   counts.remapped_columns.back()));
     }
   }
 
@@ -635,9 +744,9 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
             t.coefficient * wp;
       }
     }
-    // A moved cross bucket takes its old bucket's weight as a bucket of equal counts does (the fm
-    // conversion below then treats it alike), or its pairs' average.
-    for (const CrossMove& move : moves) {
+    // A moved slot (cross bucket or one-hot slot) takes its old slot's weight as a slot of the same
+    // key does (the fm conversion below then treats it alike), or its items' average.
+    for (const SlotMove& move : moves) {
       for (std::size_t bucket = 0; bucket < move.source.size(); ++bucket) {
         if (move.source[bucket] < 0) continue;
         const auto p = static_cast<std::size_t>(move.old_first + move.source[bucket]);
@@ -701,10 +810,10 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
           }
         }
       }
-      // A moved cross bucket's factors: its old bucket's or its pairs' average, one term of
-      // coefficient 1 (as a bucket of equal counts) whose pairs with its own group's other buckets
-      // never occur (one bucket per row).
-      for (const CrossMove& move : moves) {
+      // A moved slot's factors: its old slot's or its items' average, one term of coefficient 1
+      // (as a slot of the same key) whose pairs with its own group's other slots never occur (one
+      // slot per row).
+      for (const SlotMove& move : moves) {
         for (std::size_t bucket = 0; bucket < move.source.size(); ++bucket) {
           if (move.source[bucket] < 0) continue;
           const auto p = static_cast<std::size_t>(move.old_first + move.source[bucket]);

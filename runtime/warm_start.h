@@ -53,6 +53,23 @@ struct RemappedCross {
   bool weighted_by_counts = false;
 };
 
+// A one-hot column whose encoding changed between the two preparations (a vocabulary into hash
+// buckets or back, or another bucket count: --max-categories, --category-buckets), whose slots
+// carry_parameters moved label by label (missing and unknown carry by name).
+struct RemappedColumn {
+  std::string name;
+  bool was_hashed = false, now_hashed = false;
+  std::int32_t old_slots = 0, new_slots = 0;  // vocabulary labels or buckets (known slots)
+  // The labels moved: a new vocabulary's (each takes its old bucket's parameters, exactly), or
+  // into buckets the earlier profile's labels, else the earlier vocabulary's.
+  std::int64_t labels = 0;
+  // New slots whose labels had different earlier parameters: they hold their average (weighted by
+  // the labels' counts in the earlier training rows when `weighted_by_counts`), inexact for each.
+  std::int64_t shared_slots = 0;
+  bool weighted_by_counts = false;
+  bool moved = false;  // false: buckets into other buckets without the earlier profile's labels
+};
+
 // What carry_parameters did.
 struct CarryReport {
   // Earlier features that `to` has by the same key (expanded_feature_keys) and that so took their
@@ -62,6 +79,8 @@ struct CarryReport {
   std::int64_t inexact_terms = 0;
   // The categorical crosses of `from` that `to` makes with another bucket count, in `from`'s order.
   std::vector<RemappedCross> remapped_crosses;
+  // The one-hot columns of `from` that `to` encodes otherwise, in `from`'s order.
+  std::vector<RemappedColumn> remapped_columns;
 };
 
 // The parameters of a model of `shape` (over `to`, target scaling `to_target`) that computes the
@@ -95,7 +114,15 @@ struct CarryReport {
 //                       average without counts, or where they are all zero), weight and factors
 //                       alike, so that its score term is that average of the pairs' old terms
 //                       (RemappedCross::shared_buckets counts such buckets). Above
-//                       kMaxRemappedCrossPairs pairs a cross is left at zero.
+//                       kMaxRemappedCrossPairs pairs a cross is left at zero;
+//   a one-hot column that `to` encodes otherwise (a vocabulary into buckets or back, another
+//                       bucket count) moves label by label, as a cross moves pair by pair
+//                       (RemappedColumn): into a vocabulary each label takes its old bucket's
+//                       parameters, exactly; into buckets each bucket takes the count-weighted
+//                       average of its labels' old parameters (`from_profile`'s labels, else
+//                       `from`'s vocabulary), or, when no label falls in it, the old unknown slot's
+//                       (what the earlier vocabulary gave labels it had not seen). Its slope slots
+//                       start at zero.
 // Each earlier feature is so an affine map of new features, x_p = sum_q m_pq y_q + m_p (y_0 = 1
 // names the constant); an fm's factors become u_q = sum_p m_pq v_p (u_0 = sum_p m_p v_p: the dense
 // columns' shifts). Then sum_{q<q'} <u_q, u_q'> y_q y_q' is the earlier pairwise term
@@ -117,9 +144,10 @@ struct CarryReport {
 // Exact (to float rounding) for rows whose numeric values are present and inside both
 // preparations' clip bounds and whose categories both preparations know. Not carried: a missing
 // value (the fill value changed), a clipped one (the bounds changed), a category `from` sent to its
-// unknown slot that `to` knows (its slot starts at zero), a hashed column's buckets when their
-// counts differ, a cross's pairs that share a new bucket with pairs of other old values (averaged)
-// or that it has too many of to move, and features `to` lacks.
+// unknown slot that `to` knows (its slot starts at zero), a hashed column's buckets moved to another
+// count without `from_profile`, labels that share a new bucket with labels of other old values
+// (averaged), a cross's pairs alike (or that it has too many of to move), the slopes of a column
+// whose encoding changed, and features `to` lacks.
 // `from_profile` (optional): the profile of `from`'s training rows, for the counts above.
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
                                  const TargetScaling& from_target, const FittedPreparation& to,

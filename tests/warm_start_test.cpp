@@ -683,9 +683,20 @@ TEST(WarmStartTest, HashedBucketsCarryByNumberAtTheSameBucketCount) {
       return carried.weights[static_cast<std::size_t>(offsets[group] + slot)];
     };
     const CategoricalEncoding &old_a = from.categorical[0], &new_a = to.categorical[0];
-    // Groups 0 (one-hot a) and 2 (slope x1*a): missing and unknown carry, buckets start at zero.
+    // Groups 0 (one-hot a) and 2 (slope x1*a): missing and unknown carry. The one-hot labels of a
+    // new vocabulary take their old buckets' weights (move_one_hot); buckets into more buckets,
+    // with no earlier profile to name the labels, start at zero, as do the slopes.
+    ASSERT_EQ(report.remapped_columns.size(), 1u);
+    const RemappedColumn& moved = report.remapped_columns[0];
+    EXPECT_EQ(moved.name, "a");
+    EXPECT_EQ(moved.moved, !new_a.hashed);
     for (const std::size_t g : {std::size_t{0}, std::size_t{2}}) {
-      for (std::int32_t s = 0; s < new_a.known_slots(); ++s) EXPECT_EQ(weight(g, s), 0.0f) << s;
+      for (std::int32_t s = 0; s < new_a.known_slots(); ++s) {
+        const float want = g == 0 && !new_a.hashed
+                               ? old_weight(g, old_a.slot_of(new_a.vocabulary[static_cast<std::size_t>(s)]))
+                               : 0.0f;
+        EXPECT_EQ(weight(g, s), want) << "group " << g << ", slot " << s;
+      }
       EXPECT_EQ(weight(g, new_a.missing_slot()), old_weight(g, old_a.missing_slot()));
       EXPECT_EQ(weight(g, new_a.unknown_slot()), old_weight(g, old_a.unknown_slot()));
     }
@@ -698,18 +709,184 @@ TEST(WarmStartTest, HashedBucketsCarryByNumberAtTheSameBucketCount) {
 }
 
 // Buckets are matched by number, not by their names in expanded_feature_keys: a vocabulary label
-// spelled like one ("#1/64") is not bucket 1 of 64, whose weight is every label's hashed there.
+// spelled like one ("#1/64") is not bucket 1 of 64. Its one-hot slot takes the weight of the bucket
+// the label hashes into (as every label of a new vocabulary does); its slope starts at zero.
 TEST(WarmStartTest, AVocabularyLabelSpelledLikeABucketNameIsNoBucket) {
   const FittedPreparation from = hashed_preparation(64, 32),
                           to = hashed_preparation(0, 32, {"#1/64", "u", "v"});
+  const std::int32_t bucket = from.categorical[0].slot_of("#1/64");
+  ASSERT_NE(bucket, 1) << "the label hashes into bucket 1: the test cannot tell the two apart";
   const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
   const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
   const ModelParameters parameters = random_parameters(old_shape, 163);
   const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape);
-  const std::vector<std::int64_t> offsets = to.group_offsets();
-  for (const std::size_t g : {std::size_t{0}, std::size_t{2}}) {  // one-hot a, slope x1*a
-    EXPECT_EQ(carried.weights[static_cast<std::size_t>(offsets[g])], 0.0f) << "group " << g;
+  const std::vector<std::int64_t> offsets = to.group_offsets(), old_offsets = from.group_offsets();
+  EXPECT_EQ(carried.weights[static_cast<std::size_t>(offsets[0])],
+            parameters.weights[static_cast<std::size_t>(old_offsets[0] + bucket)]);
+  EXPECT_EQ(carried.weights[static_cast<std::size_t>(offsets[2])], 0.0f);  // slope x1*a
+}
+
+// A one-hot column that changed between a vocabulary and buckets moves label by label: a table of
+// 40 cities (each with its own count) fitted once as a vocabulary and once hashed into `buckets`
+// buckets (--max-categories 10), carried in the direction `to_buckets` says, for a binary fm (the
+// factors move with the weights). Into buckets (with the earlier profile): a bucket takes its one
+// label's old weight and factors, or its labels' average weighted by their counts, or, when no
+// label falls in it, the old unknown slot's. Into a vocabulary: each label takes its old bucket's.
+// Rows whose city took one label's values get the earlier model's prediction.
+void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, std::uint64_t seed) {
+  std::vector<std::string> cities = numbered_labels("city", 40);
+  Table data = make_table(4000, 5.0, 2.0, 0.0, cities, kColors, seed);
+  // Unequal counts, so that a weighted average differs from a plain one: city i in about (i + 1)
+  // parts of the rows.
+  std::mt19937_64 rng(seed + 1);
+  std::discrete_distribution<int> pick(40, 0.0, 40.0, [](double i) { return i + 1.0; });
+  for (std::int64_t r = 0; r < data.rows; ++r) data.block[3 * data.rows + r] = static_cast<float>(pick(rng));
+  const DataProfile profile = profile_of(data);
+  PreparationOptions vocabulary_options, hashed_options;
+  hashed_options.max_categories = 10;
+  hashed_options.category_buckets = buckets;
+  const FittedPreparation vocabulary = fit_preparation(profile, vocabulary_options),
+                          hashed = fit_preparation(profile, hashed_options);
+  ASSERT_FALSE(vocabulary.categorical.at(0).hashed);
+  ASSERT_TRUE(hashed.categorical.at(0).hashed);
+  const FittedPreparation& from = to_buckets ? vocabulary : hashed;
+  const FittedPreparation& to = to_buckets ? hashed : vocabulary;
+  const std::int32_t k = 3;
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::fm, 1, k);
+  const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::fm, 1, k);
+  const ModelParameters parameters = random_parameters(old_shape, seed + 2);
+  CarryReport report;
+  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
+
+  ASSERT_EQ(report.remapped_columns.size(), 1u);
+  const RemappedColumn& moved = report.remapped_columns[0];
+  EXPECT_EQ(moved.name, "city");
+  EXPECT_TRUE(moved.moved);
+  EXPECT_EQ(moved.was_hashed, !to_buckets);
+  EXPECT_EQ(moved.now_hashed, to_buckets);
+  EXPECT_EQ(moved.labels, 40);
+  EXPECT_EQ(moved.weighted_by_counts, to_buckets);
+
+  const CategoricalEncoding &was = from.categorical.at(0), &now = to.categorical.at(0);
+  const auto old_first = static_cast<std::size_t>(from.group_offsets()[0]);
+  const auto new_first = static_cast<std::size_t>(to.group_offsets()[0]);
+  // The old parameters (weight, then factors) of old slot s, and the new ones of new slot t.
+  const auto old_values = [&](std::int32_t s) {
+    std::vector<double> v{parameters.weights[old_first + static_cast<std::size_t>(s)]};
+    for (std::int32_t f = 0; f < k; ++f) {
+      v.push_back(parameters.factors[(old_first + static_cast<std::size_t>(s)) * k + static_cast<std::size_t>(f)]);
+    }
+    return v;
+  };
+  const auto new_values = [&](std::int32_t t) {
+    std::vector<double> v{carried.weights[new_first + static_cast<std::size_t>(t)]};
+    for (std::int32_t f = 0; f < k; ++f) {
+      v.push_back(carried.factors[(new_first + static_cast<std::size_t>(t)) * k + static_cast<std::size_t>(f)]);
+    }
+    return v;
+  };
+  // Per new known slot: the cities in it and their counts.
+  std::vector<std::vector<std::pair<std::int32_t, double>>> in(static_cast<std::size_t>(now.known_slots()));
+  const CategoricalProfile& city = profile.columns.at(3).categorical;
+  ASSERT_EQ(city.labels.size(), 40u);
+  for (std::size_t i = 0; i < city.labels.size(); ++i) {
+    in[static_cast<std::size_t>(now.slot_of(city.labels[i]))].emplace_back(was.slot_of(city.labels[i]),
+                                                                            static_cast<double>(city.counts[i]));
   }
+  std::int64_t shared = 0, exact = 0, empty = 0;
+  std::vector<char> exact_slot(static_cast<std::size_t>(now.known_slots()), 0);
+  for (std::int32_t t = 0; t < now.known_slots(); ++t) {
+    const auto& items = in[static_cast<std::size_t>(t)];
+    const std::vector<double> got = new_values(t);
+    std::vector<double> want;
+    if (items.empty()) {
+      ++empty;
+      want = old_values(was.unknown_slot());
+    } else if (std::all_of(items.begin(), items.end(), [&](const auto& x) { return x.first == items[0].first; })) {
+      ++exact;
+      exact_slot[static_cast<std::size_t>(t)] = 1;
+      want = old_values(items[0].first);
+    } else {
+      ++shared;
+      double total = 0.0;
+      want.assign(got.size(), 0.0);
+      for (const auto& [s, count] : items) {
+        total += count;
+        const std::vector<double> v = old_values(s);
+        for (std::size_t j = 0; j < v.size(); ++j) want[j] += count * v[j];
+      }
+      for (double& w : want) w /= total;
+    }
+    for (std::size_t j = 0; j < got.size(); ++j) {
+      EXPECT_NEAR(got[j], want[j], 1e-6 * (1.0 + std::abs(want[j]))) << "slot " << t << ", value " << j;
+    }
+  }
+  EXPECT_EQ(moved.shared_slots, shared);
+  EXPECT_GT(exact, 0);
+  if (to_buckets) {
+    EXPECT_GT(shared, 0) << "40 cities in " << buckets << " buckets share none: pick fewer buckets";
+  } else {
+    EXPECT_EQ(shared, 0);  // a label, one bucket
+  }
+
+  // Predictions: rows whose city's new slot holds that city's old values alone.
+  const Table rows = make_table(300, 6.0, 2.5, 0.0, cities, kColors, seed + 3);
+  const std::vector<float> expected = predictions(old_shape, parameters, prepare(from, rows), {});
+  const std::vector<float> got = predictions(new_shape, carried, prepare(to, rows), {});
+  std::int64_t compared = 0;
+  for (std::int64_t r = 0; r < rows.rows; ++r) {
+    const std::string& label = cities[static_cast<std::size_t>(rows.block[3 * rows.rows + r])];
+    if (!exact_slot[static_cast<std::size_t>(now.slot_of(label))]) continue;
+    ++compared;
+    EXPECT_NEAR(got[static_cast<std::size_t>(r)], expected[static_cast<std::size_t>(r)],
+                1e-5 * (1.0 + std::abs(expected[static_cast<std::size_t>(r)])))
+        << "row " << r << " (" << label << ")";
+  }
+  EXPECT_GT(compared, 0);
+}
+
+TEST(WarmStartTest, AVocabularyMovesIntoBucketsLabelByLabel) {
+  expect_column_moved_label_by_label(true, 64, 171);
+}
+
+TEST(WarmStartTest, BucketsMoveIntoAVocabularyLabelByLabel) {
+  expect_column_moved_label_by_label(false, 16, 172);
+}
+
+// Buckets into another bucket count move by the earlier profile's labels: each label from its old
+// bucket to its new one.
+TEST(WarmStartTest, BucketsMoveIntoOtherBucketsByTheEarlierProfilesLabels) {
+  const Table data = make_table(3000, 5.0, 2.0, 0.0, numbered_labels("city", 40), kColors, 181);
+  const DataProfile profile = profile_of(data);
+  PreparationOptions few, many;
+  few.max_categories = many.max_categories = 10;
+  few.category_buckets = 16;
+  many.category_buckets = 4096;
+  const FittedPreparation from = fit_preparation(profile, few), to = fit_preparation(profile, many);
+  const ModelShape old_shape = shape_of(from, Task::binary, ModelKind::linear, 1, 0);
+  const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
+  const ModelParameters parameters = random_parameters(old_shape, 182);
+  CarryReport report;
+  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
+  ASSERT_EQ(report.remapped_columns.size(), 1u);
+  EXPECT_TRUE(report.remapped_columns[0].moved);
+  const CategoricalEncoding &was = from.categorical.at(0), &now = to.categorical.at(0);
+  const auto old_first = static_cast<std::size_t>(from.group_offsets()[0]);
+  const auto new_first = static_cast<std::size_t>(to.group_offsets()[0]);
+  std::vector<std::int32_t> source(static_cast<std::size_t>(now.known_slots()), -1);
+  for (const std::string& label : profile.columns.at(3).categorical.labels) {
+    std::int32_t& s = source[static_cast<std::size_t>(now.slot_of(label))];
+    s = s < 0 || s == was.slot_of(label) ? was.slot_of(label) : -2;
+  }
+  std::int64_t checked = 0;
+  for (std::int32_t t = 0; t < now.known_slots(); ++t) {
+    const std::int32_t s = source[static_cast<std::size_t>(t)];
+    if (s == -2) continue;  // shared by labels of two old buckets: averaged (the test above)
+    const float want = s < 0 ? 0.0f : parameters.weights[old_first + static_cast<std::size_t>(s)];
+    EXPECT_EQ(carried.weights[new_first + static_cast<std::size_t>(t)], want) << "bucket " << t;
+    checked += s >= 0 ? 1 : 0;
+  }
+  EXPECT_GT(checked, 30);
 }
 
 // Resets this process's peak resident memory to its current size (Linux); false where it cannot.

@@ -752,11 +752,14 @@ class TrainTest(unittest.TestCase):
         given, _ = self.train(second, *flags, "--init-model", old, "--refit-prep", "--category-buckets", "4096",
                               out="given.h5")
         self.assertEqual((buckets(old), buckets(fresh), buckets(kept), buckets(given)), (16384, 32768, 16384, 4096))
-        # A column that turns from buckets into a vocabulary starts from zero, which is said.
+        # A column that turns from buckets into a vocabulary moves label by label (each label takes its
+        # old bucket's weight: tests/warm_start_test.cpp), which is said.
         proc = run("train", second, *flags[:-2], "--max-categories", "100000", "--init-model", old, "--refit-prep",
                    "--out", self.path("vocabulary.h5"), "--device", "cpu")
         self.assertIn("column 'user' was hashed into 16384 buckets in --init-model", proc.stderr)
-        self.assertIn("labels now: its weights start from zero", proc.stderr)
+        self.assertRegex(proc.stderr, r"and is a vocabulary of \d+ labels now \(--max-categories and "
+                         r"--category-buckets choose between a vocabulary and buckets\): its weights moved label "
+                         r"by label \(\d+ labels\)")
         # A checkpoint hashed into other buckets than a resume would names the column and the counts.
         self.train(second, *flags, "--category-buckets", "4096", "--checkpoint-every", "1", "--checkpoint",
                    self.path("ck.h5"), out="ck_run.h5")
