@@ -523,10 +523,11 @@ __global__ void __launch_bounds__(kPredictThreads)
 // lane ends with, and each lane adds its own feature's gradient term to a register, so the batch's
 // gradient needs no pass over the rows per entry. A warp loads kDenseGroup rows before it uses
 // any, to keep loads in flight (one block has few warps to hide memory latency with).
-//   - Exact mode (dense_exact_step_kernel): the batch is cut into chunks of kDenseRowsPerBlock
-//     rows, a block each (kDenseRowsPerWarp rows a warp); each block writes its chunk's sums, and
-//     the block that finishes last sums the chunks in order and updates the parameters. The chunks
-//     depend on the batch alone, so every path (one launch, a graph's replay) gives the same bits.
+//   - Exact mode (dense_exact_step_kernel): the batch is cut into tiles of kDenseRowsPerBlock rows
+//     (kDenseRowsPerWarp rows a warp), dealt to at most kDenseMaxChunks chunks, a block each; each
+//     block writes its chunk's sums, and the block that finishes last sums the chunks in a fixed
+//     order and updates the parameters. The chunks depend on the batch alone, so every path (one
+//     launch, a graph's replay) gives the same bits.
 //   - Local SGD (dense_local_sgd_round_kernel): a block per worker keeps its copy of the parameters
 //     and their moments in shared memory through the round's local steps.
 // Formulas are model_formulas.h's (row_loss_in_place, step_weight, gradient_scale, update_weight);
@@ -540,6 +541,17 @@ constexpr int kDenseLocalThreads = 512;
 // A row of the copy holds the features, the label and the weight: D + 2 <= 64 floats, two per lane.
 constexpr std::int32_t kDenseMaxFeatures = 62;
 constexpr int kDenseEntries = kDenseMaxFeatures + 2;  // the sums of a chunk: bias, D weights, loss
+// At most this many chunks a step (a block each; a block then takes every chunks-th tile of
+// kDenseRowsPerBlock rows): the last block's sum over the chunks stays short whatever the batch.
+constexpr std::int64_t kDenseMaxChunks = 1024;
+constexpr int kDenseSumParts = kDenseThreads / kDenseEntries;  // the last block's threads per entry
+
+// The chunks of a step of `count` rows: a function of the count alone, so that every grid (one
+// launch, a graph's grid sized for its largest step) sums the same rows in the same order.
+__host__ __device__ constexpr std::int64_t dense_step_chunks(std::int64_t count) {
+  const std::int64_t tiles = (count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock;
+  return tiles < kDenseMaxChunks ? tiles : kDenseMaxChunks;
+}
 
 // Stride of the row-major copy: D features, the label, the weight, rounded up to whole 32-byte
 // sectors.
@@ -608,10 +620,11 @@ __device__ void dense_warp_rows(const DenseRowsView& rows, const std::int64_t* _
   for (std::int64_t chunk = begin; chunk < end; chunk += 32) {
     const int in_chunk = static_cast<int>(end - chunk < 32 ? end - chunk : 32);
     const std::int64_t my_row = lane < in_chunk ? order[chunk + lane] : 0;
-    for (int g = 0; g < in_chunk; g += kDenseGroup) {
-      float x[kDenseGroup][Slots];
+    constexpr int kGroup = kDenseGroup / Slots;  // kDenseGroup loads in flight per lane
+    for (int g = 0; g < in_chunk; g += kGroup) {
+      float x[kGroup][Slots];
 #pragma unroll
-      for (int u = 0; u < kDenseGroup; ++u) {
+      for (int u = 0; u < kGroup; ++u) {
         const std::int64_t r = __shfl_sync(0xffffffffu, my_row, g + u);
         const float* row = rows.values + r * rows.stride;
 #pragma unroll
@@ -620,7 +633,7 @@ __device__ void dense_warp_rows(const DenseRowsView& rows, const std::int64_t* _
         }
       }
 #pragma unroll
-      for (int u = 0; u < kDenseGroup; ++u) {
+      for (int u = 0; u < kGroup; ++u) {
         float part = 0.0f;
 #pragma unroll
         for (int s = 0; s < Slots; ++s) {
@@ -678,8 +691,9 @@ struct DenseStepArgs {
 // One exact-mode step (or plans[*cursor + offset], as exact_step_kernel) of a dense linear model:
 // block b sums the batch's rows [first + b kDenseRowsPerBlock, ...) (none when past the batch:
 // a graph's grid is sized for its largest step), and the last block to finish updates.
+// (At least 2 blocks an SM: a step of 1024 rows has 16 blocks, and a register cap of 64 spilled.)
 template <int Slots>
-__global__ void __launch_bounds__(kDenseThreads)
+__global__ void __launch_bounds__(kDenseThreads, 2)
     dense_exact_step_kernel(DenseStepArgs a, DevicePlannedStep direct,
                             const DevicePlannedStep* __restrict__ plans, std::int64_t* cursor,
                             int offset, int advance) {
@@ -694,18 +708,23 @@ __global__ void __launch_bounds__(kDenseThreads)
   __syncthreads();
 
   const std::int64_t end = p.first + p.count;
-  std::int64_t begin = p.first + blockIdx.x * kDenseRowsPerBlock + warp * kDenseRowsPerWarp;
-  begin = begin < end ? begin : end;
-  const std::int64_t warp_end = begin + kDenseRowsPerWarp < end ? begin + kDenseRowsPerWarp : end;
+  const std::int64_t tiles = (p.count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock;
+  const std::int64_t chunks = dense_step_chunks(p.count);
+  const std::int64_t chunk = blockIdx.x;
   DenseWarpSums sums;
-  dense_warp_rows<Slots>(a.rows, a.order, begin, warp_end, theta, a.loss, a.huber_delta, sums);
+  for (std::int64_t t = chunk; chunk < chunks && t < tiles; t += chunks) {  // warp-uniform
+    std::int64_t begin = p.first + t * kDenseRowsPerBlock + warp * kDenseRowsPerWarp;
+    begin = begin < end ? begin : end;
+    const std::int64_t warp_end = begin + kDenseRowsPerWarp < end ? begin + kDenseRowsPerWarp : end;
+    dense_warp_rows<Slots>(a.rows, a.order, begin, warp_end, theta, a.loss, a.huber_delta, sums);
+  }
   store_warp_sums<Slots>(sums, features, partial);
   __syncthreads();
   const int entries = features + 2;
-  if (tid < entries) {
+  if (tid < entries && chunk < chunks) {
     double t = partial[0][tid];
     for (int w = 1; w < kDenseThreads / 32; ++w) t += partial[w][tid];
-    a.chunk_sums[blockIdx.x * kDenseEntries + tid] = t;
+    a.chunk_sums[chunk * kDenseEntries + tid] = t;
   }
   // The classic last-block reduction: each block's sums are visible before its ticket is.
   __threadfence();
@@ -715,14 +734,23 @@ __global__ void __launch_bounds__(kDenseThreads)
   if (!last) return;
   __threadfence();
 
-  // The chunks that hold rows, in order (trailing empty ones would add +0.0, which turns a -0.0
-  // into +0.0: summing only these keeps every grid's bits the same). __ldcg: from L2, since this
-  // block's L1 may hold another step's sums.
-  const std::int64_t chunks = (p.count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock;
+  // The chunks' sums, in an order fixed by the count: kDenseSumParts threads an entry, each over
+  // every kDenseSumParts-th chunk, then the parts in order (partial is free: its last reads were
+  // before the ticket). __ldcg: from L2, since this block's L1 may hold another step's sums.
+  {
+    const int e = tid % kDenseEntries, part = tid / kDenseEntries;
+    double t = 0.0;
+    if (e < entries) {
+#pragma unroll 8
+      for (std::int64_t b = part; b < chunks; b += kDenseSumParts) t += __ldcg(&a.chunk_sums[b * kDenseEntries + e]);
+    }
+    partial[part][e] = t;
+  }
+  __syncthreads();
   double total = 0.0;
   if (tid < entries) {
-    total = __ldcg(&a.chunk_sums[tid]);
-    for (std::int64_t b = 1; b < chunks; ++b) total += __ldcg(&a.chunk_sums[b * kDenseEntries + tid]);
+    total = partial[0][tid];
+    for (int part = 1; part < kDenseSumParts; ++part) total += partial[part][tid];
   }
   const double weight = step_weight(p.count, p.rule);
   double squares = 0.0;
@@ -766,8 +794,9 @@ struct DenseLocalArgs {
 
 // Block w runs its shard's local steps of this round with its copies in shared memory; its warps
 // split each batch into equal runs of rows.
+// One block an SM by default (a worker each), so the registers of a whole SM are its to use.
 template <int Slots>
-__global__ void __launch_bounds__(kDenseLocalThreads) dense_local_sgd_round_kernel(DenseLocalArgs a) {
+__global__ void __launch_bounds__(kDenseLocalThreads, 1) dense_local_sgd_round_kernel(DenseLocalArgs a) {
   constexpr int kWarps = kDenseLocalThreads / 32;
   __shared__ float theta[kDenseEntries], moment1[kDenseEntries], moment2[kDenseEntries];
   __shared__ double partial[kWarps][kDenseEntries];
@@ -1064,8 +1093,10 @@ class CudaModel final : public Model {
       largest = std::max(largest, p.count);
     }
     if (n == 0) return;
-    reserve(dscore_, largest * params_.outputs, stream_);
-    reserve(sums_, largest * params_.outputs * params_.factors, stream_);
+    if (!dense) {
+      reserve(dscore_, largest * params_.outputs, stream_);
+      reserve(sums_, largest * params_.outputs * params_.factors, stream_);
+    }
     // The previous call's plan upload may still read the pinned staging: wait before rewriting it.
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     if (static_cast<std::int64_t>(plans_host_.size()) < n) {
@@ -1202,21 +1233,24 @@ class CudaModel final : public Model {
     const bool dense = dense_rows_ready();
     if (!dense && !epoch_gathered_) gather_epoch();
 
-    // The workers' copies and scratch; the gradients start (and stay, between steps) at zero.
+    // The workers' copies and scratch (the general kernel's only: the dense path keeps its
+    // gradient in registers); the gradients start (and stay, between steps) at zero.
     reserve(local_theta_, workers * size, stream_);
     reserve(local_moment1_, workers * size, stream_);
     reserve(local_moment2_, workers * size, stream_);
-    if (static_cast<std::int64_t>(local_gradient_.size()) < workers * size) {
-      local_gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(workers * size), stream_);
-      zero(local_gradient_);
+    if (!dense) {
+      if (static_cast<std::int64_t>(local_gradient_.size()) < workers * size) {
+        local_gradient_ = DeviceBuffer<double>(static_cast<std::size_t>(workers * size), stream_);
+        zero(local_gradient_);
+      }
+      const std::int64_t flags = lazy() ? workers * params_.features : 0;
+      if (static_cast<std::int64_t>(local_touched_.size()) < flags) {
+        local_touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(flags), stream_);
+        zero(local_touched_);
+      }
+      reserve(local_dscore_, workers * batch * outputs, stream_);
+      reserve(local_sums_, workers * batch * outputs * k, stream_);
     }
-    const std::int64_t flags = lazy() ? workers * params_.features : 0;
-    if (static_cast<std::int64_t>(local_touched_.size()) < flags) {
-      local_touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(flags), stream_);
-      zero(local_touched_);
-    }
-    reserve(local_dscore_, workers * batch * outputs, stream_);
-    reserve(local_sums_, workers * batch * outputs * k, stream_);
     reserve(local_totals_, workers, stream_);
     reserve(local_loss_, workers, stream_);
     zero(local_loss_);
@@ -1290,7 +1324,7 @@ class CudaModel final : public Model {
     a.moment1 = local_moment1_.data();
     a.moment2 = local_moment2_.data();
     a.gradient = local_gradient_.data();
-    a.touched = flags > 0 ? local_touched_.data() : nullptr;
+    a.touched = lazy() ? local_touched_.data() : nullptr;
     a.dscore = local_dscore_.data();
     a.sums = local_sums_.data();
     a.totals = local_totals_.data();
@@ -1393,7 +1427,11 @@ class CudaModel final : public Model {
     const double bytes = 4.0 * static_cast<double>(stride) * static_cast<double>(rows_);
     const double held = 4.0 * static_cast<double>(dense_rows_.size());
     if (bytes > 0.5 * (static_cast<double>(free_bytes) + held)) return false;
-    reserve(dense_rows_, rows_ * stride, stream_);
+    // Streamed windows differ in size by the rows the mask drops: an eighth to spare, as
+    // bind_training_set's buffers.
+    if (static_cast<std::int64_t>(dense_rows_.size()) < rows_ * stride) {
+      reserve(dense_rows_, rows_ * stride + rows_ * stride / 8, stream_);
+    }
     if (rows_ > 0) {
       const std::int64_t blocks =
           std::min<std::int64_t>((rows_ * stride + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
@@ -1413,7 +1451,7 @@ class CudaModel final : public Model {
 
   // Blocks of a dense exact-mode step of `count` rows (a chunk of kDenseRowsPerBlock rows each).
   static std::int64_t dense_step_blocks(std::int64_t count) {
-    return std::max<std::int64_t>(1, (count + kDenseRowsPerBlock - 1) / kDenseRowsPerBlock);
+    return std::max<std::int64_t>(1, dense_step_chunks(count));
   }
 
   // The dense exact-mode step's arguments, with room for `blocks` chunks' sums.
@@ -1437,7 +1475,6 @@ class CudaModel final : public Model {
 
   void launch_dense_exact_step(const DenseStepArgs& a, std::int64_t blocks, const DevicePlannedStep& direct,
                                const DevicePlannedStep* plans, std::int64_t* cursor, int offset, int advance) {
-    if (blocks > 0x7fffffffLL) throw Error("train_step: too many rows for one step");
     const auto grid = static_cast<unsigned>(blocks);
     if (a.rows.stride <= 32) {
       dense_exact_step_kernel<1><<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);

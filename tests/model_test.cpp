@@ -606,6 +606,8 @@ struct RunConfig {
   float l1 = 0, l2 = 0, clip = 0;
   std::vector<std::int64_t> widths = {5, 17};
   std::int64_t dense = 4;
+  std::int64_t rows = 1500;
+  bool weighted = true;
 };
 
 std::string describe(const RunConfig& c) {
@@ -613,7 +615,8 @@ std::string describe(const RunConfig& c) {
          std::to_string(static_cast<int>(c.loss)) + " optimizer " +
          std::to_string(static_cast<int>(c.optimizer)) + " l1 " + std::to_string(c.l1) + " l2 " +
          std::to_string(c.l2) + " clip " + std::to_string(c.clip) + " groups " +
-         std::to_string(c.widths.size()) + " dense " + std::to_string(c.dense);
+         std::to_string(c.widths.size()) + " dense " + std::to_string(c.dense) + " rows " +
+         std::to_string(c.rows) + (c.weighted ? " weighted" : " unweighted");
 }
 
 struct RunResult {
@@ -695,6 +698,32 @@ std::vector<RunConfig> sweep() {
       }
     }
   }
+  // The dense path's lane boundaries: 30 (one slot, the weight in lane 31), 31 (the label in slot
+  // 0 of lane 31, the weight in slot 1 of lane 0), 62 (the widest), 63 (past it: the general
+  // kernels); unweighted (the copy's weight column is 1); and a whole-set step of more than
+  // kDenseMaxChunks chunks of rows.
+  for (std::int64_t dense : {30, 31, 62, 63}) {
+    for (OptimizerKind o : {OptimizerKind::sgd, OptimizerKind::adam}) {
+      RunConfig c;
+      c.loss = LossKind::logistic;
+      c.optimizer = o;
+      c.widths = {};
+      c.dense = dense;
+      c.clip = o == OptimizerKind::adam ? 0.5f : 0.0f;
+      c.l1 = o == OptimizerKind::sgd ? 0.001f : 0.0f;
+      configs.push_back(c);
+    }
+  }
+  for (const bool weighted : {false, true}) {
+    RunConfig c;
+    c.loss = LossKind::squared;
+    c.optimizer = OptimizerKind::adam;
+    c.widths = {};
+    c.dense = 5;
+    c.weighted = weighted;
+    c.rows = weighted ? 70000 : 1500;
+    configs.push_back(c);
+  }
   // A model too wide for one block's update (the GPU's second kernel), with and without clipping.
   for (float clip : {0.0f, 0.3f}) {
     RunConfig c;
@@ -708,7 +737,7 @@ std::vector<RunConfig> sweep() {
 }
 
 Data sweep_data(const RunConfig& c) {
-  Data d = make_features(1500, c.dense, c.widths, 41, true, true);
+  Data d = make_features(c.rows, c.dense, c.widths, 41, true, c.weighted);
   assign_labels(d, c.loss, c.loss == LossKind::softmax ? 3 : 1, 42, linear_truth(d, 43));
   return d;
 }
@@ -807,7 +836,14 @@ void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
     a->bind_training_set(d.set());
     b->bind_training_set(d.set());
     // Narrow: 429 steps, 3 graphs of 128 and 45 single launches. Wide: 31 steps, train_step's path.
+    // Dense-only: steps of 130 (three chunks of the dense path), 1 and 7 rows (one chunk, where a
+    // graph's grid, sized for 130, has two blocks past the step's rows): 209 steps, a graph of 128
+    // and 81 single launches.
     const std::int64_t batch = !dense_only && widths.back() > 1000 ? 97 : 7;
+    const auto count_of = [&](std::int64_t i) -> std::int64_t {
+      if (!dense_only) return batch;
+      return i % 16 == 0 ? 130 : (i % 16 == 1 ? 1 : 7);
+    };
     std::int64_t step = 0;
     for (std::int32_t epoch = 1; epoch <= 2; ++epoch) {
       const EpochPermutation p = make_epoch_permutation(d.rows, 9, epoch);
@@ -823,10 +859,11 @@ void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
         b->set_epoch_order(order);
       }
       std::vector<PlannedStep> plans;
-      for (std::int64_t first = 0; first < d.rows; first += batch) {
+      std::int64_t i = 0;
+      for (std::int64_t first = 0; first < d.rows; first += plans.back().count) {
         PlannedStep ps;
         ps.first = first;
-        ps.count = std::min(batch, d.rows - first);
+        ps.count = std::min(count_of(i++), d.rows - first);
         ps.settings.step = ++step;
         ps.settings.learning_rate = 0.02f / (1.0f + 0.01f * static_cast<float>(step));
         ps.settings.return_loss = false;
@@ -1901,16 +1938,28 @@ TEST_P(LocalSgdOnDevice, BadSettingsAreRefused) {
 
 LATHE_INSTANTIATE_FOR_DEVICES(LocalSgdOnDevice);
 
-// Sets an environment variable for the scope (restoring its absence after, whatever happens).
+// Sets an environment variable for the scope (restoring its value or absence after, whatever
+// happens).
 class ScopedEnv {
  public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_) {
+      setenv(name_, old_.c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
   ScopedEnv(const ScopedEnv&) = delete;
   ScopedEnv& operator=(const ScopedEnv&) = delete;
 
  private:
   const char* name_;
+  std::string old_;
+  bool had_ = false;
 };
 
 // A dense linear model on the GPU: the dense path (a warp per row over the row-major copy) against
@@ -1920,7 +1969,7 @@ class ScopedEnv {
 TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
   LATHE_SKIP_WITHOUT_DEVICE(DeviceKind::cuda);
   const DeviceContext ctx = DeviceContext::select("cuda");
-  for (std::int64_t dense : {4, 40}) {
+  for (std::int64_t dense : {4, 40, 63}) {
     SCOPED_TRACE("dense " + std::to_string(dense));
     RunConfig c;
     c.kind = ModelKind::linear;
@@ -1935,6 +1984,10 @@ TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
     {
       const ScopedEnv off("LATHE_CUDA_DENSE_STEP", "off");
       general = run_steps(ctx, c, d);
+    }
+    if (dense > 62) {  // past kDenseMaxFeatures: the general kernels either way
+      EXPECT_TRUE(same_bits(fast.theta, general.theta)) << "a model of 63 features took the dense path";
+      continue;
     }
     EXPECT_FALSE(same_bits(fast.theta, general.theta)) << "the same bits: did both runs take one path?";
     EXPECT_EQ(count_far(fast.theta, general.theta, 5e-4, "parameters"), 0);

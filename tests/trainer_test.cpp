@@ -287,9 +287,12 @@ struct SmallTraining {
   ModelShape shape;
   std::vector<float> labels;
 
-  SmallTraining() {
+  // numeric_only: the city column left out, so that the model is linear over dense features alone
+  // (the GPU's dense path).
+  explicit SmallTraining(bool numeric_only = false) {
     PreparationOptions options;
     options.label = "y";
+    if (numeric_only) options.exclude = {"city"};
     fitted = fitted_for(table, options);
     apply_preparation(DeviceContext::cpu(), bind_preparation(fitted, table.columns),
                       {table.values.data(), table.rows, 4}, block);
@@ -683,6 +686,38 @@ TEST_P(StreamedOnDevice, AgreesWithTheCpuThroughGraphsAndWeightedWindows) {
   train_streamed(t, weighted, options, &with, nullptr, ctx);
   train_streamed(t, unweighted, options, &without, nullptr, ctx);
   EXPECT_NE(with.weights, without.weights);
+}
+
+// A model over numeric columns alone (the GPU's dense path, which makes a row-major copy of each
+// window it binds): streamed in both modes, with weighted and unweighted windows alternating,
+// against the CPU.
+TEST_P(StreamedOnDevice, AgreesWithTheCpuOverNumericColumnsAlone) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  SmallTraining t(true);
+  ASSERT_EQ(t.shape.layout.groups, 0);
+  BlockWindows windows(t, 45);  // 45, 45, 45, 45 and 20 rows
+  windows.weight_even_windows = true;
+  for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+    SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
+    TrainerOptions options;
+    options.epochs = 3;
+    options.batch = 8;
+    options.patience = 0;
+    options.progress = false;
+    options.mode = mode;
+    options.workers = 2;
+    options.sync_every = 2;
+    ModelParameters got, ref;
+    const TrainOutcome a = train_streamed(t, windows, options, &got, nullptr, ctx);
+    const TrainOutcome b = train_streamed(t, windows, options, &ref, nullptr, DeviceContext::cpu());
+    ASSERT_EQ(got.weights.size(), ref.weights.size());
+    for (std::size_t i = 0; i < ref.weights.size(); ++i) {
+      EXPECT_NEAR(got.weights[i], ref.weights[i], 1e-4 * std::max(1.0f, std::fabs(ref.weights[i]))) << "weight " << i;
+    }
+    EXPECT_NEAR(got.bias[0], ref.bias[0], 1e-4 * std::max(1.0f, std::fabs(ref.bias[0])));
+    EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
+  }
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(StreamedOnDevice);
