@@ -48,9 +48,12 @@ class TextWriter {
  public:
   explicit TextWriter(std::string context) : context_(std::move(context)) {}
 
-  void write(hid_t object, const char* name, const std::string& value) {
+  void write(hid_t object, const char* name, std::string value) {
     if (value.size() > kLongestTextAttribute) {
-      h5::write_checksummed_strings(object, name, {value}, context_);
+      // Moved into the list of one string, not copied: a profile's text may be tens of megabytes.
+      std::vector<std::string> values;
+      values.push_back(std::move(value));
+      h5::write_checksummed_strings(object, name, values, context_);
       stored_a_dataset_ = true;
     } else {
       h5::write_fixed_string_attribute(object, name, value, context_);
@@ -179,9 +182,55 @@ H5Handle create_group(hid_t f, const char* name, const std::string& context) {
   return h5::group_handle(LATHE_H5_CHECK(H5Gcreate2(f, name, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), context));
 }
 
+// A label as nlohmann::json's dump() writes a string: quoted, with '"', '\\' and control characters
+// escaped (and text that is not UTF-8 refused). Printable ASCII without either is written as it is.
+void append_json_string(std::string& out, const std::string& label) {
+  const bool plain = std::all_of(label.begin(), label.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u >= 0x20 && u < 0x80 && ch != '"' && ch != '\\';
+  });
+  if (!plain) {
+    out += nlohmann::json(label).dump();
+    return;
+  }
+  out += '"';
+  out += label;
+  out += '"';
+}
+
+// One column of the profile's "columns" text, exactly as dump() writes {"labels": [...], "name": ...,
+// "type": ...} (keys in order), with the labels appended one at a time: a json array of them held a
+// json value and a string object per label (about 80 bytes each), beside the profile's own copy,
+// which on data of millions of ids was the largest thing a `lathe train` held while saving.
+void append_profile_column(std::string& out, const ColumnProfile& c, nlohmann::json column) {
+  if (c.type != ColumnType::categorical) {
+    out += column.dump();
+    return;
+  }
+  column["labels"] = nlohmann::json::array();
+  const std::string rest = column.dump();
+  const std::string empty_labels = "{\"labels\":[]";
+  if (rest.compare(0, empty_labels.size(), empty_labels) != 0) {
+    throw Error("write_profile: column '" + c.name + "' does not dump with its labels first");
+  }
+  out += "{\"labels\":[";
+  for (std::size_t k = 0; k < c.categorical.labels.size(); ++k) {
+    if (k > 0) out += ',';
+    append_json_string(out, c.categorical.labels[k]);
+  }
+  out += ']';
+  out.append(rest, empty_labels.size());
+}
+
 void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::string& context) {
   H5Handle group = create_group(f, "profile", context);
-  nlohmann::json columns = nlohmann::json::array();
+  // The "columns" text: a json array of one object per column, dumped column by column.
+  std::size_t label_bytes = 0;
+  for (const ColumnProfile& c : p.columns) {
+    for (const std::string& label : c.categorical.labels) label_bytes += label.size() + 3;
+  }
+  std::string columns = "[";
+  columns.reserve(label_bytes + 128 * p.columns.size() + 2);
   std::vector<double> stats;
   std::vector<std::int64_t> sizes, category_counts;
   std::vector<float> points;
@@ -194,7 +243,6 @@ void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::
         throw Error(context + ": profile of column '" + c.name + "' has " + std::to_string(c.categorical.counts.size()) +
                     " counts for " + std::to_string(c.categorical.labels.size()) + " labels");
       }
-      j["labels"] = c.categorical.labels;
       category_counts.insert(category_counts.end(), c.categorical.counts.begin(), c.categorical.counts.end());
       category_counts.push_back(c.categorical.missing);
     } else {
@@ -209,12 +257,14 @@ void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::
       weights.insert(weights.end(), wts.begin(), wts.end());
       capacity = c.numeric.sketch.capacity();
     }
-    columns.push_back(std::move(j));
+    if (columns.size() > 1) columns += ',';
+    append_profile_column(columns, c, std::move(j));
   }
+  columns += ']';
   const hid_t g = group.get();
   h5::write_int_attribute(g, "rows", p.rows, context);
   h5::write_int_attribute(g, "sketch_capacity", capacity, context);
-  texts.write(g, "columns", columns.dump());
+  texts.write(g, "columns", std::move(columns));
   write_checksummed(f, "profile/numeric_stats", stats, {sizes.size(), 6}, context);
   write_checksummed(f, "profile/sketch_sizes", sizes, {sizes.size()}, context);
   if (!points.empty()) h5::write_checksummed_floats(f, "profile/sketch_points", points, {points.size()}, context);

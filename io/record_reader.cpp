@@ -20,7 +20,45 @@ namespace {
 
 using h5::H5Handle;
 
-using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
+// The labels of a string field element in the order they first appear (a label's code is its
+// position), and an open-addressing table of codes that finds a label's code. Each label is held
+// once: an unordered_map from label to code held a second copy of it in a node of its own, some 100
+// bytes a label in all, which on a column of a million ids was a hundred megabytes.
+class LabelIndex {
+ public:
+  // The code of `label`, or -1 when it is not one of the labels. Thread-safe (it only reads).
+  std::int32_t find(std::string_view label) const {
+    if (slots_.empty()) return -1;
+    for (std::size_t i = StringHash{}(label) & mask();; i = (i + 1) & mask()) {
+      const std::int32_t code = slots_[i];
+      if (code < 0 || labels_[static_cast<std::size_t>(code)] == label) return code;
+    }
+  }
+  // Adds `label`, which must not be one of the labels yet, as the next code.
+  void add(std::string_view label) {
+    // At most half the slots are taken, so that a probe ends soon at an empty one.
+    if (2 * (labels_.size() + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
+    labels_.emplace_back(label);
+    place(static_cast<std::int32_t>(labels_.size() - 1));
+  }
+  std::size_t size() const { return labels_.size(); }
+  const std::vector<std::string>& labels() const { return labels_; }
+
+ private:
+  std::size_t mask() const { return slots_.size() - 1; }
+  void place(std::int32_t code) {
+    std::size_t i = StringHash{}(labels_[static_cast<std::size_t>(code)]) & mask();
+    while (slots_[i] >= 0) i = (i + 1) & mask();
+    slots_[i] = code;
+  }
+  void rehash(std::size_t slot_count) {
+    slots_.assign(slot_count, -1);
+    for (std::size_t code = 0; code < labels_.size(); ++code) place(static_cast<std::int32_t>(code));
+  }
+
+  std::vector<std::string> labels_;
+  std::vector<std::int32_t> slots_;  // codes (-1: empty); a power of two of them
+};
 
 // How one element of a field becomes a float.
 enum class Decode {
@@ -132,8 +170,7 @@ struct RecordReader::Impl {
     // Numbers, bools and enums: converts stored elements to what read() gives; none where no exact
     // decoder exists.
     std::optional<ElementDecoder> decoder;
-    std::vector<LabelCodes> codes;  // string fields: label -> code, per element
-    std::vector<std::vector<std::string>> labels;  // string fields: code -> label, per element
+    std::vector<LabelIndex> labels;  // string fields that are not text_only: labels and codes, per element
   };
   // A memory type of some of the fields, and where each lands in a record.
   struct Plan {
@@ -287,7 +324,6 @@ struct RecordReader::Impl {
           memory_base = std::move(base);
         }
         if (!f.spec.text_only) {
-          f.codes.resize(static_cast<std::size_t>(elements));
           f.labels.resize(static_cast<std::size_t>(elements));
         }
         break;
@@ -322,7 +358,7 @@ struct RecordReader::Impl {
     Plan p;
     std::vector<std::size_t> chosen;
     for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (labelled_only ? fields[i].codes.empty() : is_text_only(fields[i])) continue;
+      if (labelled_only ? fields[i].labels.empty() : is_text_only(fields[i])) continue;
       chosen.push_back(i);
       p.slots.emplace_back(i, p.record_size);
       p.record_size += H5Tget_size(fields[i].memory_type.get());
@@ -464,7 +500,7 @@ const std::string& RecordReader::dtype(std::size_t field) const {
   return impl_->fields.at(field).dtype;
 }
 bool RecordReader::holds_labels(std::size_t field) const {
-  return !impl_->fields.at(field).codes.empty();
+  return !impl_->fields.at(field).labels.empty();
 }
 bool RecordReader::holds_text(std::size_t field) const { return Impl::is_text(impl_->fields.at(field)); }
 
@@ -507,16 +543,16 @@ bool RecordReader::decode_stored(const unsigned char* records, std::size_t count
           }
           continue;
         }
-        const LabelCodes& codes = f.codes[e];
+        const LabelIndex& codes = f.labels[e];
         for (std::size_t r = 0; r < n; ++r, p += stride) {
           const std::string_view label = Impl::text_at(f, p);
           if (m.is_missing(f, label)) {
             dst[r] = missing;
             continue;
           }
-          const auto it = codes.find(label);
-          if (it == codes.end()) return false;
-          dst[r] = static_cast<float>(it->second);
+          const std::int32_t code = codes.find(label);
+          if (code < 0) return false;
+          dst[r] = static_cast<float>(code);
         }
       }
     }
@@ -533,20 +569,18 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
     m.read_rows(p, first, count, [&](const std::string&) {
       for (const auto& [field, offset] : p.slots) {
         Impl::Field& f = m.fields[field];
-        for (std::size_t e = 0; e < f.codes.size(); ++e) {
-          LabelCodes& codes = f.codes[e];
-          std::vector<std::string>& labels = f.labels[e];
+        for (std::size_t e = 0; e < f.labels.size(); ++e) {
+          LabelIndex& labels = f.labels[e];
           const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
           for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
             const std::string_view label = Impl::text_at(f, record);
-            if (m.is_missing(f, label) || codes.find(label) != codes.end()) continue;
+            if (m.is_missing(f, label) || labels.find(label) >= 0) continue;
             if (labels.size() >=
                 static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
               throw InputError(m.where + ": field '" + f.spec.member +
                                "' has more labels than int32 codes");
             }
-            codes.emplace(std::string(label), static_cast<std::int32_t>(labels.size()));
-            labels.emplace_back(label);
+            labels.add(label);
           }
         }
       }
@@ -555,7 +589,7 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
 }
 
 const std::vector<std::string>& RecordReader::labels(std::size_t field, std::size_t element) const {
-  return impl_->fields.at(field).labels.at(element);
+  return impl_->fields.at(field).labels.at(element).labels();
 }
 
 void RecordReader::read_as(std::int64_t column, std::int64_t first, std::int64_t count,
@@ -630,12 +664,12 @@ void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
                 dst[r] = missing;
                 break;
               }
-              const auto it = f.codes[e].find(label);
-              if (it == f.codes[e].end()) {
+              const std::int32_t code = f.labels[e].find(label);
+              if (code < 0) {
                 throw Error(w + ": the label '" + std::string(label) +
                             "' was not in the file when it was opened");
               }
-              dst[r] = static_cast<float>(it->second);
+              dst[r] = static_cast<float>(code);
               break;
             }
           }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <unordered_map>
@@ -775,7 +776,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
               (keep_preparation && !kept_input(name)));
     };
   }
-  TableReader reader(data, read);
+  // Held in an optional so that it can be closed once its rows are prepared (below): its category
+  // labels (a string and a code map entry per label of every column) are gigabytes on data of
+  // millions of ids, and training rows held in memory need none of them.
+  std::optional<TableReader> open_reader(std::in_place, data, read);
+  TableReader& reader = *open_reader;
   if (!options.valid_path.empty()) check_valid_preparation(prepared, data, options.valid_path);
   const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
   std::vector<std::int32_t> wanted = {label_col};
@@ -936,7 +941,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // costs nothing, whatever its labels.
   ProfileOptions profile_options;
   profile_options.skip_columns = prep.exclude;
-  const DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
+  // Moved into the model file below, not copied: it holds every label of every column.
+  DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
   stage_done("profile");
   if (warm) {
     const std::string where = "--init-model " + options.init_model.string() + ": ";
@@ -979,7 +985,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const FittedPreparation fitted = warm && !options.refit_prep
                                        ? init.preparation
                                        : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
-  const BoundPreparation bound = bind_preparation(fitted, reader.columns());
+  // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
+  BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
   const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
   auto label_of = [&](std::int64_t file_row) {
@@ -1108,6 +1115,37 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     valid_file = options.valid_path.string();
   }
   report.valid_rows = valid_rows.block.rows;
+
+  // The schema orders the model's inputs (io/scorer.cpp, io/onnx_export.cpp): the columns left out
+  // (passthrough, `--drop`, the weight) are not inputs, and a hashed column's labels are not needed
+  // (its buckets come from the label hash): either could hold millions of labels, such as an id.
+  // A hashed column's labels are never copied (clearing a copy would keep its capacity).
+  std::vector<ColumnInfo> input_schema;
+  for (const ColumnInfo& c : reader.columns()) {
+    if (std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end() ||
+        std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end()) {
+      continue;
+    }
+    const bool hashed = std::any_of(fitted.categorical.begin(), fitted.categorical.end(),
+                                    [&](const CategoricalEncoding& e) { return e.name == c.name && e.hashed; });
+    if (!hashed) {
+      input_schema.push_back(c);
+      continue;
+    }
+    ColumnInfo& entry = input_schema.emplace_back();
+    entry.name = c.name;
+    entry.type = c.type;
+    entry.dtype = c.dtype;
+    entry.dataset = c.dataset;
+    entry.text_only = c.text_only;
+  }
+  // Rows held in memory are all read: the reader (its labels and code maps) and the binding (a
+  // label's slot, a slot's label hash) are closed before the model's parameters are made. Streamed
+  // rows are read window by window during training, which keeps both.
+  if (!stream) {
+    open_reader.reset();
+    bound = BoundPreparation{};
+  }
   stage_done("prepare");
 
   std::vector<float> train_metric_labels(static_cast<std::size_t>(train_rows.block.rows));
@@ -1233,24 +1271,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.target_mean = link.target_mean;
   file.target_std = link.target_std;
   file.preparation = fitted;
-  // The schema orders the model's inputs (io/scorer.cpp, io/onnx_export.cpp): the columns left out
-  // (passthrough, `--drop`, the weight) are not inputs, and a hashed column's labels are not needed
-  // (its buckets come from the label hash): either could hold millions of labels, such as an id.
-  file.input_schema = reader.columns();
-  std::erase_if(file.input_schema, [&](const ColumnInfo& c) {
-    return std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end() ||
-           std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();
-  });
-  for (ColumnInfo& c : file.input_schema) {
-    for (const CategoricalEncoding& e : fitted.categorical) {
-      if (e.name == c.name && e.hashed) c.categories.clear();
-    }
-  }
+  file.input_schema = std::move(input_schema);
   file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
   // The training rows' profile, the reference of `lathe drift`: of the features and the label, not
   // of the columns left out (`--drop`, the sample weight), which new data need not have.
-  file.profile = profile;
+  file.profile = std::move(profile);
   std::erase_if(file.profile->columns, [&](const ColumnProfile& c) {
     return std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();
   });
@@ -1408,6 +1434,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
   }
   model.reset();  // its weights, optimizer state and row copy are not needed to write the file
+  // Nor are the prepared rows: writing the profile's labels takes memory of its own.
+  train_rows = PreparedRows{};
+  valid_rows = PreparedRows{};
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   file.history_json = epoch_history_json(report.outcome.history);
   save_model(model_path, file);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <hdf5.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <random>
@@ -11,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/columnar_writer.h"
 #include "io/drift.h"
+#include "io/hdf5_handle.h"
 #include "io/model_file.h"
 #include "runtime/error.h"
 #include "runtime/profile.h"
@@ -550,6 +552,50 @@ TEST(ModelFileV2, ProfilePredictionSummaryAndParentRoundTrip) {
   EXPECT_EQ(mback.predictions.class_shares, (std::vector<double>{0.5, 0.5, 0.0}));
   EXPECT_EQ(mback.predictions.source, "training");
   EXPECT_TRUE(mback.parent.empty());
+}
+
+// The profile's "columns" text is written column by column, the labels one at a time, and must be
+// the text nlohmann::json's dump() gives of the whole array (as files of earlier versions hold it):
+// labels that need escaping (quotes, backslashes, control characters) and UTF-8 ones included, in
+// the attribute that holds a short text and in the dataset that holds a long one.
+TEST(ModelFileV2, ProfileColumnsTextIsTheJsonDumpOfTheColumns) {
+  test::TemporaryDirectory dir;
+  for (const std::size_t extra_labels : {std::size_t{0}, std::size_t{5000}}) {
+    SmallModel t;
+    ColumnProfile odd;
+    odd.name = "odd \"name\"";
+    odd.type = ColumnType::categorical;
+    odd.categorical.labels = {"plain", "a \"quoted\" one", "back\\slash", "line\nbreak", std::string("nul\0byte", 8),
+                              "\x01\x1f\x7f", "caf\xc3\xa9", "\xe2\x82\xac 5", ""};
+    for (std::size_t k = 0; k < extra_labels; ++k) odd.categorical.labels.push_back("label" + std::to_string(k));
+    odd.categorical.counts.assign(odd.categorical.labels.size(), 1);
+    odd.categorical.missing = 2;
+    t.profile.columns.push_back(odd);
+    t.model.profile = t.profile;
+    const std::filesystem::path path = dir.file("m" + std::to_string(extra_labels) + ".h5");
+    save_model(path, t.model);
+
+    nlohmann::json expected = nlohmann::json::array();
+    for (const ColumnProfile& c : t.profile.columns) {
+      nlohmann::json j = {{"name", c.name}, {"type", column_type_name(c.type)}};
+      if (c.type == ColumnType::categorical) j["labels"] = c.categorical.labels;
+      expected.push_back(std::move(j));
+    }
+    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    ASSERT_GE(file.get(), 0);
+    h5::H5Handle group = h5::group_handle(H5Gopen2(file.get(), "profile", H5P_DEFAULT));
+    const bool long_text = extra_labels > 0;
+    EXPECT_EQ(h5::attribute_exists(group.get(), "columns", "test"), !long_text);
+    const std::vector<std::string> stored = long_text ? h5::read_checksummed_strings(file.get(), "profile/columns", "test")
+                                                      : h5::read_string_attribute(group.get(), "columns", "test");
+    ASSERT_EQ(stored.size(), 1u);
+    EXPECT_EQ(stored[0], expected.dump());
+
+    const ModelFile back = load_model(path);
+    ASSERT_TRUE(back.profile.has_value());
+    expect_same_profile(*t.model.profile, *back.profile);
+    EXPECT_EQ(back.profile->columns.back().categorical.labels, odd.categorical.labels);
+  }
 }
 
 // The rows of a SmallModel (the training data: no feature drift) written as a columnar file, with
