@@ -1274,6 +1274,19 @@ class CudaModel final : public Model {
     broadcast_to_workers_kernel<<<blocks_for(workers * size), kUpdateThreads, 0, stream_>>>(avg);
     LATHE_CUDA_CHECK_LAUNCH();
     if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
+    // Rounds of sync_every local steps, each followed by the workers' average (written back to
+    // every copy but after the last): launch_round(first, end) launches a round's kernel.
+    const auto run_rounds = [&](const auto& launch_round) {
+      for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
+        const std::int64_t end = std::min(longest, first + settings.sync_every);
+        launch_round(first, end);
+        LATHE_CUDA_CHECK_LAUNCH();
+        avg.last = end == longest;
+        avg.broadcast = !avg.last;
+        average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
+        LATHE_CUDA_CHECK_LAUNCH();
+      }
+    };
 
     if (dense) {
       DenseLocalArgs d;
@@ -1293,20 +1306,15 @@ class CudaModel final : public Model {
       d.worker_loss = local_loss_.data();
       d.corrections = corrections_.data();
       d.rule = rule;
-      for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
+      run_rounds([&](std::int64_t first, std::int64_t end) {
         d.first_local = first;
-        d.end_local = std::min(longest, first + settings.sync_every);
+        d.end_local = end;
         if (d.rows.stride <= 32) {
           dense_local_sgd_round_kernel<1><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
         } else {
           dense_local_sgd_round_kernel<2><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
         }
-        LATHE_CUDA_CHECK_LAUNCH();
-        avg.last = d.end_local == longest;
-        avg.broadcast = !avg.last;
-        average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
-        LATHE_CUDA_CHECK_LAUNCH();
-      }
+      });
       return;
     }
 
@@ -1331,16 +1339,11 @@ class CudaModel final : public Model {
     a.worker_loss = local_loss_.data();
     a.corrections = corrections_.data();
     a.rule = rule;
-    for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
+    run_rounds([&](std::int64_t first, std::int64_t end) {
       a.first_local = first;
-      a.end_local = std::min(longest, first + settings.sync_every);
+      a.end_local = end;
       local_sgd_round_kernel<<<static_cast<unsigned>(workers), kLocalThreads, 0, stream_>>>(a);
-      LATHE_CUDA_CHECK_LAUNCH();
-      avg.last = a.end_local == longest;
-      avg.broadcast = !avg.last;
-      average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
-      LATHE_CUDA_CHECK_LAUNCH();
-    }
+    });
   }
 
   double take_loss_sum() override {

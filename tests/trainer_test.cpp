@@ -623,16 +623,15 @@ TEST(StreamedTraining, ResumingFromACheckpointContinuesAsIfUninterrupted) {
 // against the CPU reference: the same windows and orders, so the weights agree to float rounding.
 class StreamedOnDevice : public testing::TestWithParam<DeviceKind> {};
 
-TEST_P(StreamedOnDevice, AgreesWithTheCpu) {
-  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
-  const DeviceContext ctx = test::context_for(GetParam());
-  SmallTraining t;
-  const BlockWindows windows(t, 48);
+// Three streamed epochs of `t` over `windows` on ctx and on the CPU, in exact mode and in parallel
+// mode (2 workers, averaged every 2 steps): the weights, the bias and the last epoch's loss agree.
+void expect_streamed_agrees_with_the_cpu(const SmallTraining& t, const BlockWindows& windows,
+                                         const DeviceContext& ctx, std::int64_t batch) {
   for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
     SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
     TrainerOptions options;
     options.epochs = 3;
-    options.batch = 16;
+    options.batch = batch;
     options.patience = 0;
     options.progress = false;
     options.mode = mode;
@@ -645,8 +644,15 @@ TEST_P(StreamedOnDevice, AgreesWithTheCpu) {
     for (std::size_t i = 0; i < ref.weights.size(); ++i) {
       EXPECT_NEAR(got.weights[i], ref.weights[i], 1e-4 * std::max(1.0f, std::fabs(ref.weights[i]))) << "weight " << i;
     }
+    EXPECT_NEAR(got.bias[0], ref.bias[0], 1e-4 * std::max(1.0f, std::fabs(ref.bias[0])));
     EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
   }
+}
+
+TEST_P(StreamedOnDevice, AgreesWithTheCpu) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  SmallTraining t;
+  expect_streamed_agrees_with_the_cpu(t, BlockWindows(t, 48), test::context_for(GetParam()), 16);
 }
 
 // Windows long enough that exact mode's steps go through captured CUDA graphs (128 steps each)
@@ -698,26 +704,7 @@ TEST_P(StreamedOnDevice, AgreesWithTheCpuOverNumericColumnsAlone) {
   ASSERT_EQ(t.shape.layout.groups, 0);
   BlockWindows windows(t, 45);  // 45, 45, 45, 45 and 20 rows
   windows.weight_even_windows = true;
-  for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
-    SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
-    TrainerOptions options;
-    options.epochs = 3;
-    options.batch = 8;
-    options.patience = 0;
-    options.progress = false;
-    options.mode = mode;
-    options.workers = 2;
-    options.sync_every = 2;
-    ModelParameters got, ref;
-    const TrainOutcome a = train_streamed(t, windows, options, &got, nullptr, ctx);
-    const TrainOutcome b = train_streamed(t, windows, options, &ref, nullptr, DeviceContext::cpu());
-    ASSERT_EQ(got.weights.size(), ref.weights.size());
-    for (std::size_t i = 0; i < ref.weights.size(); ++i) {
-      EXPECT_NEAR(got.weights[i], ref.weights[i], 1e-4 * std::max(1.0f, std::fabs(ref.weights[i]))) << "weight " << i;
-    }
-    EXPECT_NEAR(got.bias[0], ref.bias[0], 1e-4 * std::max(1.0f, std::fabs(ref.bias[0])));
-    EXPECT_NEAR(a.history.back().train_loss, b.history.back().train_loss, 1e-5 * b.history.back().train_loss);
-  }
+  expect_streamed_agrees_with_the_cpu(t, windows, ctx, 8);
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(StreamedOnDevice);
