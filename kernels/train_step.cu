@@ -965,7 +965,9 @@ class CudaModel final : public Model {
     // window.
     const auto grow = [&](auto& buffer, std::int64_t count) {
       if (static_cast<std::int64_t>(buffer.size()) >= count) return false;
-      reserve(buffer, count + count / 8, stream_);
+      // The spare eighth only once a set is bound (a second binding: streamed windows), so that a
+      // set bound once, held in memory for all of training, takes no more than it needs.
+      reserve(buffer, bound_ ? count + count / 8 : count, stream_);
       return true;
     };
     bool grown = grow(back_dense_, dense);
@@ -1430,10 +1432,10 @@ class CudaModel final : public Model {
     const double bytes = 4.0 * static_cast<double>(stride) * static_cast<double>(rows_);
     const double held = 4.0 * static_cast<double>(dense_rows_.size());
     if (bytes > 0.5 * (static_cast<double>(free_bytes) + held)) return false;
-    // Streamed windows differ in size by the rows the mask drops: an eighth to spare, as
-    // bind_training_set's buffers.
+    // Streamed windows differ in size by the rows the mask drops: an eighth to spare once a copy
+    // has been made before, as bind_training_set's buffers.
     if (static_cast<std::int64_t>(dense_rows_.size()) < rows_ * stride) {
-      reserve(dense_rows_, rows_ * stride + rows_ * stride / 8, stream_);
+      reserve(dense_rows_, rows_ * stride + (dense_rows_.size() > 0 ? rows_ * stride / 8 : 0), stream_);
     }
     if (rows_ > 0) {
       const std::int64_t blocks =

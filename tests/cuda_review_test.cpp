@@ -226,6 +226,13 @@ Trained train(const DeviceContext& ctx, const ReviewData& d, const ReviewRun& ru
         p.settings.mean_weight = mean_weight;
         p.settings.return_loss = false;
         plans.push_back(p);
+        // Now and then a step of no rows, which is no step on any path (train_steps leaves it out
+        // of the graph's plans; with Adam a zero-gradient update would still move the weights).
+        if (plans.size() % 50 == 0) {
+          PlannedStep empty = p;
+          empty.count = 0;
+          plans.push_back(empty);
+        }
       }
       if (run.steps == Steps::planned) {
         model->train_steps(plans);
@@ -352,6 +359,68 @@ TEST_P(CudaReviewOnDevice, PerStepGatherIsTheGatheredEpochBitForBit) {
     EXPECT_TRUE(same_bits(per_step.second, gathered.second));
     EXPECT_EQ(per_step.epoch_losses, gathered.epoch_losses);
   }
+}
+
+// Rebinding while steps are still queued (bind_training_set's double buffer): the GPU binds C into
+// the buffers that A's steps read, so C's copy must wait for them (back_released_). A and B are
+// bound once beforehand so that neither buffer set grows later (a growth waits for every queued
+// step, which would hide a missing wait); A's steps are thousands of per-step gathers (forced:
+// LATHE_CUDA_GATHER_EPOCH=never) with the separate update of a wide model, so that its tail is
+// still running when C is copied; C is another draw of A's size with its labels flipped, so that a step of A reading
+// C's rows moves the weights elsewhere. No sanitizer sees a race between two streams: only the
+// comparison with the CPU does.
+TEST_P(CudaReviewOnDevice, RebindingWaitsForTheStepsStillReadingTheBuffers) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const ReviewData a = make_data(3000, 4, {7, 40000}, LossKind::logistic, false, 31);
+  const ReviewData b = make_data(200, 4, {7, 40000}, LossKind::logistic, false, 32);
+  ReviewData c = make_data(3000, 4, {7, 40000}, LossKind::logistic, false, 33);
+  for (float& y : c.label) y = 1.0f - y;
+  // LATHE_CUDA_GATHER_EPOCH=never for this test only, restored however it ends.
+  struct ForcedStepGather {
+    const char* before = std::getenv("LATHE_CUDA_GATHER_EPOCH");
+    std::string saved = before ? before : "";
+    ForcedStepGather() { setenv("LATHE_CUDA_GATHER_EPOCH", "never", 1); }
+    ~ForcedStepGather() {
+      if (before) {
+        setenv("LATHE_CUDA_GATHER_EPOCH", saved.c_str(), 1);
+      } else {
+        unsetenv("LATHE_CUDA_GATHER_EPOCH");
+      }
+    }
+  } forced;
+  const auto run = [&](const DeviceContext& on) {
+    OptimizerConfig optimizer;
+    optimizer.kind = OptimizerKind::adam;
+    optimizer.clip_norm = 0.5f;
+    auto model = make_model(on, shape_of(a, LossKind::logistic, ModelKind::linear), optimizer, 77);
+    std::int64_t step = 0;
+    const auto steps = [&](const ReviewData& d, std::int64_t batch) {
+      model->set_epoch_permutation(make_epoch_permutation(d.rows, 5, 1));
+      for (std::int64_t first = 0; first < d.rows; first += batch) {
+        StepSettings s;
+        s.step = ++step;
+        s.learning_rate = 0.02f;
+        s.return_loss = false;
+        model->train_step(first, std::min(batch, d.rows - first), s);
+      }
+    };
+    model->bind_training_set(c.set());  // sizes both buffer sets for A and C
+    model->bind_training_set(b.set());
+    model->bind_training_set(a.set());
+    steps(a, 1);  // 3000 steps queued without a wait
+    model->bind_training_set(b.set());
+    steps(b, 200);
+    model->bind_training_set(c.set());  // into A's buffers
+    steps(c, 100);
+    Trained out;
+    out.epoch_losses.push_back(model->take_loss_sum());
+    out.theta = flatten(model->parameters());
+    return out;
+  };
+  const Trained got = run(ctx);
+  const Trained ref = run(GetParam() == DeviceKind::cpu ? ctx : DeviceContext::cpu());
+  expect_agree(GetParam(), got, ref);
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(CudaReviewOnDevice);
