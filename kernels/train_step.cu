@@ -57,6 +57,7 @@ constexpr int kUpdateThreads = 256;
 constexpr int kUpdateMaxBlocks = 4096;
 constexpr int kNormBlocks = 256;  // fixed, so that the sum of squares has a fixed order
 constexpr int kPredictThreads = 256;
+constexpr std::int64_t kPredictRows = std::int64_t{1} << 16;  // rows of an fm's prediction launch
 constexpr int kGatherThreads = 256;
 constexpr std::int64_t kGatherMaxBlocks = 1 << 16;
 constexpr int kGraphSteps = 128;  // train_steps: steps per captured graph
@@ -492,24 +493,25 @@ __global__ void __launch_bounds__(kUpdateThreads) update_kernel(UpdateArgs a) {
                     static_cast<std::int64_t>(gridDim.x) * blockDim.x);
 }
 
-// A thread per row: out[r * outputs + o], predicted_scores (an fm's summed in double); sums:
-// [rows][outputs][factors] scratch (fm).
+// A thread per row of rows [first, end): out[r * outputs + o], predicted_scores (an fm's summed in
+// double); sums: [end - first][outputs][factors] scratch (fm).
 __global__ void __launch_bounds__(kPredictThreads)
-    predict_kernel(ModelView model, PreparedRowsView rows, float* out, double* sums) {
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows.rows) return;
+    predict_kernel(ModelView model, PreparedRowsView rows, std::int64_t first, std::int64_t end,
+                   float* out, double* sums) {
+  const std::int64_t r = first + static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= end) return;
   const std::int64_t outputs = model.params.outputs;
-  predicted_scores(model, rows, r, out + r * outputs, sums + r * outputs * model.params.factors);
+  predicted_scores(model, rows, r, out + r * outputs, sums + (r - first) * outputs * model.params.factors);
 }
 
-// A thread per row of a regression model: out[r] = map(score), the score summed in double;
-// sums: [rows][factors] scratch (fm).
+// A thread per row of rows [first, end) of a regression model: out[r] = map(score), the score
+// summed in double; sums: [end - first][factors] scratch (fm).
 __global__ void __launch_bounds__(kPredictThreads)
-    predict_regression_kernel(ModelView model, PreparedRowsView rows, RegressionMap map,
-                              float* out, double* sums) {
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows.rows) return;
-  out[r] = regression_prediction(model, rows, r, map, sums + r * model.params.factors);
+    predict_regression_kernel(ModelView model, PreparedRowsView rows, std::int64_t first,
+                              std::int64_t end, RegressionMap map, float* out, double* sums) {
+  const std::int64_t r = first + static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= end) return;
+  out[r] = regression_prediction(model, rows, r, map, sums + (r - first) * model.params.factors);
 }
 
 // ---- Dense linear models: a row-major copy read in place, a warp per row ----
@@ -1601,17 +1603,24 @@ class CudaModel final : public Model {
     reserve(predict_out_, n * outputs, stream_);
     const PreparedRowsView device_rows{predict_dense_.data(), predict_slot_.data(),
                                        predict_value_.data(), n};
-    const std::int64_t blocks = (n + kPredictThreads - 1) / kPredictThreads;
-    if (blocks > 0x7fffffffLL) throw Error(std::string(what) + ": too many rows for one launch");
-    reserve(predict_sums_, n * outputs * params_.factors, stream_);
-    if (regression) {
-      predict_regression_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
-          device_view(), device_rows, map, predict_out_.data(), predict_sums_.data());
-    } else {
-      predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
-          device_view(), device_rows, predict_out_.data(), predict_sums_.data());
+    // An fm's scratch (doubles per row, output and factor) for a launch of at most kPredictRows
+    // rows at a time: for the whole set at once, a million rows of a 10-class fm of 32 factors
+    // would take 2.6 GB of it.
+    const std::int64_t launch_rows = params_.factors > 0 ? std::min(n, kPredictRows) : n;
+    reserve(predict_sums_, launch_rows * outputs * params_.factors, stream_);
+    for (std::int64_t first = 0; first < n; first += launch_rows) {
+      const std::int64_t end = std::min(n, first + launch_rows);
+      const std::int64_t blocks = (end - first + kPredictThreads - 1) / kPredictThreads;
+      if (blocks > 0x7fffffffLL) throw Error(std::string(what) + ": too many rows for one launch");
+      if (regression) {
+        predict_regression_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
+            device_view(), device_rows, first, end, map, predict_out_.data(), predict_sums_.data());
+      } else {
+        predict_kernel<<<static_cast<unsigned>(blocks), kPredictThreads, 0, stream_>>>(
+            device_view(), device_rows, first, end, predict_out_.data(), predict_sums_.data());
+      }
+      LATHE_CUDA_CHECK_LAUNCH();
     }
-    LATHE_CUDA_CHECK_LAUNCH();
     LATHE_CUDA_CHECK(cudaMemcpyAsync(out, predict_out_.data(),
                                      static_cast<std::size_t>(n * outputs) * sizeof(float),
                                      cudaMemcpyDeviceToHost, stream_));

@@ -1165,12 +1165,13 @@ TEST(CpuModel, RowMajorRowsFromTheCallerTrainLikeItsOwnCopy) {
   EXPECT_NE(flatten(other->parameters()), flatten(reference->parameters()));
 }
 
+// (65536 + 3 rows: an fm's GPU predictions run 65536 rows a launch, kPredictRows.)
 TEST_P(ModelOnDevice, PredictScoresMatchTheReferenceOverAwkwardSizes) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
   for (LossKind loss : {LossKind::squared, LossKind::softmax}) {
     for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
-      for (std::int64_t rows : {1, 11, 101, 1025}) {
+      for (std::int64_t rows : {1, 11, 101, 1025, 65539}) {
         SCOPED_TRACE("rows " + std::to_string(rows));
         const Data d = make_features(rows, 5, {3, 7, 2}, 51 + rows);
         const ModelShape shape = make_shape(d, loss, kind, 5);
