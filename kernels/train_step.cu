@@ -24,7 +24,8 @@
 // The gradient buffer is zero between steps: the update clears each entry it consumes.
 // A linear model of one output over dense features alone takes the dense path instead (below:
 // dense_exact_step_kernel, dense_local_sgd_round_kernel), which reads a row-major copy of the set
-// through the order and gathers nothing; again one kernel for every exact-mode path of such a model.
+// through the order and gathers nothing; again one kernel for every exact-mode path of such a
+// model.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -363,58 +364,66 @@ struct BiasCorrection {
   float second = 1.0f;
 };
 
-struct LocalSgdArgs {
-  ModelView model;        // model.theta unused: each block points it at its own copy
-  LabeledRowsView epoch;  // the epoch's rows gathered in order; epoch.rows.rows = the order's size
+// What a round of local SGD is, whichever kernel runs it (local_sgd_round_kernel,
+// dense_local_sgd_round_kernel): the shards of batches, the round's local steps and the workers'
+// copies of the parameters and optimizer state.
+struct LocalRound {
   std::int64_t batch = 0;
   std::int64_t batches = 0;
   std::int64_t workers = 0;
   std::int64_t first_local = 0;  // this round's local steps [first_local, end_local)
   std::int64_t end_local = 0;
   std::int64_t size = 0;    // parameters per copy
-  float* theta = nullptr;   // [worker][size], and so moment1, moment2, gradient
+  float* theta = nullptr;   // [worker][size], and so moment1, moment2
   float* moment1 = nullptr;
   float* moment2 = nullptr;
-  double* gradient = nullptr;  // all zero between steps
+  double* worker_loss = nullptr;  // [worker]: the worker's summed losses over the epoch
+  const BiasCorrection* corrections = nullptr;  // [local step]
+  UpdateRule rule;  // learning rate and configuration; bias corrections from `corrections`
+};
+
+struct LocalSgdArgs {
+  ModelView model;        // model.theta unused: each block points it at its own copy
+  LabeledRowsView epoch;  // the epoch's rows gathered in order; epoch.rows.rows = the order's size
+  LocalRound round;
+  double* gradient = nullptr;       // [worker][size], all zero between steps
   std::uint8_t* touched = nullptr;  // [worker][features], all zero between steps (no groups: null)
   float* dscore = nullptr;     // [worker][batch][outputs]
   float* sums = nullptr;       // [worker][batch][outputs][factors] (fm)
   StepTotals* totals = nullptr;        // [worker]
-  double* worker_loss = nullptr;       // [worker]: the worker's summed losses over the epoch
-  const BiasCorrection* corrections = nullptr;  // [local step]
-  UpdateRule rule;  // learning rate and configuration; bias corrections from `corrections`
 };
 
 // Block w runs its shard's local steps of this round, one after the other, on its own copies.
 __global__ void __launch_bounds__(kLocalThreads) local_sgd_round_kernel(LocalSgdArgs a) {
   const std::int64_t w = blockIdx.x;
   std::int64_t begin = 0, end = 0;
-  local_sgd_shard(a.batches, a.workers, w, begin, end);
+  local_sgd_shard(a.round.batches, a.round.workers, w, begin, end);
   const std::int64_t n = a.epoch.rows.rows;
   const std::int64_t outputs = a.model.params.outputs, k = a.model.params.factors;
-  for (std::int64_t i = a.first_local; i < a.end_local && begin + i < end; ++i) {  // block-uniform
-    const std::int64_t first = (begin + i) * a.batch;
+  for (std::int64_t i = a.round.first_local; i < a.round.end_local && begin + i < end;
+       ++i) {  // block-uniform
+    const std::int64_t first = (begin + i) * a.round.batch;
     StepArgs s;
     s.model = a.model;
-    s.model.theta = a.theta + w * a.size;
+    s.model.theta = a.round.theta + w * a.round.size;
     // The batch is a window of the gathered epoch: rows first.., column stride n.
     const PreparedRowsView& e = a.epoch.rows;
     s.data.rows = PreparedRowsView{e.dense + first, e.slot + first, e.value + first, n};
     s.data.labels = a.epoch.labels + first;
     s.data.weights = a.epoch.weights ? a.epoch.weights + first : nullptr;
-    s.count = n - first < a.batch ? n - first : a.batch;
-    s.theta = a.theta + w * a.size;
-    s.moment1 = a.moment1 + w * a.size;
-    s.moment2 = a.moment2 + w * a.size;
-    s.gradient = a.gradient + w * a.size;
+    s.count = n - first < a.round.batch ? n - first : a.round.batch;
+    s.theta = a.round.theta + w * a.round.size;
+    s.moment1 = a.round.moment1 + w * a.round.size;
+    s.moment2 = a.round.moment2 + w * a.round.size;
+    s.gradient = a.gradient + w * a.round.size;
     s.touched = a.touched ? a.touched + w * a.model.params.features : nullptr;
-    s.dscore = a.dscore + w * a.batch * outputs;
-    s.sums = a.sums + w * a.batch * outputs * k;
+    s.dscore = a.dscore + w * a.round.batch * outputs;
+    s.sums = a.sums + w * a.round.batch * outputs * k;
     s.totals = a.totals + w;
-    s.loss_sum = a.worker_loss + w;
-    s.rule = a.rule;
-    s.rule.bias_correction1 = a.corrections[i].first;
-    s.rule.bias_correction2 = a.corrections[i].second;
+    s.loss_sum = a.round.worker_loss + w;
+    s.rule = a.round.rule;
+    s.rule.bias_correction1 = a.round.corrections[i].first;
+    s.rule.bias_correction2 = a.round.corrections[i].second;
     s.fused_update = true;
     block_train_step<kLocalThreads>(s);
     __syncthreads();  // the update's writes before the next step's forward
@@ -501,7 +510,8 @@ __global__ void __launch_bounds__(kPredictThreads)
   const std::int64_t r = first + static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= end) return;
   const std::int64_t outputs = model.params.outputs;
-  predicted_scores(model, rows, r, out + r * outputs, sums + (r - first) * outputs * model.params.factors);
+  predicted_scores(model, rows, r, out + r * outputs,
+                   sums + (r - first) * outputs * model.params.factors);
 }
 
 // A thread per row of rows [first, end) of a regression model: out[r] = map(score), the score
@@ -557,7 +567,9 @@ __host__ __device__ constexpr std::int64_t dense_step_chunks(std::int64_t count)
 
 // Stride of the row-major copy: D features, the label, the weight, rounded up to whole 32-byte
 // sectors.
-constexpr std::int64_t dense_row_stride(std::int64_t features) { return (features + 2 + 7) / 8 * 8; }
+constexpr std::int64_t dense_row_stride(std::int64_t features) {
+  return (features + 2 + 7) / 8 * 8;
+}
 
 // The row-major copy: row r's feature f at values[r * stride + f], its label at [D] and its sample
 // weight at [D + 1] (1 when the set has none); the rest of the row is zero.
@@ -642,7 +654,8 @@ __device__ void dense_warp_rows(const DenseRowsView& rows, const std::int64_t* _
           if (lane + 32 * s < features) part += w[s] * x[u][s];
         }
         const float dot = warp_all_sum(part);
-        const float label = __shfl_sync(0xffffffffu, label_high ? x[u][Slots - 1] : x[u][0], label_lane);
+        const float label =
+            __shfl_sync(0xffffffffu, label_high ? x[u][Slots - 1] : x[u][0], label_lane);
         const float weight =
             __shfl_sync(0xffffffffu, weight_high ? x[u][Slots - 1] : x[u][0], weight_lane);
         if (g + u >= in_chunk) continue;  // the same in every lane
@@ -684,8 +697,9 @@ struct DenseStepArgs {
   float* theta = nullptr;
   float* moment1 = nullptr;
   float* moment2 = nullptr;
-  double* chunk_sums = nullptr;      // [chunk][kDenseEntries]
-  unsigned int* finished = nullptr;  // the step's blocks that have written their sums; 0 between steps
+  double* chunk_sums = nullptr;  // [chunk][kDenseEntries]
+  unsigned int* finished =
+      nullptr;  // the step's blocks that have written their sums; 0 between steps
   StepTotals* totals = nullptr;
   double* loss_sum = nullptr;
 };
@@ -744,7 +758,8 @@ __global__ void __launch_bounds__(kDenseThreads, 2)
     double t = 0.0;
     if (e < entries) {
 #pragma unroll 8
-      for (std::int64_t b = part; b < chunks; b += kDenseSumParts) t += __ldcg(&a.chunk_sums[b * kDenseEntries + e]);
+      for (std::int64_t b = part; b < chunks; b += kDenseSumParts)
+        t += __ldcg(&a.chunk_sums[b * kDenseEntries + e]);
     }
     partial[part][e] = t;
   }
@@ -756,7 +771,8 @@ __global__ void __launch_bounds__(kDenseThreads, 2)
   }
   const double weight = step_weight(p.count, p.rule);
   double squares = 0.0;
-  if (p.rule.config.clip_norm > 0.0f) squares = block_sum(tid <= features ? total * total : 0.0, reduce);
+  if (p.rule.config.clip_norm > 0.0f)
+    squares = block_sum(tid <= features ? total * total : 0.0, reduce);
   const double scale = gradient_scale(weight, squares, p.rule.config.clip_norm);
   if (tid <= features) {
     const std::int64_t q = dense_entry_parameter(a.params, features, 0, tid);
@@ -780,53 +796,46 @@ struct DenseLocalArgs {
   ParameterLayout params;
   LossKind loss = LossKind::logistic;
   float huber_delta = 1.0f;
-  std::int64_t batch = 0;
-  std::int64_t batches = 0;
-  std::int64_t workers = 0;
-  std::int64_t first_local = 0;  // this round's local steps [first_local, end_local)
-  std::int64_t end_local = 0;
-  std::int64_t size = 0;   // parameters per copy (D + 1)
-  float* theta = nullptr;  // [worker][size], and so moment1, moment2
-  float* moment1 = nullptr;
-  float* moment2 = nullptr;
-  double* worker_loss = nullptr;  // [worker]
-  const BiasCorrection* corrections = nullptr;
-  UpdateRule rule;
+  LocalRound round;  // round.size: D + 1
 };
 
 // Block w runs its shard's local steps of this round with its copies in shared memory; its warps
 // split each batch into equal runs of rows.
 // One block an SM by default (a worker each), so the registers of a whole SM are its to use.
 template <int Slots>
-__global__ void __launch_bounds__(kDenseLocalThreads, 1) dense_local_sgd_round_kernel(DenseLocalArgs a) {
+__global__ void __launch_bounds__(kDenseLocalThreads, 1)
+    dense_local_sgd_round_kernel(DenseLocalArgs a) {
   constexpr int kWarps = kDenseLocalThreads / 32;
   __shared__ float theta[kDenseEntries], moment1[kDenseEntries], moment2[kDenseEntries];
   __shared__ double partial[kWarps][kDenseEntries];
   __shared__ double reduce[33];
   const std::int64_t w = blockIdx.x;
   std::int64_t begin = 0, end = 0;
-  local_sgd_shard(a.batches, a.workers, w, begin, end);
+  local_sgd_shard(a.round.batches, a.round.workers, w, begin, end);
   const int tid = threadIdx.x, warp = tid >> 5;
   const std::int32_t features = a.rows.features;
-  float* const copy_theta = a.theta + w * a.size;
-  float* const copy_moment1 = a.moment1 + w * a.size;
-  float* const copy_moment2 = a.moment2 + w * a.size;
-  if (tid < a.size) {
+  float* const copy_theta = a.round.theta + w * a.round.size;
+  float* const copy_moment1 = a.round.moment1 + w * a.round.size;
+  float* const copy_moment2 = a.round.moment2 + w * a.round.size;
+  if (tid < a.round.size) {
     theta[tid] = copy_theta[tid];
     moment1[tid] = copy_moment1[tid];
     moment2[tid] = copy_moment2[tid];
   }
   __syncthreads();
   double round_loss = 0.0;
-  for (std::int64_t i = a.first_local; i < a.end_local && begin + i < end; ++i) {  // block-uniform
-    const std::int64_t first = (begin + i) * a.batch;
-    const std::int64_t count = a.order_size - first < a.batch ? a.order_size - first : a.batch;
+  for (std::int64_t i = a.round.first_local; i < a.round.end_local && begin + i < end;
+       ++i) {  // block-uniform
+    const std::int64_t first = (begin + i) * a.round.batch;
+    const std::int64_t count =
+        a.order_size - first < a.round.batch ? a.order_size - first : a.round.batch;
     const std::int64_t per_warp = (count + kWarps - 1) / kWarps;
     const std::int64_t warp_begin = first + (warp * per_warp < count ? warp * per_warp : count);
     const std::int64_t warp_end =
         first + ((warp + 1) * per_warp < count ? (warp + 1) * per_warp : count);
     DenseWarpSums sums;
-    dense_warp_rows<Slots>(a.rows, a.order, warp_begin, warp_end, theta, a.loss, a.huber_delta, sums);
+    dense_warp_rows<Slots>(a.rows, a.order, warp_begin, warp_end, theta, a.loss, a.huber_delta,
+                           sums);
     store_warp_sums<Slots>(sums, features, partial);
     __syncthreads();  // every warp has read theta and written its sums
     double total = 0.0;
@@ -834,12 +843,13 @@ __global__ void __launch_bounds__(kDenseLocalThreads, 1) dense_local_sgd_round_k
       total = partial[0][tid];
       for (int v = 1; v < kWarps; ++v) total += partial[v][tid];
     }
-    UpdateRule rule = a.rule;
-    rule.bias_correction1 = a.corrections[i].first;
-    rule.bias_correction2 = a.corrections[i].second;
+    UpdateRule rule = a.round.rule;
+    rule.bias_correction1 = a.round.corrections[i].first;
+    rule.bias_correction2 = a.round.corrections[i].second;
     const double weight = step_weight(count, rule);
     double squares = 0.0;
-    if (rule.config.clip_norm > 0.0f) squares = block_sum(tid <= features ? total * total : 0.0, reduce);
+    if (rule.config.clip_norm > 0.0f)
+      squares = block_sum(tid <= features ? total * total : 0.0, reduce);
     const double scale = gradient_scale(weight, squares, rule.config.clip_norm);
     if (tid <= features) {
       const std::int64_t q = dense_entry_parameter(a.params, features, 0, tid);
@@ -849,12 +859,12 @@ __global__ void __launch_bounds__(kDenseLocalThreads, 1) dense_local_sgd_round_k
     if (tid == features + 1) round_loss += total;
     __syncthreads();  // the update before the next step's rows read theta and rewrite partial
   }
-  if (tid < a.size) {
+  if (tid < a.round.size) {
     copy_theta[tid] = theta[tid];
     copy_moment1[tid] = moment1[tid];
     copy_moment2[tid] = moment2[tid];
   }
-  if (tid == features + 1) a.worker_loss[w] += round_loss;
+  if (tid == features + 1) a.round.worker_loss[w] += round_loss;
 }
 
 // Grows `buffer` to at least `count` elements (stream-ordered: work queued on the old one finishes
@@ -886,7 +896,8 @@ void upload(DeviceBuffer<T>& buffer, const T* host, std::int64_t count, cudaStre
 // LATHE_CUDA_DENSE_STEP=off keeps such a model on the general kernels, so that the GPU check can
 // compare the two paths and the tests run both.
 bool dense_path_applies(const ModelShape& shape, const ParameterLayout& params) {
-  if (const char* v = std::getenv("LATHE_CUDA_DENSE_STEP"); v != nullptr && std::string_view(v) == "off") {
+  if (const char* v = std::getenv("LATHE_CUDA_DENSE_STEP");
+      v != nullptr && std::string_view(v) == "off") {
     return false;
   }
   return shape.layout.groups == 0 && params.factors == 0 && params.outputs == 1 &&
@@ -1046,8 +1057,8 @@ class CudaModel final : public Model {
     if (dense_rows_ready()) {
       const std::int64_t blocks = dense_step_blocks(count);
       launch_dense_exact_step(dense_step_args(blocks), blocks,
-                              DevicePlannedStep{first, count, update_rule(optimizer_, settings)}, nullptr,
-                              nullptr, 0, 0);
+                              DevicePlannedStep{first, count, update_rule(optimizer_, settings)},
+                              nullptr, nullptr, 0, 0);
       return step_loss(settings);
     }
     const std::int32_t outputs = params_.outputs, groups = shape_.layout.groups;
@@ -1134,7 +1145,7 @@ class CudaModel final : public Model {
       base.fused_update = true;
       launch = [=, this](int offset, int advance) {
         exact_step_kernel<<<1, kStepThreads, 0, stream_>>>(base, DevicePlannedStep{}, plans, cursor,
-                                                          offset, advance);
+                                                           offset, advance);
         LATHE_CUDA_CHECK_LAUNCH();
       };
     }
@@ -1278,14 +1289,26 @@ class CudaModel final : public Model {
     broadcast_to_workers_kernel<<<blocks_for(workers * size), kUpdateThreads, 0, stream_>>>(avg);
     LATHE_CUDA_CHECK_LAUNCH();
     if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
+    LocalRound round;
+    round.batch = batch;
+    round.batches = batches;
+    round.workers = workers;
+    round.size = size;
+    round.theta = local_theta_.data();
+    round.moment1 = local_moment1_.data();
+    round.moment2 = local_moment2_.data();
+    round.worker_loss = local_loss_.data();
+    round.corrections = corrections_.data();
+    round.rule = rule;
     // Rounds of sync_every local steps, each followed by the workers' average (written back to
-    // every copy but after the last): launch_round(first, end) launches a round's kernel.
-    const auto run_rounds = [&](const auto& launch_round) {
+    // every copy but after the last): launch_round() launches the kernel of round r.
+    const auto run_rounds = [&](LocalRound& r, const auto& launch_round) {
       for (std::int64_t first = 0; first < longest; first += settings.sync_every) {
-        const std::int64_t end = std::min(longest, first + settings.sync_every);
-        launch_round(first, end);
+        r.first_local = first;
+        r.end_local = std::min(longest, first + settings.sync_every);
+        launch_round();
         LATHE_CUDA_CHECK_LAUNCH();
-        avg.last = end == longest;
+        avg.last = r.end_local == longest;
         avg.broadcast = !avg.last;
         average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
         LATHE_CUDA_CHECK_LAUNCH();
@@ -1300,23 +1323,14 @@ class CudaModel final : public Model {
       d.params = params_;
       d.loss = shape_.loss;
       d.huber_delta = shape_.huber_delta;
-      d.batch = batch;
-      d.batches = batches;
-      d.workers = workers;
-      d.size = size;
-      d.theta = local_theta_.data();
-      d.moment1 = local_moment1_.data();
-      d.moment2 = local_moment2_.data();
-      d.worker_loss = local_loss_.data();
-      d.corrections = corrections_.data();
-      d.rule = rule;
-      run_rounds([&](std::int64_t first, std::int64_t end) {
-        d.first_local = first;
-        d.end_local = end;
+      d.round = round;
+      run_rounds(d.round, [&] {
         if (d.rows.stride <= 32) {
-          dense_local_sgd_round_kernel<1><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
+          dense_local_sgd_round_kernel<1>
+              <<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
         } else {
-          dense_local_sgd_round_kernel<2><<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
+          dense_local_sgd_round_kernel<2>
+              <<<static_cast<unsigned>(workers), kDenseLocalThreads, 0, stream_>>>(d);
         }
       });
       return;
@@ -1328,24 +1342,13 @@ class CudaModel final : public Model {
         PreparedRowsView{epoch_dense_.data(), epoch_slot_.data(), epoch_value_.data(), n};
     a.epoch.labels = epoch_label_.data();
     a.epoch.weights = weighted_ ? epoch_weight_.data() : nullptr;
-    a.batch = batch;
-    a.batches = batches;
-    a.workers = workers;
-    a.size = size;
-    a.theta = local_theta_.data();
-    a.moment1 = local_moment1_.data();
-    a.moment2 = local_moment2_.data();
+    a.round = round;
     a.gradient = local_gradient_.data();
     a.touched = lazy() ? local_touched_.data() : nullptr;
     a.dscore = local_dscore_.data();
     a.sums = local_sums_.data();
     a.totals = local_totals_.data();
-    a.worker_loss = local_loss_.data();
-    a.corrections = corrections_.data();
-    a.rule = rule;
-    run_rounds([&](std::int64_t first, std::int64_t end) {
-      a.first_local = first;
-      a.end_local = end;
+    run_rounds(a.round, [&] {
       local_sgd_round_kernel<<<static_cast<unsigned>(workers), kLocalThreads, 0, stream_>>>(a);
     });
   }
@@ -1437,11 +1440,12 @@ class CudaModel final : public Model {
     // Streamed windows differ in size by the rows the mask drops: an eighth to spare once a copy
     // has been made before, as bind_training_set's buffers.
     if (static_cast<std::int64_t>(dense_rows_.size()) < rows_ * stride) {
-      reserve(dense_rows_, rows_ * stride + (dense_rows_.size() > 0 ? rows_ * stride / 8 : 0), stream_);
+      reserve(dense_rows_, rows_ * stride + (dense_rows_.size() > 0 ? rows_ * stride / 8 : 0),
+              stream_);
     }
     if (rows_ > 0) {
-      const std::int64_t blocks =
-          std::min<std::int64_t>((rows_ * stride + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
+      const std::int64_t blocks = std::min<std::int64_t>(
+          (rows_ * stride + kGatherThreads - 1) / kGatherThreads, kGatherMaxBlocks);
       dense_rows_kernel<<<static_cast<unsigned>(blocks), kGatherThreads, 0, stream_>>>(
           dense_.data(), labels_.data(), weighted_ ? weights_.data() : nullptr, rows_,
           static_cast<std::int32_t>(shape_.layout.dense_features), stride, dense_rows_.data());
@@ -1480,13 +1484,16 @@ class CudaModel final : public Model {
     return a;
   }
 
-  void launch_dense_exact_step(const DenseStepArgs& a, std::int64_t blocks, const DevicePlannedStep& direct,
-                               const DevicePlannedStep* plans, std::int64_t* cursor, int offset, int advance) {
+  void launch_dense_exact_step(const DenseStepArgs& a, std::int64_t blocks,
+                               const DevicePlannedStep& direct, const DevicePlannedStep* plans,
+                               std::int64_t* cursor, int offset, int advance) {
     const auto grid = static_cast<unsigned>(blocks);
     if (a.rows.stride <= 32) {
-      dense_exact_step_kernel<1><<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
+      dense_exact_step_kernel<1>
+          <<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
     } else {
-      dense_exact_step_kernel<2><<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
+      dense_exact_step_kernel<2>
+          <<<grid, kDenseThreads, 0, stream_>>>(a, direct, plans, cursor, offset, advance);
     }
     LATHE_CUDA_CHECK_LAUNCH();
   }

@@ -257,7 +257,8 @@ SlotMove build_slot_move(std::int64_t old_first, std::int64_t new_first, std::ui
   const std::size_t old_features = parameters.weights.size() / outputs;
   // Whether old slots x and y hold the same parameters (every output's weight and factors).
   const auto same_parameters = [&](std::int64_t x, std::int64_t y) {
-    const auto px = static_cast<std::size_t>(old_first + x), py = static_cast<std::size_t>(old_first + y);
+    const auto px = static_cast<std::size_t>(old_first + x),
+               py = static_cast<std::size_t>(old_first + y);
     for (std::size_t o = 0; o < outputs; ++o) {
       if (parameters.weights[o * old_features + px] != parameters.weights[o * old_features + py])
         return false;
@@ -306,7 +307,9 @@ SlotMove build_slot_move(std::int64_t old_first, std::int64_t new_first, std::ui
     double* sum = &move.average[static_cast<std::size_t>(index[slot]) * width];
     for (std::size_t o = 0; o < outputs; ++o) {
       sum[o * (1 + k)] += c * parameters.weights[o * old_features + p];
-      const float* v = &parameters.factors[(o * old_features + p) * k];
+      // data(), not &factors[i]: a linear model (k == 0) has no factors, and indexing an empty
+      // vector is undefined even where nothing is read.
+      const float* v = parameters.factors.data() + (o * old_features + p) * k;
       for (std::size_t f = 0; f < k; ++f) sum[o * (1 + k) + 1 + f] += c * v[f];
     }
   });
@@ -376,11 +379,13 @@ const CategoricalProfile* categorical_profile(const DataProfile* profile, const 
 //    model gave every label it had not seen).
 // `record` says what moved (nothing: buckets into buckets without the earlier profile's labels).
 SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
-                      const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
-                      const ModelParameters& parameters, std::size_t outputs, std::size_t k,
-                      RemappedColumn& record) {
-  const CategoricalEncoding& was = from.categorical.at(static_cast<std::size_t>(from.sparse[old_group].a));
-  const CategoricalEncoding& now = to.categorical.at(static_cast<std::size_t>(to.sparse[new_group].a));
+                      const FittedPreparation& to, std::size_t new_group,
+                      const DataProfile* profile, const ModelParameters& parameters,
+                      std::size_t outputs, std::size_t k, RemappedColumn& record) {
+  const CategoricalEncoding& was =
+      from.categorical.at(static_cast<std::size_t>(from.sparse[old_group].a));
+  const CategoricalEncoding& now =
+      to.categorical.at(static_cast<std::size_t>(to.sparse[new_group].a));
   record.name = was.name;
   record.was_hashed = was.hashed;
   record.now_hashed = now.hashed;
@@ -406,7 +411,8 @@ SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
       for (std::size_t i = 0; i < labels->labels.size(); ++i) {
         std::uint32_t slot = 0;
         if (!place(labels->labels[i], slot)) continue;
-        const double count = i < labels->counts.size() ? static_cast<double>(labels->counts[i]) : 0.0;
+        const double count =
+            i < labels->counts.size() ? static_cast<double>(labels->counts[i]) : 0.0;
         f(was.slot_of(labels->labels[i]), slot, count);
       }
     };
@@ -427,8 +433,8 @@ SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
   }
   record.moved = true;
   return build_slot_move(from.group_offsets()[old_group], to.group_offsets()[new_group],
-                         static_cast<std::uint32_t>(now.known_slots()), for_each, fallback, parameters,
-                         outputs, k, record.shared_slots);
+                         static_cast<std::uint32_t>(now.known_slots()), for_each, fallback,
+                         parameters, outputs, k, record.shared_slots);
 }
 
 // The feature of `to` that has the key (expanded_feature_keys) of each feature of `from`, found
@@ -707,11 +713,13 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
   // only their missing and unknown slots share keys, so their labels move label by label.
   for (std::size_t og = 0; og < from.sparse.size(); ++og) {
     if (from.sparse[og].kind != SparseKind::one_hot) continue;
-    const CategoricalEncoding& was = from.categorical.at(static_cast<std::size_t>(from.sparse[og].a));
+    const CategoricalEncoding& was =
+        from.categorical.at(static_cast<std::size_t>(from.sparse[og].a));
     for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
       if (to.sparse[ng].kind != SparseKind::one_hot) continue;
       const CategoricalEncoding& now = to.categorical.at(static_cast<std::size_t>(to.sparse[ng].a));
-      if (now.name != was.name || (was.hashed == now.hashed && (!was.hashed || was.buckets == now.buckets))) {
+      if (now.name != was.name ||
+          (was.hashed == now.hashed && (!was.hashed || was.buckets == now.buckets))) {
         continue;
       }
       counts.remapped_columns.emplace_back();

@@ -366,9 +366,9 @@ TEST_P(CudaReviewOnDevice, PerStepGatherIsTheGatheredEpochBitForBit) {
 // bound once beforehand so that neither buffer set grows later (a growth waits for every queued
 // step, which would hide a missing wait); A's steps are thousands of per-step gathers (forced:
 // LATHE_CUDA_GATHER_EPOCH=never) with the separate update of a wide model, so that its tail is
-// still running when C is copied; C is another draw of A's size with its labels flipped, so that a step of A reading
-// C's rows moves the weights elsewhere. No sanitizer sees a race between two streams: only the
-// comparison with the CPU does.
+// still running when C is copied; C is another draw of A's size with its labels flipped, so that a
+// step of A reading C's rows moves the weights elsewhere. No sanitizer sees a race between two
+// streams: only the comparison with the CPU does.
 TEST_P(CudaReviewOnDevice, RebindingWaitsForTheStepsStillReadingTheBuffers) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());

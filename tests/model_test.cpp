@@ -14,8 +14,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -821,7 +821,8 @@ TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
 // wide for it.
 void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
   for (const std::vector<std::int64_t> widths :
-       {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000}, std::vector<std::int64_t>{}}) {
+       {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000},
+        std::vector<std::int64_t>{}}) {
     // No groups: a linear model over dense features alone (the GPU's dense path).
     const bool dense_only = widths.empty();
     SCOPED_TRACE("widths " + std::to_string(dense_only ? 0 : widths.back()));
@@ -1719,9 +1720,10 @@ std::vector<RunConfig> local_sweep() {
     }
   }
   // Dense features alone (the GPU's dense path), in one slot per lane and in two.
-  for (auto [loss, o, dense] : {std::tuple{LossKind::logistic, OptimizerKind::adam, std::int64_t{4}},
-                                std::tuple{LossKind::huber, OptimizerKind::adagrad, std::int64_t{4}},
-                                std::tuple{LossKind::squared, OptimizerKind::momentum, std::int64_t{40}}}) {
+  for (auto [loss, o, dense] :
+       {std::tuple{LossKind::logistic, OptimizerKind::adam, std::int64_t{4}},
+        std::tuple{LossKind::huber, OptimizerKind::adagrad, std::int64_t{4}},
+        std::tuple{LossKind::squared, OptimizerKind::momentum, std::int64_t{40}}}) {
     RunConfig c;
     c.kind = ModelKind::linear;
     c.loss = loss;
@@ -1987,15 +1989,18 @@ TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
       general = run_steps(ctx, c, d);
     }
     if (dense > 62) {  // past kDenseMaxFeatures: the general kernels either way
-      EXPECT_TRUE(same_bits(fast.theta, general.theta)) << "a model of 63 features took the dense path";
+      EXPECT_TRUE(same_bits(fast.theta, general.theta))
+          << "a model of 63 features took the dense path";
       continue;
     }
-    EXPECT_FALSE(same_bits(fast.theta, general.theta)) << "the same bits: did both runs take one path?";
+    EXPECT_FALSE(same_bits(fast.theta, general.theta))
+        << "the same bits: did both runs take one path?";
     EXPECT_EQ(count_far(fast.theta, general.theta, 5e-4, "parameters"), 0);
     EXPECT_LE(relative_distance(fast.theta, general.theta), 1e-5);
     ASSERT_EQ(fast.losses.size(), general.losses.size());
     for (std::size_t s = 0; s < fast.losses.size(); ++s) {
-      EXPECT_NEAR(fast.losses[s], general.losses[s], 1e-5 * std::max(1.0, std::fabs(general.losses[s])))
+      EXPECT_NEAR(fast.losses[s], general.losses[s],
+                  1e-5 * std::max(1.0, std::fabs(general.losses[s])))
           << "step " << s;
     }
 
@@ -2016,6 +2021,44 @@ TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
     for (std::size_t e = 0; e < general_local.epoch_losses.size(); ++e) {
       EXPECT_NEAR(fast_local.epoch_losses[e], general_local.epoch_losses[e],
                   1e-5 * general_local.epoch_losses[e]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lathe
+
+namespace lathe {
+namespace {
+
+// A prediction-only model (scoring's) predicts the bits a trained model of make_model predicts
+// with the same parameters, for every loss and kind, and refuses to train.
+TEST(PredictionModel, PredictsAsTheTrainingModelAndCannotTrain) {
+  const DeviceContext ctx = DeviceContext::select("cpu");
+  for (LossKind loss : {LossKind::logistic, LossKind::softmax, LossKind::squared}) {
+    for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+      SCOPED_TRACE(std::string(loss_name(loss)) + (kind == ModelKind::fm ? ", fm" : ", linear"));
+      const Data d = make_features(3001, 5, {4, 9}, 91);
+      const ModelShape shape = make_shape(d, loss, kind, 3);
+      auto trained = make_model(ctx, shape, OptimizerConfig{}, 1);
+      set_random_parameters(*trained, shape, 92);
+      const ModelParameters parameters = trained->parameters();
+      auto predicting = make_prediction_model(ctx, shape, parameters);
+      EXPECT_EQ(flatten(predicting->parameters()), flatten(parameters));
+      std::vector<float> a(static_cast<std::size_t>(d.rows * shape.outputs), NAN), b = a;
+      trained->predict_scores(d.view(), a.data());
+      predicting->predict_scores(d.view(), b.data());
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+      if (loss == LossKind::squared) {
+        trained->predict_regression(d.view(), 3.0, 2.0, a.data());
+        predicting->predict_regression(d.view(), 3.0, 2.0, b.data());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+      }
+      EXPECT_THROW(predicting->bind_training_set(d.set()), Error);
+      EXPECT_THROW(predicting->train_step(0, 1, StepSettings{}), Error);
+      ModelParameters wrong = parameters;
+      wrong.bias.push_back(0.0f);
+      EXPECT_THROW(make_prediction_model(ctx, shape, wrong), Error);
     }
   }
 }

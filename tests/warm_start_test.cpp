@@ -692,9 +692,10 @@ TEST(WarmStartTest, HashedBucketsCarryByNumberAtTheSameBucketCount) {
     EXPECT_EQ(moved.moved, !new_a.hashed);
     for (const std::size_t g : {std::size_t{0}, std::size_t{2}}) {
       for (std::int32_t s = 0; s < new_a.known_slots(); ++s) {
-        const float want = g == 0 && !new_a.hashed
-                               ? old_weight(g, old_a.slot_of(new_a.vocabulary[static_cast<std::size_t>(s)]))
-                               : 0.0f;
+        const float want =
+            g == 0 && !new_a.hashed
+                ? old_weight(g, old_a.slot_of(new_a.vocabulary[static_cast<std::size_t>(s)]))
+                : 0.0f;
         EXPECT_EQ(weight(g, s), want) << "group " << g << ", slot " << s;
       }
       EXPECT_EQ(weight(g, new_a.missing_slot()), old_weight(g, old_a.missing_slot()));
@@ -733,14 +734,16 @@ TEST(WarmStartTest, AVocabularyLabelSpelledLikeABucketNameIsNoBucket) {
 // label's old weight and factors, or its labels' average weighted by their counts, or, when no
 // label falls in it, the old unknown slot's. Into a vocabulary: each label takes its old bucket's.
 // Rows whose city took one label's values get the earlier model's prediction.
-void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, std::uint64_t seed) {
+void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets,
+                                        std::uint64_t seed) {
   std::vector<std::string> cities = numbered_labels("city", 40);
   Table data = make_table(4000, 5.0, 2.0, 0.0, cities, kColors, seed);
   // Unequal counts, so that a weighted average differs from a plain one: city i in about (i + 1)
   // parts of the rows.
   std::mt19937_64 rng(seed + 1);
   std::discrete_distribution<int> pick(40, 0.0, 40.0, [](double i) { return i + 1.0; });
-  for (std::int64_t r = 0; r < data.rows; ++r) data.block[3 * data.rows + r] = static_cast<float>(pick(rng));
+  for (std::int64_t r = 0; r < data.rows; ++r)
+    data.block[3 * data.rows + r] = static_cast<float>(pick(rng));
   const DataProfile profile = profile_of(data);
   PreparationOptions vocabulary_options, hashed_options;
   hashed_options.max_categories = 10;
@@ -756,7 +759,8 @@ void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, 
   const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::fm, 1, k);
   const ModelParameters parameters = random_parameters(old_shape, seed + 2);
   CarryReport report;
-  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
+  const ModelParameters carried =
+      carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
 
   ASSERT_EQ(report.remapped_columns.size(), 1u);
   const RemappedColumn& moved = report.remapped_columns[0];
@@ -774,24 +778,27 @@ void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, 
   const auto old_values = [&](std::int32_t s) {
     std::vector<double> v{parameters.weights[old_first + static_cast<std::size_t>(s)]};
     for (std::int32_t f = 0; f < k; ++f) {
-      v.push_back(parameters.factors[(old_first + static_cast<std::size_t>(s)) * k + static_cast<std::size_t>(f)]);
+      v.push_back(parameters.factors[(old_first + static_cast<std::size_t>(s)) * k +
+                                     static_cast<std::size_t>(f)]);
     }
     return v;
   };
   const auto new_values = [&](std::int32_t t) {
     std::vector<double> v{carried.weights[new_first + static_cast<std::size_t>(t)]};
     for (std::int32_t f = 0; f < k; ++f) {
-      v.push_back(carried.factors[(new_first + static_cast<std::size_t>(t)) * k + static_cast<std::size_t>(f)]);
+      v.push_back(carried.factors[(new_first + static_cast<std::size_t>(t)) * k +
+                                  static_cast<std::size_t>(f)]);
     }
     return v;
   };
   // Per new known slot: the cities in it and their counts.
-  std::vector<std::vector<std::pair<std::int32_t, double>>> in(static_cast<std::size_t>(now.known_slots()));
+  std::vector<std::vector<std::pair<std::int32_t, double>>> in(
+      static_cast<std::size_t>(now.known_slots()));
   const CategoricalProfile& city = profile.columns.at(3).categorical;
   ASSERT_EQ(city.labels.size(), 40u);
   for (std::size_t i = 0; i < city.labels.size(); ++i) {
-    in[static_cast<std::size_t>(now.slot_of(city.labels[i]))].emplace_back(was.slot_of(city.labels[i]),
-                                                                            static_cast<double>(city.counts[i]));
+    in[static_cast<std::size_t>(now.slot_of(city.labels[i]))].emplace_back(
+        was.slot_of(city.labels[i]), static_cast<double>(city.counts[i]));
   }
   std::int64_t shared = 0, exact = 0, empty = 0;
   std::vector<char> exact_slot(static_cast<std::size_t>(now.known_slots()), 0);
@@ -802,7 +809,8 @@ void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, 
     if (items.empty()) {
       ++empty;
       want = old_values(was.unknown_slot());
-    } else if (std::all_of(items.begin(), items.end(), [&](const auto& x) { return x.first == items[0].first; })) {
+    } else if (std::all_of(items.begin(), items.end(),
+                           [&](const auto& x) { return x.first == items[0].first; })) {
       ++exact;
       exact_slot[static_cast<std::size_t>(t)] = 1;
       want = old_values(items[0].first);
@@ -818,7 +826,8 @@ void expect_column_moved_label_by_label(bool to_buckets, std::uint32_t buckets, 
       for (double& w : want) w /= total;
     }
     for (std::size_t j = 0; j < got.size(); ++j) {
-      EXPECT_NEAR(got[j], want[j], 1e-6 * (1.0 + std::abs(want[j]))) << "slot " << t << ", value " << j;
+      EXPECT_NEAR(got[j], want[j], 1e-6 * (1.0 + std::abs(want[j])))
+          << "slot " << t << ", value " << j;
     }
   }
   EXPECT_EQ(moved.shared_slots, shared);
@@ -867,7 +876,8 @@ TEST(WarmStartTest, BucketsMoveIntoOtherBucketsByTheEarlierProfilesLabels) {
   const ModelShape new_shape = shape_of(to, Task::binary, ModelKind::linear, 1, 0);
   const ModelParameters parameters = random_parameters(old_shape, 182);
   CarryReport report;
-  const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
+  const ModelParameters carried =
+      carry_parameters(from, parameters, {}, to, {}, new_shape, &report, &profile);
   ASSERT_EQ(report.remapped_columns.size(), 1u);
   EXPECT_TRUE(report.remapped_columns[0].moved);
   const CategoricalEncoding &was = from.categorical.at(0), &now = to.categorical.at(0);
