@@ -40,7 +40,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
-    const ModelFile model = load_model(args->model);
+    // Evaluation reads nothing of the training profile but whether each column had missing values.
+    ModelLoadOptions load;
+    load.profile_labels = false;
+    const ModelFile model = load_model(args->model, nullptr, load);
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;

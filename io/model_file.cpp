@@ -92,9 +92,9 @@ std::vector<std::string> read_strings(hid_t object, const char* name, const std:
 }
 
 std::string read_string(hid_t object, const char* name, const std::string& context) {
-  const auto v = read_strings(object, name, context);
+  auto v = read_strings(object, name, context);
   if (v.size() != 1) throw InputError(context + ": attribute '" + name + "' should be one string");
-  return v[0];
+  return std::move(v[0]);  // not copied: a profile's text may be tens of megabytes
 }
 
 std::string read_json_number_attribute(hid_t file, const char* name, const std::string& context) {
@@ -272,7 +272,190 @@ void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::
   write_checksummed(f, "profile/category_counts", category_counts, {category_counts.size()}, context);
 }
 
-DataProfile read_profile(hid_t f, const std::string& context) {
+// The profile's "columns" text (write_profile: [{"labels": [...], "name": ..., "type": ...}, ...])
+// read into columns through nlohmann's SAX interface: the same lexer (and so the same checks: JSON
+// syntax, UTF-8, escapes) as parsing it into a json tree, without a json value and a string object
+// per label, which for a model trained on millions of ids held several times the text's size.
+// Each column's labels go to chunks of a fixed size first, moved into a vector of exactly their
+// count at the column's end (a growing vector would hold up to three times its labels while it
+// moves them). With `keep_labels` false the labels are counted and dropped (load_model's
+// profile_labels option). Keys other than these three are skipped, whatever their value, as
+// parsing the tree and reading those three did. InputError on anything else.
+class ProfileColumnsReader final : public nlohmann::json::json_sax_t {
+ public:
+  ProfileColumnsReader(bool keep_labels, std::string where) : keep_labels_(keep_labels), where_(std::move(where)) {}
+
+  // The columns of `text`, each with its name, type and (categorical) labels; `label_counts` gets
+  // each categorical column's number of labels (whether kept or not), 0 for a numeric one.
+  std::vector<ColumnProfile> read(const std::string& text, std::vector<std::size_t>& label_counts) {
+    try {
+      nlohmann::json::sax_parse(text, this);  // stops at the first error (parse_error throws)
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(where_ + ": damaged 'columns' attribute: " + e.what());
+    }
+    label_counts = std::move(label_counts_);
+    return std::move(columns_);
+  }
+
+  bool null() override { return value("null"); }
+  bool boolean(bool) override { return value("a boolean"); }
+  bool number_integer(number_integer_t) override { return value("a number"); }
+  bool number_unsigned(number_unsigned_t) override { return value("a number"); }
+  bool number_float(number_float_t, const string_t&) override { return value("a number"); }
+  bool binary(binary_t&) override { return value("binary data"); }
+
+  bool string(string_t& s) override {
+    if (skipping_ > 0) return true;
+    switch (place_) {
+      case Place::labels:
+        ++labels_;
+        if (keep_labels_) {
+          if (chunks_.empty() || chunks_.back().size() == kChunk) {
+            chunks_.emplace_back();
+            chunks_.back().reserve(kChunk);
+          }
+          chunks_.back().push_back(std::move(s));
+        }
+        return true;
+      case Place::column:
+        if (key_ == "name") {
+          name_ = std::move(s);
+          has_name_ = true;
+        } else if (key_ == "type") {
+          type_ = std::move(s);
+          has_type_ = true;
+        } else if (key_ == "labels") {
+          return damaged("type must be array, but is string");
+        }
+        return true;  // another key's string: skipped
+      default:
+        return damaged("expected an array of column objects, found a string");
+    }
+  }
+
+  bool start_object(std::size_t) override {
+    if (skipping_ > 0 || (place_ == Place::column && !known_key())) return skip();
+    if (place_ == Place::column || place_ == Place::labels) {
+      return damaged(std::string("type must be ") + (place_ == Place::column && key_ == "labels" ? "array" : "string") +
+                     ", but is object");
+    }
+    if (place_ == Place::top) return damaged("expected an array of column objects, found an object");
+    place_ = Place::column;
+    name_.clear();
+    type_.clear();
+    has_name_ = has_type_ = has_labels_ = false;
+    chunks_.clear();
+    labels_ = 0;
+    return true;
+  }
+
+  bool key(string_t& k) override {
+    if (skipping_ == 0) key_ = std::move(k);
+    return true;
+  }
+
+  bool end_object() override {
+    if (skipping_ > 0) {
+      --skipping_;
+      return true;
+    }
+    // place_ == Place::column (the parser balances objects and arrays)
+    if (!has_name_) return damaged("key 'name' not found");
+    if (!has_type_) return damaged("key 'type' not found");
+    if (type_ != "numeric" && type_ != "categorical") {
+      throw InputError(where_ + ": column '" + name_ + "' has type '" + type_ + "'");
+    }
+    ColumnProfile c;
+    c.name = std::move(name_);
+    c.type = type_ == "categorical" ? ColumnType::categorical : ColumnType::numeric;
+    std::size_t count = 0;
+    if (c.type == ColumnType::categorical) {
+      if (!has_labels_) return damaged("key 'labels' not found");
+      count = labels_;
+      if (keep_labels_) {
+        c.categorical.labels.reserve(labels_);
+        for (auto& chunk : chunks_) {
+          for (std::string& label : chunk) c.categorical.labels.push_back(std::move(label));
+          std::vector<std::string>().swap(chunk);
+        }
+      }
+    }
+    chunks_.clear();
+    columns_.push_back(std::move(c));
+    label_counts_.push_back(count);
+    place_ = Place::columns;
+    return true;
+  }
+
+  bool start_array(std::size_t) override {
+    if (skipping_ > 0) return skip();
+    if (place_ == Place::top) {
+      place_ = Place::columns;
+      return true;
+    }
+    if (place_ == Place::column) {
+      if (!known_key()) return skip();
+      if (key_ != "labels") return damaged("type must be string, but is array");
+      // A repeated key: the last one counts, as in a json tree.
+      chunks_.clear();
+      labels_ = 0;
+      has_labels_ = true;
+      place_ = Place::labels;
+      return true;
+    }
+    return damaged(place_ == Place::labels ? "type must be string, but is array" : "a column is not an object");
+  }
+
+  bool end_array() override {
+    if (skipping_ > 0) {
+      --skipping_;
+      return true;
+    }
+    place_ = place_ == Place::labels ? Place::column : Place::top;
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) override {
+    throw InputError(where_ + ": damaged 'columns' attribute: " + e.what());
+  }
+
+ private:
+  enum class Place { top, columns, column, labels };
+  static constexpr std::size_t kChunk = 1 << 16;
+
+  bool known_key() const { return key_ == "name" || key_ == "type" || key_ == "labels"; }
+
+  // Enters a value of a key that is not read (or one nested in it).
+  bool skip() {
+    ++skipping_;
+    return true;
+  }
+
+  // A value that is not a string: skipped under another key, else the text is damaged.
+  bool value(const char* what) {
+    if (skipping_ > 0 || (place_ == Place::column && !known_key())) return true;
+    if (place_ == Place::top || place_ == Place::columns) return damaged("a column is not an object");
+    return damaged(std::string("type must be ") + (place_ == Place::column && key_ == "labels" ? "array" : "string") +
+                   ", but is " + what);
+  }
+
+  [[noreturn]] bool damaged(const std::string& what) {
+    throw InputError(where_ + ": damaged 'columns' attribute: " + what);
+  }
+
+  bool keep_labels_;
+  std::string where_;
+  Place place_ = Place::top;
+  int skipping_ = 0;
+  std::string key_, name_, type_;
+  bool has_name_ = false, has_type_ = false, has_labels_ = false;
+  std::vector<std::vector<std::string>> chunks_;
+  std::size_t labels_ = 0;
+  std::vector<ColumnProfile> columns_;
+  std::vector<std::size_t> label_counts_;
+};
+
+DataProfile read_profile(hid_t f, bool keep_labels, const std::string& context) {
   H5Handle group = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(f, "profile", H5P_DEFAULT), context));
   const hid_t g = group.get();
   const std::string where = context + ": profile";
@@ -280,25 +463,15 @@ DataProfile read_profile(hid_t f, const std::string& context) {
   p.rows = read_int(g, "rows", where);
   const long long capacity = read_int(g, "sketch_capacity", where);
   if (p.rows < 0 || capacity < 2 || capacity > (1 << 24)) throw InputError(where + ": rows or sketch_capacity out of range");
+  std::vector<std::size_t> label_counts;  // per column, its labels (kept or not)
+  p.columns = ProfileColumnsReader(keep_labels, where).read(read_string(g, "columns", where), label_counts);
   std::size_t numeric = 0, category_slots = 0;
-  try {
-    const nlohmann::json columns = nlohmann::json::parse(read_string(g, "columns", where));
-    for (const auto& j : columns) {
-      ColumnProfile c;
-      c.name = j.at("name").get<std::string>();
-      const std::string type = j.at("type").get<std::string>();
-      if (type != "numeric" && type != "categorical") throw InputError(where + ": column '" + c.name + "' has type '" + type + "'");
-      c.type = type == "categorical" ? ColumnType::categorical : ColumnType::numeric;
-      if (c.type == ColumnType::categorical) {
-        c.categorical.labels = j.at("labels").get<std::vector<std::string>>();
-        category_slots += c.categorical.labels.size() + 1;
-      } else {
-        ++numeric;
-      }
-      p.columns.push_back(std::move(c));
+  for (std::size_t i = 0; i < p.columns.size(); ++i) {
+    if (p.columns[i].type == ColumnType::categorical) {
+      category_slots += label_counts[i] + 1;
+    } else {
+      ++numeric;
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(where + ": damaged 'columns' attribute: " + e.what());
   }
   const auto stats = read_checksummed<double>(f, "profile/numeric_stats", numeric * 6, context);
   const auto sizes = read_checksummed<std::int64_t>(f, "profile/sketch_sizes", numeric, context);
@@ -317,11 +490,14 @@ DataProfile read_profile(hid_t f, const std::string& context) {
     }
     return static_cast<std::int64_t>(v);
   };
-  for (ColumnProfile& c : p.columns) {
+  for (std::size_t column = 0; column < p.columns.size(); ++column) {
+    ColumnProfile& c = p.columns[column];
     if (c.type == ColumnType::categorical) {
-      const std::size_t k = c.categorical.labels.size();
-      c.categorical.counts.assign(counts.begin() + static_cast<std::ptrdiff_t>(slot),
-                                  counts.begin() + static_cast<std::ptrdiff_t>(slot + k));
+      const std::size_t k = label_counts[column];
+      if (keep_labels) {
+        c.categorical.counts.assign(counts.begin() + static_cast<std::ptrdiff_t>(slot),
+                                    counts.begin() + static_cast<std::ptrdiff_t>(slot + k));
+      }
       c.categorical.missing = counts[slot + k];
       for (std::size_t i = 0; i <= k; ++i) {
         if (counts[slot + i] < 0) throw InputError(where + ": column '" + c.name + "' has a negative count");
@@ -396,6 +572,9 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
   };
   if (!shape_matches(m.parameters) || (extras && !shape_matches(extras->resume))) {
     throw Error(path.string() + ": model parameters do not match the model's shape");
+  }
+  if (m.profile && !m.profile_labels) {
+    throw Error(path.string() + ": refusing to save a model loaded without its profile's labels");
   }
   for (const auto* v : {&m.parameters.weights, &m.parameters.bias, &m.parameters.factors}) {
     for (float x : *v) {
@@ -509,7 +688,7 @@ ModelShape model_shape(const ModelFile& model) {
   return s;
 }
 
-ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras) {
+ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras, const ModelLoadOptions& options) {
   const std::string context = path.string();
   H5Handle file = h5::open_file_for_reading(path, true);
   const hid_t f = file.get();
@@ -604,7 +783,8 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
     }
     m.trained_on_prepared = std::move(p);
   }
-  if (link_exists(f, "profile")) m.profile = read_profile(f, context);
+  if (link_exists(f, "profile")) m.profile = read_profile(f, options.profile_labels, context);
+  m.profile_labels = options.profile_labels || !m.profile;
   if (link_exists(f, "predictions")) m.predictions = read_predictions(f, m, context);
   if (extras) {
     if (!text_exists(f, "checkpoint", context)) {

@@ -152,6 +152,9 @@ struct ModelFile {
   // Where load_model read it from (not stored in the file; empty for a model built in memory), for
   // messages that name the model.
   std::filesystem::path path;
+  // false when load_model left the profile's labels out (ModelLoadOptions::profile_labels): its
+  // categorical columns then hold their `missing` counts only, and save_model refuses the model.
+  bool profile_labels = true;
 };
 
 // The per-epoch history of a training run as stored in a model file's "history" attribute: a JSON
@@ -172,9 +175,21 @@ ModelShape model_shape(const ModelFile& model);
 void save_model(const std::filesystem::path& path, const ModelFile& model,
                 const CheckpointExtras* extras = nullptr);
 
+// What load_model keeps of a file.
+struct ModelLoadOptions {
+  // false: the training profile's categorical columns are read without their labels and per-label
+  // counts (each keeps its `missing` count, and ModelFile::profile_labels is false). That is all
+  // scoring reads of the profile (model_inputs: whether a column had missing values in training),
+  // and for a model trained on millions of ids the labels are most of what loading it costs. The
+  // file is checked as much either way: the labels are parsed and counted, and the counts' dataset
+  // must have a count for each.
+  bool profile_labels = true;
+};
+
 // Reads and checks a model file: format version, shapes, indices in range, finite weights. Throws
 // InputError naming the file and what is wrong. With `extras`, the file must be a checkpoint and
 // its extras are read (else InputError "not a checkpoint").
-ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras = nullptr);
+ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras = nullptr,
+                     const ModelLoadOptions& options = {});
 
 }  // namespace lathe

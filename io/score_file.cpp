@@ -405,16 +405,20 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.
   scorer.check_data_file(input);
-  std::vector<ColumnInfo> input_columns = reader.columns();
+  // The reader's columns as they are (not copied: with their labels, tens of megabytes for a
+  // file of ids), except in an empty partition.
+  std::vector<ColumnInfo> retyped;
   if (reader.rows() == 0) {
     // An empty partition holds no value that could contradict the model's column types, and a
     // header-only CSV imports every column as numeric: take the model's types.
-    for (ColumnInfo& column : input_columns) {
+    retyped = reader.columns();
+    for (ColumnInfo& column : retyped) {
       for (const ModelInput& in : scorer.inputs()) {
         if (in.name == column.name) column.type = in.categorical ? ColumnType::categorical : ColumnType::numeric;
       }
     }
   }
+  const std::vector<ColumnInfo>& input_columns = reader.rows() == 0 ? retyped : reader.columns();
   const ScoringInput bound = bind_scoring_input(scorer, input_columns, input.string(),
                                                 options.id_column.empty() ? std::vector<std::string>{}
                                                                           : std::vector<std::string>{options.id_column});

@@ -287,8 +287,14 @@ DeviceContext select_scorer_device(const std::string& device) {
 
 Scorer::Scorer(const std::filesystem::path& model_path, const std::string& device) : impl_(std::make_unique<Impl>()) {
   impl_->path = model_path;
-  impl_->model = load_model(model_path);
+  // Scoring reads nothing of the training profile but whether each column had missing values.
+  ModelLoadOptions load;
+  load.profile_labels = false;
+  impl_->model = load_model(model_path, nullptr, load);
   impl_->scorer = std::make_unique<BlockScorer>(select_scorer_device(device), impl_->model);
+  // The model that scores holds its own copy of the parameters; nothing reads these again.
+  std::vector<float>().swap(impl_->model.parameters.weights);
+  std::vector<float>().swap(impl_->model.parameters.factors);
 }
 
 Scorer::~Scorer() = default;
@@ -350,8 +356,7 @@ void score_block(Scorer& scorer, const ScoringInput& input, const ColumnBlockVie
 
 BlockScorer::BlockScorer(const DeviceContext& ctx, const ModelFile& model)
     : model_(&model), ctx_(ctx), shape_(model_shape(model)), inputs_(model_inputs(model)) {
-  net_ = make_model(ctx_, shape_, OptimizerConfig{}, 0);
-  net_->set_parameters(model.parameters);
+  net_ = make_prediction_model(ctx_, shape_, model.parameters);
   link_ = PredictionLink{model.task, shape_.outputs, model.target_mean, model.target_std};
   if (model.task != Task::regression &&
       static_cast<std::int32_t>(model.classes.size()) != (model.task == Task::binary ? 2 : model.outputs)) {

@@ -167,16 +167,23 @@ struct StepState {
 
 class CpuModel final : public Model {
  public:
-  CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer)
-      : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)) {
+  // predict_only: the parameters alone, without the optimizer's moments and a step's gradient and
+  // lazy-update index (make_prediction_model); bind_training_set refuses, so nothing trains.
+  CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer, bool predict_only)
+      : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)), predict_only_(predict_only) {
     shape_.layout.group_offset = shape_.group_offsets.data();
-    state_.resize(params_.size(), params_.features, uses_moments(), gradient_entries());
+    if (predict_only_) {
+      state_.theta.assign(static_cast<std::size_t>(params_.size()), 0.0f);
+    } else {
+      state_.resize(params_.size(), params_.features, uses_moments(), gradient_entries());
+    }
     prefetch_slots_ = shape_.layout.groups > 0 && params_.size() * 3 * 4 >= kPrefetchSlotStateBytes;
   }
 
   const ModelShape& shape() const override { return shape_; }
 
   void bind_training_set(const TrainingSet& data) override {
+    if (predict_only_) throw Error("bind_training_set: a prediction-only model (make_prediction_model) cannot train");
     check_training_set(shape_, data);
     data_ = LabeledRowsView{data.rows, data.labels, data.weights};
     if (has_rows_by_row(shape_, data)) {
@@ -662,6 +669,7 @@ class CpuModel final : public Model {
   ModelShape shape_;
   OptimizerConfig optimizer_;
   ParameterLayout params_;
+  bool predict_only_;
   StepState state_;
 
   LabeledRowsView data_;
@@ -741,8 +749,8 @@ class CpuModel final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerConfig& optimizer) {
-  return std::make_unique<CpuModel>(shape, optimizer);
+std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerConfig& optimizer, bool predict_only) {
+  return std::make_unique<CpuModel>(shape, optimizer, predict_only);
 }
 
 }  // namespace lathe

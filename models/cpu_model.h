@@ -7,7 +7,9 @@
 
 namespace lathe {
 
-// A model whose parameters are all zero; `shape` as checked_model_shape returns it.
-std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerConfig& optimizer);
+// A model whose parameters are all zero; `shape` as checked_model_shape returns it. predict_only:
+// without the optimizer's state and a step's scratch (make_prediction_model); it cannot train.
+std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerConfig& optimizer,
+                                      bool predict_only = false);
 
 }  // namespace lathe

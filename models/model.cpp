@@ -343,6 +343,17 @@ std::unique_ptr<Model> make_model(const DeviceContext& ctx, const ModelShape& sh
   return model;
 }
 
+std::unique_ptr<Model> make_prediction_model(const DeviceContext& ctx, const ModelShape& shape,
+                                             const ModelParameters& parameters) {
+  const ModelShape checked = checked_model_shape(shape);
+  OptimizerConfig none;
+  none.kind = OptimizerKind::sgd;  // no moments (the CUDA model's only say in it)
+  std::unique_ptr<Model> model =
+      ctx.is_cuda() ? make_cuda_model(ctx, checked, none) : make_cpu_model(checked, none, true);
+  model->set_parameters(parameters);  // no seeded fm factors first: these replace them
+  return model;
+}
+
 bool all_finite(const ModelParameters& p) {
   const auto finite = [](const std::vector<float>& v) {
     return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });

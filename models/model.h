@@ -242,4 +242,12 @@ class Model {
 std::unique_ptr<Model> make_model(const DeviceContext& ctx, const ModelShape& shape,
                                   const OptimizerConfig& optimizer, std::uint64_t seed);
 
+// A model that only predicts, with `parameters` (sizes as Model::parameters gives them, else Error):
+// on the CPU it holds the parameters alone, without the optimizer's moments, a step's gradient and
+// the lazy updates' index of every feature (three times the parameters under Adam), and
+// bind_training_set throws Error; on the GPU, a model under plain SGD, which keeps no moments.
+// Predicts exactly as a model of make_model given the same parameters.
+std::unique_ptr<Model> make_prediction_model(const DeviceContext& ctx, const ModelShape& shape,
+                                             const ModelParameters& parameters);
+
 }  // namespace lathe

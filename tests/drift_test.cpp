@@ -747,6 +747,115 @@ TEST(Drift, AMetricDropUnderTheAbsoluteFloorIsNoDrift) {
   r = drift_table(DeviceContext::cpu(), dir.file("m.h5"), rows, low);
   EXPECT_EQ(r.status, DriftStatus::alert);
 }
+// A model loaded for scoring (ModelLoadOptions::profile_labels false) has every column of the
+// profile, numeric ones whole, categorical ones with their missing counts only; such a model is
+// not saved again.
+TEST(ModelFileV2, AProfileLoadedWithoutLabelsKeepsItsMissingCounts) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  ColumnProfile odd;
+  odd.name = "odd";
+  odd.type = ColumnType::categorical;
+  odd.categorical.labels = {"a \"quoted\" one", "back\\slash", "caf\xc3\xa9", ""};
+  for (int k = 0; k < 5000; ++k) odd.categorical.labels.push_back("label" + std::to_string(k));
+  odd.categorical.counts.assign(odd.categorical.labels.size(), 3);
+  odd.categorical.missing = 7;
+  t.profile.columns.push_back(odd);
+  t.model.profile = t.profile;
+  save_model(dir.file("m.h5"), t.model);
+  ModelLoadOptions options;
+  options.profile_labels = false;
+  const ModelFile lean = load_model(dir.file("m.h5"), nullptr, options);
+  EXPECT_FALSE(lean.profile_labels);
+  ASSERT_TRUE(lean.profile.has_value());
+  ASSERT_EQ(lean.profile->columns.size(), t.profile.columns.size());
+  for (std::size_t c = 0; c < t.profile.columns.size(); ++c) {
+    const ColumnProfile& x = t.profile.columns[c];
+    const ColumnProfile& y = lean.profile->columns[c];
+    EXPECT_EQ(x.name, y.name);
+    EXPECT_EQ(x.type, y.type);
+    EXPECT_TRUE(y.categorical.labels.empty());
+    EXPECT_TRUE(y.categorical.counts.empty());
+    EXPECT_EQ(x.categorical.missing, y.categorical.missing) << x.name;
+    EXPECT_EQ(x.numeric.stats.count, y.numeric.stats.count);
+    EXPECT_EQ(x.numeric.sketch.points(), y.numeric.sketch.points());
+  }
+  EXPECT_EQ(lean.parameters.weights, t.model.parameters.weights);
+  EXPECT_THROW(save_model(dir.file("again.h5"), lean), Error);
+  EXPECT_TRUE(load_model(dir.file("m.h5")).profile_labels);
+}
+
+// The profile's "columns" text (the dataset a long one is kept in, which the attributes' digest
+// does not cover, with a valid checksum) that is not what write_profile writes is an InputError
+// naming it, with and without the labels kept; the text's other keys are skipped.
+TEST(ModelFileV2, DamagedProfileColumnsTextIsRefused) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  ColumnProfile many;
+  many.name = "many";
+  many.type = ColumnType::categorical;
+  for (int k = 0; k < 5000; ++k) many.categorical.labels.push_back("label" + std::to_string(k));
+  many.categorical.counts.assign(many.categorical.labels.size(), 1);
+  t.profile.columns.push_back(many);
+  t.model.profile = t.profile;
+  const std::filesystem::path path = dir.file("m.h5");
+  save_model(path, t.model);
+  std::string text;
+  {
+    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    text = h5::read_checksummed_strings(file.get(), "profile/columns", "test").at(0);
+  }
+  const auto rewrite = [&](const std::string& columns) {
+    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_GE(H5Ldelete(file.get(), "profile/columns", H5P_DEFAULT), 0);
+    h5::write_checksummed_strings(file.get(), "profile/columns", std::vector<std::string>{columns}, "test");
+  };
+  const auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string s = text;
+    const std::size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  const std::string first_city = "{\"labels\":[\"Lima\"";
+  const std::vector<std::pair<std::string, std::string>> damaged = {
+      {"truncated", text.substr(0, text.size() / 2)},
+      {"not json", replaced("\"label17\"", "label17")},
+      {"a number among the labels", replaced("\"label17\"", "17")},
+      {"a label list that is not a list", replaced(first_city, "{\"labels\":\"Lima\",\"x\":[\"Lima\"")},
+      {"no name", replaced("\"name\":\"many\"", "\"nom\":\"many\"")},
+      {"no labels", replaced("\"labels\":[\"label0\"", "\"lbls\":[\"label0\"")},
+      {"an unknown type", replaced("\"type\":\"categorical\"}]", "\"type\":\"ordinal\"}]")},
+      {"bytes that are not UTF-8", replaced("label17", "label\xff")},
+      {"a column that is not an object", replaced("[{\"name\":\"age\"", "[7,{\"name\":\"age\"")},
+      {"one label too many", replaced("\"label17\"", "\"label17\",\"extra\"")},
+      {"not an array", "{}"},
+  };
+  for (const auto& [what, columns] : damaged) {
+    SCOPED_TRACE(what);
+    rewrite(columns);
+    for (const bool labels : {true, false}) {
+      ModelLoadOptions options;
+      options.profile_labels = labels;
+      try {
+        load_model(path, nullptr, options);
+        ADD_FAILURE() << "a profile with " << what << " was accepted";
+      } catch (const InputError& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find(path.string() + ": "), std::string::npos) << message;
+        EXPECT_TRUE(message.find("profile: damaged 'columns' attribute") != std::string::npos ||
+                    message.find("profile/category_counts") != std::string::npos ||
+                    message.find("column 'many' has type 'ordinal'") != std::string::npos)
+            << message;
+      }
+    }
+  }
+  // Keys write_profile does not write are skipped, whatever their values.
+  rewrite(replaced(first_city, "{\"extra\":{\"a\":[1,{\"b\":null}],\"labels\":\"x\"},\"n\":2.5,\"labels\":[\"Lima\""));
+  const ModelFile back = load_model(path);
+  expect_same_profile(*t.model.profile, *back.profile);
+  rewrite(text);
+  expect_same_profile(*t.model.profile, *load_model(path).profile);
+}
 
 TEST(ModelFileV2, DamagedProfileIsRefused) {
   test::TemporaryDirectory dir;

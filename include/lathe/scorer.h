@@ -39,9 +39,10 @@
 // Threads: a Scorer may be called from several threads; its calls run one at a time (a mutex inside
 // it), each on every core through OpenMP. To score in parallel on the CPU, give each thread a Scorer
 // of its own and fewer OpenMP threads (omp_set_num_threads, or OMP_NUM_THREADS, so that threads x
-// OpenMP threads ~ cores). A Scorer holds the model's parameters twice (as read and in the model
-// that scores: 8 bytes per weight) and its fitted preparation: about 200 KB for a model of a few
-// dozen columns, over 100 MB for one with a table of 2^24 hashed crosses; plus scratch that grows
+// OpenMP threads ~ cores). A Scorer holds the model's parameters once (in the model that scores,
+// without optimizer state: 4 bytes per weight, fm factors included; while it is constructed, twice)
+// and its fitted preparation: about 100 KB for a model of a few dozen columns, about 70 MB for
+// one with a table of 2^24 hashed crosses (not the training profile's labels); plus scratch that grows
 // to the largest batch scored, about 4 bytes x rows x (columns + outputs) (90 MB after a batch of
 // 1M rows of 19 columns), and a tile of 2048 prepared rows per OpenMP thread.
 #pragma once
