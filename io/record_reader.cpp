@@ -1,7 +1,9 @@
 #include "io/record_reader.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <limits>
 #include <optional>
 #include <string_view>
@@ -58,6 +60,157 @@ class LabelIndex {
 
   std::vector<std::string> labels_;
   std::vector<std::int32_t> slots_;  // codes (-1: empty); a power of two of them
+};
+
+// The category codes of every row of a string field element, kept by collect_labels so that read()
+// gives them without HDF5 converting (and allocating) each row's string again and without looking it
+// up: a table of strings is read once at open and then in every pass (profile, preparation). Each
+// row holds its code + 1 (0: missing) in the fewest bytes its codes need so far (1, 2 or 4), widened
+// as the labels grow; every byte counts against a budget the caller gives, past which the codes are
+// dropped and read() reads the strings.
+class CodeColumn {
+ public:
+  // Room for `rows` codes of one byte, charged to `budget`; false (nothing kept) when it does not
+  // fit.
+  bool start(std::int64_t rows, std::int64_t& budget) {
+    if (rows > budget) return false;
+    budget -= rows;
+    charged_ = rows;
+    width_ = 1;
+    bytes_.reserve(static_cast<std::size_t>(rows));
+    return true;
+  }
+  // Appends a block of codes + 1 whose largest is `largest`; false when widening them would pass
+  // the budget (the codes are then dropped and their bytes given back).
+  bool append(const std::uint32_t* codes, std::size_t n, std::uint32_t largest, std::int64_t rows,
+              std::int64_t& budget) {
+    const int needed = largest <= 0xffu ? 1 : largest <= 0xffffu ? 2 : 4;
+    if (needed > width_ && !widen(needed, rows, budget)) return false;
+    const std::size_t at = bytes_.size();
+    bytes_.resize(at + n * static_cast<std::size_t>(width_));
+    unsigned char* out = bytes_.data() + at;
+    switch (width_) {
+      case 1:
+        for (std::size_t r = 0; r < n; ++r) out[r] = static_cast<std::uint8_t>(codes[r]);
+        break;
+      case 2:
+        for (std::size_t r = 0; r < n; ++r) {
+          const auto v = static_cast<std::uint16_t>(codes[r]);
+          std::memcpy(out + 2 * r, &v, 2);
+        }
+        break;
+      default:
+        std::memcpy(out, codes, 4 * n);
+    }
+    return true;
+  }
+  void drop(std::int64_t& budget) {
+    budget += charged_;
+    charged_ = 0;
+    bytes_ = {};
+  }
+  std::int64_t rows() const { return static_cast<std::int64_t>(bytes_.size()) / width_; }
+  // Rows [first, first + count) as floats: the code, NaN where missing.
+  void decode(std::int64_t first, std::int64_t count, float* out) const {
+    const float missing = std::numeric_limits<float>::quiet_NaN();
+    const unsigned char* p = bytes_.data() + static_cast<std::size_t>(first) * static_cast<std::size_t>(width_);
+    const auto put = [&](auto read) {
+      for (std::int64_t r = 0; r < count; ++r) {
+        const std::uint32_t v = read(r);
+        out[r] = v == 0 ? missing : static_cast<float>(v - 1);
+      }
+    };
+    switch (width_) {
+      case 1:
+        put([p](std::int64_t r) { return std::uint32_t{p[r]}; });
+        break;
+      case 2:
+        put([p](std::int64_t r) {
+          std::uint16_t v;
+          std::memcpy(&v, p + 2 * r, 2);
+          return std::uint32_t{v};
+        });
+        break;
+      default:
+        put([p](std::int64_t r) {
+          std::uint32_t v;
+          std::memcpy(&v, p + 4 * r, 4);
+          return v;
+        });
+    }
+  }
+
+ private:
+  bool widen(int width, std::int64_t rows, std::int64_t& budget) {
+    const std::int64_t more = rows * (width - width_);
+    if (more > budget) {
+      drop(budget);
+      return false;
+    }
+    budget -= more;
+    charged_ += more;
+    const auto kept = static_cast<std::size_t>(this->rows());
+    const auto from = static_cast<std::size_t>(width_), to = static_cast<std::size_t>(width);
+    std::vector<unsigned char> wider;
+    wider.reserve(static_cast<std::size_t>(rows) * to);
+    wider.resize(kept * to);
+    for (std::size_t r = 0; r < kept; ++r) {
+      std::uint32_t v = 0;
+      std::memcpy(&v, bytes_.data() + r * from, from);  // little-endian, as every code is written
+      std::memcpy(wider.data() + r * to, &v, to);
+    }
+    bytes_ = std::move(wider);
+    width_ = width;
+    return true;
+  }
+
+  std::vector<unsigned char> bytes_;
+  int width_ = 1;
+  std::int64_t charged_ = 0;
+};
+
+// Memory for the variable-length strings of one H5Dread (H5Pset_vlen_mem_manager): carved from
+// blocks kept from read to read and let go all at once, in place of a malloc and a free per string
+// (H5Dvlen_reclaim walking the buffer), which on columns of short ids cost as much as the reads.
+class VariableLengthArena {
+ public:
+  static void* allocate(std::size_t size, void* info) noexcept {
+    try {
+      return static_cast<VariableLengthArena*>(info)->take(size);
+    } catch (...) {
+      return nullptr;  // HDF5 reports the failed allocation
+    }
+  }
+  static void release(void*, void*) noexcept {}
+  // Every string handed out so far is let go.
+  void reset() {
+    block_ = 0;
+    used_ = 0;
+    large_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
+  void* take(std::size_t size) {
+    size = (std::max<std::size_t>(size, 1) + 15) & ~std::size_t{15};
+    if (size > kBlockBytes / 4) {
+      large_.push_back(std::make_unique<unsigned char[]>(size));
+      return large_.back().get();
+    }
+    if (blocks_.empty() || used_ + size > kBlockBytes) {
+      if (!blocks_.empty()) ++block_;
+      used_ = 0;
+      if (block_ == blocks_.size()) blocks_.push_back(std::make_unique<unsigned char[]>(kBlockBytes));
+    }
+    void* p = blocks_[block_].get() + used_;
+    used_ += size;
+    return p;
+  }
+
+  std::vector<std::unique_ptr<unsigned char[]>> blocks_;
+  std::vector<std::unique_ptr<unsigned char[]>> large_;
+  std::size_t block_ = 0;  // the block being carved
+  std::size_t used_ = 0;   // bytes of it handed out
 };
 
 // How one element of a field becomes a float.
@@ -171,6 +324,9 @@ struct RecordReader::Impl {
     // decoder exists.
     std::optional<ElementDecoder> decoder;
     std::vector<LabelIndex> labels;  // string fields that are not text_only: labels and codes, per element
+    // Every row's code, per element, where collect_labels kept them all (see CodeColumn); empty
+    // otherwise.
+    std::vector<CodeColumn> codes;
   };
   // A memory type of some of the fields, and where each lands in a record.
   struct Plan {
@@ -196,7 +352,13 @@ struct RecordReader::Impl {
   std::vector<Field> fields;
   Plan all;       // every field read() decodes (not the text_only ones)
   Plan labelled;  // the string fields whose labels collect_labels collects
+  // The fields of `all` whose codes are not kept, which read() reads from the file for rows
+  // [0, coded_rows); rows past those (none, while the file stays as opened) are read with `all`.
+  Plan uncoded;
+  std::int64_t coded_rows = 0;
   std::vector<unsigned char> buffer;
+  VariableLengthArena strings;  // where H5Dread puts variable-length strings
+  H5Handle string_transfer;     // a transfer property list that allocates them from `strings`
   std::vector<CachedDecoder> decoders;
 
   // What read() makes of one number, bool or enum element that HDF5 converted to the field's memory
@@ -353,12 +515,14 @@ struct RecordReader::Impl {
                        w));
   }
 
-  // The fields collect_labels reads (`labelled_only`), or the ones read() decodes.
-  Plan plan(bool labelled_only) {
+  // The fields collect_labels reads (`labelled_only`), or the ones read() decodes (`uncoded_only`:
+  // of those, the ones whose codes collect_labels did not keep).
+  Plan plan(bool labelled_only, bool uncoded_only = false) {
     Plan p;
     std::vector<std::size_t> chosen;
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (labelled_only ? fields[i].labels.empty() : is_text_only(fields[i])) continue;
+      if (uncoded_only && !fields[i].codes.empty()) continue;
       chosen.push_back(i);
       p.slots.emplace_back(i, p.record_size);
       p.record_size += H5Tget_size(fields[i].memory_type.get());
@@ -393,18 +557,22 @@ struct RecordReader::Impl {
     H5Handle memory_space =
         h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, extent, nullptr), w));
     buffer.assign(p.record_size * static_cast<std::size_t>(count), 0);
-    LATHE_H5_CHECK(H5Dread(dataset, p.type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
-                           buffer.data()),
-                   w);
-    struct Reclaim {
-      const Plan& p;
-      hid_t space;
-      void* data;
-      ~Reclaim() {
-        if (p.has_variable_text)
-          h5::reclaim_variable_length(p.type.get(), space, H5P_DEFAULT, data);
+    hid_t transfer = H5P_DEFAULT;
+    if (p.has_variable_text) {
+      if (!string_transfer) {
+        string_transfer = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_XFER), w));
+        LATHE_H5_CHECK(H5Pset_vlen_mem_manager(string_transfer.get(), &VariableLengthArena::allocate, &strings,
+                                               &VariableLengthArena::release, &strings),
+                       w);
       }
-    } reclaim{p, memory_space.get(), buffer.data()};
+      transfer = string_transfer.get();
+    }
+    // The strings of this read are let go together once decoded (or when it fails).
+    struct Release {
+      VariableLengthArena& strings;
+      ~Release() { strings.reset(); }
+    } release{strings};
+    LATHE_H5_CHECK(H5Dread(dataset, p.type.get(), memory_space.get(), file_space.get(), transfer, buffer.data()), w);
     decode_rows(w);
   }
 
@@ -560,10 +728,24 @@ bool RecordReader::decode_stored(const unsigned char* records, std::size_t count
   return true;
 }
 
-void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
+void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows, std::int64_t* code_budget) {
   Impl& m = *impl_;
   if (m.labelled.slots.empty()) return;
   const Impl::Plan& p = m.labelled;
+  const auto drop_codes = [&](Impl::Field& f) {
+    for (CodeColumn& c : f.codes) c.drop(*code_budget);
+    f.codes.clear();
+  };
+  if (code_budget) {
+    for (const auto& [field, offset] : p.slots) {
+      Impl::Field& f = m.fields[field];
+      f.codes.resize(f.labels.size());
+      bool started = true;
+      for (CodeColumn& c : f.codes) started = started && c.start(rows, *code_budget);
+      if (!started) drop_codes(f);
+    }
+  }
+  std::vector<std::uint32_t> block_codes;
   for (std::int64_t first = 0; first < rows; first += block_rows) {
     const std::int64_t count = std::min(block_rows, rows - first);
     m.read_rows(p, first, count, [&](const std::string&) {
@@ -571,20 +753,41 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows) {
         Impl::Field& f = m.fields[field];
         for (std::size_t e = 0; e < f.labels.size(); ++e) {
           LabelIndex& labels = f.labels[e];
+          const bool keep = !f.codes.empty();
+          block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
+          std::uint32_t largest = 0;
           const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
           for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
             const std::string_view label = Impl::text_at(f, record);
-            if (m.is_missing(f, label) || labels.find(label) >= 0) continue;
-            if (labels.size() >=
-                static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
-              throw InputError(m.where + ": field '" + f.spec.member +
-                               "' has more labels than int32 codes");
+            std::uint32_t code_plus_one = 0;  // missing
+            if (!m.is_missing(f, label)) {
+              std::int32_t code = labels.find(label);
+              if (code < 0) {
+                if (labels.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+                  throw InputError(m.where + ": field '" + f.spec.member + "' has more labels than int32 codes");
+                }
+                labels.add(label);
+                code = static_cast<std::int32_t>(labels.size() - 1);
+              }
+              code_plus_one = static_cast<std::uint32_t>(code) + 1;
             }
-            labels.add(label);
+            if (keep) {
+              block_codes[static_cast<std::size_t>(r)] = code_plus_one;
+              largest = std::max(largest, code_plus_one);
+            }
+          }
+          if (keep && !f.codes[e].append(block_codes.data(), block_codes.size(), largest, rows, *code_budget)) {
+            drop_codes(f);
           }
         }
       }
     });
+  }
+  bool coded = false;
+  for (const Impl::Field& f : m.fields) coded = coded || !f.codes.empty();
+  if (coded) {
+    m.coded_rows = rows;
+    m.uncoded = m.plan(false, true);
   }
 }
 
@@ -638,8 +841,15 @@ void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
     if (!Impl::is_text_only(f)) continue;
     for (const std::int64_t c : f.spec.columns) std::fill(out + c * count, out + (c + 1) * count, missing);
   }
-  if (m.all.slots.empty()) return;
-  const Impl::Plan& p = m.all;
+  // Rows whose codes collect_labels kept: those fields are not read again.
+  const bool coded = first + count <= m.coded_rows;
+  if (coded) {
+    for (const Impl::Field& f : m.fields) {
+      for (std::size_t e = 0; e < f.codes.size(); ++e) f.codes[e].decode(first, count, out + f.spec.columns[e] * count);
+    }
+  }
+  const Impl::Plan& p = coded ? m.uncoded : m.all;
+  if (p.slots.empty()) return;
   m.read_rows(p, first, count, [&](const std::string& w) {
     for (const auto& [field, offset] : p.slots) {
       const Impl::Field& f = m.fields[field];

@@ -73,14 +73,19 @@ class RecordReader {
   bool holds_text(std::size_t field) const;
 
   // Reads rows [0, rows) once, `block_rows` at a time, to find the labels of every string field.
-  void collect_labels(std::int64_t rows, std::int64_t block_rows);
+  // With `code_budget`, it also keeps every row's category code of those fields (1, 2 or 4 bytes a
+  // row and element, as many as the labels need) while their bytes fit in *code_budget, which it
+  // lowers by the bytes kept: read() then gives these rows' codes without reading the strings again
+  // (a string field's codes, all or none, are dropped once they would pass the budget).
+  void collect_labels(std::int64_t rows, std::int64_t block_rows, std::int64_t* code_budget = nullptr);
   // The labels of element `element` of a string field, in order of first appearance (the category
   // code of a label is its position).
   const std::vector<std::string>& labels(std::size_t field, std::size_t element) const;
 
   // Reads rows [first, first + count) into the column-major block `out` (out[column * count + r]):
   // numbers as float32 (HDF5's conversion), strings as their category codes, missing values as NaN.
-  // A string not seen by collect_labels (the file changed since) is an Error.
+  // A string not seen by collect_labels (the file changed since) is an Error, where its field's
+  // codes were not kept (then the codes collect_labels found are given).
   void read(std::int64_t first, std::int64_t count, float* out);
   // Whether decode_stored can decode every field out of the stored records (see above).
   bool decodes_stored_records() const;

@@ -164,6 +164,13 @@ struct TableReader::Impl {
   std::vector<DirectRead> direct_requests;          // reused across blocks
   std::vector<std::vector<float*>> direct_columns;  // the requests' column pointers
   std::vector<std::size_t> direct_sources;          // the source of each request
+  std::int64_t code_budget = 0;  // options.category_code_bytes not yet taken
+
+  // What collect_labels may keep of a source's category codes: none where its records are decoded
+  // as stored (the direct path never calls the record reader's read()).
+  std::int64_t* code_budget_for(const Source& s) {
+    return direct && s.record->decodes_stored_records() ? nullptr : &code_budget;
+  }
 
   std::string where(const std::string& dataset) const {
     return file_context + ": dataset '" + dataset + "'";
@@ -433,7 +440,7 @@ struct TableReader::Impl {
         field.columns = {static_cast<std::int64_t>(columns.size())};
         y.record = std::make_unique<RecordReader>(y.dataset.get(), std::vector<RecordField>{field},
                                                   where("/" + label_path));
-        y.record->collect_labels(rows, options.block_rows);
+        y.record->collect_labels(rows, options.block_rows, code_budget_for(y));
         plan_records(y, where("/" + label_path));
         c.type = ColumnType::categorical;
         c.categories = y.record->labels(0, 0);
@@ -494,7 +501,7 @@ struct TableReader::Impl {
         field.columns = {static_cast<std::int64_t>(columns.size())};
         field.text_only = read_as_text(n);
         s.record = std::make_unique<RecordReader>(s.dataset.get(), std::vector<RecordField>{field}, where(prefix + n));
-        s.record->collect_labels(rows, options.block_rows);
+        s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
         plan_records(s, where(prefix + n));
         c.type = ColumnType::categorical;
         c.text_only = field.text_only;
@@ -670,7 +677,7 @@ struct TableReader::Impl {
     if (columns.empty()) throw InputError(w + ": has no fields, so no table");
     check_unique_names(w);
     s.record = std::make_unique<RecordReader>(s.dataset.get(), fields, w);
-    s.record->collect_labels(rows, options.block_rows);
+    s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
     plan_records(s, w);
     describe_record_columns(s, fields);
     sources.push_back(std::move(s));
@@ -848,7 +855,7 @@ struct TableReader::Impl {
       if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' is in no field of the table");
     }
     s.record = std::make_unique<RecordReader>(t, fields, tw);
-    s.record->collect_labels(rows, options.block_rows);
+    s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
     plan_records(s, tw);
     describe_record_columns(s, fields);
     for (const auto& [field, labels] : categories) {
@@ -1148,6 +1155,7 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   impl_->path = path;
   impl_->file_context = path.string();
   impl_->options = options;
+  impl_->code_budget = std::max<std::int64_t>(0, options.category_code_bytes);
   if (options.block_rows <= 0) throw InputError("block rows must be positive");
   impl_->open_file();
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);

@@ -102,6 +102,11 @@ struct TableReadOptions {
   // nor memory that grows with the rows. A string field of several columns is text only when each
   // of them is. Not for a matrix's label.
   std::function<bool(const std::string&)> read_as_text;
+  // Bytes of memory, over all string columns read through HDF5, for every row's category code found
+  // when the file is opened (RecordReader::collect_labels): each later read of those rows gives the
+  // codes kept in place of reading and looking up the strings again. 1 to 4 bytes a row and column
+  // (as the column's labels need); a column past the budget is read from the file each time.
+  std::int64_t category_code_bytes = std::int64_t{512} << 20;
 };
 
 class TableReader {

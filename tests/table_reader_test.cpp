@@ -2446,3 +2446,68 @@ TEST_F(TableReaderRecords, StoredRecordsDecodeAsReadDoesCodesAndMissingLabels) {
 
 }  // namespace
 }  // namespace lathe
+
+namespace lathe {
+namespace {
+
+// The category codes collect_labels keeps at open (TableReadOptions::category_code_bytes) give what
+// reading the strings again gives, bit for bit: codes of 1, 2 and 4 bytes (a column widened as its
+// labels pass 255 and 65535), missing values, blocks that do not start at row 0, and columns past
+// the budget (read from the file, beside kept ones).
+TEST_F(TableReaderColumnar, KeptCategoryCodesReadAsTheStringsDo) {
+  constexpr hsize_t rows = 80000;
+  const fs::path path = file("kept_codes.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle vlen = string_type(0, H5T_CSET_UTF8);
+    const auto write_strings = [&](const char* name, auto label_of) {
+      std::vector<std::string> values(rows);
+      for (hsize_t r = 0; r < rows; ++r) values[r] = label_of(r);
+      std::vector<const char*> ptrs;
+      for (const auto& v : values) ptrs.push_back(v.c_str());
+      H5Handle d = create_dataset(f.get(), name, vlen.get(), {rows});
+      H5_OK(H5Dwrite(d.get(), vlen.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()));
+    };
+    write_strings("few", [](hsize_t r) { return r % 5 == 0 ? std::string() : "f" + std::to_string(r % 3); });
+    write_strings("mid", [](hsize_t r) { return "m" + std::to_string((r * 7) % 300); });
+    write_strings("many", [](hsize_t r) { return r % 101 == 0 ? std::string() : "id" + std::to_string(r % 75000); });
+    std::vector<float> x(rows);
+    for (hsize_t r = 0; r < rows; ++r) x[r] = static_cast<float>(r) * 0.5f;
+    write_dataset<float>(f.get(), "x", H5T_IEEE_F32LE, {rows}, x);
+  }
+  const auto read_all = [&](std::int64_t code_bytes, std::int64_t first, std::int64_t count) {
+    TableReadOptions options;
+    options.block_rows = 4096;
+    options.category_code_bytes = code_bytes;
+    TableReader reader(path, options);
+    std::vector<float> out(static_cast<std::size_t>(count) * reader.columns().size(), kPoison);
+    reader.read_block(first, count, out);
+    std::vector<std::vector<std::string>> labels;
+    for (const ColumnInfo& c : reader.columns()) labels.push_back(c.categories);
+    return std::make_pair(out, labels);
+  };
+  const auto [from_file, file_labels] = read_all(0, 0, rows);
+  // Every column kept; only `few` (1 byte a row) kept; `few` and `mid` kept (`many` is dropped as
+  // it widens past 2 bytes a row).
+  for (const std::int64_t budget : {std::int64_t{1} << 30, std::int64_t{rows} * 2, std::int64_t{rows} * 5}) {
+    const auto [kept, kept_labels] = read_all(budget, 0, rows);
+    EXPECT_EQ(kept_labels, file_labels);
+    expect_same_bits(kept, from_file);
+  }
+  const auto [part_kept, unused] = read_all(std::int64_t{1} << 30, 12345, 20000);
+  const auto [part_file, unused_labels] = read_all(0, 12345, 20000);
+  expect_same_bits(part_kept, part_file);
+  // Spot checks of what both give: "" is missing, codes in order of first appearance.
+  ASSERT_EQ(file_labels[0], (std::vector<std::string>{"f1", "f2", "f0"}));  // "few" is column 0
+  EXPECT_TRUE(std::isnan(from_file[0]));
+  EXPECT_EQ(from_file[1], 0.0f);
+  std::vector<std::size_t> sizes;
+  for (const auto& l : file_labels) sizes.push_back(l.size());
+  std::sort(sizes.begin(), sizes.end());
+  ASSERT_EQ(sizes.size(), 4u);  // x has none
+  EXPECT_EQ(sizes[2], 300u);
+  EXPECT_GT(sizes[3], 65535u);
+}
+
+}  // namespace
+}  // namespace lathe
