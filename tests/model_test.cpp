@@ -1703,6 +1703,17 @@ LocalRun run_epochs(const DeviceContext& ctx, const ModelShape& shape, const Opt
   return out;
 }
 
+// Local SGD at learning rate 0.02: `workers` workers on batches of `batch` rows, averaged every
+// `sync_every` local steps.
+LocalSgdSettings local_settings(std::int64_t batch, std::int64_t sync_every, std::int32_t workers) {
+  LocalSgdSettings local;
+  local.batch = batch;
+  local.sync_every = sync_every;
+  local.learning_rate = 0.02f;
+  local.workers = workers;
+  return local;
+}
+
 std::vector<RunConfig> local_sweep() {
   std::vector<RunConfig> configs;
   for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
@@ -1783,11 +1794,7 @@ TEST_P(LocalSgdOnDevice, SameBitsRunToRunForAGivenWorkerCount) {
     SCOPED_TRACE(describe(c));
     const Data d = sweep_data(c);
     const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
-    LocalSgdSettings local;
-    local.batch = 16;
-    local.sync_every = 3;
-    local.learning_rate = 0.02f;
-    local.workers = 5;
+    const LocalSgdSettings local = local_settings(16, 3, 5);
     const LocalRun a = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
     const LocalRun b = run_epochs(ctx, shape, optimizer_of(c), d, local, 2, true);
     EXPECT_TRUE(same_bits(a.theta, b.theta));
@@ -1872,11 +1879,7 @@ TEST_P(LocalSgdOnDevice, MatchesTheCpuForTheSameWorkerCount) {
     SCOPED_TRACE(describe(c));
     const Data d = sweep_data(c);
     const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
-    LocalSgdSettings local;
-    local.batch = 32;
-    local.sync_every = 4;
-    local.learning_rate = 0.02f;
-    local.workers = 6;
+    const LocalSgdSettings local = local_settings(32, 4, 6);
     const LocalRun got = run_epochs(ctx, shape, optimizer_of(c), d, local, 3, true);
     const LocalRun ref = run_epochs(DeviceContext::cpu(), shape, optimizer_of(c), d, local, 3, true);
     EXPECT_EQ(count_far(got.theta, ref.theta, 5e-4, "parameters"), 0);
@@ -2005,11 +2008,7 @@ TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
     }
 
     const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
-    LocalSgdSettings local;
-    local.batch = 32;
-    local.sync_every = 4;
-    local.learning_rate = 0.02f;
-    local.workers = 6;
+    const LocalSgdSettings local = local_settings(32, 4, 6);
     const LocalRun fast_local = run_epochs(ctx, shape, optimizer_of(c), d, local, 3, true);
     LocalRun general_local;
     {
