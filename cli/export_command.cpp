@@ -29,7 +29,10 @@ void add_export_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     refuse_empty_paths(*cmd, {"--onnx"});
     check_output_paths({{"--onnx", args->onnx, "the ONNX graph"}}, {{"the model file", args->model}});
-    const ModelFile model = load_model(args->model);
+    // The graph reads nothing of the training profile's labels (millions, for a model of ids).
+    ModelLoadOptions load;
+    load.profile_labels = false;
+    const ModelFile model = load_model(args->model, nullptr, load);
     const OnnxExportSummary summary = export_onnx(model, args->model, args->onnx);
     if (args->quiet) return;
     if (model.trained_on_prepared) {

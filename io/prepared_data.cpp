@@ -81,7 +81,10 @@ StoredPreparation read_stored_preparation(const std::filesystem::path& path) {
     }
   }
   if (model) {
-    const ModelFile m = load_model(path);
+    // Its preparation and options only: not the training profile's labels.
+    ModelLoadOptions load;
+    load.profile_labels = false;
+    const ModelFile m = load_model(path, nullptr, load);
     if (m.trained_on_prepared) {
       out.text = m.trained_on_prepared->preparation;
       out.origin = m.trained_on_prepared->source + " (stored in the model " + context + ")";
