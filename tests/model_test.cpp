@@ -656,6 +656,17 @@ RunResult run_steps(const DeviceContext& ctx, const RunConfig& c, const Data& d,
   return out;
 }
 
+// A linear model over `dense` dense features and no sparse group (the GPU's dense path).
+RunConfig dense_only(LossKind loss, OptimizerKind optimizer, std::int64_t dense) {
+  RunConfig c;
+  c.kind = ModelKind::linear;
+  c.loss = loss;
+  c.optimizer = optimizer;
+  c.widths = {};
+  c.dense = dense;
+  return c;
+}
+
 std::vector<RunConfig> sweep() {
   std::vector<RunConfig> configs;
   const OptimizerKind optimizers[] = {OptimizerKind::sgd,      OptimizerKind::momentum,
@@ -684,12 +695,7 @@ std::vector<RunConfig> sweep() {
     for (LossKind loss : {LossKind::squared, LossKind::huber, LossKind::logistic}) {
       for (OptimizerKind o : optimizers) {
         if (dense == 40 && o != OptimizerKind::adam && o != OptimizerKind::sgd) continue;
-        RunConfig c;
-        c.kind = ModelKind::linear;
-        c.loss = loss;
-        c.optimizer = o;
-        c.widths = {};
-        c.dense = dense;
+        RunConfig c = dense_only(loss, o, dense);
         c.l2 = (i % 3 == 1) ? 0.01f : 0.0f;
         c.l1 = (i % 4 == 2) ? 0.001f : 0.0f;
         c.clip = (i % 5 == 3) ? 0.5f : 0.0f;
@@ -704,22 +710,14 @@ std::vector<RunConfig> sweep() {
   // kDenseMaxChunks chunks of rows.
   for (std::int64_t dense : {30, 31, 62, 63}) {
     for (OptimizerKind o : {OptimizerKind::sgd, OptimizerKind::adam}) {
-      RunConfig c;
-      c.loss = LossKind::logistic;
-      c.optimizer = o;
-      c.widths = {};
-      c.dense = dense;
+      RunConfig c = dense_only(LossKind::logistic, o, dense);
       c.clip = o == OptimizerKind::adam ? 0.5f : 0.0f;
       c.l1 = o == OptimizerKind::sgd ? 0.001f : 0.0f;
       configs.push_back(c);
     }
   }
   for (const bool weighted : {false, true}) {
-    RunConfig c;
-    c.loss = LossKind::squared;
-    c.optimizer = OptimizerKind::adam;
-    c.widths = {};
-    c.dense = 5;
+    RunConfig c = dense_only(LossKind::squared, OptimizerKind::adam, 5);
     c.weighted = weighted;
     c.rows = weighted ? 70000 : 1500;
     configs.push_back(c);
@@ -1735,12 +1733,7 @@ std::vector<RunConfig> local_sweep() {
        {std::tuple{LossKind::logistic, OptimizerKind::adam, std::int64_t{4}},
         std::tuple{LossKind::huber, OptimizerKind::adagrad, std::int64_t{4}},
         std::tuple{LossKind::squared, OptimizerKind::momentum, std::int64_t{40}}}) {
-    RunConfig c;
-    c.kind = ModelKind::linear;
-    c.loss = loss;
-    c.optimizer = o;
-    c.widths = {};
-    c.dense = dense;
+    RunConfig c = dense_only(loss, o, dense);
     c.l1 = o == OptimizerKind::momentum ? 0.001f : 0.0f;
     c.clip = o == OptimizerKind::adagrad ? 0.5f : 0.0f;
     configs.push_back(c);
@@ -1977,12 +1970,7 @@ TEST(GPUModel, DensePathMatchesTheGeneralKernels) {
   const DeviceContext ctx = DeviceContext::select("cuda");
   for (std::int64_t dense : {4, 40, 63}) {
     SCOPED_TRACE("dense " + std::to_string(dense));
-    RunConfig c;
-    c.kind = ModelKind::linear;
-    c.loss = LossKind::logistic;
-    c.optimizer = OptimizerKind::adam;
-    c.widths = {};
-    c.dense = dense;
+    RunConfig c = dense_only(LossKind::logistic, OptimizerKind::adam, dense);
     c.clip = 0.5f;
     const Data d = sweep_data(c);
     const RunResult fast = run_steps(ctx, c, d);
