@@ -88,6 +88,16 @@ void apply_clip(const std::string& item, const std::string& kind, ColumnPreparat
   }
 }
 
+void apply_bins(const std::string& item, const std::string& kind, ColumnPreparation& p) {
+  std::int32_t bins = -1;
+  const auto [end, ec] = std::from_chars(kind.data(), kind.data() + kind.size(), bins);
+  if (ec != std::errc() || end != kind.data() + kind.size() || (bins != 0 && (bins < 2 || bins > kMaxBins))) {
+    throw UsageError("--bins: '" + item + "': expected 0 (none) or a whole number of bins from 2 to " +
+                     std::to_string(kMaxBins));
+  }
+  p.bins = bins;
+}
+
 using Apply = std::function<void(const std::string&, const std::string&, ColumnPreparation&)>;
 
 // Items without '=' set the defaults; COL=KIND items override one column. Defaults come first so a
@@ -131,6 +141,12 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   command->add_option("--clip", args.clip,
                       "Outliers: none, quantile[:LO:HI] (default 0.01:0.99) or std[:K] (default 3); "
                       "per column COL=KIND")
+      ->capture_default_str();
+  command->add_option("--bins", args.bins,
+                      "Quantile bins of numeric columns: each also becomes a one-hot of the bin of its value "
+                      "among N equal-count bins of the training rows (missing values have their own), beside "
+                      "its prepared value: a step function for a linear model, bins an fm crosses with the "
+                      "other features; 0 = none; per column COL=N")
       ->capture_default_str();
   command->add_option("--cross", args.cross,
                       "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"");
@@ -182,6 +198,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   parse_setting("--impute", args.impute, apply_impute, options, per_column);
   parse_setting("--scale", args.scale, apply_scale, options, per_column);
   parse_setting("--clip", args.clip, apply_clip, options, per_column);
+  parse_setting("--bins", args.bins, apply_bins, options, per_column);
   for (const auto& [item, flag] : per_column) {
     const auto eq = item.find('=');
     const std::string column = item.substr(0, eq);
@@ -190,6 +207,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
     if (flag == "--impute") apply_impute(item, kind, it->second);
     if (flag == "--scale") apply_scale(item, kind, it->second);
     if (flag == "--clip") apply_clip(item, kind, it->second);
+    if (flag == "--bins") apply_bins(item, kind, it->second);
   }
 
   for (const auto& column : split(args.drop, ',')) {

@@ -15,6 +15,7 @@ struct PreparationArgs {
   std::string impute = "mean";     // KIND or COL=KIND items, comma separated
   std::string scale = "standard";  // idem
   std::string clip = "none";       // idem
+  std::string bins = "0";          // idem
   std::string cross;               // "all" or "a*b,c*d"
   std::string drop;                // columns that are not features, comma separated
   bool missing_indicators = false;
@@ -31,7 +32,7 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args);
 // error where a preparation fitted before is applied unchanged (`lathe prepare --from`, `lathe
 // train --init-model` without --refit-prep).
 inline constexpr const char* kFittingOptions[] = {
-    "--impute",         "--scale",          "--clip", "--cross", "--missing-indicators", "--hash-buckets",
+    "--impute",         "--scale",          "--clip", "--bins", "--cross", "--missing-indicators", "--hash-buckets",
     "--max-categories", "--category-buckets", "--min-category-count", "--drop"};
 
 // Throws UsageError naming the flag and the bad item. --drop's columns go to

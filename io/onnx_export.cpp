@@ -462,6 +462,8 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep,
         slope_numeric.push_back(group.a);
         break;
       }
+      case SparseKind::bins:
+        throw InputError("bins group '" + group.name + "' has no ONNX form yet");
     }
   }
   if (!unit.empty())

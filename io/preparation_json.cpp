@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -12,13 +13,23 @@ namespace lathe {
 namespace {
 
 const char* sparse_kind_name(SparseKind k) {
-  return k == SparseKind::one_hot ? "one_hot" : k == SparseKind::categorical_cross ? "categorical_cross" : "slope";
+  switch (k) {
+    case SparseKind::one_hot:
+      return "one_hot";
+    case SparseKind::categorical_cross:
+      return "categorical_cross";
+    case SparseKind::bins:
+      return "bins";
+    default:
+      return "slope";
+  }
 }
 
 SparseKind sparse_kind_from(const std::string& s, const std::string& context) {
   if (s == "one_hot") return SparseKind::one_hot;
   if (s == "categorical_cross") return SparseKind::categorical_cross;
   if (s == "slope") return SparseKind::slope;
+  if (s == "bins") return SparseKind::bins;
   throw InputError(context + ": unknown sparse group kind '" + s + "'");
 }
 
@@ -30,7 +41,11 @@ float float_or(const nlohmann::json& j, float if_null) { return j.is_null() ? if
 
 std::string preparation_to_json(const FittedPreparation& fitted) {
   nlohmann::json j;
-  j["format_version"] = 1;
+  // Format 2 adds quantile bins; a preparation without them stays format 1, which Lathe before
+  // bins reads, while a binned one is refused there as newer instead of misread.
+  const bool binned = std::any_of(fitted.numeric.begin(), fitted.numeric.end(),
+                                  [](const NumericEncoding& n) { return n.binned; });
+  j["format_version"] = binned ? 2 : 1;
   j["label"] = fitted.label;
   j["hash_buckets"] = fitted.hash_buckets;
   j["numeric"] = nlohmann::json::array();
@@ -42,6 +57,10 @@ std::string preparation_to_json(const FittedPreparation& fitted) {
                             {"center", n.transform.center},
                             {"inv_scale", n.transform.inv_scale},
                             {"has_missing", n.has_missing}});
+    if (n.binned) {
+      j["numeric"].back()["binned"] = true;
+      j["numeric"].back()["bin_edges"] = n.bin_edges;
+    }
   }
   j["indicators"] = fitted.indicators;
   j["numeric_crosses"] = fitted.numeric_crosses;
@@ -63,7 +82,7 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   FittedPreparation f;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    if (j.at("format_version").get<int>() > 1) {
+    if (j.at("format_version").get<int>() > 2) {
       throw InputError(context + ": the preparation was written by a newer Lathe (format " +
                        std::to_string(j.at("format_version").get<int>()) + ")");
     }
@@ -78,6 +97,8 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
       e.transform.center = n.at("center").get<double>();
       e.transform.inv_scale = n.at("inv_scale").get<double>();
       e.has_missing = n.at("has_missing").get<bool>();
+      e.binned = n.value("binned", false);
+      if (e.binned) e.bin_edges = n.at("bin_edges").get<std::vector<float>>();
       f.numeric.push_back(e);
     }
     f.indicators = j.at("indicators").get<std::vector<std::int32_t>>();
@@ -113,6 +134,12 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   for (const auto& g : f.sparse) {
     if (g.kind == SparseKind::slope) {
       check(g.a >= 0 && g.a < n_numeric && g.b >= 0 && g.b < n_categorical, "slope group " + g.name);
+    } else if (g.kind == SparseKind::bins) {
+      check(g.a >= 0 && g.a < n_numeric && f.numeric[static_cast<std::size_t>(g.a)].binned,
+            "bins group " + g.name + " of a column without bins");
+      check(g.slots == f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size() + 2,
+            "bins group " + g.name + " has " + std::to_string(g.slots) + " slots for " +
+                std::to_string(f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size()) + " edges");
     } else {
       check(g.a >= 0 && g.a < n_categorical, "group " + g.name);
       if (g.kind == SparseKind::categorical_cross) check(g.b >= 0 && g.b < n_categorical, "group " + g.name);
@@ -122,6 +149,10 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   for (const auto& n : f.numeric) {
     check(std::isfinite(n.transform.center) && std::isfinite(n.transform.inv_scale) && std::isfinite(n.transform.fill),
           "numeric column " + n.name + " has non-finite parameters");
+    for (std::size_t i = 0; i < n.bin_edges.size(); ++i) {
+      check(std::isfinite(n.bin_edges[i]) && (i == 0 || n.bin_edges[i - 1] < n.bin_edges[i]),
+            "numeric column " + n.name + "'s bin edges are not finite and ascending");
+    }
   }
   return f;
 }

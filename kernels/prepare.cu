@@ -132,6 +132,7 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   const std::size_t at_cross = place(host.cross.size() * sizeof(std::int32_t));
   const std::size_t at_categorical = place(host.categorical.size() * sizeof(CategoricalTable));
   const std::size_t at_group = place(host.group.size() * sizeof(SparseGroupTable));
+  const std::size_t at_bin_edge = place(host.bin_edge.size() * sizeof(float));
   std::vector<std::size_t> at_remap, at_hash;
   for (const auto& c : host.categorical) {
     at_remap.push_back(place(static_cast<std::size_t>(c.remap_size) * sizeof(std::int32_t)));
@@ -161,6 +162,7 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   }
   put(at_categorical, categorical.data(), categorical.size() * sizeof(CategoricalTable));
   put(at_group, host.group.data(), host.group.size() * sizeof(SparseGroupTable));
+  put(at_bin_edge, host.bin_edge.data(), host.bin_edge.size() * sizeof(float));
   LATHE_CUDA_CHECK(
       cudaMemcpyAsync(base, blob.data(), size, cudaMemcpyHostToDevice, backend.stream()));
   LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));  // `blob` is pageable and local
@@ -172,6 +174,7 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   d.cross = reinterpret_cast<const std::int32_t*>(base + at_cross);
   d.categorical = reinterpret_cast<const CategoricalTable*>(base + at_categorical);
   d.group = reinterpret_cast<const SparseGroupTable*>(base + at_group);
+  d.bin_edge = reinterpret_cast<const float*>(base + at_bin_edge);
   state.tables_memory = std::move(memory);
   state.tables = d;
   state.device = backend.index();

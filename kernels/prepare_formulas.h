@@ -140,7 +140,24 @@ LATHE_HOST_DEVICE float expanded_feature(const PreparedRowsView& rows, const Exp
 // loops over rows for each descriptor; the CUDA kernel gives each thread a row and loops over
 // descriptors.
 
-enum class SparseKind : std::int32_t { one_hot, categorical_cross, slope };
+enum class SparseKind : std::int32_t { one_hot, categorical_cross, slope, bins };
+
+// The bin of a numeric value among `edges` ascending, finite bin edges: the number of edges at or
+// below x (bin 0 below the first edge, bin `edges` at or above the last), a binary search. A
+// missing value (NaN) has its own slot after the bins, `edges` + 1; -inf is bin 0 and +inf the last.
+LATHE_HOST_DEVICE std::int32_t bin_slot(float x, const float* edge, std::int32_t edges) {
+  if (x != x) return edges + 1;
+  std::int32_t lo = 0, hi = edges;  // the answer is in [lo, hi]
+  while (lo < hi) {
+    const std::int32_t mid = lo + (hi - lo) / 2;
+    if (edge[mid] <= x) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
 
 struct CategoricalTable {
   std::int32_t input = 0;       // input column holding the codes
@@ -153,8 +170,10 @@ struct CategoricalTable {
 
 struct SparseGroupTable {
   SparseKind kind = SparseKind::one_hot;
-  std::int32_t a = 0;  // one_hot, categorical_cross: categorical index; slope: numeric index
+  std::int32_t a = 0;  // one_hot, categorical_cross: categorical index; slope, bins: numeric index
   std::int32_t b = 0;  // categorical_cross, slope: categorical index
+  std::int32_t edge_begin = 0;  // bins: its edges are bin_edge[edge_begin, edge_begin + edges)
+  std::int32_t edges = 0;
 };
 
 struct PrepareTables {
@@ -169,6 +188,7 @@ struct PrepareTables {
   std::int32_t categoricals = 0;
   const SparseGroupTable* group = nullptr;
   std::int32_t groups = 0;
+  const float* bin_edge = nullptr;  // every bins group's edges, one after the other
   std::uint32_t hash_buckets = 1;  // of categorical x categorical crosses
 
   LATHE_HOST_DEVICE std::int64_t dense_features() const {
@@ -247,14 +267,17 @@ LATHE_HOST_DEVICE std::int32_t slot_at(const CategoryColumn& c, std::int64_t r) 
 }
 
 // Sparse group g: one-hot of a categorical column (value 1), categorical x categorical cross (the
-// bucket of the two slots' label hashes, value 1), or numeric x categorical slope (the categorical
-// slot, value = the prepared numeric value).
+// bucket of the two slots' label hashes, value 1), numeric x categorical slope (the categorical
+// slot, value = the prepared numeric value), or the quantile bins of a numeric column (the bin of
+// its raw value, before imputation, clipping and scaling; value 1).
 struct SparseFeature {
   SparseKind kind = SparseKind::one_hot;
   CategoryColumn a, b;  // one_hot: a; categorical_cross: a, b; slope: a is the categorical column
-  const float* x = nullptr;  // slope: the numeric input column
+  const float* x = nullptr;  // slope, bins: the numeric input column
   NumericTransform tx;
   std::uint32_t buckets = 1;
+  const float* edge = nullptr;  // bins
+  std::int32_t edges = 0;
 };
 
 LATHE_HOST_DEVICE SparseFeature sparse_feature(const PrepareTables& t, const float* input,
@@ -267,6 +290,10 @@ LATHE_HOST_DEVICE SparseFeature sparse_feature(const PrepareTables& t, const flo
     s.x = input + t.numeric_input[gt.a] * rows;
     s.tx = t.transform[gt.a];
     s.a = category_column(t, input, rows, gt.b);
+  } else if (gt.kind == SparseKind::bins) {
+    s.x = input + t.numeric_input[gt.a] * rows;
+    s.edge = t.bin_edge + gt.edge_begin;
+    s.edges = gt.edges;
   } else {
     s.a = category_column(t, input, rows, gt.a);
     if (gt.kind == SparseKind::categorical_cross) s.b = category_column(t, input, rows, gt.b);
@@ -284,6 +311,10 @@ LATHE_HOST_DEVICE void sparse_entry(const SparseFeature& s, std::int64_t r, std:
     case SparseKind::categorical_cross:
       slot = static_cast<std::int32_t>(
           cross_bucket(s.a.slot_hash[slot_at(s.a, r)], s.b.slot_hash[slot_at(s.b, r)], s.buckets));
+      value = 1.0f;
+      break;
+    case SparseKind::bins:
+      slot = bin_slot(s.x[r], s.edge, s.edges);
       value = 1.0f;
       break;
     default:

@@ -55,6 +55,25 @@ void check_column_options(const std::string& where, const ColumnPreparation& p) 
     throw InputError(where + ": the clip k (standard deviations) must be positive (got " +
                      fmt(p.clip_k) + ")");
   }
+  if (p.bins != 0 && (p.bins < 2 || p.bins > kMaxBins)) {
+    throw InputError(where + ": bins must be 0 (none) or from 2 to " + std::to_string(kMaxBins) + " (got " +
+                     std::to_string(p.bins) + ")");
+  }
+}
+
+// The inner edges of `bins` quantile bins of a column (fit_preparation's rule): the sketch's
+// i/bins quantiles as float, kept when finite, above the minimum and above the edge before.
+std::vector<float> quantile_bin_edges(const ColumnProfile& col, std::int32_t bins) {
+  std::vector<float> edges;
+  const ColumnStats& st = col.numeric.stats;
+  if (st.count == 0) return edges;
+  for (std::int32_t i = 1; i < bins; ++i) {
+    const auto e = static_cast<float>(col.numeric.sketch.quantile(static_cast<double>(i) / bins));
+    if (!std::isfinite(e) || !(e > st.min)) continue;
+    if (!edges.empty() && !(e > edges.back())) continue;
+    edges.push_back(e);
+  }
+  return edges;
 }
 
 // A finite scale, or 1 (never 0, NaN or Inf): its reciprocal is the transform's inv_scale.
@@ -452,6 +471,14 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       }
       enc.transform = fit_numeric(col, p, measured, notes);
       enc.has_missing = col.numeric.stats.missing > 0;
+      if (p.bins > 0) {
+        enc.binned = true;
+        enc.bin_edges = quantile_bin_edges(col, p.bins);
+        if (static_cast<std::int32_t>(enc.bin_edges.size()) + 1 < p.bins) {
+          note(notes, "column '" + col.name + "': " + std::to_string(enc.bin_edges.size() + 1) + " bins of the " +
+                          std::to_string(p.bins) + " asked (it has few distinct values)");
+        }
+      }
       numeric_index.emplace(col.name, static_cast<std::int32_t>(fitted.numeric.size()));
       fitted.numeric.push_back(std::move(enc));
     } else {
@@ -473,6 +500,16 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     g.name = fitted.categorical[j].name;
     g.a = static_cast<std::int32_t>(j);
     g.slots = static_cast<std::uint32_t>(fitted.categorical[j].slots());
+    fitted.sparse.push_back(std::move(g));
+  }
+  for (std::size_t i = 0; i < fitted.numeric.size(); ++i) {
+    const NumericEncoding& n = fitted.numeric[i];
+    if (!n.binned) continue;
+    SparseGroup g;
+    g.kind = SparseKind::bins;
+    g.name = n.name + "#bins";
+    g.a = static_cast<std::int32_t>(i);
+    g.slots = static_cast<std::uint32_t>(n.bin_edges.size() + 2);
     fitted.sparse.push_back(std::move(g));
   }
 
@@ -655,11 +692,24 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
     out.categorical.push_back(t);
   }
   out.group.clear();
+  out.bin_edge.clear();
   for (const auto& g : f.sparse) {
     SparseGroupTable t;
     t.kind = g.kind;
     t.a = g.a;
     t.b = g.b;
+    if (g.kind == SparseKind::bins) {
+      check_index(g.a, numeric_count, "bins");
+      const std::vector<float>& edges = f.numeric[static_cast<std::size_t>(g.a)].bin_edges;
+      if (g.slots != edges.size() + 2) {
+        throw Error("apply_preparation: the bins of column '" + g.name + "' do not match its slots");
+      }
+      t.edge_begin = static_cast<std::int32_t>(out.bin_edge.size());
+      t.edges = static_cast<std::int32_t>(edges.size());
+      out.bin_edge.insert(out.bin_edge.end(), edges.begin(), edges.end());
+      out.group.push_back(t);
+      continue;
+    }
     if (g.kind == SparseKind::slope) {
       check_index(g.a, numeric_count, "slope");
     } else {
@@ -681,6 +731,7 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
   t.categoricals = categorical_count;
   t.group = out.group.data();
   t.groups = static_cast<std::int32_t>(out.group.size());
+  t.bin_edge = out.bin_edge.data();
   t.hash_buckets = f.hash_buckets == 0 ? 1u : f.hash_buckets;
 }
 
@@ -738,6 +789,9 @@ LATHE_VECTOR_CLONES void sparse_run(const SparseFeature& s, std::int32_t* __rest
       for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
       break;
     case SparseKind::categorical_cross:
+      for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
+      break;
+    case SparseKind::bins:
       for (std::int64_t r = begin; r < end; ++r) sparse_entry(local, r, slot[r], value[r]);
       break;
     default:

@@ -8,8 +8,9 @@
 //   dense   float features, in this order: prepared numeric columns, missing indicators,
 //           numeric x numeric crosses (products of prepared values);
 //   sparse  one active slot per group, with a value: each categorical column (one-hot: value 1),
-//           each categorical x categorical cross (hashed bucket: value 1), each numeric x
-//           categorical cross (a per-category slope: value = the prepared numeric value).
+//           each binned numeric column (its quantile bin: value 1), each categorical x
+//           categorical cross (hashed bucket: value 1), each numeric x categorical cross (a
+//           per-category slope: value = the prepared numeric value).
 // The expanded feature space is dense features first, then each sparse group's slots in turn
 // (ExpandedLayout); a one-hot is an index into a weight table, never a dense matrix.
 #pragma once
@@ -43,7 +44,15 @@ struct ColumnPreparation {
   double clip_lo_quantile = 0.01;  // ClipKind::quantile
   double clip_hi_quantile = 0.99;
   double clip_k = 3.0;  // ClipKind::stddev: mean +- k standard deviations
+  // Quantile bins (0 = none, else at least 2): the column also becomes a one-hot of the bin of its
+  // raw value among `bins` training quantile bins, beside its prepared value. A linear model then
+  // fits a step function of the column on top of its slope, and an fm crosses the bins with the
+  // other features (a price that grows faster than the carat, per colour).
+  std::int32_t bins = 0;
 };
+
+// The most quantile bins a column may have (--bins).
+inline constexpr std::int32_t kMaxBins = 1024;
 
 struct CrossSpec {
   std::string a, b;  // column names; the cross is named "a*b"
@@ -114,6 +123,11 @@ struct NumericEncoding {
   std::string name;
   NumericTransform transform;
   bool has_missing = false;  // in the profile: gets an indicator when missing_indicators
+  bool binned = false;       // has a bins group, of bin_edges.size() + 2 slots (bin_slot)
+  // Binned: the inner edges of its quantile bins, finite and strictly ascending, each above the
+  // training minimum (a value equal to an edge is in the bin above it). A column of a few distinct
+  // values has fewer bins than asked; a constant or all-missing one has no edge (one bin).
+  std::vector<float> bin_edges;
 };
 
 // SparseKind (one_hot, categorical_cross, slope) is declared in kernels/prepare_formulas.h.
@@ -122,7 +136,7 @@ struct SparseGroup {
   SparseKind kind = SparseKind::one_hot;
   std::string name;         // "city", "city*device", "age*city"
   std::int32_t a = 0;       // one_hot: categorical index; categorical_cross: categorical index;
-                            // slope: numeric index
+                            // slope, bins: numeric index
   std::int32_t b = 0;       // categorical_cross, slope: categorical index
   std::uint32_t slots = 0;  // width of the group in the expanded space
 };
@@ -188,8 +202,11 @@ struct FittedPreparation {
 // "a*b" in column order); categorical*categorical hashes the
 // two slots' label hashes into hash_buckets (a column crossed with itself is refused); numeric*
 // categorical (either order) is a slope group: slot = the categorical slot, value = the prepared
-// numeric value. Sparse groups: one-hots in column order, then categorical crosses, then slopes,
-// each in the order given.
+// numeric value. Bins (ColumnPreparation::bins > 0): the edges are the sketch's i/bins quantiles
+// (i = 1..bins-1) rounded to float, those above the minimum and each above the one before kept
+// (within the sketch's rank error of equal-count bins); the group is named "col#bins". Sparse
+// groups: one-hots in column order, then bins in column order, then categorical crosses, then
+// slopes, each in the order given.
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
                                   std::vector<std::string>* notes = nullptr,
                                   const std::map<std::string, ClippedMoments>* clipped_moments = nullptr);

@@ -24,6 +24,7 @@ struct HostPrepareTables {
   std::vector<std::int32_t> cross;  // pairs
   std::vector<CategoricalTable> categorical;
   std::vector<SparseGroupTable> group;
+  std::vector<float> bin_edge;  // the bins groups' edges, one after the other
   PrepareTables tables;
 
   HostPrepareTables() = default;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/prepare_cuda.h"
 #include "runtime/profile.h"
 #include "tests/test_devices.h"
 
@@ -242,6 +243,13 @@ void expect_matches_reference(const FittedPreparation& f, const Table& t, const 
         const std::uint64_t hb =
             reference_slot_hash(eb, reference_slot(eb, *cat_info[sg.b], cat_col[sg.b][r]));
         slot = static_cast<std::int32_t>(cross_bucket(ha, hb, f.hash_buckets));
+      } else if (sg.kind == SparseKind::bins) {
+        // A linear scan: the bins above the value's edges, missing after them.
+        const float x = num_col[sg.a][r];
+        const std::vector<float>& edges = f.numeric[sg.a].bin_edges;
+        slot = 0;
+        for (const float e : edges) slot += (x >= e) ? 1 : 0;
+        if (std::isnan(x)) slot = static_cast<std::int32_t>(edges.size()) + 1;
       } else {
         slot = reference_slot(f.categorical[sg.b], *cat_info[sg.b], cat_col[sg.b][r]);
         value = reference_numeric(num_col[sg.a][r], f.numeric[sg.a].transform);
@@ -315,6 +323,7 @@ PreparationOptions mixed_options(const Table& t) {
         p.scale = ScaleKind::none;
         break;
     }
+    if (i % 3 == 1) p.bins = 2 + static_cast<std::int32_t>(i % 40);
     o.per_column[numeric[i]] = p;
   }
   if (numeric.size() >= 2) o.crosses.push_back({numeric[0], numeric[1]});
@@ -1193,6 +1202,73 @@ TEST_F(Preparation, NumericByCategoricalIsAPerCategorySlope) {
   }
 }
 
+TEST_F(Preparation, BinsAreEqualCountQuantileBinsOfTheRawValues) {
+  // 1000 distinct values with 10% missing, and a column of three values.
+  std::vector<float> x, few;
+  for (int i = 0; i < 1000; ++i) {
+    x.push_back(i % 10 == 9 ? kNaN : static_cast<float>((i * 7919) % 1000) * 0.5f - 100.0f);
+    few.push_back(static_cast<float>(i % 3));
+  }
+  Table t;
+  t.add_numeric("x", x);
+  t.add_numeric("few", few);
+  PreparationOptions o;
+  o.defaults.bins = 4;
+  o.per_column["few"].bins = 8;
+  o.per_column["few"].clip = ClipKind::stddev;  // bins read the raw value, not the clipped one
+  std::vector<std::string> notes;
+  const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+  const std::int32_t g = group_index(f, "x#bins"), gf = group_index(f, "few#bins");
+  ASSERT_GE(g, 0);
+  ASSERT_GE(gf, 0);
+  EXPECT_EQ(f.sparse[g].kind, SparseKind::bins);
+  ASSERT_EQ(f.numeric[0].bin_edges.size(), 3u);
+  EXPECT_EQ(f.sparse[g].slots, 5u);
+  // Three values give three bins whatever was asked, with a note.
+  EXPECT_EQ(f.numeric[1].bin_edges, (std::vector<float>{1.0f, 2.0f}));
+  EXPECT_EQ(f.sparse[gf].slots, 4u);
+  EXPECT_TRUE(std::any_of(notes.begin(), notes.end(),
+                          [](const std::string& n) { return n.find("'few': 3 bins of the 8") != std::string::npos; }));
+  const PreparedBlock b = prepare(cpu, f, t);
+  std::vector<std::int64_t> per_bin(5, 0);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const std::int32_t slot = b.slot[g * t.rows + r];
+    ASSERT_GE(slot, 0);
+    ASSERT_LT(slot, 5);
+    EXPECT_EQ(b.value[g * t.rows + r], 1.0f);
+    ++per_bin[static_cast<std::size_t>(slot)];
+    if (std::isnan(x[r])) EXPECT_EQ(slot, 4);
+    EXPECT_EQ(b.slot[gf * t.rows + r], static_cast<std::int32_t>(few[r]));
+  }
+  EXPECT_EQ(per_bin[4], 100);
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(per_bin[static_cast<std::size_t>(k)], 225, 3) << "bin " << k;
+  // The edges are inner quantiles of the values, and the dense feature stays.
+  EXPECT_EQ(dense_index(f, "x"), 0);
+  const BoundPreparation bound = bind_preparation(f, t.columns);
+  HostPrepareTables tables;
+  build_prepare_tables(bound, tables);
+  EXPECT_EQ(tables.bin_edge.size(), 5u);
+  EXPECT_EQ(bin_slot(-INFINITY, f.numeric[0].bin_edges.data(), 3), 0);
+  EXPECT_EQ(bin_slot(INFINITY, f.numeric[0].bin_edges.data(), 3), 3);
+  EXPECT_EQ(bin_slot(f.numeric[0].bin_edges[1], f.numeric[0].bin_edges.data(), 3), 2);
+}
+
+TEST_F(Preparation, BinsOfAConstantOrEmptyColumnAreOneBinAndMissing) {
+  Table t;
+  t.add_numeric("c", std::vector<float>(50, 3.0f));
+  t.add_numeric("m", std::vector<float>(50, kNaN));
+  PreparationOptions o;
+  o.defaults.bins = 10;
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  ASSERT_EQ(f.sparse.size(), 2u);
+  for (const auto& g : f.sparse) EXPECT_EQ(g.slots, 2u) << g.name;
+  const PreparedBlock b = prepare(cpu, f, t);
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    EXPECT_EQ(b.slot[r], 0);
+    EXPECT_EQ(b.slot[t.rows + r], 1);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad input
 
@@ -1240,6 +1316,12 @@ TEST_F(Preparation, BadOptionsAreInputErrorsNamingTheColumn) {
   PreparationOptions buckets;
   buckets.hash_buckets = 0;
   expect_input_error([&] { fit_preparation(p, buckets); }, {"bucket"});
+
+  PreparationOptions one_bin;
+  one_bin.per_column["age"].bins = 1;
+  expect_input_error([&] { fit_preparation(p, one_bin); }, {"'age'", "bins"});
+  one_bin.per_column["age"].bins = kMaxBins + 1;
+  expect_input_error([&] { fit_preparation(p, one_bin); }, {"'age'", "bins"});
 }
 
 TEST_F(Preparation, BindingRefusesMissingOrRetypedColumns) {
