@@ -380,23 +380,50 @@ std::vector<std::string> category_slots(GraphBuilder& g, const FittedPreparation
   return slots;
 }
 
+// The quantile bin [N, 1] int64 of a numeric column's raw input `x` [N, 1] float (before the
+// graph's imputation and clipping), kernels/prepare_formulas.h's bin_slot: the number of `edges` at
+// or below x (so a value equal to an edge is in the bin above it, -inf in bin 0, +inf in the last),
+// and edges.size() + 1 for a missing value. The comparison is in float, as Lathe's: the edges are
+// floats and so is the input. NaN >= e is false, so the count alone would put a missing value in
+// bin 0; the Where moves it to its own slot. Without edges (a constant or all-missing column) there
+// is one bin, and the graph compares with nothing rather than an empty [1, 0] edge table.
+std::string bin_slots(GraphBuilder& g, const std::vector<float>& edges, const std::string& x) {
+  const auto e = static_cast<std::int64_t>(edges.size());
+  std::string bin;
+  if (e == 0) {
+    bin = g.scalar_int64("bin", 0);
+  } else {
+    const std::string at_or_above =
+        g.apply("GreaterOrEqual", {x, g.floats("bin_edges", {1, e}, edges)}, "at_or_above_edge");
+    auto* n = g.node("ReduceSum",
+                     {cast(g, at_or_above, kInt64, "at_or_above_edge_int"), g.axes({1})}, "bin");
+    set_int(n, "keepdims", 1);
+    bin = n->output(0);
+  }
+  // With no edges the Where broadcasts the scalar bin to x's [N, 1].
+  return g.apply("Where",
+                 {g.apply("IsNaN", {x}, "bin_missing"), g.scalar_int64("missing_bin", e + 1), bin},
+                 "bin_slot");
+}
+
 // The active sparse features of a row, as row indices into the graph's sparse weight tables:
-// groups of value 1 (one-hots, categorical crosses) in `unit` [N, Gu], slope groups in `slope`
-// [N, Gs] with their values in `slope_value` [N, Gs, 1] double. Row r of those tables holds the
-// parameters of the model's sparse feature `source[r]` (expanded index - D).
+// groups of value 1 (one-hots, quantile bins, categorical crosses) in `unit` [N, Gu], slope groups
+// in `slope` [N, Gs] with their values in `slope_value` [N, Gs, 1] double. Row r of those tables
+// holds the parameters of the model's sparse feature `source[r]` (expanded index - D).
 //
-// A one-hot or slope group keeps its slots as rows. A categorical cross has hash_buckets slots in
-// the model, of which at most (slots of a) x (slots of b) are reachable from labels the graph can
-// tell apart; it gets one row per slot pair (the parameters of the pair's bucket, looked up here),
-// so the file grows with the vocabularies, not with --hash-buckets. Only where the bucket rows plus
-// an int64 pair -> row table take fewer bytes (many more pairs than buckets, and several values a
-// row: outputs x (1 + factors)) does it keep the bucket rows and gather through that table.
+// A one-hot, bins or slope group keeps its slots as rows. A categorical cross has hash_buckets
+// slots in the model, of which at most (slots of a) x (slots of b) are reachable from labels the
+// graph can tell apart; it gets one row per slot pair (the parameters of the pair's bucket, looked
+// up here), so the file grows with the vocabularies, not with --hash-buckets. Only where the bucket
+// rows plus an int64 pair -> row table take fewer bytes (many more pairs than buckets, and several
+// values a row: outputs x (1 + factors)) does it keep the bucket rows and gather through that
+// table.
 struct SparseIndices {
   std::string unit, slope, slope_value;
   std::vector<std::int64_t> source;
 };
 
-SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep,
+SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep, const InputColumns& in,
                              const NumericValues& numeric, const std::vector<std::string>& slots,
                              std::int64_t values_per_row) {
   SparseIndices out;
@@ -462,8 +489,14 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep,
         slope_numeric.push_back(group.a);
         break;
       }
-      case SparseKind::bins:
-        throw InputError("bins group '" + group.name + "' has no ONNX form yet");
+      case SparseKind::bins: {
+        const std::int64_t first = identity_rows(base, group.slots);
+        unit.push_back(g.apply("Add",
+                               {bin_slots(g, prep.numeric[group.a].bin_edges, in.numeric[group.a]),
+                                g.scalar_int64("group_row", first)},
+                               "bins"));
+        break;
+      }
     }
   }
   if (!unit.empty())
@@ -703,7 +736,7 @@ OnnxExportSummary export_onnx(const ModelFile& model, const std::filesystem::pat
   const std::vector<std::string> slots = category_slots(g, prep, in);
   const std::int64_t values_per_row =
       model.outputs * (1 + (model.kind == ModelKind::fm ? model.factors : 0));
-  const SparseIndices sparse = sparse_indices(g, prep, numeric, slots, values_per_row);
+  const SparseIndices sparse = sparse_indices(g, prep, in, numeric, slots, values_per_row);
   add_outputs(g, graph, model, model_scores(g, model, dense, sparse));
 
   if (proto.ByteSizeLong() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {

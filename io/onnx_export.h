@@ -1,7 +1,8 @@
 // A Lathe model file as one ONNX graph: the fitted preparation (imputation, clipping, scaling,
-// missing indicators, categorical slots, numeric and categorical crosses, slopes) and the model
-// (linear, logistic, softmax, factorization machine) with the task's link, so onnxruntime scores
-// raw rows exactly as `lathe score` does.
+// missing indicators, quantile bins, categorical slots, numeric and categorical crosses, slopes)
+// and the model (linear, logistic, softmax, factorization machine) with the task's link, so
+// onnxruntime scores raw rows exactly as `lathe score` does. A quantile bin is taken from the raw
+// input, compared in float with the model's float edges as bin_slot does, so it is the same bin.
 //
 // The graph (IR version 8; opsets ai.onnx 17 and ai.onnx.ml 2, what libonnx 1.12 checks):
 //   inputs   one per column the preparation reads, named after the column, in the training

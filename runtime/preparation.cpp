@@ -476,7 +476,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
         enc.bin_edges = quantile_bin_edges(col, p.bins);
         if (static_cast<std::int32_t>(enc.bin_edges.size()) + 1 < p.bins) {
           note(notes, "column '" + col.name + "': " + std::to_string(enc.bin_edges.size() + 1) + " bins of the " +
-                          std::to_string(p.bins) + " asked (it has few distinct values)");
+                          std::to_string(p.bins) + " asked (where its values repeat, quantiles coincide)");
         }
       }
       numeric_index.emplace(col.name, static_cast<std::int32_t>(fitted.numeric.size()));

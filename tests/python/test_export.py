@@ -7,6 +7,8 @@ onnxruntime on the imported rows and compares with Lathe's own predictions (`lat
 an independent numpy re-implementation of the model file (read with h5py): within the README's
 bounds (1e-5 relative, plus 1e-7 absolute for a probability, vs `lathe score`; 1e-6 relative vs
 numpy). A categorical cross is stored per slot pair, so the file does not grow with --hash-buckets.
+Quantile bins (--bins, per column COL=N) are scored on probe rows that reach every slot: values on
+each edge and the floats either side of it, missing values, values far out and +-inf.
 Also: the file passes onnx.checker (full check), IR version 8, opsets within what libonnx 1.12
 checks, and a damaged, absent or unexportable model gives a non-zero exit naming it and no file.
 """
@@ -45,6 +47,10 @@ PROBABILITY_ATOL = 1e-7
 # probability. (Far below `lathe score`'s bound's 1e-7.)
 RTOL_REFERENCE = 1e-6
 REFERENCE_PROBABILITY_ATOL = 2.0**-52
+
+# telco_churn's categorical columns, named on import where a few rows could leave a type open.
+TELCO_CATEGORICAL = ["multiple_lines", "internet_service", "online_security", "online_backup", "device_protection",
+                     "tech_support", "streaming_tv", "streaming_movies", "contract", "payment_method"]
 
 M64 = (1 << 64) - 1
 MISSING_LABEL_HASH = 0x6D697373696E6721
@@ -112,6 +118,14 @@ def read_table(path):
     return cols
 
 
+def bin_slots(edges, x):
+    """kernels/prepare_formulas.h: bin_slot, in float32: the number of edges at or below x (a value
+    on an edge is in the bin above, -inf in bin 0, +inf in the last), len(edges) + 1 when missing."""
+    edges = np.asarray(edges, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right")).astype(np.int64)
+
+
 def reference_predictions(model, cols):
     """kernels/prepare_formulas.h and models/model_formulas.h in numpy (scores in double)."""
     prep = model["prep"]
@@ -150,7 +164,11 @@ def reference_predictions(model, cols):
             ha, hb = hashes[g["a"]], hashes[g["b"]]
             table = np.array([[cross_bucket(x, y, prep["hash_buckets"]) for y in hb] for x in ha], dtype=np.int64)
             active.append((offset + table[slots[g["a"]], slots[g["b"]]], np.ones(n)))
+        elif g["kind"] == "bins":  # of the raw value, before imputation and clipping
+            e = prep["numeric"][g["a"]]
+            active.append((offset + bin_slots(e["bin_edges"], cols[e["name"]]), np.ones(n)))
         else:
+            assert g["kind"] == "slope", g["kind"]
             active.append((offset + slots[g["b"]], prepared[g["a"]].astype(np.float64)))
         offset += g["slots"]
     assert offset == W.shape[1], (offset, W.shape)
@@ -348,9 +366,7 @@ class ExportTest(unittest.TestCase):
         df.loc[25:29, "monthly_charges"] = 1e6  # far outside the training range
         csv = self.path("telco_new.csv")
         df.to_csv(csv, index=False)
-        run("import", csv, data, "--quiet", "--categorical",
-            "multiple_lines,internet_service,online_security,online_backup,device_protection,tech_support,"
-            "streaming_tv,streaming_movies,contract,payment_method")
+        run("import", csv, data, "--quiet", "--categorical", ",".join(TELCO_CATEGORICAL))
         cols = read_table(data)
         self.assertEqual(cols["payment_method"][10], "Carrier pigeon")
         self.assertEqual(cols["contract"][5], "")
@@ -493,6 +509,145 @@ class ExportTest(unittest.TestCase):
     def test_linear_binary_with_values_far_out(self):
         """A linear classifier sums in float (no cancellation): within the bound all the same."""
         self.check_far_out("far_out_linear_binary", "binary", "y", "linear")
+
+    # -- quantile bins (--bins): a one-hot of the raw value's bin, beside the prepared value --
+
+    def binned(self, model):
+        """{column: float32 edges} of the model's bins groups, in group order; checks the slots."""
+        prep = read_model(model)["prep"]
+        out = {}
+        for g in prep["sparse"]:
+            if g["kind"] == "bins":
+                e = prep["numeric"][g["a"]]
+                self.assertEqual(g["name"], e["name"] + "#bins")
+                self.assertEqual(g["slots"], len(e["bin_edges"]) + 2, g["name"])
+                out[e["name"]] = np.asarray(e["bin_edges"], dtype=np.float32)
+        return out
+
+    def bin_probe_rows(self, model, source, name, label, categorical, infinite):
+        """A table (imported once per name) of `source`'s rows whose binned columns cycle through
+        probes: every edge, the floats just below and above it, a missing value, values far beyond
+        the training range (and +-inf with `infinite`: only a clipped column keeps a finite prepared
+        value); each binned column starts its cycle elsewhere, so rows mix them. Checks that the
+        probes reach every slot of every bins group."""
+        edges = self.binned(model)
+        self.assertTrue(edges, "no bins groups")
+        df = pd.read_csv(source).drop(columns=label)
+        probes = {}
+        for column, e in edges.items():
+            if len(e) == 0:  # a constant column's value (0 for an all-missing one): one bin
+                p = [np.float32(np.nan_to_num(df[column].median()))]
+            else:
+                p = []
+            for v in e:
+                p += [v, np.nextafter(v, np.float32(-np.inf)), np.nextafter(v, np.float32(np.inf))]
+            p += [np.float32(np.nan), np.float32(-1e6), np.float32(1e6)]
+            if infinite:
+                p += [np.float32(-np.inf), np.float32(np.inf)]
+            probes[column] = np.array(p, dtype=np.float32)
+        rows = 3 * max(len(p) for p in probes.values())
+        df = df.iloc[np.arange(rows) % len(df)].reset_index(drop=True)
+        for k, (column, p) in enumerate(probes.items()):
+            # float64 of a float32 is exact, and its shortest repr reads back as the same float.
+            df[column] = p[(np.arange(rows) + 5 * k) % len(p)].astype(np.float64)
+        flags = ["--categorical", ",".join(categorical)] if categorical else []
+        data = self.path(name + ".h5")
+        if not os.path.exists(data):
+            csv = self.path(name + ".csv")
+            df.to_csv(csv, index=False)
+            run("import", csv, data, "--quiet", *flags)
+        cols = read_table(data)
+        for column, e in edges.items():
+            np.testing.assert_array_equal(cols[column], df[column].to_numpy(np.float32), column)
+            reached = set(bin_slots(e, cols[column]).tolist())
+            self.assertEqual(reached, set(range(len(e) + 2)), column)
+        return data
+
+    def test_bins_linear_binary(self):
+        """telco, every numeric column binned (0/1 columns into 2 bins, total_charges with missing
+        values in training), clipped so that +-inf probes keep finite prepared values."""
+        model, onnx_path = self.check_model("telco_churn", "telco_bins_linear", "--label", "churn", "--task", "binary",
+                                            "--bins", "8", "--clip", "std:3", "--missing-indicators")
+        edges = self.binned(model)
+        self.assertEqual(len(edges["tenure"]), 7)
+        self.assertEqual(len(edges["female"]), 1)
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "telco_churn.csv"), "telco_bins_probe", "churn",
+                                    TELCO_CATEGORICAL, infinite=True)
+        self.check_scores(model, onnx_path, probe, "telco_bins_linear_probe")
+        self.check_scores(model, onnx_path, self.telco_new_rows(), "telco_bins_linear_new")
+
+    def test_bins_fm_regression(self):
+        """diamonds, fm, bins beside every kind of cross (groups: one-hots, bins, crosses, slopes)."""
+        model, onnx_path = self.check_model(
+            "diamonds", "diamonds_bins_fm", "--label", "price", "--task", "regression", "--model", "fm",
+            "--factors", "3", "--bins", "10", "--cross", "carat*depth,color*clarity,carat*cut",
+            "--clip", "quantile:0.01:0.99")
+        kinds = [g["kind"] for g in read_model(model)["prep"]["sparse"]]
+        self.assertEqual(kinds, sorted(kinds, key=["one_hot", "bins", "categorical_cross", "slope"].index))
+        self.assertEqual(set(kinds), {"one_hot", "bins", "categorical_cross", "slope"})
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "diamonds.csv"), "diamonds_bins_probe", "price",
+                                    ["cut", "color", "clarity"], infinite=True)
+        self.check_scores(model, onnx_path, probe, "diamonds_bins_fm_probe")
+
+    def check_bins_multiclass(self, name, *flags):
+        """penguins (missing numbers in training) with every numeric column in 5 bins, unclipped:
+        the probes hold no infinity."""
+        model, onnx_path = self.check_model("penguins", name, "--label", "species", "--task", "multiclass",
+                                            "--epochs", "10", "--bins", "5", *flags)
+        self.assertEqual(len(self.binned(model)), 4)
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "penguins.csv"), "penguins_bins_probe", "species",
+                                    ["island", "sex"], infinite=False)
+        self.check_scores(model, onnx_path, probe, name + "_probe")
+        self.check_scores(model, onnx_path, self.penguins_new_rows(), name + "_new")
+
+    def test_bins_multiclass_linear(self):
+        self.check_bins_multiclass("penguins_bins_linear", "--missing-indicators")
+
+    def test_bins_multiclass_fm(self):
+        self.check_bins_multiclass("penguins_bins_fm", "--model", "fm", "--factors", "2",
+                                   "--cross", "island*sex,bill_length_mm*island")
+
+    def test_bins_of_a_constant_column(self):
+        """A constant and an all-missing column (no edge: one bin plus missing, 2 slots) and a 0/1
+        column (one edge) beside a continuous one with missing values, for each task's link."""
+        rng = np.random.default_rng(11)
+        x = rng.normal(size=3000)
+        df = pd.DataFrame({"x": x, "k": 7.0, "m": np.nan, "b": rng.integers(0, 2, size=len(x)).astype(float)})
+        df.loc[rng.random(len(x)) < 0.1, "x"] = np.nan
+        logit = np.nan_to_num(x) + df["b"]
+        df["y"] = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+        df["k3"] = np.digitize(logit, [-0.5, 0.8])
+        df["t"] = np.abs(logit) + 0.1 * rng.normal(size=len(x))
+        csv = self.path("constant_bins.csv")
+        df.to_csv(csv, index=False)
+        run("import", csv, self.path("constant_bins.h5"), "--quiet")
+        self.data["constant_bins"] = self.path("constant_bins.h5")
+        for task, label, kind in [("binary", "y", "linear"), ("multiclass", "k3", "fm"), ("regression", "t", "fm")]:
+            with self.subTest(task=task):
+                name = f"constant_bins_{task}"
+                drop = ",".join(c for c in ["y", "k3", "t"] if c != label)
+                factors = ["--factors", "2"] if kind == "fm" else []
+                model, onnx_path = self.check_model("constant_bins", name, "--label", label, "--task", task,
+                                                    "--model", kind, "--drop", drop, "--bins", "4", *factors)
+                edges = self.binned(model)
+                self.assertEqual(len(edges["k"]), 0)
+                self.assertEqual(len(edges["m"]), 0)
+                self.assertEqual(len(edges["b"]), 1)
+                probe = self.bin_probe_rows(model, csv, name + "_probe", ["y", "k3", "t"], [], infinite=False)
+                self.check_scores(model, onnx_path, probe, name + "_probe")
+
+    def test_bins_per_column(self):
+        """--bins COL=N: only tenure is binned (an fm classifier, with a slope on tenure too)."""
+        model, onnx_path = self.check_model("telco_churn", "telco_bins_tenure", "--label", "churn", "--task", "binary",
+                                            "--model", "fm", "--factors", "3", "--bins", "tenure=6",
+                                            "--cross", "tenure*contract")
+        edges = self.binned(model)
+        self.assertEqual(list(edges), ["tenure"])
+        self.assertEqual(len(edges["tenure"]), 5)
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "telco_churn.csv"), "telco_bins_tenure_probe",
+                                    "churn", TELCO_CATEGORICAL, infinite=False)
+        self.check_scores(model, onnx_path, probe, "telco_bins_tenure_probe")
+        self.check_scores(model, onnx_path, self.telco_new_rows(), "telco_bins_tenure_new")
 
     # -- files and errors --
 
