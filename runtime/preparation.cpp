@@ -448,7 +448,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     if (col->type == ColumnType::categorical) {
       throw InputError(
           "preparation option for column '" + name +
-          "': it is categorical; imputation, clipping and scaling apply to numeric columns only");
+          "': it is categorical; imputation, clipping, scaling and bins apply to numeric columns only");
     }
     check_column_options("column '" + name + "'", p);
   }
@@ -508,6 +508,11 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     SparseGroup g;
     g.kind = SparseKind::bins;
     g.name = n.name + "#bins";
+    if (find(g.name)) {
+      // `lathe prepare` writes the group as a column of that name, and a report could not tell them apart.
+      throw InputError("column '" + n.name + "' cannot be binned: its bins would be named '" + g.name +
+                       "', which is already a column; rename that column or leave '" + n.name + "' unbinned");
+    }
     g.a = static_cast<std::int32_t>(i);
     g.slots = static_cast<std::uint32_t>(n.bin_edges.size() + 2);
     fitted.sparse.push_back(std::move(g));

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Lathe's defaults against a scikit-learn linear pipeline on the shared datasets (issue 4's "defaults a
-careful user would pick"), over several seeded splits.
+"""Lathe's defaults against a scikit-learn linear pipeline (and XGBoost's defaults) on the shared datasets
+(issue 4's "defaults a careful user would pick"), over several seeded splits.
 
     bench/peers/defaults_peers.py [--lathe build/lathe] [--data ../shared/data] [--seeds 5] [--json OUT]
 
@@ -15,9 +15,15 @@ On the same 80% and scored on the same 20%:
                  for early stopping (patience 20, --stop-margin 0.05), the best epoch kept
   lathe-all-rows `lathe train --valid-fraction 0 --patience 0`: every training row, the whole schedule,
                  the last epoch kept (what the scikit-learn fit is the counterpart of)
+  lathe-bins     `lathe train --bins 32`: the defaults plus 32 quantile bins of every numeric column (a
+                 step function beside each slope)
+  xgboost        XGBRegressor / XGBClassifier(tree_method="hist", enable_categorical=True), its defaults
+                 otherwise, the string columns as pandas categoricals (the training split's labels): not
+                 a linear model, the gap a tree ensemble finds; left out, with a note, when xgboost is
+                 not importable
 
 It prints one table per dataset: each seed's test metric (binary: AUC and log-loss; regression: RMSE;
-multiclass: log-loss and accuracy) and the mean over seeds, with Lathe's mean minus scikit-learn's.
+multiclass: log-loss and accuracy) and the mean over seeds, with each peer's mean minus scikit-learn's.
 The test metrics are `lathe eval`'s (checked against sklearn.metrics by the tests and by run_peers.py). Progress goes to stderr.
 """
 import argparse
@@ -37,7 +43,16 @@ DATASETS = [  # file, label, task, the metrics reported (lathe eval's names), th
     ("diamonds.csv", "price", "regression", ["rmse"]),
     ("penguins.csv", "species", "multiclass", ["logloss", "accuracy"]),
 ]
-VARIANTS = [("lathe", []), ("lathe-all-rows", ["--valid-fraction", "0", "--patience", "0"])]
+VARIANTS = [("lathe", []), ("lathe-all-rows", ["--valid-fraction", "0", "--patience", "0"]),
+            ("lathe-bins", ["--bins", "32"])]
+
+
+def xgboost_available():
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def sklearn_metrics(task, train, test, label):
@@ -65,6 +80,30 @@ def sklearn_metrics(task, train, test, label):
             "accuracy": float(accuracy_score(test[label], pipe.classes_[p.argmax(axis=1)]))}
 
 
+def xgboost_metrics(task, train, test, label):
+    """XGBoost at its defaults (hist trees, native categorical splits), on the same split and metrics."""
+    import xgboost
+    from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
+    X, Xt = train.drop(columns=label).copy(), test.drop(columns=label).copy()
+    for c in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[c]):
+            categories = sorted(X[c].dropna().unique())  # a test label unseen in training is missing
+            X[c] = pd.Categorical(X[c], categories=categories)
+            Xt[c] = pd.Categorical(Xt[c], categories=categories)
+    common = {"tree_method": "hist", "enable_categorical": True, "n_jobs": os.cpu_count(), "random_state": 0}
+    if task == "regression":
+        model = xgboost.XGBRegressor(**common).fit(X, train[label])
+        return {"rmse": float(np.sqrt(mean_squared_error(test[label], model.predict(Xt))))}
+    classes = np.array(sorted(train[label].unique()))  # sorted, as Lathe's and scikit-learn's classes
+    model = xgboost.XGBClassifier(**common).fit(X, np.searchsorted(classes, train[label]))
+    p = model.predict_proba(Xt)
+    if task == "binary":
+        return {"auc": float(roc_auc_score(test[label] == classes[1], p[:, 1])),
+                "logloss": float(log_loss(test[label], p, labels=classes))}
+    return {"logloss": float(log_loss(test[label], p, labels=classes)),
+            "accuracy": float(accuracy_score(test[label], classes[p.argmax(axis=1)]))}
+
+
 def lathe_metrics(lathe, work, task, label, extra):
     model = os.path.join(work, "model.h5")
     summary = json.loads(run_checked([lathe, "train", os.path.join(work, "train.h5"), "--label", label, "--task", task,
@@ -84,6 +123,9 @@ def main():
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
     facts = machine_facts(args.lathe)
+    with_xgboost = xgboost_available()
+    if not with_xgboost:
+        log("xgboost is not importable: the xgboost peer is left out (pip install xgboost)")
     results = []
     with tempfile.TemporaryDirectory(prefix="lathe-defaults-") as work:
         for file, label, task, names in DATASETS:
@@ -98,6 +140,9 @@ def main():
                                  os.path.join(work, name + ".h5"), "--quiet"], "lathe import")
                 log(f"{file} seed {seed}: scikit-learn")
                 row = {"dataset": file, "seed": seed, "sklearn": sklearn_metrics(task, train, test, label)}
+                if with_xgboost:
+                    log(f"{file} seed {seed}: xgboost")
+                    row["xgboost"] = xgboost_metrics(task, train, test, label)
                 for variant, extra in VARIANTS:
                     log(f"{file} seed {seed}: {variant}")
                     evaluation, summary = lathe_metrics(args.lathe, work, task, label, extra)
@@ -108,7 +153,13 @@ def main():
     out = sys.stdout
     print(f"date: {facts['date']}  host: {facts['host']}  cpu: {facts['cpu']} ({facts['cores']} cores)", file=out)
     print_build_facts(facts, out)
-    peers = ["sklearn"] + [v for v, _ in VARIANTS]
+    if with_xgboost:
+        import xgboost
+        print(f"xgboost {xgboost.__version__}: XGBRegressor/XGBClassifier(tree_method='hist', "
+              "enable_categorical=True), defaults otherwise", file=out)
+    else:
+        print("xgboost: not importable, left out", file=out)
+    peers = ["sklearn"] + [v for v, _ in VARIANTS] + (["xgboost"] if with_xgboost else [])
     for file, label, task, names in DATASETS:
         rows = [r for r in results if r["dataset"] == file]
         print(f"\n{file} ({task}, label {label}): test {', '.join(names)} on the 20% of each seed's split", file=out)
@@ -124,7 +175,8 @@ def main():
         markdown_table(header, table, out)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": facts, "results": results}, f, indent=1)
+            json.dump({"machine": facts, "variants": {v: extra for v, extra in VARIANTS}, "xgboost": with_xgboost,
+                       "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
