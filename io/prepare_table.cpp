@@ -18,6 +18,7 @@
 #include "runtime/error.h"
 #include "runtime/profile.h"
 #include "runtime/team_threshold.h"
+#include "runtime/warm_start.h"
 
 #include <unistd.h>
 
@@ -38,6 +39,12 @@ std::vector<std::string> slot_labels(const FittedPreparation& fitted, const Spar
     }
     labels.push_back("(missing)");
     labels.push_back("(unknown)");
+  } else if (g.kind == SparseKind::bins) {
+    // Their raw values' ranges, readable in the file and unique (an edge per shortest decimal).
+    const std::vector<float>& edges = fitted.numeric.at(static_cast<std::size_t>(g.a)).bin_edges;
+    for (std::size_t b = 0; b <= edges.size(); ++b)
+      labels.push_back(bin_name(edges, static_cast<std::int32_t>(b)));
+    labels.push_back("(missing)");
   } else {
     for (std::uint32_t b = 0; b < g.slots; ++b) labels.push_back("bucket_" + std::to_string(b));
   }
@@ -173,6 +180,44 @@ class Progress {
 };
 
 }  // namespace
+
+void keep_prepared_bins(const FittedPreparation& source, const std::vector<ColumnInfo>& columns,
+                        const std::string& file, PreparationOptions& options,
+                        std::vector<std::string>& notes) {
+  const auto has_column = [&](const std::string& name) {
+    return std::any_of(columns.begin(), columns.end(),
+                       [&](const ColumnInfo& c) { return c.name == name; });
+  };
+  std::string kept;  // the columns left unbinned, quoted
+  int count = 0;
+  for (const SparseGroup& g : source.sparse) {
+    if (g.kind != SparseKind::bins || !has_column(g.name)) continue;
+    const std::string& column = source.numeric.at(static_cast<std::size_t>(g.a)).name;
+    if (options.per_column.count(g.name)) {
+      throw InputError(file + ": preparation option for column '" + g.name +
+                       "': it holds the quantile bins of column '" + column +
+                       "' as categories (lathe prepare --bins); --impute, --scale, --clip and "
+                       "--bins apply to numeric columns such as '" + column + "'");
+    }
+    if (!has_column(column) || column == options.label ||
+        std::find(options.exclude.begin(), options.exclude.end(), column) !=
+            options.exclude.end()) {
+      continue;
+    }
+    const auto it = options.per_column.find(column);
+    if ((it == options.per_column.end() ? options.defaults : it->second).bins == 0) continue;
+    // The defaults but for the bins (set after every change to the defaults: a copy of them).
+    if (it == options.per_column.end()) options.per_column.emplace(column, options.defaults);
+    options.per_column[column].bins = 0;
+    kept += (kept.empty() ? "'" : ", '") + column + "'";
+    ++count;
+  }
+  if (count > 0) {
+    notes.push_back("--bins: " + kept + (count == 1 ? " is" : " are") + " binned already in " +
+                    file + " (the categories of its '#bins' columns) and not binned again; "
+                    "prepare the raw data with other --bins for other bins");
+  }
+}
 
 double physical_memory_bytes() {
   return static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
@@ -405,6 +450,8 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
           preparation.exclude.push_back(name);
         }
       }
+      keep_prepared_bins(preparation_from_json(tag->preparation, in.string()), input_columns,
+                         in.string(), preparation, report.notes);
     }
   }
   const std::string label_name = apply_stored ? stored.fitted.label : preparation.label;
@@ -433,6 +480,17 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   for (const auto& name : fitted.dense_names()) specs.push_back({name, StoredType::float32});
   for (const auto& g : fitted.sparse) {
     specs.push_back({g.name, g.kind == SparseKind::slope ? StoredType::float32 : StoredType::categorical_codes});
+  }
+  {
+    // An input column named like another column's feature (a categorical "x#bins" beside x's bins)
+    // would be two output columns of one name.
+    std::unordered_set<std::string> names;
+    for (const ColumnSpec& spec : specs) {
+      if (names.insert(spec.name).second) continue;
+      throw InputError(in.string() + ": the prepared output would have two columns named '" +
+                       spec.name + "' (a column of IN named like a feature the preparation "
+                       "makes: a missing indicator, a cross or bins): rename the column");
+    }
   }
   const bool has_label = bound.label_input >= 0;
   // The label, then the passthrough columns, each copied exactly: output columns exact_first on.

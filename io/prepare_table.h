@@ -7,6 +7,9 @@
 //     when hashed);
 //   - each numeric x categorical cross "x*c" as a float32 column holding the prepared x; its
 //     per-category slope is indexed by the slot in column c;
+//   - each binned numeric column's quantile bins (--bins) as slot codes named "x#bins", labelled by
+//     their ranges of raw values (bin_name, runtime/warm_start.h: "[-inf, 0.5)", "[0.5, 0.75)",
+//     ..., "[2.5, inf)"), then "(missing)"; `lathe train` on the file takes them as categories;
 //   - the label column, if any, passed through with its values exactly: categorical codes with
 //     their labels; float64, float32, int64 and uint64 in their own type; other integer types
 //     (int8..int32, uint8..uint32) as int64; bool and enum columns as float32 (0/1, their values);
@@ -86,6 +89,16 @@ struct ModelMemory {
 // prepared row) grew to 20 GB and ended in std::bad_alloc, and --hash-buckets 2^31 needs about
 // 50 GB. The message names what makes the run that large: numeric crosses, hashed buckets, factors.
 void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model = {});
+
+// A file written by `lathe prepare --bins` (`source`: its fitted preparation; `columns`: its
+// columns; `file`: its name, for messages) holds a binned column twice: its prepared values ("x")
+// and its bins as categories ("x#bins"). Binning those values again (--bins on the prepared file)
+// would make a second "x#bins" of the same steps: each such column that `options` bins is left
+// unbinned, with a note. A per-column option on an "x#bins" column is an InputError naming it and x
+// (it holds categories: the column to set is x, whose bins are already made).
+void keep_prepared_bins(const FittedPreparation& source, const std::vector<ColumnInfo>& columns,
+                        const std::string& file, PreparationOptions& options,
+                        std::vector<std::string>& notes);
 
 PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem::path& in,
                                  const std::filesystem::path& out, const PrepareTableOptions& options);

@@ -875,8 +875,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
   };
   bool prepared_hashes = false;
+  // The prepared file's own fitted preparation (empty for raw data).
+  const FittedPreparation source =
+      prepared ? preparation_from_json(prepared->preparation, data.string()) : FittedPreparation{};
   if (prepared) {
-    const FittedPreparation source = preparation_from_json(prepared->preparation, data.string());
     for (const CategoricalEncoding& c : source.categorical) {
       if (!c.hashed) continue;
       prep.never_hashed.insert(c.name);
@@ -916,6 +918,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       passthrough.push_back(name);
       leave_out(name);
     }
+    // A binned column's bins are its "x#bins" column's categories (a one-hot of them): not binned
+    // again. After every change to prep.defaults, which an unbinned column's options copy.
+    if (!keep_preparation)
+      keep_prepared_bins(source, reader.columns(), data.string(), prep, report.notes);
   }
   if (keep_preparation) {
     // Every other column (one its run dropped, one new in this data) is left out as if dropped: not
@@ -1244,6 +1250,56 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           }
         }
         report.notes.push_back(note);
+      }
+      // Quantile bins: refitted on this data's quantiles they are other bins (moved bin by bin,
+      // RemappedBins); a column binned by one run only has its bins' weights dropped or at zero. A
+      // note each, listing the columns (--bins bins every numeric column).
+      const auto bins_of = [](const FittedPreparation& f, const std::string& column) {
+        return std::any_of(f.sparse.begin(), f.sparse.end(), [&](const SparseGroup& g) {
+          return g.kind == SparseKind::bins &&
+                 f.numeric.at(static_cast<std::size_t>(g.a)).name == column;
+        });
+      };
+      const auto add = [](std::string& list, const std::string& item) {
+        list += (list.empty() ? "" : ", ") + item;
+      };
+      std::string dropped, started, moved, one_bin;
+      // (A bins group's `a` is a numeric column; the other kinds' a categorical one.)
+      for (const SparseGroup& g : init.preparation.sparse) {
+        if (g.kind != SparseKind::bins) continue;
+        const std::string& column = init.preparation.numeric.at(static_cast<std::size_t>(g.a)).name;
+        if (!bins_of(fitted, column)) add(dropped, "'" + column + "'");
+      }
+      for (const SparseGroup& g : fitted.sparse) {
+        if (g.kind != SparseKind::bins) continue;
+        const std::string& column = fitted.numeric.at(static_cast<std::size_t>(g.a)).name;
+        if (!bins_of(init.preparation, column)) add(started, "'" + column + "'");
+      }
+      for (const RemappedBins& b : carry.remapped_bins) {
+        add(b.moved > 0 ? moved : one_bin, "'" + b.name + "' (" + std::to_string(b.old_bins) +
+                                               " bins, now " + std::to_string(b.new_bins) + ")");
+      }
+      const std::string parent = "--init-model " + options.init_model.string() + ": ";
+      if (!dropped.empty()) {
+        report.notes.push_back(parent + "the weights of the quantile bins of " + dropped +
+                               " were not carried: this run does not bin them (--bins)");
+      }
+      if (!started.empty()) {
+        report.notes.push_back(parent + "it did not bin " + started +
+                               ": the weights of these quantile bins start from zero");
+      }
+      if (!moved.empty()) {
+        report.notes.push_back(
+            parent + "the quantile bins of " + moved +
+            " have other edges at this data's quantiles: each bin took the weights of the earlier "
+            "bin that holds its middle (an end bin: its edge), inexact for values whose earlier "
+            "bin was another");
+      }
+      if (!one_bin.empty()) {
+        report.notes.push_back(
+            parent + "this data's values of " + one_bin +
+            " fall in one bin (no edge), whose weight starts from zero; their missing values' bin "
+            "carried");
       }
       if (carry.inexact_terms > 0) {
         report.notes.push_back("--init-model: " + std::to_string(carry.inexact_terms) +

@@ -1,5 +1,7 @@
 #include "runtime/warm_start.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -437,11 +439,59 @@ SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
                          parameters, outputs, k, record.shared_slots);
 }
 
+// The bins group `old_group` of `from` moved to the bins group `new_group` of `to`, of the same
+// column at other edges: each new bin takes the earlier bin that holds a point of it (its edges'
+// midpoint; the first bin a value just below its edge, the last its edge), the missing slot the
+// missing slot. In double, so that a midpoint is strictly between two adjacent float edges. A new
+// column without edges (one bin, no point to place) starts at zero.
+SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
+                   const FittedPreparation& to, std::size_t new_group,
+                   const ModelParameters& parameters, std::size_t outputs, std::size_t k,
+                   RemappedBins& record) {
+  const std::vector<float>& was =
+      from.numeric.at(static_cast<std::size_t>(from.sparse[old_group].a)).bin_edges;
+  const NumericEncoding& column = to.numeric.at(static_cast<std::size_t>(to.sparse[new_group].a));
+  const std::vector<float>& now = column.bin_edges;
+  record.name = column.name;
+  record.old_bins = static_cast<std::int32_t>(was.size()) + 1;
+  record.new_bins = static_cast<std::int32_t>(now.size()) + 1;
+  record.moved = now.empty() ? 0 : record.new_bins;
+  // The earlier bin of x: its edges at or below x (bin_slot); of a value just below x: those below.
+  const auto old_bin = [&was](double x, bool below) {
+    return static_cast<std::int64_t>(std::count_if(was.begin(), was.end(), [&](float e) {
+      return below ? static_cast<double>(e) < x : static_cast<double>(e) <= x;
+    }));
+  };
+  const auto for_each_bin = [&](const auto& f) {
+    const auto n = static_cast<std::uint32_t>(now.size());
+    for (std::uint32_t b = 0; n > 0 && b <= n; ++b) {
+      const std::int64_t source =
+          b == 0   ? old_bin(now[0], true)
+          : b == n ? old_bin(now[n - 1], false)
+                   : old_bin(0.5 * (static_cast<double>(now[b - 1]) + now[b]), false);
+      f(source, b, 1.0);
+    }
+    f(static_cast<std::int64_t>(was.size()) + 1, n + 1, 1.0);  // missing to missing
+  };
+  std::int64_t averaged = 0;  // none: one point per new bin
+  return build_slot_move(from.group_offsets()[old_group], to.group_offsets()[new_group],
+                         to.sparse[new_group].slots, for_each_bin, kNoSource, parameters, outputs,
+                         k, averaged);
+}
+
+// Whether two preparations bin a column at the same edges: its bins then carry slot by slot.
+bool same_bins(const FittedPreparation& from, const SparseGroup& old_group,
+               const FittedPreparation& to, const SparseGroup& new_group) {
+  return from.numeric.at(static_cast<std::size_t>(old_group.a)).bin_edges ==
+         to.numeric.at(static_cast<std::size_t>(new_group.a)).bin_edges;
+}
+
 // The feature of `to` that has the key (expanded_feature_keys) of each feature of `from`, found
 // group by group without building the keys, one string per hashed bucket: a dense feature by name;
 // a one-hot slot in the one-hot group of the column of the same name and a slope slot in the slope
 // group of the same name, by slot name (match_slots); a categorical cross bucket as the same bucket
-// of the cross of the same name and bucket count. Where `to` repeats a key, its first feature.
+// of the cross of the same name and bucket count; a bin as the same bin of the same column's bins
+// at the same edges. Where `to` repeats a key, its first feature.
 class SameFeatures {
  public:
   SameFeatures(const FittedPreparation& from, const FittedPreparation& to) : from_(from) {
@@ -450,7 +500,7 @@ class SameFeatures {
       dense_.emplace(dense_names[q], static_cast<std::int64_t>(q));
     }
     const std::vector<std::int64_t> offsets = to.group_offsets();
-    std::unordered_map<std::string, std::size_t> one_hot_group, slope_group;
+    std::unordered_map<std::string, std::size_t> one_hot_group, slope_group, bins_group;
     std::map<std::pair<std::string, std::uint32_t>, std::size_t> cross_group;
     for (std::size_t g = 0; g < to.sparse.size(); ++g) {
       const SparseGroup& group = to.sparse[g];
@@ -461,7 +511,10 @@ class SameFeatures {
         case SparseKind::slope:
           slope_group.emplace(group.name, g);
           break;
-        default:  // categorical x categorical: keyed by bucket count too
+        case SparseKind::bins:  // by column; the edges are compared below
+          bins_group.emplace(to.numeric.at(static_cast<std::size_t>(group.a)).name, g);
+          break;
+        case SparseKind::categorical_cross:  // keyed by bucket count too
           cross_group.emplace(std::pair{group.name, group.slots}, g);
           break;
       }
@@ -488,6 +541,12 @@ class SameFeatures {
       } else if (group.kind == SparseKind::categorical_cross) {
         const auto it = cross_group.find(std::pair{group.name, group.slots});
         if (it == cross_group.end()) continue;
+        group_[g].first = offsets[it->second];
+        group_[g].slots.same = true;
+      } else if (group.kind == SparseKind::bins) {
+        // At other edges they are other bins, which move bin by bin (move_bins).
+        const auto it = bins_group.find(from.numeric.at(static_cast<std::size_t>(group.a)).name);
+        if (it == bins_group.end() || !same_bins(from, group, to, to.sparse[it->second])) continue;
         group_[g].first = offsets[it->second];
         group_[g].slots.same = true;
       }
@@ -531,6 +590,13 @@ class SameFeatures {
 
 namespace {
 
+// The shortest decimal that reads back as `x` ("0.5", "1e+06").
+std::string shortest(float x) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, x).ptr;
+  return std::string(text, end);
+}
+
 // The key of slot `s` of sparse group `g`.
 std::string sparse_slot_key(const FittedPreparation& fitted, const SparseGroup& g, std::uint32_t s) {
   const auto slot = static_cast<std::int32_t>(s);
@@ -539,12 +605,33 @@ std::string sparse_slot_key(const FittedPreparation& fitted, const SparseGroup& 
       return one_hot_key(fitted.categorical.at(static_cast<std::size_t>(g.a)), slot);
     case SparseKind::slope:
       return "slope:" + g.name + "=" + slot_name(fitted.categorical.at(static_cast<std::size_t>(g.b)), slot);
-    default:  // categorical x categorical: hashed buckets
-      return "cross:" + g.name + "#" + std::to_string(s) + "/" + std::to_string(g.slots);
+    case SparseKind::bins: {
+      const NumericEncoding& n = fitted.numeric.at(static_cast<std::size_t>(g.a));
+      return "bins:" + g.name + "=" +
+             (s + 1 == g.slots ? std::string("<missing>") : bin_name(n.bin_edges, slot));
+    }
+    case SparseKind::categorical_cross:  // hashed buckets
+      break;
   }
+  return "cross:" + g.name + "#" + std::to_string(s) + "/" + std::to_string(g.slots);
 }
 
 }  // namespace
+
+std::string bin_name(const std::vector<float>& edges, std::int32_t bin) {
+  if (bin < 0 || static_cast<std::size_t>(bin) > edges.size()) {
+    throw Error("bin_name: no bin " + std::to_string(bin) + " among " +
+                std::to_string(edges.size() + 1));
+  }
+  const auto b = static_cast<std::size_t>(bin);
+  // Appended, not "[" + ...: GCC 12 warns (-Wrestrict, a false positive) on that once inlined.
+  std::string name = "[";
+  name += b == 0 ? std::string("-inf") : shortest(edges[b - 1]);
+  name += ", ";
+  name += b == edges.size() ? std::string("inf") : shortest(edges[b]);
+  name += ')';
+  return name;
+}
 
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) {
   std::vector<std::string> keys;
@@ -591,8 +678,9 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
   const SameFeatures same(from, to);
   CarryReport counts;
 
-  // The new features that take values 0 and 1 only (missing indicators, one-hot and categorical
-  // cross slots), so that y^2 = y; and the square cross of each new numeric column, if any.
+  // The new features that take values 0 and 1 only (missing indicators, one-hot, bins and
+  // categorical cross slots), so that y^2 = y; and the square cross of each new numeric column, if
+  // any.
   std::vector<char> binary(new_features, 0);
   const auto new_numeric = static_cast<std::int64_t>(to.numeric.size());
   const auto new_dense = to.dense_features();
@@ -707,6 +795,22 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
       counts.remapped_crosses.emplace_back();
       moves.push_back(move_cross(from, og, to, ng, from_profile, parameters, outputs, k,
                                  counts.remapped_crosses.back()));
+    }
+  }
+  // Columns binned at other edges: other bins, which move bin by bin.
+  for (std::size_t og = 0; og < from.sparse.size(); ++og) {
+    if (from.sparse[og].kind != SparseKind::bins) continue;
+    const std::string& name = from.numeric.at(static_cast<std::size_t>(from.sparse[og].a)).name;
+    for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
+      const SparseGroup& group = to.sparse[ng];
+      if (group.kind != SparseKind::bins ||
+          to.numeric.at(static_cast<std::size_t>(group.a)).name != name ||
+          same_bins(from, from.sparse[og], to, group)) {
+        continue;
+      }
+      counts.remapped_bins.emplace_back();
+      moves.push_back(
+          move_bins(from, og, to, ng, parameters, outputs, k, counts.remapped_bins.back()));
     }
   }
   // One-hot columns that changed between a vocabulary and buckets, or between two bucket counts:

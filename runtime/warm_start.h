@@ -18,12 +18,21 @@ namespace lathe {
 // by column name and category label ("city=Oslo", "<missing>", "<unknown>"; a hashed column's
 // buckets by bucket number and count); categorical crosses by bucket number and count (the same
 // key only at the same bucket count: carry_parameters moves a cross between bucket counts pair by
-// pair instead). A string per feature: carry_parameters matches features by these keys without
+// pair instead); quantile bins by group name and bin_name ("carat#bins=[0.5, 0.75)",
+// "carat#bins=<missing>": the same key only at the same edges: carry_parameters moves bins between
+// edges bin by bin). A string per feature: carry_parameters matches features by these keys without
 // building them (a bucket by its number and count, never by a label spelled like its key).
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 // The key of expanded feature `feature` alone (0 <= feature < fitted.expanded_features()): for a
 // few features of a model with millions of hashed buckets (`lathe report`'s largest weights).
 std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t feature);
+
+// The name of bin `bin` (0..edges.size()) of a binned column of inner edges `edges`
+// (NumericEncoding::bin_edges): "[lo, hi)", with -inf and inf at the open ends ("[-inf, 0.5)",
+// "[0.5, 0.75)", "[2.5, inf)"; "[-inf, inf)" without edges), each edge as the shortest decimal
+// that reads back as its float, so that two bins share a name only when they are the same bin. The
+// bins' feature keys and `lathe prepare`'s labels of a bins column. Error for another bin.
+std::string bin_name(const std::vector<float>& edges, std::int32_t bin);
 
 // A regression model's target standardization: its score s predicts mean + std * s (ModelFile's
 // target_mean and target_std; std > 0). Ignored for classification.
@@ -70,6 +79,16 @@ struct RemappedColumn {
   bool moved = false;  // false: buckets into other buckets without the earlier profile's labels
 };
 
+// A numeric column that both preparations bin (--bins), at other edges (--refit-prep fits them on
+// the new rows' quantiles), whose bins carry_parameters moved bin by bin (see below).
+struct RemappedBins {
+  std::string name;                         // the numeric column
+  std::int32_t old_bins = 0, new_bins = 0;  // bins of present values (edges + 1)
+  // New bins that took an earlier bin's parameters: all of them, but for the one bin of a column
+  // that `to` fits no edge for (constant in its rows), which has no point to place: zero.
+  std::int32_t moved = 0;
+};
+
 // What carry_parameters did.
 struct CarryReport {
   // Earlier features that `to` has by the same key (expanded_feature_keys) and that so took their
@@ -81,6 +100,8 @@ struct CarryReport {
   std::vector<RemappedCross> remapped_crosses;
   // The one-hot columns of `from` that `to` encodes otherwise, in `from`'s order.
   std::vector<RemappedColumn> remapped_columns;
+  // The binned columns of `from` that `to` bins at other edges, in `from`'s order.
+  std::vector<RemappedBins> remapped_bins;
 };
 
 // The parameters of a model of `shape` (over `to`, target scaling `to_target`) that computes the
@@ -122,7 +143,17 @@ struct CarryReport {
 //                       average of its labels' old parameters (`from_profile`'s labels, else
 //                       `from`'s vocabulary), or, when no label falls in it, the old unknown slot's
 //                       (what the earlier vocabulary gave labels it had not seen). Its slope slots
-//                       start at zero.
+//                       start at zero;
+//   quantile bins       (0/1 slots) carry as they are at the same edges; at other edges
+//                       (RemappedBins) each new bin takes the parameters of the earlier bin that
+//                       holds a point of it: the midpoint of its two edges; the first bin, open
+//                       below, a value just below its edge; the last, open above, its edge itself;
+//                       the missing slot the missing slot's. Exact for the values whose earlier bin
+//                       is that one (each new bin inside an earlier one: the edges of `from` among
+//                       those of `to`); a value whose earlier bin differs takes a neighbouring
+//                       bin's weight. A column without edges in `to` (one bin, constant in its
+//                       rows) has no point to place: that bin starts at zero. Bins of a column
+//                       `from` does not bin start at zero, as any feature `from` lacks.
 // Each earlier feature is so an affine map of new features, x_p = sum_q m_pq y_q + m_p (y_0 = 1
 // names the constant); an fm's factors become u_q = sum_p m_pq v_p (u_0 = sum_p m_p v_p: the dense
 // columns' shifts). Then sum_{q<q'} <u_q, u_q'> y_q y_q' is the earlier pairwise term
@@ -147,7 +178,8 @@ struct CarryReport {
 // unknown slot that `to` knows (its slot starts at zero), a hashed column's buckets moved to another
 // count without `from_profile`, labels that share a new bucket with labels of other old values
 // (averaged), a cross's pairs alike (or that it has too many of to move), the slopes of a column
-// whose encoding changed, and features `to` lacks.
+// whose encoding changed, a value whose bin moved to a bin of other earlier weights, and features
+// `to` lacks.
 // `from_profile` (optional): the profile of `from`'s training rows, for the counts above.
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
                                  const TargetScaling& from_target, const FittedPreparation& to,

@@ -946,6 +946,228 @@ TEST(WarmStartTest, CarryingHashedBucketsTakesMemoryInProportionToTheWeights) {
             << " MiB\n";
 }
 
+// Quantile bins (--bins) of x1 (4) and x2 (5), on every table of make_table.
+PreparationOptions binned_options() {
+  PreparationOptions options;
+  options.per_column["x1"].bins = 4;
+  options.per_column["x2"].bins = 5;
+  return options;
+}
+
+// The index in fitted.sparse of the bins group of numeric column `column`, or -1.
+std::int64_t bins_group(const FittedPreparation& fitted, const std::string& column) {
+  for (std::size_t g = 0; g < fitted.sparse.size(); ++g) {
+    const SparseGroup& group = fitted.sparse[g];
+    if (group.kind == SparseKind::bins &&
+        fitted.numeric.at(static_cast<std::size_t>(group.a)).name == column) {
+      return static_cast<std::int64_t>(g);
+    }
+  }
+  return -1;
+}
+
+// Sets the bin edges of the binned numeric column `column` (and its bins group's slots).
+void set_bin_edges(FittedPreparation& fitted, const std::string& column,
+                   const std::vector<float>& edges) {
+  const std::int64_t g = bins_group(fitted, column);
+  ASSERT_GE(g, 0) << column;
+  SparseGroup& group = fitted.sparse[static_cast<std::size_t>(g)];
+  fitted.numeric.at(static_cast<std::size_t>(group.a)).bin_edges = edges;
+  group.slots = static_cast<std::uint32_t>(edges.size() + 2);
+}
+
+// A model over the same bins (the kept preparation; a refit on the same rows) carries them slot by
+// slot, exactly: the same parameters.
+TEST(WarmStartTest, TheSameBinsCarrySlotBySlot) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 131);
+  PreparationOptions options = binned_options();
+  options.crosses = {{"x1", "city"}};
+  const FittedPreparation from = fit(data, options), to = fit(data, options);
+  ASSERT_GE(bins_group(from, "x1"), 0);
+  ASSERT_EQ(from.sparse.at(static_cast<std::size_t>(bins_group(from, "x2"))).slots, 5u + 1u);
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    const std::int32_t factors = kind == ModelKind::fm ? 3 : 0;
+    const ModelShape shape = shape_of(from, Task::multiclass, kind, 2, factors);
+    const ModelParameters parameters = random_parameters(shape, 132);
+    CarryReport report;
+    const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, shape, &report);
+    EXPECT_EQ(carried.weights, parameters.weights);
+    EXPECT_EQ(carried.bias, parameters.bias);
+    EXPECT_EQ(carried.factors, parameters.factors);
+    EXPECT_EQ(report.carried, from.expanded_features());
+    EXPECT_TRUE(report.remapped_bins.empty());
+  }
+}
+
+// Refitted bins (other edges) move bin by bin: each new bin takes the earlier bin of its midpoint;
+// the first bin that of a value just below its edge, the last that of its edge; missing, missing.
+// Weights and an fm's factors alike, every output; the other features carry as they are.
+TEST(WarmStartTest, RefittedBinsTakeTheEarlierBinOfTheirMiddle) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 141);
+  FittedPreparation from = fit(data, binned_options()), to = fit(data, binned_options());
+  set_bin_edges(from, "x2", {0.0f, 1.0f, 2.0f});
+  // Bins (-inf, 0) [0, 0.5) [0.5, 1.5) [1.5, 2) [2, 5) [5, inf), missing: the first ends at an
+  // earlier edge (just below it: bin 0, not 1), [0.5, 1.5)'s middle is an earlier edge (the bin
+  // above it), the last two lie above every earlier edge.
+  set_bin_edges(to, "x2", {0.0f, 0.5f, 1.5f, 2.0f, 5.0f});
+  const std::vector<std::uint32_t> source = {0, 1, 2, 2, 3, 3, 4};
+  const std::int64_t old_group = bins_group(from, "x2"), new_group = bins_group(to, "x2");
+  const auto old_first =
+      static_cast<std::size_t>(from.group_offsets()[static_cast<std::size_t>(old_group)]);
+  const auto new_first =
+      static_cast<std::size_t>(to.group_offsets()[static_cast<std::size_t>(new_group)]);
+  const std::vector<std::string> old_keys = expanded_feature_keys(from),
+                                 new_keys = expanded_feature_keys(to);
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    const std::int32_t outputs = 2, factors = kind == ModelKind::fm ? 3 : 0;
+    const auto k = static_cast<std::size_t>(factors);
+    const ModelShape old_shape = shape_of(from, Task::multiclass, kind, outputs, factors);
+    const ModelShape new_shape = shape_of(to, Task::multiclass, kind, outputs, factors);
+    const ModelParameters parameters = random_parameters(old_shape, 142);
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(from, parameters, {}, to, {}, new_shape, &report);
+    ASSERT_EQ(report.remapped_bins.size(), 1u);
+    EXPECT_EQ(report.remapped_bins[0].name, "x2");
+    EXPECT_EQ(report.remapped_bins[0].old_bins, 4);
+    EXPECT_EQ(report.remapped_bins[0].new_bins, 6);
+    EXPECT_EQ(report.remapped_bins[0].moved, 6);
+    EXPECT_EQ(report.carried, to.expanded_features() - static_cast<std::int64_t>(source.size()));
+    const auto old_features = static_cast<std::size_t>(old_shape.features);
+    const auto new_features = static_cast<std::size_t>(new_shape.features);
+    for (std::size_t o = 0; o < static_cast<std::size_t>(outputs); ++o) {
+      for (std::size_t s = 0; s < source.size(); ++s) {
+        const std::size_t p = o * old_features + old_first + source[s],
+                          q = o * new_features + new_first + s;
+        EXPECT_EQ(carried.weights[q], parameters.weights[p]) << "bin " << s << ", output " << o;
+        for (std::size_t f = 0; f < k; ++f) {
+          EXPECT_EQ(carried.factors[q * k + f], parameters.factors[p * k + f])
+              << "bin " << s << ", factor " << f;
+        }
+      }
+      // Every other feature (x1's bins too, at the same edges) by its key.
+      for (std::size_t q = 0; q < new_features; ++q) {
+        if (q >= new_first && q < new_first + source.size()) continue;
+        const auto p = static_cast<std::size_t>(
+            std::find(old_keys.begin(), old_keys.end(), new_keys[q]) - old_keys.begin());
+        ASSERT_LT(p, old_features) << new_keys[q];
+        EXPECT_EQ(carried.weights[o * new_features + q], parameters.weights[o * old_features + p])
+            << new_keys[q];
+      }
+    }
+  }
+}
+
+// New bins each inside an earlier bin (the earlier edges among the new ones) on data whose centers
+// and scales moved: the new model computes the earlier one for every present value, an fm too.
+TEST(WarmStartTest, FinerBinsKeepTheFunction) {
+  const Table old_data = make_table(500, 5.0, 2.0, 0.0, kCities, kColors, 151);
+  const Table new_data = make_table(700, 8.0, 3.5, 0.0, kCities, kColors, 152);
+  const Table rows = make_table(300, 6.0, 2.5, 0.0, kCities, kColors, 153);  // x2 in [9, 19)
+  FittedPreparation from = fit(old_data, binned_options()), to = fit(new_data, binned_options());
+  set_bin_edges(from, "x2", {11.0f, 14.0f, 17.0f});
+  set_bin_edges(to, "x2", {10.0f, 11.0f, 12.5f, 14.0f, 17.0f, 18.0f});
+  set_bin_edges(from, "x1", {5.0f, 6.0f});
+  set_bin_edges(to, "x1", {5.0f, 6.0f});
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    const std::int32_t factors = kind == ModelKind::fm ? 4 : 0;
+    const ModelShape old_shape = shape_of(from, Task::binary, kind, 1, factors);
+    const ModelShape new_shape = shape_of(to, Task::binary, kind, 1, factors);
+    const ModelParameters parameters = random_parameters(old_shape, 154);
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(from, parameters, {}, to, {}, new_shape, &report);
+    EXPECT_EQ(report.inexact_terms, 0);
+    EXPECT_EQ(report.remapped_bins.size(), 1u);  // x1's bins carry by key
+    const std::vector<float> expected = predictions(old_shape, parameters, prepare(from, rows), {});
+    const std::vector<float> got = predictions(new_shape, carried, prepare(to, rows), {});
+    ASSERT_EQ(got.size(), expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i], expected[i], 1e-4 * (1.0 + std::abs(expected[i]))) << "row " << i;
+    }
+  }
+}
+
+// Bins of a column the earlier model did not bin start at zero (weights and factors); bins the new
+// preparation drops are left behind; a new column of one bin (no edge) has no point to place, so
+// that bin starts at zero, its missing slot carrying.
+TEST(WarmStartTest, BinsTheEarlierModelLacksStartAtZero) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 161);
+  PreparationOptions x1_only;
+  x1_only.per_column["x1"].bins = 4;
+  const FittedPreparation unbinned = fit(data, {}), binned = fit(data, x1_only);
+  {
+    const ModelShape old_shape = shape_of(unbinned, Task::binary, ModelKind::fm, 1, 3);
+    const ModelShape new_shape = shape_of(binned, Task::binary, ModelKind::fm, 1, 3);
+    CarryReport report;
+    const ModelParameters carried = carry_parameters(unbinned, random_parameters(old_shape, 162),
+                                                     {}, binned, {}, new_shape, &report);
+    EXPECT_EQ(report.carried, unbinned.expanded_features());
+    EXPECT_TRUE(report.remapped_bins.empty());
+    const std::int64_t g = bins_group(binned, "x1");
+    ASSERT_GE(g, 0);
+    const std::int64_t first = binned.group_offsets()[static_cast<std::size_t>(g)];
+    const std::int64_t end = binned.group_offsets()[static_cast<std::size_t>(g) + 1];
+    ASSERT_EQ(end - first, 4 + 1);
+    for (std::int64_t q = first; q < end; ++q) {
+      EXPECT_EQ(carried.weights[static_cast<std::size_t>(q)], 0.0f) << "slot " << q - first;
+      for (std::size_t f = 0; f < 3; ++f)
+        EXPECT_EQ(carried.factors[static_cast<std::size_t>(q) * 3 + f], 0.0f);
+    }
+    EXPECT_NE(carried.weights.at(0), 0.0f);  // x1's value carried
+  }
+  {
+    const ModelShape old_shape = shape_of(binned, Task::binary, ModelKind::linear, 1, 0);
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(binned, random_parameters(old_shape, 163), {}, unbinned, {},
+                         shape_of(unbinned, Task::binary, ModelKind::linear, 1, 0), &report);
+    EXPECT_EQ(report.carried, unbinned.expanded_features());
+    EXPECT_EQ(carried.weights.size(), static_cast<std::size_t>(unbinned.expanded_features()));
+  }
+  {
+    FittedPreparation one_bin = binned, two_edges = binned;
+    set_bin_edges(one_bin, "x1", {});
+    set_bin_edges(two_edges, "x1", {4.0f, 6.0f});
+    const ModelShape old_shape = shape_of(two_edges, Task::binary, ModelKind::linear, 1, 0);
+    const ModelParameters parameters = random_parameters(old_shape, 164);
+    CarryReport report;
+    const ModelParameters carried =
+        carry_parameters(two_edges, parameters, {}, one_bin, {},
+                         shape_of(one_bin, Task::binary, ModelKind::linear, 1, 0), &report);
+    ASSERT_EQ(report.remapped_bins.size(), 1u);
+    EXPECT_EQ(report.remapped_bins[0].new_bins, 1);
+    EXPECT_EQ(report.remapped_bins[0].moved, 0);
+    const auto g = static_cast<std::size_t>(bins_group(one_bin, "x1"));
+    const auto old_first = static_cast<std::size_t>(two_edges.group_offsets()[g]);
+    const auto new_first = static_cast<std::size_t>(one_bin.group_offsets()[g]);
+    EXPECT_EQ(carried.weights[new_first], 0.0f);
+    EXPECT_EQ(carried.weights[new_first + 1], parameters.weights[old_first + 3]);  // missing
+  }
+}
+
+// A bin's key and name: its range of raw values, each edge as its shortest decimal.
+TEST(WarmStartTest, BinsAreNamedByTheirRanges) {
+  EXPECT_EQ(bin_name({0.5f, 0.75f, 2.5f}, 0), "[-inf, 0.5)");
+  EXPECT_EQ(bin_name({0.5f, 0.75f, 2.5f}, 1), "[0.5, 0.75)");
+  EXPECT_EQ(bin_name({0.5f, 0.75f, 2.5f}, 3), "[2.5, inf)");
+  EXPECT_EQ(bin_name({0.1f, 1e6f}, 1), "[0.1, 1e+06)");
+  EXPECT_EQ(bin_name({}, 0), "[-inf, inf)");
+  EXPECT_THROW(bin_name({0.5f}, 2), Error);
+  FittedPreparation fitted =
+      fit(make_table(200, 5.0, 2.0, 0.1, kCities, kColors, 171), binned_options());
+  set_bin_edges(fitted, "x2", {-1.5f, 3.0f});
+  const std::vector<std::string> keys = expanded_feature_keys(fitted);
+  const auto first = static_cast<std::size_t>(
+      fitted.group_offsets()[static_cast<std::size_t>(bins_group(fitted, "x2"))]);
+  const std::vector<std::string> expected = {"bins:x2#bins=[-inf, -1.5)", "bins:x2#bins=[-1.5, 3)",
+                                             "bins:x2#bins=[3, inf)", "bins:x2#bins=<missing>"};
+  for (std::size_t s = 0; s < expected.size(); ++s) {
+    EXPECT_EQ(keys.at(first + s), expected[s]);
+    EXPECT_EQ(expanded_feature_key(fitted, static_cast<std::int64_t>(first + s)), expected[s]);
+  }
+}
+
 TEST(WarmStartTest, OtherOutputsOrFactorsAreRefused) {
   const Table data = make_table(200, 5.0, 2.0, 0.0, kCities, kColors, 101);
   const FittedPreparation fitted = fit(data, {});

@@ -859,5 +859,156 @@ class TrainedOnPreparedTest(unittest.TestCase):
             self.assertEqual(json.loads(f.attrs["trained_on_prepared"])["source"], "tp.h5")
 
 
+def bin_label_range(label):
+    """The [lo, hi) of a bins column's label "[lo, hi)" as floats (-inf and inf at the ends)."""
+    assert label.startswith("[") and label.endswith(")"), label
+    lo, hi = label[1:-1].split(", ")
+    return float(lo), float(hi)
+
+
+def bin_labels(edges):
+    """The labels `lathe prepare` gives bins of these inner edges (float32 shortest decimals: the
+    edges below are short decimals, which numpy's repr writes as C++'s to_chars does)."""
+    text = ["-inf"] + [np.format_float_positional(np.float32(e), trim="-") for e in edges] + ["inf"]
+    return [f"[{lo}, {hi})" for lo, hi in zip(text[:-1], text[1:])] + ["(missing)"]
+
+
+class BinsTest(unittest.TestCase):
+    """Quantile bins (--bins) in prepared files: a categorical "x#bins" column labelled by the bins'
+    ranges of raw values; `lathe prepare --from` writes the same bins; training on the file takes
+    them as categories and trains as `lathe train --bins` does on the raw data; --bins on a prepared
+    file does not bin its binned columns again; --init-model --refit-prep moves the bins' weights."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-bins-")
+        diamonds = pd.read_csv(os.path.join(SHARED, "diamonds.csv")).sample(n=4000, random_state=1)
+        cls.train_df, cls.test_df = diamonds.iloc[:3000].copy(), diamonds.iloc[3000:].copy()
+        cls.train_df.loc[cls.train_df.index[::7], "carat"] = np.nan  # a missing slot with rows
+        cls.train = import_frame(cls.train_df, cls.dir, "train")
+        cls.test = import_frame(cls.test_df, cls.dir, "test")
+        cls.prepared = cls.path("p.h5")
+        # Bins of every numeric column but depth, which a later test bins on the prepared file.
+        run("prepare", cls.train, cls.prepared, "--label", "price", "--bins", "4,carat=5,depth=0", "--device", "cpu",
+            "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    def numeric_of(self, preparation_text):
+        return {n["name"]: n for n in json.loads(preparation_text)["numeric"]}
+
+    def check_bins_column(self, prepared, raw_df, column):
+        """The bins column of `column` in `prepared`: its labels name the stored edges' ranges, and each
+        row's label is the range that holds its raw value ("(missing)" for a missing one)."""
+        with h5py.File(prepared) as f:
+            edges = self.numeric_of(f.attrs["lathe_preparation"])[column]["bin_edges"]
+            labels = labels_of(f[column + "#bins"])
+            codes = f[column + "#bins"][:]
+        self.assertEqual(labels, bin_labels(edges), column)
+        values = raw_df[column].to_numpy(dtype=np.float32)
+        for v, code in zip(values, codes):
+            if np.isnan(v):
+                self.assertEqual(labels[code], "(missing)")
+                continue
+            lo, hi = bin_label_range(labels[code])
+            self.assertTrue(np.float32(lo) <= v < np.float32(hi), (column, v, labels[code]))
+        return labels, codes
+
+    def test_bins_are_categories_named_by_their_ranges(self):
+        labels, codes = self.check_bins_column(self.prepared, self.train_df, "carat")
+        self.assertEqual(len(labels), 5 + 1)
+        self.assertTrue(labels[0].startswith("[-inf, ") and labels[-2].endswith(", inf)"), labels)
+        self.assertEqual(sorted(set(codes)), list(range(6)))  # every bin and the missing slot has rows
+        self.check_bins_column(self.prepared, self.train_df, "table")
+        with h5py.File(self.prepared) as f:
+            self.assertNotIn("depth#bins", f)
+            self.assertEqual(f["carat"].dtype, np.float32)  # the prepared value beside its bins
+
+    def test_prepare_from_a_prepared_file_or_a_model_writes_the_same_bins(self):
+        applied = self.path("tp.h5")
+        run("prepare", self.test, applied, "--from", self.prepared, "--device", "cpu", "--quiet")
+        with h5py.File(applied) as t, h5py.File(self.prepared) as p:
+            self.assertEqual(labels_of(t["carat#bins"]), labels_of(p["carat#bins"]))
+        self.check_bins_column(applied, self.test_df, "carat")
+        # A model trained on raw data with --bins: its preparation's bins.
+        model = self.path("raw_binned.h5")
+        run("train", self.train, "--label", "price", "--task", "regression", "--bins", "3", "--epochs", "1",
+            "--device", "cpu", "--out", model, "--quiet")
+        from_model = self.path("fm.h5")
+        run("prepare", self.test, from_model, "--from", model, "--device", "cpu", "--quiet")
+        labels, _ = self.check_bins_column(from_model, self.test_df, "x")
+        with h5py.File(model) as m:
+            self.assertEqual(len(self.numeric_of(m.attrs["preparation"])["x"]["bin_edges"]), 2)
+        self.assertEqual(len(labels), 3 + 1)
+
+    def test_prepared_bins_train_as_the_raw_data_does(self):
+        # `lathe prepare --bins` + `lathe train` predicts what `lathe train --bins` does: the bins'
+        # categories are a one-hot of the same bins (rows in the same slots, none in the others).
+        common = ["--label", "price", "--task", "regression", "--epochs", "3", "--valid-fraction", "0",
+                  "--device", "cpu", "--quiet"]
+        two_steps, one_step = self.path("two.h5"), self.path("one.h5")
+        run("train", self.prepared, *common, "--out", two_steps)
+        run("train", self.train, *common, "--bins", "4,carat=5,depth=0", "--out", one_step)
+        with h5py.File(two_steps) as f:
+            groups = {g["name"]: g["kind"] for g in json.loads(f.attrs["preparation"])["sparse"]}
+        self.assertEqual(groups["carat#bins"], "one_hot")
+        self.assertNotIn("bins", groups.values())
+        test_prepared = self.path("tp2.h5")
+        run("prepare", self.test, test_prepared, "--from", self.prepared, "--device", "cpu", "--quiet")
+        a, b = self.path("a.h5"), self.path("b.h5")
+        run("score", two_steps, test_prepared, "--out", a, "--device", "cpu", "--quiet")
+        run("score", one_step, self.test, "--out", b, "--device", "cpu", "--quiet")
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            np.testing.assert_allclose(fa["prediction"][:], fb["prediction"][:], rtol=1e-5, atol=1e-3)
+
+    def test_bins_given_again_on_a_prepared_file(self):
+        # Its binned columns are not binned again (a second "carat#bins"); depth, unbinned there, is.
+        out = self.path("again.h5")
+        proc = run("train", self.prepared, "--label", "price", "--task", "regression", "--bins", "4", "--epochs",
+                   "1", "--device", "cpu", "--out", out)
+        self.assertIn("'carat', 'table', 'x', 'y', 'z' are binned already in " + self.prepared, proc.stderr)
+        with h5py.File(out) as f:
+            sparse = json.loads(f.attrs["preparation"])["sparse"]
+        self.assertEqual([g["name"] for g in sparse if g["kind"] == "bins"], ["depth#bins"])
+        self.assertEqual(len([g for g in sparse if g["name"] == "carat#bins"]), 1)
+        # `lathe prepare` of the prepared file alike: one column of each name.
+        reprepared = self.path("reprepared.h5")
+        proc = run("prepare", self.prepared, reprepared, "--label", "price", "--bins", "4", "--device", "cpu")
+        self.assertIn("binned already", proc.stdout + proc.stderr)
+        with h5py.File(reprepared) as f:
+            columns = list(f.attrs["lathe_columns"])
+        self.assertEqual(len(columns), len(set(columns)))
+        self.assertIn("depth#bins", columns)
+        # A bins column holds categories: a numeric option on it is refused, naming the column to set.
+        proc = run("train", self.prepared, "--label", "price", "--task", "regression", "--bins", "carat#bins=4",
+                   "--device", "cpu", "--out", self.path("no.h5"), "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("'carat#bins': it holds the quantile bins of column 'carat'", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("no.h5")))
+
+    def test_retraining_moves_the_bins_weights(self):
+        # --refit-prep on other rows refits the edges: the bins' weights move bin by bin, with a note;
+        # a column binned only now starts from zero, one binned only before is left behind.
+        common = ["--label", "price", "--task", "regression", "--model", "fm", "--factors", "3", "--epochs", "2",
+                  "--device", "cpu"]
+        parent = self.path("parent.h5")
+        run("train", self.train, *common, "--bins", "4,depth=0", "--out", parent, "--quiet")
+        proc = run("train", self.test, *common, "--bins", "4,carat=0", "--init-model", parent, "--refit-prep",
+                   "--out", self.path("child.h5"))
+        self.assertIn("the weights of the quantile bins of 'carat' were not carried", proc.stderr)
+        self.assertIn("it did not bin 'depth'", proc.stderr)
+        self.assertIn("each bin took the weights of the earlier bin that holds its middle", proc.stderr)
+        # Kept (no --refit-prep): the same bins, carried as they are, no note about them.
+        proc = run("train", self.test, *common, "--init-model", parent, "--out", self.path("kept.h5"))
+        self.assertNotIn("bins", proc.stderr)
+        with h5py.File(parent) as p, h5py.File(self.path("kept.h5")) as k:
+            self.assertEqual(p.attrs["preparation"], k.attrs["preparation"])
+
 if __name__ == "__main__":
     unittest.main()
