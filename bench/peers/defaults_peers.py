@@ -17,6 +17,8 @@ On the same 80% and scored on the same 20%:
                  the last epoch kept (what the scikit-learn fit is the counterpart of)
   lathe-bins     `lathe train --bins 32`: the defaults plus 32 quantile bins of every numeric column (a
                  step function beside each slope)
+  lathe-fm       `lathe train --model fm`: a factorization machine at its defaults
+  lathe-fm-bins  `lathe train --model fm --bins 32`: the fm crosses the bins with the other features
   xgboost        XGBRegressor / XGBClassifier(tree_method="hist", enable_categorical=True), its defaults
                  otherwise, the string columns as pandas categoricals (the training split's labels): not
                  a linear model, the gap a tree ensemble finds; left out, with a note, when xgboost is
@@ -44,7 +46,8 @@ DATASETS = [  # file, label, task, the metrics reported (lathe eval's names), th
     ("penguins.csv", "species", "multiclass", ["logloss", "accuracy"]),
 ]
 VARIANTS = [("lathe", []), ("lathe-all-rows", ["--valid-fraction", "0", "--patience", "0"]),
-            ("lathe-bins", ["--bins", "32"])]
+            ("lathe-bins", ["--bins", "32"]), ("lathe-fm", ["--model", "fm"]),
+            ("lathe-fm-bins", ["--model", "fm", "--bins", "32"])]
 
 
 def xgboost_available():
