@@ -60,6 +60,9 @@ std::string preparation_to_json(const FittedPreparation& fitted) {
     if (n.binned) {
       j["numeric"].back()["binned"] = true;
       j["numeric"].back()["bin_edges"] = n.bin_edges;
+      if (std::isfinite(n.bin_min) && std::isfinite(n.bin_max)) {
+        j["numeric"].back()["bin_range"] = {n.bin_min, n.bin_max};
+      }
     }
   }
   j["indicators"] = fitted.indicators;
@@ -98,7 +101,17 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
       e.transform.inv_scale = n.at("inv_scale").get<double>();
       e.has_missing = n.at("has_missing").get<bool>();
       e.binned = n.value("binned", false);
-      if (e.binned) e.bin_edges = n.at("bin_edges").get<std::vector<float>>();
+      if (e.binned) {
+        e.bin_edges = n.at("bin_edges").get<std::vector<float>>();
+        if (n.contains("bin_range")) {
+          const auto range = n.at("bin_range").get<std::vector<float>>();
+          if (range.size() != 2 || !std::isfinite(range[0]) || !std::isfinite(range[1]) || range[0] > range[1]) {
+            throw InputError(context + ": the stored preparation is inconsistent: the bin range of column " + e.name);
+          }
+          e.bin_min = range[0];
+          e.bin_max = range[1];
+        }
+      }
       f.numeric.push_back(e);
     }
     f.indicators = j.at("indicators").get<std::vector<std::int32_t>>();

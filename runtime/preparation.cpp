@@ -474,8 +474,13 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       if (p.bins > 0) {
         enc.binned = true;
         enc.bin_edges = quantile_bin_edges(col, p.bins);
+        if (col.numeric.stats.count > 0 && std::isfinite(col.numeric.stats.min) && std::isfinite(col.numeric.stats.max)) {
+          enc.bin_min = static_cast<float>(col.numeric.stats.min);
+          enc.bin_max = static_cast<float>(col.numeric.stats.max);
+        }
         if (static_cast<std::int32_t>(enc.bin_edges.size()) + 1 < p.bins) {
-          note(notes, "column '" + col.name + "': " + std::to_string(enc.bin_edges.size() + 1) + " bins of the " +
+          const std::size_t made = enc.bin_edges.size() + 1;
+          note(notes, "column '" + col.name + "': " + std::to_string(made) + (made == 1 ? " bin" : " bins") + " of the " +
                           std::to_string(p.bins) + " asked (where its values repeat, quantiles coincide)");
         }
       }

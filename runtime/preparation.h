@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <memory>
@@ -128,6 +129,11 @@ struct NumericEncoding {
   // training minimum (a value equal to an edge is in the bin above it). A column of a few distinct
   // values has fewer bins than asked; a constant or all-missing one has no edge (one bin).
   std::vector<float> bin_edges;
+  // Binned: the training minimum and maximum (NaN when unknown: a column without values, or a
+  // model written before they were kept). The end bins are open, and these say where their
+  // training values lay: a retraining places those bins by them (runtime/warm_start.h).
+  float bin_min = std::numeric_limits<float>::quiet_NaN();
+  float bin_max = std::numeric_limits<float>::quiet_NaN();
 };
 
 // SparseKind (one_hot, categorical_cross, slope) is declared in kernels/prepare_formulas.h.

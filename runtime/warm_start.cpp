@@ -441,9 +441,13 @@ SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
 
 // The bins group `old_group` of `from` moved to the bins group `new_group` of `to`, of the same
 // column at other edges: each new bin takes the earlier bin that holds a point of it (its edges'
-// midpoint; the first bin a value just below its edge, the last its edge), the missing slot the
-// missing slot. In double, so that a midpoint is strictly between two adjacent float edges. A new
-// column without edges (one bin, no point to place) starts at zero.
+// midpoint; for the open first and last bins the midpoint of the edge and the new training
+// minimum or maximum, where the preparation knows them, else a value just below the first edge
+// and the last edge), the missing slot the missing slot. In double, so that a midpoint is strictly
+// between two adjacent float edges. A new column without edges (one bin, no point to place)
+// starts at zero. The end bins hold the extremes: without the training range, the first bin's
+// point just below its edge could fall in an earlier bin far above the new minimum (integers 0-19
+// binned at 3.9 where the earlier edges were 3, 5, ...: values 0-2 took the weights of [3, 5)).
 SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
                    const FittedPreparation& to, std::size_t new_group,
                    const ModelParameters& parameters, std::size_t outputs, std::size_t k,
@@ -465,9 +469,14 @@ SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
   const auto for_each_bin = [&](const auto& f) {
     const auto n = static_cast<std::uint32_t>(now.size());
     for (std::uint32_t b = 0; n > 0 && b <= n; ++b) {
+      const bool ranged = std::isfinite(column.bin_min) && std::isfinite(column.bin_max);
       const std::int64_t source =
-          b == 0   ? old_bin(now[0], true)
-          : b == n ? old_bin(now[n - 1], false)
+          b == 0   ? (ranged && column.bin_min < now[0]
+                        ? old_bin(0.5 * (static_cast<double>(column.bin_min) + now[0]), false)
+                        : old_bin(now[0], true))
+          : b == n ? (ranged && column.bin_max > now[n - 1]
+                        ? old_bin(0.5 * (static_cast<double>(now[n - 1]) + column.bin_max), false)
+                        : old_bin(now[n - 1], false))
                    : old_bin(0.5 * (static_cast<double>(now[b - 1]) + now[b]), false);
       f(source, b, 1.0);
     }

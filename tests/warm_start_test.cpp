@@ -1058,6 +1058,42 @@ TEST(WarmStartTest, RefittedBinsTakeTheEarlierBinOfTheirMiddle) {
   }
 }
 
+// The open end bins are placed by the new training range where the preparation knows it: values
+// 0-19 binned at 3.9 and 12 where the earlier edges were 3, 5 and 15 put the first bin's values
+// (0-3) in the earlier first bin, not in [3, 5), which holds the point just below 3.9; the last
+// bin's values (12-19) take [15, inf) by the middle of 12 and 19, not [5, 15) by its edge. Without
+// the range (a model written before it was kept) the edges alone decide.
+TEST(WarmStartTest, EndBinsArePlacedByTheTrainingRange) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 151);
+  FittedPreparation from = fit(data, binned_options()), to = fit(data, binned_options());
+  set_bin_edges(from, "x2", {3.0f, 5.0f, 15.0f});
+  set_bin_edges(to, "x2", {3.9f, 12.0f});
+  const std::int64_t old_group = bins_group(from, "x2"), new_group = bins_group(to, "x2");
+  NumericEncoding& column = to.numeric.at(static_cast<std::size_t>(to.sparse[static_cast<std::size_t>(new_group)].a));
+  const auto old_first = static_cast<std::size_t>(from.group_offsets()[static_cast<std::size_t>(old_group)]);
+  const auto new_first = static_cast<std::size_t>(to.group_offsets()[static_cast<std::size_t>(new_group)]);
+  const ModelShape old_shape = shape_of(from, Task::regression, ModelKind::linear, 1, 0);
+  const ModelShape new_shape = shape_of(to, Task::regression, ModelKind::linear, 1, 0);
+  const ModelParameters parameters = random_parameters(old_shape, 152);
+  const auto sources = [&] {
+    const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, nullptr);
+    std::vector<std::int64_t> source;
+    for (std::size_t b = 0; b < 4; ++b) {
+      std::int64_t found = -1;
+      for (std::size_t s = 0; s < 5; ++s) {
+        if (carried.weights[new_first + b] == parameters.weights[old_first + s]) found = static_cast<std::int64_t>(s);
+      }
+      source.push_back(found);
+    }
+    return source;
+  };
+  column.bin_min = 0.0f;
+  column.bin_max = 19.0f;
+  EXPECT_EQ(sources(), (std::vector<std::int64_t>{0, 2, 3, 4}));
+  column.bin_min = column.bin_max = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(sources(), (std::vector<std::int64_t>{1, 2, 2, 4}));
+}
+
 // New bins each inside an earlier bin (the earlier edges among the new ones) on data whose centers
 // and scales moved: the new model computes the earlier one for every present value, an fm too.
 TEST(WarmStartTest, FinerBinsKeepTheFunction) {
