@@ -303,7 +303,7 @@ void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pat
 struct TrainArgs {
   std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
               schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
-              metrics_log, config, checkpoint, resume, sparse_updates = "lazy";
+              metrics_log, config, checkpoint, resume, sparse_updates = "lazy", target_transform;
   PreparationArgs preparation;
   TrainTableOptions options;
   bool dedup = false, quiet = false;
@@ -442,6 +442,13 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   if (cmd->count("--huber-delta") > 0 && o.task != Task::regression) {
     throw UsageError("--huber-delta needs --task regression (it chooses the regression loss; this run's task is " +
                      args->task + ")");
+  }
+  if (cmd->count("--target-transform") > 0) {
+    if (o.task != Task::regression) {
+      throw UsageError("--target-transform needs --task regression (it transforms the regression label; this run's "
+                       "task is " + args->task + ")");
+    }
+    o.target_transform = parse_target_transform(args->target_transform);
   }
   if (!args->metric.empty()) {
     const std::vector<std::string> names = metric_names(o.task);
@@ -657,8 +664,15 @@ void add_train_command(CLI::App& app) {
                   "(every weight at every step: l2 and moment decay reach absent slots too; slower for large tables)")
       ->capture_default_str()
       ->check(CLI::IsMember({"lazy", "dense"}));
-  cmd->add_option("--huber-delta", args->huber_delta, "Regression: Huber loss, quadratic for residuals up to this size in the label's units, "
-                  "linear beyond (default: squared loss)");
+  cmd->add_option("--huber-delta", args->huber_delta,
+                  "Regression: Huber loss, quadratic for residuals up to this size in the label's units (with "
+                  "--target-transform, in the transformed label's: log(y) or log(1 + y)), linear beyond "
+                  "(default: squared loss)");
+  cmd->add_option("--target-transform", args->target_transform,
+                  "Regression: fit log(y) (log; labels > 0) or log(1 + y) (log1p; labels > -1) and predict exp or "
+                  "expm1 of the fit, in the label's units: for skewed positive labels (prices, counts, durations) "
+                  "(default: none, or --init-model's)")
+      ->check(CLI::IsMember({"none", "log", "log1p"}));
   add_whole_number_option(cmd, "--seed", o.trainer.seed,
                           "Seed of shuffling, the split and initialization")
       ->capture_default_str();

@@ -427,7 +427,14 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
                                   std::to_string(m.profile->columns.size()) + " columns");
   if (m.task == Task::regression) {
     s += table_row("target scaling",
-                   "mean " + num(m.target_mean, 6) + ", std " + num(m.target_std, 6));
+                   "mean " + num(m.target_mean, 6) + ", std " + num(m.target_std, 6) +
+                       (m.target_transform == TargetTransform::none
+                            ? std::string()
+                            : std::string(" of ") + target_transform_name(m.target_transform) +
+                                  "(label); predictions " +
+                                  (m.target_transform == TargetTransform::log ? "exp" : "expm1") +
+                                  " of the fit (--target-transform " + target_transform_name(m.target_transform) +
+                                  ")"));
   }
   // The parent chain: each "parent" holds its own parent, as an object (or, in files written
   // before, as JSON text).

@@ -40,6 +40,8 @@ constexpr std::size_t kLongestTextAttribute = 32 * 1024;
 // The format a file without text datasets is marked with: format 3 readers (older lathe binaries)
 // read its fixed-length strings as they read format 3's variable-length ones.
 constexpr int kModelFormatWithoutTextDatasets = 3;
+constexpr int kModelFormatWithTextDatasets = 4;
+constexpr int kModelFormatWithTargetTransform = 5;  // model_file.h: format 5
 
 // Writes a model file's strings where HDF5 checksums them (see model_file.h, format 4): a
 // fixed-length string attribute of `object` in its object header, or, when longer than
@@ -609,6 +611,7 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     texts.write(f, "huber_delta", nlohmann::json(m.huber_delta).dump());
     texts.write(f, "target_mean", nlohmann::json(m.target_mean).dump());
     texts.write(f, "target_std", nlohmann::json(m.target_std).dump());
+    texts.write(f, "target_transform", std::string(target_transform_name(m.target_transform)));
     texts.write(f, "preparation", preparation_to_json(m.preparation));
     texts.write(f, "input_schema", schema_json(m.input_schema));
     texts.write(f, "metrics", m.metrics_json);
@@ -638,8 +641,10 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
         h5::write_checksummed_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
       }
     }
-    h5::write_int_attribute(f, "lathe_model_format_version",
-                            texts.stored_a_dataset() ? kModelFormatVersion : kModelFormatWithoutTextDatasets, context);
+    const int format = m.target_transform != TargetTransform::none ? kModelFormatWithTargetTransform
+                       : texts.stored_a_dataset()                   ? kModelFormatWithTextDatasets
+                                                                     : kModelFormatWithoutTextDatasets;
+    h5::write_int_attribute(f, "lathe_model_format_version", format, context);
     const std::vector<long long> digest = {static_cast<long long>(attribute_digest(f, context))};
     h5::write_checksummed(f, "attribute_digest", digest, {1}, context);
     LATHE_H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), context);
@@ -758,6 +763,16 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   if (m.task == Task::binary && m.classes.size() != 2) throw InputError(context + ": a binary model needs 2 classes");
   if (!(std::isfinite(m.target_std) && m.target_std > 0 && std::isfinite(m.target_mean))) {
     throw InputError(context + ": target scaling is not finite");
+  }
+  // Files written before --target-transform have no such attribute: none.
+  if (text_exists(f, "target_transform", context)) {
+    const std::string transform = read_string(f, "target_transform", context);
+    const std::optional<TargetTransform> parsed = parse_target_transform(transform);
+    if (!parsed) throw InputError(context + ": unknown target transform '" + transform + "'");
+    if (*parsed != TargetTransform::none && m.task != Task::regression) {
+      throw InputError(context + ": a " + task + " model with target transform '" + transform + "'");
+    }
+    m.target_transform = *parsed;
   }
   m.parameters.weights = h5::read_finite_floats(f, "weights", static_cast<std::size_t>(m.outputs * features), context);
   m.parameters.bias = h5::read_finite_floats(f, "bias", static_cast<std::size_t>(m.outputs), context);

@@ -1,12 +1,13 @@
-// Lathe's model file (format version 4): one self-contained HDF5 file with everything `lathe eval`,
+// Lathe's model file (format version 5): one self-contained HDF5 file with everything `lathe eval`,
 // `lathe score` and `lathe drift` need. Written under a temporary name and renamed when complete;
 // every dataset carries HDF5's Fletcher32 checksum. Readers refuse a file written by a newer format
 // version; a format 1 file (no profile, no prediction summary, no parent) still loads.
 //
 //   /                      attributes: lathe_model_format_version (int), task, model_kind, loss,
 //                          label, classes (strings), outputs, factors, huber_delta, target_mean,
-//                          target_std, preparation (JSON), input_schema (JSON), metrics (JSON),
-//                          options (JSON), parent (JSON, format 2, only when the model was
+//                          target_std, target_transform ("none" | "log" | "log1p"; absent
+//                          in older files, read as none), preparation (JSON), input_schema
+//                          (JSON), metrics (JSON), options (JSON), parent (JSON, format 2, only when the model was
 //                          retrained from another: its path, fingerprint and, as a nested object,
 //                          its own parent record; files written before hold that as JSON text), history (JSON, optional:
 //                          the per-epoch record of training, epoch_history_json; absent in older files),
@@ -59,6 +60,10 @@
 // "/profile/columns". A file is marked format 4 only when it holds such a dataset; otherwise it is
 // marked 3, and older lathe binaries read it too.
 //
+// Format 5: a regression model fitted to a transformed label (target_transform log or log1p). An
+// older reader would ignore the attribute and predict in the transform's units, so such a file is
+// marked 5 and refused there; with target_transform "none" the file keeps format 3 or 4.
+//
 // A dataset that would hold no values is not written (it reads as empty).
 //
 // A training checkpoint (io/checkpoint.h) is a model file (the best epoch's weights, so `lathe
@@ -84,7 +89,7 @@ namespace lathe {
 
 // The newest format this lathe reads and writes (a file is marked with the oldest that describes it:
 // see format 4 above).
-inline constexpr int kModelFormatVersion = 4;
+inline constexpr int kModelFormatVersion = 5;
 
 // Points kept by the quantile sketch of a model's predictions.
 inline constexpr int kPredictionSketchCapacity = 1024;
@@ -134,6 +139,9 @@ struct ModelFile {
   std::vector<std::string> classes;  // binary: {negative, positive}; multiclass: class i
   double target_mean = 0.0;          // regression: predictions = score * target_std + target_mean
   double target_std = 1.0;
+  // Regression: the label was fitted as t(label) (target_mean and target_std are t(label)'s), and
+  // predictions are inv(score * target_std + target_mean) (RegressionMap).
+  TargetTransform target_transform = TargetTransform::none;
   FittedPreparation preparation;
   std::vector<ColumnInfo> input_schema;  // the training file's columns (names, types, categories)
   ModelParameters parameters;

@@ -627,11 +627,19 @@ void add_outputs(GraphBuilder& g, onnx::GraphProto* graph, const ModelFile& mode
   switch (model.task) {
     case Task::regression: {
       const std::string s = g.apply("Squeeze", {scores, g.axes({1})}, "score");
-      const std::string y =
+      std::string y =
           g.apply("Add",
                   {g.apply("Mul", {s, g.scalar_double("target_std", model.target_std)}, "unscaled"),
                    g.scalar_double("target_mean", model.target_mean)},
                   "prediction_double");
+      // The target transform's inverse, in double before the cast as RegressionMap takes it
+      // (ONNX has no expm1: exp - 1 in double is within float's rounding of it).
+      if (model.target_transform != TargetTransform::none) {
+        y = g.apply("Exp", {y}, "prediction_exp");
+        if (model.target_transform == TargetTransform::log1p) {
+          y = g.apply("Sub", {y, g.scalar_double("one", 1.0)}, "prediction_expm1");
+        }
+      }
       set_int(g.node("Cast", {y}, "", "prediction"), "to", kFloat);
       add_value_info(graph->mutable_output(), "prediction", kFloat, {-1},
                      "the prediction in the label's units");

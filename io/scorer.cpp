@@ -357,7 +357,7 @@ void score_block(Scorer& scorer, const ScoringInput& input, const ColumnBlockVie
 BlockScorer::BlockScorer(const DeviceContext& ctx, const ModelFile& model)
     : model_(&model), ctx_(ctx), shape_(model_shape(model)), inputs_(model_inputs(model)) {
   net_ = make_prediction_model(ctx_, shape_, model.parameters);
-  link_ = PredictionLink{model.task, shape_.outputs, model.target_mean, model.target_std};
+  link_ = PredictionLink{model.task, shape_.outputs, model.target_mean, model.target_std, model.target_transform};
   if (model.task != Task::regression &&
       static_cast<std::int32_t>(model.classes.size()) != (model.task == Task::binary ? 2 : model.outputs)) {
     throw InputError(model.path.string() + ": the model has " + std::to_string(model.classes.size()) +

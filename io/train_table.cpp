@@ -170,6 +170,39 @@ void check_labels(const LabelMap& map, const std::vector<float>& mapped, const s
   }
 }
 
+// A regression label under a target transform (--target-transform): t(y) in double (log y or
+// log(1 + y)); the identity without one.
+double transformed_label(TargetTransform transform, double y) {
+  switch (transform) {
+    case TargetTransform::log:
+      return std::log(y);
+    case TargetTransform::log1p:
+      return std::log1p(y);
+    default:
+      return y;
+  }
+}
+
+// Throws InputError naming `file`, the row and the value when a label of a row in `rows` (every
+// row when null) lies outside the transform's domain (log: y > 0; log1p: y > -1), where t(y) would
+// be infinite or NaN and the fit would fail epochs later with nothing to say why.
+void check_transformable_labels(TargetTransform transform, const std::vector<float>& raw, const RowMask* rows,
+                                const std::string& file, const std::string& label) {
+  if (transform == TargetTransform::none) return;
+  const double least = transform == TargetTransform::log ? 0.0 : -1.0;
+  for (std::size_t r = 0; r < raw.size(); ++r) {
+    if (rows && !rows->test(static_cast<std::int64_t>(r))) continue;
+    const float v = raw[r];
+    if (v > least || std::isnan(v)) continue;  // NaN: reported as a missing label elsewhere
+    throw InputError(file + ": label '" + label + "': " + row_text(static_cast<std::int64_t>(r)) + " has label " +
+                     number_label(v) + ", outside the domain of --target-transform " +
+                     target_transform_name(transform) + " (labels must be above " +
+                     number_label(static_cast<float>(least)) +
+                     (transform == TargetTransform::log ? "; log1p takes labels above -1, such as counts with zeros)"
+                                                        : ")"));
+  }
+}
+
 // The bounds of the optimizer's options, named by their flags (make_model checks them again, by
 // field name, for callers that do not come from the command line).
 void check_optimizer_options(const OptimizerConfig& c) {
@@ -549,6 +582,11 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
   };
   if (ck.task != now.task) differs("the task", task_name(ck.task), task_name(now.task));
   if (ck.label != now.label) differs("the label", ck.label, now.label);
+  // Before the loss: its stored huber_delta is over the transformed label's std, which differs too.
+  if (ck.target_transform != now.target_transform) {
+    differs("--target-transform", target_transform_name(ck.target_transform),
+            target_transform_name(now.target_transform));
+  }
   if (ck.kind != now.kind || ck.loss != now.loss || ck.huber_delta != now.huber_delta) {
     differs("the model or loss", ck.kind == ModelKind::fm ? "fm" : "linear", now.kind == ModelKind::fm ? "fm" : "linear");
   }
@@ -754,6 +792,21 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const bool warm = !options.init_model.empty();
   ModelFile init;
   if (warm) init = load_model(options.init_model);
+  // The target transform: the given one, else a retrained model's own (its weights predict t(y)).
+  if (options.task != Task::regression &&
+      options.target_transform.value_or(TargetTransform::none) != TargetTransform::none) {
+    throw UsageError("--target-transform needs --task regression (this run's task is " +
+                     std::string(task_name(options.task)) + ")");
+  }
+  const TargetTransform transform = options.target_transform.value_or(
+      warm && init.task == Task::regression ? init.target_transform : TargetTransform::none);
+  if (warm && init.task == Task::regression && transform != init.target_transform) {
+    throw InputError("--init-model " + options.init_model.string() + " was trained with --target-transform " +
+                     target_transform_name(init.target_transform) + "; this run's is " +
+                     target_transform_name(transform) +
+                     " (its weights predict the label under its transform: give --target-transform " +
+                     target_transform_name(init.target_transform) + " or leave it out)");
+  }
   // A kept preparation reads its own inputs only.
   const bool keep_preparation = warm && !options.refit_prep;
   std::vector<std::string> kept_inputs;
@@ -806,6 +859,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep, options.positive,
                                    data.string());
+  check_transformable_labels(transform, raw_labels, &keep, data.string(), options.preparation.label);
   // A multiclass retraining on data that lacks some of its parent's classes (a month without one
   // species) keeps the parent's classes, in its order: their outputs carry over and go on.
   if (warm && options.task == Task::multiclass && labels.classes != init.classes &&
@@ -1005,11 +1059,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   PredictionLink link;
   link.task = options.task;
   link.outputs = options.task == Task::multiclass ? classes : 1;
+  link.target_transform = transform;
   if (options.task == Task::regression) {
     double mean = 0, m2 = 0, n = 0;
     for (std::int64_t r = 0; r < reader.rows(); ++r) {
       if (!train_mask.test(r)) continue;
-      const double t = label_of(r);
+      const double t = transformed_label(transform, label_of(r));
       n += 1;
       const double d = t - mean;
       mean += d / n;
@@ -1025,7 +1080,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     link.target_std = init.target_std;
   }
   const auto target_of_label = [&](float label) {
-    return options.task == Task::regression ? static_cast<float>((label - link.target_mean) / link.target_std) : label;
+    return options.task == Task::regression
+               ? static_cast<float>((transformed_label(transform, label) - link.target_mean) / link.target_std)
+               : label;
   };
 
   // Sample weights, times balanced class weights n / (K * n_c) over the training rows.
@@ -1117,6 +1174,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     valid_raw_labels = options.task == Task::regression ? vvalues[0] : vmap.classes_of(vvalues[0]);
     check_labels(vmap, valid_raw_labels, vvalues[0], options.valid_path.string(), options.preparation.label,
                  "the training data " + data.string());
+    check_transformable_labels(transform, vvalues[0], nullptr, options.valid_path.string(), options.preparation.label);
     if (vw.size() > 1) valid_raw_weights = std::move(vvalues[1]);
     valid_file = options.valid_path.string();
   }
@@ -1177,7 +1235,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
   }
 
-  // --huber-delta is in the label's units; the model's loss sees the standardized target.
+  // --huber-delta is in the units of the label fitted (t(label) under a --target-transform); the
+  // model's loss sees the standardized target.
   const float huber_delta = static_cast<float>(options.huber_delta / link.target_std);
   const ModelShape shape =
       shape_for(fitted, options.task, options.kind, classes, options.huber, huber_delta, options.factors);
@@ -1326,6 +1385,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.classes = labels.classes;
   file.target_mean = link.target_mean;
   file.target_std = link.target_std;
+  file.target_transform = transform;
   file.preparation = fitted;
   file.input_schema = std::move(input_schema);
   file.trained_on_prepared = prepared;

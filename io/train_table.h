@@ -29,7 +29,9 @@ struct TrainTableOptions {
   ModelKind kind = ModelKind::linear;
   std::int32_t factors = 8;
   bool huber = false;
-  float huber_delta = 1.0f;  // in the label's units (the model stores it over the target's std)
+  float huber_delta = 1.0f;  // in the units of the label fitted: t(label) under a target transform
+  // Regression: `--target-transform`; nullopt when not given, which is none, or --init-model's.
+  std::optional<TargetTransform> target_transform;
   std::string positive;       // binary: the positive label ("" = the second in sorted order)
   std::string weight_column;  // sample weights ("" = none)
   bool balanced_class_weights = false;

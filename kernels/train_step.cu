@@ -1367,10 +1367,10 @@ class CudaModel final : public Model {
   }
 
   void predict_regression(const PreparedRowsView& rows, double target_mean, double target_std,
-                          float* out) override {
+                          TargetTransform transform, float* out) override {
     check_regression(shape_, "predict_regression");
     check_rows(shape_, rows, "predict_regression");
-    predict(rows, true, RegressionMap{target_mean, target_std}, out, "predict_regression");
+    predict(rows, true, RegressionMap{target_mean, target_std, transform}, out, "predict_regression");
   }
 
   ModelParameters parameters() const override {

@@ -391,10 +391,10 @@ class CpuModel final : public Model {
   }
 
   void predict_regression(const PreparedRowsView& rows, double target_mean, double target_std,
-                          float* out) override {
+                          TargetTransform transform, float* out) override {
     check_regression(shape_, "predict_regression");
     check_rows(shape_, rows, "predict_regression");
-    predict_in_double(rows, RegressionMap{target_mean, target_std}, out);
+    predict_in_double(rows, RegressionMap{target_mean, target_std, transform}, out);
   }
 
   ModelParameters parameters() const override { return unpack_parameters(state_.theta, params_); }

@@ -41,6 +41,24 @@ const char* loss_name(LossKind loss) {
   }
 }
 
+const char* target_transform_name(TargetTransform transform) {
+  switch (transform) {
+    case TargetTransform::log:
+      return "log";
+    case TargetTransform::log1p:
+      return "log1p";
+    default:
+      return "none";
+  }
+}
+
+std::optional<TargetTransform> parse_target_transform(const std::string& name) {
+  for (TargetTransform t : {TargetTransform::none, TargetTransform::log, TargetTransform::log1p}) {
+    if (name == target_transform_name(t)) return t;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 void check_optimizer(const OptimizerConfig& c) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,15 @@ enum class Task { regression, binary, multiclass };
 const char* task_name(Task task);
 
 enum class ModelKind { linear, fm };
+
+// A regression target's transform (`lathe train --target-transform`): the model fits t(label),
+// standardized, and its predictions are inv(target_mean + target_std * score) in the label's units
+// (RegressionMap, models/model_formulas.h). log: t = log y, y > 0, inv = exp; log1p:
+// t = log(1 + y), y > -1, inv = expm1. Skewed positive targets (prices, counts) fit better on the log scale.
+enum class TargetTransform { none, log, log1p };
+const char* target_transform_name(TargetTransform transform);  // "none", "log", "log1p"
+// The transform named `name`, or nullopt when it is not one.
+std::optional<TargetTransform> parse_target_transform(const std::string& name);
 
 // Per-row losses of a score s (outputs scores for softmax) and a label y:
 //   squared   0.5 (s - y)^2
@@ -219,8 +229,15 @@ class Model {
   // rounded to float once, so a prediction near zero (where the two terms cancel) keeps float's
   // relative precision, which a float score through scores_to_predictions (runtime/trainer.h) does
   // not. Synchronous; Error for a classification model.
+  // With a target transform, out[r] = inv(target_mean + target_std * score), the inverse taken in
+  // double before the one rounding (an overflowing exp gives +inf).
   virtual void predict_regression(const PreparedRowsView& rows, double target_mean,
-                                  double target_std, float* out) = 0;
+                                  double target_std, TargetTransform transform, float* out) = 0;
+  // Without a target transform.
+  void predict_regression(const PreparedRowsView& rows, double target_mean, double target_std,
+                          float* out) {
+    predict_regression(rows, target_mean, target_std, TargetTransform::none, out);
+  }
   virtual ModelParameters parameters() const = 0;
   // Whether every parameter is finite; without a copy where the model can look in place (the
   // trainer asks each epoch, and keeps a copy of the parameters only when they improve).

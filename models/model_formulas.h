@@ -271,15 +271,26 @@ LATHE_HOST_DEVICE void predicted_scores(const ModelView& m, const PreparedRowsVi
   }
 }
 
-// A regression model's prediction from its score (summed in double): offset + scale * score in
-// double, rounded to float once. Model::predict_regression's map is target_mean + target_std *
-// score (the target's standardization undone, as scores_to_predictions does from a float score);
-// predict_scores' is the identity (0, 1).
+// A regression model's prediction from its score (summed in double): inverse(offset + scale *
+// score) in double, rounded to float once. Model::predict_regression's map is target_mean +
+// target_std * score (the target's standardization undone, as scores_to_predictions does from a
+// float score) then the target transform's inverse (exp, expm1), which takes the prediction back
+// to the label's units; predict_scores' is the identity (0, 1, none). An exp beyond double's (or
+// float's) range gives +inf, which the callers report as they would any infinite prediction.
 struct RegressionMap {
   double offset = 0.0;
   double scale = 1.0;
+  TargetTransform inverse = TargetTransform::none;
   LATHE_HOST_DEVICE float operator()(double score) const {
-    return static_cast<float>(offset + scale * score);
+    const double v = offset + scale * score;
+    switch (inverse) {
+      case TargetTransform::log:
+        return static_cast<float>(exp(v));
+      case TargetTransform::log1p:
+        return static_cast<float>(expm1(v));
+      default:
+        return static_cast<float>(v);
+    }
   }
 };
 

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "kernels/prepare_formulas.h"
+#include "models/model_formulas.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -96,7 +97,7 @@ void scores_to_predictions(const PredictionLink& link, std::span<const float> sc
   switch (link.task) {
     case Task::regression:
       for (std::size_t i = 0; i < scores.size(); ++i) {
-        predictions[i] = static_cast<float>(scores[i] * link.target_std + link.target_mean);
+        predictions[i] = RegressionMap{link.target_mean, link.target_std, link.target_transform}(scores[i]);
       }
       break;
     case Task::binary:
@@ -126,7 +127,7 @@ void predict(Model& model, const PredictionLink& link, const PreparedRowsView& r
                 " outputs but room for " + std::to_string(predictions.size()) + " predictions");
   }
   if (link.task == Task::regression) {
-    model.predict_regression(rows, link.target_mean, link.target_std, predictions.data());
+    model.predict_regression(rows, link.target_mean, link.target_std, link.target_transform, predictions.data());
     return;
   }
   model.predict_scores(rows, predictions.data());

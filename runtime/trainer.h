@@ -93,6 +93,9 @@ struct PredictionLink {
   std::int32_t outputs = 1;
   double target_mean = 0.0;
   double target_std = 1.0;
+  // Regression: the transform the target was fitted under; predictions are its inverse of the
+  // de-standardized score, in the label's units (RegressionMap).
+  TargetTransform target_transform = TargetTransform::none;
 };
 
 // scores [rows][outputs] -> predictions: regression value (rows), binary P(positive) (rows),

@@ -27,6 +27,7 @@
 #include "models/model_formulas.h"
 #include "runtime/error.h"
 #include "runtime/team_threshold.h"
+#include "runtime/trainer.h"
 #include "tests/test_devices.h"
 
 namespace lathe {
@@ -1232,6 +1233,45 @@ TEST_P(ModelOnDevice, RegressionPredictionsKeepTheirRelativePrecisionNearZero) {
   auto binary = make_model(ctx, make_shape(d, LossKind::logistic, ModelKind::linear), {}, 1);
   std::vector<float> out(10);
   EXPECT_THROW(binary->predict_regression(d.view(), 0.0, 1.0, out.data()), Error);
+}
+
+// Under a target transform (--target-transform), predict_regression is inv(offset + scale * score)
+// with inv = exp or expm1 taken in double and rounded once (RegressionMap), on every backend; an
+// exp beyond float's range is +inf (no error), and scores_to_predictions' float path applies the
+// same inverse.
+TEST_P(ModelOnDevice, RegressionPredictionsUndoTheTargetTransform) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    SCOPED_TRACE(kind == ModelKind::fm ? "fm" : "linear");
+    const std::int64_t rows = 257;
+    const Data d = make_features(rows, 9, {3, 5}, 91);
+    const ModelShape shape = make_shape(d, LossKind::squared, kind, 4);
+    auto model = make_model(ctx, shape, OptimizerConfig{}, 1);
+    const std::vector<float> theta = set_random_parameters(*model, shape, 92);
+    const std::vector<double> t(theta.begin(), theta.end());
+    std::vector<double> z(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r) z[r] = reference_scores(shape, t, d, r)[0];
+    for (TargetTransform transform : {TargetTransform::log, TargetTransform::log1p}) {
+      SCOPED_TRACE(target_transform_name(transform));
+      const double offset = 2.0, scale = 0.5;
+      std::vector<float> out(static_cast<std::size_t>(rows), NAN);
+      model->predict_regression(d.view(), offset, scale, transform, out.data());
+      std::vector<float> scores(static_cast<std::size_t>(rows), NAN);
+      model->predict_scores(d.view(), scores.data());
+      std::vector<float> linked;
+      scores_to_predictions(PredictionLink{Task::regression, 1, offset, scale, transform}, scores, linked);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const double v = offset + scale * z[r];
+        const double want = transform == TargetTransform::log ? std::exp(v) : std::expm1(v);
+        ASSERT_NEAR(out[r], want, 2.5e-7 * std::fabs(want)) << "row " << r;
+        ASSERT_NEAR(linked[r], want, 1e-5 * std::fabs(want)) << "row " << r;
+      }
+      // Far beyond exp's range: +inf, not an error.
+      model->predict_regression(d.view(), 1e6, 1.0, transform, out.data());
+      for (float p : out) ASSERT_TRUE(std::isinf(p) && p > 0) << p;
+    }
+  }
 }
 
 // A factorization machine's classification scores where one value lies hundreds of standard

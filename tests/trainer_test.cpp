@@ -131,6 +131,31 @@ TEST(ModelFile, SaveThenLoadGivesTheSameModel) {
   EXPECT_EQ(dir.entries().size(), 1u);
 }
 
+// The target transform round-trips (a regression model's); a model saved without one reads as none.
+TEST(ModelFile, TargetTransformRoundTrips) {
+  test::TemporaryDirectory dir;
+  const SmallTable t = small_table();
+  ModelFile m = small_model(t);
+  save_model(dir.file("binary.h5"), m);
+  EXPECT_EQ(load_model(dir.file("binary.h5")).target_transform, TargetTransform::none);
+  m.task = Task::regression;
+  m.loss = LossKind::squared;
+  m.classes.clear();
+  m.target_mean = 3.5;
+  m.target_std = 0.25;
+  for (TargetTransform transform : {TargetTransform::log, TargetTransform::log1p, TargetTransform::none}) {
+    m.target_transform = transform;
+    const std::filesystem::path path = dir.file(std::string(target_transform_name(transform)) + "-r.h5");
+    save_model(path, m);
+    const ModelFile back = load_model(path);
+    EXPECT_EQ(back.target_transform, transform);
+    EXPECT_EQ(back.target_mean, 3.5);
+    EXPECT_EQ(back.target_std, 0.25);
+  }
+  EXPECT_EQ(parse_target_transform("log1p"), TargetTransform::log1p);
+  EXPECT_FALSE(parse_target_transform("sqrt").has_value());
+}
+
 TEST(ModelFile, RefusesNewerVersionsNonFiniteWeightsAndDamage) {
   test::TemporaryDirectory dir;
   const SmallTable t = small_table();

@@ -93,6 +93,8 @@ def read_model(path):
             "classes": [attr_str(c) for c in np.atleast_1d(a["classes"])] if "classes" in a else [],
             "target_mean": float(a["target_mean"]),
             "target_std": float(a["target_std"]),
+            # Absent in files written before --target-transform: none.
+            "target_transform": attr_str(a["target_transform"]) if "target_transform" in a else "none",
             "prep": json.loads(attr_str(a["preparation"])),
             "weights": f["weights"][()].astype(np.float64),
             "bias": f["bias"][()].astype(np.float64),
@@ -183,7 +185,9 @@ def reference_predictions(model, cols):
             scores[:, o] += 0.5 * ((t.sum(axis=0) ** 2) - (t ** 2).sum(axis=0)).sum(axis=1)
     task = model["task"]
     if task == "regression":
-        return {"prediction": (scores[:, 0] * model["target_std"] + model["target_mean"]).astype(np.float32)}
+        fitted = scores[:, 0] * model["target_std"] + model["target_mean"]
+        inverse = {"none": lambda v: v, "log": np.exp, "log1p": np.expm1}[model["target_transform"]]
+        return {"prediction": inverse(fitted).astype(np.float32)}
     if task == "binary":
         with np.errstate(over="ignore"):  # exp(-s) = inf for s < -709: p = 0, as it should
             p = (1.0 / (1.0 + np.exp(-scores[:, 0]))).astype(np.float32)
@@ -341,6 +345,19 @@ class ExportTest(unittest.TestCase):
     def test_regression_diamonds_fm(self):
         self.check_model("diamonds", "diamonds_fm", "--label", "price", "--task", "regression", "--model", "fm",
                          "--factors", "3", "--cross", "carat*cut,color*clarity", "--clip", "std:3")
+
+    def test_regression_diamonds_with_target_transforms(self):
+        # The graph takes exp (log) or exp - 1 (log1p) of the de-standardized score in double.
+        model, onnx_path = self.check_model("diamonds", "diamonds_log", "--label", "price", "--task", "regression",
+                                            "--bins", "8", "--target-transform", "log")
+        self.assertEqual(read_model(model)["target_transform"], "log")
+        ops = [n.op_type for n in onnx.load(onnx_path).graph.node]
+        self.assertIn("Exp", ops)
+        model, onnx_path = self.check_model("diamonds", "diamonds_log1p_fm", "--label", "price", "--task",
+                                            "regression", "--model", "fm", "--factors", "3",
+                                            "--target-transform", "log1p")
+        self.assertEqual(read_model(model)["target_transform"], "log1p")
+        self.assertIn("Exp", [n.op_type for n in onnx.load(onnx_path).graph.node])
 
     def test_multiclass_penguins_linear(self):
         # penguins has missing numeric and categorical values (sex).

@@ -37,7 +37,7 @@ FLIP_MASKS = (0x5A, 0x01, 0x80, 0xFF, 0x10)
 # (dense attribute and link storage), v2 B-trees, the global heap, v1 B-trees and the superblock.
 SIGNATURES = (b"\x89HDF", b"OHDR", b"OCHK", b"FRHP", b"FHDB", b"FHIB", b"BTHD", b"BTIN", b"BTLF", b"GCOL", b"TREE")
 TEXT_ATTRIBUTES = ("task", "model_kind", "loss", "label", "huber_delta", "target_mean", "target_std",
-                   "preparation", "input_schema", "metrics", "options", "history")
+                   "target_transform", "preparation", "input_schema", "metrics", "options", "history")
 
 
 def sweep_offsets(data, stride_count=120):
