@@ -560,7 +560,7 @@ std::string model_scores(GraphBuilder& g, const ModelFile& model, const std::str
   }
 
   if (model.kind == ModelKind::fm) {
-    // 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2] per output, over the active features.
+    // sum_{i<j} <v_i, v_j> x_i x_j per output, over the active features.
     const std::int64_t K = model.factors;
     const std::vector<float>& v = model.parameters.factors;  // [O][features][K]
     std::vector<float> vd(at(D * O * K)), vs(at(R * O * K));
@@ -572,37 +572,34 @@ std::string model_scores(GraphBuilder& g, const ModelFile& model, const std::str
           vs[at(r * O * K + o * K + f)] = v[at((o * features + D + sparse.source[at(r)]) * K + f)];
       }
     }
-    std::vector<std::string> sums, squares;
+    // Each active feature's terms v_if x_i as [N, features, O*K], then the pairs as the running sum
+    // of the features before each (models/model_formulas.h: fm_pairwise, whose order of features
+    // this keeps: dense, then the sparse groups), so that no square cancels where one x_i is huge.
+    std::vector<std::string> terms;
     if (!x.empty()) {
       const std::string factors = float_table_as_double(g, "dense_factors", {D, O * K}, vd);
-      sums.push_back(g.apply("MatMul", {x, factors}, "fm_dense_sum"));
-      const std::string x2 = g.apply("Mul", {x, x}, "dense_squared");
-      // A product of two floats is exact in double.
-      const std::string factors2 = g.apply("Mul", {factors, factors}, "dense_factors_squared");
-      squares.push_back(g.apply("MatMul", {x2, factors2}, "fm_dense_squares"));
+      terms.push_back(g.apply(
+          "Mul", {g.apply("Unsqueeze", {x, g.axes({2})}, "dense_3d"), factors}, "fm_dense_terms"));
     }
     std::string vs_table;
     if (R > 0) vs_table = float_table_as_double(g, "sparse_factors", {R, O * K}, vs);
-    auto add_sparse = [&](const std::string& terms) {
-      sums.push_back(reduce_sum(g, terms, 1, "fm_sparse_sum"));
-      squares.push_back(
-          reduce_sum(g, g.apply("Mul", {terms, terms}, "fm_sparse_sq"), 1, "fm_sparse_squares"));
-    };
-    if (!sparse.unit.empty()) add_sparse(gather(g, vs_table, sparse.unit, 0, "unit_factors"));
+    if (!sparse.unit.empty()) terms.push_back(gather(g, vs_table, sparse.unit, 0, "unit_factors"));
     if (!sparse.slope.empty()) {
-      add_sparse(g.apply(
+      terms.push_back(g.apply(
           "Mul", {gather(g, vs_table, sparse.slope, 0, "slope_factors"), sparse.slope_value},
           "slope_factor_terms"));
     }
-    const std::string s = sum_of(g, sums, "fm_sums");
-    const std::string q = sum_of(g, squares, "fm_squares");
-    const std::string diff =
-        g.apply("Sub", {g.apply("Mul", {s, s}, "fm_sums_squared"), q}, "fm_diff");
-    const std::string half = g.apply("Mul", {diff, g.scalar_double("half", 0.5)}, "fm_half");
-    // [N, O*K] -> [N, O, K] (0 keeps the row count) -> sum over K.
-    const std::string per_factor =
-        g.apply("Reshape", {half, g.int64s("fm_shape", {3}, {0, O, K})}, "fm_per_factor");
-    parts.push_back(reduce_sum(g, per_factor, 2, "fm_pairwise"));
+    if (!terms.empty()) {
+      const std::string all = terms.size() == 1 ? terms.front() : concat(g, terms, 1, "fm_terms");
+      auto* before = g.node("CumSum", {all, g.scalar_int64("feature_axis", 1)}, "fm_terms_before");
+      set_int(before, "exclusive", 1);
+      const std::string pairs =
+          reduce_sum(g, g.apply("Mul", {all, before->output(0)}, "fm_pair_terms"), 1, "fm_pairs");
+      // [N, O*K] -> [N, O, K] (0 keeps the row count) -> sum over K.
+      const std::string per_factor =
+          g.apply("Reshape", {pairs, g.int64s("fm_shape", {3}, {0, O, K})}, "fm_per_factor");
+      parts.push_back(reduce_sum(g, per_factor, 2, "fm_pairwise"));
+    }
   }
 
   std::vector<double> bias(model.parameters.bias.begin(), model.parameters.bias.end());

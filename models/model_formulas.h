@@ -89,11 +89,9 @@ inline ParameterLayout parameter_layout(const ModelShape& shape) {
 // float operands (exact) and summed in double.
 //  - A regression model's predictions (predict_scores, predict_regression): a prediction that
 //    cancels to near zero, target_mean + target_std * score, keeps its relative precision.
-//  - A factorization machine's predicted scores (predicted_scores): its pairwise term
-//    0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2] cancels catastrophically where one x_i is
-//    large (a value hundreds of standard deviations out, without --clip): in float it is off by
-//    about 6e-8 (v_if x_i)^2, which moved a probability by 1e-2 relative; in double it keeps float's
-//    precision of the score.
+//  - A factorization machine's predicted scores (predicted_scores): its pairwise term (fm_pairwise)
+//    sums products of features of very different sizes where one x_i is large (a value hundreds of
+//    standard deviations out, without --clip); in double it keeps float's precision of the score.
 // The ONNX graph (io/onnx_export.cpp) sums in double too, so its outputs agree with Lathe's. The
 // training step (row_forward) keeps float: an fm's scores in double cost ~20% more per row (half
 // the SIMD lanes in fm_accumulate), every step, and a step needs its score only to the precision of
@@ -180,8 +178,8 @@ inline void linear_scores_by_column(const float* theta, const ParameterLayout& p
   }
 }
 
-// Adds active feature i's part of fm_pairwise: sums[f] += v_if x, squares (in four lanes, by f % 4)
-// += (v_if x)^2, in Acc.
+// Adds active feature i's part of fm_pairwise: pairs (in four lanes, by f % 4) += (v_if x) times
+// sums[f] before it (the features before i), then sums[f] += v_if x, in Acc.
 template <typename Acc>
 LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, Acc* sums, Acc& q0,
                                      Acc& q1, Acc& q2, Acc& q3) {
@@ -190,27 +188,31 @@ LATHE_HOST_DEVICE void fm_accumulate(const float* vi, float x, std::int32_t k, A
   for (; f + 4 <= k; f += 4) {
     const Acc a = static_cast<Acc>(vi[f]) * xa, b = static_cast<Acc>(vi[f + 1]) * xa,
               c = static_cast<Acc>(vi[f + 2]) * xa, d = static_cast<Acc>(vi[f + 3]) * xa;
+    q0 += a * sums[f];
+    q1 += b * sums[f + 1];
+    q2 += c * sums[f + 2];
+    q3 += d * sums[f + 3];
     sums[f] += a;
     sums[f + 1] += b;
     sums[f + 2] += c;
     sums[f + 3] += d;
-    q0 += a * a;
-    q1 += b * b;
-    q2 += c * c;
-    q3 += d * d;
   }
   for (; f < k; ++f) {
     const Acc a = static_cast<Acc>(vi[f]) * xa;
+    q0 += a * sums[f];
     sums[f] += a;
-    q0 += a * a;
   }
 }
 
 // The factorization machine's pairwise term of row r for output o,
-//   sum_{i<j} <v_i, v_j> x_i x_j = 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2],
+//   sum_{i<j} <v_i, v_j> x_i x_j = sum_f sum_j (v_jf x_j) (sum_{i<j} v_if x_i),
 // over the active features (dense, then one slot per sparse group) in O(factors x active), in Acc
 // (deduced from `sums`). Writes sums[f] = sum_i v_if x_i (p.factors entries), which the factor
-// gradients need.
+// gradients need. The running sums take the place of the textbook's
+// 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i (v_if x_i)^2] at the same cost, without its cancellation:
+// where one x_i is huge (1e20, a corrupt value without --clip) the squares swamp the pairs even in
+// double (they cancelled to 0 or garbage: a probability of 0 where the pairs say 1), while a
+// running sum forms each product of two features as it is.
 template <typename Acc>
 LATHE_HOST_DEVICE Acc fm_pairwise(const float* theta, const ParameterLayout& p,
                                   const PreparedRowsView& rows, const ExpandedLayout& layout,
@@ -227,9 +229,7 @@ LATHE_HOST_DEVICE Acc fm_pairwise(const float* theta, const ParameterLayout& p,
     fm_accumulate(v + (layout.group_offset[g] + rows.slot[at]) * k, rows.value[at], k, sums, q0, q1,
                   q2, q3);
   }
-  Acc total = 0;
-  for (std::int32_t f = 0; f < k; ++f) total += sums[f] * sums[f];
-  return static_cast<Acc>(0.5) * (total - ((q0 + q1) + (q2 + q3)));
+  return (q0 + q1) + (q2 + q3);
 }
 
 // What the per-row formulas read of a model: its parameters (host or device memory), their layout,

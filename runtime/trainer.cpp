@@ -109,6 +109,14 @@ void scores_to_predictions(const PredictionLink& link, std::span<const float> sc
       for (std::size_t r = 0; r < scores.size() / k; ++r) {
         const float* s = scores.data() + r * k;
         const float m = *std::max_element(s, s + k);
+        if (std::isinf(m)) {
+          // A score beyond float's range (an fm's pairs of a corrupt 1e30 value) rounds to inf,
+          // and inf - inf is NaN: the classes at the largest score share the probability, as the
+          // softmax tends to (and an exact double one computes) when the rest fall behind.
+          const auto top = static_cast<double>(std::count(s, s + k, m));
+          for (std::size_t o = 0; o < k; ++o) predictions[r * k + o] = s[o] == m ? static_cast<float>(1.0 / top) : 0.0f;
+          continue;
+        }
         double total = 0;
         for (std::size_t o = 0; o < k; ++o) total += std::exp(static_cast<double>(s[o] - m));
         for (std::size_t o = 0; o < k; ++o) {
