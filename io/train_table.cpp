@@ -1322,12 +1322,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       const auto add = [](std::string& list, const std::string& item) {
         list += (list.empty() ? "" : ", ") + item;
       };
-      std::string dropped, started, moved, one_bin;
+      std::string dropped, gone, started, moved, one_bin;
       // (A bins group's `a` is a numeric column; the other kinds' a categorical one.)
       for (const SparseGroup& g : init.preparation.sparse) {
         if (g.kind != SparseKind::bins) continue;
         const std::string& column = init.preparation.numeric.at(static_cast<std::size_t>(g.a)).name;
-        if (!bins_of(fitted, column)) add(dropped, "'" + column + "'");
+        if (bins_of(fitted, column)) continue;
+        const bool numeric = std::any_of(fitted.numeric.begin(), fitted.numeric.end(),
+                                         [&](const NumericEncoding& n) { return n.name == column; });
+        add(numeric ? dropped : gone, "'" + column + "'");
       }
       for (const SparseGroup& g : fitted.sparse) {
         if (g.kind != SparseKind::bins) continue;
@@ -1343,6 +1346,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         report.notes.push_back(parent + "the weights of the quantile bins of " + dropped +
                                " were not carried: this run does not bin them (--bins)");
       }
+      if (!gone.empty()) {
+        report.notes.push_back(parent + "the weights of the quantile bins of " + gone +
+                               " were not carried: no longer a numeric feature here (dropped, absent or categorical)");
+      }
       if (!started.empty()) {
         report.notes.push_back(parent + "it did not bin " + started +
                                ": the weights of these quantile bins start from zero");
@@ -1351,8 +1358,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         report.notes.push_back(
             parent + "the quantile bins of " + moved +
             " have other edges at this data's quantiles: each bin took the weights of the earlier "
-            "bin that holds its middle (an end bin: its edge), inexact for values whose earlier "
-            "bin was another");
+            "bin that holds its middle (an end bin: the middle of its edge and this data's minimum or "
+            "maximum), inexact for values whose earlier bin was another");
       }
       if (!one_bin.empty()) {
         report.notes.push_back(

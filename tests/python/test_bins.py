@@ -283,6 +283,20 @@ class BinsTest(unittest.TestCase):
         self.assertIn("'x#bins'", proc.stderr)
         self.assertFalse(os.path.exists(model))
 
+    def test_a_retraining_names_why_earlier_bins_were_not_carried(self):
+        parent, _ = self.fit("parent-of-notes.h5", "--bins", "x=4,x2=4", "--epochs", "2")
+        model = self.path("child-of-notes.h5")
+        proc = checked("train", self.train, "--label", "y", "--task", "regression", "--out", model, "--device",
+                       "cpu", "--seed", "3", "--epochs", "1", "--init-model", parent, "--refit-prep",
+                       "--bins", "x=4", "--drop", "x2")
+        self.assertIn("quantile bins of 'x2' were not carried: no longer a numeric feature here", proc.stderr)
+        self.assertNotIn("'x2' were not carried: this run does not bin them", proc.stderr)
+        model = self.path("child-of-notes-2.h5")
+        proc = checked("train", self.train, "--label", "y", "--task", "regression", "--out", model, "--device",
+                       "cpu", "--seed", "3", "--epochs", "1", "--init-model", parent, "--refit-prep",
+                       "--bins", "x=4")
+        self.assertIn("quantile bins of 'x2' were not carried: this run does not bin them (--bins)", proc.stderr)
+
     def test_prepare_from_and_init_model_refuse_bins_as_a_fitting_option(self):
         model, _ = self.fit("for-prepare.h5", "--bins", "4", "--epochs", "2")
         out = self.path("prepared.h5")
