@@ -276,7 +276,8 @@ LATHE_HOST_DEVICE void predicted_scores(const ModelView& m, const PreparedRowsVi
 // target_std * score (the target's standardization undone, as scores_to_predictions does from a
 // float score) then the target transform's inverse (exp, expm1), which takes the prediction back
 // to the label's units; predict_scores' is the identity (0, 1, none). An exp beyond double's (or
-// float's) range gives +inf, which the callers report as they would any infinite prediction.
+// float's) range gives +inf, which `lathe score` writes as inf (and over which `lathe eval`'s
+// metrics are null).
 struct RegressionMap {
   double offset = 0.0;
   double scale = 1.0;
