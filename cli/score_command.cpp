@@ -192,6 +192,12 @@ void add_score_command(CLI::App& app) {
           }
         }
       }
+      if (report.summary.infinite_predictions > 0) {
+        file_notes.push_back(std::to_string(report.summary.infinite_predictions) +
+                             (report.summary.infinite_predictions == 1 ? " prediction is" : " predictions are") +
+                             " infinite (written as inf): their fit lies beyond exp's range "
+                             "(--target-transform), rows far outside the training data; --clip bounds them");
+      }
       if (!args->quiet) {
         for (const auto& note : file_notes) std::cerr << "score: " << input << ": note: " << note << "\n";
         std::cerr << "score: " << input << " -> " << (to_stdout ? "stdout" : report.output.string()) << ": "
@@ -209,6 +215,7 @@ void add_score_command(CLI::App& app) {
                        {"imputed", counts_json(report.summary.imputed)},
                        {"unknown_categories", counts_json(report.summary.unknown_categories)},
                        {"missing_categories", counts_json(report.summary.missing_categories)},
+                       {"infinite_predictions", report.summary.infinite_predictions},
                        {"notes", file_notes}});
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -230,6 +237,7 @@ void add_score_command(CLI::App& app) {
                                     {"imputed", counts_json(total.imputed)},
                                     {"unknown_categories", counts_json(total.unknown_categories)},
                                     {"missing_categories", counts_json(total.missing_categories)},
+                                    {"infinite_predictions", total.infinite_predictions},
                                     {"notes", notes}};
     // With the scores on stdout, the summary goes to stderr so that stdout holds only the CSV.
     (to_stdout ? std::cerr : std::cout) << summary.dump() << std::endl;

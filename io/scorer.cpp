@@ -78,6 +78,7 @@ void ScoringSummary::add(const ScoringSummary& other) {
   for (const auto& [name, n] : other.imputed) imputed[name] += n;
   for (const auto& [name, n] : other.unknown_categories) unknown_categories[name] += n;
   for (const auto& [name, n] : other.missing_categories) missing_categories[name] += n;
+  infinite_predictions += other.infinite_predictions;
 }
 
 namespace {
@@ -508,6 +509,10 @@ void ScorerInternals::score_block(Scorer::Impl& s, const ScoringInput& input, co
 
   if (summary) {
     summary->rows += rows;
+    if (out.task == ScoringTask::regression) {
+      summary->infinite_predictions += std::count_if(s.predictions.begin(), s.predictions.end(),
+                                                     [](float p) { return std::isinf(p); });
+    }
     for (std::int64_t j = 0; j < numeric; ++j) {
       const std::int64_t n = s.missing[static_cast<std::size_t>(j)];
       if (n > 0) summary->imputed[fitted.numeric[static_cast<std::size_t>(j)].name] += n;

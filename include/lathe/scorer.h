@@ -122,6 +122,9 @@ struct ScoringSummary {
   // Categorical input column -> values that were missing (code -1 or label ""; scored with the
   // column's missing slot).
   std::map<std::string, std::int64_t> missing_categories;
+  // Regression predictions that are infinite: a model fitted to log(y) (--target-transform) whose
+  // fit lies beyond exp's range, a value far outside the training data. Written as inf.
+  std::int64_t infinite_predictions = 0;
 
   void add(const ScoringSummary& other);
 };

@@ -227,16 +227,20 @@ class TargetTransformTest(unittest.TestCase):
             html = f.read()
         self.assertIn("log(label)", html)
         self.assertIn("--target-transform log", html)
-        # A score beyond exp's range: +inf, and no crash.
+        # A score beyond exp's range: +inf on one side (0 on the other), counted and noted.
         far = self.test_df.head(5).copy()
         far.loc[0, "x1"] = 1e6
+        far.loc[1, "x1"] = -1e6
         data = import_frame(far, self.dir, "far")
-        proc = attempt("score", model, data, "--out", self.path("far.csv"), "--device", "cpu", "--quiet")
-        self.assertIn(proc.returncode, (0, 1), proc.stderr)
-        if proc.returncode == 0:
-            got = pd.read_csv(self.path("far.csv"))["prediction"].to_numpy()
-            self.assertTrue(np.isinf(got[0]) or got[0] == 0, got)
-            self.assertTrue(np.all(np.isfinite(got[1:])), got)
+        proc = checked("score", model, data, "--out", self.path("far.csv"), "--device", "cpu", "--quiet")
+        got = pd.read_csv(self.path("far.csv"))["prediction"].to_numpy()
+        self.assertEqual(sorted([np.isinf(got[0]), np.isinf(got[1])]), [False, True], got)
+        self.assertEqual(min(got[0], got[1]), 0.0, got)
+        self.assertTrue(np.all(np.isfinite(got[2:])), got)
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["infinite_predictions"], 1)
+        self.assertEqual(summary["files"][0]["infinite_predictions"], 1)
+        self.assertTrue(any("1 prediction is infinite" in n for n in summary["notes"]), summary["notes"])
 
 
 if __name__ == "__main__":
