@@ -215,8 +215,9 @@ void add_score_command(CLI::App& app) {
                        {"imputed", counts_json(report.summary.imputed)},
                        {"unknown_categories", counts_json(report.summary.unknown_categories)},
                        {"missing_categories", counts_json(report.summary.missing_categories)},
-                       {"infinite_predictions", report.summary.infinite_predictions},
                        {"notes", file_notes}});
+      // Only a regression's prediction can be infinite (a probability cannot).
+      if (scorer.task() == ScoringTask::regression) files.back()["infinite_predictions"] = report.summary.infinite_predictions;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rows_per_second = rows / std::max(seconds, 1e-9);
@@ -225,7 +226,7 @@ void add_score_command(CLI::App& app) {
                 << args->inputs.size() << (args->inputs.size() == 1 ? " file" : " files") << " in " << seconds
                 << " s, " << static_cast<long long>(rows_per_second) << " rows/s\n";
     }
-    const nlohmann::json summary = {{"model", args->model},
+    nlohmann::json summary = {{"model", args->model},
                                     {"device", scorer.device_description()},
                                     {"task", scoring_task_name(scorer.task())},
                                     {"format", format == ScoreFormat::csv ? "csv" : "h5"},
@@ -237,8 +238,8 @@ void add_score_command(CLI::App& app) {
                                     {"imputed", counts_json(total.imputed)},
                                     {"unknown_categories", counts_json(total.unknown_categories)},
                                     {"missing_categories", counts_json(total.missing_categories)},
-                                    {"infinite_predictions", total.infinite_predictions},
                                     {"notes", notes}};
+    if (scorer.task() == ScoringTask::regression) summary["infinite_predictions"] = total.infinite_predictions;
     // With the scores on stdout, the summary goes to stderr so that stdout holds only the CSV.
     (to_stdout ? std::cerr : std::cout) << summary.dump() << std::endl;
     if (!failed.empty()) {

@@ -144,18 +144,36 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   };
   for (auto i : f.indicators) check(i >= 0 && i < n_numeric, "indicator index");
   for (auto [a, b] : f.numeric_crosses) check(a >= 0 && a < n_numeric && b >= 0 && b < n_numeric, "numeric cross");
+  // A group's slots must be its encoding's: the model's weights and the warm start's slot tables
+  // are sized by them, and a damaged count would read past those tables.
+  const auto categorical_slots = [&](std::int32_t c) {
+    const CategoricalEncoding& e = f.categorical[static_cast<std::size_t>(c)];
+    return e.hashed ? static_cast<std::int64_t>(e.buckets) + 2 : static_cast<std::int64_t>(e.vocabulary.size()) + 2;
+  };
+  const auto slots_are = [&](const SparseGroup& g, std::int64_t want) {
+    check(static_cast<std::int64_t>(g.slots) == want, "group " + g.name + " has " + std::to_string(g.slots) +
+                                                          " slots where its encoding has " + std::to_string(want));
+  };
+  std::vector<int> bins_groups(f.numeric.size(), 0);
   for (const auto& g : f.sparse) {
     if (g.kind == SparseKind::slope) {
       check(g.a >= 0 && g.a < n_numeric && g.b >= 0 && g.b < n_categorical, "slope group " + g.name);
+      slots_are(g, categorical_slots(g.b));
     } else if (g.kind == SparseKind::bins) {
       check(g.a >= 0 && g.a < n_numeric && f.numeric[static_cast<std::size_t>(g.a)].binned,
             "bins group " + g.name + " of a column without bins");
       check(g.slots == f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size() + 2,
             "bins group " + g.name + " has " + std::to_string(g.slots) + " slots for " +
                 std::to_string(f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size()) + " edges");
+      check(++bins_groups[static_cast<std::size_t>(g.a)] == 1, "bins group " + g.name + " is given twice");
     } else {
       check(g.a >= 0 && g.a < n_categorical, "group " + g.name);
-      if (g.kind == SparseKind::categorical_cross) check(g.b >= 0 && g.b < n_categorical, "group " + g.name);
+      if (g.kind == SparseKind::categorical_cross) {
+        check(g.b >= 0 && g.b < n_categorical, "group " + g.name);
+        slots_are(g, f.hash_buckets);
+      } else {
+        slots_are(g, categorical_slots(g.a));
+      }
     }
     check(g.slots > 0, "group " + g.name + " has no slots");
   }

@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -95,6 +96,37 @@ TEST(PreparationJson, DamagedTextIsAnInputError) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("m.h5"), std::string::npos);
   }
+}
+
+// A group whose slot count is not its encoding's (sanitizer pass: a one-hot of 3 slots too many
+// read past the warm start's slot table) and a bins group given twice are refused by name.
+TEST(PreparationJson, GroupSlotsMustBeTheirEncodings) {
+  const SmallTable t = small_table();
+  PreparationOptions options;
+  options.label = "y";
+  options.crosses = {{"age", "city"}};
+  options.defaults.bins = 4;
+  const FittedPreparation fitted = fitted_for(t, options);
+  const std::string good = preparation_to_json(fitted);
+  EXPECT_NO_THROW(preparation_from_json(good, "m.h5"));
+  for (const SparseKind kind : {SparseKind::one_hot, SparseKind::slope, SparseKind::bins}) {
+    FittedPreparation damaged = fitted;
+    const auto g = std::find_if(damaged.sparse.begin(), damaged.sparse.end(),
+                                [&](const SparseGroup& s) { return s.kind == kind; });
+    ASSERT_NE(g, damaged.sparse.end());
+    g->slots += 3;
+    try {
+      preparation_from_json(preparation_to_json(damaged), "m.h5");
+      FAIL() << g->name << ": a wrong slot count was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(g->name), std::string::npos) << e.what();
+    }
+  }
+  FittedPreparation twice = fitted;
+  const auto bins = std::find_if(twice.sparse.begin(), twice.sparse.end(),
+                                 [](const SparseGroup& s) { return s.kind == SparseKind::bins; });
+  twice.sparse.push_back(*bins);
+  EXPECT_THROW(preparation_from_json(preparation_to_json(twice), "m.h5"), InputError);
 }
 
 ModelFile small_model(const SmallTable& t) {
