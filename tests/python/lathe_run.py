@@ -1,7 +1,10 @@
 """Running the `lathe` command from the Python end-to-end tests (shared by every test_*.py here)."""
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
+import unittest
 
 LATHE = os.environ.get("LATHE", "lathe")
 SHARED = os.environ.get("LATHE_SHARED_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
@@ -23,6 +26,30 @@ def import_frame(df, folder, name, *flags):
     out = os.path.join(folder, name + ".h5")
     run("import", csv, out, "--quiet", *flags)
     return out
+
+
+class ImportedFramesCase(unittest.TestCase):
+    """Tests over a training and a test table made once per class: `frames()` returns the two
+    DataFrames, imported to cls.train and cls.test (HDF5) in a temporary folder, cls.dir."""
+    prefix = "lathe-"
+
+    @classmethod
+    def frames(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix=cls.prefix)
+        cls.train_df, cls.test_df = cls.frames()
+        cls.train = import_frame(cls.train_df, cls.dir, "train")
+        cls.test = import_frame(cls.test_df, cls.dir, "test")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
 
 
 def attempt(*args, cwd=None, timeout=120, binary=None):

@@ -3,8 +3,6 @@ curved effect, where the edges fall, the model format, every command that reads 
 the option's syntax and errors, `--config`, checkpoints and `--resume`, and the devices."""
 import json
 import os
-import shutil
-import tempfile
 import unittest
 
 import h5py
@@ -12,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from lathe_run import attempt, checked, import_frame
+from lathe_run import ImportedFramesCase, attempt, checked, import_frame
 
 EFFECT = {"a": 1.0, "b": -1.0, "c": 2.0, "d": 0.5}  # the categorical effect the curve is multiplied by
 
@@ -50,21 +48,12 @@ def model_arrays(model):
         return {k: f[k][:] for k in ("weights", "bias", "factors") if k in f}
 
 
-class BinsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="lathe-bins-")
-        cls.train_df = planted(4000, 1)
-        cls.test_df = planted(1000, 2)
-        cls.train = import_frame(cls.train_df, cls.dir, "train")
-        cls.test = import_frame(cls.test_df, cls.dir, "test")
+class BinsTest(ImportedFramesCase):
+    prefix = "lathe-bins-"
 
     @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
+    def frames(cls):
+        return planted(4000, 1), planted(1000, 2)
 
     def fit(self, out, *flags, data=None):
         """`lathe train` a regression on y (CPU, seeded); returns the model path and the summary."""

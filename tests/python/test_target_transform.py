@@ -4,7 +4,6 @@ label's units; the model file's target_transform attribute carries it (absent: n
 import json
 import os
 import shutil
-import tempfile
 import unittest
 
 import h5py
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_squared_error
 
-from lathe_run import attempt, checked, import_frame
+from lathe_run import ImportedFramesCase, attempt, checked, import_frame
 
 FEATURES = ["x1", "x2", "x3", "x4"]
 WEIGHTS = np.array([0.8, -0.5, 0.3, 0.6])
@@ -43,21 +42,12 @@ def downgrade_to_format_2(path):
         f.attrs["lathe_model_format_version"] = np.int64(2)
 
 
-class TargetTransformTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="lathe-target-transform-")
-        cls.train_df = log_linear(4000, 1)
-        cls.test_df = log_linear(1000, 2)
-        cls.train = import_frame(cls.train_df, cls.dir, "train")
-        cls.test = import_frame(cls.test_df, cls.dir, "test")
+class TargetTransformTest(ImportedFramesCase):
+    prefix = "lathe-target-transform-"
 
     @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
+    def frames(cls):
+        return log_linear(4000, 1), log_linear(1000, 2)
 
     def train_args(self, out, *flags, data=None):
         return ("train", data or self.train, "--label", "y", "--task", "regression", "--out", self.path(out),
