@@ -466,10 +466,10 @@ SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
       return below ? static_cast<double>(e) < x : static_cast<double>(e) <= x;
     }));
   };
+  const bool ranged = std::isfinite(column.bin_min) && std::isfinite(column.bin_max);
   const auto for_each_bin = [&](const auto& f) {
     const auto n = static_cast<std::uint32_t>(now.size());
     for (std::uint32_t b = 0; n > 0 && b <= n; ++b) {
-      const bool ranged = std::isfinite(column.bin_min) && std::isfinite(column.bin_max);
       const std::int64_t source =
           b == 0   ? (ranged && column.bin_min < now[0]
                         ? old_bin(0.5 * (static_cast<double>(column.bin_min) + now[0]), false)
