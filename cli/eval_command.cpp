@@ -3,7 +3,8 @@
 // the validation metrics stored in the model at training time. A model trained with `--weight W`
 // stored validation metrics weighted by W: without --weight, a note says so. JSON: the metrics at
 // the top level (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
-// "weight" (the column weighting this data's metrics, null for none),
+// "weight" (the column weighting this data's metrics, null for none), regression
+// "infinite_predictions" (rows predicted inf, which make rmse, mae and r2 null, as JSON has no inf),
 // "classes" (classification: the class labels in the model's order), multiclass "confusion_matrix"
 // (confusion as a nested list: rows the true class, columns the predicted one, in "classes" order;
 // "confusion" is the same counts flattened row by row),
@@ -47,7 +48,20 @@ void add_eval_command(CLI::App& app) {
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;
-    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight);
+    std::int64_t infinite = 0;
+    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite);
+    if (infinite > 0 && !args->quiet) {
+      // As `lathe score` words it; the metrics over such a row are not finite (inf, or NaN).
+      std::cerr
+          << "eval: note: " << infinite << (infinite == 1 ? " prediction is" : " predictions are")
+          << (infinite == 1 ? " infinite: its fit lies beyond "
+                            : " infinite: their fit lies beyond ")
+          << (model.target_transform == TargetTransform::none ? "float's range"
+                                                              : "exp's range (--target-transform)")
+          << (infinite == 1 ? ", a row" : ", rows")
+          << " far outside the training data; --clip bounds them. rmse, mae and r2 are not finite"
+          << (args->json ? " (null in the JSON)" : "") << "\n";
+    }
     nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
     // The training run's --weight column (its options hold the values given), which weighted the
@@ -67,6 +81,8 @@ void add_eval_command(CLI::App& app) {
       nlohmann::json j = nlohmann::json::object();
       for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
       if (model.task != Task::regression) j["classes"] = model.classes;
+      // Only a regression's prediction can be infinite (a probability cannot), as in `lathe score`.
+      if (model.task == Task::regression) j["infinite_predictions"] = infinite;
       if (!metrics.confusion.empty()) {
         j["confusion"] = metrics.confusion;
         const auto k = static_cast<std::size_t>(metrics.classes);

@@ -1629,7 +1629,8 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 }
 
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read, const std::string& weight_column) {
+                         const TableReadOptions& read, const std::string& weight_column,
+                         std::int64_t* infinite_predictions) {
   TableReadOptions for_model = reading_for_model(model, read);
   if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
     for_model.read_as_text = [weight_column, text = for_model.read_as_text](const std::string& name) {
@@ -1650,6 +1651,13 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions);
+  if (infinite_predictions) {
+    // As `lathe score` counts them (io/scorer.cpp): a probability is never infinite.
+    *infinite_predictions = model.task == Task::regression
+                                ? std::count_if(predictions.begin(), predictions.end(),
+                                                [](float p) { return std::isinf(p); })
+                                : 0;
+  }
   return compute_metrics(ctx, model.task, predictions, labels, weights,
                          static_cast<std::int32_t>(model.classes.size()));
 }

@@ -118,8 +118,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 // (`lathe eval --weight`): a weight that is missing, negative or infinite, weights summing to 0, a
 // categorical column or the label are refused as `lathe train --weight` refuses them. Memory: the
 // labels, the weights and predict_table's (one float per row each, the predictions one per output).
+// `infinite_predictions` (optional) receives the number of rows whose prediction is infinite: a
+// regression's fit beyond exp's range (--target-transform) or float's; it makes rmse, mae and r2
+// infinite. Always 0 for a classification, whose probabilities are finite.
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read = {}, const std::string& weight_column = "");
+                         const TableReadOptions& read = {}, const std::string& weight_column = "",
+                         std::int64_t* infinite_predictions = nullptr);
 
 // The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
 // or the index of the class in model.classes (matched by label). InputError naming the file and

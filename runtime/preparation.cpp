@@ -61,19 +61,55 @@ void check_column_options(const std::string& where, const ColumnPreparation& p) 
   }
 }
 
-// The inner edges of `bins` quantile bins of a column (fit_preparation's rule): the sketch's
-// i/bins quantiles as float, kept when finite, above the minimum and above the edge before.
-std::vector<float> quantile_bin_edges(const ColumnProfile& col, std::int32_t bins) {
+// The inner edges of a column's quantile bins (fit_preparation's rule) and why there are fewer
+// than asked. A column of `count` non-missing values gets at most min(bins, count) bins, whose
+// edges are the sketch's i/min(bins, count) quantiles as float, kept when finite, above the minimum
+// and above the edge before (where values repeat, quantiles coincide), and when the bin they open
+// holds a point of the sketch before the next quantile: between two points the sketch
+// interpolates, and an edge there may open a bin of no row. Every sketch point is a training value,
+// so every bin holds at least one training row (the first bin the minimum). With many more values
+// than bins, every bin holds many points and the edges are the plain quantiles.
+struct QuantileBins {
   std::vector<float> edges;
+  std::int32_t capped = 0;     // min(bins, count)
+  std::int64_t coincided = 0;  // quantiles dropped where they coincide (repeated values)
+  std::int64_t empty = 0;      // quantiles dropped because their bin would hold no training value
+  // The sketch keeps `capacity` points (it may stand for more distinct values than that, so that
+  // values it cannot tell apart read as repeated): 0 when it keeps fewer.
+  std::int32_t full_sketch = 0;
+};
+
+QuantileBins quantile_bin_edges(const ColumnProfile& col, std::int32_t bins) {
+  QuantileBins out;
   const ColumnStats& st = col.numeric.stats;
-  if (st.count == 0) return edges;
-  for (std::int32_t i = 1; i < bins; ++i) {
-    const auto e = static_cast<float>(col.numeric.sketch.quantile(static_cast<double>(i) / bins));
-    if (!std::isfinite(e) || !(e > st.min)) continue;
-    if (!edges.empty() && !(e > edges.back())) continue;
-    edges.push_back(e);
+  if (st.count == 0) return out;
+  const QuantileSketch& sketch = col.numeric.sketch;
+  out.capped = static_cast<std::int32_t>(std::min<std::int64_t>(bins, st.count));
+  std::vector<float> candidates;
+  for (std::int32_t i = 1; i < out.capped; ++i) {
+    const auto e = static_cast<float>(sketch.quantile(static_cast<double>(i) / out.capped));
+    if (!std::isfinite(e) || !(e > st.min) || (!candidates.empty() && !(e > candidates.back()))) {
+      ++out.coincided;
+      continue;
+    }
+    candidates.push_back(e);
   }
-  return edges;
+  // Candidate k opens the bin [c_k, c_{k+1}) (the last one [c_k, inf), where +inf values fall too):
+  // kept when a point lies there. Dropping it merges that bin into the one below, which keeps its
+  // own point.
+  const std::vector<float> points = sketch.points();
+  if (points.size() >= static_cast<std::size_t>(sketch.capacity()))
+    out.full_sketch = sketch.capacity();
+  for (std::size_t k = 0; k < candidates.size(); ++k) {
+    const auto at = std::lower_bound(points.begin(), points.end(), candidates[k]);
+    const bool last = k + 1 == candidates.size();
+    if (at != points.end() && (last || *at < candidates[k + 1])) {
+      out.edges.push_back(candidates[k]);
+    } else {
+      ++out.empty;
+    }
+  }
+  return out;
 }
 
 // A finite scale, or 1 (never 0, NaN or Inf): its reciprocal is the transform's inv_scale.
@@ -473,15 +509,41 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       enc.has_missing = col.numeric.stats.missing > 0;
       if (p.bins > 0) {
         enc.binned = true;
-        enc.bin_edges = quantile_bin_edges(col, p.bins);
-        if (col.numeric.stats.count > 0 && std::isfinite(col.numeric.stats.min) && std::isfinite(col.numeric.stats.max)) {
+        QuantileBins made_bins = quantile_bin_edges(col, p.bins);
+        enc.bin_edges = std::move(made_bins.edges);
+        if (col.numeric.stats.count > 0 && std::isfinite(col.numeric.stats.min) &&
+            std::isfinite(col.numeric.stats.max)) {
           enc.bin_min = static_cast<float>(col.numeric.stats.min);
           enc.bin_max = static_cast<float>(col.numeric.stats.max);
         }
         if (static_cast<std::int32_t>(enc.bin_edges.size()) + 1 < p.bins) {
           const std::size_t made = enc.bin_edges.size() + 1;
-          note(notes, "column '" + col.name + "': " + std::to_string(made) + (made == 1 ? " bin" : " bins") + " of the " +
-                          std::to_string(p.bins) + " asked (where its values repeat, quantiles coincide)");
+          std::string why;
+          const auto reason = [&why](const std::string& r) {
+            why += (why.empty() ? "" : "; ") + r;
+          };
+          const std::int64_t values = col.numeric.stats.count;
+          if (made_bins.capped < p.bins) {
+            reason(values == 0 ? "it has no values"
+                               : "it has only " + std::to_string(values) +
+                                     (values == 1 ? " value" : " values"));
+          }
+          const std::string sketch = made_bins.full_sketch ? std::to_string(made_bins.full_sketch) +
+                                                                 "-point quantile sketch"
+                                                           : "";
+          if (made_bins.coincided > 0) {
+            reason(std::string(values < p.bins ? "where they repeat" : "where its values repeat") +
+                   (sketch.empty() ? "" : " or its " + sketch + " cannot tell them apart") +
+                   ", quantiles coincide");
+          }
+          if (made_bins.empty > 0) {
+            reason(sketch.empty() ? "a bin between neighbouring values would hold no row"
+                                  : "a bin between neighbouring points of its " + sketch +
+                                        " could hold no row");
+          }
+          note(notes, "column '" + col.name + "': " + std::to_string(made) +
+                          (made == 1 ? " bin" : " bins") + " of the " + std::to_string(p.bins) +
+                          " asked (" + why + ")");
         }
       }
       numeric_index.emplace(col.name, static_cast<std::int32_t>(fitted.numeric.size()));

@@ -126,8 +126,9 @@ struct NumericEncoding {
   bool has_missing = false;  // in the profile: gets an indicator when missing_indicators
   bool binned = false;       // has a bins group, of bin_edges.size() + 2 slots (bin_slot)
   // Binned: the inner edges of its quantile bins, finite and strictly ascending, each above the
-  // training minimum (a value equal to an edge is in the bin above it). A column of a few distinct
-  // values has fewer bins than asked; a constant or all-missing one has no edge (one bin).
+  // training minimum (a value equal to an edge is in the bin above it), each bin holding at least
+  // one training value. A column of a few distinct values, or of fewer values than bins asked, has
+  // fewer bins than asked; a constant or all-missing one has no edge (one bin).
   std::vector<float> bin_edges;
   // Binned: the training minimum and maximum (NaN when unknown: a column without values, or a
   // model written before they were kept). The end bins are open, and these say where their

@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1267,6 +1268,109 @@ TEST_F(Preparation, BinsOfAConstantOrEmptyColumnAreOneBinAndMissing) {
     EXPECT_EQ(b.slot[r], 0);
     EXPECT_EQ(b.slot[t.rows + r], 1);
   }
+}
+
+// The rows of each bin of a binned column (bins then the missing slot), over the training table.
+std::vector<std::int64_t> rows_per_bin(const FittedPreparation& f, const Table& t,
+                                       const std::string& column) {
+  const std::int32_t g = group_index(f, column + "#bins");
+  EXPECT_GE(g, 0) << column;
+  if (g < 0) return {};
+  const PreparedBlock b = prepare(DeviceContext::cpu(), f, t);
+  std::vector<std::int64_t> per_bin(f.sparse[static_cast<std::size_t>(g)].slots, 0);
+  for (std::int64_t r = 0; r < t.rows; ++r)
+    ++per_bin.at(static_cast<std::size_t>(b.slot[g * t.rows + r]));
+  return per_bin;
+}
+
+bool has_note(const std::vector<std::string>& notes, const std::string& text) {
+  return std::any_of(notes.begin(), notes.end(),
+                     [&](const std::string& n) { return n.find(text) != std::string::npos; });
+}
+
+TEST_F(Preparation, EveryBinHoldsATrainingRowWhateverWasAsked) {
+  // 100 rows, 1024 bins asked: at most one bin per value, none empty. "distinct": 100 values;
+  // "repeated": 4 values (i^2 mod 12), unevenly repeated, so that quantiles fall between two.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uniform(-5.0f, 5.0f);
+  std::vector<float> distinct, repeated;
+  for (int i = 0; i < 100; ++i) {
+    distinct.push_back(uniform(rng));
+    repeated.push_back(static_cast<float>((i * i) % 12) * 0.25f);
+  }
+  Table t;
+  t.add_numeric("distinct", distinct);
+  t.add_numeric("repeated", repeated);
+  PreparationOptions o;
+  o.defaults.bins = kMaxBins;
+  std::vector<std::string> notes;
+  const FittedPreparation f = fit_preparation(profile_of(t), o, &notes);
+  for (const std::string column : {"distinct", "repeated"}) {
+    const std::vector<std::int64_t> per_bin = rows_per_bin(f, t, column);
+    ASSERT_GE(per_bin.size(), 3u) << column;
+    EXPECT_EQ(std::count(per_bin.begin(), per_bin.end() - 1, 0), 0) << column << ": empty bins";
+    EXPECT_EQ(per_bin.back(), 0) << column;  // no missing value
+  }
+  EXPECT_EQ(f.numeric[0].bin_edges.size(), 99u);  // 100 distinct values: 100 bins of one row
+  std::set<float> values(repeated.begin(), repeated.end());
+  EXPECT_LE(f.numeric[1].bin_edges.size() + 1, values.size());
+  // The note says why: few rows, and (for "repeated") values that repeat.
+  EXPECT_TRUE(has_note(notes, "'distinct': 100 bins of the 1024 asked (it has only 100 values)"))
+      << notes.size();
+  EXPECT_TRUE(
+      has_note(notes, "'repeated': " + std::to_string(f.numeric[1].bin_edges.size() + 1) +
+                          " bins of the 1024 asked (it has only 100 values; where they repeat"));
+
+  // As many rows as bins, but values that repeat (40 zeros, 40 ones, 20 twos): the quantiles
+  // interpolated between two of them (0.6, 1.2) would open bins of no row. And a sketch compacted
+  // to 64 points for 2000 distinct values with 1024 bins asked: its quantiles between two points
+  // would open bins holding no point.
+  std::vector<float> ties, many;
+  for (int i = 0; i < 2000; ++i) many.push_back(static_cast<float>(i) * 0.01f);
+  for (int i = 0; i < 100; ++i) ties.push_back(i < 40 ? 0.0f : (i < 80 ? 1.0f : 2.0f));
+  Table u, w;
+  u.add_numeric("ties", ties);
+  w.add_numeric("many", many);
+  PreparationOptions o2;
+  o2.defaults.bins = 100;
+  notes.clear();
+  const FittedPreparation g = fit_preparation(profile_of(u), o2, &notes);
+  EXPECT_EQ(g.numeric[0].bin_edges, (std::vector<float>{1.0f, 2.0f}));
+  EXPECT_EQ(rows_per_bin(g, u, "ties"), (std::vector<std::int64_t>{40, 40, 20, 0}));
+  EXPECT_TRUE(has_note(
+      notes,
+      "'ties': 3 bins of the 100 asked (where its values repeat, quantiles coincide; a bin "
+      "between neighbouring values would hold no row)"));
+  o2.defaults.bins = kMaxBins;
+  notes.clear();
+  const FittedPreparation h = fit_preparation(profile_of(w, 64), o2, &notes);
+  const std::vector<std::int64_t> per_bin = rows_per_bin(h, w, "many");
+  ASSERT_GE(per_bin.size(), 3u);
+  EXPECT_EQ(std::count(per_bin.begin(), per_bin.end() - 1, 0), 0) << "many: empty bins";
+  // At most one edge per sketch point above the minimum.
+  EXPECT_LE(h.numeric[0].bin_edges.size(), 63u);
+  EXPECT_TRUE(has_note(
+      notes,
+      "a bin between neighbouring points of its 64-point quantile sketch could hold no row"));
+}
+
+TEST_F(Preparation, BinEdgesOfManyRowsAreTheSketchQuantiles) {
+  // Many more rows than bins: the edges are the sketch's i/bins quantiles, as ever (a model's
+  // bins do not move with this rule).
+  std::vector<float> x;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (int i = 0; i < 20000; ++i) x.push_back(std::round(normal(rng) * 100.0f) / 100.0f);
+  Table t;
+  t.add_numeric("x", x);
+  PreparationOptions o;
+  o.defaults.bins = 32;
+  const DataProfile p = profile_of(t, 1024);
+  const FittedPreparation f = fit_preparation(p, o);
+  std::vector<float> want;
+  for (int i = 1; i < 32; ++i)
+    want.push_back(static_cast<float>(p.columns[0].numeric.sketch.quantile(i / 32.0)));
+  EXPECT_EQ(f.numeric[0].bin_edges, want);
 }
 
 // ---------------------------------------------------------------------------------------------

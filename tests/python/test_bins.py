@@ -237,6 +237,36 @@ class BinsTest(ImportedFramesCase):
         edges = preparation(model)["numeric"][0]["bin_edges"]
         self.assertEqual(edges, [1.0, 2.0])
 
+    def test_more_bins_than_rows_leave_no_bin_empty(self):
+        # 100 training rows, 1024 bins asked: at most one bin per row, each holding a training row
+        # (the sketch's quantiles between two values would open bins of no row), with a note that
+        # says why. "x" has 100 distinct values, "r" 10 values repeated unevenly.
+        rng = np.random.default_rng(5)
+        r = rng.permutation(np.repeat(np.arange(10), np.arange(19, 0, -2)))  # 19 zeros, 17 ones, ... one 9
+        df = pd.DataFrame({"x": rng.uniform(0, 10, 100), "r": r, "y": rng.normal(size=100)})
+        data = import_frame(df, self.dir, "hundred-rows")
+        model = self.path("hundred-rows-model.h5")
+        proc = checked("train", data, "--label", "y", "--task", "regression", "--out", model, "--device", "cpu",
+                       "--bins", "1024", "--valid-fraction", "0", "--epochs", "1")
+        numeric = {n["name"]: n for n in preparation(model)["numeric"]}
+        for name in ("x", "r"):
+            edges = np.array(numeric[name]["bin_edges"], dtype=np.float32)
+            values = df[name].to_numpy(np.float32)
+            rows = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+            self.assertEqual(int((rows == 0).sum()), 0, (name, rows))
+        self.assertEqual(len(numeric["x"]["bin_edges"]), 99)
+        self.assertEqual(len(numeric["r"]["bin_edges"]), 9)
+        self.assertIn("column 'x': 100 bins of the 1024 asked (it has only 100 values)", proc.stderr)
+        self.assertIn("column 'r': 10 bins of the 1024 asked (it has only 100 values; where they repeat, quantiles "
+                      "coincide", proc.stderr)
+        # `lathe prepare` fits the same bins: its x#bins column takes every slot, x's once each.
+        out = self.path("hundred-rows-prepared.h5")
+        checked("prepare", data, out, "--label", "y", "--bins", "1024", "--quiet")
+        with h5py.File(out, "r") as f:
+            for name, distinct in (("x", 100), ("r", 10)):
+                slots = f[name + "#bins"][:]
+                self.assertEqual(sorted(set(slots)), list(range(distinct)), name)
+
     def assert_refused(self, flags, code, *words):
         model = self.path("refused.h5")
         proc = attempt("train", self.train, "--label", "y", "--task", "regression", "--out", model, "--device",

@@ -231,6 +231,20 @@ class TargetTransformTest(ImportedFramesCase):
         self.assertEqual(summary["infinite_predictions"], 1)
         self.assertEqual(summary["files"][0]["infinite_predictions"], 1)
         self.assertTrue(any("1 prediction is infinite" in n for n in summary["notes"]), summary["notes"])
+        # `lathe eval` counts them as score does, with a note naming the cause; rmse, mae and r2 are
+        # infinite, null in the JSON (which has no inf), "inf" in the text.
+        proc = checked("eval", model, data, "--json", "--device", "cpu")
+        metrics = json.loads(proc.stdout)
+        self.assertEqual(metrics["infinite_predictions"], 1)
+        self.assertEqual([metrics[k] for k in ("rmse", "mae", "r2")], [None, None, None])
+        self.assertIn("eval: note: 1 prediction is infinite", proc.stderr)
+        self.assertIn("exp's range (--target-transform)", proc.stderr)
+        proc = checked("eval", model, data, "--device", "cpu")
+        self.assertIn("inf", proc.stdout)
+        self.assertIn("1 prediction is infinite", proc.stderr)
+        self.assertNotIn("infinite", checked("eval", model, data, "--device", "cpu", "--quiet").stderr)
+        # Without such a row the count is 0.
+        self.assertEqual(self.evaluate(model, self.test)["infinite_predictions"], 0)
 
 
 if __name__ == "__main__":
