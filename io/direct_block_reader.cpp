@@ -103,8 +103,46 @@ DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t fi
     H5Eclear2(H5E_DEFAULT);
     pread_enabled_ = false;  // contiguous datasets too: H5Dget_offset is then not to be trusted
   }
+  // The widths of addresses and lengths in the file's own structures (a heap id, a heap collection).
+  if (fcpl_id >= 0 && H5Pget_sizes(fcpl_id, &address_bytes_, &length_bytes_) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    address_bytes_ = length_bytes_ = 0;
+  }
   if (fcpl_id >= 0) H5Pclose(fcpl_id);
   userblock_ = userblock;
+}
+
+std::optional<HeapStringLayout> DirectBlockReader::plan_heap_strings(hid_t dataset, const std::string& where) const {
+  if (!pread_enabled_ || address_bytes_ < 2 || address_bytes_ > 8 || length_bytes_ < 2 || length_bytes_ > 8) {
+    return std::nullopt;
+  }
+  H5Handle type = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(dataset), where));
+  if (H5Tget_class(type.get()) != H5T_STRING || LATHE_H5_CHECK(H5Tis_variable_str(type.get()), where) <= 0) {
+    return std::nullopt;
+  }
+  H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
+  const int rank = LATHE_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), where);
+  if (rank < 1 || rank > 2) return std::nullopt;
+  hsize_t dims[2] = {0, 1};
+  LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims, nullptr), where);
+  if (dims[1] != 1) return std::nullopt;
+  H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Dget_create_plist(dataset), where));
+  if (H5Pget_layout(dcpl.get()) != H5D_CONTIGUOUS) return std::nullopt;
+  if (LATHE_H5_CHECK(H5Pget_external_count(dcpl.get()), where) != 0) return std::nullopt;
+  const haddr_t offset = H5Dget_offset(dataset);
+  if (offset == HADDR_UNDEF) {  // never written
+    H5Eclear2(H5E_DEFAULT);
+    return std::nullopt;
+  }
+  HeapStringLayout layout;
+  layout.address_bytes = address_bytes_;
+  layout.length_bytes = length_bytes_;
+  layout.rows = static_cast<std::int64_t>(dims[0]);
+  layout.file_offset = offset;
+  layout.base_address = userblock_;
+  // A heap id per row: the length (4 bytes), the collection's address and the object's index (4).
+  if (H5Dget_storage_size(dataset) != dims[0] * (4 + address_bytes_ + 4)) return std::nullopt;
+  return layout;
 }
 
 DirectBlockReader::~DirectBlockReader() = default;

@@ -30,6 +30,7 @@
 
 #include "io/chunk_filters.h"
 #include "io/element_decoder.h"
+#include "io/heap_string_reader.h"
 #include "io/read_only_file.h"
 
 namespace lathe {
@@ -104,6 +105,13 @@ class DirectBlockReader {
   DirectLayout plan_records(hid_t dataset, const RecordReader& records,
                             const std::string& where) const;
 
+  // Where `dataset` lies when it is a 1-D (or n x 1), contiguous, unfiltered dataset of
+  // variable-length strings whose heap ids and collections file() can read (HeapStringReader);
+  // none otherwise.
+  std::optional<HeapStringLayout> plan_heap_strings(hid_t dataset, const std::string& where) const;
+  // Our own descriptor of the file (open() only where a pread path is possible).
+  const ReadOnlyFile& file() const { return file_; }
+
   // Reads rows [first, first + count) of every request (each with a layout from plan() whose path
   // is not hdf5_hyperslab), setting each request's `done`. HDF5 is called from the calling thread
   // only. Throws only for what no other path would fix (memory).
@@ -123,6 +131,8 @@ class DirectBlockReader {
                     std::int64_t count, ThreadState& state) const;
 
   ReadOnlyFile file_;
+  std::size_t address_bytes_ = 0;  // the file's "size of offsets" and "size of lengths"
+  std::size_t length_bytes_ = 0;
   bool enabled_ = false;        // any direct path at all
   bool pread_enabled_ = false;  // contiguous datasets by pread
   int threads_ = 0;

@@ -12,6 +12,7 @@
 
 #include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
+#include "io/heap_string_reader.h"
 #include "io/string_hash.h"
 #include "io/native_integer.h"
 #include "runtime/error.h"
@@ -616,6 +617,63 @@ struct RecordReader::Impl {
 
   static bool is_text_only(const Field& f) { return is_text(f) && f.spec.text_only; }
 
+  // collect_labels' start: room for every labelled field's codes where `code_budget` allows.
+  void start_codes(std::int64_t rows, std::int64_t* code_budget) {
+    if (code_budget == nullptr) return;
+    for (const auto& [field, offset] : labelled.slots) {
+      Field& f = fields[field];
+      f.codes.resize(f.labels.size());
+      bool started = true;
+      for (CodeColumn& c : f.codes) started = started && c.start(rows, *code_budget);
+      if (!started) drop_codes(f, *code_budget);
+    }
+  }
+  static void drop_codes(Field& f, std::int64_t& code_budget) {
+    for (CodeColumn& c : f.codes) c.drop(code_budget);
+    f.codes.clear();
+  }
+  // The labels of `count` rows of element `e` of field `f`, row r's text being text_of(r), added
+  // to its labels in order of first appearance, and their codes kept where `f` keeps codes.
+  template <typename TextOf>
+  void collect_block(Field& f, std::size_t e, std::int64_t count, std::int64_t rows, std::int64_t* code_budget,
+                     std::vector<std::uint32_t>& block_codes, TextOf text_of) {
+    LabelIndex& index = f.labels[e];
+    const bool keep = !f.codes.empty();
+    block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
+    std::uint32_t largest = 0;
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::string_view label = text_of(r);
+      std::uint32_t code_plus_one = 0;  // missing
+      if (!is_missing(f, label)) {
+        std::int32_t code = index.find(label);
+        if (code < 0) {
+          if (index.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+            throw InputError(where + ": field '" + f.spec.member + "' has more labels than int32 codes");
+          }
+          index.add(label);
+          code = static_cast<std::int32_t>(index.size() - 1);
+        }
+        code_plus_one = static_cast<std::uint32_t>(code) + 1;
+      }
+      if (keep) {
+        block_codes[static_cast<std::size_t>(r)] = code_plus_one;
+        largest = std::max(largest, code_plus_one);
+      }
+    }
+    if (keep && !f.codes[e].append(block_codes.data(), block_codes.size(), largest, rows, *code_budget)) {
+      drop_codes(f, *code_budget);
+    }
+  }
+  // collect_labels' end: the rows whose codes are kept, and what read() still reads for them.
+  void finish_codes(std::int64_t rows) {
+    bool coded = false;
+    for (const Field& f : fields) coded = coded || !f.codes.empty();
+    if (coded) {
+      coded_rows = rows;
+      uncoded = plan(false, true);
+    }
+  }
+
   bool is_missing(const Field& f, std::string_view label) const {
     if (label.empty()) return true;
     for (const auto& m : f.spec.missing_labels) {
@@ -732,19 +790,7 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows, st
   Impl& m = *impl_;
   if (m.labelled.slots.empty()) return;
   const Impl::Plan& p = m.labelled;
-  const auto drop_codes = [&](Impl::Field& f) {
-    for (CodeColumn& c : f.codes) c.drop(*code_budget);
-    f.codes.clear();
-  };
-  if (code_budget) {
-    for (const auto& [field, offset] : p.slots) {
-      Impl::Field& f = m.fields[field];
-      f.codes.resize(f.labels.size());
-      bool started = true;
-      for (CodeColumn& c : f.codes) started = started && c.start(rows, *code_budget);
-      if (!started) drop_codes(f);
-    }
-  }
+  m.start_codes(rows, code_budget);
   std::vector<std::uint32_t> block_codes;
   for (std::int64_t first = 0; first < rows; first += block_rows) {
     const std::int64_t count = std::min(block_rows, rows - first);
@@ -752,44 +798,46 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows, st
       for (const auto& [field, offset] : p.slots) {
         Impl::Field& f = m.fields[field];
         for (std::size_t e = 0; e < f.labels.size(); ++e) {
-          LabelIndex& labels = f.labels[e];
-          const bool keep = !f.codes.empty();
-          block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
-          std::uint32_t largest = 0;
-          const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
-          for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
-            const std::string_view label = Impl::text_at(f, record);
-            std::uint32_t code_plus_one = 0;  // missing
-            if (!m.is_missing(f, label)) {
-              std::int32_t code = labels.find(label);
-              if (code < 0) {
-                if (labels.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
-                  throw InputError(m.where + ": field '" + f.spec.member + "' has more labels than int32 codes");
-                }
-                labels.add(label);
-                code = static_cast<std::int32_t>(labels.size() - 1);
-              }
-              code_plus_one = static_cast<std::uint32_t>(code) + 1;
-            }
-            if (keep) {
-              block_codes[static_cast<std::size_t>(r)] = code_plus_one;
-              largest = std::max(largest, code_plus_one);
-            }
-          }
-          if (keep && !f.codes[e].append(block_codes.data(), block_codes.size(), largest, rows, *code_budget)) {
-            drop_codes(f);
-          }
+          const unsigned char* records = m.buffer.data() + offset + e * f.element_size;
+          m.collect_block(f, e, count, rows, code_budget, block_codes, [&](std::int64_t r) {
+            return Impl::text_at(f, records + static_cast<std::size_t>(r) * p.record_size);
+          });
         }
       }
     });
   }
-  bool coded = false;
-  for (const Impl::Field& f : m.fields) coded = coded || !f.codes.empty();
-  if (coded) {
-    m.coded_rows = rows;
-    m.uncoded = m.plan(false, true);
-  }
+  m.finish_codes(rows);
 }
+
+bool RecordReader::collect_stored_labels(HeapStringReader& strings, std::int64_t rows, std::int64_t block_rows,
+                                         std::int64_t* code_budget) {
+  Impl& m = *impl_;
+  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text || m.fields[0].labels.size() != 1) {
+    return false;
+  }
+  Impl::Field& f = m.fields[0];
+  m.start_codes(rows, code_budget);
+  std::vector<std::uint32_t> block_codes;
+  std::vector<std::string_view> texts;
+  for (std::int64_t first = 0; first < rows; first += block_rows) {
+    const std::int64_t count = std::min(block_rows, rows - first);
+    if (!strings.read(first, count, texts)) {
+      // Back to where the call began, for collect_labels to read the rows through HDF5.
+      f.labels[0] = LabelIndex();
+      if (code_budget != nullptr) {
+        for (CodeColumn& c : f.codes) c.drop(*code_budget);
+      }
+      f.codes.clear();
+      return false;
+    }
+    m.collect_block(f, 0, count, rows, code_budget, block_codes,
+                    [&](std::int64_t r) { return texts[static_cast<std::size_t>(r)]; });
+  }
+  m.finish_codes(rows);
+  return true;
+}
+
+bool RecordReader::keeps_codes() const { return impl_->coded_rows > 0; }
 
 const std::vector<std::string>& RecordReader::labels(std::size_t field, std::size_t element) const {
   return impl_->fields.at(field).labels.at(element).labels();
@@ -831,6 +879,46 @@ void RecordReader::read_text(std::int64_t column, std::int64_t first, std::int64
       if (!m.is_missing(f, text)) out[static_cast<std::size_t>(r)].assign(text);
     }
   });
+}
+
+bool RecordReader::read_stored(HeapStringReader& strings, std::int64_t first, std::int64_t count, float* out) {
+  Impl& m = *impl_;
+  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text || m.fields[0].labels.size() != 1) {
+    return false;
+  }
+  if (count <= 0) return true;
+  const Impl::Field& f = m.fields[0];
+  std::vector<std::string_view> texts;
+  if (!strings.read(first, count, texts)) return false;
+  const float missing = std::numeric_limits<float>::quiet_NaN();
+  float* dst = out + f.spec.columns[0] * count;
+  for (std::int64_t r = 0; r < count; ++r) {
+    const std::string_view label = texts[static_cast<std::size_t>(r)];
+    if (m.is_missing(f, label)) {
+      dst[r] = missing;
+      continue;
+    }
+    const std::int32_t code = f.labels[0].find(label);
+    if (code < 0) {
+      throw Error(m.where + ", rows " + std::to_string(first + 1) + "-" + std::to_string(first + count) +
+                  ": the label '" + std::string(label) + "' was not in the file when it was opened");
+    }
+    dst[r] = static_cast<float>(code);
+  }
+  return true;
+}
+
+bool RecordReader::read_stored_text(HeapStringReader& strings, std::int64_t first, std::int64_t count,
+                                    std::vector<std::string>& out) {
+  Impl& m = *impl_;
+  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text) return false;
+  std::vector<std::string_view> texts;
+  if (!strings.read(first, count, texts)) return false;
+  out.assign(texts.size(), std::string());
+  for (std::size_t r = 0; r < texts.size(); ++r) {
+    if (!m.is_missing(m.fields[0], texts[r])) out[r].assign(texts[r]);
+  }
+  return true;
 }
 
 void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {

@@ -30,6 +30,8 @@
 
 namespace lathe {
 
+class HeapStringReader;
+
 // A member of a compound type, with its number of elements (1, or the size of an array member).
 struct RecordMember {
   std::string name;
@@ -78,6 +80,16 @@ class RecordReader {
   // lowers by the bytes kept: read() then gives these rows' codes without reading the strings again
   // (a string field's codes, all or none, are dropped once they would pass the budget).
   void collect_labels(std::int64_t rows, std::int64_t block_rows, std::int64_t* code_budget = nullptr);
+  // collect_labels for a 1-D dataset of variable-length strings (one field, not compound) from its
+  // stored heap ids and collections, read by `strings`: the same labels in the same order, and the
+  // same codes kept, with no HDF5 call, so that readers of several datasets may run at once, each on
+  // its own thread. False, with nothing collected and the budget as it was, where `strings` does not
+  // understand the stored bytes or the dataset is not such: collect_labels must then read it.
+  bool collect_stored_labels(HeapStringReader& strings, std::int64_t rows, std::int64_t block_rows,
+                             std::int64_t* code_budget = nullptr);
+  // Whether collect_labels kept every row's category code of some field (read() then gives them
+  // without reading those fields again).
+  bool keeps_codes() const;
   // The labels of element `element` of a string field, in order of first appearance (the category
   // code of a label is its position).
   const std::vector<std::string>& labels(std::size_t field, std::size_t element) const;
@@ -104,6 +116,18 @@ class RecordReader {
   // a missing value (the empty string or one of the field's missing_labels) is "". Throws Error
   // where no string field feeds `column`. Memory: one block of strings, whatever the labels.
   void read_text(std::int64_t column, std::int64_t first, std::int64_t count, std::vector<std::string>& out);
+
+  // read() of a 1-D dataset of variable-length strings (one field, not compound) whose codes
+  // collect_labels did not keep, from its stored heap ids and collections, read by `strings`, with
+  // no HDF5 call: the same codes. False where `strings` does not understand the stored bytes or the
+  // dataset is not such (`out` unspecified): read() must then read them. Throws as read() does for a
+  // label not seen at open.
+  bool read_stored(HeapStringReader& strings, std::int64_t first, std::int64_t count, float* out);
+  // read_text of a 1-D dataset of variable-length strings (one field, not compound) from its stored
+  // heap ids and collections, read by `strings`, with no HDF5 call. False where `strings` does not
+  // understand the stored bytes or the dataset is not such (`out` unspecified): read_text must then
+  // read them.
+  bool read_stored_text(HeapStringReader& strings, std::int64_t first, std::int64_t count, std::vector<std::string>& out);
 
   // Reads rows [first, first + count) of the number feeding table column `column` converted by HDF5
   // to `memory_type` (a native integer or float type), count values into `out`: exact where float32

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -133,6 +134,9 @@ struct Source {
   DirectLayout direct;
   // Records or strings: decoded by this (from stored records on a direct path, else its read()).
   std::unique_ptr<RecordReader> record;
+  // A column of variable-length strings whose blocks read their strings from their heap ids: read
+  // only as text, or as categories whose codes collect_labels did not keep.
+  std::unique_ptr<HeapStringReader> heap;
   std::size_t storage_index = 0;  // its entry in TableReader::storage()
 };
 
@@ -471,6 +475,7 @@ struct TableReader::Impl {
     }
     if (names.empty()) throw InputError(gw + ": holds no datasets, so no table");
     const std::string prefix = group_path == "/" ? "/" : group_path + "/";
+    std::vector<StoredStrings> stored_strings;
     for (const auto& n : names) {
       if (H5Lexists(group.get(), n.c_str(), H5P_DEFAULT) <= 0) {
         throw InputError(gw + ": column '" + n + "' is listed in lathe_columns but has no dataset");
@@ -501,11 +506,21 @@ struct TableReader::Impl {
         field.columns = {static_cast<std::int64_t>(columns.size())};
         field.text_only = read_as_text(n);
         s.record = std::make_unique<RecordReader>(s.dataset.get(), std::vector<RecordField>{field}, where(prefix + n));
-        s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
-        plan_records(s, where(prefix + n));
         c.type = ColumnType::categorical;
         c.text_only = field.text_only;
-        if (!c.text_only) c.categories = s.record->labels(0, 0);
+        std::optional<HeapStringLayout> heap;
+        if (direct) heap = direct->plan_heap_strings(s.dataset.get(), where(prefix + n));
+        if (heap && !c.text_only) {
+          stored_strings.push_back({sources.size(), *heap});  // after the loop, with the others
+        } else {
+          s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+          plan_records(s, where(prefix + n));
+          if (!c.text_only) c.categories = s.record->labels(0, 0);
+          if (heap) {  // text only: read_text takes its strings from the heap ids
+            s.heap = std::make_unique<HeapStringReader>(direct->file(), *heap);
+            storage[s.storage_index].read_path = "heap ids (pread)";
+          }
+        }
       } else if (h5::attribute_exists(s.dataset.get(), "categories", where(prefix + n))) {
         if (c.dtype.rfind("float", 0) == 0) {
           throw InputError(where(prefix + n) + ": has category labels but stores " + c.dtype +
@@ -518,6 +533,58 @@ struct TableReader::Impl {
       s.target.push_back(static_cast<std::int64_t>(columns.size()));
       columns.push_back(c);
       sources.push_back(std::move(s));
+    }
+    collect_stored_labels(stored_strings);
+  }
+
+  // A source of variable-length strings whose labels are read from its heap ids.
+  struct StoredStrings {
+    std::size_t source = 0;
+    HeapStringLayout layout;
+  };
+
+  // The labels of columns of variable-length strings, read from their heap ids and collections
+  // (HeapStringReader) on several threads at once, since that calls no HDF5; a column whose stored
+  // bytes the reader does not understand is read through HDF5 afterwards. Each column's labels
+  // and codes are those collect_labels gives. On the threads each column may take 4 bytes a row
+  // (its widest codes) of the code budget, so they run together only where the budget holds that
+  // for all of them; otherwise one after another.
+  void collect_stored_labels(const std::vector<StoredStrings>& stored) {
+    if (stored.empty()) return;
+    const std::int64_t widest = 4 * rows * static_cast<std::int64_t>(stored.size());
+    const bool together = stored.size() > 1 && widest <= code_budget;
+    std::vector<char> done(stored.size(), 0);
+    std::vector<std::exception_ptr> failed(stored.size());
+    std::vector<std::int64_t> budgets(stored.size(), 4 * rows);
+    const auto collect = [&](std::size_t i, std::int64_t* budget) {
+      try {
+        Source& s = sources[stored[i].source];
+        HeapStringReader strings(direct->file(), stored[i].layout);
+        done[i] = s.record->collect_stored_labels(strings, rows, options.block_rows, budget) ? 1 : 0;
+      } catch (...) {
+        failed[i] = std::current_exception();
+      }
+    };
+    if (together) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (std::size_t i = 0; i < stored.size(); ++i) {
+        collect(i, code_budget_for(sources[stored[i].source]) ? &budgets[i] : nullptr);
+      }
+    } else {
+      for (std::size_t i = 0; i < stored.size(); ++i) collect(i, code_budget_for(sources[stored[i].source]));
+    }
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      if (failed[i]) std::rethrow_exception(failed[i]);
+      Source& s = sources[stored[i].source];
+      if (together && code_budget_for(s)) code_budget -= 4 * rows - budgets[i];
+      if (!done[i]) s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+      plan_records(s, where(s.path));
+      if (done[i]) {
+        const bool kept = s.record->keeps_codes();
+        if (!kept) s.heap = std::make_unique<HeapStringReader>(direct->file(), stored[i].layout);
+        storage[s.storage_index].read_path = kept ? "heap ids (pread), codes kept" : "heap ids (pread)";
+      }
+      columns[static_cast<std::size_t>(s.target.front())].categories = s.record->labels(0, 0);
     }
   }
 
@@ -1071,10 +1138,11 @@ struct TableReader::Impl {
     }
   }
 
-  // Rows [first, first + count) of a source through HDF5: its record reader's read(), or the
-  // hyperslab read.
+  // Rows [first, first + count) of a source that takes no direct path: its record reader's read()
+  // (from its heap ids where it has them), or the hyperslab read.
   void read_through_hdf5(Source& s, std::int64_t first, std::int64_t count, std::span<float> out) {
     if (s.record) {
+      if (s.heap && s.record->read_stored(*s.heap, first, count, out.data())) return;
       s.record->read(first, count, out.data());
     } else {
       read_hyperslab(s, first, count, out);
@@ -1270,7 +1338,9 @@ void TableReader::read_text(std::int64_t column, std::int64_t first_row, std::in
       return s.record && std::find(s.target.begin(), s.target.end(), column) != s.target.end();
     });
     if (source == m.sources.end()) throw Error(m.file_context + ": no dataset holds column '" + info.name + "'");
-    source->record->read_text(column, first_row, row_count, out);
+    if (!source->heap || !source->record->read_stored_text(*source->heap, first_row, row_count, out)) {
+      source->record->read_text(column, first_row, row_count, out);
+    }
     // Labels collected at open were checked then; text read here is checked here.
     if (info.text_only) {
       for (std::size_t r = 0; r < out.size(); ++r) {

@@ -79,7 +79,9 @@ struct DatasetStorage {
   std::vector<std::string> filters;  // e.g. {"shuffle", "deflate"}
   // How read_block reads it: "pread (contiguous)", "raw chunks, parallel inflate", "raw chunks"
   // (unfiltered or shuffle only) or "hdf5 hyperslab" (for records: H5Dread of the fields, HDF5
-  // converting them).
+  // converting them). A column of variable-length strings read from its stored heap ids: "heap ids
+  // (pread), codes kept" where every row's code was kept at open (the blocks then read no strings),
+  // else "heap ids (pread)".
   std::string read_path;
 };
 

@@ -1,0 +1,116 @@
+#include "io/heap_string_reader.h"
+
+#include <cstring>
+#include <limits>
+
+namespace lathe {
+
+namespace {
+
+// The unsigned little-endian number of `bytes` bytes (at most 8) at `p`.
+std::uint64_t little_endian(const unsigned char* p, std::size_t bytes) {
+  std::uint64_t v = 0;
+  for (std::size_t i = bytes; i-- > 0;) v = (v << 8) | p[i];
+  return v;
+}
+
+// Bytes read at once for a collection: HDF5 makes none smaller (H5HG_MINSIZE), so one read mostly
+// takes a whole collection.
+constexpr std::size_t kFirstReadBytes = 4096;
+// A collection larger than this is left to HDF5 rather than read into memory: no table's strings
+// come near it, a damaged size field might.
+constexpr std::uint64_t kLargestCollection = std::uint64_t{1} << 32;
+
+}  // namespace
+
+HeapStringReader::HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout)
+    : file_(file), layout_(layout) {}
+
+HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address) {
+  if (const auto it = collections_.find(address); it != collections_.end()) return &it->second;
+  // "GCOL", version, 3 reserved and the size, padded to 8 bytes (H5HG_SIZEOF_HDR).
+  const std::size_t header = (8 + layout_.length_bytes + 7) & ~std::size_t{7};
+  if (address == 0 || address > std::numeric_limits<std::uint64_t>::max() - layout_.base_address)
+    return nullptr;
+  const std::uint64_t at = layout_.base_address + address;
+  Collection c;
+  c.bytes.resize(kFirstReadBytes);
+  if (!file_.read_exactly(c.bytes.data(), c.bytes.size(), at)) {
+    c.bytes.resize(header);  // near the end of the file: the header says how much there is
+    if (!file_.read_exactly(c.bytes.data(), header, at)) return nullptr;
+  }
+  const unsigned char* p = c.bytes.data();
+  if (std::memcmp(p, "GCOL", 4) != 0 || p[4] != 1) return nullptr;
+  const std::uint64_t size = little_endian(p + 8, layout_.length_bytes);
+  if (size < header || size > kLargestCollection) return nullptr;
+  if (size != c.bytes.size()) {
+    const std::size_t had = std::min<std::size_t>(c.bytes.size(), size);
+    c.bytes.resize(size);
+    if (size > had && !file_.read_exactly(c.bytes.data() + had, size - had, at + had))
+      return nullptr;
+  }
+  // The objects, each an index (2 bytes), a reference count (2), 4 reserved and its size, padded to
+  // 8 bytes (H5HG_SIZEOF_OBJHDR), then its data padded to 8 bytes; index 0 is the free space, which
+  // ends them.
+  const std::size_t object_header = (8 + layout_.length_bytes + 7) & ~std::size_t{7};
+  std::uint64_t pos = header;
+  while (pos + object_header <= size) {
+    const unsigned char* o = c.bytes.data() + pos;
+    const auto index = static_cast<std::size_t>(little_endian(o, 2));
+    if (index == 0) break;
+    const std::uint64_t object_size = little_endian(o + 8, layout_.length_bytes);
+    const std::uint64_t data = pos + object_header;
+    if (object_size > size - data) return nullptr;
+    if (index >= c.object_at.size()) {
+      c.object_at.resize(index + 1, 0);
+      c.object_size.resize(index + 1, 0);
+    }
+    c.object_at[index] = data;
+    c.object_size[index] = object_size;
+    pos = data + ((object_size + 7) & ~std::uint64_t{7});
+  }
+  return &collections_.emplace(address, std::move(c)).first->second;
+}
+
+bool HeapStringReader::read(std::int64_t first, std::int64_t count,
+                            std::vector<std::string_view>& texts) {
+  texts.assign(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)), std::string_view());
+  if (first < 0 || count < 0 || first + count > layout_.rows) return false;
+  const std::size_t id_bytes = 4 + layout_.address_bytes + 4;
+  ids_.resize(static_cast<std::size_t>(count) * id_bytes);
+  if (count > 0 &&
+      !file_.read_exactly(ids_.data(), ids_.size(),
+                          layout_.file_offset + static_cast<std::uint64_t>(first) * id_bytes)) {
+    return false;
+  }
+  // Collections this read does not name are let go at its end (the views of the last read() end
+  // with it).
+  for (auto& [address, c] : collections_) c.used = false;
+  std::uint64_t last_address = 0;
+  Collection* last = nullptr;
+  for (std::int64_t r = 0; r < count; ++r) {
+    const unsigned char* id = ids_.data() + static_cast<std::size_t>(r) * id_bytes;
+    const std::uint64_t length = little_endian(id, 4);
+    if (length == 0) continue;  // "" or a null string
+    const std::uint64_t address = little_endian(id + 4, layout_.address_bytes);
+    const auto index = static_cast<std::size_t>(little_endian(id + 4 + layout_.address_bytes, 4));
+    if (last == nullptr || address != last_address) {
+      last = collection(address);
+      if (last == nullptr) return false;
+      last->used = true;
+      last_address = address;
+    }
+    if (index >= last->object_at.size() || last->object_at[index] == 0 ||
+        last->object_size[index] != length) {
+      return false;
+    }
+    const char* s = reinterpret_cast<const char*>(last->bytes.data() + last->object_at[index]);
+    const void* nul = std::memchr(s, 0, static_cast<std::size_t>(length));
+    texts[static_cast<std::size_t>(r)] = std::string_view(
+        s, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - s) : length);
+  }
+  std::erase_if(collections_, [](const auto& entry) { return !entry.second.used; });
+  return true;
+}
+
+}  // namespace lathe

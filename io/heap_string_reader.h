@@ -1,0 +1,67 @@
+// Reads a dataset of variable-length strings from the bytes its file stores, without HDF5.
+//
+// HDF5 stores such a dataset (h5py's default for strings) as a heap id per row: the string's length
+// in bytes (4 bytes), the address of a global heap collection and the string's object index in it
+// (4 bytes), all little-endian (HDF5 file format specification, "Global Heap" and "Variable-Length
+// Data"). H5Dread resolves every id through the library's heap cache under its global lock and
+// copies each string out, which on a table of string columns cost more than all the rest of opening
+// and profiling it. This reader preads the ids, then each collection they name once, and gives the
+// strings as views into the collections: any number of readers can run at once, one per thread,
+// since none calls HDF5.
+//
+// It understands only what it checks: a collection that does not start with "GCOL" version 1, an
+// object index it does not hold, an object whose size is not the id's length, a short read: read()
+// then answers false and the caller reads those rows through HDF5, which reports what is wrong.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "io/read_only_file.h"
+
+namespace lathe {
+
+// Where a 1-D (or n x 1), contiguous, unfiltered dataset of variable-length strings lies.
+struct HeapStringLayout {
+  std::uint64_t file_offset = 0;   // the first row's heap id, from the start of the file
+  std::int64_t rows = 0;           // heap ids stored
+  std::size_t address_bytes = 8;   // the file's "size of offsets"
+  std::size_t length_bytes = 8;    // the file's "size of lengths"
+  std::uint64_t base_address = 0;  // what heap addresses count from (the userblock's size)
+};
+
+class HeapStringReader {
+ public:
+  // `file` must stay open while the reader is used.
+  HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout);
+
+  // The strings of rows [first, first + count) into `texts` (resized to count): views into this
+  // reader's buffers, valid until its next read(). A string is cut at its first NUL, as HDF5's
+  // char* of it reads; an empty or null string is an empty view. False (texts unspecified) where
+  // the stored bytes are not what this reader understands.
+  bool read(std::int64_t first, std::int64_t count, std::vector<std::string_view>& texts);
+
+ private:
+  // One collection's bytes and where each object's data lies in them.
+  struct Collection {
+    std::vector<unsigned char> bytes;
+    std::vector<std::uint64_t> object_at;    // by object index: the data's offset in bytes; 0: none
+    std::vector<std::uint64_t> object_size;  // by object index
+    bool used = false;                       // named by the current read()
+  };
+  // The collection at heap address `address`, read and indexed on first use; null when it is not
+  // one this reader understands.
+  Collection* collection(std::uint64_t address);
+
+  const ReadOnlyFile& file_;
+  HeapStringLayout layout_;
+  std::vector<unsigned char> ids_;
+  // The collections the previous and current read() named: rows written in order name the
+  // collections in order, so older ones are let go.
+  std::unordered_map<std::uint64_t, Collection> collections_;
+};
+
+}  // namespace lathe
