@@ -29,10 +29,13 @@ using h5::H5Handle;
 // bytes a label in all, which on a column of a million ids was a hundred megabytes.
 class LabelIndex {
  public:
+  static std::size_t hash(std::string_view label) { return StringHash{}(label); }
   // The code of `label`, or -1 when it is not one of the labels. Thread-safe (it only reads).
-  std::int32_t find(std::string_view label) const {
+  std::int32_t find(std::string_view label) const { return find(label, hash(label)); }
+  // find() of a label whose hash() is `h`.
+  std::int32_t find(std::string_view label, std::size_t h) const {
     if (slots_.empty()) return -1;
-    for (std::size_t i = StringHash{}(label) & mask();; i = (i + 1) & mask()) {
+    for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
       const std::int32_t code = slots_[i];
       if (code < 0 || labels_[static_cast<std::size_t>(code)] == label) return code;
     }
@@ -46,6 +49,17 @@ class LabelIndex {
   }
   std::size_t size() const { return labels_.size(); }
   const std::vector<std::string>& labels() const { return labels_; }
+  // Hints that a find() of a label of hash `h` is coming: first its slot, later (once the slot is
+  // in the cache) the label that slot holds. A table of a million labels is far larger than the
+  // cache, and each find() otherwise waits on both in turn.
+  void prefetch_slot(std::size_t h) const {
+    if (!slots_.empty()) __builtin_prefetch(slots_.data() + (h & mask()));
+  }
+  void prefetch_label(std::size_t h) const {
+    if (slots_.empty()) return;
+    const std::int32_t code = slots_[h & mask()];
+    if (code >= 0) __builtin_prefetch(labels_.data() + code);
+  }
 
  private:
   std::size_t mask() const { return slots_.size() - 1; }
@@ -358,6 +372,7 @@ struct RecordReader::Impl {
   Plan uncoded;
   std::int64_t coded_rows = 0;
   std::vector<unsigned char> buffer;
+  std::vector<std::size_t> hashes_;  // collect_block's hash of each row of a block
   VariableLengthArena strings;  // where H5Dread puts variable-length strings
   H5Handle string_transfer;     // a transfer property list that allocates them from `strings`
   std::vector<CachedDecoder> decoders;
@@ -641,11 +656,17 @@ struct RecordReader::Impl {
     const bool keep = !f.codes.empty();
     block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
     std::uint32_t largest = 0;
+    // Each row's hash first, so that the rows a few ahead are fetched while this one is looked up.
+    constexpr std::int64_t kAhead = 8;
+    hashes_.resize(static_cast<std::size_t>(count));
+    for (std::int64_t r = 0; r < count; ++r) hashes_[static_cast<std::size_t>(r)] = LabelIndex::hash(text_of(r));
     for (std::int64_t r = 0; r < count; ++r) {
+      if (r + 2 * kAhead < count) index.prefetch_slot(hashes_[static_cast<std::size_t>(r + 2 * kAhead)]);
+      if (r + kAhead < count) index.prefetch_label(hashes_[static_cast<std::size_t>(r + kAhead)]);
       const std::string_view label = text_of(r);
       std::uint32_t code_plus_one = 0;  // missing
       if (!is_missing(f, label)) {
-        std::int32_t code = index.find(label);
+        std::int32_t code = index.find(label, hashes_[static_cast<std::size_t>(r)]);
         if (code < 0) {
           if (index.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
             throw InputError(where + ": field '" + f.spec.member + "' has more labels than int32 codes");
