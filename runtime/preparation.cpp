@@ -3,15 +3,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "runtime/error.h"
 #include "runtime/prepare_cuda.h"
+#include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
 
 namespace lathe {
@@ -279,45 +283,94 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
   return t;
 }
 
+// The distinct labels of a categorical profile that have training rows, each with its rows, in the
+// order of their first code: a label that a file gives several codes is one entry. Views of the
+// profile's labels, merged through an open-addressing table of their hashes rather than by sorting
+// them: a column with more labels than --max-categories is hashed and never needs their order, and
+// sorting a million labels (a memcmp per comparison) was most of the fit.
+std::vector<std::pair<std::string_view, std::int64_t>> label_rows(const CategoricalProfile& cp) {
+  std::vector<std::pair<std::string_view, std::int64_t>> merged;
+  const std::size_t n = std::min(cp.labels.size(), cp.counts.size());
+  std::size_t capacity = 16;
+  while (capacity < 2 * n) capacity *= 2;
+  // An entry: 1 + the label's index in `merged` (0: empty) in its low 40 bits, the top 24 bits of
+  // the label's hash above them, so that a probe rarely reads a label that is not the one sought.
+  constexpr int kIndexBits = 40;
+  constexpr std::uint64_t kIndexMask = (std::uint64_t{1} << kIndexBits) - 1;
+  std::vector<std::uint64_t> table(capacity, 0);
+  merged.reserve(n);
+  const std::hash<std::string_view> hasher;
+  // A batch of labels is hashed and their entries fetched before any is looked up: a table of
+  // millions of entries is out of cache, and waiting for each entry in turn was most of the time.
+  constexpr std::size_t kBatch = 16;
+  std::uint64_t hashes[kBatch];
+  for (std::size_t first = 0; first < n; first += kBatch) {
+    const std::size_t batch = std::min(kBatch, n - first);
+    for (std::size_t k = 0; k < batch; ++k) {
+      hashes[k] = hasher(cp.labels[first + k]);
+      __builtin_prefetch(&table[hashes[k] & (capacity - 1)]);
+    }
+    for (std::size_t k = 0; k < batch; ++k) {
+      const std::size_t i = first + k;
+      if (cp.counts[i] <= 0) continue;
+      const std::string_view label = cp.labels[i];
+      const std::uint64_t tag = hashes[k] >> kIndexBits << kIndexBits;
+      for (std::size_t at = hashes[k] & (capacity - 1);; at = (at + 1) & (capacity - 1)) {
+        const std::uint64_t entry = table[at];
+        if (entry == 0) {
+          merged.emplace_back(label, cp.counts[i]);
+          table[at] = tag | merged.size();
+          break;
+        }
+        auto& [seen, rows] = merged[(entry & kIndexMask) - 1];
+        if ((entry & ~kIndexMask) == tag && seen == label) {
+          rows += cp.counts[i];
+          break;
+        }
+      }
+    }
+  }
+  return merged;
+}
+
 CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationOptions& options,
                                     std::vector<std::string>* notes) {
   CategoricalEncoding enc;
   enc.name = col.name;
-  const CategoricalProfile& cp = col.categorical;
-  // Each label with its training rows, merged where a label has several codes. Views of the
-  // profile's labels, sorted as the strings sort (both compare with char_traits<char>): sorting
-  // copies of a million labels cost more than the rest of the fit.
-  std::vector<std::pair<std::string_view, std::int64_t>> seen;
-  for (std::size_t i = 0; i < cp.labels.size(); ++i) {
-    if (i < cp.counts.size() && cp.counts[i] > 0) seen.emplace_back(cp.labels[i], cp.counts[i]);
-  }
-  std::sort(seen.begin(), seen.end());
-  std::vector<std::string_view> labels;
-  std::int64_t rare_labels = 0, rare_rows = 0;
-  for (std::size_t i = 0; i < seen.size();) {
-    std::size_t j = i;
-    std::int64_t rows = 0;
-    for (; j < seen.size() && seen[j].first == seen[i].first; ++j) rows += seen[j].second;
+  const std::vector<std::pair<std::string_view, std::int64_t>> seen = label_rows(col.categorical);
+  std::int64_t kept_labels = 0, rare_labels = 0, rare_rows = 0;
+  for (const auto& [label, rows] : seen) {
     if (rows >= options.min_category_count) {
-      labels.push_back(seen[i].first);
+      ++kept_labels;
     } else {
       ++rare_labels;
       rare_rows += rows;
     }
-    i = j;
   }
-  if (static_cast<std::int64_t>(labels.size()) > options.max_categories && !options.never_hashed.contains(col.name)) {
+  if (kept_labels > options.max_categories && !options.never_hashed.contains(col.name)) {
     enc.hashed = true;
     const auto kept = options.category_buckets_of.find(col.name);
-    enc.buckets = options.category_buckets > 0               ? options.category_buckets
-                  : kept != options.category_buckets_of.end() ? kept->second
-                                                               : auto_category_buckets(static_cast<std::int64_t>(labels.size()) + rare_labels);
-    note(notes, "column '" + col.name + "' has " + std::to_string(labels.size()) + " categories" +
-                    (rare_labels > 0 ? " seen in " + std::to_string(options.min_category_count) + " rows or more" : "") +
-                    " (more than " + std::to_string(options.max_categories) + "): hashed into " +
-                    std::to_string(enc.buckets) + " buckets" + (rare_labels > 0 ? ", every label" : ""));
+    enc.buckets = options.category_buckets > 0 ? options.category_buckets
+                  : kept != options.category_buckets_of.end()
+                      ? kept->second
+                      : auto_category_buckets(kept_labels + rare_labels);
+    note(notes,
+         "column '" + col.name + "' has " + std::to_string(kept_labels) + " categories" +
+             (rare_labels > 0
+                  ? " seen in " + std::to_string(options.min_category_count) + " rows or more"
+                  : "") +
+             " (more than " + std::to_string(options.max_categories) + "): hashed into " +
+             std::to_string(enc.buckets) + " buckets" + (rare_labels > 0 ? ", every label" : ""));
     return enc;
   }
+  // The vocabulary is sorted as the strings sort (string_view compares as std::string does):
+  // slot_of searches it and bind_preparation checks it.
+  std::vector<std::string_view> labels;
+  labels.reserve(static_cast<std::size_t>(kept_labels));
+  for (const auto& [label, rows] : seen) {
+    if (rows >= options.min_category_count) labels.push_back(label);
+  }
+  std::sort(labels.begin(), labels.end());
   enc.vocabulary.assign(labels.begin(), labels.end());
   if (rare_labels > 0) {
     note(notes, "column '" + col.name + "': " + std::to_string(rare_labels) + " of its " +
@@ -489,6 +542,55 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     check_column_options("column '" + name + "'", p);
   }
 
+  // The categorical features are fitted first, on every core (counting a column's million labels
+  // takes a while), the columns of most labels first; each one's notes are said in column order
+  // below, where the loop meets it.
+  struct CategoricalFit {
+    CategoricalEncoding encoding;
+    std::vector<std::string> notes;
+  };
+  std::vector<const ColumnProfile*> categorical_columns;
+  {
+    std::unordered_set<std::string> named;
+    for (const auto& col : profile.columns) {
+      if (col.type != ColumnType::categorical ||
+          (!options.label.empty() && col.name == options.label) || excluded(col.name) ||
+          !named.insert(col.name).second) {
+        continue;
+      }
+      categorical_columns.push_back(&col);
+    }
+  }
+  std::vector<CategoricalFit> categorical_fits(categorical_columns.size());
+  {
+    std::vector<std::size_t> order(categorical_columns.size());
+    std::int64_t labels = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = i;
+      labels += static_cast<std::int64_t>(categorical_columns[i]->categorical.labels.size());
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return categorical_columns[a]->categorical.labels.size() >
+             categorical_columns[b]->categorical.labels.size();
+    });
+    std::vector<std::exception_ptr> failed(order.size());
+    const auto columns = static_cast<std::int64_t>(order.size());
+#pragma omp parallel for schedule(dynamic, 1) if (columns > 1 && labels >= kTeamMinItems)
+    for (std::int64_t k = 0; k < columns; ++k) {
+      const std::size_t i = order[static_cast<std::size_t>(k)];
+      try {
+        CategoricalFit& fit = categorical_fits[i];
+        fit.encoding =
+            fit_categorical(*categorical_columns[i], options, notes ? &fit.notes : nullptr);
+      } catch (...) {
+        failed[i] = std::current_exception();
+      }
+    }
+    for (const std::exception_ptr& e : failed) {
+      if (e) std::rethrow_exception(e);
+    }
+  }
+
   // Features in profile column order; index of each in fitted.numeric / fitted.categorical.
   std::unordered_map<std::string, std::int32_t> numeric_index, categorical_index;
   for (const auto& col : profile.columns) {
@@ -550,8 +652,10 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       fitted.numeric.push_back(std::move(enc));
     } else {
       if (categorical_index.count(col.name)) continue;
+      CategoricalFit& fit = categorical_fits[fitted.categorical.size()];
+      for (std::string& text : fit.notes) note(notes, std::move(text));
       categorical_index.emplace(col.name, static_cast<std::int32_t>(fitted.categorical.size()));
-      fitted.categorical.push_back(fit_categorical(col, options, notes));
+      fitted.categorical.push_back(std::move(fit.encoding));
     }
   }
 

@@ -10,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/float_sort.h"
 #include "runtime/profile_cuda.h"
+#include "runtime/team_threshold.h"
 
 namespace lathe {
 
@@ -45,16 +46,27 @@ std::int64_t ProfileLayout::category_slots() const {
   return slots;
 }
 
-void BlockProfile::reset(const ProfileLayout& layout) {
+namespace {
+
+// BlockProfile::reset but for the category counts, which are left empty: the CPU path counts a
+// block's codes into the profile itself (count_categories).
+void reset_but_category_counts(BlockProfile& block, const ProfileLayout& layout) {
   const std::size_t numeric = layout.numeric.size();
-  kept_rows = 0;
-  stats.assign(numeric, ColumnStats{});
-  sketch_sizes.assign(numeric, 0);
-  sketch_points.resize(numeric * static_cast<std::size_t>(layout.sketch_capacity));
-  sketch_lower.resize(sketch_points.size());
-  sketch_upper.resize(sketch_points.size());
+  block.kept_rows = 0;
+  block.stats.assign(numeric, ColumnStats{});
+  block.sketch_sizes.assign(numeric, 0);
+  block.sketch_points.resize(numeric * static_cast<std::size_t>(layout.sketch_capacity));
+  block.sketch_lower.resize(block.sketch_points.size());
+  block.sketch_upper.resize(block.sketch_points.size());
+  block.category_counts.clear();
+  block.bad_codes.assign(layout.categorical.size(), -1.0f);
+}
+
+}  // namespace
+
+void BlockProfile::reset(const ProfileLayout& layout) {
+  reset_but_category_counts(*this, layout);
   category_counts.assign(static_cast<std::size_t>(layout.category_slots()), 0);
-  bad_codes.assign(layout.categorical.size(), -1.0f);
 }
 
 struct ProfileWorkspace::Impl {
@@ -157,18 +169,14 @@ std::int64_t equal_range_end(std::span<const std::uint32_t> sorted, std::int64_t
 }
 
 // The CPU reference: one task per column, each writing only its own slots of `out`, every column
-// folded in row order, so the result does not depend on the thread count.
+// folded in row order, so the result does not depend on the thread count. A categorical column's
+// codes are only checked here (out.bad_codes); accumulate counts them once every column passed.
 void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_t> keep,
                        const ProfileLayout& layout, ProfileWorkspace::Impl& ws, BlockProfile& out) {
   const std::int64_t rows = block.rows;
   const std::int64_t numeric = static_cast<std::int64_t>(layout.numeric.size());
   const std::int64_t tasks = numeric + static_cast<std::int64_t>(layout.categorical.size());
   const std::int64_t capacity = layout.sketch_capacity;
-  std::vector<std::int64_t> offsets(layout.categorical.size());
-  for (std::size_t j = 0, offset = 0; j < offsets.size(); ++j) {
-    offsets[j] = static_cast<std::int64_t>(offset);
-    offset += static_cast<std::size_t>(layout.labels[j] + 1);
-  }
   const bool masked = !keep.empty();
   ws.sort_buffers.resize(static_cast<std::size_t>(std::max(1, omp_get_max_threads())));
 #pragma omp parallel for schedule(dynamic, 1)
@@ -211,16 +219,10 @@ void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_
       const std::size_t j = static_cast<std::size_t>(task - numeric);
       const float* col = block.column(layout.categorical[j]);
       const std::int64_t labels = layout.labels[j];
-      std::int64_t* counts = out.category_counts.data() + offsets[j];
       float bad = -1.0f;
       for (std::int64_t r = 0; r < rows; ++r) {
         if (masked && keep[static_cast<std::size_t>(r)] == 0) continue;
-        const std::int64_t slot = category_count_slot(col[r], labels);
-        if (slot < 0) {
-          bad = std::max(bad, col[r]);
-        } else {
-          ++counts[slot];
-        }
+        if (category_count_slot(col[r], labels) < 0) bad = std::max(bad, col[r]);
       }
       out.bad_codes[j] = bad;
     }
@@ -233,10 +235,41 @@ std::string format_code(float code) {
   return os.str();
 }
 
+// Counts the kept rows of each code of a block's categorical columns (checked: none is out of
+// range) into the profile, a column per task. Straight into the profile's counts: a block's own
+// (a slot per label, zeroed and added up for every block of 64K rows) took longer than the
+// counting on columns of a million labels.
+void count_categories(const ColumnBlockView& block, std::span<const std::uint8_t> keep,
+                      const ProfileLayout& layout, DataProfile& profile) {
+  const auto columns = static_cast<std::int64_t>(layout.categorical.size());
+  const bool team = columns > 1 && columns * block.rows >= kTeamMinItems;
+#pragma omp parallel for schedule(dynamic, 1) if (team)
+  for (std::int64_t j = 0; j < columns; ++j) {
+    const std::int64_t c = layout.categorical[static_cast<std::size_t>(j)];
+    CategoricalProfile& categorical = profile.columns[static_cast<std::size_t>(c)].categorical;
+    const float* col = block.column(c);
+    const std::int64_t labels = layout.labels[static_cast<std::size_t>(j)];
+    std::int64_t* counts = categorical.counts.data();
+    std::int64_t missing = 0;
+    for (std::int64_t r = 0; r < block.rows; ++r) {
+      if (!keep.empty() && keep[static_cast<std::size_t>(r)] == 0) continue;
+      const std::int64_t slot = category_count_slot(col[r], labels);
+      if (slot == labels) {
+        ++missing;
+      } else {
+        ++counts[slot];
+      }
+    }
+    categorical.missing += missing;
+  }
+}
+
 // Adds a block's profile to `profile`, column by column in order; checks first, so that a bad
-// category code leaves `profile` as it was.
+// category code leaves `profile` as it was. The category counts are block.category_counts (the
+// GPU's), or with `codes` (the CPU's, which leaves them empty) counted here from the block itself.
 void accumulate(const BlockProfile& block, const ProfileLayout& layout, DataProfile& profile,
-                std::vector<float>& points, std::vector<double>& weights) {
+                std::vector<float>& points, std::vector<double>& weights,
+                const ColumnBlockView* codes, std::span<const std::uint8_t> keep) {
   for (std::size_t j = 0; j < layout.categorical.size(); ++j) {
     if (block.bad_codes[j] >= 0.0f) {
       const ColumnProfile& column = profile.columns[static_cast<std::size_t>(layout.categorical[j])];
@@ -259,6 +292,11 @@ void accumulate(const BlockProfile& block, const ProfileLayout& layout, DataProf
                        std::span<const std::int64_t>(block.sketch_upper.data() + first, m), n, points,
                        weights);
     numeric.sketch.add_summary(points, weights);
+  }
+  if (codes) {
+    count_categories(*codes, keep, layout, profile);
+    profile.rows += block.kept_rows;
+    return;
   }
   for (std::size_t j = 0, offset = 0; j < layout.categorical.size(); ++j) {
     CategoricalProfile& categorical =
@@ -316,7 +354,7 @@ void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
     }
     ws.cuda->profile_block(block, keep_rows, result);
   } else {
-    result.reset(layout);
+    reset_but_category_counts(result, layout);
     result.kept_rows = keep_rows.empty()
                            ? block.rows
                            : static_cast<std::int64_t>(
@@ -324,7 +362,8 @@ void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
                                                [](std::uint8_t k) { return k != 0; }));
     profile_block_cpu(block, keep_rows, layout, ws, result);
   }
-  accumulate(result, layout, profile, ws.points, ws.weights);
+  accumulate(result, layout, profile, ws.points, ws.weights, ctx.is_cuda() ? nullptr : &block,
+             keep_rows);
 }
 
 DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const RowMask* keep,
@@ -337,7 +376,6 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
   const std::vector<ColumnInfo>& infos = reader.columns();
   const std::int64_t columns = static_cast<std::int64_t>(infos.size());
   std::vector<std::int64_t> wanted;  // the columns profiled, in table order
-  std::vector<ColumnInfo> wanted_infos;
   for (std::int64_t c = 0; c < columns; ++c) {
     const ColumnInfo& info = infos[static_cast<std::size_t>(c)];
     if (std::find(options.skip_columns.begin(), options.skip_columns.end(), info.name) != options.skip_columns.end()) {
@@ -352,11 +390,15 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
                        "(a label per row) is no feature: leave it out with --drop");
     }
     wanted.push_back(c);
-    wanted_infos.push_back(info);
   }
   const bool every_column = static_cast<std::int64_t>(wanted.size()) == columns;
-  // `part` profiles the wanted columns, packed side by side in each block.
-  DataProfile part = make_profile(wanted_infos, options);
+  // `part` profiles the wanted columns, packed side by side in each block. Their infos are copied
+  // only when some columns are left out: a copy holds every label (millions of strings).
+  std::vector<ColumnInfo> wanted_infos;
+  if (!every_column) {
+    for (const std::int64_t c : wanted) wanted_infos.push_back(infos[static_cast<std::size_t>(c)]);
+  }
+  DataProfile part = make_profile(every_column ? infos : wanted_infos, options);
   const std::int64_t profiled = static_cast<std::int64_t>(wanted.size());
   const std::int64_t block_rows = std::max<std::int64_t>(1, reader.block_rows());
   ProfileWorkspace workspace;
