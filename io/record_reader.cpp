@@ -49,6 +49,11 @@ class LabelIndex {
   }
   std::size_t size() const { return labels_.size(); }
   const std::vector<std::string>& labels() const { return labels_; }
+  // The labels, moved out; the index is left empty (it finds nothing).
+  std::vector<std::string> release() {
+    slots_ = {};
+    return std::move(labels_);
+  }
   // Hints that a find() of a label of hash `h` is coming: first its slot, later (once the slot is
   // in the cache) the label that slot holds. A table of a million labels is far larger than the
   // cache, and each find() otherwise waits on both in turn.
@@ -862,6 +867,12 @@ bool RecordReader::keeps_codes() const { return impl_->coded_rows > 0; }
 
 const std::vector<std::string>& RecordReader::labels(std::size_t field, std::size_t element) const {
   return impl_->fields.at(field).labels.at(element).labels();
+}
+
+std::vector<std::string> RecordReader::release_labels(std::size_t field, std::size_t element) {
+  Impl::Field& f = impl_->fields.at(field);
+  if (f.codes.empty() || impl_->coded_rows == 0) return f.labels.at(element).labels();
+  return f.labels.at(element).release();
 }
 
 void RecordReader::read_as(std::int64_t column, std::int64_t first, std::int64_t count,

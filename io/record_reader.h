@@ -93,6 +93,10 @@ class RecordReader {
   // The labels of element `element` of a string field, in order of first appearance (the category
   // code of a label is its position).
   const std::vector<std::string>& labels(std::size_t field, std::size_t element) const;
+  // labels(), moved out where collect_labels kept the field's codes (read() then never looks a
+  // label up: a column of a million labels need not be held twice), copied otherwise; labels() is
+  // empty afterwards in the first case.
+  std::vector<std::string> release_labels(std::size_t field, std::size_t element);
 
   // Reads rows [first, first + count) into the column-major block `out` (out[column * count + r]):
   // numbers as float32 (HDF5's conversion), strings as their category codes, missing values as NaN.

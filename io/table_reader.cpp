@@ -515,7 +515,7 @@ struct TableReader::Impl {
         } else {
           s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
           plan_records(s, where(prefix + n));
-          if (!c.text_only) c.categories = s.record->labels(0, 0);
+          if (!c.text_only) c.categories = s.record->release_labels(0, 0);
           if (heap) {  // text only: read_text takes its strings from the heap ids
             s.heap = std::make_unique<HeapStringReader>(direct->file(), *heap);
             storage[s.storage_index].read_path = "heap ids (pread)";
@@ -584,7 +584,7 @@ struct TableReader::Impl {
         if (!kept) s.heap = std::make_unique<HeapStringReader>(direct->file(), stored[i].layout);
         storage[s.storage_index].read_path = kept ? "heap ids (pread), codes kept" : "heap ids (pread)";
       }
-      columns[static_cast<std::size_t>(s.target.front())].categories = s.record->labels(0, 0);
+      columns[static_cast<std::size_t>(s.target.front())].categories = s.record->release_labels(0, 0);
     }
   }
 
