@@ -166,8 +166,9 @@ struct H5Types<long> {
 };
 
 // A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
-// checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first: a
-// model's table of 2^24 hashed crosses, mostly zeros, took 64 MB. Empty arrays are written too (a
+// checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first
+// where a sample of it shrinks to 85% or less: a model's table of 2^24 hashed crosses, mostly
+// zeros, took 64 MB; an fm's random factors are stored as they are. Empty arrays are written too (a
 // zero-size dataset).
 inline constexpr std::size_t kCompressedDatasetBytes = std::size_t{1} << 20;
 template <typename T>
