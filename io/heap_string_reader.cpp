@@ -2,6 +2,10 @@
 
 #include <cstring>
 #include <limits>
+#include <string>
+#include <utility>
+
+#include "runtime/error.h"
 
 namespace lathe {
 
@@ -23,8 +27,9 @@ constexpr std::uint64_t kLargestCollection = std::uint64_t{1} << 32;
 
 }  // namespace
 
-HeapStringReader::HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout)
-    : file_(file), layout_(layout) {}
+HeapStringReader::HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout,
+                                   std::string where)
+    : file_(file), layout_(layout), where_(std::move(where)) {}
 
 HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address) {
   if (const auto it = collections_.find(address); it != collections_.end()) return &it->second;
@@ -50,15 +55,25 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
       return nullptr;
   }
   // The objects, each an index (2 bytes), a reference count (2), 4 reserved and its size, padded to
-  // 8 bytes (H5HG_SIZEOF_OBJHDR), then its data padded to 8 bytes; index 0 is the free space, which
-  // ends them.
+  // 8 bytes (H5HG_SIZEOF_OBJHDR), then its data padded to 8 bytes; index 0 is free space.
   const std::size_t object_header = (8 + layout_.length_bytes + 7) & ~std::size_t{7};
   std::uint64_t pos = header;
   while (pos + object_header <= size) {
     const unsigned char* o = c.bytes.data() + pos;
     const auto index = static_cast<std::size_t>(little_endian(o, 2));
-    if (index == 0) break;
     const std::uint64_t object_size = little_endian(o + 8, layout_.length_bytes);
+    if (index == 0) {
+      // Free space, its size counting its header: HDF5 steps over it (it is the collection's last
+      // object in every file HDF5 writes), and never past one of size 0.
+      if (object_size == 0) {
+        throw InputError(where_ + ": damaged: the global heap collection at byte " +
+                         std::to_string(at) + " holds an object 0 of size 0 at its byte " +
+                         std::to_string(pos) + ", which HDF5 cannot read past");
+      }
+      if (object_size > size - pos) return nullptr;
+      pos += object_size;
+      continue;
+    }
     const std::uint64_t data = pos + object_header;
     if (object_size > size - data) return nullptr;
     if (index >= c.object_at.size()) {

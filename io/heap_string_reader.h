@@ -12,10 +12,14 @@
 // It understands only what it checks: a collection that does not start with "GCOL" version 1, an
 // object index it does not hold, an object whose size is not the id's length, a short read: read()
 // then answers false and the caller reads those rows through HDF5, which reports what is wrong.
+// It walks a collection's objects as HDF5 does (H5HG__cache_heap_deserialize), and where HDF5
+// would not get past one (a free-space object of size 0: HDF5 1.10 loops on it forever) it throws
+// InputError naming the dataset instead of handing the file to HDF5.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -35,8 +39,8 @@ struct HeapStringLayout {
 
 class HeapStringReader {
  public:
-  // `file` must stay open while the reader is used.
-  HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout);
+  // `file` must stay open while the reader is used; `where` names the file and dataset in errors.
+  HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout, std::string where);
 
   // The strings of rows [first, first + count) into `texts` (resized to count): views into this
   // reader's buffers, valid until its next read(). A string is cut at its first NUL, as HDF5's
@@ -58,6 +62,7 @@ class HeapStringReader {
 
   const ReadOnlyFile& file_;
   HeapStringLayout layout_;
+  std::string where_;
   std::vector<unsigned char> ids_;
   // The collections the previous and current read() named: rows written in order name the
   // collections in order, so older ones are let go.

@@ -517,7 +517,7 @@ struct TableReader::Impl {
           plan_records(s, where(prefix + n));
           if (!c.text_only) c.categories = s.record->release_labels(0, 0);
           if (heap) {  // text only: read_text takes its strings from the heap ids
-            s.heap = std::make_unique<HeapStringReader>(direct->file(), *heap);
+            s.heap = std::make_unique<HeapStringReader>(direct->file(), *heap, where(prefix + n));
             storage[s.storage_index].read_path = "heap ids (pread)";
           }
         }
@@ -559,7 +559,7 @@ struct TableReader::Impl {
     const auto collect = [&](std::size_t i, std::int64_t* budget) {
       try {
         Source& s = sources[stored[i].source];
-        HeapStringReader strings(direct->file(), stored[i].layout);
+        HeapStringReader strings(direct->file(), stored[i].layout, where(s.path));
         done[i] = s.record->collect_stored_labels(strings, rows, options.block_rows, budget) ? 1 : 0;
       } catch (...) {
         failed[i] = std::current_exception();
@@ -581,7 +581,7 @@ struct TableReader::Impl {
       plan_records(s, where(s.path));
       if (done[i]) {
         const bool kept = s.record->keeps_codes();
-        if (!kept) s.heap = std::make_unique<HeapStringReader>(direct->file(), stored[i].layout);
+        if (!kept) s.heap = std::make_unique<HeapStringReader>(direct->file(), stored[i].layout, where(s.path));
         storage[s.storage_index].read_path = kept ? "heap ids (pread), codes kept" : "heap ids (pread)";
       }
       columns[static_cast<std::size_t>(s.target.front())].categories = s.record->release_labels(0, 0);
