@@ -29,7 +29,7 @@ constexpr std::uint64_t kLargestCollection = std::uint64_t{1} << 32;
 
 HeapStringReader::HeapStringReader(const ReadOnlyFile& file, HeapStringLayout layout,
                                    std::string where)
-    : file_(file), layout_(layout), where_(std::move(where)) {}
+    : file_(file), layout_(layout), where_(std::move(where)), file_bytes_(file.size()) {}
 
 HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address) {
   if (const auto it = collections_.find(address); it != collections_.end()) return &it->second;
@@ -47,7 +47,9 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
   const unsigned char* p = c.bytes.data();
   if (std::memcmp(p, "GCOL", 4) != 0 || p[4] != 1) return nullptr;
   const std::uint64_t size = little_endian(p + 8, layout_.length_bytes);
-  if (size < header || size > kLargestCollection) return nullptr;
+  // A size past the end of the file is damage HDF5 reports; it is not allocated here.
+  if (size < header || size > kLargestCollection || size > file_bytes_ || at > file_bytes_ - size)
+    return nullptr;
   if (size != c.bytes.size()) {
     const std::size_t had = std::min<std::size_t>(c.bytes.size(), size);
     c.bytes.resize(size);
@@ -115,9 +117,18 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
       last->used = true;
       last_address = address;
     }
-    if (index >= last->object_at.size() || last->object_at[index] == 0 ||
-        last->object_size[index] != length) {
-      return false;
+    // A collection read whole but without the id's object, or with an object of another size: HDF5
+    // reads such an id past the object's end (it crashed on an index past the last), so it is not
+    // handed to HDF5.
+    const bool held = index < last->object_at.size() && last->object_at[index] != 0;
+    if (!held || last->object_size[index] != length) {
+      throw InputError(where_ + ": damaged: row " + std::to_string(first + r + 1) +
+                       " names object " + std::to_string(index) + " of " + std::to_string(length) +
+                       " bytes in the global heap collection at byte " +
+                       std::to_string(layout_.base_address + address) + ", which " +
+                       (held
+                            ? "holds it with " + std::to_string(last->object_size[index]) + " bytes"
+                            : std::string("does not hold it")));
     }
     const char* s = reinterpret_cast<const char*>(last->bytes.data() + last->object_at[index]);
     const void* nul = std::memchr(s, 0, static_cast<std::size_t>(length));

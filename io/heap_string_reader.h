@@ -9,12 +9,13 @@
 // strings as views into the collections: any number of readers can run at once, one per thread,
 // since none calls HDF5.
 //
-// It understands only what it checks: a collection that does not start with "GCOL" version 1, an
-// object index it does not hold, an object whose size is not the id's length, a short read: read()
-// then answers false and the caller reads those rows through HDF5, which reports what is wrong.
-// It walks a collection's objects as HDF5 does (H5HG__cache_heap_deserialize), and where HDF5
-// would not get past one (a free-space object of size 0: HDF5 1.10 loops on it forever) it throws
-// InputError naming the dataset instead of handing the file to HDF5.
+// It understands only what it checks: a collection that does not start with "GCOL" version 1, or
+// whose size passes the end of the file, a short read: read() then answers false and the caller
+// reads those rows through HDF5, which reports what is wrong. It walks a collection's objects as
+// HDF5 does (H5HG__cache_heap_deserialize). Where HDF5 itself fails on damage, it throws InputError
+// naming the dataset instead of handing the rows to HDF5: a free-space object of size 0 (HDF5 1.10
+// loops on it forever), an id whose object the collection does not hold or holds with another size
+// (HDF5 reads past the object; an index past the last crashed it).
 #pragma once
 
 #include <cstddef>
@@ -63,6 +64,7 @@ class HeapStringReader {
   const ReadOnlyFile& file_;
   HeapStringLayout layout_;
   std::string where_;
+  std::uint64_t file_bytes_ = 0;  // the file's size when the reader was made
   std::vector<unsigned char> ids_;
   // The collections the previous and current read() named: rows written in order name the
   // collections in order, so older ones are let go.

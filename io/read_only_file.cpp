@@ -26,6 +26,12 @@ ReadOnlyFile& ReadOnlyFile::operator=(ReadOnlyFile&& other) noexcept {
   return *this;
 }
 
+std::uint64_t ReadOnlyFile::size() const {
+  struct stat st{};
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0 || st.st_size < 0) return 0;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
 bool ReadOnlyFile::same_file_as(int other_fd) const {
   struct stat mine {
   }, theirs{};

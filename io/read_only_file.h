@@ -23,6 +23,8 @@ class ReadOnlyFile {
   bool open() const { return fd_ >= 0; }
   // Whether `other_fd` refers to the same file (device and inode) as this one.
   bool same_file_as(int other_fd) const;
+  // The file's size in bytes now (0 when it is not open or the system cannot say).
+  std::uint64_t size() const;
   // Reads exactly `bytes` bytes at `offset` into `out` (retrying short reads and EINTR). False
   // when the file ends first or the system reports an error.
   bool read_exactly(void* out, std::size_t bytes, std::uint64_t offset) const;

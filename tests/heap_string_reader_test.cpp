@@ -208,9 +208,9 @@ INSTANTIATE_TEST_SUITE_P(FileShapes, HeapStringReaderTest,
                          });
 
 // Bytes the reader does not understand make it answer false (the table reader then reads through
-// HDF5), never a wrong string: a damaged collection signature, version, object size or object
-// index, and a file cut short.
-TEST(HeapStringReaderDamage, AnswersFalse) {
+// HDF5), and damage HDF5 itself fails on is an InputError naming it; never a wrong string: a
+// damaged collection signature, version, object size or object index, and a file cut short.
+TEST(HeapStringReaderDamage, AnswersFalseOrNamesTheDamage) {
   test::TemporaryDirectory dir;
   constexpr std::size_t rows = 3000;
   const fs::path clean = dir.path() / "clean.h5";
@@ -262,7 +262,8 @@ TEST(HeapStringReaderDamage, AnswersFalse) {
         all_read = all_read && reader.read(first, 1000, texts);
       }
     } catch (const InputError& e) {
-      // Damage that leads the walk of the objects to a free space of size 0 (as HDF5 walks them).
+      // An id whose object is missing or of another size, or a walk of the objects that meets a
+      // free space of size 0 (as HDF5 walks them).
       EXPECT_NE(std::string(e.what()).find("damaged.h5: damaged"), std::string::npos) << e.what();
       all_read = false;
     }
