@@ -23,6 +23,8 @@ std::uint64_t little_endian(const unsigned char* p, std::size_t bytes) {
 constexpr std::size_t kFirstReadBytes = 4096;
 // A collection larger than this is left to HDF5 rather than read into memory: no table's strings
 // come near it, a damaged size field might.
+// Collections kept from one lookup to the next (the current one among them).
+constexpr std::size_t kHeldCollections = 64;
 constexpr std::uint64_t kLargestCollection = std::uint64_t{1} << 32;
 
 }  // namespace
@@ -86,6 +88,9 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
     c.object_size[index] = object_size;
     pos = data + ((object_size + 7) & ~std::uint64_t{7});
   }
+  // Rows written in order name the collections in order: a few suffice, and a file whose rows
+  // scatter over thousands reads some again rather than holding them all.
+  if (collections_.size() >= kHeldCollections) collections_.clear();
   return &collections_.emplace(address, std::move(c)).first->second;
 }
 
@@ -100,9 +105,11 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
                           layout_.file_offset + static_cast<std::uint64_t>(first) * id_bytes)) {
     return false;
   }
-  // Collections this read does not name are let go at its end (the views of the last read() end
-  // with it).
-  for (auto& [address, c] : collections_) c.used = false;
+  // Each string is copied into text_ (its offset and length kept until the views are made at the
+  // end, text_ growing meanwhile), so that no view points into a collection and the collections
+  // held stay few however the rows scatter over them.
+  text_.clear();
+  spans_.assign(static_cast<std::size_t>(count), {0, 0});
   std::uint64_t last_address = 0;
   Collection* last = nullptr;
   for (std::int64_t r = 0; r < count; ++r) {
@@ -114,7 +121,6 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
     if (last == nullptr || address != last_address) {
       last = collection(address);
       if (last == nullptr) return false;
-      last->used = true;
       last_address = address;
     }
     // A collection read whole but without the id's object, or with an object of another size: HDF5
@@ -132,10 +138,14 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
     }
     const char* s = reinterpret_cast<const char*>(last->bytes.data() + last->object_at[index]);
     const void* nul = std::memchr(s, 0, static_cast<std::size_t>(length));
-    texts[static_cast<std::size_t>(r)] = std::string_view(
-        s, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - s) : length);
+    const std::size_t kept =
+        nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - s) : length;
+    spans_[static_cast<std::size_t>(r)] = {text_.size(), kept};
+    text_.insert(text_.end(), s, s + kept);
   }
-  std::erase_if(collections_, [](const auto& entry) { return !entry.second.used; });
+  for (std::size_t r = 0; r < spans_.size(); ++r) {
+    texts[r] = std::string_view(text_.data() + spans_[r].first, spans_[r].second);
+  }
   return true;
 }
 

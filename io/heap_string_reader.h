@@ -5,9 +5,9 @@
 // (4 bytes), all little-endian (HDF5 file format specification, "Global Heap" and "Variable-Length
 // Data"). H5Dread resolves every id through the library's heap cache under its global lock and
 // copies each string out, which on a table of string columns cost more than all the rest of opening
-// and profiling it. This reader preads the ids, then each collection they name once, and gives the
-// strings as views into the collections: any number of readers can run at once, one per thread,
-// since none calls HDF5.
+// and profiling it. This reader preads the ids, then the collections they name (a few held at a
+// time), and copies a block's strings into one buffer: any number of readers can run at once, one
+// per thread, since none calls HDF5.
 //
 // It understands only what it checks: a collection that does not start with "GCOL" version 1, or
 // whose size passes the end of the file, a short read: read() then answers false and the caller
@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "io/read_only_file.h"
@@ -55,7 +56,6 @@ class HeapStringReader {
     std::vector<unsigned char> bytes;
     std::vector<std::uint64_t> object_at;    // by object index: the data's offset in bytes; 0: none
     std::vector<std::uint64_t> object_size;  // by object index
-    bool used = false;                       // named by the current read()
   };
   // The collection at heap address `address`, read and indexed on first use; null when it is not
   // one this reader understands.
@@ -66,8 +66,9 @@ class HeapStringReader {
   std::string where_;
   std::uint64_t file_bytes_ = 0;  // the file's size when the reader was made
   std::vector<unsigned char> ids_;
-  // The collections the previous and current read() named: rows written in order name the
-  // collections in order, so older ones are let go.
+  std::vector<char> text_;                                  // the strings of the last read()
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // each row's offset and length in text_
+  // Collections read, by address: at most a few (see kHeldCollections).
   std::unordered_map<std::uint64_t, Collection> collections_;
 };
 
