@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Generic helpers of the numeric comparison: the machine header, metrics, checked commands, vw's command.
 from run_peers import (REPO_ROOT, fmt, log, machine_facts, markdown_table, metrics, print_build_facts,  # noqa: E402
-                       print_checks_and_failures, print_peer_table, run_checked, vw)
+                       print_checks_and_failures, print_peer_table, run_checked, vw, write_json)
 
 # name, labels, VW namespace (its first letter is what -q pairs), label prefix
 CATEGORICAL = [("c0", 200, "a"), ("c1", 200, "b"), ("c2", 1000, "c"), ("c3", 50, "d")]
@@ -589,10 +589,7 @@ def main():
         config["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         print_tables(facts, config, results, sweep)
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"machine": facts, "config": config, "results": results, "bucket_sweep": sweep}, f, indent=2)
-                f.write("\n")
-            log(f"wrote {args.json}")
+            write_json(args.json, {"machine": facts, "config": config, "results": results, "bucket_sweep": sweep})
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

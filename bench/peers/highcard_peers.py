@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Generic helpers of the numeric comparison: the machine header, metrics, checked commands, vw's command.
 from run_peers import (REPO_ROOT, fmt, log, machine_facts, markdown_table, metrics, print_build_facts,  # noqa: E402
-                       run_checked, vw)
+                       run_checked, vw, write_json)
 
 # ---------------------------------------------------------------------------------------------- the generator
 # Ported from the session-14 study's gen_criteo.py: keep the model and the order of the random draws
@@ -463,10 +463,7 @@ def main():
         config["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         print_table(facts, config, results)
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"machine": facts, "config": config, "results": results}, f, indent=2)
-                f.write("\n")
-            log(f"wrote {args.json}")
+            write_json(args.json, {"machine": facts, "config": config, "results": results})
     finally:
         if not args.work and not args.keep_data:
             shutil.rmtree(work, ignore_errors=True)

@@ -63,6 +63,14 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def write_json(path, figures):
+    """Writes a run's figures (a dict with stable keys) to `path` as indented JSON."""
+    with open(path, "w") as f:
+        json.dump(figures, f, indent=2)
+        f.write("\n")
+    log(f"wrote {path}")
+
+
 def skipped(peer, skips):
     parts = peer.split("-")
     for s in skips:
@@ -528,10 +536,7 @@ def main():
 
         print_table(facts, config, results)
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"machine": facts, "config": config, "results": results}, f, indent=2)
-                f.write("\n")
-            log(f"wrote {args.json}")
+            write_json(args.json, {"machine": facts, "config": config, "results": results})
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
