@@ -637,6 +637,10 @@ struct RecordReader::Impl {
 
   static bool is_text_only(const Field& f) { return is_text(f) && f.spec.text_only; }
 
+  // A 1-D dataset of variable-length strings: what HeapStringReader reads.
+  bool one_variable_text_field() const {
+    return !compound && fields.size() == 1 && fields[0].decode == Decode::variable_text;
+  }
   // collect_labels' start: room for every labelled field's codes where `code_budget` allows.
   void start_codes(std::int64_t rows, std::int64_t* code_budget) {
     if (code_budget == nullptr) return;
@@ -838,9 +842,7 @@ void RecordReader::collect_labels(std::int64_t rows, std::int64_t block_rows, st
 bool RecordReader::collect_stored_labels(HeapStringReader& strings, std::int64_t rows, std::int64_t block_rows,
                                          std::int64_t* code_budget) {
   Impl& m = *impl_;
-  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text || m.fields[0].labels.size() != 1) {
-    return false;
-  }
+  if (!m.one_variable_text_field() || m.fields[0].labels.size() != 1) return false;
   Impl::Field& f = m.fields[0];
   m.start_codes(rows, code_budget);
   std::vector<std::uint32_t> block_codes;
@@ -915,9 +917,7 @@ void RecordReader::read_text(std::int64_t column, std::int64_t first, std::int64
 
 bool RecordReader::read_stored(HeapStringReader& strings, std::int64_t first, std::int64_t count, float* out) {
   Impl& m = *impl_;
-  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text || m.fields[0].labels.size() != 1) {
-    return false;
-  }
+  if (!m.one_variable_text_field() || m.fields[0].labels.size() != 1) return false;
   if (count <= 0) return true;
   const Impl::Field& f = m.fields[0];
   std::vector<std::string_view> texts;
@@ -943,7 +943,7 @@ bool RecordReader::read_stored(HeapStringReader& strings, std::int64_t first, st
 bool RecordReader::read_stored_text(HeapStringReader& strings, std::int64_t first, std::int64_t count,
                                     std::vector<std::string>& out) {
   Impl& m = *impl_;
-  if (m.compound || m.fields.size() != 1 || m.fields[0].decode != Decode::variable_text) return false;
+  if (!m.one_variable_text_field()) return false;
   std::vector<std::string_view> texts;
   if (!strings.read(first, count, texts)) return false;
   out.assign(texts.size(), std::string());
