@@ -313,7 +313,8 @@ RowMask validation_split(const RowMask& keep, const std::vector<float>& classes,
 
 // Prepared rows of a table held in memory, for the rows `select` keeps: in PreparedBlock layout, or
 // row-major only (the CPU model's training rows: TrainingSet::dense_by_row ...; it reads nothing
-// else, so the column-major copy is never made; block.rows still counts the rows).
+// else, so the column-major copy is never made; block.rows still counts the rows). Row-major
+// values are kept only where they vary (FittedPreparation::sparse_values_vary; else empty, all 1).
 struct PreparedRows {
   PreparedBlock block;
   std::vector<std::int64_t> source_row;  // file row of each prepared row
@@ -332,10 +333,11 @@ struct PreparedRows {
     if (row_major) {
       t.dense_by_row = dense_by_row.data();
       t.slot_by_row = slot_by_row.data();
-      t.value_by_row = value_by_row.data();
+      t.value_by_row = values_by_row();
     }
     return t;
   }
+  const float* values_by_row() const { return value_by_row.empty() ? nullptr : value_by_row.data(); }
 };
 
 // A prepared block of m rows as the models' view of it.
@@ -389,7 +391,7 @@ void predict_row_major(Model& model, const PredictionLink& link, const PreparedR
       tile.dense.resize(static_cast<std::size_t>(dense * m));
       tile.slot.resize(static_cast<std::size_t>(groups * m));
       tile.value.resize(static_cast<std::size_t>(groups * m));
-      copy_rows_by_column(rows.dense_by_row.data(), rows.slot_by_row.data(), rows.value_by_row.data(), begin, m, dense,
+      copy_rows_by_column(rows.dense_by_row.data(), rows.slot_by_row.data(), rows.values_by_row(), begin, m, dense,
                           groups, tile.dense.data(), tile.slot.data(), tile.value.data());
       try {
         predict(model, link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), m},
@@ -452,7 +454,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
     b.value.assign(by_row ? 0 : static_cast<std::size_t>(groups * n), 0.0f);
     outs[k]->dense_by_row.resize(by_row ? static_cast<std::size_t>(dense * n) : 0);
     outs[k]->slot_by_row.resize(by_row ? static_cast<std::size_t>(groups * n) : 0);
-    outs[k]->value_by_row.resize(by_row ? static_cast<std::size_t>(groups * n) : 0);
+    outs[k]->value_by_row.resize(by_row && fitted.sparse_values_vary() ? static_cast<std::size_t>(groups * n) : 0);
     outs[k]->source_row.clear();
     outs[k]->source_row.reserve(static_cast<std::size_t>(n));
   }
@@ -483,7 +485,8 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
       if (outs[k]->row_major) {
         copy_rows_by_row(block_view(prepared, n), selected.size() == static_cast<std::size_t>(n) ? nullptr : selected.data(),
                          static_cast<std::int64_t>(selected.size()), dense, groups, outs[k]->dense_by_row.data(),
-                         outs[k]->slot_by_row.data(), outs[k]->value_by_row.data(), position[k]);
+                         outs[k]->slot_by_row.data(),
+                         outs[k]->value_by_row.empty() ? nullptr : outs[k]->value_by_row.data(), position[k]);
       } else {
         copy_selected_rows(prepared, n, selected, dense, groups, b.dense.data(), b.slot.data(), b.value.data(),
                            b.rows, position[k]);
@@ -676,7 +679,8 @@ class FileWindows final : public TrainingWindows {
       if (p + k > n) break;  // reported below
       if (row_major_) {
         copy_rows_by_row(block_view(prepared_, m), k == m ? nullptr : selected_.data(), k, dense, groups,
-                         out.dense_by_row.data(), out.slot_by_row.data(), out.value_by_row.data(), p);
+                         out.dense_by_row.data(), out.slot_by_row.data(),
+                         out.value_by_row.empty() ? nullptr : out.value_by_row.data(), p);
       } else {
         copy_selected_rows(prepared_, m, selected_, dense, groups, out.dense.data(), out.slot.data(),
                            out.value.data(), n, p);
@@ -718,7 +722,7 @@ class FileWindows final : public TrainingWindows {
     out.row_major = row_major_;
     out.dense_by_row.resize(row_major_ ? static_cast<std::size_t>(dense * n) : 0);
     out.slot_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
-    out.value_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
+    out.value_by_row.resize(row_major_ && fitted_.sparse_values_vary() ? static_cast<std::size_t>(groups * n) : 0);
   }
 
   std::vector<Window> windows_;

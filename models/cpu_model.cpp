@@ -549,7 +549,7 @@ class CpuModel final : public Model {
         float* value = s.batch_value.data() + b * groups;
         for (std::int32_t g = 0; g < groups; ++g) {
           slot[g] = by_row_slot_[r * groups + g];
-          value[g] = by_row_value_[r * groups + g];
+          value[g] = by_row_value_ ? by_row_value_[r * groups + g] : 1.0f;
         }
         s.batch_label[b] = data_.labels[r];
         s.batch_weight[b] = data_.weights ? data_.weights[r] : 1.0f;
@@ -726,7 +726,7 @@ class CpuModel final : public Model {
   HostArray<float> row_dense_{HostMemory::huge_pages}, row_value_{HostMemory::huge_pages};
   HostArray<std::int32_t> row_slot_{HostMemory::huge_pages};
   // Where the steps read the rows row-major: the copy above, or the caller's
-  // (TrainingSet::dense_by_row and its siblings).
+  // (TrainingSet::dense_by_row and its siblings; the caller's values may be null, all 1).
   const float* by_row_dense_ = nullptr;
   const std::int32_t* by_row_slot_ = nullptr;
   const float* by_row_value_ = nullptr;
@@ -766,12 +766,12 @@ class CpuModel final : public Model {
     if (bytes > 192) prefetch(x + 192);
     if (bytes > 0) prefetch(x + bytes - 1);
     if (groups > 0) {  // every line: 26 groups' slots span two or three
-      for (std::int64_t at = 0; at < groups; at += 16) {
-        prefetch(by_row_slot_ + r * groups + at);
-        prefetch(by_row_value_ + r * groups + at);
-      }
+      for (std::int64_t at = 0; at < groups; at += 16) prefetch(by_row_slot_ + r * groups + at);
       prefetch(by_row_slot_ + r * groups + groups - 1);
-      prefetch(by_row_value_ + r * groups + groups - 1);
+      if (by_row_value_) {
+        for (std::int64_t at = 0; at < groups; at += 16) prefetch(by_row_value_ + r * groups + at);
+        prefetch(by_row_value_ + r * groups + groups - 1);
+      }
     }
     prefetch(data_.labels + r);
     if (data_.weights) prefetch(data_.weights + r);

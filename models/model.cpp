@@ -213,7 +213,7 @@ void check_regression(const ModelShape& shape, const char* what) {
 
 bool has_rows_by_row(const ModelShape& shape, const TrainingSet& data) {
   return (data.dense_by_row || shape.layout.dense_features == 0) &&
-         ((data.slot_by_row && data.value_by_row) || shape.layout.groups == 0);
+         (data.slot_by_row || shape.layout.groups == 0);
 }
 
 void check_training_set(const ModelShape& shape, const TrainingSet& data) {

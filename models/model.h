@@ -139,6 +139,9 @@ struct TrainingSet {
   // (a streamed window's off the training's path). With the row-major copy given, `rows` may hold
   // just the count (null arrays): the CPU model reads nothing else, and a caller saves the
   // column-major copy. The GPU model reads `rows` only (Error when its arrays are null).
+  // value_by_row may be null beside a slot_by_row: every sparse value is then 1 (one-hot,
+  // crosses and bins: FittedPreparation::sparse_values_vary), and a row-major copy of a
+  // high-cardinality table holds a third less.
   const float* dense_by_row = nullptr;
   const std::int32_t* slot_by_row = nullptr;
   const float* value_by_row = nullptr;

@@ -20,10 +20,9 @@ void copy_rows_by_row(const PreparedRowsView& from, const std::int64_t* selected
     for (std::int64_t g = 0; g < groups; ++g) {
       const std::int32_t* slots = from.slot + g * n;
       const float* values = from.value + g * n;
-      for (std::int64_t i = begin; i < end; ++i) {
-        slot_to[(at + i) * groups + g] = slots[row(i)];
-        value_to[(at + i) * groups + g] = values[row(i)];
-      }
+      for (std::int64_t i = begin; i < end; ++i) slot_to[(at + i) * groups + g] = slots[row(i)];
+      if (value_to == nullptr) continue;
+      for (std::int64_t i = begin; i < end; ++i) value_to[(at + i) * groups + g] = values[row(i)];
     }
   }
 }
@@ -37,12 +36,14 @@ void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_
     for (std::int64_t i = 0; i < m; ++i) column[i] = x[i * dense + f];
   }
   const std::int32_t* slots = slot_by_row + begin * groups;
-  const float* values = value_by_row + begin * groups;
   for (std::int64_t g = 0; g < groups; ++g) {
-    for (std::int64_t i = 0; i < m; ++i) {
-      slot_to[g * m + i] = slots[i * groups + g];
-      value_to[g * m + i] = values[i * groups + g];
+    for (std::int64_t i = 0; i < m; ++i) slot_to[g * m + i] = slots[i * groups + g];
+    if (value_by_row == nullptr) {
+      std::fill(value_to + g * m, value_to + (g + 1) * m, 1.0f);
+      continue;
     }
+    const float* values = value_by_row + begin * groups;
+    for (std::int64_t i = 0; i < m; ++i) value_to[g * m + i] = values[i * groups + g];
   }
 }
 

@@ -15,13 +15,14 @@ namespace lathe {
 // `at` on: from's rows selected[0..k) in that order, or rows 0..k-1 when `selected` is null. A
 // tile of rows at a time (the tile's reads of every column stay in cache while its rows are
 // written out), the tiles on all cores when the copy is large; in the caller's thread inside a
-// parallel region.
+// parallel region. value_to may be null: the values are then not copied (all 1).
 void copy_rows_by_row(const PreparedRowsView& from, const std::int64_t* selected, std::int64_t k, std::int64_t dense,
                       std::int64_t groups, float* dense_to, std::int32_t* slot_to, float* value_to, std::int64_t at);
 
 // The other way: rows [begin, begin + m) of row-major arrays into column-major arrays of m rows
 // (column stride m), column by column (sequential writes; the m rows' strided reads stay in cache
-// when m x dense floats fit in L2). In the caller's thread.
+// when m x dense floats fit in L2). In the caller's thread. A null value_by_row stands for values
+// that are all 1 (TrainingSet::value_by_row): value_to is filled with 1.
 void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_row, const float* value_by_row,
                          std::int64_t begin, std::int64_t m, std::int64_t dense, std::int64_t groups, float* dense_to,
                          std::int32_t* slot_to, float* value_to);

@@ -428,6 +428,10 @@ std::int64_t FittedPreparation::prepared_row_bytes() const {
   return 4 * (dense_features() + 2 * static_cast<std::int64_t>(sparse.size()));
 }
 
+bool FittedPreparation::sparse_values_vary() const {
+  return std::any_of(sparse.begin(), sparse.end(), [](const SparseGroup& g) { return g.kind == SparseKind::slope; });
+}
+
 std::int64_t FittedPreparation::expanded_features() const {
   std::int64_t n = dense_features();
   for (const auto& g : sparse) n += g.slots;

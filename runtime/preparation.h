@@ -173,6 +173,9 @@ struct FittedPreparation {
   // Bytes of one prepared row's features: a float per dense feature, a slot (int32) and a value
   // (float) per sparse group.
   std::int64_t prepared_row_bytes() const;
+  // Whether some sparse group's values differ from 1: a slope group's are the numeric value, while
+  // every one-hot, categorical cross and bins group holds 1 in every row (sparse_entry).
+  bool sparse_values_vary() const;
   std::vector<std::string> dense_names() const;  // "age", "age_missing", "age*income", ...
   // sparse.size() + 1 entries: expanded index of each sparse group's first slot, then the expanded
   // width (the table behind ExpandedLayout).

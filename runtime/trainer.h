@@ -175,6 +175,7 @@ struct TrainingWindow {
   }
   // Filled by loaders for the CPU model only (empty otherwise): the rows row-major, as
   // TrainingSet::dense_by_row (etc.) describes; then dense, slot and value are left empty.
+  // value_by_row stays empty too when every value is 1 (FittedPreparation::sparse_values_vary).
   bool row_major = false;
   std::vector<float> dense_by_row, value_by_row;
   std::vector<std::int32_t> slot_by_row;
@@ -187,7 +188,7 @@ struct TrainingWindow {
     if (row_major) {
       t.dense_by_row = dense_by_row.data();
       t.slot_by_row = slot_by_row.data();
-      t.value_by_row = value_by_row.data();
+      t.value_by_row = value_by_row.empty() ? nullptr : value_by_row.data();
     }
     return t;
   }

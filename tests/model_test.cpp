@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "models/model_formulas.h"
+#include "models/row_major_rows.h"
 #include "runtime/error.h"
 #include "runtime/team_threshold.h"
 #include "runtime/trainer.h"
@@ -1163,6 +1164,68 @@ TEST(CpuModel, RowMajorRowsFromTheCallerTrainLikeItsOwnCopy) {
   reference->set_epoch_order(order);
   reference->train_step(0, 256, settings);
   EXPECT_NE(flatten(other->parameters()), flatten(reference->parameters()));
+}
+
+// A row-major copy without values (TrainingSet::value_by_row null: every value 1, as the CPU
+// trainer binds one-hot, cross and bins groups) trains to the bits of the column-major ones, and
+// copy_rows_by_column gives those ones back.
+TEST(CpuModel, RowMajorRowsWithoutValuesTrainAsValuesOfOne) {
+  const DeviceContext ctx = DeviceContext::select("cpu");
+  Data d = make_features(2003, 3, {5, 300, 7}, 93, /*slopes=*/false);
+  for (std::int64_t r = 0; r < d.rows; ++r) d.label[r] = static_cast<float>((r * 7) % 5 < 2);
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 2);
+  const std::int64_t groups = d.groups();
+  std::vector<float> dense_by_row(static_cast<std::size_t>(d.rows * d.dense));
+  std::vector<std::int32_t> slot_by_row;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    for (std::int64_t f = 0; f < d.dense; ++f) dense_by_row[r * d.dense + f] = d.x[f * d.rows + r];
+    for (std::int64_t g = 0; g < groups; ++g) slot_by_row.push_back(d.slot[g * d.rows + r]);
+  }
+  TrainingSet only_slots = d.set();
+  only_slots.rows = PreparedRowsView{nullptr, nullptr, nullptr, d.rows};
+  only_slots.dense_by_row = dense_by_row.data();
+  only_slots.slot_by_row = slot_by_row.data();
+  std::vector<std::int64_t> order(static_cast<std::size_t>(d.rows));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(94));
+  const auto train = [&](const TrainingSet& set) {
+    OptimizerConfig adam;
+    adam.kind = OptimizerKind::adam;
+    adam.lazy_sparse = true;
+    auto model = make_model(ctx, shape, adam, 5);
+    model->bind_training_set(set);
+    model->set_epoch_order(order);
+    for (std::int64_t first = 0; first < d.rows; first += 128) {
+      StepSettings settings;
+      settings.step = first / 128 + 1;
+      model->train_step(first, std::min<std::int64_t>(128, d.rows - first), settings);
+    }
+    return flatten(model->parameters());
+  };
+  const std::vector<float> reference = train(d.set()), alone = train(only_slots);
+  ASSERT_EQ(reference.size(), alone.size());
+  EXPECT_EQ(std::memcmp(reference.data(), alone.data(), reference.size() * sizeof(float)), 0);
+  // The values matter: halving one column-major value changes the weights (the test can fail).
+  Data other = d;
+  other.value[1] = 0.5f;
+  EXPECT_NE(train(other.set()), reference);
+
+  // Back to columns: the slots as they were, and values of 1.
+  const std::int64_t m = 100;
+  std::vector<float> dense_to(static_cast<std::size_t>(m * d.dense)), value_to(static_cast<std::size_t>(m * groups), -1.0f);
+  std::vector<std::int32_t> slot_to(static_cast<std::size_t>(m * groups));
+  copy_rows_by_column(dense_by_row.data(), slot_by_row.data(), nullptr, 50, m, d.dense, groups, dense_to.data(),
+                      slot_to.data(), value_to.data());
+  for (std::int64_t g = 0; g < groups; ++g) {
+    for (std::int64_t i = 0; i < m; ++i) {
+      EXPECT_EQ(slot_to[g * m + i], d.slot[g * d.rows + 50 + i]);
+      EXPECT_EQ(value_to[g * m + i], 1.0f);
+    }
+  }
+  // And to rows without values: the slots copied, no value written.
+  std::vector<std::int32_t> slots_again(static_cast<std::size_t>(d.rows * groups), -1);
+  copy_rows_by_row(d.view(), nullptr, d.rows, d.dense, groups, dense_by_row.data(), slots_again.data(), nullptr, 0);
+  EXPECT_EQ(slots_again, slot_by_row);
 }
 
 // (65536 + 3 rows: an fm's GPU predictions run 65536 rows a launch, kPredictRows.)
