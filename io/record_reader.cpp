@@ -13,9 +13,9 @@
 #include "io/element_decoder.h"
 #include "io/hdf5_handle.h"
 #include "io/heap_string_reader.h"
-#include "io/string_hash.h"
 #include "io/native_integer.h"
 #include "runtime/error.h"
+#include "runtime/label_table.h"
 
 namespace lathe {
 
@@ -24,62 +24,54 @@ namespace {
 using h5::H5Handle;
 
 // The labels of a string field element in the order they first appear (a label's code is its
-// position), and an open-addressing table of codes that finds a label's code. Each label is held
-// once: an unordered_map from label to code held a second copy of it in a node of its own, some 100
-// bytes a label in all, which on a column of a million ids was a hundred megabytes.
+// position), and the table of codes that finds a label's code (runtime/label_table.h). Each label
+// is held once: an unordered_map from label to code held a second copy of it in a node of its own,
+// some 100 bytes a label in all, which on a column of a million ids was a hundred megabytes.
 class LabelIndex {
  public:
-  static std::size_t hash(std::string_view label) { return StringHash{}(label); }
+  static std::uint64_t hash(std::string_view label) { return LabelTable::hash(label); }
   // The code of `label`, or -1 when it is not one of the labels. Thread-safe (it only reads).
   std::int32_t find(std::string_view label) const { return find(label, hash(label)); }
   // find() of a label whose hash() is `h`.
-  std::int32_t find(std::string_view label, std::size_t h) const {
-    if (slots_.empty()) return -1;
-    for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
-      const std::int32_t code = slots_[i];
-      if (code < 0 || labels_[static_cast<std::size_t>(code)] == label) return code;
-    }
+  std::int32_t find(std::string_view label, std::uint64_t h) const {
+    return static_cast<std::int32_t>(table_.find(label, h, label_of()));
   }
-  // Adds `label`, which must not be one of the labels yet, as the next code.
-  void add(std::string_view label) {
-    // At most half the slots are taken, so that a probe ends soon at an empty one.
-    if (2 * (labels_.size() + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
-    labels_.emplace_back(label);
-    place(static_cast<std::int32_t>(labels_.size() - 1));
+  // The code of `label` (hash h), added as the next code when it is not one of the labels yet.
+  // InputError (naming `where` and `field`) past the codes an int32 holds.
+  std::int32_t find_or_add(std::string_view label, std::uint64_t h, const std::string& where,
+                           const std::string& field) {
+    if (labels_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+      const std::int32_t code = find(label, h);
+      if (code >= 0) return code;
+      throw InputError(where + ": field '" + field + "' has more labels than int32 codes");
+    }
+    bool added = false;
+    const auto code = static_cast<std::int32_t>(table_.find_or_add(label, h, label_of(), added));
+    if (added) labels_.emplace_back(label);
+    return code;
   }
   std::size_t size() const { return labels_.size(); }
   const std::vector<std::string>& labels() const { return labels_; }
   // The labels, moved out; the index is left empty (it finds nothing).
   std::vector<std::string> release() {
-    slots_ = {};
+    table_.clear();
     return std::move(labels_);
   }
-  // Hints that a find() of a label of hash `h` is coming: first its slot, later (once the slot is
-  // in the cache) the label that slot holds. A table of a million labels is far larger than the
+  // Hints that a find() of a label of hash `h` is coming: first its entry, later (once the entry
+  // is in the cache) the label it names. A table of a million labels is far larger than the
   // cache, and each find() otherwise waits on both in turn.
-  void prefetch_slot(std::size_t h) const {
-    if (!slots_.empty()) __builtin_prefetch(slots_.data() + (h & mask()));
-  }
-  void prefetch_label(std::size_t h) const {
-    if (slots_.empty()) return;
-    const std::int32_t code = slots_[h & mask()];
-    if (code >= 0) __builtin_prefetch(labels_.data() + code);
-  }
+  void prefetch_slot(std::uint64_t h) const { table_.prefetch(h); }
+  void prefetch_label(std::uint64_t h) const { table_.prefetch_label(h, label_of()); }
 
  private:
-  std::size_t mask() const { return slots_.size() - 1; }
-  void place(std::int32_t code) {
-    std::size_t i = StringHash{}(labels_[static_cast<std::size_t>(code)]) & mask();
-    while (slots_[i] >= 0) i = (i + 1) & mask();
-    slots_[i] = code;
-  }
-  void rehash(std::size_t slot_count) {
-    slots_.assign(slot_count, -1);
-    for (std::size_t code = 0; code < labels_.size(); ++code) place(static_cast<std::int32_t>(code));
-  }
+  struct LabelOf {
+    const std::vector<std::string>* labels;
+    std::string_view operator()(std::int64_t code) const { return (*labels)[static_cast<std::size_t>(code)]; }
+  };
+  LabelOf label_of() const { return {&labels_}; }
 
   std::vector<std::string> labels_;
-  std::vector<std::int32_t> slots_;  // codes (-1: empty); a power of two of them
+  LabelTable table_;
 };
 
 // The category codes of every row of a string field element, kept by collect_labels so that read()
@@ -377,7 +369,7 @@ struct RecordReader::Impl {
   Plan uncoded;
   std::int64_t coded_rows = 0;
   std::vector<unsigned char> buffer;
-  std::vector<std::size_t> hashes_;  // collect_block's hash of each row of a block
+  std::vector<std::uint64_t> hashes_;  // collect_block's hash of each row of a block
   VariableLengthArena strings;  // where H5Dread puts variable-length strings
   H5Handle string_transfer;     // a transfer property list that allocates them from `strings`
   std::vector<CachedDecoder> decoders;
@@ -675,14 +667,7 @@ struct RecordReader::Impl {
       const std::string_view label = text_of(r);
       std::uint32_t code_plus_one = 0;  // missing
       if (!is_missing(f, label)) {
-        std::int32_t code = index.find(label, hashes_[static_cast<std::size_t>(r)]);
-        if (code < 0) {
-          if (index.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
-            throw InputError(where + ": field '" + f.spec.member + "' has more labels than int32 codes");
-          }
-          index.add(label);
-          code = static_cast<std::int32_t>(index.size() - 1);
-        }
+        const std::int32_t code = index.find_or_add(label, hashes_[static_cast<std::size_t>(r)], where, f.spec.member);
         code_plus_one = static_cast<std::uint32_t>(code) + 1;
       }
       if (keep) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "runtime/error.h"
+#include "runtime/label_table.h"
 #include "runtime/prepare_cuda.h"
 #include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
@@ -291,15 +292,9 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
 std::vector<std::pair<std::string_view, std::int64_t>> label_rows(const CategoricalProfile& cp) {
   std::vector<std::pair<std::string_view, std::int64_t>> merged;
   const std::size_t n = std::min(cp.labels.size(), cp.counts.size());
-  std::size_t capacity = 16;
-  while (capacity < 2 * n) capacity *= 2;
-  // An entry: 1 + the label's index in `merged` (0: empty) in its low 40 bits, the top 24 bits of
-  // the label's hash above them, so that a probe rarely reads a label that is not the one sought.
-  constexpr int kIndexBits = 40;
-  constexpr std::uint64_t kIndexMask = (std::uint64_t{1} << kIndexBits) - 1;
-  std::vector<std::uint64_t> table(capacity, 0);
   merged.reserve(n);
-  const std::hash<std::string_view> hasher;
+  LabelTable table;
+  const auto label_of = [&](std::int64_t i) { return merged[static_cast<std::size_t>(i)].first; };
   // A batch of labels is hashed and their entries fetched before any is looked up: a table of
   // millions of entries is out of cache, and waiting for each entry in turn was most of the time.
   constexpr std::size_t kBatch = 16;
@@ -307,26 +302,18 @@ std::vector<std::pair<std::string_view, std::int64_t>> label_rows(const Categori
   for (std::size_t first = 0; first < n; first += kBatch) {
     const std::size_t batch = std::min(kBatch, n - first);
     for (std::size_t k = 0; k < batch; ++k) {
-      hashes[k] = hasher(cp.labels[first + k]);
-      __builtin_prefetch(&table[hashes[k] & (capacity - 1)]);
+      hashes[k] = LabelTable::hash(cp.labels[first + k]);
+      table.prefetch(hashes[k]);
     }
     for (std::size_t k = 0; k < batch; ++k) {
       const std::size_t i = first + k;
       if (cp.counts[i] <= 0) continue;
-      const std::string_view label = cp.labels[i];
-      const std::uint64_t tag = hashes[k] >> kIndexBits << kIndexBits;
-      for (std::size_t at = hashes[k] & (capacity - 1);; at = (at + 1) & (capacity - 1)) {
-        const std::uint64_t entry = table[at];
-        if (entry == 0) {
-          merged.emplace_back(label, cp.counts[i]);
-          table[at] = tag | merged.size();
-          break;
-        }
-        auto& [seen, rows] = merged[(entry & kIndexMask) - 1];
-        if ((entry & ~kIndexMask) == tag && seen == label) {
-          rows += cp.counts[i];
-          break;
-        }
+      bool added = false;
+      const std::int64_t at = table.find_or_add(cp.labels[i], hashes[k], label_of, added);
+      if (added) {
+        merged.emplace_back(cp.labels[i], cp.counts[i]);
+      } else {
+        merged[static_cast<std::size_t>(at)].second += cp.counts[i];
       }
     }
   }

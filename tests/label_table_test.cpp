@@ -1,0 +1,91 @@
+#include "runtime/label_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lathe {
+namespace {
+
+// Labels kept by the test as LabelTable's callers keep them: label i is texts[i].
+struct Labels {
+  std::vector<std::string> texts;
+  LabelTable table;
+  std::int64_t add(std::string_view label, std::uint64_t h) {
+    bool added = false;
+    const std::int64_t i = table.find_or_add(label, h, of(), added);
+    if (added) {
+      EXPECT_EQ(i, static_cast<std::int64_t>(texts.size()));
+      texts.emplace_back(label);
+    }
+    return i;
+  }
+  std::int64_t add(std::string_view label) { return add(label, LabelTable::hash(label)); }
+  std::int64_t find(std::string_view label) const { return table.find(label, LabelTable::hash(label), of()); }
+  struct Of {
+    const std::vector<std::string>* texts;
+    std::string_view operator()(std::int64_t i) const { return (*texts)[static_cast<std::size_t>(i)]; }
+  };
+  Of of() const { return {&texts}; }
+};
+
+TEST(LabelTable, GivesEachLabelTheIndexOfItsFirstAdditionThroughGrowth) {
+  Labels l;
+  EXPECT_EQ(l.find("a"), -1);  // an empty table finds nothing
+  constexpr int kLabels = 100000;  // the table grows from 16 entries a dozen times
+  for (int i = 0; i < kLabels; ++i) EXPECT_EQ(l.add("id" + std::to_string(i)), i);
+  EXPECT_EQ(l.table.size(), static_cast<std::size_t>(kLabels));
+  for (int i = kLabels - 1; i >= 0; i -= 7) {
+    EXPECT_EQ(l.add("id" + std::to_string(i)), i);  // again: found, not added
+    EXPECT_EQ(l.find("id" + std::to_string(i)), i);
+  }
+  EXPECT_EQ(l.table.size(), static_cast<std::size_t>(kLabels));
+  EXPECT_EQ(l.find("id" + std::to_string(kLabels)), -1);
+  EXPECT_EQ(l.find(""), -1);
+  EXPECT_EQ(l.add(""), kLabels);  // the empty label is a label like any other
+  EXPECT_EQ(l.find(""), kLabels);
+}
+
+// Labels of one hash (one tag, one place) are told apart by their text, and a label of the same
+// place but another tag never reads theirs.
+TEST(LabelTable, TellsCollidingLabelsApartByTheirText) {
+  Labels l;
+  const std::uint64_t same = 0x123456789abcdef0ull;
+  EXPECT_EQ(l.add("x", same), 0);
+  EXPECT_EQ(l.add("y", same), 1);
+  EXPECT_EQ(l.add("z", same), 2);
+  EXPECT_EQ(l.add("y", same), 1);
+  EXPECT_EQ(l.table.find("z", same, l.of()), 2);
+  EXPECT_EQ(l.table.find("w", same, l.of()), -1);
+  // Another tag at the same place (the top bits of the tag alike): the text "x" is not looked at.
+  int reads = 0;
+  const auto counting = [&](std::int64_t i) {
+    ++reads;
+    return std::string_view(l.texts[static_cast<std::size_t>(i)]);
+  };
+  EXPECT_EQ(l.table.find("x", same ^ (std::uint64_t{1} << 32), counting), -1);
+  EXPECT_EQ(reads, 0);
+  // Growth keeps colliding labels findable (their places come from their tags alone).
+  for (int i = 0; i < 1000; ++i) l.add("fill" + std::to_string(i));
+  EXPECT_EQ(l.table.find("x", same, l.of()), 0);
+  EXPECT_EQ(l.table.find("z", same, l.of()), 2);
+}
+
+TEST(LabelTable, ClearForgetsEveryLabel) {
+  Labels l;
+  for (int i = 0; i < 100; ++i) l.add(std::to_string(i));
+  l.table.prefetch(LabelTable::hash("5"));
+  l.table.prefetch_label(LabelTable::hash("5"), l.of());
+  l.table.clear();
+  l.texts.clear();
+  EXPECT_EQ(l.table.size(), 0u);
+  EXPECT_EQ(l.find("5"), -1);
+  l.table.prefetch(LabelTable::hash("5"));  // harmless on an empty table
+  EXPECT_EQ(l.add("5"), 0);
+}
+
+}  // namespace
+}  // namespace lathe
