@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "io/chunk_filters.h"
@@ -242,15 +243,20 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
 
 namespace {
 
-// The fixed-length string type as long as the longest of `values` (HDF5 refuses size 0).
-H5Handle fixed_string_type(const std::vector<std::string>& values, const std::string& where) {
-  std::size_t longest = 1;
-  for (const std::string& v : values) longest = std::max(longest, v.size());
+// The fixed-length, null-padded UTF-8 string type of `size` bytes (at least 1: HDF5 refuses 0).
+H5Handle fixed_string_type(std::size_t size, const std::string& where) {
   H5Handle type = datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), where));
-  LATHE_H5_CHECK(H5Tset_size(type.get(), longest), where);
+  LATHE_H5_CHECK(H5Tset_size(type.get(), std::max<std::size_t>(size, 1)), where);
   LATHE_H5_CHECK(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), where);
   LATHE_H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8), where);
   return type;
+}
+
+// The fixed-length string type as long as the longest of `values`.
+H5Handle fixed_string_type(const std::vector<std::string>& values, const std::string& where) {
+  std::size_t longest = 1;
+  for (const std::string& v : values) longest = std::max(longest, v.size());
+  return fixed_string_type(longest, where);
 }
 
 // `values` laid out as HDF5 writes them with fixed_string_type: each in `size` bytes, null-padded.
@@ -358,19 +364,40 @@ std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
   return sum2 << 16 | sum1;
 }
 
+// Appends the Fletcher32 checksum of `chunk`'s bytes as HDF5's filter stores it: little-endian
+// (HDF5's UINT32ENCODE).
+template <typename Bytes>
+void append_fletcher32(Bytes& chunk) {
+  const std::uint32_t sum =
+      fletcher32(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
+  for (int i = 0; i < 4; ++i) {
+    chunk.push_back(static_cast<typename Bytes::value_type>(sum >> (8 * i)));
+  }
+}
+
+// Whether the 4 bytes after the first `bytes` at `data` (little-endian) are their checksum, as
+// HDF5's Fletcher32 filter checks it on reading: it accepts the sum with the two bytes of each
+// 16-bit half swapped too (what HDF5 before 1.6.3 wrote on little-endian hosts).
+bool fletcher32_matches(const unsigned char* data, std::size_t bytes) {
+  std::uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) stored |= static_cast<std::uint32_t>(data[bytes + i]) << (8 * i);
+  const std::uint32_t sum = fletcher32(data, bytes);
+  const std::uint32_t swapped = (sum & 0x00ff00ffu) << 8 | (sum >> 8 & 0x00ff00ffu);
+  return stored == sum || stored == swapped;
+}
+
 // The one chunk of a compressed write_checksummed dataset as HDF5's filters store it: shuffled,
-// deflated at `level` (a zlib stream, made by libdeflate), then its Fletcher32 checksum appended
-// little-endian (HDF5's UINT32ENCODE). Written with H5Dwrite_chunk, HDF5's own filters read it
-// back: HDF5's deflate runs zlib, which took twice libdeflate's time on a model's weights (tens
-// of megabytes, the longest part of saving one).
+// deflated at `level` (a zlib stream, made by libdeflate), then its Fletcher32 checksum appended.
+// Written with H5Dwrite_chunk, HDF5's own filters read it back: HDF5's deflate runs zlib, which
+// took twice libdeflate's time on a model's weights (tens of megabytes, the longest part of saving
+// one).
 std::vector<unsigned char> filtered_chunk(const void* values, std::size_t bytes,
                                           std::size_t element_size, int level) {
   std::vector<unsigned char> shuffled(bytes);
   shuffle({static_cast<const unsigned char*>(values), bytes}, element_size, shuffled);
   std::vector<unsigned char> chunk;
   Deflater(level).deflate(shuffled, chunk);
-  const std::uint32_t sum = fletcher32(chunk.data(), chunk.size());
-  for (int i = 0; i < 4; ++i) chunk.push_back(static_cast<unsigned char>(sum >> (8 * i)));
+  append_fletcher32(chunk);
   return chunk;
 }
 
@@ -395,41 +422,78 @@ bool worth_deflating(const void* values, std::size_t bytes, std::size_t element_
   return kept * 100 <= sampled * 85;
 }
 
+// write_checksummed's deflate level (zlib's 1: the fastest).
+constexpr unsigned kDeflateLevel = 1;
+
 }  // namespace
 
 template <typename T>
-void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
-                       const std::string& context) {
+ChecksummedChunk checksummed_chunk(const std::vector<T>& values) {
+  const std::size_t bytes = values.size() * sizeof(T);
+  const auto level = static_cast<int>(kDeflateLevel);
+  ChecksummedChunk chunk;
+  chunk.deflated =
+      bytes >= kCompressedDatasetBytes && worth_deflating(values.data(), bytes, sizeof(T), level);
+  if (chunk.deflated) {
+    chunk.bytes = filtered_chunk(values.data(), bytes, sizeof(T), level);
+    return chunk;
+  }
+  // One copy of the values, with room for the checksum: written as a chunk, HDF5 neither copies
+  // them into its chunk buffer nor again into its Fletcher32 filter's output.
+  const auto* data = reinterpret_cast<const unsigned char*>(values.data());
+  chunk.bytes.reserve(bytes + 4);
+  chunk.bytes.assign(data, data + bytes);
+  append_fletcher32(chunk.bytes);
+  return chunk;
+}
+
+template <typename T>
+void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
+                       const std::vector<hsize_t>& shape, const std::string& context,
+                       const ChecksummedChunk* chunk) {
   const std::string where = context + ": dataset '" + name + "'";
+  hsize_t elements = 1;
+  for (hsize_t n : shape) elements *= n;
+  if (elements != values.size()) {
+    throw Error(where + ": " + std::to_string(values.size()) + " values for a shape of " +
+                std::to_string(elements));
+  }
+  ChecksummedChunk made;
+  if (!chunk) {
+    made = checksummed_chunk(values);
+    chunk = &made;
+  }
+  if (!chunk->deflated && chunk->bytes.size() != values.size() * sizeof(T) + 4) {
+    throw Error(where + ": the chunk given was not made of these values");
+  }
   H5Handle space = h5::dataspace_handle(
       LATHE_H5_CHECK(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), where));
   H5Handle dcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
   // Fletcher32 needs a chunked layout: one chunk holds the whole (small) dataset.
-  std::vector<hsize_t> chunk = shape;
-  for (auto& c : chunk) c = std::max<hsize_t>(c, 1);
-  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), where);
-  const unsigned level = 1;
-  const bool compressed = values.size() * sizeof(T) >= kCompressedDatasetBytes &&
-                          worth_deflating(values.data(), values.size() * sizeof(T), sizeof(T), level);
-  if (compressed) {
+  std::vector<hsize_t> chunk_shape = shape;
+  for (auto& c : chunk_shape) c = std::max<hsize_t>(c, 1);
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk_shape.size()), chunk_shape.data()),
+                 where);
+  if (chunk->deflated) {
     // A large table (hashed crosses: mostly zeros) is shuffled and deflated before the checksum,
     // which then covers the stored bytes. Deflate is mandatory, never skipped, so that the one
     // chunk keeps every filter applied (require_one_whole_chunk).
     LATHE_H5_CHECK(H5Pset_shuffle(dcpl.get()), where);
-    LATHE_H5_CHECK(H5Pset_filter(dcpl.get(), H5Z_FILTER_DEFLATE, H5Z_FLAG_MANDATORY, 1, &level), where);
+    LATHE_H5_CHECK(
+        H5Pset_filter(dcpl.get(), H5Z_FILTER_DEFLATE, H5Z_FLAG_MANDATORY, 1, &kDeflateLevel),
+        where);
   }
   LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
   H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
       H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
   if (values.empty()) return;
-  // The chunk filtered here holds the values' bytes as they are in memory: the file's type must
-  // be the memory's (a little-endian host), else HDF5 converts them and filters them itself.
-  if (compressed && LATHE_H5_CHECK(H5Tequal(H5Types<T>::file(), H5Types<T>::memory()), where) > 0) {
-    const std::vector<unsigned char> bytes = filtered_chunk(
-        values.data(), values.size() * sizeof(T), sizeof(T), static_cast<int>(level));
+  // The chunk holds the values' bytes as they are in memory: the file's type must be the memory's
+  // (a little-endian host), else HDF5 converts them and filters them itself.
+  if (LATHE_H5_CHECK(H5Tequal(H5Types<T>::file(), H5Types<T>::memory()), where) > 0) {
     const std::vector<hsize_t> origin(shape.size(), 0);
-    LATHE_H5_CHECK(
-        H5Dwrite_chunk(ds.get(), H5P_DEFAULT, 0, origin.data(), bytes.size(), bytes.data()), where);
+    LATHE_H5_CHECK(H5Dwrite_chunk(ds.get(), H5P_DEFAULT, 0, origin.data(), chunk->bytes.size(),
+                                  chunk->bytes.data()),
+                   where);
     return;
   }
   LATHE_H5_CHECK(
@@ -491,34 +555,136 @@ std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expect
   return out;
 }
 
-template void write_checksummed<float>(hid_t, const char*, const std::vector<float>&, const std::vector<hsize_t>&,
-                                       const std::string&);
-template void write_checksummed<double>(hid_t, const char*, const std::vector<double>&, const std::vector<hsize_t>&,
-                                        const std::string&);
-template void write_checksummed<long>(hid_t, const char*, const std::vector<long>&, const std::vector<hsize_t>&,
-                                      const std::string&);
+template ChecksummedChunk checksummed_chunk<float>(const std::vector<float>&);
+template ChecksummedChunk checksummed_chunk<double>(const std::vector<double>&);
+template ChecksummedChunk checksummed_chunk<long>(const std::vector<long>&);
+template ChecksummedChunk checksummed_chunk<long long>(const std::vector<long long>&);
+template void write_checksummed<float>(hid_t, const char*, const std::vector<float>&,
+                                       const std::vector<hsize_t>&, const std::string&,
+                                       const ChecksummedChunk*);
+template void write_checksummed<double>(hid_t, const char*, const std::vector<double>&,
+                                        const std::vector<hsize_t>&, const std::string&,
+                                        const ChecksummedChunk*);
+template void write_checksummed<long>(hid_t, const char*, const std::vector<long>&,
+                                      const std::vector<hsize_t>&, const std::string&,
+                                      const ChecksummedChunk*);
 template void write_checksummed<long long>(hid_t, const char*, const std::vector<long long>&,
-                                           const std::vector<hsize_t>&, const std::string&);
+                                           const std::vector<hsize_t>&, const std::string&,
+                                           const ChecksummedChunk*);
 template std::vector<float> read_checksummed<float>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<double> read_checksummed<double>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long> read_checksummed<long>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long long> read_checksummed<long long>(hid_t, const char*, std::size_t, const std::string&);
 
+namespace {
+
+// Creates write_checksummed_strings' dataset of `count` strings of `type` (one chunk, Fletcher32)
+// and writes `chunk`, their bytes and then their checksum, as that chunk.
+void write_strings_chunk(hid_t file, const char* name, hid_t type, hsize_t count, const char* chunk,
+                         std::size_t chunk_bytes, const std::string& where) {
+  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &count, nullptr), where));
+  H5Handle dcpl = plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
+  // Fletcher32 needs a chunked layout: one chunk holds every string.
+  const hsize_t chunk_shape = std::max<hsize_t>(count, 1);
+  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk_shape), where);
+  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
+  H5Handle ds = dataset_handle(LATHE_H5_CHECK(
+      H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
+  if (count == 0) return;
+  const hsize_t origin = 0;
+  LATHE_H5_CHECK(H5Dwrite_chunk(ds.get(), H5P_DEFAULT, 0, &origin, chunk_bytes, chunk), where);
+}
+
+// Reads the strings of `ds` (`count` > 0 of fixed-length `type`, one whole chunk: see
+// require_one_whole_chunk) as their stored chunk, checking its Fletcher32 checksum here as HDF5's
+// filter would. A single string is returned in the buffer it was read into. Empty when the dataset
+// has another filter than Fletcher32, or chunks of another shape than its own: then HDF5 reads it.
+std::vector<std::string> read_fletcher32_strings(hid_t ds, hid_t type, hid_t space,
+                                                 std::size_t count, const std::string& where) {
+  H5Handle dcpl = plist_handle(LATHE_H5_CHECK(H5Dget_create_plist(ds), where));
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_nfilters(dcpl.get()) != 1) return {};
+  unsigned flags = 0, config = 0;
+  std::size_t parameters = 0;
+  if (H5Pget_filter2(dcpl.get(), 0, &flags, &parameters, nullptr, 0, nullptr, &config) !=
+      H5Z_FILTER_FLETCHER32) {
+    return {};
+  }
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank < 1 || rank > H5S_MAX_RANK) return {};
+  std::vector<hsize_t> shape(static_cast<std::size_t>(rank)), chunk_shape(shape.size());
+  if (H5Sget_simple_extent_dims(space, shape.data(), nullptr) != rank ||
+      H5Pget_chunk(dcpl.get(), rank, chunk_shape.data()) != rank || chunk_shape != shape) {
+    H5Eclear2(H5E_DEFAULT);
+    return {};
+  }
+  const std::size_t size = H5Tget_size(type);
+  if (size == 0 || count > (std::numeric_limits<std::size_t>::max() - 4) / size) return {};
+  const std::size_t text_bytes = count * size;
+  const std::vector<hsize_t> origin(shape.size(), 0);
+  hsize_t stored = 0;
+  LATHE_H5_CHECK(H5Dget_chunk_storage_size(ds, origin.data(), &stored), where);
+  if (stored != text_bytes + 4) {
+    // The size is in the chunk index, which the 1.8 file format's version 1 B-tree does not check.
+    throw InputError(where + ": damaged chunk index (" + std::to_string(stored) +
+                     " bytes stored where " + std::to_string(text_bytes + 4) + " were written)");
+  }
+  std::string chunk(text_bytes + 4, '\0');
+  std::uint32_t skipped_filters = 0;
+  if (H5Dread_chunk(ds, H5P_DEFAULT, origin.data(), &skipped_filters, chunk.data()) < 0) {
+    const std::string why = last_error_message();
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(where + ": " + why + " (checksum mismatch or damaged file?)");
+  }
+  if (skipped_filters != 0) {
+    throw InputError(where + ": damaged chunk index (its checksum filter is marked as skipped)");
+  }
+  if (!fletcher32_matches(reinterpret_cast<const unsigned char*>(chunk.data()), text_bytes)) {
+    throw InputError(
+        where +
+        ": data error detected by Fletcher32 checksum (checksum mismatch or damaged file?)");
+  }
+  const bool space_padded = H5Tget_strpad(type) == H5T_STR_SPACEPAD;
+  std::vector<std::string> out;
+  if (count == 1) {
+    chunk.resize(fixed_string_text(chunk.data(), size, space_padded).size());
+    out.push_back(std::move(chunk));
+    return out;
+  }
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    out.emplace_back(fixed_string_text(chunk.data() + i * size, size, space_padded));
+  }
+  return out;
+}
+
+}  // namespace
+
 void write_checksummed_strings(hid_t file, const char* name, const std::vector<std::string>& values,
                                const std::string& context) {
   const std::string where = context + ": dataset '" + name + "'";
   H5Handle type = fixed_string_type(values, where);
-  const std::vector<char> buffer = pack_fixed(values, H5Tget_size(type.get()));
-  const hsize_t n = values.size();
-  H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), where));
-  H5Handle dcpl = plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where));
-  // Fletcher32 needs a chunked layout: one chunk holds every string.
-  const hsize_t chunk = std::max<hsize_t>(n, 1);
-  LATHE_H5_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
-  LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
-  H5Handle ds = dataset_handle(LATHE_H5_CHECK(
-      H5Dcreate2(file, name, type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
-  if (n > 0) LATHE_H5_CHECK(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), where);
+  const std::size_t size = H5Tget_size(type.get());
+  // The strings laid out as HDF5 stores them (each in `size` bytes, null-padded), then the
+  // checksum: HDF5 copies none of it.
+  std::vector<char> chunk;
+  chunk.reserve(values.size() * size + 4);
+  chunk.resize(values.size() * size, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::memcpy(chunk.data() + i * size, values[i].data(), values[i].size());
+  }
+  append_fletcher32(chunk);
+  write_strings_chunk(file, name, type.get(), values.size(), chunk.data(), chunk.size(), where);
+}
+
+void write_checksummed_strings(hid_t file, const char* name, std::string&& value,
+                               const std::string& context) {
+  const std::string where = context + ": dataset '" + name + "'";
+  std::string chunk = std::move(value);
+  // A string type has at least one byte: an empty string is stored as one NUL.
+  if (chunk.empty()) chunk.push_back('\0');
+  H5Handle type = fixed_string_type(chunk.size(), where);
+  append_fletcher32(chunk);
+  write_strings_chunk(file, name, type.get(), 1, chunk.data(), chunk.size(), where);
 }
 
 std::vector<std::string> read_checksummed_strings(hid_t file, const char* name, const std::string& context) {
@@ -530,8 +696,14 @@ std::vector<std::string> read_checksummed_strings(hid_t file, const char* name, 
     throw InputError(where + ": expected fixed-length strings");
   }
   H5Handle space = dataspace_handle(LATHE_H5_CHECK(H5Dget_space(ds.get()), where));
-  if (LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), where) > 0) {
+  const hssize_t count = LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), where);
+  if (count > 0) {
     require_one_whole_chunk(ds.get(), space.get(), where);
+    // Read through HDF5, a profile's text of tens of megabytes was copied three times: from the
+    // file into HDF5's chunk buffer, from there into the read's, and into its string.
+    std::vector<std::string> out = read_fletcher32_strings(ds.get(), type.get(), space.get(),
+                                                           static_cast<std::size_t>(count), where);
+    if (!out.empty()) return out;
   }
   try {
     return read_string_dataset(ds.get(), where);

@@ -165,15 +165,30 @@ struct H5Types<long> {
   static hid_t memory() { return H5T_NATIVE_LONG; }
 };
 
+// The one chunk of a write_checksummed dataset as HDF5 stores it: the values' bytes, shuffled and
+// deflated first where `deflated`, then their Fletcher32 checksum (4 bytes, little-endian).
+struct ChecksummedChunk {
+  bool deflated = false;
+  std::vector<unsigned char> bytes;
+};
+// The chunk write_checksummed stores for `values` (their bytes in memory's order, which is the
+// file's on a little-endian host). Calls no HDF5 function: any thread may make it while another
+// one writes to HDF5.
+template <typename T>
+ChecksummedChunk checksummed_chunk(const std::vector<T>& values);
+
 // A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
 // checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first
 // where a sample of it shrinks to 85% or less: a model's table of 2^24 hashed crosses, mostly
 // zeros, took 64 MB; an fm's random factors are stored as they are. Empty arrays are written too (a
-// zero-size dataset).
+// zero-size dataset). `chunk`: checksummed_chunk(values) made beforehand (on another thread),
+// written as it is; without it, write_checksummed makes it. Either way (on a little-endian host)
+// the chunk goes to the file with H5Dwrite_chunk, which copies none of it.
 inline constexpr std::size_t kCompressedDatasetBytes = std::size_t{1} << 20;
 template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
-                       const std::vector<hsize_t>& shape, const std::string& context);
+                       const std::vector<hsize_t>& shape, const std::string& context,
+                       const ChecksummedChunk* chunk = nullptr);
 // Reads a dataset written by write_checksummed that must hold `expected` values (when expected is
 // 0 it may be absent). InputError names the file and dataset when it is missing, has another size,
 // is not one whole chunk at the origin with every filter applied (a damaged chunk index: the 1.8
@@ -185,13 +200,20 @@ std::vector<T> read_checksummed(hid_t file, const char* name, std::size_t expect
 // Fletcher32: text too long for an attribute, kept where HDF5 checks it.
 void write_checksummed_strings(hid_t file, const char* name, const std::vector<std::string>& values,
                                const std::string& context);
+// The same of one string, whose buffer becomes the stored chunk (its checksum appended): a
+// profile's text may be tens of megabytes, which are then not copied.
+void write_checksummed_strings(hid_t file, const char* name, std::string&& value,
+                               const std::string& context);
 // Reads a dataset written by write_checksummed_strings; InputError naming the file and dataset when
-// its checksum fails or it holds no strings.
+// its checksum fails or it holds no strings. A dataset with Fletcher32 as its only filter has its
+// chunk read as stored and checked here (no copies through HDF5's buffers); another is read
+// through HDF5's filters.
 std::vector<std::string> read_checksummed_strings(hid_t file, const char* name, const std::string& context);
 
 inline void write_checksummed_floats(hid_t file, const char* name, const std::vector<float>& values,
-                                     const std::vector<hsize_t>& shape, const std::string& context) {
-  write_checksummed(file, name, values, shape, context);
+                                     const std::vector<hsize_t>& shape, const std::string& context,
+                                     const ChecksummedChunk* chunk = nullptr) {
+  write_checksummed(file, name, values, shape, context, chunk);
 }
 // read_checksummed<float>, and InputError for a value that is not finite.
 std::vector<float> read_finite_floats(hid_t file, const char* name, std::size_t expected,

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <future>
 #include <span>
 
 #include "io/hdf5_handle.h"
@@ -52,10 +53,8 @@ class TextWriter {
 
   void write(hid_t object, const char* name, std::string value) {
     if (value.size() > kLongestTextAttribute) {
-      // Moved into the list of one string, not copied: a profile's text may be tens of megabytes.
-      std::vector<std::string> values;
-      values.push_back(std::move(value));
-      h5::write_checksummed_strings(object, name, values, context_);
+      // Moved, not copied: a profile's text may be tens of megabytes (stored from its own buffer).
+      h5::write_checksummed_strings(object, name, std::move(value), context_);
       stored_a_dataset_ = true;
     } else {
       h5::write_fixed_string_attribute(object, name, value, context_);
@@ -116,6 +115,17 @@ template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values, const std::vector<hsize_t>& shape,
                        const std::string& context) {
   if (!values.empty()) h5::write_checksummed(file, name, values, shape, context);
+}
+
+// The stored chunk of `values` (h5::checksummed_chunk), made on a thread of its own when the table
+// is large enough to be deflated (tens of megabytes take a good part of a second), else when asked
+// for. `values` must outlive the future.
+template <typename T>
+std::future<h5::ChecksummedChunk> chunk_of(const std::vector<T>& values) {
+  const std::launch policy = values.size() * sizeof(T) >= h5::kCompressedDatasetBytes
+                                 ? std::launch::async
+                                 : std::launch::deferred;
+  return std::async(policy, [&values] { return h5::checksummed_chunk(values); });
 }
 
 // Files written before the strings became fixed-length keep them in variable-length attributes, whose
@@ -224,54 +234,84 @@ void append_profile_column(std::string& out, const ColumnProfile& c, nlohmann::j
   out.append(rest, empty_labels.size());
 }
 
-void write_profile(hid_t f, const DataProfile& p, TextWriter& texts, const std::string& context) {
-  H5Handle group = create_group(f, "profile", context);
-  // The "columns" text: a json array of one object per column, dumped column by column.
-  std::size_t label_bytes = 0;
-  for (const ColumnProfile& c : p.columns) {
-    for (const std::string& label : c.categorical.labels) label_bytes += label.size() + 3;
-  }
-  std::string columns = "[";
-  columns.reserve(label_bytes + 128 * p.columns.size() + 2);
+// The profile as write_profile stores it, built without a call to HDF5 (which is not
+// thread-safe): on a thread of its own while save_model writes the rest.
+struct ProfileTables {
+  std::int64_t rows = 0;
+  int sketch_capacity = ProfileOptions{}.sketch_capacity;
+  std::string columns;  // the "columns" text
   std::vector<double> stats;
-  std::vector<std::int64_t> sizes, category_counts;
-  std::vector<float> points;
-  std::vector<double> weights;
-  int capacity = ProfileOptions{}.sketch_capacity;
+  std::vector<std::int64_t> sketch_sizes, category_counts;
+  std::vector<float> sketch_points;
+  std::vector<double> sketch_weights;
+  h5::ChecksummedChunk category_counts_chunk;
+};
+
+ProfileTables build_profile_tables(const DataProfile& p, const std::string& context) {
+  ProfileTables t;
+  t.rows = p.rows;
   for (const ColumnProfile& c : p.columns) {
-    nlohmann::json j = {{"name", c.name}, {"type", column_type_name(c.type)}};
     if (c.type == ColumnType::categorical) {
       if (c.categorical.counts.size() != c.categorical.labels.size()) {
         throw Error(context + ": profile of column '" + c.name + "' has " + std::to_string(c.categorical.counts.size()) +
                     " counts for " + std::to_string(c.categorical.labels.size()) + " labels");
       }
-      category_counts.insert(category_counts.end(), c.categorical.counts.begin(), c.categorical.counts.end());
-      category_counts.push_back(c.categorical.missing);
+      t.category_counts.insert(t.category_counts.end(), c.categorical.counts.begin(),
+                               c.categorical.counts.end());
+      t.category_counts.push_back(c.categorical.missing);
     } else {
       const ColumnStats& s = c.numeric.stats;
       const bool any = s.count > 0;
-      stats.insert(stats.end(), {static_cast<double>(s.count), static_cast<double>(s.missing), s.mean,
-                                 any ? s.m2 / static_cast<double>(s.count) : 0.0, any ? s.min : NAN, any ? s.max : NAN});
+      t.stats.insert(t.stats.end(), {static_cast<double>(s.count), static_cast<double>(s.missing),
+                                     s.mean, any ? s.m2 / static_cast<double>(s.count) : 0.0,
+                                     any ? s.min : NAN, any ? s.max : NAN});
       const std::vector<float> pts = c.numeric.sketch.points();
       const std::vector<double> wts = c.numeric.sketch.weights();
-      sizes.push_back(static_cast<std::int64_t>(pts.size()));
-      points.insert(points.end(), pts.begin(), pts.end());
-      weights.insert(weights.end(), wts.begin(), wts.end());
-      capacity = c.numeric.sketch.capacity();
+      t.sketch_sizes.push_back(static_cast<std::int64_t>(pts.size()));
+      t.sketch_points.insert(t.sketch_points.end(), pts.begin(), pts.end());
+      t.sketch_weights.insert(t.sketch_weights.end(), wts.begin(), wts.end());
+      t.sketch_capacity = c.numeric.sketch.capacity();
     }
-    if (columns.size() > 1) columns += ',';
-    append_profile_column(columns, c, std::move(j));
   }
-  columns += ']';
+  // The counts (one per label: tens of megabytes for millions of ids) are deflated while the text
+  // is built.
+  std::future<h5::ChecksummedChunk> counts_chunk = chunk_of(t.category_counts);
+  // The "columns" text: a json array of one object per column, dumped column by column, with room
+  // for the checksum its stored chunk appends (write_checksummed_strings).
+  std::size_t label_bytes = 0;
+  for (const ColumnProfile& c : p.columns) {
+    for (const std::string& label : c.categorical.labels) label_bytes += label.size() + 3;
+  }
+  t.columns = "[";
+  t.columns.reserve(label_bytes + 128 * p.columns.size() + 2 + 4);
+  for (const ColumnProfile& c : p.columns) {
+    nlohmann::json j = {{"name", c.name}, {"type", column_type_name(c.type)}};
+    if (t.columns.size() > 1) t.columns += ',';
+    append_profile_column(t.columns, c, std::move(j));
+  }
+  t.columns += ']';
+  t.category_counts_chunk = counts_chunk.get();
+  return t;
+}
+
+void write_profile(hid_t f, ProfileTables& t, TextWriter& texts, const std::string& context) {
+  H5Handle group = create_group(f, "profile", context);
   const hid_t g = group.get();
-  h5::write_int_attribute(g, "rows", p.rows, context);
-  h5::write_int_attribute(g, "sketch_capacity", capacity, context);
-  texts.write(g, "columns", std::move(columns));
-  write_checksummed(f, "profile/numeric_stats", stats, {sizes.size(), 6}, context);
-  write_checksummed(f, "profile/sketch_sizes", sizes, {sizes.size()}, context);
-  if (!points.empty()) h5::write_checksummed_floats(f, "profile/sketch_points", points, {points.size()}, context);
-  write_checksummed(f, "profile/sketch_weights", weights, {weights.size()}, context);
-  write_checksummed(f, "profile/category_counts", category_counts, {category_counts.size()}, context);
+  h5::write_int_attribute(g, "rows", t.rows, context);
+  h5::write_int_attribute(g, "sketch_capacity", t.sketch_capacity, context);
+  texts.write(g, "columns", std::move(t.columns));
+  write_checksummed(f, "profile/numeric_stats", t.stats, {t.sketch_sizes.size(), 6}, context);
+  write_checksummed(f, "profile/sketch_sizes", t.sketch_sizes, {t.sketch_sizes.size()}, context);
+  if (!t.sketch_points.empty()) {
+    h5::write_checksummed_floats(f, "profile/sketch_points", t.sketch_points,
+                                 {t.sketch_points.size()}, context);
+  }
+  write_checksummed(f, "profile/sketch_weights", t.sketch_weights, {t.sketch_weights.size()},
+                    context);
+  if (!t.category_counts.empty()) {
+    h5::write_checksummed(f, "profile/category_counts", t.category_counts,
+                          {t.category_counts.size()}, context, &t.category_counts_chunk);
+  }
 }
 
 // The profile's "columns" text (write_profile: [{"labels": [...], "name": ..., "type": ...}, ...])
@@ -585,6 +625,23 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
   }
   TemporaryOutput output(path);
   const std::string context = path.string();
+  // What takes long to build is built on threads of their own while this one writes the rest
+  // (HDF5 is called from this thread only): the large tables' chunks (deflated: most of the time
+  // saving a large model took) and the profile's tables (its text, tens of megabytes for millions
+  // of ids). Declared after `context`, which they use: destroyed first, they wait for their
+  // threads when an exception leaves early.
+  std::future<ProfileTables> profile;
+  if (m.profile) {
+    profile = std::async(std::launch::async,
+                         [&m, &context] { return build_profile_tables(*m.profile, context); });
+  }
+  std::future<h5::ChecksummedChunk> weights = chunk_of(m.parameters.weights);
+  std::future<h5::ChecksummedChunk> factors, resume_weights, resume_factors;
+  if (m.kind == ModelKind::fm) factors = chunk_of(m.parameters.factors);
+  if (extras) {
+    resume_weights = chunk_of(extras->resume.weights);
+    if (m.kind == ModelKind::fm) resume_factors = chunk_of(extras->resume.factors);
+  }
   {
     H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), context));
     // The 1.10 file format at least: every piece of metadata has a checksum. (With the 1.8 format
@@ -618,10 +675,17 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
     texts.write(f, "options", m.options_json);
     const auto o = static_cast<hsize_t>(m.outputs);
     const auto d = static_cast<hsize_t>(features);
-    h5::write_checksummed_floats(f, "weights", m.parameters.weights, {o, d}, context);
+    const auto write_table = [&](const char* name, const std::vector<float>& values,
+                                 const std::vector<hsize_t>& shape,
+                                 std::future<h5::ChecksummedChunk>& chunk) {
+      const h5::ChecksummedChunk made = chunk.get();
+      h5::write_checksummed_floats(f, name, values, shape, context, &made);
+    };
+    write_table("weights", m.parameters.weights, {o, d}, weights);
     h5::write_checksummed_floats(f, "bias", m.parameters.bias, {o}, context);
     if (m.kind == ModelKind::fm) {
-      h5::write_checksummed_floats(f, "factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+      write_table("factors", m.parameters.factors, {o, d, static_cast<hsize_t>(m.factors)},
+                  factors);
     }
     if (!m.parent.empty()) texts.write(f, "parent", m.parent);
     if (!m.history_json.empty()) texts.write(f, "history", m.history_json);
@@ -631,14 +695,18 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
       if (!p.passthrough.empty()) record["passthrough"] = p.passthrough;
       texts.write(f, "trained_on_prepared", record.dump());
     }
-    if (m.profile) write_profile(f, *m.profile, texts, context);
+    if (m.profile) {
+      ProfileTables tables = profile.get();
+      write_profile(f, tables, texts, context);
+    }
     if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);
     if (extras) {
       texts.write(f, "checkpoint", extras->state_json);
-      h5::write_checksummed_floats(f, "resume_weights", extras->resume.weights, {o, d}, context);
+      write_table("resume_weights", extras->resume.weights, {o, d}, resume_weights);
       h5::write_checksummed_floats(f, "resume_bias", extras->resume.bias, {o}, context);
       if (m.kind == ModelKind::fm) {
-        h5::write_checksummed_floats(f, "resume_factors", extras->resume.factors, {o, d, static_cast<hsize_t>(m.factors)}, context);
+        write_table("resume_factors", extras->resume.factors,
+                    {o, d, static_cast<hsize_t>(m.factors)}, resume_factors);
       }
     }
     const int format = m.target_transform != TargetTransform::none ? kModelFormatWithTargetTransform
