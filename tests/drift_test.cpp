@@ -785,6 +785,46 @@ TEST(ModelFileV2, AProfileLoadedWithoutLabelsKeepsItsMissingCounts) {
   EXPECT_TRUE(load_model(dir.file("m.h5")).profile_labels);
 }
 
+// Plain labels (printable ASCII, no escapes) are counted without the JSON lexer when the labels are
+// not kept: labels holding the text's own punctuation count once each, and every column keeps its
+// own missing count (a label miscounted would shift the category counts and fail the load).
+TEST(ModelFileV2, PlainLabelsCountedWithoutTheLexerKeepEachColumnsCounts) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  const std::vector<std::vector<std::string>> labels = {
+      {"]", ",", "[{", "}", "labels", "\"labels\":[", " ", "a b", "x]y,z", ":"},
+      {},
+      {"one"},
+  };
+  for (std::size_t c = 0; c < labels.size(); ++c) {
+    ColumnProfile col;
+    col.name = "plain" + std::to_string(c);
+    col.type = ColumnType::categorical;
+    col.categorical.labels = labels[c];
+    // The quoted label is not plain: its column takes the lexer's path, the others not.
+    if (c == 0) col.categorical.labels.erase(col.categorical.labels.begin() + 5);
+    for (int k = 0; k < 3000; ++k) col.categorical.labels.push_back("id" + std::to_string(k * (c + 1)));
+    col.categorical.counts.assign(col.categorical.labels.size(), 2);
+    col.categorical.missing = 11 + static_cast<std::int64_t>(c);
+    t.profile.columns.push_back(col);
+  }
+  t.model.profile = t.profile;
+  save_model(dir.file("m.h5"), t.model);
+  ModelLoadOptions options;
+  options.profile_labels = false;
+  const ModelFile lean = load_model(dir.file("m.h5"), nullptr, options);
+  const ModelFile full = load_model(dir.file("m.h5"));
+  ASSERT_EQ(lean.profile->columns.size(), t.profile.columns.size());
+  for (std::size_t c = 0; c < t.profile.columns.size(); ++c) {
+    SCOPED_TRACE(t.profile.columns[c].name);
+    EXPECT_EQ(lean.profile->columns[c].name, t.profile.columns[c].name);
+    EXPECT_EQ(lean.profile->columns[c].type, t.profile.columns[c].type);
+    EXPECT_EQ(lean.profile->columns[c].categorical.missing, t.profile.columns[c].categorical.missing);
+    EXPECT_TRUE(lean.profile->columns[c].categorical.labels.empty());
+  }
+  expect_same_profile(*t.model.profile, *full.profile);
+}
+
 // The profile's "columns" text (the dataset a long one is kept in, which the attributes' digest
 // does not cover, with a valid checksum) that is not what write_profile writes is an InputError
 // naming it, with and without the labels kept; the text's other keys are skipped.
