@@ -1236,12 +1236,18 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
       throw InputError(impl_->where(c.dataset) + ": the column name is not UTF-8 text (" +
                        describe_bad_text_byte(c.name, *bad) + ")");
     }
-    for (std::size_t k = 0; k < c.categories.size(); ++k) {
-      if (const auto bad = first_bad_text_byte(c.categories[k])) {
-        throw InputError(impl_->where(c.dataset) + ", column '" + c.name + "': category label " + std::to_string(k) + " ('" + c.categories[k] +
-                         "') is not UTF-8 text (" + describe_bad_text_byte(c.categories[k], *bad) +
-                         "); store the labels as UTF-8");
-      }
+    // The first label that is not, on every core (a column of ids holds millions).
+    const auto labels = static_cast<std::int64_t>(c.categories.size());
+    std::int64_t first_bad = labels;
+#pragma omp parallel for schedule(static) reduction(min : first_bad) if (labels >= (std::int64_t{1} << 16))
+    for (std::int64_t k = 0; k < labels; ++k) {
+      if (first_bad_text_byte(c.categories[static_cast<std::size_t>(k)])) first_bad = std::min(first_bad, k);
+    }
+    if (first_bad < labels) {
+      const std::string& label = c.categories[static_cast<std::size_t>(first_bad)];
+      throw InputError(impl_->where(c.dataset) + ", column '" + c.name + "': category label " +
+                       std::to_string(first_bad) + " ('" + label + "') is not UTF-8 text (" +
+                       describe_bad_text_byte(label, *first_bad_text_byte(label)) + "); store the labels as UTF-8");
     }
   }
   std::int64_t chunk = 0;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 namespace lathe {
@@ -12,6 +14,16 @@ std::optional<std::size_t> first_bad_text_byte(std::string_view text) {
   const std::size_t n = text.size();
   std::size_t i = 0;
   while (i < n) {
+    // Eight bytes of ASCII without a NUL at a time: most labels are plain ASCII.
+    if (i + 8 <= n) {
+      std::uint64_t word;
+      std::memcpy(&word, s + i, 8);
+      constexpr std::uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
+      if ((word & kHigh) == 0 && ((word - kOnes) & ~word & kHigh) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = s[i];
     if (c == 0) return i;
     if (c < 0x80) {

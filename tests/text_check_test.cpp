@@ -1,0 +1,38 @@
+#include "io/text_check.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+namespace lathe {
+namespace {
+
+// Every position and kind of bad byte, before, inside and after the eight-byte words the ASCII
+// path steps over, is found at its own position; good text of every length passes.
+TEST(TextCheck, FindsTheFirstBadByteWhereverItIs) {
+  for (std::size_t length = 0; length <= 40; ++length) {
+    const std::string ascii(length, 'a');
+    EXPECT_EQ(first_bad_text_byte(ascii), std::nullopt) << length;
+    for (std::size_t at = 0; at < length; ++at) {
+      SCOPED_TRACE("length " + std::to_string(length) + " at " + std::to_string(at));
+      for (const char bad : {'\0', '\xff', '\x80', '\xc0'}) {
+        std::string text = ascii;
+        text[at] = bad;
+        EXPECT_EQ(first_bad_text_byte(text), std::optional<std::size_t>(at));
+      }
+      // A two-byte sequence cut by the end, and a whole one that is good.
+      std::string cut = ascii.substr(0, at) + "\xc3";
+      EXPECT_EQ(first_bad_text_byte(cut), std::optional<std::size_t>(at));
+      EXPECT_EQ(first_bad_text_byte(ascii.substr(0, at) + "\xc3\xa9" + ascii.substr(at)), std::nullopt);
+      // A four-byte character across a word's end, then a bad byte after it.
+      const std::string four = ascii.substr(0, at) + "\xf0\x9f\x98\x80" + ascii.substr(at) + "\xfe";
+      EXPECT_EQ(first_bad_text_byte(four), std::optional<std::size_t>(length + 4));
+    }
+  }
+  EXPECT_EQ(first_bad_text_byte("\xed\xa0\x80"), std::optional<std::size_t>(0));  // a surrogate
+  EXPECT_EQ(first_bad_text_byte("abcdefgh\xe0\x80\x80"), std::optional<std::size_t>(8));  // overlong
+}
+
+}  // namespace
+}  // namespace lathe
