@@ -707,6 +707,11 @@ class CpuModel final : public Model {
         const std::int64_t ahead = p.weight(0, s.touched[i + kPrefetchTouched]);
         prefetch(mo.first + ahead * mo.stride);
         prefetch(th + ahead);  // read by the forward pass, but a batch's lines may have left the cache since
+        if (k > 0) {  // an fm's factors of the feature: their values and their moments
+          const std::int64_t factor = p.factor(0, s.touched[i + kPrefetchTouched], 0);
+          prefetch_span(th + factor, k * std::int64_t{4});
+          if (mo.stride > 0) prefetch_span(mo.first + factor * mo.stride, k * mo.stride * std::int64_t{4});
+        }
       }
       update_feature(rule, p, s.touched[i], scale, th, mo, GradientInVisitOrder{tg + i * per_feature});
     });
@@ -777,13 +782,22 @@ class CpuModel final : public Model {
     if (data_.weights) prefetch(data_.weights + r);
   }
 
-  // Asks for the lines of row r's slot weights (first output), which a large hashed table keeps
-  // out of the cache: the forward pass reads them, the lazy update writes them.
+  // Asks for the lines of row r's slot weights (first output) and an fm's factors of them, which a
+  // large hashed table keeps out of the cache: the forward pass reads them, the lazy update writes
+  // them.
   void prefetch_slot_weights(std::int64_t r, const float* theta) const {
-    const std::int32_t groups = shape_.layout.groups;
+    const std::int32_t groups = shape_.layout.groups, k = params_.factors;
     for (std::int32_t g = 0; g < groups; ++g) {
-      prefetch(theta + params_.weight(0, shape_.layout.group_offset[g] + by_row_slot_[r * groups + g]));
+      const std::int64_t feature = shape_.layout.group_offset[g] + by_row_slot_[r * groups + g];
+      prefetch(theta + params_.weight(0, feature));
+      if (k > 0) prefetch_span(theta + params_.factor(0, feature, 0), k * std::int64_t{4});
     }
+  }
+  // Every line of the `bytes` from p on.
+  static void prefetch_span(const void* p, std::int64_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (std::int64_t at = 0; at < bytes; at += 64) prefetch(c + at);
+    prefetch(c + bytes - 1);
   }
 
   std::vector<std::int64_t> order_;
