@@ -431,8 +431,10 @@ class CpuModel final : public Model {
     {
       std::vector<double> sums(static_cast<std::size_t>(sums_per_row));
 #pragma omp for schedule(static)
-      for (std::int64_t r = 0; r < rows.rows; ++r)
+      for (std::int64_t r = 0; r < rows.rows; ++r) {
+        if (prefetch_slots_ && r + kPrefetchSlotRows < rows.rows) prefetch_slot_weights(rows, r + kPrefetchSlotRows);
         predicted_scores(model, rows, r, out + r * outputs, sums.data());
+      }
     }
   }
 
@@ -492,6 +494,7 @@ class CpuModel final : public Model {
       std::vector<double> sums(static_cast<std::size_t>(params_.factors));
 #pragma omp for schedule(static)
       for (std::int64_t r = 0; r < rows.rows; ++r) {
+        if (prefetch_slots_ && r + kPrefetchSlotRows < rows.rows) prefetch_slot_weights(rows, r + kPrefetchSlotRows);
         out[r] = regression_prediction(model, rows, r, map, sums.data());
       }
     }
@@ -789,6 +792,16 @@ class CpuModel final : public Model {
     const std::int32_t groups = shape_.layout.groups, k = params_.factors;
     for (std::int32_t g = 0; g < groups; ++g) {
       const std::int64_t feature = shape_.layout.group_offset[g] + by_row_slot_[r * groups + g];
+      prefetch(theta + params_.weight(0, feature));
+      if (k > 0) prefetch_span(theta + params_.factor(0, feature, 0), k * std::int64_t{4});
+    }
+  }
+  // The same for row r of column-major rows (an fm's predictions, row by row).
+  void prefetch_slot_weights(const PreparedRowsView& rows, std::int64_t r) const {
+    const float* theta = state_.theta.data();
+    const std::int32_t groups = shape_.layout.groups, k = params_.factors;
+    for (std::int32_t g = 0; g < groups; ++g) {
+      const std::int64_t feature = shape_.layout.group_offset[g] + rows.slot[g * rows.rows + r];
       prefetch(theta + params_.weight(0, feature));
       if (k > 0) prefetch_span(theta + params_.factor(0, feature, 0), k * std::int64_t{4});
     }

@@ -1762,6 +1762,40 @@ TEST_P(ModelOnDevice, FactorizationMachineStartsFromSeededSmallFactors) {
   EXPECT_EQ(a.bias, std::vector<float>{0.0f});
 }
 
+// The factors are one SplitMix64 stream's Box-Muller pairs in order (drawn on every core, pair k
+// from the stream's numbers 2k + 1 and 2k + 2): the bits of the one-thread loop they were drawn
+// by, whatever the thread count, including a last unpaired factor.
+TEST(CpuModel, FactorsAreTheSeededStreamInOrderOnEveryThreadCount) {
+  const Data d = make_features(4, 3, {20000}, 137);  // (3 + 20000) x 5 factors: odd, past a team's threshold
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 5);
+  const std::uint64_t seed = 77;
+  std::vector<float> reference;
+  {
+    std::uint64_t state = seed;
+    const auto uniform = [&] {
+      state += 0x9e3779b97f4a7c15ULL;
+      return (static_cast<double>(mix64(state) >> 11) + 0.5) * 0x1.0p-53;
+    };
+    const std::size_t n = static_cast<std::size_t>(d.features() * 5);
+    reference.resize(n);
+    for (std::size_t i = 0; i < n; i += 2) {
+      const double radius = 0.01 * std::sqrt(-2.0 * std::log(uniform()));
+      const double angle = 6.283185307179586476925286766559 * uniform();
+      reference[i] = static_cast<float>(radius * std::cos(angle));
+      if (i + 1 < n) reference[i + 1] = static_cast<float>(radius * std::sin(angle));
+    }
+  }
+  ASSERT_EQ(reference.size() % 2, 1u);  // the last factor has no pair
+  const int threads = omp_get_max_threads();
+  for (const int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    const std::vector<float> got = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, seed)->parameters().factors;
+    ASSERT_EQ(got.size(), reference.size());
+    EXPECT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0) << t << " threads";
+  }
+  omp_set_num_threads(threads);
+}
+
 LATHE_INSTANTIATE_FOR_DEVICES(ModelOnDevice);
 
 // ---- Local SGD (train_epoch_local_sgd) ----
