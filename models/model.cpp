@@ -124,12 +124,22 @@ std::int64_t first_bad_slot(const ModelShape& shape, const PreparedRowsView& row
   const std::int64_t groups = shape.layout.groups, n = rows.rows;
   const std::int64_t total = groups * n;
   std::int64_t first_key = total;
-#pragma omp parallel for reduction(min : first_key) schedule(static) if (total >= kTeamMinItems)
-  for (std::int64_t i = 0; i < total; ++i) {
-    const std::int64_t g = i / n, r = i - g * n;
-    const std::int64_t width = shape.group_offsets[g + 1] - shape.group_offsets[g];
-    const std::int32_t slot = rows.slot[i];
-    if (slot < 0 || slot >= width) first_key = std::min(first_key, r * groups + g);
+  // Runs of a group's rows (no division per slot: a 64-bit one cost more than the check).
+  constexpr std::int64_t kRun = 4096;
+  const std::int64_t runs = (n + kRun - 1) / kRun;
+#pragma omp parallel for collapse(2) reduction(min : first_key) schedule(static) if (total >= kTeamMinItems)
+  for (std::int64_t g = 0; g < groups; ++g) {
+    for (std::int64_t run = 0; run < runs; ++run) {
+      const std::int64_t width = shape.group_offsets[g + 1] - shape.group_offsets[g];
+      const std::int32_t* slot = rows.slot + g * n;
+      const std::int64_t end = std::min(n, (run + 1) * kRun);
+      for (std::int64_t r = run * kRun; r < end; ++r) {
+        if (slot[r] < 0 || slot[r] >= width) {
+          first_key = std::min(first_key, r * groups + g);
+          break;  // the run's later rows have larger keys
+        }
+      }
+    }
   }
   if (first_key == total) {
     group = -1;
@@ -235,11 +245,16 @@ void check_training_set(const ModelShape& shape, const TrainingSet& data) {
     // Only the row-major copy: its slots, row by row.
     const std::int64_t groups = shape.layout.groups;
     std::int64_t bad = n * groups;
+    // Row by row (no division per slot: a 64-bit one cost more than the check).
 #pragma omp parallel for reduction(min : bad) schedule(static) if (n * groups >= kTeamMinItems)
-    for (std::int64_t i = 0; i < n * groups; ++i) {
-      const std::int64_t g = i % groups;
-      const std::int32_t s = data.slot_by_row[i];
-      if (s < 0 || s >= shape.group_offsets[g + 1] - shape.group_offsets[g]) bad = std::min(bad, i);
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::int32_t* slot = data.slot_by_row + r * groups;
+      for (std::int64_t g = 0; g < groups; ++g) {
+        if (slot[g] < 0 || slot[g] >= shape.group_offsets[g + 1] - shape.group_offsets[g]) {
+          bad = std::min(bad, r * groups + g);
+          break;
+        }
+      }
     }
     if (bad < n * groups) {
       const std::int64_t g = bad % groups;
