@@ -15,6 +15,7 @@
 #include "io/chunk_filters.h"
 #include "io/text_check.h"
 #include "runtime/error.h"
+#include "runtime/vector_clones.h"
 
 namespace lathe::h5 {
 
@@ -338,18 +339,38 @@ bool link_exists(hid_t file, const char* name) {
 
 namespace {
 
+// The sums a run of `words` (at most 360) big-endian 16-bit words adds to HDF5's Fletcher32 sums:
+// `plain` gets their sum, `weighted` the sum of word k (from 0) times words - k, which is what
+// adding the running sum1 to sum2 after each word adds. Independent products instead of one chain
+// of additions (sum2 waiting on sum1 every word): several times faster, and vectorized for AVX2.
+// Neither overflows: 360 x 65535 and 65535 x (360 x 361 / 2) are below 2^32.
+LATHE_VECTOR_CLONES void fletcher32_run(const unsigned char* data, std::uint32_t words, std::uint32_t& plain,
+                                        std::uint32_t& weighted) {
+  std::uint32_t s = 0, ws = 0;
+  for (std::uint32_t k = 0; k < words; ++k) {
+    const std::uint32_t w = static_cast<std::uint32_t>(data[2 * k]) << 8 | data[2 * k + 1];
+    s += w;
+    ws += (words - k) * w;
+  }
+  plain = s;
+  weighted = ws;
+}
+
 // HDF5's Fletcher32 checksum (H5_checksum_fletcher32, not part of its API): the bytes as
 // big-endian 16-bit words (an odd last byte is the high byte of a last word), both sums folded
-// to 16 bits every 360 words, before they could overflow.
+// to 16 bits every 360 words, before they could overflow. Per run of 360 words, sum2 gains run x
+// sum1 plus the run's weighted sum and sum1 the run's sum: the same integers as HDF5's word by
+// word loop (which never wraps), so the same bits.
 std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
-  std::uint32_t sum1 = 0, sum2 = 0;
+  std::uint64_t sum1 = 0, sum2 = 0;
   for (std::size_t words = bytes / 2; words > 0;) {
-    const std::size_t run = std::min<std::size_t>(words, 360);
+    const auto run = static_cast<std::uint32_t>(std::min<std::size_t>(words, 360));
+    std::uint32_t plain = 0, weighted = 0;
+    fletcher32_run(data, run, plain, weighted);
     words -= run;
-    for (std::size_t k = 0; k < run; ++k, data += 2) {
-      sum1 += static_cast<std::uint32_t>(data[0]) << 8 | data[1];
-      sum2 += sum1;
-    }
+    data += 2 * std::size_t{run};
+    sum2 += run * sum1 + weighted;
+    sum1 += plain;
     sum1 = (sum1 & 0xffff) + (sum1 >> 16);
     sum2 = (sum2 & 0xffff) + (sum2 >> 16);
   }
@@ -361,7 +382,7 @@ std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
   }
   sum1 = (sum1 & 0xffff) + (sum1 >> 16);
   sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-  return sum2 << 16 | sum1;
+  return static_cast<std::uint32_t>(sum2 << 16 | sum1);
 }
 
 // Appends the Fletcher32 checksum of `chunk`'s bytes as HDF5's filter stores it: little-endian

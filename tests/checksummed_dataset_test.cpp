@@ -326,8 +326,9 @@ void write_strings_through_hdf5(hid_t file, const char* name,
 std::vector<std::string> texts() {
   std::string long_text;
   for (int i = 0; long_text.size() < 200001; ++i) long_text += "label" + std::to_string(i) + ",";
-  return {
-      "", "a", "ab", "caf\xc3\xa9", std::string("nul\0byte", 8), long_text, long_text.substr(1)};
+  // Bytes of 0xFF: the largest sums Fletcher32 folds, over many runs of 360 words and a last odd byte.
+  return {"",        "a", "ab", "caf\xc3\xa9", std::string("nul\0byte", 8), long_text, long_text.substr(1),
+          std::string(721, '\xff'), std::string(100001, '\xff')};
 }
 
 // What reading a null-padded string stored as `text` gives: the text before its first NUL.
