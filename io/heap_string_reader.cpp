@@ -1,10 +1,12 @@
 #include "io/heap_string_reader.h"
 
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
 
+#include "io/text_check.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -13,10 +15,23 @@ namespace {
 
 // The unsigned little-endian number of `bytes` bytes (at most 8) at `p`.
 std::uint64_t little_endian(const unsigned char* p, std::size_t bytes) {
+  if constexpr (std::endian::native == std::endian::little) {  // the common sizes in one load
+    if (bytes == 8) {
+      std::uint64_t v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    if (bytes == 4) {
+      std::uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+  }
   std::uint64_t v = 0;
   for (std::size_t i = bytes; i-- > 0;) v = (v << 8) | p[i];
   return v;
 }
+
 
 // Bytes read at once for a collection: HDF5 makes none smaller (H5HG_MINSIZE), so one read mostly
 // takes a whole collection.
@@ -108,7 +123,12 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
   // Each string is copied into text_ (its offset and length kept until the views are made at the
   // end, text_ growing meanwhile), so that no view points into a collection and the collections
   // held stay few however the rows scatter over them.
-  text_.clear();
+  // Room for every string at once (their lengths are in the ids), so that appending one is a copy.
+  std::uint64_t total = 0;
+  for (std::int64_t r = 0; r < count; ++r) total += little_endian(ids_.data() + static_cast<std::size_t>(r) * id_bytes, 4);
+  // (At most 64 MB ahead: damaged ids may claim any length, and are refused below.)
+  text_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(total, std::uint64_t{64} << 20)));
+  std::size_t used = 0;
   spans_.assign(static_cast<std::size_t>(count), {0, 0});
   std::uint64_t last_address = 0;
   Collection* last = nullptr;
@@ -137,11 +157,11 @@ bool HeapStringReader::read(std::int64_t first, std::int64_t count,
                             : std::string("does not hold it")));
     }
     const char* s = reinterpret_cast<const char*>(last->bytes.data() + last->object_at[index]);
-    const void* nul = std::memchr(s, 0, static_cast<std::size_t>(length));
-    const std::size_t kept =
-        nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - s) : length;
-    spans_[static_cast<std::size_t>(r)] = {text_.size(), kept};
-    text_.insert(text_.end(), s, s + kept);
+    const std::size_t kept = c_string_length(s, static_cast<std::size_t>(length));
+    if (text_.size() - used < kept) text_.resize(used + kept);  // (the ids' lengths bound the total)
+    spans_[static_cast<std::size_t>(r)] = {used, kept};
+    std::memcpy(text_.data() + used, s, kept);
+    used += kept;
   }
   for (std::size_t r = 0; r < spans_.size(); ++r) {
     texts[r] = std::string_view(text_.data() + spans_[r].first, spans_[r].second);

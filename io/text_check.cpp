@@ -57,6 +57,19 @@ std::optional<std::size_t> first_bad_text_byte(std::string_view text) {
   return std::nullopt;
 }
 
+std::size_t c_string_length(const char* s, std::size_t length) {
+  std::size_t i = 0;
+  for (; i + 8 <= length; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, s + i, 8);
+    if (((word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull) != 0) break;  // a NUL in it
+  }
+  for (; i < length; ++i) {
+    if (s[i] == '\0') return i;
+  }
+  return length;
+}
+
 std::string describe_bad_text_byte(std::string_view text, std::size_t at) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "byte 0x%02X at position %zu",

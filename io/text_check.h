@@ -14,6 +14,11 @@ namespace lathe {
 
 std::optional<std::size_t> first_bad_text_byte(std::string_view text);
 
+// The length of the C string in the first `length` bytes at s: the place of its first NUL, else
+// `length`. Eight bytes at a time (a call to memchr per string of a few bytes cost more than the
+// test): how HDF5 reads a variable-length string from its heap object.
+std::size_t c_string_length(const char* s, std::size_t length);
+
 // "byte 0xE9 at position 4", for messages about first_bad_text_byte's answer.
 std::string describe_bad_text_byte(std::string_view text, std::size_t at);
 

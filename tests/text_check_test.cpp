@@ -34,5 +34,21 @@ TEST(TextCheck, FindsTheFirstBadByteWhereverItIs) {
   EXPECT_EQ(first_bad_text_byte("abcdefgh\xe0\x80\x80"), std::optional<std::size_t>(8));  // overlong
 }
 
+// The first NUL within the length, wherever it is, ends the string; without one the whole length
+// is the string.
+TEST(TextCheck, CStringLengthStopsAtTheFirstNul) {
+  for (std::size_t length = 0; length <= 40; ++length) {
+    const std::string text(length, '\x80');  // high bits set: no false NUL from the word test
+    EXPECT_EQ(c_string_length(text.data(), length), length);
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string cut = text;
+      cut[at] = '\0';
+      if (at + 1 < length) cut[length - 1] = '\0';  // a later NUL changes nothing
+      EXPECT_EQ(c_string_length(cut.data(), length), at) << length << " " << at;
+    }
+  }
+  EXPECT_EQ(c_string_length("abc\0def", 2), 2u);  // bytes past the length are not looked at
+}
+
 }  // namespace
 }  // namespace lathe
