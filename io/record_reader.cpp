@@ -61,7 +61,9 @@ class LabelIndex {
   // is in the cache) the label it names. A table of a million labels is far larger than the
   // cache, and each find() otherwise waits on both in turn.
   void prefetch_slot(std::uint64_t h) const { table_.prefetch(h); }
-  void prefetch_label(std::uint64_t h) const { table_.prefetch_label(h, label_of()); }
+  void prefetch_label(std::uint64_t h) const {
+    table_.prefetch_label(h, [this](std::int64_t code) { return labels_.data() + code; });
+  }
 
  private:
   struct LabelOf {

@@ -62,15 +62,17 @@ class LabelTable {
   }
 
   // Hints that a label of hash h is coming: first its entry's line, later (once that line is in
-  // the cache) the label of that entry when its tag matches.
+  // the cache) the caller's record of the label of that entry when its tag matches:
+  // address_of(index) gives where the caller keeps label `index` (a std::string, whose short
+  // text is inside it), computed without reading it, since a read would wait for the line.
   void prefetch(std::uint64_t h) const {
     if (!entries_.empty()) __builtin_prefetch(entries_.data() + place(h >> 32));
   }
-  template <typename LabelOf>
-  void prefetch_label(std::uint64_t h, const LabelOf& label_of) const {
+  template <typename AddressOf>
+  void prefetch_label(std::uint64_t h, const AddressOf& address_of) const {
     if (entries_.empty()) return;
     const std::uint64_t entry = entries_[place(h >> 32)];
-    if (entry != 0 && entry >> 32 == h >> 32) __builtin_prefetch(label_of(index_of(entry)).data());
+    if (entry != 0 && entry >> 32 == h >> 32) __builtin_prefetch(address_of(index_of(entry)));
   }
 
   // Empty again, its memory given back.

@@ -78,7 +78,7 @@ TEST(LabelTable, ClearForgetsEveryLabel) {
   Labels l;
   for (int i = 0; i < 100; ++i) l.add(std::to_string(i));
   l.table.prefetch(LabelTable::hash("5"));
-  l.table.prefetch_label(LabelTable::hash("5"), l.of());
+  l.table.prefetch_label(LabelTable::hash("5"), [&](std::int64_t i) { return l.texts.data() + i; });
   l.table.clear();
   l.texts.clear();
   EXPECT_EQ(l.table.size(), 0u);
