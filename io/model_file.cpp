@@ -348,8 +348,10 @@ std::optional<std::string> without_label_arrays(std::string_view text, std::vect
       const std::size_t end = string_end(i);
       if (end == std::string_view::npos) return std::nullopt;
       const std::size_t colon = skip_space(end);
-      const bool labels_key = depth == 2 && text.substr(i, end - i) == "\"labels\"" && colon < text.size() &&
-                              text[colon] == ':';
+      const bool key = depth == 2 && colon < text.size() && text[colon] == ':';
+      // A column's key with an escape may spell "labels" (\u006c...): only the lexer can tell.
+      if (key && text.substr(i, end - i).find('\\') != std::string_view::npos) return std::nullopt;
+      const bool labels_key = key && text.substr(i, end - i) == "\"labels\"";
       if (!labels_key) {
         i = end;
         continue;
@@ -414,13 +416,20 @@ class ProfileColumnsReader final : public nlohmann::json::json_sax_t {
   // (without_label_arrays) where the text allows it.
   std::vector<ColumnProfile> read(const std::string& text, std::vector<std::size_t>& label_counts) {
     std::optional<std::string> stripped;
-    if (!keep_labels_) stripped = without_label_arrays(text, stripped_counts_);
+    if (!keep_labels_ && !stripped_disabled_) stripped = without_label_arrays(text, stripped_counts_);
     if (!stripped) stripped_counts_.clear();  // the whole text is lexed: nothing was counted
     try {
       // Stops at the first error (parse_error throws).
       nlohmann::json::sax_parse(stripped ? *stripped : text, this);
     } catch (const nlohmann::json::exception& e) {
       throw InputError(where_ + ": damaged 'columns' attribute: " + e.what());
+    } catch (const InputError&) {
+      // Damage found in the shortened text is reported as the whole text's lexer reports it (its
+      // place in the stored text, not in the shortened one).
+      if (!stripped) throw;
+      ProfileColumnsReader whole(keep_labels_, where_);
+      whole.stripped_disabled_ = true;
+      return whole.read(text, label_counts);
     }
     label_counts = std::move(label_counts_);
     return std::move(columns_);
@@ -581,7 +590,9 @@ class ProfileColumnsReader final : public nlohmann::json::json_sax_t {
   bool has_name_ = false, has_type_ = false, has_labels_ = false;
   std::vector<std::vector<std::string>> chunks_;
   std::size_t labels_ = 0;
-  // The labels of each array that without_label_arrays emptied, in order, and the next one's.
+  // The labels of each array that without_label_arrays emptied, in order, and the next one's;
+  // true: the whole text is lexed (after damage was found in the shortened one).
+  bool stripped_disabled_ = false;
   std::vector<std::size_t> stripped_counts_;
   std::size_t next_stripped_ = 0;
   std::vector<ColumnProfile> columns_;

@@ -825,6 +825,63 @@ TEST(ModelFileV2, PlainLabelsCountedWithoutTheLexerKeepEachColumnsCounts) {
   expect_same_profile(*t.model.profile, *full.profile);
 }
 
+// A column's "labels" key spelled with an escape is a labels key to the lexer: the counting without
+// it then leaves the whole text to the lexer, and each column keeps its own missing count. Damage
+// is reported at the same place of the stored text whether the labels are kept or not.
+TEST(ModelFileV2, EscapedLabelsKeysAndDamageReadAlikeWithAndWithoutLabels) {
+  test::TemporaryDirectory dir;
+  SmallModel t;
+  t.profile.columns.clear();
+  for (int c = 0; c < 3; ++c) {
+    ColumnProfile col;
+    col.name = "cat" + std::to_string(c);
+    col.type = ColumnType::categorical;
+    for (int k = 0; k < 3000; ++k) col.categorical.labels.push_back("v" + std::to_string(k * (c + 2)));
+    col.categorical.counts.assign(col.categorical.labels.size(), 1);
+    col.categorical.missing = 100 + c;
+    t.profile.columns.push_back(col);
+  }
+  t.model.profile = t.profile;
+  const std::filesystem::path path = dir.file("m.h5");
+  save_model(path, t.model);
+  std::string text;
+  {
+    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    text = h5::read_checksummed_strings(file.get(), "profile/columns", "test").at(0);
+  }
+  const auto rewrite = [&](const std::string& columns) {
+    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_GE(H5Ldelete(file.get(), "profile/columns", H5P_DEFAULT), 0);
+    h5::write_checksummed_strings(file.get(), "profile/columns", std::vector<std::string>{columns}, "test");
+  };
+  std::string escaped = text;
+  const std::size_t first = escaped.find("\"labels\":");
+  ASSERT_NE(first, std::string::npos);
+  escaped.replace(first, 8, "\"\\u006cabels\"");
+  rewrite(escaped);
+  ModelLoadOptions lean_options;
+  lean_options.profile_labels = false;
+  const ModelFile lean = load_model(path, nullptr, lean_options);
+  ASSERT_EQ(lean.profile->columns.size(), 3u);
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(lean.profile->columns[c].categorical.missing, 100 + c) << c;
+  expect_same_profile(*t.model.profile, *load_model(path).profile);
+
+  rewrite(text + " x");  // damage after the last label
+  std::string messages[2];
+  for (const bool labels : {true, false}) {
+    ModelLoadOptions options;
+    options.profile_labels = labels;
+    try {
+      load_model(path, nullptr, options);
+      ADD_FAILURE() << "trailing text was accepted";
+    } catch (const InputError& e) {
+      messages[labels ? 1 : 0] = e.what();
+    }
+  }
+  EXPECT_EQ(messages[0], messages[1]);
+  EXPECT_NE(messages[0].find("damaged 'columns' attribute"), std::string::npos) << messages[0];
+}
+
 // The profile's "columns" text (the dataset a long one is kept in, which the attributes' digest
 // does not cover, with a valid checksum) that is not what write_profile writes is an InputError
 // naming it, with and without the labels kept; the text's other keys are skipped.
