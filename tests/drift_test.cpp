@@ -825,6 +825,18 @@ TEST(ModelFileV2, PlainLabelsCountedWithoutTheLexerKeepEachColumnsCounts) {
   expect_same_profile(*t.model.profile, *full.profile);
 }
 
+// A model file's profile "columns" text (the dataset a long one is kept in), and the same replaced
+// by `columns` with a valid checksum: text the attributes' digest does not cover.
+std::string profile_columns_text(const std::filesystem::path& path) {
+  h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  return h5::read_checksummed_strings(file.get(), "profile/columns", "test").at(0);
+}
+void rewrite_profile_columns_text(const std::filesystem::path& path, const std::string& columns) {
+  h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  ASSERT_GE(H5Ldelete(file.get(), "profile/columns", H5P_DEFAULT), 0);
+  h5::write_checksummed_strings(file.get(), "profile/columns", std::vector<std::string>{columns}, "test");
+}
+
 // A column's "labels" key spelled with an escape is a labels key to the lexer: the counting without
 // it then leaves the whole text to the lexer, and each column keeps its own missing count. Damage
 // is reported at the same place of the stored text whether the labels are kept or not.
@@ -844,16 +856,8 @@ TEST(ModelFileV2, EscapedLabelsKeysAndDamageReadAlikeWithAndWithoutLabels) {
   t.model.profile = t.profile;
   const std::filesystem::path path = dir.file("m.h5");
   save_model(path, t.model);
-  std::string text;
-  {
-    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    text = h5::read_checksummed_strings(file.get(), "profile/columns", "test").at(0);
-  }
-  const auto rewrite = [&](const std::string& columns) {
-    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
-    ASSERT_GE(H5Ldelete(file.get(), "profile/columns", H5P_DEFAULT), 0);
-    h5::write_checksummed_strings(file.get(), "profile/columns", std::vector<std::string>{columns}, "test");
-  };
+  const std::string text = profile_columns_text(path);
+  const auto rewrite = [&](const std::string& columns) { rewrite_profile_columns_text(path, columns); };
   std::string escaped = text;
   const std::size_t first = escaped.find("\"labels\":");
   ASSERT_NE(first, std::string::npos);
@@ -897,16 +901,8 @@ TEST(ModelFileV2, DamagedProfileColumnsTextIsRefused) {
   t.model.profile = t.profile;
   const std::filesystem::path path = dir.file("m.h5");
   save_model(path, t.model);
-  std::string text;
-  {
-    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    text = h5::read_checksummed_strings(file.get(), "profile/columns", "test").at(0);
-  }
-  const auto rewrite = [&](const std::string& columns) {
-    h5::H5Handle file = h5::file_handle(H5Fopen(path.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
-    ASSERT_GE(H5Ldelete(file.get(), "profile/columns", H5P_DEFAULT), 0);
-    h5::write_checksummed_strings(file.get(), "profile/columns", std::vector<std::string>{columns}, "test");
-  };
+  const std::string text = profile_columns_text(path);
+  const auto rewrite = [&](const std::string& columns) { rewrite_profile_columns_text(path, columns); };
   const auto replaced = [&](const std::string& from, const std::string& to) {
     std::string s = text;
     const std::size_t at = s.find(from);
