@@ -262,8 +262,11 @@ H5Handle fixed_string_type(const std::vector<std::string>& values, const std::st
 
 // `values` laid out as HDF5 writes them with fixed_string_type: each in `size` bytes, null-padded.
 // At least one element's room: HDF5 refuses a null buffer even for zero elements.
-std::vector<char> pack_fixed(const std::vector<std::string>& values, std::size_t size) {
-  std::vector<char> buffer(std::max<std::size_t>(values.size(), 1) * size, '\0');
+// `spare` bytes of capacity are left for what the caller appends (a checksum).
+std::vector<char> pack_fixed(const std::vector<std::string>& values, std::size_t size, std::size_t spare = 0) {
+  std::vector<char> buffer;
+  buffer.reserve(std::max<std::size_t>(values.size(), 1) * size + spare);
+  buffer.resize(std::max<std::size_t>(values.size(), 1) * size, '\0');
   for (std::size_t i = 0; i < values.size(); ++i) std::memcpy(buffer.data() + i * size, values[i].data(), values[i].size());
   return buffer;
 }
@@ -687,12 +690,8 @@ void write_checksummed_strings(hid_t file, const char* name, const std::vector<s
   const std::size_t size = H5Tget_size(type.get());
   // The strings laid out as HDF5 stores them (each in `size` bytes, null-padded), then the
   // checksum: HDF5 copies none of it.
-  std::vector<char> chunk;
-  chunk.reserve(values.size() * size + 4);
-  chunk.resize(values.size() * size, '\0');
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    std::memcpy(chunk.data() + i * size, values[i].data(), values[i].size());
-  }
+  std::vector<char> chunk = pack_fixed(values, size, 4);
+  chunk.resize(values.size() * size);  // (pack_fixed leaves room for one string even when none)
   append_fletcher32(chunk);
   write_strings_chunk(file, name, type.get(), values.size(), chunk.data(), chunk.size(), where);
 }

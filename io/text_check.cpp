@@ -9,6 +9,11 @@
 
 namespace lathe {
 
+// Whether one of the eight bytes of `word` is 0 (exact: no false answer either way).
+bool has_zero_byte(std::uint64_t word) {
+  return ((word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull) != 0;
+}
+
 std::optional<std::size_t> first_bad_text_byte(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
@@ -18,8 +23,7 @@ std::optional<std::size_t> first_bad_text_byte(std::string_view text) {
     if (i + 8 <= n) {
       std::uint64_t word;
       std::memcpy(&word, s + i, 8);
-      constexpr std::uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
-      if ((word & kHigh) == 0 && ((word - kOnes) & ~word & kHigh) == 0) {
+      if ((word & 0x8080808080808080ull) == 0 && !has_zero_byte(word)) {
         i += 8;
         continue;
       }
@@ -62,7 +66,7 @@ std::size_t c_string_length(const char* s, std::size_t length) {
   for (; i + 8 <= length; i += 8) {
     std::uint64_t word;
     std::memcpy(&word, s + i, 8);
-    if (((word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull) != 0) break;  // a NUL in it
+    if (has_zero_byte(word)) break;
   }
   for (; i < length; ++i) {
     if (s[i] == '\0') return i;

@@ -789,22 +789,22 @@ class CpuModel final : public Model {
   // large hashed table keeps out of the cache: the forward pass reads them, the lazy update writes
   // them.
   void prefetch_slot_weights(std::int64_t r, const float* theta) const {
-    const std::int32_t groups = shape_.layout.groups, k = params_.factors;
+    const std::int32_t groups = shape_.layout.groups;
     for (std::int32_t g = 0; g < groups; ++g) {
-      const std::int64_t feature = shape_.layout.group_offset[g] + by_row_slot_[r * groups + g];
-      prefetch(theta + params_.weight(0, feature));
-      if (k > 0) prefetch_span(theta + params_.factor(0, feature, 0), k * std::int64_t{4});
+      prefetch_feature(theta, shape_.layout.group_offset[g] + by_row_slot_[r * groups + g]);
     }
   }
   // The same for row r of column-major rows (an fm's predictions, row by row).
   void prefetch_slot_weights(const PreparedRowsView& rows, std::int64_t r) const {
-    const float* theta = state_.theta.data();
-    const std::int32_t groups = shape_.layout.groups, k = params_.factors;
+    const std::int32_t groups = shape_.layout.groups;
     for (std::int32_t g = 0; g < groups; ++g) {
-      const std::int64_t feature = shape_.layout.group_offset[g] + rows.slot[g * rows.rows + r];
-      prefetch(theta + params_.weight(0, feature));
-      if (k > 0) prefetch_span(theta + params_.factor(0, feature, 0), k * std::int64_t{4});
+      prefetch_feature(state_.theta.data(), shape_.layout.group_offset[g] + rows.slot[g * rows.rows + r]);
     }
+  }
+  // Expanded feature `feature`'s weight (first output) and an fm's factors of it.
+  void prefetch_feature(const float* theta, std::int64_t feature) const {
+    prefetch(theta + params_.weight(0, feature));
+    if (params_.factors > 0) prefetch_span(theta + params_.factor(0, feature, 0), params_.factors * std::int64_t{4});
   }
   // Every line of the `bytes` from p on.
   static void prefetch_span(const void* p, std::int64_t bytes) {
