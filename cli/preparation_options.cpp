@@ -149,7 +149,9 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
                       "other features; 0 = none; per column COL=N")
       ->capture_default_str();
   command->add_option("--cross", args.cross,
-                      "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"");
+                      "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"; "
+                      "COL#bins crosses a binned column's bins (--bins) with a categorical column or "
+                      "other bins, as \"age#bins*city\"");
   command->add_flag("--missing-indicators", args.missing_indicators,
                     "Add a 0/1 feature per numeric column that has missing values");
   command->add_option("--drop", args.drop,

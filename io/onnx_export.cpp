@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <set>
 #include <unordered_set>
 
@@ -215,8 +216,8 @@ void check_exportable(const ModelFile& model, const std::string& source) {
   }
   for (const auto& g : prep.sparse) {
     if (g.kind != SparseKind::categorical_cross) continue;
-    const std::int64_t entries =
-        static_cast<std::int64_t>(prep.categorical[g.a].slots()) * prep.categorical[g.b].slots();
+    const std::int64_t entries = static_cast<std::int64_t>(cross_side_hashes(prep, g, false).size()) *
+                                 static_cast<std::int64_t>(cross_side_hashes(prep, g, true).size());
     if (entries > kMaxCrossTableEntries) {
       throw InputError(source + ": cannot export to ONNX: the categorical cross '" + g.name +
                        "' needs a table of " + std::to_string(entries) +
@@ -431,6 +432,16 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep, con
   const std::int64_t dense = prep.dense_features();
   std::vector<std::string> unit, slope;
   std::vector<std::int64_t> slope_numeric;
+  // The bin [N, 1] int64 of binned numeric column i, computed once for its bins group and crosses.
+  std::map<std::int32_t, std::string> bins_of;
+  const auto bin_slots_of = [&](std::int32_t i) {
+    auto [at, added] = bins_of.try_emplace(i);
+    if (added) {
+      const auto column = static_cast<std::size_t>(i);
+      at->second = bin_slots(g, prep.numeric[column].bin_edges, in.numeric[column]);
+    }
+    return at->second;
+  };
   // Appends the group's own slots [base, base + count) as rows; returns the first row.
   const auto identity_rows = [&](std::int64_t base, std::int64_t count) {
     const auto first = static_cast<std::int64_t>(out.source.size());
@@ -449,15 +460,16 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep, con
       }
       case SparseKind::categorical_cross: {
         // Every pair of slots has a fixed bucket (kernels/prepare_formulas.h: cross_bucket of the
-        // slots' label hashes); the pair's index is slot_a * slots_b + slot_b.
-        const CategoricalEncoding& a = prep.categorical[group.a];
-        const CategoricalEncoding& b = prep.categorical[group.b];
-        const std::vector<std::uint64_t> ha = a.slot_label_hashes(), hb = b.slot_label_hashes();
+        // slots' label hashes); the pair's index is slot_a * slots_b + slot_b. A side that is a
+        // numeric column's bins has the bins as its slots (cross_side_hashes).
+        const std::vector<std::uint64_t> ha = cross_side_hashes(prep, group, false),
+                                         hb = cross_side_hashes(prep, group, true);
+        const std::string slot_a = group.a_bins ? bin_slots_of(group.a) : slots[group.a];
+        const std::string slot_b = group.b_bins ? bin_slots_of(group.b) : slots[group.b];
         const auto pairs = static_cast<std::int64_t>(ha.size() * hb.size());
+        const auto slots_b = static_cast<std::int64_t>(hb.size());
         const std::string pair = g.apply(
-            "Add",
-            {g.apply("Mul", {slots[group.a], g.scalar_int64("slots_b", b.slots())}, "pair_row"),
-             slots[group.b]},
+            "Add", {g.apply("Mul", {slot_a, g.scalar_int64("slots_b", slots_b)}, "pair_row"), slot_b},
             "pair");
         const std::int64_t row_bytes = values_per_row * static_cast<std::int64_t>(sizeof(float));
         const bool by_pair =
@@ -491,10 +503,8 @@ SparseIndices sparse_indices(GraphBuilder& g, const FittedPreparation& prep, con
       }
       case SparseKind::bins: {
         const std::int64_t first = identity_rows(base, group.slots);
-        unit.push_back(g.apply("Add",
-                               {bin_slots(g, prep.numeric[group.a].bin_edges, in.numeric[group.a]),
-                                g.scalar_int64("group_row", first)},
-                               "bins"));
+        unit.push_back(
+            g.apply("Add", {bin_slots_of(group.a), g.scalar_int64("group_row", first)}, "bins"));
         break;
       }
     }

@@ -41,11 +41,16 @@ float float_or(const nlohmann::json& j, float if_null) { return j.is_null() ? if
 
 std::string preparation_to_json(const FittedPreparation& fitted) {
   nlohmann::json j;
-  // Format 2 adds quantile bins; a preparation without them stays format 1, which Lathe before
-  // bins reads, while a binned one is refused there as newer instead of misread.
+  // Format 2 adds quantile bins, format 3 crosses of them (a cross's side a or b that is a numeric
+  // column's bins: "a_bins" / "b_bins"); each preparation is written in the oldest format that
+  // holds it, which a Lathe from before reads, while a newer one is refused there as newer
+  // instead of misread (a cross of bins taken for a cross of the categorical columns of its
+  // indices).
   const bool binned = std::any_of(fitted.numeric.begin(), fitted.numeric.end(),
                                   [](const NumericEncoding& n) { return n.binned; });
-  j["format_version"] = binned ? 2 : 1;
+  const bool bins_crossed = std::any_of(fitted.sparse.begin(), fitted.sparse.end(),
+                                        [](const SparseGroup& g) { return g.a_bins || g.b_bins; });
+  j["format_version"] = bins_crossed ? 3 : binned ? 2 : 1;
   j["label"] = fitted.label;
   j["hash_buckets"] = fitted.hash_buckets;
   j["numeric"] = nlohmann::json::array();
@@ -76,6 +81,9 @@ std::string preparation_to_json(const FittedPreparation& fitted) {
   for (const auto& g : fitted.sparse) {
     j["sparse"].push_back(
         {{"kind", sparse_kind_name(g.kind)}, {"name", g.name}, {"a", g.a}, {"b", g.b}, {"slots", g.slots}});
+    // Only where set, so that the text (and fingerprint) of every other preparation is unchanged.
+    if (g.a_bins) j["sparse"].back()["a_bins"] = true;
+    if (g.b_bins) j["sparse"].back()["b_bins"] = true;
   }
   j["dense_names"] = fitted.dense_names();
   return j.dump();
@@ -85,7 +93,7 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   FittedPreparation f;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    if (j.at("format_version").get<int>() > 2) {
+    if (j.at("format_version").get<int>() > 3) {
       throw InputError(context + ": the preparation was written by a newer Lathe (format " +
                        std::to_string(j.at("format_version").get<int>()) + ")");
     }
@@ -131,6 +139,8 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
       s.a = g.at("a").get<std::int32_t>();
       s.b = g.at("b").get<std::int32_t>();
       s.slots = g.at("slots").get<std::uint32_t>();
+      s.a_bins = g.value("a_bins", false);
+      s.b_bins = g.value("b_bins", false);
       f.sparse.push_back(s);
     }
   } catch (const nlohmann::json::exception& e) {
@@ -155,7 +165,18 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
                                                           " slots where its encoding has " + std::to_string(want));
   };
   std::vector<int> bins_groups(f.numeric.size(), 0);
+  // A side of a categorical cross: a categorical column, or (bins) a binned numeric column.
+  const auto check_side = [&](const SparseGroup& g, std::int32_t index, bool bins) {
+    if (bins) {
+      check(index >= 0 && index < n_numeric && f.numeric[static_cast<std::size_t>(index)].binned,
+            "cross " + g.name + " of the bins of a column without bins");
+    } else {
+      check(index >= 0 && index < n_categorical, "group " + g.name);
+    }
+  };
   for (const auto& g : f.sparse) {
+    check(g.kind == SparseKind::categorical_cross || (!g.a_bins && !g.b_bins),
+          "group " + g.name + " has a side of bins but is not a cross");
     if (g.kind == SparseKind::slope) {
       check(g.a >= 0 && g.a < n_numeric && g.b >= 0 && g.b < n_categorical, "slope group " + g.name);
       slots_are(g, categorical_slots(g.b));
@@ -166,14 +187,13 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
             "bins group " + g.name + " has " + std::to_string(g.slots) + " slots for " +
                 std::to_string(f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size()) + " edges");
       check(++bins_groups[static_cast<std::size_t>(g.a)] == 1, "bins group " + g.name + " is given twice");
+    } else if (g.kind == SparseKind::categorical_cross) {
+      check_side(g, g.a, g.a_bins);
+      check_side(g, g.b, g.b_bins);
+      slots_are(g, f.hash_buckets);
     } else {
       check(g.a >= 0 && g.a < n_categorical, "group " + g.name);
-      if (g.kind == SparseKind::categorical_cross) {
-        check(g.b >= 0 && g.b < n_categorical, "group " + g.name);
-        slots_are(g, f.hash_buckets);
-      } else {
-        slots_are(g, categorical_slots(g.a));
-      }
+      slots_are(g, categorical_slots(g.a));
     }
     check(g.slots > 0, "group " + g.name + " has no slots");
   }

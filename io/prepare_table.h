@@ -2,9 +2,9 @@
 // removal, the profile pass, fitting, and the fused transform on the chosen device, and writes the
 // prepared table in the columnar layout:
 //   - each dense feature as a float32 column named after it ("age", "age_missing", "age*income");
-//   - each categorical column (and each categorical x categorical cross, "a*b") as slot codes with
-//     their labels: the training vocabulary, then "(missing)" and "(unknown)" (or "bucket_N" labels
-//     when hashed);
+//   - each categorical column (and each categorical cross, "a*b", of categorical columns or
+//     binned columns' bins, "x#bins*c") as slot codes with their labels: the training vocabulary,
+//     then "(missing)" and "(unknown)" (or "bucket_N" labels when hashed; a cross's buckets);
 //   - each numeric x categorical cross "x*c" as a float32 column holding the prepared x; its
 //     per-category slope is indexed by the slot in column c;
 //   - each binned numeric column's quantile bins (--bins) as slot codes named "x#bins", labelled by

@@ -132,7 +132,9 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   const std::size_t at_cross = place(host.cross.size() * sizeof(std::int32_t));
   const std::size_t at_categorical = place(host.categorical.size() * sizeof(CategoricalTable));
   const std::size_t at_group = place(host.group.size() * sizeof(SparseGroupTable));
+  const std::size_t at_bins = place(host.bins.size() * sizeof(BinsTable));
   const std::size_t at_bin_edge = place(host.bin_edge.size() * sizeof(float));
+  const std::size_t at_bin_hash = place(host.bin_hash.size() * sizeof(std::uint64_t));
   std::vector<std::size_t> at_remap, at_hash;
   for (const auto& c : host.categorical) {
     at_remap.push_back(place(static_cast<std::size_t>(c.remap_size) * sizeof(std::int32_t)));
@@ -162,7 +164,9 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   }
   put(at_categorical, categorical.data(), categorical.size() * sizeof(CategoricalTable));
   put(at_group, host.group.data(), host.group.size() * sizeof(SparseGroupTable));
+  put(at_bins, host.bins.data(), host.bins.size() * sizeof(BinsTable));
   put(at_bin_edge, host.bin_edge.data(), host.bin_edge.size() * sizeof(float));
+  put(at_bin_hash, host.bin_hash.data(), host.bin_hash.size() * sizeof(std::uint64_t));
   LATHE_CUDA_CHECK(
       cudaMemcpyAsync(base, blob.data(), size, cudaMemcpyHostToDevice, backend.stream()));
   LATHE_CUDA_CHECK(cudaStreamSynchronize(backend.stream()));  // `blob` is pageable and local
@@ -174,7 +178,9 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   d.cross = reinterpret_cast<const std::int32_t*>(base + at_cross);
   d.categorical = reinterpret_cast<const CategoricalTable*>(base + at_categorical);
   d.group = reinterpret_cast<const SparseGroupTable*>(base + at_group);
+  d.bins = reinterpret_cast<const BinsTable*>(base + at_bins);
   d.bin_edge = reinterpret_cast<const float*>(base + at_bin_edge);
+  d.bin_hash = reinterpret_cast<const std::uint64_t*>(base + at_bin_hash);
   state.tables_memory = std::move(memory);
   state.tables = d;
   state.device = backend.index();

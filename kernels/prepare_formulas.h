@@ -1,6 +1,7 @@
 // The formulas of data preparation, written once for the CPU backend and the CUDA kernels
-// (STYLE.md rule 1): imputation, clipping, scaling, missing indicators, category slots, hashing of
-// categories and crosses, and row hashing for duplicate detection. Plain C++ that g++ compiles.
+// (STYLE.md rule 1): imputation, clipping, scaling, missing indicators, category slots, quantile
+// bins, hashing of categories and crosses, and row hashing for duplicate detection. Plain C++ that
+// g++ compiles.
 #pragma once
 
 #include <cmath>
@@ -159,6 +160,20 @@ LATHE_HOST_DEVICE std::int32_t bin_slot(float x, const float* edge, std::int32_t
   return lo;
 }
 
+// The label hash of the quantile bin [lo, hi) of a numeric column (lo -inf for the first bin, hi
+// +inf for the last), which a categorical cross combines as it does a category's label hash
+// (cross_bucket): from the edges' values, so that a bin refitted at the same edges hashes alike
+// and the cross's buckets keep their meaning, and distinct for distinct bins (mix64 is a
+// bijection of the two edges' bits). -0 is taken as 0. The missing bin crosses as
+// kMissingLabelHash, as a missing category does.
+LATHE_HOST_DEVICE std::uint64_t bin_label_hash(float lo, float hi) {
+  std::uint32_t lo_bits, hi_bits;
+  const float l = lo == 0.0f ? 0.0f : lo, h = hi == 0.0f ? 0.0f : hi;
+  std::memcpy(&lo_bits, &l, sizeof lo_bits);
+  std::memcpy(&hi_bits, &h, sizeof hi_bits);
+  return mix64(0x62696e6c6162656cULL ^ ((static_cast<std::uint64_t>(lo_bits) << 32) | hi_bits));
+}
+
 struct CategoricalTable {
   std::int32_t input = 0;       // input column holding the codes
   std::int32_t remap_size = 0;  // codes of the input file
@@ -168,12 +183,24 @@ struct CategoricalTable {
   const std::uint64_t* slot_hash = nullptr;  // slot -> label hash
 };
 
+// The quantile bins of a numeric encoding (zeros for an unbinned one): its edges are
+// bin_edge[edge_begin, edge_begin + edges), and bin s (edges + 1: missing) crosses with label hash
+// bin_hash[hash_begin + s].
+struct BinsTable {
+  std::int32_t edge_begin = 0;
+  std::int32_t edges = 0;
+  std::int32_t hash_begin = 0;
+};
+
 struct SparseGroupTable {
   SparseKind kind = SparseKind::one_hot;
-  std::int32_t a = 0;  // one_hot, categorical_cross: categorical index; slope, bins: numeric index
-  std::int32_t b = 0;  // categorical_cross, slope: categorical index
-  std::int32_t edge_begin = 0;  // bins: its edges are bin_edge[edge_begin, edge_begin + edges)
-  std::int32_t edges = 0;
+  // one_hot, categorical_cross: categorical index (a cross's side that is bins: numeric index);
+  // slope, bins: numeric index.
+  std::int32_t a = 0;
+  std::int32_t b = 0;  // categorical_cross, slope: categorical index (a side that is bins: numeric)
+  // categorical_cross: 1 where side a (b) is the quantile bins of numeric column a (b).
+  std::int32_t a_bins = 0;
+  std::int32_t b_bins = 0;
 };
 
 struct PrepareTables {
@@ -188,7 +215,9 @@ struct PrepareTables {
   std::int32_t categoricals = 0;
   const SparseGroupTable* group = nullptr;
   std::int32_t groups = 0;
-  const float* bin_edge = nullptr;  // every bins group's edges, one after the other
+  const BinsTable* bins = nullptr;  // per numeric encoding
+  const float* bin_edge = nullptr;  // every binned column's edges, one after the other
+  const std::uint64_t* bin_hash = nullptr;  // every binned column's bin label hashes, likewise
   std::uint32_t hash_buckets = 1;  // of categorical x categorical crosses
 
   LATHE_HOST_DEVICE std::int64_t dense_features() const {
@@ -266,18 +295,43 @@ LATHE_HOST_DEVICE std::int32_t slot_at(const CategoryColumn& c, std::int64_t r) 
   return category_slot(c.codes[r], c.remap, c.remap_size, c.missing_slot, c.unknown_slot);
 }
 
-// Sparse group g: one-hot of a categorical column (value 1), categorical x categorical cross (the
-// bucket of the two slots' label hashes, value 1), numeric x categorical slope (the categorical
+// One binned numeric column, resolved: its raw values (row 0), its edges and its bins' label hashes.
+struct BinsColumn {
+  const float* x = nullptr;
+  const float* edge = nullptr;
+  std::int32_t edges = 0;
+  const std::uint64_t* label_hash = nullptr;  // per bin, then the missing bin
+};
+
+LATHE_HOST_DEVICE BinsColumn bins_column(const PrepareTables& t, const float* input,
+                                         std::int64_t rows, std::int32_t i) {
+  const BinsTable& b = t.bins[i];
+  BinsColumn col;
+  col.x = input + t.numeric_input[i] * rows;
+  col.edge = t.bin_edge + b.edge_begin;
+  col.edges = b.edges;
+  col.label_hash = t.bin_hash + b.hash_begin;
+  return col;
+}
+
+LATHE_HOST_DEVICE std::int32_t bin_at(const BinsColumn& c, std::int64_t r) {
+  return bin_slot(c.x[r], c.edge, c.edges);
+}
+
+// Sparse group g: one-hot of a categorical column (value 1), categorical cross (the bucket of the
+// label hashes of its two sides' slots, value 1; a side is a categorical column, or a numeric
+// column's quantile bins crossing as their bins), numeric x categorical slope (the categorical
 // slot, value = the prepared numeric value), or the quantile bins of a numeric column (the bin of
 // its raw value, before imputation, clipping and scaling; value 1).
 struct SparseFeature {
   SparseKind kind = SparseKind::one_hot;
-  CategoryColumn a, b;  // one_hot: a; categorical_cross: a, b; slope: a is the categorical column
-  const float* x = nullptr;  // slope, bins: the numeric input column
+  // one_hot: a; categorical_cross: a, b (a side that is bins: bins_a, bins_b); slope: a is the
+  // categorical column; bins: bins_a.
+  CategoryColumn a, b;
+  BinsColumn bins_a, bins_b;
+  const float* x = nullptr;  // slope: the numeric input column
   NumericTransform tx;
   std::uint32_t buckets = 1;
-  const float* edge = nullptr;  // bins
-  std::int32_t edges = 0;
 };
 
 LATHE_HOST_DEVICE SparseFeature sparse_feature(const PrepareTables& t, const float* input,
@@ -291,14 +345,29 @@ LATHE_HOST_DEVICE SparseFeature sparse_feature(const PrepareTables& t, const flo
     s.tx = t.transform[gt.a];
     s.a = category_column(t, input, rows, gt.b);
   } else if (gt.kind == SparseKind::bins) {
-    s.x = input + t.numeric_input[gt.a] * rows;
-    s.edge = t.bin_edge + gt.edge_begin;
-    s.edges = gt.edges;
+    s.bins_a = bins_column(t, input, rows, gt.a);
+  } else if (gt.kind == SparseKind::categorical_cross) {
+    if (gt.a_bins) {
+      s.bins_a = bins_column(t, input, rows, gt.a);
+    } else {
+      s.a = category_column(t, input, rows, gt.a);
+    }
+    if (gt.b_bins) {
+      s.bins_b = bins_column(t, input, rows, gt.b);
+    } else {
+      s.b = category_column(t, input, rows, gt.b);
+    }
   } else {
     s.a = category_column(t, input, rows, gt.a);
-    if (gt.kind == SparseKind::categorical_cross) s.b = category_column(t, input, rows, gt.b);
   }
   return s;
+}
+
+// The label hash of row r's slot on one side of a categorical cross: its category's, or its bin's
+// where the side is a numeric column's bins (`bins.x` set).
+LATHE_HOST_DEVICE std::uint64_t cross_side_hash(const CategoryColumn& column, const BinsColumn& bins,
+                                                std::int64_t r) {
+  return bins.x ? bins.label_hash[bin_at(bins, r)] : column.slot_hash[slot_at(column, r)];
 }
 
 LATHE_HOST_DEVICE void sparse_entry(const SparseFeature& s, std::int64_t r, std::int32_t& slot,
@@ -309,12 +378,12 @@ LATHE_HOST_DEVICE void sparse_entry(const SparseFeature& s, std::int64_t r, std:
       value = 1.0f;
       break;
     case SparseKind::categorical_cross:
-      slot = static_cast<std::int32_t>(
-          cross_bucket(s.a.slot_hash[slot_at(s.a, r)], s.b.slot_hash[slot_at(s.b, r)], s.buckets));
+      slot = static_cast<std::int32_t>(cross_bucket(cross_side_hash(s.a, s.bins_a, r),
+                                                    cross_side_hash(s.b, s.bins_b, r), s.buckets));
       value = 1.0f;
       break;
     case SparseKind::bins:
-      slot = bin_slot(s.x[r], s.edge, s.edges);
+      slot = bin_at(s.bins_a, r);
       value = 1.0f;
       break;
     default:

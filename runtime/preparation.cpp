@@ -407,6 +407,25 @@ std::vector<std::uint64_t> CategoricalEncoding::slot_label_hashes() const {
   return h;
 }
 
+std::vector<std::uint64_t> NumericEncoding::bin_label_hashes() const {
+  std::vector<std::uint64_t> h;
+  h.reserve(bin_edges.size() + 2);
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (std::size_t b = 0; b <= bin_edges.size(); ++b) {
+    h.push_back(bin_label_hash(b == 0 ? -kInf : bin_edges[b - 1],
+                               b == bin_edges.size() ? kInf : bin_edges[b]));
+  }
+  h.push_back(kMissingLabelHash);
+  return h;
+}
+
+std::vector<std::uint64_t> cross_side_hashes(const FittedPreparation& fitted,
+                                             const SparseGroup& group, bool side_b) {
+  const auto index = static_cast<std::size_t>(side_b ? group.b : group.a);
+  return (side_b ? group.b_bins : group.a_bins) ? fitted.numeric.at(index).bin_label_hashes()
+                                                : fitted.categorical.at(index).slot_label_hashes();
+}
+
 std::int64_t FittedPreparation::dense_features() const {
   return static_cast<std::int64_t>(numeric.size() + indicators.size() + numeric_crosses.size());
 }
@@ -700,11 +719,13 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   std::vector<SparseGroup> categorical_crosses, slopes;
   for (const auto& cross : options.crosses) {
     const std::string text = cross.a + "*" + cross.b;
+    // A side is a numeric column, a categorical column, or a numeric column's bins ("x#bins").
+    enum class Side { numeric, categorical, bins };
     struct Ref {
-      bool categorical;
+      Side side;
       std::int32_t index;
     };
-    const auto resolve = [&](const std::string& name) -> Ref {
+    const auto check_feature = [&](const std::string& name) {
       if (!options.label.empty() && name == options.label) {
         throw InputError("cross '" + text + "': column '" + name +
                          "' is the label and cannot be crossed");
@@ -712,33 +733,65 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       if (excluded(name)) {
         throw InputError("cross '" + text + "': column '" + name + "' is not a feature (--drop or --weight)");
       }
+    };
+    const auto resolve = [&](const std::string& name) -> Ref {
+      check_feature(name);
       if (const auto it = numeric_index.find(name); it != numeric_index.end())
-        return {false, it->second};
+        return {Side::numeric, it->second};
       if (const auto it = categorical_index.find(name); it != categorical_index.end())
-        return {true, it->second};
+        return {Side::categorical, it->second};
+      constexpr std::string_view kBins = "#bins";
+      if (name.size() > kBins.size() && name.ends_with(kBins)) {
+        const std::string column = name.substr(0, name.size() - kBins.size());
+        check_feature(column);
+        if (const auto it = numeric_index.find(column); it != numeric_index.end()) {
+          if (!fitted.numeric[static_cast<std::size_t>(it->second)].binned) {
+            throw InputError("cross '" + text + "': column '" + column +
+                             "' has no quantile bins to cross: bin it (--bins " + column + "=N)");
+          }
+          return {Side::bins, it->second};
+        }
+        if (categorical_index.count(column)) {
+          throw InputError("cross '" + text + "': column '" + column +
+                           "' is categorical and has no quantile bins: cross '" + column + "' itself");
+        }
+      }
       throw InputError("cross '" + text + "': unknown column '" + name +
                        "'; columns: " + name_list(all_names));
     };
     const Ref a = resolve(cross.a), b = resolve(cross.b);
-    if (!a.categorical && !b.categorical) {
+    if (a.side == Side::numeric && b.side == Side::numeric) {
       add_numeric_cross(a.index, b.index);
-    } else if (a.categorical && b.categorical) {
-      if (a.index == b.index) {
-        throw InputError("cross '" + text +
-                         "': a categorical column crossed with itself is its own one-hot");
+    } else if (a.side != Side::numeric && b.side != Side::numeric) {
+      if (a.side == b.side && a.index == b.index) {
+        throw InputError("cross '" + text + "': " +
+                         (a.side == Side::bins
+                              ? "a column's bins crossed with themselves are its bins group"
+                              : "a categorical column crossed with itself is its own one-hot"));
       }
-      if (!categorical_seen.insert({std::min(a.index, b.index), std::max(a.index, b.index)}).second)
-        continue;
+      // Each side once, bins (-1 - numeric index) apart from categorical columns; a*b == b*a.
+      const auto side_id = [](const Ref& r) { return r.side == Side::bins ? -1 - r.index : r.index; };
+      const std::int32_t ia = side_id(a), ib = side_id(b);
+      if (!categorical_seen.insert({std::min(ia, ib), std::max(ia, ib)}).second) continue;
       SparseGroup g;
       g.kind = SparseKind::categorical_cross;
       g.name = text;
       g.a = a.index;
       g.b = b.index;
+      g.a_bins = a.side == Side::bins;
+      g.b_bins = b.side == Side::bins;
       g.slots = options.hash_buckets;
       categorical_crosses.push_back(std::move(g));
+    } else if (a.side == Side::bins || b.side == Side::bins) {
+      const std::string& binned = a.side == Side::bins ? cross.a : cross.b;
+      const std::string& numeric = a.side == Side::bins ? cross.b : cross.a;
+      throw InputError("cross '" + text + "': the bins '" + binned +
+                       "' cross with a categorical column or another column's bins, not with the " +
+                       "numeric column '" + numeric + "' (cross '" + numeric +
+                       "' with a categorical column for a slope per category)");
     } else {
-      const std::int32_t num = a.categorical ? b.index : a.index;
-      const std::int32_t cat = a.categorical ? a.index : b.index;
+      const std::int32_t num = a.side == Side::categorical ? b.index : a.index;
+      const std::int32_t cat = a.side == Side::categorical ? a.index : b.index;
       if (!slope_seen.insert({num, cat}).second) continue;
       SparseGroup g;
       g.kind = SparseKind::slope;
@@ -858,31 +911,58 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
     t.slot_hash = bound.slot_hashes[j].data();
     out.categorical.push_back(t);
   }
-  out.group.clear();
+  // The bins of every binned column, read by its bins group and by the crosses of its bins.
+  out.bins.assign(f.numeric.size(), BinsTable{});
   out.bin_edge.clear();
+  out.bin_hash.clear();
+  for (std::size_t i = 0; i < f.numeric.size(); ++i) {
+    const NumericEncoding& n = f.numeric[i];
+    if (!n.binned) continue;
+    BinsTable& b = out.bins[i];
+    b.edge_begin = static_cast<std::int32_t>(out.bin_edge.size());
+    b.edges = static_cast<std::int32_t>(n.bin_edges.size());
+    b.hash_begin = static_cast<std::int32_t>(out.bin_hash.size());
+    out.bin_edge.insert(out.bin_edge.end(), n.bin_edges.begin(), n.bin_edges.end());
+    const std::vector<std::uint64_t> hashes = n.bin_label_hashes();
+    out.bin_hash.insert(out.bin_hash.end(), hashes.begin(), hashes.end());
+  }
+  const auto check_binned = [&](std::int32_t i, const std::string& group) {
+    check_index(i, numeric_count, "bins");
+    if (!f.numeric[static_cast<std::size_t>(i)].binned) {
+      throw Error("apply_preparation: group '" + group + "' reads the bins of unbinned column '" +
+                  f.numeric[static_cast<std::size_t>(i)].name + "' (a corrupt preparation)");
+    }
+  };
+  out.group.clear();
   for (const auto& g : f.sparse) {
     SparseGroupTable t;
     t.kind = g.kind;
     t.a = g.a;
     t.b = g.b;
     if (g.kind == SparseKind::bins) {
-      check_index(g.a, numeric_count, "bins");
-      const std::vector<float>& edges = f.numeric[static_cast<std::size_t>(g.a)].bin_edges;
-      if (g.slots != edges.size() + 2) {
+      check_binned(g.a, g.name);
+      if (g.slots != f.numeric[static_cast<std::size_t>(g.a)].bin_edges.size() + 2) {
         throw Error("apply_preparation: the bins of column '" + g.name + "' do not match its slots");
       }
-      t.edge_begin = static_cast<std::int32_t>(out.bin_edge.size());
-      t.edges = static_cast<std::int32_t>(edges.size());
-      out.bin_edge.insert(out.bin_edge.end(), edges.begin(), edges.end());
-      out.group.push_back(t);
-      continue;
-    }
-    if (g.kind == SparseKind::slope) {
+    } else if (g.kind == SparseKind::slope) {
       check_index(g.a, numeric_count, "slope");
+      check_index(g.b, categorical_count, "categorical group");
+    } else if (g.kind == SparseKind::categorical_cross) {
+      t.a_bins = g.a_bins ? 1 : 0;
+      t.b_bins = g.b_bins ? 1 : 0;
+      if (g.a_bins) {
+        check_binned(g.a, g.name);
+      } else {
+        check_index(g.a, categorical_count, "categorical group");
+      }
+      if (g.b_bins) {
+        check_binned(g.b, g.name);
+      } else {
+        check_index(g.b, categorical_count, "categorical group");
+      }
     } else {
       check_index(g.a, categorical_count, "categorical group");
     }
-    if (g.kind != SparseKind::one_hot) check_index(g.b, categorical_count, "categorical group");
     out.group.push_back(t);
   }
 
@@ -898,7 +978,9 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
   t.categoricals = categorical_count;
   t.group = out.group.data();
   t.groups = static_cast<std::int32_t>(out.group.size());
+  t.bins = out.bins.data();
   t.bin_edge = out.bin_edge.data();
+  t.bin_hash = out.bin_hash.data();
   t.hash_buckets = f.hash_buckets == 0 ? 1u : f.hash_buckets;
 }
 

@@ -8,9 +8,9 @@
 //   dense   float features, in this order: prepared numeric columns, missing indicators,
 //           numeric x numeric crosses (products of prepared values);
 //   sparse  one active slot per group, with a value: each categorical column (one-hot: value 1),
-//           each binned numeric column (its quantile bin: value 1), each categorical x
-//           categorical cross (hashed bucket: value 1), each numeric x categorical cross (a
-//           per-category slope: value = the prepared numeric value).
+//           each binned numeric column (its quantile bin: value 1), each categorical cross of
+//           two categorical columns or bins groups (hashed bucket: value 1), each numeric x
+//           categorical cross (a per-category slope: value = the prepared numeric value).
 // The expanded feature space is dense features first, then each sparse group's slots in turn
 // (ExpandedLayout); a one-hot is an index into a weight table, never a dense matrix.
 #pragma once
@@ -56,7 +56,8 @@ struct ColumnPreparation {
 inline constexpr std::int32_t kMaxBins = 1024;
 
 struct CrossSpec {
-  std::string a, b;  // column names; the cross is named "a*b"
+  // Column names, or "x#bins" for numeric column x's quantile bins; the cross is named "a*b".
+  std::string a, b;
 };
 
 struct PreparationOptions {
@@ -135,18 +136,27 @@ struct NumericEncoding {
   // training values lay: a retraining places those bins by them (runtime/warm_start.h).
   float bin_min = std::numeric_limits<float>::quiet_NaN();
   float bin_max = std::numeric_limits<float>::quiet_NaN();
+  // Binned: the label hash of each bin (bin_label_hash of its edges) and then kMissingLabelHash for
+  // the missing bin, bin_edges.size() + 2 entries: what a categorical cross of the bins combines.
+  std::vector<std::uint64_t> bin_label_hashes() const;
 };
 
 // SparseKind (one_hot, categorical_cross, slope) is declared in kernels/prepare_formulas.h.
 
 struct SparseGroup {
   SparseKind kind = SparseKind::one_hot;
-  std::string name;         // "city", "city*device", "age*city"
-  std::int32_t a = 0;       // one_hot: categorical index; categorical_cross: categorical index;
-                            // slope, bins: numeric index
-  std::int32_t b = 0;       // categorical_cross, slope: categorical index
+  std::string name;         // "city", "city*device", "age*city", "age#bins", "age#bins*city"
+  std::int32_t a = 0;       // one_hot: categorical index; categorical_cross: categorical index
+                            // (numeric index where a_bins); slope, bins: numeric index
+  std::int32_t b = 0;       // categorical_cross: categorical index (numeric index where b_bins);
+                            // slope: categorical index
   std::uint32_t slots = 0;  // width of the group in the expanded space
+  // categorical_cross: side a (b) is the quantile bins of binned numeric column a (b), crossed as
+  // its bins are one-hot ("age#bins*city"), rather than a categorical column.
+  bool a_bins = false;
+  bool b_bins = false;
 };
+
 
 // The mean and the (population) variance of a numeric column's clipped non-missing values, each
 // value clipped in float as the transform clips it (clip_value), summed in double.
@@ -182,6 +192,12 @@ struct FittedPreparation {
   std::vector<std::int64_t> group_offsets() const;
 };
 
+// The label hash of each slot of one side of categorical cross `group` (side b when `side_b`): the
+// categorical column's slot_label_hashes, or the binned numeric column's bin_label_hashes. Their
+// count is the side's slots; cross_bucket of the two sides' hashes is the group's slot.
+std::vector<std::uint64_t> cross_side_hashes(const FittedPreparation& fitted,
+                                             const SparseGroup& group, bool side_b);
+
 // Fits the parameters (fill values, clip bounds, centers and scales, vocabularies) from a profile.
 // Throws InputError naming the column for: a label or option naming an unknown column, a cross
 // naming an unknown column or the label, a numeric option (per_column entry) on a categorical
@@ -212,7 +228,14 @@ struct FittedPreparation {
 // "a*b" in column order); categorical*categorical hashes the
 // two slots' label hashes into hash_buckets (a column crossed with itself is refused); numeric*
 // categorical (either order) is a slope group: slot = the categorical slot, value = the prepared
-// numeric value. Bins (ColumnPreparation::bins > 0): the edges are the sketch's i/bins quantiles
+// numeric value. "x#bins" (where no column has that name) names binned numeric column x's bins,
+// which cross with a categorical column or another column's bins as a categorical column does:
+// the bin of the row's raw value (its bins group's slot, missing included) with its bin's label
+// hash (NumericEncoding::bin_label_hashes), hashed with the other side's into hash_buckets; the
+// group is a categorical_cross with a_bins / b_bins set. "x#bins" of a column that is not binned,
+// not numeric, the label or dropped is an InputError naming it, and so are bins crossed with a
+// numeric column and bins crossed with themselves.
+// Bins (ColumnPreparation::bins > 0): the edges are the sketch's i/bins quantiles
 // (i = 1..bins-1) rounded to float, those above the minimum and each above the one before kept
 // (within the sketch's rank error of equal-count bins); the group is named "col#bins". Sparse
 // groups: one-hots in column order, then bins in column order, then categorical crosses, then

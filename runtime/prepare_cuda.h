@@ -24,7 +24,9 @@ struct HostPrepareTables {
   std::vector<std::int32_t> cross;  // pairs
   std::vector<CategoricalTable> categorical;
   std::vector<SparseGroupTable> group;
-  std::vector<float> bin_edge;  // the bins groups' edges, one after the other
+  std::vector<BinsTable> bins;          // per numeric encoding
+  std::vector<float> bin_edge;          // the binned columns' edges, one after the other
+  std::vector<std::uint64_t> bin_hash;  // the binned columns' bin label hashes, likewise
   PrepareTables tables;
 
   HostPrepareTables() = default;

@@ -323,9 +323,66 @@ SlotMove build_slot_move(std::int64_t old_first, std::int64_t new_first, std::ui
   return move;
 }
 
-// The cross group `old_group` of `from` moved to group `new_group` of `to` (same columns, other
-// bucket count), pair by pair over the pairs of categories both preparations know, weighted by the
-// product of the two categories' counts in `profile` (the earlier training rows) where it has them.
+// For each bin of binned column `column` of `to` (its bins, then its missing slot), the bin of
+// the earlier edges `was` that holds a point of it: f(old slot, new slot). The point is the bin's
+// edges' midpoint; for the open first and last bins the midpoint of the edge and the new training
+// minimum or maximum, where the preparation knows them, else a value just below the first edge and
+// the last edge. In double, so that a midpoint is strictly between two adjacent float edges. A
+// column without edges (one bin, no point to place) has only its missing slot placed. The end bins
+// hold the extremes: without the training range, the first bin's point just below its edge could
+// fall in an earlier bin far above the new minimum (integers 0-19 binned at 3.9 where the earlier
+// edges were 3, 5, ...: values 0-2 took the weights of [3, 5)).
+template <typename F>
+void for_each_moved_bin(const std::vector<float>& was, const NumericEncoding& column, const F& f) {
+  const std::vector<float>& now = column.bin_edges;
+  // The earlier bin of x: its edges at or below x (bin_slot); of a value just below x: those below.
+  const auto old_bin = [&was](double x, bool below) {
+    return static_cast<std::int64_t>(std::count_if(was.begin(), was.end(), [&](float e) {
+      return below ? static_cast<double>(e) < x : static_cast<double>(e) <= x;
+    }));
+  };
+  const bool ranged = std::isfinite(column.bin_min) && std::isfinite(column.bin_max);
+  const auto n = static_cast<std::uint32_t>(now.size());
+  for (std::uint32_t b = 0; n > 0 && b <= n; ++b) {
+    const std::int64_t source =
+        b == 0   ? (ranged && column.bin_min < now[0]
+                      ? old_bin(0.5 * (static_cast<double>(column.bin_min) + now[0]), false)
+                      : old_bin(now[0], true))
+        : b == n ? (ranged && column.bin_max > now[n - 1]
+                      ? old_bin(0.5 * (static_cast<double>(now[n - 1]) + column.bin_max), false)
+                      : old_bin(now[n - 1], false))
+                 : old_bin(0.5 * (static_cast<double>(now[b - 1]) + now[b]), false);
+    f(source, b);
+  }
+  f(static_cast<std::int64_t>(was.size()) + 1, n + 1);  // missing to missing
+}
+
+// The slots of one side of the cross `og` of `from` (side b when `side_b`) and of the cross `ng` of
+// `to` that both place, with their label hashes in each (cross_side_hashes): a categorical side's
+// shared_slots; a side of bins, each new bin with the earlier bin that holds a point of it
+// (for_each_moved_bin; the bins have no counts: `counted` false).
+std::vector<SharedSlot> shared_side_slots(const FittedPreparation& from, const SparseGroup& og,
+                                          const FittedPreparation& to, const SparseGroup& ng,
+                                          bool side_b, const DataProfile* profile, bool& counted) {
+  const auto old_index = static_cast<std::size_t>(side_b ? og.b : og.a);
+  const auto new_index = static_cast<std::size_t>(side_b ? ng.b : ng.a);
+  if (!(side_b ? og.b_bins : og.a_bins)) {
+    return shared_slots(from.categorical.at(old_index), to.categorical.at(new_index), profile, counted);
+  }
+  counted = false;
+  const NumericEncoding &was = from.numeric.at(old_index), &now = to.numeric.at(new_index);
+  const std::vector<std::uint64_t> old_hashes = was.bin_label_hashes(), new_hashes = now.bin_label_hashes();
+  std::vector<SharedSlot> shared;
+  for_each_moved_bin(was.bin_edges, now, [&](std::int64_t old_bin, std::uint32_t new_bin) {
+    shared.push_back({old_hashes.at(static_cast<std::size_t>(old_bin)), new_hashes.at(new_bin), 1.0});
+  });
+  return shared;
+}
+
+// The cross group `old_group` of `from` moved to group `new_group` of `to` (same columns or bins,
+// other bucket count or a side of bins at other edges: same_cross_sides), pair by pair over the
+// pairs of slots both preparations place (shared_side_slots), weighted by the product of the two
+// categories' counts in `profile` (the earlier training rows) where it has them for both sides.
 // `record` gets the counts; the move is empty (no buckets) above kMaxRemappedCrossPairs pairs.
 SlotMove move_cross(const FittedPreparation& from, std::size_t old_group,
                     const FittedPreparation& to, std::size_t new_group, const DataProfile* profile,
@@ -336,12 +393,8 @@ SlotMove move_cross(const FittedPreparation& from, std::size_t old_group,
   record.old_buckets = og.slots;
   record.new_buckets = ng.slots;
   bool counted_a = false, counted_b = false;
-  const std::vector<SharedSlot> a =
-      shared_slots(from.categorical.at(static_cast<std::size_t>(og.a)),
-                   to.categorical.at(static_cast<std::size_t>(ng.a)), profile, counted_a);
-  const std::vector<SharedSlot> b =
-      shared_slots(from.categorical.at(static_cast<std::size_t>(og.b)),
-                   to.categorical.at(static_cast<std::size_t>(ng.b)), profile, counted_b);
+  const std::vector<SharedSlot> a = shared_side_slots(from, og, to, ng, false, profile, counted_a);
+  const std::vector<SharedSlot> b = shared_side_slots(from, og, to, ng, true, profile, counted_b);
   record.pairs = static_cast<std::int64_t>(a.size()) * static_cast<std::int64_t>(b.size());
   record.weighted_by_counts = counted_a && counted_b;
   if (record.pairs > kMaxRemappedCrossPairs) return SlotMove{};
@@ -440,14 +493,9 @@ SlotMove move_one_hot(const FittedPreparation& from, std::size_t old_group,
 }
 
 // The bins group `old_group` of `from` moved to the bins group `new_group` of `to`, of the same
-// column at other edges: each new bin takes the earlier bin that holds a point of it (its edges'
-// midpoint; for the open first and last bins the midpoint of the edge and the new training
-// minimum or maximum, where the preparation knows them, else a value just below the first edge
-// and the last edge), the missing slot the missing slot. In double, so that a midpoint is strictly
-// between two adjacent float edges. A new column without edges (one bin, no point to place)
-// starts at zero. The end bins hold the extremes: without the training range, the first bin's
-// point just below its edge could fall in an earlier bin far above the new minimum (integers 0-19
-// binned at 3.9 where the earlier edges were 3, 5, ...: values 0-2 took the weights of [3, 5)).
+// column at other edges: each new bin takes the earlier bin that holds a point of it
+// (for_each_moved_bin), the missing slot the missing slot. A new column without edges (one bin, no
+// point to place) starts at zero.
 SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
                    const FittedPreparation& to, std::size_t new_group,
                    const ModelParameters& parameters, std::size_t outputs, std::size_t k,
@@ -455,32 +503,13 @@ SlotMove move_bins(const FittedPreparation& from, std::size_t old_group,
   const std::vector<float>& was =
       from.numeric.at(static_cast<std::size_t>(from.sparse[old_group].a)).bin_edges;
   const NumericEncoding& column = to.numeric.at(static_cast<std::size_t>(to.sparse[new_group].a));
-  const std::vector<float>& now = column.bin_edges;
   record.name = column.name;
   record.old_bins = static_cast<std::int32_t>(was.size()) + 1;
-  record.new_bins = static_cast<std::int32_t>(now.size()) + 1;
-  record.moved = now.empty() ? 0 : record.new_bins;
-  // The earlier bin of x: its edges at or below x (bin_slot); of a value just below x: those below.
-  const auto old_bin = [&was](double x, bool below) {
-    return static_cast<std::int64_t>(std::count_if(was.begin(), was.end(), [&](float e) {
-      return below ? static_cast<double>(e) < x : static_cast<double>(e) <= x;
-    }));
-  };
-  const bool ranged = std::isfinite(column.bin_min) && std::isfinite(column.bin_max);
+  record.new_bins = static_cast<std::int32_t>(column.bin_edges.size()) + 1;
+  record.moved = column.bin_edges.empty() ? 0 : record.new_bins;
   const auto for_each_bin = [&](const auto& f) {
-    const auto n = static_cast<std::uint32_t>(now.size());
-    for (std::uint32_t b = 0; n > 0 && b <= n; ++b) {
-      const std::int64_t source =
-          b == 0   ? (ranged && column.bin_min < now[0]
-                        ? old_bin(0.5 * (static_cast<double>(column.bin_min) + now[0]), false)
-                        : old_bin(now[0], true))
-          : b == n ? (ranged && column.bin_max > now[n - 1]
-                        ? old_bin(0.5 * (static_cast<double>(now[n - 1]) + column.bin_max), false)
-                        : old_bin(now[n - 1], false))
-                   : old_bin(0.5 * (static_cast<double>(now[b - 1]) + now[b]), false);
-      f(source, b, 1.0);
-    }
-    f(static_cast<std::int64_t>(was.size()) + 1, n + 1, 1.0);  // missing to missing
+    for_each_moved_bin(was, column,
+                       [&](std::int64_t old_bin, std::uint32_t new_bin) { f(old_bin, new_bin, 1.0); });
   };
   std::int64_t averaged = 0;  // none: one point per new bin
   return build_slot_move(from.group_offsets()[old_group], to.group_offsets()[new_group],
@@ -495,12 +524,34 @@ bool same_bins(const FittedPreparation& from, const SparseGroup& old_group,
          to.numeric.at(static_cast<std::size_t>(new_group.a)).bin_edges;
 }
 
+// Whether two categorical crosses cross the same kinds of sides (categorical columns, or bins),
+// and so can carry or move their weights (a cross named alike over a categorical column in one and
+// a numeric column's bins in the other cannot: its weights start at zero).
+bool same_cross_kinds(const SparseGroup& old_group, const SparseGroup& new_group) {
+  return old_group.a_bins == new_group.a_bins && old_group.b_bins == new_group.b_bins;
+}
+
+// Whether two crosses of the same kinds of sides hash each pair of slots into the same bucket: the
+// same bucket count and, for a side of bins, the same edges (a category's label hash does not
+// depend on its encoding; a bin's depends on its edges). Their buckets then carry as they are;
+// otherwise the pairs move (move_cross).
+bool same_cross_sides(const FittedPreparation& from, const SparseGroup& old_group,
+                      const FittedPreparation& to, const SparseGroup& new_group) {
+  const auto same_edges = [&](std::int32_t old_index, std::int32_t new_index) {
+    return from.numeric.at(static_cast<std::size_t>(old_index)).bin_edges ==
+           to.numeric.at(static_cast<std::size_t>(new_index)).bin_edges;
+  };
+  return old_group.slots == new_group.slots && (!old_group.a_bins || same_edges(old_group.a, new_group.a)) &&
+         (!old_group.b_bins || same_edges(old_group.b, new_group.b));
+}
+
 // The feature of `to` that has the key (expanded_feature_keys) of each feature of `from`, found
 // group by group without building the keys, one string per hashed bucket: a dense feature by name;
 // a one-hot slot in the one-hot group of the column of the same name and a slope slot in the slope
 // group of the same name, by slot name (match_slots); a categorical cross bucket as the same bucket
-// of the cross of the same name and bucket count; a bin as the same bin of the same column's bins
-// at the same edges. Where `to` repeats a key, its first feature.
+// of the cross of the same name and bucket count (a cross of bins: at the same edges,
+// same_cross_sides); a bin as the same bin of the same column's bins at the same edges. Where `to`
+// repeats a key, its first feature.
 class SameFeatures {
  public:
   SameFeatures(const FittedPreparation& from, const FittedPreparation& to) : from_(from) {
@@ -549,7 +600,10 @@ class SameFeatures {
                         to.categorical.at(static_cast<std::size_t>(to.sparse[it->second].b)))};
       } else if (group.kind == SparseKind::categorical_cross) {
         const auto it = cross_group.find(std::pair{group.name, group.slots});
-        if (it == cross_group.end()) continue;
+        if (it == cross_group.end() || !same_cross_kinds(group, to.sparse[it->second]) ||
+            !same_cross_sides(from, group, to, to.sparse[it->second])) {
+          continue;
+        }
         group_[g].first = offsets[it->second];
         group_[g].slots.same = true;
       } else if (group.kind == SparseKind::bins) {
@@ -790,15 +844,15 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
     }
   }
 
-  // Categorical crosses that `to` hashes into another bucket count: their keys differ (none of
-  // their buckets has an expansion), so they move pair by pair.
+  // Categorical crosses that `to` hashes into another bucket count, or whose bins `to` fits at other
+  // edges: their buckets hold other pairs (none has an expansion), so they move pair by pair.
   std::vector<SlotMove> moves;
   for (std::size_t og = 0; og < from.sparse.size(); ++og) {
     if (from.sparse[og].kind != SparseKind::categorical_cross) continue;
     for (std::size_t ng = 0; ng < to.sparse.size(); ++ng) {
       const SparseGroup& group = to.sparse[ng];
       if (group.kind != SparseKind::categorical_cross || group.name != from.sparse[og].name ||
-          group.slots == from.sparse[og].slots) {
+          !same_cross_kinds(from.sparse[og], group) || same_cross_sides(from, from.sparse[og], to, group)) {
         continue;
       }
       counts.remapped_crosses.emplace_back();

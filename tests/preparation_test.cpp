@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "io/preparation_json.h"
 #include "runtime/error.h"
 #include "runtime/prepare_cuda.h"
 #include "runtime/profile.h"
@@ -192,6 +195,14 @@ std::uint64_t reference_slot_hash(const CategoricalEncoding& enc, std::int32_t s
   return label_hash(l.data(), l.size());
 }
 
+// The bin of raw value x by a linear scan: the bins above the value's edges, missing after them.
+std::int32_t reference_bin(const std::vector<float>& edges, float x) {
+  if (std::isnan(x)) return static_cast<std::int32_t>(edges.size()) + 1;
+  std::int32_t bin = 0;
+  for (const float e : edges) bin += (x >= e) ? 1 : 0;
+  return bin;
+}
+
 // Compares a prepared block with the reference; dense and slope values within `tol` relative.
 void expect_matches_reference(const FittedPreparation& f, const Table& t, const PreparedBlock& out,
                               double tol) {
@@ -237,20 +248,22 @@ void expect_matches_reference(const FittedPreparation& f, const Table& t, const 
       if (sg.kind == SparseKind::one_hot) {
         slot = reference_slot(f.categorical[sg.a], *cat_info[sg.a], cat_col[sg.a][r]);
       } else if (sg.kind == SparseKind::categorical_cross) {
-        const auto& ea = f.categorical[sg.a];
-        const auto& eb = f.categorical[sg.b];
-        const std::uint64_t ha =
-            reference_slot_hash(ea, reference_slot(ea, *cat_info[sg.a], cat_col[sg.a][r]));
-        const std::uint64_t hb =
-            reference_slot_hash(eb, reference_slot(eb, *cat_info[sg.b], cat_col[sg.b][r]));
-        slot = static_cast<std::int32_t>(cross_bucket(ha, hb, f.hash_buckets));
+        // Each side's label hash: its category's, or its bin's (between its edges) for bins.
+        const auto side_hash = [&](std::int32_t index, bool bins) {
+          if (bins) {
+            const std::vector<float>& edges = f.numeric[index].bin_edges;
+            const std::int32_t bin = reference_bin(edges, num_col[index][r]);
+            if (bin == static_cast<std::int32_t>(edges.size()) + 1) return kMissingLabelHash;
+            return bin_label_hash(bin == 0 ? -INFINITY : edges[bin - 1],
+                                  bin == static_cast<std::int32_t>(edges.size()) ? INFINITY : edges[bin]);
+          }
+          const auto& e = f.categorical[index];
+          return reference_slot_hash(e, reference_slot(e, *cat_info[index], cat_col[index][r]));
+        };
+        slot = static_cast<std::int32_t>(
+            cross_bucket(side_hash(sg.a, sg.a_bins), side_hash(sg.b, sg.b_bins), f.hash_buckets));
       } else if (sg.kind == SparseKind::bins) {
-        // A linear scan: the bins above the value's edges, missing after them.
-        const float x = num_col[sg.a][r];
-        const std::vector<float>& edges = f.numeric[sg.a].bin_edges;
-        slot = 0;
-        for (const float e : edges) slot += (x >= e) ? 1 : 0;
-        if (std::isnan(x)) slot = static_cast<std::int32_t>(edges.size()) + 1;
+        slot = reference_bin(f.numeric[sg.a].bin_edges, num_col[sg.a][r]);
       } else {
         slot = reference_slot(f.categorical[sg.b], *cat_info[sg.b], cat_col[sg.b][r]);
         value = reference_numeric(num_col[sg.a][r], f.numeric[sg.a].transform);
@@ -333,6 +346,11 @@ PreparationOptions mixed_options(const Table& t) {
   if (!categorical.empty() && !numeric.empty()) o.crosses.push_back({categorical[0], numeric[0]});
   if (!categorical.empty() && numeric.size() >= 3)
     o.crosses.push_back({numeric[2], categorical.back()});
+  // Crosses of bins (numeric features 1 and 4 are binned, i % 3 == 1; feature 4 is c5, all
+  // missing: one bin and the missing one): with a categorical column, and with other bins.
+  if (!categorical.empty() && numeric.size() >= 2)
+    o.crosses.push_back({numeric[1] + "#bins", categorical.back()});
+  if (numeric.size() >= 5) o.crosses.push_back({numeric[4] + "#bins", numeric[1] + "#bins"});
   return o;
 }
 
@@ -1113,6 +1131,16 @@ TEST_F(Preparation, RareLabelsShareTheUnknownSlot) {
 // ---------------------------------------------------------------------------------------------
 // Crosses
 
+void expect_input_error(const std::function<void()>& f, const std::vector<std::string>& mentions) {
+  try {
+    f();
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    for (const auto& m : mentions)
+      EXPECT_NE(std::string(e.what()).find(m), std::string::npos) << e.what() << " lacks " << m;
+  }
+}
+
 Table cross_table() {
   Table t;
   t.add_numeric("age", normal_values(200, 40, 10, 0.05, 13));
@@ -1201,6 +1229,128 @@ TEST_F(Preparation, NumericByCategoricalIsAPerCategorySlope) {
     EXPECT_EQ(b.slot[g * t.rows + r], b.slot[city * t.rows + r]);
     EXPECT_EQ(b.value[g * t.rows + r], dense_at(b, 0, r));
   }
+}
+
+// "age#bins" crosses age's quantile bins as a categorical column: the slot is the bucket of the
+// row's bin's label hash (bin_label_hash of its edges; a missing age its missing bin's,
+// kMissingLabelHash) and the city's label hash, as a categorical cross of age's bins one-hot would
+// be. Bins cross other bins alike; a*b given again as b*a is the same cross, made once.
+TEST_F(Preparation, BinsCrossWithACategoryOrOtherBinsAsCategoriesDo) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  o.hash_buckets = 31;
+  o.per_column["age"].bins = 4;
+  o.per_column["income"].bins = 3;
+  o.crosses = {{"age#bins", "city"}, {"city", "age#bins"}, {"age#bins", "income#bins"}};
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const std::int32_t g = group_index(f, "age#bins*city"), gb = group_index(f, "age#bins*income#bins");
+  ASSERT_GE(g, 0);
+  ASSERT_GE(gb, 0);
+  EXPECT_EQ(group_index(f, "city*age#bins"), -1);
+  EXPECT_EQ(f.sparse.size(), 2u + 2u + 2u);  // city, device; age's and income's bins; two crosses
+  const SparseGroup& cross = f.sparse[g];
+  EXPECT_EQ(cross.kind, SparseKind::categorical_cross);
+  EXPECT_TRUE(cross.a_bins);
+  EXPECT_FALSE(cross.b_bins);
+  EXPECT_EQ(cross.a, 0);  // age, a numeric index
+  EXPECT_EQ(cross.b, 0);  // city, a categorical index
+  EXPECT_EQ(cross.slots, 31u);
+  EXPECT_TRUE(f.sparse[gb].a_bins && f.sparse[gb].b_bins);
+  const std::vector<std::uint64_t> age_hashes = f.numeric[0].bin_label_hashes();
+  ASSERT_EQ(age_hashes.size(), f.numeric[0].bin_edges.size() + 2);
+  EXPECT_EQ(age_hashes.back(), kMissingLabelHash);
+  EXPECT_EQ(cross_side_hashes(f, cross, false), age_hashes);
+  EXPECT_EQ(cross_side_hashes(f, cross, true), f.categorical[0].slot_label_hashes());
+  // Distinct bins hash apart.
+  std::vector<std::uint64_t> sorted = age_hashes;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+
+  const PreparedBlock b = prepare(cpu, f, t);
+  const std::int32_t age_bins = group_index(f, "age#bins"), income_bins = group_index(f, "income#bins");
+  const std::int32_t city = group_index(f, "city");
+  const std::vector<std::uint64_t> income_hashes = f.numeric[1].bin_label_hashes();
+  const std::vector<std::uint64_t> city_hashes = f.categorical[0].slot_label_hashes();
+  std::int64_t missing_ages = 0;
+  for (std::int64_t r = 0; r < t.rows; ++r) {
+    const std::int32_t bin = b.slot[age_bins * t.rows + r];
+    if (std::isnan(t.data[0][r])) {
+      ++missing_ages;
+      EXPECT_EQ(bin, static_cast<std::int32_t>(age_hashes.size()) - 1);  // as for the bins alone
+    }
+    const std::uint64_t age_hash = age_hashes[static_cast<std::size_t>(bin)];
+    EXPECT_EQ(b.slot[g * t.rows + r],
+              static_cast<std::int32_t>(cross_bucket(
+                  age_hash, city_hashes[static_cast<std::size_t>(b.slot[city * t.rows + r])], 31)));
+    EXPECT_EQ(b.slot[gb * t.rows + r],
+              static_cast<std::int32_t>(cross_bucket(
+                  age_hash, income_hashes[static_cast<std::size_t>(b.slot[income_bins * t.rows + r])], 31)));
+    EXPECT_EQ(b.value[g * t.rows + r], 1.0f);
+    EXPECT_EQ(b.value[gb * t.rows + r], 1.0f);
+  }
+  EXPECT_GT(missing_ages, 0);
+  // Independent of the file's codes, and pairs spread over several buckets.
+  Table recoded = t;
+  recoded.columns[3].categories = {"c", "b", "a"};
+  for (auto& c : recoded.data[3]) c = std::isnan(c) ? c : 2.0f - c;
+  EXPECT_EQ(prepare(cpu, f, recoded).slot, b.slot);
+  std::vector<std::int32_t> used(b.slot.begin() + g * t.rows, b.slot.begin() + (g + 1) * t.rows);
+  std::sort(used.begin(), used.end());
+  EXPECT_GE(std::unique(used.begin(), used.end()) - used.begin(), 8);
+}
+
+// The saved preparation of crossed bins: format 3 (a Lathe reading format 2 at most refuses it
+// rather than take the cross for one of the categorical columns of its indices), "a_bins" /
+// "b_bins" only on such crosses; it round-trips exactly, and a damaged or edited text is refused
+// naming the file and the group.
+TEST_F(Preparation, CrossedBinsAreSavedAsFormat3AndDamageIsRefused) {
+  const Table t = cross_table();
+  PreparationOptions o;
+  o.label = "y";
+  o.per_column["age"].bins = 4;
+  o.per_column["income"].bins = 3;
+  o.crosses = {{"city", "device"}, {"age#bins", "city"}, {"income#bins", "age#bins"}};
+  const FittedPreparation f = fit_preparation(profile_of(t), o);
+  const std::string text = preparation_to_json(f);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["format_version"], 3);
+  std::vector<std::string> with_bins;
+  for (const auto& g : j["sparse"]) {
+    if (g.contains("a_bins") || g.contains("b_bins")) with_bins.push_back(g["name"]);
+  }
+  EXPECT_EQ(with_bins, (std::vector<std::string>{"age#bins*city", "income#bins*age#bins"}));
+  const FittedPreparation back = preparation_from_json(text, "m.h5");
+  EXPECT_EQ(preparation_to_json(back), text);
+  const PreparedBlock before = prepare(cpu, f, t), after = prepare(cpu, back, t);
+  EXPECT_EQ(after.slot, before.slot);
+  EXPECT_EQ(after.dense, before.dense);
+  // Without crossed bins the text is format 2, without the keys.
+  PreparationOptions uncrossed = o;
+  uncrossed.crosses = {{"city", "device"}};
+  const std::string format_2 = preparation_to_json(fit_preparation(profile_of(t), uncrossed));
+  EXPECT_EQ(nlohmann::json::parse(format_2)["format_version"], 2);
+  EXPECT_EQ(format_2.find("_bins"), std::string::npos);
+
+  const auto refused = [&](const std::function<void(nlohmann::json&)>& damage,
+                           const std::vector<std::string>& mentions) {
+    nlohmann::json damaged = j;
+    damage(damaged);
+    expect_input_error([&] { preparation_from_json(damaged.dump(), "m.h5"); }, mentions);
+  };
+  const auto cross = [](nlohmann::json& d) -> nlohmann::json& {
+    for (auto& g : d["sparse"]) {
+      if (g["name"] == "age#bins*city") return g;
+    }
+    throw std::logic_error("no cross");
+  };
+  // A side of bins on an unbinned column (height, index 2), past the numeric columns, or on a group
+  // that is not a cross; a side's flag of another type; a newer format.
+  refused([&](nlohmann::json& d) { cross(d)["a"] = 2; }, {"m.h5", "age#bins*city", "without bins"});
+  refused([&](nlohmann::json& d) { cross(d)["a"] = 99; }, {"m.h5", "age#bins*city"});
+  refused([&](nlohmann::json& d) { d["sparse"][0]["a_bins"] = true; }, {"m.h5", "not a cross"});
+  refused([&](nlohmann::json& d) { cross(d)["a_bins"] = "yes"; }, {"m.h5", "not valid"});
+  refused([&](nlohmann::json& d) { d["format_version"] = 4; }, {"m.h5", "newer"});
 }
 
 TEST_F(Preparation, BinsAreEqualCountQuantileBinsOfTheRawValues) {
@@ -1376,16 +1526,6 @@ TEST_F(Preparation, BinEdgesOfManyRowsAreTheSketchQuantiles) {
 // ---------------------------------------------------------------------------------------------
 // Bad input
 
-void expect_input_error(const std::function<void()>& f, const std::vector<std::string>& mentions) {
-  try {
-    f();
-    ADD_FAILURE() << "expected InputError";
-  } catch (const InputError& e) {
-    for (const auto& m : mentions)
-      EXPECT_NE(std::string(e.what()).find(m), std::string::npos) << e.what() << " lacks " << m;
-  }
-}
-
 TEST_F(Preparation, BadOptionsAreInputErrorsNamingTheColumn) {
   const Table t = cross_table();
   const DataProfile p = profile_of(t);
@@ -1426,6 +1566,29 @@ TEST_F(Preparation, BadOptionsAreInputErrorsNamingTheColumn) {
   expect_input_error([&] { fit_preparation(p, one_bin); }, {"'age'", "bins"});
   one_bin.per_column["age"].bins = kMaxBins + 1;
   expect_input_error([&] { fit_preparation(p, one_bin); }, {"'age'", "bins"});
+
+  // Crosses of bins: of a column without bins, a categorical one, the label, a dropped one or none;
+  // with a numeric column or with themselves.
+  PreparationOptions bins = o;
+  bins.per_column["income"].bins = 4;
+  bins.crosses = {{"age#bins", "city"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"age#bins*city", "'age'", "--bins age="});
+  bins.crosses = {{"city#bins", "device"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"city#bins*device", "'city'", "categorical"});
+  bins.crosses = {{"income#bins", "y#bins"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"'y'", "label"});
+  bins.crosses = {{"nosuch#bins", "city"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"unknown column 'nosuch#bins'"});
+  bins.crosses = {{"income#bins", "age"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"income#bins*age", "numeric column 'age'"});
+  bins.crosses = {{"income", "income#bins"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"income*income#bins", "numeric column 'income'"});
+  bins.crosses = {{"income#bins", "income#bins"}};
+  expect_input_error([&] { fit_preparation(p, bins); }, {"income#bins*income#bins", "themselves"});
+  bins.crosses = {{"income#bins", "city"}};
+  bins.exclude = {"income"};
+  bins.per_column.erase("income");
+  expect_input_error([&] { fit_preparation(p, bins); }, {"'income'", "not a feature"});
 }
 
 TEST_F(Preparation, BindingRefusesMissingOrRetypedColumns) {

@@ -1124,6 +1124,73 @@ TEST(WarmStartTest, FinerBinsKeepTheFunction) {
   }
 }
 
+// Crosses of bins (--cross x2#bins*city, x1#bins*x2#bins) hash each bin by its edges: at the same
+// edges every bucket carries as it is, exactly.
+TEST(WarmStartTest, CrossedBinsAtTheSameEdgesCarryBucketByBucket) {
+  const Table data = make_table(400, 5.0, 2.0, 0.1, kCities, kColors, 181);
+  PreparationOptions options = binned_options();
+  options.hash_buckets = 1u << 10;
+  options.crosses = {{"x2#bins", "city"}, {"x1#bins", "x2#bins"}};
+  const FittedPreparation from = fit(data, options), to = fit(data, options);
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    const std::int32_t factors = kind == ModelKind::fm ? 3 : 0;
+    const ModelShape shape = shape_of(from, Task::binary, kind, 1, factors);
+    const ModelParameters parameters = random_parameters(shape, 182);
+    CarryReport report;
+    const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, shape, &report);
+    EXPECT_EQ(carried.weights, parameters.weights);
+    EXPECT_EQ(carried.factors, parameters.factors);
+    EXPECT_TRUE(report.remapped_crosses.empty());
+    EXPECT_EQ(report.carried, from.expanded_features());
+  }
+}
+
+// Refitted at other edges, a cross's bins are other bins in other buckets: each new pair (new bin,
+// city; x1's bin, new bin of x2) takes the bucket of the earlier pair whose bins hold it (the
+// earlier bin of the new bin's middle, as for the bins alone), at the same bucket count. With new
+// bins each inside an earlier one the new model computes the earlier one, an fm too.
+TEST(WarmStartTest, CrossedBinsAtOtherEdgesMovePairByPair) {
+  const Table old_data = make_table(500, 5.0, 2.0, 0.0, kCities, kColors, 191);
+  const Table new_data = make_table(700, 8.0, 3.5, 0.0, kCities, kColors, 192);
+  const Table rows = make_table(300, 6.0, 2.5, 0.0, kCities, kColors, 193);  // x2 in [9, 19)
+  PreparationOptions options = binned_options();
+  options.hash_buckets = 1u << 16;  // no two of the few pairs share a bucket
+  options.crosses = {{"x2#bins", "city"}, {"x1#bins", "x2#bins"}};
+  FittedPreparation from = fit(old_data, options), to = fit(new_data, options);
+  set_bin_edges(from, "x2", {11.0f, 14.0f, 17.0f});
+  set_bin_edges(to, "x2", {10.0f, 11.0f, 12.5f, 14.0f, 17.0f, 18.0f});
+  set_bin_edges(from, "x1", {5.0f, 6.0f});
+  set_bin_edges(to, "x1", {5.0f, 6.0f});
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    const std::int32_t factors = kind == ModelKind::fm ? 4 : 0;
+    const ModelShape old_shape = shape_of(from, Task::binary, kind, 1, factors);
+    const ModelShape new_shape = shape_of(to, Task::binary, kind, 1, factors);
+    const ModelParameters parameters = random_parameters(old_shape, 194);
+    CarryReport report;
+    const ModelParameters carried = carry_parameters(from, parameters, {}, to, {}, new_shape, &report);
+    EXPECT_EQ(report.inexact_terms, 0);
+    ASSERT_EQ(report.remapped_crosses.size(), 2u);
+    EXPECT_EQ(report.remapped_crosses[0].name, "x2#bins*city");
+    EXPECT_EQ(report.remapped_crosses[1].name, "x1#bins*x2#bins");
+    for (const RemappedCross& moved : report.remapped_crosses) {
+      EXPECT_TRUE(moved.moved) << moved.name;
+      EXPECT_EQ(moved.old_buckets, moved.new_buckets) << moved.name;
+      EXPECT_EQ(moved.shared_buckets, 0) << moved.name;
+      EXPECT_FALSE(moved.weighted_by_counts) << moved.name;
+    }
+    // Every new bin of x2 (7 and missing) with every city slot (3, missing, unknown), and with
+    // every bin of x1 (3 and missing).
+    EXPECT_EQ(report.remapped_crosses[0].pairs, 8 * 5);
+    EXPECT_EQ(report.remapped_crosses[1].pairs, 4 * 8);
+    const std::vector<float> expected = predictions(old_shape, parameters, prepare(from, rows), {});
+    const std::vector<float> got = predictions(new_shape, carried, prepare(to, rows), {});
+    ASSERT_EQ(got.size(), expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i], expected[i], 1e-4 * (1.0 + std::abs(expected[i]))) << "row " << i;
+    }
+  }
+}
+
 // Bins of a column the earlier model did not bin start at zero (weights and factors); bins the new
 // preparation drops are left behind; a new column of one bin (no edge) has no point to place, so
 // that bin starts at zero, its missing slot carrying.

@@ -1,6 +1,7 @@
 """Quantile bins (`--bins`) end to end through the `lathe` command: what they buy an fm on a planted
 curved effect, where the edges fall, the model format, every command that reads a binned model,
-the option's syntax and errors, `--config`, checkpoints and `--resume`, and the devices."""
+the option's syntax and errors, crosses of bins (`--cross x#bins*city`), `--config`, checkpoints and
+`--resume`, and the devices."""
 import json
 import os
 import unittest
@@ -347,6 +348,117 @@ class BinsTest(ImportedFramesCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("bins", proc.stderr)
         self.assertFalse(os.path.exists(self.path("bad-config.h5")))
+
+    # ------------------------------------------------------------------------------------------
+    # Crossing bins (--cross x#bins*city): the pair (bin of the raw x, city) hashed as a categorical
+    # cross would hash it
+
+    def test_bins_crossed_with_the_category_let_a_linear_model_fit_a_curve_per_category(self):
+        flags = ["--epochs", "20", "--valid-fraction", "0", "--patience", "0", "--bins", "x=16"]
+        binned, _ = self.fit("linear-bins-only.h5", *flags)
+        crossed, _ = self.fit("linear-bins-crossed.h5", *flags, "--cross", "x#bins*city")
+        rmse_binned = self.evaluate(binned, self.test)["rmse"]
+        rmse_crossed = self.evaluate(crossed, self.test)["rmse"]
+        print(f"\nlinear test RMSE: {rmse_binned:.3f} with --bins x=16, {rmse_crossed:.3f} crossed with city")
+        # The bins alone give one step function for every city; crossed, a step per bin and city
+        # follows curve(x) * EFFECT[city] to within the bins' width (the noise is 0.2).
+        self.assertLess(rmse_crossed, 0.45, (rmse_crossed, rmse_binned))
+        self.assertGreater(rmse_binned, 1.0, (rmse_crossed, rmse_binned))
+        prep = preparation(crossed)
+        self.assertEqual(prep["format_version"], 3)
+        cross = next(g for g in prep["sparse"] if g["kind"] == "categorical_cross")
+        self.assertEqual((cross["name"], cross["a_bins"], cross["slots"]), ("x#bins*city", True, 65536))
+        self.assertEqual(prep["numeric"][cross["a"]]["name"], "x")
+        self.assertEqual(prep["categorical"][cross["b"]]["name"], "city")
+
+    def crossed_model(self):
+        if not hasattr(type(self), "_crossed_model"):
+            model, _ = self.fit("shared-crossed.h5", "--model", "fm", "--bins", "x=8,x2=4", "--epochs", "5",
+                                "--cross", "x#bins*city,x2#bins*x#bins", "--hash-buckets", "4096")
+            type(self)._crossed_model = model
+        return type(self)._crossed_model
+
+    def test_a_cross_slot_is_the_pair_of_bin_and_category_and_missing_is_a_bin(self):
+        # In the prepared file: every (bin of x, city) pair has one cross code and distinct pairs
+        # distinct codes (4096 buckets for 40 pairs: no collision here); a missing x is in x's
+        # missing bin, as for x#bins alone, and crosses as that bin: one code per city, none of the
+        # present bins'.
+        df = self.train_df.copy()
+        df.loc[::9, "x"] = np.nan
+        data = import_frame(df, self.dir, "crossed-missing-data")
+        out = self.path("crossed-missing-prepared.h5")
+        checked("prepare", data, out, "--label", "y", "--bins", "x=8", "--cross", "x#bins*city", "--hash-buckets",
+                "4096", "--quiet")
+
+        def labels(f, name):
+            names = np.array([v.decode() if isinstance(v, bytes) else v for v in f[name].attrs["categories"]])
+            return names[f[name][:]]
+
+        with h5py.File(out, "r") as f:
+            bins, city, cross = labels(f, "x#bins"), labels(f, "city"), f["x#bins*city"][:]
+        missing = df["x"].isna().to_numpy()
+        self.assertTrue((bins[missing] == "(missing)").all())
+        self.assertFalse((bins[~missing] == "(missing)").any())
+        code_of = {}
+        for pair, code in zip(zip(bins, city), cross):
+            self.assertEqual(code_of.setdefault(pair, code), code, pair)
+        self.assertEqual(len(code_of), 9 * 4)  # 8 bins and the missing one, 4 cities
+        self.assertEqual(len(set(code_of.values())), len(code_of))
+
+    def test_score_eval_prepare_and_retrain_with_crossed_bins(self):
+        model = self.crossed_model()
+        first = self.scores(model, self.test, "crossed-1.csv")
+        pd.testing.assert_frame_equal(first, self.scores(model, self.test, "crossed-2.csv"))
+        metrics = self.evaluate(model, self.test)
+        self.assertAlmostEqual(metrics["rmse"], np.sqrt(mean_squared_error(self.test_df["y"], first["prediction"])),
+                               delta=1e-4 * metrics["rmse"])
+        # `lathe prepare` writes each cross as bucket codes; --from applies the same preparation
+        # to other rows, the test split prepared both ways gives the same codes.
+        prepared = self.path("crossed-prepared.h5")
+        checked("prepare", self.train, prepared, "--label", "y", "--bins", "x=8,x2=4", "--cross",
+                "x#bins*city,x2#bins*x#bins", "--hash-buckets", "4096", "--quiet")
+        with h5py.File(prepared, "r") as f:
+            self.assertIn("x#bins*city", f)
+            self.assertIn("x2#bins*x#bins", f)
+            codes = f["x#bins*city"][:]
+            self.assertGreater(len(set(codes)), 8)
+            self.assertEqual(json.loads(f.attrs["lathe_preparation"])["format_version"], 3)
+        from_prepared = self.path("crossed-test-from-prepared.h5")
+        from_model = self.path("crossed-test-from-model.h5")
+        checked("prepare", self.test, from_prepared, "--from", prepared, "--quiet")
+        checked("prepare", self.test, from_model, "--from", model, "--quiet")
+        with h5py.File(from_prepared, "r") as a, h5py.File(from_model, "r") as b:
+            # The model's preparation was fitted on its training rows (80%), the file's on all:
+            # other edges, the same kind of column.
+            self.assertEqual(len(a["x#bins*city"]), len(self.test_df))
+            self.assertEqual(len(b["x#bins*city"]), len(self.test_df))
+        # A model trained on the prepared file scores data prepared by it.
+        on_prepared = self.path("crossed-on-prepared.h5")
+        checked("train", prepared, "--label", "y", "--task", "regression", "--out", on_prepared, "--device", "cpu",
+                "--quiet", "--epochs", "2")
+        checked("score", on_prepared, from_prepared, "--out", self.path("crossed-on-prepared.csv"), "--device",
+                "cpu", "--quiet")
+        # Retraining refits the bins on other rows (other edges): the cross's weights move pair by
+        # pair, each new bin taking the earlier bin of its middle, as the bins' own weights do.
+        child = self.path("crossed-child.h5")
+        proc = checked("train", self.test, "--label", "y", "--task", "regression", "--out", child, "--device",
+                       "cpu", "--seed", "3", "--epochs", "1", "--model", "fm", "--init-model", model,
+                       "--refit-prep", "--bins", "x=8,x2=4", "--cross", "x#bins*city,x2#bins*x#bins",
+                       "--hash-buckets", "4096")
+        self.assertIn("cross x#bins*city (4096 buckets) were moved", proc.stderr)
+        self.assertIn("cross x2#bins*x#bins (4096 buckets) were moved", proc.stderr)
+        # Kept as it is (no --refit-prep), the preparation and its crosses carry over unchanged.
+        kept = self.path("crossed-kept.h5")
+        checked("train", self.test, "--label", "y", "--task", "regression", "--out", kept, "--device", "cpu",
+                "--quiet", "--epochs", "1", "--model", "fm", "--init-model", model)
+        self.assertEqual(preparation(kept), preparation(model))
+
+    def test_bad_crosses_of_bins_are_errors_naming_them(self):
+        self.assert_refused(["--cross", "x#bins*city"], 1, "'x'", "--bins x=")
+        self.assert_refused(["--bins", "x=4", "--cross", "city#bins*x2"], 1, "'city'", "categorical")
+        self.assert_refused(["--bins", "x=4", "--cross", "x#bins*x2"], 1, "x#bins*x2", "numeric column 'x2'")
+        self.assert_refused(["--bins", "x=4", "--cross", "x#bins*x#bins"], 1, "x#bins*x#bins", "themselves")
+        self.assert_refused(["--bins", "x=4", "--cross", "y#bins*city"], 1, "'y'", "label")
 
     # ------------------------------------------------------------------------------------------
     # Checkpoints, devices

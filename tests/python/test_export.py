@@ -7,8 +7,9 @@ onnxruntime on the imported rows and compares with Lathe's own predictions (`lat
 an independent numpy re-implementation of the model file (read with h5py): within the README's
 bounds (1e-5 relative, plus 1e-7 absolute for a probability, vs `lathe score`; 1e-6 relative vs
 numpy). A categorical cross is stored per slot pair, so the file does not grow with --hash-buckets.
-Quantile bins (--bins, per column COL=N) are scored on probe rows that reach every slot: values on
-each edge and the floats either side of it, missing values, values far out and +-inf.
+Quantile bins (--bins, per column COL=N), alone and crossed (--cross COL#bins*other), are scored on
+probe rows that reach every slot: values on each edge and the floats either side of it, missing
+values, values far out and +-inf.
 Also: the file passes onnx.checker (full check), IR version 8, opsets within what libonnx 1.12
 checks, and a damaged, absent or unexportable model gives a non-zero exit naming it and no file.
 """
@@ -120,6 +121,20 @@ def read_table(path):
     return cols
 
 
+def bin_label_hash(lo, hi):
+    """kernels/prepare_formulas.h: bin_label_hash, the label hash a bin [lo, hi) crosses with: the
+    two float32 edges' bits (-0 as 0) mixed."""
+    bits = [int(np.array(np.float32(v) + np.float32(0.0), dtype=np.float32).view(np.uint32)) for v in (lo, hi)]
+    return mix64(0x62696E6C6162656C ^ ((bits[0] << 32) | bits[1]))
+
+
+def bin_hashes(edges):
+    """The label hash of each bin of `edges` (the first open below, the last above), then the
+    missing bin's: what a cross of the bins (--cross COL#bins*other) combines."""
+    bounds = [-np.inf] + [float(e) for e in edges] + [np.inf]
+    return [bin_label_hash(bounds[i], bounds[i + 1]) for i in range(len(edges) + 1)] + [MISSING_LABEL_HASH]
+
+
 def bin_slots(edges, x):
     """kernels/prepare_formulas.h: bin_slot, in float32: the number of edges at or below x (a value
     on an edge is in the bin above, -inf in bin 0, +inf in the last), len(edges) + 1 when missing."""
@@ -163,9 +178,17 @@ def reference_predictions(model, cols):
         if g["kind"] == "one_hot":
             active.append((offset + slots[g["a"]], np.ones(n)))
         elif g["kind"] == "categorical_cross":
-            ha, hb = hashes[g["a"]], hashes[g["b"]]
+            # A side is a categorical column, or (a_bins / b_bins) a binned numeric column's bins.
+            sides = []
+            for side in ("a", "b"):
+                if g.get(side + "_bins", False):
+                    e = prep["numeric"][g[side]]
+                    sides.append((bin_hashes(e["bin_edges"]), bin_slots(e["bin_edges"], cols[e["name"]])))
+                else:
+                    sides.append((hashes[g[side]], slots[g[side]]))
+            (ha, sa), (hb, sb) = sides
             table = np.array([[cross_bucket(x, y, prep["hash_buckets"]) for y in hb] for x in ha], dtype=np.int64)
-            active.append((offset + table[slots[g["a"]], slots[g["b"]]], np.ones(n)))
+            active.append((offset + table[sa, sb], np.ones(n)))
         elif g["kind"] == "bins":  # of the raw value, before imputation and clipping
             e = prep["numeric"][g["a"]]
             active.append((offset + bin_slots(e["bin_edges"], cols[e["name"]]), np.ones(n)))
@@ -711,6 +734,33 @@ class ExportTest(unittest.TestCase):
                                     "churn", TELCO_CATEGORICAL, infinite=False)
         self.check_scores(model, onnx_path, probe, "telco_bins_tenure_probe")
         self.check_scores(model, onnx_path, self.telco_new_rows(), "telco_bins_tenure_new")
+
+    def test_bins_crossed_with_a_category_and_with_bins(self):
+        """--cross COL#bins*other: diamonds, an fm with carat's bins crossed with color and with
+        depth's bins (both sides bins), on probe rows that reach every bin of both, missing and
+        +-inf included; then a linear classifier of telco with tenure's bins crossed with contract,
+        its pairs stored per slot pair."""
+        model, onnx_path = self.check_model(
+            "diamonds", "diamonds_bins_crossed", "--label", "price", "--task", "regression", "--model", "fm",
+            "--factors", "3", "--bins", "carat=8,depth=5", "--cross", "carat#bins*color,carat#bins*depth#bins",
+            "--clip", "quantile:0.01:0.99")
+        prep = read_model(model)["prep"]
+        self.assertEqual(prep["format_version"], 3)
+        crosses = {g["name"]: g for g in prep["sparse"] if g["kind"] == "categorical_cross"}
+        self.assertEqual(sorted(crosses), ["carat#bins*color", "carat#bins*depth#bins"])
+        self.assertTrue(crosses["carat#bins*color"]["a_bins"])
+        self.assertNotIn("b_bins", crosses["carat#bins*color"])
+        self.assertTrue(crosses["carat#bins*depth#bins"]["b_bins"])
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "diamonds.csv"), "diamonds_bins_crossed_probe",
+                                    "price", ["cut", "color", "clarity"], infinite=True)
+        self.check_scores(model, onnx_path, probe, "diamonds_bins_crossed_probe")
+
+        model, onnx_path = self.check_model("telco_churn", "telco_bins_crossed", "--label", "churn", "--task",
+                                            "binary", "--bins", "tenure=6", "--cross", "tenure#bins*contract")
+        probe = self.bin_probe_rows(model, os.path.join(SHARED, "telco_churn.csv"), "telco_bins_crossed_probe",
+                                    "churn", TELCO_CATEGORICAL, infinite=False)
+        self.check_scores(model, onnx_path, probe, "telco_bins_crossed_probe")
+        self.check_scores(model, onnx_path, self.telco_new_rows(), "telco_bins_crossed_new")
 
     # -- files and errors --
 
