@@ -110,6 +110,20 @@ DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t fi
   }
   if (fcpl_id >= 0) H5Pclose(fcpl_id);
   userblock_ = userblock;
+  // HDF5 refuses to read past its end of allocation (relative to the base address), whatever the
+  // file's size: a damaged superblock's. Bytes past it are left to HDF5, which reports them.
+  haddr_t end_of_allocation = HADDR_UNDEF;
+  if (H5Fget_eoa(file, &end_of_allocation) < 0 || end_of_allocation == HADDR_UNDEF) {
+    H5Eclear2(H5E_DEFAULT);
+    pread_enabled_ = false;
+    enabled_ = false;
+    return;
+  }
+  end_of_allocation_ = end_of_allocation;
+}
+
+bool DirectBlockReader::allocated(std::uint64_t address, std::uint64_t bytes) const {
+  return address <= end_of_allocation_ && bytes <= end_of_allocation_ - address;
 }
 
 std::optional<HeapStringLayout> DirectBlockReader::plan_heap_strings(hid_t dataset, const std::string& where) const {
@@ -140,6 +154,10 @@ std::optional<HeapStringLayout> DirectBlockReader::plan_heap_strings(hid_t datas
   layout.rows = static_cast<std::int64_t>(dims[0]);
   layout.file_offset = offset;
   layout.base_address = userblock_;
+  layout.end_of_allocation = end_of_allocation_;
+  if (offset < userblock_ || !allocated(offset - userblock_, dims[0] * (4 + address_bytes_ + 4))) {
+    return std::nullopt;
+  }
   // A heap id per row: the length (4 bytes), the collection's address and the object's index (4).
   if (H5Dget_storage_size(dataset) != dims[0] * (4 + address_bytes_ + 4)) return std::nullopt;
   return layout;
@@ -192,6 +210,7 @@ DirectLayout DirectBlockReader::plan_storage(hid_t dataset, std::size_t element_
       const hsize_t needed =
           static_cast<hsize_t>(rows) * static_cast<hsize_t>(width) * element_size;
       if (H5Dget_storage_size(dataset) < needed) return layout;
+      if (offset < userblock_ || !allocated(offset - userblock_, needed)) return layout;
       layout.file_offset = offset;
       layout.path = ReadPath::pread_contiguous;
       break;
@@ -446,7 +465,7 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     if (work.slice) {
       located = {work.request, work.chunk_row, address, stored};
       const std::size_t chunk_bytes = static_cast<std::size_t>(layout.chunk_rows) * layout.element_size;
-      if (address == HADDR_UNDEF || stored != chunk_bytes) return false;
+      if (address == HADDR_UNDEF || stored != chunk_bytes || !allocated(address, stored)) return false;
       work.file_offset =
           userblock_ + address +
           static_cast<std::uint64_t>(work.row_begin - work.chunk_row * layout.chunk_rows) *
@@ -457,6 +476,7 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
       work.fill = true;
       return layout.fill_value.has_value();
     }
+    if (!allocated(address, stored)) return false;
     // A whole unfiltered chunk of native float32 in a 1-D dataset is already the output's bytes:
     // read it in place, saving a copy of every value.
     const std::int64_t chunk_first_row = work.chunk_row * layout.chunk_rows;

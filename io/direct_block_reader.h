@@ -137,6 +137,9 @@ class DirectBlockReader {
   bool pread_enabled_ = false;  // contiguous datasets by pread
   int threads_ = 0;
   std::uint64_t userblock_ = 0;  // bytes before HDF5's base address
+  std::uint64_t end_of_allocation_ = 0;  // HDF5's end of allocation, from its base address
+  // Whether `bytes` at `address` (from the base address) lie within the end of allocation.
+  bool allocated(std::uint64_t address, std::uint64_t bytes) const;
   std::vector<Work> work_;                       // reused across blocks
   std::vector<std::vector<unsigned char>> raw_;  // stored chunk bytes, one per work item
   std::vector<std::unique_ptr<ThreadState>> thread_state_;

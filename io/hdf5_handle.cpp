@@ -663,9 +663,10 @@ std::vector<std::string> read_fletcher32_strings(hid_t ds, hid_t type, hid_t spa
     throw InputError(where + ": damaged chunk index (its checksum filter is marked as skipped)");
   }
   if (!fletcher32_matches(reinterpret_cast<const unsigned char*>(chunk.data()), text_bytes)) {
-    throw InputError(
-        where +
-        ": data error detected by Fletcher32 checksum (checksum mismatch or damaged file?)");
+    // Worded as HDF5's own filter words it, so both read paths give one message.
+    throw InputError(where +
+                     ": can't read data: data error detected by Fletcher32 checksum (checksum mismatch or "
+                     "damaged file?)");
   }
   const bool space_padded = H5Tget_strpad(type) == H5T_STR_SPACEPAD;
   std::vector<std::string> out;

@@ -65,7 +65,8 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
   if (std::memcmp(p, "GCOL", 4) != 0 || p[4] != 1) return nullptr;
   const std::uint64_t size = little_endian(p + 8, layout_.length_bytes);
   // A size past the end of the file is damage HDF5 reports; it is not allocated here.
-  if (size < header || size > kLargestCollection || size > file_bytes_ || at > file_bytes_ - size)
+  if (size < header || size > kLargestCollection || size > file_bytes_ || at > file_bytes_ - size ||
+      size > layout_.end_of_allocation || address > layout_.end_of_allocation - size)
     return nullptr;
   if (size != c.bytes.size()) {
     const std::size_t had = std::min<std::size_t>(c.bytes.size(), size);

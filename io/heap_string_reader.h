@@ -10,8 +10,8 @@
 // per thread, since none calls HDF5.
 //
 // It understands only what it checks: a collection that does not start with "GCOL" version 1, or
-// whose size passes the end of the file, a short read: read() then answers false and the caller
-// reads those rows through HDF5, which reports what is wrong. It walks a collection's objects as
+// whose size passes the end of the file or HDF5's end of allocation, a short read: read() then
+// answers false and the caller reads those rows through HDF5, which reports what is wrong. It walks a collection's objects as
 // HDF5 does (H5HG__cache_heap_deserialize). Where HDF5 itself fails on damage, it throws InputError
 // naming the dataset instead of handing the rows to HDF5: a free-space object of size 0 (HDF5 1.10
 // loops on it forever), an id whose object the collection does not hold or holds with another size
@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,6 +38,9 @@ struct HeapStringLayout {
   std::size_t address_bytes = 8;   // the file's "size of offsets"
   std::size_t length_bytes = 8;    // the file's "size of lengths"
   std::uint64_t base_address = 0;  // what heap addresses count from (the userblock's size)
+  // HDF5's end of allocation (from the base address): it refuses a collection past it, which this
+  // reader then leaves to HDF5, whatever the file's size.
+  std::uint64_t end_of_allocation = std::numeric_limits<std::uint64_t>::max();
 };
 
 class HeapStringReader {

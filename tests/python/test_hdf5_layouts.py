@@ -444,6 +444,39 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertIn("--group runs/today", proc.stderr)
         self.assertEqual(inspect(nested, "--group", "runs/today")["rows"], 5)
 
+    def test_bytes_past_the_end_of_allocation_are_refused_as_hdf5_refuses_them(self):
+        # A damaged superblock whose end of allocation (EOA) lies before a dataset's bytes: HDF5
+        # refuses to read them, whatever the file's size. Lathe's direct reads (heap ids and
+        # collections, contiguous data by pread) must not read them either.
+        path = os.path.join(self.tmp, "eoa.h5")
+        with h5py.File(path, "w", libver="earliest") as h:
+            h["x"] = np.arange(1000, dtype=np.float32)
+            h["y"] = (np.arange(1000) % 2).astype(np.int32)
+            h["c"] = np.array([f"label{i % 7}" for i in range(1000)], dtype=h5py.string_dtype())
+        with h5py.File(path, "r") as h:
+            y_offset = h["y"].id.get_offset()
+        pristine = bytearray(open(path, "rb").read())
+        self.assertEqual(pristine[8], 0, "superblock version 0: the EOA is at byte 40")
+        heap = pristine.find(b"GCOL")
+        self.assertGreater(heap, y_offset)
+        # First only the global heap lies past the EOA, then the label column's numbers as well.
+        for eoa, dataset in ((heap + 64, "'/c'"), (y_offset + 100, "'/y'")):
+            damaged = bytearray(pristine)
+            damaged[40:48] = int(eoa).to_bytes(8, "little")
+            broken = os.path.join(self.tmp, f"eoa_{eoa}.h5")
+            with open(broken, "wb") as out:
+                out.write(damaged)
+            with self.assertRaises((OSError, KeyError)):  # h5py's newer HDF5 may refuse at the open
+                with h5py.File(broken, "r") as h:
+                    h["c"][:] if dataset == "'/c'" else h["y"][:]
+            for command in (["inspect", broken], ["train", broken, "--label", "y", "--task", "binary", "--out",
+                                                  os.path.join(self.tmp, "eoa_model.h5"), "--quiet"]):
+                proc = attempt(*command)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(broken, proc.stderr)
+                self.assertIn("EOA", proc.stderr.upper())
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "eoa_model.h5")))
+
 
 if __name__ == "__main__":
     unittest.main()
