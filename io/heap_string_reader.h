@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -57,9 +58,12 @@ class HeapStringReader {
  private:
   // One collection's bytes and where each object's data lies in them.
   struct Collection {
-    std::vector<unsigned char> bytes;
-    std::vector<std::uint64_t> object_at;    // by object index: the data's offset in bytes; 0: none
-    std::vector<std::uint64_t> object_size;  // by object index
+    struct Object {
+      std::uint64_t at = 0;  // the data's offset in bytes; 0: no such object
+      std::uint64_t size = 0;
+    };
+    std::unique_ptr<unsigned char[]> bytes;  // the collection's size, or more
+    std::vector<Object> objects;             // by object index
   };
   // The collection at heap address `address`, read and indexed on first use; null when it is not
   // one this reader understands.
@@ -69,6 +73,7 @@ class HeapStringReader {
   HeapStringLayout layout_;
   std::string where_;
   std::uint64_t file_bytes_ = 0;  // the file's size when the reader was made
+  std::size_t last_collection_bytes_ = 0;  // the size of the collection read last
   std::vector<unsigned char> ids_;
   std::vector<char> text_;                                  // the strings of the last read()
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // each row's offset and length in text_
