@@ -47,8 +47,19 @@ class LabelIndex {
     }
     bool added = false;
     const auto code = static_cast<std::int32_t>(table_.find_or_add(label, h, label_of(), added));
-    if (added) labels_.emplace_back(label);
+    if (added) {
+      // Grown eightfold, up to the rows that may add one: each new label is written into a new
+      // buffer fewer times (on this VM, writing memory for the first time costs about 2 s a GB).
+      if (labels_.size() == labels_.capacity() && labels_.size() < most_labels_) {
+        labels_.reserve(std::min(most_labels_, std::max<std::size_t>(1024, 8 * labels_.capacity())));
+      }
+      labels_.emplace_back(label);
+    }
     return code;
+  }
+  // The most labels find_or_add may be asked to add (the rows collected): its growth stops there.
+  void expect_at_most(std::int64_t labels) {
+    most_labels_ = static_cast<std::size_t>(std::max<std::int64_t>(labels, 0));
   }
   std::size_t size() const { return labels_.size(); }
   const std::vector<std::string>& labels() const { return labels_; }
@@ -74,6 +85,7 @@ class LabelIndex {
 
   std::vector<std::string> labels_;
   LabelTable table_;
+  std::size_t most_labels_ = std::numeric_limits<std::size_t>::max();
 };
 
 // The category codes of every row of a string field element, kept by collect_labels so that read()
@@ -656,6 +668,7 @@ struct RecordReader::Impl {
   void collect_block(Field& f, std::size_t e, std::int64_t count, std::int64_t rows, std::int64_t* code_budget,
                      std::vector<std::uint32_t>& block_codes, TextOf text_of) {
     LabelIndex& index = f.labels[e];
+    index.expect_at_most(rows);
     const bool keep = !f.codes.empty();
     block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
     std::uint32_t largest = 0;
