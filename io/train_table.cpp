@@ -1273,10 +1273,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                  std::to_string(moved->pairs) + " pairs of categories are more than the " +
                                  std::to_string(kMaxRemappedCrossPairs) + " that are moved pair by pair; they start at zero");
         } else if (moved != carry.remapped_crosses.end()) {
+          // A cross of bins also moves at one bucket count, when a side's bins were refitted.
+          const bool bins = same->a_bins || same->b_bins;
+          const std::string into = moved->old_buckets == moved->new_buckets && bins
+                                       ? "this run's refitted bins"
+                                       : "this run's " + std::to_string(moved->new_buckets) + " buckets (--hash-buckets)";
           std::string note = "--init-model: the weights of its cross " + old_group.name + " (" +
-                             std::to_string(moved->old_buckets) + " buckets) were moved to this run's " +
-                             std::to_string(moved->new_buckets) + " buckets (--hash-buckets) pair by pair: " +
-                             std::to_string(moved->pairs) + " pairs of categories both preparations know";
+                             std::to_string(moved->old_buckets) + " buckets) were moved to " + into +
+                             " pair by pair: " + std::to_string(moved->pairs) + " pairs of " +
+                             (bins ? "bins and categories" : "categories") + " both preparations know";
           if (moved->shared_buckets > 0) {
             note += "; " + std::to_string(moved->shared_buckets) +
                     " new buckets are shared by pairs with different earlier weights and hold their average" +
@@ -1327,7 +1332,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         list += (list.empty() ? "" : ", ") + item;
       };
       std::string dropped, gone, started, moved, one_bin;
-      // (A bins group's `a` is a numeric column; the other kinds' a categorical one.)
+      // (A bins group's `a` is a numeric column, as is a cross's side of bins; the other kinds' a
+      // categorical one.)
       for (const SparseGroup& g : init.preparation.sparse) {
         if (g.kind != SparseKind::bins) continue;
         const std::string& column = init.preparation.numeric.at(static_cast<std::size_t>(g.a)).name;

@@ -122,7 +122,9 @@ struct CarryReport {
 //                       category's one-hot slot (every categorical column has its one-hot group)
 //                       b w;
 //   missing indicators, one-hot slots and categorical crosses carry as they are; a categorical
-//                       cross that `to` hashes into another bucket count is moved pair by pair:
+//                       cross that `to` hashes into another bucket count, or whose side of bins
+//                       `to` refitted at other edges (each new bin taking the old bin that holds its
+//                       midpoint, as a bins group's slots do), is moved pair by pair:
 //                       a bucket is cross_bucket(label hash of A's slot, of B's slot, buckets), so
 //                       each pair of slots that both preparations know (the same label; missing
 //                       with missing, unknown with unknown: rows with a label neither knows) takes

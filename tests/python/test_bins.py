@@ -445,8 +445,10 @@ class BinsTest(ImportedFramesCase):
                        "cpu", "--seed", "3", "--epochs", "1", "--model", "fm", "--init-model", model,
                        "--refit-prep", "--bins", "x=8,x2=4", "--cross", "x#bins*city,x2#bins*x#bins",
                        "--hash-buckets", "4096")
-        self.assertIn("cross x#bins*city (4096 buckets) were moved", proc.stderr)
-        self.assertIn("cross x2#bins*x#bins (4096 buckets) were moved", proc.stderr)
+        self.assertIn("cross x#bins*city (4096 buckets) were moved to this run's refitted bins pair by pair",
+                      proc.stderr)
+        self.assertIn("cross x2#bins*x#bins (4096 buckets) were moved to this run's refitted bins", proc.stderr)
+        self.assertIn("pairs of bins and categories both preparations know", proc.stderr)
         # Kept as it is (no --refit-prep), the preparation and its crosses carry over unchanged.
         kept = self.path("crossed-kept.h5")
         checked("train", self.test, "--label", "y", "--task", "regression", "--out", kept, "--device", "cpu",
