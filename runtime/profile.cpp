@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -25,17 +26,33 @@ const ColumnProfile& DataProfile::column(const std::string& name) const {
 
 DataProfile make_profile(const std::vector<ColumnInfo>& columns, const ProfileOptions& options) {
   DataProfile profile;
-  profile.columns.reserve(columns.size());
-  for (const ColumnInfo& info : columns) {
-    ColumnProfile c;
+  profile.columns.resize(columns.size());
+  std::int64_t labels = 0;
+  for (std::size_t k = 0; k < columns.size(); ++k) {
+    const ColumnInfo& info = columns[k];
+    ColumnProfile& c = profile.columns[k];
     c.name = info.name;
     c.type = info.type;
     c.numeric.sketch = QuantileSketch(options.sketch_capacity);
-    if (info.type == ColumnType::categorical) {
-      c.categorical.labels = info.categories;
-      c.categorical.counts.assign(info.categories.size(), 0);
+    if (info.type == ColumnType::categorical) labels += static_cast<std::int64_t>(info.categories.size());
+  }
+  // The labels are copied on every core: a table of ids holds millions of them.
+  const auto count = static_cast<std::int64_t>(columns.size());
+  std::vector<std::exception_ptr> failed(columns.size());
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1 && labels >= kTeamMinItems)
+  for (std::int64_t k = 0; k < count; ++k) {
+    const ColumnInfo& info = columns[static_cast<std::size_t>(k)];
+    if (info.type != ColumnType::categorical) continue;
+    CategoricalProfile& c = profile.columns[static_cast<std::size_t>(k)].categorical;
+    try {
+      c.labels = info.categories;
+      c.counts.assign(info.categories.size(), 0);
+    } catch (...) {
+      failed[static_cast<std::size_t>(k)] = std::current_exception();
     }
-    profile.columns.push_back(std::move(c));
+  }
+  for (const std::exception_ptr& e : failed) {
+    if (e) std::rethrow_exception(e);
   }
   return profile;
 }
