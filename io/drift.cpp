@@ -4,15 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <iomanip>
 #include <sstream>
 #include <string_view>
-#include <unordered_map>
 
 #include "io/model_inputs.h"
 #include "io/train_table.h"
 #include "runtime/error.h"
 #include "runtime/float_sort.h"
+#include "runtime/label_table.h"
 #include "runtime/metrics.h"
 
 namespace lathe {
@@ -176,6 +177,27 @@ double ks_statistic(const QuantileSketch& a, const QuantileSketch& b) {
   return d;
 }
 
+namespace {
+
+// visit(i, hash) for each label i in order, with LabelTable::hash(labels[i]); a batch of labels is
+// hashed and their entries in `table` requested before any is visited, since a table of a million
+// labels is out of the cache.
+template <typename Visit>
+void for_each_hashed(const std::vector<std::string>& labels, const LabelTable& table, Visit visit) {
+  constexpr std::size_t kBatch = 16;
+  std::uint64_t hashes[kBatch];
+  for (std::size_t first = 0; first < labels.size(); first += kBatch) {
+    const std::size_t batch = std::min(kBatch, labels.size() - first);
+    for (std::size_t k = 0; k < batch; ++k) {
+      hashes[k] = LabelTable::hash(labels[first + k]);
+      table.prefetch(hashes[k]);
+    }
+    for (std::size_t k = 0; k < batch; ++k) visit(first + k, hashes[k]);
+  }
+}
+
+}  // namespace
+
 FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds,
                              const CategoricalEncoding* encoding) {
   FeatureDrift f;
@@ -218,18 +240,28 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
     // column: the model's buckets, then missing; every label, seen or not, lands in its bucket, as
     // the model scores it (over labels nearly as many as the rows, two samples of one distribution
     // would differ by chance alone).
-    std::unordered_map<std::string_view, std::size_t> bin_of;  // the training labels (count > 0)
+    // The training labels with rows, found through a LabelTable (runtime/label_table.h) by their
+    // index in `seen`: a hashed column's profile holds about as many labels as rows, and a
+    // node-based map of them was most of the time drift took.
+    LabelTable table;
+    std::vector<std::string_view> seen;
+    std::vector<std::size_t> bin_of;  // by index in `seen`
+    const auto seen_label = [&](std::int64_t k) { return seen[static_cast<std::size_t>(k)]; };
     std::vector<double> expected(hashed ? encoding->buckets : 0, 0.0), actual;
     double train_rows = static_cast<double>(t.missing);
-    for (std::size_t i = 0; i < t.labels.size(); ++i) {
+    for_each_hashed(t.labels, table, [&](std::size_t i, std::uint64_t h) {
       const double c = static_cast<double>(t.counts[i]);
       train_rows += c;
-      if (c <= 0) continue;
-      const std::size_t bin = hashed ? static_cast<std::size_t>(encoding->slot_of(t.labels[i])) : expected.size();
-      const auto [it, added] = bin_of.emplace(t.labels[i], bin);
-      if (added && !hashed) expected.push_back(0.0);
-      expected[it->second] += c;
-    }
+      if (c <= 0) return;
+      bool added = false;
+      const auto k = static_cast<std::size_t>(table.find_or_add(t.labels[i], h, seen_label, added));
+      if (added) {
+        seen.push_back(t.labels[i]);
+        bin_of.push_back(hashed ? static_cast<std::size_t>(encoding->slot_of(t.labels[i])) : expected.size());
+        if (!hashed) expected.push_back(0.0);
+      }
+      expected[bin_of[k]] += c;
+    });
     const std::size_t missing_bin = expected.size();
     expected.push_back(static_cast<double>(t.missing));
     if (!hashed) expected.push_back(0.0);
@@ -238,19 +270,19 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
     double new_rows = static_cast<double>(n.missing), unseen_rows = 0.0;
     actual[missing_bin] = static_cast<double>(n.missing);
     std::vector<std::pair<std::int64_t, std::size_t>> unseen;  // rows, label index in `now`
-    for (std::size_t i = 0; i < n.labels.size(); ++i) {
+    for_each_hashed(n.labels, table, [&](std::size_t i, std::uint64_t h) {
       const double c = static_cast<double>(n.counts[i]);
       new_rows += c;
-      if (c <= 0) continue;
-      const auto it = bin_of.find(n.labels[i]);
-      if (it != bin_of.end()) {
-        actual[it->second] += c;
-        continue;
+      if (c <= 0) return;
+      const std::int64_t k = table.find(n.labels[i], h, seen_label);
+      if (k >= 0) {
+        actual[bin_of[static_cast<std::size_t>(k)]] += c;
+        return;
       }
       actual[hashed ? static_cast<std::size_t>(encoding->slot_of(n.labels[i])) : unseen_bin] += c;
       unseen_rows += c;
       unseen.emplace_back(n.counts[i], i);
-    }
+    });
     if (hashed) {
       // A hashed column's new labels can be most of the file (new users): the most frequent only.
       const std::size_t listed = std::min(unseen.size(), kUnseenListed);
@@ -442,26 +474,41 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   }
   const DataProfile now = profile_table(ctx, reader, nullptr, options);
 
+  // The columns are compared on every core: a hashed column's labels are about as many as its rows.
+  std::vector<const ColumnProfile*> compared;
   for (const ColumnProfile& train : model.profile->columns) {
-    if (train.name == model.label) continue;
+    if (train.name != model.label) compared.push_back(&train);
+  }
+  std::vector<FeatureDrift> features(compared.size());
+  std::vector<std::exception_ptr> failed(compared.size());
+  const auto count = static_cast<std::int64_t>(compared.size());
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+  for (std::int64_t k = 0; k < count; ++k) {
+    const ColumnProfile& train = *compared[static_cast<std::size_t>(k)];
+    FeatureDrift& f = features[static_cast<std::size_t>(k)];
     const auto it = std::find_if(now.columns.begin(), now.columns.end(),
                                  [&](const ColumnProfile& c) { return c.name == train.name; });
     if (it == now.columns.end()) {
-      FeatureDrift f;
       f.name = train.name;
       f.type = train.type;
       f.psi = f.ks = f.missing_rate_new = NAN;
       f.status = DriftStatus::alert;
       f.note = "missing from the new data";
-      report.features.push_back(std::move(f));
-    } else {
-      // A column the model hashes is compared over its buckets.
-      const auto hashed = std::find_if(model.preparation.categorical.begin(), model.preparation.categorical.end(),
-                                       [&](const CategoricalEncoding& e) { return e.hashed && e.name == train.name; });
-      report.features.push_back(compare_columns(
-          train, *it, thresholds, hashed == model.preparation.categorical.end() ? nullptr : &*hashed));
+      continue;
     }
-    report.status = worse(report.status, report.features.back().status);
+    // A column the model hashes is compared over its buckets.
+    const auto hashed = std::find_if(model.preparation.categorical.begin(), model.preparation.categorical.end(),
+                                     [&](const CategoricalEncoding& e) { return e.hashed && e.name == train.name; });
+    try {
+      f = compare_columns(train, *it, thresholds, hashed == model.preparation.categorical.end() ? nullptr : &*hashed);
+    } catch (...) {
+      failed[static_cast<std::size_t>(k)] = std::current_exception();
+    }
+  }
+  for (std::size_t k = 0; k < features.size(); ++k) {
+    if (failed[k]) std::rethrow_exception(failed[k]);
+    report.status = worse(report.status, features[k].status);
+    report.features.push_back(std::move(features[k]));
   }
   for (const ColumnProfile& c : now.columns) {
     const bool known = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
