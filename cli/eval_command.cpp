@@ -4,7 +4,9 @@
 // stored validation metrics weighted by W: without --weight, a note says so. JSON: the metrics at
 // the top level (rmse, mae, r2; logloss, accuracy, auc, pr_auc; f1_macro and confusion), "task",
 // "weight" (the column weighting this data's metrics, null for none), regression
-// "infinite_predictions" (rows predicted inf, which make rmse, mae and r2 null, as JSON has no inf),
+// "infinite_predictions" (rows predicted +-inf, counted as `lathe score` counts them; the metrics
+// take them as they are: rmse and mae "inf", r2 "-inf", as JSON has no infinity; null is a metric
+// that is undefined, as r2 of one row),
 // "classes" (classification: the class labels in the model's order), multiclass "confusion_matrix"
 // (confusion as a nested list: rows the true class, columns the predicted one, in "classes" order;
 // "confusion" is the same counts flattened row by row),
@@ -13,14 +15,17 @@
 // "weight", the training run's --weight column, when it had one).
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/text_width.h"
 #include "io/model_file.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
+#include "runtime/metrics.h"
 
 namespace lathe::cli {
 
@@ -51,16 +56,32 @@ void add_eval_command(CLI::App& app) {
     std::int64_t infinite = 0;
     const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite);
     if (infinite > 0 && !args->quiet) {
-      // As `lathe score` words it; the metrics over such a row are not finite (inf, or NaN).
-      std::cerr
-          << "eval: note: " << infinite << (infinite == 1 ? " prediction is" : " predictions are")
-          << (infinite == 1 ? " infinite: its fit lies beyond "
-                            : " infinite: their fit lies beyond ")
-          << (model.target_transform == TargetTransform::none ? "float's range"
-                                                              : "exp's range (--target-transform)")
-          << (infinite == 1 ? ", a row" : ", rows")
-          << " far outside the training data; --clip bounds them. rmse, mae and r2 are not finite"
-          << (args->json ? " (null in the JSON)" : "") << "\n";
+      // As `lathe score` words it, then what the rows make of the metrics, which take each
+      // prediction as it is: an infinite one makes rmse and mae inf and r2 -inf, unless its weight
+      // (--weight) is 0.
+      std::string not_finite;
+      for (const auto& [k, v] : metrics.values) {
+        if (!std::isinf(v)) continue;
+        not_finite += (not_finite.empty() ? "" : ", ") + k + (v > 0 ? " inf" : " -inf");
+      }
+      const bool one = infinite == 1;
+      std::cerr << "eval: note: " << infinite << (one ? " prediction is" : " predictions are")
+                << (one ? " infinite: its fit lies beyond " : " infinite: their fit lies beyond ")
+                << (model.target_transform == TargetTransform::none
+                        ? "float's range"
+                        : "exp's range (--target-transform)")
+                << (one ? ", a row" : ", rows")
+                << " far outside the training data; --clip bounds them. ";
+      if (not_finite.empty()) {
+        std::cerr << (one ? "Its weight is 0: the metrics do not count it\n"
+                          : "Their weights are 0: the metrics do not count them\n");
+      } else {
+        std::cerr << "The metrics take " << (one ? "it" : "them") << " as "
+                  << (one ? "it is" : "they are") << ": " << not_finite
+                  << (args->json ? " (\"inf\" and \"-inf\" in the JSON, which has no infinity)"
+                                 : "")
+                  << "\n";
+      }
     }
     nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
@@ -79,7 +100,7 @@ void add_eval_command(CLI::App& app) {
     }
     if (args->json) {
       nlohmann::json j = nlohmann::json::object();
-      for (const auto& [k, v] : metrics.values) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      for (const auto& [k, v] : metrics.values) j[k] = metric_json<nlohmann::json>(v);
       if (model.task != Task::regression) j["classes"] = model.classes;
       // Only a regression's prediction can be infinite (a probability cannot), as in `lathe score`.
       if (model.task == Task::regression) j["infinite_predictions"] = infinite;

@@ -88,13 +88,18 @@ struct RegressionSums {
   std::int64_t rows = 0;
 };
 
-LATHE_HOST_DEVICE void add_regression_row(RegressionSums& s, float prediction, float label, float weight,
-                                          double shift) {
+LATHE_HOST_DEVICE void add_regression_row(RegressionSums& s, float prediction, float label,
+                                          float weight, double shift) {
   const double w = static_cast<double>(weight);
   const double d = static_cast<double>(label) - shift;
   s.weight += w;
-  s.squared_error += w * squared_error(prediction, label);
-  s.absolute_error += w * absolute_error(prediction, label);
+  // A row of weight 0 adds no error, also where its prediction is infinite (0 * inf is NaN, which
+  // would make every metric NaN though the row does not count). A NaN prediction (a diverged
+  // model) still makes them NaN, whatever its weight, as in the classification sums.
+  if (w != 0.0 || is_nan(prediction)) {
+    s.squared_error += w * squared_error(prediction, label);
+    s.absolute_error += w * absolute_error(prediction, label);
+  }
   s.label += w * d;
   s.label_squared += w * d * d;
   ++s.rows;

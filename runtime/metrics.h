@@ -7,6 +7,7 @@
 // inputs on the same device give the same bits (the CPU's also for any thread count).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -47,6 +48,18 @@ struct MetricSet {
 MetricSet compute_metrics(const DeviceContext& ctx, Task task, std::span<const float> predictions,
                           std::span<const float> labels, std::span<const float> weights,
                           std::int32_t classes);
+
+// A metric value as Lathe's JSON outputs write it (`lathe eval --json`, `lathe train`'s summary and
+// metrics log), JSON having neither infinity nor NaN: a finite value as its number; an infinite one
+// as the text "inf" or "-inf", as the text output prints it and Python's float() reads it (an
+// infinite prediction makes rmse and mae inf and r2 -inf: values, not missing ones); NaN, a metric
+// that is undefined (r2 of one row, auc of one class, a diverged model's), as null. Json is
+// nlohmann::json (a parameter, so that this header needs no JSON library).
+template <typename Json>
+Json metric_json(double value) {
+  if (std::isinf(value)) return Json(value > 0 ? "inf" : "-inf");
+  return std::isnan(value) ? Json(nullptr) : Json(value);
+}
 
 // The metric names of a task (the keys of MetricSet::values), the first being the default for early
 // stopping: regression rmse, mae, r2; binary logloss, auc, pr_auc, accuracy; multiclass logloss,

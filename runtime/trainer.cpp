@@ -334,7 +334,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     if (options.metrics_log) {
       nlohmann::json j = {{"epoch", epoch}, {"train_loss", record.train_loss}, {"seconds", record.seconds},
                           {"rows_per_second", record.rows_per_second}};
-      for (const auto& [k, v] : record.valid.values) j["valid_" + k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      for (const auto& [k, v] : record.valid.values) j["valid_" + k] = metric_json<nlohmann::json>(v);
       *options.metrics_log << j.dump() << "\n";
       options.metrics_log->flush();
     }

@@ -245,6 +245,50 @@ TEST_P(MetricsOnDevice, NaNPredictionsGiveNaNMetrics) {
   for (const auto& [name, value] : mc.values) EXPECT_TRUE(std::isnan(value)) << name;
 }
 
+// An infinite prediction (a log-scale fit beyond exp's range) is taken as it is: rmse and mae inf,
+// r2 -inf; a row of weight 0 does not count, whatever its prediction (0 * inf is NaN), but a NaN
+// prediction still makes every metric NaN.
+TEST_P(MetricsOnDevice, InfinitePredictionsCountAsTheyAreUnlessTheirWeightIsZero) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> y = {1, 2, 3, 4}, p = {1, inf, 3, -inf};
+  const MetricSet m = compute_metrics(ctx, Task::regression, view(p), view(y), {}, 0);
+  EXPECT_EQ(m.values.at("rmse"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(m.values.at("mae"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(m.values.at("r2"), -std::numeric_limits<double>::infinity());
+
+  const std::vector<float> w = {1, 0, 2, 0}, off = {2, inf, 3, -inf};
+  const MetricSet weighted = compute_metrics(ctx, Task::regression, view(off), view(y), view(w), 0);
+  // Rows 1 and 3 alone: errors 1 and 0, weights 1 and 2; labels 1 and 3 around their mean 7/3.
+  EXPECT_NEAR(weighted.values.at("rmse"), std::sqrt(1.0 / 3.0), 1e-15);
+  EXPECT_NEAR(weighted.values.at("mae"), 1.0 / 3.0, 1e-15);
+  EXPECT_NEAR(weighted.values.at("r2"), 1.0 - 1.0 / (16.0 / 9.0 + 2.0 * 4.0 / 9.0), 1e-12);
+
+  const std::vector<float> nan_at_zero = {2, std::numeric_limits<float>::quiet_NaN(), 3, 4};
+  const MetricSet n = compute_metrics(ctx, Task::regression, view(nan_at_zero), view(y), view(w), 0);
+  for (const auto& [name, value] : n.values) EXPECT_TRUE(std::isnan(value)) << name;
+}
+
+TEST(MetricJson, InfiniteValuesAreTextAndUndefinedOnesNull) {
+  // A stand-in for nlohmann::json: what metric_json builds it from.
+  struct Built {
+    std::string text;
+    double number = 0.0;
+    bool null = false;
+    explicit Built(const char* t) : text(t) {}
+    explicit Built(double v) : number(v) {}
+    explicit Built(std::nullptr_t) : null(true) {}
+  };
+  EXPECT_EQ(metric_json<Built>(std::numeric_limits<double>::infinity()).text, "inf");
+  EXPECT_EQ(metric_json<Built>(-std::numeric_limits<double>::infinity()).text, "-inf");
+  EXPECT_TRUE(metric_json<Built>(kNaN).null);
+  const Built finite = metric_json<Built>(0.25);
+  EXPECT_FALSE(finite.null);
+  EXPECT_TRUE(finite.text.empty());
+  EXPECT_EQ(finite.number, 0.25);
+}
+
 TEST_P(MetricsOnDevice, RegressionMatchesReference) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());

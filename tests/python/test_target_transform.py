@@ -95,7 +95,12 @@ class TargetTransformTest(ImportedFramesCase):
         self.assertAlmostEqual(mean, np.log(self.train_df["y"]).mean(), delta=0.1)
         self.assertEqual(prep["dense_names"], FEATURES)
         x = self.test_df[FEATURES].to_numpy(dtype=np.float32).astype(np.float64)
-        prepared = np.stack([(x[:, i] - n["center"]) * n["inv_scale"] for i, n in enumerate(prep["numeric"])], axis=1)
+        # Clipped by default on the log scale (to the 0.1% and 99.9% training quantiles), then scaled.
+        for i, n in enumerate(prep["numeric"]):
+            self.assertLess(n["clip_lo"], np.quantile(self.train_df[FEATURES[i]], 0.01), n)
+            self.assertGreater(n["clip_hi"], np.quantile(self.train_df[FEATURES[i]], 0.99), n)
+        prepared = np.stack([(np.clip(x[:, i], n["clip_lo"], n["clip_hi"]) - n["center"]) * n["inv_scale"]
+                             for i, n in enumerate(prep["numeric"])], axis=1)
         want = np.exp(mean + std * (prepared @ w + b))
         got = self.scores(model, self.test, "log-scores.csv")
         np.testing.assert_allclose(got, want, rtol=1e-5)
@@ -202,6 +207,35 @@ class TargetTransformTest(ImportedFramesCase):
         self.assertIn("unknown.h5", proc.stderr)
         self.assertIn("sqrt", proc.stderr)
 
+    def test_log_scale_clips_the_numeric_columns_unless_clip_is_given(self):
+        # A slope on the log scale extrapolates exponentially: by default the numeric columns are
+        # clipped to their 0.1% and 99.9% training quantiles, with a note; --clip decides otherwise.
+        proc = checked(*self.train_args("clipped.h5", "--target-transform", "log", "--epochs", "2"))
+        self.assertIn("train: note: --target-transform log: numeric columns are clipped to their 0.1% and 99.9% "
+                      "training quantiles (--clip quantile:0.001:0.999)", proc.stderr)
+
+        def bounds(model):
+            prep = json.loads(model_text(model, "preparation"))
+            return [(n["clip_lo"], n["clip_hi"]) for n in prep["numeric"]]
+
+        for (lo, hi), name in zip(bounds(self.path("clipped.h5")), FEATURES):
+            values = self.train_df[name]
+            # Between the 0.01% and 1% quantiles (the sketch is approximate), and far from the 1% ones.
+            self.assertTrue(values.quantile(0.0001) <= lo < values.quantile(0.01), (name, lo))
+            self.assertTrue(values.quantile(0.99) < hi <= values.quantile(0.9999), (name, hi))
+        for flags, expected in ((("--target-transform", "log", "--clip", "none"), None),
+                                (("--target-transform", "log1p", "--clip", "std:2"), "std"),
+                                ((), None)):
+            proc = checked(*self.train_args("other.h5", "--epochs", "2", *flags))
+            self.assertNotIn("numeric columns are clipped", proc.stderr)
+            got = bounds(self.path("other.h5"))
+            if expected is None:
+                self.assertEqual(got, [(None, None)] * len(FEATURES), flags)
+            else:  # mean +- 2 standard deviations
+                for (lo, hi), name in zip(got, FEATURES):
+                    values = self.train_df[name]
+                    self.assertAlmostEqual(hi - lo, 4 * values.std(), delta=0.1, msg=(name, lo, hi))
+
     def test_drift_report_and_overflow(self):
         model = self.log_model()
         drift = json.loads(checked("drift", model, self.test, "--json", "--device", "cpu", "--quiet").stdout)
@@ -217,7 +251,9 @@ class TargetTransformTest(ImportedFramesCase):
             html = f.read()
         self.assertIn("log(label)", html)
         self.assertIn("--target-transform log", html)
-        # A score beyond exp's range: +inf on one side (0 on the other), counted and noted.
+        # A score beyond exp's range: +inf on one side (0 on the other), counted and noted. Only an
+        # unclipped column lets a value reach it.
+        model = self.fit("unclipped.h5", "--target-transform", "log", "--epochs", "20", "--clip", "none")
         far = self.test_df.head(5).copy()
         far.loc[0, "x1"] = 1e6
         far.loc[1, "x1"] = -1e6
@@ -231,18 +267,35 @@ class TargetTransformTest(ImportedFramesCase):
         self.assertEqual(summary["infinite_predictions"], 1)
         self.assertEqual(summary["files"][0]["infinite_predictions"], 1)
         self.assertTrue(any("1 prediction is infinite" in n for n in summary["notes"]), summary["notes"])
-        # `lathe eval` counts them as score does, with a note naming the cause; rmse, mae and r2 are
-        # infinite, null in the JSON (which has no inf), "inf" in the text.
+        # `lathe eval` counts them as score does, with a note naming the cause, and the metrics take
+        # the prediction as it is: rmse and mae inf, r2 -inf; "inf" and "-inf" in the JSON (which
+        # has no infinity, and whose null is an undefined metric), as in the text.
         proc = checked("eval", model, data, "--json", "--device", "cpu")
         metrics = json.loads(proc.stdout)
         self.assertEqual(metrics["infinite_predictions"], 1)
-        self.assertEqual([metrics[k] for k in ("rmse", "mae", "r2")], [None, None, None])
+        self.assertEqual([metrics[k] for k in ("rmse", "mae", "r2")], ["inf", "inf", "-inf"])
+        self.assertEqual([float(metrics[k]) for k in ("rmse", "r2")], [np.inf, -np.inf])
         self.assertIn("eval: note: 1 prediction is infinite", proc.stderr)
         self.assertIn("exp's range (--target-transform)", proc.stderr)
+        self.assertIn("The metrics take it as it is: mae inf, r2 -inf, rmse inf", proc.stderr)
         proc = checked("eval", model, data, "--device", "cpu")
-        self.assertIn("inf", proc.stdout)
+        self.assertRegex(proc.stdout, r"rmse +inf")
+        self.assertRegex(proc.stdout, r"r2 +-inf")
         self.assertIn("1 prediction is infinite", proc.stderr)
         self.assertNotIn("infinite", checked("eval", model, data, "--device", "cpu", "--quiet").stderr)
+        # A row of weight 0 does not count, whatever its prediction: the metrics are those of the
+        # other rows (0 * inf would make them NaN), and the note says why.
+        weighted = far.copy()
+        weighted["w"] = 1.0
+        weighted.loc[np.isinf(got), "w"] = 0.0
+        wdata = import_frame(weighted, self.dir, "far-weighted")
+        proc = checked("eval", model, wdata, "--weight", "w", "--json", "--device", "cpu")
+        metrics = json.loads(proc.stdout)
+        self.assertEqual(metrics["infinite_predictions"], 1)
+        finite = ~np.isinf(got)
+        want = np.sqrt(mean_squared_error(far["y"][finite], got[finite]))
+        self.assertAlmostEqual(metrics["rmse"], want, delta=1e-5 * want)
+        self.assertIn("Its weight is 0: the metrics do not count it", proc.stderr)
         # Without such a row the count is 0.
         self.assertEqual(self.evaluate(model, self.test)["infinite_predictions"], 0)
 
