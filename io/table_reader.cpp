@@ -1266,6 +1266,9 @@ const std::filesystem::path& TableReader::path() const { return impl_->path; }
 Layout TableReader::layout() const { return impl_->layout; }
 std::int64_t TableReader::rows() const { return impl_->rows; }
 const std::vector<ColumnInfo>& TableReader::columns() const { return impl_->columns; }
+void TableReader::swap_categories(std::size_t column, std::vector<std::string>& labels) {
+  impl_->columns.at(column).categories.swap(labels);
+}
 const std::vector<DatasetStorage>& TableReader::storage() const { return impl_->storage; }
 std::int64_t TableReader::block_rows() const { return impl_->block_rows; }
 

@@ -124,6 +124,10 @@ class TableReader {
   Layout layout() const;
   std::int64_t rows() const;
   const std::vector<ColumnInfo>& columns() const;
+  // Swaps the labels of column `column` (columns()[column].categories) with `labels`, so that a
+  // caller that would otherwise hold a second copy of millions of labels (a training's profile) can
+  // borrow them, and hand them back. Nothing that reads the column's labels may run meanwhile.
+  void swap_categories(std::size_t column, std::vector<std::string>& labels);
   const std::vector<DatasetStorage>& storage() const;
   // Rows per block: options.block_rows rounded to a multiple of the chunk rows (chunk-aligned reads
   // decompress every chunk once), at least one chunk.

@@ -1005,8 +1005,18 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // costs nothing, whatever its labels.
   ProfileOptions profile_options;
   profile_options.skip_columns = prep.exclude;
-  // Moved into the model file below, not copied: it holds every label of every column.
+  // Moved into the model file below, not copied: it holds every label of every column. It is made
+  // without them, which are the reader's: lent to it while the preparation is fitted from it, and
+  // moved into it once the reader is done (a copy of a table of ids took time and memory).
+  profile_options.copy_labels = false;
   DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
+  const auto swap_profile_labels = [&] {
+    for (std::size_t c = 0; c < profile.columns.size(); ++c) {
+      if (profile.columns[c].type == ColumnType::categorical) {
+        reader.swap_categories(c, profile.columns[c].categorical.labels);
+      }
+    }
+  };
   stage_done("profile");
   if (warm) {
     const std::string where = "--init-model " + options.init_model.string() + ": ";
@@ -1046,9 +1056,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                              ", so it optimizes another objective from the old weights");
     }
   }
-  const FittedPreparation fitted = warm && !options.refit_prep
-                                       ? init.preparation
-                                       : fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
+  const FittedPreparation fitted = [&] {
+    if (warm && !options.refit_prep) return init.preparation;
+    swap_profile_labels();  // lent to the profile
+    FittedPreparation fit = fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
+    swap_profile_labels();  // back to the reader, for the binding
+    return fit;
+  }();
   // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
   BoundPreparation bound = bind_preparation(fitted, reader.columns());
 
@@ -1211,6 +1225,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // label's slot, a slot's label hash) are closed before the model's parameters are made. Streamed
   // rows are read window by window during training, which keeps both.
   if (!stream) {
+    swap_profile_labels();  // the profile's for good
     open_reader.reset();
     bound = BoundPreparation{};
   }
@@ -1409,6 +1424,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.options_json = options.options_json;
   // The training rows' profile, the reference of `lathe drift`: of the features and the label, not
   // of the columns left out (`--drop`, the sample weight), which new data need not have.
+  if (stream) {
+    // A streamed run's reader still holds the labels (it read the windows with them): copied.
+    for (std::size_t c = 0; c < profile.columns.size(); ++c) {
+      if (profile.columns[c].type == ColumnType::categorical) {
+        profile.columns[c].categorical.labels = reader.columns()[c].categories;
+      }
+    }
+  }
   file.profile = std::move(profile);
   std::erase_if(file.profile->columns, [&](const ColumnProfile& c) {
     return std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();

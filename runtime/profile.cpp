@@ -45,7 +45,7 @@ DataProfile make_profile(const std::vector<ColumnInfo>& columns, const ProfileOp
     if (info.type != ColumnType::categorical) continue;
     CategoricalProfile& c = profile.columns[static_cast<std::size_t>(k)].categorical;
     try {
-      c.labels = info.categories;
+      if (options.copy_labels) c.labels = info.categories;
       c.counts.assign(info.categories.size(), 0);
     } catch (...) {
       failed[static_cast<std::size_t>(k)] = std::current_exception();
@@ -113,7 +113,7 @@ ProfileLayout layout_of(const DataProfile& profile, const ProfileOptions& option
     const ColumnProfile& column = profile.columns[static_cast<std::size_t>(c)];
     if (column.type == ColumnType::categorical) {
       layout.categorical.push_back(c);
-      layout.labels.push_back(static_cast<std::int64_t>(column.categorical.labels.size()));
+      layout.labels.push_back(static_cast<std::int64_t>(column.categorical.counts.size()));
     } else {
       layout.numeric.push_back(c);
     }
@@ -343,7 +343,8 @@ void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
     throw Error("profile: sketch capacity " + std::to_string(options.sketch_capacity) + " is below 2");
   }
   for (ColumnProfile& column : profile.columns) {
-    if (column.type == ColumnType::categorical &&
+    // (A profile made without its labels has counts sized to the table's.)
+    if (column.type == ColumnType::categorical && options.copy_labels &&
         column.categorical.counts.size() != column.categorical.labels.size()) {
       if (!column.categorical.counts.empty()) {
         throw Error("profile_block: column '" + column.name + "' has " +
@@ -447,7 +448,7 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       for (std::int64_t c = 0; c < profiled && where.empty(); ++c) {
         const ColumnProfile& column = part.columns[static_cast<std::size_t>(c)];
         if (column.type != ColumnType::categorical) continue;
-        const auto labels = static_cast<std::int64_t>(column.categorical.labels.size());
+        const auto labels = static_cast<std::int64_t>(column.categorical.counts.size());
         const float* v = block + c * n;
         for (std::int64_t r = 0; r < n; ++r) {
           if (!keep_bytes.empty() && keep_bytes[static_cast<std::size_t>(r)] == 0) continue;

@@ -51,6 +51,10 @@ struct ProfileOptions {
   // prepared file's passthrough columns). They are not read, and their profile stays empty (no
   // rows, no counts): an id column of strings need not even have codes float32 holds exactly.
   std::vector<std::string> skip_columns;
+  // false: make_profile sizes a categorical column's counts to its labels but leaves its profile's
+  // labels empty, for a caller that moves the table's own labels in (TableReader::swap_categories)
+  // rather than hold a copy of millions of them.
+  bool copy_labels = true;
 };
 
 // An empty profile of a table with these columns: names, types, labels, zero counts, sketches of
