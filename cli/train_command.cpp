@@ -457,14 +457,25 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   // quantiles bounds such rows and hardly any other: the curve is smooth and the test RMSE lower
   // (README, `--target-transform`). A kept preparation (--init-model without --refit-prep) is not
   // refitted, so it is not clipped.
-  const bool log_scale =
-      o.target_transform.value_or(TargetTransform::none) != TargetTransform::none;
+  // A retraining keeps --init-model's transform unless --target-transform is given (train_table),
+  // and one that refits the preparation takes the same default clipping.
+  TargetTransform transform = o.target_transform.value_or(TargetTransform::none);
+  std::string transform_source = std::string("--target-transform ") + target_transform_name(transform);
+  if (!o.target_transform && !o.init_model.empty() && o.refit_prep && o.task == Task::regression &&
+      cmd->count("--clip") == 0) {
+    ModelLoadOptions light;
+    light.profile_labels = false;
+    const ModelFile init = load_model(o.init_model, nullptr, light);
+    if (init.task == Task::regression) transform = init.target_transform;
+    transform_source = o.init_model.string() + "'s --target-transform " + target_transform_name(transform);
+  }
+  const bool log_scale = transform != TargetTransform::none;
   const bool fits_preparation = o.init_model.empty() || o.refit_prep;
   std::string default_clip_note;
   if (log_scale && fits_preparation && cmd->count("--clip") == 0) {
     args->preparation.clip = "quantile:0.001:0.999";
     default_clip_note =
-        "--target-transform " + args->target_transform +
+        transform_source +
         ": numeric columns are clipped to their 0.1% and 99.9% training quantiles (--clip "
         "quantile:0.001:0.999), as a slope on the log scale extrapolates exponentially beyond "
         "them; --clip none keeps every value";

@@ -218,6 +218,12 @@ class TargetTransformTest(ImportedFramesCase):
             prep = json.loads(model_text(model, "preparation"))
             return [(n["clip_lo"], n["clip_hi"]) for n in prep["numeric"]]
 
+        # A retraining that refits the preparation keeps the earlier model's transform, and its clipping.
+        proc = checked(*self.train_args("clipped-child.h5", "--epochs", "1", "--init-model", self.path("clipped.h5"),
+                                        "--refit-prep"))
+        self.assertIn("clipped.h5's --target-transform log: numeric columns are clipped to their 0.1% and 99.9% "
+                      "training quantiles", proc.stderr)
+        self.assertEqual([lo is None for lo, _ in bounds(self.path("clipped-child.h5"))], [False] * len(FEATURES))
         for (lo, hi), name in zip(bounds(self.path("clipped.h5")), FEATURES):
             values = self.train_df[name]
             # Between the 0.01% and 1% quantiles (the sketch is approximate), and far from the 1% ones.
