@@ -110,8 +110,10 @@ DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t fi
   }
   if (fcpl_id >= 0) H5Pclose(fcpl_id);
   userblock_ = userblock;
-  // HDF5 refuses to read past its end of allocation (relative to the base address), whatever the
-  // file's size: a damaged superblock's. Bytes past it are left to HDF5, which reports them.
+  // HDF5 refuses to read past its end of allocation, whatever the file's size: a damaged
+  // superblock's. Bytes past it are left to HDF5, which reports them. H5Fget_eoa counts from the
+  // start of the file (the userblock's bytes included: HDF5 1.10, as a file with a userblock
+  // shows), the addresses checked against it from the base address.
   haddr_t end_of_allocation = HADDR_UNDEF;
   if (H5Fget_eoa(file, &end_of_allocation) < 0 || end_of_allocation == HADDR_UNDEF) {
     H5Eclear2(H5E_DEFAULT);
@@ -119,7 +121,7 @@ DirectBlockReader::DirectBlockReader(const std::filesystem::path& path, hid_t fi
     enabled_ = false;
     return;
   }
-  end_of_allocation_ = end_of_allocation;
+  end_of_allocation_ = end_of_allocation > userblock_ ? end_of_allocation - userblock_ : 0;
 }
 
 bool DirectBlockReader::allocated(std::uint64_t address, std::uint64_t bytes) const {

@@ -448,22 +448,31 @@ class Hdf5LayoutsTest(unittest.TestCase):
         # A damaged superblock whose end of allocation (EOA) lies before a dataset's bytes: HDF5
         # refuses to read them, whatever the file's size. Lathe's direct reads (heap ids and
         # collections, contiguous data by pread) must not read them either.
-        path = os.path.join(self.tmp, "eoa.h5")
-        with h5py.File(path, "w", libver="earliest") as h:
+        # With a userblock too: HDF5 then counts the EOA from the start of the file, the addresses
+        # from the end of the userblock.
+        for userblock in (0, 512):
+            self.check_bytes_past_the_end_of_allocation(userblock)
+
+    def check_bytes_past_the_end_of_allocation(self, userblock):
+        path = os.path.join(self.tmp, f"eoa_{userblock}.h5")
+        with h5py.File(path, "w", libver="earliest", userblock_size=userblock) as h:
             h["x"] = np.arange(1000, dtype=np.float32)
             h["y"] = (np.arange(1000) % 2).astype(np.int32)
             h["c"] = np.array([f"label{i % 7}" for i in range(1000)], dtype=h5py.string_dtype())
         with h5py.File(path, "r") as h:
-            y_offset = h["y"].id.get_offset()
+            y_offset = h["y"].id.get_offset()  # from the start of the file
         pristine = bytearray(open(path, "rb").read())
-        self.assertEqual(pristine[8], 0, "superblock version 0: the EOA is at byte 40")
+        self.assertEqual(pristine[userblock + 8], 0, "superblock version 0: the EOA is at its byte 40")
+        at = userblock + 40
+        self.assertEqual(int.from_bytes(pristine[at:at + 8], "little"), len(pristine))
         heap = pristine.find(b"GCOL")
         self.assertGreater(heap, y_offset)
-        # First only the global heap lies past the EOA, then the label column's numbers as well.
-        for eoa, dataset in ((heap + 64, "'/c'"), (y_offset + 100, "'/y'")):
+        # First only the end of the global heap lies past the EOA (by less than a userblock), then
+        # the label column's numbers as well.
+        for eoa, dataset in ((len(pristine) - 100, "'/c'"), (y_offset + 100, "'/y'")):
             damaged = bytearray(pristine)
-            damaged[40:48] = int(eoa).to_bytes(8, "little")
-            broken = os.path.join(self.tmp, f"eoa_{eoa}.h5")
+            damaged[at:at + 8] = int(eoa).to_bytes(8, "little")
+            broken = os.path.join(self.tmp, f"eoa_{userblock}_{eoa}.h5")
             with open(broken, "wb") as out:
                 out.write(damaged)
             with self.assertRaises((OSError, KeyError)):  # h5py's newer HDF5 may refuse at the open
