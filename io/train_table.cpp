@@ -1281,6 +1281,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         if (same == fitted.sparse.end()) {
           report.notes.push_back("--init-model: the weights of its cross " + old_group.name +
                                  " were not carried: this run's --cross does not make it");
+        } else if (same->a_bins != old_group.a_bins || same->b_bins != old_group.b_bins) {
+          // The same name, other sides: a column's bins in one preparation, a categorical column
+          // named like them in the other.
+          report.notes.push_back("--init-model: the weights of its cross " + old_group.name +
+                                 " were not carried: its sides are other columns in this run (a numeric column's "
+                                 "bins in one model, a categorical column of that name in the other)");
         } else if (moved != carry.remapped_crosses.end() && !moved->moved) {
           report.notes.push_back("--init-model: the weights of its cross " + old_group.name + " (" +
                                  std::to_string(moved->old_buckets) + " buckets) were not carried into this run's " +

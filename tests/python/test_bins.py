@@ -455,6 +455,19 @@ class BinsTest(ImportedFramesCase):
                 "--quiet", "--epochs", "1", "--model", "fm", "--init-model", model)
         self.assertEqual(preparation(kept), preparation(model))
 
+    def test_a_cross_whose_sides_changed_kind_starts_at_zero_with_a_note(self):
+        # The same cross name, other sides: x's bins in the earlier model, a categorical column
+        # named 'x#bins' in the new data (which has no x).
+        parent, _ = self.fit("kind-parent.h5", "--bins", "x=4", "--cross", "x#bins*city", "--epochs", "1")
+        df = self.train_df[["x2", "city", "y"]].copy()
+        df["x#bins"] = np.where(self.train_df["x"] > 5, "hi", "lo")
+        data = import_frame(df, self.dir, "kind-data")
+        proc = checked("train", data, "--label", "y", "--task", "regression", "--out", self.path("kind-child.h5"),
+                       "--device", "cpu", "--seed", "3", "--epochs", "1", "--cross", "x#bins*city", "--init-model",
+                       parent, "--refit-prep")
+        self.assertIn("the weights of its cross x#bins*city were not carried: its sides are other columns in this "
+                      "run", proc.stderr)
+
     def test_bad_crosses_of_bins_are_errors_naming_them(self):
         self.assert_refused(["--cross", "x#bins*city"], 1, "'x'", "--bins x=")
         self.assert_refused(["--bins", "x=4", "--cross", "city#bins*x2"], 1, "'city'", "categorical")
