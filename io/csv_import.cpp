@@ -21,17 +21,16 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "io/columnar_writer.h"
 #include "io/csv_reader.h"
 #include "io/decimal_parse.h"
 #include "io/csv_segment.h"
 #include "io/read_only_file.h"
-#include "io/string_hash.h"
 #include "io/text_check.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
+#include "runtime/label_table.h"
 
 namespace lathe {
 
@@ -174,12 +173,55 @@ std::string quoted_for_message(std::string_view value) {
   return out + "'";
 }
 
-using LabelSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
-using LabelCodes = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
+// Distinct labels and their codes 0, 1, 2, ... in the order they were added, found through a
+// LabelTable (runtime/label_table.h): a CSV of millions of ids spent half its import in the nodes
+// and allocations of an unordered_map of strings.
+class LabelCodes {
+ public:
+  // The code of `label`, or -1 when it was never added.
+  std::int32_t find(std::string_view label) const {
+    return static_cast<std::int32_t>(table_.find(label, LabelTable::hash(label), label_of()));
+  }
+  // The code of `label`, added as the next code when it is new.
+  std::int32_t add(std::string_view label) {
+    bool added = false;
+    const std::int64_t code = table_.find_or_add(label, LabelTable::hash(label), label_of(), added);
+    if (added) labels_.emplace_back(label);
+    return static_cast<std::int32_t>(code);
+  }
+  // Every label of `from` added, moved rather than copied; `from` is left empty.
+  void merge(LabelCodes& from) {
+    for (std::string& label : from.labels_) {
+      bool added = false;
+      table_.find_or_add(label, LabelTable::hash(label), label_of(), added);
+      if (added) labels_.push_back(std::move(label));
+    }
+    from = LabelCodes();
+  }
+  void reserve(std::size_t labels) { labels_.reserve(labels); }
+  std::size_t size() const { return labels_.size(); }
+  // The labels by code.
+  const std::vector<std::string>& labels() const { return labels_; }
+  // The labels by code, moved out; nothing is left.
+  std::vector<std::string> release() {
+    table_.clear();
+    return std::move(labels_);
+  }
 
-void insert_label(LabelSet& labels, std::string_view value) {
-  if (labels.find(value) == labels.end()) labels.emplace(value);
-}
+ private:
+  struct LabelOf {
+    const std::vector<std::string>* labels;
+    std::string_view operator()(std::int64_t code) const { return (*labels)[static_cast<std::size_t>(code)]; }
+  };
+  LabelOf label_of() const { return {&labels_}; }
+
+  std::vector<std::string> labels_;
+  LabelTable table_;
+};
+// A set of labels is their codes, unused.
+using LabelSet = LabelCodes;
+
+void insert_label(LabelSet& labels, std::string_view value) { labels.add(value); }
 
 // Which field values (trimmed) are missing, as CsvImportOptions says: the empty field, the default
 // tokens unless keep_default_na is false, and the na_values tokens (with an integer token's plain
@@ -211,7 +253,7 @@ class MissingValues {
     if (value.empty()) return true;
     if (default_tokens_ && is_default_na_token(value)) return true;
     // Without na_values, one test of a zero; with them, a hash only for values of a token's length.
-    return (extra_lengths_ & length_bit(value.size())) != 0 && extra_.find(value) != extra_.end();
+    return (extra_lengths_ & length_bit(value.size())) != 0 && extra_.find(value) >= 0;
   }
 
   // Whether a token is a number: only then can a number of a numeric column be missing.
@@ -363,8 +405,7 @@ struct HeldColumn {
 
   std::size_t bytes() const {
     std::size_t label_bytes = 0;
-    for (const auto& [label, code] : label_codes)
-      label_bytes += label.size() + kHeldLabelOverheadBytes;
+    for (const std::string& label : label_codes.labels()) label_bytes += label.size() + kHeldLabelOverheadBytes;
     return numbers.capacity() * sizeof(double) + codes.capacity() * sizeof(std::int32_t) +
            label_bytes;
   }
@@ -993,17 +1034,11 @@ void CsvImport::hold_label(HeldRows& held, std::size_t c, ColumnTally& tally,
     case HeldColumn::Kind::labels:
       break;
   }
-  auto it = column.label_codes.find(value);
-  if (it == column.label_codes.end()) {
-    it = column.label_codes
-             .emplace(std::string(value), static_cast<std::int32_t>(column.label_codes.size()))
-             .first;
-  }
-  column.codes.push_back(it->second);
+  column.codes.push_back(column.label_codes.add(value));
 }
 
 void CsvImport::give_up_column(HeldColumn& column, ColumnTally& tally) const {
-  for (const auto& [label, code] : column.label_codes) insert_label(tally.texts, label);
+  for (const std::string& label : column.label_codes.labels()) insert_label(tally.texts, label);
   column = HeldColumn{};
   column.kind = HeldColumn::Kind::mixed;
 }
@@ -1059,7 +1094,7 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
       into.first_beyond_double_line = from.first_beyond_double_line;
       into.first_beyond_double = std::move(from.first_beyond_double);
     }
-    into.texts.merge(from.texts);  // moves the nodes, no copies
+    into.texts.merge(from.texts);  // moves the labels, no copies
     if (!into.numbers_seen_complete) continue;
     if (from.numbers_seen_complete) into.numbers_seen.merge(from.numbers_seen);
     // More distinct numbers than the limit in the file so far, whatever each part held: the
@@ -1098,7 +1133,7 @@ bool CsvImport::scan_segments(const CsvDataRegion& region, ScanTally& whole) {
       [&](ScanPart& part) {
         if (part.holding) {  // the labels it held count as those of a segment not held
           for (std::size_t c = 0; c < columns_.size(); ++c) {
-            for (const auto& [label, code] : part.held.columns[c].label_codes) {
+            for (const std::string& label : part.held.columns[c].label_codes.labels()) {
               insert_label(part.tally.columns[c].texts, label);
             }
           }
@@ -1349,8 +1384,8 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
       if (is_missing(value)) {
         block.codes[c][row] = -1;
       } else {
-        const auto it = column.codes.find(value);
-        if (it == column.codes.end()) {
+        const std::int32_t code = column.codes.find(value);
+        if (code < 0) {
           // A label no row kept holds: the row has a bad value in a later (mostly) numeric column,
           // and the label pass skipped it; that is the reason, as the columns in order find it.
           std::optional<std::string> reason = non_number_in_numeric_column(record);
@@ -1358,7 +1393,7 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
           bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
           return false;
         }
-        block.codes[c][row] = it->second;
+        block.codes[c][row] = code;
       }
     } else if (column.exact_integers) {
       // Pass 1 found only integers within int64 and no missing value in every row that gets here
@@ -1406,9 +1441,9 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   for (ColumnScan& column : columns_) {
     if (column.type == ColumnType::categorical) {
       ++report.categorical_columns;
-      column.labels.assign(column.texts.begin(), column.texts.end());
-      column.labels.insert(column.labels.end(), column.numbers_seen.begin(),
-                           column.numbers_seen.end());
+      column.labels = column.texts.release();
+      column.labels.insert(column.labels.end(), column.numbers_seen.labels().begin(),
+                           column.numbers_seen.labels().end());
       column.texts = LabelSet();
       column.numbers_seen = LabelSet();
       std::sort(column.labels.begin(), column.labels.end());
@@ -1418,9 +1453,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
                          "' has more categories than int32 codes");
       }
       column.codes.reserve(column.labels.size());
-      for (std::size_t i = 0; i < column.labels.size(); ++i) {
-        column.codes.emplace(column.labels[i], static_cast<std::int32_t>(i));
-      }
+      for (const std::string& label : column.labels) column.codes.add(label);  // code i: label i
       specs.push_back({column.name, StoredType::categorical_codes});
     } else {
       ++report.numeric_columns;
@@ -1478,10 +1511,11 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
         HeldColumn& column = part.columns[c];
         if (column.kind != HeldColumn::Kind::labels) continue;
         code_of_label.resize(column.label_codes.size());
-        for (const auto& [label, index] : column.label_codes) {
-          const auto it = columns_[c].codes.find(label);
-          if (it == columns_[c].codes.end()) throw InputError(changed_);  // pass 1 saw it
-          code_of_label[static_cast<std::size_t>(index)] = it->second;
+        const std::vector<std::string>& labels = column.label_codes.labels();
+        for (std::size_t index = 0; index < labels.size(); ++index) {
+          const std::int32_t code = columns_[c].codes.find(labels[index]);
+          if (code < 0) throw InputError(changed_);  // pass 1 saw it
+          code_of_label[index] = code;
         }
         for (std::int32_t& code : column.codes) {
           if (code >= 0) code = code_of_label[static_cast<std::size_t>(code)];
