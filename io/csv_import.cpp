@@ -30,7 +30,7 @@
 #include "io/text_check.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
-#include "runtime/label_table.h"
+#include "runtime/label_codes.h"
 
 namespace lathe {
 
@@ -173,52 +173,7 @@ std::string quoted_for_message(std::string_view value) {
   return out + "'";
 }
 
-// Distinct labels and their codes 0, 1, 2, ... in the order they were added, found through a
-// LabelTable (runtime/label_table.h): a CSV of millions of ids spent half its import in the nodes
-// and allocations of an unordered_map of strings.
-class LabelCodes {
- public:
-  // The code of `label`, or -1 when it was never added.
-  std::int32_t find(std::string_view label) const {
-    return static_cast<std::int32_t>(table_.find(label, LabelTable::hash(label), label_of()));
-  }
-  // The code of `label`, added as the next code when it is new.
-  std::int32_t add(std::string_view label) {
-    bool added = false;
-    const std::int64_t code = table_.find_or_add(label, LabelTable::hash(label), label_of(), added);
-    if (added) labels_.emplace_back(label);
-    return static_cast<std::int32_t>(code);
-  }
-  // Every label of `from` added, moved rather than copied; `from` is left empty.
-  void merge(LabelCodes& from) {
-    for (std::string& label : from.labels_) {
-      bool added = false;
-      table_.find_or_add(label, LabelTable::hash(label), label_of(), added);
-      if (added) labels_.push_back(std::move(label));
-    }
-    from = LabelCodes();
-  }
-  void reserve(std::size_t labels) { labels_.reserve(labels); }
-  std::size_t size() const { return labels_.size(); }
-  // The labels by code.
-  const std::vector<std::string>& labels() const { return labels_; }
-  // The labels by code, moved out; nothing is left.
-  std::vector<std::string> release() {
-    table_.clear();
-    return std::move(labels_);
-  }
-
- private:
-  struct LabelOf {
-    const std::vector<std::string>* labels;
-    std::string_view operator()(std::int64_t code) const { return (*labels)[static_cast<std::size_t>(code)]; }
-  };
-  LabelOf label_of() const { return {&labels_}; }
-
-  std::vector<std::string> labels_;
-  LabelTable table_;
-};
-// A set of labels is their codes, unused.
+// A set of labels: their codes (runtime/label_codes.h), unused.
 using LabelSet = LabelCodes;
 
 void insert_label(LabelSet& labels, std::string_view value) { labels.add(value); }
@@ -1034,7 +989,7 @@ void CsvImport::hold_label(HeldRows& held, std::size_t c, ColumnTally& tally,
     case HeldColumn::Kind::labels:
       break;
   }
-  column.codes.push_back(column.label_codes.add(value));
+  column.codes.push_back(static_cast<std::int32_t>(column.label_codes.add(value)));
 }
 
 void CsvImport::give_up_column(HeldColumn& column, ColumnTally& tally) const {
@@ -1384,7 +1339,7 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
       if (is_missing(value)) {
         block.codes[c][row] = -1;
       } else {
-        const std::int32_t code = column.codes.find(value);
+        const auto code = static_cast<std::int32_t>(column.codes.find(value));
         if (code < 0) {
           // A label no row kept holds: the row has a bad value in a later (mostly) numeric column,
           // and the label pass skipped it; that is the reason, as the columns in order find it.
@@ -1513,7 +1468,7 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
         code_of_label.resize(column.label_codes.size());
         const std::vector<std::string>& labels = column.label_codes.labels();
         for (std::size_t index = 0; index < labels.size(); ++index) {
-          const std::int32_t code = columns_[c].codes.find(labels[index]);
+          const auto code = static_cast<std::int32_t>(columns_[c].codes.find(labels[index]));
           if (code < 0) throw InputError(changed_);  // pass 1 saw it
           code_of_label[index] = code;
         }

@@ -15,7 +15,7 @@
 #include "io/heap_string_reader.h"
 #include "io/native_integer.h"
 #include "runtime/error.h"
-#include "runtime/label_table.h"
+#include "runtime/label_codes.h"
 
 namespace lathe {
 
@@ -23,69 +23,27 @@ namespace {
 
 using h5::H5Handle;
 
-// The labels of a string field element in the order they first appear (a label's code is its
-// position), and the table of codes that finds a label's code (runtime/label_table.h). Each label
-// is held once: an unordered_map from label to code held a second copy of it in a node of its own,
-// some 100 bytes a label in all, which on a column of a million ids was a hundred megabytes.
-class LabelIndex {
+// The labels of a string field element and their codes (runtime/label_codes.h), in int32 codes.
+class LabelIndex : public LabelCodes {
  public:
-  static std::uint64_t hash(std::string_view label) { return LabelTable::hash(label); }
   // The code of `label`, or -1 when it is not one of the labels. Thread-safe (it only reads).
   std::int32_t find(std::string_view label) const { return find(label, hash(label)); }
   // find() of a label whose hash() is `h`.
   std::int32_t find(std::string_view label, std::uint64_t h) const {
-    return static_cast<std::int32_t>(table_.find(label, h, label_of()));
+    return static_cast<std::int32_t>(LabelCodes::find(label, h));
   }
   // The code of `label` (hash h), added as the next code when it is not one of the labels yet.
   // InputError (naming `where` and `field`) past the codes an int32 holds.
   std::int32_t find_or_add(std::string_view label, std::uint64_t h, const std::string& where,
                            const std::string& field) {
-    if (labels_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+    if (size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
       const std::int32_t code = find(label, h);
       if (code >= 0) return code;
       throw InputError(where + ": field '" + field + "' has more labels than int32 codes");
     }
     bool added = false;
-    const auto code = static_cast<std::int32_t>(table_.find_or_add(label, h, label_of(), added));
-    if (added) {
-      // Grown eightfold, up to the rows that may add one: each new label is written into a new
-      // buffer fewer times (on this VM, writing memory for the first time costs about 2 s a GB).
-      if (labels_.size() == labels_.capacity() && labels_.size() < most_labels_) {
-        labels_.reserve(std::min(most_labels_, std::max<std::size_t>(1024, 8 * labels_.capacity())));
-      }
-      labels_.emplace_back(label);
-    }
-    return code;
+    return static_cast<std::int32_t>(add(label, h, added));
   }
-  // The most labels find_or_add may be asked to add (the rows collected): its growth stops there.
-  void expect_at_most(std::int64_t labels) {
-    most_labels_ = static_cast<std::size_t>(std::max<std::int64_t>(labels, 0));
-  }
-  std::size_t size() const { return labels_.size(); }
-  const std::vector<std::string>& labels() const { return labels_; }
-  // The labels, moved out; the index is left empty (it finds nothing).
-  std::vector<std::string> release() {
-    table_.clear();
-    return std::move(labels_);
-  }
-  // Hints that a find() of a label of hash `h` is coming: first its entry, later (once the entry
-  // is in the cache) the label it names. A table of a million labels is far larger than the
-  // cache, and each find() otherwise waits on both in turn.
-  void prefetch_slot(std::uint64_t h) const { table_.prefetch(h); }
-  void prefetch_label(std::uint64_t h) const {
-    table_.prefetch_label(h, [this](std::int64_t code) { return labels_.data() + code; });
-  }
-
- private:
-  struct LabelOf {
-    const std::vector<std::string>* labels;
-    std::string_view operator()(std::int64_t code) const { return (*labels)[static_cast<std::size_t>(code)]; }
-  };
-  LabelOf label_of() const { return {&labels_}; }
-
-  std::vector<std::string> labels_;
-  LabelTable table_;
-  std::size_t most_labels_ = std::numeric_limits<std::size_t>::max();
 };
 
 // The category codes of every row of a string field element, kept by collect_labels so that read()
