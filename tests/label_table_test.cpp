@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/label_codes.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -85,6 +87,44 @@ TEST(LabelTable, ClearForgetsEveryLabel) {
   EXPECT_EQ(l.find("5"), -1);
   l.table.prefetch(LabelTable::hash("5"));  // harmless on an empty table
   EXPECT_EQ(l.add("5"), 0);
+}
+
+// Codes in order of first addition; a merge moves the other's new labels in, in its order, and
+// leaves it empty; growth bounded by expect_at_most never reserves past it.
+TEST(LabelCodes, CodesInOrderMergedAndBounded) {
+  LabelCodes a, b;
+  a.expect_at_most(5000);
+  for (int i = 0; i < 3000; ++i) EXPECT_EQ(a.add("id" + std::to_string(i % 2500)), i % 2500);
+  EXPECT_EQ(a.size(), 2500u);
+  EXPECT_LE(a.labels().capacity(), 5000u);
+  for (const char* label : {"id7", "new1", "", "new2", "new1"}) b.add(label);
+  a.merge(b);
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.find("new1"), -1);
+  EXPECT_EQ(a.size(), 2503u);
+  EXPECT_EQ(a.find("id7"), 7);
+  EXPECT_EQ(a.find("new1"), 2500);
+  EXPECT_EQ(a.find(""), 2501);
+  EXPECT_EQ(a.find("new2"), 2502);
+  EXPECT_EQ(a.labels()[2502], "new2");
+  const std::vector<std::string> labels = a.release();
+  EXPECT_EQ(labels.size(), 2503u);
+  EXPECT_EQ(a.find("id7"), -1);
+}
+
+// The hash reads every byte: labels that differ in one byte anywhere, of every length up to 40,
+// hash apart (a hash that skipped a byte would give two of them the same value).
+TEST(LabelCodes, HashDependsOnEveryByte) {
+  for (std::size_t length = 1; length <= 40; ++length) {
+    const std::string base(length, 'a');
+    const std::uint64_t h = LabelTable::hash(base);
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string other = base;
+      other[at] = 'b';
+      EXPECT_NE(LabelTable::hash(other), h) << length << " " << at;
+      EXPECT_NE(LabelTable::hash(other) >> 32, h >> 32) << "tag, " << length << " " << at;
+    }
+  }
 }
 
 }  // namespace
