@@ -177,27 +177,6 @@ double ks_statistic(const QuantileSketch& a, const QuantileSketch& b) {
   return d;
 }
 
-namespace {
-
-// visit(i, hash) for each label i in order, with LabelTable::hash(labels[i]); a batch of labels is
-// hashed and their entries in `table` requested before any is visited, since a table of a million
-// labels is out of the cache.
-template <typename Visit>
-void for_each_hashed(const std::vector<std::string>& labels, const LabelTable& table, Visit visit) {
-  constexpr std::size_t kBatch = 16;
-  std::uint64_t hashes[kBatch];
-  for (std::size_t first = 0; first < labels.size(); first += kBatch) {
-    const std::size_t batch = std::min(kBatch, labels.size() - first);
-    for (std::size_t k = 0; k < batch; ++k) {
-      hashes[k] = LabelTable::hash(labels[first + k]);
-      table.prefetch(hashes[k]);
-    }
-    for (std::size_t k = 0; k < batch; ++k) visit(first + k, hashes[k]);
-  }
-}
-
-}  // namespace
-
 FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& now, const DriftThresholds& thresholds,
                              const CategoricalEncoding* encoding) {
   FeatureDrift f;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
@@ -295,28 +296,16 @@ std::vector<std::pair<std::string_view, std::int64_t>> label_rows(const Categori
   merged.reserve(n);
   LabelTable table;
   const auto label_of = [&](std::int64_t i) { return merged[static_cast<std::size_t>(i)].first; };
-  // A batch of labels is hashed and their entries fetched before any is looked up: a table of
-  // millions of entries is out of cache, and waiting for each entry in turn was most of the time.
-  constexpr std::size_t kBatch = 16;
-  std::uint64_t hashes[kBatch];
-  for (std::size_t first = 0; first < n; first += kBatch) {
-    const std::size_t batch = std::min(kBatch, n - first);
-    for (std::size_t k = 0; k < batch; ++k) {
-      hashes[k] = LabelTable::hash(cp.labels[first + k]);
-      table.prefetch(hashes[k]);
+  for_each_hashed(std::span<const std::string>(cp.labels).first(n), table, [&](std::size_t i, std::uint64_t h) {
+    if (cp.counts[i] <= 0) return;
+    bool added = false;
+    const std::int64_t at = table.find_or_add(cp.labels[i], h, label_of, added);
+    if (added) {
+      merged.emplace_back(cp.labels[i], cp.counts[i]);
+    } else {
+      merged[static_cast<std::size_t>(at)].second += cp.counts[i];
     }
-    for (std::size_t k = 0; k < batch; ++k) {
-      const std::size_t i = first + k;
-      if (cp.counts[i] <= 0) continue;
-      bool added = false;
-      const std::int64_t at = table.find_or_add(cp.labels[i], hashes[k], label_of, added);
-      if (added) {
-        merged.emplace_back(cp.labels[i], cp.counts[i]);
-      } else {
-        merged[static_cast<std::size_t>(at)].second += cp.counts[i];
-      }
-    }
-  }
+  });
   return merged;
 }
 
