@@ -426,9 +426,11 @@ std::vector<unsigned char> filtered_chunk(const void* values, std::size_t bytes,
 }
 
 // Whether deflating `bytes` of elements of `element_size` pays: 8 windows of 64 KB spread over
-// them, shuffled and deflated as the whole would be, must shrink to 85% or less. An fm's factors
-// start random and stay so (a few percent smaller for seconds of deflate on a large model), while a
-// hashed table's unseen slots are zeros.
+// them, shuffled and deflated as the whole would be, must shrink to half or less. An fm's factors
+// start random and stay so (a few percent smaller for seconds of deflate on a large model); a
+// table of 2^24 hashed crosses, mostly unseen slots (zeros), shrinks many times, and quickly. In
+// between, a linear model's 8.6M weights over hashed ids, 58% zeros, shrank to 55% (34 -> 19 MB)
+// in 0.22 s of deflate, the longest part of saving it: stored as they are.
 bool worth_deflating(const void* values, std::size_t bytes, std::size_t element_size, int level) {
   constexpr std::size_t kWindows = 8, kWindowBytes = std::size_t{1} << 16;
   const std::size_t window = std::min(kWindowBytes, bytes / kWindows) / element_size * element_size;
@@ -443,7 +445,7 @@ bool worth_deflating(const void* values, std::size_t bytes, std::size_t element_
     sampled += window;
     kept += packed.size();
   }
-  return kept * 100 <= sampled * 85;
+  return kept * 2 <= sampled;
 }
 
 // write_checksummed's deflate level (zlib's 1: the fastest).

@@ -179,7 +179,7 @@ ChecksummedChunk checksummed_chunk(const std::vector<T>& values);
 
 // A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
 // checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first
-// where a sample of it shrinks to 85% or less: a model's table of 2^24 hashed crosses, mostly
+// where a sample of it shrinks to half or less: a model's table of 2^24 hashed crosses, mostly
 // zeros, took 64 MB; an fm's random factors are stored as they are. Empty arrays are written too (a
 // zero-size dataset). `chunk`: checksummed_chunk(values) made beforehand (on another thread),
 // written as it is; without it, write_checksummed makes it. Either way (on a little-endian host)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <future>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -236,8 +237,11 @@ void append_profile_column(std::string& out, const ColumnProfile& c, nlohmann::j
   out.append(rest, empty_labels.size());
 }
 
+}  // namespace
+
 // The profile as write_profile stores it, built without a call to HDF5 (which is not
-// thread-safe): on a thread of its own while save_model writes the rest.
+// thread-safe): on a thread of its own while save_model writes the rest, or ahead
+// (ProfileTablesAhead).
 struct ProfileTables {
   std::int64_t rows = 0;
   int sketch_capacity = ProfileOptions{}.sketch_capacity;
@@ -248,6 +252,8 @@ struct ProfileTables {
   std::vector<double> sketch_weights;
   h5::ChecksummedChunk category_counts_chunk;
 };
+
+namespace {
 
 ProfileTables build_profile_tables(const DataProfile& p, const std::string& context) {
   ProfileTables t;
@@ -706,7 +712,24 @@ PredictionSummary read_predictions(hid_t f, const ModelFile& m, const std::strin
 
 }  // namespace
 
-void save_model(const std::filesystem::path& path, const ModelFile& m, const CheckpointExtras* extras) {
+ProfileTablesAhead::ProfileTablesAhead(const DataProfile& profile, std::string context)
+    : profile_(&profile), context_(std::move(context)) {
+  tables_ = std::async(std::launch::async, [this] {
+    return std::make_unique<ProfileTables>(build_profile_tables(*profile_, context_));
+  });
+}
+
+ProfileTablesAhead::~ProfileTablesAhead() {
+  if (tables_.valid()) tables_.wait();
+}
+
+std::unique_ptr<ProfileTables> ProfileTablesAhead::take(const DataProfile& profile) {
+  if (&profile != profile_ || !tables_.valid()) return nullptr;
+  return tables_.get();
+}
+
+void save_model(const std::filesystem::path& path, const ModelFile& m, const CheckpointExtras* extras,
+                ProfileTablesAhead* ahead) {
   const std::int64_t features = m.preparation.expanded_features();
   const auto shape_matches = [&](const ModelParameters& p) {
     return static_cast<std::int64_t>(p.weights.size()) == m.outputs * features &&
@@ -732,8 +755,9 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
   // saving a large model took) and the profile's tables (its text, tens of megabytes for millions
   // of ids). Declared after `context`, which they use: destroyed first, they wait for their
   // threads when an exception leaves early.
+  std::unique_ptr<ProfileTables> built = m.profile && ahead ? ahead->take(*m.profile) : nullptr;
   std::future<ProfileTables> profile;
-  if (m.profile) {
+  if (m.profile && !built) {
     profile = std::async(std::launch::async,
                          [&m, &context] { return build_profile_tables(*m.profile, context); });
   }
@@ -798,7 +822,7 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
       texts.write(f, "trained_on_prepared", record.dump());
     }
     if (m.profile) {
-      ProfileTables tables = profile.get();
+      ProfileTables tables = built ? std::move(*built) : profile.get();
       write_profile(f, tables, texts, context);
     }
     if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);

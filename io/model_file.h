@@ -74,6 +74,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -179,9 +181,38 @@ struct CheckpointExtras {
 // outputs and factors); its layout.group_offset points into the returned shape's group_offsets.
 ModelShape model_shape(const ModelFile& model);
 
+// The profile's tables as save_model writes them (its "columns" text with every label, its
+// per-label counts, deflated, and its sketches), defined in io/model_file.cpp.
+struct ProfileTables;
+
+// Builds a profile's tables on a thread of its own from construction on: `lathe train` starts one
+// once the profile is final, before the epochs, which on the CPU keep one core busy, so that a
+// profile of millions of labels (a 65 MB text, 40 MB of counts) is ready when the model is saved
+// instead of built then. Holds a reference to `profile`, which must stay alive and unchanged while
+// this lives. The destructor waits for the thread.
+class ProfileTablesAhead {
+ public:
+  // `context` names the model file in an error (a profile whose counts do not match its labels).
+  ProfileTablesAhead(const DataProfile& profile, std::string context);
+  ~ProfileTablesAhead();
+  ProfileTablesAhead(const ProfileTablesAhead&) = delete;
+  ProfileTablesAhead& operator=(const ProfileTablesAhead&) = delete;
+
+  // The tables, once (waiting for them; rethrows what building them threw), when they are of
+  // `profile` (the same object); else, or when taken already, nullptr.
+  std::unique_ptr<ProfileTables> take(const DataProfile& profile);
+
+ private:
+  const DataProfile* profile_;
+  std::string context_;
+  std::future<std::unique_ptr<ProfileTables>> tables_;
+};
+
 // Writes atomically (temporary name, then rename); with `extras`, a checkpoint. Throws Error.
+// `ahead` (may be null): the profile's tables built beforehand, used when they are of
+// model.profile; else save_model builds them.
 void save_model(const std::filesystem::path& path, const ModelFile& model,
-                const CheckpointExtras* extras = nullptr);
+                const CheckpointExtras* extras = nullptr, ProfileTablesAhead* ahead = nullptr);
 
 // What load_model keeps of a file.
 struct ModelLoadOptions {

@@ -1547,6 +1547,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
     };
   }
+  // The profile is final: its tables (millions of labels as text, their counts deflated) are
+  // built for the model file while the epochs run.
+  ProfileTablesAhead profile_tables(*file.profile, model_path.string());
   if (stream) {
     const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
                               [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
@@ -1601,7 +1604,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   valid_rows = PreparedRows{};
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   file.history_json = epoch_history_json(report.outcome.history);
-  save_model(model_path, file);
+  save_model(model_path, file, nullptr, &profile_tables);
   stage_done("save");
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -91,6 +91,22 @@ TEST(ChecksummedDataset, LargeTablesReadBackThroughHdf5sFilters) {
   EXPECT_EQ(parities.size(), 2u);
 }
 
+// A table that deflate would shrink by less than half (every other weight zero, as a linear
+// model's hashed ids leave about half their buckets unseen) is stored as it is: the saving was a
+// third of the bytes for the longest part of the save. One with more zeros is still deflated.
+TEST(ChecksummedDataset, DeflateMustHalveATable) {
+  std::mt19937 random(11);
+  std::normal_distribution<float> normal(0.0f, 0.1f);
+  const std::size_t n = std::size_t{1} << 20;
+  std::vector<float> half_zeros(n, 0.0f), mostly_zeros(n, 0.0f);
+  for (std::size_t i = 0; i < n; i += 2) half_zeros[i] = normal(random);
+  for (std::size_t i = 0; i < n; i += 5) mostly_zeros[i] = normal(random);
+  EXPECT_FALSE(h5::checksummed_chunk(half_zeros).deflated);
+  const h5::ChecksummedChunk deflated = h5::checksummed_chunk(mostly_zeros);
+  EXPECT_TRUE(deflated.deflated);
+  EXPECT_LE(deflated.bytes.size() * 2, n * sizeof(float));
+}
+
 // A byte changed in a stored chunk fails the read: the checksum covers what Lathe wrote.
 TEST(ChecksummedDataset, ADamagedChunkFailsItsChecksum) {
   test::TemporaryDirectory dir;
