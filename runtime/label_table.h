@@ -24,6 +24,33 @@
 
 namespace lathe {
 
+// a == b, inline for texts of up to 16 bytes (two loads of each, overlapping): LabelTable compares
+// the labels of matching tags with it; through memcmp's call that was 5% of `lathe train`'s CPU
+// time on 26 columns of ids of 10 bytes.
+inline bool same_label_text(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(a.data());
+  const auto* q = reinterpret_cast<const unsigned char*>(b.data());
+  const auto word = [](const unsigned char* at) {
+    std::uint64_t v;
+    std::memcpy(&v, at, sizeof v);
+    return v;
+  };
+  const auto half_word = [](const unsigned char* at) {
+    std::uint32_t v;
+    std::memcpy(&v, at, sizeof v);
+    return v;
+  };
+  if (n > 16) return std::memcmp(p, q, n) == 0;
+  if (n >= 8) return ((word(p) ^ word(q)) | (word(p + n - 8) ^ word(q + n - 8))) == 0;
+  if (n >= 4) return ((half_word(p) ^ half_word(q)) | (half_word(p + n - 4) ^ half_word(q + n - 4))) == 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] != q[i]) return false;
+  }
+  return true;
+}
+
 class LabelTable {
  public:
   // The table's hash of a label (in memory only: nothing stored depends on it). Inline, and a few
@@ -132,8 +159,9 @@ class LabelTable {
   static std::int64_t index_of(std::uint64_t entry) { return static_cast<std::int64_t>((entry & 0xffffffffu) - 1); }
   template <typename LabelOf>
   static bool matches(std::uint64_t entry, std::uint64_t tag, std::string_view label, const LabelOf& label_of) {
-    return entry >> 32 == tag && std::string_view(label_of(index_of(entry))) == label;
+    return entry >> 32 == tag && same_label_text(label_of(index_of(entry)), label);
   }
+
   void grow() {
     const int bits = bits_ == 0 ? 4 : bits_ + 1;
     if (bits > 32) throw Error("LabelTable: more than 2^31 labels");

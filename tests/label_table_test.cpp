@@ -76,6 +76,34 @@ TEST(LabelTable, TellsCollidingLabelsApartByTheirText) {
   EXPECT_EQ(l.table.find("z", same, l.of()), 2);
 }
 
+// The inline comparison of labels whose tags match: every length up to past its 16-byte path, a
+// change of any one byte (and only that) told apart, and colliding labels of every length kept
+// apart by the table.
+TEST(LabelTable, ComparesLabelTextByEveryByte) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    SCOPED_TRACE(n);
+    std::string a(n, 'a');
+    for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + (i * 7) % 26);
+    EXPECT_TRUE(same_label_text(a, std::string(a)));
+    EXPECT_FALSE(same_label_text(a, a + "b"));
+    if (n > 0) EXPECT_FALSE(same_label_text(a, a.substr(0, n - 1)));
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = static_cast<char>(b[i] ^ 0x80);
+      EXPECT_FALSE(same_label_text(a, b)) << "byte " << i;
+    }
+  }
+  Labels l;
+  const std::uint64_t same = 0x0fedcba987654321ull;
+  for (std::size_t n = 1; n <= 24; ++n) {
+    EXPECT_EQ(l.add(std::string(n, 'q'), same), static_cast<std::int64_t>(2 * (n - 1)));
+    EXPECT_EQ(l.add(std::string(n - 1, 'q') + "r", same), static_cast<std::int64_t>(2 * (n - 1) + 1));
+  }
+  for (std::size_t n = 1; n <= 24; ++n) {
+    EXPECT_EQ(l.table.find(std::string(n, 'q'), same, l.of()), static_cast<std::int64_t>(2 * (n - 1)));
+  }
+}
+
 TEST(LabelTable, ClearForgetsEveryLabel) {
   Labels l;
   for (int i = 0; i < 100; ++i) l.add(std::to_string(i));
