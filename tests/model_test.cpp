@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "models/cpu_model.h"
 #include "models/model_formulas.h"
 #include "models/row_major_rows.h"
 #include "runtime/error.h"
@@ -1797,6 +1798,61 @@ TEST(CpuModel, FactorsAreTheSeededStreamInOrderOnEveryThreadCount) {
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(ModelOnDevice);
+
+// Lazy steps over many sparse groups are planned a step ahead on a second thread (StepPlanner in
+// models/cpu_model.cpp: the batch gathered and its touched features found while the step before
+// runs): the same bits as one thread, which plans none, over epochs of consecutive batches (the
+// trainer's steps), a new order each epoch and the rows bound again between two. Waiting for each
+// plan (finish_planning_ahead) takes the planned path every step but an epoch's first; without
+// waiting, the two threads' timing decides which steps are planned, and the bits are the same.
+TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
+  Data d = make_features(3000, 3, {3, 50, 700, 5000, 2, 9, 40000, 11}, 5);
+  assign_labels(d, LossKind::logistic, 1, 6, linear_truth(d, 7));
+  const int threads = omp_get_max_threads();
+  constexpr std::int64_t kBatch = 256, kEpochs = 3;
+  const std::int64_t steps_per_epoch = (d.rows + kBatch - 1) / kBatch;
+  for (const ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+    SCOPED_TRACE(kind == ModelKind::fm ? "fm" : "linear");
+    const ModelShape shape = make_shape(d, LossKind::logistic, kind, 4);
+    struct Run {
+      std::vector<float> theta;
+      std::vector<double> losses;
+      std::int64_t planned = 0;
+    };
+    const auto run = [&](int team, bool wait) {
+      omp_set_num_threads(team);
+      auto model = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 21);
+      model->bind_training_set(d.set());
+      Run out;
+      std::int64_t step = 0;
+      for (int epoch = 0; epoch < kEpochs; ++epoch) {
+        if (epoch == 2) model->bind_training_set(d.set());
+        model->set_epoch_order(shuffled(d.rows, 40 + epoch));
+        for (std::int64_t first = 0; first < d.rows; first += kBatch) {
+          StepSettings st;
+          st.step = ++step;
+          st.learning_rate = 0.02f;
+          st.return_loss = true;
+          if (wait) finish_planning_ahead(*model);
+          out.losses.push_back(model->train_step(first, std::min(kBatch, d.rows - first), st));
+        }
+      }
+      omp_set_num_threads(threads);
+      out.planned = steps_planned_ahead(*model);
+      out.theta = flatten(model->parameters());
+      return out;
+    };
+    const Run one = run(1, true);
+    EXPECT_EQ(one.planned, 0) << "one thread planned steps ahead";
+    for (const bool wait : {true, false}) {
+      SCOPED_TRACE(wait ? "waiting for each plan" : "not waiting");
+      const Run two = run(2, wait);
+      if (wait) EXPECT_EQ(two.planned, kEpochs * (steps_per_epoch - 1));
+      EXPECT_TRUE(same_bits(two.theta, one.theta)) << "planned steps changed the parameters";
+      EXPECT_EQ(two.losses, one.losses);
+    }
+  }
+}
 
 // ---- Local SGD (train_epoch_local_sgd) ----
 
