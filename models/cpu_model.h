@@ -16,9 +16,5 @@ std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerCo
 // thread (a lazy step of sparse groups with a spare core: its batch gathered and its touched
 // features found while the step before ran); 0 for another model. For tests and diagnostics.
 std::int64_t steps_planned_ahead(const Model& model);
-// Waits until the plan `model` is making ahead, if any, is made, so that the next step (when it
-// is the one planned) runs on it: a test's way to take the planned path every step, where the
-// timing of the two threads decides it otherwise. Nothing for another model.
-void finish_planning_ahead(Model& model);
 
 }  // namespace lathe

@@ -192,6 +192,12 @@ class Model {
   // a label that is not finite (or, multiclass, not a class index), a weight that is negative or
   // not finite, or a sparse slot outside its group.
   virtual void bind_training_set(const TrainingSet& data) = 0;
+  // Returns once nothing the model runs in the background reads the bound rows, which may then be
+  // freed or overwritten before another binding. The CPU model plans an exact step's batch one
+  // step ahead on a second thread: between two steps of an order (before the order's last step
+  // has returned) it may still be reading them. Binding other rows, a new epoch order and the
+  // model's end wait too. Nothing to wait for on the GPU, which copied the rows.
+  virtual void finish_background_work() {}
   // The epoch's row order (a permutation of the training rows, or a subset); uploaded once per
   // epoch on the GPU. Throws Error for a row outside the bound training set.
   virtual void set_epoch_order(const std::vector<std::int64_t>& order) = 0;

@@ -579,6 +579,12 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       if (ahead.valid()) ahead.wait();  // loaded for an epoch that is not this one (a resume)
       next = load_async(epoch_row(window_order, 0), buffers[base % 2]);
     }
+    // However the epoch ends (an exception included), the model reads no window once it has:
+    // the buffers are loaded into and freed afterwards.
+    struct FinishedReading {
+      Model& model;
+      ~FinishedReading() { model.finish_background_work(); }
+    } finished_reading{model};
     for (std::int64_t k = 0; k < windows; ++k) {
       next.get();  // window k is loaded (rethrows a loader's exception)
       TrainingWindow& current = buffers[(base + k) % 2];
@@ -605,7 +611,8 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
         };
       }
       run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans, rows_done);
-      // The CPU model has finished reading `current`; the GPU model copied it at binding.
+      // Nothing reads `current` now (the GPU model copied it at binding): the next load may overwrite it.
+      model.finish_background_work();
     }
     base = static_cast<int>((base + windows) % 2);
     if (std::isnan(mean_weight)) mean_weight = mean_weight_of(total_weight, rows);

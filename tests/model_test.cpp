@@ -1802,9 +1802,10 @@ LATHE_INSTANTIATE_FOR_DEVICES(ModelOnDevice);
 // Lazy steps over many sparse groups are planned a step ahead on a second thread (StepPlanner in
 // models/cpu_model.cpp: the batch gathered and its touched features found while the step before
 // runs): the same bits as one thread, which plans none, over epochs of consecutive batches (the
-// trainer's steps), a new order each epoch and the rows bound again between two. Waiting for each
-// plan (finish_planning_ahead) takes the planned path every step but an epoch's first; without
-// waiting, the two threads' timing decides which steps are planned, and the bits are the same.
+// trainer's steps), a new order each epoch and the rows bound again between two. Waiting for the
+// planner before each step (finish_background_work) takes the planned path at every step but an
+// epoch's first and those of batches other than the one planned; without waiting, the threads'
+// timing decides which steps are planned. The bits are the same either way.
 TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
   Data d = make_features(3000, 3, {3, 50, 700, 5000, 2, 9, 40000, 11}, 5);
   assign_labels(d, LossKind::logistic, 1, 6, linear_truth(d, 7));
@@ -1819,7 +1820,7 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
       std::vector<double> losses;
       std::int64_t planned = 0;
     };
-    const auto run = [&](int team, bool wait) {
+    const auto run = [&](int team, bool skip, bool wait) {
       omp_set_num_threads(team);
       auto model = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 21);
       model->bind_training_set(d.set());
@@ -1833,8 +1834,16 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
           st.step = ++step;
           st.learning_rate = 0.02f;
           st.return_loss = true;
-          if (wait) finish_planning_ahead(*model);
-          out.losses.push_back(model->train_step(first, std::min(kBatch, d.rows - first), st));
+          // Skipping: a batch of 200 rows where 256 were planned, then the rest of that batch.
+          const std::int64_t count = std::min(kBatch, d.rows - first);
+          if (wait) model->finish_background_work();
+          if (skip && epoch == 1 && first == 5 * kBatch) {
+            out.losses.push_back(model->train_step(first, 200, st));
+            st.step = ++step;
+            out.losses.push_back(model->train_step(first + 200, count - 200, st));
+            continue;
+          }
+          out.losses.push_back(model->train_step(first, count, st));
         }
       }
       omp_set_num_threads(threads);
@@ -1842,14 +1851,20 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
       out.theta = flatten(model->parameters());
       return out;
     };
-    const Run one = run(1, true);
-    EXPECT_EQ(one.planned, 0) << "one thread planned steps ahead";
-    for (const bool wait : {true, false}) {
-      SCOPED_TRACE(wait ? "waiting for each plan" : "not waiting");
-      const Run two = run(2, wait);
-      if (wait) EXPECT_EQ(two.planned, kEpochs * (steps_per_epoch - 1));
-      EXPECT_TRUE(same_bits(two.theta, one.theta)) << "planned steps changed the parameters";
-      EXPECT_EQ(two.losses, one.losses);
+    for (const bool skip : {false, true}) {
+      SCOPED_TRACE(skip ? "a batch other than the one planned" : "consecutive batches");
+      const Run one = run(1, skip, true);
+      EXPECT_EQ(one.planned, 0) << "one thread planned steps ahead";
+      for (const bool wait : {true, false}) {
+        SCOPED_TRACE(wait ? "waiting for each plan" : "not waiting");
+        const Run two = run(2, skip, wait);
+        // Skipping adds a step to the epoch, and three steps are planned in the model's thread:
+        // the batch of 200 (256 rows were planned), the rest of it (planned as 200 rows) and the
+        // batch after it (planned as the rest's 56).
+        if (wait) EXPECT_EQ(two.planned, kEpochs * (steps_per_epoch - 1) + (skip ? 1 - 3 : 0));
+        EXPECT_TRUE(same_bits(two.theta, one.theta)) << "planned steps changed the parameters";
+        EXPECT_EQ(two.losses, one.losses);
+      }
     }
   }
 }
