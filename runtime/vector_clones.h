@@ -5,7 +5,9 @@
 // IEEE operations and give the same results.
 #pragma once
 
-#if defined(__x86_64__) && defined(__has_attribute) && !defined(__CUDACC__)
+// Defined beforehand (-DLATHE_VECTOR_CLONES=), it is kept: a ThreadSanitizer build needs one copy,
+// since the loader calls a clone's resolver before the sanitizer's runtime starts.
+#if !defined(LATHE_VECTOR_CLONES) && defined(__x86_64__) && defined(__has_attribute) && !defined(__CUDACC__)
 #if __has_attribute(target_clones)
 #define LATHE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #endif
