@@ -87,7 +87,11 @@ constexpr std::int64_t kPrefetchSlotStateBytes = std::int64_t{2} << 20;
 // (StepPlanner), and how long that thread waits for the next request by spinning before it sleeps:
 // longer than a step of that size takes, so that in an epoch it never sleeps.
 constexpr std::int64_t kPlannedStepEntries = 1024;
-constexpr std::chrono::microseconds kPlannerSpin{50};
+constexpr std::chrono::microseconds kPlannerSpin{1000};
+// How long a step waits for its plan when the planner is still making it: a plan a little late
+// (the second core also builds the model file's tables at first) is still worth the wait, while
+// one not taken costs the next two steps theirs (the planner is busy when the next is asked for).
+constexpr std::chrono::microseconds kPlanWait{40};
 
 // Requests the cache line holding p. An asm statement on x86-64: GCC 12 drops __builtin_prefetch
 // calls here (they have no effect it must keep), and with them the whole point.
@@ -217,7 +221,16 @@ class StepPlanner {
   // When idle and its last plan is of those rows: swaps the plan's buffers with `into`'s; true.
   template <typename Into>
   bool take(std::int64_t first, std::int64_t count, std::uint64_t generation, Into& into) {
-    if (!idle() || !planned_ || first_ != first || count_ != count || generation_ != generation) return false;
+    // The request's fields are written by this thread alone (the planner only reads them).
+    if (first_ != first || count_ != count || generation_ != generation) return false;
+    if (!idle()) {  // a little late, perhaps: waited for a while
+      const auto until = std::chrono::steady_clock::now() + kPlanWait;
+      for (int spins = 1; !idle(); ++spins) {
+        if (spins % 32 == 0 && std::chrono::steady_clock::now() > until) return false;
+        pause();
+      }
+    }
+    if (!planned_) return false;
     planned_ = false;
     std::swap(into.batch_value, plan_buffer_.batch_value);
     std::swap(into.batch_label, plan_buffer_.batch_label);
