@@ -473,23 +473,26 @@ ChecksummedChunk checksummed_chunk(const std::vector<T>& values) {
   return chunk;
 }
 
+namespace {
+
+// write_checksummed and write_checksummed_chunk: `count` values, given (`values`) or not (then
+// `chunk` is, and the host is little-endian).
 template <typename T>
-void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
-                       const std::vector<hsize_t>& shape, const std::string& context,
-                       const ChecksummedChunk* chunk) {
+void write_checksummed_values(hid_t file, const char* name, const std::vector<T>* values, std::size_t count,
+                              const std::vector<hsize_t>& shape, const std::string& context,
+                              const ChecksummedChunk* chunk) {
   const std::string where = context + ": dataset '" + name + "'";
   hsize_t elements = 1;
   for (hsize_t n : shape) elements *= n;
-  if (elements != values.size()) {
-    throw Error(where + ": " + std::to_string(values.size()) + " values for a shape of " +
-                std::to_string(elements));
+  if (elements != count) {
+    throw Error(where + ": " + std::to_string(count) + " values for a shape of " + std::to_string(elements));
   }
   ChecksummedChunk made;
   if (!chunk) {
-    made = checksummed_chunk(values);
+    made = checksummed_chunk(*values);
     chunk = &made;
   }
-  if (!chunk->deflated && chunk->bytes.size() != values.size() * sizeof(T) + 4) {
+  if (!chunk->deflated && chunk->bytes.size() != count * sizeof(T) + 4) {
     throw Error(where + ": the chunk given was not made of these values");
   }
   H5Handle space = h5::dataspace_handle(
@@ -512,7 +515,7 @@ void write_checksummed(hid_t file, const char* name, const std::vector<T>& value
   LATHE_H5_CHECK(H5Pset_fletcher32(dcpl.get()), where);
   H5Handle ds = h5::dataset_handle(LATHE_H5_CHECK(
       H5Dcreate2(file, name, H5Types<T>::file(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), where));
-  if (values.empty()) return;
+  if (count == 0) return;
   // The chunk holds the values' bytes as they are in memory: the file's type must be the memory's
   // (a little-endian host), else HDF5 converts them and filters them itself.
   if (LATHE_H5_CHECK(H5Tequal(H5Types<T>::file(), H5Types<T>::memory()), where) > 0) {
@@ -522,9 +525,25 @@ void write_checksummed(hid_t file, const char* name, const std::vector<T>& value
                    where);
     return;
   }
+  if (!values) throw Error(where + ": a chunk without its values needs a little-endian host");
   LATHE_H5_CHECK(
-      H5Dwrite(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+      H5Dwrite(ds.get(), H5Types<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values->data()),
       where);
+}
+
+}  // namespace
+
+template <typename T>
+void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
+                       const std::vector<hsize_t>& shape, const std::string& context,
+                       const ChecksummedChunk* chunk) {
+  write_checksummed_values(file, name, &values, values.size(), shape, context, chunk);
+}
+
+template <typename T>
+void write_checksummed_chunk(hid_t file, const char* name, std::size_t count, const std::vector<hsize_t>& shape,
+                             const std::string& context, const ChecksummedChunk& chunk) {
+  write_checksummed_values<T>(file, name, nullptr, count, shape, context, &chunk);
 }
 
 namespace {
@@ -597,6 +616,10 @@ template void write_checksummed<long>(hid_t, const char*, const std::vector<long
 template void write_checksummed<long long>(hid_t, const char*, const std::vector<long long>&,
                                            const std::vector<hsize_t>&, const std::string&,
                                            const ChecksummedChunk*);
+template void write_checksummed_chunk<long>(hid_t, const char*, std::size_t, const std::vector<hsize_t>&,
+                                            const std::string&, const ChecksummedChunk&);
+template void write_checksummed_chunk<long long>(hid_t, const char*, std::size_t, const std::vector<hsize_t>&,
+                                                 const std::string&, const ChecksummedChunk&);
 template std::vector<float> read_checksummed<float>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<double> read_checksummed<double>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long> read_checksummed<long>(hid_t, const char*, std::size_t, const std::string&);

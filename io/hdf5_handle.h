@@ -189,6 +189,12 @@ template <typename T>
 void write_checksummed(hid_t file, const char* name, const std::vector<T>& values,
                        const std::vector<hsize_t>& shape, const std::string& context,
                        const ChecksummedChunk* chunk = nullptr);
+// write_checksummed of `count` values given by their chunk alone (checksummed_chunk of them, made on
+// this host), so that the values need not be kept until it is written. Only on a little-endian host
+// (where the chunk is what HDF5 stores); Error elsewhere.
+template <typename T>
+void write_checksummed_chunk(hid_t file, const char* name, std::size_t count, const std::vector<hsize_t>& shape,
+                             const std::string& context, const ChecksummedChunk& chunk);
 // Reads a dataset written by write_checksummed that must hold `expected` values (when expected is
 // 0 it may be absent). InputError names the file and dataset when it is missing, has another size,
 // is not one whole chunk at the origin with every filter applied (a damaged chunk index: the 1.8

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -248,6 +249,10 @@ struct ProfileTables {
   std::string columns;  // the "columns" text
   std::vector<double> stats;
   std::vector<std::int64_t> sketch_sizes, category_counts;
+  // How many counts category_counts_chunk holds: category_counts is let go once the chunk is made
+  // (on a little-endian host, where the chunk is all HDF5 stores), 40 MB for 5M labels held no
+  // longer while the epochs run (ProfileTablesAhead).
+  std::size_t category_count = 0;
   std::vector<float> sketch_points;
   std::vector<double> sketch_weights;
   h5::ChecksummedChunk category_counts_chunk;
@@ -299,6 +304,8 @@ ProfileTables build_profile_tables(const DataProfile& p, const std::string& cont
   }
   t.columns += ']';
   t.category_counts_chunk = counts_chunk.get();
+  t.category_count = t.category_counts.size();
+  if constexpr (std::endian::native == std::endian::little) std::vector<std::int64_t>().swap(t.category_counts);
   return t;
 }
 
@@ -316,9 +323,12 @@ void write_profile(hid_t f, ProfileTables& t, TextWriter& texts, const std::stri
   }
   write_checksummed(f, "profile/sketch_weights", t.sketch_weights, {t.sketch_weights.size()},
                     context);
-  if (!t.category_counts.empty()) {
-    h5::write_checksummed(f, "profile/category_counts", t.category_counts,
-                          {t.category_counts.size()}, context, &t.category_counts_chunk);
+  if (t.category_count > 0 && t.category_counts.empty()) {
+    h5::write_checksummed_chunk<std::int64_t>(f, "profile/category_counts", t.category_count, {t.category_count},
+                                              context, t.category_counts_chunk);
+  } else if (t.category_count > 0) {
+    h5::write_checksummed(f, "profile/category_counts", t.category_counts, {t.category_count}, context,
+                          &t.category_counts_chunk);
   }
 }
 
