@@ -827,6 +827,7 @@ BoundPreparation bind_preparation(const FittedPreparation& fitted,
 
   for (const auto& n : fitted.numeric)
     bound.numeric_input.push_back(locate(n.name, ColumnType::numeric));
+  std::int64_t labels = 0;
   for (const auto& enc : fitted.categorical) {
     const std::int32_t c = locate(enc.name, ColumnType::categorical);
     bound.categorical_input.push_back(c);
@@ -840,12 +841,29 @@ BoundPreparation bind_preparation(const FittedPreparation& fitted,
     } else if (enc.buckets < 1) {
       throw Error("column '" + enc.name + "' is hashed into 0 buckets (a corrupt preparation)");
     }
-    std::vector<std::int32_t> remap;
-    const auto& labels = input_columns[static_cast<std::size_t>(c)].categories;
-    remap.reserve(labels.size());
-    for (const auto& label : labels) remap.push_back(enc.slot_of(label));
-    bound.remap.push_back(std::move(remap));
-    bound.slot_hashes.push_back(enc.slot_label_hashes());
+    labels += static_cast<std::int64_t>(input_columns[static_cast<std::size_t>(c)].categories.size() + enc.slots());
+  }
+  // Each column's slot of every file label and label hash of every slot, the columns on every
+  // core: on 26 columns of ids (5M labels, 8.6M hashed buckets) one thread took 0.1 s.
+  const auto columns = static_cast<std::int64_t>(fitted.categorical.size());
+  bound.remap.resize(fitted.categorical.size());
+  bound.slot_hashes.resize(fitted.categorical.size());
+  std::vector<std::exception_ptr> failed(fitted.categorical.size());
+#pragma omp parallel for schedule(dynamic, 1) if (columns > 1 && labels >= kTeamMinItems)
+  for (std::int64_t k = 0; k < columns; ++k) {
+    try {
+      const CategoricalEncoding& enc = fitted.categorical[static_cast<std::size_t>(k)];
+      const auto& file_labels = input_columns[static_cast<std::size_t>(bound.categorical_input[k])].categories;
+      std::vector<std::int32_t>& remap = bound.remap[static_cast<std::size_t>(k)];
+      remap.reserve(file_labels.size());
+      for (const auto& label : file_labels) remap.push_back(enc.slot_of(label));
+      bound.slot_hashes[static_cast<std::size_t>(k)] = enc.slot_label_hashes();
+    } catch (...) {  // out of memory
+      failed[static_cast<std::size_t>(k)] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : failed) {
+    if (e) std::rethrow_exception(e);
   }
   if (!fitted.label.empty()) {
     const auto it = by_name.find(fitted.label);
