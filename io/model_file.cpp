@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <system_error>
 
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
@@ -724,9 +725,12 @@ PredictionSummary read_predictions(hid_t f, const ModelFile& m, const std::strin
 
 ProfileTablesAhead::ProfileTablesAhead(const DataProfile& profile, std::string context)
     : profile_(&profile), context_(std::move(context)) {
-  tables_ = std::async(std::launch::async, [this] {
-    return std::make_unique<ProfileTables>(build_profile_tables(*profile_, context_));
-  });
+  try {
+    tables_ = std::async(std::launch::async, [this] {
+      return std::make_unique<ProfileTables>(build_profile_tables(*profile_, context_));
+    });
+  } catch (const std::system_error&) {  // no thread to be had: save_model builds them
+  }
 }
 
 ProfileTablesAhead::~ProfileTablesAhead() {

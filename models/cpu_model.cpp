@@ -11,6 +11,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <iterator>
 #include <limits>
@@ -439,21 +440,25 @@ class CpuModel final : public Model {
     if (count == 0) return 0.0;
     const bool team = step_on_team(count);
     bool planned = false;
-    if (plans_ahead(count, team)) {
-      if (!planner_) {
+    const bool plans = plans_ahead(count, team) && !planner_refused_;
+    if (plans && !planner_) {
+      try {
         planner_ = std::make_unique<StepPlanner>(
             [this](BatchPlan& plan, const std::int64_t* order, std::int64_t n) { plan_batch(plan, order, n); });
+      } catch (const std::system_error&) {  // no thread to be had: every step is planned here
+        planner_refused_ = true;
       }
+    }
+    const std::int64_t next = first + count, rows = static_cast<std::int64_t>(order_.size());
+    if (plans && planner_) {
       planned = planner_->take(first, count, order_generation_, state_);
       // The next batch of the epoch, assumed the same size (the trainer's steps are consecutive
       // batches), while this one runs.
-      const std::int64_t next = first + count, rows = static_cast<std::int64_t>(order_.size());
       if (next < rows && planner_->idle()) {
         planner_->request(order_.data(), next, std::min(count, rows - next), order_generation_);
-      } else if (next >= rows) {
-        planner_->drain();  // the order's last step: after it, nothing reads the rows
       }
     }
+    if (planner_ && next >= rows) planner_->drain();  // the order's last step: then nothing reads the rows
     if (planned) ++steps_planned_;
     const double loss =
         step(state_, order_.data() + first, count, update_rule(optimizer_, settings), team, planned);
@@ -1039,6 +1044,7 @@ class CpuModel final : public Model {
   // Counts the changes of the bound rows and of order_, which make a plan stale.
   std::uint64_t order_generation_ = 0;
   std::int64_t steps_planned_ = 0;  // steps run on the planner's plans
+  bool planner_refused_ = false;    // its thread could not be started
   // Made at the first step it plans; declared last, so destroyed (its thread joined) first.
   std::unique_ptr<StepPlanner> planner_;
 };
