@@ -170,8 +170,7 @@ class TouchedPlaces {
   std::uint32_t stamp_ = 0;
 };
 
-// The part of a lazy step that reads no parameter (StepState's fields of the same names): the
-// batch's rows gathered, slot and value [row][group], label and weight [row]; its sparse features,
+// The part of a step that reads no parameter (StepState::plan): the batch's rows gathered, slot and value [row][group], label and weight [row]; its sparse features,
 // each once, in batch order; per batch row and group its feature's place in that list.
 struct BatchPlan {
   std::vector<float> batch_value, batch_label, batch_weight;
@@ -219,9 +218,8 @@ class StepPlanner {
     requested_.fetch_add(1, std::memory_order_release);
     requested_.notify_one();
   }
-  // When idle and its last plan is of those rows: swaps the plan's buffers with `into`'s; true.
-  template <typename Into>
-  bool take(std::int64_t first, std::int64_t count, std::uint64_t generation, Into& into) {
+  // When idle and its last plan is of those rows: swaps it with `into`; true.
+  bool take(std::int64_t first, std::int64_t count, std::uint64_t generation, BatchPlan& into) {
     // The request's fields are written by this thread alone (the planner only reads them).
     if (first_ != first || count_ != count || generation_ != generation) return false;
     if (!idle()) {  // a little late, perhaps: waited for a while
@@ -233,13 +231,7 @@ class StepPlanner {
     }
     if (!planned_) return false;
     planned_ = false;
-    std::swap(into.batch_value, plan_buffer_.batch_value);
-    std::swap(into.batch_label, plan_buffer_.batch_label);
-    std::swap(into.batch_weight, plan_buffer_.batch_weight);
-    std::swap(into.batch_slot, plan_buffer_.batch_slot);
-    std::swap(into.touched, plan_buffer_.touched);
-    std::swap(into.touched_places, plan_buffer_.touched_places);
-    std::swap(into.batch_place, plan_buffer_.batch_place);
+    std::swap(into, plan_buffer_);
     return true;
   }
   // Waits until idle: before the rows or their order change under a plan in the making.
@@ -312,17 +304,12 @@ struct StepState {
   std::vector<float> dscore;  // [batch row][output]
   std::vector<float> sums;    // [batch row][output][factor] (fm)
   std::vector<double> partial, slice_loss, norm_partial;
-  // The batch's rows gathered: slot and value [row][group], label and weight [row].
-  std::vector<float> batch_value, batch_label, batch_weight;
-  std::vector<std::int32_t> batch_slot;
-  // Lazy updates: the sparse features the batch holds, each once, in batch order; the places
-  // in that list of the batch's features; per batch row and group its feature's place,
-  // [row][group]; and the gradient of the listed features' parameters,
-  // [place][output][weight, factors...], which stays in the cache however large the table (all
-  // zero between steps). `gradient` holds the dense entries only.
-  std::vector<std::int64_t> touched;
-  TouchedPlaces touched_places;
-  std::vector<std::int32_t> batch_place;
+  // The batch's rows gathered and, with lazy updates, its touched features and their places (made
+  // by the step itself or ahead by the StepPlanner).
+  BatchPlan plan;
+  // Lazy updates: the gradient of the touched features' parameters, [place][output][weight,
+  // factors...], which stays in the cache however large the table (all zero between steps).
+  // `gradient` holds the dense entries only.
   std::vector<double> touched_gradient;
 
   double loss = 0.0;  // a local SGD worker's summed losses over the epoch
@@ -451,7 +438,7 @@ class CpuModel final : public Model {
     }
     const std::int64_t next = first + count, rows = static_cast<std::int64_t>(order_.size());
     if (plans && planner_) {
-      planned = planner_->take(first, count, order_generation_, state_);
+      planned = planner_->take(first, count, order_generation_, state_.plan);
       // The next batch of the epoch, assumed the same size (the trainer's steps are consecutive
       // batches), while this one runs.
       if (next < rows && planner_->idle()) {
@@ -699,10 +686,8 @@ class CpuModel final : public Model {
     grow(s.sums, count * outputs * k);
     grow(s.partial, slices * entries);
     grow(s.slice_loss, slices);
-    grow(s.batch_slot, count * groups);
-    grow(s.batch_value, count * groups);
-    grow(s.batch_label, count);
-    grow(s.batch_weight, count);
+    BatchPlan& bp = s.plan;
+    grow_plan(bp, count);
     const float* theta = s.theta.data();
 
     // Forward and the dense entries' partial sums, one batch slice at a time. Each row is read
@@ -718,11 +703,11 @@ class CpuModel final : public Model {
         if (prefetch_slots_ && b + kPrefetchSlotRows < count) prefetch_slot_weights(order[b + kPrefetchSlotRows], theta);
         const std::int64_t r = order[b];
         const float* x = by_row_dense_ + r * dense;
-        std::int32_t* slot = s.batch_slot.data() + b * groups;
-        float* value = s.batch_value.data() + b * groups;
-        if (!planned) gather_row(r, slot, value, s.batch_label[b], s.batch_weight[b]);
-        const LabeledRowsView one{PreparedRowsView{x, slot, value, 1}, s.batch_label.data() + b,
-                                  data_.weights ? s.batch_weight.data() + b : nullptr};
+        std::int32_t* slot = bp.batch_slot.data() + b * groups;
+        float* value = bp.batch_value.data() + b * groups;
+        if (!planned) gather_row(r, slot, value, bp.batch_label[b], bp.batch_weight[b]);
+        const LabeledRowsView one{PreparedRowsView{x, slot, value, 1}, bp.batch_label.data() + b,
+                                  data_.weights ? bp.batch_weight.data() + b : nullptr};
         float* ds = s.dscore.data() + b * outputs;
         const float* sm = s.sums.data() + b * outputs * k;
         double w = 0.0;  // the row's weight (unused: a step divides by step_weight)
@@ -756,8 +741,8 @@ class CpuModel final : public Model {
     // Lazy updates: the batch's sparse features, each once in batch order, and their places.
     const std::int64_t per_feature = static_cast<std::int64_t>(outputs) * (1 + k);
     if (lazy) {
-      if (!planned) find_touched(s.batch_slot.data(), count, s.touched, s.touched_places, s.batch_place);
-      grow(s.touched_gradient, static_cast<std::int64_t>(s.touched.size()) * per_feature);
+      if (!planned) find_touched(bp.batch_slot.data(), count, bp.touched, bp.touched_places, bp.batch_place);
+      grow(s.touched_gradient, static_cast<std::int64_t>(bp.touched.size()) * per_feature);
     }
 
     // Sparse entries: each (group, output) owns a disjoint range of the gradient and adds its rows'
@@ -768,12 +753,12 @@ class CpuModel final : public Model {
       const std::int32_t o = static_cast<std::int32_t>(u % outputs);
       const std::int64_t offset = shape_.layout.group_offset[g];
       for (std::int64_t b = 0; b < count; ++b) {
-        const std::int64_t idx = offset + s.batch_slot[b * groups + g];
-        const float x = s.batch_value[b * groups + g];
+        const std::int64_t idx = offset + bp.batch_slot[b * groups + g];
+        const float x = bp.batch_value[b * groups + g];
         const float d = s.dscore[b * outputs + o];
         const float* sm = s.sums.data() + (b * outputs + o) * k;
         if (lazy) {
-          double* a = s.touched_gradient.data() + s.batch_place[b * groups + g] * per_feature + o * (1 + k);
+          double* a = s.touched_gradient.data() + bp.batch_place[b * groups + g] * per_feature + o * (1 + k);
           a[0] += static_cast<double>(d * x);
           for (std::int32_t f = 0; f < k; ++f) {
             a[1 + f] += static_cast<double>(fm_factor_gradient(d, x, sm[f], theta[p.factor(o, idx, f)]));
@@ -826,6 +811,15 @@ class CpuModel final : public Model {
     return loss;
   }
 
+  // Room in `plan` for a batch of `count` rows.
+  void grow_plan(BatchPlan& plan, std::int64_t count) const {
+    const std::int64_t groups = shape_.layout.groups;
+    grow(plan.batch_slot, count * groups);
+    grow(plan.batch_value, count * groups);
+    grow(plan.batch_label, count);
+    grow(plan.batch_weight, count);
+  }
+
   // Batch row b (training row r) gathered: its slots and values (groups of each), label and weight.
   void gather_row(std::int64_t r, std::int32_t* slot, float* value, float& label, float& weight) const {
     const std::int32_t groups = shape_.layout.groups;
@@ -860,10 +854,7 @@ class CpuModel final : public Model {
   // planner (step then skips gather_row and find_touched). The same functions: the same bits.
   void plan_batch(BatchPlan& plan, const std::int64_t* order, std::int64_t count) const {
     const std::int32_t groups = shape_.layout.groups;
-    grow(plan.batch_slot, count * groups);
-    grow(plan.batch_value, count * groups);
-    grow(plan.batch_label, count);
-    grow(plan.batch_weight, count);
+    grow_plan(plan, count);
     for (std::int64_t b = 0; b < count; ++b) {
       if (b + kPrefetchRows < count) {
         const std::int32_t* ahead = by_row_slot_ + order[b + kPrefetchRows] * groups;
@@ -891,7 +882,7 @@ class CpuModel final : public Model {
   }
 
   // The update of a model with sparse features (step's last part): the clipping norm and the
-  // optimizer over the dense parameters and the features of the batch's slots only (s.touched,
+  // optimizer over the dense parameters and the features of the batch's slots only (s.plan.touched,
   // their gradient in s.touched_gradient). The gradient of every other parameter is zero, so the
   // norm is the full gradient's.
   void lazy_update(StepState& s, double weight, const UpdateRule& rule, bool parallel) const {
@@ -901,7 +892,7 @@ class CpuModel final : public Model {
     const std::int64_t dense = shape_.layout.dense_features;
     const std::int64_t per_output = dense_entries_per_output(p, dense);
     const std::int64_t dense_count = p.outputs * per_output;
-    const std::int64_t touched = static_cast<std::int64_t>(s.touched.size());
+    const std::int64_t touched = static_cast<std::int64_t>(s.plan.touched.size());
     const auto dense_parameter = [&](std::int64_t i) {
       const std::int32_t o = static_cast<std::int32_t>(i / per_output);
       return dense_entry_parameter(p, dense, o, i - o * per_output);
@@ -925,16 +916,16 @@ class CpuModel final : public Model {
     });
     for_each_index(parallel && touched * per_feature >= kTeamUpdateParameters, false, touched, [&](std::int64_t i) {
       if (i + kPrefetchTouched < touched) {
-        const std::int64_t ahead = p.weight(0, s.touched[i + kPrefetchTouched]);
+        const std::int64_t ahead = p.weight(0, s.plan.touched[i + kPrefetchTouched]);
         prefetch(mo.first + ahead * mo.stride);
         prefetch(th + ahead);  // read by the forward pass, but a batch's lines may have left the cache since
         if (k > 0) {  // an fm's factors of the feature: their values and their moments
-          const std::int64_t factor = p.factor(0, s.touched[i + kPrefetchTouched], 0);
+          const std::int64_t factor = p.factor(0, s.plan.touched[i + kPrefetchTouched], 0);
           prefetch_span(th + factor, k * std::int64_t{4});
           if (mo.stride > 0) prefetch_span(mo.first + factor * mo.stride, k * mo.stride * std::int64_t{4});
         }
       }
-      update_feature(rule, p, s.touched[i], scale, th, mo, GradientInVisitOrder{tg + i * per_feature});
+      update_feature(rule, p, s.plan.touched[i], scale, th, mo, GradientInVisitOrder{tg + i * per_feature});
     });
   }
 

@@ -24,24 +24,29 @@
 
 namespace lathe {
 
+namespace label_text {
+// The 8 and 4 bytes at p as one unsigned word (unaligned, the host's byte order).
+inline std::uint64_t word(const unsigned char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline std::uint64_t half_word(const unsigned char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+}  // namespace label_text
+
 // a == b, inline for texts of up to 16 bytes (two loads of each, overlapping): LabelTable compares
 // the labels of matching tags with it; through memcmp's call that was 5% of `lathe train`'s CPU
 // time on 26 columns of ids of 10 bytes.
 inline bool same_label_text(std::string_view a, std::string_view b) {
+  using label_text::half_word, label_text::word;
   const std::size_t n = a.size();
   if (n != b.size()) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(a.data());
   const auto* q = reinterpret_cast<const unsigned char*>(b.data());
-  const auto word = [](const unsigned char* at) {
-    std::uint64_t v;
-    std::memcpy(&v, at, sizeof v);
-    return v;
-  };
-  const auto half_word = [](const unsigned char* at) {
-    std::uint32_t v;
-    std::memcpy(&v, at, sizeof v);
-    return v;
-  };
   if (n > 16) return std::memcmp(p, q, n) == 0;
   if (n >= 8) return ((word(p) ^ word(q)) | (word(p + n - 8) ^ word(q + n - 8))) == 0;
   if (n >= 4) return ((half_word(p) ^ half_word(q)) | (half_word(p + n - 4) ^ half_word(q + n - 4))) == 0;
@@ -60,6 +65,7 @@ class LabelTable {
   // the way wyhash does, and the result multiplied by an odd constant so that its top bits, the tag
   // and the place, depend on every byte.
   static std::uint64_t hash(std::string_view label) {
+    using label_text::half_word, label_text::word;
     const auto* p = reinterpret_cast<const unsigned char*>(label.data());
     const std::size_t n = label.size();
     std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ n, a = 0, b = 0;
@@ -138,16 +144,6 @@ class LabelTable {
   }
 
  private:
-  static std::uint64_t word(const unsigned char* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static std::uint64_t half_word(const unsigned char* p) {
-    std::uint32_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
   // The 128-bit product of a and b, its halves xored.
   static std::uint64_t fold(std::uint64_t a, std::uint64_t b) {
     const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
