@@ -24,6 +24,7 @@
 #include "io/prepared_data.h"
 #include "io/preparation_json.h"
 #include "kernels/prepare_formulas.h"
+#include "models/cpu_model.h"
 #include "models/row_major_rows.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
@@ -338,6 +339,12 @@ struct PreparedRows {
     return t;
   }
   const float* values_by_row() const { return value_by_row.empty() ? nullptr : value_by_row.data(); }
+  // The memory the row-major arrays are allocated in from now on (cpu_training_rows_memory).
+  void set_memory(HostMemory kind) {
+    dense_by_row.set_memory(kind);
+    value_by_row.set_memory(kind);
+    slot_by_row.set_memory(kind);
+  }
 };
 
 // A prepared block of m rows as the models' view of it.
@@ -1158,6 +1165,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
   PreparedRows train_rows, valid_rows;
   train_rows.row_major = !ctx.is_cuda();
+  train_rows.set_memory(cpu_training_rows_memory(static_cast<std::int64_t>(fitted.sparse.size()), options.optimizer));
   if (separate_valid) {
     if (!stream) gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
   } else if (stream) {

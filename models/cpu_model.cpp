@@ -1051,4 +1051,10 @@ std::int64_t steps_planned_ahead(const Model& model) {
   return cpu ? cpu->steps_planned() : 0;
 }
 
+HostMemory cpu_training_rows_memory(std::int64_t sparse_groups, const OptimizerConfig& optimizer) {
+  // CpuModel::plans_ahead's conditions that do not depend on the step.
+  const bool planned = sparse_groups > 0 && optimizer.lazy_sparse && omp_get_max_threads() > 1;
+  return planned ? HostMemory::plain : HostMemory::huge_pages;
+}
+
 }  // namespace lathe

@@ -4,9 +4,10 @@
 //               asynchronously at the bus's speed: the windows of streamed training on a GPU. Plain
 //               memory where the driver refuses (no GPU, no CUDA in the binary);
 //   huge_pages  2 MiB aligned and advised to transparent huge pages (madvise): arrays read at
-//               random rows, like the CPU model's row-major copy of the training set, where with
-//               4 KiB pages nearly every random row is also a TLB miss (and under a hypervisor's
-//               nested paging a TLB miss costs more than the cache miss itself).
+//               random rows, like the CPU model's row-major copy of the training set where its
+//               steps gather their own rows (cpu_training_rows_memory), where with 4 KiB pages
+//               nearly every random row is also a TLB miss (and under a hypervisor's nested paging
+//               a TLB miss costs more than the cache miss itself).
 // The subset of std::vector's interface the loaders use; move-only; resize() keeps the contents up
 // to the smaller size and leaves new elements uninitialized.
 #pragma once
