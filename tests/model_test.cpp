@@ -1869,6 +1869,42 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
   }
 }
 
+// The training rows' memory follows whether the steps are planned ahead: plain pages only where a
+// second thread gathers the rows (the planner ran steps on its plans), huge pages where each step
+// gathers its own.
+TEST(CpuModelPlanner, TrainingRowsInPlainPagesOnlyWhereStepsArePlanned) {
+  const int threads = omp_get_max_threads();
+  OptimizerConfig eager;
+  eager.lazy_sparse = false;
+  omp_set_num_threads(2);
+  const HostMemory sparse_lazy = cpu_training_rows_memory(8, OptimizerConfig{});
+  const HostMemory dense_only = cpu_training_rows_memory(0, OptimizerConfig{});
+  const HostMemory sparse_eager = cpu_training_rows_memory(8, eager);
+  // With two threads the planner runs: the lazy model below runs steps on its plans.
+  Data d = make_features(2000, 3, {50, 700, 5000, 9}, 5);
+  assign_labels(d, LossKind::logistic, 1, 6, linear_truth(d, 7));
+  auto model = make_model(DeviceContext::cpu(), make_shape(d, LossKind::logistic, ModelKind::linear, 0),
+                          OptimizerConfig{}, 21);
+  model->bind_training_set(d.set());
+  model->set_epoch_order(shuffled(d.rows, 3));
+  for (std::int64_t first = 0, step = 0; first < d.rows; first += 256) {
+    StepSettings st;
+    st.step = ++step;
+    st.learning_rate = 0.02f;
+    model->finish_background_work();
+    model->train_step(first, std::min<std::int64_t>(256, d.rows - first), st);
+  }
+  const std::int64_t planned = steps_planned_ahead(*model);
+  omp_set_num_threads(1);
+  const HostMemory one_thread = cpu_training_rows_memory(8, OptimizerConfig{});
+  omp_set_num_threads(threads);
+  EXPECT_GT(planned, 0);
+  EXPECT_EQ(sparse_lazy, HostMemory::plain);
+  EXPECT_EQ(dense_only, HostMemory::huge_pages);
+  EXPECT_EQ(sparse_eager, HostMemory::huge_pages);
+  EXPECT_EQ(one_thread, HostMemory::huge_pages);
+}
+
 // ---- Local SGD (train_epoch_local_sgd) ----
 
 class LocalSgdOnDevice : public testing::TestWithParam<DeviceKind> {};
