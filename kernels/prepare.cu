@@ -138,7 +138,8 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   std::vector<std::size_t> at_remap, at_hash;
   for (const auto& c : host.categorical) {
     at_remap.push_back(place(static_cast<std::size_t>(c.remap_size) * sizeof(std::int32_t)));
-    at_hash.push_back(place(static_cast<std::size_t>(c.unknown_slot + 1) * sizeof(std::uint64_t)));
+    // A column no cross reads has no slot hashes (BoundPreparation::slot_hashes).
+    at_hash.push_back(c.slot_hash ? place(static_cast<std::size_t>(c.unknown_slot + 1) * sizeof(std::uint64_t)) : 0);
   }
   size = std::max<std::size_t>(align_up(size, 16), 16);
 
@@ -157,10 +158,11 @@ void upload_tables(CudaBackend& backend, const BoundPreparation& bound,
   for (std::size_t j = 0; j < categorical.size(); ++j) {
     const CategoricalTable& c = host.categorical[j];
     put(at_remap[j], c.remap, static_cast<std::size_t>(c.remap_size) * sizeof(std::int32_t));
-    put(at_hash[j], c.slot_hash,
-        static_cast<std::size_t>(c.unknown_slot + 1) * sizeof(std::uint64_t));
     categorical[j].remap = reinterpret_cast<const std::int32_t*>(base + at_remap[j]);
-    categorical[j].slot_hash = reinterpret_cast<const std::uint64_t*>(base + at_hash[j]);
+    if (c.slot_hash) {
+      put(at_hash[j], c.slot_hash, static_cast<std::size_t>(c.unknown_slot + 1) * sizeof(std::uint64_t));
+      categorical[j].slot_hash = reinterpret_cast<const std::uint64_t*>(base + at_hash[j]);
+    }
   }
   put(at_categorical, categorical.data(), categorical.size() * sizeof(CategoricalTable));
   put(at_group, host.group.data(), host.group.size() * sizeof(SparseGroupTable));

@@ -799,6 +799,25 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
 // ---------------------------------------------------------------------------------------------
 // bind
 
+namespace {
+
+// Which categorical columns a categorical cross reads as a side (by their label hashes: bound
+// slot_hashes), 1 each; out-of-range sides are left for build_prepare_tables to refuse.
+std::vector<char> crossed_categoricals(const FittedPreparation& fitted) {
+  std::vector<char> crossed(fitted.categorical.size(), 0);
+  const auto mark = [&](std::int32_t i, bool bins) {
+    if (!bins && i >= 0 && static_cast<std::size_t>(i) < crossed.size()) crossed[static_cast<std::size_t>(i)] = 1;
+  };
+  for (const SparseGroup& g : fitted.sparse) {
+    if (g.kind != SparseKind::categorical_cross) continue;
+    mark(g.a, g.a_bins);
+    mark(g.b, g.b_bins);
+  }
+  return crossed;
+}
+
+}  // namespace
+
 BoundPreparation bind_preparation(const FittedPreparation& fitted,
                                   const std::vector<ColumnInfo>& input_columns) {
   BoundPreparation bound;
@@ -843,9 +862,12 @@ BoundPreparation bind_preparation(const FittedPreparation& fitted,
     }
     labels += static_cast<std::int64_t>(input_columns[static_cast<std::size_t>(c)].categories.size() + enc.slots());
   }
-  // Each column's slot of every file label and label hash of every slot, the columns on every
-  // core: on 26 columns of ids (5M labels, 8.6M hashed buckets) one thread took 0.1 s.
+  // Each column's slot of every file label and, where a categorical cross reads them, the label
+  // hash of every slot (8 bytes a slot: 69 MB for 26 columns of ids hashed into 8.6M buckets, read
+  // by nothing when nothing is crossed). The columns on every core: on those 26 columns (5M
+  // labels) one thread took 0.1 s.
   const auto columns = static_cast<std::int64_t>(fitted.categorical.size());
+  const std::vector<char> crossed = crossed_categoricals(fitted);
   bound.remap.resize(fitted.categorical.size());
   bound.slot_hashes.resize(fitted.categorical.size());
   std::vector<std::exception_ptr> failed(fitted.categorical.size());
@@ -857,7 +879,7 @@ BoundPreparation bind_preparation(const FittedPreparation& fitted,
       std::vector<std::int32_t>& remap = bound.remap[static_cast<std::size_t>(k)];
       remap.reserve(file_labels.size());
       for (const auto& label : file_labels) remap.push_back(enc.slot_of(label));
-      bound.slot_hashes[static_cast<std::size_t>(k)] = enc.slot_label_hashes();
+      if (crossed[static_cast<std::size_t>(k)]) bound.slot_hashes[static_cast<std::size_t>(k)] = enc.slot_label_hashes();
     } catch (...) {  // out of memory
       failed[static_cast<std::size_t>(k)] = std::current_exception();
     }
@@ -903,9 +925,11 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
   for (const auto i : out.indicator) check_index(i, numeric_count, "indicator");
   for (const auto i : out.cross) check_index(i, numeric_count, "cross");
   out.categorical.clear();
+  const std::vector<char> crossed = crossed_categoricals(f);
   for (std::int32_t j = 0; j < categorical_count; ++j) {
     const CategoricalEncoding& enc = f.categorical[static_cast<std::size_t>(j)];
-    if (static_cast<std::int64_t>(bound.slot_hashes[j].size()) != enc.slots()) {
+    const bool hashes_wanted = crossed[static_cast<std::size_t>(j)] != 0;
+    if (hashes_wanted && static_cast<std::int64_t>(bound.slot_hashes[j].size()) != enc.slots()) {
       throw Error("apply_preparation: slot hashes of column '" + enc.name +
                   "' do not match its slots");
     }
@@ -915,7 +939,7 @@ void build_prepare_tables(const BoundPreparation& bound, HostPrepareTables& out)
     t.missing_slot = enc.missing_slot();
     t.unknown_slot = enc.unknown_slot();
     t.remap = bound.remap[j].data();
-    t.slot_hash = bound.slot_hashes[j].data();
+    t.slot_hash = hashes_wanted ? bound.slot_hashes[j].data() : nullptr;
     out.categorical.push_back(t);
   }
   // The bins of every binned column, read by its bins group and by the crosses of its bins.

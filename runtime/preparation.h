@@ -260,7 +260,9 @@ struct BoundPreparation {
   std::vector<std::int32_t> numeric_input;              // input column of each numeric encoding
   std::vector<std::int32_t> categorical_input;          // input column of each categorical encoding
   std::vector<std::vector<std::int32_t>> remap;         // per categorical: file code -> slot
-  std::vector<std::vector<std::uint64_t>> slot_hashes;  // per categorical: slot -> label hash
+  // Per categorical: slot -> label hash, for the columns a categorical cross reads as a side;
+  // empty for the others (nothing reads them).
+  std::vector<std::vector<std::uint64_t>> slot_hashes;
   std::int32_t label_input = -1;
   // Filled on first use on a GPU: the tables above in device memory plus output buffers that grow
   // to the largest block, so steady-state blocks allocate nothing. Shared by copies of the binding;

@@ -1267,6 +1267,13 @@ TEST_F(Preparation, BinsCrossWithACategoryOrOtherBinsAsCategoriesDo) {
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
 
+  // The binding keeps the slot hashes of the crossed categorical column only (city; device is
+  // crossed with nothing).
+  const BoundPreparation bound = bind_preparation(f, t.columns);
+  ASSERT_EQ(bound.slot_hashes.size(), 2u);
+  EXPECT_EQ(bound.slot_hashes[0], f.categorical[0].slot_label_hashes());
+  EXPECT_TRUE(bound.slot_hashes[1].empty());
+
   const PreparedBlock b = prepare(cpu, f, t);
   const std::int32_t age_bins = group_index(f, "age#bins"), income_bins = group_index(f, "income#bins");
   const std::int32_t city = group_index(f, "city");
