@@ -68,6 +68,15 @@ std::string number_label(float v) {
   return s.str();
 }
 
+// The class name of a numeric class label (an integer below 2^24 in magnitude, make_label_map
+// checks): all its digits. number_label keeps 6 significant digits, which named 1234567 and 1234568
+// both "1.23457e+06", one class; it still names the classes of models saved before (class_of).
+std::string numeric_class_name(float v) { return std::to_string(static_cast<long long>(v)); }
+
+// Integers from 2^24 up are not all float32s (labels are read as float32): 16777217 reads as
+// 16777216, so two classes there would silently become one.
+constexpr float kLargestNumericClass = 16777216.0f;
+
 // What the model trains on, from the label column: classes (binary: negative then positive) and the
 // class index of each raw value. Categorical labels are matched by label, numeric ones by value.
 struct LabelMap {
@@ -79,9 +88,12 @@ struct LabelMap {
   // Class index (as float) of a raw value, or NaN when it is not one of the classes.
   float class_of(float raw) const {
     if (std::isnan(raw)) return NAN;
+    if (!categorical && raw != std::floor(raw)) return NAN;
     const std::string name = categorical ? (raw >= 0 && raw < file_labels.size() ? file_labels[static_cast<std::size_t>(raw)] : std::string())
-                                         : number_label(raw);
-    const auto it = std::find(classes.begin(), classes.end(), name);
+                                         : std::fabs(raw) < kLargestNumericClass ? numeric_class_name(raw) : std::string();
+    auto it = std::find(classes.begin(), classes.end(), name);
+    // A model saved before classes were named in full (number_label: the same name below 10^6).
+    if (it == classes.end() && !categorical) it = std::find(classes.begin(), classes.end(), number_label(raw));
     return it == classes.end() ? NAN : static_cast<float>(it - classes.begin());
   }
 
@@ -243,11 +255,22 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
       throw InputError(where + ": " + row_text(r) + " has label " + number_label(v) +
                        "; a numeric class label must be an integer (or import it as categorical)");
     }
+    if (!map.categorical && std::fabs(v) >= kLargestNumericClass) {
+      throw InputError(where + ": " + row_text(r) + " has label " + number_label(v) +
+                       "; numeric class labels must lie within +-16777215 (read as float32, larger integers "
+                       "are not told apart: 16777217 reads as 16777216); store the classes as text or as "
+                       "small integer codes");
+    }
+    if (map.categorical && !(v >= 0 && v < static_cast<float>(map.file_labels.size()))) {
+      throw InputError(where + ": " + row_text(r) + " has code " + number_label(v) + " but only " +
+                       std::to_string(map.file_labels.size()) + " labels (codes 0.." +
+                       std::to_string(static_cast<std::int64_t>(map.file_labels.size()) - 1) + ", -1 for missing)");
+    }
     ++distinct[v];
   }
   std::map<std::string, std::int64_t> present;
   for (const auto& [v, count] : distinct) {
-    present[map.categorical ? map.file_labels.at(static_cast<std::size_t>(v)) : number_label(v)] += count;
+    present[map.categorical ? map.file_labels.at(static_cast<std::size_t>(v)) : numeric_class_name(v)] += count;
   }
   if (task == Task::regression) {
     if (map.categorical) throw InputError(where + " is categorical; a regression needs a numeric label");
@@ -303,7 +326,11 @@ RowMask validation_split(const RowMask& keep, const std::vector<float>& classes,
   for (auto& [c, members] : by_class) {
     // The `take` members of smallest hash: mix64 is a bijection, so the hashes are distinct and a
     // selection finds the same set a full sort would, in linear time.
-    const auto take = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(members.size())));
+    // At most all but one: a class of a single row (or of two at a fraction of 0.75 or more)
+    // keeps a training row, so that no class is left to the validation rows alone (a binary task
+    // would train on one class).
+    const auto take = std::min(static_cast<std::size_t>(std::llround(fraction * static_cast<double>(members.size()))),
+                               members.size() - 1);
     if (take < members.size()) {
       std::nth_element(members.begin(), members.begin() + static_cast<std::ptrdiff_t>(take), members.end());
     }
@@ -618,9 +645,29 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
     differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
             std::to_string(now.preparation.expanded_features()));
   }
+  // The model a run warm-started from (--init-model), by its parameters' fingerprint: resuming with
+  // another (or none where the checkpoint's run had one) would record a parent the weights never
+  // came from.
+  const auto parent_of = [](const std::string& parent_json) {
+    const nlohmann::json p = nlohmann::json::parse(parent_json, nullptr, false);
+    std::pair<std::string, std::string> path_and_fingerprint;
+    if (p.is_object()) {
+      path_and_fingerprint = {p.value("path", std::string()), p.value("parameters_fingerprint", std::string())};
+    }
+    return path_and_fingerprint;
+  };
+  const auto [ck_parent, ck_fingerprint] = parent_of(ck.parent);
+  const auto [now_parent, now_fingerprint] = parent_of(now.parent);
+  if (!now_parent.empty() && (ck_parent.empty() || ck_fingerprint != now_fingerprint)) {
+    differs("--init-model", ck_parent.empty() ? "none, a run from zero" : ck_parent + " (parameters " + ck_fingerprint + ")",
+            now_parent + (ck_parent.empty() ? "" : " (parameters " + now_fingerprint + ")"));
+  }
   if (preparation_to_json(ck.preparation) != preparation_to_json(now.preparation)) {
     differs("the fitted preparation", "see its 'preparation' attribute",
-            "another data file, preparation options, validation split (--seed, --valid-fraction, --valid) or --dedup");
+            "another data file, preparation options, validation split (--seed, --valid-fraction, --valid) or --dedup" +
+                (!ck_parent.empty() && now_parent.empty()
+                     ? "; the checkpoint's run retrained --init-model " + ck_parent + ", whose preparation it kept: give it again"
+                     : std::string()));
   }
   if (ck.target_mean != now.target_mean || ck.target_std != now.target_std) {
     differs("the regression target scaling", std::to_string(ck.target_mean) + " +- " + std::to_string(ck.target_std),
@@ -1191,7 +1238,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       check_sample_weights(vvalues[1], nullptr, options.valid_path.string(), options.weight_column,
                            "its " + std::to_string(vreader.rows()) + " rows");
     }
-    const BoundPreparation vbound = bind_preparation(fitted, vreader.columns());
+    // A column the preparation needs that the file lacks, or holds as another type, is named with
+    // the file (the binding's message names the column only).
+    BoundPreparation vbound;
+    try {
+      vbound = bind_preparation(fitted, vreader.columns());
+    } catch (const InputError& e) {
+      throw InputError(options.valid_path.string() + " (--valid): " + e.what());
+    }
     // Scored like any data the model meets: an infinite value in an unclipped column is refused.
     gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
     LabelMap vmap = labels;

@@ -634,6 +634,31 @@ class TrainTest(unittest.TestCase):
         self.assertIn("not a checkpoint", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.h5")))
 
+        # --init-model with a checkpoint of a run from zero would record a parent the weights never
+        # came from: refused. A retraining run's checkpoint resumes with its own --init-model only.
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "2", "--quiet", "--device", "cpu"]
+        proc = run("train", data, *flags, "--out", self.path("x.h5"), "--resume", checkpoint, "--init-model", model,
+                   check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--init-model differs (checkpoint: none, a run from zero", proc.stderr)
+        other, _ = self.train(data, "--label", "churn", "--task", "binary", "--epochs", "1", "--lr", "0.05",
+                              out="other.h5")
+        run("train", data, *flags, "--init-model", model, "--checkpoint-every", "1", "--checkpoint",
+            self.path("warm-{epoch}.h5"), "--out", self.path("warm.h5"))
+        run("train", data, *flags, "--init-model", model, "--resume", self.path("warm-1.h5"), "--out",
+            self.path("warm_resumed.h5"))
+        with h5py.File(self.path("warm.h5")) as a, h5py.File(self.path("warm_resumed.h5")) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+        proc = run("train", data, *flags, "--init-model", other, "--resume", self.path("warm-1.h5"), "--out",
+                   self.path("x.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--init-model differs (checkpoint: " + os.path.abspath(model), proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+        # Without --init-model the checkpoint's own parent is kept (its weights hold the warm start).
+        run("train", data, *flags, "--resume", self.path("warm-1.h5"), "--out", self.path("warm_resumed2.h5"))
+        with h5py.File(self.path("warm_resumed2.h5")) as f:
+            self.assertEqual(json.loads(f.attrs["parent"])["path"], os.path.abspath(model))
+
     def test_retraining_generations_keep_a_linear_parent_chain(self):
         # A monthly loop: each model retrained from the one before. The parent record nests its own
         # parent as an object, so it grows by one record a generation (it was escaped text inside the
@@ -871,6 +896,78 @@ class TrainTest(unittest.TestCase):
             self.assertEqual(proc.returncode, code, proc.stderr)
             self.assertIn(needle, proc.stderr)
             self.assertFalse(os.path.exists(self.path("bad.h5")))
+
+    def test_integer_class_labels_keep_every_digit(self):
+        # Classes 1234567, 1234568 and 1234569 are three classes named in full (six significant
+        # digits named them all "1.23457e+06", one class); labels float32 cannot tell apart are refused.
+        rng = np.random.default_rng(5)
+        n = 600
+        x = rng.normal(size=n)
+        df = pd.DataFrame({"x": x, "y": 1234567 + np.digitize(x, [-0.4, 0.4])})
+        csv = self.path("wide.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "wide")
+        model, _ = self.train(data, "--label", "y", "--task", "multiclass")
+        metrics = self.evaluate(model, data)
+        self.assertEqual(metrics["classes"], ["1234567", "1234568", "1234569"])
+        self.assertGreater(metrics["accuracy"], 0.8)
+        out = self.path("wide_scores.csv")
+        run("score", model, data, "--out", out, "--quiet")
+        self.assertEqual(sorted(set(pd.read_csv(out)["predicted_class"])), [1234567, 1234568, 1234569])
+
+        df["y"] = np.where(x > 0, 16777217, 0)
+        df.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "beyond"), "--label", "y", "--task", "binary", "--out",
+                   self.path("beyond_model.h5"), "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1)
+        first = int(np.argmax(x > 0)) + 1
+        self.assertIn(f"row {first} has label", proc.stderr)
+        self.assertIn("16777215", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("beyond_model.h5")))
+
+    def test_a_valid_file_without_a_needed_column_is_named(self):
+        rng = np.random.default_rng(8)
+        df = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice(["a", "b"], 300)})
+        df["y"] = (df["x"] > 0).astype(int)
+        csv = self.path("base.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "base")
+        for name, frame, expected in [("no_x", df.drop(columns="x"), "column 'x'"),
+                                      ("city_numbers", df.assign(city=1.0), "column 'city' was categorical")]:
+            frame.to_csv(self.path(name + ".csv"), index=False)
+            valid = self.imported(self.path(name + ".csv"), name)
+            proc = run("train", data, "--label", "y", "--task", "binary", "--valid", valid, "--out",
+                       self.path("m.h5"), "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(valid + " (--valid): ", proc.stderr)
+            self.assertIn(expected, proc.stderr)
+            self.assertFalse(os.path.exists(self.path("m.h5")))
+
+    def test_a_class_of_one_row_keeps_it_for_training(self):
+        # 99 negatives and one positive at --valid-fraction 0.5: the split takes 50 negatives and no
+        # positive (taking the positive left a binary task one class to train on).
+        df = pd.DataFrame({"x": np.arange(100.0), "y": [0] * 99 + [1]})
+        csv = self.path("rare.csv")
+        df.to_csv(csv, index=False)
+        _, summary = self.train(self.imported(csv, "rare"), "--label", "y", "--task", "binary",
+                                "--valid-fraction", "0.5", "--epochs", "2")
+        self.assertEqual(summary["train_rows"], 50)
+        self.assertEqual(summary["valid_rows"], 50)
+
+    def test_a_label_code_without_a_label_names_its_row(self):
+        path = self.path("codes.h5")
+        codes = np.array([0, 1] * 60, dtype=np.int8)
+        codes[99] = 5
+        with h5py.File(path, "w") as f:
+            f["x"] = np.arange(120.0)
+            f["y"] = codes
+            f["y"].attrs["categories"] = np.array(["no", "yes"], dtype=h5py.string_dtype())
+        model = self.path("codes_model.h5")
+        proc = run("train", path, "--label", "y", "--task", "binary", "--out", model, "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("row 100 has code 5 but only 2 labels", proc.stderr)
+        self.assertIn(path, proc.stderr)
+        self.assertFalse(os.path.exists(model))
 
     def test_minus_one_plus_one_labels_are_two_classes(self):
         # Vowpal Wabbit's binary labels: -1 and 1 are classes, 1 the positive (second in order).
