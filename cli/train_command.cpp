@@ -119,6 +119,11 @@ constexpr const char* kConfigHelp =
 // that a bad value names the key and the file.
 constexpr const char* kInputFileKeys[] = {"resume", "valid", "init-model"};
 
+// Options that are alternatives (given both, the run stops): a config key whose alternative is on
+// the command line is overridden by it, as a key of the option itself would be.
+constexpr std::pair<const char*, const char*> kAlternativeKeys[] = {{"valid", "valid-fraction"},
+                                                                    {"valid-fraction", "valid"}};
+
 // Applies `lathe train --config FILE`: each top-level key is a long option name without the dashes;
 // an option already given on the command line keeps its command-line value. Arrays are joined with
 // commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`). Returns the options it set ("--cross").
@@ -161,6 +166,11 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
       text = toml_value_text(node, where);
     }
     if (opt->count() > 0) continue;  // the command line wins
+    const bool alternative_given = std::any_of(std::begin(kAlternativeKeys), std::end(kAlternativeKeys), [&](const auto& alt) {
+      const CLI::Option* other = cmd->get_option_no_throw(std::string("--") + alt.second);
+      return key == alt.first && other != nullptr && other->count() > 0 && !applied.count(std::string("--") + alt.second);
+    });
+    if (alternative_given) continue;  // so does an alternative given there
     const bool flag = opt->get_expected_min() == 0;
     if (flag && text != "true" && text != "false") throw UsageError(where + ": expected true or false");
     for (const char* file_key : kInputFileKeys) {

@@ -554,6 +554,19 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(options["epochs"], ["3"])
         self.assertEqual(options["lr"], ["0.02"])
         self.assertEqual(options["seed"], ["7"])
+        # An alternative on the command line overrides the file's option: --valid-fraction its
+        # valid, --valid its valid-fraction; both in the file are refused.
+        with open(config, "a") as f:
+            f.write(f'valid = "{data}"\n')
+        _, summary = self.train(data, "--config", config, "--valid-fraction", "0.1", out="fraction.h5")
+        self.assertLess(summary["valid_rows"], summary["train_rows"])
+        _, summary = self.train(data, "--config", config, out="valid_file.h5")
+        self.assertEqual(summary["valid_rows"], summary["train_rows"])
+        with open(config, "a") as f:
+            f.write("valid-fraction = 0.3\n")
+        proc = run("train", data, "--config", config, "--out", self.path("both.h5"), "--quiet", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("alternatives", proc.stderr)
 
     def test_config_file_errors_name_the_key_and_the_file(self):
         data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
