@@ -160,6 +160,14 @@ int check_stdout(int code) {
   } else if (!stream_failed && !std::ferror(stdout)) {
     return code;
   }
+  // A command that failed said why in its one line (`lathe score --out -` names stdout itself).
+  if (code != 0 && code != 3) return code;
+  if (error == 0) {
+    // The write that failed was an earlier one (a result larger than stdio's buffer), whose errno
+    // is gone: one more byte asks the system again. The output is cut short already.
+    errno = 0;
+    if (::write(STDOUT_FILENO, "\n", 1) < 0) error = errno;
+  }
   std::cerr << "lathe: error: stdout: " << (error != 0 ? std::strerror(error) : "write error") << "\n";
   return code == 0 ? 1 : code;  // a failure's own code says more (drift's 3 still signals drift)
 }
