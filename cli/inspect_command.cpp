@@ -136,6 +136,7 @@ void add_inspect_command(CLI::App& app) {
     options.group = args->group;
     options.matrix_dataset = args->matrix;
     options.label_dataset = args->label;
+    options.allow_empty = true;  // an empty partition is described, not refused
     TableReader reader(args->file, options);
     const TableSummary summary = summarize_table(ctx, reader);
     const auto& cols = reader.columns();

@@ -394,9 +394,25 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
       return apply_stored ? used.count(name) == 0 : passed.count(name) > 0;
     };
   }
+  // An empty partition of a batch gets an empty prepared file with --from (as `lathe score` gives
+  // it an empty output); a preparation cannot be fitted on no rows.
+  read.allow_empty = apply_stored;
   TableReader reader(in, read);
   report.rows_in = reader.rows();
-  const auto& input_columns = reader.columns();
+  // An empty partition holds no value that could contradict the stored preparation's column types,
+  // and a header-only CSV imports every column as numeric: take the preparation's types (as `lathe
+  // score` does).
+  std::vector<ColumnInfo> retyped;
+  const bool empty_partition = apply_stored && reader.rows() == 0;
+  if (empty_partition) {
+    retyped = reader.columns();
+    for (ColumnInfo& column : retyped) {
+      for (const ModelInput& input : preparation_inputs(stored.fitted)) {
+        if (input.name == column.name) column.type = input.categorical ? ColumnType::categorical : ColumnType::numeric;
+      }
+    }
+  }
+  const std::vector<ColumnInfo>& input_columns = empty_partition ? retyped : reader.columns();
 
   // --from: the stored fitted preparation, checked against IN before any pass over its rows.
   if (apply_stored) {

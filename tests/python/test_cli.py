@@ -296,6 +296,18 @@ class ImportLikePandasTest(TempDirTest):
             out = pd.read_csv(scores)
             self.assertEqual(len(out), 0)
             self.assertEqual(list(out.columns), ["probability", "predicted_class"])
+            # inspect describes it; prepare --from the model gives an empty prepared file, its
+            # columns those of the model's preparation (the header-only columns numeric as imported).
+            self.assertIn("rows:     0", run("inspect", empty_h5, "--quiet").stdout)
+            plain_h5, prepared = self.path("plain.h5"), self.path("prepared.h5")
+            run("import", csv, plain_h5, "--quiet")
+            run("prepare", plain_h5, prepared, "--from", model, "--quiet")
+            with h5py.File(prepared) as f:
+                self.assertTrue(all(f[name].shape == (0,) for name in f.keys() if isinstance(f[name], h5py.Dataset)))
+            full_prepared = self.path("full_prepared.h5")
+            run("prepare", train_h5, full_prepared, "--from", model, "--quiet")
+            with h5py.File(prepared) as f, h5py.File(full_prepared) as g:
+                self.assertEqual(sorted(f.keys()), sorted(g.keys()))
 
 
 def numeric_frame(rows=5000, seed=3):
@@ -418,10 +430,13 @@ class BadInputTest(TempDirTest):
         self.assertFails(["inspect", p], "label.h5", "/y", "9")
 
     def test_zero_rows(self):
+        # Described by inspect (an empty partition is a table); nothing can be fitted on it.
         p = self.path("zero.h5")
         with h5py.File(p, "w") as f:
             f.create_dataset("X", data=np.zeros((0, 3)))
-        self.assertFails(["inspect", p], "zero.h5", "zero rows")
+        self.assertEqual(json.loads(run("inspect", p, "--json", "--quiet").stdout)["rows"], 0)
+        self.assertFails(["prepare", p, self.path("zero_p.h5")], "zero.h5", "zero rows")
+        self.assertFalse(os.path.exists(self.path("zero_p.h5")))
 
     def test_unsupported_dtype(self):
         p = self.path("strings.h5")
