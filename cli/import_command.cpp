@@ -1,6 +1,7 @@
 // `lathe import CSV OUT`: a CSV file to Lathe's columnar HDF5 layout (io/csv_import.h). Prints one
 // summary line on stdout; skipped bad rows, notes (integers that had to be rounded, a mostly
 // numeric column taken as categorical) and progress go to stderr.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -18,6 +19,9 @@ namespace {
 // One byte, or a name for the ones that are awkward to type in a shell.
 char parse_delimiter(const std::string& text) {
   if (text == "\\t" || text == "tab" || text == "\t") return '\t';
+  if (text == "\"" || text == "\n" || text == "\r") {
+    throw UsageError("--delimiter cannot be a quote or a line break (they delimit fields and records)");
+  }
   if (text.size() == 1) return text[0];
   throw UsageError("--delimiter must be one character (or 'tab'), not '" + text + "'");
 }
@@ -91,6 +95,11 @@ void add_import_command(CLI::App& app) {
     CsvImportOptions options;
     options.categorical = args->categorical;
     options.numeric = args->numeric;
+    for (const std::string& name : args->categorical) {
+      if (!name.empty() && std::find(args->numeric.begin(), args->numeric.end(), name) != args->numeric.end()) {
+        throw UsageError("the column '" + name + "' is named by both --categorical and --numeric: give one");
+      }
+    }
     options.skip_bad_rows = args->skip_bad_rows;
     options.delimiter = parse_delimiter(args->delimiter);
     options.na_values = split_tokens(args->na_values);

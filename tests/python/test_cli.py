@@ -539,6 +539,10 @@ class UsageErrorTest(TempDirTest):
                          "--compression", "at most 9")
         self.usage_error(["prepare", self.data, self.path("p.h5"), "--compression", "12"], "--compression", "at most 9")
         self.usage_error(["import", self.csv, self.path("i.h5"), "--compression", "10"], "--compression", "at most 9")
+        # Options that contradict each other, before the file is read.
+        self.usage_error(["import", self.csv, self.path("i.h5"), "--categorical", "a,b", "--numeric", "b"],
+                         "'b' is named by both --categorical and --numeric")
+        self.usage_error(["import", self.csv, self.path("i.h5"), "--delimiter", '"'], "--delimiter", "a quote")
         self.usage_error(["synth", "--task", "binary", "--rows", "10", "--features", "2", "--out", self.path("s.h5"),
                           "--compression", "12", "--quiet"], "--compression")
         self.usage_error(base + ["--task", "regression", "--label", "x", "--out", out, "--class-weight", "balanced"],
