@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -98,15 +99,20 @@ std::vector<std::vector<HeadValue>> read_head(TableReader& reader, std::int64_t 
   return head;
 }
 
-std::string head_text(const HeadValue& value) {
+// A head value as text: a number of a float64 column as the shortest text that reads back as that
+// double, another column's as the shortest that reads back as its float32 (the value read).
+std::string head_text(const HeadValue& value, bool float64) {
   if (!value) return "NaN";
   if (value->is_string()) return value->get<std::string>();
   if (value->is_number_float()) {
     const double d = value->get<double>();
     if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    std::ostringstream s;
-    s << std::setprecision(10) << d;
-    return s.str();
+    // Plain digits from 1e-4 to 1e16 (a timestamp as 1700000000, not 1.7e+09), else the shorter.
+    const auto format = std::fabs(d) >= 1e-4 && std::fabs(d) < 1e16 ? std::chars_format::fixed : std::chars_format::general;
+    char buffer[400];
+    const auto end = float64 ? std::to_chars(buffer, buffer + sizeof buffer, d, format).ptr
+                             : std::to_chars(buffer, buffer + sizeof buffer, static_cast<float>(d), format).ptr;
+    return std::string(buffer, end);
   }
   return value->dump();
 }
@@ -298,7 +304,8 @@ void add_inspect_command(CLI::App& app) {
       std::vector<std::size_t> widths(cols.size(), 0);
       for (std::size_t c = 0; c < cols.size(); ++c) {
         cells[0][c] = cols[c].name;
-        for (std::size_t r = 0; r < head.size(); ++r) cells[r + 1][c] = head_text(head[r][c]);
+        const bool float64 = reader.exact_type(static_cast<std::int64_t>(c)) == ExactType::float64;
+        for (std::size_t r = 0; r < head.size(); ++r) cells[r + 1][c] = head_text(head[r][c], float64);
         for (const auto& row : cells) widths[c] = std::max(widths[c], display_width(row[c]));
       }
       for (const auto& row : cells) {

@@ -112,6 +112,16 @@ class Hdf5LayoutsTest(unittest.TestCase):
         self.assertIn("first 3 rows:", text)
         self.assertEqual(len(text.split("first 3 rows:")[1].strip().splitlines()), 4)  # header and 3 rows
         self.assertEqual(attempt("inspect", path, "--head", "-1").returncode, 2)
+        # The text shows what --json does: float64 values exactly, float32 ones as read, in plain
+        # digits where they are not tiny or huge.
+        exact = os.path.join(self.tmp, "exact_head.h5")
+        with h5py.File(exact, "w") as f:
+            f["t"] = np.array([1700000000.37, 1700000000.0, 123456.789012345, 1e-300])
+            f["r"] = np.array([0.1, 1.0 / 3.0, 2.5e7, 7.0], dtype=np.float32)
+        rows = checked("inspect", exact, "--head", "4", "--quiet").stdout.split("first 4 rows:")[1].split()
+        self.assertEqual(rows[:2], ["r", "t"])  # h5py lists datasets by name
+        self.assertEqual(rows[2:], ["0.1", "1700000000.37", "0.33333334", "1700000000", "25000000",
+                                    "123456.789012345", "7", "1e-300"])
 
     def test_pandas_table_format_data_columns_and_a_chosen_key(self):
         path = os.path.join(self.tmp, "table_dc.h5")
