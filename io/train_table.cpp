@@ -148,7 +148,7 @@ void check_sample_weights(const std::vector<float>& weights, const RowMask* keep
   }
   if (!rows_text.empty() && !(total > 0)) {
     throw InputError(file + ": weight '" + column + "': the weights of " + rows_text +
-                     " sum to 0, so the metrics weighted by them have no value");
+                     " sum to 0, so there is nothing to weigh (every weight is 0)");
   }
 }
 
@@ -292,9 +292,17 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
                        " classes for a binary task; use --task multiclass");
     }
     if (!positive.empty()) {
-      if (positive == map.classes[0]) {
+      // A numeric class is named by its number however it is written: --positive 1.0 names class 1.
+      const auto names = [&](const std::string& name) {
+        if (positive == name) return true;
+        if (map.categorical) return false;
+        char* end = nullptr;
+        const double v = std::strtod(positive.c_str(), &end);
+        return end != positive.c_str() && *end == '\0' && v == std::stod(name);
+      };
+      if (names(map.classes[0])) {
         std::swap(map.classes[0], map.classes[1]);
-      } else if (positive != map.classes[1]) {
+      } else if (!names(map.classes[1])) {
         throw InputError("--positive: '" + positive + "' is not a label of '" + column.name + "' (" +
                          map.classes[0] + ", " + map.classes[1] + ")");
       }
@@ -960,6 +968,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     check_sample_weights(values[1], &valid_mask, data.string(), options.weight_column,
                          "the " + std::to_string(valid_mask.count()) + " validation rows (--valid-fraction " +
                              fraction.str() + ")");
+  }
+  if (weight_col >= 0) {
+    // Named here, with the file and column (the trainer would refuse them later without either).
+    check_sample_weights(values[1], &train_mask, data.string(), options.weight_column,
+                         "the " + std::to_string(report.train_rows) + " training rows");
   }
   // A numeric label with a class for every few rows is most likely a quantity (below the class cap
   // of make_label_map, which refuses more than kMaxMulticlassClasses).

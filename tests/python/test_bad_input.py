@@ -754,6 +754,10 @@ class BadInput(unittest.TestCase):
         self.assertIn(zero + ": weight 'w': the weights of the ", proc.stderr)
         self.assertIn("validation rows (--valid-fraction 0.2) sum to 0", proc.stderr)
         self.assertNotIn("epoch 1", proc.stderr)
+        # So must the training rows', named with the file and the column.
+        proc = lathe("train", zero, *base[2:], "--valid-fraction", "0")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(zero + ": weight 'w': the weights of the 400 training rows sum to 0", proc.stderr)
         valid = self.columnar("v.h5", self.binary_table(100))
         proc = lathe(*base, "--valid", valid)
         self.assertEqual(proc.returncode, 1, proc.stderr)

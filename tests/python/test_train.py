@@ -1000,6 +1000,9 @@ class TrainTest(unittest.TestCase):
         scores = pd.read_csv(out)
         self.assertEqual(sorted(set(scores["predicted_class"])), [-1, 1])
         self.assertGreater(roc_auc_score(df["y"] == 1, scores["probability"]), 0.9)
+        # --positive names a numeric class by its number, however it is written.
+        flipped, _ = self.train(data, "--label", "y", "--task", "binary", "--positive", "-1.0", out="flipped.h5")
+        self.assertEqual(self.evaluate(flipped, data)["classes"], ["1", "-1"])
         # A fraction is still not a class.
         df["y"] = df["y"] * 0.5
         df.to_csv(csv, index=False)
