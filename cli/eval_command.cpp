@@ -15,10 +15,12 @@
 // "weight", the training run's --weight column, when it had one).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/text_width.h"
@@ -148,9 +150,19 @@ void add_eval_command(CLI::App& app) {
     } else if (!metrics.confusion.empty()) {
       std::cout << "\n  confusion (rows: true class, columns: predicted)\n";
       const auto k = static_cast<std::size_t>(metrics.classes);
+      // Widths in cells, not bytes: labels in CJK stay in line. A column as wide as its label.
+      std::size_t label_width = 12;
+      std::vector<std::size_t> widths(k);
       for (std::size_t i = 0; i < k; ++i) {
-        std::cout << "  " << pad_left(model.classes[i], 12);  // cells, not bytes: labels in CJK stay in line
-        for (std::size_t j = 0; j < k; ++j) std::cout << std::setw(8) << metrics.confusion[i * k + j];
+        label_width = std::max(label_width, display_width(model.classes[i]));
+        widths[i] = std::max<std::size_t>(8, display_width(model.classes[i]) + 2);
+      }
+      std::cout << "  " << std::string(label_width, ' ');
+      for (std::size_t j = 0; j < k; ++j) std::cout << pad_left(model.classes[j], widths[j]);
+      std::cout << "\n";
+      for (std::size_t i = 0; i < k; ++i) {
+        std::cout << "  " << pad_left(model.classes[i], label_width);
+        for (std::size_t j = 0; j < k; ++j) std::cout << pad_left(std::to_string(metrics.confusion[i * k + j]), widths[j]);
         std::cout << "\n";
       }
     }

@@ -1059,10 +1059,16 @@ class TextTableWidthTest(TempDirTest):
         text = run("eval", self.model, self.data, "--device", "cpu").stdout
         lines = text.splitlines()
         start = lines.index("  confusion (rows: true class, columns: predicted)")
-        matrix = lines[start + 1:start + 4]
+        header, matrix = lines[start + 1], lines[start + 2:start + 5]
         self.assertEqual(sorted(line.split()[0] for line in matrix), ["x", "いいえ", "はい"])
         self.assertInLine(matrix, r"\S(?= +\d+ +\d+ +\d+$)")  # the label's end
-        self.assertInLine(matrix, r"$")
+        # The predicted classes head their columns, in the rows' order, each column right-aligned
+        # under its label's last cell.
+        self.assertEqual(header.split(), [line.split()[0] for line in matrix])
+        def ends(line, skip):  # the terminal cell where each token after the first `skip` ends
+            return [cells(line[:m.end()]) for m in re.finditer(r"\S+", line)][skip:]
+        for line in matrix:
+            self.assertEqual(ends(line, 1), ends(header, 0), "\n".join([header, *matrix]))
 
 
 class OneRowRegressionTest(TempDirTest):
