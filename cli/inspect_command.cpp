@@ -273,7 +273,8 @@ void add_inspect_command(CLI::App& app) {
       std::cout << "  " << cols[c].name << ": " << counts.size() << (counts.size() == 1 ? " label" : " labels");
       if (summary.stats[c].missing > 0) std::cout << ", " << summary.stats[c].missing << " missing";
       if (summary.invalid_codes[c] > 0) {
-        std::cout << ", " << summary.invalid_codes[c] << " rows with a code that names no label";
+        std::cout << ", " << summary.invalid_codes[c] << (summary.invalid_codes[c] == 1 ? " row" : " rows")
+                  << " with a code that names no label";
       }
       if (summary.uncounted[c]) {
         std::cout << "; rows per label not counted (more than " << kMaxExactCategoryLabels
