@@ -279,8 +279,17 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
     }
   } else {
     t.inv_scale = 1.0;
+    // From 2^24 on float32 does not hold every integer: ids or timestamps that differ in the file
+    // can read as one value (2^40 + 0..999 all read as 2^40), and the column as constant.
+    const double magnitude = std::max(std::fabs(static_cast<double>(st.min)), std::fabs(static_cast<double>(st.max)));
+    const std::string coarse =
+        std::isfinite(magnitude) && magnitude >= 16777216.0
+            ? "; its values are read as float32, whose spacing near " + fmt(magnitude) + " is " +
+                  fmt(std::ldexp(1.0, std::ilogb(magnitude) - 23)) +
+                  ", so values closer than that read as one: subtract an offset before import if they differ"
+            : std::string();
     note(notes, "column '" + name + "': " + what + " is " + fmt(scale) +
-                    ": scaled by 1 (values are only centered; a constant column becomes 0)");
+                    ": scaled by 1 (values are only centered; a constant column becomes 0)" + coarse);
   }
   return t;
 }

@@ -189,6 +189,16 @@ class PrepareTest(unittest.TestCase):
                     self.assertAlmostEqual(observed.mean(), 0.0, delta=1e-5, msg=(clip, c))
                     self.assertAlmostEqual(observed.std(), 1.0, delta=1e-5, msg=(clip, c))
 
+    def test_a_column_constant_only_in_float32_says_so(self):
+        # int64 ids 2^40 + 0..999 all read as 2^40: the constant column's note gives float32's spacing.
+        df = pd.DataFrame({"i": (2 ** 40 + np.arange(1000)).astype(np.int64), "x": np.arange(1000.0)})
+        proc = run("prepare", self.imported(df), self.path("ids_p.h5"), "--device", "cpu")
+        note = next(line for line in proc.stderr.splitlines() if "column 'i'" in line)
+        self.assertIn("a constant column becomes 0", note)
+        self.assertIn("spacing near 1.09951163e+12 is 131072", note)
+        self.assertNotIn("spacing", next(line for line in proc.stderr.splitlines() if "column 'x'" in line)
+                         if any("column 'x'" in line for line in proc.stderr.splitlines()) else "")
+
     def test_centering_is_exact_for_large_offsets(self):
         rng = np.random.default_rng(1)
         df = pd.DataFrame({"ts": 1e6 + rng.normal(0, 1, 5000), "other": rng.normal(0, 1, 5000)})
