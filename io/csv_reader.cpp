@@ -33,6 +33,17 @@ CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
   if (!file_) {
     throw InputError(path_.string() + ": cannot open: " + std::strerror(errno));
   }
+  // An HDF5 file (its signature at the start; a userblock moves it, which this does not look for)
+  // given where a CSV file is expected: what to do instead, not "not UTF-8 text".
+  {
+    char signature[8] = {};
+    const std::size_t got = std::fread(signature, 1, sizeof signature, file_.get());
+    if (got == sizeof signature && std::memcmp(signature, "\x89HDF\r\n\x1a\n", sizeof signature) == 0) {
+      throw InputError(path_.string() + ": is an HDF5 file, not CSV: Lathe reads it as it is (`lathe inspect " +
+                       path_.string() + "` describes it)");
+    }
+    std::rewind(file_.get());
+  }
   const auto size = std::filesystem::file_size(path_, ec);
   file_bytes_ = ec ? 0 : static_cast<std::int64_t>(size);
   buffer_.resize(kReadBlockBytes);

@@ -119,8 +119,22 @@ std::string csv_file_hint(const std::filesystem::path& path, bool model_file) {
   std::filesystem::path target = path;
   target.replace_extension(".h5");
   if (target == path) target.replace_extension(".imported.h5");
+  // The delimiter of a first line without commas but with tabs, semicolons or bars: the import
+  // command then names it.
+  std::string delimiter;
+  std::ifstream in(path, std::ios::binary);
+  std::string first_line;
+  if (in && std::getline(in, first_line) && first_line.find(',') == std::string::npos) {
+    if (first_line.find('\t') != std::string::npos) {
+      delimiter = " --delimiter tab";
+    } else if (first_line.find(';') != std::string::npos) {
+      delimiter = " --delimiter ';'";
+    } else if (first_line.find('|') != std::string::npos) {
+      delimiter = " --delimiter '|'";
+    }
+  }
   return "; it looks like a CSV file; convert it with `lathe import " + shell_word(path.string()) + " " +
-         shell_word(target.string()) + "`";
+         shell_word(target.string()) + delimiter + "`";
 }
 
 }  // namespace lathe

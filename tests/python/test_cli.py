@@ -660,6 +660,15 @@ class UsageErrorTest(TempDirTest):
             f.write(bytes(range(256)) * 4)
         proc = self.assertFails(["inspect", junk], "not an HDF5 file")
         self.assertNotIn("CSV", proc.stderr)
+        # A file of tab-separated values: the command names its delimiter.
+        tsv = self.path("data.txt")
+        with open(tsv, "w") as f:
+            f.write("x\ty\n1\t0\n2\t1\n")
+        self.assertFails(["inspect", tsv], f"convert it with `lathe import {tsv} {self.path('data.h5')} --delimiter tab`")
+        # The other way round: HDF5 given to import, which reads CSV.
+        proc = self.assertFails(["import", self.data, self.path("again.h5")], f"{self.data}: is an HDF5 file, not CSV")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertNotIn("UTF-8", proc.stderr)
 
     def test_quiet_silences_the_cpu_fallback_note(self):
         note = "no usable GPU"
