@@ -39,13 +39,16 @@ namespace {
 
 // An output column's name as an HDF5 dataset name: HDF5 reads '/' as a path separator, so a class
 // label holding one ("a/b": probability_a/b) is written with it as %2F (probability_a%2Fb), and so is
-// an --id column's name (a field of records may hold one); the predicted_class column keeps every
-// label as it is.
+// an --id column's name (a field of records may hold one); '%' itself is written %25, so that two
+// labels never share a name ("a/b" and "a%2Fb": probability_a%2Fb and probability_a%252Fb). The
+// predicted_class column keeps every label as it is.
 std::string hdf5_column_name(const std::string& name) {
   std::string out;
   for (const char c : name) {
     if (c == '/') {
       out += "%2F";
+    } else if (c == '%') {
+      out += "%25";
     } else {
       out += c;
     }

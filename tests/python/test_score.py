@@ -227,7 +227,8 @@ class ScoreTest(unittest.TestCase):
         # model with such a class could be trained but not scored to HDF5.
         rng = np.random.default_rng(3)
         x = rng.normal(size=600)
-        label = np.where(x < -0.3, "a/b", np.where(x < 0.3, "c", "d/e/f"))
+        # "a%2Fb" is a label too: written %25 for its '%', it keeps a column apart from "a/b"'s.
+        label = np.where(x < -0.3, "a/b", np.where(x < 0.1, "c", np.where(x < 0.5, "a%2Fb", "d/e/f")))
         csv = self.path("slash.csv")
         pd.DataFrame({"x": x, "y": label}).to_csv(csv, index=False)
         data = self.path("slash.h5")
@@ -239,8 +240,10 @@ class ScoreTest(unittest.TestCase):
         self.score(model, data, "--out", csv_out, "--quiet")
         scored_h5, _ = read_columnar(h5_out)
         scored_csv = pd.read_csv(csv_out)
-        self.assertEqual(list(scored_csv.columns), ["probability_a/b", "probability_c", "probability_d/e/f", "predicted_class"])
-        self.assertEqual(list(scored_h5.columns), ["probability_a%2Fb", "probability_c", "probability_d%2Fe%2Ff", "predicted_class"])
+        self.assertEqual(list(scored_csv.columns), ["probability_a%2Fb", "probability_a/b", "probability_c",
+                                                    "probability_d/e/f", "predicted_class"])
+        self.assertEqual(list(scored_h5.columns), ["probability_a%252Fb", "probability_a%2Fb", "probability_c",
+                                                   "probability_d%2Fe%2Ff", "predicted_class"])
         np.testing.assert_allclose(scored_h5["probability_a%2Fb"].values, scored_csv["probability_a/b"].values, atol=1e-6)
         self.assertEqual(list(scored_h5["predicted_class"]), list(scored_csv["predicted_class"]))
         self.assertIn("d/e/f", set(scored_csv["predicted_class"]))
