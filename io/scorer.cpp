@@ -470,17 +470,23 @@ void BlockScorer::predict(const BoundInput& in, const ColumnBlockView& block, st
     if (error) std::rethrow_exception(error);
   }
   if (alongside_error) std::rethrow_exception(alongside_error);
+  // The first row holding an infinite value that a column cannot score (the first such column in
+  // it): a column clipped to finite bounds puts an infinite value on a bound, as the exported ONNX
+  // graph does; only an unclipped column has no answer for it.
+  std::int64_t first = -1, first_column = -1;
   for (std::int64_t j = 0; j < numeric; ++j) {
-    // A column clipped to finite bounds puts an infinite value on a bound, as the exported ONNX
-    // graph does: only an unclipped column has no answer for it.
     if (scores_infinite_values(fitted.numeric[static_cast<std::size_t>(j)].transform)) continue;
-    std::int64_t first = -1;
-    for (std::int64_t t = 0; t < tiles && first < 0; ++t) {
-      first = tile_first_infinite_[static_cast<std::size_t>(t * numeric + j)];
+    std::int64_t at = -1;
+    for (std::int64_t t = 0; t < tiles && at < 0; ++t) at = tile_first_infinite_[static_cast<std::size_t>(t * numeric + j)];
+    if (at >= 0 && (first < 0 || at < first)) {
+      first = at;
+      first_column = j;
     }
-    if (first < 0) continue;
-    throw_infinite_value(in.source, fitted.numeric[static_cast<std::size_t>(j)].name, first_row + first,
-                         block.column(in.bound->numeric_input[static_cast<std::size_t>(j)])[first]);
+  }
+  if (first >= 0) {
+    const auto j = static_cast<std::size_t>(first_column);
+    throw_infinite_value(in.source, fitted.numeric[j].name, first_row + first,
+                         block.column(in.bound->numeric_input[j])[first]);
   }
   if (missing) {
     for (std::int64_t j = 0; j < numeric; ++j) {

@@ -458,22 +458,31 @@ bool has_infinite_value(const float* v, std::int64_t n) {
   return found != 0;
 }
 
-// Throws throw_infinite_value for the first infinite value the model cannot score in a block of n
-// read rows (column-major, file rows from `first`), in a row that one of `selects` keeps (nullptr:
-// every row): the numeric inputs in order, as lathe::Scorer looks at a block.
+// Throws throw_infinite_value for the first row holding an infinite value the model cannot score
+// in a block of n read rows (column-major, file rows from `first`), among the rows one of
+// `selects` keeps (nullptr: every row); in that row, the first such numeric input, as
+// lathe::Scorer names it.
 void refuse_infinite_values(const std::string& source, const BoundPreparation& bound, const FittedPreparation& fitted,
                             const std::vector<const RowMask*>& selects, const float* block, std::int64_t n,
                             std::int64_t first) {
+  std::int64_t row = -1;
+  std::size_t column = 0;
   for (std::size_t j = 0; j < fitted.numeric.size(); ++j) {
     if (scores_infinite_values(fitted.numeric[j].transform)) continue;
     const float* v = block + static_cast<std::int64_t>(bound.numeric_input[j]) * n;
     if (!has_infinite_value(v, n)) continue;
-    for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t r = 0; r < (row < 0 ? n : row); ++r) {
       if (!std::isinf(v[r])) continue;
       if (std::any_of(selects.begin(), selects.end(), [&](const RowMask* s) { return !s || s->test(first + r); })) {
-        throw_infinite_value(source, fitted.numeric[j].name, first + r, v[r]);
+        row = r;
+        column = j;
+        break;
       }
     }
+  }
+  if (row >= 0) {
+    const float value = block[static_cast<std::int64_t>(bound.numeric_input[column]) * n + row];
+    throw_infinite_value(source, fitted.numeric[column].name, first + row, value);
   }
 }
 

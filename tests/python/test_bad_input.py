@@ -273,14 +273,17 @@ class BadInput(unittest.TestCase):
     def test_an_infinite_value_is_refused_alike_by_score_eval_drift_and_report(self):
         # `lathe score` refuses a row it cannot score; eval, drift and report --eval score the same
         # rows, so they refuse it in the same words (drift: the rows cannot be scored, an alert).
-        columns = self.binary_table()
+        # The first row with one is named (row 2, in the model's second column), not the first column's.
+        columns = self.binary_table(a=np.linspace(-1, 1, 400).astype(np.float32))
         _, model = self.trained(columns)
         data = dict(columns)
         data["x"] = columns["x"].copy()
         data["x"][3] = np.inf
         data["x"][4] = -np.inf
+        data["a"] = columns["a"].copy()
+        data["a"][1] = -np.inf
         path = self.columnar("inf.h5", data)
-        message = f"{path}: column 'x': row 4 has an infinite value (inf), which the model cannot score"
+        message = f"{path}: column 'a': row 2 has an infinite value (-inf), which the model cannot score"
         for command in (["score", model, path, "--out", self.path("s.csv")],
                         ["eval", model, path],
                         ["report", model, "--eval", path, "--out", self.path("r.html")]):
