@@ -1144,7 +1144,8 @@ TEST_F(TableReaderBadInput, CsvTextUnderAnotherExtensionGetsTheHintToo) {
   const fs::path path = file("data.h5");
   std::ofstream(path) << "tenure;contract\n1;Month-to-month\n";
   expect_mentions(input_error(path), {"not an HDF5 file", "looks like a CSV file",
-                                      "`lathe import " + path.string() + " " + file("data.imported.h5").string() + "`"});
+                                      "`lathe import " + path.string() + " " + file("data.imported.h5").string() +
+                                          " --delimiter ';'`"});  // its first line has no comma
 }
 
 TEST_F(TableReaderBadInput, BinaryFileThatIsNotHdf5GetsNoCsvHint) {
