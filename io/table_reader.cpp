@@ -120,6 +120,26 @@ std::vector<std::string> read_pandas_labels(hid_t dataset, const std::string& wh
   return labels;
 }
 
+// Whether a pandas dtype name ("datetime64[ns]", "timedelta64[us]", "period[D]", ...) is one of
+// dates or times: pandas stores them as int64 counts since 1970 (or ordinals), which would read
+// as plain numbers.
+bool is_pandas_date_or_time(const std::string& dtype) {
+  for (const char* time : {"datetime", "timedelta", "period", "date"}) {
+    if (dtype.rfind(time, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Refuses the columns of dates and times of a pandas frame (`context`), each described as
+// "NAME (DTYPE)", in one message for both formats.
+[[noreturn]] void refuse_dates_and_times(const std::string& context, const std::vector<std::string>& described) {
+  std::string list;
+  for (const auto& d : described) list += (list.empty() ? "" : ", ") + d;
+  throw InputError(context + ": columns " + list +
+                   " hold dates or times, which Lathe does not read; convert them to numbers (seconds, "
+                   "days) first");
+}
+
 // A dataset that feeds one or more columns: a 1-D column, a 2-D matrix, or a pandas block.
 struct Source {
   std::string path;
@@ -391,13 +411,16 @@ struct TableReader::Impl {
     if (width == 0) throw InputError(where("/" + name) + ": has no columns (shape " +
                                      std::to_string(rows) + " x 0)");
     std::vector<std::string> names;
+    std::string names_context = where("/" + name);  // the attribute that names the columns
     for (const char* attr : {"feature_names", "columns"}) {
       if (h5::attribute_exists(x.dataset.get(), attr, where("/" + name))) {
         names = h5::read_string_attribute(x.dataset.get(), attr, where("/" + name));
+        names_context = where("/" + name) + ", attribute '" + attr + "'";
         break;
       }
       if (h5::attribute_exists(parent_group.get(), attr, parent_context)) {
         names = h5::read_string_attribute(parent_group.get(), attr, parent_context);
+        names_context = parent_context + ", attribute '" + attr + "'";
         break;
       }
     }
@@ -413,6 +436,7 @@ struct TableReader::Impl {
       x.target.push_back(static_cast<std::int64_t>(columns.size()));
       columns.push_back(c);
     }
+    check_unique_names(names_context);
     sources.push_back(std::move(x));
 
     const std::string label = options.label_dataset;
@@ -612,6 +636,7 @@ struct TableReader::Impl {
     for (std::size_t i = 0; i < names.size(); ++i) columns[i].name = names[i];
 
     std::vector<std::string> refused;
+    std::vector<std::string> dates_and_times;  // "NAME (DTYPE)"
     std::vector<bool> seen(names.size(), false);
     bool have_rows = false;
     for (int b = 0;; ++b) {
@@ -621,28 +646,37 @@ struct TableReader::Impl {
       H5Handle items_ds = h5::dataset_handle(
           LATHE_H5_CHECK(H5Dopen2(group.get(), items_name.c_str(), H5P_DEFAULT), where(key + "/" + items_name)));
       const auto items = read_pandas_labels(items_ds.get(), where(key + "/" + items_name));
+      const std::string values_where = where("/" + key + "/" + values_name);
       // An object block (strings) is a PyTables VLARRAY of pickled objects: refuse it by name.
-      H5Handle values_ds = h5::dataset_handle(LATHE_H5_CHECK(
-          H5Dopen2(group.get(), values_name.c_str(), H5P_DEFAULT), where(key + "/" + values_name)));
-      H5Handle vtype = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(values_ds.get()), where(key + "/" + values_name)));
+      H5Handle values_ds = h5::dataset_handle(
+          LATHE_H5_CHECK(H5Dopen2(group.get(), values_name.c_str(), H5P_DEFAULT), values_where));
+      H5Handle vtype = h5::datatype_handle(LATHE_H5_CHECK(H5Dget_type(values_ds.get()), values_where));
       const H5T_class_t cls = H5Tget_class(vtype.get());
-      values_ds.reset();
       if (cls == H5T_VLEN || cls == H5T_STRING || cls == H5T_OPAQUE) {
         refused.insert(refused.end(), items.begin(), items.end());
         continue;
       }
+      // Dates, times and periods are int64 blocks that only their `value_type` (and `tz`, for a
+      // time zone) tells apart from numbers, as read_hdf does.
+      const std::string value_type = text_attribute(values_ds.get(), "value_type", values_where, "");
+      if (is_pandas_date_or_time(value_type) || h5::attribute_exists(values_ds.get(), "tz", values_where)) {
+        for (const auto& item : items) dates_and_times.push_back(item + " (" + value_type + ")");
+        continue;
+      }
+      const bool empty = is_pandas_empty_block(values_ds.get(), value_type, items.size(), values_where);
+      values_ds.reset();
       Source s = open_source(group.get(), values_name, "/" + key + "/" + values_name);
       const DatasetStorage& st = storage.back();
-      if (s.rank != 2 || st.shape[1] != static_cast<std::int64_t>(items.size())) {
-        throw InputError(where("/" + key + "/" + values_name) + ": expected a 2-D block of " +
-                         std::to_string(items.size()) + " columns");
+      if (!empty && (s.rank != 2 || st.shape[1] != static_cast<std::int64_t>(items.size()))) {
+        throw InputError(values_where + ": expected a 2-D block of " + std::to_string(items.size()) + " columns");
       }
+      const std::int64_t block_rows = empty ? 0 : st.shape[0];
       if (!have_rows) {
-        rows = st.shape[0];
+        rows = block_rows;
         have_rows = true;
-      } else if (st.shape[0] != rows) {
-        throw InputError(where("/" + key + "/" + values_name) + ": has " + std::to_string(st.shape[0]) +
-                         " rows, other blocks have " + std::to_string(rows));
+      } else if (block_rows != rows) {
+        throw InputError(values_where + ": has " + std::to_string(block_rows) + " rows, other blocks have " +
+                         std::to_string(rows));
       }
       for (const auto& item : items) {
         const auto it = position.find(item);
@@ -651,7 +685,8 @@ struct TableReader::Impl {
         }
         s.target.push_back(it->second);
         seen[it->second] = true;
-        columns[it->second].dtype = s.element.dtype;
+        // A placeholder is float64 whatever the block held; read_hdf gives the block's own dtype.
+        columns[it->second].dtype = empty ? value_type : s.element.dtype;
         columns[it->second].dataset = "/" + key + "/" + values_name;
       }
       sources.push_back(std::move(s));
@@ -665,9 +700,37 @@ struct TableReader::Impl {
                        "pickled objects; write the frame with to_hdf(..., format=\"table\"), which Lathe "
                        "reads strings and all, or import the data from CSV with `lathe import`");
     }
+    if (!dates_and_times.empty()) refuse_dates_and_times(gw, dates_and_times);
     for (std::size_t i = 0; i < seen.size(); ++i) {
       if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' has no block");
     }
+  }
+
+  // Whether a block of a pandas fixed frame (`items` columns) is empty, with no rows. PyTables
+  // cannot write an empty array, so pandas writes a 1-element placeholder and keeps the block's
+  // true shape in a pickled attribute `shape` (read_hdf makes an empty array of it): (columns,
+  // rows) as pandas holds the block, since it transposes only a block with values. The placeholder
+  // is float64 whatever the block held; `value_type` names the block's dtype.
+  bool is_pandas_empty_block(hid_t values, const std::string& value_type, std::size_t items,
+                             const std::string& context) {
+    const auto shape = pickled_attribute(values, "shape", context);
+    if (!shape) return false;
+    const bool two_integers = shape->kind == PickleValue::Kind::tuple && shape->items.size() == 2 &&
+                              shape->items[0].kind == PickleValue::Kind::integer &&
+                              shape->items[1].kind == PickleValue::Kind::integer;
+    if (!two_integers || shape->items[0].integer != static_cast<std::int64_t>(items) ||
+        shape->items[1].integer != 0) {
+      throw InputError(context + ": a placeholder block whose attribute 'shape' is not (" + std::to_string(items) +
+                       ", 0), its " + std::to_string(items) + " columns by no rows");
+    }
+    // The dtypes Lathe reads (numbers and bools), named as numpy names them.
+    const bool readable = value_type == "bool" || value_type.rfind("int", 0) == 0 ||
+                          value_type.rfind("uint", 0) == 0 || value_type.rfind("float", 0) == 0;
+    if (!readable) {
+      throw InputError(context + ": an empty block of dtype '" + value_type +
+                       "'; Lathe reads numeric and bool blocks");
+    }
+    return true;
   }
 
   // Checks that no two columns share a name (`context` names the table).
@@ -895,12 +958,7 @@ struct TableReader::Impl {
         s.target.push_back(it->second);
         seen[static_cast<std::size_t>(it->second)] = true;
         pandas_dtype[static_cast<std::size_t>(it->second)] = dtype;
-        for (const char* time : {"datetime", "timedelta", "period", "date"}) {
-          if (dtype.rfind(time, 0) == 0) {
-            not_numbers.push_back(name + " (" + dtype + ")");
-            break;
-          }
-        }
+        if (is_pandas_date_or_time(dtype)) not_numbers.push_back(name + " (" + dtype + ")");
       }
       mark_text_only(f);
       if (meta == "category") {
@@ -911,13 +969,7 @@ struct TableReader::Impl {
       f.missing_labels = {text_attribute(t, (vf + "_nan_rep").c_str(), tw, table_nan_rep)};
       fields.push_back(std::move(f));
     }
-    if (!not_numbers.empty()) {
-      std::string list;
-      for (const auto& n : not_numbers) list += (list.empty() ? "" : ", ") + n;
-      throw InputError(gw + ": columns " + list +
-                       " hold dates or times, which Lathe does not read; convert them to numbers (seconds, "
-                       "days) first");
-    }
+    if (!not_numbers.empty()) refuse_dates_and_times(gw, not_numbers);
     for (std::size_t i = 0; i < seen.size(); ++i) {
       if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' is in no field of the table");
     }

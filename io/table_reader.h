@@ -7,7 +7,9 @@
 //             and its labels in a `categories` attribute; the group's `lathe_columns` attribute
 //             gives the column order.
 //   pandas    DataFrame.to_hdf(..., format="fixed"): axis0, blockN_items, blockN_values; numeric and
-//             bool blocks. String (object) blocks are refused, naming their columns.
+//             bool blocks. String (object) blocks and dates and times (int64 blocks with a
+//             datetime, timedelta or period `value_type`) are refused, naming their columns; an
+//             empty frame (placeholder blocks with a `shape` attribute) has 0 rows.
 //   pandas table  DataFrame.to_hdf(..., format="table"): a PyTables table of records whose column
 //             names pandas keeps in text pickles; numbers, bools, strings and categoricals.
 //   table     a 1-D dataset of records (an HDF5 compound type: h5py's structured arrays, PyTables

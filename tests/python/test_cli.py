@@ -391,6 +391,66 @@ class ThreeLayoutsTest(TempDirTest):
         df.to_hdf(p, key="df", format="fixed")
         self.assertFails(["inspect", p], p, "city")
 
+    def test_pandas_dates_and_times_are_refused_by_name_in_both_formats(self):
+        # The fixed format stores them as int64 blocks marked only by attributes (value_type, and tz
+        # for a time zone): read as numbers, they would be microseconds since 1970.
+        df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "when": pd.date_range("2020", periods=3, freq="h"),
+                           "took": pd.to_timedelta([1, 2, 3], unit="s"),
+                           "zoned": pd.date_range("2020", periods=3, tz="UTC"),
+                           "local": pd.date_range("2020", periods=3, tz="Europe/Paris")})
+        for fmt in ["fixed", "table"]:
+            p = self.path(f"dates_{fmt}.h5")
+            df.to_hdf(p, key="df", format=fmt)
+            self.assertFails(["inspect", p], p, "hold dates or times", "when (datetime64", "took (timedelta64",
+                             "zoned (datetime64", "local (datetime64")
+            self.assertFails(["inspect", p, "--head", "2"], p, "hold dates or times")
+            numbers = self.path(f"numbers_{fmt}.h5")  # the same frame less its dates and times
+            df[["x"]].to_hdf(numbers, key="df", format=fmt)
+            self.assertEqual(inspect_json(numbers)["rows"], 3)
+
+    def test_an_empty_pandas_fixed_frame_has_zero_rows(self):
+        # pandas writes each empty block as a 1-element placeholder with the true shape in an
+        # attribute: read as 0 rows, as an empty frame of 1-D columns is.
+        empty = {"a": np.array([], "f8"), "b": np.array([], "i8"), "c": np.array([], "i8"), "f": np.array([], bool)}
+        fixed = self.path("empty_fixed.h5")
+        pd.DataFrame(empty).to_hdf(fixed, key="df", format="fixed")
+        self.assertEqual(len(pd.read_hdf(fixed)), 0)
+        columns = self.path("empty_columns.h5")
+        with h5py.File(columns, "w") as f:
+            for name, values in empty.items():
+                f[name] = values
+        for p in [fixed, columns]:
+            report = inspect_json(p)
+            self.assertEqual(report["rows"], 0, p)
+            self.assertEqual({c["name"]: c["dtype"] for c in report["columns"]},
+                             {"a": "float64", "b": "int64", "c": "int64", "f": "bool"}, p)
+        # Scoring an empty partition gives an empty output, with the ids as pandas typed them.
+        rng = np.random.default_rng(1)
+        train = pd.DataFrame({"a": rng.normal(size=200), "b": rng.integers(0, 9, 200), "c": np.arange(200),
+                              "f": rng.random(200) < 0.5, "y": rng.integers(0, 2, 200)})
+        data, model = self.path("train.h5"), self.path("m.h5")
+        train.to_hdf(data, key="df", format="fixed")
+        run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--drop", "c", "--out", model,
+            "--device", "cpu", "--quiet")
+        for p in [fixed, columns]:
+            out = self.path(os.path.basename(p) + "_scored.h5")
+            run("score", model, p, "--out", out, "--id", "c", "--device", "cpu", "--quiet")
+            with h5py.File(out) as f:
+                self.assertEqual(f["probability"].shape, (0,), p)
+                self.assertEqual((f["c"].shape, f["c"].dtype), ((0,), np.int64), p)
+
+    def test_duplicate_feature_names_of_a_matrix_are_refused(self):
+        # As in every other layout: two columns of one name cannot both be kept.
+        for where in ["dataset", "file"]:
+            p = self.path(f"dupnames_{where}.h5")
+            with h5py.File(p, "w") as f:
+                f["X"] = np.array([[1.0, 10.0, 100.0], [2.0, 20.0, 200.0], [3.0, 35.0, 300.0]])
+                (f["X"] if where == "dataset" else f).attrs["feature_names"] = ["a", "a", "b"]
+            self.assertFails(["inspect", p], p, "feature_names", "two columns are named 'a'")
+            self.assertFails(["prepare", p, self.path("prepared.h5"), "--scale", "none"], p,
+                             "two columns are named 'a'")
+            self.assertFalse(os.path.exists(self.path("prepared.h5")))
+
 
 class BadInputTest(TempDirTest):
     def test_missing_file(self):
