@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -114,12 +116,14 @@ struct Candidate {
 };
 
 // A candidate group during pass 2: how many of its rows the stream has yet to reach, and the
-// distinct rows of the group kept so far (usually one), `columns` values each, so that a row is
-// compared with every kept row it could duplicate (two different rows that share a hash may each
-// be duplicated). Released when the group's last row has been seen.
+// distinct rows of the group kept so far (usually one), `columns` values each and their stored keys
+// (StoredKeys) beside, so that a row is compared with every kept row it could duplicate (two
+// different rows that share a hash may each be duplicated). Released when the group's last row has
+// been seen.
 struct GroupState {
   std::int64_t unseen = 0;
   std::vector<float> kept;
+  std::vector<std::uint64_t> kept_keys;
 };
 
 bool same_row(const float* a, const float* b, std::int64_t columns) {
@@ -128,6 +132,113 @@ bool same_row(const float* a, const float* b, std::int64_t columns) {
   }
   return true;
 }
+
+// A column whose stored values float32 may not hold: float64, integers of 32 and 64 bits, the codes
+// of a categorical column stored as integers. Blocks carry them rounded to float32 (20000001 reads
+// as 20000000, timestamps 50 s apart near 1.7e9 as one value), so rows equal there are duplicates
+// only when also equal in the values as stored.
+struct WideColumn {
+  std::int64_t column = 0;
+  ExactType type = ExactType::float64;
+};
+
+std::vector<WideColumn> wide_columns(const TableReader& reader) {
+  std::vector<WideColumn> wide;
+  const auto& columns = reader.columns();
+  for (std::int64_t c = 0; c < static_cast<std::int64_t>(columns.size()); ++c) {
+    const std::string& dtype = columns[c].dtype;
+    // float32 holds every 8- and 16-bit integer.
+    if (dtype == "int8" || dtype == "uint8" || dtype == "int16" || dtype == "uint16") continue;
+    if (const std::optional<ExactType> type = reader.exact_type(c)) wide.push_back({c, *type});
+  }
+  return wide;
+}
+
+// Below this magnitude a float32 read of an integer is the integer itself: rounding is monotonic
+// and 2^24 is a float32, so only an integer beyond 2^24 can read as a float32 of magnitude 2^24 or
+// more. A block whose candidates' integers all stay below it needs no exact read.
+constexpr float kExactIntegerBound = 16777216.0f;  // 2^24
+
+// A stored value as 64 bits that are equal exactly when the values are the same in the sense of
+// same_value: a float64 with every NaN one pattern and -0.0 as 0.0; an integer as its two's
+// complement bits; every missing (negative) category code as -1.
+std::uint64_t key_of_double(double v) {
+  if (std::isnan(v)) return 0x7ff8000000000000ULL;
+  if (v == 0.0) return 0;
+  return std::bit_cast<std::uint64_t>(v);
+}
+
+std::uint64_t key_of_code(std::int64_t code) {
+  return static_cast<std::uint64_t>(code < 0 ? std::int64_t{-1} : code);
+}
+
+// The key of an integer column's value from its float32 read, which is exact below
+// kExactIntegerBound. NaN is a missing category code.
+std::uint64_t key_of_exact_float(float v, ExactType type) {
+  if (std::isnan(v)) return key_of_code(-1);
+  if (type == ExactType::uint64) return static_cast<std::uint64_t>(v);
+  const auto integer = static_cast<std::int64_t>(v);
+  return type == ExactType::int32 ? key_of_code(integer) : static_cast<std::uint64_t>(integer);
+}
+
+// The keys (key_of_*) of the wide columns for the candidate rows of one block, read as stored where
+// float32 might have rounded them. Buffers are reused from block to block.
+class StoredKeys {
+ public:
+  explicit StoredKeys(std::vector<WideColumn> wide) : wide_(std::move(wide)) {}
+
+  std::int64_t width() const { return static_cast<std::int64_t>(wide_.size()); }
+
+  // keys()[i * width() + w]: candidate i's key of wide column w, for the candidates `rows` (table
+  // rows, ascending) of the block that starts at table row `first` and whose float32 values,
+  // column-major, are `values` (`count` rows a column).
+  void read(TableReader& reader, std::int64_t first, std::int64_t count,
+            std::span<const float> values, std::span<const std::int64_t> rows) {
+    const std::int64_t width = this->width();
+    const std::int64_t n = static_cast<std::int64_t>(rows.size());
+    keys_.resize(static_cast<std::size_t>(n * width));
+    if (n == 0) return;
+    // Only the rows from the block's first candidate to its last are read.
+    const std::int64_t lo = rows.front(), span = rows.back() - rows.front() + 1;
+    for (std::int64_t w = 0; w < width; ++w) {
+      const WideColumn& wide = wide_[w];
+      const float* column = values.data() + wide.column * count;
+      const bool rounded = wide.type == ExactType::float64 ||
+                           std::any_of(rows.begin(), rows.end(), [column, first](std::int64_t r) {
+                             return std::fabs(column[r - first]) >= kExactIntegerBound;
+                           });
+      if (!rounded) {
+        for (std::int64_t i = 0; i < n; ++i) {
+          keys_[i * width + w] = key_of_exact_float(column[rows[i] - first], wide.type);
+        }
+        continue;
+      }
+      if (wide.type == ExactType::int32) {
+        codes_.resize(static_cast<std::size_t>(span));
+        reader.read_column_as(wide.column, lo, span, wide.type, codes_.data());
+        for (std::int64_t i = 0; i < n; ++i) {
+          keys_[i * width + w] = key_of_code(codes_[rows[i] - lo]);
+        }
+        continue;
+      }
+      words_.resize(static_cast<std::size_t>(span));  // doubles, int64s or uint64s
+      reader.read_column_as(wide.column, lo, span, wide.type, words_.data());
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint64_t word = words_[rows[i] - lo];
+        keys_[i * width + w] =
+            wide.type == ExactType::float64 ? key_of_double(std::bit_cast<double>(word)) : word;
+      }
+    }
+  }
+
+  const std::vector<std::uint64_t>& keys() const { return keys_; }
+
+ private:
+  std::vector<WideColumn> wide_;
+  std::vector<std::uint64_t> keys_;
+  std::vector<std::uint64_t> words_;
+  std::vector<std::int32_t> codes_;
+};
 
 }  // namespace
 
@@ -210,32 +321,50 @@ DedupResult find_duplicates(const DeviceContext& ctx, TableReader& reader,
   std::sort(candidates.begin(), candidates.end(),
             [](const Candidate& a, const Candidate& b) { return a.row < b.row; });
 
-  // Pass 2: verify each candidate against the kept rows of its group. Blocks without candidates are
-  // not read.
+  // Pass 2: verify each candidate against the kept rows of its group, in float32 and then in the
+  // stored values of the wide columns. Blocks without candidates are not read.
+  StoredKeys stored(wide_columns(reader));
+  const std::int64_t width = stored.width();
   std::vector<float> row(static_cast<std::size_t>(columns));
+  std::vector<std::int64_t> block_candidates;
   std::size_t next = 0;
   for (std::int64_t first = 0; first < rows && next < candidates.size(); first += block_rows) {
     const std::int64_t count = std::min(block_rows, rows - first);
     if (candidates[next].row >= first + count) continue;
     const std::span<float> values(block.data(), static_cast<std::size_t>(count * columns));
     reader.read_block(first, count, values);
-    for (; next < candidates.size() && candidates[next].row < first + count; ++next) {
+    std::size_t block_end = next;
+    block_candidates.clear();
+    for (; block_end < candidates.size() && candidates[block_end].row < first + count;
+         ++block_end) {
+      block_candidates.push_back(candidates[block_end].row);
+    }
+    if (width > 0) stored.read(reader, first, count, values, block_candidates);
+    for (std::int64_t i = 0; next < block_end; ++next, ++i) {
       const Candidate& cand = candidates[next];
       const std::int64_t r = cand.row - first;
       for (std::int64_t c = 0; c < columns; ++c) row[c] = values[c * count + r];
+      const std::uint64_t* keys = width > 0 ? stored.keys().data() + i * width : nullptr;
       GroupState& group = groups[cand.group];
       bool duplicate = false;
-      for (std::size_t k = 0; k < group.kept.size() && !duplicate; k += columns) {
-        duplicate = same_row(group.kept.data() + k, row.data(), columns);
+      for (std::size_t k = 0, kept = 0; k < group.kept.size() && !duplicate; k += columns, ++kept) {
+        duplicate = same_row(group.kept.data() + k, row.data(), columns) &&
+                    std::equal(keys, keys + width, group.kept_keys.data() + kept * width);
       }
       if (duplicate) {
         result.keep.set(cand.row, false);
         ++result.duplicates;
       } else {
         if (!group.kept.empty()) ++result.hash_collisions;
-        if (group.unseen > 1) group.kept.insert(group.kept.end(), row.begin(), row.end());
+        if (group.unseen > 1) {
+          group.kept.insert(group.kept.end(), row.begin(), row.end());
+          group.kept_keys.insert(group.kept_keys.end(), keys, keys + width);
+        }
       }
-      if (--group.unseen == 0) std::vector<float>().swap(group.kept);
+      if (--group.unseen == 0) {
+        std::vector<float>().swap(group.kept);
+        std::vector<std::uint64_t>().swap(group.kept_keys);
+      }
     }
   }
   return result;

@@ -1,14 +1,18 @@
-// Exact duplicate rows across a whole streamed table: every column equal, label included, missing
-// equal to missing (-0.0 equal to 0.0), as kernels/prepare_formulas.h defines same_value. The first
-// occurrence of each row is kept.
+// Exact duplicate rows across a whole streamed table: every column equal in its values as stored,
+// label included, missing equal to missing (-0.0 equal to 0.0), as kernels/prepare_formulas.h
+// defines same_value. The first occurrence of each row is kept.
 //
 // Pass 1 streams the table (reader.block_rows() rows a block) and hashes every row on the device
 // (row_hash_step folded over the columns, 8 bytes a row kept in host memory), then sorts the
 // (hash, row) pairs — CUB radix sort on the GPU, a parallel bucket sort on the CPU — to find the
 // groups of rows that share a hash. Pass 2 streams the table again, reading only blocks that hold
 // members of such groups, and verifies every member against the distinct rows of its group kept so
-// far, value by value, so a hash collision never removes a row. Only group members' values are held
-// in memory, and only until the group's last member has been seen.
+// far, value by value, so a hash collision never removes a row. Blocks carry float32, which rounds
+// float64 values and integers past 2^24 (ids one apart, timestamps seconds apart): the columns
+// stored so are compared again in their stored values (TableReader::read_column_as), read only for
+// the blocks' candidate rows and, for integers, only where a candidate's float32 value could be
+// rounded. Only group members' values are held in memory, and only until the group's last member
+// has been seen.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +35,9 @@ struct DedupOptions {
 struct DedupResult {
   RowMask keep;                      // bit set: the row is kept
   std::int64_t duplicates = 0;       // rows removed
-  std::int64_t hash_collisions = 0;  // rows that shared a hash with an earlier kept row but differ
+  // Rows that shared a hash with an earlier kept row but differ (also those equal to it only as
+  // float32).
+  std::int64_t hash_collisions = 0;
   // The (hash, row) sort ran on the GPU. False on the CPU backend, and on a GPU whose free memory
   // could not hold the sort (about 33 bytes a row): the CPU sorted instead.
   bool sorted_on_device = false;

@@ -387,6 +387,60 @@ TEST_P(DedupOnDevice, AllRowsEqualKeepsTheFirst) {
   EXPECT_TRUE(result.keep.test(0));
 }
 
+// Duplicates are equal in the values as stored, not as read into float32: ids past 2^24 and 2^40,
+// timestamps 50 s apart near 1.7e9 and uint64s past 2^63 that differ by one round to the same
+// float32 and share a hash, but are different rows. True copies are still removed, also where a
+// float64 is missing or -0.0 in one row and 0.0 in the other, and where small integers (read
+// exactly as float32) are compared. Two-row blocks put copies in other blocks.
+TEST_P(DedupOnDevice, RowsEqualOnlyInFloat32AreKept) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  test::TemporaryDirectory dir;
+  constexpr std::int64_t k2e7 = 20'000'000, k2p40 = std::int64_t{1} << 40;
+  constexpr double kTs = 1.7e9;
+  constexpr std::uint64_t k2p63 = std::uint64_t{1} << 63;
+  constexpr double kNaN64 = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::int64_t> ids = {k2e7,  k2e7 + 1,  k2e7,  k2e7, k2e7, k2e7 + 1,
+                                         k2p40, k2p40 + 1, k2p40, 3,    3};
+  const std::vector<double> times = {kTs,    kTs,    kTs + 50, kTs,  kTs, kTs,
+                                     kNaN64, kNaN64, kNaN64,   -0.0, 0.0};
+  const std::vector<std::uint64_t> big = {k2p63, k2p63, k2p63, k2p63 + 1, k2p63, k2p63,
+                                          7,     7,     7,     7,         7};
+  const std::vector<float> amounts(ids.size(), 5.0f);
+  const std::vector<bool> expected = {true, true, true,  true, false, false,
+                                      true, true, false, true, false};
+  const fs::path path = dir.file("wide.h5");
+  {
+    ColumnarWriter writer(path,
+                          {{"id", StoredType::int64},
+                           {"ts", StoredType::float64},
+                           {"big", StoredType::uint64},
+                           {"amount", StoredType::float32}},
+                          ColumnarWriteOptions{2, 1});
+    writer.append_integers(0, ids);
+    writer.append_numeric(1, times);
+    writer.append_integers(2, big);
+    writer.append_numeric(3, amounts);
+    writer.close();
+  }
+  TableReadOptions read_options;
+  read_options.block_rows = 2;
+  TableReader reader(path, read_options);
+  {  // the premise: as float32 these rows do collapse
+    const std::vector<float> values = read_all(reader);
+    EXPECT_EQ(reference_dedup(values, reader.rows(), 4).duplicates, 8);
+  }
+  for (std::uint64_t mask : {0x0ULL, ~0x0ULL}) {
+    SCOPED_TRACE("mask " + std::to_string(mask));
+    const DedupResult result = find_duplicates(ctx, reader, DedupOptions{mask});
+    expect_keep_matches(result.keep, expected);
+    EXPECT_EQ(result.duplicates, 4);
+    // Kept rows that share a hash with an earlier kept row: rows 1, 2, 3 (with row 0) and 7 (with
+    // row 6) in float32; every kept row after the first when all hashes are equal.
+    EXPECT_EQ(result.hash_collisions, mask == 0 ? 6 : 4);
+  }
+}
+
 // The synthetic generator plants exact copies of earlier rows (missing values and label included)
 // and counts them; its fresh rows are continuous draws that never repeat. Both layouts: the matrix
 // layout's label is a separate dataset, and must take part.

@@ -229,6 +229,27 @@ class PrepareTest(unittest.TestCase):
             labels = [s.decode() if isinstance(s, bytes) else s for s in out["c"].attrs["categories"]]
             self.assertEqual([labels[k] for k in out["c"][:]], list(expected["c"]))
 
+    def test_dedup_compares_values_as_stored_not_as_float32(self):
+        # Ids past 2^24 and 2^40 one apart, and timestamps 50 s apart near 1.7e9, are equal once
+        # rounded to float32; pandas (and --dedup) tell them apart. Rows 4 and 7 are true copies.
+        df = pd.DataFrame({
+            "customer_id": [20000000, 20000001, 20000003, 20000000, 20000001,
+                            2**40, 2**40 + 1, 2**40],
+            "ts": [1.7e9, 1.7e9, 1.7e9, 1.7e9 + 50, 1.7e9, 1.7e9, 1.7e9, 1.7e9],
+            "amount": [5.0] * 8,
+            "price": [10.0] * 8,
+        })
+        h5 = self.imported(df)
+        expected = df.drop_duplicates(keep="first")
+        self.assertEqual(len(expected), 6)
+        out = self.path("out.h5")
+        stdout = run("prepare", h5, out, "--device", "cpu", "--label", "price",
+                     "--drop", "customer_id", "--dedup", "--block-rows", "2").stdout
+        self.assertIn("(2 duplicate rows removed", stdout)
+        with h5py.File(out, "r") as f:
+            np.testing.assert_array_equal(f["customer_id"][:], expected["customer_id"])
+            np.testing.assert_array_equal(f["price"][:], expected["price"])
+
     def test_categorical_slots_keep_labels_and_label_passes_through(self):
         df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "city": ["Oslo", "Lima", None, "Oslo"],
                            "churn": ["no", "yes", "no", "yes"]})
