@@ -1,7 +1,8 @@
-// `lathe drift MODEL.h5 NEW.h5 [--json] [--psi-warn P] [--psi-alert P] [--metric-warn R]
+// `lathe drift MODEL.h5 NEW.h5 [--weight COL] [--json] [--psi-warn P] [--psi-alert P] [--metric-warn R]
 // [--metric-alert R]`: new data compared with the training data and predictions stored in a model
-// (io/drift.h). Exit 0 when nothing reaches the alert threshold, 3 when drift is found, 1 on error
-// (2 for a usage error).
+// (io/drift.h). With --weight (by default, for a model trained with --weight W, the new data's
+// column W) the new rows' metrics are weighted, as the stored validation metrics were. Exit 0 when
+// nothing reaches the alert threshold, 3 when drift is found, 1 on error (2 for a usage error).
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -30,7 +31,9 @@ std::string percent(double v) { return std::isfinite(v) ? fixed(100.0 * v, 2) + 
 
 void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds& t) {
   out << "model: " << r.model << " (trained on " << r.train_rows << " rows)\n";
-  out << "data:  " << r.data << " (" << r.new_rows << " rows)\n";
+  out << "data:  " << r.data << " (" << r.new_rows << " rows";
+  if (!r.weight.empty()) out << "; metrics weighted by column '" << r.weight << "'";
+  out << ")\n";
   out << "PSI warn at " << t.psi_warn << ", alert at " << t.psi_alert << "\n\n";
   // Padded by terminal cells, not bytes: names in CJK or with combining marks stay in line.
   std::size_t width = 7;
@@ -86,13 +89,17 @@ void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds
 void add_drift_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("drift", "Compare new data with a model's training data and predictions");
   struct Args {
-    std::string model, data, device = "auto", group;
+    std::string model, data, device = "auto", group, weight;
     bool json = false, quiet = false;
     DriftThresholds thresholds;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file (format 2, written by lathe train)")->required();
   cmd->add_option("data", args->data, "New data, HDF5 (with or without the label)")->required();
+  cmd->add_option("--weight", args->weight,
+                  "Sample-weight column: the new rows' metrics weighted by it, as the validation metrics of a "
+                  "model trained with --weight are (default: for such a model, its weight column, when the new "
+                  "data has it; else the metrics are not compared)");
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature or the predictions warn")
@@ -128,7 +135,7 @@ void add_drift_command(CLI::App& app) {
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions read;
     read.group = args->group;
-    const DriftReport report = drift_table(ctx, args->model, args->data, t, read);
+    const DriftReport report = drift_table(ctx, args->model, args->data, t, read, args->weight);
     if (args->json) {
       std::cout << drift_report_json(report) << "\n";
     } else {

@@ -87,14 +87,8 @@ void add_eval_command(CLI::App& app) {
     }
     nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
-    // The training run's --weight column (its options hold the values given), which weighted the
-    // stored validation metrics.
-    std::string trained_weight;
-    const nlohmann::json options = nlohmann::json::parse(model.options_json, nullptr, false);
-    if (options.is_object() && options.contains("weight") && options["weight"].is_array() &&
-        !options["weight"].empty() && options["weight"].back().is_string()) {
-      trained_weight = options["weight"].back().get<std::string>();
-    }
+    // The training run's --weight column, which weighted the stored validation metrics.
+    const std::string trained_weight = training_weight_column(model);
     if (!trained_weight.empty() && args->weight.empty() && !stored_valid.empty() && !args->quiet) {
       std::cerr << "eval: note: the training validation metrics of " << args->model << " are weighted by column '"
                 << trained_weight << "' (trained with --weight " << trained_weight

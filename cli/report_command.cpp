@@ -1,6 +1,7 @@
-// `lathe report MODEL.h5 [--eval DATA.h5] [--drift NEW.h5] --out report.html`: one self-contained
-// HTML page about a model (io/html_report.h): summary, learning curves, evaluation charts, largest
-// weights and interactions, drift. Written atomically; nothing is written when an input fails.
+// `lathe report MODEL.h5 [--eval DATA.h5] [--drift NEW.h5 [--drift-weight COL]] --out report.html`:
+// one self-contained HTML page about a model (io/html_report.h): summary, learning curves,
+// evaluation charts, largest weights and interactions, drift. Written atomically; nothing is written
+// when an input fails.
 #include <iostream>
 
 #include "cli/commands.h"
@@ -15,7 +16,7 @@ void add_report_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("report", "Write an HTML report of a model (evaluation, weights, drift)");
   struct Args {
-    std::string model, eval, drift, out, device = "auto", group;
+    std::string model, eval, drift, drift_weight, out, device = "auto", group;
     bool quiet = false;
     DriftThresholds thresholds;
   };
@@ -25,6 +26,10 @@ void add_report_command(CLI::App& app) {
                   "Labeled data to evaluate on (ROC, PR, calibration, residuals, confusion)");
   cmd->add_option("--drift", args->drift,
                   "New data to compare with the training profile (lathe drift)");
+  // Named for --drift alone: the --eval section's metrics and charts are not weighted.
+  cmd->add_option("--drift-weight", args->drift_weight,
+                  "Sample-weight column of the --drift data: its metrics weighted by it (lathe drift --weight; "
+                  "default: the model's training --weight column, when the data has it)");
   cmd->add_option("--out", args->out, "The HTML file to write")->required();
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature warns")
       ->default_val(0.1)
@@ -39,6 +44,9 @@ void add_report_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     check_warn_below_alert(cmd, "--psi-warn", args->thresholds.psi_warn, "--psi-alert", args->thresholds.psi_alert);
     refuse_empty_paths(*cmd, {"--out"});
+    if (!args->drift_weight.empty() && args->drift.empty()) {
+      throw UsageError("--drift-weight weights the metrics of the --drift data: give --drift");
+    }
     check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
                                                               {"the --eval file", args->eval},
                                                               {"the --drift file", args->drift}});
@@ -47,6 +55,7 @@ void add_report_command(CLI::App& app) {
     options.model = args->model;
     options.eval = args->eval;
     options.drift = args->drift;
+    options.drift_weight = args->drift_weight;
     options.thresholds = args->thresholds;
     options.read.group = args->group;
     write_html_report(ctx, options, args->out);

@@ -419,7 +419,7 @@ std::vector<std::string> small_sample_notes(const std::vector<FeatureDrift>& fea
 
 DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& model_path,
                         const std::filesystem::path& data, const DriftThresholds& thresholds,
-                        const TableReadOptions& read) {
+                        const TableReadOptions& read, const std::string& weight_column) {
   const ModelFile model = load_model(model_path);
   if (!model.profile) {
     throw InputError(model_path.string() +
@@ -430,18 +430,27 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   report.model = model_path.string();
   report.data = data.string();
   report.train_rows = model.profile->rows;
+  const std::string trained_weight = training_weight_column(model);
   // Strings the model neither reads nor profiled at training are read as text, if at all (a model
-  // of an earlier version profiled every column, dropped ones too: those are compared).
+  // of an earlier version profiled every column, dropped ones too: those are compared). A weight
+  // column is read as numbers, as `lathe eval --weight` reads it: one of strings is refused by name.
   TableReadOptions for_model = reading_for_model(model, read);
-  for_model.read_as_text = [&model, text = for_model.read_as_text](const std::string& name) {
-    return text(name) && std::none_of(model.profile->columns.begin(), model.profile->columns.end(),
-                                      [&](const ColumnProfile& c) { return c.name == name; });
+  for_model.read_as_text = [&model, &weight_column, &trained_weight,
+                            text = for_model.read_as_text](const std::string& name) {
+    return text(name) && name != weight_column && name != trained_weight &&
+           std::none_of(model.profile->columns.begin(), model.profile->columns.end(),
+                        [&](const ColumnProfile& c) { return c.name == name; });
   };
   TableReader reader(data, for_model);
   // Data not prepared as the training data was (a model trained on `lathe prepare` output given raw
   // rows) would compare every feature in other units: an error, not a drift.
   check_data_preparation(model, data);
   report.new_rows = reader.rows();
+  // A --weight column that is not there or holds a bad weight is refused before the passes, as
+  // `lathe eval` refuses it.
+  std::vector<float> weights;
+  std::string weighted_by = weight_column;
+  if (!weight_column.empty()) weights = evaluation_weights(model, reader, weight_column);
   // Only the columns the model profiled at training are compared: the others (an id column, a new
   // column) are not read, so their values cannot fail the pass (an id of strings with more labels
   // than float32 codes hold exactly, say). The label's drift is the metrics', not a feature's.
@@ -534,6 +543,27 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       no_metrics = model.predictions.empty() ? "the new data cannot be scored: " + not_scored
                                              : "the new data cannot be scored (see the predictions)";
     }
+    const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
+    const nlohmann::json valid =
+        stored.is_object() && stored.contains("valid") && stored["valid"].is_object() ? stored["valid"] : nlohmann::json::object();
+    // Validation metrics weighted by the training run's --weight column against unweighted ones on
+    // the new rows differ by the weighting alone (an rmse 5 times the validation one, on rows of the
+    // training distribution): without --weight the new rows are weighted by that column, or, when
+    // they lack it, the metrics are not compared.
+    if (no_metrics.empty() && weight_column.empty() && !trained_weight.empty() && !valid.empty()) {
+      const std::string weighted = "the training validation metrics are weighted by column '" + trained_weight + "'";
+      const std::string trained = " (the model was trained with --weight " + trained_weight + ")";
+      if (std::any_of(reader.columns().begin(), reader.columns().end(),
+                      [&](const ColumnInfo& c) { return c.name == trained_weight; })) {
+        weights = evaluation_weights(model, reader, trained_weight);
+        weighted_by = trained_weight;
+        report.notes.push_back(weighted + trained + ": the new rows' metrics are weighted by their column '" +
+                               trained_weight + "' too (--weight COL weights them by another column)");
+      } else {
+        no_metrics = weighted + ", which " + report.data + " lacks" + trained +
+                     ", so the metric drop is not computed (--weight COL weights the new rows by another column)";
+      }
+    }
     if (no_metrics.empty()) {
       try {
         labels = evaluation_labels(model, reader);
@@ -546,11 +576,9 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       report.notes.push_back("metrics not compared: " + no_metrics);
       return report;
     }
-    const MetricSet metrics =
-        compute_metrics(ctx, model.task, predictions, labels, {}, static_cast<std::int32_t>(model.classes.size()));
-    const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
-    const nlohmann::json valid =
-        stored.is_object() && stored.contains("valid") && stored["valid"].is_object() ? stored["valid"] : nlohmann::json::object();
+    const MetricSet metrics = compute_metrics(ctx, model.task, predictions, labels, weights,
+                                              static_cast<std::int32_t>(model.classes.size()));
+    report.weight = weighted_by;
     report.primary_metric = stored.is_object() && stored.contains("metric") && stored["metric"].is_string()
                                 ? stored["metric"].get<std::string>()
                                 : metric_names(model.task).front();
@@ -684,6 +712,7 @@ std::string drift_report_json(const DriftReport& r) {
                               {"labels_present", r.labels_present},
                               {"primary_metric", r.primary_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.primary_metric)},
                               {"metric_drop", metric_drop},
+                              {"weight", r.weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.weight)},
                               {"metrics", metrics},
                               {"notes", r.notes}};
   return out.dump(2);

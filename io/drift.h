@@ -47,6 +47,12 @@
 // (stored as null) is no drop: it is left out with a note, and when it is the model's metric the
 // metrics are skipped as for unusable labels, so the status follows the features and the
 // predictions. NaN predictions (every metric NaN) remain an alert.
+// Weights: with weight_column (`lathe drift --weight COL`) the new rows' metrics are weighted by that
+// column, as evaluate_table weights them (`lathe eval --weight`). A model trained with `--weight W`
+// stored validation metrics weighted by W (training_weight_column): without weight_column, the new
+// rows' metrics are weighted by their column W, with a note, or, when the new data has no column W,
+// not compared (a weighted and an unweighted figure differ without any drift), with a note; the
+// status then follows the features and the predictions.
 #pragma once
 
 #include <cmath>
@@ -199,6 +205,7 @@ struct DriftReport {
   std::string metrics_not_compared;
   std::vector<MetricDrift> metrics;
   std::string primary_metric;  // set when the metrics were computed
+  std::string weight;          // the column weighting the new rows' metrics ("" = none, or no metrics)
   DriftStatus status = DriftStatus::ok;  // the worst of every status above
   std::vector<std::string> notes;
 };
@@ -215,10 +222,13 @@ std::vector<std::string> small_sample_notes(const std::vector<FeatureDrift>& fea
 
 // The whole comparison of `data` with the model file at `model_path`. Throws InputError when the
 // model has no training profile (format 1, or not written by `lathe train`) or the data cannot be
-// read.
+// read. `weight_column`: the sample weights of the new rows' metrics ("" = the model's training
+// --weight column, when it had one and the data has it; see above); its weights are refused as
+// evaluation_weights refuses them, before any other pass, and a bad weight of the training column
+// the metrics default to is refused the same way.
 DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& model_path,
                         const std::filesystem::path& data, const DriftThresholds& thresholds,
-                        const TableReadOptions& read = {});
+                        const TableReadOptions& read = {}, const std::string& weight_column = "");
 
 // The report as JSON (stable keys; non-finite numbers as null), for monitoring systems.
 std::string drift_report_json(const DriftReport& report);

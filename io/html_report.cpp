@@ -936,7 +936,7 @@ std::string weights_section(const ModelFile& m) {
 
 std::string drift_section(const DeviceContext& ctx, const HtmlReportOptions& options) {
   const DriftReport r =
-      drift_table(ctx, options.model, options.drift, options.thresholds, options.read);
+      drift_table(ctx, options.model, options.drift, options.thresholds, options.read, options.drift_weight);
   const DriftThresholds& t = options.thresholds;
   std::string s =
       "<section id=\"drift\"><h2>Drift</h2>\n<p><code>" + html_escape(options.drift.string()) +

@@ -51,6 +51,9 @@ struct HtmlReportOptions {
   std::filesystem::path model;
   std::filesystem::path eval;   // labeled data to evaluate on ("" = none)
   std::filesystem::path drift;  // new data to compare with the training profile ("" = none)
+  // The sample-weight column of the drift's metrics (drift_table's weight_column; "" = the model's
+  // training --weight column, when the drift data has it).
+  std::string drift_weight;
   DriftThresholds thresholds;
   TableReadOptions read;  // how to read the eval and drift files
 };

@@ -1754,6 +1754,24 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
   return labels;
 }
 
+std::vector<float> evaluation_weights(const ModelFile& model, TableReader& reader, const std::string& weight_column) {
+  const std::int32_t col = weight_column_index(reader, weight_column, model.label);
+  std::vector<float> weights = std::move(read_columns(reader, {col})[0]);
+  check_sample_weights(weights, nullptr, reader.path().string(), weight_column,
+                       "its " + std::to_string(reader.rows()) + " rows");
+  return weights;
+}
+
+std::string training_weight_column(const ModelFile& model) {
+  // The options hold each option's values as given: a list, the last one counting.
+  const nlohmann::json options = nlohmann::json::parse(model.options_json, nullptr, false);
+  if (options.is_object() && options.contains("weight") && options["weight"].is_array() &&
+      !options["weight"].empty() && options["weight"].back().is_string()) {
+    return options["weight"].back().get<std::string>();
+  }
+  return "";
+}
+
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read, const std::string& weight_column,
                          std::int64_t* infinite_predictions) {
@@ -1767,13 +1785,8 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
   // The preparation and the schema first: they cost nothing, the labels cost a pass over the file.
   check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
-  std::vector<float> weights;
-  if (!weight_column.empty()) {
-    const std::int32_t col = weight_column_index(reader, weight_column, model.label);
-    weights = std::move(read_columns(reader, {col})[0]);
-    check_sample_weights(weights, nullptr, reader.path().string(), weight_column,
-                         "its " + std::to_string(reader.rows()) + " rows");
-  }
+  const std::vector<float> weights =
+      weight_column.empty() ? std::vector<float>() : evaluation_weights(model, reader, weight_column);
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions);

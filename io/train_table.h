@@ -125,6 +125,17 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
                          const TableReadOptions& read = {}, const std::string& weight_column = "",
                          std::int64_t* infinite_predictions = nullptr);
 
+// The sample weights of every row of `reader` in its column `weight_column`, by which
+// evaluate_table (`lathe eval --weight`) and drift_table (`lathe drift --weight`) weight the
+// metrics: InputError naming --weight and the columns when the column is missing, or a categorical
+// column; UsageError when it is the label; InputError naming the file, the column and the first bad
+// row for a weight that is missing, negative or infinite, and when the weights sum to 0.
+std::vector<float> evaluation_weights(const ModelFile& model, TableReader& reader, const std::string& weight_column);
+
+// The column the model's training run weighted its rows by (`lathe train --weight`, as the stored
+// options give it), which weighted the validation metrics stored in the model too; "" for none.
+std::string training_weight_column(const ModelFile& model);
+
 // The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
 // or the index of the class in model.classes (matched by label). InputError naming the file and
 // the first bad row: no label column, a missing or infinite label, or a label that was not one of

@@ -439,6 +439,142 @@ class DriftTest(unittest.TestCase):
         self.assertLess(p["psi"], 0.1)
 
 
+def make_weighted_frame(rows, seed):
+    """A regression whose noise follows its sample weight w: rows of weight 1 have noise 0.1, rows of
+    weight 0.001 noise 5. The rmse weighted by w is a few tenths, the unweighted one about 3.5."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(0.0, 1.0, rows)
+    x2 = rng.normal(0.0, 1.0, rows)
+    heavy = rng.random(rows) < 0.5
+    w = np.where(heavy, 1.0, 0.001)
+    y = 2.0 * x1 - x2 + rng.normal(0.0, 1.0, rows) * np.where(heavy, 0.1, 5.0)
+    return pd.DataFrame({"x1": x1, "x2": x2, "w": w, "y": y})
+
+
+class WeightedModelDriftTest(unittest.TestCase):
+    """A model trained with --weight w stores validation metrics weighted by w: new rows of the
+    training distribution are no drift, their metrics weighted by w as well (by default by their own
+    column w, or by --weight), and not compared when they lack the column. An unweighted metric
+    against the weighted one was an alert (rmse 5 times the validation one) on rows that had not
+    drifted."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="lathe-drift-weight-")
+        cls.test_frame = make_weighted_frame(2000, 32)
+        cls.train = import_frame(make_weighted_frame(4000, 31), cls.dir, "train")
+        cls.test = import_frame(cls.test_frame, cls.dir, "test")
+        cls.model = os.path.join(cls.dir, "weighted.h5")
+        run("train", cls.train, "--label", "y", "--task", "regression", "--weight", "w", "--epochs", "5",
+            "--out", cls.model, "--device", "cpu", "--quiet")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def drift(self, data, *flags, model=None):
+        proc = run("drift", model or self.model, data, "--json", "--device", "cpu", *flags, check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        return proc.returncode, json.loads(proc.stdout)
+
+    def evaluated_rmse(self, data, *flags):
+        return json.loads(run("eval", self.model, data, "--json", "--device", "cpu", *flags).stdout)["rmse"]
+
+    def test_rows_of_the_training_distribution_are_no_drift(self):
+        code, report = self.drift(self.test)
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["weight"], "w")
+        drop = report["metric_drop"]
+        self.assertEqual(drop["name"], "rmse")
+        self.assertEqual(drop["status"], "ok", drop)
+        # The metrics of `lathe eval --weight w`, not the unweighted ones (several times larger).
+        self.assertAlmostEqual(drop["new"], self.evaluated_rmse(self.test, "--weight", "w"), places=9)
+        self.assertGreater(self.evaluated_rmse(self.test), 3 * drop["new"])
+        notes = [n for n in report["notes"] if "weighted by column 'w'" in n]
+        self.assertEqual(len(notes), 1, report["notes"])
+        self.assertIn("the new rows' metrics are weighted by their column 'w' too", notes[0])
+        text = run("drift", self.model, self.test, "--device", "cpu").stdout
+        self.assertIn("metrics weighted by column 'w'", text)
+        self.assertIn("note: " + notes[0], text)
+        self.assertIn("status: ok", text)
+
+    def test_weight_names_the_column(self):
+        code, report = self.drift(self.test, "--weight", "w")
+        self.assertEqual(code, 0, report)
+        self.assertEqual(report["weight"], "w")
+        self.assertAlmostEqual(report["metric_drop"]["new"], self.evaluated_rmse(self.test, "--weight", "w"),
+                               places=9)
+        self.assertFalse(any("weighted by column" in n for n in report["notes"]), report["notes"])
+        # Another column: equal weights give the unweighted rmse, against the weighted validation one.
+        frame = self.test_frame.copy()
+        frame["ones"] = 1.0
+        data = import_frame(frame, self.dir, "ones")
+        code, report = self.drift(data, "--weight", "ones")
+        self.assertEqual(code, 3, report)
+        self.assertEqual(report["weight"], "ones")
+        self.assertAlmostEqual(report["metric_drop"]["new"], self.evaluated_rmse(data), places=9)
+        self.assertEqual(report["metric_drop"]["status"], "alert")
+
+    def test_new_data_without_the_weight_column_compares_no_metric(self):
+        data = import_frame(self.test_frame.drop(columns="w"), self.dir, "no_w")
+        code, report = self.drift(data)
+        self.assertEqual(code, 0, report)
+        self.assertIsNone(report["weight"])
+        self.assertTrue(report["labels_present"])
+        self.assertEqual(report["metrics"], [])
+        self.assertIsNone(report["metric_drop"])
+        notes = [n for n in report["notes"] if n.startswith("metrics not compared")]
+        self.assertEqual(len(notes), 1, report["notes"])
+        self.assertIn(f"the training validation metrics are weighted by column 'w', which {data} lacks", notes[0])
+        self.assertIn("so the metric drop is not computed", notes[0])
+        text = run("drift", self.model, data, "--device", "cpu").stdout
+        self.assertIn("metrics: not compared (see the note below)", text)
+        self.assertIn("which " + data + " lacks", text)
+
+    def test_bad_weights_are_refused_as_eval_refuses_them(self):
+        frame = self.test_frame.copy()
+        frame.loc[3, "w"] = -1.0
+        bad = import_frame(frame, self.dir, "negative_w")
+        for flags in ([], ["--weight", "w"]):
+            proc = run("drift", self.model, bad, "--device", "cpu", *flags, check=False)
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn(f"{bad}: weight 'w': row 4 has a missing, negative or infinite weight (-1)", proc.stderr)
+            self.assertEqual(proc.stdout, "")
+        proc = run("eval", self.model, bad, "--weight", "w", "--device", "cpu", check=False)
+        self.assertIn(f"{bad}: weight 'w': row 4 has a missing, negative or infinite weight", proc.stderr)
+        proc = run("drift", self.model, self.test, "--weight", "v", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"--weight: {self.test} has no column 'v'", proc.stderr)
+        proc = run("drift", self.model, self.test, "--weight", "y", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--weight 'y' is the label", proc.stderr)
+
+    def test_a_model_trained_without_weights_is_compared_unweighted(self):
+        model = os.path.join(self.dir, "unweighted.h5")
+        run("train", self.train, "--label", "y", "--task", "regression", "--drop", "w", "--epochs", "5",
+            "--out", model, "--device", "cpu", "--quiet")
+        _, report = self.drift(self.test, model=model)
+        self.assertIsNone(report["weight"])
+        self.assertFalse(any("weighted" in n for n in report["notes"]), report["notes"])
+        evaluated = json.loads(run("eval", model, self.test, "--json", "--device", "cpu").stdout)
+        self.assertAlmostEqual(report["metric_drop"]["new"], evaluated["rmse"], places=9)
+
+    def test_report_drift_weighs_the_metrics_as_drift_does(self):
+        out = os.path.join(self.dir, "report.html")
+        pages = []
+        for flags in ([], ["--drift-weight", "w"]):
+            run("report", self.model, "--drift", self.test, *flags, "--out", out, "--device", "cpu", "--quiet")
+            with open(out, encoding="utf-8") as f:
+                pages.append(f.read())
+            self.assertIn('id="drift-status">ok<', pages[-1])
+        # The default says how it weighted; the named column needs no note.
+        self.assertIn("metrics are weighted by their column &#39;w&#39; too", pages[0])
+        self.assertNotIn("weighted by column", pages[1])
+        proc = run("report", self.model, "--drift-weight", "w", "--out", out, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--drift-weight weights the metrics of the --drift data: give --drift", proc.stderr)
+
+
 M64 = (1 << 64) - 1
 
 
