@@ -47,7 +47,9 @@ class QuantileSketch {
   // The mean and variance of min(max(x, lo), hi) over the summarised values, each point standing for
   // its weight's worth of values (the model above), in double: the moments of a column after
   // clipping, without a second pass over it. Exact (to double rounding) when every distinct value
-  // is a point, which holds for a column of at most `capacity` distinct values. Otherwise the
+  // is a point, which holds for a column of at most `capacity` values, and for one of fewer distinct
+  // values each frequent enough to be one of a block's chosen order statistics (summary_rank: a value
+  // rarer than about 1/capacity of a block's rows may fall between them). Otherwise the
   // weighted points' distribution function is off by about the rank error (~1.5/capacity of the
   // values, see quantile_sketch.cpp) plus one point's share, so the mean is off by at most that
   // fraction of (hi - lo), the variance by about twice that of (hi - lo)^2, and in practice far less
@@ -94,8 +96,9 @@ LATHE_HOST_DEVICE std::int64_t summary_rank(std::int64_t j, std::int64_t n, std:
 // build it: chosen[j] = sorted[summary_rank(j, n, capacity)] for j < min(n, capacity), and
 // [lower[j], upper[j]) the ranks of the values equal to chosen[j] in the block. Equal chosen values
 // become one point weighted by their exact count, plus, on each side, half of the values between it
-// and the next chosen value (ties to the lower point). The weights add up to n; a block with at most
-// about `capacity` distinct values is summarised exactly.
+// and the next chosen value (ties to the lower point). The weights add up to n; a block whose
+// distinct values are all chosen (each at least about n / capacity of its values) is summarised
+// exactly.
 void summary_from_ranks(std::span<const float> chosen, std::span<const std::int64_t> lower,
                         std::span<const std::int64_t> upper, std::int64_t n, std::vector<float>& points,
                         std::vector<double>& weights);
