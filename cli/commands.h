@@ -175,11 +175,21 @@ inline CLI::Validator in_range(double least, double most) {
   return number_range(least, most, false, "in [" + number_text(least) + " - " + number_text(most) + "]");
 }
 
-// UsageError unless a warn threshold is at most its alert threshold, naming both values and which
-// of them is the default: "--psi-warn 0.1 (its default) must not exceed --psi-alert 0.005".
-inline void check_warn_below_alert(const CLI::App* command, const char* warn, double warn_value, const char* alert,
-                                   double alert_value) {
+// A warn threshold at most its alert threshold. One given alone moves the other's default with it
+// (--psi-alert 0.005 alone warns at 0.005 too; --psi-warn 0.3 alone alerts at 0.3), as a user who
+// names one threshold means; both given the other way round are a UsageError naming them:
+// "--psi-warn 0.3 must not exceed --psi-alert 0.2".
+inline void check_warn_below_alert(const CLI::App* command, const char* warn, double& warn_value, const char* alert,
+                                   double& alert_value) {
   if (warn_value <= alert_value) return;
+  if (command->count(warn) == 0) {
+    warn_value = alert_value;
+    return;
+  }
+  if (command->count(alert) == 0) {
+    alert_value = warn_value;
+    return;
+  }
   const auto given = [&](const char* flag, double value) {
     return std::string(flag) + " " + number_text(value) + (command->count(flag) == 0 ? " (its default)" : "");
   };

@@ -123,7 +123,7 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
-    const DriftThresholds& t = args->thresholds;
+    DriftThresholds& t = args->thresholds;
     // NaN passes CLI11's non-negative check (no comparison holds for it) and would never alert.
     for (const auto& [flag, value] : {std::pair{"--psi-warn", t.psi_warn}, std::pair{"--psi-alert", t.psi_alert},
                                       std::pair{"--metric-warn", t.metric_warn},

@@ -683,17 +683,24 @@ class BadInput(unittest.TestCase):
         proc = lathe(*base, "--out", new, "--init-model", old, "--positive", "No")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
-    def test_drift_threshold_order_names_the_values_and_the_default(self):
+    def test_a_drift_threshold_alone_moves_the_other_and_inverted_ones_are_refused(self):
         path = self.columnar("d.h5", self.binary_table())
         model = self.path("m.h5")
         proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        # One threshold given alone moves the other's default with it.
         proc = lathe("drift", model, path, "--psi-alert", "0.005")
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        self.assertIn("PSI warn at 0.005, alert at 0.005", proc.stdout)
+        self.assertIn("PSI warn at 0.3, alert at 0.3", lathe("drift", model, path, "--psi-warn", "0.3").stdout)
+        self.assertEqual(lathe("drift", model, path, "--metric-warn", "0.5").returncode, 0)
+        # Both given the wrong way round: a usage error naming them.
+        proc = lathe("drift", model, path, "--psi-warn", "0.3", "--psi-alert", "0.2")
         self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertIn("--psi-warn 0.1 (its default) must not exceed --psi-alert 0.005", proc.stderr)
-        proc = lathe("drift", model, path, "--metric-warn", "0.5")
+        self.assertIn("--psi-warn 0.3 must not exceed --psi-alert 0.2", proc.stderr)
+        proc = lathe("drift", model, path, "--metric-warn", "0.5", "--metric-alert", "0.1")
         self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertIn("--metric-warn 0.5 must not exceed --metric-alert 0.1 (its default)", proc.stderr)
+        self.assertIn("--metric-warn 0.5 must not exceed --metric-alert 0.1", proc.stderr)
 
     def test_options_of_another_task_are_usage_errors_naming_the_option_given(self):
         # --huber-delta on a classification task was reported as a bad --metric 'mae' (its implied
