@@ -138,9 +138,11 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Text
 
-// A number for people: `digits` significant digits, "-" when not finite.
+// A number for people: `digits` significant digits; "inf" and "-inf" as `lathe eval` prints them
+// (an rmse of infinite predictions), "-" for NaN (nothing to show).
 std::string num(double v, int digits = 4) {
-  if (!std::isfinite(v)) return "-";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (std::isnan(v)) return "-";
   std::ostringstream s;
   s << std::setprecision(digits) << v;
   return s.str();

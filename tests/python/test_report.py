@@ -362,6 +362,20 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(len(self.svg(page, "weights").find_all("rect", "bar")), 20)
         self.assertIn("carat", page.ids["weights"].all_text())
 
+    def test_infinite_metrics_show_as_eval_prints_them(self):
+        # A log-target model on carats far beyond training predicts inf: rmse inf, r2 -inf, as
+        # `lathe eval` prints them (the page showed "-", as for a metric that does not apply).
+        model, _ = self.train(self.diamonds, "log.h5", "--label", "price", "--task", "regression", "--epochs", "2",
+                              "--target-transform", "log", "--clip", "none")
+        huge = pd.read_csv(os.path.join(SHARED, "diamonds.csv")).head(500)
+        huge["carat"] = 30000.0
+        data = self.imported("huge", huge)
+        metrics = self.eval_json(model, data)
+        self.assertEqual((metrics["rmse"], metrics["r2"]), ("inf", "-inf"))
+        _, page = self.report(model, "log.html", "--eval", data)
+        cells = {c.attrs["data-metric"]: c.all_text() for c in page.root.find_all("td", "metric")}
+        self.assertEqual((cells["rmse"], cells["mae"], cells["r2"]), ("inf", "inf", "-inf"))
+
     def test_multiclass_report(self):
         html, page = self.report(self.multiclass_model, "multiclass.html", "--eval", self.penguins,
                                  "--drift", self.penguins)
