@@ -645,7 +645,7 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
     differs("the model or loss", ck.kind == ModelKind::fm ? "fm" : "linear", now.kind == ModelKind::fm ? "fm" : "linear");
   }
   if (ck.factors != now.factors) differs("--factors", std::to_string(ck.factors), std::to_string(now.factors));
-  if (ck.classes != now.classes) differs("the classes", join(ck.classes), join(now.classes));
+  if (ck.classes != now.classes) differs("the class list", join(ck.classes), join(now.classes));
   if (ck.outputs != now.outputs) differs("the outputs", std::to_string(ck.outputs), std::to_string(now.outputs));
   // A hashed column of another bucket count: name it (a checkpoint of an earlier Lathe hashed into
   // 16384 buckets where the default count now follows the labels; a --refit-prep run's came from
@@ -1563,7 +1563,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 
   TrainerOptions trainer = options.trainer;
   if (options.default_batch) trainer.batch = default_batch_for(report.train_rows, trainer.batch);
-  report.batch = trainer.batch;
+  // The rows a step takes: a --batch above the training rows steps once an epoch over all of them.
+  report.batch = std::min<std::int64_t>(trainer.batch, std::max<std::int64_t>(report.train_rows, 1));
   if (options.default_epochs) trainer.epochs = default_epochs_for(report.train_rows, trainer.batch, trainer.epochs);
   // A hashed column has more labels than --max-categories, most of them rare: at the default rate
   // an fm's factors fitted their buckets' few rows in the first epoch (Criteo-like data: a log-loss

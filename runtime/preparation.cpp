@@ -360,7 +360,8 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
   if (rare_labels > 0) {
     note(notes, "column '" + col.name + "': " + std::to_string(rare_labels) + " of its " +
                     std::to_string(rare_labels + static_cast<std::int64_t>(enc.vocabulary.size())) +
-                    " labels are in fewer than " + std::to_string(options.min_category_count) + " training rows (" +
+                    (rare_labels == 1 ? " labels is" : " labels are") + " in fewer than " +
+                    std::to_string(options.min_category_count) + " training rows (" +
                     std::to_string(rare_rows) + " rows): they share the unknown slot (--min-category-count)");
   }
   if (enc.vocabulary.empty()) {

@@ -1105,7 +1105,7 @@ TEST_F(Preparation, RareLabelsShareTheUnknownSlot) {
   ASSERT_FALSE(city.hashed);
   EXPECT_EQ(city.vocabulary, (std::vector<std::string>{"a", "b"}));
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_NE(notes[0].find("column 'city': 1 of its 3 labels are in fewer than 3 training rows (2 rows)"),
+  EXPECT_NE(notes[0].find("column 'city': 1 of its 3 labels is in fewer than 3 training rows (2 rows)"),
             std::string::npos)
       << notes[0];
   const PreparedBlock b = prepare(cpu, f, t);
