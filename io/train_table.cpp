@@ -1658,7 +1658,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            (r2 ? "more validation rows" : "validation rows of every class"));
   }
   if (std::string note = divergence_note(report.outcome.history); !note.empty()) report.notes.push_back(note);
-  if (valid.rows > 0) {
+  if (fitted.expanded_features() == 0) {
+    // Every column dropped or excluded: what it learns is a constant, whatever the optimization.
+    report.notes.push_back("the model has no features (every column but the label is dropped or excluded): it "
+                           "predicts a constant, the training rows' " +
+                           std::string(options.task == Task::regression ? "mean" : "class shares"));
+  } else if (valid.rows > 0) {
     const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, valid_metric_labels,
                                                       weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
                                                       balance);

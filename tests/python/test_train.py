@@ -938,6 +938,15 @@ class TrainTest(unittest.TestCase):
         self.assertIn("16777215", proc.stderr)
         self.assertFalse(os.path.exists(self.path("beyond_model.h5")))
 
+    def test_a_model_without_features_says_so(self):
+        df = pd.DataFrame({"id": np.arange(300.0), "y": [0, 1, 1] * 100})
+        csv = self.path("ids_only.csv")
+        df.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "ids_only"), "--label", "y", "--task", "binary", "--drop", "id",
+                   "--out", self.path("constant.h5"), "--device", "cpu")
+        self.assertIn("the model has no features", proc.stderr)
+        self.assertNotIn("did not converge", proc.stderr)
+
     def test_a_valid_file_without_a_needed_column_is_named(self):
         rng = np.random.default_rng(8)
         df = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice(["a", "b"], 300)})
