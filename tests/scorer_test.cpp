@@ -643,15 +643,14 @@ void write_changed_copy(TableReader& reader, const std::filesystem::path& out,
 }
 
 // `lathe eval`, `drift` and `report --eval` (predict_table, evaluate_table) refuse an infinite value
-// that `lathe score` refuses, in the same words: the first in file order of blocks, then of the
-// model's numeric inputs, found as each block is prepared. One in a column the model clips is scored.
+// that `lathe score` refuses, in the same words: the first row holding one (in it, the first of the
+// model's numeric inputs), found as each block is prepared. One in a column the model clips is scored.
 TEST_F(ScorerTest, PredictTableRefusesAnInfiniteValueAsTheScorerDoes) {
   TableReader reader(trained->regression_data);
   const std::filesystem::path infinite = trained->dir.file("infinite_eval.h5");
   // f4 in the fourth block of 500 rows, f2 and f1 later (f1 in the same block as f4, later rows).
   write_changed_copy(reader, infinite, {{"f4", 1700, -INFINITY}, {"f2", 2100, INFINITY}, {"f1", 1900, INFINITY}});
-  const std::string expected = infinite.string() + ": column 'f1': row 1901 has an infinite value (inf), which the model cannot score";
-  const std::string expected_f4 = infinite.string() + ": column 'f4': row 1701 has an infinite value (-inf), which the model cannot score";
+  const std::string expected = infinite.string() + ": column 'f4': row 1701 has an infinite value (-inf), which the model cannot score";
   const ModelFile model = load_model(trained->regression_model);
   Scorer scorer(trained->regression_model, "cpu");
   ScoreFileOptions options;
@@ -674,11 +673,12 @@ TEST_F(ScorerTest, PredictTableRefusesAnInfiniteValueAsTheScorerDoes) {
   } catch (const InputError& e) {
     from_evaluate = e.what();
   }
-  // Within a block the inputs are looked at in the model's order (f1 before f4), as the Scorer does.
+  // Within a block the first row holding one is named (f4's, though f1 comes first in the model's
+  // inputs), as the Scorer names it.
   EXPECT_EQ(from_score, expected);
   EXPECT_EQ(from_predict, expected);
   EXPECT_EQ(from_evaluate, expected);
-  // In blocks of 100 rows the first block with one holds f4's.
+  // In blocks of 100 rows too.
   options.read.block_rows = 100;
   try {
     TableReader data(infinite, options.read);
@@ -686,7 +686,7 @@ TEST_F(ScorerTest, PredictTableRefusesAnInfiniteValueAsTheScorerDoes) {
     predict_table(DeviceContext::cpu(), model, data, predictions);
     ADD_FAILURE() << "an infinite value was scored";
   } catch (const InputError& e) {
-    EXPECT_EQ(std::string(e.what()), expected_f4);
+    EXPECT_EQ(std::string(e.what()), expected);
   }
 
   // A model that clips its columns puts the values on the bounds: predict_table scores them as the Scorer does.
