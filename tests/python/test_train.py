@@ -125,9 +125,12 @@ class TrainTest(unittest.TestCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("alternatives", proc.stderr)
         self.assertFalse(os.path.exists(self.path("v.h5")))
-        # A batch given is kept.
-        _, given = self.train(train, "--label", "species", "--task", "multiclass", "--batch", "256", out="b.h5")
-        self.assertEqual(given["batch"], 256)
+        # A batch given is kept; one above the training rows takes them all in each step.
+        _, given = self.train(train, "--label", "species", "--task", "multiclass", "--batch", "64", out="b.h5")
+        self.assertEqual(given["batch"], 64)
+        _, given = self.train(train, "--label", "species", "--task", "multiclass", "--batch", "256", out="c.h5")
+        self.assertEqual(given["batch"], given["train_rows"])
+        self.assertLess(given["train_rows"], 256)
 
     def test_defaults_reach_logistic_regression_on_planted_data(self):
         # Issue 4: with no options a model as good as a well-tuned scikit-learn linear pipeline. The
