@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/temporary_file.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
@@ -32,13 +33,20 @@ ScratchDirectory::ScratchDirectory() {
   if (ec) throw InputError(where + ": " + ec.message());
   const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
   path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
+  // Listed for the termination signals before it exists: a SIGINT from then on removes it too.
+  path_for_signals_ = path_.string();
+  signal_slot_ = register_scratch_folder(path_for_signals_.c_str());
   std::filesystem::create_directories(path_, ec);
-  if (ec) throw InputError(where + ": cannot create " + path_.string() + ": " + ec.message());
+  if (ec) {
+    unregister_scratch_folder(signal_slot_);
+    throw InputError(where + ": cannot create " + path_.string() + ": " + ec.message());
+  }
 }
 
 ScratchDirectory::~ScratchDirectory() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+  unregister_scratch_folder(signal_slot_);  // after the removal, so a signal during it still finds it
 }
 
 std::string cell(double v, const char* format) {

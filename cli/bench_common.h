@@ -29,6 +29,9 @@ class ScratchDirectory {
 
  private:
   std::filesystem::path path_;
+  // The path for the termination signals' handler, which removes the folder (register_scratch_folder).
+  std::string path_for_signals_;
+  int signal_slot_ = -1;
 };
 
 // Seconds since `start` on the steady clock.

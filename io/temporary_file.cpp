@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <regex>
@@ -50,10 +52,50 @@ void release_signal_slot(int& slot) {
   slot = -1;
 }
 
+// The scratch folders a termination signal's handler empties and removes (register_scratch_folder),
+// in the same kind of table.
+constexpr int kScratchSlotCount = 8;
+std::atomic<const char*> scratch_folders_for_signals[kScratchSlotCount];
+
+// Removes the entries of `folder` (files; an empty subfolder) and then the folder, with system calls
+// alone, as a signal handler may: getdents64 into a fixed buffer, unlinkat, rmdir. A listing changes
+// as entries go, so it is read again until the folder is gone or a pass removes nothing.
+void remove_scratch_folder(const char* folder) {
+  struct Entry {  // struct linux_dirent64's fixed part
+    std::uint64_t inode;
+    std::int64_t offset;
+    unsigned short length;
+    unsigned char type;
+    char name[1];
+  };
+  alignas(8) static char listing[4096];
+  for (int pass = 0; pass < 16 && rmdir(folder) != 0; ++pass) {
+    const int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    bool removed = false;
+    for (;;) {
+      const long bytes = syscall(SYS_getdents64, fd, listing, sizeof listing);
+      if (bytes <= 0) break;
+      for (long at = 0; at < bytes;) {
+        const auto* entry = reinterpret_cast<const Entry*>(listing + at);
+        at += entry->length;
+        const char* name = entry->name;
+        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+        if (unlinkat(fd, name, 0) == 0 || unlinkat(fd, name, AT_REMOVEDIR) == 0) removed = true;
+      }
+    }
+    close(fd);
+    if (!removed) return;
+  }
+}
+
 extern "C" void remove_temporaries_and_reraise(int signal_number) {
   const int saved_errno = errno;
   for (auto& slot : temporaries_for_signals) {
     if (const char* temporary = slot.load()) unlink(temporary);
+  }
+  for (auto& slot : scratch_folders_for_signals) {
+    if (const char* folder = slot.load()) remove_scratch_folder(folder);
   }
   errno = saved_errno;
   // The signal is blocked while its handler runs: it is delivered, with the default action, on return.
@@ -306,6 +348,18 @@ std::string name_final_paths(const std::string& message) {
     }
   }
   return named;
+}
+
+int register_scratch_folder(const char* folder) {
+  for (int slot = 0; slot < kScratchSlotCount; ++slot) {
+    const char* empty = nullptr;
+    if (scratch_folders_for_signals[slot].compare_exchange_strong(empty, folder)) return slot;
+  }
+  return -1;
+}
+
+void unregister_scratch_folder(int slot) {
+  if (slot >= 0 && slot < kScratchSlotCount) scratch_folders_for_signals[slot].store(nullptr);
 }
 
 }  // namespace lathe

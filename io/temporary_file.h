@@ -73,6 +73,12 @@ int remove_stale_temporaries(const std::filesystem::path& final_path);
 // stays ignored. Temporaries left by SIGKILL are removed by remove_stale_temporaries.
 void remove_temporaries_on_termination_signals();
 
+// Lists `folder`, a scratch folder of files (`lathe bench`'s), for those handlers: a termination
+// signal removes its files and then the folder, as it removes temporaries. `folder` must stay valid
+// until unregister_scratch_folder(slot); -1 when the table is full (the folder is then left).
+int register_scratch_folder(const char* folder);
+void unregister_scratch_folder(int slot);
+
 // `message` with every temporary this process's TemporaryOutputs made (".NAME.tmp-PID-N", as a
 // path or a bare file name) replaced by the final path or name it stood for, so an error names the
 // file the user asked for; other names, even ones that look like temporaries, are left alone.

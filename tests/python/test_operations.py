@@ -22,6 +22,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 
 import h5py
@@ -161,6 +162,30 @@ class OperationsTest(unittest.TestCase):
                 self.assertEqual(len(errors), 1, proc.stderr)
                 self.assertIn("stdout: ", errors[0])
                 self.assertIn("No space left on device", errors[0])
+
+    def test_an_interrupted_bench_removes_its_scratch_folder(self):
+        # Its folder of synthetic files (tens of megabytes) went with neither SIGINT nor SIGTERM.
+        scratch = self.path("scratch")
+        os.mkdir(scratch)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                proc = subprocess.Popen([LATHE, "bench", "--rows", "2000000"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": scratch})
+                try:
+                    # Once its files are being written: a folder holding something.
+                    deadline = time.monotonic() + TIMEOUT
+                    while time.monotonic() < deadline and proc.poll() is None:
+                        if any(os.listdir(os.path.join(scratch, d)) for d in os.listdir(scratch)):
+                            break
+                        time.sleep(0.05)
+                    self.assertIsNone(proc.poll(), "bench ended before its files were written")
+                    proc.send_signal(sig)
+                    self.assertEqual(proc.wait(timeout=TIMEOUT), -sig)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
+                self.assertEqual(os.listdir(scratch), [])
 
     # --- finding 3: SIGPIPE -----------------------------------------------------------------------
 
