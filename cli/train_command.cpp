@@ -533,6 +533,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     log.open(log_file->path());
     if (!log) throw InputError("--metrics-log: cannot write " + args->metrics_log);
     o.trainer.metrics_log = &log;
+    o.trainer.metrics_log_name = args->metrics_log;
   }
   nlohmann::json options_json = nlohmann::json::object();
   for (const CLI::Option* opt_ptr : cmd->get_options()) {
@@ -604,7 +605,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   const TrainReport report = train_table(ctx, args->data, args->out, o);
   if (log_file) {
     log.close();
-    if (log.fail()) throw Error("--metrics-log: cannot write " + args->metrics_log);
+    if (log.fail()) throw Error("--metrics-log: " + args->metrics_log + ": cannot write the log");
     log_file->commit();
   }
   for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";

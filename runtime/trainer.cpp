@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <cmath>
@@ -335,8 +337,15 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       nlohmann::json j = {{"epoch", epoch}, {"train_loss", record.train_loss}, {"seconds", record.seconds},
                           {"rows_per_second", record.rows_per_second}};
       for (const auto& [k, v] : record.valid.values) j["valid_" + k] = metric_json<nlohmann::json>(v);
+      errno = 0;
       *options.metrics_log << j.dump() << "\n";
       options.metrics_log->flush();
+      // A log that cannot be written (a full disk) stops the run here, before any model is saved,
+      // with the system's reason.
+      if (!*options.metrics_log) {
+        throw Error("--metrics-log: " + options.metrics_log_name + ": cannot write the log of epoch " +
+                    std::to_string(epoch) + ": " + (errno != 0 ? std::strerror(errno) : "a write error"));
+      }
     }
     if (options.progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

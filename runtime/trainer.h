@@ -74,6 +74,7 @@ struct TrainerOptions {
   // group. Empty: not called.
   std::function<void(const EpochProgress&)> on_epoch_progress;
   std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
+  std::string metrics_log_name;         // its file, for the message when a line cannot be written
   // Checkpoints: after every epoch that is a multiple of checkpoint_every (0 = never), the trainer
   // calls on_checkpoint with the state needed to continue (the caller writes it, io/checkpoint.h).
   std::int32_t checkpoint_every = 0;

@@ -660,6 +660,23 @@ class TmpfsFullTest(DiskFull):
                     os.remove(os.path.join(self.mount, path))
 
 
+    def test_a_metrics_log_that_cannot_be_written_stops_before_the_model_is_saved(self):
+        # The log, on the full tmpfs, failed only when it was closed: after the model had replaced
+        # the earlier one, and without a reason.
+        model = self.path("m.h5")
+        with open(model, "wb") as f:
+            f.write(b"earlier model")
+        with open(os.path.join(self.mount, "filler"), "wb") as f:
+            f.write(b"\0" * self.free())
+        log = os.path.join(self.mount, "log.jsonl")
+        proc = lathe("train", self.fx["small"], "--label", "label", "--task", "binary", "--out", model, "--epochs", "2",
+                     "--metrics-log", log, "--device", "cpu", "--quiet", cwd=self.dir)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"--metrics-log: {log}: cannot write the log of epoch 1: No space left on device", proc.stderr)
+        self.assertEqual(read_bytes(model), b"earlier model")
+        self.assertEqual(sorted(os.listdir(self.mount)), ["filler"])
+
+
 # ------------------------------------------------------------------------------------------------
 # NaN where training had none
 
