@@ -341,7 +341,7 @@ constexpr std::int64_t kMinimumRows = 1000;
 
 void run_end_to_end(const Args& args) {
   if (args.rows < kMinimumRows) {
-    throw InputError("--rows: at least " + std::to_string(kMinimumRows) + " rows (got " + std::to_string(args.rows) +
+    throw UsageError("--rows: at least " + std::to_string(kMinimumRows) + " rows (got " + std::to_string(args.rows) +
                      ")");
   }
   const DeviceContext ctx = DeviceContext::select(args.device);

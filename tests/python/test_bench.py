@@ -196,7 +196,7 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertIn("--rows", proc.stderr)
         # Too few rows for both classes: a message about --rows, not about a scratch file.
         proc, scratch_removed = bench("--rows", "3", timeout=120)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.returncode, 2, proc.stderr)  # a value outside the option's range
         self.assertIn("--rows: at least", proc.stderr)
         self.assertNotIn("lathe-bench-", proc.stderr)
         self.assertTrue(scratch_removed)
