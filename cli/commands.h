@@ -17,6 +17,10 @@
 
 namespace lathe::cli {
 
+// Whether stdout was closed when lathe started (`>&-`; main opened /dev/null in its place): a
+// result meant for stdout alone (`lathe score --out -`) would then vanish.
+inline bool stdout_was_closed = false;
+
 void add_info_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);

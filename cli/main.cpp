@@ -134,6 +134,7 @@ void quiet_silences_device_notes(CLI::App& app) {
 void open_closed_standard_streams() {
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == 1) lathe::cli::stdout_was_closed = true;
     // The lowest free descriptor: `fd` itself, as those below it are open by now.
     const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
     if (opened >= 0 && opened != fd) {

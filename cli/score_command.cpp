@@ -91,6 +91,9 @@ void add_score_command(CLI::App& app) {
     if (to_stdout && several) {
       throw UsageError("--out -: stdout takes the scores of one input; give several inputs an output folder");
     }
+    if (to_stdout && stdout_was_closed) {
+      throw UsageError("--out -: stdout is closed, and the scores would be lost; give --out a file");
+    }
     if (to_stdout && args->format == "h5") {
       throw UsageError("--out -: HDF5 cannot be streamed to a pipe; stdout takes --format csv");
     }

@@ -762,8 +762,7 @@ void add_train_command(CLI::App& app) {
                           "Streaming: file rows per window (default 1048576)");
   cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
-                  "on a GPU at most half its free memory)")
-      ->check(at_least(0));
+                  "on a GPU at most half its free memory)");
   cmd->add_option("--init-model", o.init_model,
                   "Retrain: warm-start from this earlier model (same task, label, classes and model)");
   cmd->add_flag("--refit-prep", o.refit_prep,

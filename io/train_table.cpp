@@ -1641,10 +1641,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                               !ctx.is_cuda());
     report.notes.push_back("streamed training: " + std::to_string(windows.count()) +
                            (windows.count() == 1 ? " window" : " windows") + " of up to " +
-                           std::to_string(windows.span()) + " file rows (--window-rows " + std::to_string(window_rows) +
+                           std::to_string(std::min(windows.span(), reader.rows())) + " file rows (--window-rows " +
+                           std::to_string(window_rows) +
                            " rounded up to whole read blocks of --block-rows, themselves whole chunks of the file; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
-                           " MB; budget " + std::to_string(static_cast<long long>(budget / 1e6)) + " MB)");
+                           " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");
     report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
   } else {
     report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);

@@ -236,6 +236,11 @@ class OperationsTest(unittest.TestCase):
                               preexec_fn=close_stdin_and_stdout, timeout=TIMEOUT)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertNotIn("error", proc.stderr)
+        # Scores meant for stdout alone would vanish: refused.
+        proc = subprocess.run([LATHE, "score", self.model, self.data, "--out", "-"], stderr=subprocess.PIPE, text=True,
+                              preexec_fn=close_stdin_and_stdout, timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--out -: stdout is closed", proc.stderr)
 
     # --- finding 4: locked and unreadable inputs --------------------------------------------------
 
