@@ -194,15 +194,20 @@ void add_inspect_command(CLI::App& app) {
         }
         j["columns"].push_back(col);
       }
+      // The head's rows keep the columns in the table's order (an nlohmann::json object sorts its
+      // keys); the rest keeps its keys sorted, as before.
+      nlohmann::ordered_json out = nlohmann::ordered_json::parse(j.dump());
       if (args->head > 0) {
-        j["head"] = nlohmann::json::array();
+        out["head"] = nlohmann::ordered_json::array();
         for (const auto& row : head) {
-          nlohmann::json values = nlohmann::json::object();
-          for (std::size_t c = 0; c < cols.size(); ++c) values[cols[c].name] = row[c] ? *row[c] : nullptr;
-          j["head"].push_back(values);
+          nlohmann::ordered_json values = nlohmann::ordered_json::object();
+          for (std::size_t c = 0; c < cols.size(); ++c) {
+            values[cols[c].name] = row[c] ? nlohmann::ordered_json::parse(row[c]->dump()) : nlohmann::ordered_json(nullptr);
+          }
+          out["head"].push_back(std::move(values));
         }
       }
-      std::cout << j.dump(2) << "\n";
+      std::cout << out.dump(2) << "\n";
       return;
     }
 

@@ -101,6 +101,7 @@ class Hdf5LayoutsTest(unittest.TestCase):
         report = inspect(path, "--head", "40")  # holds missing numbers, labels and categories
         expected = pd.read_hdf(path).head(40)
         self.assertEqual(len(report["head"]), 40)
+        self.assertEqual(list(report["head"][0]), list(self.frame.columns))  # in the table's order
         self.assertTrue(expected.isna().any().any())
         for got, (_, row) in zip(report["head"], expected.iterrows()):
             for name, value in row.items():
