@@ -628,7 +628,7 @@ class UsageErrorTest(TempDirTest):
         for line, message, code in [
             ("lr = nan", "--lr must be a finite number above 0 (got nan)", 2),
             ("patience = -1", "--patience must be a finite number of at least 0 (got -1)", 2),
-            ("memory-budget-mb = inf", "--memory-budget-mb: must be a finite number (got inf)", 2),
+            ("memory-budget-mb = inf", "--memory-budget-mb must be a finite number above 0 (got inf)", 2),
             ("positive = true", "--positive: 'true' is not a label of 'y'", 1),
         ]:
             with self.subTest(line=line):
