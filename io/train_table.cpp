@@ -1592,7 +1592,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   // The shape of an epoch's order: the rows held in memory (0), or streamed in windows of this many
   // file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
-  const std::int64_t window_rows = options.window_rows > 0 ? options.window_rows : std::int64_t{1} << 20;
+  // Without --window-rows, as many as two windows of prepared rows (the one trained on, the next
+  // being loaded) fit the budget: at most 2^20 file rows, at least a read block. A small
+  // --memory-budget-mb then bounds the windows too, not only whether the rows are streamed.
+  const std::int64_t budget_window = static_cast<std::int64_t>(budget / (2.0 * static_cast<double>(row_bytes)));
+  const std::int64_t window_rows =
+      options.window_rows > 0 ? options.window_rows
+                              : std::min(std::int64_t{1} << 20, std::max(reader.block_rows(), budget_window));
   const std::int64_t order_window = stream ? FileWindows::span_for(reader.block_rows(), window_rows) : 0;
   report.learning_rate = trainer.learning_rate;
   LoadedCheckpoint resumed;
@@ -1641,8 +1647,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                               !ctx.is_cuda());
     report.notes.push_back("streamed training: " + std::to_string(windows.count()) +
                            (windows.count() == 1 ? " window" : " windows") + " of up to " +
-                           std::to_string(std::min(windows.span(), reader.rows())) + " file rows (--window-rows " +
-                           std::to_string(window_rows) +
+                           std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
+                           (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
+                                                    : std::to_string(window_rows) +
+                                                          " rows by the budget, two windows of prepared rows within "
+                                                          "it, at most 1048576;") +
                            " rounded up to whole read blocks of --block-rows, themselves whole chunks of the file; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
                            " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");

@@ -227,6 +227,17 @@ class TrainTest(unittest.TestCase):
         # A memory budget smaller than the prepared rows streams without being asked to.
         _, auto = self.train(data, *flags, "--memory-budget-mb", "0.1", out="auto.h5")
         self.assertTrue(auto["streamed"])
+        # In windows that fit it: two windows of prepared rows (about 48 bytes each here) within
+        # 0.2 MB, about 4166 rows, rounded up to whole blocks of 1024; the file held in one window
+        # without a budget.
+        synth = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "20000", "--features", "4", "--chunk-rows", "1024", "--out", synth,
+            "--quiet")
+        small = ["--label", "label", "--task", "binary", "--epochs", "1", "--block-rows", "1024", "--device", "cpu"]
+        proc = run("train", synth, *small, "--memory-budget-mb", "0.2", "--out", self.path("windows.h5"))
+        self.assertIn("streamed training: 4 windows of up to 5120 file rows (4166 rows by the budget", proc.stderr)
+        proc = run("train", synth, *small, "--stream", "--out", self.path("one_window.h5"))
+        self.assertIn("streamed training: 1 window of up to 20000 file rows", proc.stderr)
         metrics = self.evaluate(a, data)
         self.assertGreater(metrics["auc"], 0.8)
 
