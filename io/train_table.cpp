@@ -1595,10 +1595,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Without --window-rows, as many as two windows of prepared rows (the one trained on, the next
   // being loaded) fit the budget: at most 2^20 file rows, at least a read block. A small
   // --memory-budget-mb then bounds the windows too, not only whether the rows are streamed.
+  // (The reader is read only when streaming: rows held in memory have closed it.)
   const std::int64_t budget_window = static_cast<std::int64_t>(budget / (2.0 * static_cast<double>(row_bytes)));
   const std::int64_t window_rows =
       options.window_rows > 0 ? options.window_rows
-                              : std::min(std::int64_t{1} << 20, std::max(reader.block_rows(), budget_window));
+      : stream                ? std::min(std::int64_t{1} << 20, std::max(reader.block_rows(), budget_window))
+                              : std::int64_t{1} << 20;
   const std::int64_t order_window = stream ? FileWindows::span_for(reader.block_rows(), window_rows) : 0;
   report.learning_rate = trainer.learning_rate;
   LoadedCheckpoint resumed;
