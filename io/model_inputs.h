@@ -37,6 +37,10 @@ void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source);
 
+// `columns` of an empty partition (zero rows) with each input's type taken from `inputs`: no value
+// contradicts them, and a header-only CSV imports every column as numeric.
+std::vector<ColumnInfo> typed_as_inputs(std::vector<ColumnInfo> columns, const std::vector<ModelInput>& inputs);
+
 // The inputs of a fitted preparation alone (numeric, then categorical columns, in its order).
 std::vector<ModelInput> preparation_inputs(const FittedPreparation& fitted);
 

@@ -404,14 +404,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   // score` does).
   std::vector<ColumnInfo> retyped;
   const bool empty_partition = apply_stored && reader.rows() == 0;
-  if (empty_partition) {
-    retyped = reader.columns();
-    for (ColumnInfo& column : retyped) {
-      for (const ModelInput& input : preparation_inputs(stored.fitted)) {
-        if (input.name == column.name) column.type = input.categorical ? ColumnType::categorical : ColumnType::numeric;
-      }
-    }
-  }
+  if (empty_partition) retyped = typed_as_inputs(reader.columns(), preparation_inputs(stored.fitted));
   const std::vector<ColumnInfo>& input_columns = empty_partition ? retyped : reader.columns();
 
   // --from: the stored fitted preparation, checked against IN before any pass over its rows.

@@ -14,6 +14,7 @@
 
 #include "io/columnar_writer.h"
 #include "io/hdf5_handle.h"
+#include "io/model_inputs.h"
 #include "io/scoring_input.h"
 #include "io/temporary_file.h"
 #include "runtime/column_block.h"
@@ -414,12 +415,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   if (reader.rows() == 0) {
     // An empty partition holds no value that could contradict the model's column types, and a
     // header-only CSV imports every column as numeric: take the model's types.
-    retyped = reader.columns();
-    for (ColumnInfo& column : retyped) {
-      for (const ModelInput& in : scorer.inputs()) {
-        if (in.name == column.name) column.type = in.categorical ? ColumnType::categorical : ColumnType::numeric;
-      }
-    }
+    retyped = typed_as_inputs(reader.columns(), scorer.inputs());
   }
   const std::vector<ColumnInfo>& input_columns = reader.rows() == 0 ? retyped : reader.columns();
   const ScoringInput bound = bind_scoring_input(scorer, input_columns, input.string(),

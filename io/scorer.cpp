@@ -193,6 +193,15 @@ TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read
   return read;
 }
 
+std::vector<ColumnInfo> typed_as_inputs(std::vector<ColumnInfo> columns, const std::vector<ModelInput>& inputs) {
+  for (ColumnInfo& column : columns) {
+    for (const ModelInput& in : inputs) {
+      if (in.name == column.name) column.type = in.categorical ? ColumnType::categorical : ColumnType::numeric;
+    }
+  }
+  return columns;
+}
+
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source) {
   std::unordered_map<std::string, std::size_t> by_name;
