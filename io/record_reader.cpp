@@ -347,7 +347,7 @@ struct RecordReader::Impl {
   std::vector<CachedDecoder> decoders;
 
   // What read() makes of one number, bool or enum element that HDF5 converted to the field's memory
-  // type at `p` (before a category code's missing check).
+  // type at `p`.
   static float element_value(const Field& f, const unsigned char* p) {
     switch (f.decode) {
       case Decode::bits:
@@ -750,11 +750,6 @@ bool RecordReader::decode_stored(const unsigned char* records, std::size_t count
         }
         if (f.decoder) {
           f.decoder->decode(p, n, stride, dst);
-          if (f.spec.category_codes) {
-            for (std::size_t r = 0; r < n; ++r) {
-              if (dst[r] < 0) dst[r] = missing;
-            }
-          }
           continue;
         }
         const LabelIndex& codes = f.labels[e];
@@ -936,11 +931,7 @@ void RecordReader::read(std::int64_t first, std::int64_t count, float* out) {
         const unsigned char* record = m.buffer.data() + offset + e * f.element_size;
         for (std::int64_t r = 0; r < count; ++r, record += p.record_size) {
           switch (f.decode) {
-            case Decode::number: {
-              const float v = Impl::element_value(f, record);
-              dst[r] = f.spec.category_codes && v < 0 ? missing : v;
-              break;
-            }
+            case Decode::number:
             case Decode::bits:
             case Decode::enum_integer:
               dst[r] = Impl::element_value(f, record);

@@ -46,7 +46,7 @@ struct RecordField {
   std::string member;  // the compound member's name; "" for the dataset's own element
   std::vector<std::int64_t>
       columns;                  // the table column of each element (an array member has several)
-  bool category_codes = false;  // integer category codes: a negative code is missing
+  bool category_codes = false;  // integer category codes, read as stored (the caller maps -1 to missing)
   // Strings that mean a missing value in a string field besides "" (pandas' nan_rep, say).
   std::vector<std::string> missing_labels;
   // A string field read only as text (read_text), never as category codes: collect_labels does

@@ -148,7 +148,6 @@ struct Source {
   int rank = 1;
   std::int64_t width = 1;              // columns in this dataset (1 for 1-D)
   std::vector<std::int64_t> target;    // target[j]: table column of dataset column j
-  bool categorical_codes = false;      // negative codes mean missing
   std::optional<ElementDecoder> decoder;  // none: no exact conversion outside HDF5
   // How read_block reads it (path hdf5_hyperslab: H5Dread, or the record reader's read()).
   DirectLayout direct;
@@ -180,6 +179,10 @@ struct TableReader::Impl {
   std::vector<ColumnInfo> columns;
   std::vector<DatasetStorage> storage;
   std::vector<Source> sources;
+  // The table columns stored as integer category codes (a columnar dataset with a `categories`
+  // attribute, a pandas categorical field): read_sources turns code -1 into a missing value and
+  // refuses any other code outside the labels, naming the row.
+  std::vector<std::int64_t> code_columns;
   std::int64_t block_rows = 0;
   std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
   std::vector<unsigned char> byte_scratch;
@@ -439,45 +442,59 @@ struct TableReader::Impl {
     check_unique_names(names_context);
     sources.push_back(std::move(x));
 
-    const std::string label = options.label_dataset;
-    const std::string label_path = parent.empty() ? label : parent + "/" + label;
-    if (!label.empty() && H5Lexists(file.get(), label_path.c_str(), H5P_DEFAULT) > 0) {
-      Source y = open_source(file.get(), label_path, "/" + label_path, true);
-      if (y.element.dtype == "compound") {
-        throw InputError(where("/" + label_path) +
-                         ": a label of records (a compound type); Lathe reads a label of numbers or strings");
+    // The label, then the other named vectors: each optional, 1-D (or rows x 1) with the matrix's rows.
+    std::vector<std::string> vectors = {options.label_dataset};
+    for (const std::string& v : options.vector_datasets) {
+      if (std::find(vectors.begin(), vectors.end(), v) == vectors.end()) vectors.push_back(v);
+    }
+    for (const std::string& vector : vectors) {
+      const std::string vector_path = parent.empty() ? vector : parent + "/" + vector;
+      const bool a_column = std::any_of(columns.begin(), columns.end(), [&](const ColumnInfo& c) { return c.name == vector; });
+      if (vector.empty() || vector_path == name || (a_column && vector != options.label_dataset) ||
+          H5Lexists(file.get(), vector_path.c_str(), H5P_DEFAULT) <= 0) {
+        continue;
       }
-      const DatasetStorage& ys = storage.back();
-      const bool column_vector = y.rank == 2 && ys.shape[1] == 1;
-      if (y.rank != 1 && !column_vector) {
-        throw InputError(where("/" + label_path) + ": a label must be 1-D, found rank " +
-                         std::to_string(y.rank));
-      }
-      if (ys.shape[0] != rows) {
-        throw InputError(where("/" + label_path) + ": has " + std::to_string(ys.shape[0]) +
-                         " labels for " + std::to_string(rows) + " rows of '/" + name + "'");
-      }
-      ColumnInfo c;
-      c.name = label;
-      c.dtype = y.element.dtype;
-      c.dataset = "/" + label_path;
-      if (y.element.dtype == "string") {
-        // Class names as strings ("cat", "dog"): a categorical label.
-        // (1-D, or n x 1 as column_vector allows above.)
-        RecordField field;
-        field.columns = {static_cast<std::int64_t>(columns.size())};
-        y.record = std::make_unique<RecordReader>(y.dataset.get(), std::vector<RecordField>{field},
-                                                  where("/" + label_path));
-        y.record->collect_labels(rows, options.block_rows, code_budget_for(y));
-        plan_records(y, where("/" + label_path));
-        c.type = ColumnType::categorical;
-        c.categories = y.record->labels(0, 0);
-      }
-      y.target.push_back(static_cast<std::int64_t>(columns.size()));
-      columns.push_back(c);
-      sources.push_back(std::move(y));
+      open_vector_beside_matrix(vector, vector_path, name);
     }
     H5Eclear2(H5E_DEFAULT);
+  }
+
+  // The 1-D dataset (or rows x 1) `path` beside the matrix `matrix`: the column `name`, of numbers,
+  // or of strings read as categories (class names: "cat", "dog").
+  void open_vector_beside_matrix(const std::string& name, const std::string& path, const std::string& matrix) {
+    const std::string w = where("/" + path);
+    Source v = open_source(file.get(), path, "/" + path, true);
+    const bool is_label = name == options.label_dataset;
+    if (v.element.dtype == "compound") {
+      throw InputError(w + ": " + (is_label ? "a label" : "a column beside the matrix") +
+                       " of records (a compound type); Lathe reads one of numbers or strings");
+    }
+    const DatasetStorage& vs = storage.back();
+    const bool column_vector = v.rank == 2 && vs.shape[1] == 1;
+    if (v.rank != 1 && !column_vector) {
+      throw InputError(w + ": " + (is_label ? "a label" : "a column beside the matrix") + " must be 1-D, found rank " +
+                       std::to_string(v.rank));
+    }
+    if (vs.shape[0] != rows) {
+      throw InputError(w + ": has " + std::to_string(vs.shape[0]) + (is_label ? " labels" : " values") + " for " +
+                       std::to_string(rows) + " rows of '/" + matrix + "'");
+    }
+    ColumnInfo c;
+    c.name = name;
+    c.dtype = v.element.dtype;
+    c.dataset = "/" + path;
+    if (v.element.dtype == "string") {
+      RecordField field;
+      field.columns = {static_cast<std::int64_t>(columns.size())};
+      v.record = std::make_unique<RecordReader>(v.dataset.get(), std::vector<RecordField>{field}, w);
+      v.record->collect_labels(rows, options.block_rows, code_budget_for(v));
+      plan_records(v, w);
+      c.type = ColumnType::categorical;
+      c.categories = v.record->labels(0, 0);
+    }
+    v.target.push_back(static_cast<std::int64_t>(columns.size()));
+    columns.push_back(c);
+    sources.push_back(std::move(v));
   }
 
   void open_columnar(const std::string& group_path) {
@@ -552,7 +569,7 @@ struct TableReader::Impl {
         }
         c.type = ColumnType::categorical;
         c.categories = h5::read_string_attribute(s.dataset.get(), "categories", where(prefix + n));
-        s.categorical_codes = true;
+        code_columns.push_back(static_cast<std::int64_t>(columns.size()));
       }
       s.target.push_back(static_cast<std::int64_t>(columns.size()));
       columns.push_back(c);
@@ -982,6 +999,7 @@ struct TableReader::Impl {
         ColumnInfo& col = columns[static_cast<std::size_t>(c)];
         col.type = ColumnType::categorical;
         col.categories = labels;
+        code_columns.push_back(c);
       }
     }
     for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -1258,15 +1276,30 @@ struct TableReader::Impl {
         if (!direct_requests[q].done) read_through_hdf5(sources[direct_sources[q]], first_row, row_count, out);
       }
     }
-    for (const Source& s : sources) {
-      if (!s.categorical_codes || !read(s)) continue;
-      for (const std::int64_t t : s.target) {
-        float* dst = out.data() + t * row_count;
-        for (std::int64_t r = 0; r < row_count; ++r) {
-          if (dst[r] < 0) dst[r] = std::numeric_limits<float>::quiet_NaN();
-        }
+    for (const std::int64_t c : code_columns) {
+      if (wanted && !(*wanted)[static_cast<std::size_t>(c)]) continue;
+      float* dst = out.data() + c * row_count;
+      // Past 2^24 labels float32 rounds codes, some up to the count: only negative codes are
+      // checked here (such a column is no feature; its exact reads check every code).
+      const auto labels = static_cast<std::int64_t>(columns[static_cast<std::size_t>(c)].categories.size());
+      const float above = labels <= (std::int64_t{1} << 24) ? static_cast<float>(labels) : HUGE_VALF;
+      for (std::int64_t r = 0; r < row_count; ++r) {
+        if (dst[r] >= 0 && dst[r] < above) continue;
+        if (dst[r] != -1.0f) throw code_outside_labels(c, first_row + r, dst[r]);
+        dst[r] = std::numeric_limits<float>::quiet_NaN();
       }
     }
+  }
+
+  // A stored category code that names no label: -1 is missing, 0 to labels - 1 a label, and any
+  // other value a damaged or mislabeled column (pandas writes only these codes).
+  InputError code_outside_labels(std::int64_t column, std::int64_t row, double code) const {
+    const ColumnInfo& info = columns[static_cast<std::size_t>(column)];
+    const std::size_t labels = info.categories.size();
+    return InputError(where(info.dataset) + ", column '" + info.name + "', row " + std::to_string(row + 1) +
+                      ": category code " + std::to_string(static_cast<std::int64_t>(code)) + " names none of the column's " +
+                      std::to_string(labels) + " labels (" +
+                      (labels > 0 ? "codes 0 to " + std::to_string(labels - 1) + ", and " : "") + "-1 for missing)");
   }
 };
 
@@ -1421,12 +1454,9 @@ void TableReader::read_text(std::int64_t column, std::int64_t first_row, std::in
   out.assign(static_cast<std::size_t>(row_count), std::string());
   for (std::size_t r = 0; r < codes.size(); ++r) {
     const std::int32_t code = codes[r];
-    if (code < 0) continue;
-    if (static_cast<std::size_t>(code) >= info.categories.size()) {
-      throw InputError(m.where(info.dataset) + ", column '" + info.name + "', row " +
-                       std::to_string(first_row + static_cast<std::int64_t>(r) + 1) + ": category code " +
-                       std::to_string(code) + " is not below the column's " + std::to_string(info.categories.size()) +
-                       " labels");
+    if (code == -1) continue;
+    if (code < 0 || static_cast<std::size_t>(code) >= info.categories.size()) {
+      throw m.code_outside_labels(column, first_row + static_cast<std::int64_t>(r), code);
     }
     out[r] = info.categories[static_cast<std::size_t>(code)];
   }

@@ -2435,9 +2435,10 @@ TEST_F(TableReaderRecords, StoredRecordsDecodeAsReadDoesCodesAndMissingLabels) {
   ASSERT_TRUE(reader.decode_stored(bytes.data(), 400, size, columns, 0));
   ASSERT_TRUE(reader.decode_stored(bytes.data() + 400 * size, rows - 400, size, columns, 400));
   expect_same_bits(got, expected);
-  EXPECT_TRUE(std::isnan(got[4 * rows + 0]));  // code -2
+  // Codes come as stored: the table reader makes -1 missing and refuses -2 and -5, naming the row.
+  EXPECT_EQ(got[4 * rows + 0], -2.0f);
   EXPECT_EQ(got[4 * rows + 3], 1.0f);
-  EXPECT_TRUE(std::isnan(got[0 * rows + 0]));  // code -5
+  EXPECT_EQ(got[0 * rows + 0], -5.0f);
   EXPECT_TRUE(std::isnan(got[2 * rows + 0]));  // "nan"
   EXPECT_EQ(got[2 * rows + 1], 0.0f);          // "ab"
   std::vector<unsigned char> unseen(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(size));

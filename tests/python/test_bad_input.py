@@ -21,6 +21,7 @@ import unittest
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from lathe_run import LATHE
 
@@ -134,6 +135,63 @@ class BadInput(unittest.TestCase):
         proc = lathe("drift", self.path("m.h5"), path)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("column 'kind' is not among the model's training columns", proc.stdout)
+
+    def test_a_negative_code_other_than_minus_one_is_refused_by_every_command(self):
+        # -1 is missing (pandas' convention); -5 names no label: it was read as missing before.
+        columns = self.binary_table()
+        codes = (np.arange(400) % 2).astype(np.int32)
+        codes[3] = -1
+        columns["kind"] = codes
+        good = self.columnar("good.h5", columns, {"kind": ["a", "b"]})
+        model = self.path("m.h5")
+        proc = lathe("train", good, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        codes = codes.copy()
+        codes[57] = -5
+        columns["kind"] = codes
+        bad = self.columnar("negative.h5", columns, {"kind": ["a", "b"]})
+        where = ("column 'kind', row 58", "category code -5")
+        self.refused(lathe("train", bad, "--label", "y", "--task", "binary", "--out", self.path("m2.h5"),
+                           "--epochs", "1"), bad, *where)
+        self.assertFalse(os.path.exists(self.path("m2.h5")))
+        out = self.path("scores.csv")
+        self.refused(lathe("score", model, bad, "--out", out, "--format", "csv"), bad, *where)
+        self.assertFalse(os.path.exists(out))
+        self.refused(lathe("eval", model, bad), *where)
+        self.refused(lathe("inspect", bad, "--head", "100"), *where)
+
+    def test_scoring_a_code_outside_its_labels_is_refused_not_taken_as_unknown(self):
+        columns = self.binary_table()
+        columns["kind"] = (np.arange(400) % 2).astype(np.int32)
+        model = self.path("m.h5")
+        proc = lathe("train", self.columnar("good.h5", columns, {"kind": ["a", "b"]}), "--label", "y",
+                     "--task", "binary", "--out", model, "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        codes = columns["kind"].copy()
+        codes[300] = 2
+        columns["kind"] = codes
+        bad = self.columnar("big.h5", columns, {"kind": ["a", "b"]})
+        out = self.path("scores.csv")
+        self.refused(lathe("score", model, bad, "--out", out, "--format", "csv"), bad, "column 'kind', row 301",
+                     "category code 2")
+        self.assertFalse(os.path.exists(out))
+
+    def test_a_pandas_categorical_code_below_minus_one_is_refused(self):
+        n = 300
+        frame = pd.DataFrame({"x": np.arange(n, dtype=np.float64),
+                              "c": pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3]),
+                              "y": np.arange(n) % 2})
+        path = self.path("pandas.h5")
+        frame.to_hdf(path, key="df", format="table")
+        with h5py.File(path, "r+") as f:
+            table = f["df/table"]
+            block = next(name for name in table.dtype.names
+                         if table.attrs.get(name + "_meta", b"") in (b"category", "category"))
+            records = table[...]
+            records[block][41] = -3
+            table[...] = records
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1")
+        self.refused(proc, path, "column 'c', row 42", "category code -3")
 
     def test_a_column_of_more_labels_than_exact_codes_is_no_feature(self):
         # A block carries category codes as float32, exact up to 2^24: a column of 2^24 + 2 labels
