@@ -435,6 +435,9 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   // of an earlier version profiled every column, dropped ones too: those are compared). A weight
   // column is read as numbers, as `lathe eval --weight` reads it: one of strings is refused by name.
   TableReadOptions for_model = reading_for_model(model, read);
+  for (const std::string& weight : {weight_column, trained_weight}) {
+    if (!weight.empty()) for_model.vector_datasets.push_back(weight);
+  }
   for_model.read_as_text = [&model, &weight_column, &trained_weight,
                             text = for_model.read_as_text](const std::string& name) {
     return text(name) && name != weight_column && name != trained_weight &&

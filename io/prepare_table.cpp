@@ -379,6 +379,7 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   // (--drop, IN's own passthrough columns; with --from, any column the stored preparation does not
   // read). Unless --dedup compares whole rows.
   TableReadOptions read = options.read;
+  if (!options.preparation.label.empty()) read.label_dataset = options.preparation.label;  // a matrix file's
   if (!options.dedup) {
     std::unordered_set<std::string> used, passed;
     std::string label = options.preparation.label;

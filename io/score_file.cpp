@@ -398,6 +398,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   report.output = output;
   TableReadOptions read_options = options.read;
   read_options.allow_empty = true;  // an empty partition of a batch job gets an empty output
+  if (!options.id_column.empty()) read_options.vector_datasets.push_back(options.id_column);
   // Strings the model does not take (an id, a column it ignores) are read only as text, if at
   // all: their labels are not collected, which a unique id per row makes a pass over the file and
   // memory that grows with the rows.

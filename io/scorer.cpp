@@ -189,6 +189,7 @@ TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read
   std::unordered_set<std::string> used;
   for (const ModelInput& in : model_inputs(model)) used.insert(in.name);
   used.insert(model.label);
+  if (!model.label.empty()) read.label_dataset = model.label;  // a matrix file's label dataset
   read.read_as_text = [used = std::move(used)](const std::string& name) { return used.count(name) == 0; };
   return read;
 }

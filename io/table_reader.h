@@ -90,6 +90,9 @@ struct DatasetStorage {
 struct TableReadOptions {
   std::string matrix_dataset = "X";  // the 2-D dataset of the matrix layout
   std::string label_dataset = "y";   // the optional label of the matrix layout
+  // Matrix layout: further 1-D datasets beside the matrix read as columns when present (a
+  // `--weight` or `--id` column); commands name them. Any other dataset beside it is not read.
+  std::vector<std::string> vector_datasets;
   std::string group;                 // a group to read (columnar) or a pandas key; "" = detect
   std::int64_t block_rows = 65536;   // target rows per block; sizes the chunk cache
   // Let datasets that allow it take the direct paths (pread, raw chunks decoded in parallel);

@@ -895,6 +895,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // does not read, is never read as categories (an id with a label per row would cost a pass at open
   // and memory that grows with the rows), unless --dedup compares whole rows.
   TableReadOptions read = options.read;
+  // A matrix file's label and weight may be 1-D datasets beside its matrix, named as the options do.
+  if (!options.preparation.label.empty()) read.label_dataset = options.preparation.label;
+  if (!options.weight_column.empty()) read.vector_datasets.push_back(options.weight_column);
   if (!options.dedup) {
     std::vector<std::string> unused = options.preparation.exclude;
     if (prepared) unused.insert(unused.end(), prepared->passthrough.begin(), prepared->passthrough.end());
@@ -1795,6 +1798,7 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
                          std::int64_t* infinite_predictions) {
   TableReadOptions for_model = reading_for_model(model, read);
   if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
+    for_model.vector_datasets.push_back(weight_column);
     for_model.read_as_text = [weight_column, text = for_model.read_as_text](const std::string& name) {
       return name != weight_column && text(name);
     };

@@ -260,6 +260,32 @@ class Hdf5LayoutsTest(unittest.TestCase):
             self.assertEqual(metrics["strings"][key], metrics["codes"][key], key)
             self.assertEqual(metrics["column"][key], metrics["codes"][key], key)  # n x 1, variable length
 
+    def test_a_matrix_whose_label_weight_and_id_are_other_datasets(self):
+        # X with `target`, `w` and `key` beside it: --label, --weight and --id name them, in train,
+        # eval, score and drift. They were not read (only a label named `y` was).
+        rng = np.random.default_rng(4)
+        features = rng.standard_normal((3000, 3)).astype(np.float32)
+        target = (features[:, 0] - features[:, 2] + rng.logistic(size=3000) > 0).astype(np.int32)
+        weight = rng.uniform(0.5, 2.0, 3000).astype(np.float32)
+        path = os.path.join(self.tmp, "x_target.h5")
+        with h5py.File(path, "w") as h:
+            h["X"] = features
+            h["target"] = target
+            h["w"] = weight
+            h["key"] = np.arange(3000, dtype=np.int64) + 10**12
+        model = os.path.join(self.tmp, "m_x_target.h5")
+        summary = json.loads(checked("train", path, "--label", "target", "--weight", "w", "--task", "binary",
+                                     "--out", model, "--quiet").stdout)
+        self.assertGreater(summary["valid"]["auc"], 0.75)
+        evaluated = json.loads(checked("eval", model, path, "--json", "--quiet").stdout)
+        self.assertGreater(evaluated["auc"], 0.75)
+        scored = scores(model, path, self.tmp, "x_target", "--id", "key")
+        self.assertEqual(list(scored["key"][:3]), [10**12, 10**12 + 1, 10**12 + 2])
+        drift = attempt("drift", model, path, "--json")
+        self.assertEqual(drift.returncode, 0, drift.stderr)
+        # The features are the matrix's columns only.
+        self.assertEqual([c["name"] for c in inspect(path)["columns"]], ["f0", "f1", "f2"])
+
     def test_ids_and_passthrough_columns_stay_exact_in_every_layout(self):
         frame = pd.DataFrame({"id": [10**12, 10**12 + 1, 10**12 + 2],
                               "u": np.array([2**63 + 7, 2**63 + 8, 5], dtype=np.uint64),
