@@ -342,6 +342,10 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint"});
   if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
   if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
+  // Checked with --task and --out, before a device is selected or a file read.
+  if (args->preparation.label.empty()) {
+    throw UsageError("--label is required (on the command line or in --config)");
+  }
   TrainTableOptions& o = args->options;
   if (args->block_rows <= 0) throw UsageError("--block-rows must be positive (got " + std::to_string(args->block_rows) + ")");
   // 0 is the option's internal "not given" (the default window); given, it must be a real size.
@@ -768,6 +772,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--refit-prep", o.refit_prep,
                 "With --init-model: fit the preparation on this data (default: keep the earlier model's)");
   add_preparation_options(cmd, args->preparation);
+  // The label is what the model learns to predict here, not a column passed through as in prepare.
+  cmd->get_option("--label")->description("Label column: what the model predicts (required)");
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     const std::set<std::string> from_config =

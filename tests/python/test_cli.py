@@ -591,6 +591,11 @@ class UsageErrorTest(TempDirTest):
         self.usage_error(base + ["--label", "y", "--out", out], "--task")
         self.usage_error(base + ["--task", "binary", "--out", out], "--label")
         self.usage_error(base + ["--task", "binary", "--label", "y"], "--out")
+        # --label is checked with --task and --out, before a device is chosen (no note of it on a
+        # machine without a GPU) or a file read, and may come from --config like them.
+        proc = self.usage_error(["train", self.data, "--task", "binary", "--out", out],
+                                "--label is required (on the command line or in --config)")
+        self.assertNotIn("GPU", proc.stderr)
         self.usage_error(base + ["--task", "binar", "--label", "y", "--out", out], "--task")
         self.usage_error(base + ["--task", "binary", "--label", "y", "--out", out, "--impute", "sometimes"], "--impute")
         self.usage_error(["score", self.model, self.data, "--out", self.path("o.csv"), "--format", "parquet"],
