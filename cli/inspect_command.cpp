@@ -117,15 +117,48 @@ std::string head_text(const HeadValue& value, bool float64) {
   return value->dump();
 }
 
+struct InspectArgs {
+  std::string file, device = "auto", group, matrix = "X", label = "y";
+  bool json = false, quiet = false;
+  std::int64_t head = 0;
+};
+
+// Whether the table was read from a dataset named `name` (the last part of its HDF5 path).
+bool reads_dataset(const TableReader& reader, const std::string& name) {
+  return std::any_of(reader.storage().begin(), reader.storage().end(), [&](const DatasetStorage& s) {
+    return s.dataset == name || s.dataset.ends_with("/" + name);
+  });
+}
+
+// --matrix and --label name the datasets of a matrix layout. The reader falls back to a file's only
+// 2-D dataset and treats the label as optional, so a name given that the file lacks would describe
+// another matrix, or the matrix without its label, and say nothing: it is an error naming what the
+// file holds instead. (A --group that names the matrix dataset itself takes the place of --matrix.)
+void check_matrix_options(const CLI::App& cmd, const InspectArgs& args, const TableReader& reader) {
+  const bool matrix_given = cmd.count("--matrix") > 0, label_given = cmd.count("--label") > 0;
+  if (!matrix_given && !label_given) return;
+  if (reader.layout() != Layout::matrix) {
+    throw InputError(args.file + ": --" + std::string(matrix_given ? "matrix" : "label") +
+                     " names a dataset of the matrix layout, but the table read is in the " +
+                     layout_name(reader.layout()) + " layout");
+  }
+  std::string read;
+  for (const DatasetStorage& s : reader.storage()) read += (read.empty() ? "" : ", ") + s.dataset;
+  const bool group_names_matrix = !args.group.empty() && reads_dataset(reader, args.group);
+  if (matrix_given && !group_names_matrix && !reads_dataset(reader, args.matrix)) {
+    throw InputError(args.file + ": --matrix " + args.matrix + ": no such 2-D dataset (the matrix read: " + read + ")");
+  }
+  if (label_given && !reads_dataset(reader, args.label)) {
+    throw InputError(args.file + ": --label " + args.label + ": no such label dataset beside the matrix (read: " + read +
+                     ")");
+  }
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Describe an HDF5 table: layout, rows, columns, statistics");
-  struct Args {
-    std::string file, device = "auto", group, matrix = "X", label = "y";
-    bool json = false, quiet = false;
-    std::int64_t head = 0;
-  };
+  using Args = InspectArgs;
   auto args = std::make_shared<Args>();
   cmd->add_option("file", args->file, "HDF5 file (matrix, columnar or pandas layout)")->required();
   cmd->add_flag("--json", args->json, "Print JSON");
@@ -136,7 +169,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
   cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions options;
     options.group = args->group;
@@ -144,6 +177,7 @@ void add_inspect_command(CLI::App& app) {
     options.label_dataset = args->label;
     options.allow_empty = true;  // an empty partition is described, not refused
     TableReader reader(args->file, options);
+    check_matrix_options(*cmd, *args, reader);
     const TableSummary summary = summarize_table(ctx, reader);
     const auto& cols = reader.columns();
     const auto head = read_head(reader, std::min(args->head, reader.rows()));

@@ -1068,6 +1068,29 @@ class MatrixInGroupTest(TempDirTest):
             "--out", model, "--device", "cpu", "--quiet")
         self.assertTrue(os.path.exists(model))
 
+    def test_inspect_matrix_options_name_datasets_the_file_has(self):
+        """`inspect --matrix M --label L` read M and L or fail naming them: the reader's fallback to a
+        file's only 2-D dataset, and its optional label, must not describe another matrix or drop the
+        label without a word."""
+        self.assertEqual([c["name"] for c in inspect_json(self.data, "--matrix", "X", "--label", "y")["columns"]],
+                         ["f0", "f1", "y"])
+        for flag in ["--matrix", "--label"]:
+            proc = self.assertFails(["inspect", self.data, flag, "nosuch", "--device", "cpu", "--quiet"],
+                                    f"{flag} nosuch", "/X")
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertEqual(proc.stdout, "")
+        # A label not named y is read when --label names it (h5py's data/target, say).
+        other = self.path("named.h5")
+        with h5py.File(other, "w") as f:
+            f["data"] = np.arange(12, dtype=np.float32).reshape(4, 3)
+            f["target"] = np.arange(4, dtype=np.float32)
+        info = inspect_json(other, "--matrix", "data", "--label", "target")
+        self.assertEqual([c["name"] for c in info["columns"]], ["f0", "f1", "f2", "target"])
+        # A table in another layout has no matrix to name.
+        columnar = self.path("columnar.h5")
+        run("synth", "--task", "regression", "--rows", "20", "--features", "2", "--out", columnar, "--quiet")
+        self.assertFails(["inspect", columnar, "--label", "y", "--device", "cpu", "--quiet"], "--label", "columnar")
+
 
 
 def cells(text):
