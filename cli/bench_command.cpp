@@ -216,7 +216,8 @@ void add_bench_command(CLI::App& app) {
     int features = 32;
     std::int64_t batch = 256;
     std::int32_t epochs = 5;
-    std::vector<std::int32_t> workers = {0};
+    std::string workers_list = "0";     // --workers as given
+    std::vector<std::int32_t> workers;  // and as numbers
     std::string device = "auto";
     bool json = false;
   };
@@ -225,12 +226,10 @@ void add_bench_command(CLI::App& app) {
   add_whole_number_option(cmd, "--batch", args->batch, "Minibatch rows B")
       ->capture_default_str()
       ->check(at_least(1));
-  add_whole_number_option(
-      cmd, "--workers", args->workers,
-      "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
-      ->delimiter(',')
+  cmd->add_option("--workers", args->workers_list,
+                  "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
       ->capture_default_str()
-      ->check(at_least(0));
+      ->check(whole_number_list<std::int32_t>(0));
   add_whole_number_option(cmd, "--epochs", args->epochs,
                           "Epochs per mode (the first is not counted when there are more)")
       ->capture_default_str()
@@ -238,6 +237,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
+    args->workers = whole_number_list_values<std::int32_t>(args->workers_list);
     const DeviceContext ctx = DeviceContext::select(args->device);
     const ScratchDirectory scratch;
     const std::filesystem::path data = scratch.path() / "bench.h5";

@@ -179,6 +179,44 @@ inline CLI::Validator in_range(double least, double most) {
   return number_range(least, most, false, "in [" + number_text(least) + " - " + number_text(most) + "]");
 }
 
+// A comma-separated list of whole numbers of at least `least` ("0,1,2"), each read as
+// whole_number<T> reads one. CLI11's own delimiter drops empty items ("1,,2" would give {1, 2}), so
+// a list option takes its text whole, this checks every item, and whole_number_list_values splits
+// it after.
+template <typename T>
+CLI::Validator whole_number_list(double least) {
+  return CLI::Validator(
+      [least](std::string& input) -> std::string {
+        std::size_t start = 0;
+        while (true) {
+          const std::size_t comma = std::min(input.find(',', start), input.size());
+          std::string item = input.substr(start, comma - start);
+          if (item.empty()) return "'" + input + "' has an empty item: give numbers separated by commas";
+          std::string error = whole_number<T>()(item);
+          if (error.empty()) error = at_least(least)(item);
+          if (!error.empty()) return error;
+          if (comma == input.size()) return {};
+          start = comma + 1;
+        }
+      },
+      "LIST");
+}
+template <typename T>
+std::vector<T> whole_number_list_values(const std::string& checked) {
+  std::vector<T> values;
+  std::size_t start = 0;
+  while (start <= checked.size()) {
+    const std::size_t comma = std::min(checked.find(',', start), checked.size());
+    std::string item = checked.substr(start, comma - start);
+    whole_number<T>()(item);  // "007" -> "7"
+    T value{};
+    std::from_chars(item.data(), item.data() + item.size(), value);
+    values.push_back(value);
+    start = comma + 1;
+  }
+  return values;
+}
+
 // A warn threshold at most its alert threshold. One given alone moves the other's default with it
 // (--psi-alert 0.005 alone warns at 0.005 too; --psi-warn 0.3 alone alerts at 0.3), as a user who
 // names one threshold means; both given the other way round are a UsageError naming them:

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import unittest
 
-from lathe_run import LATHE
+from lathe_run import LATHE, attempt
 
 ROWS, FEATURES = 20000, 8
 STAGES = ["read", "decode", "host_to_device", "prepare", "train_exact", "train_parallel", "train_streamed", "evaluate",
@@ -200,6 +200,11 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertIn("--rows: at least", proc.stderr)
         self.assertNotIn("lathe-bench-", proc.stderr)
         self.assertTrue(scratch_removed)
+        # An empty item in a list is refused, not dropped (CLI11's own split ran "1,,2" as 1 and 2).
+        for workers in ("1,,2", "1,", ","):
+            proc = attempt("bench", "train", "--rows", "1000", "--workers", workers, "--json", timeout=120)
+            self.assertEqual(proc.returncode, 2, workers)
+            self.assertIn("--workers: '" + workers + "' has an empty item", proc.stderr)
 
     def test_train_runs_parallel_mode_once_per_worker_count(self):
         proc, scratch_removed = bench("train", "--rows", "20000", "--features", "8", "--epochs", "2",
