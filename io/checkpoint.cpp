@@ -60,6 +60,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
                        {"confusion", r.valid.confusion},
                        {"seconds", r.seconds},
                        {"rows_per_second", r.rows_per_second}});
+    if (!std::isnan(r.selection)) history.back()["selection"] = r.selection;
   }
   const nlohmann::json j = {{"checkpoint_format_version", kCheckpointFormatVersion},
                             {"next_epoch", state.next_epoch},
@@ -130,6 +131,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
       r.valid.confusion = h.at("confusion").get<std::vector<std::int64_t>>();
       r.seconds = h.at("seconds").get<double>();
       r.rows_per_second = h.at("rows_per_second").get<double>();
+      if (h.contains("selection")) r.selection = number_or_nan(h.at("selection"));
       s.history.push_back(std::move(r));
     }
   } catch (const nlohmann::json::exception& e) {

@@ -1328,7 +1328,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   for (std::size_t p = 0; p < train_targets.size(); ++p) train_targets[p] = target_of_label(train_metric_labels[p]);
   for (std::size_t p = 0; p < valid_targets.size(); ++p) valid_targets[p] = target_of_label(valid_metric_labels[p]);
 
-  std::vector<float> train_weights, valid_weights;
+  std::vector<float> train_weights, valid_weights, valid_selection_weights;
   if (weighted) {
     train_weights.resize(train_metric_labels.size());
     for (std::size_t p = 0; p < train_weights.size(); ++p) train_weights[p] = weight_of(train_rows.source_row[p]);
@@ -1337,6 +1337,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       for (std::size_t p = 0; p < valid_weights.size(); ++p) {
         valid_weights[p] = separate_valid ? (valid_raw_weights.empty() ? 1.0f : valid_raw_weights[p])
                                           : values[1][valid_rows.source_row[p]];
+      }
+    }
+    // The recorded validation metrics weigh rows by --weight only, as `lathe eval` and `drift` do;
+    // the epoch is chosen by the metric weighted as training weighs rows (LabeledRows::selection_weights).
+    if (!balance.empty()) {
+      valid_selection_weights.resize(valid_weights.size());
+      for (std::size_t p = 0; p < valid_weights.size(); ++p) {
+        valid_selection_weights[p] =
+            valid_weights[p] * static_cast<float>(balance[static_cast<std::size_t>(valid_metric_labels[p])]);
       }
     }
   }
@@ -1496,7 +1505,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   LabeledRows train{train_rows.set(train_targets.data(), weighted ? train_weights.data() : nullptr),
                     train_rows.block.rows, train_metric_labels.data()};
   LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
-                    valid_rows.block.rows, valid_metric_labels.data()};
+                    valid_rows.block.rows, valid_metric_labels.data(),
+                    valid_selection_weights.empty() ? nullptr : valid_selection_weights.data()};
   if (!stream) model->bind_training_set(train.set);
 
   ModelFile file;
@@ -1589,7 +1599,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (report.valid_rows > 0 && options.stop_margin > 0) {
     const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
     const double scale = constant_metric_scale(metric, valid_metric_labels,
-                                               weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
+                                               !valid_selection_weights.empty() ? std::span<const float>(valid_selection_weights)
+                                               : weighted                       ? std::span<const float>(valid_weights)
+                                                                                : std::span<const float>(),
                                                classes);
     if (std::isfinite(scale) && scale > 0) trainer.overfit_margin = options.stop_margin * scale;
   }

@@ -64,7 +64,7 @@ bool overfitting(const std::vector<EpochRecord>& history, const std::string& met
   for (std::size_t i = history.size() - kOverfitStopEpochs; i < history.size(); ++i) {
     const auto it = history[i].valid.values.find(metric);
     if (it == history[i].valid.values.end()) return false;
-    const double v = it->second;
+    const double v = std::isnan(history[i].selection) ? it->second : history[i].selection;
     if (!(higher ? v < best - margin : v > best + margin)) return false;  // NaN: not worse
   }
   return true;
@@ -304,6 +304,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
           valid->set.weights ? std::span<const float>(valid->set.weights, static_cast<std::size_t>(valid->rows))
                              : std::span<const float>();
       record.valid = compute_metrics(ctx, link.task, predictions, labels, weights, classes);
+      if (valid->selection_weights) {
+        const std::span<const float> selection(valid->selection_weights, static_cast<std::size_t>(valid->rows));
+        record.selection = compute_metrics(ctx, link.task, predictions, labels, selection, classes).values.at(outcome.metric);
+      }
     }
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     record.rows_per_second = static_cast<double>(train_rows) / std::max(record.seconds, 1e-9);
@@ -314,7 +318,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     // loss is measured while the epoch's steps move the weights (in full-batch training it is the
     // loss of the weights before the epoch), so it cannot choose between epochs' weights.
     const bool have_valid = valid && valid->rows > 0;
-    const double value = have_valid ? record.valid.values.at(outcome.metric) : record.train_loss;
+    const double value = !have_valid                    ? record.train_loss
+                         : std::isnan(record.selection) ? record.valid.values.at(outcome.metric)
+                                                        : record.selection;
     const bool better = have_valid ? improves(outcome.metric, value, best_value)
                                    : (std::isnan(best_value) || value < best_value);
     if (better) {
@@ -337,6 +343,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       nlohmann::json j = {{"epoch", epoch}, {"train_loss", record.train_loss}, {"seconds", record.seconds},
                           {"rows_per_second", record.rows_per_second}};
       for (const auto& [k, v] : record.valid.values) j["valid_" + k] = metric_json<nlohmann::json>(v);
+      if (!std::isnan(record.selection)) j["valid_class_weighted_" + outcome.metric] = metric_json<nlohmann::json>(record.selection);
       errno = 0;
       *options.metrics_log << j.dump() << "\n";
       options.metrics_log->flush();
@@ -351,7 +358,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double eta = elapsed / (epoch - first_epoch + 1) * (options.epochs - epoch);
       std::cerr << "epoch " << epoch << "/" << options.epochs << "  loss " << record.train_loss;
-      if (have_valid) std::cerr << "  valid " << outcome.metric << " " << value;
+      if (have_valid) {
+        std::cerr << "  valid " << outcome.metric << " " << record.valid.values.at(outcome.metric);
+        if (valid->selection_weights) std::cerr << " (class-weighted " << value << ")";
+      }
       std::cerr << "  " << static_cast<long long>(record.rows_per_second) << " rows/s  eta " << eta_text(eta)
                 << (better ? "  *" : "") << "\n";
     }

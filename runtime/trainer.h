@@ -121,12 +121,21 @@ struct LabeledRows {
   TrainingSet set;       // rows, labels (as the model trains on them), weights
   std::int64_t rows = 0;
   const float* metric_labels = nullptr;  // labels in original units for metrics (regression)
+  // Validation only: the weights of the metric that chooses the epoch (early stopping, the kept
+  // weights) where they differ from set.weights, which weigh the metrics recorded. Under
+  // `--class-weight balanced` these are the class-weighted ones: a balanced model's plain
+  // log-loss gets worse as it converges, and stopping on it kept an early, half-balanced epoch.
+  // nullptr: set.weights.
+  const float* selection_weights = nullptr;
 };
 
 struct EpochRecord {
   std::int32_t epoch = 0;
   double train_loss = 0.0;  // weighted mean loss over the epoch's batches
   MetricSet valid;          // empty when there is no validation set
+  // The validation metric under LabeledRows::selection_weights, which chose the epoch; NaN when
+  // the metric was valid's own.
+  double selection = NAN;
   double seconds = 0.0;
   double rows_per_second = 0.0;
 };
