@@ -228,6 +228,7 @@ void add_bench_command(CLI::App& app) {
       ->check(at_least(1));
   cmd->add_option("--workers", args->workers_list,
                   "Parallel mode's worker counts, comma separated, one run each (0 = the device's choice)")
+      ->type_name("INT")
       ->capture_default_str()
       ->check(whole_number_list<std::int32_t>(0));
   add_whole_number_option(cmd, "--epochs", args->epochs,

@@ -1002,7 +1002,7 @@ class TrainTest(unittest.TestCase):
         model = self.path("codes_model.h5")
         proc = run("train", path, "--label", "y", "--task", "binary", "--out", model, "--quiet", check=False)
         self.assertEqual(proc.returncode, 1)
-        self.assertIn("row 100 has code 5 but only 2 labels", proc.stderr)
+        self.assertIn("column 'y', row 100: category code 5 names none of the column's 2 labels", proc.stderr)
         self.assertIn(path, proc.stderr)
         self.assertFalse(os.path.exists(model))
 
