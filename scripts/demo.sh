@@ -66,6 +66,8 @@ $lathe eval "$out/synth-fm.h5" "$out/synth.h5" --json
 say "7. Deploy: batch scoring to CSV and HDF5, and the whole pipeline as one ONNX graph"
 $lathe score "$out/synth-fm.h5" "$out/synth.h5" --out "$out/synth-scores.csv" --format csv
 head -4 "$out/synth-scores.csv"
+$lathe score "$out/synth-fm.h5" "$out/synth.h5" --out "$out/synth-scores.h5" --format h5 --quiet
+$lathe inspect "$out/synth-scores.h5" --head 3
 if [[ -f $out/churn-model.h5 ]]; then
   $lathe export "$out/churn-model.h5" --onnx "$out/churn-model.onnx"
   ls -l "$out/churn-model.onnx"
