@@ -86,6 +86,15 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
   // 8 bytes (H5HG_SIZEOF_OBJHDR), then its data padded to 8 bytes; index 0 is free space.
   const std::size_t object_header = (8 + layout_.length_bytes + 7) & ~std::size_t{7};
   std::uint64_t pos = header;
+  // An object that runs past the collection's end is not left to HDF5 either: HDF5 1.10 steps past
+  // the end without a word (only an assertion checks it), leaves the objects after it unread, and
+  // then copies a string from past its buffer (or from a null one): a segmentation fault.
+  const auto past_the_end = [&](std::size_t index, std::uint64_t object_size) {
+    return InputError(where_ + ": damaged: the global heap collection at byte " + std::to_string(at) + " (" +
+                      std::to_string(size) + " bytes) holds an object " + std::to_string(index) + " of size " +
+                      std::to_string(object_size) + " at its byte " + std::to_string(pos) +
+                      ", past its end, which HDF5 cannot read");
+  };
   while (pos + object_header <= size) {
     const unsigned char* o = c.bytes.get() + pos;
     const auto index = static_cast<std::size_t>(little_endian(o, 2));
@@ -98,12 +107,12 @@ HeapStringReader::Collection* HeapStringReader::collection(std::uint64_t address
                          std::to_string(at) + " holds an object 0 of size 0 at its byte " +
                          std::to_string(pos) + ", which HDF5 cannot read past");
       }
-      if (object_size > size - pos) return nullptr;
+      if (object_size > size - pos) throw past_the_end(index, object_size);
       pos += object_size;
       continue;
     }
     const std::uint64_t data = pos + object_header;
-    if (object_size > size - data) return nullptr;
+    if (object_size > size - data) throw past_the_end(index, object_size);
     if (index >= c.objects.size()) c.objects.resize(index + 1);
     c.objects[index] = {data, object_size};
     pos = data + ((object_size + 7) & ~std::uint64_t{7});

@@ -312,5 +312,54 @@ TEST(HeapStringReaderDamage, FreeSpaceOfSizeZeroIsAnError) {
   }
 }
 
+// An object whose size runs past its collection's end is where HDF5 1.10 copies from past its
+// buffer (a segmentation fault): the reader names the damage instead of answering false, which
+// would leave the rows to HDF5.
+TEST(HeapStringReaderDamage, AnObjectPastTheCollectionsEndIsAnError) {
+  test::TemporaryDirectory dir;
+  constexpr std::size_t rows = 3000;
+  const fs::path path = dir.path() / "past.h5";
+  write_file(path, rows, FileShape{});
+  H5Handle f = h5::file_handle(H5_OK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
+  DirectBlockReader direct(path, f.get(), 1);
+  H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "short", H5P_DEFAULT)));
+  const std::optional<HeapStringLayout> layout = direct.plan_heap_strings(d.get(), "short");
+  ASSERT_TRUE(layout.has_value());
+  std::vector<char> bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t collection = std::string_view(bytes.data(), bytes.size()).find("GCOL");
+  ASSERT_NE(collection, std::string_view::npos);
+  for (const std::uint16_t index : {std::uint16_t{1}, std::uint16_t{0}}) {  // a string, then free space
+    SCOPED_TRACE("object " + std::to_string(index));
+    std::vector<char> damaged_bytes = bytes;
+    // The first object's index (2 bytes) and its size (8 bytes at +8): 1.5 GB.
+    const std::uint64_t size = 0x5A000000;
+    std::memcpy(damaged_bytes.data() + collection + 16, &index, 2);
+    std::memcpy(damaged_bytes.data() + collection + 24, &size, 8);
+    const fs::path damaged = dir.path() / "damaged.h5";
+    {
+      std::ofstream out(damaged, std::ios::binary | std::ios::trunc);
+      out.write(damaged_bytes.data(), static_cast<std::streamsize>(damaged_bytes.size()));
+    }
+    ReadOnlyFile file(damaged);
+    ASSERT_TRUE(file.open());
+    HeapStringReader reader(file, *layout, "damaged.h5, dataset 'short'");
+    std::vector<std::string_view> texts;
+    try {
+      reader.read(0, static_cast<std::int64_t>(rows), texts);
+      ADD_FAILURE() << "no error";
+    } catch (const InputError& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("damaged.h5, dataset 'short': damaged: the global heap collection at byte"),
+                std::string::npos)
+          << message;
+      EXPECT_NE(message.find("of size 1509949440 at its byte 16, past its end"), std::string::npos) << message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lathe

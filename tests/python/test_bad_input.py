@@ -477,6 +477,26 @@ class BadInput(unittest.TestCase):
                                env={**os.environ, "LATHE_DEBUG": "1"})
         self.refused(debug, "lathe: debug: the failed HDF5 call was H5Dread", ".cpp:")
 
+    def test_a_heap_string_past_the_end_of_its_collection_is_refused_not_a_crash(self):
+        # h5py's variable-length strings live in a global heap collection ("GCOL", a 16-byte
+        # header), each object a 16-byte header (index, reference count, reserved, size) and its
+        # text. An object whose size ran past the collection's end sent the column to HDF5, which
+        # copied that many bytes from past its buffer: a segmentation fault.
+        path = self.path("heap.h5")
+        with h5py.File(path, "w") as f:
+            f["x"] = np.arange(300, dtype=np.float32)
+            f.create_dataset("city", data=[f"city{i % 7}" for i in range(300)], dtype=h5py.string_dtype())
+        with open(path, "r+b") as f:
+            collection = f.read().find(b"GCOL")
+            self.assertGreaterEqual(collection, 0)
+            f.seek(collection + 16 + 8)  # the first object's size
+            f.write((0x5A000000).to_bytes(8, "little"))
+        for command in (["inspect", path, "--head", "3"], ["prepare", path, self.path("p.h5")]):
+            with self.subTest(command=command[0]):
+                self.refused(lathe(*command), f"{path}: dataset '/city': damaged: the global heap collection at byte",
+                             "past its end")
+        self.assertFalse(os.path.exists(self.path("p.h5")))
+
     def test_an_input_named_like_a_temporary_keeps_its_own_name_in_errors(self):
         path = self.path(".d.h5.tmp-12345-0")
         with open(path, "wb") as f:
