@@ -645,8 +645,9 @@ DataProfile read_profile(hid_t f, bool keep_labels, const std::string& context) 
   const auto weights = read_checksummed<double>(f, "profile/sketch_weights", total, context);
   const auto counts = read_checksummed<std::int64_t>(f, "profile/category_counts", category_slots, context);
   std::size_t n = 0, at = 0, slot = 0;
+  constexpr std::int64_t kMaxCount = std::int64_t{1} << 53;  // rows a double counts exactly
   const auto count_of = [&](double v, const std::string& column) {
-    if (!(v >= 0 && v <= 9.007199254740992e15 && v == std::floor(v))) {
+    if (!(v >= 0 && v <= static_cast<double>(kMaxCount) && v == std::floor(v))) {
       throw InputError(where + ": column '" + column + "' has a count that is not a non-negative integer");
     }
     return static_cast<std::int64_t>(v);
@@ -660,8 +661,16 @@ DataProfile read_profile(hid_t f, bool keep_labels, const std::string& context) 
                                     counts.begin() + static_cast<std::ptrdiff_t>(slot + k));
       }
       c.categorical.missing = counts[slot + k];
+      // Drift and the report add a column's counts up in 64-bit integers: their total, like a
+      // numeric column's counts, must stay within 2^53 rows (a damaged count would overflow it).
+      std::int64_t total = 0;
       for (std::size_t i = 0; i <= k; ++i) {
-        if (counts[slot + i] < 0) throw InputError(where + ": column '" + c.name + "' has a negative count");
+        const std::int64_t n = counts[slot + i];
+        if (n < 0) throw InputError(where + ": column '" + c.name + "' has a negative count");
+        if (n > kMaxCount - total) {
+          throw InputError(where + ": column '" + c.name + "' has counts that add up to more than 2^53 rows");
+        }
+        total += n;
       }
       slot += k + 1;
       continue;

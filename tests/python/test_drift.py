@@ -382,6 +382,23 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("format 2", proc.stderr)
 
+    def test_profile_counts_past_2_53_rows_are_refused(self):
+        # A format 2 model has no attribute digest, so h5py can rewrite its profile's category counts
+        # (with a valid Fletcher32 checksum); drift added a column's counts up in 64-bit integers,
+        # and 2^62 + 2^62 overflowed.
+        damaged = os.path.join(self.dir, "huge_counts.h5")
+        shutil.copy(self.model, damaged)
+        with h5py.File(damaged, "r+") as f:
+            counts = np.full(f["profile/category_counts"].shape, 2**62, dtype=np.int64)
+            del f["profile/category_counts"]
+            f.create_dataset("profile/category_counts", data=counts, chunks=counts.shape, fletcher32=True)
+            del f["attribute_digest"]
+            f.attrs["lathe_model_format_version"] = np.int64(2)
+        proc = run("drift", damaged, self.files["train"], "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"lathe: error: {damaged}: profile: column 'city' has counts that add up to more than 2^53 rows",
+                      proc.stderr)
+
     def test_model_file_profile_reads_with_h5py(self):
         train = self.frames["train"]
         with h5py.File(self.model, "r") as f:
