@@ -695,6 +695,15 @@ RecordReader::RecordReader(hid_t dataset, std::vector<RecordField> fields, std::
       H5Handle member = h5::datatype_handle(
           LATHE_H5_CHECK(H5Tget_member_type(type.get(), static_cast<unsigned>(index)), m.where));
       f.stored_offset = H5Tget_member_offset(type.get(), static_cast<unsigned>(index));
+      // A field past the record's end is damage to the type's offsets or sizes, which HDF5 1.10
+      // does not check (later versions refuse to open such a dataset): the stored records'
+      // decoder and HDF5's own conversion would both read past each record.
+      const std::size_t field_size = H5Tget_size(member.get());
+      if (f.stored_offset > m.stored_record_size || field_size > m.stored_record_size - f.stored_offset) {
+        throw InputError(m.where + ": damaged: field '" + f.spec.member + "' (" + std::to_string(field_size) +
+                         " bytes at byte " + std::to_string(f.stored_offset) + ") extends past the end of its " +
+                         std::to_string(m.stored_record_size) + "-byte record");
+      }
       m.describe(f, member.get());
     } else {
       m.describe(f, type.get());

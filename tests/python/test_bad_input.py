@@ -497,6 +497,31 @@ class BadInput(unittest.TestCase):
                              "past its end")
         self.assertFalse(os.path.exists(self.path("p.h5")))
 
+    def test_a_record_field_past_the_end_of_its_record_is_refused_not_a_crash(self):
+        # A damaged offset in a compound type's description (its member 'n' at byte 4 + 0xFF0000 of
+        # 16-byte records), which HDF5 1.10 does not check: the stored records' decoder and HDF5's
+        # conversion read past each record (a segmentation fault).
+        rows = 400
+        records = np.zeros(rows, np.dtype([("x", "f4"), ("n", "i4"), ("y", "f8")]))
+        records["x"], records["n"], records["y"] = np.arange(rows), 7, np.arange(rows) % 2
+        for storage, options in [("contiguous", {}), ("chunked", {"chunks": (50,), "compression": "gzip"})]:
+            with self.subTest(storage=storage):
+                path = self.path(storage + ".h5")
+                with h5py.File(path, "w") as f:
+                    f.create_dataset("t", data=records, **options)
+                with open(path, "r+b") as f:
+                    data = f.read()
+                    name = data.find(b"n" + b"\0" * 7)  # the member's name, padded to 8 bytes, then its offset
+                    self.assertEqual(int.from_bytes(data[name + 8:name + 12], "little"), 4)
+                    f.seek(name + 8)
+                    f.write((4 + 0xFF0000).to_bytes(4, "little"))
+                for command in (["inspect", path, "--group", "t"],
+                                ["train", path, "--group", "t", "--label", "y", "--task", "binary", "--out",
+                                 self.path("m.h5"), "--device", "cpu"]):
+                    self.refused(lathe(*command), f"{path}: dataset '/t': damaged: field 'n' (4 bytes at byte "
+                                                  "16711684) extends past the end of its 16-byte record")
+                self.assertFalse(os.path.exists(self.path("m.h5")))
+
     def test_an_input_named_like_a_temporary_keeps_its_own_name_in_errors(self):
         path = self.path(".d.h5.tmp-12345-0")
         with open(path, "wb") as f:
