@@ -20,11 +20,19 @@ Inflater::Inflater(Inflater&&) noexcept = default;
 Inflater& Inflater::operator=(Inflater&&) noexcept = default;
 
 bool Inflater::inflate_exactly(std::span<const unsigned char> compressed,
-                               std::span<unsigned char> out) {
+                               std::span<unsigned char> out, std::size_t* inflated) {
   // No actual-size pointer: libdeflate then fails unless the stream fills `out` exactly.
+  if (!inflated) {
+    return libdeflate_zlib_decompress(decompressor_.get(), compressed.data(), compressed.size(), out.data(),
+                                      out.size(), nullptr) == LIBDEFLATE_SUCCESS;
+  }
+  std::size_t actual = 0;
   const libdeflate_result result = libdeflate_zlib_decompress(
-      decompressor_.get(), compressed.data(), compressed.size(), out.data(), out.size(), nullptr);
-  return result == LIBDEFLATE_SUCCESS;
+      decompressor_.get(), compressed.data(), compressed.size(), out.data(), out.size(), &actual);
+  *inflated = result == LIBDEFLATE_SUCCESS               ? actual
+              : result == LIBDEFLATE_INSUFFICIENT_SPACE ? out.size() + 1
+                                                        : 0;
+  return result == LIBDEFLATE_SUCCESS && actual == out.size();
 }
 
 void Deflater::Free::operator()(libdeflate_compressor* c) const noexcept {

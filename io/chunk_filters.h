@@ -28,7 +28,10 @@ class Inflater {
   // Inflates the zlib stream `compressed` into `out`. True only when the stream is intact and
   // inflates to exactly out.size() bytes; false otherwise (a damaged chunk, or one HDF5 would
   // handle differently: the caller then reads the dataset through HDF5, which reports it).
-  bool inflate_exactly(std::span<const unsigned char> compressed, std::span<unsigned char> out);
+  // `inflated` (when given) is set to the bytes an intact stream holds, out.size() + 1 when it
+  // holds more than out.size(), and 0 when the stream is damaged.
+  bool inflate_exactly(std::span<const unsigned char> compressed, std::span<unsigned char> out,
+                       std::size_t* inflated = nullptr);
 
  private:
   struct Free {

@@ -190,6 +190,7 @@ DirectLayout DirectBlockReader::plan_storage(hid_t dataset, std::size_t element_
                                              const ElementDecoder* decoder,
                                              const std::string& where) const {
   DirectLayout layout;
+  layout.where = where;
   if (element_size == 0) return layout;
   H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dataset), where));
   const int rank = LATHE_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), where);
@@ -307,6 +308,18 @@ bool DirectBlockReader::read_piece(const Work& work, const DirectRead& request, 
   return decode_rows(request, state.piece.data(), rows, row_bytes, 0, layout.width, at);
 }
 
+namespace {
+// A chunk of records that is intact but holds fewer bytes than chunk rows x the record size: the
+// record size in the file's type is damaged. HDF5 1.10 does not check it and would copy past its
+// buffers (a segmentation fault), so it is not handed the block.
+InputError chunk_short_of_records(const DirectLayout& layout, std::size_t holds) {
+  const auto records = layout.chunk_rows * layout.chunk_cols;
+  return InputError(layout.where + ": damaged: a chunk holds " + std::to_string(holds) + " bytes where its " +
+                    std::to_string(records) + " records of " + std::to_string(layout.element_size) + " bytes take " +
+                    std::to_string(static_cast<std::size_t>(records) * layout.element_size));
+}
+}  // namespace
+
 bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request,
                                      std::int64_t first, std::int64_t /*count*/,
                                      ThreadState& state) const {
@@ -335,14 +348,23 @@ bool DirectBlockReader::decode_chunk(const Work& work, const DirectRead& request
     if (filter.deflate) {
       out.resize(chunk_bytes);
       if (!state.inflater) state.inflater.emplace();
-      if (!state.inflater->inflate_exactly(data, out)) return false;
+      std::size_t inflated = 0;
+      if (!state.inflater->inflate_exactly(data, out, &inflated)) {
+        if (request.records != nullptr && inflated != 0 && inflated < chunk_bytes) {
+          throw chunk_short_of_records(layout, inflated);
+        }
+        return false;
+      }
     } else {
       out.resize(data.size());
       unshuffle(data, filter.shuffle_element, out);
     }
     data = out;
   }
-  if (data.size() != chunk_bytes) return false;
+  if (data.size() != chunk_bytes) {
+    if (request.records != nullptr && data.size() < chunk_bytes) throw chunk_short_of_records(layout, data.size());
+    return false;
+  }
   const std::size_t row_stride = static_cast<std::size_t>(layout.chunk_cols) * layout.element_size;
   const unsigned char* first_row =
       data.data() + static_cast<std::size_t>(work.row_begin - chunk_first_row) * row_stride;
@@ -467,6 +489,9 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     if (work.slice) {
       located = {work.request, work.chunk_row, address, stored};
       const std::size_t chunk_bytes = static_cast<std::size_t>(layout.chunk_rows) * layout.element_size;
+      if (request.records != nullptr && address != HADDR_UNDEF && stored < chunk_bytes) {
+        throw chunk_short_of_records(layout, stored);
+      }
       if (address == HADDR_UNDEF || stored != chunk_bytes || !allocated(address, stored)) return false;
       work.file_offset =
           userblock_ + address +

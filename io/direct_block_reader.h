@@ -71,6 +71,7 @@ struct DirectLayout {
   // was or when in doubt (a block that meets such a chunk then goes through HDF5). Always none for
   // records.
   std::optional<float> fill_value;
+  std::string where;  // the file and dataset, for errors
 };
 
 // One dataset's part of a block read. A dataset of numbers (`decoder`): rows [first, first + count)

@@ -522,6 +522,32 @@ class BadInput(unittest.TestCase):
                                                   "16711684) extends past the end of its 16-byte record")
                 self.assertFalse(os.path.exists(self.path("m.h5")))
 
+    def test_a_chunk_of_records_short_of_its_record_size_is_refused_not_a_crash(self):
+        # A damaged record size in a compound type (16 bytes -> 51216), which HDF5 1.10 does not check
+        # against the stored chunks: it copied 50 records of 51216 bytes out of an 800-byte chunk.
+        rows = 400
+        records = np.zeros(rows, np.dtype([("x", "f4"), ("n", "i4"), ("y", "f8")]))
+        records["x"], records["y"] = np.arange(rows), np.arange(rows) % 2
+        for storage, options in [("chunked", {}), ("deflated", {"compression": "gzip"}),
+                                 ("shuffled", {"compression": "gzip", "shuffle": True})]:
+            with self.subTest(storage=storage):
+                path = self.path(storage + ".h5")
+                with h5py.File(path, "w") as f:
+                    f.create_dataset("t", data=records, chunks=(50,), **options)
+                with open(path, "rb") as f:
+                    data = bytearray(f.read())
+                # The compound type's description: class and version byte, 3 members, then its size.
+                described = bytes([3, 0, 0]) + (16).to_bytes(4, "little")
+                at = data.find(described)
+                self.assertGreater(at, 0)
+                while at >= 0:
+                    data[at + 4] = 200  # 16 -> 16 + 200 * 256
+                    at = data.find(described, at + 1)
+                with open(path, "wb") as f:
+                    f.write(data)
+                self.refused(lathe("inspect", path, "--group", "t"), f"{path}: dataset '/t': damaged: a chunk holds "
+                             "800 bytes where its 50 records of 51216 bytes take 2560800")
+
     def test_an_input_named_like_a_temporary_keeps_its_own_name_in_errors(self):
         path = self.path(".d.h5.tmp-12345-0")
         with open(path, "wb") as f:
