@@ -223,10 +223,11 @@ double physical_memory_bytes() {
   return static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
 }
 
-void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model) {
+void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model,
+                          double label_bytes) {
   const double physical = physical_memory_bytes();
   const double model_bytes = model.parameters * model.bytes_per_parameter;
-  const double needed = model_bytes + prepared_bytes;
+  const double needed = model_bytes + prepared_bytes + label_bytes;
   if (!(physical > 0) || needed <= physical) return;
   std::ostringstream why;
   why.precision(3);
@@ -237,6 +238,7 @@ void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes
         << fitted.expanded_features() << " features, and ";
   }
   why << prepared_bytes / 1e9 << " GB of prepared rows of " << fitted.dense_features() << " dense features";
+  if (label_bytes > 0) why << ", and " << label_bytes / 1e9 << " GB of the prepared file's slot labels (one a slot)";
   if (!fitted.numeric_crosses.empty()) {
     why << ", " << fitted.numeric_crosses.size() << " of them numeric crosses (name fewer pairs, as --cross a*b,c*d, "
         << "or train --model fm, which learns pairwise interactions itself)";
@@ -474,8 +476,14 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
       apply_stored ? std::move(stored.fitted)
                    : fit_preparation_of(reader, profile_table(ctx, reader, keep, profile_options), preparation, keep,
                                         &report.notes);
+  // Each slot label written (slot_labels), as a std::string and in HDF5's copy: about 64 bytes.
+  double label_bytes = 0;
+  for (const SparseGroup& g : fitted.sparse) {
+    if (g.kind != SparseKind::slope) label_bytes += 64.0 * static_cast<double>(g.slots);
+  }
   check_fits_in_memory(fitted, static_cast<double>(fitted.prepared_row_bytes()) *
-                                   static_cast<double>(std::min(reader.rows(), reader.block_rows())));
+                                   static_cast<double>(std::min(reader.rows(), reader.block_rows())),
+                       {}, label_bytes);
   const BoundPreparation bound = bind_preparation(fitted, input_columns);
   // Numeric columns the preparation does not clip to finite bounds: an infinite value there has no
   // prepared value (a fitted preparation refuses such columns; a stored one meets new rows).

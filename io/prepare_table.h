@@ -88,7 +88,10 @@ struct ModelMemory {
 // anything that large is allocated: a --cross all of 4000 numeric columns (8M crosses, 32 MB a
 // prepared row) grew to 20 GB and ended in std::bad_alloc, and --hash-buckets 2^31 needs about
 // 50 GB. The message names what makes the run that large: numeric crosses, hashed buckets, factors.
-void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model = {});
+// `label_bytes`: the slot labels `lathe prepare` writes (a "bucket_N" per hashed bucket: 2e9
+// buckets took 23 GB before the kernel killed the run).
+void check_fits_in_memory(const FittedPreparation& fitted, double prepared_bytes, const ModelMemory& model = {},
+                          double label_bytes = 0);
 
 // A file written by `lathe prepare --bins` (`source`: its fitted preparation; `columns`: its
 // columns; `file`: its name, for messages) holds a binned column twice: its prepared values ("x")

@@ -339,6 +339,25 @@ class PrepareTest(unittest.TestCase):
         self.assertFalse(os.path.exists(out))
 
 
+    def test_slot_labels_larger_than_the_memory_are_refused(self):
+        # `lathe prepare` writes a label per slot ("bucket_N" per hashed bucket): --hash-buckets of
+        # 2e9 grew to 23 GB before the kernel killed the run, leaving its temporary file. Buckets
+        # worth 1.5x this machine's memory at 64 bytes a label are refused before, naming them.
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        buckets = min(2**31 - 3, int(1.5 * physical / 64) + 1)
+        rng = np.random.default_rng(2)
+        df = pd.DataFrame({"a": rng.choice(["x", "y", "z"], 300), "b": rng.choice(["u", "v"], 300),
+                           "y": rng.normal(size=300)})
+        data = import_frame(df, self.dir, "buckets")
+        out = self.path("buckets_prepared.h5")
+        proc = run("prepare", data, out, "--label", "y", "--cross", "a*b", "--hash-buckets", str(buckets),
+                   "--device", "cpu", "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("GB of the prepared file's slot labels (one a slot)", proc.stderr)
+        self.assertIn(f"hold {buckets} hashed buckets", proc.stderr)
+        self.assertEqual([n for n in os.listdir(self.dir) if "buckets_prepared" in n], [])
+
+
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
 
