@@ -178,17 +178,15 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   PreparationOptions options;
   options.label = args.label;
   options.missing_indicators = args.missing_indicators;
-  // Slots are int32, two of them (missing, unknown) past the buckets: fit_preparation's bound.
-  constexpr std::uint32_t kMaxBuckets = std::numeric_limits<std::int32_t>::max() - 2;
-  if (args.hash_buckets < 1 || args.hash_buckets > kMaxBuckets) {
-    throw UsageError("--hash-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
+  if (args.hash_buckets < 1 || args.hash_buckets > kMaxHashBuckets) {
+    throw UsageError("--hash-buckets must be from 1 to " + std::to_string(kMaxHashBuckets) + " (got " +
                      std::to_string(args.hash_buckets) + ")");
   }
   if (args.max_categories < 1) throw UsageError("--max-categories must be at least 1");
   if (args.min_category_count < 1) throw UsageError("--min-category-count must be at least 1");
   const bool category_buckets_given = args.category_buckets_option && args.category_buckets_option->count() > 0;
-  if (category_buckets_given && (args.category_buckets < 1 || args.category_buckets > kMaxBuckets)) {
-    throw UsageError("--category-buckets must be from 1 to " + std::to_string(kMaxBuckets) + " (got " +
+  if (category_buckets_given && (args.category_buckets < 1 || args.category_buckets > kMaxHashBuckets)) {
+    throw UsageError("--category-buckets must be from 1 to " + std::to_string(kMaxHashBuckets) + " (got " +
                      std::to_string(args.category_buckets) + ")");
   }
   options.hash_buckets = args.hash_buckets;

@@ -153,6 +153,11 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
     if (!ok) throw InputError(context + ": the stored preparation is inconsistent: " + what);
   };
   for (auto i : f.indicators) check(i >= 0 && i < n_numeric, "indicator index");
+  // Bucket counts within what fitting allows: a damaged count of 2^32 - 1 was allocated as given.
+  check(f.hash_buckets >= 1 && f.hash_buckets <= kMaxHashBuckets, "hash_buckets " + std::to_string(f.hash_buckets));
+  for (const CategoricalEncoding& e : f.categorical) {
+    if (e.hashed) check(e.buckets >= 1 && e.buckets <= kMaxHashBuckets, "column " + e.name + " has " + std::to_string(e.buckets) + " buckets");
+  }
   for (auto [a, b] : f.numeric_crosses) check(a >= 0 && a < n_numeric && b >= 0 && b < n_numeric, "numeric cross");
   // A group's slots must be its encoding's: the model's weights and the warm start's slot tables
   // are sized by them, and a damaged count would read past those tables.

@@ -482,13 +482,12 @@ std::map<std::string, ClipBounds> clipping_columns(const FittedPreparation& fitt
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
                                   std::vector<std::string>* notes,
                                   const std::map<std::string, ClippedMoments>* clipped_moments) {
-  constexpr std::uint32_t kMaxBuckets = std::numeric_limits<std::int32_t>::max() - 2;
-  if (options.hash_buckets < 1 || options.hash_buckets > kMaxBuckets) {
-    throw InputError("hash buckets must be between 1 and " + std::to_string(kMaxBuckets) +
+  if (options.hash_buckets < 1 || options.hash_buckets > kMaxHashBuckets) {
+    throw InputError("hash buckets must be between 1 and " + std::to_string(kMaxHashBuckets) +
                      " (got " + std::to_string(options.hash_buckets) + ")");
   }
-  if (options.category_buckets > kMaxBuckets) {
-    throw InputError("category buckets must be between 1 and " + std::to_string(kMaxBuckets) +
+  if (options.category_buckets > kMaxHashBuckets) {
+    throw InputError("category buckets must be between 1 and " + std::to_string(kMaxHashBuckets) +
                      " (0: per column) (got " + std::to_string(options.category_buckets) + ")");
   }
   if (options.max_categories < 0) {

@@ -55,6 +55,10 @@ struct ColumnPreparation {
 // The most quantile bins a column may have (--bins).
 inline constexpr std::int32_t kMaxBins = 1024;
 
+// The most buckets of a hashed column or categorical cross (--hash-buckets, --category-buckets):
+// slots are int32, two of them (missing, unknown) past the buckets.
+inline constexpr std::uint32_t kMaxHashBuckets = std::numeric_limits<std::int32_t>::max() - 2;
+
 struct CrossSpec {
   // Column names, or "x#bins" for numeric column x's quantile bins; the cross is named "a*b".
   std::string a, b;

@@ -455,6 +455,40 @@ class PrepareFromTest(unittest.TestCase):
         np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
                                    rtol=rtol, atol=atol, err_msg=msg or "")
 
+    def test_a_stored_bucket_count_beyond_what_fitting_allows_is_refused(self):
+        # A damaged (or hand-edited) preparation of 2^32 - 1 buckets, its groups' slots matching:
+        # `prepare --from` allocated what it said until the memory ran out.
+        rng = np.random.default_rng(6)
+        df = pd.DataFrame({"a": rng.choice(["x", "y", "z"], 200), "b": rng.choice(["u", "v"], 200),
+                           "y": rng.normal(size=200)})
+        data = self.imported(df, "buckets_from")
+        prepared = self.path("buckets_from_prepared.h5")
+        run("prepare", data, prepared, "--label", "y", "--cross", "a*b", "--device", "cpu", "--quiet")
+        for edit in ("hash_buckets", "column"):
+            with h5py.File(prepared, "r+") as f:
+                preparation = json.loads(f.attrs["lathe_preparation"])
+                if edit == "hash_buckets":
+                    preparation["hash_buckets"] = 2**32 - 1
+                    for g in preparation["sparse"]:
+                        if g["kind"] == "categorical_cross":
+                            g["slots"] = 2**32 - 1
+                else:
+                    preparation["hash_buckets"] = 65536
+                    for g in preparation["sparse"]:
+                        if g["kind"] == "categorical_cross":
+                            g["slots"] = 65536
+                    column = next(c for c in preparation["categorical"] if c["name"] == "a")
+                    column["hashed"], column["buckets"], column["vocabulary"] = True, 2**32 - 3, []
+                    next(g for g in preparation["sparse"] if g["name"] == "a")["slots"] = 2**32 - 1
+                f.attrs["lathe_preparation"] = json.dumps(preparation)
+            out = self.path("buckets_from_out.h5")
+            proc = run("prepare", data, out, "--from", prepared, "--device", "cpu", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("the stored preparation is inconsistent: " +
+                          ("hash_buckets 4294967295" if edit == "hash_buckets" else "column a has 4294967293 buckets"),
+                          proc.stderr)
+            self.assertFalse(os.path.exists(out))
+
     def test_from_with_fitting_options_is_a_usage_error(self):
         train_df, test_df = self.split(rows=200)
         train, test = self.imported(train_df, "train"), self.imported(test_df, "test")
