@@ -129,11 +129,26 @@ constexpr std::pair<const char*, const char*> kAlternativeKeys[] = {{"valid", "v
 // commas (`cross = ["a*b", "c*d"]` is `--cross a*b,c*d`). Returns the options it set ("--cross").
 std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError("--config: " + path + " is a folder, not a TOML file");
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("--config: " + path + ": no such file");
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) throw InputError("--config: " + path + " is a folder, not a TOML file");
+  if (!std::filesystem::exists(status)) throw InputError("--config: " + path + ": no such file");
+  // A pipe too (`--config <(generate-config)`), read whole; a device is no configuration.
+  if (!std::filesystem::is_regular_file(status) && !std::filesystem::is_fifo(status)) {
+    throw InputError("--config: " + path + " is not a file or a pipe");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("--config: " + path + ": cannot be read");
+  // A configuration is a few lines; more than this is not one.
+  constexpr std::size_t kMostBytes = std::size_t{16} << 20;
+  std::string text;
+  char buffer[1 << 16];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMostBytes) throw InputError("--config: " + path + " holds more than 16 MB: not a configuration");
+  }
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& at = e.source().begin;
     throw InputError("--config: " + path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +

@@ -763,6 +763,23 @@ class BadInput(unittest.TestCase):
                     self.assertIn(fragment, proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
 
+    def test_a_config_from_a_pipe_is_read_and_a_device_is_refused(self):
+        # `--config <(generate)` was refused as "no such file", and so was /dev/zero.
+        path = self.columnar("d.h5", self.binary_table())
+        model = self.path("m.h5")
+        read, write = os.pipe()
+        proc = subprocess.Popen([LATHE, "train", path, "--out", model, "--config", f"/dev/fd/{read}", "--quiet"],
+                                pass_fds=(read,), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(read)
+        os.write(write, b'task = "binary"\nlabel = "y"\nepochs = 1\n')
+        os.close(write)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out)["epochs_run"], 1)
+        proc = lathe("train", path, "--out", self.path("m2.h5"), "--config", "/dev/zero", "--quiet")
+        self.refused(proc, "--config: /dev/zero is not a file or a pipe")
+        self.assertFalse(os.path.exists(self.path("m2.h5")))
+
     def test_a_value_of_the_wrong_type_is_named_plainly(self):
         path = self.columnar("d.h5", self.binary_table())
         base = ["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5")]
