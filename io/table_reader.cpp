@@ -183,6 +183,9 @@ struct TableReader::Impl {
   // attribute, a pandas categorical field): read_sources turns code -1 into a missing value and
   // refuses any other code outside the labels, naming the row.
   std::vector<std::int64_t> code_columns;
+  // Per code column, the codes whose label is "" (found at open): missing, as an empty string is
+  // in a column of strings and in lathe::Scorer's batches (and the ONNX graph keeps "" for missing).
+  std::vector<std::vector<float>> empty_label_codes;
   std::int64_t block_rows = 0;
   std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
   std::vector<unsigned char> byte_scratch;
@@ -1280,7 +1283,8 @@ struct TableReader::Impl {
         if (!direct_requests[q].done) read_through_hdf5(sources[direct_sources[q]], first_row, row_count, out);
       }
     }
-    for (const std::int64_t c : code_columns) {
+    for (std::size_t i = 0; i < code_columns.size(); ++i) {
+      const std::int64_t c = code_columns[i];
       if (wanted && !(*wanted)[static_cast<std::size_t>(c)]) continue;
       float* dst = out.data() + c * row_count;
       // Past 2^24 labels float32 rounds codes, some up to the count: only negative codes are
@@ -1291,6 +1295,9 @@ struct TableReader::Impl {
         if (dst[r] >= 0 && dst[r] < above) continue;
         if (dst[r] != -1.0f) throw code_outside_labels(c, first_row + r, dst[r]);
         dst[r] = std::numeric_limits<float>::quiet_NaN();
+      }
+      for (const float empty : empty_label_codes[i]) {
+        std::replace(dst, dst + row_count, empty, std::numeric_limits<float>::quiet_NaN());
       }
     }
   }
@@ -1317,6 +1324,13 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   impl_->open_file();
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();
+  for (const std::int64_t c : impl_->code_columns) {
+    std::vector<float>& empty = impl_->empty_label_codes.emplace_back();
+    const std::vector<std::string>& labels = impl_->columns[static_cast<std::size_t>(c)].categories;
+    for (std::size_t k = 0; k < labels.size() && k <= (std::size_t{1} << 24); ++k) {
+      if (labels[k].empty()) empty.push_back(static_cast<float>(k));
+    }
+  }
   if (impl_->rows == 0 && !options.allow_empty) throw InputError(impl_->file_context + ": the table has zero rows");
   // Names and labels travel on as UTF-8 (JSON, model files, HTML): text in another encoding is
   // refused here, where the file and dataset can be named.

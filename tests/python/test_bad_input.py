@@ -193,6 +193,22 @@ class BadInput(unittest.TestCase):
         proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1")
         self.refused(proc, path, "column 'c', row 42", "category code -3")
 
+    def test_a_code_of_the_empty_label_is_missing(self):
+        # "" in a categories attribute was a label of its own, which `lathe export` then refused
+        # ("the exported graph reserves it for a missing value"); it is missing, as "" is in a
+        # column of strings and in lathe::Scorer's batches.
+        columns = self.binary_table()
+        columns["kind"] = (np.arange(400) % 3).astype(np.int32)
+        path = self.columnar("empty_label.h5", columns, {"kind": ["a", "", "b"]})
+        report = json.loads(lathe("inspect", path, "--json").stdout)
+        kind = next(c for c in report["columns"] if c["name"] == "kind")
+        self.assertEqual(kind["missing"], 133)
+        model = self.path("m.h5")
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe("export", model, "--onnx", self.path("m.onnx"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
     def test_a_column_of_more_labels_than_exact_codes_is_no_feature(self):
         # A block carries category codes as float32, exact up to 2^24: a column of 2^24 + 2 labels
         # (an id imported by `lathe import`) would give some rows a neighbour's label. It is refused
