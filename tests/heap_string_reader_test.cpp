@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -271,45 +272,61 @@ TEST(HeapStringReaderDamage, AnswersFalseOrNamesTheDamage) {
   }
 }
 
-// An object 0 (free space) of size 0 is where HDF5 1.10 loops forever reading the collection: the
-// reader names the damage instead of leaving the rows to HDF5.
-TEST(HeapStringReaderDamage, FreeSpaceOfSizeZeroIsAnError) {
-  test::TemporaryDirectory dir;
-  constexpr std::size_t rows = 3000;
-  const fs::path path = dir.path() / "free0.h5";
+// A file of `rows` short strings as write_file makes it: its column 'short''s heap layout, its
+// bytes and the offset of its first global heap collection ("GCOL"), for tests that damage it.
+struct HeapFileBytes {
+  HeapStringLayout layout;
+  std::vector<char> bytes;
+  std::size_t collection = 0;
+};
+HeapFileBytes heap_file_bytes(const fs::path& path, std::size_t rows) {
   write_file(path, rows, FileShape{});
   H5Handle f = h5::file_handle(H5_OK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
   DirectBlockReader direct(path, f.get(), 1);
   H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "short", H5P_DEFAULT)));
   const std::optional<HeapStringLayout> layout = direct.plan_heap_strings(d.get(), "short");
-  ASSERT_TRUE(layout.has_value());
-  std::vector<char> bytes;
+  if (!layout) throw std::runtime_error("no heap string layout for 'short'");
+  HeapFileBytes out{*layout, {}, 0};
+  std::ifstream in(path, std::ios::binary);
+  out.bytes.assign(std::istreambuf_iterator<char>(in), {});
+  out.collection = std::string_view(out.bytes.data(), out.bytes.size()).find("GCOL");
+  if (out.collection == std::string_view::npos) throw std::runtime_error("no global heap collection");
+  return out;
+}
+
+// The message of the InputError that reading every row of `bytes` (written to `path`) throws, or
+// "" with a test failure when it reads them.
+std::string damage_message(const fs::path& path, const std::vector<char>& bytes, const HeapStringLayout& layout,
+                           std::size_t rows) {
   {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  const std::size_t collection = std::string_view(bytes.data(), bytes.size()).find("GCOL");
-  ASSERT_NE(collection, std::string_view::npos);
-  // The first object's index (2 bytes) and size (8 bytes at +8) set to 0.
-  std::memset(bytes.data() + collection + 16, 0, 2);
-  std::memset(bytes.data() + collection + 24, 0, 8);
-  const fs::path damaged = dir.path() / "damaged.h5";
-  {
-    std::ofstream out(damaged, std::ios::binary | std::ios::trunc);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
-  ReadOnlyFile file(damaged);
-  ASSERT_TRUE(file.open());
-  HeapStringReader reader(file, *layout, "damaged.h5, dataset 'short'");
+  ReadOnlyFile file(path);
+  if (!file.open()) throw std::runtime_error("cannot open " + path.string());
+  HeapStringReader reader(file, layout, "damaged.h5, dataset 'short'");
   std::vector<std::string_view> texts;
   try {
     reader.read(0, static_cast<std::int64_t>(rows), texts);
-    ADD_FAILURE() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("damaged.h5, dataset 'short': damaged: the global heap collection at byte"),
-              std::string::npos)
-        << e.what();
+    return e.what();
   }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+// An object 0 (free space) of size 0 is where HDF5 1.10 loops forever reading the collection: the
+// reader names the damage instead of leaving the rows to HDF5.
+TEST(HeapStringReaderDamage, FreeSpaceOfSizeZeroIsAnError) {
+  test::TemporaryDirectory dir;
+  constexpr std::size_t rows = 3000;
+  HeapFileBytes file = heap_file_bytes(dir.path() / "free0.h5", rows);
+  // The first object's index (2 bytes) and size (8 bytes at +8) set to 0.
+  std::memset(file.bytes.data() + file.collection + 16, 0, 2);
+  std::memset(file.bytes.data() + file.collection + 24, 0, 8);
+  const std::string message = damage_message(dir.path() / "damaged.h5", file.bytes, file.layout, rows);
+  EXPECT_NE(message.find("damaged.h5, dataset 'short': damaged: the global heap collection at byte"), std::string::npos)
+      << message;
 }
 
 // An object whose size runs past its collection's end is where HDF5 1.10 copies from past its
@@ -318,46 +335,19 @@ TEST(HeapStringReaderDamage, FreeSpaceOfSizeZeroIsAnError) {
 TEST(HeapStringReaderDamage, AnObjectPastTheCollectionsEndIsAnError) {
   test::TemporaryDirectory dir;
   constexpr std::size_t rows = 3000;
-  const fs::path path = dir.path() / "past.h5";
-  write_file(path, rows, FileShape{});
-  H5Handle f = h5::file_handle(H5_OK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
-  DirectBlockReader direct(path, f.get(), 1);
-  H5Handle d = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "short", H5P_DEFAULT)));
-  const std::optional<HeapStringLayout> layout = direct.plan_heap_strings(d.get(), "short");
-  ASSERT_TRUE(layout.has_value());
-  std::vector<char> bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  const std::size_t collection = std::string_view(bytes.data(), bytes.size()).find("GCOL");
-  ASSERT_NE(collection, std::string_view::npos);
+  const HeapFileBytes file = heap_file_bytes(dir.path() / "past.h5", rows);
   for (const std::uint16_t index : {std::uint16_t{1}, std::uint16_t{0}}) {  // a string, then free space
     SCOPED_TRACE("object " + std::to_string(index));
-    std::vector<char> damaged_bytes = bytes;
+    std::vector<char> damaged = file.bytes;
     // The first object's index (2 bytes) and its size (8 bytes at +8): 1.5 GB.
     const std::uint64_t size = 0x5A000000;
-    std::memcpy(damaged_bytes.data() + collection + 16, &index, 2);
-    std::memcpy(damaged_bytes.data() + collection + 24, &size, 8);
-    const fs::path damaged = dir.path() / "damaged.h5";
-    {
-      std::ofstream out(damaged, std::ios::binary | std::ios::trunc);
-      out.write(damaged_bytes.data(), static_cast<std::streamsize>(damaged_bytes.size()));
-    }
-    ReadOnlyFile file(damaged);
-    ASSERT_TRUE(file.open());
-    HeapStringReader reader(file, *layout, "damaged.h5, dataset 'short'");
-    std::vector<std::string_view> texts;
-    try {
-      reader.read(0, static_cast<std::int64_t>(rows), texts);
-      ADD_FAILURE() << "no error";
-    } catch (const InputError& e) {
-      const std::string message = e.what();
-      EXPECT_NE(message.find("damaged.h5, dataset 'short': damaged: the global heap collection at byte"),
-                std::string::npos)
-          << message;
-      EXPECT_NE(message.find("of size 1509949440 at its byte 16, past its end"), std::string::npos) << message;
-    }
+    std::memcpy(damaged.data() + file.collection + 16, &index, 2);
+    std::memcpy(damaged.data() + file.collection + 24, &size, 8);
+    const std::string message = damage_message(dir.path() / "damaged.h5", damaged, file.layout, rows);
+    EXPECT_NE(message.find("damaged.h5, dataset 'short': damaged: the global heap collection at byte"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("of size 1509949440 at its byte 16, past its end"), std::string::npos) << message;
   }
 }
 

@@ -31,6 +31,14 @@ def sklearn_pipeline(df, label, model):
     return make_pipeline(pre, model)
 
 
+def imbalanced_frame(seed, rows=20000):
+    """Two numeric features and a binary label y about 14% positive."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x": rng.normal(size=rows), "z": rng.normal(size=rows)})
+    df["y"] = (df["x"] + 0.5 * df["z"] + rng.logistic(size=rows) > 2.4).astype(int)
+    return df
+
+
 class TrainTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="lathe-train-")
@@ -1198,11 +1206,7 @@ class TrainTest(unittest.TestCase):
         # unweighted validation log-loss it cannot match the class shares, and every such run was
         # told it was "worse than a constant ... try a lower --lr". The bar is now the constant of
         # its own objective (TrainerWorseThanConstant checks that a diverged run is still told).
-        rng = np.random.default_rng(14)
-        n = 20000
-        df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
-        df["y"] = (df["x"] + 0.5 * df["z"] + rng.logistic(size=n) > 2.4).astype(int)  # about 14% positive
-        data = import_frame(df, self.dir, "imbalanced")
+        data = import_frame(imbalanced_frame(14), self.dir, "imbalanced")
         proc = run("train", data, "--label", "y", "--task", "binary", "--class-weight", "balanced", "--epochs", "5",
                    "--device", "cpu", "--out", self.path("balanced.h5"))
         self.assertNotIn("worse than a constant", proc.stderr)
@@ -1212,11 +1216,7 @@ class TrainTest(unittest.TestCase):
         # which gets worse as a balanced model converges: early stopping kept an early, half-balanced
         # epoch (telco: epoch 3 of 125, test AUC 0.004 below the balanced optimum). It is now chosen
         # by the class-weighted metric; the metrics recorded (and compared by eval and drift) stay plain.
-        rng = np.random.default_rng(15)
-        n = 20000
-        df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
-        df["y"] = (df["x"] + 0.5 * df["z"] + rng.logistic(size=n) > 2.4).astype(int)  # about 14% positive
-        data = import_frame(df, self.dir, "imbalanced_choice")
+        data = import_frame(imbalanced_frame(15), self.dir, "imbalanced_choice")
         log = self.path("balanced.jsonl")
         proc = run("train", data, "--label", "y", "--task", "binary", "--class-weight", "balanced", "--epochs", "30",
                    "--device", "cpu", "--metrics-log", log, "--out", self.path("balanced_choice.h5"))
