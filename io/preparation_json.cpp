@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "runtime/error.h"
@@ -157,6 +158,11 @@ FittedPreparation preparation_from_json(const std::string& text, const std::stri
   check(f.hash_buckets >= 1 && f.hash_buckets <= kMaxHashBuckets, "hash_buckets " + std::to_string(f.hash_buckets));
   for (const CategoricalEncoding& e : f.categorical) {
     if (e.hashed) check(e.buckets >= 1 && e.buckets <= kMaxHashBuckets, "column " + e.name + " has " + std::to_string(e.buckets) + " buckets");
+    // Slots are found by binary search in the vocabulary.
+    if (!e.hashed) {
+      check(std::adjacent_find(e.vocabulary.begin(), e.vocabulary.end(), std::greater_equal<>()) == e.vocabulary.end(),
+            "the vocabulary of column " + e.name + " is not sorted and unique");
+    }
   }
   for (auto [a, b] : f.numeric_crosses) check(a >= 0 && a < n_numeric && b >= 0 && b < n_numeric, "numeric cross");
   // A group's slots must be its encoding's: the model's weights and the warm start's slot tables

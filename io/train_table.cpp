@@ -970,7 +970,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     std::ostringstream fraction;
     fraction << options.valid_fraction;
     report.notes.push_back("--valid-fraction " + fraction.str() +
-                           " leaves no validation rows (too few rows per class): early stopping watches the training "
+                           (options.task == Task::regression ? " leaves no validation rows (too few rows)"
+                                                             : " leaves no validation rows (too few rows per class)") +
+                           ": early stopping watches the training "
                            "loss and the model stores no validation metrics");
   }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");

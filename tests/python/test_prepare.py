@@ -464,7 +464,7 @@ class PrepareFromTest(unittest.TestCase):
         data = self.imported(df, "buckets_from")
         prepared = self.path("buckets_from_prepared.h5")
         run("prepare", data, prepared, "--label", "y", "--cross", "a*b", "--device", "cpu", "--quiet")
-        for edit in ("hash_buckets", "column"):
+        for edit in ("hash_buckets", "column", "vocabulary"):
             with h5py.File(prepared, "r+") as f:
                 preparation = json.loads(f.attrs["lathe_preparation"])
                 if edit == "hash_buckets":
@@ -472,6 +472,9 @@ class PrepareFromTest(unittest.TestCase):
                     for g in preparation["sparse"]:
                         if g["kind"] == "categorical_cross":
                             g["slots"] = 2**32 - 1
+                elif edit == "vocabulary":
+                    column = next(c for c in preparation["categorical"] if c["name"] == "a")
+                    column["hashed"], column["vocabulary"] = False, ["z", "x", "y"]
                 else:
                     preparation["hash_buckets"] = 65536
                     for g in preparation["sparse"]:
@@ -484,9 +487,9 @@ class PrepareFromTest(unittest.TestCase):
             out = self.path("buckets_from_out.h5")
             proc = run("prepare", data, out, "--from", prepared, "--device", "cpu", "--quiet", check=False)
             self.assertEqual(proc.returncode, 1, proc.stderr)
-            self.assertIn("the stored preparation is inconsistent: " +
-                          ("hash_buckets 4294967295" if edit == "hash_buckets" else "column a has 4294967293 buckets"),
-                          proc.stderr)
+            expected = {"hash_buckets": "hash_buckets 4294967295", "column": "column a has 4294967293 buckets",
+                        "vocabulary": "the vocabulary of column a is not sorted and unique"}[edit]
+            self.assertIn(f"{prepared}: the stored preparation is inconsistent: {expected}", proc.stderr)
             self.assertFalse(os.path.exists(out))
 
     def test_from_with_fitting_options_is_a_usage_error(self):
