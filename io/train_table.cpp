@@ -612,12 +612,16 @@ std::vector<ChangedOption> changed_options(const std::string& was_options, const
 }
 
 std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
-                                             const std::string& options) {
+                                             const std::string& options, OptimizerKind optimizer) {
   static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
-                                                 "warmup", "l1", "l2", "clip-grad", "seed", "mode", "sync-every",
-                                                 "workers", "class-weight", "weight", "patience", "stop-margin"};
+                                                 "warmup", "momentum", "l1", "l2", "clip-grad", "seed", "mode",
+                                                 "sync-every", "workers", "class-weight", "weight", "patience",
+                                                 "stop-margin", "sparse-updates"};
+  // --momentum moves only the momentum optimizers' steps (another optimizer notes it as unused).
+  const bool uses_momentum = optimizer == OptimizerKind::momentum || optimizer == OptimizerKind::nesterov;
   std::vector<std::string> notes;
   for (const ChangedOption& c : changed_options(checkpoint_options, options, kTrainingOptions)) {
+    if (c.key == "momentum" && !uses_momentum) continue;
     notes.push_back("--resume: --" + c.key + " is " + c.is + " here but was " + c.was + " in the run that wrote " +
                     path.string() + "; the resumed run will not equal an uninterrupted one");
   }
@@ -647,24 +651,10 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
   if (ck.factors != now.factors) differs("--factors", std::to_string(ck.factors), std::to_string(now.factors));
   if (ck.classes != now.classes) differs("the class list", join(ck.classes), join(now.classes));
   if (ck.outputs != now.outputs) differs("the outputs", std::to_string(ck.outputs), std::to_string(now.outputs));
-  // A hashed column of another bucket count: name it (a checkpoint of an earlier Lathe hashed into
-  // 16384 buckets where the default count now follows the labels; a --refit-prep run's came from
-  // its parent).
-  for (const CategoricalEncoding& was : ck.preparation.categorical) {
-    for (const CategoricalEncoding& is : now.preparation.categorical) {
-      if (was.name != is.name || was.hashed != is.hashed || was.buckets == is.buckets) continue;
-      differs("the buckets of hashed column '" + was.name + "'", std::to_string(was.buckets),
-              std::to_string(is.buckets) +
-                  "; give the checkpoint run's --category-buckets (or its --init-model with --refit-prep)");
-    }
-  }
-  if (ck.preparation.expanded_features() != now.preparation.expanded_features()) {
-    differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
-            std::to_string(now.preparation.expanded_features()));
-  }
   // The model a run warm-started from (--init-model), by its parameters' fingerprint: resuming with
   // another (or none where the checkpoint's run had one) would record a parent the weights never
-  // came from.
+  // came from. Before the preparation's checks: a kept preparation is the parent's, so another
+  // parent (or none) shows first as other features, which would hide the cause.
   const auto parent_of = [](const std::string& parent_json) {
     const nlohmann::json p = nlohmann::json::parse(parent_json, nullptr, false);
     std::pair<std::string, std::string> path_and_fingerprint;
@@ -679,12 +669,82 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
     differs("--init-model", ck_parent.empty() ? "none, a run from zero" : ck_parent + " (parameters " + ck_fingerprint + ")",
             now_parent + (ck_parent.empty() ? "" : " (parameters " + now_fingerprint + ")"));
   }
+  // A retraining run's checkpoint resumed without its --init-model: this run fitted a preparation
+  // where that run may have kept its parent's.
+  const std::string give_parent =
+      !ck_parent.empty() && now_parent.empty()
+          ? "; the checkpoint's run retrained --init-model " + ck_parent + ", whose preparation it kept: give it again"
+          : std::string();
+  // A hashed column of another bucket count: name it (a checkpoint of an earlier Lathe hashed into
+  // 16384 buckets where the default count now follows the labels; a --refit-prep run's came from
+  // its parent).
+  for (const CategoricalEncoding& was : ck.preparation.categorical) {
+    for (const CategoricalEncoding& is : now.preparation.categorical) {
+      if (was.name != is.name || was.hashed != is.hashed || was.buckets == is.buckets) continue;
+      differs("the buckets of hashed column '" + was.name + "'", std::to_string(was.buckets),
+              std::to_string(is.buckets) +
+                  "; give the checkpoint run's --category-buckets (or its --init-model with --refit-prep)");
+    }
+  }
+  if (ck.preparation.expanded_features() != now.preparation.expanded_features()) {
+    differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
+            std::to_string(now.preparation.expanded_features()) + give_parent);
+  }
   if (preparation_to_json(ck.preparation) != preparation_to_json(now.preparation)) {
     differs("the fitted preparation", "see its 'preparation' attribute",
             "another data file, preparation options, validation split (--seed, --valid-fraction, --valid) or --dedup" +
-                (!ck_parent.empty() && now_parent.empty()
-                     ? "; the checkpoint's run retrained --init-model " + ck_parent + ", whose preparation it kept: give it again"
-                     : std::string()));
+                give_parent);
+  }
+  // The training rows themselves, by their profile's exact parts (counts, missing values, extremes,
+  // category counts): a preparation kept from --init-model is the same for any data file, so a
+  // checkpoint of last month's run would otherwise continue on this month's rows, its best epoch
+  // and history measured on other validation rows.
+  if (ck.profile && now.profile) {
+    for (const ColumnProfile& was : ck.profile->columns) {
+      const auto is = std::find_if(now.profile->columns.begin(), now.profile->columns.end(),
+                                   [&](const ColumnProfile& c) { return c.name == was.name; });
+      if (is == now.profile->columns.end() || is->type != was.type) continue;
+      const auto column_differs = [&](const std::string& was_text, const std::string& is_text) {
+        differs("the profile of the training rows' column '" + was.name + "'", was_text,
+                is_text + "; another data file, or rows changed since the checkpoint was written");
+      };
+      if (was.type == ColumnType::numeric) {
+        const ColumnStats& a = was.numeric.stats;
+        const ColumnStats& b = is->numeric.stats;
+        const auto text = [](const ColumnStats& s) {
+          return std::to_string(s.count) + " values, " + std::to_string(s.missing) + " missing, from " +
+                 number_label(s.min) + " to " + number_label(s.max);
+        };
+        if (a.count != b.count || a.missing != b.missing || (a.count > 0 && (a.min != b.min || a.max != b.max))) {
+          column_differs(text(a), text(b));
+        }
+      } else if (ck.profile_labels) {
+        // By label: another file may code the same labels in another order.
+        const auto counts = [](const CategoricalProfile& c) {
+          std::map<std::string, std::int64_t> by_label;
+          for (std::size_t i = 0; i < c.counts.size() && i < c.labels.size(); ++i) {
+            if (c.counts[i] > 0) by_label[c.labels[i]] = c.counts[i];
+          }
+          return by_label;
+        };
+        const auto a = counts(was.categorical), b = counts(is->categorical);
+        if (was.categorical.missing != is->categorical.missing) {
+          column_differs(std::to_string(was.categorical.missing) + " missing", std::to_string(is->categorical.missing) + " missing");
+        }
+        // The first label whose count differs, in either profile.
+        for (const auto* from : {&a, &b}) {
+          for (const auto& entry : *from) {
+            const std::string& label = entry.first;
+            const auto x = a.find(label), y = b.find(label);
+            const std::int64_t then = x == a.end() ? 0 : x->second, now_rows = y == b.end() ? 0 : y->second;
+            if (then != now_rows) {
+              column_differs("label '" + label + "' in " + std::to_string(then) + " rows",
+                             "in " + std::to_string(now_rows) + " rows");
+            }
+          }
+        }
+      }
+    }
   }
   if (ck.target_mean != now.target_mean || ck.target_std != now.target_std) {
     differs("the regression target scaling", std::to_string(ck.target_mean) + " +- " + std::to_string(ck.target_std),
@@ -1367,6 +1427,36 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       report.notes.push_back("--init-model: carried the weights of " + std::to_string(carry.carried) + " of its " +
                              std::to_string(init.preparation.expanded_features()) +
                              " features into the refitted preparation, converted to its centers and scales");
+      // Its columns that are no features of the same kind here (a month without a column, or one
+      // read as another type): their weights are the ones the count above leaves out, named.
+      {
+        const auto has = [](const auto& encodings, const std::string& name) {
+          return std::any_of(encodings.begin(), encodings.end(), [&](const auto& e) { return e.name == name; });
+        };
+        std::string absent, retyped;
+        const auto add = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
+        for (const NumericEncoding& e : init.preparation.numeric) {
+          if (has(fitted.numeric, e.name)) continue;
+          if (has(fitted.categorical, e.name)) add(retyped, "'" + e.name + "' (numeric there, categorical here)");
+          else add(absent, "'" + e.name + "'");
+        }
+        for (const CategoricalEncoding& e : init.preparation.categorical) {
+          if (has(fitted.categorical, e.name)) continue;
+          if (has(fitted.numeric, e.name)) add(retyped, "'" + e.name + "' (categorical there, numeric here)");
+          else add(absent, "'" + e.name + "'");
+        }
+        const std::string parent = "--init-model " + options.init_model.string() + ": ";
+        if (!absent.empty()) {
+          report.notes.push_back(parent + "the weights of its column" + (absent.find(',') == std::string::npos ? " " : "s ") +
+                                 absent + " were not carried: no feature of this run (absent from " +
+                                 data.string() + ", or dropped)");
+        }
+        if (!retyped.empty()) {
+          report.notes.push_back(parent + "the weights of " + retyped +
+                                 " were not carried: another type in " + data.string() +
+                                 ", whose features start from zero");
+        }
+      }
       // A categorical cross's weights belong to hash buckets, which the count above does not
       // cover at another bucket count (moved pair by pair) nor for a cross this run does not make.
       for (const SparseGroup& old_group : init.preparation.sparse) {
@@ -1656,10 +1746,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);
     check_checkpoint_matches(options.resume_path, resumed.model, file);
-    for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json, file.options_json)) {
+    for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json, file.options_json,
+                                                     options.optimizer.kind)) {
       report.notes.push_back(std::move(note));
     }
     const nlohmann::json ck_metrics = nlohmann::json::parse(resumed.model.metrics_json, nullptr, false);
+    // The checkpoint's best epoch, best value and epochs since it are those of its run's --metric:
+    // another one would compare this run's epochs with a value of the other metric (an AUC of 0.85
+    // "improving" on a log-loss of 0.41) and keep an epoch neither metric chose.
+    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
+    if (report.valid_rows > 0 && ck_metrics.is_object() && ck_metrics.contains("metric") &&
+        ck_metrics["metric"].is_string() && ck_metrics["metric"] != "train_loss" && ck_metrics["metric"] != metric) {
+      throw InputError("--resume " + options.resume_path.string() + ": the run that wrote it chose its best epoch by " +
+                       ck_metrics["metric"].get<std::string>() + ", this one by " + metric +
+                       " (--metric): its best epoch and patience count are in the other metric's terms; resume with "
+                       "--metric " + ck_metrics["metric"].get<std::string>());
+    }
     if (ck_metrics.is_object() && ck_metrics.contains("order_window") && ck_metrics["order_window"].is_number_integer()) {
       const auto was = ck_metrics["order_window"].get<std::int64_t>();
       const auto shape = [](std::int64_t w) {

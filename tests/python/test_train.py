@@ -875,6 +875,83 @@ class TrainTest(unittest.TestCase):
                    self.path("ck-1.h5"), "--quiet", "--device", "cpu")
         self.assertNotIn("--resume:", proc.stderr)
 
+    def telco_months(self):
+        """Telco churn as two months of the same size: two files a kept preparation reads alike."""
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).sample(frac=1, random_state=1)
+        half = len(df) // 2
+        months = []
+        for i, part in enumerate([df.iloc[:half], df.iloc[half:2 * half]]):
+            csv = self.path(f"month{i + 1}.csv")
+            part.to_csv(csv, index=False)
+            months.append(self.imported(csv, f"month{i + 1}"))
+        return months
+
+    def test_resume_refuses_a_checkpoint_of_other_rows_under_a_kept_preparation(self):
+        # A retraining run keeps its parent's preparation whatever the data, so that preparation
+        # cannot tell last month's file from this month's: the training rows' profile does.
+        month1, month2 = self.telco_months()
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "4", "--patience", "0"]
+        parent, _ = self.train(month1, *flags, out="parent.h5")
+        ck = self.path("ck-{epoch}.h5")
+        self.train(month1, *flags, "--init-model", parent, "--checkpoint-every", "2", "--checkpoint", ck,
+                   out="retrained.h5")
+        proc = run("train", month2, *flags, "--init-model", parent, "--resume", self.path("ck-2.h5"), "--out",
+                   self.path("x.h5"), "--quiet", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("ck-2.h5 does not match", proc.stderr)
+        self.assertIn("the profile of the training rows' column", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+        # The same rows resume to the uninterrupted run's weights.
+        self.train(month1, *flags, "--init-model", parent, "--resume", self.path("ck-2.h5"), out="resumed.h5")
+        with h5py.File(self.path("retrained.h5")) as a, h5py.File(self.path("resumed.h5")) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+        # Without its --init-model the preparation is refitted: the error says to give it again,
+        # and another --init-model is named as such, not as other features.
+        proc = run("train", month1, *flags, "--resume", self.path("ck-2.h5"), "--out", self.path("x.h5"),
+                   "--quiet", "--device", "cpu", "--max-categories", "3", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("whose preparation it kept: give it again", proc.stderr)
+        other, _ = self.train(month1, *flags, "--max-categories", "3", out="other.h5")
+        proc = run("train", month1, *flags, "--init-model", other, "--resume", self.path("ck-2.h5"), "--out",
+                   self.path("x.h5"), "--quiet", "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--init-model differs", proc.stderr)
+
+    def test_resume_with_another_metric_or_update_rule_says_so(self):
+        month1, _ = self.telco_months()
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "4", "--patience", "0", "--quiet",
+                 "--device", "cpu"]
+        ck = self.path("ck.h5")
+        run("train", month1, *flags, "--optimizer", "momentum", "--checkpoint-every", "2", "--checkpoint", ck,
+            "--out", self.path("m.h5"))
+        # The checkpoint's best epoch was chosen by log-loss: an AUC would be compared with it.
+        proc = run("train", month1, *flags, "--optimizer", "momentum", "--metric", "auc", "--resume", ck,
+                   "--out", self.path("x.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("chose its best epoch by logloss, this one by auc", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+        proc = run("train", month1, *flags, "--optimizer", "momentum", "--metric", "logloss", "--resume", ck,
+                   "--out", self.path("same.h5"))
+        self.assertNotIn("--resume:", proc.stderr)
+        # Options that change the steps are noted as the others are.
+        proc = run("train", month1, *flags, "--optimizer", "momentum", "--momentum", "0.5", "--sparse-updates",
+                   "dense", "--resume", ck, "--out", self.path("changed.h5"))
+        self.assertIn("--resume: --momentum is 0.5 here but was the default", proc.stderr)
+        self.assertIn("--resume: --sparse-updates is dense here but was the default", proc.stderr)
+
+    def test_refit_prep_names_the_columns_whose_weights_it_could_not_carry(self):
+        month1, _ = self.telco_months()
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "1", "--quiet", "--device", "cpu"]
+        parent, _ = self.train(month1, "--label", "churn", "--task", "binary", "--epochs", "1", out="parent.h5")
+        df = pd.read_csv(self.path("month1.csv")).drop(columns=["tenure"])
+        df["senior_citizen"] = df["senior_citizen"].map({0: "no", 1: "yes"})
+        csv = self.path("changed.csv")
+        df.to_csv(csv, index=False)
+        changed = self.imported(csv, "changed")
+        proc = run("train", changed, *flags, "--init-model", parent, "--refit-prep", "--out", self.path("new.h5"))
+        self.assertIn("the weights of its column 'tenure' were not carried", proc.stderr)
+        self.assertIn("'senior_citizen' (numeric there, categorical here) were not carried", proc.stderr)
+
     @staticmethod
     def input_schema(f):
         # A long text is a one-element string dataset, a short one an attribute (io/model_file.cpp).
