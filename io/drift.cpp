@@ -502,6 +502,9 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     report.features.push_back(std::move(features[k]));
   }
   for (const ColumnProfile& c : now.columns) {
+    // A sample-weight column (the training run's or --weight) is no feature by design: the
+    // metrics' note says how it weighs them.
+    if (c.name == trained_weight || c.name == weight_column) continue;
     const bool known = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
                                    [&](const ColumnProfile& t) { return t.name == c.name; });
     if (!known) report.notes.push_back("column '" + c.name + "' is not among the model's training columns (not compared: a dropped, passthrough or new column)");

@@ -510,6 +510,8 @@ class WeightedModelDriftTest(unittest.TestCase):
         notes = [n for n in report["notes"] if "weighted by column 'w'" in n]
         self.assertEqual(len(notes), 1, report["notes"])
         self.assertIn("the new rows' metrics are weighted by their column 'w' too", notes[0])
+        # The weight column is no feature by design, not a column the model missed.
+        self.assertFalse(any("'w' is not among" in n for n in report["notes"]), report["notes"])
         text = run("drift", self.model, self.test, "--device", "cpu").stdout
         self.assertIn("metrics weighted by column 'w'", text)
         self.assertIn("note: " + notes[0], text)
