@@ -1204,6 +1204,32 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     swap_profile_labels();  // back to the reader, for the binding
     return fit;
   }();
+  // A kept preparation's vocabularies are last month's: rows of labels new since (or too rare then
+  // for a slot) all train the unknown slot, which --refit-prep would give slots of their own.
+  if (warm && !options.refit_prep) {
+    for (const CategoricalEncoding& enc : fitted.categorical) {
+      if (enc.hashed) continue;
+      const auto c = static_cast<std::size_t>(std::find_if(reader.columns().begin(), reader.columns().end(),
+                                                           [&](const ColumnInfo& col) { return col.name == enc.name; }) -
+                                              reader.columns().begin());
+      if (c >= profile.columns.size() || profile.columns[c].type != ColumnType::categorical) continue;
+      const std::vector<std::string>& labels = reader.columns()[c].categories;
+      const std::vector<std::int64_t>& counts = profile.columns[c].categorical.counts;
+      std::int64_t rows = 0, most = 0;
+      std::string example;
+      for (std::size_t k = 0; k < counts.size() && k < labels.size(); ++k) {
+        if (counts[k] == 0 || std::binary_search(enc.vocabulary.begin(), enc.vocabulary.end(), labels[k])) continue;
+        rows += counts[k];
+        if (counts[k] > most) most = counts[k], example = labels[k];
+      }
+      if (rows == 0) continue;
+      report.notes.push_back("--init-model " + options.init_model.string() + ": column '" + enc.name + "': " +
+                             std::to_string(rows) + " training rows hold labels its kept preparation has no slot for "
+                             "(the most frequent: '" + example + "', " + std::to_string(most) +
+                             " rows); they all train its unknown slot, and --refit-prep would give them slots of "
+                             "their own");
+    }
+  }
   // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
   BoundPreparation bound = bind_preparation(fitted, reader.columns());
 

@@ -284,6 +284,27 @@ class TrainTest(unittest.TestCase):
         self.assertIn("old.h5", proc.stderr)
         self.assertFalse(os.path.exists(self.path("bad.h5")))
 
+    def test_a_kept_preparation_notes_the_rows_of_labels_it_has_no_slot_for(self):
+        # A month with a new city: under the old preparation its rows all trained the unknown slot,
+        # without a word; --refit-prep gives them a slot of their own.
+        rng = np.random.default_rng(8)
+        def month(cities, name):
+            df = pd.DataFrame({"x": rng.normal(size=2000), "city": rng.choice(cities, 2000)})
+            df["y"] = (df["x"] + rng.logistic(size=2000) > 0).astype(int)
+            return import_frame(df, self.dir, name)
+        old, _ = self.train(month(["Oslo", "Lima", "Pune"], "month1"), "--label", "y", "--task", "binary",
+                            "--epochs", "1", out="month1_model.h5")
+        data = month(["Oslo", "Lima", "Kyiv"], "month2")
+        common = ["train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--init-model", old,
+                  "--device", "cpu"]
+        proc = run(*common, "--out", self.path("month2_model.h5"))
+        summary = json.loads(proc.stdout)
+        self.assertRegex(proc.stderr, r"column 'city': \d+ training rows hold labels its kept preparation has no "
+                                      r"slot for \(the most frequent: 'Kyiv', \d+ rows\)")
+        self.assertGreater(summary["train_rows"], 0)
+        proc = run(*common, "--refit-prep", "--out", self.path("month2_refit.h5"))
+        self.assertNotIn("no slot for", proc.stderr)
+
     def test_init_model_of_another_kind_names_both_kinds(self):
         data = self.path("synth.h5")
         run("synth", "--task", "binary", "--rows", "2000", "--features", "4", "--seed", "5", "--out", data, "--quiet")
