@@ -452,9 +452,10 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
           "</code>";
       if (j.contains("parameters_fingerprint"))
         v += " (fingerprint " + html_escape(json_text(j["parameters_fingerprint"])) + ")";
+      // The record is the child's: it refitted the preparation when it started from this model.
       if (j.contains("refit_preparation") && j["refit_preparation"].is_boolean() &&
           j["refit_preparation"].get<bool>()) {
-        v += ", preparation refitted";
+        v += depth == 0 ? ", whose preparation this model refitted" : ", whose preparation its child refitted";
       }
       nlohmann::json up = j.contains("parent") ? j["parent"] : nlohmann::json();
       if (up.is_string()) {

@@ -305,6 +305,26 @@ class TrainTest(unittest.TestCase):
         proc = run(*common, "--refit-prep", "--out", self.path("month2_refit.h5"))
         self.assertNotIn("no slot for", proc.stderr)
 
+    def test_report_says_which_generation_refitted_the_preparation(self):
+        # A parent record's refit flag is its child's: the chain printed it on the ancestor's line
+        # as "preparation refitted", as if the ancestor's own preparation had been.
+        data = self.path("refit_chain.h5")
+        run("synth", "--task", "binary", "--rows", "2000", "--features", "3", "--seed", "4", "--out", data, "--quiet")
+        flags = ["--label", "label", "--task", "binary", "--epochs", "1"]
+        g0, _ = self.train(data, *flags, out="chain_g0.h5")
+        g1, _ = self.train(data, *flags, "--init-model", g0, "--refit-prep", out="chain_g1.h5")
+        g2, _ = self.train(data, *flags, "--init-model", g1, out="chain_g2.h5")
+        pages = {}
+        for name, model in (("g1", g1), ("g2", g2)):
+            report = self.path(f"chain_{name}.html")
+            run("report", model, "--out", report, "--quiet")
+            with open(report) as f:
+                pages[name] = f.read()
+        self.assertIn("chain_g0.h5</code> (fingerprint", pages["g1"])
+        self.assertIn(", whose preparation this model refitted", pages["g1"])
+        self.assertIn(", whose preparation its child refitted", pages["g2"])
+        self.assertNotIn("this model refitted", pages["g2"])
+
     def test_init_model_of_another_kind_names_both_kinds(self):
         data = self.path("synth.h5")
         run("synth", "--task", "binary", "--rows", "2000", "--features", "4", "--seed", "5", "--out", data, "--quiet")
