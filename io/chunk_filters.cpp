@@ -21,17 +21,15 @@ Inflater& Inflater::operator=(Inflater&&) noexcept = default;
 
 bool Inflater::inflate_exactly(std::span<const unsigned char> compressed,
                                std::span<unsigned char> out, std::size_t* inflated) {
-  // No actual-size pointer: libdeflate then fails unless the stream fills `out` exactly.
-  if (!inflated) {
-    return libdeflate_zlib_decompress(decompressor_.get(), compressed.data(), compressed.size(), out.data(),
-                                      out.size(), nullptr) == LIBDEFLATE_SUCCESS;
-  }
+  // With an actual-size pointer libdeflate also succeeds on a stream shorter than `out`.
   std::size_t actual = 0;
   const libdeflate_result result = libdeflate_zlib_decompress(
       decompressor_.get(), compressed.data(), compressed.size(), out.data(), out.size(), &actual);
-  *inflated = result == LIBDEFLATE_SUCCESS               ? actual
-              : result == LIBDEFLATE_INSUFFICIENT_SPACE ? out.size() + 1
-                                                        : 0;
+  if (inflated) {
+    *inflated = result == LIBDEFLATE_SUCCESS               ? actual
+                : result == LIBDEFLATE_INSUFFICIENT_SPACE ? out.size() + 1
+                                                          : 0;
+  }
   return result == LIBDEFLATE_SUCCESS && actual == out.size();
 }
 

@@ -204,10 +204,9 @@ void keep_prepared_bins(const FittedPreparation& source, const std::vector<Colum
             options.exclude.end()) {
       continue;
     }
-    const auto it = options.per_column.find(column);
-    if ((it == options.per_column.end() ? options.defaults : it->second).bins == 0) continue;
+    if (options.column(column).bins == 0) continue;
     // The defaults but for the bins (set after every change to the defaults: a copy of them).
-    if (it == options.per_column.end()) options.per_column.emplace(column, options.defaults);
+    if (!options.per_column.count(column)) options.per_column.emplace(column, options.defaults);
     options.per_column[column].bins = 0;
     kept += (kept.empty() ? "'" : ", '") + column + "'";
     ++count;

@@ -1719,14 +1719,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     double widest_reach = 0.0;
     std::int64_t wide = 0;
     for (const NumericEncoding& e : fitted.numeric) {
-      const auto per = prep.per_column.find(e.name);
-      if ((per != prep.per_column.end() ? per->second : prep.defaults).scale != ScaleKind::none) continue;
-      const auto column = std::find_if(file.profile->columns.begin(), file.profile->columns.end(),
-                                       [&](const ColumnProfile& c) { return c.name == e.name; });
-      if (column == file.profile->columns.end() || column->numeric.stats.count == 0) continue;
+      if (prep.column(e.name).scale != ScaleKind::none) continue;
+      const ColumnStats& stats = file.profile->column(e.name).numeric.stats;  // fitted from this profile
+      if (stats.count == 0) continue;
       const NumericTransform& t = e.transform;
-      const double lo = std::max<double>(column->numeric.stats.min, t.clip_lo);
-      const double hi = std::min<double>(column->numeric.stats.max, t.clip_hi);
+      const double lo = std::max<double>(stats.min, t.clip_lo);
+      const double hi = std::min<double>(stats.max, t.clip_hi);
       const double reach = std::max(std::abs(lo - t.center), std::abs(hi - t.center)) * t.inv_scale;
       if (!(reach * trainer.learning_rate > 1.0)) continue;
       ++wide;

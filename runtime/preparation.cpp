@@ -606,8 +606,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     if (excluded(col.name)) continue;
     if (col.type == ColumnType::numeric) {
       if (numeric_index.count(col.name)) continue;  // a repeated name: the first column wins
-      const auto it = options.per_column.find(col.name);
-      const ColumnPreparation& p = it == options.per_column.end() ? options.defaults : it->second;
+      const ColumnPreparation& p = options.column(col.name);
       NumericEncoding enc;
       enc.name = col.name;
       const ClippedMoments* measured = nullptr;

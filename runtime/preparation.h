@@ -71,6 +71,11 @@ struct PreparationOptions {
   std::vector<std::string> exclude;
   ColumnPreparation defaults;
   std::map<std::string, ColumnPreparation> per_column;  // overrides by column name
+  // The preparation of column `name`: its override, else the defaults.
+  const ColumnPreparation& column(const std::string& name) const {
+    const auto it = per_column.find(name);
+    return it == per_column.end() ? defaults : it->second;
+  }
   bool missing_indicators = false;  // one 0/1 feature per numeric column that has missing values
   bool cross_all = false;           // every pair of numeric features
   std::vector<CrossSpec> crosses;
