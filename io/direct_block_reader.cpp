@@ -425,7 +425,12 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
   const int threads = static_cast<int>(std::min<std::size_t>(
       std::max<std::size_t>(1, work_.size()),
       static_cast<std::size_t>(threads_ > 0 ? threads_ : std::max(1, omp_get_max_threads()))));
-  while (thread_state_.size() < static_cast<std::size_t>(threads)) {
+  // Called from a thread of a running parallel region (`lathe score` reads the next block on one of
+  // its scoring threads), a region of our own would have that one thread: the tasks go to the
+  // enclosing team instead, whose threads take them up as they finish their own work.
+  const bool in_team = omp_in_parallel() != 0;
+  const int team = in_team ? omp_get_num_threads() : threads;
+  while (thread_state_.size() < static_cast<std::size_t>(team)) {
     thread_state_.push_back(std::make_unique<ThreadState>());
   }
 
@@ -544,35 +549,43 @@ void DirectBlockReader::read(std::span<DirectRead> requests, std::int64_t first,
     return true;
   };
 
+  // On the calling thread: every work item made a task, the chunks located (HDF5) in between.
+  const auto spawn = [&] {
+    // Contiguous pieces need no HDF5: threads start on them while the chunks are fetched.
+    for (std::size_t k = 0; k < work_.size(); ++k) {
+      if (work_[k].chunk) continue;
+#pragma omp task firstprivate(k)
+      run(k);
+    }
+    for (std::size_t k = 0; k < work_.size() && !stop; ++k) {
+      Work& work = work_[k];
+      if (!work.chunk || failed[work.request]) continue;
+      bool fetched = false;
+      try {
+        fetched = fetch(work);
+      } catch (...) {
+        fail_with(std::current_exception());
+        break;
+      }
+      if (!fetched) {
+        failed[work.request] = true;
+        continue;
+      }
+      if (work.in_place && !work.by_pread) continue;
+#pragma omp task firstprivate(k)
+      run(k);
+    }
+  };
+
   h5::silence_errors_in_this_thread();
+  if (in_team) {
+    spawn();
+#pragma omp taskwait
+  } else {
 #pragma omp parallel num_threads(threads)
-  {
-#pragma omp master
     {
-      // Contiguous pieces need no HDF5: threads start on them while the chunks are fetched.
-      for (std::size_t k = 0; k < work_.size(); ++k) {
-        if (work_[k].chunk) continue;
-#pragma omp task firstprivate(k)
-        run(k);
-      }
-      for (std::size_t k = 0; k < work_.size() && !stop; ++k) {
-        Work& work = work_[k];
-        if (!work.chunk || failed[work.request]) continue;
-        bool fetched = false;
-        try {
-          fetched = fetch(work);
-        } catch (...) {
-          fail_with(std::current_exception());
-          break;
-        }
-        if (!fetched) {
-          failed[work.request] = true;
-          continue;
-        }
-        if (work.in_place && !work.by_pread) continue;
-#pragma omp task firstprivate(k)
-        run(k);
-      }
+#pragma omp master
+      spawn();
     }
   }
   if (error) std::rethrow_exception(error);

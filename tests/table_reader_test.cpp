@@ -2112,6 +2112,52 @@ TEST_F(TableReaderDirect, ReadsOnAnotherThreadWhileThisThreadWritesHdf5) {
   }
 }
 
+// `lathe score` reads the next block on one thread of its scoring region while the others score:
+// the read's work items become tasks of that region's team, which its other threads take up as
+// they finish. Every block read that way has the bits of a plain read (a read that returned before
+// its tasks ran would leave poison), whichever threads ran its pieces.
+TEST_F(TableReaderDirect, ReadFromOneThreadOfAParallelRegionGivesTheSameBits) {
+  const fs::path path = file("in_team.h5");
+  constexpr std::int64_t rows = 9000;
+  {
+    H5Handle f = create_file(path);
+    for (int c = 0; c < 5; ++c) {
+      std::vector<double> v(rows);
+      for (std::size_t r = 0; r < v.size(); ++r) v[r] = std::cos(static_cast<double>(r) * (c + 0.5));
+      const Storage storage = c == 0   ? Storage{}
+                              : c == 1 ? Storage{.chunk = {700}}
+                                       : Storage{.chunk = {512}, .shuffle = c == 2, .deflate = 1};
+      write_dataset(f.get(), "c" + std::to_string(c), H5T_IEEE_F64LE, {rows}, v, storage);
+    }
+  }
+  TableReader hdf5(path, direct_options(false, 2048));
+  const std::vector<float> want = read_all(hdf5);
+  TableReader reader(path, direct_options(true, 2048));
+  const std::int64_t block = reader.block_rows();
+  std::vector<float> seen(want.size(), kPoison);
+  std::string error;
+#pragma omp parallel num_threads(3)
+  {
+#pragma omp single nowait
+    {
+      try {
+        for (std::int64_t first = 0; first < rows; first += block) {
+          const std::int64_t n = std::min(block, rows - first);
+          std::vector<float> out(static_cast<std::size_t>(n * 5), kPoison);
+          reader.read_block(first, n, out);
+          for (std::int64_t c = 0; c < 5; ++c) {
+            std::copy_n(out.begin() + c * n, n, seen.begin() + c * rows + first);
+          }
+        }
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+  }
+  EXPECT_EQ(error, "");
+  expect_same_bits(seen, want);
+}
+
 // direct_read = false reads everything through HDF5 and says so.
 TEST_F(TableReaderDirect, DirectReadOffReportsTheHyperslabPath) {
   const fs::path path = file("columnar.h5");
