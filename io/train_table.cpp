@@ -1829,7 +1829,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                                     : std::to_string(window_rows) +
                                                           " rows by the budget, two windows of prepared rows within "
                                                           "it, at most 1048576;") +
-                           " rounded up to whole read blocks of --block-rows, themselves whole chunks of the file; prepared training rows take " +
+                           " rounded up to whole read blocks of " +
+                           // Chunks larger than --block-rows make the blocks, and so the windows, larger.
+                           (reader.block_rows() == options.read.block_rows
+                                ? "--block-rows " + std::to_string(reader.block_rows())
+                                : std::to_string(reader.block_rows()) + " rows, --block-rows " +
+                                      std::to_string(options.read.block_rows) + " rounded up to whole chunks of the file") +
+                           "; prepared training rows take " +
                            std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
                            " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");
     report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);

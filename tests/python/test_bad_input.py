@@ -473,6 +473,28 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("windows of up to 1000 file rows (--window-rows 1 rounded up to whole read blocks", proc.stderr)
 
+    def test_the_streaming_note_names_read_blocks_that_chunks_made_larger(self):
+        # Read blocks are whole chunks: --block-rows 200 on chunks of 392 rows reads 392 rows at a
+        # time, so --window-rows 400 takes two of them, 784 rows. The note said "up to 784 file rows
+        # (--window-rows 400 rounded up to whole read blocks of --block-rows, ...)", which reads as a
+        # miscount unless the chunks are known.
+        columns = self.binary_table(rows=5000)
+        path = self.path("chunked.h5")
+        with h5py.File(path, "w") as f:
+            for column, values in columns.items():
+                f.create_dataset(column, data=values, chunks=(392,))
+            f.attrs["lathe_columns"] = list(columns)
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1",
+                     "--stream", "--window-rows", "400", "--block-rows", "200")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("7 windows of up to 784 file rows (--window-rows 400 rounded up to whole read blocks of 392 rows, "
+                      "--block-rows 200 rounded up to whole chunks of the file;", proc.stderr)
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1",
+                     "--stream", "--window-rows", "400", "--block-rows", "784")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("7 windows of up to 784 file rows (--window-rows 400 rounded up to whole read blocks of "
+                      "--block-rows 784;", proc.stderr)
+
     def test_a_damaged_compressed_chunk_names_the_dataset_and_rows_not_lathes_source(self):
         path = self.path("d.h5")
         rng = np.random.default_rng(3)
@@ -958,6 +980,7 @@ class BadInput(unittest.TestCase):
         proc = lathe("eval", model, data, "--weight", "v")
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("--weight: " + data + " has no column 'v' (columns: x, y, w)", proc.stderr)
+
 
 
 if __name__ == "__main__":
