@@ -779,4 +779,19 @@ bool is_boolean_enum(hid_t type) {
   return boolean;
 }
 
+H5Handle enum_memory_type(hid_t enum_type, const std::string& context) {
+  H5Handle native = datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(enum_type, H5T_DIR_ASCEND), context));
+  if (!is_boolean_enum(enum_type)) return native;
+  H5Handle base = datatype_handle(LATHE_H5_CHECK(H5Tget_super(native.get()), context));
+  H5Handle boolean = datatype_handle(LATHE_H5_CHECK(H5Tenum_create(base.get()), context));
+  for (const int value : {0, 1}) {
+    // The member's value in the base type (HDF5 converts 0 and 1 to any integer exactly).
+    alignas(8) unsigned char bytes[16] = {};
+    std::memcpy(bytes, &value, sizeof value);
+    LATHE_H5_CHECK(H5Tconvert(H5T_NATIVE_INT, base.get(), 1, bytes, nullptr, H5P_DEFAULT), context);
+    LATHE_H5_CHECK(H5Tenum_insert(boolean.get(), value == 0 ? "FALSE" : "TRUE", bytes), context);
+  }
+  return boolean;
+}
+
 }  // namespace lathe::h5

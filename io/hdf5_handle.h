@@ -138,6 +138,12 @@ inline herr_t reclaim_variable_length(hid_t type, hid_t space, hid_t plist, void
 // Whether the enum type `type` is h5py's bool: two members named FALSE and TRUE.
 bool is_boolean_enum(hid_t type);
 
+// The memory type an enum of integers is read as: its native type, except for h5py's bool
+// (is_boolean_enum), which becomes the native enum FALSE = 0, TRUE = 1. HDF5 converts one enum to
+// another by member name, so a bool reads as 0 and 1 whatever values the file gives its members
+// (FALSE = 5, TRUE = -3): a bool is its name, as a column of strings is its labels.
+H5Handle enum_memory_type(hid_t enum_type, const std::string& context);
+
 // Whether `name` is a link under `file` (HDF5's error stack left clean either way).
 bool link_exists(hid_t file, const char* name);
 

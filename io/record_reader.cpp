@@ -453,7 +453,7 @@ struct RecordReader::Impl {
           throw InputError(w + ": holds an enum over a non-integer type");
         f.decode = Decode::enum_integer;
         f.is_signed = H5Tget_sign(super.get()) == H5T_SGN_2;
-        memory_base = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(b, H5T_DIR_ASCEND), w));
+        memory_base = h5::enum_memory_type(b, w);
         f.dtype = h5::is_boolean_enum(b) ? "bool" : "enum" + std::to_string(H5Tget_size(memory_base.get()) * 8);
         break;
       }

@@ -83,7 +83,7 @@ ElementType classify_type(hid_t type, const std::string& where) {
       if (H5Tget_class(base.get()) != H5T_INTEGER) break;
       e.conversion = Conversion::enum_integer;
       e.is_signed = H5Tget_sign(base.get()) == H5T_SGN_2;
-      e.native_enum = h5::datatype_handle(LATHE_H5_CHECK(H5Tget_native_type(type, H5T_DIR_ASCEND), where));
+      e.native_enum = h5::enum_memory_type(type, where);
       e.size = H5Tget_size(e.native_enum.get());
       e.dtype = h5::is_boolean_enum(type) ? "bool" : "enum" + std::to_string(e.size * 8);
       return e;

@@ -981,6 +981,47 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("--weight: " + data + " has no column 'v' (columns: x, y, w)", proc.stderr)
 
+    # ---- leftovers of the sweeps ------------------------------------------------------------------
+
+    def test_a_bool_enum_reads_as_0_and_1_by_its_members_names(self):
+        # h5py writes a bool as the enum FALSE = 0, TRUE = 1. An enum of those members with other
+        # values (FALSE = 5, TRUE = -3) was read as 5 and -3, which scaled and trained as a number.
+        rows = 400
+        flags = np.arange(rows) % 4 == 0  # 100 TRUE
+        columns = self.binary_table(rows)
+        plain = self.columnar("plain.h5", dict(columns, flag=flags))
+        odd = h5py.enum_dtype({"FALSE": 5, "TRUE": -3}, basetype="i1")
+        stored = np.where(flags, -3, 5).astype(np.int8)
+        paths = {}
+        for name, chunked in (("contiguous", False), ("deflated", True)):
+            paths[name] = self.path(name + ".h5")
+            with h5py.File(paths[name], "w") as f:
+                for column, values in columns.items():
+                    f.create_dataset(column, data=values)
+                options = {"chunks": (100,), "compression": "gzip"} if chunked else {}
+                f.create_dataset("flag", data=stored, dtype=odd, **options)
+                f.attrs["lathe_columns"] = ["x", "y", "flag"]
+        paths["records"] = self.path("records.h5")
+        records = np.zeros(rows, dtype=[("x", "f4"), ("y", "f4"), ("flag", odd)])
+        records["x"], records["y"], records["flag"] = columns["x"], columns["y"], stored
+        with h5py.File(paths["records"], "w") as f:
+            f["t"] = records
+        model = self.path("m.h5")
+        proc = lathe("train", plain, "--label", "y", "--task", "binary", "--out", model, "--epochs", "2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        expected = self.path("plain.csv")
+        self.assertEqual(lathe("score", model, plain, "--out", expected, "--format", "csv", "--quiet").returncode, 0)
+        for name, path in paths.items():
+            with self.subTest(layout=name):
+                proc = lathe("inspect", path, "--json")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                flag = next(c for c in json.loads(proc.stdout)["columns"] if c["name"] == "flag")
+                self.assertEqual((flag["dtype"], flag["min"], flag["max"], flag["mean"]), ("bool", 0.0, 1.0, 0.25))
+                out = self.path(name + ".csv")
+                proc = lathe("score", model, path, "--out", out, "--format", "csv", "--quiet")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(expected), check_exact=True)
+
 
 
 if __name__ == "__main__":
