@@ -303,6 +303,21 @@ struct TableReader::Impl {
         }
         st.filters.push_back(filter_name);
       }
+    } else if (H5Pget_layout(dcpl.get()) == H5D_COMPACT && H5Tdetect_class(type.get(), H5T_STRING) <= 0 &&
+               H5Tdetect_class(type.get(), H5T_VLEN) <= 0) {
+      // HDF5 1.10 reads a compact dataset's elements from the bytes its header holds without
+      // checking that they are that many: a damaged layout message (one flipped bit of an old-format
+      // file made a 200-byte contiguous column "compact, 0 bytes") crashed inside H5Dread. The
+      // stored size of a type without strings or sequences is its elements' size in the file.
+      const hssize_t elements = LATHE_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), w);
+      const hsize_t needed = static_cast<hsize_t>(elements) * H5Tget_size(type.get());
+      const hsize_t stored = H5Dget_storage_size(probe);
+      if (stored < needed) {
+        H5Eclear2(H5E_DEFAULT);
+        throw InputError(w + ": its compact storage holds " + std::to_string(stored) + " bytes, where its " +
+                         std::to_string(elements) + " elements need " + std::to_string(needed) +
+                         " (a damaged file?)");
+      }
     }
     storage.push_back(st);
 

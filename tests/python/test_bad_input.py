@@ -1022,6 +1022,40 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(proc.returncode, 0, proc.stderr)
                 pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(expected), check_exact=True)
 
+    def test_a_compact_dataset_shorter_than_its_elements_is_refused_not_a_crash(self):
+        # One flipped bit in an old-format file (a layout message's version, 3 to 2) made the
+        # contiguous column 'x' read as compact storage of 0 bytes; HDF5 1.10's H5Dread copied its
+        # 200 bytes from there and lathe died of SIGSEGV. A sound compact column still reads.
+        import struct
+
+        path = self.path("compact.h5")
+        with h5py.File(path, "w") as f:
+            f["x"] = np.arange(50, dtype=np.float32)
+            f["y"] = (np.arange(50) % 2).astype(np.float32)
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_layout(h5py.h5d.COMPACT)
+            z = h5py.h5d.create(f.id, b"z", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((50,)), dcpl=dcpl)
+            z.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(50, dtype=np.float32) * 2)
+            f.attrs["lathe_columns"] = ["x", "z", "y"]
+            offset = f["x"].id.get_offset()
+        proc = lathe("inspect", path, "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        z = next(c for c in json.loads(proc.stdout)["columns"] if c["name"] == "z")
+        self.assertEqual((z["min"], z["max"]), (0.0, 98.0))
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        message = b"\x03\x01" + struct.pack("<QQ", offset, 200)  # version 3, contiguous, address, size
+        self.assertEqual(data.count(message), 1)
+        data[data.find(message)] = 2
+        damaged = self.path("damaged.h5")
+        with open(damaged, "wb") as f:
+            f.write(data)
+        why = (damaged + ": dataset '/x': its compact storage holds 0 bytes, where its 50 elements need 200",)
+        self.refused(lathe("inspect", damaged), *why)
+        self.refused(lathe("train", damaged, "--label", "y", "--task", "binary", "--out", self.path("m.h5")), *why)
+        model = self.path("good.h5")
+        self.assertEqual(lathe("train", path, "--label", "y", "--task", "binary", "--out", model).returncode, 0)
+        self.refused(lathe("score", model, damaged, "--out", self.path("s.csv")), *why)
 
 
 if __name__ == "__main__":
