@@ -8,6 +8,8 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include "io/direct_block_reader.h"
 #include "io/text_check.h"
@@ -186,6 +188,12 @@ struct TableReader::Impl {
   // Per code column, the codes whose label is "" (found at open): missing, as an empty string is
   // in a column of strings and in lathe::Scorer's batches (and the ONNX graph keeps "" for missing).
   std::vector<std::vector<float>> empty_label_codes;
+  // Per code column, where its stored labels name one label twice (["a", "b", "a"]): the code each
+  // stored code reads as, that of the label's first place (the column's labels then name it once);
+  // empty where every label is distinct. Every command matches categories by label (a model's
+  // vocabulary, classes, drift), so two codes of one label are one category; reading them as one
+  // code makes inspect's counts, --dedup and passthrough columns agree with that.
+  std::vector<std::vector<std::int32_t>> merged_codes;
   std::int64_t block_rows = 0;
   std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
   std::vector<unsigned char> byte_scratch;
@@ -1304,10 +1312,16 @@ struct TableReader::Impl {
       float* dst = out.data() + c * row_count;
       // Past 2^24 labels float32 rounds codes, some up to the count: only negative codes are
       // checked here (such a column is no feature; its exact reads check every code).
-      const auto labels = static_cast<std::int64_t>(columns[static_cast<std::size_t>(c)].categories.size());
+      const std::vector<std::int32_t>& merged = merged_codes[i];
+      const auto labels = merged.empty() ? static_cast<std::int64_t>(columns[static_cast<std::size_t>(c)].categories.size())
+                                         : static_cast<std::int64_t>(merged.size());
       const float above = labels <= (std::int64_t{1} << 24) ? static_cast<float>(labels) : HUGE_VALF;
       for (std::int64_t r = 0; r < row_count; ++r) {
-        if (dst[r] >= 0 && dst[r] < above) continue;
+        if (dst[r] >= 0 && dst[r] < above) {
+          const auto code = static_cast<std::size_t>(dst[r]);
+          if (code < merged.size()) dst[r] = static_cast<float>(merged[code]);
+          continue;
+        }
         if (dst[r] != -1.0f) throw code_outside_labels(c, first_row + r, dst[r]);
         dst[r] = std::numeric_limits<float>::quiet_NaN();
       }
@@ -1321,13 +1335,48 @@ struct TableReader::Impl {
   // other value a damaged or mislabeled column (pandas writes only these codes).
   InputError code_outside_labels(std::int64_t column, std::int64_t row, double code) const {
     const ColumnInfo& info = columns[static_cast<std::size_t>(column)];
-    const std::size_t labels = info.categories.size();
+    const auto at = std::find(code_columns.begin(), code_columns.end(), column);
+    const std::vector<std::int32_t>* merged =
+        at == code_columns.end() ? nullptr : &merged_codes[static_cast<std::size_t>(at - code_columns.begin())];
+    const std::size_t labels = merged && !merged->empty() ? merged->size() : info.categories.size();
     return InputError(where(info.dataset) + ", column '" + info.name + "', row " + std::to_string(row + 1) +
                       ": category code " + std::to_string(static_cast<std::int64_t>(code)) + " names none of the column's " +
                       std::to_string(labels) + " labels (" +
                       (labels > 0 ? "codes 0 to " + std::to_string(labels - 1) + ", and " : "") + "-1 for missing)");
   }
 };
+
+namespace {
+
+// Where `labels` name a label twice: each stored code's merged code (that of the label's first
+// place) into `merged`, and the labels left each once; nothing changes where they are distinct. A
+// column of ids has millions of labels: their hashes (on every core) show in one sort that they are
+// distinct, and only a column with two equal hashes is mapped label by label.
+void merge_repeated_labels(std::vector<std::string>& labels, std::vector<std::int32_t>& merged) {
+  const auto count = static_cast<std::int64_t>(labels.size());
+  std::vector<std::uint64_t> hashes(labels.size());
+#pragma omp parallel for schedule(static) if (count >= (std::int64_t{1} << 16))
+  for (std::int64_t k = 0; k < count; ++k) {
+    hashes[static_cast<std::size_t>(k)] = std::hash<std::string_view>{}(labels[static_cast<std::size_t>(k)]);
+  }
+  std::sort(hashes.begin(), hashes.end());
+  if (std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end()) return;
+  std::vector<std::uint64_t>().swap(hashes);
+  std::unordered_map<std::string_view, std::int32_t> first_code;
+  first_code.reserve(labels.size());
+  std::vector<std::int32_t> code_of(labels.size());
+  std::vector<std::string> distinct;
+  for (std::size_t k = 0; k < labels.size(); ++k) {
+    const auto [it, fresh] = first_code.emplace(labels[k], static_cast<std::int32_t>(distinct.size()));
+    if (fresh) distinct.push_back(labels[k]);
+    code_of[k] = it->second;
+  }
+  if (distinct.size() == labels.size()) return;  // hashes equal, labels not
+  labels.swap(distinct);
+  merged.swap(code_of);
+}
+
+}  // namespace
 
 TableReader::TableReader(const std::filesystem::path& path, TableReadOptions options)
     : impl_(std::make_unique<Impl>()) {
@@ -1339,6 +1388,9 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
   impl_->open_file();
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();
+  for (const std::int64_t c : impl_->code_columns) {
+    merge_repeated_labels(impl_->columns[static_cast<std::size_t>(c)].categories, impl_->merged_codes.emplace_back());
+  }
   for (const std::int64_t c : impl_->code_columns) {
     std::vector<float>& empty = impl_->empty_label_codes.emplace_back();
     const std::vector<std::string>& labels = impl_->columns[static_cast<std::size_t>(c)].categories;
@@ -1419,6 +1471,21 @@ std::optional<ExactType> TableReader::exact_type(std::int64_t column) const {
 
 void TableReader::read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
                                  void* out) {
+  read_stored_column_as(column, first_row, row_count, type, out);
+  // Codes of a label the column names twice read as one code, as in read_block.
+  const Impl& m = *impl_;
+  const auto at = std::find(m.code_columns.begin(), m.code_columns.end(), column);
+  if (type != ExactType::int32 || at == m.code_columns.end()) return;
+  const std::vector<std::int32_t>& merged = m.merged_codes[static_cast<std::size_t>(at - m.code_columns.begin())];
+  if (merged.empty()) return;
+  auto* codes = static_cast<std::int32_t*>(out);
+  for (std::int64_t r = 0; r < row_count; ++r) {
+    if (codes[r] >= 0 && static_cast<std::size_t>(codes[r]) < merged.size()) codes[r] = merged[static_cast<std::size_t>(codes[r])];
+  }
+}
+
+void TableReader::read_stored_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count,
+                                        ExactType type, void* out) {
   Impl& m = *impl_;
   const hid_t memory_type = type == ExactType::float64 ? H5T_NATIVE_DOUBLE
                             : type == ExactType::int64 ? H5T_NATIVE_INT64

@@ -4,8 +4,9 @@
 //             else f0, f1, ...; the label, when present, is the last column.
 //   columnar  a group of equal-length 1-D datasets, one per column: Lathe's own layout (written by
 //             `lathe import` and `lathe synth`). A categorical column stores int32 codes (-1 missing)
-//             and its labels in a `categories` attribute; the group's `lathe_columns` attribute
-//             gives the column order.
+//             and its labels in a `categories` attribute (a label given twice is one category:
+//             its codes read as the first's); the group's `lathe_columns` attribute gives the
+//             column order.
 //   pandas    DataFrame.to_hdf(..., format="fixed"): axis0, blockN_items, blockN_values; numeric and
 //             bool blocks. String (object) blocks and dates and times (int64 blocks with a
 //             datetime, timedelta or period `value_type`) are refused, naming their columns; an
@@ -64,7 +65,7 @@ struct ColumnInfo {
   std::string name;
   ColumnType type = ColumnType::numeric;
   std::string dtype;                    // element type on disk: "float32", "int64", "bool", "string", ...
-  std::vector<std::string> categories;  // categorical only: the label of code i
+  std::vector<std::string> categories;  // categorical only: the label of code i, each once
   std::string dataset;                  // HDF5 path of the dataset that holds the column
   // A column of strings named by TableReadOptions::read_as_text: categorical, dtype "string", no
   // categories; read_block gives NaN for it and read_text its strings.
@@ -156,7 +157,8 @@ class TableReader {
   // (float32, float16, bool, enum) or the column holds strings.
   std::optional<ExactType> exact_type(std::int64_t column) const;
   // Rows [first_row, first_row + row_count) of `column` converted by HDF5 to `type`: `out` holds
-  // row_count doubles, int64s, uint64s or int32s. Missing category codes stay negative. Throws Error
+  // row_count doubles, int64s, uint64s or int32s. Missing category codes stay negative; the codes of
+  // a label that the stored labels name twice read as its first code, as in read_block. Throws Error
   // for a column of strings. One call at a time per reader, as read_block.
   void read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
                       void* out);
@@ -168,6 +170,10 @@ class TableReader {
   void read_text(std::int64_t column, std::int64_t first_row, std::int64_t row_count, std::vector<std::string>& out);
 
  private:
+  // read_column_as as HDF5 converts the stored values, before codes of a repeated label merge.
+  void read_stored_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
+                             void* out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -983,6 +983,44 @@ class BadInput(unittest.TestCase):
 
     # ---- leftovers of the sweeps ------------------------------------------------------------------
 
+    def test_a_label_listed_twice_is_one_category_in_every_command(self):
+        # A categories attribute of ["a", "b", "a"] (written by hand, or by `lathe prepare` for a
+        # column with a label "(missing)"): train, score and drift match categories by label, so
+        # codes 0 and 2 were one category there, while inspect listed "a" twice with counts of its
+        # own, --dedup kept rows that differ only in which code of "a" they hold, and a passthrough
+        # column kept both codes.
+        rows = 300
+        pair = np.arange(rows) // 2
+        columns = self.binary_table(rows)
+        columns["x"] = pair.astype(np.float32)
+        columns["y"] = (pair % 2).astype(np.float32)
+        # Rows 2k and 2k + 1 are equal: "a" as codes 0 and 2 (k even), or "b" twice (k odd).
+        columns["kind"] = np.where(pair % 2 == 0, np.where(np.arange(rows) % 2 == 0, 0, 2), 1).astype(np.int32)
+        path = self.columnar("twice.h5", columns, {"kind": ["a", "b", "a"]})
+        proc = lathe("inspect", path, "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        kind = next(c for c in json.loads(proc.stdout)["columns"] if c["name"] == "kind")
+        self.assertEqual(kind["categories"], 2)
+        self.assertEqual({e["label"]: e["count"] for e in kind["category_counts"]}, {"a": 150, "b": 150})
+        self.assertEqual(len(kind["category_counts"]), 2)
+        proc = lathe("prepare", path, self.path("dedup.h5"), "--label", "y", "--dedup", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("(150 duplicate rows removed)", proc.stdout)
+        proc = lathe("prepare", path, self.path("passed.h5"), "--label", "y", "--drop", "kind", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with h5py.File(self.path("passed.h5"), "r") as f:
+            self.assertEqual([v.decode() if isinstance(v, bytes) else v for v in f["kind"].attrs["categories"]],
+                             ["a", "b"])
+            self.assertEqual(sorted(set(f["kind"][...].tolist())), [0, 1])
+        model = self.path("m.h5")
+        proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = self.path("scores.csv")
+        proc = lathe("score", model, path, "--out", out, "--format", "csv", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        scores = pd.read_csv(out)["probability"].to_numpy()
+        np.testing.assert_array_equal(scores[0::2], scores[1::2])
+
     def test_a_bool_enum_reads_as_0_and_1_by_its_members_names(self):
         # h5py writes a bool as the enum FALSE = 0, TRUE = 1. An enum of those members with other
         # values (FALSE = 5, TRUE = -3) was read as 5 and -3, which scaled and trained as a number.
