@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -1353,6 +1354,9 @@ namespace {
 // column of ids has millions of labels: their hashes (on every core) show in one sort that they are
 // distinct, and only a column with two equal hashes is mapped label by label.
 void merge_repeated_labels(std::vector<std::string>& labels, std::vector<std::int32_t>& merged) {
+  // Sorted labels (`lathe import` writes them so, and pandas its categories) are distinct when each
+  // is greater than the one before: one pass, where hashing and sorting 4M labels took 0.3 s.
+  if (std::adjacent_find(labels.begin(), labels.end(), std::greater_equal<>()) == labels.end()) return;
   const auto count = static_cast<std::int64_t>(labels.size());
   std::vector<std::uint64_t> hashes(labels.size());
 #pragma omp parallel for schedule(static) if (count >= (std::int64_t{1} << 16))
