@@ -6,11 +6,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <iterator>
@@ -25,9 +27,17 @@
 #include "runtime/host_array.h"
 #include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
+#include "runtime/way_chooser.h"
 
 namespace lathe {
 namespace {
+
+// How a training step runs (CpuModel::step_way): the values are WayChooser's ways.
+enum class StepWay { alone = 0, planned = 1, team = 2 };
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // Rows per work item of a linear model's predict_scores, and the fewest rows worth a thread team.
 constexpr std::int64_t kPredictRunRows = 4096;
@@ -425,9 +435,11 @@ class CpuModel final : public Model {
     if (!bound_) throw Error("train_step: no training set is bound");
     check_step(first, count, static_cast<std::int64_t>(order_.size()), settings);
     if (count == 0) return 0.0;
-    const bool team = step_on_team(count);
+    bool timed = false;
+    const StepWay way = step_way(count, timed);
+    const bool team = way == StepWay::team;
     bool planned = false;
-    const bool plans = plans_ahead(count, team) && !planner_refused_;
+    const bool plans = way == StepWay::planned && !planner_refused_;
     if (plans && !planner_) {
       try {
         planner_ = std::make_unique<StepPlanner>(
@@ -447,8 +459,10 @@ class CpuModel final : public Model {
     }
     if (planner_ && next >= rows) planner_->drain();  // the order's last step: then nothing reads the rows
     if (planned) ++steps_planned_;
+    const auto started = std::chrono::steady_clock::now();
     const double loss =
         step(state_, order_.data() + first, count, update_rule(optimizer_, settings), team, planned);
+    if (timed) step_ways_->record(seconds_since(started), count);
     loss_sum_ += loss;
     return settings.return_loss ? loss : std::numeric_limits<double>::quiet_NaN();
   }
@@ -482,7 +496,11 @@ class CpuModel final : public Model {
       for (std::int64_t b = 0; b < batches; ++b) {
         const std::int64_t first = b * batch;
         const std::int64_t count = std::min(batch, n - first);
-        loss += step(state_, order_.data() + first, count, rules[b], step_on_team(count));
+        bool timed = false;
+        const bool team = step_way(count, timed, /*plans_allowed=*/false) == StepWay::team;
+        const auto started = std::chrono::steady_clock::now();
+        loss += step(state_, order_.data() + first, count, rules[b], team);
+        if (timed) step_ways_->record(seconds_since(started), count);
       }
       loss_sum_ += loss;
       return;
@@ -557,6 +575,7 @@ class CpuModel final : public Model {
   }
 
   std::int64_t steps_planned() const { return steps_planned_; }
+  void pin_step_way(CpuStepWay way) { pinned_way_ = way; }
 
   void predict_scores(const PreparedRowsView& rows, float* out) override {
     check_rows(shape_, rows, "predict_scores");
@@ -867,13 +886,37 @@ class CpuModel final : public Model {
     find_touched(plan.batch_slot.data(), count, plan.touched, plan.touched_places, plan.batch_place);
   }
 
-  // Whether a step of `count` rows is planned ahead (StepPlanner): a lazy step of sparse groups,
-  // large enough, in this thread alone (a team's step has no core to spare), with a second thread
-  // allowed.
-  bool plans_ahead(std::int64_t count, bool team) const {
-    return shape_.layout.groups > 0 && optimizer_.lazy_sparse && !team &&
+  // Whether a step of `count` rows may be planned ahead (StepPlanner): a lazy step of sparse
+  // groups, large enough, with a second thread allowed. It then runs in this thread alone (a team's
+  // step has no core to spare).
+  bool may_plan_ahead(std::int64_t count) const {
+    return shape_.layout.groups > 0 && optimizer_.lazy_sparse &&
            count * shape_.layout.groups >= kPlannedStepEntries && omp_get_max_threads() > 1;
   }
+
+  // How a step of `count` rows runs: in this thread alone, planned ahead (may_plan_ahead), or on
+  // the team (step_on_team). Where more than one way is open, step_ways_ times them (a busy
+  // machine makes both ways of using the second core slow) and `timed` says to record the step's
+  // time there. Steps whose open ways differ from the first step's (an epoch's last, smaller
+  // batch) take the team, else the plan, where open, untimed. Same bits every way.
+  StepWay step_way(std::int64_t count, bool& timed, bool plans_allowed = true) {
+    timed = false;
+    const std::array<bool, WayChooser::kMaxWays> open = {true, plans_allowed && may_plan_ahead(count),
+                                                         step_on_team(count)};
+    if (!open[1] && !open[2]) return StepWay::alone;
+    if (!step_ways_) {
+      step_ways_.emplace(open);
+      step_ways_open_ = open;
+    }
+    if (pinned_way_ != CpuStepWay::automatic) {
+      const int pinned = pinned_way_ == CpuStepWay::alone ? 0 : pinned_way_ == CpuStepWay::planned ? 1 : 2;
+      if (open[static_cast<std::size_t>(pinned)]) return static_cast<StepWay>(pinned);
+    }
+    if (open != step_ways_open_) return open[2] ? StepWay::team : StepWay::planned;
+    timed = true;
+    return static_cast<StepWay>(step_ways_->way());
+  }
+
   // Before the bound rows or the epoch's order change: no plan of the old ones is in the making or
   // taken later.
   void forget_plans() {
@@ -959,10 +1002,11 @@ class CpuModel final : public Model {
                : params_.size();
   }
 
-  // Whether a step of `count` rows is worth the OpenMP team. A step ends in several barriers; a
-  // small step (B = 1024 rows of 32 features takes about 40 us on one core) gains little from a
-  // second thread and loses a great deal whenever a thread of the team is descheduled (a busy
-  // machine: every barrier then waits out a time slice). Same bits either way.
+  // Whether a step of `count` rows may be worth the OpenMP team (team_chooser_ then times whether
+  // it is). A step ends in several barriers; a small step (B = 1024 rows of 32 features takes about
+  // 40 us on one core) gains little from a second thread and loses a great deal whenever a thread
+  // of the team is descheduled (a busy machine: every barrier then waits out a time slice). Same
+  // bits either way.
   bool step_on_team(std::int64_t count) const {
     const std::int64_t row_work = (shape_.layout.dense_features + shape_.layout.groups) *
                                   params_.outputs * (1 + params_.factors);
@@ -1036,6 +1080,10 @@ class CpuModel final : public Model {
   std::uint64_t order_generation_ = 0;
   std::int64_t steps_planned_ = 0;  // steps run on the planner's plans
   bool planner_refused_ = false;    // its thread could not be started
+  // The way steps run (step_way), chosen by their timings, and the ways open to it.
+  std::optional<WayChooser> step_ways_;
+  std::array<bool, WayChooser::kMaxWays> step_ways_open_{};
+  CpuStepWay pinned_way_ = CpuStepWay::automatic;  // set_cpu_step_way
   // Made at the first step it plans; declared last, so destroyed (its thread joined) first.
   std::unique_ptr<StepPlanner> planner_;
 };
@@ -1051,8 +1099,12 @@ std::int64_t steps_planned_ahead(const Model& model) {
   return cpu ? cpu->steps_planned() : 0;
 }
 
+void set_cpu_step_way(Model& model, CpuStepWay way) {
+  if (auto* cpu = dynamic_cast<CpuModel*>(&model)) cpu->pin_step_way(way);
+}
+
 HostMemory cpu_training_rows_memory(std::int64_t sparse_groups, const OptimizerConfig& optimizer) {
-  // CpuModel::plans_ahead's conditions that do not depend on the step.
+  // CpuModel::may_plan_ahead's conditions that do not depend on the step.
   const bool planned = sparse_groups > 0 && optimizer.lazy_sparse && omp_get_max_threads() > 1;
   return planned ? HostMemory::plain : HostMemory::huge_pages;
 }

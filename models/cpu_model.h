@@ -18,6 +18,15 @@ std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerCo
 // features found while the step before ran); 0 for another model. For tests and diagnostics.
 std::int64_t steps_planned_ahead(const Model& model);
 
+// How the exact steps of a CPU model run: in the model's thread alone; planned ahead on a second
+// thread (lazy steps of sparse groups); on the OpenMP team (large steps). `automatic` (the default)
+// times the ways open to a step and runs the fastest (runtime/way_chooser.h: a busy machine makes
+// both uses of a second core slow). Same bits every way.
+enum class CpuStepWay { automatic, alone, planned, team };
+// Makes `model` (one make_cpu_model made; others are left alone) run its steps `way` where that
+// way is open to them (else as `automatic` would without timing). For tests and diagnostics.
+void set_cpu_step_way(Model& model, CpuStepWay way);
+
 // The memory for the row-major rows a CPU model trains on (TrainingSet::dense_by_row, slot_by_row,
 // value_by_row) over `sparse_groups` groups with `optimizer`. Huge pages where a step gathers its
 // own random rows: it waits on each row's TLB miss as well as its cache miss (epochs of 800k dense

@@ -1823,6 +1823,8 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
     const auto run = [&](int team, bool skip, bool wait) {
       omp_set_num_threads(team);
       auto model = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 21);
+      // Planned wherever a plan is open, not as the timings choose.
+      set_cpu_step_way(*model, CpuStepWay::planned);
       model->bind_training_set(d.set());
       Run out;
       std::int64_t step = 0;
@@ -1869,6 +1871,47 @@ TEST(CpuModelPlanner, PlannedStepsGiveTheBitsOfOneThread) {
   }
 }
 
+// Each way a step can run (set_cpu_step_way: alone, planned ahead, on the team) and the timed
+// choice among them give the bits of one thread, on a model every way is open to (sparse groups
+// with lazy updates, and steps large enough for the team).
+TEST(CpuModelPlanner, EveryStepWayGivesTheBitsOfOneThread) {
+  Data d = make_features(3000, 3, {3, 50, 700, 5000, 2, 9, 40000, 11}, 8);
+  assign_labels(d, LossKind::softmax, 3, 6, linear_truth(d, 9));
+  const ModelShape shape = make_shape(d, LossKind::softmax, ModelKind::fm, 16);
+  constexpr std::int64_t kBatch = 512;
+  const int threads = omp_get_max_threads();
+  const auto run = [&](int team, CpuStepWay way) {
+    omp_set_num_threads(team);
+    auto model = make_model(DeviceContext::cpu(), shape, OptimizerConfig{}, 21);
+    set_cpu_step_way(*model, way);
+    model->bind_training_set(d.set());
+    std::vector<double> losses;
+    std::int64_t step = 0;
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      model->set_epoch_order(shuffled(d.rows, 70 + epoch));
+      for (std::int64_t first = 0; first < d.rows; first += kBatch) {
+        StepSettings st;
+        st.step = ++step;
+        st.learning_rate = 0.02f;
+        st.return_loss = true;
+        losses.push_back(model->train_step(first, std::min(kBatch, d.rows - first), st));
+      }
+    }
+    const std::int64_t planned = steps_planned_ahead(*model);
+    omp_set_num_threads(threads);
+    return std::make_tuple(flatten(model->parameters()), losses, planned);
+  };
+  const auto [one, one_losses, one_planned] = run(1, CpuStepWay::automatic);
+  EXPECT_EQ(one_planned, 0);
+  for (const CpuStepWay way : {CpuStepWay::alone, CpuStepWay::planned, CpuStepWay::team, CpuStepWay::automatic}) {
+    SCOPED_TRACE(static_cast<int>(way));
+    const auto [two, two_losses, planned] = run(2, way);
+    EXPECT_TRUE(same_bits(two, one)) << "the way steps ran changed the parameters";
+    EXPECT_EQ(two_losses, one_losses);
+    if (way == CpuStepWay::alone || way == CpuStepWay::team) EXPECT_EQ(planned, 0);
+  }
+}
+
 // The training rows' memory follows whether the steps are planned ahead: plain pages only where a
 // second thread gathers the rows (the planner ran steps on its plans), huge pages where each step
 // gathers its own.
@@ -1885,6 +1928,7 @@ TEST(CpuModelPlanner, TrainingRowsInPlainPagesOnlyWhereStepsArePlanned) {
   assign_labels(d, LossKind::logistic, 1, 6, linear_truth(d, 7));
   auto model = make_model(DeviceContext::cpu(), make_shape(d, LossKind::logistic, ModelKind::linear, 0),
                           OptimizerConfig{}, 21);
+  set_cpu_step_way(*model, CpuStepWay::planned);
   model->bind_training_set(d.set());
   model->set_epoch_order(shuffled(d.rows, 3));
   for (std::int64_t first = 0, step = 0; first < d.rows; first += 256) {
