@@ -10,8 +10,9 @@
 // alone. No size threshold fits both, so the chooser times a few pieces each way, runs the fastest
 // for a span of pieces, and times them all again: at once when the chosen way has become much
 // slower than it was, else after the span, which doubles each time the choice stands (up to
-// kLongestSpan pieces) and starts again when it changes. A way far slower than the best of its
-// round is not timed further. Not thread-safe: one chooser per series, used from the thread that
+// kLongestSpan pieces) and starts again when it changes, and is at least long enough that timing
+// the slower ways costs a small share of it. A way far slower than the best of its round is not
+// timed further. Not thread-safe: one chooser per series, used from the thread that
 // runs it.
 #pragma once
 
@@ -34,6 +35,14 @@ class WayChooser {
   static constexpr double kSlowdown = 2.0;
   // The chosen way is timed again at once when this many pieces in a row are slow.
   static constexpr int kSlowPieces = 8;
+  // A way's untimed first piece ends its timing when it takes this many times the round's best.
+  static constexpr double kHopeless = 8.0;
+  // Means within this factor are a tie (the standing choice stays).
+  static constexpr double kTie = 1.05;
+  // A span is long enough that the round before it cost at most this share of it on slower ways
+  // (a busy machine's team pieces of 30 ms against 0.5 ms alone), up to kLongestCostSpan pieces.
+  static constexpr double kTimingShare = 0.05;
+  static constexpr std::int64_t kLongestCostSpan = std::int64_t{1} << 16;
 
   // Ways 0 .. kMaxWays - 1 where available[way]; way 0 must be.
   explicit WayChooser(std::array<bool, kMaxWays> available) : available_(available) {
@@ -48,6 +57,7 @@ class WayChooser {
   // timings compare seconds per unit, so pieces of unequal size (an epoch's last batch) compare.
   void record(double seconds, std::int64_t work) {
     const double per_unit = work > 0 ? seconds / static_cast<double>(work) : seconds;
+    last_work_ = std::max<std::int64_t>(work, 1);
     ++pieces_;
     if (!timing_) {
       slow_in_a_row_ = per_unit > kSlowdown * chosen_mean_ ? slow_in_a_row_ + 1 : 0;
@@ -59,9 +69,17 @@ class WayChooser {
       }
       return;
     }
-    if (pieces_ == 1) return;  // the untimed first piece
-    sum_ += per_unit;
+    round_seconds_[way_] += seconds;
+    round_work_[way_] += static_cast<double>(last_work_);
     const double best = best_mean_of_round();
+    if (pieces_ == 1) {  // the untimed first piece, unless it shows the way hopeless already
+      if (best > 0.0 && per_unit > kHopeless * best) {
+        mean_[way_] = per_unit;
+        next_way();
+      }
+      return;
+    }
+    sum_ += per_unit;
     if (best > 0.0 && per_unit > kSlowdown * best) {
       mean_[way_] = per_unit;  // far slower than a way already timed: no more of it this round
       next_way();
@@ -81,6 +99,8 @@ class WayChooser {
   void start_round() {
     timing_ = true;
     mean_.fill(0.0);
+    round_seconds_.fill(0.0);
+    round_work_.fill(0.0);
     way_ = 0;
     pieces_ = 0;
     sum_ = 0.0;
@@ -106,7 +126,18 @@ class WayChooser {
     for (int w = 1; w < kMaxWays; ++w) {
       if (available_[w] && mean_[w] < mean_[fastest]) fastest = w;
     }
+    // Ways within kTie of each other are a tie, which the standing choice wins: flipping between
+    // them would start every span over, and every round times the slow ways too.
+    if (rounds_ > 0 && mean_[chosen_] <= kTie * mean_[fastest]) fastest = chosen_;
     span_ = rounds_ > 0 && fastest == chosen_ ? std::min(2 * span_, kLongestSpan) : kFirstSpan;
+    // Long enough that the round's pieces on slower ways cost at most kTimingShare of the span.
+    double excess = 0.0;
+    for (int w = 0; w < kMaxWays; ++w) excess += round_seconds_[w] - mean_[fastest] * round_work_[w];
+    const double piece = mean_[fastest] * static_cast<double>(last_work_);
+    if (piece > 0.0 && excess > 0.0) {
+      const double pieces = excess / (kTimingShare * piece);
+      span_ = std::max(span_, static_cast<std::int64_t>(std::min(pieces, static_cast<double>(kLongestCostSpan))));
+    }
     chosen_ = fastest;
     chosen_mean_ = mean_[fastest];
     ++rounds_;
@@ -117,6 +148,8 @@ class WayChooser {
 
   std::array<bool, kMaxWays> available_;
   std::array<double, kMaxWays> mean_{};  // seconds per unit, this round
+  std::array<double, kMaxWays> round_seconds_{}, round_work_{};  // every piece of this round
+  std::int64_t last_work_ = 1;
   bool timing_ = true;
   int way_ = 0;
   int chosen_ = 0;
