@@ -1,10 +1,12 @@
-// `lathe info [--json]`: the GPU(s) found, or why CUDA cannot be used, and the CPU threads.
+// `lathe info [--json]`: the GPU(s) found, or why CUDA cannot be used, the CPU threads and how
+// their OpenMP threads wait.
 #include <nlohmann/json.hpp>
 
 #include <iomanip>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/openmp_spinning.h"
 #include "runtime/device_context.h"
 
 namespace lathe::cli {
@@ -29,6 +31,7 @@ void add_info_command(CLI::App& app) {
       j["driver_version"] = cuda_version_text(info.driver_version);
       j["runtime_version"] = cuda_version_text(info.runtime_version);
       j["cpu_threads"] = info.cpu_threads;
+      j["openmp_wait"] = openmp_spinning();
       j["devices"] = nlohmann::json::array();
       for (const auto& d : info.devices) {
         j["devices"].push_back({{"index", d.index},
@@ -54,6 +57,7 @@ void add_info_command(CLI::App& app) {
                 << " SMs\n";
     }
     std::cout << "CPU threads:     " << info.cpu_threads << "\n";
+    std::cout << "OpenMP waits:    " << openmp_spinning() << "\n";
     std::cout << "Default device:  " << (info.cuda_usable ? "cuda:0" : "cpu") << "\n";
   });
 }

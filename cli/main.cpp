@@ -19,6 +19,7 @@
 
 #include "cli/closest_name.h"
 #include "cli/commands.h"
+#include "cli/openmp_spinning.h"
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"  // lathe::version()
 #include "runtime/device_context.h"
@@ -176,6 +177,7 @@ int check_stdout(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lathe::cli::bound_openmp_spinning(argv);
   open_closed_standard_streams();
   return check_stdout(run(argc, argv));
 }

@@ -517,15 +517,30 @@ class CpuModel final : public Model {
     grow(copies_, (state_.moments.empty() ? 1 : 3) * workers * size);  // weights, then two moments each
     const std::int64_t rounds = (longest + settings.sync_every - 1) / settings.sync_every;
     const std::int64_t chunks = (size + kNormSlice - 1) / kNormSlice;
-#pragma omp parallel
-    {
-#pragma omp for schedule(static)
+#pragma omp parallel for schedule(static) if (workers * size >= kTeamMinItems)
+    for (std::int64_t w = 0; w < workers; ++w) {
+      StepState& s = workers_[w];
+      std::copy(state_.theta.begin(), state_.theta.end(), s.theta.begin());
+      std::copy(state_.moments.begin(), state_.moments.end(), s.moments.begin());
+    }
+    for (std::int64_t round = 0; round < rounds; ++round) {
+      // The round's rows: its steps of every worker.
+      std::int64_t round_rows = 0;
       for (std::int64_t w = 0; w < workers; ++w) {
-        StepState& s = workers_[w];
-        std::copy(state_.theta.begin(), state_.theta.end(), s.theta.begin());
-        std::copy(state_.moments.begin(), state_.moments.end(), s.moments.begin());
+        std::int64_t begin = 0, end = 0;
+        local_sgd_shard(batches, workers, w, begin, end);
+        const std::int64_t steps = std::min(end - begin, (round + 1) * settings.sync_every) - round * settings.sync_every;
+        round_rows += std::max<std::int64_t>(steps, 0) * batch;
       }
-      for (std::int64_t round = 0; round < rounds; ++round) {
+      // On the team, or its workers one after another in this thread (the same bits): by their
+      // timings, as exact steps choose (step_way), since a round ends in barriers that a busy
+      // machine makes slow.
+      bool timed = pinned_way_ == CpuStepWay::automatic;
+      const bool team = pinned_way_ == CpuStepWay::automatic ? round_ways_.way() == static_cast<int>(StepWay::team)
+                                                             : pinned_way_ == CpuStepWay::team;
+      const auto started = std::chrono::steady_clock::now();
+#pragma omp parallel if (team)
+      {
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t w = 0; w < workers; ++w) {
           StepState& s = workers_[w];
@@ -562,6 +577,7 @@ class CpuModel final : public Model {
           }
         }
       }
+      if (timed) round_ways_.record(seconds_since(started), round_rows);
     }
     double loss = 0.0;
     for (std::int64_t w = 0; w < workers; ++w) loss += workers_[w].loss;
@@ -1084,6 +1100,9 @@ class CpuModel final : public Model {
   std::optional<WayChooser> step_ways_;
   std::array<bool, WayChooser::kMaxWays> step_ways_open_{};
   CpuStepWay pinned_way_ = CpuStepWay::automatic;  // set_cpu_step_way
+  // Whether local SGD's rounds (train_epoch_local_sgd) run on the team or in this thread, by their
+  // timings.
+  WayChooser round_ways_{{true, false, true}};
   // Made at the first step it plans; declared last, so destroyed (its thread joined) first.
   std::unique_ptr<StepPlanner> planner_;
 };

@@ -19,9 +19,10 @@ std::unique_ptr<Model> make_cpu_model(const ModelShape& shape, const OptimizerCo
 std::int64_t steps_planned_ahead(const Model& model);
 
 // How the exact steps of a CPU model run: in the model's thread alone; planned ahead on a second
-// thread (lazy steps of sparse groups); on the OpenMP team (large steps). `automatic` (the default)
-// times the ways open to a step and runs the fastest (runtime/way_chooser.h: a busy machine makes
-// both uses of a second core slow). Same bits every way.
+// thread (lazy steps of sparse groups); on the OpenMP team (large steps). Local SGD's rounds run on
+// the team or their workers one after another in the model's thread (`planned` runs them so).
+// `automatic` (the default) times the ways open and runs the fastest (runtime/way_chooser.h: a
+// busy machine makes every use of a second core slow). Same bits every way.
 enum class CpuStepWay { automatic, alone, planned, team };
 // Makes `model` (one make_cpu_model made; others are left alone) run its steps `way` where that
 // way is open to them (else as `automatic` would without timing). For tests and diagnostics.

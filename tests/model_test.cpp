@@ -1961,8 +1961,10 @@ struct LocalRun {
 // `epochs` epochs over fresh shuffles: local SGD with `local` when parallel, else exact mode's
 // train_step loop (steps of local.batch rows, step counts first_step + i, the same learning rate).
 LocalRun run_epochs(const DeviceContext& ctx, const ModelShape& shape, const OptimizerConfig& opt,
-                    const Data& d, LocalSgdSettings local, int epochs, bool parallel) {
+                    const Data& d, LocalSgdSettings local, int epochs, bool parallel,
+                    CpuStepWay way = CpuStepWay::automatic) {
   auto model = make_model(ctx, shape, opt, 21);
+  set_cpu_step_way(*model, way);
   model->bind_training_set(d.set());
   LocalRun out;
   std::int64_t step = 0;
@@ -1998,6 +2000,27 @@ LocalSgdSettings local_settings(std::int64_t batch, std::int64_t sync_every, std
   local.learning_rate = 0.02f;
   local.workers = workers;
   return local;
+}
+
+// Local SGD's rounds run on the team or their workers one after another in the model's thread
+// (set_cpu_step_way; by default as their timings choose): the same bits every way, the bits of
+// one thread.
+TEST(CpuModelPlanner, LocalSgdRoundsGiveTheSameBitsOnTheTeamOrInOneThread) {
+  Data d = make_features(2000, 4, {30, 500}, 17);
+  assign_labels(d, LossKind::logistic, 1, 6, linear_truth(d, 11));
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::fm, 4);
+  const LocalSgdSettings local = local_settings(64, 4, 3);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const LocalRun one = run_epochs(DeviceContext::cpu(), shape, OptimizerConfig{}, d, local, 3, true);
+  omp_set_num_threads(std::max(threads, 2));
+  for (const CpuStepWay way : {CpuStepWay::alone, CpuStepWay::team, CpuStepWay::automatic}) {
+    SCOPED_TRACE(static_cast<int>(way));
+    const LocalRun got = run_epochs(DeviceContext::cpu(), shape, OptimizerConfig{}, d, local, 3, true, way);
+    EXPECT_TRUE(same_bits(got.theta, one.theta));
+    EXPECT_EQ(got.epoch_losses, one.epoch_losses);
+  }
+  omp_set_num_threads(threads);
 }
 
 std::vector<RunConfig> local_sweep() {

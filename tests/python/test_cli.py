@@ -1222,3 +1222,34 @@ class OneRowRegressionTest(TempDirTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OpenMpWaitTest(unittest.TestCase):
+    """`lathe` bounds how long its OpenMP threads spin (GOMP_SPINCOUNT, set before libgomp starts by
+    running itself again) unless the user chose: `lathe info` says which holds."""
+
+    def info(self, **env_vars):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "LATHE_SET_GOMP_SPINCOUNT")}
+        env.update(env_vars)
+        proc = subprocess.run([LATHE, "info", "--json"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return json.loads(proc.stdout)["openmp_wait"]
+
+    def test_spinning_is_bounded_unless_the_user_chose(self):
+        self.assertEqual(self.info(), "GOMP_SPINCOUNT=10000 (set by lathe)")
+        self.assertEqual(self.info(OMP_WAIT_POLICY="active"), "OMP_WAIT_POLICY=active")
+        self.assertEqual(self.info(GOMP_SPINCOUNT="300000"), "GOMP_SPINCOUNT=300000")
+
+    def test_the_run_again_keeps_the_arguments_and_standard_input(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        with tempfile.TemporaryDirectory(prefix="lathe-omp-") as d:
+            csv = os.path.join(d, "a b.csv")
+            with open(csv, "w") as f:
+                f.write("x,y\n1,2\n3,4\n")
+            out = os.path.join(d, "out é.h5")
+            proc = subprocess.run([LATHE, "import", csv, out, "--quiet"], capture_output=True, text=True, env=env,
+                                  timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with h5py.File(out) as f:
+                self.assertEqual(list(f["x"][()]), [1, 3])
