@@ -32,8 +32,9 @@
 namespace lathe {
 namespace {
 
-// How a training step runs (CpuModel::step_way): the values are WayChooser's ways.
-enum class StepWay { alone = 0, planned = 1, team = 2 };
+// A way a step runs (alone, planned, team) as WayChooser's way index, and back.
+constexpr int chooser_way(CpuStepWay way) { return static_cast<int>(way) - static_cast<int>(CpuStepWay::alone); }
+constexpr CpuStepWay step_way_of(int way) { return static_cast<CpuStepWay>(way + static_cast<int>(CpuStepWay::alone)); }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -436,10 +437,10 @@ class CpuModel final : public Model {
     check_step(first, count, static_cast<std::int64_t>(order_.size()), settings);
     if (count == 0) return 0.0;
     bool timed = false;
-    const StepWay way = step_way(count, timed);
-    const bool team = way == StepWay::team;
+    const CpuStepWay way = step_way(count, timed);
+    const bool team = way == CpuStepWay::team;
     bool planned = false;
-    const bool plans = way == StepWay::planned && !planner_refused_;
+    const bool plans = way == CpuStepWay::planned && !planner_refused_;
     if (plans && !planner_) {
       try {
         planner_ = std::make_unique<StepPlanner>(
@@ -497,7 +498,7 @@ class CpuModel final : public Model {
         const std::int64_t first = b * batch;
         const std::int64_t count = std::min(batch, n - first);
         bool timed = false;
-        const bool team = step_way(count, timed, /*plans_allowed=*/false) == StepWay::team;
+        const bool team = step_way(count, timed, /*plans_allowed=*/false) == CpuStepWay::team;
         const auto started = std::chrono::steady_clock::now();
         loss += step(state_, order_.data() + first, count, rules[b], team);
         if (timed) step_ways_->record(seconds_since(started), count);
@@ -536,7 +537,7 @@ class CpuModel final : public Model {
       // timings, as exact steps choose (step_way), since a round ends in barriers that a busy
       // machine makes slow.
       bool timed = pinned_way_ == CpuStepWay::automatic;
-      const bool team = pinned_way_ == CpuStepWay::automatic ? round_ways_.way() == static_cast<int>(StepWay::team)
+      const bool team = pinned_way_ == CpuStepWay::automatic ? step_way_of(round_ways_.way()) == CpuStepWay::team
                                                              : pinned_way_ == CpuStepWay::team;
       const auto started = std::chrono::steady_clock::now();
 #pragma omp parallel if (team)
@@ -915,22 +916,21 @@ class CpuModel final : public Model {
   // machine makes both ways of using the second core slow) and `timed` says to record the step's
   // time there. Steps whose open ways differ from the first step's (an epoch's last, smaller
   // batch) take the team, else the plan, where open, untimed. Same bits every way.
-  StepWay step_way(std::int64_t count, bool& timed, bool plans_allowed = true) {
+  CpuStepWay step_way(std::int64_t count, bool& timed, bool plans_allowed = true) {
     timed = false;
     const std::array<bool, WayChooser::kMaxWays> open = {true, plans_allowed && may_plan_ahead(count),
                                                          step_on_team(count)};
-    if (!open[1] && !open[2]) return StepWay::alone;
+    if (!open[1] && !open[2]) return CpuStepWay::alone;
     if (!step_ways_) {
       step_ways_.emplace(open);
       step_ways_open_ = open;
     }
-    if (pinned_way_ != CpuStepWay::automatic) {
-      const int pinned = pinned_way_ == CpuStepWay::alone ? 0 : pinned_way_ == CpuStepWay::planned ? 1 : 2;
-      if (open[static_cast<std::size_t>(pinned)]) return static_cast<StepWay>(pinned);
+    if (pinned_way_ != CpuStepWay::automatic && open[static_cast<std::size_t>(chooser_way(pinned_way_))]) {
+      return pinned_way_;
     }
-    if (open != step_ways_open_) return open[2] ? StepWay::team : StepWay::planned;
+    if (open != step_ways_open_) return open[2] ? CpuStepWay::team : CpuStepWay::planned;
     timed = true;
-    return static_cast<StepWay>(step_ways_->way());
+    return step_way_of(step_ways_->way());
   }
 
   // Before the bound rows or the epoch's order change: no plan of the old ones is in the making or
