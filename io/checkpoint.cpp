@@ -9,6 +9,7 @@
 
 #include "io/hdf5_handle.h"
 #include "io/temporary_file.h"
+#include "models/model_formulas.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -19,9 +20,13 @@ using h5::H5Handle;
 
 // 2: the optimizer's state (resume_optimizer_*) and optimizer_step_origin. A format 1 checkpoint
 // has neither: its run resumes with the moments at zero and the step count restarted.
-constexpr int kCheckpointFormatVersion = 2;
+// 3: the sparse features' last steps (resume_optimizer_last_step), from which lazy updates catch
+// up skipped penalties. A format 2 checkpoint predates the catch-up: its features resume as if
+// updated at its last step, so no penalty of the steps before the checkpoint is applied twice.
+constexpr int kCheckpointFormatVersion = 3;
 constexpr const char* kFirstName = "resume_optimizer_first";
 constexpr const char* kSecondName = "resume_optimizer_second";
+constexpr const char* kLastStepName = "resume_optimizer_last_step";
 
 // True when every value's bits are zero (+0.0f): such an array is stored as no dataset at all.
 bool all_zero_bits(const std::vector<float>& v) {
@@ -96,6 +101,10 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
     if (!all_zero_bits(state.optimizer.second)) {
       h5::write_checksummed_floats(file.get(), kSecondName, state.optimizer.second, {static_cast<hsize_t>((state.optimizer.second).size())}, context);
     }
+    if (!state.optimizer.last_step.empty()) {
+      h5::write_checksummed(file.get(), kLastStepName, state.optimizer.last_step,
+                            {static_cast<hsize_t>(state.optimizer.last_step.size())}, context);
+    }
     LATHE_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), context);
     LATHE_H5_CHECK(H5Fclose(file.release()), context);
   }
@@ -108,9 +117,10 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   out.model = load_model(path, &extras);
   const std::string context = path.string();
   TrainerState& s = out.state;
+  int version = 0;
   try {
     const nlohmann::json j = nlohmann::json::parse(extras.state_json);
-    const int version = j.at("checkpoint_format_version").get<int>();
+    version = j.at("checkpoint_format_version").get<int>();
     if (version > kCheckpointFormatVersion) {
       throw InputError(context + ": written by a newer Lathe (checkpoint format " + std::to_string(version) +
                        "): upgrade lathe");
@@ -149,6 +159,16 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     const H5Handle file = h5::open_file_for_reading(path);
     s.optimizer.first = read_state_array(file.get(), kFirstName, size, context);
     s.optimizer.second = read_state_array(file.get(), kSecondName, size, context);
+    const ModelShape shape = model_shape(out.model);
+    const std::int64_t sparse =
+        shape.layout.groups > 0 ? parameter_layout(shape).features - shape.layout.dense_features : 0;
+    if (h5::link_exists(file.get(), kLastStepName)) {
+      s.optimizer.last_step =
+          h5::read_checksummed<std::uint32_t>(file.get(), kLastStepName, static_cast<std::size_t>(sparse), context);
+    } else if (version == 2 && sparse > 0) {
+      s.optimizer.last_step = std::vector<std::uint32_t>(static_cast<std::size_t>(sparse),
+                                                         static_cast<std::uint32_t>(s.step - s.optimizer_step_origin));
+    }
   }
   s.best = out.model.parameters;
   return out;

@@ -604,6 +604,7 @@ template ChecksummedChunk checksummed_chunk<float>(const std::vector<float>&);
 template ChecksummedChunk checksummed_chunk<double>(const std::vector<double>&);
 template ChecksummedChunk checksummed_chunk<long>(const std::vector<long>&);
 template ChecksummedChunk checksummed_chunk<long long>(const std::vector<long long>&);
+template ChecksummedChunk checksummed_chunk<unsigned int>(const std::vector<unsigned int>&);
 template void write_checksummed<float>(hid_t, const char*, const std::vector<float>&,
                                        const std::vector<hsize_t>&, const std::string&,
                                        const ChecksummedChunk*);
@@ -616,6 +617,9 @@ template void write_checksummed<long>(hid_t, const char*, const std::vector<long
 template void write_checksummed<long long>(hid_t, const char*, const std::vector<long long>&,
                                            const std::vector<hsize_t>&, const std::string&,
                                            const ChecksummedChunk*);
+template void write_checksummed<unsigned int>(hid_t, const char*, const std::vector<unsigned int>&,
+                                              const std::vector<hsize_t>&, const std::string&,
+                                              const ChecksummedChunk*);
 template void write_checksummed_chunk<long>(hid_t, const char*, std::size_t, const std::vector<hsize_t>&,
                                             const std::string&, const ChecksummedChunk&);
 template void write_checksummed_chunk<long long>(hid_t, const char*, std::size_t, const std::vector<hsize_t>&,
@@ -624,6 +628,7 @@ template std::vector<float> read_checksummed<float>(hid_t, const char*, std::siz
 template std::vector<double> read_checksummed<double>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long> read_checksummed<long>(hid_t, const char*, std::size_t, const std::string&);
 template std::vector<long long> read_checksummed<long long>(hid_t, const char*, std::size_t, const std::string&);
+template std::vector<unsigned int> read_checksummed<unsigned int>(hid_t, const char*, std::size_t, const std::string&);
 
 namespace {
 

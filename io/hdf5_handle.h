@@ -170,6 +170,11 @@ struct H5Types<long> {
   static hid_t file() { return H5T_STD_I64LE; }
   static hid_t memory() { return H5T_NATIVE_LONG; }
 };
+template <>
+struct H5Types<unsigned int> {
+  static hid_t file() { return H5T_STD_U32LE; }
+  static hid_t memory() { return H5T_NATIVE_UINT; }
+};
 
 // The one chunk of a write_checksummed dataset as HDF5 stores it: the values' bytes, shuffled and
 // deflated first where `deflated`, then their Fletcher32 checksum (4 bytes, little-endian).
@@ -183,7 +188,7 @@ struct ChecksummedChunk {
 template <typename T>
 ChecksummedChunk checksummed_chunk(const std::vector<T>& values);
 
-// A dataset of `shape` (float32, float64 or int64, little-endian) written with HDF5's Fletcher32
+// A dataset of `shape` (float32, float64, int64 or uint32, little-endian) written with HDF5's Fletcher32
 // checksum in one chunk. From kCompressedDatasetBytes on, shuffled and deflated (level 1) first
 // where a sample of it shrinks to half or less: a model's table of 2^24 hashed crosses, mostly
 // zeros, took 64 MB; an fm's random factors are stored as they are. Empty arrays are written too (a

@@ -77,6 +77,7 @@ struct StepArgs {
   float* moment2 = nullptr;
   double* gradient = nullptr;
   std::uint8_t* touched = nullptr;  // [features]: the batch holds the slot (lazy updates)
+  std::uint32_t* last_step = nullptr;  // [features - dense]: penalties caught up (null: none)
   float* dscore = nullptr;  // [count][outputs]
   float* sums = nullptr;    // [count][outputs][factors] (fm)
   StepTotals* totals = nullptr;
@@ -92,6 +93,7 @@ struct UpdateArgs {
   float* moment2 = nullptr;
   double* gradient = nullptr;
   std::uint8_t* touched = nullptr;
+  std::uint32_t* last_step = nullptr;
   std::int64_t dense = 0;  // dense features
   const StepTotals* totals = nullptr;
   const double* square_partials = nullptr;  // kNormBlocks entries, when clipping
@@ -126,12 +128,12 @@ __device__ double block_sum(double v, double* scratch) {
 
 // The update of every dense entry (dense_entry_parameter) and, lazily, of the sparse features
 // whose `touched` flag the step's gradient phase set (clearing it): the lazy updates of
-// models/model_formulas.h. Entry i and feature dense + i belong to the thread with begin = i
-// (mod stride).
+// models/model_formulas.h, catching up penalties from last_step ([features - dense]) unless it is
+// null. Entry i and feature dense + i belong to the thread with begin = i (mod stride).
 __device__ void update_parameters(const UpdateRule& rule, const ParameterLayout& p,
                                   std::int64_t dense, double scale, float* theta, float* moment1,
                                   float* moment2, double* gradient, std::uint8_t* touched,
-                                  std::int64_t begin, std::int64_t stride) {
+                                  std::uint32_t* last_step, std::int64_t begin, std::int64_t stride) {
   if (!touched) {  // no sparse features, or every parameter takes every step (lazy_sparse false)
     const std::int64_t size = p.size();
     for (std::int64_t q = begin; q < size; q += stride) {
@@ -153,7 +155,8 @@ __device__ void update_parameters(const UpdateRule& rule, const ParameterLayout&
   for (std::int64_t feature = dense + begin; feature < p.features; feature += stride) {
     if (!touched[feature]) continue;
     touched[feature] = 0;
-    update_feature(rule, p, feature, scale, theta, MomentsView{moment1, moment2, 1}, GradientByParameter{gradient});
+    update_feature(rule, p, feature, scale, theta, MomentsView{moment1, moment2, 1}, GradientByParameter{gradient},
+                   last_step ? last_step + (feature - dense) : nullptr);
   }
 }
 
@@ -311,7 +314,7 @@ __device__ void block_train_step(const StepArgs& a) {
   }
   const double scale = gradient_scale(weight, squares, a.rule.config.clip_norm);
   update_parameters(a.rule, p, dense, scale, a.theta, a.moment1, a.moment2, a.gradient,
-                    a.touched, tid, Threads);
+                    a.touched, a.last_step, tid, Threads);
 }
 
 // order[i] = epoch_row(p, i): the epoch's order, made on the device (grid-stride).
@@ -388,6 +391,8 @@ struct LocalSgdArgs {
   LocalRound round;
   double* gradient = nullptr;       // [worker][size], all zero between steps
   std::uint8_t* touched = nullptr;  // [worker][features], all zero between steps (no groups: null)
+  std::uint32_t* last_step = nullptr;  // [worker][caught_up]: as StepArgs::last_step (null: none)
+  std::int64_t caught_up = 0;          // sparse features whose penalties are caught up
   float* dscore = nullptr;     // [worker][batch][outputs]
   float* sums = nullptr;       // [worker][batch][outputs][factors] (fm)
   StepTotals* totals = nullptr;        // [worker]
@@ -417,6 +422,7 @@ __global__ void __launch_bounds__(kLocalThreads) local_sgd_round_kernel(LocalSgd
     s.moment2 = a.round.moment2 + w * a.round.size;
     s.gradient = a.gradient + w * a.round.size;
     s.touched = a.touched ? a.touched + w * a.model.params.features : nullptr;
+    s.last_step = a.last_step ? a.last_step + w * a.caught_up : nullptr;
     s.dscore = a.dscore + w * a.round.batch * outputs;
     s.sums = a.sums + w * a.round.batch * outputs * k;
     s.totals = a.totals + w;
@@ -424,6 +430,7 @@ __global__ void __launch_bounds__(kLocalThreads) local_sgd_round_kernel(LocalSgd
     s.rule = a.round.rule;
     s.rule.bias_correction1 = a.round.corrections[i].first;
     s.rule.bias_correction2 = a.round.corrections[i].second;
+    s.rule.step = a.round.rule.step + static_cast<std::uint32_t>(i);  // the rule is first_step's
     s.fused_update = true;
     block_train_step<kLocalThreads>(s);
     __syncthreads();  // the update's writes before the next step's forward
@@ -435,6 +442,11 @@ struct AverageArgs {
   std::int64_t workers = 0;
   float* copies[3] = {};  // theta, moment1, moment2: [worker][size]
   float* main[3] = {};    // the model's own arrays
+  // Sparse features' last steps (lazy updates catching up penalties; null: none): [worker][caught_up]
+  // and the model's [caught_up]. The average takes the latest (later_step).
+  std::uint32_t* last_copies = nullptr;
+  std::uint32_t* last_main = nullptr;
+  std::int64_t caught_up = 0;
   bool broadcast = false;  // also write the average back to every copy (a sync within the epoch)
   bool last = false;       // the epoch's last average: add the workers' losses to loss_sum
   double* worker_loss = nullptr;
@@ -454,6 +466,15 @@ __global__ void __launch_bounds__(kUpdateThreads) average_workers_kernel(Average
       }
     }
   }
+  for (std::int64_t f = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       a.last_copies && f < a.caught_up; f += stride) {
+    std::uint32_t latest = a.last_copies[f];
+    for (std::int64_t w = 1; w < a.workers; ++w) latest = later_step(latest, a.last_copies[w * a.caught_up + f]);
+    a.last_main[f] = latest;
+    if (a.broadcast) {
+      for (std::int64_t w = 0; w < a.workers; ++w) a.last_copies[w * a.caught_up + f] = latest;
+    }
+  }
   if (a.last && blockIdx.x == 0 && threadIdx.x == 0) {
     double total = 0.0;
     for (std::int64_t w = 0; w < a.workers; ++w) total += a.worker_loss[w];
@@ -469,6 +490,11 @@ __global__ void __launch_bounds__(kUpdateThreads) broadcast_to_workers_kernel(Av
        i += stride) {
     const std::int64_t q = i % a.size;
     for (int c = 0; c < 3; ++c) a.copies[c][i] = a.main[c][q];
+  }
+  const std::int64_t last_total = a.last_copies ? a.workers * a.caught_up : 0;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < last_total;
+       i += stride) {
+    a.last_copies[i] = a.last_main[i % a.caught_up];
   }
 }
 
@@ -498,7 +524,7 @@ __global__ void __launch_bounds__(kUpdateThreads) update_kernel(UpdateArgs a) {
   }
   __syncthreads();
   update_parameters(a.rule, a.params, a.dense, scale, a.theta, a.moment1, a.moment2, a.gradient,
-                    a.touched, static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
+                    a.touched, a.last_step, static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
                     static_cast<std::int64_t>(gridDim.x) * blockDim.x);
 }
 
@@ -925,6 +951,10 @@ class CudaModel final : public Model {
       touched_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(params_.features), stream_);
       zero(touched_);
     }
+    if (caught_up_features() > 0) {
+      last_step_ = DeviceBuffer<std::uint32_t>(static_cast<std::size_t>(caught_up_features()), stream_);
+      zero(last_step_);
+    }
     totals_ = DeviceBuffer<StepTotals>(1, stream_);
     loss_sum_ = DeviceBuffer<double>(1, stream_);
     square_partials_ = DeviceBuffer<double>(kNormBlocks, stream_);
@@ -1181,6 +1211,7 @@ class CudaModel final : public Model {
       u.moment2 = moment2_.data();
       u.gradient = gradient_.data();
       u.touched = touched_flags();
+      u.last_step = last_steps();
       u.dense = shape_.layout.dense_features;
       u.totals = totals_.data();
       u.square_partials = square_partials_.data();
@@ -1265,6 +1296,7 @@ class CudaModel final : public Model {
       }
       reserve(local_dscore_, workers * batch * outputs, stream_);
       reserve(local_sums_, workers * batch * outputs * k, stream_);
+      reserve(local_last_step_, workers * caught_up_features(), stream_);
     }
     reserve(local_totals_, workers, stream_);
     reserve(local_loss_, workers, stream_);
@@ -1281,12 +1313,17 @@ class CudaModel final : public Model {
     avg.main[2] = moment2_.data();
     avg.worker_loss = local_loss_.data();
     avg.loss_sum = loss_sum_.data();
+    if (!dense && caught_up_features() > 0) {
+      avg.last_copies = local_last_step_.data();
+      avg.last_main = last_step_.data();
+      avg.caught_up = caught_up_features();
+    }
     const auto blocks_for = [](std::int64_t total) {
       return static_cast<unsigned>(std::max<std::int64_t>(
           1, std::min<std::int64_t>((total + kUpdateThreads - 1) / kUpdateThreads,
                                     kUpdateMaxBlocks)));
     };
-    broadcast_to_workers_kernel<<<blocks_for(workers * size), kUpdateThreads, 0, stream_>>>(avg);
+    broadcast_to_workers_kernel<<<blocks_for(workers * std::max(size, avg.caught_up)), kUpdateThreads, 0, stream_>>>(avg);
     LATHE_CUDA_CHECK_LAUNCH();
     if (workers > 0x7fffffffLL) throw Error("train_epoch_local_sgd: too many workers");
     LocalRound round;
@@ -1310,7 +1347,7 @@ class CudaModel final : public Model {
         LATHE_CUDA_CHECK_LAUNCH();
         avg.last = r.end_local == longest;
         avg.broadcast = !avg.last;
-        average_workers_kernel<<<blocks_for(size), kUpdateThreads, 0, stream_>>>(avg);
+        average_workers_kernel<<<blocks_for(std::max(size, avg.caught_up)), kUpdateThreads, 0, stream_>>>(avg);
         LATHE_CUDA_CHECK_LAUNCH();
       }
     };
@@ -1345,6 +1382,8 @@ class CudaModel final : public Model {
     a.round = round;
     a.gradient = local_gradient_.data();
     a.touched = lazy() ? local_touched_.data() : nullptr;
+    a.last_step = avg.last_copies;
+    a.caught_up = avg.caught_up;
     a.dscore = local_dscore_.data();
     a.sums = local_sums_.data();
     a.totals = local_totals_.data();
@@ -1387,6 +1426,7 @@ class CudaModel final : public Model {
     upload(theta_, theta.data(), static_cast<std::int64_t>(theta.size()), stream_);
     zero(moment1_);
     zero(moment2_);
+    zero(last_step_);
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
@@ -1400,6 +1440,11 @@ class CudaModel final : public Model {
                                        cudaMemcpyDeviceToHost, stream_));
       LATHE_CUDA_CHECK(cudaMemcpyAsync(out.second.data(), moment2_.data(), size * sizeof(float),
                                        cudaMemcpyDeviceToHost, stream_));
+    }
+    out.last_step.resize(static_cast<std::size_t>(caught_up_features()));
+    if (!out.last_step.empty()) {
+      LATHE_CUDA_CHECK(cudaMemcpyAsync(out.last_step.data(), last_step_.data(),
+                                       out.last_step.size() * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream_));
     }
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return out;
@@ -1417,6 +1462,11 @@ class CudaModel final : public Model {
       zero(moment2_);
     } else {
       upload(moment2_, state.second.data(), size, stream_);
+    }
+    if (state.last_step.empty()) {
+      zero(last_step_);
+    } else if (caught_up_features() > 0) {
+      upload(last_step_, state.last_step.data(), caught_up_features(), stream_);
     }
     // The host vectors may go away once this returns: wait for the pageable copies.
     LATHE_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -1582,6 +1632,7 @@ class CudaModel final : public Model {
     a.moment2 = moment2_.data();
     a.gradient = gradient_.data();
     a.touched = touched_flags();
+    a.last_step = last_steps();
     a.dscore = dscore_.data();
     a.sums = sums_.data();
     a.totals = totals_.data();
@@ -1647,6 +1698,13 @@ class CudaModel final : public Model {
 
   std::uint8_t* touched_flags() { return lazy() ? touched_.data() : nullptr; }
   bool lazy() const { return shape_.layout.groups > 0 && optimizer_.lazy_sparse; }
+  // The sparse features whose lazy updates catch up the penalties of the steps they skipped
+  // (last_step_): all of them under lazy updates with l1 or l2, else none (as the CPU model's).
+  std::int64_t caught_up_features() const {
+    const bool penalties = optimizer_.l1 > 0.0f || optimizer_.l2 > 0.0f;
+    return lazy() && penalties ? params_.features - shape_.layout.dense_features : 0;
+  }
+  std::uint32_t* last_steps() { return caught_up_features() > 0 ? last_step_.data() : nullptr; }
 
   template <typename T>
   void zero(DeviceBuffer<T>& buffer) {
@@ -1674,6 +1732,9 @@ class CudaModel final : public Model {
   // A flag per expanded feature: the step's batch holds it (update_parameters); all zero between
   // steps. Allocated only for a model with sparse features.
   DeviceBuffer<std::uint8_t> touched_;
+  // The step of each sparse feature's last update ([features - dense], caught_up_features() of
+  // them; OptimizerState::last_step); allocated only when updates catch up penalties.
+  DeviceBuffer<std::uint32_t> last_step_;
   DeviceBuffer<StepTotals> totals_;
   DeviceBuffer<double> loss_sum_;
   DeviceBuffer<double> square_partials_;
@@ -1726,6 +1787,7 @@ class CudaModel final : public Model {
   DeviceBuffer<float> local_theta_, local_moment1_, local_moment2_, local_dscore_, local_sums_;
   DeviceBuffer<double> local_gradient_, local_loss_;
   DeviceBuffer<std::uint8_t> local_touched_;  // [worker][features], as touched_
+  DeviceBuffer<std::uint32_t> local_last_step_;  // [worker][caught_up_features()], as last_step_
   DeviceBuffer<StepTotals> local_totals_;
 
   // predict_scores' buffers, grown to the largest block.

@@ -323,14 +323,20 @@ struct StepState {
   // `gradient` holds the dense entries only.
   std::vector<double> touched_gradient;
 
+  // Lazy updates with penalties: the step of each sparse feature's last update, [feature - dense]
+  // (OptimizerState::last_step; empty when no update catches up penalties).
+  std::vector<std::uint32_t> last_step;
+
   double loss = 0.0;  // a local SGD worker's summed losses over the epoch
 
-  // size parameters; gradient_entries: gradient's length.
-  void resize(std::int64_t size, bool with_moments, std::int64_t gradient_entries) {
+  // size parameters; gradient_entries: gradient's length; caught_up: the sparse features whose
+  // updates catch up penalties (0: none).
+  void resize(std::int64_t size, bool with_moments, std::int64_t gradient_entries, std::int64_t caught_up) {
     const auto n = static_cast<std::size_t>(size);
     theta.assign(n, 0.0f);
     moments.assign(with_moments ? 2 * n : 0, 0.0f);
     gradient.assign(static_cast<std::size_t>(gradient_entries), 0.0);
+    last_step.assign(static_cast<std::size_t>(caught_up), 0);
   }
 
   MomentsView moments_view() {
@@ -358,7 +364,7 @@ class CpuModel final : public Model {
     if (predict_only_) {
       state_.theta.assign(static_cast<std::size_t>(params_.size()), 0.0f);
     } else {
-      state_.resize(params_.size(), uses_moments(), gradient_entries());
+      state_.resize(params_.size(), uses_moments(), gradient_entries(), caught_up_features());
     }
     prefetch_slots_ = shape_.layout.groups > 0 && params_.size() * 3 * 4 >= kPrefetchSlotStateBytes;
   }
@@ -511,7 +517,7 @@ class CpuModel final : public Model {
     grow(workers_, workers);
     for (std::int64_t w = 0; w < workers; ++w) {
       if (static_cast<std::int64_t>(workers_[w].theta.size()) != size) {
-        workers_[w].resize(size, uses_moments(), gradient_entries());
+        workers_[w].resize(size, uses_moments(), gradient_entries(), caught_up_features());
       }
       workers_[w].loss = 0.0;
     }
@@ -523,6 +529,7 @@ class CpuModel final : public Model {
       StepState& s = workers_[w];
       std::copy(state_.theta.begin(), state_.theta.end(), s.theta.begin());
       std::copy(state_.moments.begin(), state_.moments.end(), s.moments.begin());
+      std::copy(state_.last_step.begin(), state_.last_step.end(), s.last_step.begin());
     }
     for (std::int64_t round = 0; round < rounds; ++round) {
       // The round's rows: its steps of every worker.
@@ -575,6 +582,19 @@ class CpuModel final : public Model {
                 (a == 0 ? s.theta : s.moments)[q] = v;
               }
             }
+          }
+        }
+        // A sparse feature's last update is the latest of the workers' (later_step): the
+        // averaged weights hold the penalties each worker caught up.
+        const std::int64_t caught_up = static_cast<std::int64_t>(state_.last_step.size());
+#pragma omp for schedule(static)
+        for (std::int64_t c = 0; c < (caught_up + kNormSlice - 1) / kNormSlice; ++c) {
+          const std::int64_t end = std::min(caught_up, (c + 1) * kNormSlice);
+          for (std::int64_t f = c * kNormSlice; f < end; ++f) {
+            std::uint32_t latest = workers_[0].last_step[f];
+            for (std::int64_t w = 1; w < workers; ++w) latest = later_step(latest, workers_[w].last_step[f]);
+            state_.last_step[f] = latest;
+            for (std::int64_t w = 0; w < workers && !last_round; ++w) workers_[w].last_step[f] = latest;
           }
         }
       }
@@ -648,9 +668,12 @@ class CpuModel final : public Model {
     std::vector<float>().swap(state_.theta);  // freed first: a hashed table may be gigabytes
     state_.theta = pack_parameters(parameters);
     std::fill(state_.moments.begin(), state_.moments.end(), 0.0f);
+    std::fill(state_.last_step.begin(), state_.last_step.end(), 0u);
   }
 
-  OptimizerState optimizer_state() const override { return {state_.moment(0), state_.moment(1)}; }
+  OptimizerState optimizer_state() const override {
+    return {state_.moment(0), state_.moment(1), state_.last_step};
+  }
 
   void set_optimizer_state(const OptimizerState& state) override {
     check_optimizer_state(shape_, state);
@@ -660,6 +683,11 @@ class CpuModel final : public Model {
     };
     set(0, state.first);
     set(1, state.second);
+    if (state.last_step.empty()) {
+      std::fill(state_.last_step.begin(), state_.last_step.end(), 0u);
+    } else if (!state_.last_step.empty()) {
+      state_.last_step = state.last_step;
+    }
   }
 
  private:
@@ -966,6 +994,7 @@ class CpuModel final : public Model {
     const double scale = gradient_scale(weight, squares, optimizer_.clip_norm);
     float* th = s.theta.data();
     const MomentsView mo = s.moments_view();
+    std::uint32_t* last = s.last_step.empty() ? nullptr : s.last_step.data();
     // Every parameter is updated by one iteration: the schedule never changes the bits.
     for_each_index(parallel && dense_count >= kTeamUpdateParameters, false, dense_count, [&](std::int64_t i) {
       const std::int64_t q = dense_parameter(i);
@@ -978,13 +1007,16 @@ class CpuModel final : public Model {
         const std::int64_t ahead = p.weight(0, s.plan.touched[i + kPrefetchTouched]);
         prefetch(mo.first + ahead * mo.stride);
         prefetch(th + ahead);  // read by the forward pass, but a batch's lines may have left the cache since
+        if (last) prefetch(last + (s.plan.touched[i + kPrefetchTouched] - dense));
         if (k > 0) {  // an fm's factors of the feature: their values and their moments
           const std::int64_t factor = p.factor(0, s.plan.touched[i + kPrefetchTouched], 0);
           prefetch_span(th + factor, k * std::int64_t{4});
           if (mo.stride > 0) prefetch_span(mo.first + factor * mo.stride, k * mo.stride * std::int64_t{4});
         }
       }
-      update_feature(rule, p, s.plan.touched[i], scale, th, mo, GradientInVisitOrder{tg + i * per_feature});
+      const std::int64_t feature = s.plan.touched[i];
+      update_feature(rule, p, feature, scale, th, mo, GradientInVisitOrder{tg + i * per_feature},
+                     last ? last + (feature - dense) : nullptr);
     });
   }
 
@@ -1011,6 +1043,14 @@ class CpuModel final : public Model {
 
   // Whether the optimizer keeps moments (plain SGD keeps none).
   bool uses_moments() const { return optimizer_.kind != OptimizerKind::sgd; }
+  // The sparse features whose lazy updates catch up the penalties of the steps they skipped
+  // (StepState::last_step): all of them under lazy updates with l1 or l2, else none.
+  std::int64_t caught_up_features() const {
+    const bool penalties = optimizer_.l1 > 0.0f || optimizer_.l2 > 0.0f;
+    return shape_.layout.groups > 0 && optimizer_.lazy_sparse && penalties
+               ? params_.features - shape_.layout.dense_features
+               : 0;
+  }
   // The step gradient's length: a lazy step's holds the dense entries only.
   std::int64_t gradient_entries() const {
     return shape_.layout.groups > 0 && optimizer_.lazy_sparse

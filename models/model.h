@@ -119,9 +119,15 @@ struct ModelParameters {
 // The models return both arrays at full size. The optimizer step count (Adam's bias correction) is
 // not here: the models do not keep it, the trainer passes it with every step (StepSettings::step,
 // LocalSgdSettings::first_step) and keeps it in its own state (TrainerState::step).
+//   last_step  under lazy updates of sparse features (OptimizerConfig::lazy_sparse): the step count
+//              (modulo 2^32) of each sparse feature's last update, [features - dense features] in
+//              feature order, from which its next update catches up the penalties of the steps it
+//              skipped (models/model_formulas.h, penalty_steps); 0: none yet. Empty for a model
+//              without lazy updates, or all zero. The models return it at full size or empty.
 struct OptimizerState {
   std::vector<float> first;
   std::vector<float> second;
+  std::vector<std::uint32_t> last_step;
 };
 
 // The prepared training rows (PreparedBlock layout, all rows), their labels and sample weights.

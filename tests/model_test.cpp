@@ -1663,6 +1663,93 @@ TEST_P(ModelOnDevice, SparseFeaturesAbsentFromTheBatchAreNotUpdated) {
   }
 }
 
+// Lazy updates catch up the penalties of the steps a sparse feature skipped (penalty_steps in
+// models/model_formulas.h): with no data gradient (every row weighs 0), a feature last updated
+// `gap` steps ago shrinks by (1 - lr l2)^gap in one step, as gap plain SGD steps of l2 would have
+// shrunk it, under SGD and under AdamW's decoupled decay (its moments at zero stay there). Gaps
+// up to the whole run (a feature never updated: last step 0), across the step count's 2^32 wrap;
+// absent features and their last steps stay as they were; dense features take one step's l2.
+TEST_P(ModelOnDevice, LazyUpdatesCatchUpThePenaltiesOfSkippedSteps) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  for (const std::int64_t width : {300, 40000}) {
+    Data d = make_features(200, 3, {50, width}, 141);
+    assign_labels(d, LossKind::softmax, 3, 142, linear_truth(d, 143));
+    d.weight.assign(static_cast<std::size_t>(d.rows), 0.0f);
+    for (ModelKind kind : {ModelKind::linear, ModelKind::fm}) {
+      for (OptimizerKind optimizer : {OptimizerKind::sgd, OptimizerKind::adamw})
+      for (const std::int64_t step : {std::int64_t{5000}, (std::int64_t{1} << 32) + 500}) {
+        SCOPED_TRACE("step " + std::to_string(step) + " width " + std::to_string(width) + " kind " +
+                     std::to_string(static_cast<int>(kind)) + " optimizer " + std::to_string(static_cast<int>(optimizer)));
+        OptimizerConfig opt;
+        opt.kind = optimizer;
+        opt.l2 = 0.01f;
+        const ModelShape shape = make_shape(d, LossKind::softmax, kind, 2);
+        auto model = make_model(ctx, shape, opt, 144);
+        const std::vector<float> theta = set_random_parameters(*model, shape, 145);
+        StepSettings st;
+        st.learning_rate = 0.05f;
+        st.step = step;        // recorded modulo 2^32: past 2^32, gaps over 500 wrap
+        st.mean_weight = 1.0;  // the rows' weights are 0: no data gradient
+        const std::int64_t F = shape.features, sparse = F - d.dense;
+        // Feature dense + j was last updated gap[j] steps ago: 1 to 3000, or never (last step 0).
+        std::vector<std::int64_t> gap(static_cast<std::size_t>(sparse));
+        OptimizerState state;
+        state.last_step.resize(static_cast<std::size_t>(sparse));
+        std::mt19937_64 rng(146);
+        for (std::int64_t j = 0; j < sparse; ++j) {
+          const bool never = j % 7 == 3 && st.step < (std::int64_t{1} << 32);
+          gap[j] = never ? st.step : 1 + static_cast<std::int64_t>(rng() % 3000);
+          state.last_step[j] = never ? 0u : static_cast<std::uint32_t>(st.step - gap[j]);
+        }
+        model->set_optimizer_state(state);
+        ASSERT_EQ(model->optimizer_state().last_step, state.last_step);
+        model->bind_training_set(d.set());
+        const auto order = shuffled(d.rows, 147);
+        model->set_epoch_order(order);
+        const std::int64_t count = 16;
+        std::vector<bool> held(static_cast<std::size_t>(F), false);
+        for (std::int64_t i = 0; i < count; ++i) {
+          for (const auto& [feature, x] : active(d, order[i])) held[feature] = true;
+        }
+        model->train_step(0, count, st);
+        const std::vector<float> after = flatten(model->parameters());
+        const std::vector<std::uint32_t> last = model->optimizer_state().last_step;
+        ASSERT_EQ(last.size(), static_cast<std::size_t>(sparse));
+        const double shrink = static_cast<double>(st.learning_rate) * opt.l2;
+        const std::int64_t bias_at = shape.outputs * F, factor_at = bias_at + shape.outputs;
+        int checked_long_gaps = 0, wrong = 0;
+        for (std::size_t q = 0; q < theta.size(); ++q) {
+          const std::int64_t i = static_cast<std::int64_t>(q);
+          if (i >= bias_at && i < factor_at) {  // the bias: no penalty, no gradient
+            EXPECT_EQ(after[q], theta[q]) << "bias " << q;
+            continue;
+          }
+          const std::int64_t feature = i < bias_at ? i % F : ((i - factor_at) / shape.factors) % F;
+          double expected = theta[q];
+          if (feature < d.dense) {
+            expected *= 1.0 - shrink;
+          } else if (held[feature]) {
+            expected *= std::pow(1.0 - shrink, static_cast<double>(gap[feature - d.dense]));
+            if (gap[feature - d.dense] > 100) ++checked_long_gaps;
+          }
+          if (std::fabs(after[q] - expected) > 2e-6 * std::fabs(theta[q]) + 1e-9 && ++wrong <= 5) {
+            ADD_FAILURE() << "parameter " << q << " (feature " << feature << ", gap "
+                          << (feature >= d.dense ? gap[feature - d.dense] : 1) << "): " << after[q]
+                          << ", expected " << expected << " from " << theta[q];
+          }
+        }
+        EXPECT_EQ(wrong, 0);
+        EXPECT_GT(checked_long_gaps, 10);
+        for (std::int64_t j = 0; j < sparse; ++j) {
+          const std::uint32_t expected = held[d.dense + j] ? static_cast<std::uint32_t>(st.step) : state.last_step[j];
+          if (last[j] != expected && ++wrong <= 10) ADD_FAILURE() << "last step of sparse feature " << j << ": " << last[j];
+        }
+      }
+    }
+  }
+}
+
 TEST_P(ModelOnDevice, BadInputIsRefusedWithAMessage) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());

@@ -363,10 +363,12 @@ struct SmallTraining {
     shape.features = fitted.expanded_features();
   }
 
+  // l2 > 0: the city column's lazy updates catch up penalties (OptimizerState::last_step).
   TrainOutcome train(OptimizerKind optimizer, TrainerOptions options, ModelParameters* last = nullptr,
-                     const TrainerState* resume = nullptr) {
+                     const TrainerState* resume = nullptr, float l2 = 0.0f) {
     OptimizerConfig config;
     config.kind = optimizer;
+    config.l2 = l2;
     auto model = make_model(DeviceContext::cpu(), shape, config, options.seed);
     LabeledRows rows{{{block.dense.data(), block.slot.data(), block.value.data(), block.rows}, labels.data(), nullptr},
                      block.rows, labels.data()};
@@ -413,7 +415,8 @@ TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
   }
 
   // The optimizer's state travels with the checkpoint: Adam (exact and local SGD with 4 workers)
-  // resumes with the same bits too.
+  // resumes with the same bits too, with l2 whose lazy updates catch up from the sparse features'
+  // last steps.
   for (TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
     SCOPED_TRACE(mode == TrainMode::exact ? "exact" : "parallel");
     options.mode = mode;
@@ -422,13 +425,17 @@ TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
     options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
     states.clear();
     ModelParameters adam_last;
-    const TrainOutcome adam = t.train(OptimizerKind::adam, options, &adam_last);
+    const TrainOutcome adam = t.train(OptimizerKind::adam, options, &adam_last, nullptr, 0.05f);
     ASSERT_EQ(states.size(), 2u);
     EXPECT_EQ(states[0].optimizer.second.size(),
               states[0].last.weights.size() + states[0].last.bias.size() + states[0].last.factors.size());
+    EXPECT_EQ(states[0].optimizer.last_step.size(), static_cast<std::size_t>(t.shape.features - t.shape.layout.dense_features));
+    // Each slot's last update, or 0 for a slot no row holds (the city column's unseen slot).
+    for (std::uint32_t s : states[0].optimizer.last_step) EXPECT_LE(s, states[0].step);
+    EXPECT_GT(*std::max_element(states[0].optimizer.last_step.begin(), states[0].optimizer.last_step.end()), 0u);
     options.on_checkpoint = nullptr;
     ModelParameters adam_resumed_last;
-    const TrainOutcome adam_resumed = t.train(OptimizerKind::adam, options, &adam_resumed_last, &states[0]);
+    const TrainOutcome adam_resumed = t.train(OptimizerKind::adam, options, &adam_resumed_last, &states[0], 0.05f);
     ASSERT_EQ(adam_resumed.history.size(), 5u);
     for (std::size_t e = 0; e < adam.history.size(); ++e) {
       EXPECT_EQ(adam_resumed.history[e].train_loss, adam.history[e].train_loss) << "epoch " << e + 1;
@@ -816,7 +823,7 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   options.checkpoint_every = 3;
   TrainerState state;
   options.on_checkpoint = [&](const TrainerState& s) { state = s; };
-  t.train(OptimizerKind::adam, options);
+  t.train(OptimizerKind::adam, options, nullptr, nullptr, 0.01f);
   ModelFile m = small_model(t.table);
   save_checkpoint(dir.file("c.h5"), m, state);
   EXPECT_EQ(dir.entries().size(), 1u);  // atomic: no temporary left beside it
@@ -832,6 +839,8 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   EXPECT_FALSE(state.optimizer.first.empty());
   EXPECT_EQ(back.state.optimizer.first, state.optimizer.first);
   EXPECT_EQ(back.state.optimizer.second, state.optimizer.second);
+  EXPECT_FALSE(state.optimizer.last_step.empty());
+  EXPECT_EQ(back.state.optimizer.last_step, state.optimizer.last_step);
   ASSERT_EQ(back.state.history.size(), 3u);
   EXPECT_EQ(back.state.history[2].train_loss, state.history[2].train_loss);
   // A checkpoint is a model file; a model file is not a checkpoint.
