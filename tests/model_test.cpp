@@ -523,6 +523,32 @@ TEST(OptimizerFormulas, OneStepOfEachOptimizerMatchesItsDefinition) {
   EXPECT_NEAR(w, 1.0 - ada * 0.1 - ada * 0.5, 1e-6);
 }
 
+// penalty_steps: the count c with 1 - lr l2 c = (1 - lr l2)^gap, on both sides of its short-cut
+// for small lr l2 gap, against the power in long double; 1 for a gap of 1; the gap itself without
+// l2 (l1's thresholds add up); never past lr l2 c = 1.
+TEST(OptimizerFormulas, PenaltyStepsShrinkAsTheSkippedStepsWould) {
+  OptimizerConfig c;
+  c.l1 = 1e-3f;
+  for (const float lr : {1e-3f, 0.01f, 0.5f}) {
+    for (const float l2 : {1e-6f, 1e-5f, 1e-3f, 0.1f}) {
+      c.l2 = l2;
+      StepSettings st;
+      st.learning_rate = lr;
+      const UpdateRule u = update_rule(c, st);
+      const long double a = static_cast<long double>(lr) * static_cast<long double>(l2);
+      for (const std::uint32_t gap : {1u, 2u, 7u, 99u, 1000u, 9999u, 10001u, 123456u, 20000000u, 4000000000u}) {
+        const long double expected = (1.0L - std::pow(1.0L - a, static_cast<long double>(gap))) / a;
+        const float got = penalty_steps(u, gap);
+        EXPECT_NEAR(got, expected, 3e-7L * expected) << "lr " << lr << " l2 " << l2 << " gap " << gap;
+        EXPECT_LE(static_cast<long double>(got) * a, 1.0L + 1e-6L);
+      }
+      EXPECT_EQ(penalty_steps(u, 1), 1.0f);
+    }
+  }
+  c.l2 = 0.0f;
+  EXPECT_EQ(penalty_steps(update_rule(c, StepSettings{}), 12345u), 12345.0f);
+}
+
 // ---- One step against finite differences ----
 
 struct GradientCase {
