@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/note_printer.h"
 #include "cli/output_paths.h"
 #include "io/csv_import.h"
 #include "runtime/error.h"
@@ -118,7 +119,7 @@ void add_import_command(CLI::App& app) {
     if (report.int64_columns > 0) std::cout << report.int64_columns << " of them int64, ";
     std::cout << report.categorical_columns << " categorical) to " << args->out << "\n";
     // Notes are not progress: printed with --quiet too.
-    for (const auto& note : report.notes) std::cerr << "lathe import: note: " << note << "\n";
+    print_notes(std::cerr, "lathe import: note: ", report.notes);
     if (report.skipped_rows > 0) {
       std::cerr << "lathe import: skipped " << report.skipped_rows << " bad row"
                 << (report.skipped_rows == 1 ? "" : "s") << ":\n";

@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "cli/closest_name.h"
 #include "cli/commands.h"
 #include "cli/openmp_spinning.h"
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"  // lathe::version()
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace {
 
@@ -91,7 +91,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
       const std::string word = argv[i];
       if (word.empty() || word[0] == '-') continue;
       std::cerr << "unknown command '" << word << "'";
-      const std::string near = lathe::cli::closest_name(word, command_names(app));
+      const std::string near = lathe::closest_name(word, command_names(app));
       if (!near.empty()) std::cerr << " (did you mean '" << near << "'?)";
       std::cerr << "; the commands are: " << joined(command_names(app)) << "\n";
       return 2;
@@ -99,7 +99,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
   }
   if (const std::string name = unknown_option(*command, argc, argv); !name.empty()) {
     std::cerr << "unknown option " << name << " for `" << path << "`";
-    const std::string near = lathe::cli::closest_name(name, option_names(*command));
+    const std::string near = lathe::closest_name(name, option_names(*command));
     if (!near.empty()) std::cerr << " (did you mean " << near << "?)";
     std::cerr << "; see `" << path << " --help`\n";
     return 2;

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/note_printer.h"
 #include "cli/output_paths.h"
 #include "cli/preparation_options.h"
 #include "io/prepare_table.h"
@@ -71,7 +72,7 @@ void add_prepare_command(CLI::App& app) {
     options.progress = !args->quiet;
     const DeviceContext ctx = DeviceContext::select(args->device);
     const PrepareTableReport report = prepare_table(ctx, args->in, args->out, options);
-    for (const auto& note : report.notes) std::cerr << "prepare: note: " << note << "\n";
+    print_notes(std::cerr, "prepare: note: ", report.notes);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << "prepared " << report.rows_out << " rows x " << report.columns_out << " columns -> "

@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "cli/commands.h"
+#include "cli/note_printer.h"
 #include "cli/output_paths.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
@@ -202,7 +203,7 @@ void add_score_command(CLI::App& app) {
                              "(--target-transform), rows far outside the training data; --clip bounds them");
       }
       if (!args->quiet) {
-        for (const auto& note : file_notes) std::cerr << "score: " << input << ": note: " << note << "\n";
+        print_notes(std::cerr, "score: " + input + ": note: ", file_notes);
         std::cerr << "score: " << input << " -> " << (to_stdout ? "stdout" : report.output.string()) << ": "
                   << report.rows << " rows in " << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
                   << " rows/s)\n";

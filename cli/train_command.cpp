@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "cli/closest_name.h"
 #include "cli/commands.h"
+#include "cli/note_printer.h"
 #include "cli/output_paths.h"
 #include "cli/preparation_options.h"
 #include "io/model_inputs.h"
@@ -30,6 +30,7 @@
 #include "io/train_table.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/metrics.h"
 
 namespace lathe::cli {
@@ -616,7 +617,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
         notes.push_back(given("--stop-margin") + " is ignored: " + none + ", and it compares validation metrics");
       }
     }
-    for (const std::string& note : notes) std::cerr << "train: note: " << note << "\n";
+    print_notes(std::cerr, "train: note: ", notes);
   }
   if (!o.resume_path.empty()) check_resume_split(cmd, o);
   if (!o.init_model.empty()) check_warm_start(o, args->data);
@@ -627,7 +628,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     if (log.fail()) throw Error("--metrics-log: " + args->metrics_log + ": cannot write the log");
     log_file->commit();
   }
-  for (const auto& note : report.notes) std::cerr << "train: note: " << note << "\n";
+  print_notes(std::cerr, "train: note: ", report.notes);
   // Checkpoint epochs never reached (not said before training): early stopping ended the run first,
   // or the default epochs for this training set were fewer.
   const std::int32_t last_epoch = report.outcome.history.empty() ? 0 : report.outcome.history.back().epoch;

@@ -19,6 +19,7 @@
 #include "io/temporary_file.h"
 #include "runtime/column_block.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace lathe {
 
@@ -80,13 +81,14 @@ IdColumn find_id_column(const TableReader& reader, const std::string& name) {
   IdColumn id;
   if (name.empty()) return id;
   const auto& columns = reader.columns();
-  std::string listed;
+  std::vector<std::string> names;
   for (std::size_t c = 0; c < columns.size(); ++c) {
-    listed += (listed.empty() ? "" : ", ") + columns[c].name;
+    names.push_back(columns[c].name);
     if (columns[c].name == name && id.index < 0) id.index = static_cast<std::int64_t>(c);
   }
   if (id.index < 0) {
-    throw InputError(reader.path().string() + ": --id: no column '" + name + "' (columns: " + listed + ")");
+    throw InputError(reader.path().string() + ": --id: no column '" + name + "'" + did_you_mean(name, names) +
+                     "; columns: " + name_list(names));
   }
   const ColumnInfo& info = columns[static_cast<std::size_t>(id.index)];
   id.name = name;

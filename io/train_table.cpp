@@ -28,6 +28,7 @@
 #include "models/row_major_rows.h"
 #include "runtime/dedup.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/profile.h"
 #include "runtime/warm_start.h"
 
@@ -40,9 +41,10 @@ std::int32_t column_index(const TableReader& reader, const std::string& name, co
   for (std::size_t i = 0; i < cols.size(); ++i) {
     if (cols[i].name == name) return static_cast<std::int32_t>(i);
   }
-  std::string list;
-  for (const auto& c : cols) list += (list.empty() ? "" : ", ") + c.name;
-  throw InputError(flag + ": " + reader.path().string() + " has no column '" + name + "' (columns: " + list + ")");
+  std::vector<std::string> names;
+  for (const auto& c : cols) names.push_back(c.name);
+  throw InputError(flag + ": " + reader.path().string() + " has no column '" + name + "'" + did_you_mean(name, names) +
+                   "; columns: " + name_list(names));
 }
 
 // Every row's value of some columns, in one streamed pass.

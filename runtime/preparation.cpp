@@ -16,6 +16,7 @@
 
 #include "runtime/error.h"
 #include "runtime/label_table.h"
+#include "runtime/message_names.h"
 #include "runtime/prepare_cuda.h"
 #include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
@@ -23,18 +24,6 @@
 namespace lathe {
 
 namespace {
-
-// "a, b, c" (the first 30 names, then how many more), for error messages.
-std::string name_list(const std::vector<std::string>& names) {
-  std::string s;
-  const std::size_t shown = std::min<std::size_t>(names.size(), 30);
-  for (std::size_t i = 0; i < shown; ++i) {
-    if (i) s += ", ";
-    s += names[i];
-  }
-  if (names.size() > shown) s += ", ... (" + std::to_string(names.size() - shown) + " more)";
-  return s;
-}
 
 std::string fmt(double v) {
   std::ostringstream o;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/float_sort.h"
 #include "runtime/profile_cuda.h"
 #include "runtime/team_threshold.h"
@@ -19,9 +20,9 @@ const ColumnProfile& DataProfile::column(const std::string& name) const {
   for (const ColumnProfile& c : columns) {
     if (c.name == name) return c;
   }
-  std::string names;
-  for (const ColumnProfile& c : columns) names += (names.empty() ? "" : ", ") + c.name;
-  throw InputError("profile: no column named '" + name + "' (columns: " + names + ")");
+  std::vector<std::string> names;
+  for (const ColumnProfile& c : columns) names.push_back(c.name);
+  throw InputError("profile: no column named '" + name + "'; columns: " + name_list(names));
 }
 
 DataProfile make_profile(const std::vector<ColumnInfo>& columns, const ProfileOptions& options) {

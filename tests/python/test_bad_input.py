@@ -979,7 +979,32 @@ class BadInput(unittest.TestCase):
         self.assertIn("--weight 'y' is the label", proc.stderr)
         proc = lathe("eval", model, data, "--weight", "v")
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn("--weight: " + data + " has no column 'v' (columns: x, y, w)", proc.stderr)
+        self.assertIn("--weight: " + data + " has no column 'v'; columns: x, y, w", proc.stderr)
+
+    def test_a_wide_table_gets_short_messages(self):
+        # 300 columns: a missing label's error lists 30 of them and counts the rest, with the
+        # closest name when one is near; 60 columns far from zero (float32 too coarse for their
+        # spread) give two notes in full and one line naming the other 58, not 60 lines.
+        rng = np.random.default_rng(8)
+        columns = {f"x{i}": rng.normal(size=200).astype(np.float32) for i in range(240)}
+        columns.update({f"far{i}": (4e7 + rng.normal(size=200) * 20).astype(np.float32) for i in range(60)})
+        columns["label"] = (np.arange(200) % 2).astype(np.float32)
+        data = self.columnar("wide.h5", columns)
+        proc = lathe("train", data, "--label", "labl", "--task", "binary", "--out", self.path("m.h5"))
+        self.refused(proc, "has no column 'labl' (did you mean 'label'?); columns: x0, x1, x2,",
+                     "x29, ... (271 more)")
+        self.assertLess(len(proc.stderr), 800, proc.stderr)
+        proc = lathe("train", data, "--label", "y", "--task", "binary", "--out", self.path("m.h5"))
+        self.refused(proc, "has no column 'y'; columns: x0,")  # nothing near a one-letter name
+        proc = lathe("train", data, "--label", "label", "--task", "binary", "--out", self.path("m.h5"),
+                     "--epochs", "1", "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        notes = [line for line in proc.stderr.splitlines() if "read as float32" in line]
+        self.assertEqual(len(notes), 2, proc.stderr)
+        self.assertTrue(notes[0].startswith("train: note: column 'far0': its values are read as float32"), notes)
+        self.assertIn("train: note: the same note for 58 more: far2, far3, far4,", proc.stderr)
+        self.assertIn("far21, ... (38 more)", proc.stderr)
+        self.assertLess(len(proc.stderr.splitlines()), 10, proc.stderr)
 
     # ---- leftovers of the sweeps ------------------------------------------------------------------
 

@@ -1,0 +1,64 @@
+// Names in messages: "did you mean" (the known name closest to a mistyped one: unknown commands and
+// options in cli/main.cpp, `lathe train --config` keys in cli/train_command.cpp, columns in
+// io/train_table.cpp), and the list of names an error offers (name_list).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace lathe {
+
+// The edit distance of two names (insertions, deletions, substitutions).
+inline std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate closest to `typed` when it is close enough to be a typo ("" when none is).
+inline std::string closest_name(const std::string& typed, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, typed.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(typed, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+// " (did you mean 'NAME'?)" for the candidate closest to `typed`, or "" when none is close enough:
+// closest_name's, and never a whole replacement (a one-letter name has no near miss).
+inline std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates) {
+  const std::string near = closest_name(typed, candidates);
+  if (near.empty() || edit_distance(typed, near) >= typed.size()) return "";
+  return " (did you mean '" + near + "'?)";
+}
+
+// Names for a message, comma-separated: at most `shown` of them, then how many more there are (a
+// table of 2000 columns made an error of 2000 names).
+inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 30) {
+  std::string s;
+  const std::size_t n = std::min(names.size(), shown);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) s += ", ";
+    s += names[i];
+  }
+  if (names.size() > n) s += ", ... (" + std::to_string(names.size() - n) + " more)";
+  return s;
+}
+
+}  // namespace lathe
