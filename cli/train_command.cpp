@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -206,6 +207,9 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
   return applied;
 }
 
+// What option_value appends to an option's default (an option the run did not give).
+constexpr const char* kDefaultSuffix = " (the default)";
+
 // The value an option had in the run whose options JSON is `options` (a model's or checkpoint's
 // `options`: only those given), or its default.
 std::string option_value(const nlohmann::json& options, const CLI::Option* option) {
@@ -213,7 +217,7 @@ std::string option_value(const nlohmann::json& options, const CLI::Option* optio
   if (options.contains(key) && options[key].is_array() && !options[key].empty() && options[key].back().is_string()) {
     return options[key].back().get<std::string>();
   }
-  return option->get_default_str() + " (the default)";
+  return option->get_default_str() + kDefaultSuffix;
 }
 
 // `--resume CHECKPOINT`: the validation split must be the one of the run that wrote it (the same
@@ -221,19 +225,29 @@ std::string option_value(const nlohmann::json& options, const CLI::Option* optio
 // resumed run trains on rows that run validated on and fits another preparation. Checked before
 // anything is read; InputError naming the checkpoint and what differs.
 void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
-  if (!(o.valid_fraction >= 0 && o.valid_fraction < 1)) return;  // refused by train_table, as a usage error
+  if (!(o.valid_fraction < 1)) return;  // refused by train_table, as a usage error (below 0: automatic)
   const ModelFile checkpoint = load_checkpoint(o.resume_path).model;
   const nlohmann::json was = nlohmann::json::parse(checkpoint.options_json, nullptr, false);
   if (!was.is_object()) return;
   const auto value_now = [&](const char* flag) {
     const CLI::Option* option = cmd->get_option(flag);
-    return option->count() > 0 ? option->results().back() : option->get_default_str() + " (the default)";
+    return option->count() > 0 ? option->results().back() : option->get_default_str() + kDefaultSuffix;
+  };
+  // Equal values: the same text, or the same number ("0.10" and "0.1"); "auto", the default
+  // --valid-fraction, is no number.
+  const auto same_value = [](std::string a, std::string b) {
+    for (std::string* v : {&a, &b}) {
+      if (v->ends_with(kDefaultSuffix)) v->resize(v->size() - std::string_view(kDefaultSuffix).size());
+    }
+    if (a == b) return true;
+    char *end_a = nullptr, *end_b = nullptr;
+    const long double x = std::strtold(a.c_str(), &end_a), y = std::strtold(b.c_str(), &end_b);
+    return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
   };
   const auto differs = [&](const char* flag) {
     const CLI::Option* option = cmd->get_option(flag);
     const std::string then = option_value(was, option), now = value_now(flag);
-    const long double a = std::strtold(then.c_str(), nullptr), b = std::strtold(now.c_str(), nullptr);
-    return a == b ? std::string() : std::string(flag) + " is " + now + " here but was " + then;
+    return same_value(then, now) ? std::string() : std::string(flag) + " is " + now + " here but was " + then;
   };
   const bool valid_then = was.contains("valid"), valid_now = !o.valid_path.empty();
   std::string what;
@@ -241,7 +255,7 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
     what = valid_now ? "--valid is given here but was not" : "--valid is not given here but was";
   } else if (!valid_now) {
     what = differs("--valid-fraction");
-    if (what.empty() && o.valid_fraction > 0) what = differs("--seed");
+    if (what.empty() && o.valid_fraction != 0) what = differs("--seed");
   }
   if (what.empty()) return;
   throw InputError("--resume " + o.resume_path.string() + ": " + what + " in the run that wrote it, so the validation " +
@@ -437,6 +451,11 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
     throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                      "trains)");
+  }
+  // A fraction below 0 asks train_table for the automatic one (the default): refused when given.
+  if (cmd->count("--valid-fraction") > 0 && !(o.valid_fraction >= 0 && o.valid_fraction < 1)) {
+    throw UsageError("--valid-fraction must be at least 0 and below 1 (got " +
+                     cmd->get_option("--valid-fraction")->results().back() + ")");
   }
   o.resume_path = args->resume;
   if (o.refit_prep && o.init_model.empty()) {
@@ -740,8 +759,9 @@ void add_train_command(CLI::App& app) {
   add_whole_number_option(cmd, "--seed", o.trainer.seed,
                           "Seed of shuffling, the split and initialization")
       ->capture_default_str();
-  cmd->add_option("--valid-fraction", o.valid_fraction, "Held-out fraction (stratified; 0 = none)")
-      ->capture_default_str();
+  cmd->add_option("--valid-fraction", o.valid_fraction,
+                  "Held-out fraction (stratified; 0 = none; auto: 0.2, but at most 10000 rows until 5% is more)")
+      ->default_str("auto");
   cmd->add_option("--valid", args->valid, "A separate validation file");
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(cmd, "--patience", o.trainer.patience,

@@ -907,6 +907,12 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
   return s;
 }
 
+double automatic_valid_fraction(std::int64_t rows) {
+  if (rows <= 0) return 0.2;
+  const double n = static_cast<double>(rows);
+  return std::max(std::min(0.2 * n, 10000.0), 0.05 * n) / n;
+}
+
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -918,7 +924,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     stage_start = now;
   };
   if (options.preparation.label.empty()) throw UsageError("--label is required");
-  if (!(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
+  if (!(options.valid_fraction < 0) && !(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
     throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
   }
   check_optimizer_options(options.optimizer);
@@ -1022,15 +1028,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (weight_col >= 0) check_sample_weights(values[1], &keep, data.string(), options.weight_column);
 
   const bool separate_valid = !options.valid_path.empty();
+  const double valid_fraction =
+      options.valid_fraction < 0 ? automatic_valid_fraction(keep.count()) : options.valid_fraction;
   const RowMask valid_mask = separate_valid ? RowMask(reader.rows(), false)
-                                            : validation_split(keep, class_of, options.task, options.valid_fraction,
+                                            : validation_split(keep, class_of, options.task, valid_fraction,
                                                                options.trainer.seed);
   RowMask train_mask(reader.rows(), false);
   for (std::int64_t r = 0; r < reader.rows(); ++r) train_mask.set(r, keep.test(r) && !valid_mask.test(r));
   report.train_rows = train_mask.count();
-  if (!separate_valid && options.valid_fraction > 0 && valid_mask.count() == 0) {
+  if (!separate_valid && valid_fraction > 0 && valid_mask.count() == 0) {
     std::ostringstream fraction;
-    fraction << options.valid_fraction;
+    fraction << valid_fraction;
     report.notes.push_back("--valid-fraction " + fraction.str() +
                            (options.task == Task::regression ? " leaves no validation rows (too few rows)"
                                                              : " leaves no validation rows (too few rows per class)") +
@@ -1040,7 +1048,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
   if (weight_col >= 0 && !separate_valid && valid_mask.count() > 0) {
     std::ostringstream fraction;
-    fraction << options.valid_fraction;
+    fraction << valid_fraction;
     check_sample_weights(values[1], &valid_mask, data.string(), options.weight_column,
                          "the " + std::to_string(valid_mask.count()) + " validation rows (--valid-fraction " +
                              fraction.str() + ")");
@@ -1688,7 +1696,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                           {"valid_file", valid_file},
                           // The share of the training file held out for validation (then valid_file
                           // names the training file); 0 with --valid FILE.
-                          {"valid_fraction", separate_valid ? 0.0 : options.valid_fraction},
+                          {"valid_fraction", separate_valid ? 0.0 : valid_fraction},
                           {"valid", best && valid.rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
                           {"train_loss", best ? nlohmann::json(best->train_loss) : nlohmann::json(nullptr)}}
         .dump();

@@ -839,7 +839,7 @@ class BadInput(unittest.TestCase):
         out = self.path("r.h5")
         for flags, fragment in ((["--seed", "4"], "--seed is 4 here but was 3"),
                                 (["--seed", "3", "--valid-fraction", "0.3"],
-                                 "--valid-fraction is 0.3 here but was 0.2 (the default)")):
+                                 "--valid-fraction is 0.3 here but was auto (the default)")):
             with self.subTest(flags=flags):
                 proc = lathe(*base, "--out", out, "--resume", checkpoint, *flags)
                 self.assertEqual(proc.returncode, 1, proc.stderr)

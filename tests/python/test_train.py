@@ -475,6 +475,29 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(training["valid_fraction"], 0)
         self.assertEqual(training["valid_rows"], 500)
 
+    def test_the_default_holdout_is_20_percent_up_to_10000_rows_until_5_percent_is_more(self):
+        # 50k rows and fewer: 20%. Then 10,000 rows (8% of 125k) until 5% is more (5% of 300k).
+        data = self.path("big.h5")
+        for rows, held in ((40000, 8000), (125000, 10000), (300000, 15000)):
+            with self.subTest(rows=rows):
+                run("synth", "--task", "binary", "--rows", str(rows), "--features", "2", "--seed", "5", "--out", data,
+                    "--quiet")
+                _, summary = self.train(data, "--label", "label", "--task", "binary", "--epochs", "1",
+                                        out="big_model.h5")
+                self.assertEqual(summary["valid_rows"] + summary["train_rows"], rows)
+                self.assertAlmostEqual(summary["valid_rows"], held, delta=2)  # stratified: rounded per class
+                training = self.evaluate(self.path("big_model.h5"), data)["training"]
+                self.assertAlmostEqual(training["valid_fraction"], held / rows)
+        # Given, it is the fraction asked for, whatever the size; below 0 it is refused.
+        _, summary = self.train(data, "--label", "label", "--task", "binary", "--epochs", "1", "--valid-fraction",
+                                "0.2", out="big_model.h5")
+        self.assertAlmostEqual(summary["valid_rows"], 60000, delta=2)
+        proc = run("train", data, "--label", "label", "--task", "binary", "--valid-fraction", "-0.5", "--out",
+                   self.path("refused.h5"), check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--valid-fraction must be at least 0 and below 1 (got -0.5)", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("refused.h5")))
+
     def test_fm_beats_linear_on_planted_interactions(self):
         data = self.path("synth.h5")
         run("synth", "--task", "binary", "--rows", "40000", "--features", "6", "--seed", "3", "--out", data, "--quiet")
