@@ -447,6 +447,10 @@ struct AverageArgs {
   std::uint32_t* last_copies = nullptr;
   std::uint32_t* last_main = nullptr;
   std::int64_t caught_up = 0;
+  // Added to the model's last steps at the epoch's last average: the steps the trainer counts
+  // beyond the workers' own (the CPU model's skipped_steps), so the next epoch's gaps count local
+  // steps only.
+  std::uint32_t skipped_steps = 0;
   bool broadcast = false;  // also write the average back to every copy (a sync within the epoch)
   bool last = false;       // the epoch's last average: add the workers' losses to loss_sum
   double* worker_loss = nullptr;
@@ -470,7 +474,7 @@ __global__ void __launch_bounds__(kUpdateThreads) average_workers_kernel(Average
        a.last_copies && f < a.caught_up; f += stride) {
     std::uint32_t latest = a.last_copies[f];
     for (std::int64_t w = 1; w < a.workers; ++w) latest = later_step(latest, a.last_copies[w * a.caught_up + f]);
-    a.last_main[f] = latest;
+    a.last_main[f] = latest + (a.last ? a.skipped_steps : 0u);
     if (a.broadcast) {
       for (std::int64_t w = 0; w < a.workers; ++w) a.last_copies[w * a.caught_up + f] = latest;
     }
@@ -1317,6 +1321,7 @@ class CudaModel final : public Model {
       avg.last_copies = local_last_step_.data();
       avg.last_main = last_step_.data();
       avg.caught_up = caught_up_features();
+      avg.skipped_steps = static_cast<std::uint32_t>(batches - longest);
     }
     const auto blocks_for = [](std::int64_t total) {
       return static_cast<unsigned>(std::max<std::int64_t>(

@@ -489,6 +489,11 @@ class CpuModel final : public Model {
     const std::int64_t requested = settings.workers > 0 ? settings.workers : omp_get_max_threads();
     const std::int64_t workers = std::max<std::int64_t>(1, std::min(requested, batches));
     const std::int64_t longest = (batches + workers - 1) / workers;
+    // The trainer counts the epoch as `batches` steps (the next epoch's first_step), each worker
+    // takes `longest`: a feature's gap into the next epoch would count the difference too, and
+    // catch up that many more steps' penalties each epoch than any weight takes (a dense
+    // feature's l2 applies once per local step). The last steps move on by it at the epoch's end.
+    const auto skipped_steps = static_cast<std::uint32_t>(batches - longest);
     std::vector<UpdateRule> rules(static_cast<std::size_t>(longest));
     for (std::int64_t i = 0; i < longest; ++i) {
       StepSettings st;
@@ -585,15 +590,18 @@ class CpuModel final : public Model {
           }
         }
         // A sparse feature's last update is the latest of the workers' (later_step): the
-        // averaged weights hold the penalties each worker caught up.
+        // averaged weights hold the penalties each worker caught up. After the last round it moves
+        // on by the steps the trainer counts beyond the workers' own (skipped_steps), so that the
+        // next epoch's gaps count local steps only.
         const std::int64_t caught_up = static_cast<std::int64_t>(state_.last_step.size());
+        const std::uint32_t moved_on = last_round ? skipped_steps : 0u;
 #pragma omp for schedule(static)
         for (std::int64_t c = 0; c < (caught_up + kNormSlice - 1) / kNormSlice; ++c) {
           const std::int64_t end = std::min(caught_up, (c + 1) * kNormSlice);
           for (std::int64_t f = c * kNormSlice; f < end; ++f) {
             std::uint32_t latest = workers_[0].last_step[f];
             for (std::int64_t w = 1; w < workers; ++w) latest = later_step(latest, workers_[w].last_step[f]);
-            state_.last_step[f] = latest;
+            state_.last_step[f] = latest + moved_on;
             for (std::int64_t w = 0; w < workers && !last_round; ++w) workers_[w].last_step[f] = latest;
           }
         }

@@ -2176,6 +2176,50 @@ OptimizerConfig optimizer_of(const RunConfig& c) {
 
 // One worker: local SGD is exact mode's train_step loop, whatever sync_every (same bits on the
 // CPU; on the GPU the worker is a smaller block, whose fixed-order sums differ in the last bits).
+// Local SGD's lazy updates catch up the penalties of local steps only: the trainer counts an
+// epoch as all its batches (the next first_step), each worker takes a share of them, and a
+// feature's gap into the next epoch must not count the others' (it did: every sparse feature
+// caught up about workers times the l2 a dense feature takes). With no data gradient (every row
+// weighs 0), a categorical column of one label (every batch holds it, so every worker updates it
+// every local step) and shards of as many steps each, plain SGD's l2 shrinks every weight, sparse
+// or dense, by the same (1 - lr l2) per local step.
+TEST_P(LocalSgdOnDevice, LazyPenaltiesCountLocalStepsAcrossEpochs) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  Data d = make_features(384, 2, {1, 5}, 151);
+  assign_labels(d, LossKind::logistic, 1, 152, linear_truth(d, 153));
+  d.weight.assign(static_cast<std::size_t>(d.rows), 0.0f);
+  const ModelShape shape = make_shape(d, LossKind::logistic, ModelKind::linear);
+  OptimizerConfig opt;
+  opt.kind = OptimizerKind::sgd;
+  opt.l2 = 0.05f;
+  auto model = make_model(ctx, shape, opt, 154);
+  const std::vector<float> theta = set_random_parameters(*model, shape, 155);
+  model->bind_training_set(d.set());
+  LocalSgdSettings local = local_settings(16, 2, 4);
+  local.learning_rate = 0.1f;
+  local.mean_weight = 1.0;
+  const std::int64_t batches = (d.rows + local.batch - 1) / local.batch;  // 24: 6 local steps a worker
+  const std::int64_t longest = (batches + local.workers - 1) / local.workers;
+  const int epochs = 3;
+  std::int64_t step = 0;
+  for (int e = 0; e < epochs; ++e) {
+    model->set_epoch_order(shuffled(d.rows, 156 + e));
+    local.first_step = step + 1;
+    model->train_epoch_local_sgd(local);
+    step += batches;  // as the trainer counts (runtime/trainer.cpp, run_steps)
+  }
+  const std::vector<float> after = flatten(model->parameters());
+  const double shrink = std::pow(1.0 - static_cast<double>(local.learning_rate) * opt.l2,
+                                 static_cast<double>(epochs * longest));
+  const std::int64_t F = shape.features;
+  for (const std::int64_t feature : {std::int64_t{0}, std::int64_t{1}, d.dense}) {  // dense, dense, the one label
+    const double expected = theta[feature] * shrink;
+    EXPECT_NEAR(after[feature], expected, 1e-5 * std::fabs(theta[feature]))
+        << "feature " << feature << " of " << F << " from " << theta[feature];
+  }
+}
+
 TEST_P(LocalSgdOnDevice, OneWorkerIsExactMode) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());

@@ -1185,6 +1185,31 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("must be an integer", proc.stderr)
 
+    def test_parallel_lazy_penalties_count_local_steps(self):
+        # --mode parallel: a lazy update catches up the l2 of the local steps a label skipped, as
+        # many as a weight updated every step takes. The labels of a column of 20 are in nearly
+        # every batch of every worker, so lazy and dense updates shrink them alike under plain
+        # SGD; the catch-up counted each epoch's steps of the other workers too, and shrank them
+        # to about half the dense updates' weights in 4 epochs of 4 workers.
+        rng = np.random.default_rng(29)
+        n = 6000
+        df = pd.DataFrame({"x": rng.normal(size=n), "shop": [f"s{i}" for i in rng.integers(0, 20, n)]})
+        effect = dict((f"s{i}", e) for i, e in enumerate(rng.normal(size=20)))
+        df["y"] = (df["x"] + df["shop"].map(effect) + rng.normal(scale=0.5, size=n) > 0).astype(int)
+        csv = self.path("shops.csv")
+        df.to_csv(csv, index=False)
+        data = self.imported(csv, "shops")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "4", "--batch", "64", "--valid-fraction", "0",
+                 "--optimizer", "sgd", "--lr", "0.1", "--l2", "0.1", "--schedule", "constant", "--mode", "parallel",
+                 "--workers", "4", "--sync-every", "2"]
+        weights = {}
+        for mode in ["lazy", "dense"]:
+            model, _ = self.train(data, *flags, "--sparse-updates", mode, out=mode + ".h5")
+            with h5py.File(model) as f:
+                weights[mode] = f["weights"][0, 1:]  # the shop labels' (x is the first feature)
+        ratio = np.linalg.norm(weights["lazy"]) / np.linalg.norm(weights["dense"])
+        self.assertAlmostEqual(ratio, 1.0, delta=0.03)
+
     def test_sparse_updates_lazy_or_dense(self):
         # A categorical column of many labels: lazily, a step leaves the weights of the labels its
         # batch does not hold alone, so the two choices train different models; dense reaches every
