@@ -22,7 +22,11 @@ using h5::H5Handle;
 // has neither: its run resumes with the moments at zero and the step count restarted.
 // 3: the sparse features' last steps (resume_optimizer_last_step), from which lazy updates catch
 // up skipped penalties. A format 2 checkpoint predates the catch-up: its features resume as if
-// updated at its last step, so no penalty of the steps before the checkpoint is applied twice.
+// updated at its last step, so no penalty of the steps before the checkpoint is applied twice. So
+// do those of a format 3 checkpoint without last steps, whose run caught up nothing (no --l2 or
+// --l1, or dense updates): a resume that adds penalties (a note says the options changed) owes
+// none of the steps before the checkpoint, and catching them up from step 0 pulled every weight
+// of a categorical column toward zero at its first update.
 constexpr int kCheckpointFormatVersion = 3;
 constexpr const char* kFirstName = "resume_optimizer_first";
 constexpr const char* kSecondName = "resume_optimizer_second";
@@ -165,7 +169,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     if (h5::link_exists(file.get(), kLastStepName)) {
       s.optimizer.last_step =
           h5::read_checksummed<std::uint32_t>(file.get(), kLastStepName, static_cast<std::size_t>(sparse), context);
-    } else if (version == 2 && sparse > 0) {
+    } else if (version >= 2 && sparse > 0) {
       s.optimizer.last_step = std::vector<std::uint32_t>(static_cast<std::size_t>(sparse),
                                                          static_cast<std::uint32_t>(s.step - s.optimizer_step_origin));
     }

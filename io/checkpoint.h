@@ -12,8 +12,9 @@
 // factors]; an array that is all zero (sgd's, say) is not written, and a missing one reads as
 // empty (all zero). Format 3 adds the sparse features' last steps (OptimizerState::last_step) as
 // the uint32 dataset resume_optimizer_last_step, when the model keeps them. So a resumed run
-// continues bit for bit (runtime/trainer.h, TrainerOptions::resume). Format 2 (no last steps)
-// loads with every feature last updated at its step; format 1 (no optimizer state) still loads:
+// continues bit for bit (runtime/trainer.h, TrainerOptions::resume). Format 2 (no last steps),
+// and format 3 without them (a run that caught up no penalties), loads with every feature last
+// updated at its step; format 1 (no optimizer state) still loads:
 // its run restarts the moments and the step count (optimizer_step_origin = step).
 #pragma once
 

@@ -841,6 +841,14 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   EXPECT_EQ(back.state.optimizer.second, state.optimizer.second);
   EXPECT_FALSE(state.optimizer.last_step.empty());
   EXPECT_EQ(back.state.optimizer.last_step, state.optimizer.last_step);
+  // A run that caught up no penalties (no l2 or l1) writes no last steps: its checkpoint loads
+  // with every sparse feature last updated at its step, so a resume that adds --l2 catches up
+  // from there, not the penalties of every step before it (from step 0).
+  TrainerState plain = state;
+  plain.optimizer.last_step.clear();
+  save_checkpoint(dir.file("plain.h5"), m, plain);
+  EXPECT_EQ(load_checkpoint(dir.file("plain.h5")).state.optimizer.last_step,
+            std::vector<std::uint32_t>(state.optimizer.last_step.size(), static_cast<std::uint32_t>(state.step)));
   ASSERT_EQ(back.state.history.size(), 3u);
   EXPECT_EQ(back.state.history[2].train_loss, state.history[2].train_loss);
   // A checkpoint is a model file; a model file is not a checkpoint.
