@@ -2174,8 +2174,6 @@ OptimizerConfig optimizer_of(const RunConfig& c) {
   return opt;
 }
 
-// One worker: local SGD is exact mode's train_step loop, whatever sync_every (same bits on the
-// CPU; on the GPU the worker is a smaller block, whose fixed-order sums differ in the last bits).
 // Local SGD's lazy updates catch up the penalties of local steps only: the trainer counts an
 // epoch as all its batches (the next first_step), each worker takes a share of them, and a
 // feature's gap into the next epoch must not count the others' (it did: every sparse feature
@@ -2220,6 +2218,8 @@ TEST_P(LocalSgdOnDevice, LazyPenaltiesCountLocalStepsAcrossEpochs) {
   }
 }
 
+// One worker: local SGD is exact mode's train_step loop, whatever sync_every (same bits on the
+// CPU; on the GPU the worker is a smaller block, whose fixed-order sums differ in the last bits).
 TEST_P(LocalSgdOnDevice, OneWorkerIsExactMode) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
