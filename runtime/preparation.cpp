@@ -311,16 +311,31 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
                                     std::vector<std::string>* notes) {
   CategoricalEncoding enc;
   enc.name = col.name;
-  const std::vector<std::pair<std::string_view, std::int64_t>> seen = label_rows(col.categorical);
+  // visit(label, rows) for each distinct label with training rows, in label_rows' order. Labels
+  // known to be distinct are visited as they are: a hashed column never reads them, and merging a
+  // column of a million ids that never repeat cost a table of them and a copy of their views.
+  const CategoricalProfile& cp = col.categorical;
+  std::vector<std::pair<std::string_view, std::int64_t>> merged;
+  if (!cp.labels_distinct) merged = label_rows(cp);
+  const std::size_t distinct = std::min(cp.labels.size(), cp.counts.size());
+  const auto for_each_seen = [&](auto visit) {
+    if (!cp.labels_distinct) {
+      for (const auto& [label, rows] : merged) visit(label, rows);
+      return;
+    }
+    for (std::size_t i = 0; i < distinct; ++i) {
+      if (cp.counts[i] > 0) visit(std::string_view(cp.labels[i]), cp.counts[i]);
+    }
+  };
   std::int64_t kept_labels = 0, rare_labels = 0, rare_rows = 0;
-  for (const auto& [label, rows] : seen) {
+  for_each_seen([&](std::string_view, std::int64_t rows) {
     if (rows >= options.min_category_count) {
       ++kept_labels;
     } else {
       ++rare_labels;
       rare_rows += rows;
     }
-  }
+  });
   if (kept_labels > options.max_categories && !options.never_hashed.contains(col.name)) {
     enc.hashed = true;
     const auto kept = options.category_buckets_of.find(col.name);
@@ -341,9 +356,9 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
   // slot_of searches it and bind_preparation checks it.
   std::vector<std::string_view> labels;
   labels.reserve(static_cast<std::size_t>(kept_labels));
-  for (const auto& [label, rows] : seen) {
+  for_each_seen([&](std::string_view label, std::int64_t rows) {
     if (rows >= options.min_category_count) labels.push_back(label);
-  }
+  });
   std::sort(labels.begin(), labels.end());
   enc.vocabulary.assign(labels.begin(), labels.end());
   if (rare_labels > 0) {

@@ -462,13 +462,23 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       throw InputError(reader.path().string() + ": " + e.what() + where);
     }
   }
-  if (every_column) return part;
+  // A reader's categories name each label once (the table merges a label stored twice).
+  const auto distinct_labels = [](DataProfile& p) {
+    for (ColumnProfile& column : p.columns) {
+      if (column.type == ColumnType::categorical) column.categorical.labels_distinct = true;
+    }
+  };
+  if (every_column) {
+    distinct_labels(part);
+    return part;
+  }
   DataProfile profile = make_profile(infos, options);
   profile.rows = part.rows;
   for (std::int64_t k = 0; k < profiled; ++k) {
     profile.columns[static_cast<std::size_t>(wanted[static_cast<std::size_t>(k)])] =
         std::move(part.columns[static_cast<std::size_t>(k)]);
   }
+  distinct_labels(profile);
   return profile;
 }
 

@@ -1128,6 +1128,54 @@ TEST_F(Preparation, RareLabelsShareTheUnknownSlot) {
   o.min_category_count = 0;
   EXPECT_THROW(fit_preparation(profile_of(t), o), InputError);
 }
+TEST_F(Preparation, DistinctLabelsFitAsTheMergedOnes) {
+  // A profile whose labels are known to name each label once (labels_distinct: profile_table's) is
+  // fitted from its counts as they stand, without merging labels through a table: the encodings and
+  // notes must be those of the merging fit, hashed or not, with rare labels and labels in no row.
+  Table t;
+  std::vector<std::string> labels;
+  std::vector<float> codes;
+  for (int k = 0; k < 40; ++k) {
+    labels.push_back("l" + std::to_string(k));
+    for (int i = 0; i < k % 7; ++i) codes.push_back(static_cast<float>(k));  // label k in k % 7 rows
+  }
+  codes.insert(codes.end(), {kNaN, kNaN, kNaN});
+  t.add_categorical("city", labels, codes);
+  const DataProfile merged = profile_of(t);
+  ASSERT_FALSE(merged.columns[0].categorical.labels_distinct);  // a hand-made profile is merged
+  DataProfile distinct = merged;
+  distinct.columns[0].categorical.labels_distinct = true;
+  DataProfile unlabelled = distinct;  // made without its labels (counts only): no label seen
+  unlabelled.columns[0].categorical.labels.clear();
+  DataProfile unlabelled_merged = unlabelled;
+  unlabelled_merged.columns[0].categorical.labels_distinct = false;
+  int hashed = 0, vocabularies = 0;
+  for (const std::int64_t min_count : {1, 2, 3, 7}) {
+    for (const std::int64_t max_categories : {0, 5, 30, 1000}) {
+      for (const std::uint32_t buckets : {0u, 64u}) {
+        PreparationOptions o;
+        o.min_category_count = min_count;
+        o.max_categories = max_categories;
+        o.category_buckets = buckets;
+        const std::string context = "min " + std::to_string(min_count) + ", max " + std::to_string(max_categories) +
+                                    ", buckets " + std::to_string(buckets);
+        using Pair = std::pair<const DataProfile*, const DataProfile*>;
+        for (const auto& [a, b] : {Pair{&merged, &distinct}, Pair{&unlabelled_merged, &unlabelled}}) {
+          std::vector<std::string> merged_notes, distinct_notes;
+          const FittedPreparation from_merged = fit_preparation(*a, o, &merged_notes);
+          const FittedPreparation from_distinct = fit_preparation(*b, o, &distinct_notes);
+          EXPECT_EQ(preparation_to_json(from_distinct), preparation_to_json(from_merged)) << context;
+          EXPECT_EQ(distinct_notes, merged_notes) << context;
+          hashed += from_distinct.categorical[0].hashed ? 1 : 0;
+          vocabularies += from_distinct.categorical[0].vocabulary.empty() ? 0 : 1;
+        }
+      }
+    }
+  }
+  EXPECT_GT(hashed, 0);  // both kinds of encoding were compared
+  EXPECT_GT(vocabularies, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crosses
 

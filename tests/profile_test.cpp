@@ -679,6 +679,41 @@ TEST_P(ProfileOnDevice, ProfilesAnHdf5TableWithAMask) {
   EXPECT_EQ(profile_table(ctx, reader).rows, rows);
 }
 
+// profile_table's categorical columns name each label once (a label stored twice is one category
+// of the reader's), and say so: fit_preparation then takes their counts as they stand.
+TEST_P(ProfileOnDevice, ProfileOfATableHasDistinctLabels) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const test::TemporaryDirectory dir;
+  const fs::path path = dir.file("table.h5");
+  const std::vector<std::int32_t> city = {0, 1, 2, 2, -1, 0, 2, 1, 2, 0};
+  {
+    ColumnarWriter writer(path, {{"x", StoredType::float32}, {"city", StoredType::categorical_codes}});
+    writer.append_numeric(0, std::vector<float>(city.size(), 1.0f));
+    writer.append_codes(1, city);
+    writer.set_categories(1, {"paris", "lyon", "paris"});  // "paris" stored twice
+    writer.close();
+  }
+  TableReader reader(path);
+  const DataProfile profile = profile_table(ctx, reader);
+  const CategoricalProfile& c = profile.column("city").categorical;
+  EXPECT_TRUE(c.labels_distinct);
+  EXPECT_EQ(c.labels, (std::vector<std::string>{"paris", "lyon"}));
+  EXPECT_EQ(c.counts, (std::vector<std::int64_t>{7, 2}));  // "paris" under both of its codes
+  EXPECT_EQ(c.missing, 1);
+  EXPECT_FALSE(profile.column("x").categorical.labels_distinct);  // numeric: no labels
+  // With a column left out, and with the labels lent later (not copied), it still says so.
+  ProfileOptions options;
+  options.skip_columns = {"x"};
+  options.copy_labels = false;
+  const DataProfile part = profile_table(ctx, reader, nullptr, options);
+  EXPECT_TRUE(part.column("city").categorical.labels_distinct);
+  EXPECT_TRUE(part.column("city").categorical.labels.empty());
+  EXPECT_EQ(part.column("city").categorical.counts, (std::vector<std::int64_t>{7, 2}));
+  // A profile made from column infos (which may name a label twice) is not marked.
+  EXPECT_FALSE(make_profile(reader.columns()).column("city").categorical.labels_distinct);
+}
+
 LATHE_INSTANTIATE_FOR_DEVICES(ProfileOnDevice);
 
 }  // namespace
