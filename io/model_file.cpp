@@ -752,7 +752,7 @@ std::unique_ptr<ProfileTables> ProfileTablesAhead::take(const DataProfile& profi
 }
 
 void save_model(const std::filesystem::path& path, const ModelFile& m, const CheckpointExtras* extras,
-                ProfileTablesAhead* ahead) {
+                ProfileTablesAhead* ahead, std::future<PredictionSummary>* predictions_later) {
   const std::int64_t features = m.preparation.expanded_features();
   const auto shape_matches = [&](const ModelParameters& p) {
     return static_cast<std::int64_t>(p.weights.size()) == m.outputs * features &&
@@ -848,7 +848,12 @@ void save_model(const std::filesystem::path& path, const ModelFile& m, const Che
       ProfileTables tables = built ? std::move(*built) : profile.get();
       write_profile(f, tables, texts, context);
     }
-    if (!m.predictions.empty()) write_predictions(f, m.predictions, texts, context);
+    if (predictions_later && predictions_later->valid()) {
+      const PredictionSummary predictions = predictions_later->get();
+      if (!predictions.empty()) write_predictions(f, predictions, texts, context);
+    } else if (!m.predictions.empty()) {
+      write_predictions(f, m.predictions, texts, context);
+    }
     if (extras) {
       texts.write(f, "checkpoint", extras->state_json);
       write_table("resume_weights", extras->resume.weights, {o, d}, resume_weights);

@@ -210,9 +210,13 @@ class ProfileTablesAhead {
 
 // Writes atomically (temporary name, then rename); with `extras`, a checkpoint. Throws Error.
 // `ahead` (may be null): the profile's tables built beforehand, used when they are of
-// model.profile; else save_model builds them.
+// model.profile; else save_model builds them. `predictions_later` (may be null or without a
+// state): the summary of the model's predictions, still being made on another thread while this
+// one writes the weights and the profile, waited for where it is written in place of
+// model.predictions.
 void save_model(const std::filesystem::path& path, const ModelFile& model,
-                const CheckpointExtras* extras = nullptr, ProfileTablesAhead* ahead = nullptr);
+                const CheckpointExtras* extras = nullptr, ProfileTablesAhead* ahead = nullptr,
+                std::future<PredictionSummary>* predictions_later = nullptr);
 
 // What load_model keeps of a file.
 struct ModelLoadOptions {

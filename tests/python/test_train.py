@@ -218,6 +218,28 @@ class TrainTest(unittest.TestCase):
             self.assertEqual(fa["weights"][:].tobytes(), fb["weights"][:].tobytes())
             self.assertNotEqual(fa["weights"][:].tobytes(), fc["weights"][:].tobytes())
 
+    def test_the_stored_predictions_are_the_models_own_on_its_training_rows(self):
+        # The model file's summary of its predictions (the reference of `lathe drift`) is of the kept
+        # weights on the training rows where none are held out: with fewer distinct predictions than
+        # the sketch holds, its points are exactly `lathe score`'s on the same rows, each weighed by
+        # its rows (they are made while the file is written, on a thread of their own).
+        data = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "700", "--features", "3", "--categorical", "2", "--seed", "11",
+            "--out", data, "--quiet")
+        model, _ = self.train(data, "--label", "label", "--task", "binary", "--epochs", "2", "--valid-fraction", "0")
+        scores = self.path("scores.h5")
+        run("score", model, data, "--out", scores, "--device", "cpu", "--quiet")
+        with h5py.File(scores) as f:
+            probability = f["probability"][()].astype(np.float32)
+        points, rows = np.unique(probability, return_counts=True)
+        self.assertLess(len(points), 1024)
+        with h5py.File(model) as f:
+            p = f["predictions"]
+            self.assertEqual(p.attrs["source"].decode(), "training")
+            self.assertEqual(int(p.attrs["rows"]), 700)
+            self.assertEqual(p["points"][()].astype(np.float32).tobytes(), points.tobytes())
+            np.testing.assert_array_equal(p["weights"][()], rows.astype(np.float64))
+
     def test_streamed_training_matches_held_training(self):
         # Telco streamed in windows of one 1024-row block: every window is
         # read, prepared and trained in turn; quality and determinism as when the rows are held.
