@@ -342,6 +342,7 @@ struct RecordReader::Impl {
   std::int64_t coded_rows = 0;
   std::vector<unsigned char> buffer;
   std::vector<std::uint64_t> hashes_;  // collect_block's hash of each row of a block
+  std::vector<std::int64_t> candidates_;  // and its candidate code (LabelCodes::candidate)
   VariableLengthArena strings;  // where H5Dread puts variable-length strings
   H5Handle string_transfer;     // a transfer property list that allocates them from `strings`
   std::vector<CachedDecoder> decoders;
@@ -630,17 +631,33 @@ struct RecordReader::Impl {
     const bool keep = !f.codes.empty();
     block_codes.resize(keep ? static_cast<std::size_t>(count) : 0);
     std::uint32_t largest = 0;
-    // Each row's hash first, so that the rows a few ahead are fetched while this one is looked up.
-    constexpr std::int64_t kAhead = 8;
-    hashes_.resize(static_cast<std::size_t>(count));
-    for (std::int64_t r = 0; r < count; ++r) hashes_[static_cast<std::size_t>(r)] = LabelIndex::hash(text_of(r));
+    // Each row's hash first; then each row's candidate code among the labels the block found
+    // (LabelCodes::candidate: table entries only, fetched a few rows ahead); then each row's label
+    // compared with its candidate's (the labels fetched a few rows ahead, their places known), the
+    // rows of a label the block did not find (new ones, and the rare tag shared by two labels)
+    // found or added in row order: the codes are those of finding or adding every row in turn.
+    // In one pass, each lookup waited on the entry and then on the label it names.
+    constexpr std::int64_t kAhead = 16;
+    const auto n = static_cast<std::size_t>(count);
+    hashes_.resize(n);
+    candidates_.resize(n);
+    for (std::size_t r = 0; r < n; ++r) hashes_[r] = LabelIndex::hash(text_of(static_cast<std::int64_t>(r)));
+    for (std::size_t r = 0; r < n; ++r) {
+      if (r + kAhead < n) index.prefetch_slot(hashes_[r + kAhead]);
+      candidates_[r] = index.candidate(hashes_[r]);
+    }
     for (std::int64_t r = 0; r < count; ++r) {
-      if (r + 2 * kAhead < count) index.prefetch_slot(hashes_[static_cast<std::size_t>(r + 2 * kAhead)]);
-      if (r + kAhead < count) index.prefetch_label(hashes_[static_cast<std::size_t>(r + kAhead)]);
+      if (r + kAhead < count && candidates_[static_cast<std::size_t>(r + kAhead)] >= 0) {
+        index.prefetch_code(candidates_[static_cast<std::size_t>(r + kAhead)]);
+      }
       const std::string_view label = text_of(r);
       std::uint32_t code_plus_one = 0;  // missing
       if (!is_missing(f, label)) {
-        const std::int32_t code = index.find_or_add(label, hashes_[static_cast<std::size_t>(r)], where, f.spec.member);
+        const std::int64_t candidate = candidates_[static_cast<std::size_t>(r)];
+        const std::int32_t code =
+            candidate >= 0 && index.label_is(candidate, label)
+                ? static_cast<std::int32_t>(candidate)
+                : index.find_or_add(label, hashes_[static_cast<std::size_t>(r)], where, f.spec.member);
         code_plus_one = static_cast<std::uint32_t>(code) + 1;
       }
       if (keep) {

@@ -74,13 +74,24 @@ class LabelCodes {
     return std::move(labels_);
   }
 
-  // Hints that a find() of a label of hash `h` is coming: first its entry, later (once the entry
-  // is in the cache) the label it names. A table of a million labels is far larger than the
-  // cache, and each find() otherwise waits on both in turn.
-  void prefetch_slot(std::uint64_t h) const { table_.prefetch(h); }
-  void prefetch_label(std::uint64_t h) const {
-    table_.prefetch_label(h, [this](std::int64_t code) { return labels_.data() + code; });
+  // LabelTable::candidate: the code of the label of hash h when it was added (compare it to be
+  // sure: see label_is), else -1 or another label's code.
+  std::int64_t candidate(std::uint64_t h) const { return table_.candidate(h); }
+  // Whether label `code` (one of the codes) is `label`.
+  bool label_is(std::int64_t code, std::string_view label) const {
+    return same_label_text(labels_[static_cast<std::size_t>(code)], label);
   }
+  // Hints that label `code` (one of the codes) is coming: the whole record of it (a 32-byte string
+  // in a vector aligned to 16 bytes straddles two cache lines every other label).
+  void prefetch_code(std::int64_t code) const {
+    const std::string* record = labels_.data() + code;
+    __builtin_prefetch(record);
+    __builtin_prefetch(reinterpret_cast<const char*>(record + 1) - 1);
+  }
+
+  // Hints that a find() or candidate() of a label of hash `h` is coming: its entry. A table of a
+  // million labels is far larger than the cache.
+  void prefetch_slot(std::uint64_t h) const { table_.prefetch(h); }
 
  private:
   struct LabelOf {

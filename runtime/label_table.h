@@ -101,6 +101,20 @@ class LabelTable {
     }
   }
 
+  // The index of the first entry in the probe sequence of hash h whose tag is h's: the index of
+  // the label of hash h when it was added (compare it to be sure: another label may share the tag),
+  // else -1, or another label's index. Reads no label, so that the labels of a batch are fetched
+  // only once their indices are known.
+  std::int64_t candidate(std::uint64_t h) const {
+    if (entries_.empty()) return -1;
+    const std::uint64_t tag = h >> 32;
+    for (std::size_t at = place(tag);; at = (at + 1) & mask()) {
+      const std::uint64_t entry = entries_[at];
+      if (entry == 0) return -1;
+      if (entry >> 32 == tag) return index_of(entry);
+    }
+  }
+
   // find(), and when the label is absent it is added as index size() (`added` then true; the
   // caller must then keep it as label size() - 1 before the next call). At most 2^32 - 1 labels.
   template <typename LabelOf>

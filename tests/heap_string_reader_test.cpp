@@ -10,16 +10,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "io/direct_block_reader.h"
 #include "io/hdf5_handle.h"
 #include "io/table_reader.h"
 #include "runtime/error.h"
+#include "runtime/label_table.h"
 #include "tests/temp_dir.h"
 
 namespace lathe {
@@ -198,6 +201,79 @@ TEST_P(HeapStringReaderTest, TextColumnsReadTheSameBothWays) {
     EXPECT_EQ(heap_path, "heap ids (pread)");
     EXPECT_EQ(hdf5_path, "hdf5 hyperslab");
     EXPECT_EQ(from_heap[1][static_cast<std::size_t>(13 - first % 13) % 13], "");  // a null string
+  }
+}
+
+// A column's category codes are its labels in order of first appearance, read either way, where
+// the rows' lookups are batched (a candidate code per row from the table's entries, then the
+// labels compared): with two labels whose hashes share the table's tag (and so its first place),
+// the later one new in a block where the earlier one is known, then both in one block.
+TEST(CategoryCodes, AreTheOrderOfFirstAppearanceWhateverTheLookupsShare) {
+  std::string a, b;  // two labels of one tag (the top 32 bits of LabelTable::hash)
+  {
+    std::unordered_map<std::uint64_t, std::string> by_tag;
+    for (int k = 0; k < 2000000 && a.empty(); ++k) {
+      std::string label = "id" + std::to_string(k);
+      const auto [it, fresh] = by_tag.emplace(LabelTable::hash(label) >> 32, label);
+      if (!fresh) a = it->second, b = label;
+    }
+  }
+  ASSERT_FALSE(a.empty()) << "no two labels of one tag";
+  constexpr std::size_t kBlock = 100;
+  std::vector<std::string> rows;
+  const auto filler = [&](std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t r = rows.size();
+      rows.push_back(r % 17 == 0 ? "" : "f" + std::to_string((r * 7919) % 700));
+    }
+  };
+  filler(30), rows.push_back(a), filler(kBlock - 31);           // block 1: a
+  filler(10), rows.push_back(b), rows.push_back(a), filler(87);  // block 2: b new, its candidate a's code
+  rows.push_back(b), filler(50), rows.push_back(a), filler(48);  // block 3: both known
+  filler(3 * kBlock + 7);
+  // The expected labels and codes: first appearance, "" missing.
+  std::vector<std::string> labels;
+  std::vector<float> codes;
+  {
+    std::unordered_map<std::string, int> code_of;
+    for (const std::string& r : rows) {
+      if (r.empty()) {
+        codes.push_back(std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
+      const auto [it, fresh] = code_of.emplace(r, static_cast<int>(labels.size()));
+      if (fresh) labels.push_back(r);
+      codes.push_back(static_cast<float>(it->second));
+    }
+  }
+  test::TemporaryDirectory dir;
+  const fs::path path = dir.path() / "ids.h5";
+  {
+    H5Handle f = h5::file_handle(H5_OK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)));
+    H5Handle type = vlen_string_type();
+    const hsize_t dims[1] = {rows.size()};
+    H5Handle space = h5::dataspace_handle(H5_OK(H5Screate_simple(1, dims, nullptr)));
+    std::vector<const char*> pointers;
+    for (const std::string& r : rows) pointers.push_back(r.c_str());
+    H5Handle d = h5::dataset_handle(H5_OK(
+        H5Dcreate2(f.get(), "id", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+    H5_OK(H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()));
+  }
+  for (const bool direct : {true, false}) {
+    for (const std::int64_t code_bytes : {std::int64_t{1} << 30, std::int64_t{0}}) {
+      SCOPED_TRACE(std::string(direct ? "heap ids" : "hdf5") + ", code bytes " + std::to_string(code_bytes));
+      TableReadOptions options;
+      options.direct_read = direct;
+      options.block_rows = kBlock;
+      options.category_code_bytes = code_bytes;
+      TableReader reader(path, options);
+      ASSERT_EQ(reader.columns().size(), 1u);
+      EXPECT_EQ(reader.columns()[0].categories, labels);
+      std::vector<float> out(rows.size());
+      reader.read_block(0, static_cast<std::int64_t>(rows.size()), out);
+      ASSERT_EQ(out.size(), codes.size());
+      EXPECT_EQ(std::memcmp(out.data(), codes.data(), out.size() * sizeof(float)), 0);
+    }
   }
 }
 
