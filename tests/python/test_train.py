@@ -1207,20 +1207,24 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("must be an integer", proc.stderr)
 
+    def one_categorical_column(self, name, labels, seed, rows=6000):
+        """An imported table of 6000 rows: x ~ N(0, 1), a column `name` of `labels` labels (its first
+        letter and a number), each with an effect ~ N(0, 1), and y = 1 where x + effect + noise > 0."""
+        rng = np.random.default_rng(seed)
+        df = pd.DataFrame({"x": rng.normal(size=rows), name: [f"{name[0]}{i}" for i in rng.integers(0, labels, rows)]})
+        effect = dict((f"{name[0]}{i}", e) for i, e in enumerate(rng.normal(size=labels)))
+        df["y"] = (df["x"] + df[name].map(effect) + rng.normal(scale=0.5, size=rows) > 0).astype(int)
+        csv = self.path(name + "s.csv")
+        df.to_csv(csv, index=False)
+        return self.imported(csv, name + "s")
+
     def test_parallel_lazy_penalties_count_local_steps(self):
         # --mode parallel: a lazy update catches up the l2 of the local steps a label skipped, as
         # many as a weight updated every step takes. The labels of a column of 20 are in nearly
         # every batch of every worker, so lazy and dense updates shrink them alike under plain
         # SGD; the catch-up counted each epoch's steps of the other workers too, and shrank them
         # to about half the dense updates' weights in 4 epochs of 4 workers.
-        rng = np.random.default_rng(29)
-        n = 6000
-        df = pd.DataFrame({"x": rng.normal(size=n), "shop": [f"s{i}" for i in rng.integers(0, 20, n)]})
-        effect = dict((f"s{i}", e) for i, e in enumerate(rng.normal(size=20)))
-        df["y"] = (df["x"] + df["shop"].map(effect) + rng.normal(scale=0.5, size=n) > 0).astype(int)
-        csv = self.path("shops.csv")
-        df.to_csv(csv, index=False)
-        data = self.imported(csv, "shops")
+        data = self.one_categorical_column("shop", 20, 29)
         flags = ["--label", "y", "--task", "binary", "--epochs", "4", "--batch", "64", "--valid-fraction", "0",
                  "--optimizer", "sgd", "--lr", "0.1", "--l2", "0.1", "--schedule", "constant", "--mode", "parallel",
                  "--workers", "4", "--sync-every", "2"]
@@ -1236,14 +1240,7 @@ class TrainTest(unittest.TestCase):
         # A categorical column of many labels: lazily, a step leaves the weights of the labels its
         # batch does not hold alone, so the two choices train different models; dense reaches every
         # weight at every step (l2 decay), and both learn.
-        rng = np.random.default_rng(13)
-        n = 6000
-        df = pd.DataFrame({"x": rng.normal(size=n), "user": [f"u{i}" for i in rng.integers(0, 500, n)]})
-        effect = dict((f"u{i}", e) for i, e in enumerate(rng.normal(size=500)))
-        df["y"] = (df["x"] + df["user"].map(effect) + rng.normal(scale=0.5, size=n) > 0).astype(int)
-        csv = self.path("users.csv")
-        df.to_csv(csv, index=False)
-        data = self.imported(csv, "users")
+        data = self.one_categorical_column("user", 500, 13)
         flags = ["--label", "y", "--task", "binary", "--epochs", "3", "--batch", "64"]
         weights = {}
         for mode in ["lazy", "dense"]:
