@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -254,8 +255,28 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
   if (valid_then != valid_now) {
     what = valid_now ? "--valid is given here but was not" : "--valid is not given here but was";
   } else if (!valid_now) {
-    what = differs("--valid-fraction");
-    if (what.empty() && o.valid_fraction != 0) what = differs("--seed");
+    // The share it held out (its metrics' valid_fraction, of train_rows + valid_rows rows) against
+    // this run's, given or automatic: a checkpoint of a run that took the default before it was
+    // automatic (0.2) differs from today's on more than 50,000 rows, though neither run gave it.
+    const nlohmann::json metrics = nlohmann::json::parse(checkpoint.metrics_json, nullptr, false);
+    const auto number = [&](const char* key) {
+      return metrics.is_object() && metrics.contains(key) && metrics[key].is_number() ? metrics[key].get<double>() : NAN;
+    };
+    const double then = number("valid_fraction"), rows = number("train_rows") + number("valid_rows");
+    double now = o.valid_fraction;
+    if (std::isfinite(then) && std::isfinite(rows)) {
+      const bool given = cmd->count("--valid-fraction") > 0;
+      if (!given) now = automatic_valid_fraction(static_cast<std::int64_t>(rows));
+      if (now != then) {
+        std::ostringstream text;
+        text << "--valid-fraction is " << (given ? value_now("--valid-fraction") : "automatic") << " here ("
+             << now << " of its " << static_cast<std::int64_t>(rows) << " rows) but was " << then;
+        what = text.str();
+      }
+    } else {
+      what = differs("--valid-fraction");
+    }
+    if (what.empty() && now != 0) what = differs("--seed");
   }
   if (what.empty()) return;
   throw InputError("--resume " + o.resume_path.string() + ": " + what + " in the run that wrote it, so the validation " +

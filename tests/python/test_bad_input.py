@@ -839,7 +839,7 @@ class BadInput(unittest.TestCase):
         out = self.path("r.h5")
         for flags, fragment in ((["--seed", "4"], "--seed is 4 here but was 3"),
                                 (["--seed", "3", "--valid-fraction", "0.3"],
-                                 "--valid-fraction is 0.3 here but was auto (the default)")):
+                                 "--valid-fraction is 0.3 here (0.3 of its 400 rows) but was 0.2")):
             with self.subTest(flags=flags):
                 proc = lathe(*base, "--out", out, "--resume", checkpoint, *flags)
                 self.assertEqual(proc.returncode, 1, proc.stderr)
@@ -848,6 +848,23 @@ class BadInput(unittest.TestCase):
                 self.assertIn("validation split", proc.stderr)
                 self.assertFalse(os.path.exists(out))
         proc = lathe(*base, "--out", out, "--resume", checkpoint, "--seed", "3")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        # The share held out is compared, not the flag: a checkpoint of 60,000 rows at 0.2 (given
+        # here; the default before it became automatic) does not resume on today's default, which
+        # holds out 10,000 of them, and resumes with --valid-fraction 0.2.
+        big = self.path("big.h5")
+        self.assertEqual(lathe("synth", "--task", "binary", "--rows", "60000", "--features", "2", "--out", big,
+                               "--quiet").returncode, 0)
+        base = ["train", big, "--label", "label", "--task", "binary", "--epochs", "2", "--quiet"]
+        proc = lathe(*base, "--out", self.path("m.h5"), "--checkpoint-every", "1", "--checkpoint", checkpoint,
+                     "--valid-fraction", "0.2")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = self.path("big_resumed.h5")
+        proc = lathe(*base, "--out", out, "--resume", checkpoint)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--valid-fraction is automatic here (0.166667 of its 60000 rows) but was 0.2", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+        proc = lathe(*base, "--out", out, "--resume", checkpoint, "--valid-fraction", "0.2")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def test_retraining_with_another_positive_class_names_positive(self):
