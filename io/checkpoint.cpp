@@ -163,9 +163,7 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     const H5Handle file = h5::open_file_for_reading(path);
     s.optimizer.first = read_state_array(file.get(), kFirstName, size, context);
     s.optimizer.second = read_state_array(file.get(), kSecondName, size, context);
-    const ModelShape shape = model_shape(out.model);
-    const std::int64_t sparse =
-        shape.layout.groups > 0 ? parameter_layout(shape).features - shape.layout.dense_features : 0;
+    const std::int64_t sparse = sparse_feature_count(model_shape(out.model));
     if (h5::link_exists(file.get(), kLastStepName)) {
       s.optimizer.last_step =
           h5::read_checksummed<std::uint32_t>(file.get(), kLastStepName, static_cast<std::size_t>(sparse), context);

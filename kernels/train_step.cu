@@ -1703,12 +1703,8 @@ class CudaModel final : public Model {
 
   std::uint8_t* touched_flags() { return lazy() ? touched_.data() : nullptr; }
   bool lazy() const { return shape_.layout.groups > 0 && optimizer_.lazy_sparse; }
-  // The sparse features whose lazy updates catch up the penalties of the steps they skipped
-  // (last_step_): all of them under lazy updates with l1 or l2, else none (as the CPU model's).
-  std::int64_t caught_up_features() const {
-    const bool penalties = optimizer_.l1 > 0.0f || optimizer_.l2 > 0.0f;
-    return lazy() && penalties ? params_.features - shape_.layout.dense_features : 0;
-  }
+  // The sparse features whose last steps last_step_ keeps (caught_up_feature_count).
+  std::int64_t caught_up_features() const { return caught_up_feature_count(shape_, optimizer_); }
   std::uint32_t* last_steps() { return caught_up_features() > 0 ? last_step_.data() : nullptr; }
 
   template <typename T>

@@ -1051,14 +1051,8 @@ class CpuModel final : public Model {
 
   // Whether the optimizer keeps moments (plain SGD keeps none).
   bool uses_moments() const { return optimizer_.kind != OptimizerKind::sgd; }
-  // The sparse features whose lazy updates catch up the penalties of the steps they skipped
-  // (StepState::last_step): all of them under lazy updates with l1 or l2, else none.
-  std::int64_t caught_up_features() const {
-    const bool penalties = optimizer_.l1 > 0.0f || optimizer_.l2 > 0.0f;
-    return shape_.layout.groups > 0 && optimizer_.lazy_sparse && penalties
-               ? params_.features - shape_.layout.dense_features
-               : 0;
-  }
+  // The sparse features whose last steps StepState::last_step keeps (caught_up_feature_count).
+  std::int64_t caught_up_features() const { return caught_up_feature_count(shape_, optimizer_); }
   // The step gradient's length: a lazy step's holds the dense entries only.
   std::int64_t gradient_entries() const {
     return shape_.layout.groups > 0 && optimizer_.lazy_sparse

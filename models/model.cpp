@@ -357,7 +357,7 @@ void check_optimizer_state(const ModelShape& shape, const OptimizerState& state)
                   " and " + std::to_string(state.second.size()));
     }
   }
-  const std::int64_t sparse = shape.layout.groups > 0 ? parameter_layout(shape).features - shape.layout.dense_features : 0;
+  const std::int64_t sparse = sparse_feature_count(shape);
   if (!state.last_step.empty() && static_cast<std::int64_t>(state.last_step.size()) != sparse) {
     throw Error("set_optimizer_state: expected " + std::to_string(sparse) +
                 " last steps of sparse features (or none); got " + std::to_string(state.last_step.size()));

@@ -81,6 +81,19 @@ inline ParameterLayout parameter_layout(const ModelShape& shape) {
   return p;
 }
 
+// A model's sparse features, the expanded features [dense features, features): categorical slots,
+// hashed crosses, per-category slopes (0 without sparse groups). OptimizerState::last_step's length.
+inline std::int64_t sparse_feature_count(const ModelShape& shape) {
+  return shape.layout.groups > 0 ? parameter_layout(shape).features - shape.layout.dense_features : 0;
+}
+
+// The sparse features whose lazy updates catch up the penalties of the steps they skipped (the
+// last steps both backends keep): all of them under lazy updates with l1 or l2, else none.
+inline std::int64_t caught_up_feature_count(const ModelShape& shape, const OptimizerConfig& optimizer) {
+  const bool penalties = optimizer.l1 > 0.0f || optimizer.l2 > 0.0f;
+  return optimizer.lazy_sparse && penalties ? sparse_feature_count(shape) : 0;
+}
+
 // ---- Scores ----
 //
 // The score formulas are templates on the accumulator type Acc. float (the default) is the
