@@ -845,20 +845,27 @@ TEST_P(ModelOnDevice, MatchesTheCpuReferenceStepByStep) {
 // permutation); `b` takes the permutation itself (set_epoch_permutation, made on the device on the
 // GPU) when `permuted`, and its steps at once (train_steps: CUDA graphs of 128 steps on the GPU)
 // when `planned`. They must agree bit for bit, for a model narrow enough for the graph and one too
-// wide for it.
+// wide for it. With l2 and l1 the sparse features' lazy updates catch up the penalties of the
+// steps they skipped from their last steps (OptimizerState::last_step), which must agree too: a
+// graph replays its launches with each step's rule (its step count) read from the plans, not one
+// baked in at capture.
 void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
+  for (const bool penalties : {false, true})
   for (const std::vector<std::int64_t> widths :
        {std::vector<std::int64_t>{5, 17}, std::vector<std::int64_t>{5, 40000},
         std::vector<std::int64_t>{}}) {
     // No groups: a linear model over dense features alone (the GPU's dense path).
     const bool dense_only = widths.empty();
-    SCOPED_TRACE("widths " + std::to_string(dense_only ? 0 : widths.back()));
+    SCOPED_TRACE("widths " + std::to_string(dense_only ? 0 : widths.back()) +
+                 (penalties ? " with l2 and l1" : ""));
     Data d = make_features(3001, 6, widths, 51, true, true);
     assign_labels(d, LossKind::logistic, 1, 52, linear_truth(d, 53));
     const ModelShape shape =
         make_shape(d, LossKind::logistic, dense_only ? ModelKind::linear : ModelKind::fm, 3);
     OptimizerConfig opt;
     opt.kind = OptimizerKind::adam;
+    opt.l2 = penalties ? 0.01f : 0.0f;
+    opt.l1 = penalties ? 1e-4f : 0.0f;
     auto a = make_model(ctx, shape, opt, 5);
     auto b = make_model(ctx, shape, opt, 5);
     a->bind_training_set(d.set());
@@ -906,6 +913,9 @@ void expect_paths_agree(const DeviceContext& ctx, bool permuted, bool planned) {
     const OptimizerState sa = a->optimizer_state(), sb = b->optimizer_state();
     EXPECT_TRUE(same_bits(sa.first, sb.first));
     EXPECT_TRUE(same_bits(sa.second, sb.second));
+    EXPECT_EQ(sa.last_step.size(),
+              penalties && !dense_only ? static_cast<std::size_t>(shape.features - shape.layout.dense_features) : 0u);
+    EXPECT_EQ(sa.last_step, sb.last_step);
   }
 }
 
@@ -936,7 +946,9 @@ TEST_P(ModelOnDevice, SameInputsGiveTheSameBits) {
 
 // The optimizer's state round trip: a model that takes another's parameters and optimizer state
 // halfway continues with the same bits as the uninterrupted one (what --resume relies on); sizes
-// are checked, set_parameters resets the state, and an empty array means zero.
+// are checked, set_parameters resets the state, and an empty array means zero. With l2 the state
+// holds the sparse features' last steps (lazy updates catch up penalties from them): lost on the
+// way, the resumed model's next update of each sparse feature would catch up the whole run's.
 TEST_P(ModelOnDevice, OptimizerStateCarriesARunOverToAnotherModel) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
@@ -949,6 +961,8 @@ TEST_P(ModelOnDevice, OptimizerStateCarriesARunOverToAnotherModel) {
     const ModelShape shape = make_shape(d, c.loss, c.kind, 4);
     OptimizerConfig opt;
     opt.kind = o;
+    opt.l2 = 0.01f;
+    const auto sparse = static_cast<std::size_t>(shape.features - shape.layout.dense_features);
     const auto steps = [&](Model& m, std::int64_t from, std::int64_t to) {
       for (std::int64_t step = from; step <= to; ++step) {
         StepSettings st;
@@ -966,6 +980,8 @@ TEST_P(ModelOnDevice, OptimizerStateCarriesARunOverToAnotherModel) {
     const std::size_t size = flatten(half).size();
     ASSERT_EQ(state.first.size(), size);
     ASSERT_EQ(state.second.size(), size);
+    ASSERT_EQ(state.last_step.size(), sparse);
+    EXPECT_EQ(*std::max_element(state.last_step.begin(), state.last_step.end()), 6u);
     steps(*whole, 7, 12);
 
     auto resumed = make_model(ctx, shape, opt, 99);
@@ -975,16 +991,22 @@ TEST_P(ModelOnDevice, OptimizerStateCarriesARunOverToAnotherModel) {
     resumed->set_optimizer_state(state);
     EXPECT_TRUE(same_bits(resumed->optimizer_state().first, state.first));
     EXPECT_TRUE(same_bits(resumed->optimizer_state().second, state.second));
+    EXPECT_EQ(resumed->optimizer_state().last_step, state.last_step);
     steps(*resumed, 7, 12);
     EXPECT_TRUE(same_bits(flatten(resumed->parameters()), flatten(whole->parameters())));
 
     resumed->set_parameters(half);
     EXPECT_TRUE(same_bits(resumed->optimizer_state().second, std::vector<float>(size, 0.0f)));
+    EXPECT_EQ(resumed->optimizer_state().last_step, std::vector<std::uint32_t>(sparse, 0u));
     resumed->set_optimizer_state(state);
     resumed->set_optimizer_state(OptimizerState{});
     EXPECT_TRUE(same_bits(resumed->optimizer_state().first, std::vector<float>(size, 0.0f)));
+    EXPECT_EQ(resumed->optimizer_state().last_step, std::vector<std::uint32_t>(sparse, 0u));
     OptimizerState bad = state;
     bad.second.pop_back();
+    EXPECT_THROW(resumed->set_optimizer_state(bad), Error);
+    bad = state;
+    bad.last_step.pop_back();
     EXPECT_THROW(resumed->set_optimizer_state(bad), Error);
   }
 }
