@@ -51,7 +51,8 @@ namespace {
 
 constexpr int kStepThreads = 1024;
 constexpr int kLocalThreads = 256;  // a local SGD worker: small batches leave most threads idle
-// Local SGD workers' copies (3 float arrays and the double gradient): at most this many bytes.
+// Local SGD workers' copies (3 float arrays and the double gradient a parameter, the touched flags
+// and last steps a feature): at most this many bytes.
 constexpr std::int64_t kLocalCopiesMaxBytes = std::int64_t{1} << 31;
 constexpr std::int64_t kFusedUpdateMax = std::int64_t{1} << 15;
 constexpr int kUpdateThreads = 256;
@@ -1259,8 +1260,11 @@ class CudaModel final : public Model {
             ? settings.workers
             : std::min<std::int64_t>(ctx_.cuda().multiprocessors(), fitting);
     workers = std::min(workers, batches);
+    // A worker's copies: 20 bytes a parameter, a touched flag a feature and, where penalties are
+    // caught up, a 4-byte last step a sparse feature.
     workers = std::min(workers, std::max<std::int64_t>(
-                                    1, kLocalCopiesMaxBytes / (20 * size + params_.features)));
+                                    1, kLocalCopiesMaxBytes /
+                                           (20 * size + params_.features + 4 * caught_up_features())));
     const std::int64_t longest = (batches + workers - 1) / workers;
 
     std::vector<BiasCorrection> corrections(static_cast<std::size_t>(longest));
