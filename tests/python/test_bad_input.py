@@ -867,6 +867,26 @@ class BadInput(unittest.TestCase):
         proc = lathe(*base, "--out", out, "--resume", checkpoint, "--valid-fraction", "0.2")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_a_checkpoint_held_out_at_0_2_resumes_on_the_automatic_fraction_of_as_many_rows(self):
+        # Up to 50,000 rows the automatic fraction is 0.2: it was (0.2 n) / n, 0.19999999999999998
+        # at 404 rows (or diamonds' 43,152), so --resume refused either way round, "automatic here
+        # (0.2 of its 404 rows) but was 0.2", though both split the rows alike.
+        data = self.path("d.h5")
+        self.assertEqual(lathe("synth", "--task", "binary", "--rows", "404", "--features", "2", "--out", data,
+                               "--quiet").returncode, 0)
+        base = ["train", data, "--label", "label", "--task", "binary", "--epochs", "2", "--quiet"]
+        for given, resumed in ((["--valid-fraction", "0.2"], []), ([], ["--valid-fraction", "0.2"])):
+            with self.subTest(given=given):
+                checkpoint, out = self.path("ck.h5"), self.path("r.h5")
+                proc = lathe(*base, "--out", self.path("m.h5"), "--checkpoint-every", "1", "--checkpoint", checkpoint,
+                             *given)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                proc = lathe(*base, "--out", out, "--resume", checkpoint, *resumed)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(json.loads(proc.stdout)["valid_rows"], 80)  # 20% of each class's 202
+        with h5py.File(self.path("m.h5"), "r") as f:
+            self.assertEqual(json.loads(f.attrs["metrics"])["valid_fraction"], 0.2)  # automatic, recorded as 0.2
+
     def test_retraining_with_another_positive_class_names_positive(self):
         columns = self.binary_table()
         columns["y"] = (np.arange(400) % 2).astype(np.int32)
