@@ -24,7 +24,7 @@ std::vector<ModelInput> model_inputs(const ModelFile& model);
 TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read);
 
 // Throws InputError for the first input missing from `columns` or whose type changed:
-//   "SOURCE: column 'c' (categorical), an input of the model MODEL, is missing (columns: ...)"
+//   "SOURCE: column 'c' (categorical), an input of the model MODEL, is missing; columns: ..."
 //   "SOURCE: column 'c' is categorical but was numeric when the model MODEL was trained"
 // `source` names the data (a file name), `model_name` the model (its path; "" = unnamed).
 void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string& model_name,
@@ -32,7 +32,7 @@ void check_model_inputs(const std::vector<ModelInput>& inputs, const std::string
 
 // check_model_inputs for any owner of inputs: `owner` names it ("the model m.h5", "the preparation
 // of p.h5") and `when` the time their types were fixed ("trained", "fitted"):
-//   "SOURCE: column 'c' (categorical), an input of OWNER, is missing (columns: ...)"
+//   "SOURCE: column 'c' (categorical), an input of OWNER, is missing; columns: ..."
 //   "SOURCE: column 'c' is categorical but was numeric when OWNER was WHEN"
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source);

@@ -35,6 +35,7 @@
 #include "runtime/column_block.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/preparation.h"
 #include "runtime/trainer.h"
 #include "runtime/vector_clones.h"
@@ -206,16 +207,18 @@ std::vector<ColumnInfo> typed_as_inputs(std::vector<ColumnInfo> columns, const s
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source) {
   std::unordered_map<std::string, std::size_t> by_name;
-  std::string listed;
+  std::vector<std::string> names;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     by_name.emplace(columns[c].name, c);
-    listed += (listed.empty() ? "" : ", ") + columns[c].name;
+    names.push_back(columns[c].name);
   }
   for (const ModelInput& in : inputs) {
     const auto it = by_name.find(in.name);
     if (it == by_name.end()) {
+      // A renamed column is named as the closest one, as --label's typo is.
       throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of " + owner +
-                       ", is missing (columns: " + (listed.empty() ? "none" : listed) + ")");
+                       ", is missing" + did_you_mean(in.name, names) + "; columns: " +
+                       (names.empty() ? "none" : name_list(names)));
     }
     const bool categorical = columns[it->second].type == ColumnType::categorical;
     if (categorical != in.categorical) {

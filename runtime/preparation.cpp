@@ -518,14 +518,15 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   fitted.label = options.label;
   fitted.hash_buckets = options.hash_buckets;
   if (!options.label.empty() && !find(options.label)) {
-    throw InputError("label column '" + options.label +
-                     "' does not exist; columns: " + name_list(all_names));
+    throw InputError("label column '" + options.label + "' does not exist" +
+                     did_you_mean(options.label, all_names) + "; columns: " + name_list(all_names));
   }
 
   // Columns left out of the features: a sample weight (checked by its reader) or `--drop`'s.
   for (const auto& name : options.exclude) {
     if (!find(name)) {
-      throw InputError("column '" + name + "' given to --drop does not exist; columns: " + name_list(all_names));
+      throw InputError("column '" + name + "' given to --drop does not exist" + did_you_mean(name, all_names) +
+                       "; columns: " + name_list(all_names));
     }
   }
   const auto excluded = [&](const std::string& name) {
@@ -536,8 +537,8 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   for (const auto& [name, p] : options.per_column) {
     const ColumnProfile* col = find(name);
     if (!col) {
-      throw InputError("preparation option for column '" + name +
-                       "': no such column; columns: " + name_list(all_names));
+      throw InputError("preparation option for column '" + name + "': no such column" +
+                       did_you_mean(name, all_names) + "; columns: " + name_list(all_names));
     }
     if (name == options.label) {
       throw InputError("preparation option for column '" + name +
@@ -757,8 +758,8 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
                            "' is categorical and has no quantile bins: cross '" + column + "' itself");
         }
       }
-      throw InputError("cross '" + text + "': unknown column '" + name +
-                       "'; columns: " + name_list(all_names));
+      throw InputError("cross '" + text + "': unknown column '" + name + "'" + did_you_mean(name, all_names) +
+                       "; columns: " + name_list(all_names));
     };
     const Ref a = resolve(cross.a), b = resolve(cross.b);
     if (a.side == Side::numeric && b.side == Side::numeric) {
@@ -845,7 +846,8 @@ BoundPreparation bind_preparation(const FittedPreparation& fitted,
     if (it == by_name.end()) {
       throw InputError(
           std::string(column_type_name(type)) + " column '" + name +
-          "', needed by the preparation, is not in the input; columns: " + name_list(names));
+          "', needed by the preparation, is not in the input" + did_you_mean(name, names) + "; columns: " +
+          name_list(names));
     }
     const ColumnInfo& info = input_columns[static_cast<std::size_t>(it->second)];
     if (info.type != type) {

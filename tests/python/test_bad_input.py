@@ -1043,6 +1043,34 @@ class BadInput(unittest.TestCase):
         self.assertIn("far21, ... (38 more)", proc.stderr)
         self.assertLess(len(proc.stderr.splitlines()), 10, proc.stderr)
 
+    def test_a_mistyped_column_in_a_preparation_option_names_the_closest(self):
+        # --label named the closest column, while --drop, --cross, a per-column option and a
+        # scored file whose header misspells an input of the model listed the columns without it.
+        rng = np.random.default_rng(9)
+        columns = {"tenure": rng.normal(size=200).astype(np.float32),
+                   "monthly_charges": rng.normal(size=200).astype(np.float32),
+                   "churn": (np.arange(200) % 2).astype(np.float32)}
+        data = self.columnar("d.h5", columns)
+        base = ["train", data, "--label", "churn", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "1"]
+        for option, value, fragment in (
+                ("--drop", "tenur", "column 'tenur' given to --drop does not exist (did you mean 'tenure'?)"),
+                ("--cross", "tenure*monthly_charge",
+                 "unknown column 'monthly_charge' (did you mean 'monthly_charges'?); columns: tenure,"),
+                ("--scale", "tenur=minmax", "column 'tenur': no such column (did you mean 'tenure'?)")):
+            proc = lathe(*base, option, value)
+            self.refused(proc, fragment)
+            self.assertFalse(os.path.exists(self.path("m.h5")))
+        proc = lathe("prepare", data, self.path("p.h5"), "--label", "churn", "--drop", "tenur")
+        self.refused(proc, "(did you mean 'tenure'?)")
+        proc = lathe(*base, "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        renamed = self.columnar("renamed.h5", {"tenur": columns["tenure"],
+                                               "monthly_charges": columns["monthly_charges"]})
+        proc = lathe("score", self.path("m.h5"), renamed, "--out", self.path("s.csv"))
+        self.refused(proc, "column 'tenure' (numeric), an input of the model " + self.path("m.h5") +
+                     ", is missing (did you mean 'tenur'?); columns: tenur, monthly_charges")
+        self.assertFalse(os.path.exists(self.path("s.csv")))
+
     # ---- leftovers of the sweeps ------------------------------------------------------------------
 
     def test_a_label_listed_twice_is_one_category_in_every_command(self):
