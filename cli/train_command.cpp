@@ -265,7 +265,7 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
     const double then = number("valid_fraction"), rows = number("train_rows") + number("valid_rows");
     double now = o.valid_fraction;
     if (std::isfinite(then) && std::isfinite(rows)) {
-      const bool given = cmd->count("--valid-fraction") > 0;
+      const bool given = o.valid_fraction >= 0;  // else automatic: not given, or "auto"
       if (!given) now = automatic_valid_fraction(static_cast<std::int64_t>(rows));
       // Equal up to the last bits: a checkpoint of an earlier Lathe recorded the automatic 20% as
       // (0.2 n) / n, 0.19999999999999998 for some n, which splits the rows as 0.2 does.
@@ -366,7 +366,8 @@ void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pat
 struct TrainArgs {
   std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
               schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
-              metrics_log, config, checkpoint, resume, sparse_updates = "lazy", target_transform;
+              metrics_log, config, checkpoint, resume, sparse_updates = "lazy", target_transform,
+              valid_fraction = "auto";
   PreparationArgs preparation;
   TrainTableOptions options;
   bool dedup = false, quiet = false;
@@ -475,8 +476,11 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "
                      "trains)");
   }
-  // A fraction below 0 asks train_table for the automatic one (the default): refused when given.
-  if (cmd->count("--valid-fraction") > 0 && !(o.valid_fraction >= 0 && o.valid_fraction < 1)) {
+  // A fraction below 0 asks train_table for the automatic one (the default, or "auto"): refused
+  // when given as a number.
+  o.valid_fraction = args->valid_fraction == "auto" ? -1.0 : std::strtod(args->valid_fraction.c_str(), nullptr);
+  if (cmd->count("--valid-fraction") > 0 && args->valid_fraction != "auto" &&
+      !(o.valid_fraction >= 0 && o.valid_fraction < 1)) {
     throw UsageError("--valid-fraction must be at least 0 and below 1 (got " +
                      cmd->get_option("--valid-fraction")->results().back() + ")");
   }
@@ -782,9 +786,20 @@ void add_train_command(CLI::App& app) {
   add_whole_number_option(cmd, "--seed", o.trainer.seed,
                           "Seed of shuffling, the split and initialization")
       ->capture_default_str();
-  cmd->add_option("--valid-fraction", o.valid_fraction,
+  // "auto", the default, can be given too (--help shows it as the default value): on the command
+  // line it overrides a --config file's fraction.
+  cmd->add_option("--valid-fraction", args->valid_fraction,
                   "Held-out fraction (stratified; 0 = none; auto: 0.2, but at most 10000 rows until 5% is more)")
-      ->default_str("auto");
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            char* end = nullptr;
+            std::strtod(input.c_str(), &end);
+            if (input == "auto" || (!input.empty() && end != input.c_str() && *end == '\0')) return {};
+            return "'" + input + "' is not a number or auto";
+          },
+          ""))
+      ->type_name("FLOAT")
+      ->capture_default_str();
   cmd->add_option("--valid", args->valid, "A separate validation file");
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(cmd, "--patience", o.trainer.patience,

@@ -887,6 +887,36 @@ class BadInput(unittest.TestCase):
         with h5py.File(self.path("m.h5"), "r") as f:
             self.assertEqual(json.loads(f.attrs["metrics"])["valid_fraction"], 0.2)  # automatic, recorded as 0.2
 
+    def test_valid_fraction_auto_is_the_default_it_shows(self):
+        # --help shows `--valid-fraction FLOAT=auto`, but "auto" was refused as no number: a command
+        # line could not set a --config file's fraction back to the automatic one.
+        data = self.columnar("d.h5", self.binary_table(1000))
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write("valid-fraction = 0.5\n")
+        base = ["train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--out", self.path("m.h5"),
+                "--quiet"]
+        for flags, held in ((["--valid-fraction", "auto"], 200), (["--config", config], 500),
+                            (["--config", config, "--valid-fraction", "auto"], 200)):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, *flags)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(json.loads(proc.stdout)["valid_rows"], held)
+        checkpoint = self.path("ck.h5")
+        proc = lathe(*base, "--checkpoint-every", "1", "--checkpoint", checkpoint)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe(*base, "--resume", checkpoint, "--valid-fraction", "auto")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe(*base, "--resume", checkpoint, "--valid-fraction", "0.3")
+        self.refused(proc, "--valid-fraction is 0.3 here (0.3 of its 1000 rows) but was 0.2")
+        for value, fragment in (("half", "--valid-fraction: 'half' is not a number or auto"),
+                                ("1", "--valid-fraction must be at least 0 and below 1 (got 1)")):
+            proc = lathe(*base, "--valid-fraction", value)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(fragment, proc.stderr)
+        proc = lathe(*base, "--valid-fraction", "auto", "--valid", data)
+        self.refused(proc, "--valid and --valid-fraction are alternatives")
+
     def test_retraining_with_another_positive_class_names_positive(self):
         columns = self.binary_table()
         columns["y"] = (np.arange(400) % 2).astype(np.int32)
