@@ -1874,7 +1874,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            "predicts a constant, the training rows' " +
                            std::string(options.task == Task::regression ? "mean" : "class shares"));
   } else if (valid.rows > 0) {
-    const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, valid_metric_labels,
+    const std::int32_t last_epoch =
+        report.outcome.history.empty() ? report.outcome.best_epoch : report.outcome.history.back().epoch;
+    const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, last_epoch,
+                                                      valid_metric_labels,
                                                       weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
                                                       balance);
     if (!note.empty()) report.notes.push_back(note);

@@ -434,8 +434,9 @@ std::vector<double> class_weight_sums(std::span<const float> labels, std::span<c
   return sums;
 }
 
-std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
-                                     std::span<const float> weights, std::span<const double> class_weights) {
+std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::int32_t epochs_run,
+                                     std::span<const float> labels, std::span<const float> weights,
+                                     std::span<const double> class_weights) {
   const auto metric = [&](const char* name) {
     const auto it = kept.values.find(name);
     return it == kept.values.end() ? NAN : it->second;
@@ -478,7 +479,18 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
     }
     note << " gives " << constant;
   }
-  note << "; the optimization did not converge: try a lower --lr (such as a tenth of it)";
+  // The advice follows the run: a model kept from the last epoch was still improving when the
+  // epochs ran out (a short --epochs on a hard table), where a lower rate would only slow it; a
+  // model kept from an earlier one stopped improving, which a rate too high for the table does,
+  // and so do columns that carry nothing about the label (every fit of noise is worse on held-out
+  // rows than their mean).
+  if (kept_epoch >= epochs_run) {
+    note << "; it is the last of the " << epochs_run << " epochs run, so the optimization had not converged: "
+         << "try more --epochs";
+  } else {
+    note << "; either the optimization did not converge (try a lower --lr, such as a tenth of it) or the "
+         << "columns do not predict the label";
+  }
   return note.str();
 }
 

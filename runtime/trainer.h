@@ -245,15 +245,18 @@ std::string divergence_note(const std::vector<EpochRecord>& history);
 // kDivergedLossRatio. `labels` are the validation labels as the metrics take them (class indices
 // for classification), `weights` their sample weights (empty: 1), `class_weights` the factor per
 // class that the training rows' weights were multiplied by (--class-weight balanced: n / (K n_c);
-// empty: none).
+// empty: none). `epochs_run`: the last epoch the run took; the note's advice is more --epochs when
+// the kept epoch is that one (the model was still improving), else a lower --lr or columns that
+// do not predict the label.
 // The constant predicts the validation rows' (weighted) class shares, each times its class weight,
 // normalized: the shares themselves without class weights; about 1/K each under balanced weights.
 // Class weights shift a model's probabilities toward the up-weighted classes on purpose, so on the
 // (not class-weighted) validation log-loss it cannot match the plain shares (14% positives: 0.40)
 // even converged, but it beats the constant of its own objective (0.69): its gain over that
 // constant is at least the features' mutual information with the class, whatever the weights.
-std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::span<const float> labels,
-                                     std::span<const float> weights, std::span<const double> class_weights = {});
+std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::int32_t epochs_run,
+                                     std::span<const float> labels, std::span<const float> weights,
+                                     std::span<const double> class_weights = {});
 
 // Epochs in a row beyond TrainerOptions::overfit_margin that stop training.
 inline constexpr std::int32_t kOverfitStopEpochs = 3;

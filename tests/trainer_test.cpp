@@ -960,39 +960,47 @@ TEST(TrainerDivergence, ALossTenTimesItsLowestIsNamed) {
 TEST(TrainerWorseThanConstant, NamedWhenAConstantWouldPredictTheValidationRowsBetter) {
   MetricSet regression;
   regression.values = {{"r2", -1.67}, {"rmse", 1.64}};
-  const std::string note = worse_than_constant_note(regression, 3, {}, {});
+  const std::string note = worse_than_constant_note(regression, 3, 9, {}, {});
   EXPECT_NE(note.find("epoch 3"), std::string::npos) << note;
   EXPECT_NE(note.find("r2 -1.67"), std::string::npos) << note;
   EXPECT_NE(note.find("--lr"), std::string::npos) << note;
+  EXPECT_NE(note.find("do not predict the label"), std::string::npos) << note;
+  EXPECT_EQ(note.find("--epochs"), std::string::npos) << note;
+  // Kept from the last epoch run: still improving when the epochs ran out, so more of them (a
+  // lower rate would only slow it down).
+  const std::string last = worse_than_constant_note(regression, 2, 2, {}, {});
+  EXPECT_NE(last.find("last of the 2 epochs run"), std::string::npos) << last;
+  EXPECT_NE(last.find("try more --epochs"), std::string::npos) << last;
+  EXPECT_EQ(last.find("--lr"), std::string::npos) << last;
   regression.values["r2"] = 0.2;
-  EXPECT_EQ(worse_than_constant_note(regression, 3, {}, {}), "");
+  EXPECT_EQ(worse_than_constant_note(regression, 3, 9, {}, {}), "");
 
   // Binary, 1 positive in 4: the shares' log-loss is H(0.25) = 0.5623.
   const std::vector<float> labels = {0, 0, 0, 1};
   MetricSet binary;
   binary.classes = 2;
   binary.values = {{"logloss", 0.60}};
-  EXPECT_NE(worse_than_constant_note(binary, 1, labels, {}).find("0.5623"), std::string::npos);
+  EXPECT_NE(worse_than_constant_note(binary, 1, 5, labels, {}).find("0.5623"), std::string::npos);
   binary.values["logloss"] = 0.55;
-  EXPECT_EQ(worse_than_constant_note(binary, 1, labels, {}), "");
+  EXPECT_EQ(worse_than_constant_note(binary, 1, 5, labels, {}), "");
   // Weighted 3:1 toward the positive row, the shares are even: H = log 2 = 0.6931.
   const std::vector<float> weights = {1, 1, 1, 3};
   binary.values["logloss"] = 0.60;
-  EXPECT_EQ(worse_than_constant_note(binary, 1, labels, weights), "");
+  EXPECT_EQ(worse_than_constant_note(binary, 1, 5, labels, weights), "");
   binary.values["logloss"] = 0.70;
-  EXPECT_NE(worse_than_constant_note(binary, 1, labels, weights).find("0.6931"), std::string::npos);
+  EXPECT_NE(worse_than_constant_note(binary, 1, 5, labels, weights).find("0.6931"), std::string::npos);
 
   // Multiclass, three even classes: log 3 = 1.0986.
   MetricSet multiclass;
   multiclass.classes = 3;
   multiclass.values = {{"logloss", 1.2}};
   const std::vector<float> three = {0, 1, 2, 0, 1, 2};
-  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}).find("1.0986"), std::string::npos);
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, 5, three, {}).find("1.0986"), std::string::npos);
   multiclass.values["logloss"] = 0.9;
-  EXPECT_EQ(worse_than_constant_note(multiclass, 2, three, {}), "");
+  EXPECT_EQ(worse_than_constant_note(multiclass, 2, 5, three, {}), "");
   // Validation rows of one class: their share predicts them perfectly; no comparison.
   binary.values["logloss"] = 0.3;
-  EXPECT_EQ(worse_than_constant_note(binary, 1, std::vector<float>{0, 0, 0}, {}), "");
+  EXPECT_EQ(worse_than_constant_note(binary, 1, 5, std::vector<float>{0, 0, 0}, {}), "");
 }
 
 // --class-weight balanced on 14% positives: the weights shift the probabilities toward the
@@ -1008,10 +1016,10 @@ TEST(TrainerWorseThanConstant, ClassWeightsCompareWithTheConstantTheirObjectiveC
   binary.classes = 2;
   binary.values = {{"logloss", 0.55}};
   // Without the class weights: the plain shares, H(0.14) = 0.40496.
-  EXPECT_NE(worse_than_constant_note(binary, 4, labels, {}).find("0.40496"), std::string::npos);
-  EXPECT_EQ(worse_than_constant_note(binary, 4, labels, {}, balanced), "");
+  EXPECT_NE(worse_than_constant_note(binary, 4, 8, labels, {}).find("0.40496"), std::string::npos);
+  EXPECT_EQ(worse_than_constant_note(binary, 4, 8, labels, {}, balanced), "");
   binary.values["logloss"] = 0.9;
-  const std::string diverged = worse_than_constant_note(binary, 4, labels, {}, balanced);
+  const std::string diverged = worse_than_constant_note(binary, 4, 8, labels, {}, balanced);
   EXPECT_NE(diverged.find("gives 0.6931"), std::string::npos) << diverged;
   EXPECT_NE(diverged.find("times the class weights (0.5, 0.5"), std::string::npos) << diverged;
   EXPECT_NE(diverged.find("--lr"), std::string::npos) << diverged;
@@ -1021,9 +1029,9 @@ TEST(TrainerWorseThanConstant, ClassWeightsCompareWithTheConstantTheirObjectiveC
   std::vector<float> weights(100, 1.0f);
   for (std::size_t r = 86; r < 100; ++r) weights[r] = 2.0f;
   binary.values["logloss"] = 0.90;
-  EXPECT_EQ(worse_than_constant_note(binary, 4, labels, weights, balanced), "");
+  EXPECT_EQ(worse_than_constant_note(binary, 4, 8, labels, weights, balanced), "");
   binary.values["logloss"] = 0.95;
-  EXPECT_NE(worse_than_constant_note(binary, 4, labels, weights, balanced).find("0.9283"),
+  EXPECT_NE(worse_than_constant_note(binary, 4, 8, labels, weights, balanced).find("0.9283"),
             std::string::npos);
 
   // Multiclass, shares 0.6, 0.3, 0.1 balanced: the constant is 1/3 each, log 3 = 1.0986.
@@ -1034,10 +1042,10 @@ TEST(TrainerWorseThanConstant, ClassWeightsCompareWithTheConstantTheirObjectiveC
   MetricSet multiclass;
   multiclass.classes = 3;
   multiclass.values = {{"logloss", 1.05}};
-  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}), "");  // above the shares' 0.8979
-  EXPECT_EQ(worse_than_constant_note(multiclass, 2, three, {}, balanced3), "");
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, 5, three, {}), "");  // above the shares' 0.8979
+  EXPECT_EQ(worse_than_constant_note(multiclass, 2, 8, three, {}, balanced3), "");
   multiclass.values["logloss"] = 1.2;
-  EXPECT_NE(worse_than_constant_note(multiclass, 2, three, {}, balanced3).find("1.0986"),
+  EXPECT_NE(worse_than_constant_note(multiclass, 2, 8, three, {}, balanced3).find("1.0986"),
             std::string::npos);
 }
 

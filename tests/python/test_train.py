@@ -1386,6 +1386,23 @@ class TrainTest(unittest.TestCase):
         self.assertIn("the validation metric auc is undefined on the validation rows", proc.stderr)
         self.assertNotIn("worse than a constant", proc.stderr)
 
+    def test_a_model_worse_than_a_constant_is_told_what_its_run_suggests(self):
+        # Kept from the last epoch, the model was still improving when the epochs ran out: the note
+        # asked for a lower --lr all the same, which would only slow it down (a QA pass: 2 epochs
+        # on classes of 59000/900/90/9/1 rows). Now it asks for more --epochs then, and names a
+        # lower --lr (or columns that do not predict the label) only when an earlier epoch was kept.
+        rng = np.random.default_rng(15)
+        n = 4000
+        df = pd.DataFrame({"x": rng.normal(size=n)})
+        df["y"] = np.where(rng.random(n) < 0.97, "common", np.where(rng.random(n) < 0.5, "rare", "rarer"))
+        data = import_frame(df, self.dir, "slow_start")
+        proc = run("train", data, "--label", "y", "--task", "multiclass", "--epochs", "2", "--lr", "0.0001",
+                   "--device", "cpu", "--out", self.path("slow_start_model.h5"))
+        self.assertIn("worse than a constant", proc.stderr)
+        self.assertIn("it is the last of the 2 epochs run", proc.stderr)
+        self.assertIn("try more --epochs", proc.stderr)
+        self.assertNotIn("--lr", proc.stderr.split("worse than a constant", 1)[1].split("\n", 1)[0])
+
     def test_balanced_class_weights_are_not_taken_for_a_failed_optimization(self):
         # --class-weight balanced shifts the probabilities toward the rarer class on purpose: on the
         # unweighted validation log-loss it cannot match the class shares, and every such run was
