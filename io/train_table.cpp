@@ -423,6 +423,7 @@ void copy_selected_rows(const PreparedBlock& from, std::int64_t m, const std::ve
 void predict_row_major(Model& model, const PredictionLink& link, const PreparedRows& rows, const ModelShape& shape,
                        std::vector<float>& predictions) {
   const std::int64_t n = rows.block.rows, dense = shape.layout.dense_features, groups = shape.layout.groups;
+  const std::int64_t stored = row_major_dense_features(shape);  // the rest: products, multiplied out
   const std::int64_t outputs = link.outputs;
   predictions.resize(static_cast<std::size_t>(n * outputs));
   constexpr std::int64_t kTile = 512;
@@ -437,8 +438,9 @@ void predict_row_major(Model& model, const PredictionLink& link, const PreparedR
       tile.dense.resize(static_cast<std::size_t>(dense * m));
       tile.slot.resize(static_cast<std::size_t>(groups * m));
       tile.value.resize(static_cast<std::size_t>(groups * m));
-      copy_rows_by_column(rows.dense_by_row.data(), rows.slot_by_row.data(), rows.values_by_row(), begin, m, dense,
+      copy_rows_by_column(rows.dense_by_row.data(), rows.slot_by_row.data(), rows.values_by_row(), begin, m, stored,
                           groups, tile.dense.data(), tile.slot.data(), tile.value.data());
+      multiply_out_product_columns(shape.products.data(), dense - stored, stored, m, tile.dense.data());
       try {
         predict(model, link, PreparedRowsView{tile.dense.data(), tile.slot.data(), tile.value.data(), m},
                 std::span<float>(predictions.data() + begin * outputs, static_cast<std::size_t>(m * outputs)));
@@ -498,6 +500,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
                      const FittedPreparation& fitted, const std::vector<const RowMask*>& selects,
                      std::vector<PreparedRows*> outs, const std::string& scored_source = {}) {
   const std::int64_t dense = fitted.dense_features();
+  const std::int64_t dense_by_row = fitted.row_major_dense_features();  // without the products
   const std::int64_t groups = static_cast<std::int64_t>(fitted.sparse.size());
   for (std::size_t k = 0; k < outs.size(); ++k) {
     const std::int64_t n = selects[k] ? selects[k]->count() : reader.rows();
@@ -507,7 +510,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
     b.dense.assign(by_row ? 0 : static_cast<std::size_t>(dense * n), 0.0f);
     b.slot.assign(by_row ? 0 : static_cast<std::size_t>(groups * n), 0);
     b.value.assign(by_row ? 0 : static_cast<std::size_t>(groups * n), 0.0f);
-    outs[k]->dense_by_row.resize(by_row ? static_cast<std::size_t>(dense * n) : 0);
+    outs[k]->dense_by_row.resize(by_row ? static_cast<std::size_t>(dense_by_row * n) : 0);
     outs[k]->slot_by_row.resize(by_row ? static_cast<std::size_t>(groups * n) : 0);
     outs[k]->value_by_row.resize(by_row && fitted.sparse_values_vary() ? static_cast<std::size_t>(groups * n) : 0);
     outs[k]->source_row.clear();
@@ -539,7 +542,7 @@ void gather_prepared(const DeviceContext& ctx, TableReader& reader, const BoundP
       }
       if (outs[k]->row_major) {
         copy_rows_by_row(block_view(prepared, n), selected.size() == static_cast<std::size_t>(n) ? nullptr : selected.data(),
-                         static_cast<std::int64_t>(selected.size()), dense, groups, outs[k]->dense_by_row.data(),
+                         static_cast<std::int64_t>(selected.size()), dense_by_row, groups, outs[k]->dense_by_row.data(),
                          outs[k]->slot_by_row.data(),
                          outs[k]->value_by_row.empty() ? nullptr : outs[k]->value_by_row.data(), position[k]);
       } else {
@@ -570,6 +573,10 @@ ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind,
   s.layout.group_offset = s.group_offsets.data();
   s.features = fitted.expanded_features();
   s.factors = kind == ModelKind::fm ? factors : 0;
+  for (const auto& [a, b] : fitted.numeric_crosses) {  // numeric indices: their dense features
+    s.products.push_back(a);
+    s.products.push_back(b);
+  }
   return s;
 }
 
@@ -794,6 +801,7 @@ class FileWindows final : public TrainingWindows {
   void load(std::int64_t w, TrainingWindow& out) const override {
     const Window& win = windows_.at(static_cast<std::size_t>(w));
     const std::int64_t dense = fitted_.dense_features();
+    const std::int64_t dense_by_row = fitted_.row_major_dense_features();  // without the products
     const std::int64_t groups = static_cast<std::int64_t>(fitted_.sparse.size());
     const std::int64_t n = win.rows;
     size_for(out, n);
@@ -813,7 +821,7 @@ class FileWindows final : public TrainingWindows {
       const auto k = static_cast<std::int64_t>(selected_.size());
       if (p + k > n) break;  // reported below
       if (row_major_) {
-        copy_rows_by_row(block_view(prepared_, m), k == m ? nullptr : selected_.data(), k, dense, groups,
+        copy_rows_by_row(block_view(prepared_, m), k == m ? nullptr : selected_.data(), k, dense_by_row, groups,
                          out.dense_by_row.data(), out.slot_by_row.data(),
                          out.value_by_row.empty() ? nullptr : out.value_by_row.data(), p);
       } else {
@@ -855,7 +863,7 @@ class FileWindows final : public TrainingWindows {
     out.targets.resize(static_cast<std::size_t>(n));
     out.weights.resize(weighted_ ? static_cast<std::size_t>(n) : 0);
     out.row_major = row_major_;
-    out.dense_by_row.resize(row_major_ ? static_cast<std::size_t>(dense * n) : 0);
+    out.dense_by_row.resize(row_major_ ? static_cast<std::size_t>(fitted_.row_major_dense_features() * n) : 0);
     out.slot_by_row.resize(row_major_ ? static_cast<std::size_t>(groups * n) : 0);
     out.value_by_row.resize(row_major_ && fitted_.sparse_values_vary() ? static_cast<std::size_t>(groups * n) : 0);
   }
@@ -1309,7 +1317,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // Stream the training rows when prepared they would not fit the memory budget (or when asked).
   // Prepared features, label and weight: column-major for the GPU, row-major only for the CPU
   // model (models/cpu_model.cpp reads nothing else).
-  const std::int64_t feature_bytes = fitted.prepared_row_bytes();
+  // The CPU model's rows hold no products (ModelShape::products: it multiplies the numeric
+  // crosses out as it reads a row).
+  const std::int64_t feature_bytes =
+      ctx.is_cuda() ? fitted.prepared_row_bytes()
+                    : fitted.prepared_row_bytes() - 4 * (fitted.dense_features() - fitted.row_major_dense_features());
   const std::int64_t row_bytes = feature_bytes + 8;
   const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
   const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
@@ -1319,7 +1331,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // block of prepared features is held at least once while a table's rows are gathered.
     const double held_rows = stream ? std::min<double>(static_cast<double>(report.train_rows), budget / row_bytes)
                                     : static_cast<double>(report.train_rows);
-    const double block = static_cast<double>(std::min(reader.rows(), reader.block_rows())) * feature_bytes;
+    const double block = static_cast<double>(std::min(reader.rows(), reader.block_rows())) * fitted.prepared_row_bytes();
     // Per parameter: the weight, the best epoch's copy, the gradient (double), an adaptive
     // optimizer's two moments.
     ModelMemory model_memory;

@@ -315,6 +315,9 @@ struct StepState {
   std::vector<float> dscore;  // [batch row][output]
   std::vector<float> sums;    // [batch row][output][factor] (fm)
   std::vector<double> partial, slice_loss, norm_partial;
+  // [slice][dense feature]: the row a slice reads, with its products multiplied out
+  // (ModelShape::products; empty without them).
+  std::vector<float> expanded;
   // The batch's rows gathered and, with lazy updates, its touched features and their places (made
   // by the step itself or ahead by the StepPlanner).
   BatchPlan plan;
@@ -361,6 +364,11 @@ class CpuModel final : public Model {
   CpuModel(const ModelShape& shape, const OptimizerConfig& optimizer, bool predict_only)
       : shape_(shape), optimizer_(optimizer), params_(parameter_layout(shape)), predict_only_(predict_only) {
     shape_.layout.group_offset = shape_.group_offsets.data();
+    const std::int64_t stored = row_major_dense_features(shape_);
+    if (shape_.products.size() % 2 != 0 || stored < 0 ||
+        std::any_of(shape_.products.begin(), shape_.products.end(), [&](std::int32_t i) { return i < 0 || i >= stored; })) {
+      throw Error("CpuModel: the products name features outside the " + std::to_string(stored) + " stored before them");
+    }
     if (predict_only_) {
       state_.theta.assign(static_cast<std::size_t>(params_.size()), 0.0f);
     } else {
@@ -381,8 +389,8 @@ class CpuModel final : public Model {
       by_row_slot_ = data.slot_by_row;
       by_row_value_ = data.value_by_row;
     } else {
-      // The model's own row-major copy of the column-major set.
-      const std::int64_t n = data.rows.rows, dense = shape_.layout.dense_features, groups = shape_.layout.groups;
+      // The model's own row-major copy of the column-major set (without the products).
+      const std::int64_t n = data.rows.rows, dense = row_major_dense_features(shape_), groups = shape_.layout.groups;
       row_dense_.resize(static_cast<std::size_t>(n * dense));
       row_slot_.resize(static_cast<std::size_t>(n * groups));
       row_value_.resize(static_cast<std::size_t>(n * groups));
@@ -758,6 +766,9 @@ class CpuModel final : public Model {
     grow(s.sums, count * outputs * k);
     grow(s.partial, slices * entries);
     grow(s.slice_loss, slices);
+    const std::int64_t stored = row_major_dense_features(shape_);
+    const auto products = static_cast<std::int64_t>(shape_.products.size() / 2);
+    if (products > 0) grow(s.expanded, slices * dense);
     BatchPlan& bp = s.plan;
     grow_plan(bp, count);
     const float* theta = s.theta.data();
@@ -774,7 +785,13 @@ class CpuModel final : public Model {
         if (b + kPrefetchRows < count) prefetch_row(order[b + kPrefetchRows]);
         if (prefetch_slots_ && b + kPrefetchSlotRows < count) prefetch_slot_weights(order[b + kPrefetchSlotRows], theta);
         const std::int64_t r = order[b];
-        const float* x = by_row_dense_ + r * dense;
+        const float* x = by_row_dense_ + r * stored;
+        if (products > 0) {
+          float* row = s.expanded.data() + c * dense;
+          std::copy(x, x + stored, row);
+          multiply_out_products(shape_.products.data(), products, stored, row);
+          x = row;
+        }
         std::int32_t* slot = bp.batch_slot.data() + b * groups;
         float* value = bp.batch_value.data() + b * groups;
         if (!planned) gather_row(r, slot, value, bp.batch_label[b], bp.batch_weight[b]);
@@ -1074,7 +1091,7 @@ class CpuModel final : public Model {
   // Asks for row r's cache lines ahead of its use: the rows of a batch are random, so no hardware
   // prefetcher sees them coming, and each row's forward pass would otherwise wait out its misses.
   void prefetch_row(std::int64_t r) const {
-    const std::int64_t dense = shape_.layout.dense_features, groups = shape_.layout.groups;
+    const std::int64_t dense = row_major_dense_features(shape_), groups = shape_.layout.groups;
     const char* x = reinterpret_cast<const char*>(by_row_dense_ + r * dense);
     // Up to five lines: the first four and the last (for a row that starts mid-line); longer
     // rows are read in order, which the hardware prefetcher follows.

@@ -99,7 +99,21 @@ struct ModelShape {
   std::vector<std::int64_t> group_offsets;
   std::int64_t features = 0;  // expanded features (0: taken from the layout)
   std::int32_t factors = 8;   // fm only (>= 1); ignored for linear
+  // The last products.size() / 2 dense features are products of two earlier ones: dense feature
+  // layout.dense_features - products.size() / 2 + c is x[products[2c]] * x[products[2c + 1]] (the
+  // numeric crosses, FittedPreparation::numeric_crosses, which come after the numeric features and
+  // their indicators). The CPU model's row-major rows (TrainingSet::dense_by_row) hold the
+  // features before them only (row_major_dense_features), and it multiplies the products out as it
+  // reads a row, the same floats the preparation computes: 28 numeric columns crossed in pairs make
+  // 406 features a row, 14x the memory of the 28. Column-major rows hold every feature, and the GPU
+  // model reads only those. Empty: no product.
+  std::vector<std::int32_t> products;
 };
+
+// The dense features a row of TrainingSet::dense_by_row holds: all but the products.
+inline std::int64_t row_major_dense_features(const ModelShape& shape) {
+  return shape.layout.dense_features - static_cast<std::int64_t>(shape.products.size() / 2);
+}
 
 // All learned numbers, in host memory (for model files and comparisons). Layouts, row-major:
 // weights [outputs][features], bias [outputs], factors [outputs][features][factors] (fm only;
@@ -139,7 +153,8 @@ struct TrainingSet {
   PreparedRowsView rows;  // host pointers into the caller's PreparedBlock
   const float* labels = nullptr;
   const float* weights = nullptr;  // nullptr = all 1; else finite and >= 0
-  // Optional: the same rows again row-major (dense [row][feature], slot and value [row][group]),
+  // Optional: the same rows again row-major (dense [row][feature], the features before the
+  // products only: row_major_dense_features; slot and value [row][group]),
   // host memory owned by the caller for as long as the binding. The CPU model reads its batches
   // from a row-major copy, which it otherwise makes itself at binding; a loader can make it instead
   // (a streamed window's off the training's path). With the row-major copy given, `rows` may hold

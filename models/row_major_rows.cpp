@@ -47,4 +47,14 @@ void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_
   }
 }
 
+void multiply_out_product_columns(const std::int32_t* products, std::int64_t count, std::int64_t first, std::int64_t m,
+                                  float* columns) {
+  for (std::int64_t c = 0; c < count; ++c) {
+    const float* a = columns + products[2 * c] * m;
+    const float* b = columns + products[2 * c + 1] * m;
+    float* to = columns + (first + c) * m;
+    for (std::int64_t i = 0; i < m; ++i) to[i] = a[i] * b[i];
+  }
+}
+
 }  // namespace lathe

@@ -12,7 +12,7 @@
 namespace lathe {
 
 // Copies k rows of `from` (host memory, column stride from.rows) into row-major arrays from row
-// `at` on: from's rows selected[0..k) in that order, or rows 0..k-1 when `selected` is null. A
+// `at` on, its first `dense` dense columns (row_major_dense_features) and every group: from's rows selected[0..k) in that order, or rows 0..k-1 when `selected` is null. A
 // tile of rows at a time (the tile's reads of every column stay in cache while its rows are
 // written out), the tiles on all cores when the copy is large; in the caller's thread inside a
 // parallel region. value_to may be null: the values are then not copied (all 1).
@@ -26,5 +26,16 @@ void copy_rows_by_row(const PreparedRowsView& from, const std::int64_t* selected
 void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_row, const float* value_by_row,
                          std::int64_t begin, std::int64_t m, std::int64_t dense, std::int64_t groups, float* dense_to,
                          std::int32_t* slot_to, float* value_to);
+
+// The products (ModelShape::products: `count` pairs) multiplied out, the same floats the
+// preparation's product features hold (dense_value: the prepared values' product). A row:
+// x[first + c] = x[products[2c]] * x[products[2c + 1]], x holding at least first + count floats.
+inline void multiply_out_products(const std::int32_t* products, std::int64_t count, std::int64_t first, float* x) {
+  for (std::int64_t c = 0; c < count; ++c) x[first + c] = x[products[2 * c]] * x[products[2 * c + 1]];
+}
+
+// The same for m rows of column-major features (column f at columns + f m).
+void multiply_out_product_columns(const std::int32_t* products, std::int64_t count, std::int64_t first, std::int64_t m,
+                                  float* columns);
 
 }  // namespace lathe

@@ -433,6 +433,10 @@ std::int64_t FittedPreparation::dense_features() const {
   return static_cast<std::int64_t>(numeric.size() + indicators.size() + numeric_crosses.size());
 }
 
+std::int64_t FittedPreparation::row_major_dense_features() const {
+  return static_cast<std::int64_t>(numeric.size() + indicators.size());
+}
+
 std::int64_t FittedPreparation::prepared_row_bytes() const {
   return 4 * (dense_features() + 2 * static_cast<std::int64_t>(sparse.size()));
 }

@@ -188,6 +188,9 @@ struct FittedPreparation {
   std::uint32_t hash_buckets = 0;
 
   std::int64_t dense_features() const;
+  // The dense features before the numeric crosses (numeric and indicators): what a CPU model's
+  // row-major training rows hold (ModelShape::products).
+  std::int64_t row_major_dense_features() const;
   std::int64_t expanded_features() const;        // dense + all sparse slots
   // Bytes of one prepared row's features: a float per dense feature, a slot (int32) and a value
   // (float) per sparse group.
