@@ -259,6 +259,11 @@ LATHE_HOST_DEVICE DenseFeature dense_feature(const PrepareTables& t, const float
   return d;
 }
 
+// A numeric x numeric cross: the product of the two prepared values. The preparation computes it
+// from the raw columns (dense_value); the CPU model multiplies it out of the two prepared features
+// it stores (multiply_out_products, models/row_major_rows.h), the same float either way.
+LATHE_HOST_DEVICE float numeric_cross(float prepared_a, float prepared_b) { return prepared_a * prepared_b; }
+
 LATHE_HOST_DEVICE float dense_value(const DenseFeature& d, std::int64_t r) {
   switch (d.kind) {
     case DenseKind::numeric:
@@ -266,7 +271,7 @@ LATHE_HOST_DEVICE float dense_value(const DenseFeature& d, std::int64_t r) {
     case DenseKind::indicator:
       return missing_indicator(d.a[r]);
     default:
-      return prepare_numeric(d.a[r], d.ta) * prepare_numeric(d.b[r], d.tb);
+      return numeric_cross(prepare_numeric(d.a[r], d.ta), prepare_numeric(d.b[r], d.tb));
   }
 }
 

@@ -53,7 +53,7 @@ void multiply_out_product_columns(const std::int32_t* products, std::int64_t cou
     const float* a = columns + products[2 * c] * m;
     const float* b = columns + products[2 * c + 1] * m;
     float* to = columns + (first + c) * m;
-    for (std::int64_t i = 0; i < m; ++i) to[i] = a[i] * b[i];
+    for (std::int64_t i = 0; i < m; ++i) to[i] = numeric_cross(a[i], b[i]);
   }
 }
 

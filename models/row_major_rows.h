@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/prepare_formulas.h"  // PreparedRowsView
+#include "kernels/prepare_formulas.h"  // PreparedRowsView, numeric_cross
 
 namespace lathe {
 
@@ -28,10 +28,10 @@ void copy_rows_by_column(const float* dense_by_row, const std::int32_t* slot_by_
                          std::int32_t* slot_to, float* value_to);
 
 // The products (ModelShape::products: `count` pairs) multiplied out, the same floats the
-// preparation's product features hold (dense_value: the prepared values' product). A row:
-// x[first + c] = x[products[2c]] * x[products[2c + 1]], x holding at least first + count floats.
+// preparation's product features hold (numeric_cross). A row: x[first + c] =
+// numeric_cross(x[products[2c]], x[products[2c + 1]]), x holding at least first + count floats.
 inline void multiply_out_products(const std::int32_t* products, std::int64_t count, std::int64_t first, float* x) {
-  for (std::int64_t c = 0; c < count; ++c) x[first + c] = x[products[2 * c]] * x[products[2 * c + 1]];
+  for (std::int64_t c = 0; c < count; ++c) x[first + c] = numeric_cross(x[products[2 * c]], x[products[2 * c + 1]]);
 }
 
 // The same for m rows of column-major features (column f at columns + f m).
