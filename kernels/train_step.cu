@@ -224,6 +224,26 @@ __device__ void block_train_step(const StepArgs& a) {
   const std::int64_t dense = layout.dense_features;
   const std::int64_t count = a.count;
 
+  // 0. Plain SGD's lazy penalties (catches_up_before_reading): the batch's sparse features take
+  // the penalties of the steps they skipped, up to the step before this one, before the forward
+  // pass reads them (catch_up_feature). A feature in several rows is caught up by the thread whose
+  // atomicCAS moves its last step on; the others find it done. Whichever thread that is, the bits
+  // are the same.
+  if (a.last_step && a.rule.config.kind == OptimizerKind::sgd) {
+    UpdateRule before = a.rule;
+    before.step = a.rule.step - 1u;
+    const std::int64_t slots = count * layout.groups;
+    for (std::int64_t i = tid; i < slots; i += Threads) {
+      const std::int64_t g = i / count, b = i - g * count;
+      const std::int64_t feature = layout.group_offset[g] + rows.slot[g * rows.rows + b];
+      unsigned int* last = a.last_step + (feature - dense);
+      const unsigned int seen = *last;
+      if (seen == before.step || atomicCAS(last, seen, before.step) != seen) continue;
+      catch_up_feature(before, p, feature, a.theta, seen);
+    }
+    __syncthreads();  // the caught-up weights before the forward pass reads them
+  }
+
   // 1. Forward.
   double loss = 0.0;
   for (std::int64_t b = tid; b < count; b += Threads) {
@@ -500,6 +520,19 @@ __global__ void __launch_bounds__(kUpdateThreads) broadcast_to_workers_kernel(Av
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < last_total;
        i += stride) {
     a.last_copies[i] = a.last_main[i % a.caught_up];
+  }
+}
+
+// Model::catch_up_penalties: every sparse feature (dense + j, j < caught_up) takes the penalties of
+// the steps since its last step up to rule.step (catch_up_feature), which becomes its last step.
+__global__ void __launch_bounds__(kUpdateThreads)
+    catch_up_kernel(UpdateRule rule, ParameterLayout p, std::int64_t dense, std::int64_t caught_up,
+                    float* __restrict__ theta, std::uint32_t* __restrict__ last_step) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       j < caught_up; j += stride) {
+    catch_up_feature(rule, p, dense + j, theta, last_step[j]);
+    last_step[j] = rule.step;
   }
 }
 
@@ -1089,6 +1122,8 @@ class CudaModel final : public Model {
     if (!bound_) throw Error("train_step: no training set is bound");
     check_step(first, count, order_size_, settings);
     if (count == 0) return 0.0;
+    last_rule_ = update_rule(optimizer_, settings);
+    stepped_ = true;
     if (dense_rows_ready()) {
       const std::int64_t blocks = dense_step_blocks(count);
       launch_dense_exact_step(dense_step_args(blocks), blocks,
@@ -1157,6 +1192,8 @@ class CudaModel final : public Model {
     for (const PlannedStep& p : steps) {
       if (p.count > 0) plans_host_.data()[planned++] = DevicePlannedStep{p.first, p.count, update_rule(optimizer_, p.settings)};
     }
+    last_rule_ = plans_host_.data()[planned - 1].rule;
+    stepped_ = true;
     reserve(plans_, n, stream_);
     LATHE_CUDA_CHECK(cudaMemcpyAsync(plans_.data(), plans_host_.data(),
                                      static_cast<std::size_t>(n) * sizeof(DevicePlannedStep),
@@ -1281,6 +1318,10 @@ class CudaModel final : public Model {
     base.step = settings.first_step;
     base.mean_weight = settings.mean_weight;
     const UpdateRule rule = update_rule(optimizer_, base);
+    // The epoch's last step in the trainer's count (the sparse features' last steps move on to it).
+    last_rule_ = rule;
+    last_rule_.step = static_cast<std::uint32_t>(settings.first_step + batches - 1);
+    stepped_ = true;
 
     // The epoch's rows, in order (the general kernel's workers read windows of them; the dense
     // path reads the row-major copy through the order instead).
@@ -1399,6 +1440,17 @@ class CudaModel final : public Model {
     run_rounds(a.round, [&] {
       local_sgd_round_kernel<<<static_cast<unsigned>(workers), kLocalThreads, 0, stream_>>>(a);
     });
+  }
+
+  void catch_up_penalties() override {
+    if (!stepped_ || !catches_up_before_reading(shape_, optimizer_)) return;
+    const std::int64_t caught_up = caught_up_features();
+    const std::int64_t blocks =
+        std::min<std::int64_t>((caught_up + kUpdateThreads - 1) / kUpdateThreads, kUpdateMaxBlocks);
+    catch_up_kernel<<<static_cast<unsigned>(blocks), kUpdateThreads, 0, stream_>>>(
+        last_rule_, params_, shape_.layout.dense_features, caught_up, theta_.data(),
+        last_step_.data());
+    LATHE_CUDA_CHECK_LAUNCH();
   }
 
   double take_loss_sum() override {
@@ -1740,6 +1792,10 @@ class CudaModel final : public Model {
   // The step of each sparse feature's last update ([features - dense], caught_up_features() of
   // them; OptimizerState::last_step); allocated only when updates catch up penalties.
   DeviceBuffer<std::uint32_t> last_step_;
+  // The rule of the last step taken (after local SGD: its epoch's last step, numbered as the
+  // trainer counts), up to which catch_up_penalties brings the sparse features.
+  UpdateRule last_rule_;
+  bool stepped_ = false;
   DeviceBuffer<StepTotals> totals_;
   DeviceBuffer<double> loss_sum_;
   DeviceBuffer<double> square_partials_;

@@ -475,8 +475,9 @@ class CpuModel final : public Model {
     if (planner_ && next >= rows) planner_->drain();  // the order's last step: then nothing reads the rows
     if (planned) ++steps_planned_;
     const auto started = std::chrono::steady_clock::now();
-    const double loss =
-        step(state_, order_.data() + first, count, update_rule(optimizer_, settings), team, planned);
+    last_rule_ = update_rule(optimizer_, settings);
+    stepped_ = true;
+    const double loss = step(state_, order_.data() + first, count, last_rule_, team, planned);
     if (timed) step_ways_->record(seconds_since(started), count);
     loss_sum_ += loss;
     return settings.return_loss ? loss : std::numeric_limits<double>::quiet_NaN();
@@ -510,6 +511,10 @@ class CpuModel final : public Model {
       st.mean_weight = settings.mean_weight;
       rules[i] = update_rule(optimizer_, st);
     }
+    // The epoch's last step in the trainer's count (the sparse features' last steps move on to it).
+    last_rule_ = rules.back();
+    last_rule_.step += skipped_steps;
+    stepped_ = true;
 
     if (workers == 1) {  // one copy: the model's own, each step on the whole team
       double loss = 0.0;
@@ -622,6 +627,21 @@ class CpuModel final : public Model {
   }
 
   double take_loss_sum() override { return std::exchange(loss_sum_, 0.0); }
+
+  void catch_up_penalties() override {
+    if (!stepped_ || !catches_up_before_reading(shape_, optimizer_)) return;
+    const std::int64_t dense = shape_.layout.dense_features;
+    const std::int64_t caught_up = static_cast<std::int64_t>(state_.last_step.size());
+    const std::int64_t per_feature =
+        static_cast<std::int64_t>(params_.outputs) * (1 + params_.factors);
+    float* theta = state_.theta.data();
+    std::uint32_t* last = state_.last_step.data();
+#pragma omp parallel for schedule(static) if (caught_up * per_feature >= kTeamUpdateParameters)
+    for (std::int64_t f = 0; f < caught_up; ++f) {
+      catch_up_feature(last_rule_, params_, dense + f, theta, last[f]);
+      last[f] = last_rule_.step;
+    }
+  }
 
   void finish_background_work() override {
     if (planner_) planner_->drain();
@@ -771,6 +791,8 @@ class CpuModel final : public Model {
     if (products > 0) grow(s.expanded, slices * dense);
     BatchPlan& bp = s.plan;
     grow_plan(bp, count);
+    if (!s.last_step.empty() && optimizer_.kind == OptimizerKind::sgd)
+      catch_up_batch(s, order, count, rule);
     const float* theta = s.theta.data();
 
     // Forward and the dense entries' partial sums, one batch slice at a time. Each row is read
@@ -922,6 +944,31 @@ class CpuModel final : public Model {
 
   // A lazy step's sparse features (the batch's slots, [row][group], of `count` rows), each once in
   // batch order, and per row and group its feature's place among them.
+  // Plain SGD's lazy penalties (catches_up_before_reading): the sparse features of the rows
+  // order[0, count) take the penalties of the steps they skipped, up to the step before `rule`'s,
+  // before its forward pass reads them (catch_up_feature; a feature in several rows the first
+  // time). In this thread: a step's batch holds few features, and a planned step's plan was made
+  // without the weights.
+  void catch_up_batch(StepState& s, const std::int64_t* order, std::int64_t count,
+                      const UpdateRule& rule) const {
+    UpdateRule before = rule;
+    before.step = rule.step - 1;
+    const std::int32_t groups = shape_.layout.groups;
+    const std::int64_t dense = shape_.layout.dense_features;
+    float* theta = s.theta.data();
+    std::uint32_t* last = s.last_step.data();
+    for (std::int64_t b = 0; b < count; ++b) {
+      const std::int32_t* slot = by_row_slot_ + order[b] * groups;
+      for (std::int32_t g = 0; g < groups; ++g) {
+        const std::int64_t feature = shape_.layout.group_offset[g] + slot[g];
+        std::uint32_t& feature_last = last[feature - dense];
+        if (feature_last == before.step) continue;
+        catch_up_feature(before, params_, feature, theta, feature_last);
+        feature_last = before.step;
+      }
+    }
+  }
+
   void find_touched(const std::int32_t* batch_slot, std::int64_t count, std::vector<std::int64_t>& touched,
                     TouchedPlaces& places, std::vector<std::int32_t>& batch_place) const {
     const std::int32_t groups = shape_.layout.groups;
@@ -1146,6 +1193,10 @@ class CpuModel final : public Model {
   std::future<std::vector<std::int64_t>> ahead_;
   EpochPermutation ahead_for_;
   double loss_sum_ = 0.0;
+  // The rule of the last step taken (after local SGD: its last local step, numbered as the
+  // trainer counts), up to which catch_up_penalties brings the sparse features.
+  UpdateRule last_rule_;
+  bool stepped_ = false;
 
   // Local SGD: the workers' states and, at each average, their three arrays side by side.
   std::vector<StepState> workers_;

@@ -136,7 +136,7 @@ struct ModelParameters {
 //   last_step  under lazy updates of sparse features (OptimizerConfig::lazy_sparse): the step count
 //              (modulo 2^32) of each sparse feature's last update, [features - dense features] in
 //              feature order, from which its next update catches up the penalties of the steps it
-//              skipped (models/model_formulas.h, penalty_steps); 0: none yet. Empty for a model
+//              skipped (models/model_formulas.h, update_feature); 0: none yet. Empty for a model
 //              without lazy updates, or all zero. The models return it at full size or empty.
 struct OptimizerState {
   std::vector<float> first;
@@ -249,6 +249,13 @@ class Model {
   // The summed (weighted) batch losses of all steps since the last call (or since the model was
   // made), then starts the sum again from 0. On the GPU: waits for the queued steps.
   virtual double take_loss_sum() = 0;
+  // Under lazy updates of sparse features with plain SGD and l1 or l2 (catches_up_before_reading,
+  // models/model_formulas.h): applies to every sparse feature the penalties of the steps since its
+  // last update, up to and including the model's last step, at that step's learning rate
+  // (catch_up_feature), so that the parameters are those that dense updates give (the same but for
+  // float rounding at a constant learning rate). Otherwise does nothing. The trainer calls it after
+  // each epoch's steps, before it validates, checkpoints or keeps the weights.
+  virtual void catch_up_penalties() {}
   // Raw scores (before the link function) of `rows` (host memory, PreparedBlock layout),
   // out[r * outputs + o] (host memory). Synchronous. A linear classifier sums them in float, as
   // training does; a factorization machine and a regression model in double, rounded to float once

@@ -572,18 +572,20 @@ LATHE_HOST_DEVICE void update_weight(const UpdateRule& u, bool regularized, floa
 // slots. Both backends update the same parameters with update_weight, so they agree as before.
 //
 // The penalties are caught up: each sparse feature records the step that last updated it
-// (UpdateRule::step), and its next update applies the l2 and l1 of the steps it skipped as well
-// (penalty_steps). Without that a slot in a quarter of the batches took a quarter of the l2 the
-// objective asks for, and a rare category's weights overfit: on 50 classes over categorical
-// columns of up to 1000 labels, early stopping kept epoch 3 and the test log-loss was 2.444,
-// against 2.412 with every parameter updated every step (bench/RESULTS.md, session 24).
+// (UpdateRule::step), and the l2 and l1 of the steps it skipped are applied when a step holds it
+// again (plain SGD: catch_up_feature, before the step reads it; the other optimizers:
+// penalty_steps, within the step). Without that a slot in a quarter of the batches took a quarter
+// of the l2 the objective asks for, and a rare category's weights overfit: on 50 classes over
+// categorical columns of up to 1000 labels, early stopping kept epoch 3 and the test log-loss was
+// 2.444, against 2.412 with every parameter updated every step (bench/RESULTS.md, session 24).
 
 // How many steps' penalties a sparse feature's update applies when the feature last took a step
 // `gap` steps ago (1: the step before). Plain SGD with l2 would have shrunk the weight by
 // (1 - lr l2) in each step, (1 - lr l2)^gap in all; this is the count c with 1 - lr l2 c =
 // (1 - lr l2)^gap, so that one step with c times the l2 shrinks it as much (about gap while
 // lr l2 gap is small, never past lr l2 c = 1: a long-absent slot is pulled to zero at most, never
-// across it). Adaptive optimizers take the same count. Computed in double, rounded once.
+// across it). The optimizers other than plain SGD take it (plain SGD: skipped_penalties). Computed
+// in double, rounded once.
 LATHE_HOST_DEVICE float penalty_steps(const UpdateRule& u, std::uint32_t gap) {
   if (gap <= 1) return 1.0f;
   const double shrink = static_cast<double>(u.learning_rate) * static_cast<double>(u.config.l2);
@@ -595,6 +597,57 @@ LATHE_HOST_DEVICE float penalty_steps(const UpdateRule& u, std::uint32_t gap) {
   // series' next term is under 2e-7 of the count, below a float's rounding.
   if (shrink * g < 1e-3) return static_cast<float>(g * (1.0 - 0.5 * shrink * (g - 1.0)));
   return static_cast<float>(-expm1(g * log1p(-shrink)) / shrink);
+}
+
+// Under plain SGD the steps a sparse feature skipped are caught up as dense updates take them:
+// each, with no gradient of the loss, shrinks the weight by lr l2 w and then soft-thresholds it by
+// lr l1 (update_weight), and k of them at one learning rate make
+// |w| a^k - lr l1 (1 + a + ... + a^(k-1)) with a = 1 - lr l2, the sign kept, never past zero (the
+// thresholds take a weight to zero and keep it there). A count of steps' penalties taken within the
+// next step (penalty_steps) gave nearly the same l2, but applied l1's thresholds after that step's
+// move, so that a weight they would have taken to zero lost the move as well: which rare slots
+// ended at zero differed from dense updates for about a fifth of them (bench/RESULTS.md, session
+// 25). The optimizers with state (momentum, moments, accumulated squares) keep penalty_steps: a
+// skipped step of theirs moves a weight by state that lazy updates leave as it is.
+struct SkippedPenalties {
+  double shrink = 1.0;     // a^k: what the weight's magnitude is multiplied by
+  double threshold = 0.0;  // lr l1 (1 + a + ... + a^(k-1)): then subtracted from it
+};
+
+// The penalties of `skipped` steps at u's learning rate (0: none). Computed in double.
+LATHE_HOST_DEVICE SkippedPenalties skipped_penalties(const UpdateRule& u, std::uint32_t skipped) {
+  SkippedPenalties s;
+  if (skipped == 0) return s;
+  const double k = static_cast<double>(skipped);
+  const double lr = static_cast<double>(u.learning_rate);
+  const double x = lr * static_cast<double>(u.config.l2);  // one step's shrink, 1 - a
+  if (x >= 1.0) {  // one step alone takes the weight to zero (or across it): zero, as penalty_steps
+    s.shrink = 0.0;
+    return s;
+  }
+  double sum = k;  // 1 + a + ... + a^(k-1); k without l2
+  if (x > 0.0) {
+    if (x * k < 1e-3) {
+      // The usual case without the two transcendental calls (see penalty_steps): the series'
+      // next terms are under 5e-11 of the values.
+      const double k2 = k * (k - 1.0) / 2.0, k3 = k2 * (k - 2.0) / 3.0;
+      s.shrink = 1.0 - x * (k - x * (k2 - x * k3));
+      sum = k - x * (k2 - x * k3);
+    } else {
+      const double change = expm1(k * log1p(-x));  // a^k - 1
+      s.shrink = 1.0 + change;
+      sum = -change / x;
+    }
+  }
+  s.threshold = lr * static_cast<double>(u.config.l1) * sum;
+  return s;
+}
+
+// Weight w after penalties p, rounded to float once.
+LATHE_HOST_DEVICE float after_penalties(const SkippedPenalties& p, float w) {
+  const double magnitude = fabs(static_cast<double>(w)) * p.shrink - p.threshold;
+  if (!(magnitude > 0.0)) return 0.0f;
+  return static_cast<float>(w < 0.0f ? -magnitude : magnitude);
 }
 
 // The later of two recorded steps (UpdateRule::step, modulo 2^32, less than 2^31 apart): local
@@ -625,7 +678,8 @@ struct GradientInVisitOrder {
 // The optimizer step of every parameter of expanded feature `feature`, each output's weight then
 // its factors (the visit order), each with its gradient entry times `scale`, which it then clears.
 // last_step: the step that last updated the feature (UpdateRule::step), which this one catches up
-// from (penalty_steps) and replaces; null: no catch-up (the feature takes every step).
+// from (penalty_steps; plain SGD: catch_up_feature did before the step) and replaces; null: no
+// catch-up (the feature takes every step).
 template <typename Gradient>
 LATHE_HOST_DEVICE void update_feature(const UpdateRule& u, const ParameterLayout& p,
                                       std::int64_t feature, double scale, float* theta,
@@ -633,7 +687,8 @@ LATHE_HOST_DEVICE void update_feature(const UpdateRule& u, const ParameterLayout
                                       std::uint32_t* last_step) {
   float penalties = 1.0f;
   if (last_step) {
-    penalties = penalty_steps(u, u.step - *last_step);
+    // Plain SGD caught the feature up to the step before as the step read it (catch_up_feature).
+    if (u.config.kind != OptimizerKind::sgd) penalties = penalty_steps(u, u.step - *last_step);
     *last_step = u.step;
   }
   std::int64_t i = 0;
@@ -647,6 +702,37 @@ LATHE_HOST_DEVICE void update_feature(const UpdateRule& u, const ParameterLayout
     update(p.weight(o, feature));
     for (std::int32_t f = 0; f < p.factors; ++f) update(p.factor(o, feature, f));
   }
+}
+
+// Under plain SGD, the penalties of the steps after `last_step` (a sparse feature's last update) up
+// to and including u.step (skipped_penalties at u's learning rate), applied to every parameter of
+// expanded feature `feature`; the caller records u.step as its last step. Lazy updates apply them
+// (a) before a step's forward pass reads the feature, up to the step before (the step's own follow
+// in its update), so that the batch's scores are those of dense updates, and (b) to every sparse
+// feature at an epoch's end (Model::catch_up_penalties), so that the weights validated,
+// checkpointed and saved carry them too, instead of waiting for a next update that may never come:
+// a slot absent from an epoch's last k steps had kept (1 - lr l2)^-k times its weight, up to 1.064
+// at lr 0.1, l2 0.01 and 63 steps an epoch (bench/RESULTS.md, session 25).
+LATHE_HOST_DEVICE void catch_up_feature(const UpdateRule& u, const ParameterLayout& p,
+                                        std::int64_t feature, float* theta,
+                                        std::uint32_t last_step) {
+  const std::uint32_t gap = u.step - last_step;
+  if (gap == 0) return;
+  const SkippedPenalties skipped = skipped_penalties(u, gap);
+  for (std::int32_t o = 0; o < p.outputs; ++o) {
+    float& w = theta[p.weight(o, feature)];
+    w = after_penalties(skipped, w);
+    for (std::int32_t f = 0; f < p.factors; ++f) {
+      float& v = theta[p.factor(o, feature, f)];
+      v = after_penalties(skipped, v);
+    }
+  }
+}
+
+// Whether lazy updates catch up penalties with catch_up_feature (plain SGD, lazy updates of sparse
+// features, l1 or l2), which keeps the last steps (OptimizerState::last_step) for them.
+inline bool catches_up_before_reading(const ModelShape& shape, const OptimizerConfig& optimizer) {
+  return optimizer.kind == OptimizerKind::sgd && caught_up_feature_count(shape, optimizer) > 0;
 }
 
 // ---- Local SGD (LocalSgdSettings) ----

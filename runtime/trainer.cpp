@@ -287,6 +287,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     const auto epoch_start = std::chrono::steady_clock::now();
     model.take_loss_sum();  // start the epoch's running loss from zero
     const double total_weight = run_epoch(epoch, step, optimizer_restart, total_steps);
+    // The penalties the epoch's last steps left to the sparse features' next updates, before the
+    // weights are validated, checkpointed or kept (plain SGD; Model::catch_up_penalties).
+    model.catch_up_penalties();
     const double loss_sum = model.take_loss_sum();
     EpochRecord record;
     record.epoch = epoch;

@@ -1236,6 +1236,30 @@ class TrainTest(unittest.TestCase):
         ratio = np.linalg.norm(weights["lazy"]) / np.linalg.norm(weights["dense"])
         self.assertAlmostEqual(ratio, 1.0, delta=0.03)
 
+    def test_lazy_sgd_penalties_are_those_of_dense_updates(self):
+        # Plain SGD at a constant rate: a lazy update applies the l2 and l1 of the steps a label
+        # skipped before its step reads the label's weight, and every label takes the penalties of
+        # the epoch's last steps at the epoch's end, so the saved weights are those of dense updates
+        # (to float rounding), zeros (l1) included. Before, a label absent from an epoch's last k
+        # steps kept (1 - lr l2)^-k times its weight (up to 1.06 here), and under l1 about a fifth of
+        # the rare labels' zeros differed.
+        data = self.one_categorical_column("user", 1500, 31, rows=8000)
+        flags = ["--label", "y", "--task", "binary", "--epochs", "3", "--batch", "128", "--patience", "0",
+                 "--optimizer", "sgd", "--lr", "0.1", "--schedule", "constant"]
+        for penalties in (["--l2", "0.01"], ["--l1", "0.0005", "--l2", "0"], ["--l1", "0.0003", "--l2", "0.005"]):
+            weights = {}
+            for mode in ["lazy", "dense"]:
+                model, _ = self.train(data, *flags, *penalties, "--sparse-updates", mode, out=mode + ".h5")
+                with h5py.File(model) as f:
+                    weights[mode] = f["weights"][0, :]
+            lazy, dense = weights["lazy"], weights["dense"]
+            largest = np.abs(dense).max()
+            np.testing.assert_allclose(lazy, dense, rtol=0, atol=2e-5 * largest, err_msg=" ".join(penalties))
+            if "--l1" in penalties:
+                differ = ((lazy == 0) != (dense == 0)) & (np.maximum(np.abs(lazy), np.abs(dense)) > 1e-5 * largest)
+                self.assertEqual(int(differ.sum()), 0, " ".join(penalties))
+                self.assertGreater(int((dense == 0).sum()), 100)
+
     def test_sparse_updates_lazy_or_dense(self):
         # A categorical column of many labels: lazily, a step leaves the weights of the labels its
         # batch does not hold alone, so the two choices train different models; dense reaches every
