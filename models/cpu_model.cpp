@@ -791,8 +791,12 @@ class CpuModel final : public Model {
     if (products > 0) grow(s.expanded, slices * dense);
     BatchPlan& bp = s.plan;
     grow_plan(bp, count);
-    if (!s.last_step.empty() && optimizer_.kind == OptimizerKind::sgd)
-      catch_up_batch(s, order, count, rule);
+    // Plain SGD's lazy penalties up to the step before, before the forward pass reads the weights.
+    const bool catch_up = !s.last_step.empty() && optimizer_.kind == OptimizerKind::sgd;
+    UpdateRule before = rule;
+    before.step = rule.step - 1;
+    if (catch_up && parallel) catch_up_batch(s, order, count, before);
+    const bool catch_up_rows = catch_up && !parallel;
     const float* theta = s.theta.data();
 
     // Forward and the dense entries' partial sums, one batch slice at a time. Each row is read
@@ -805,8 +809,12 @@ class CpuModel final : public Model {
       const std::int64_t end = std::min(count, (c + 1) * kSliceRows);
       for (std::int64_t b = c * kSliceRows; b < end; ++b) {
         if (b + kPrefetchRows < count) prefetch_row(order[b + kPrefetchRows]);
-        if (prefetch_slots_ && b + kPrefetchSlotRows < count) prefetch_slot_weights(order[b + kPrefetchSlotRows], theta);
+        if (prefetch_slots_ && b + kPrefetchSlotRows < count) {
+          prefetch_slot_weights(order[b + kPrefetchSlotRows], theta);
+          if (catch_up_rows) prefetch_last_steps(order[b + kPrefetchSlotRows], s.last_step.data());
+        }
         const std::int64_t r = order[b];
+        if (catch_up_rows) catch_up_row(s, r, before);
         const float* x = by_row_dense_ + r * stored;
         if (products > 0) {
           float* row = s.expanded.data() + c * dense;
@@ -944,28 +952,45 @@ class CpuModel final : public Model {
 
   // A lazy step's sparse features (the batch's slots, [row][group], of `count` rows), each once in
   // batch order, and per row and group its feature's place among them.
-  // Plain SGD's lazy penalties (catches_up_before_reading): the sparse features of the rows
-  // order[0, count) take the penalties of the steps they skipped, up to the step before `rule`'s,
-  // before its forward pass reads them (catch_up_feature; a feature in several rows the first
-  // time). In this thread: a step's batch holds few features, and a planned step's plan was made
-  // without the weights.
-  void catch_up_batch(StepState& s, const std::int64_t* order, std::int64_t count,
-                      const UpdateRule& rule) const {
-    UpdateRule before = rule;
-    before.step = rule.step - 1;
+  // Plain SGD's lazy penalties (catches_up_before_reading): the sparse features of row r take the
+  // penalties of the steps they skipped up to `before`'s step, the step before the one about to
+  // read them (catch_up_feature; a feature in several rows of a batch the first time).
+  void catch_up_row(StepState& s, std::int64_t r, const UpdateRule& before) const {
     const std::int32_t groups = shape_.layout.groups;
     const std::int64_t dense = shape_.layout.dense_features;
-    float* theta = s.theta.data();
-    std::uint32_t* last = s.last_step.data();
+    const std::int32_t* slot = by_row_slot_ + r * groups;
+    for (std::int32_t g = 0; g < groups; ++g) {
+      const std::int64_t feature = shape_.layout.group_offset[g] + slot[g];
+      std::uint32_t& last = s.last_step[static_cast<std::size_t>(feature - dense)];
+      if (last == before.step) continue;
+      catch_up_feature(before, params_, feature, s.theta.data(), last);
+      last = before.step;
+    }
+  }
+
+  // catch_up_row for the rows order[0, count), in this thread, before a team's forward pass (whose
+  // threads would otherwise race on a feature in two of their rows); a step on one thread does it
+  // row by row in its forward pass instead. The slots of a row kPrefetchRows ahead, the last steps
+  // and weights of one kPrefetchSlotRows ahead are requested, as the forward pass does.
+  void catch_up_batch(StepState& s, const std::int64_t* order, std::int64_t count,
+                      const UpdateRule& before) const {
+    const std::int32_t groups = shape_.layout.groups;
     for (std::int64_t b = 0; b < count; ++b) {
-      const std::int32_t* slot = by_row_slot_ + order[b] * groups;
-      for (std::int32_t g = 0; g < groups; ++g) {
-        const std::int64_t feature = shape_.layout.group_offset[g] + slot[g];
-        std::uint32_t& feature_last = last[feature - dense];
-        if (feature_last == before.step) continue;
-        catch_up_feature(before, params_, feature, theta, feature_last);
-        feature_last = before.step;
+      if (b + kPrefetchRows < count) prefetch(by_row_slot_ + order[b + kPrefetchRows] * groups);
+      if (prefetch_slots_ && b + kPrefetchSlotRows < count) {
+        prefetch_slot_weights(order[b + kPrefetchSlotRows], s.theta.data());
+        prefetch_last_steps(order[b + kPrefetchSlotRows], s.last_step.data());
       }
+      catch_up_row(s, order[b], before);
+    }
+  }
+
+  // The last steps of row r's sparse features (catch_up_row).
+  void prefetch_last_steps(std::int64_t r, const std::uint32_t* last) const {
+    const std::int32_t groups = shape_.layout.groups;
+    const std::int64_t dense = shape_.layout.dense_features;
+    for (std::int32_t g = 0; g < groups; ++g) {
+      prefetch(last + (shape_.layout.group_offset[g] + by_row_slot_[r * groups + g] - dense));
     }
   }
 
