@@ -168,9 +168,15 @@ std::string class_list(const std::vector<std::string>& classes) {
 // `lathe drift` and `lathe report --eval`): `mapped` holds each row's class index (classification)
 // or value (regression), NaN where it is unusable, `raw` the column's values. Throws InputError
 // naming `file`, the row and why: no label, an infinite one, or a label that is not one of the
-// classes of `classes_owner` ("the model m.h5", "the training data").
+// classes of `classes_owner` ("the model m.h5", "the training data"); and naming `file` and the
+// column when a regression's label is categorical there (its values are category codes, which
+// would be taken for the label's numbers).
 void check_labels(const LabelMap& map, const std::vector<float>& mapped, const std::vector<float>& raw,
                   const std::string& file, const std::string& label, const std::string& classes_owner) {
+  if (map.task == Task::regression && map.categorical) {
+    throw InputError(file + ": label '" + label + "' is categorical; a regression needs a numeric label, as in " +
+                     classes_owner);
+  }
   for (std::size_t r = 0; r < mapped.size(); ++r) {
     if (std::isfinite(mapped[r])) continue;
     const float v = raw[r];

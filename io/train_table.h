@@ -146,8 +146,9 @@ std::vector<float> evaluation_weights(const ModelFile& model, TableReader& reade
 std::string training_weight_column(const ModelFile& model);
 
 // The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
-// or the index of the class in model.classes (matched by label). InputError naming the file and
-// the first bad row: no label column, a missing or infinite label, or a label that was not one of
+// or the index of the class in model.classes (matched by label). InputError naming the file (and
+// the column) when a regression's label is categorical there; naming the file and the first bad
+// row: no label column, a missing or infinite label, or a label that was not one of
 // the model's classes ("label 'Maybe' in row 4 (column 'churn') was not a class of the model m.h5
 // (No, Yes)").
 std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader);

@@ -388,6 +388,38 @@ class BadInput(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertNotIn("infinite", proc.stderr + proc.stdout)
 
+    def test_a_categorical_label_of_a_regression_is_refused_by_eval_drift_report_and_valid(self):
+        # A regression's label that is categorical in the data (prices written "p326", a column
+        # retyped upstream) holds category codes, not the label's numbers. Training refused it;
+        # eval, report --eval and a --valid file took the codes for prices and gave metrics of
+        # them (an r2 of -7 on diamonds), and drift an alert for a metric drop that was no drift.
+        rng = np.random.default_rng(11)
+        x = rng.normal(size=400).astype(np.float32)
+        columns = {"x": x, "y": (3 * x + 10).astype(np.float32)}
+        train_path, model = self.trained(columns, task="regression")
+        path = self.columnar("labels_as_text.h5", {"x": x, "y": np.arange(400, dtype=np.int32) % 7},
+                             categories={"y": [f"p{i}".encode() for i in range(7)]})
+        message = f"{path}: label 'y' is categorical; a regression needs a numeric label, as in the model {model}"
+        for command in (["eval", model, path], ["report", model, "--eval", path, "--out", self.path("r.html")]):
+            with self.subTest(command=command[0]):
+                proc = lathe(*command)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(message, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("r.html")))
+        # drift: the features and predictions are compared, the metrics are not, and nothing drifted.
+        proc = lathe("drift", model, path, "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        report = json.loads(proc.stdout)
+        self.assertEqual(report["status"], "ok", report)
+        self.assertTrue(any(message in note for note in report["notes"]), report["notes"])
+        # A --valid file: refused before training, naming the training data; no model.
+        proc = lathe("train", train_path, "--label", "y", "--task", "regression", "--out", self.path("v.h5"),
+                     "--epochs", "1", "--valid", path)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"{path}: label 'y' is categorical; a regression needs a numeric label, as in the training "
+                      f"data {train_path}", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("v.h5")))
+
     def test_import_notes_how_many_infinite_values_a_column_holds(self):
         lines = ["a,b,c"] + [f"{i},{i * 0.5},{i % 3}" for i in range(40)]
         lines[6] = "5,inf,2"
