@@ -1528,8 +1528,20 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         const auto moved = std::find_if(carry.remapped_crosses.begin(), carry.remapped_crosses.end(),
                                         [&](const RemappedCross& c) { return c.name == old_group.name; });
         if (same == fitted.sparse.end()) {
-          report.notes.push_back("--init-model: the weights of its cross " + old_group.name +
-                                 " were not carried: this run's --cross does not make it");
+          // The same two columns crossed the other way round hash each pair into other buckets.
+          const auto side = [&](std::int32_t index, bool bins) {
+            return bins ? init.preparation.numeric.at(static_cast<std::size_t>(index)).name + "#bins"
+                        : init.preparation.categorical.at(static_cast<std::size_t>(index)).name;
+          };
+          const std::string reversed = side(old_group.b, old_group.b_bins) + "*" + side(old_group.a, old_group.a_bins);
+          const bool made_reversed = std::any_of(fitted.sparse.begin(), fitted.sparse.end(), [&](const SparseGroup& g) {
+            return g.kind == SparseKind::categorical_cross && g.name == reversed;
+          });
+          report.notes.push_back("--init-model: the weights of its cross " + old_group.name + " were not carried: " +
+                                 (made_reversed ? "this run crosses its columns the other way round (--cross " +
+                                                      reversed + "), which hashes each pair into another bucket; --cross " +
+                                                      old_group.name + " carries them"
+                                                : std::string("this run's --cross does not make it")));
         } else if (same->a_bins != old_group.a_bins || same->b_bins != old_group.b_bins) {
           // The same name, other sides: a column's bins in one preparation, a categorical column
           // named like them in the other.
@@ -1559,6 +1571,57 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                     ", inexact for those pairs";
           }
           report.notes.push_back(note);
+        }
+      }
+      // Its numeric crosses, per-category slopes and missing indicators that this run does not
+      // make (this run's --cross and --missing-indicators say which, not OLD's): their weights are
+      // left out of the count above too, named. A numeric cross is the same product either way round.
+      {
+        const std::vector<std::string> new_dense = fitted.dense_names();
+        const auto made = [&](const std::string& name) {
+          return std::find(new_dense.begin(), new_dense.end(), name) != new_dense.end();
+        };
+        const auto add = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
+        std::string crosses, indicators;
+        std::size_t cross_count = 0, indicator_count = 0;
+        for (const auto& [a, b] : init.preparation.numeric_crosses) {
+          const std::string& name_a = init.preparation.numeric.at(static_cast<std::size_t>(a)).name;
+          const std::string& name_b = init.preparation.numeric.at(static_cast<std::size_t>(b)).name;
+          if (made(name_a + "*" + name_b) || made(name_b + "*" + name_a)) continue;
+          add(crosses, name_a + "*" + name_b);
+          ++cross_count;
+        }
+        for (const SparseGroup& old_group : init.preparation.sparse) {
+          if (old_group.kind != SparseKind::slope) continue;
+          // (A slope's `a` is its numeric column, `b` its categorical one, however --cross spelled it.)
+          const std::string& old_numeric = init.preparation.numeric.at(static_cast<std::size_t>(old_group.a)).name;
+          const std::string& old_categorical = init.preparation.categorical.at(static_cast<std::size_t>(old_group.b)).name;
+          if (std::any_of(fitted.sparse.begin(), fitted.sparse.end(), [&](const SparseGroup& g) {
+                return g.kind == SparseKind::slope &&
+                       fitted.numeric.at(static_cast<std::size_t>(g.a)).name == old_numeric &&
+                       fitted.categorical.at(static_cast<std::size_t>(g.b)).name == old_categorical;
+              })) {
+            continue;
+          }
+          add(crosses, old_group.name);
+          ++cross_count;
+        }
+        for (const std::int32_t i : init.preparation.indicators) {
+          const std::string name = init.preparation.numeric.at(static_cast<std::size_t>(i)).name + "_missing";
+          if (made(name)) continue;
+          add(indicators, "'" + name + "'");
+          ++indicator_count;
+        }
+        if (cross_count > 0) {
+          report.notes.push_back("--init-model: the weights of its cross" + std::string(cross_count == 1 ? " " : "es ") +
+                                 crosses + " were not carried: this run's --cross does not make " +
+                                 (cross_count == 1 ? "it" : "them"));
+        }
+        if (indicator_count > 0) {
+          report.notes.push_back("--init-model: the weights of its missing indicator" +
+                                 std::string(indicator_count == 1 ? " " : "s ") + indicators +
+                                 " were not carried: this run has no such indicator (--missing-indicators makes one "
+                                 "for each numeric column with missing values in this run's training rows)");
         }
       }
       // A column that changed between a vocabulary and buckets: its one-hot slots moved label by

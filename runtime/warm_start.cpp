@@ -559,8 +559,24 @@ class SameFeatures {
     for (std::size_t q = 0; q < dense_names.size(); ++q) {
       dense_.emplace(dense_names[q], static_cast<std::int64_t>(q));
     }
+    // A numeric cross is a product, the same feature whichever way --cross spelled it: the cross
+    // "b*a" of `from` is the cross "a*b" of `to`.
+    const auto first_cross = static_cast<std::size_t>(to.row_major_dense_features());
+    for (std::size_t c = 0; c < to.numeric_crosses.size(); ++c) {
+      const auto [a, b] = to.numeric_crosses[c];
+      reversed_crosses_.emplace(to.numeric.at(static_cast<std::size_t>(b)).name + "*" +
+                                    to.numeric.at(static_cast<std::size_t>(a)).name,
+                                static_cast<std::int64_t>(first_cross + c));
+    }
     const std::vector<std::int64_t> offsets = to.group_offsets();
-    std::unordered_map<std::string, std::size_t> one_hot_group, slope_group, bins_group;
+    std::unordered_map<std::string, std::size_t> one_hot_group, bins_group;
+    // A slope group by its two columns (numeric, categorical), whichever way --cross named them
+    // ("age*city" or "city*age").
+    std::map<std::pair<std::string, std::string>, std::size_t> slope_group;
+    const auto slope_columns = [](const FittedPreparation& f, const SparseGroup& g) {
+      return std::pair{f.numeric.at(static_cast<std::size_t>(g.a)).name,
+                       f.categorical.at(static_cast<std::size_t>(g.b)).name};
+    };
     std::map<std::pair<std::string, std::uint32_t>, std::size_t> cross_group;
     for (std::size_t g = 0; g < to.sparse.size(); ++g) {
       const SparseGroup& group = to.sparse[g];
@@ -569,7 +585,7 @@ class SameFeatures {
           one_hot_group.emplace(to.categorical.at(static_cast<std::size_t>(group.a)).name, g);
           break;
         case SparseKind::slope:
-          slope_group.emplace(group.name, g);
+          slope_group.emplace(slope_columns(to, group), g);
           break;
         case SparseKind::bins:  // by column; the edges are compared below
           bins_group.emplace(to.numeric.at(static_cast<std::size_t>(group.a)).name, g);
@@ -592,7 +608,7 @@ class SameFeatures {
     for (std::size_t g = 0; g < from.sparse.size(); ++g) {
       const SparseGroup& group = from.sparse[g];
       if (group.kind == SparseKind::slope) {
-        const auto it = slope_group.find(group.name);
+        const auto it = slope_group.find(slope_columns(from, group));
         if (it == slope_group.end()) continue;
         group_[g] = {
             offsets[it->second],
@@ -621,6 +637,14 @@ class SameFeatures {
     const auto it = dense_.find(name);
     return it == dense_.end() ? kConstant : it->second;
   }
+  // The new feature of `from`'s numeric cross named `name` ("a*b"): the cross of that name, else
+  // the cross of the same two columns spelled the other way ("b*a"), or kConstant.
+  std::int64_t cross(const std::string& name) const {
+    const std::int64_t q = dense(name);
+    if (q != kConstant) return q;
+    const auto it = reversed_crosses_.find(name);
+    return it == reversed_crosses_.end() ? kConstant : it->second;
+  }
   // The new feature of slot `slot` of `from`'s sparse group `group`, or kConstant.
   std::int64_t sparse(std::size_t group, std::int32_t slot) const {
     const SparseGroup& g = from_.sparse[group];
@@ -645,6 +669,7 @@ class SameFeatures {
   };
   const FittedPreparation& from_;
   std::unordered_map<std::string, std::int64_t> dense_;
+  std::unordered_map<std::string, std::int64_t> reversed_crosses_;  // "b*a" -> `to`'s cross "a*b"
   std::vector<Target> one_hot_;  // per categorical column of `from`
   std::vector<Target> group_;    // per sparse group of `from` (one-hot groups: one_hot_)
 };
@@ -782,7 +807,8 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
   Expansion e;
   const std::vector<std::string> old_dense_names = from.dense_names();
   for (std::size_t p = 0; p < old_dense_names.size(); ++p) {
-    const std::int64_t q = same.dense(old_dense_names[p]);
+    const bool cross = static_cast<std::int64_t>(p) >= old_numeric + old_indicators;
+    const std::int64_t q = cross ? same.cross(old_dense_names[p]) : same.dense(old_dense_names[p]);
     if (q < 0) continue;
     ++counts.carried;
     e.clear();

@@ -21,7 +21,9 @@ namespace lathe {
 // pair instead); quantile bins by group name and bin_name ("carat#bins=[0.5, 0.75)",
 // "carat#bins=<missing>": the same key only at the same edges: carry_parameters moves bins between
 // edges bin by bin). A string per feature: carry_parameters matches features by these keys without
-// building them (a bucket by its number and count, never by a label spelled like its key).
+// building them (a bucket by its number and count, never by a label spelled like its key), but for
+// a numeric cross and a slope group, which it matches by their two columns however --cross spelled
+// them ("a*b" is the product "b*a", and "age*city" the slopes "city*age").
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 // The key of expanded feature `feature` alone (0 <= feature < fitted.expanded_features()): for a
 // few features of a model with millions of hashed buckets (`lathe report`'s largest weights).

@@ -1,6 +1,7 @@
 """`lathe train` and `lathe eval` end to end, against scikit-learn on the same data."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -422,6 +423,62 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(len(dropped), 1, dropped)
         self.assertIn("were not carried", dropped[0])
         self.assertIn("does not make it", dropped[0])
+
+    def test_refit_prep_carries_crosses_spelled_either_way_and_names_those_it_drops(self):
+        # A numeric cross is one product and a numeric x categorical cross one set of slopes
+        # however --cross spells them: a refit whose --cross writes them the other way round
+        # carries their weights (they had started at zero, silently). The crosses and missing
+        # indicators that the refit does not make are named in a note, as a categorical cross was
+        # (they had been left out of the count alone); a categorical cross spelled the other way
+        # round hashes its pairs into other buckets, which the note says.
+        rng = np.random.default_rng(29)
+        n = 4000
+        x1, x2 = rng.normal(2.0, 1.0, n), rng.normal(-1.0, 2.0, n)
+        c = rng.choice(["u", "v", "w"], n)
+        d = rng.choice(["p", "q"], n)
+        slope = {"u": 1.5, "v": -1.0, "w": 0.0}
+        y = 3.0 + x1 - 0.5 * x2 + 0.8 * x1 * x2 + np.array([slope[k] for k in c]) * x1 + rng.normal(0.0, 0.1, n)
+        x1[rng.random(n) < 0.05] = np.nan
+        data = import_frame(pd.DataFrame({"x1": x1, "x2": x2, "c": c, "d": d, "y": y}), self.dir, "crosses")
+        flags = ["--label", "y", "--task", "regression"]
+        parent, _ = self.train(data, *flags, "--cross", "x1*x2,x1*c,c*d", "--missing-indicators", "--epochs", "5",
+                               out="parent.h5")
+
+        def child(*extra):
+            out = self.path("child.h5")
+            proc = run("train", data, *flags, "--init-model", parent, "--refit-prep", "--lr", "1e-9", "--epochs", "1",
+                       "--device", "cpu", "--out", out, *extra)
+            return out, [line for line in proc.stderr.splitlines() if "--init-model" in line]
+
+        def scored(model):
+            out = self.path(os.path.basename(model) + ".csv")
+            run("score", model, data, "--out", out, "--device", "cpu", "--quiet")
+            return pd.read_csv(out)["prediction"].values.astype(np.float64)
+
+        expected = scored(parent)
+        model, notes = child("--cross", "x2*x1,c*x1,c*d", "--missing-indicators")
+        carried = [line for line in notes if "carried the weights of" in line]
+        self.assertEqual(len(carried), 1, notes)
+        total = re.search(r"carried the weights of (\d+) of its (\d+) features", carried[0])
+        self.assertEqual(total.group(1), total.group(2), carried[0])
+        np.testing.assert_allclose(scored(model), expected, rtol=1e-4, atol=1e-3 * np.std(expected))
+        self.assertFalse([line for line in notes if "not carried" in line], notes)
+
+        # Made by neither --cross nor --missing-indicators: named, with what would make them.
+        _, notes = child()
+        dropped = [line for line in notes if "not carried" in line]
+        self.assertTrue(any("its crosses x1*x2, x1*c were not carried: this run's --cross does not make them" in line
+                            for line in dropped), dropped)
+        self.assertTrue(any("its missing indicator 'x1_missing' were not carried" in line and "--missing-indicators"
+                            in line for line in dropped), dropped)
+        self.assertTrue(any("its cross c*d were not carried: this run's --cross does not make it" in line
+                            for line in dropped), dropped)
+        # A categorical cross the other way round: other buckets, said so.
+        _, notes = child("--cross", "x1*x2,x1*c,d*c", "--missing-indicators")
+        reversed_note = [line for line in notes if "its cross c*d" in line]
+        self.assertEqual(len(reversed_note), 1, notes)
+        self.assertIn("crosses its columns the other way round (--cross d*c)", reversed_note[0])
+        self.assertIn("--cross c*d carries them", reversed_note[0])
 
     def test_refit_prep_at_another_hash_buckets_predicts_what_the_parent_did(self):
         # The parent hashes a*b into 1024 buckets, the child into 65536: a bucket depends only on
