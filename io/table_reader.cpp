@@ -1110,6 +1110,12 @@ struct TableReader::Impl {
       return open_columnar("/" + target);
     }
     H5Handle root = h5::group_handle(LATHE_H5_CHECK(H5Gopen2(file.get(), "/", H5P_DEFAULT), root_context));
+    // A model (or checkpoint) given where data goes, as `lathe score DATA.h5 MODEL.h5` does: its
+    // weight tables would read as a matrix layout without an `X`, and that message misleads.
+    if (h5::attribute_exists(root.get(), "lathe_model_format_version", root_context)) {
+      throw InputError(file_context + ": is a model file written by `lathe train`, not a table of data (the "
+                                      "commands that take both name the model first: `lathe score MODEL.h5 DATA.h5`)");
+    }
     const auto children = h5::list_group(root.get(), root_context);
     std::vector<std::string> pandas_keys, datasets_2d, datasets_1d, columns_1d, tables;
     for (const auto& n : children) {

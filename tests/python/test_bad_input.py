@@ -420,6 +420,28 @@ class BadInput(unittest.TestCase):
                       f"data {train_path}", proc.stderr)
         self.assertFalse(os.path.exists(self.path("v.h5")))
 
+    def test_a_model_given_as_data_is_named_as_a_model(self):
+        # The arguments swapped, or a model listed among a job's inputs: the model's weight tables
+        # were read as a matrix layout and refused as "has 2-D datasets but none named 'X'; name the
+        # matrix with --group", which sends the user looking for a --group.
+        columns = self.binary_table()
+        _, model = self.trained(columns)
+        data = self.columnar("data.h5", columns)
+        message = f"{model}: is a model file written by `lathe train`, not a table of data"
+        for command in (["score", model, model, "--out", self.path("s.csv")], ["eval", model, model],
+                        ["drift", model, model], ["inspect", model],
+                        ["train", model, "--label", "y", "--task", "binary", "--out", self.path("m2.h5")]):
+            with self.subTest(command=command[0]):
+                proc = lathe(*command)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(message, proc.stderr)
+                self.assertNotIn("none named 'X'", proc.stderr)
+        # Among several inputs: that file fails, the others are scored.
+        proc = lathe("score", model, data, model, "--out", self.path("scores"))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(message, proc.stderr)
+        self.assertEqual(os.listdir(self.path("scores")), ["data.h5"])
+
     def test_import_notes_how_many_infinite_values_a_column_holds(self):
         lines = ["a,b,c"] + [f"{i},{i * 0.5},{i % 3}" for i in range(40)]
         lines[6] = "5,inf,2"
