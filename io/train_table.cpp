@@ -298,8 +298,14 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
                        ") in the training data; a binary task needs two");
     }
     if (map.classes.size() > 2) {
-      throw InputError(where + ": " + std::to_string(map.classes.size()) +
-                       " classes for a binary task; use --task multiclass");
+      // Past the multiclass cap, --task multiclass would be refused too: a numeric label of that
+      // many values is a quantity (a price), which the multiclass error sends to regression.
+      const bool multiclass_takes_them = map.classes.size() <= kMaxMulticlassClasses;
+      throw InputError(where + ": " + std::to_string(map.classes.size()) + " classes for a binary task; " +
+                       (multiclass_takes_them ? "use --task multiclass"
+                        : map.categorical     ? "a multiclass task takes at most " +
+                                                std::to_string(kMaxMulticlassClasses) + " classes"
+                                              : "a numeric target? use --task regression"));
     }
     if (!positive.empty()) {
       // A numeric class is named by its number however it is written: --positive 1.0 names class 1.

@@ -616,6 +616,22 @@ class TrainTest(unittest.TestCase):
         self.assertIn("3000 distinct values", proc.stderr)
         self.assertIn("--task regression", proc.stderr)
         self.assertFalse(os.path.exists(model))
+        # Given as a binary task it is sent to regression too, not to --task multiclass, which
+        # would refuse it as above; a few classes are still sent to multiclass.
+        proc = run("train", self.path("prices.h5"), "--label", "price", "--task", "binary", "--out", model,
+                   "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("3000 classes for a binary task", proc.stderr)
+        self.assertIn("use --task regression", proc.stderr)
+        self.assertNotIn("--task multiclass", proc.stderr)
+        self.assertFalse(os.path.exists(model))
+        grades = pd.DataFrame({"x": np.arange(30.0), "grade": np.arange(30) % 3})
+        csv = self.path("grades.csv")
+        grades.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "grades"), "--label", "grade", "--task", "binary", "--out", model,
+                   "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("3 classes for a binary task; use --task multiclass", proc.stderr)
 
         # Divergence: an absurd learning rate on unscaled data stops with a clear message, and an
         # earlier model at the output path stays as it was.
