@@ -1873,6 +1873,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   LoadedCheckpoint resumed;
   if (!options.resume_path.empty()) {
     resumed = load_checkpoint(options.resume_path);
+    // The checkpoint's best epoch is in the terms of its validation metric's weights: --class-weight
+    // balanced chooses it by the class-weighted metric and --weight weighs that by a column, so another
+    // value would compare a class-weighted log-loss of 0.478 with plain ones of 0.41 and keep an epoch
+    // neither chose. Checked before the features: without --weight W, W is a feature, and the check of
+    // the features would only say that their number differs.
+    static const char* const kValidationWeights[] = {"class-weight", "weight"};
+    if (report.valid_rows > 0) {
+      for (const ChangedOption& c : changed_options(resumed.model.options_json, file.options_json, kValidationWeights)) {
+        const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
+        throw InputError("--resume " + options.resume_path.string() + ": the run that wrote it chose its best epoch " +
+                         (had ? "with --" + c.key + " " + c.was : "without --" + c.key) + "; this run " +
+                         (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
+                         ": its best epoch and patience count are in the other weights' terms; resume " +
+                         (had ? "with --" + c.key + " " + c.was : "without --" + c.key));
+      }
+    }
     check_checkpoint_matches(options.resume_path, resumed.model, file);
     for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json, file.options_json,
                                                      options.optimizer.kind)) {

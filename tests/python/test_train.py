@@ -1098,6 +1098,41 @@ class TrainTest(unittest.TestCase):
         self.assertIn("--resume: --momentum is 0.5 here but was the default", proc.stderr)
         self.assertIn("--resume: --sparse-updates is dense here but was the default", proc.stderr)
 
+    def test_resume_with_other_validation_weights_is_refused(self):
+        # --class-weight balanced chooses the best epoch by the class-weighted validation metric:
+        # resumed without it, the plain log-losses (lower) would be compared with that best and
+        # replace its epoch, so it is refused as another --metric is; the same --class-weight resumes.
+        month1, _ = self.telco_months()
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "4", "--patience", "0", "--quiet",
+                 "--device", "cpu"]
+        ck = self.path("ck.h5")
+        run("train", month1, *flags, "--class-weight", "balanced", "--checkpoint-every", "2", "--checkpoint", ck,
+            "--out", self.path("m.h5"))
+        proc = run("train", month1, *flags, "--resume", ck, "--out", self.path("x.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"--resume {ck}: the run that wrote it chose its best epoch with --class-weight balanced; "
+                      "this run has none", proc.stderr)
+        self.assertIn("resume with --class-weight balanced", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+        run("train", month1, *flags, "--class-weight", "balanced", "--resume", ck, "--out", self.path("same.h5"))
+        self.assertTrue(os.path.exists(self.path("same.h5")))
+        # So is another --weight: left out, its column would also be a feature, and the check of the
+        # features only said that their number differed.
+        ckw = self.path("ckw.h5")
+        run("train", month1, *flags, "--weight", "tenure", "--checkpoint-every", "2", "--checkpoint", ckw,
+            "--out", self.path("mw.h5"))
+        proc = run("train", month1, *flags, "--resume", ckw, "--out", self.path("xw.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("chose its best epoch with --weight tenure; this run has none", proc.stderr)
+        self.assertNotIn("number of prepared features", proc.stderr)
+        # Without a validation set no epoch is chosen by a metric: the change is only noted.
+        ck0 = self.path("ck0.h5")
+        run("train", month1, *flags, "--valid-fraction", "0", "--checkpoint-every", "2", "--checkpoint", ck0,
+            "--out", self.path("m0.h5"))
+        proc = run("train", month1, *flags, "--valid-fraction", "0", "--class-weight", "balanced", "--resume", ck0,
+                   "--out", self.path("x0.h5"))
+        self.assertIn("--resume: --class-weight is balanced here but was the default", proc.stderr)
+
     def test_refit_prep_names_the_columns_whose_weights_it_could_not_carry(self):
         month1, _ = self.telco_months()
         flags = ["--label", "churn", "--task", "binary", "--epochs", "1", "--quiet", "--device", "cpu"]
