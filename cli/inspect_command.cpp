@@ -17,6 +17,7 @@
 #include "io/table_reader.h"
 #include "io/table_summary.h"
 #include "runtime/device_context.h"
+#include "runtime/metrics.h"
 
 namespace lathe::cli {
 
@@ -34,8 +35,21 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return out;
 }
 
-nlohmann::json json_number(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+// A statistic or a head value in the JSON as Lathe's JSON outputs write metrics: an infinite one as
+// "inf" or "-inf" (JSON has no infinity, and null is a missing value in `head` and an undefined
+// statistic, such as the mean of inf and -inf).
+nlohmann::json json_number(double v) { return metric_json<nlohmann::json>(v); }
+
+// The mean and the population standard deviation of a column's values as numpy gives them where one
+// is infinite (the profile's shifted sums are then NaN, and its variance may read as 0, which would
+// describe the column as constant): the mean is that infinity (NaN with both signs), the spread NaN.
+double column_mean(const ColumnStats& s) {
+  if (std::isinf(s.min) && std::isinf(s.max)) return s.min < 0 && s.max > 0 ? std::nan("") : s.max;
+  if (std::isinf(s.min)) return s.min;
+  return std::isinf(s.max) ? s.max : s.mean;
+}
+double column_std(const ColumnStats& s) {
+  return std::isfinite(s.min) && std::isfinite(s.max) ? std::sqrt(variance(s)) : std::nan("");
 }
 
 // The labels listed per categorical column in the text output, most frequent first.
@@ -222,9 +236,9 @@ void add_inspect_command(CLI::App& app) {
           if (summary.invalid_codes[c] > 0) col["invalid_codes"] = summary.invalid_codes[c];
         } else {
           col["min"] = s.count ? json_number(s.min) : nullptr;
-          col["mean"] = s.count ? json_number(s.mean) : nullptr;
+          col["mean"] = s.count ? json_number(column_mean(s)) : nullptr;
           col["max"] = s.count ? json_number(s.max) : nullptr;
-          col["std"] = s.count ? json_number(std::sqrt(variance(s))) : nullptr;
+          col["std"] = s.count ? json_number(column_std(s)) : nullptr;
         }
         j["columns"].push_back(col);
       }
@@ -236,7 +250,12 @@ void add_inspect_command(CLI::App& app) {
         for (const auto& row : head) {
           nlohmann::ordered_json values = nlohmann::ordered_json::object();
           for (std::size_t c = 0; c < cols.size(); ++c) {
-            values[cols[c].name] = row[c] ? nlohmann::ordered_json::parse(row[c]->dump()) : nlohmann::ordered_json(nullptr);
+            const HeadValue& value = row[c];
+            values[cols[c].name] =
+                !value ? nlohmann::ordered_json(nullptr)
+                : value->is_number_float()
+                    ? nlohmann::ordered_json::parse(json_number(value->get<double>()).dump())
+                    : nlohmann::ordered_json::parse(value->dump());
           }
           out["head"].push_back(std::move(values));
         }
@@ -292,8 +311,8 @@ void add_inspect_command(CLI::App& app) {
       } else if (s.count == 0) {
         std::cout << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-" << std::setw(14) << "-";
       } else {
-        std::cout << std::setw(14) << general(s.min) << std::setw(14) << general(s.mean) << std::setw(14)
-                  << general(s.max) << std::setw(14) << general(std::sqrt(variance(s)));
+        std::cout << std::setw(14) << general(s.min) << std::setw(14) << general(column_mean(s)) << std::setw(14)
+                  << general(s.max) << std::setw(14) << general(column_std(s));
       }
       std::cout << "\n";
     }

@@ -505,6 +505,34 @@ class BadInput(unittest.TestCase):
         self.assertIn("nan", line.split())
         self.assertNotIn("-nan", line)
 
+    def test_inspect_tells_infinite_values_from_missing_ones(self):
+        # An infinite value is a value: the JSON writes it "inf" or "-inf" as `lathe eval` writes an
+        # infinite metric, where null is a missing value (or an undefined statistic), and the spread
+        # of a column holding one is undefined (nan), not the 0 of a constant column.
+        columns = {"x": np.array([np.inf, 2.0, np.nan, 4.0], dtype=np.float64),
+                   "w": np.array([1.0, -np.inf, np.inf, 3.0], dtype=np.float32)}
+        path = self.columnar("infs.h5", columns)
+        proc = lathe("inspect", path, "--json", "--head", "4")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        info = json.loads(proc.stdout)
+        x, w = info["columns"]
+        self.assertEqual((x["missing"], x["min"], x["max"], x["mean"], x["std"]), (1, 2.0, "inf", "inf", None))
+        self.assertEqual((w["missing"], w["min"], w["max"], w["mean"], w["std"]), (0, "-inf", "inf", None, None))
+        self.assertEqual([row["x"] for row in info["head"]], ["inf", 2.0, None, 4.0])
+        self.assertEqual([row["w"] for row in info["head"]], [1.0, "-inf", "inf", 3.0])
+        proc = lathe("inspect", path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        line = next(l for l in proc.stdout.splitlines() if l.split() and l.split()[0] == "x")
+        self.assertEqual(line.split()[-4:], ["2", "inf", "inf", "nan"])
+        # A short column (one run of the profile) had read as a spread of 0, a constant column's.
+        path = self.columnar("short.h5", {"a": np.array([np.inf, 2.0, 2.0]), "c": np.full(3, np.inf)})
+        proc = lathe("inspect", path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        rows = {l.split()[0]: l.split()[-4:] for l in proc.stdout.splitlines() if l.split()[:1] in (["a"], ["c"])}
+        self.assertEqual(rows, {"a": ["2", "inf", "inf", "nan"], "c": ["inf", "inf", "inf", "nan"]})
+        columns = json.loads(lathe("inspect", path, "--json").stdout)["columns"]
+        self.assertEqual([(c["mean"], c["std"]) for c in columns], [("inf", None), ("inf", None)])
+
     def test_a_refused_multi_input_score_leaves_no_output_folder(self):
         columns = self.binary_table()
         path, model = self.trained(columns)
