@@ -1236,7 +1236,9 @@ void CsvImport::decide_types() {
             (column.non_numbers == 1 ? " is" : " are") + " not, the first " +
             quoted_for_message(column.first_non_number) + " on line " +
             std::to_string(column.first_non_number_line) +
-            "); if it is numeric, clean those values, or pass --numeric '" + column.name +
+            "); if it is numeric, clean those values, pass --na-values " +
+            quoted_for_message(column.first_non_number) +
+            " if such values mark missing ones (as '?' often does), or pass --numeric '" + column.name +
             "' --skip-bad-rows to skip their rows");
       }
     }
@@ -1251,7 +1253,8 @@ void CsvImport::decide_types() {
                      " values are numbers (" + std::to_string(c.non_numbers) +
                      (c.non_numbers == 1 ? " is" : " are") +
                      " not); if the column is categorical, pass --categorical '" + c.name +
-                     "'; else fix the values or pass --skip-bad-rows to skip such rows");
+                     "'; else fix the values, pass --na-values " + quoted_for_message(c.first_non_number) +
+                     " if such values mark missing ones, or pass --skip-bad-rows to skip such rows");
   }
   if (first_bad) rows_known_ = false;  // pass 2 skips more rows than pass 1 did
 }

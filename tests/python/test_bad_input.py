@@ -742,6 +742,26 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("skipped 20 bad rows", proc.stderr)
 
+    def test_a_numeric_column_with_a_missing_value_marker_is_pointed_to_na_values(self):
+        # UCI-style files mark missing numbers with '?': the note (a tenth of the values) and the
+        # error (one value in 300) name --na-values with the marker, which keeps every row (the rows
+        # --skip-bad-rows would skip are a tenth of the data), beside the other ways.
+        for name, every in (("note", 10), ("error", 300)):
+            with self.subTest(name):
+                lines = ["x,b"] + [f"{i},{'?' if i % every == 7 else i * 0.5}" for i in range(600)]
+                csv = self.write_csv(name + ".csv", ("\n".join(lines) + "\n").encode())
+                proc = lathe("import", csv, self.path(name + ".h5"), "--quiet")
+                self.assertEqual(proc.returncode, 0 if name == "note" else 1, proc.stderr)
+                self.assertIn("'?' on line 9" if name == "note" else "line 9, column 'b': '?' is not a number",
+                              proc.stderr)
+                self.assertIn("--na-values '?' if such values mark missing ones", proc.stderr)
+                self.assertIn("--skip-bad-rows", proc.stderr)
+                proc = lathe("import", csv, self.path(name + ".h5"), "--na-values", "?", "--quiet")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("imported 600 rows x 2 columns (2 numeric, 0 categorical)", proc.stdout)
+                info = json.loads(lathe("inspect", self.path(name + ".h5"), "--json").stdout)
+                self.assertEqual(info["columns"][1]["missing"], 60 if name == "note" else 2)
+
     # ---- the third sweep ----------------------------------------------------------------------------
 
     def mixed_table(self, rows=400, **extra):
