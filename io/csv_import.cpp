@@ -761,7 +761,15 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
     const std::string name(trim(record.fields[i]));
     const std::string where = file_ + ": line " + std::to_string(record.first_line) + ": ";
     if (name.empty()) {
-      throw InputError(where + "column " + std::to_string(i + 1) + " of the header has no name");
+      // The two usual causes, where pandas would read the column as 'Unnamed: N': a DataFrame's
+      // index (to_csv writes it first, without a name, unless index=False) and a delimiter ending
+      // every line (an empty last column).
+      const bool first = i == 0 && record.fields.size() > 1, last = i + 1 == record.fields.size() && i > 0;
+      throw InputError(where + "column " + std::to_string(i + 1) + " of the header has no name" +
+                       (first  ? " (a DataFrame's index, which pandas' to_csv writes unless index=False? name it "
+                                 "in the header, and --drop it when training)"
+                        : last ? " (a delimiter at the end of each line? remove it, or name the column)"
+                               : ""));
     }
     if (const auto [it, added] = position_of_name.emplace(name, i); !added) {
       throw InputError(where + "the column name '" + name + "' appears twice (columns " +

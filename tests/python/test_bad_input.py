@@ -75,6 +75,21 @@ class BadInput(unittest.TestCase):
             f.write(data)
         return path
 
+    def test_a_header_without_a_name_says_what_usually_leaves_one_out(self):
+        # pandas' to_csv writes a DataFrame's index first, with an empty name, unless index=False;
+        # a delimiter ending every line leaves an empty last name. Both are refused naming the line
+        # and the column, with the likely cause; an empty name in the middle has none to give.
+        df = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]})
+        cases = (("index.csv", df.to_csv().encode(), "column 1 of the header has no name (a DataFrame's index"),
+                 ("trailing.csv", b"x,y,\n1,a,\n2,b,\n", "column 3 of the header has no name (a delimiter at the end"),
+                 ("middle.csv", b"x,,y\n1,2,a\n", "column 2 of the header has no name\n"))
+        for name, data, message in cases:
+            with self.subTest(name):
+                proc = lathe("import", self.write_csv(name, data), self.path("out.h5"))
+                self.refused(proc, f"{name}: line 1: " + message)
+                self.assertEqual(proc.returncode, 1)
+                self.assertFalse(os.path.exists(self.path("out.h5")))
+
     def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
         csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
         out = self.path("latin1.h5")
