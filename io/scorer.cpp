@@ -222,8 +222,15 @@ void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owne
     }
     const bool categorical = columns[it->second].type == ColumnType::categorical;
     if (categorical != in.categorical) {
+      // The usual cause is the import's type inference on a batch: a new file whose labels all read
+      // as numbers (codes '1', '2') or are all missing imports the column as numeric, and one value
+      // that is not a number ('?') makes a numeric column categorical (the import notes it).
+      const std::string how = in.categorical
+                                  ? "; if its labels all read as numbers or are all missing, import the file with "
+                                    "--categorical '" + in.name + "'"
+                                  : "; if a value that is not a number made it so, the import's note names it";
       throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
-                       kind_text(in.categorical) + " when " + owner + " was " + when);
+                       kind_text(in.categorical) + " when " + owner + " was " + when + how);
     }
     // Its codes would round to a neighbour's label (a file's column; a batch's codes are renumbered).
     const std::size_t labels = columns[it->second].categories.size();

@@ -90,6 +90,30 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(proc.returncode, 1)
                 self.assertFalse(os.path.exists(self.path("out.h5")))
 
+    def test_a_batch_whose_labels_read_as_numbers_is_pointed_to_categorical(self):
+        # Grades '1', '2' and 'A' are categorical in training; a new batch holding only '1' and '2'
+        # imports them as numbers, and scoring it names the import option that keeps them labels.
+        rng = np.random.default_rng(5)
+        train = pd.DataFrame({"g": rng.choice(["1", "2", "A"], 300), "x": rng.normal(size=300)})
+        train["y"] = train["x"] + (train["g"] == "A")
+        batch = pd.DataFrame({"g": rng.choice(["1", "2"], 20), "x": rng.normal(size=20)})
+        paths = {}
+        for name, df, flags in (("train", train, ()), ("batch", batch, ()), ("batch_cat", batch, ("--categorical", "g"))):
+            csv = self.path(name + ".csv")
+            df.to_csv(csv, index=False)
+            paths[name] = self.path(name + ".h5")
+            self.assertEqual(lathe("import", csv, paths[name], "--quiet", *flags).returncode, 0)
+        model = self.path("m.h5")
+        proc = lathe("train", paths["train"], "--label", "y", "--task", "regression", "--epochs", "2", "--out", model)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = lathe("score", model, paths["batch"], "--out", self.path("s.csv"))
+        self.refused(proc, f"{paths['batch']}: column 'g' is numeric but was categorical when the model {model} was "
+                           "trained; if its labels all read as numbers or are all missing, import the file with "
+                           "--categorical 'g'")
+        self.assertFalse(os.path.exists(self.path("s.csv")))
+        proc = lathe("score", model, paths["batch_cat"], "--out", self.path("s.csv"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
     def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
         csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
         out = self.path("latin1.h5")
