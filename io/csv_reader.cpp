@@ -14,6 +14,25 @@ namespace {
 // Large reads keep the parser, not the system calls, the bottleneck.
 constexpr std::size_t kReadBlockBytes = std::size_t{1} << 20;
 
+// The line breaks in the quoted bytes [start, stop) as the reader counts them outside quotes: each
+// '\n', and each '\r' that no '\n' follows (a lone-CR file's line end, so that its line numbers are
+// the physical lines an LF file's are). A '\r' that ends the buffer (`stop` is its end) is left to
+// the next byte read: `cr_at_end` says so.
+std::int64_t quoted_line_breaks(const char* start, const char* stop, bool stop_is_buffer_end, bool& cr_at_end) {
+  std::int64_t breaks = std::count(start, stop, '\n');
+  for (auto* cr = static_cast<const char*>(std::memchr(start, '\r', stop - start)); cr;
+       cr = static_cast<const char*>(std::memchr(cr + 1, '\r', stop - (cr + 1)))) {
+    if (cr + 1 < stop) {
+      breaks += cr[1] != '\n';
+    } else if (stop_is_buffer_end) {
+      cr_at_end = true;
+    } else {
+      ++breaks;  // the closing quote follows
+    }
+  }
+  return breaks;
+}
+
 }  // namespace
 
 CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
@@ -86,15 +105,18 @@ bool CsvReader::read_field(bool quotable) {
   if (quotable && *pos_ == '"') {
     const std::int64_t opened_on = line_;
     ++pos_;
+    bool cr_at_end = false;  // the quoted bytes so far end in a '\r' that ended the buffer
     for (;;) {
       if (!fill()) {
         throw InputError(path_.string() + ": line " + std::to_string(opened_on) +
                          ": a quoted field opens here and is never closed (an unbalanced '\"')");
       }
+      if (cr_at_end && *pos_ != '\n') ++line_;
+      cr_at_end = false;
       const char* start = pos_;
       const auto* quote = static_cast<const char*>(std::memchr(pos_, '"', end_ - pos_));
       const char* stop = quote ? quote : end_;
-      line_ += std::count(start, stop, '\n');
+      line_ += quoted_line_breaks(start, stop, !quote, cr_at_end);
       field_bytes_.append(start, stop);
       pos_ = stop;
       if (!quote) continue;

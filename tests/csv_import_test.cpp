@@ -879,6 +879,37 @@ TEST(CsvReader, SplitsRecordsAndKeepsTheirFirstLine) {
   EXPECT_FALSE(reader.next(record));
 }
 
+TEST(CsvReader, CountsALoneCrInsideQuotesAsALineBreakAsOutsideThem) {
+  test::TemporaryDirectory dir;
+  // The same records with lone-CR, CRLF and LF line ends: the record after the quoted line break
+  // starts on physical line 4 in each (a lone CR inside quotes was not counted: line 3).
+  for (const std::string end : {"\r", "\r\n", "\n"}) {
+    const auto csv = dir.write("q.csv", "a,b" + end + "1,\"x" + end + "y\"" + end + "4" + end);
+    CsvReader reader(csv, ',');
+    CsvRecord record;
+    ASSERT_TRUE(reader.next(record));
+    ASSERT_TRUE(reader.next(record));
+    EXPECT_EQ(record.first_line, 2);
+    ASSERT_TRUE(reader.next(record));
+    EXPECT_EQ(record.first_line, 4) << testing::PrintToString(end);
+    EXPECT_EQ(record.fields, (std::vector<std::string_view>{"4"}));
+  }
+  // A '\r' inside quotes that ends the 1 MiB read buffer: one line break whether the next buffer
+  // starts with its '\n' (a CRLF split between them) or not (a lone CR).
+  for (const std::string next : {"y", "\ny"}) {
+    std::string text = "a,b\r1,\"";
+    text.append((std::size_t{1} << 20) - 1 - text.size(), 'x');
+    text += "\r" + next + "\"\r4\r";
+    CsvReader reader(dir.write("b.csv", text), ',');
+    CsvRecord record;
+    ASSERT_TRUE(reader.next(record));
+    ASSERT_TRUE(reader.next(record));
+    ASSERT_TRUE(reader.next(record));
+    EXPECT_EQ(record.first_line, 4) << testing::PrintToString(next);
+    EXPECT_EQ(record.fields, (std::vector<std::string_view>{"4"}));
+  }
+}
+
 // ---- The parallel path (data read in segments) against the serial one (CsvReader) ----
 
 // Everything an import writes that a reader can see, one entry per column: name, type, stored type,

@@ -114,6 +114,15 @@ class BadInput(unittest.TestCase):
         proc = lathe("score", model, paths["batch_cat"], "--out", self.path("s.csv"))
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_a_ragged_row_after_a_quoted_line_break_names_its_physical_line_whatever_the_line_ends(self):
+        # A lone CR inside quotes is a line break as it is outside them (classic Mac files): the
+        # ragged row is on line 4 with every line end, not 3 with lone CRs.
+        for name, end in (("lf", b"\n"), ("crlf", b"\r\n"), ("cr", b"\r")):
+            with self.subTest(name):
+                csv = self.write_csv(name + ".csv", b"a,b" + end + b'1,"x' + end + b'y"' + end + b"4" + end)
+                self.refused(lathe("import", csv, self.path("out.h5")),
+                             f"{name}.csv: line 4: has 1 field, the header has 2")
+
     def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
         csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
         out = self.path("latin1.h5")
