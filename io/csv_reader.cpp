@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <system_error>
 
 #include "runtime/error.h"
@@ -61,6 +62,29 @@ CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
       throw InputError(path_.string() + ": is an HDF5 file, not CSV: Lathe reads it as it is (`lathe inspect " +
                        path_.string() + "` describes it)");
     }
+    // So is a compressed CSV (data.csv.gz, which pandas reads as it is) or a spreadsheet: their
+    // first bytes are not text either, and "save the file as UTF-8 (from Latin-1 ...)" misleads.
+    // Each signature holds a byte that no UTF-8 text starts with (bzip2's "BZh9" is followed by
+    // its first block's magic, "1AY&SY"), so no CSV is taken for one.
+    const auto starts_with = [&](std::string_view magic) {
+      return got >= magic.size() && std::memcmp(signature, magic.data(), magic.size()) == 0;
+    };
+    const std::string file = path_.string();
+    const auto refuse = [&](const std::string& what, const std::string& instead) {
+      throw InputError(file + ": is " + what + ", not CSV text: " + instead + ", then import the CSV");
+    };
+    const auto decompress = [&](const char* tool) {
+      return "decompress it first (" + std::string(tool) + " " + file + ")";
+    };
+    if (starts_with("\x1f\x8b")) refuse("gzip-compressed", decompress("gunzip -k"));
+    if (got == sizeof signature && starts_with("BZh") && signature[3] >= '1' && signature[3] <= '9' &&
+        std::memcmp(signature + 4, "1AY&", 4) == 0) {
+      refuse("bzip2-compressed", decompress("bunzip2 -k"));
+    }
+    if (starts_with(std::string_view("\xfd" "7zXZ\x00", 6))) refuse("xz-compressed", decompress("unxz -k"));
+    if (starts_with("\x28\xb5\x2f\xfd")) refuse("zstd-compressed", decompress("unzstd"));
+    if (starts_with("PK\x03\x04")) refuse("a zip archive or an Excel workbook", "unzip it, or save the sheet as CSV");
+    if (starts_with("\xd0\xcf\x11\xe0")) refuse("an Excel 97-2003 workbook", "save the sheet as CSV");
     std::rewind(file_.get());
   }
   const auto size = std::filesystem::file_size(path_, ec);

@@ -123,6 +123,32 @@ class BadInput(unittest.TestCase):
                 self.refused(lathe("import", csv, self.path("out.h5")),
                              f"{name}.csv: line 4: has 1 field, the header has 2")
 
+    def test_a_compressed_csv_or_a_workbook_is_named_as_one(self):
+        # data.csv.gz (which pandas reads as it is) and an .xlsx were refused as text that is not
+        # UTF-8, "save the file as UTF-8 (from Latin-1: iconv ...)": they are named as what they
+        # are, with what to do; a CSV whose header starts like bzip2's signature still imports.
+        import bz2
+        import gzip
+        import lzma
+        import zipfile
+        text = b"x,y\n1,a\n2,b\n"
+        xlsx = self.path("book.xlsx")
+        with zipfile.ZipFile(xlsx, "w") as z:
+            z.writestr("xl/workbook.xml", "<workbook/>")
+        cases = ((self.write_csv("d.csv.gz", gzip.compress(text)), "is gzip-compressed, not CSV text: decompress it "
+                  "first (gunzip -k "),
+                 (self.write_csv("d.csv.bz2", bz2.compress(text)), "is bzip2-compressed"),
+                 (self.write_csv("d.csv.xz", lzma.compress(text)), "is xz-compressed"),
+                 (xlsx, "is a zip archive or an Excel workbook, not CSV text: unzip it, or save the sheet as CSV"))
+        for path, message in cases:
+            with self.subTest(os.path.basename(path)):
+                proc = lathe("import", path, self.path("out.h5"))
+                self.refused(proc, f"{path}: {message}")
+                self.assertNotIn("UTF-8", proc.stderr)
+                self.assertFalse(os.path.exists(self.path("out.h5")))
+        proc = lathe("import", self.write_csv("bzh.csv", b"BZh91AY,b\n1,2\n"), self.path("out.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
     def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
         csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
         out = self.path("latin1.h5")
