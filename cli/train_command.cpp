@@ -468,6 +468,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   o.default_batch = cmd->count("--batch") == 0;  // a --config value counts as given
   o.default_epochs = cmd->count("--epochs") == 0;
   o.default_lr = cmd->count("--lr") == 0;
+  o.default_optimizer = cmd->count("--optimizer") == 0;
   o.default_scale = cmd->count("--scale") == 0;
   o.default_patience = cmd->count("--patience") == 0;
   o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
@@ -697,6 +698,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
                             {"valid_rows", report.valid_rows},
                             {"batch", report.batch},
                             {"lr", float_as_written(report.learning_rate)},
+                            {"optimizer", optimizer_name(report.optimizer)},
                             {"max_epochs", report.max_epochs},
                             {"epochs_run", report.outcome.history.size()},
                             {"best_epoch", report.outcome.best_epoch},
@@ -748,7 +750,11 @@ void add_train_command(CLI::App& app) {
       "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
       "epoch takes at least 32 steps)")
       ->check(at_least(1));
-  cmd->add_option("--optimizer", args->optimizer, "sgd, momentum, nesterov, adagrad, adam or adamw")
+  cmd->add_option(
+         "--optimizer", args->optimizer,
+         "sgd, momentum, nesterov, adagrad, adam or adamw (not given: adam, or sgd for a linear "
+         "model "
+         "over wide dense data: 64 or more dense features and at most 4 training rows each)")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
   cmd->add_option("--lr", o.trainer.learning_rate,

@@ -45,6 +45,9 @@ struct TrainTableOptions {
   // trainer.learning_rate likewise: an fm with a hashed categorical column then takes
   // kFmHashedLearningRate.
   bool default_lr = false;
+  // optimizer.kind likewise: a linear model over wide dense data then takes plain SGD
+  // (kWideDenseRowsPerFeature, io/train_table.cpp).
+  bool default_optimizer = false;
   // preparation.defaults.scale likewise: a file written by `lathe prepare` is then not scaled again
   // (none), so that `lathe prepare OPTS` + `lathe train` trains on what `lathe train OPTS` does.
   bool default_scale = false;
@@ -90,6 +93,8 @@ struct TrainReport {
   std::int64_t valid_rows = 0;
   std::int64_t batch = 0;  // the minibatch rows trained with
   float learning_rate = 0.0f;  // the --lr trained with (given, or the default for this model and data)
+  OptimizerKind optimizer =
+      OptimizerKind::adam;      // the --optimizer trained with (given, or the default)
   std::int32_t max_epochs = 0;  // the most epochs allowed (--epochs, or default_epochs_for)
   std::int64_t duplicates = 0;
   bool streamed = false;  // the training rows were streamed window by window

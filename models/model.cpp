@@ -28,6 +28,23 @@ const char* task_name(Task task) {
   }
 }
 
+const char* optimizer_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd:
+      return "sgd";
+    case OptimizerKind::momentum:
+      return "momentum";
+    case OptimizerKind::nesterov:
+      return "nesterov";
+    case OptimizerKind::adagrad:
+      return "adagrad";
+    case OptimizerKind::adamw:
+      return "adamw";
+    default:
+      return "adam";
+  }
+}
+
 const char* loss_name(LossKind loss) {
   switch (loss) {
     case LossKind::squared:

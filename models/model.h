@@ -48,6 +48,8 @@ enum class LossKind { squared, huber, logistic, softmax };
 const char* loss_name(LossKind loss);  // "squared", "huber", "logistic", "softmax"
 
 enum class OptimizerKind { sgd, momentum, nesterov, adagrad, adam, adamw };
+// Its --optimizer name (sgd, momentum, nesterov, adagrad, adam, adamw).
+const char* optimizer_name(OptimizerKind kind);
 
 // The update of one weight w by its gradient g (the batch mean, after clipping), at learning rate
 // lr (PyTorch's conventions):

@@ -79,6 +79,47 @@ class TrainTest(unittest.TestCase):
         # Lathe trained on 80% of the rows, scikit-learn on all of them: allow a small gap.
         self.assertGreater(metrics["auc"], sk_auc - 0.01, (metrics["auc"], sk_auc))
 
+    def test_wide_dense_data_defaults_to_plain_sgd(self):
+        # 1000 rows of 500 N(0, 1) features, 20 of them in the label: a linear model's default
+        # optimizer is plain SGD there (adam's steps, about lr long for every weight, move the 480
+        # that fit noise as far as the 20), and its test r2 is well above adam's; data of many rows a
+        # feature keeps adam.
+        rng = np.random.default_rng(3)
+        rows, features = 1250, 500
+        x = rng.normal(size=(rows, features)).astype(np.float32)
+        beta = np.zeros(features)
+        beta[rng.choice(features, 20, replace=False)] = rng.normal(size=20)
+        y = x @ beta + rng.normal(scale=0.5, size=rows)
+        df = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)])
+        df["y"] = y
+        tables = {}
+        for name, part in [("wide_train", df.iloc[:1000]), ("wide_test", df.iloc[1000:])]:
+            csv = self.path(name + ".csv")
+            part.to_csv(csv, index=False)
+            tables[name] = self.imported(csv, name)
+        flags = ["--label", "y", "--task", "regression"]
+        proc = run("train", tables["wide_train"], *flags, "--out", self.path("default.h5"), "--device", "cpu")
+        self.assertIn("--optimizer sgd: the default for a linear model over wide dense data (500 dense features "
+                      "for 800 training rows)", proc.stderr)
+        self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["optimizer"], "sgd")
+        adam, summary = self.train(tables["wide_train"], *flags, "--optimizer", "adam", out="adam.h5")
+        self.assertEqual(summary["optimizer"], "adam")
+        r2_default = self.evaluate(self.path("default.h5"), tables["wide_test"])["r2"]
+        r2_adam = self.evaluate(adam, tables["wide_test"])["r2"]
+        self.assertGreater(r2_default, 0.93)
+        self.assertGreater(r2_default, r2_adam + 0.03)
+        # 4000 rows of 100 features: adam.
+        _, tall = self.train(self.imported(self.write_tall_csv(rng), "tall"), *flags, out="tall_model.h5")
+        self.assertEqual(tall["optimizer"], "adam")
+
+    def write_tall_csv(self, rng):
+        x = rng.normal(size=(4000, 100)).astype(np.float32)
+        df = pd.DataFrame(x, columns=[f"f{i}" for i in range(100)])
+        df["y"] = x[:, :5].sum(axis=1) + rng.normal(size=4000)
+        csv = self.path("tall.csv")
+        df.to_csv(csv, index=False)
+        return csv
+
     def test_huber_delta_is_in_label_units(self):
         # y = 3x + small noise, and 5% of the labels 10000 higher. The residuals of the clean rows
         # are under 1 label unit, the targets' standard deviation is about 2200: a delta of 1 in the
