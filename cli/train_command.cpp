@@ -287,12 +287,15 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
 }
 
 // `--init-model OLD`, checked before anything is read so that an error names both files and the
-// way out. Without --refit-prep, OLD's preparation is applied to DATA (and a --valid file), whose
-// columns must be its inputs with their types. A binary task keeps OLD's positive class, which
-// `--positive` may have chosen: this run's must be the same.
+// way out: first its task, label and kind. Without --refit-prep, OLD's preparation is applied to
+// DATA (and a --valid file), whose columns must be its inputs with their types. A binary task keeps
+// OLD's positive class, which `--positive` may have chosen: this run's must be the same.
 void check_warm_start(const TrainTableOptions& o, const std::string& data) {
   const ModelFile init = load_model(o.init_model);
   const std::string old = o.init_model.string() + " (--init-model)";
+  // Another task, label or kind is the first thing to hear: OLD's preparation reading other
+  // columns (below) follows from it.
+  check_init_model_kind(init, o);
   TableReader reader(data, o.read);
   check_retraining_preparation(init, read_prepared_tag(data), data, o.refit_prep);
   if (!o.refit_prep) {

@@ -924,6 +924,27 @@ constexpr std::int64_t kWideDenseRowsPerFeature = 4;
 
 }  // namespace
 
+void check_init_model_kind(const ModelFile& init, const TrainTableOptions& options) {
+  const std::string where = "--init-model " + options.init_model.string() + ": ";
+  if (init.task != options.task) {
+    throw InputError(where + "it is a " + task_name(init.task) + " model, this run trains " + task_name(options.task));
+  }
+  if (init.label != options.preparation.label) {
+    throw InputError(where + "it predicts '" + init.label + "', this run's label is '" + options.preparation.label +
+                     "'");
+  }
+  if (init.kind != options.kind || (options.kind == ModelKind::fm && init.factors != options.factors)) {
+    // "an fm model with 4 factors", "a linear model": a linear model has no factors to name.
+    const auto kind_text = [](ModelKind kind, std::int32_t factors) {
+      return kind == ModelKind::fm ? "an fm model with " + std::to_string(factors) + " factors"
+                                   : std::string("a linear model");
+    };
+    throw InputError(options.init_model.string() + " (--init-model) is " + kind_text(init.kind, init.factors) +
+                     "; this run trains " + kind_text(options.kind, options.factors) +
+                     " (--init-model needs the same --model and --factors)");
+  }
+}
+
 std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch) {
   std::string s = pattern.string();
   const std::string key = "{epoch}";
@@ -1201,28 +1222,13 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   };
   stage_done("profile");
   if (warm) {
-    const std::string where = "--init-model " + options.init_model.string() + ": ";
-    if (init.task != options.task) {
-      throw InputError(where + "it is a " + task_name(init.task) + " model, this run trains " + task_name(options.task));
-    }
-    if (init.label != options.preparation.label) {
-      throw InputError(where + "it predicts '" + init.label + "', this run's label is '" + options.preparation.label + "'");
-    }
+    check_init_model_kind(init, options);
     if (options.task != Task::regression && init.classes != labels.classes) {
       std::string was, now;
       for (const auto& c : init.classes) was += (was.empty() ? "" : ", ") + c;
       for (const auto& c : labels.classes) now += (now.empty() ? "" : ", ") + c;
-      throw InputError(where + "its classes are " + was + "; this data's are " + now);
-    }
-    if (init.kind != options.kind || (options.kind == ModelKind::fm && init.factors != options.factors)) {
-      // "an fm model with 4 factors", "a linear model": a linear model has no factors to name.
-      const auto kind_text = [](ModelKind kind, std::int32_t factors) {
-        return kind == ModelKind::fm ? "an fm model with " + std::to_string(factors) + " factors"
-                                     : std::string("a linear model");
-      };
-      throw InputError(options.init_model.string() + " (--init-model) is " + kind_text(init.kind, init.factors) +
-                       "; this run trains " + kind_text(options.kind, options.factors) +
-                       " (--init-model needs the same --model and --factors)");
+      throw InputError("--init-model " + options.init_model.string() + ": its classes are " + was +
+                       "; this data's are " + now);
     }
   }
   if (warm) {

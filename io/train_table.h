@@ -85,6 +85,12 @@ struct TrainTableOptions {
   bool refit_prep = false;
 };
 
+// The checks of an --init-model that need no data, made by train_table and, before DATA is read,
+// by `lathe train` (so that a binary OLD given to a multiclass run is named as such, not as a
+// missing column): InputError naming OLD when its task, label, model kind or factors differ from
+// this run's. Its classes are checked against the data's labels by train_table.
+void check_init_model_kind(const ModelFile& init, const TrainTableOptions& options);
+
 // The path of the checkpoint after `epoch`: "{epoch}" in `pattern` replaced by the number.
 std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch);
 

@@ -410,6 +410,29 @@ class TrainTest(unittest.TestCase):
             self.assertNotIn("0 factors", proc.stderr)
             self.assertFalse(os.path.exists(out))
 
+    def test_init_model_of_another_task_is_named_before_its_missing_columns(self):
+        # A binary telco model given to a multiclass penguins run: the task is the problem, and was
+        # named only with --refit-prep; without it the first word was telco's columns missing from
+        # penguins, with --refit-prep as the way out (which then failed on the task).
+        old, _ = self.train(self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco"), "--label", "churn",
+                            "--task", "binary", "--epochs", "1", out="t_lin.h5")
+        penguins = self.imported(os.path.join(SHARED, "penguins.csv"), "penguins")
+        for extra in ([], ["--refit-prep"]):
+            out = self.path("p.h5")
+            proc = run("train", penguins, "--label", "species", "--task", "multiclass", "--init-model", old, *extra,
+                       "--out", out, "--device", "cpu", "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(f"--init-model {old}: it is a binary model, this run trains multiclass", proc.stderr)
+            self.assertNotIn("is missing", proc.stderr)
+            self.assertFalse(os.path.exists(out))
+        # Another label and another kind are named first too.
+        proc = run("train", penguins, "--label", "sex", "--task", "binary", "--init-model", old, "--out",
+                   self.path("p.h5"), "--device", "cpu", "--quiet", check=False)
+        self.assertIn(f"--init-model {old}: it predicts 'churn', this run's label is 'sex'", proc.stderr)
+        proc = run("train", penguins, "--label", "churn", "--task", "binary", "--model", "fm", "--init-model", old,
+                   "--out", self.path("p.h5"), "--device", "cpu", "--quiet", check=False)
+        self.assertIn(old + " (--init-model) is a linear model; this run trains an fm model", proc.stderr)
+
     def test_refit_prep_starts_from_the_parents_function(self):
         # A refitted preparation centers and scales every column anew (carat > 1: other means and
         # spreads); the carried weights are converted to it, so the child at a negligible learning
