@@ -634,6 +634,19 @@ std::vector<ChangedOption> changed_options(const std::string& was_options, const
   return changed;
 }
 
+// The value an option was given in a run's options (ModelFile::options_json), its results joined
+// by commas as --drop reads them ("rid,sid"); "" when it was not given.
+std::string given_option(const std::string& options_json, const char* key) {
+  const nlohmann::json j = nlohmann::json::parse(options_json, nullptr, false);
+  if (!j.is_object() || !j.contains(key) || !j[key].is_array()) return "";
+  std::string s;
+  for (const auto& v : j[key]) {
+    if (!s.empty()) s += ',';
+    s += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return s;
+}
+
 std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
                                              const std::string& options, OptimizerKind optimizer) {
   static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
@@ -1555,6 +1568,32 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           report.notes.push_back(parent + "the weights of " + retyped +
                                  " were not carried: another type in " + data.string() +
                                  ", whose features start from zero");
+        }
+        // The other way round: columns the refitted preparation reads that OLD's did not, an id its
+        // run dropped above all (--drop is this run's own, not inherited, as --cross is): they
+        // become features starting from zero, which a retraining meant to continue OLD should hear.
+        std::vector<std::string> old_inputs;
+        for (const ModelInput& in : preparation_inputs(init.preparation)) old_inputs.push_back(in.name);
+        std::vector<std::string> old_dropped;
+        std::stringstream old_drop(given_option(init.options_json, "drop"));
+        for (std::string column; std::getline(old_drop, column, ',');) old_dropped.push_back(column);
+        const auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+          return std::find(names.begin(), names.end(), name) != names.end();
+        };
+        std::string dropped_there, unread_there, keep_out = given_option(options.options_json, "drop");
+        for (const ModelInput& in : preparation_inputs(fitted)) {
+          if (listed(old_inputs, in.name)) continue;
+          add(listed(old_dropped, in.name) ? dropped_there : unread_there, "'" + in.name + "'");
+          keep_out += (keep_out.empty() ? "" : ",") + in.name;
+        }
+        if (!dropped_there.empty() || !unread_there.empty()) {
+          std::string which = dropped_there.empty() ? "" : dropped_there + " (its run's --drop)";
+          if (!unread_there.empty()) {
+            which += (which.empty() ? "" : ", ") + unread_there + " (absent from its data, or no feature there)";
+          }
+          report.notes.push_back(parent + "its preparation did not read " + which + "; this run's refitted "
+                                 "preparation reads them as features of the new model, starting from zero: --drop " +
+                                 keep_out + " keeps them out");
         }
       }
       // A categorical cross's weights belong to hash buckets, which the count above does not

@@ -433,6 +433,44 @@ class TrainTest(unittest.TestCase):
                    "--out", self.path("p.h5"), "--device", "cpu", "--quiet", check=False)
         self.assertIn(old + " (--init-model) is a linear model; this run trains an fm model", proc.stderr)
 
+    def test_refit_prep_names_the_columns_its_parent_did_not_read(self):
+        # OLD's run dropped an integer and a string id; a --refit-prep retraining without that
+        # --drop made both features of the new model (the string id a vocabulary of its labels)
+        # without a word. A note names them, marked as OLD's --drop, with the --drop that keeps them
+        # out; a column new in NEW is named as one OLD did not read.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        df.insert(0, "rid", np.arange(len(df)))
+        df.insert(1, "sid", [f"c{i * 7919 % 100000:05d}" for i in range(len(df))])
+        old_data = import_frame(df.iloc[:5000], self.dir, "old")
+        new_df = df.iloc[5000:].copy()
+        new_df["region"] = np.where(np.arange(len(new_df)) % 3 == 0, "north", "south")
+        new_data = import_frame(new_df, self.dir, "new")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "1"]
+        old, _ = self.train(old_data, *flags, "--drop", "rid,sid", out="old_model.h5")
+
+        def notes(*extra):
+            proc = run("train", new_data, *flags, "--init-model", old, "--refit-prep", "--device", "cpu", "--out",
+                       self.path("new_model.h5"), *extra)
+            return [line for line in proc.stderr.splitlines() if "did not read" in line]
+
+        unread = notes()
+        self.assertEqual(len(unread), 1, unread)
+        self.assertIn(f"--init-model {old}: its preparation did not read 'rid', 'sid' (its run's --drop), "
+                      "'region' (absent from its data, or no feature there)", unread[0])
+        self.assertIn("reads them as features of the new model, starting from zero", unread[0])
+        keep_out = re.search(r"--drop (\S+) keeps them out", unread[0]).group(1)
+        self.assertEqual(sorted(keep_out.split(",")), ["region", "rid", "sid"])
+        # The --drop it gives keeps them out: no note, and none is an input of the new model.
+        self.assertEqual(notes("--drop", keep_out), [])
+        with h5py.File(self.path("new_model.h5")) as f:
+            inputs = {c["name"] for c in json.loads(f.attrs["input_schema"])}
+        self.assertFalse(inputs & {"rid", "sid", "region"}, inputs)
+        # This run's own --drop is kept in the one it gives.
+        unread = notes("--drop", "region")
+        self.assertEqual(len(unread), 1, unread)
+        self.assertNotIn("'region'", unread[0])
+        self.assertRegex(unread[0], r"--drop region,(rid,sid|sid,rid) keeps them out")
+
     def test_refit_prep_starts_from_the_parents_function(self):
         # A refitted preparation centers and scales every column anew (carat > 1: other means and
         # spreads); the carried weights are converted to it, so the child at a negligible learning
