@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -156,6 +157,25 @@ void add_score_command(CLI::App& app) {
     options.read.block_rows = args->block_rows;
     options.read.group = args->group;
     options.deflate_level = args->compression;
+    // An input with no rows writes its id as the first input with rows holds it (looked up once,
+    // when an empty one needs it): the outputs of a batch job's partitions concatenate.
+    std::optional<std::optional<ColumnInfo>> id_with_rows;
+    if (several && !args->id.empty()) {
+      options.id_of_other_inputs = [&]() -> std::optional<ColumnInfo> {
+        if (!id_with_rows) {
+          id_with_rows.emplace();
+          for (const auto& other : args->inputs) {
+            try {
+              *id_with_rows = scored_id_column(other, options);
+            } catch (const Error&) {
+              continue;  // reported when that input is scored
+            }
+            if (*id_with_rows) break;
+          }
+        }
+        return *id_with_rows;
+      };
+    }
 
     nlohmann::json files = nlohmann::json::array();
     ScoringSummary total;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -101,6 +102,28 @@ IdColumn find_id_column(const TableReader& reader, const std::string& name) {
     id.is_signed = info.dtype != "uint64";
   }
   return id;
+}
+
+// An input with no rows writes its id as `other` (an input with rows) holds it: the same type
+// and, for a number, the same width. No value is read, so no label is needed.
+void take_id_type(IdColumn& id, const ColumnInfo& other) {
+  id.text = other.type == ColumnType::categorical && other.dtype == "string";
+  id.categorical = other.type == ColumnType::categorical && !id.text;
+  id.labels.clear();
+  id.exact = false;
+  id.wide_integer = !id.text && !id.categorical && (other.dtype == "int64" || other.dtype == "uint64");
+  id.is_signed = other.dtype != "uint64";
+}
+
+// The read options of score_file's input: an empty file allowed, the id's dataset, and every
+// column `read_as_text` names read as text.
+TableReadOptions score_read_options(const ScoreFileOptions& options,
+                                    std::function<bool(const std::string&)> read_as_text) {
+  TableReadOptions read_options = options.read;
+  read_options.allow_empty = true;  // an empty partition of a batch job gets an empty output
+  if (!options.id_column.empty()) read_options.vector_datasets.push_back(options.id_column);
+  read_options.read_as_text = std::move(read_as_text);
+  return read_options;
 }
 
 // One block of input rows: every column (TableReader::read_block layout) and the id's values.
@@ -388,6 +411,15 @@ class CsvSink final : public ScoreSink {
 
 bool score_to_stdout(const std::filesystem::path& output) { return output == "-"; }
 
+std::optional<ColumnInfo> scored_id_column(const std::filesystem::path& input, const ScoreFileOptions& options) {
+  // Every string column as text: only the id's type is wanted, not any column's labels.
+  TableReader reader(input, score_read_options(options, [](const std::string&) { return true; }));
+  if (reader.rows() == 0) return std::nullopt;
+  ColumnInfo column = reader.columns().at(static_cast<std::size_t>(find_id_column(reader, options.id_column).index));
+  column.categories.clear();
+  return column;
+}
+
 ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, const std::filesystem::path& output,
                            const ScoreFileOptions& options) {
   const bool to_stdout = score_to_stdout(output);
@@ -398,17 +430,13 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   ScoreFileReport report;
   report.input = input;
   report.output = output;
-  TableReadOptions read_options = options.read;
-  read_options.allow_empty = true;  // an empty partition of a batch job gets an empty output
-  if (!options.id_column.empty()) read_options.vector_datasets.push_back(options.id_column);
   // Strings the model does not take (an id, a column it ignores) are read only as text, if at
   // all: their labels are not collected, which a unique id per row makes a pass over the file and
   // memory that grows with the rows.
-  read_options.read_as_text = [&scorer](const std::string& name) {
-    return std::none_of(scorer.inputs().begin(), scorer.inputs().end(),
-                        [&](const ModelInput& in) { return in.name == name; });
-  };
-  TableReader reader(input, read_options);
+  TableReader reader(input, score_read_options(options, [&scorer](const std::string& name) {
+                       return std::none_of(scorer.inputs().begin(), scorer.inputs().end(),
+                                           [&](const ModelInput& in) { return in.name == name; });
+                     }));
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.
   scorer.check_data_file(input);
@@ -425,7 +453,10 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
                                                 options.id_column.empty() ? std::vector<std::string>{}
                                                                           : std::vector<std::string>{options.id_column});
   report.notes = bound.notes();
-  const IdColumn id = find_id_column(reader, options.id_column);
+  IdColumn id = find_id_column(reader, options.id_column);
+  if (id.index >= 0 && reader.rows() == 0 && options.id_of_other_inputs) {
+    if (const std::optional<ColumnInfo> other = options.id_of_other_inputs()) take_id_type(id, *other);
+  }
   if (id.index >= 0) {
     for (const std::string& name : score_output_columns(scorer)) {
       if (name == id.name) {

@@ -30,6 +30,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,7 +49,17 @@ struct ScoreFileOptions {
   // h5 output. Scores are random-looking floats that deflate barely shrinks, at a real cost in
   // throughput (500k rows: 0.16 s of a 0.5 s run at level 1), so none by default.
   int deflate_level = 0;
+  // The --id column as another input of the same run holds it (ScoredIdColumn), asked only for an
+  // input with no rows, whose output takes its type: a header-only CSV imports every column as
+  // float64, and an empty partition's id written so would not concatenate with the others' codes
+  // or strings. Unset, or giving nothing, the empty input's own type is kept.
+  std::function<std::optional<ColumnInfo>()> id_of_other_inputs;
 };
+
+// The --id column of `input` as score_file would write it (its type and dtype; no labels), read
+// with `options`; nothing when `input` has no rows (its type says nothing then). InputError as
+// score_file for a file it cannot read or without the column.
+std::optional<ColumnInfo> scored_id_column(const std::filesystem::path& input, const ScoreFileOptions& options);
 
 struct ScoreFileReport {
   std::filesystem::path input, output;

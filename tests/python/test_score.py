@@ -403,6 +403,39 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("zero rows", proc.stderr)
 
+    def test_an_empty_partitions_id_has_the_type_of_the_others(self):
+        # A header-only CSV imports every column as float64: its output's id was float64 beside
+        # the other partitions' categorical codes (or int64), and the outputs did not concatenate.
+        # Among several inputs an empty one writes its id as the first input with rows holds it.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).iloc[:300]
+        df.insert(0, "sid", [f"c{i:05d}" for i in range(len(df))])
+        df.insert(1, "rid", np.arange(len(df), dtype=np.int64) + 2**60)  # int64: past float64's integers
+        paths = {}
+        for name, frame in (("a", df.iloc[:200]), ("empty", df.iloc[:0]), ("b", df.iloc[200:])):
+            csv = self.path(name + ".csv")
+            frame.to_csv(csv, index=False)
+            paths[name] = self.path(name + ".h5")
+            run("import", csv, paths[name], "--quiet")
+        for id_column in ("sid", "rid"):
+            out = self.path("scored_" + id_column)
+            _, summary = self.score(self.telco_model, paths["empty"], paths["a"], paths["b"], "--id", id_column,
+                                    "--format", "h5", "--out", out, "--quiet")
+            self.assertEqual(summary["rows"], 300)
+            layouts = {}
+            for name in ("empty", "a", "b"):
+                with h5py.File(os.path.join(out, name + ".h5")) as f:
+                    layouts[name] = (f[id_column].dtype, "categories" in f[id_column].attrs)
+            self.assertEqual(layouts["empty"], layouts["a"], (id_column, layouts))
+            self.assertEqual(layouts["b"], layouts["a"], (id_column, layouts))
+            frames = [read_columnar(os.path.join(out, name + ".h5"))[0] for name in ("a", "empty", "b")]
+            joined = pd.concat(frames, ignore_index=True)
+            self.assertEqual(len(joined), 300)
+            self.assertEqual([str(v) for v in joined[id_column]], [str(v) for v in df[id_column]])
+        # One input alone keeps its own type: there is no other to match.
+        _, summary = self.score(self.telco_model, paths["empty"], "--id", "sid", "--out", self.path("alone.h5"),
+                                "--quiet")
+        self.assertEqual(summary["rows"], 0)
+
     def test_a_raw_data_model_refuses_a_file_of_another_preparation(self):
         # A file written by `lathe prepare` holds centered, scaled values: a model trained on raw
         # data would prepare them a second time.
