@@ -15,6 +15,7 @@
 #include "io/drift.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace lathe::cli {
 
@@ -30,8 +31,8 @@ std::string fixed(double v, int precision = 4) {
 std::string percent(double v) { return std::isfinite(v) ? fixed(100.0 * v, 2) + "%" : "-"; }
 
 void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds& t) {
-  out << "model: " << r.model << " (trained on " << r.train_rows << " rows)\n";
-  out << "data:  " << r.data << " (" << r.new_rows << " rows";
+  out << "model: " << r.model << " (trained on " << counted(r.train_rows, "row") << ")\n";
+  out << "data:  " << r.data << " (" << counted(r.new_rows, "row");
   if (!r.weight.empty()) out << "; metrics weighted by column '" << r.weight << "'";
   out << ")\n";
   out << "PSI warn at " << t.psi_warn << ", alert at " << t.psi_alert << "\n\n";
@@ -58,8 +59,8 @@ void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds
   const PredictionDrift& p = r.prediction;
   out << "\npredictions: ";
   if (p.available) {
-    out << "psi " << fixed(p.psi) << " (" << p.train_shares.size() << " bins; " << p.train_rows
-        << " rows at training, " << p.new_rows << " new)  " << drift_status_name(p.status) << "\n";
+    out << "psi " << fixed(p.psi) << " (" << p.train_shares.size() << " bins; " << counted(p.train_rows, "row")
+        << " at training, " << p.new_rows << " new)  " << drift_status_name(p.status) << "\n";
   } else {
     out << "not compared: " << p.note << "  " << drift_status_name(p.status) << "\n";
   }

@@ -12,6 +12,7 @@
 #include "cli/output_paths.h"
 #include "io/csv_import.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace lathe::cli {
 
@@ -114,7 +115,7 @@ void add_import_command(CLI::App& app) {
     options.deflate_level = args->compression;
     options.progress = !args->quiet;
     const CsvImportReport report = import_csv(args->csv, args->out, options);
-    std::cout << "imported " << report.rows << " rows x " << report.columns << " columns ("
+    std::cout << "imported " << counted(report.rows, "row") << " x " << counted(report.columns, "column") << " ("
               << report.numeric_columns << " numeric, ";
     if (report.int64_columns > 0) std::cout << report.int64_columns << " of them int64, ";
     std::cout << report.categorical_columns << " categorical) to " << args->out << "\n";

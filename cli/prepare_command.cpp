@@ -13,6 +13,7 @@
 #include "io/prepare_table.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace lathe::cli {
 
@@ -75,7 +76,8 @@ void add_prepare_command(CLI::App& app) {
     print_notes(std::cerr, "prepare: note: ", report.notes);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "prepared " << report.rows_out << " rows x " << report.columns_out << " columns -> "
+    std::cout << "prepared " << counted(report.rows_out, "row") << " x " << counted(report.columns_out, "column")
+              << " -> "
               << args->out;
     if (!report.applied.empty()) std::cout << " with " << report.applied << " (not refitted)";
     if (args->dedup) {

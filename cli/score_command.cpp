@@ -27,6 +27,7 @@
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 
 namespace lathe::cli {
 
@@ -225,7 +226,7 @@ void add_score_command(CLI::App& app) {
       if (!args->quiet) {
         print_notes(std::cerr, "score: " + input + ": note: ", file_notes);
         std::cerr << "score: " << input << " -> " << (to_stdout ? "stdout" : report.output.string()) << ": "
-                  << report.rows << " rows in " << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
+                  << counted(report.rows, "row") << " in " << report.seconds << " s (" << static_cast<long long>(report.rows / std::max(report.seconds, 1e-9))
                   << " rows/s)\n";
       }
       for (const auto& note : file_notes) notes.push_back(input + ": " + note);
@@ -246,7 +247,7 @@ void add_score_command(CLI::App& app) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rows_per_second = rows / std::max(seconds, 1e-9);
     if (!args->quiet) {
-      std::cerr << "score: " << rows << " rows from " << (args->inputs.size() - failed.size()) << " of "
+      std::cerr << "score: " << counted(rows, "row") << " from " << (args->inputs.size() - failed.size()) << " of "
                 << args->inputs.size() << (args->inputs.size() == 1 ? " file" : " files") << " in " << seconds
                 << " s, " << static_cast<long long>(rows_per_second) << " rows/s\n";
     }

@@ -14,6 +14,7 @@
 #include "runtime/error.h"
 #include "runtime/float_sort.h"
 #include "runtime/label_table.h"
+#include "runtime/message_names.h"
 #include "runtime/metrics.h"
 
 namespace lathe {
@@ -80,7 +81,8 @@ std::string undefined_reason(const ModelFile& model, std::span<const float> labe
   if (model.task == Task::regression) return "its labels are all " + significant(labels.front(), 9);
   const auto k = static_cast<std::size_t>(labels.front());
   const std::string label = k < model.classes.size() ? model.classes[k] : significant(labels.front(), 9);
-  return "its " + std::to_string(labels.size()) + " rows hold one class ('" + label +
+  return "its " + counted(static_cast<long long>(labels.size()), "row") + (labels.size() == 1 ? " holds" : " hold") +
+         " one class ('" + label +
          "'), as a small batch of a rare class often does";
 }
 
@@ -367,7 +369,7 @@ std::vector<std::string> small_sample_notes(const std::vector<FeatureDrift>& fea
   };
   const auto note = [&](std::int64_t reference_rows, const std::string& train_what, int fewest_bins, int most_bins,
                         double lowest, double highest, const std::string& which) {
-    notes.push_back("small sample: the new data has " + std::to_string(new_rows) + " rows; with " +
+    notes.push_back("small sample: the new data has " + counted(new_rows, "row") + "; with " +
                     std::to_string(reference_rows) + " " + train_what + ", " + which + " over " +
                     range(std::to_string(fewest_bins), std::to_string(most_bins)) + " bins is about " +
                     range(significant(lowest, 2), significant(highest, 2)) +
@@ -595,7 +597,7 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     // follows the features and the predictions.
     const std::int64_t nan_rows = rows_with_nan(model, predictions);
     if (nan_rows > 0) {
-      report.notes.push_back("the model's predictions are NaN on " + std::to_string(nan_rows) + " rows of " +
+      report.notes.push_back("the model's predictions are NaN on " + counted(nan_rows, "row") + " of " +
                              report.data + ": its metrics are NaN there");
     }
     const auto undefined_stored = [&](const std::string& name) {

@@ -17,6 +17,7 @@
 #include "io/temporary_file.h"
 #include "io/train_table.h"
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/metrics.h"
 #include "runtime/warm_start.h"
 
@@ -615,7 +616,7 @@ std::string calibration_chart(const std::vector<CalibrationBin>& bins) {
     if (b.rows == 0) continue;
     s += "<circle class=\"dot bin\" cx=\"" + xy(p.px(b.mean_predicted)) + "\" cy=\"" +
          xy(p.py(b.observed_rate)) + "\" r=\"3.5\"><title>[" + num(b.lo, 2) + ", " + num(b.hi, 2) +
-         "): " + std::to_string(b.rows) + " rows, predicted " + num(b.mean_predicted, 4) +
+         "): " + counted(b.rows, "row") + ", predicted " + num(b.mean_predicted, 4) +
          ", observed " + num(b.observed_rate, 4) + "</title></circle>";
   }
   return s + "\n</svg>\n";
@@ -732,7 +733,7 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
                                    : nlohmann::json::object();
   std::string s = "<section id=\"evaluation\"><h2>Evaluation</h2>\n<p>on <code>" +
                   html_escape(options.eval.string()) +
-                  "</code>: " + std::to_string(data.labels.size()) + " rows</p>\n";
+                  "</code>: " + counted(static_cast<long long>(data.labels.size()), "row") + "</p>\n";
   s += "<table class=\"grid metrics\" id=\"eval-metrics\"><thead><tr><th>metric</th><th>this "
        "data</th><th>training "
        "validation</th></tr></thead><tbody>\n";
@@ -943,7 +944,7 @@ std::string drift_section(const DeviceContext& ctx, const HtmlReportOptions& opt
   const DriftThresholds& t = options.thresholds;
   std::string s =
       "<section id=\"drift\"><h2>Drift</h2>\n<p><code>" + html_escape(options.drift.string()) +
-      "</code>: " + std::to_string(r.new_rows) + " rows against " + std::to_string(r.train_rows) +
+      "</code>: " + counted(r.new_rows, "row") + " against " + std::to_string(r.train_rows) +
       " training rows; PSI warns at " + num(t.psi_warn) + ", alerts at " + num(t.psi_alert) +
       ". Overall status: <span class=\"status " + status_class(r.status) +
       "\" id=\"drift-status\">" + drift_status_name(r.status) + "</span></p>\n";
@@ -994,7 +995,7 @@ std::string drift_section(const DeviceContext& ctx, const HtmlReportOptions& opt
   s += "<h3>Predictions</h3>\n<p class=\"status-" + std::string(status_class(p.status)) + "\">";
   if (p.available) {
     s += "PSI " + num(p.psi) + " over " + std::to_string(p.train_shares.size()) + " bins (" +
-         std::to_string(p.train_rows) + " rows at training, " + std::to_string(p.new_rows) +
+         counted(p.train_rows, "row") + " at training, " + std::to_string(p.new_rows) +
          " new): ";
   } else {
     s += "not compared: " + html_escape(p.note) + ": ";

@@ -61,4 +61,9 @@ inline std::string name_list(const std::vector<std::string>& names, std::size_t 
   return s;
 }
 
+// A count and its noun for a message: "1 row", "0 rows", "2043 rows" (a one-row file is no "1 rows").
+inline std::string counted(long long n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 }  // namespace lathe

@@ -247,6 +247,23 @@ class DriftTest(unittest.TestCase):
         _, report = self.drift(self.files["train"])
         self.assertFalse([n for n in report["notes"] if n.startswith("small sample")], report["notes"])
 
+    def test_a_one_row_file_is_one_row_not_1_rows(self):
+        # Counts built as N + " rows" said "the new data has 1 rows" (and "(1 rows" in the text
+        # report's header, "its 1 rows hold one class" for an undefined auc).
+        one = self.imported("one_row", self.frames["train"].iloc[:1])
+        _, report = self.drift(one)
+        self.assertEqual(report["new_rows"], 1)
+        notes = [n for n in report["notes"] if n.startswith("small sample")]
+        self.assertTrue(notes, report["notes"])
+        self.assertIn("the new data has 1 row;", notes[0])
+        proc = run("drift", self.model, one, "--device", "cpu", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        self.assertIn(f"data:  {one} (1 row)", proc.stdout)
+        self.assertNotIn("1 rows", proc.stdout + proc.stderr)
+        # Two rows are still rows.
+        _, report = self.drift(self.imported("two_rows", self.frames["train"].iloc[:2]))
+        self.assertIn("the new data has 2 rows;", " ".join(report["notes"]))
+
     def test_the_penguin_test_split_of_the_qa_report_is_noted_as_small(self):
         # The QA report: an 80/20 split of penguins, the model trained on the 80% (default options),
         # drift on the 69 other rows alerted with no word about the sample's size.
