@@ -1398,6 +1398,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     model_memory.bytes_per_parameter =
         4.0 + 4.0 + 8.0 + (optimizer.kind == OptimizerKind::sgd ? 0.0 : 8.0);
     check_fits_in_memory(fitted, held_rows * static_cast<double>(row_bytes) + block, model_memory);
+    // A budget the user set bounds the rows only (README, "Training data larger than memory"): a
+    // model of hashed ids or crosses and the categories' labels take memory beyond it, which a run
+    // under --memory-budget-mb 50 used silently (a cross in 2^24 buckets: 545 MB resident).
+    const double model_bytes = model_memory.parameters * model_memory.bytes_per_parameter;
+    std::int64_t labels = 0;
+    for (const ColumnInfo& c : reader.columns()) labels += static_cast<std::int64_t>(c.categories.size());
+    if (options.memory_budget_bytes > 0 && model_bytes > options.memory_budget_bytes) {
+      report.notes.push_back(
+          "--memory-budget-mb " + number_label(static_cast<float>(options.memory_budget_bytes / 1e6)) +
+          " bounds the training rows held in memory, not the model: its " +
+          std::to_string(static_cast<long long>(model_memory.parameters)) + " parameters take about " +
+          std::to_string(static_cast<long long>(std::ceil(model_bytes / 1e6))) + " MB besides (a weight, " +
+          (options.optimizer.kind == OptimizerKind::sgd ? "the best epoch's copy and a gradient"
+                                                        : "the best epoch's copy, a gradient and the optimizer's moments") +
+          " each)" +
+          (labels > 0 ? ", and the " + std::to_string(labels) + " labels of the categorical columns are held as text"
+                      : std::string()) +
+          "; fewer --hash-buckets or --category-buckets make the model smaller");
+    }
   }
   if (options.window_rows_given && !stream) {
     report.notes.push_back("--window-rows is ignored: the prepared training rows fit the memory budget and are not "
@@ -2018,9 +2037,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            (windows.count() == 1 ? " window" : " windows") + " of up to " +
                            std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
                            (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
-                                                    : std::to_string(window_rows) +
-                                                          " rows by the budget, two windows of prepared rows within "
-                                                          "it, at most 1048576;") +
+                           // A budget too small for one read block is raised to one: not "by the budget".
+                                                    : budget_window < window_rows
+                                                        ? std::to_string(std::max<std::int64_t>(budget_window, 0)) +
+                                                              " rows by the budget, two windows of prepared rows "
+                                                              "within it, raised to one read block;"
+                                                        : std::to_string(window_rows) +
+                                                              " rows by the budget, two windows of prepared rows within "
+                                                              "it, at most 1048576;") +
                            " rounded up to whole read blocks of " +
                            // Chunks larger than --block-rows make the blocks, and so the windows, larger.
                            (reader.block_rows() == options.read.block_rows

@@ -313,6 +313,32 @@ class TrainTest(unittest.TestCase):
         metrics = self.evaluate(a, data)
         self.assertGreater(metrics["auc"], 0.8)
 
+    def test_a_memory_budget_says_what_it_does_not_bound(self):
+        # --memory-budget-mb bounds the training rows held in memory: a model of 2^20 hashed
+        # buckets (about 25 MB) under a budget of 1 MB is said to lie beyond it, with what makes
+        # it that large, instead of taking 25 times the budget silently.
+        synth = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "20000", "--features", "4", "--categorical", "2",
+            "--chunk-rows", "1024", "--out", synth, "--quiet")
+        small = ["--label", "label", "--task", "binary", "--epochs", "1", "--block-rows", "1024", "--device", "cpu"]
+        proc = run("train", synth, *small, "--cross", "c0*c1", "--hash-buckets", "1048576", "--memory-budget-mb", "1",
+                   "--out", self.path("big.h5"))
+        note = re.search(r"--memory-budget-mb 1 bounds the training rows held in memory, not the model: its (\d+) "
+                         r"parameters take about (\d+) MB besides", proc.stderr)
+        self.assertIsNotNone(note, proc.stderr)
+        self.assertGreater(int(note.group(1)), 1048576)
+        self.assertGreater(int(note.group(2)), 1)
+        self.assertIn("labels of the categorical columns are held as text", proc.stderr)
+        # A budget the model fits says nothing of it.
+        proc = run("train", synth, *small, "--memory-budget-mb", "1", "--out", self.path("small.h5"))
+        self.assertNotIn("not the model", proc.stderr)
+        # A budget too small for one read block: the windows are one block, not "by the budget".
+        proc = run("train", synth, *small, "--memory-budget-mb", "0.01", "--out", self.path("tiny.h5"))
+        window = re.search(r"\((\d+) rows by the budget, two windows of prepared rows within it, raised to one read "
+                           r"block; rounded up to whole read blocks of --block-rows 1024", proc.stderr)
+        self.assertIsNotNone(window, proc.stderr)
+        self.assertLess(int(window.group(1)), 1024)
+
     def test_retraining_warm_starts_from_an_earlier_model(self):
         # Split telco in two halves: train on the first, then continue on the second from it.
         df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
