@@ -1935,6 +1935,20 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           number_label(static_cast<float>(1.0 / widest_reach)));
     }
   }
+  // An l2 pull of lr x l2 above 1 moves a weight past zero at every step, whatever its gradient
+  // (plain SGD, momentum and Nesterov add l2 w to the gradient, adamw subtracts lr l2 w; Adam's and
+  // Adagrad's steps are normalized): the weights flip sign, and grow once it passes 2 (QA: --l2 1e9
+  // ended in "try a lower --lr", --l2 150 in a model worse than a constant, without naming --l2).
+  const double l2_pull = static_cast<double>(trainer.learning_rate) * options.optimizer.l2;
+  if (l2_pull > 1.0 && options.optimizer.kind != OptimizerKind::adam && options.optimizer.kind != OptimizerKind::adagrad) {
+    const std::string why = "--l2 " + number_label(options.optimizer.l2) + " at --lr " +
+                            number_label(trainer.learning_rate) + " pulls a weight by " +
+                            number_label(static_cast<float>(l2_pull)) +
+                            " times itself a step, past zero (above 2 the weights grow); lower --lr, or --l2 below " +
+                            number_label(static_cast<float>(1.0 / trainer.learning_rate)) + " at this rate";
+    report.notes.push_back(why);
+    trainer.divergence_advice = why;
+  }
   // Without validation rows only the running training loss could stop the run, a noisy guide
   // that stopped it while the schedule's rate was still high (QA: 39 epochs of 125, 50x farther
   // from the optimum than the whole schedule); every epoch runs unless --patience says otherwise.

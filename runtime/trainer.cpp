@@ -296,8 +296,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     record.train_loss = loss_sum / std::max(total_weight, 1e-300);
     if (!std::isfinite(record.train_loss) || !model.parameters_finite()) {
       throw Error("epoch " + std::to_string(epoch) +
-                  ": the training loss or the weights are no longer finite (the optimization diverged); "
-                  "try a lower --lr");
+                  ": the training loss or the weights are no longer finite (the optimization diverged); " +
+                  options.divergence_advice);
     }
     if (valid && valid->rows > 0) {
       predictions.resize(static_cast<std::size_t>(valid->rows * link.outputs));

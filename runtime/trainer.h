@@ -73,6 +73,9 @@ struct TrainerOptions {
   // (the same bits; on the GPU, more but shorter graph replays); a parallel-mode epoch is one
   // group. Empty: not called.
   std::function<void(const EpochProgress&)> on_epoch_progress;
+  // What the error of a run whose loss or weights stopped being finite advises (`lathe train`
+  // names --l2 where its pull alone overshoots: lr x l2 above 1).
+  std::string divergence_advice = "try a lower --lr";
   std::ostream* metrics_log = nullptr;  // JSON lines, one per epoch
   std::string metrics_log_name;         // its file, for the message when a line cannot be written
   // Checkpoints: after every epoch that is a multiple of checkpoint_every (0 = never), the trainer

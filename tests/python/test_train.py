@@ -339,6 +339,25 @@ class TrainTest(unittest.TestCase):
         self.assertIsNotNone(window, proc.stderr)
         self.assertLess(int(window.group(1)), 1024)
 
+    def test_an_l2_pull_past_zero_is_named_as_the_cause(self):
+        # At --lr 0.01, --l2 above 100 pulls each weight past zero at every step: the divergence
+        # names --l2 beside --lr (it advised a lower --lr alone), and a pull that only flips the
+        # weights' signs (1.5 times a weight a step) gets a note.
+        synth = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "5000", "--features", "4", "--out", synth, "--quiet")
+        base = ["--label", "label", "--task", "binary", "--epochs", "2", "--lr", "0.01", "--device", "cpu"]
+        flags = [*base, "--optimizer", "sgd"]
+        proc = attempt("train", synth, *flags, "--l2", "1e9", "--out", self.path("diverged.h5"))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("the optimization diverged); --l2 1e+09 at --lr 0.01 pulls a weight by", proc.stderr)
+        self.assertIn("lower --lr, or --l2 below 100 at this rate", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("diverged.h5")))
+        proc = run("train", synth, *flags, "--l2", "150", "--out", self.path("flipped.h5"))
+        self.assertIn("--l2 150 at --lr 0.01 pulls a weight by 1.5 times itself a step, past zero", proc.stderr)
+        # Adam's steps are normalized: no such pull, no note.
+        proc = run("train", synth, *base, "--optimizer", "adam", "--l2", "150", "--out", self.path("adam.h5"))
+        self.assertNotIn("pulls a weight", proc.stderr)
+
     def test_retraining_warm_starts_from_an_earlier_model(self):
         # Split telco in two halves: train on the first, then continue on the second from it.
         df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
