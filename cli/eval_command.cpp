@@ -56,7 +56,12 @@ void add_eval_command(CLI::App& app) {
     TableReadOptions read;
     read.group = args->group;
     std::int64_t infinite = 0;
-    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite);
+    std::vector<UnseenLabels> unseen;
+    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite, &unseen);
+    // As `lathe score` says them: the metrics count these rows with the columns' unknown slots.
+    if (!args->quiet) {
+      for (const UnseenLabels& u : unseen) std::cerr << "eval: note: " << unseen_labels_note(u) << "\n";
+    }
     if (infinite > 0 && !args->quiet) {
       // As `lathe score` words it, then what the rows make of the metrics, which take each
       // prediction as it is: an infinite one makes rmse and mae inf and r2 -inf, unless its weight
@@ -100,6 +105,10 @@ void add_eval_command(CLI::App& app) {
       if (model.task != Task::regression) j["classes"] = model.classes;
       // Only a regression's prediction can be infinite (a probability cannot), as in `lathe score`.
       if (model.task == Task::regression) j["infinite_predictions"] = infinite;
+      // Per column, as `lathe score --json` gives them.
+      nlohmann::json unknown = nlohmann::json::object();
+      for (const UnseenLabels& u : unseen) unknown[u.column] = u.count;
+      j["unknown_categories"] = unknown;
       if (!metrics.confusion.empty()) {
         j["confusion"] = metrics.confusion;
         const auto k = static_cast<std::size_t>(metrics.classes);

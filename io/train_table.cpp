@@ -1467,6 +1467,21 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
     // Scored like any data the model meets: an infinite value in an unclipped column is refused.
     gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
+    // Its labels the training rows never had take the unknown slot, as in `lathe score`, which says
+    // so: the validation metrics then measure rows the model knows less of.
+    if (!vbound.categorical_input.empty()) {
+      std::vector<UnseenLabels> unseen;
+      const std::vector<std::int64_t> wanted(vbound.categorical_input.begin(), vbound.categorical_input.end());
+      const std::int64_t vcolumns = static_cast<std::int64_t>(vreader.columns().size());
+      std::vector<float> block;
+      for (std::int64_t first = 0; first < vreader.rows(); first += vreader.block_rows()) {
+        const std::int64_t n = std::min(vreader.block_rows(), vreader.rows() - first);
+        block.resize(static_cast<std::size_t>(n * vcolumns));
+        vreader.read_block_columns(first, n, wanted, block);
+        tally_unseen_labels(vbound, vreader.columns(), ColumnBlockView{block.data(), n, vcolumns}, unseen);
+      }
+      for (const UnseenLabels& u : unseen) report.notes.push_back("--valid " + options.valid_path.string() + ": " + unseen_labels_note(u));
+    }
     LabelMap vmap = labels;
     vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
     vmap.file_labels = vreader.columns()[vl].categories;
@@ -2153,8 +2168,46 @@ void throw_infinite_value(const std::string& source, const std::string& column, 
                    (value > 0 ? "inf" : "-inf") + "), which the model cannot score");
 }
 
+void tally_unseen_labels(const BoundPreparation& bound, const std::vector<ColumnInfo>& columns,
+                         const ColumnBlockView& block, std::vector<UnseenLabels>& tally) {
+  const FittedPreparation& fitted = *bound.fitted;
+  for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
+    const CategoricalEncoding& enc = fitted.categorical[j];
+    if (enc.hashed) continue;  // an unseen label lands in its bucket
+    const std::vector<std::int32_t>& remap = bound.remap[j];
+    const std::int32_t input = bound.categorical_input[j];
+    const std::vector<std::string>& file_labels = columns[static_cast<std::size_t>(input)].categories;
+    const float* codes = block.column(input);
+    UnseenLabels* entry = nullptr;
+    for (std::int64_t r = 0; r < block.rows; ++r) {
+      const std::int32_t slot = category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
+                                              enc.missing_slot(), enc.unknown_slot());
+      if (slot != enc.unknown_slot()) continue;
+      if (!entry) {
+        const auto it = std::find_if(tally.begin(), tally.end(), [&](const UnseenLabels& u) { return u.column == enc.name; });
+        entry = it != tally.end() ? &*it : &tally.emplace_back(UnseenLabels{enc.name, 0, {}});
+      }
+      ++entry->count;
+      const auto code = static_cast<std::size_t>(codes[r]);
+      if (entry->examples.size() < kUnseenLabelExamples && code < file_labels.size() &&
+          std::find(entry->examples.begin(), entry->examples.end(), file_labels[code]) == entry->examples.end()) {
+        entry->examples.push_back(file_labels[code]);
+      }
+    }
+  }
+}
+
+std::string unseen_labels_note(const UnseenLabels& unseen) {
+  std::string examples;
+  for (const std::string& label : unseen.examples) examples += (examples.empty() ? "'" : ", '") + label + "'";
+  const bool one = unseen.count == 1;
+  return "column '" + unseen.column + "': " + std::to_string(unseen.count) + (one ? " value" : " values") +
+         " with labels not seen in training, or too rare there to have a slot (--min-category-count), " +
+         (one ? "was" : "were") + " scored as unknown" + (examples.empty() ? "" : " (such as " + examples + ")");
+}
+
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
-                   std::vector<float>& predictions) {
+                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen) {
   check_data_preparation(model, reader.path());
   // The block scoring of `lathe score` (io/block_scorer.h): the same schema check, preparation,
   // predictions and refusal of an infinite value, a block at a time, so that memory holds the
@@ -2181,6 +2234,7 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
   for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
     const std::int64_t n = std::min(block_rows, rows - first), next = first + block_rows;
     std::vector<float>& other = blocks[(k + 1) % 2];
+    if (unseen) tally_unseen_labels(*input.bound, reader.columns(), ColumnBlockView{blocks[k % 2].data(), n, columns}, *unseen);
     scorer.predict(input, ColumnBlockView{blocks[k % 2].data(), n, columns}, first,
                    std::span<float>(predictions).subspan(static_cast<std::size_t>(first * outputs),
                                                          static_cast<std::size_t>(n * outputs)),
@@ -2224,7 +2278,7 @@ std::string training_weight_column(const ModelFile& model) {
 
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read, const std::string& weight_column,
-                         std::int64_t* infinite_predictions) {
+                         std::int64_t* infinite_predictions, std::vector<UnseenLabels>* unseen) {
   TableReadOptions for_model = reading_for_model(model, read);
   if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
     for_model.vector_datasets.push_back(weight_column);
@@ -2240,7 +2294,7 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
       weight_column.empty() ? std::vector<float>() : evaluation_weights(model, reader, weight_column);
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
-  predict_table(ctx, model, reader, predictions);
+  predict_table(ctx, model, reader, predictions, unseen);
   if (infinite_predictions) {
     // As `lathe score` counts them (io/scorer.cpp): a probability is never infinite.
     *infinite_predictions = model.task == Task::regression

@@ -14,6 +14,7 @@
 #include "io/model_file.h"
 #include "io/table_reader.h"
 #include "models/model.h"
+#include "runtime/column_block.h"
 #include "runtime/device_context.h"
 #include "runtime/metrics.h"
 #include "runtime/preparation.h"
@@ -131,6 +132,25 @@ double automatic_valid_fraction(std::int64_t rows);
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options);
 
+// A categorical input's values whose label the model never saw (or saw too rarely to give it a
+// slot: --min-category-count), which take the column's unknown slot: as `lathe score` counts them
+// (a hashed column has no unknown slot), with the first few such labels, for a note.
+struct UnseenLabels {
+  std::string column;
+  std::int64_t count = 0;
+  std::vector<std::string> examples;  // distinct, at most kUnseenLabelExamples
+};
+inline constexpr std::size_t kUnseenLabelExamples = 3;
+
+// Adds the unseen labels of `block` (rows of the file whose columns are `columns`, bound to the
+// preparation as `bound`) to `tally`, one entry per categorical encoding that has any.
+void tally_unseen_labels(const BoundPreparation& bound, const std::vector<ColumnInfo>& columns,
+                         const ColumnBlockView& block, std::vector<UnseenLabels>& tally);
+
+// The note `lathe eval` and `lathe train --valid` print for a column's unseen labels, worded as
+// `lathe score`'s.
+std::string unseen_labels_note(const UnseenLabels& unseen);
+
 // The model's metrics on labeled data (the label column named in the model). InputError for a data
 // file that lacks an input of the model or whose type changed (naming the file, the column and the
 // model, as `lathe score` does) and for a bad label (evaluation_labels). With `weight_column`, the
@@ -141,9 +161,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 // `infinite_predictions` (optional) receives the number of rows whose prediction is infinite: a
 // regression's fit beyond exp's range (--target-transform) or float's; it makes rmse, mae and r2
 // infinite. Always 0 for a classification, whose probabilities are finite.
+// `unseen` (optional) receives the labels the model never saw, as predict_table gives them.
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
                          const TableReadOptions& read = {}, const std::string& weight_column = "",
-                         std::int64_t* infinite_predictions = nullptr);
+                         std::int64_t* infinite_predictions = nullptr, std::vector<UnseenLabels>* unseen = nullptr);
 
 // The sample weights of every row of `reader` in its column `weight_column`, by which
 // evaluate_table (`lathe eval --weight`) and drift_table (`lathe drift --weight`) weight the
@@ -171,8 +192,9 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 // holds the predictions and two blocks of input rows, never the prepared table, and a row gets
 // exactly the prediction `lathe score` gives it. An infinite value the model cannot score is refused
 // as `lathe score` refuses it (throw_infinite_value, found in the block that holds it).
+// `unseen` (optional) receives the labels of the model's categorical inputs that it never saw.
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
-                   std::vector<float>& predictions);
+                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen = nullptr);
 
 // An infinite value in a numeric input of a model (float32 infinity: also a float64 value beyond
 // float32's range, +-3.4e38). A column that the fitted preparation clips to finite bounds on both

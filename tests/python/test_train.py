@@ -1802,6 +1802,30 @@ class TrainTest(unittest.TestCase):
                    "--quiet", "--device", "cpu")
         self.assertNotIn("no epoch is trained", proc.stderr)
 
+    def test_eval_and_a_valid_file_note_the_labels_the_model_never_saw(self):
+        # QA: `lathe score` notes categorical labels scored as unknown; eval and train --valid did not.
+        rng = np.random.default_rng(5)
+        def frame(colors, rows):
+            df = pd.DataFrame({"x": rng.normal(size=rows), "color": rng.choice(colors, size=rows)})
+            df["y"] = (df["x"] + rng.logistic(size=rows) > 0).astype(int)
+            return df
+        train = import_frame(frame(["red", "green", "blue"], 400), self.dir, "train")
+        new_df = frame(["red", "green", "purple", "orange"], 200)
+        unseen = int(new_df["color"].isin(["purple", "orange"]).sum())
+        new = import_frame(new_df, self.dir, "new")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "2"]
+        model, _ = self.train(train, *flags)
+        expected = f"column 'color': {unseen} values with labels not seen in training"
+        proc = run("eval", model, new, "--device", "cpu")
+        self.assertIn("eval: note: " + expected, proc.stderr)
+        self.assertIn("'orange'", proc.stderr)
+        self.assertIn("'purple'", proc.stderr)
+        self.assertEqual(self.evaluate(model, new)["unknown_categories"], {"color": unseen})
+        self.assertEqual(self.evaluate(model, train)["unknown_categories"], {})
+        self.assertNotIn("not seen in training", run("eval", model, new, "--quiet", "--device", "cpu").stderr)
+        proc = run("train", train, *flags, "--valid", new, "--out", self.path("v.h5"), "--device", "cpu", "--quiet")
+        self.assertIn(f"--valid {new}: " + expected, proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
