@@ -600,17 +600,27 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       report.notes.push_back("the model's predictions are NaN on " + counted(nan_rows, "row") + " of " +
                              report.data + ": its metrics are NaN there");
     }
-    const auto undefined_stored = [&](const std::string& name) {
+    // pr_auc of rows of one class is a number (1 all positive, 0 none, as scikit-learn gives) but
+    // ranks nothing: a batch of negatives would otherwise "drop" to 0. Undefined where auc is.
+    const auto stored_undefined = [&](const std::string& name) {
       return valid.contains(name) && !(valid[name].is_number() && std::isfinite(valid[name].get<double>()));
     };
-    const auto undefined_new = [&](double value) { return std::isnan(value) && nan_rows == 0; };
+    const auto undefined_stored = [&](const std::string& name) {
+      return stored_undefined(name) || (name == "pr_auc" && stored_undefined("auc"));
+    };
+    const auto auc_new = metrics.values.find("auc");
+    const bool auc_undefined_new = auc_new != metrics.values.end() && std::isnan(auc_new->second) && nan_rows == 0;
+    const auto undefined_new = [&](const std::string& name, double value) {
+      return (std::isnan(value) && nan_rows == 0) || (name == "pr_auc" && auc_undefined_new);
+    };
     const std::string why_new = undefined_reason(model, labels);
-    const std::string on_valid = std::string("the model's validation rows (it stores null: as when they ") +
-                                 (model.task == Task::regression ? "were a single row)" : "held one class)");
+    const std::string on_valid = std::string("the model's validation rows (it stores ") +
+                                 (model.task == Task::regression ? "null: as when they were a single row)"
+                                                                 : "auc as null: as when they held one class)");
     const std::string on_new = report.data + ": " + why_new;
     const std::string& primary = report.primary_metric;
     if (const auto p = metrics.values.find(primary); p != metrics.values.end() && valid.contains(primary)) {
-      if (undefined_stored(primary) || undefined_new(p->second)) {
+      if (undefined_stored(primary) || undefined_new(primary, p->second)) {
         no_metrics = primary + ", the model's metric, is undefined on " + (undefined_stored(primary) ? on_valid : on_new) +
                      "; undefined is no drop: the status follows the features and the predictions";
       }
@@ -636,7 +646,7 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
         left_out_stored.push_back(name);
         continue;
       }
-      if (undefined_new(value)) {
+      if (undefined_new(name, value)) {
         left_out_new.push_back(name);
         continue;
       }

@@ -221,7 +221,15 @@ MetricSet binary_metrics(const BinarySums& s) {
   out.values["accuracy"] = nan ? kNaN : s.rows.correct / s.rows.weight;
   const bool ranked = rankable(s.rows) && s.ranking.positive > 0.0 && s.ranking.negative > 0.0;
   out.values["auc"] = ranked ? s.ranking.auc / (s.ranking.positive * s.ranking.negative) : kNaN;
-  out.values["pr_auc"] = ranked ? s.ranking.average_precision / s.ranking.positive : kNaN;
+  // With one class, as average_precision_score: every positive is found at full precision (1) when
+  // all rows are positive; with none, recall is taken as 1 at every threshold, a score of 0.
+  double pr_auc = kNaN;
+  if (ranked) {
+    pr_auc = s.ranking.average_precision / s.ranking.positive;
+  } else if (s.rows.nan_predictions == 0) {
+    pr_auc = s.rows.positive > 0.0 ? 1.0 : 0.0;
+  }
+  out.values["pr_auc"] = pr_auc;
   return out;
 }
 

@@ -35,8 +35,9 @@ struct MetricSet {
 //   NaN for fewer than 2 rows, counting rows of weight 0 too, as r2_score counts its samples;
 //   logloss: the weighted mean of -log P(label), probabilities clipped to [1e-15, 1 - 1e-15] (not renormalized);
 //   accuracy: binary predicts 1 when p > 0.5; multiclass the argmax (ties to the lowest class);
-//   auc: roc_auc_score (ties count half); pr_auc: average_precision_score (one step per distinct
-//   score). Both NaN when only one class has positive weight (not an error);
+//   auc: roc_auc_score (ties count half), NaN when only one class has positive weight (not an
+//   error); pr_auc: average_precision_score (one step per distinct score), which with one class is
+//   1 (all positive) or 0 (none positive, as its recall of 1 at every threshold gives);
 //   f1_macro: f1_score(average='macro', zero_division=0) over the classes present (by count) among
 //   the labels or the predictions; confusion: row counts, [true class][predicted class].
 // A NaN prediction (a diverged model) makes every value NaN (not an error); the confusion counts

@@ -207,6 +207,10 @@ TEST_P(MetricsOnDevice, BinaryLogLossClipsProbabilities) {
   EXPECT_EQ(m.values.at("pr_auc"), 0.5);
 }
 
+// auc is undefined with one class (NaN); pr_auc is average_precision_score's 1 when every row is
+// positive and 0 when none is (python3 -c "from sklearn.metrics import average_precision_score as
+// ap; print(ap([1,1,1,1], [.2,.7,.7,.4]), ap([0,0,0,0], [.2,.7,.7,.4]), ap([0,1,0,1], [.2,.7,.7,.4],
+// sample_weight=[1,0,2,0]), ap([1], [.3]))": 1.0 0.0 0.0 1.0).
 TEST_P(MetricsOnDevice, SingleClassGivesNaNRankingWithoutThrowing) {
   LATHE_SKIP_WITHOUT_DEVICE(GetParam());
   const DeviceContext ctx = test::context_for(GetParam());
@@ -215,7 +219,7 @@ TEST_P(MetricsOnDevice, SingleClassGivesNaNRankingWithoutThrowing) {
     const std::vector<float> y(s.size(), label);
     const MetricSet m = compute_metrics(ctx, Task::binary, view(s), view(y), {}, 2);
     EXPECT_TRUE(std::isnan(m.values.at("auc")));
-    EXPECT_TRUE(std::isnan(m.values.at("pr_auc")));
+    EXPECT_EQ(m.values.at("pr_auc"), label);
     EXPECT_TRUE(std::isfinite(m.values.at("logloss")));
     EXPECT_NEAR(m.values.at("accuracy"), 0.5, 1e-15);  // 0.7 and 0.7 vote positive
   }
@@ -223,11 +227,12 @@ TEST_P(MetricsOnDevice, SingleClassGivesNaNRankingWithoutThrowing) {
   const std::vector<float> y = {0, 1, 0, 1}, w = {1, 0, 2, 0};
   const MetricSet m = compute_metrics(ctx, Task::binary, view(s), view(y), view(w), 2);
   EXPECT_TRUE(std::isnan(m.values.at("auc")));
-  EXPECT_TRUE(std::isnan(m.values.at("pr_auc")));
+  EXPECT_EQ(m.values.at("pr_auc"), 0.0);
   // One row is a single class too.
   const std::vector<float> one_s = {0.3f}, one_y = {1.0f};
   const MetricSet one = compute_metrics(ctx, Task::binary, view(one_s), view(one_y), {}, 2);
   EXPECT_TRUE(std::isnan(one.values.at("auc")));
+  EXPECT_EQ(one.values.at("pr_auc"), 1.0);
   EXPECT_NEAR(one.values.at("accuracy"), 0.0, 1e-15);
 }
 

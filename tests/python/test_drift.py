@@ -359,8 +359,9 @@ class DriftTest(unittest.TestCase):
         self.assertIn("hold one class ('0')", notes[0])
 
     def test_a_metric_the_model_stores_as_undefined_is_not_compared(self):
-        # Validation rows of one class: the model stores auc and pr_auc as null. Drift on rows of both
-        # classes cannot compare them: they are left out with a note, not listed as alerts. (When the
+        # Validation rows of one class: the model stores auc as null (and pr_auc as 0, scikit-learn's
+        # average precision without positives, which ranks nothing). Drift on rows of both classes
+        # cannot compare them: they are left out with a note, not listed as alerts. (When the
         # model's own metric is stored as null, the metrics are skipped: tests/drift_test.cpp.)
         valid = self.frames["valid"].copy()
         valid["y"] = 0
@@ -375,8 +376,9 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(report["primary_metric"], "logloss")
         self.assertEqual({m["name"] for m in report["metrics"]}, {"logloss", "accuracy"})
         notes = [n for n in report["notes"] if "undefined" in n]
-        self.assertEqual(notes, ["auc, pr_auc are undefined on the model's validation rows (it stores null: as when "
-                                 "they held one class): not compared"], report["notes"])
+        self.assertEqual(stored["valid"]["pr_auc"], 0.0)
+        self.assertEqual(notes, ["auc, pr_auc are undefined on the model's validation rows (it stores auc as null: as "
+                                 "when they held one class): not compared"], report["notes"])
 
     def test_missing_files_and_format_one_models_are_errors(self):
         missing = os.path.join(self.dir, "nowhere.h5")

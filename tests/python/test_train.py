@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -1825,6 +1825,20 @@ class TrainTest(unittest.TestCase):
         self.assertNotIn("not seen in training", run("eval", model, new, "--quiet", "--device", "cpu").stderr)
         proc = run("train", train, *flags, "--valid", new, "--out", self.path("v.h5"), "--device", "cpu", "--quiet")
         self.assertIn(f"--valid {new}: " + expected, proc.stderr)
+
+    def test_eval_pr_auc_of_rows_of_one_class_is_sklearns(self):
+        # QA: pr_auc was null when every row is positive, where average_precision_score gives 1 (and
+        # 0 when none is); roc_auc_score is undefined with one class: null.
+        df = imbalanced_frame(11, rows=2000)
+        data = import_frame(df, self.dir, "all")
+        model, _ = self.train(data, "--label", "y", "--task", "binary", "--epochs", "2")
+        for label in (1, 0):
+            part = df[df["y"] == label]
+            path = import_frame(part, self.dir, f"only{label}")
+            metrics = self.evaluate(model, path)
+            scores = np.linspace(0.1, 0.9, len(part))
+            self.assertEqual(metrics["pr_auc"], average_precision_score(part["y"], scores))
+            self.assertIsNone(metrics["auc"])
 
 
 if __name__ == "__main__":
