@@ -207,6 +207,16 @@ struct TableReader::Impl {
 
   // What collect_labels may keep of a source's category codes: none where its records are decoded
   // as stored (the direct path never calls the record reader's read()).
+  // The rows collect_labels reads at a time from source s: --block-rows rounded up to whole chunks
+  // of its dataset, as the blocks read afterwards are (TableReader::block_rows), so that each chunk
+  // is read and decompressed once: --block-rows 1 over a chunked column of strings read every chunk
+  // once a row (20k rows: 12 s to open, against 0.5 s at 100).
+  std::int64_t label_block_rows(const Source& s) const {
+    const std::vector<std::int64_t>& chunk = storage[s.storage_index].chunk;
+    const std::int64_t crow = chunk.empty() ? 0 : chunk[0];
+    return crow <= 0 ? options.block_rows : (options.block_rows + crow - 1) / crow * crow;
+  }
+
   std::int64_t* code_budget_for(const Source& s) {
     return direct && s.record->decodes_stored_records() ? nullptr : &code_budget;
   }
@@ -518,7 +528,7 @@ struct TableReader::Impl {
       RecordField field;
       field.columns = {static_cast<std::int64_t>(columns.size())};
       v.record = std::make_unique<RecordReader>(v.dataset.get(), std::vector<RecordField>{field}, w);
-      v.record->collect_labels(rows, options.block_rows, code_budget_for(v));
+      v.record->collect_labels(rows, label_block_rows(v), code_budget_for(v));
       plan_records(v, w);
       c.type = ColumnType::categorical;
       c.categories = v.record->labels(0, 0);
@@ -585,7 +595,7 @@ struct TableReader::Impl {
         if (heap && !c.text_only) {
           stored_strings.push_back({sources.size(), *heap});  // after the loop, with the others
         } else {
-          s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+          s.record->collect_labels(rows, label_block_rows(s), code_budget_for(s));
           plan_records(s, where(prefix + n));
           if (!c.text_only) c.categories = s.record->release_labels(0, 0);
           if (heap) {  // text only: read_text takes its strings from the heap ids
@@ -632,7 +642,8 @@ struct TableReader::Impl {
       try {
         Source& s = sources[stored[i].source];
         HeapStringReader strings(direct->file(), stored[i].layout, where(s.path));
-        done[i] = s.record->collect_stored_labels(strings, rows, options.block_rows, budget) ? 1 : 0;
+        done[i] =
+            s.record->collect_stored_labels(strings, rows, label_block_rows(s), budget) ? 1 : 0;
       } catch (...) {
         failed[i] = std::current_exception();
       }
@@ -649,7 +660,7 @@ struct TableReader::Impl {
       if (failed[i]) std::rethrow_exception(failed[i]);
       Source& s = sources[stored[i].source];
       if (together && code_budget_for(s)) code_budget -= 4 * rows - budgets[i];
-      if (!done[i]) s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+      if (!done[i]) s.record->collect_labels(rows, label_block_rows(s), code_budget_for(s));
       plan_records(s, where(s.path));
       if (done[i]) {
         const bool kept = s.record->keeps_codes();
@@ -855,7 +866,7 @@ struct TableReader::Impl {
     if (columns.empty()) throw InputError(w + ": has no fields, so no table");
     check_unique_names(w);
     s.record = std::make_unique<RecordReader>(s.dataset.get(), fields, w);
-    s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+    s.record->collect_labels(rows, label_block_rows(s), code_budget_for(s));
     plan_records(s, w);
     describe_record_columns(s, fields);
     sources.push_back(std::move(s));
@@ -1022,7 +1033,7 @@ struct TableReader::Impl {
       if (!seen[i]) throw InputError(gw + ": column '" + names[i] + "' is in no field of the table");
     }
     s.record = std::make_unique<RecordReader>(t, fields, tw);
-    s.record->collect_labels(rows, options.block_rows, code_budget_for(s));
+    s.record->collect_labels(rows, label_block_rows(s), code_budget_for(s));
     plan_records(s, tw);
     describe_record_columns(s, fields);
     for (const auto& [field, labels] : categories) {
