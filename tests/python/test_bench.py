@@ -221,6 +221,10 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertEqual(out["parallel"]["workers"], 0)
         # Separate runs: three local-SGD shapes of the same epochs end at different losses.
         self.assertNotEqual(runs[1]["last_train_loss"], runs[2]["last_train_loss"])
+        # Every run trains on the same synthetic data: its notes are said once, not once a run.
+        notes = [line for line in proc.stderr.splitlines() if line.startswith("bench: note:")]
+        self.assertGreater(len(notes), 0)
+        self.assertEqual(len(notes), len(set(notes)), notes)
 
     def test_end_to_end_flags_before_a_subcommand(self):
         # --rows before `train` belongs to the end-to-end run: refused, not silently ignored.
