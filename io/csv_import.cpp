@@ -784,6 +784,23 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
     }
     columns_.emplace_back().name = name;
   }
+  // A header of one column holding another usual delimiter: most likely a file delimited by it,
+  // read as one column of text (a TSV imported without --delimiter tab), which nothing else says.
+  if (columns_.size() == 1) {
+    for (const auto& [c, flag] :
+         {std::pair{'\t', "tab"}, std::pair{';', ";"}, std::pair{'|', "|"}}) {
+      const std::string& name = columns_[0].name;
+      const auto count = std::count(name.begin(), name.end(), c);
+      if (c == options_.delimiter || count == 0) continue;
+      notes_.push_back(
+          "the header is one column that holds " + std::to_string(count) + " " +
+          (c == '\t' ? std::string("tab") : quoted_for_message(std::string_view(&c, 1))) +
+          (count == 1 ? "" : "s") + ": a file delimited by " +
+          (c == '\t' ? std::string("tabs") : "'" + std::string(1, c) + "'") + "? --delimiter " +
+          flag + " reads its columns");
+      break;
+    }
+  }
 }
 
 void CsvImport::resolve_forced(const std::vector<std::string>& names, ForcedType type,

@@ -149,6 +149,23 @@ class BadInput(unittest.TestCase):
         proc = lathe("import", self.write_csv("bzh.csv", b"BZh91AY,b\n1,2\n"), self.path("out.h5"))
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_a_header_of_one_column_holding_tabs_suggests_the_delimiter(self):
+        # A TSV imported without --delimiter tab is one column of text: the import says which
+        # delimiter its header holds; a comma-separated file, or the file read with --delimiter tab,
+        # says nothing of it.
+        tsv = self.write_csv("t.tsv", b"a\tb\tc\n1\t2\t3\n4\t5\t6\n")
+        proc = lathe("import", tsv, self.path("t.h5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("the header is one column that holds 2 tabs: a file delimited by tabs? --delimiter tab reads "
+                      "its columns", proc.stderr)
+        semicolons = self.write_csv("s.csv", b"a;b\n1;2\n")
+        self.assertIn("--delimiter ; reads its columns", lathe("import", semicolons, self.path("s.h5")).stderr)
+        for path, flags in ((tsv, ["--delimiter", "tab"]), (self.write_csv("c.csv", b"a,b\n1,2\n"), [])):
+            proc = lathe("import", path, self.path("ok.h5"), *flags)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertNotIn("the header is one column", proc.stderr)
+            os.remove(self.path("ok.h5"))
+
     def test_a_latin1_category_in_a_csv_is_refused_naming_line_and_column(self):
         csv = self.write_csv("latin1.csv", b"x,town\n1,Oslo\n2,Bogot\xe1\n3,Oslo\n4,Lima\n")
         out = self.path("latin1.h5")
