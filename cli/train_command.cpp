@@ -253,7 +253,9 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
   const bool valid_then = was.contains("valid"), valid_now = !o.valid_path.empty();
   std::string what;
   if (valid_then != valid_now) {
-    what = valid_now ? "--valid is given here but was not" : "--valid is not given here but was";
+    what = valid_now ? "--valid is given here but was not"
+                     : "--valid is not given here but was (" +
+                           option_value(was, cmd->get_option("--valid")) + ")";
   } else if (!valid_now) {
     // The share it held out (its metrics' valid_fraction, of train_rows + valid_rows rows) against
     // this run's, given or automatic: a checkpoint of a run that took the default before it was

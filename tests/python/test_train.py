@@ -1192,6 +1192,19 @@ class TrainTest(unittest.TestCase):
             months.append(self.imported(csv, f"month{i + 1}"))
         return months
 
+    def test_resume_without_the_valid_file_names_it(self):
+        # The checkpoint of a run validated on a --valid file, resumed without it: refused, naming
+        # the file that run validated on.
+        month1, month2 = self.telco_months()
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "3", "--patience", "0", "--quiet",
+                 "--device", "cpu"]
+        ck = self.path("ck.h5")
+        run("train", month1, *flags, "--valid", month2, "--checkpoint-every", "1", "--checkpoint", ck,
+            "--out", self.path("m.h5"))
+        proc = run("train", month1, *flags, "--resume", ck, "--out", self.path("x.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"--valid is not given here but was ({month2}) in the run that wrote it", proc.stderr)
+
     def test_resume_refuses_a_checkpoint_of_other_rows_under_a_kept_preparation(self):
         # A retraining run keeps its parent's preparation whatever the data, so that preparation
         # cannot tell last month's file from this month's: the training rows' profile does.
