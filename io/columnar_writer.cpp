@@ -24,8 +24,6 @@ constexpr std::size_t kStagingBytesLimit = std::size_t{256} << 20;
 // The shortest chunk a wide table's columns are cut to (so that a chunk of each fits the staging):
 // shorter chunks would cost more in HDF5's per-chunk overhead than they save.
 constexpr std::int64_t kMinWideChunkRows = 256;
-// HDF5's default for a chunked dataset's B-tree: nodes of up to 2k = 64 chunks.
-constexpr std::int64_t kDefaultChunkIndexK = 32;
 
 std::size_t stored_size(StoredType type) {
   switch (type) {
@@ -71,7 +69,7 @@ struct ColumnarWriter::Impl {
   ColumnarWriteOptions options;
   H5Handle file;
   H5Handle text_type;  // variable-length UTF-8 strings, in the file and in memory
-  std::vector<H5Handle> datasets;  // each column's, while open (see held_open)
+  std::vector<H5Handle> datasets;
   std::vector<std::int64_t> rows;  // rows appended to each column (staged ones included)
   std::vector<std::vector<std::string>> categories;
   std::vector<std::pair<std::string, std::string>> attributes;
@@ -97,39 +95,17 @@ struct ColumnarWriter::Impl {
     if (c >= datasets.size()) throw Error(context + ": column index " + std::to_string(c) + " out of range");
   }
 
-  // An open dataset costs HDF5 some 20 KB (its chunk cache, B-tree, property lists): held open,
-  // every column of a table of tens of thousands would take gigabytes. A column whose chunks are
-  // filtered here leaves no partly written chunk in HDF5's chunk cache, so it is opened for each
-  // write and closed after; one written through HDF5's filters (or none) stays open, its partly
-  // written chunk cached between appends instead of compressed and rewritten at each.
-  bool held_open(std::size_t c) const { return !filter_here || specs[c].stored == StoredType::text; }
-
-  hid_t dataset(std::size_t c) {
-    if (!datasets[c]) {
-      datasets[c] = h5::dataset_handle(
-          LATHE_H5_CHECK(H5Dopen2(file.get(), specs[c].name.c_str(), H5P_DEFAULT), where(c)));
-    }
-    return datasets[c].get();
-  }
-
-  // Closes the column's dataset unless it is held open; a close that fails (a full disk) is seen.
-  void done_with(std::size_t c) {
-    if (held_open(c) || !datasets[c]) return;
-    LATHE_H5_CHECK(H5Dclose(datasets[c].release()), where(c));
-  }
-
   // Writes `count` values of mem_type through HDF5 at the column's file rows.
   void write_through_hdf5(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
     const std::string w = where(c);
     const hsize_t old_rows = static_cast<hsize_t>(written_rows[c]);
     const hsize_t new_rows = old_rows + count;
-    const hid_t dset = dataset(c);
-    LATHE_H5_CHECK(H5Dset_extent(dset, &new_rows), w);
-    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dset), w));
+    LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &new_rows), w);
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
     const hsize_t n = count;
     LATHE_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &old_rows, nullptr, &n, nullptr), w);
     H5Handle mem = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), w));
-    LATHE_H5_CHECK(H5Dwrite(dset, mem_type, mem.get(), space.get(), H5P_DEFAULT, data), w);
+    LATHE_H5_CHECK(H5Dwrite(datasets[c].get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data), w);
     written_rows[c] = static_cast<std::int64_t>(new_rows);
   }
 
@@ -209,18 +185,16 @@ struct ColumnarWriter::Impl {
       const std::size_t c = chunk.column;
       const std::string w = where(c);
       const hsize_t end = static_cast<hsize_t>(chunk.first_row) + chunk_rows;
-      const hid_t dset = dataset(c);
       hsize_t extent = 0;
       {
-        H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dset), w));
+        H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
         LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &extent, nullptr), w);
       }
-      if (extent < end) LATHE_H5_CHECK(H5Dset_extent(dset, &end), w);
+      if (extent < end) LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &end), w);
       const hsize_t offset = static_cast<hsize_t>(chunk.first_row);
-      LATHE_H5_CHECK(H5Dwrite_chunk(dset, H5P_DEFAULT, 0, &offset, chunk.compressed.size(),
+      LATHE_H5_CHECK(H5Dwrite_chunk(datasets[c].get(), H5P_DEFAULT, 0, &offset, chunk.compressed.size(),
                                     chunk.compressed.data()),
                      w);
-      done_with(c);
       spare.push_back(std::move(chunk));
     }
     batch.clear();
@@ -239,10 +213,9 @@ struct ColumnarWriter::Impl {
       }
       if (written_rows[c] != rows[c]) {  // the extent ends on the last row, not the last chunk
         const hsize_t n = static_cast<hsize_t>(rows[c]);
-        LATHE_H5_CHECK(H5Dset_extent(dataset(c), &n), where(c));
+        LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &n), where(c));
         written_rows[c] = rows[c];
       }
-      done_with(c);
     }
   }
 };
@@ -266,31 +239,8 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
                        "' cannot be an HDF5 dataset name (empty, '.' or containing '/')");
     }
   }
-  std::int64_t row_bytes = 0;
-  for (const ColumnSpec& spec : m.specs) row_bytes += static_cast<std::int64_t>(stored_size(spec.stored));
-  std::int64_t chunk_rows = options.chunk_rows;
-  if (options.expected_rows > 0) chunk_rows = std::min(chunk_rows, options.expected_rows);
-  if (row_bytes > 0) {
-    chunk_rows = std::min(chunk_rows, std::max(kMinWideChunkRows, static_cast<std::int64_t>(kStagingBytesLimit) / row_bytes));
-  }
-  chunk_rows = std::max<std::int64_t>(1, chunk_rows);
-  const hsize_t chunk = static_cast<hsize_t>(chunk_rows);
-  m.chunk_rows = static_cast<std::size_t>(chunk);
-  std::size_t staging_bytes = 0;
-  for (const ColumnSpec& spec : m.specs) {
-    if (spec.stored != StoredType::text) staging_bytes += m.chunk_rows * stored_size(spec.stored);
-  }
-  m.filter_here = options.deflate_level > 0 && staging_bytes <= kStagingBytesLimit;
   H5Handle fcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), m.context));
   LATHE_H5_CHECK(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), m.context);
-  // Each column's chunks are indexed by a B-tree whose every node has room for 2k chunks (HDF5's
-  // default k: 32), some 2 KB in the file and in memory: a table of a few chunks a column gets
-  // nodes no larger than its chunks need, or a wide, short table's file is mostly empty nodes.
-  if (options.expected_rows > 0) {
-    const std::int64_t chunks = (options.expected_rows + chunk_rows - 1) / chunk_rows;
-    const auto k = static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 1) / 2, 1, kDefaultChunkIndexK));
-    LATHE_H5_CHECK(H5Pset_istore_k(fcpl.get(), k), m.context);
-  }
   // The 1.8 file format stores large attributes densely: a column with many categories, or a table
   // with many columns, would overflow the 64 KiB object header of the oldest format.
   H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), m.context));
@@ -298,6 +248,14 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
   m.file = h5::file_handle(
       LATHE_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), m.context));
   const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+  std::int64_t row_bytes = 0;
+  for (const ColumnSpec& spec : m.specs) row_bytes += static_cast<std::int64_t>(stored_size(spec.stored));
+  std::int64_t chunk_rows = options.chunk_rows;
+  if (options.expected_rows > 0) chunk_rows = std::min(chunk_rows, options.expected_rows);
+  if (row_bytes > 0) {
+    chunk_rows = std::min(chunk_rows, std::max(kMinWideChunkRows, static_cast<std::int64_t>(kStagingBytesLimit) / row_bytes));
+  }
+  const hsize_t chunk = static_cast<hsize_t>(std::max<std::int64_t>(1, chunk_rows));
   m.text_type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), m.context));
   LATHE_H5_CHECK(H5Tset_size(m.text_type.get(), H5T_VARIABLE), m.context);
   LATHE_H5_CHECK(H5Tset_cset(m.text_type.get(), H5T_CSET_UTF8), m.context);
@@ -321,11 +279,16 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
         H5Dcreate2(m.file.get(), m.specs[c].name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                    H5P_DEFAULT),
         w)));
-    m.done_with(c);
   }
   m.rows.assign(m.specs.size(), 0);
   m.written_rows.assign(m.specs.size(), 0);
   m.categories.resize(m.specs.size());
+  m.chunk_rows = static_cast<std::size_t>(chunk);
+  std::size_t staging_bytes = 0;
+  for (const ColumnSpec& spec : m.specs) {
+    if (spec.stored != StoredType::text) staging_bytes += m.chunk_rows * stored_size(spec.stored);
+  }
+  m.filter_here = options.deflate_level > 0 && staging_bytes <= kStagingBytesLimit;
   m.staging.resize(m.specs.size());
 }
 
@@ -379,7 +342,7 @@ void ColumnarWriter::close() {
   for (std::size_t c = 0; c < m.specs.size(); ++c) {
     names.push_back(m.specs[c].name);
     if (m.specs[c].stored == StoredType::categorical_codes) {
-      h5::write_string_attribute(m.dataset(c), "categories", m.categories[c], m.where(c));
+      h5::write_string_attribute(m.datasets[c].get(), "categories", m.categories[c], m.where(c));
     }
   }
   h5::write_string_attribute(m.file.get(), "lathe_columns", names, m.context);

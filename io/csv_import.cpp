@@ -1447,25 +1447,22 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   report.notes = notes_;
 
   const std::size_t width = columns_.size();
-  // Blocks no longer than the table either (pass 1's rows bound pass 2's): a block's room is
-  // allocated, and written, for every column, so a short, wide table's would be mostly unused.
-  const std::int64_t table_rows = std::max<std::int64_t>(1, kept_rows_);
   const std::size_t block_rows = static_cast<std::size_t>(std::clamp<std::int64_t>(
-      std::min(options_.chunk_rows, table_rows), 1,
+      options_.chunk_rows, 1,
       static_cast<std::int64_t>(std::max<std::size_t>(1, kBlockBytesLimit / (8 * width)))));
   // Chunks no longer than a block, so a wide table's chunks are written whole instead of waiting,
-  // partly written, in HDF5's chunk cache (one per column: gigabytes); and no longer than the table,
-  // so a short, wide table's chunks are not mostly fill value that is compressed and stored for
-  // nothing.
+  // partly written, in HDF5's chunk cache (one per column: gigabytes); and no longer than the table
+  // (pass 1's rows bound pass 2's), so a short, wide table's chunks are not mostly fill value that
+  // is compressed and stored for nothing.
   // Then as even as that allows: the last chunk is stored whole, fill value and all.
+  const std::int64_t table_rows = std::max<std::int64_t>(1, kept_rows_);
   const std::int64_t longest_chunk = std::clamp<std::int64_t>(
       std::min(static_cast<std::int64_t>(block_rows), table_rows), 1, options_.chunk_rows);
   const std::int64_t chunk_count = (table_rows + longest_chunk - 1) / longest_chunk;
   const std::int64_t chunk_rows = (table_rows + chunk_count - 1) / chunk_count;
   ColumnarWriter writer(temporary_path, std::move(specs),
                         ColumnarWriteOptions{.chunk_rows = chunk_rows,
-                                             .deflate_level = options_.deflate_level,
-                                             .expected_rows = table_rows});
+                                             .deflate_level = options_.deflate_level});
   for (std::size_t c = 0; c < width; ++c) {
     if (columns_[c].type == ColumnType::categorical) writer.set_categories(c, columns_[c].labels);
   }

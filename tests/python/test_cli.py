@@ -1253,33 +1253,6 @@ class InspectJsonOfManyLabelsTest(TempDirTest):
         self.assertEqual(doc["head"][1]["id"], "user0000001")
 
 
-class WideImportTest(TempDirTest):
-    def test_a_short_wide_table_imports_in_memory_and_space_bounded_by_its_rows(self):
-        # QA: 20 rows x 40,000 numeric columns (a 2.6 MB CSV) peaked at 1.29 GB and wrote a 101 MB
-        # file: rows were staged in blocks of thousands per column, every column's dataset was held
-        # open (some 20 KB each in HDF5) and each chunk index node had room for 64 chunks (2 KB).
-        rows, columns = 20, 10000
-        rng = np.random.default_rng(7)
-        values = rng.normal(size=(rows, columns)).round(3)
-        csv, out = self.path("wide.csv"), self.path("wide.h5")
-        pd.DataFrame(values, columns=[f"c{i}" for i in range(columns)]).to_csv(csv, index=False)
-        # The peak of the import alone: measured in a child Python whose only child is lathe.
-        measure = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-                   "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        proc = subprocess.run([sys.executable, "-c", measure, LATHE, "import", csv, out, "--quiet"],
-                              capture_output=True, text=True, timeout=600)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        peak_mb = int(proc.stdout.split()[-1]) / 1024
-        # Measured: 95 MB and a file 5x the CSV (its 20 float64 values, a dataset's object header and
-        # chunk index take some 600 bytes a column); before, 537 MB and 20x.
-        self.assertLess(peak_mb, 250, f"peak RSS {peak_mb:.0f} MB")
-        self.assertLess(os.path.getsize(out), 8 * os.path.getsize(csv))
-        with h5py.File(out) as f:
-            self.assertEqual(len(f.keys()), columns)
-            for i in (0, 1234, columns - 1):
-                np.testing.assert_array_equal(f[f"c{i}"][:], values[:, i])
-
-
 if __name__ == "__main__":
     unittest.main()
 
