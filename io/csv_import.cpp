@@ -1447,8 +1447,11 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   report.notes = notes_;
 
   const std::size_t width = columns_.size();
+  // No longer than the table either (pass 1's rows bound pass 2's): a block's room is allocated for
+  // every column, so a short, wide table's would be mostly unused (20 rows of 40,000 columns held
+  // blocks of 800 rows, 256 MB).
   const std::size_t block_rows = static_cast<std::size_t>(std::clamp<std::int64_t>(
-      options_.chunk_rows, 1,
+      std::min(options_.chunk_rows, std::max<std::int64_t>(1, kept_rows_)), 1,
       static_cast<std::int64_t>(std::max<std::size_t>(1, kBlockBytesLimit / (8 * width)))));
   // Chunks no longer than a block, so a wide table's chunks are written whole instead of waiting,
   // partly written, in HDF5's chunk cache (one per column: gigabytes); and no longer than the table

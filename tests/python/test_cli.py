@@ -1253,6 +1253,29 @@ class InspectJsonOfManyLabelsTest(TempDirTest):
         self.assertEqual(doc["head"][1]["id"], "user0000001")
 
 
+class WideImportTest(TempDirTest):
+    def test_a_short_wide_tables_blocks_hold_its_rows_only(self):
+        # 20 rows x 10,000 numeric columns: the import's blocks had room for 3,355 rows a column
+        # whatever the table's rows (256 MB of 8-byte values, all touched); they hold its 20 now.
+        # Peak RSS: 533 MB before, 273 MB after (the rest: HDF5's open datasets, some 20 KB each).
+        rows, columns = 20, 10000
+        values = np.random.default_rng(7).normal(size=(rows, columns)).round(3)
+        csv, out = self.path("wide.csv"), self.path("wide.h5")
+        pd.DataFrame(values, columns=[f"c{i}" for i in range(columns)]).to_csv(csv, index=False)
+        # The peak of the import alone: measured in a child Python whose only child is lathe.
+        measure = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+                   "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        proc = subprocess.run([sys.executable, "-c", measure, LATHE, "import", csv, out, "--quiet"],
+                              capture_output=True, text=True, timeout=600)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        peak_mb = int(proc.stdout.split()[-1]) / 1024
+        self.assertLess(peak_mb, 400, f"peak RSS {peak_mb:.0f} MB")
+        with h5py.File(out) as f:
+            self.assertEqual(len(f.keys()), columns)
+            for i in (0, 1234, columns - 1):
+                np.testing.assert_array_equal(f[f"c{i}"][:], values[:, i])
+
+
 if __name__ == "__main__":
     unittest.main()
 
