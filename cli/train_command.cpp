@@ -508,10 +508,12 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   if (o.trainer.sync_every < 1) throw UsageError("--sync-every must be at least 1 (got " + std::to_string(o.trainer.sync_every) + ")");
   o.task = args->task == "regression" ? Task::regression : args->task == "binary" ? Task::binary : Task::multiclass;
   o.kind = args->model == "fm" ? ModelKind::fm : ModelKind::linear;
-  const std::string& opt = args->optimizer;
-  o.optimizer.kind = opt == "sgd" ? OptimizerKind::sgd : opt == "momentum" ? OptimizerKind::momentum
-                     : opt == "nesterov" ? OptimizerKind::nesterov : opt == "adagrad" ? OptimizerKind::adagrad
-                     : opt == "adamw" ? OptimizerKind::adamw : OptimizerKind::adam;
+  // The names are optimizer_name's (the --optimizer check lists them).
+  for (const OptimizerKind kind :
+       {OptimizerKind::sgd, OptimizerKind::momentum, OptimizerKind::nesterov,
+        OptimizerKind::adagrad, OptimizerKind::adam, OptimizerKind::adamw}) {
+    if (args->optimizer == optimizer_name(kind)) o.optimizer.kind = kind;
+  }
   o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
   o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
                        : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
