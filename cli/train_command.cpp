@@ -61,8 +61,8 @@ class LiveProgressBar {
     const double fraction = static_cast<double>(p.rows_done) / static_cast<double>(p.rows);
     constexpr int kBarCells = 20;
     const int full = static_cast<int>(fraction * kBarCells);
-    std::string line = "epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs) + " [" +
-                       std::string(static_cast<std::size_t>(full), '#') +
+    std::string line = p.name + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs) +
+                       " [" + std::string(static_cast<std::size_t>(full), '#') +
                        std::string(static_cast<std::size_t>(kBarCells - full), '.') + "] " +
                        std::to_string(static_cast<int>(fraction * 100.0)) + "%";
     if (p.seconds > 0 && p.rows_done > 0) {
@@ -370,9 +370,10 @@ void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pat
 // The values `lathe train` parses its options into.
 struct TrainArgs {
   std::string data, out, device = "auto", group, task, model = "linear", optimizer = "adam",
-              schedule = "cosine", valid, metric, positive, weight, class_weight, mode = "exact",
-              metrics_log, config, checkpoint, resume, sparse_updates = "lazy", target_transform,
-              valid_fraction = "auto";
+                         schedule = "cosine", valid, metric, positive, weight, class_weight,
+                         mode = "exact", metrics_log, config, checkpoint, resume,
+                         sparse_updates = "lazy", target_transform, valid_fraction = "auto",
+                         refit = "auto";
   PreparationArgs preparation;
   TrainTableOptions options;
   bool dedup = false, quiet = false;
@@ -515,6 +516,9 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     if (args->optimizer == optimizer_name(kind)) o.optimizer.kind = kind;
   }
   o.optimizer.lazy_sparse = args->sparse_updates == "lazy";
+  o.refit = args->refit == "yes"  ? RefitChoice::yes
+            : args->refit == "no" ? RefitChoice::no
+                                  : RefitChoice::automatic;
   o.trainer.schedule = args->schedule == "inverse" ? ScheduleKind::inverse_time
                        : args->schedule == "cosine" ? ScheduleKind::cosine : ScheduleKind::constant;
   // --schedule inverse without --decay: once per epoch, lr / (1 + epochs done). The steps per
@@ -717,6 +721,12 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   summary["stage_seconds"] = stages;
   if (args->dedup) summary["duplicates_removed"] = report.duplicates;
   summary["streamed"] = report.streamed;
+  // The saved model's training after the epoch was chosen (--refit): null when it is the kept
+  // epoch's.
+  summary["refit"] = report.refit_rows > 0 ? nlohmann::json{{"rows", report.refit_rows},
+                                                            {"epochs", report.refit_epochs},
+                                                            {"train_loss", report.refit_train_loss}}
+                                           : nlohmann::json(nullptr);
   std::cout << summary.dump() << "\n";
 }
 
@@ -814,6 +824,17 @@ void add_train_command(CLI::App& app) {
       ->type_name("FLOAT")
       ->capture_default_str();
   cmd->add_option("--valid", args->valid, "A separate validation file");
+  cmd->add_option("--refit", args->refit,
+                  "yes: once the rows held out by --valid-fraction have chosen the epoch, train "
+                  "again from the start "
+                  "on the training and held-out rows together for that many epochs, and save that "
+                  "model (its stored "
+                  "validation metrics stay the chosen epoch's); auto: a linear model, when at "
+                  "least 10% of the rows are "
+                  "held out (tables up to 100,000 rows at the automatic fraction); no: save the "
+                  "chosen epoch's model")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "yes", "no"}));
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(cmd, "--patience", o.trainer.patience,
                           "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner)")

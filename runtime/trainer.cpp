@@ -222,6 +222,12 @@ double mean_weight_of(double total, std::int64_t rows) {
   return total / static_cast<double>(rows);
 }
 
+// The run's last epoch: TrainerOptions::stop_after_epoch when set (at most epochs), else epochs.
+std::int32_t last_epoch_of(const TrainerOptions& options) {
+  return options.stop_after_epoch > 0 ? std::min(options.stop_after_epoch, options.epochs)
+                                      : options.epochs;
+}
+
 // Runs an epoch's steps (the model's loss sum already reset) and returns the epoch's total sample
 // weight: (epoch, step, optimizer_restart, total_steps).
 using EpochSteps = std::function<double(std::int32_t, std::int64_t&, std::int64_t, std::int64_t)>;
@@ -283,7 +289,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   }
   const auto start = std::chrono::steady_clock::now();
 
-  for (std::int32_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
+  const std::int32_t last_epoch = last_epoch_of(options);
+  for (std::int32_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     model.take_loss_sum();  // start the epoch's running loss from zero
     const double total_weight = run_epoch(epoch, step, optimizer_restart, total_steps);
@@ -295,9 +302,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     record.epoch = epoch;
     record.train_loss = loss_sum / std::max(total_weight, 1e-300);
     if (!std::isfinite(record.train_loss) || !model.parameters_finite()) {
-      throw Error("epoch " + std::to_string(epoch) +
-                  ": the training loss or the weights are no longer finite (the optimization diverged); " +
-                  options.divergence_advice);
+      throw DivergenceError(
+          "epoch " + std::to_string(epoch) +
+          ": the training loss or the weights are no longer finite (the optimization diverged); " +
+          options.divergence_advice);
     }
     if (valid && valid->rows > 0) {
       predictions.resize(static_cast<std::size_t>(valid->rows * link.outputs));
@@ -359,8 +367,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     }
     if (options.progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double eta = elapsed / (epoch - first_epoch + 1) * (options.epochs - epoch);
-      std::cerr << "epoch " << epoch << "/" << options.epochs << "  loss " << record.train_loss;
+      const double eta = elapsed / (epoch - first_epoch + 1) * (last_epoch - epoch);
+      std::cerr << options.progress_name << " " << epoch << "/" << last_epoch << "  loss "
+                << record.train_loss;
       if (have_valid) {
         std::cerr << "  valid " << outcome.metric << " " << record.valid.values.at(outcome.metric);
         if (valid->selection_weights) std::cerr << " (class-weighted " << value << ")";
@@ -547,13 +556,15 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                                      std::int64_t total_steps) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
-    if (epoch < options.epochs) model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
+    if (epoch < last_epoch_of(options))
+      model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
     const auto epoch_start = std::chrono::steady_clock::now();
     std::function<void(std::int64_t)> rows_done;
     const bool short_epochs = last_epoch_seconds >= 0.0 && last_epoch_seconds < kProgressMinEpochSeconds;
     if (options.on_epoch_progress && !short_epochs) {
       rows_done = [&](std::int64_t done) {
-        options.on_epoch_progress({epoch, options.epochs, done, train.rows, seconds_since(epoch_start)});
+        options.on_epoch_progress({options.progress_name, epoch, last_epoch_of(options), done,
+                                   train.rows, seconds_since(epoch_start)});
       };
     }
     run_steps(model, train.rows, options, mean_weight, step, restart, total_steps, plans, rows_done);
@@ -625,7 +636,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       TrainingWindow& other = buffers[(base + k + 1) % 2];
       if (k + 1 < windows) {
         next = load_async(epoch_row(window_order, k + 1), other);
-      } else if (epoch < options.epochs) {  // epochs count from 1 to options.epochs
+      } else if (epoch < last_epoch_of(options)) {  // epochs count from 1 to the last
         ahead = load_async(epoch_row(window_order_of(epoch + 1), 0), other);
         ahead_epoch = epoch + 1;
       }
@@ -641,7 +652,8 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       if (options.on_epoch_progress) {
         const std::int64_t before = rows_bound - current.rows;
         rows_done = [&, before](std::int64_t done) {
-          options.on_epoch_progress({epoch, options.epochs, before + done, rows, seconds_since(epoch_start)});
+          options.on_epoch_progress({options.progress_name, epoch, last_epoch_of(options),
+                                     before + done, rows, seconds_since(epoch_start)});
         };
       }
       run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans, rows_done);

@@ -29,6 +29,7 @@ struct TrainerState;
 
 // How far an epoch has come, for a live progress bar (`lathe train` on a terminal).
 struct EpochProgress {
+  std::string name = "epoch";  // TrainerOptions::progress_name
   std::int32_t epoch = 0;     // counting from 1
   std::int32_t epochs = 0;    // the run's last epoch
   std::int64_t rows_done = 0; // training rows the epoch's steps have covered so far
@@ -44,6 +45,10 @@ struct TrainerOptions {
   bool step_graphs = true;
   std::int32_t workers = 0;     // parallel: 0 = the device's choice
   std::int32_t epochs = 20;
+  // Stop after this epoch (0: after `epochs`); the learning-rate schedule still spans `epochs`, so
+  // the run takes the first stop_after_epoch epochs of an `epochs`-epoch run's rates (a refit on
+  // every row for the epochs the validation rows chose: io/train_table.cpp).
+  std::int32_t stop_after_epoch = 0;
   std::int64_t batch = 256;
   float learning_rate = 0.01f;
   // Cosine by default: decaying to zero over --epochs takes minibatch noise out of the last epochs
@@ -67,6 +72,9 @@ struct TrainerOptions {
   // --stop-margin times the constant model's metric (constant_metric_scale).
   double overfit_margin = 0.0;
   bool progress = true;
+  // What the progress lines and the live bar call an epoch ("epoch 3/20"; a refit's "refit epoch
+  // 3/20").
+  std::string progress_name = "epoch";
   // Called during each epoch between groups of steps (at most a few hundred times an epoch), the
   // last time with rows_done == rows, before validation and before the epoch's line is printed.
   // When set, an exact-mode epoch hands its steps to the model in groups rather than all at once

@@ -382,6 +382,43 @@ struct SmallTraining {
   }
 };
 
+// A refit (io/train_table.cpp, --refit) takes the first epochs of a run's schedule: stopped after
+// epoch 3 of a 7-epoch cosine run, the weights are that run's after epoch 3 (its checkpoint), not
+// those of a 3-epoch run, whose rates decay sooner.
+TEST(TrainerStopAfterEpoch, TakesTheFirstEpochsOfTheWholeSchedule) {
+  SmallTraining t;
+  TrainerOptions options;
+  options.epochs = 7;
+  options.batch = 16;
+  options.patience = 0;
+  options.progress = false;
+  options.learning_rate = 0.05f;
+  options.schedule = ScheduleKind::cosine;
+  options.checkpoint_every = 3;
+  std::vector<TrainerState> states;
+  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+  t.train(OptimizerKind::adam, options);
+  ASSERT_EQ(states.size(), 2u);  // after epochs 3 and 6
+  options.checkpoint_every = 0;
+  options.on_checkpoint = nullptr;
+  options.stop_after_epoch = 3;
+  ModelParameters stopped;
+  const TrainOutcome outcome = t.train(OptimizerKind::adam, options, &stopped);
+  EXPECT_EQ(outcome.history.size(), 3u);
+  EXPECT_EQ(outcome.best_epoch, 3);
+  EXPECT_EQ(stopped.weights, states[0].last.weights);
+  EXPECT_EQ(stopped.bias, states[0].last.bias);
+  EXPECT_EQ(outcome.best.weights, states[0].last.weights);
+  options.epochs = 3;
+  options.stop_after_epoch = 0;
+  ModelParameters short_run;
+  t.train(OptimizerKind::adam, options, &short_run);
+  EXPECT_NE(short_run.weights, stopped.weights);
+  // Past the epochs, the run ends at its last epoch.
+  options.stop_after_epoch = 9;
+  EXPECT_EQ(t.train(OptimizerKind::adam, options).history.size(), 3u);
+}
+
 TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
   SmallTraining t;
   TrainerOptions options;

@@ -30,6 +30,13 @@ class UsageError : public InputError {
   using InputError::InputError;
 };
 
+// Training stopped because its loss or weights were no longer finite (the optimization diverged):
+// the message names the epoch and what to try.
+class DivergenceError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A call into the HDF5 library failed. The message names the file and dataset and gives HDF5's
 // reason; the failed call and its place in Lathe's source are kept apart in `call_site`, which the
 // CLI prints only when LATHE_DEBUG is set (users need the reason, developers the call).

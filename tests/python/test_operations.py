@@ -356,9 +356,13 @@ class OperationsTest(unittest.TestCase):
         # What stays on the screen: each line as its last \r left it.
         shown = [line.split("\r")[-1].rstrip() for line in text.split("\n") if line.split("\r")[-1].strip()]
         shown = [line for line in shown if not line.startswith("train: note:")]  # the float32 note on f2
-        self.assertEqual(len(shown), 3, shown)
-        for epoch, line in enumerate(shown, start=1):
+        # The three epochs, then the refit's (on by default for a small table), each line as it ended.
+        self.assertEqual(len(shown), 7, shown)
+        for epoch, line in enumerate(shown[:3], start=1):
             self.assertRegex(line, rf"^epoch {epoch}/3  loss [0-9.]+  valid logloss [0-9.]+  \d+ rows/s  eta ")
+        self.assertRegex(shown[3], r"^refit: training again on all \d+ rows .* for the 3 epochs the validation rows chose$")
+        for epoch, line in enumerate(shown[4:], start=1):
+            self.assertRegex(line, rf"^refit epoch {epoch}/3  loss [0-9.]+  \d+ rows/s  eta ")
         # The bar hands each epoch's steps to the model in groups: the same weights, bit for bit.
         terminal_model = self.path("bar_terminal.h5")
         os.replace(self.path("bar.h5"), terminal_model)
@@ -373,9 +377,12 @@ class OperationsTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertNotIn("\r", proc.stderr)
         lines = [line for line in proc.stderr.splitlines() if not line.startswith("train: note:")]
-        self.assertEqual(len(lines), 3, lines)
-        for epoch, line in enumerate(lines, start=1):
+        self.assertEqual(len(lines), 7, lines)
+        for epoch, line in enumerate(lines[:3], start=1):
             self.assertRegex(line, rf"^epoch {epoch}/3  loss ")
+        self.assertRegex(lines[3], r"^refit: training again on all ")
+        for epoch, line in enumerate(lines[4:], start=1):
+            self.assertRegex(line, rf"^refit epoch {epoch}/3  loss ")
 
     # --- finding 10: messages ---------------------------------------------------------------------
 

@@ -701,6 +701,91 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(training["valid_fraction"], 0)
         self.assertEqual(training["valid_rows"], 500)
 
+    def test_refit_trains_again_on_every_row_for_the_epochs_the_validation_rows_chose(self):
+        # Numeric columns, unscaled and without missing values: the refit's rows are prepared as a run on
+        # every row prepares them, so the refit is that run stopped at the chosen epoch, bit for bit.
+        rng = np.random.default_rng(11)
+        df = pd.DataFrame(rng.normal(size=(3000, 5)), columns=[f"x{i}" for i in range(5)])
+        df["y"] = (df.x0 - df.x1 + 0.5 * df.x2 * df.x3 + rng.logistic(size=3000) > 0).astype(int)
+        data = import_frame(df, self.dir, "planted")
+        flags = ["--label", "y", "--task", "binary", "--scale", "none", "--batch", "64", "--schedule", "constant",
+                 "--lr", "0.05", "--epochs", "12"]
+        refit, summary = self.train(data, *flags, out="refit.h5")
+        # 20% of 3000 rows held out: refitted by default, for the chosen epochs, on all 3000 rows.
+        self.assertEqual(summary["train_rows"] + summary["valid_rows"], 3000)
+        self.assertEqual(summary["refit"]["rows"], 3000)
+        self.assertEqual(summary["refit"]["epochs"], summary["best_epoch"])
+        everything, _ = self.train(data, *flags[:-1], str(summary["best_epoch"]), "--valid-fraction", "0",
+                                   out="everything.h5")
+        held, held_summary = self.train(data, *flags, "--refit", "no", out="held.h5")
+        self.assertIsNone(held_summary["refit"])
+        self.assertEqual(held_summary["best_epoch"], summary["best_epoch"])
+        with h5py.File(refit) as fr, h5py.File(everything) as fe, h5py.File(held) as fh:
+            self.assertEqual(fr["weights"][:].tobytes(), fe["weights"][:].tobytes())
+            self.assertEqual(fr["bias"][:].tobytes(), fe["bias"][:].tobytes())
+            self.assertNotEqual(fr["weights"][:].tobytes(), fh["weights"][:].tobytes())
+        # The stored validation metrics are the chosen epoch's, as without the refit; the model says it was refitted.
+        evaluated = self.evaluate(refit, data)
+        self.assertEqual(evaluated["training"]["refit"], {"rows": 3000, "epochs": summary["best_epoch"]})
+        self.assertEqual(evaluated["training_valid"], self.evaluate(held, data)["training_valid"])
+        self.assertNotIn("refit", self.evaluate(held, data)["training"])
+        report = self.path("report.html")
+        run("report", refit, "--out", report)
+        with open(report) as f:
+            self.assertIn("trained again on all 3000 training and validation rows", f.read())
+        # Few rows held out (under 10%): no refit unless asked.
+        _, few = self.train(data, *flags, "--valid-fraction", "0.05", out="few.h5")
+        self.assertIsNone(few["refit"])
+        _, asked = self.train(data, *flags, "--valid-fraction", "0.05", "--refit", "yes", out="asked.h5")
+        self.assertEqual(asked["refit"]["rows"], 3000)
+        # Nothing to refit on: asked for, refused, naming why; no model written.
+        valid = import_frame(df.head(500), self.dir, "valid")
+        for extra, why in ((["--valid-fraction", "0"], "no validation rows are held out"),
+                           (["--valid", valid], "a separate file (--valid)"),
+                           (["--stream"], "streamed")):
+            with self.subTest(extra=extra):
+                out = self.path("refused.h5")
+                proc = run("train", data, "--out", out, *flags, "--refit", "yes", *extra, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn("--refit yes: ", proc.stderr)
+                self.assertIn(why, proc.stderr)
+                self.assertFalse(os.path.exists(out))
+        # auto leaves those runs alone.
+        _, separate = self.train(data, *flags, "--valid", valid, out="separate.h5")
+        self.assertIsNone(separate["refit"])
+
+    def test_a_refit_that_goes_astray_is_dropped_and_said(self):
+        rng = np.random.default_rng(11)
+        df = pd.DataFrame(rng.normal(size=(3000, 5)), columns=[f"x{i}" for i in range(5)])
+        df["y"] = (df.x0 - df.x1 + rng.logistic(size=3000) > 0).astype(int)
+        data = import_frame(df, self.dir, "wandering")
+        # Plain SGD at a rate it only wanders at: the chosen epoch is the luckiest of 30, which the refit's run
+        # does not repeat, even on the validation rows it trains on.
+        flags = ["--label", "y", "--task", "binary", "--optimizer", "sgd", "--schedule", "constant", "--lr", "30",
+                 "--batch", "8", "--epochs", "30", "--patience", "0", "--stop-margin", "0"]
+        proc = run("train", data, *flags, "--out", self.path("astray.h5"), "--device", "cpu")
+        self.assertRegex(proc.stderr, r"no refit: the model trained again on all 3000 rows scored logloss [0-9.]+ on "
+                                      r"the validation rows it trained on, worse than the [0-9.]+ of epoch \d+ without them")
+        self.assertIsNone(json.loads(proc.stdout.strip().splitlines()[-1])["refit"])
+        kept, _ = self.train(data, *flags, "--refit", "no", out="kept.h5")
+        with h5py.File(self.path("astray.h5")) as a, h5py.File(kept) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+        # A refit that diverges (ten times the steps an epoch at a rate the chosen epoch survived): the chosen
+        # epoch's model is saved, said, and the run succeeds.
+        rng = np.random.default_rng(3)
+        X = rng.normal(size=(5000, 4))
+        reg = pd.DataFrame(X, columns=list("abcd"))
+        reg["y"] = X @ [1, 2, -1, 0.5] + rng.normal(size=5000)
+        data = import_frame(reg, self.dir, "steep_data")
+        flags = ["--label", "y", "--task", "regression", "--optimizer", "sgd", "--schedule", "constant", "--lr", "0.4",
+                 "--batch", "1", "--valid-fraction", "0.9", "--patience", "1", "--stop-margin", "0"]
+        proc = run("train", data, *flags, "--refit", "yes", "--out", self.path("steep.h5"), "--device", "cpu")
+        self.assertIn("no refit: training again on all 5000 rows diverged (refit epoch 1: the training loss or the "
+                      "weights are no longer finite", proc.stderr)
+        kept, _ = self.train(data, *flags, "--refit", "no", out="steep_kept.h5")
+        with h5py.File(self.path("steep.h5")) as a, h5py.File(kept) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+
     def test_the_default_holdout_is_20_percent_up_to_10000_rows_until_5_percent_is_more(self):
         # 50k rows and fewer: 20%. Then 10,000 rows (8% of 125k) until 5% is more (5% of 300k).
         data = self.path("big.h5")
@@ -1165,12 +1250,25 @@ class TrainTest(unittest.TestCase):
         ck = self.path("ck-{epoch}.h5")
         whole, _ = self.train(data, *flags, "--init-model", old, "--refit-prep", "--checkpoint-every", "1",
                               "--checkpoint", ck, out="whole.h5")
-        # Resumed without repeating --init-model: the checkpoint's parent is the model's.
-        resumed, _ = self.train(data, *flags, "--resume", self.path("ck-1.h5"), out="resumed.h5")
-        with h5py.File(whole) as a, h5py.File(resumed) as b:
-            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
-            self.assertIn("parent", b.attrs)
-            self.assertEqual(a.attrs["parent"], b.attrs["parent"])
+        # Resumed without repeating --init-model: the checkpoint's parent is the model's. The refit (on by
+        # default for telco's 7043 rows) would start from the parent's weights, which the run does not have:
+        # it is left out, said; with --init-model again it is the uninterrupted run's.
+        proc = run("train", data, *flags, "--resume", self.path("ck-1.h5"), "--out", self.path("resumed.h5"),
+                   "--device", "cpu")
+        self.assertIn("no refit (--refit auto): the run that wrote --resume", proc.stderr)
+        self.assertIsNone(json.loads(proc.stdout.strip().splitlines()[-1])["refit"])
+        unrefitted, _ = self.train(data, *flags, "--init-model", old, "--refit-prep", "--refit", "no", out="unrefitted.h5")
+        refitted, _ = self.train(data, *flags, "--resume", self.path("ck-1.h5"), "--init-model", old, "--refit-prep",
+                                 out="refitted.h5")
+        for this, that in ((unrefitted, self.path("resumed.h5")), (whole, refitted)):
+            with h5py.File(this) as a, h5py.File(that) as b:
+                self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+                self.assertIn("parent", b.attrs)
+                self.assertEqual(a.attrs["parent"], b.attrs["parent"])
+        proc = run("train", data, *flags, "--resume", self.path("ck-1.h5"), "--refit", "yes", "--out",
+                   self.path("refused.h5"), check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--refit yes: the run that wrote --resume", proc.stderr)
         # A checkpoint of a streamed run resumed in memory: another epoch order, said.
         self.train(data, *flags, "--stream", "--checkpoint-every", "1", "--checkpoint", ck, out="streamed.h5")
         proc = run("train", data, *flags, "--out", self.path("in_memory.h5"), "--resume", self.path("ck-1.h5"),
