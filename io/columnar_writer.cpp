@@ -16,14 +16,17 @@ using h5::H5Handle;
 
 namespace {
 
-// Staged chunks held before a batch is compressed: enough work for every thread, bounded memory.
+// Staged chunks held before a batch is compressed and written: enough work for every thread,
+// bounded memory.
 constexpr std::size_t kBatchBytes = std::size_t{32} << 20;
-// Above this much staging (one chunk per column), a very wide table keeps HDF5's own serial filter
-// path, whose chunk cache holds partly written chunks instead.
+// Above this much staging (one chunk per column), a very wide table is written through H5Dwrite
+// (HDF5's own serial filters), whose chunk cache holds partly written chunks instead.
 constexpr std::size_t kStagingBytesLimit = std::size_t{256} << 20;
 // The shortest chunk a wide table's columns are cut to (so that a chunk of each fits the staging):
 // shorter chunks would cost more in HDF5's per-chunk overhead than they save.
 constexpr std::int64_t kMinWideChunkRows = 256;
+// HDF5's default for a chunked dataset's B-tree: nodes of up to 2k = 64 chunks.
+constexpr std::int64_t kDefaultChunkIndexK = 32;
 
 std::size_t stored_size(StoredType type) {
   switch (type) {
@@ -60,22 +63,23 @@ hid_t file_type(StoredType stored) {
 
 }  // namespace
 
-// With compression, whole chunks are filtered here (shuffle, then deflate with libdeflate) by all
-// threads at once and handed to HDF5 with H5Dwrite_chunk: HDF5's own filters would run on one
-// thread under its global lock. Only a column's last, partial chunk goes through H5Dwrite.
+// Whole chunks are made here and handed to HDF5 with H5Dwrite_chunk: with compression filtered
+// (shuffle, then deflate with libdeflate) by all threads at once, as HDF5's own filters would run
+// on one thread under its global lock; without, as they are. Only a column's last, partial chunk
+// goes through H5Dwrite (and HDF5's chunk cache).
 struct ColumnarWriter::Impl {
   std::string context;
   std::vector<ColumnSpec> specs;
   ColumnarWriteOptions options;
   H5Handle file;
   H5Handle text_type;  // variable-length UTF-8 strings, in the file and in memory
-  std::vector<H5Handle> datasets;
+  std::vector<H5Handle> datasets;  // each column's, while open (see held_open)
   std::vector<std::int64_t> rows;  // rows appended to each column (staged ones included)
   std::vector<std::vector<std::string>> categories;
   std::vector<std::pair<std::string, std::string>> attributes;
   bool closed = false;
 
-  bool filter_here = false;        // compressed chunks made by this writer (see above)
+  bool chunks_here = false;        // whole chunks made by this writer (see above)
   std::size_t chunk_rows = 0;
   std::vector<std::int64_t> written_rows;            // rows in the file (whole chunks)
   std::vector<std::vector<unsigned char>> staging;   // each column's rows after written_rows
@@ -95,24 +99,56 @@ struct ColumnarWriter::Impl {
     if (c >= datasets.size()) throw Error(context + ": column index " + std::to_string(c) + " out of range");
   }
 
+  // An open dataset costs HDF5 some 20 KB (its chunk cache, B-tree, property lists): held open,
+  // every column of a table of tens of thousands would take gigabytes. A column whose chunks are
+  // made here leaves no partly written chunk in HDF5's chunk cache, so it is opened for each write
+  // and closed after; one written through H5Dwrite (text, or a table too wide for the staging)
+  // stays open, its partly written chunk cached between appends instead of rewritten at each.
+  bool held_open(std::size_t c) const {
+    return !chunks_here || specs[c].stored == StoredType::text;
+  }
+
+  hid_t dataset(std::size_t c) {
+    if (!datasets[c]) {
+      datasets[c] = h5::dataset_handle(
+          LATHE_H5_CHECK(H5Dopen2(file.get(), specs[c].name.c_str(), H5P_DEFAULT), where(c)));
+    }
+    return datasets[c].get();
+  }
+
+  // Closing a dataset writes what HDF5's chunk cache holds of it, and a chunk whose write fails (a
+  // full disk) is dropped from the cache all the same: neither H5Fflush nor H5Fclose sees it again,
+  // so a close whose failure went unchecked left a file with holes, and exit 0. Every close of a
+  // dataset this writer wrote is checked, here and in close(); only a writer given up on (an
+  // exception, its file never committed) closes them unchecked, in H5Handle's destructor.
+  void close_dataset(std::size_t c) {
+    if (datasets[c]) LATHE_H5_CHECK(H5Dclose(datasets[c].release()), where(c));
+  }
+
+  // Closes the column's dataset unless it is held open.
+  void done_with(std::size_t c) {
+    if (!held_open(c)) close_dataset(c);
+  }
+
   // Writes `count` values of mem_type through HDF5 at the column's file rows.
   void write_through_hdf5(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
     const std::string w = where(c);
     const hsize_t old_rows = static_cast<hsize_t>(written_rows[c]);
     const hsize_t new_rows = old_rows + count;
-    LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &new_rows), w);
-    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
+    const hid_t dset = dataset(c);
+    LATHE_H5_CHECK(H5Dset_extent(dset, &new_rows), w);
+    H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dset), w));
     const hsize_t n = count;
     LATHE_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &old_rows, nullptr, &n, nullptr), w);
     H5Handle mem = h5::dataspace_handle(LATHE_H5_CHECK(H5Screate_simple(1, &n, nullptr), w));
-    LATHE_H5_CHECK(H5Dwrite(datasets[c].get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data), w);
+    LATHE_H5_CHECK(H5Dwrite(dset, mem_type, mem.get(), space.get(), H5P_DEFAULT, data), w);
     written_rows[c] = static_cast<std::int64_t>(new_rows);
   }
 
   void append(std::size_t c, hid_t mem_type, const void* data, std::size_t count) {
     check_column(c);
     if (count == 0) return;
-    if (!filter_here) {
+    if (!chunks_here) {
       write_through_hdf5(c, mem_type, data, count);
       rows[c] = written_rows[c];
       return;
@@ -159,9 +195,36 @@ struct ColumnarWriter::Impl {
     return chunk;
   }
 
-  // Filters the batch's chunks on every thread, then writes them in order on this one.
+  // Filters the batch's chunks on every thread (with compression), then writes them in order on
+  // this one.
   void flush_batch() {
     if (batch.empty()) return;
+    const bool compressed = options.deflate_level > 0;
+    if (compressed) filter_batch();
+    for (Chunk& chunk : batch) {
+      const std::size_t c = chunk.column;
+      const std::string w = where(c);
+      const hsize_t end = static_cast<hsize_t>(chunk.first_row) + chunk_rows;
+      const hid_t dset = dataset(c);
+      hsize_t extent = 0;
+      {
+        H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(dset), w));
+        LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &extent, nullptr), w);
+      }
+      if (extent < end) LATHE_H5_CHECK(H5Dset_extent(dset, &end), w);
+      const hsize_t offset = static_cast<hsize_t>(chunk.first_row);
+      const std::vector<unsigned char>& stored = compressed ? chunk.compressed : chunk.raw;
+      LATHE_H5_CHECK(H5Dwrite_chunk(dset, H5P_DEFAULT, 0, &offset, stored.size(), stored.data()),
+                     w);
+      done_with(c);
+      spare.push_back(std::move(chunk));
+    }
+    batch.clear();
+    batch_bytes = 0;
+  }
+
+  // Shuffles and deflates each chunk of the batch, on every thread.
+  void filter_batch() {
     const int threads = std::max(1, std::min(omp_get_max_threads(), static_cast<int>(batch.size())));
     while (deflaters.size() < static_cast<std::size_t>(threads)) {
       deflaters.push_back(std::make_unique<Deflater>(options.deflate_level));
@@ -181,29 +244,11 @@ struct ColumnarWriter::Impl {
       }
     }
     if (error) std::rethrow_exception(error);
-    for (Chunk& chunk : batch) {
-      const std::size_t c = chunk.column;
-      const std::string w = where(c);
-      const hsize_t end = static_cast<hsize_t>(chunk.first_row) + chunk_rows;
-      hsize_t extent = 0;
-      {
-        H5Handle space = h5::dataspace_handle(LATHE_H5_CHECK(H5Dget_space(datasets[c].get()), w));
-        LATHE_H5_CHECK(H5Sget_simple_extent_dims(space.get(), &extent, nullptr), w);
-      }
-      if (extent < end) LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &end), w);
-      const hsize_t offset = static_cast<hsize_t>(chunk.first_row);
-      LATHE_H5_CHECK(H5Dwrite_chunk(datasets[c].get(), H5P_DEFAULT, 0, &offset, chunk.compressed.size(),
-                                    chunk.compressed.data()),
-                     w);
-      spare.push_back(std::move(chunk));
-    }
-    batch.clear();
-    batch_bytes = 0;
   }
 
   // Writes every staged row: the batch, then each column's partial last chunk through HDF5.
   void flush_all() {
-    if (!filter_here) return;
+    if (!chunks_here) return;
     flush_batch();
     for (std::size_t c = 0; c < specs.size(); ++c) {
       const std::size_t size = stored_size(specs[c].stored);
@@ -213,9 +258,10 @@ struct ColumnarWriter::Impl {
       }
       if (written_rows[c] != rows[c]) {  // the extent ends on the last row, not the last chunk
         const hsize_t n = static_cast<hsize_t>(rows[c]);
-        LATHE_H5_CHECK(H5Dset_extent(datasets[c].get(), &n), where(c));
+        LATHE_H5_CHECK(H5Dset_extent(dataset(c), &n), where(c));
         written_rows[c] = rows[c];
       }
+      done_with(c);
     }
   }
 };
@@ -239,15 +285,6 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
                        "' cannot be an HDF5 dataset name (empty, '.' or containing '/')");
     }
   }
-  H5Handle fcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), m.context));
-  LATHE_H5_CHECK(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), m.context);
-  // The 1.8 file format stores large attributes densely: a column with many categories, or a table
-  // with many columns, would overflow the 64 KiB object header of the oldest format.
-  H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), m.context));
-  LATHE_H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), m.context);
-  m.file = h5::file_handle(
-      LATHE_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), m.context));
-  const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
   std::int64_t row_bytes = 0;
   for (const ColumnSpec& spec : m.specs) row_bytes += static_cast<std::int64_t>(stored_size(spec.stored));
   std::int64_t chunk_rows = options.chunk_rows;
@@ -255,7 +292,32 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
   if (row_bytes > 0) {
     chunk_rows = std::min(chunk_rows, std::max(kMinWideChunkRows, static_cast<std::int64_t>(kStagingBytesLimit) / row_bytes));
   }
-  const hsize_t chunk = static_cast<hsize_t>(std::max<std::int64_t>(1, chunk_rows));
+  chunk_rows = std::max<std::int64_t>(1, chunk_rows);
+  const hsize_t chunk = static_cast<hsize_t>(chunk_rows);
+  m.chunk_rows = static_cast<std::size_t>(chunk);
+  std::size_t staging_bytes = 0;
+  for (const ColumnSpec& spec : m.specs) {
+    if (spec.stored != StoredType::text) staging_bytes += m.chunk_rows * stored_size(spec.stored);
+  }
+  m.chunks_here = staging_bytes <= kStagingBytesLimit;
+  H5Handle fcpl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), m.context));
+  LATHE_H5_CHECK(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), m.context);
+  // Each column's chunks are indexed by a B-tree whose every node has room for 2k chunks (HDF5's
+  // default k: 32), some 2 KB in the file and in memory: a table of a few chunks a column gets
+  // nodes no larger than its chunks need, or a wide, short table's file is mostly empty nodes.
+  if (options.expected_rows > 0) {
+    const std::int64_t chunks = (options.expected_rows + chunk_rows - 1) / chunk_rows;
+    const auto k =
+        static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 1) / 2, 1, kDefaultChunkIndexK));
+    LATHE_H5_CHECK(H5Pset_istore_k(fcpl.get(), k), m.context);
+  }
+  // The 1.8 file format stores large attributes densely: a column with many categories, or a table
+  // with many columns, would overflow the 64 KiB object header of the oldest format.
+  H5Handle fapl = h5::plist_handle(LATHE_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), m.context));
+  LATHE_H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), m.context);
+  m.file = h5::file_handle(
+      LATHE_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), m.context));
+  const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
   m.text_type = h5::datatype_handle(LATHE_H5_CHECK(H5Tcopy(H5T_C_S1), m.context));
   LATHE_H5_CHECK(H5Tset_size(m.text_type.get(), H5T_VARIABLE), m.context);
   LATHE_H5_CHECK(H5Tset_cset(m.text_type.get(), H5T_CSET_UTF8), m.context);
@@ -279,16 +341,11 @@ ColumnarWriter::ColumnarWriter(const std::filesystem::path& path, std::vector<Co
         H5Dcreate2(m.file.get(), m.specs[c].name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                    H5P_DEFAULT),
         w)));
+    m.done_with(c);
   }
   m.rows.assign(m.specs.size(), 0);
   m.written_rows.assign(m.specs.size(), 0);
   m.categories.resize(m.specs.size());
-  m.chunk_rows = static_cast<std::size_t>(chunk);
-  std::size_t staging_bytes = 0;
-  for (const ColumnSpec& spec : m.specs) {
-    if (spec.stored != StoredType::text) staging_bytes += m.chunk_rows * stored_size(spec.stored);
-  }
-  m.filter_here = options.deflate_level > 0 && staging_bytes <= kStagingBytesLimit;
   m.staging.resize(m.specs.size());
 }
 
@@ -342,14 +399,14 @@ void ColumnarWriter::close() {
   for (std::size_t c = 0; c < m.specs.size(); ++c) {
     names.push_back(m.specs[c].name);
     if (m.specs[c].stored == StoredType::categorical_codes) {
-      h5::write_string_attribute(m.datasets[c].get(), "categories", m.categories[c], m.where(c));
+      h5::write_string_attribute(m.dataset(c), "categories", m.categories[c], m.where(c));
     }
+    m.close_dataset(c);  // held open or opened for its categories: its cached chunks written now
   }
   h5::write_string_attribute(m.file.get(), "lathe_columns", names, m.context);
   h5::write_string_attribute(m.file.get(), "lathe_layout", std::string("columnar"), m.context);
   h5::write_int_attribute(m.file.get(), "lathe_format_version", 1, m.context);
   for (const auto& [k, v] : m.attributes) h5::write_string_attribute(m.file.get(), k.c_str(), v, m.context);
-  m.datasets.clear();
   LATHE_H5_CHECK(H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL), m.context);
   // Close explicitly to see the error (a full disk shows up here).
   LATHE_H5_CHECK(H5Fclose(m.file.release()), m.context);

@@ -31,7 +31,9 @@ struct ColumnarWriteOptions {
   // column fits the writer's staging (256 MB): memory is then bounded whatever the column count.
   std::int64_t chunk_rows = 65536;
   int deflate_level = 4;  // 0 = no compression (and no shuffle)
-  std::int64_t expected_rows = 0;  // the rows the writer will be given, when known (0 = unknown)
+  // The rows the writer will be given, at most, when known (0 = unknown): also sizes the nodes of
+  // each column's chunk index to the chunks it will have.
+  std::int64_t expected_rows = 0;
 };
 
 class ColumnarWriter {

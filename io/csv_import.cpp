@@ -1465,7 +1465,8 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   const std::int64_t chunk_rows = (table_rows + chunk_count - 1) / chunk_count;
   ColumnarWriter writer(temporary_path, std::move(specs),
                         ColumnarWriteOptions{.chunk_rows = chunk_rows,
-                                             .deflate_level = options_.deflate_level});
+                                             .deflate_level = options_.deflate_level,
+                                             .expected_rows = table_rows});
   for (std::size_t c = 0; c < width; ++c) {
     if (columns_[c].type == ColumnType::categorical) writer.set_categories(c, columns_[c].labels);
   }

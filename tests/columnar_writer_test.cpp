@@ -1,6 +1,6 @@
-// ColumnarWriter: with compression it filters whole chunks itself (shuffle, libdeflate) and hands
-// them to H5Dwrite_chunk; these tests read the files back through HDF5's own filters and require
-// every value, bit for bit, to be what the uncompressed path (plain H5Dwrite) stores.
+// ColumnarWriter: it makes whole chunks itself (with compression filtered: shuffle, libdeflate) and
+// hands them to H5Dwrite_chunk; these tests read the files back through HDF5's own filters and
+// require every value, bit for bit, to be what plain H5Dwrite of the whole column stores.
 #include "io/columnar_writer.h"
 
 #include <gtest/gtest.h>
@@ -101,21 +101,52 @@ std::vector<unsigned char> stored_bytes(const std::filesystem::path& path, const
   return bytes;
 }
 
+// Each column written whole with plain H5Dwrite (HDF5 converting the values), unchunked: the
+// reference the writer's chunks are held to.
+void write_reference(const std::filesystem::path& path) {
+  const Columns c = make_columns();
+  h5::H5Handle file =
+      h5::file_handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  ASSERT_TRUE(file);
+  const hsize_t rows = kRows;
+  h5::H5Handle space = h5::dataspace_handle(H5Screate_simple(1, &rows, nullptr));
+  const auto write = [&](const char* name, hid_t file_type, hid_t memory_type, const void* values) {
+    h5::H5Handle dataset = h5::dataset_handle(
+        H5Dcreate2(file.get(), name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                   H5P_DEFAULT));
+    ASSERT_TRUE(dataset) << name;
+    EXPECT_GE(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0)
+        << name;
+  };
+  write("f64d", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, c.f64_from_double.data());
+  write("f32d", H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, c.f32_from_double.data());
+  write("f64f", H5T_IEEE_F64LE, H5T_NATIVE_FLOAT, c.f64_from_float.data());
+  write("f32f", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c.f32_from_float.data());
+  write("codes", H5T_STD_I32LE, H5T_NATIVE_INT32, c.codes.data());
+  write("i64", H5T_STD_I64LE, H5T_NATIVE_INT64, c.i64.data());
+  write("u64", H5T_STD_U64LE, H5T_NATIVE_UINT64, c.u64.data());
+}
+
 class ColumnarWriterChunks : public ::testing::TestWithParam<std::int64_t> {};
 
 TEST_P(ColumnarWriterChunks, CompressedChunksReadBackAsTheUncompressedValues) {
   test::TemporaryDirectory dir;
   const std::int64_t chunk_rows = GetParam();
+  const auto reference = dir.path() / "reference.h5";
   const auto plain = dir.path() / "plain.h5";
   const auto deflated = dir.path() / "deflated.h5";
+  write_reference(reference);
   write_table(plain, 0, chunk_rows);
   write_table(deflated, 4, chunk_rows);
   for (const ColumnSpec& spec : specs()) {
     int plain_filters = -1, deflated_filters = -1;
-    const auto expected = stored_bytes(plain, spec.name.c_str(), &plain_filters);
+    const auto expected = stored_bytes(reference, spec.name.c_str());
+    const auto got_plain = stored_bytes(plain, spec.name.c_str(), &plain_filters);
     const auto got = stored_bytes(deflated, spec.name.c_str(), &deflated_filters);
     EXPECT_EQ(plain_filters, 0) << spec.name;
     EXPECT_EQ(deflated_filters, 2) << spec.name;  // shuffle, deflate
+    ASSERT_EQ(got_plain.size(), expected.size()) << spec.name;
+    EXPECT_EQ(std::memcmp(got_plain.data(), expected.data(), got_plain.size()), 0) << spec.name;
     ASSERT_EQ(got.size(), expected.size()) << spec.name;
     EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size()), 0) << spec.name;
   }
