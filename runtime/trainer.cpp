@@ -54,14 +54,28 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
   return lr;
 }
 
+// Whether epoch history[i] counts toward an early stop (kStopCountLossRatio): its training loss
+// within that ratio of the lowest up to it, or so far above it that the run diverges
+// (kDivergedLossRatio), which stopping ends with the best epoch kept rather than in a loss that
+// overflows.
+bool counts_toward_stopping(const std::vector<EpochRecord>& history, std::size_t i) {
+  double lowest = history[i].train_loss;
+  for (std::size_t j = 0; j < i; ++j) lowest = std::min(lowest, history[j].train_loss);
+  const double loss = history[i].train_loss;
+  return !(loss > kStopCountLossRatio * lowest) ||
+         loss > kDivergedLossRatio * lowest;  // NaN: counts
+}
+
 // Whether the last kOverfitStopEpochs epochs' validation metric was each worse than `best` by
-// more than `margin` (TrainerOptions::overfit_margin; 0 or NaN: never).
+// more than `margin` (TrainerOptions::overfit_margin; 0 or NaN: never), each counting toward a
+// stop.
 bool overfitting(const std::vector<EpochRecord>& history, const std::string& metric, double best, double margin) {
   if (!(margin > 0.0) || std::isnan(best) || static_cast<std::int32_t>(history.size()) < kOverfitStopEpochs) {
     return false;
   }
   const bool higher = higher_is_better(metric);
   for (std::size_t i = history.size() - kOverfitStopEpochs; i < history.size(); ++i) {
+    if (!counts_toward_stopping(history, i)) return false;
     const auto it = history[i].valid.values.find(metric);
     if (it == history[i].valid.values.end()) return false;
     const double v = std::isnan(history[i].selection) ? it->second : history[i].selection;
@@ -337,7 +351,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     if (better) {
       best_value = value;
       since_best = 0;
-    } else if (!std::isnan(best_value)) {
+    } else if (!std::isnan(best_value) &&
+               (!have_valid ||
+                counts_toward_stopping(outcome.history, outcome.history.size() - 1))) {
       ++since_best;
     }
     // Until the metric has a value (AUC on validation rows of one class has none), the last epoch

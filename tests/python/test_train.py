@@ -82,8 +82,9 @@ class TrainTest(unittest.TestCase):
     def test_wide_dense_data_defaults_to_plain_sgd(self):
         # 1000 rows of 500 N(0, 1) features, 20 of them in the label: a linear model's default
         # optimizer is plain SGD there (adam's steps, about lr long for every weight, move the 480
-        # that fit noise as far as the 20), and its test r2 is well above adam's; data of many rows a
-        # feature keeps adam.
+        # that fit noise as far as the 20), and its test r2 is above adam's (0.983 against 0.978;
+        # 0.890 before adam's wandering epochs stopped counting toward an early stop); data of many
+        # rows a feature keeps adam.
         rng = np.random.default_rng(3)
         rows, features = 1250, 500
         x = rng.normal(size=(rows, features)).astype(np.float32)
@@ -106,8 +107,8 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(summary["optimizer"], "adam")
         r2_default = self.evaluate(self.path("default.h5"), tables["wide_test"])["r2"]
         r2_adam = self.evaluate(adam, tables["wide_test"])["r2"]
-        self.assertGreater(r2_default, 0.93)
-        self.assertGreater(r2_default, r2_adam + 0.03)
+        self.assertGreater(r2_default, 0.97)
+        self.assertGreater(r2_default, r2_adam)
         # 4000 rows of 100 features: adam.
         _, tall = self.train(self.imported(self.write_tall_csv(rng), "tall"), *flags, out="tall_model.h5")
         self.assertEqual(tall["optimizer"], "adam")
@@ -785,6 +786,23 @@ class TrainTest(unittest.TestCase):
         kept, _ = self.train(data, *flags, "--refit", "no", out="steep_kept.h5")
         with h5py.File(self.path("steep.h5")) as a, h5py.File(kept) as b:
             self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+
+    def test_a_wandering_optimization_is_not_stopped_as_overfitting(self):
+        # Adam at its default rate passes near the optimum of dense regression early and climbs away (training
+        # and validation loss both rising) before the cosine decay brings it back: those epochs count toward
+        # no early stop, and the run reaches Ridge's test RMSE instead of keeping epoch 3 (22.9, 11% above).
+        from sklearn.datasets import make_regression
+        X, y = make_regression(n_samples=7000, n_features=200, n_informative=50, noise=20.0, random_state=7)
+        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(200)])
+        df["y"] = y + 100
+        train = import_frame(df[:5000], self.dir, "dense_train")
+        test = import_frame(df[5000:], self.dir, "dense_test")
+        model, summary = self.train(train, "--label", "y", "--task", "regression", out="dense.h5")
+        ridge = Ridge(alpha=1.0).fit(X[:5000], y[:5000] + 100)
+        ridge_rmse = float(np.sqrt(np.mean((ridge.predict(X[5000:]) - (y[5000:] + 100)) ** 2)))
+        rmse = self.evaluate(model, test)["rmse"]
+        self.assertGreater(summary["best_epoch"], summary["max_epochs"] // 2, summary)
+        self.assertLess(rmse, 1.02 * ridge_rmse, (rmse, ridge_rmse, summary))
 
     def test_the_default_holdout_is_20_percent_up_to_10000_rows_until_5_percent_is_more(self):
         # 50k rows and fewer: 20%. Then 10,000 rows (8% of 125k) until 5% is more (5% of 300k).
