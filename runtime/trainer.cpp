@@ -433,6 +433,7 @@ std::string divergence_note(const std::vector<EpochRecord>& history) {
   std::int32_t lowest_epoch = 0;
   for (const EpochRecord& r : history) {
     if (lowest > 0 && r.train_loss > kDivergedLossRatio * lowest) {
+      if (!(history.back().train_loss > kSettledLossRatio * lowest)) return "";  // recovered
       std::ostringstream note;
       note << "the training loss rose from " << lowest << " (epoch " << lowest_epoch << ") to " << r.train_loss
            << " (epoch " << r.epoch << "): the optimization diverged; try a lower --lr, or clip outliers "

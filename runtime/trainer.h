@@ -244,8 +244,12 @@ class TrainingWindows {
 // A note when the training loss of some epoch rose to more than kDivergedLossRatio times the
 // lowest before it (the optimization diverged without overflowing, which the trainer refuses),
 // naming the epochs and what to try; "" otherwise. Early stopping then keeps an early epoch, and a
-// user would take the saved model for a converged one.
+// user would take the saved model for a converged one. A rise the run recovered from (its last
+// epoch's loss within kSettledLossRatio of that lowest) is no divergence: adam at lr 0.01 on 2,000
+// rows of 400 dense features rose from 0.00196 to 0.0267 and settled where Ridge is (test RMSE
+// 11.230 against 11.229), under a note that said it diverged.
 constexpr double kDivergedLossRatio = 10.0;
+constexpr double kSettledLossRatio = 2.0;
 std::string divergence_note(const std::vector<EpochRecord>& history);
 
 // A note when the kept epoch's validation metrics are worse than a constant prediction: an r2

@@ -990,6 +990,10 @@ TEST(TrainerDivergence, ALossTenTimesItsLowestIsNamed) {
   EXPECT_NE(divergence_note(history({1.0, 0.5, 6.0})).find("epoch 3"), std::string::npos);
   // Noise, a slow rise and a flat run are not divergence.
   EXPECT_EQ(divergence_note(history({1.0, 0.9, 0.8, 5.0, 0.7})), "");
+  // A rise the run settled from (adam's excursion on dense data, down again under the cosine
+  // decay).
+  EXPECT_EQ(divergence_note(history({0.0196, 0.00196, 0.0267, 0.01, 0.0035})), "");
+  EXPECT_NE(divergence_note(history({0.0196, 0.00196, 0.0267, 0.01, 0.0045})), "");
   EXPECT_EQ(divergence_note(history({0.0, 0.0, 0.0})), "");
   EXPECT_EQ(divergence_note(history({})), "");
 }
