@@ -767,11 +767,10 @@ void add_train_command(CLI::App& app) {
       "Minibatch rows (default: 256, or fewer for a training set under 8192 rows, so that an "
       "epoch takes at least 32 steps)")
       ->check(at_least(1));
-  cmd->add_option(
-         "--optimizer", args->optimizer,
-         "sgd, momentum, nesterov, adagrad, adam or adamw (not given: adam, or sgd for a linear "
-         "model "
-         "over wide dense data: 64 or more dense features and at most 4 training rows each)")
+  cmd->add_option("--optimizer", args->optimizer,
+                  "sgd, momentum, nesterov, adagrad, adam or adamw (not given: adam, or sgd over "
+                  "wide dense data: 64 or "
+                  "more dense features and at most 24 training rows each, 32 for an fm)")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
   cmd->add_option("--lr", o.trainer.learning_rate,

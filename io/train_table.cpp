@@ -931,10 +931,18 @@ nlohmann::json parent_chain(const std::string& text) {
 }
 
 constexpr float kFmHashedLearningRate = 0.003f;
-// Wide dense data, on which a linear model's default optimizer is plain SGD (train_table): at least
-// kWideDenseMinFeatures dense features, and at most kWideDenseRowsPerFeature training rows each.
+// Wide dense data, on which the default optimizer is plain SGD (train_table): at least
+// kWideDenseMinFeatures dense features, and at most kWideDenseRowsPerFeature training rows each
+// (a linear model) or kWideDenseRowsPerFeatureFm (an fm). Measured with adam and sgd at their
+// defaults (bench/RESULTS.md, session 27), test log-loss or RMSE:
+//   linear  6.4 rows a feature (1280 x 200 binary): 0.4402 adam, 0.4295 sgd; 8 (8000 x 1000
+//           binary): 0.366, 0.357; 21 (6400 x 300, 4 classes): 1.0034, 0.9787; but 32 (8000 x 250
+//           binary): 0.279, 0.306, sgd not converged in 125 epochs
+//   fm      6.4 (3200 x 500 regression): RMSE 356 adam, 32 sgd; 21 (4 classes): 1.157, 0.821; 32
+//           (3200 x 100 regression): 5.40, 5.04; but 64 (6400 x 100 binary): 0.379, 0.395
 constexpr std::int64_t kWideDenseMinFeatures = 64;
-constexpr std::int64_t kWideDenseRowsPerFeature = 4;
+constexpr std::int64_t kWideDenseRowsPerFeature = 24;
+constexpr std::int64_t kWideDenseRowsPerFeatureFm = 32;
 
 }  // namespace
 
@@ -1350,24 +1358,26 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     return w;
   };
 
-  // The optimizer: --optimizer, or adam by default, but plain SGD for a linear model over wide
-  // dense data, where adam's steps (about lr long for every weight, whatever its gradient) move the
-  // many weights that fit noise as far as the few that matter: a training file of 2400 rows x 2500
-  // numeric features, 20 of them in the label, gave a model of test r2 -1.03 under adam and 0.70
-  // under sgd (Ridge 0.56 at alpha 1, 0.80 at 100); a binary label over 1500 features, test AUC
-  // 0.726 against 0.794 (bench/RESULTS.md, session 26). On data of many rows a feature adam is the
+  // The optimizer: --optimizer, or adam by default, but plain SGD over wide dense data, where
+  // adam's steps (about lr long for every weight, whatever its gradient) move the many weights that
+  // fit noise as far as the few that matter: a training file of 2400 rows x 2500 numeric features,
+  // 20 of them in the label, gave a linear model of test r2 -1.03 under adam and 0.70 under sgd
+  // (Ridge 0.56 at alpha 1, 0.80 at 100); a binary label over 1500 features, test AUC 0.726
+  // against 0.794 (bench/RESULTS.md, session 26); an fm's pairwise factors more so (session 27:
+  // 3200 rows x 500 features, RMSE 356 against 32). On data of many rows a feature adam is the
   // better default (categorical slots of different frequencies, the shared datasets).
   OptimizerConfig optimizer = options.optimizer;
-  if (options.default_optimizer && options.kind == ModelKind::linear &&
-      fitted.dense_features() >= kWideDenseMinFeatures &&
-      fitted.dense_features() * kWideDenseRowsPerFeature >= report.train_rows) {
+  const std::int64_t wide_rows_per_feature =
+      options.kind == ModelKind::fm ? kWideDenseRowsPerFeatureFm : kWideDenseRowsPerFeature;
+  if (options.default_optimizer && fitted.dense_features() >= kWideDenseMinFeatures &&
+      fitted.dense_features() * wide_rows_per_feature >= report.train_rows) {
     optimizer.kind = OptimizerKind::sgd;
-    report.notes.push_back(
-        "--optimizer sgd: the default for a linear model over wide dense data (" +
-        std::to_string(fitted.dense_features()) + " dense features for " +
-        std::to_string(report.train_rows) +
-        " training rows), where adam fits noise; give "
-        "--optimizer to choose");
+    report.notes.push_back("--optimizer sgd: the default for " +
+                           std::string(options.kind == ModelKind::fm ? "an fm" : "a linear model") +
+                           " over wide dense data (" + std::to_string(fitted.dense_features()) +
+                           " dense features for " + std::to_string(report.train_rows) +
+                           " training rows), where adam fits noise; give "
+                           "--optimizer to choose");
   }
   report.optimizer = optimizer.kind;
 

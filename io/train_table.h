@@ -63,7 +63,7 @@ struct TrainTableOptions {
   // trainer.learning_rate likewise: an fm with a hashed categorical column then takes
   // kFmHashedLearningRate.
   bool default_lr = false;
-  // optimizer.kind likewise: a linear model over wide dense data then takes plain SGD
+  // optimizer.kind likewise: a linear model or fm over wide dense data then takes plain SGD
   // (kWideDenseRowsPerFeature, io/train_table.cpp).
   bool default_optimizer = false;
   // preparation.defaults.scale likewise: a file written by `lathe prepare` is then not scaled again
