@@ -770,7 +770,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--optimizer", args->optimizer,
                   "sgd, momentum, nesterov, adagrad, adam or adamw (not given: adam, or sgd over "
                   "wide dense data: 64 or "
-                  "more dense features and at most 24 training rows each, 32 for an fm)")
+                  "more dense features and at most 30 training rows each, 48 for an fm)")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"}));
   cmd->add_option("--lr", o.trainer.learning_rate,

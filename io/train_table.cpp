@@ -934,15 +934,15 @@ constexpr float kFmHashedLearningRate = 0.003f;
 // Wide dense data, on which the default optimizer is plain SGD (train_table): at least
 // kWideDenseMinFeatures dense features, and at most kWideDenseRowsPerFeature training rows each
 // (a linear model) or kWideDenseRowsPerFeatureFm (an fm). Measured with adam and sgd at their
-// defaults (bench/RESULTS.md, session 27), test log-loss or RMSE:
-//   linear  6.4 rows a feature (1280 x 200 binary): 0.4402 adam, 0.4295 sgd; 8 (8000 x 1000
-//           binary): 0.366, 0.357; 21 (6400 x 300, 4 classes): 1.0034, 0.9787; but 32 (8000 x 250
-//           binary): 0.279, 0.306, sgd not converged in 125 epochs
-//   fm      6.4 (3200 x 500 regression): RMSE 356 adam, 32 sgd; 21 (4 classes): 1.157, 0.821; 32
-//           (3200 x 100 regression): 5.40, 5.04; but 64 (6400 x 100 binary): 0.379, 0.395
+// defaults, test log-loss or RMSE (bench/RESULTS.md, session 27), by training rows a feature:
+//   linear  8 (1600 x 200 binary): 0.4402 adam, 0.4295 sgd; 8 (8000 x 1000 binary): 0.366,
+//           0.357; 16 (3200 x 200 regression): even; 27 (8000 x 300, 4 classes): 1.0034, 0.9787;
+//           but 32 (8000 x 250 binary): 0.279, 0.306, sgd not converged in 125 epochs
+//   fm      8 (4000 x 500 regression): RMSE 356 adam, 32 sgd; 27 (4 classes): 1.157, 0.821; 40
+//           (4000 x 100 regression): 5.40, 5.04; but 80 (8000 x 100 binary): 0.379, 0.395
 constexpr std::int64_t kWideDenseMinFeatures = 64;
-constexpr std::int64_t kWideDenseRowsPerFeature = 24;
-constexpr std::int64_t kWideDenseRowsPerFeatureFm = 32;
+constexpr std::int64_t kWideDenseRowsPerFeature = 30;
+constexpr std::int64_t kWideDenseRowsPerFeatureFm = 48;
 
 }  // namespace
 
@@ -1364,7 +1364,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // 20 of them in the label, gave a linear model of test r2 -1.03 under adam and 0.70 under sgd
   // (Ridge 0.56 at alpha 1, 0.80 at 100); a binary label over 1500 features, test AUC 0.726
   // against 0.794 (bench/RESULTS.md, session 26); an fm's pairwise factors more so (session 27:
-  // 3200 rows x 500 features, RMSE 356 against 32). On data of many rows a feature adam is the
+  // 4000 rows x 500 features, RMSE 356 against 32). On data of many rows a feature adam is the
   // better default (categorical slots of different frequencies, the shared datasets).
   OptimizerConfig optimizer = options.optimizer;
   const std::int64_t wide_rows_per_feature =
