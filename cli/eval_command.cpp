@@ -11,8 +11,9 @@
 // (confusion as a nested list: rows the true class, columns the predicted one, in "classes" order;
 // "confusion" is the same counts flattened row by row),
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
-// validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss, and
-// "weight", the training run's --weight column, when it had one).
+// validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss,
+// "refit" when the model was refitted on every row, and "weight", the training run's --weight
+// column, when it had one).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -145,6 +146,16 @@ void add_eval_command(CLI::App& app) {
       std::cout << "  " << std::left << std::setw(10) << k << std::right << std::setw(14) << std::setprecision(6) << v;
       if (stored_valid.contains(k) && stored_valid[k].is_number()) std::cout << std::setw(22) << stored_valid[k].get<double>();
       std::cout << "\n";
+    }
+    // A refitted model (`lathe train --refit`) trained on its validation rows after they chose the
+    // epoch: their metrics are the chosen epoch's, not this model's.
+    if (stored.is_object() && stored.contains("refit") && stored["refit"].is_object() &&
+        !stored_valid.empty()) {
+      const nlohmann::json& refit = stored["refit"];
+      std::cout
+          << "  (training validation: the best epoch's, before the model was trained again on all "
+          << refit.value("rows", std::int64_t{0}) << " training and validation rows for "
+          << refit.value("epochs", std::int64_t{0}) << " epochs)\n";
     }
     // A matrix of more classes than a terminal is wide (1000 classes printed 8 MB) is left to --json.
     constexpr std::size_t kMaxPrintedClasses = 20;

@@ -739,6 +739,10 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(evaluated["training"]["refit"], {"rows": 3000, "epochs": summary["best_epoch"]})
         self.assertEqual(evaluated["training_valid"], self.evaluate(held, data)["training_valid"])
         self.assertNotIn("refit", self.evaluate(held, data)["training"])
+        plain = run("eval", refit, data, "--device", "cpu", "--quiet").stdout
+        self.assertIn(f"(training validation: the best epoch's, before the model was trained again on all 3000 "
+                      f"training and validation rows for {summary['best_epoch']} epochs)", plain)
+        self.assertNotIn("trained again", run("eval", held, data, "--device", "cpu", "--quiet").stdout)
         report = self.path("report.html")
         run("report", refit, "--out", report)
         with open(report) as f:
