@@ -382,21 +382,28 @@ struct SmallTraining {
   }
 };
 
-// A refit (io/train_table.cpp, --refit) takes the first epochs of a run's schedule: stopped after
-// epoch 3 of a 7-epoch cosine run, the weights are that run's after epoch 3 (its checkpoint), not
-// those of a 3-epoch run, whose rates decay sooner.
-TEST(TrainerStopAfterEpoch, TakesTheFirstEpochsOfTheWholeSchedule) {
-  SmallTraining t;
+// A small cosine run of `epochs` that hands a checkpoint every `every` epochs to `states`.
+TrainerOptions checkpointing_options(std::int32_t epochs, std::int32_t every,
+                                     std::vector<TrainerState>& states) {
   TrainerOptions options;
-  options.epochs = 7;
+  options.epochs = epochs;
   options.batch = 16;
   options.patience = 0;
   options.progress = false;
   options.learning_rate = 0.05f;
   options.schedule = ScheduleKind::cosine;
-  options.checkpoint_every = 3;
+  options.checkpoint_every = every;
+  options.on_checkpoint = [&states](const TrainerState& s) { states.push_back(s); };
+  return options;
+}
+
+// A refit (io/train_table.cpp, --refit) takes the first epochs of a run's schedule: stopped after
+// epoch 3 of a 7-epoch cosine run, the weights are that run's after epoch 3 (its checkpoint), not
+// those of a 3-epoch run, whose rates decay sooner.
+TEST(TrainerStopAfterEpoch, TakesTheFirstEpochsOfTheWholeSchedule) {
+  SmallTraining t;
   std::vector<TrainerState> states;
-  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+  TrainerOptions options = checkpointing_options(7, 3, states);
   t.train(OptimizerKind::adam, options);
   ASSERT_EQ(states.size(), 2u);  // after epochs 3 and 6
   options.checkpoint_every = 0;
@@ -421,16 +428,8 @@ TEST(TrainerStopAfterEpoch, TakesTheFirstEpochsOfTheWholeSchedule) {
 
 TEST(TrainerCheckpoint, ResumingFromAnEpochContinuesAsIfUninterrupted) {
   SmallTraining t;
-  TrainerOptions options;
-  options.epochs = 5;
-  options.batch = 16;
-  options.patience = 0;
-  options.progress = false;
-  options.learning_rate = 0.05f;
-  options.schedule = ScheduleKind::cosine;
-  options.checkpoint_every = 2;
   std::vector<TrainerState> states;
-  options.on_checkpoint = [&](const TrainerState& s) { states.push_back(s); };
+  TrainerOptions options = checkpointing_options(5, 2, states);
   ModelParameters last_whole;
   const TrainOutcome whole = t.train(OptimizerKind::sgd, options, &last_whole);
   ASSERT_EQ(states.size(), 2u);  // after epochs 2 and 4
