@@ -471,10 +471,14 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   // Columns that are not features are not profiled (nor read there): they are passed through.
   ProfileOptions profile_options;
   profile_options.skip_columns = preparation.exclude;
-  const FittedPreparation fitted =
-      apply_stored ? std::move(stored.fitted)
-                   : fit_preparation_of(reader, profile_table(ctx, reader, keep, profile_options), preparation, keep,
-                                        &report.notes);
+  const FittedPreparation fitted = [&] {
+    if (apply_stored) return std::move(stored.fitted);
+    const DataProfile profile = profile_table(ctx, reader, keep, profile_options);
+    FittedPreparation fit = fit_preparation_of(reader, profile, preparation, keep, &report.notes);
+    // Gross outliers in an unclipped column, as `lathe train` says them.
+    if (std::string note = extreme_values_note(profile, fit); !note.empty()) report.notes.push_back(std::move(note));
+    return fit;
+  }();
   // Each slot label written (slot_labels), as a std::string and in HDF5's copy: about 64 bytes.
   double label_bytes = 0;
   for (const SparseGroup& g : fitted.sparse) {

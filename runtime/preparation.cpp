@@ -487,6 +487,79 @@ std::map<std::string, ClipBounds> clipping_columns(const FittedPreparation& fitt
   return out;
 }
 
+ExtremeSpread extreme_spread(const ColumnProfile& column) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const ColumnStats& st = column.numeric.stats;
+  const QuantileSketch& sketch = column.numeric.sketch;
+  ExtremeSpread out;
+  out.widening = out.jump = kNaN;
+  if (column.type != ColumnType::numeric || st.count == 0 || !(sketch.count() > 0) || !std::isfinite(st.min) ||
+      !std::isfinite(st.max)) {
+    return out;
+  }
+  out.min = st.min;
+  out.max = st.max;
+  out.bulk_lo = sketch.quantile(0.01);
+  out.bulk_hi = sketch.quantile(0.99);
+  if (!(sketch.quantile(0.75) > sketch.quantile(0.25))) return out;
+  const QuantileSketch::Moments clipped =
+      sketch.clipped_moments(static_cast<float>(out.bulk_lo), static_cast<float>(out.bulk_hi));
+  const double spread = std::sqrt(variance(st)), clipped_spread = std::sqrt(clipped.variance);
+  if (!(clipped_spread > 0.0) || !std::isfinite(spread)) return out;
+  out.widening = spread / clipped_spread;
+  // reach / step, where a step of 0 (tied quantiles) makes any reach infinite.
+  const auto ratio = [](double reach, double step) {
+    if (step > 0.0) return reach / step;
+    return reach > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
+  };
+  out.jump = std::max(ratio(sketch.quantile(0.999) - out.bulk_hi, out.bulk_hi - sketch.quantile(0.9)),
+                      ratio(out.bulk_lo - sketch.quantile(0.001), sketch.quantile(0.1) - out.bulk_lo));
+  return out;
+}
+
+std::string extreme_values_note(const DataProfile& profile, const FittedPreparation& fitted) {
+  // By name (not profile.column's scan, once per column): a wide table has tens of thousands.
+  std::unordered_map<std::string_view, const ColumnProfile*> by_name;
+  for (const ColumnProfile& c : profile.columns) by_name.emplace(c.name, &c);
+  std::vector<std::pair<std::string, ExtremeSpread>> far;
+  for (const NumericEncoding& e : fitted.numeric) {
+    // A clipped column (--clip, or --target-transform's default) is bounded already.
+    if (std::isfinite(e.transform.clip_lo) || std::isfinite(e.transform.clip_hi)) continue;
+    const auto it = by_name.find(e.name);
+    if (it == by_name.end()) continue;
+    const ExtremeSpread s = extreme_spread(*it->second);
+    if (s.widening >= kExtremeNoteWidening && s.jump >= kExtremeNoteJump) far.emplace_back(e.name, s);
+  }
+  if (far.empty()) return "";
+  std::stable_sort(far.begin(), far.end(),
+                   [](const auto& a, const auto& b) { return a.second.widening > b.second.widening; });
+  const auto number = [](double v, int digits) {
+    std::ostringstream o;
+    o.precision(digits);
+    o << v;
+    return o.str();
+  };
+  const auto range = [&](double lo, double hi) { return number(lo, 4) + " to " + number(hi, 4); };
+  const auto& [worst, w] = far.front();
+  std::string text = "column '" + worst + "' has values far outside its bulk: from " + range(w.min, w.max) +
+                     ", where 98% of them lie from " + range(w.bulk_lo, w.bulk_hi) +
+                     " (its 1% and 99% quantiles), and its standard deviation, which standard scaling divides "
+                     "by, is " + number(w.widening, 3) + " times that of its values clipped to those";
+  constexpr std::size_t kNamed = 3;
+  const std::size_t named = std::min(far.size(), kNamed);
+  for (std::size_t k = 1; k < named; ++k) {
+    const ExtremeSpread& s = far[k].second;
+    text += std::string(k == 1 ? "; likewise" : (k + 1 == named && far.size() == named ? " and" : ",")) + " '" +
+            far[k].first + "' (" + range(s.min, s.max) + ", 98% from " + range(s.bulk_lo, s.bulk_hi) + ": " +
+            number(s.widening, 3) + " times)";
+  }
+  if (far.size() > named) text += " and " + std::to_string(far.size() - named) + " more numeric column" +
+                                  (far.size() - named == 1 ? "" : "s");
+  return text +
+         ". If such values are errors or noise rather than real tails, --clip quantile clips each numeric column "
+         "to its 1% and 99% training quantiles (--clip quantile,COL=none leaves out a column whose tail is real)";
+}
+
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,
                                   std::vector<std::string>* notes,
                                   const std::map<std::string, ClippedMoments>* clipped_moments) {

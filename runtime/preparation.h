@@ -260,6 +260,43 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
 // inside [min, max]), by name: the columns whose clipped moments a pass over the data measures.
 std::map<std::string, ClipBounds> clipping_columns(const FittedPreparation& fitted, const DataProfile& profile);
 
+// How far a numeric column's extreme values lie outside its bulk, from its profile (exact moments,
+// sketch quantiles). NaN widening and jump where they say nothing about outliers: no values,
+// infinite ones, or a middle half of one value (a flag, a count mostly 0), whose rare values are
+// its information rather than noise, and which quantile clipping would flatten.
+struct ExtremeSpread {
+  double min = 0.0, max = 0.0;
+  double bulk_lo = 0.0, bulk_hi = 0.0;  // the 1% and 99% quantiles, which `--clip quantile` clips to
+  // The standard deviation of the values over that of the values clipped to [bulk_lo, bulk_hi]
+  // (the sketch's estimate): how much the extremes widen the spread that standard scaling divides
+  // by. Gaussian 1.02, log-normal of sigma 1 1.25; 1% of the values x50 about 6, but a heavy smooth
+  // tail too (Student's t of 2 degrees of freedom, log-normal of sigma 2: 4 to 6).
+  double widening = 0.0;
+  // The larger over the two sides of (q99.9 - q99) / (q99 - q90) and (q1 - q0.1) / (q10 - q1): how
+  // far the last 0.9% of the values reach beyond the 99% quantile, in steps of the 9% before it. A
+  // smooth tail grows step by step (Gaussian about 1, log-normal of sigma 1 about 2, sigma 2 about
+  // 4, t of 2 degrees of freedom 3.4); a cluster of gross outliers jumps (1% of the values x50: 60).
+  // Infinite on a side whose q90 and q99 are one value and whose q99.9 is beyond them.
+  double jump = 0.0;
+};
+ExtremeSpread extreme_spread(const ColumnProfile& column);
+
+// From which ExtremeSpread a column's extremes are worth a note (both): gross outliers that widen its
+// spread. Binary labels over 20k rows of 10 such columns, test AUC without and with `--clip
+// quantile`: 1% of the values x10 (widening 1.6, jump 11) 0.816 and 0.831; x50 (5.6, 56) 0.765 and
+// 0.830; 0.3% x20 (1.7, 12) 0.880 and 0.885. Where the tail is smooth clipping did not help: t of 2
+// degrees of freedom (6.1, 3.4) 0.700 and 0.696, log-normal of sigma 2 with the label linear in the
+// values (4.4, 4.3) 0.667 and 0.665. Not noted: 3% of the values x10 or x20, whose 99% quantile lies
+// among them (jump 5), though clipping to it helped (0.800 and 0.825 for x10).
+inline constexpr double kExtremeNoteWidening = 1.5;
+inline constexpr double kExtremeNoteJump = 8.0;
+
+// A note naming the numeric features that `fitted` leaves unclipped whose extreme values lie far
+// outside their bulk (kExtremeNoteWidening and kExtremeNoteJump), the most widened first, at most
+// three by name, with their extremes and bulk, and what `--clip quantile` would do; "" when there is
+// none. `profile` is the one `fitted` was fitted from.
+std::string extreme_values_note(const DataProfile& profile, const FittedPreparation& fitted);
+
 // Device-resident copies of a BoundPreparation's tables and reusable output buffers (CUDA builds;
 // kernels/prepare.cu). Opaque to host code.
 struct PreparationDeviceState;

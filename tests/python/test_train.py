@@ -934,6 +934,64 @@ class TrainTest(unittest.TestCase):
                 else:
                     self.assertEqual(notes, [], proc.stderr)
 
+    def test_gross_outliers_are_named_with_clip_quantile_as_the_remedy(self):
+        # 1% of a sensor's readings are 50 times the others (errors: the label follows the true
+        # reading). Unclipped, its standard deviation is theirs and the model fits them at the cost of
+        # the other rows; --clip quantile is the remedy, which a note names. Heavy but smooth tails
+        # (income, log-normal; prices in diamonds), rare flags and the shared datasets get no note.
+        rng = np.random.default_rng(8)
+        rows = 15000
+        true = rng.normal(size=(rows, 2))
+        sensor = true[:, 0].copy()
+        wrong = rng.random(rows) < 0.01
+        sensor[wrong] = sensor[wrong] * 50 + rng.normal(0, 20, wrong.sum())
+        df = pd.DataFrame({"sensor": sensor, "clean": true[:, 1], "income": rng.lognormal(10, 1, rows),
+                           "flag": (rng.random(rows) < 0.005).astype(float)})
+        df["y"] = (rng.random(rows) < 1 / (1 + np.exp(-(1.5 * true[:, 0] + true[:, 1])))).astype(int)
+        train, test = import_frame(df[:10000], self.dir, "train"), import_frame(df[10000:], self.dir, "test")
+        noted = re.compile(r"^(train|prepare): note: column '(\w+)' has values far outside its bulk: from (\S+) to "
+                           r"(\S+), where 98% of them lie from (\S+) to (\S+) \(its 1% and 99% quantiles\), and its "
+                           r"standard deviation, which standard scaling divides by, is (\S+) times that of its values "
+                           r"clipped to those\. If such values are errors or noise rather than real tails, --clip "
+                           r"quantile clips each numeric column to its 1% and 99% training quantiles", re.M)
+
+        def notes(proc):
+            return [m.groups() for m in noted.finditer(proc.stderr)], proc.stderr.count("far outside its bulk")
+
+        aucs = {}
+        for clip in ([], ["--clip", "quantile"]):
+            proc = run("train", train, "--label", "y", "--task", "binary", "--out", self.path("m.h5"),
+                       "--device", "cpu", "--quiet", *clip)
+            found, count = notes(proc)
+            if clip:
+                self.assertEqual(count, 0, proc.stderr)
+            else:
+                self.assertEqual(len(found), 1, proc.stderr)
+                _, column, low, high, bulk_low, bulk_high, widening = found[0]
+                self.assertEqual(column, "sensor")
+                self.assertLess(float(low), -50)  # the extremes of its training rows (80% of them)
+                self.assertGreater(float(high), 50)
+                self.assertLess(-3, float(bulk_low))
+                self.assertLess(float(bulk_high), 3)
+                self.assertGreater(float(widening), 4)
+                self.assertEqual(count, 1)
+            aucs[bool(clip)] = self.evaluate(self.path("m.h5"), test)["auc"]
+        self.assertGreater(aucs[True], aucs[False] + 0.005, aucs)  # 0.830 and 0.842
+        found, count = notes(run("prepare", train, self.path("p.h5"), "--label", "y", "--quiet"))
+        self.assertEqual([f[:2] for f in found], [("prepare", "sensor")])
+        self.assertEqual(found[0][2:4], (f"{df.sensor[:10000].min():.4g}", f"{df.sensor[:10000].max():.4g}"))
+        self.assertEqual(count, 1)
+
+        for csv, label, task in [("diamonds.csv", "price", "regression"), ("telco_churn.csv", "churn", "binary"),
+                                 ("penguins.csv", "species", "multiclass")]:
+            with self.subTest(data=csv):
+                data = self.imported(os.path.join(SHARED, csv), csv[:-4])
+                proc = run("train", data, "--label", label, "--task", task, "--out", self.path("s.h5"), "--epochs",
+                           "1", "--device", "cpu", "--quiet")
+                self.assertNotIn("far outside its bulk", proc.stderr)
+                proc = run("prepare", data, self.path("sp.h5"), "--quiet")  # the label is a column too
+                self.assertNotIn("far outside its bulk", proc.stderr)
+
     def test_dedup_says_how_many_rows_it_removed(self):
         rng = np.random.default_rng(4)
         df = pd.DataFrame({"x": rng.normal(size=300), "y": np.arange(300) % 2})
