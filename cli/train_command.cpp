@@ -835,8 +835,10 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "yes", "no"}));
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
-  add_whole_number_option(cmd, "--patience", o.trainer.patience,
-                          "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner)")
+  add_whole_number_option(
+      cmd, "--patience", o.trainer.patience,
+      "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner; an "
+      "epoch whose training loss is above 1.1x the lowest so far does not count)")
       ->capture_default_str();
   cmd->add_option("--stop-margin", o.stop_margin,
                   "Stop also after 3 epochs in a row whose validation metric is worse than its best by more than "
