@@ -10,21 +10,16 @@
 
 #include "cli/commands.h"
 #include "runtime/error.h"
+#include "runtime/name_lists.h"
 
 namespace lathe::cli {
 
 namespace {
 
+// Items separated by `sep`, trimmed; a backslash escapes a separator in a name
+// (runtime/name_lists.h).
 std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) {
-    const auto b = part.find_first_not_of(" \t");
-    const auto e = part.find_last_not_of(" \t");
-    if (b != std::string::npos) parts.push_back(part.substr(b, e - b + 1));
-  }
-  return parts;
+  return split_name_list(text, sep);
 }
 
 double parse_double(const std::string& flag, const std::string& item, const std::string& text) {
@@ -154,10 +149,12 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
                       "other bins, as \"age#bins*city\"");
   command->add_flag("--missing-indicators", args.missing_indicators,
                     "Add a 0/1 feature per numeric column that has missing values");
-  command->add_option("--drop", args.drop,
-                      "Columns that are not features (ids, timestamps, leaking columns), comma separated: not "
-                      "prepared, not trained on, not needed to score; lathe prepare writes them unchanged as "
-                      "passthrough columns (lathe score --id can pass one through)");
+  command->add_option(
+      "--drop", args.drop,
+      "Columns that are not features (ids, timestamps, leaking columns), comma separated (a "
+      "comma in a name written \\,): not prepared, not trained on, not needed to score; lathe "
+      "prepare writes them unchanged as passthrough columns (lathe score --id can pass one "
+      "through)");
   add_whole_number_option(command, "--hash-buckets", args.hash_buckets,
                           "Buckets of categorical x categorical crosses")
       ->capture_default_str();

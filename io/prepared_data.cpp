@@ -1,13 +1,13 @@
 #include "io/prepared_data.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "io/hdf5_handle.h"
 #include "io/preparation_json.h"
 #include "runtime/error.h"
+#include "runtime/name_lists.h"
 
 namespace lathe {
 
@@ -21,11 +21,8 @@ std::vector<std::string> dropped_columns(const ModelFile& model) {
   if (!options.is_object() || !options.contains("drop") || !options["drop"].is_array()) return names;
   for (const nlohmann::json& value : options["drop"]) {
     if (!value.is_string()) continue;
-    std::istringstream in(value.get<std::string>());
-    for (std::string part; std::getline(in, part, ',');) {  // trimmed as the command line's --drop is
-      const auto first = part.find_first_not_of(" \t");
-      if (first == std::string::npos) continue;
-      const std::string name = part.substr(first, part.find_last_not_of(" \t") - first + 1);
+    for (const std::string& name :
+         split_name_list(value.get<std::string>())) {  // as the command line's --drop
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
   }

@@ -32,6 +32,7 @@
 #include "runtime/dedup.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
+#include "runtime/name_lists.h"
 #include "runtime/profile.h"
 #include "runtime/warm_start.h"
 
@@ -1659,9 +1660,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         // become features starting from zero, which a retraining meant to continue OLD should hear.
         std::vector<std::string> old_inputs;
         for (const ModelInput& in : preparation_inputs(init.preparation)) old_inputs.push_back(in.name);
-        std::vector<std::string> old_dropped;
-        std::stringstream old_drop(given_option(init.options_json, "drop"));
-        for (std::string column; std::getline(old_drop, column, ',');) old_dropped.push_back(column);
+        const std::vector<std::string> old_dropped =
+            split_name_list(given_option(init.options_json, "drop"));
         const auto listed = [](const std::vector<std::string>& names, const std::string& name) {
           return std::find(names.begin(), names.end(), name) != names.end();
         };

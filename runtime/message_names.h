@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/name_lists.h"
+
 namespace lathe {
 
 // The edit distance of two names (insertions, deletions, substitutions).
@@ -45,17 +47,23 @@ inline std::string closest_name(const std::string& typed, const std::vector<std:
 inline std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates) {
   const std::string near = closest_name(typed, candidates);
   if (near.empty() || edit_distance(typed, near) >= typed.size()) return "";
+  // A name holding a comma is written with \, in an option's list (runtime/name_lists.h).
+  if (near.find(',') != std::string::npos) {
+    return " (did you mean '" + near + "'? in a list of columns, write it as '" +
+           listed_name(near) + "')";
+  }
   return " (did you mean '" + near + "'?)";
 }
 
 // Names for a message, comma-separated: at most `shown` of them, then how many more there are (a
-// table of 2000 columns made an error of 2000 names).
+// table of 2000 columns made an error of 2000 names). A name holding a comma is listed as an
+// option's list takes it (listed_name: "price\, usd"), so that the list reads unambiguously.
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 30) {
   std::string s;
   const std::size_t n = std::min(names.size(), shown);
   for (std::size_t i = 0; i < n; ++i) {
     if (i) s += ", ";
-    s += names[i];
+    s += names[i].find(',') != std::string::npos ? listed_name(names[i]) : names[i];
   }
   if (names.size() > n) s += ", ... (" + std::to_string(names.size() - n) + " more)";
   return s;

@@ -818,6 +818,26 @@ class TrainTest(unittest.TestCase):
         self.assertGreater(summary["best_epoch"], summary["max_epochs"] // 2, summary)
         self.assertLess(rmse, 1.02 * ridge_rmse, (rmse, ridge_rmse, summary))
 
+    def test_a_column_name_holding_a_comma_can_be_dropped(self):
+        # A CSV header "price, usd": written with \, in --drop's list, and shown so in messages.
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame({"id": np.arange(400), "price, usd": rng.normal(size=400), "x": rng.normal(size=400)})
+        df["y"] = (df["x"] + rng.logistic(size=400) > 0).astype(int)
+        data = import_frame(df, self.dir, "comma")
+        model, _ = self.train(data, "--label", "y", "--task", "binary", "--drop", "id,price\\, usd", out="comma_model.h5")
+        # Not an input of the model: a file without it scores.
+        scored = import_frame(df[["x"]].head(5), self.dir, "only_x")
+        self.assertEqual(run("score", model, scored, "--out", "-", "--quiet").stdout.count("\n"), 6)
+        proc = run("train", data, "--label", "y", "--task", "binary", "--drop", "id,price usd", "--out",
+                   self.path("refused.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("(did you mean 'price, usd'? in a list of columns, write it as 'price\\, usd'); "
+                      "columns: id, price\\, usd, x, y", proc.stderr)
+        prepared = self.path("prepared.h5")
+        run("prepare", data, prepared, "--label", "y", "--drop", "price\\, usd", "--quiet")
+        with h5py.File(prepared) as f:
+            self.assertIn("price, usd", f.keys())  # passed through unchanged
+
     def test_the_default_holdout_is_20_percent_up_to_10000_rows_until_5_percent_is_more(self):
         # 50k rows and fewer: 20%. Then 10,000 rows (8% of 125k) until 5% is more (5% of 300k).
         data = self.path("big.h5")

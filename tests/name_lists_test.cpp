@@ -1,0 +1,44 @@
+// Lists of column names in options (runtime/name_lists.h) and the names messages offer
+// (runtime/message_names.h): a name holding a comma can be written, and is shown as it is written.
+#include "runtime/name_lists.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/message_names.h"
+
+namespace lathe {
+namespace {
+
+using Names = std::vector<std::string>;
+
+TEST(NameLists, SplitsOnUnescapedCommasAndTrims) {
+  EXPECT_EQ(split_name_list("id, when ,x"), (Names{"id", "when", "x"}));
+  EXPECT_EQ(split_name_list("id,,  ,x,"), (Names{"id", "x"}));
+  EXPECT_EQ(split_name_list(""), Names{});
+  // A CSV header "price, usd": its comma escaped; a backslash before a backslash is one.
+  EXPECT_EQ(split_name_list("id,price\\, usd"), (Names{"id", "price, usd"}));
+  EXPECT_EQ(split_name_list("a\\\\,b"), (Names{"a\\", "b"}));
+  // Any other backslash is itself, a trailing one too.
+  EXPECT_EQ(split_name_list("C:\\data,x\\"), (Names{"C:\\data", "x\\"}));
+  EXPECT_EQ(split_name_list("a*b\\,c", '*'), (Names{"a", "b\\,c"}));
+}
+
+TEST(NameLists, ListedNamesReadBackAsThemselves) {
+  for (const std::string name : {"price, usd", "a\\", "a\\,b", ",", "plain"}) {
+    EXPECT_EQ(split_name_list(listed_name(name) + "," + listed_name("x")), (Names{name, "x"}))
+        << name;
+  }
+}
+
+TEST(NameLists, MessagesShowACommaNameAsAListTakesIt) {
+  EXPECT_EQ(name_list({"id", "price, usd", "x"}), "id, price\\, usd, x");
+  EXPECT_EQ(did_you_mean("price usd", {"id", "price, usd"}),
+            " (did you mean 'price, usd'? in a list of columns, write it as 'price\\, usd')");
+  EXPECT_EQ(did_you_mean("tenur", {"tenure"}), " (did you mean 'tenure'?)");
+}
+
+}  // namespace
+}  // namespace lathe
