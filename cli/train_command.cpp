@@ -1,7 +1,5 @@
 // `lathe train DATA.h5 --label COL --task regression|binary|multiclass --out MODEL.h5 [...]`.
-#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -34,6 +33,7 @@
 #include "runtime/error.h"
 #include "runtime/message_names.h"
 #include "runtime/metrics.h"
+#include "runtime/name_lists.h"
 
 namespace lathe::cli {
 
@@ -176,9 +176,10 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
     }
     std::string text;
     if (const auto* array = node.as_array()) {
+      // Each item as a list takes it: a comma in a column name escaped (runtime/name_lists.h).
       for (const auto& item : *array) {
         if (!text.empty()) text += ',';
-        text += toml_value_text(item, where);
+        text += listed_name(toml_value_text(item, where));
       }
     } else {
       text = toml_value_text(node, where);

@@ -833,6 +833,12 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("(did you mean 'price, usd'? in a list of columns, write it as 'price\\, usd'); "
                       "columns: id, price\\, usd, x, y", proc.stderr)
+        # A --config array takes each item as a name.
+        config = self.path("comma.toml")
+        with open(config, "w") as f:
+            f.write('drop = ["id", "price, usd"]\n')
+        from_config, _ = self.train(data, "--label", "y", "--task", "binary", "--config", config, out="config.h5")
+        self.assertEqual(run("score", from_config, scored, "--out", "-", "--quiet").stdout.count("\n"), 6)
         prepared = self.path("prepared.h5")
         run("prepare", data, prepared, "--label", "y", "--drop", "price\\, usd", "--quiet")
         with h5py.File(prepared) as f:
