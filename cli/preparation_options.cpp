@@ -16,12 +16,6 @@ namespace lathe::cli {
 
 namespace {
 
-// Items separated by `sep`, trimmed; a backslash escapes a separator in a name
-// (runtime/name_lists.h).
-std::vector<std::string> split(const std::string& text, char sep) {
-  return split_name_list(text, sep);
-}
-
 double parse_double(const std::string& flag, const std::string& item, const std::string& text) {
   double v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -59,7 +53,7 @@ void apply_scale(const std::string& item, const std::string& kind, ColumnPrepara
 }
 
 void apply_clip(const std::string& item, const std::string& kind, ColumnPreparation& p) {
-  const auto parts = split(kind, ':');
+  const auto parts = split_name_list(kind, ':');
   if (parts.empty()) throw UsageError("--clip: empty item");
   if (parts[0] == "none" && parts.size() == 1) {
     p.clip = ClipKind::none;
@@ -103,7 +97,7 @@ void parse_setting(const std::string& flag, const std::string& text, const Apply
                    PreparationOptions& options, std::vector<std::pair<std::string, std::string>>& per_column) {
   std::string default_item;
   std::map<std::string, std::string> column_item;
-  for (const auto& item : split(text, ',')) {
+  for (const auto& item : split_name_list(text)) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) {
       if (!default_item.empty()) {
@@ -207,7 +201,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
     if (flag == "--bins") apply_bins(item, kind, it->second);
   }
 
-  for (const auto& column : split(args.drop, ',')) {
+  for (const auto& column : split_name_list(args.drop)) {
     if (!args.label.empty() && column == args.label) {
       throw UsageError("--drop: '" + column + "' is the label, which is never a feature");
     }
@@ -217,7 +211,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   if (args.cross == "all") {
     options.cross_all = true;
   } else {
-    for (const auto& item : split(args.cross, ',')) {
+    for (const auto& item : split_name_list(args.cross)) {
       const auto star = item.find('*');
       if (star == std::string::npos || star == 0 || star + 1 == item.size() ||
           item.find('*', star + 1) != std::string::npos) {
