@@ -14,6 +14,7 @@
 # CI's (they need ../shared/data, which the device tool does not carry). Few OpenMP threads per
 # process: 16 threads in each of 5 processes on 16 cores made OpenMP's barriers crawl on the first
 # H200 run.
+# Then the lathe command itself on both devices (bench/gpu_cli_check.sh, about a minute).
 # Phase 2 (alone, for timing): the GPU benchmarks with their ceilings; `lathe bench train` on a
 # table of a few GB, with parallel mode's worker sweep in the same call; the PyTorch baseline
 # (torch_logreg.py) on the same shape; `lathe bench` end to end.
@@ -66,6 +67,11 @@ if [[ $phases == *1* ]]; then
     > "$out/gpu_tests_general.txt" 2>&1
   rc=$?; row "GPU tests, general kernels" "rc=$rc" "$(counts "$out/gpu_tests_general.txt")"
   [[ $rc != 0 ]] && row "  general kernels failed" "" "$(failed "$out/gpu_tests_general.txt")"
+  # The lathe command's workflow with --device cuda against --device cpu (train with the refit,
+  # eval, score; bench/gpu_cli_check.sh): one row per case.
+  timeout -k 5 150 "$here/gpu_cli_check.sh" "$out/cli" > "$out/cli_check.txt" 2>&1
+  rc=$?; row "CLI cuda against cpu" "rc=$rc" "bench/gpu_cli_check.sh; logs in cli/"
+  while read -r name verdict detail; do row "  $name" "$verdict" "$detail"; done < <(grep -E '^[a-z_]+ (ok|check|FAIL) ' "$out/cli_check.txt")
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
   # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
   fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*:GPU/ProgressOnDevice.*'

@@ -10,7 +10,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DLATHE_CUDA=ON -DCMAKE_CUDA_
 cmake --build build-gpu -j"$(nproc)"
 rm -rf .gpu
 ../shared/gpu-host/pack.sh .gpu build-gpu/lathe build-gpu/tests/lathe_tests build-gpu/bench/lathe_bench \
-  bench/gpu_check.sh bench/torch_logreg.py
+  bench/gpu_check.sh bench/gpu_cli_check.sh bench/torch_logreg.py
 du -sh .gpu
 size_mib=$(( $(du -sk .gpu | cut -f1) / 1024 ))
 if (( size_mib > 60 )); then
