@@ -55,15 +55,15 @@ if [[ $phases == *1* ]]; then
   [[ $rc != 0 ]] && row "GPU tests failed" "" "$(failed "$out/gpu_tests.txt")"
   row "GPU tests seconds" "$(( $(date +%s) - start ))" ""
   # The per-step gather (windows too large to gather whole) and the copy stream's release wait
-  # that streamed training depends on: forced on the model and streamed suites.
+  # that streamed training depends on: forced on the model, streamed and refit suites.
   LATHE_CUDA_GATHER_EPOCH=never timeout -k 5 60 lathe_tests \
-    --gtest_filter='GPU/StreamedOnDevice.*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.*Sparse*:GPU/ModelOnDevice.SameInputs*' \
+    --gtest_filter='GPU/StreamedOnDevice.*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.*Sparse*:GPU/ModelOnDevice.SameInputs*:GPU/RefitOnDevice.*Categorical*' \
     > "$out/gpu_tests_step_gather.txt" 2>&1
   rc=$?; row "GPU tests, per-step gather" "rc=$rc" "$(counts "$out/gpu_tests_step_gather.txt")"
   [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"
   # The general kernels on the dense-only models too (the dense path takes them by default).
   LATHE_CUDA_DENSE_STEP=off timeout -k 5 60 lathe_tests \
-    --gtest_filter='GPU/ModelOnDevice.MatchesTheCpu*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.EpochPermutation*:GPU/LocalSgdOnDevice.*:GPU/StreamedOnDevice.*NumericColumnsAlone*' \
+    --gtest_filter='GPU/ModelOnDevice.MatchesTheCpu*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.EpochPermutation*:GPU/LocalSgdOnDevice.*:GPU/StreamedOnDevice.*NumericColumnsAlone*:GPU/RefitOnDevice.*Numeric*' \
     > "$out/gpu_tests_general.txt" 2>&1
   rc=$?; row "GPU tests, general kernels" "rc=$rc" "$(counts "$out/gpu_tests_general.txt")"
   [[ $rc != 0 ]] && row "  general kernels failed" "" "$(failed "$out/gpu_tests_general.txt")"
@@ -73,8 +73,10 @@ if [[ $phases == *1* ]]; then
   rc=$?; row "CLI cuda against cpu" "rc=$rc" "bench/gpu_cli_check.sh; logs in cli/"
   while read -r name verdict detail; do row "  $name" "$verdict" "$detail"; done < <(grep -E '^[a-z_]+ (ok|check|FAIL) ' "$out/cli_check.txt")
   # Never run on a device before this check's first run after session 6 (e636106..): the copy
-  # stream's double buffer, streamed training, regression predictions, the scorer's GPU path.
-  fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*:GPU/ProgressOnDevice.*'
+  # stream's double buffer, streamed training, regression predictions, the scorer's GPU path, the
+  # refit's second binding of a trained model (train --refit: RefitOnDevice, about 400 steps over
+  # 100 small epochs on the device).
+  fresh='GPU/StreamedOnDevice.*:GPU/ScorerDeviceTest.*:GPUModel.*:GPU/ModelOnDevice.*:GPU/CudaReviewOnDevice.*:GPU/ProgressOnDevice.*:GPU/RefitOnDevice.*'
   local_sgd='GPU/LocalSgdOnDevice.*'
   # gtest runs tests in registration order whatever the filter says, so the fresh suites run in a
   # process of their own first; memcheck and initcheck then go on to the other GPU tests until the
@@ -91,7 +93,9 @@ if [[ $phases == *1* ]]; then
       first="$fresh:-*Rebinding*"
       rest="GPU*:-$fresh"
       if [[ $tool == racecheck || $tool == synccheck ]]; then
-        first="$fresh:-*StepByStep*:*Rebinding*"
+        # The refit's suite runs the step kernels the other suites do, on a second binding: a stale
+        # or short buffer there is memcheck's and initcheck's to find, not theirs.
+        first="$fresh:-*StepByStep*:*Rebinding*:*RefitOnDevice*"
         # Then local SGD's kernel, whose per-worker touched flags are new since e636106 too (in a
         # second process, so that the fresh suites come first), without the 50k-row acceptance run.
         rest="$local_sgd:-*ValidationLogloss*"

@@ -10,7 +10,9 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "io/checkpoint.h"
 #include "io/columnar_writer.h"
@@ -848,6 +850,265 @@ TEST_P(ProgressOnDevice, GroupsOfStepsGiveTheWeightsOfTheWholeEpoch) {
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(ProgressOnDevice);
+
+// ---- The refit (io/train_table.cpp, `lathe train --refit`) on each device ----
+//
+// Once a run on the training rows A has chosen its epoch on the validation rows V (early stopping,
+// the best epoch's weights kept), the refit trains the same Model object again from the run's start
+// on every row B (A and V, in file order) for the chosen epochs: set_parameters(start),
+// bind_training_set(B), train_model with stop_after_epoch, then predict V. On the GPU the second
+// binding goes through the double buffer that streamed windows use, with another row count, after
+// a run that left its optimizer state, the lazy updates' last steps, the gathered epoch and (over
+// numeric columns alone) the dense path's row-major copy of A behind. The refit must be, bit for
+// bit, what a model that never saw A gives on B, and agree with the CPU doing the same to float
+// rounding. Every run here is small: the GPU check runs the suite under compute-sanitizer too.
+class RefitOnDevice : public testing::TestWithParam<DeviceKind> {};
+
+// Prepared rows (PreparedBlock layout) with their binary labels and sample weights (empty: none).
+struct RefitRows {
+  std::int64_t rows = 0;
+  std::vector<float> dense, value, labels, weights;
+  std::vector<std::int32_t> slot;
+  LabeledRows labeled() const {
+    return {{{dense.data(), slot.data(), value.data(), rows}, labels.data(), weights.empty() ? nullptr : weights.data()},
+            rows,
+            labels.data()};
+  }
+};
+
+struct RefitData {
+  ModelShape shape;
+  RefitRows every;  // the refit's rows: all of them, in file order
+  RefitRows train;  // rows r % 4 != 0
+  RefitRows valid;  // rows r % 4 == 0
+};
+
+// 240 rows of `dense` N(0, 1) features, the first two of which carry the label's signal, and, with
+// `ids`, a one-hot group of 4 slots that carries some too and one of 60 slots that carries none:
+// an id the model learns by heart, so that the validation log-loss turns up after a few epochs and
+// early stopping keeps an early one (over numeric columns alone the features beyond the first two
+// do the same). Sample weights uniform in [0.2, 3) when `weighted`.
+RefitData refit_data(std::int64_t dense, bool ids, bool weighted) {
+  constexpr std::int64_t rows = 240;
+  const std::vector<std::int64_t> widths = ids ? std::vector<std::int64_t>{4, 60} : std::vector<std::int64_t>{};
+  const auto groups = static_cast<std::int64_t>(widths.size());
+  RefitData d;
+  d.shape.task = Task::binary;
+  d.shape.loss = LossKind::logistic;
+  d.shape.group_offsets = {dense};
+  for (std::int64_t w : widths) d.shape.group_offsets.push_back(d.shape.group_offsets.back() + w);
+  d.shape.layout.dense_features = dense;
+  d.shape.layout.groups = static_cast<std::int32_t>(groups);
+  d.shape.features = d.shape.group_offsets.back();
+
+  RefitRows& all = d.every;
+  all.rows = rows;
+  std::mt19937_64 rng(2024);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  all.dense.resize(static_cast<std::size_t>(dense * rows));
+  for (float& x : all.dense) x = static_cast<float>(normal(rng));
+  all.slot.resize(static_cast<std::size_t>(groups * rows));
+  all.value.assign(all.slot.size(), 1.0f);
+  for (std::int64_t g = 0; g < groups; ++g) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      all.slot[g * rows + r] = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(widths[g]));
+    }
+  }
+  const double group_effect[4] = {-1.0, -0.3, 0.4, 1.2};
+  all.labels.resize(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double s = 1.5 * all.dense[r] - 1.0 * all.dense[rows + r];
+    if (ids) s += group_effect[all.slot[r]];
+    all.labels[r] = u(rng) < 1.0 / (1.0 + std::exp(-s)) ? 1.0f : 0.0f;
+  }
+  if (weighted) {
+    all.weights.resize(static_cast<std::size_t>(rows));
+    for (float& w : all.weights) w = static_cast<float>(0.2 + 2.8 * u(rng));
+  }
+  // The split's two parts, column-major each.
+  const auto part = [&](bool validation) {
+    std::vector<std::int64_t> kept;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      if ((r % 4 == 0) == validation) kept.push_back(r);
+    }
+    RefitRows p;
+    p.rows = static_cast<std::int64_t>(kept.size());
+    for (std::int64_t f = 0; f < dense; ++f)
+      for (std::int64_t r : kept) p.dense.push_back(all.dense[f * rows + r]);
+    for (std::int64_t g = 0; g < groups; ++g)
+      for (std::int64_t r : kept) {
+        p.slot.push_back(all.slot[g * rows + r]);
+        p.value.push_back(all.value[g * rows + r]);
+      }
+    for (std::int64_t r : kept) {
+      p.labels.push_back(all.labels[r]);
+      if (weighted) p.weights.push_back(all.weights[r]);
+    }
+    return p;
+  };
+  d.train = part(false);
+  d.valid = part(true);
+  return d;
+}
+
+// 12 epochs of 6 steps (30 rows each), stopped after 3 epochs without improvement; parallel mode:
+// 2 workers averaged every 2 steps. Adam's rates, 0.06 exact and 0.1 parallel, stop every data set
+// above at epoch 2 to 4, and no other epoch comes within 0.3% of the chosen one's log-loss.
+TrainerOptions refit_test_options(TrainMode mode, float learning_rate = 0.0f) {
+  if (learning_rate == 0.0f) learning_rate = mode == TrainMode::exact ? 0.06f : 0.1f;
+  TrainerOptions options;
+  options.epochs = 12;
+  options.batch = 30;
+  options.patience = 3;
+  options.progress = false;
+  options.learning_rate = learning_rate;
+  options.mode = mode;
+  options.workers = 2;
+  options.sync_every = 2;
+  return options;
+}
+
+// The refit's options, as io/train_table.cpp makes them: the run's first `epochs` epochs, unvalidated.
+TrainerOptions refit_again(TrainerOptions options, std::int32_t epochs) {
+  options.stop_after_epoch = epochs;
+  options.patience = 0;
+  options.overfit_margin = 0.0;
+  return options;
+}
+
+struct RefitResult {
+  TrainOutcome first;  // the run on the training rows, validated (empty for a fresh model's refit)
+  TrainOutcome refit;  // the run on every row
+  std::vector<float> refitted;     // its parameters, flat
+  std::vector<float> predictions;  // of the validation rows, by the refitted model
+};
+
+std::vector<float> flat_parameters(const ModelParameters& p) {
+  std::vector<float> v = p.weights;
+  v.insert(v.end(), p.bias.begin(), p.bias.end());
+  v.insert(v.end(), p.factors.begin(), p.factors.end());
+  return v;
+}
+
+// The refit of io/train_table.cpp on ctx: the model of the validated run trained again on every
+// row. With `epochs` > 0, a fresh model's run on every row for that many epochs instead. Both
+// start from `init` when given (an earlier model's weights, as --init-model gives), else from zero.
+RefitResult run_refit(const DeviceContext& ctx, const RefitData& d, const OptimizerConfig& optimizer,
+                      const TrainerOptions& options, const ModelParameters* init, std::int32_t epochs = 0) {
+  RefitResult out;
+  const LabeledRows train = d.train.labeled(), valid = d.valid.labeled(), every = d.every.labeled();
+  auto model = make_model(ctx, d.shape, optimizer, options.seed);
+  if (init) model->set_parameters(*init);
+  if (epochs == 0) {
+    const ModelParameters start = model->parameters();
+    model->bind_training_set(train.set);
+    out.first = train_model(ctx, *model, train, &valid, PredictionLink{}, 2, options);
+    epochs = out.first.best_epoch;
+    model->set_parameters(start);
+  }
+  model->bind_training_set(every.set);
+  out.refit = train_model(ctx, *model, every, nullptr, PredictionLink{}, 2, refit_again(options, epochs));
+  out.refitted = flat_parameters(model->parameters());
+  out.predictions.resize(static_cast<std::size_t>(valid.rows));
+  predict(*model, PredictionLink{}, valid.set.rows, out.predictions);
+  return out;
+}
+
+void expect_near_all(const std::vector<float>& got, const std::vector<float>& ref, double tolerance,
+                     const char* what) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_NEAR(got[i], ref[i], tolerance * std::max(1.0f, std::fabs(ref[i]))) << what << " " << i;
+  }
+}
+
+// The refit on `kind` of a model `optimizer` trains (from `init`, else zero): the same bits as a
+// fresh model's run on every row, and (on the GPU) the CPU's run to float rounding.
+void expect_refit_agrees(DeviceKind kind, const RefitData& d, const OptimizerConfig& optimizer,
+                         const TrainerOptions& options, const ModelParameters* init = nullptr) {
+  const DeviceContext ctx = test::context_for(kind);
+  const RefitResult got = run_refit(ctx, d, optimizer, options, init);
+  // The run stopped early on an epoch after the first that no other epoch nearly ties (float
+  // rounding on another device could otherwise choose another), as a refit's run does.
+  const std::int32_t best = got.first.best_epoch;
+  ASSERT_LT(static_cast<std::int32_t>(got.first.history.size()), options.epochs);
+  ASSERT_GT(best, 1);
+  const double chosen = got.first.history.at(best - 1).valid.values.at("logloss");
+  for (const EpochRecord& r : got.first.history) {
+    if (r.epoch != best) ASSERT_GT(r.valid.values.at("logloss") - chosen, 1e-3 * chosen) << "epoch " << r.epoch;
+  }
+  ASSERT_EQ(got.refit.history.size(), static_cast<std::size_t>(best));
+
+  const RefitResult fresh = run_refit(ctx, d, optimizer, options, init, best);
+  EXPECT_EQ(got.refitted, fresh.refitted);
+  EXPECT_EQ(got.predictions, fresh.predictions);
+  for (std::size_t e = 0; e < fresh.refit.history.size(); ++e) {
+    EXPECT_EQ(got.refit.history[e].train_loss, fresh.refit.history[e].train_loss) << "refit epoch " << e + 1;
+  }
+  // The refit learned from the validation rows too: not the chosen epoch's weights.
+  EXPECT_NE(got.refitted, flat_parameters(got.first.best));
+  if (kind == DeviceKind::cpu) return;
+
+  const RefitResult ref = run_refit(DeviceContext::cpu(), d, optimizer, options, init);
+  ASSERT_EQ(got.first.best_epoch, ref.first.best_epoch);
+  EXPECT_EQ(got.first.history.size(), ref.first.history.size());
+  expect_near_all(flat_parameters(got.first.best), flat_parameters(ref.first.best), 1e-3, "chosen epoch's parameter");
+  expect_near_all(got.refitted, ref.refitted, 1e-3, "refitted parameter");
+  expect_near_all(got.predictions, ref.predictions, 1e-4, "validation prediction");
+  for (std::size_t e = 0; e < ref.refit.history.size(); ++e) {
+    EXPECT_NEAR(got.refit.history[e].train_loss, ref.refit.history[e].train_loss, 1e-5 * ref.refit.history[e].train_loss)
+        << "refit epoch " << e + 1;
+  }
+}
+
+// Categorical slots (the general kernels; lazy updates of the sparse features), unweighted and
+// weighted, in exact mode (the gathered epoch) and parallel mode; and plain SGD with l2 from an
+// earlier model's weights, whose lazy updates catch up penalties from each slot's last step: the
+// first run's last steps, were set_parameters to keep them, would be later than the refit's first
+// steps and zero the weights of the slots they catch up (from zero weights that shows nowhere).
+TEST_P(RefitOnDevice, ACategoricalModelIsTheFreshModelsAndTheCpus) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  OptimizerConfig adam;
+  adam.kind = OptimizerKind::adam;
+  OptimizerConfig sgd;
+  sgd.kind = OptimizerKind::sgd;
+  sgd.l2 = 0.01f;
+  for (const bool weighted : {false, true}) {
+    const RefitData d = refit_data(3, true, weighted);
+    for (const TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+      SCOPED_TRACE(std::string(weighted ? "weighted" : "unweighted") + (mode == TrainMode::exact ? ", exact" : ", parallel"));
+      expect_refit_agrees(GetParam(), d, adam, refit_test_options(mode));
+    }
+  }
+  SCOPED_TRACE("sgd with l2 from an earlier model, exact");
+  const RefitData d = refit_data(3, true, false);
+  ModelParameters earlier;
+  std::mt19937_64 rng(99);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  earlier.weights.resize(static_cast<std::size_t>(d.shape.features));
+  for (float& w : earlier.weights) w = normal(rng);
+  earlier.bias = {0.1f};
+  expect_refit_agrees(GetParam(), d, sgd, refit_test_options(TrainMode::exact, 2.0f), &earlier);
+}
+
+// Numeric columns alone: on the GPU the dense path, whose row-major copy of the bound set must be
+// made again for every row (LATHE_CUDA_DENSE_STEP=off runs it on the general kernels).
+TEST_P(RefitOnDevice, ANumericModelIsTheFreshModelsAndTheCpus) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  OptimizerConfig adam;
+  adam.kind = OptimizerKind::adam;
+  for (const bool weighted : {false, true}) {
+    const RefitData d = refit_data(30, false, weighted);
+    ASSERT_EQ(d.shape.layout.groups, 0);
+    for (const TrainMode mode : {TrainMode::exact, TrainMode::parallel}) {
+      SCOPED_TRACE(std::string(weighted ? "weighted" : "unweighted") + (mode == TrainMode::exact ? ", exact" : ", parallel"));
+      expect_refit_agrees(GetParam(), d, adam, refit_test_options(mode));
+    }
+  }
+}
+
+LATHE_INSTANTIATE_FOR_DEVICES(RefitOnDevice);
 
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   test::TemporaryDirectory dir;
