@@ -2212,6 +2212,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                 << (report.outcome.best_epoch == 1 ? " epoch" : " epochs")
                 << " the validation rows chose\n";
     }
+    // A fresh model, the first one released before it is made: on a GPU the first run's copy of
+    // the training rows (and its gathered epoch, the dense path's row-major copy) would otherwise
+    // stay on the device beside every row's, which --refit yes does not budget for. The fresh
+    // model trains to the same bits as the first one would again (RefitOnDevice).
+    model.reset();
+    model = make_model(ctx, shape, optimizer, options.trainer.seed);
     model->set_parameters(refit_start);
     refit_start = ModelParameters{};
     model->bind_training_set(every.set);
