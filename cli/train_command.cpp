@@ -829,9 +829,9 @@ void add_train_command(CLI::App& app) {
                   "again from the start "
                   "on the training and held-out rows together for that many epochs, and save that "
                   "model (its stored "
-                  "validation metrics stay the chosen epoch's); auto: a linear model, when at "
-                  "least 10% of the rows are "
-                  "held out (tables up to 100,000 rows at the automatic fraction); no: save the "
+                  "validation metrics stay the chosen epoch's); auto: a linear model, when "
+                  "--valid-fraction is at least 0.1 (tables up to 100,000 rows at the automatic "
+                  "fraction) and the training rows fit the memory budget beside a copy of every row; no: save the "
                   "chosen epoch's model")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "yes", "no"}));

@@ -27,9 +27,9 @@ namespace lathe {
 // Held-out rows are rows the model does not fit: on a table of thousands of rows a fifth of them
 // is a fifth of what it could learn from (5000 x 1200 binary: test AUC 0.906 held out, 0.920
 // refitted; scikit-learn's LogisticRegression, on every row, 0.919-0.923), and the epoch count is
-// what the validation rows are needed for. `automatic` refits a linear model when the rows held out
-// of DATA by --valid-fraction are at least kRefitMinValidShare of them (tables up to 100,000 rows
-// at the automatic fraction), where the refit costs one more training run of a small table; never
+// what the validation rows are needed for. `automatic` refits a linear model when --valid-fraction
+// (given, or the automatic one) holds out at least kRefitMinValidShare of DATA's rows (tables up to
+// 100,000 rows at the automatic fraction), where the refit costs one more training run of a small table; never
 // an fm (not convex: the epochs one run chose need not suit another), a separate --valid file or
 // streamed training rows. A refit that scores the validation rows it trained on clearly worse than
 // the chosen epoch scored them unseen (kRefitWorseMargin) is dropped, with a note.

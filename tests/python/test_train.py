@@ -768,6 +768,38 @@ class TrainTest(unittest.TestCase):
         _, separate = self.train(data, *flags, "--valid", valid, out="separate.h5")
         self.assertIsNone(separate["refit"])
 
+    def test_a_valid_fraction_of_a_tenth_refits_though_its_classes_round_down(self):
+        # --valid-fraction 0.1 holds out a tenth of each class rounded to whole rows: 34 of penguins' 344
+        # (15 + 7 + 12), under 10% of them. The refit follows the fraction asked, as it does on tables whose
+        # tenth is whole.
+        data = self.imported(os.path.join(SHARED, "penguins.csv"), "penguins")
+        flags = ["--label", "species", "--task", "multiclass", "--epochs", "2"]
+        _, tenth = self.train(data, *flags, "--valid-fraction", "0.1", out="tenth.h5")
+        self.assertEqual(tenth["valid_rows"], 34)
+        self.assertIsNotNone(tenth["refit"])
+        self.assertEqual(tenth["refit"]["rows"], 344)
+        # Below a tenth: not refitted unless asked.
+        _, less = self.train(data, *flags, "--valid-fraction", "0.09", out="less.h5")
+        self.assertIsNone(less["refit"])
+
+    def test_a_refit_left_out_by_the_memory_budget_is_said(self):
+        # Telco's prepared training rows fit --memory-budget-mb 1.2 (not streamed), but not beside a copy of
+        # every row for the refit: auto leaves the refit out, said (it was silent); --refit yes refits.
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "2", "--memory-budget-mb", "1.2"]
+        proc = run("train", data, *flags, "--out", self.path("budget.h5"), "--device", "cpu", "--quiet")
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertFalse(summary["streamed"])
+        self.assertIsNone(summary["refit"])
+        self.assertRegex(proc.stderr, r"no refit \(--refit auto\): the prepared training rows and every row again for "
+                                      r"the refit take [0-9.]+ MB, beyond the memory budget of 1.2 MB")
+        _, asked = self.train(data, *flags, "--refit", "yes", out="asked.h5")
+        self.assertEqual(asked["refit"]["rows"], 7043)
+        # Within the budget: refitted, nothing said.
+        proc = run("train", data, *flags[:-1], "8", "--out", self.path("roomy.h5"), "--device", "cpu", "--quiet")
+        self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["refit"]["rows"], 7043)
+        self.assertNotIn("no refit", proc.stderr)
+
     def test_a_refit_that_goes_astray_is_dropped_and_said(self):
         rng = np.random.default_rng(11)
         df = pd.DataFrame(rng.normal(size=(3000, 5)), columns=[f"x{i}" for i in range(5)])
