@@ -90,7 +90,8 @@ void apply_bins(const std::string& item, const std::string& kind, ColumnPreparat
 using Apply = std::function<void(const std::string&, const std::string&, ColumnPreparation&)>;
 
 // Items without '=' set the defaults; COL=KIND items override one column. Defaults come first so a
-// per-column override of one setting keeps the defaults of the others.
+// per-column override of one setting keeps the defaults of the others. No KIND holds '=': a column
+// name may ("ratio=xy=median"), so COL is all before the last one.
 // A setting given twice for the same columns (two defaults, or COL= twice) is a usage error: which
 // one was meant is not for the parser to guess.
 void parse_setting(const std::string& flag, const std::string& text, const Apply& apply,
@@ -98,7 +99,7 @@ void parse_setting(const std::string& flag, const std::string& text, const Apply
   std::string default_item;
   std::map<std::string, std::string> column_item;
   for (const auto& item : split_name_list(text)) {
-    const auto eq = item.find('=');
+    const auto eq = item.rfind('=');
     if (eq == std::string::npos) {
       if (!default_item.empty()) {
         throw UsageError(flag + ": two defaults, '" + default_item + "' and '" + item + "': give one");
@@ -191,7 +192,7 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   parse_setting("--clip", args.clip, apply_clip, options, per_column);
   parse_setting("--bins", args.bins, apply_bins, options, per_column);
   for (const auto& [item, flag] : per_column) {
-    const auto eq = item.find('=');
+    const auto eq = item.rfind('=');
     const std::string column = item.substr(0, eq);
     const std::string kind = item.substr(eq + 1);
     auto [it, inserted] = options.per_column.try_emplace(column, options.defaults);

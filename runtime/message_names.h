@@ -42,13 +42,20 @@ inline std::string closest_name(const std::string& typed, const std::vector<std:
   return best;
 }
 
+// Where the name a message offers is typed: an option of one name (--label, --weight, --id), or no
+// option (a column the data lacks), takes it as it is; a list (--drop, --cross, COL=KIND items,
+// import's --categorical) as runtime/name_lists.h spells it.
+enum class TypedIn { one_name, list };
+
 // " (did you mean 'NAME'?)" for the candidate closest to `typed`, or "" when none is close enough:
-// closest_name's, and never a whole replacement (a one-letter name has no near miss).
-inline std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates) {
+// closest_name's, and never a whole replacement (a one-letter name has no near miss). For a list,
+// a name that a list does not take as it is (a comma in it) is also given as the list takes it;
+// for one name that hint would be wrong: `--weight 'price\, usd'` was told to write 'price\, usd'.
+inline std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates,
+                                TypedIn typed_in = TypedIn::one_name) {
   const std::string near = closest_name(typed, candidates);
   if (near.empty() || edit_distance(typed, near) >= typed.size()) return "";
-  // A name holding a comma is written with \, in an option's list (runtime/name_lists.h).
-  if (near.find(',') != std::string::npos) {
+  if (typed_in == TypedIn::list && !lists_as_is(near)) {
     return " (did you mean '" + near + "'? in a list of columns, write it as '" +
            listed_name(near) + "')";
   }
@@ -57,13 +64,14 @@ inline std::string did_you_mean(const std::string& typed, const std::vector<std:
 
 // Names for a message, comma-separated: at most `shown` of them, then how many more there are (a
 // table of 2000 columns made an error of 2000 names). A name holding a comma is listed as an
-// option's list takes it (listed_name: "price\, usd"), so that the list reads unambiguously.
+// option's list takes it (listed_name: "price\, usd"), so that the list reads unambiguously; so is
+// a name whose backslashes a list would read as escapes (lists_as_is: "tail\\").
 inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 30) {
   std::string s;
   const std::size_t n = std::min(names.size(), shown);
   for (std::size_t i = 0; i < n; ++i) {
     if (i) s += ", ";
-    s += names[i].find(',') != std::string::npos ? listed_name(names[i]) : names[i];
+    s += lists_as_is(names[i]) ? names[i] : listed_name(names[i]);
   }
   if (names.size() > n) s += ", ... (" + std::to_string(names.size() - n) + " more)";
   return s;

@@ -45,4 +45,14 @@ inline std::string listed_name(std::string_view name) {
   return out;
 }
 
+// Whether `name` reads back as itself from a list beside other names, written as it is: no comma,
+// and no backslash that split_name_list takes for an escape (one before another backslash, or one
+// at the end, before the comma that follows it in a list). Messages show other names as
+// listed_name writes them: a column named tail\ (a trailing backslash) offered as 'tail\' was
+// typed 'tail\,w' and read as the one name "tail,w".
+inline bool lists_as_is(std::string_view name) {
+  return name.find(',') == std::string_view::npos && name.find("\\\\") == std::string_view::npos &&
+         (name.empty() || name.back() != '\\');
+}
+
 }  // namespace lathe

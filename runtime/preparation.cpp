@@ -602,7 +602,8 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   // Columns left out of the features: a sample weight (checked by its reader) or `--drop`'s.
   for (const auto& name : options.exclude) {
     if (!find(name)) {
-      throw InputError("column '" + name + "' given to --drop does not exist" + did_you_mean(name, all_names) +
+      throw InputError("column '" + name + "' given to --drop does not exist" +
+                       did_you_mean(name, all_names, TypedIn::list) +
                        "; columns: " + name_list(all_names));
     }
   }
@@ -615,7 +616,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
     const ColumnProfile* col = find(name);
     if (!col) {
       throw InputError("preparation option for column '" + name + "': no such column" +
-                       did_you_mean(name, all_names) + "; columns: " + name_list(all_names));
+                       did_you_mean(name, all_names, TypedIn::list) + "; columns: " + name_list(all_names));
     }
     if (name == options.label) {
       throw InputError("preparation option for column '" + name +
@@ -835,8 +836,8 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
                            "' is categorical and has no quantile bins: cross '" + column + "' itself");
         }
       }
-      throw InputError("cross '" + text + "': unknown column '" + name + "'" + did_you_mean(name, all_names) +
-                       "; columns: " + name_list(all_names));
+      throw InputError("cross '" + text + "': unknown column '" + name + "'" +
+                       did_you_mean(name, all_names, TypedIn::list) + "; columns: " + name_list(all_names));
     };
     const Ref a = resolve(cross.a), b = resolve(cross.b);
     if (a.side == Side::numeric && b.side == Side::numeric) {

@@ -35,9 +35,37 @@ TEST(NameLists, ListedNamesReadBackAsThemselves) {
 
 TEST(NameLists, MessagesShowACommaNameAsAListTakesIt) {
   EXPECT_EQ(name_list({"id", "price, usd", "x"}), "id, price\\, usd, x");
-  EXPECT_EQ(did_you_mean("price usd", {"id", "price, usd"}),
+  EXPECT_EQ(did_you_mean("price usd", {"id", "price, usd"}, TypedIn::list),
             " (did you mean 'price, usd'? in a list of columns, write it as 'price\\, usd')");
+  EXPECT_EQ(did_you_mean("tenur", {"tenure"}, TypedIn::list), " (did you mean 'tenure'?)");
   EXPECT_EQ(did_you_mean("tenur", {"tenure"}), " (did you mean 'tenure'?)");
+}
+
+// A name of one option (--weight, --id, --label) is typed as it is: no list's escapes offered
+// (`--weight 'price\, usd'` was told to write it as 'price\, usd').
+TEST(NameLists, OneNameIsOfferedAsItIs) {
+  EXPECT_EQ(did_you_mean("price\\, usd", {"id", "price, usd"}), " (did you mean 'price, usd'?)");
+  EXPECT_EQ(did_you_mean("price usd", {"id", "price, usd"}, TypedIn::one_name), " (did you mean 'price, usd'?)");
+}
+
+// Backslashes a list reads as escapes, a trailing one (before the comma that follows it in a list)
+// or one before another, are shown escaped; other backslashes as they are.
+TEST(NameLists, MessagesShowBackslashesAListWouldReadAsEscapes) {
+  EXPECT_TRUE(lists_as_is("plain"));
+  EXPECT_TRUE(lists_as_is("C:\\data"));
+  EXPECT_FALSE(lists_as_is("tail\\"));
+  EXPECT_FALSE(lists_as_is("a\\\\b"));
+  EXPECT_FALSE(lists_as_is("a,b"));
+  EXPECT_EQ(name_list({"price, usd", "a\\b", "tail\\", "c,1"}), "price\\, usd, a\\b, tail\\\\, c\\,1");
+  EXPECT_EQ(did_you_mean("tail,w", {"tail\\", "w"}, TypedIn::list),
+            " (did you mean 'tail\\'? in a list of columns, write it as 'tail\\\\')");
+  EXPECT_EQ(did_you_mean("x\\y", {"x\\\\y"}, TypedIn::list),
+            " (did you mean 'x\\\\y'? in a list of columns, write it as 'x\\\\\\\\y')");
+  // Each offered spelling reads back as the name, beside another.
+  for (const std::string name : {"tail\\", "a\\\\b", "a\\b", "price, usd"}) {
+    const std::string shown = lists_as_is(name) ? name : listed_name(name);
+    EXPECT_EQ(split_name_list(shown + "," + "w"), (Names{name, "w"})) << name;
+  }
 }
 
 }  // namespace

@@ -876,6 +876,46 @@ class TrainTest(unittest.TestCase):
         with h5py.File(prepared) as f:
             self.assertIn("price, usd", f.keys())  # passed through unchanged
 
+    def test_messages_offer_names_as_the_option_takes_them(self):
+        # A trailing backslash ("tail\\") is read as the escape of the comma after it in a list: messages list
+        # it escaped. A name that an option of one column (--weight) takes is offered as it is.
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame({"price, usd": rng.uniform(1, 2, size=200), "tail\\": rng.normal(size=200),
+                           "w": rng.normal(size=200)})
+        df["y"] = (df["w"] + rng.logistic(size=200) > 0).astype(int)
+        data = import_frame(df, self.dir, "backslash")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "1", "--out", self.path("refused.h5")]
+        proc = run("train", data, *flags, "--drop", "tail\\,w", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("column 'tail,w' given to --drop does not exist (did you mean 'tail\\'? in a list of columns, "
+                      "write it as 'tail\\\\'); columns: price\\, usd, tail\\\\, w, y", proc.stderr)
+        # As offered, it is dropped: not an input of the model.
+        dropped, _ = self.train(data, "--label", "y", "--task", "binary", "--epochs", "1", "--drop", "tail\\\\,w",
+                                out="dropped.h5")
+        scored = import_frame(df[["price, usd"]].head(5), self.dir, "only_price")
+        self.assertEqual(run("score", dropped, scored, "--out", "-", "--quiet").stdout.count("\n"), 6)
+        proc = run("train", data, *flags, "--weight", "price\\, usd", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--weight: " + data + " has no column 'price\\, usd' (did you mean 'price, usd'?); columns: ",
+                      proc.stderr)
+        self.train(data, "--label", "y", "--task", "binary", "--epochs", "1", "--weight", "price, usd", out="w.h5")
+
+    def test_a_column_name_holding_an_equals_sign_takes_its_own_setting(self):
+        # COL=KIND: no KIND holds '=', so COL is all before the last one ('ratio=xy=median' was refused).
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame({"ratio=xy": rng.normal(size=200), "v": rng.normal(size=200)})
+        df.loc[:9, "ratio=xy"] = np.nan
+        df["y"] = (df["v"] + rng.logistic(size=200) > 0).astype(int)
+        data = import_frame(df, self.dir, "equals")
+        prepared = self.path("prepared.h5")
+        run("prepare", data, prepared, "--label", "y", "--impute", "mean,ratio=xy=constant:7", "--scale",
+            "ratio=xy=none", "--quiet")
+        with h5py.File(prepared) as f:
+            np.testing.assert_array_equal(f["ratio=xy"][:10], np.full(10, 7.0, dtype=np.float32))
+            np.testing.assert_allclose(f["ratio=xy"][10:], df["ratio=xy"][10:], rtol=1e-6)
+        self.train(data, "--label", "y", "--task", "binary", "--epochs", "1", "--impute", "ratio=xy=median",
+                   out="equals_model.h5")
+
     def test_the_default_holdout_is_20_percent_up_to_10000_rows_until_5_percent_is_more(self):
         # 50k rows and fewer: 20%. Then 10,000 rows (8% of 125k) until 5% is more (5% of 300k).
         data = self.path("big.h5")
