@@ -13,6 +13,7 @@
 #include "io/csv_import.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
+#include "runtime/name_lists.h"
 
 namespace lathe::cli {
 
@@ -43,6 +44,17 @@ std::vector<std::string> split_tokens(const std::vector<std::string>& given) {
   return tokens;
 }
 
+// The column names of each --categorical or --numeric, comma separated, a comma inside a name
+// written \, as in `lathe train`'s lists (runtime/name_lists.h): CLI11's own splitting cut a CSV
+// header "price, usd" in two, whatever its spelling.
+std::vector<std::string> split_names(const std::vector<std::string>& given) {
+  std::vector<std::string> names;
+  for (const std::string& text : given) {
+    for (std::string& name : split_name_list(text)) names.push_back(std::move(name));
+  }
+  return names;
+}
+
 }  // namespace
 
 void add_import_command(CLI::App& app) {
@@ -61,13 +73,12 @@ void add_import_command(CLI::App& app) {
       ->required();
   cmd->add_option(
          "--categorical", args->categorical,
-         "Columns to import as categorical, numbers included (comma separated, repeatable)")
-      ->delimiter(',')
+         "Columns to import as categorical, numbers included (comma separated, a comma in a name "
+         "written \\,; repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--numeric", args->numeric,
                   "Columns to import as numeric; a value that is not a number is an error "
-                  "(comma separated, repeatable)")
-      ->delimiter(',')
+                  "(comma separated, a comma in a name written \\,; repeatable)")
       ->allow_extra_args(false);
   cmd->add_flag("--skip-bad-rows", args->skip_bad_rows,
                 "Skip rows with the wrong number of fields or a non-number in a numeric column, "
@@ -95,10 +106,10 @@ void add_import_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"out"});
     check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
     CsvImportOptions options;
-    options.categorical = args->categorical;
-    options.numeric = args->numeric;
-    for (const std::string& name : args->categorical) {
-      if (!name.empty() && std::find(args->numeric.begin(), args->numeric.end(), name) != args->numeric.end()) {
+    options.categorical = split_names(args->categorical);
+    options.numeric = split_names(args->numeric);
+    for (const std::string& name : options.categorical) {
+      if (std::find(options.numeric.begin(), options.numeric.end(), name) != options.numeric.end()) {
         throw UsageError("the column '" + name + "' is named by both --categorical and --numeric: give one");
       }
     }

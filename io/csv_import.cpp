@@ -31,6 +31,7 @@
 #include "io/temporary_file.h"
 #include "runtime/error.h"
 #include "runtime/label_codes.h"
+#include "runtime/message_names.h"
 
 namespace lathe {
 
@@ -811,10 +812,12 @@ void CsvImport::resolve_forced(const std::vector<std::string>& names, ForcedType
     const auto it = std::find_if(columns_.begin(), columns_.end(),
                                  [&](const ColumnScan& c) { return c.name == name; });
     if (it == columns_.end()) {
-      std::string known;
-      for (const auto& c : columns_) known += (known.empty() ? "" : ", ") + c.name;
+      // Listed as the option's list takes them (a name holding a comma written \,), at most 30.
+      std::vector<std::string> known;
+      for (const auto& c : columns_) known.push_back(c.name);
       throw InputError(file_ + ": " + flag + " names the column '" + std::string(name) +
-                       "', which the header does not have (columns: " + known + ")");
+                       "', which the header does not have" + did_you_mean(std::string(name), known, TypedIn::list) +
+                       "; columns: " + name_list(known));
     }
     if (it->forced != ForcedType::none && it->forced != type) {
       throw InputError(file_ + ": the column '" + it->name +

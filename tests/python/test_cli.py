@@ -275,6 +275,28 @@ class ImportLikePandasTest(TempDirTest):
         self.assertFails(["import", ragged, self.path("r.h5")], "line 4: has 1 field")
         self.assertFalse(os.path.exists(self.path("r.h5")))
 
+    def test_a_column_name_holding_a_comma_is_named_with_an_escaped_comma(self):
+        # A header "price, usd": --categorical and --numeric take it as lathe train's lists do, \, for its
+        # comma (CLI11's splitting had cut it into 'price\' and 'usd', whatever its spelling).
+        csv = self.path("comma.csv")
+        with open(csv, "w") as f:
+            f.write('"price, usd",code,y\n1.5,10,1\n2.5,20,0\n3.5,30,1\n')
+        for flags in (["--categorical", "price\\, usd,code"], ["--categorical", "price\\, usd", "--categorical", "code"]):
+            with self.subTest(flags=flags):
+                _, cols = self.imported(csv, *flags)
+                info = inspect_json(self.path("out.h5"))
+                types = {c["name"]: c["type"] for c in info["columns"]}
+                self.assertEqual(types, {"price, usd": "categorical", "code": "categorical", "y": "numeric"})
+        _, cols = self.imported(csv, "--numeric", "y,price\\, usd")
+        np.testing.assert_array_equal(cols["price, usd"], [1.5, 2.5, 3.5])
+        # A name the header lacks: the near one offered as the list takes it, and the columns listed so.
+        proc = self.assertFails(["import", csv, self.path("x.h5"), "--categorical", "price usd"],
+                                "(did you mean 'price, usd'? in a list of columns, write it as 'price\\, usd'); "
+                                "columns: price\\, usd, code, y")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.usage_error(["import", csv, self.path("x.h5"), "--categorical", "price\\, usd", "--numeric",
+                          "price\\, usd"], "the column 'price, usd' is named by both --categorical and --numeric")
+
     def test_header_only_file_imports_as_zero_rows_that_score(self):
         rng = np.random.default_rng(5)
         full = pd.DataFrame({"a": rng.normal(size=200), "k": rng.choice(["lo", "hi"], 200),
