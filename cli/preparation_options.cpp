@@ -72,8 +72,14 @@ void apply_clip(const std::string& item, const std::string& kind, ColumnPreparat
     if (!(p.clip_k > 0 && std::isfinite(p.clip_k))) {
       throw UsageError("--clip: '" + item + "': K must be positive and finite");
     }
+  } else if (parts[0] == "iqr" && parts.size() <= 2) {
+    p.clip = ClipKind::iqr;
+    if (parts.size() == 2) p.clip_iqr_k = parse_double("--clip", item, parts[1]);
+    if (!(p.clip_iqr_k > 0 && std::isfinite(p.clip_iqr_k))) {
+      throw UsageError("--clip: '" + item + "': K must be positive and finite");
+    }
   } else {
-    throw UsageError("--clip: '" + item + "': expected none, quantile[:LO:HI] or std[:K]");
+    throw UsageError("--clip: '" + item + "': expected none, quantile[:LO:HI], std[:K] or iqr[:K]");
   }
 }
 
@@ -129,8 +135,9 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   command->add_option("--scale", args.scale, "standard, minmax, robust or none; per column COL=KIND")
       ->capture_default_str();
   command->add_option("--clip", args.clip,
-                      "Outliers: none, quantile[:LO:HI] (default 0.01:0.99) or std[:K] (default 3); "
-                      "per column COL=KIND")
+                      "Outliers: none, quantile[:LO:HI] (default 0.01:0.99), std[:K] (default 3) or iqr[:K] "
+                      "(the quartiles +- K interquartile ranges, default 1.5: where more than 1% of the values "
+                      "are gross outliers); per column COL=KIND")
       ->capture_default_str();
   command->add_option("--bins", args.bins,
                       "Quantile bins of numeric columns: each also becomes a one-hot of the bin of its value "

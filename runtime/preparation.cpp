@@ -50,6 +50,10 @@ void check_column_options(const std::string& where, const ColumnPreparation& p) 
     throw InputError(where + ": the clip k (standard deviations) must be positive (got " +
                      fmt(p.clip_k) + ")");
   }
+  if (p.clip == ClipKind::iqr && !(p.clip_iqr_k > 0.0 && std::isfinite(p.clip_iqr_k))) {
+    throw InputError(where + ": the clip k (interquartile ranges) must be positive (got " +
+                     fmt(p.clip_iqr_k) + ")");
+  }
   if (p.bins != 0 && (p.bins < 2 || p.bins > kMaxBins)) {
     throw InputError(where + ": bins must be 0 (none) or from 2 to " + std::to_string(kMaxBins) + " (got " +
                      std::to_string(p.bins) + ")");
@@ -170,6 +174,19 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       t.clip_lo = static_cast<float>(mean - p.clip_k * stddev);
       t.clip_hi = static_cast<float>(mean + p.clip_k * stddev);
       break;
+    case ClipKind::iqr: {
+      const double q25 = quantile(0.25), q75 = quantile(0.75);
+      if (q75 > q25) {
+        t.clip_lo = static_cast<float>(q25 - p.clip_iqr_k * (q75 - q25));
+        t.clip_hi = static_cast<float>(q75 + p.clip_iqr_k * (q75 - q25));
+      } else {
+        // Fences of width 0 would make the column one value: its rare values are its information
+        // (a flag, a count mostly 0), not outliers of a bulk.
+        note(notes, "column '" + name + "': its quartiles are one value (" + fmt(q25) +
+                        "), so --clip iqr would make it constant: left unclipped");
+      }
+      break;
+    }
   }
   // Bounds inside [min, max] move some values: their moments are the measured ones when a pass over
   // the data gave them, else the sketch's (exact for a column of at most its capacity distinct
@@ -492,7 +509,7 @@ ExtremeSpread extreme_spread(const ColumnProfile& column) {
   const ColumnStats& st = column.numeric.stats;
   const QuantileSketch& sketch = column.numeric.sketch;
   ExtremeSpread out;
-  out.widening = out.jump = kNaN;
+  out.widening = out.jump = out.fence_widening = out.reach = kNaN;
   if (column.type != ColumnType::numeric || st.count == 0 || !(sketch.count() > 0) || !std::isfinite(st.min) ||
       !std::isfinite(st.max)) {
     return out;
@@ -501,38 +518,77 @@ ExtremeSpread extreme_spread(const ColumnProfile& column) {
   out.max = st.max;
   out.bulk_lo = sketch.quantile(0.01);
   out.bulk_hi = sketch.quantile(0.99);
-  if (!(sketch.quantile(0.75) > sketch.quantile(0.25))) return out;
-  const QuantileSketch::Moments clipped =
-      sketch.clipped_moments(static_cast<float>(out.bulk_lo), static_cast<float>(out.bulk_hi));
-  const double spread = std::sqrt(variance(st)), clipped_spread = std::sqrt(clipped.variance);
-  if (!(clipped_spread > 0.0) || !std::isfinite(spread)) return out;
-  out.widening = spread / clipped_spread;
+  out.q25 = sketch.quantile(0.25);
+  out.q75 = sketch.quantile(0.75);
+  if (!(out.q75 > out.q25)) return out;
+  const double spread = std::sqrt(variance(st));
+  if (!std::isfinite(spread)) return out;
+  // The raw spread over that of the values clipped to [lo, hi]; NaN where those have none.
+  const auto widening = [&](double lo, double hi) {
+    const QuantileSketch::Moments clipped = sketch.clipped_moments(static_cast<float>(lo), static_cast<float>(hi));
+    const double clipped_spread = std::sqrt(clipped.variance);
+    return clipped_spread > 0.0 ? spread / clipped_spread : kNaN;
+  };
+  out.widening = widening(out.bulk_lo, out.bulk_hi);
   // reach / step, where a step of 0 (tied quantiles) makes any reach infinite.
   const auto ratio = [](double reach, double step) {
     if (step > 0.0) return reach / step;
     return reach > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
   };
-  out.jump = std::max(ratio(sketch.quantile(0.999) - out.bulk_hi, out.bulk_hi - sketch.quantile(0.9)),
-                      ratio(out.bulk_lo - sketch.quantile(0.001), sketch.quantile(0.1) - out.bulk_lo));
+  if (std::isfinite(out.widening)) {
+    out.jump = std::max(ratio(sketch.quantile(0.999) - out.bulk_hi, out.bulk_hi - sketch.quantile(0.9)),
+                        ratio(out.bulk_lo - sketch.quantile(0.001), sketch.quantile(0.1) - out.bulk_lo));
+  }
+  const double fence = kFarOutFence * (out.q75 - out.q25);
+  out.fence_lo = out.q25 - fence;
+  out.fence_hi = out.q75 + fence;
+  const double below = sketch.cdf(out.fence_lo), above = 1.0 - sketch.cdf(out.fence_hi);
+  out.beyond = below + above;
+  out.fence_widening = widening(out.fence_lo, out.fence_hi);
+  out.reach = 0.0;
+  if (above > 0.0) out.reach = (sketch.quantile(1.0 - above / 2) - out.q75) / fence;
+  if (below > 0.0) out.reach = std::max(out.reach, (out.q25 - sketch.quantile(below / 2)) / fence);
   return out;
 }
+
+namespace {
+
+// Gross outliers beyond the 1% and 99% quantiles, or beyond the far-out fences.
+bool beyond_quantiles(const ExtremeSpread& s) {
+  return s.widening >= kExtremeNoteWidening && s.jump >= kExtremeNoteJump && s.beyond <= kExtremeNoteJumpBeyond;
+}
+bool beyond_fences(const ExtremeSpread& s) {
+  return s.fence_widening >= kExtremeNoteWidening && s.reach >= kExtremeNoteReach;
+}
+// Whether the 1% and 99% quantiles lie in the bulk, inside the far-out fences, so that quantile
+// clipping bounds the outliers: not where they are more than 1% of a side's values.
+bool quantiles_in_bulk(const ExtremeSpread& s) { return s.bulk_lo >= s.fence_lo && s.bulk_hi <= s.fence_hi; }
+
+}  // namespace
 
 std::string extreme_values_note(const DataProfile& profile, const FittedPreparation& fitted) {
   // By name (not profile.column's scan, once per column): a wide table has tens of thousands.
   std::unordered_map<std::string_view, const ColumnProfile*> by_name;
   for (const ColumnProfile& c : profile.columns) by_name.emplace(c.name, &c);
-  std::vector<std::pair<std::string, ExtremeSpread>> far;
+  struct Far {
+    std::string name;
+    ExtremeSpread spread;
+    bool quantile_fits;  // --clip quantile bounds its outliers
+    double widening;     // that of the clip that fits
+  };
+  std::vector<Far> far;
   for (const NumericEncoding& e : fitted.numeric) {
     // A clipped column (--clip, or --target-transform's default) is bounded already.
     if (std::isfinite(e.transform.clip_lo) || std::isfinite(e.transform.clip_hi)) continue;
     const auto it = by_name.find(e.name);
     if (it == by_name.end()) continue;
     const ExtremeSpread s = extreme_spread(*it->second);
-    if (s.widening >= kExtremeNoteWidening && s.jump >= kExtremeNoteJump) far.emplace_back(e.name, s);
+    if (!beyond_quantiles(s) && !beyond_fences(s)) continue;
+    const bool quantile_fits = quantiles_in_bulk(s);
+    far.push_back({e.name, s, quantile_fits, quantile_fits ? s.widening : s.fence_widening});
   }
   if (far.empty()) return "";
-  std::stable_sort(far.begin(), far.end(),
-                   [](const auto& a, const auto& b) { return a.second.widening > b.second.widening; });
+  std::stable_sort(far.begin(), far.end(), [](const Far& a, const Far& b) { return a.widening > b.widening; });
   const auto number = [](double v, int digits) {
     std::ostringstream o;
     o.precision(digits);
@@ -540,24 +596,42 @@ std::string extreme_values_note(const DataProfile& profile, const FittedPreparat
     return o.str();
   };
   const auto range = [&](double lo, double hi) { return number(lo, 4) + " to " + number(hi, 4); };
-  const auto& [worst, w] = far.front();
-  std::string text = "column '" + worst + "' has values far outside its bulk: from " + range(w.min, w.max) +
-                     ", where 98% of them lie from " + range(w.bulk_lo, w.bulk_hi) +
-                     " (its 1% and 99% quantiles), and its standard deviation, which standard scaling divides "
-                     "by, is " + number(w.widening, 3) + " times that of its values clipped to those";
+  const auto percent = [&](double share) { return number(100.0 * share, 2) + "%"; };
+  const Far& worst = far.front();
+  const ExtremeSpread& w = worst.spread;
+  std::string text = "column '" + worst.name + "' has values far outside its bulk: from " + range(w.min, w.max);
+  if (worst.quantile_fits) {
+    text += ", where 98% of them lie from " + range(w.bulk_lo, w.bulk_hi) + " (its 1% and 99% quantiles)";
+  } else {
+    text += ", where half of them lie from " + range(w.q25, w.q75) + " (its quartiles) and " + percent(w.beyond) +
+            " beyond 3 times their distance from them (" + range(w.fence_lo, w.fence_hi) + ")";
+  }
+  text += ", and its standard deviation, which standard scaling divides by, is " + number(worst.widening, 3) +
+          " times that of its values clipped to those";
   constexpr std::size_t kNamed = 3;
   const std::size_t named = std::min(far.size(), kNamed);
   for (std::size_t k = 1; k < named; ++k) {
-    const ExtremeSpread& s = far[k].second;
+    const ExtremeSpread& s = far[k].spread;
     text += std::string(k == 1 ? "; likewise" : (k + 1 == named && far.size() == named ? " and" : ",")) + " '" +
-            far[k].first + "' (" + range(s.min, s.max) + ", 98% from " + range(s.bulk_lo, s.bulk_hi) + ": " +
-            number(s.widening, 3) + " times)";
+            far[k].name + "' (" + range(s.min, s.max) + ", " +
+            (far[k].quantile_fits ? "98% from " + range(s.bulk_lo, s.bulk_hi)
+                                  : percent(s.beyond) + " beyond " + range(s.fence_lo, s.fence_hi)) +
+            ": " + number(far[k].widening, 3) + " times)";
   }
   if (far.size() > named) text += " and " + std::to_string(far.size() - named) + " more numeric column" +
                                   (far.size() - named == 1 ? "" : "s");
-  return text +
-         ". If such values are errors or noise rather than real tails, --clip quantile clips each numeric column "
-         "to its 1% and 99% training quantiles (--clip quantile,COL=none leaves out a column whose tail is real)";
+  text += ". If such values are errors or noise rather than real tails, ";
+  // One remedy for every named column: quantile clipping where it bounds them all, as it costs least
+  // where a tail is real; else fences, which bound outliers of up to a quarter of the values.
+  const auto unbounded = std::find_if(far.begin(), far.end(), [](const Far& f) { return !f.quantile_fits; });
+  if (unbounded == far.end()) {
+    return text + "--clip quantile clips each numeric column to its 1% and 99% training quantiles (--clip "
+                  "quantile,COL=none leaves out a column whose tail is real)";
+  }
+  return text + "--clip iqr clips each numeric column to its quartiles +- 1.5 times their distance (Tukey's "
+                "fences), which stay in the bulk where up to a quarter of the values are outliers (the 1% and 99% "
+                "quantiles of '" + unbounded->name + "' lie among them; --clip iqr,COL=none leaves out a column "
+                "whose tail is real)";
 }
 
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,

@@ -728,18 +728,25 @@ TEST_F(Preparation, ClippedStandardScalingAndMeanFillAreThoseOfTheClippedValues)
     double lo, hi, k;
   };
   for (const Case c : {Case{ClipKind::quantile, 0.01, 0.99, 0}, Case{ClipKind::quantile, 0.2, 0.7, 0},
-                       Case{ClipKind::quantile, 0.0, 0.95, 0}, Case{ClipKind::stddev, 0, 0, 0.01}}) {
+                       Case{ClipKind::quantile, 0.0, 0.95, 0}, Case{ClipKind::stddev, 0, 0, 0.01},
+                       Case{ClipKind::iqr, 0, 0, 1.5}, Case{ClipKind::iqr, 0, 0, 0.2}}) {
     SCOPED_TRACE(std::to_string(c.lo) + " " + std::to_string(c.hi) + " " + std::to_string(c.k));
     PreparationOptions o;
     o.defaults.clip = c.clip;
     o.defaults.clip_lo_quantile = c.lo;
     o.defaults.clip_hi_quantile = c.hi;
     o.defaults.clip_k = c.k;
+    o.defaults.clip_iqr_k = c.k;
     const FittedPreparation f = fit_preparation(profile_of(t, 1024), o);
     const NumericTransform& tr = f.numeric[0].transform;
     if (c.clip == ClipKind::quantile) {
       EXPECT_EQ(tr.clip_lo, static_cast<float>(numpy_quantile(v, c.lo)));
       EXPECT_EQ(tr.clip_hi, static_cast<float>(numpy_quantile(v, c.hi)));
+    }
+    if (c.clip == ClipKind::iqr) {  // Tukey's fences
+      const double q25 = numpy_quantile(v, 0.25), q75 = numpy_quantile(v, 0.75);
+      EXPECT_EQ(tr.clip_lo, static_cast<float>(q25 - c.k * (q75 - q25)));
+      EXPECT_EQ(tr.clip_hi, static_cast<float>(q75 + c.k * (q75 - q25)));
     }
     std::vector<float> clipped;
     for (float x : v) {
@@ -776,6 +783,50 @@ TEST_F(Preparation, ClippedStandardScalingAndMeanFillAreThoseOfTheClippedValues)
   EXPECT_EQ(tw.center, tn.center);
   EXPECT_EQ(tw.inv_scale, tn.inv_scale);
   EXPECT_EQ(tw.fill, tn.fill);
+}
+
+// --clip iqr where a share of the values beyond the 1% and 99% quantiles are gross outliers (5%, 1000
+// times the spread, all on the high side): the quantile bounds lie among them and leave the scale
+// theirs, Tukey's fences stay in the bulk. A column whose quartiles are one value (a count mostly 0)
+// would be made constant by fences of width 0: it is left unclipped, with a note.
+TEST_F(Preparation, IqrClipBoundsStayInTheBulkWhereTheQuantilesLieAmongOutliers) {
+  Table t;
+  std::vector<float> v = normal_values(100000, 10.0, 2.0, 0.0, 51);
+  std::mt19937_64 rng(52);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (auto& x : v) {
+    if (u(rng) < 0.05) x = static_cast<float>(10.0 + 2000.0 * (1.0 + u(rng)));
+  }
+  t.add_numeric("x", v);
+  std::vector<float> counts(100000, 0.0f);
+  for (std::size_t i = 0; i < counts.size(); i += 7) counts[i] = static_cast<float>(1 + i % 5);
+  t.add_numeric("count", counts);
+  const DataProfile profile = profile_of(t, 1024);
+  PreparationOptions quantile, iqr;
+  quantile.defaults.clip = ClipKind::quantile;
+  iqr.defaults.clip = ClipKind::iqr;
+  std::vector<std::string> notes;
+  const FittedPreparation fq = fit_preparation(profile, quantile);
+  const FittedPreparation fi = fit_preparation(profile, iqr, &notes);
+  const NumericTransform& tq = fq.numeric[0].transform;
+  const NumericTransform& ti = fi.numeric[0].transform;
+  EXPECT_GT(tq.clip_hi, 2000.0f);  // the 99% quantile: an outlier
+  // The quartiles, shifted by the outliers, are about 8.7 and 11.6: fences about 4.4 and 15.9.
+  EXPECT_GT(ti.clip_lo, 3.0f);
+  EXPECT_LT(ti.clip_lo, 6.0f);
+  EXPECT_GT(ti.clip_hi, 14.0f);
+  EXPECT_LT(ti.clip_hi, 18.0f);
+  // The scale: the bulk's (2, and 2.3 with the outliers on the fence), not the outliers' (over 400).
+  EXPECT_LT(1.0 / ti.inv_scale, 3.0);
+  EXPECT_GT(1.0 / tq.inv_scale, 400.0);
+  const NumericTransform& tc = fi.numeric[1].transform;
+  EXPECT_EQ(tc.clip_lo, -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(tc.clip_hi, std::numeric_limits<float>::infinity());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "column 'count': its quartiles are one value (0), so --clip iqr would make it constant: left "
+                      "unclipped");
+  iqr.defaults.clip_iqr_k = 0.0;
+  EXPECT_THROW(fit_preparation(profile, iqr), InputError);
 }
 
 // Robust scaling after clipping: the median and IQR of the clipped values, which are the clipped

@@ -166,6 +166,42 @@ class PrepareTest(unittest.TestCase):
                 raw = StandardScaler().fit(x[[c]]).scale_[0]
                 self.assertLess(scaler.scale_[0], raw / 10, msg=c)  # the outliers dominate the raw std
 
+    def test_clip_iqr_clips_to_tukeys_fences_where_the_quantiles_lie_among_the_outliers(self):
+        # 8% of the values 1000 times further out, more than the 1% and 99% quantiles can cut off:
+        # --clip iqr[:K] clips to the quartiles -+ K interquartile ranges (default 1.5), then fills
+        # and scales as np.clip -> SimpleImputer -> StandardScaler; a column whose quartiles are one
+        # value is left unclipped, with a note, rather than made constant.
+        rng = np.random.default_rng(21)
+        far = rng.normal(0, 1, 1000)
+        far[rng.choice(1000, 80, replace=False)] *= 1000
+        far[rng.uniform(0, 1, 1000) < 0.05] = np.nan
+        df = pd.DataFrame({"q": far, "k": far.copy(), "flag": (np.arange(1000) % 10 == 0).astype(float)})
+        data, out_path = self.imported(df), self.path("iqr.h5")
+        proc = run("prepare", data, out_path, "--clip", "iqr,k=iqr:3", "--device", "cpu")
+        self.assertIn("note: column 'flag': its quartiles are one value (0), so --clip iqr would make it constant: "
+                      "left unclipped", proc.stderr)
+        with h5py.File(out_path, "r") as out:
+            x = self.as_float32(df)
+            numeric = {e["name"]: e for e in json.loads(out.attrs["lathe_preparation"])["numeric"]}
+            self.assertIsNone(numeric["flag"]["clip_lo"])
+            self.assertIsNone(numeric["flag"]["clip_hi"])
+            for c, k in [("q", 1.5), ("k", 3.0)]:
+                q25, q75 = np.quantile(x[c].dropna(), [0.25, 0.75])
+                lo, hi = float(np.float32(q25 - k * (q75 - q25))), float(np.float32(q75 + k * (q75 - q25)))
+                self.assertAlmostEqual(numeric[c]["clip_lo"], lo, delta=1e-6 * abs(lo), msg=c)
+                self.assertAlmostEqual(numeric[c]["clip_hi"], hi, delta=1e-6 * abs(hi), msg=c)
+                clipped = np.clip(x[[c]].to_numpy(), np.float32(numeric[c]["clip_lo"]), np.float32(numeric[c]["clip_hi"]))
+                scaler = StandardScaler().fit(clipped)  # ignores the missing values
+                expected = scaler.transform(SimpleImputer(strategy="mean").fit_transform(clipped))[:, 0]
+                self.assertClose(out[c][:], expected, rtol=1e-5, atol=1e-5, msg=c)
+                self.assertLess(scaler.scale_[0], 2, msg=c)  # the bulk's spread, not the outliers'
+            q99 = np.quantile(x["q"].dropna(), 0.99)
+            self.assertGreater(q99, 100)  # where --clip quantile would clip: among the outliers
+        for bad in ["iqr:0", "iqr:-1", "iqr:abc", "iqr:1:2", "q=iqr:inf"]:
+            proc = run("prepare", data, self.path("bad.h5"), "--clip", bad, "--quiet", check=False)
+            self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
+            self.assertIn(f"--clip: '{bad}'", proc.stderr)
+
     def test_clip_then_standard_scale_of_a_large_column_has_std_one(self):
         # The QA case: 5000 rows, 25 of them x1000, more than the sketch's 1024 points. The bounds come
         # from the profile (std:3's lie among the 25 outliers, where the sketch knows the clipped
