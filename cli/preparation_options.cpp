@@ -55,26 +55,28 @@ void apply_scale(const std::string& item, const std::string& kind, ColumnPrepara
 void apply_clip(const std::string& item, const std::string& kind, ColumnPreparation& p) {
   const auto parts = split_name_list(kind, ':');
   if (parts.empty()) throw UsageError("--clip: empty item");
+  // A kind without its parameters takes their documented defaults, also in a COL=KIND item, which
+  // starts from a copy of the default item's settings: `--clip std:2,x=std` clips x to 3 standard
+  // deviations, as `--impute constant:5,x=constant` fills x with 0.
+  const ColumnPreparation documented;
   if (parts[0] == "none" && parts.size() == 1) {
     p.clip = ClipKind::none;
   } else if (parts[0] == "quantile" && (parts.size() == 1 || parts.size() == 3)) {
     p.clip = ClipKind::quantile;
-    if (parts.size() == 3) {
-      p.clip_lo_quantile = parse_double("--clip", item, parts[1]);
-      p.clip_hi_quantile = parse_double("--clip", item, parts[2]);
-    }
+    p.clip_lo_quantile = parts.size() == 3 ? parse_double("--clip", item, parts[1]) : documented.clip_lo_quantile;
+    p.clip_hi_quantile = parts.size() == 3 ? parse_double("--clip", item, parts[2]) : documented.clip_hi_quantile;
     if (!(p.clip_lo_quantile >= 0 && p.clip_lo_quantile < p.clip_hi_quantile && p.clip_hi_quantile <= 1)) {
       throw UsageError("--clip: '" + item + "': quantiles must satisfy 0 <= LO < HI <= 1");
     }
   } else if (parts[0] == "std" && parts.size() <= 2) {
     p.clip = ClipKind::stddev;
-    if (parts.size() == 2) p.clip_k = parse_double("--clip", item, parts[1]);
+    p.clip_k = parts.size() == 2 ? parse_double("--clip", item, parts[1]) : documented.clip_k;
     if (!(p.clip_k > 0 && std::isfinite(p.clip_k))) {
       throw UsageError("--clip: '" + item + "': K must be positive and finite");
     }
   } else if (parts[0] == "iqr" && parts.size() <= 2) {
     p.clip = ClipKind::iqr;
-    if (parts.size() == 2) p.clip_iqr_k = parse_double("--clip", item, parts[1]);
+    p.clip_iqr_k = parts.size() == 2 ? parse_double("--clip", item, parts[1]) : documented.clip_iqr_k;
     if (!(p.clip_iqr_k > 0 && std::isfinite(p.clip_iqr_k))) {
       throw UsageError("--clip: '" + item + "': K must be positive and finite");
     }

@@ -202,6 +202,23 @@ class PrepareTest(unittest.TestCase):
             self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
             self.assertIn(f"--clip: '{bad}'", proc.stderr)
 
+    def test_a_clip_kind_given_per_column_without_its_parameters_takes_their_defaults(self):
+        # A COL=KIND item starts from the default item's settings; `x=quantile` and `x=std` used to
+        # keep the default item's LO:HI and K (5%/95%, 1 standard deviation) where --help says
+        # 0.01:0.99 and 3, unlike `x=constant`, which fills with 0 after a default of constant:5.
+        rng = np.random.default_rng(23)
+        df = pd.DataFrame({"x": rng.normal(2, 3, 1000), "z": rng.normal(0, 1, 1000)})
+        data = self.imported(df)
+        x = self.as_float32(df)["x"]
+        q25, q75 = np.quantile(x, [0.25, 0.75])
+        for clip, lo, hi in [("quantile:0.05:0.95,x=quantile", np.quantile(x, 0.01), np.quantile(x, 0.99)),
+                             ("std:1,x=std", x.mean() - 3 * x.std(ddof=0), x.mean() + 3 * x.std(ddof=0)),
+                             ("iqr:3,x=iqr", q25 - 1.5 * (q75 - q25), q75 + 1.5 * (q75 - q25))]:
+            with self.subTest(clip=clip), self.prepare(data, "--clip", clip) as out:
+                numeric = {e["name"]: e for e in json.loads(out.attrs["lathe_preparation"])["numeric"]}
+                self.assertAlmostEqual(numeric["x"]["clip_lo"], float(np.float32(lo)), delta=1e-5 * abs(lo))
+                self.assertAlmostEqual(numeric["x"]["clip_hi"], float(np.float32(hi)), delta=1e-5 * abs(hi))
+
     def test_clip_then_standard_scale_of_a_large_column_has_std_one(self):
         # The QA case: 5000 rows, 25 of them x1000, more than the sketch's 1024 points. The bounds come
         # from the profile (std:3's lie among the 25 outliers, where the sketch knows the clipped
