@@ -31,7 +31,11 @@ std::string fixed(double v, int precision = 4) {
 std::string percent(double v) { return std::isfinite(v) ? fixed(100.0 * v, 2) + "%" : "-"; }
 
 void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds& t) {
-  out << "model: " << r.model << " (trained on " << counted(r.train_rows, "row") << ")\n";
+  out << "model: " << r.model << " (trained on " << counted(r.train_rows, "row");
+  // The profile is of the training rows; a refit trained on the validation rows too (--refit).
+  if (r.refit_rows > 0)
+    out << ", refitted on all " << r.refit_rows << "; profiled on the " << r.train_rows;
+  out << ")\n";
   out << "data:  " << r.data << " (" << counted(r.new_rows, "row");
   if (!r.weight.empty()) out << "; metrics weighted by column '" << r.weight << "'";
   out << ")\n";

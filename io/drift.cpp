@@ -432,6 +432,11 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   report.model = model_path.string();
   report.data = data.string();
   report.train_rows = model.profile->rows;
+  if (const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
+      stored.is_object() && stored.contains("refit") && stored["refit"].is_object() &&
+      stored["refit"].contains("rows") && stored["refit"]["rows"].is_number_integer()) {
+    report.refit_rows = stored["refit"]["rows"].get<std::int64_t>();
+  }
   const std::string trained_weight = training_weight_column(model);
   // Strings the model neither reads nor profiled at training are read as text, if at all (a model
   // of an earlier version profiled every column, dropped ones too: those are compared). A weight
@@ -720,19 +725,22 @@ std::string drift_report_json(const DriftReport& r) {
     if (m.primary) metric_drop = j;
     metrics.push_back(std::move(j));
   }
-  const nlohmann::json out = {{"model", r.model},
-                              {"data", r.data},
-                              {"train_rows", r.train_rows},
-                              {"new_rows", r.new_rows},
-                              {"status", drift_status_name(r.status)},
-                              {"features", features},
-                              {"prediction", prediction},
-                              {"labels_present", r.labels_present},
-                              {"primary_metric", r.primary_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.primary_metric)},
-                              {"metric_drop", metric_drop},
-                              {"weight", r.weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.weight)},
-                              {"metrics", metrics},
-                              {"notes", r.notes}};
+  const nlohmann::json out = {
+      {"model", r.model},
+      {"data", r.data},
+      {"train_rows", r.train_rows},
+      {"refit_rows", r.refit_rows > 0 ? nlohmann::json(r.refit_rows) : nlohmann::json(nullptr)},
+      {"new_rows", r.new_rows},
+      {"status", drift_status_name(r.status)},
+      {"features", features},
+      {"prediction", prediction},
+      {"labels_present", r.labels_present},
+      {"primary_metric",
+       r.primary_metric.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.primary_metric)},
+      {"metric_drop", metric_drop},
+      {"weight", r.weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.weight)},
+      {"metrics", metrics},
+      {"notes", r.notes}};
   return out.dump(2);
 }
 

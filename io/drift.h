@@ -194,7 +194,10 @@ MetricDrift compare_metric(const std::string& name, double train, double now, do
 
 struct DriftReport {
   std::string model, data;
-  std::int64_t train_rows = 0, new_rows = 0;
+  std::int64_t train_rows = 0, new_rows = 0;  // train_rows: the training profile's
+  // A model `lathe train --refit` trained again on the training and validation rows: how many (0:
+  // not refitted). The profile stays the training rows'.
+  std::int64_t refit_rows = 0;
   std::vector<FeatureDrift> features;
   PredictionDrift prediction;
   bool labels_present = false;  // the new data holds the model's label: metrics were computed

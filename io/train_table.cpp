@@ -2092,17 +2092,6 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                                  file.options_json, optimizer.kind)) {
       report.notes.push_back(std::move(note));
     }
-    // A checkpoint at or past --epochs leaves no epoch to train: the run writes the checkpoint's
-    // best epoch, with an empty --metrics-log. Noted, not refused (a lower --epochs is allowed, see
-    // README), but said, since the run looks like a finished one that trained.
-    const std::int32_t checkpoint_epochs = resumed.state.next_epoch - 1;
-    if (checkpoint_epochs >= trainer.epochs) {
-      report.notes.push_back("--resume: " + options.resume_path.string() + " has trained " +
-                             std::to_string(checkpoint_epochs) + " epoch" + (checkpoint_epochs == 1 ? "" : "s") +
-                             ", at or past --epochs " + std::to_string(trainer.epochs) +
-                             ": no epoch is trained and the model is the checkpoint's best epoch (" +
-                             std::to_string(resumed.state.best_epoch) + "); pass a larger --epochs to train on");
-    }
     const nlohmann::json ck_metrics = nlohmann::json::parse(resumed.model.metrics_json, nullptr, false);
     // The checkpoint's best epoch, best value and epochs since it are those of its run's --metric:
     // another one would compare this run's epochs with a value of the other metric (an AUC of 0.85
@@ -2141,6 +2130,21 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       report.notes.push_back("no refit (--refit auto): " + why +
                              ", or --refit no to keep this note away");
       refit = false;
+    }
+    // A checkpoint at or past --epochs leaves no epoch to train: the run writes the checkpoint's
+    // best epoch (refitted, when --refit refits), with an empty --metrics-log. Noted, not refused
+    // (a lower --epochs is allowed, see README), but said, since the run looks like a finished one
+    // that trained.
+    const std::int32_t checkpoint_epochs = resumed.state.next_epoch - 1;
+    if (checkpoint_epochs >= trainer.epochs) {
+      report.notes.push_back(
+          "--resume: " + options.resume_path.string() + " has trained " +
+          std::to_string(checkpoint_epochs) + " epoch" + (checkpoint_epochs == 1 ? "" : "s") +
+          ", at or past --epochs " + std::to_string(trainer.epochs) +
+          ": no epoch is trained and the model is the checkpoint's best epoch (" +
+          std::to_string(resumed.state.best_epoch) + ")" +
+          (refit ? ", refitted on every row for its epochs (--refit)" : "") +
+          "; pass a larger --epochs to train on");
     }
     model->set_parameters(resumed.state.last);
     trainer.resume = &resumed.state;

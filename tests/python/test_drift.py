@@ -98,6 +98,23 @@ class DriftTest(unittest.TestCase):
         _, shifted = self.drift(self.files["shifted"], model=model)
         self.assertGreater(shifted["prediction"]["psi"], 0.01)
 
+    def test_a_refitted_model_says_its_profile_is_of_the_training_rows(self):
+        # QA: a model refitted on 4000 rows (--refit, on the training and validation rows) was said to
+        # be "trained on 3200 rows", the rows of its profile.
+        model = os.path.join(self.dir, "refitted.h5")
+        run("train", self.files["train"], "--label", "y", "--task", "binary", "--valid-fraction", "0.2",
+            "--epochs", "3", "--refit", "yes", "--out", model, "--device", "cpu", "--quiet")
+        _, report = self.drift(self.files["valid"], model=model)
+        self.assertEqual(report["refit_rows"], 4000)
+        self.assertLess(report["train_rows"], 4000)
+        text = run("drift", model, self.files["valid"], "--device", "cpu", check=False).stdout
+        self.assertIn(f"(trained on {report['train_rows']} rows, refitted on all 4000; profiled on the "
+                      f"{report['train_rows']})", text)
+        _, plain = self.drift(self.files["valid"])
+        self.assertIsNone(plain["refit_rows"])
+        self.assertNotIn("refitted", run("drift", self.model, self.files["valid"], "--device", "cpu",
+                                         check=False).stdout)
+
     def test_same_data_is_no_drift(self):
         code, report = self.drift(self.files["train"])
         self.assertEqual(code, 0, report)

@@ -2159,8 +2159,17 @@ class TrainTest(unittest.TestCase):
                        "--out", self.path(f"r{epochs}.h5"), "--quiet", "--device", "cpu")
             self.assertIn(f"{checkpoint} has trained 3 epochs, at or past --epochs {epochs}: no epoch is trained",
                           proc.stderr)
-            self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["epochs_run"], 3)
+            summary = json.loads(proc.stdout.strip().splitlines()[-1])
+            self.assertEqual(summary["epochs_run"], 3)
             self.assertEqual(os.path.getsize(log), 0)
+            # The refit (--refit auto: a linear model, a fifth held out) still follows, and the note
+            # says so (QA: it said the model was the checkpoint's best epoch, then refitted it).
+            self.assertIsNotNone(summary["refit"])
+            self.assertIn("refitted on every row for its epochs (--refit)", proc.stderr)
+        proc = run("train", data, *flags, "--epochs", "3", "--resume", checkpoint, "--refit", "no",
+                   "--out", self.path("rn.h5"), "--quiet", "--device", "cpu")
+        self.assertIn("no epoch is trained", proc.stderr)
+        self.assertNotIn("refitted on every row", proc.stderr)
         proc = run("train", data, *flags, "--epochs", "4", "--resume", checkpoint, "--out", self.path("r4.h5"),
                    "--quiet", "--device", "cpu")
         self.assertNotIn("no epoch is trained", proc.stderr)
