@@ -148,6 +148,74 @@ bool is_number(std::string_view value) {
   return is_plain_decimal(value) || parse_number(value, ignored);
 }
 
+// Whether `value` (trimmed, not a number) is a number as spreadsheets, BI tools and reports write
+// one: a currency sign before or after it ("$1,234", "€12", "12 €"), thousands separators
+// ("1,234.50", "1.234,50", "1 234", "1'234"), a decimal comma ("3,14"), a percent sign ("12.5%")
+// or parentheses for a negative ("(45.00)"). Neither Lathe nor pandas.read_csv (without its
+// thousands= and decimal= options) reads these as numbers: a column of them is taken as categorical,
+// one label per amount, and the import's note says why (before, nothing did). Separators must group
+// digits in threes, so dates ("01.02.2024") and version numbers ("1.2.3") are not taken for amounts.
+bool is_formatted_number(std::string_view value) {
+  const auto strip_prefix = [&](std::string_view prefix) {
+    if (!value.starts_with(prefix)) return false;
+    value = trim(value.substr(prefix.size()));
+    return true;
+  };
+  const auto strip_suffix = [&](std::string_view suffix) {
+    if (!value.ends_with(suffix)) return false;
+    value = trim(value.substr(0, value.size() - suffix.size()));
+    return true;
+  };
+  constexpr std::string_view kCurrencySigns[] = {"$", "\xE2\x82\xAC" /* € */, "\xC2\xA3" /* £ */,
+                                                 "\xC2\xA5" /* ¥ */, "\xE2\x82\xB9" /* ₹ */};
+  const auto strip_currency = [&](bool prefix) {
+    for (const std::string_view sign : kCurrencySigns) {
+      if (prefix ? strip_prefix(sign) : strip_suffix(sign)) return true;
+    }
+    return false;
+  };
+  bool formatted = false;
+  if (value.size() >= 2 && value.front() == '(' && value.back() == ')') {
+    value = trim(value.substr(1, value.size() - 2));
+    formatted = true;
+  }
+  if (!strip_prefix("-")) strip_prefix("+");
+  if (strip_currency(true)) {
+    formatted = true;
+    if (!strip_prefix("-")) strip_prefix("+");  // "$-5"
+  }
+  if (strip_suffix("%")) formatted = true;
+  if (strip_currency(false)) formatted = true;
+  // What is left: digits, optionally grouped in threes by one separator, optionally followed by a
+  // decimal mark (the other of ',' and '.') and digits.
+  const auto is_digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  std::size_t i = 0;
+  while (i < value.size() && is_digit(value[i])) ++i;
+  if (i == 0) return false;
+  char group = 0;
+  if (i <= 3) {
+    while (i + 4 <= value.size() && std::string_view(",. '").find(value[i]) != std::string_view::npos &&
+           (group == 0 || value[i] == group) && is_digit(value[i + 1]) && is_digit(value[i + 2]) &&
+           is_digit(value[i + 3]) && (i + 4 == value.size() || !is_digit(value[i + 4]))) {
+      group = value[i];
+      i += 4;
+    }
+  }
+  if (group != 0) formatted = true;
+  if (i < value.size() && (value[i] == '.' || value[i] == ',') && value[i] != group) {
+    if (value[i] == ',') formatted = true;  // a decimal comma
+    const std::size_t mark = i++;
+    while (i < value.size() && is_digit(value[i])) ++i;
+    if (i == mark + 1) return false;
+  }
+  return i == value.size() && formatted;
+}
+
+// Said of a value that is_formatted_number: how to make it a number Lathe reads.
+constexpr const char* kFormattedNumberHint =
+    "a currency sign, thousands separators, a percent sign, parentheses for a negative or a decimal "
+    "comma, which are read as text: write such values as plain numbers (1234.5, -45, 0.125)";
+
 // Text Lathe would keep (a name or a category label) must be UTF-8 without NUL bytes: the whole
 // file is in another encoding (Latin-1, UTF-16) or is not text, which no row skipping fixes.
 std::string text_problem(std::string_view text, std::size_t at) {
@@ -250,6 +318,10 @@ struct ColumnTally {
   std::int64_t non_numbers = 0;  // non-missing values that do not
   std::int64_t first_non_number_line = 0;
   std::string first_non_number;
+  // The non-numbers that are numbers as reports format them (is_formatted_number), and the first.
+  std::int64_t formatted_numbers = 0;
+  std::int64_t first_formatted_number_line = 0;
+  std::string first_formatted_number;
   // The distinct non-missing values, split so that a column of numbers keeps at most
   // kNumericLabelLimit of them; a forced categorical column keeps all of its values in `texts`.
   LabelSet texts;
@@ -843,7 +915,8 @@ void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::str
 std::string CsvImport::non_number_reason(std::int64_t line, const ColumnScan& column,
                                          std::string_view value) const {
   return "line " + std::to_string(line) + ", column '" + column.name +
-         "': " + quoted_for_message(value) + " is not a number";
+         "': " + quoted_for_message(value) + " is not a number" +
+         (is_formatted_number(value) ? std::string(" (it is written with ") + kFormattedNumberHint + ")" : "");
 }
 
 void CsvImport::bad_row(std::string reason, std::int64_t& count,
@@ -959,6 +1032,10 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
         tally_of_column.first_non_number_line = record.first_line;
         tally_of_column.first_non_number = value;
       }
+      if (is_formatted_number(value) && tally_of_column.formatted_numbers++ == 0) {
+        tally_of_column.first_formatted_number_line = record.first_line;
+        tally_of_column.first_formatted_number = value;
+      }
       if (held_column) {
         hold_label(*held, c, tally_of_column, value);
       } else {
@@ -1067,8 +1144,13 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
       into.first_non_number_line = from.first_non_number_line;
       into.first_non_number = std::move(from.first_non_number);
     }
+    if (into.formatted_numbers == 0 && from.formatted_numbers > 0) {
+      into.first_formatted_number_line = from.first_formatted_number_line;
+      into.first_formatted_number = std::move(from.first_formatted_number);
+    }
     into.numbers += from.numbers;
     into.non_numbers += from.non_numbers;
+    into.formatted_numbers += from.formatted_numbers;
     into.missing += from.missing;
     into.non_integer = into.non_integer || from.non_integer;
     into.beyond_int64 = into.beyond_int64 || from.beyond_int64;
@@ -1256,7 +1338,20 @@ void CsvImport::decide_types() {
     } else if (column.forced != ForcedType::categorical) {
       // Categorical for want of a few numbers: say so, as the error for a few bad values would.
       const std::int64_t values = column.numbers + column.non_numbers;
-      if (static_cast<double>(column.numbers) >= kNoteNumericShare * static_cast<double>(values)) {
+      const std::int64_t numbers_in_any_format = column.numbers + column.formatted_numbers;
+      if (column.formatted_numbers > 0 &&
+          static_cast<double>(numbers_in_any_format) >= kNoteNumericShare * static_cast<double>(values)) {
+        // Amounts as a report writes them ("$1,234", "12.5%"): one label per amount, which nothing
+        // said, and --na-values or --skip-bad-rows (the advice below) would lose them.
+        notes_.push_back(
+            "column '" + column.name + "' was imported as categorical, though " +
+            share_text(numbers_in_any_format, values) + " of its " + std::to_string(values) +
+            " non-missing values are numbers, " + std::to_string(column.formatted_numbers) +
+            " of them written with formatting (the first " +
+            quoted_for_message(column.first_formatted_number) + " on line " +
+            std::to_string(column.first_formatted_number_line) + "): " + kFormattedNumberHint +
+            " before importing");
+      } else if (static_cast<double>(column.numbers) >= kNoteNumericShare * static_cast<double>(values)) {
         notes_.push_back(
             "column '" + column.name + "' was imported as categorical, though " +
             share_text(column.numbers, values) + " of its " + std::to_string(values) +
