@@ -5,7 +5,9 @@
   Lathe, as to pandas.read_csv without thousands= and decimal=: the column is imported as
   categorical, and a note names it, the first such value and how to write it (before, a column of
   currency amounts became one label per amount without a word, and a half-formatted one got advice,
-  --na-values or --skip-bad-rows, that would lose those values).
+  --na-values or --skip-bad-rows, that would lose those values);
+- a UTF-16 file (Excel's "Unicode Text") is named as UTF-16, with the iconv command that converts
+  it (before, the error advised converting from Latin-1).
 """
 import os
 import shutil
@@ -83,6 +85,16 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("line 3, column 'amount': '$1,234' is not a number (it is written with a currency sign, "
                       "thousands separators", proc.stderr)
         self.assertIn("write such values as plain numbers", proc.stderr)
+
+    def test_utf16_file_is_named_as_utf16(self):
+        df = pd.DataFrame({"a": [1.5, 2.5], "b": ["x", "y"]})
+        csv = self.write_csv("excel.csv", df, encoding="utf-16")
+        proc = attempt("import", csv, self.path("excel.h5"))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("excel.csv: is UTF-16 text (it starts with a UTF-16 byte order mark)", proc.stderr)
+        self.assertIn("iconv -f UTF-16 -t UTF-8", proc.stderr)
+        self.assertNotIn("latin1", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("excel.h5")))
 
 
 if __name__ == "__main__":
