@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -246,6 +247,28 @@ void check_optimizer_options(const OptimizerConfig& c) {
 // thousands of distinct values) would take gigabytes and hours before it failed or finished.
 constexpr std::size_t kMaxMulticlassClasses = 1000;
 
+// The classes that are one word in different letter case, as "'NO', 'No', 'no' and 'YES', 'Yes'"
+// (a group's spellings in the classes' order); empty when there are none. Exports from forms and
+// spreadsheets often spell one class several ways ("Yes", "yes", "YES"), which are different
+// classes to Lathe, as to pandas and scikit-learn; `lathe import` trims their spaces, not their case.
+std::string classes_differing_in_case(const std::vector<std::string>& classes) {
+  std::map<std::string, std::vector<std::string>> spellings;
+  for (const std::string& name : classes) {
+    std::string folded = name;
+    std::transform(folded.begin(), folded.end(), folded.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    spellings[folded].push_back(name);
+  }
+  std::string groups;
+  for (const auto& [folded, names] : spellings) {
+    if (names.size() < 2) continue;
+    std::string group;
+    for (const std::string& name : names) group += (group.empty() ? "'" : ", '") + name + "'";
+    groups += (groups.empty() ? "" : " and ") + group;
+  }
+  return groups;
+}
+
 LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<float>& raw, const RowMask& keep,
                         const std::string& positive, const std::string& file) {
   LabelMap map;
@@ -303,6 +326,11 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
       // Past the multiclass cap, --task multiclass would be refused too: a numeric label of that
       // many values is a quantity (a price), which the multiclass error sends to regression.
       const bool multiclass_takes_them = map.classes.size() <= kMaxMulticlassClasses;
+      if (const std::string same = classes_differing_in_case(map.classes); !same.empty() && multiclass_takes_them) {
+        throw InputError(where + ": " + std::to_string(map.classes.size()) + " classes for a binary task, though " +
+                         same + " differ only in letter case (classes are compared exactly): write each class "
+                         "one way in the data, or use --task multiclass if they are different classes");
+      }
       throw InputError(where + ": " + std::to_string(map.classes.size()) + " classes for a binary task; " +
                        (multiclass_takes_them ? "use --task multiclass"
                         : map.categorical     ? "a multiclass task takes at most " +
@@ -1141,6 +1169,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            " classes for " + std::to_string(report.train_rows) +
                            " training rows (more than one class per 10 rows), too few rows to learn each class; "
                            "if it is a quantity rather than a class code, use --task regression");
+  }
+
+  if (options.task == Task::multiclass) {
+    if (const std::string same = classes_differing_in_case(labels.classes); !same.empty()) {
+      report.notes.push_back("label '" + options.preparation.label + "': the classes " + same +
+                             " differ only in letter case and are trained as different classes; if they are "
+                             "one class, write it one way in the data");
+    }
   }
 
   // Preparation is fitted on the training rows only: validation rows must not leak into it.

@@ -7,7 +7,9 @@
   currency amounts became one label per amount without a word, and a half-formatted one got advice,
   --na-values or --skip-bad-rows, that would lose those values);
 - a UTF-16 file (Excel's "Unicode Text") is named as UTF-16, with the iconv command that converts
-  it (before, the error advised converting from Latin-1).
+  it (before, the error advised converting from Latin-1);
+- a label spelled in several letter cases ("Yes", "yes", "YES") is named as such when a binary task
+  finds more than two classes, and noted when a multiclass task trains them apart.
 """
 import os
 import shutil
@@ -95,6 +97,31 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("iconv -f UTF-16 -t UTF-8", proc.stderr)
         self.assertNotIn("latin1", proc.stderr)
         self.assertFalse(os.path.exists(self.path("excel.h5")))
+
+    def labels_in_several_cases(self):
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=ROWS)
+        positive = x + rng.normal(scale=0.5, size=ROWS) > 0
+        spellings = {True: ["Yes", "yes ", "YES"], False: ["No", "no", " NO"]}
+        churn = [spellings[bool(p)][i % 3] for i, p in enumerate(positive)]
+        df = pd.DataFrame({"x": x.round(4), "churn": churn})
+        run("import", self.write_csv("churn.csv", df), self.path("churn.h5"), "--quiet")
+        return self.path("churn.h5")
+
+    def test_binary_label_in_several_letter_cases_is_named(self):
+        data = self.labels_in_several_cases()
+        proc = attempt("train", data, "--label", "churn", "--task", "binary", "--out", self.path("m.h5"), "--quiet")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("label 'churn': 6 classes for a binary task, though 'NO', 'No', 'no' and 'YES', 'Yes', "
+                      "'yes' differ only in letter case", proc.stderr)
+        self.assertIn("write each class one way in the data", proc.stderr)
+
+    def test_multiclass_label_in_several_letter_cases_is_noted(self):
+        data = self.labels_in_several_cases()
+        proc = run("train", data, "--label", "churn", "--task", "multiclass", "--out", self.path("m.h5"),
+                   "--epochs", "2")
+        self.assertIn("train: note: label 'churn': the classes 'NO', 'No', 'no' and 'YES', 'Yes', 'yes' differ "
+                      "only in letter case and are trained as different classes", proc.stderr)
 
 
 if __name__ == "__main__":
