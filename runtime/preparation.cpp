@@ -324,6 +324,11 @@ std::vector<std::pair<std::string_view, std::int64_t>> label_rows(const Categori
   return merged;
 }
 
+// A categorical feature is noted as id-like when at least this share of its observed rows (and at
+// least this many) hold a label seen in no other row.
+constexpr std::int64_t kIdLikeMinRows = 100;
+constexpr double kIdLikeShare = 0.9;
+
 CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationOptions& options,
                                     std::vector<std::string>* notes) {
   CategoricalEncoding enc;
@@ -345,6 +350,7 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
     }
   };
   std::int64_t kept_labels = 0, rare_labels = 0, rare_rows = 0;
+  std::int64_t observed_rows = 0, rows_of_single_labels = 0;
   for_each_seen([&](std::string_view, std::int64_t rows) {
     if (rows >= options.min_category_count) {
       ++kept_labels;
@@ -352,7 +358,20 @@ CategoricalEncoding fit_categorical(const ColumnProfile& col, const PreparationO
       ++rare_labels;
       rare_rows += rows;
     }
+    observed_rows += rows;
+    if (rows == 1) ++rows_of_single_labels;
   });
+  // A label (nearly) per row: an id, a timestamp or an amount read as text ("$1,234"). Its weights
+  // can only memorize the training rows, and every new row takes the unknown slot; nothing said so
+  // before `lathe score` counted the unknown labels.
+  if (observed_rows >= kIdLikeMinRows &&
+      static_cast<double>(rows_of_single_labels) >= kIdLikeShare * static_cast<double>(observed_rows)) {
+    note(notes, "categorical column '" + col.name + "': " + std::to_string(rows_of_single_labels) + " of its " +
+                    std::to_string(observed_rows) +
+                    " training rows hold a label seen in no other row, so its weights can only memorize "
+                    "those rows (new rows take the unknown slot): an id or a timestamp? --drop it; numbers "
+                    "read as text? import them as numbers");
+  }
   if (kept_labels > options.max_categories && !options.never_hashed.contains(col.name)) {
     enc.hashed = true;
     const auto kept = options.category_buckets_of.find(col.name);

@@ -9,7 +9,9 @@
 - a UTF-16 file (Excel's "Unicode Text") is named as UTF-16, with the iconv command that converts
   it (before, the error advised converting from Latin-1);
 - a label spelled in several letter cases ("Yes", "yes", "YES") is named as such when a binary task
-  finds more than two classes, and noted when a multiclass task trains them apart.
+  finds more than two classes, and noted when a multiclass task trains them apart;
+- a categorical feature with a label per row (an id, a timestamp, amounts read as text) is noted
+  when training, with --drop (before, only `lathe score`'s unknown labels hinted at it).
 """
 import os
 import shutil
@@ -122,6 +124,26 @@ class MessyCsv(unittest.TestCase):
                    "--epochs", "2")
         self.assertIn("train: note: label 'churn': the classes 'NO', 'No', 'no' and 'YES', 'Yes', 'yes' differ "
                       "only in letter case and are trained as different classes", proc.stderr)
+
+    def test_id_like_categorical_feature_is_noted_when_training(self):
+        rng = np.random.default_rng(5)
+        x = rng.normal(size=ROWS)
+        df = pd.DataFrame({
+            "customer": [f"C{100000 + i}" for i in range(ROWS)],
+            "plan": rng.choice(["basic", "pro"], ROWS),
+            "x": x.round(4),
+            "y": (x > 0).astype(int),
+        })
+        data = self.path("ids.h5")
+        run("import", self.write_csv("ids.csv", df), data, "--quiet")
+        proc = run("train", data, "--label", "y", "--task", "binary", "--out", self.path("m.h5"), "--epochs", "2")
+        [note] = [line for line in proc.stderr.splitlines() if "categorical column 'customer'" in line]
+        self.assertIn("training rows hold a label seen in no other row", note)
+        self.assertIn("--drop it", note)
+        self.assertNotIn("'plan'", proc.stderr)
+        dropped = run("train", data, "--label", "y", "--task", "binary", "--drop", "customer", "--out",
+                      self.path("m2.h5"), "--epochs", "2")
+        self.assertNotIn("seen in no other row", dropped.stderr)
 
 
 if __name__ == "__main__":
