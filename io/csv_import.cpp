@@ -156,6 +156,15 @@ bool is_number(std::string_view value) {
 // one label per amount, and the import's note says why (before, nothing did). Separators must group
 // digits in threes, so dates ("01.02.2024") and version numbers ("1.2.3") are not taken for amounts.
 bool is_formatted_number(std::string_view value) {
+  // Most text that is not a number is a label starting with a letter: rejected at once, since this
+  // runs on every such value of a categorical column (400k rows x 6 text columns: import 0.48 s
+  // before this check, 0.56 s with it and without this line).
+  if (value.empty()) return false;
+  const auto first = static_cast<unsigned char>(value.front());
+  if (!((first >= '0' && first <= '9') || first == '(' || first == '-' || first == '+' ||
+        first == '$' || first >= 0xC2)) {
+    return false;
+  }
   const auto strip_prefix = [&](std::string_view prefix) {
     if (!value.starts_with(prefix)) return false;
     value = trim(value.substr(prefix.size()));
