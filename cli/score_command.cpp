@@ -27,6 +27,7 @@
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"
 #include "runtime/error.h"
+#include "runtime/label_spelling.h"
 #include "runtime/message_names.h"
 
 namespace lathe::cli {
@@ -205,9 +206,13 @@ void add_score_command(CLI::App& app) {
         }
       }
       for (const auto& [column, count] : report.summary.unknown_categories) {
+        const auto spelled = report.spelled_otherwise.find(column);
         file_notes.push_back("column '" + column + "': " + std::to_string(count) +
                              " values with labels not seen in training, or too rare there to have a slot "
-                             "(--min-category-count), were scored as unknown");
+                             "(--min-category-count), were scored as unknown" +
+                             (spelled == report.spelled_otherwise.end()
+                                  ? std::string()
+                                  : "; " + spelled_otherwise_text(spelled->second)));
       }
       for (const auto& [column, count] : report.summary.missing_categories) {
         for (const ModelInput& in : scorer.inputs()) {

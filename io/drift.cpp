@@ -274,6 +274,29 @@ FeatureDrift compare_columns(const ColumnProfile& train, const ColumnProfile& no
       unseen.resize(listed);
     }
     for (const auto& entry : unseen) f.unseen.push_back(n.labels[entry.second]);
+    if (!unseen.empty()) {
+      // Unseen labels that are training labels spelled otherwise ("TRUE" for "True"): the most
+      // frequent few folded, then one pass over the training labels, which a hashed column holds
+      // by the million (no table of those).
+      std::vector<std::pair<std::int64_t, std::size_t>> checked = unseen;
+      if (checked.size() > kSpellingsChecked) {
+        std::partial_sort(checked.begin(), checked.begin() + static_cast<std::ptrdiff_t>(kSpellingsChecked),
+                          checked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        checked.resize(kSpellingsChecked);
+      }
+      std::vector<std::string> checked_labels;
+      for (const auto& entry : checked) checked_labels.push_back(n.labels[entry.second]);
+      const FoldedLabels folded(checked_labels);
+      std::vector<bool> matched(checked.size(), false);
+      for (std::size_t i = 0; i < t.labels.size(); ++i) {
+        if (t.counts[i] <= 0) continue;
+        folded.for_each_match(t.labels[i], [&](std::size_t k) {
+          if (matched[k]) return;
+          matched[k] = true;
+          f.spelled_otherwise.push_back({checked_labels[k], checked[k].first, t.labels[i]});
+        });
+      }
+    }
     for (double& v : expected) v = share(v, train_rows);
     for (double& v : actual) v = share(v, new_rows);
     f.missing_rate_new = actual[missing_bin];
@@ -515,6 +538,10 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     const bool known = std::any_of(model.profile->columns.begin(), model.profile->columns.end(),
                                    [&](const ColumnProfile& t) { return t.name == c.name; });
     if (!known) report.notes.push_back("column '" + c.name + "' is not among the model's training columns (not compared: a dropped, passthrough or new column)");
+  }
+  for (const FeatureDrift& f : report.features) {
+    if (f.spelled_otherwise.empty()) continue;
+    report.notes.push_back("column '" + f.name + "': unseen labels that are training labels spelled otherwise: " + spelled_otherwise_text(f.spelled_otherwise));
   }
 
   report.labels_present = std::any_of(reader.columns().begin(), reader.columns().end(),

@@ -65,6 +65,7 @@
 #include "io/model_file.h"
 #include "io/table_reader.h"
 #include "runtime/device_context.h"
+#include "runtime/label_spelling.h"
 #include "runtime/profile.h"
 #include "runtime/quantile_sketch.h"
 
@@ -133,6 +134,9 @@ struct FeatureDrift {
   double unseen_share = 0.0;           // categorical: the new rows' share of unseen labels
   std::vector<std::string> unseen;     // categorical: the unseen labels present in the new data
                                        // (hashed: at most kUnseenListed, the most frequent first)
+  // categorical: unseen labels that are a training label in other letter case or with spaces around
+  // it ("TRUE" for "True"), which are not matched: checked among the kSpellingsChecked most frequent.
+  std::vector<SpelledOtherwise> spelled_otherwise;
   std::vector<double> edges;           // numeric: the inner bin edges used for PSI
   std::uint32_t hash_buckets = 0;      // categorical: the buckets the model hashes it into (0: not)
   int bins = 0;                        // the PSI bins with a training share above 0 (hashed: buckets)

@@ -18,6 +18,7 @@
 #include "io/model_inputs.h"
 #include "io/scoring_input.h"
 #include "io/temporary_file.h"
+#include "io/train_table.h"
 #include "runtime/column_block.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
@@ -407,6 +408,13 @@ class CsvSink final : public ScoreSink {
   std::string text_;
 };
 
+// The values scored as unknown so far, over every categorical column.
+std::int64_t unknown_values(const ScoringSummary& summary) {
+  std::int64_t n = 0;
+  for (const auto& [column, count] : summary.unknown_categories) n += count;
+  return n;
+}
+
 }  // namespace
 
 bool score_to_stdout(const std::filesystem::path& output) { return output == "-"; }
@@ -489,6 +497,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   // thread of its own competing with the scoring threads for the cores.
   InputBlock blocks[2];
   Scores scores[2];
+  std::vector<UnseenLabels> unseen;
   if (rows > 0) read(0, blocks[0]);
   for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
     InputBlock& current = blocks[k % 2];
@@ -498,12 +507,20 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
       if (k > 0) sink->write(other, scores[(k + 1) % 2]);
       if (next < rows) read(next, other);
     };
+    const std::int64_t unknown_before = unknown_values(report.summary);
     score_block(scorer, bound, ColumnBlockView{current.values.data(), current.rows, columns}, current.first,
                 scores[k % 2], &report.summary, io);
+    // The block is still whole: its labels are tallied when some were unknown.
+    if (unknown_values(report.summary) > unknown_before) {
+      tally_unseen_labels(bound, input_columns, ColumnBlockView{current.values.data(), current.rows, columns}, unseen);
+    }
     if (next >= rows) sink->write(current, scores[k % 2]);
   }
   sink->close();
   if (temporary) temporary->commit();
+  for (UnseenLabels& u : unseen) {
+    if (!u.spelled_otherwise.empty()) report.spelled_otherwise[u.column] = std::move(u.spelled_otherwise);
+  }
   report.rows = rows;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -31,12 +31,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "io/table_reader.h"
 #include "lathe/scorer.h"
+#include "runtime/label_spelling.h"
 
 namespace lathe {
 
@@ -68,6 +70,9 @@ struct ScoreFileReport {
   double seconds = 0.0;
   ScoringSummary summary;
   std::vector<std::string> notes;  // schema notes (ignored columns, ...)
+  // Column -> its unseen labels (summary.unknown_categories) that are a training label spelled
+  // otherwise (letter case, surrounding spaces), for the note about them.
+  std::map<std::string, std::vector<SpelledOtherwise>> spelled_otherwise;
 };
 
 // A numeric id as `score_file` writes it in CSV, appended to `line`: an integral value as an

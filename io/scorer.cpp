@@ -361,7 +361,13 @@ struct ScorerInternals {
                           const std::function<void()>& alongside);
   static Scorer::Impl& impl(Scorer& scorer) { return *scorer.impl_; }
   static const Scorer::Impl& impl(const Scorer& scorer) { return *scorer.impl_; }
+  static const BoundInput& bound_input(const ScoringInput& input) { return input.impl_->input; }
 };
+
+void tally_unseen_labels(const ScoringInput& input, const std::vector<ColumnInfo>& columns, const ColumnBlockView& block,
+                         std::vector<UnseenLabels>& tally) {
+  tally_unseen_labels(*ScorerInternals::bound_input(input).bound, columns, block, tally);
+}
 
 ScoringInput bind_scoring_input(const Scorer& scorer, const std::vector<ColumnInfo>& columns, const std::string& source,
                                 const std::vector<std::string>& passed_through) {

@@ -17,6 +17,8 @@
 
 namespace lathe {
 
+struct UnseenLabels;  // io/train_table.h
+
 // A Scorer's model matched to the columns of one input (a file's schema, or a batch): which column
 // feeds which model input, categorical codes remapped by label. Made by bind_scoring_input, which
 // checks the schema. It refers to its Scorer, which must outlive it. Move-only.
@@ -60,5 +62,12 @@ ScoringInput bind_scoring_input(const Scorer& scorer, const std::vector<ColumnIn
 // An exception from it is rethrown after the block is scored.
 void score_block(Scorer& scorer, const ScoringInput& input, const ColumnBlockView& block, std::int64_t first_row,
                  Scores& out, ScoringSummary* summary = nullptr, const std::function<void()>& alongside = {});
+
+// Adds the unseen labels of `block` (bound as `input`, whose columns are `columns`) to `tally`, as
+// `lathe eval` tallies them (io/train_table.h): the labels behind ScoringSummary's
+// unknown_categories, for a note naming those spelled otherwise in training. A pass over the
+// block's categorical codes: `lathe score` makes it only for a block that has unknown labels.
+void tally_unseen_labels(const ScoringInput& input, const std::vector<ColumnInfo>& columns, const ColumnBlockView& block,
+                         std::vector<UnseenLabels>& tally);
 
 }  // namespace lathe

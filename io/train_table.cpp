@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -253,12 +252,7 @@ constexpr std::size_t kMaxMulticlassClasses = 1000;
 // classes to Lathe, as to pandas and scikit-learn; `lathe import` trims their spaces, not their case.
 std::string classes_differing_in_case(const std::vector<std::string>& classes) {
   std::map<std::string, std::vector<std::string>> spellings;
-  for (const std::string& name : classes) {
-    std::string folded = name;
-    std::transform(folded.begin(), folded.end(), folded.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    spellings[folded].push_back(name);
-  }
+  for (const std::string& name : classes) spellings[lowercase_label(name)].push_back(name);
   std::string groups;
   for (const auto& [folded, names] : spellings) {
     if (names.size() < 2) continue;
@@ -2413,7 +2407,8 @@ void tally_unseen_labels(const BoundPreparation& bound, const std::vector<Column
       if (slot != enc.unknown_slot()) continue;
       if (!entry) {
         const auto it = std::find_if(tally.begin(), tally.end(), [&](const UnseenLabels& u) { return u.column == enc.name; });
-        entry = it != tally.end() ? &*it : &tally.emplace_back(UnseenLabels{enc.name, 0, {}});
+        entry = it != tally.end() ? &*it : &tally.emplace_back();
+        entry->column = enc.name;
       }
       ++entry->count;
       const auto code = static_cast<std::size_t>(codes[r]);
@@ -2421,6 +2416,20 @@ void tally_unseen_labels(const BoundPreparation& bound, const std::vector<Column
           std::find(entry->examples.begin(), entry->examples.end(), file_labels[code]) == entry->examples.end()) {
         entry->examples.push_back(file_labels[code]);
       }
+      // Each label is checked once against the model's labels, folded when the first is unseen.
+      if (code >= file_labels.size()) continue;
+      auto checked = entry->checked_codes.find(static_cast<std::int32_t>(code));
+      if (checked == entry->checked_codes.end()) {
+        if (entry->checked_codes.size() >= kSpellingsChecked) continue;
+        if (!entry->folded_vocabulary) entry->folded_vocabulary = std::make_shared<const FoldedLabels>(enc.vocabulary);
+        std::int32_t index = -1;
+        if (const std::string* training = entry->folded_vocabulary->find(file_labels[code])) {
+          index = static_cast<std::int32_t>(entry->spelled_otherwise.size());
+          entry->spelled_otherwise.push_back({file_labels[code], 0, *training});
+        }
+        checked = entry->checked_codes.emplace(static_cast<std::int32_t>(code), index).first;
+      }
+      if (checked->second >= 0) ++entry->spelled_otherwise[static_cast<std::size_t>(checked->second)].rows;
     }
   }
 }
@@ -2431,7 +2440,8 @@ std::string unseen_labels_note(const UnseenLabels& unseen) {
   const bool one = unseen.count == 1;
   return "column '" + unseen.column + "': " + std::to_string(unseen.count) + (one ? " value" : " values") +
          " with labels not seen in training, or too rare there to have a slot (--min-category-count), " +
-         (one ? "was" : "were") + " scored as unknown" + (examples.empty() ? "" : " (such as " + examples + ")");
+         (one ? "was" : "were") + " scored as unknown" + (examples.empty() ? "" : " (such as " + examples + ")") +
+         (unseen.spelled_otherwise.empty() ? "" : "; " + spelled_otherwise_text(unseen.spelled_otherwise));
 }
 
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "models/model.h"
 #include "runtime/column_block.h"
 #include "runtime/device_context.h"
+#include "runtime/label_spelling.h"
 #include "runtime/metrics.h"
 #include "runtime/preparation.h"
 #include "runtime/trainer.h"
@@ -160,10 +163,19 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
 // A categorical input's values whose label the model never saw (or saw too rarely to give it a
 // slot: --min-category-count), which take the column's unknown slot: as `lathe score` counts them
 // (a hashed column has no unknown slot), with the first few such labels, for a note.
+// Those that are a training label spelled otherwise (in letter case, or with spaces around it: an
+// export's "TRUE" for training's "True") are named with their rows, for a note that says so: they
+// are not matched (runtime/label_spelling.h).
 struct UnseenLabels {
   std::string column;
   std::int64_t count = 0;
   std::vector<std::string> examples;  // distinct, at most kUnseenLabelExamples
+  std::vector<SpelledOtherwise> spelled_otherwise;
+  // While tallying one file: its label codes checked so far (at most kSpellingsChecked), each with
+  // its index in spelled_otherwise or -1, and the model's labels folded, made at the first unseen
+  // label.
+  std::unordered_map<std::int32_t, std::int32_t> checked_codes;
+  std::shared_ptr<const FoldedLabels> folded_vocabulary;
 };
 inline constexpr std::size_t kUnseenLabelExamples = 3;
 

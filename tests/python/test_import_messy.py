@@ -11,13 +11,18 @@
 - a label spelled in several letter cases ("Yes", "yes", "YES") is named as such when a binary task
   finds more than two classes, and noted when a multiclass task trains them apart;
 - a categorical feature with a label per row (an id, a timestamp, amounts read as text) is noted
-  when training, with --drop (before, only `lathe score`'s unknown labels hinted at it).
+  when training, with --drop (before, only `lathe score`'s unknown labels hinted at it);
+- a new export that spells a feature's labels otherwise than the training data ("TRUE" for "True",
+  "yes " for "yes") is still scored with them unknown, and `lathe score`, `eval` and `drift` say
+  which training label each one is (before, the note said only "labels not seen in training").
 """
+import json
 import os
 import shutil
 import tempfile
 import unittest
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -144,6 +149,84 @@ class MessyCsv(unittest.TestCase):
         dropped = run("train", data, "--label", "y", "--task", "binary", "--drop", "customer", "--out",
                       self.path("m2.h5"), "--epochs", "2")
         self.assertNotIn("seen in no other row", dropped.stderr)
+
+    def paid_frame(self, rows, seed, spelling):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=rows)
+        paid = rng.random(rows) < 0.5
+        return pd.DataFrame({
+            "x": x.round(4),
+            "paid": [spelling[bool(p)] for p in paid],
+            "plan": rng.choice(["basic", "pro"], rows),
+            "y": (x + 2 * paid + rng.logistic(size=rows) > 1).astype(int),
+        })
+
+    def test_labels_spelled_otherwise_than_in_training_are_named_by_score_eval_and_drift(self):
+        # QA: trained on True/False, an export of TRUE/FALSE was scored with every row of the
+        # column in the unknown slot and a note that said only "N values with labels not seen in
+        # training". The labels are still matched exactly (folding case would change existing
+        # models' predictions); the note says which are training labels spelled otherwise.
+        train = self.path("train.h5")
+        run("import", self.write_csv("train.csv", self.paid_frame(ROWS, 1, {True: "True", False: "False"})),
+            train, "--quiet")
+        new_df = self.paid_frame(500, 2, {True: "TRUE", False: "FALSE"})
+        new = self.path("new.h5")
+        run("import", self.write_csv("new.csv", new_df), new, "--quiet")
+        upper, lower = int((new_df["paid"] == "TRUE").sum()), int((new_df["paid"] == "FALSE").sum())
+        model = self.path("m.h5")
+        run("train", train, "--label", "y", "--task", "binary", "--epochs", "3", "--out", model, "--quiet")
+        pairs = [f"'TRUE' ({upper} rows) is 'True' in training, apart from letter case",
+                 f"'FALSE' ({lower} rows) is 'False' in training, apart from letter case"]
+        advice = "labels are matched exactly; write them as in training"
+
+        proc = run("score", model, new, "--out", self.path("s.csv"), "--device", "cpu")
+        [note] = [line for line in proc.stderr.splitlines() if "column 'paid'" in line]
+        self.assertIn("column 'paid': 500 values with labels not seen in training", note)
+        for text in pairs + [advice]:
+            self.assertIn(text, note)
+        summary = json.loads(proc.stdout)
+        self.assertEqual(summary["unknown_categories"], {"paid": 500})  # still unknown: matched exactly
+
+        proc = run("eval", model, new, "--device", "cpu")
+        [note] = [line for line in proc.stderr.splitlines() if "column 'paid'" in line]
+        self.assertTrue(note.startswith("eval: note: column 'paid': 500 values"), note)
+        for text in pairs + [advice]:
+            self.assertIn(text, note)
+
+        proc = run("drift", model, new, "--device", "cpu", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        [note] = [line for line in proc.stdout.splitlines() if line.startswith("note: column 'paid'")]
+        for text in pairs + [advice]:
+            self.assertIn(text, note)
+
+        # Labels that are no training label spelled otherwise get the note as it was.
+        other = self.path("other.h5")
+        run("import", self.write_csv("other.csv", self.paid_frame(300, 3, {True: "True", False: "unknown"})),
+            other, "--quiet")
+        for command in (["score", model, other, "--out", self.path("o.csv")], ["eval", model, other]):
+            proc = run(*command, "--device", "cpu")
+            self.assertIn("column 'paid'", proc.stderr)
+            self.assertNotIn("in training, apart from", proc.stderr)
+        self.assertNotIn("in training, apart from", run("drift", model, other, "--device", "cpu", check=False).stdout)
+
+    def test_labels_with_spaces_around_them_are_named_by_score(self):
+        # `lathe import` trims spaces; an HDF5 file written by h5py keeps them ("yes ").
+        def write(name, df):
+            path = self.path(name)
+            with h5py.File(path, "w") as f:
+                f["x"] = df["x"].to_numpy()
+                f.create_dataset("paid", data=df["paid"].tolist(), dtype=h5py.string_dtype())
+                f["y"] = df["y"].to_numpy().astype(np.float64)
+            return path
+        train = write("train.h5", self.paid_frame(ROWS, 1, {True: "yes", False: "no"}))
+        new_df = self.paid_frame(400, 2, {True: "yes ", False: "No"})
+        new = write("new.h5", new_df)
+        model = self.path("m.h5")
+        run("train", train, "--label", "y", "--task", "binary", "--epochs", "2", "--out", model, "--quiet")
+        proc = run("score", model, new, "--out", self.path("s.csv"), "--device", "cpu")
+        spaced, cased = int((new_df["paid"] == "yes ").sum()), int((new_df["paid"] == "No").sum())
+        self.assertIn(f"'yes ' ({spaced} rows) is 'yes' in training, apart from surrounding spaces", proc.stderr)
+        self.assertIn(f"'No' ({cased} rows) is 'no' in training, apart from letter case", proc.stderr)
 
 
 if __name__ == "__main__":
