@@ -1110,14 +1110,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         return std::find(init.classes.begin(), init.classes.end(), c) != init.classes.end();
       })) {
     std::string absent;
+    std::size_t absent_count = 0;  // counted: a class name may hold a comma
     for (const std::string& c : init.classes) {
       if (std::find(labels.classes.begin(), labels.classes.end(), c) == labels.classes.end()) {
         absent += (absent.empty() ? "'" : ", '") + c + "'";
+        ++absent_count;
       }
     }
-    report.notes.push_back(data.string() + " has no training rows of class " + absent + " of --init-model " +
-                           options.init_model.string() + ": the model keeps its classes (these rows only make " +
-                           (absent.find(',') == std::string::npos ? "it" : "them") + " less likely)");
+    report.notes.push_back(data.string() + " has no training rows of class" + (absent_count == 1 ? " " : "es ") +
+                           absent + " of --init-model " + options.init_model.string() +
+                           ": the model keeps its classes (these rows only make " +
+                           (absent_count == 1 ? "it" : "them") + " less likely)");
     labels.classes = init.classes;
   }
   const std::vector<float> class_of =
@@ -1675,20 +1678,27 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           return std::any_of(encodings.begin(), encodings.end(), [&](const auto& e) { return e.name == name; });
         };
         std::string absent, retyped;
+        std::size_t absent_count = 0;  // counted: a column name may hold a comma
         const auto add = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
         for (const NumericEncoding& e : init.preparation.numeric) {
           if (has(fitted.numeric, e.name)) continue;
           if (has(fitted.categorical, e.name)) add(retyped, "'" + e.name + "' (numeric there, categorical here)");
-          else add(absent, "'" + e.name + "'");
+          else {
+            add(absent, "'" + e.name + "'");
+            ++absent_count;
+          }
         }
         for (const CategoricalEncoding& e : init.preparation.categorical) {
           if (has(fitted.categorical, e.name)) continue;
           if (has(fitted.numeric, e.name)) add(retyped, "'" + e.name + "' (categorical there, numeric here)");
-          else add(absent, "'" + e.name + "'");
+          else {
+            add(absent, "'" + e.name + "'");
+            ++absent_count;
+          }
         }
         const std::string parent = "--init-model " + options.init_model.string() + ": ";
         if (!absent.empty()) {
-          report.notes.push_back(parent + "the weights of its column" + (absent.find(',') == std::string::npos ? " " : "s ") +
+          report.notes.push_back(parent + "the weights of its column" + (absent_count == 1 ? " " : "s ") +
                                  absent + " were not carried: no feature of this run (absent from " +
                                  data.string() + ", or dropped)");
         }

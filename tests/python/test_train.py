@@ -1656,6 +1656,27 @@ class TrainTest(unittest.TestCase):
         self.assertIn("the weights of its column 'tenure' were not carried", proc.stderr)
         self.assertIn("'senior_citizen' (numeric there, categorical here) were not carried", proc.stderr)
 
+    def test_notes_naming_one_column_or_class_holding_a_comma_say_it_in_the_singular(self):
+        # QA: two notes chose "column"/"columns" and "it"/"them" by looking for a comma in the
+        # joined names: one name holding a comma read as several.
+        rng = np.random.default_rng(8)
+        rows = 600
+        df = pd.DataFrame({"x": rng.normal(size=rows), "price, usd": rng.normal(size=rows),
+                           "kind": rng.choice(["small, red", "big", "odd"], rows)})
+        df["y"] = (df["x"] + rng.logistic(size=rows) > 0).astype(int)
+        parent, _ = self.train(import_frame(df, self.dir, "whole"), "--label", "y", "--task", "binary",
+                               "--epochs", "1", out="parent.h5")
+        lacking = import_frame(df.drop(columns=["price, usd"]), self.dir, "lacking")
+        proc = run("train", lacking, "--label", "y", "--task", "binary", "--epochs", "1", "--init-model", parent,
+                   "--refit-prep", "--out", self.path("new.h5"), "--device", "cpu")
+        self.assertIn("the weights of its column 'price, usd' were not carried", proc.stderr)
+        flags = ["--label", "kind", "--task", "multiclass", "--epochs", "1"]
+        classes, _ = self.train(import_frame(df, self.dir, "kinds"), *flags, out="classes.h5")
+        without = import_frame(df[df["kind"] != "small, red"], self.dir, "without")
+        proc = run("train", without, *flags, "--init-model", classes, "--out", self.path("c2.h5"), "--device", "cpu")
+        self.assertIn("has no training rows of class 'small, red' of --init-model", proc.stderr)
+        self.assertIn("(these rows only make it less likely)", proc.stderr)
+
     @staticmethod
     def input_schema(f):
         # A long text is a one-element string dataset, a short one an attribute (io/model_file.cpp).
