@@ -116,6 +116,30 @@ bool usable_scale(double scale) {
   return scale > 0.0 && std::isfinite(scale) && std::isfinite(1.0 / scale);
 }
 
+// A numeric feature is noted as mostly missing when at least this share of its training rows (and
+// at least this many) lack a value, though some have one (a column without any is noted by
+// fit_numeric).
+constexpr std::int64_t kMostlyMissingMinRows = 100;
+constexpr double kMostlyMissingShare = 0.95;
+
+// A column almost never filled in (a field of a form most skip, a measurement taken on a few
+// rows): its fill value and scale come from those few values, and every other row gets the fill.
+// Unless its being missing tells the label something, it is noise; nothing said so.
+void note_mostly_missing(const ColumnProfile& col, bool missing_indicators, std::vector<std::string>* notes) {
+  const ColumnStats& st = col.numeric.stats;
+  const std::int64_t rows = st.count + st.missing;
+  if (st.count == 0 || rows < kMostlyMissingMinRows ||
+      static_cast<double>(st.missing) < kMostlyMissingShare * static_cast<double>(rows)) {
+    return;
+  }
+  note(notes, "column '" + col.name + "': " + std::to_string(st.missing) + " of its " + std::to_string(rows) +
+                  " training rows (" + fmt(std::floor(1000.0 * static_cast<double>(st.missing) / static_cast<double>(rows)) / 10.0) +
+                  "%) are missing, filled from the " + std::to_string(st.count) +
+                  (st.count == 1 ? " value" : " values") + " of the others: --drop it" +
+                  (missing_indicators ? " unless its missing indicator is informative"
+                                      : ", or add --missing-indicators if its being missing is informative"));
+}
+
 NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& p,
                              const ClippedMoments* measured, std::vector<std::string>* notes) {
   const ColumnStats& st = col.numeric.stats;
@@ -792,6 +816,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       }
       enc.transform = fit_numeric(col, p, measured, notes);
       enc.has_missing = col.numeric.stats.missing > 0;
+      note_mostly_missing(col, options.missing_indicators, notes);
       if (p.bins > 0) {
         enc.binned = true;
         QuantileBins made_bins = quantile_bin_edges(col, p.bins);

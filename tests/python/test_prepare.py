@@ -410,6 +410,41 @@ class PrepareTest(unittest.TestCase):
         self.assertIn(f"hold {buckets} hashed buckets", proc.stderr)
         self.assertEqual([n for n in os.listdir(self.dir) if "buckets_prepared" in n], [])
 
+    def test_a_numeric_column_almost_entirely_missing_is_noted(self):
+        # QA: a column with values on a handful of rows (3% here) was filled from them without a
+        # word. prepare and train name it with its missing share, suggesting --drop or
+        # --missing-indicators; a column that is often but not almost always missing is not noted.
+        rng = np.random.default_rng(11)
+        df = frame(rows=1000, missing=0.3)
+        df["survey"] = np.where(np.arange(1000) % 100 < 3, rng.normal(size=1000).round(2), np.nan)
+        df["y"] = rng.integers(0, 2, 1000)
+        data = self.imported(df, "sparse")
+        proc = run("prepare", data, self.path("p.h5"), "--label", "y", "--device", "cpu")
+        [note] = [line for line in proc.stderr.splitlines() if "'survey'" in line]
+        self.assertIn("prepare: note: column 'survey': 970 of its 1000 training rows (97%) are missing, filled "
+                      "from the 30 values of the others: --drop it, or add --missing-indicators if its being "
+                      "missing is informative", note)
+        self.assertNotIn("are missing, filled from", proc.stderr.replace(note, ""))
+        proc = run("prepare", data, self.path("p2.h5"), "--label", "y", "--missing-indicators", "--device", "cpu")
+        self.assertIn("--drop it unless its missing indicator is informative", proc.stderr)
+        proc = run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--out", self.path("m.h5"),
+                   "--device", "cpu")
+        self.assertRegex(proc.stderr, r"train: note: column 'survey': \d+ of its \d+ training rows \(9\d(\.\d)?%\) "
+                                      r"are missing")
+        dropped = run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--drop", "survey",
+                      "--out", self.path("m2.h5"), "--device", "cpu")
+        self.assertNotIn("are missing, filled from", dropped.stderr)
+
+    def test_the_mostly_missing_note_is_quiet_on_the_shared_datasets_and_synth(self):
+        synth = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "5000", "--features", "8", "--out", synth, "--quiet")
+        inputs = [synth] + [import_frame(pd.read_csv(os.path.join(SHARED, name + ".csv")), self.dir, name)
+                            for name in ("diamonds", "telco_churn", "penguins")]
+        for data in inputs:
+            with self.subTest(data=os.path.basename(data)):
+                proc = run("prepare", data, self.path("p.h5"), "--device", "cpu")
+                self.assertNotIn("are missing, filled from", proc.stderr)
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
