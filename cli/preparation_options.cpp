@@ -150,7 +150,8 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   command->add_option("--cross", args.cross,
                       "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"; "
                       "COL#bins crosses a binned column's bins (--bins) with a categorical column or "
-                      "other bins, as \"age#bins*city\"");
+                      "other bins, as \"age#bins*city\"; in a column's name a '*' is written \\*, and a '#' "
+                      "\\# (a column named like COL#bins, not COL's bins)");
   command->add_flag("--missing-indicators", args.missing_indicators,
                     "Add a 0/1 feature per numeric column that has missing values");
   command->add_option(
@@ -222,12 +223,12 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
     options.cross_all = true;
   } else {
     for (const auto& item : split_name_list(args.cross)) {
-      const auto star = item.find('*');
-      if (star == std::string::npos || star == 0 || star + 1 == item.size() ||
-          item.find('*', star + 1) != std::string::npos) {
-        throw UsageError("--cross: '" + item + "': expected COLUMN*COLUMN");
+      const std::vector<CrossSide> sides = split_cross(item);
+      if (sides.size() != 2 || sides[0].name.empty() || sides[1].name.empty()) {
+        throw UsageError("--cross: '" + (lists_as_is(item) ? item : listed_name(item)) +
+                         "': expected COLUMN*COLUMN (a '*' in a column's name is written \\*)");
       }
-      options.crosses.push_back({item.substr(0, star), item.substr(star + 1)});
+      options.crosses.push_back({sides[0].name, sides[1].name, sides[0].column, sides[1].column});
     }
   }
   return options;

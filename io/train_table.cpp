@@ -1204,7 +1204,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     for (const SparseGroup& g : source.sparse) {
       if (g.kind != SparseKind::slope) continue;
       const CrossSpec cross{source.numeric.at(static_cast<std::size_t>(g.a)).name,
-                            source.categorical.at(static_cast<std::size_t>(g.b)).name};
+                            source.categorical.at(static_cast<std::size_t>(g.b)).name, true, true};
       if (!has_column(g.name) || !has_column(cross.a) || !has_column(cross.b)) continue;
       leave_out(g.name);
       const bool given = std::any_of(prep.crosses.begin(), prep.crosses.end(), [&](const CrossSpec& c) {

@@ -1,7 +1,8 @@
 // Lists of column names in options (`--drop id,when`, `--cross a*b,c*d`, `--impute
 // mean,age=median`): separated by commas, each name trimmed of spaces and tabs. A name that holds a
 // comma (a CSV header "price, usd") is written with a backslash before the comma (`--drop 'price\,
-// usd'`), and a backslash before a backslash stands for one; any other backslash is itself.
+// usd'`), and a backslash before a backslash stands for one; any other backslash is itself. In
+// `--cross`, a backslash also escapes a '*' or '#' in a name (split_cross).
 #pragma once
 
 #include <string>
@@ -53,6 +54,54 @@ inline std::string listed_name(std::string_view name) {
 inline bool lists_as_is(std::string_view name) {
   return name.find(',') == std::string_view::npos && name.find("\\\\") == std::string_view::npos &&
          (name.empty() || name.back() != '\\');
+}
+
+// One side of a cross as `--cross` names it (io: split_cross).
+struct CrossSide {
+  std::string name;
+  // Written with a backslash before a '#' (`x\#bins`): the column of that name, never the bins of a
+  // column (`x#bins` names the bins of column x where no column is named "x#bins").
+  bool column = false;
+};
+
+// An item of `--cross` (as split_name_list gives it: `a*b`, `age#bins*city`) split at each '*' that
+// no backslash escapes: a name holding a '*' is written with a backslash before it (`a\*b*c` crosses
+// the column "a*b" with c), a backslash before a '#' keeps a name ending in "#bins" a column's, and
+// a backslash before a backslash stands for one; any other backslash is itself. Sides are not
+// trimmed (the item is).
+inline std::vector<CrossSide> split_cross(std::string_view item) {
+  std::vector<CrossSide> sides(1);
+  for (std::size_t i = 0; i < item.size(); ++i) {
+    const char c = item[i];
+    if (c == '\\' && i + 1 < item.size() && (item[i + 1] == '*' || item[i + 1] == '#' || item[i + 1] == '\\')) {
+      sides.back().column = sides.back().column || item[i + 1] == '#';
+      sides.back().name += item[++i];
+    } else if (c == '*') {
+      sides.emplace_back();
+    } else {
+      sides.back().name += c;
+    }
+  }
+  return sides;
+}
+
+// A cross of columns a and b as `--cross` takes it back (split_name_list, then split_cross), for
+// messages: "a\*b*c" for the column "a*b" crossed with c (as a list shows names: listed_name's
+// escapes only where the list would misread it).
+inline std::string listed_cross(const CrossSide& a, const CrossSide& b) {
+  const auto side = [](const CrossSide& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.name.size(); ++i) {
+      const char c = s.name[i];
+      const bool escaped_next = i + 1 == s.name.size() || s.name[i + 1] == '*' || s.name[i + 1] == '#' ||
+                                s.name[i + 1] == '\\';
+      if (c == '*' || (c == '#' && s.column) || (c == '\\' && escaped_next)) out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  const std::string text = side(a) + "*" + side(b);
+  return lists_as_is(text) ? text : listed_name(text);
 }
 
 }  // namespace lathe

@@ -17,6 +17,7 @@
 #include "runtime/error.h"
 #include "runtime/label_table.h"
 #include "runtime/message_names.h"
+#include "runtime/name_lists.h"
 #include "runtime/prepare_cuda.h"
 #include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
@@ -916,7 +917,9 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
   }
   std::vector<SparseGroup> categorical_crosses, slopes;
   for (const auto& cross : options.crosses) {
-    const std::string text = cross.a + "*" + cross.b;
+    // The feature's name, and the cross as --cross takes it back (a '*' in a name escaped).
+    const std::string feature_name = cross.a + "*" + cross.b;
+    const std::string text = listed_cross({cross.a, cross.a_column}, {cross.b, cross.b_column});
     // A side is a numeric column, a categorical column, or a numeric column's bins ("x#bins").
     enum class Side { numeric, categorical, bins };
     struct Ref {
@@ -932,14 +935,14 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
         throw InputError("cross '" + text + "': column '" + name + "' is not a feature (--drop or --weight)");
       }
     };
-    const auto resolve = [&](const std::string& name) -> Ref {
+    const auto resolve = [&](const std::string& name, bool column_only) -> Ref {
       check_feature(name);
       if (const auto it = numeric_index.find(name); it != numeric_index.end())
         return {Side::numeric, it->second};
       if (const auto it = categorical_index.find(name); it != categorical_index.end())
         return {Side::categorical, it->second};
       constexpr std::string_view kBins = "#bins";
-      if (name.size() > kBins.size() && name.ends_with(kBins)) {
+      if (!column_only && name.size() > kBins.size() && name.ends_with(kBins)) {
         const std::string column = name.substr(0, name.size() - kBins.size());
         check_feature(column);
         if (const auto it = numeric_index.find(column); it != numeric_index.end()) {
@@ -957,7 +960,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       throw InputError("cross '" + text + "': unknown column '" + name + "'" +
                        did_you_mean(name, all_names, TypedIn::list) + "; columns: " + name_list(all_names));
     };
-    const Ref a = resolve(cross.a), b = resolve(cross.b);
+    const Ref a = resolve(cross.a, cross.a_column), b = resolve(cross.b, cross.b_column);
     if (a.side == Side::numeric && b.side == Side::numeric) {
       add_numeric_cross(a.index, b.index);
     } else if (a.side != Side::numeric && b.side != Side::numeric) {
@@ -973,7 +976,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       if (!categorical_seen.insert({std::min(ia, ib), std::max(ia, ib)}).second) continue;
       SparseGroup g;
       g.kind = SparseKind::categorical_cross;
-      g.name = text;
+      g.name = feature_name;
       g.a = a.index;
       g.b = b.index;
       g.a_bins = a.side == Side::bins;
@@ -993,7 +996,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       if (!slope_seen.insert({num, cat}).second) continue;
       SparseGroup g;
       g.kind = SparseKind::slope;
-      g.name = text;
+      g.name = feature_name;
       g.a = num;
       g.b = cat;
       g.slots = static_cast<std::uint32_t>(fitted.categorical[cat].slots());

@@ -66,6 +66,8 @@ inline constexpr std::uint32_t kMaxHashBuckets = std::numeric_limits<std::int32_
 struct CrossSpec {
   // Column names, or "x#bins" for numeric column x's quantile bins; the cross is named "a*b".
   std::string a, b;
+  // A side named as a column only, never a column's bins (`--cross 'x\#bins*c'`: runtime/name_lists.h).
+  bool a_column = false, b_column = false;
 };
 
 struct PreparationOptions {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/message_names.h"
@@ -66,6 +67,37 @@ TEST(NameLists, MessagesShowBackslashesAListWouldReadAsEscapes) {
     const std::string shown = lists_as_is(name) ? name : listed_name(name);
     EXPECT_EQ(split_name_list(shown + "," + "w"), (Names{name, "w"})) << name;
   }
+}
+
+// `--cross`: a '*' in a name is written \*, and a '#' \# (a name ending in "#bins" that is a
+// column's, not a column's bins); a cross is shown as the option takes it back.
+TEST(NameLists, CrossSidesSplitAtUnescapedStars) {
+  const auto names = [](const std::vector<CrossSide>& sides) {
+    Names out;
+    for (const CrossSide& s : sides) out.push_back(s.name + (s.column ? " (column)" : ""));
+    return out;
+  };
+  EXPECT_EQ(names(split_cross("age*city")), (Names{"age", "city"}));
+  EXPECT_EQ(names(split_cross("age#bins*city")), (Names{"age#bins", "city"}));
+  EXPECT_EQ(names(split_cross("a\\*b*c")), (Names{"a*b", "c"}));
+  EXPECT_EQ(names(split_cross("tag\\#bins*c")), (Names{"tag#bins (column)", "c"}));
+  EXPECT_EQ(names(split_cross("x\\\\*y")), (Names{"x\\", "y"}));
+  EXPECT_EQ(names(split_cross("C:\\data*y")), (Names{"C:\\data", "y"}));
+  EXPECT_EQ(names(split_cross("a*b*c")), (Names{"a", "b", "c"}));
+  for (const auto& [a, b] : std::vector<std::pair<CrossSide, CrossSide>>{
+           {{"a*b", false}, {"c", false}}, {{"tag#bins", true}, {"c", false}}, {{"x\\", false}, {"y", false}},
+           {{"price, usd", false}, {"a\\b", false}}, {{"age#bins", false}, {"city", false}}}) {
+    const std::string shown = listed_cross(a, b);
+    const Names items = split_name_list(shown + ",w*z");
+    ASSERT_EQ(items.size(), 2u) << shown;
+    const std::vector<CrossSide> sides = split_cross(items[0]);
+    ASSERT_EQ(sides.size(), 2u) << shown;
+    EXPECT_EQ(sides[0].name, a.name) << shown;
+    EXPECT_EQ(sides[0].column, a.column) << shown;
+    EXPECT_EQ(sides[1].name, b.name) << shown;
+  }
+  EXPECT_EQ(listed_cross({"a*b", false}, {"c", false}), "a\\*b*c");
+  EXPECT_EQ(listed_cross({"age#bins", false}, {"city", false}), "age#bins*city");
 }
 
 }  // namespace

@@ -445,6 +445,40 @@ class PrepareTest(unittest.TestCase):
                 proc = run("prepare", data, self.path("p.h5"), "--device", "cpu")
                 self.assertNotIn("are missing, filled from", proc.stderr)
 
+    def test_cross_names_a_column_holding_a_star_or_a_hash_with_a_backslash(self):
+        # QA: `--cross` split at every '*', so a column named "a*b" could not be crossed, nor a
+        # column whose name ends in "#bins" be named as a column. `\*` and `\#` escape them, as
+        # `\,` escapes a comma, on the command line and in a --config array; messages show the
+        # cross as the option takes it.
+        rng = np.random.default_rng(4)
+        rows = 400
+        df = pd.DataFrame({"size*color": rng.choice(["s*red", "l*blue"], rows), "city": rng.choice(["x", "y"], rows),
+                           "tag#bins": rng.choice(["p", "q", "r"], rows), "age": rng.normal(40, 9, rows).round(1),
+                           "y": rng.integers(0, 2, rows)})
+        data = self.imported(df, "stars")
+        with self.prepare(data, "--label", "y", "--cross", "size\\*color*city,tag\\#bins*city") as f:
+            self.assertIn("size*color*city", f)
+            self.assertIn("tag#bins*city", f)
+        config = self.path("train.toml")
+        with open(config, "w") as out:
+            out.write('cross = ["size\\\\*color*city"]\n')
+        run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--config", config,
+            "--out", self.path("m.h5"), "--device", "cpu", "--quiet")
+        proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--cross", "size*color*city", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--cross: 'size*color*city': expected COLUMN*COLUMN (a '*' in a column's name is written \\*)",
+                      proc.stderr)
+        proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--cross", "size\\*colour*city", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("cross 'size\\*colour*city': unknown column 'size*colour'", proc.stderr)
+        # `\#` names a column only: "age#bins" escaped is no column's bins.
+        proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--bins", "age=4", "--cross",
+                   "age\\#bins*city", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("cross 'age\\#bins*city': unknown column 'age#bins'", proc.stderr)
+        with self.prepare(data, "--label", "y", "--bins", "age=4", "--cross", "age#bins*city", name="bins") as f:
+            self.assertIn("age#bins*city", f)
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
