@@ -29,6 +29,15 @@ char parse_delimiter(const std::string& text) {
   throw UsageError("--delimiter must be one character (or 'tab'), not '" + text + "'");
 }
 
+// The character of --decimal or --thousands: one, or 'space' for ' ' (awkward to pass in a shell
+// script); "" is none, for --thousands.
+char parse_number_mark(const std::string& flag, const std::string& text) {
+  if (text == "space") return ' ';
+  if (text.size() == 1) return text[0];
+  if (text.empty() && flag == "--thousands") return 0;
+  throw UsageError(flag + " must be one character (or 'space'), not '" + text + "'");
+}
+
 // The comma-separated tokens of each --na-values, empty ones kept (CLI11's own splitting drops
 // them, and an empty token is an error, not nothing).
 std::vector<std::string> split_tokens(const std::vector<std::string>& given) {
@@ -61,7 +70,7 @@ void add_import_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "import", "Import a CSV file to Lathe's columnar HDF5 layout (types inferred; the file is read twice unless its values fit in memory)");
   struct Args {
-    std::string csv, out, delimiter = ",";
+    std::string csv, out, delimiter = ",", decimal = ".", thousands;
     std::vector<std::string> categorical, numeric, na_values;
     bool skip_bad_rows = false, no_default_na = false, quiet = false;
     std::int64_t chunk_rows = 65536;
@@ -95,6 +104,14 @@ void add_import_command(CLI::App& app) {
                 "(like pandas' keep_default_na=False, but an empty field stays missing)");
   cmd->add_option("--delimiter", args->delimiter, "Field delimiter: one character, or 'tab'")
       ->default_val(",");
+  cmd->add_option("--decimal", args->decimal,
+                  "Decimal mark of numbers, as pandas' decimal=: '--decimal ,' reads 3,14 as 3.14 (and "
+                  "3.14 as text); not the delimiter")
+      ->default_val(".");
+  cmd->add_option("--thousands", args->thousands,
+                  "Thousands separator of numbers (default none), as pandas' thousands=: "
+                  "'--thousands ,' reads \"1,234.5\" as 1234.5; one character ('.', ',', \"'\", "
+                  "or ' ' or 'space'), allowed between digit groups of three (or India's twos)");
   add_whole_number_option(cmd, "--chunk-rows", args->chunk_rows, "Rows per HDF5 chunk")
       ->default_val(65536)
       ->check(in_range(1, 1 << 30));
@@ -115,6 +132,11 @@ void add_import_command(CLI::App& app) {
     }
     options.skip_bad_rows = args->skip_bad_rows;
     options.delimiter = parse_delimiter(args->delimiter);
+    options.decimal = parse_number_mark("--decimal", args->decimal);
+    options.thousands = parse_number_mark("--thousands", args->thousands);
+    if (const auto problem = number_format_problem(options.decimal, options.thousands, options.delimiter)) {
+      throw UsageError(*problem);
+    }
     options.na_values = split_tokens(args->na_values);
     for (const std::string& token : options.na_values) {
       if (const auto problem = na_value_problem(token, options.delimiter)) {

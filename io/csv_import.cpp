@@ -143,7 +143,9 @@ bool parse_number(std::string_view value, double& number) {
 
 // Whether all of `value` (trimmed, not missing) is a number, exactly as parse_number decides,
 // converting only what the plain grammar leaves open (inf, hexadecimal-looking text, words).
-bool is_number(std::string_view value) {
+// Inlined: called for every value of pass 1, and from enough places that GCC stopped inlining it
+// (a call per value: 1.6% more instructions importing 8 text columns of 100k rows, callgrind).
+[[gnu::always_inline]] inline bool is_number(std::string_view value) {
   double ignored;
   return is_plain_decimal(value) || parse_number(value, ignored);
 }
@@ -155,7 +157,11 @@ bool is_number(std::string_view value) {
 // thousands= and decimal= options) reads these as numbers: a column of them is taken as categorical,
 // one label per amount, and the import's note says why (before, nothing did). Separators must group
 // digits in threes, so dates ("01.02.2024") and version numbers ("1.2.3") are not taken for amounts.
-bool is_formatted_number(std::string_view value) {
+bool is_formatted_number_text(std::string_view value);
+// Inlined where it is called (GCC stopped inlining it once several places called it), so that the
+// test of the first byte costs no call on every value of a categorical column (2.7% of the
+// instructions importing 8 text columns of 100k rows, callgrind).
+[[gnu::always_inline]] inline bool is_formatted_number(std::string_view value) {
   // Most text that is not a number is a label starting with a letter: rejected at once, since this
   // runs on every such value of a categorical column (400k rows x 6 text columns: import 0.48 s
   // before this check, 0.56 s with it and without this line).
@@ -165,6 +171,11 @@ bool is_formatted_number(std::string_view value) {
         first == '$' || first >= 0xC2)) {
     return false;
   }
+  return is_formatted_number_text(value);
+}
+
+// is_formatted_number past its test of the first byte.
+bool is_formatted_number_text(std::string_view value) {
   const auto strip_prefix = [&](std::string_view prefix) {
     if (!value.starts_with(prefix)) return false;
     value = trim(value.substr(prefix.size()));
@@ -220,10 +231,179 @@ bool is_formatted_number(std::string_view value) {
   return i == value.size() && formatted;
 }
 
+// Whether `value` (trimmed, not a number) is a date as exports write one: ISO ("2024-10-23",
+// "2024/10/23"), month first or day first ("10/23/2024", "23.10.2024", "23-10-24"), each optionally
+// followed by a time ("T14:05", " 14:05:09.123", with "Z" or "+02:00"). Lathe has no date type: a
+// column of them is imported as categorical, a label per date, which a note says.
+bool looks_like_date(std::string_view value) {
+  const auto is_digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  if (value.size() < 6 || !is_digit(value[0])) return false;  // most labels end here
+  std::size_t i = 0;
+  // The digits from i on, at most 4, as a number; `count` of them.
+  const auto number = [&](std::size_t& count) {
+    int n = 0;
+    for (count = 0; i < value.size() && is_digit(value[i]) && count < 5; ++i, ++count) n = n * 10 + (value[i] - '0');
+    return n;
+  };
+  std::size_t a_digits = 0, b_digits = 0, c_digits = 0;
+  const int a = number(a_digits);
+  if (i == value.size() || std::string_view("-/.").find(value[i]) == std::string_view::npos) return false;
+  const char separator = value[i++];
+  const int b = number(b_digits);
+  if (i == value.size() || value[i] != separator) return false;
+  ++i;
+  const int c = number(c_digits);
+  const bool iso = a_digits == 4 && b_digits <= 2 && c_digits <= 2 && separator != '.' &&
+                   b >= 1 && b <= 12 && c >= 1 && c <= 31;
+  const bool day_month = a_digits <= 2 && b_digits <= 2 && (c_digits == 4 || c_digits == 2) &&
+                         a >= 1 && b >= 1 && a <= 31 && b <= 31 && (a <= 12 || b <= 12);
+  if (!iso && !day_month) return false;
+  if (i == value.size()) return true;
+  // A time: hours and minutes, optional seconds and a fraction, an optional zone.
+  if (value[i] != 'T' && value[i] != ' ') return false;
+  ++i;
+  std::size_t digits = 0;
+  if (number(digits) > 23 || digits == 0 || digits > 2 || i == value.size() || value[i++] != ':') return false;
+  if (number(digits) > 59 || digits != 2) return false;
+  if (i < value.size() && value[i] == ':') {
+    ++i;
+    if (number(digits) > 60 || digits != 2) return false;
+    if (i < value.size() && value[i] == '.') {
+      for (++i; i < value.size() && is_digit(value[i]); ++i) {
+      }
+    }
+  }
+  const std::string_view zone = value.substr(i);
+  if (zone.empty() || zone == "Z" || zone == " UTC") return true;
+  return zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && is_digit(zone[1]) && is_digit(zone[2]) &&
+         zone[3] == ':' && is_digit(zone[4]) && is_digit(zone[5]);
+}
+
 // Said of a value that is_formatted_number: how to make it a number Lathe reads.
 constexpr const char* kFormattedNumberHint =
     "a currency sign, thousands separators, a percent sign, parentheses for a negative or a decimal "
     "comma, which are read as text: write such values as plain numbers (1234.5, -45, 0.125)";
+
+std::string quoted_for_message(std::string_view value);
+
+// Writes `value` (trimmed), a number written with the decimal mark `decimal` and the thousands
+// separator `thousands` (0: none), to `plain` as plain decimal text, and says whether it is one
+// (see csv_import.h, Number format): "-1.234,5e3" with ',' and '.' is "-1234.5e3". At least one
+// digit before or after the mark (",5" and "5," are numbers, as in pandas). Separators must group
+// the integer part's digits as people write them: the first group of 1..3 digits and the others of
+// three ("1.234.567"), or the first of 1..2, then twos and a last three (India: "12,34,567").
+// The first group does not start with 0. pandas skips a separator anywhere in the integer part
+// ("3.14" with thousands='.' is 314, "1.2.3" 123, "0.125" 125): a value grouped otherwise is more
+// likely written in another format, a decimal point where a comma was expected, than a number, so
+// here it is none (a label, or with --numeric an error).
+bool write_plain_decimal(std::string_view value, char decimal, char thousands, std::string& plain) {
+  const auto is_digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  plain.clear();
+  const std::size_t n = value.size();
+  std::size_t i = 0;
+  if (i < n && (value[i] == '-' || value[i] == '+')) plain += value[i++];
+  // The integer part, its digit groups checked as they end.
+  std::size_t whole_digits = 0, group = 0, groups = 1, first_group = 0;
+  bool threes = true, twos = true;  // the groups between the first and the last: all of 3, all of 2
+  for (; i < n; ++i) {
+    const char ch = value[i];
+    if (is_digit(ch)) {
+      plain += ch;
+      ++whole_digits;
+      ++group;
+    } else if (thousands != 0 && ch == thousands) {
+      if (group == 0) return false;  // a separator first, or two in a row
+      if (groups++ == 1) {
+        first_group = group;
+      } else {
+        threes = threes && group == 3;
+        twos = twos && group == 2;
+      }
+      group = 0;
+    } else {
+      break;
+    }
+  }
+  if (groups > 1 && (group != 3 || !((threes && first_group <= 3) || (twos && first_group <= 2)) ||
+                     plain[plain.size() - whole_digits] == '0')) {
+    return false;  // also a separator last, before the mark ("1.,5"), and a leading zero ("0.125")
+  }
+  std::size_t fraction_digits = 0;
+  if (i < n && value[i] == decimal) {
+    plain += '.';
+    for (++i; i < n && is_digit(value[i]); ++i, ++fraction_digits) plain += value[i];
+  }
+  if (whole_digits + fraction_digits == 0) return false;
+  if (i < n && (value[i] == 'e' || value[i] == 'E')) {
+    plain += 'e';
+    ++i;
+    if (i < n && (value[i] == '-' || value[i] == '+')) plain += value[i++];
+    const std::size_t exponent = i;
+    for (; i < n && is_digit(value[i]); ++i) plain += value[i];
+    if (i == exponent) return false;
+  }
+  return i == n;
+}
+
+// The number formats a note may suggest for values that is_formatted_number, in order of
+// preference among those with the same decimal mark (the fewest options first).
+struct NumberFormat {
+  char decimal;
+  char thousands;  // 0: none
+};
+constexpr NumberFormat kSuggestedFormats[] = {{'.', ','},  {'.', ' '}, {'.', '\''}, {',', 0},
+                                              {',', '.'},  {',', ' '}, {',', '\''}};
+constexpr std::uint8_t kAllSuggestedFormats = (1u << std::size(kSuggestedFormats)) - 1;
+
+// Which of kSuggestedFormats (bit k for the k-th) read `value` (trimmed) as a number.
+std::uint8_t formats_reading(std::string_view value) {
+  std::string plain;
+  std::uint8_t formats = 0;
+  for (std::size_t k = 0; k < std::size(kSuggestedFormats); ++k) {
+    if (write_plain_decimal(value, kSuggestedFormats[k].decimal, kSuggestedFormats[k].thousands, plain)) {
+      formats |= static_cast<std::uint8_t>(1u << k);
+    }
+  }
+  return formats;
+}
+
+// The options of `lathe import` that give `format`, quoted for a shell where needed.
+std::string format_options(const NumberFormat& format) {
+  const auto shell_word = [](char ch) {
+    return ch == ' ' ? std::string("' '") : ch == '\'' ? std::string("\"'\"") : std::string(1, ch);
+  };
+  std::string options;
+  if (format.decimal != '.') options += "--decimal " + shell_word(format.decimal);
+  if (format.thousands != 0) {
+    options += std::string(options.empty() ? "" : " ") + "--thousands " + shell_word(format.thousands);
+  }
+  return options;
+}
+
+// For values that is_formatted_number (`example` one of them), all of them read as numbers by the
+// formats `formats` (formats_reading's bits, and-ed): the options that read them ("--decimal ,
+// --thousands ."), "" when none do (a currency sign, a percent sign, parentheses: pandas reads none
+// of these either). Where formats with both decimal marks read them ("1,234": 1234 or 1.234), both
+// are named, with what each reads `example` as.
+std::string suggested_options(std::uint8_t formats, std::string_view example) {
+  const NumberFormat* point = nullptr;
+  const NumberFormat* comma = nullptr;
+  for (std::size_t k = 0; k < std::size(kSuggestedFormats); ++k) {
+    if ((formats & (1u << k)) == 0) continue;
+    const NumberFormat*& best = kSuggestedFormats[k].decimal == '.' ? point : comma;
+    if (!best) best = &kSuggestedFormats[k];
+  }
+  if (!point || !comma) {
+    const NumberFormat* only = point ? point : comma;
+    return only ? format_options(*only) : "";
+  }
+  const auto reading = [&](const NumberFormat& format) {
+    std::string plain;
+    write_plain_decimal(example, format.decimal, format.thousands, plain);
+    return format_options(format) + " (" + quoted_for_message(example) + " is then " + plain + ")";
+  };
+  return reading(*point) + " or with " + reading(*comma) + ", whichever they are written with";
+}
 
 // Text Lathe would keep (a name or a category label) must be UTF-8 without NUL bytes: the whole
 // file is in another encoding (Latin-1, UTF-16) or is not text, which no row skipping fixes.
@@ -331,6 +511,12 @@ struct ColumnTally {
   std::int64_t formatted_numbers = 0;
   std::int64_t first_formatted_number_line = 0;
   std::string first_formatted_number;
+  std::uint8_t formatted_number_formats = kAllSuggestedFormats;  // those reading all (formats_reading)
+  // With a number format other than the default: the non-numbers that are plain numbers ("3.14"
+  // with --decimal ,), and the first.
+  std::int64_t plain_written_numbers = 0;
+  std::int64_t first_plain_written_number_line = 0;
+  std::string first_plain_written_number;
   // The distinct non-missing values, split so that a column of numbers keeps at most
   // kNumericLabelLimit of them; a forced categorical column keeps all of its values in `texts`.
   LabelSet texts;
@@ -349,7 +535,8 @@ struct ColumnTally {
   std::string first_beyond_double;
 };
 
-// Adds the number `value` (trimmed, known to be a number) on `line` to `tally`'s integer facts.
+// Adds the number `value` (trimmed, known to be a number, as plain decimal text: see
+// CsvImport::number_text) on `line` to `tally`'s integer facts.
 void tally_integer(ColumnTally& tally, std::string_view value, std::int64_t line) {
   if (tally.non_integer) return;
   if (!is_integer_text(value)) {
@@ -734,7 +921,12 @@ class CsvImport {
         missing_(options),
         file_(csv.string()),
         changed_(file_ + ": the file changed while it was being imported; import it again"),
-        held_limit_(held_bytes_limit(options)) {}
+        plain_numbers_(options.decimal == '.' && options.thousands == 0),
+        held_limit_(held_bytes_limit(options)) {
+    for (const char mark : {'.', options.decimal, options.thousands}) {
+      if (mark != 0 && number_marks_.find(mark) == std::string::npos) number_marks_ += mark;
+    }
+  }
 
   // Pass 1: header, types, labels, row count, errors.
   void scan();
@@ -749,6 +941,14 @@ class CsvImport {
   void read_header(CsvReader& reader, CsvRecord& record);
   // Whether `value` (trimmed) is missing: the same test in every pass and on both paths.
   bool is_missing(std::string_view value) const { return missing_.contains(value); }
+  // The text of `value` (trimmed, not missing) that the number tests and parsers read: `value`
+  // itself for numbers written plainly (the default, on the hot path of every pass); else `value`
+  // written as plain decimal (write_plain_decimal) in `scratch`, or "" (no number) when it is none
+  // in the file's number format (see csv_import.h, Number format).
+  std::string_view number_text(std::string_view value, std::string& scratch) const {
+    return plain_numbers_ ? value : formatted_number_text(value, scratch);
+  }
+  std::string_view formatted_number_text(std::string_view value, std::string& scratch) const;
   // The one-thread path of a later pass: every record after the header, in order, with progress.
   template <class OnRecord>
   void for_each_data_record_serially(const char* stage, OnRecord&& on_record) const {
@@ -766,6 +966,9 @@ class CsvImport {
   std::string ragged_reason(const CsvRecord& record) const;
   std::string non_number_reason(std::int64_t line, const ColumnScan& column,
                                 std::string_view value) const;
+  // Said of a value (trimmed) that is no number in the file's format, when something reads it as
+  // one: the options that would, or that it is a plain number the options given do not read; else "".
+  std::string how_to_read(std::string_view value) const;
   // A bad row: thrown unless skip_bad_rows, else counted (and kept as an example when early).
   void bad_row(std::string reason, std::int64_t& count, std::vector<std::string>& examples) const;
   // Whether every numeric column of `record` (already of the right width) holds a number or a
@@ -776,12 +979,18 @@ class CsvImport {
   // the same reason in both.
   std::optional<std::string> non_number_in_forced_numeric_column(const CsvRecord& record) const;
 
-  // Adds the number `value` (trimmed) of a column that may be numeric to its tally's integer facts,
-  // or to its missing values when it equals an na_values number (see tally_number).
+  // Adds the number `value` (trimmed, its number_text) of a column that may be numeric to its
+  // tally's integer facts, or to its missing values when it equals an na_values number.
   void tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const;
   // Pass 1's work on one record, the same on both paths; safe on several threads at once. With
   // `held`, the values of a row it keeps are also parsed and held there (see HeldColumn).
-  void scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const;
+  void scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const {
+    plain_numbers_ ? scan_record_as<true>(record, tally, held) : scan_record_as<false>(record, tally, held);
+  }
+  // scan_record for numbers written plainly (kPlainNumbers, the default) or not: the test made once
+  // a record, not for every value (0.7% of the instructions importing 8 text columns).
+  template <bool kPlainNumbers>
+  void scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRows* held) const;
   // The held column `c` of `held` takes a missing value, the number `number` (parsed from `value`,
   // on `line`), or the label `value` of the row being held; a label it cannot hold goes to the
   // column's tally, as the labels of a segment not held do.
@@ -815,6 +1024,8 @@ class CsvImport {
   MissingValues missing_;
   std::string file_;     // for messages
   std::string changed_;  // the message for a file that changed between or during the passes
+  bool plain_numbers_;   // the default number format: '.' the decimal mark, no thousands separator
+  std::string number_marks_;  // '.', the decimal mark and the thousands separator, each once
   std::vector<ColumnScan> columns_;
   std::vector<std::size_t> forced_numeric_;
   // Per column, whether pass 1 has seen more than kNumericLabelLimit distinct numbers in it, in
@@ -924,8 +1135,21 @@ void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::str
 std::string CsvImport::non_number_reason(std::int64_t line, const ColumnScan& column,
                                          std::string_view value) const {
   return "line " + std::to_string(line) + ", column '" + column.name +
-         "': " + quoted_for_message(value) + " is not a number" +
-         (is_formatted_number(value) ? std::string(" (it is written with ") + kFormattedNumberHint + ")" : "");
+         "': " + quoted_for_message(value) + " is not a number" + how_to_read(value);
+}
+
+std::string CsvImport::how_to_read(std::string_view value) const {
+  if (!plain_numbers_ && is_number(value)) {
+    return " (a plain number, but not one with " + format_options({options_.decimal, options_.thousands}) +
+           ": are the file's numbers written in more than one format?)";
+  }
+  if (is_formatted_number(value)) {
+    const std::string options = suggested_options(formats_reading(value), value);
+    return options.empty() ? std::string(" (it is written with ") + kFormattedNumberHint + ")"
+                           : " (it is written with a thousands separator or a decimal comma: to read such "
+                                 "values as numbers, import with " + options + ")";
+  }
+  return "";
 }
 
 void CsvImport::bad_row(std::string reason, std::int64_t& count,
@@ -938,10 +1162,11 @@ void CsvImport::bad_row(std::string reason, std::int64_t& count,
 }
 
 std::optional<std::string> CsvImport::non_number_in_numeric_column(const CsvRecord& record) const {
+  std::string scratch;
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].type != ColumnType::numeric) continue;
     const std::string_view value = trim(record.fields[c]);
-    if (!is_missing(value) && !is_number(value)) {
+    if (!is_missing(value) && !is_number(number_text(value, scratch))) {
       return non_number_reason(record.first_line, columns_[c], value);
     }
   }
@@ -952,11 +1177,19 @@ std::optional<std::string> CsvImport::non_number_in_forced_numeric_column(
     const CsvRecord& record) const {
   for (const std::size_t c : forced_numeric_) {
     const std::string_view value = trim(record.fields[c]);
-    if (!is_missing(value) && !is_number(value)) {
+    std::string scratch;
+    if (!is_missing(value) && !is_number(number_text(value, scratch))) {
       return non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)";
     }
   }
   return std::nullopt;
+}
+
+std::string_view CsvImport::formatted_number_text(std::string_view value, std::string& scratch) const {
+  if (write_plain_decimal(value, options_.decimal, options_.thousands, scratch)) return scratch;
+  // inf, nan, Infinity hold no mark and read as before; any other value holding one is no number
+  // in this format.
+  return value.find_first_of(number_marks_) == std::string_view::npos ? value : std::string_view();
 }
 
 void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const {
@@ -970,7 +1203,8 @@ void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::in
   }
 }
 
-void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const {
+template <bool kPlainNumbers>
+void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRows* held) const {
   ++tally.data_records;
   if (record.fields.size() != columns_.size()) {
     bad_row(ragged_reason(record), tally.skipped_rows, tally.skipped_examples);
@@ -984,6 +1218,7 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
   ++tally.kept_rows;
   if (held) ++held->rows;
   const std::size_t width = columns_.size();
+  std::string scratch;  // number_text's, for a number format other than the default
   for (std::size_t c = 0; c < width; ++c) {
     const ColumnScan& column = columns_[c];
     const std::string_view value = trim(record.fields[c]);
@@ -994,10 +1229,11 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
       if (held_column) hold_missing(*held_column);
       continue;
     }
+    const std::string_view text = kPlainNumbers ? value : formatted_number_text(value, scratch);
     if (column.forced == ForcedType::numeric) {  // a number: checked above
-      tally_number(tally_of_column, value, record.first_line);
+      tally_number(tally_of_column, text, record.first_line);
       double number = 0.0;
-      if (held_column && parse_number(value, number)) {
+      if (held_column && parse_number(text, number)) {
         hold_number(*held, c, number, value, record.first_line);
       }
       continue;
@@ -1013,9 +1249,9 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
       } else {
         insert_label(tally_of_column.texts, value);
       }
-    } else if (parse ? parse_number(value, number) : is_number(value)) {
+    } else if (parse ? parse_number(text, number) : is_number(text)) {
       ++tally_of_column.numbers;
-      tally_number(tally_of_column, value, record.first_line);
+      tally_number(tally_of_column, text, record.first_line);
       if (parse) {
         hold_number(*held, c, number, value, record.first_line);
       } else if (held_column && held_column->kind != HeldColumn::Kind::mixed) {
@@ -1041,9 +1277,17 @@ void CsvImport::scan_record(const CsvRecord& record, ScanTally& tally, HeldRows*
         tally_of_column.first_non_number_line = record.first_line;
         tally_of_column.first_non_number = value;
       }
-      if (is_formatted_number(value) && tally_of_column.formatted_numbers++ == 0) {
-        tally_of_column.first_formatted_number_line = record.first_line;
-        tally_of_column.first_formatted_number = value;
+      if (!kPlainNumbers && is_number(value)) {  // "3.14" or "0.125" with --decimal , --thousands .
+        if (tally_of_column.plain_written_numbers++ == 0) {
+          tally_of_column.first_plain_written_number_line = record.first_line;
+          tally_of_column.first_plain_written_number = value;
+        }
+      } else if (is_formatted_number(value)) {
+        if (tally_of_column.formatted_numbers++ == 0) {
+          tally_of_column.first_formatted_number_line = record.first_line;
+          tally_of_column.first_formatted_number = value;
+        }
+        tally_of_column.formatted_number_formats &= formats_reading(value);
       }
       if (held_column) {
         hold_label(*held, c, tally_of_column, value);
@@ -1160,6 +1404,12 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
     into.numbers += from.numbers;
     into.non_numbers += from.non_numbers;
     into.formatted_numbers += from.formatted_numbers;
+    into.formatted_number_formats &= from.formatted_number_formats;
+    if (into.plain_written_numbers == 0 && from.plain_written_numbers > 0) {
+      into.first_plain_written_number_line = from.first_plain_written_number_line;
+      into.first_plain_written_number = std::move(from.first_plain_written_number);
+    }
+    into.plain_written_numbers += from.plain_written_numbers;
     into.missing += from.missing;
     into.non_integer = into.non_integer || from.non_integer;
     into.beyond_int64 = into.beyond_int64 || from.beyond_int64;
@@ -1330,7 +1580,7 @@ void CsvImport::decide_types() {
       column.exact_integers = wide_integers && !column.beyond_int64 && column.missing == 0;
       if (wide_integers && !column.exact_integers) {
         double rounded = 0.0;
-        parse_number(column.first_beyond_double, rounded);
+        parse_number(column.first_beyond_double, rounded);  // as plain decimal text
         char stored[400];
         std::snprintf(stored, sizeof stored, "%.0f", rounded);
         notes_.push_back(
@@ -1351,15 +1601,46 @@ void CsvImport::decide_types() {
       if (column.formatted_numbers > 0 &&
           static_cast<double>(numbers_in_any_format) >= kNoteNumericShare * static_cast<double>(values)) {
         // Amounts as a report writes them ("$1,234", "12.5%"): one label per amount, which nothing
-        // said, and --na-values or --skip-bad-rows (the advice below) would lose them.
+        // said, and --na-values or --skip-bad-rows (the advice below) would lose them. Thousands
+        // separators and decimal commas alone are read with --thousands and --decimal.
+        const std::string options =
+            suggested_options(column.formatted_number_formats, column.first_formatted_number);
         notes_.push_back(
             "column '" + column.name + "' was imported as categorical, though " +
             share_text(numbers_in_any_format, values) + " of its " + std::to_string(values) +
             " non-missing values are numbers, " + std::to_string(column.formatted_numbers) +
             " of them written with formatting (the first " +
             quoted_for_message(column.first_formatted_number) + " on line " +
-            std::to_string(column.first_formatted_number_line) + "): " + kFormattedNumberHint +
-            " before importing");
+            std::to_string(column.first_formatted_number_line) + "): " +
+            (options.empty() ? std::string(kFormattedNumberHint) + " before importing"
+                             : "to read them as numbers, import with " + options));
+      } else if (column.plain_written_numbers > 0 &&
+                 static_cast<double>(column.numbers + column.plain_written_numbers) >=
+                     kNoteNumericShare * static_cast<double>(values)) {
+        // --decimal or --thousands given for another column's numbers: they apply to every column,
+        // as pandas' do, and this one's plain numbers are no numbers in that format.
+        const std::string given = format_options({options_.decimal, options_.thousands});
+        notes_.push_back(
+            "column '" + column.name + "' was imported as categorical, though " +
+            share_text(column.numbers + column.plain_written_numbers, values) + " of its " +
+            std::to_string(values) + " non-missing values are numbers, " +
+            std::to_string(column.plain_written_numbers) + " of them written plainly (the first " +
+            quoted_for_message(column.first_plain_written_number) + " on line " +
+            std::to_string(column.first_plain_written_number_line) + "), not numbers with " + given +
+            ", which apply to every column (as pandas' decimal= and thousands=): write all of the "
+            "file's numbers in one format");
+      } else if (column.numbers == 0 &&
+                 std::all_of(column.texts.labels().begin(), column.texts.labels().end(),
+                             [](const std::string& label) { return looks_like_date(label); })) {
+        // Dates: nothing said that they became labels, useless to a model as they are. Pass 1 has
+        // every distinct value of such a column (no number in it), so each is looked at once.
+        notes_.push_back("column '" + column.name + "' was imported as categorical, a label per date: its " +
+                         std::to_string(values) + " non-missing values look like dates (the first " +
+                         quoted_for_message(column.first_non_number) + " on line " +
+                         std::to_string(column.first_non_number_line) +
+                         "), and Lathe has no date type; pass --drop '" + column.name +
+                         "' when training, or derive numeric features from it (a year, a month, a day of "
+                         "the week, days since a date) before importing");
       } else if (static_cast<double>(column.numbers) >= kNoteNumericShare * static_cast<double>(values)) {
         notes_.push_back(
             "column '" + column.name + "' was imported as categorical, though " +
@@ -1467,6 +1748,7 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
   // Values go straight into the block; a bad row is dropped by the caller not counting it.
   const std::size_t width = columns_.size();
   bool infinite = false;  // a numeric value Lathe reads as infinite
+  std::string scratch;    // number_text's, for a number format other than the default
   for (std::size_t c = 0; c < width; ++c) {
     const ColumnScan& column = columns_[c];
     const std::string_view value = trim(record.fields[c]);
@@ -1489,14 +1771,15 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
       // Pass 1 found only integers within int64 and no missing value in every row that gets here
       // (the rows it skipped are skipped above); a non-number is a bad value of a mostly numeric
       // column (its row is skipped), and a missing value or another number means the file changed.
-      if (is_integer_text(value) && parse_int64(value, block.integers[c][row])) continue;
-      if (is_missing(value) || is_number(value)) throw InputError(changed_);
+      const std::string_view text = number_text(value, scratch);
+      if (is_integer_text(text) && parse_int64(text, block.integers[c][row])) continue;
+      if (is_missing(value) || is_number(text)) throw InputError(changed_);
       bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
               block.skipped_examples);
       return false;
     } else if (is_missing(value)) {
       block.numbers[c][row] = std::numeric_limits<double>::quiet_NaN();
-    } else if (!parse_number(value, block.numbers[c][row])) {
+    } else if (!parse_number(number_text(value, scratch), block.numbers[c][row])) {
       bad_row(non_number_reason(record.first_line, column, value), block.skipped_rows,
               block.skipped_examples);
       return false;
@@ -1740,8 +2023,35 @@ std::optional<std::string> na_value_problem(std::string_view token, char delimit
   return std::nullopt;
 }
 
+std::optional<std::string> number_format_problem(char decimal, char thousands, char delimiter) {
+  const auto named = [](char ch) {
+    return ch == '\t' ? std::string("a tab") : quoted_for_message(std::string_view(&ch, 1));
+  };
+  // Characters a number or the CSV dialect already gives a meaning.
+  const auto reserved = [](char ch) {
+    return (ch >= '0' && ch <= '9') || std::string_view("+-eE\"\r\n").find(ch) != std::string_view::npos;
+  };
+  if (decimal == 0 || reserved(decimal)) {
+    return "--decimal cannot be " + (decimal == 0 ? std::string("empty") : named(decimal)) +
+           " (a digit, a sign, an exponent's 'e', a quote or a line break)";
+  }
+  if (thousands != 0 && reserved(thousands)) {
+    return "--thousands cannot be " + named(thousands) +
+           " (a digit, a sign, an exponent's 'e', a quote or a line break)";
+  }
+  if (decimal == delimiter) {
+    return "--decimal " + named(decimal) + " is also the delimiter, which would split each such "
+           "number in two: pass --delimiter (';' as such files usually have)";
+  }
+  if (decimal == thousands) return "--decimal and --thousands are both " + named(decimal) + ": give two characters";
+  return std::nullopt;
+}
+
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,
                            const CsvImportOptions& options) {
+  if (const auto problem = number_format_problem(options.decimal, options.thousands, options.delimiter)) {
+    throw InputError("number format: " + *problem);
+  }
   for (const std::string& token : options.na_values) {
     if (const auto problem = na_value_problem(token, options.delimiter)) {
       throw InputError("missing values (na_values): " + *problem);

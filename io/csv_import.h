@@ -50,6 +50,16 @@
 //   as numeric, and its bad values are errors. `categorical` and `numeric` force a column's type.
 //   A column imported as categorical although at least half of its non-missing values are numbers
 //   gets a note (CsvImportReport::notes) naming it, the share and its first non-number.
+// Number format: with a decimal mark other than '.' or a thousands separator (decimal, thousands),
+//   a value is a number when it is one in that format (io/csv_import.cpp, write_plain_decimal):
+//   an optional sign, an integer part, the decimal mark and a fraction, an optional exponent
+//   ("-1.234,5e3" with ',' and '.'); a thousands separator only between the integer part's digit
+//   groups, in threes ("1.234.567") or in twos before the last three ("12,34,567"), the first not
+//   starting with 0 ("0.125" is none; pandas reads these, and "3.14", "1.2.3", as 125, 314, 123). It is then
+//   read as the plain number (and its integer facts, below, are those of the plain number); a value
+//   holding '.', the decimal mark or the separator otherwise ("3.14" with the decimal ',', as in
+//   pandas) is no number. Values holding none of them (integers, inf, nan) read as before. Labels
+//   of categorical columns are the values as written.
 // Exact integers: a numeric column whose every number is an integer written without a fraction or
 //   exponent ("-12", "+7", "0042") that fits int64, at least one of them beyond 2^53 in magnitude
 //   (which float64 would round), and that has no missing value, is stored as int64, each value
@@ -100,6 +110,10 @@ struct CsvImportOptions {
   std::vector<std::string> na_values;
   bool keep_default_na = true;  // false: only the empty field and na_values are missing
   char delimiter = ',';
+  // How numbers are written, as pandas.read_csv's decimal= and thousands= (see Number format):
+  // the decimal mark, and the thousands separator (0: none).
+  char decimal = '.';
+  char thousands = 0;
   std::int64_t chunk_rows = 65536;  // longest HDF5 chunk, and rows per appended block; chunks are
                                     // shorter for a wide table, no longer than the table, and as
                                     // even as that allows (1M rows: 16 chunks of 62500)
@@ -134,6 +148,13 @@ struct CsvImportReport {
 // always missing) and hold no delimiter, quote or line break (a field holds one only when quoted:
 // such a token is a mistake, as two tokens not separated by commas). The reason names the token.
 std::optional<std::string> na_value_problem(std::string_view token, char delimiter);
+
+// Why `decimal` and `thousands` (0: none) cannot be CsvImportOptions' number format for a file
+// with `delimiter`, or nothing when they can: neither may be a digit, a sign, 'e' or 'E', a quote
+// or a line break, and the decimal mark may be neither the delimiter nor the thousands separator.
+// (A thousands separator equal to the delimiter is fine: "1,234.50" quoted in a comma-separated
+// file.) The reason names the options as `lathe import` spells them.
+std::optional<std::string> number_format_problem(char decimal, char thousands, char delimiter);
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws
 // InputError naming the file, and the line (and column) of the first bad row unless

@@ -2192,5 +2192,91 @@ TEST(CsvImportParallel, RandomFilesWithSkippedRowsImportTheSameEveryWay) {
   }
 }
 
+
+// ---- Number formats: decimal commas and thousands separators (CsvImportOptions::decimal) ----
+
+CsvImportOptions european_options() {
+  CsvImportOptions options = quiet_options();
+  options.delimiter = ';';
+  options.decimal = ',';
+  options.thousands = '.';
+  return options;
+}
+
+TEST(CsvImportNumberFormat, ReadsDecimalCommasAndThousandsSeparatorsOnBothPaths) {
+  const std::string text =
+      "amount;rate;id;code;plan\n"
+      "1.234,50;3,14;9.007.199.254.740.993;7;Basis 1,5\n"
+      "-999,0;,5;12;8;Pro 2.0\n"
+      "1.000.000;-1,5e3;-9.007.199.254.740.995;9;Basis 1,5\n"
+      ";5,;+1.234;10;\n";
+  test::TemporaryDirectory dir;
+  const auto out = dir.file("eu.h5");
+  CsvImportOptions options = european_options();
+  options.na_values = {"-999"};  // a number: matches -999,0 by value, as pandas
+  import_csv(dir.write("eu.csv", text), out, options);
+  const Table t = read_table(out);
+  EXPECT_EQ(t.at("amount", 0), 1234.5f);
+  EXPECT_TRUE(std::isnan(t.at("amount", 1)));
+  EXPECT_EQ(t.at("amount", 2), 1e6f);
+  EXPECT_TRUE(std::isnan(t.at("amount", 3)));
+  EXPECT_EQ(t.at("rate", 0), 3.14f);
+  EXPECT_EQ(t.at("rate", 1), 0.5f);
+  EXPECT_EQ(t.at("rate", 2), -1500.0f);
+  EXPECT_EQ(t.at("rate", 3), 5.0f);
+  // Integers beyond 2^53 written with separators are kept exact, as int64.
+  std::string dtype;
+  EXPECT_EQ(read_int64(out, "id", &dtype),
+            (std::vector<std::int64_t>{9007199254740993, 12, -9007199254740995, 1234}));
+  EXPECT_EQ(dtype, "int64");
+  EXPECT_EQ(t.column("code").type, ColumnType::numeric);
+  // Labels keep their spelling.
+  EXPECT_EQ(t.column("plan").type, ColumnType::categorical);
+  EXPECT_EQ(t.label("plan", 0), "Basis 1,5");
+  EXPECT_EQ(t.label("plan", 1), "Pro 2.0");
+  expect_same_both_ways(text, options, "european");
+  options.numeric = {"rate"};
+  expect_same_both_ways(text, options, "european, --numeric");
+}
+
+TEST(CsvImportNumberFormat, SeparatorsOnlyBetweenDigitGroups) {
+  // Read as pandas reads them: groups of three, or India's twos before the last three.
+  for (const auto& [text, number] : std::vector<std::pair<std::string, float>>{
+           {"1.234", 1234.0f}, {"12.345.678,9", 12345678.9f}, {"12.34.567", 1234567.0f}, {"-1.234", -1234.0f},
+           {"1234,5", 1234.5f}, {"1e3", 1000.0f}, {"inf", INFINITY}}) {
+    test::TemporaryDirectory dir;
+    import_csv(dir.write("n.csv", "v\n1\n" + text + "\n"), dir.file("n.h5"), european_options());
+    const Table t = read_table(dir.file("n.h5"));
+    ASSERT_EQ(t.column("v").type, ColumnType::numeric) << text;
+    EXPECT_EQ(t.at("v", 1), number) << text;
+  }
+  // pandas reads these (as 314, 125, 123, 1234, 1234567, 1.5); Lathe takes them for another format.
+  for (const std::string text : {"3.14", "0.125", "1.2.3", "1..234", "1234.567", "1.,5", "1.234,5.6",
+                                 "1,234.5", ",", ".1,5"}) {
+    test::TemporaryDirectory dir;
+    const std::string csv = "v\n1\n" + text + "\n";
+    import_csv(dir.write("t.csv", csv), dir.file("t.h5"), european_options());
+    EXPECT_EQ(read_table(dir.file("t.h5")).column("v").type, ColumnType::categorical) << text;
+    expect_same_both_ways(csv, european_options(), text);
+  }
+}
+
+TEST(CsvImportNumberFormat, ImpossibleFormatsAreErrors) {
+  EXPECT_EQ(number_format_problem('.', 0, ','), std::nullopt);
+  EXPECT_EQ(number_format_problem('.', ',', ','), std::nullopt);  // "1,234.5" quoted
+  EXPECT_NE(number_format_problem(',', 0, ','), std::nullopt);
+  EXPECT_NE(number_format_problem(',', ',', ';'), std::nullopt);
+  for (const char bad : {'1', '-', '+', 'e', 'E', '"', '\n'}) {
+    EXPECT_NE(number_format_problem(bad, 0, ';'), std::nullopt) << bad;
+    EXPECT_NE(number_format_problem(',', bad, ';'), std::nullopt) << bad;
+  }
+  test::TemporaryDirectory dir;
+  CsvImportOptions options = quiet_options();
+  options.decimal = ',';
+  EXPECT_NE(input_error_of([&] { import_csv(dir.write("a.csv", "a\n1\n"), dir.file("a.h5"), options); })
+                .find("--decimal ',' is also the delimiter"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace lathe

@@ -5,7 +5,12 @@
   Lathe, as to pandas.read_csv without thousands= and decimal=: the column is imported as
   categorical, and a note names it, the first such value and how to write it (before, a column of
   currency amounts became one label per amount without a word, and a half-formatted one got advice,
-  --na-values or --skip-bad-rows, that would lose those values);
+  --na-values or --skip-bad-rows, that would lose those values), or, for thousands separators and
+  decimal commas, the --thousands and --decimal options that read them;
+- --decimal and --thousands read numbers as pandas.read_csv's decimal= and thousands= do ("1.234,50"
+  with --decimal , --thousands ., "1,234.50" with --thousands ,), separators only between digit
+  groups (pandas reads "3.14" with thousands='.' as 314; Lathe takes it for no number);
+- a column of dates is imported as categorical with a note saying so;
 - a UTF-16 file (Excel's "Unicode Text") is named as UTF-16, with the iconv command that converts
   it (before, the error advised converting from Latin-1);
 - a label spelled in several letter cases ("Yes", "yes", "YES") is named as such when a binary task
@@ -73,19 +78,26 @@ class MessyCsv(unittest.TestCase):
         # Notes of one kind are printed two in full, then as one line naming the other columns.
         notes = [line for line in proc.stderr.splitlines() if line.startswith("lathe import: note:")]
         full = [n for n in notes if "written with formatting" in n]
-        self.assertEqual(len(full), 2, notes)
+        self.assertEqual(len(full), 4, notes)
         self.assertIn(f"column 'currency' was imported as categorical, though 100.00% of its {ROWS} non-missing "
                       f"values are numbers, {ROWS} of them written with formatting (the first "
                       f"'{df['currency'][0]}' on line 2)", full[0])
-        for note in full:
+        for note in full[:2]:
             self.assertIn("write such values as plain numbers", note)
         self.assertNotIn("--na-values", proc.stderr)
         self.assertNotIn("--skip-bad-rows", proc.stderr)
-        self.assertIn("lathe import: note: the same note for 4 more: percent, thousands, negatives, decimal_comma",
-                      notes)
+        self.assertIn("lathe import: note: the same note for 2 more: percent, negatives", notes)
         self.assertIn("column 'euro'", full[1])
-        for name in ("city", "day", "version"):
+        # Thousands separators alone, and decimal commas, are read with the option named.
+        self.assertIn("column 'thousands'", full[2])
+        self.assertTrue(full[2].endswith("to read them as numbers, import with --thousands ,"), full[2])
+        self.assertIn("column 'decimal_comma'", full[3])
+        self.assertTrue(full[3].endswith("to read them as numbers, import with --decimal ,"), full[3])
+        for name in ("city", "version"):
             self.assertFalse([n for n in notes if f"column '{name}'" in n], notes)
+        # Dates ("23.10.2024") group no digits in threes: not amounts, but dates.
+        [day] = [n for n in notes if "column 'day'" in n]
+        self.assertIn("a label per date", day)
 
     def test_forced_numeric_formatted_value_says_how_to_write_it(self):
         df = pd.DataFrame({"amount": ["12.5", "$1,234", "7"], "y": [0, 1, 0]})
@@ -94,6 +106,135 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("line 3, column 'amount': '$1,234' is not a number (it is written with a currency sign, "
                       "thousands separators", proc.stderr)
         self.assertIn("write such values as plain numbers", proc.stderr)
+
+    def european_frame(self):
+        """Amounts as a German or French spreadsheet writes them, and the same numbers."""
+        rng = np.random.default_rng(11)
+        amount = rng.lognormal(7.0, 2.0, ROWS).round(2) * rng.choice([-1, 1], ROWS)
+        rate = rng.normal(0.0, 3.0, ROWS).round(3)
+        count = rng.integers(0, 5_000_000, ROWS)
+        text = {
+            "amount": [f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") for v in amount],
+            "rate": [f"{v:.3f}".replace(".", ",") for v in rate],
+            "count": [f"{v:,}".replace(",", ".") for v in count],
+            "tiny": [f"{v:.2e}".replace(".", ",") for v in rate / 1000],
+            "plan": rng.choice(["Basis 1,5", "Pro 2.0", "Max"], ROWS),
+        }
+        df = pd.DataFrame(text)
+        df.loc[3, "amount"] = ""  # missing
+        df.loc[5, "rate"] = "NA"
+        return df
+
+    def import_and_compare(self, csv, lathe_flags, read_csv):
+        """Imports CSV with the flags and checks that each numeric column holds pandas.read_csv's
+        values (with `read_csv`'s options), as float32; returns pandas' frame and the file."""
+        out = csv.replace(".csv", ".h5")
+        run("import", csv, out, "--quiet", *lathe_flags)
+        expected = pd.read_csv(csv, **read_csv)
+        with h5py.File(out, "r") as f:
+            for name in expected.columns:
+                if expected[name].dtype == object or str(expected[name].dtype) in ("str", "string"):
+                    self.assertEqual(f[name].dtype, np.int32, name)  # categorical codes
+                    continue
+                self.assertEqual(f[name].dtype.kind, "f", name)
+                np.testing.assert_array_equal(f[name][:].astype(np.float32),
+                                              expected[name].to_numpy(np.float64).astype(np.float32), name)
+        return expected, out
+
+    def test_decimal_comma_and_thousands_dots_read_as_pandas_reads_them(self):
+        csv = self.write_csv("eu.csv", self.european_frame(), sep=";")
+        expected, out = self.import_and_compare(
+            csv, ["--delimiter", ";", "--decimal", ",", "--thousands", "."],
+            dict(sep=";", decimal=",", thousands="."))
+        for name in ("amount", "rate", "count", "tiny"):
+            self.assertTrue(pd.api.types.is_numeric_dtype(expected[name]), name)
+        self.assertEqual(int(expected["amount"].isna().sum()), 1)
+        # Text keeps its spelling: the labels are the values as written.
+        info = run("inspect", out, "--json")
+        self.assertIn('"Basis 1,5"', info.stdout)
+        self.assertIn('"Pro 2.0"', info.stdout)
+
+    def test_thousands_separators_read_as_pandas_reads_them(self):
+        rng = np.random.default_rng(12)
+        x = rng.lognormal(8.0, 2.5, ROWS).round(2)
+        df = pd.DataFrame({"amount": [f"{v:,.2f}" for v in x], "y": rng.integers(0, 2, ROWS)})
+        # Quoted, as the comma separating thousands is also the delimiter.
+        csv = self.write_csv("us.csv", df)
+        self.import_and_compare(csv, ["--thousands", ","], dict(thousands=","))
+        # India's lakhs and crores, Swiss apostrophes, French spaces ('space' names one too).
+        df = pd.DataFrame({"amount": ["12,34,567.5", "1,00,000", "999", "1,234"], "y": [1, 2, 3, 4]})
+        self.import_and_compare(self.write_csv("in.csv", df), ["--thousands", ","], dict(thousands=","))
+        df = pd.DataFrame({"amount": ["1'234'567.5", "-12'345", "7.25"], "y": [1, 2, 3]})
+        self.import_and_compare(self.write_csv("ch.csv", df), ["--thousands", "'"], dict(thousands="'"))
+        df = pd.DataFrame({"amount": ["1 234 567,5", "-12 345", "7,25"], "y": [1, 2, 3]})
+        for spelled in (" ", "space"):
+            self.import_and_compare(self.write_csv("fr.csv", df, sep=";"),
+                                    ["--delimiter", ";", "--decimal", ",", "--thousands", spelled],
+                                    dict(sep=";", decimal=",", thousands=" "))
+
+    def test_number_format_options_that_cannot_work_are_usage_errors(self):
+        csv = self.write_csv("eu.csv", self.european_frame(), sep=";")
+        for flags, message in [
+            (["--decimal", ","], "--decimal ',' is also the delimiter"),
+            (["--delimiter", ";", "--decimal", ",", "--thousands", ","], "--decimal and --thousands are both ','"),
+            (["--delimiter", ";", "--decimal", ",,"], "--decimal must be one character"),
+            (["--delimiter", ";", "--thousands", "e"], "--thousands cannot be 'e'"),
+        ]:
+            proc = attempt("import", csv, self.path("x.h5"), *flags)
+            self.assertEqual(proc.returncode, 2, (flags, proc.stderr))
+            self.assertIn(message, proc.stderr)
+            self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_numbers_in_another_format_are_not_numbers(self):
+        # pandas reads "3.14" and "0.125" with thousands='.' as 314 and 125: Lathe takes a
+        # separator only between groups of three digits (the first not starting with 0).
+        df = pd.DataFrame({"rate": ["3,5", "3.14", "0.125", "1.234,5"], "y": [1, 2, 3, 4]})
+        csv = self.write_csv("mixed.csv", df, sep=";")
+        flags = ["--delimiter", ";", "--decimal", ",", "--thousands", "."]
+        proc = attempt("import", csv, self.path("mixed.h5"), *flags, "--numeric", "rate")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("line 3, column 'rate': '3.14' is not a number (a plain number, but not one with "
+                      "--decimal , --thousands .", proc.stderr)
+        proc = run("import", csv, self.path("mixed.h5"), *flags)
+        self.assertIn("(1 numeric, 1 categorical)", proc.stdout)
+        self.assertIn("column 'rate' was imported as categorical, though 100.00% of its 4 non-missing values "
+                      "are numbers, 2 of them written plainly (the first '3.14' on line 3), not numbers with "
+                      "--decimal , --thousands .", proc.stderr)
+
+    def test_formatted_number_notes_name_the_options_that_read_them(self):
+        eu = self.write_csv("eu.csv", self.european_frame(), sep=";")
+        proc = run("import", eu, self.path("eu.h5"), "--delimiter", ";")
+        notes = [line for line in proc.stderr.splitlines() if line.startswith("lathe import: note:")]
+        [amount] = [n for n in notes if "column 'amount'" in n]
+        self.assertTrue(amount.endswith("to read them as numbers, import with --decimal , --thousands ."), amount)
+        [rate] = [n for n in notes if "column 'rate'" in n]
+        self.assertTrue(rate.endswith("to read them as numbers, import with --decimal ,"), rate)
+        # "1,234" alone: a thousands separator or a decimal comma; both are named.
+        df = pd.DataFrame({"amount": ["1,234", "5,678", "2,500"], "y": [1, 2, 3]})
+        proc = attempt("import", self.write_csv("amb.csv", df), self.path("amb.h5"), "--numeric", "amount")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("'1,234' is not a number (it is written with a thousands separator or a decimal comma: "
+                      "to read such values as numbers, import with --thousands , ('1,234' is then 1234) or "
+                      "with --decimal , ('1,234' is then 1.234), whichever they are written with)", proc.stderr)
+
+    def test_a_column_of_dates_is_noted(self):
+        days = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(ROWS) % 300, unit="D")
+        df = pd.DataFrame({
+            "iso": days.strftime("%Y-%m-%d"),
+            "us": days.strftime("%m/%d/%Y"),
+            "stamp": days.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "code": [f"{i % 97}-{i % 13}-X" for i in range(ROWS)],
+            "y": np.arange(ROWS) % 2,
+        })
+        df.loc[4, "iso"] = None
+        proc = run("import", self.write_csv("dates.csv", df), self.path("dates.h5"))
+        notes = [line for line in proc.stderr.splitlines() if line.startswith("lathe import: note:")]
+        self.assertIn(f"lathe import: note: column 'iso' was imported as categorical, a label per date: its "
+                      f"{ROWS - 1} non-missing values look like dates (the first '2024-01-01' on line 2), and "
+                      f"Lathe has no date type; pass --drop 'iso' when training", proc.stderr)
+        self.assertIn("'us'", "\n".join(notes))
+        self.assertIn("'stamp'", "\n".join(notes))
+        self.assertNotIn("'code'", "\n".join(notes))
 
     def test_utf16_file_is_named_as_utf16(self):
         df = pd.DataFrame({"a": [1.5, 2.5], "b": ["x", "y"]})
