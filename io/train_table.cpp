@@ -2244,9 +2244,28 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
           target_of_label(label_of(refit_rows.source_row[p]));
     }
     if (weighted) {
+      // Balanced class weights over the rows the refit trains on, as a run on every row takes them:
+      // the training rows' n / (K n_c) differs from every row's by the split's rounding of each
+      // class's share, so the refit would not be that run stopped at the chosen epoch.
+      std::vector<double> refit_balance;
+      if (!balance.empty()) {
+        std::vector<double> count(balance.size(), 0.0);
+        for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
+          count[static_cast<std::size_t>(label_of(refit_rows.source_row[p]))] += 1.0;
+        }
+        const double n = static_cast<double>(refit_rows.block.rows);
+        refit_balance.resize(count.size());
+        for (std::size_t c = 0; c < count.size(); ++c) {
+          refit_balance[c] = count[c] > 0 ? n / (classes * count[c]) : 0.0;
+        }
+      }
       refit_weights.resize(refit_targets.size());
       for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
-        refit_weights[static_cast<std::size_t>(p)] = weight_of(refit_rows.source_row[p]);
+        const std::int64_t row = refit_rows.source_row[p];
+        float w = weight_col >= 0 ? values[1][static_cast<std::size_t>(row)] : 1.0f;
+        if (!refit_balance.empty())
+          w *= static_cast<float>(refit_balance[static_cast<std::size_t>(label_of(row))]);
+        refit_weights[static_cast<std::size_t>(p)] = w;
       }
     }
     const LabeledRows every{

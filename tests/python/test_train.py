@@ -768,6 +768,23 @@ class TrainTest(unittest.TestCase):
         _, separate = self.train(data, *flags, "--valid", valid, out="separate.h5")
         self.assertIsNone(separate["refit"])
 
+    def test_a_balanced_refit_weighs_classes_over_every_row(self):
+        # QA: balanced class weights n / (K n_c) were taken over the training rows and applied to
+        # every row in the refit, so the refit was not a run on every row stopped at the chosen epoch.
+        rng = np.random.default_rng(12)
+        df = pd.DataFrame(rng.normal(size=(2000, 4)), columns=[f"x{i}" for i in range(4)])
+        df["y"] = (df.x0 + 0.5 * df.x1 + rng.logistic(size=2000) > 1.97).astype(int)  # 331 positive: a fifth is no whole row
+        data = import_frame(df, self.dir, "imbalanced")
+        flags = ["--label", "y", "--task", "binary", "--scale", "none", "--batch", "64", "--schedule", "constant",
+                 "--lr", "0.05", "--class-weight", "balanced"]
+        refit, summary = self.train(data, *flags, "--epochs", "10", out="balanced_refit.h5")
+        self.assertEqual(summary["refit"]["rows"], 2000)
+        everything, _ = self.train(data, *flags, "--epochs", str(summary["best_epoch"]), "--valid-fraction", "0",
+                                   out="balanced_everything.h5")
+        with h5py.File(refit) as fr, h5py.File(everything) as fe:
+            self.assertEqual(fr["weights"][:].tobytes(), fe["weights"][:].tobytes())
+            self.assertEqual(fr["bias"][:].tobytes(), fe["bias"][:].tobytes())
+
     def test_a_valid_fraction_of_a_tenth_refits_though_its_classes_round_down(self):
         # --valid-fraction 0.1 holds out a tenth of each class rounded to whole rows: 34 of penguins' 344
         # (15 + 7 + 12), under 10% of them. The refit follows the fraction asked, as it does on tables whose
