@@ -45,7 +45,8 @@ inline std::string closest_name(const std::string& typed, const std::vector<std:
 // Where the name a message offers is typed: an option of one name (--label, --weight, --id), or no
 // option (a column the data lacks), takes it as it is; a list (--drop, --cross, COL=KIND items,
 // import's --categorical) as runtime/name_lists.h spells it.
-enum class TypedIn { one_name, list };
+// A cross's side (`--cross`) as crossed_name spells it.
+enum class TypedIn { one_name, list, cross };
 
 // " (did you mean 'NAME'?)" for the candidate closest to `typed`, or "" when none is close enough:
 // closest_name's, and never a whole replacement (a one-letter name has no near miss). For a list,
@@ -59,6 +60,9 @@ inline std::string did_you_mean(const std::string& typed, const std::vector<std:
     return " (did you mean '" + near + "'? in a list of columns, write it as '" +
            listed_name(near) + "')";
   }
+  if (typed_in == TypedIn::cross && crossed_name(near) != near) {
+    return " (did you mean '" + near + "'? in --cross, write it as '" + crossed_name(near) + "')";
+  }
   return " (did you mean '" + near + "'?)";
 }
 
@@ -66,12 +70,19 @@ inline std::string did_you_mean(const std::string& typed, const std::vector<std:
 // table of 2000 columns made an error of 2000 names). A name holding a comma is listed as an
 // option's list takes it (listed_name: "price\, usd"), so that the list reads unambiguously; so is
 // a name whose backslashes a list would read as escapes (lists_as_is: "tail\\").
-inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 30) {
+// In a message about a cross (TypedIn::cross), names are listed as --cross takes them
+// (crossed_name).
+inline std::string name_list(const std::vector<std::string>& names, std::size_t shown = 30,
+                             TypedIn spelled_for = TypedIn::list) {
   std::string s;
   const std::size_t n = std::min(names.size(), shown);
   for (std::size_t i = 0; i < n; ++i) {
     if (i) s += ", ";
-    s += lists_as_is(names[i]) ? names[i] : listed_name(names[i]);
+    if (spelled_for == TypedIn::cross) {
+      s += crossed_name(names[i]);
+    } else {
+      s += lists_as_is(names[i]) ? names[i] : listed_name(names[i]);
+    }
   }
   if (names.size() > n) s += ", ... (" + std::to_string(names.size() - n) + " more)";
   return s;

@@ -85,22 +85,34 @@ inline std::vector<CrossSide> split_cross(std::string_view item) {
   return sides;
 }
 
+// One side of a cross as split_cross reads it back: a backslash before each '*', before each '#'
+// of a side named as a column (`tag\#bins`), and before a backslash split_cross would take for an
+// escape (one before '*', '#' or '\\', or at the end).
+inline std::string cross_side_spelling(std::string_view name, bool column) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool escaped_next =
+        i + 1 == name.size() || name[i + 1] == '*' || name[i + 1] == '#' || name[i + 1] == '\\';
+    if (c == '*' || (c == '#' && column) || (c == '\\' && escaped_next)) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 // A cross of columns a and b as `--cross` takes it back (split_name_list, then split_cross), for
 // messages: "a\*b*c" for the column "a*b" crossed with c (as a list shows names: listed_name's
 // escapes only where the list would misread it).
 inline std::string listed_cross(const CrossSide& a, const CrossSide& b) {
-  const auto side = [](const CrossSide& s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.name.size(); ++i) {
-      const char c = s.name[i];
-      const bool escaped_next = i + 1 == s.name.size() || s.name[i + 1] == '*' || s.name[i + 1] == '#' ||
-                                s.name[i + 1] == '\\';
-      if (c == '*' || (c == '#' && s.column) || (c == '\\' && escaped_next)) out += '\\';
-      out += c;
-    }
-    return out;
-  };
-  const std::string text = side(a) + "*" + side(b);
+  const std::string text =
+      cross_side_spelling(a.name, a.column) + "*" + cross_side_spelling(b.name, b.column);
+  return lists_as_is(text) ? text : listed_name(text);
+}
+
+// A column's name as a side of a `--cross` item takes it ("size\*color" for the column
+// "size*color"): what messages about a cross offer and list.
+inline std::string crossed_name(std::string_view name) {
+  const std::string text = cross_side_spelling(name, false);
   return lists_as_is(text) ? text : listed_name(text);
 }
 

@@ -958,7 +958,8 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
         }
       }
       throw InputError("cross '" + text + "': unknown column '" + name + "'" +
-                       did_you_mean(name, all_names, TypedIn::list) + "; columns: " + name_list(all_names));
+                       did_you_mean(name, all_names, TypedIn::cross) +
+                       "; columns: " + name_list(all_names, 30, TypedIn::cross));
     };
     const Ref a = resolve(cross.a, cross.a_column), b = resolve(cross.b, cross.b_column);
     if (a.side == Side::numeric && b.side == Side::numeric) {

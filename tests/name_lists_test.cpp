@@ -97,6 +97,20 @@ TEST(NameLists, CrossSidesSplitAtUnescapedStars) {
     EXPECT_EQ(sides[1].name, b.name) << shown;
   }
   EXPECT_EQ(listed_cross({"a*b", false}, {"c", false}), "a\\*b*c");
+  // One column's name as a cross's side takes it, read back as that name beside another side.
+  for (const std::string name :
+       {"size*color", "plain", "price, usd", "tail\\", "a\\*b", "C:\\data"}) {
+    const Names items = split_name_list(crossed_name(name) + "*city,w*z");
+    ASSERT_EQ(items.size(), 2u) << crossed_name(name);
+    const std::vector<CrossSide> sides = split_cross(items[0]);
+    ASSERT_EQ(sides.size(), 2u) << crossed_name(name);
+    EXPECT_EQ(sides[0].name, name) << crossed_name(name);
+  }
+  EXPECT_EQ(crossed_name("size*color"), "size\\*color");
+  EXPECT_EQ(crossed_name("plain"), "plain");
+  EXPECT_EQ(did_you_mean("size*colr", {"size*color", "city"}, TypedIn::cross),
+            " (did you mean 'size*color'? in --cross, write it as 'size\\*color')");
+  EXPECT_EQ(name_list({"size*color", "city"}, 30, TypedIn::cross), "size\\*color, city");
   EXPECT_EQ(listed_cross({"age#bins", false}, {"city", false}), "age#bins*city");
 }
 

@@ -471,6 +471,9 @@ class PrepareTest(unittest.TestCase):
         proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--cross", "size\\*colour*city", check=False)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("cross 'size\\*colour*city': unknown column 'size*colour'", proc.stderr)
+        # The near name and the columns are offered as --cross takes them.
+        self.assertIn("(did you mean 'size*color'? in --cross, write it as 'size\\*color')", proc.stderr)
+        self.assertIn("columns: size\\*color", proc.stderr)
         # `\#` names a column only: "age#bins" escaped is no column's bins.
         proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--bins", "age=4", "--cross",
                    "age\\#bins*city", check=False)
