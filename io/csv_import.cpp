@@ -964,6 +964,9 @@ class CsvImport {
   void resolve_forced(const std::vector<std::string>& names, ForcedType type, const char* flag);
   void check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const;
   std::string ragged_reason(const CsvRecord& record) const;
+  // " (the header holds ';': ... pass --delimiter ';')" when the header is one field holding
+  // another common delimiter (';', a tab, '|'), else "".
+  std::string delimiter_hint() const;
   std::string non_number_reason(std::int64_t line, const ColumnScan& column,
                                 std::string_view value) const;
   // Said of a value (trimmed) that is no number in the file's format, when something reads it as
@@ -1125,6 +1128,18 @@ std::string CsvImport::ragged_reason(const CsvRecord& record) const {
          ", the header has " + std::to_string(columns_.size());
 }
 
+std::string CsvImport::delimiter_hint() const {
+  if (columns_.size() != 1) return "";
+  for (const char other : {';', '\t', '|'}) {
+    if (other == options_.delimiter || columns_[0].name.find(other) == std::string::npos) continue;
+    if (other == '\t')
+      return " (the header holds a tab: is the file separated by tabs? pass --delimiter tab)";
+    return std::string(" (the header holds '") + other +
+           "': is the file separated by it? pass --delimiter '" + other + "')";
+  }
+  return "";
+}
+
 void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const {
   if (const auto bad = first_bad_text_byte(value)) {
     throw InputError(file_ + ": line " + std::to_string(line) + ", column '" + column.name + "': " +
@@ -1155,7 +1170,11 @@ std::string CsvImport::how_to_read(std::string_view value) const {
 void CsvImport::bad_row(std::string reason, std::int64_t& count,
                         std::vector<std::string>& examples) const {
   if (!options_.skip_bad_rows) {
-    throw InputError(file_ + ": " + reason + " (pass --skip-bad-rows to skip such rows)");
+    // Rows that a file separated by another delimiter makes bad are all of them: skipping them is
+    // no remedy (a ';' file from a European spreadsheet was told to pass --skip-bad-rows).
+    const std::string hint = delimiter_hint();
+    throw InputError(file_ + ": " + reason +
+                     (hint.empty() ? " (pass --skip-bad-rows to skip such rows)" : hint));
   }
   ++count;
   if (examples.size() < kSkippedExamples) examples.push_back(std::move(reason));

@@ -246,6 +246,29 @@ class MessyCsv(unittest.TestCase):
         self.assertNotIn("latin1", proc.stderr)
         self.assertFalse(os.path.exists(self.path("excel.h5")))
 
+    def test_a_file_separated_by_another_delimiter_is_told_to_pass_it(self):
+        # QA: a ';' file imported without --delimiter failed "line 2: has 3 fields, the header has 1
+        # (pass --skip-bad-rows ...)": skipping would drop every row.
+        for name, text, hint in (
+                ("semicolon.csv", "amount;rate;n\n1.234,50;3,14;1\n999,00;2,5;2\n",
+                 "(the header holds ';': is the file separated by it? pass --delimiter ';')"),
+                ("tabs.csv", "a\tb\n1\t2\n3,4\t5\n",
+                 "(the header holds a tab: is the file separated by tabs? pass --delimiter tab)")):
+            with self.subTest(name=name):
+                csv = self.path(name)
+                with open(csv, "w") as f:
+                    f.write(text)
+                proc = run("import", csv, self.path("out.h5"), check=False)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(hint, proc.stderr)
+                self.assertNotIn("--skip-bad-rows", proc.stderr)
+        # A ragged row of a file whose header holds no other delimiter: as before.
+        csv = self.path("ragged.csv")
+        with open(csv, "w") as f:
+            f.write("a,b\n1,2\n3\n")
+        proc = run("import", csv, self.path("out.h5"), check=False)
+        self.assertIn("line 3: has 1 field, the header has 2 (pass --skip-bad-rows to skip such rows)", proc.stderr)
+
     def labels_in_several_cases(self):
         rng = np.random.default_rng(3)
         x = rng.normal(size=ROWS)
