@@ -999,6 +999,23 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
   return s;
 }
 
+namespace {
+
+// Balanced class weights n / (K n_c) from each of the K classes' row counts n_c (n their sum); 0
+// for a class without rows.
+std::vector<double> balanced_class_weights(const std::vector<double>& count) {
+  double n = 0.0;
+  for (const double c : count) n += c;
+  const double classes = static_cast<double>(count.size());
+  std::vector<double> weights(count.size(), 0.0);
+  for (std::size_t c = 0; c < count.size(); ++c) {
+    if (count[c] > 0) weights[c] = n / (classes * count[c]);
+  }
+  return weights;
+}
+
+}  // namespace
+
 double automatic_valid_fraction(std::int64_t rows) {
   // 0.2 and 0.05 as they are, not (0.2 n) / n, which is 0.19999999999999998 for 6,360 of the
   // sizes up to 50,000 rows (43,152, say): the model recorded that share, and --resume, which
@@ -1390,15 +1407,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     for (std::int64_t r = 0; r < reader.rows(); ++r) {
       if (train_mask.test(r)) count[static_cast<std::size_t>(label_of(r))] += 1.0;
     }
-    const double n = static_cast<double>(report.train_rows);
-    balance.resize(count.size());
-    for (std::size_t c = 0; c < count.size(); ++c) balance[c] = count[c] > 0 ? n / (classes * count[c]) : 0.0;
+    balance = balanced_class_weights(count);
   }
-  const auto weight_of = [&](std::int64_t file_row) {
+  // A row's weight under class weights `by_class` (none when empty): the refit's are its own rows'.
+  const auto weight_under = [&](const std::vector<double>& by_class, std::int64_t file_row) {
     float w = weight_col >= 0 ? values[1][static_cast<std::size_t>(file_row)] : 1.0f;
-    if (!balance.empty()) w *= static_cast<float>(balance[static_cast<std::size_t>(label_of(file_row))]);
+    if (!by_class.empty())
+      w *= static_cast<float>(by_class[static_cast<std::size_t>(label_of(file_row))]);
     return w;
   };
+  const auto weight_of = [&](std::int64_t file_row) { return weight_under(balance, file_row); };
 
   // The optimizer: --optimizer, or adam by default, but plain SGD over wide dense data, where
   // adam's steps (about lr long for every weight, whatever its gradient) move the many weights that
@@ -2253,19 +2271,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
           count[static_cast<std::size_t>(label_of(refit_rows.source_row[p]))] += 1.0;
         }
-        const double n = static_cast<double>(refit_rows.block.rows);
-        refit_balance.resize(count.size());
-        for (std::size_t c = 0; c < count.size(); ++c) {
-          refit_balance[c] = count[c] > 0 ? n / (classes * count[c]) : 0.0;
-        }
+        refit_balance = balanced_class_weights(count);
       }
       refit_weights.resize(refit_targets.size());
       for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
-        const std::int64_t row = refit_rows.source_row[p];
-        float w = weight_col >= 0 ? values[1][static_cast<std::size_t>(row)] : 1.0f;
-        if (!refit_balance.empty())
-          w *= static_cast<float>(refit_balance[static_cast<std::size_t>(label_of(row))]);
-        refit_weights[static_cast<std::size_t>(p)] = w;
+        refit_weights[static_cast<std::size_t>(p)] =
+            weight_under(refit_balance, refit_rows.source_row[p]);
       }
     }
     const LabeledRows every{
