@@ -964,8 +964,8 @@ class CsvImport {
   void resolve_forced(const std::vector<std::string>& names, ForcedType type, const char* flag);
   void check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const;
   std::string ragged_reason(const CsvRecord& record) const;
-  // " (the header holds ';': ... pass --delimiter ';')" when the header is one field holding
-  // another common delimiter (';', a tab, '|'), else "".
+  // " (the header holds ';': ... pass --delimiter ';')" for the header_delimiter_ read_header
+  // found, else "".
   std::string delimiter_hint() const;
   std::string non_number_reason(std::int64_t line, const ColumnScan& column,
                                 std::string_view value) const;
@@ -1047,6 +1047,9 @@ class CsvImport {
   std::int64_t held_limit_ = 0;
   std::atomic<bool> holding_{false};
   std::vector<std::string> notes_;  // from decide_types, for the report
+  // Another usual delimiter (a tab, ';', '|') that a header of one column holds: the file is likely
+  // delimited by it (read_header notes it; delimiter_hint names it in a bad row's error). 0: none.
+  char header_delimiter_ = 0;
 };
 
 void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
@@ -1088,6 +1091,7 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
       const std::string& name = columns_[0].name;
       const auto count = std::count(name.begin(), name.end(), c);
       if (c == options_.delimiter || count == 0) continue;
+      header_delimiter_ = c;
       notes_.push_back(
           "the header is one column that holds " + std::to_string(count) + " " +
           (c == '\t' ? std::string("tab") : quoted_for_message(std::string_view(&c, 1))) +
@@ -1129,15 +1133,11 @@ std::string CsvImport::ragged_reason(const CsvRecord& record) const {
 }
 
 std::string CsvImport::delimiter_hint() const {
-  if (columns_.size() != 1) return "";
-  for (const char other : {';', '\t', '|'}) {
-    if (other == options_.delimiter || columns_[0].name.find(other) == std::string::npos) continue;
-    if (other == '\t')
-      return " (the header holds a tab: is the file separated by tabs? pass --delimiter tab)";
-    return std::string(" (the header holds '") + other +
-           "': is the file separated by it? pass --delimiter '" + other + "')";
-  }
-  return "";
+  if (header_delimiter_ == 0) return "";
+  if (header_delimiter_ == '\t')
+    return " (the header holds a tab: is the file separated by tabs? pass --delimiter tab)";
+  return std::string(" (the header holds '") + header_delimiter_ +
+         "': is the file separated by it? pass --delimiter '" + header_delimiter_ + "')";
 }
 
 void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const {
