@@ -719,8 +719,21 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
                      "which the model cannot score");
   }
   Scores out;
-  ScorerInternals::score_block(s, input, ColumnBlockView{values.data(), rows, static_cast<std::int64_t>(columns.size())},
-                               0, out, summary, {});
+  const ColumnBlockView block{values.data(), rows, static_cast<std::int64_t>(columns.size())};
+  ScoringSummary counted;
+  ScorerInternals::score_block(s, input, block, 0, out, &counted, {});
+  // Labels the model never saw are named with a few examples, and those that are a training label
+  // spelled otherwise ("YES" for "Yes") said so, as `lathe score` does: an application's export
+  // that changed its spelling would otherwise score every such row as unknown unremarked.
+  const bool any_unknown =
+      std::any_of(counted.unknown_categories.begin(), counted.unknown_categories.end(),
+                  [](const auto& column) { return column.second > 0; });
+  if (notes && any_unknown) {
+    std::vector<UnseenLabels> unseen;
+    tally_unseen_labels(input, schema, block, unseen);
+    for (const UnseenLabels& u : unseen) notes->push_back("batch: " + unseen_labels_note(u));
+  }
+  if (summary) summary->add(counted);
   return out;
 }
 

@@ -369,11 +369,50 @@ TEST_F(ScorerTest, MissingValuesAreImputedAsTrainedAndCounted) {
 
   // A label never seen in training is scored (as the unknown slot) and counted.
   ASSERT_EQ(batch.columns[5].name, "c0");
+  // The notes on c0 (the batch also holds the label, a column the model does not use, noted).
+  const auto c0_notes = [](const std::vector<std::string>& all) {
+    std::vector<std::string> on_c0;
+    for (const std::string& note : all) {
+      if (note.find("'c0'") != std::string::npos) on_c0.push_back(note);
+    }
+    return on_c0;
+  };
   batch.columns[5].labels.push_back("never seen");
   batch.codes[0][0] = static_cast<std::int32_t>(batch.columns[5].labels.size() - 1);
   ScoringSummary unknown;
-  scorer.score(batch.columns, &unknown);
+  std::vector<std::string> all_notes;
+  scorer.score(batch.columns, &unknown, &all_notes);
   EXPECT_EQ(unknown.unknown_categories["c0"], 1);
+  std::vector<std::string> notes = c0_notes(all_notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("column 'c0': 1 value"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("'never seen'"), std::string::npos) << notes[0];
+  EXPECT_EQ(notes[0].find("in training, apart from"), std::string::npos) << notes[0];
+
+  // A training label with spaces around it is still unknown (labels match exactly), and the note
+  // says which training label it spells otherwise.
+  const std::string trained_label =
+      batch.columns[5].labels.at(static_cast<std::size_t>(batch.codes[0][1]));
+  batch.columns[5].labels.push_back(" " + trained_label + " ");
+  batch.codes[0][2] = static_cast<std::int32_t>(batch.columns[5].labels.size() - 1);
+  ScoringSummary respelled;
+  all_notes.clear();
+  scorer.score(batch.columns, &respelled, &all_notes);
+  EXPECT_EQ(respelled.unknown_categories["c0"], 2);
+  EXPECT_EQ(respelled.rows, rows);
+  notes = c0_notes(all_notes);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("' " + trained_label + " ' (1 row) is '" + trained_label +
+                          "' in training, apart from"),
+            std::string::npos)
+      << notes[0];
+
+  // Without unknown labels, no note on c0.
+  all_notes.clear();
+  batch.codes[0][0] = batch.codes[0][1];
+  batch.codes[0][2] = batch.codes[0][1];
+  scorer.score(batch.columns, nullptr, &all_notes);
+  EXPECT_TRUE(c0_notes(all_notes).empty()) << c0_notes(all_notes).front();
 }
 
 TEST_F(ScorerTest, AnInfiniteValueIsAnInputErrorNamingColumnAndRow) {

@@ -171,8 +171,10 @@ class Scorer {
   // lengths, a repeated name, a code outside its labels, more than 2^24 + 1 distinct codes of a
   // column in use, or an infinite value where the model has none (see "Numbers" above), naming the
   // column (and the row, counted from 1); CudaError when the GPU fails. Nothing is added to
-  // `summary` when it throws. Notes from matching the columns (the columns the model does not use)
-  // go to `notes` when given.
+  // `summary` when it throws. Notes go to `notes` when given: from matching the columns (the
+  // columns the model does not use), and per categorical column with labels not seen in training,
+  // a few of them and those that are a training label spelled otherwise ("YES" for "Yes": labels
+  // are matched exactly, so such rows score as unknown).
   Scores score(std::span<const BatchColumn> columns, ScoringSummary* summary = nullptr,
                std::vector<std::string>* notes = nullptr);
 
