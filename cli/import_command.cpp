@@ -104,9 +104,11 @@ void add_import_command(CLI::App& app) {
                 "(like pandas' keep_default_na=False, but an empty field stays missing)");
   cmd->add_option("--delimiter", args->delimiter, "Field delimiter: one character, or 'tab'")
       ->default_val(",");
-  cmd->add_option("--decimal", args->decimal,
-                  "Decimal mark of numbers, as pandas' decimal=: '--decimal ,' reads 3,14 as 3.14 (and "
-                  "3.14 as text); not the delimiter")
+  cmd->add_option(
+         "--decimal", args->decimal,
+         "Decimal mark of numbers, as pandas' decimal=: '--decimal ,' reads 3,14 as 3.14 (and "
+         "3.14 as text); where it is the delimiter too, such numbers are read inside quotes "
+         "(\"3,14\")")
       ->default_val(".");
   cmd->add_option("--thousands", args->thousands,
                   "Thousands separator of numbers (default none), as pandas' thousands=: "
@@ -134,7 +136,7 @@ void add_import_command(CLI::App& app) {
     options.delimiter = parse_delimiter(args->delimiter);
     options.decimal = parse_number_mark("--decimal", args->decimal);
     options.thousands = parse_number_mark("--thousands", args->thousands);
-    if (const auto problem = number_format_problem(options.decimal, options.thousands, options.delimiter)) {
+    if (const auto problem = number_format_problem(options.decimal, options.thousands)) {
       throw UsageError(*problem);
     }
     options.na_values = split_tokens(args->na_values);

@@ -1127,9 +1127,19 @@ void CsvImport::resolve_forced(const std::vector<std::string>& names, ForcedType
 }
 
 std::string CsvImport::ragged_reason(const CsvRecord& record) const {
+  // A decimal mark that is the delimiter too (a spreadsheet's comma-separated export in a
+  // decimal-comma locale) is read inside quotes only: an unquoted 3,14 is two fields.
+  const bool split_number =
+      options_.decimal == options_.delimiter && record.fields.size() > columns_.size();
+  const std::string mark(1, options_.decimal);
   return "line " + std::to_string(record.first_line) + ": has " +
          std::to_string(record.fields.size()) + (record.fields.size() == 1 ? " field" : " fields") +
-         ", the header has " + std::to_string(columns_.size());
+         ", the header has " + std::to_string(columns_.size()) +
+         (split_number ? " (--decimal '" + mark +
+                             "' is also the delimiter, so a number written with it must be "
+                             "quoted, \"3" +
+                             mark + "14\": unquoted it is two fields)"
+                       : std::string());
 }
 
 std::string CsvImport::delimiter_hint() const {
@@ -2042,7 +2052,7 @@ std::optional<std::string> na_value_problem(std::string_view token, char delimit
   return std::nullopt;
 }
 
-std::optional<std::string> number_format_problem(char decimal, char thousands, char delimiter) {
+std::optional<std::string> number_format_problem(char decimal, char thousands) {
   const auto named = [](char ch) {
     return ch == '\t' ? std::string("a tab") : quoted_for_message(std::string_view(&ch, 1));
   };
@@ -2058,17 +2068,13 @@ std::optional<std::string> number_format_problem(char decimal, char thousands, c
     return "--thousands cannot be " + named(thousands) +
            " (a digit, a sign, an exponent's 'e', a quote or a line break)";
   }
-  if (decimal == delimiter) {
-    return "--decimal " + named(decimal) + " is also the delimiter, which would split each such "
-           "number in two: pass --delimiter (';' as such files usually have)";
-  }
   if (decimal == thousands) return "--decimal and --thousands are both " + named(decimal) + ": give two characters";
   return std::nullopt;
 }
 
 CsvImportReport import_csv(const std::filesystem::path& csv, const std::filesystem::path& out,
                            const CsvImportOptions& options) {
-  if (const auto problem = number_format_problem(options.decimal, options.thousands, options.delimiter)) {
+  if (const auto problem = number_format_problem(options.decimal, options.thousands)) {
     throw InputError("number format: " + *problem);
   }
   for (const std::string& token : options.na_values) {

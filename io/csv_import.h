@@ -149,12 +149,12 @@ struct CsvImportReport {
 // such a token is a mistake, as two tokens not separated by commas). The reason names the token.
 std::optional<std::string> na_value_problem(std::string_view token, char delimiter);
 
-// Why `decimal` and `thousands` (0: none) cannot be CsvImportOptions' number format for a file
-// with `delimiter`, or nothing when they can: neither may be a digit, a sign, 'e' or 'E', a quote
-// or a line break, and the decimal mark may be neither the delimiter nor the thousands separator.
-// (A thousands separator equal to the delimiter is fine: "1,234.50" quoted in a comma-separated
-// file.) The reason names the options as `lathe import` spells them.
-std::optional<std::string> number_format_problem(char decimal, char thousands, char delimiter);
+// Why `decimal` and `thousands` (0: none) cannot be CsvImportOptions' number format, or nothing
+// when they can: neither may be a digit, a sign, 'e' or 'E', a quote or a line break, and they
+// differ. Either may be the delimiter, as pandas allows: such numbers are read inside quotes
+// ("1,234.50", "3,14" in a comma-separated file). The reason names the options as `lathe import`
+// spells them.
+std::optional<std::string> number_format_problem(char decimal, char thousands);
 
 // Imports `csv` into `out` (written under a temporary name, renamed when complete). Throws
 // InputError naming the file, and the line (and column) of the first bad row unless

@@ -2262,20 +2262,47 @@ TEST(CsvImportNumberFormat, SeparatorsOnlyBetweenDigitGroups) {
 }
 
 TEST(CsvImportNumberFormat, ImpossibleFormatsAreErrors) {
-  EXPECT_EQ(number_format_problem('.', 0, ','), std::nullopt);
-  EXPECT_EQ(number_format_problem('.', ',', ','), std::nullopt);  // "1,234.5" quoted
-  EXPECT_NE(number_format_problem(',', 0, ','), std::nullopt);
-  EXPECT_NE(number_format_problem(',', ',', ';'), std::nullopt);
+  EXPECT_EQ(number_format_problem('.', 0), std::nullopt);
+  EXPECT_EQ(number_format_problem('.', ','),
+            std::nullopt);  // "1,234.5" quoted in a comma-separated file
+  EXPECT_EQ(number_format_problem(',', 0),
+            std::nullopt);  // "3,14" quoted in a comma-separated file
+  EXPECT_NE(number_format_problem(',', ','), std::nullopt);
   for (const char bad : {'1', '-', '+', 'e', 'E', '"', '\n'}) {
-    EXPECT_NE(number_format_problem(bad, 0, ';'), std::nullopt) << bad;
-    EXPECT_NE(number_format_problem(',', bad, ';'), std::nullopt) << bad;
+    EXPECT_NE(number_format_problem(bad, 0), std::nullopt) << bad;
+    EXPECT_NE(number_format_problem(',', bad), std::nullopt) << bad;
   }
+}
+
+// A spreadsheet's comma-separated export in a decimal-comma locale quotes the numbers that hold
+// the mark, as pandas reads them with sep=',' and decimal=','; an unquoted one is two fields, and
+// the bad row's error says why.
+TEST(CsvImportNumberFormat, ADecimalMarkThatIsTheDelimiterIsReadInsideQuotes) {
   test::TemporaryDirectory dir;
   CsvImportOptions options = quiet_options();
   options.decimal = ',';
-  EXPECT_NE(input_error_of([&] { import_csv(dir.write("a.csv", "a\n1\n"), dir.file("a.h5"), options); })
-                .find("--decimal ',' is also the delimiter"),
-            std::string::npos);
+  import_csv(dir.write("sheet.csv", "a,b\n\"3,14\",2\n-7,\"1,5e3\"\n\"0,5\",\n"),
+             dir.file("sheet.h5"), options);
+  const Table table = read_table(dir.file("sheet.h5"));
+  ASSERT_EQ(table.column("a").type, ColumnType::numeric);
+  ASSERT_EQ(table.column("b").type, ColumnType::numeric);
+  EXPECT_EQ(table.at("a", 0), 3.14f);
+  EXPECT_EQ(table.at("a", 1), -7.0f);
+  EXPECT_EQ(table.at("a", 2), 0.5f);
+  EXPECT_EQ(table.at("b", 0), 2.0f);
+  EXPECT_EQ(table.at("b", 1), 1500.0f);
+  EXPECT_TRUE(std::isnan(table.at("b", 2)));
+
+  const std::string what = input_error_of([&] {
+    import_csv(dir.write("unquoted.csv", "a,b\n\"3,14\",2\n3,14,2\n"), dir.file("unquoted.h5"),
+               options);
+  });
+  EXPECT_NE(what.find("line 3: has 3 fields, the header has 2 (--decimal ',' is also the "
+                      "delimiter, so a number "
+                      "written with it must be quoted, \"3,14\": unquoted it is two fields)"),
+            std::string::npos)
+      << what;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("unquoted.h5")));
 }
 
 }  // namespace

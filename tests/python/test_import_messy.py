@@ -172,10 +172,27 @@ class MessyCsv(unittest.TestCase):
                                     ["--delimiter", ";", "--decimal", ",", "--thousands", spelled],
                                     dict(sep=";", decimal=",", thousands=" "))
 
+    def test_a_decimal_comma_that_is_the_delimiter_is_read_inside_quotes(self):
+        # A comma-separated export from a decimal-comma locale (a spreadsheet's) quotes such numbers.
+        rng = np.random.default_rng(13)
+        df = pd.DataFrame({"rate": rng.normal(0.0, 3.0, ROWS).round(3), "count": rng.integers(0, 100, ROWS),
+                           "y": rng.integers(0, 2, ROWS)})
+        csv = self.path("sheet.csv")
+        df.to_csv(csv, index=False, decimal=",")
+        with open(csv) as f:
+            self.assertIn('"', f.read())
+        expected, _ = self.import_and_compare(csv, ["--decimal", ","], dict(decimal=","))
+        self.assertTrue(pd.api.types.is_float_dtype(expected["rate"]))
+        # A ';'-separated file imported with --decimal , alone: its rows are told the delimiter.
+        proc = attempt("import", self.write_csv("eu.csv", self.european_frame(), sep=";"), self.path("x.h5"),
+                       "--decimal", ",")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("pass --delimiter ';'", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x.h5")))
+
     def test_number_format_options_that_cannot_work_are_usage_errors(self):
         csv = self.write_csv("eu.csv", self.european_frame(), sep=";")
         for flags, message in [
-            (["--decimal", ","], "--decimal ',' is also the delimiter"),
             (["--delimiter", ";", "--decimal", ",", "--thousands", ","], "--decimal and --thousands are both ','"),
             (["--delimiter", ";", "--decimal", ",,"], "--decimal must be one character"),
             (["--delimiter", ";", "--thousands", "e"], "--thousands cannot be 'e'"),
