@@ -190,8 +190,18 @@ void check_labels(const LabelMap& map, const std::vector<float>& mapped, const s
     const std::string value = map.categorical ? (v >= 0 && v < map.file_labels.size() ? map.file_labels[static_cast<std::size_t>(v)]
                                                                                       : std::string("code ") + number_label(v))
                                               : number_label(v);
+    // A class spelled otherwise ('no' for 'No', as a CRM export writes it) is named as such: the
+    // class list alone left the user to spot it.
+    std::string spelling;
+    if (map.categorical) {
+      if (const std::string* training = FoldedLabels(map.classes).find(value)) {
+        spelling = ": it is the class '" + *training + "' apart from " + spelling_difference(value, *training) +
+                   ", and classes are matched exactly; write them as in training";
+      }
+    }
     throw InputError(file + ": label '" + value + "' in " + row_text(static_cast<std::int64_t>(r)) + " (column '" +
-                     label + "') was not a class of " + classes_owner + " (" + class_list(map.classes) + ")");
+                     label + "') was not a class of " + classes_owner + " (" + class_list(map.classes) + ")" +
+                     spelling);
   }
 }
 

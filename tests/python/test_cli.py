@@ -851,6 +851,23 @@ class ModelInputMessagesTest(TempDirTest):
         data = self.imported("nolabel_row", frame)
         self.assertFails(["eval", self.model, data, "--device", "cpu", "--quiet"], "row 4 has no label (missing)")
 
+    def test_a_label_that_is_a_class_in_other_letter_case_is_named_as_such(self):
+        # QA: a CRM export of new rows wrote 'no' where training had 'No'; eval said only that 'no'
+        # was not a class of the model (No, Yes), though train names such spellings.
+        frame = self.frame.copy()
+        frame.loc[3, "churn"] = "no"
+        frame.loc[5, "churn"] = "YES "
+        data = self.imported("lowercase_label", frame)
+        for args in self.commands(data)[:2]:
+            proc = self.assertFails(args + ["--device", "cpu", "--quiet"],
+                                    f"{data}: label 'no' in row 4 (column 'churn') was not a class of the model "
+                                    f"{self.model} (No, Yes): it is the class 'No' apart from letter case, and "
+                                    "classes are matched exactly; write them as in training")
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+        proc = run("drift", self.model, data, "--json", "--device", "cpu", "--quiet", check=False)
+        notes = json.loads(proc.stdout)["notes"]
+        self.assertTrue(any("it is the class 'No' apart from letter case" in n for n in notes), notes)
+
 
 def h5_contents(path):
     """Every dataset's values and every attribute of an HDF5 file, by name: equal for files with the
