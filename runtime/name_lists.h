@@ -59,8 +59,9 @@ inline bool lists_as_is(std::string_view name) {
 // One side of a cross as `--cross` names it (io: split_cross).
 struct CrossSide {
   std::string name;
-  // Written with a backslash before a '#' (`x\#bins`): the column of that name, never the bins of a
-  // column (`x#bins` names the bins of column x where no column is named "x#bins").
+  // Written with a backslash before the '#' of a trailing "#bins" (`x\#bins`): the column of that
+  // name, never the bins of a column (`x#bins` names the bins of column x where no column is named
+  // "x#bins"; `x\#bins#bins` the bins of the column "x#bins").
   bool column = false;
 };
 
@@ -71,16 +72,26 @@ struct CrossSide {
 // trimmed (the item is).
 inline std::vector<CrossSide> split_cross(std::string_view item) {
   std::vector<CrossSide> sides(1);
+  // Per side, where its last escaped '#' landed in its name: only the '#' of a trailing "#bins"
+  // makes the side a column's name. Any escaped '#' did, so the bins of a column named "x#bins",
+  // written `x\#bins#bins`, were read as a column named "x#bins#bins".
+  std::vector<std::size_t> escaped_hash(1, std::string::npos);
   for (std::size_t i = 0; i < item.size(); ++i) {
     const char c = item[i];
     if (c == '\\' && i + 1 < item.size() && (item[i + 1] == '*' || item[i + 1] == '#' || item[i + 1] == '\\')) {
-      sides.back().column = sides.back().column || item[i + 1] == '#';
+      if (item[i + 1] == '#') escaped_hash.back() = sides.back().name.size();
       sides.back().name += item[++i];
     } else if (c == '*') {
       sides.emplace_back();
+      escaped_hash.push_back(std::string::npos);
     } else {
       sides.back().name += c;
     }
+  }
+  constexpr std::string_view kBins = "#bins";
+  for (std::size_t s = 0; s < sides.size(); ++s) {
+    const std::string& name = sides[s].name;
+    sides[s].column = name.ends_with(kBins) && escaped_hash[s] == name.size() - kBins.size();
   }
   return sides;
 }

@@ -81,12 +81,18 @@ TEST(NameLists, CrossSidesSplitAtUnescapedStars) {
   EXPECT_EQ(names(split_cross("age#bins*city")), (Names{"age#bins", "city"}));
   EXPECT_EQ(names(split_cross("a\\*b*c")), (Names{"a*b", "c"}));
   EXPECT_EQ(names(split_cross("tag\\#bins*c")), (Names{"tag#bins (column)", "c"}));
+  // Only the '#' of a trailing "#bins" escaped names a column: `x\#bins#bins` is the bins of the
+  // column "x#bins".
+  EXPECT_EQ(names(split_cross("x\\#bins#bins*c")), (Names{"x#bins#bins", "c"}));
+  EXPECT_EQ(names(split_cross("x\\#bins\\#bins*c")), (Names{"x#bins#bins (column)", "c"}));
+  EXPECT_EQ(names(split_cross("a\\#b*c")), (Names{"a#b", "c"}));
   EXPECT_EQ(names(split_cross("x\\\\*y")), (Names{"x\\", "y"}));
   EXPECT_EQ(names(split_cross("C:\\data*y")), (Names{"C:\\data", "y"}));
   EXPECT_EQ(names(split_cross("a*b*c")), (Names{"a", "b", "c"}));
   for (const auto& [a, b] : std::vector<std::pair<CrossSide, CrossSide>>{
            {{"a*b", false}, {"c", false}}, {{"tag#bins", true}, {"c", false}}, {{"x\\", false}, {"y", false}},
-           {{"price, usd", false}, {"a\\b", false}}, {{"age#bins", false}, {"city", false}}}) {
+           {{"price, usd", false}, {"a\\b", false}}, {{"age#bins", false}, {"city", false}},
+           {{"x#bins#bins", false}, {"c", false}}, {{"x#bins#bins", true}, {"c", false}}}) {
     const std::string shown = listed_cross(a, b);
     const Names items = split_name_list(shown + ",w*z");
     ASSERT_EQ(items.size(), 2u) << shown;

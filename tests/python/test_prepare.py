@@ -482,6 +482,22 @@ class PrepareTest(unittest.TestCase):
         with self.prepare(data, "--label", "y", "--bins", "age=4", "--cross", "age#bins*city", name="bins") as f:
             self.assertIn("age#bins*city", f)
 
+    def test_the_bins_of_a_column_named_like_bins_cross_with_its_hash_escaped(self):
+        # QA: any escaped '#' made a side a column's name, so the bins of a numeric column named
+        # "flipper#bins" (binned with --bins 'flipper#bins=4'), written `flipper\#bins#bins`, were
+        # taken for a column "flipper#bins#bins", unknown. Only the '#' of the trailing "#bins" says so.
+        rng = np.random.default_rng(6)
+        rows = 400
+        df = pd.DataFrame({"flipper#bins": rng.normal(200, 14, rows).round(1), "sex": rng.choice(["f", "m"], rows),
+                           "y": rng.integers(0, 2, rows)})
+        data = self.imported(df, "hashbins")
+        with self.prepare(data, "--label", "y", "--bins", "flipper#bins=4", "--cross",
+                          "flipper\\#bins#bins*sex", name="hashbins_out") as f:
+            self.assertIn("flipper#bins#bins*sex", f)
+        # The column itself, escaped or not, still crosses as a column (a per-category slope).
+        with self.prepare(data, "--label", "y", "--cross", "flipper\\#bins*sex", name="hashcol_out") as f:
+            self.assertIn("flipper#bins*sex", f)
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
