@@ -1,6 +1,7 @@
 #include "runtime/preparation.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -31,6 +32,12 @@ std::string fmt(double v) {
   o.precision(9);
   o << v;
   return o.str();
+}
+
+// A float as the shortest decimal that reads back as it (a bound of -0.2f, not -0.200000167).
+std::string shortest(float v) {
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
 void note(std::vector<std::string>* notes, std::string text) {
@@ -126,7 +133,8 @@ constexpr double kMostlyMissingShare = 0.95;
 // A column almost never filled in (a field of a form most skip, a measurement taken on a few
 // rows): its fill value and scale come from those few values, and every other row gets the fill.
 // Unless its being missing tells the label something, it is noise; nothing said so.
-void note_mostly_missing(const ColumnProfile& col, bool missing_indicators, std::vector<std::string>* notes) {
+void note_mostly_missing(const ColumnProfile& col, const ColumnPreparation& p, bool missing_indicators,
+                         std::vector<std::string>* notes) {
   const ColumnStats& st = col.numeric.stats;
   const std::int64_t rows = st.count + st.missing;
   if (st.count == 0 || rows < kMostlyMissingMinRows ||
@@ -135,8 +143,11 @@ void note_mostly_missing(const ColumnProfile& col, bool missing_indicators, std:
   }
   note(notes, "column '" + col.name + "': " + std::to_string(st.missing) + " of its " + std::to_string(rows) +
                   " training rows (" + fmt(std::floor(1000.0 * static_cast<double>(st.missing) / static_cast<double>(rows)) / 10.0) +
-                  "%) are missing, filled from the " + std::to_string(st.count) +
-                  (st.count == 1 ? " value" : " values") + " of the others: --drop it" +
+                  "%) are missing, " +
+                  // A constant fill does not come from the others' values (the note said it did).
+                  (p.impute == ImputeKind::constant ? "filled with the constant " + fmt(p.impute_constant) + ", beside the "
+                                                    : std::string("filled from the ")) +
+                  std::to_string(st.count) + (st.count == 1 ? " value" : " values") + " of the others: --drop it" +
                   (missing_indicators ? " unless its missing indicator is informative"
                                       : ", or add --missing-indicators if its being missing is informative"));
 }
@@ -250,6 +261,18 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       break;
     case ImputeKind::constant:
       t.fill = static_cast<float>(p.impute_constant);
+      // The fill is clipped with the values: a constant chosen to mark missing rows apart (-1, -999)
+      // outside the bounds became the bound, like the outliers clipped there, without a word.
+      if (st.missing > 0 && (t.fill < t.clip_lo || t.fill > t.clip_hi)) {
+        const bool below = t.fill < t.clip_lo;
+        note(notes, "column '" + name + "': --impute constant:" + fmt(p.impute_constant) + " lies " +
+                        (below ? "below" : "above") + " its clip bounds [" + shortest(t.clip_lo) + ", " +
+                        shortest(t.clip_hi) + "], so its " + std::to_string(st.missing) +
+                        (st.missing == 1 ? " missing row takes " : " missing rows take ") +
+                        shortest(below ? t.clip_lo : t.clip_hi) +
+                        ", as the values clipped there do (missing values are filled, then clipped): "
+                        "choose a constant within the bounds, or add --missing-indicators to keep them apart");
+      }
       break;
   }
 
@@ -817,7 +840,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       }
       enc.transform = fit_numeric(col, p, measured, notes);
       enc.has_missing = col.numeric.stats.missing > 0;
-      note_mostly_missing(col, options.missing_indicators, notes);
+      note_mostly_missing(col, p, options.missing_indicators, notes);
       if (p.bins > 0) {
         enc.binned = true;
         QuantileBins made_bins = quantile_bin_edges(col, p.bins);

@@ -6,6 +6,7 @@ Outputs are float32, so comparisons are to float32 precision.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -434,6 +435,32 @@ class PrepareTest(unittest.TestCase):
         dropped = run("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--drop", "survey",
                       "--out", self.path("m2.h5"), "--device", "cpu")
         self.assertNotIn("are missing, filled from", dropped.stderr)
+
+    def test_a_constant_fill_is_named_in_the_notes_on_missing_and_clipped_columns(self):
+        # QA: with --impute constant:V the mostly-missing note said the column was "filled from the
+        # 30 values of the others"; and a constant outside the clip bounds (a marker such as -100)
+        # was clipped to the bound, like the clipped outliers, without a word.
+        rng = np.random.default_rng(11)
+        df = frame(rows=1000)
+        df["survey"] = np.where(np.arange(1000) % 100 < 3, rng.normal(5, 2, 1000).round(2), np.nan)
+        df["y"] = rng.integers(0, 2, 1000)
+        data = self.imported(df, "constant")
+        proc = run("prepare", data, self.path("p.h5"), "--label", "y", "--impute", "mean,survey=constant:-100",
+                   "--clip", "iqr", "--scale", "none", "--device", "cpu")
+        self.assertIn("prepare: note: column 'survey': 970 of its 1000 training rows (97%) are missing, filled "
+                      "with the constant -100, beside the 30 values of the others: --drop it", proc.stderr)
+        match = re.search(r"prepare: note: column 'survey': --impute constant:-100 lies below its clip bounds "
+                          r"\[(-?[0-9.]+), [0-9.]+\], so its 970 missing rows take (-?[0-9.]+), as the values "
+                          r"clipped there do \(missing values are filled, then clipped\)", proc.stderr)
+        self.assertIsNotNone(match, proc.stderr)
+        self.assertEqual(match.group(1), match.group(2))
+        with h5py.File(self.path("p.h5"), "r") as f:
+            filled = f["survey"][:][df["survey"].isna().to_numpy()]
+        self.assertClose(filled, np.full(970, float(match.group(1))), rtol=1e-5, atol=1e-5)
+        # A constant within the bounds, or an unclipped column, gets no such note.
+        for flags in (["--impute", "survey=constant:5", "--clip", "iqr"], ["--impute", "survey=constant:-100"]):
+            proc = run("prepare", data, self.path("p2.h5"), "--label", "y", "--device", "cpu", *flags)
+            self.assertNotIn("clip bounds", proc.stderr)
 
     def test_the_mostly_missing_note_is_quiet_on_the_shared_datasets_and_synth(self):
         synth = self.path("synth.h5")
