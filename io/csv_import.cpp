@@ -411,7 +411,11 @@ std::string text_problem(std::string_view text, std::size_t at) {
   const bool nul = text[at] == '\0';
   return std::string("is not UTF-8 text (") + describe_bad_text_byte(text, at) + ")" +
          (nul ? ": a NUL byte (a binary file, or UTF-16 text?)"
-              : ": save the file as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8 in.csv > out.csv)");
+              // Windows-1252 (cp1252), as Excel saves CSV in Western locales, is Latin-1 with printable
+              // characters in 0x80-0x9F ('€' is 0x80, curly quotes 0x91-0x94): converted from Latin-1
+              // they became invisible control characters ("12,50 €" read as "12,50 \u0080").
+              : ": save the file as UTF-8 (from Windows-1252, as Excel saves CSV in Western Europe and the "
+                "Americas, Latin-1 included: iconv -f cp1252 -t utf-8 in.csv > out.csv)");
 }
 
 // The value in quotes, cut at 60 bytes; control bytes (a NUL would end the message) as \xNN.
@@ -1153,7 +1157,7 @@ std::string CsvImport::delimiter_hint() const {
 void CsvImport::check_text(std::int64_t line, const ColumnScan& column, std::string_view value) const {
   if (const auto bad = first_bad_text_byte(value)) {
     throw InputError(file_ + ": line " + std::to_string(line) + ", column '" + column.name + "': " +
-                     quoted_for_message(value) + " " + text_problem(value, *bad));
+                     quoted_for_message(escape_bad_text_bytes(value)) + " " + text_problem(value, *bad));
   }
 }
 

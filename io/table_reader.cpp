@@ -1437,7 +1437,7 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
     if (first_bad < labels) {
       const std::string& label = c.categories[static_cast<std::size_t>(first_bad)];
       throw InputError(impl_->where(c.dataset) + ", column '" + c.name + "': category label " +
-                       std::to_string(first_bad) + " ('" + label + "') is not UTF-8 text (" +
+                       std::to_string(first_bad) + " ('" + escape_bad_text_bytes(label) + "') is not UTF-8 text (" +
                        describe_bad_text_byte(label, *first_bad_text_byte(label)) + "); store the labels as UTF-8");
     }
   }

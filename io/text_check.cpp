@@ -81,6 +81,19 @@ std::string describe_bad_text_byte(std::string_view text, std::size_t at) {
   return buffer;
 }
 
+std::string escape_bad_text_bytes(std::string_view text) {
+  std::string out;
+  while (const auto bad = first_bad_text_byte(text)) {
+    char escaped[8];
+    std::snprintf(escaped, sizeof escaped, "\\x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[*bad])));
+    out.append(text.substr(0, *bad));
+    out += escaped;
+    text.remove_prefix(*bad + 1);
+  }
+  out.append(text);
+  return out;
+}
+
 namespace {
 
 // A path as a shell command takes it: quoted when it holds anything but plain characters.

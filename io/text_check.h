@@ -22,6 +22,11 @@ std::size_t c_string_length(const char* s, std::size_t length);
 // "byte 0xE9 at position 4", for messages about first_bad_text_byte's answer.
 std::string describe_bad_text_byte(std::string_view text, std::size_t at);
 
+// `text` with each byte first_bad_text_byte would stop at written \xNN ("M\xFCller"), so that a
+// message quoting text in another encoding is itself UTF-8: a raw Latin-1 byte on stderr made a
+// script reading it as text (Python's subprocess with text=True) fail with UnicodeDecodeError.
+std::string escape_bad_text_bytes(std::string_view text);
+
 // Whether a file that is not HDF5 looks like a CSV file: its name ends in .csv, .tsv or .txt, or
 // it starts with UTF-8 text holding a line end or a field delimiter (, ; tab |).
 bool looks_like_csv(const std::filesystem::path& path);

@@ -50,5 +50,17 @@ TEST(TextCheck, CStringLengthStopsAtTheFirstNul) {
   EXPECT_EQ(c_string_length("abc\0def", 2), 2u);  // bytes past the length are not looked at
 }
 
+// Text in another encoding quoted in a message: each byte that is not UTF-8 written \xNN, valid
+// sequences kept, so the message is UTF-8 (a Latin-1 'ü' went to stderr as the raw byte 0xFC).
+TEST(TextCheck, EscapesTheBytesThatAreNotUtf8) {
+  EXPECT_EQ(escape_bad_text_bytes("M\xFCller"), "M\\xFCller");
+  EXPECT_EQ(escape_bad_text_bytes("12,50 \x80"), "12,50 \\x80");
+  EXPECT_EQ(escape_bad_text_bytes("Z\xC3\xBCrich \xE9t\xE9"), "Z\xC3\xBCrich \\xE9t\\xE9");
+  EXPECT_EQ(escape_bad_text_bytes(std::string_view("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(escape_bad_text_bytes("plain"), "plain");
+  EXPECT_EQ(escape_bad_text_bytes("\xE2\x82"), "\\xE2\\x82");  // a cut sequence: each byte
+  EXPECT_FALSE(first_bad_text_byte(escape_bad_text_bytes("\xFF\xFE\x00x")));
+}
+
 }  // namespace
 }  // namespace lathe

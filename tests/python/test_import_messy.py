@@ -24,6 +24,7 @@
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -262,6 +263,26 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("iconv -f UTF-16 -t UTF-8", proc.stderr)
         self.assertNotIn("latin1", proc.stderr)
         self.assertFalse(os.path.exists(self.path("excel.h5")))
+
+    def test_a_windows_1252_file_is_told_the_iconv_command_that_keeps_its_euro_signs(self):
+        # QA: a ';' file from Excel in a German locale (Windows-1252: 'ü' 0xFC, '€' 0x80) was told to
+        # convert "from Latin-1" (iconv -f latin1), which turns '€' into the control character U+0080;
+        # and the message quoted the value's raw 0xFC, so stderr was not UTF-8 (a script reading it
+        # as text failed with UnicodeDecodeError, as attempt() here would): the byte is written \xFC.
+        csv = self.path("excel_de.csv")
+        with open(csv, "wb") as f:
+            f.write("kunde;betrag\nMüller;12,50 €\nSchmidt;1.234,00 €\n".encode("cp1252"))
+        proc = attempt("import", csv, self.path("de.h5"), "--delimiter", ";")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("line 2, column 'kunde': 'M\\xFCller' is not UTF-8 text (byte 0xFC at position 2)", proc.stderr)
+        self.assertIn("iconv -f cp1252 -t utf-8 in.csv > out.csv", proc.stderr)
+        self.assertNotIn("latin1", proc.stderr)
+        # The command it gives keeps the euro sign: the amounts are then named as formatted numbers.
+        converted = self.path("excel_de_utf8.csv")
+        with open(converted, "wb") as out:
+            subprocess.run(["iconv", "-f", "cp1252", "-t", "utf-8", csv], stdout=out, check=True)
+        proc = run("import", converted, self.path("de.h5"), "--delimiter", ";", "--decimal", ",", "--thousands", ".")
+        self.assertIn("'12,50 €'", proc.stderr)
 
     def test_a_file_separated_by_another_delimiter_is_told_to_pass_it(self):
         # QA: a ';' file imported without --delimiter failed "line 2: has 3 fields, the header has 1
