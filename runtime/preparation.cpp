@@ -152,6 +152,14 @@ void note_mostly_missing(const ColumnProfile& col, const ColumnPreparation& p, b
                                       : ", or add --missing-indicators if its being missing is informative"));
 }
 
+// Whether a column's values are its min and max only (a 0/1 flag): of the values in [min, max] with
+// a given mean, those two alone reach the variance (mean - min)(max - mean) (Bhatia-Davis); any
+// third value lowers it. Within a relative 1e-6, for the sums' rounding.
+bool two_valued(const ColumnStats& st) {
+  const double most = (st.mean - st.min) * (st.max - st.mean);
+  return st.max > st.min && most > 0.0 && variance(st) >= most * (1.0 - 1e-6);
+}
+
 NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& p,
                              const ClippedMoments* measured, std::vector<std::string>* notes) {
   const ColumnStats& st = col.numeric.stats;
@@ -215,9 +223,10 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       if (q75 > q25) {
         t.clip_lo = static_cast<float>(q25 - p.clip_iqr_k * (q75 - q25));
         t.clip_hi = static_cast<float>(q75 + p.clip_iqr_k * (q75 - q25));
-      } else {
+      } else if (!two_valued(st)) {
         // Fences of width 0 would make the column one value: its rare values are its information
-        // (a flag, a count mostly 0), not outliers of a bulk.
+        // (a count mostly 0), not outliers of a bulk. Said, as that column's other values are
+        // left as they are; a flag (two values) is left as it is without a word: no clip applies.
         note(notes, "column '" + name + "': its quartiles are one value (" + fmt(q25) +
                         "), so --clip iqr would make it constant: left unclipped");
       }
