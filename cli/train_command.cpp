@@ -25,6 +25,7 @@
 #include "cli/note_printer.h"
 #include "cli/output_paths.h"
 #include "cli/preparation_options.h"
+#include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/prepared_data.h"
 #include "io/temporary_file.h"
@@ -222,6 +223,35 @@ std::string option_value(const nlohmann::json& options, const CLI::Option* optio
   return option->get_default_str() + kDefaultSuffix;
 }
 
+// The value `flag` has in this run, given or its default (as option_value writes it).
+std::string option_value_now(CLI::App* cmd, const char* flag) {
+  const CLI::Option* option = cmd->get_option(flag);
+  return option->count() > 0 ? option->results().back()
+                             : option->get_default_str() + kDefaultSuffix;
+}
+
+// Whether two option values (option_value's) are equal: the same text, or the same number ("0.10"
+// and "0.1"); "auto", the default --valid-fraction, is no number.
+bool same_option_value(std::string a, std::string b) {
+  for (std::string* v : {&a, &b}) {
+    if (v->ends_with(kDefaultSuffix))
+      v->resize(v->size() - std::string_view(kDefaultSuffix).size());
+  }
+  if (a == b) return true;
+  char *end_a = nullptr, *end_b = nullptr;
+  const long double x = std::strtold(a.c_str(), &end_a), y = std::strtold(b.c_str(), &end_b);
+  return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
+}
+
+// The options of the run that fitted the preparation `--init-model MODEL` keeps
+// (preparation_run_options), or null when not known.
+nlohmann::json fitting_run_options(const std::filesystem::path& model_path) {
+  ModelLoadOptions light;
+  light.profile_labels = false;
+  const std::string options = preparation_run_options(load_model(model_path, nullptr, light));
+  return options.empty() ? nlohmann::json() : nlohmann::json::parse(options, nullptr, false);
+}
+
 // `--resume CHECKPOINT`: the validation split must be the one of the run that wrote it (the same
 // --valid or --valid-fraction, and with a fraction the same --seed, which picks the rows), else the
 // resumed run trains on rows that run validated on and fits another preparation. Checked before
@@ -231,25 +261,12 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
   const ModelFile checkpoint = load_checkpoint(o.resume_path).model;
   const nlohmann::json was = nlohmann::json::parse(checkpoint.options_json, nullptr, false);
   if (!was.is_object()) return;
-  const auto value_now = [&](const char* flag) {
-    const CLI::Option* option = cmd->get_option(flag);
-    return option->count() > 0 ? option->results().back() : option->get_default_str() + kDefaultSuffix;
-  };
-  // Equal values: the same text, or the same number ("0.10" and "0.1"); "auto", the default
-  // --valid-fraction, is no number.
-  const auto same_value = [](std::string a, std::string b) {
-    for (std::string* v : {&a, &b}) {
-      if (v->ends_with(kDefaultSuffix)) v->resize(v->size() - std::string_view(kDefaultSuffix).size());
-    }
-    if (a == b) return true;
-    char *end_a = nullptr, *end_b = nullptr;
-    const long double x = std::strtold(a.c_str(), &end_a), y = std::strtold(b.c_str(), &end_b);
-    return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
-  };
   const auto differs = [&](const char* flag) {
     const CLI::Option* option = cmd->get_option(flag);
-    const std::string then = option_value(was, option), now = value_now(flag);
-    return same_value(then, now) ? std::string() : std::string(flag) + " is " + now + " here but was " + then;
+    const std::string then = option_value(was, option), now = option_value_now(cmd, flag);
+    return same_option_value(then, now)
+               ? std::string()
+               : std::string(flag) + " is " + now + " here but was " + then;
   };
   const bool valid_then = was.contains("valid"), valid_now = !o.valid_path.empty();
   std::string what;
@@ -274,7 +291,8 @@ void check_resume_split(CLI::App* cmd, const TrainTableOptions& o) {
       // (0.2 n) / n, 0.19999999999999998 for some n, which splits the rows as 0.2 does.
       if (std::abs(now - then) > 1e-12 * std::max(std::abs(now), std::abs(then))) {
         std::ostringstream text;
-        text << "--valid-fraction is " << (given ? value_now("--valid-fraction") : "automatic") << " here ("
+        text << "--valid-fraction is "
+             << (given ? option_value_now(cmd, "--valid-fraction") : "automatic") << " here ("
              << now << " of its " << static_cast<std::int64_t>(rows) << " rows) but was " << then;
         what = text.str();
       }
@@ -498,8 +516,17 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   }
   if (!o.init_model.empty() && !o.refit_prep) {
     // The run keeps OLD's preparation: an option that would fit one would be ignored, yet recorded.
+    // One with the value that fitted OLD's is what it keeps: the first run's command repeated with
+    // --init-model added (QA: its --drop was refused).
+    std::optional<nlohmann::json> fitted_with;
     for (const char* name : kFittingOptions) {
       if (cmd->count(name) == 0) continue;
+      if (!fitted_with) fitted_with = fitting_run_options(o.init_model);
+      if (!fitted_with->is_null() &&
+          same_option_value(option_value(*fitted_with, cmd->get_option(name)),
+                            option_value_now(cmd, name))) {
+        continue;
+      }
       throw UsageError(std::string(name) + (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
                        " fits a preparation, but --init-model " + o.init_model.string() +
                        " keeps the preparation of that model: add --refit-prep to fit one on this data, or leave "
@@ -760,7 +787,10 @@ void add_train_command(CLI::App& app) {
   add_whole_number_option(cmd, "--factors", o.factors, "FM factors per feature")
       ->capture_default_str()
       ->check(at_least(1));
-  add_whole_number_option(cmd, "--epochs", o.trainer.epochs, "Maximum epochs")
+  add_whole_number_option(
+      cmd, "--epochs", o.trainer.epochs,
+      "Maximum epochs (not given: 20, or more for a training set of fewer than 200 steps an "
+      "epoch, up to 4000 steps and 200 epochs; the summary's max_epochs says how many)")
       ->capture_default_str()
       ->check(at_least(1));
   add_whole_number_option(

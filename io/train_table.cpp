@@ -681,6 +681,23 @@ std::string given_option(const std::string& options_json, const char* key) {
   return s;
 }
 
+}  // namespace
+
+std::string preparation_run_options(const ModelFile& model) {
+  const nlohmann::json options = nlohmann::json::parse(model.options_json, nullptr, false);
+  if (!options.is_object()) return "";
+  if (!model.parent.empty()) {
+    const nlohmann::json parent = nlohmann::json::parse(model.parent, nullptr, false);
+    if (!parent.is_object() || !parent.value("refit_preparation", false)) {
+      const auto kept = options.find("kept_preparation_options");
+      return kept != options.end() && kept->is_object() ? kept->dump() : "";
+    }
+  }
+  return options.dump();
+}
+
+namespace {
+
 std::vector<std::string> resume_option_notes(const std::filesystem::path& path, const std::string& checkpoint_options,
                                              const std::string& options, OptimizerKind optimizer) {
   static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
@@ -1473,10 +1490,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         : held_out == 0 ? "no validation rows are held out of the data (--valid-fraction)"
         : stream        ? "the training rows are streamed; the refit needs every row in memory"
                         : nullptr;
-    if (why_not != nullptr) {
-      if (options.refit == RefitChoice::yes)
-        throw UsageError(std::string("--refit yes: ") + why_not);
-      return false;
+    if (why_not != nullptr && options.refit == RefitChoice::yes) {
+      throw UsageError(std::string("--refit yes: ") + why_not);
     }
     if (options.refit == RefitChoice::yes) return true;
     // A linear model only: an fm's training is not convex, and the epochs one run chose need not
@@ -1485,6 +1500,20 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // each class's share is rounded to whole rows, so --valid-fraction 0.1 held out 704 of
     // telco's 7043 rows and 34 of penguins' 344, under 10%, and was refitted on diamonds' 8000.
     if (options.kind != ModelKind::linear || valid_fraction < kRefitMinValidShare) return false;
+    if (why_not != nullptr) {
+      // Rows streamed because they exceed the memory budget (not --stream) would have been refitted
+      // within it: said, as the budget's other case below is (QA: the summary's refit was null
+      // without a word).
+      if (stream && !options.stream && !separate_valid && held_out > 0) {
+        report.notes.push_back(
+            "no refit (--refit auto): the prepared training rows exceed the memory budget of " +
+            number_label(static_cast<float>(budget / 1e6)) +
+            " MB (--memory-budget-mb), so they are streamed, and the refit needs every row in "
+            "memory; "
+            "--refit no keeps this note away");
+      }
+      return false;
+    }
     // Rows that fit the budget once but not again beside the refit's copy: said, since the model
     // is then not the one a refit makes (a --memory-budget-mb a little under twice the rows' left
     // it out silently).
@@ -1988,6 +2017,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.input_schema = std::move(input_schema);
   file.trained_on_prepared = prepared;
   file.options_json = options.options_json;
+  if (warm && !options.refit_prep) {
+    // The preparation kept is the one these options fitted: a later retraining from this model
+    // checks its preparation options against them (the first run's command repeated).
+    if (const std::string kept = preparation_run_options(init); !kept.empty()) {
+      nlohmann::json own = nlohmann::json::parse(file.options_json, nullptr, false);
+      if (own.is_object()) {
+        own["kept_preparation_options"] = nlohmann::json::parse(kept);
+        file.options_json = own.dump();
+      }
+    }
+  }
   // The training rows' profile, the reference of `lathe drift`: of the features and the label, not
   // of the columns left out (`--drop`, the sample weight), which new data need not have.
   if (stream) {
@@ -2235,27 +2275,29 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
                               [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
                               !ctx.is_cuda());
-    report.notes.push_back("streamed training: " + std::to_string(windows.count()) +
-                           (windows.count() == 1 ? " window" : " windows") + " of up to " +
-                           std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
-                           (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
-                           // A budget too small for one read block is raised to one: not "by the budget".
-                                                    : budget_window < window_rows
-                                                        ? std::to_string(std::max<std::int64_t>(budget_window, 0)) +
-                                                              " rows by the budget, two windows of prepared rows "
-                                                              "within it, raised to one read block;"
-                                                        : std::to_string(window_rows) +
-                                                              " rows by the budget, two windows of prepared rows within "
-                                                              "it, at most 1048576;") +
-                           " rounded up to whole read blocks of " +
-                           // Chunks larger than --block-rows make the blocks, and so the windows, larger.
-                           (reader.block_rows() == options.read.block_rows
-                                ? "--block-rows " + std::to_string(reader.block_rows())
-                                : std::to_string(reader.block_rows()) + " rows, --block-rows " +
-                                      std::to_string(options.read.block_rows) + " rounded up to whole chunks of the file") +
-                           "; prepared training rows take " +
-                           std::to_string(static_cast<long long>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
-                           " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");
+    report.notes.push_back(
+        "streamed training: " + std::to_string(windows.count()) +
+        (windows.count() == 1 ? " window" : " windows") + " of up to " +
+        std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
+        (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
+         // A budget too small for one read block is raised to one: not "by the budget".
+         : budget_window < window_rows
+             ? std::to_string(std::max<std::int64_t>(budget_window, 0)) +
+                   " rows by the budget, two windows of prepared rows "
+                   "within it, raised to one read block;"
+             : std::to_string(window_rows) +
+                   " rows by the budget, two windows of prepared rows within "
+                   "it, at most 1048576;") +
+        " rounded up to whole read blocks of " +
+        // Chunks larger than --block-rows make the blocks, and so the windows, larger.
+        (reader.block_rows() == options.read.block_rows
+             ? "--block-rows " + std::to_string(reader.block_rows())
+             : std::to_string(reader.block_rows()) + " rows, --block-rows " +
+                   std::to_string(options.read.block_rows) +
+                   " rounded up to whole chunks of the file") +
+        "; prepared training rows take " +
+        number_label(static_cast<float>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
+        " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");
     report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
   } else {
     report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);

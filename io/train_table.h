@@ -157,6 +157,12 @@ ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind,
 // (bench/RESULTS.md, session 24). A table of up to 50,000 rows keeps its 20%.
 double automatic_valid_fraction(std::int64_t rows);
 
+// The options (ModelFile::options_json's form) of the run that fitted `model`'s preparation: its
+// own, or, for a model retrained keeping its parent's (--init-model without --refit-prep), those
+// its file records under "kept_preparation_options" (train_table writes them, from the parent's
+// own or kept ones); "" when not known (a file written before, or a parent's that was not).
+std::string preparation_run_options(const ModelFile& model);
+
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options);
 

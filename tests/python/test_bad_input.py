@@ -928,6 +928,22 @@ class BadInput(unittest.TestCase):
         proc = lathe(*base, "--out", new, "--init-model", old, "--config", config)
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--cross (in --config " + config + ")", proc.stderr)
+        # The values that fitted OLD's preparation are what it keeps: the first run's command repeated with
+        # --init-model added trains (it was refused), and so does the next generation's; another value is refused.
+        fitting = ["--drop", "kind", "--impute", "median", "--clip", "iqr"]
+        self.assertEqual(lathe(*base, "--out", self.path("g0.h5"), *fitting).returncode, 0)
+        for child, parent in (("g1.h5", "g0.h5"), ("g2.h5", "g1.h5")):
+            proc = lathe(*base, "--out", self.path(child), "--init-model", self.path(parent), *fitting)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            proc = lathe(*base, "--out", new, "--init-model", self.path(child), *fitting[:4], "--clip", "std")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("--clip fits a preparation", proc.stderr)
+        self.assertFalse(os.path.exists(new))
+        # A generation that kept its parent's preparation without saying which (--drop not given) records it all
+        # the same, so the next may say it.
+        self.assertEqual(lathe(*base, "--out", self.path("g3.h5"), "--init-model", self.path("g2.h5")).returncode, 0)
+        proc = lathe(*base, "--out", self.path("g4.h5"), "--init-model", self.path("g3.h5"), *fitting)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
         # With --refit-prep they fit the new preparation; --refit-prep alone means nothing.
         proc = lathe(*base, "--out", new, "--init-model", old, "--refit-prep", "--cross", "all")
         self.assertEqual(proc.returncode, 0, proc.stderr)

@@ -812,6 +812,17 @@ class TrainTest(unittest.TestCase):
                                       r"the refit take [0-9.]+ MB, beyond the memory budget of 1.2 MB")
         _, asked = self.train(data, *flags, "--refit", "yes", out="asked.h5")
         self.assertEqual(asked["refit"]["rows"], 7043)
+        # Below the training rows themselves: streamed, and no refit, said too (it was silent); --stream
+        # asked for says nothing, as the refit's absence is then what was asked.
+        proc = run("train", data, *flags[:-1], "0.3", "--out", self.path("streamed.h5"), "--device", "cpu", "--quiet")
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertTrue(summary["streamed"])
+        self.assertIsNone(summary["refit"])
+        self.assertIn("no refit (--refit auto): the prepared training rows exceed the memory budget of 0.3 MB "
+                      "(--memory-budget-mb), so they are streamed", proc.stderr)
+        proc = run("train", data, *flags[:-2], "--stream", "--out", self.path("stream.h5"), "--device", "cpu",
+                   "--quiet")
+        self.assertNotIn("no refit", proc.stderr)
         # Within the budget: refitted, nothing said.
         proc = run("train", data, *flags[:-1], "8", "--out", self.path("roomy.h5"), "--device", "cpu", "--quiet")
         self.assertEqual(json.loads(proc.stdout.strip().splitlines()[-1])["refit"]["rows"], 7043)
