@@ -21,6 +21,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 
 #include "io/columnar_writer.h"
 #include "io/csv_reader.h"
@@ -158,6 +159,16 @@ bool parse_number(std::string_view value, double& number) {
 // one label per amount, and the import's note says why (before, nothing did). Separators must group
 // digits in threes, so dates ("01.02.2024") and version numbers ("1.2.3") are not taken for amounts.
 bool is_formatted_number_text(std::string_view value);
+// The formatting is_formatted_number finds in `value`, as bits (0: `value` is no formatted number),
+// so that an error about one value names what it holds ("a currency sign") rather than every kind.
+enum NumberFormatting : std::uint8_t {
+  kCurrencySign = 1,
+  kThousandsSeparators = 2,
+  kPercentSign = 4,
+  kParentheses = 8,
+  kDecimalComma = 16,
+};
+std::uint8_t number_formatting(std::string_view value);
 // Inlined where it is called (GCC stopped inlining it once several places called it), so that the
 // test of the first byte costs no call on every value of a categorical column (2.7% of the
 // instructions importing 8 text columns of 100k rows, callgrind).
@@ -175,7 +186,9 @@ bool is_formatted_number_text(std::string_view value);
 }
 
 // is_formatted_number past its test of the first byte.
-bool is_formatted_number_text(std::string_view value) {
+bool is_formatted_number_text(std::string_view value) { return number_formatting(value) != 0; }
+
+std::uint8_t number_formatting(std::string_view value) {
   const auto strip_prefix = [&](std::string_view prefix) {
     if (!value.starts_with(prefix)) return false;
     value = trim(value.substr(prefix.size()));
@@ -194,24 +207,24 @@ bool is_formatted_number_text(std::string_view value) {
     }
     return false;
   };
-  bool formatted = false;
+  std::uint8_t formatting = 0;
   if (value.size() >= 2 && value.front() == '(' && value.back() == ')') {
     value = trim(value.substr(1, value.size() - 2));
-    formatted = true;
+    formatting |= kParentheses;
   }
   if (!strip_prefix("-")) strip_prefix("+");
   if (strip_currency(true)) {
-    formatted = true;
+    formatting |= kCurrencySign;
     if (!strip_prefix("-")) strip_prefix("+");  // "$-5"
   }
-  if (strip_suffix("%")) formatted = true;
-  if (strip_currency(false)) formatted = true;
+  if (strip_suffix("%")) formatting |= kPercentSign;
+  if (strip_currency(false)) formatting |= kCurrencySign;
   // What is left: digits, optionally grouped in threes by one separator, optionally followed by a
   // decimal mark (the other of ',' and '.') and digits.
   const auto is_digit = [](char ch) { return ch >= '0' && ch <= '9'; };
   std::size_t i = 0;
   while (i < value.size() && is_digit(value[i])) ++i;
-  if (i == 0) return false;
+  if (i == 0) return 0;
   char group = 0;
   if (i <= 3) {
     while (i + 4 <= value.size() && std::string_view(",. '").find(value[i]) != std::string_view::npos &&
@@ -221,14 +234,14 @@ bool is_formatted_number_text(std::string_view value) {
       i += 4;
     }
   }
-  if (group != 0) formatted = true;
+  if (group != 0) formatting |= kThousandsSeparators;
   if (i < value.size() && (value[i] == '.' || value[i] == ',') && value[i] != group) {
-    if (value[i] == ',') formatted = true;  // a decimal comma
+    if (value[i] == ',') formatting |= kDecimalComma;
     const std::size_t mark = i++;
     while (i < value.size() && is_digit(value[i])) ++i;
-    if (i == mark + 1) return false;
+    if (i == mark + 1) return 0;
   }
-  return i == value.size() && formatted;
+  return i == value.size() ? formatting : 0;
 }
 
 // Whether `value` (trimmed, not a number) is a date as exports write one: ISO ("2024-10-23",
@@ -283,6 +296,25 @@ bool looks_like_date(std::string_view value) {
 constexpr const char* kFormattedNumberHint =
     "a currency sign, thousands separators, a percent sign, parentheses for a negative or a decimal "
     "comma, which are read as text: write such values as plain numbers (1234.5, -45, 0.125)";
+
+// The formatting number_formatting found, in words: "a currency sign and thousands separators".
+std::string formatting_text(std::uint8_t formatting) {
+  constexpr std::pair<NumberFormatting, const char*> kNames[] = {
+      {kCurrencySign, "a currency sign"},
+      {kThousandsSeparators, "thousands separators"},
+      {kPercentSign, "a percent sign"},
+      {kParentheses, "parentheses for a negative"},
+      {kDecimalComma, "a decimal comma"}};
+  std::vector<const char*> names;
+  for (const auto& [bit, name] : kNames) {
+    if (formatting & bit) names.push_back(name);
+  }
+  std::string text;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    text += (k == 0 ? "" : k + 1 == names.size() ? " and " : ", ") + std::string(names[k]);
+  }
+  return text;
+}
 
 std::string quoted_for_message(std::string_view value);
 
@@ -367,10 +399,11 @@ std::uint8_t formats_reading(std::string_view value) {
   return formats;
 }
 
-// The options of `lathe import` that give `format`, quoted for a shell where needed.
+// The options of `lathe import` that give `format`, each character quoted for a shell: in a message,
+// "--decimal ," before a comma read as a typo ("not numbers with --decimal ,, which apply ...").
 std::string format_options(const NumberFormat& format) {
   const auto shell_word = [](char ch) {
-    return ch == ' ' ? std::string("' '") : ch == '\'' ? std::string("\"'\"") : std::string(1, ch);
+    return ch == '\'' ? std::string("\"'\"") : "'" + std::string(1, ch) + "'";
   };
   std::string options;
   if (format.decimal != '.') options += "--decimal " + shell_word(format.decimal);
@@ -403,6 +436,17 @@ std::string suggested_options(std::uint8_t formats, std::string_view example) {
     return format_options(format) + " (" + quoted_for_message(example) + " is then " + plain + ")";
   };
   return reading(*point) + " or with " + reading(*comma) + ", whichever they are written with";
+}
+
+// Said of a value that is_formatted_number: what it is written with (what is found, not every kind
+// of formatting), and how to read it as a number.
+std::string formatted_number_advice(std::string_view value) {
+  const std::string options = suggested_options(formats_reading(value), value);
+  return options.empty() ? "it is written with " + formatting_text(number_formatting(value)) +
+                               ", which Lathe reads as text; write such values as plain numbers "
+                               "(1234.5, -45, 0.125)"
+                         : "it is written with a thousands separator or a decimal comma; to read such "
+                           "values as numbers, import with " + options;
 }
 
 // Text Lathe would keep (a name or a category label) must be UTF-8 without NUL bytes: the whole
@@ -521,6 +565,9 @@ struct ColumnTally {
   std::int64_t plain_written_numbers = 0;
   std::int64_t first_plain_written_number_line = 0;
   std::string first_plain_written_number;
+  // With a number format other than the default: the numbers written with its decimal mark or
+  // thousands separator ("3,14" with --decimal ,), which the default format would not read.
+  std::int64_t format_written_numbers = 0;
   // The distinct non-missing values, split so that a column of numbers keeps at most
   // kNumericLabelLimit of them; a forced categorical column keeps all of its values in `texts`.
   LabelSet texts;
@@ -930,6 +977,8 @@ class CsvImport {
     for (const char mark : {'.', options.decimal, options.thousands}) {
       if (mark != 0 && number_marks_.find(mark) == std::string::npos) number_marks_ += mark;
     }
+    if (options.decimal != '.') format_marks_ += options.decimal;
+    if (options.thousands != 0) format_marks_ += options.thousands;
   }
 
   // Pass 1: header, types, labels, row count, errors.
@@ -976,15 +1025,23 @@ class CsvImport {
   // Said of a value (trimmed) that is no number in the file's format, when something reads it as
   // one: the options that would, or that it is a plain number the options given do not read; else "".
   std::string how_to_read(std::string_view value) const;
-  // A bad row: thrown unless skip_bad_rows, else counted (and kept as an example when early).
-  void bad_row(std::string reason, std::int64_t& count, std::vector<std::string>& examples) const;
+  // A bad row: thrown unless skip_bad_rows, else counted (and kept as an example when early). The
+  // error suggests --skip-bad-rows only where `skipping_helps`.
+  void bad_row(std::string reason, std::int64_t& count, std::vector<std::string>& examples,
+               bool skipping_helps = true) const;
   // Whether every numeric column of `record` (already of the right width) holds a number or a
   // missing value; else the reason.
   std::optional<std::string> non_number_in_numeric_column(const CsvRecord& record) const;
   // The same for the --numeric columns only, in column order: a row both passes skip before they
   // look at any other value (so a label or a bad byte in its other columns counts nowhere), with
   // the same reason in both.
-  std::optional<std::string> non_number_in_forced_numeric_column(const CsvRecord& record) const;
+  struct ForcedNumericReason {
+    std::string text;
+    // Not for a formatted number ("$36.00"): the column's other values are most likely written so
+    // too, and skipping their rows would skip every row.
+    bool skipping_helps = true;
+  };
+  std::optional<ForcedNumericReason> non_number_in_forced_numeric_column(const CsvRecord& record) const;
 
   // Adds the number `value` (trimmed, its number_text) of a column that may be numeric to its
   // tally's integer facts, or to its missing values when it equals an na_values number.
@@ -1033,6 +1090,7 @@ class CsvImport {
   std::string changed_;  // the message for a file that changed between or during the passes
   bool plain_numbers_;   // the default number format: '.' the decimal mark, no thousands separator
   std::string number_marks_;  // '.', the decimal mark and the thousands separator, each once
+  std::string format_marks_;  // the decimal mark other than '.', and the thousands separator
   std::vector<ColumnScan> columns_;
   std::vector<std::size_t> forced_numeric_;
   // Per column, whether pass 1 has seen more than kNumericLabelLimit distinct numbers in it, in
@@ -1172,23 +1230,20 @@ std::string CsvImport::how_to_read(std::string_view value) const {
     return " (a plain number, but not one with " + format_options({options_.decimal, options_.thousands}) +
            ": are the file's numbers written in more than one format?)";
   }
-  if (is_formatted_number(value)) {
-    const std::string options = suggested_options(formats_reading(value), value);
-    return options.empty() ? std::string(" (it is written with ") + kFormattedNumberHint + ")"
-                           : " (it is written with a thousands separator or a decimal comma: to read such "
-                                 "values as numbers, import with " + options + ")";
-  }
+  if (is_formatted_number(value)) return " (" + formatted_number_advice(value) + ")";
   return "";
 }
 
-void CsvImport::bad_row(std::string reason, std::int64_t& count,
-                        std::vector<std::string>& examples) const {
+void CsvImport::bad_row(std::string reason, std::int64_t& count, std::vector<std::string>& examples,
+                        bool skipping_helps) const {
   if (!options_.skip_bad_rows) {
     // Rows that a file separated by another delimiter makes bad are all of them: skipping them is
     // no remedy (a ';' file from a European spreadsheet was told to pass --skip-bad-rows).
     const std::string hint = delimiter_hint();
     throw InputError(file_ + ": " + reason +
-                     (hint.empty() ? " (pass --skip-bad-rows to skip such rows)" : hint));
+                     (!hint.empty()     ? hint
+                      : skipping_helps ? " (pass --skip-bad-rows to skip such rows)"
+                                       : ""));
   }
   ++count;
   if (examples.size() < kSkippedExamples) examples.push_back(std::move(reason));
@@ -1206,14 +1261,22 @@ std::optional<std::string> CsvImport::non_number_in_numeric_column(const CsvReco
   return std::nullopt;
 }
 
-std::optional<std::string> CsvImport::non_number_in_forced_numeric_column(
+std::optional<CsvImport::ForcedNumericReason> CsvImport::non_number_in_forced_numeric_column(
     const CsvRecord& record) const {
   for (const std::size_t c : forced_numeric_) {
     const std::string_view value = trim(record.fields[c]);
     std::string scratch;
-    if (!is_missing(value) && !is_number(number_text(value, scratch))) {
-      return non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)";
+    if (is_missing(value) || is_number(number_text(value, scratch))) continue;
+    if (is_formatted_number(value) && !(!plain_numbers_ && is_number(value))) {
+      // One sentence: "(it is written with ...) (the column is --numeric) (pass --skip-bad-rows
+      // ...)" were three asides in a row, the last no remedy.
+      return ForcedNumericReason{"line " + std::to_string(record.first_line) + ", column '" +
+                                     columns_[c].name + "' (--numeric): " + quoted_for_message(value) +
+                                     " is not a number: " + formatted_number_advice(value),
+                                 false};
     }
+    return ForcedNumericReason{
+        non_number_reason(record.first_line, columns_[c], value) + " (the column is --numeric)"};
   }
   return std::nullopt;
 }
@@ -1245,7 +1308,7 @@ void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRo
   }
   // A non-number in a forced numeric column makes the row bad before any of its values count.
   if (auto reason = non_number_in_forced_numeric_column(record)) {
-    bad_row(std::move(*reason), tally.skipped_rows, tally.skipped_examples);
+    bad_row(std::move(reason->text), tally.skipped_rows, tally.skipped_examples, reason->skipping_helps);
     return;
   }
   ++tally.kept_rows;
@@ -1264,6 +1327,9 @@ void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRo
     }
     const std::string_view text = kPlainNumbers ? value : formatted_number_text(value, scratch);
     if (column.forced == ForcedType::numeric) {  // a number: checked above
+      if (!kPlainNumbers && value.find_first_of(format_marks_) != std::string_view::npos) {
+        ++tally_of_column.format_written_numbers;
+      }
       tally_number(tally_of_column, text, record.first_line);
       double number = 0.0;
       if (held_column && parse_number(text, number)) {
@@ -1284,6 +1350,9 @@ void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRo
       }
     } else if (parse ? parse_number(text, number) : is_number(text)) {
       ++tally_of_column.numbers;
+      if (!kPlainNumbers && value.find_first_of(format_marks_) != std::string_view::npos) {
+        ++tally_of_column.format_written_numbers;
+      }
       tally_number(tally_of_column, text, record.first_line);
       if (parse) {
         hold_number(*held, c, number, value, record.first_line);
@@ -1443,6 +1512,7 @@ void CsvImport::merge_tally(ScanTally& whole, ScanTally& part) const {
       into.first_plain_written_number = std::move(from.first_plain_written_number);
     }
     into.plain_written_numbers += from.plain_written_numbers;
+    into.format_written_numbers += from.format_written_numbers;
     into.missing += from.missing;
     into.non_integer = into.non_integer || from.non_integer;
     into.beyond_int64 = into.beyond_int64 || from.beyond_int64;
@@ -1589,6 +1659,11 @@ std::string share_text(std::int64_t part, std::int64_t whole) {
 
 void CsvImport::decide_types() {
   const ColumnScan* first_bad = nullptr;
+  // Whether --decimal or --thousands read any number the default format would not: where none
+  // did, the notes on plainly written numbers say to import without them.
+  const bool format_needed = std::any_of(columns_.begin(), columns_.end(), [](const ColumnScan& column) {
+    return column.format_written_numbers > 0;
+  });
   for (ColumnScan& column : columns_) {
     if (column.forced == ForcedType::categorical) {
       column.type = ColumnType::categorical;
@@ -1660,8 +1735,9 @@ void CsvImport::decide_types() {
             std::to_string(column.plain_written_numbers) + " of them written plainly (the first " +
             quoted_for_message(column.first_plain_written_number) + " on line " +
             std::to_string(column.first_plain_written_number_line) + "), not numbers with " + given +
-            ", which apply to every column (as pandas' decimal= and thousands=): write all of the "
-            "file's numbers in one format");
+            ", which apply to every column (as pandas' decimal= and thousands=): " +
+            (format_needed ? std::string("write all of the file's numbers in one format")
+                           : "no number in the file needs them, so import without " + given));
       } else if (column.numbers == 0 &&
                  std::all_of(column.texts.labels().begin(), column.texts.labels().end(),
                              [](const std::string& label) { return looks_like_date(label); })) {
@@ -1775,7 +1851,7 @@ bool CsvImport::parse_row(const CsvRecord& record, RowBlock& block, std::size_t 
   // As pass 1 (scan_record), before any other value: a label found only in such a row is no
   // category (pass 1 collected none from it), and the reason is pass 1's.
   if (auto reason = non_number_in_forced_numeric_column(record)) {
-    bad_row(std::move(*reason), block.skipped_rows, block.skipped_examples);
+    bad_row(std::move(reason->text), block.skipped_rows, block.skipped_examples, reason->skipping_helps);
     return false;
   }
   // Values go straight into the block; a bad row is dropped by the caller not counting it.

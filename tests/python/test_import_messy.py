@@ -91,22 +91,36 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("column 'euro'", full[1])
         # Thousands separators alone, and decimal commas, are read with the option named.
         self.assertIn("column 'thousands'", full[2])
-        self.assertTrue(full[2].endswith("to read them as numbers, import with --thousands ,"), full[2])
+        self.assertTrue(full[2].endswith("to read them as numbers, import with --thousands ','"), full[2])
         self.assertIn("column 'decimal_comma'", full[3])
-        self.assertTrue(full[3].endswith("to read them as numbers, import with --decimal ,"), full[3])
+        self.assertTrue(full[3].endswith("to read them as numbers, import with --decimal ','"), full[3])
         for name in ("city", "version"):
             self.assertFalse([n for n in notes if f"column '{name}'" in n], notes)
         # Dates ("23.10.2024") group no digits in threes: not amounts, but dates.
         [day] = [n for n in notes if "column 'day'" in n]
         self.assertIn("a label per date", day)
 
-    def test_forced_numeric_formatted_value_says_how_to_write_it(self):
-        df = pd.DataFrame({"amount": ["12.5", "$1,234", "7"], "y": [0, 1, 0]})
+    def test_forced_numeric_formatted_value_says_what_it_is_written_with_in_one_sentence(self):
+        # QA: the error listed every kind of formatting, then "(the column is --numeric) (pass
+        # --skip-bad-rows to skip such rows)": three asides in a row, the last dropping every row of a
+        # column of amounts. It names the formatting found, and --skip-bad-rows no more.
+        for amount, written_with in [("$1,234", "a currency sign and thousands separators"),
+                                     ("12.5%", "a percent sign"), ("(45.00)", "parentheses for a negative")]:
+            with self.subTest(amount=amount):
+                df = pd.DataFrame({"amount": ["12.5", amount, "7"], "y": [0, 1, 0]})
+                proc = attempt("import", self.write_csv("forced.csv", df), self.path("forced.h5"),
+                               "--numeric", "amount")
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(f"line 3, column 'amount' (--numeric): '{amount}' is not a number: it is written with "
+                              f"{written_with}, which Lathe reads as text; write such values as plain numbers "
+                              f"(1234.5, -45, 0.125)\n", proc.stderr)
+                self.assertNotIn("--skip-bad-rows", proc.stderr)
+        # A value that is no number in any format still suggests skipping its row.
+        df = pd.DataFrame({"amount": ["12.5", "n/a?", "7"], "y": [0, 1, 0]})
         proc = attempt("import", self.write_csv("forced.csv", df), self.path("forced.h5"), "--numeric", "amount")
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn("line 3, column 'amount': '$1,234' is not a number (it is written with a currency sign, "
-                      "thousands separators", proc.stderr)
-        self.assertIn("write such values as plain numbers", proc.stderr)
+        self.assertIn("line 3, column 'amount': 'n/a?' is not a number (the column is --numeric) (pass "
+                      "--skip-bad-rows to skip such rows)", proc.stderr)
 
     def european_frame(self):
         """Amounts as a German or French spreadsheet writes them, and the same numbers."""
@@ -212,28 +226,40 @@ class MessyCsv(unittest.TestCase):
         proc = attempt("import", csv, self.path("mixed.h5"), *flags, "--numeric", "rate")
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("line 3, column 'rate': '3.14' is not a number (a plain number, but not one with "
-                      "--decimal , --thousands .", proc.stderr)
+                      "--decimal ',' --thousands '.'", proc.stderr)
         proc = run("import", csv, self.path("mixed.h5"), *flags)
         self.assertIn("(1 numeric, 1 categorical)", proc.stdout)
         self.assertIn("column 'rate' was imported as categorical, though 100.00% of its 4 non-missing values "
                       "are numbers, 2 of them written plainly (the first '3.14' on line 3), not numbers with "
-                      "--decimal , --thousands .", proc.stderr)
+                      "--decimal ',' --thousands '.', which apply to every column (as pandas' decimal= and "
+                      "thousands=): write all of the file's numbers in one format", proc.stderr)
+
+    def test_a_file_of_plain_numbers_imported_with_decimal_is_told_to_import_without_it(self):
+        # QA: "not numbers with --decimal ,, which apply ..." read as a typo, and where no number of
+        # the file is written with the decimal comma the remedy is to drop the option.
+        df = pd.DataFrame({"carat": ["0.76", "1.5", "0.3"], "price": [2518, 3584, 990], "cut": ["a", "b", "a"]})
+        csv = self.write_csv("semi_dot.csv", df, sep=";")
+        proc = run("import", csv, self.path("semi_dot.h5"), "--delimiter", ";", "--decimal", ",")
+        self.assertIn("lathe import: note: column 'carat' was imported as categorical, though 100.00% of its 3 "
+                      "non-missing values are numbers, 3 of them written plainly (the first '0.76' on line 2), not "
+                      "numbers with --decimal ',', which apply to every column (as pandas' decimal= and thousands=): "
+                      "no number in the file needs them, so import without --decimal ','\n", proc.stderr)
 
     def test_formatted_number_notes_name_the_options_that_read_them(self):
         eu = self.write_csv("eu.csv", self.european_frame(), sep=";")
         proc = run("import", eu, self.path("eu.h5"), "--delimiter", ";")
         notes = [line for line in proc.stderr.splitlines() if line.startswith("lathe import: note:")]
         [amount] = [n for n in notes if "column 'amount'" in n]
-        self.assertTrue(amount.endswith("to read them as numbers, import with --decimal , --thousands ."), amount)
+        self.assertTrue(amount.endswith("to read them as numbers, import with --decimal ',' --thousands '.'"), amount)
         [rate] = [n for n in notes if "column 'rate'" in n]
-        self.assertTrue(rate.endswith("to read them as numbers, import with --decimal ,"), rate)
+        self.assertTrue(rate.endswith("to read them as numbers, import with --decimal ','"), rate)
         # "1,234" alone: a thousands separator or a decimal comma; both are named.
         df = pd.DataFrame({"amount": ["1,234", "5,678", "2,500"], "y": [1, 2, 3]})
         proc = attempt("import", self.write_csv("amb.csv", df), self.path("amb.h5"), "--numeric", "amount")
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn("'1,234' is not a number (it is written with a thousands separator or a decimal comma: "
-                      "to read such values as numbers, import with --thousands , ('1,234' is then 1234) or "
-                      "with --decimal , ('1,234' is then 1.234), whichever they are written with)", proc.stderr)
+        self.assertIn("'1,234' is not a number: it is written with a thousands separator or a decimal comma; "
+                      "to read such values as numbers, import with --thousands ',' ('1,234' is then 1234) or "
+                      "with --decimal ',' ('1,234' is then 1.234), whichever they are written with\n", proc.stderr)
 
     def test_a_column_of_dates_is_noted(self):
         days = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(ROWS) % 300, unit="D")
