@@ -222,12 +222,28 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
   if (args.cross == "all") {
     options.cross_all = true;
   } else {
-    for (const auto& item : split_name_list(args.cross)) {
+    const std::vector<std::string> items = split_name_list(args.cross);
+    const auto is_cross = [](const std::string& item) {
       const std::vector<CrossSide> sides = split_cross(item);
-      if (sides.size() != 2 || sides[0].name.empty() || sides[1].name.empty()) {
-        throw UsageError("--cross: '" + (lists_as_is(item) ? item : listed_name(item)) +
-                         "': expected COLUMN*COLUMN (a '*' in a column's name is written \\*)");
+      return sides.size() == 2 && !sides[0].name.empty() && !sides[1].name.empty();
+    };
+    const auto shown = [](const std::string& item) { return lists_as_is(item) ? item : listed_name(item); };
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string& item = items[i];
+      if (!is_cross(item)) {
+        // No '*' in it, but a cross with the item next to it: most likely a column's name holding
+        // a ',' that was not escaped (`--cross 'mass, g*sex'`), which the '*' hint missed.
+        const bool one_with_next = i + 1 < items.size() && is_cross(item + "," + items[i + 1]);
+        const bool one_with_previous = i > 0 && is_cross(items[i - 1] + "," + item);
+        std::string hint = "(a '*' in a column's name is written \\*)";
+        if (item.find('*') == std::string::npos && (one_with_next || one_with_previous)) {
+          hint = "(if the ',' between " +
+                 (one_with_next ? "it and '" + shown(items[i + 1]) + "'" : "'" + shown(items[i - 1]) + "' and it") +
+                 " is in a column's name, write it \\,; a '*' in a column's name is written \\*)";
+        }
+        throw UsageError("--cross: '" + shown(item) + "': expected COLUMN*COLUMN " + hint);
       }
+      const std::vector<CrossSide> sides = split_cross(item);
       options.crosses.push_back({sides[0].name, sides[1].name, sides[0].column, sides[1].column});
     }
   }

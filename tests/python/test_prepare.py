@@ -525,6 +525,32 @@ class PrepareTest(unittest.TestCase):
         with self.prepare(data, "--label", "y", "--cross", "flipper\\#bins*sex", name="hashcol_out") as f:
             self.assertIn("flipper#bins*sex", f)
 
+    def test_a_cross_split_at_an_unescaped_comma_is_told_to_escape_it(self):
+        # QA: `--cross 'mass, g*sex'` (a column "mass, g") was split at its comma, and the error
+        # for the item 'mass' named only the escape of a '*', not the comma's.
+        rng = np.random.default_rng(8)
+        rows = 200
+        df = pd.DataFrame({"mass, g": rng.normal(4000, 600, rows).round(0), "sex": rng.choice(["f", "m"], rows),
+                           "y": rng.integers(0, 2, rows)})
+        data = self.imported(df, "comma")
+        for cross, message in [
+            ("mass, g*sex", "--cross: 'mass': expected COLUMN*COLUMN (if the ',' between it and 'g*sex' is in a "
+                            "column's name, write it \\,; a '*' in a column's name is written \\*)"),
+            ("sex*mass, g", "--cross: 'g': expected COLUMN*COLUMN (if the ',' between 'sex*mass' and it is in a "
+                            "column's name, write it \\,; a '*' in a column's name is written \\*)"),
+        ]:
+            with self.subTest(cross=cross):
+                proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--cross", cross, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(message, proc.stderr)
+        # Escaped, it is the column.
+        with self.prepare(data, "--label", "y", "--cross", "mass\\, g*sex", name="comma_out") as f:
+            self.assertIn("mass, g*sex", f)
+        # An item with no neighbour to join keeps the '*' hint alone.
+        proc = run("prepare", data, self.path("bad.h5"), "--label", "y", "--cross", "sex", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--cross: 'sex': expected COLUMN*COLUMN (a '*' in a column's name is written \\*)", proc.stderr)
+
 
 def labels_of(dataset):
     return [s.decode() if isinstance(s, bytes) else s for s in dataset.attrs["categories"]]
