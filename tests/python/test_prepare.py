@@ -171,21 +171,25 @@ class PrepareTest(unittest.TestCase):
         # 8% of the values 1000 times further out, more than the 1% and 99% quantiles can cut off:
         # --clip iqr[:K] clips to the quartiles -+ K interquartile ranges (default 1.5), then fills
         # and scales as np.clip -> SimpleImputer -> StandardScaler; a column whose quartiles are one
-        # value is left unclipped, with a note, rather than made constant.
+        # value is left unclipped rather than made constant, with a note where it has other values
+        # (a count mostly 0), without one for a flag (two values: nothing to clip).
         rng = np.random.default_rng(21)
         far = rng.normal(0, 1, 1000)
         far[rng.choice(1000, 80, replace=False)] *= 1000
         far[rng.uniform(0, 1, 1000) < 0.05] = np.nan
-        df = pd.DataFrame({"q": far, "k": far.copy(), "flag": (np.arange(1000) % 10 == 0).astype(float)})
+        df = pd.DataFrame({"q": far, "k": far.copy(), "flag": (np.arange(1000) % 10 == 0).astype(float),
+                           "count": (np.arange(1000) % 10 == 0) * (1 + np.arange(1000) % 7).astype(float)})
         data, out_path = self.imported(df), self.path("iqr.h5")
         proc = run("prepare", data, out_path, "--clip", "iqr,k=iqr:3", "--device", "cpu")
-        self.assertIn("note: column 'flag': its quartiles are one value (0), so --clip iqr would make it constant: "
+        self.assertIn("note: column 'count': its quartiles are one value (0), so --clip iqr would make it constant: "
                       "left unclipped", proc.stderr)
+        self.assertNotIn("column 'flag'", proc.stderr)
         with h5py.File(out_path, "r") as out:
             x = self.as_float32(df)
             numeric = {e["name"]: e for e in json.loads(out.attrs["lathe_preparation"])["numeric"]}
-            self.assertIsNone(numeric["flag"]["clip_lo"])
-            self.assertIsNone(numeric["flag"]["clip_hi"])
+            for c in ["flag", "count"]:
+                self.assertIsNone(numeric[c]["clip_lo"])
+                self.assertIsNone(numeric[c]["clip_hi"])
             for c, k in [("q", 1.5), ("k", 3.0)]:
                 q25, q75 = np.quantile(x[c].dropna(), [0.25, 0.75])
                 lo, hi = float(np.float32(q25 - k * (q75 - q25))), float(np.float32(q75 + k * (q75 - q25)))
