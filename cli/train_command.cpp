@@ -448,6 +448,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   finite_at_least("--decay", o.trainer.decay, 0.0, false);
   finite_at_least("--warmup", static_cast<double>(o.trainer.warmup_steps), 0.0, false);
   finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
+  finite_at_least("--cooldown", static_cast<double>(o.trainer.cooldown_epochs), 0.0, false);
   finite_at_least("--stop-margin", o.stop_margin, 0.0, false);
   finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
   if (o.trainer.checkpoint_every > 0) {
@@ -741,6 +742,10 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
                             {"max_epochs", report.max_epochs},
                             {"epochs_run", report.outcome.history.size()},
                             {"best_epoch", report.outcome.best_epoch},
+                            // The epoch after which --cooldown's decay began; null: none.
+                            {"cooldown_after_epoch", report.outcome.cooldown_after_epoch > 0
+                                                         ? nlohmann::json(report.outcome.cooldown_after_epoch)
+                                                         : nlohmann::json(nullptr)},
                             {"metric", report.outcome.metric},
                             {"valid", metrics_json(report.best_valid)},
                             {"seconds", report.seconds}};
@@ -870,6 +875,11 @@ void add_train_command(CLI::App& app) {
       cmd, "--patience", o.trainer.patience,
       "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner; an "
       "epoch whose training loss is above 1.1x the lowest so far does not count)")
+      ->capture_default_str();
+  add_whole_number_option(
+      cmd, "--cooldown", o.trainer.cooldown_epochs,
+      "When --patience runs out, decay the rate from where the schedule has it to zero over this many "
+      "more epochs, then stop, keeping the best epoch of all (0 = stop at once)")
       ->capture_default_str();
   cmd->add_option("--stop-margin", o.stop_margin,
                   "Stop also after 3 epochs in a row whose validation metric is worse than its best by more than "

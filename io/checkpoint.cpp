@@ -76,6 +76,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
                             {"best_epoch", state.best_epoch},
                             {"best_value", number_or_null(state.best_value)},
                             {"epochs_since_best", state.epochs_since_best},
+                            {"cooldown_after_epoch", state.cooldown_after_epoch},
                             {"step", state.step},
                             {"optimizer_step_origin", state.optimizer_step_origin},
                             {"history", history}};
@@ -133,6 +134,8 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
     s.best_epoch = j.at("best_epoch").get<std::int32_t>();
     s.best_value = number_or_nan(j.at("best_value"));
     s.epochs_since_best = j.at("epochs_since_best").get<std::int32_t>();
+    // Absent from a checkpoint written before --cooldown: no cooldown had begun.
+    s.cooldown_after_epoch = j.value("cooldown_after_epoch", 0);
     s.step = j.at("step").get<std::int64_t>();
     // Format 1 stored no optimizer state: its moments restart at zero, and the step count with them.
     s.optimizer_step_origin = version >= 2 ? j.at("optimizer_step_origin").get<std::int64_t>() : s.step;

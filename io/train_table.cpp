@@ -703,7 +703,7 @@ std::vector<std::string> resume_option_notes(const std::filesystem::path& path, 
   static const char* const kTrainingOptions[] = {"epochs", "batch", "lr", "optimizer", "schedule", "decay",
                                                  "warmup", "momentum", "l1", "l2", "clip-grad", "seed", "mode",
                                                  "sync-every", "workers", "class-weight", "weight", "patience",
-                                                 "stop-margin", "sparse-updates"};
+                                                 "cooldown", "stop-margin", "sparse-updates"};
   // --momentum moves only the momentum optimizers' steps (another optimizer notes it as unused).
   const bool uses_momentum = optimizer == OptimizerKind::momentum || optimizer == OptimizerKind::nesterov;
   std::vector<std::string> notes;
@@ -2336,6 +2336,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         refit_rows.block.rows, nullptr};
     TrainerOptions again = trainer;
     again.stop_after_epoch = report.outcome.best_epoch;
+    // The rates of the chosen epochs: a cooldown the first run began after epoch k begins there.
+    again.cooldown_after_epoch = report.outcome.cooldown_after_epoch;
     again.patience = 0;
     again.overfit_margin = 0.0;
     again.checkpoint_every = 0;

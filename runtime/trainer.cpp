@@ -54,16 +54,50 @@ float learning_rate_at(const TrainerOptions& o, std::int64_t step, std::int64_t 
   return lr;
 }
 
+// A run's rates: TrainerOptions' schedule over total_steps, and from cooldown_first_step on (0:
+// never) a cosine decay from the rate the schedule has at that step to zero over cooldown_steps
+// (TrainerOptions::cooldown_epochs), its last step above zero as the schedule's own is.
+struct RateSchedule {
+  std::int64_t total_steps = 1;
+  std::int64_t cooldown_first_step = 0;
+  std::int64_t cooldown_steps = 0;
+};
+
+float learning_rate_at(const TrainerOptions& o, std::int64_t step, const RateSchedule& s) {
+  if (s.cooldown_first_step > 0 && step >= s.cooldown_first_step) {
+    const float from = learning_rate_at(o, s.cooldown_first_step, s.total_steps);
+    const double t = std::min(1.0, static_cast<double>(step - s.cooldown_first_step) /
+                                       static_cast<double>(std::max<std::int64_t>(1, s.cooldown_steps)));
+    return static_cast<float>(0.5 * from * (1.0 + std::cos(M_PI * t)));
+  }
+  return learning_rate_at(o, step, s.total_steps);
+}
+
+// The lowest training loss of epochs history[0 .. i].
+double lowest_train_loss(const std::vector<EpochRecord>& history, std::size_t i) {
+  double lowest = history[i].train_loss;
+  for (std::size_t j = 0; j < i; ++j) lowest = std::min(lowest, history[j].train_loss);
+  return lowest;
+}
+
 // Whether epoch history[i] counts toward an early stop (kStopCountLossRatio): its training loss
 // within that ratio of the lowest up to it, or so far above it that the run diverges
 // (kDivergedLossRatio), which stopping ends with the best epoch kept rather than in a loss that
 // overflows.
 bool counts_toward_stopping(const std::vector<EpochRecord>& history, std::size_t i) {
-  double lowest = history[i].train_loss;
-  for (std::size_t j = 0; j < i; ++j) lowest = std::min(lowest, history[j].train_loss);
+  const double lowest = lowest_train_loss(history, i);
   const double loss = history[i].train_loss;
   return !(loss > kStopCountLossRatio * lowest) ||
          loss > kDivergedLossRatio * lowest;  // NaN: counts
+}
+
+// Whether the run may cool down after epoch history[i] (TrainerOptions::cooldown_epochs): its
+// training loss within kStopCountLossRatio of the lowest, on the plateau the rate keeps it on. A
+// run whose loss climbs past kDivergedLossRatio times its lowest also runs out of patience, and
+// is stopped with its best epoch kept: more epochs, even at falling rates, overflowed it (lr 0.4
+// at batch 1: loss 2e9, 1e31, then not finite).
+bool may_cool_down(const std::vector<EpochRecord>& history, std::size_t i) {
+  return history[i].train_loss <= kStopCountLossRatio * lowest_train_loss(history, i);
 }
 
 // Whether the last kOverfitStopEpochs epochs' validation metric was each worse than `best` by
@@ -171,7 +205,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // `rows_done(n)`, when not empty, is told after each group of steps that the first n of `rows` are
 // done (TrainerOptions::on_epoch_progress).
 void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, double mean_weight, std::int64_t& step,
-               std::int64_t optimizer_restart, std::int64_t total_steps, std::vector<PlannedStep>& plans,
+               std::int64_t optimizer_restart, const RateSchedule& schedule, std::vector<PlannedStep>& plans,
                const std::function<void(std::int64_t)>& rows_done) {
   if (options.mode == TrainMode::parallel) {
     LocalSgdSettings local;
@@ -180,7 +214,7 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     local.sync_every = options.sync_every;
     local.workers = options.workers;
     local.first_step = step + 1 - optimizer_restart;
-    local.learning_rate = learning_rate_at(options, step + 1, total_steps);
+    local.learning_rate = learning_rate_at(options, step + 1, schedule);
     model.train_epoch_local_sgd(local);
     step += (rows + options.batch - 1) / options.batch;
     if (rows_done) rows_done(rows);
@@ -193,7 +227,7 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     p.first = first;
     p.count = std::min(options.batch, rows - first);
     p.settings.step = step - optimizer_restart;
-    p.settings.learning_rate = learning_rate_at(options, step, total_steps);
+    p.settings.learning_rate = learning_rate_at(options, step, schedule);
     p.settings.mean_weight = mean_weight;
     // The loss stays on the device and is read once per epoch: no wait after every GPU step.
     p.settings.return_loss = false;
@@ -243,8 +277,8 @@ std::int32_t last_epoch_of(const TrainerOptions& options) {
 }
 
 // Runs an epoch's steps (the model's loss sum already reset) and returns the epoch's total sample
-// weight: (epoch, step, optimizer_restart, total_steps).
-using EpochSteps = std::function<double(std::int32_t, std::int64_t&, std::int64_t, std::int64_t)>;
+// weight: (epoch, step, optimizer_restart, schedule).
+using EpochSteps = std::function<double(std::int32_t, std::int64_t&, std::int64_t, const RateSchedule&)>;
 
 // The epoch loop shared by train_model and train_model_streamed: validation, early stopping,
 // the NaN stop, metrics log, progress and checkpoints.
@@ -265,7 +299,25 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   }
   // Without a validation set, early stopping watches the training loss (the summary says so).
   if (!(valid && valid->rows > 0)) outcome.metric = "train_loss";
-  const std::int64_t total_steps = steps_per_epoch * options.epochs;
+  RateSchedule schedule;
+  schedule.total_steps = steps_per_epoch * options.epochs;
+  std::int32_t last_epoch = last_epoch_of(options);
+  // The cooldown (TrainerOptions::cooldown_epochs) after epoch `after`: its steps and the run's
+  // new last epoch.
+  std::int32_t cooldown_after = 0;
+  const auto start_cooldown = [&](std::int32_t after) {
+    const std::int32_t end = std::min(after + options.cooldown_epochs, options.epochs);
+    cooldown_after = after;
+    schedule.cooldown_first_step = static_cast<std::int64_t>(after) * steps_per_epoch + 1;
+    schedule.cooldown_steps = static_cast<std::int64_t>(end - after) * steps_per_epoch;
+    last_epoch = std::min(last_epoch, end);
+  };
+  if (options.cooldown_epochs < 0 || options.cooldown_after_epoch < 0) {
+    throw InputError("--cooldown must be at least 0");
+  }
+  if (options.cooldown_epochs > 0 && options.cooldown_after_epoch > 0 && options.cooldown_after_epoch < options.epochs) {
+    start_cooldown(options.cooldown_after_epoch);
+  }
   std::vector<float> predictions;
   double best_value = NAN;
   std::int32_t since_best = 0;
@@ -288,11 +340,14 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     since_best = r->epochs_since_best;
     step = r->step;
     optimizer_restart = r->optimizer_step_origin;
+    if (options.cooldown_epochs > 0 && r->cooldown_after_epoch > 0 && r->cooldown_after_epoch < options.epochs) {
+      start_cooldown(r->cooldown_after_epoch);
+    }
     outcome.best = r->best;
     outcome.best_epoch = r->best_epoch;
     outcome.history = r->history;
     // A run that had already stopped early stays stopped.
-    if ((options.patience > 0 && since_best >= options.patience) ||
+    if ((options.patience > 0 && since_best >= options.patience && cooldown_after == 0) ||
         (valid && valid->rows > 0 && overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin))) {
       first_epoch = options.epochs + 1;
       if (options.progress) {
@@ -303,11 +358,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   }
   const auto start = std::chrono::steady_clock::now();
 
-  const std::int32_t last_epoch = last_epoch_of(options);
   for (std::int32_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     model.take_loss_sum();  // start the epoch's running loss from zero
-    const double total_weight = run_epoch(epoch, step, optimizer_restart, total_steps);
+    const double total_weight = run_epoch(epoch, step, optimizer_restart, schedule);
     // The penalties the epoch's last steps left to the sparse features' next updates, before the
     // weights are validated, checkpointed or kept (plain SGD; Model::catch_up_penalties).
     model.catch_up_penalties();
@@ -393,12 +447,43 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       std::cerr << "  " << static_cast<long long>(record.rows_per_second) << " rows/s  eta " << eta_text(eta)
                 << (better ? "  *" : "") << "\n";
     }
+    // Patience run out: the cooldown, or the stop. Decided before the checkpoint, which records it.
+    bool stop = false;
+    if (options.patience > 0 && since_best >= options.patience && cooldown_after == 0) {
+      if (options.cooldown_epochs > 0 && epoch < options.epochs &&
+          may_cool_down(outcome.history, outcome.history.size() - 1)) {
+        start_cooldown(epoch);
+        if (options.progress) {
+          std::cerr << "early stop: " << outcome.metric << " has not improved for " << options.patience
+                    << " epochs; the rate decays to zero over " << (last_epoch - epoch)
+                    << (last_epoch - epoch == 1 ? " more epoch" : " more epochs")
+                    << " (--cooldown) before the run ends\n";
+        }
+      } else {
+        if (options.progress) {
+          std::cerr << "early stop: " << outcome.metric << " has not improved for " << options.patience
+                    << " epochs; keeping epoch " << outcome.best_epoch << "\n";
+        }
+        stop = true;
+      }
+    } else if (overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin)) {
+      if (options.progress) {
+        std::cerr << "early stop: " << outcome.metric << " has been worse than its best by more than "
+                  << options.overfit_margin << " for " << kOverfitStopEpochs << " epochs; keeping epoch "
+                  << outcome.best_epoch << "\n";
+      }
+      stop = true;
+    } else if (cooldown_after > 0 && epoch == last_epoch && options.progress && options.stop_after_epoch == 0) {
+      std::cerr << "cooldown done: keeping epoch " << outcome.best_epoch << "\n";
+    }
+    outcome.cooldown_after_epoch = cooldown_after;
     if (options.checkpoint_every > 0 && epoch % options.checkpoint_every == 0 && options.on_checkpoint) {
       TrainerState state;
       state.next_epoch = epoch + 1;
       state.best_epoch = outcome.best_epoch;
       state.best_value = best_value;
       state.epochs_since_best = since_best;
+      state.cooldown_after_epoch = cooldown_after;
       state.step = step;
       state.optimizer_step_origin = optimizer_restart;
       state.optimizer = model.optimizer_state();
@@ -407,22 +492,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
       state.history = outcome.history;
       options.on_checkpoint(state);
     }
-    if (options.patience > 0 && since_best >= options.patience) {
-      if (options.progress) {
-        std::cerr << "early stop: " << outcome.metric << " has not improved for " << options.patience
-                  << " epochs; keeping epoch " << outcome.best_epoch << "\n";
-      }
-      break;
-    }
-    if (overfitting(outcome.history, outcome.metric, best_value, options.overfit_margin)) {
-      if (options.progress) {
-        std::cerr << "early stop: " << outcome.metric << " has been worse than its best by more than "
-                  << options.overfit_margin << " for " << kOverfitStopEpochs << " epochs; keeping epoch "
-                  << outcome.best_epoch << "\n";
-      }
-      break;
-    }
+    if (stop) break;
   }
+  outcome.cooldown_after_epoch = cooldown_after;
   return outcome;
 }
 
@@ -570,7 +642,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
   constexpr double kProgressMinEpochSeconds = 0.5;
   double last_epoch_seconds = -1.0;
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
-                                     std::int64_t total_steps) {
+                                     const RateSchedule& schedule) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
     if (epoch < last_epoch_of(options))
@@ -584,7 +656,7 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                                    train.rows, seconds_since(epoch_start)});
       };
     }
-    run_steps(model, train.rows, options, mean_weight, step, restart, total_steps, plans, rows_done);
+    run_steps(model, train.rows, options, mean_weight, step, restart, schedule, plans, rows_done);
     last_epoch_seconds = seconds_since(epoch_start);
     return total_weight;
   };
@@ -628,7 +700,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
     return std::async(std::launch::async, [&train, &into, w] { train.load(w, into); });
   };
   const EpochSteps epoch_steps = [&](std::int32_t epoch, std::int64_t& step, std::int64_t restart,
-                                     std::int64_t total_steps) {
+                                     const RateSchedule& schedule) {
     const auto epoch_start = std::chrono::steady_clock::now();
     // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
     const EpochPermutation window_order = window_order_of(epoch);
@@ -673,7 +745,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
                                      before + done, rows, seconds_since(epoch_start)});
         };
       }
-      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, total_steps, plans, rows_done);
+      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, schedule, plans, rows_done);
       // Nothing reads `current` now (the GPU model copied it at binding): the next load may overwrite it.
       model.finish_background_work();
     }

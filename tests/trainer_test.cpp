@@ -530,6 +530,7 @@ TEST(Trainer, AValidationMetricWorseThanItsBestByTheMarginStopsTraining) {
     options.progress = false;
     options.learning_rate = 0.05f;
     options.overfit_margin = margin;
+    options.cooldown_epochs = 0;  // the stop itself (TrainerCooldown: the decay patience starts)
     OptimizerConfig config;
     config.kind = OptimizerKind::sgd;
     auto model = make_model(DeviceContext::cpu(), t.shape, config, options.seed);
@@ -961,6 +962,8 @@ TrainerOptions refit_test_options(TrainMode mode, float learning_rate = 0.0f) {
   options.epochs = 12;
   options.batch = 30;
   options.patience = 3;
+  // Stopped where patience runs out (TrainerCooldown replays a cooldown's rates in a refit).
+  options.cooldown_epochs = 0;
   options.progress = false;
   options.learning_rate = learning_rate;
   options.mode = mode;
@@ -970,8 +973,9 @@ TrainerOptions refit_test_options(TrainMode mode, float learning_rate = 0.0f) {
 }
 
 // The refit's options, as io/train_table.cpp makes them: the run's first `epochs` epochs, unvalidated.
-TrainerOptions refit_again(TrainerOptions options, std::int32_t epochs) {
+TrainerOptions refit_again(TrainerOptions options, std::int32_t epochs, std::int32_t cooldown_after_epoch = 0) {
   options.stop_after_epoch = epochs;
+  options.cooldown_after_epoch = cooldown_after_epoch;
   options.patience = 0;
   options.overfit_margin = 0.0;
   return options;
@@ -1008,7 +1012,8 @@ RefitResult run_refit(const DeviceContext& ctx, const RefitData& d, const Optimi
     model->set_parameters(start);
   }
   model->bind_training_set(every.set);
-  out.refit = train_model(ctx, *model, every, nullptr, PredictionLink{}, 2, refit_again(options, epochs));
+  out.refit = train_model(ctx, *model, every, nullptr, PredictionLink{}, 2,
+                          refit_again(options, epochs, out.first.cooldown_after_epoch));
   out.refitted = flat_parameters(model->parameters());
   out.predictions.resize(static_cast<std::size_t>(valid.rows));
   predict(*model, PredictionLink{}, valid.set.rows, out.predictions);
@@ -1110,6 +1115,91 @@ TEST_P(RefitOnDevice, ANumericModelIsTheFreshModelsAndTheCpus) {
 
 LATHE_INSTANTIATE_FOR_DEVICES(RefitOnDevice);
 
+// When --patience runs out the rate decays from where the schedule has it to zero over
+// cooldown_epochs more epochs, and the run ends after them with the best epoch of all kept; a
+// refit (stop_after_epoch, cooldown_after_epoch) replays those rates, and a checkpoint taken in
+// the decay resumes it. Validation rows that are the training rows with every label flipped make
+// epoch 1 the best and every later one worse.
+TEST(TrainerCooldown, PatienceRunningOutStartsADecayToZeroThatARefitReplays) {
+  SmallTraining t;
+  std::vector<float> flipped(t.labels.size());
+  for (std::size_t r = 0; r < flipped.size(); ++r) flipped[r] = 1.0f - t.labels[r];
+  const PreparedRowsView rows{t.block.dense.data(), t.block.slot.data(), t.block.value.data(), t.block.rows};
+  const LabeledRows train{{rows, t.labels.data(), nullptr}, t.block.rows, t.labels.data()};
+  const LabeledRows valid{{rows, flipped.data(), nullptr}, t.block.rows, flipped.data()};
+  std::vector<TrainerState> states;
+  const auto run = [&](TrainerOptions options, bool validated, ModelParameters* last = nullptr,
+                       const TrainerState* resume = nullptr) {
+    OptimizerConfig config;
+    config.kind = OptimizerKind::sgd;
+    auto model = make_model(DeviceContext::cpu(), t.shape, config, options.seed);
+    model->bind_training_set(train.set);
+    if (resume) model->set_parameters(resume->last);
+    options.resume = resume;
+    TrainOutcome outcome =
+        train_model(DeviceContext::cpu(), *model, train, validated ? &valid : nullptr, PredictionLink{}, 2, options);
+    if (last) *last = model->parameters();
+    return outcome;
+  };
+  TrainerOptions options;
+  options.epochs = 12;
+  options.batch = 16;
+  options.patience = 2;
+  options.cooldown_epochs = 4;
+  options.progress = false;
+  options.learning_rate = 0.05f;
+  options.schedule = ScheduleKind::constant;
+  options.checkpoint_every = 1;
+  options.on_checkpoint = [&states](const TrainerState& s) { states.push_back(s); };
+  const TrainOutcome cooled = run(options, true);
+  // Patience runs out after epoch 3; epochs 4 to 7 decay the rate; the best epoch stays the first.
+  EXPECT_EQ(cooled.cooldown_after_epoch, 3);
+  ASSERT_EQ(cooled.history.size(), 7u);
+  EXPECT_EQ(cooled.best_epoch, 1);
+  ASSERT_EQ(states.size(), 7u);
+  EXPECT_EQ(states[3].cooldown_after_epoch, 3);
+  EXPECT_EQ(states[2].cooldown_after_epoch, 3);  // the checkpoint of the epoch that started it
+  EXPECT_EQ(states[1].cooldown_after_epoch, 0);
+  // The rate falls toward zero: at a constant --lr, plain SGD moves the weights in the last
+  // decayed epoch (rates at most 0.15 of --lr) far less than in the epoch before the decay.
+  const auto moved = [&](std::size_t epoch) {
+    const std::vector<float> a = flat_parameters(states[epoch - 1].last), b = flat_parameters(states[epoch - 2].last);
+    double d = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+    return std::sqrt(d);
+  };
+  EXPECT_LT(moved(7), 0.3 * moved(3));
+  EXPECT_GT(moved(3), 0.0);
+
+  // --cooldown 0: the run stops where patience runs out.
+  options.on_checkpoint = nullptr;
+  options.checkpoint_every = 0;
+  TrainerOptions stop = options;
+  stop.cooldown_epochs = 0;
+  const TrainOutcome stopped = run(stop, true);
+  EXPECT_EQ(stopped.history.size(), 3u);
+  EXPECT_EQ(stopped.cooldown_after_epoch, 0);
+
+  // A refit of the first 6 epochs (unvalidated, the decay starting after epoch 3 as the first run's
+  // did) has that run's weights after epoch 6; without the decay, the plain schedule's.
+  ModelParameters refitted;
+  run(refit_again(options, 6, cooled.cooldown_after_epoch), false, &refitted);
+  EXPECT_EQ(refitted.weights, states[5].last.weights);
+  EXPECT_EQ(refitted.bias, states[5].last.bias);
+  ModelParameters plain;
+  run(refit_again(options, 6), false, &plain);
+  EXPECT_NE(plain.weights, states[5].last.weights);
+
+  // Resuming from the checkpoint after epoch 5, inside the decay, ends as the whole run did.
+  ModelParameters last_whole, last_resumed;
+  run(options, true, &last_whole);
+  const TrainOutcome resumed = run(options, true, &last_resumed, &states[4]);
+  EXPECT_EQ(resumed.history.size(), 7u);
+  EXPECT_EQ(resumed.cooldown_after_epoch, 3);
+  EXPECT_EQ(last_resumed.weights, last_whole.weights);
+  EXPECT_EQ(last_resumed.weights, states[6].last.weights);
+}
+
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   test::TemporaryDirectory dir;
   SmallTraining t;
@@ -1129,6 +1219,7 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   EXPECT_EQ(back.state.best_epoch, state.best_epoch);
   EXPECT_EQ(back.state.step, state.step);
   EXPECT_EQ(back.state.epochs_since_best, state.epochs_since_best);
+  EXPECT_EQ(back.state.cooldown_after_epoch, 0);
   EXPECT_EQ(back.state.best_value, state.best_value);
   EXPECT_EQ(back.state.last.weights, state.last.weights);
   EXPECT_EQ(back.state.best.weights, state.best.weights);
@@ -1148,6 +1239,11 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
             std::vector<std::uint32_t>(state.optimizer.last_step.size(), static_cast<std::uint32_t>(state.step)));
   ASSERT_EQ(back.state.history.size(), 3u);
   EXPECT_EQ(back.state.history[2].train_loss, state.history[2].train_loss);
+  // The epoch after which --cooldown's decay began travels with it.
+  TrainerState cooling = state;
+  cooling.cooldown_after_epoch = 2;
+  save_checkpoint(dir.file("cooling.h5"), m, cooling);
+  EXPECT_EQ(load_checkpoint(dir.file("cooling.h5")).state.cooldown_after_epoch, 2);
   // A checkpoint is a model file; a model file is not a checkpoint.
   EXPECT_EQ(load_model(dir.file("c.h5")).parameters.weights, state.best.weights);
   save_model(dir.file("m.h5"), m);

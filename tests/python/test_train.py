@@ -1207,6 +1207,38 @@ class TrainTest(unittest.TestCase):
         self.assertLessEqual(summary["best_epoch"], summary["epochs_run"])
 
 
+    def test_patience_running_out_cools_the_rate_down_before_the_run_ends(self):
+        # 1,000 rows of Gaussian regression (the QA harness's reg_1k_20): adam at lr 0.01 on 800
+        # training rows wanders on a plateau where the validation rows choose an early epoch, 18 of
+        # 125, at 95% of the rate; that epoch and the refit's last carried the optimizer's noise
+        # (test RMSE 10.33, RidgeCV 10.06). When --patience runs out the rate now decays to zero
+        # over --cooldown epochs first, and the validation rows prefer the annealed epoch.
+        from sklearn.datasets import make_regression
+        from sklearn.linear_model import RidgeCV
+        X, y = make_regression(n_samples=11000, n_features=20, n_informative=10, noise=10.0, random_state=2)
+        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)])
+        df["y"] = y + 100.0
+        train, test = df.iloc[:1000], df.iloc[1000:]
+        train_h5 = import_frame(train, self.dir, "cool_train")
+        test_h5 = import_frame(test, self.dir, "cool_test")
+        ridge = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(train.drop(columns="y"), train["y"])
+        ridge_rmse = float(np.sqrt(np.mean((ridge.predict(test.drop(columns="y")) - test["y"]) ** 2)))
+        flags = ["--label", "y", "--task", "regression"]
+        model, summary = self.train(train_h5, *flags, out="cooled.h5")
+        after = summary.get("cooldown_after_epoch")
+        self.assertIsNotNone(after, summary)
+        self.assertEqual(summary["epochs_run"], after + 10, summary)  # the default --cooldown
+        self.assertGreater(summary["best_epoch"], after, summary)
+        # The refit replays the chosen epochs' rates, the decay's included.
+        self.assertEqual(summary["refit"]["epochs"], summary["best_epoch"], summary)
+        rmse = self.evaluate(model, test_h5)["rmse"]
+        self.assertLess(rmse, 1.01 * ridge_rmse, (rmse, ridge_rmse))
+        # --cooldown 0 stops where patience runs out, on the plateau's noise.
+        stopped_model, stopped = self.train(train_h5, *flags, "--cooldown", "0", out="stopped.h5")
+        self.assertIsNone(stopped.get("cooldown_after_epoch"), stopped)
+        self.assertEqual(stopped["epochs_run"], after, stopped)
+        self.assertGreater(self.evaluate(stopped_model, test_h5)["rmse"], rmse)
+
     def test_parallel_mode_matches_exact_mode_on_telco(self):
         # Local SGD (--mode parallel: a worker per CPU thread, averaged every 8 steps) ends within
         # 1% (relative) of exact mode's validation logloss at the same small batch.
