@@ -1109,8 +1109,9 @@ class CsvImport {
   std::int64_t held_limit_ = 0;
   std::atomic<bool> holding_{false};
   std::vector<std::string> notes_;  // from decide_types, for the report
-  // Another usual delimiter (a tab, ';', '|') that a header of one column holds: the file is likely
-  // delimited by it (read_header notes it; delimiter_hint names it in a bad row's error). 0: none.
+  // Another usual delimiter (a tab, ';', '|', ',') that a header of one column holds: the file is
+  // likely delimited by it (read_header notes it; delimiter_hint names it in a bad row's error).
+  // 0: none.
   char header_delimiter_ = 0;
 };
 
@@ -1146,10 +1147,11 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
     columns_.emplace_back().name = name;
   }
   // A header of one column holding another usual delimiter: most likely a file delimited by it,
-  // read as one column of text (a TSV imported without --delimiter tab), which nothing else says.
+  // read as one column of text (a TSV imported without --delimiter tab, or a comma-separated file
+  // with --delimiter ';' or tab), which nothing else says. The comma last: a name may hold one.
   if (columns_.size() == 1) {
     for (const auto& [c, flag] :
-         {std::pair{'\t', "tab"}, std::pair{';', ";"}, std::pair{'|', "|"}}) {
+         {std::pair{'\t', "tab"}, std::pair{';', ";"}, std::pair{'|', "|"}, std::pair{',', ","}}) {
       const std::string& name = columns_[0].name;
       const auto count = std::count(name.begin(), name.end(), c);
       if (c == options_.delimiter || count == 0) continue;

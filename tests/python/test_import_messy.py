@@ -333,6 +333,27 @@ class MessyCsv(unittest.TestCase):
         proc = run("import", csv, self.path("out.h5"), check=False)
         self.assertIn("line 3: has 1 field, the header has 2 (pass --skip-bad-rows to skip such rows)", proc.stderr)
 
+    def test_a_comma_separated_file_read_with_another_delimiter_is_told_so(self):
+        # Sanitizer pass (s29): the header check looked for tabs, ';' and '|' only, so a pandas CSV
+        # imported with --delimiter ';' or tab (diamonds.csv: 53940 rows) became one column of text
+        # without a word, and a row holding that delimiter failed advising --skip-bad-rows.
+        for flag, delimiter in ((";", ";"), ("tab", "\t")):
+            with self.subTest(delimiter=flag):
+                csv = self.path("comma.csv")
+                with open(csv, "w") as f:
+                    f.write(f"carat,cut,price\n0.23,Ideal,326\n0.21,Pre{delimiter}mium,326\n")
+                proc = run("import", csv, self.path("out.h5"), "--delimiter", flag, check=False)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("line 3: has 2 fields, the header has 1 (the header holds ',': is the file separated "
+                              "by it? pass --delimiter ',')", proc.stderr)
+                self.assertNotIn("--skip-bad-rows", proc.stderr)
+                proc = run("import", csv, self.path("out.h5"), "--delimiter", flag, "--skip-bad-rows")
+                self.assertIn("the header is one column that holds 2 ','s: a file delimited by ','? --delimiter , "
+                              "reads its columns", proc.stderr)
+                # Read with its own delimiter: nothing said of it.
+                proc = run("import", csv, self.path("out.h5"))
+                self.assertNotIn("the header is one column", proc.stderr)
+
     def labels_in_several_cases(self):
         rng = np.random.default_rng(3)
         x = rng.normal(size=ROWS)
