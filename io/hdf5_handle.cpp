@@ -57,6 +57,9 @@ H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hin
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
   }
+  // Said as the table reader says it (an empty data.csv was told it looks like CSV to import, and
+  // an empty model file that it is not HDF5).
+  if (std::filesystem::file_size(path, ec) == 0) throw InputError(context + ": file is empty");
   silence_errors_in_this_thread();
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, model_hint));
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -742,6 +742,19 @@ class UsageErrorTest(TempDirTest):
         # The arguments swapped: the CSV given as the model.
         self.assertFails(["score", self.csv, self.data, "--out", self.path("o.csv"), "--device", "cpu"],
                          "looks like a CSV file, not a model")
+        # An empty file, data or model, is said to be empty: not told to be imported, nor to be no HDF5.
+        empty_csv, empty_model = self.path("empty.csv"), self.path("empty.h5")
+        for path in (empty_csv, empty_model):
+            open(path, "wb").close()
+        for args, path in [
+            (["train", empty_csv, "--label", "y", "--task", "binary", "--out", self.path("x.h5"), "--device", "cpu"],
+             empty_csv),
+            (["eval", empty_model, self.data, "--device", "cpu"], empty_model),
+            (["score", self.model, empty_csv, "--out", self.path("o.csv"), "--device", "cpu"], empty_csv),
+        ]:
+            proc = self.assertFails(args, f"{path}: file is empty")
+            self.assertNotIn("CSV", proc.stderr)
+            self.assertNotIn("not an HDF5", proc.stderr)
         # A file that is neither: no hint.
         junk = self.path("junk.h5")
         with open(junk, "wb") as f:
