@@ -1639,7 +1639,8 @@ void CsvImport::scan() {
   }
   if (whole.kept_rows == 0 && whole.data_records > 0) {
     throw InputError(file_ + ": all " + std::to_string(whole.data_records) +
-                     " rows are bad and were skipped; the first: " + whole.skipped_examples[0]);
+                     " rows are bad and were skipped; the first: " + whole.skipped_examples[0] +
+                     delimiter_hint());
   }
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     static_cast<ColumnTally&>(columns_[c]) = std::move(whole.columns[c]);
@@ -2099,7 +2100,8 @@ CsvImportReport CsvImport::write(const std::filesystem::path& temporary_path) {
   if (report.rows == 0 && (kept_rows_ > 0 || report.skipped_rows > 0)) {
     if (report.skipped_examples.empty()) throw InputError(changed_);
     throw InputError(file_ + ": all " + std::to_string(report.skipped_rows) +
-                     " rows are bad and were skipped; the first: " + report.skipped_examples[0]);
+                     " rows are bad and were skipped; the first: " + report.skipped_examples[0] +
+                     delimiter_hint());
   }
   for (std::size_t c = 0; c < infinite.size(); ++c) {
     const InfiniteValues& in = infinite[c];

@@ -353,6 +353,16 @@ class MessyCsv(unittest.TestCase):
                 # Read with its own delimiter: nothing said of it.
                 proc = run("import", csv, self.path("out.h5"))
                 self.assertNotIn("the header is one column", proc.stderr)
+        # Every row bad under --skip-bad-rows (a ';' file read with the default ','): that error names the
+        # delimiter too (it named the first bad row only).
+        csv = self.path("semi.csv")
+        with open(csv, "w") as f:
+            f.write("carat;cut;price\n" + "".join(f"0,{i};Ideal,x;326\n" for i in range(1, 5)))
+        proc = run("import", csv, self.path("semi.h5"), "--skip-bad-rows", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("all 4 rows are bad and were skipped", proc.stderr)
+        self.assertIn("pass --delimiter ';'", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("semi.h5")))
 
     def labels_in_several_cases(self):
         rng = np.random.default_rng(3)
