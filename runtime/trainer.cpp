@@ -61,6 +61,9 @@ struct RateSchedule {
   std::int64_t total_steps = 1;
   std::int64_t cooldown_first_step = 0;
   std::int64_t cooldown_steps = 0;
+  // The run's last epoch: last_epoch_of(options), or the cooldown's last once it has begun (the
+  // progress shows it, and no permutation is prepared past it).
+  std::int32_t last_epoch = 1;
 };
 
 float learning_rate_at(const TrainerOptions& o, std::int64_t step, const RateSchedule& s) {
@@ -301,7 +304,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   if (!(valid && valid->rows > 0)) outcome.metric = "train_loss";
   RateSchedule schedule;
   schedule.total_steps = steps_per_epoch * options.epochs;
-  std::int32_t last_epoch = last_epoch_of(options);
+  schedule.last_epoch = last_epoch_of(options);
   // The cooldown (TrainerOptions::cooldown_epochs) after epoch `after`: its steps and the run's
   // new last epoch.
   std::int32_t cooldown_after = 0;
@@ -310,7 +313,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     cooldown_after = after;
     schedule.cooldown_first_step = static_cast<std::int64_t>(after) * steps_per_epoch + 1;
     schedule.cooldown_steps = static_cast<std::int64_t>(end - after) * steps_per_epoch;
-    last_epoch = std::min(last_epoch, end);
+    schedule.last_epoch = std::min(schedule.last_epoch, end);
   };
   if (options.cooldown_epochs < 0 || options.cooldown_after_epoch < 0) {
     throw InputError("--cooldown must be at least 0");
@@ -358,7 +361,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   }
   const auto start = std::chrono::steady_clock::now();
 
-  for (std::int32_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
+  for (std::int32_t epoch = first_epoch; epoch <= schedule.last_epoch; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     model.take_loss_sum();  // start the epoch's running loss from zero
     const double total_weight = run_epoch(epoch, step, optimizer_restart, schedule);
@@ -437,8 +440,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     }
     if (options.progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double eta = elapsed / (epoch - first_epoch + 1) * (last_epoch - epoch);
-      std::cerr << options.progress_name << " " << epoch << "/" << last_epoch << "  loss "
+      const double eta = elapsed / (epoch - first_epoch + 1) * (schedule.last_epoch - epoch);
+      std::cerr << options.progress_name << " " << epoch << "/" << schedule.last_epoch << "  loss "
                 << record.train_loss;
       if (have_valid) {
         std::cerr << "  valid " << outcome.metric << " " << record.valid.values.at(outcome.metric);
@@ -454,9 +457,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
           may_cool_down(outcome.history, outcome.history.size() - 1)) {
         start_cooldown(epoch);
         if (options.progress) {
-          std::cerr << "early stop: " << outcome.metric << " has not improved for " << options.patience
-                    << " epochs; the rate decays to zero over " << (last_epoch - epoch)
-                    << (last_epoch - epoch == 1 ? " more epoch" : " more epochs")
+          std::cerr << "early stop: " << outcome.metric << " has not improved for "
+                    << options.patience << " epochs; the rate decays to zero over "
+                    << (schedule.last_epoch - epoch)
+                    << (schedule.last_epoch - epoch == 1 ? " more epoch" : " more epochs")
                     << " (--cooldown) before the run ends\n";
         }
       } else {
@@ -473,7 +477,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
                   << outcome.best_epoch << "\n";
       }
       stop = true;
-    } else if (cooldown_after > 0 && epoch == last_epoch && options.progress && options.stop_after_epoch == 0) {
+    } else if (cooldown_after > 0 && epoch == schedule.last_epoch && options.progress &&
+               options.stop_after_epoch == 0) {
       std::cerr << "cooldown done: keeping epoch " << outcome.best_epoch << "\n";
     }
     outcome.cooldown_after_epoch = cooldown_after;
@@ -645,14 +650,14 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                                      const RateSchedule& schedule) {
     // A seeded permutation, made where the rows are (kernels/epoch_permutation.h).
     model.set_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch));
-    if (epoch < last_epoch_of(options))
+    if (epoch < schedule.last_epoch)
       model.prepare_epoch_permutation(make_epoch_permutation(train.rows, options.seed, epoch + 1));
     const auto epoch_start = std::chrono::steady_clock::now();
     std::function<void(std::int64_t)> rows_done;
     const bool short_epochs = last_epoch_seconds >= 0.0 && last_epoch_seconds < kProgressMinEpochSeconds;
     if (options.on_epoch_progress && !short_epochs) {
       rows_done = [&](std::int64_t done) {
-        options.on_epoch_progress({options.progress_name, epoch, last_epoch_of(options), done,
+        options.on_epoch_progress({options.progress_name, epoch, schedule.last_epoch, done,
                                    train.rows, seconds_since(epoch_start)});
       };
     }
@@ -725,7 +730,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       TrainingWindow& other = buffers[(base + k + 1) % 2];
       if (k + 1 < windows) {
         next = load_async(epoch_row(window_order, k + 1), other);
-      } else if (epoch < last_epoch_of(options)) {  // epochs count from 1 to the last
+      } else if (epoch < schedule.last_epoch) {  // epochs count from 1 to the last
         ahead = load_async(epoch_row(window_order_of(epoch + 1), 0), other);
         ahead_epoch = epoch + 1;
       }
@@ -741,7 +746,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
       if (options.on_epoch_progress) {
         const std::int64_t before = rows_bound - current.rows;
         rows_done = [&, before](std::int64_t done) {
-          options.on_epoch_progress({options.progress_name, epoch, last_epoch_of(options),
+          options.on_epoch_progress({options.progress_name, epoch, schedule.last_epoch,
                                      before + done, rows, seconds_since(epoch_start)});
         };
       }

@@ -1233,6 +1233,13 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(summary["refit"]["epochs"], summary["best_epoch"], summary)
         rmse = self.evaluate(model, test_h5)["rmse"]
         self.assertLess(rmse, 1.01 * ridge_rmse, (rmse, ridge_rmse))
+        # The progress counts the epochs to the cooldown's end from its start (it showed --epochs' last).
+        proc = run("train", train_h5, *flags, "--out", self.path("shown.h5"), "--device", "cpu", "--refit", "no")
+        last = summary["epochs_run"]
+        self.assertIn(f"the rate decays to zero over 10 more epochs (--cooldown) before the run ends\nepoch {after + 1}/{last} ",
+                      proc.stderr)
+        self.assertIn(f"epoch {last}/{last} ", proc.stderr)
+        self.assertIn(f"cooldown done: keeping epoch {summary['best_epoch']}", proc.stderr)
         # --cooldown 0 stops where patience runs out, on the plateau's noise.
         stopped_model, stopped = self.train(train_h5, *flags, "--cooldown", "0", out="stopped.h5")
         self.assertIsNone(stopped.get("cooldown_after_epoch"), stopped)
