@@ -86,7 +86,16 @@ CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
     if (starts_with("PK\x03\x04")) refuse("a zip archive or an Excel workbook", "unzip it, or save the sheet as CSV");
     if (starts_with("\xd0\xcf\x11\xe0")) refuse("an Excel 97-2003 workbook", "save the sheet as CSV");
     // UTF-16 with its byte order mark (Excel's "Unicode Text", PowerShell's Out-File, SQL Server's
-    // exports): the error for its first byte would advise converting from Latin-1, which garbles it.
+    // exports): the error for its first byte would advise converting from Latin-1, which garbles
+    // it. UTF-32's little-endian mark starts as UTF-16's does, and converting it as UTF-16 garbles
+    // it.
+    if (starts_with(std::string_view("\xff\xfe\x00\x00", 4)) ||
+        starts_with(std::string_view("\x00\x00\xfe\xff", 4))) {
+      throw InputError(
+          file + ": is UTF-32 text (it starts with a UTF-32 byte order mark); Lathe reads UTF-8: " +
+          "convert it first (iconv -f UTF-32 -t UTF-8 " + file +
+          " > out.csv), then import the CSV");
+    }
     if (starts_with("\xff\xfe") || starts_with("\xfe\xff")) {
       throw InputError(file + ": is UTF-16 text (it starts with a UTF-16 byte order mark); Lathe reads UTF-8: " +
                        "convert it first (iconv -f UTF-16 -t UTF-8 " + file + " > out.csv), then import the CSV");

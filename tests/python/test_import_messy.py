@@ -289,6 +289,18 @@ class MessyCsv(unittest.TestCase):
         self.assertIn("iconv -f UTF-16 -t UTF-8", proc.stderr)
         self.assertNotIn("latin1", proc.stderr)
         self.assertFalse(os.path.exists(self.path("excel.h5")))
+        # UTF-32, either byte order: its little-endian mark starts as UTF-16's does (iconv -f UTF-16 garbles it).
+        for encoding in ("utf-32", "utf-32-be"):
+            with self.subTest(encoding=encoding):
+                wide = self.path("wide.csv")
+                with open(wide, "wb") as f:
+                    f.write(("\ufeff" if encoding.endswith("be") else "").encode(encoding) +
+                            "a,b\n1.5,x\n".encode(encoding))
+                proc = attempt("import", wide, self.path("wide.h5"))
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("wide.csv: is UTF-32 text (it starts with a UTF-32 byte order mark)", proc.stderr)
+                self.assertIn("iconv -f UTF-32 -t UTF-8", proc.stderr)
+                self.assertFalse(os.path.exists(self.path("wide.h5")))
 
     def test_a_windows_1252_file_is_told_the_iconv_command_that_keeps_its_euro_signs(self):
         # QA: a ';' file from Excel in a German locale (Windows-1252: 'ü' 0xFC, '€' 0x80) was told to
