@@ -34,6 +34,7 @@
 #include "runtime/message_names.h"
 #include "runtime/name_lists.h"
 #include "runtime/profile.h"
+#include "runtime/shortest_text.h"
 #include "runtime/warm_start.h"
 
 namespace lathe {
@@ -229,12 +230,14 @@ void check_transformable_labels(TargetTransform transform, const std::vector<flo
     if (rows && !rows->test(static_cast<std::int64_t>(r))) continue;
     const float v = raw[r];
     if (v > least || std::isnan(v)) continue;  // NaN: reported as a missing label elsewhere
-    throw InputError(file + ": label '" + label + "': " + row_text(static_cast<std::int64_t>(r)) + " has label " +
-                     number_label(v) + ", outside the domain of --target-transform " +
+    throw InputError(file + ": label '" + label + "': " + row_text(static_cast<std::int64_t>(r)) +
+                     " has label " + shortest_text(v) +
+                     ", outside the domain of --target-transform " +
                      target_transform_name(transform) + " (labels must be above " +
                      number_label(static_cast<float>(least)) +
-                     (transform == TargetTransform::log ? "; log1p takes labels above -1, such as counts with zeros)"
-                                                        : ")"));
+                     (transform == TargetTransform::log
+                          ? "; log1p takes labels above -1, such as counts with zeros)"
+                          : ")"));
   }
 }
 

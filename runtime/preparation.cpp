@@ -1,7 +1,6 @@
 #include "runtime/preparation.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -20,6 +19,7 @@
 #include "runtime/message_names.h"
 #include "runtime/name_lists.h"
 #include "runtime/prepare_cuda.h"
+#include "runtime/shortest_text.h"
 #include "runtime/team_threshold.h"
 #include "runtime/vector_clones.h"
 
@@ -32,12 +32,6 @@ std::string fmt(double v) {
   o.precision(9);
   o << v;
   return o.str();
-}
-
-// A float as the shortest decimal that reads back as it (a bound of -0.2f, not -0.200000167).
-std::string shortest(float v) {
-  char text[32];
-  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
 void note(std::vector<std::string>* notes, std::string text) {
@@ -274,13 +268,15 @@ NumericTransform fit_numeric(const ColumnProfile& col, const ColumnPreparation& 
       // outside the bounds became the bound, like the outliers clipped there, without a word.
       if (st.missing > 0 && (t.fill < t.clip_lo || t.fill > t.clip_hi)) {
         const bool below = t.fill < t.clip_lo;
-        note(notes, "column '" + name + "': --impute constant:" + fmt(p.impute_constant) + " lies " +
-                        (below ? "below" : "above") + " its clip bounds [" + shortest(t.clip_lo) + ", " +
-                        shortest(t.clip_hi) + "], so its " + std::to_string(st.missing) +
-                        (st.missing == 1 ? " missing row takes " : " missing rows take ") +
-                        shortest(below ? t.clip_lo : t.clip_hi) +
-                        ", as the values clipped there do (missing values are filled, then clipped): "
-                        "choose a constant within the bounds, or add --missing-indicators to keep them apart");
+        note(notes,
+             "column '" + name + "': --impute constant:" + fmt(p.impute_constant) + " lies " +
+                 (below ? "below" : "above") + " its clip bounds [" + shortest_text(t.clip_lo) +
+                 ", " + shortest_text(t.clip_hi) + "], so its " + std::to_string(st.missing) +
+                 (st.missing == 1 ? " missing row takes " : " missing rows take ") +
+                 shortest_text(below ? t.clip_lo : t.clip_hi) +
+                 ", as the values clipped there do (missing values are filled, then clipped): "
+                 "choose a constant within the bounds, or add --missing-indicators to keep them "
+                 "apart");
       }
       break;
   }

@@ -1,7 +1,6 @@
 #include "runtime/warm_start.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -11,6 +10,7 @@
 #include <utility>
 
 #include "runtime/error.h"
+#include "runtime/shortest_text.h"
 
 namespace lathe {
 
@@ -678,13 +678,6 @@ class SameFeatures {
 
 namespace {
 
-// The shortest decimal that reads back as `x` ("0.5", "1e+06").
-std::string shortest(float x) {
-  char text[32];
-  const auto end = std::to_chars(text, text + sizeof text, x).ptr;
-  return std::string(text, end);
-}
-
 // The key of slot `s` of sparse group `g`.
 std::string sparse_slot_key(const FittedPreparation& fitted, const SparseGroup& g, std::uint32_t s) {
   const auto slot = static_cast<std::int32_t>(s);
@@ -714,9 +707,9 @@ std::string bin_name(const std::vector<float>& edges, std::int32_t bin) {
   const auto b = static_cast<std::size_t>(bin);
   // Appended, not "[" + ...: GCC 12 warns (-Wrestrict, a false positive) on that once inlined.
   std::string name = "[";
-  name += b == 0 ? std::string("-inf") : shortest(edges[b - 1]);
+  name += b == 0 ? std::string("-inf") : shortest_text(edges[b - 1]);
   name += ", ";
-  name += b == edges.size() ? std::string("inf") : shortest(edges[b]);
+  name += b == edges.size() ? std::string("inf") : shortest_text(edges[b]);
   name += ')';
   return name;
 }

@@ -136,6 +136,12 @@ class TargetTransformTest(ImportedFramesCase):
             self.assertIn("--target-transform " + transform, proc.stderr)
             self.assertIn("negative.h5", proc.stderr)
             self.assertFalse(os.path.exists(self.path("bad.h5")))
+        # A value just past the domain's bound is written as it is (6 digits wrote -1.0000001 as "-1").
+        df.loc[7, "y"] = -1.0000001
+        near = import_frame(df, self.dir, "near")
+        proc = attempt(*self.train_args("bad.h5", "--target-transform", "log1p", data=near))
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("row 8 has label -1.0000001, outside the domain", proc.stderr)
         # A --valid file's labels are checked too.
         proc = attempt(*self.train_args("bad.h5", "--target-transform", "log", "--valid", data))
         self.assertEqual(proc.returncode, 1, proc.stderr)

@@ -1,0 +1,15 @@
+// A float as the shortest decimal text that reads back as the same float: a clip bound of -0.2f is
+// "-0.2", not "-0.200000003"; a label of -0.9999999 is itself, not "-1" (6 significant digits).
+#pragma once
+
+#include <charconv>
+#include <string>
+
+namespace lathe {
+
+inline std::string shortest_text(float v) {
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
+}
+
+}  // namespace lathe
