@@ -1149,9 +1149,10 @@ void CsvImport::read_header(CsvReader& reader, CsvRecord& record) {
   // A header of one column holding another usual delimiter: most likely a file delimited by it,
   // read as one column of text (a TSV imported without --delimiter tab, or a comma-separated file
   // with --delimiter ';' or tab), which nothing else says. The comma last: a name may hold one.
+  // The flag is quoted as a shell needs it (an unquoted ';' ends the command, a '|' pipes it).
   if (columns_.size() == 1) {
     for (const auto& [c, flag] :
-         {std::pair{'\t', "tab"}, std::pair{';', ";"}, std::pair{'|', "|"}, std::pair{',', ","}}) {
+         {std::pair{'\t', "tab"}, std::pair{';', "';'"}, std::pair{'|', "'|'"}, std::pair{',', "','"}}) {
       const std::string& name = columns_[0].name;
       const auto count = std::count(name.begin(), name.end(), c);
       if (c == options_.delimiter || count == 0) continue;

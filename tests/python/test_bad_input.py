@@ -159,7 +159,11 @@ class BadInput(unittest.TestCase):
         self.assertIn("the header is one column that holds 2 tabs: a file delimited by tabs? --delimiter tab reads "
                       "its columns", proc.stderr)
         semicolons = self.write_csv("s.csv", b"a;b\n1;2\n")
-        self.assertIn("--delimiter ; reads its columns", lathe("import", semicolons, self.path("s.h5")).stderr)
+        # The flag quoted as a shell needs it: an unquoted ';' would end the command, a '|' pipe it.
+        self.assertIn("--delimiter ';' reads its columns", lathe("import", semicolons, self.path("s.h5")).stderr)
+        pipes = self.write_csv("p.csv", b"a|b\n1|2\n")
+        self.assertIn("a file delimited by '|'? --delimiter '|' reads its columns",
+                      lathe("import", pipes, self.path("p.h5")).stderr)
         for path, flags in ((tsv, ["--delimiter", "tab"]), (self.write_csv("c.csv", b"a,b\n1,2\n"), [])):
             proc = lathe("import", path, self.path("ok.h5"), *flags)
             self.assertEqual(proc.returncode, 0, proc.stderr)

@@ -360,7 +360,7 @@ class MessyCsv(unittest.TestCase):
                               "by it? pass --delimiter ',')", proc.stderr)
                 self.assertNotIn("--skip-bad-rows", proc.stderr)
                 proc = run("import", csv, self.path("out.h5"), "--delimiter", flag, "--skip-bad-rows")
-                self.assertIn("the header is one column that holds 2 ','s: a file delimited by ','? --delimiter , "
+                self.assertIn("the header is one column that holds 2 ','s: a file delimited by ','? --delimiter ',' "
                               "reads its columns", proc.stderr)
                 # Read with its own delimiter: nothing said of it.
                 proc = run("import", csv, self.path("out.h5"))
