@@ -1200,6 +1200,31 @@ TEST(TrainerCooldown, PatienceRunningOutStartsADecayToZeroThatARefitReplays) {
   EXPECT_EQ(last_resumed.weights, states[6].last.weights);
 }
 
+// The live progress bar (TrainerOptions::on_epoch_progress) counts to the run's last epoch as it
+// stands: once a cooldown began, its end, as the epochs' own lines do (it counted to --epochs, and
+// its ETA with it), and the streamed windows of an epoch after it are not read ahead.
+TEST(TrainerCooldown, LiveProgressCountsToTheCooldownsEnd) {
+  SmallTraining t;
+  BlockWindows windows(t, 64);
+  TrainerOptions options;
+  options.epochs = 12;
+  options.batch = 16;
+  options.patience = 0;
+  options.progress = false;
+  options.cooldown_epochs = 2;
+  options.cooldown_after_epoch = 2;  // as a refit replays it: the run ends after epoch 4
+  std::vector<EpochProgress> seen;
+  options.on_epoch_progress = [&seen](const EpochProgress& p) { seen.push_back(p); };
+  const TrainOutcome outcome = train_streamed(t, windows, options);
+  ASSERT_EQ(outcome.history.size(), 4u);
+  ASSERT_FALSE(seen.empty());
+  for (const EpochProgress& p : seen) EXPECT_EQ(p.epochs, 4) << "epoch " << p.epoch;
+  EXPECT_EQ(seen.back().epoch, 4);
+  // Each window loaded once an epoch: none for an epoch 5.
+  for (std::int64_t w = 0; w < windows.count(); ++w)
+    EXPECT_EQ(windows.loads[w], 4) << "window " << w;
+}
+
 TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   test::TemporaryDirectory dir;
   SmallTraining t;
