@@ -457,7 +457,8 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
           may_cool_down(outcome.history, outcome.history.size() - 1)) {
         start_cooldown(epoch);
         if (options.progress) {
-          std::cerr << "early stop: " << outcome.metric << " has not improved for "
+          // Not "early stop": the run goes on, at falling rates.
+          std::cerr << "cooldown: " << outcome.metric << " has not improved for "
                     << options.patience << " epochs; the rate decays to zero over "
                     << (schedule.last_epoch - epoch)
                     << (schedule.last_epoch - epoch == 1 ? " more epoch" : " more epochs")

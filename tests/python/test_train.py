@@ -1236,8 +1236,8 @@ class TrainTest(unittest.TestCase):
         # The progress counts the epochs to the cooldown's end from its start (it showed --epochs' last).
         proc = run("train", train_h5, *flags, "--out", self.path("shown.h5"), "--device", "cpu", "--refit", "no")
         last = summary["epochs_run"]
-        self.assertIn(f"the rate decays to zero over 10 more epochs (--cooldown) before the run ends\nepoch {after + 1}/{last} ",
-                      proc.stderr)
+        self.assertIn(f"cooldown: rmse has not improved for 20 epochs; the rate decays to zero over 10 more epochs "
+                      f"(--cooldown) before the run ends\nepoch {after + 1}/{last} ", proc.stderr)
         self.assertIn(f"epoch {last}/{last} ", proc.stderr)
         self.assertIn(f"cooldown done: keeping epoch {summary['best_epoch']}", proc.stderr)
         # --cooldown 0 stops where patience runs out, on the plateau's noise.
