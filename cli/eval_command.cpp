@@ -12,8 +12,9 @@
 // "confusion" is the same counts flattened row by row),
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
 // validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss,
-// "refit" when the model was refitted on every row, and "weight", the training run's --weight
-// column, when it had one).
+// "refit" when the model was refitted on every row, "cooldown_after_epoch" when the rate decayed
+// after patience ran out (--cooldown), and "weight", the training run's --weight column, when it
+// had one).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

@@ -413,6 +413,11 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
   }
   if (metrics.contains("best_epoch"))
     s += table_row("best epoch", html_escape(json_text(metrics["best_epoch"])));
+  if (metrics.contains("cooldown_after_epoch")) {
+    s += table_row("cooldown", "the rate decayed to zero after epoch " +
+                                   html_escape(json_text(metrics["cooldown_after_epoch"])) +
+                                   ", when --patience ran out (--cooldown)");
+  }
   if (metrics.contains("refit") && metrics["refit"].is_object()) {
     // `lathe train --refit`: the saved weights are not the best epoch's but a second run's.
     const nlohmann::json& refit = metrics["refit"];

@@ -1231,8 +1231,14 @@ class TrainTest(unittest.TestCase):
         self.assertGreater(summary["best_epoch"], after, summary)
         # The refit replays the chosen epochs' rates, the decay's included.
         self.assertEqual(summary["refit"]["epochs"], summary["best_epoch"], summary)
-        rmse = self.evaluate(model, test_h5)["rmse"]
+        evaluated = self.evaluate(model, test_h5)
+        rmse = evaluated["rmse"]
         self.assertLess(rmse, 1.01 * ridge_rmse, (rmse, ridge_rmse))
+        # The model keeps where the decay began: eval's training record and the report show it.
+        self.assertEqual(evaluated["training"]["cooldown_after_epoch"], after)
+        run("report", model, "--out", self.path("cooled.html"))
+        with open(self.path("cooled.html")) as f:
+            self.assertIn(f"the rate decayed to zero after epoch {after}, when --patience ran out", f.read())
         # The progress counts the epochs to the cooldown's end from its start (it showed --epochs' last).
         proc = run("train", train_h5, *flags, "--out", self.path("shown.h5"), "--device", "cpu", "--refit", "no")
         last = summary["epochs_run"]
@@ -1243,6 +1249,7 @@ class TrainTest(unittest.TestCase):
         # --cooldown 0 stops where patience runs out, on the plateau's noise.
         stopped_model, stopped = self.train(train_h5, *flags, "--cooldown", "0", out="stopped.h5")
         self.assertIsNone(stopped.get("cooldown_after_epoch"), stopped)
+        self.assertNotIn("cooldown_after_epoch", self.evaluate(stopped_model, test_h5)["training"])
         self.assertEqual(stopped["epochs_run"], after, stopped)
         self.assertGreater(self.evaluate(stopped_model, test_h5)["rmse"], rmse)
 
