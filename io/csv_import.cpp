@@ -1044,8 +1044,10 @@ class CsvImport {
   std::optional<ForcedNumericReason> non_number_in_forced_numeric_column(const CsvRecord& record) const;
 
   // Adds the number `value` (trimmed, its number_text) of a column that may be numeric to its
-  // tally's integer facts, or to its missing values when it equals an na_values number.
-  void tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const;
+  // tally's integer facts, or to its missing values when it equals an na_values number; counts it
+  // among the format_written_numbers when `written` (the field as written) holds a format mark.
+  void tally_number(ColumnTally& tally, std::string_view written, std::string_view value,
+                    std::int64_t line) const;
   // Pass 1's work on one record, the same on both paths; safe on several threads at once. With
   // `held`, the values of a row it keeps are also parsed and held there (see HeldColumn).
   void scan_record(const CsvRecord& record, ScanTally& tally, HeldRows* held) const {
@@ -1291,7 +1293,11 @@ std::string_view CsvImport::formatted_number_text(std::string_view value, std::s
   return value.find_first_of(number_marks_) == std::string_view::npos ? value : std::string_view();
 }
 
-void CsvImport::tally_number(ColumnTally& tally, std::string_view value, std::int64_t line) const {
+void CsvImport::tally_number(ColumnTally& tally, std::string_view written, std::string_view value,
+                             std::int64_t line) const {
+  if (!format_marks_.empty() && written.find_first_of(format_marks_) != std::string_view::npos) {
+    ++tally.format_written_numbers;
+  }
   // Equal to an na_values number: missing should the column be numeric (a label if not). Only the
   // int64 decision counts such values, and only while every number is an integer, so a column of
   // other numbers parses no more of them here.
@@ -1330,10 +1336,7 @@ void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRo
     }
     const std::string_view text = kPlainNumbers ? value : formatted_number_text(value, scratch);
     if (column.forced == ForcedType::numeric) {  // a number: checked above
-      if (!kPlainNumbers && value.find_first_of(format_marks_) != std::string_view::npos) {
-        ++tally_of_column.format_written_numbers;
-      }
-      tally_number(tally_of_column, text, record.first_line);
+      tally_number(tally_of_column, value, text, record.first_line);
       double number = 0.0;
       if (held_column && parse_number(text, number)) {
         hold_number(*held, c, number, value, record.first_line);
@@ -1353,10 +1356,7 @@ void CsvImport::scan_record_as(const CsvRecord& record, ScanTally& tally, HeldRo
       }
     } else if (parse ? parse_number(text, number) : is_number(text)) {
       ++tally_of_column.numbers;
-      if (!kPlainNumbers && value.find_first_of(format_marks_) != std::string_view::npos) {
-        ++tally_of_column.format_written_numbers;
-      }
-      tally_number(tally_of_column, text, record.first_line);
+      tally_number(tally_of_column, value, text, record.first_line);
       if (parse) {
         hold_number(*held, c, number, value, record.first_line);
       } else if (held_column && held_column->kind != HeldColumn::Kind::mixed) {

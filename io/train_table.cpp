@@ -2337,17 +2337,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const LabeledRows every{
         refit_rows.set(refit_targets.data(), weighted ? refit_weights.data() : nullptr),
         refit_rows.block.rows, nullptr};
-    TrainerOptions again = trainer;
-    again.stop_after_epoch = report.outcome.best_epoch;
     // The rates of the chosen epochs: a cooldown the first run began after epoch k begins there.
-    again.cooldown_after_epoch = report.outcome.cooldown_after_epoch;
-    again.patience = 0;
-    again.overfit_margin = 0.0;
-    again.checkpoint_every = 0;
-    again.on_checkpoint = nullptr;
-    again.metrics_log = nullptr;
-    again.resume = nullptr;
-    again.progress_name = "refit epoch";
+    const TrainerOptions again =
+        refit_options(trainer, report.outcome.best_epoch, report.outcome.cooldown_after_epoch);
     if (trainer.progress) {
       std::cerr << "refit: training again on all " << refit_rows.block.rows << " rows (the "
                 << report.train_rows << " training and " << held_out << " validation rows) for the "

@@ -601,6 +601,20 @@ std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_ep
   return note.str();
 }
 
+TrainerOptions refit_options(TrainerOptions run, std::int32_t epochs,
+                             std::int32_t cooldown_after_epoch) {
+  run.stop_after_epoch = epochs;
+  run.cooldown_after_epoch = cooldown_after_epoch;
+  run.patience = 0;
+  run.overfit_margin = 0.0;
+  run.checkpoint_every = 0;
+  run.on_checkpoint = nullptr;
+  run.metrics_log = nullptr;
+  run.resume = nullptr;
+  run.progress_name = "refit epoch";
+  return run;
+}
+
 double constant_metric_scale(const std::string& metric, std::span<const float> labels, std::span<const float> weights,
                              std::int32_t classes) {
   if (labels.empty()) return NAN;

@@ -305,6 +305,13 @@ inline constexpr std::int32_t kOverfitStopEpochs = 3;
 // times its lowest (it diverges).
 inline constexpr double kStopCountLossRatio = 1.1;
 
+// The options of a refit (`lathe train --refit`): the run `run` made again, from its start, for its
+// first `epochs` epochs (the chosen ones) at the same rates, a cooldown that began after epoch
+// `cooldown_after_epoch` (0: none) included; unvalidated, so nothing stops it early, and without
+// the first run's checkpoints, metrics log or resume. Its progress lines read "refit epoch".
+TrainerOptions refit_options(TrainerOptions run, std::int32_t epochs,
+                             std::int32_t cooldown_after_epoch);
+
 // The scale of a validation metric for TrainerOptions::overfit_margin: its value for the constant
 // model that knows only the labels (weighted by `weights`; empty: 1), or for a metric whose
 // constant value is 0 or meaningless, its range:

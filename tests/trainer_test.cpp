@@ -972,13 +972,10 @@ TrainerOptions refit_test_options(TrainMode mode, float learning_rate = 0.0f) {
   return options;
 }
 
-// The refit's options, as io/train_table.cpp makes them: the run's first `epochs` epochs, unvalidated.
-TrainerOptions refit_again(TrainerOptions options, std::int32_t epochs, std::int32_t cooldown_after_epoch = 0) {
-  options.stop_after_epoch = epochs;
-  options.cooldown_after_epoch = cooldown_after_epoch;
-  options.patience = 0;
-  options.overfit_margin = 0.0;
-  return options;
+// The refit's options, as io/train_table.cpp makes them (refit_options).
+TrainerOptions refit_again(const TrainerOptions& options, std::int32_t epochs,
+                           std::int32_t cooldown_after_epoch = 0) {
+  return refit_options(options, epochs, cooldown_after_epoch);
 }
 
 struct RefitResult {
