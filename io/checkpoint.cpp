@@ -1,16 +1,16 @@
 #include "io/checkpoint.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "io/hdf5_handle.h"
 #include "io/temporary_file.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/shortest_text.h"
 
 namespace lathe {
 
@@ -64,6 +64,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelFile model, const T
     for (const auto& [k, v] : r.valid.values) valid[k] = number_or_null(v);
     history.push_back({{"epoch", r.epoch},
                        {"train_loss", number_or_null(r.train_loss)},
+                       {"lr", shortest_double(r.learning_rate)},
                        {"valid", valid},
                        {"classes", r.valid.classes},
                        {"confusion", r.valid.confusion},
@@ -143,6 +144,8 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
       EpochRecord r;
       r.epoch = h.at("epoch").get<std::int32_t>();
       r.train_loss = number_or_nan(h.at("train_loss"));
+      if (h.contains("lr"))
+        r.learning_rate = h.at("lr").get<float>();  // absent from older checkpoints
       for (const auto& [k, v] : h.at("valid").items()) r.valid.values[k] = number_or_nan(v);
       r.valid.classes = h.at("classes").get<std::int32_t>();
       r.valid.confusion = h.at("confusion").get<std::vector<std::int64_t>>();

@@ -1,7 +1,5 @@
 #include "io/model_file.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -9,6 +7,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -19,6 +18,7 @@
 #include "io/temporary_file.h"
 #include "kernels/prepare_formulas.h"  // mix64
 #include "runtime/error.h"
+#include "runtime/shortest_text.h"
 
 namespace lathe {
 
@@ -893,6 +893,7 @@ std::string epoch_history_json(const std::vector<EpochRecord>& history) {
     for (const auto& [k, v] : r.valid.values) valid[k] = number(v);
     out.push_back({{"epoch", r.epoch},
                    {"train_loss", number(r.train_loss)},
+                   {"lr", shortest_double(r.learning_rate)},
                    {"valid", valid},
                    {"seconds", r.seconds}});
   }

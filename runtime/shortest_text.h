@@ -12,4 +12,13 @@ inline std::string shortest_text(float v) {
   return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
+// The double nearest shortest_text(v): JSON writes a float's rate as 0.00937045, not as the
+// double it widens to (0.009370451793074608); it reads back as the same float.
+inline double shortest_double(float v) {
+  const std::string text = shortest_text(v);
+  double d = 0.0;
+  std::from_chars(text.data(), text.data() + text.size(), d);
+  return d;
+}
+
 }  // namespace lathe

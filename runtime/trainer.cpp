@@ -1,15 +1,14 @@
 #include "runtime/trainer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <future>
-#include <cmath>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <span>
 #include <sstream>
@@ -17,6 +16,7 @@
 #include "kernels/prepare_formulas.h"
 #include "models/model_formulas.h"
 #include "runtime/error.h"
+#include "runtime/shortest_text.h"
 
 namespace lathe {
 
@@ -206,10 +206,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // or one train_step call each). Advances `step` by the steps taken. mean_weight: the training
 // set's mean sample weight (StepSettings::mean_weight).
 // `rows_done(n)`, when not empty, is told after each group of steps that the first n of `rows` are
-// done (TrainerOptions::on_epoch_progress).
-void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, double mean_weight, std::int64_t& step,
-               std::int64_t optimizer_restart, const RateSchedule& schedule, std::vector<PlannedStep>& plans,
-               const std::function<void(std::int64_t)>& rows_done) {
+// done (TrainerOptions::on_epoch_progress). Returns the learning rate of the last step (parallel
+// mode: the rate its local steps took).
+float run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, double mean_weight,
+                std::int64_t& step, std::int64_t optimizer_restart, const RateSchedule& schedule,
+                std::vector<PlannedStep>& plans,
+                const std::function<void(std::int64_t)>& rows_done) {
   if (options.mode == TrainMode::parallel) {
     LocalSgdSettings local;
     local.mean_weight = mean_weight;
@@ -217,11 +219,20 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     local.sync_every = options.sync_every;
     local.workers = options.workers;
     local.first_step = step + 1 - optimizer_restart;
-    local.learning_rate = learning_rate_at(options, step + 1, schedule);
+    // One rate for the whole epoch: the mean of the rates its steps would take in exact mode, so a
+    // schedule or cooldown that falls within the epoch is felt in it, not an epoch later (the
+    // first step's rate would run a cooldown's first epoch at the full rate). A constant rate is
+    // its own mean, bit for bit (up to 2^29 equal floats sum exactly in double).
+    const std::int64_t epoch_steps = (rows + options.batch - 1) / options.batch;
+    double rate_sum = 0.0;
+    for (std::int64_t k = 1; k <= epoch_steps; ++k)
+      rate_sum += learning_rate_at(options, step + k, schedule);
+    local.learning_rate =
+        static_cast<float>(rate_sum / static_cast<double>(std::max<std::int64_t>(1, epoch_steps)));
     model.train_epoch_local_sgd(local);
-    step += (rows + options.batch - 1) / options.batch;
+    step += epoch_steps;
     if (rows_done) rows_done(rows);
-    return;
+    return local.learning_rate;
   }
   plans.clear();
   for (std::int64_t first = 0; first < rows; first += options.batch) {
@@ -243,9 +254,10 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
       for (const PlannedStep& p : group) model.train_step(p.first, p.count, p.settings);
     }
   };
+  const float last_rate = plans.empty() ? 0.0f : plans.back().settings.learning_rate;
   if (!rows_done) {
     run(plans);
-    return;
+    return last_rate;
   }
   // About 256 groups an epoch, a bar that moves, at little cost: at least 128 steps each, one CUDA
   // graph's worth (kernels/train_step.cu), as each call waits for the steps queued before it.
@@ -256,6 +268,7 @@ void run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, d
     const PlannedStep& last = plans[begin + count - 1];
     rows_done(last.first + last.count);
   }
+  return last_rate;
 }
 
 double total_weight_of(const TrainingSet& set, std::int64_t rows) {
@@ -279,9 +292,17 @@ std::int32_t last_epoch_of(const TrainerOptions& options) {
                                       : options.epochs;
 }
 
-// Runs an epoch's steps (the model's loss sum already reset) and returns the epoch's total sample
-// weight: (epoch, step, optimizer_restart, schedule).
-using EpochSteps = std::function<double(std::int32_t, std::int64_t&, std::int64_t, const RateSchedule&)>;
+// What an epoch's steps did: the epoch's total sample weight, and the learning rate of its last
+// step.
+struct EpochStepsDone {
+  double total_weight = 0.0;
+  float last_rate = 0.0f;
+};
+
+// Runs an epoch's steps (the model's loss sum already reset): (epoch, step, optimizer_restart,
+// schedule).
+using EpochSteps =
+    std::function<EpochStepsDone(std::int32_t, std::int64_t&, std::int64_t, const RateSchedule&)>;
 
 // The epoch loop shared by train_model and train_model_streamed: validation, early stopping,
 // the NaN stop, metrics log, progress and checkpoints.
@@ -364,14 +385,15 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   for (std::int32_t epoch = first_epoch; epoch <= schedule.last_epoch; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     model.take_loss_sum();  // start the epoch's running loss from zero
-    const double total_weight = run_epoch(epoch, step, optimizer_restart, schedule);
+    const EpochStepsDone done = run_epoch(epoch, step, optimizer_restart, schedule);
     // The penalties the epoch's last steps left to the sparse features' next updates, before the
     // weights are validated, checkpointed or kept (plain SGD; Model::catch_up_penalties).
     model.catch_up_penalties();
     const double loss_sum = model.take_loss_sum();
     EpochRecord record;
     record.epoch = epoch;
-    record.train_loss = loss_sum / std::max(total_weight, 1e-300);
+    record.train_loss = loss_sum / std::max(done.total_weight, 1e-300);
+    record.learning_rate = done.last_rate;
     if (!std::isfinite(record.train_loss) || !model.parameters_finite()) {
       throw DivergenceError(
           "epoch " + std::to_string(epoch) +
@@ -424,7 +446,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     }
 
     if (options.metrics_log) {
-      nlohmann::json j = {{"epoch", epoch}, {"train_loss", record.train_loss}, {"seconds", record.seconds},
+      nlohmann::json j = {{"epoch", epoch},
+                          {"train_loss", record.train_loss},
+                          {"lr", shortest_double(record.learning_rate)},
+                          {"seconds", record.seconds},
                           {"rows_per_second", record.rows_per_second}};
       for (const auto& [k, v] : record.valid.values) j["valid_" + k] = metric_json<nlohmann::json>(v);
       if (!std::isnan(record.selection)) j["valid_class_weighted_" + outcome.metric] = metric_json<nlohmann::json>(record.selection);
@@ -676,9 +701,10 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
                                    train.rows, seconds_since(epoch_start)});
       };
     }
-    run_steps(model, train.rows, options, mean_weight, step, restart, schedule, plans, rows_done);
+    const float last_rate = run_steps(model, train.rows, options, mean_weight, step, restart,
+                                      schedule, plans, rows_done);
     last_epoch_seconds = seconds_since(epoch_start);
-    return total_weight;
+    return EpochStepsDone{total_weight, last_rate};
   };
   return run_training(ctx, model, train.rows, (train.rows + options.batch - 1) / options.batch, epoch_steps,
                       valid, link, classes, options);
@@ -725,6 +751,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
     // Windows in a seeded order; the rows of each in an order seeded by the seed and the window.
     const EpochPermutation window_order = window_order_of(epoch);
     double total_weight = 0;
+    float last_rate = 0.0f;
     std::int64_t rows_bound = 0;
     std::future<void> next;
     if (ahead.valid() && ahead_epoch == epoch) {
@@ -765,13 +792,14 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
                                      before + done, rows, seconds_since(epoch_start)});
         };
       }
-      run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart, schedule, plans, rows_done);
+      last_rate = run_steps(model, current.rows, options, mean > 0.0 ? mean : 1.0, step, restart,
+                            schedule, plans, rows_done);
       // Nothing reads `current` now (the GPU model copied it at binding): the next load may overwrite it.
       model.finish_background_work();
     }
     base = static_cast<int>((base + windows) % 2);
     if (std::isnan(mean_weight)) mean_weight = mean_weight_of(total_weight, rows);
-    return total_weight;
+    return EpochStepsDone{total_weight, last_rate};
   };
   return run_training(ctx, model, rows, steps_per_epoch, epoch_steps, valid, link, classes, options);
 }

@@ -157,6 +157,9 @@ struct LabeledRows {
 struct EpochRecord {
   std::int32_t epoch = 0;
   double train_loss = 0.0;  // weighted mean loss over the epoch's batches
+  // The learning rate of the epoch's last step: the schedule's, or the cooldown's (--mode parallel:
+  // the one rate the epoch's local steps took). 0 in a checkpoint's history written before it.
+  float learning_rate = 0.0f;
   MetricSet valid;          // empty when there is no validation set
   // The validation metric under LabeledRows::selection_weights, which chose the epoch; NaN when
   // the metric was valid's own.

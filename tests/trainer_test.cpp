@@ -1197,6 +1197,48 @@ TEST(TrainerCooldown, PatienceRunningOutStartsADecayToZeroThatARefitReplays) {
   EXPECT_EQ(last_resumed.weights, states[6].last.weights);
 }
 
+// --mode parallel takes one rate an epoch: the mean of the rates the epoch's steps take in exact
+// mode. A one-epoch cooldown after epoch 2 therefore runs epoch 3 at about half the rate. It ran at
+// the rate of the epoch's first step, the full rate: the same weights as no cooldown at all, the
+// decay felt an epoch late.
+TEST(TrainerCooldown, ParallelModeFeelsTheDecayInTheEpochItBegins) {
+  SmallTraining t;
+  TrainerOptions options;
+  options.epochs = 3;
+  options.batch = 16;
+  options.patience = 0;
+  options.progress = false;
+  options.learning_rate = 0.05f;
+  options.schedule = ScheduleKind::constant;
+  options.mode = TrainMode::parallel;
+  options.workers = 2;
+  options.sync_every = 2;
+  options.checkpoint_every = 1;
+  const auto run = [&](std::int32_t cooldown_epochs) {
+    std::vector<TrainerState> states;
+    TrainerOptions o = options;
+    o.cooldown_epochs = cooldown_epochs;
+    o.cooldown_after_epoch = 2;  // as a refit replays it
+    o.on_checkpoint = [&states](const TrainerState& s) { states.push_back(s); };
+    t.train(OptimizerKind::sgd, o);
+    return states;
+  };
+  const std::vector<TrainerState> cooled = run(1), plain = run(0);
+  ASSERT_EQ(cooled.size(), 3u);
+  ASSERT_EQ(plain.size(), 3u);
+  EXPECT_EQ(flat_parameters(cooled[1].last),
+            flat_parameters(plain[1].last));  // the same up to the decay
+  const auto moved = [](const std::vector<TrainerState>& s) {
+    const std::vector<float> a = flat_parameters(s[2].last), b = flat_parameters(s[1].last);
+    double d = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+    return std::sqrt(d);
+  };
+  ASSERT_GT(moved(plain), 0.0);
+  EXPECT_LT(moved(cooled), 0.75 * moved(plain));
+  EXPECT_GT(moved(cooled), 0.25 * moved(plain));
+}
+
 // The live progress bar (TrainerOptions::on_epoch_progress) counts to the run's last epoch as it
 // stands: once a cooldown began, its end, as the epochs' own lines do (it counted to --epochs, and
 // its ETA with it), and the streamed windows of an epoch after it are not read ahead.
@@ -1243,6 +1285,11 @@ TEST(TrainerCheckpoint, CheckpointFileRoundTrip) {
   EXPECT_EQ(back.state.epochs_since_best, state.epochs_since_best);
   EXPECT_EQ(back.state.cooldown_after_epoch, 0);
   EXPECT_EQ(back.state.best_value, state.best_value);
+  ASSERT_EQ(back.state.history.size(), 3u);
+  for (std::size_t e = 0; e < 3; ++e) {  // each epoch's last rate, as the float it was
+    EXPECT_GT(state.history[e].learning_rate, 0.0f);
+    EXPECT_EQ(back.state.history[e].learning_rate, state.history[e].learning_rate);
+  }
   EXPECT_EQ(back.state.last.weights, state.last.weights);
   EXPECT_EQ(back.state.best.weights, state.best.weights);
   EXPECT_EQ(back.state.optimizer_step_origin, 0);

@@ -1224,10 +1224,20 @@ class TrainTest(unittest.TestCase):
         ridge = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(train.drop(columns="y"), train["y"])
         ridge_rmse = float(np.sqrt(np.mean((ridge.predict(test.drop(columns="y")) - test["y"]) ** 2)))
         flags = ["--label", "y", "--task", "regression"]
-        model, summary = self.train(train_h5, *flags, out="cooled.h5")
+        log = self.path("cooled.jsonl")
+        model, summary = self.train(train_h5, *flags, "--metrics-log", log, out="cooled.h5")
         after = summary.get("cooldown_after_epoch")
         self.assertIsNotNone(after, summary)
         self.assertEqual(summary["epochs_run"], after + 10, summary)  # the default --cooldown
+        # The metrics log gives each epoch's last rate: the schedule's (inverse time) up to the
+        # decay, then falling to zero over the 10 epochs, the last above it.
+        rates = [json.loads(line)["lr"] for line in open(log)]
+        self.assertEqual(len(rates), summary["epochs_run"])
+        self.assertTrue(all(a > b for a, b in zip(rates, rates[1:])), rates)
+        self.assertLess(rates[-1], 0.001 * rates[after - 1], rates)
+        self.assertGreater(rates[-1], 0.0)
+        self.assertGreater(rates[after], 0.9 * rates[after - 1], rates)  # the decay's first epoch
+        self.assertLess(rates[0], 0.01)  # --lr 0.01 is the first step's rate
         self.assertGreater(summary["best_epoch"], after, summary)
         # The refit replays the chosen epochs' rates, the decay's included.
         self.assertEqual(summary["refit"]["epochs"], summary["best_epoch"], summary)
