@@ -130,6 +130,7 @@ bool CsvReader::fill() {
   if (at_file_start_) {
     at_file_start_ = false;
     if (n >= 3 && std::memcmp(pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+    if (pos_ == end_) return fill();  // a file that is a byte order mark and nothing more
   }
   return true;
 }

@@ -457,6 +457,19 @@ TEST(CsvImport, CrlfBomAndNoTrailingNewline) {
   EXPECT_EQ(t.label("v", 2), "2");
 }
 
+// A file that holds a byte order mark and nothing else (or blank lines after it) is empty, as a
+// file of no bytes is; it was read past the mark's end and said the header had no name.
+TEST(CsvImport, AByteOrderMarkAloneIsAnEmptyFile) {
+  test::TemporaryDirectory dir;
+  for (const std::string text : {"\xEF\xBB\xBF", "\xEF\xBB\xBF\n", "\xEF\xBB\xBF\r\n\n", ""}) {
+    const auto csv = dir.write("bom.csv", text);
+    const std::string message =
+        input_error_of([&] { import_csv(csv, dir.file("bom.h5"), quiet_options()); });
+    EXPECT_NE(message.find("bom.csv: is empty (no header, no rows)"), std::string::npos) << message;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bom.h5")));
+  }
+}
+
 TEST(CsvImport, CrlfNumericColumnHasNoStrayCarriageReturn) {
   test::TemporaryDirectory dir;
   const auto csv = dir.write("n.csv", "a,b\r\n1,2\r\n3,4\r\n");
