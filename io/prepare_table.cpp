@@ -476,7 +476,9 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
     const DataProfile profile = profile_table(ctx, reader, keep, profile_options);
     FittedPreparation fit = fit_preparation_of(reader, profile, preparation, keep, &report.notes);
     // Gross outliers in an unclipped column, as `lathe train` says them.
-    if (std::string note = extreme_values_note(profile, fit); !note.empty()) report.notes.push_back(std::move(note));
+    for (std::string note : {missing_code_note(profile, fit), extreme_values_note(profile, fit)}) {
+      if (!note.empty()) report.notes.push_back(std::move(note));
+    }
     return fit;
   }();
   // Each slot label written (slot_labels), as a std::string and in HDF5's copy: about 64 bytes.

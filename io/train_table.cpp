@@ -1385,8 +1385,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // numeric values x50: test AUC 0.754, with --clip quantile 0.843). Clipping is not the default: it
   // costs where tails are real. A kept preparation (--init-model) is not this run's to change.
   if (!warm || options.refit_prep) {
-    std::string note = extreme_values_note(profile, fitted);
-    if (!note.empty()) report.notes.push_back(std::move(note));
+    for (std::string note :
+         {missing_code_note(profile, fitted), extreme_values_note(profile, fitted)}) {
+      if (!note.empty()) report.notes.push_back(std::move(note));
+    }
   }
   // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
   BoundPreparation bound = bind_preparation(fitted, reader.columns());

@@ -625,6 +625,53 @@ ExtremeSpread extreme_spread(const ColumnProfile& column) {
 
 namespace {
 
+// -1, or a whole number whose digits are all nines (9 to 999999999), either sign.
+bool looks_like_missing_code(double v) {
+  if (v == -1.0) return true;
+  double nines = 9.0;
+  for (int digits = 1; digits <= 9; ++digits, nines = nines * 10.0 + 9.0) {
+    if (std::fabs(v) == nines) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<MissingCode> missing_value_codes(const ColumnProfile& column) {
+  std::vector<MissingCode> codes;
+  const QuantileSketch& sketch = column.numeric.sketch;
+  const double total = sketch.count();
+  if (column.type != ColumnType::numeric || !(total > 0.0)) return codes;
+  const std::vector<float> points = sketch.points();
+  const std::vector<double> weights = sketch.weights();
+  if (points.size() < 3) return codes;
+  const double low_share = weights.front() / total, high_share = weights.back() / total;
+  // The others' quantile q: the sketch's, with the shares of the codes at either end taken out.
+  const auto others_quantile = [&](double q, double below, double above) {
+    return sketch.quantile(below + q * (1.0 - below - above));
+  };
+  const auto consider = [&](double value, double share, double below, double above, bool high) {
+    if (!looks_like_missing_code(value) || share < kMissingCodeMinShare ||
+        share > 1.0 - kMissingCodeMinShare)
+      return;
+    const double q25 = others_quantile(0.25, below, above),
+                 q75 = others_quantile(0.75, below, above);
+    if (!(q75 > q25)) return;  // the others a flag or a constant: the code may be a value of theirs
+    const double fence = kFarOutFence * (q75 - q25);
+    if (high ? value <= q75 + fence : value >= q25 - fence) return;
+    codes.push_back(
+        {value, share, others_quantile(0.01, below, above), others_quantile(0.99, below, above)});
+  };
+  // Each side's code is judged by the others with both sides' candidates left out.
+  const double below = looks_like_missing_code(points.front()) ? low_share : 0.0;
+  const double above = looks_like_missing_code(points.back()) ? high_share : 0.0;
+  consider(points.front(), low_share, below, above, false);
+  consider(points.back(), high_share, below, above, true);
+  return codes;
+}
+
+namespace {
+
 // Gross outliers beyond the 1% and 99% quantiles, or beyond the far-out fences.
 bool beyond_quantiles(const ExtremeSpread& s) {
   return s.widening >= kExtremeNoteWidening && s.jump >= kExtremeNoteJump && s.beyond <= kExtremeNoteJumpBeyond;
@@ -654,6 +701,7 @@ std::string extreme_values_note(const DataProfile& profile, const FittedPreparat
     if (std::isfinite(e.transform.clip_lo) || std::isfinite(e.transform.clip_hi)) continue;
     const auto it = by_name.find(e.name);
     if (it == by_name.end()) continue;
+    if (!missing_value_codes(*it->second).empty()) continue;  // missing_code_note's
     const ExtremeSpread s = extreme_spread(*it->second);
     if (!beyond_quantiles(s) && !beyond_fences(s)) continue;
     const bool quantile_fits = quantiles_in_bulk(s);
@@ -704,6 +752,83 @@ std::string extreme_values_note(const DataProfile& profile, const FittedPreparat
                 "fences), which stay in the bulk where up to a quarter of the values are outliers (the 1% and 99% "
                 "quantiles of '" + unbounded->name + "' lie among them; --clip iqr,COL=none leaves out a column "
                 "whose tail is real)";
+}
+
+std::string missing_code_note(const DataProfile& profile, const FittedPreparation& fitted) {
+  std::unordered_map<std::string_view, const ColumnProfile*> by_name;
+  for (const ColumnProfile& c : profile.columns) by_name.emplace(c.name, &c);
+  struct Coded {
+    std::string name;
+    std::vector<MissingCode> codes;
+    double share = 0.0;  // of both codes
+  };
+  std::vector<Coded> coded;
+  for (const NumericEncoding& e : fitted.numeric) {
+    const auto it = by_name.find(e.name);
+    if (it == by_name.end()) continue;
+    std::vector<MissingCode> codes = missing_value_codes(*it->second);
+    if (codes.empty()) continue;
+    double share = 0.0;
+    for (const MissingCode& c : codes) share += c.share;
+    coded.push_back({e.name, std::move(codes), share});
+  }
+  if (coded.empty()) return "";
+  std::stable_sort(coded.begin(), coded.end(),
+                   [](const Coded& a, const Coded& b) { return a.share > b.share; });
+  const auto number = [](double v, int digits) {
+    std::ostringstream o;
+    o.precision(digits);
+    o << v;
+    return o.str();
+  };
+  const auto percent = [&](double share) { return number(100.0 * share, 2) + "%"; };
+  // "999 in 10% of its values" (and "-999 in 2%"), "far above" / "far below" / "far outside".
+  const auto codes_text = [&](const Coded& c) {
+    std::string text;
+    for (std::size_t k = 0; k < c.codes.size(); ++k) {
+      text +=
+          (k ? " and " : "") + number(c.codes[k].value, 10) + " in " + percent(c.codes[k].share);
+    }
+    return text;
+  };
+  const auto side = [](const Coded& c) {
+    if (c.codes.size() > 1) return std::string("far outside");
+    return std::string(c.codes[0].value > c.codes[0].others_hi ? "far above" : "far below");
+  };
+  const auto others = [&](const MissingCode& m) {
+    return number(m.others_lo, 4) + " to " + number(m.others_hi, 4);
+  };
+  const Coded& first = coded.front();
+  std::string text =
+      "column '" + first.name + "' holds " + codes_text(first) + " of its values, " + side(first) +
+      " the others (98% of them from " + others(first.codes[0]) +
+      "): a code for a missing value, as exports write one? Read as a number, it widens the "
+      "spread that standard scaling divides by, and the model fits it at the other rows' cost";
+  constexpr std::size_t kNamed = 3;
+  const std::size_t named = std::min(coded.size(), kNamed);
+  for (std::size_t k = 1; k < named; ++k) {
+    text += std::string(k == 1 ? "; likewise"
+                               : (k + 1 == named && coded.size() == named ? " and" : ",")) +
+            " '" + coded[k].name + "' (" + codes_text(coded[k]) + ")";
+  }
+  if (coded.size() > named) {
+    text += " and " + std::to_string(coded.size() - named) + " more numeric column" +
+            (coded.size() - named == 1 ? "" : "s");
+  }
+  // Every code of every coded column, once each, in increasing order.
+  std::vector<double> values;
+  for (const Coded& c : coded)
+    for (const MissingCode& m : c.codes) values.push_back(m.value);
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  std::string list;
+  for (const double v : values) list += (list.empty() ? "" : ",") + number(v, 10);
+  return text + ". If " + (values.size() == 1 ? "it means" : "they mean") +
+         " missing, import the CSV file again with --na-values " + list +
+         " (it applies to every column), or write NaN for " + (values.size() == 1 ? "it" : "them") +
+         " in the HDF5 file: missing values are imputed (--impute), and --missing-indicators gives "
+         "them a feature "
+         "of their own";
 }
 
 FittedPreparation fit_preparation(const DataProfile& profile, const PreparationOptions& options,

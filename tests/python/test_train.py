@@ -1060,6 +1060,47 @@ class TrainTest(unittest.TestCase):
                 else:
                     self.assertEqual(notes, [], proc.stderr)
 
+    def test_a_code_for_missing_values_is_named_with_na_values_as_the_remedy(self):
+        # An export wrote 999 for a missing reading in 10% of one column's rows and -999 in 3% of
+        # another's. Read as numbers they hold a share of the rows too large for a clip to bound;
+        # a note names them and the import that reads them as missing, which then trains far better.
+        # Not codes: 0 in 30% of a count's rows (its own value, not -1 or nines), -1 inside a
+        # column's range, 99 at the top of an age's.
+        rng = np.random.default_rng(30)
+        rows = 20000
+        x = rng.normal(50, 10, size=(rows, 2))
+        y = (rng.random(rows) < 1 / (1 + np.exp(-(x[:, 0] + x[:, 1] - 100) / 3))).astype(int)
+        x[rng.random(rows) < 0.10, 0] = 999
+        x[rng.random(rows) < 0.03, 1] = -999
+        count = rng.integers(50, 100, rows).astype(float)
+        count[rng.random(rows) < 0.3] = 0
+        score = rng.uniform(0, 100, rows)
+        score[rng.random(rows) < 0.05] = -1
+        df = pd.DataFrame({"reading": x[:, 0], "level": x[:, 1], "count": count, "score": score,
+                           "age": np.clip(rng.normal(60, 15, rows).round(), 18, 99), "y": y})
+        data = import_frame(df, self.dir, "coded")
+        flags = ["--label", "y", "--task", "binary", "--device", "cpu"]
+        proc = run("train", data, *flags, "--out", self.path("coded_model.h5"))
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        notes = [line for line in proc.stderr.splitlines() if "a code for a missing value" in line]
+        self.assertEqual(len(notes), 1, proc.stderr)
+        self.assertRegex(notes[0], r"^train: note: column 'reading' holds 999 in (9\.\d|10|10\.\d)% of its values, far "
+                                   r"above the others \(98% of them from \S+ to \S+\): a code for a missing value")
+        self.assertRegex(notes[0], r"; likewise 'level' \(-999 in [23](\.\d)?%\)\. If they mean missing, import the CSV "
+                                   r"file again with --na-values -999,999 \(it applies to every column\)")
+        for column in ["count", "score", "age"]:
+            self.assertNotIn(f"'{column}'", proc.stderr)
+        self.assertNotIn("far outside its bulk", proc.stderr)  # the coded columns are this note's
+        # The remedy the note gives: no note, and a far better model.
+        fixed = import_frame(df, self.dir, "fixed", "--na-values", "-999,999")
+        proc = run("train", fixed, *flags, "--missing-indicators", "--out", self.path("fixed_model.h5"))
+        self.assertNotIn("a code for a missing value", proc.stderr)
+        remedied = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertLess(remedied["valid"]["logloss"], 0.8 * summary["valid"]["logloss"], (remedied, summary))
+        # lathe prepare says it too.
+        proc = run("prepare", data, self.path("coded_prepared.h5"), "--label", "y")
+        self.assertIn("holds 999 in", proc.stderr)
+
     def test_gross_outliers_are_named_with_clip_quantile_as_the_remedy(self):
         # 1% of a sensor's readings are 50 times the others (errors: the label follows the true
         # reading). Unclipped, its standard deviation is theirs and the model fits them at the cost of
