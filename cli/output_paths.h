@@ -55,7 +55,8 @@ void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vect
 
 // UsageError when one of `options` of `command` (long option names such as "--out", or the name of
 // a positional argument such as "out") was given an empty value: an unset shell variable in
-// `--out "$OUT"`. Made before any work, as a missing required option is.
+// `--out "$OUT"`. Made before any work, as a missing required option is. Input paths too
+// (`--init-model`, `--from`): an empty one would read as the option left out.
 void refuse_empty_paths(const CLI::App& command, const std::vector<std::string>& options);
 
 // Makes the output folder `folder` that `option` names (`lathe score --out` with several inputs)

@@ -48,7 +48,8 @@ void add_prepare_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
-    refuse_empty_paths(*cmd, {"out"});
+    // An empty --from reads as no option: NEW would get a preparation fitted on itself.
+    refuse_empty_paths(*cmd, {"out", "--from"});
     check_output_paths({{"the output", args->out, "the prepared table"}},
                        {{"the input file", args->in}, {"the --from file", args->from}});
     PrepareTableOptions options;

@@ -43,7 +43,8 @@ void add_report_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     check_warn_below_alert(cmd, "--psi-warn", args->thresholds.psi_warn, "--psi-alert", args->thresholds.psi_alert);
-    refuse_empty_paths(*cmd, {"--out"});
+    // An empty --eval or --drift reads as no option: the page would leave its section out.
+    refuse_empty_paths(*cmd, {"--out", "--eval", "--drift"});
     if (!args->drift_weight.empty() && args->drift.empty()) {
       throw UsageError("--drift-weight weights the metrics of the --drift data: give --drift");
     }

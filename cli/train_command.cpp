@@ -418,7 +418,10 @@ std::string config_origin(const std::string& message, const std::set<std::string
 // Everything `lathe train` does once the --config file (if any) has been applied; `from_config`:
 // the options it set ("--lr").
 void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std::set<std::string>& from_config) {
-  refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint"});
+  // An empty input path reads as no option: `--init-model "$PREV"` with PREV unset trained from
+  // scratch, recording no parent, and `--valid "$V"` held out a split instead.
+  refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint", "--config", "--valid", "--init-model",
+                            "--resume"});
   if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
   if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
   // Checked with --task and --out, before a device is selected or a file read.

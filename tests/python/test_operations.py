@@ -139,6 +139,28 @@ class OperationsTest(unittest.TestCase):
                 self.assertNotIn("epoch", proc.stderr)
                 self.assertEqual(os.listdir(self.work), [])
 
+    def test_empty_input_path_is_a_usage_error(self):
+        # An empty value read as the option left out: `--init-model "$PREV"` with PREV unset trained a
+        # new model from scratch (no parent recorded), `prepare --from ""` fitted a preparation on the
+        # new data, `report --eval ""` left the evaluation out; each exited 0.
+        out = self.path("x.h5")
+        commands = {
+            "train --init-model": ["train", self.data, *TRAIN, "--out", out, "--init-model", ""],
+            "train --resume": ["train", self.data, *TRAIN, "--out", out, "--resume", ""],
+            "train --valid": ["train", self.data, *TRAIN, "--out", out, "--valid", ""],
+            "train --config": ["train", self.data, *TRAIN, "--out", out, "--config", ""],
+            "prepare --from": ["prepare", self.data, out, "--from", ""],
+            "report --eval": ["report", self.model, "--out", self.path("r.html"), "--eval", ""],
+            "report --drift": ["report", self.model, "--out", self.path("r.html"), "--drift", ""],
+        }
+        for what, command in commands.items():
+            with self.subTest(what):
+                proc = lathe(*command, timeout=TIMEOUT)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(what.split()[-1] + " is empty (an unset shell variable?)", proc.stderr)
+                self.assertNotIn("epoch", proc.stderr)
+                self.assertEqual(os.listdir(self.work), [])
+
     # --- finding 2: stdout that cannot be written -------------------------------------------------
 
     def test_failed_write_to_stdout_is_an_error(self):
