@@ -99,7 +99,7 @@ void add_drift_command(CLI::App& app) {
     DriftThresholds thresholds;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("model", args->model, "Model file (format 2, written by lathe train)")->required();
+  cmd->add_option("model", args->model, "Model file (format 2 or later, written by lathe train)")->required();
   cmd->add_option("data", args->data, "New data, HDF5 (with or without the label)")->required();
   cmd->add_option("--weight", args->weight,
                   "Sample-weight column: the new rows' metrics weighted by it, as the validation metrics of a "

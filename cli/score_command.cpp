@@ -75,7 +75,8 @@ void add_score_command(CLI::App& app) {
                   "in an existing folder)")->required();
   cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
                   "int64/uint64 in h5, integral numbers are written in full in CSV)");
-  cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: from --out's extension, else h5");
+  cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: csv for --out - or one output file named .csv, "
+                  "else h5 (an output folder's files too)");
   add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows read and scored per block")
       ->capture_default_str()
       ->check(at_least(1));

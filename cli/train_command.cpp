@@ -876,8 +876,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--metric", args->metric, "Early-stopping metric (default: the task's first)");
   add_whole_number_option(
       cmd, "--patience", o.trainer.patience,
-      "Epochs without improvement before stopping (0 = never; --stop-margin may stop sooner; an "
-      "epoch whose training loss is above 1.1x the lowest so far does not count)")
+      "Epochs without improvement before stopping (not given: 20, or 0 without a validation set; 0 = never; "
+      "--stop-margin may stop sooner; an epoch whose training loss is above 1.1x the lowest so far does not "
+      "count)")
       ->capture_default_str();
   add_whole_number_option(
       cmd, "--cooldown", o.trainer.cooldown_epochs,
@@ -916,7 +917,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--stream", o.stream,
                 "Stream the training rows window by window (automatic when prepared they exceed the memory budget)");
   add_whole_number_option(cmd, "--window-rows", o.window_rows,
-                          "Streaming: file rows per window (default 1048576)");
+                          "Streaming: file rows per window (default: as many as two windows of prepared rows fit "
+                          "--memory-budget-mb, at most 1048576; rounded up to whole read blocks)");
   cmd->add_option("--memory-budget-mb", args->memory_budget_mb,
                   "Prepared training rows above this many MB are streamed (default: a quarter of RAM; "
                   "on a GPU at most half its free memory)");
