@@ -1288,7 +1288,8 @@ class CudaModel final : public Model {
     const std::int64_t k = params_.factors;
     const std::int64_t size = params_.size();
     const std::int64_t batch = settings.batch;
-    const std::int64_t batches = (n + batch - 1) / batch;
+    // ceil(n / batch), without the overflow of n + batch - 1 at --batch 9223372036854775807.
+    const std::int64_t batches = n / batch + (n % batch != 0);
     // The default: a worker per SM, but few enough that each averages at least twice an epoch
     // (more workers of fewer steps each converge more slowly per epoch).
     const std::int64_t fitting = std::max<std::int64_t>(1, batches / (2 * settings.sync_every));

@@ -494,7 +494,8 @@ class CpuModel final : public Model {
     const std::int64_t n = static_cast<std::int64_t>(order_.size());
     if (n == 0) return;
     const std::int64_t batch = settings.batch;
-    const std::int64_t batches = (n + batch - 1) / batch;
+    // ceil(n / batch), without the overflow of n + batch - 1 at --batch 9223372036854775807.
+    const std::int64_t batches = n / batch + (n % batch != 0);
     const std::int64_t requested = settings.workers > 0 ? settings.workers : omp_get_max_threads();
     const std::int64_t workers = std::max<std::int64_t>(1, std::min(requested, batches));
     const std::int64_t longest = (batches + workers - 1) / workers;

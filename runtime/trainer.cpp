@@ -223,7 +223,8 @@ float run_steps(Model& model, std::int64_t rows, const TrainerOptions& options, 
     // schedule or cooldown that falls within the epoch is felt in it, not an epoch later (the
     // first step's rate would run a cooldown's first epoch at the full rate). A constant rate is
     // its own mean, bit for bit (up to 2^29 equal floats sum exactly in double).
-    const std::int64_t epoch_steps = (rows + options.batch - 1) / options.batch;
+    const std::int64_t epoch_steps =
+        rows / options.batch + (rows % options.batch != 0);  // ceil, where rows + batch - 1 could overflow
     double rate_sum = 0.0;
     for (std::int64_t k = 1; k <= epoch_steps; ++k)
       rate_sum += learning_rate_at(options, step + k, schedule);
@@ -706,8 +707,8 @@ TrainOutcome train_model(const DeviceContext& ctx, Model& model, const LabeledRo
     last_epoch_seconds = seconds_since(epoch_start);
     return EpochStepsDone{total_weight, last_rate};
   };
-  return run_training(ctx, model, train.rows, (train.rows + options.batch - 1) / options.batch, epoch_steps,
-                      valid, link, classes, options);
+  const std::int64_t steps_per_epoch = train.rows / options.batch + (train.rows % options.batch != 0);
+  return run_training(ctx, model, train.rows, steps_per_epoch, epoch_steps, valid, link, classes, options);
 }
 
 TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const TrainingWindows& train,
@@ -718,7 +719,7 @@ TrainOutcome train_model_streamed(const DeviceContext& ctx, Model& model, const 
   std::int64_t rows = 0, steps_per_epoch = 0;
   for (std::int64_t w = 0; w < windows; ++w) {
     rows += train.rows_in(w);
-    steps_per_epoch += (train.rows_in(w) + options.batch - 1) / options.batch;
+    steps_per_epoch += train.rows_in(w) / options.batch + (train.rows_in(w) % options.batch != 0);
   }
   std::vector<PlannedStep> plans;
   std::int64_t largest_window = 0;

@@ -192,6 +192,20 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(given["batch"], given["train_rows"])
         self.assertLess(given["train_rows"], 256)
 
+    def test_a_batch_near_the_int64_limit_steps_once_over_the_rows(self):
+        # ceil(N / B), computed as (N + B - 1) / B, went past int64 at --batch 9223372036854775807:
+        # --mode parallel crashed (a segmentation fault), held or streamed. A batch above the
+        # training rows takes them all in each step, in every mode.
+        data = self.path("s.h5")
+        run("synth", "--task", "binary", "--rows", "1000", "--features", "4", "--out", data, "--quiet")
+        for mode in ("exact", "parallel"):
+            for streamed in ([], ["--stream"]):
+                _, summary = self.train(data, "--label", "label", "--task", "binary", "--mode", mode, "--epochs",
+                                        "2", "--batch", "9223372036854775807", *streamed, out=mode + ".h5")
+                self.assertEqual(summary["batch"], summary["train_rows"], (mode, streamed))
+                self.assertEqual(summary["epochs_run"], 2, (mode, streamed))
+                self.assertEqual(summary["streamed"], bool(streamed), (mode, streamed))
+
     def test_defaults_reach_logistic_regression_on_planted_data(self):
         # Issue 4: with no options a model as good as a well-tuned scikit-learn linear pipeline. The
         # data is bench/peers' kind (28 numeric columns of mixed scales, some useless, plus planted
