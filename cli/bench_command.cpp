@@ -13,8 +13,9 @@
 // mode runs once per --workers count (default 0: the device's choice), so that one run shows the
 // trade between throughput and the loss an epoch reaches as workers are added. The ceiling is one copy of the bytes an
 // epoch must read at least, N (D + 1) 4 bytes (float32 features and label): on CUDA a device-to-
-// device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads; the
-// fraction of the ceiling is copy seconds / epoch seconds. A table goes to stdout (or, with --json,
+// device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads, timed
+// over at least 64 MiB and scaled to those bytes; the fraction of the ceiling is copy seconds /
+// epoch seconds. A table goes to stdout (or, with --json,
 // one JSON object); progress to stderr. The temporary directory is removed afterwards.
 //
 // `lathe bench score [--rows N] [--features D] [--block-rows B] [--cold] [--device ...] [--json]`:
@@ -63,19 +64,26 @@ namespace {
 struct Ceiling {
   std::string source;  // "cuda device-to-device copy" or "memcpy (N threads)"
   double seconds = 0;  // one copy of `bytes`
+  std::size_t measured_bytes = 0;  // the copy timed, scaled to `bytes`
 };
 
 Ceiling measure_ceiling(const DeviceContext& ctx, std::size_t bytes) {
   constexpr int kRepetitions = 10;
+  // At least 64 MiB, as the end-to-end run's copies: a copy of a small table's few kilobytes times
+  // the threads' wake-up, not the bandwidth (--rows 1000 timed 0.25 GB/s, epochs at 12x "the ceiling").
+  constexpr std::size_t kMinimumCopyBytes = std::size_t{64} << 20;
   Ceiling c;
+  c.measured_bytes = std::max(bytes, kMinimumCopyBytes);
+  double measured_seconds = 0;
   if (ctx.is_cuda()) {
     c.source = "cuda device-to-device copy";
-    c.seconds = time_device_copy(ctx.cuda(), bytes, kRepetitions);
+    measured_seconds = time_device_copy(ctx.cuda(), c.measured_bytes, kRepetitions);
   } else {
     const int threads = std::min(2, omp_get_max_threads());
     c.source = "memcpy (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
-    c.seconds = time_host_memcpy(bytes, threads, kRepetitions);
+    measured_seconds = time_host_memcpy(c.measured_bytes, threads, kRepetitions);
   }
+  c.seconds = measured_seconds * static_cast<double>(bytes) / static_cast<double>(c.measured_bytes);
   return c;
 }
 
@@ -98,8 +106,14 @@ struct ModeResult {
 
 // --rows and --features of the synthetic data, as `lathe bench score` and `lathe bench train` take them.
 void add_size_options(CLI::App* cmd, std::int64_t& rows, int& features) {
-  add_whole_number_option(cmd, "--rows", rows, "Synthetic rows N")->capture_default_str()->check(at_least(1));
-  add_whole_number_option(cmd, "--features", features, "Numeric features D")->capture_default_str()->check(at_least(1));
+  add_whole_number_option(cmd, "--rows", rows,
+                          "Synthetic rows N (at least " + std::to_string(kMinimumBenchRows) + ")")
+      ->capture_default_str()
+      ->check(at_least(1));
+  add_whole_number_option(cmd, "--features", features,
+                          "Numeric features D (at most " + std::to_string(kMaximumBenchFeatures) + ")")
+      ->capture_default_str()
+      ->check(at_least(1));
 }
 
 void add_bench_score_command(CLI::App* bench) {
@@ -123,8 +137,11 @@ void add_bench_score_command(CLI::App* bench) {
   cmd->add_flag("--json", args->json, "One JSON object on stdout instead of the table");
   add_device_option(cmd, args->device);
   cmd->callback([args] {
+    check_bench_size(args->rows, args->features);
     const DeviceContext ctx = DeviceContext::select(args->device);
     const ScratchDirectory scratch;
+    // Held: the training rows of the model it scores with; written: the file.
+    check_bench_fits(args->rows, args->features, 1, 1, scratch.path());
     const std::filesystem::path data = scratch.path() / "bench.h5";
     const std::filesystem::path model = scratch.path() / "model.h5";
     const std::filesystem::path scored = scratch.path() / "scored.h5";
@@ -239,8 +256,11 @@ void add_bench_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args] {
     args->workers = whole_number_list_values<std::int32_t>(args->workers_list);
+    check_bench_size(args->rows, args->features);
     const DeviceContext ctx = DeviceContext::select(args->device);
     const ScratchDirectory scratch;
+    // Held: the ceiling's two copies, then the training rows; written: the file.
+    check_bench_fits(args->rows, args->features, 2, 1, scratch.path());
     const std::filesystem::path data = scratch.path() / "bench.h5";
 
     const SynthReport written = write_bench_table(data, args->rows, args->features, 0);
@@ -268,8 +288,11 @@ void add_bench_command(CLI::App& app) {
     std::vector<ModeResult> parallel_runs;
     for (const std::int32_t w : args->workers) parallel_runs.push_back(run_mode(TrainMode::parallel, "parallel", true, w));
     const ModeResult& parallel = parallel_runs.front();
-    const std::int64_t steps = (args->rows + args->batch - 1) / args->batch;
+    // ceil(N / B), without the overflow of N + B - 1 at --batch 9223372036854775807.
+    const std::int64_t steps = args->rows / args->batch + (args->rows % args->batch != 0);
     const double step_seconds = exact.epoch_seconds / static_cast<double>(steps);
+    // The rows a step takes on average: a batch above N takes the N rows.
+    const double step_rows = static_cast<double>(args->rows) / static_cast<double>(steps);
     const double ceiling_gbps = static_cast<double>(bytes) / ceiling.seconds / 1e9;
     const double rows = static_cast<double>(args->rows);
 
@@ -282,6 +305,7 @@ void add_bench_command(CLI::App& app) {
           {"epochs", args->epochs},
           {"ceiling_source", ceiling.source},
           {"ceiling_bytes", bytes},
+          {"ceiling_measured_bytes", ceiling.measured_bytes},
           {"ceiling_seconds", ceiling.seconds},
           {"ceiling_gbps", ceiling_gbps},
           {"exact",
@@ -317,7 +341,10 @@ void add_bench_command(CLI::App& app) {
     std::cout << "bench train: " << args->rows << " rows x " << args->features << " features, batch "
               << args->batch << ", " << args->epochs << " epochs per mode, on " << ctx.description() << "\n"
               << "ceiling: " << ceiling.source << " of " << bytes << " bytes, " << cell(ceiling_gbps, "%.2f")
-              << " GB/s\n";
+              << " GB/s"
+              << (ceiling.measured_bytes != bytes ? " (timed over " + std::to_string(ceiling.measured_bytes) + " bytes)"
+                                                  : std::string())
+              << "\n";
     const auto line = [](const std::string& stage, double seconds, double rows_per_second, double fraction,
                          double loss = NAN) {
       char buffer[160];
@@ -332,7 +359,7 @@ void add_bench_command(CLI::App& app) {
               << line("ceiling copy", ceiling.seconds, rows / ceiling.seconds, 1.0)
               << line("exact epoch", exact.epoch_seconds, exact.rows_per_second, exact.fraction_of_ceiling,
                       exact.last_train_loss)
-              << line("exact step", step_seconds, static_cast<double>(args->batch) / step_seconds,
+              << line("exact step", step_seconds, step_rows / step_seconds,
                       ceiling.seconds / static_cast<double>(steps) / step_seconds)
               << line("exact, no graph", exact_single.epoch_seconds, exact_single.rows_per_second,
                       exact_single.fraction_of_ceiling, exact_single.last_train_loss);

@@ -49,6 +49,39 @@ ScratchDirectory::~ScratchDirectory() {
   unregister_scratch_folder(signal_slot_);  // after the removal, so a signal during it still finds it
 }
 
+void check_bench_size(std::int64_t rows, int features) {
+  if (rows < kMinimumBenchRows) {
+    throw UsageError("--rows: at least " + std::to_string(kMinimumBenchRows) + " rows (got " + std::to_string(rows) +
+                     ")");
+  }
+  if (features > kMaximumBenchFeatures) {
+    throw UsageError("--features: at most " + std::to_string(kMaximumBenchFeatures) + " (got " +
+                     std::to_string(features) + ")");
+  }
+}
+
+void check_bench_fits(std::int64_t rows, int features, double memory_copies, double disk_copies,
+                      const std::filesystem::path& scratch) {
+  // In double: N (D + 1) 4 overflows 64 bits at --rows 9223372036854775807.
+  const double table_bytes = static_cast<double>(rows) * (static_cast<double>(features) + 1.0) * 4.0;
+  const std::string table = "--rows " + std::to_string(rows) + " x --features " + std::to_string(features) +
+                            ": the synthetic table's " + cell(table_bytes / 1e9, "%.4g") + " GB of float32 values";
+  const std::string remedy = "; give fewer --rows or --features";
+  const double memory_bytes =
+      static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  if (memory_bytes > 0 && table_bytes * memory_copies > memory_bytes) {
+    throw UsageError(table + ", held " + cell(memory_copies, "%g") + (memory_copies == 1 ? " time" : " times") +
+                     ", exceed this machine's " + cell(memory_bytes / 1e9, "%.3g") + " GB of memory" + remedy);
+  }
+  std::error_code ec;
+  const std::filesystem::space_info disk = std::filesystem::space(scratch, ec);
+  if (!ec && table_bytes * disk_copies > static_cast<double>(disk.available)) {
+    throw UsageError(table + ", written " + cell(disk_copies, "%g") + (disk_copies == 1 ? " time" : " times") +
+                     ", exceed the " + cell(static_cast<double>(disk.available) / 1e9, "%.3g") + " GB free in " +
+                     scratch.parent_path().string() + " (TMPDIR chooses the folder)" + remedy);
+  }
+}
+
 std::string cell(double v, const char* format) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, v);
@@ -151,6 +184,9 @@ SynthReport write_bench_table(const std::filesystem::path& path, std::int64_t ro
   synth.rows = rows;
   synth.features = features;
   synth.deflate_level = deflate_level;
+  // No chunk longer than the table: HDF5 stores an uncompressed chunk whole, and a 1000-row table
+  // in chunks of 65536 rows took 66 times its bytes, which the pread ceiling then read.
+  synth.chunk_rows = std::min(synth.chunk_rows, rows);
   synth.progress = false;
   std::cerr << "bench: writing " << rows << " x " << features << " synthetic rows"
             << (deflate_level > 0 ? ", deflate level " + std::to_string(deflate_level) : std::string(", uncompressed"))

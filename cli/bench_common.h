@@ -34,6 +34,25 @@ class ScratchDirectory {
   int signal_slot_ = -1;
 };
 
+// Fewest rows of a bench run: the synthetic label needs both classes in the training rows, which a
+// handful of rows may not have, and the trainer would then name a file of the scratch directory.
+constexpr std::int64_t kMinimumBenchRows = 1000;
+// Most features: the synthetic writer's limit on columns (io/synth.cpp), refused before the run
+// begins rather than by the writer, whose message names `lathe synth`'s options.
+constexpr int kMaximumBenchFeatures = 100000;
+
+// Refuses fewer than kMinimumBenchRows rows or more than kMaximumBenchFeatures features: a
+// UsageError naming the option.
+void check_bench_size(std::int64_t rows, int features);
+
+// Refuses, before anything is written, a synthetic table whose float32 values, N (D + 1) 4 bytes,
+// do not fit `memory_copies` times in this machine's memory or `disk_copies` times in the free
+// space of `scratch`'s file system: a UsageError naming --rows and --features, where the run would
+// otherwise write until the disk is full, or be killed for memory once it holds the table. The
+// copies are the fewest a run holds or writes (a run near the bound may still not fit).
+void check_bench_fits(std::int64_t rows, int features, double memory_copies, double disk_copies,
+                      const std::filesystem::path& scratch);
+
 // Seconds since `start` on the steady clock.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -335,17 +335,12 @@ nlohmann::ordered_json optional_number(std::optional<double> v) {
   return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
-// Fewest rows of a run: the synthetic label needs both classes in the training rows, which a
-// handful of rows may not have, and the trainer would then name a file of the scratch directory.
-constexpr std::int64_t kMinimumRows = 1000;
-
 void run_end_to_end(const Args& args) {
-  if (args.rows < kMinimumRows) {
-    throw UsageError("--rows: at least " + std::to_string(kMinimumRows) + " rows (got " + std::to_string(args.rows) +
-                     ")");
-  }
+  check_bench_size(args.rows, args.features);
   const DeviceContext ctx = DeviceContext::select(args.device);
   const ScratchDirectory scratch;
+  // Held: the blocks, the prepared blocks and the training rows; written: the file, deflated too.
+  check_bench_fits(args.rows, args.features, 3, 2, scratch.path());
   const std::filesystem::path plain = scratch.path() / "bench.h5";
   const std::filesystem::path deflated = scratch.path() / "bench-deflate.h5";
   const std::filesystem::path model_path = scratch.path() / "exact.h5";
@@ -580,11 +575,13 @@ void run_end_to_end(const Args& args) {
 std::vector<CLI::Option*> add_bench_end_to_end(CLI::App* bench) {
   auto args = std::make_shared<Args>();
   std::vector<CLI::Option*> options;
-  options.push_back(add_whole_number_option(bench, "--rows", args->rows, "Synthetic rows N")
+  options.push_back(add_whole_number_option(bench, "--rows", args->rows,
+                                            "Synthetic rows N (at least " + std::to_string(kMinimumBenchRows) + ")")
                         ->capture_default_str()
                         ->check(at_least(1)));
   options.push_back(
-      add_whole_number_option(bench, "--features", args->features, "Numeric features D")
+      add_whole_number_option(bench, "--features", args->features,
+                              "Numeric features D (at most " + std::to_string(kMaximumBenchFeatures) + ")")
           ->capture_default_str()
           ->check(at_least(1)));
   options.push_back(bench->add_flag("--json", args->json, "One JSON object on stdout instead of the tables"));

@@ -4,6 +4,7 @@ progress on stderr, the scratch directory removed, and bad flags refused with a 
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -23,14 +24,14 @@ CEILINGS = {"memcpy", "pread", "device_copy", "pinned_h2d", "overlap"}
 STAGE_KEYS = {"seconds", "rows", "bytes", "gbps", "rows_per_s", "ceiling", "ceiling_gbps", "fraction", "note"}
 
 
-def bench(*args, timeout=600):
+def bench(*args, timeout=600, preexec_fn=None):
     """Runs `lathe bench ARGS` with TMPDIR set to a fresh folder; returns the process and whether
     that folder was left empty (the scratch directory removed)."""
     tmp = tempfile.mkdtemp(prefix="lathe-test-bench-")
     try:
         env = dict(os.environ, TMPDIR=tmp)
         proc = subprocess.run([LATHE, "bench", *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                              env=env)
+                              env=env, preexec_fn=preexec_fn)
         return proc, os.listdir(tmp) == []
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -72,6 +73,9 @@ class BenchEndToEndTest(unittest.TestCase):
         for key in ["block_rows", "file_bytes", "deflate_file_bytes", "epochs", "batch"]:
             positive(self, run[key], f"run.{key}")
         self.assertGreaterEqual(run["file_bytes"], run["float32_bytes"])
+        # No chunk longer than the table: 65536-row chunks stored 3.3 times the values here, and
+        # 66 times at 1000 x 500, all of it read by the pread ceiling.
+        self.assertLess(run["file_bytes"], 1.1 * run["float32_bytes"] + (64 << 10))
         self.assertLess(run["deflate_file_bytes"], run["file_bytes"])
 
         ceilings = out["ceilings"]
@@ -205,6 +209,74 @@ class BenchFlagsTest(unittest.TestCase):
             proc = attempt("bench", "train", "--rows", "1000", "--workers", workers, "--json", timeout=120)
             self.assertEqual(proc.returncode, 2, workers)
             self.assertIn("--workers: '" + workers + "' has an empty item", proc.stderr)
+
+    def test_subcommands_refuse_too_few_rows(self):
+        # As the end-to-end run does: a usage error about --rows, where the trainer named a file of
+        # the scratch directory, already removed ("only one class (yes) in the training data").
+        for subcommand in ("train", "score"):
+            proc, scratch_removed = bench(subcommand, "--rows", "1", "--json", timeout=120)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("--rows: at least 1000", proc.stderr)
+            self.assertNotIn("lathe-bench-", proc.stderr)
+            self.assertEqual(proc.stdout, "")
+            self.assertTrue(scratch_removed, subcommand)
+
+    def test_a_table_too_large_is_refused_before_it_is_written(self):
+        # 2e9 x 500 is 4 TB of float32: each run wrote its synthetic file until the disk was full (or
+        # would have been killed for memory holding it). Refused at once, naming the options, before
+        # a byte is written. The file size limit bounds what a lathe without the check writes here.
+        def limit_file_size():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+
+        for args in [["--rows", "2000000000", "--features", "500"],
+                     ["train", "--rows", "2000000000", "--features", "500"],
+                     ["score", "--rows", "2000000000", "--features", "500"],
+                     ["--rows", "9223372036854775807"]]:  # N (D + 1) 4 past int64
+            proc, scratch_removed = bench(*args, "--json", timeout=120, preexec_fn=limit_file_size)
+            self.assertEqual(proc.returncode, 2, (args, proc.stderr))
+            self.assertIn("give fewer --rows or --features", proc.stderr, args)
+            self.assertNotIn("bench: writing", proc.stderr, args)
+            self.assertEqual(proc.stdout, "", args)
+            self.assertTrue(scratch_removed, args)
+        # More features than the synthetic writer takes: the option's range, not `lathe synth`'s
+        # "--features plus --categorical" after the run had begun.
+        proc, _ = bench("train", "--rows", "1000", "--features", "200000", timeout=120)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--features: at most 100000 (got 200000)", proc.stderr)
+        self.assertNotIn("--categorical", proc.stderr)
+
+    def test_train_batch_above_the_rows(self):
+        # --batch 9223372036854775807 took ceil(N / B) past int64 in parallel mode (a segmentation
+        # fault, the scratch directory left behind). A batch above N steps once over the N rows,
+        # and the step's rows/s counts those rows, not the batch asked for.
+        proc, scratch_removed = bench("train", "--rows", "1000", "--features", "4", "--epochs", "1",
+                                      "--batch", "9223372036854775807", "--device", "cpu", "--json", timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(scratch_removed)
+        out = json.loads(proc.stdout)
+        self.assertEqual(out["exact"]["steps"], 1)
+        for mode in ("exact", "exact_single_launches", "parallel"):
+            positive(self, out[mode]["epoch_seconds"], mode)
+            positive(self, out[mode]["step_microseconds" if mode != "parallel" else "rows_per_second"], mode)
+        proc, _ = bench("train", "--rows", "1000", "--features", "4", "--epochs", "1", "--batch", "4000",
+                        "--device", "cpu", timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        step = next(line for line in proc.stdout.splitlines() if line.startswith("exact step"))
+        seconds, rows_per_s = (float(v) for v in step.split()[2:4])
+        self.assertAlmostEqual(seconds * rows_per_s, 1000, delta=2, msg=step)  # printed to 6 and 4 digits
+
+    def test_train_ceiling_is_timed_over_enough_bytes(self):
+        # The copy of a small table's bytes (132 KB at 1000 x 32) timed the threads' wake-up, 0.25 GB/s
+        # in one run and 25 GB/s in the next, and epochs came out at 12x "the ceiling". It is timed
+        # over at least 64 MiB and scaled to the table's bytes.
+        proc, scratch_removed = bench("train", "--rows", "1000", "--features", "4", "--epochs", "1",
+                                      "--device", "cpu", "--json", timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = json.loads(proc.stdout)
+        self.assertEqual(out["ceiling_bytes"], 1000 * 5 * 4)
+        self.assertGreaterEqual(out["ceiling_measured_bytes"], 64 << 20)
+        self.assertAlmostEqual(out["ceiling_gbps"], out["ceiling_bytes"] / out["ceiling_seconds"] / 1e9,
+                               delta=1e-9 * out["ceiling_gbps"])
 
     def test_train_runs_parallel_mode_once_per_worker_count(self):
         proc, scratch_removed = bench("train", "--rows", "20000", "--features", "8", "--epochs", "2",
