@@ -344,7 +344,11 @@ struct TableReader::Impl {
     // and decompressed once per block.
     if (chunk_bytes > 0) {
       const std::int64_t crow = std::max<std::int64_t>(1, st.chunk[0]);
-      const std::int64_t chunks_per_block = (options.block_rows + crow - 1) / crow + 1;
+      // Never more than the dataset has: the slots are allocated at open (below).
+      const std::int64_t chunks_per_block =
+          std::min((options.block_rows + crow - 1) / crow,
+                   (static_cast<std::int64_t>(dims[0]) + crow - 1) / crow) +
+          1;
       std::int64_t chunks_across = 1;
       for (int i = 1; i < s.rank; ++i) {
         chunks_across *= (dims[i] + st.chunk[i] - 1) / std::max<std::int64_t>(1, st.chunk[i]);
@@ -1403,9 +1407,13 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
     : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
   impl_->file_context = path.string();
+  if (options.block_rows <= 0) throw InputError("block rows must be positive");
+  // No block is longer than this, whatever --block-rows asks: rounding it up to whole chunks must
+  // not overflow (--block-rows 9223372036854775807), and a larger block than any table has rows
+  // reads as this one does.
+  options.block_rows = std::min(options.block_rows, kMaxBlockRows);
   impl_->options = options;
   impl_->code_budget = std::max<std::int64_t>(0, options.category_code_bytes);
-  if (options.block_rows <= 0) throw InputError("block rows must be positive");
   impl_->open_file();
   if (options.direct_read) impl_->direct.emplace(path, impl_->file.get(), options.decode_threads);
   impl_->detect();

@@ -88,6 +88,10 @@ struct DatasetStorage {
   std::string read_path;
 };
 
+// The most rows a block holds whatever TableReadOptions::block_rows asks (2^40): larger values
+// read as this one does, since no table has more rows.
+inline constexpr std::int64_t kMaxBlockRows = std::int64_t{1} << 40;
+
 struct TableReadOptions {
   std::string matrix_dataset = "X";  // the 2-D dataset of the matrix layout
   std::string label_dataset = "y";   // the optional label of the matrix layout

@@ -533,5 +533,23 @@ class ScoreTest(unittest.TestCase):
         self.assertIn("exact", json.loads(proc.stdout))
 
 
+class HugeBlockRowsTest(unittest.TestCase):
+    # --block-rows near the int64 limit reads as a block of every row: it sized each dataset's chunk
+    # cache from the value asked (HDF5: "memory allocation failed for chunk", exit 1).
+    def test_block_rows_near_the_int64_limit(self):
+        with tempfile.TemporaryDirectory() as d:
+            data, model = os.path.join(d, "t.h5"), os.path.join(d, "m.h5")
+            run("synth", "--rows", "1000", "--features", "4", "--task", "binary", "--out", data, "--quiet")
+            huge = ["--block-rows", "9223372036854775807", "--quiet", "--device", "cpu"]
+            run("train", data, "--label", "label", "--task", "binary", "--out", model, "--epochs", "2", *huge)
+            run("score", model, data, "--out", os.path.join(d, "a.h5"), *huge)
+            run("score", model, data, "--out", os.path.join(d, "b.h5"), "--quiet", "--device", "cpu")
+            with h5py.File(os.path.join(d, "a.h5")) as a, h5py.File(os.path.join(d, "b.h5")) as b:
+                self.assertEqual(sorted(a.keys()), sorted(b.keys()))
+                for k in a.keys():
+                    if isinstance(a[k], h5py.Dataset):
+                        np.testing.assert_array_equal(a[k][()], b[k][()])
+
+
 if __name__ == "__main__":
     unittest.main()
