@@ -763,6 +763,10 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
                                                             {"epochs", report.refit_epochs},
                                                             {"train_loss", report.refit_train_loss}}
                                            : nlohmann::json(nullptr);
+  // The starting model's validation metrics (--init-model), beside `valid`: null when none.
+  summary["init_model_valid"] = report.init_model_valid.values.empty()
+                                    ? nlohmann::json(nullptr)
+                                    : metrics_json(report.init_model_valid);
   std::cout << summary.dump() << "\n";
 }
 

@@ -2001,6 +2001,35 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                     valid_rows.block.rows, valid_metric_labels.data(),
                     valid_selection_weights.empty() ? nullptr : valid_selection_weights.data()};
   if (!stream) model->bind_training_set(train.set);
+  // A retraining run measures its starting model (--init-model's weights, as carried) on the
+  // validation rows before its first epoch: a monitoring loop wants to know whether retraining on
+  // the new rows did better than the parent there, and the run says so when none of its epochs did.
+  // A resumed run has trained from it already.
+  double start_value = NAN;
+  if (warm && valid.rows > 0 && options.resume_path.empty()) {
+    std::vector<float> predictions(static_cast<std::size_t>(valid.rows * link.outputs));
+    predict(*model, link, valid.set.rows, predictions);
+    const auto weights_of = [&](const float* w) {
+      return w ? std::span<const float>(w, static_cast<std::size_t>(valid.rows))
+               : std::span<const float>();
+    };
+    report.init_model_valid = compute_metrics(ctx, link.task, predictions, valid_metric_labels,
+                                              weights_of(valid.set.weights), classes);
+    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front()
+                                                              : options.trainer.metric;
+    // Compared as the epochs are: weighted as the epochs are chosen (--class-weight balanced).
+    start_value = valid.selection_weights
+                      ? compute_metrics(ctx, link.task, predictions, valid_metric_labels,
+                                        weights_of(valid.selection_weights), classes)
+                            .values.at(metric)
+                      : report.init_model_valid.values.at(metric);
+    if (options.trainer.progress) {
+      std::cerr << "starting model (--init-model " << options.init_model.string() << "): valid "
+                << metric << " " << report.init_model_valid.values.at(metric);
+      if (valid.selection_weights) std::cerr << " (class-weighted " << start_value << ")";
+      std::cerr << "\n";
+    }
+  }
   // The refit starts where this run starts: zero weights (an fm's seeded factors), or
   // --init-model's.
   ModelParameters refit_start;
@@ -2412,6 +2441,25 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
   }
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
+  if (std::isfinite(start_value) && report.outcome.best_epoch > 0) {
+    const EpochRecord& kept =
+        report.outcome.history.at(static_cast<std::size_t>(report.outcome.best_epoch - 1));
+    const std::string& metric = report.outcome.metric;
+    const double kept_value =
+        std::isnan(kept.selection) ? kept.valid.values.at(metric) : kept.selection;
+    const bool start_better =
+        higher_is_better(metric) ? start_value > kept_value : start_value < kept_value;
+    if (std::isfinite(kept_value) && start_better) {
+      std::ostringstream note;
+      note << "--init-model " << options.init_model.string() << " scored " << metric << " "
+           << start_value << " on the " << valid.rows
+           << " validation rows before training, better than the kept epoch's " << kept_value
+           << " (epoch " << report.outcome.best_epoch
+           << "): no epoch of retraining improved on it there; compare the two models with "
+              "`lathe eval` on held-out rows before replacing it";
+      report.notes.push_back(note.str());
+    }
+  }
   if (valid.rows > 0 && std::isnan(report.best_valid.values.at(report.outcome.metric))) {
     const bool r2 = report.outcome.metric == "r2";
     report.notes.push_back("the validation metric " + report.outcome.metric + " is undefined on the validation rows (" +

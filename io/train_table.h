@@ -135,6 +135,9 @@ struct TrainReport {
   double refit_train_loss = 0.0;  // the refit's last epoch's training loss
   TrainOutcome outcome;
   MetricSet best_valid;  // the kept epoch's validation metrics (empty without validation)
+  // --init-model's metrics on the validation rows before the first epoch (empty without
+  // --init-model, validation rows, or when resumed).
+  MetricSet init_model_valid;
   double seconds = 0.0;
   // Where the seconds went, in order: "read" (the label, weight and duplicate passes), "profile",
   // "prepare" (the prepared rows gathered), "train" (every epoch, with validation) and "save" (the

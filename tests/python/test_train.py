@@ -417,6 +417,36 @@ class TrainTest(unittest.TestCase):
         self.assertIn("old.h5", proc.stderr)
         self.assertFalse(os.path.exists(self.path("bad.h5")))
 
+    def test_retraining_measures_the_starting_model_on_the_validation_rows(self):
+        # A monitoring loop replaces OLD with the retrained model: the run measures OLD on its
+        # validation rows first, and says when no epoch did better there.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        first, second = self.path("first.csv"), self.path("second.csv")
+        df.iloc[: len(df) // 2].to_csv(first, index=False)
+        df.iloc[len(df) // 2:].to_csv(second, index=False)
+        a, b = self.imported(first, "first"), self.imported(second, "second")
+        flags = ["--label", "churn", "--task", "binary"]
+        old, fresh = self.train(a, *flags, out="old.h5")
+        self.assertIsNone(fresh["init_model_valid"])
+        # A step too small to move the weights: the epoch's metrics are the starting model's.
+        _, still = self.train(b, *flags, "--init-model", old, "--epochs", "1", "--lr", "1e-12", "--refit", "no",
+                              out="still.h5")
+        for key in ["logloss", "auc", "accuracy", "pr_auc"]:
+            self.assertAlmostEqual(still["init_model_valid"][key], still["valid"][key], places=6)
+        # A rate that throws the weights about: the epoch is worse than OLD, and the run says so.
+        proc = run("train", b, *flags, "--init-model", old, "--epochs", "1", "--optimizer", "adam", "--lr", "1",
+                   "--refit", "no", "--out", self.path("worse.h5"), "--device", "cpu")
+        worse = json.loads(proc.stdout.strip().splitlines()[-1])
+        start = worse["init_model_valid"]["logloss"]
+        self.assertLess(start, worse["valid"]["logloss"], worse)
+        self.assertIn(f"starting model (--init-model {old}): valid logloss", proc.stderr)
+        self.assertIn(f"--init-model {old} scored logloss {start:.6g} on the {worse['valid_rows']} validation rows "
+                      "before training, better than the kept epoch's", proc.stderr)
+        # A run that improves on OLD has no such note.
+        proc = run("train", b, *flags, "--init-model", old, "--epochs", "1", "--lr", "1e-12", "--refit", "no",
+                   "--out", self.path("still2.h5"), "--device", "cpu")
+        self.assertNotIn("before training, better than", proc.stderr)
+
     def test_a_kept_preparation_notes_the_rows_of_labels_it_has_no_slot_for(self):
         # A month with a new city: under the old preparation its rows all trained the unknown slot,
         # without a word; --refit-prep gives them a slot of their own.
