@@ -13,8 +13,9 @@
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
 // validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss,
 // "refit" when the model was refitted on every row, "cooldown_after_epoch" when the rate decayed
-// after patience ran out (--cooldown), and "weight", the training run's --weight column, when it
-// had one).
+// after patience ran out (--cooldown), "init_model_valid" when it was retrained from a parent
+// (--init-model: the parent's metrics on the same validation rows before the first epoch), and
+// "weight", the training run's --weight column, when it had one).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

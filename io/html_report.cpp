@@ -418,6 +418,22 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
                                    html_escape(json_text(metrics["cooldown_after_epoch"])) +
                                    ", when --patience ran out (--cooldown)");
   }
+  if (metrics.contains("init_model_valid") && metrics["init_model_valid"].is_object() &&
+      metrics.contains("metric") && metrics["metric"].is_string()) {
+    // A retraining run's parent (--init-model) on the same validation rows, before the first epoch.
+    const std::string metric = metrics["metric"].get<std::string>();
+    const nlohmann::json& start = metrics["init_model_valid"];
+    if (start.contains(metric) && start[metric].is_number()) {
+      std::string text = "the parent (--init-model) scored " + html_escape(metric) + " " +
+                         num(start[metric].get<double>(), 6) +
+                         " on the validation rows before the first epoch";
+      if (metrics.contains("valid") && metrics["valid"].is_object() &&
+          metrics["valid"].contains(metric) && metrics["valid"][metric].is_number()) {
+        text += ", the kept epoch " + num(metrics["valid"][metric].get<double>(), 6);
+      }
+      s += table_row("starting model", text);
+    }
+  }
   if (metrics.contains("refit") && metrics["refit"].is_object()) {
     // `lathe train --refit`: the saved weights are not the best epoch's but a second run's.
     const nlohmann::json& refit = metrics["refit"];

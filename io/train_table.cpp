@@ -2513,10 +2513,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
   }
   file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
-  if (report.outcome.cooldown_after_epoch > 0) {
-    // Where the rate began to decay (--cooldown): eval's "training" and the report say so.
+  if (report.outcome.cooldown_after_epoch > 0 || !report.init_model_valid.values.empty()) {
+    // Where the rate began to decay (--cooldown), and how the parent did on the validation rows
+    // (--init-model): eval's "training" and the report say so.
     nlohmann::json stored = nlohmann::json::parse(file.metrics_json);
-    stored["cooldown_after_epoch"] = report.outcome.cooldown_after_epoch;
+    if (report.outcome.cooldown_after_epoch > 0)
+      stored["cooldown_after_epoch"] = report.outcome.cooldown_after_epoch;
+    if (!report.init_model_valid.values.empty())
+      stored["init_model_valid"] = metrics_to_json(report.init_model_valid);
     file.metrics_json = stored.dump();
   }
   file.history_json = epoch_history_json(report.outcome.history);

@@ -442,6 +442,14 @@ class TrainTest(unittest.TestCase):
         self.assertIn(f"starting model (--init-model {old}): valid logloss", proc.stderr)
         self.assertIn(f"--init-model {old} scored logloss {start:.6g} on the {worse['valid_rows']} validation rows "
                       "before training, better than the kept epoch's", proc.stderr)
+        # The model keeps it: `lathe eval --json`'s "training" and the report show it.
+        stored = self.evaluate(self.path("worse.h5"), b)["training"]["init_model_valid"]
+        self.assertEqual(stored, worse["init_model_valid"])
+        report = self.path("worse.html")
+        run("report", self.path("worse.h5"), "--out", report, "--quiet")
+        with open(report) as f:
+            self.assertIn(f"the parent (--init-model) scored logloss {start:.6g} on the validation rows", f.read())
+        self.assertNotIn("init_model_valid", self.evaluate(old, b)["training"])
         # A run that improves on OLD has no such note.
         proc = run("train", b, *flags, "--init-model", old, "--epochs", "1", "--lr", "1e-12", "--refit", "no",
                    "--out", self.path("still2.h5"), "--device", "cpu")
