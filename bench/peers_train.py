@@ -19,9 +19,6 @@ import time
 
 import h5py
 import numpy as np
-from sklearn.linear_model import SGDClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
 
 def write_columnar(path, columns, names, label, label_categories):
@@ -41,6 +38,10 @@ def main():
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch", type=int, default=256)
     args = p.parse_args()
+    # scikit-learn (the peer) is imported once the arguments are read: --help works without it.
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
     with tempfile.TemporaryDirectory() as tmp:
         full = os.path.join(tmp, "full.h5")
         subprocess.run([args.lathe, "synth", "--task", "binary", "--rows", str(2 * args.rows), "--features",

@@ -15,8 +15,20 @@ import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+# PyTorch is imported by import_torch() once the arguments are read, so that --help and a wrong
+# argument work on a host without it.
+torch = None
+F = None
+
+
+def import_torch():
+    global torch, F
+    try:
+        import torch as torch_module
+        import torch.nn.functional as functional
+    except ImportError as e:
+        sys.exit(f"torch_logreg.py: needs PyTorch with CUDA (pip install torch): {e}")
+    torch, F = torch_module, functional
 
 
 def make_data(rows, features, seed):
@@ -99,6 +111,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    import_torch()
     if not torch.cuda.is_available():
         sys.exit("torch_logreg.py: no CUDA device")
     x, y = make_data(a.rows, a.features, a.seed)

@@ -35,7 +35,6 @@ import sys
 import tempfile
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_peers import REPO_ROOT, log, machine_facts, markdown_table, print_build_facts, run_checked  # noqa: E402
@@ -65,6 +64,7 @@ def sklearn_metrics(task, train, test, label):
     from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    import pandas as pd
     X, Xt = train.drop(columns=label), test.drop(columns=label)
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
@@ -87,6 +87,7 @@ def xgboost_metrics(task, train, test, label):
     """XGBoost at its defaults (hist trees, native categorical splits), on the same split and metrics."""
     import xgboost
     from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
+    import pandas as pd
     X, Xt = train.drop(columns=label).copy(), test.drop(columns=label).copy()
     for c in X.columns:
         if not pd.api.types.is_numeric_dtype(X[c]):
@@ -125,6 +126,7 @@ def main():
     args = p.parse_args()
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
+    import pandas as pd  # here, not at the top: --help works without pandas
     facts = machine_facts(args.lathe)
     with_xgboost = xgboost_available()
     if not with_xgboost:

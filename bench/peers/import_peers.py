@@ -32,7 +32,6 @@ import time
 
 import h5py
 import numpy as np
-import pandas as pd
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHUNK_ROWS = 65536
@@ -53,10 +52,12 @@ def write_csv(path, rows, numeric, categorical, seed=11):
         labels = np.array([f"cat{j}_{k}" for k in range(int(3 + 197 * j / max(1, categorical - 1)))])
         columns[f"c{j}"] = labels[rng.integers(0, len(labels), rows)]
     columns["y"] = rng.integers(0, 2, rows)
+    import pandas as pd  # in the functions that use it, not at the top: --help works without pandas
     pd.DataFrame(columns).to_csv(path, index=False, float_format="%.7g")
 
 
 def pandas_to_h5(frame, out, deflate):
+    import pandas as pd
     kwargs = {"chunks": (CHUNK_ROWS,), "shuffle": True, "compression": "gzip",
               "compression_opts": 4} if deflate else {}
     with h5py.File(out, "w") as f:
@@ -71,6 +72,7 @@ def pandas_to_h5(frame, out, deflate):
 
 
 def run_pandas(csv, out, deflate):
+    import pandas as pd
     pandas_to_h5(pd.read_csv(csv), out, deflate)
 
 
@@ -87,6 +89,7 @@ def run_lathe(lathe, csv, out, deflate):
 
 
 def check_lathe_against_pandas(csv, lathe_out):
+    import pandas as pd
     frame = pd.read_csv(csv, float_precision="round_trip")
     with h5py.File(lathe_out, "r") as f:
         for name in frame.columns:

@@ -2,11 +2,13 @@
 and positive, each stage a sensible fraction of its ceiling, a table row per stage in text mode,
 progress on stderr, the scratch directory removed, and bad flags refused with a message."""
 import json
+import glob
 import math
 import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -304,6 +306,48 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--rows", proc.stderr)
         self.assertEqual(proc.stdout, "")
+
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# What the bench scripts compare against or load their data with: none may be needed before a run.
+OPTIONAL_PACKAGES = ["torch", "sklearn", "xgboost", "vowpalwabbit", "pyarrow", "pandas", "scipy", "lightgbm"]
+# Runs a script as `python3 SCRIPT ARGS` would, with every optional package unimportable.
+WITHOUT_OPTIONAL_PACKAGES = """
+import runpy, sys
+blocked = set(sys.argv[1].split(","))
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[2:]
+sys.path.insert(0, __import__("os").path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+class BenchScriptsTest(unittest.TestCase):
+    def test_help_and_argument_errors_need_no_optional_package(self):
+        # torch_logreg.py imported torch at the top: --help failed with ModuleNotFoundError on a host
+        # without PyTorch (peers_train.py likewise with scikit-learn, two peers with pandas).
+        scripts = sorted(glob.glob(os.path.join(REPO_ROOT, "bench", "*.py")) +
+                         glob.glob(os.path.join(REPO_ROOT, "bench", "peers", "*.py")))
+        self.assertIn(os.path.join(REPO_ROOT, "bench", "torch_logreg.py"), scripts)
+        for script in scripts:
+            name = os.path.relpath(script, REPO_ROOT)
+            for args, status in ((["--help"], 0), (["--no-such-option"], 2)):
+                proc = subprocess.run([sys.executable, "-c", WITHOUT_OPTIONAL_PACKAGES, ",".join(OPTIONAL_PACKAGES),
+                                       script, *args], capture_output=True, text=True, timeout=120)
+                self.assertEqual(proc.returncode, status, f"{name} {args[0]}: {proc.stderr}")
+                self.assertIn("usage:", proc.stdout + proc.stderr, name)
+                self.assertNotIn("Traceback", proc.stderr, name)
+        # A run without PyTorch says what it needs, not a traceback.
+        proc = subprocess.run([sys.executable, "-c", WITHOUT_OPTIONAL_PACKAGES, "torch",
+                               os.path.join(REPO_ROOT, "bench", "torch_logreg.py"), "--rows", "10"],
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("needs PyTorch", proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
 
 
 if __name__ == "__main__":
