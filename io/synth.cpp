@@ -676,7 +676,10 @@ SynthReport write_synthetic(const std::filesystem::path& out, const SynthOptions
   TemporaryOutput output(out);
   std::unique_ptr<ColumnarWriter> columnar;
   std::unique_ptr<MatrixWriter> matrix;
-  std::int64_t chunk_rows = options.chunk_rows;
+  // No chunk longer than the table: HDF5 stores a chunk whole, so `--rows 100 --compression 0` in
+  // the default chunks of 65536 rows took 655 times its values' bytes (and every read of it reads
+  // the whole chunk); compressed, the padding shrinks but a reader still inflates all of it.
+  std::int64_t chunk_rows = std::min(options.chunk_rows, options.rows);
   if (options.layout == Layout::columnar) {
     std::vector<ColumnSpec> specs;
     for (int j = 0; j < features; ++j) specs.push_back({names[j], StoredType::float32});
@@ -686,14 +689,14 @@ SynthReport write_synthetic(const std::filesystem::path& out, const SynthOptions
         {truth.label_name, classification ? StoredType::categorical_codes : StoredType::float32});
     columnar = std::make_unique<ColumnarWriter>(
         output.path(), std::move(specs),
-        ColumnarWriteOptions{options.chunk_rows, options.deflate_level});
+        ColumnarWriteOptions{chunk_rows, options.deflate_level, options.rows});
     for (int c = 0; c < categorical; ++c)
       columnar->set_categories(features + c, truth.categorical[c].levels);
     if (classification) columnar->set_categories(width, truth.label_categories);
     columnar->set_attribute("lathe_synth_truth", truth_json);
   } else {
     MatrixWriteOptions matrix_options;
-    matrix_options.chunk_rows = options.chunk_rows;
+    matrix_options.chunk_rows = chunk_rows;
     matrix_options.deflate_level = options.deflate_level;
     matrix = std::make_unique<MatrixWriter>(output.path(), names, matrix_options);
     if (classification) matrix->set_label_categories(truth.label_categories);

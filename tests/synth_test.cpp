@@ -423,6 +423,39 @@ TEST_F(SynthTest, CategoricalOnlyAndSingleRowTablesWork) {
                   (write_synthetic(path("one_m.h5"), o), read_table(path("one_m.h5")).values)));
 }
 
+TEST_F(SynthTest, NoChunkIsLongerThanTheTable) {
+  // The default chunks of 65536 rows held a 100-row table: uncompressed, the file took 655 times
+  // its values' bytes. Every dataset's chunk is now at most the table's rows, in both layouts,
+  // compressed or not, and an uncompressed file is about its values' bytes.
+  for (const Layout layout : {Layout::columnar, Layout::matrix}) {
+    for (const int deflate_level : {0, 1}) {
+      SynthOptions o = small_options(SynthTask::binary);
+      o.rows = 100;
+      o.layout = layout;
+      o.deflate_level = deflate_level;
+      const std::string name =
+          std::string(layout_name(layout)) + "-" + std::to_string(deflate_level) + ".h5";
+      write_synthetic(path(name), o);
+      TableReader reader(path(name));
+      ASSERT_FALSE(reader.storage().empty());
+      for (const DatasetStorage& d : reader.storage()) {
+        ASSERT_FALSE(d.chunk.empty()) << name << " " << d.dataset;
+        EXPECT_EQ(d.chunk[0], 100) << name << " " << d.dataset;
+      }
+      if (deflate_level == 0) {
+        // 11 columns of 4 bytes, and HDF5's headers and attributes (the truth's JSON among them).
+        EXPECT_LT(fs::file_size(path(name)), 100u * 11 * 4 + (64u << 10)) << name;
+      }
+    }
+  }
+  // A chunk shorter than the table is kept as asked.
+  SynthOptions o = small_options(SynthTask::binary);
+  o.rows = 100;
+  o.chunk_rows = 30;
+  write_synthetic(path("short.h5"), o);
+  EXPECT_EQ(TableReader(path("short.h5")).storage()[0].chunk, (std::vector<std::int64_t>{30}));
+}
+
 // ---- MatrixWriter on its own ----
 
 TEST_F(SynthTest, MatrixWriterAppendsUnevenBlocksAcrossChunks) {
