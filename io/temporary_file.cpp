@@ -57,9 +57,13 @@ void release_signal_slot(int& slot) {
 constexpr int kScratchSlotCount = 8;
 std::atomic<const char*> scratch_folders_for_signals[kScratchSlotCount];
 
-// Removes the entries of `folder` (files; an empty subfolder) and then the folder, with system calls
-// alone, as a signal handler may: getdents64 into a fixed buffer, unlinkat, rmdir. A listing changes
-// as entries go, so it is read again until the folder is gone or a pass removes nothing.
+// Removes the entries of `folder` (files; an empty subfolder) and then the folder, with system
+// calls alone, as a signal handler may: getdents64 into a buffer on this thread's stack, unlinkat,
+// rmdir. Signals in quick succession (a Ctrl-C and a SIGTERM) run a handler on each of two threads
+// at once, each removing the same entries: a pass whose entries the other handler took removes
+// none, and must still end in rmdir (returning there left the folder behind, empty, when this
+// handler then ended the process before the other's rmdir). So the folder is listed and emptied
+// until rmdir removes it, finds it gone, or fails otherwise, at most 16 passes.
 void remove_scratch_folder(const char* folder) {
   struct Entry {  // struct linux_dirent64's fixed part
     std::uint64_t inode;
@@ -68,11 +72,11 @@ void remove_scratch_folder(const char* folder) {
     unsigned char type;
     char name[1];
   };
-  alignas(8) static char listing[4096];
-  for (int pass = 0; pass < 16 && rmdir(folder) != 0; ++pass) {
+  alignas(8) char listing[4096];  // not static: two handlers may list at once
+  for (int pass = 0; pass < 16; ++pass) {
+    if (rmdir(folder) == 0 || (errno != ENOTEMPTY && errno != EEXIST)) return;
     const int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
-    bool removed = false;
     for (;;) {
       const long bytes = syscall(SYS_getdents64, fd, listing, sizeof listing);
       if (bytes <= 0) break;
@@ -81,11 +85,10 @@ void remove_scratch_folder(const char* folder) {
         at += entry->length;
         const char* name = entry->name;
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-        if (unlinkat(fd, name, 0) == 0 || unlinkat(fd, name, AT_REMOVEDIR) == 0) removed = true;
+        if (unlinkat(fd, name, 0) != 0) unlinkat(fd, name, AT_REMOVEDIR);
       }
     }
     close(fd);
-    if (!removed) return;
   }
 }
 
