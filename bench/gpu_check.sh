@@ -197,7 +197,7 @@ if torch:
 stages = load("bench_stages.json")
 if stages:
     for key, st in stages.get("stages", {}).items():
-        frac = st.get("fraction")
+        frac = st.get("fraction_of_ceiling")
         gbps = st.get("gbps")
         detail = st.get("note") or f"{gbps or 0:.2f} GB/s, {'-' if frac is None else f'{frac:.3f}'} of {st.get('ceiling', '')}"
         print(f"| stage {key[:22]:<22} | {st.get('seconds') or 0:.4f} s     | {detail}")

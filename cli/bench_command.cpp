@@ -1,22 +1,23 @@
 // `lathe bench`: measurements of this machine through the real pipeline, each set beside the
 // machine's own ceiling measured in the same run (STYLE.md rule 9).
 //
-// `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--workers W,...] [--device ...]
-// [--json]`:
+// `lathe bench train [--rows N] [--features D] [--batch B] [--epochs E] [--workers W,...]
+// [--device ...] [--json]`:
 // a synthetic binary table (io/synth.h) of N rows and D numeric features is written to a temporary
 // directory, then trained by `train_table` (the path `lathe train` takes: prepared rows held in
-// memory, on the device on the GPU backend) in exact mode (steps handed over per epoch: CUDA graphs on the GPU), again in exact mode with one
-// train_step call per step (the launch-per-step baseline), and in parallel mode, with no
-// validation split and no early stopping. Per mode: seconds per epoch (the median of the epochs
-// after the first, which pays the upload; the only epoch when E is 1), rows/s, the last epoch's
-// training loss, and in exact mode the step latency (epoch seconds / ceil(N / B) steps). Parallel
-// mode runs once per --workers count (default 0: the device's choice), so that one run shows the
-// trade between throughput and the loss an epoch reaches as workers are added. The ceiling is one copy of the bytes an
-// epoch must read at least, N (D + 1) 4 bytes (float32 features and label): on CUDA a device-to-
-// device copy (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads, timed
-// over at least 64 MiB and scaled to those bytes; the fraction of the ceiling is copy seconds /
-// epoch seconds. A table goes to stdout (or, with --json,
-// one JSON object); progress to stderr. The temporary directory is removed afterwards.
+// memory, on the device on the GPU backend) in exact mode (steps handed over per epoch: CUDA graphs
+// on the GPU), again in exact mode with one train_step call per step (the launch-per-step
+// baseline), and in parallel mode, with no validation split and no early stopping. Per mode:
+// seconds per epoch (the median of the epochs after the first, which pays the upload; the only
+// epoch when E is 1), rows/s, the last epoch's training loss, and in exact mode the step latency
+// (epoch seconds / ceil(N / B) steps). Parallel mode runs once per --workers count (default 0: the
+// device's choice), so that one run shows the trade between throughput and the loss an epoch
+// reaches as workers are added. The ceiling is one copy of the bytes an epoch must read at least,
+// N (D + 1) 4 bytes (float32 features and label): on CUDA a device-to-device copy
+// (time_device_copy), on the CPU a memcpy split over up to two OpenMP threads, timed over at least
+// 64 MiB and scaled to those bytes; the fraction of the ceiling is copy seconds / epoch seconds. A
+// table goes to stdout (or, with --json, one JSON object); progress to stderr. The temporary
+// directory is removed afterwards.
 //
 // `lathe bench score [--rows N] [--features D] [--block-rows B] [--cold] [--device ...] [--json]`:
 // a synthetic binary table of N rows and D numeric features (uncompressed, so the read measures
@@ -28,7 +29,8 @@
 // (read seconds / scoring seconds; the goal is at least 0.8). The file is read from the page cache
 // (it was just written), where the "raw read" is a memory copy; with --cold the file is evicted
 // from the page cache before each timed pass, so both read the disk, as a scoring job over files
-// larger than memory does.
+// larger than memory does. --cold is refused (a usage error) where the scratch folder is on a tmpfs
+// or ramfs, whose files cannot leave memory: the "cold" figure would be a warm one.
 //
 // The end-to-end `lathe bench` (no subcommand) is cli/bench_stages.cpp; the scratch directory, the
 // ceiling timings and the raw read all three use are cli/bench_common.h.
@@ -130,7 +132,9 @@ void add_bench_score_command(CLI::App* bench) {
   auto args = std::make_shared<Args>();
   add_size_options(cmd, args->rows, args->features);
   cmd->add_flag("--cold", args->cold,
-                "Evict the input from the page cache before each timed read and scoring, so both read the disk");
+                "Evict the input from the page cache before each timed read and scoring, so both "
+                "read the disk (refused where TMPDIR is a tmpfs or ramfs, whose files cannot be "
+                "evicted)");
   add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows per block read and scored")
       ->capture_default_str()
       ->check(at_least(1));
@@ -140,6 +144,14 @@ void add_bench_score_command(CLI::App* bench) {
     check_bench_size(args->rows, args->features);
     const DeviceContext ctx = DeviceContext::select(args->device);
     const ScratchDirectory scratch;
+    // Refused rather than noted: a "cold" figure read from memory would be a warm one under the
+    // cold name, in the table and the JSON's "cache" alike.
+    if (args->cold) {
+      if (const std::string problem = page_cache_eviction_problem(scratch.path());
+          !problem.empty()) {
+        throw UsageError("--cold: " + problem);
+      }
+    }
     // Held: the training rows of the model it scores with; written: the file.
     check_bench_fits(args->rows, args->features, 1, 1, scratch.path());
     const std::filesystem::path data = scratch.path() / "bench.h5";
@@ -182,17 +194,22 @@ void add_bench_score_command(CLI::App* bench) {
     const double bytes = rows * static_cast<double>(columns) * 4.0;
     const double fraction = read_seconds / score_seconds;
     if (args->json) {
-      const nlohmann::json j = {{"device", scorer.device_description()},
-                                {"rows", args->rows},
-                                {"features", args->features},
-                                {"columns_read", columns},
-                                {"block_rows", args->block_rows},
-                                {"cache", args->cold ? "cold" : "hot"},
-                                {"bytes", bytes},
-                                {"raw_read", {{"seconds", read_seconds}, {"rows_per_second", rows / read_seconds}, {"gbps", bytes / read_seconds / 1e9}}},
-                                {"score", {{"seconds", score_seconds}, {"rows_per_second", rows / score_seconds}, {"gbps", bytes / score_seconds / 1e9}}},
-                                {"fraction_of_raw_read", fraction},
-                                {"goal", 0.8}};
+      nlohmann::ordered_json j = bench_json_header(ctx);
+      j["device"] = scorer.device_description();
+      j["rows"] = args->rows;
+      j["features"] = args->features;
+      j["columns"] = columns;
+      j["block_rows"] = args->block_rows;
+      j["cache"] = args->cold ? "cold" : "hot";
+      j["float32_bytes"] = args->rows * columns * 4;
+      j["raw_read"] = {{"seconds", read_seconds},
+                       {"rows_per_second", rows / read_seconds},
+                       {"gbps", bytes / read_seconds / 1e9}};
+      j["score"] = {{"seconds", score_seconds},
+                    {"rows_per_second", rows / score_seconds},
+                    {"gbps", bytes / score_seconds / 1e9}};
+      j["fraction_of_raw_read"] = fraction;
+      j["goal"] = 0.8;
       std::cout << j.dump() << "\n";
       return;
     }
@@ -297,10 +314,13 @@ void add_bench_command(CLI::App& app) {
     const double rows = static_cast<double>(args->rows);
 
     if (args->json) {
-      nlohmann::json j = {
+      nlohmann::ordered_json j = bench_json_header(ctx);
+      j.update(nlohmann::ordered_json{
           {"device", ctx.description()},
           {"rows", args->rows},
           {"features", args->features},
+          {"columns", args->features + 1},
+          {"float32_bytes", bytes},
           {"batch", args->batch},
           {"epochs", args->epochs},
           {"ceiling_source", ceiling.source},
@@ -324,9 +344,9 @@ void add_bench_command(CLI::App& app) {
             {"rows_per_second", parallel.rows_per_second},
             {"fraction_of_ceiling", parallel.fraction_of_ceiling},
             {"workers", args->workers.front()},
-            {"last_train_loss", parallel.last_train_loss}}}};
+            {"last_train_loss", parallel.last_train_loss}}}});
       j["exact"]["last_train_loss"] = exact.last_train_loss;
-      nlohmann::json by_workers = nlohmann::json::array();
+      nlohmann::ordered_json by_workers = nlohmann::ordered_json::array();
       for (std::size_t i = 0; i < parallel_runs.size(); ++i) {
         by_workers.push_back({{"workers", args->workers[i]},
                               {"epoch_seconds", parallel_runs[i].epoch_seconds},

@@ -2,8 +2,10 @@
 #include "cli/bench_common.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <omp.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,8 +17,10 @@
 #include <iostream>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "io/temporary_file.h"
+#include "lathe/scorer.h"
 #include "runtime/error.h"
 
 namespace lathe::cli {
@@ -47,6 +51,16 @@ ScratchDirectory::~ScratchDirectory() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
   unregister_scratch_folder(signal_slot_);  // after the removal, so a signal during it still finds it
+}
+
+nlohmann::ordered_json bench_json_header(const DeviceContext& ctx) {
+  nlohmann::ordered_json j;
+  j["version"] = version();
+  j["machine"] = {{"device", ctx.description()},
+                  {"backend", ctx.is_cuda() ? "cuda" : "cpu"},
+                  {"cpu_threads", ctx.is_cuda() ? omp_get_max_threads() : ctx.cpu_threads()},
+                  {"hardware_threads", std::thread::hardware_concurrency()}};
+  return j;
 }
 
 void check_bench_size(std::int64_t rows, int features) {
@@ -184,9 +198,8 @@ SynthReport write_bench_table(const std::filesystem::path& path, std::int64_t ro
   synth.rows = rows;
   synth.features = features;
   synth.deflate_level = deflate_level;
-  // No chunk longer than the table: HDF5 stores an uncompressed chunk whole, and a 1000-row table
-  // in chunks of 65536 rows took 66 times its bytes, which the pread ceiling then read.
-  synth.chunk_rows = std::min(synth.chunk_rows, rows);
+  // write_synthetic makes no chunk longer than the table: a 1000-row table in chunks of 65536 rows
+  // took 66 times its bytes, which the pread ceiling then read.
   synth.progress = false;
   std::cerr << "bench: writing " << rows << " x " << features << " synthetic rows"
             << (deflate_level > 0 ? ", deflate level " + std::to_string(deflate_level) : std::string(", uncompressed"))
@@ -203,6 +216,20 @@ void evict_from_page_cache(const std::filesystem::path& path) {
   if (!synced || advice != 0) {
     throw Error(path.string() + ": cannot evict it from the page cache: " + std::strerror(synced ? advice : errno));
   }
+}
+
+std::string page_cache_eviction_problem(const std::filesystem::path& folder) {
+  struct statfs file_system {};
+  // Unknown when statfs fails: the eviction itself then reports what goes wrong.
+  if (::statfs(folder.c_str(), &file_system) != 0) return "";
+  const auto type = static_cast<unsigned long>(file_system.f_type);
+  if (type != TMPFS_MAGIC && type != RAMFS_MAGIC) return "";
+  return folder.parent_path().string() +
+         ", where lathe bench writes its scratch files (TMPDIR), is a " +
+         (type == TMPFS_MAGIC ? "tmpfs" : "ramfs") +
+         ": its files live in memory and cannot be evicted from the page cache, so the read would "
+         "not "
+         "be cold; set TMPDIR to a folder on a disk, or leave out --cold";
 }
 
 double time_raw_read(const std::filesystem::path& path, const TableReadOptions& read) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ class ScratchDirectory {
   std::string path_for_signals_;
   int signal_slot_ = -1;
 };
+
+// What every `lathe bench ... --json` starts with (README.md, "lathe bench"): "version" (lathe's)
+// and "machine": {"device", "backend" ("cpu"|"cuda"), "cpu_threads", "hardware_threads"} of `ctx`.
+// The keys of the same quantity are the same in every bench: "rows", "features", "columns" (D + 1),
+// "float32_bytes" (N (D + 1) 4), "seconds", "rows_per_second", "gbps", "fraction_of_ceiling".
+nlohmann::ordered_json bench_json_header(const DeviceContext& ctx);
 
 // Fewest rows of a bench run: the synthetic label needs both classes in the training rows, which a
 // handful of rows may not have, and the trainer would then name a file of the scratch directory.
@@ -84,6 +91,11 @@ SynthReport write_bench_table(const std::filesystem::path& path, std::int64_t ro
 // (posix_fadvise DONTNEED, no root needed), so that the next read comes from the disk: the `--cold`
 // runs of `bench score`. Throws Error naming the file when the kernel refuses.
 void evict_from_page_cache(const std::filesystem::path& path);
+
+// Why `--cold` cannot read files in `folder` from the disk, or "" when it can: on a tmpfs or ramfs
+// (TMPDIR=/dev/shm, or a /tmp mounted as one) the files live in memory, where
+// evict_from_page_cache leaves them, so a "cold" read would be a warm one.
+std::string page_cache_eviction_problem(const std::filesystem::path& folder);
 
 // Seconds to read every block of `path` (all columns, float32) with TableReader::read_block, as the
 // scoring reader does, nothing done with the values: the raw read of `bench score`, the read and

@@ -1,5 +1,6 @@
 // `lathe bench [--rows N] [--features D] [--device ...] [--json]`: the data path end to end on
-// synthetic data, each stage beside the machine ceiling that bounds it, all measured in the same run.
+// synthetic data, each stage beside the machine ceiling that bounds it, all measured in the same
+// run.
 //
 // A synthetic binary table (io/synth.h, seed 42) of N rows, D numeric features and the label is
 // written twice to a scratch directory (removed afterwards): uncompressed, and deflate level 1 (the
@@ -42,15 +43,17 @@
 // CUDA, a device-to-device copy and a pinned host-to-device copy (runtime/cuda_backend.h; mean of
 // 10 copies), each of N (D + 1) 4 bytes clamped to [64 MiB, 512 MiB] so that small runs are not
 // measured in cache and large runs need no second copy of the table; pread: the uncompressed file's
-// bytes read with pread() in 1 MiB calls by as many threads as the memcpy (one contiguous range each),
-// from the page cache (the file was just written), into a destination the size of the reader's
-// block (block_rows (D + 1) 4 bytes), as the read stage's reader delivers them.
+// bytes read with pread() in 1 MiB calls by as many threads as the memcpy (one contiguous range
+// each), from the page cache (the file was just written), into a destination the size of the
+// reader's block (block_rows (D + 1) 4 bytes), as the read stage's reader delivers them.
 //
 // stdout: a header, the ceilings, then a table with one row per stage (seconds, rows/s, GB/s, the
 // ceiling's name and GB/s, the fraction). stderr: each stage's name as it starts and one result
 // line when it ends, and the epochs of training. With --json, one JSON object instead, with these
-// keys (numbers are JSON numbers; null where not measured on this backend):
-//   {"machine":  {"device": "cpu (2 threads)", "backend": "cpu"|"cuda", "cpu_threads": int,
+// keys (numbers are JSON numbers; null where not measured on this backend; README.md lists the
+// keys of every bench):
+//   {"version":  lathe's version,
+//    "machine":  {"device": "cpu (2 threads)", "backend": "cpu"|"cuda", "cpu_threads": int,
 //                 "hardware_threads": int},
 //    "run":      {"rows", "features", "columns" (D + 1), "block_rows", "float32_bytes" (N (D+1) 4),
 //                 "file_bytes", "deflate_file_bytes", "epochs", "batch", "rounds" (2)},
@@ -60,14 +63,14 @@
 //                 "overlap_io_seconds", "overlap_compute_seconds"},
 //    "stages":   {"read"|"decode"|"host_to_device"|"prepare"|"train_exact"|"train_parallel"|
 //                 "train_streamed"|"evaluate"|"score":
-//                   {"seconds", "rows", "bytes", "gbps", "rows_per_s",
+//                   {"seconds", "rows", "bytes", "gbps", "rows_per_second",
 //                    "ceiling": "memcpy"|"pread"|"device_copy"|"pinned_h2d"|"overlap",
-//                    "ceiling_gbps", "fraction", "note": null|string}}}
+//                    "ceiling_gbps", "fraction_of_ceiling", "note": null|string}}}
 // "seconds" is one run of the stage (one epoch for training); host_to_device on the CPU backend
-// has null seconds, gbps, rows_per_s, ceiling_gbps and fraction, and note "n/a (cpu)".
+// has null seconds, gbps, rows_per_second, ceiling_gbps and fraction_of_ceiling, and note "n/a
+// (cpu)".
 #include "cli/bench_stages.h"
 
-#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -79,9 +82,9 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cli/bench_common.h"
@@ -476,11 +479,7 @@ void run_end_to_end(const Args& args) {
 
   const auto deflate_file_bytes = static_cast<std::int64_t>(std::filesystem::file_size(deflated));
   if (args.json) {
-    nlohmann::ordered_json j;
-    j["machine"] = {{"device", ctx.description()},
-                    {"backend", ctx.is_cuda() ? "cuda" : "cpu"},
-                    {"cpu_threads", ctx.is_cuda() ? omp_get_max_threads() : ctx.cpu_threads()},
-                    {"hardware_threads", std::thread::hardware_concurrency()}};
+    nlohmann::ordered_json j = bench_json_header(ctx);
     j["run"] = {{"rows", args.rows},
                 {"features", args.features},
                 {"columns", columns},
@@ -509,11 +508,13 @@ void run_end_to_end(const Args& args) {
                       {"rows", stage.rows},
                       {"bytes", stage.bytes},
                       {"gbps", optional_number(stage.gbps())},
-                      {"rows_per_s", optional_number(stage.rows_per_second())},
+                      {"rows_per_second", optional_number(stage.rows_per_second())},
                       {"ceiling", stage.ceiling},
-                      {"ceiling_gbps", optional_number(stage.seconds ? ceilings.gbps(stage.ceiling) : std::nullopt)},
-                      {"fraction", optional_number(stage.fraction(ceilings))},
-                      {"note", stage.note.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(stage.note)}};
+                      {"ceiling_gbps", optional_number(stage.seconds ? ceilings.gbps(stage.ceiling)
+                                                                     : std::nullopt)},
+                      {"fraction_of_ceiling", optional_number(stage.fraction(ceilings))},
+                      {"note", stage.note.empty() ? nlohmann::ordered_json(nullptr)
+                                                  : nlohmann::ordered_json(stage.note)}};
     }
     j["stages"] = s;
     std::cout << j.dump() << "\n";

@@ -25,13 +25,15 @@ LABELS = {"read": "read", "decode": "decode (deflate)", "host_to_device": "host-
           "evaluate": "evaluate",
           "score": "score h5 -> h5"}
 CEILINGS = {"memcpy", "pread", "device_copy", "pinned_h2d", "overlap"}
-STAGE_KEYS = {"seconds", "rows", "bytes", "gbps", "rows_per_s", "ceiling", "ceiling_gbps", "fraction", "note"}
+STAGE_KEYS = {"seconds", "rows", "bytes", "gbps", "rows_per_second", "ceiling", "ceiling_gbps", "fraction_of_ceiling",
+              "note"}
 
 
-def bench(*args, timeout=600, preexec_fn=None):
-    """Runs `lathe bench ARGS` with TMPDIR set to a fresh folder; returns the process and whether
-    that folder was left empty (the scratch directory removed)."""
-    tmp = tempfile.mkdtemp(prefix="lathe-test-bench-")
+def bench(*args, timeout=600, preexec_fn=None, tmp_parent=None):
+    """Runs `lathe bench ARGS` with TMPDIR set to a fresh folder (in `tmp_parent`, else the system's
+    temporary folder); returns the process and whether that folder was left empty (the scratch
+    directory removed)."""
+    tmp = tempfile.mkdtemp(prefix="lathe-test-bench-", dir=tmp_parent)
     try:
         env = dict(os.environ, TMPDIR=tmp)
         proc = subprocess.run([LATHE, "bench", *map(str, args)], capture_output=True, text=True, timeout=timeout,
@@ -58,7 +60,7 @@ class BenchEndToEndTest(unittest.TestCase):
 
     def test_json_keys_and_figures(self):
         out = json.loads(self.proc.stdout)
-        self.assertEqual(list(out), ["machine", "run", "ceilings", "stages"])
+        self.assertEqual(list(out), ["version", "machine", "run", "ceilings", "stages"])
 
         machine = out["machine"]
         self.assertEqual(set(machine), {"device", "backend", "cpu_threads", "hardware_threads"})
@@ -107,18 +109,18 @@ class BenchEndToEndTest(unittest.TestCase):
             positive(self, stage["bytes"], f"{name}.bytes")
             if name == "host_to_device" and not cuda:
                 self.assertEqual(stage["note"], "n/a (cpu)")
-                for key in ["seconds", "gbps", "rows_per_s", "ceiling_gbps", "fraction"]:
+                for key in ["seconds", "gbps", "rows_per_second", "ceiling_gbps", "fraction_of_ceiling"]:
                     self.assertIsNone(stage[key], f"{name}.{key}")
                 continue
-            for key in ["seconds", "gbps", "rows_per_s", "ceiling_gbps", "fraction"]:
+            for key in ["seconds", "gbps", "rows_per_second", "ceiling_gbps", "fraction_of_ceiling"]:
                 positive(self, stage[key], f"{name}.{key}")
             ceiling = ceilings[stage["ceiling"] + "_gbps"]
             self.assertAlmostEqual(stage["ceiling_gbps"], ceiling, delta=1e-9 * ceiling, msg=name)
-            self.assertAlmostEqual(stage["fraction"], stage["gbps"] / ceiling, delta=1e-9, msg=name)
+            self.assertAlmostEqual(stage["fraction_of_ceiling"], stage["gbps"] / ceiling, delta=1e-9, msg=name)
             self.assertAlmostEqual(stage["gbps"], stage["bytes"] / stage["seconds"] / 1e9,
                                    delta=1e-6 * stage["gbps"], msg=name)
-            self.assertAlmostEqual(stage["rows_per_s"], stage["rows"] / stage["seconds"],
-                                   delta=1e-6 * stage["rows_per_s"], msg=name)
+            self.assertAlmostEqual(stage["rows_per_second"], stage["rows"] / stage["seconds"],
+                                   delta=1e-6 * stage["rows_per_second"], msg=name)
 
         # What each stage counts, and the ceiling each is set beside.
         for name in ["read", "decode", "prepare"]:
@@ -302,30 +304,75 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertGreater(len(notes), 0)
         self.assertEqual(len(notes), len(set(notes)), notes)
 
+    def test_json_keys_agree_across_the_benches(self):
+        # rows/s was "rows_per_s" in `lathe bench` and "rows_per_second" in `bench train` and `bench
+        # score`, the fraction of a ceiling "fraction" and "fraction_of_ceiling", the table's columns
+        # and float32 bytes "columns_read" and "bytes" in `bench score`; only `lathe bench` named the
+        # machine, and none lathe's version. The same quantity now has the same key in every bench.
+        version = subprocess.run([LATHE, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        outputs = {}
+        for name, args in (("bench", ["--rows", "2000", "--features", "4"]),
+                           ("bench train", ["train", "--rows", "2000", "--features", "4", "--epochs", "1"]),
+                           ("bench score", ["score", "--rows", "2000", "--features", "4"])):
+            proc, scratch_removed = bench(*args, "--device", "cpu", "--json", timeout=300)
+            self.assertEqual(proc.returncode, 0, (name, proc.stderr))
+            self.assertTrue(scratch_removed, name)
+            outputs[name] = out = json.loads(proc.stdout)
+            self.assertEqual(list(out)[:2], ["version", "machine"], name)
+            self.assertEqual(out["version"], version, name)
+            self.assertEqual(set(out["machine"]), {"device", "backend", "cpu_threads", "hardware_threads"}, name)
+            self.assertEqual(out["machine"]["backend"], "cpu", name)
+            self.assertIn("cpu", out["machine"]["device"], name)
+            run = out.get("run", out)  # `lathe bench` holds its run's facts in "run"
+            self.assertEqual((run["rows"], run["features"], run["columns"], run["float32_bytes"]),
+                             (2000, 4, 5, 2000 * 5 * 4), name)
+
+            def keys(value):
+                if isinstance(value, dict):
+                    for key, inner in value.items():
+                        yield key
+                        yield from keys(inner)
+                elif isinstance(value, list):
+                    for inner in value:
+                        yield from keys(inner)
+
+            found = set(keys(out))
+            for old in ("rows_per_s", "fraction", "columns_read", "bytes_per_second", "gb_per_s"):
+                self.assertNotIn(old, found, name)
+            self.assertIn("rows_per_second", found, name)
+        self.assertIn("fraction_of_ceiling", set(outputs["bench"]["stages"]["read"]))
+        self.assertIn("fraction_of_ceiling", set(outputs["bench train"]["exact"]))
+        raw_read = outputs["bench score"]["raw_read"]
+        self.assertAlmostEqual(raw_read["gbps"] * raw_read["seconds"], outputs["bench score"]["float32_bytes"] / 1e9,
+                               delta=1e-9)
+
+    def test_score_cold_is_refused_on_tmpfs(self):
+        # On a tmpfs the eviction leaves the file in memory: the "cold" read was a warm one, reported
+        # as "cache": "cold". Refused before anything is written, naming the folder and the remedy.
+        kind = subprocess.run(["stat", "-f", "-c", "%T", "/dev/shm"], capture_output=True, text=True)
+        self.assertEqual(kind.stdout.strip(), "tmpfs", "this test needs /dev/shm to be a tmpfs")
+        proc, scratch_removed = bench("score", "--rows", "1000", "--features", "4", "--cold", "--json",
+                                      timeout=120, tmp_parent="/dev/shm")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--cold: /dev/shm/lathe-test-bench-", proc.stderr)
+        self.assertIn("is a tmpfs", proc.stderr)
+        self.assertIn("set TMPDIR to a folder on a disk", proc.stderr)
+        self.assertNotIn("bench: writing", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertTrue(scratch_removed)
+        # A hot read there is what it says.
+        proc, scratch_removed = bench("score", "--rows", "1000", "--features", "4", "--json", "--device", "cpu",
+                                      timeout=120, tmp_parent="/dev/shm")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(json.loads(proc.stdout)["cache"], "hot")
+        self.assertTrue(scratch_removed)
+
     def test_end_to_end_flags_before_a_subcommand(self):
         # --rows before `train` belongs to the end-to-end run: refused, not silently ignored.
         proc, _ = bench("--rows", "5000", "train", timeout=120)
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("--rows", proc.stderr)
         self.assertEqual(proc.stdout, "")
-
-
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# What the bench scripts compare against or load their data with: none may be needed before a run.
-OPTIONAL_PACKAGES = ["torch", "sklearn", "xgboost", "vowpalwabbit", "pyarrow", "pandas", "scipy", "lightgbm"]
-# Runs a script as `python3 SCRIPT ARGS` would, with every optional package unimportable.
-WITHOUT_OPTIONAL_PACKAGES = """
-import runpy, sys
-blocked = set(sys.argv[1].split(","))
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in blocked:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, Block())
-sys.argv = sys.argv[2:]
-sys.path.insert(0, __import__("os").path.dirname(sys.argv[0]))
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 class BenchSignalTest(unittest.TestCase):
@@ -375,6 +422,24 @@ class BenchSignalTest(unittest.TestCase):
                     what = (args[0], after, delay, [s.name for s in signals], status)
                     self.assertIn(status, [-s for s in signals] + [0], what)
                     self.assertEqual(left, [], what)
+
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# What the bench scripts compare against or load their data with: none may be needed before a run.
+OPTIONAL_PACKAGES = ["torch", "sklearn", "xgboost", "vowpalwabbit", "pyarrow", "pandas", "scipy", "lightgbm"]
+# Runs a script as `python3 SCRIPT ARGS` would, with every optional package unimportable.
+WITHOUT_OPTIONAL_PACKAGES = """
+import runpy, sys
+blocked = set(sys.argv[1].split(","))
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[2:]
+sys.path.insert(0, __import__("os").path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 class BenchScriptsTest(unittest.TestCase):

@@ -516,7 +516,7 @@ class ScoreTest(unittest.TestCase):
                    "--json")
         result = json.loads(proc.stdout)
         self.assertEqual(result["rows"], 20000)
-        self.assertEqual(result["columns_read"], 7)
+        self.assertEqual(result["columns"], 7)
         for stage in ["raw_read", "score"]:
             self.assertGreater(result[stage]["rows_per_second"], 0)
             self.assertGreater(result[stage]["gbps"], 0)
