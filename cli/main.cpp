@@ -145,6 +145,14 @@ void open_closed_standard_streams() {
   }
 }
 
+// Whether LATHE_DEBUG asks for the lines meant for whoever debugs Lathe: set to anything but "" or
+// "0". `LATHE_DEBUG=0`, as a switch is turned off, and `LATHE_DEBUG=` (an emptied variable) are off,
+// as is leaving it unset.
+bool debug_output_wanted() {
+  const char* value = std::getenv("LATHE_DEBUG");
+  return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
+}
+
 // Runs the command line; the exit code (see the top of this file).
 int run(int argc, char** argv);
 
@@ -233,7 +241,7 @@ int run(int argc, char** argv) {
   } catch (const lathe::Hdf5Error& e) {
     std::cerr << "lathe: error: " << lathe::name_final_paths(e.what()) << "\n";
     // The failed call and its source line help whoever debugs Lathe, not the user reading the error.
-    if (std::getenv("LATHE_DEBUG") != nullptr && !e.call_site().empty()) {
+    if (debug_output_wanted() && !e.call_site().empty()) {
       std::cerr << "lathe: debug: the failed HDF5 call was " << e.call_site() << "\n";
     }
     return 1;

@@ -39,7 +39,8 @@ class DivergenceError : public Error {
 
 // A call into the HDF5 library failed. The message names the file and dataset and gives HDF5's
 // reason; the failed call and its place in Lathe's source are kept apart in `call_site`, which the
-// CLI prints only when LATHE_DEBUG is set (users need the reason, developers the call).
+// CLI prints only when LATHE_DEBUG is set to something other than "" or "0" (users need the reason,
+// developers the call).
 class Hdf5Error : public Error {
  public:
   explicit Hdf5Error(const std::string& what, std::string call_site = {})

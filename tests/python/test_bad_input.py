@@ -691,6 +691,13 @@ class BadInput(unittest.TestCase):
         debug = subprocess.run([LATHE, "inspect", path], capture_output=True, text=True, timeout=TIMEOUT,
                                env={**os.environ, "LATHE_DEBUG": "1"})
         self.refused(debug, "lathe: debug: the failed HDF5 call was H5Dread", ".cpp:")
+        # 0 and an empty value are off, as unset (they turned the line on: only being set counted).
+        for off in ["0", ""]:
+            proc = subprocess.run([LATHE, "inspect", path], capture_output=True, text=True, timeout=TIMEOUT,
+                                  env={**os.environ, "LATHE_DEBUG": off})
+            self.refused(proc, "d.h5: dataset '/x', rows 1-", "inflate")
+            self.assertNotIn("lathe: debug:", proc.stderr, repr(off))
+            self.assertNotIn(".cpp:", proc.stderr, repr(off))
 
     def test_a_heap_string_past_the_end_of_its_collection_is_refused_not_a_crash(self):
         # h5py's variable-length strings live in a global heap collection ("GCOL", a 16-byte
