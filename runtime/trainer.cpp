@@ -473,8 +473,10 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
         std::cerr << "  valid " << outcome.metric << " " << record.valid.values.at(outcome.metric);
         if (valid->selection_weights) std::cerr << " (class-weighted " << value << ")";
       }
+      // "*": the best validation epoch so far. A run without validation rows (a refit,
+      // --valid-fraction 0) keeps its last epoch; its lowest training loss chose nothing: no mark.
       std::cerr << "  " << static_cast<long long>(record.rows_per_second) << " rows/s  eta " << eta_text(eta)
-                << (better ? "  *" : "") << "\n";
+                << (better && have_valid ? "  *" : "") << "\n";
     }
     // Patience run out: the cooldown, or the stop. Decided before the checkpoint, which records it.
     bool stop = false;

@@ -820,6 +820,30 @@ class TrainTest(unittest.TestCase):
         _, separate = self.train(data, *flags, "--valid", valid, out="separate.h5")
         self.assertIsNone(separate["refit"])
 
+    def test_only_epochs_with_validation_carry_the_best_epoch_mark(self):
+        # "*" ends the line of the best validation epoch so far. The refit (no validation rows)
+        # marked each epoch whose training loss fell, as if it had chosen it; so did a run with
+        # --valid-fraction 0, which keeps its last epoch whatever its loss.
+        rng = np.random.default_rng(12)
+        df = pd.DataFrame(rng.normal(size=(1500, 3)), columns=["x0", "x1", "x2"])
+        df["y"] = (df.x0 - df.x1 + rng.logistic(size=1500) > 0).astype(int)
+        data = import_frame(df, self.dir, "marked")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "4", "--device", "cpu"]
+        proc = run("train", data, *flags, "--refit", "yes", "--out", self.path("refit.h5"))
+        lines = proc.stderr.splitlines()
+        epochs = [line for line in lines if line.startswith("epoch ")]
+        refit = [line for line in lines if line.startswith("refit epoch ")]
+        self.assertEqual(len(epochs), 4, proc.stderr)
+        self.assertTrue(refit, proc.stderr)
+        self.assertTrue(epochs[0].endswith("  *"), epochs)  # the first validation epoch is the best so far
+        for line in refit:
+            self.assertRegex(line, r"  eta [0-9msh]+$")  # no mark after the eta
+        proc = run("train", data, *flags, "--valid-fraction", "0", "--out", self.path("all.h5"))
+        epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+        self.assertEqual(len(epochs), 4, proc.stderr)
+        for line in epochs:
+            self.assertNotIn("*", line)
+
     def test_a_balanced_refit_weighs_classes_over_every_row(self):
         # QA: balanced class weights n / (K n_c) were taken over the training rows and applied to
         # every row in the refit, so the refit was not a run on every row stopped at the chosen epoch.
