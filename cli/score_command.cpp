@@ -10,12 +10,13 @@
 // the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file
 // written as HDF5 by default under a name that says otherwise (x.txt) gets a note (stderr and JSON).
 // `--out -` (one input only, CSV only) writes the CSV to stdout and the JSON summary to stderr.
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -34,17 +35,26 @@ namespace lathe::cli {
 
 namespace {
 
+// The extension of `path` in lower case: a name made on Windows says x.CSV or x.H5 as often.
+std::string lower_extension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
 ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out, bool several) {
   if (flag == "h5") return ScoreFormat::h5;
   if (flag == "csv") return ScoreFormat::csv;
   if (!flag.empty()) throw UsageError("--format: expected h5 or csv, got '" + flag + "'");
-  return !several && (out.extension() == ".csv" || score_to_stdout(out)) ? ScoreFormat::csv : ScoreFormat::h5;
+  return !several && (lower_extension(out) == ".csv" || score_to_stdout(out)) ? ScoreFormat::csv
+                                                                              : ScoreFormat::h5;
 }
 
 // The note for an output file written as HDF5 (no --format) whose name does not say so (x.txt,
-// x.CSV, x): "" when its extension is .h5, .hdf5, .hdf or .csv.
+// x): "" when its extension is .h5, .hdf5, .hdf or .csv, in any case.
 std::string format_note(const std::string& flag, const std::filesystem::path& target, ScoreFormat format) {
-  const std::string ext = target.extension().string();
+  const std::string ext = lower_extension(target);
   const bool named = ext == ".h5" || ext == ".hdf5" || ext == ".hdf" || ext == ".csv";
   if (!flag.empty() || format != ScoreFormat::h5 || named) return "";
   return "--out " + target.string() + " is written as HDF5 (the format unless --out ends in .csv); for CSV, " +

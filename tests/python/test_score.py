@@ -283,7 +283,7 @@ class ScoreTest(unittest.TestCase):
         # --out x.txt without --format is written as HDF5 (the documented default): a note says so.
         small = self.path("small.h5")
         write_columnar(small, [(n, v[:50], l) for n, v, l in self.telco_columns()])
-        for name in ["scores.txt", "scores", "scores.CSV"]:
+        for name in ["scores.txt", "scores"]:
             out = self.path(name)
             proc, summary = self.score(self.telco_model, small, "--out", out)
             with open(out, "rb") as f:
@@ -301,6 +301,24 @@ class ScoreTest(unittest.TestCase):
             proc, summary = self.score(self.telco_model, small, "--out", self.path(name), *flags)
             self.assertNotIn("written as HDF5", proc.stderr, name)
             self.assertFalse([n for n in summary["notes"] if "written as HDF5" in n], name)
+
+    def test_the_format_follows_the_extension_in_any_case(self):
+        # --out scores.CSV (a name made on Windows) was written as HDF5, with a note.
+        small = self.path("small.h5")
+        write_columnar(small, [(n, v[:50], l) for n, v, l in self.telco_columns()])
+        for name, csv in [("s.CSV", True), ("s.Csv", True), ("s.H5", False), ("s.HDF5", False), ("s.Hdf", False)]:
+            with self.subTest(name=name):
+                out = self.path(name)
+                proc, summary = self.score(self.telco_model, small, "--out", out)
+                self.assertEqual(summary["format"], "csv" if csv else "h5")
+                with open(out, "rb") as f:
+                    head = f.read(8)
+                if csv:
+                    self.assertEqual(len(pd.read_csv(out)), 50)
+                else:
+                    self.assertEqual(head, b"\x89HDF\r\n\x1a\n")
+                self.assertNotIn("written as HDF5", proc.stderr)
+                self.assertFalse([n for n in summary["notes"] if "written as HDF5" in n], name)
 
     def test_missing_column_errors_before_any_output(self):
         columns = self.telco_columns()
