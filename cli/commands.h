@@ -2,7 +2,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/name_lists.h"
 
 namespace lathe::cli {
 
@@ -129,6 +129,48 @@ CLI::Option* add_whole_number_option(CLI::App* command, std::string name, T& var
                                      std::string description) {
   return command->add_option(std::move(name), variable, std::move(description))
       ->transform(whole_number<typename WholeNumberElement<T>::type>());
+}
+
+// Whether a comma-separated list (runtime/name_lists.h: a comma in a name written \,) holds an
+// empty item: "", "a,,b", "a," or an item of spaces, which split_name_list leaves out.
+inline bool has_empty_item(std::string_view text) {
+  std::size_t items = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size() && (text[i + 1] == ',' || text[i + 1] == '\\')) {
+      ++i;
+    } else if (text[i] == ',') {
+      ++items;
+    }
+  }
+  return split_name_list(text).size() != items;
+}
+
+// A check for an option whose value names something: a column (`--label`, `--id`, `--weight`), a
+// class, a dataset or a group. An empty value, as `--label "$COL"` gives with COL unset, would read
+// as the option left out (a matrix file's label dataset taken as "y", the default group read) or
+// fail later naming no option. CLI11 puts the option's name first: "--label: is empty (an unset
+// shell variable?): give a column name" (`give`: what the option takes). A --config value is
+// checked too (cli/train_command.cpp). No description: --help shows the option as before.
+inline CLI::Validator non_empty(std::string give) {
+  return CLI::Validator(
+      [give](std::string& input) -> std::string {
+        if (!input.empty()) return {};
+        return "is empty (an unset shell variable?): give " + give;
+      },
+      "");
+}
+
+// non_empty for an option whose value is a comma-separated list (`--drop id,when`, `--impute
+// mean,age=median`): an empty item is refused too ("'a,,b' has an empty item"; a --config array
+// holding "", `drop = [""]`), where split_name_list would leave it out unsaid.
+inline CLI::Validator non_empty_items(std::string give) {
+  return CLI::Validator(
+      [give](std::string& input) -> std::string {
+        if (input.empty()) return "is empty (an unset shell variable?): give " + give;
+        if (has_empty_item(input)) return "'" + input + "' has an empty item: give " + give;
+        return {};
+      },
+      "");
 }
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.

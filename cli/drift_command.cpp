@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "cli/text_width.h"
 #include "io/drift.h"
 #include "runtime/device_context.h"
@@ -102,9 +103,12 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("model", args->model, "Model file (format 2 or later, written by lathe train)")->required();
   cmd->add_option("data", args->data, "New data, HDF5 (with or without the label)")->required();
   cmd->add_option("--weight", args->weight,
-                  "Sample-weight column: the new rows' metrics weighted by it, as the validation metrics of a "
-                  "model trained with --weight are (default: for such a model, its weight column, when the new "
-                  "data has it; else the metrics are not compared)");
+                  "Sample-weight column: the new rows' metrics weighted by it, as the validation "
+                  "metrics of a "
+                  "model trained with --weight are (default: for such a model, its weight column, "
+                  "when the new "
+                  "data has it; else the metrics are not compared)")
+      ->check(non_empty("a column name"));
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature or the predictions warn")
@@ -125,15 +129,18 @@ void add_drift_command(CLI::App& app) {
                   "Relative drop of the model's metric at or above which drift is found (exit 3)" + floor)
       ->default_val(0.10)
       ->check(at_least(0));
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"model", "data"});
     DriftThresholds& t = args->thresholds;
     // NaN passes CLI11's non-negative check (no comparison holds for it) and would never alert.
     for (const auto& [flag, value] : {std::pair{"--psi-warn", t.psi_warn}, std::pair{"--psi-alert", t.psi_alert},
                                       std::pair{"--metric-warn", t.metric_warn},
                                       std::pair{"--metric-alert", t.metric_alert}}) {
-      if (!std::isfinite(value)) throw UsageError(std::string(flag) + " must be a finite number, not " + number_text(value));
+      if (!std::isfinite(value))
+        throw UsageError(std::string(flag) + " must be a finite number, not " + number_text(value));
     }
     check_warn_below_alert(cmd, "--psi-warn", t.psi_warn, "--psi-alert", t.psi_alert);
     check_warn_below_alert(cmd, "--metric-warn", t.metric_warn, "--metric-alert", t.metric_alert);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "cli/text_width.h"
 #include "io/model_file.h"
 #include "io/train_table.h"
@@ -44,13 +45,17 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("model", args->model, "Model file")->required();
   cmd->add_option("data", args->data, "Labeled data, HDF5")->required();
   cmd->add_option("--weight", args->weight,
-                  "Sample-weight column: weighted metrics, as the validation metrics of a model trained with "
-                  "--weight are");
+                  "Sample-weight column: weighted metrics, as the validation metrics of a model "
+                  "trained with "
+                  "--weight are")
+      ->check(non_empty("a column name"));
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   add_device_option(cmd, args->device);
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"model", "data"});
     // Evaluation reads nothing of the training profile but whether each column had missing values.
     ModelLoadOptions load;
     load.profile_labels = false;
@@ -63,7 +68,8 @@ void add_eval_command(CLI::App& app) {
     const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite, &unseen);
     // As `lathe score` says them: the metrics count these rows with the columns' unknown slots.
     if (!args->quiet) {
-      for (const UnseenLabels& u : unseen) std::cerr << "eval: note: " << unseen_labels_note(u) << "\n";
+      for (const UnseenLabels& u : unseen)
+        std::cerr << "eval: note: " << unseen_labels_note(u) << "\n";
     }
     if (infinite > 0 && !args->quiet) {
       // As `lathe score` words it, then what the rows make of the metrics, which take each
@@ -146,7 +152,8 @@ void add_eval_command(CLI::App& app) {
               << std::setw(22) << "training validation" << "\n";
     for (const auto& [k, v] : metrics.values) {
       std::cout << "  " << std::left << std::setw(10) << k << std::right << std::setw(14) << std::setprecision(6) << v;
-      if (stored_valid.contains(k) && stored_valid[k].is_number()) std::cout << std::setw(22) << stored_valid[k].get<double>();
+      if (stored_valid.contains(k) && stored_valid[k].is_number())
+        std::cout << std::setw(22) << stored_valid[k].get<double>();
       std::cout << "\n";
     }
     // A refitted model (`lathe train --refit`) trained on its validation rows after they chose the
@@ -178,7 +185,8 @@ void add_eval_command(CLI::App& app) {
       std::cout << "\n";
       for (std::size_t i = 0; i < k; ++i) {
         std::cout << "  " << pad_left(model.classes[i], label_width);
-        for (std::size_t j = 0; j < k; ++j) std::cout << pad_left(std::to_string(metrics.confusion[i * k + j]), widths[j]);
+        for (std::size_t j = 0; j < k; ++j)
+          std::cout << pad_left(std::to_string(metrics.confusion[i * k + j]), widths[j]);
         std::cout << "\n";
       }
     }

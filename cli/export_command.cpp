@@ -27,7 +27,7 @@ void add_export_command(CLI::App& app) {
       ->required();
   cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
   cmd->callback([args, cmd] {
-    refuse_empty_paths(*cmd, {"--onnx"});
+    refuse_empty_paths(*cmd, {"model", "--onnx"});
     check_output_paths({{"--onnx", args->onnx, "the ONNX graph"}}, {{"the model file", args->model}});
     // The graph reads nothing of the training profile's labels (millions, for a model of ids).
     ModelLoadOptions load;

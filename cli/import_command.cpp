@@ -84,11 +84,13 @@ void add_import_command(CLI::App& app) {
          "--categorical", args->categorical,
          "Columns to import as categorical, numbers included (comma separated, a comma in a name "
          "written \\,; repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(non_empty_items("column names separated by commas"));
   cmd->add_option("--numeric", args->numeric,
                   "Columns to import as numeric; a value that is not a number is an error "
                   "(comma separated, a comma in a name written \\,; repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(non_empty_items("column names separated by commas"));
   cmd->add_flag("--skip-bad-rows", args->skip_bad_rows,
                 "Skip rows with the wrong number of fields or a non-number in a numeric column, "
                 "and report them, instead of failing");
@@ -122,7 +124,7 @@ void add_import_command(CLI::App& app) {
       ->check(in_range(0, 9));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args, cmd] {
-    refuse_empty_paths(*cmd, {"out"});
+    refuse_empty_paths(*cmd, {"csv", "out"});
     check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
     CsvImportOptions options;
     options.categorical = split_names(args->categorical);

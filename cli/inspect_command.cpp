@@ -2,17 +2,17 @@
 // and per column its name, type, missing count and min/mean/max/std (numeric) or category count and
 // the labels with their counts (categorical: the text shows the 10 most frequent, the JSON all);
 // with --head N, the first N rows as read.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/output_paths.h"
 #include "cli/text_width.h"
 #include "io/table_reader.h"
 #include "io/table_summary.h"
@@ -296,11 +296,17 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No notes on stderr");
   add_whole_number_option(cmd, "--head", args->head, "Also show the first N rows as read (default 0: none)")
       ->check(at_least(0));
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read");
-  cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")->default_val("X");
-  cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")->default_val("y");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key, or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
+  cmd->add_option("--matrix", args->matrix, "Name of the 2-D dataset of the matrix layout")
+      ->default_val("X")
+      ->check(non_empty("a dataset name"));
+  cmd->add_option("--label", args->label, "Name of the label dataset of the matrix layout")
+      ->default_val("y")
+      ->check(non_empty("a dataset name"));
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
+    refuse_empty_paths(*cmd, {"file"});
     const DeviceContext ctx = DeviceContext::select(args->device);
     TableReadOptions options;
     options.group = args->group;
@@ -418,12 +424,14 @@ void add_inspect_command(CLI::App& app) {
       for (std::size_t c = 0; c < cols.size(); ++c) {
         cells[0][c] = cols[c].name;
         const bool float64 = reader.exact_type(static_cast<std::int64_t>(c)) == ExactType::float64;
-        for (std::size_t r = 0; r < head.size(); ++r) cells[r + 1][c] = head_text(head[r][c], float64);
+        for (std::size_t r = 0; r < head.size(); ++r)
+          cells[r + 1][c] = head_text(head[r][c], float64);
         for (const auto& row : cells) widths[c] = std::max(widths[c], display_width(row[c]));
       }
       for (const auto& row : cells) {
         std::cout << " ";
-        for (std::size_t c = 0; c < cols.size(); ++c) std::cout << " " << pad_left(row[c], widths[c]);
+        for (std::size_t c = 0; c < cols.size(); ++c)
+          std::cout << " " << pad_left(row[c], widths[c]);
         std::cout << "\n";
       }
     }

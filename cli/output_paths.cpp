@@ -73,7 +73,7 @@ void refuse_empty_paths(const CLI::App& command, const std::vector<std::string>&
     if (option == nullptr || option->count() == 0) continue;
     const auto& given = option->results();
     if (std::none_of(given.begin(), given.end(), [](const std::string& value) { return value.empty(); })) continue;
-    const std::string what = name.rfind("--", 0) == 0 ? name : "the output path (" + name + ")";
+    const std::string what = name.rfind("--", 0) == 0 ? name : "the " + name + " argument";
     throw UsageError(what + " is empty (an unset shell variable?): give a file path");
   }
 }

@@ -54,9 +54,10 @@ class OutputPathCheck {
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);
 
 // UsageError when one of `options` of `command` (long option names such as "--out", or the name of
-// a positional argument such as "out") was given an empty value: an unset shell variable in
-// `--out "$OUT"`. Made before any work, as a missing required option is. Input paths too
-// (`--init-model`, `--from`): an empty one would read as the option left out.
+// a positional argument such as "data") was given an empty value: an unset shell variable in
+// `--out "$OUT"`, named as "--out is empty" or "the data argument is empty". Made before any work,
+// as a missing required option is. Input paths too (`--init-model`, `--from`, `lathe eval ""
+// d.h5`): an empty one would read as the option left out, or fail later as "no such file" (exit 1).
 void refuse_empty_paths(const CLI::App& command, const std::vector<std::string>& options);
 
 // Makes the output folder `folder` that `option` names (`lathe score --out` with several inputs)

@@ -16,6 +16,18 @@ namespace lathe::cli {
 
 namespace {
 
+// What each setting takes, for its errors: an item that is none of them, or an empty value.
+const std::string kImputeKinds = "mean, median or constant[:VALUE]";
+const std::string kScaleKinds = "standard, minmax, robust or none";
+const std::string kClipKinds = "none, quantile[:LO:HI], std[:K] or iqr[:K]";
+const std::string kBinsKinds =
+    "0 (none) or a whole number of bins from 2 to " + std::to_string(kMaxBins);
+// The same for an empty value or an empty item (add_preparation_options), which may also be a
+// column's own setting.
+std::string per_column(const std::string& kinds) {
+  return kinds + ", or COLUMN=KIND items separated by commas";
+}
+
 double parse_double(const std::string& flag, const std::string& item, const std::string& text) {
   double v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -34,7 +46,7 @@ void apply_impute(const std::string& item, const std::string& kind, ColumnPrepar
     p.impute = ImputeKind::constant;
     p.impute_constant = kind == "constant" ? 0.0 : parse_double("--impute", item, kind.substr(9));
   } else {
-    throw UsageError("--impute: '" + item + "': expected mean, median or constant[:VALUE]");
+    throw UsageError("--impute: '" + item + "': expected " + kImputeKinds);
   }
 }
 
@@ -48,7 +60,7 @@ void apply_scale(const std::string& item, const std::string& kind, ColumnPrepara
   } else if (kind == "none") {
     p.scale = ScaleKind::none;
   } else {
-    throw UsageError("--scale: '" + item + "': expected standard, minmax, robust or none");
+    throw UsageError("--scale: '" + item + "': expected " + kScaleKinds);
   }
 }
 
@@ -81,7 +93,7 @@ void apply_clip(const std::string& item, const std::string& kind, ColumnPreparat
       throw UsageError("--clip: '" + item + "': K must be positive and finite");
     }
   } else {
-    throw UsageError("--clip: '" + item + "': expected none, quantile[:LO:HI], std[:K] or iqr[:K]");
+    throw UsageError("--clip: '" + item + "': expected " + kClipKinds);
   }
 }
 
@@ -89,8 +101,7 @@ void apply_bins(const std::string& item, const std::string& kind, ColumnPreparat
   std::int32_t bins = -1;
   const auto [end, ec] = std::from_chars(kind.data(), kind.data() + kind.size(), bins);
   if (ec != std::errc() || end != kind.data() + kind.size() || (bins != 0 && (bins < 2 || bins > kMaxBins))) {
-    throw UsageError("--bins: '" + item + "': expected 0 (none) or a whole number of bins from 2 to " +
-                     std::to_string(kMaxBins));
+    throw UsageError("--bins: '" + item + "': expected " + kBinsKinds);
   }
   p.bins = bins;
 }
@@ -129,37 +140,55 @@ void parse_setting(const std::string& flag, const std::string& text, const Apply
 }  // namespace
 
 void add_preparation_options(CLI::App* command, PreparationArgs& args) {
-  command->add_option("--label", args.label, "Label column: passed through, never a feature");
-  command->add_option("--impute", args.impute,
-                      "Missing numeric values: mean, median or constant[:V]; per column COL=KIND "
-                      "(comma separated)")
-      ->capture_default_str();
-  command->add_option("--scale", args.scale, "standard, minmax, robust or none; per column COL=KIND")
-      ->capture_default_str();
-  command->add_option("--clip", args.clip,
-                      "Outliers: none, quantile[:LO:HI] (default 0.01:0.99), std[:K] (default 3) or iqr[:K] "
-                      "(the quartiles +- K interquartile ranges, default 1.5: where more than 1% of the values "
-                      "are gross outliers); per column COL=KIND")
-      ->capture_default_str();
-  command->add_option("--bins", args.bins,
-                      "Quantile bins of numeric columns: each also becomes a one-hot of the bin of its value "
-                      "among N equal-count bins of the training rows (missing values have their own), beside "
-                      "its prepared value: a step function for a linear model, bins an fm crosses with the "
-                      "other features; 0 = none; per column COL=N")
-      ->capture_default_str();
-  command->add_option("--cross", args.cross,
-                      "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"; "
-                      "COL#bins crosses a binned column's bins (--bins) with a categorical column or "
-                      "other bins, as \"age#bins*city\"; in a column's name a '*' is written \\*, and a '#' "
-                      "\\# (a column named like COL#bins, not COL's bins)");
+  // An empty value or list item is refused as the option is read (non_empty, non_empty_items): it
+  // read as the option left out (`--impute ""` as the default mean, `--drop ""` as no columns).
+  command->add_option("--label", args.label, "Label column: passed through, never a feature")
+      ->check(non_empty("a column name"));
+  command
+      ->add_option("--impute", args.impute,
+                   "Missing numeric values: mean, median or constant[:V]; per column COL=KIND "
+                   "(comma separated)")
+      ->capture_default_str()
+      ->check(non_empty_items(per_column(kImputeKinds)));
+  command
+      ->add_option("--scale", args.scale, "standard, minmax, robust or none; per column COL=KIND")
+      ->capture_default_str()
+      ->check(non_empty_items(per_column(kScaleKinds)));
+  command
+      ->add_option(
+          "--clip", args.clip,
+          "Outliers: none, quantile[:LO:HI] (default 0.01:0.99), std[:K] (default 3) or iqr[:K] "
+          "(the quartiles +- K interquartile ranges, default 1.5: where more than 1% of the values "
+          "are gross outliers); per column COL=KIND")
+      ->capture_default_str()
+      ->check(non_empty_items(per_column(kClipKinds)));
+  command
+      ->add_option(
+          "--bins", args.bins,
+          "Quantile bins of numeric columns: each also becomes a one-hot of the bin of its value "
+          "among N equal-count bins of the training rows (missing values have their own), beside "
+          "its prepared value: a step function for a linear model, bins an fm crosses with the "
+          "other features; 0 = none; per column COL=N")
+      ->capture_default_str()
+      ->check(non_empty_items(per_column(kBinsKinds)));
+  command
+      ->add_option(
+          "--cross", args.cross,
+          "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"; "
+          "COL#bins crosses a binned column's bins (--bins) with a categorical column or "
+          "other bins, as \"age#bins*city\"; in a column's name a '*' is written \\*, and a '#' "
+          "\\# (a column named like COL#bins, not COL's bins)")
+      ->check(non_empty_items("all, or COLUMN*COLUMN items separated by commas"));
   command->add_flag("--missing-indicators", args.missing_indicators,
                     "Add a 0/1 feature per numeric column that has missing values");
-  command->add_option(
-      "--drop", args.drop,
-      "Columns that are not features (ids, timestamps, leaking columns), comma separated (a "
-      "comma in a name written \\,): not prepared, not trained on, not needed to score; lathe "
-      "prepare writes them unchanged as passthrough columns (lathe score --id can pass one "
-      "through)");
+  command
+      ->add_option(
+          "--drop", args.drop,
+          "Columns that are not features (ids, timestamps, leaking columns), comma separated (a "
+          "comma in a name written \\,): not prepared, not trained on, not needed to score; lathe "
+          "prepare writes them unchanged as passthrough columns (lathe score --id can pass one "
+          "through)")
+      ->check(non_empty_items("column names separated by commas"));
   add_whole_number_option(command, "--hash-buckets", args.hash_buckets,
                           "Buckets of categorical x categorical crosses")
       ->capture_default_str();

@@ -35,7 +35,8 @@ void add_prepare_command(CLI::App& app) {
                   "Apply the fitted preparation stored in a file written by lathe prepare, or in a model file "
                   "(for a model trained on prepared data: that data's preparation), instead of fitting one on IN");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows (all columns, label included)");
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   add_whole_number_option(cmd, "--block-rows", args->block_rows,
                           "Rows per block streamed through the device")
       ->capture_default_str()
@@ -49,7 +50,7 @@ void add_prepare_command(CLI::App& app) {
   cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
     // An empty --from reads as no option: NEW would get a preparation fitted on itself.
-    refuse_empty_paths(*cmd, {"out", "--from"});
+    refuse_empty_paths(*cmd, {"in", "out", "--from"});
     check_output_paths({{"the output", args->out, "the prepared table"}},
                        {{"the input file", args->in}, {"the --from file", args->from}});
     PrepareTableOptions options;

@@ -28,8 +28,10 @@ void add_report_command(CLI::App& app) {
                   "New data to compare with the training profile (lathe drift)");
   // Named for --drift alone: the --eval section's metrics and charts are not weighted.
   cmd->add_option("--drift-weight", args->drift_weight,
-                  "Sample-weight column of the --drift data: its metrics weighted by it (lathe drift --weight; "
-                  "default: the model's training --weight column, when the data has it)");
+                  "Sample-weight column of the --drift data: its metrics weighted by it (lathe "
+                  "drift --weight; "
+                  "default: the model's training --weight column, when the data has it)")
+      ->check(non_empty("a column name"));
   cmd->add_option("--out", args->out, "The HTML file to write")->required();
   cmd->add_option("--psi-warn", args->thresholds.psi_warn, "PSI at or above which a feature warns")
       ->default_val(0.1)
@@ -38,13 +40,14 @@ void add_report_command(CLI::App& app) {
                   "PSI at or above which a feature is an alert")
       ->default_val(0.25)
       ->check(at_least(0));
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     check_warn_below_alert(cmd, "--psi-warn", args->thresholds.psi_warn, "--psi-alert", args->thresholds.psi_alert);
     // An empty --eval or --drift reads as no option: the page would leave its section out.
-    refuse_empty_paths(*cmd, {"--out", "--eval", "--drift"});
+    refuse_empty_paths(*cmd, {"model", "--out", "--eval", "--drift"});
     if (!args->drift_weight.empty() && args->drift.empty()) {
       throw UsageError("--drift-weight weights the metrics of the --drift data: give --drift");
     }

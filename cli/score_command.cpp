@@ -83,10 +83,16 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
   cmd->add_option("--out", args->out, "Output file (one input; - for CSV on stdout) or folder (several inputs; created when missing, "
                   "in an existing folder)")->required();
-  cmd->add_option("--id", args->id, "A column of the input copied to the output first, exactly (row identifiers: 64-bit integers stay "
-                  "int64/uint64 in h5, integral numbers are written in full in CSV)");
-  cmd->add_option("--format", args->format, "h5 (Lathe's columnar layout) or csv; default: csv for --out - or one output file named .csv, "
-                  "else h5 (an output folder's files too)");
+  cmd->add_option("--id", args->id,
+                  "A column of the input copied to the output first, exactly (row identifiers: "
+                  "64-bit integers stay "
+                  "int64/uint64 in h5, integral numbers are written in full in CSV)")
+      ->check(non_empty("a column name"));
+  cmd->add_option("--format", args->format,
+                  "h5 (Lathe's columnar layout) or csv; default: csv for --out - or one output "
+                  "file named .csv, "
+                  "else h5 (an output folder's files too)")
+      ->check(non_empty("h5 or csv"));
   add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows read and scored per block")
       ->capture_default_str()
       ->check(at_least(1));
@@ -94,12 +100,13 @@ void add_score_command(CLI::App& app) {
                           "Deflate level of h5 output, 0 (none) to 9")
       ->capture_default_str()
       ->check(in_range(0, 9));
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
-    refuse_empty_paths(*cmd, {"--out"});
+    refuse_empty_paths(*cmd, {"model", "data", "--out"});
     const bool several = args->inputs.size() > 1;
     const std::filesystem::path out(args->out);
     const bool to_stdout = score_to_stdout(out);

@@ -114,14 +114,23 @@ std::string toml_value_text(const toml::node& node, const std::string& where) {
 
 // The help of --config (`lathe train` is the one command that takes it).
 constexpr const char* kConfigHelp =
-    "TOML file of options: top-level `key = value` lines whose keys are the long option names without dashes "
-    "(task = \"binary\", epochs = 30, lr = 0.05, missing-indicators = true; an array is joined with commas); "
-    "options on the command line override it; an unknown key is an error; relative paths in it are taken from the "
+    "TOML file of options: top-level `key = value` lines whose keys are the long option names "
+    "without dashes "
+    "(task = \"binary\", epochs = 30, lr = 0.05, missing-indicators = true; an array is joined "
+    "with commas, and an "
+    "empty one, drop = [] or cross = [], lists no columns); "
+    "options on the command line override it; an unknown key is an error; relative paths in it are "
+    "taken from the "
     "current directory, as on the command line";
 
 // The options whose value names a file that must exist: checked as the config file gives them, so
 // that a bad value names the key and the file.
 constexpr const char* kInputFileKeys[] = {"resume", "valid", "init-model"};
+
+// The options whose value is a list that may hold no item: an empty array (`drop = []`) lists no
+// columns, as leaving the key out does, where an empty string on the command line (`--drop ""`, an
+// unset shell variable) is refused. Of another option an empty array gives no value.
+constexpr const char* kEmptyListKeys[] = {"drop", "cross"};
 
 // Options that are alternatives (given both, the run stops): a config key whose alternative is on
 // the command line is overridden by it, as a key of the option itself would be.
@@ -177,10 +186,23 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
     }
     std::string text;
     if (const auto* array = node.as_array()) {
+      if (array->empty()) {
+        if (std::find(std::begin(kEmptyListKeys), std::end(kEmptyListKeys), key) !=
+            std::end(kEmptyListKeys))
+          continue;
+        throw UsageError(
+            where + ": an empty array gives no value; leave the key out for the option's default");
+      }
       // Each item as a list takes it: a comma in a column name escaped (runtime/name_lists.h).
       for (const auto& item : *array) {
         if (!text.empty()) text += ',';
-        text += listed_name(toml_value_text(item, where));
+        // An empty name (`drop = [""]`) names no column; an empty array lists none (above).
+        const std::string name = toml_value_text(item, where);
+        if (item.is_string() && name.find_first_not_of(" \t") == std::string::npos) {
+          throw UsageError(where + ": the array holds an empty name ('" + name +
+                           "'): give names, or [] for none");
+        }
+        text += listed_name(name);
       }
     } else {
       text = toml_value_text(node, where);
@@ -420,8 +442,8 @@ std::string config_origin(const std::string& message, const std::set<std::string
 void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std::set<std::string>& from_config) {
   // An empty input path reads as no option: `--init-model "$PREV"` with PREV unset trained from
   // scratch, recording no parent, and `--valid "$V"` held out a split instead.
-  refuse_empty_paths(*cmd, {"--out", "--metrics-log", "--checkpoint", "--config", "--valid", "--init-model",
-                            "--resume"});
+  refuse_empty_paths(*cmd, {"data", "--out", "--metrics-log", "--checkpoint", "--config", "--valid",
+                            "--init-model", "--resume"});
   if (args->task.empty()) throw UsageError("--task is required (on the command line or in --config)");
   if (args->out.empty()) throw UsageError("--out is required (on the command line or in --config)");
   // Checked with --task and --out, before a device is selected or a file read.
@@ -601,7 +623,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
         "them; --clip none keeps every value";
   }
   o.preparation = parse_preparation_args(args->preparation);
-  if (!args->metric.empty()) {
+  if (cmd->count("--metric") > 0) {  // given empty too: it named no metric
     const std::vector<std::string> names = metric_names(o.task);
     if (std::find(names.begin(), names.end(), args->metric) == names.end()) {
       std::string list;
@@ -894,8 +916,11 @@ void add_train_command(CLI::App& app) {
                   "this fraction of the constant model's (log-loss: the class shares' entropy; rmse: the label's "
                   "standard deviation); the best epoch is kept (0 = never)")
       ->capture_default_str();
-  cmd->add_option("--positive", args->positive, "Binary: the positive label (default: the second in sorted order)");
-  cmd->add_option("--weight", args->weight, "Sample-weight column");
+  cmd->add_option("--positive", args->positive,
+                  "Binary: the positive label (default: the second in sorted order)")
+      ->check(non_empty("a label of the label column"));
+  cmd->add_option("--weight", args->weight, "Sample-weight column")
+      ->check(non_empty("a column name"));
   cmd->add_option("--class-weight", args->class_weight, "balanced: weight classes by n / (K * n_class)")
       ->check(CLI::IsMember({"balanced"}));
   cmd->add_option("--mode", args->mode,
@@ -914,7 +939,8 @@ void add_train_command(CLI::App& app) {
       ->check(at_least(0));
   cmd->add_option("--metrics-log", args->metrics_log, "Write one JSON line of metrics per epoch here (when training succeeds; stderr shows each epoch as it ends)");
   cmd->add_flag("--dedup", args->dedup, "Remove exact duplicate rows first");
-  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read");
+  cmd->add_option("--group", args->group, "Group (columnar), pandas key or matrix dataset to read")
+      ->check(non_empty("a group, pandas key or dataset name"));
   add_whole_number_option(cmd, "--block-rows", args->block_rows, "Rows per block read")
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");

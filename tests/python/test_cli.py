@@ -798,6 +798,126 @@ class UsageErrorTest(TempDirTest):
         self.assertEqual(proc.stderr, "")
 
 
+class CommandLineSlipsTest(TempDirTest):
+    """Slips a command line makes that read as something else: an empty value (an unset shell
+    variable), another tool's spelling of an option. Each is a usage error (exit 2, one line) that
+    names the option or argument, made before any work (no note of the device, no file written)."""
+
+    @classmethod
+    def setUpClass(cls):
+        rng = np.random.default_rng(8)
+        rows = 300
+        x = rng.normal(0, 1, rows)
+        df = pd.DataFrame({"x": x, "city": rng.choice(["A", "B"], rows), "w": rng.uniform(0.5, 1.5, rows),
+                           "y": np.where(x + rng.normal(0, 0.5, rows) > 0, "Yes", "No")})
+        cls.share_binary_model("lathe-slips-", df, epochs=1)
+
+    def train_args(self, *extra):
+        return ["train", self.data, "--label", "y", "--task", "binary", "--out", self.path("x.h5"),
+                "--device", "cpu", "--quiet", "--epochs", "1", *extra]
+
+    def assertNothingWritten(self):
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_an_empty_name_or_choice_is_a_usage_error_naming_the_option(self):
+        # Each read as the option left out (exit 0): `--label ""` on inspect as the dataset "y",
+        # `--impute ""` as the default mean, `--drop ""` as no columns, `--format ""` as the
+        # format the name says, `--group ""` as the default group.
+        prepare = ["prepare", self.data, self.path("p.h5"), "--device", "cpu", "--quiet"]
+        score = ["score", self.model, self.data, "--out", self.path("s.csv"), "--device", "cpu", "--quiet"]
+        cases = [(self.train_args(flag, ""), flag) for flag in ["--cross", "--drop", "--positive", "--weight", "--group"]]
+        cases.append((["train", self.data, "--label", "", "--task", "binary", "--out", self.path("x.h5")], "--label"))
+        cases += [(prepare + [flag, ""], flag) for flag in ["--label", "--cross", "--drop", "--group"]]
+        cases += [
+            (score + ["--id", ""], "--id"),
+            (score + ["--format", ""], "--format"),
+            (score + ["--group", ""], "--group"),
+            (["eval", self.model, self.data, "--device", "cpu", "--weight", ""], "--weight"),
+            (["eval", self.model, self.data, "--device", "cpu", "--group", ""], "--group"),
+            (["drift", self.model, self.data, "--device", "cpu", "--weight", ""], "--weight"),
+            (["report", self.model, "--out", self.path("r.html"), "--drift", self.data, "--drift-weight", "",
+              "--device", "cpu"], "--drift-weight"),
+            (["inspect", self.data, "--device", "cpu", "--label", ""], "--label"),
+            (["inspect", self.data, "--device", "cpu", "--matrix", ""], "--matrix"),
+            (["inspect", self.data, "--device", "cpu", "--group", ""], "--group"),
+            (["import", self.csv, self.path("i.h5"), "--categorical", ""], "--categorical"),
+            (["import", self.csv, self.path("i.h5"), "--numeric", ""], "--numeric"),
+        ]
+        for args, flag in cases:
+            with self.subTest(args=args):
+                self.usage_error(args, flag + ": is empty (an unset shell variable?): give ")
+        # A list with an empty item: the item was left out unsaid.
+        for args, flag in [(self.train_args("--drop", "x,,city"), "--drop"),
+                           (prepare + ["--cross", "x*city,"], "--cross"),
+                           (["import", self.csv, self.path("i.h5"), "--categorical", "city, ,y"], "--categorical")]:
+            with self.subTest(args=args):
+                self.usage_error(args, flag + ": '", "' has an empty item: give ")
+        # --metric lists the task's metrics.
+        self.usage_error(self.train_args("--metric", ""), "--metric: '' is not a metric of a binary task (", "auc")
+        self.assertNothingWritten()
+
+    def test_an_empty_preparation_setting_lists_the_choices(self):
+        # `--impute ""` and the others exited 0 with the default setting.
+        for flag, choices in [("--impute", "mean, median or constant[:VALUE]"),
+                              ("--scale", "standard, minmax, robust or none"),
+                              ("--clip", "none, quantile[:LO:HI], std[:K] or iqr[:K]"),
+                              ("--bins", "0 (none) or a whole number of bins from 2 to ")]:
+            for value, needle in [("", f"{flag}: is empty (an unset shell variable?): give {choices}"),
+                                  ("x=" + ("mean" if flag == "--impute" else "none" if flag != "--bins" else "0") + ",,",
+                                   f"has an empty item: give {choices}")]:
+                with self.subTest(flag=flag, value=value):
+                    self.usage_error(self.train_args(flag, value), needle)
+                    self.usage_error(["prepare", self.data, self.path("p.h5"), "--device", "cpu", flag, value], needle)
+        self.assertNothingWritten()
+
+    def test_a_config_files_empty_list_is_no_columns_and_an_empty_name_is_refused(self):
+        config = self.path("run.toml")
+        # `drop = []` and `cross = []` clear the lists, as leaving the keys out does.
+        with open(config, "w") as f:
+            f.write("drop = []\ncross = []\n")
+        run(*self.train_args("--config", config))
+        self.assertTrue(os.path.exists(self.path("x.h5")))
+        os.remove(self.path("x.h5"))
+        for line, needle in [
+            ('drop = [""]', "key 'drop': the array holds an empty name"),
+            ('drop = ["x", " "]', "key 'drop': the array holds an empty name"),
+            ('cross = [""]', "key 'cross': the array holds an empty name"),
+            ('drop = ""', "key 'drop': --drop: is empty"),
+            ('weight = ""', "key 'weight': --weight: is empty"),
+            ('impute = ""', "key 'impute': --impute: is empty"),
+            ("impute = []", "key 'impute': an empty array gives no value"),
+            ("epochs = []", "key 'epochs': an empty array gives no value"),
+        ]:
+            with self.subTest(line=line):
+                with open(config, "w") as f:
+                    f.write(line + "\n")
+                self.usage_error(self.train_args("--config", config), f"--config: {config}: {needle}")
+                self.assertFalse(os.path.exists(self.path("x.h5")))
+
+    def test_an_empty_path_argument_is_a_usage_error_naming_it(self):
+        # An empty input path failed as "no such file" (exit 1), some after reading the model.
+        out = self.path("o.h5")
+        for args, name in [
+            (["eval", "", self.data], "the model argument"),
+            (["eval", self.model, ""], "the data argument"),
+            (["score", self.model, "", "--out", out], "the data argument"),
+            (["score", "", self.data, "--out", out], "the model argument"),
+            (["score", self.model, self.data, "", "--out", self.dir], "the data argument"),
+            (["inspect", ""], "the file argument"),
+            (["drift", self.model, ""], "the data argument"),
+            (["drift", "", self.data], "the model argument"),
+            (["report", "", "--out", self.path("r.html")], "the model argument"),
+            (["export", "", "--onnx", self.path("x.onnx")], "the model argument"),
+            (["import", "", out], "the csv argument"),
+            (["prepare", "", out], "the in argument"),
+            (["train", "", "--label", "y", "--task", "binary", "--out", out], "the data argument"),
+        ]:
+            with self.subTest(args=args):
+                proc = self.usage_error(args, f"{name} is empty (an unset shell variable?): give a file path")
+                self.assertNotIn("GPU", proc.stderr)
+        self.assertNothingWritten()
+
+
 class ModelInputMessagesTest(TempDirTest):
     """`lathe eval`, `drift` and `report` name the data file and the model file when a column the
     model reads is missing or retyped, as `lathe score` does; a label that was not a class at
