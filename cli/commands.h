@@ -10,9 +10,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/message_names.h"
 #include "runtime/name_lists.h"
 
 namespace lathe::cli {
@@ -171,6 +173,103 @@ inline CLI::Validator non_empty_items(std::string give) {
         return {};
       },
       "");
+}
+
+// Spellings of options that users bring from scikit-learn, PyTorch, XGBoost, Vowpal Wabbit and
+// pandas, each with the option of Lathe that does that job, for "did you mean" (suggested_option).
+// Suggestions only, never aliases: the meanings differ in detail (XGBoost's eta, VW's passes), and
+// a second name would have to be documented and kept. Written with hyphens: an underscore typed is
+// read as one (`--batch_size`, `--learning_rate`).
+inline constexpr std::pair<std::string_view, std::string_view> kForeignOptionSpellings[] = {
+    {"--batch-size", "--batch"},
+    {"--bs", "--batch"},
+    {"--learning-rate", "--lr"},
+    {"--eta", "--lr"},
+    {"-l", "--lr"},
+    {"--n-epochs", "--epochs"},
+    {"--num-epochs", "--epochs"},
+    {"--max-iter", "--epochs"},
+    {"--max-epochs", "--epochs"},
+    {"--passes", "--epochs"},
+    {"--random-state", "--seed"},
+    {"--random-seed", "--seed"},
+    {"--manual-seed", "--seed"},
+    {"-o", "--out"},
+    {"--output", "--out"},
+    {"-f", "--out"},
+    {"-i", "--init-model"},
+    {"--warm-start", "--init-model"},
+    {"--sep", "--delimiter"},
+    {"--delim", "--delimiter"},
+    {"--separator", "--delimiter"},
+    {"--test-size", "--valid-fraction"},
+    {"--validation-fraction", "--valid-fraction"},
+    {"--validation-split", "--valid-fraction"},
+    {"--val-split", "--valid-fraction"},
+    {"--early-stopping-rounds", "--patience"},
+    {"--n-iter-no-change", "--patience"},
+    {"--eval-metric", "--metric"},
+    {"--weight-decay", "--l2"},
+    {"--alpha", "--l2"},
+    {"--lambda", "--l2"},
+    {"--reg-lambda", "--l2"},
+    {"--reg-alpha", "--l1"},
+    {"--target", "--label"},
+    {"--label-column", "--label"},
+    {"--target-column", "--label"},
+    {"--sample-weight", "--weight"},
+    {"--objective", "--task"},
+    {"--loss-function", "--task"},
+    {"--index-col", "--id"},
+    {"--max-grad-norm", "--clip-grad"},
+    {"--gpu", "--device"},
+    {"--cuda", "--device"},
+    {"--silent", "--quiet"},
+    {"-q", "--quiet"},
+    {"--keep-default-na", "--no-default-na"},
+};
+
+// The long option names of `command`, with their dashes ("--lr").
+inline std::vector<std::string> long_option_names(const CLI::App& command) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : command.get_options()) {
+    for (const auto& name : option->get_lnames()) names.push_back("--" + name);
+  }
+  return names;
+}
+
+// `typed` (an option `command` does not have, "--batch_size") with hyphens for underscores after
+// its dashes, as Python tools spell options.
+inline std::string hyphenated(const std::string& typed) {
+  std::string name = typed;
+  const std::size_t dashes = std::min(typed.find_first_not_of('-'), typed.size());
+  std::replace(name.begin() + static_cast<std::ptrdiff_t>(dashes), name.end(), '_', '-');
+  return name;
+}
+
+// The option of `command` that `typed` (an option it does not have) is another spelling of, or ""
+// when it is none: the same name with hyphens for underscores (`--valid_fraction`), or another
+// tool's spelling of an option `command` has (kForeignOptionSpellings: `--batch-size` is --batch
+// where the command has --batch, and nothing where it has not).
+inline std::string respelled_option(const CLI::App& command, const std::string& typed) {
+  const std::vector<std::string> names = long_option_names(command);
+  const auto has = [&](std::string_view name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  const std::string name = hyphenated(typed);
+  if (name != typed && has(name)) return name;
+  for (const auto& [foreign, ours] : kForeignOptionSpellings) {
+    if (name == foreign && has(ours)) return std::string(ours);
+  }
+  return {};
+}
+
+// The option of `command` that `typed` (an option it does not have) most likely meant, or "" when
+// none is near: respelled_option's, else the name closest by edit distance (closest_name).
+inline std::string suggested_option(const CLI::App& command, const std::string& typed) {
+  const std::string respelled = respelled_option(command, typed);
+  return respelled.empty() ? closest_name(hyphenated(typed), long_option_names(command))
+                           : respelled;
 }
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.

@@ -47,15 +47,6 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
-// The long option names of a command, for "did you mean".
-std::vector<std::string> option_names(const CLI::App& command) {
-  std::vector<std::string> names;
-  for (const CLI::Option* opt : command.get_options()) {
-    for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
-  }
-  return names;
-}
-
 // The first word of the command line that names an option `command` does not have ("" when none
 // does). Words after "--", and negative numbers (values), are not options.
 std::string unknown_option(const CLI::App& command, int argc, char** argv) {
@@ -99,7 +90,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
   }
   if (const std::string name = unknown_option(*command, argc, argv); !name.empty()) {
     std::cerr << "unknown option " << name << " for `" << path << "`";
-    const std::string near = lathe::closest_name(name, option_names(*command));
+    const std::string near = lathe::cli::suggested_option(*command, name);
     if (!near.empty()) std::cerr << " (did you mean " << near << "?)";
     std::cerr << "; see `" << path << " --help`\n";
     return 2;

@@ -179,7 +179,10 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
           if (name != "config" && name != "help") keys.push_back(name);
         }
       }
-      const std::string near = closest_name(key, keys);
+      // `batch_size = 256`, as a Python script's settings are named: --batch's key is batch.
+      const std::string respelled =
+          key.size() > 1 ? respelled_option(*cmd, "--" + key) : std::string();
+      const std::string near = respelled.empty() ? closest_name(key, keys) : respelled.substr(2);
       throw UsageError(where + " is not an option of lathe train" +
                        (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
                        "; keys are long option names without the dashes");

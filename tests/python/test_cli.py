@@ -917,6 +917,34 @@ class CommandLineSlipsTest(TempDirTest):
                 self.assertNotIn("GPU", proc.stderr)
         self.assertNothingWritten()
 
+    def test_other_tools_spellings_of_an_option_are_suggested(self):
+        for typed, ours in [("--batch-size", "--batch"), ("--batch_size", "--batch"), ("--learning-rate", "--lr"),
+                            ("--learning_rate", "--lr"), ("--eta", "--lr"), ("--n-epochs", "--epochs"),
+                            ("--max-iter", "--epochs"), ("--num_epochs", "--epochs"), ("--random-state", "--seed"),
+                            ("--random_state", "--seed"), ("--valid_fraction", "--valid-fraction"),
+                            ("--min_category_count", "--min-category-count"), ("-o", "--out")]:
+            with self.subTest(typed=typed):
+                self.usage_error(self.train_args(typed, "3"), f"unknown option {typed} for `lathe train` "
+                                 f"(did you mean {ours}?)")
+        self.usage_error(["score", self.model, self.data, "-o", self.path("s.csv")],
+                         "unknown option -o for `lathe score` (did you mean --out?)")
+        for typed in ["--sep", "--delim"]:
+            self.usage_error(["import", self.csv, self.path("i.h5"), typed, ";"],
+                             f"unknown option {typed} for `lathe import` (did you mean --delimiter?)")
+        # Only an option the command has: eval has no --batch, train no --delimiter.
+        proc = self.usage_error(["eval", self.model, self.data, "--batch-size", "3"], "unknown option --batch-size")
+        self.assertNotIn("did you mean", proc.stderr)
+        proc = self.usage_error(self.train_args("--sep", ";"), "unknown option --sep")
+        self.assertNotIn("--delimiter", proc.stderr)
+        # A config file's keys too.
+        config = self.path("run.toml")
+        with open(config, "w") as f:
+            f.write("batch_size = 32\n")
+        self.usage_error(self.train_args("--config", config), "key 'batch_size' is not an option of lathe train "
+                         "(did you mean 'batch'?)")
+        os.remove(config)
+        self.assertNothingWritten()
+
 
 class ModelInputMessagesTest(TempDirTest):
     """`lathe eval`, `drift` and `report` name the data file and the model file when a column the
