@@ -60,6 +60,14 @@ class TrainTest(unittest.TestCase):
         proc = run("train", data, "--out", model, "--device", "cpu", "--quiet", *flags)
         return model, json.loads(proc.stdout.strip().splitlines()[-1])
 
+    def telco_halves(self):
+        # telco churn's first and second halves, imported: an earlier month and a later one.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        first, second = self.path("first.csv"), self.path("second.csv")
+        df.iloc[: len(df) // 2].to_csv(first, index=False)
+        df.iloc[len(df) // 2:].to_csv(second, index=False)
+        return self.imported(first, "first"), self.imported(second, "second")
+
     def evaluate(self, model, data):
         return json.loads(run("eval", model, data, "--json", "--device", "cpu").stdout)
 
@@ -384,11 +392,7 @@ class TrainTest(unittest.TestCase):
 
     def test_retraining_warm_starts_from_an_earlier_model(self):
         # Split telco in two halves: train on the first, then continue on the second from it.
-        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
-        first, second = self.path("first.csv"), self.path("second.csv")
-        df.iloc[: len(df) // 2].to_csv(first, index=False)
-        df.iloc[len(df) // 2:].to_csv(second, index=False)
-        a, b = self.imported(first, "first"), self.imported(second, "second")
+        a, b = self.telco_halves()
         flags = ["--label", "churn", "--task", "binary"]
         old, _ = self.train(a, *flags, "--epochs", "8", out="old.h5")
         # One epoch from the old model beats one epoch from scratch on the new half, and keeps the
@@ -420,11 +424,7 @@ class TrainTest(unittest.TestCase):
     def test_retraining_measures_the_starting_model_on_the_validation_rows(self):
         # A monitoring loop replaces OLD with the retrained model: the run measures OLD on its
         # validation rows first, and says when no epoch did better there.
-        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
-        first, second = self.path("first.csv"), self.path("second.csv")
-        df.iloc[: len(df) // 2].to_csv(first, index=False)
-        df.iloc[len(df) // 2:].to_csv(second, index=False)
-        a, b = self.imported(first, "first"), self.imported(second, "second")
+        a, b = self.telco_halves()
         flags = ["--label", "churn", "--task", "binary"]
         old, fresh = self.train(a, *flags, out="old.h5")
         self.assertIsNone(fresh["init_model_valid"])
