@@ -171,6 +171,19 @@ void add_score_command(CLI::App& app) {
         notes.push_back(note);
       }
     }
+    if (created_folder) {
+      // A name with a file's extension (`--out scores.csv`, and a glob that matched more than one
+      // input) made a folder of that name, which whoever meant one file would not expect: said.
+      const std::string ext = lower_extension(out);
+      if (ext == ".csv" || ext == ".h5" || ext == ".hdf5") {
+        const std::string note = "--out " + out.string() + " is named as a file, but with " +
+                                 std::to_string(args->inputs.size()) +
+                                 " inputs it is a folder: created, with one output per input (" +
+                                 outputs.front().string() + ", ...)";
+        if (!args->quiet) std::cerr << "score: note: " << note << "\n";
+        notes.push_back(note);
+      }
+    }
     ScoreFileOptions options;
     options.format = format;
     options.id_column = args->id;

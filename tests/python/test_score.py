@@ -279,6 +279,23 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(summary["rows"], 7043 + 500)
         self.assertEqual([f["input"] for f in summary["files"]], [good_a, missing_column, not_hdf5, infinite, good_b])
 
+    def test_several_inputs_into_a_name_with_a_file_extension_is_noted(self):
+        # `--out scores.csv` with a glob that matched two files makes a folder `scores.csv` of HDF5
+        # files (README): said, since whoever wrote it meant one file.
+        small_a, small_b = self.path("a.h5"), self.path("b.h5")
+        write_columnar(small_a, [(n, v[:50], l) for n, v, l in self.telco_columns()])
+        shutil.copy(small_a, small_b)
+        out = self.path("scores.csv")
+        proc, summary = self.score(self.telco_model, small_a, small_b, "--out", out)
+        self.assertTrue(os.path.isdir(out))
+        self.assertEqual(sorted(os.listdir(out)), ["a.h5", "b.h5"])
+        note = f"--out {out} is named as a file, but with 2 inputs it is a folder: created, with one output per input"
+        self.assertIn("note: " + note, proc.stderr)
+        self.assertTrue(any(n.startswith(note) for n in summary["notes"]), summary)
+        # A folder without a file's extension is what several inputs take: no note.
+        proc, summary = self.score(self.telco_model, small_a, small_b, "--out", self.path("scores"))
+        self.assertNotIn("is named as a file", proc.stderr)
+
     def test_an_output_name_that_is_neither_h5_nor_csv_is_noted(self):
         # --out x.txt without --format is written as HDF5 (the documented default): a note says so.
         small = self.path("small.h5")
