@@ -619,9 +619,10 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     const MetricSet metrics = compute_metrics(ctx, model.task, predictions, labels, weights,
                                               static_cast<std::int32_t>(model.classes.size()));
     report.weight = weighted_by;
-    report.primary_metric = stored.is_object() && stored.contains("metric") && stored["metric"].is_string()
-                                ? stored["metric"].get<std::string>()
-                                : metric_names(model.task).front();
+    report.primary_metric =
+        stored.is_object() && stored.contains("metric") && stored["metric"].is_string()
+            ? stored["metric"].get<std::string>()
+            : stopping_metric(model.task, "");
     // An undefined metric (auc and pr_auc of rows of one class) is no drop and no drift: null in
     // the model (undefined on its validation rows) or NaN on the new rows the model scored (NaN
     // predictions excepted: those make every metric NaN, an alert). It is not compared, with a note;

@@ -1072,6 +1072,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
   }
   check_optimizer_options(options.optimizer);
+  // The validation metric that chooses the epoch (the trainer checks that it is one of the task's).
+  const std::string stopping_metric_name = stopping_metric(options.task, options.trainer.metric);
   // A training file written by `lathe prepare`: the model records its preparation, and a --valid
   // file must carry the same one (io/prepared_data.h).
   const std::optional<PreparedSource> prepared = read_prepared_tag(data);
@@ -2015,17 +2017,16 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     };
     report.init_model_valid = compute_metrics(ctx, link.task, predictions, valid_metric_labels,
                                               weights_of(valid.set.weights), classes);
-    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front()
-                                                              : options.trainer.metric;
     // Compared as the epochs are: weighted as the epochs are chosen (--class-weight balanced).
     start_value = valid.selection_weights
                       ? compute_metrics(ctx, link.task, predictions, valid_metric_labels,
                                         weights_of(valid.selection_weights), classes)
-                            .values.at(metric)
-                      : report.init_model_valid.values.at(metric);
+                            .values.at(stopping_metric_name)
+                      : report.init_model_valid.values.at(stopping_metric_name);
     if (options.trainer.progress) {
       std::cerr << "starting model (--init-model " << options.init_model.string() << "): valid "
-                << metric << " " << report.init_model_valid.values.at(metric);
+                << stopping_metric_name << " "
+                << report.init_model_valid.values.at(stopping_metric_name);
       if (valid.selection_weights) std::cerr << " (class-weighted " << start_value << ")";
       std::cerr << "\n";
     }
@@ -2185,8 +2186,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // The validation metric's scale (constant_metric_scale): --stop-margin's unit, and the refit's.
   double valid_metric_scale = NAN;
   if (report.valid_rows > 0) {
-    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
-    valid_metric_scale = constant_metric_scale(metric, valid_metric_labels,
+    valid_metric_scale = constant_metric_scale(stopping_metric_name, valid_metric_labels,
                                                !valid_selection_weights.empty()
                                                    ? std::span<const float>(valid_selection_weights)
                                                : weighted ? std::span<const float>(valid_weights)
@@ -2238,13 +2238,17 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // The checkpoint's best epoch, best value and epochs since it are those of its run's --metric:
     // another one would compare this run's epochs with a value of the other metric (an AUC of 0.85
     // "improving" on a log-loss of 0.41) and keep an epoch neither metric chose.
-    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
     if (report.valid_rows > 0 && ck_metrics.is_object() && ck_metrics.contains("metric") &&
-        ck_metrics["metric"].is_string() && ck_metrics["metric"] != "train_loss" && ck_metrics["metric"] != metric) {
-      throw InputError("--resume " + options.resume_path.string() + ": the run that wrote it chose its best epoch by " +
-                       ck_metrics["metric"].get<std::string>() + ", this one by " + metric +
-                       " (--metric): its best epoch and patience count are in the other metric's terms; resume with "
-                       "--metric " + ck_metrics["metric"].get<std::string>());
+        ck_metrics["metric"].is_string() && ck_metrics["metric"] != "train_loss" &&
+        ck_metrics["metric"] != stopping_metric_name) {
+      throw InputError("--resume " + options.resume_path.string() +
+                       ": the run that wrote it chose its best epoch by " +
+                       ck_metrics["metric"].get<std::string>() + ", this one by " +
+                       stopping_metric_name +
+                       " (--metric): its best epoch and patience count are in the other metric's "
+                       "terms; resume with "
+                       "--metric " +
+                       ck_metrics["metric"].get<std::string>());
     }
     if (ck_metrics.is_object() && ck_metrics.contains("order_window") && ck_metrics["order_window"].is_number_integer()) {
       const auto was = ck_metrics["order_window"].get<std::int64_t>();
@@ -2293,10 +2297,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   }
   if (trainer.checkpoint_every > 0) {
     if (options.checkpoint_path.empty()) throw InputError("--checkpoint-every needs a checkpoint path");
-    const std::string metric = options.trainer.metric.empty() ? metric_names(options.task).front() : options.trainer.metric;
-    trainer.on_checkpoint = [&, metric](const TrainerState& state) {
+    trainer.on_checkpoint = [&](const TrainerState& state) {
       ModelFile ck = file;
-      nlohmann::json metrics = nlohmann::json::parse(metrics_of(state.history, state.best_epoch, metric));
+      nlohmann::json metrics =
+          nlohmann::json::parse(metrics_of(state.history, state.best_epoch, stopping_metric_name));
       metrics["order_window"] = order_window;
       ck.metrics_json = metrics.dump();
       save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
@@ -2447,9 +2451,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     const std::string& metric = report.outcome.metric;
     const double kept_value =
         std::isnan(kept.selection) ? kept.valid.values.at(metric) : kept.selection;
-    const bool start_better =
-        higher_is_better(metric) ? start_value > kept_value : start_value < kept_value;
-    if (std::isfinite(kept_value) && start_better) {
+    if (std::isfinite(kept_value) && metric_improves(metric, start_value, kept_value)) {
       std::ostringstream note;
       note << "--init-model " << options.init_model.string() << " scored " << metric << " "
            << start_value << " on the " << valid.rows

@@ -322,4 +322,14 @@ bool higher_is_better(const std::string& metric) {
   throw InputError("unknown metric '" + metric + "' (rmse, mae, r2, logloss, auc, pr_auc, accuracy, f1_macro)");
 }
 
+std::string stopping_metric(Task task, const std::string& chosen) {
+  return chosen.empty() ? metric_names(task).front() : chosen;
+}
+
+bool metric_improves(const std::string& metric, double candidate, double best) {
+  if (std::isnan(candidate)) return false;
+  if (std::isnan(best)) return true;
+  return higher_is_better(metric) ? candidate > best : candidate < best;
+}
+
 }  // namespace lathe

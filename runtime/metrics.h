@@ -69,5 +69,11 @@ std::vector<std::string> metric_names(Task task);
 // Whether a larger value of `metric` is better (r2, auc, pr_auc, accuracy, f1_macro). Throws
 // InputError for a name that is not a metric.
 bool higher_is_better(const std::string& metric);
+// The metric that chooses the epoch: `chosen` (--metric, or a model's stored choice), or the
+// task's default, the first of metric_names, when it is empty. Not checked against the task.
+std::string stopping_metric(Task task, const std::string& chosen);
+// Whether `candidate` is better than `best` by `metric`'s direction: a NaN candidate (an undefined
+// metric) never is, and anything is better than a NaN best (nothing measured yet).
+bool metric_improves(const std::string& metric, double candidate, double best);
 
 }  // namespace lathe

@@ -121,12 +121,6 @@ bool overfitting(const std::vector<EpochRecord>& history, const std::string& met
   return true;
 }
 
-bool improves(const std::string& metric, double candidate, double best) {
-  if (std::isnan(candidate)) return false;
-  if (std::isnan(best)) return true;
-  return higher_is_better(metric) ? candidate > best : candidate < best;
-}
-
 std::string eta_text(double seconds) {
   const auto s = static_cast<long long>(seconds + 0.5);
   return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
@@ -314,7 +308,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   if (options.batch < 1) throw InputError("--batch must be at least 1");
   if (options.epochs < 1) throw InputError("--epochs must be at least 1");
   TrainOutcome outcome;
-  outcome.metric = options.metric.empty() ? metric_names(link.task).front() : options.metric;
+  outcome.metric = stopping_metric(link.task, options.metric);
   const auto names = metric_names(link.task);
   if (std::find(names.begin(), names.end(), outcome.metric) == names.end()) {
     std::string list;
@@ -426,7 +420,7 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
     const double value = !have_valid                    ? record.train_loss
                          : std::isnan(record.selection) ? record.valid.values.at(outcome.metric)
                                                         : record.selection;
-    const bool better = have_valid ? improves(outcome.metric, value, best_value)
+    const bool better = have_valid ? metric_improves(outcome.metric, value, best_value)
                                    : (std::isnan(best_value) || value < best_value);
     if (better) {
       best_value = value;
