@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/device_context.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
 #include "runtime/name_lists.h"
@@ -273,9 +274,23 @@ inline std::string suggested_option(const CLI::App& command, const std::string& 
 }
 
 // `--device auto|cpu|cuda[:N]`, for every command that computes.
+// --device, its spelling checked as the command line is read: a typo (`--device gpu`, or an empty
+// value from an unset variable) is a usage error before a model or a table is loaded.
 inline void add_device_option(CLI::App* command, std::string& device) {
   command->add_option("--device", device, "Where to compute: auto, cpu, cuda or cuda:N")
-      ->default_val("auto");
+      ->default_val("auto")
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            if (input.empty())
+              return "is empty (an unset shell variable?): give auto, cpu, cuda or cuda:N";
+            try {
+              DeviceContext::requested_cuda_device(input);
+            } catch (const UsageError&) {
+              return "'" + input + "' is not auto, cpu, cuda or cuda:N";
+            }
+            return {};
+          },
+          ""));
 }
 
 // A number as a person would write it: 1, 0.25, 1e+30 (the shortest text that reads back the same).

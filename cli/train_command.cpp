@@ -209,6 +209,15 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
       }
     } else {
       text = toml_value_text(node, where);
+      // An empty string in a file is no unset shell variable, which the option's own check would
+      // suggest (`drop = ""`): say what the file can give instead.
+      if (node.is_string() && text.find_first_not_of(" \t") == std::string::npos) {
+        const bool list = std::find(std::begin(kEmptyListKeys), std::end(kEmptyListKeys), key) !=
+                          std::end(kEmptyListKeys);
+        throw UsageError(
+            where + ": an empty string ('" + text + "') gives no value; " +
+            (list ? "give names, or [] for none" : "leave the key out for the option's default"));
+      }
     }
     if (opt->count() > 0) continue;  // the command line wins
     const bool alternative_given = std::any_of(std::begin(kAlternativeKeys), std::end(kAlternativeKeys), [&](const auto& alt) {

@@ -31,20 +31,22 @@ bool quiet_notes = false;
 
 void DeviceContext::set_quiet(bool quiet) { quiet_notes = quiet; }
 
-DeviceContext DeviceContext::select(std::string_view spec) {
-  if (spec == "cpu") return cpu();
+int DeviceContext::requested_cuda_device(std::string_view spec) {
+  if (spec == "cpu" || spec == "auto") return -1;
+  if (spec == "cuda") return 0;
   int requested = -1;
-  if (spec == "cuda") {
-    requested = 0;
-  } else if (spec.starts_with("cuda:")) {
+  if (spec.starts_with("cuda:")) {
     const auto digits = spec.substr(5);
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), requested);
-    if (ec != std::errc() || end != digits.data() + digits.size() || requested < 0) {
-      throw UsageError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
-    }
-  } else if (spec != "auto") {
-    throw UsageError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
+    if (ec == std::errc() && end == digits.data() + digits.size() && requested >= 0)
+      return requested;
   }
+  throw UsageError("--device: '" + std::string(spec) + "' is not auto, cpu, cuda or cuda:N");
+}
+
+DeviceContext DeviceContext::select(std::string_view spec) {
+  const int requested = requested_cuda_device(spec);
+  if (spec == "cpu") return cpu();
 
   SystemInfo info;
   query_cuda(info);

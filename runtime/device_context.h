@@ -42,6 +42,10 @@ class DeviceContext {
   // notes are silenced), "cpu", "cuda" or "cuda:N" (an error if that device is not usable). Throws
   // UsageError (an InputError) for other specs.
   static DeviceContext select(std::string_view spec);
+  // The CUDA device a --device spec asks for: N for "cuda:N" (0 for "cuda"), -1 for "auto" and
+  // "cpu". Throws select's UsageError for any other spec. The command line checks a spec with it
+  // before any file is read (cli/commands.h add_device_option).
+  static int requested_cuda_device(std::string_view spec);
   // Silences (or restores) select's note about falling back to the CPU, for the whole process:
   // `--quiet` (cli/main.cpp sets it for every command that has the flag).
   static void set_quiet(bool quiet);

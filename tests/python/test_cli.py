@@ -882,16 +882,18 @@ class CommandLineSlipsTest(TempDirTest):
             ('drop = [""]', "key 'drop': the array holds an empty name"),
             ('drop = ["x", " "]', "key 'drop': the array holds an empty name"),
             ('cross = [""]', "key 'cross': the array holds an empty name"),
-            ('drop = ""', "key 'drop': --drop: is empty"),
-            ('weight = ""', "key 'weight': --weight: is empty"),
-            ('impute = ""', "key 'impute': --impute: is empty"),
+            # An empty string in a file is no unset shell variable: the message says what to give.
+            ('drop = ""', "key 'drop': an empty string ('') gives no value; give names, or [] for none"),
+            ('weight = ""', "key 'weight': an empty string ('') gives no value; leave the key out"),
+            ('impute = " "', "key 'impute': an empty string (' ') gives no value; leave the key out"),
             ("impute = []", "key 'impute': an empty array gives no value"),
             ("epochs = []", "key 'epochs': an empty array gives no value"),
         ]:
             with self.subTest(line=line):
                 with open(config, "w") as f:
                     f.write(line + "\n")
-                self.usage_error(self.train_args("--config", config), f"--config: {config}: {needle}")
+                proc = self.usage_error(self.train_args("--config", config), f"--config: {config}: {needle}")
+                self.assertNotIn("shell variable", proc.stderr)
                 self.assertFalse(os.path.exists(self.path("x.h5")))
 
     def test_an_empty_path_argument_is_a_usage_error_naming_it(self):
@@ -915,6 +917,22 @@ class CommandLineSlipsTest(TempDirTest):
             with self.subTest(args=args):
                 proc = self.usage_error(args, f"{name} is empty (an unset shell variable?): give a file path")
                 self.assertNotIn("GPU", proc.stderr)
+        self.assertNothingWritten()
+
+    def test_a_misspelled_device_is_a_usage_error_before_any_file_is_read(self):
+        # `--device gpu` (or an unset variable's "") failed only after the model was loaded, and
+        # named no file that was missing first.
+        missing = self.path("missing.h5")
+        out = self.path("o.h5")
+        for args in [["eval", missing, missing], ["score", missing, missing, "--out", out], ["drift", missing, missing],
+                     ["report", missing, "--out", self.path("r.html")], ["inspect", missing],
+                     ["prepare", missing, out], ["train", missing, "--label", "y", "--task", "binary", "--out", out]]:
+            for device, needle in [("gpu", "--device: 'gpu' is not auto, cpu, cuda or cuda:N"),
+                                   ("cuda:x", "--device: 'cuda:x' is not auto, cpu, cuda or cuda:N"),
+                                   ("", "--device: is empty (an unset shell variable?): give auto, cpu, cuda or cuda:N")]:
+                with self.subTest(command=args[0], device=device):
+                    proc = self.usage_error(args + ["--device", device], needle)
+                    self.assertNotIn("missing.h5", proc.stderr)
         self.assertNothingWritten()
 
     def test_other_tools_spellings_of_an_option_are_suggested(self):
