@@ -43,6 +43,15 @@ def bench(*args, timeout=600, preexec_fn=None, tmp_parent=None):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_json(test, *args, timeout=120):
+    """Runs `lathe bench ARGS --device cpu --json` (bench); checks that it exits 0 and removes its
+    scratch directory, and returns its JSON and its stderr."""
+    proc, scratch_removed = bench(*args, "--device", "cpu", "--json", timeout=timeout)
+    test.assertEqual(proc.returncode, 0, (args, proc.stderr))
+    test.assertTrue(scratch_removed, ("the scratch directory was left behind", args))
+    return json.loads(proc.stdout), proc.stderr
+
+
 def positive(test, value, what):
     test.assertIsInstance(value, (int, float), what)
     test.assertTrue(math.isfinite(value), f"{what} = {value}")
@@ -255,11 +264,8 @@ class BenchFlagsTest(unittest.TestCase):
         # --batch 9223372036854775807 took ceil(N / B) past int64 in parallel mode (a segmentation
         # fault, the scratch directory left behind). A batch above N steps once over the N rows,
         # and the step's rows/s counts those rows, not the batch asked for.
-        proc, scratch_removed = bench("train", "--rows", "1000", "--features", "4", "--epochs", "1",
-                                      "--batch", "9223372036854775807", "--device", "cpu", "--json", timeout=120)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertTrue(scratch_removed)
-        out = json.loads(proc.stdout)
+        out, _ = bench_json(self, "train", "--rows", "1000", "--features", "4", "--epochs", "1",
+                            "--batch", "9223372036854775807")
         self.assertEqual(out["exact"]["steps"], 1)
         for mode in ("exact", "exact_single_launches", "parallel"):
             positive(self, out[mode]["epoch_seconds"], mode)
@@ -275,21 +281,15 @@ class BenchFlagsTest(unittest.TestCase):
         # The copy of a small table's bytes (132 KB at 1000 x 32) timed the threads' wake-up, 0.25 GB/s
         # in one run and 25 GB/s in the next, and epochs came out at 12x "the ceiling". It is timed
         # over at least 64 MiB and scaled to the table's bytes.
-        proc, scratch_removed = bench("train", "--rows", "1000", "--features", "4", "--epochs", "1",
-                                      "--device", "cpu", "--json", timeout=120)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        out = json.loads(proc.stdout)
+        out, _ = bench_json(self, "train", "--rows", "1000", "--features", "4", "--epochs", "1")
         self.assertEqual(out["ceiling_bytes"], 1000 * 5 * 4)
         self.assertGreaterEqual(out["ceiling_measured_bytes"], 64 << 20)
         self.assertAlmostEqual(out["ceiling_gbps"], out["ceiling_bytes"] / out["ceiling_seconds"] / 1e9,
                                delta=1e-9 * out["ceiling_gbps"])
 
     def test_train_runs_parallel_mode_once_per_worker_count(self):
-        proc, scratch_removed = bench("train", "--rows", "20000", "--features", "8", "--epochs", "2",
-                                      "--workers", "0,1,3", "--device", "cpu", "--json", timeout=300)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertTrue(scratch_removed)
-        out = json.loads(proc.stdout)
+        out, stderr = bench_json(self, "train", "--rows", "20000", "--features", "8", "--epochs", "2",
+                                 "--workers", "0,1,3", timeout=300)
         runs = out["parallel_by_workers"]
         self.assertEqual([r["workers"] for r in runs], [0, 1, 3])
         for r in runs:
@@ -300,7 +300,7 @@ class BenchFlagsTest(unittest.TestCase):
         # Separate runs: three local-SGD shapes of the same epochs end at different losses.
         self.assertNotEqual(runs[1]["last_train_loss"], runs[2]["last_train_loss"])
         # Every run trains on the same synthetic data: its notes are said once, not once a run.
-        notes = [line for line in proc.stderr.splitlines() if line.startswith("bench: note:")]
+        notes = [line for line in stderr.splitlines() if line.startswith("bench: note:")]
         self.assertGreater(len(notes), 0)
         self.assertEqual(len(notes), len(set(notes)), notes)
 
@@ -314,10 +314,7 @@ class BenchFlagsTest(unittest.TestCase):
         for name, args in (("bench", ["--rows", "2000", "--features", "4"]),
                            ("bench train", ["train", "--rows", "2000", "--features", "4", "--epochs", "1"]),
                            ("bench score", ["score", "--rows", "2000", "--features", "4"])):
-            proc, scratch_removed = bench(*args, "--device", "cpu", "--json", timeout=300)
-            self.assertEqual(proc.returncode, 0, (name, proc.stderr))
-            self.assertTrue(scratch_removed, name)
-            outputs[name] = out = json.loads(proc.stdout)
+            outputs[name] = out = bench_json(self, *args, timeout=300)[0]
             self.assertEqual(list(out)[:2], ["version", "machine"], name)
             self.assertEqual(out["version"], version, name)
             self.assertEqual(set(out["machine"]), {"device", "backend", "cpu_threads", "hardware_threads"}, name)
