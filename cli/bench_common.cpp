@@ -19,6 +19,7 @@
 #include <system_error>
 #include <thread>
 
+#include "cli/build_commit.h"
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"
 #include "runtime/error.h"
@@ -56,6 +57,12 @@ ScratchDirectory::~ScratchDirectory() {
 nlohmann::ordered_json bench_json_header(const DeviceContext& ctx) {
   nlohmann::ordered_json j;
   j["version"] = version();
+  // What bench/RESULTS.md records beside each run's figures; null when not built from a checkout.
+  if (const char* commit = build_commit()) {
+    j["commit"] = commit;
+  } else {
+    j["commit"] = nullptr;
+  }
   j["machine"] = {{"device", ctx.description()},
                   {"backend", ctx.is_cuda() ? "cuda" : "cpu"},
                   {"cpu_threads", ctx.is_cuda() ? omp_get_max_threads() : ctx.cpu_threads()},

@@ -35,8 +35,10 @@ class ScratchDirectory {
   int signal_slot_ = -1;
 };
 
-// What every `lathe bench ... --json` starts with (README.md, "lathe bench"): "version" (lathe's)
-// and "machine": {"device", "backend" ("cpu"|"cuda"), "cpu_threads", "hardware_threads"} of `ctx`.
+// What every `lathe bench ... --json` starts with (README.md, "lathe bench"): "version" (lathe's),
+// "commit" (the git commit lathe was built from, build_commit(); null when not built from a git
+// checkout) and "machine": {"device", "backend" ("cpu"|"cuda"), "cpu_threads", "hardware_threads"}
+// of `ctx`.
 // The keys of the same quantity are the same in every bench: "rows", "features", "columns" (D + 1),
 // "float32_bytes" (N (D + 1) 4), "seconds", "rows_per_second", "gbps", "fraction_of_ceiling".
 nlohmann::ordered_json bench_json_header(const DeviceContext& ctx);

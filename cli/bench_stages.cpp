@@ -53,6 +53,7 @@
 // keys (numbers are JSON numbers; null where not measured on this backend; README.md lists the
 // keys of every bench):
 //   {"version":  lathe's version,
+//    "commit":   the git commit lathe was built from ("0123456789ab", "...-dirty") or null,
 //    "machine":  {"device": "cpu (2 threads)", "backend": "cpu"|"cuda", "cpu_threads": int,
 //                 "hardware_threads": int},
 //    "run":      {"rows", "features", "columns" (D + 1), "block_rows", "float32_bytes" (N (D+1) 4),

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/build_commit.h"
 #include "cli/commands.h"
 #include "cli/openmp_spinning.h"
 #include "io/temporary_file.h"
@@ -196,7 +197,11 @@ int run(int argc, char** argv) {
   lathe::remove_temporaries_on_termination_signals();
   CLI::App app{"Lathe: machine learning on large tabular data, on NVIDIA GPUs", "lathe"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("lathe ") + lathe::version());
+  // "lathe 0.1.0 (commit 0123456789ab)"; the commit left out when not built from a git checkout.
+  const char* commit = lathe::cli::build_commit();
+  app.set_version_flag("--version",
+                       std::string("lathe ") + lathe::version() +
+                           (commit != nullptr ? std::string(" (commit ") + commit + ")" : ""));
   lathe::cli::add_info_command(app);
   lathe::cli::add_import_command(app);
   lathe::cli::add_inspect_command(app);

@@ -5,6 +5,7 @@ import json
 import glob
 import math
 import os
+import re
 import resource
 import shutil
 import signal
@@ -16,6 +17,7 @@ import unittest
 
 from lathe_run import LATHE, attempt
 
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROWS, FEATURES = 20000, 8
 STAGES = ["read", "decode", "host_to_device", "prepare", "train_exact", "train_parallel", "train_streamed", "evaluate",
           "score"]
@@ -69,7 +71,7 @@ class BenchEndToEndTest(unittest.TestCase):
 
     def test_json_keys_and_figures(self):
         out = json.loads(self.proc.stdout)
-        self.assertEqual(list(out), ["version", "machine", "run", "ceilings", "stages"])
+        self.assertEqual(list(out), ["version", "commit", "machine", "run", "ceilings", "stages"])
 
         machine = out["machine"]
         self.assertEqual(set(machine), {"device", "backend", "cpu_threads", "hardware_threads"})
@@ -309,14 +311,15 @@ class BenchFlagsTest(unittest.TestCase):
         # score`, the fraction of a ceiling "fraction" and "fraction_of_ceiling", the table's columns
         # and float32 bytes "columns_read" and "bytes" in `bench score`; only `lathe bench` named the
         # machine, and none lathe's version. The same quantity now has the same key in every bench.
-        version = subprocess.run([LATHE, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        version = subprocess.run([LATHE, "--version"], capture_output=True, text=True).stdout.split()[1]
         outputs = {}
         for name, args in (("bench", ["--rows", "2000", "--features", "4"]),
                            ("bench train", ["train", "--rows", "2000", "--features", "4", "--epochs", "1"]),
                            ("bench score", ["score", "--rows", "2000", "--features", "4"])):
             outputs[name] = out = bench_json(self, *args, timeout=300)[0]
-            self.assertEqual(list(out)[:2], ["version", "machine"], name)
+            self.assertEqual(list(out)[:3], ["version", "commit", "machine"], name)
             self.assertEqual(out["version"], version, name)
+            self.assertEqual(out["commit"], outputs["bench"]["commit"], name)
             self.assertEqual(set(out["machine"]), {"device", "backend", "cpu_threads", "hardware_threads"}, name)
             self.assertEqual(out["machine"]["backend"], "cpu", name)
             self.assertIn("cpu", out["machine"]["device"], name)
@@ -372,6 +375,83 @@ class BenchFlagsTest(unittest.TestCase):
         self.assertEqual(proc.stdout, "")
 
 
+def git(folder, *args):
+    """`git -C FOLDER ARGS` (a fixed author, no user configuration); returns the process."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    return subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, env=env)
+
+
+class BenchCommitTest(unittest.TestCase):
+    def test_json_and_version_carry_the_commit_built_from(self):
+        # bench/RESULTS.md records each run's commit, and a user copied it by hand; no bench JSON
+        # said which commit it measured. Every bench's JSON now carries "commit", the git commit
+        # lathe was built from (12 hex digits, "-dirty" for uncommitted changes), as `lathe
+        # --version` does: these tests' source tree is the one the binary was built from.
+        head = git(REPO_ROOT, "rev-parse", "HEAD")
+        out = bench_json(self, "score", "--rows", "1000", "--features", "2")[0]
+        self.assertIn("commit", out)
+        version = subprocess.run([LATHE, "--version"], capture_output=True, text=True).stdout.strip()
+        if head.returncode != 0:  # a source tree that is not a checkout (a tarball): null, not ""
+            self.assertIsNone(out["commit"], head.stderr)
+            self.assertNotIn("commit", version)
+            return
+        commit = out["commit"]
+        self.assertRegex(commit, r"^[0-9a-f]{12}(-dirty)?$")
+        self.assertTrue(head.stdout.strip().startswith(commit.removesuffix("-dirty")),
+                        f"lathe was built from {commit}, the sources are at {head.stdout.strip()}: rebuild")
+        self.assertEqual(version.split(), ["lathe", out["version"], "(commit", commit + ")"])
+
+    def generated_commit(self, source, output):
+        """Runs cmake/LatheCommit.cmake on the source folder `source`; returns what the generated
+        `output` says: the commit, or None (nullptr)."""
+        script = os.path.join(REPO_ROOT, "cmake", "LatheCommit.cmake")
+        proc = subprocess.run(["cmake", f"-DSOURCE_DIR={source}", f"-DOUTPUT={output}",
+                               f"-DGIT_EXECUTABLE={shutil.which('git')}", "-P", script],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(output) as f:
+            text = f.read()
+        if "return nullptr;" in text:
+            return None
+        match = re.search(r'return "([^"]*)";', text)
+        self.assertIsNotNone(match, text)
+        return match.group(1)
+
+    def test_the_generated_commit(self):
+        # What CMake builds in: a checkout's commit, "-dirty" once a tracked file changes, the hash
+        # even where a tag names the commit; null for a source tree outside git (a tarball) and
+        # for one unpacked, untracked, inside another checkout. The file is rewritten only when
+        # its text changes, so a build at the same commit recompiles nothing.
+        with tempfile.TemporaryDirectory(prefix="lathe-test-commit-") as tmp:
+            output = os.path.join(tmp, "build_commit.cpp")
+            tarball = os.path.join(tmp, "tarball")
+            os.mkdir(tarball)
+            with open(os.path.join(tarball, "CMakeLists.txt"), "w") as f:
+                f.write("project(x)\n")
+            self.assertIsNone(self.generated_commit(tarball, output))
+
+            checkout = os.path.join(tmp, "checkout")
+            os.mkdir(checkout)
+            self.assertEqual(git(checkout, "init", "-q").returncode, 0)
+            shutil.copy(os.path.join(tarball, "CMakeLists.txt"), checkout)
+            # Untracked, the checkout's CMakeLists.txt is a tarball's inside a checkout.
+            self.assertEqual(git(checkout, "commit", "-q", "--allow-empty", "-m", "empty").returncode, 0)
+            self.assertIsNone(self.generated_commit(checkout, output))
+            self.assertEqual(git(checkout, "add", "CMakeLists.txt").returncode, 0)
+            self.assertEqual(git(checkout, "commit", "-q", "-m", "one").returncode, 0)
+            self.assertEqual(git(checkout, "tag", "-a", "v1", "-m", "v1").returncode, 0)
+            head = git(checkout, "rev-parse", "HEAD").stdout.strip()
+            self.assertEqual(self.generated_commit(checkout, output), head[:12])
+            written = os.stat(output).st_mtime_ns
+            time.sleep(0.05)
+            self.assertEqual(self.generated_commit(checkout, output), head[:12])
+            self.assertEqual(os.stat(output).st_mtime_ns, written, "rewritten with the same text")
+            with open(os.path.join(checkout, "CMakeLists.txt"), "a") as f:
+                f.write("# changed\n")
+            self.assertEqual(self.generated_commit(checkout, output), head[:12] + "-dirty")
+
+
 class BenchSignalTest(unittest.TestCase):
     def interrupt(self, args, signals, delay, after=None):
         """Starts `lathe bench ARGS` with TMPDIR a fresh folder, waits for the stderr line holding
@@ -421,7 +501,6 @@ class BenchSignalTest(unittest.TestCase):
                     self.assertEqual(left, [], what)
 
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # What the bench scripts compare against or load their data with: none may be needed before a run.
 OPTIONAL_PACKAGES = ["torch", "sklearn", "xgboost", "vowpalwabbit", "pyarrow", "pandas", "scipy", "lightgbm"]
 # Runs a script as `python3 SCRIPT ARGS` would, with every optional package unimportable.
