@@ -26,6 +26,14 @@
 
 namespace lathe::cli {
 
+namespace {
+
+// The start of every scratch folder's name, "lathe-bench-PID-STAMP": what
+// remove_stale_scratch_folders looks for.
+const std::string kScratchPrefix = "lathe-bench-";
+
+}  // namespace
+
 ScratchDirectory::ScratchDirectory() {
   // The scratch folder comes from TMPDIR when it is set: an error names it, not std::filesystem's
   // "temp_directory_path: No such file or directory".
@@ -36,8 +44,15 @@ ScratchDirectory::ScratchDirectory() {
   std::error_code ec;
   const auto base = std::filesystem::temp_directory_path(ec);
   if (ec) throw InputError(where + ": " + ec.message());
+  // A bench killed by SIGKILL (or the OOM killer) could not remove its folder, with up to gigabytes
+  // of synthetic data: the next bench in the same folder removes it, once its process is gone.
+  for (const StaleScratchFolder& stale : remove_stale_scratch_folders(base, kScratchPrefix)) {
+    std::cerr << "bench: removed a scratch folder left by an earlier bench (pid " << stale.pid
+              << "): " << stale.path.string() << ", "
+              << cell(static_cast<double>(stale.bytes) / 1e6, "%.1f") << " MB\n";
+  }
   const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-  path_ = base / ("lathe-bench-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
+  path_ = base / (kScratchPrefix + std::to_string(::getpid()) + "-" + std::to_string(stamp));
   // Listed for the termination signals before it exists: a SIGINT from then on removes it too.
   path_for_signals_ = path_.string();
   signal_slot_ = register_scratch_folder(path_for_signals_.c_str());
@@ -46,6 +61,7 @@ ScratchDirectory::ScratchDirectory() {
     unregister_scratch_folder(signal_slot_);
     throw InputError(where + ": cannot create " + path_.string() + ": " + ec.message());
   }
+  mark_scratch_folder(path_);
 }
 
 ScratchDirectory::~ScratchDirectory() {

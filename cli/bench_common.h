@@ -18,8 +18,11 @@
 
 namespace lathe::cli {
 
-// A directory under the system's temporary directory ("lathe-bench-PID-STAMP"), removed with
-// everything in it on scope exit (also when a benchmark throws).
+// A directory under the system's temporary directory ("lathe-bench-PID-STAMP", holding the marker
+// of mark_scratch_folder), removed with everything in it on scope exit (also when a benchmark
+// throws) and by a termination signal. Before making it, the constructor removes the folders of
+// that form left in the same place by benches that were killed (remove_stale_scratch_folders),
+// saying so on stderr.
 class ScratchDirectory {
  public:
   ScratchDirectory();

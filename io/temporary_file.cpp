@@ -6,15 +6,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -363,6 +367,150 @@ int register_scratch_folder(const char* folder) {
 
 void unregister_scratch_folder(int slot) {
   if (slot >= 0 && slot < kScratchSlotCount) scratch_folders_for_signals[slot].store(nullptr);
+}
+
+namespace {
+
+// The file in a scratch folder that says which process made it (mark_scratch_folder).
+constexpr const char* kScratchOwnerFile = ".lathe-owner";
+
+// The first line of a file (of /proc), "" when it cannot be read.
+std::string first_line_of(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// This boot's random id: a marker of an earlier boot names a process that cannot run now.
+std::string boot_id() { return first_line_of("/proc/sys/kernel/random/boot_id"); }
+
+// The pid namespace this process sees process ids in ("pid:[4026531836]"), "" when unknown.
+std::string pid_namespace() {
+  char target[128];
+  const ssize_t length = ::readlink("/proc/self/ns/pid", target, sizeof target - 1);
+  return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string();
+}
+
+// When process `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), "" when
+// unknown.
+std::string start_time_of(long long pid) {
+  const std::string stat = first_line_of("/proc/" + std::to_string(pid) + "/stat");
+  // Field 2, the command's name in parentheses, may hold spaces and ')'.
+  const std::size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return "";
+  std::istringstream fields(stat.substr(name_end + 1));
+  std::string field;
+  for (int number = 3; number <= 22; ++number) {
+    if (!(fields >> field)) return "";
+  }
+  return field;
+}
+
+// What a scratch folder's marker says of the process that made it; a field it lacks is "".
+struct ScratchOwner {
+  std::string boot_id;
+  std::string pid_namespace;
+  std::string start_time;
+};
+
+std::optional<ScratchOwner> read_scratch_owner(const std::filesystem::path& folder) {
+  std::ifstream in(folder / kScratchOwnerFile);
+  if (!in) return std::nullopt;
+  ScratchOwner owner;
+  std::string key, value;
+  while (in >> key >> value) {
+    if (key == "boot_id") owner.boot_id = value;
+    if (key == "pid_namespace") owner.pid_namespace = value;
+    if (key == "start_time") owner.start_time = value;
+  }
+  return owner;
+}
+
+// True only when the process `pid` that made the scratch folder `folder` certainly no longer runs.
+// kill(pid, 0) failing with ESRCH says so. A pid that names a running process may have been reused
+// since the maker was killed: the folder's marker then tells them apart by the boot (a folder kept
+// across a reboot, TMPDIR on a disk) and by the process's start time. A folder without a marker
+// (made by a lathe before markers, or by a bench that has not yet written it) counts as live while
+// its pid runs. A marker from another pid namespace (a container sharing this TMPDIR) names a
+// process this one cannot see: left alone. The small risk left: a folder of an older lathe without
+// a marker, made in another pid namespace whose pid names nothing here.
+bool scratch_maker_is_gone(long long pid, const std::filesystem::path& folder) {
+  const std::optional<ScratchOwner> owner = read_scratch_owner(folder);
+  const bool other_namespace =
+      owner && !owner->pid_namespace.empty() && owner->pid_namespace != pid_namespace();
+  if (other_namespace) return false;
+  if (process_is_gone(std::to_string(pid))) return true;
+  if (!owner) return false;
+  const std::string boot = boot_id();
+  if (boot.empty() || owner->boot_id.empty()) return false;
+  if (owner->boot_id != boot) return true;
+  const std::string start = start_time_of(pid);
+  return !start.empty() && !owner->start_time.empty() && owner->start_time != start;
+}
+
+// The pid of `name` when it is `prefix` + "PID-STAMP" exactly (decimal digits, no leading zero in
+// the pid), else -1.
+long long scratch_folder_pid(const std::string& name, const std::string& prefix) {
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
+  const std::string rest = name.substr(prefix.size());
+  const std::size_t dash = rest.find('-');
+  if (dash == std::string::npos || dash == 0 || dash + 1 == rest.size()) return -1;
+  if (rest[0] == '0') return -1;  // a pid is written without leading zeros
+  const auto all_digits = [](const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const std::string pid_text = rest.substr(0, dash);
+  if (!all_digits(pid_text) || !all_digits(rest.substr(dash + 1))) return -1;
+  if (pid_text.size() > 10) return -1;
+  const long long pid = std::stoll(pid_text);
+  return pid <= INT_MAX ? pid : -1;
+}
+
+// The bytes of the regular files under `folder`.
+std::uintmax_t bytes_under(const std::filesystem::path& folder) {
+  std::uintmax_t bytes = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(folder, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code entry_error;
+    if (!std::filesystem::is_regular_file(it->symlink_status(entry_error))) continue;
+    const std::uintmax_t size = it->file_size(entry_error);
+    if (!entry_error) bytes += size;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+void mark_scratch_folder(const std::filesystem::path& folder) {
+  std::ofstream out(folder / kScratchOwnerFile);
+  out << "pid " << ::getpid() << "\nboot_id " << boot_id() << "\npid_namespace " << pid_namespace()
+      << "\nstart_time " << start_time_of(::getpid()) << "\n";
+}
+
+std::vector<StaleScratchFolder> remove_stale_scratch_folders(const std::filesystem::path& parent,
+                                                             const std::string& prefix) {
+  std::vector<StaleScratchFolder> removed;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(parent, ec);
+  // Best effort, as remove_stale_temporaries: what cannot be listed or removed stays.
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::filesystem::path folder = it->path();
+    const long long pid = scratch_folder_pid(folder.filename().string(), prefix);
+    if (pid < 0) continue;
+    struct stat st {};
+    // A folder itself (not a link to one), and this user's: never another user's, even where we may
+    // remove it.
+    if (::lstat(folder.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (st.st_uid != ::geteuid()) continue;
+    if (!scratch_maker_is_gone(pid, folder)) continue;
+    const std::uintmax_t bytes = bytes_under(folder);
+    std::error_code remove_error;
+    std::filesystem::remove_all(folder, remove_error);
+    if (!remove_error) removed.push_back({folder, pid, bytes});
+  }
+  return removed;
 }
 
 }  // namespace lathe

@@ -3,9 +3,11 @@
 // never harms an earlier file there.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lathe {
 
@@ -78,6 +80,28 @@ void remove_temporaries_on_termination_signals();
 // until unregister_scratch_folder(slot); -1 when the table is full (the folder is then left).
 int register_scratch_folder(const char* folder);
 void unregister_scratch_folder(int slot);
+
+// Writes into the new scratch folder `folder` the marker ".lathe-owner" naming this process (its
+// pid, the boot's id, its pid namespace and start time), by which remove_stale_scratch_folders
+// tells a folder whose maker was killed (SIGKILL, the OOM killer) from one of a running process,
+// even after the pid was reused. Best effort: a folder left without it is judged by its pid alone.
+void mark_scratch_folder(const std::filesystem::path& folder);
+
+// A scratch folder removed by remove_stale_scratch_folders: where it was, the pid of the process
+// that made it and the bytes of the files it held.
+struct StaleScratchFolder {
+  std::filesystem::path path;
+  long long pid;
+  std::uintmax_t bytes;
+};
+
+// Removes, with everything in them, the scratch folders in `parent` named `prefix` + "PID-STAMP"
+// exactly (decimal digits) that are folders (not links), owned by this user, and whose maker
+// certainly no longer runs: its pid names no process (kill(pid, 0) fails with ESRCH), or names a
+// process that the folder's marker (mark_scratch_folder) shows is not its maker. Any other entry,
+// and every folder of a process that may still run, is left alone. Returns what it removed.
+std::vector<StaleScratchFolder> remove_stale_scratch_folders(const std::filesystem::path& parent,
+                                                             const std::string& prefix);
 
 // `message` with every temporary this process's TemporaryOutputs made (".NAME.tmp-PID-N", as a
 // path or a bare file name) replaced by the final path or name it stood for, so an error names the

@@ -452,6 +452,131 @@ class BenchCommitTest(unittest.TestCase):
             self.assertEqual(self.generated_commit(checkout, output), head[:12] + "-dirty")
 
 
+def bench_folder_size(folder):
+    """The bytes of the files under `folder`."""
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, files in os.walk(folder) for name in files)
+
+
+def removed_line(pid, folder, size):
+    """The stderr line of a bench that removed the scratch folder `folder` of the killed bench `pid`."""
+    return f"bench: removed a scratch folder left by an earlier bench (pid {pid}): {folder}, {size / 1e6:.1f} MB"
+
+
+def dead_pid():
+    """The pid of a process that has ended (a `true` just waited for)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+class BenchStaleScratchTest(unittest.TestCase):
+    def start_bench(self, tmp, log, written=0):
+        """Starts an end-to-end `lathe bench` large enough to run for many seconds with TMPDIR
+        `tmp` and stderr into the file `log`; returns the process and its scratch folder once the
+        synthetic file is being written there and the folder holds more than `written` bytes."""
+        proc = subprocess.Popen([LATHE, "bench", "--rows", "2000000", "--features", "8", "--device", "cpu"],
+                                env=dict(os.environ, TMPDIR=tmp), stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            folders = glob.glob(os.path.join(tmp, f"lathe-bench-{proc.pid}-*"))
+            # bench.h5, or its temporary (".bench.h5.tmp-PID-N") while it is written.
+            if folders and any("bench.h5" in name for name in os.listdir(folders[0])) \
+                    and bench_folder_size(folders[0]) > written:
+                return proc, folders[0]
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        self.fail(f"no scratch folder appeared in {tmp} (exit status {proc.returncode})")
+
+    def small_bench(self, tmp):
+        """`lathe bench score` on 1000 rows with TMPDIR `tmp`: the next bench after one was killed."""
+        return subprocess.run([LATHE, "bench", "score", "--rows", "1000", "--features", "2", "--device", "cpu",
+                               "--json"], capture_output=True, text=True, timeout=120, env=dict(os.environ, TMPDIR=tmp))
+
+    def test_the_next_bench_removes_a_killed_bench_s_folder(self):
+        # A bench killed by SIGKILL (or the OOM killer) cannot remove its scratch folder, and it
+        # stayed forever, with up to gigabytes of synthetic data. The next bench removes it.
+        with tempfile.TemporaryDirectory(prefix="lathe-test-bench-stale-") as tmp, \
+                tempfile.TemporaryFile("w+") as log:
+            proc, folder = self.start_bench(tmp, log, written=10 << 20)
+            proc.send_signal(signal.SIGKILL)
+            self.assertEqual(proc.wait(timeout=60), -signal.SIGKILL)
+            self.assertTrue(os.path.isdir(folder), "the killed bench's folder is gone already")
+            size = bench_folder_size(folder)
+            self.assertGreater(size, 10 << 20)
+            after = self.small_bench(tmp)
+            self.assertEqual(after.returncode, 0, after.stderr)
+            self.assertEqual(os.listdir(tmp), [], after.stderr)
+            self.assertIn(removed_line(proc.pid, folder, size), after.stderr.splitlines())
+
+    def test_a_live_bench_s_folder_and_look_alikes_are_left_alone(self):
+        # Only a folder named exactly as a scratch folder, not a link, whose maker certainly no
+        # longer runs is removed: never a running bench's, nor a name that only looks like one.
+        with tempfile.TemporaryDirectory(prefix="lathe-test-bench-stale-") as tmp, \
+                tempfile.TemporaryDirectory(prefix="lathe-test-bench-target-") as target, \
+                tempfile.TemporaryFile("w+") as log:
+            live, live_folder = self.start_bench(tmp, log)
+            try:
+                gone = dead_pid()
+                with open(f"/proc/{os.getpid()}/stat") as f:
+                    start_time = f.read().rsplit(")", 1)[1].split()[19]
+                with open("/proc/sys/kernel/random/boot_id") as f:
+                    boot_id = f.read().strip()
+                pid_namespace = os.readlink("/proc/self/ns/pid")
+
+                def folder(name, owner=None):
+                    path = os.path.join(tmp, name)
+                    os.mkdir(path)
+                    with open(os.path.join(path, "bench.h5"), "wb") as f:
+                        f.write(b"x" * 1000)
+                    if owner is not None:
+                        with open(os.path.join(path, ".lathe-owner"), "w") as f:
+                            f.write(owner)
+                    return path
+
+                stale = folder(f"lathe-bench-{gone}-12345")
+                # This test's own pid, running, but started at another time: a pid reused since a
+                # bench that had it was killed.
+                reused = folder(f"lathe-bench-{os.getpid()}-1",
+                                f"pid {os.getpid()}\nboot_id {boot_id}\npid_namespace {pid_namespace}\n"
+                                f"start_time {int(start_time) + 1}\n")
+                kept = [live_folder,
+                        folder(f"lathe-bench-{os.getpid()}-2"),  # a running process, no marker
+                        folder(f"lathe-bench-{os.getpid()}-3",  # the very process that made it
+                               f"boot_id {boot_id}\npid_namespace {pid_namespace}\nstart_time {start_time}\n"),
+                        folder(f"lathe-bench-{gone}-4", "pid_namespace pid:[1]\n"),  # another namespace's pid
+                        folder(f"lathe-bench-{gone}-12345-x"), folder(f"lathe-bench-{gone}"),
+                        folder(f"lathe-bench-0{gone}-5"), folder(f"xlathe-bench-{gone}-6"),
+                        folder(f"lathe-bench-{gone}-7.old"), folder(f"lathe-bench--{gone}-8"),
+                        folder(f"Lathe-bench-{gone}-9"), folder(f"lathe-bench-{gone}-1e3")]
+                file_alike = os.path.join(tmp, f"lathe-bench-{gone}-10")
+                with open(file_alike, "w") as f:
+                    f.write("a file, not a folder")
+                link_alike = os.path.join(tmp, f"lathe-bench-{gone}-11")
+                os.symlink(target, link_alike)
+                with open(os.path.join(target, "keep"), "w") as f:
+                    f.write("behind a link")
+
+                expected = sorted(removed_line(pid, path, bench_folder_size(path))
+                                  for pid, path in ((gone, stale), (os.getpid(), reused)))
+                after = self.small_bench(tmp)
+                self.assertEqual(after.returncode, 0, after.stderr)
+                self.assertIsNone(live.poll(), "the long bench ended before the small one")
+                removed = sorted(line for line in after.stderr.splitlines() if "removed a scratch folder" in line)
+                self.assertEqual(removed, expected, after.stderr)
+                self.assertFalse(os.path.exists(stale))
+                self.assertFalse(os.path.exists(reused))
+                self.assertTrue(os.path.isfile(os.path.join(live_folder, ".lathe-owner")), live_folder)
+                for path in kept[1:]:
+                    self.assertTrue(os.path.isfile(os.path.join(path, "bench.h5")), path)
+                self.assertTrue(os.path.isfile(file_alike))
+                self.assertTrue(os.path.islink(link_alike))
+                self.assertTrue(os.path.isfile(os.path.join(target, "keep")))
+            finally:
+                live.send_signal(signal.SIGTERM)
+                live.wait(timeout=120)
+
+
 class BenchSignalTest(unittest.TestCase):
     def interrupt(self, args, signals, delay, after=None):
         """Starts `lathe bench ARGS` with TMPDIR a fresh folder, waits for the stderr line holding
