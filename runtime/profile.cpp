@@ -95,8 +95,11 @@ struct ProfileWorkspace::Impl {
   std::vector<SortBuffers> sort_buffers;  // one per CPU thread
   std::unique_ptr<CudaProfiler> cuda;
   BlockProfile block;
-  std::vector<float> points;  // one block summary
-  std::vector<double> weights;
+  struct SummaryBuffers {
+    std::vector<float> points;  // one block summary
+    std::vector<double> weights;
+  };
+  std::vector<SummaryBuffers> summaries;  // one per CPU thread
 };
 
 ProfileWorkspace::ProfileWorkspace() : impl_(std::make_unique<Impl>()) {}
@@ -285,8 +288,10 @@ void count_categories(const ColumnBlockView& block, std::span<const std::uint8_t
 // Adds a block's profile to `profile`, column by column in order; checks first, so that a bad
 // category code leaves `profile` as it was. The category counts are block.category_counts (the
 // GPU's), or with `codes` (the CPU's, which leaves them empty) counted here from the block itself.
+// The numeric columns' sketches are left unsettled (QuantileSketch::settle), each column's added
+// on one core of the team: each sketch takes its blocks in order whatever the thread count.
 void accumulate(const BlockProfile& block, const ProfileLayout& layout, DataProfile& profile,
-                std::vector<float>& points, std::vector<double>& weights,
+                std::vector<ProfileWorkspace::Impl::SummaryBuffers>& summaries,
                 const ColumnBlockView* codes, std::span<const std::uint8_t> keep) {
   for (std::size_t j = 0; j < layout.categorical.size(); ++j) {
     if (block.bad_codes[j] >= 0.0f) {
@@ -298,19 +303,34 @@ void accumulate(const BlockProfile& block, const ProfileLayout& layout, DataProf
     }
   }
   const int capacity = layout.sketch_capacity;
-  for (std::size_t s = 0; s < layout.numeric.size(); ++s) {
+  const auto numeric_columns = static_cast<std::int64_t>(layout.numeric.size());
+  summaries.resize(static_cast<std::size_t>(std::max(1, omp_get_max_threads())));
+  // A sketch's carry merges and compacts summaries of up to 2 x capacity points, a few times a
+  // block: on the team, as profile_block_cpu's columns are.
+  std::exception_ptr failed;
+#pragma omp parallel for schedule(dynamic, 1) if (numeric_columns > 1)
+  for (std::int64_t k = 0; k < numeric_columns; ++k) {
+    const auto s = static_cast<std::size_t>(k);
     NumericProfile& numeric = profile.columns[static_cast<std::size_t>(layout.numeric[s])].numeric;
     numeric.stats = merge_stats(numeric.stats, block.stats[s]);
     const std::int64_t n = block.sketch_sizes[s];
     if (n == 0) continue;
     const std::size_t first = s * static_cast<std::size_t>(capacity);
     const std::size_t m = static_cast<std::size_t>(std::min<std::int64_t>(n, capacity));
-    summary_from_ranks(std::span<const float>(block.sketch_points.data() + first, m),
-                       std::span<const std::int64_t>(block.sketch_lower.data() + first, m),
-                       std::span<const std::int64_t>(block.sketch_upper.data() + first, m), n, points,
-                       weights);
-    numeric.sketch.add_summary(points, weights);
+    ProfileWorkspace::Impl::SummaryBuffers& summary =
+        summaries[static_cast<std::size_t>(omp_get_thread_num())];
+    try {
+      summary_from_ranks(std::span<const float>(block.sketch_points.data() + first, m),
+                         std::span<const std::int64_t>(block.sketch_lower.data() + first, m),
+                         std::span<const std::int64_t>(block.sketch_upper.data() + first, m), n,
+                         summary.points, summary.weights);
+      numeric.sketch.add_summary_unsettled(summary.points, summary.weights);
+    } catch (...) {
+#pragma omp critical
+      if (!failed) failed = std::current_exception();
+    }
   }
+  if (failed) std::rethrow_exception(failed);
   if (codes) {
     count_categories(*codes, keep, layout, profile);
     profile.rows += block.kept_rows;
@@ -327,11 +347,11 @@ void accumulate(const BlockProfile& block, const ProfileLayout& layout, DataProf
   profile.rows += block.kept_rows;
 }
 
-}  // namespace
-
-void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
-                   std::span<const std::uint8_t> keep_rows, DataProfile& profile,
-                   const ProfileOptions& options, ProfileWorkspace* workspace) {
+// profile_block, leaving the numeric columns' sketches unsettled (QuantileSketch::settle): a pass
+// over many blocks settles them once at its end.
+void profile_block_unsettled(const DeviceContext& ctx, const ColumnBlockView& block,
+                             std::span<const std::uint8_t> keep_rows, DataProfile& profile,
+                             const ProfileOptions& options, ProfileWorkspace* workspace) {
   if (static_cast<std::int64_t>(profile.columns.size()) != block.columns) {
     throw Error("profile_block: the profile has " + std::to_string(profile.columns.size()) +
                 " columns, the block " + std::to_string(block.columns));
@@ -354,7 +374,8 @@ void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
       }
       column.categorical.counts.assign(column.categorical.labels.size(), 0);
     }
-    if (column.numeric.sketch.count() == 0 && column.numeric.sketch.capacity() != options.sketch_capacity) {
+    if (column.numeric.sketch.empty() &&
+        column.numeric.sketch.capacity() != options.sketch_capacity) {
       column.numeric.sketch = QuantileSketch(options.sketch_capacity);
     }
   }
@@ -381,8 +402,25 @@ void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
                                                [](std::uint8_t k) { return k != 0; }));
     profile_block_cpu(block, keep_rows, layout, ws, result);
   }
-  accumulate(result, layout, profile, ws.points, ws.weights, ctx.is_cuda() ? nullptr : &block,
-             keep_rows);
+  accumulate(result, layout, profile, ws.summaries, ctx.is_cuda() ? nullptr : &block, keep_rows);
+}
+
+// Settles every numeric column's sketch: on the team, a column per task, when there are several.
+void settle_sketches(DataProfile& profile) {
+  const auto columns = static_cast<std::int64_t>(profile.columns.size());
+#pragma omp parallel for schedule(dynamic, 1) if (columns > 1)
+  for (std::int64_t c = 0; c < columns; ++c) {
+    profile.columns[static_cast<std::size_t>(c)].numeric.sketch.settle();
+  }
+}
+
+}  // namespace
+
+void profile_block(const DeviceContext& ctx, const ColumnBlockView& block,
+                   std::span<const std::uint8_t> keep_rows, DataProfile& profile,
+                   const ProfileOptions& options, ProfileWorkspace* workspace) {
+  profile_block_unsettled(ctx, block, keep_rows, profile, options, workspace);
+  settle_sketches(profile);
 }
 
 DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const RowMask* keep,
@@ -437,12 +475,24 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       }
       block = packed.data();
     }
+    // A block whose rows the mask all keeps is profiled without it, which is the same profile: the
+    // unmasked column scan is the faster one (`--valid-fraction 0` keeps every row).
+    bool every_row = true;
     if (keep) {
       keep_bytes.resize(static_cast<std::size_t>(n));
-      for (std::int64_t r = 0; r < n; ++r) keep_bytes[static_cast<std::size_t>(r)] = keep->test(first + r) ? 1 : 0;
+      std::uint8_t all = 1;
+      for (std::int64_t r = 0; r < n; ++r) {
+        const std::uint8_t k = keep->test(first + r) ? 1 : 0;
+        keep_bytes[static_cast<std::size_t>(r)] = k;
+        all &= k;
+      }
+      every_row = all != 0;
     }
+    const std::span<const std::uint8_t> block_keep =
+        every_row ? std::span<const std::uint8_t>() : std::span<const std::uint8_t>(keep_bytes);
     try {
-      profile_block(ctx, ColumnBlockView{block, n, profiled}, keep_bytes, part, options, &workspace);
+      profile_block_unsettled(ctx, ColumnBlockView{block, n, profiled}, block_keep, part, options,
+                              &workspace);
     } catch (const InputError& e) {
       // A category code outside its labels: name the file and the first row that has one.
       std::string where;
@@ -452,7 +502,7 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
         const auto labels = static_cast<std::int64_t>(column.categorical.counts.size());
         const float* v = block + c * n;
         for (std::int64_t r = 0; r < n; ++r) {
-          if (!keep_bytes.empty() && keep_bytes[static_cast<std::size_t>(r)] == 0) continue;
+          if (!block_keep.empty() && block_keep[static_cast<std::size_t>(r)] == 0) continue;
           if (category_count_slot(v[r], labels) < 0) {
             where = " (column '" + column.name + "', row " + std::to_string(first + r + 1) + ")";
             break;
@@ -462,6 +512,7 @@ DataProfile profile_table(const DeviceContext& ctx, TableReader& reader, const R
       throw InputError(reader.path().string() + ": " + e.what() + where);
     }
   }
+  settle_sketches(part);
   // A reader's categories name each label once (the table merges a label stored twice).
   const auto distinct_labels = [](DataProfile& p) {
     for (ColumnProfile& column : p.columns) {

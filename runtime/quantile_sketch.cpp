@@ -104,6 +104,30 @@ QuantileSketch::QuantileSketch(int capacity) : capacity_(capacity) {
 }
 
 void QuantileSketch::add_summary(std::span<const float> points, std::span<const double> weights) {
+  add_to_levels(points, weights);
+  rebuild();
+}
+
+void QuantileSketch::add_summary_unsettled(std::span<const float> points,
+                                           std::span<const double> weights) {
+  add_to_levels(points, weights);
+  if (!points.empty()) settled_ = false;
+}
+
+void QuantileSketch::settle() {
+  if (!settled_) rebuild();
+}
+
+bool QuantileSketch::empty() const {
+  return std::all_of(levels_.begin(), levels_.end(),
+                     [](const Summary& l) { return l.points.empty(); });
+}
+
+void QuantileSketch::check_settled() const {
+  if (!settled_) throw Error("quantile sketch: queried before settle()");
+}
+
+void QuantileSketch::add_to_levels(std::span<const float> points, std::span<const double> weights) {
   if (points.size() != weights.size()) {
     throw Error("quantile sketch: " + std::to_string(points.size()) + " points but " +
                 std::to_string(weights.size()) + " weights");
@@ -130,7 +154,6 @@ void QuantileSketch::add_summary(std::span<const float> points, std::span<const 
     }
   }
   carry(compact(std::move(s), capacity_), 0);
-  rebuild();
 }
 
 void QuantileSketch::merge(const QuantileSketch& other) {
@@ -167,9 +190,11 @@ void QuantileSketch::rebuild() {
     starts_[i] = total_;
     total_ += compacted_.weights[i];
   }
+  settled_ = true;
 }
 
 double QuantileSketch::quantile(double q) const {
+  check_settled();
   const std::size_t m = compacted_.points.size();
   if (m == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
   q = std::clamp(q, 0.0, 1.0);
@@ -191,6 +216,7 @@ double QuantileSketch::quantile(double q) const {
 }
 
 double QuantileSketch::cdf(double x) const {
+  check_settled();
   if (std::isnan(x)) return std::numeric_limits<double>::quiet_NaN();
   const std::size_t m = compacted_.points.size();
   if (m == 0) return 0.0;
@@ -201,9 +227,13 @@ double QuantileSketch::cdf(double x) const {
   return k == m ? 1.0 : starts_[k] / total_;
 }
 
-double QuantileSketch::count() const { return total_; }
+double QuantileSketch::count() const {
+  check_settled();
+  return total_;
+}
 
 QuantileSketch::Moments QuantileSketch::clipped_moments(float lo, float hi) const {
+  check_settled();
   const std::size_t m = compacted_.points.size();
   if (m == 0 || !(lo <= hi)) {
     const double nan = std::numeric_limits<double>::quiet_NaN();

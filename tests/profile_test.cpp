@@ -186,6 +186,44 @@ TEST(QuantileSketch, MergeRoundTripAndDeterminism) {
   EXPECT_EQ(doubled.quantile(1), loaded.quantile(1));
 }
 
+// Summaries added unsettled and settled once make the sketch that adding them one by one makes
+// (what profile_table relies on); until then the queries refuse rather than answer from a stale
+// summary.
+TEST(QuantileSketch, AddedUnsettledThenSettledIsAddedOneByOne) {
+  std::mt19937_64 rng(13);
+  std::lognormal_distribution<float> lognormal(0, 2);
+  std::vector<float> values(150'000);
+  for (auto& v : values) v = std::floor(lognormal(rng) * 4) / 4;  // ties across blocks
+  const QuantileSketch one_by_one = sketch_in_blocks(values, 3'000, 128);
+  QuantileSketch settled(128);
+  EXPECT_TRUE(settled.empty());
+  std::vector<float> points;
+  std::vector<double> weights;
+  for (std::size_t first = 0; first < values.size(); first += 3'000) {
+    std::vector<float> part(values.begin() + static_cast<std::ptrdiff_t>(first),
+                            values.begin() + static_cast<std::ptrdiff_t>(first + 3'000));
+    std::sort(part.begin(), part.end());
+    summarize_sorted(part, 128, points, weights);
+    settled.add_summary_unsettled(points, weights);
+    EXPECT_FALSE(settled.empty());
+    EXPECT_THROW(settled.quantile(0.5), Error);
+    EXPECT_THROW(settled.count(), Error);
+    EXPECT_THROW(settled.points(), Error);
+  }
+  settled.settle();
+  settled.settle();  // nothing to do the second time
+  EXPECT_EQ(settled.points(), one_by_one.points());
+  EXPECT_EQ(settled.weights(), one_by_one.weights());
+  EXPECT_EQ(settled.count(), one_by_one.count());
+  for (int k = 0; k <= 100; ++k)
+    EXPECT_EQ(settled.quantile(k / 100.0), one_by_one.quantile(k / 100.0));
+  // Nothing added (an empty summary included) leaves it settled.
+  QuantileSketch empty(16);
+  empty.add_summary_unsettled({}, {});
+  EXPECT_TRUE(empty.empty());
+  EXPECT_EQ(empty.count(), 0.0);
+}
+
 TEST(QuantileSketch, EmptyInvalidAndInfinite) {
   QuantileSketch empty;
   EXPECT_TRUE(std::isnan(empty.quantile(0.5)));
@@ -502,6 +540,79 @@ TEST(ProfileCpu, IsBitForBitTheAddValueAndStdSortReference) {
         EXPECT_EQ(profile.columns[c].numeric.sketch.weights(),
                   expected.columns[c].numeric.sketch.weights());
       }
+    }
+  }
+}
+
+// profile_table adds each block's summaries to the sketches unsettled and settles them once at its
+// end (QuantileSketch::add_summary_unsettled), each column's on a core of the team: the stats and
+// sketches must still be every bit the reference's, which adds and settles block by block, over a
+// file of many blocks whose summaries are compacted level after level, with a mask.
+TEST(ProfileCpu, TableSettledOnceIsBitForBitTheReference) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  const test::TemporaryDirectory dir;
+  const fs::path path = dir.file("table.h5");
+  Table t = make_table(60'001, 8, 21, true);  // c3 categorical (3 labels), c4 all missing
+  {
+    std::vector<ColumnSpec> specs;
+    for (const ColumnInfo& c : t.columns) {
+      specs.push_back({c.name, c.type == ColumnType::categorical ? StoredType::categorical_codes
+                                                                 : StoredType::float32});
+    }
+    ColumnarWriteOptions write;
+    write.chunk_rows = 1000;
+    ColumnarWriter writer(path, specs, write);
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      const std::span<const float> column(t.values.data() + c * static_cast<std::size_t>(t.rows),
+                                          static_cast<std::size_t>(t.rows));
+      if (t.columns[c].type != ColumnType::categorical) {
+        writer.append_numeric(c, column);
+        continue;
+      }
+      std::vector<std::int32_t> codes(column.size());
+      for (std::size_t r = 0; r < codes.size(); ++r) {
+        codes[r] =
+            std::isnan(column[r]) || column[r] < 0 ? -1 : static_cast<std::int32_t>(column[r]);
+      }
+      writer.append_codes(c, codes);
+      writer.set_categories(c, t.columns[c].categories);
+    }
+    writer.close();
+  }
+  TableReadOptions read;
+  read.block_rows = 2000;
+  TableReader reader(path, read);
+  ASSERT_GT(t.rows / reader.block_rows(), 16);  // several levels of each sketch
+  ProfileOptions options;
+  options.sketch_capacity = 64;
+  // A mask that drops rows, then one that keeps every row (profiled as if there were no mask).
+  const std::vector<std::uint8_t> dropping = t.keep;
+  for (const bool every_row : {false, true}) {
+    SCOPED_TRACE(every_row ? "mask of every row" : "mask dropping rows");
+    t.keep = every_row ? std::vector<std::uint8_t>(dropping.size(), 1) : dropping;
+    RowMask keep(t.rows);
+    for (std::int64_t r = 0; r < t.rows; ++r) keep.set(r, t.keep[static_cast<std::size_t>(r)] != 0);
+    const DataProfile profile = profile_table(cpu, reader, &keep, options);
+    const DataProfile expected = reference_cpu_profile(t, reader.block_rows(), options);
+    EXPECT_EQ(profile.rows, keep.count());
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      if (t.columns[c].type == ColumnType::categorical) continue;
+      SCOPED_TRACE("column " + t.columns[c].name);
+      const NumericProfile& a = profile.columns[c].numeric;
+      const NumericProfile& b = expected.columns[c].numeric;
+      EXPECT_EQ(a.stats.count, b.stats.count);
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(a.stats.mean),
+                std::bit_cast<std::uint64_t>(b.stats.mean));
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(a.stats.m2), std::bit_cast<std::uint64_t>(b.stats.m2));
+      const std::vector<float> points = a.sketch.points(), expected_points = b.sketch.points();
+      ASSERT_EQ(points.size(), expected_points.size());
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(points[i]),
+                  std::bit_cast<std::uint32_t>(expected_points[i]))
+            << i;
+      }
+      EXPECT_EQ(a.sketch.weights(), b.sketch.weights());
+      EXPECT_EQ(a.sketch.count(), b.sketch.count());
     }
   }
 }
