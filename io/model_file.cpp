@@ -921,7 +921,24 @@ ModelFile load_model(const std::filesystem::path& path, CheckpointExtras* extras
   H5Handle file = h5::open_file_for_reading(path, true);
   const hid_t f = file.get();
   if (!h5::attribute_exists(f, "lathe_model_format_version", context)) {
-    throw InputError(context + ": not a Lathe model file (no lathe_model_format_version)");
+    // The arguments swapped (`lathe score DATA.h5 MODEL.h5`) or a scores file taken for its model:
+    // say what the file is and what goes where, as a model given in place of data is told.
+    if (h5::attribute_exists(f, "lathe_model", context)) {
+      const std::vector<std::string> model = h5::read_string_attribute(f, "lathe_model", context);
+      throw InputError(context + ": holds the scores `lathe score` wrote" +
+                       (model.empty() ? std::string() : " with the model " + model.front()) +
+                       ", not a model file written by `lathe train`");
+    }
+    if (h5::attribute_exists(f, "lathe_columns", context)) {
+      throw InputError(
+          context +
+          ": is a table of data, not a model file written by `lathe train` (the "
+          "commands that take both name the model first: `lathe score MODEL.h5 DATA.h5`)");
+    }
+    throw InputError(
+        context +
+        ": not a Lathe model file (no lathe_model_format_version); a model is the --out "
+        "of `lathe train`");
   }
   long long version = 0;
   {

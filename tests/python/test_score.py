@@ -337,6 +337,31 @@ class ScoreTest(unittest.TestCase):
                 self.assertNotIn("written as HDF5", proc.stderr)
                 self.assertFalse([n for n in summary["notes"] if "written as HDF5" in n], name)
 
+    def test_data_given_as_the_model_says_the_model_comes_first(self):
+        # `lathe score DATA.h5 MODEL.h5` said "not a Lathe model file (no lathe_model_format_version)",
+        # where a model given as data says what goes where.
+        proc, _ = self.score(self.telco, self.telco_model, "--out", self.path("s.csv"), check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn(f"{self.telco}: is a table of data, not a model file written by `lathe train`", proc.stderr)
+        self.assertIn("`lathe score MODEL.h5 DATA.h5`", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("s.csv")))
+        # A file of scores given as the model names the model it was scored with.
+        scores = self.path("scores.h5")
+        self.score(self.telco_model, self.telco, "--out", scores)
+        for command in [["score", scores, self.telco, "--out", self.path("t.csv")], ["eval", scores, self.telco],
+                        ["drift", scores, self.telco], ["export", scores, "--onnx", self.path("m.onnx")]]:
+            proc = run(*command, check=False)
+            self.assertEqual(proc.returncode, 1, command)
+            self.assertIn(f"{scores}: holds the scores `lathe score` wrote with the model {self.telco_model}, "
+                          "not a model file", proc.stderr)
+        # Another HDF5 file that is no model still says what a model is.
+        other = self.path("plain.h5")
+        with h5py.File(other, "w") as f:
+            f["x"] = np.arange(3.0)
+        proc = run("eval", other, self.telco, check=False)
+        self.assertIn(f"{other}: not a Lathe model file (no lathe_model_format_version); a model is the --out of "
+                      "`lathe train`", proc.stderr)
+
     def test_missing_column_errors_before_any_output(self):
         columns = self.telco_columns()
         data = self.path("no_contract.h5")
