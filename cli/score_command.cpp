@@ -1,14 +1,16 @@
 // `lathe score MODEL.h5 DATA.h5... --out OUT [--id COL] [--format h5|csv] [--device ...]
 // [--block-rows N] [--compression N] [--group G] [--quiet]`: batch scoring, each input streamed
-// block by block through lathe::Scorer into its own output (io/score_file.h for the output columns).
+// block by block through lathe::Scorer into its own output (io/score_file.h for the output
+// columns).
 //
-// One input: OUT is the output file (or an existing folder to write it into); its folder must exist,
-// as for every output. Several: OUT is a folder (created when missing, but only it: its parent must
-// exist) and each output is named after its input (stem + .h5 or .csv). An
-// input that fails (unreadable, schema mismatch, a bad value) is reported on stderr naming the file
-// and what is wrong and gets no output; the others are still scored, and the command exits 1 at
-// the end. Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file
-// written as HDF5 by default under a name that says otherwise (x.txt) gets a note (stderr and JSON).
+// One input: OUT is the output file (or an existing folder to write it into); its folder must
+// exist, as for every output. Several: OUT is a folder (created when missing, but only it: its
+// parent must exist) and each output is named after its input (stem + .h5 or .csv). An input that
+// fails (unreadable, schema mismatch, a bad value) is reported on stderr naming the file and what
+// is wrong and gets no output; the others are still scored, and the command exits 1 at the end.
+// Progress and rows/s go to stderr; one JSON summary line goes to stdout. One output file written
+// as HDF5 by default under a name that says otherwise (x.txt), or in the other format than its
+// extension says (--out s.csv --format h5), gets a note (stderr and JSON).
 // `--out -` (one input only, CSV only) writes the CSV to stdout and the JSON summary to stderr.
 #include <algorithm>
 #include <cctype>
@@ -52,10 +54,22 @@ ScoreFormat format_for(const std::string& flag, const std::filesystem::path& out
 }
 
 // The note for an output file written as HDF5 (no --format) whose name does not say so (x.txt,
-// x): "" when its extension is .h5, .hdf5, .hdf or .csv, in any case.
+// x), or written by --format in the format its extension does not name (s.csv as HDF5, s.h5 as
+// CSV):
+// "" when its extension is .h5, .hdf5, .hdf or .csv, in any case, and agrees with the format.
 std::string format_note(const std::string& flag, const std::filesystem::path& target, ScoreFormat format) {
   const std::string ext = lower_extension(target);
-  const bool named = ext == ".h5" || ext == ".hdf5" || ext == ".hdf" || ext == ".csv";
+  const bool named_h5 = ext == ".h5" || ext == ".hdf5" || ext == ".hdf";
+  // --format against the name's extension (`--out s.csv --format h5`): the file is what --format
+  // says, and a reader that goes by the name (pandas.read_csv) would fail on it.
+  if (!flag.empty() &&
+      ((format == ScoreFormat::h5 && ext == ".csv") || (format == ScoreFormat::csv && named_h5))) {
+    return "--out " + target.string() + " is written as " +
+           (format == ScoreFormat::h5 ? "HDF5" : "CSV") + " (--format " + flag +
+           "), although its name ends in " + target.extension().string() + "; name it " +
+           (format == ScoreFormat::h5 ? ".h5" : ".csv") + " to say what it holds";
+  }
+  const bool named = named_h5 || ext == ".csv";
   if (!flag.empty() || format != ScoreFormat::h5 || named) return "";
   return "--out " + target.string() + " is written as HDF5 (the format unless --out ends in .csv); for CSV, " +
          "name it .csv or pass --format csv";

@@ -337,6 +337,25 @@ class ScoreTest(unittest.TestCase):
                 self.assertNotIn("written as HDF5", proc.stderr)
                 self.assertFalse([n for n in summary["notes"] if "written as HDF5" in n], name)
 
+    def test_a_format_that_contradicts_the_extension_is_noted(self):
+        # --out s.csv --format h5 wrote HDF5 into a file named .csv (and s.h5 --format csv CSV into
+        # .h5) without a word: pandas.read_csv on it fails. The format is obeyed, with a note.
+        small = self.path("small.h5")
+        write_columnar(small, [(n, v[:50], l) for n, v, l in self.telco_columns()])
+        for name, fmt, written in [("s.csv", "h5", "HDF5"), ("s.CSV", "h5", "HDF5"), ("s.h5", "csv", "CSV"),
+                                   ("s.hdf5", "csv", "CSV")]:
+            with self.subTest(name=name, format=fmt):
+                out = self.path(name)
+                proc, summary = self.score(self.telco_model, small, "--out", out, "--format", fmt)
+                with open(out, "rb") as f:
+                    self.assertEqual(f.read(8) == b"\x89HDF\r\n\x1a\n", fmt == "h5")
+                note = f"--out {out} is written as {written} (--format {fmt}), although its name ends in"
+                self.assertIn("note: " + note, proc.stderr)
+                self.assertTrue(any(note in n for n in summary["notes"]), summary)
+        for name, fmt in [("t.h5", "h5"), ("t.csv", "csv"), ("t.txt", "csv")]:
+            proc, summary = self.score(self.telco_model, small, "--out", self.path(name), "--format", fmt)
+            self.assertNotIn("although its name ends in", proc.stderr, name)
+
     def test_data_given_as_the_model_says_the_model_comes_first(self):
         # `lathe score DATA.h5 MODEL.h5` said "not a Lathe model file (no lathe_model_format_version)",
         # where a model given as data says what goes where.
