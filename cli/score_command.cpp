@@ -167,6 +167,22 @@ void add_score_command(CLI::App& app) {
       if (!to_stdout) {
         for (const auto& target : outputs) output_paths.add({"--out", target.string(), "the scores"});
       }
+      // An output named after its input replaces whatever has that name in the folder: `--out .
+      // --format csv` beside `lathe import`'s DATA.csv -> DATA.h5 would put the scores in place of
+      // the raw CSV. Earlier scores may be replaced; any other file is refused before any is
+      // written.
+      if (out_is_folder) {
+        for (std::size_t i = 0; i < outputs.size(); ++i) {
+          const auto status = std::filesystem::status(outputs[i], ec);
+          if (!std::filesystem::is_regular_file(status) || holds_scores(outputs[i])) continue;
+          throw UsageError(
+              "--out " + out.string() + ": the output of " + args->inputs[i] + " would replace " +
+              outputs[i].string() + ", which holds no scores of `lathe score` (" +
+              (lower_extension(outputs[i]) == ".csv" ? "the CSV the input was imported from?"
+                                                     : "another file of that name") +
+              "); it is left as it is: give --out another folder");
+        }
+      }
       loaded = std::make_unique<Scorer>(args->model, args->device);
     } catch (...) {
       refused();

@@ -419,6 +419,33 @@ std::int64_t unknown_values(const ScoringSummary& summary) {
 
 bool score_to_stdout(const std::filesystem::path& output) { return output == "-"; }
 
+bool holds_scores(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return false;
+  // The first line (a header of many --id columns' worth is still short) or HDF5's signature.
+  std::string head(4096, '\0');
+  head.resize(std::fread(head.data(), 1, head.size(), file));
+  std::fclose(file);
+  static constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+  if (head.rfind(std::string(kHdf5Signature, 8), 0) == 0) {
+    try {
+      const h5::H5Handle h5_file = h5::open_file_for_reading(path);
+      return h5::attribute_exists(h5_file.get(), "lathe_model", path.string());
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  const std::size_t end = head.find_first_of("\r\n");
+  if (end == std::string::npos) return false;
+  const std::string line = head.substr(0, end);
+  const auto ends_with_field = [&](const std::string& name) {
+    return line == name || (line.size() > name.size() &&
+                            line.compare(line.size() - name.size(), name.size(), name) == 0 &&
+                            line[line.size() - name.size() - 1] == ',');
+  };
+  return ends_with_field("prediction") || ends_with_field("predicted_class");
+}
+
 std::optional<ColumnInfo> scored_id_column(const std::filesystem::path& input, const ScoreFileOptions& options) {
   // Every string column as text: only the id's type is wanted, not any column's labels.
   TableReader reader(input, score_read_options(options, [](const std::string&) { return true; }));

@@ -86,6 +86,13 @@ std::vector<std::string> score_output_columns(const Scorer& scorer);
 // The output path that means stdout: "-".
 bool score_to_stdout(const std::filesystem::path& output);
 
+// Whether the existing file `path` holds scores that score_file wrote (with any model, --id and
+// format), so that writing scores over it loses nothing the user did not make with `lathe score`:
+// an HDF5 file whose root has the attribute lathe_model, or a text file whose first line's last
+// field is `prediction` or `predicted_class`. A file that cannot be read, or holds anything else
+// (the CSV an input was imported from, another table), is not.
+bool holds_scores(const std::filesystem::path& path);
+
 // Scores every row of `input` into `output` (see above; "-": stdout, which needs ScoreFormat::csv,
 // else UsageError). Throws InputError naming the input file (and column, row) for bad input;
 // nothing is left at `output` then.

@@ -356,6 +356,47 @@ class ScoreTest(unittest.TestCase):
             proc, summary = self.score(self.telco_model, small, "--out", self.path(name), "--format", fmt)
             self.assertNotIn("although its name ends in", proc.stderr, name)
 
+    def test_an_output_folder_never_replaces_a_file_that_holds_no_scores(self):
+        # `lathe import a.csv a.h5` then `lathe score M a.h5 b.h5 --out . --format csv` put the scores
+        # in place of a.csv and b.csv, the raw data, without a word. Refused before anything is
+        # written; scores of an earlier run in that folder are still replaced.
+        data = pd.DataFrame({n: (v[:40] if l is None else [l[c] if c >= 0 else None for c in v[:40]])
+                             for n, v, l in self.telco_columns()})
+        raw = {}
+        for name in ["a", "b"]:
+            data.to_csv(self.path(name + ".csv"), index=False)
+            run("import", self.path(name + ".csv"), self.path(name + ".h5"), "--quiet")
+            with open(self.path(name + ".csv"), "rb") as f:
+                raw[name] = f.read()
+        inputs = [self.path("a.h5"), self.path("b.h5")]
+        for flags in [["--format", "csv"], ["--format", "csv", "--id", "tenure"]]:
+            proc, _ = self.score(self.telco_model, *inputs, "--out", self.dir, *flags, check=False)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(f"the output of {inputs[0]} would replace {os.path.join(self.dir, 'a.csv')}", proc.stderr)
+            self.assertIn("give --out another folder", proc.stderr)
+            for name in ["a", "b"]:
+                with open(self.path(name + ".csv"), "rb") as f:
+                    self.assertEqual(f.read(), raw[name], name)
+        # One input into an existing folder takes its name there too.
+        proc, _ = self.score(self.telco_model, inputs[0], "--out", self.dir, "--format", "csv", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        # An HDF5 output over a table of data (other.hdf5 -> other.h5 beside a table other.h5).
+        shutil.copy(self.path("a.h5"), self.path("other.hdf5"))
+        shutil.copy(self.path("a.h5"), self.path("other.h5"))
+        folder = self.path("scores")
+        os.mkdir(folder)
+        shutil.copy(self.path("a.h5"), os.path.join(folder, "other.h5"))
+        proc, _ = self.score(self.telco_model, self.path("other.hdf5"), "--out", folder, check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("another file of that name", proc.stderr)
+        # Earlier scores, CSV (any --id) or HDF5, are replaced as before.
+        os.remove(os.path.join(folder, "other.h5"))
+        for flags in [[], ["--format", "csv", "--id", "tenure"], ["--format", "csv"]]:
+            proc, summary = self.score(self.telco_model, *inputs, "--out", folder, *flags)
+            self.assertEqual(summary["failed"], 0)
+            self.score(self.telco_model, *inputs, "--out", folder, *flags)
+        self.assertEqual(len(pd.read_csv(os.path.join(folder, "a.csv"))), 40)
+
     def test_data_given_as_the_model_says_the_model_comes_first(self):
         # `lathe score DATA.h5 MODEL.h5` said "not a Lathe model file (no lathe_model_format_version)",
         # where a model given as data says what goes where.
