@@ -201,6 +201,14 @@ std::string output_path_problem(const std::filesystem::path& final_path) {
     return std::string("is a symbolic link to '") + std::filesystem::read_symlink(final_path, ec).string() +
            "', which does not exist; give a file path";
   }
+  // The rename that replaces a file needs only the folder's permission: a file its user may not
+  // write (write-protected with chmod a-w, or another user's) would be replaced where the shell's
+  // `>`, pandas or h5py would fail. Refused as they refuse it.
+  if (std::filesystem::is_regular_file(file_status) && ::access(final_path.c_str(), W_OK) != 0 &&
+      errno == EACCES) {
+    return "the file exists and may not be written (Permission denied: write-protected, or another "
+           "user's), so it is not replaced; make it writable (chmod u+w) or give another path";
+  }
   return "";
 }
 

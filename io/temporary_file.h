@@ -51,8 +51,9 @@ class TemporaryOutput {
 
 // Why `final_path` cannot be written as a file, or "" when it can: "the folder 'x' does not
 // exist", "'d.h5' is a file, not a folder", "is a folder", "is not a regular file" (a device, FIFO
-// or socket, which a rename would replace), a symbolic link to nothing. Existence of a regular file
-// (or of a link to one) is fine.
+// or socket, which a rename would replace), a symbolic link to nothing, a regular file its user
+// may not write (access(W_OK): EACCES), which the rename would replace although the user protected
+// it. Existence of a writable regular file (or of a link to one) is fine.
 std::string output_path_problem(const std::filesystem::path& final_path);
 
 // Why no file can be made where `final_path`'s temporary would go, or "" when one can: makes a file

@@ -116,6 +116,40 @@ class OperationsTest(unittest.TestCase):
                 self.assertNotIn("line", proc.stderr)
                 self.assertEqual(os.listdir(locked), [])
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root, to run lathe as a user who may not write the file")
+    def test_a_file_its_user_may_not_write_is_not_replaced(self):
+        # The rename that replaces an output needs only the folder's permission: a file its user
+        # had write-protected (chmod a-w), or another user's, was replaced where the shell's `>`
+        # fails. Refused before any work, the file as it was.
+        os.chmod(self.work, 0o777)  # nobody may write in the folder, and so rename over any file
+        out = self.path("protected.h5")
+        for what, command in self.writers(out).items():
+            for owner, mode in [(65534, 0o444), (0, 0o644)]:  # nobody's own, read-only; root's
+                with self.subTest(what, owner=owner, mode=oct(mode)):
+                    with open(out, "wb") as f:
+                        f.write(b"kept")
+                    os.chown(out, owner, owner)
+                    os.chmod(out, mode)
+                    proc = subprocess.run([LATHE, *command], capture_output=True, text=True, timeout=TIMEOUT,
+                                          preexec_fn=as_nobody, cwd=self.work)
+                    self.assertEqual(proc.returncode, 1, proc.stderr)
+                    self.assertIn(f"{out}: the file exists and may not be written (Permission denied", proc.stderr)
+                    self.assertIn("chmod u+w", proc.stderr)
+                    self.assertNotIn("nope", proc.stderr)  # refused before the label was looked for
+                    with open(out, "rb") as f:
+                        self.assertEqual(f.read(), b"kept")
+                    os.remove(out)
+        # Its own writable file is replaced as before.
+        with open(out, "wb") as f:
+            f.write(b"old")
+        os.chown(out, 65534, 65534)
+        proc = subprocess.run([LATHE, "synth", "--task", "binary", "--rows", "100", "--features", "2", "--out", out,
+                               "--quiet"], capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=as_nobody,
+                              cwd=self.work)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89HDF\r\n\x1a\n")
+
     # --- finding 5: empty output paths ------------------------------------------------------------
 
     def test_empty_output_path_is_a_usage_error(self):
