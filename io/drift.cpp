@@ -454,6 +454,7 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   DriftReport report;
   report.model = model_path.string();
   report.data = data.string();
+  report.thresholds = thresholds;
   report.train_rows = model.profile->rows;
   if (const nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
       stored.is_object() && stored.contains("refit") && stored["refit"].is_object() &&
@@ -768,6 +769,11 @@ std::string drift_report_json(const DriftReport& r) {
       {"metric_drop", metric_drop},
       {"weight", r.weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.weight)},
       {"metrics", metrics},
+      {"thresholds",
+       {{"psi_warn", r.thresholds.psi_warn},
+        {"psi_alert", r.thresholds.psi_alert},
+        {"metric_warn", r.thresholds.metric_warn},
+        {"metric_alert", r.thresholds.metric_alert}}},
       {"notes", r.notes}};
   return out.dump(2);
 }

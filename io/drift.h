@@ -215,6 +215,9 @@ struct DriftReport {
   std::string weight;          // the column weighting the new rows' metrics ("" = none, or no metrics)
   DriftStatus status = DriftStatus::ok;  // the worst of every status above
   std::vector<std::string> notes;
+  // The thresholds the statuses were judged by (a warn given alone moves its alert's default, and
+  // the other way round): JSON `thresholds`, so that a stored report says what its statuses mean.
+  DriftThresholds thresholds;
 };
 
 // The notes about small samples: for the features whose chance_psi exceeds half of

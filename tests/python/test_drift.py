@@ -233,6 +233,20 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2)  # a usage error
         self.assertIn("--psi-warn", proc.stderr)
 
+    def test_the_json_says_which_thresholds_judged_it(self):
+        # The text printed "PSI warn at 0.1, alert at 0.25"; the JSON a monitoring job stores said
+        # nothing of them, so a stored "warn" could not be read without the command line (and a warn
+        # given alone moves its alert's default).
+        for flags, expected in [([], (0.1, 0.25, 0.05, 0.10)),
+                                (["--psi-alert", "0.05"], (0.05, 0.05, 0.05, 0.10)),
+                                (["--psi-warn", "0.3", "--metric-alert", "0.2"], (0.3, 0.3, 0.05, 0.2)),
+                                (["--psi-warn", "50", "--psi-alert", "100", "--metric-warn", "0.5"],
+                                 (50, 100, 0.5, 0.5))]:
+            with self.subTest(flags=flags):
+                _, report = self.drift(self.files["nolabel"], *flags)
+                self.assertEqual(report["thresholds"], dict(zip(["psi_warn", "psi_alert", "metric_warn", "metric_alert"],
+                                                                expected)))
+
     def test_a_small_sample_of_the_training_data_is_noted(self):
         # 69 random training rows (as the QA report's penguin split): two samples of one distribution
         # that small differ by a PSI of about (bins - 1) (1/4000 + 1/69) by chance alone, above half
