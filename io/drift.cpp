@@ -503,6 +503,16 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
   }
   std::vector<FeatureDrift> features(compared.size());
   std::vector<std::exception_ptr> failed(compared.size());
+  // A column missing from NEW names the closest of NEW's columns the training rows did not have, as
+  // `lathe score` and `eval` name a near one: a rename upstream (tenure -> Tenure) reads as an
+  // alert with no hint otherwise. A column compared in its own right is no candidate.
+  std::vector<std::string> new_names;
+  for (const ColumnInfo& c : reader.columns()) {
+    if (std::none_of(model.profile->columns.begin(), model.profile->columns.end(),
+                     [&](const ColumnProfile& t) { return t.name == c.name; })) {
+      new_names.push_back(c.name);
+    }
+  }
   const auto count = static_cast<std::int64_t>(compared.size());
 #pragma omp parallel for schedule(dynamic, 1) if (count > 1)
   for (std::int64_t k = 0; k < count; ++k) {
@@ -515,7 +525,9 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
       f.type = train.type;
       f.psi = f.ks = f.missing_rate_new = NAN;
       f.status = DriftStatus::alert;
-      f.note = "missing from the new data";
+      const std::string near = did_you_mean(train.name, new_names);  // " (did you mean 'X'?)" or ""
+      f.note = "missing from the new data" +
+               (near.empty() ? std::string() : "; " + near.substr(2, near.size() - 3));
       continue;
     }
     // A column the model hashes is compared over its buckets.

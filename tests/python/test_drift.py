@@ -233,6 +233,19 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 2)  # a usage error
         self.assertIn("--psi-warn", proc.stderr)
 
+    def test_a_renamed_column_is_named_with_its_closest_new_name(self):
+        # `lathe score` and `eval` say "(did you mean 'X1'?)" for a column renamed upstream; drift
+        # said only "missing from the new data".
+        renamed = self.imported("renamed", self.frames["train"].rename(columns={"x1": "X1"}))
+        code, report = self.drift(renamed)
+        self.assertEqual(code, 3)
+        self.assertEqual(self.feature(report, "x1")["note"], "missing from the new data; did you mean 'X1'?")
+        proc = run("drift", self.model, renamed, "--device", "cpu", check=False)
+        self.assertIn("(missing from the new data; did you mean 'X1'?)", proc.stdout)
+        # No near name, no hint.
+        dropped = self.imported("dropped", self.frames["train"].drop(columns=["x1"]))
+        self.assertEqual(self.feature(self.drift(dropped)[1], "x1")["note"], "missing from the new data")
+
     def test_the_json_says_which_thresholds_judged_it(self):
         # The text printed "PSI warn at 0.1, alert at 0.25"; the JSON a monitoring job stores said
         # nothing of them, so a stored "warn" could not be read without the command line (and a warn
