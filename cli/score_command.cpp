@@ -95,8 +95,10 @@ void add_score_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "Model file (lathe train)")->required();
   cmd->add_option("data", args->inputs, "HDF5 tables to score")->required();
-  cmd->add_option("--out", args->out, "Output file (one input; - for CSV on stdout) or folder (several inputs; created when missing, "
-                  "in an existing folder)")->required();
+  cmd->add_option("--out", args->out,
+                  "Output file (one input; - for CSV on stdout) or folder (several inputs; created "
+                  "when missing, "
+                  "in an existing folder); required");
   cmd->add_option("--id", args->id,
                   "A column of the input copied to the output first, exactly (row identifiers: "
                   "64-bit integers stay "
@@ -120,6 +122,22 @@ void add_score_command(CLI::App& app) {
   add_device_option(cmd, args->device);
   cmd->callback([args, cmd] {
     const auto start = std::chrono::steady_clock::now();
+    // Checked here rather than by CLI11 to name the likely slip: `lathe import` and `lathe prepare`
+    // take their output as the last argument, and `lathe score m.h5 d.h5 s.csv` reads s.csv as a
+    // second table to score.
+    if (cmd->get_option("--out")->count() == 0) {
+      const std::filesystem::path last(args->inputs.back());
+      std::error_code ec;
+      const bool like_output = args->inputs.size() > 1 && (!std::filesystem::exists(last, ec) ||
+                                                           lower_extension(last) == ".csv");
+      throw UsageError("--out is required" +
+                       (like_output
+                            ? " (" + last.string() +
+                                  ", the last data argument, is read as a table to score; " +
+                                  "if it is the output, give --out " + last.string() + ")"
+                            : std::string()) +
+                       "; see `lathe score --help`");
+    }
     refuse_empty_paths(*cmd, {"model", "data", "--out"});
     const bool several = args->inputs.size() > 1;
     const std::filesystem::path out(args->out);

@@ -2681,6 +2681,20 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
   const std::vector<float> weights =
       weight_column.empty() ? std::vector<float>() : evaluation_weights(model, reader, weight_column);
+  // Rows without the label are what `lathe score` is for (QA: `lathe eval m.h5 month.h5` on the
+  // month to be scored named the missing column only).
+  const auto& columns = reader.columns();
+  if (std::none_of(columns.begin(), columns.end(),
+                   [&](const ColumnInfo& c) { return c.name == model.label; })) {
+    try {
+      column_index(reader, model.label, "the model's label");
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) +
+                       " (eval measures the model against the label; `lathe score " +
+                       model.path.string() + " " + reader.path().string() +
+                       " --out FILE` predicts rows without one)");
+    }
+  }
   const std::vector<float> labels = evaluation_labels(model, reader);
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions, unseen);

@@ -422,6 +422,43 @@ class ScoreTest(unittest.TestCase):
         self.assertIn(f"{other}: not a Lathe model file (no lathe_model_format_version); a model is the --out of "
                       "`lathe train`", proc.stderr)
 
+    def test_an_output_given_as_the_last_argument_is_named_without_out(self):
+        # `lathe import IN OUT` and `lathe prepare IN OUT` take their output last; `lathe score M D
+        # s.csv` said only "--out is required", with s.csv read as a second table.
+        for last in [self.path("s.csv"), self.path("new.h5"), self.telco_csv_copy()]:
+            with self.subTest(last=last):
+                proc = run("score", self.telco_model, self.telco, last, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(proc.stderr.strip(), f"lathe: error: --out is required ({last}, the last data argument, "
+                                 f"is read as a table to score; if it is the output, give --out {last}); see "
+                                 "`lathe score --help`")
+        # One input, or a last input that is an existing table: nothing to point at.
+        for args in [[self.telco], [self.telco, self.telco]]:
+            proc = run("score", self.telco_model, *args, check=False)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(proc.stderr.strip(), "lathe: error: --out is required; see `lathe score --help`")
+        self.assertFalse(os.path.exists(self.path("s.csv")))
+
+    def telco_csv_copy(self):
+        """An existing CSV file (an earlier scores file, say) in the test's folder."""
+        path = self.path("earlier.csv")
+        with open(path, "w") as f:
+            f.write("probability,predicted_class\n0.5,Yes\n")
+        return path
+
+    def test_eval_of_rows_without_the_label_points_to_score(self):
+        # The month to be scored has no label: eval named the missing column only.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).drop(columns=["churn"]).head(50)
+        csv = self.path("month.csv")
+        df.to_csv(csv, index=False)
+        month = self.path("month.h5")
+        run("import", csv, month, "--quiet")
+        proc = run("eval", self.telco_model, month, check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"the model's label: {month} has no column 'churn'", proc.stderr)
+        self.assertIn(f"(eval measures the model against the label; `lathe score {self.telco_model} {month} "
+                      "--out FILE` predicts rows without one)", proc.stderr)
+
     def test_missing_column_errors_before_any_output(self):
         columns = self.telco_columns()
         data = self.path("no_contract.h5")
