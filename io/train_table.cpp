@@ -338,11 +338,18 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
                          same + " differ only in letter case (classes are compared exactly): write each class "
                          "one way in the data, or use --task multiclass if they are different classes");
       }
-      throw InputError(where + ": " + std::to_string(map.classes.size()) + " classes for a binary task; " +
-                       (multiclass_takes_them ? "use --task multiclass"
-                        : map.categorical     ? "a multiclass task takes at most " +
+      // A numeric label of many values (a count such as tenure in months) is more likely a quantity
+      // than class codes: both tasks are named, as the multiclass note does past 20 classes.
+      const bool maybe_quantity = !map.categorical && map.classes.size() > 20;
+      throw InputError(where + ": " + std::to_string(map.classes.size()) +
+                       " classes for a binary task; " +
+                       (multiclass_takes_them
+                            ? (maybe_quantity ? "use --task multiclass if they are class codes, or "
+                                                "--task regression if it is a quantity"
+                                              : "use --task multiclass")
+                        : map.categorical ? "a multiclass task takes at most " +
                                                 std::to_string(kMaxMulticlassClasses) + " classes"
-                                              : "a numeric target? use --task regression"));
+                                          : "a numeric target? use --task regression"));
     }
     if (!positive.empty()) {
       // A numeric class is named by its number however it is written: --positive 1.0 names class 1.
@@ -1217,6 +1224,14 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            "if it is a quantity rather than a class code, use --task regression");
   }
 
+  // Two classes as a softmax fit what --task binary fits with one output, which also chooses the
+  // epoch by log-loss alike and reports auc and pr_auc (QA: `--task multiclass` on telco's churn).
+  if (options.task == Task::multiclass && labels.classes.size() == 2 && !warm) {
+    report.notes.push_back("label '" + options.preparation.label + "' has 2 classes (" +
+                           labels.classes[0] + ", " + labels.classes[1] +
+                           "): --task binary fits the same problem with one output and reports "
+                           "auc and pr_auc too");
+  }
   if (options.task == Task::multiclass) {
     if (const std::string same = classes_differing_in_case(labels.classes); !same.empty()) {
       report.notes.push_back("label '" + options.preparation.label + "': the classes " + same +

@@ -1098,6 +1098,16 @@ class TrainTest(unittest.TestCase):
                    "--quiet", check=False)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("3 classes for a binary task; use --task multiclass", proc.stderr)
+        self.assertNotIn("--task regression", proc.stderr)
+        # A count of 73 values (telco's tenure taken for the label) may be either: both are named.
+        tenure = pd.DataFrame({"x": np.arange(730.0), "tenure": np.arange(730) % 73})
+        csv = self.path("tenure.csv")
+        tenure.to_csv(csv, index=False)
+        proc = run("train", self.imported(csv, "tenure"), "--label", "tenure", "--task", "binary", "--out", model,
+                   "--quiet", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("73 classes for a binary task; use --task multiclass if they are class codes, or --task "
+                      "regression if it is a quantity", proc.stderr)
 
         # Divergence: an absurd learning rate on unscaled data stops with a clear message, and an
         # earlier model at the output path stays as it was.
@@ -1135,6 +1145,23 @@ class TrainTest(unittest.TestCase):
                                              "regression"], proc.stderr)
                 else:
                     self.assertEqual(notes, [], proc.stderr)
+
+    def test_two_classes_as_a_multiclass_task_are_noted(self):
+        # `--task multiclass` on a yes/no label trained a 2-output softmax without a word.
+        rng = np.random.default_rng(4)
+        x = rng.normal(size=300)
+        csv = self.path("yesno.csv")
+        pd.DataFrame({"x": x, "churn": np.where(x + rng.normal(size=300) > 0, "Yes", "No")}).to_csv(csv, index=False)
+        data = self.imported(csv, "yesno")
+        proc = run("train", data, "--label", "churn", "--task", "multiclass", "--out", self.path("m.h5"),
+                   "--epochs", "1", "--device", "cpu")
+        note = ("label 'churn' has 2 classes (No, Yes): --task binary fits the same problem with one output and "
+                "reports auc and pr_auc too")
+        self.assertIn("train: note: " + note, proc.stderr)
+        # The binary task gets no such note.
+        proc = run("train", data, "--label", "churn", "--task", "binary", "--out", self.path("b.h5"), "--epochs", "1",
+                   "--device", "cpu")
+        self.assertNotIn("--task binary", proc.stderr)
 
     def test_a_code_for_missing_values_is_named_with_na_values_as_the_remedy(self):
         # An export wrote 999 for a missing reading in 10% of one column's rows and -999 in 3% of
