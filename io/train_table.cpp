@@ -41,15 +41,18 @@ namespace lathe {
 
 namespace {
 
-std::int32_t column_index(const TableReader& reader, const std::string& name, const std::string& flag) {
+// The index of column `name`; InputError naming `flag`, the file and the columns, then `hint`, when
+// it has none.
+std::int32_t column_index(const TableReader& reader, const std::string& name,
+                          const std::string& flag, const std::string& hint = {}) {
   const auto& cols = reader.columns();
   for (std::size_t i = 0; i < cols.size(); ++i) {
     if (cols[i].name == name) return static_cast<std::int32_t>(i);
   }
   std::vector<std::string> names;
   for (const auto& c : cols) names.push_back(c.name);
-  throw InputError(flag + ": " + reader.path().string() + " has no column '" + name + "'" + did_you_mean(name, names) +
-                   "; columns: " + name_list(names));
+  throw InputError(flag + ": " + reader.path().string() + " has no column '" + name + "'" +
+                   did_you_mean(name, names) + "; columns: " + name_list(names) + hint);
 }
 
 // Every row's value of some columns, in one streamed pass.
@@ -2648,8 +2651,10 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
   }
 }
 
-std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader) {
-  const std::int32_t label_col = column_index(reader, model.label, "the model's label");
+std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader,
+                                     const std::string& missing_hint) {
+  const std::int32_t label_col =
+      column_index(reader, model.label, "the model's label", missing_hint);
   const auto raw = read_columns(reader, {label_col});
   LabelMap map;
   map.task = model.task;
@@ -2698,19 +2703,10 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const
       weight_column.empty() ? std::vector<float>() : evaluation_weights(model, reader, weight_column);
   // Rows without the label are what `lathe score` is for (QA: `lathe eval m.h5 month.h5` on the
   // month to be scored named the missing column only).
-  const auto& columns = reader.columns();
-  if (std::none_of(columns.begin(), columns.end(),
-                   [&](const ColumnInfo& c) { return c.name == model.label; })) {
-    try {
-      column_index(reader, model.label, "the model's label");
-    } catch (const InputError& e) {
-      throw InputError(std::string(e.what()) +
-                       " (eval measures the model against the label; `lathe score " +
-                       model.path.string() + " " + reader.path().string() +
-                       " --out FILE` predicts rows without one)");
-    }
-  }
-  const std::vector<float> labels = evaluation_labels(model, reader);
+  const std::vector<float> labels = evaluation_labels(
+      model, reader,
+      " (eval measures the model against the label; `lathe score " + model.path.string() + " " +
+          reader.path().string() + " --out FILE` predicts rows without one)");
   std::vector<float> predictions;
   predict_table(ctx, model, reader, predictions, unseen);
   if (infinite_predictions) {

@@ -228,8 +228,9 @@ std::string training_weight_column(const ModelFile& model);
 // the column) when a regression's label is categorical there; naming the file and the first bad
 // row: no label column, a missing or infinite label, or a label that was not one of
 // the model's classes ("label 'Maybe' in row 4 (column 'churn') was not a class of the model m.h5
-// (No, Yes)").
-std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader);
+// (No, Yes)"). `missing_hint` ends the message of a missing label column (what to do instead).
+std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader,
+                                     const std::string& missing_hint = {});
 
 // Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them,
 // rows x outputs floats, `predictions` resized to that. The table's columns are checked against the

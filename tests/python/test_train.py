@@ -1091,21 +1091,19 @@ class TrainTest(unittest.TestCase):
         self.assertIn("use --task regression", proc.stderr)
         self.assertNotIn("--task multiclass", proc.stderr)
         self.assertFalse(os.path.exists(model))
-        grades = pd.DataFrame({"x": np.arange(30.0), "grade": np.arange(30) % 3})
-        csv = self.path("grades.csv")
-        grades.to_csv(csv, index=False)
-        proc = run("train", self.imported(csv, "grades"), "--label", "grade", "--task", "binary", "--out", model,
-                   "--quiet", check=False)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        def refused_as_binary(label, values):
+            csv = self.path(label + ".csv")
+            pd.DataFrame({"x": np.arange(float(len(values))), label: values}).to_csv(csv, index=False)
+            proc = run("train", self.imported(csv, label), "--label", label, "--task", "binary", "--out", model,
+                       "--quiet", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            return proc
+
+        proc = refused_as_binary("grade", np.arange(30) % 3)
         self.assertIn("3 classes for a binary task; use --task multiclass", proc.stderr)
         self.assertNotIn("--task regression", proc.stderr)
         # A count of 73 values (telco's tenure taken for the label) may be either: both are named.
-        tenure = pd.DataFrame({"x": np.arange(730.0), "tenure": np.arange(730) % 73})
-        csv = self.path("tenure.csv")
-        tenure.to_csv(csv, index=False)
-        proc = run("train", self.imported(csv, "tenure"), "--label", "tenure", "--task", "binary", "--out", model,
-                   "--quiet", check=False)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        proc = refused_as_binary("tenure", np.arange(730) % 73)
         self.assertIn("73 classes for a binary task; use --task multiclass if they are class codes, or --task "
                       "regression if it is a quantity", proc.stderr)
 
