@@ -1,7 +1,7 @@
 // The scoring of blocks of rows by a loaded model, the part of lathe::Scorer (include/lathe/scorer.h)
 // that predicts, for Lathe's own commands, which hold the model loaded and the device chosen:
 // lathe::Scorer (`lathe score`) wraps a block's predictions in Scores, and predict_table
-// (io/train_table.h: `lathe eval`, `lathe drift`, `lathe report --eval`) writes each block's into
+// (io/evaluate_table.h: `lathe eval`, `lathe drift`, `lathe report --eval`) writes each block's into
 // the predictions of the whole file, so that both predict every row alike and refuse an infinite
 // value in the same words, with memory for one block rather than the prepared table.
 #pragma once
@@ -58,7 +58,7 @@ class BlockScorer {
   // float32, NaN missing, categorical codes as floats) with the columns `input` was bound to; only
   // the columns the binding reads need hold values. `first_row` (0-based) is the block's first row
   // within its source, for messages. An infinite value that the model cannot score
-  // (scores_infinite_values, io/train_table.h) is an InputError (throw_infinite_value) once the
+  // (scores_infinite_values, io/infinite_values.h) is an InputError (throw_infinite_value) once the
   // block is predicted: the first of the model's numeric inputs, in their order, that has one, at
   // its first row. When `missing` is given (one count per numeric input of the preparation), each
   // input's missing (NaN) values in the block are added to it. `alongside`, when given, runs once

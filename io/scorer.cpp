@@ -3,7 +3,7 @@
 // model's predictions (runtime/trainer.h: predict, the model's scores through the task's link). The
 // prediction of a block is BlockScorer's (io/block_scorer.h), which predict_table (`lathe eval`,
 // `lathe drift`, `lathe report --eval`) runs too, so a scored row gets exactly the prediction
-// `lathe eval` computes for it, and a row it cannot score (an infinite value: io/train_table.h,
+// `lathe eval` computes for it, and a row it cannot score (an infinite value: io/infinite_values.h,
 // throw_infinite_value) is refused in the same words. The block API of `lathe score`
 // (io/scoring_input.h) is defined here too, next to the Scorer whose internals it uses.
 #include "lathe/scorer.h"

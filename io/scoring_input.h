@@ -17,7 +17,7 @@
 
 namespace lathe {
 
-struct UnseenLabels;  // io/train_table.h
+struct UnseenLabels;  // io/unseen_labels.h
 
 // A Scorer's model matched to the columns of one input (a file's schema, or a batch): which column
 // feeds which model input, categorical codes remapped by label. Made by bind_scoring_input, which
@@ -64,7 +64,7 @@ void score_block(Scorer& scorer, const ScoringInput& input, const ColumnBlockVie
                  Scores& out, ScoringSummary* summary = nullptr, const std::function<void()>& alongside = {});
 
 // Adds the unseen labels of `block` (bound as `input`, whose columns are `columns`) to `tally`, as
-// `lathe eval` tallies them (io/train_table.h): the labels behind ScoringSummary's
+// `lathe eval` tallies them (io/unseen_labels.h): the labels behind ScoringSummary's
 // unknown_categories, for a note naming those spelled otherwise in training. A pass over the
 // block's categorical codes: `lathe score` makes it only for a block that has unknown labels.
 void tally_unseen_labels(const ScoringInput& input, const std::vector<ColumnInfo>& columns, const ColumnBlockView& block,

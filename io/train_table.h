@@ -1,24 +1,27 @@
-// `lathe train` and `lathe eval` on files: the label mapped to what the model trains on (string
-// labels, the positive class), a deterministic stratified validation split, preparation fitted on
-// the training rows only, the prepared rows held in memory (on the device after the first pass,
-// on the GPU backend), the trainer, and the model file.
+// `lathe train` on files: the label mapped to what the model trains on (string labels, the
+// positive class: io/label_map.h), a deterministic stratified validation split
+// (io/validation_split.h), preparation fitted on the training rows only, the prepared rows held in
+// memory (on the device after the first pass, on the GPU backend) or streamed, the trainer, and the
+// model file. It includes what the callers of train_table use beside it: the evaluation of a model
+// on files (io/evaluate_table.h: `lathe eval`), checkpoints (io/checkpoint_resume.h) and a run's
+// recorded options (io/run_options.h).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "io/checkpoint_resume.h"
+#include "io/evaluate_table.h"
 #include "io/model_file.h"
+#include "io/run_options.h"
 #include "io/table_reader.h"
+#include "io/validation_split.h"
 #include "models/model.h"
-#include "runtime/column_block.h"
 #include "runtime/device_context.h"
-#include "runtime/label_spelling.h"
 #include "runtime/metrics.h"
 #include "runtime/preparation.h"
 #include "runtime/trainer.h"
@@ -113,9 +116,6 @@ struct TrainTableOptions {
 // this run's. Its classes are checked against the data's labels by train_table.
 void check_init_model_kind(const ModelFile& init, const TrainTableOptions& options);
 
-// The path of the checkpoint after `epoch`: "{epoch}" in `pattern` replaced by the number.
-std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, std::int32_t epoch);
-
 struct TrainReport {
   std::int64_t train_rows = 0;
   std::int64_t valid_rows = 0;
@@ -153,105 +153,7 @@ struct TrainReport {
 ModelShape shape_for(const FittedPreparation& fitted, Task task, ModelKind kind, std::int32_t classes,
                      bool huber, float huber_delta, std::int32_t factors);
 
-// The share of `rows` rows that `lathe train` holds out for validation unless told: 20% of them,
-// but no more than 10,000 rows until 5% of them is more (200,000 rows on). Held-out rows are rows the
-// model does not fit, and a few thousand choose an epoch as well as hundreds of thousands: on 160k
-// rows of 50 classes, 10,000 held out instead of 32,000 took the test log-loss from 2.4119 to 2.3940
-// (bench/RESULTS.md, session 24). A table of up to 50,000 rows keeps its 20%.
-double automatic_valid_fraction(std::int64_t rows);
-
-// The options (ModelFile::options_json's form) of the run that fitted `model`'s preparation: its
-// own, or, for a model retrained keeping its parent's (--init-model without --refit-prep), those
-// its file records under "kept_preparation_options" (train_table writes them, from the parent's
-// own or kept ones); "" when not known (a file written before, or a parent's that was not).
-std::string preparation_run_options(const ModelFile& model);
-
 TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
                         const std::filesystem::path& model_path, const TrainTableOptions& options);
-
-// A categorical input's values whose label the model never saw (or saw too rarely to give it a
-// slot: --min-category-count), which take the column's unknown slot: as `lathe score` counts them
-// (a hashed column has no unknown slot), with the first few such labels, for a note.
-// Those that are a training label spelled otherwise (in letter case, or with spaces around it: an
-// export's "TRUE" for training's "True") are named with their rows, for a note that says so: they
-// are not matched (runtime/label_spelling.h).
-struct UnseenLabels {
-  std::string column;
-  std::int64_t count = 0;
-  std::vector<std::string> examples;  // distinct, at most kUnseenLabelExamples
-  std::vector<SpelledOtherwise> spelled_otherwise;
-  // While tallying one file: its label codes checked so far (at most kSpellingsChecked), each with
-  // its index in spelled_otherwise or -1, and the model's labels folded, made at the first unseen
-  // label.
-  std::unordered_map<std::int32_t, std::int32_t> checked_codes;
-  std::shared_ptr<const FoldedLabels> folded_vocabulary;
-};
-inline constexpr std::size_t kUnseenLabelExamples = 3;
-
-// Adds the unseen labels of `block` (rows of the file whose columns are `columns`, bound to the
-// preparation as `bound`) to `tally`, one entry per categorical encoding that has any.
-void tally_unseen_labels(const BoundPreparation& bound, const std::vector<ColumnInfo>& columns,
-                         const ColumnBlockView& block, std::vector<UnseenLabels>& tally);
-
-// The note `lathe eval` and `lathe train --valid` print for a column's unseen labels, worded as
-// `lathe score`'s.
-std::string unseen_labels_note(const UnseenLabels& unseen);
-
-// The model's metrics on labeled data (the label column named in the model). InputError for a data
-// file that lacks an input of the model or whose type changed (naming the file, the column and the
-// model, as `lathe score` does) and for a bad label (evaluation_labels). With `weight_column`, the
-// metrics are weighted by that column's sample weights, as training's validation metrics are
-// (`lathe eval --weight`): a weight that is missing, negative or infinite, weights summing to 0, a
-// categorical column or the label are refused as `lathe train --weight` refuses them. Memory: the
-// labels, the weights and predict_table's (one float per row each, the predictions one per output).
-// `infinite_predictions` (optional) receives the number of rows whose prediction is infinite: a
-// regression's fit beyond exp's range (--target-transform) or float's; it makes rmse, mae and r2
-// infinite. Always 0 for a classification, whose probabilities are finite.
-// `unseen` (optional) receives the labels the model never saw, as predict_table gives them.
-MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model, const std::filesystem::path& data,
-                         const TableReadOptions& read = {}, const std::string& weight_column = "",
-                         std::int64_t* infinite_predictions = nullptr, std::vector<UnseenLabels>* unseen = nullptr);
-
-// The sample weights of every row of `reader` in its column `weight_column`, by which
-// evaluate_table (`lathe eval --weight`) and drift_table (`lathe drift --weight`) weight the
-// metrics: InputError naming --weight and the columns when the column is missing, or a categorical
-// column; UsageError when it is the label; InputError naming the file, the column and the first bad
-// row for a weight that is missing, negative or infinite, and when the weights sum to 0.
-std::vector<float> evaluation_weights(const ModelFile& model, TableReader& reader, const std::string& weight_column);
-
-// The column the model's training run weighted its rows by (`lathe train --weight`, as the stored
-// options give it), which weighted the validation metrics stored in the model too; "" for none.
-std::string training_weight_column(const ModelFile& model);
-
-// The model's label of every row of `reader`, as compute_metrics takes it: the value (regression)
-// or the index of the class in model.classes (matched by label). InputError naming the file (and
-// the column) when a regression's label is categorical there; naming the file and the first bad
-// row: no label column, a missing or infinite label, or a label that was not one of
-// the model's classes ("label 'Maybe' in row 4 (column 'churn') was not a class of the model m.h5
-// (No, Yes)"). `missing_hint` ends the message of a missing label column (what to do instead).
-std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader,
-                                     const std::string& missing_hint = {});
-
-// Scores of every row of a table by a loaded model: predictions as predict (runtime/trainer.h) gives them,
-// rows x outputs floats, `predictions` resized to that. The table's columns are checked against the
-// model's inputs first (io/model_inputs.h), then the rows are read, prepared and predicted block by
-// block (the reader's blocks) by the block scoring `lathe score` runs (io/block_scorer.h): memory
-// holds the predictions and two blocks of input rows, never the prepared table, and a row gets
-// exactly the prediction `lathe score` gives it. An infinite value the model cannot score is refused
-// as `lathe score` refuses it (throw_infinite_value, found in the block that holds it).
-// `unseen` (optional) receives the labels of the model's categorical inputs that it never saw.
-void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
-                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen = nullptr);
-
-// An infinite value in a numeric input of a model (float32 infinity: also a float64 value beyond
-// float32's range, +-3.4e38). A column that the fitted preparation clips to finite bounds on both
-// sides puts it on a bound (as the exported ONNX graph does); for any other column the model has no
-// answer. Every command that scores rows refuses one there with this one message: lathe::Scorer
-// (`lathe score`) and predict_table (`lathe eval`, `lathe drift`, `lathe report --eval`), e.g.
-//   "data.h5: column 'tenure': row 4 has an infinite value (inf), which the model cannot score"
-// `row` counts the source's rows from 0 (the message counts from 1).
-bool scores_infinite_values(const NumericTransform& transform);
-[[noreturn]] void throw_infinite_value(const std::string& source, const std::string& column, std::int64_t row,
-                                       float value);
 
 }  // namespace lathe

@@ -1,6 +1,6 @@
 // Names in messages: "did you mean" (the known name closest to a mistyped one: unknown commands and
 // options in cli/main.cpp, `lathe train --config` keys in cli/train_command.cpp, columns in
-// io/train_table.cpp, io/scorer.cpp and runtime/preparation.cpp), and the list of names an error offers (name_list).
+// io/column_values.cpp, io/scorer.cpp and runtime/preparation.cpp), and the list of names an error offers (name_list).
 #pragma once
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// lathe::Scorer (include/lathe/scorer.h) against predict_table (io/train_table.h), the path `lathe
+// lathe::Scorer (include/lathe/scorer.h) against predict_table (io/evaluate_table.h), the path `lathe
 // eval` takes, on the same rows; the schema check; column order and categorical codes that must not
 // matter; imputation counts; and score_file's outputs (io/score_file.h).
 #include <gtest/gtest.h>
