@@ -508,31 +508,73 @@ std::vector<double> balanced_class_weights(const std::vector<double>& count) {
   return weights;
 }
 
-}  // namespace
+// Where a run of train_table is: its device, its data and options, and the report its stages fill
+// (their notes in the order they are made).
+struct TrainRun {
+  const DeviceContext& ctx;
+  const std::filesystem::path& data;
+  const TrainTableOptions& options;
+  TrainReport& report;
+};
 
-TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
-                        const std::filesystem::path& model_path, const TrainTableOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  TrainReport report;
-  auto stage_start = start;
-  const auto stage_done = [&](const char* name) {
+// The seconds of train_table's stages (TrainReport::stage_seconds), each from the end of the one
+// before, and of the whole run.
+class StageClock {
+ public:
+  explicit StageClock(TrainReport& report) : report_(report) {}
+  void done(const char* name) {
     const auto now = std::chrono::steady_clock::now();
-    report.stage_seconds.emplace_back(name, std::chrono::duration<double>(now - stage_start).count());
-    stage_start = now;
-  };
-  if (options.preparation.label.empty()) throw UsageError("--label is required");
-  if (!(options.valid_fraction < 0) && !(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
-    throw UsageError("--valid-fraction must be at least 0 and below 1 (got " + number_label(static_cast<float>(options.valid_fraction)) + ")");
+    report_.stage_seconds.emplace_back(name,
+                                       std::chrono::duration<double>(now - stage_start_).count());
+    stage_start_ = now;
   }
-  check_optimizer_options(options.optimizer);
+  double total_seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  TrainReport& report_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point stage_start_ = start_;
+};
+
+// What the options and the files they name settle before a row is read: the options' bounds, the
+// metric that chooses the epoch, whether the data was written by `lathe prepare`, and, retraining
+// (--init-model), the earlier model, the target transform and the preparation kept.
+struct RunSetup {
   // The validation metric that chooses the epoch (the trainer checks that it is one of the task's).
-  const std::string stopping_metric_name = stopping_metric(options.task, options.trainer.metric);
+  std::string stopping_metric_name;
   // A training file written by `lathe prepare`: the model records its preparation, and a --valid
   // file must carry the same one (io/prepared_data.h).
-  const std::optional<PreparedSource> prepared = read_prepared_tag(data);
+  std::optional<PreparedSource> prepared;
   // Retraining from an earlier model: the same problem, its preparation kept unless refitted.
-  const bool warm = !options.init_model.empty();
+  bool warm = false;
   ModelFile init;
+  TargetTransform transform = TargetTransform::none;
+  // A kept preparation reads its own inputs only.
+  bool keep_preparation = false;
+  std::vector<std::string> kept_inputs;
+
+  bool kept_input(const std::string& name) const {
+    return std::find(kept_inputs.begin(), kept_inputs.end(), name) != kept_inputs.end();
+  }
+};
+
+RunSetup settle_run(const TrainRun& run) {
+  const TrainTableOptions& options = run.options;
+  RunSetup setup;
+  if (options.preparation.label.empty()) throw UsageError("--label is required");
+  if (!(options.valid_fraction < 0) &&
+      !(options.valid_fraction >= 0 && options.valid_fraction < 1)) {
+    throw UsageError("--valid-fraction must be at least 0 and below 1 (got " +
+                     number_label(static_cast<float>(options.valid_fraction)) + ")");
+  }
+  check_optimizer_options(options.optimizer);
+  setup.stopping_metric_name = stopping_metric(options.task, options.trainer.metric);
+  setup.prepared = read_prepared_tag(run.data);
+  setup.warm = !options.init_model.empty();
+  const bool warm = setup.warm;
+  ModelFile& init = setup.init;
   if (warm) init = load_model(options.init_model);
   // The target transform: the given one, else a retrained model's own (its weights predict t(y)).
   if (options.task != Task::regression &&
@@ -540,61 +582,96 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     throw UsageError("--target-transform needs --task regression (this run's task is " +
                      std::string(task_name(options.task)) + ")");
   }
-  const TargetTransform transform = options.target_transform.value_or(
+  setup.transform = options.target_transform.value_or(
       warm && init.task == Task::regression ? init.target_transform : TargetTransform::none);
-  if (warm && init.task == Task::regression && transform != init.target_transform) {
-    throw InputError("--init-model " + options.init_model.string() + " was trained with --target-transform " +
-                     target_transform_name(init.target_transform) + "; this run's is " +
-                     target_transform_name(transform) +
-                     " (its weights predict the label under its transform: give --target-transform " +
-                     target_transform_name(init.target_transform) + " or leave it out)");
+  if (warm && init.task == Task::regression && setup.transform != init.target_transform) {
+    throw InputError(
+        "--init-model " + options.init_model.string() + " was trained with --target-transform " +
+        target_transform_name(init.target_transform) + "; this run's is " +
+        target_transform_name(setup.transform) +
+        " (its weights predict the label under its transform: give --target-transform " +
+        target_transform_name(init.target_transform) + " or leave it out)");
   }
-  // A kept preparation reads its own inputs only.
-  const bool keep_preparation = warm && !options.refit_prep;
-  std::vector<std::string> kept_inputs;
-  if (keep_preparation) {
-    for (const ModelInput& in : preparation_inputs(init.preparation)) kept_inputs.push_back(in.name);
+  setup.keep_preparation = warm && !options.refit_prep;
+  if (setup.keep_preparation) {
+    for (const ModelInput& in : preparation_inputs(init.preparation))
+      setup.kept_inputs.push_back(in.name);
   }
-  const auto kept_input = [&kept_inputs](const std::string& name) {
-    return std::find(kept_inputs.begin(), kept_inputs.end(), name) != kept_inputs.end();
-  };
+  return setup;
+}
+
+// The training file open and what is read of it whole before its features: the label (and weight)
+// column, the rows --dedup keeps, and the labels mapped to the classes the model trains on
+// (make_label_map), checked.
+struct TrainingTable {
+  Task task = Task::binary;
+  TableReadOptions read;  // the training file's, and a --valid file's
+  // Held in an optional so that it can be closed once its rows are prepared (below): its category
+  // labels (a string and a code map entry per label of every column) are gigabytes on data of
+  // millions of ids, and training rows held in memory need none of them.
+  std::optional<TableReader> open_reader;
+  std::int32_t label_col = -1;
+  std::int32_t weight_col = -1;            // --weight's column; -1 without
+  std::vector<std::vector<float>> values;  // every row's label, then its weight
+  RowMask keep;                            // the rows --dedup keeps (every row without it)
+  LabelMap labels;
+  std::vector<float> class_of;  // every row's class index (0 for a regression)
+
+  TableReader& reader() { return *open_reader; }
+  const TableReader& reader() const { return *open_reader; }
+  const std::vector<float>& raw_labels() const { return values[0]; }
+  // A file row's label as the metrics take it: its value (regression) or its class index.
+  float label_of(std::int64_t file_row) const {
+    return task == Task::regression ? values[0][static_cast<std::size_t>(file_row)]
+                                    : class_of[static_cast<std::size_t>(file_row)];
+  }
+};
+
+void read_training_labels(const TrainRun& run, const RunSetup& setup, TrainingTable& table) {
+  const TrainTableOptions& options = run.options;
+  const std::filesystem::path& data = run.data;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
+  const ModelFile& init = setup.init;
+  const std::optional<PreparedSource>& prepared = setup.prepared;
+  const DeviceContext& ctx = run.ctx;
+  table.task = options.task;
   // A `--drop`ped column of strings, a prepared file's passthrough one, or one a kept preparation
   // does not read, is never read as categories (an id with a label per row would cost a pass at open
   // and memory that grows with the rows), unless --dedup compares whole rows.
-  TableReadOptions read = options.read;
+  TableReadOptions& read = table.read;
+  read = options.read;
   // A matrix file's label and weight may be 1-D datasets beside its matrix, named as the options do.
   if (!options.preparation.label.empty()) read.label_dataset = options.preparation.label;
   if (!options.weight_column.empty()) read.vector_datasets.push_back(options.weight_column);
   if (!options.dedup) {
     std::vector<std::string> unused = options.preparation.exclude;
     if (prepared) unused.insert(unused.end(), prepared->passthrough.begin(), prepared->passthrough.end());
-    read.read_as_text = [&options, unused, keep_preparation, kept_input](const std::string& name) {
+    read.read_as_text = [&options, unused, &setup](const std::string& name) {
       return name != options.preparation.label && name != options.weight_column &&
              (std::find(unused.begin(), unused.end(), name) != unused.end() ||
-              (keep_preparation && !kept_input(name)));
+              (setup.keep_preparation && !setup.kept_input(name)));
     };
   }
-  // Held in an optional so that it can be closed once its rows are prepared (below): its category
-  // labels (a string and a code map entry per label of every column) are gigabytes on data of
-  // millions of ids, and training rows held in memory need none of them.
-  std::optional<TableReader> open_reader(std::in_place, data, read);
-  TableReader& reader = *open_reader;
+  table.open_reader.emplace(data, read);
+  TableReader& reader = table.reader();
   if (!options.valid_path.empty()) check_valid_preparation(prepared, data, options.valid_path);
-  const std::int32_t label_col = column_index(reader, options.preparation.label, "--label");
-  std::vector<std::int32_t> wanted = {label_col};
-  std::int32_t weight_col = -1;
+  table.label_col = column_index(reader, options.preparation.label, "--label");
+  std::vector<std::int32_t> wanted = {table.label_col};
   if (!options.weight_column.empty()) {
-    weight_col = weight_column_index(reader, options.weight_column, options.preparation.label);
-    wanted.push_back(weight_col);
+    table.weight_col =
+        weight_column_index(reader, options.weight_column, options.preparation.label);
+    wanted.push_back(table.weight_col);
   }
   if (!options.positive.empty() && options.task != Task::binary) {
     throw UsageError("--positive names the positive class of a binary task; this run's task is " +
                      std::string(task_name(options.task)));
   }
-  const auto values = read_columns(reader, wanted);
-  const std::vector<float>& raw_labels = values[0];
+  table.values = read_columns(reader, wanted);
+  const std::vector<float>& raw_labels = table.raw_labels();
 
-  RowMask keep(reader.rows(), true);
+  RowMask& keep = table.keep;
+  keep = RowMask(reader.rows(), true);
   if (options.dedup) {
     DedupResult d = find_duplicates(ctx, reader);
     keep = std::move(d.keep);
@@ -602,9 +679,11 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // As `lathe prepare --dedup` says it.
     report.notes.push_back("--dedup: " + std::to_string(d.duplicates) + " duplicate rows removed");
   }
-  LabelMap labels = make_label_map(options.task, reader.columns()[label_col], raw_labels, keep, options.positive,
-                                   data.string());
-  check_transformable_labels(transform, raw_labels, &keep, data.string(), options.preparation.label);
+  table.labels = make_label_map(options.task, reader.columns()[table.label_col], raw_labels, keep,
+                                options.positive, data.string());
+  LabelMap& labels = table.labels;
+  check_transformable_labels(setup.transform, raw_labels, &keep, data.string(),
+                             options.preparation.label);
   // A multiclass retraining on data that lacks some of its parent's classes (a month without one
   // species) keeps the parent's classes, in its order: their outputs carry over and go on.
   if (warm && options.task == Task::multiclass && labels.classes != init.classes &&
@@ -625,17 +704,45 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            (absent_count == 1 ? "it" : "them") + " less likely)");
     labels.classes = init.classes;
   }
-  const std::vector<float> class_of =
-      options.task == Task::regression ? std::vector<float>(raw_labels.size(), 0.0f) : labels.classes_of(raw_labels);
-  if (weight_col >= 0) check_sample_weights(values[1], &keep, data.string(), options.weight_column);
+  table.class_of = options.task == Task::regression ? std::vector<float>(raw_labels.size(), 0.0f)
+                                                    : labels.classes_of(raw_labels);
+  if (table.weight_col >= 0)
+    check_sample_weights(table.values[1], &keep, data.string(), options.weight_column);
+}
 
-  const bool separate_valid = !options.valid_path.empty();
-  const double valid_fraction =
+// Which rows train and which validate: a --valid file holds out none of the data; else the share
+// --valid-fraction asks for (or automatic_valid_fraction's) of the rows kept, chosen by
+// validation_split. The weights of each part are checked, naming it.
+struct RowSplit {
+  bool separate_valid = false;
+  double valid_fraction = 0.0;  // the share asked for, not the one the split made
+  RowMask valid_mask;
+  RowMask train_mask;
+
+  // The rows of the data held out for validation (none with --valid FILE).
+  std::int64_t held_out() const { return separate_valid ? 0 : valid_mask.count(); }
+};
+
+RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
+  const TrainTableOptions& options = run.options;
+  const std::filesystem::path& data = run.data;
+  TrainReport& report = run.report;
+  const TableReader& reader = table.reader();
+  const RowMask& keep = table.keep;
+  const std::int32_t weight_col = table.weight_col;
+  const auto& values = table.values;
+  RowSplit split;
+  split.separate_valid = !options.valid_path.empty();
+  const bool separate_valid = split.separate_valid;
+  split.valid_fraction =
       options.valid_fraction < 0 ? automatic_valid_fraction(keep.count()) : options.valid_fraction;
-  const RowMask valid_mask = separate_valid ? RowMask(reader.rows(), false)
-                                            : validation_split(keep, class_of, options.task, valid_fraction,
-                                                               options.trainer.seed);
-  RowMask train_mask(reader.rows(), false);
+  const double valid_fraction = split.valid_fraction;
+  split.valid_mask = separate_valid ? RowMask(reader.rows(), false)
+                                    : validation_split(keep, table.class_of, options.task,
+                                                       valid_fraction, options.trainer.seed);
+  const RowMask& valid_mask = split.valid_mask;
+  RowMask& train_mask = split.train_mask;
+  train_mask = RowMask(reader.rows(), false);
   for (std::int64_t r = 0; r < reader.rows(); ++r) train_mask.set(r, keep.test(r) && !valid_mask.test(r));
   report.train_rows = train_mask.count();
   if (!separate_valid && valid_fraction > 0 && valid_mask.count() == 0) {
@@ -660,6 +767,15 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     check_sample_weights(values[1], &train_mask, data.string(), options.weight_column,
                          "the " + std::to_string(report.train_rows) + " training rows");
   }
+  return split;
+}
+
+// Notes on classes that look like a mistake: a numeric label of a class every few rows (a
+// quantity?), two classes as a multiclass task, classes that differ only in letter case.
+void note_label_classes(const TrainRun& run, const RunSetup& setup, const LabelMap& labels) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
   // A numeric label with a class for every few rows is most likely a quantity (below the class cap
   // of make_label_map, which refuses more than kMaxMulticlassClasses).
   if (const auto n = static_cast<std::int64_t>(labels.classes.size());
@@ -685,9 +801,33 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                              "one class, write it one way in the data");
     }
   }
+}
 
+// The preparation options this run fits its preparation with (or checks a kept one against): those
+// given, with the weight column left out, resolved against a prepared file (its hashed columns,
+// per-category slopes, scaling, passthrough columns and bins) and a retrained model's preparation
+// (its hashed columns' buckets, when refitted; its own inputs only, when kept).
+struct PreparationPlan {
+  PreparationOptions prep;
+  bool prepared_hashes = false;          // the prepared file's preparation hashed a column
+  std::vector<std::string> passthrough;  // the prepared file's passthrough columns here
+};
+
+PreparationPlan resolve_preparation_options(const TrainRun& run, const RunSetup& setup,
+                                            const TrainingTable& table) {
+  const TrainTableOptions& options = run.options;
+  const std::filesystem::path& data = run.data;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
+  const ModelFile& init = setup.init;
+  const std::optional<PreparedSource>& prepared = setup.prepared;
+  const bool keep_preparation = setup.keep_preparation;
+  const TableReader& reader = table.reader();
+  const std::int32_t weight_col = table.weight_col;
+  PreparationPlan plan;
   // Preparation is fitted on the training rows only: validation rows must not leak into it.
-  PreparationOptions prep = options.preparation;
+  PreparationOptions& prep = plan.prep;
+  prep = options.preparation;
   // A prepared file holds a column its preparation hashed as the buckets' labels: they are the
   // column's categories as they stand, never hashed again, so that `lathe prepare OPTS` + `lathe
   // train` trains on the features `lathe train OPTS` does.
@@ -701,7 +841,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const auto leave_out = [&](const std::string& name) {
     if (std::find(prep.exclude.begin(), prep.exclude.end(), name) == prep.exclude.end()) prep.exclude.push_back(name);
   };
-  bool prepared_hashes = false;
+  bool& prepared_hashes = plan.prepared_hashes;
   // The prepared file's own fitted preparation (empty for raw data).
   const FittedPreparation source =
       prepared ? preparation_from_json(prepared->preparation, data.string()) : FittedPreparation{};
@@ -738,7 +878,7 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // The passthrough columns of a prepared file (ids `lathe prepare --drop` kept) are never features:
   // left out as if dropped, here and in the model's input schema and training profile. One may
   // still be the label or the weight.
-  std::vector<std::string> passthrough;
+  std::vector<std::string>& passthrough = plan.passthrough;
   if (prepared) {
     for (const std::string& name : prepared->passthrough) {
       if (!has_column(name) || name == options.preparation.label) continue;
@@ -755,7 +895,8 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // profiled, so `lathe drift` of the new model does not watch it, and not in its input schema.
     std::string left_out;
     for (const ColumnInfo& c : reader.columns()) {
-      if (c.name == options.preparation.label || c.name == options.weight_column || kept_input(c.name) ||
+      if (c.name == options.preparation.label || c.name == options.weight_column ||
+          setup.kept_input(c.name) ||
           std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end()) {
         continue;
       }
@@ -769,54 +910,92 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                              "that may use them)");
     }
   }
-  stage_done("read");
-  // Columns that are not features are not profiled (nor read): a `--drop`ped id column of strings
-  // costs nothing, whatever its labels.
-  ProfileOptions profile_options;
-  profile_options.skip_columns = prep.exclude;
-  // Moved into the model file below, not copied: it holds every label of every column. It is made
-  // without them, which are the reader's: lent to it while the preparation is fitted from it, and
-  // moved into it once the reader is done (a copy of a table of ids took time and memory).
-  profile_options.copy_labels = false;
-  DataProfile profile = profile_table(ctx, reader, &train_mask, profile_options);
-  const auto swap_profile_labels = [&] {
+  return plan;
+}
+
+// The training rows profiled (the profile a preparation is fitted from, and the model file's
+// reference for `lathe drift`) and the preparation fitted on them, or kept from --init-model, bound
+// to the training file's columns.
+struct FittedData {
+  // Made without the category labels, which are the reader's: lent to it while the preparation is
+  // fitted from it, and moved into it once the reader is done (swap_profile_labels).
+  DataProfile profile;
+  FittedPreparation fitted;
+  // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
+  BoundPreparation bound;
+
+  // Lends the reader's category labels to the profile, or gives them back.
+  void swap_profile_labels(TableReader& reader) {
     for (std::size_t c = 0; c < profile.columns.size(); ++c) {
       if (profile.columns[c].type == ColumnType::categorical) {
         reader.swap_categories(c, profile.columns[c].categorical.labels);
       }
     }
-  };
-  stage_done("profile");
-  if (warm) {
-    check_init_model_kind(init, options);
-    if (options.task != Task::regression && init.classes != labels.classes) {
-      std::string was, now;
-      for (const auto& c : init.classes) was += (was.empty() ? "" : ", ") + c;
-      for (const auto& c : labels.classes) now += (now.empty() ? "" : ", ") + c;
-      throw InputError("--init-model " + options.init_model.string() + ": its classes are " + was +
-                       "; this data's are " + now);
-    }
   }
-  if (warm) {
-    check_retraining_preparation(init, prepared, data, options.refit_prep);
-    // The options that weigh the rows in the objective are this run's own; a retraining that drops
-    // or adds one changes what the carried weights optimize, which is worth a word.
-    static const char* const kRowWeights[] = {"class-weight", "weight"};
-    for (const ChangedOption& c : changed_options(init.options_json, options.options_json, kRowWeights)) {
-      const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
-      report.notes.push_back("--init-model " + options.init_model.string() + " was trained " +
-                             (had ? "with --" + c.key + " " + c.was : "without --" + c.key) + "; this run " +
-                             (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
-                             ", so it optimizes another objective from the old weights");
-    }
+};
+
+DataProfile profile_training_rows(const TrainRun& run, const PreparationPlan& plan,
+                                  TrainingTable& table, const RowSplit& split) {
+  ProfileOptions profile_options;
+  profile_options.skip_columns = plan.prep.exclude;
+  // Moved into the model file below, not copied: it holds every label of every column. It is made
+  // without them, which are the reader's: lent to it while the preparation is fitted from it, and
+  // moved into it once the reader is done (a copy of a table of ids took time and memory).
+  profile_options.copy_labels = false;
+  return profile_table(run.ctx, table.reader(), &split.train_mask, profile_options);
+}
+
+// The checks of --init-model against this run and its data (its kind, classes and preparation), and
+// a note when the options that weigh the rows changed.
+void check_init_model(const TrainRun& run, const RunSetup& setup, const LabelMap& labels) {
+  const TrainTableOptions& options = run.options;
+  const std::filesystem::path& data = run.data;
+  const std::optional<PreparedSource>& prepared = setup.prepared;
+  TrainReport& report = run.report;
+  const ModelFile& init = setup.init;
+  check_init_model_kind(init, options);
+  if (options.task != Task::regression && init.classes != labels.classes) {
+    std::string was, now;
+    for (const auto& c : init.classes) was += (was.empty() ? "" : ", ") + c;
+    for (const auto& c : labels.classes) now += (now.empty() ? "" : ", ") + c;
+    throw InputError("--init-model " + options.init_model.string() + ": its classes are " + was +
+                     "; this data's are " + now);
   }
-  const FittedPreparation fitted = [&] {
+  check_retraining_preparation(init, prepared, data, options.refit_prep);
+  // The options that weigh the rows in the objective are this run's own; a retraining that drops
+  // or adds one changes what the carried weights optimize, which is worth a word.
+  static const char* const kRowWeights[] = {"class-weight", "weight"};
+  for (const ChangedOption& c :
+       changed_options(init.options_json, options.options_json, kRowWeights)) {
+    const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
+    report.notes.push_back("--init-model " + options.init_model.string() + " was trained " +
+                           (had ? "with --" + c.key + " " + c.was : "without --" + c.key) +
+                           "; this run " +
+                           (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
+                           ", so it optimizes another objective from the old weights");
+  }
+}
+
+// The preparation fitted on the training rows' profile, or kept from --init-model (with a note on
+// the labels it has no slot for), notes on what the profile shows (missing-value codes, gross
+// outliers), and the preparation bound to the training file's columns.
+void fit_preparation(const TrainRun& run, const RunSetup& setup, const PreparationPlan& plan,
+                     TrainingTable& table, const RowSplit& split, FittedData& fit) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
+  const ModelFile& init = setup.init;
+  TableReader& reader = table.reader();
+  const DataProfile& profile = fit.profile;
+  fit.fitted = [&] {
     if (warm && !options.refit_prep) return init.preparation;
-    swap_profile_labels();  // lent to the profile
-    FittedPreparation fit = fit_preparation_of(reader, profile, prep, &train_mask, &report.notes);
-    swap_profile_labels();  // back to the reader, for the binding
-    return fit;
+    fit.swap_profile_labels(reader);  // lent to the profile
+    FittedPreparation fitted =
+        fit_preparation_of(reader, profile, plan.prep, &split.train_mask, &report.notes);
+    fit.swap_profile_labels(reader);  // back to the reader, for the binding
+    return fitted;
   }();
+  const FittedPreparation& fitted = fit.fitted;
   // A kept preparation's vocabularies are last month's: rows of labels new since (or too rare then
   // for a slot) all train the unknown slot, which --refit-prep would give slots of their own.
   if (warm && !options.refit_prep) {
@@ -853,18 +1032,53 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       if (!note.empty()) report.notes.push_back(std::move(note));
     }
   }
-  // Released with the reader once the rows are prepared (its label hashes take 8 bytes a bucket).
-  BoundPreparation bound = bind_preparation(fitted, reader.columns());
+  fit.bound = bind_preparation(fitted, reader.columns());
+}
 
-  const std::int32_t classes = static_cast<std::int32_t>(labels.classes.size());
-  auto label_of = [&](std::int64_t file_row) {
-    return options.task == Task::regression ? raw_labels[static_cast<std::size_t>(file_row)]
-                                            : class_of[static_cast<std::size_t>(file_row)];
-  };
+// What the model fits for each row: its label (a class index, or the value), the regression target
+// standardized, and its weight (--weight, times balanced class weights).
+struct Targets {
+  const TrainingTable* table = nullptr;
+  std::int32_t classes = 0;
+  PredictionLink link;
+  bool weighted = false;
+  std::vector<double> balance;  // balanced class weights over the training rows; empty: none
+
+  float label_of(std::int64_t file_row) const { return table->label_of(file_row); }
+  float target_of_label(float label) const {
+    return link.task == Task::regression
+               ? static_cast<float>(
+                     (transformed_label(link.target_transform, label) - link.target_mean) /
+                     link.target_std)
+               : label;
+  }
+  // A row's weight under class weights `by_class` (none when empty): the refit's are its own rows'.
+  float weight_under(const std::vector<double>& by_class, std::int64_t file_row) const {
+    float w = table->weight_col >= 0 ? table->values[1][static_cast<std::size_t>(file_row)] : 1.0f;
+    if (!by_class.empty())
+      w *= static_cast<float>(by_class[static_cast<std::size_t>(label_of(file_row))]);
+    return w;
+  }
+  float weight_of(std::int64_t file_row) const { return weight_under(balance, file_row); }
+};
+
+Targets make_targets(const TrainRun& run, const RunSetup& setup, const TrainingTable& table,
+                     const RowSplit& split) {
+  const TrainTableOptions& options = run.options;
+  const TableReader& reader = table.reader();
+  const RowMask& train_mask = split.train_mask;
+  Targets targets;
+  targets.table = &table;
+  targets.classes = static_cast<std::int32_t>(table.labels.classes.size());
+  const std::int32_t classes = targets.classes;
+  const auto label_of = [&](std::int64_t file_row) { return table.label_of(file_row); };
+  const TargetTransform transform = setup.transform;
+  const bool warm = setup.warm;
+  const ModelFile& init = setup.init;
 
   // Regression targets are standardized so the default learning rate works at any scale (the
   // statistics of the training rows, in file order).
-  PredictionLink link;
+  PredictionLink& link = targets.link;
   link.task = options.task;
   link.outputs = options.task == Task::multiclass ? classes : 1;
   link.target_transform = transform;
@@ -887,15 +1101,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     link.target_mean = init.target_mean;
     link.target_std = init.target_std;
   }
-  const auto target_of_label = [&](float label) {
-    return options.task == Task::regression
-               ? static_cast<float>((transformed_label(transform, label) - link.target_mean) / link.target_std)
-               : label;
-  };
 
   // Sample weights, times balanced class weights n / (K * n_c) over the training rows.
-  const bool weighted = weight_col >= 0 || options.balanced_class_weights;
-  std::vector<double> balance;
+  targets.weighted = table.weight_col >= 0 || options.balanced_class_weights;
+  std::vector<double>& balance = targets.balance;
   if (options.balanced_class_weights) {
     if (options.task == Task::regression) throw UsageError("--class-weight balanced needs a classification task");
     std::vector<double> count(static_cast<std::size_t>(classes), 0.0);
@@ -904,23 +1113,20 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     }
     balance = balanced_class_weights(count);
   }
-  // A row's weight under class weights `by_class` (none when empty): the refit's are its own rows'.
-  const auto weight_under = [&](const std::vector<double>& by_class, std::int64_t file_row) {
-    float w = weight_col >= 0 ? values[1][static_cast<std::size_t>(file_row)] : 1.0f;
-    if (!by_class.empty())
-      w *= static_cast<float>(by_class[static_cast<std::size_t>(label_of(file_row))]);
-    return w;
-  };
-  const auto weight_of = [&](std::int64_t file_row) { return weight_under(balance, file_row); };
+  return targets;
+}
 
-  // The optimizer: --optimizer, or adam by default, but plain SGD over wide dense data, where
-  // adam's steps (about lr long for every weight, whatever its gradient) move the many weights that
-  // fit noise as far as the few that matter: a training file of 2400 rows x 2500 numeric features,
-  // 20 of them in the label, gave a linear model of test r2 -1.03 under adam and 0.70 under sgd
-  // (Ridge 0.56 at alpha 1, 0.80 at 100); a binary label over 1500 features, test AUC 0.726
-  // against 0.794 (bench/RESULTS.md, session 26); an fm's pairwise factors more so (session 27:
-  // 4000 rows x 500 features, RMSE 356 against 32). On data of many rows a feature adam is the
-  // better default (categorical slots of different frequencies, the shared datasets).
+// The optimizer: --optimizer, or adam by default, but plain SGD over wide dense data, where
+// adam's steps (about lr long for every weight, whatever its gradient) move the many weights that
+// fit noise as far as the few that matter: a training file of 2400 rows x 2500 numeric features,
+// 20 of them in the label, gave a linear model of test r2 -1.03 under adam and 0.70 under sgd
+// (Ridge 0.56 at alpha 1, 0.80 at 100); a binary label over 1500 features, test AUC 0.726
+// against 0.794 (bench/RESULTS.md, session 26); an fm's pairwise factors more so (session 27:
+// 4000 rows x 500 features, RMSE 356 against 32). On data of many rows a feature adam is the
+// better default (categorical slots of different frequencies, the shared datasets).
+OptimizerConfig choose_optimizer(const TrainRun& run, const FittedPreparation& fitted) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
   OptimizerConfig optimizer = options.optimizer;
   const std::int64_t wide_rows_per_feature =
       options.kind == ModelKind::fm ? kWideDenseRowsPerFeatureFm : kWideDenseRowsPerFeature;
@@ -935,7 +1141,30 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                            "--optimizer to choose");
   }
   report.optimizer = optimizer.kind;
+  return optimizer;
+}
 
+// Where the prepared training rows are held: in memory, or streamed window by window when prepared
+// they would not fit the memory budget (or when asked); whether a refit (--refit) trains again on
+// every row beside them; and the memory the run takes, checked, with notes on options it ignores.
+struct RowsPlan {
+  std::int64_t row_bytes = 0;  // a prepared training row: its features, label and weight
+  double budget = 0.0;         // the bytes prepared training rows may take before they are streamed
+  bool stream = false;
+  bool refit = false;
+};
+
+RowsPlan plan_rows(const TrainRun& run, const TrainingTable& table, const RowSplit& split,
+                   const FittedPreparation& fitted, const OptimizerConfig& optimizer) {
+  const TrainTableOptions& options = run.options;
+  const DeviceContext& ctx = run.ctx;
+  TrainReport& report = run.report;
+  const TableReader& reader = table.reader();
+  const bool separate_valid = split.separate_valid;
+  const double valid_fraction = split.valid_fraction;
+  const RowMask& keep = table.keep;
+  const std::int32_t classes = static_cast<std::int32_t>(table.labels.classes.size());
+  RowsPlan plan;
   // Stream the training rows when prepared they would not fit the memory budget (or when asked).
   // Prepared features, label and weight: column-major for the GPU, row-major only for the CPU
   // model (models/cpu_model.cpp reads nothing else).
@@ -944,14 +1173,19 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   const std::int64_t feature_bytes =
       ctx.is_cuda() ? fitted.prepared_row_bytes()
                     : fitted.prepared_row_bytes() - 4 * (fitted.dense_features() - fitted.row_major_dense_features());
-  const std::int64_t row_bytes = feature_bytes + 8;
-  const double budget = options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
-  const bool stream = options.stream || static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
+  plan.row_bytes = feature_bytes + 8;
+  const std::int64_t row_bytes = plan.row_bytes;
+  plan.budget =
+      options.memory_budget_bytes > 0 ? options.memory_budget_bytes : default_memory_budget(ctx);
+  const double budget = plan.budget;
+  plan.stream = options.stream ||
+                static_cast<double>(report.train_rows) * static_cast<double>(row_bytes) > budget;
+  const bool stream = plan.stream;
   report.streamed = stream;
   // --refit (RefitChoice): every row the split kept (the training and validation rows, in file
   // order) is prepared a second time for it, beside the two parts.
-  const std::int64_t held_out = separate_valid ? 0 : valid_mask.count();
-  bool refit = [&] {
+  const std::int64_t held_out = split.held_out();
+  plan.refit = [&] {
     if (options.refit == RefitChoice::no) return false;
     const char* why_not =
         separate_valid  ? "the validation rows are a separate file (--valid), not rows of the data"
@@ -1000,9 +1234,9 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     // The rows held: all of them in memory, or one file block being prepared and the window; a
     // block of prepared features is held at least once while a table's rows are gathered.
     const double held_rows =
-        stream  ? std::min<double>(static_cast<double>(report.train_rows), budget / row_bytes)
-        : refit ? static_cast<double>(report.train_rows + keep.count())
-                : static_cast<double>(report.train_rows);
+        stream       ? std::min<double>(static_cast<double>(report.train_rows), budget / row_bytes)
+        : plan.refit ? static_cast<double>(report.train_rows + keep.count())
+                     : static_cast<double>(report.train_rows);
     const double block = static_cast<double>(std::min(reader.rows(), reader.block_rows())) * fitted.prepared_row_bytes();
     // Per parameter: the weight, the best epoch's copy, the gradient (double), an adaptive
     // optimizer's two moments.
@@ -1043,83 +1277,130 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                    [](const SparseGroup& g) { return g.kind == SparseKind::categorical_cross; })) {
     report.notes.push_back("--hash-buckets is ignored: this run makes no categorical x categorical cross (--cross)");
   }
+  return plan;
+}
 
-  PreparedRows train_rows, valid_rows, refit_rows;
+// The prepared rows held in memory: the training rows (unless streamed), the validation rows (of
+// the data, or of a --valid file), and every row the split kept again for a refit.
+struct HeldRows {
+  PreparedRows train, valid, refit;
+  // A --valid file's labels (classification: class indices) and weights, one per validation row.
+  std::vector<float> valid_raw_labels, valid_raw_weights;
+  std::string valid_file;  // the file of the validation rows
+};
+
+void prepare_held_rows(const TrainRun& run, TrainingTable& table, const RowSplit& split,
+                       const FittedData& fit, const RowsPlan& plan,
+                       const OptimizerConfig& optimizer, HeldRows& held) {
+  const DeviceContext& ctx = run.ctx;
+  TableReader& reader = table.reader();
+  const BoundPreparation& bound = fit.bound;
+  const FittedPreparation& fitted = fit.fitted;
+  const RowMask& train_mask = split.train_mask;
+  const RowMask& valid_mask = split.valid_mask;
+  const RowMask& keep = table.keep;
+  const bool stream = plan.stream;
+  PreparedRows& train_rows = held.train;
+  PreparedRows& valid_rows = held.valid;
+  PreparedRows& refit_rows = held.refit;
   train_rows.row_major = !ctx.is_cuda();
   train_rows.set_memory(
       cpu_training_rows_memory(static_cast<std::int64_t>(fitted.sparse.size()), optimizer));
   refit_rows.row_major = train_rows.row_major;
   refit_rows.set_memory(
       cpu_training_rows_memory(static_cast<std::int64_t>(fitted.sparse.size()), optimizer));
-  if (separate_valid) {
+  if (split.separate_valid) {
     if (!stream) gather_prepared(ctx, reader, bound, fitted, {&train_mask}, {&train_rows});
   } else if (stream) {
     gather_prepared(ctx, reader, bound, fitted, {&valid_mask}, {&valid_rows});
-  } else if (refit) {
+  } else if (plan.refit) {
     gather_prepared(ctx, reader, bound, fitted, {&train_mask, &valid_mask, &keep},
                     {&train_rows, &valid_rows, &refit_rows});
   } else {
     gather_prepared(ctx, reader, bound, fitted, {&train_mask, &valid_mask}, {&train_rows, &valid_rows});
   }
+  held.valid_file = run.data.string();
+}
 
-  // Labels and weights per prepared row. A validation file is prepared with the same binding rules.
-  std::vector<float> valid_raw_labels, valid_raw_weights;
-  std::string valid_file = data.string();
-  if (separate_valid) {
-    TableReader vreader(options.valid_path, read);
-    const std::int32_t vl = column_index(vreader, options.preparation.label, "--label");
-    std::vector<std::int32_t> vw = {vl};
-    if (!options.weight_column.empty()) {
-      vw.push_back(weight_column_index(vreader, options.weight_column, options.preparation.label));
-    }
-    auto vvalues = read_columns(vreader, vw);
-    // The validation metrics are weighted by these: checked as the training file's are, before
-    // anything trains.
-    if (vw.size() > 1) {
-      check_sample_weights(vvalues[1], nullptr, options.valid_path.string(), options.weight_column,
-                           "its " + std::to_string(vreader.rows()) + " rows");
-    }
-    // A column the preparation needs that the file lacks, or holds as another type, is named with
-    // the file (the binding's message names the column only).
-    BoundPreparation vbound;
-    try {
-      vbound = bind_preparation(fitted, vreader.columns());
-    } catch (const InputError& e) {
-      throw InputError(options.valid_path.string() + " (--valid): " + e.what());
-    }
-    // Scored like any data the model meets: an infinite value in an unclipped column is refused.
-    gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
-    // Its labels the training rows never had take the unknown slot, as in `lathe score`, which says
-    // so: the validation metrics then measure rows the model knows less of.
-    if (!vbound.categorical_input.empty()) {
-      std::vector<UnseenLabels> unseen;
-      const std::vector<std::int64_t> wanted(vbound.categorical_input.begin(), vbound.categorical_input.end());
-      const std::int64_t vcolumns = static_cast<std::int64_t>(vreader.columns().size());
-      std::vector<float> block;
-      for (std::int64_t first = 0; first < vreader.rows(); first += vreader.block_rows()) {
-        const std::int64_t n = std::min(vreader.block_rows(), vreader.rows() - first);
-        block.resize(static_cast<std::size_t>(n * vcolumns));
-        vreader.read_block_columns(first, n, wanted, block);
-        tally_unseen_labels(vbound, vreader.columns(), ColumnBlockView{block.data(), n, vcolumns}, unseen);
-      }
-      for (const UnseenLabels& u : unseen) report.notes.push_back("--valid " + options.valid_path.string() + ": " + unseen_labels_note(u));
-    }
-    LabelMap vmap = labels;
-    vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
-    vmap.file_labels = vreader.columns()[vl].categories;
-    valid_raw_labels = options.task == Task::regression ? vvalues[0] : vmap.classes_of(vvalues[0]);
-    check_labels(vmap, valid_raw_labels, vvalues[0], options.valid_path.string(), options.preparation.label,
-                 "the training data " + data.string());
-    check_transformable_labels(transform, vvalues[0], nullptr, options.valid_path.string(), options.preparation.label);
-    if (vw.size() > 1) valid_raw_weights = std::move(vvalues[1]);
-    valid_file = options.valid_path.string();
+// A validation file (--valid): its weights checked, its rows prepared as scored data (an infinite
+// value in an unclipped column is refused), a note on its labels the training rows never had, and
+// its labels mapped to the training classes and checked.
+void read_valid_file(const TrainRun& run, const RunSetup& setup, const TrainingTable& table,
+                     const FittedData& fit, HeldRows& held) {
+  const TrainTableOptions& options = run.options;
+  const DeviceContext& ctx = run.ctx;
+  const std::filesystem::path& data = run.data;
+  TrainReport& report = run.report;
+  const TableReadOptions& read = table.read;
+  const FittedPreparation& fitted = fit.fitted;
+  const LabelMap& labels = table.labels;
+  const TargetTransform transform = setup.transform;
+  PreparedRows& valid_rows = held.valid;
+  std::vector<float>& valid_raw_labels = held.valid_raw_labels;
+  std::vector<float>& valid_raw_weights = held.valid_raw_weights;
+  std::string& valid_file = held.valid_file;
+  TableReader vreader(options.valid_path, read);
+  const std::int32_t vl = column_index(vreader, options.preparation.label, "--label");
+  std::vector<std::int32_t> vw = {vl};
+  if (!options.weight_column.empty()) {
+    vw.push_back(weight_column_index(vreader, options.weight_column, options.preparation.label));
   }
-  report.valid_rows = valid_rows.block.rows;
+  auto vvalues = read_columns(vreader, vw);
+  // The validation metrics are weighted by these: checked as the training file's are, before
+  // anything trains.
+  if (vw.size() > 1) {
+    check_sample_weights(vvalues[1], nullptr, options.valid_path.string(), options.weight_column,
+                         "its " + std::to_string(vreader.rows()) + " rows");
+  }
+  // A column the preparation needs that the file lacks, or holds as another type, is named with
+  // the file (the binding's message names the column only).
+  BoundPreparation vbound;
+  try {
+    vbound = bind_preparation(fitted, vreader.columns());
+  } catch (const InputError& e) {
+    throw InputError(options.valid_path.string() + " (--valid): " + e.what());
+  }
+  // Scored like any data the model meets: an infinite value in an unclipped column is refused.
+  gather_prepared(ctx, vreader, vbound, fitted, {nullptr}, {&valid_rows}, vreader.path().string());
+  // Its labels the training rows never had take the unknown slot, as in `lathe score`, which says
+  // so: the validation metrics then measure rows the model knows less of.
+  if (!vbound.categorical_input.empty()) {
+    std::vector<UnseenLabels> unseen;
+    const std::vector<std::int64_t> wanted(vbound.categorical_input.begin(),
+                                           vbound.categorical_input.end());
+    const std::int64_t vcolumns = static_cast<std::int64_t>(vreader.columns().size());
+    std::vector<float> block;
+    for (std::int64_t first = 0; first < vreader.rows(); first += vreader.block_rows()) {
+      const std::int64_t n = std::min(vreader.block_rows(), vreader.rows() - first);
+      block.resize(static_cast<std::size_t>(n * vcolumns));
+      vreader.read_block_columns(first, n, wanted, block);
+      tally_unseen_labels(vbound, vreader.columns(), ColumnBlockView{block.data(), n, vcolumns},
+                          unseen);
+    }
+    for (const UnseenLabels& u : unseen)
+      report.notes.push_back("--valid " + options.valid_path.string() + ": " +
+                             unseen_labels_note(u));
+  }
+  LabelMap vmap = labels;
+  vmap.categorical = vreader.columns()[vl].type == ColumnType::categorical;
+  vmap.file_labels = vreader.columns()[vl].categories;
+  valid_raw_labels = options.task == Task::regression ? vvalues[0] : vmap.classes_of(vvalues[0]);
+  check_labels(vmap, valid_raw_labels, vvalues[0], options.valid_path.string(),
+               options.preparation.label, "the training data " + data.string());
+  check_transformable_labels(transform, vvalues[0], nullptr, options.valid_path.string(),
+                             options.preparation.label);
+  if (vw.size() > 1) valid_raw_weights = std::move(vvalues[1]);
+  valid_file = options.valid_path.string();
+}
 
-  // The schema orders the model's inputs (io/scorer.cpp, io/onnx_export.cpp): the columns left out
-  // (passthrough, `--drop`, the weight) are not inputs, and a hashed column's labels are not needed
-  // (its buckets come from the label hash): either could hold millions of labels, such as an id.
-  // A hashed column's labels are never copied (clearing a copy would keep its capacity).
+// The schema orders the model's inputs (io/scorer.cpp, io/onnx_export.cpp): the columns left out
+// (passthrough, `--drop`, the weight) are not inputs, and a hashed column's labels are not needed
+// (its buckets come from the label hash): either could hold millions of labels, such as an id.
+// A hashed column's labels are never copied (clearing a copy would keep its capacity).
+std::vector<ColumnInfo> model_input_schema(const TableReader& reader, const PreparationPlan& plan,
+                                           const FittedPreparation& fitted) {
+  const std::vector<std::string>& passthrough = plan.passthrough;
+  const PreparationOptions& prep = plan.prep;
   std::vector<ColumnInfo> input_schema;
   for (const ColumnInfo& c : reader.columns()) {
     if (std::find(passthrough.begin(), passthrough.end(), c.name) != passthrough.end() ||
@@ -1139,35 +1420,57 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
     entry.dataset = c.dataset;
     entry.text_only = c.text_only;
   }
-  // Rows held in memory are all read: the reader (its labels and code maps) and the binding (a
-  // label's slot, a slot's label hash) are closed before the model's parameters are made. Streamed
-  // rows are read window by window during training, which keeps both.
-  if (!stream) {
-    swap_profile_labels();  // the profile's for good
-    open_reader.reset();
-    bound = BoundPreparation{};
-  }
-  stage_done("prepare");
+  return input_schema;
+}
 
-  std::vector<float> train_metric_labels(static_cast<std::size_t>(train_rows.block.rows));
+// The labels, targets and weights of the prepared rows, in their order: the labels the metrics
+// take, the targets the model fits, the weights training and the recorded validation metrics take,
+// and those the epoch is chosen by.
+struct RowLabels {
+  std::vector<float> train_metric_labels, valid_metric_labels;
+  std::vector<float> train_targets, valid_targets;
+  std::vector<float> train_weights, valid_weights, valid_selection_weights;
+};
+
+RowLabels label_rows(const TrainingTable& table, const RowSplit& split, const Targets& targets,
+                     const HeldRows& held) {
+  const PreparedRows& train_rows = held.train;
+  const PreparedRows& valid_rows = held.valid;
+  const bool separate_valid = split.separate_valid;
+  const std::vector<float>& valid_raw_labels = held.valid_raw_labels;
+  const std::vector<float>& valid_raw_weights = held.valid_raw_weights;
+  const std::vector<double>& balance = targets.balance;
+  const auto label_of = [&](std::int64_t file_row) { return targets.label_of(file_row); };
+  const auto target_of_label = [&](float label) { return targets.target_of_label(label); };
+  const auto weight_of = [&](std::int64_t file_row) { return targets.weight_of(file_row); };
+  RowLabels labels;
+  std::vector<float>& train_metric_labels = labels.train_metric_labels;
+  std::vector<float>& valid_metric_labels = labels.valid_metric_labels;
+  std::vector<float>& train_targets = labels.train_targets;
+  std::vector<float>& valid_targets = labels.valid_targets;
+  std::vector<float>& train_weights = labels.train_weights;
+  std::vector<float>& valid_weights = labels.valid_weights;
+  std::vector<float>& valid_selection_weights = labels.valid_selection_weights;
+  train_metric_labels.resize(static_cast<std::size_t>(train_rows.block.rows));
   for (std::int64_t p = 0; p < train_rows.block.rows; ++p) train_metric_labels[p] = label_of(train_rows.source_row[p]);
-  std::vector<float> valid_metric_labels(static_cast<std::size_t>(valid_rows.block.rows));
+  valid_metric_labels.resize(static_cast<std::size_t>(valid_rows.block.rows));
   for (std::int64_t p = 0; p < valid_rows.block.rows; ++p) {
     valid_metric_labels[p] = separate_valid ? valid_raw_labels[static_cast<std::size_t>(p)] : label_of(valid_rows.source_row[p]);
   }
-  std::vector<float> train_targets(train_metric_labels.size()), valid_targets(valid_metric_labels.size());
+  train_targets.resize(train_metric_labels.size());
+  valid_targets.resize(valid_metric_labels.size());
   for (std::size_t p = 0; p < train_targets.size(); ++p) train_targets[p] = target_of_label(train_metric_labels[p]);
   for (std::size_t p = 0; p < valid_targets.size(); ++p) valid_targets[p] = target_of_label(valid_metric_labels[p]);
 
-  std::vector<float> train_weights, valid_weights, valid_selection_weights;
-  if (weighted) {
+  if (targets.weighted) {
     train_weights.resize(train_metric_labels.size());
     for (std::size_t p = 0; p < train_weights.size(); ++p) train_weights[p] = weight_of(train_rows.source_row[p]);
     valid_weights.assign(valid_metric_labels.size(), 1.0f);
-    if (weight_col >= 0) {
+    if (table.weight_col >= 0) {
       for (std::size_t p = 0; p < valid_weights.size(); ++p) {
-        valid_weights[p] = separate_valid ? (valid_raw_weights.empty() ? 1.0f : valid_raw_weights[p])
-                                          : values[1][valid_rows.source_row[p]];
+        valid_weights[p] = separate_valid
+                               ? (valid_raw_weights.empty() ? 1.0f : valid_raw_weights[p])
+                               : table.values[1][valid_rows.source_row[p]];
       }
     }
     // The recorded validation metrics weigh rows by --weight only, as `lathe eval` and `drift` do;
@@ -1180,66 +1483,81 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       }
     }
   }
+  return labels;
+}
 
-  // --huber-delta is in the units of the label fitted (t(label) under a --target-transform); the
-  // model's loss sees the standardized target.
-  const float huber_delta = static_cast<float>(options.huber_delta / link.target_std);
-  const ModelShape shape =
-      shape_for(fitted, options.task, options.kind, classes, options.huber, huber_delta, options.factors);
-  std::unique_ptr<Model> model = make_model(ctx, shape, optimizer, options.trainer.seed);
-  if (warm) {
-    if (options.refit_prep) {
-      CarryReport carry;
-      model->set_parameters(carry_parameters(init.preparation, init.parameters, {init.target_mean, init.target_std},
-                                             fitted, {link.target_mean, link.target_std}, shape, &carry,
-                                             init.profile ? &*init.profile : nullptr));
-      for (std::string& note : carried_weights_notes(init, options.init_model, fitted, carry, data,
-                                                     options.options_json)) {
-        report.notes.push_back(std::move(note));
-      }
-    } else {
-      model->set_parameters(init.parameters);
+// A retraining starts from --init-model's weights: as they are, on its kept preparation, or carried
+// into the refitted one (carry_parameters), with notes on what did and did not carry.
+void start_from_init_model(const TrainRun& run, const RunSetup& setup,
+                           const FittedPreparation& fitted, const PredictionLink& link,
+                           const ModelShape& shape, Model& model) {
+  const ModelFile& init = setup.init;
+  if (run.options.refit_prep) {
+    CarryReport carry;
+    model.set_parameters(carry_parameters(init.preparation, init.parameters,
+                                          {init.target_mean, init.target_std}, fitted,
+                                          {link.target_mean, link.target_std}, shape, &carry,
+                                          init.profile ? &*init.profile : nullptr));
+    for (std::string& note : carried_weights_notes(init, run.options.init_model, fitted, carry,
+                                                   run.data, run.options.options_json)) {
+      run.report.notes.push_back(std::move(note));
     }
+  } else {
+    model.set_parameters(init.parameters);
   }
-  LabeledRows train{train_rows.set(train_targets.data(), weighted ? train_weights.data() : nullptr),
-                    train_rows.block.rows, train_metric_labels.data()};
-  LabeledRows valid{{valid_rows.view(), valid_targets.data(), weighted ? valid_weights.data() : nullptr},
-                    valid_rows.block.rows, valid_metric_labels.data(),
-                    valid_selection_weights.empty() ? nullptr : valid_selection_weights.data()};
-  if (!stream) model->bind_training_set(train.set);
-  // A retraining run measures its starting model (--init-model's weights, as carried) on the
-  // validation rows before its first epoch: a monitoring loop wants to know whether retraining on
-  // the new rows did better than the parent there, and the run says so when none of its epochs did.
-  // A resumed run has trained from it already.
+}
+
+// The rows the trainer takes, labeled: the training rows and the validation rows.
+struct LabeledSets {
+  LabeledRows train, valid;
+};
+
+// --init-model's metrics on the validation rows before the first epoch
+// (TrainReport::init_model_valid), said on stderr; its value of the metric that chooses the epoch,
+// weighted as the epochs are.
+double measure_init_model(const TrainRun& run, const RunSetup& setup, const Targets& targets,
+                          Model& model, const LabeledRows& valid, const RowLabels& labels) {
+  const TrainTableOptions& options = run.options;
+  const DeviceContext& ctx = run.ctx;
+  TrainReport& report = run.report;
+  const PredictionLink& link = targets.link;
+  const std::int32_t classes = targets.classes;
+  const std::vector<float>& valid_metric_labels = labels.valid_metric_labels;
+  const std::string& stopping_metric_name = setup.stopping_metric_name;
   double start_value = NAN;
-  if (warm && valid.rows > 0 && options.resume_path.empty()) {
-    std::vector<float> predictions(static_cast<std::size_t>(valid.rows * link.outputs));
-    predict(*model, link, valid.set.rows, predictions);
-    const auto weights_of = [&](const float* w) {
-      return w ? std::span<const float>(w, static_cast<std::size_t>(valid.rows))
-               : std::span<const float>();
-    };
-    report.init_model_valid = compute_metrics(ctx, link.task, predictions, valid_metric_labels,
-                                              weights_of(valid.set.weights), classes);
-    // Compared as the epochs are: weighted as the epochs are chosen (--class-weight balanced).
-    start_value = valid.selection_weights
-                      ? compute_metrics(ctx, link.task, predictions, valid_metric_labels,
-                                        weights_of(valid.selection_weights), classes)
-                            .values.at(stopping_metric_name)
-                      : report.init_model_valid.values.at(stopping_metric_name);
-    if (options.trainer.progress) {
-      std::cerr << "starting model (--init-model " << options.init_model.string() << "): valid "
-                << stopping_metric_name << " "
-                << report.init_model_valid.values.at(stopping_metric_name);
-      if (valid.selection_weights) std::cerr << " (class-weighted " << start_value << ")";
-      std::cerr << "\n";
-    }
+  std::vector<float> predictions(static_cast<std::size_t>(valid.rows * link.outputs));
+  predict(model, link, valid.set.rows, predictions);
+  const auto weights_of = [&](const float* w) {
+    return w ? std::span<const float>(w, static_cast<std::size_t>(valid.rows))
+             : std::span<const float>();
+  };
+  report.init_model_valid = compute_metrics(ctx, link.task, predictions, valid_metric_labels,
+                                            weights_of(valid.set.weights), classes);
+  // Compared as the epochs are: weighted as the epochs are chosen (--class-weight balanced).
+  start_value = valid.selection_weights
+                    ? compute_metrics(ctx, link.task, predictions, valid_metric_labels,
+                                      weights_of(valid.selection_weights), classes)
+                          .values.at(stopping_metric_name)
+                    : report.init_model_valid.values.at(stopping_metric_name);
+  if (options.trainer.progress) {
+    std::cerr << "starting model (--init-model " << options.init_model.string() << "): valid "
+              << stopping_metric_name << " "
+              << report.init_model_valid.values.at(stopping_metric_name);
+    if (valid.selection_weights) std::cerr << " (class-weighted " << start_value << ")";
+    std::cerr << "\n";
   }
-  // The refit starts where this run starts: zero weights (an fm's seeded factors), or
-  // --init-model's.
-  ModelParameters refit_start;
-  if (refit) refit_start = model->parameters();
+  return start_value;
+}
 
+// The model file as far as it is known before training: the problem and the model's shape, the
+// label's classes and scaling, the preparation, the input schema and the options (with, for a kept
+// preparation, the options of the run that fitted it).
+ModelFile describe_model(const TrainRun& run, const RunSetup& setup, const LabelMap& labels,
+                         const PredictionLink& link, const ModelShape& shape,
+                         const FittedPreparation& fitted, std::vector<ColumnInfo> input_schema) {
+  const TrainTableOptions& options = run.options;
+  const bool warm = setup.warm;
+  const ModelFile& init = setup.init;
   ModelFile file;
   file.task = options.task;
   file.kind = options.kind;
@@ -1251,10 +1569,10 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   file.classes = labels.classes;
   file.target_mean = link.target_mean;
   file.target_std = link.target_std;
-  file.target_transform = transform;
+  file.target_transform = setup.transform;
   file.preparation = fitted;
   file.input_schema = std::move(input_schema);
-  file.trained_on_prepared = prepared;
+  file.trained_on_prepared = setup.prepared;
   file.options_json = options.options_json;
   if (warm && !options.refit_prep) {
     // The preparation kept is the one these options fitted: a later retraining from this model
@@ -1267,25 +1585,41 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
       }
     }
   }
-  // The training rows' profile, the reference of `lathe drift`: of the features and the label, not
-  // of the columns left out (`--drop`, the sample weight), which new data need not have.
-  if (stream) {
-    // A streamed run's reader still holds the labels (it read the windows with them): copied.
+  return file;
+}
+
+// The training rows' profile, the reference of `lathe drift`: of the features and the label, not
+// of the columns left out (`--drop`, the sample weight), which new data need not have.
+// A streamed run's reader (`streamed_reader`, else null) still holds the labels (it read the
+// windows with them): copied.
+void store_training_profile(ModelFile& file, DataProfile profile, const PreparationPlan& plan,
+                            const TableReader* streamed_reader) {
+  if (streamed_reader) {
     for (std::size_t c = 0; c < profile.columns.size(); ++c) {
       if (profile.columns[c].type == ColumnType::categorical) {
-        profile.columns[c].categorical.labels = reader.columns()[c].categories;
+        profile.columns[c].categorical.labels = streamed_reader->columns()[c].categories;
       }
     }
   }
   file.profile = std::move(profile);
   std::erase_if(file.profile->columns, [&](const ColumnProfile& c) {
-    return std::find(prep.exclude.begin(), prep.exclude.end(), c.name) != prep.exclude.end();
+    return std::find(plan.prep.exclude.begin(), plan.prep.exclude.end(), c.name) !=
+           plan.prep.exclude.end();
   });
-  if (warm) {
-    file.parent = parent_record(init, options.init_model, options.refit_prep);
-  }
-  const auto metrics_of = [&](const std::vector<EpochRecord>& history, std::int32_t best_epoch,
-                              const std::string& metric) {
+}
+
+// The "metrics" attribute of the model file and of each checkpoint: the kept epoch, its validation
+// metrics and what the run trained and validated on. The report's figures are read when it is
+// written: the batch and the refit are known later than the rows.
+struct MetricsRecord {
+  const TrainReport& report;
+  std::string valid_file;
+  bool separate_valid = false;
+  double valid_fraction = 0.0;
+  std::int64_t valid_rows = 0;
+
+  std::string json(const std::vector<EpochRecord>& history, std::int32_t best_epoch,
+                   const std::string& metric) const {
     const EpochRecord* best = best_epoch > 0 ? &history.at(best_epoch - 1) : nullptr;
     nlohmann::json stored{
         {"best_epoch", best_epoch},
@@ -1297,15 +1631,27 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
         // The share of the training file held out for validation (then valid_file
         // names the training file); 0 with --valid FILE.
         {"valid_fraction", separate_valid ? 0.0 : valid_fraction},
-        {"valid", best && valid.rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
+        {"valid", best && valid_rows > 0 ? metrics_to_json(best->valid) : nlohmann::json::object()},
         {"train_loss", best ? nlohmann::json(best->train_loss) : nlohmann::json(nullptr)}};
     // The parameters are the refit's (--refit): "valid" and "train_loss" above are the kept
     // epoch's, before it.
     if (report.refit_rows > 0)
       stored["refit"] = {{"rows", report.refit_rows}, {"epochs", report.refit_epochs}};
     return stored.dump();
-  };
+  }
+};
 
+// The trainer's options: those given, with the defaults that follow the training rows (the batch,
+// the epochs, an fm's rate over a hashed column, no patience without validation rows), and notes on
+// a rate too high for an unscaled column or for --l2.
+TrainerOptions choose_trainer_options(const TrainRun& run, const RunSetup& setup,
+                                      const PreparationPlan& plan, const FittedPreparation& fitted,
+                                      const ModelFile& file) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
+  const bool prepared_hashes = plan.prepared_hashes;
+  const PreparationOptions& prep = plan.prep;
   TrainerOptions trainer = options.trainer;
   if (options.default_batch) trainer.batch = default_batch_for(report.train_rows, trainer.batch);
   // The rows a step takes: a --batch above the training rows steps once an epoch over all of them.
@@ -1372,267 +1718,361 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // that stopped it while the schedule's rate was still high (QA: 39 epochs of 125, 50x farther
   // from the optimum than the whole schedule); every epoch runs unless --patience says otherwise.
   if (report.valid_rows == 0 && options.default_patience) trainer.patience = 0;
-  // The validation metric's scale (constant_metric_scale): --stop-margin's unit, and the refit's.
+  return trainer;
+}
+
+// The validation metric's scale (constant_metric_scale): --stop-margin's unit, and the refit's; NaN
+// without validation rows.
+double validation_metric_scale(const TrainRun& run, const RunSetup& setup, const Targets& targets,
+                               const RowLabels& labels) {
   double valid_metric_scale = NAN;
-  if (report.valid_rows > 0) {
-    valid_metric_scale = constant_metric_scale(stopping_metric_name, valid_metric_labels,
-                                               !valid_selection_weights.empty()
-                                                   ? std::span<const float>(valid_selection_weights)
-                                               : weighted ? std::span<const float>(valid_weights)
-                                                          : std::span<const float>(),
-                                               classes);
+  if (run.report.valid_rows > 0) {
+    valid_metric_scale =
+        constant_metric_scale(setup.stopping_metric_name, labels.valid_metric_labels,
+                              !labels.valid_selection_weights.empty()
+                                  ? std::span<const float>(labels.valid_selection_weights)
+                              : targets.weighted ? std::span<const float>(labels.valid_weights)
+                                                 : std::span<const float>(),
+                              targets.classes);
     if (!(valid_metric_scale > 0) || !std::isfinite(valid_metric_scale)) valid_metric_scale = NAN;
   }
-  if (options.stop_margin > 0 && std::isfinite(valid_metric_scale)) {
-    trainer.overfit_margin = options.stop_margin * valid_metric_scale;
-  }
-  // The shape of an epoch's order: the rows held in memory (0), or streamed in windows of this many
-  // file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
-  // Without --window-rows, as many as two windows of prepared rows (the one trained on, the next
-  // being loaded) fit the budget: at most 2^20 file rows, at least a read block. A small
-  // --memory-budget-mb then bounds the windows too, not only whether the rows are streamed.
-  // (The reader is read only when streaming: rows held in memory have closed it.)
-  const std::int64_t budget_window = static_cast<std::int64_t>(budget / (2.0 * static_cast<double>(row_bytes)));
-  const std::int64_t window_rows =
-      options.window_rows > 0 ? options.window_rows
-      : stream                ? std::min(std::int64_t{1} << 20, std::max(reader.block_rows(), budget_window))
-                              : std::int64_t{1} << 20;
-  const std::int64_t order_window = stream ? FileWindows::span_for(reader.block_rows(), window_rows) : 0;
-  report.learning_rate = trainer.learning_rate;
+  return valid_metric_scale;
+}
+
+// The shape of an epoch's order: the rows held in memory (0), or streamed in windows of this many
+// file rows (FileWindows), whose order is shuffled window by window. A checkpoint records it.
+// Without --window-rows, as many as two windows of prepared rows (the one trained on, the next
+// being loaded) fit the budget: at most 2^20 file rows, at least a read block. A small
+// --memory-budget-mb then bounds the windows too, not only whether the rows are streamed.
+// (The reader is read only when streaming: rows held in memory have closed it.)
+struct EpochWindows {
+  std::int64_t budget_window = 0;  // the rows of a window by the budget
+  std::int64_t window_rows = 0;
+  std::int64_t order_window = 0;  // 0: the rows are held in memory
+};
+
+EpochWindows epoch_windows(const TrainRun& run, const TrainingTable& table, const RowsPlan& plan) {
+  const TrainTableOptions& options = run.options;
+  const bool stream = plan.stream;
+  EpochWindows windows;
+  windows.budget_window =
+      static_cast<std::int64_t>(plan.budget / (2.0 * static_cast<double>(plan.row_bytes)));
+  windows.window_rows = options.window_rows > 0 ? options.window_rows
+                        : stream
+                            ? std::min(std::int64_t{1} << 20,
+                                       std::max(table.reader().block_rows(), windows.budget_window))
+                            : std::int64_t{1} << 20;
+  windows.order_window =
+      stream ? FileWindows::span_for(table.reader().block_rows(), windows.window_rows) : 0;
+  return windows;
+}
+
+// The training as it runs: the model (of `shape`, stepped by `optimizer`), the trainer's options,
+// whether a refit follows and the weights it starts from, and the checkpoint resumed.
+struct Training {
+  Training(const ModelShape& shape, const OptimizerConfig& optimizer)
+      : shape(shape), optimizer(optimizer) {}
+  const ModelShape& shape;
+  const OptimizerConfig& optimizer;
+  std::unique_ptr<Model> model;
+  TrainerOptions trainer;
+  bool refit = false;
+  ModelParameters refit_start;
   LoadedCheckpoint resumed;
-  if (!options.resume_path.empty()) {
-    resumed = load_checkpoint(options.resume_path);
-    // The checkpoint's best epoch is in the terms of its validation metric's weights: --class-weight
-    // balanced chooses it by the class-weighted metric and --weight weighs that by a column, so another
-    // value would compare a class-weighted log-loss of 0.478 with plain ones of 0.41 and keep an epoch
-    // neither chose. Checked before the features: without --weight W, W is a feature, and the check of
-    // the features would only say that their number differs.
-    static const char* const kValidationWeights[] = {"class-weight", "weight"};
-    if (report.valid_rows > 0) {
-      for (const ChangedOption& c : changed_options(resumed.model.options_json, file.options_json, kValidationWeights)) {
-        const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
-        throw InputError("--resume " + options.resume_path.string() + ": the run that wrote it chose its best epoch " +
-                         (had ? "with --" + c.key + " " + c.was : "without --" + c.key) + "; this run " +
-                         (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
-                         ": its best epoch and patience count are in the other weights' terms; resume " +
-                         (had ? "with --" + c.key + " " + c.was : "without --" + c.key));
-      }
+};
+
+// --resume: the checkpoint checked against this run (the weights and the metric that chose its best
+// epoch, its data and options: check_checkpoint_matches), notes on what differs, the refit
+// reconsidered, and the model and trainer set to continue it.
+void resume_from_checkpoint(const TrainRun& run, const RunSetup& setup, std::int64_t order_window,
+                            ModelFile& file, Training& training) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
+  const bool warm = setup.warm;
+  const std::string& stopping_metric_name = setup.stopping_metric_name;
+  LoadedCheckpoint& resumed = training.resumed;
+  TrainerOptions& trainer = training.trainer;
+  bool& refit = training.refit;
+  resumed = load_checkpoint(options.resume_path);
+  // The checkpoint's best epoch is in the terms of its validation metric's weights: --class-weight
+  // balanced chooses it by the class-weighted metric and --weight weighs that by a column, so
+  // another value would compare a class-weighted log-loss of 0.478 with plain ones of 0.41 and keep
+  // an epoch neither chose. Checked before the features: without --weight W, W is a feature, and
+  // the check of the features would only say that their number differs.
+  static const char* const kValidationWeights[] = {"class-weight", "weight"};
+  if (report.valid_rows > 0) {
+    for (const ChangedOption& c :
+         changed_options(resumed.model.options_json, file.options_json, kValidationWeights)) {
+      const bool had = c.was != kDefaultOption, has = c.is != kDefaultOption;
+      throw InputError(
+          "--resume " + options.resume_path.string() +
+          ": the run that wrote it chose its best epoch " +
+          (had ? "with --" + c.key + " " + c.was : "without --" + c.key) + "; this run " +
+          (has ? "has --" + c.key + " " + c.is : std::string("has none")) +
+          ": its best epoch and patience count are in the other weights' terms; resume " +
+          (had ? "with --" + c.key + " " + c.was : "without --" + c.key));
     }
-    check_checkpoint_matches(options.resume_path, resumed.model, file);
-    for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json,
-                                                 file.options_json, optimizer.kind)) {
-      report.notes.push_back(std::move(note));
-    }
-    const nlohmann::json ck_metrics = nlohmann::json::parse(resumed.model.metrics_json, nullptr, false);
-    // The checkpoint's best epoch, best value and epochs since it are those of its run's --metric:
-    // another one would compare this run's epochs with a value of the other metric (an AUC of 0.85
-    // "improving" on a log-loss of 0.41) and keep an epoch neither metric chose.
-    if (report.valid_rows > 0 && ck_metrics.is_object() && ck_metrics.contains("metric") &&
-        ck_metrics["metric"].is_string() && ck_metrics["metric"] != "train_loss" &&
-        ck_metrics["metric"] != stopping_metric_name) {
-      throw InputError("--resume " + options.resume_path.string() +
-                       ": the run that wrote it chose its best epoch by " +
-                       ck_metrics["metric"].get<std::string>() + ", this one by " +
-                       stopping_metric_name +
-                       " (--metric): its best epoch and patience count are in the other metric's "
-                       "terms; resume with "
-                       "--metric " +
-                       ck_metrics["metric"].get<std::string>());
-    }
-    if (ck_metrics.is_object() && ck_metrics.contains("order_window") && ck_metrics["order_window"].is_number_integer()) {
-      const auto was = ck_metrics["order_window"].get<std::int64_t>();
-      const auto shape = [](std::int64_t w) {
-        return w == 0 ? std::string("held its training rows in memory")
-                      : "streamed its training rows in windows of " + std::to_string(w) + " file rows";
-      };
-      if (was != order_window) {
-        report.notes.push_back("--resume: the run that wrote " + options.resume_path.string() + " " + shape(was) +
-                               ", this one " + shape(order_window) +
-                               ": the epochs' row order differs, so the resumed run will not equal an uninterrupted "
-                               "one (give the same --stream, --window-rows and --memory-budget-mb)");
-      }
-    }
-    // A checkpoint of a retraining run carries its parent, which the model keeps.
-    if (!warm && file.parent.empty()) file.parent = resumed.model.parent;
-    // A refit starts where the checkpoint's run started, which was an earlier model's weights when
-    // that run had --init-model: a resume without it has no such start.
-    if (refit && !warm && !resumed.model.parent.empty()) {
-      const std::string why =
-          "the run that wrote --resume " + options.resume_path.string() +
-          " started from an earlier model (--init-model), where a refit starts too; give that "
-          "--init-model again";
-      if (options.refit == RefitChoice::yes) throw UsageError("--refit yes: " + why);
-      report.notes.push_back("no refit (--refit auto): " + why +
-                             ", or --refit no to keep this note away");
-      refit = false;
-    }
-    // A checkpoint at or past --epochs leaves no epoch to train: the run writes the checkpoint's
-    // best epoch (refitted, when --refit refits), with an empty --metrics-log. Noted, not refused
-    // (a lower --epochs is allowed, see README), but said, since the run looks like a finished one
-    // that trained.
-    const std::int32_t checkpoint_epochs = resumed.state.next_epoch - 1;
-    if (checkpoint_epochs >= trainer.epochs) {
-      report.notes.push_back(
-          "--resume: " + options.resume_path.string() + " has trained " +
-          std::to_string(checkpoint_epochs) + " epoch" + (checkpoint_epochs == 1 ? "" : "s") +
-          ", at or past --epochs " + std::to_string(trainer.epochs) +
-          ": no epoch is trained and the model is the checkpoint's best epoch (" +
-          std::to_string(resumed.state.best_epoch) + ")" +
-          (refit ? ", refitted on every row for its epochs (--refit)" : "") +
-          "; pass a larger --epochs to train on");
-    }
-    model->set_parameters(resumed.state.last);
-    trainer.resume = &resumed.state;
   }
-  if (trainer.checkpoint_every > 0) {
-    if (options.checkpoint_path.empty()) throw InputError("--checkpoint-every needs a checkpoint path");
-    trainer.on_checkpoint = [&](const TrainerState& state) {
-      ModelFile ck = file;
-      nlohmann::json metrics =
-          nlohmann::json::parse(metrics_of(state.history, state.best_epoch, stopping_metric_name));
-      metrics["order_window"] = order_window;
-      ck.metrics_json = metrics.dump();
-      save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1), std::move(ck), state);
+  check_checkpoint_matches(options.resume_path, resumed.model, file);
+  for (std::string& note : resume_option_notes(options.resume_path, resumed.model.options_json,
+                                               file.options_json, training.optimizer.kind)) {
+    report.notes.push_back(std::move(note));
+  }
+  const nlohmann::json ck_metrics =
+      nlohmann::json::parse(resumed.model.metrics_json, nullptr, false);
+  // The checkpoint's best epoch, best value and epochs since it are those of its run's --metric:
+  // another one would compare this run's epochs with a value of the other metric (an AUC of 0.85
+  // "improving" on a log-loss of 0.41) and keep an epoch neither metric chose.
+  if (report.valid_rows > 0 && ck_metrics.is_object() && ck_metrics.contains("metric") &&
+      ck_metrics["metric"].is_string() && ck_metrics["metric"] != "train_loss" &&
+      ck_metrics["metric"] != stopping_metric_name) {
+    throw InputError("--resume " + options.resume_path.string() +
+                     ": the run that wrote it chose its best epoch by " +
+                     ck_metrics["metric"].get<std::string>() + ", this one by " +
+                     stopping_metric_name +
+                     " (--metric): its best epoch and patience count are in the other metric's "
+                     "terms; resume with "
+                     "--metric " +
+                     ck_metrics["metric"].get<std::string>());
+  }
+  if (ck_metrics.is_object() && ck_metrics.contains("order_window") &&
+      ck_metrics["order_window"].is_number_integer()) {
+    const auto was = ck_metrics["order_window"].get<std::int64_t>();
+    const auto shape = [](std::int64_t w) {
+      return w == 0
+                 ? std::string("held its training rows in memory")
+                 : "streamed its training rows in windows of " + std::to_string(w) + " file rows";
     };
-  }
-  // The profile is final: its tables (millions of labels as text, their counts deflated) are
-  // built for the model file while the epochs run.
-  ProfileTablesAhead profile_tables(*file.profile, model_path.string());
-  if (stream) {
-    const FileWindows windows(reader, bound, fitted, train_mask, window_rows,
-                              [&](std::int64_t r) { return target_of_label(label_of(r)); }, weight_of, weighted,
-                              !ctx.is_cuda());
-    report.notes.push_back(
-        "streamed training: " + std::to_string(windows.count()) +
-        (windows.count() == 1 ? " window" : " windows") + " of up to " +
-        std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
-        (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
-         // A budget too small for one read block is raised to one: not "by the budget".
-         : budget_window < window_rows
-             ? std::to_string(std::max<std::int64_t>(budget_window, 0)) +
-                   " rows by the budget, two windows of prepared rows "
-                   "within it, raised to one read block;"
-             : std::to_string(window_rows) +
-                   " rows by the budget, two windows of prepared rows within "
-                   "it, at most 1048576;") +
-        " rounded up to whole read blocks of " +
-        // Chunks larger than --block-rows make the blocks, and so the windows, larger.
-        (reader.block_rows() == options.read.block_rows
-             ? "--block-rows " + std::to_string(reader.block_rows())
-             : std::to_string(reader.block_rows()) + " rows, --block-rows " +
-                   std::to_string(options.read.block_rows) +
-                   " rounded up to whole chunks of the file") +
-        "; prepared training rows take " +
-        number_label(static_cast<float>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
-        " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)");
-    report.outcome = train_model_streamed(ctx, *model, windows, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
-  } else {
-    report.outcome = train_model(ctx, *model, train, valid.rows > 0 ? &valid : nullptr, link, classes, trainer);
-  }
-  if (refit) {
-    // Every row, trained from the start for the epochs the validation rows chose, at the same batch
-    // and the same rates: the first best_epoch epochs of a schedule over trainer.epochs (the rows
-    // make more steps an epoch). The run is not validated, checkpointed or logged; it keeps its
-    // last epoch, and a loss or weights that stop being finite stop it as they stop any run.
-    std::vector<float> refit_targets(static_cast<std::size_t>(refit_rows.block.rows)),
-        refit_weights;
-    for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
-      refit_targets[static_cast<std::size_t>(p)] =
-          target_of_label(label_of(refit_rows.source_row[p]));
+    if (was != order_window) {
+      report.notes.push_back(
+          "--resume: the run that wrote " + options.resume_path.string() + " " + shape(was) +
+          ", this one " + shape(order_window) +
+          ": the epochs' row order differs, so the resumed run will not equal an uninterrupted "
+          "one (give the same --stream, --window-rows and --memory-budget-mb)");
     }
-    if (weighted) {
-      // Balanced class weights over the rows the refit trains on, as a run on every row takes them:
-      // the training rows' n / (K n_c) differs from every row's by the split's rounding of each
-      // class's share, so the refit would not be that run stopped at the chosen epoch.
-      std::vector<double> refit_balance;
-      if (!balance.empty()) {
-        std::vector<double> count(balance.size(), 0.0);
-        for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
-          count[static_cast<std::size_t>(label_of(refit_rows.source_row[p]))] += 1.0;
-        }
-        refit_balance = balanced_class_weights(count);
-      }
-      refit_weights.resize(refit_targets.size());
+  }
+  // A checkpoint of a retraining run carries its parent, which the model keeps.
+  if (!warm && file.parent.empty()) file.parent = resumed.model.parent;
+  // A refit starts where the checkpoint's run started, which was an earlier model's weights when
+  // that run had --init-model: a resume without it has no such start.
+  if (refit && !warm && !resumed.model.parent.empty()) {
+    const std::string why =
+        "the run that wrote --resume " + options.resume_path.string() +
+        " started from an earlier model (--init-model), where a refit starts too; give that "
+        "--init-model again";
+    if (options.refit == RefitChoice::yes) throw UsageError("--refit yes: " + why);
+    report.notes.push_back("no refit (--refit auto): " + why +
+                           ", or --refit no to keep this note away");
+    refit = false;
+  }
+  // A checkpoint at or past --epochs leaves no epoch to train: the run writes the checkpoint's
+  // best epoch (refitted, when --refit refits), with an empty --metrics-log. Noted, not refused
+  // (a lower --epochs is allowed, see README), but said, since the run looks like a finished one
+  // that trained.
+  const std::int32_t checkpoint_epochs = resumed.state.next_epoch - 1;
+  if (checkpoint_epochs >= trainer.epochs) {
+    report.notes.push_back("--resume: " + options.resume_path.string() + " has trained " +
+                           std::to_string(checkpoint_epochs) + " epoch" +
+                           (checkpoint_epochs == 1 ? "" : "s") + ", at or past --epochs " +
+                           std::to_string(trainer.epochs) +
+                           ": no epoch is trained and the model is the checkpoint's best epoch (" +
+                           std::to_string(resumed.state.best_epoch) + ")" +
+                           (refit ? ", refitted on every row for its epochs (--refit)" : "") +
+                           "; pass a larger --epochs to train on");
+  }
+  training.model->set_parameters(resumed.state.last);
+  trainer.resume = &resumed.state;
+}
+
+// Checkpoints every trainer.checkpoint_every epochs: the model file so far, with the trainer's
+// state and the shape of its epochs' order (`order_window`).
+void write_checkpoints(const TrainRun& run, const ModelFile& file, const MetricsRecord& metrics,
+                       const std::string& stopping_metric_name, std::int64_t order_window,
+                       TrainerOptions& trainer) {
+  const TrainTableOptions& options = run.options;
+  if (options.checkpoint_path.empty())
+    throw InputError("--checkpoint-every needs a checkpoint path");
+  trainer.on_checkpoint = [&file, &metrics, &stopping_metric_name, order_window,
+                           &options](const TrainerState& state) {
+    ModelFile ck = file;
+    nlohmann::json metrics_json =
+        nlohmann::json::parse(metrics.json(state.history, state.best_epoch, stopping_metric_name));
+    metrics_json["order_window"] = order_window;
+    ck.metrics_json = metrics_json.dump();
+    save_checkpoint(checkpoint_path_for(options.checkpoint_path, state.next_epoch - 1),
+                    std::move(ck), state);
+  };
+}
+
+// The note on streamed training's windows: how many, of how many file rows, and what sized them.
+std::string streamed_training_note(const TrainRun& run, const TableReader& reader,
+                                   const FileWindows& windows, const EpochWindows& epoch,
+                                   const RowsPlan& plan) {
+  const TrainTableOptions& options = run.options;
+  const TrainReport& report = run.report;
+  const std::int64_t window_rows = epoch.window_rows;
+  const std::int64_t budget_window = epoch.budget_window;
+  const std::int64_t row_bytes = plan.row_bytes;
+  const double budget = plan.budget;
+  return "streamed training: " + std::to_string(windows.count()) +
+         (windows.count() == 1 ? " window" : " windows") + " of up to " +
+         std::to_string(std::min(windows.span(), reader.rows())) + " file rows (" +
+         (options.window_rows > 0 ? "--window-rows " + std::to_string(window_rows)
+          // A budget too small for one read block is raised to one: not "by the budget".
+          : budget_window < window_rows
+              ? std::to_string(std::max<std::int64_t>(budget_window, 0)) +
+                    " rows by the budget, two windows of prepared rows "
+                    "within it, raised to one read block;"
+              : std::to_string(window_rows) +
+                    " rows by the budget, two windows of prepared rows within "
+                    "it, at most 1048576;") +
+         " rounded up to whole read blocks of " +
+         // Chunks larger than --block-rows make the blocks, and so the windows, larger.
+         (reader.block_rows() == options.read.block_rows
+              ? "--block-rows " + std::to_string(reader.block_rows())
+              : std::to_string(reader.block_rows()) + " rows, --block-rows " +
+                    std::to_string(options.read.block_rows) +
+                    " rounded up to whole chunks of the file") +
+         "; prepared training rows take " +
+         number_label(
+             static_cast<float>(static_cast<double>(report.train_rows) * row_bytes / 1e6)) +
+         " MB; budget " + number_label(static_cast<float>(budget / 1e6)) + " MB)";
+}
+
+// The refit (--refit): every row, trained from the start for the epochs the validation rows chose,
+// kept unless it diverges or fits the validation rows clearly worse than the chosen epoch did.
+void refit_on_every_row(const TrainRun& run, std::int64_t held_out, const Targets& targets,
+                        const PreparedRows& refit_rows, const LabeledRows& valid,
+                        const RowLabels& labels, double valid_metric_scale, Training& training) {
+  const TrainTableOptions& options = run.options;
+  const DeviceContext& ctx = run.ctx;
+  TrainReport& report = run.report;
+  const TrainerOptions& trainer = training.trainer;
+  std::unique_ptr<Model>& model = training.model;
+  const PredictionLink& link = targets.link;
+  const std::int32_t classes = targets.classes;
+  const bool weighted = targets.weighted;
+  const std::vector<double>& balance = targets.balance;
+  const std::vector<float>& valid_metric_labels = labels.valid_metric_labels;
+  const auto label_of = [&](std::int64_t file_row) { return targets.label_of(file_row); };
+  const auto target_of_label = [&](float label) { return targets.target_of_label(label); };
+  const auto weight_under = [&](const std::vector<double>& by_class, std::int64_t file_row) {
+    return targets.weight_under(by_class, file_row);
+  };
+  // Every row, trained from the start for the epochs the validation rows chose, at the same batch
+  // and the same rates: the first best_epoch epochs of a schedule over trainer.epochs (the rows
+  // make more steps an epoch). The run is not validated, checkpointed or logged; it keeps its
+  // last epoch, and a loss or weights that stop being finite stop it as they stop any run.
+  std::vector<float> refit_targets(static_cast<std::size_t>(refit_rows.block.rows)), refit_weights;
+  for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
+    refit_targets[static_cast<std::size_t>(p)] =
+        target_of_label(label_of(refit_rows.source_row[p]));
+  }
+  if (weighted) {
+    // Balanced class weights over the rows the refit trains on, as a run on every row takes them:
+    // the training rows' n / (K n_c) differs from every row's by the split's rounding of each
+    // class's share, so the refit would not be that run stopped at the chosen epoch.
+    std::vector<double> refit_balance;
+    if (!balance.empty()) {
+      std::vector<double> count(balance.size(), 0.0);
       for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
-        refit_weights[static_cast<std::size_t>(p)] =
-            weight_under(refit_balance, refit_rows.source_row[p]);
+        count[static_cast<std::size_t>(label_of(refit_rows.source_row[p]))] += 1.0;
       }
+      refit_balance = balanced_class_weights(count);
     }
-    const LabeledRows every{
-        refit_rows.set(refit_targets.data(), weighted ? refit_weights.data() : nullptr),
-        refit_rows.block.rows, nullptr};
-    // The rates of the chosen epochs: a cooldown the first run began after epoch k begins there.
-    const TrainerOptions again =
-        refit_options(trainer, report.outcome.best_epoch, report.outcome.cooldown_after_epoch);
-    if (trainer.progress) {
-      std::cerr << "refit: training again on all " << refit_rows.block.rows << " rows (the "
-                << report.train_rows << " training and " << held_out << " validation rows) for the "
-                << report.outcome.best_epoch
-                << (report.outcome.best_epoch == 1 ? " epoch" : " epochs")
-                << " the validation rows chose\n";
-    }
-    // A fresh model, the first one released before it is made: on a GPU the first run's copy of
-    // the training rows (and its gathered epoch, the dense path's row-major copy) would otherwise
-    // stay on the device beside every row's, which --refit yes does not budget for. The fresh
-    // model trains to the same bits as the first one would again (RefitOnDevice).
-    model.reset();
-    model = make_model(ctx, shape, optimizer, options.trainer.seed);
-    model->set_parameters(refit_start);
-    refit_start = ModelParameters{};
-    model->bind_training_set(every.set);
-    // A refit that diverges (more steps an epoch at the rate the chosen epochs survived) leaves the
-    // chosen epoch's model to be saved, said, rather than ending the run.
-    TrainOutcome refitted;
-    try {
-      refitted = train_model(ctx, *model, every, nullptr, link, classes, again);
-    } catch (const DivergenceError& e) {
-      report.notes.push_back("no refit: training again on all " +
-                             std::to_string(refit_rows.block.rows) + " rows diverged (refit " +
-                             e.what() + "); the chosen epoch's model is saved");
-    }
-    // A refit that fits the validation rows, which it trained on, clearly worse than the chosen
-    // epoch fits them unseen has gone astray: the epochs chosen on an unsteady run were a lucky
-    // draw, which the refit's run need not repeat (plain SGD at a rate it only wanders at: log-loss
-    // 9.96 refitted, 3.16 chosen). The chosen epoch's model is saved instead, said. "Clearly": by
-    // more than kRefitWorseMargin of the metric's scale, the default --stop-margin, since the
-    // chosen epoch is the best of several noisy ones and the refit's is one (a constant rate of
-    // 0.05: 0.5553 refitted, 0.5518 chosen, on a scale of 0.69, is such noise).
-    if (!refitted.history.empty()) {
-      const std::string& metric = report.outcome.metric;
-      const EpochRecord& chosen =
-          report.outcome.history.at(static_cast<std::size_t>(report.outcome.best_epoch - 1));
-      const double chosen_value =
-          std::isnan(chosen.selection) ? chosen.valid.values.at(metric) : chosen.selection;
-      std::vector<float> predictions(static_cast<std::size_t>(valid.rows * link.outputs));
-      predict(*model, link, valid.set.rows, predictions);
-      const float* weighing = valid.selection_weights ? valid.selection_weights : valid.set.weights;
-      const double refit_value =
-          compute_metrics(
-              ctx, link.task, predictions, valid_metric_labels,
-              weighing ? std::span<const float>(weighing, static_cast<std::size_t>(valid.rows))
-                       : std::span<const float>(),
-              classes)
-              .values.at(metric);
-      const double margin =
-          std::isfinite(valid_metric_scale) ? kRefitWorseMargin * valid_metric_scale : 0.0;
-      const bool astray = higher_is_better(metric) ? refit_value < chosen_value - margin
-                                                   : refit_value > chosen_value + margin;
-      if (std::isfinite(chosen_value) && (astray || std::isnan(refit_value))) {
-        std::ostringstream note;
-        note << "no refit: the model trained again on all " << refit_rows.block.rows
-             << " rows scored " << metric << " " << refit_value
-             << " on the validation rows it trained on, worse than the " << chosen_value
-             << " of epoch " << report.outcome.best_epoch << " without them, by more than "
-             << margin << " (its training went otherwise); the chosen epoch's model is saved";
-        report.notes.push_back(note.str());
-      } else {
-        report.outcome.best = std::move(refitted.best);
-        report.refit_rows = refit_rows.block.rows;
-        report.refit_epochs = report.outcome.best_epoch;
-        report.refit_train_loss = refitted.history.back().train_loss;
-      }
+    refit_weights.resize(refit_targets.size());
+    for (std::int64_t p = 0; p < refit_rows.block.rows; ++p) {
+      refit_weights[static_cast<std::size_t>(p)] =
+          weight_under(refit_balance, refit_rows.source_row[p]);
     }
   }
+  const LabeledRows every{
+      refit_rows.set(refit_targets.data(), weighted ? refit_weights.data() : nullptr),
+      refit_rows.block.rows, nullptr};
+  // The rates of the chosen epochs: a cooldown the first run began after epoch k begins there.
+  const TrainerOptions again =
+      refit_options(trainer, report.outcome.best_epoch, report.outcome.cooldown_after_epoch);
+  if (trainer.progress) {
+    std::cerr << "refit: training again on all " << refit_rows.block.rows << " rows (the "
+              << report.train_rows << " training and " << held_out << " validation rows) for the "
+              << report.outcome.best_epoch
+              << (report.outcome.best_epoch == 1 ? " epoch" : " epochs")
+              << " the validation rows chose\n";
+  }
+  // A fresh model, the first one released before it is made: on a GPU the first run's copy of
+  // the training rows (and its gathered epoch, the dense path's row-major copy) would otherwise
+  // stay on the device beside every row's, which --refit yes does not budget for. The fresh
+  // model trains to the same bits as the first one would again (RefitOnDevice).
+  model.reset();
+  model = make_model(ctx, training.shape, training.optimizer, options.trainer.seed);
+  model->set_parameters(training.refit_start);
+  training.refit_start = ModelParameters{};
+  model->bind_training_set(every.set);
+  // A refit that diverges (more steps an epoch at the rate the chosen epochs survived) leaves the
+  // chosen epoch's model to be saved, said, rather than ending the run.
+  TrainOutcome refitted;
+  try {
+    refitted = train_model(ctx, *model, every, nullptr, link, classes, again);
+  } catch (const DivergenceError& e) {
+    report.notes.push_back("no refit: training again on all " +
+                           std::to_string(refit_rows.block.rows) + " rows diverged (refit " +
+                           e.what() + "); the chosen epoch's model is saved");
+  }
+  // A refit that fits the validation rows, which it trained on, clearly worse than the chosen
+  // epoch fits them unseen has gone astray: the epochs chosen on an unsteady run were a lucky
+  // draw, which the refit's run need not repeat (plain SGD at a rate it only wanders at: log-loss
+  // 9.96 refitted, 3.16 chosen). The chosen epoch's model is saved instead, said. "Clearly": by
+  // more than kRefitWorseMargin of the metric's scale, the default --stop-margin, since the
+  // chosen epoch is the best of several noisy ones and the refit's is one (a constant rate of
+  // 0.05: 0.5553 refitted, 0.5518 chosen, on a scale of 0.69, is such noise).
+  if (!refitted.history.empty()) {
+    const std::string& metric = report.outcome.metric;
+    const EpochRecord& chosen =
+        report.outcome.history.at(static_cast<std::size_t>(report.outcome.best_epoch - 1));
+    const double chosen_value =
+        std::isnan(chosen.selection) ? chosen.valid.values.at(metric) : chosen.selection;
+    std::vector<float> predictions(static_cast<std::size_t>(valid.rows * link.outputs));
+    predict(*model, link, valid.set.rows, predictions);
+    const float* weighing = valid.selection_weights ? valid.selection_weights : valid.set.weights;
+    const double refit_value =
+        compute_metrics(ctx, link.task, predictions, valid_metric_labels,
+                        weighing
+                            ? std::span<const float>(weighing, static_cast<std::size_t>(valid.rows))
+                            : std::span<const float>(),
+                        classes)
+            .values.at(metric);
+    const double margin =
+        std::isfinite(valid_metric_scale) ? kRefitWorseMargin * valid_metric_scale : 0.0;
+    const bool astray = higher_is_better(metric) ? refit_value < chosen_value - margin
+                                                 : refit_value > chosen_value + margin;
+    if (std::isfinite(chosen_value) && (astray || std::isnan(refit_value))) {
+      std::ostringstream note;
+      note << "no refit: the model trained again on all " << refit_rows.block.rows
+           << " rows scored " << metric << " " << refit_value
+           << " on the validation rows it trained on, worse than the " << chosen_value
+           << " of epoch " << report.outcome.best_epoch << " without them, by more than " << margin
+           << " (its training went otherwise); the chosen epoch's model is saved";
+      report.notes.push_back(note.str());
+    } else {
+      report.outcome.best = std::move(refitted.best);
+      report.refit_rows = refit_rows.block.rows;
+      report.refit_epochs = report.outcome.best_epoch;
+      report.refit_train_loss = refitted.history.back().train_loss;
+    }
+  }
+}
+
+// Notes on how the training went: --init-model scoring better than every epoch, an undefined
+// validation metric, divergence, a model of no features or one worse than a constant.
+void note_training_outcome(const TrainRun& run, double start_value, const LabeledRows& valid,
+                           const RowLabels& labels, const Targets& targets,
+                           const FittedPreparation& fitted) {
+  const TrainTableOptions& options = run.options;
+  TrainReport& report = run.report;
+  const bool weighted = targets.weighted;
+  const std::vector<float>& valid_metric_labels = labels.valid_metric_labels;
+  const std::vector<float>& valid_weights = labels.valid_weights;
+  const std::vector<double>& balance = targets.balance;
   if (valid.rows > 0) report.best_valid = report.outcome.history.at(report.outcome.best_epoch - 1).valid;
   if (std::isfinite(start_value) && report.outcome.best_epoch > 0) {
     const EpochRecord& kept =
@@ -1673,10 +2113,22 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
                                                       balance);
     if (!note.empty()) report.notes.push_back(note);
   }
-  stage_done("train");
+}
 
-  // Moved, not copied: a table of hashed crosses may hold 2^24 weights and more.
-  file.parameters = std::move(report.outcome.best);
+// The prediction summary the model file stores (save_model waits for it), or a note when there are
+// no rows held to predict.
+std::future<PredictionSummary> summarize_kept_predictions(const TrainRun& run,
+                                                          const ModelFile& file, Training& training,
+                                                          const PredictionLink& link,
+                                                          const HeldRows& held,
+                                                          std::int64_t valid_count, bool stream) {
+  const TrainTableOptions& options = run.options;
+  const DeviceContext& ctx = run.ctx;
+  TrainReport& report = run.report;
+  std::unique_ptr<Model>& model = training.model;
+  const ModelShape& shape = training.shape;
+  const PreparedRows& train_rows = held.train;
+  const PreparedRows& valid_rows = held.valid;
   // The kept parameters' predictions on the validation rows (without any, on the training rows when
   // they are held in memory): the reference of `lathe drift` for the model's output. On the CPU
   // made on a thread of their own, with one core, while save_model writes the weights and the
@@ -1684,9 +2136,12 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   // cores) and 0.2 s on the highcard training rows. On a GPU made where save_model needs them.
   // The model and the rows are kept until the file is written.
   std::future<PredictionSummary> predictions;
-  if (const PreparedRows* rows = valid.rows > 0 ? &valid_rows : !stream ? &train_rows : nullptr; rows && rows->block.rows > 0) {
+  if (const PreparedRows* rows = valid_count > 0 ? &valid_rows
+                                 : !stream       ? &train_rows
+                                                 : nullptr;
+      rows && rows->block.rows > 0) {
     model->set_parameters(file.parameters);
-    const char* source = valid.rows > 0 ? "validation" : "training";
+    const char* source = valid_count > 0 ? "validation" : "training";
     const bool own_thread = !ctx.is_cuda();
     predictions = std::async(own_thread ? std::launch::async : std::launch::deferred,
                              [&model, &link, &shape, rows, source, own_thread, task = options.task] {
@@ -1703,21 +2158,163 @@ TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& d
   } else {
     report.notes.push_back("no validation rows and streamed training rows: the model stores no summary of its predictions");
   }
-  file.metrics_json = metrics_of(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
+  return predictions;
+}
+
+// The model file's "metrics" attribute at the end: MetricsRecord's, with where the rate began to
+// decay and how the parent did on the validation rows.
+std::string final_metrics_json(const TrainReport& report, const MetricsRecord& metrics) {
+  std::string metrics_json =
+      metrics.json(report.outcome.history, report.outcome.best_epoch, report.outcome.metric);
   if (report.outcome.cooldown_after_epoch > 0 || !report.init_model_valid.values.empty()) {
     // Where the rate began to decay (--cooldown), and how the parent did on the validation rows
     // (--init-model): eval's "training" and the report say so.
-    nlohmann::json stored = nlohmann::json::parse(file.metrics_json);
+    nlohmann::json stored = nlohmann::json::parse(metrics_json);
     if (report.outcome.cooldown_after_epoch > 0)
       stored["cooldown_after_epoch"] = report.outcome.cooldown_after_epoch;
     if (!report.init_model_valid.values.empty())
       stored["init_model_valid"] = metrics_to_json(report.init_model_valid);
-    file.metrics_json = stored.dump();
+    metrics_json = stored.dump();
   }
+  return metrics_json;
+}
+
+}  // namespace
+
+TrainReport train_table(const DeviceContext& ctx, const std::filesystem::path& data,
+                        const std::filesystem::path& model_path, const TrainTableOptions& options) {
+  TrainReport report;
+  StageClock clock(report);
+  const TrainRun run{ctx, data, options, report};
+  // The options checked, --init-model and a prepared file's tag read.
+  const RunSetup setup = settle_run(run);
+  // The labels read and mapped, the rows split, the preparation options resolved.
+  TrainingTable table;
+  read_training_labels(run, setup, table);
+  const RowSplit split = split_rows(run, table);
+  note_label_classes(run, setup, table.labels);
+  const PreparationPlan plan = resolve_preparation_options(run, setup, table);
+  clock.done("read");
+  // Columns that are not features are not profiled (nor read): a `--drop`ped id column of strings
+  // costs nothing, whatever its labels.
+  FittedData fit;
+  fit.profile = profile_training_rows(run, plan, table, split);
+  clock.done("profile");
+  // The preparation fitted on the training rows (or kept from --init-model), and what the model
+  // fits.
+  if (setup.warm) check_init_model(run, setup, table.labels);
+  fit_preparation(run, setup, plan, table, split, fit);
+  const Targets targets = make_targets(run, setup, table, split);
+  const OptimizerConfig optimizer = choose_optimizer(run, fit.fitted);
+  // The rows prepared: held in memory (the training and validation rows, and every row again for a
+  // refit), or the validation rows only, the training rows streamed while training.
+  const RowsPlan rows = plan_rows(run, table, split, fit.fitted, optimizer);
+  HeldRows held;
+  prepare_held_rows(run, table, split, fit, rows, optimizer, held);
+  // Labels and weights per prepared row. A validation file is prepared with the same binding rules.
+  if (split.separate_valid) read_valid_file(run, setup, table, fit, held);
+  report.valid_rows = held.valid.block.rows;
+  std::vector<ColumnInfo> input_schema = model_input_schema(table.reader(), plan, fit.fitted);
+  // Rows held in memory are all read: the reader (its labels and code maps) and the binding (a
+  // label's slot, a slot's label hash) are closed before the model's parameters are made. Streamed
+  // rows are read window by window during training, which keeps both.
+  if (!rows.stream) {
+    fit.swap_profile_labels(table.reader());  // the profile's for good
+    table.open_reader.reset();
+    fit.bound = BoundPreparation{};
+  }
+  clock.done("prepare");
+
+  const RowLabels labels = label_rows(table, split, targets, held);
+  // --huber-delta is in the units of the label fitted (t(label) under a --target-transform); the
+  // model's loss sees the standardized target.
+  const float huber_delta = static_cast<float>(options.huber_delta / targets.link.target_std);
+  const ModelShape shape = shape_for(fit.fitted, options.task, options.kind, targets.classes,
+                                     options.huber, huber_delta, options.factors);
+  Training training(shape, optimizer);
+  training.model = make_model(ctx, shape, optimizer, options.trainer.seed);
+  if (setup.warm)
+    start_from_init_model(run, setup, fit.fitted, targets.link, shape, *training.model);
+  const bool weighted = targets.weighted;
+  LabeledSets sets{
+      {held.train.set(labels.train_targets.data(),
+                      weighted ? labels.train_weights.data() : nullptr),
+       held.train.block.rows, labels.train_metric_labels.data()},
+      {{held.valid.view(), labels.valid_targets.data(),
+        weighted ? labels.valid_weights.data() : nullptr},
+       held.valid.block.rows,
+       labels.valid_metric_labels.data(),
+       labels.valid_selection_weights.empty() ? nullptr : labels.valid_selection_weights.data()}};
+  const LabeledRows& valid = sets.valid;
+  if (!rows.stream) training.model->bind_training_set(sets.train.set);
+  // A retraining run measures its starting model (--init-model's weights, as carried) on the
+  // validation rows before its first epoch: a monitoring loop wants to know whether retraining on
+  // the new rows did better than the parent there, and the run says so when none of its epochs did.
+  // A resumed run has trained from it already.
+  double start_value = NAN;
+  if (setup.warm && valid.rows > 0 && options.resume_path.empty()) {
+    start_value = measure_init_model(run, setup, targets, *training.model, valid, labels);
+  }
+  // The refit starts where this run starts: zero weights (an fm's seeded factors), or
+  // --init-model's.
+  training.refit = rows.refit;
+  if (training.refit) training.refit_start = training.model->parameters();
+
+  ModelFile file = describe_model(run, setup, table.labels, targets.link, shape, fit.fitted,
+                                  std::move(input_schema));
+  store_training_profile(file, std::move(fit.profile), plan,
+                         rows.stream ? &table.reader() : nullptr);
+  if (setup.warm) file.parent = parent_record(setup.init, options.init_model, options.refit_prep);
+  const MetricsRecord metrics{report, held.valid_file, split.separate_valid, split.valid_fraction,
+                              valid.rows};
+
+  training.trainer = choose_trainer_options(run, setup, plan, fit.fitted, file);
+  const double valid_metric_scale = validation_metric_scale(run, setup, targets, labels);
+  if (options.stop_margin > 0 && std::isfinite(valid_metric_scale)) {
+    training.trainer.overfit_margin = options.stop_margin * valid_metric_scale;
+  }
+  const EpochWindows windows = epoch_windows(run, table, rows);
+  report.learning_rate = training.trainer.learning_rate;
+  if (!options.resume_path.empty())
+    resume_from_checkpoint(run, setup, windows.order_window, file, training);
+  if (training.trainer.checkpoint_every > 0) {
+    write_checkpoints(run, file, metrics, setup.stopping_metric_name, windows.order_window,
+                      training.trainer);
+  }
+  // The profile is final: its tables (millions of labels as text, their counts deflated) are
+  // built for the model file while the epochs run.
+  ProfileTablesAhead profile_tables(*file.profile, model_path.string());
+  if (rows.stream) {
+    const FileWindows file_windows(
+        table.reader(), fit.bound, fit.fitted, split.train_mask, windows.window_rows,
+        [&](std::int64_t r) { return targets.target_of_label(targets.label_of(r)); },
+        [&](std::int64_t r) { return targets.weight_of(r); }, weighted, !ctx.is_cuda());
+    report.notes.push_back(
+        streamed_training_note(run, table.reader(), file_windows, windows, rows));
+    report.outcome =
+        train_model_streamed(ctx, *training.model, file_windows, valid.rows > 0 ? &valid : nullptr,
+                             targets.link, targets.classes, training.trainer);
+  } else {
+    report.outcome =
+        train_model(ctx, *training.model, sets.train, valid.rows > 0 ? &valid : nullptr,
+                    targets.link, targets.classes, training.trainer);
+  }
+  if (training.refit) {
+    refit_on_every_row(run, split.held_out(), targets, held.refit, valid, labels,
+                       valid_metric_scale, training);
+  }
+  note_training_outcome(run, start_value, valid, labels, targets, fit.fitted);
+  clock.done("train");
+
+  // Moved, not copied: a table of hashed crosses may hold 2^24 weights and more.
+  file.parameters = std::move(report.outcome.best);
+  std::future<PredictionSummary> predictions =
+      summarize_kept_predictions(run, file, training, targets.link, held, valid.rows, rows.stream);
+  file.metrics_json = final_metrics_json(report, metrics);
   file.history_json = epoch_history_json(report.outcome.history);
   save_model(model_path, file, nullptr, &profile_tables, &predictions);
-  stage_done("save");
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  clock.done("save");
+  report.seconds = clock.total_seconds();
   return report;
 }
 
