@@ -125,7 +125,9 @@ void add_import_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args, cmd] {
     refuse_empty_paths(*cmd, {"csv", "out"});
-    check_output_paths({{"the output", args->out, "the imported table"}}, {{"the CSV file", args->csv}});
+    const WrittenFile output{"the output", args->out, "the imported table"};
+    check_output_paths({output}, {{"the CSV file", args->csv}});
+    refuse_replacing_another_kind(output, false);
     CsvImportOptions options;
     options.categorical = split_names(args->categorical);
     options.numeric = split_names(args->numeric);

@@ -1,11 +1,12 @@
 #include "cli/output_paths.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
+#include <cstdio>
 #include <system_error>
 #include <utility>
 
+#include "io/hdf5_handle.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
 
@@ -60,6 +61,51 @@ void OutputPathCheck::check(const WrittenFile& output) const {
 void OutputPathCheck::add(const WrittenFile& output) {
   check(output);
   if (!output.path.empty()) outputs_.push_back(output);
+}
+
+ExistingFile existing_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec) || std::filesystem::file_size(path, ec) == 0 ||
+      ec) {
+    return ExistingFile::none;
+  }
+  // HDF5's signature first: HDF5 itself would take a CSV for a damaged file.
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return ExistingFile::none;
+  char head[8] = {};
+  const std::size_t read = std::fread(head, 1, sizeof head, file);
+  std::fclose(file);
+  static constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+  if (read < sizeof head || !std::equal(head, head + sizeof head, kHdf5Signature))
+    return ExistingFile::other;
+  try {
+    const h5::H5Handle h5_file = h5::open_file_for_reading(path);
+    const std::string context = path.string();
+    if (h5::attribute_exists(h5_file.get(), "lathe_model_format_version", context))
+      return ExistingFile::model;
+    if (h5::attribute_exists(h5_file.get(), "lathe_model", context)) return ExistingFile::scores;
+    return ExistingFile::table;
+  } catch (const Error&) {
+    return ExistingFile::none;  // locked or damaged: the writer's own checks say what is wrong
+  }
+}
+
+void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model) {
+  if (output.path.empty()) return;
+  const ExistingFile there = existing_file(output.path);
+  std::string what;
+  if (!writes_model && there == ExistingFile::model) {
+    what = "is a model file written by `lathe train`";
+  } else if (writes_model && there == ExistingFile::table) {
+    what = "is a table of data";
+  } else if (writes_model && there == ExistingFile::scores) {
+    what = "holds the scores `lathe score` wrote";
+  } else {
+    return;
+  }
+  throw InputError(output.option + " " + output.path + " " + what + ", which " + output.contents +
+                   " would replace; it is left as it is: give " + output.option +
+                   " another name, or remove " + output.path + " first");
 }
 
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs) {

@@ -2,7 +2,9 @@
 // output may replace one of the command's inputs or another of its outputs, and each output must be
 // writable where it is named. An output that is an input or another output is a UsageError (exit 2)
 // naming the option and both paths, e.g. "--out m.h5 is the model file m.h5; write the scores
-// elsewhere"; an output that cannot be written where it is named is an InputError (exit 1).
+// elsewhere"; an output that cannot be written where it is named is an InputError (exit 1). An
+// output that would replace a file of another kind (a model by a table, a table by a model) is an
+// InputError too (refuse_replacing_another_kind).
 #pragma once
 
 #include <filesystem>
@@ -49,6 +51,25 @@ class OutputPathCheck {
   std::vector<ReadFile> inputs_;
   std::vector<WrittenFile> outputs_;
 };
+
+// What an existing file holds, told by the marks Lathe's writers leave on an HDF5 file's root.
+enum class ExistingFile {
+  none,    // no regular file there, an empty one (nothing to lose), or HDF5 that cannot be opened
+  model,   // lathe_model_format_version: a model or checkpoint written by `lathe train`
+  scores,  // lathe_model: the scores `lathe score --format h5` wrote
+  table,   // any other HDF5 file: a table of data (imported, prepared, synthetic, another writer's)
+  other,   // not HDF5: a CSV, any other file
+};
+ExistingFile existing_file(const std::filesystem::path& path);
+
+// InputError (exit 1) when `output` would replace a file of a kind its command does not write, so
+// that earlier models and data are never lost: with `writes_model` false (`lathe import`,
+// `prepare`, `synth`, `score --out FILE`), a model file; with it true (`lathe train --out`), a
+// table of data or scores (HDF5 files other than a model; any other file, one not HDF5 among them,
+// is replaced as before). The message names the file, what it is, and the ways on (another name,
+// or remove it first). A file of the output's own kind is replaced as before (the model of an
+// earlier run, an earlier import), and a path with no file passes.
+void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model);
 
 // OutputPathCheck(inputs) with every output added in turn.
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);

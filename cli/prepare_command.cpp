@@ -51,8 +51,9 @@ void add_prepare_command(CLI::App& app) {
     const auto start = std::chrono::steady_clock::now();
     // An empty --from reads as no option: NEW would get a preparation fitted on itself.
     refuse_empty_paths(*cmd, {"in", "out", "--from"});
-    check_output_paths({{"the output", args->out, "the prepared table"}},
-                       {{"the input file", args->in}, {"the --from file", args->from}});
+    const WrittenFile output{"the output", args->out, "the prepared table"};
+    check_output_paths({output}, {{"the input file", args->in}, {"the --from file", args->from}});
+    refuse_replacing_another_kind(output, false);
     PrepareTableOptions options;
     if (args->from.empty()) {
       options.preparation = parse_preparation_args(args->preparation);

@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/note_printer.h"
 #include "cli/output_paths.h"
+#include "io/prepared_data.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
 #include "lathe/scorer.h"
@@ -199,6 +200,27 @@ void add_score_command(CLI::App& app) {
               (lower_extension(outputs[i]) == ".csv" ? "the CSV the input was imported from?"
                                                      : "another file of that name") +
               "); it is left as it is: give --out another folder");
+        }
+      } else if (!to_stdout) {
+        // An output file named by the user may replace earlier scores, but not a model, nor the
+        // file the input was made from (`lathe import DATA.csv DATA.h5`, then `--out DATA.csv`):
+        // the refusal of an output folder's name, for a name given in full.
+        const WrittenFile output{"--out", out.string(), "the scores"};
+        refuse_replacing_another_kind(output, false);
+        const std::filesystem::path input(args->inputs.front());
+        std::string source;
+        bool prepared = false;
+        try {
+          source = prepared_from(input);
+          prepared = !source.empty() && read_prepared_tag(input).has_value();
+        } catch (const Error&) {
+          // A missing or unreadable input is reported where it is scored.
+        }
+        if (!source.empty() && std::filesystem::equivalent(input.parent_path() / source, out, ec)) {
+          throw UsageError("--out " + out.string() + " is " +
+                           (input.parent_path() / source).string() + ", the file " +
+                           input.string() + " was " + (prepared ? "prepared" : "imported") +
+                           " from; write the scores elsewhere");
         }
       }
       loaded = std::make_unique<Scorer>(args->model, args->device);

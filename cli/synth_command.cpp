@@ -50,7 +50,9 @@ void add_synth_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->callback([args, cmd] {
     refuse_empty_paths(*cmd, {"--out"});
-    check_output_paths({{"--out", args->out, "the synthetic table"}}, {});
+    const WrittenFile output{"--out", args->out, "the synthetic table"};
+    check_output_paths({output}, {});
+    refuse_replacing_another_kind(output, false);
     // IsMember has replaced the values with the spelling listed above.
     args->options.task = args->task == "binary"       ? SynthTask::binary
                          : args->task == "multiclass" ? SynthTask::multiclass

@@ -181,6 +181,45 @@ class OutputPathTest(unittest.TestCase):
                 self.assertRefused(args, names, [self.model, self.data, self.csv], code=2)
         self.assertFalse(os.path.exists(report))
 
+    def test_an_output_never_replaces_a_file_of_another_kind(self):
+        # QA: `lathe import new.csv m.h5` replaced the model m.h5 with a table, exit 0; `lathe train
+        # --out` onto a table of data replaced the data with a model. Refused (exit 1) before anything
+        # is written, naming the file, what it is and the ways on; a file of the output's own kind is
+        # still replaced (an earlier model by a model, a table by a table, scores by scores).
+        other_model, table = self.path("old_model.h5"), self.path("other.h5")
+        shutil.copy(self.model, other_model)
+        shutil.copy(self.data, table)
+        kept = [self.model, other_model, self.data, table, self.csv]
+        ways = "another name, or remove "
+        model_cases = [
+            (["import", self.csv, self.model, "--quiet"], "the output " + self.model),
+            (["prepare", self.data, self.model, "--label", "label", "--quiet"], "the output " + self.model),
+            (["synth", "--task", "binary", "--rows", 100, "--features", 2, "--out", self.model, "--quiet"], "--out " + self.model),
+            (["score", self.model, self.data, "--out", other_model, "--quiet"], "--out " + other_model),
+            (["score", self.model, self.data, "--out", other_model, "--format", "csv", "--quiet"],
+             "--out " + other_model),
+        ]
+        for args, named in model_cases:
+            with self.subTest(command=args[0]):
+                self.assertRefused(args, [named + " is a model file written by `lathe train`", ways], kept)
+        self.assertRefused(["train", self.data, "--task", "binary", "--label", "label", "--out", table, "--epochs", 2,
+                            "--device", "cpu", "--quiet"],
+                           [f"--out {table} is a table of data, which the model would replace", "give --out " + ways +
+                            table], kept)
+        scores = self.path("s.h5")
+        checked("score", self.model, self.data, "--out", scores, "--quiet")
+        with self.subTest(train_out="scores"):
+            self.assertRefused(self.train_args(out="s.h5"), ["--out " + scores + " holds the scores"], [scores])
+        # Files of the output's own kind.
+        checked("import", self.csv, table, "--quiet")
+        checked("synth", "--task", "binary", "--rows", 100, "--features", 2, "--out", table, "--quiet")
+        checked("prepare", self.data, table, "--label", "label", "--quiet")
+        checked(*self.train_args(out="old_model.h5"))
+        checked("score", self.model, self.data, "--out", scores, "--quiet")
+        # An empty file holds nothing to lose (a name made by mktemp).
+        open(self.path("empty.h5"), "w").close()
+        checked(*self.train_args(out="empty.h5"))
+
     def test_output_spelled_differently_is_still_the_input(self):
         os.symlink("m.h5", self.path("link.h5"))
         os.link(self.model, self.path("hard.h5"))

@@ -397,6 +397,44 @@ class ScoreTest(unittest.TestCase):
             self.score(self.telco_model, *inputs, "--out", folder, *flags)
         self.assertEqual(len(pd.read_csv(os.path.join(folder, "a.csv"))), 40)
 
+    def test_an_output_file_never_replaces_the_file_its_input_was_made_from(self):
+        # `lathe import a.csv a.h5`, then `lathe score M a.h5 --out a.csv` put the scores in place of
+        # the raw CSV (an output folder was refused so, 547d706; a file named in full was not), and
+        # `--out` a model file replaced the model. Refused before anything is scored; a file of
+        # scores is still replaced.
+        data = pd.DataFrame({n: (v[:40] if l is None else [l[c] if c >= 0 else None for c in v[:40]])
+                             for n, v, l in self.telco_columns()})
+        data.to_csv(self.path("a.csv"), index=False)
+        run("import", self.path("a.csv"), self.path("a.h5"), "--quiet")
+        run("prepare", self.path("a.h5"), self.path("p.h5"), "--from", self.telco_model, "--quiet")
+        with open(self.path("a.csv"), "rb") as f:
+            raw = f.read()
+        for spelling, flags in [(self.path("a.csv"), []), (self.path("a.csv"), ["--id", "tenure"]),
+                                (os.path.join(self.dir, ".", "a.csv"), ["--format", "csv"])]:
+            proc, _ = self.score(self.telco_model, self.path("a.h5"), "--out", spelling, *flags, check=False)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(f"--out {spelling} is {self.path('a.csv')}, the file {self.path('a.h5')} was imported "
+                          "from; write the scores elsewhere", proc.stderr)
+            with open(self.path("a.csv"), "rb") as f:
+                self.assertEqual(f.read(), raw)
+        # Scores of a prepared file over the file it was prepared from.
+        with open(self.path("a.h5"), "rb") as f:
+            table = f.read()
+        proc, _ = self.score(self.telco_model, self.path("p.h5"), "--out", self.path("a.h5"), check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(f"the file {self.path('p.h5')} was prepared from", proc.stderr)
+        with open(self.path("a.h5"), "rb") as f:
+            self.assertEqual(f.read(), table)
+        # Another model file is no output either (exit 1: the file is what it is).
+        shutil.copy(self.telco_model, self.path("old_model.h5"))
+        proc, _ = self.score(self.telco_model, self.path("a.h5"), "--out", self.path("old_model.h5"), check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("is a model file written by `lathe train`, which the scores would replace", proc.stderr)
+        # Earlier scores, CSV or HDF5, are replaced as before; so is a CSV of another name.
+        for name in ["s.csv", "s.h5", "s.csv", "s.h5"]:
+            _, summary = self.score(self.telco_model, self.path("a.h5"), "--out", self.path(name), "--quiet")
+            self.assertEqual(summary["failed"], 0)
+
     def test_data_given_as_the_model_says_the_model_comes_first(self):
         # `lathe score DATA.h5 MODEL.h5` said "not a Lathe model file (no lathe_model_format_version)",
         # where a model given as data says what goes where.

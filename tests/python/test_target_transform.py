@@ -270,8 +270,9 @@ class TargetTransformTest(ImportedFramesCase):
         far.loc[0, "x1"] = 1e6
         far.loc[1, "x1"] = -1e6
         data = import_frame(far, self.dir, "far")
-        proc = checked("score", model, data, "--out", self.path("far.csv"), "--device", "cpu", "--quiet")
-        got = pd.read_csv(self.path("far.csv"))["prediction"].to_numpy()
+        # Not far.csv, the file far.h5 was imported from: scores never replace it.
+        proc = checked("score", model, data, "--out", self.path("far_scores.csv"), "--device", "cpu", "--quiet")
+        got = pd.read_csv(self.path("far_scores.csv"))["prediction"].to_numpy()
         self.assertEqual(sorted([np.isinf(got[0]), np.isinf(got[1])]), [False, True], got)
         self.assertEqual(min(got[0], got[1]), 0.0, got)
         self.assertTrue(np.all(np.isfinite(got[2:])), got)
