@@ -108,6 +108,23 @@ void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model)
                    " another name, or remove " + output.path + " first");
 }
 
+void refuse_input_of_another_kind(const std::string& option, const std::string& path,
+                                  bool takes_model, const std::string& takes) {
+  if (path.empty()) return;
+  const ExistingFile there = existing_file(path);
+  std::string what;
+  if (takes_model && there == ExistingFile::table) {
+    what = "is a table of data, not a model file written by `lathe train`";
+  } else if (takes_model && there == ExistingFile::scores) {
+    what = "holds the scores `lathe score` wrote, not a model file written by `lathe train`";
+  } else if (!takes_model && there == ExistingFile::model) {
+    what = "is a model file written by `lathe train`, not a table of data";
+  } else {
+    return;
+  }
+  throw InputError(option + " " + path + " " + what + ": " + option + " takes " + takes);
+}
+
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs) {
   OutputPathCheck paths(inputs);
   for (const WrittenFile& output : outputs) paths.add(output);

@@ -71,6 +71,14 @@ ExistingFile existing_file(const std::filesystem::path& path);
 // earlier run, an earlier import), and a path with no file passes.
 void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model);
 
+// InputError naming `option` when the file it names is of the wrong kind for it, saying what the
+// option takes (`takes`: "the model to continue from") where the readers' own messages would give
+// the order of the positional arguments (`lathe score MODEL.h5 DATA.h5`): with `takes_model`
+// (--init-model), a table of data or scores; else (--eval, --drift, --valid), a model file. An
+// empty path, a missing file or any other file is left to the reader.
+void refuse_input_of_another_kind(const std::string& option, const std::string& path,
+                                  bool takes_model, const std::string& takes);
+
 // OutputPathCheck(inputs) with every output added in turn.
 void check_output_paths(const std::vector<WrittenFile>& outputs, const std::vector<ReadFile>& inputs);
 

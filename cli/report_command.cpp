@@ -54,6 +54,14 @@ void add_report_command(CLI::App& app) {
     check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
                                                               {"the --eval file", args->eval},
                                                               {"the --drift file", args->drift}});
+    // A model given as data is told what the option takes, not the order of `lathe score`'s
+    // arguments.
+    refuse_input_of_another_kind(
+        "--eval", args->eval, false,
+        "labeled data to evaluate the model on (the model is the first argument)");
+    refuse_input_of_another_kind(
+        "--drift", args->drift, false,
+        "new data to compare with the model's training data (the model is the first argument)");
     const DeviceContext ctx = DeviceContext::select(args->device);
     HtmlReportOptions options;
     options.model = args->model;

@@ -503,6 +503,12 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
       throw InputError(std::string(flag) + " " + path + ": no such file");
     }
   }
+  // A file of the wrong kind, named with its option: the readers' own messages give the order of
+  // `lathe score MODEL.h5 DATA.h5`'s arguments, which this command does not have.
+  refuse_input_of_another_kind(
+      "--init-model", o.init_model.string(), true,
+      "the model to continue from (the --out of an earlier `lathe train`)");
+  refuse_input_of_another_kind("--valid", args->valid, false, "the labeled rows to validate on");
 
   // Before anything is read: no output may replace an input or another output. A checkpoint may
   // be the --resume checkpoint it continues (read whole at the start; each new one is later).

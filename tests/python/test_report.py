@@ -512,6 +512,21 @@ class ReportTest(unittest.TestCase):
         self.assertIn("species", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.html")))
 
+    def test_a_model_given_as_data_names_the_option(self):
+        # A model given to --eval or --drift said "the commands that take both name the model first:
+        # `lathe score MODEL.h5 DATA.h5`", a hint for positional arguments: now the option and what
+        # it takes.
+        out = self.path("wrong_kind.html")
+        for option, takes in [("--eval", "labeled data to evaluate the model on"),
+                              ("--drift", "new data to compare with the model's training data")]:
+            proc = run("report", self.binary_model, option, self.multiclass_model, "--out", out, "--device", "cpu",
+                       check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(f"{option} {self.multiclass_model} is a model file written by `lathe train`, not a table of "
+                          f"data: {option} takes {takes} (the model is the first argument)", proc.stderr)
+            self.assertNotIn("name the model first", proc.stderr)
+            self.assertFalse(os.path.exists(out))
+
     def test_rendered_in_headless_chromium(self):
         chromium = find_chromium()
         path = self.path("render.html")

@@ -2459,6 +2459,26 @@ class TrainTest(unittest.TestCase):
             self.assertEqual(metrics["pr_auc"], average_precision_score(part["y"], scores))
             self.assertIsNone(metrics["auc"])
 
+    def test_a_file_of_the_wrong_kind_for_an_option_names_the_option(self):
+        # QA: `lathe train one.h5 --init-model telco.h5` (a table given as the model) said "the
+        # commands that take both name the model first: `lathe score MODEL.h5 DATA.h5`", a hint for
+        # positional arguments this command does not have.
+        df = imbalanced_frame(12, rows=300)
+        data = import_frame(df, self.dir, "data")
+        model, _ = self.train(data, "--label", "y", "--task", "binary", "--epochs", "1")
+        flags = ["--label", "y", "--task", "binary", "--epochs", "1", "--device", "cpu", "--out", self.path("m2.h5")]
+        for option, given, message in [
+            ("--init-model", data, f"--init-model {data} is a table of data, not a model file written by `lathe "
+                                   "train`: --init-model takes the model to continue from"),
+            ("--valid", model, f"--valid {model} is a model file written by `lathe train`, not a table of data: "
+                               "--valid takes the labeled rows to validate on"),
+        ]:
+            proc = attempt("train", data, *flags, option, given)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(message, proc.stderr)
+            self.assertNotIn("name the model first", proc.stderr)
+            self.assertFalse(os.path.exists(self.path("m2.h5")))
+
 
 if __name__ == "__main__":
     unittest.main()
