@@ -99,6 +99,21 @@ void add_eval_command(CLI::App& app) {
                   << "\n";
       }
     }
+    // A binary model's auc is undefined on rows of one class (roc_auc_score's own rule): NaN here,
+    // null in the JSON, "n/a" in the text, which once printed `auc nan` without a word of why. With
+    // NaN predictions every metric is NaN (logloss too): that is not this case.
+    if (model.task == Task::binary && !args->quiet && metrics.values.count("auc") > 0 &&
+        std::isnan(metrics.values.at("auc")) && std::isfinite(metrics.values.at("logloss"))) {
+      const bool all_positive = metrics.values.at("pr_auc") == 1.0;
+      const std::string only =
+          model.classes.size() == 2 ? " '" + model.classes[all_positive ? 1 : 0] + "'" : "";
+      std::cerr << "eval: note: the rows of " << args->data << " are all of one class" << only
+                << (args->weight.empty() ? "" : " (of those with weight above 0)")
+                << ": auc needs both classes, so it is undefined (n/a"
+                << (args->json ? "; null in the JSON" : "") << "); pr_auc is "
+                << (all_positive ? "1 with only positive rows" : "0 with no positive rows")
+                << ", as scikit-learn's average_precision_score gives it (with a warning)\n";
+    }
     nlohmann::json stored = nlohmann::json::parse(model.metrics_json, nullptr, false);
     const nlohmann::json stored_valid = stored.is_object() && stored.contains("valid") ? stored["valid"] : nlohmann::json::object();
     // The training run's --weight column, which weighted the stored validation metrics.
@@ -150,10 +165,20 @@ void add_eval_command(CLI::App& app) {
     std::cout << "\n\n";
     std::cout << "  " << std::left << std::setw(10) << "metric" << std::right << std::setw(14) << "this data"
               << std::setw(22) << "training validation" << "\n";
+    // An undefined metric (NaN; null in the JSON) in words: `nan` read as a value.
     for (const auto& [k, v] : metrics.values) {
-      std::cout << "  " << std::left << std::setw(10) << k << std::right << std::setw(14) << std::setprecision(6) << v;
-      if (stored_valid.contains(k) && stored_valid[k].is_number())
+      std::cout << "  " << std::left << std::setw(10) << k << std::right << std::setw(14)
+                << std::setprecision(6);
+      if (std::isnan(v)) {
+        std::cout << "n/a";
+      } else {
+        std::cout << v;
+      }
+      if (stored_valid.contains(k) && stored_valid[k].is_number()) {
         std::cout << std::setw(22) << stored_valid[k].get<double>();
+      } else if (stored_valid.contains(k) && stored_valid[k].is_null()) {
+        std::cout << std::setw(22) << "n/a";
+      }
       std::cout << "\n";
     }
     // A refitted model (`lathe train --refit`) trained on its validation rows after they chose the

@@ -767,10 +767,11 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
   s += "<table class=\"grid metrics\" id=\"eval-metrics\"><thead><tr><th>metric</th><th>this "
        "data</th><th>training "
        "validation</th></tr></thead><tbody>\n";
+  // A metric undefined on this data (auc of one class) as `lathe eval` prints it: n/a, not "-".
   for (const auto& [k, v] : metrics.values) {
     s += "<tr><th scope=\"row\">" + html_escape(k) + "</th><td class=\"metric\" data-metric=\"" +
-         html_escape(k) + "\">" + num(v, 6) + "</td><td>" + num(json_number(valid, k), 6) +
-         "</td></tr>\n";
+         html_escape(k) + "\">" + (std::isnan(v) ? std::string("n/a") : num(v, 6)) + "</td><td>" +
+         num(json_number(valid, k), 6) + "</td></tr>\n";
   }
   s += "</tbody></table>\n";
   const bool finite = std::all_of(data.predictions.begin(), data.predictions.end(),
@@ -782,7 +783,8 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
     const std::vector<CurvePoint> roc = roc_curve(data.predictions, data.labels);
     const std::vector<CurvePoint> pr = precision_recall_curve(data.predictions, data.labels);
     if (roc.empty()) {
-      s += "<p class=\"note\">only one class in the labels: no ROC or precision-recall curve</p>\n";
+      s += "<p class=\"note\">only one class in the labels: auc is undefined (it needs both), and "
+           "there is no ROC or precision-recall curve</p>\n";
     } else {
       const double base_rate =
           static_cast<double>(std::count_if(data.labels.begin(), data.labels.end(),

@@ -512,6 +512,17 @@ class ReportTest(unittest.TestCase):
         self.assertIn("species", proc.stderr)
         self.assertFalse(os.path.exists(self.path("x.html")))
 
+    def test_an_undefined_metric_shows_as_eval_prints_it(self):
+        # Rows of one class: auc is undefined, `n/a` in `lathe eval`'s text; the page showed "-".
+        churned = self.imported("telco_no_churn", pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+                                .query("churn == 'No'").head(50))
+        metrics = self.eval_json(self.binary_model, churned)
+        self.assertIsNone(metrics["auc"])
+        html, page = self.report(self.binary_model, "one_class.html", "--eval", churned)
+        cells = {c.attrs["data-metric"]: c.all_text() for c in page.root.find_all("td", "metric")}
+        self.assertEqual((cells["auc"], cells["pr_auc"]), ("n/a", "0"))
+        self.assertIn("only one class in the labels: auc is undefined (it needs both)", html)
+
     def test_a_model_given_as_data_names_the_option(self):
         # A model given to --eval or --drift said "the commands that take both name the model first:
         # `lathe score MODEL.h5 DATA.h5`", a hint for positional arguments: now the option and what

@@ -2479,6 +2479,31 @@ class TrainTest(unittest.TestCase):
             self.assertNotIn("name the model first", proc.stderr)
             self.assertFalse(os.path.exists(self.path("m2.h5")))
 
+    def test_eval_prints_an_undefined_metric_as_n_a_and_says_why(self):
+        # QA: on 50 rows all "No", the text said `auc nan` (JSON null) without a word of why.
+        df = imbalanced_frame(13, rows=2000)
+        data = import_frame(df, self.dir, "all")
+        model, _ = self.train(data, "--label", "y", "--task", "binary", "--epochs", "2")
+        for label, pr_auc, why in [(0, "0", "0 with no positive rows"), (1, "1", "1 with only positive rows")]:
+            part = import_frame(df[df["y"] == label].head(50), self.dir, f"only{label}")
+            proc = run("eval", model, part, "--device", "cpu")
+            rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[4:] if line.strip()}
+            self.assertEqual(rows["auc"][0], "n/a", proc.stdout)
+            self.assertEqual(rows["pr_auc"][0], pr_auc, proc.stdout)
+            self.assertNotIn("nan", proc.stdout)
+            self.assertIn(f"eval: note: the rows of {part} are all of one class '{label}': auc "
+                          f"needs both classes, so it is undefined (n/a); pr_auc is {why}", proc.stderr)
+            # The JSON says the same: null and the number; --quiet leaves the note out.
+            proc = run("eval", model, part, "--device", "cpu", "--json", "--quiet")
+            metrics = json.loads(proc.stdout)
+            self.assertIsNone(metrics["auc"])
+            self.assertEqual(metrics["pr_auc"], float(pr_auc))
+            self.assertEqual(proc.stderr, "")
+        # Both classes: no note.
+        proc = run("eval", model, data, "--device", "cpu")
+        self.assertNotIn("n/a", proc.stdout)
+        self.assertNotIn("one class", proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
