@@ -64,7 +64,9 @@ void print_report(std::ostream& out, const DriftReport& r, const DriftThresholds
   const PredictionDrift& p = r.prediction;
   out << "\npredictions: ";
   if (p.available) {
-    out << "psi " << fixed(p.psi) << " (" << p.train_shares.size() << " bins; " << counted(p.train_rows, "row")
+    // The bins the training predictions fill, as the JSON's `bins` and the small-sample note count
+    // them: a sketch of few distinct values ends in a bin of none (edges up to the maximum).
+    out << "psi " << fixed(p.psi) << " (" << p.bins << " bins; " << counted(p.train_rows, "row")
         << " at training, " << p.new_rows << " new)  " << drift_status_name(p.status) << "\n";
   } else {
     out << "not compared: " << p.note << "  " << drift_status_name(p.status) << "\n";

@@ -291,6 +291,31 @@ class DriftTest(unittest.TestCase):
         _, report = self.drift(self.files["train"])
         self.assertFalse([n for n in report["notes"] if n.startswith("small sample")], report["notes"])
 
+    def test_the_predictions_line_counts_the_bins_the_note_counts(self):
+        # QA: a model of few distinct predictions (here two: one 0/1 feature) ends its quantile edges
+        # at the largest, so the bin above holds no training prediction: the text's predictions line
+        # said 3 bins where the small-sample note (and the JSON's bins) said 2, the bins the chance
+        # level counts.
+        rng = np.random.default_rng(21)
+        frames = {}
+        for name, rows in [("flag_train", 3000), ("flag_valid", 1000), ("flag_new", 12)]:
+            flag = rng.integers(0, 2, rows)
+            frames[name] = pd.DataFrame({"flag": flag, "y": (rng.random(rows) < 0.3 + 0.3 * flag).astype(int)})
+        files = {name: self.imported(name, df) for name, df in frames.items()}
+        model = os.path.join(self.dir, "flag_model.h5")
+        run("train", files["flag_train"], "--label", "y", "--task", "binary", "--valid", files["flag_valid"],
+            "--epochs", "2", "--out", model, "--device", "cpu", "--quiet")
+        _, report = self.drift(files["flag_new"], model=model)
+        prediction = report["prediction"]
+        self.assertEqual(len(prediction["train_shares"]), 3, prediction)
+        self.assertEqual(prediction["bins"], 2, prediction)
+        notes = [n for n in report["notes"] if "the PSI of the predictions" in n]
+        self.assertEqual(len(notes), 1, report["notes"])
+        self.assertIn("over 2 bins", notes[0])
+        proc = run("drift", model, files["flag_new"], "--device", "cpu", check=False)
+        self.assertIn(proc.returncode, (0, 3), proc.stderr)
+        self.assertIn("(2 bins; 1000 rows at training, 12 new)", proc.stdout)
+
     def test_a_one_row_file_is_one_row_not_1_rows(self):
         # Counts built as N + " rows" said "the new data has 1 rows" (and "(1 rows" in the text
         # report's header, "its 1 rows hold one class" for an undefined auc).
