@@ -146,6 +146,57 @@ void note_mostly_missing(const ColumnProfile& col, const ColumnPreparation& p, b
                                       : ", or add --missing-indicators if its being missing is informative"));
 }
 
+// A numeric feature is noted as id-like when its training rows hold distinct whole numbers that
+// fill at least this share of the run from its min to its max (a row number, a customer number
+// counted up, less the rows a validation split took), in at least this many rows. Distinct is known
+// where the quantile sketch holds every value (weights 1: up to its capacity); over more rows,
+// where repeats cannot be told, the values must be spread evenly over the run, in at least
+// kIdLikeSpreadMinRows rows.
+constexpr std::int64_t kIdLikeIntegerMinRows = 30;
+constexpr double kIdLikeIntegerFill = 0.7;
+constexpr std::int64_t kIdLikeSpreadMinRows = 1000;
+
+// A string id column is noted by fit_categorical; one of integers was scaled and learned from as a
+// quantity without a word (QA: customer numbers 1000..1049).
+void note_id_like_integers(const ColumnProfile& col, std::vector<std::string>* notes) {
+  const ColumnStats& st = col.numeric.stats;
+  const QuantileSketch& sketch = col.numeric.sketch;
+  if (st.missing > 0 || st.count < kIdLikeIntegerMinRows || !std::isfinite(st.min) ||
+      !std::isfinite(st.max) || st.min != std::floor(st.min) || st.max != std::floor(st.max) ||
+      sketch.empty() || sketch.count() != static_cast<double>(st.count)) {
+    return;
+  }
+  const double rows = static_cast<double>(st.count);
+  const double run = st.max - st.min + 1.0;                   // whole numbers from min to max
+  if (run < rows || rows < kIdLikeIntegerFill * run) return;  // some value repeats; or a sparse run
+  const std::vector<float> points = sketch.points();
+  const std::vector<double> weights = sketch.weights();
+  const auto whole = [](float v) { return v == std::floor(v); };
+  if (!std::all_of(points.begin(), points.end(), whole)) return;
+  std::string what;
+  if (points.size() == static_cast<std::size_t>(st.count)) {
+    // Every value a point of its own (points are distinct): distinct whole numbers.
+    if (!std::all_of(weights.begin(), weights.end(), [](double w) { return w == 1.0; })) return;
+    what = "hold " + std::to_string(st.count) + " distinct whole numbers from " + fmt(st.min) +
+           " to " + fmt(st.max);
+  } else {
+    // More values than the sketch keeps: repeats cannot be told, so the deciles must be where
+    // distinct values over the run put them (within 2% of the run).
+    if (st.count < kIdLikeSpreadMinRows) return;
+    for (int k = 1; k < 10; ++k) {
+      const double q = static_cast<double>(k) / 10.0;
+      if (std::abs(sketch.quantile(q) - (st.min + q * (st.max - st.min))) > 0.02 * run) return;
+    }
+    what = "are whole numbers that fill the run from " + fmt(st.min) + " to " + fmt(st.max) +
+           " evenly";
+  }
+  note(notes,
+       "column '" + col.name + "': its " + std::to_string(st.count) + " training rows " + what +
+           ", as a row number or an id is, and it is learned from as a quantity: an id? --drop "
+           "it (`lathe score --id " +
+           col.name + "` still copies it beside the scores)");
+}
+
 // Whether a column's values are its min and max only (a 0/1 flag): of the values in [min, max] with
 // a given mean, those two alone reach the variance (mean - min)(max - mean) (Bhatia-Davis); any
 // third value lowers it. Within a relative 1e-6, for the sums' rounding.
@@ -971,6 +1022,7 @@ FittedPreparation fit_preparation(const DataProfile& profile, const PreparationO
       enc.transform = fit_numeric(col, p, measured, notes);
       enc.has_missing = col.numeric.stats.missing > 0;
       note_mostly_missing(col, p, options.missing_indicators, notes);
+      note_id_like_integers(col, notes);
       if (p.bins > 0) {
         enc.binned = true;
         QuantileBins made_bins = quantile_bin_edges(col, p.bins);
