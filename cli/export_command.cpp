@@ -28,7 +28,9 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "Print nothing on success");
   cmd->callback([args, cmd] {
     refuse_empty_paths(*cmd, {"model", "--onnx"});
-    check_output_paths({{"--onnx", args->onnx, "the ONNX graph"}}, {{"the model file", args->model}});
+    const WrittenFile output{"--onnx", args->onnx, "the ONNX graph"};
+    check_output_paths({output}, {{"the model file", args->model}});
+    refuse_replacing_another_kind(output, ExistingFile::other);  // another model, a table
     // The graph reads nothing of the training profile's labels (millions, for a model of ids).
     ModelLoadOptions load;
     load.profile_labels = false;

@@ -127,7 +127,7 @@ void add_import_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"csv", "out"});
     const WrittenFile output{"the output", args->out, "the imported table"};
     check_output_paths({output}, {{"the CSV file", args->csv}});
-    refuse_replacing_another_kind(output, false);
+    refuse_replacing_another_kind(output, ExistingFile::table);
     CsvImportOptions options;
     options.categorical = split_names(args->categorical);
     options.numeric = split_names(args->numeric);

@@ -90,18 +90,20 @@ ExistingFile existing_file(const std::filesystem::path& path) {
   }
 }
 
-void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model) {
+void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes) {
   if (output.path.empty()) return;
   const ExistingFile there = existing_file(output.path);
   std::string what;
-  if (!writes_model && there == ExistingFile::model) {
+  if (there == writes) return;
+  if (there == ExistingFile::model) {
     what = "is a model file written by `lathe train`";
-  } else if (writes_model && there == ExistingFile::table) {
+  } else if (there == ExistingFile::table && writes != ExistingFile::table) {
     what = "is a table of data";
-  } else if (writes_model && there == ExistingFile::scores) {
+  } else if (there == ExistingFile::scores && writes != ExistingFile::table) {
+    // A table's writer may replace scores: they are a table, and made again from their model.
     what = "holds the scores `lathe score` wrote";
   } else {
-    return;
+    return;  // no file, an empty one, or one of no kind Lathe writes (see the header)
   }
   throw InputError(output.option + " " + output.path + " " + what + ", which " + output.contents +
                    " would replace; it is left as it is: give " + output.option +

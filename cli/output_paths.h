@@ -62,14 +62,14 @@ enum class ExistingFile {
 };
 ExistingFile existing_file(const std::filesystem::path& path);
 
-// InputError (exit 1) when `output` would replace a file of a kind its command does not write, so
-// that earlier models and data are never lost: with `writes_model` false (`lathe import`,
-// `prepare`, `synth`, `score --out FILE`), a model file; with it true (`lathe train --out`), a
-// table of data or scores (HDF5 files other than a model; any other file, one not HDF5 among them,
-// is replaced as before). The message names the file, what it is, and the ways on (another name,
-// or remove it first). A file of the output's own kind is replaced as before (the model of an
-// earlier run, an earlier import), and a path with no file passes.
-void refuse_replacing_another_kind(const WrittenFile& output, bool writes_model);
+// InputError (exit 1) when `output` would replace a file of another kind than the one its
+// command `writes`, so that earlier models and data are never lost: a model file is replaced by a
+// model only (`lathe train --out`), a table of data by a table only (`lathe import`, `prepare`,
+// `synth`), and scores by scores or a table. `writes` is ExistingFile::other for the files that
+// are none of these (`lathe report`'s HTML, `export`'s ONNX graph, `score`'s CSV), which replace
+// none of Lathe's HDF5 files. A file of no kind Lathe writes (a CSV, a text file) is left to the
+// caller, as are a path with no file and an empty file (nothing to lose).
+void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes);
 
 // InputError naming `option` when the file it names is of the wrong kind for it, saying what the
 // option takes (`takes`: "the model to continue from") where the readers' own messages would give

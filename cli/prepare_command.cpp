@@ -53,7 +53,7 @@ void add_prepare_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"in", "out", "--from"});
     const WrittenFile output{"the output", args->out, "the prepared table"};
     check_output_paths({output}, {{"the input file", args->in}, {"the --from file", args->from}});
-    refuse_replacing_another_kind(output, false);
+    refuse_replacing_another_kind(output, ExistingFile::table);
     PrepareTableOptions options;
     if (args->from.empty()) {
       options.preparation = parse_preparation_args(args->preparation);

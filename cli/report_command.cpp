@@ -51,9 +51,11 @@ void add_report_command(CLI::App& app) {
     if (!args->drift_weight.empty() && args->drift.empty()) {
       throw UsageError("--drift-weight weights the metrics of the --drift data: give --drift");
     }
-    check_output_paths({{"--out", args->out, "the report"}}, {{"the model file", args->model},
-                                                              {"the --eval file", args->eval},
-                                                              {"the --drift file", args->drift}});
+    const WrittenFile output{"--out", args->out, "the report"};
+    check_output_paths({output}, {{"the model file", args->model},
+                                  {"the --eval file", args->eval},
+                                  {"the --drift file", args->drift}});
+    refuse_replacing_another_kind(output, ExistingFile::other);  // another model, a table
     // A model given as data is told what the option takes, not the order of `lathe score`'s
     // arguments.
     refuse_input_of_another_kind(

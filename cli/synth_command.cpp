@@ -52,7 +52,7 @@ void add_synth_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"--out"});
     const WrittenFile output{"--out", args->out, "the synthetic table"};
     check_output_paths({output}, {});
-    refuse_replacing_another_kind(output, false);
+    refuse_replacing_another_kind(output, ExistingFile::table);
     // IsMember has replaced the values with the spelling listed above.
     args->options.task = args->task == "binary"       ? SynthTask::binary
                          : args->task == "multiclass" ? SynthTask::multiclass

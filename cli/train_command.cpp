@@ -522,7 +522,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   const WrittenFile log_output{"--metrics-log", args->metrics_log, "the metrics log"};
   check_output_paths({model_output, log_output}, inputs);
   // A model replaces an earlier model only: not a table of data (`--out` given a data file's name).
-  refuse_replacing_another_kind(model_output, true);
+  refuse_replacing_another_kind(model_output, ExistingFile::model);
   if (o.trainer.checkpoint_every > 0) {
     OutputPathCheck checkpoint_paths(checkpoint_inputs);
     checkpoint_paths.add(model_output);

@@ -202,6 +202,21 @@ class OutputPathTest(unittest.TestCase):
         for args, named in model_cases:
             with self.subTest(command=args[0]):
                 self.assertRefused(args, [named + " is a model file written by `lathe train`", ways], kept)
+        # Scores, a report or an ONNX graph replace no table of data, and the last two no model.
+        for args, named in [
+            (["score", self.model, self.data, "--out", table, "--quiet"], "--out " + table),
+            (["score", self.model, self.data, "--out", table, "--format", "csv", "--quiet"], "--out " + table),
+            (["report", self.model, "--out", table], "--out " + table),
+            (["export", self.model, "--onnx", table, "--quiet"], "--onnx " + table),
+        ]:
+            with self.subTest(command=args[0], replaces="table"):
+                self.assertRefused(args, [named + " is a table of data", ways], kept)
+        for args, named in [
+            (["report", self.model, "--out", other_model], "--out " + other_model),
+            (["export", self.model, "--onnx", other_model, "--quiet"], "--onnx " + other_model),
+        ]:
+            with self.subTest(command=args[0], replaces="model"):
+                self.assertRefused(args, [named + " is a model file written by `lathe train`", ways], kept)
         self.assertRefused(["train", self.data, "--task", "binary", "--label", "label", "--out", table, "--epochs", 2,
                             "--device", "cpu", "--quiet"],
                            [f"--out {table} is a table of data, which the model would replace", "give --out " + ways +
