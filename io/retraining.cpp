@@ -51,6 +51,8 @@ std::vector<std::string> carried_weights_notes(
     };
     std::string absent, retyped;
     std::size_t absent_count = 0;  // counted: a column name may hold a comma
+    std::string absent_name;       // the last of them
+    bool absent_numeric = false;
     const auto add = [](std::string& list, const std::string& item) {
       list += (list.empty() ? "" : ", ") + item;
     };
@@ -61,6 +63,8 @@ std::vector<std::string> carried_weights_notes(
       else {
         add(absent, "'" + e.name + "'");
         ++absent_count;
+        absent_name = e.name;
+        absent_numeric = true;
       }
     }
     for (const CategoricalEncoding& e : init.preparation.categorical) {
@@ -70,18 +74,11 @@ std::vector<std::string> carried_weights_notes(
       else {
         add(absent, "'" + e.name + "'");
         ++absent_count;
+        absent_name = e.name;
+        absent_numeric = false;
       }
     }
     const std::string parent = "--init-model " + init_model.string() + ": ";
-    if (!absent.empty()) {
-      notes.push_back(parent + "the weights of its column" + (absent_count == 1 ? " " : "s ") +
-                      absent + " were not carried: no feature of this run (absent from " +
-                      data.string() + ", or dropped)");
-    }
-    if (!retyped.empty()) {
-      notes.push_back(parent + "the weights of " + retyped + " were not carried: another type in " +
-                      data.string() + ", whose features start from zero");
-    }
     // The other way round: columns the refitted preparation reads that OLD's did not, an id its
     // run dropped above all (--drop is this run's own, not inherited, as --cross is): they
     // become features starting from zero, which a retraining meant to continue OLD should hear.
@@ -93,12 +90,37 @@ std::vector<std::string> carried_weights_notes(
       return std::find(names.begin(), names.end(), name) != names.end();
     };
     std::string dropped_there, unread_there, keep_out = given_option(options_json, "drop");
+    std::size_t unread_count = 0;
+    std::string unread_name;  // the last of them
     for (const ModelInput& in : preparation_inputs(fitted)) {
       if (listed(old_inputs, in.name)) continue;
-      add(listed(old_dropped, in.name) ? dropped_there : unread_there, "'" + in.name + "'");
+      const bool dropped = listed(old_dropped, in.name);
+      add(dropped ? dropped_there : unread_there, "'" + in.name + "'");
+      if (!dropped) ++unread_count, unread_name = in.name;
       keep_out += (keep_out.empty() ? "" : ",") + in.name;
     }
-    if (!dropped_there.empty() || !unread_there.empty()) {
+    // One column gone and one new of the same kind, which its data never had: most likely a
+    // column renamed between the two datasets, said as one note with the two ways on (its old
+    // name carries its weights; --drop trains without it).
+    const bool renamed =
+        absent_count == 1 && unread_count == 1 && dropped_there.empty() &&
+        (absent_numeric ? has(fitted.numeric, unread_name) : has(fitted.categorical, unread_name));
+    if (renamed) {
+      notes.push_back(parent + data.string() + " has no column '" + absent_name +
+                      "' but a new one, '" + unread_name + "' (renamed?): the weights of '" +
+                      absent_name + "' were not carried, and '" + unread_name +
+                      "' starts from zero; to carry them, give the column its old name '" +
+                      absent_name + "' in the data; to train without it, --drop " + keep_out);
+    } else if (!absent.empty()) {
+      notes.push_back(parent + "the weights of its column" + (absent_count == 1 ? " " : "s ") +
+                      absent + " were not carried: no feature of this run (absent from " +
+                      data.string() + ", or dropped)");
+    }
+    if (!retyped.empty()) {
+      notes.push_back(parent + "the weights of " + retyped + " were not carried: another type in " +
+                      data.string() + ", whose features start from zero");
+    }
+    if (!renamed && (!dropped_there.empty() || !unread_there.empty())) {
       std::string which = dropped_there.empty() ? "" : dropped_there + " (its run's --drop)";
       if (!unread_there.empty()) {
         which += (which.empty() ? "" : ", ") + unread_there +

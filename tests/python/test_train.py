@@ -578,6 +578,33 @@ class TrainTest(unittest.TestCase):
         self.assertNotIn("'region'", unread[0])
         self.assertRegex(unread[0], r"--drop region,(rid,sid|sid,rid) keeps them out")
 
+    def test_refit_prep_says_a_renamed_column_once(self):
+        # QA: NEW named telco's tenure 'months'. A --refit-prep retraining gave two notes, one that
+        # tenure's weights were not carried, one that 'months' was not read by OLD and --drop keeps
+        # it out; now one note says what most likely happened and the two ways on.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        old_data = import_frame(df.iloc[:5000], self.dir, "old")
+        new_data = import_frame(df.iloc[5000:].rename(columns={"tenure": "months"}), self.dir, "new")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "1"]
+        old, _ = self.train(old_data, *flags, out="old_model.h5")
+
+        def notes(*extra):
+            proc = run("train", new_data, *flags, "--init-model", old, "--refit-prep", "--device", "cpu", "--out",
+                       self.path("new_model.h5"), *extra)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            return [line for line in proc.stderr.splitlines() if "tenure" in line or "months" in line]
+
+        said = notes()
+        self.assertEqual(len(said), 1, said)
+        self.assertIn(f"--init-model {old}: {new_data} has no column 'tenure' but a new one, 'months' (renamed?)",
+                      said[0])
+        self.assertIn("give the column its old name 'tenure' in the data; to train without it, --drop months",
+                      said[0])
+        # Without it, tenure's weights are still named as not carried, and nothing more.
+        said = notes("--drop", "months")
+        self.assertEqual(len(said), 1, said)
+        self.assertIn("the weights of its column 'tenure' were not carried", said[0])
+
     def test_refit_prep_starts_from_the_parents_function(self):
         # A refitted preparation centers and scales every column anew (carat > 1: other means and
         # spreads); the carried weights are converted to it, so the child at a negligible learning
