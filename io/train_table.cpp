@@ -1256,14 +1256,19 @@ RowsPlan plan_rows(const TrainRun& run, const TrainingTable& table, const RowSpl
     for (const ColumnInfo& c : reader.columns()) labels += static_cast<std::int64_t>(c.categories.size());
     if (options.memory_budget_bytes > 0 && model_bytes > options.memory_budget_bytes) {
       report.notes.push_back(
-          "--memory-budget-mb " + number_label(static_cast<float>(options.memory_budget_bytes / 1e6)) +
+          "--memory-budget-mb " +
+          number_label(static_cast<float>(options.memory_budget_bytes / 1e6)) +
           " bounds the training rows held in memory, not the model: its " +
-          std::to_string(static_cast<long long>(model_memory.parameters)) + " parameters take about " +
-          std::to_string(static_cast<long long>(std::ceil(model_bytes / 1e6))) + " MB besides (a weight, " +
-          (options.optimizer.kind == OptimizerKind::sgd ? "the best epoch's copy and a gradient"
-                                                        : "the best epoch's copy, a gradient and the optimizer's moments") +
+          std::to_string(static_cast<long long>(model_memory.parameters)) +
+          " parameters take about " +
+          std::to_string(static_cast<long long>(std::ceil(model_bytes / 1e6))) +
+          " MB besides (a weight, " +
+          (optimizer.kind == OptimizerKind::sgd
+               ? "the best epoch's copy and a gradient"
+               : "the best epoch's copy, a gradient and the optimizer's moments") +
           " each)" +
-          (labels > 0 ? ", and the " + std::to_string(labels) + " labels of the categorical columns are held as text"
+          (labels > 0 ? ", and the " + std::to_string(labels) +
+                            " labels of the categorical columns are held as text"
                       : std::string()) +
           "; fewer --hash-buckets or --category-buckets make the model smaller");
     }
@@ -1704,8 +1709,10 @@ TrainerOptions choose_trainer_options(const TrainRun& run, const RunSetup& setup
   // (plain SGD, momentum and Nesterov add l2 w to the gradient, adamw subtracts lr l2 w; Adam's and
   // Adagrad's steps are normalized): the weights flip sign, and grow once it passes 2 (QA: --l2 1e9
   // ended in "try a lower --lr", --l2 150 in a model worse than a constant, without naming --l2).
+  // The optimizer chosen (the default's sgd on wide dense data), not the one given.
+  const OptimizerKind chosen = report.optimizer;
   const double l2_pull = static_cast<double>(trainer.learning_rate) * options.optimizer.l2;
-  if (l2_pull > 1.0 && options.optimizer.kind != OptimizerKind::adam && options.optimizer.kind != OptimizerKind::adagrad) {
+  if (l2_pull > 1.0 && chosen != OptimizerKind::adam && chosen != OptimizerKind::adagrad) {
     const std::string why = "--l2 " + number_label(options.optimizer.l2) + " at --lr " +
                             number_label(trainer.learning_rate) + " pulls a weight by " +
                             number_label(static_cast<float>(l2_pull)) +

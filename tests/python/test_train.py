@@ -389,6 +389,13 @@ class TrainTest(unittest.TestCase):
         # Adam's steps are normalized: no such pull, no note.
         proc = run("train", synth, *base, "--optimizer", "adam", "--l2", "150", "--out", self.path("adam.h5"))
         self.assertNotIn("pulls a weight", proc.stderr)
+        # The default's plain SGD on wide dense data pulls as a given one does (the note looked at
+        # the optimizer given, adam by default, and said nothing).
+        wide = self.path("wide.h5")
+        run("synth", "--task", "binary", "--rows", "2000", "--features", "64", "--out", wide, "--quiet")
+        proc = run("train", wide, *base, "--l2", "150", "--out", self.path("wide_model.h5"))
+        self.assertIn("--optimizer sgd: the default for a linear model over wide dense data", proc.stderr)
+        self.assertIn("--l2 150 at --lr 0.01 pulls a weight by 1.5 times itself a step, past zero", proc.stderr)
 
     def test_retraining_warm_starts_from_an_earlier_model(self):
         # Split telco in two halves: train on the first, then continue on the second from it.
