@@ -56,28 +56,25 @@ std::vector<std::string> carried_weights_notes(
     const auto add = [](std::string& list, const std::string& item) {
       list += (list.empty() ? "" : ", ") + item;
     };
-    for (const NumericEncoding& e : init.preparation.numeric) {
-      if (has(fitted.numeric, e.name)) continue;
-      if (has(fitted.categorical, e.name))
-        add(retyped, "'" + e.name + "' (numeric there, categorical here)");
-      else {
+    // The parent's columns of one kind (`same` its encodings here, `other` those of the other
+    // kind) that are no features of that kind here.
+    const auto not_kept = [&](const auto& was, const auto& same, const auto& other, bool numeric) {
+      for (const auto& e : was) {
+        if (has(same, e.name)) continue;
+        if (has(other, e.name)) {
+          add(retyped, "'" + e.name +
+                           (numeric ? "' (numeric there, categorical here)"
+                                    : "' (categorical there, numeric here)"));
+          continue;
+        }
         add(absent, "'" + e.name + "'");
         ++absent_count;
         absent_name = e.name;
-        absent_numeric = true;
+        absent_numeric = numeric;
       }
-    }
-    for (const CategoricalEncoding& e : init.preparation.categorical) {
-      if (has(fitted.categorical, e.name)) continue;
-      if (has(fitted.numeric, e.name))
-        add(retyped, "'" + e.name + "' (categorical there, numeric here)");
-      else {
-        add(absent, "'" + e.name + "'");
-        ++absent_count;
-        absent_name = e.name;
-        absent_numeric = false;
-      }
-    }
+    };
+    not_kept(init.preparation.numeric, fitted.numeric, fitted.categorical, true);
+    not_kept(init.preparation.categorical, fitted.categorical, fitted.numeric, false);
     const std::string parent = "--init-model " + init_model.string() + ": ";
     // The other way round: columns the refitted preparation reads that OLD's did not, an id its
     // run dropped above all (--drop is this run's own, not inherited, as --cross is): they
