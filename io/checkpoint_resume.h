@@ -17,9 +17,9 @@ std::filesystem::path checkpoint_path_for(const std::filesystem::path& pattern, 
 
 // A resumed run must train the same model on the same prepared features as the checkpoint's run:
 // InputError naming --resume, `path` and what differs between the checkpoint `ck` and the model
-// file this run would write (`now`): the task, label, transform, model, loss, classes, outputs, the
-// --init-model it started from, a hashed column's buckets, the fitted preparation, the profile of
-// the training rows or the target scaling.
+// file this run would write (`now`): the task, label, transform, model, loss, --factors, classes,
+// outputs, the --init-model it started from, a hashed column's buckets, the fitted preparation, the
+// profile of the training rows or the target scaling.
 void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile& ck,
                               const ModelFile& now);
 
