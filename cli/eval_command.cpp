@@ -16,20 +16,20 @@
 // after patience ran out (--cooldown), "init_model_valid" when it was retrained from a parent
 // (--init-model: the parent's metrics on the same validation rows before the first epoch), and
 // "weight", the training run's --weight column, when it had one).
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/output_paths.h"
 #include "cli/text_width.h"
+#include "io/evaluate_table.h"
 #include "io/model_file.h"
-#include "io/train_table.h"
+#include "io/unseen_labels.h"
 #include "runtime/device_context.h"
 #include "runtime/metrics.h"
 

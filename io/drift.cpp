@@ -1,16 +1,15 @@
 #include "io/drift.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <exception>
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
 
+#include "io/evaluate_table.h"
 #include "io/model_inputs.h"
-#include "io/train_table.h"
 #include "runtime/error.h"
 #include "runtime/float_sort.h"
 #include "runtime/label_table.h"

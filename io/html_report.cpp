@@ -12,10 +12,10 @@
 #include <tuple>
 #include <utility>
 
+#include "io/evaluate_table.h"
 #include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/temporary_file.h"
-#include "io/train_table.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
 #include "runtime/metrics.h"

@@ -18,7 +18,7 @@
 #include "io/model_inputs.h"
 #include "io/scoring_input.h"
 #include "io/temporary_file.h"
-#include "io/train_table.h"
+#include "io/unseen_labels.h"
 #include "runtime/column_block.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"

@@ -22,13 +22,15 @@
 #include <unordered_set>
 
 #include "io/block_scorer.h"
+#include "io/evaluate_table.h"
+#include "io/infinite_values.h"
 #include "io/model_file.h"
 #include "io/model_inputs.h"
-#include "io/prepared_data.h"
 #include "io/preparation_json.h"
+#include "io/prepared_data.h"
 #include "io/scoring_input.h"
 #include "io/table_reader.h"
-#include "io/train_table.h"
+#include "io/unseen_labels.h"
 #include "kernels/metric_formulas.h"
 #include "kernels/prepare_formulas.h"
 #include "models/model.h"
