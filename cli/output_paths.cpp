@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "io/hdf5_handle.h"
+#include "io/score_file.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
 
@@ -69,6 +70,8 @@ ExistingFile existing_file(const std::filesystem::path& path) {
       ec) {
     return ExistingFile::none;
   }
+  // Scores as `lathe score` writes them, in HDF5 or CSV (holds_scores knows both).
+  if (holds_scores(path)) return ExistingFile::scores;
   // HDF5's signature first: HDF5 itself would take a CSV for a damaged file.
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) return ExistingFile::none;
@@ -83,7 +86,6 @@ ExistingFile existing_file(const std::filesystem::path& path) {
     const std::string context = path.string();
     if (h5::attribute_exists(h5_file.get(), "lathe_model_format_version", context))
       return ExistingFile::model;
-    if (h5::attribute_exists(h5_file.get(), "lathe_model", context)) return ExistingFile::scores;
     return ExistingFile::table;
   } catch (const Error&) {
     return ExistingFile::none;  // locked or damaged: the writer's own checks say what is wrong

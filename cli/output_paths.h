@@ -56,19 +56,20 @@ class OutputPathCheck {
 enum class ExistingFile {
   none,    // no regular file there, an empty one (nothing to lose), or HDF5 that cannot be opened
   model,   // lathe_model_format_version: a model or checkpoint written by `lathe train`
-  scores,  // lathe_model: the scores `lathe score --format h5` wrote
+  scores,  // the scores `lathe score` wrote, HDF5 or CSV (holds_scores)
   table,   // any other HDF5 file: a table of data (imported, prepared, synthetic, another writer's)
-  other,   // not HDF5: a CSV, any other file
+  other,   // not HDF5 and no scores: a CSV of data, any other file
 };
 ExistingFile existing_file(const std::filesystem::path& path);
 
 // InputError (exit 1) when `output` would replace a file of another kind than the one its
 // command `writes`, so that earlier models and data are never lost: a model file is replaced by a
 // model only (`lathe train --out`), a table of data by a table only (`lathe import`, `prepare`,
-// `synth`), and scores by scores or a table. `writes` is ExistingFile::other for the files that
-// are none of these (`lathe report`'s HTML, `export`'s ONNX graph, `score`'s CSV), which replace
-// none of Lathe's HDF5 files. A file of no kind Lathe writes (a CSV, a text file) is left to the
-// caller, as are a path with no file and an empty file (nothing to lose).
+// `synth`), and scores (HDF5 or CSV) by scores (`lathe score`, either format) or a table.
+// `writes` is ExistingFile::other for the files that are none of these (`lathe report`'s HTML,
+// `export`'s ONNX graph), which replace none of those. A file of no kind Lathe writes (a CSV of
+// data, a text file) is left to the caller, as are a path with no file and an empty file (nothing
+// to lose).
 void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes);
 
 // InputError naming `option` when the file it names is of the wrong kind for it, saying what the

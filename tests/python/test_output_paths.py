@@ -225,6 +225,13 @@ class OutputPathTest(unittest.TestCase):
         checked("score", self.model, self.data, "--out", scores, "--quiet")
         with self.subTest(train_out="scores"):
             self.assertRefused(self.train_args(out="s.h5"), ["--out " + scores + " holds the scores"], [scores])
+        # Scores written as CSV are scores too (holds_scores reads their header).
+        scores_csv = self.path("s.csv")
+        checked("score", self.model, self.data, "--out", scores_csv, "--quiet")
+        with self.subTest(train_out="scores as CSV"):
+            self.assertRefused(self.train_args(out="s.csv"), ["--out " + scores_csv + " holds the scores"],
+                               [scores_csv])
+        checked("score", self.model, self.data, "--out", scores_csv, "--quiet")
         # Files of the output's own kind.
         checked("import", self.csv, table, "--quiet")
         checked("synth", "--task", "binary", "--rows", 100, "--features", 2, "--out", table, "--quiet")
