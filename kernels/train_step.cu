@@ -1287,7 +1287,10 @@ class CudaModel final : public Model {
     const std::int32_t outputs = params_.outputs;
     const std::int64_t k = params_.factors;
     const std::int64_t size = params_.size();
-    const std::int64_t batch = settings.batch;
+    // A batch above the epoch's rows is one step over them all, as a batch of n: the workers'
+    // scratch below is sized by it (workers x batch x outputs x factors), which went past int64 or
+    // the device's memory at --batch 9223372036854775807 (or 1e9 on a small table).
+    const std::int64_t batch = std::min(settings.batch, n);
     // ceil(n / batch), without the overflow of n + batch - 1 at --batch 9223372036854775807.
     const std::int64_t batches = n / batch + (n % batch != 0);
     // The default: a worker per SM, but few enough that each averages at least twice an epoch

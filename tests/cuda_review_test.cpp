@@ -6,7 +6,8 @@
 //     train_steps, lazily and densely, weighted;
 //   - local SGD of a model too wide for one block's update (each worker's 256 threads update it
 //     all) and with a mean weight other than 1;
-//   - the per-step gather (LATHE_CUDA_GATHER_EPOCH=never) against the gathered epoch, bit for bit.
+//   - the per-step gather (LATHE_CUDA_GATHER_EPOCH=never) against the gathered epoch, bit for bit;
+//   - local SGD with a batch above the rows (2^63 - 1: the GPU's scratch was sized by the batch).
 // On the CPU instance each run is repeated and must give the same bits (cheap determinism checks);
 // the GPU instance skips where no GPU answers.
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -214,7 +216,7 @@ Trained train(const DeviceContext& ctx, const ReviewData& d, const ReviewRun& ru
       local.learning_rate = 0.02f / (1.0f + 0.001f * static_cast<float>(step));
       local.mean_weight = mean_weight;
       model->train_epoch_local_sgd(local);
-      step += (d.rows + run.batch - 1) / run.batch;
+      step += d.rows / run.batch + (d.rows % run.batch != 0);  // ceil: rows + batch - 1 overflows
     } else {
       std::vector<PlannedStep> plans;
       for (std::int64_t first = 0; first < d.rows; first += run.batch) {
@@ -421,6 +423,31 @@ TEST_P(CudaReviewOnDevice, RebindingWaitsForTheStepsStillReadingTheBuffers) {
   const Trained got = run(ctx);
   const Trained ref = run(GetParam() == DeviceKind::cpu ? ctx : DeviceContext::cpu());
   expect_agree(GetParam(), got, ref);
+}
+
+// Local SGD with a batch above the epoch's rows (--batch 9223372036854775807 --mode parallel): one
+// worker's one step over every row, the same bits as a batch of exactly the rows. The GPU sized its
+// workers' scratch by the batch (workers x batch x outputs x factors: past int64 here), so a model
+// on its general kernels (sparse groups, a softmax fm) failed to allocate it.
+TEST_P(CudaReviewOnDevice, LocalSgdOfABatchAboveTheRowsIsOneStepOverThem) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const ReviewData d = make_data(900, 4, {7, 300}, LossKind::softmax, true, 16);
+  ReviewRun run;
+  run.loss = LossKind::softmax;
+  run.kind = ModelKind::fm;
+  run.optimizer.kind = OptimizerKind::adam;
+  run.optimizer.l2 = 0.01f;
+  run.steps = Steps::local_sgd;
+  run.workers = 4;
+  run.batch = d.rows;
+  const Trained exact_rows = train(ctx, d, run);
+  run.batch = std::numeric_limits<std::int64_t>::max();
+  Trained largest;
+  ASSERT_NO_THROW(largest = train(ctx, d, run));
+  EXPECT_TRUE(same_bits(largest.theta, exact_rows.theta));
+  EXPECT_EQ(largest.epoch_losses, exact_rows.epoch_losses);
+  expect_agree(GetParam(), largest, reference(GetParam(), ctx, d, run));
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(CudaReviewOnDevice);
