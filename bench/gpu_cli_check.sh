@@ -9,9 +9,9 @@
 #     relative (the metrics on the device against the CPU's);
 #   - the GPU's model scored on each device: predictions within 1e-5 relative;
 #   - the CPU's and the GPU's models scored on the CPU: predictions within 1e-3 relative (exact
-#     mode, and parallel mode of one batch an epoch: the same steps in float, summed in another
-#     order). Where the two runs chose different best epochs (two epochs nearly tied), the models
-#     may differ more: verdict "check", with the figures.
+#     mode, and parallel mode with the same --workers or one batch an epoch: the same steps in
+#     float, summed in another order). Where the two runs chose different best epochs (two epochs
+#     nearly tied), the models may differ more: verdict "check", with the figures.
 # Never run on a device yet (written in session 28 with the refit, whose second binding of a
 # training set to the GPU model is new since the last GPU run).
 set -uo pipefail
@@ -32,6 +32,8 @@ cases=(
   "multiclass_linear|multi.h5|label|multiclass|"
   "regression_dense|reg.h5|target|regression|"
   "regression_streamed|reg.h5|target|regression|--stream --window-rows 16384"
+  # Local SGD, the same workers on both devices, one average an epoch (--sync-every past them).
+  "binary_parallel_sgd|bin.h5|label|binary|--mode parallel --workers 4 --sync-every 9223372036854775807 --optimizer sgd --l2 1e-3 --epochs 3"
   # A batch above the rows in parallel mode: one step an epoch (the GPU's scratch was sized by it).
   "multiclass_parallel_one_batch|multi.h5|label|multiclass|--mode parallel --batch 9223372036854775807 --epochs 3"
 )

@@ -1295,7 +1295,8 @@ class CudaModel final : public Model {
     const std::int64_t batches = n / batch + (n % batch != 0);
     // The default: a worker per SM, but few enough that each averages at least twice an epoch
     // (more workers of fewer steps each converge more slowly per epoch).
-    const std::int64_t fitting = std::max<std::int64_t>(1, batches / (2 * settings.sync_every));
+    // (batches / 2 / sync_every: 2 * sync_every went past int64 at --sync-every 2^63 - 1.)
+    const std::int64_t fitting = std::max<std::int64_t>(1, batches / 2 / settings.sync_every);
     std::int64_t workers =
         settings.workers > 0
             ? settings.workers

@@ -541,7 +541,10 @@ class CpuModel final : public Model {
       workers_[w].loss = 0.0;
     }
     grow(copies_, (state_.moments.empty() ? 1 : 3) * workers * size);  // weights, then two moments each
-    const std::int64_t rounds = (longest + settings.sync_every - 1) / settings.sync_every;
+    // ceil(longest / sync_every), without the overflow of longest + sync_every - 1 at --sync-every
+    // 9223372036854775807 (which made no round, and so no step, at all).
+    const std::int64_t rounds =
+        longest / settings.sync_every + (longest % settings.sync_every != 0);
     const std::int64_t chunks = (size + kNormSlice - 1) / kNormSlice;
 #pragma omp parallel for schedule(static) if (workers * size >= kTeamMinItems)
     for (std::int64_t w = 0; w < workers; ++w) {

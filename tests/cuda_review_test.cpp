@@ -7,7 +7,8 @@
 //   - local SGD of a model too wide for one block's update (each worker's 256 threads update it
 //     all) and with a mean weight other than 1;
 //   - the per-step gather (LATHE_CUDA_GATHER_EPOCH=never) against the gathered epoch, bit for bit;
-//   - local SGD with a batch above the rows (2^63 - 1: the GPU's scratch was sized by the batch).
+//   - local SGD with a batch above the rows or a sync_every above a worker's steps (2^63 - 1:
+//     the GPU's scratch sized by the batch, the CPU's count of rounds past int64).
 // On the CPU instance each run is repeated and must give the same bits (cheap determinism checks);
 // the GPU instance skips where no GPU answers.
 #include <gtest/gtest.h>
@@ -448,6 +449,32 @@ TEST_P(CudaReviewOnDevice, LocalSgdOfABatchAboveTheRowsIsOneStepOverThem) {
   EXPECT_TRUE(same_bits(largest.theta, exact_rows.theta));
   EXPECT_EQ(largest.epoch_losses, exact_rows.epoch_losses);
   expect_agree(GetParam(), largest, reference(GetParam(), ctx, d, run));
+}
+
+// Local SGD with --sync-every above a worker's local steps averages once, at the epoch's end: the
+// same bits as a sync_every of exactly those steps, at 2^63 - 1 too. The CPU's count of rounds,
+// (steps + sync_every - 1) / sync_every, went past int64 there and made no round at all: the epoch
+// took no step (a loss of 0, the weights left at zero). The GPU's default worker count doubled it.
+TEST_P(CudaReviewOnDevice, LocalSgdWithSyncEveryAboveTheEpochAveragesOnceAtItsEnd) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  const ReviewData d = make_data(1500, 4, {7, 300}, LossKind::logistic, true, 17);
+  for (const std::int32_t workers : {4, 0}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    ReviewRun run;
+    run.optimizer.kind = OptimizerKind::sgd;
+    run.optimizer.l2 = 0.01f;
+    run.steps = Steps::local_sgd;
+    run.workers = workers;
+    run.batch = 32;       // 47 batches an epoch
+    run.sync_every = 47;  // at least every worker's local steps: one round
+    const Trained once = train(ctx, d, run);
+    run.sync_every = std::numeric_limits<std::int64_t>::max();
+    const Trained largest = train(ctx, d, run);
+    EXPECT_TRUE(same_bits(largest.theta, once.theta));
+    EXPECT_EQ(largest.epoch_losses, once.epoch_losses);
+    for (const double loss : largest.epoch_losses) EXPECT_GT(loss, 0.0);
+  }
 }
 
 LATHE_INSTANTIATE_FOR_DEVICES(CudaReviewOnDevice);
