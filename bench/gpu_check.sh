@@ -55,9 +55,10 @@ if [[ $phases == *1* ]]; then
   [[ $rc != 0 ]] && row "GPU tests failed" "" "$(failed "$out/gpu_tests.txt")"
   row "GPU tests seconds" "$(( $(date +%s) - start ))" ""
   # The per-step gather (windows too large to gather whole) and the copy stream's release wait
-  # that streamed training depends on: forced on the model, streamed and refit suites.
+  # that streamed training depends on: forced on the model, streamed and refit suites, and on plain
+  # SGD's catch-up of lazy penalties (it reads the gathered batch's slots before the forward pass).
   LATHE_CUDA_GATHER_EPOCH=never timeout -k 5 60 lathe_tests \
-    --gtest_filter='GPU/StreamedOnDevice.*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.*Sparse*:GPU/ModelOnDevice.SameInputs*:GPU/RefitOnDevice.*Categorical*' \
+    --gtest_filter='GPU/StreamedOnDevice.*:GPU/ModelOnDevice.*Planned*:GPU/ModelOnDevice.*Sparse*:GPU/ModelOnDevice.SameInputs*:GPU/RefitOnDevice.*Categorical*:GPU/ModelOnDevice.LazySgd*:GPU/CudaReviewOnDevice.LazySgd*' \
     > "$out/gpu_tests_step_gather.txt" 2>&1
   rc=$?; row "GPU tests, per-step gather" "rc=$rc" "$(counts "$out/gpu_tests_step_gather.txt")"
   [[ $rc != 0 ]] && row "  per-step gather failed" "" "$(failed "$out/gpu_tests_step_gather.txt")"

@@ -7,6 +7,8 @@
 //   - local SGD of a model too wide for one block's update (each worker's 256 threads update it
 //     all) and with a mean weight other than 1;
 //   - the per-step gather (LATHE_CUDA_GATHER_EPOCH=never) against the gathered epoch, bit for bit;
+//   - plain SGD's lazy penalties caught up (catch_up_feature, catch_up_penalties) on train_steps'
+//     graphs, the separate update of a wide model and local SGD's workers;
 //   - local SGD with a batch above the rows or a sync_every above a worker's steps (2^63 - 1:
 //     the GPU's scratch sized by the batch, the CPU's count of rounds past int64).
 // On the CPU instance each run is repeated and must give the same bits (cheap determinism checks);
@@ -243,6 +245,8 @@ Trained train(const DeviceContext& ctx, const ReviewData& d, const ReviewRun& ru
         for (const PlannedStep& p : plans) model->train_step(p.first, p.count, p.settings);
       }
     }
+    // As the trainer does after every epoch's steps (plain SGD's lazy penalties; else nothing).
+    model->catch_up_penalties();
     out.epoch_losses.push_back(model->take_loss_sum());
   }
   out.theta = flatten(model->parameters());
@@ -424,6 +428,45 @@ TEST_P(CudaReviewOnDevice, RebindingWaitsForTheStepsStillReadingTheBuffers) {
   const Trained got = run(ctx);
   const Trained ref = run(GetParam() == DeviceKind::cpu ? ctx : DeviceContext::cpu());
   expect_agree(GetParam(), got, ref);
+}
+
+// Plain SGD's lazy penalties (catch_up_feature before a step reads a slot, catch_up_penalties at
+// each epoch's end; the trainer's way, as train() calls it) on the GPU's paths that model_test's
+// LazySgdGivesTheWeightsOfDenseUpdates (train_step, a narrow model) does not take: train_steps'
+// CUDA graphs, a model too wide for the fused update (update_kernel after the step kernel's
+// catch-up), and local SGD's workers (each block's catch-up on its own copy of the last steps,
+// their average's latest step moved on by the skipped steps), narrow and wide, weighted, l1 and l2.
+TEST_P(CudaReviewOnDevice, LazySgdPenaltiesMatchTheCpuOnEveryPath) {
+  LATHE_SKIP_WITHOUT_DEVICE(GetParam());
+  const DeviceContext ctx = test::context_for(GetParam());
+  struct Case {
+    const char* name;
+    LossKind loss;
+    ModelKind kind;
+    std::int64_t width;
+    Steps steps;
+  };
+  const Case cases[] = {
+      {"planned, narrow fm", LossKind::logistic, ModelKind::fm, 300, Steps::planned},
+      {"one by one, wide softmax", LossKind::softmax, ModelKind::linear, 40000, Steps::one_by_one},
+      {"local sgd, narrow fm", LossKind::logistic, ModelKind::fm, 300, Steps::local_sgd},
+      {"local sgd, wide regression", LossKind::squared, ModelKind::linear, 40000, Steps::local_sgd},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ReviewData d = make_data(2000, 4, {7, c.width}, c.loss, true, 15);
+    ReviewRun run;
+    run.loss = c.loss;
+    run.kind = c.kind;
+    run.optimizer.kind = OptimizerKind::sgd;
+    run.optimizer.l1 = 0.002f;
+    run.optimizer.l2 = 0.05f;
+    run.optimizer.lazy_sparse = true;
+    run.steps = c.steps;
+    run.batch = c.steps == Steps::local_sgd ? 16 : 7;
+    run.epochs = 3;
+    expect_agree(GetParam(), train(ctx, d, run), reference(GetParam(), ctx, d, run));
+  }
 }
 
 // Local SGD with a batch above the epoch's rows (--batch 9223372036854775807 --mode parallel): one
