@@ -32,8 +32,10 @@ cases=(
   "multiclass_linear|multi.h5|label|multiclass|"
   "regression_dense|reg.h5|target|regression|"
   "regression_streamed|reg.h5|target|regression|--stream --window-rows 16384"
-  # Plain SGD's lazy penalties (caught up before a step reads a slot and at each epoch's end).
-  "binary_sgd_penalties|bin.h5|label|binary|--optimizer sgd --l1 1e-5 --l2 1e-3 --epochs 4"
+  # Plain SGD's lazy penalties (caught up before a step reads a slot and at each epoch's end), and
+  # a numeric cross: the CPU model multiplies it out of its row-major rows (numeric_cross), the GPU
+  # reads it from the column-major rows the preparation filled.
+  "binary_sgd_penalties|bin.h5|label|binary|--optimizer sgd --l1 1e-5 --l2 1e-3 --epochs 4 --cross f0*f1"
   # Local SGD, the same workers on both devices, one average an epoch (--sync-every past them).
   "binary_parallel_sgd|bin.h5|label|binary|--mode parallel --workers 4 --sync-every 9223372036854775807 --optimizer sgd --l2 1e-3 --epochs 3"
   # A batch above the rows in parallel mode: one step an epoch (the GPU's scratch was sized by it).
