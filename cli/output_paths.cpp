@@ -2,11 +2,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cstdio>
 #include <system_error>
 #include <utility>
 
 #include "io/hdf5_handle.h"
+#include "io/hdf5_signature.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
@@ -73,14 +73,7 @@ ExistingFile existing_file(const std::filesystem::path& path) {
   // Scores as `lathe score` writes them, in HDF5 or CSV (holds_scores knows both).
   if (holds_scores(path)) return ExistingFile::scores;
   // HDF5's signature first: HDF5 itself would take a CSV for a damaged file.
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return ExistingFile::none;
-  char head[8] = {};
-  const std::size_t read = std::fread(head, 1, sizeof head, file);
-  std::fclose(file);
-  static constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
-  if (read < sizeof head || !std::equal(head, head + sizeof head, kHdf5Signature))
-    return ExistingFile::other;
+  if (!has_hdf5_signature(path)) return ExistingFile::other;
   try {
     const h5::H5Handle h5_file = h5::open_file_for_reading(path);
     const std::string context = path.string();

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "io/hdf5_signature.h"
 #include "runtime/error.h"
 
 namespace lathe {
@@ -58,7 +59,7 @@ CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
   {
     char signature[8] = {};
     const std::size_t got = std::fread(signature, 1, sizeof signature, file_.get());
-    if (got == sizeof signature && std::memcmp(signature, "\x89HDF\r\n\x1a\n", sizeof signature) == 0) {
+    if (starts_with_hdf5_signature(std::string_view(signature, got))) {
       throw InputError(path_.string() + ": is an HDF5 file, not CSV: Lathe reads it as it is (`lathe inspect " +
                        path_.string() + "` describes it)");
     }

@@ -15,6 +15,7 @@
 
 #include "io/columnar_writer.h"
 #include "io/hdf5_handle.h"
+#include "io/hdf5_signature.h"
 #include "io/model_inputs.h"
 #include "io/scoring_input.h"
 #include "io/temporary_file.h"
@@ -426,8 +427,7 @@ bool holds_scores(const std::filesystem::path& path) {
   std::string head(4096, '\0');
   head.resize(std::fread(head.data(), 1, head.size(), file));
   std::fclose(file);
-  static constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
-  if (head.rfind(std::string(kHdf5Signature, 8), 0) == 0) {
+  if (starts_with_hdf5_signature(head)) {
     try {
       const h5::H5Handle h5_file = h5::open_file_for_reading(path);
       return h5::attribute_exists(h5_file.get(), "lathe_model", path.string());
