@@ -30,7 +30,7 @@ void add_export_command(CLI::App& app) {
     refuse_empty_paths(*cmd, {"model", "--onnx"});
     const WrittenFile output{"--onnx", args->onnx, "the ONNX graph"};
     check_output_paths({output}, {{"the model file", args->model}});
-    refuse_replacing_another_kind(output, ExistingFile::other);  // another model, a table
+    refuse_replacing_another_kind(output, ExistingFile::onnx_graph);  // an earlier graph only
     // The graph reads nothing of the training profile's labels (millions, for a model of ids).
     ModelLoadOptions load;
     load.profile_labels = false;

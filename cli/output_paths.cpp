@@ -2,11 +2,15 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <string>
 #include <system_error>
 #include <utility>
 
 #include "io/hdf5_handle.h"
 #include "io/hdf5_signature.h"
+#include "io/html_report.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
 #include "runtime/error.h"
@@ -70,39 +74,138 @@ ExistingFile existing_file(const std::filesystem::path& path) {
       ec) {
     return ExistingFile::none;
   }
-  // Scores as `lathe score` writes them, in HDF5 or CSV (holds_scores knows both).
-  if (holds_scores(path)) return ExistingFile::scores;
+  // A file that cannot be read is left to its writer, whose own checks say what is wrong.
+  if (!std::ifstream(path, std::ios::binary)) return ExistingFile::none;
   // HDF5's signature first: HDF5 itself would take a CSV for a damaged file.
-  if (!has_hdf5_signature(path)) return ExistingFile::other;
-  try {
-    const h5::H5Handle h5_file = h5::open_file_for_reading(path);
-    const std::string context = path.string();
-    if (h5::attribute_exists(h5_file.get(), "lathe_model_format_version", context))
-      return ExistingFile::model;
-    return ExistingFile::table;
-  } catch (const Error&) {
-    return ExistingFile::none;  // locked or damaged: the writer's own checks say what is wrong
+  if (has_hdf5_signature(path)) {
+    if (holds_scores(path)) return ExistingFile::hdf5_scores;
+    try {
+      const h5::H5Handle h5_file = h5::open_file_for_reading(path);
+      const std::string context = path.string();
+      if (h5::attribute_exists(h5_file.get(), "lathe_model_format_version", context))
+        return ExistingFile::model;
+      return ExistingFile::table;
+    } catch (const Error&) {
+      return ExistingFile::none;  // locked or damaged: the writer's own checks say what is wrong
+    }
+  }
+  if (holds_scores(path)) return ExistingFile::csv_scores;
+  if (holds_html_report(path)) return ExistingFile::report;
+  if (holds_onnx_model(path)) return ExistingFile::onnx_graph;
+  return ExistingFile::other;
+}
+
+bool holds_onnx_model(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!file || ec) return false;
+  std::uintmax_t at = 0;
+  // A varint of at most 10 bytes (64 bits) that ends before the file does.
+  const auto read_varint = [&](std::uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64 && at < size; shift += 7) {
+      const int byte = file.get();
+      if (byte == std::char_traits<char>::eof()) return false;
+      ++at;
+      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  const auto skip = [&](std::uint64_t bytes) {
+    if (bytes > size - at) return false;
+    at += bytes;
+    return static_cast<bool>(file.seekg(static_cast<std::streamoff>(at)));
+  };
+  // ModelProto's fields: ir_version 1 (varint), graph 7 (length-delimited); the others (producer,
+  // opsets, metadata, functions, fields of ONNX versions to come) are skipped by their wire type.
+  constexpr std::uint64_t kIrVersion = 1, kGraph = 7;
+  constexpr std::uint64_t kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5;
+  bool ir_version = false, graph = false;
+  while (at < size) {
+    std::uint64_t key = 0, value = 0;
+    if (!read_varint(key) || key >> 3 == 0) return false;
+    const std::uint64_t field = key >> 3, wire_type = key & 7;
+    if ((field == kIrVersion && wire_type != kVarint) ||
+        (field == kGraph && wire_type != kLengthDelimited))
+      return false;
+    bool ok = false;
+    if (wire_type == kVarint) {
+      ok = read_varint(value);
+    } else if (wire_type == kFixed64) {
+      ok = skip(8);
+    } else if (wire_type == kFixed32) {
+      ok = skip(4);
+    } else if (wire_type == kLengthDelimited) {
+      ok = read_varint(value) && skip(value);
+    }  // groups (3, 4) and wire types 6 and 7 are in no ModelProto
+    if (!ok) return false;
+    ir_version = ir_version || field == kIrVersion;
+    graph = graph || field == kGraph;
+  }
+  return ir_version && graph;
+}
+
+namespace {
+
+// What a file of `kind` is, for the refusal to replace it: "is a table of data".
+std::string what_it_is(ExistingFile kind, ExistingFile writes) {
+  switch (kind) {
+    case ExistingFile::model:
+      return "is a model file written by `lathe train`";
+    case ExistingFile::table:
+      return "is a table of data";
+    case ExistingFile::hdf5_scores:
+      return std::string("holds the scores `lathe score` wrote") +
+             (writes == ExistingFile::csv_scores ? " as HDF5" : "");
+    case ExistingFile::csv_scores:
+      return "holds the scores `lathe score` wrote as CSV";
+    case ExistingFile::report:
+      return "is a report written by `lathe report`";
+    case ExistingFile::onnx_graph:
+      return "is an ONNX model";
+    default:
+      break;
+  }
+  // A file of no kind Lathe writes: what it is not, and how that was told.
+  switch (writes) {
+    case ExistingFile::model:
+      return "is not a model file (it is not HDF5)";
+    case ExistingFile::table:
+      return "is not a table of data (it is not HDF5)";
+    case ExistingFile::hdf5_scores:
+      return "holds no scores of `lathe score` (it is not HDF5)";
+    case ExistingFile::csv_scores:
+      return "holds no scores of `lathe score` (its first line does not end in a prediction or "
+             "predicted_class column)";
+    case ExistingFile::report:
+      return "is not a report written by `lathe report` (its head has no <meta name=\"generator\" "
+             "content=\"lathe report\">)";
+    default:
+      return "is not an ONNX model (it does not read as an ONNX ModelProto)";
   }
 }
+
+}  // namespace
 
 void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes) {
   if (output.path.empty()) return;
   const ExistingFile there = existing_file(output.path);
-  std::string what;
-  if (there == writes) return;
-  if (there == ExistingFile::model) {
-    what = "is a model file written by `lathe train`";
-  } else if (there == ExistingFile::table && writes != ExistingFile::table) {
-    what = "is a table of data";
-  } else if (there == ExistingFile::scores && writes != ExistingFile::table) {
-    // A table's writer may replace scores: they are a table, and made again from their model.
-    what = "holds the scores `lathe score` wrote";
-  } else {
-    return;  // no file, an empty one, or one of no kind Lathe writes (see the header)
-  }
-  throw InputError(output.option + " " + output.path + " " + what + ", which " + output.contents +
-                   " would replace; it is left as it is: give " + output.option +
-                   " another name, or remove " + output.path + " first");
+  if (there == ExistingFile::none || there == writes) return;
+  // A table's writer may replace scores: they are a table, and made again from their model.
+  if (writes == ExistingFile::table && there == ExistingFile::hdf5_scores) return;
+  std::string contents = output.contents;
+  if (writes == ExistingFile::hdf5_scores && there == ExistingFile::csv_scores)
+    contents += ", written as HDF5,";
+  if (writes == ExistingFile::csv_scores && there == ExistingFile::hdf5_scores)
+    contents += ", written as CSV,";
+  const std::string way_on =
+      output.named_by.empty() ? "give " + output.option + " another name"
+                              : "write " + output.contents + " elsewhere with " + output.named_by;
+  throw InputError(output.option + " " + output.path + " " + what_it_is(there, writes) +
+                   ", which " + contents + " would replace; it is left as it is: " + way_on +
+                   ", or remove " + output.path + " first");
 }
 
 void refuse_input_of_another_kind(const std::string& option, const std::string& path,
@@ -112,7 +215,8 @@ void refuse_input_of_another_kind(const std::string& option, const std::string& 
   std::string what;
   if (takes_model && there == ExistingFile::table) {
     what = "is a table of data, not a model file written by `lathe train`";
-  } else if (takes_model && there == ExistingFile::scores) {
+  } else if (takes_model &&
+             (there == ExistingFile::hdf5_scores || there == ExistingFile::csv_scores)) {
     what = "holds the scores `lathe score` wrote, not a model file written by `lathe train`";
   } else if (!takes_model && there == ExistingFile::model) {
     what = "is a model file written by `lathe train`, not a table of data";

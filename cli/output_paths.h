@@ -3,8 +3,8 @@
 // writable where it is named. An output that is an input or another output is a UsageError (exit 2)
 // naming the option and both paths, e.g. "--out m.h5 is the model file m.h5; write the scores
 // elsewhere"; an output that cannot be written where it is named is an InputError (exit 1). An
-// output that would replace a file of another kind (a model by a table, a table by a model) is an
-// InputError too (refuse_replacing_another_kind).
+// output that would replace a file of another kind (a model by a table, a CSV of data by a model,
+// a text file by a report) is an InputError too (refuse_replacing_another_kind).
 #pragma once
 
 #include <filesystem>
@@ -26,10 +26,13 @@ struct ReadFile {
 
 // A file the command writes: the option that names it ("--out"; "the output" for a positional
 // argument), its path as given, and what it holds ("the scores"). An empty path is ignored.
+// `named_by`: the option that would write it elsewhere, for a path derived from another option's
+// (the default checkpoint, --out with .checkpoint.h5: "--checkpoint"); empty when it is `option`.
 struct WrittenFile {
   std::string option;
   std::string path;
   std::string contents;
+  std::string named_by = {};
 };
 
 // Checks outputs against inputs and against each other as they are added.
@@ -52,24 +55,47 @@ class OutputPathCheck {
   std::vector<WrittenFile> outputs_;
 };
 
-// What an existing file holds, told by the marks Lathe's writers leave on an HDF5 file's root.
+// What an existing file holds, told by the marks Lathe's writers leave on it.
 enum class ExistingFile {
-  none,    // no regular file there, an empty one (nothing to lose), or HDF5 that cannot be opened
-  model,   // lathe_model_format_version: a model or checkpoint written by `lathe train`
-  scores,  // the scores `lathe score` wrote, HDF5 or CSV (holds_scores)
-  table,   // any other HDF5 file: a table of data (imported, prepared, synthetic, another writer's)
-  other,   // not HDF5 and no scores: a CSV of data, any other file
+  // No regular file there, an empty one (nothing to lose), one that cannot be read, or HDF5 that
+  // cannot be opened: left to the writer.
+  none,
+  // lathe_model_format_version: a model or checkpoint written by `lathe train`.
+  model,
+  // The scores `lathe score` wrote as HDF5 (holds_scores).
+  hdf5_scores,
+  // The scores `lathe score` wrote as CSV (holds_scores: a prediction column ends the header).
+  csv_scores,
+  // Any other HDF5 file: a table of data (imported, prepared, synthetic, another writer's).
+  table,
+  // The page `lathe report` wrote (holds_html_report).
+  report,
+  // An ONNX model (`lathe export --onnx`, or another tool's): holds_onnx_model.
+  onnx_graph,
+  // None of these: a CSV of data, a text file, anything else.
+  other,
 };
 ExistingFile existing_file(const std::filesystem::path& path);
 
-// InputError (exit 1) when `output` would replace a file of another kind than the one its
-// command `writes`, so that earlier models and data are never lost: a model file is replaced by a
-// model only (`lathe train --out`), a table of data by a table only (`lathe import`, `prepare`,
-// `synth`), and scores (HDF5 or CSV) by scores (`lathe score`, either format) or a table.
-// `writes` is ExistingFile::other for the files that are none of these (`lathe report`'s HTML,
-// `export`'s ONNX graph), which replace none of those. A file of no kind Lathe writes (a CSV of
-// data, a text file) is left to the caller, as are a path with no file and an empty file (nothing
-// to lose).
+// Whether the file at `path` is an ONNX ModelProto, told without reading it whole: its top-level
+// protobuf fields run to the file's end exactly, and among them are ir_version (field 1, a varint)
+// and the graph (field 7, length-delimited). Lengths are skipped, not read, so a graph of any size
+// costs a few reads; ir_version's key is the byte 0x08, which no text (a CSV, an HTML page) holds,
+// and every other byte must fall into the fields' structure. A full parse would also check the
+// graph's contents, which a file to be replaced needs no more than its kind.
+bool holds_onnx_model(const std::filesystem::path& path);
+
+// InputError (exit 1) when `output` would replace a non-empty file of another kind than the one
+// its command `writes`, so that no earlier model, data or other file of the user's is lost: a
+// model file (and checkpoint) is replaced by a model only (`lathe train --out`, --checkpoint), a
+// table of data by a table only (`lathe import`, `prepare`, `synth`), HDF5 scores by HDF5 scores
+// (`lathe score`, --format h5) or a table, CSV scores by CSV scores (--format csv), a report by a
+// report (`lathe report --out`) and an ONNX graph by an ONNX graph (`lathe export --onnx`). A file
+// of no kind Lathe writes (a CSV of data, a text file) is replaced by none of them. A path with no
+// file and an empty file (a name made by mktemp) hold nothing to lose. `writes` is one of model,
+// table, hdf5_scores, csv_scores, report and onnx_graph. The message names the option, the file and
+// what it is, e.g. "--out data.csv is not a model file (it is not HDF5), which the model would
+// replace; it is left as it is: give --out another name, or remove data.csv first".
 void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes);
 
 // InputError naming `option` when the file it names is of the wrong kind for it, saying what the

@@ -55,7 +55,7 @@ void add_report_command(CLI::App& app) {
     check_output_paths({output}, {{"the model file", args->model},
                                   {"the --eval file", args->eval},
                                   {"the --drift file", args->drift}});
-    refuse_replacing_another_kind(output, ExistingFile::other);  // another model, a table
+    refuse_replacing_another_kind(output, ExistingFile::report);  // an earlier report only
     // A model given as data is told what the option takes, not the order of `lathe score`'s
     // arguments.
     refuse_input_of_another_kind(

@@ -202,9 +202,9 @@ void add_score_command(CLI::App& app) {
               "); it is left as it is: give --out another folder");
         }
       } else if (!to_stdout) {
-        // An output file named by the user may replace earlier scores, but not the file the input
-        // was made from (`lathe import DATA.csv DATA.h5`, then `--out DATA.csv`: the refusal of an
-        // output folder's name, for a name given in full), nor a model or a table of data.
+        // An output file named by the user may replace earlier scores in its format, but not the
+        // file the input was made from (`lathe import DATA.csv DATA.h5`, then `--out DATA.csv`: the
+        // refusal of an output folder's name, for a name given in full), nor any other file.
         const std::filesystem::path input(args->inputs.front());
         std::string source;
         bool prepared = false;
@@ -220,7 +220,9 @@ void add_score_command(CLI::App& app) {
                            input.string() + " was " + (prepared ? "prepared" : "imported") +
                            " from; write the scores elsewhere");
         }
-        refuse_replacing_another_kind({"--out", out.string(), "the scores"}, ExistingFile::scores);
+        refuse_replacing_another_kind(
+            {"--out", out.string(), "the scores"},
+            format == ScoreFormat::csv ? ExistingFile::csv_scores : ExistingFile::hdf5_scores);
       }
       loaded = std::make_unique<Scorer>(args->model, args->device);
     } catch (...) {

@@ -394,14 +394,17 @@ void check_warm_start(const TrainTableOptions& o, const std::string& data) {
 }
 
 // Checks every path a checkpoint of this run may be written to: the pattern itself, or with {epoch}
-// replaced by each checkpoint epoch up to `epochs`. Checkpoints never collide with each other (their
-// epochs differ), so only the outputs and inputs in `paths` are compared. A derived path that does
-// not exist, in the first one's folder, under a name no other output has, cannot collide: it is
-// skipped, so a long run with few collisions possible costs one stat per checkpoint.
+// replaced by each checkpoint epoch up to `epochs`. Checkpoints never collide with each other
+// (their epochs differ), so only the outputs and inputs in `paths` are compared. A derived path
+// that does not exist, in the first one's folder, under a name no other output has, cannot collide:
+// it is skipped, so a long run with few collisions possible costs one stat per checkpoint. A
+// checkpoint replaces an earlier model or checkpoint only (refuse_replacing_another_kind); a path
+// that does not exist replaces nothing.
 void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pattern, std::int32_t every,
                             std::int32_t epochs, const std::vector<std::filesystem::path>& other_outputs) {
   if (pattern.path.find("{epoch}") == std::string::npos) {
     paths.check(pattern);
+    refuse_replacing_another_kind(pattern, ExistingFile::model);
     return;
   }
   std::optional<std::filesystem::path> first_folder;
@@ -417,6 +420,7 @@ void check_checkpoint_paths(const OutputPathCheck& paths, const WrittenFile& pat
     if (!may_collide) continue;
     derived.option = pattern.option + " (epoch " + std::to_string(epoch) + ")";
     paths.check(derived);
+    refuse_replacing_another_kind(derived, ExistingFile::model);
   }
 }
 
@@ -521,14 +525,16 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   const WrittenFile model_output{"--out", args->out, "the model"};
   const WrittenFile log_output{"--metrics-log", args->metrics_log, "the metrics log"};
   check_output_paths({model_output, log_output}, inputs);
-  // A model replaces an earlier model only: not a table of data (`--out` given a data file's name).
+  // A model replaces an earlier model only: not a table of data, nor a CSV of data (`--out` given
+  // a data file's name).
   refuse_replacing_another_kind(model_output, ExistingFile::model);
   if (o.trainer.checkpoint_every > 0) {
     OutputPathCheck checkpoint_paths(checkpoint_inputs);
     checkpoint_paths.add(model_output);
     checkpoint_paths.add(log_output);
-    const WrittenFile pattern{args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
-                              o.checkpoint_path.string(), "the checkpoints"};
+    const WrittenFile pattern{
+        args->checkpoint.empty() ? "the checkpoint (--out with .checkpoint.h5)" : "--checkpoint",
+        o.checkpoint_path.string(), "the checkpoints", "--checkpoint"};
     // Without --epochs a small training set may run up to kMaxDefaultEpochs (default_epochs_for).
     const std::int32_t last_epoch =
         cmd->count("--epochs") == 0 ? std::max(o.trainer.epochs, kMaxDefaultEpochs) : o.trainer.epochs;

@@ -52,6 +52,30 @@ std::string html_escape(std::string_view text) {
 
 namespace {
 
+// The page's first bytes, and the mark its head carries after them (HTML's own way to name the
+// program that wrote a page), by which `lathe report --out` knows an earlier report it may replace.
+constexpr std::string_view kReportStart =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+constexpr std::string_view kReportMark = "<meta name=\"generator\" content=\"lathe report\">";
+// What identified a report written before the mark: its title, written since `lathe report`'s
+// first version right after the page's start, two <meta> lines of fixed length.
+constexpr std::string_view kTitleBeforeTheMark = "<title>Lathe report: ";
+
+}  // namespace
+
+bool holds_html_report(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return false;
+  std::string head(1024, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(file.gcount()));
+  if (!head.starts_with(kReportStart)) return false;
+  const std::string_view rest = std::string_view(head).substr(kReportStart.size());
+  return rest.starts_with(kReportMark) || rest.find(kTitleBeforeTheMark) != std::string_view::npos;
+}
+
+namespace {
+
 // Row indices ordered by score, highest first (ties in row order, so the curves are deterministic).
 std::vector<std::size_t> order_by_score(std::span<const float> scores) {
   std::vector<std::size_t> order(scores.size());
@@ -1121,7 +1145,7 @@ std::string render_html_report(const DeviceContext& ctx, const HtmlReportOptions
   if (!options.drift.empty()) body += drift_section(ctx, options);
 
   const std::string name = options.model.filename().string();
-  std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  std::string page = std::string(kReportStart) + std::string(kReportMark) + "\n";
   // Nothing on the page may load or run anything: inline styles and data only.
   page +=
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "

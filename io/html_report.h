@@ -94,4 +94,10 @@ std::string render_html_report(const DeviceContext& ctx, const HtmlReportOptions
 void write_html_report(const DeviceContext& ctx, const HtmlReportOptions& options,
                        const std::filesystem::path& out);
 
+// Whether the file at `path` is a page write_html_report wrote: it starts as the page does and its
+// head carries the mark <meta name="generator" content="lathe report"> (or, written before the
+// mark, the title "Lathe report: ..."). False for a file that cannot be read. `lathe report --out`
+// replaces such a page only.
+bool holds_html_report(const std::filesystem::path& path);
+
 }  // namespace lathe

@@ -896,9 +896,10 @@ class BadInput(unittest.TestCase):
             return subprocess.run([LATHE, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
                                   errors="replace", preexec_fn=preexec)
 
-        earlier = self.path("scores.csv")
-        with open(earlier, "w") as f:
-            f.write("EARLIER\n")
+        earlier = self.path("scores.csv")  # earlier scores: a file score may replace
+        self.assertEqual(lathe("score", model, data, "--out", earlier, "--quiet").returncode, 0)
+        with open(earlier, "rb") as f:
+            earlier_bytes = f.read()
         cases = [
             (limited(65536, "score", model, data, "--out", earlier, "--quiet"), earlier, None),
             (limited(4096, "train", data, "--label", "y", "--task", "binary", "--out", self.path("m2.h5"),
@@ -912,8 +913,8 @@ class BadInput(unittest.TestCase):
                 if reason:
                     self.assertIn(reason, proc.stderr)
         self.assertEqual(self.temporaries(), [])
-        with open(earlier) as f:
-            self.assertEqual(f.read(), "EARLIER\n")
+        with open(earlier, "rb") as f:
+            self.assertEqual(f.read(), earlier_bytes)
         self.assertFalse(os.path.exists(self.path("m2.h5")))
         self.assertFalse(os.path.exists(self.path("m.onnx")))
 

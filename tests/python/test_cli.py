@@ -539,12 +539,14 @@ class BadInputTest(TempDirTest):
         self.assertFails(["import", csv, out], "ragged.csv", "line 3")
         self.assertFalse(os.path.exists(out))
         self.assertEqual([n for n in os.listdir(self.dir) if n != "ragged.csv"], [])
-        # An earlier output at that path is left intact.
-        with open(out, "wb") as f:
-            f.write(b"earlier")
+        # An earlier output at that path (a table: import replaces no other kind of file) is left
+        # intact.
+        run("synth", "--task", "binary", "--rows", 10, "--features", 2, "--out", out, "--quiet")
+        with open(out, "rb") as f:
+            earlier = f.read()
         self.assertFails(["import", csv, out], "line 3")
         with open(out, "rb") as f:
-            self.assertEqual(f.read(), b"earlier")
+            self.assertEqual(f.read(), earlier)
         # With --skip-bad-rows the rest is imported and the skip reported.
         proc = run("import", csv, out, "--skip-bad-rows")
         self.assertIn("3", proc.stderr)

@@ -784,13 +784,16 @@ class ExportTest(unittest.TestCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("damaged_model.h5", proc.stderr)
         self.assertFalse(os.path.exists(out))
-        # An earlier output survives a failed export, and no temporary file is left beside it.
-        with open(out, "wb") as f:
-            f.write(b"earlier")
+        # An earlier output (a graph: export replaces no other kind of file) survives a failed export,
+        # and no temporary file is left beside it.
+        run("export", model, "--onnx", out)
+        with open(out, "rb") as f:
+            earlier = f.read()
         proc = run("export", damaged, "--onnx", out, check=False)
         self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("damaged_model.h5", proc.stderr)
         with open(out, "rb") as f:
-            self.assertEqual(f.read(), b"earlier")
+            self.assertEqual(f.read(), earlier)
         self.assertEqual([n for n in os.listdir(self.dir) if ".tmp-" in n], [])
 
     def test_hashed_categorical_is_refused_by_name(self):

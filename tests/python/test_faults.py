@@ -99,6 +99,17 @@ def fixture():
         colors = np.array(["red", "green", "blue"])[rng.integers(0, 3, 20000)]
         for r in range(20000):
             f.write(f"{values[r, 0]},{values[r, 1]},{values[r, 2]},{colors[r]},{r % 2}\n")
+    # Earlier files of the other kinds the commands write, each replaced by its own kind only: an
+    # earlier model at score's or import's output would be refused before any write is tried.
+    fx["earlier_scores_csv"] = os.path.join(d, "earlier_scores.csv")
+    fx["earlier_scores_h5"] = os.path.join(d, "earlier_scores.h5")
+    for scores in (fx["earlier_scores_csv"], fx["earlier_scores_h5"]):
+        checked("score", fx["earlier_model"], fx["small"], "--out", scores, "--device", "cpu", "--quiet")
+    fx["earlier_onnx"] = os.path.join(d, "earlier.onnx")
+    checked("export", fx["earlier_model"], "--onnx", fx["earlier_onnx"], "--quiet")
+    fx["earlier_table"] = os.path.join(d, "earlier_table.h5")
+    checked("synth", "--task", "binary", "--rows", 200, "--features", 3, "--seed", 9, "--out", fx["earlier_table"],
+            "--quiet")
     _fixture = fx
     return fx
 
@@ -579,14 +590,14 @@ class DiskFull(Case):
              lambda out: ["train", fx["small"], "--label", "label", "--task", "binary", "--epochs", 2, "--device",
                           "cpu", "--quiet", "--checkpoint-every", 1, "--checkpoint", out,
                           "--out", os.path.join(folder, "unused-model.h5")], "model.checkpoint.h5"),
-            ("score csv", fx["csv"],
+            ("score csv", fx["earlier_scores_csv"],
              lambda out: ["score", fx["model"], fx["small"], "--out", out, "--device", "cpu", "--quiet"],
              "scores.csv"),
-            ("score h5", fx["earlier_model"],
+            ("score h5", fx["earlier_scores_h5"],
              lambda out: ["score", fx["model"], fx["small"], "--out", out, "--device", "cpu", "--quiet"],
              "scores.h5"),
-            ("export", fx["csv"], lambda out: ["export", fx["model"], "--onnx", out, "--quiet"], "model.onnx"),
-            ("import", fx["earlier_model"], lambda out: ["import", fx["csv"], out, "--quiet"], "imported.h5"),
+            ("export", fx["earlier_onnx"], lambda out: ["export", fx["model"], "--onnx", out, "--quiet"], "model.onnx"),
+            ("import", fx["earlier_table"], lambda out: ["import", fx["csv"], out, "--quiet"], "imported.h5"),
         ]
 
     def output_size(self, args_for, name):
@@ -603,6 +614,8 @@ class DiskFull(Case):
         self.assertEqual(len(errors), 1, f"{what}: expected one error line:\n{proc.stderr}")
         self.assertIn(out, errors[0], f"{what}: the error does not name {out}")
         self.assertNotIn(".tmp-", proc.stderr, f"{what}: the error names the temporary file")
+        # The write failed: the output was not refused up front as a file of another kind.
+        self.assertNotIn("it is left as it is", proc.stderr, f"{what}: refused before any write")
         self.assertSameBytes(out, before, f"{what}: the earlier file at {out} was changed")
         self.assertEqual(temporaries(out), [], f"{what}: left a temporary file")
 
@@ -697,7 +710,7 @@ class TmpfsFullTest(DiskFull):
                     for path in os.listdir(mount):
                         os.remove(os.path.join(mount, path))
                     out = os.path.join(mount, "wide.h5")
-                    shutil.copyfile(self.fx["earlier_model"], out)
+                    shutil.copyfile(self.fx["earlier_table"], out)
                     before = read_bytes(out)
                     with open(os.path.join(mount, "filler"), "wb") as f:
                         f.write(b"\0" * max(free() - (pages - short) * 4096, 0))
@@ -715,8 +728,8 @@ class TmpfsFullTest(DiskFull):
         # The log, on the full tmpfs, failed only when it was closed: after the model had replaced
         # the earlier one, and without a reason.
         model = self.path("m.h5")
-        with open(model, "wb") as f:
-            f.write(b"earlier model")
+        shutil.copyfile(self.fx["earlier_model"], model)  # a model: --out replaces no other kind of file
+        earlier = read_bytes(model)
         with open(os.path.join(self.mount, "filler"), "wb") as f:
             f.write(b"\0" * self.free())
         log = os.path.join(self.mount, "log.jsonl")
@@ -724,7 +737,7 @@ class TmpfsFullTest(DiskFull):
                      "--metrics-log", log, "--device", "cpu", "--quiet", cwd=self.dir)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn(f"--metrics-log: {log}: cannot write the log of epoch 1: No space left on device", proc.stderr)
-        self.assertEqual(read_bytes(model), b"earlier model")
+        self.assertEqual(read_bytes(model), earlier)
         self.assertEqual(sorted(os.listdir(self.mount)), ["filler"])
 
 

@@ -27,7 +27,7 @@ import unittest
 
 import h5py
 
-from lathe_run import LATHE, checked
+from lathe_run import LATHE, checked, digest
 from lathe_run import attempt as lathe  # never raises: these tests expect failures
 
 TIMEOUT = 300  # seconds, for any one lathe process
@@ -139,16 +139,16 @@ class OperationsTest(unittest.TestCase):
                     with open(out, "rb") as f:
                         self.assertEqual(f.read(), b"kept")
                     os.remove(out)
-        # Its own writable file is replaced as before.
-        with open(out, "wb") as f:
-            f.write(b"old")
+        # Its own writable file (an earlier table: synth replaces no other kind of file) is replaced
+        # as before.
+        checked("synth", "--task", "binary", "--rows", 50, "--features", 2, "--out", out, "--quiet")
+        earlier = digest(out)
         os.chown(out, 65534, 65534)
         proc = subprocess.run([LATHE, "synth", "--task", "binary", "--rows", "100", "--features", "2", "--out", out,
                                "--quiet"], capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=as_nobody,
                               cwd=self.work)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        with open(out, "rb") as f:
-            self.assertEqual(f.read(8), b"\x89HDF\r\n\x1a\n")
+        self.assertNotEqual(digest(out), earlier)
 
     # --- finding 5: empty output paths ------------------------------------------------------------
 
@@ -361,9 +361,9 @@ class OperationsTest(unittest.TestCase):
 
     def test_replacing_an_output_keeps_its_permissions(self):
         scores, synthetic = self.path("priv.csv"), self.path("priv.h5")
-        for path in (scores, synthetic):
-            with open(path, "w") as f:
-                f.write("old\n")
+        # Earlier files of the outputs' own kinds: scores, a table.
+        checked("score", self.model, self.data, "--out", scores, "--quiet")
+        checked("synth", "--task", "binary", "--rows", 50, "--features", 2, "--out", synthetic, "--quiet")
         os.chmod(scores, 0o600)
         os.chmod(synthetic, 0o640)
         checked("score", self.model, self.data, "--out", scores, "--quiet")

@@ -242,6 +242,116 @@ class OutputPathTest(unittest.TestCase):
         open(self.path("empty.h5"), "w").close()
         checked(*self.train_args(out="empty.h5"))
 
+    def test_an_output_replaces_no_file_of_a_kind_lathe_does_not_write(self):
+        # QA: every command replaced a file of no kind Lathe writes: `lathe train --out data.csv`
+        # put a model in place of the user's data, `lathe import a.csv b.csv` (prepare, synth) HDF5
+        # in place of b.csv, `score --out notes.csv` scores in place of a CSV of data, `report --out`
+        # and `export --onnx` any non-HDF5 file, and the checkpoints of --checkpoint-every any file
+        # at all. Each is refused (exit 1) before anything is read, naming the file and what it is.
+        notes, other_csv = self.path("notes.txt"), self.path("b.csv")
+        with open(notes, "w") as f:
+            f.write("notes to keep\n")
+        shutil.copy(self.csv, other_csv)
+        kept = [self.model, self.data, self.csv, notes, other_csv]
+        not_hdf5 = "(it is not HDF5), which "
+        cases = [
+            (self.train_args(out="t.csv"), f"--out {self.csv} is not a model file " + not_hdf5 + "the model would",
+             "give --out another name, or remove " + self.csv + " first"),
+            (["import", self.csv, other_csv, "--quiet"],
+             f"the output {other_csv} is not a table of data " + not_hdf5 + "the imported table", other_csv),
+            (["prepare", self.data, notes, "--label", "label", "--quiet"],
+             f"the output {notes} is not a table of data " + not_hdf5, "remove " + notes),
+            (["synth", "--task", "binary", "--rows", 100, "--features", 2, "--out", notes, "--quiet"],
+             f"--out {notes} is not a table of data " + not_hdf5, "give --out another name"),
+            (["score", self.model, self.data, "--out", self.csv, "--quiet"],
+             f"--out {self.csv} holds no scores of `lathe score` (its first line does not end in a prediction",
+             "remove " + self.csv),
+            (["score", self.model, self.data, "--out", notes, "--quiet"],
+             f"--out {notes} holds no scores of `lathe score` " + not_hdf5 + "the scores would", "remove " + notes),
+            (["report", self.model, "--out", notes], f"--out {notes} is not a report written by `lathe report`",
+             "give --out another name"),
+            (["export", self.model, "--onnx", other_csv, "--quiet"],
+             f"--onnx {other_csv} is not an ONNX model (it does not read as an ONNX ModelProto)",
+             "give --onnx another name, or remove " + other_csv),
+            # --checkpoint, named or by default (--out with .checkpoint.h5), given a file of data.
+            (self.train_args("--checkpoint-every", 1, "--checkpoint", self.csv),
+             f"--checkpoint {self.csv} is not a model file " + not_hdf5 + "the checkpoints would",
+             "write the checkpoints elsewhere with --checkpoint, or remove " + self.csv),
+            (self.train_args("--checkpoint-every", 1, "--checkpoint", self.path("c{epoch}.txt")),
+             f"--checkpoint (epoch 2) {self.path('c2.txt')} is not a model file", "remove " + self.path("c2.txt")),
+        ]
+        shutil.copy(notes, self.path("c2.txt"))
+        kept.append(self.path("c2.txt"))
+        for args, what, way in cases:
+            with self.subTest(command=" ".join(map(os.path.basename, map(str, args[:3])))):
+                self.assertRefused(args, [what, way, "it is left as it is"], kept)
+        # The default checkpoint of --out m2.h5, m2.checkpoint.h5: a table of data, then a text file.
+        checkpoint = self.path("m2.checkpoint.h5")
+        for kind, source in [("is a table of data", self.data), ("is not a model file (it is not HDF5)", notes)]:
+            shutil.copy(source, checkpoint)
+            with self.subTest(default_checkpoint=kind):
+                self.assertRefused(self.train_args("--checkpoint-every", 1),
+                                   [f"the checkpoint (--out with .checkpoint.h5) {checkpoint} {kind}",
+                                    "write the checkpoints elsewhere with --checkpoint, or remove " + checkpoint],
+                                   [checkpoint, self.data])
+            self.assertFalse(os.path.exists(self.path("m2.h5")))
+        # An earlier checkpoint is replaced, as an earlier model is.
+        os.remove(checkpoint)
+        checked(*self.train_args("--checkpoint-every", 1))
+        checked(*self.train_args("--checkpoint-every", 1))
+
+    def test_scores_reports_and_graphs_replace_their_own_kind_only(self):
+        # Scores replace scores in their own format only (HDF5 is never written over a CSV, nor CSV
+        # over HDF5 scores); a report replaces a page `lathe report` wrote, with its mark or from
+        # before it; an ONNX graph replaces an ONNX model; and none replaces another of these.
+        scores_csv, scores_h5 = self.path("s.csv"), self.path("s.h5")
+        checked("score", self.model, self.data, "--out", scores_csv, "--quiet")
+        checked("score", self.model, self.data, "--out", scores_h5, "--quiet")
+        report, graph = self.path("r.html"), self.path("g.onnx")
+        checked("report", self.model, "--out", report)
+        checked("export", self.model, "--onnx", graph, "--quiet")
+        kept = [scores_csv, scores_h5, report, graph, self.model, self.data]
+        for args, what in [
+            (["score", self.model, self.data, "--out", scores_csv, "--format", "h5", "--quiet"],
+             f"--out {scores_csv} holds the scores `lathe score` wrote as CSV, which the scores, written as HDF5, "
+             "would replace"),
+            (["score", self.model, self.data, "--out", scores_h5, "--format", "csv", "--quiet"],
+             f"--out {scores_h5} holds the scores `lathe score` wrote as HDF5, which the scores, written as CSV, "
+             "would replace"),
+            (["import", self.csv, scores_csv, "--quiet"], f"the output {scores_csv} holds the scores `lathe score` "
+             "wrote as CSV, which the imported table would replace"),
+            (["report", self.model, "--out", graph], f"--out {graph} is an ONNX model, which the report would"),
+            (["report", self.model, "--out", scores_csv], f"--out {scores_csv} holds the scores `lathe score` wrote"),
+            (["export", self.model, "--onnx", report, "--quiet"],
+             f"--onnx {report} is a report written by `lathe report`, which the ONNX graph would"),
+            (["score", self.model, self.data, "--out", report, "--format", "csv", "--quiet"],
+             f"--out {report} is a report written by `lathe report`"),
+            (self.train_args(out="g.onnx"), f"--out {graph} is an ONNX model, which the model would"),
+        ]:
+            with self.subTest(command=" ".join(map(os.path.basename, map(str, args[:4])))):
+                self.assertRefused(args, [what, "it is left as it is"], kept)
+        # An HTML page of another writer is no report of Lathe's.
+        page = self.path("page.html")
+        with open(page, "w") as f:
+            f.write('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Mine</title>\n'
+                    "</head>\n<body>notes</body>\n</html>\n")
+        self.assertRefused(["report", self.model, "--out", page],
+                           [f"--out {page} is not a report written by `lathe report` (its head has no <meta "
+                            'name="generator" content="lathe report">)'], [page])
+        # Each is replaced by its own kind.
+        checked("score", self.model, self.data, "--out", scores_csv, "--quiet")
+        checked("score", self.model, self.data, "--out", scores_h5, "--quiet")
+        checked("export", self.model, "--onnx", graph, "--quiet")
+        with open(report) as f:
+            html = f.read()
+        self.assertIn('<meta name="generator" content="lathe report">', html.split("</head>")[0])
+        # A report written before the mark (the same page without that line) is a report too.
+        with open(report, "w") as f:
+            f.write(html.replace('<meta name="generator" content="lathe report">\n', "", 1))
+        checked("report", self.model, "--out", report)
+        with open(report) as f:
+            self.assertEqual(f.read(), html)
+
     def test_output_spelled_differently_is_still_the_input(self):
         os.symlink("m.h5", self.path("link.h5"))
         os.link(self.model, self.path("hard.h5"))

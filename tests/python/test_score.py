@@ -502,14 +502,15 @@ class ScoreTest(unittest.TestCase):
         data = self.path("no_contract.h5")
         write_columnar(data, [(n, v, l) for n, v, l in columns if n != "contract"])
         out = self.path("out.h5")
-        with open(out, "w") as f:
-            f.write("an earlier output\n")
+        self.score(self.telco_model, self.telco, "--out", out)  # earlier scores: a file score may replace
+        with open(out, "rb") as f:
+            earlier = f.read()
         proc, _ = self.score(self.telco_model, data, "--out", out, check=False)
         self.assertEqual(proc.returncode, 1)
         self.assertIn("'contract'", proc.stderr)
         self.assertEqual(proc.stdout, "")
-        with open(out) as f:
-            self.assertEqual(f.read(), "an earlier output\n")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), earlier)
         self.assertEqual(sorted(os.listdir(self.dir)), ["no_contract.h5", "out.h5"])  # no temporary left
         # A changed type is refused the same way, naming the column.
         retyped = self.path("retyped.h5")

@@ -1147,14 +1147,15 @@ class TrainTest(unittest.TestCase):
         csv = self.path("good.csv")
         good.to_csv(csv, index=False)
         data = self.imported(csv, "good")
-        with open(model, "wb") as f:
-            f.write(b"earlier model")
+        run("train", data, "--label", "y", "--task", "regression", "--out", model, "--quiet")  # the earlier model
+        with open(model, "rb") as f:
+            earlier = f.read()
         proc = run("train", data, "--label", "y", "--task", "regression", "--out", model, "--scale", "none",
                    "--optimizer", "sgd", "--lr", "1e6", "--quiet", check=False)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("lower --lr", proc.stderr)
         with open(model, "rb") as f:
-            self.assertEqual(f.read(), b"earlier model")
+            self.assertEqual(f.read(), earlier)
 
     def test_a_numeric_label_with_a_class_for_every_few_rows_is_noted(self):
         # 100 classes in 500 rows (a price taken for a class label, below the 1000-class cap) trains,
