@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -92,7 +93,22 @@ ExistingFile existing_file(const std::filesystem::path& path) {
   if (holds_scores(path)) return ExistingFile::csv_scores;
   if (holds_html_report(path)) return ExistingFile::report;
   if (holds_onnx_model(path)) return ExistingFile::onnx_graph;
+  if (holds_metrics_log(path)) return ExistingFile::metrics_log;
   return ExistingFile::other;
+}
+
+bool holds_metrics_log(const std::filesystem::path& path) {
+  // An epoch's line is a few hundred bytes; a first line past 1 MiB is no log's.
+  constexpr std::size_t kMaxLine = std::size_t{1} << 20;
+  std::ifstream file(path, std::ios::binary);
+  std::string head(kMaxLine, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(kMaxLine));
+  head.resize(static_cast<std::size_t>(file.gcount()));
+  const std::size_t end = head.find('\n');
+  if (end == std::string::npos && head.size() == kMaxLine) return false;
+  if (end != std::string::npos) head.resize(end);
+  const nlohmann::json first = nlohmann::json::parse(head, nullptr, false);
+  return first.is_object() && first.contains("epoch") && first["epoch"].is_number_integer();
 }
 
 bool holds_onnx_model(const std::filesystem::path& path) {
@@ -165,6 +181,8 @@ std::string what_it_is(ExistingFile kind, ExistingFile writes) {
       return "is a report written by `lathe report`";
     case ExistingFile::onnx_graph:
       return "is an ONNX model";
+    case ExistingFile::metrics_log:
+      return "is a metrics log written by `lathe train --metrics-log`";
     default:
       break;
   }
@@ -182,6 +200,9 @@ std::string what_it_is(ExistingFile kind, ExistingFile writes) {
     case ExistingFile::report:
       return "is not a report written by `lathe report` (its head has no <meta name=\"generator\" "
              "content=\"lathe report\">)";
+    case ExistingFile::metrics_log:
+      return "is not a metrics log of `lathe train` (its first line is no JSON object with an "
+             "\"epoch\")";
     default:
       return "is not an ONNX model (it does not read as an ONNX ModelProto)";
   }

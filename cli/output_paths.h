@@ -72,6 +72,8 @@ enum class ExistingFile {
   report,
   // An ONNX model (`lathe export --onnx`, or another tool's): holds_onnx_model.
   onnx_graph,
+  // The JSON lines `lathe train --metrics-log` wrote: holds_metrics_log.
+  metrics_log,
   // None of these: a CSV of data, a text file, anything else.
   other,
 };
@@ -85,17 +87,23 @@ ExistingFile existing_file(const std::filesystem::path& path);
 // graph's contents, which a file to be replaced needs no more than its kind.
 bool holds_onnx_model(const std::filesystem::path& path);
 
+// Whether the file at `path` is a metrics log as `lathe train --metrics-log` writes it: its first
+// line (read up to 1 MiB) a JSON object with an "epoch" number. Every line of such a log is one
+// epoch's object, so the first tells the file; a CSV or a table never parses as one.
+bool holds_metrics_log(const std::filesystem::path& path);
+
 // InputError (exit 1) when `output` would replace a non-empty file of another kind than the one
 // its command `writes`, so that no earlier model, data or other file of the user's is lost: a
 // model file (and checkpoint) is replaced by a model only (`lathe train --out`, --checkpoint), a
 // table of data by a table only (`lathe import`, `prepare`, `synth`), HDF5 scores by HDF5 scores
 // (`lathe score`, --format h5) or a table, CSV scores by CSV scores (--format csv), a report by a
-// report (`lathe report --out`) and an ONNX graph by an ONNX graph (`lathe export --onnx`). A file
+// report (`lathe report --out`), an ONNX graph by an ONNX graph (`lathe export --onnx`) and a
+// metrics log by a metrics log (`lathe train --metrics-log`). A file
 // of no kind Lathe writes (a CSV of data, a text file) is replaced by none of them. A path with no
 // file and an empty file (a name made by mktemp) hold nothing to lose. `writes` is one of model,
-// table, hdf5_scores, csv_scores, report and onnx_graph. The message names the option, the file and
-// what it is, e.g. "--out data.csv is not a model file (it is not HDF5), which the model would
-// replace; it is left as it is: give --out another name, or remove data.csv first".
+// table, hdf5_scores, csv_scores, report, onnx_graph and metrics_log. The message names the option,
+// the file and what it is, e.g. "--out data.csv is not a model file (it is not HDF5), which the
+// model would replace; it is left as it is: give --out another name, or remove data.csv first".
 void refuse_replacing_another_kind(const WrittenFile& output, ExistingFile writes);
 
 // InputError naming `option` when the file it names is of the wrong kind for it, saying what the

@@ -528,6 +528,8 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   // A model replaces an earlier model only: not a table of data, nor a CSV of data (`--out` given
   // a data file's name).
   refuse_replacing_another_kind(model_output, ExistingFile::model);
+  // Likewise the log replaces an earlier log only.
+  refuse_replacing_another_kind(log_output, ExistingFile::metrics_log);
   if (o.trainer.checkpoint_every > 0) {
     OutputPathCheck checkpoint_paths(checkpoint_inputs);
     checkpoint_paths.add(model_output);

@@ -15,6 +15,7 @@
   --window-rows, --config given a folder, --out inside a path whose "folder" is a file.
 
 Every subprocess runs with a timeout; the data is small (2000 rows) for a 2-core machine."""
+import json
 import os
 import shutil
 import subprocess
@@ -117,8 +118,9 @@ class OutputPathTest(unittest.TestCase):
         log = self.path("log.jsonl")
         with open(log, "w") as f:
             f.write('{"epoch": 1, "earlier": true}\n')
-        # Fails after the start: a label that is not in the data.
-        for target in (log, self.model):
+        # Fails after the start: a label that is not in the data. (A model given as the log is
+        # refused before it: test_a_metrics_log_replaces_an_earlier_log_only.)
+        for target in (log,):
             with self.subTest(target=os.path.basename(target)):
                 before = digest(target)
                 proc = lathe("train", self.data, "--task", "binary", "--label", "nosuch", "--out", self.path("m2.h5"),
@@ -351,6 +353,37 @@ class OutputPathTest(unittest.TestCase):
         checked("report", self.model, "--out", report)
         with open(report) as f:
             self.assertEqual(f.read(), html)
+
+    def test_a_metrics_log_replaces_an_earlier_log_only(self):
+        # `train --metrics-log data.csv` put the epochs' JSON lines in place of the user's data when
+        # training succeeded: a log replaces an earlier log only (its first line an epoch's object).
+        log = self.path("log.jsonl")
+        checked(*self.train_args("--metrics-log", log, out="first.h5"))
+        with open(log) as f:
+            first = json.loads(f.readline())
+        self.assertEqual(first["epoch"], 1)
+        notes = self.path("notes.txt")
+        with open(notes, "w") as f:
+            f.write('{"note": "a JSON object, but no epoch"}\n')
+        for target, what in [
+            (self.csv, "is not a metrics log of `lathe train` (its first line is no JSON object with an \"epoch\")"),
+            (notes, "is not a metrics log of `lathe train` (its first line is no JSON object with an \"epoch\")"),
+            (self.model, "is a model file written by `lathe train`"),
+        ]:
+            with self.subTest(target=os.path.basename(target)):
+                self.assertRefused(self.train_args("--metrics-log", target),
+                                   [f"--metrics-log {target} {what}, which the metrics log would replace",
+                                    "give --metrics-log another name, or remove " + target], [target])
+                self.assertFalse(os.path.exists(self.path("m2.h5")))
+        # Nor does a model replace a log.
+        self.assertRefused(self.train_args(out="log.jsonl"),
+                           [f"--out {log} is a metrics log written by `lathe train --metrics-log`"], [log])
+        # An earlier log is replaced by the new run's.
+        with open(log, "w") as f:
+            f.write('{"epoch": 7, "earlier": true}\n')
+        checked(*self.train_args("--metrics-log", log))
+        with open(log) as f:
+            self.assertEqual([json.loads(line)["epoch"] for line in f], [1, 2])
 
     def test_output_spelled_differently_is_still_the_input(self):
         os.symlink("m.h5", self.path("link.h5"))
