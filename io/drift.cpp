@@ -145,12 +145,28 @@ double chance_psi(int bins, std::int64_t train_rows, std::int64_t new_rows) {
 }
 
 std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins) {
-  std::vector<double> edges;
-  if (reference.count() <= 0 || bins < 2) return edges;
+  std::vector<double> quantiles;
+  if (reference.count() <= 0 || bins < 2) return quantiles;
   for (int k = 1; k < bins; ++k) {
     const double e = reference.quantile(static_cast<double>(k) / bins);
     if (std::isnan(e)) continue;
-    if (edges.empty() || e > edges.back()) edges.push_back(e);
+    if (quantiles.empty() || e > quantiles.back()) quantiles.push_back(e);
+  }
+  // A value that holds a bin's share of the rows or more (a 0/1 column's 1 in 90% of them) takes
+  // several deciles, and the bin (previous edge, e] would hold the values below it as well: the 10%
+  // of 0s shared the one bin with the 1s, so that no change in their share could show in the PSI.
+  // An edge at the largest value below such a point gives those values a bin of their own.
+  const std::vector<float> points = reference.points();
+  std::vector<double> edges;
+  for (double e : quantiles) {
+    const auto at = std::lower_bound(points.begin(), points.end(), e,
+                                     [](float p, double v) { return static_cast<double>(p) < v; });
+    if (at != points.begin() && at != points.end() && static_cast<double>(*at) == e) {
+      const double below = static_cast<double>(*(at - 1));
+      const bool mass = reference.cdf(e) - reference.cdf(below) >= 1.0 / bins;
+      if (mass && (edges.empty() || below > edges.back())) edges.push_back(below);
+    }
+    edges.push_back(e);
   }
   return edges;
 }

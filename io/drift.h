@@ -112,7 +112,9 @@ double population_stability_index(std::span<const double> expected, std::span<co
 double chance_psi(int bins, std::int64_t train_rows, std::int64_t new_rows);
 
 // The distinct quantiles q(k / bins), k = 1..bins-1, of a sketch, ascending: the inner edges of the
-// PSI bins. Empty for an empty sketch.
+// PSI bins; before a quantile that is a value holding at least 1/bins of the rows, also the largest
+// value below it (above the previous edge), so that the values below such a point mass are a bin of
+// their own rather than counted with it. Empty for an empty sketch.
 std::vector<double> quantile_bin_edges(const QuantileSketch& reference, int bins = kPsiBins);
 
 // The share of a sketch's values in each bin (-inf, e1], (e1, e2], ..., (e_last, inf), from its CDF;

@@ -114,6 +114,42 @@ TEST(Ks, SmallExactSamples) {
   EXPECT_TRUE(std::isnan(ks_statistic(a.columns[0].numeric.sketch, QuantileSketch())));
 }
 
+TEST(Psi, TheValuesBelowAPointMassAreABinOfTheirOwn) {
+  // 0..4, then 10 in 90 of the 100 rows, then 20..24: every decile is 10, and the one edge [10] put
+  // 0..4 in the bin (-inf, 10] with the 10s. An edge at 4, the largest value below 10, parts them.
+  std::vector<float> train;
+  for (int i = 0; i < 5; ++i) train.push_back(static_cast<float>(i));
+  for (int i = 0; i < 90; ++i) train.push_back(10.0f);
+  for (int i = 20; i < 25; ++i) train.push_back(static_cast<float>(i));
+  const DataProfile a = profile_of({numeric("x")}, train);
+  EXPECT_EQ(quantile_bin_edges(a.columns[0].numeric.sketch), (std::vector<double>{4.0, 10.0}));
+  // The new rows: 0..4 now a third of them. Only the first bin changes.
+  std::vector<float> now;
+  for (int r = 0; r < 10; ++r) {
+    for (int i = 0; i < 5; ++i) now.push_back(static_cast<float>(i));
+  }
+  for (int i = 0; i < 90; ++i) now.push_back(10.0f);
+  for (int i = 20; i < 30; ++i) now.push_back(static_cast<float>(i % 5 + 20));
+  const FeatureDrift f =
+      compare_columns(a.columns[0], profile_of({numeric("x")}, now).columns[0], {});
+  EXPECT_EQ(f.bins, 3);
+  const std::vector<double> e = {0.05, 0.90, 0.05, 0.0},
+                            n = {50.0 / 150, 90.0 / 150, 10.0 / 150, 0.0};
+  EXPECT_NEAR(f.psi, population_stability_index(e, n), 1e-12);
+  EXPECT_GT(f.psi, 0.25);
+
+  // A 0/1 column of 200,000 rows, 8% zeros, summarised by blocks (weighted points): edges [0, 1].
+  std::vector<float> flags(200000, 1.0f);
+  for (std::size_t i = 0; i < flags.size(); i += 25) flags[i] = 0.0f;
+  for (std::size_t i = 3; i < flags.size(); i += 25) flags[i] = 0.0f;
+  const DataProfile big = profile_of({numeric("flag")}, flags, 65536);
+  EXPECT_EQ(quantile_bin_edges(big.columns[0].numeric.sketch), (std::vector<double>{0.0, 1.0}));
+
+  // A continuous column keeps its nine deciles.
+  const DataProfile normal = normal_profile(0.0, 50000, 3);
+  EXPECT_EQ(quantile_bin_edges(normal.columns[0].numeric.sketch).size(), 9u);
+}
+
 TEST(Psi, NumericBinsFromTheTrainingQuantilesWithAMissingBin) {
   // Training 1..10 (deciles: edges 1.9, 2.8, ..., 9.1); new: 1..5 twice, then two missing.
   std::vector<float> train, now;

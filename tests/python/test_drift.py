@@ -176,6 +176,36 @@ class DriftTest(unittest.TestCase):
         actual = [(shifted["city"] == c).mean() for c in labels] + [0.0, (shifted["city"] == "D").mean()]
         self.assertAlmostEqual(city["psi"], psi(expected, actual), places=9)
 
+    def test_a_rare_low_value_below_a_point_mass_is_a_bin_of_its_own(self):
+        # QA: telco's phone_service is 1 in 90% of the rows: every decile but the first is 1, the
+        # edges were [1] alone, and the bin (-inf, 1] held the 0s with the 1s, so that the PSI was 0
+        # (status ok) whatever share of 0s the new data had (KS saw it).
+        def frame(rows, seed, zero_share):
+            rng = np.random.default_rng(seed)
+            df = make_frame(rows, seed)
+            df["landline"] = (rng.random(rows) >= zero_share).astype(float)
+            return df
+        train = import_frame(frame(4000, 11, 0.08), self.dir, "landline_train")
+        valid = import_frame(frame(1500, 12, 0.08), self.dir, "landline_valid")
+        new_df = frame(3000, 13, 0.5)
+        new = import_frame(new_df, self.dir, "landline_new")
+        model = os.path.join(self.dir, "landline.h5")
+        run("train", train, "--label", "y", "--task", "binary", "--valid", valid, "--epochs", "3", "--out", model,
+            "--device", "cpu", "--quiet")
+        code, report = self.drift(new, model=model)
+        landline = self.feature(report, "landline")
+        self.assertEqual(landline["edges"], [0.0, 1.0])
+        self.assertEqual(landline["bins"], 2)
+        train_values = pd.read_csv(os.path.join(self.dir, "landline_train.csv"))["landline"]
+        expected = numeric_shares(train_values, landline["edges"])
+        actual = numeric_shares(new_df["landline"], landline["edges"])
+        self.assertAlmostEqual(landline["psi"], psi(expected, actual), places=9)
+        self.assertGreater(landline["psi"], 0.25)
+        self.assertEqual(landline["status"], "alert")
+        self.assertEqual(code, 3)
+        # A column without such a point mass keeps its deciles: 9 edges.
+        self.assertEqual(len(self.feature(report, "x1")["edges"]), 9)
+
     def test_labels_give_the_metric_drop(self):
         code, report = self.drift(self.files["flipped"])
         self.assertEqual(code, 3, report)
