@@ -29,9 +29,9 @@
 #include "io/prepared_data.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
+#include "io/unseen_labels.h"
 #include "lathe/scorer.h"
 #include "runtime/error.h"
-#include "runtime/label_spelling.h"
 #include "runtime/message_names.h"
 
 namespace lathe::cli {
@@ -307,14 +307,19 @@ void add_score_command(CLI::App& app) {
           }
         }
       }
+      // Worded as `lathe eval` words it, with a few of the labels: a new label upstream ("Four
+      // year") is the first thing to look for when rows score as unknown.
       for (const auto& [column, count] : report.summary.unknown_categories) {
-        const auto spelled = report.spelled_otherwise.find(column);
-        file_notes.push_back("column '" + column + "': " + std::to_string(count) +
-                             " values with labels not seen in training, or too rare there to have a slot "
-                             "(--min-category-count), were scored as unknown" +
-                             (spelled == report.spelled_otherwise.end()
-                                  ? std::string()
-                                  : "; " + spelled_otherwise_text(spelled->second)));
+        UnseenLabels unseen;
+        unseen.column = column;
+        unseen.count = count;
+        if (const auto examples = report.unseen_examples.find(column);
+            examples != report.unseen_examples.end())
+          unseen.examples = examples->second;
+        if (const auto spelled = report.spelled_otherwise.find(column);
+            spelled != report.spelled_otherwise.end())
+          unseen.spelled_otherwise = spelled->second;
+        file_notes.push_back(unseen_labels_note(unseen));
       }
       for (const auto& [column, count] : report.summary.missing_categories) {
         for (const ModelInput& in : scorer.inputs()) {

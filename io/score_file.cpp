@@ -547,6 +547,7 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   if (temporary) temporary->commit();
   for (UnseenLabels& u : unseen) {
     if (!u.spelled_otherwise.empty()) report.spelled_otherwise[u.column] = std::move(u.spelled_otherwise);
+    if (!u.examples.empty()) report.unseen_examples[u.column] = std::move(u.examples);
   }
   report.rows = rows;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

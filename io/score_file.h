@@ -73,6 +73,8 @@ struct ScoreFileReport {
   // Column -> its unseen labels (summary.unknown_categories) that are a training label spelled
   // otherwise (letter case, surrounding spaces), for the note about them.
   std::map<std::string, std::vector<SpelledOtherwise>> spelled_otherwise;
+  // Column -> the first few of its unseen labels (at most kUnseenLabelExamples), for the same note.
+  std::map<std::string, std::vector<std::string>> unseen_examples;
 };
 
 // A numeric id as `score_file` writes it in CSV, appended to `line`: an integral value as an

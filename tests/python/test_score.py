@@ -570,6 +570,29 @@ class ScoreTest(unittest.TestCase):
         self.assertTrue(any("contract" in note and "no missing values in training" in note for note in summary["notes"]),
                         summary["notes"])
 
+    def test_new_labels_are_named_in_the_note(self):
+        # QA: `lathe eval` and `lathe drift` named a few labels the model never saw ("such as 'Four
+        # year'"); `lathe score`, where new data first arrives, gave only their count.
+        columns = []
+        for n, v, l in self.telco_columns():
+            if n == "contract":
+                l = l + ["Four year", "Five year"]
+                v = np.where(np.arange(len(v)) % 50 == 0, len(l) - 2, np.where(np.arange(len(v)) % 50 == 1, len(l) - 1, v))
+                v = v.astype(np.int32)
+            columns.append((n, v, l))
+        data = self.path("new_contracts.h5")
+        write_columnar(data, columns)
+        proc, summary = self.score(self.telco_model, data, "--out", self.path("scored.h5"))
+        self.assertEqual(summary["unknown_categories"], {"contract": 282})
+        note = next(note for note in summary["files"][0]["notes"] if "contract" in note)
+        self.assertEqual(note, "column 'contract': 282 values with labels not seen in training, or too rare there to "
+                               "have a slot (--min-category-count), were scored as unknown (such as 'Four year', "
+                               "'Five year')")
+        self.assertIn(f"score: {data}: note: {note}\n", proc.stderr)
+        # Worded as eval words it.
+        evaluated = run("eval", self.telco_model, data, "--device", "cpu")
+        self.assertIn("eval: note: " + note, evaluated.stderr)
+
     def test_an_empty_input_gets_an_empty_output(self):
         # A batch job over an empty partition: the output exists, with the model's columns and no row.
         data = self.path("empty.h5")
