@@ -31,6 +31,7 @@
 #include "io/model_file.h"
 #include "io/unseen_labels.h"
 #include "runtime/device_context.h"
+#include "runtime/message_names.h"
 #include "runtime/metrics.h"
 
 namespace lathe::cli {
@@ -189,7 +190,7 @@ void add_eval_command(CLI::App& app) {
       std::cout
           << "  (training validation: the best epoch's, before the model was trained again on all "
           << refit.value("rows", std::int64_t{0}) << " training and validation rows for "
-          << refit.value("epochs", std::int64_t{0}) << " epochs)\n";
+          << counted(refit.value("epochs", std::int64_t{0}), "epoch") << ")\n";
     }
     // A matrix of more classes than a terminal is wide (1000 classes printed 8 MB) is left to --json.
     constexpr std::size_t kMaxPrintedClasses = 20;

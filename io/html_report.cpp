@@ -461,11 +461,14 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
   if (metrics.contains("refit") && metrics["refit"].is_object()) {
     // `lathe train --refit`: the saved weights are not the best epoch's but a second run's.
     const nlohmann::json& refit = metrics["refit"];
-    s += table_row(
-        "refit",
-        "trained again on all " + num(json_number(refit, "rows"), 15) +
-            " training and validation rows for " + num(json_number(refit, "epochs"), 15) +
-            " epochs: the validation metrics below are the best epoch's, before the refit");
+    const double refit_epochs = json_number(refit, "epochs");
+    s += table_row("refit",
+                   "trained again on all " + num(json_number(refit, "rows"), 15) +
+                       " training and validation rows for " +
+                       (std::isfinite(refit_epochs) && refit_epochs == std::floor(refit_epochs)
+                            ? counted(static_cast<long long>(refit_epochs), "epoch")
+                            : num(refit_epochs, 15) + " epochs") +
+                       ": the validation metrics below are the best epoch's, before the refit");
   }
   if (metrics.contains("metric"))
     s += table_row("early-stopping metric", html_escape(json_text(metrics["metric"])));

@@ -1319,6 +1319,19 @@ def cells(text):
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+class EvalRefitNoteTest(TempDirTest):
+    def test_a_refit_of_one_epoch_is_one_epoch(self):
+        # QA: "(training validation: the best epoch's, before the model was trained again on all 344
+        # training and validation rows for 1 epochs)".
+        data = self.path("penguins.h5")
+        run("import", os.path.join(SHARED, "penguins.csv"), data, "--quiet")
+        model = self.path("m.h5")
+        run("train", data, "--label", "species", "--task", "multiclass", "--epochs", "1", "--refit", "yes", "--out",
+            model, "--device", "cpu", "--quiet")
+        text = run("eval", model, data, "--device", "cpu", "--quiet").stdout
+        self.assertIn("before the model was trained again on all 344 training and validation rows for 1 epoch)", text)
+
+
 class TextTableWidthTest(TempDirTest):
     """Text tables pad names and labels by terminal cells, not bytes: a CJK name (3 bytes, 2 cells a
     character) or one with a combining mark keeps the columns after it in line."""

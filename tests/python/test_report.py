@@ -538,6 +538,15 @@ class ReportTest(unittest.TestCase):
             self.assertNotIn("name the model first", proc.stderr)
             self.assertFalse(os.path.exists(out))
 
+    def test_a_refit_of_one_epoch_is_one_epoch(self):
+        # QA: "trained again on all 344 training and validation rows for 1 epochs".
+        model, summary = self.train(self.penguins, "refit_one.h5", "--label", "species", "--task", "multiclass",
+                                    "--epochs", "1", "--refit", "yes")
+        self.assertEqual(summary["refit"]["epochs"], 1)
+        html, page = self.report(model, "refit_one.html")
+        self.assertIn("trained again on all 344 training and validation rows for 1 epoch:", page.ids["summary"].all_text())
+        self.assertNotIn("1 epochs", html)
+
     def test_rendered_in_headless_chromium(self):
         chromium = find_chromium()
         path = self.path("render.html")
