@@ -326,15 +326,53 @@ struct Bar {
   std::string text;  // the value as shown ("" = num(value))
 };
 
-// Horizontal bars from a zero line, one row per bar, labels on the left.
-std::string bar_chart(const std::string& id, const std::string& title, const std::vector<Bar>& bars,
+// The width in pixels that a bar label (11.5px sans-serif, see kStyle) is given: 7.5 per
+// character, above the average advance of common sans-serif fonts (DejaVu Sans' digits take 7.3),
+// and twice that for a character of three or more UTF-8 bytes, most of them wide (CJK).
+double label_width(std::string_view text) {
+  double width = 0.0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte & 0xC0) == 0x80) continue;  // a continuation byte
+    width += byte >= 0xE0 ? 15.0 : 7.5;
+  }
+  return width;
+}
+
+// `text` cut to at most `width` pixels (label_width) at a character boundary, with "…" at the end
+// when it was cut.
+std::string shortened_label(const std::string& text, double width) {
+  if (label_width(text) <= width) return text;
+  std::size_t end = 0;
+  double used = label_width("…");
+  while (end < text.size()) {
+    std::size_t next = end + 1;
+    while (next < text.size() && (static_cast<unsigned char>(text[next]) & 0xC0) == 0x80) ++next;
+    const double w = label_width(std::string_view(text).substr(end, next - end));
+    if (used + w > width) break;
+    used += w;
+    end = next;
+  }
+  return text.substr(0, end) + "…";
+}
+
+// Horizontal bars from a zero line, one row per bar, labels on the left: as wide as the longest
+// label needs (a cross bucket of a multiclass fm, "[Adelie] bill_depth_mm × island*sex#21885/65536
+// (cross bucket)", took 400 px and lost its start beyond the left edge), up to kMaxLabelWidth,
+// beyond which a label is shortened with "…" (the bar's tooltip and the table below keep it whole).
+std::string bar_chart(const std::string& id, const std::string& title, const std::string& xlabel,
+                      const std::vector<Bar>& bars,
                       const std::vector<std::pair<double, std::string>>& markers = {}) {
+  constexpr double kMinLabelWidth = 244, kMaxLabelWidth = 474, kBarsWidth = 400;
+  double labels = kMinLabelWidth;
+  for (const Bar& b : bars)
+    labels = std::max(labels, std::min(label_width(b.label), kMaxLabelWidth));
   Plot p;
-  p.left = 250;
+  p.left = labels + 6;
   p.right = 70;
   p.top = 10;
-  p.bottom = 36;
-  p.width = 720;
+  p.bottom = 42;
+  p.width = p.left + kBarsWidth + p.right;
   const double row = 20;
   p.height = p.top + p.bottom + row * static_cast<double>(std::max<std::size_t>(bars.size(), 1));
   double lo = 0, hi = 0;
@@ -362,8 +400,12 @@ std::string bar_chart(const std::string& id, const std::string& title, const std
     const double v = std::isfinite(b.value) ? b.value : 0.0;
     const double xa = p.px(std::min(0.0, v)), xb = p.px(std::max(0.0, v));
     const std::string cls = !b.cls.empty() ? b.cls : v < 0 ? "negative" : "positive";
+    const std::string shown = shortened_label(b.label, kMaxLabelWidth);
     s += "<g class=\"bar-row\"><text class=\"bar-label\" x=\"" + xy(p.left - 6) + "\" y=\"" +
-         xy(y + 14) + "\" text-anchor=\"end\">" + html_escape(b.label) + "</text>";
+         xy(y + 14) + "\" text-anchor=\"end\">" +
+         (shown == b.label ? html_escape(b.label)
+                           : "<title>" + html_escape(b.label) + "</title>" + html_escape(shown)) +
+         "</text>";
     s += "<rect class=\"bar " + cls + "\" x=\"" + xy(xa) + "\" y=\"" + xy(y + 3) + "\" width=\"" +
          xy(std::max(xb - xa, 0.5)) + "\" height=\"" + xy(row - 6) + "\"><title>" +
          html_escape(b.label) + ": " + html_escape(b.text.empty() ? num(b.value) : b.text) +
@@ -377,6 +419,8 @@ std::string bar_chart(const std::string& id, const std::string& title, const std
     s += "<line class=\"marker " + cls + "\" x1=\"" + xy(p.px(at)) + "\" x2=\"" + xy(p.px(at)) +
          "\" y1=\"" + xy(p.top) + "\" y2=\"" + xy(p.height - p.bottom) + "\"/>\n";
   }
+  s += "<text class=\"axis-label\" x=\"" + xy((p.left + p.width - p.right) / 2) + "\" y=\"" +
+       xy(p.height - 6) + "\" text-anchor=\"middle\">" + html_escape(xlabel) + "</text>\n";
   return s + "</svg>\n";
 }
 
@@ -901,7 +945,8 @@ std::string weights_section(const ModelFile& m) {
   }
   table += "</tbody></table>\n";
   s += "<figure>" +
-       bar_chart("weights", "The " + std::to_string(top) + " largest weights by magnitude", bars) +
+       bar_chart("weights", "The " + std::to_string(top) + " largest weights by magnitude",
+                 "weight", bars) +
        "<figcaption>weights on the prepared features (numeric columns as scaled by the "
        "preparation)" +
        std::string(m.task == Task::regression
@@ -987,7 +1032,9 @@ std::string weights_section(const ModelFile& m) {
         num(q.value, 6) + "</td></tr>\n";
   }
   itable += "</tbody></table>\n";
-  s += "<figure>" + bar_chart("interactions", "The strongest pairwise interactions", ibars) +
+  s += "<figure>" +
+       bar_chart("interactions", "The strongest pairwise interactions", "interaction <v_i, v_j>",
+                 ibars) +
        "<figcaption>the largest |&lt;v_i, v_j&gt;| over pairs of the " +
        std::to_string(kInteractionCandidates) +
        " features with the largest factor norm (slots of one categorical column never fire "
@@ -1022,7 +1069,7 @@ std::string drift_section(const DeviceContext& ctx, const HtmlReportOptions& opt
   }
   if (!bars.empty()) {
     s += "<figure>" +
-         bar_chart("drift-psi", "PSI per feature", bars,
+         bar_chart("drift-psi", "PSI per feature", "PSI", bars,
                    {{t.psi_warn, "warn"}, {t.psi_alert, "alert"}}) +
          "<figcaption>population stability index per feature; the lines mark the warn and alert "
          "thresholds</figcaption></figure>\n";

@@ -547,6 +547,65 @@ class ReportTest(unittest.TestCase):
         self.assertIn("trained again on all 344 training and validation rows for 1 epoch:", page.ids["summary"].all_text())
         self.assertNotIn("1 epochs", html)
 
+    def test_every_chart_labels_its_value_axis(self):
+        # QA: the bar charts (weights, interactions, PSI per feature) had no axis label, where the
+        # curves have both.
+        _, page = self.report(self.binary_model, "axes.html", "--eval", self.telco, "--drift", self.telco_shifted)
+        expected = {"weights": ["weight"], "interactions": ["interaction <v_i, v_j>"], "drift-psi": ["PSI"],
+                    "roc": ["false positive rate", "true positive rate"], "pr": ["recall", "precision"]}
+        for svg_id, labels in expected.items():
+            self.assertEqual([t.all_text() for t in self.svg(page, svg_id).find_all("text", "axis-label")], labels)
+
+    def test_bar_labels_fit_left_of_the_bars_when_rendered(self):
+        # QA: the label column of the bar charts was 250 px whatever the labels: an fm's cross
+        # buckets ("[Adelie] bill_depth_mm × island*sex#21885/65536 (cross bucket)") and a long column
+        # name lost their start beyond the chart's left edge. Chromium lays the page out and a script
+        # added to a copy of it measures each label (the page itself has none).
+        long_name = "body_mass_in_grams_as_weighed_at_the_field_station_on_the_first_visit_of_the_season"
+        penguins = pd.read_csv(os.path.join(SHARED, "penguins.csv")).rename(columns={"body_mass_g": long_name})
+        data = self.imported("penguins_long_names", penguins)
+        model, _ = self.train(data, "long_names.h5", "--label", "species", "--task", "multiclass", "--model", "fm",
+                              "--factors", "4", "--epochs", "5", "--batch", "32", "--cross",
+                              f"island*sex,bill_length_mm*{long_name}")
+        html, page = self.report(model, "long_names.html", "--drift", data)
+        measure = """<pre id="measured"></pre><script>
+          const out = [];
+          for (const svg of document.querySelectorAll("svg.bars")) {
+            const firstBar = Math.min(...[...svg.querySelectorAll("rect.bar")].map(r => r.getBBox().x));
+            for (const t of svg.querySelectorAll("text.bar-label")) {
+              const b = t.getBBox();
+              out.push({chart: svg.id, text: t.textContent, left: b.x, right: b.x + b.width, bars: firstBar});
+            }
+          }
+          document.getElementById("measured").textContent = JSON.stringify(out);
+        </script></body>"""
+        path = self.path("long_names_measured.html")
+        with open(path, "w", encoding="utf-8") as f:
+            # The page's Content-Security-Policy forbids scripts: the copy leaves it out.
+            f.write(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html).replace("</body>", measure))
+        chromium = find_chromium()
+        proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                               f"--user-data-dir={self.path('chromium-profile-labels')}", "--window-size=1300,1100",
+                               "--dump-dom", "file://" + path], capture_output=True, text=True, timeout=180)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        measured = json.loads(html_lib.unescape(re.search(r'<pre id="measured">(.*?)</pre>', proc.stdout, re.S)[1]))
+        self.assertEqual({m["chart"] for m in measured}, {"weights", "interactions", "drift-psi"})
+        for m in measured:
+            self.assertGreaterEqual(m["left"], 0, m)
+            self.assertLessEqual(m["right"], m["bars"], m)
+        # A label too long for the widest label column is shortened, and its tooltip keeps it whole.
+        for svg_id in ("weights", "interactions", "drift-psi"):
+            for t in page.ids[svg_id].find_all("text", "bar-label"):
+                titles = t.find_all("title")
+                if not t.text.endswith("…"):  # its own text, without the title's
+                    self.assertEqual(titles, [])
+                    continue
+                full = titles[0].all_text()
+                self.assertTrue(full.startswith(t.text[:-1]) and len(full) > len(t.text), (full, t.text))
+        psi_labels = page.ids["drift-psi"].find_all("text", "bar-label")
+        self.assertIn(long_name, [t.find_all("title")[0].all_text() for t in psi_labels if t.find_all("title")])
+        self.assertIn("bill_length_mm", [t.text for t in psi_labels])
+
     def test_rendered_in_headless_chromium(self):
         chromium = find_chromium()
         path = self.path("render.html")
