@@ -666,7 +666,11 @@ Labeled read_labeled(const DeviceContext& ctx, const ModelFile& model,
   // with its messages.
   check_data_preparation(model, reader.path());
   check_model_inputs(model_inputs(model), model.path.string(), reader.columns(), reader.path().string());
-  out.labels = evaluation_labels(model, reader);
+  // Rows without the label go to --drift (QA: the error named the missing column, not the option).
+  out.labels = evaluation_labels(model, reader,
+                                 " (--eval measures the model against the label; `--drift " +
+                                     reader.path().string() +
+                                     "` compares rows without one with the training data)");
   predict_table(ctx, model, reader, out.predictions);
   return out;
 }

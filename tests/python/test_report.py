@@ -523,6 +523,20 @@ class ReportTest(unittest.TestCase):
         self.assertEqual((cells["auc"], cells["pr_auc"]), ("n/a", "0"))
         self.assertIn("only one class in the labels: auc is undefined (it needs both)", html)
 
+    def test_eval_data_without_the_label_names_the_option(self):
+        # QA: `lathe report m.h5 --eval month.h5` on rows without the label said "the model's label:
+        # month.h5 has no column 'churn'; columns: ..." without naming --eval, where `lathe eval` adds
+        # what to run instead.
+        unlabeled = self.imported("telco_unlabeled",
+                                  pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).drop(columns="churn").head(50))
+        out = self.path("unlabeled.html")
+        proc = run("report", self.binary_model, "--eval", unlabeled, "--out", out, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"lathe: error: the model's label: {unlabeled} has no column 'churn'; columns: ", proc.stderr)
+        self.assertIn(f"(--eval measures the model against the label; `--drift {unlabeled}` compares rows without "
+                      "one with the training data)", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_a_model_given_as_data_names_the_option(self):
         # A model given to --eval or --drift said "the commands that take both name the model first:
         # `lathe score MODEL.h5 DATA.h5`", a hint for positional arguments: now the option and what
