@@ -760,12 +760,14 @@ std::string residual_chart(const std::vector<float>& predicted, const std::vecto
                   axes(p, "actual", "predicted");
   s += line(p, p.x0, p.x0, p.x1, p.x1, "reference");
   s += "<g class=\"points\">";
+  std::size_t drawn = 0;
   for (std::size_t r : rows) {
     if (!std::isfinite(predicted[r]) || !std::isfinite(actual[r])) continue;
     s += "<circle cx=\"" + xy(p.px(actual[r])) + "\" cy=\"" + xy(p.py(predicted[r])) +
          "\" r=\"1.8\"/>";
+    ++drawn;
   }
-  s += "</g>\n" + caption(p, std::to_string(m) + " of " + std::to_string(n) + " rows");
+  s += "</g>\n" + caption(p, std::to_string(drawn) + " of " + std::to_string(n) + " rows");
   return s + "</svg>\n";
 }
 
@@ -849,9 +851,11 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
          num(json_number(valid, k), 6) + "</td></tr>\n";
   }
   s += "</tbody></table>\n";
-  const bool finite = std::all_of(data.predictions.begin(), data.predictions.end(),
-                                  [](float v) { return std::isfinite(v); });
-  if (!finite)
+  const auto not_finite = static_cast<std::size_t>(std::count_if(
+      data.predictions.begin(), data.predictions.end(), [](float v) { return !std::isfinite(v); }));
+  // A regression's infinite predictions (a log-target fit beyond exp's range) leave the other rows'
+  // points to draw (QA: one such row of 500 took the whole chart away).
+  if (not_finite == data.predictions.size() || (not_finite > 0 && m.task != Task::regression))
     return s + "<p class=\"note\">the predictions are not all finite: no charts</p></section>\n";
   s += "<div class=\"charts\">\n";
   if (m.task == Task::binary) {
@@ -881,6 +885,13 @@ std::string eval_section(const DeviceContext& ctx, const ModelFile& m,
     s += "<figure>" + residual_chart(data.predictions, data.labels) +
          "<figcaption>predicted against actual <code>" + html_escape(m.label) +
          "</code>; the diagonal is a perfect prediction</figcaption></figure>\n</div>\n";
+    if (not_finite > 0) {
+      s += "<p class=\"note\">" + counted(static_cast<long long>(not_finite), "prediction") +
+           (not_finite == 1 ? " is" : " are") +
+           " not finite (a fit beyond exp's range, far outside the training data; see <code>lathe "
+           "eval</code>) "
+           "and not drawn</p>\n";
+    }
   } else if (!confusion_drawn(metrics)) {
     s += confusion_chart(metrics, m.classes) + "</div>\n";  // a note saying why, without a caption
   } else {

@@ -376,6 +376,23 @@ class ReportTest(unittest.TestCase):
         cells = {c.attrs["data-metric"]: c.all_text() for c in page.root.find_all("td", "metric")}
         self.assertEqual((cells["rmse"], cells["mae"], cells["r2"]), ("inf", "inf", "-inf"))
 
+    def test_infinite_predictions_leave_the_others_drawn(self):
+        # QA: one row of 500 predicted inf (a carat far beyond training, log target, --clip none) and
+        # the page said "the predictions are not all finite: no charts", dropping the other 499 points.
+        model, _ = self.train(self.diamonds, "log_some.h5", "--label", "price", "--task", "regression", "--epochs",
+                              "2", "--target-transform", "log", "--clip", "none")
+        rows = pd.read_csv(os.path.join(SHARED, "diamonds.csv")).head(500)
+        rows.loc[0, "carat"] = 30000.0
+        data = self.imported("one_huge", rows)
+        self.assertEqual(self.eval_json(model, data)["infinite_predictions"], 1)
+        html, page = self.report(model, "log_some.html", "--eval", data)
+        svg = self.svg(page, "residuals")
+        self.assertEqual(len(svg.find_all("circle")), 499)
+        self.assertEqual(svg.find_all("text", "caption")[0].all_text(), "499 of 500 rows")
+        self.assertIn("1 prediction is not finite", page.ids["evaluation"].all_text())
+        self.assertNotIn("no charts", html)
+        self.assertNotRegex(html, r'\b(x|y|x1|x2|y1|y2|cx|cy|r|width|height|points|viewBox)="[^"]*(?i:nan|inf)')
+
     def test_multiclass_report(self):
         html, page = self.report(self.multiclass_model, "multiclass.html", "--eval", self.penguins,
                                  "--drift", self.penguins)
