@@ -10,6 +10,7 @@
 #include <numeric>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "io/evaluate_table.h"
@@ -214,6 +215,64 @@ std::string feature_label(const std::string& key) {
   if (kind == "cross") return rest + " (cross bucket)";
   return rest;
 }
+
+// Slot pairs a cross bucket is named by: enumerating a cross's pairs (slots of a times slots of b)
+// costs a hash each, so a cross of more pairs than this (two hashed columns) keeps the bucket's
+// number.
+constexpr std::int64_t kMaxCrossPairsNamed = std::int64_t{1} << 22;
+
+// The label of each prepared feature shown on the page, made once per feature. A categorical
+// cross's bucket is named by the slot pairs that hash into it ("contract=Two year ×
+// internet_service=DSL"; "... (and 2 more pairs in bucket 8159/65536)" where several do; "a*b#5/16
+// (cross bucket of no label pair)" where none does), which its key does not tell.
+class FeatureLabels {
+ public:
+  explicit FeatureLabels(const FittedPreparation& fitted)
+      : fitted_(fitted), offsets_(fitted.group_offsets()) {}
+
+  const std::string& operator()(std::size_t feature) {
+    const auto [at, added] = labels_.try_emplace(feature);
+    if (added) at->second = make(static_cast<std::int64_t>(feature));
+    return at->second;
+  }
+
+ private:
+  std::string make(std::int64_t feature) const {
+    const std::string key = feature_label(expanded_feature_key(fitted_, feature));
+    if (feature < offsets_.front()) return key;
+    const auto g = static_cast<std::size_t>(
+        std::upper_bound(offsets_.begin(), offsets_.end(), feature) - offsets_.begin() - 1);
+    const SparseGroup& group = fitted_.sparse.at(g);
+    if (group.kind != SparseKind::categorical_cross) return key;
+    const std::vector<std::uint64_t> ha = cross_side_hashes(fitted_, group, false),
+                                     hb = cross_side_hashes(fitted_, group, true);
+    if (static_cast<std::int64_t>(ha.size()) * static_cast<std::int64_t>(hb.size()) >
+        kMaxCrossPairsNamed)
+      return key;
+    const auto bucket = static_cast<std::uint32_t>(feature - offsets_[g]);
+    std::int64_t pairs = 0;
+    std::size_t first_a = 0, first_b = 0;
+    for (std::size_t a = 0; a < ha.size(); ++a) {
+      for (std::size_t b = 0; b < hb.size(); ++b) {
+        if (cross_bucket(ha[a], hb[b], group.slots) != bucket) continue;
+        if (pairs++ == 0) first_a = a, first_b = b;
+      }
+    }
+    // Only a model's other features move the bucket's weight: no row ever has it.
+    if (pairs == 0)
+      return group.name + "#" + std::to_string(bucket) + "/" + std::to_string(group.slots) +
+             " (cross bucket of no label pair)";
+    const std::string pair = cross_side_slot_names(fitted_, group, false).at(first_a) + " \u00d7 " +
+                             cross_side_slot_names(fitted_, group, true).at(first_b);
+    if (pairs == 1) return pair;
+    return pair + " (and " + std::to_string(pairs - 1) + " more pair" + (pairs == 2 ? "" : "s") +
+           " in bucket " + std::to_string(bucket) + "/" + std::to_string(group.slots) + ")";
+  }
+
+  const FittedPreparation& fitted_;
+  const std::vector<std::int64_t> offsets_;  // group_offsets(): the first feature of each group
+  std::unordered_map<std::size_t, std::string> labels_;
+};
 
 const char* status_class(DriftStatus s) { return drift_status_name(s); }
 
@@ -920,9 +979,7 @@ std::string weights_section(const ModelFile& m) {
   // Keys only for the weights shown: a model with millions of hashed buckets would otherwise make a
   // string for each.
   const auto features = static_cast<std::size_t>(m.preparation.expanded_features());
-  const auto label_of = [&](std::size_t f) {
-    return feature_label(expanded_feature_key(m.preparation, static_cast<std::int64_t>(f)));
-  };
+  FeatureLabels label_of(m.preparation);
   const auto outputs = static_cast<std::size_t>(m.outputs);
   std::string s = "<section id=\"weights-section\"><h2>Largest weights</h2>\n";
   if (features == 0 || m.parameters.weights.size() != outputs * features) {

@@ -714,6 +714,24 @@ std::string bin_name(const std::vector<float>& edges, std::int32_t bin) {
   return name;
 }
 
+std::vector<std::string> cross_side_slot_names(const FittedPreparation& fitted,
+                                               const SparseGroup& group, bool side_b) {
+  const auto index = static_cast<std::size_t>(side_b ? group.b : group.a);
+  std::vector<std::string> names;
+  if (side_b ? group.b_bins : group.a_bins) {
+    const NumericEncoding& n = fitted.numeric.at(index);
+    // bin_label_hashes' order: the bins, then the missing bin.
+    for (std::size_t bin = 0; bin <= n.bin_edges.size(); ++bin)
+      names.push_back(n.name + "#bins=" + bin_name(n.bin_edges, static_cast<std::int32_t>(bin)));
+    names.push_back(n.name + "#bins=<missing>");
+  } else {
+    const CategoricalEncoding& c = fitted.categorical.at(index);
+    for (std::int32_t slot = 0; slot < c.slots(); ++slot)
+      names.push_back(c.name + "=" + slot_name(c, slot));
+  }
+  return names;
+}
+
 std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted) {
   std::vector<std::string> keys;
   for (const std::string& name : fitted.dense_names()) keys.push_back("dense:" + name);

@@ -29,6 +29,14 @@ std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 // few features of a model with millions of hashed buckets (`lathe report`'s largest weights).
 std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t feature);
 
+// The names of the slots of one side of categorical cross `group` (side b when `side_b`), in
+// cross_side_hashes' order: "city=Oslo", "city=<missing>", "city=<unknown>", a hashed column's
+// buckets "city=#3/64", a binned numeric side's bins "age#bins=[0.5, 0.75)" and
+// "age#bins=<missing>"
+// (`lathe report` names a cross bucket by the pairs of slots that hash into it).
+std::vector<std::string> cross_side_slot_names(const FittedPreparation& fitted,
+                                               const SparseGroup& group, bool side_b);
+
 // The name of bin `bin` (0..edges.size()) of a binned column of inner edges `edges`
 // (NumericEncoding::bin_edges): "[lo, hi)", with -inf and inf at the open ends ("[-inf, 0.5)",
 // "[0.5, 0.75)", "[2.5, inf)"; "[-inf, inf)" without edges), each edge as the shortest decimal

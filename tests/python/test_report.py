@@ -578,6 +578,63 @@ class ReportTest(unittest.TestCase):
         self.assertIn("trained again on all 344 training and validation rows for 1 epoch:", page.ids["summary"].all_text())
         self.assertNotIn("1 epochs", html)
 
+    def test_cross_buckets_are_named_by_their_label_pairs(self):
+        # QA: a categorical cross's weights were named by bucket number alone
+        # ("a*b#11/16 (cross bucket)"), not by the pairs of labels that fall into it. The oracle below
+        # is the hash of kernels/prepare_formulas.h (label_hash, cross_bucket), over every pair of
+        # slots of the two columns (their labels, then <missing> and <unknown>).
+        mask = (1 << 64) - 1
+
+        def mix64(x):
+            x ^= x >> 30
+            x = (x * 0xBF58476D1CE4E5B9) & mask
+            x ^= x >> 27
+            x = (x * 0x94D049BB133111EB) & mask
+            return x ^ (x >> 31)
+
+        def label_hash(text):
+            h = 0xCBF29CE484222325
+            for byte in text.encode():
+                h = ((h ^ byte) * 0x100000001B3) & mask
+            return mix64(h)
+
+        buckets = 16
+        rng = np.random.default_rng(7)
+        a_labels, b_labels = ["north", "south", "east"], ["red", "blue"]
+        df = pd.DataFrame({"a": rng.choice(a_labels, 3000), "b": rng.choice(b_labels, 3000),
+                           "x": rng.normal(size=3000)})
+        df["y"] = ((df.a == "south") ^ (df.b == "red") ^ (rng.random(3000) < 0.1)).astype(int)
+        data = self.imported("crossed.h5", df)
+        model, _ = self.train(data, "crossed.h5.model", "--label", "y", "--task", "binary", "--cross", "a*b",
+                              "--hash-buckets", str(buckets), "--epochs", "5")
+        slots = {"a": sorted(a_labels), "b": sorted(b_labels)}
+        hashes = {c: [label_hash(v) for v in labels] + [0x6D697373696E6721, 0x756E6B6E6F776E21]
+                  for c, labels in slots.items()}
+        names = {c: [f"{c}={v}" for v in labels] + [f"{c}=<missing>", f"{c}=<unknown>"] for c, labels in slots.items()}
+        in_bucket = {}
+        for i, ha in enumerate(hashes["a"]):
+            for j, hb in enumerate(hashes["b"]):
+                bucket = mix64(((ha * 0x9E3779B97F4A7C15) & mask) ^ hb) % buckets
+                in_bucket.setdefault(bucket, []).append(f"{names['a'][i]} \u00d7 {names['b'][j]}")
+        expected = set()
+        for bucket, pairs in in_bucket.items():
+            more = len(pairs) - 1
+            expected.add(pairs[0] if more == 0 else
+                         f"{pairs[0]} (and {more} more pair{'' if more == 1 else 's'} in bucket {bucket}/{buckets})")
+        self.assertTrue(any(len(p) > 1 for p in in_bucket.values()), "the oracle's buckets should collide")
+        _, page = self.report(model, "crossed.html")
+        shown = [n.all_text() for n in page.root.find_all("td", "feature")]
+        crossed = [t for t in shown if "\u00d7" in t]
+        self.assertTrue(crossed, shown)
+        for label in crossed:
+            self.assertIn(label, expected)
+        # A bucket no pair falls into (shown among the weights of 0) says so.
+        for label in shown:
+            if "cross bucket" in label:
+                bucket = re.fullmatch(r"a\*b#(\d+)/16 \(cross bucket of no label pair\)", label)
+                self.assertIsNotNone(bucket, label)
+                self.assertNotIn(int(bucket.group(1)), in_bucket)
+
     def test_every_chart_labels_its_value_axis(self):
         # QA: the bar charts (weights, interactions, PSI per feature) had no axis label, where the
         # curves have both.
