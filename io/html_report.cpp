@@ -196,6 +196,18 @@ std::string json_text(const nlohmann::json& v) {
   return v.dump();
 }
 
+// Options stored as an object (a retrained model's kept_preparation_options: its parent's options)
+// as the command line spelled them: "--cross a*b --label churn --quiet", a flag without its "true".
+std::string options_text(const nlohmann::json& options) {
+  std::string out;
+  for (const auto& [k, v] : options.items()) {
+    out += (out.empty() ? "--" : " --") + k;
+    const std::string value = json_text(v);
+    if (value != "true") out += " " + value;
+  }
+  return out;
+}
+
 nlohmann::json parse_object(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   return j.is_object() ? j : nlohmann::json::object();
@@ -637,7 +649,8 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
   } else {
     s += "<table class=\"kv options\">\n";
     for (const auto& [k, v] : options.items())
-      s += table_row(k, "<code>" + html_escape(json_text(v)) + "</code>");
+      s += table_row(
+          k, "<code>" + html_escape(v.is_object() ? options_text(v) : json_text(v)) + "</code>");
     s += "</table>\n";
   }
   return s + "</section>\n";

@@ -635,6 +635,23 @@ class ReportTest(unittest.TestCase):
                 self.assertIsNotNone(bucket, label)
                 self.assertNotIn(int(bucket.group(1)), in_bucket)
 
+    def test_a_retrained_models_kept_options_read_as_a_command_line(self):
+        # QA: a retrained model's kept_preparation_options (its parent's options) showed as raw JSON,
+        # {"cross":["a*b"],"label":["churn"],...}, in the options table.
+        parent, _ = self.train(self.penguins, "parent.h5", "--label", "species", "--task", "multiclass",
+                               "--epochs", "2", "--cross", "island*sex")
+        child, _ = self.train(self.penguins, "child.h5", "--label", "species", "--task", "multiclass",
+                              "--epochs", "1", "--init-model", parent)
+        _, page = self.report(child, "child.html")
+        rows = {tr.find_all("th")[0].all_text(): tr.find_all("td")[0].all_text()
+                for tr in page.root.find_all("tr") if tr.find_all("th") and tr.find_all("td")}
+        kept = rows["kept_preparation_options"]
+        self.assertNotIn("{", kept)
+        self.assertIn("--cross island*sex", kept)
+        self.assertIn("--label species", kept)
+        self.assertIn("--quiet", kept)
+        self.assertNotIn("true", kept)
+
     def test_every_chart_labels_its_value_axis(self):
         # QA: the bar charts (weights, interactions, PSI per feature) had no axis label, where the
         # curves have both.
