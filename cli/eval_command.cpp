@@ -20,6 +20,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "cli/text_width.h"
 #include "io/evaluate_table.h"
 #include "io/model_file.h"
+#include "io/model_inputs.h"
 #include "io/unseen_labels.h"
 #include "runtime/device_context.h"
 #include "runtime/message_names.h"
@@ -66,11 +68,19 @@ void add_eval_command(CLI::App& app) {
     read.group = args->group;
     std::int64_t infinite = 0;
     std::vector<UnseenLabels> unseen;
-    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite, &unseen);
-    // As `lathe score` says them: the metrics count these rows with the columns' unknown slots.
+    std::map<std::string, std::int64_t> imputed;
+    const MetricSet metrics =
+        evaluate_table(ctx, model, args->data, read, args->weight, &infinite, &unseen, &imputed);
+    // As `lathe score` says them: the metrics count these rows with the columns' unknown slots, and
+    // with the training fill value where a column that had no missing values has some.
     if (!args->quiet) {
       for (const UnseenLabels& u : unseen)
         std::cerr << "eval: note: " << unseen_labels_note(u) << "\n";
+      for (const ModelInput& in : model_inputs(model)) {
+        const auto count = imputed.find(in.name);
+        if (!in.categorical && !in.missing_in_training && count != imputed.end())
+          std::cerr << "eval: note: " << untrained_missing_note(in.name, count->second) << "\n";
+      }
     }
     if (infinite > 0 && !args->quiet) {
       // As `lathe score` words it, then what the rows make of the metrics, which take each
@@ -134,6 +144,7 @@ void add_eval_command(CLI::App& app) {
       nlohmann::json unknown = nlohmann::json::object();
       for (const UnseenLabels& u : unseen) unknown[u.column] = u.count;
       j["unknown_categories"] = unknown;
+      j["imputed"] = imputed;  // every numeric input's missing values, as `lathe score --json`'s
       if (!metrics.confusion.empty()) {
         j["confusion"] = metrics.confusion;
         const auto k = static_cast<std::size_t>(metrics.classes);

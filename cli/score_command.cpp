@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/note_printer.h"
 #include "cli/output_paths.h"
+#include "io/model_inputs.h"
 #include "io/prepared_data.h"
 #include "io/score_file.h"
 #include "io/temporary_file.h"
@@ -302,8 +303,7 @@ void add_score_command(CLI::App& app) {
       for (const auto& [column, count] : report.summary.imputed) {
         for (const ModelInput& in : scorer.inputs()) {
           if (in.name == column && !in.missing_in_training) {
-            file_notes.push_back("column '" + column + "' had no missing values in training; " + std::to_string(count) +
-                                 " missing values were imputed with the training fill value");
+            file_notes.push_back(untrained_missing_note(column, count));
           }
         }
       }

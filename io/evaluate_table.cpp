@@ -14,7 +14,8 @@
 namespace lathe {
 
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
-                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen) {
+                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen,
+                   std::map<std::string, std::int64_t>* imputed) {
   check_data_preparation(model, reader.path());
   // The block scoring of `lathe score` (io/block_scorer.h): the same schema check, preparation,
   // predictions and refusal of an infinite value, a block at a time, so that memory holds the
@@ -39,6 +40,9 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
   // While block k is predicted, one of the scoring threads reads block k + 1 into the other buffer
   // (BlockScorer::predict's `alongside`), as `lathe score` overlaps its reads with the scoring.
   std::vector<float> blocks[2];
+  // Each numeric input's missing values, summed block by block (BlockScorer::predict adds to them).
+  const std::vector<NumericEncoding>& numeric = model.preparation.numeric;
+  std::vector<std::int64_t> missing(imputed ? numeric.size() : 0, 0);
   if (rows > 0) read(0, blocks[0]);
   for (std::int64_t first = 0, k = 0; first < rows; first += block_rows, ++k) {
     const std::int64_t n = std::min(block_rows, rows - first), next = first + block_rows;
@@ -50,9 +54,12 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
                    std::span<float>(predictions)
                        .subspan(static_cast<std::size_t>(first * outputs),
                                 static_cast<std::size_t>(n * outputs)),
-                   nullptr, [&] {
+                   imputed ? &missing : nullptr, [&] {
                      if (next < rows) read(next, other);
                    });
+  }
+  for (std::size_t j = 0; j < missing.size(); ++j) {
+    if (missing[j] > 0) (*imputed)[numeric[j].name] += missing[j];
   }
 }
 
@@ -94,7 +101,8 @@ std::string training_weight_column(const ModelFile& model) {
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
                          const std::filesystem::path& data, const TableReadOptions& read,
                          const std::string& weight_column, std::int64_t* infinite_predictions,
-                         std::vector<UnseenLabels>* unseen) {
+                         std::vector<UnseenLabels>* unseen,
+                         std::map<std::string, std::int64_t>* imputed) {
   TableReadOptions for_model = reading_for_model(model, read);
   if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
     for_model.vector_datasets.push_back(weight_column);
@@ -118,7 +126,7 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
       " (eval measures the model against the label; `lathe score " + model.path.string() + " " +
           reader.path().string() + " --out FILE` predicts rows without one)");
   std::vector<float> predictions;
-  predict_table(ctx, model, reader, predictions, unseen);
+  predict_table(ctx, model, reader, predictions, unseen, imputed);
   if (infinite_predictions) {
     // As `lathe score` counts them (io/scorer.cpp): a probability is never infinite.
     *infinite_predictions = model.task == Task::regression

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,14 @@ namespace lathe {
 // `infinite_predictions` (optional) receives the number of rows whose prediction is infinite: a
 // regression's fit beyond exp's range (--target-transform) or float's; it makes rmse, mae and r2
 // infinite. Always 0 for a classification, whose probabilities are finite.
-// `unseen` (optional) receives the labels the model never saw, as predict_table gives them.
+// `unseen` and `imputed` (optional) receive the labels the model never saw and the missing values
+// imputed, as predict_table gives them.
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
                          const std::filesystem::path& data, const TableReadOptions& read = {},
                          const std::string& weight_column = "",
                          std::int64_t* infinite_predictions = nullptr,
-                         std::vector<UnseenLabels>* unseen = nullptr);
+                         std::vector<UnseenLabels>* unseen = nullptr,
+                         std::map<std::string, std::int64_t>* imputed = nullptr);
 
 // The sample weights of every row of `reader` in its column `weight_column`, by which
 // evaluate_table (`lathe eval --weight`) and drift_table (`lathe drift --weight`) weight the
@@ -63,8 +66,10 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 // prepared table, and a row gets exactly the prediction `lathe score` gives it. An infinite value
 // the model cannot score is refused as `lathe score` refuses it (throw_infinite_value, found in the
 // block that holds it). `unseen` (optional) receives the labels of the model's categorical inputs
-// that it never saw.
+// that it never saw; `imputed` (optional) the missing values of each numeric input that had any
+// (by column name), imputed with its training fill value, as `lathe score` counts them.
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
-                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen = nullptr);
+                   std::vector<float>& predictions, std::vector<UnseenLabels>* unseen = nullptr,
+                   std::map<std::string, std::int64_t>* imputed = nullptr);
 
 }  // namespace lathe

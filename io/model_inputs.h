@@ -4,6 +4,7 @@
 // way, naming the data and the model.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,6 +18,10 @@ namespace lathe {
 // The model's input columns in the training file's order (those the fitted preparation reads; the
 // label and a sample-weight column are not inputs).
 std::vector<ModelInput> model_inputs(const ModelFile& model);
+
+// The note `lathe score` and `lathe eval` give when numeric input `column`, which had no missing
+// values in training (ModelInput::missing_in_training false), had `count` of them in the data.
+std::string untrained_missing_note(const std::string& column, std::int64_t count);
 
 // `read` with every column of strings the model does not read (neither an input nor its label)
 // read only as text (TableReadOptions::read_as_text): eval, drift and report never use them as

@@ -158,6 +158,11 @@ std::int64_t ScoringInput::columns() const { return impl_->input.columns; }
 
 // The model's input columns in the training file's order (those the fitted preparation reads; the
 // label and a sample-weight column are not inputs).
+std::string untrained_missing_note(const std::string& column, std::int64_t count) {
+  return "column '" + column + "' had no missing values in training; " + std::to_string(count) +
+         " missing values were imputed with the training fill value";
+}
+
 std::vector<ModelInput> model_inputs(const ModelFile& model) {
   const FittedPreparation& f = model.preparation;
   std::unordered_map<std::string, ModelInput> needed;

@@ -1332,6 +1332,31 @@ class EvalRefitNoteTest(TempDirTest):
         self.assertIn("before the model was trained again on all 344 training and validation rows for 1 epoch)", text)
 
 
+class EvalImputedNoteTest(TempDirTest):
+    def test_missing_values_where_training_had_none_are_noted_and_counted(self):
+        # QA: `lathe score` noted a column that had no missing values in training and now has some
+        # (imputed with the training fill value); `lathe eval` on the same rows said nothing.
+        rng = np.random.default_rng(11)
+        df = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+        df["y"] = (df.x + 0.3 * rng.normal(size=400) > 0).astype(int)
+        df.loc[::10, "z"] = np.nan  # missing in training too: counted, not noted
+        data = import_frame(df, self.dir, "train.h5")
+        model = self.path("m.h5")
+        run("train", data, "--label", "y", "--task", "binary", "--epochs", "2", "--out", model, "--device", "cpu",
+            "--quiet")
+        new = df.copy()
+        new.loc[:6, "x"] = np.nan
+        new_data = import_frame(new, self.dir, "new.h5")
+        proc = run("eval", model, new_data, "--device", "cpu")
+        self.assertIn("eval: note: column 'x' had no missing values in training; 7 missing values were imputed with "
+                      "the training fill value", proc.stderr)
+        self.assertNotIn("column 'z' had no missing", proc.stderr)
+        scored = run("score", model, new_data, "--out", self.path("s.h5"), "--device", "cpu")
+        self.assertIn("column 'x' had no missing values in training; 7 missing values were imputed", scored.stderr)
+        result = json.loads(run("eval", model, new_data, "--json", "--device", "cpu").stdout)
+        self.assertEqual(result["imputed"], {"x": 7, "z": int(new.z.isna().sum())})
+
+
 class TextTableWidthTest(TempDirTest):
     """Text tables pad names and labels by terminal cells, not bytes: a CJK name (3 bytes, 2 cells a
     character) or one with a combining mark keeps the columns after it in line."""
