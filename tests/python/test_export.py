@@ -25,6 +25,7 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 
+from label_hashes import MISSING_LABEL_HASH, UNKNOWN_LABEL_HASH, cross_bucket, label_hash, mix64
 from lathe_run import SHARED, run
 
 # onnxruntime vs `lathe score` (the README's promise): 1e-5 relative for every output, plus 1e-7
@@ -53,32 +54,7 @@ REFERENCE_PROBABILITY_ATOL = 2.0**-52
 TELCO_CATEGORICAL = ["multiple_lines", "internet_service", "online_security", "online_backup", "device_protection",
                      "tech_support", "streaming_tv", "streaming_movies", "contract", "payment_method"]
 
-M64 = (1 << 64) - 1
-MISSING_LABEL_HASH = 0x6D697373696E6721
-UNKNOWN_LABEL_HASH = 0x756E6B6E6F776E21
-
-
 # ---- An independent reference: the model file read with h5py, the formulas in numpy ----------
-
-def mix64(x):
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    x ^= x >> 31
-    return x
-
-
-def label_hash(label):
-    h = 0xCBF29CE484222325
-    for b in label.encode():
-        h ^= b
-        h = (h * 0x100000001B3) & M64
-    return mix64(h)
-
-
-def cross_bucket(ha, hb, buckets):
-    return mix64(((ha * 0x9E3779B97F4A7C15) & M64) ^ hb) % buckets
 
 
 def attr_str(v):

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from label_hashes import cross_bucket, slot_hashes
 from lathe_run import SHARED, import_frame, run  # noqa: F401
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -580,24 +581,9 @@ class ReportTest(unittest.TestCase):
 
     def test_cross_buckets_are_named_by_their_label_pairs(self):
         # QA: a categorical cross's weights were named by bucket number alone
-        # ("a*b#11/16 (cross bucket)"), not by the pairs of labels that fall into it. The oracle below
-        # is the hash of kernels/prepare_formulas.h (label_hash, cross_bucket), over every pair of
-        # slots of the two columns (their labels, then <missing> and <unknown>).
-        mask = (1 << 64) - 1
-
-        def mix64(x):
-            x ^= x >> 30
-            x = (x * 0xBF58476D1CE4E5B9) & mask
-            x ^= x >> 27
-            x = (x * 0x94D049BB133111EB) & mask
-            return x ^ (x >> 31)
-
-        def label_hash(text):
-            h = 0xCBF29CE484222325
-            for byte in text.encode():
-                h = ((h ^ byte) * 0x100000001B3) & mask
-            return mix64(h)
-
+        # ("a*b#11/16 (cross bucket)"), not by the pairs of labels that fall into it. The oracle is
+        # the hash of kernels/prepare_formulas.h (label_hashes.py), over every pair of slots of the
+        # two columns (their labels, then <missing> and <unknown>).
         buckets = 16
         rng = np.random.default_rng(7)
         a_labels, b_labels = ["north", "south", "east"], ["red", "blue"]
@@ -608,13 +594,12 @@ class ReportTest(unittest.TestCase):
         model, _ = self.train(data, "crossed.h5.model", "--label", "y", "--task", "binary", "--cross", "a*b",
                               "--hash-buckets", str(buckets), "--epochs", "5")
         slots = {"a": sorted(a_labels), "b": sorted(b_labels)}
-        hashes = {c: [label_hash(v) for v in labels] + [0x6D697373696E6721, 0x756E6B6E6F776E21]
-                  for c, labels in slots.items()}
+        hashes = {c: slot_hashes(labels) for c, labels in slots.items()}
         names = {c: [f"{c}={v}" for v in labels] + [f"{c}=<missing>", f"{c}=<unknown>"] for c, labels in slots.items()}
         in_bucket = {}
         for i, ha in enumerate(hashes["a"]):
             for j, hb in enumerate(hashes["b"]):
-                bucket = mix64(((ha * 0x9E3779B97F4A7C15) & mask) ^ hb) % buckets
+                bucket = cross_bucket(ha, hb, buckets)
                 in_bucket.setdefault(bucket, []).append(f"{names['a'][i]} \u00d7 {names['b'][j]}")
         expected = set()
         for bucket, pairs in in_bucket.items():

@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from label_hashes import cross_bucket, label_hash, slot_hashes
 from lathe_run import SHARED, LATHE, attempt, import_frame, run  # noqa: F401
 
 
@@ -753,22 +754,7 @@ class TrainTest(unittest.TestCase):
             run("score", model, data, "--out", out, "--device", "cpu", "--quiet")
             return pd.read_csv(out)["prediction"].values.astype(np.float64)
         expected, got = scored(parent), scored(child)
-        # The buckets as kernels/prepare_formulas.h computes them (label_hash, cross_bucket).
-        mask = (1 << 64) - 1
-        def mix64(v):
-            v ^= v >> 30
-            v = (v * 0xbf58476d1ce4e5b9) & mask
-            v ^= v >> 27
-            v = (v * 0x94d049bb133111eb) & mask
-            return v ^ (v >> 31)
-        def label_hash(label):
-            h = 0xcbf29ce484222325
-            for byte in label.encode():
-                h = ((h ^ byte) * 0x100000001b3) & mask
-            return mix64(h)
-        def cross_bucket(ha, hb, buckets):
-            return mix64(((ha * 0x9e3779b97f4a7c15) & mask) ^ hb) % buckets
-        slot_hashes = lambda labels: [label_hash(label) for label in labels] + [0x6d697373696e6721, 0x756e6b6e6f776e21]
+        # The buckets as kernels/prepare_formulas.h computes them (label_hashes.py).
         old_buckets_in = {}  # new bucket -> the old buckets of its pairs
         for ha in slot_hashes(a_labels):
             for hb in slot_hashes(b_labels):
