@@ -192,15 +192,27 @@ void add_score_command(CLI::App& app) {
       // the raw CSV. Earlier scores may be replaced; any other file is refused before any is
       // written.
       if (out_is_folder) {
+        // Scores in the other format are refused too, as for an output named in full.
+        const ExistingFile own =
+            format == ScoreFormat::csv ? ExistingFile::csv_scores : ExistingFile::hdf5_scores;
         for (std::size_t i = 0; i < outputs.size(); ++i) {
-          const auto status = std::filesystem::status(outputs[i], ec);
-          if (!std::filesystem::is_regular_file(status) || holds_scores(outputs[i])) continue;
-          throw UsageError(
-              "--out " + out.string() + ": the output of " + args->inputs[i] + " would replace " +
-              outputs[i].string() + ", which holds no scores of `lathe score` (" +
-              (lower_extension(outputs[i]) == ".csv" ? "the CSV the input was imported from?"
-                                                     : "another file of that name") +
-              "); it is left as it is: give --out another folder");
+          const ExistingFile there = existing_file(outputs[i]);
+          if (there == ExistingFile::none || there == own) continue;
+          const bool other_format =
+              there == ExistingFile::csv_scores || there == ExistingFile::hdf5_scores;
+          throw UsageError("--out " + out.string() + ": the output of " + args->inputs[i] +
+                           " would replace " + outputs[i].string() + ", which " +
+                           (other_format
+                                ? std::string("holds scores written as ") +
+                                      (there == ExistingFile::csv_scores ? "CSV" : "HDF5") +
+                                      ", not in --format " +
+                                      (own == ExistingFile::csv_scores ? "csv" : "h5")
+                                : std::string("holds no scores of `lathe score` (") +
+                                      (lower_extension(outputs[i]) == ".csv"
+                                           ? "the CSV the input was imported from?"
+                                           : "another file of that name") +
+                                      ")") +
+                           "; it is left as it is: give --out another folder");
         }
       } else if (!to_stdout) {
         // An output file named by the user may replace earlier scores in its format, but not the

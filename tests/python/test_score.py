@@ -396,6 +396,16 @@ class ScoreTest(unittest.TestCase):
             self.assertEqual(summary["failed"], 0)
             self.score(self.telco_model, *inputs, "--out", folder, *flags)
         self.assertEqual(len(pd.read_csv(os.path.join(folder, "a.csv"))), 40)
+        # Scores of the other format at an output's name (HDF5 scores named a.csv) are refused, as
+        # for an output named in full; an empty file (nothing to lose) is replaced.
+        shutil.copy(os.path.join(folder, "a.h5"), os.path.join(folder, "a.csv"))
+        proc, _ = self.score(self.telco_model, *inputs, "--out", folder, "--format", "csv", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(f"would replace {os.path.join(folder, 'a.csv')}, which holds scores written as HDF5, not in "
+                      "--format csv; it is left as it is", proc.stderr)
+        open(os.path.join(folder, "a.csv"), "w").close()
+        self.score(self.telco_model, *inputs, "--out", folder, "--format", "csv")
+        self.assertEqual(len(pd.read_csv(os.path.join(folder, "a.csv"))), 40)
 
     def test_an_output_file_never_replaces_the_file_its_input_was_made_from(self):
         # `lathe import a.csv a.h5`, then `lathe score M a.h5 --out a.csv` put the scores in place of
