@@ -1999,12 +1999,18 @@ void refit_on_every_row(const TrainRun& run, std::int64_t held_out, const Target
   // The rates of the chosen epochs: a cooldown the first run began after epoch k begins there.
   const TrainerOptions again =
       refit_options(trainer, report.outcome.best_epoch, report.outcome.cooldown_after_epoch);
+  const std::int32_t cooldown_epochs = again.stop_after_epoch - report.outcome.best_epoch;
   if (trainer.progress) {
     std::cerr << "refit: training again on all " << refit_rows.block.rows << " rows (the "
               << report.train_rows << " training and " << held_out << " validation rows) for the "
               << report.outcome.best_epoch
               << (report.outcome.best_epoch == 1 ? " epoch" : " epochs")
-              << " the validation rows chose\n";
+              << " the validation rows chose";
+    if (cooldown_epochs > 0) {
+      std::cerr << ", then " << cooldown_epochs << (cooldown_epochs == 1 ? " epoch" : " epochs")
+                << " of cooldown (--cooldown)";
+    }
+    std::cerr << "\n";
   }
   // A fresh model, the first one released before it is made: on a GPU the first run's copy of
   // the training rows (and its gathered epoch, the dense path's row-major copy) would otherwise
@@ -2063,7 +2069,7 @@ void refit_on_every_row(const TrainRun& run, std::int64_t held_out, const Target
     } else {
       report.outcome.best = std::move(refitted.best);
       report.refit_rows = refit_rows.block.rows;
-      report.refit_epochs = report.outcome.best_epoch;
+      report.refit_epochs = static_cast<std::int32_t>(refitted.history.size());
       report.refit_train_loss = refitted.history.back().train_loss;
     }
   }

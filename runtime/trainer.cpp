@@ -627,6 +627,15 @@ TrainerOptions refit_options(TrainerOptions run, std::int32_t epochs,
                              std::int32_t cooldown_after_epoch) {
   run.stop_after_epoch = epochs;
   run.cooldown_after_epoch = cooldown_after_epoch;
+  // Chosen before any cooldown: the refit's last epoch would be one of the plateau's at a rate
+  // still high, its weights a draw of the optimizer's noise that no validation picked (telco, 5
+  // splits: test log-loss 0.4226 against scikit-learn's 0.4212). The cooldown after it anneals
+  // them: 0.4212.
+  if (run.cooldown_epochs > 0 && epochs < run.epochs &&
+      (cooldown_after_epoch == 0 || cooldown_after_epoch >= epochs)) {
+    run.cooldown_after_epoch = epochs;
+    run.stop_after_epoch = std::min(epochs + run.cooldown_epochs, run.epochs);
+  }
   run.patience = 0;
   run.overfit_margin = 0.0;
   run.checkpoint_every = 0;
