@@ -1,8 +1,12 @@
 #include "runtime/float_sort.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <limits>
 #include <utility>
+
+#include "runtime/team_threshold.h"
 
 namespace lathe {
 
@@ -62,6 +66,58 @@ void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys,
   }
   const std::span<const std::uint32_t> sorted = sort_keys(keys, spare, histograms);
   for (std::size_t i = 0; i < n; ++i) values[i] = float_from_order_key(sorted[i]);
+}
+
+std::span<const KeyedBits> stable_sort_keyed(std::span<KeyedBits> items,
+                                             std::span<KeyedBits> spare) {
+  const std::size_t n = items.size();
+  if (n < kRadixMinimum) {
+    std::stable_sort(items.begin(), items.end(),
+                     [](const KeyedBits& a, const KeyedBits& b) { return a.key < b.key; });
+    return items;
+  }
+  const int threads =
+      static_cast<std::int64_t>(n) >= kTeamMinItems ? std::max(1, omp_get_max_threads()) : 1;
+  // Slice s's count of digit d at s * kKeyDigits + d, then where its next item of that digit goes.
+  std::vector<std::size_t> counts(static_cast<std::size_t>(threads) * kKeyDigits);
+  KeyedBits* from = items.data();
+  KeyedBits* to = spare.data();
+  for (int pass = 0; pass < kKeyPasses; ++pass) {
+    const int shift = pass * kKeyDigitBits;
+    const auto digit = [shift](const KeyedBits& item) {
+      return (item.key >> shift) & (kKeyDigits - 1);
+    };
+    bool shared_digit = false;
+#pragma omp parallel num_threads(threads)
+    {
+      const auto team = static_cast<std::size_t>(omp_get_num_threads());
+      const auto slice = static_cast<std::size_t>(omp_get_thread_num());
+      const std::size_t begin = n * slice / team, end = n * (slice + 1) / team;
+      std::size_t* offsets = counts.data() + slice * kKeyDigits;
+      std::fill(offsets, offsets + kKeyDigits, std::size_t{0});
+      for (std::size_t i = begin; i < end; ++i) ++offsets[digit(from[i])];
+#pragma omp barrier
+#pragma omp single
+      {
+        // A digit every item shares leaves the order as it is (the top digit of scores in [0, 1]).
+        const std::uint32_t first = digit(from[0]);
+        std::size_t holding_first = 0;
+        for (std::size_t s = 0; s < team; ++s) holding_first += counts[s * kKeyDigits + first];
+        shared_digit = holding_first == n;
+        // Items of a lower digit first; within a digit, the slices in order: stable.
+        std::size_t sum = 0;
+        for (std::uint32_t d = 0; d < kKeyDigits; ++d) {
+          for (std::size_t s = 0; s < team; ++s)
+            sum += std::exchange(counts[s * kKeyDigits + d], sum);
+        }
+      }
+      if (!shared_digit) {
+        for (std::size_t i = begin; i < end; ++i) to[offsets[digit(from[i])]++] = from[i];
+      }
+    }
+    if (!shared_digit) std::swap(from, to);
+  }
+  return {from, n};
 }
 
 void sort_floats(std::vector<float>& values) {

@@ -3,13 +3,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <parallel/algorithm>
 
 #include "kernels/metric_formulas.h"
 #include "runtime/error.h"
+#include "runtime/float_sort.h"
 #include "runtime/metrics_cuda.h"
 #include "runtime/team_threshold.h"
 
@@ -27,13 +28,27 @@ std::string number_text(double v) {
 }
 
 // The first row (0-based) for which bad(row) holds, or n. Parallel, and the same answer for any
-// thread count.
+// thread count. Runs of rows are tested whole first, a loop without an early exit that the compiler
+// vectorizes; only a run that holds a bad row is searched for it (a scan with a test of the answer
+// so far at each row was a tenth of the binary metrics' time).
 template <typename Bad>
 std::int64_t first_bad_row(std::int64_t n, Bad bad) {
+  constexpr std::int64_t kRunRows = 4096;
+  const std::int64_t runs = (n + kRunRows - 1) / kRunRows;
   std::int64_t first = n;
 #pragma omp parallel for schedule(static) reduction(min : first) if (n >= kTeamMinItems)
-  for (std::int64_t r = 0; r < n; ++r) {
-    if (r < first && bad(r)) first = r;
+  for (std::int64_t k = 0; k < runs; ++k) {
+    const std::int64_t begin = k * kRunRows, end = std::min(n, begin + kRunRows);
+    if (begin >= first) continue;
+    bool any = false;
+    for (std::int64_t r = begin; r < end; ++r) any |= bad(r);
+    if (!any) continue;
+    for (std::int64_t r = begin; r < end; ++r) {
+      if (bad(r)) {
+        first = std::min(first, r);
+        break;
+      }
+    }
   }
   return first;
 }
@@ -119,38 +134,32 @@ RegressionSums regression_sums_cpu(const MetricRows& m, double shift) {
   });
 }
 
-// A row for the ranking: its score's sort key and its weight, negated for a positive row (the
-// sign bit says the class, so -0.0 is a positive row of weight 0). 8 bytes: `lathe eval` of a
-// 40M-row file holds these for every row, and a sort's buffer as many again.
-struct ScoredRow {
-  float key;
-  float signed_weight;
-};
-
-// The rows sorted by descending score, ties in row order (a stable sort, as the GPU's stable
-// radix sort leaves them), then one sequential pass over the groups of tied scores.
+// The rows sorted by descending score, ties in row order (a stable sort, as the GPU's stable radix
+// sort leaves them), then one sequential pass over the groups of tied scores. A row for the sort:
+// its score's order key, inverted for a descending order, and its weight's bits, negated for a
+// positive row (the sign bit says the class, so -0.0 is a positive row of weight 0). 8 bytes:
+// `lathe eval` of a 40M-row file holds these for every row, and the sort's scratch as many again.
+// A radix sort: the comparison sort it replaces (__gnu_parallel::stable_sort) made the metrics of
+// 1M rows take hundreds of times a memcpy of their scores and labels (bench/RESULTS.md, session
+// 35).
 RankingSums ranking_sums_cpu(const MetricRows& m) {
   const std::int64_t n = m.rows;
-  std::vector<ScoredRow> order(static_cast<std::size_t>(n));
+  std::vector<KeyedBits> rows(static_cast<std::size_t>(n)), spare(static_cast<std::size_t>(n));
 #pragma omp parallel for schedule(static) if (n >= kTeamMinItems)
   for (std::int64_t r = 0; r < n; ++r) {
     const float w = row_weight(m, r);
-    order[static_cast<std::size_t>(r)] = {score_sort_key(m.predictions[r]), m.labels[r] == 1.0f ? -w : w};
+    rows[static_cast<std::size_t>(r)] = {
+        ~float_order_key(score_sort_key(m.predictions[r])),
+        std::bit_cast<std::uint32_t>(m.labels[r] == 1.0f ? -w : w)};
   }
-  // Stable, so the parallel and the serial sort give the same sequence.
-  const auto before = [](const ScoredRow& a, const ScoredRow& b) { return a.key > b.key; };
-  if (n >= kTeamMinItems) {
-    __gnu_parallel::stable_sort(order.begin(), order.end(), before);
-  } else {
-    std::stable_sort(order.begin(), order.end(), before);
-  }
+  const std::span<const KeyedBits> order = stable_sort_keyed(rows, spare);
   RankingSums s;
   double tp = 0.0, fp = 0.0;
   for (std::size_t i = 0; i < order.size();) {
     const double tp0 = tp, fp0 = fp;
-    const float key = order[i].key;
+    const std::uint32_t key = order[i].key;  // equal keys are equal scores: -0 is +0, no NaN here
     for (; i < order.size() && order[i].key == key; ++i) {
-      const float w = order[i].signed_weight;
+      const float w = std::bit_cast<float>(order[i].bits);
       (std::signbit(w) ? tp : fp) += static_cast<double>(std::fabs(w));
     }
     add_score_group(s, tp0, fp0, tp, fp);

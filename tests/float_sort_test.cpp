@@ -1,7 +1,9 @@
-// runtime/float_sort.h: the radix sort against std::sort, on floats and on their order keys.
+// runtime/float_sort.h: the radix sorts against std::sort and std::stable_sort, on floats, on their
+// order keys, and on keys that carry bits.
 #include "runtime/float_sort.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -104,6 +106,47 @@ TEST(FloatSort, SortKeysSkipsConstantDigitsAndStillSorts) {
       EXPECT_TRUE(sorted.data() == keys.data() || sorted.data() == spare.data());
       EXPECT_TRUE(std::equal(sorted.begin(), sorted.end(), expected.begin()))
           << what << ", n = " << n;
+    }
+  }
+}
+
+// Keys that carry their item's index: the sort is stable (items of one key keep their index order)
+// and ascending, as std::stable_sort, with few distinct keys (many ties), constant digits (skipped
+// passes) and every digit varying; one thread and a team give the same sequence.
+TEST(FloatSort, StableSortKeyedMatchesStdStableSortForAnyTeam) {
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<std::uint32_t> any;
+  const std::pair<const char*, std::uint32_t> masks[] = {
+      {"every digit varies", 0xffffffffu},
+      {"all keys equal", 0u},
+      {"16 keys, in the low digit", 0xfu},
+      {"4096 keys across the low two digits", 0x3ff801u},
+      {"only the top digit varies", 0xffc00000u}};
+  const auto by_key = [](const KeyedBits& a, const KeyedBits& b) { return a.key < b.key; };
+  const int original = omp_get_max_threads();
+  const int team = std::max(2, original);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{7}, std::size_t{1023}, std::size_t{1024},
+                              std::size_t{40000}, std::size_t{200001}}) {
+    for (const auto& [what, mask] : masks) {
+      std::vector<KeyedBits> items(n);
+      const std::uint32_t base = any(rng) & ~mask;
+      for (std::size_t i = 0; i < n; ++i)
+        items[i] = {base | (any(rng) & mask), static_cast<std::uint32_t>(i)};
+      std::vector<KeyedBits> expected = items;
+      std::stable_sort(expected.begin(), expected.end(), by_key);
+      for (const int threads : {1, team}) {
+        omp_set_num_threads(threads);
+        std::vector<KeyedBits> keyed = items, spare(n);
+        const std::span<const KeyedBits> sorted = stable_sort_keyed(keyed, spare);
+        ASSERT_EQ(sorted.size(), n);
+        EXPECT_TRUE(n == 0 || sorted.data() == keyed.data() || sorted.data() == spare.data());
+        EXPECT_TRUE(std::equal(sorted.begin(), sorted.end(), expected.begin(),
+                               [](const KeyedBits& a, const KeyedBits& b) {
+                                 return a.key == b.key && a.bits == b.bits;
+                               }))
+            << what << ", n = " << n << ", " << threads << " threads";
+      }
+      omp_set_num_threads(original);
     }
   }
 }

@@ -1,16 +1,18 @@
+#include "runtime/metrics.h"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "runtime/error.h"
-#include "runtime/metrics.h"
 #include "runtime/team_threshold.h"
 #include "tests/test_devices.h"
 
@@ -191,6 +193,74 @@ TEST_P(MetricsOnDevice, BinaryMatchesReferencesWithTiesAndWeights) {
         const BinaryReference ref = binary_reference(s, y, w);
         expect_near_relative(m.values.at("logloss"), ref.logloss, 1e-12, "logloss");
         expect_near_relative(m.values.at("accuracy"), ref.accuracy, 1e-12, "accuracy");
+      }
+    }
+  }
+}
+
+// The ROC AUC of scores on few levels, from each level's positive and negative weights (a positive
+// outranks the negatives of every lower level, and ties with its own level's half): a reference for
+// more rows than the pairwise one can take.
+double grouped_auc(const std::vector<float>& s, const std::vector<float>& y,
+                   const std::vector<float>& w) {
+  std::map<float, std::pair<long double, long double>>
+      levels;  // ascending: positive, negative weight
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto& [positive, negative] = levels[s[i]];
+    (y[i] == 1.0f ? positive : negative) += weight_of(w, i);
+  }
+  long double below = 0, num = 0, positives = 0, negatives = 0;
+  for (const auto& [score, level] : levels) {
+    num += level.first * (below + level.second / 2);
+    below += level.second;
+    positives += level.first;
+    negatives += level.second;
+  }
+  return static_cast<double>(num / (positives * negatives));
+}
+
+// Rows enough for the team's parallel paths (the radix sort of the ranking, the label checks in
+// runs of rows), on 64 score levels with -0 among the zeros: the references' AUC, average precision
+// and log-loss, the same values bit for bit from one thread and from the team, and a bad label far
+// in named by its row, before a later one.
+TEST(BinaryMetricsCpu, ManyRowsOnFewLevelsMatchReferencesForAnyTeam) {
+  const DeviceContext cpu = DeviceContext::cpu();
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  const int original = omp_get_max_threads();
+  for (const std::size_t n : {std::size_t{40000}, std::size_t{100001}}) {
+    for (const bool weighted : {false, true}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (weighted ? " weighted" : ""));
+      std::vector<float> s(n), y(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        s[i] = std::floor(u(rng) * 64.0f) / 64.0f;
+        if (s[i] == 0.0f && i % 2 == 1) s[i] = -0.0f;
+        y[i] = u(rng) < s[i] + 0.2f ? 1.0f : 0.0f;
+      }
+      const std::vector<float> w = weighted ? random_weights(rng, n) : std::vector<float>{};
+      omp_set_num_threads(1);
+      const MetricSet one = compute_metrics(cpu, Task::binary, view(s), view(y), view(w), 2);
+      omp_set_num_threads(std::max(2, original));
+      const MetricSet team = compute_metrics(cpu, Task::binary, view(s), view(y), view(w), 2);
+      omp_set_num_threads(original);
+      for (const char* name : {"auc", "pr_auc", "logloss", "accuracy"}) {
+        EXPECT_EQ(one.values.at(name), team.values.at(name)) << name;
+      }
+      expect_near_relative(team.values.at("auc"), grouped_auc(s, y, w), 1e-12, "auc");
+      expect_near_relative(team.values.at("pr_auc"), threshold_average_precision(s, y, w), 1e-12,
+                           "pr_auc");
+      expect_near_relative(team.values.at("logloss"), binary_reference(s, y, w).logloss, 1e-12,
+                           "logloss");
+      std::vector<float> bad = y;
+      bad[n / 2 + 3] = 2.0f;
+      bad[n - 1] = 0.5f;
+      try {
+        compute_metrics(cpu, Task::binary, view(s), view(bad), view(w), 2);
+        ADD_FAILURE() << "no InputError";
+      } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("row " + std::to_string(n / 2 + 4) + " has label 2"),
+                  std::string::npos)
+            << e.what();
       }
     }
   }
