@@ -1,7 +1,7 @@
 // The binary metrics (runtime/metrics.h: compute_metrics, as `lathe eval` and early stopping run
 // it), whose cost is the exact ROC AUC and average precision: the rows sorted by descending score
-// (CPU: a parallel sort of (score, weight, row) records; GPU: CUB's radix sort of (score, weight)
-// pairs), then one pass over the groups of tied scores. Next to the machine's own ceiling, a memcpy
+// (CPU: a stable radix sort of (score key, weight) pairs on the team; GPU: CUB's radix sort of
+// (score, weight) pairs), then one pass over the groups of tied scores. Next to the machine's own ceiling, a memcpy
 // of the same bytes, measured in the same run. Inputs of 1M and 10M rows: probabilities rounded to
 // multiples of 1/4096 (so about n/4096 rows share each score: many ties) and labels drawn with
 // P(1) = the score (an AUC of about 0.83), no sample weights. The entry point also validates the
