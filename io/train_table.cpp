@@ -459,13 +459,31 @@ double default_memory_budget(const DeviceContext& ctx) {
 constexpr float kFmHashedLearningRate = 0.003f;
 // Wide dense data, on which the default optimizer is plain SGD (train_table): at least
 // kWideDenseMinFeatures dense features, and at most kWideDenseRowsPerFeature training rows each
-// (a linear model) or kWideDenseRowsPerFeatureFm (an fm). Measured with adam and sgd at their
-// defaults, test log-loss or RMSE (bench/RESULTS.md, session 27), by training rows a feature:
-//   linear  8 (1600 x 200 binary): 0.4402 adam, 0.4295 sgd; 8 (8000 x 1000 binary): 0.366,
-//           0.357; 16 (3200 x 200 regression): even; 27 (8000 x 300, 4 classes): 1.0034, 0.9787;
-//           but 32 (8000 x 250 binary): 0.279, 0.306, sgd not converged in 125 epochs
-//   fm      8 (4000 x 500 regression): RMSE 356 adam, 32 sgd; 27 (4 classes): 1.157, 0.821; 40
-//           (4000 x 100 regression): 5.40, 5.04; but 80 (8000 x 100 binary): 0.379, 0.395
+// (a linear model) or kWideDenseRowsPerFeatureFm (an fm), the rows left after the holdout.
+// Measured again in session 35, after the refit came to end with the cooldown (efb470a), which
+// helped adam most: bench/peers/wide_dense_peers.py --shapes ROWSxFEATURES --seeds 2 or 3 (N(0, 1)
+// features, 30 of them in the label; ROWS the training file's), adam against sgd at the defaults
+// otherwise, means of test RMSE; binary log-loss; 4-class log-loss, by training rows a feature:
+//   linear  1.3 (2400 x 1500): 3.2827 adam, 2.8741 sgd; 1.1725, 0.6236; 2.5101, 1.2107.
+//           4 (2000 x 400): 2.2186, 2.2210; 0.6277, 0.5458; 1.2058, 0.9713.
+//           8 (2000 x 200): 2.1099, 2.1026; 0.4921, 0.4788; 0.9480, 0.8653.
+//           16 (4000 x 200): 2.0598, 2.0568; 0.4622, 0.4582; 0.8125, 0.7922.
+//           26.7 (10000 x 300): 2.0536, 2.0527; 0.4453, 0.4447; 0.8055, 0.7966.
+//           But level from 32 (10000 x 250): 2.0196, 2.0180; 0.4403, 0.4404; 0.7455, 0.7427.
+//           40 (5000 x 100): 2.0343, 2.0324; 0.4463, 0.4487; 0.7820, 0.7813.
+//           80 (10000 x 100): 2.0388, 2.0383; 0.4731, 0.4728; 0.7587, 0.7664.
+//           Split at the feature count too: 1600 x 64 (20): 2.0346, 2.0114; 0.4464, 0.4497;
+//           0.8227, 0.8029; 1600 x 48 (26.7, adam's by the count): 2.0490, 2.0479; 0.4154,
+//           0.4203; 0.7966, 0.7838.
+//   fm      on such a linear label sgd is far the better at every shape, 80 included (2.1451,
+//           2.0424; 0.5183, 0.4751; 0.8877, 0.7750). Where the label also has 15 products of
+//           feature pairs (--pairs 15), what an fm is for, adam's regression is the better from
+//           26.7 (10000 x 300: 2.7686, 3.5034; 40, 5000 x 100: 2.3594, 2.8600; 80: 2.1679, 2.6964;
+//           sgd best at its last epoch, 125), its classifiers only at 80 (0.4874, 0.5136; 0.9442,
+//           0.9747; at 40: 0.5803, 0.5442; 1.0898, 1.0181; at 26.7: 0.6102, 0.4785; 1.4338,
+//           1.0931); at 8 (2000 x 200) sgd stays far ahead (6.3300, 5.2027; 0.7279, 0.5654;
+//           1.5250, 1.0690). The fm's tasks and labels disagree from 26.7 to 80, the linear
+//           model's optimizers are level from 32: session 27's thresholds stand.
 constexpr std::int64_t kWideDenseMinFeatures = 64;
 constexpr std::int64_t kWideDenseRowsPerFeature = 30;
 constexpr std::int64_t kWideDenseRowsPerFeatureFm = 48;
