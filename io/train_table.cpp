@@ -2026,7 +2026,10 @@ void refit_on_every_row(const TrainRun& run, std::int64_t held_out, const Target
               << " the validation rows chose";
     if (cooldown_epochs > 0) {
       std::cerr << ", then " << cooldown_epochs << (cooldown_epochs == 1 ? " epoch" : " epochs")
-                << " of cooldown (--cooldown)";
+                << " of cooldown (--cooldown"
+                << (again.cooldown_epochs < trainer.cooldown_epochs
+                        ? ", no more than the chosen epochs)"
+                        : ")");
     }
     std::cerr << "\n";
   }

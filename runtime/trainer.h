@@ -311,9 +311,9 @@ inline constexpr double kStopCountLossRatio = 1.1;
 // The options of a refit (`lathe train --refit`): the run `run` made again, from its start, for its
 // first `epochs` epochs (the chosen ones) at the same rates, a cooldown that began after epoch
 // `cooldown_after_epoch` (0: none) included; chosen before any cooldown (and before the schedule's
-// last epoch), followed by the cooldown's run.cooldown_epochs (up to run.epochs), whose rate decays
-// to zero. Unvalidated, so nothing stops it early, and without the first run's checkpoints, metrics
-// log or resume. Its progress lines read "refit epoch".
+// last epoch), followed by a cooldown of run.cooldown_epochs or `epochs` epochs, the fewer (up to
+// run.epochs), whose rate decays to zero. Unvalidated, so nothing stops it early, and without the
+// first run's checkpoints, metrics log or resume. Its progress lines read "refit epoch".
 TrainerOptions refit_options(TrainerOptions run, std::int32_t epochs,
                              std::int32_t cooldown_after_epoch);
 
