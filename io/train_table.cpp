@@ -483,7 +483,10 @@ constexpr float kFmHashedLearningRate = 0.003f;
 //           0.9747; at 40: 0.5803, 0.5442; 1.0898, 1.0181; at 26.7: 0.6102, 0.4785; 1.4338,
 //           1.0931); at 8 (2000 x 200) sgd stays far ahead (6.3300, 5.2027; 0.7279, 0.5654;
 //           1.5250, 1.0690). The fm's tasks and labels disagree from 26.7 to 80, the linear
-//           model's optimizers are level from 32: session 27's thresholds stand.
+//           model's optimizers are level from 32: session 27's thresholds stand. Since a refit's
+//           cooldown is no longer than its chosen epochs (adam's classifiers chose 3 to 6 here),
+//           adam's linear figures at 8: 2.1099, 0.4859, 0.9182; 16: 2.0598, 0.4614, 0.8072;
+//           26.7: 2.0536, 0.4450, 0.8057: sgd's still the better.
 constexpr std::int64_t kWideDenseMinFeatures = 64;
 constexpr std::int64_t kWideDenseRowsPerFeature = 30;
 constexpr std::int64_t kWideDenseRowsPerFeatureFm = 48;
