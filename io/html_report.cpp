@@ -17,7 +17,9 @@
 #include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/temporary_file.h"
+#include "kernels/metric_formulas.h"
 #include "runtime/error.h"
+#include "runtime/float_sort.h"
 #include "runtime/message_names.h"
 #include "runtime/metrics.h"
 #include "runtime/warm_start.h"
@@ -77,15 +79,6 @@ bool holds_html_report(const std::filesystem::path& path) {
 
 namespace {
 
-// Row indices ordered by score, highest first (ties in row order, so the curves are deterministic).
-std::vector<std::size_t> order_by_score(std::span<const float> scores) {
-  std::vector<std::size_t> order(scores.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
-  return order;
-}
-
 void check_sizes(std::span<const float> scores, std::span<const float> labels) {
   if (scores.size() != labels.size()) {
     throw Error("curve: " + std::to_string(scores.size()) + " scores for " +
@@ -93,14 +86,21 @@ void check_sizes(std::span<const float> scores, std::span<const float> labels) {
   }
 }
 
-// Running true and false positives after each group of equal scores, highest first.
+// Running true and false positives after each group of equal scores (-0 and +0 one), highest
+// first: the rows in a radix sort by descending score, each carrying its label. An indirect sort
+// of row indices by their scores took half of `lathe report --eval`'s time on 2M rows, the curves'
+// reads of the labels through the indices another eighth (bench/RESULTS.md, session 35).
 template <typename F>
 void for_each_threshold(std::span<const float> scores, std::span<const float> labels, F&& f) {
-  const std::vector<std::size_t> order = order_by_score(scores);
+  std::vector<KeyedBits> rows(scores.size()), spare(scores.size());
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    rows[i] = {~float_order_key(score_sort_key(scores[i])), labels[i] > 0.5f ? 1u : 0u};
+  }
+  const std::span<const KeyedBits> order = stable_sort_keyed(rows, spare);
   double tp = 0, fp = 0;
   for (std::size_t i = 0; i < order.size();) {
-    const float s = scores[order[i]];
-    for (; i < order.size() && scores[order[i]] == s; ++i) (labels[order[i]] > 0.5f ? tp : fp) += 1;
+    const std::uint32_t key = order[i].key;
+    for (; i < order.size() && order[i].key == key; ++i) (order[i].bits != 0 ? tp : fp) += 1;
     f(tp, fp);
   }
 }
