@@ -492,6 +492,16 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   finite_at_least("--cooldown", static_cast<double>(o.trainer.cooldown_epochs), 0.0, false);
   finite_at_least("--stop-margin", o.stop_margin, 0.0, false);
   finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
+  // The budget's bytes are counted in rows of a window (an int64) and printed as a float: a
+  // budget of 1e300 MB overflowed both (undefined behaviour; "0 rows by the budget", "budget inf
+  // MB"). A million terabytes is more than any machine holds.
+  constexpr double kMaxMemoryBudgetMb = 1e12;
+  if (cmd->count("--memory-budget-mb") > 0 && args->memory_budget_mb > kMaxMemoryBudgetMb) {
+    const auto& given = cmd->get_option("--memory-budget-mb")->results();
+    throw UsageError("--memory-budget-mb must be at most " + number_text(kMaxMemoryBudgetMb) +
+                     " (got " +
+                     (given.empty() ? number_text(args->memory_budget_mb) : given.back()) + ")");
+  }
   if (o.trainer.checkpoint_every > 0) {
     o.checkpoint_path = args->checkpoint.empty()
                             ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")

@@ -579,6 +579,11 @@ class BadInput(unittest.TestCase):
                             ("--warmup", "-5"), ("--patience", "-1"), ("--memory-budget-mb", "nan")]:
             with self.subTest(flag=flag, value=value):
                 self.refused(lathe(*base, flag, value), flag)
+        # A budget whose bytes do not fit the int64 rows of a window (undefined behaviour before: "0
+        # rows by the budget, ... budget inf MB" on stderr).
+        proc = lathe(*base, "--memory-budget-mb", "1e300", "--stream")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--memory-budget-mb must be at most 1e+12 (got 1e300)", proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
 
     def test_a_validation_split_that_leaves_no_rows_says_so(self):
