@@ -12,6 +12,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -337,9 +338,14 @@ nlohmann::json metrics_to_json(const MetricSet& m) {
 // hold the GPU's stream) and the rows of the training mask kept, with their targets and weights.
 class FileWindows final : public TrainingWindows {
  public:
-  // A window's file rows: window_rows rounded up to whole read blocks.
+  // A window's file rows: window_rows rounded up to whole read blocks, without overflow: a
+  // --window-rows near 2^63 (window_rows + block_rows - 1 overflowed, and the windows were one
+  // block each) is the most whole blocks an int64 holds, one window for any file.
   static std::int64_t span_for(std::int64_t block_rows, std::int64_t window_rows) {
-    return std::max<std::int64_t>(1, (window_rows + block_rows - 1) / block_rows) * block_rows;
+    const std::int64_t blocks = window_rows / block_rows + (window_rows % block_rows != 0 ? 1 : 0);
+    return std::clamp<std::int64_t>(blocks, 1,
+                                    std::numeric_limits<std::int64_t>::max() / block_rows) *
+           block_rows;
   }
 
   FileWindows(TableReader& reader, const BoundPreparation& bound, const FittedPreparation& fitted,

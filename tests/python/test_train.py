@@ -374,6 +374,21 @@ class TrainTest(unittest.TestCase):
         self.assertIsNotNone(window, proc.stderr)
         self.assertLess(int(window.group(1)), 1024)
 
+    def test_the_largest_window_rows_is_one_window(self):
+        # --window-rows 2^63 - 1 rounded up to whole read blocks overflowed an int64 (undefined
+        # behaviour): the windows were one block each. It is one window of the whole file, as any
+        # --window-rows of at least the file's rows is.
+        synth = self.path("synth.h5")
+        run("synth", "--task", "binary", "--rows", "1000", "--features", "3", "--chunk-rows", "50", "--out", synth,
+            "--quiet")
+        flags = ["--label", "label", "--task", "binary", "--epochs", "1", "--block-rows", "100", "--device", "cpu",
+                 "--stream"]
+        for window_rows in ["9223372036854775807", "1000"]:
+            with self.subTest(window_rows=window_rows):
+                proc = run("train", synth, *flags, "--window-rows", window_rows, "--out", self.path("m.h5"))
+                self.assertIn("streamed training: 1 window of up to 1000 file rows (--window-rows " + window_rows,
+                              proc.stderr)
+
     def test_an_l2_pull_past_zero_is_named_as_the_cause(self):
         # At --lr 0.01, --l2 above 100 pulls each weight past zero at every step: the divergence
         # names --l2 beside --lr (it advised a lower --lr alone), and a pull that only flips the
