@@ -325,7 +325,9 @@ TrainOutcome run_training(const DeviceContext& ctx, Model& model, std::int64_t t
   // new last epoch.
   std::int32_t cooldown_after = 0;
   const auto start_cooldown = [&](std::int32_t after) {
-    const std::int32_t end = std::min(after + options.cooldown_epochs, options.epochs);
+    // Summed as int64: a --cooldown near 2^31 overflowed an int32 (and ended the run at once).
+    const auto end = static_cast<std::int32_t>(
+        std::min<std::int64_t>(std::int64_t{after} + options.cooldown_epochs, options.epochs));
     cooldown_after = after;
     schedule.cooldown_first_step = static_cast<std::int64_t>(after) * steps_per_epoch + 1;
     schedule.cooldown_steps = static_cast<std::int64_t>(end - after) * steps_per_epoch;
@@ -639,7 +641,8 @@ TrainerOptions refit_options(TrainerOptions run, std::int32_t epochs,
       (cooldown_after_epoch == 0 || cooldown_after_epoch >= epochs)) {
     run.cooldown_after_epoch = epochs;
     run.cooldown_epochs = std::min(run.cooldown_epochs, epochs);
-    run.stop_after_epoch = std::min(epochs + run.cooldown_epochs, run.epochs);
+    run.stop_after_epoch = static_cast<std::int32_t>(
+        std::min<std::int64_t>(std::int64_t{epochs} + run.cooldown_epochs, run.epochs));
   }
   run.patience = 0;
   run.overfit_margin = 0.0;

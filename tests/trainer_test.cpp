@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <random>
 #include <span>
@@ -1195,6 +1196,37 @@ TEST(TrainerCooldown, PatienceRunningOutStartsADecayToZeroThatARefitReplays) {
   EXPECT_EQ(resumed.cooldown_after_epoch, 3);
   EXPECT_EQ(last_resumed.weights, last_whole.weights);
   EXPECT_EQ(last_resumed.weights, states[6].last.weights);
+}
+
+// A --cooldown of 2^31 - 1 epochs decays the rate over every epoch left. The epoch patience ran
+// out after plus the cooldown overflowed an int32 (undefined behaviour; the run ended at once),
+// and so did a refit's end.
+TEST(TrainerCooldown, TheLargestCooldownRunsToTheLastEpoch) {
+  SmallTraining t;
+  std::vector<float> flipped(t.labels.size());
+  for (std::size_t r = 0; r < flipped.size(); ++r) flipped[r] = 1.0f - t.labels[r];
+  const PreparedRowsView rows{t.block.dense.data(), t.block.slot.data(), t.block.value.data(),
+                              t.block.rows};
+  const LabeledRows train{{rows, t.labels.data(), nullptr}, t.block.rows, t.labels.data()};
+  const LabeledRows valid{{rows, flipped.data(), nullptr}, t.block.rows, flipped.data()};
+  TrainerOptions options;
+  options.epochs = 8;
+  options.batch = 16;
+  options.patience = 2;
+  options.cooldown_epochs = std::numeric_limits<std::int32_t>::max();
+  options.progress = false;
+  options.learning_rate = 0.05f;
+  options.schedule = ScheduleKind::constant;
+  OptimizerConfig config;
+  config.kind = OptimizerKind::sgd;
+  auto model = make_model(DeviceContext::cpu(), t.shape, config, options.seed);
+  model->bind_training_set(train.set);
+  const TrainOutcome cooled =
+      train_model(DeviceContext::cpu(), *model, train, &valid, PredictionLink{}, 2, options);
+  // Patience runs out after epoch 3 (as in the test above); epochs 4 to 8 decay the rate.
+  EXPECT_EQ(cooled.cooldown_after_epoch, 3);
+  EXPECT_EQ(cooled.history.size(), 8u);
+  EXPECT_EQ(refit_again(options, 3).stop_after_epoch, 8);
 }
 
 // --mode parallel takes one rate an epoch: the mean of the rates the epoch's steps take in exact

@@ -374,6 +374,22 @@ class TrainTest(unittest.TestCase):
         self.assertIsNotNone(window, proc.stderr)
         self.assertLess(int(window.group(1)), 1024)
 
+    def test_the_largest_cooldown_decays_over_every_epoch_left(self):
+        # --cooldown 2^31 - 1 added to the epoch patience ran out after overflowed an int32
+        # (undefined behaviour): the run ended at once, announcing a decay over 2147483647 more
+        # epochs. It is the cooldown over every epoch left, as --cooldown of exactly those is.
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "8", "--patience", "1", "--lr", "0.1",
+                 "--refit", "no"]
+        whole, whole_summary = self.train(data, *flags, "--cooldown", "2147483647", out="whole.h5")
+        self.assertGreater(whole_summary["cooldown_after_epoch"], 0, whole_summary)
+        self.assertEqual(whole_summary["epochs_run"], 8, whole_summary)
+        left = str(8 - whole_summary["cooldown_after_epoch"])
+        exact, exact_summary = self.train(data, *flags, "--cooldown", left, out="exact.h5")
+        self.assertEqual(exact_summary["epochs_run"], 8, exact_summary)
+        with h5py.File(whole) as a, h5py.File(exact) as b:
+            self.assertEqual(a["weights"][:].tobytes(), b["weights"][:].tobytes())
+
     def test_the_largest_window_rows_is_one_window(self):
         # --window-rows 2^63 - 1 rounded up to whole read blocks overflowed an int64 (undefined
         # behaviour): the windows were one block each. It is one window of the whole file, as any
