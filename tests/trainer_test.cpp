@@ -1226,7 +1226,11 @@ TEST(TrainerCooldown, TheLargestCooldownRunsToTheLastEpoch) {
   // Patience runs out after epoch 3 (as in the test above); epochs 4 to 8 decay the rate.
   EXPECT_EQ(cooled.cooldown_after_epoch, 3);
   EXPECT_EQ(cooled.history.size(), 8u);
-  EXPECT_EQ(refit_again(options, 3).stop_after_epoch, 8);
+  // The refit: the 3 chosen epochs and a cooldown no longer than them (refit_options).
+  EXPECT_EQ(refit_again(options, 3).stop_after_epoch, 6);
+  // Chosen epochs near the int32 limit: their sum with such a cooldown is taken in int64.
+  options.epochs = std::numeric_limits<std::int32_t>::max();
+  EXPECT_EQ(refit_again(options, options.epochs - 1).stop_after_epoch, options.epochs);
 }
 
 // --mode parallel takes one rate an epoch: the mean of the rates the epoch's steps take in exact
