@@ -45,6 +45,12 @@ void apply_impute(const std::string& item, const std::string& kind, ColumnPrepar
   } else if (kind == "constant" || kind.starts_with("constant:")) {
     p.impute = ImputeKind::constant;
     p.impute_constant = kind == "constant" ? 0.0 : parse_double("--impute", item, kind.substr(9));
+    // The filled values are float32: beyond its range the constant would be infinite, and training
+    // would report a divergence rather than the option.
+    if (!(std::fabs(p.impute_constant) <= std::numeric_limits<float>::max())) {
+      throw UsageError("--impute: '" + item +
+                       "': the constant must be a finite float32, within +-3.4e38");
+    }
   } else {
     throw UsageError("--impute: '" + item + "': expected " + kImputeKinds);
   }

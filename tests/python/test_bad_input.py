@@ -1055,6 +1055,19 @@ class BadInput(unittest.TestCase):
                 self.assertIn(fragment, proc.stderr)
                 self.assertNotIn("Could not convert", proc.stderr)
 
+    def test_an_impute_constant_beyond_float32_is_refused(self):
+        # It became inf as a float32, and training then reported a divergence (a sanitizer pass).
+        path = self.columnar("d.h5", self.binary_table())
+        for command in (["train", path, "--label", "y", "--task", "binary", "--out", self.path("m.h5")],
+                        ["prepare", path, self.path("p.h5"), "--label", "y"]):
+            for item in ("constant:1e308", "constant:-1e39", "x=constant:nan", "constant:inf"):
+                with self.subTest(command=command[0], item=item):
+                    proc = lathe(*command, "--impute", item)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertIn(f"--impute: '{item}': the constant must be a finite float32", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("m.h5")))
+        self.assertFalse(os.path.exists(self.path("p.h5")))
+
     def test_resuming_with_another_validation_split_says_so(self):
         path = self.mixed("d.h5")
         checkpoint = self.path("ck.h5")
