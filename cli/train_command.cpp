@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -474,14 +475,22 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   }
   // Bounds that CLI11's types do not give (a NaN passes every comparison, so each check is
   // written to fail on it). A config file's values have been applied by now.
-  const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly) {
+  // The value as it was given (an integer stays an integer), not std::to_string's "-1.000000".
+  const auto given_text = [&](const char* flag, double value) {
+    const auto& results = cmd->get_option(flag)->results();
+    return results.empty() ? number_text(value) : results.back();
+  };
+  const auto finite_at_least = [&](const char* flag, double value, double least, bool strictly,
+                                   double most = std::numeric_limits<double>::infinity()) {
     if (cmd->count(flag) == 0) return;
     if (!(std::isfinite(value) && (strictly ? value > least : value >= least))) {
-      // The value as it was given (an integer stays an integer), not std::to_string's "-1.000000".
-      const std::string given = cmd->get_option(flag)->results().empty() ? number_text(value)
-                                                                         : cmd->get_option(flag)->results().back();
-      throw UsageError(std::string(flag) + " must be a finite number " + (strictly ? "above " : "of at least ") +
-                       number_text(least) + " (got " + given + ")");
+      throw UsageError(std::string(flag) + " must be a finite number " +
+                       (strictly ? "above " : "of at least ") + number_text(least) + " (got " +
+                       given_text(flag, value) + ")");
+    }
+    if (value > most) {
+      throw UsageError(std::string(flag) + " must be at most " + number_text(most) + " (got " +
+                       given_text(flag, value) + ")");
     }
   };
   finite_at_least("--lr", o.trainer.learning_rate, 0.0, true);
@@ -491,17 +500,11 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   finite_at_least("--patience", static_cast<double>(o.trainer.patience), 0.0, false);
   finite_at_least("--cooldown", static_cast<double>(o.trainer.cooldown_epochs), 0.0, false);
   finite_at_least("--stop-margin", o.stop_margin, 0.0, false);
-  finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true);
   // The budget's bytes are counted in rows of a window (an int64) and printed as a float: a
   // budget of 1e300 MB overflowed both (undefined behaviour; "0 rows by the budget", "budget inf
   // MB"). A million terabytes is more than any machine holds.
   constexpr double kMaxMemoryBudgetMb = 1e12;
-  if (cmd->count("--memory-budget-mb") > 0 && args->memory_budget_mb > kMaxMemoryBudgetMb) {
-    const auto& given = cmd->get_option("--memory-budget-mb")->results();
-    throw UsageError("--memory-budget-mb must be at most " + number_text(kMaxMemoryBudgetMb) +
-                     " (got " +
-                     (given.empty() ? number_text(args->memory_budget_mb) : given.back()) + ")");
-  }
+  finite_at_least("--memory-budget-mb", args->memory_budget_mb, 0.0, true, kMaxMemoryBudgetMb);
   if (o.trainer.checkpoint_every > 0) {
     o.checkpoint_path = args->checkpoint.empty()
                             ? std::filesystem::path(args->out).replace_extension(".checkpoint.h5")

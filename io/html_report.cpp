@@ -94,7 +94,7 @@ template <typename F>
 void for_each_threshold(std::span<const float> scores, std::span<const float> labels, F&& f) {
   std::vector<KeyedBits> rows(scores.size()), spare(scores.size());
   for (std::size_t i = 0; i < scores.size(); ++i) {
-    rows[i] = {~float_order_key(score_sort_key(scores[i])), labels[i] > 0.5f ? 1u : 0u};
+    rows[i] = {descending_score_key(scores[i]), labels[i] > 0.5f ? 1u : 0u};
   }
   const std::span<const KeyedBits> order = stable_sort_keyed(rows, spare);
   double tp = 0, fp = 0;

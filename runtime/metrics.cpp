@@ -149,7 +149,7 @@ RankingSums ranking_sums_cpu(const MetricRows& m) {
   for (std::int64_t r = 0; r < n; ++r) {
     const float w = row_weight(m, r);
     rows[static_cast<std::size_t>(r)] = {
-        ~float_order_key(score_sort_key(m.predictions[r])),
+        descending_score_key(m.predictions[r]),
         std::bit_cast<std::uint32_t>(m.labels[r] == 1.0f ? -w : w)};
   }
   const std::span<const KeyedBits> order = stable_sort_keyed(rows, spare);

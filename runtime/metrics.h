@@ -14,10 +14,18 @@
 #include <string>
 #include <vector>
 
+#include "kernels/metric_formulas.h"
 #include "models/model.h"
 #include "runtime/device_context.h"
+#include "runtime/float_sort.h"
 
 namespace lathe {
+
+// The radix key that orders binary scores from the highest down, -0 and +0 one key (no NaN): the
+// order of the ranking metrics (ROC AUC, average precision) and of the report's curves.
+inline std::uint32_t descending_score_key(float score) {
+  return ~float_order_key(score_sort_key(score));
+}
 
 struct MetricSet {
   std::map<std::string, double> values;  // keys: rmse, mae, r2, logloss, accuracy, auc, pr_auc, f1_macro
