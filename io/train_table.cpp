@@ -2150,10 +2150,10 @@ void note_training_outcome(const TrainRun& run, double start_value, const Labele
   } else if (valid.rows > 0) {
     const std::int32_t last_epoch =
         report.outcome.history.empty() ? report.outcome.best_epoch : report.outcome.history.back().epoch;
-    const std::string note = worse_than_constant_note(report.best_valid, report.outcome.best_epoch, last_epoch,
-                                                      valid_metric_labels,
-                                                      weighted ? std::span<const float>(valid_weights) : std::span<const float>(),
-                                                      balance);
+    const std::string note = worse_than_constant_note(
+        report.best_valid, report.outcome.best_epoch, last_epoch, valid_metric_labels,
+        weighted ? std::span<const float>(valid_weights) : std::span<const float>(), balance,
+        report.refit_epochs > 0);
     if (!note.empty()) report.notes.push_back(note);
   }
 }

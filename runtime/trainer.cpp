@@ -565,15 +565,25 @@ std::vector<double> class_weight_sums(std::span<const float> labels, std::span<c
   return sums;
 }
 
-std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::int32_t epochs_run,
-                                     std::span<const float> labels, std::span<const float> weights,
-                                     std::span<const double> class_weights) {
+std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch,
+                                     std::int32_t epochs_run, std::span<const float> labels,
+                                     std::span<const float> weights,
+                                     std::span<const double> class_weights, bool refitted) {
   const auto metric = [&](const char* name) {
     const auto it = kept.values.find(name);
     return it == kept.values.end() ? NAN : it->second;
   };
   std::ostringstream note;
-  note << "the kept model (epoch " << kept_epoch << ") predicts the validation rows worse than a constant: ";
+  // After a refit the model written is not the epoch's: it learned the validation rows too, so
+  // only the epoch that chose it was measured on them.
+  if (refitted) {
+    note << "the chosen epoch (" << kept_epoch
+         << "), before the refit on every row, predicted the validation rows worse than a "
+            "constant: ";
+  } else {
+    note << "the kept model (epoch " << kept_epoch
+         << ") predicts the validation rows worse than a constant: ";
+  }
   if (kept.classes == 0) {
     const double r2 = metric("r2");
     if (!(r2 < 0.0)) return "";

@@ -282,16 +282,19 @@ std::string divergence_note(const std::vector<EpochRecord>& history);
 // class that the training rows' weights were multiplied by (--class-weight balanced: n / (K n_c);
 // empty: none). `epochs_run`: the last epoch the run took; the note's advice is more --epochs when
 // the kept epoch is that one (the model was still improving), else a lower --lr or columns that
-// do not predict the label.
+// do not predict the label. `refitted`: the run's refit replaced the epoch's weights with those of
+// a training on every row, so the note speaks of the chosen epoch, not of the model written.
 // The constant predicts the validation rows' (weighted) class shares, each times its class weight,
 // normalized: the shares themselves without class weights; about 1/K each under balanced weights.
 // Class weights shift a model's probabilities toward the up-weighted classes on purpose, so on the
 // (not class-weighted) validation log-loss it cannot match the plain shares (14% positives: 0.40)
 // even converged, but it beats the constant of its own objective (0.69): its gain over that
 // constant is at least the features' mutual information with the class, whatever the weights.
-std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch, std::int32_t epochs_run,
-                                     std::span<const float> labels, std::span<const float> weights,
-                                     std::span<const double> class_weights = {});
+std::string worse_than_constant_note(const MetricSet& kept, std::int32_t kept_epoch,
+                                     std::int32_t epochs_run, std::span<const float> labels,
+                                     std::span<const float> weights,
+                                     std::span<const double> class_weights = {},
+                                     bool refitted = false);
 
 // Epochs in a row beyond TrainerOptions::overfit_margin that stop training.
 inline constexpr std::int32_t kOverfitStopEpochs = 3;

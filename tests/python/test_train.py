@@ -865,6 +865,27 @@ class TrainTest(unittest.TestCase):
         self.assertIn(f"then {best} epoch{'' if best == 1 else 's'} of cooldown (--cooldown, no more than the chosen "
                       "epochs)", proc.stderr)
 
+    def test_a_refitted_model_is_not_called_the_epoch_that_was_worse_than_a_constant(self):
+        # The note named "the kept model (epoch 1)" with that epoch's validation r2 though the model
+        # written was the refit's, trained on the validation rows too: it speaks of the chosen epoch
+        # now, before the refit, and of the kept model only when no refit replaced it.
+        rng = np.random.default_rng(1)
+        df = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"x{i}" for i in range(30)])
+        df["y"] = rng.normal(size=300)
+        data = import_frame(df, self.dir, "noise_note")
+        refit = run("train", data, "--label", "y", "--task", "regression", "--device", "cpu", "--out",
+                    self.path("noise_note_refit.h5"))
+        summary = json.loads(refit.stdout.strip().splitlines()[-1])
+        self.assertIsNotNone(summary["refit"], summary)
+        best = summary["best_epoch"]
+        self.assertIn(f"the chosen epoch ({best}), before the refit on every row, predicted the validation rows worse "
+                      "than a constant: r2 -", refit.stderr)
+        self.assertNotIn("the kept model", refit.stderr)
+        kept = run("train", data, "--label", "y", "--task", "regression", "--refit", "no", "--device", "cpu", "--out",
+                   self.path("noise_note_kept.h5"))
+        self.assertIn(f"the kept model (epoch {best}) predicts the validation rows worse than a constant: r2 -",
+                      kept.stderr)
+
     def test_refit_trains_again_on_every_row_for_the_epochs_the_validation_rows_chose(self):
         # Numeric columns, unscaled and without missing values: the refit's rows are prepared as a run on
         # every row prepares them, so the refit is that run stopped at the chosen epoch, bit for bit.
