@@ -20,34 +20,63 @@ bool radix_sorts(std::size_t n) {
   return n >= kRadixMinimum && n <= std::numeric_limits<std::uint32_t>::max();
 }
 
+// `passes` digits of `bits` bits over a 32-bit key, lowest first (the last may have fewer).
+struct DigitLayout {
+  int bits;
+  int passes;
+  constexpr std::uint32_t digits() const { return 1u << bits; }
+};
+constexpr DigitLayout kNarrowDigits{11, 3};
+constexpr DigitLayout kWideDigits{16, 2};
+// From this many keys the wide digits are the faster (measured from 2^14 keys up: level at 2^14,
+// 0.75 of the time at 2^15, 0.53 at 2^16, 0.7 at 2^20; bench/RESULTS.md, session 36).
+constexpr std::size_t kWideDigitsMinimum = std::size_t{1} << 15;
+
+// Counts every digit of the keys (counts zeroed and sized first), then scatters pass by pass.
+template <DigitLayout Layout>
+std::span<const std::uint32_t> radix_sort(std::span<std::uint32_t> keys,
+                                          std::span<std::uint32_t> spare,
+                                          std::vector<std::uint32_t>& counts) {
+  constexpr std::uint32_t kDigits = Layout.digits();
+  constexpr std::uint32_t kMask = kDigits - 1;
+  const std::size_t n = keys.size();
+  counts.assign(static_cast<std::size_t>(Layout.passes) * kDigits, 0u);
+  for (const std::uint32_t key : keys) {
+    for (int pass = 0; pass < Layout.passes; ++pass) {
+      ++counts[static_cast<std::size_t>(pass) * kDigits + ((key >> (pass * Layout.bits)) & kMask)];
+    }
+  }
+  std::uint32_t* from = keys.data();
+  std::uint32_t* to = spare.data();
+  for (int pass = 0; pass < Layout.passes; ++pass) {
+    const int shift = pass * Layout.bits;
+    std::uint32_t* offsets = counts.data() + static_cast<std::size_t>(pass) * kDigits;
+    // A digit every key shares leaves the order as it is: the pass would copy the keys unchanged
+    // (the top digit of a narrow range of one sign, the low digits of small integers or codes).
+    if (offsets[(from[0] >> shift) & kMask] == n) continue;
+    std::uint32_t sum = 0;
+    for (std::uint32_t d = 0; d < kDigits; ++d) sum += std::exchange(offsets[d], sum);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t key = from[i];
+      to[offsets[(key >> shift) & kMask]++] = key;
+    }
+    std::swap(from, to);
+  }
+  return {from, n};
+}
+
 }  // namespace
 
-// An LSD radix sort: one stable scatter per digit, lowest digit first.
 std::span<const std::uint32_t> sort_keys(std::span<std::uint32_t> keys,
                                          std::span<std::uint32_t> spare,
-                                         std::span<std::uint32_t> histograms) {
+                                         std::vector<std::uint32_t>& counts) {
   const std::size_t n = keys.size();
   if (!radix_sorts(n)) {
     std::sort(keys.begin(), keys.end());
     return keys;
   }
-  std::uint32_t* from = keys.data();
-  std::uint32_t* to = spare.data();
-  for (int pass = 0; pass < kKeyPasses; ++pass) {
-    const int shift = pass * kKeyDigitBits;
-    std::uint32_t* offsets = histograms.data() + pass * kKeyDigits;
-    // A digit every key shares leaves the order as it is: the pass would copy the keys unchanged
-    // (the top digit of a narrow range of one sign, the low digits of small integers or codes).
-    if (offsets[(from[0] >> shift) & (kKeyDigits - 1)] == n) continue;
-    std::uint32_t sum = 0;
-    for (std::uint32_t d = 0; d < kKeyDigits; ++d) sum += std::exchange(offsets[d], sum);
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t key = from[i];
-      to[offsets[(key >> shift) & (kKeyDigits - 1)]++] = key;
-    }
-    std::swap(from, to);
-  }
-  return {from, n};
+  return n >= kWideDigitsMinimum ? radix_sort<kWideDigits>(keys, spare, counts)
+                                 : radix_sort<kNarrowDigits>(keys, spare, counts);
 }
 
 void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys,
@@ -59,11 +88,7 @@ void sort_floats(std::vector<float>& values, std::vector<std::uint32_t>& keys,
   }
   keys.resize(n);
   spare.resize(n);
-  histograms.assign(kKeyHistogramSize, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    keys[i] = float_order_key(values[i]);
-    count_key_digits(histograms.data(), keys[i], 1);
-  }
+  for (std::size_t i = 0; i < n; ++i) keys[i] = float_order_key(values[i]);
   const std::span<const std::uint32_t> sorted = sort_keys(keys, spare, histograms);
   for (std::size_t i = 0; i < n; ++i) values[i] = float_from_order_key(sorted[i]);
 }
@@ -78,12 +103,13 @@ std::span<const KeyedBits> stable_sort_keyed(std::span<KeyedBits> items,
   }
   const int threads =
       static_cast<std::int64_t>(n) >= kTeamMinItems ? std::max(1, omp_get_max_threads()) : 1;
+  constexpr std::uint32_t kKeyDigits = kNarrowDigits.digits();
   // Slice s's count of digit d at s * kKeyDigits + d, then where its next item of that digit goes.
   std::vector<std::size_t> counts(static_cast<std::size_t>(threads) * kKeyDigits);
   KeyedBits* from = items.data();
   KeyedBits* to = spare.data();
-  for (int pass = 0; pass < kKeyPasses; ++pass) {
-    const int shift = pass * kKeyDigitBits;
+  for (int pass = 0; pass < kNarrowDigits.passes; ++pass) {
+    const int shift = pass * kNarrowDigits.bits;
     const auto digit = [shift](const KeyedBits& item) {
       return (item.key >> shift) & (kKeyDigits - 1);
     };

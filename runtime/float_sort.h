@@ -1,8 +1,8 @@
 // Ascending sorts of float32 values by radix (the profile's block sketches, the model file's
 // prediction summary, the ranking metrics' rows): the same order as std::sort, several times faster
 // on large arrays. Three entry points: sort_floats for a vector of floats; sort_keys for callers
-// that already hold the floats' order keys and their digit counts (the profile writes them in its
-// statistics loop); stable_sort_keyed for keys that carry 32 bits with them.
+// that already hold the floats' order keys (the profile writes them in its statistics loop);
+// stable_sort_keyed for keys that carry 32 bits with them.
 #pragma once
 
 #include <bit>
@@ -24,29 +24,17 @@ constexpr float float_from_order_key(std::uint32_t key) {
   return std::bit_cast<float>(key ^ (((key >> 31) - 1u) | 0x80000000u));
 }
 
-// The radix sort's digits: three passes of 11 bits (the last has 10) over a 32-bit key.
-inline constexpr int kKeyDigitBits = 11;
-inline constexpr std::uint32_t kKeyDigits = 1u << kKeyDigitBits;
-inline constexpr int kKeyPasses = 3;
-// Counts sort_keys takes: pass p's count of digit d at p * kKeyDigits + d (uint32, 24 KB).
-inline constexpr std::size_t kKeyHistogramSize = kKeyPasses * kKeyDigits;
-
-// Adds `times` (0 or 1) to the counts of key's three digits in `histograms` (kKeyHistogramSize
-// counts). Adding 0 lets a loop count every value it writes without a branch for the ones it drops.
-inline void count_key_digits(std::uint32_t* histograms, std::uint32_t key, std::uint32_t times) {
-  histograms[key & (kKeyDigits - 1)] += times;
-  histograms[kKeyDigits + ((key >> kKeyDigitBits) & (kKeyDigits - 1))] += times;
-  histograms[2 * kKeyDigits + (key >> (2 * kKeyDigitBits))] += times;
-}
-
-// Sorts `keys` ascending. `histograms` (kKeyHistogramSize counts) holds exactly the digit counts
-// of `keys` (count_key_digits of each, from zero) and is used up as scratch; `spare` is scratch of
-// at least keys.size(). Returns the sorted keys, which lie in `keys` or in `spare` (whichever the
-// last pass wrote). Below 1024 keys, and above the 2^32 - 1 that uint32 counts hold, it is
-// std::sort in `keys` and the counts are not read.
+// Sorts `keys` ascending: an LSD radix sort whose digits suit the key count, three passes of 11
+// bits below 2^15 keys (2048-count histograms, which stay in the first-level cache), two of 16
+// bits from there (the counts cost more to clear and sum than a third pass over so few keys saves;
+// 64K N(0, 1) floats, a profile block's column, sorted in about 0.6 of the time: bench/RESULTS.md,
+// session 36). A pass whose digit every key shares is skipped. `spare` is scratch of at least
+// keys.size(), `counts` scratch that it sizes, both reused from call to call. Returns the sorted
+// keys, which lie in `keys` or in `spare` (whichever the last pass wrote). Below 1024 keys, and
+// above the 2^32 - 1 that uint32 counts hold, it is std::sort in `keys`.
 std::span<const std::uint32_t> sort_keys(std::span<std::uint32_t> keys,
                                          std::span<std::uint32_t> spare,
-                                         std::span<std::uint32_t> histograms);
+                                         std::vector<std::uint32_t>& counts);
 
 // Sorts `values` (no NaN, no -0.0: map them first, e.g. with sort_key in runtime/profile_cuda.h)
 // ascending. `keys`, `spare` and `histograms` are scratch, reused from call to call. Below 1024
@@ -65,7 +53,7 @@ struct KeyedBits {
 };
 
 // Sorts `items` ascending by key, stably: items of one key keep their order, so the sequence is the
-// same whatever the thread count. Three passes of kKeyDigitBits-bit digits (a pass whose digit
+// same whatever the thread count. Three passes of 11-bit digits (a pass whose digit
 // every item shares is skipped); from 2^15 items each pass is counted and scattered by the threads
 // of a team over contiguous slices, the slices' counts laid out digit by digit in slice order.
 // `spare` is scratch of at least items.size(). Returns the sorted items, which lie in `items` or in

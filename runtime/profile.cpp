@@ -90,7 +90,7 @@ void BlockProfile::reset(const ProfileLayout& layout) {
 struct ProfileWorkspace::Impl {
   struct SortBuffers {
     std::vector<std::uint32_t> keys, spare;  // float_order_key of a column's kept values
-    std::vector<std::uint32_t> histograms;   // their digit counts (count_key_digits)
+    std::vector<std::uint32_t> counts;       // sort_keys' scratch
   };
   std::vector<SortBuffers> sort_buffers;  // one per CPU thread
   std::unique_ptr<CudaProfiler> cuda;
@@ -132,17 +132,18 @@ struct NumericScan {
 };
 
 // One pass over a numeric column of a block: its stats, and the sort keys of its non-missing kept
-// values written to `keys` with their digit counts to `histograms` (zeroed first), ready for
-// sort_keys. The stats are four runs of rows (r mod 4), each folded with fold_value (add_value's
-// fold, which takes a dropped row too and leaves the run as it was) and merged in a fixed order:
-// four independent chains of double additions instead of one, the same result whatever the thread
-// count. The runs are four named locals, which the compiler keeps in registers (an array of runs
-// indexed by r mod 4 went through memory; one indexed by constants still cost 15%), and every row
-// takes the same steps: the key of a missing or dropped value is written at keys[kept] without
-// being counted, to be overwritten by the next one.
+// values written to `keys`, ready for sort_keys (which counts their digits itself: counting them
+// here as well, in the one loop, saved nothing once the counts outgrew the first-level cache). The
+// stats are four runs of rows (r mod 4), each folded with fold_value (add_value's fold, which takes
+// a dropped row too and leaves the run as it was) and merged in a fixed order: four independent
+// chains of double additions instead of one, the same result whatever the thread count. The runs
+// are four named locals, which the compiler keeps in registers (an array of runs indexed by r mod 4
+// went through memory; one indexed by constants still cost 15%), and every row takes the same
+// steps: the key of a missing or dropped value is written at keys[kept], to be overwritten by the
+// next one.
 template <bool Masked>
 NumericScan scan_numeric_column(const float* col, std::int64_t rows, const std::uint8_t* keep,
-                                std::uint32_t* keys, std::uint32_t* histograms) {
+                                std::uint32_t* keys) {
   ColumnAccumulator run0, run1, run2, run3;
   std::size_t n = 0;
   const auto fold = [&](ColumnAccumulator& run, std::int64_t r) {
@@ -152,10 +153,8 @@ NumericScan scan_numeric_column(const float* col, std::int64_t rows, const std::
     // NaN test into fold_value's (12% faster); masked, it made a column without NaN 13% slower.
     const std::uint32_t key = float_order_key(sort_key(Masked || present ? v : 0.0f));
     keys[n] = key;
-    count_key_digits(histograms, key, present);
     n += present;
   };
-  std::fill(histograms, histograms + kKeyHistogramSize, 0u);
   std::int64_t r = 0;
   for (; r + 4 <= rows; r += 4) {
     fold(run0, r);
@@ -209,18 +208,14 @@ void profile_block_cpu(const ColumnBlockView& block, std::span<const std::uint8_
           ws.sort_buffers[static_cast<std::size_t>(omp_get_thread_num())];
       buffers.keys.resize(static_cast<std::size_t>(rows));
       buffers.spare.resize(static_cast<std::size_t>(rows));
-      buffers.histograms.resize(kKeyHistogramSize);
       std::uint32_t* keys = buffers.keys.data();
-      std::uint32_t* histograms = buffers.histograms.data();
-      const NumericScan scan =
-          masked ? scan_numeric_column<true>(col, rows, keep.data(), keys, histograms)
-                 : scan_numeric_column<false>(col, rows, nullptr, keys, histograms);
+      const NumericScan scan = masked ? scan_numeric_column<true>(col, rows, keep.data(), keys)
+                                      : scan_numeric_column<false>(col, rows, nullptr, keys);
       // Key order is float order and equal floats have equal keys (sort_key maps -0 to +0), so the
       // summary's ranks and equal ranges are found on the sorted keys; only the chosen points are
       // turned back into floats.
-      const std::span<const std::uint32_t> sorted =
-          sort_keys(std::span(keys, scan.kept), std::span(buffers.spare.data(), scan.kept),
-                    buffers.histograms);
+      const std::span<const std::uint32_t> sorted = sort_keys(
+          std::span(keys, scan.kept), std::span(buffers.spare.data(), scan.kept), buffers.counts);
       const std::int64_t n = static_cast<std::int64_t>(scan.kept);
       out.stats[s] = scan.stats;
       out.sketch_sizes[s] = n;

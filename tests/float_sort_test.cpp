@@ -78,30 +78,33 @@ TEST(FloatSort, OrderKeysFollowFloatOrderAndConvertBack) {
 }
 
 // Keys whose digits are constant in some passes (which sort_keys skips, leaving the result in
-// `keys` or `spare` depending on how many passes ran) sort as std::sort sorts them.
+// `keys` or `spare` depending on how many passes ran) sort as std::sort sorts them, with 11-bit
+// digits (under 2^15 keys) and 16-bit ones (from there), the scratch reused across sizes.
 TEST(FloatSort, SortKeysSkipsConstantDigitsAndStillSorts) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<std::uint32_t> any;
   const std::pair<const char*, std::uint32_t> masks[] = {
-      {"every digit varies", 0xffffffffu},        {"all keys equal", 0u},
-      {"only the low digit varies", 0x7ffu},      {"only the middle digit varies", 0x3ff800u},
-      {"only the top digit varies", 0xffc00000u}, {"low and top digits vary", 0xffc007ffu},
-      {"one bit of each digit", 0x00400801u}};
-  std::vector<std::uint32_t> keys, spare, histograms(kKeyHistogramSize);
-  for (const std::size_t n :
-       {std::size_t{1}, std::size_t{1023}, std::size_t{1024}, std::size_t{65537}}) {
+      {"every bit varies", 0xffffffffu},
+      {"all keys equal", 0u},
+      {"only the low 11 bits vary", 0x7ffu},
+      {"only bits 11-21 vary", 0x3ff800u},
+      {"only the top 10 bits vary", 0xffc00000u},
+      {"low 11 and top 10 bits vary", 0xffc007ffu},
+      {"only the low 16 bits vary", 0xffffu},
+      {"only the top 16 bits vary", 0xffff0000u},
+      {"one bit of each 11-bit digit", 0x00400801u},
+      {"one bit of each 16-bit digit", 0x00010001u}};
+  std::vector<std::uint32_t> keys, spare, counts;
+  for (const std::size_t n : {std::size_t{1}, std::size_t{1023}, std::size_t{1024},
+                              std::size_t{32767}, std::size_t{32768}, std::size_t{65537}}) {
     for (const auto& [what, mask] : masks) {
       keys.resize(n);
       spare.assign(n, 0);
-      std::fill(histograms.begin(), histograms.end(), 0u);
       const std::uint32_t base = any(rng) & ~mask;
-      for (std::uint32_t& key : keys) {
-        key = base | (any(rng) & mask);
-        count_key_digits(histograms.data(), key, 1);
-      }
+      for (std::uint32_t& key : keys) key = base | (any(rng) & mask);
       std::vector<std::uint32_t> expected = keys;
       std::sort(expected.begin(), expected.end());
-      const std::span<const std::uint32_t> sorted = sort_keys(keys, spare, histograms);
+      const std::span<const std::uint32_t> sorted = sort_keys(keys, spare, counts);
       ASSERT_EQ(sorted.size(), n);
       EXPECT_TRUE(sorted.data() == keys.data() || sorted.data() == spare.data());
       EXPECT_TRUE(std::equal(sorted.begin(), sorted.end(), expected.begin()))
