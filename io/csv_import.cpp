@@ -1717,15 +1717,15 @@ void CsvImport::decide_types() {
         // separators and decimal commas alone are read with --thousands and --decimal.
         const std::string options =
             suggested_options(column.formatted_number_formats, column.first_formatted_number);
-        notes_.push_back(
-            "column '" + column.name + "' was imported as categorical, though " +
-            share_text(numbers_in_any_format, values) + " of its " + std::to_string(values) +
-            " non-missing values are numbers, " + std::to_string(column.formatted_numbers) +
-            " of them written with formatting (the first " +
-            quoted_for_message(column.first_formatted_number) + " on line " +
-            std::to_string(column.first_formatted_number_line) + "): " +
-            (options.empty() ? std::string(kFormattedNumberHint) + " before importing"
-                             : "to read them as numbers, import with " + options));
+        notes_.push_back("column '" + column.name + "' was imported as categorical: " +
+                         share_text(numbers_in_any_format, values) + " of its " +
+                         std::to_string(values) + " non-missing values are numbers, but " +
+                         std::to_string(column.formatted_numbers) +
+                         " of them are written with formatting (the first " +
+                         quoted_for_message(column.first_formatted_number) + " on line " +
+                         std::to_string(column.first_formatted_number_line) + "): " +
+                         (options.empty() ? std::string(kFormattedNumberHint) + " before importing"
+                                          : "to read them as numbers, import with " + options));
       } else if (column.plain_written_numbers > 0 &&
                  static_cast<double>(column.numbers + column.plain_written_numbers) >=
                      kNoteNumericShare * static_cast<double>(values)) {

@@ -83,9 +83,10 @@ class MessyCsv(unittest.TestCase):
         notes = [line for line in proc.stderr.splitlines() if line.startswith("lathe import: note:")]
         full = [n for n in notes if "written with formatting" in n]
         self.assertEqual(len(full), 4, notes)
-        self.assertIn(f"column 'currency' was imported as categorical, though 100.00% of its {ROWS} non-missing "
-                      f"values are numbers, {ROWS} of them written with formatting (the first "
-                      f"'{df['currency'][0]}' on line 2)", full[0])
+        self.assertIn(f"column 'currency' was imported as categorical: 100.00% of its {ROWS} non-missing "
+                      f"values are numbers, but {ROWS} of them are written with formatting (the first "
+                      f"'{df['currency'][0]}' on line 2): ",
+                      full[0])
         for note in full[:2]:
             self.assertIn("write such values as plain numbers", note)
         self.assertNotIn("--na-values", proc.stderr)
