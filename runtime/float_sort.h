@@ -24,14 +24,12 @@ constexpr float float_from_order_key(std::uint32_t key) {
   return std::bit_cast<float>(key ^ (((key >> 31) - 1u) | 0x80000000u));
 }
 
-// Sorts `keys` ascending: an LSD radix sort whose digits suit the key count, three passes of 11
-// bits below 2^15 keys (2048-count histograms, which stay in the first-level cache), two of 16
-// bits from there (the counts cost more to clear and sum than a third pass over so few keys saves;
-// 64K N(0, 1) floats, a profile block's column, sorted in about 0.6 of the time: bench/RESULTS.md,
-// session 36). A pass whose digit every key shares is skipped. `spare` is scratch of at least
-// keys.size(), `counts` scratch that it sizes, both reused from call to call. Returns the sorted
-// keys, which lie in `keys` or in `spare` (whichever the last pass wrote). Below 1024 keys, and
-// above the 2^32 - 1 that uint32 counts hold, it is std::sort in `keys`.
+// Sorts `keys` ascending: an LSD radix sort of three 11-bit digits, each pass counted and
+// scattered over four slices of the keys interleaved (runtime/float_sort.cpp says why), a pass
+// whose digit every key shares skipped. `spare` is scratch of at least keys.size(), `counts`
+// scratch that it sizes, both reused from call to call. Returns the sorted keys, which lie in
+// `keys` or in `spare` (whichever the last pass wrote). Below 1024 keys, and above the 2^32 - 1
+// that uint32 counts hold, it is std::sort in `keys`.
 std::span<const std::uint32_t> sort_keys(std::span<std::uint32_t> keys,
                                          std::span<std::uint32_t> spare,
                                          std::vector<std::uint32_t>& counts);

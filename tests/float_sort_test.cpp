@@ -78,8 +78,9 @@ TEST(FloatSort, OrderKeysFollowFloatOrderAndConvertBack) {
 }
 
 // Keys whose digits are constant in some passes (which sort_keys skips, leaving the result in
-// `keys` or `spare` depending on how many passes ran) sort as std::sort sorts them, with 11-bit
-// digits (under 2^15 keys) and 16-bit ones (from there), the scratch reused across sizes.
+// `keys` or `spare` depending on how many passes ran) sort as std::sort sorts them, whether the
+// count divides into its four slices or leaves the last one longer, the scratch reused across
+// sizes.
 TEST(FloatSort, SortKeysSkipsConstantDigitsAndStillSorts) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<std::uint32_t> any;
