@@ -504,16 +504,13 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   for (const auto& g : fitted.sparse) {
     specs.push_back({g.name, g.kind == SparseKind::slope ? StoredType::float32 : StoredType::categorical_codes});
   }
-  {
-    // An input column named like another column's feature (a categorical "x#bins" beside x's bins)
-    // would be two output columns of one name.
-    std::unordered_set<std::string> names;
-    for (const ColumnSpec& spec : specs) {
-      if (names.insert(spec.name).second) continue;
-      throw InputError(in.string() + ": the prepared output would have two columns named '" +
-                       spec.name + "' (a column of IN named like a feature the preparation "
-                       "makes: a missing indicator, a cross or bins): rename the column");
-    }
+  // An input column named like another column's feature (a categorical "x#bins" beside x's bins)
+  // would be two output columns of one name: the features so far are the fitted preparation's.
+  if (const std::optional<SharedFeatureName> shared = shared_feature_name(fitted)) {
+    throw InputError(in.string() + ": the prepared output would have two columns named '" +
+                     shared->name +
+                     "' (a column of IN named like a feature the preparation "
+                     "makes: a missing indicator, a cross or bins): rename the column");
   }
   const bool has_label = bound.label_input >= 0;
   // The label, then the passthrough columns, each copied exactly: output columns exact_first on.

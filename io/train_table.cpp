@@ -518,6 +518,14 @@ void check_init_model_kind(const ModelFile& init, const TrainTableOptions& optio
                      "; this run trains " + kind_text(options.kind, options.factors) +
                      " (--init-model needs the same --model and --factors)");
   }
+  // Its weights are carried by feature name (--refit-prep), or kept for features that would be
+  // refused such names now (fit_preparation): either way one of the two would take the other's.
+  if (const std::optional<SharedFeatureName> shared = shared_feature_name(init.preparation)) {
+    throw InputError(where + "two of its features are named '" + shared->name + "' (" +
+                     shared->first + " and " + shared->second +
+                     "), which a retraining cannot tell apart (it carries weights by name): "
+                     "train a new model without --init-model, on data where the column is renamed");
+  }
 }
 
 namespace {
@@ -1023,6 +1031,15 @@ void fit_preparation(const TrainRun& run, const RunSetup& setup, const Preparati
     return fitted;
   }();
   const FittedPreparation& fitted = fit.fitted;
+  // Features are told apart by name: in the model file's preparation, in `lathe prepare`'s columns
+  // (which refuses such a name too) and in a retraining (--init-model --refit-prep), which would
+  // carry one's weights onto the other. A kept preparation was checked with --init-model.
+  if (const std::optional<SharedFeatureName> shared = shared_feature_name(fitted)) {
+    throw InputError(run.data.string() + ": two features would be named '" + shared->name + "' (" +
+                     shared->first + " and " + shared->second +
+                     "; features are told apart by name, and a retraining "
+                     "carries weights by name): rename the column");
+  }
   // A kept preparation's vocabularies are last month's: rows of labels new since (or too rare then
   // for a slot) all train the unknown slot, which --refit-prep would give slots of their own.
   if (warm && !options.refit_prep) {

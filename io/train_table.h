@@ -113,7 +113,9 @@ struct TrainTableOptions {
 // The checks of an --init-model that need no data, made by train_table and, before DATA is read,
 // by `lathe train` (so that a binary OLD given to a multiclass run is named as such, not as a
 // missing column): InputError naming OLD when its task, label, model kind or factors differ from
-// this run's. Its classes are checked against the data's labels by train_table.
+// this run's, and when two of its features share a name (shared_feature_name, runtime/warm_start.h:
+// a model written before `lathe train` refused such names), which a retraining cannot tell apart.
+// Its classes are checked against the data's labels by train_table.
 void check_init_model_kind(const ModelFile& init, const TrainTableOptions& options);
 
 struct TrainReport {

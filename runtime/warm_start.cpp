@@ -550,8 +550,9 @@ bool same_cross_sides(const FittedPreparation& from, const SparseGroup& old_grou
 // a one-hot slot in the one-hot group of the column of the same name and a slope slot in the slope
 // group of the same name, by slot name (match_slots); a categorical cross bucket as the same bucket
 // of the cross of the same name and bucket count (a cross of bins: at the same edges,
-// same_cross_sides); a bin as the same bin of the same column's bins at the same edges. Where `to`
-// repeats a key, its first feature.
+// same_cross_sides); a bin as the same bin of the same column's bins at the same edges. Neither
+// preparation repeats a name (carry_parameters checks): a repeated one would match its first
+// feature.
 class SameFeatures {
  public:
   SameFeatures(const FittedPreparation& from, const FittedPreparation& to) : from_(from) {
@@ -755,6 +756,66 @@ std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t f
               std::to_string(fitted.expanded_features()));
 }
 
+namespace {
+
+// What dense feature `p` of `fitted` is, as a message says it (SharedFeatureName).
+std::string dense_feature_text(const FittedPreparation& fitted, std::size_t p) {
+  const auto column = [&](std::int32_t i) {
+    return "column '" + fitted.numeric.at(static_cast<std::size_t>(i)).name + "'";
+  };
+  const std::size_t numeric = fitted.numeric.size(), indicators = fitted.indicators.size();
+  if (p < numeric) return column(static_cast<std::int32_t>(p));
+  if (p < numeric + indicators)
+    return "the missing indicator of " + column(fitted.indicators.at(p - numeric));
+  const std::pair<std::int32_t, std::int32_t> cross =
+      fitted.numeric_crosses.at(p - numeric - indicators);
+  return cross.first == cross.second
+             ? "the square of " + column(cross.first)
+             : "the cross of " + column(cross.first) + " and " + column(cross.second);
+}
+
+// What sparse group `g` of `fitted` is, as a message says it (SharedFeatureName).
+std::string sparse_group_text(const FittedPreparation& fitted, const SparseGroup& g) {
+  const auto numeric = [&](std::int32_t i) {
+    return "column '" + fitted.numeric.at(static_cast<std::size_t>(i)).name + "'";
+  };
+  const auto categorical = [&](std::int32_t i) {
+    return "column '" + fitted.categorical.at(static_cast<std::size_t>(i)).name + "'";
+  };
+  const auto side = [&](std::int32_t i, bool bins) {
+    return bins ? "the bins of " + numeric(i) : categorical(i);
+  };
+  switch (g.kind) {
+    case SparseKind::one_hot:
+      return categorical(g.a);
+    case SparseKind::bins:
+      return "the bins of " + numeric(g.a);
+    case SparseKind::slope:
+      return "the slopes of " + numeric(g.a) + " per category of " + categorical(g.b);
+    case SparseKind::categorical_cross:
+      break;
+  }
+  return "the cross of " + side(g.a, g.a_bins) + " and " + side(g.b, g.b_bins);
+}
+
+}  // namespace
+
+std::optional<SharedFeatureName> shared_feature_name(const FittedPreparation& fitted) {
+  const std::vector<std::string> dense = fitted.dense_names();
+  // Features f: dense feature f, then sparse group f - dense.size().
+  const auto text = [&](std::size_t f) {
+    return f < dense.size() ? dense_feature_text(fitted, f)
+                            : sparse_group_text(fitted, fitted.sparse[f - dense.size()]);
+  };
+  std::unordered_map<std::string, std::size_t> first;  // each name's first feature
+  for (std::size_t f = 0; f < dense.size() + fitted.sparse.size(); ++f) {
+    const std::string& name = f < dense.size() ? dense[f] : fitted.sparse[f - dense.size()].name;
+    const auto [at, added] = first.emplace(name, f);
+    if (!added) return SharedFeatureName{name, text(at->second), text(f)};
+  }
+  return std::nullopt;
+}
+
 ModelParameters carry_parameters(const FittedPreparation& from, const ModelParameters& parameters,
                                  const TargetScaling& from_target, const FittedPreparation& to,
                                  const TargetScaling& to_target, const ModelShape& shape,
@@ -773,6 +834,15 @@ ModelParameters carry_parameters(const FittedPreparation& from, const ModelParam
     throw InputError("--init-model: the earlier model's factors (" +
                      std::to_string(parameters.factors.size()) +
                      " numbers) do not match --factors " + std::to_string(k));
+  }
+  // Features are matched by name: of two of one name, both would take the first's match.
+  for (const auto& [fitted, whose] :
+       {std::pair{&from, "the earlier model's"}, std::pair{&to, "the new"}}) {
+    if (const std::optional<SharedFeatureName> shared = shared_feature_name(*fitted)) {
+      throw InputError(std::string("--init-model: two features of ") + whose +
+                       " preparation are named '" + shared->name + "' (" + shared->first + " and " +
+                       shared->second + "): the earlier model's weights cannot be carried by name");
+    }
   }
   const SameFeatures same(from, to);
   CarryReport counts;

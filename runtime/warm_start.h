@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,24 @@ std::vector<std::string> expanded_feature_keys(const FittedPreparation& fitted);
 // The key of expanded feature `feature` alone (0 <= feature < fitted.expanded_features()): for a
 // few features of a model with millions of hashed buckets (`lathe report`'s largest weights).
 std::string expanded_feature_key(const FittedPreparation& fitted, std::int64_t feature);
+
+// Two features of a fitted preparation that share a name: a column named like a feature the
+// preparation makes ("a*b" beside the cross of a and b, "x_missing" beside x's missing indicator,
+// "x#bins" beside x's bins), or two such features ("a*b*c" of columns a and "b*c", and of "a*b" and
+// c). Names are how features are told apart: `lathe prepare` would write two columns of one name,
+// and a retraining (carry_parameters) would carry one's weights onto the other.
+struct SharedFeatureName {
+  std::string name;
+  // What each of the two features is, in expanded order, as a message says it: "column 'a*b'",
+  // "the missing indicator of column 'x'", "the cross of column 'a' and column 'b'", "the bins of
+  // column 'x'", "the slopes of column 'x' per category of column 'c'".
+  std::string first, second;
+};
+// The first name (in expanded order) that two features of `fitted` share, among its dense features
+// (dense_names) and its sparse groups (their names: one name a group, as `lathe prepare` writes
+// them), or nullopt when each name is its feature's own. carry_parameters refuses (InputError) to
+// carry between preparations either of which has one.
+std::optional<SharedFeatureName> shared_feature_name(const FittedPreparation& fitted);
 
 // The names of the slots of one side of categorical cross `group` (side b when `side_b`), in
 // cross_side_hashes' order: "city=Oslo", "city=<missing>", "city=<unknown>", a hashed column's

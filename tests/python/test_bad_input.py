@@ -969,6 +969,92 @@ class BadInput(unittest.TestCase):
         self.assertIn("--refit-prep", proc.stderr)
         self.assertIn("needs --init-model", proc.stderr)
 
+    def test_a_column_named_like_a_feature_the_preparation_makes_is_refused_before_training(self):
+        # `lathe prepare` refused a column named like a feature its preparation makes; `lathe train`
+        # trained a model of two features of one name ('a*b' the column and 'a*b' the cross), whose
+        # retraining (--init-model --refit-prep matches features by name) gave the cross's weight
+        # to the column. Each kind of feature the preparation names is checked.
+        rng = np.random.default_rng(7)
+        rows = 400
+
+        def numeric():
+            return rng.normal(size=rows).astype(np.float32)
+
+        with_missing = numeric()
+        with_missing[::5] = np.nan
+        codes = (np.arange(rows) % 3).astype(np.int32)
+        labels = ["p", "q", "r"]
+        y = (np.arange(rows) % 2).astype(np.float32)
+        crossed = {"a": numeric(), "b": numeric(), "a*b": numeric(), "y": y}
+        cases = [  # name, columns, categories, flags, what the message says collides
+            ("cross", crossed, None, ["--cross", "a*b"],
+             "'a*b' (column 'a*b' and the cross of column 'a' and column 'b'"),
+            ("cross all", crossed, None, ["--cross", "all"],
+             "'a*b' (column 'a*b' and the cross of column 'a' and column 'b'"),
+            ("missing indicator", {"x": with_missing, "x_missing": numeric(), "y": y}, None,
+             ["--missing-indicators"], "'x_missing' (column 'x_missing' and the missing indicator of column 'x'"),
+            # (A column named like x's bins, "x#bins", was refused already: x cannot be binned then.)
+            ("cross of bins", {"x": numeric(), "c": codes, "x#bins*c": numeric(), "y": y}, {"c": labels},
+             ["--bins", "x=4", "--cross", "x#bins*c"],
+             "'x#bins*c' (column 'x#bins*c' and the cross of the bins of column 'x' and column 'c'"),
+            ("categorical cross", {"c": codes, "d": codes[::-1].copy(), "c*d": numeric(), "y": y},
+             {"c": labels, "d": labels}, ["--cross", "c*d"],
+             "'c*d' (column 'c*d' and the cross of column 'c' and column 'd'"),
+            ("slopes", {"x": numeric(), "c": codes, "x*c": numeric(), "y": y}, {"c": labels}, ["--cross", "x*c"],
+             "'x*c' (column 'x*c' and the slopes of column 'x' per category of column 'c'"),
+        ]
+        model = self.path("m.h5")
+        for name, columns, categories, flags, collision in cases:
+            with self.subTest(feature=name):
+                path = self.columnar(name.replace(" ", "_") + ".h5", columns, categories)
+                proc = lathe("train", path, "--label", "y", "--task", "binary", "--out", model, "--epochs", "1",
+                             *flags)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(f"lathe: error: {path}: two features would be named {collision}", proc.stderr)
+                self.assertIn("rename the column", proc.stderr)
+                self.assertNotIn("epoch 1", proc.stderr)
+                self.assertFalse(os.path.exists(model))
+                # `lathe prepare` refuses the same columns (one check for both).
+                proc = lathe("prepare", path, self.path("p.h5"), "--label", "y", *flags)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("the prepared output would have two columns named " + collision.split(" (")[0],
+                              proc.stderr)
+
+    def test_retraining_a_model_with_two_features_of_one_name_is_refused(self):
+        # A model an earlier `lathe train` wrote over a column named like a feature its preparation
+        # made ('x_missing' beside x's missing indicator): its weights are matched by name, so
+        # --refit-prep on data where the column was renamed carried the column's weight onto the
+        # indicator ("carried the weights of 3 of its 3 features"), and kept as it is the
+        # preparation made such a model again. Refused, naming OLD and the two features.
+        rng = np.random.default_rng(8)
+        x = rng.normal(size=400).astype(np.float32)
+        x[::5] = np.nan
+        z = rng.normal(size=400).astype(np.float32)
+        y = (np.nan_to_num(x) > 0).astype(np.float32)
+        renamed = self.columnar("renamed.h5", {"x": x, "z": z, "y": y})
+        named = self.columnar("named.h5", {"x": x, "x_missing": z, "y": y})
+        base = ["--label", "y", "--task", "binary", "--epochs", "1", "--quiet"]
+        old = self.path("old.h5")
+        proc = lathe("train", renamed, *base, "--missing-indicators", "--out", old)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        # As an earlier Lathe wrote it over `named`: column z is 'x_missing' (format 2 has no attribute digest).
+        with h5py.File(old, "r+") as f:
+            del f["attribute_digest"]
+            f.attrs["lathe_model_format_version"] = np.int64(2)
+            for attrs, key in ((f.attrs, "preparation"), (f.attrs, "input_schema"), (f["profile"].attrs, "columns")):
+                text = attrs[key].decode()
+                self.assertIn('"z"', text)
+                attrs[key] = np.bytes_(text.replace('"z"', '"x_missing"').encode())
+            self.assertEqual(json.loads(f.attrs["preparation"])["dense_names"], ["x", "x_missing", "x_missing"])
+        new = self.path("new.h5")
+        for data, flags in ((renamed, ["--refit-prep", "--missing-indicators"]), (named, [])):
+            with self.subTest(refit_prep=bool(flags)):
+                proc = lathe("train", data, *base, "--init-model", old, *flags, "--out", new)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(f"lathe: error: --init-model {old}: two of its features are named 'x_missing' "
+                              "(column 'x_missing' and the missing indicator of column 'x')", proc.stderr)
+                self.assertFalse(os.path.exists(new))
+
     def test_retraining_schema_errors_name_both_files_and_refit_prep(self):
         data = self.mixed("d.h5")
         old = self.path("old.h5")
