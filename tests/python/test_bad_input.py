@@ -1350,6 +1350,18 @@ class BadInput(unittest.TestCase):
         self.assertIn("--weight: " + valid + " has no column 'w'", proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
 
+    def test_a_valid_file_without_the_label_names_valid(self):
+        # Said as "--label: FILE has no column 'y'", which never named --valid.
+        data = self.columnar("d.h5", self.binary_table())
+        valid = self.columnar("v.h5", {"x": np.zeros(100, dtype=np.float32), "w": np.ones(100, dtype=np.float32)})
+        model = self.path("m.h5")
+        proc = lathe("train", data, "--label", "y", "--task", "binary", "--valid", valid, "--out", model)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"lathe: error: --valid {valid} has no label column 'y' (--label); columns: x, w\n",
+                      proc.stderr)
+        self.assertNotIn("epoch 1", proc.stderr)
+        self.assertFalse(os.path.exists(model))
+
     def test_eval_weights_are_checked_as_training_weights_are(self):
         data = self.columnar("d.h5", self.binary_table(w=np.ones(400, dtype=np.float32)))
         model = self.path("m.h5")
