@@ -783,11 +783,22 @@ RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
   if (!separate_valid && valid_fraction > 0 && valid_mask.count() == 0) {
     std::ostringstream fraction;
     fraction << valid_fraction;
+    // What the run then does (choose_trainer_options): without validation rows the default
+    // --patience is 0, and a --patience given counts epochs on the running training loss.
+    const std::string stopping =
+        options.default_patience
+            ? "every epoch runs (the default --patience is 0 without validation rows)"
+        : options.trainer.patience == 0
+            ? "every epoch runs (--patience 0)"
+            : "--patience " + std::to_string(options.trainer.patience) +
+                  " counts epochs without improvement of the running training loss";
     report.notes.push_back("--valid-fraction " + fraction.str() +
-                           (options.task == Task::regression ? " leaves no validation rows (too few rows)"
-                                                             : " leaves no validation rows (too few rows per class)") +
-                           ": early stopping watches the training "
-                           "loss and the model stores no validation metrics");
+                           (options.task == Task::regression
+                                ? " leaves no validation rows (too few rows)"
+                                : " leaves no validation rows (too few rows per class)") +
+                           ": " + stopping +
+                           ", the last epoch's weights are kept, and the model stores no "
+                           "validation metrics");
   }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
   if (weight_col >= 0 && !separate_valid && valid_mask.count() > 0) {

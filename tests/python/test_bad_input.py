@@ -593,6 +593,27 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("--valid-fraction 0.2 leaves no validation rows", proc.stderr)
 
+    def test_a_split_that_leaves_no_validation_rows_says_what_stops_the_run(self):
+        # The note said "early stopping watches the training loss" while the run, whose default
+        # --patience is 0 without validation rows, ran every epoch. A --patience given does count
+        # epochs on the running training loss.
+        columns = {"x": np.array([0.5, -1.0], dtype=np.float32), "y": np.array([3.0, 1.0], dtype=np.float32)}
+        path = self.columnar("two.h5", columns)
+        base = ["train", path, "--label", "y", "--task", "regression", "--out", self.path("m.h5"), "--epochs", "7"]
+        lead = "--valid-fraction 0.2 leaves no validation rows (too few rows): "
+        for flags, stopping in (([], "every epoch runs (the default --patience is 0 without validation rows)"),
+                                (["--patience", "0"], "every epoch runs (--patience 0)"),
+                                (["--patience", "2"],
+                                 "--patience 2 counts epochs without improvement of the running training loss")):
+            with self.subTest(flags=flags):
+                proc = lathe(*base, *flags)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn(lead + stopping + ", the last epoch's weights are kept, and the model stores no "
+                              "validation metrics", proc.stderr)
+                self.assertNotIn("early stopping watches", proc.stderr)
+                if stopping.startswith("every epoch runs"):
+                    self.assertEqual(json.loads(proc.stdout)["epochs_run"], 7)
+
     def test_prepare_names_the_file_and_inspect_prints_nan_for_a_mean_of_infinities(self):
         columns = self.binary_table()
         columns["x"][3] = np.inf
