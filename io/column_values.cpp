@@ -49,8 +49,8 @@ std::vector<std::vector<float>> read_columns(TableReader& reader,
 }
 
 std::int32_t weight_column_index(const TableReader& reader, const std::string& weight,
-                                 const std::string& label) {
-  const std::int32_t col = column_index(reader, weight, "--weight");
+                                 const std::string& label, const std::string& flag) {
+  const std::int32_t col = column_index(reader, weight, flag);
   if (weight == label)
     throw UsageError("--weight '" + weight + "' is the label; a sample weight is another column");
   if (reader.columns()[col].type == ColumnType::categorical) {

@@ -27,10 +27,10 @@ std::int32_t column_index(const TableReader& reader, const std::string& name,
 std::vector<std::vector<float>> read_columns(TableReader& reader,
                                              const std::vector<std::int32_t>& columns);
 
-// The column of `reader` holding sample weights, found by name (InputError naming --weight and the
+// The column of `reader` holding sample weights, found by name (InputError naming `flag` and the
 // columns otherwise) and checked to be numeric and not `label`.
 std::int32_t weight_column_index(const TableReader& reader, const std::string& weight,
-                                 const std::string& label);
+                                 const std::string& label, const std::string& flag = "--weight");
 
 // Sample weights read from `file`'s column `column`: every row `keep` holds (all rows without one)
 // must have a finite weight of at least 0, else InputError naming the file, the column and the

@@ -1400,22 +1400,12 @@ void read_valid_file(const TrainRun& run, const RunSetup& setup, const TrainingT
   std::vector<float>& valid_raw_weights = held.valid_raw_weights;
   std::string& valid_file = held.valid_file;
   TableReader vreader(options.valid_path, read);
-  // Named as the --valid file's lack (column_index would name --label and the file only).
-  const auto label_at =
-      std::find_if(vreader.columns().begin(), vreader.columns().end(),
-                   [&](const ColumnInfo& c) { return c.name == options.preparation.label; });
-  if (label_at == vreader.columns().end()) {
-    std::vector<std::string> names;
-    for (const ColumnInfo& c : vreader.columns()) names.push_back(c.name);
-    throw InputError("--valid " + options.valid_path.string() + " has no label column '" +
-                     options.preparation.label + "' (--label)" +
-                     did_you_mean(options.preparation.label, names) +
-                     "; columns: " + name_list(names));
-  }
-  const auto vl = static_cast<std::int32_t>(label_at - vreader.columns().begin());
+  // Named as the --valid file's lack: "--label: FILE has no column" never said which file it was.
+  const std::int32_t vl = column_index(vreader, options.preparation.label, "--valid (--label)");
   std::vector<std::int32_t> vw = {vl};
   if (!options.weight_column.empty()) {
-    vw.push_back(weight_column_index(vreader, options.weight_column, options.preparation.label));
+    vw.push_back(weight_column_index(vreader, options.weight_column, options.preparation.label,
+                                     "--valid (--weight)"));
   }
   auto vvalues = read_columns(vreader, vw);
   // The validation metrics are weighted by these: checked as the training file's are, before

@@ -1368,7 +1368,7 @@ class BadInput(unittest.TestCase):
         valid = self.columnar("v.h5", self.binary_table(100))
         proc = lathe(*base, "--valid", valid)
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn("--weight: " + valid + " has no column 'w'", proc.stderr)
+        self.assertIn("--valid (--weight): " + valid + " has no column 'w'", proc.stderr)
         self.assertFalse(os.path.exists(self.path("m.h5")))
 
     def test_a_valid_file_without_the_label_names_valid(self):
@@ -1378,8 +1378,7 @@ class BadInput(unittest.TestCase):
         model = self.path("m.h5")
         proc = lathe("train", data, "--label", "y", "--task", "binary", "--valid", valid, "--out", model)
         self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertIn(f"lathe: error: --valid {valid} has no label column 'y' (--label); columns: x, w\n",
-                      proc.stderr)
+        self.assertIn(f"lathe: error: --valid (--label): {valid} has no column 'y'; columns: x, w\n", proc.stderr)
         self.assertNotIn("epoch 1", proc.stderr)
         self.assertFalse(os.path.exists(model))
 
