@@ -847,18 +847,22 @@ class TrainTest(unittest.TestCase):
         with h5py.File(self.path("annealed_model.h5")) as fa, h5py.File(self.path("none.h5")) as fn:
             self.assertNotEqual(fa["weights"][:].tobytes(), fn["weights"][:].tobytes())
 
+    def train_on_noise(self, name, *flags):
+        # 300 rows of 30 N(0, 1) columns and a label drawn apart from them: every fit is noise.
+        rng = np.random.default_rng(1)
+        df = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"x{i}" for i in range(30)])
+        df["y"] = rng.normal(size=300)
+        data = import_frame(df, self.dir, name)
+        proc = run("train", data, "--label", "y", "--task", "regression", *flags, "--device", "cpu", "--out",
+                   self.path(name + "_model.h5"))
+        return data, proc, json.loads(proc.stdout.strip().splitlines()[-1])
+
     def test_a_refit_after_an_early_epoch_anneals_no_longer_than_it(self):
         # The refit's cooldown trains about half its length again at full rate: ten such epochs after
         # the one epoch that validation chose on a label unrelated to the columns fitted the noise
         # (300 rows of 30 N(0, 1) columns, four seeds: test r2 -0.083 to -0.145 against -0.043 to
         # -0.066 for the epoch's own model; -0.059 to -0.126 with the cooldown as long as the epochs).
-        rng = np.random.default_rng(1)
-        df = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"x{i}" for i in range(30)])
-        df["y"] = rng.normal(size=300)
-        data = import_frame(df, self.dir, "noise")
-        proc = run("train", data, "--label", "y", "--task", "regression", "--device", "cpu", "--out",
-                   self.path("noise_model.h5"))
-        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        _, proc, summary = self.train_on_noise("noise")
         best = summary["best_epoch"]
         self.assertLess(best, 10, summary)
         self.assertEqual(summary["refit"]["epochs"], 2 * best, summary)
@@ -869,13 +873,7 @@ class TrainTest(unittest.TestCase):
         # The note named "the kept model (epoch 1)" with that epoch's validation r2 though the model
         # written was the refit's, trained on the validation rows too: it speaks of the chosen epoch
         # now, before the refit, and of the kept model only when no refit replaced it.
-        rng = np.random.default_rng(1)
-        df = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"x{i}" for i in range(30)])
-        df["y"] = rng.normal(size=300)
-        data = import_frame(df, self.dir, "noise_note")
-        refit = run("train", data, "--label", "y", "--task", "regression", "--device", "cpu", "--out",
-                    self.path("noise_note_refit.h5"))
-        summary = json.loads(refit.stdout.strip().splitlines()[-1])
+        data, refit, summary = self.train_on_noise("noise_note")
         self.assertIsNotNone(summary["refit"], summary)
         best = summary["best_epoch"]
         self.assertIn(f"the chosen epoch ({best}), before the refit on every row, predicted the validation rows worse "
