@@ -564,6 +564,8 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
   o.default_scale = cmd->count("--scale") == 0;
   o.default_patience = cmd->count("--patience") == 0;
   o.hash_buckets_given = cmd->count("--hash-buckets") > 0;
+  o.metric_given = cmd->count("--metric") > 0;
+  o.stop_margin_given = cmd->count("--stop-margin") > 0;
   o.window_rows_given = cmd->count("--window-rows") > 0;
   if (cmd->count("--valid") > 0 && cmd->count("--valid-fraction") > 0) {
     throw UsageError("--valid and --valid-fraction are alternatives: give one (with --valid every training row "

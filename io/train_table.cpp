@@ -798,7 +798,9 @@ RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
                                 : " leaves no validation rows (too few rows per class)") +
                            ": " + stopping +
                            ", the last epoch's weights are kept, and the model stores no "
-                           "validation metrics");
+                           "validation metrics" +
+                           (options.metric_given ? "; --metric is ignored" : "") +
+                           (options.stop_margin_given ? "; --stop-margin is ignored" : ""));
   }
   if (report.train_rows == 0) throw InputError(data.string() + ": no training rows are left after the validation split");
   if (weight_col >= 0 && !separate_valid && valid_mask.count() > 0) {

@@ -84,6 +84,8 @@ struct TrainTableOptions {
   // Options the user gave whose use is known only here: a note when the run has none for them.
   bool hash_buckets_given = false;  // --hash-buckets, without a categorical x categorical cross
   bool window_rows_given = false;   // --window-rows, when the rows are not streamed
+  // --metric and --stop-margin, when --valid-fraction leaves no validation rows (too few rows).
+  bool metric_given = false, stop_margin_given = false;
   // The share of the rows held out for validation; 0 = no validation split; below 0 (the default):
   // automatic_valid_fraction of the rows.
   double valid_fraction = -1.0;

@@ -613,6 +613,11 @@ class BadInput(unittest.TestCase):
                 self.assertNotIn("early stopping watches", proc.stderr)
                 if stopping.startswith("every epoch runs"):
                     self.assertEqual(json.loads(proc.stdout)["epochs_run"], 7)
+                self.assertNotIn("is ignored", proc.stderr)
+        # Options that only validation rows use are said to be ignored, as with --valid-fraction 0.
+        proc = lathe(*base, "--metric", "mae", "--stop-margin", "0.1")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("validation metrics; --metric is ignored; --stop-margin is ignored\n", proc.stderr)
 
     def test_prepare_names_the_file_and_inspect_prints_nan_for_a_mean_of_infinities(self):
         columns = self.binary_table()
