@@ -18,6 +18,7 @@
 #include <future>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -211,6 +212,20 @@ std::vector<ColumnInfo> typed_as_inputs(std::vector<ColumnInfo> columns, const s
   return columns;
 }
 
+namespace {
+
+// Whether a categorical column's labels are a bool's, as a CSV writes them (pandas' true_values and
+// false_values: True, TRUE, true, False, FALSE, false).
+bool bool_labels(const std::vector<std::string>& labels) {
+  static const std::set<std::string> kBoolTexts = {"True",  "TRUE",  "true",
+                                                   "False", "FALSE", "false"};
+  return !labels.empty() && std::all_of(labels.begin(), labels.end(), [](const std::string& label) {
+    return kBoolTexts.count(label) > 0;
+  });
+}
+
+}  // namespace
+
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
                   const std::vector<ColumnInfo>& columns, const std::string& source) {
   std::unordered_map<std::string, std::size_t> by_name;
@@ -227,15 +242,34 @@ void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owne
                        ", is missing" + did_you_mean(in.name, names) + "; columns: " +
                        (names.empty() ? "none" : name_list(names)));
     }
-    const bool categorical = columns[it->second].type == ColumnType::categorical;
+    const ColumnInfo& column = columns[it->second];
+    const bool categorical = column.type == ColumnType::categorical;
     if (categorical != in.categorical) {
       // The usual cause is the import's type inference on a batch: a new file whose labels all read
       // as numbers (codes '1', '2') or are all missing imports the column as numeric, and one value
-      // that is not a number ('?') makes a numeric column categorical (the import notes it).
-      const std::string how = in.categorical
-                                  ? "; if its labels all read as numbers or are all missing, import the file with "
-                                    "--categorical '" + in.name + "'"
-                                  : "; if a value that is not a number made it so, the import's note names it";
+      // that is not a number ('?') makes a numeric column categorical (the import notes it). Bools
+      // are the other: `lathe import` reads a CSV's True/False as labels, while pandas and h5py
+      // store a bool column as 0/1 (HDF5 enum or bitfield), which Lathe reads as numbers.
+      std::string how;
+      if (in.categorical && column.dtype == "bool" && bool_labels(in.labels)) {
+        how = "; it holds bools (read as 0 and 1) where the model's labels are " +
+              name_list(in.labels) +
+              " (a CSV's True/False, which `lathe import` reads as labels): store the column as "
+              "those "
+              "strings (pandas: .astype(str)), or train on a file that stores it as bools";
+      } else if (in.categorical) {
+        how =
+            "; if its labels all read as numbers or are all missing, import the file with "
+            "--categorical '" +
+            in.name + "'";
+      } else if (bool_labels(column.categories)) {
+        how = "; its labels are " + name_list(column.categories) +
+              ", where the model was trained on bools read as 0 and 1 (as pandas and h5py store "
+              "them): write "
+              "them as 1 and 0, or store the column as bools";
+      } else {
+        how = "; if a value that is not a number made it so, the import's note names it";
+      }
       throw InputError(source + ": column '" + in.name + "' is " + kind_text(categorical) + " but was " +
                        kind_text(in.categorical) + " when " + owner + " was " + when + how);
     }
