@@ -628,6 +628,23 @@ class BadInput(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("--valid-fraction 0.2 leaves no validation rows", proc.stderr)
 
+    def test_a_split_that_holds_out_most_rows_says_how_few_are_left_to_train(self):
+        # --valid-fraction 0.999 trained on 5 of telco's rows without a word: legal, but most likely a
+        # slip, so the run says how many rows it fits on. A fraction of a half or less says nothing.
+        columns = {"x": np.arange(200, dtype=np.float32), "y": np.arange(200, dtype=np.float32) * 2}
+        path = self.columnar("most.h5", columns)
+        base = ["train", path, "--label", "y", "--task", "regression", "--out", self.path("m.h5"), "--epochs", "2"]
+        proc = lathe(*base, "--valid-fraction", "0.9")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        summary = json.loads(proc.stdout)
+        self.assertIn(f"--valid-fraction 0.9 holds out {summary['valid_rows']} rows for validation and leaves "
+                      f"{summary['train_rows']} to fit the preparation and train the model on (--valid-fraction is "
+                      "the share held out: 0.2 holds out a fifth)", proc.stderr)
+        self.assertLess(summary["train_rows"], 40, summary)
+        proc = lathe(*base, "--valid-fraction", "0.5")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("holds out", proc.stderr)
+
     def test_a_split_that_leaves_no_validation_rows_says_what_stops_the_run(self):
         # The note said "early stopping watches the training loss" while the run, whose default
         # --patience is 0 without validation rows, ran every epoch. A --patience given does count
