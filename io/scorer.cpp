@@ -265,8 +265,7 @@ void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owne
       } else if (bool_labels(column.categories)) {
         how = "; its labels are " + name_list(column.categories) +
               ", where the model was trained on bools read as 0 and 1 (as pandas and h5py store "
-              "them): write "
-              "them as 1 and 0, or store the column as bools";
+              "them): write them as 1 and 0, or store the column as bools";
       } else {
         how = "; if a value that is not a number made it so, the import's note names it";
       }

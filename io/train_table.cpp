@@ -780,9 +780,13 @@ RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
   train_mask = RowMask(reader.rows(), false);
   for (std::int64_t r = 0; r < reader.rows(); ++r) train_mask.set(r, keep.test(r) && !valid_mask.test(r));
   report.train_rows = train_mask.count();
+  // The fraction as the notes and messages below write it ("0.2", not to_string's "0.200000").
+  const std::string fraction_text = [&] {
+    std::ostringstream text;
+    text << valid_fraction;
+    return text.str();
+  }();
   if (!separate_valid && valid_fraction > 0 && valid_mask.count() == 0) {
-    std::ostringstream fraction;
-    fraction << valid_fraction;
     // What the run then does (choose_trainer_options): without validation rows the default
     // --patience is 0, and a --patience given counts epochs on the running training loss.
     const std::string stopping =
@@ -792,7 +796,7 @@ RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
             ? "every epoch runs (--patience 0)"
             : "--patience " + std::to_string(options.trainer.patience) +
                   " counts epochs without improvement of the running training loss";
-    report.notes.push_back("--valid-fraction " + fraction.str() +
+    report.notes.push_back("--valid-fraction " + fraction_text +
                            (options.task == Task::regression
                                 ? " leaves no validation rows (too few rows)"
                                 : " leaves no validation rows (too few rows per class)") +
@@ -806,20 +810,16 @@ RowSplit split_rows(const TrainRun& run, const TrainingTable& table) {
   // A fraction above a half fits the preparation and the model on the smaller part (0.999 of
   // telco's rows left 5 to train on, with no word of it): legal, and most likely a slip for 0.1.
   if (!separate_valid && valid_fraction > 0.5 && valid_mask.count() > 0) {
-    std::ostringstream fraction;
-    fraction << valid_fraction;
     report.notes.push_back(
-        "--valid-fraction " + fraction.str() + " holds out " + std::to_string(valid_mask.count()) +
+        "--valid-fraction " + fraction_text + " holds out " + std::to_string(valid_mask.count()) +
         " rows for validation and leaves " + std::to_string(report.train_rows) +
         " to fit the preparation and train the model on (--valid-fraction is the share "
         "held out: 0.2 holds out a fifth)");
   }
   if (weight_col >= 0 && !separate_valid && valid_mask.count() > 0) {
-    std::ostringstream fraction;
-    fraction << valid_fraction;
     check_sample_weights(values[1], &valid_mask, data.string(), options.weight_column,
-                         "the " + std::to_string(valid_mask.count()) + " validation rows (--valid-fraction " +
-                             fraction.str() + ")");
+                         "the " + std::to_string(valid_mask.count()) +
+                             " validation rows (--valid-fraction " + fraction_text + ")");
   }
   if (weight_col >= 0) {
     // Named here, with the file and column (the trainer would refuse them later without either).
