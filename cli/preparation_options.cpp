@@ -180,7 +180,8 @@ void add_preparation_options(CLI::App* command, PreparationArgs& args) {
   command
       ->add_option(
           "--cross", args.cross,
-          "Feature crosses: all (every numeric pair) or a list like \"age*income,city*device\"; "
+          "Feature crosses: all (every numeric pair), a list like \"age*income,city*device\", or "
+          "both (\"all,age*city\"); "
           "COL#bins crosses a binned column's bins (--bins) with a categorical column or "
           "other bins, as \"age#bins*city\"; in a column's name a '*' is written \\*, and a '#' "
           "\\# (a column named like COL#bins, not COL's bins)")
@@ -254,33 +255,38 @@ PreparationOptions parse_preparation_args(const PreparationArgs& args) {
     options.exclude.push_back(column);
   }
 
-  if (args.cross == "all") {
-    options.cross_all = true;
-  } else {
-    const std::vector<std::string> items = split_name_list(args.cross);
-    const auto is_cross = [](const std::string& item) {
-      const std::vector<CrossSide> sides = split_cross(item);
-      return sides.size() == 2 && !sides[0].name.empty() && !sides[1].name.empty();
-    };
-    const auto shown = [](const std::string& item) { return lists_as_is(item) ? item : listed_name(item); };
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      const std::string& item = items[i];
-      if (!is_cross(item)) {
-        // No '*' in it, but a cross with the item next to it: most likely a column's name holding
-        // a ',' that was not escaped (`--cross 'mass, g*sex'`), which the '*' hint missed.
-        const bool one_with_next = i + 1 < items.size() && is_cross(item + "," + items[i + 1]);
-        const bool one_with_previous = i > 0 && is_cross(items[i - 1] + "," + item);
-        std::string hint = "(a '*' in a column's name is written \\*)";
-        if (item.find('*') == std::string::npos && (one_with_next || one_with_previous)) {
-          hint = "(if the ',' between " +
-                 (one_with_next ? "it and '" + shown(items[i + 1]) + "'" : "'" + shown(items[i - 1]) + "' and it") +
-                 " is in a column's name, write it \\,; a '*' in a column's name is written \\*)";
-        }
-        throw UsageError("--cross: '" + shown(item) + "': expected COLUMN*COLUMN " + hint);
-      }
-      const std::vector<CrossSide> sides = split_cross(item);
-      options.crosses.push_back({sides[0].name, sides[1].name, sides[0].column, sides[1].column});
+  const std::vector<std::string> items = split_name_list(args.cross);
+  const auto is_cross = [](const std::string& item) {
+    const std::vector<CrossSide> sides = split_cross(item);
+    return sides.size() == 2 && !sides[0].name.empty() && !sides[1].name.empty();
+  };
+  const auto shown = [](const std::string& item) {
+    return lists_as_is(item) ? item : listed_name(item);
+  };
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string& item = items[i];
+    // `all` beside named crosses (`--cross all,age*city`) adds every numeric pair to them; no
+    // column's cross is spelled so, it has no '*'.
+    if (item == "all") {
+      options.cross_all = true;
+      continue;
     }
+    if (!is_cross(item)) {
+      // No '*' in it, but a cross with the item next to it: most likely a column's name holding
+      // a ',' that was not escaped (`--cross 'mass, g*sex'`), which the '*' hint missed.
+      const bool one_with_next = i + 1 < items.size() && is_cross(item + "," + items[i + 1]);
+      const bool one_with_previous = i > 0 && is_cross(items[i - 1] + "," + item);
+      std::string hint = "(a '*' in a column's name is written \\*)";
+      if (item.find('*') == std::string::npos && (one_with_next || one_with_previous)) {
+        hint = "(if the ',' between " +
+               (one_with_next ? "it and '" + shown(items[i + 1]) + "'"
+                              : "'" + shown(items[i - 1]) + "' and it") +
+               " is in a column's name, write it \\,; a '*' in a column's name is written \\*)";
+      }
+      throw UsageError("--cross: '" + shown(item) + "': expected COLUMN*COLUMN " + hint);
+    }
+    const std::vector<CrossSide> sides = split_cross(item);
+    options.crosses.push_back({sides[0].name, sides[1].name, sides[0].column, sides[1].column});
   }
   return options;
 }

@@ -120,6 +120,18 @@ class PrepareTest(unittest.TestCase):
                 self.assertIn(lathe_name, out, lathe_name)
                 self.assertClose(out[lathe_name][:], expected[:, j], rtol=1e-5, atol=1e-5, msg=lathe_name)
 
+    def test_cross_all_beside_named_crosses(self):
+        # `all` in a list adds every numeric pair to the crosses named; a pair named as well
+        # (income*age is age*income) is kept once.
+        df = frame()
+        df["city"] = np.where(df["visits"] > 3, "north", "south")
+        with self.prepare(self.imported(df), "--scale", "none", "--cross", "all,income*age,age*city") as out:
+            numeric = ["age", "income", "score", "visits"]
+            pairs = [f"{a}*{b}" for i, a in enumerate(numeric) for b in numeric[i + 1:]]
+            self.assertEqual([k for k in out.keys() if "*" in k], pairs + ["age*city"])
+            x = self.as_float32(df[numeric])
+            self.assertClose(out["income*score"][:], x["income"] * x["score"], rtol=1e-6)
+
     def test_clipping(self):
         df = frame()
         with self.prepare(self.imported(df), "--scale", "none", "--clip", "std:2,visits=none") as out:
