@@ -783,5 +783,21 @@ class ExportTest(unittest.TestCase):
         self.assertFalse(os.path.exists(out))
 
 
+    def test_input_named_like_an_output_is_refused_by_name(self):
+        # ONNX names each value once: a column `probability` (a stacked model's score, say) cannot
+        # be an input beside the binary graph's output of that name.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv")).rename(columns={"tenure": "probability"})
+        csv = self.path("telco_probability.csv")
+        df.to_csv(csv, index=False)
+        self.data["telco_probability"] = self.path("telco_probability.h5")
+        run("import", csv, self.data["telco_probability"], "--quiet")
+        model = self.train("telco_probability", "telco_probability_model.h5", "--label", "churn",
+                           "--task", "binary", "--epochs", "1")
+        out = self.path("telco_probability.onnx")
+        proc = run("export", model, "--onnx", out, check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("the input column 'probability' would collide with a name the graph uses", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
 if __name__ == "__main__":
     unittest.main()
