@@ -25,8 +25,18 @@ std::string untrained_missing_note(const std::string& column, std::int64_t count
 
 // `read` with every column of strings the model does not read (neither an input nor its label)
 // read only as text (TableReadOptions::read_as_text): eval, drift and report never use them as
-// categories, and an id with a label per row then costs no pass at open and no memory.
+// categories, and an id with a label per row then costs no pass at open and no memory. Bools and
+// their labels are read as the model's inputs and label were (reading_bools_as_inputs).
 TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read);
+
+// `read` with the data's bools read as the labels a categorical input's vocabulary spells them
+// in (True/False, TRUE/FALSE or true/false: a model trained on a CSV that `lathe import` read), and
+// a categorical column of such labels read as 0 and 1 where the input is numeric (a model trained
+// on pandas' or h5py's bools); TableReadOptions::bools_as_labels and labels_as_bools. With
+// `label` named, its column too, by `classes` (a classifier's; none for regression).
+TableReadOptions reading_bools_as_inputs(const std::vector<ModelInput>& inputs,
+                                         TableReadOptions read, const std::string& label = "",
+                                         const std::vector<std::string>& classes = {});
 
 // Throws InputError for the first input missing from `columns` or whose type changed:
 //   "SOURCE: column 'c' (categorical), an input of the model MODEL, is missing; columns: ..."

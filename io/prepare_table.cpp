@@ -399,6 +399,8 @@ PrepareTableReport prepare_table(const DeviceContext& ctx, const std::filesystem
   // An empty partition of a batch gets an empty prepared file with --from (as `lathe score` gives
   // it an empty output); a preparation cannot be fitted on no rows.
   read.allow_empty = apply_stored;
+  if (apply_stored)
+    read = reading_bools_as_inputs(preparation_inputs(stored.fitted), std::move(read));
   TableReader reader(in, read);
   report.rows_in = reader.rows();
   // An empty partition holds no value that could contradict the stored preparation's column types,

@@ -468,10 +468,12 @@ ScoreFileReport score_file(Scorer& scorer, const std::filesystem::path& input, c
   // Strings the model does not take (an id, a column it ignores) are read only as text, if at
   // all: their labels are not collected, which a unique id per row makes a pass over the file and
   // memory that grows with the rows.
-  TableReader reader(input, score_read_options(options, [&scorer](const std::string& name) {
-                       return std::none_of(scorer.inputs().begin(), scorer.inputs().end(),
-                                           [&](const ModelInput& in) { return in.name == name; });
-                     }));
+  TableReader reader(
+      input, reading_bools_as_inputs(
+                 scorer.inputs(), score_read_options(options, [&scorer](const std::string& name) {
+                   return std::none_of(scorer.inputs().begin(), scorer.inputs().end(),
+                                       [&](const ModelInput& in) { return in.name == name; });
+                 })));
   report.input_columns = static_cast<std::int64_t>(reader.columns().size());
   // The preparation, the schema and the id column are checked before the output exists.
   scorer.check_data_file(input);

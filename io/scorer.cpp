@@ -200,6 +200,55 @@ TableReadOptions reading_for_model(const ModelFile& model, TableReadOptions read
   used.insert(model.label);
   if (!model.label.empty()) read.label_dataset = model.label;  // a matrix file's label dataset
   read.read_as_text = [used = std::move(used)](const std::string& name) { return used.count(name) == 0; };
+  return reading_bools_as_inputs(model_inputs(model), std::move(read), model.label, model.classes);
+}
+
+namespace {
+
+// The false and true labels of `labels` when each is a bool's (bool_text_value), the one they lack
+// spelled as the other (True -> False, TRUE -> FALSE, true -> false); nothing otherwise.
+std::optional<std::array<std::string, 2>> bool_spelling(const std::vector<std::string>& labels) {
+  std::array<std::string, 2> spelled;  // false's, true's
+  for (const std::string& label : labels) {
+    const std::optional<bool> value = bool_text_value(label);
+    if (!value) return std::nullopt;
+    if (spelled[*value ? 1 : 0].empty()) spelled[*value ? 1 : 0] = label;
+  }
+  if (labels.empty()) return std::nullopt;
+  static const std::array<std::array<std::string, 2>, 3> kPairs = {
+      {{"False", "True"}, {"FALSE", "TRUE"}, {"false", "true"}}};
+  for (int missing = 0; missing < 2; ++missing) {
+    if (!spelled[missing].empty()) continue;
+    for (const auto& pair : kPairs) {
+      if (pair[1 - missing] == spelled[1 - missing]) spelled[missing] = pair[missing];
+    }
+  }
+  return spelled;
+}
+
+}  // namespace
+
+TableReadOptions reading_bools_as_inputs(const std::vector<ModelInput>& inputs,
+                                         TableReadOptions read, const std::string& label,
+                                         const std::vector<std::string>& classes) {
+  for (const ModelInput& in : inputs) {
+    if (!in.categorical) {
+      read.labels_as_bools.insert(in.name);
+    } else if (const auto spelled = bool_spelling(in.labels)) {
+      read.bools_as_labels[in.name] = *spelled;
+    }
+  }
+  if (!label.empty()) {
+    // A regression's label, or classes a bool column gave (as numbers, "0" and "1").
+    const bool numbers =
+        classes.empty() || std::all_of(classes.begin(), classes.end(),
+                                       [](const std::string& c) { return c == "0" || c == "1"; });
+    if (numbers) {
+      read.labels_as_bools.insert(label);
+    } else if (const auto spelled = bool_spelling(classes)) {
+      read.bools_as_labels[label] = *spelled;
+    }
+  }
   return read;
 }
 
@@ -214,13 +263,10 @@ std::vector<ColumnInfo> typed_as_inputs(std::vector<ColumnInfo> columns, const s
 
 namespace {
 
-// Whether a categorical column's labels are a bool's, as a CSV writes them (pandas' true_values and
-// false_values: True, TRUE, true, False, FALSE, false).
+// Whether a categorical column's labels are a bool's, as a CSV writes them (bool_text_value).
 bool bool_labels(const std::vector<std::string>& labels) {
-  static const std::set<std::string> kBoolTexts = {"True",  "TRUE",  "true",
-                                                   "False", "FALSE", "false"};
   return !labels.empty() && std::all_of(labels.begin(), labels.end(), [](const std::string& label) {
-    return kBoolTexts.count(label) > 0;
+    return bool_text_value(label).has_value();
   });
 }
 

@@ -38,6 +38,12 @@ const char* column_type_name(ColumnType type) {
   return type == ColumnType::numeric ? "numeric" : "categorical";
 }
 
+std::optional<bool> bool_text_value(std::string_view label) {
+  if (label == "True" || label == "TRUE" || label == "true") return true;
+  if (label == "False" || label == "FALSE" || label == "false") return false;
+  return std::nullopt;
+}
+
 namespace {
 
 using h5::H5Handle;
@@ -195,6 +201,14 @@ struct TableReader::Impl {
   // vocabulary, classes, drift), so two codes of one label are one category; reading them as one
   // code makes inspect's counts, --dedup and passthrough columns agree with that.
   std::vector<std::vector<std::int32_t>> merged_codes;
+  // Per code column, how many labels its codes may name (its stored labels, each once): a column
+  // read as bools (TableReadOptions::labels_as_bools) keeps no categories, and its codes are
+  // checked all the same.
+  std::vector<std::int64_t> code_labels;
+  // The columns read as the other kind (TableReadOptions::bools_as_labels, labels_as_bools), by
+  // column; and each labels_as_bools column with the number each of its codes reads as.
+  std::vector<bool> retyped;
+  std::vector<std::pair<std::int64_t, std::vector<float>>> bool_values;
   std::int64_t block_rows = 0;
   std::vector<float> scratch;  // row-major staging for 2-D reads, reused across blocks
   std::vector<unsigned char> byte_scratch;
@@ -1335,8 +1349,8 @@ struct TableReader::Impl {
       // Past 2^24 labels float32 rounds codes, some up to the count: only negative codes are
       // checked here (such a column is no feature; its exact reads check every code).
       const std::vector<std::int32_t>& merged = merged_codes[i];
-      const auto labels = merged.empty() ? static_cast<std::int64_t>(columns[static_cast<std::size_t>(c)].categories.size())
-                                         : static_cast<std::int64_t>(merged.size());
+      const std::int64_t labels =
+          merged.empty() ? code_labels[i] : static_cast<std::int64_t>(merged.size());
       const float above = labels <= (std::int64_t{1} << 24) ? static_cast<float>(labels) : HUGE_VALF;
       for (std::int64_t r = 0; r < row_count; ++r) {
         if (dst[r] >= 0 && dst[r] < above) {
@@ -1351,6 +1365,53 @@ struct TableReader::Impl {
         std::replace(dst, dst + row_count, empty, std::numeric_limits<float>::quiet_NaN());
       }
     }
+    // Codes (valid by now, or missing) to the bools their labels write.
+    for (const auto& [c, values] : bool_values) {
+      if (wanted && !(*wanted)[static_cast<std::size_t>(c)]) continue;
+      float* dst = out.data() + c * row_count;
+      for (std::int64_t r = 0; r < row_count; ++r) {
+        if (!std::isnan(dst[r])) dst[r] = values[static_cast<std::size_t>(dst[r])];
+      }
+    }
+  }
+
+  // TableReadOptions::bools_as_labels and labels_as_bools, once the columns are known.
+  void retype_bool_columns() {
+    retyped.assign(columns.size(), false);
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      ColumnInfo& info = columns[c];
+      if (info.dtype == "bool" && info.type == ColumnType::numeric) {
+        const auto labels = options.bools_as_labels.find(info.name);
+        if (labels == options.bools_as_labels.end()) continue;
+        info.type = ColumnType::categorical;
+        info.categories.assign(labels->second.begin(), labels->second.end());
+        retyped[c] = true;
+      } else if (info.type == ColumnType::categorical && !info.text_only &&
+                 !info.categories.empty() && options.labels_as_bools.count(info.name)) {
+        std::vector<float> values;
+        for (const std::string& label : info.categories) {
+          const std::optional<bool> value = bool_text_value(label);
+          // "" (a code column's label that reads as missing) is never a code read_sources remaps.
+          if (!value && !label.empty()) break;
+          values.push_back(value.value_or(false) ? 1.0f : 0.0f);
+        }
+        if (values.size() != info.categories.size()) continue;
+        info.type = ColumnType::numeric;
+        info.categories.clear();
+        bool_values.emplace_back(static_cast<std::int64_t>(c), std::move(values));
+        retyped[c] = true;
+      }
+    }
+  }
+
+  // Rows [first, first + count) of column c as read_block gives them.
+  std::vector<float> read_one_column(std::int64_t c, std::int64_t first, std::int64_t count) {
+    std::vector<float> block(static_cast<std::size_t>(count) * columns.size());
+    std::vector<bool> wanted(columns.size(), false);
+    wanted[static_cast<std::size_t>(c)] = true;
+    read_sources(first, count, block, &wanted);
+    const float* column = block.data() + c * count;
+    return std::vector<float>(column, column + count);
   }
 
   // A stored category code that names no label: -1 is missing, 0 to labels - 1 a label, and any
@@ -1358,9 +1419,11 @@ struct TableReader::Impl {
   InputError code_outside_labels(std::int64_t column, std::int64_t row, double code) const {
     const ColumnInfo& info = columns[static_cast<std::size_t>(column)];
     const auto at = std::find(code_columns.begin(), code_columns.end(), column);
-    const std::vector<std::int32_t>* merged =
-        at == code_columns.end() ? nullptr : &merged_codes[static_cast<std::size_t>(at - code_columns.begin())];
-    const std::size_t labels = merged && !merged->empty() ? merged->size() : info.categories.size();
+    const auto i = static_cast<std::size_t>(at - code_columns.begin());
+    const std::vector<std::int32_t>* merged = at == code_columns.end() ? nullptr : &merged_codes[i];
+    const std::size_t labels = merged && !merged->empty() ? merged->size()
+                               : at != code_columns.end() ? static_cast<std::size_t>(code_labels[i])
+                                                          : info.categories.size();
     return InputError(where(info.dataset) + ", column '" + info.name + "', row " + std::to_string(row + 1) +
                       ": category code " + std::to_string(static_cast<std::int64_t>(code)) + " names none of the column's " +
                       std::to_string(labels) + " labels (" +
@@ -1426,7 +1489,9 @@ TableReader::TableReader(const std::filesystem::path& path, TableReadOptions opt
     for (std::size_t k = 0; k < labels.size() && k <= (std::size_t{1} << 24); ++k) {
       if (labels[k].empty()) empty.push_back(static_cast<float>(k));
     }
+    impl_->code_labels.push_back(static_cast<std::int64_t>(labels.size()));
   }
+  impl_->retype_bool_columns();
   if (impl_->rows == 0 && !options.allow_empty) throw InputError(impl_->file_context + ": the table has zero rows");
   // Names and labels travel on as UTF-8 (JSON, model files, HTML): text in another encoding is
   // refused here, where the file and dataset can be named.
@@ -1490,6 +1555,8 @@ void TableReader::read_block_columns(std::int64_t first_row, std::int64_t row_co
 
 std::optional<ExactType> TableReader::exact_type(std::int64_t column) const {
   const ColumnInfo& c = impl_->columns.at(static_cast<std::size_t>(column));
+  if (impl_->retyped[static_cast<std::size_t>(column)])
+    return std::nullopt;  // read_block's 0 and 1
   const bool integer = c.dtype.rfind("int", 0) == 0 || c.dtype.rfind("uint", 0) == 0;
   if (c.type == ColumnType::categorical) return integer ? std::optional(ExactType::int32) : std::nullopt;
   if (c.dtype == "float64") return ExactType::float64;
@@ -1500,6 +1567,33 @@ std::optional<ExactType> TableReader::exact_type(std::int64_t column) const {
 
 void TableReader::read_column_as(std::int64_t column, std::int64_t first_row, std::int64_t row_count, ExactType type,
                                  void* out) {
+  if (column >= 0 && static_cast<std::size_t>(column) < impl_->retyped.size() &&
+      impl_->retyped[static_cast<std::size_t>(column)]) {
+    // Bools read as labels or labels as bools: the values read_block gives (codes or numbers), in
+    // `type`; a missing one as a missing code (-1) or NaN.
+    if (first_row < 0 || row_count < 0 || first_row + row_count > impl_->rows) {
+      throw Error(impl_->file_context + ": read of rows outside the table");
+    }
+    const std::vector<float> values = impl_->read_one_column(column, first_row, row_count);
+    for (std::int64_t r = 0; r < row_count; ++r) {
+      const float v = values[static_cast<std::size_t>(r)];
+      switch (type) {
+        case ExactType::float64:
+          static_cast<double*>(out)[r] = v;
+          break;
+        case ExactType::int64:
+          static_cast<std::int64_t*>(out)[r] = std::isnan(v) ? -1 : static_cast<std::int64_t>(v);
+          break;
+        case ExactType::uint64:
+          static_cast<std::uint64_t*>(out)[r] = std::isnan(v) ? 0 : static_cast<std::uint64_t>(v);
+          break;
+        case ExactType::int32:
+          static_cast<std::int32_t*>(out)[r] = std::isnan(v) ? -1 : static_cast<std::int32_t>(v);
+          break;
+      }
+    }
+    return;
+  }
   read_stored_column_as(column, first_row, row_count, type, out);
   // Codes of a label the column names twice read as one code, as in read_block.
   const Impl& m = *impl_;

@@ -33,13 +33,17 @@
 // exact decoder (an enum of 4 or 8 bytes, say) is read by HDF5 with a memory type of the fields.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lathe {
@@ -119,7 +123,22 @@ struct TableReadOptions {
   // codes kept in place of reading and looking up the strings again. 1 to 4 bytes a row and column
   // (as the column's labels need); a column past the budget is read from the file each time.
   std::int64_t category_code_bytes = std::int64_t{512} << 20;
+  // Bools on one side, their labels on the other: `lathe import` reads a CSV's True/False as the
+  // labels of a categorical column, while pandas and h5py store a bool column as an HDF5 enum or
+  // bitfield, which Lathe reads as the numbers 0 and 1. A command that applies a model names the
+  // columns to read as the model's training file held them (by column name; empty: none):
+  // - bools_as_labels: a bool column (dtype "bool") read as a categorical column of the two labels
+  //   given, false's then true's (codes 0 and 1; the values read_block gives);
+  // - labels_as_bools: a categorical column whose labels are each a bool's written as text
+  //   (bool_text_value) read as a numeric column of 0 and 1 (missing stays missing).
+  // A column not of that kind is read as it is, and its type then tells what it holds.
+  std::map<std::string, std::array<std::string, 2>> bools_as_labels;
+  std::set<std::string> labels_as_bools;
 };
+
+// The bool a label writes as pandas' true_values and false_values do (True, TRUE, true; False,
+// FALSE, false); nothing for any other label.
+std::optional<bool> bool_text_value(std::string_view label);
 
 class TableReader {
  public:

@@ -651,6 +651,69 @@ TEST_F(TableReaderColumnar, FollowsLatheColumnsAndReadsCategoricalCodes) {
   expect_same_floats(read_all(reader), concat({kIncome, kAge, kMember, kCity}));
 }
 
+TEST_F(TableReaderColumnar, ReadsBoolsAsLabelsAndBoolLabelsAsNumbersWhereAsked) {
+  const fs::path path = file("bools.h5");
+  {
+    H5Handle f = create_file(path);
+    H5Handle file_type = enum_type(H5T_STD_I8LE, {{"FALSE", 0}, {"TRUE", 1}});
+    H5Handle mem_type = enum_type(H5T_NATIVE_INT8, {{"FALSE", 0}, {"TRUE", 1}});
+    write_dataset<std::int8_t>(f.get(), "paid", file_type.get(), {4}, {1, 0, 0, 1}, {},
+                               mem_type.get());
+    // Labels of bools in any spelling; "" is missing.
+    write_dataset<std::int32_t>(f.get(), "flag", H5T_STD_I32LE, {4}, {0, 1, -1, 2});
+    H5Handle flag = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "flag", H5P_DEFAULT)));
+    write_strings_attribute(flag.get(), "categories", {"TRUE", "false", ""}, Strings::variable,
+                            H5T_CSET_UTF8);
+    write_dataset<std::int32_t>(f.get(), "city", H5T_STD_I32LE, {4}, {0, 1, 1, 0});
+    H5Handle city = h5::dataset_handle(H5_OK(H5Dopen2(f.get(), "city", H5P_DEFAULT)));
+    write_strings_attribute(city.get(), "categories", {"True", "Paris"}, Strings::variable,
+                            H5T_CSET_UTF8);
+    write_strings_attribute(f.get(), "lathe_columns", {"paid", "flag", "city"}, Strings::variable,
+                            H5T_CSET_UTF8);
+  }
+  {
+    TableReader as_stored(path);
+    EXPECT_EQ(as_stored.columns()[0].type, ColumnType::numeric);
+    EXPECT_EQ(as_stored.columns()[1].type, ColumnType::categorical);
+  }
+  TableReadOptions options;
+  options.bools_as_labels["paid"] = {"False", "True"};
+  options.labels_as_bools = {"flag", "city"};  // city's labels are not all bools': read as stored
+  TableReader reader(path, options);
+  const ColumnInfo& paid = reader.columns()[0];
+  EXPECT_EQ(paid.type, ColumnType::categorical);
+  EXPECT_EQ(paid.dtype, "bool");
+  EXPECT_EQ(paid.categories, (std::vector<std::string>{"False", "True"}));
+  EXPECT_EQ(reader.columns()[1].type, ColumnType::numeric);
+  EXPECT_TRUE(reader.columns()[1].categories.empty());
+  EXPECT_EQ(reader.columns()[2].type, ColumnType::categorical);
+  EXPECT_EQ(reader.columns()[2].categories, (std::vector<std::string>{"True", "Paris"}));
+  expect_same_floats(read_all(reader), {1, 0, 0, 1, 1, 0, kNaN, kNaN, 0, 1, 1, 0});
+  // The exact reads give the same values: no type keeps them more exactly than read_block's.
+  EXPECT_FALSE(reader.exact_type(0).has_value());
+  EXPECT_FALSE(reader.exact_type(1).has_value());
+  std::vector<std::int32_t> codes(4);
+  reader.read_column_as(0, 0, 4, ExactType::int32, codes.data());
+  EXPECT_EQ(codes, (std::vector<std::int32_t>{1, 0, 0, 1}));
+  std::vector<std::string> text;
+  reader.read_text(0, 1, 3, text);
+  EXPECT_EQ(text, (std::vector<std::string>{"False", "False", "True"}));
+  std::vector<double> numbers(4);
+  reader.read_column_as(1, 0, 4, ExactType::float64, numbers.data());
+  EXPECT_EQ(numbers[0], 1.0);
+  EXPECT_EQ(numbers[1], 0.0);
+  EXPECT_TRUE(std::isnan(numbers[2]) && std::isnan(numbers[3]));
+}
+
+TEST(BoolTextValue, ReadsTheSpellingsOfPandas) {
+  for (const char* t : {"True", "TRUE", "true"})
+    EXPECT_EQ(bool_text_value(t), std::optional<bool>(true)) << t;
+  for (const char* f : {"False", "FALSE", "false"})
+    EXPECT_EQ(bool_text_value(f), std::optional<bool>(false)) << f;
+  for (const char* other : {"", "1", "yes", "tRUE", " True"})
+    EXPECT_FALSE(bool_text_value(other).has_value()) << other;
+}
+
 TEST_F(TableReaderColumnar, WithoutLatheColumnsFollowsCreationOrderWhereTracked) {
   const fs::path path = file("tracked.h5");
   {

@@ -90,14 +90,16 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(proc.returncode, 1)
                 self.assertFalse(os.path.exists(self.path("out.h5")))
 
-    def test_bools_stored_as_labels_or_as_numbers_are_named_as_bools(self):
+    def test_bools_stored_as_labels_or_as_numbers_are_read_as_the_model_was_trained(self):
         # `lathe import` reads a CSV's True/False as labels; pandas and h5py store a bool column as
-        # 0/1, which Lathe reads as numbers. Scoring one with a model of the other said "import the
-        # file with --categorical", which a file written by pandas never went through.
+        # 0/1, which Lathe reads as numbers. A model trained on either scores, evaluates and
+        # monitors the other (the flag and the label y both), with the predictions of its own kind
+        # of file. Scoring one with a model of the other said "import the file with --categorical",
+        # which a file written by pandas never went through; it was then refused, naming the bools.
         rng = np.random.default_rng(6)
         flag = rng.random(300) < 0.5
         x = rng.normal(size=300)
-        y = (x + flag).astype(np.float32)
+        y = x + flag + rng.normal(size=300) > 0.5
         csv = self.path("bools.csv")
         pd.DataFrame({"flag": flag, "x": x, "y": y}).to_csv(csv, index=False)
         imported = self.path("bools_imported.h5")
@@ -105,25 +107,41 @@ class BadInput(unittest.TestCase):
         stored = self.path("bools_stored.h5")
         with h5py.File(stored, "w") as f:
             f["flag"] = flag  # h5py's bool: an enum of FALSE and TRUE
-            f["x"] = x.astype(np.float32)
+            f["x"] = x
             f["y"] = y
-        for train, batch, expected in (
-                (imported, stored, f"{stored}: column 'flag' is numeric but was categorical when the model "
-                                   "{model} was trained; it holds bools (read as 0 and 1) where the model's labels "
-                                   "are False, True (a CSV's True/False, which `lathe import` reads as labels): "
-                                   "store the column as those strings (pandas: .astype(str)), or train on a file "
-                                   "that stores it as bools"),
-                (stored, imported, f"{imported}: column 'flag' is categorical but was numeric when the model "
-                                   "{model} was trained; its labels are False, True, where the model was trained "
-                                   "on bools read as 0 and 1 (as pandas and h5py store them): write them as 1 and "
-                                   "0, or store the column as bools")):
+        for train, batch in ((imported, stored), (stored, imported)):
             with self.subTest(train=os.path.basename(train)):
                 model = self.path(os.path.basename(train) + ".model.h5")
-                proc = lathe("train", train, "--label", "y", "--task", "regression", "--epochs", "2", "--out", model)
+                proc = lathe("train", train, "--label", "y", "--task", "binary", "--epochs", "2", "--out", model)
                 self.assertEqual(proc.returncode, 0, proc.stderr)
-                proc = lathe("score", model, batch, "--out", self.path("s.csv"))
-                self.refused(proc, expected.format(model=model))
-                self.assertFalse(os.path.exists(self.path("s.csv")))
+                scores = {}
+                for data in (train, batch):
+                    out = self.path(os.path.basename(data) + ".scores.csv")
+                    proc = lathe("score", model, data, "--out", out)
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                    scores[data] = pd.read_csv(out)
+                pd.testing.assert_frame_equal(scores[batch], scores[train])
+                evals = {}
+                for data in (train, batch):
+                    proc = lathe("eval", model, data, "--json")
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                    evals[data] = {k: v for k, v in json.loads(proc.stdout).items()
+                                   if k in ("accuracy", "auc", "logloss", "pr_auc", "unknown_categories")}
+                self.assertEqual(len(evals[batch]), 5)
+                self.assertEqual(evals[batch], evals[train])
+                proc = lathe("drift", model, batch, "--json")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                drift = json.loads(proc.stdout)
+                self.assertTrue(drift["labels_present"])
+                [flag_drift] = [f for f in drift["features"] if f["name"] == "flag"]
+                self.assertEqual(flag_drift["unseen_share"], 0.0)
+                self.assertLess(flag_drift["psi"], 0.01)
+                # Retraining still reads the data as it is stored, and names the bools.
+                proc = lathe("train", batch, "--label", "y", "--task", "binary", "--epochs", "1", "--init-model",
+                             model, "--out", self.path("retrained.h5"))
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("column 'flag' is", proc.stderr)
+                self.assertIn("bools read as 0 and 1" if train == stored else "it holds bools", proc.stderr)
 
     def test_a_batch_whose_labels_read_as_numbers_is_pointed_to_categorical(self):
         # Grades '1', '2' and 'A' are categorical in training; a new batch holding only '1' and '2'
