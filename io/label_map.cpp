@@ -120,7 +120,8 @@ std::string classes_differing_in_case(const std::vector<std::string>& classes) {
 }
 
 LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<float>& raw,
-                        const RowMask& keep, const std::string& positive, const std::string& file) {
+                        const RowMask& keep, const std::string& positive, const std::string& file,
+                        const std::string& parent, const std::vector<std::string>& parent_classes) {
   LabelMap map;
   map.task = task;
   map.categorical = column.type == ColumnType::categorical;
@@ -172,6 +173,15 @@ LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<f
     std::sort(
         map.classes.begin(), map.classes.end(),
         [](const std::string& a, const std::string& b) { return std::stod(a) < std::stod(b); });
+  }
+  if (!parent.empty() && map.classes.size() == 1) {
+    // A retraining keeps its parent's classes when some are absent (a month without one species),
+    // but rows of one class only push every row's prediction toward it, epoch after epoch.
+    throw InputError(
+        where + ": every training row is of one class (" + map.classes[0] + "); a retraining of " +
+        parent + " (classes " + class_list(parent_classes) +
+        ") on them would only teach it to predict that class: retrain on rows of at least two "
+        "classes (several batches together)");
   }
   if (task == Task::binary) {
     if (map.classes.size() < 2) {

@@ -33,8 +33,13 @@ struct LabelMap {
 // numeric class label that is not an integer within +-16777215, a code without a label; and for a
 // classification of too few or too many classes (binary: two; multiclass: 2 to 1000), with what to
 // do instead. `positive` (binary; "" = the second in sorted order) names the positive class.
+// `parent` names the model a retraining starts from ("--init-model m.h5"; "" for none), whose
+// classes are `parent_classes`: rows of one class are then refused as a retraining's, which would
+// only teach the model to predict that class.
 LabelMap make_label_map(Task task, const ColumnInfo& column, const std::vector<float>& raw,
-                        const RowMask& keep, const std::string& positive, const std::string& file);
+                        const RowMask& keep, const std::string& positive, const std::string& file,
+                        const std::string& parent = "",
+                        const std::vector<std::string>& parent_classes = {});
 
 // Checks the labels of rows that are not trained on (a --valid file, the data of `lathe eval`,
 // `lathe drift` and `lathe report --eval`): `mapped` holds each row's class index (classification)

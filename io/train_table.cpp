@@ -714,8 +714,9 @@ void read_training_labels(const TrainRun& run, const RunSetup& setup, TrainingTa
     // As `lathe prepare --dedup` says it.
     report.notes.push_back("--dedup: " + std::to_string(d.duplicates) + " duplicate rows removed");
   }
-  table.labels = make_label_map(options.task, reader.columns()[table.label_col], raw_labels, keep,
-                                options.positive, data.string());
+  table.labels = make_label_map(
+      options.task, reader.columns()[table.label_col], raw_labels, keep, options.positive,
+      data.string(), warm ? "--init-model " + options.init_model.string() : "", init.classes);
   LabelMap& labels = table.labels;
   check_transformable_labels(setup.transform, raw_labels, &keep, data.string(),
                              options.preparation.label);

@@ -1822,6 +1822,23 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("the buckets of hashed column 'user' differs (checkpoint: 4096; now: 32768", proc.stderr)
 
+    def test_retraining_on_rows_of_one_class_is_refused_as_a_retraining(self):
+        # A batch of one class (no churned customer this week) said "a binary task needs two", as a
+        # first training would; a retraining on it would only teach the model that class, so it is
+        # refused saying so, naming the parent and its classes. No model is written.
+        df = pd.read_csv(os.path.join(SHARED, "telco_churn.csv"))
+        whole = self.imported(os.path.join(SHARED, "telco_churn.csv"), "whole")
+        df[df["churn"] == "No"].to_csv(self.path("no.csv"), index=False)
+        no = self.imported(self.path("no.csv"), "no")
+        flags = ["--label", "churn", "--task", "binary", "--epochs", "2"]
+        old, _ = self.train(whole, *flags, out="old.h5")
+        out = self.path("new.h5")
+        proc = run("train", no, *flags, "--init-model", old, "--out", out, "--device", "cpu", check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"label 'churn': every training row is of one class (No); a retraining of --init-model {old} "
+                      "(classes No, Yes) on them would only teach it to predict that class", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_multiclass_retraining_on_a_month_without_a_class_keeps_the_parents_classes(self):
         # Penguins without Chinstrap: the retrained model keeps three classes, in the parent's order,
         # and still tells Chinstrap from the others on the whole table. A class the parent never had is
