@@ -28,13 +28,6 @@ struct PreparationArgs {
 
 void add_preparation_options(CLI::App* command, PreparationArgs& args);
 
-// The options of add_preparation_options that fit a preparation (all of them but --label): a usage
-// error where a preparation fitted before is applied unchanged (`lathe prepare --from`, `lathe
-// train --init-model` without --refit-prep).
-inline constexpr const char* kFittingOptions[] = {
-    "--impute",         "--scale",          "--clip", "--bins", "--cross", "--missing-indicators", "--hash-buckets",
-    "--max-categories", "--category-buckets", "--min-category-count", "--drop"};
-
 // Throws UsageError naming the flag and the bad item. --drop's columns go to
 // PreparationOptions::exclude (each must be a column of the data: fit_preparation checks).
 PreparationOptions parse_preparation_args(const PreparationArgs& args);

@@ -11,6 +11,7 @@
 #include "cli/output_paths.h"
 #include "cli/preparation_options.h"
 #include "io/prepare_table.h"
+#include "io/run_options.h"
 #include "runtime/device_context.h"
 #include "runtime/error.h"
 #include "runtime/message_names.h"
@@ -60,9 +61,10 @@ void add_prepare_command(CLI::App& app) {
     } else {
       // --from applies a preparation fitted before: an option that would fit one contradicts it.
       // (--label may repeat the stored preparation's label; prepare_table checks it.)
-      for (const char* name : kFittingOptions) {
+      for (const char* key : kPreparationOptions) {
+        const std::string name = std::string("--") + key;
         if (cmd->get_option(name)->count() > 0) {
-          throw UsageError(std::string(name) + " fits a preparation, but --from " + args->from +
+          throw UsageError(name + " fits a preparation, but --from " + args->from +
                            " applies one fitted before, unchanged: give one or the other");
         }
       }

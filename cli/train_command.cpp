@@ -29,6 +29,7 @@
 #include "io/model_file.h"
 #include "io/model_inputs.h"
 #include "io/prepared_data.h"
+#include "io/run_options.h"
 #include "io/temporary_file.h"
 #include "io/train_table.h"
 #include "runtime/device_context.h"
@@ -588,18 +589,22 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
     // One with the value that fitted OLD's is what it keeps: the first run's command repeated with
     // --init-model added (QA: its --drop was refused).
     std::optional<nlohmann::json> fitted_with;
-    for (const char* name : kFittingOptions) {
+    for (const char* key : kPreparationOptions) {
+      const std::string name = std::string("--") + key;
       if (cmd->count(name) == 0) continue;
       if (!fitted_with) fitted_with = fitting_run_options(o.init_model);
       if (!fitted_with->is_null() &&
           same_option_value(option_value(*fitted_with, cmd->get_option(name)),
-                            option_value_now(cmd, name))) {
+                            option_value_now(cmd, name.c_str()))) {
         continue;
       }
-      throw UsageError(std::string(name) + (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
+      throw UsageError(name +
+                       (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
                        " fits a preparation, but --init-model " + o.init_model.string() +
-                       " keeps the preparation of that model: add --refit-prep to fit one on this data, or leave "
-                       "out " + name);
+                       " keeps the preparation of that model: add --refit-prep to fit one on this "
+                       "data, or leave "
+                       "out " +
+                       name);
     }
   }
   o.trainer.mode = args->mode == "parallel" ? TrainMode::parallel : TrainMode::exact;

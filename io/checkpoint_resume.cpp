@@ -99,6 +99,23 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
                                       ? "; the checkpoint's run retrained --init-model " +
                                             ck_parent + ", whose preparation it kept: give it again"
                                       : std::string();
+  // The preparation options given otherwise than in the checkpoint's run, named with both values
+  // where the preparation differs (the same value given and left to its default fit alike):
+  // "--scale is minmax here but was the default". Not where that run kept its parent's
+  // preparation (it was given none of them) and this one has no parent: give_parent names it.
+  std::string changed_preparation_options;
+  const bool kept_parents =
+      !ck_parent.empty() && given_option(ck.options_json, "refit-prep").empty();
+  if (!(kept_parents && now_parent.empty())) {
+    for (const ChangedOption& c :
+         changed_options(ck.options_json, now.options_json, kPreparationOptions)) {
+      changed_preparation_options += (changed_preparation_options.empty() ? "" : ", ") +
+                                     std::string("--") + c.key + " is " + c.is + " here but was " +
+                                     c.was;
+    }
+  }
+  const std::string named_options =
+      changed_preparation_options.empty() ? std::string() : "; " + changed_preparation_options;
   // A hashed column of another bucket count: name it (a checkpoint of an earlier Lathe hashed into
   // 16384 buckets where the default count now follows the labels; a --refit-prep run's came from
   // its parent).
@@ -113,12 +130,14 @@ void check_checkpoint_matches(const std::filesystem::path& path, const ModelFile
   }
   if (ck.preparation.expanded_features() != now.preparation.expanded_features()) {
     differs("the number of prepared features", std::to_string(ck.preparation.expanded_features()),
-            std::to_string(now.preparation.expanded_features()) + give_parent);
+            std::to_string(now.preparation.expanded_features()) + give_parent + named_options);
   }
   if (preparation_to_json(ck.preparation) != preparation_to_json(now.preparation)) {
     differs("the fitted preparation", "see its 'preparation' attribute",
-            "another data file, preparation options, validation split (--seed, --valid-fraction, "
-            "--valid) or --dedup" +
+            (changed_preparation_options.empty() ? "another data file, preparation options, "
+                                                   "validation split (--seed, --valid-fraction, "
+                                                   "--valid) or --dedup"
+                                                 : changed_preparation_options) +
                 give_parent);
   }
   // The training rows themselves, by their profile's exact parts (counts, missing values, extremes,

@@ -19,6 +19,22 @@ struct ChangedOption {
 inline constexpr const char* kDefaultOption =
     "the default";  // ChangedOption's value of an option not given
 
+// The options that fit a preparation (lathe train's and lathe prepare's, as options_json names
+// them: without the dashes), all of add_preparation_options' but --label: a usage error where a
+// preparation fitted before is applied unchanged (`lathe prepare --from`, `lathe train
+// --init-model` without --refit-prep), and named where a resumed run's fitted preparation differs.
+inline constexpr const char* kPreparationOptions[] = {"impute",
+                                                      "scale",
+                                                      "clip",
+                                                      "bins",
+                                                      "cross",
+                                                      "missing-indicators",
+                                                      "hash-buckets",
+                                                      "max-categories",
+                                                      "category-buckets",
+                                                      "min-category-count",
+                                                      "drop"};
+
 // The options among `keys` that `was_options` and `is_options` give differently, in the order of
 // `keys`; none when either is not a JSON object.
 std::vector<ChangedOption> changed_options(const std::string& was_options,

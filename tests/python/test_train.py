@@ -1822,6 +1822,25 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("the buckets of hashed column 'user' differs (checkpoint: 4096; now: 32768", proc.stderr)
 
+    def test_resume_with_another_preparation_option_names_it(self):
+        # The checkpoint's run took the default preparation; a resume with --scale minmax said only
+        # "the fitted preparation differs", with --bins 4 "the number of prepared features differs".
+        # The option is named with both values; the default given explicitly still resumes.
+        data = self.imported(os.path.join(SHARED, "telco_churn.csv"), "telco")
+        flags = ["--label", "churn", "--task", "binary", "--patience", "0", "--epochs", "3"]
+        ck = self.path("ck.h5")
+        self.train(data, *flags, "--checkpoint-every", "1", "--checkpoint", ck, out="full.h5")
+        for option, value, what in (("--scale", "minmax", "the fitted preparation differs"),
+                                    ("--bins", "4", "the number of prepared features differs")):
+            proc = run("train", data, *flags, option, value, "--resume", ck, "--out", self.path("r.h5"), "--device",
+                       "cpu", check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(what, proc.stderr)
+            self.assertIn(f"{option} is {value} here but was the default", proc.stderr)
+        proc = run("train", data, *flags, "--scale", "standard", "--resume", ck, "--out", self.path("r.h5"), "--device",
+                   "cpu", check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
     def test_retraining_on_rows_of_one_class_is_refused_as_a_retraining(self):
         # A batch of one class (no churned customer this week) said "a binary task needs two", as a
         # first training would; a retraining on it would only teach the model that class, so it is
