@@ -68,18 +68,23 @@ void add_eval_command(CLI::App& app) {
     read.group = args->group;
     std::int64_t infinite = 0;
     std::vector<UnseenLabels> unseen;
-    std::map<std::string, std::int64_t> imputed;
-    const MetricSet metrics =
-        evaluate_table(ctx, model, args->data, read, args->weight, &infinite, &unseen, &imputed);
+    std::map<std::string, std::int64_t> imputed, missing_categories;
+    const MetricSet metrics = evaluate_table(ctx, model, args->data, read, args->weight, &infinite,
+                                             &unseen, &imputed, &missing_categories);
     // As `lathe score` says them: the metrics count these rows with the columns' unknown slots, and
     // with the training fill value where a column that had no missing values has some.
     if (!args->quiet) {
       for (const UnseenLabels& u : unseen)
         std::cerr << "eval: note: " << unseen_labels_note(u) << "\n";
       for (const ModelInput& in : model_inputs(model)) {
-        const auto count = imputed.find(in.name);
-        if (!in.categorical && !in.missing_in_training && count != imputed.end())
-          std::cerr << "eval: note: " << untrained_missing_note(in.name, count->second) << "\n";
+        const std::map<std::string, std::int64_t>& missing =
+            in.categorical ? missing_categories : imputed;
+        const auto count = missing.find(in.name);
+        if (in.missing_in_training || count == missing.end()) continue;
+        std::cerr << "eval: note: "
+                  << (in.categorical ? untrained_missing_category_note(in.name, count->second)
+                                     : untrained_missing_note(in.name, count->second))
+                  << "\n";
       }
     }
     if (infinite > 0 && !args->quiet) {
@@ -145,6 +150,7 @@ void add_eval_command(CLI::App& app) {
       for (const UnseenLabels& u : unseen) unknown[u.column] = u.count;
       j["unknown_categories"] = unknown;
       j["imputed"] = imputed;  // every numeric input's missing values, as `lathe score --json`'s
+      j["missing_categories"] = nlohmann::json(missing_categories);  // and every categorical one's
       if (!metrics.confusion.empty()) {
         j["confusion"] = metrics.confusion;
         const auto k = static_cast<std::size_t>(metrics.classes);

@@ -336,8 +336,7 @@ void add_score_command(CLI::App& app) {
       for (const auto& [column, count] : report.summary.missing_categories) {
         for (const ModelInput& in : scorer.inputs()) {
           if (in.name == column && !in.missing_in_training) {
-            file_notes.push_back("column '" + column + "' had no missing values in training; " + std::to_string(count) +
-                                 " missing values were scored with its missing-value slot, which training never saw");
+            file_notes.push_back(untrained_missing_category_note(column, count));
           }
         }
       }

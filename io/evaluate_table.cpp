@@ -15,7 +15,8 @@ namespace lathe {
 
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions, std::vector<UnseenLabels>* unseen,
-                   std::map<std::string, std::int64_t>* imputed) {
+                   std::map<std::string, std::int64_t>* imputed,
+                   std::map<std::string, std::int64_t>* missing_categories) {
   check_data_preparation(model, reader.path());
   // The block scoring of `lathe score` (io/block_scorer.h): the same schema check, preparation,
   // predictions and refusal of an infinite value, a block at a time, so that memory holds the
@@ -50,6 +51,10 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
     if (unseen)
       tally_unseen_labels(*input.bound, reader.columns(),
                           ColumnBlockView{blocks[k % 2].data(), n, columns}, *unseen);
+    if (missing_categories) {
+      tally_missing_categories(*input.bound, ColumnBlockView{blocks[k % 2].data(), n, columns},
+                               *missing_categories);
+    }
     scorer.predict(input, ColumnBlockView{blocks[k % 2].data(), n, columns}, first,
                    std::span<float>(predictions)
                        .subspan(static_cast<std::size_t>(first * outputs),
@@ -102,7 +107,8 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
                          const std::filesystem::path& data, const TableReadOptions& read,
                          const std::string& weight_column, std::int64_t* infinite_predictions,
                          std::vector<UnseenLabels>* unseen,
-                         std::map<std::string, std::int64_t>* imputed) {
+                         std::map<std::string, std::int64_t>* imputed,
+                         std::map<std::string, std::int64_t>* missing_categories) {
   TableReadOptions for_model = reading_for_model(model, read);
   if (!weight_column.empty()) {  // read as numbers: a weight of strings is refused by name
     for_model.vector_datasets.push_back(weight_column);
@@ -126,7 +132,7 @@ MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
       " (eval measures the model against the label; `lathe score " + model.path.string() + " " +
           reader.path().string() + " --out FILE` predicts rows without one)");
   std::vector<float> predictions;
-  predict_table(ctx, model, reader, predictions, unseen, imputed);
+  predict_table(ctx, model, reader, predictions, unseen, imputed, missing_categories);
   if (infinite_predictions) {
     // As `lathe score` counts them (io/scorer.cpp): a probability is never infinite.
     *infinite_predictions = model.task == Task::regression

@@ -28,14 +28,15 @@ namespace lathe {
 // `infinite_predictions` (optional) receives the number of rows whose prediction is infinite: a
 // regression's fit beyond exp's range (--target-transform) or float's; it makes rmse, mae and r2
 // infinite. Always 0 for a classification, whose probabilities are finite.
-// `unseen` and `imputed` (optional) receive the labels the model never saw and the missing values
-// imputed, as predict_table gives them.
+// `unseen`, `imputed` and `missing_categories` (optional) receive the labels the model never saw,
+// the missing values imputed and the categorical ones, as predict_table gives them.
 MetricSet evaluate_table(const DeviceContext& ctx, const ModelFile& model,
                          const std::filesystem::path& data, const TableReadOptions& read = {},
                          const std::string& weight_column = "",
                          std::int64_t* infinite_predictions = nullptr,
                          std::vector<UnseenLabels>* unseen = nullptr,
-                         std::map<std::string, std::int64_t>* imputed = nullptr);
+                         std::map<std::string, std::int64_t>* imputed = nullptr,
+                         std::map<std::string, std::int64_t>* missing_categories = nullptr);
 
 // The sample weights of every row of `reader` in its column `weight_column`, by which
 // evaluate_table (`lathe eval --weight`) and drift_table (`lathe drift --weight`) weight the
@@ -67,9 +68,12 @@ std::vector<float> evaluation_labels(const ModelFile& model, TableReader& reader
 // the model cannot score is refused as `lathe score` refuses it (throw_infinite_value, found in the
 // block that holds it). `unseen` (optional) receives the labels of the model's categorical inputs
 // that it never saw; `imputed` (optional) the missing values of each numeric input that had any
-// (by column name), imputed with its training fill value, as `lathe score` counts them.
+// (by column name), imputed with its training fill value, and `missing_categories` (optional) those
+// of each categorical input that had any, which take its missing-value slot, as `lathe score`
+// counts them.
 void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader& reader,
                    std::vector<float>& predictions, std::vector<UnseenLabels>* unseen = nullptr,
-                   std::map<std::string, std::int64_t>* imputed = nullptr);
+                   std::map<std::string, std::int64_t>* imputed = nullptr,
+                   std::map<std::string, std::int64_t>* missing_categories = nullptr);
 
 }  // namespace lathe

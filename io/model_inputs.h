@@ -22,6 +22,8 @@ std::vector<ModelInput> model_inputs(const ModelFile& model);
 // The note `lathe score` and `lathe eval` give when numeric input `column`, which had no missing
 // values in training (ModelInput::missing_in_training false), had `count` of them in the data.
 std::string untrained_missing_note(const std::string& column, std::int64_t count);
+// The same for categorical input `column`, whose missing values take its missing-value slot.
+std::string untrained_missing_category_note(const std::string& column, std::int64_t count);
 
 // `read` with every column of strings the model does not read (neither an input nor its label)
 // read only as text (TableReadOptions::read_as_text): eval, drift and report never use them as

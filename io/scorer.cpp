@@ -164,6 +164,11 @@ std::string untrained_missing_note(const std::string& column, std::int64_t count
          " missing values were imputed with the training fill value";
 }
 
+std::string untrained_missing_category_note(const std::string& column, std::int64_t count) {
+  return "column '" + column + "' had no missing values in training; " + std::to_string(count) +
+         " missing values were scored with its missing-value slot, which training never saw";
+}
+
 std::vector<ModelInput> model_inputs(const ModelFile& model) {
   const FittedPreparation& f = model.preparation;
   std::unordered_map<std::string, ModelInput> needed;

@@ -56,6 +56,22 @@ void tally_unseen_labels(const BoundPreparation& bound, const std::vector<Column
   }
 }
 
+void tally_missing_categories(const BoundPreparation& bound, const ColumnBlockView& block,
+                              std::map<std::string, std::int64_t>& tally) {
+  const FittedPreparation& fitted = *bound.fitted;
+  for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
+    const CategoricalEncoding& enc = fitted.categorical[j];
+    const std::vector<std::int32_t>& remap = bound.remap[j];
+    const float* codes = block.column(bound.categorical_input[j]);
+    std::int64_t missing = 0;
+    for (std::int64_t r = 0; r < block.rows; ++r) {
+      missing += category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
+                               enc.missing_slot(), enc.unknown_slot()) == enc.missing_slot();
+    }
+    if (missing > 0) tally[enc.name] += missing;
+  }
+}
+
 std::string unseen_labels_note(const UnseenLabels& unseen) {
   std::string examples;
   for (const std::string& label : unseen.examples)

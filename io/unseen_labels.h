@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -40,6 +41,11 @@ inline constexpr std::size_t kUnseenLabelExamples = 3;
 // preparation as `bound`) to `tally`, one entry per categorical encoding that has any.
 void tally_unseen_labels(const BoundPreparation& bound, const std::vector<ColumnInfo>& columns,
                          const ColumnBlockView& block, std::vector<UnseenLabels>& tally);
+
+// Adds the missing values of each categorical input in `block` (which take its missing-value
+// slot) to `tally`, by column name, as `lathe score` counts them (missing_categories).
+void tally_missing_categories(const BoundPreparation& bound, const ColumnBlockView& block,
+                              std::map<std::string, std::int64_t>& tally);
 
 // The note `lathe eval` and `lathe train --valid` print for a column's unseen labels, worded as
 // `lathe score`'s.

@@ -1356,6 +1356,30 @@ class EvalImputedNoteTest(TempDirTest):
         result = json.loads(run("eval", model, new_data, "--json", "--device", "cpu").stdout)
         self.assertEqual(result["imputed"], {"x": 7, "z": int(new.z.isna().sum())})
 
+    def test_missing_categories_where_training_had_none_are_noted_and_counted(self):
+        # Review: `lathe score` noted and counted missing values of a categorical column that had
+        # none in training (scored with its missing-value slot); `lathe eval` said nothing.
+        rng = np.random.default_rng(12)
+        df = pd.DataFrame({"x": rng.normal(size=400), "c": rng.choice(["a", "b"], 400),
+                           "d": rng.choice(["u", "v"], 400)})
+        df["y"] = (df.x + (df.c == "a") + 0.3 * rng.normal(size=400) > 0.5).astype(int)
+        df.loc[::10, "d"] = None  # missing in training too: counted, not noted
+        data = import_frame(df, self.dir, "train.h5")
+        model = self.path("m.h5")
+        run("train", data, "--label", "y", "--task", "binary", "--epochs", "2", "--out", model, "--device", "cpu",
+            "--quiet")
+        new = df.copy()
+        new.loc[:4, "c"] = None
+        new_data = import_frame(new, self.dir, "new.h5")
+        note = "column 'c' had no missing values in training; 5 missing values were scored with its missing-value slot"
+        proc = run("eval", model, new_data, "--device", "cpu")
+        self.assertIn("eval: note: " + note, proc.stderr)
+        self.assertNotIn("column 'd' had no missing", proc.stderr)
+        self.assertIn(note, run("score", model, new_data, "--out", self.path("s.h5"), "--device", "cpu").stderr)
+        result = json.loads(run("eval", model, new_data, "--json", "--device", "cpu").stdout)
+        self.assertEqual(result["missing_categories"], {"c": 5, "d": int(new.d.isna().sum())})
+        self.assertEqual(result["imputed"], {})
+
 
 class TextTableWidthTest(TempDirTest):
     """Text tables pad names and labels by terminal cells, not bytes: a CJK name (3 bytes, 2 cells a
