@@ -173,7 +173,12 @@ std::set<std::string> apply_config_file(CLI::App* cmd, const std::string& path) 
   for (const auto& [key_node, node] : table) {
     const std::string key(key_node.str());
     const std::string where = "--config: " + path + ": key '" + key + "'";
-    CLI::Option* opt = key.size() > 1 && key != "config" && key != "help" ? cmd->get_option_no_throw("--" + key) : nullptr;
+    if (key == "config" || key == "help") {
+      throw UsageError(
+          where + ": a config file holds the options of one run, not --" + key +
+          (key == "config" ? " (a config names no other config; give the options here)" : ""));
+    }
+    CLI::Option* opt = key.size() > 1 ? cmd->get_option_no_throw("--" + key) : nullptr;
     if (opt == nullptr) {
       std::vector<std::string> keys;
       for (const CLI::Option* o : cmd->get_options()) {

@@ -962,6 +962,11 @@ class CommandLineSlipsTest(TempDirTest):
             f.write("batch_size = 32\n")
         self.usage_error(self.train_args("--config", config), "key 'batch_size' is not an option of lathe train "
                          "(did you mean 'batch'?)")
+        # A config naming another: --config is an option of lathe train, just not of a config file.
+        with open(config, "w") as f:
+            f.write('config = "other.toml"\n')
+        self.usage_error(self.train_args("--config", config), "key 'config': a config file holds the options of one "
+                         "run, not --config (a config names no other config; give the options here)")
         os.remove(config)
         self.assertNothingWritten()
 
