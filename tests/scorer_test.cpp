@@ -609,6 +609,25 @@ TEST_F(ScorerTest, ConstructorErrorsAreThePublicTypesTheHeaderNames) {
 }
 
 // The example at the top of include/lathe/scorer.h, line for line, on a model with its columns.
+TEST(Scores, PositiveProbabilityIsABinaryRowsOnly) {
+  Scores binary;
+  binary.task = ScoringTask::binary;
+  binary.rows = 2;
+  binary.classes = 2;
+  binary.probability = {0.75f, 0.25f, 0.1f, 0.9f};
+  EXPECT_EQ(binary.positive_probability(0), 0.25f);
+  EXPECT_EQ(binary.positive_probability(1), 0.9f);
+  EXPECT_THROW(binary.positive_probability(2), Error);
+  EXPECT_THROW(binary.positive_probability(-1), Error);
+  Scores regression;
+  regression.rows = 1;
+  regression.value = {3.0f};
+  EXPECT_THROW(regression.positive_probability(0), Error);  // its probability is empty
+  Scores multiclass = binary;
+  multiclass.task = ScoringTask::multiclass;
+  EXPECT_THROW(multiclass.positive_probability(0), Error);
+}
+
 TEST(ScorerHeaderExample, CompilesAndScores) {
   test::TemporaryDirectory dir;
   const std::filesystem::path data = dir.file("contracts.h5");

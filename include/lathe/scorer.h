@@ -109,7 +109,19 @@ struct Scores {
   // when P(positive) > 0.5; multiclass, the most probable class (ties to the lowest index).
   std::vector<std::int32_t> predicted_class;
 
-  float positive_probability(std::int64_t row) const { return probability[static_cast<std::size_t>(row * 2 + 1)]; }
+  // Binary only: P(positive class) of `row`, probability[row * 2 + 1]. Throws lathe::Error for a
+  // regression's or a multiclass task's scores and for a row outside [0, rows).
+  float positive_probability(std::int64_t row) const {
+    if (task != ScoringTask::binary) {
+      throw Error(std::string("Scores::positive_probability: the scores are a ") +
+                  scoring_task_name(task) + " task's, not a binary one's");
+    }
+    if (row < 0 || row >= rows) {
+      throw Error("Scores::positive_probability: row " + std::to_string(row) + " is outside the " +
+                  std::to_string(rows) + " rows scored");
+    }
+    return probability[static_cast<std::size_t>(row * 2 + 1)];
+  }
 };
 
 // Counts gathered while scoring; score() adds to it, so one summary can cover many batches.
