@@ -3,9 +3,10 @@
 //   score_rows MODEL.h5
 //
 // Builds a batch of four rows for whatever columns the model needs (numeric values around 0, one
-// of them missing; categorical columns from the training vocabulary, plus a label the model never
-// saw), scores it on the CPU, and prints one line per row: the regression value, or each class's
-// probability and the predicted class. Lathe's errors are lathe::Error subclasses
+// of them missing; categorical columns' labels from the training vocabulary, a missing one and a
+// label the model never saw), scores it on the CPU, prints the notes on stderr and one line per
+// row: the regression value, or each class's probability and the predicted class. Lathe's errors
+// are lathe::Error subclasses
 // (<lathe/error.h>, which <lathe/scorer.h> includes): InputError for input that is wrong.
 #include <lathe/error.h>
 #include <lathe/scorer.h>
@@ -25,20 +26,20 @@ int main(int argc, char** argv) {
     lathe::Scorer scorer(argv[1], "cpu");
     constexpr std::size_t kRows = 4;
 
-    // The batch owns nothing: the values live here, in one vector per column.
+    // The batch owns nothing: the values live here, in one vector per column. A categorical column
+    // is its rows' labels, matched to the training vocabulary by label; "" is missing.
     std::vector<std::vector<double>> numeric;
-    std::vector<std::vector<std::int32_t>> codes;
+    std::vector<std::vector<std::string>> labels;
     numeric.reserve(scorer.inputs().size());
-    codes.reserve(scorer.inputs().size());
+    labels.reserve(scorer.inputs().size());
     std::vector<lathe::BatchColumn> batch;
-    for (const lathe::ModelInput& input : scorer.inputs()) {
+    for (const lathe::ModelInput& input : scorer.inputs()) {  // in the training file's column order
       if (input.categorical) {
-        // Codes index this batch's own labels; the scorer matches labels, not codes.
-        std::vector<std::string> labels = input.labels;
-        labels.push_back("a label never seen in training");
-        const auto unseen = static_cast<std::int32_t>(labels.size() - 1);
-        codes.push_back({0, labels.size() > 2 ? 1 : 0, -1, unseen});
-        batch.push_back(lathe::BatchColumn::categorical_codes(input.name, codes.back(), labels));
+        const std::vector<std::string>& seen = input.labels;  // empty when the column was hashed
+        const std::string first = seen.empty() ? "a" : seen[0],
+                          second = seen.size() > 1 ? seen[1] : first;
+        labels.push_back({first, second, "", "a label never seen in training"});
+        batch.push_back(lathe::BatchColumn::categorical_labels(input.name, labels.back()));
       } else {
         numeric.push_back({-1.0, 0.0, 1.0, std::nan("")});  // the last is missing: imputed as trained
         batch.push_back(lathe::BatchColumn::numeric(input.name, numeric.back()));
@@ -46,7 +47,10 @@ int main(int argc, char** argv) {
     }
 
     lathe::ScoringSummary summary;
-    const lathe::Scores scores = scorer.score(batch, &summary);
+    std::vector<std::string> notes;  // columns the model does not use, labels it never saw, ...
+    const lathe::Scores scores = scorer.score(batch, &summary, &notes);
+    for (const std::string& note : notes)
+      std::fprintf(stderr, "score_rows: note: %s\n", note.c_str());
     std::printf("lathe %s\n", lathe::version());
     std::printf("model %s: %s, label '%s', %zu input columns, on %s\n", argv[1],
                 lathe::scoring_task_name(scorer.task()), scorer.label().c_str(), scorer.inputs().size(),
@@ -65,11 +69,14 @@ int main(int argc, char** argv) {
     }
     for (const auto& [column, count] : summary.imputed) std::printf("imputed %lld missing values of '%s'\n", static_cast<long long>(count), column.c_str());
     for (const auto& [column, count] : summary.unknown_categories) std::printf("%lld unseen labels in '%s'\n", static_cast<long long>(count), column.c_str());
+    for (const auto& [column, count] : summary.missing_categories)
+      std::printf("%lld missing labels in '%s'\n", static_cast<long long>(count), column.c_str());
     std::printf("scored %lld rows\n", static_cast<long long>(scores.rows));
     // The example doubles as a test (ctest examples.score_rows): every row scored, the missing
     // numeric values imputed and counted.
     if (scores.rows != static_cast<std::int64_t>(kRows)) return 1;
     if (!numeric.empty() && summary.imputed.size() != numeric.size()) return 1;
+    if (summary.missing_categories.size() != labels.size()) return 1;
   } catch (const lathe::InputError& e) {  // a missing or damaged model file, a batch it cannot score
     std::fprintf(stderr, "score_rows: input error: %s\n", e.what());
     return 1;

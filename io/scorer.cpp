@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -65,6 +66,26 @@ BatchColumn BatchColumn::numeric(std::string name, std::span<const double> value
   c.name = std::move(name);
   c.values = values;
   return c;
+}
+
+BatchColumn BatchColumn::numeric(std::string name, std::span<const float> values) {
+  BatchColumn c;
+  c.name = std::move(name);
+  c.float_values = values;
+  return c;
+}
+
+BatchColumn BatchColumn::categorical_labels(std::string name, std::span<const std::string> labels) {
+  BatchColumn c;
+  c.name = std::move(name);
+  c.categorical = true;
+  c.texts = labels;
+  return c;
+}
+
+std::int64_t BatchColumn::rows() const {
+  if (categorical) return static_cast<std::int64_t>(codes.empty() ? texts.size() : codes.size());
+  return static_cast<std::int64_t>(values.empty() ? float_values.size() : values.size());
 }
 
 BatchColumn BatchColumn::categorical_codes(std::string name, std::span<const std::int32_t> codes,
@@ -703,7 +724,38 @@ constexpr std::int64_t kExactFloatCodes = kMaxExactCategoryLabels;
 // (NaN). A column with more labels than float32 codes are exact keeps its codes when they are
 // exact; otherwise the codes in use are renumbered 0, 1, ... in order of first use, with their
 // labels, which the binding matches by label as it would the column's own.
+// The label of each row (BatchColumn::texts) as codes into `categories`, the labels in order of
+// first appearance; "" is missing.
+void categorical_text_column(const BatchColumn& col, std::int64_t rows, float* to,
+                             std::vector<std::string>& categories) {
+  std::unordered_map<std::string_view, std::int32_t> code_of;
+  categories.clear();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::string& label = col.texts[static_cast<std::size_t>(r)];
+    if (label.empty()) {
+      to[r] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
+    const auto [it, added] =
+        code_of.try_emplace(label, static_cast<std::int32_t>(categories.size()));
+    if (added) {
+      if (static_cast<std::int64_t>(categories.size()) >= kExactFloatCodes) {
+        throw InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) +
+                         " holds the " + std::to_string(kExactFloatCodes + 1) +
+                         "th distinct label: the model takes categorical "
+                         "codes as float32, exact up to 2^24, so a batch may hold at most 2^24 + 1 "
+                         "distinct labels "
+                         "of a column; score fewer rows at a time");
+      }
+      categories.push_back(label);
+    }
+    to[r] = static_cast<float>(it->second);
+  }
+}
+
 void categorical_block_column(const BatchColumn& col, std::int64_t rows, float* to, std::vector<std::string>& categories) {
+  if (col.codes.empty() && !col.texts.empty())
+    return categorical_text_column(col, rows, to, categories);
   const auto labels = static_cast<std::int64_t>(col.labels.size());
   const auto out_of_range = [&](std::int64_t r, std::int32_t code) {
     return InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) + " has code " +
@@ -753,7 +805,7 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
   std::unordered_map<std::string, std::size_t> index;
   for (const BatchColumn& c : columns) {
     if (!index.emplace(c.name, schema.size()).second) throw InputError("batch: column '" + c.name + "' is given twice");
-    const auto n = static_cast<std::int64_t>(c.categorical ? c.codes.size() : c.values.size());
+    const std::int64_t n = c.rows();
     if (rows >= 0 && n != rows) {
       throw InputError("batch: column '" + c.name + "' has " + std::to_string(n) + " rows but column '" +
                        columns.front().name + "' has " + std::to_string(rows));
@@ -783,7 +835,8 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
     }
     bool infinite = false;
     for (std::int64_t r = 0; r < rows; ++r) {
-      to[r] = static_cast<float>(col.values[static_cast<std::size_t>(r)]);
+      to[r] = col.values.empty() ? col.float_values[static_cast<std::size_t>(r)]
+                                 : static_cast<float>(col.values[static_cast<std::size_t>(r)]);
       infinite |= std::isinf(to[r]);
     }
     for (std::int64_t r = 0; infinite && first_infinite[c] < 0; ++r) {
@@ -800,7 +853,9 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
     const std::size_t c = index.at(n.name);
     const std::int64_t r = first_infinite[c];
     if (r < 0) continue;
-    const double given = columns[c].values[static_cast<std::size_t>(r)];
+    const double given = columns[c].values.empty()
+                             ? columns[c].float_values[static_cast<std::size_t>(r)]
+                             : columns[c].values[static_cast<std::size_t>(r)];
     if (std::isinf(given)) throw_infinite_value("batch", n.name, r, static_cast<float>(given));
     char text[32];
     const auto written = std::to_chars(text, text + sizeof text, given);  // the shortest that reads back

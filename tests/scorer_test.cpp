@@ -334,6 +334,72 @@ TEST_F(ScorerTest, ColumnOrderAndCategoricalCodesDoNotChangePredictions) {
   }
 }
 
+TEST_F(ScorerTest, LabelsPerRowAndFloat32ValuesScoreAsCodesAndFloat64Do) {
+  for (const auto& model_path :
+       {trained->binary_model, trained->multiclass_model, trained->regression_model}) {
+    SCOPED_TRACE(model_path.string());
+    const auto& data = model_path == trained->binary_model       ? trained->binary_data
+                       : model_path == trained->multiclass_model ? trained->multiclass_data
+                                                                 : trained->regression_data;
+    Scorer scorer(model_path, "cpu");
+    TableReader reader(data);
+    const std::vector<float> values = read_all(reader);
+    NamedBatch as_read = batch_of(reader.columns(), values, reader.rows());
+    ScoringSummary by_codes;
+    const Scores expected = scorer.score(as_read.columns, &by_codes);
+
+    // Each categorical column as its rows' labels ("" where missing, and one label never seen in
+    // training), each numeric one as float32.
+    std::vector<std::vector<std::string>> texts;
+    std::vector<std::vector<float>> floats;
+    texts.reserve(as_read.columns.size());
+    floats.reserve(as_read.columns.size());
+    std::vector<BatchColumn> columns;
+    std::size_t categorical = 0;
+    for (const BatchColumn& c : as_read.columns) {
+      if (c.categorical) {
+        std::vector<std::string>& t = texts.emplace_back();
+        for (const std::int32_t code : c.codes)
+          t.push_back(code < 0 ? "" : c.labels[static_cast<std::size_t>(code)]);
+        columns.push_back(BatchColumn::categorical_labels(c.name, t));
+        ++categorical;
+      } else {
+        std::vector<float>& f = floats.emplace_back(c.values.begin(), c.values.end());
+        columns.push_back(BatchColumn::numeric(c.name, f));
+      }
+      EXPECT_EQ(columns.back().rows(), reader.rows());
+    }
+    ASSERT_GT(categorical, 0u);
+    ScoringSummary by_labels;
+    const Scores got = scorer.score(columns, &by_labels);
+    EXPECT_EQ(flat(got), flat(expected));
+    EXPECT_EQ(got.predicted_class, expected.predicted_class);
+    EXPECT_EQ(by_labels.missing_categories, by_codes.missing_categories);
+    EXPECT_EQ(by_labels.imputed, by_codes.imputed);
+
+    // A label never seen in training takes the unknown slot, as an unknown code's label does.
+    std::vector<std::string>& first = texts.front();
+    first[0] = "a label never seen in training";
+    ScoringSummary with_unseen;
+    std::vector<std::string> notes;
+    scorer.score(columns, &with_unseen, &notes);
+    std::string column_name;
+    for (const BatchColumn& c : columns) {
+      if (c.categorical) {
+        column_name = c.name;
+        break;
+      }
+    }
+    EXPECT_GE(with_unseen.unknown_categories[column_name], 1);
+    // Columns of other lengths are refused, naming them.
+    first.pop_back();
+    for (BatchColumn& c : columns) {
+      if (c.name == column_name) c = BatchColumn::categorical_labels(column_name, first);
+    }
+    EXPECT_THROW(scorer.score(columns), InputError);
+  }
+}
+
 TEST_F(ScorerTest, MissingValuesAreImputedAsTrainedAndCounted) {
   Scorer scorer(trained->binary_model, "cpu");
   const ModelFile model = load_model(trained->binary_model);
@@ -632,19 +698,24 @@ TEST(ScorerHeaderExample, CompilesAndScores) {
   test::TemporaryDirectory dir;
   const std::filesystem::path data = dir.file("contracts.h5");
   {
-    ColumnarWriter writer(data, {{"tenure", StoredType::float32}, {"contract", StoredType::categorical_codes},
+    ColumnarWriter writer(data, {{"tenure", StoredType::float32},
+                                 {"contract", StoredType::categorical_codes},
+                                 {"payment_method", StoredType::categorical_codes},
                                  {"charges", StoredType::float32}});
     std::vector<double> tenure(400), charges(400);
-    std::vector<std::int32_t> contract(400);
+    std::vector<std::int32_t> contract(400), payment(400);
     for (std::size_t r = 0; r < 400; ++r) {
       tenure[r] = static_cast<double>(r % 72);
       contract[r] = static_cast<std::int32_t>(r % 2);
-      charges[r] = 2.0 * tenure[r] + 10.0 * contract[r];
+      payment[r] = static_cast<std::int32_t>(r % 3 == 0);
+      charges[r] = 2.0 * tenure[r] + 10.0 * contract[r] + 3.0 * payment[r];
     }
     writer.append_numeric(0, tenure);
     writer.append_codes(1, contract);
     writer.set_categories(1, {"Month-to-month", "One year"});
-    writer.append_numeric(2, charges);
+    writer.append_codes(2, payment);
+    writer.set_categories(2, {"Bank transfer (automatic)", "Mailed check"});
+    writer.append_numeric(3, charges);
     writer.close();
   }
   TrainTableOptions o;
@@ -659,9 +730,13 @@ TEST(ScorerHeaderExample, CompilesAndScores) {
     lathe::Scorer scorer("model.h5", "cpu");
     std::vector<double> tenure = {1, 34, 2};
     std::vector<std::int32_t> contract_codes = {0, 1, 0};
+    std::vector<std::string> payment = {"Mailed check", "",
+                                        "Bank transfer (automatic)"};  // "" missing
     std::vector<lathe::BatchColumn> batch = {
         lathe::BatchColumn::numeric("tenure", tenure),
-        lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One year"})};
+        lathe::BatchColumn::categorical_codes("contract", contract_codes,
+                                              {"Month-to-month", "One year"}),
+        lathe::BatchColumn::categorical_labels("payment_method", payment)};
     const lathe::Scores scores = scorer.score(batch);
     std::filesystem::current_path(here);
     EXPECT_EQ(scores.rows, 3);

@@ -1,15 +1,17 @@
 // Batch scoring with a trained Lathe model: load a model file once, then score batches of rows held
 // in memory, on the CPU or a GPU. `lathe score` runs this same code block by block over files.
-// This header and <lathe/error.h> are what `cmake --install` puts in include/lathe (standard library
-// only); a program links the package Lathe::lathe. For example (tests/scorer_test.cpp compiles and
-// runs these lines):
+// This header and <lathe/error.h> are what `cmake --install` puts in include/lathe (standard
+// library only); a program links the package Lathe::lathe. For example (tests/scorer_test.cpp
+// compiles and runs these lines):
 //
 //   lathe::Scorer scorer("model.h5", "cpu");
 //   std::vector<double> tenure = {1, 34, 2};
 //   std::vector<std::int32_t> contract_codes = {0, 1, 0};
-//   std::vector<lathe::BatchColumn> batch = {
+//   std::vector<std::string> payment = {"Mailed check", "", "Bank transfer (automatic)"};  // ""
+//   missing std::vector<lathe::BatchColumn> batch = {
 //       lathe::BatchColumn::numeric("tenure", tenure),
-//       lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One year"})};
+//       lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One
+//       year"}), lathe::BatchColumn::categorical_labels("payment_method", payment)};
 //   const lathe::Scores scores = scorer.score(batch);
 //
 // Before anything is scored, the batch's columns are matched to the model's inputs by name (their
@@ -26,10 +28,10 @@
 // (or a finite float64 beyond float32's range, |x| > 3.4028235e38) in a column that the model's
 // preparation clips to finite bounds on both sides (`--clip`) is put on the nearer bound, as `lathe
 // score` and the exported ONNX graph do; in any other column the model has no answer for it and it
-// is an InputError naming the column and row (and, for a float64 beyond float32's range, the value).
-// Categorical codes travel through the engine as float32 too, which holds every integer up to 2^24
-// exactly: a batch column may have any number of labels, but at most 2^24 + 1 distinct codes in use
-// in one batch (more is an InputError naming the column and row).
+// is an InputError naming the column and row (and, for a float64 beyond float32's range, the
+// value). Categorical codes travel through the engine as float32 too, which holds every integer up
+// to 2^24 exactly: a batch column may have any number of labels, but at most 2^24 + 1 distinct
+// codes in use in one batch (more is an InputError naming the column and row).
 //
 // Errors: everything is thrown as a lathe::Error subclass (include/lathe/error.h): InputError for
 // input that is wrong (its subclass UsageError for a device string that is not "auto", "cpu",
@@ -37,14 +39,14 @@
 // names the file and HDF5's reason), CudaError for a failing GPU. std::bad_alloc can come through.
 //
 // Threads: a Scorer may be called from several threads; its calls run one at a time (a mutex inside
-// it), each on every core through OpenMP. To score in parallel on the CPU, give each thread a Scorer
-// of its own and fewer OpenMP threads (omp_set_num_threads, or OMP_NUM_THREADS, so that threads x
-// OpenMP threads ~ cores). A Scorer holds the model's parameters once (in the model that scores,
-// without optimizer state: 4 bytes per weight, fm factors included; while it is constructed, twice)
-// and its fitted preparation: about 100 KB for a model of a few dozen columns, about 70 MB for
-// one with a table of 2^24 hashed crosses (not the training profile's labels); plus scratch that grows
-// to the largest batch scored, about 4 bytes x rows x (columns + outputs) (90 MB after a batch of
-// 1M rows of 19 columns), and a tile of 2048 prepared rows per OpenMP thread.
+// it), each on every core through OpenMP. To score in parallel on the CPU, give each thread a
+// Scorer of its own and fewer OpenMP threads (omp_set_num_threads, or OMP_NUM_THREADS, so that
+// threads x OpenMP threads ~ cores). A Scorer holds the model's parameters once (in the model that
+// scores, without optimizer state: 4 bytes per weight, fm factors included; while it is
+// constructed, twice) and its fitted preparation: about 100 KB for a model of a few dozen columns,
+// about 70 MB for one with a table of 2^24 hashed crosses (not the training profile's labels); plus
+// scratch that grows to the largest batch scored, about 4 bytes x rows x (columns + outputs) (90 MB
+// after a batch of 1M rows of 19 columns), and a tile of 2048 prepared rows per OpenMP thread.
 #pragma once
 
 #include <cstdint>
@@ -66,21 +68,28 @@ enum class ScoringTask { regression, binary, multiclass };
 const char* scoring_task_name(ScoringTask task);  // "regression", "binary", "multiclass"
 
 // One column of an in-memory batch, matched to the model's inputs by name. Non-owning: the spans
-// must stay valid until score() returns. Numeric values are converted to float32 (the precision the
-// model computes in), as Lathe's file reader does; NaN is missing. A categorical column gives a code
-// per row (-1 = missing) and the label of each code ("" = missing too); codes are only an encoding
-// of the labels and need not match the training file's. Make one with numeric() or
+// must stay valid until score() returns. Numeric values, float64 or float32, are converted to
+// float32 (the precision the model computes in), as Lathe's file reader does; NaN is missing. A
+// categorical column gives either each row's label ("" = missing), or a code per row (-1 = missing)
+// and the label of each code ("" = missing too); codes are only an encoding of the labels and need
+// not match the training file's. Make one with numeric(), categorical_labels() or
 // categorical_codes().
 struct BatchColumn {
   std::string name;
   bool categorical = false;
-  std::span<const double> values;       // numeric: one value per row
+  std::span<const double> values;       // numeric: one value per row (float64)
+  std::span<const float> float_values;  // numeric: one value per row (float32; values empty)
   std::span<const std::int32_t> codes;  // categorical: one code per row, -1 = missing
   std::vector<std::string> labels;      // categorical: labels[code]
+  std::span<const std::string> texts;   // categorical: one label per row (codes empty)
 
   static BatchColumn numeric(std::string name, std::span<const double> values);
+  static BatchColumn numeric(std::string name, std::span<const float> values);
+  // One label per row, as a request or a CSV row holds it: {"Month-to-month", "", "One year"}.
+  static BatchColumn categorical_labels(std::string name, std::span<const std::string> labels);
   static BatchColumn categorical_codes(std::string name, std::span<const std::int32_t> codes,
                                        std::vector<std::string> labels);
+  std::int64_t rows() const;  // the length of the span the column was made with
 };
 
 // One input column of the model, as it was at training time.
@@ -98,7 +107,8 @@ struct Scores {
   std::int64_t rows = 0;
   std::int32_t classes = 0;  // 0 for regression, else the number of classes (binary: 2)
   // Regression: the prediction of each row in the label's original units (the model's target
-  // standardization undone). Empty for classification.
+  // standardization undone, and a --target-transform's exp or expm1 applied, in double, before the
+  // cast to float). Empty for classification.
   std::vector<float> value;
   // Classification: probability[r * classes + k] = P(class k | row r), classes in
   // Scorer::classes() order; each row sums to 1. Binary: k = 1 is the positive class, and
@@ -161,7 +171,9 @@ class Scorer {
   // regression.
   const std::vector<std::string>& classes() const;
   const std::string& label() const;  // the label column the model was trained on
-  const std::vector<ModelInput>& inputs() const;  // the columns a batch must have
+  // The columns a batch must have, in the training file's column order (the order of the exported
+  // ONNX graph's inputs); a batch may give them in any order.
+  const std::vector<ModelInput>& inputs() const;
   const std::filesystem::path& model_path() const;
   // "cpu (N threads)" or "cuda:0 (NVIDIA H200, sm_90)".
   const std::string& device_description() const;
