@@ -296,6 +296,24 @@ bool bool_labels(const std::vector<std::string>& labels) {
   });
 }
 
+// " (...: the output of `lathe score`)" where `names` are a scores file's columns (`prediction`, or
+// `predicted_class` beside `probability` or `probability_<label>` columns, and at most one other:
+// an
+// --id), else "": a file of scores given where the data it scored belongs.
+std::string scores_hint(const std::vector<std::string>& names) {
+  std::size_t outputs = 0;
+  bool predicted = false;
+  for (const std::string& name : names) {
+    const bool output = name == "prediction" || name == "predicted_class" ||
+                        name == "probability" || name.rfind("probability_", 0) == 0;
+    outputs += output ? 1 : 0;
+    predicted = predicted || name == "prediction" || name == "predicted_class";
+  }
+  if (!predicted || outputs + 1 < names.size()) return "";
+  return " (these are the columns `lathe score` writes: is this a file of scores? give the data it "
+         "scored)";
+}
+
 }  // namespace
 
 void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owner, const std::string& when,
@@ -310,9 +328,10 @@ void check_inputs(const std::vector<ModelInput>& inputs, const std::string& owne
     const auto it = by_name.find(in.name);
     if (it == by_name.end()) {
       // A renamed column is named as the closest one, as --label's typo is.
-      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) + "), an input of " + owner +
-                       ", is missing" + did_you_mean(in.name, names) + "; columns: " +
-                       (names.empty() ? "none" : name_list(names)));
+      throw InputError(source + ": column '" + in.name + "' (" + kind_text(in.categorical) +
+                       "), an input of " + owner + ", is missing" + did_you_mean(in.name, names) +
+                       "; columns: " + (names.empty() ? "none" : name_list(names)) +
+                       scores_hint(names));
     }
     const ColumnInfo& column = columns[it->second];
     const bool categorical = column.type == ColumnType::categorical;

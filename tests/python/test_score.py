@@ -532,6 +532,22 @@ class ScoreTest(unittest.TestCase):
         self.assertFalse(glob.glob(self.path("retyped_out*")))
         self.assertFalse(glob.glob(self.path(".retyped_out*")))
 
+    def test_a_file_of_scores_given_as_data_is_named_so(self):
+        # Review: scoring `lathe score`'s own output said only that an input column is missing.
+        scores = self.path("scores.h5")
+        self.score(self.telco_model, self.telco, "--out", scores)
+        for data in (scores, self.path("scores.csv.h5")):
+            if data != scores:  # a CSV of scores with an id, imported
+                csv = self.path("scores.csv")
+                self.score(self.telco_model, self.telco, "--out", csv, "--id", "tenure")
+                run("import", csv, data, "--quiet")
+            proc, _ = self.score(self.telco_model, data, "--out", self.path("again.csv"), check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("these are the columns `lathe score` writes: is this a file of scores? give the data it "
+                          "scored", proc.stderr)
+        proc, _ = self.score(self.telco_model, self.path("no_such.h5"), "--out", self.path("x.csv"), check=False)
+        self.assertNotIn("file of scores", proc.stderr)
+
     def test_column_order_labels_extra_columns_and_imputation(self):
         columns = self.telco_columns()
         baseline = self.path("baseline.h5")
