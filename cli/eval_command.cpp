@@ -12,6 +12,8 @@
 // "confusion" is the same counts flattened row by row),
 // "training_valid" (the stored validation metrics of the kept epoch, {} when training had no
 // validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss,
+// batch, optimizer and lr as the run trained with them (a model from before optimizer was stored
+// has neither),
 // "refit" when the model was refitted on every row, "cooldown_after_epoch" when the rate decayed
 // after patience ran out (--cooldown), "init_model_valid" when it was retrained from a parent
 // (--init-model: the parent's metrics on the same validation rows before the first epoch), and

@@ -550,6 +550,14 @@ std::string summary_section(const ModelFile& m, const std::filesystem::path& pat
     }
     s += table_row("validation rows", v);
   }
+  if (metrics.contains("optimizer") && metrics["optimizer"].is_string()) {
+    // As trained, defaults chosen included (the options below list only those given).
+    std::string o = html_escape(metrics["optimizer"].get<std::string>());
+    if (metrics.contains("lr")) o += ", learning rate " + html_escape(json_text(metrics["lr"]));
+    if (metrics.contains("batch"))
+      o += ", batches of " + html_escape(json_text(metrics["batch"])) + " rows";
+    s += table_row("optimizer", o);
+  }
   if (metrics.contains("best_epoch"))
     s += table_row("best epoch", html_escape(json_text(metrics["best_epoch"])));
   if (metrics.contains("cooldown_after_epoch")) {

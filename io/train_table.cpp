@@ -1703,6 +1703,11 @@ struct MetricsRecord {
         {"train_rows", report.train_rows},
         {"valid_rows", report.valid_rows},
         {"batch", report.batch},
+        // What the run trained with, defaults chosen included (the optimizer and rate follow the
+        // data): eval's "training" and the report show them. The rate as written (0.01, not its
+        // float 0.0099999998).
+        {"optimizer", optimizer_name(report.optimizer)},
+        {"lr", shortest_double(report.learning_rate)},
         {"valid_file", valid_file},
         // The share of the training file held out for validation (then valid_file
         // names the training file); 0 with --valid FILE.

@@ -491,6 +491,18 @@ class ReportTest(unittest.TestCase):
             if expected == " from <code>":
                 self.assertNotIn("held out", text)
 
+    def test_the_optimizer_and_rate_the_run_chose_are_shown_as_eval_gives_them(self):
+        # Review: `lathe train` picks adam or sgd and the rate by itself; neither the report (its
+        # options list those given) nor `lathe eval --json` said which it used.
+        training = json.loads(run("eval", self.multiclass_model, self.penguins, "--json", "--device", "cpu",
+                                  "--quiet").stdout)["training"]
+        self.assertIn(training["optimizer"], ("adam", "sgd"))
+        html, _ = self.report(self.multiclass_model, "optimizer.html")
+        match = re.search(r'<th scope="row">optimizer</th><td>(.*?)</td>', html)
+        self.assertIsNotNone(match, "no optimizer in the summary")
+        self.assertEqual(match.group(1), f"{training['optimizer']}, learning rate {training['lr']:g}, batches of "
+                                         f"{training['batch']} rows")
+
     def test_model_without_history(self):
         old = self.path("no_history.h5")
         shutil.copy(self.multiclass_model, old)
