@@ -14,8 +14,9 @@
 // validation) and "training" (best_epoch, metric, train_rows, valid_rows, valid_file, train_loss,
 // batch, optimizer and lr as the run trained with them (a model from before optimizer was stored
 // has neither),
-// "refit" when the model was refitted on every row, "cooldown_after_epoch" when the rate decayed
-// after patience ran out (--cooldown), "init_model_valid" when it was retrained from a parent
+// "refit" when the model was refitted on every row, "cooldown_after_epoch", the epoch after which
+// the rate decayed when patience ran out (--cooldown; null when it did not), "init_model_valid"
+// when it was retrained from a parent
 // (--init-model: the parent's metrics on the same validation rows before the first epoch), and
 // "weight", the training run's --weight column, when it had one).
 #include <algorithm>
@@ -173,6 +174,9 @@ void add_eval_command(CLI::App& app) {
         }
       }
       if (!trained_weight.empty()) training["weight"] = trained_weight;
+      // As `lathe train`'s summary has it: null where the rate never decayed (the model stores
+      // the epoch only where it did).
+      if (!training.contains("cooldown_after_epoch")) training["cooldown_after_epoch"] = nullptr;
       j["training"] = training;
       j["task"] = task_name(model.task);
       j["weight"] = args->weight.empty() ? nlohmann::json(nullptr) : nlohmann::json(args->weight);
