@@ -589,6 +589,8 @@ DriftReport drift_table(const DeviceContext& ctx, const std::filesystem::path& m
     report.prediction.note = "the model stores no summary of its predictions";
   } else if (!not_scored.empty()) {
     report.prediction.available = false;
+    report.prediction.train_rows = model.predictions.rows;  // the summary there is to compare with
+    report.prediction.new_rows = reader.rows();
     report.prediction.note = "the new data cannot be scored: " + not_scored;
     report.prediction.status = DriftStatus::alert;
   } else {

@@ -412,6 +412,10 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(self.feature(report, "city")["status"], "alert")
         self.assertIn(f"{data}: column 'city' (categorical), an input of the model {self.model}, is missing",
                       report["prediction"]["note"])
+        # The rows there were to compare (it said 0 for the model's summary and the new rows alike).
+        self.assertFalse(report["prediction"]["available"])
+        self.assertEqual(report["prediction"]["new_rows"], len(self.frames["valid"]))
+        self.assertGreater(report["prediction"]["train_rows"], 0)
         self.assertEqual(report["metrics"], [])
         self.assertTrue(any(n.startswith("metrics not compared") for n in report["notes"]), report["notes"])
 
