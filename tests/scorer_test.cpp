@@ -86,6 +86,12 @@ class ScorerTest : public ::testing::Test {
     make(SynthTask::multiclass, 2003, 0.05, "multiclass", trained->multiclass_data, trained->multiclass_model);
     make(SynthTask::regression, 2500, 0.02, "regression", trained->regression_data, trained->regression_model);
   }
+  // The table `model` (one of `trained`'s) was trained on.
+  static const std::filesystem::path& data_of(const std::filesystem::path& model) {
+    return model == trained->binary_model       ? trained->binary_data
+           : model == trained->multiclass_model ? trained->multiclass_data
+                                                : trained->regression_data;
+  }
 };
 
 // Every value of a table, column-major (TableReader::read_block layout).
@@ -305,9 +311,7 @@ TEST_F(ScorerTest, AnUnseenLabelIsNamedWithTheModelsClasses) {
 TEST_F(ScorerTest, ColumnOrderAndCategoricalCodesDoNotChangePredictions) {
   for (const auto& model_path : {trained->binary_model, trained->multiclass_model, trained->regression_model}) {
     SCOPED_TRACE(model_path.string());
-    const auto& data = model_path == trained->binary_model       ? trained->binary_data
-                       : model_path == trained->multiclass_model ? trained->multiclass_data
-                                                                 : trained->regression_data;
+    const auto& data = data_of(model_path);
     Scorer scorer(model_path, "cpu");
     TableReader reader(data);
     const std::vector<float> values = read_all(reader);
@@ -338,9 +342,7 @@ TEST_F(ScorerTest, LabelsPerRowAndFloat32ValuesScoreAsCodesAndFloat64Do) {
   for (const auto& model_path :
        {trained->binary_model, trained->multiclass_model, trained->regression_model}) {
     SCOPED_TRACE(model_path.string());
-    const auto& data = model_path == trained->binary_model       ? trained->binary_data
-                       : model_path == trained->multiclass_model ? trained->multiclass_data
-                                                                 : trained->regression_data;
+    const auto& data = data_of(model_path);
     Scorer scorer(model_path, "cpu");
     TableReader reader(data);
     const std::vector<float> values = read_all(reader);
