@@ -1721,7 +1721,8 @@ void CsvImport::decide_types() {
                          share_text(numbers_in_any_format, values) + " of its " +
                          std::to_string(values) + " non-missing values are numbers, but " +
                          std::to_string(column.formatted_numbers) +
-                         " of them are written with formatting (the first " +
+                         (column.formatted_numbers == 1 ? " of them is" : " of them are") +
+                         " written with formatting (the first " +
                          quoted_for_message(column.first_formatted_number) + " on line " +
                          std::to_string(column.first_formatted_number_line) + "): " +
                          (options.empty() ? std::string(kFormattedNumberHint) + " before importing"

@@ -104,6 +104,14 @@ class MessyCsv(unittest.TestCase):
         [day] = [n for n in notes if "column 'day'" in n]
         self.assertIn("a label per date", day)
 
+    def test_one_formatted_amount_is_said_in_the_singular(self):
+        path = self.path("one_amount.csv")
+        with open(path, "w") as f:
+            f.write("a,y\n1,0\n2,1\n$3.00,0\n4,1\n")
+        proc = run("import", path, self.path("one_amount.h5"))
+        self.assertIn("non-missing values are numbers, but 1 of them is written with formatting (the first '$3.00' "
+                      "on line 4)", proc.stderr)
+
     def test_forced_numeric_formatted_value_says_what_it_is_written_with_in_one_sentence(self):
         # QA: the error listed every kind of formatting, then "(the column is --numeric) (pass
         # --skip-bad-rows to skip such rows)": three asides in a row, the last dropping every row of a
