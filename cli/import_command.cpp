@@ -35,6 +35,12 @@ char parse_number_mark(const std::string& flag, const std::string& text) {
   if (text == "space") return ' ';
   if (text.size() == 1) return text[0];
   if (text.empty() && flag == "--thousands") return 0;
+  if (flag == "--thousands" && (text == "\xC2\xA0" || text == "\xE2\x80\xAF")) {
+    // One character on the screen, two or three bytes of UTF-8.
+    throw UsageError(
+        "--thousands: a no-break space (U+" + std::string(text.size() == 2 ? "00A0" : "202F") +
+        ") is two or three bytes of UTF-8: pass --thousands space, which reads it as well as ' '");
+  }
   throw UsageError(flag + " must be one character (or 'space'), not '" + text + "'");
 }
 

@@ -328,6 +328,15 @@ std::string quoted_for_message(std::string_view value);
 // ("3.14" with thousands='.' is 314, "1.2.3" 123, "0.125" 125): a value grouped otherwise is more
 // likely written in another format, a decimal point where a comma was expected, than a number, so
 // here it is none (a label, or with --numeric an error).
+// The bytes of the no-break space at value[i] when there is one (U+00A0, and U+202F, the narrow
+// one, in UTF-8), else 0: where a space groups digits (`--thousands space`), French and other
+// locales' spreadsheets write these (`1 234,5`), which pandas does not read as ' ' either.
+std::size_t no_break_space_at(std::string_view value, std::size_t i) {
+  if (value.substr(i, 2) == "\xC2\xA0") return 2;
+  if (value.substr(i, 3) == "\xE2\x80\xAF") return 3;
+  return 0;
+}
+
 bool write_plain_decimal(std::string_view value, char decimal, char thousands, std::string& plain) {
   const auto is_digit = [](char ch) { return ch >= '0' && ch <= '9'; };
   plain.clear();
@@ -343,7 +352,9 @@ bool write_plain_decimal(std::string_view value, char decimal, char thousands, s
       plain += ch;
       ++whole_digits;
       ++group;
-    } else if (thousands != 0 && ch == thousands) {
+    } else if (const std::size_t space = thousands == ' ' ? no_break_space_at(value, i) : 0;
+               (thousands != 0 && ch == thousands) || space > 0) {
+      if (space > 0) i += space - 1;
       if (group == 0) return false;  // a separator first, or two in a row
       if (groups++ == 1) {
         first_group = group;

@@ -198,6 +198,19 @@ class MessyCsv(unittest.TestCase):
             self.import_and_compare(self.write_csv("fr.csv", df, sep=";"),
                                     ["--delimiter", ";", "--decimal", ",", "--thousands", spelled],
                                     dict(sep=";", decimal=",", thousands=" "))
+        # French spreadsheets group with a no-break space (U+00A0) or a narrow one (U+202F), which
+        # pandas does not read as ' ': `space` reads them too (compared with them made plain).
+        df = pd.DataFrame({"amount": ["1\u00a0234\u00a0567,5", "-12\u202f345", "7,25"], "y": [1, 2, 3]})
+        csv = self.write_csv("fr_nbsp.csv", df, sep=";")
+        out = self.path("fr_nbsp.h5")
+        run("import", csv, out, "--quiet", "--delimiter", ";", "--decimal", ",", "--thousands", "space")
+        with h5py.File(out, "r") as f:
+            np.testing.assert_array_equal(f["amount"][:], [1234567.5, -12345.0, 7.25])
+        proc = run("import", csv, self.path("fr_nbsp_given.h5"), "--delimiter", ";", "--thousands", "\u00a0",
+                   check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--thousands: a no-break space (U+00A0) is two or three bytes of UTF-8: pass --thousands space",
+                      proc.stderr)
 
     def test_a_decimal_comma_that_is_the_delimiter_is_read_inside_quotes(self):
         # A comma-separated export from a decimal-comma locale (a spreadsheet's) quotes such numbers.
