@@ -48,7 +48,7 @@ CsvReader::CsvReader(const std::filesystem::path& path, char delimiter)
     throw InputError(path_.string() + ": no such file");
   }
   if (std::filesystem::is_directory(status)) {
-    throw InputError(path_.string() + ": is a directory, not a CSV file");
+    throw InputError(path_.string() + ": is a folder, not a CSV file");
   }
   file_.reset(std::fopen(path_.c_str(), "rb"));
   if (!file_) {

@@ -49,17 +49,22 @@ std::string locked_file_message(const std::string& context, const std::string& w
                    "it there, or set HDF5_USE_FILE_LOCKING=FALSE to read it anyway";
 }
 
-H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint) {
-  const std::string context = path.string();
-  check_readable(path, context);
+void check_input_file(const std::filesystem::path& path, const std::string& context) {
+  check_readable(path, context);  // a permission problem is neither "no such file" nor "not HDF5"
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(context + ": no such file");
+  if (std::filesystem::is_directory(path, ec)) throw InputError(context + ": is a folder");
   if (!std::filesystem::is_regular_file(path, ec)) {
-    throw InputError(context + ": is not a regular file (a folder, FIFO or device?)");
+    throw InputError(context + ": is not a regular file (a FIFO or device?)");
   }
-  // Said as the table reader says it (an empty data.csv was told it looks like CSV to import, and
-  // an empty model file that it is not HDF5).
+  // An empty data.csv was told it looks like CSV to import, and an empty model file that it is not
+  // HDF5.
   if (std::filesystem::file_size(path, ec) == 0) throw InputError(context + ": file is empty");
+}
+
+H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hint) {
+  const std::string context = path.string();
+  check_input_file(path, context);
   silence_errors_in_this_thread();
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(context + ": not an HDF5 file" + csv_file_hint(path, model_hint));
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -84,6 +84,12 @@ H5Handle open_file_for_reading(const std::filesystem::path& path, bool model_hin
 // path that does not exist, or that is no regular file, passes: the caller names those.
 void check_readable(const std::filesystem::path& path, const std::string& context);
 
+// The checks of a file every command reads before HDF5 opens it, worded alike whichever command it
+// is: InputError "`context`: cannot open: ..." (check_readable), ": no such file", ": is a folder",
+// ": is not a regular file (a FIFO or device?)" (a FIFO would block HDF5's first read forever, a
+// device answers nonsense) or ": file is empty".
+void check_input_file(const std::filesystem::path& path, const std::string& context);
+
 // When `why` (an H5Fopen failure's HDF5 message, last_error_message) says that the file's lock is
 // held by another process (a writer: h5py in 'a', 'w' or 'r+' mode), the message for it naming
 // `context` and the way to read it anyway (HDF5_USE_FILE_LOCKING=FALSE); "" otherwise.

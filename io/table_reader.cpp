@@ -240,15 +240,7 @@ struct TableReader::Impl {
   }
 
   void open_file() {
-    h5::check_readable(path, file_context);  // a permission problem is neither "no such file" nor "not HDF5"
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) throw InputError(file_context + ": no such file");
-    if (std::filesystem::is_directory(path, ec)) throw InputError(file_context + ": is a directory");
-    // A FIFO would block HDF5's first read forever, a device answers nonsense.
-    if (!std::filesystem::is_regular_file(path, ec)) {
-      throw InputError(file_context + ": is not a regular file (a FIFO or device?)");
-    }
-    if (std::filesystem::file_size(path, ec) == 0) throw InputError(file_context + ": file is empty");
+    h5::check_input_file(path, file_context);
     h5::silence_errors_in_this_thread();
     const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
     if (is_hdf5 <= 0) throw InputError(file_context + ": not an HDF5 file" + csv_file_hint(path));

@@ -1186,7 +1186,7 @@ TEST_F(TableReaderBadInput, MissingFile) {
 }
 
 TEST_F(TableReaderBadInput, Directory) {
-  expect_mentions(input_error(dir_), {dir_.string(), "directory"});
+  expect_mentions(input_error(dir_), {dir_.string(), "is a folder"});
 }
 
 TEST_F(TableReaderBadInput, EmptyFile) {

@@ -90,6 +90,30 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(proc.returncode, 1)
                 self.assertFalse(os.path.exists(self.path("out.h5")))
 
+    def test_a_folder_given_as_input_is_named_alike_by_every_command(self):
+        # Review: import said "is a directory, not a CSV file", inspect, eval, score and drift "is a
+        # directory", prepare and train "is not a regular file (a folder, FIFO or device?)".
+        folder = self.path("a_folder")
+        os.mkdir(folder)
+        csv = self.path("tiny.csv")
+        with open(csv, "w") as f:
+            f.write("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+        data = self.path("tiny.h5")
+        self.assertEqual(lathe("import", csv, data, "--quiet").returncode, 0)
+        model = self.path("tiny_model.h5")
+        proc = lathe("train", data, "--label", "y", "--task", "binary", "--epochs", "1", "--out", model, "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        commands = [["import", folder, self.path("o.h5")], ["inspect", folder], ["prepare", folder, self.path("o.h5")],
+                    ["train", folder, "--label", "y", "--task", "binary", "--out", self.path("o.h5")],
+                    ["eval", model, folder], ["score", model, folder, "--out", self.path("o.csv")],
+                    ["drift", model, folder], ["export", folder, "--onnx", self.path("o.onnx")],
+                    ["report", folder, "--out", self.path("o.html")]]
+        for args in commands:
+            with self.subTest(args[0]):
+                proc = lathe(*args)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn(f"{folder}: is a folder", proc.stderr)
+
     def test_bools_stored_as_labels_or_as_numbers_are_read_as_the_model_was_trained(self):
         # `lathe import` reads a CSV's True/False as labels; pandas and h5py store a bool column as
         # 0/1, which Lathe reads as numbers. A model trained on either scores, evaluates and
