@@ -49,13 +49,18 @@ inline std::string closest_name(const std::string& typed, const std::vector<std:
 enum class TypedIn { one_name, list, cross };
 
 // " (did you mean 'NAME'?)" for the candidate closest to `typed`, or "" when none is close enough:
-// closest_name's, and never a whole replacement (a one-letter name has no near miss). For a list,
+// closest_name's, and never a whole replacement (a one-letter name has no near miss) or one that
+// changes more than half of the longer name. For a list,
 // a name that a list does not take as it is (a comma in it) is also given as the list takes it;
 // for one name that hint would be wrong: `--weight 'price\, usd'` was told to write 'price\, usd'.
 inline std::string did_you_mean(const std::string& typed, const std::vector<std::string>& candidates,
                                 TypedIn typed_in = TypedIn::one_name) {
   const std::string near = closest_name(typed, candidates);
-  if (near.empty() || edit_distance(typed, near) >= typed.size()) return "";
+  // Nor one that changes more than half of the longer name: 'cat' is not a typo of 'a'.
+  const std::size_t distance = near.empty() ? 0 : edit_distance(typed, near);
+  if (near.empty() || distance >= typed.size() ||
+      2 * distance > std::max(typed.size(), near.size()))
+    return "";
   if (typed_in == TypedIn::list && !lists_as_is(near)) {
     return " (did you mean '" + near + "'? in a list of columns, write it as '" +
            listed_name(near) + "')";

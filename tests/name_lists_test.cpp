@@ -42,6 +42,16 @@ TEST(NameLists, MessagesShowACommaNameAsAListTakesIt) {
   EXPECT_EQ(did_you_mean("tenur", {"tenure"}), " (did you mean 'tenure'?)");
 }
 
+// Review: `prepare --from` asked of a missing column 'cat' "did you mean 'a'?". A name that keeps
+// fewer than half of the longer one's letters is no typo of it; short near misses still are.
+TEST(NameLists, DidYouMeanOffersNoNameThatChangesMoreThanHalf) {
+  EXPECT_EQ(did_you_mean("cat", {"a", "b"}), "");
+  EXPECT_EQ(did_you_mean("ag", {"age", "x"}), " (did you mean 'age'?)");
+  EXPECT_EQ(did_you_mean("cty", {"city"}), " (did you mean 'city'?)");
+  EXPECT_EQ(did_you_mean("monthly_charge", {"monthly_charges", "tenure"}),
+            " (did you mean 'monthly_charges'?)");
+}
+
 // A name of one option (--weight, --id, --label) is typed as it is: no list's escapes offered
 // (`--weight 'price\, usd'` was told to write it as 'price\, usd').
 TEST(NameLists, OneNameIsOfferedAsItIs) {
