@@ -607,8 +607,7 @@ void run_train(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args, const std:
                        (from_config.count(name) ? " (in --config " + args->config + ")" : "") +
                        " fits a preparation, but --init-model " + o.init_model.string() +
                        " keeps the preparation of that model: add --refit-prep to fit one on this "
-                       "data, or leave "
-                       "out " +
+                       "data, or leave out " +
                        name);
     }
   }

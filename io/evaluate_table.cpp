@@ -52,8 +52,8 @@ void predict_table(const DeviceContext& ctx, const ModelFile& model, TableReader
       tally_unseen_labels(*input.bound, reader.columns(),
                           ColumnBlockView{blocks[k % 2].data(), n, columns}, *unseen);
     if (missing_categories) {
-      tally_missing_categories(*input.bound, ColumnBlockView{blocks[k % 2].data(), n, columns},
-                               *missing_categories);
+      tally_category_slots(*input.bound, ColumnBlockView{blocks[k % 2].data(), n, columns}, nullptr,
+                           missing_categories);
     }
     scorer.predict(input, ColumnBlockView{blocks[k % 2].data(), n, columns}, first,
                    std::span<float>(predictions)

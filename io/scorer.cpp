@@ -297,9 +297,8 @@ bool bool_labels(const std::vector<std::string>& labels) {
 }
 
 // " (...: the output of `lathe score`)" where `names` are a scores file's columns (`prediction`, or
-// `predicted_class` beside `probability` or `probability_<label>` columns, and at most one other:
-// an
-// --id), else "": a file of scores given where the data it scored belongs.
+// `predicted_class` beside `probability` or `probability_<label>` columns, and at most one other,
+// an --id), else "": a file of scores given where the data it scored belongs.
 std::string scores_hint(const std::vector<std::string>& names) {
   std::size_t outputs = 0;
   bool predicted = false;
@@ -680,21 +679,8 @@ void ScorerInternals::score_block(Scorer::Impl& s, const ScoringInput& input, co
       const std::int64_t n = s.missing[static_cast<std::size_t>(j)];
       if (n > 0) summary->imputed[fitted.numeric[static_cast<std::size_t>(j)].name] += n;
     }
-    for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
-      const CategoricalEncoding& enc = fitted.categorical[j];
-      const std::vector<std::int32_t>& remap = in.bound->remap[j];
-      const float* codes = block.column(in.bound->categorical_input[j]);
-      std::int64_t unknown = 0, missing_values = 0;
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const std::int32_t slot = category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
-                                                enc.missing_slot(), enc.unknown_slot());
-        unknown += slot == enc.unknown_slot() ? 1 : 0;
-        missing_values += slot == enc.missing_slot() ? 1 : 0;
-      }
-      // A hashed column puts an unseen label in its bucket: nothing is unknown there.
-      if (unknown > 0 && !enc.hashed) summary->unknown_categories[enc.name] += unknown;
-      if (missing_values > 0) summary->missing_categories[enc.name] += missing_values;
-    }
+    tally_category_slots(*in.bound, block, &summary->unknown_categories,
+                         &summary->missing_categories);
   }
 
   if (rows == 0) {
@@ -739,10 +725,6 @@ namespace {
 // The codes a block can carry (categorical codes travel as float32 through the engine).
 constexpr std::int64_t kExactFloatCodes = kMaxExactCategoryLabels;
 
-// A batch's categorical column as a block column: codes -1 and codes of the label "" are missing
-// (NaN). A column with more labels than float32 codes are exact keeps its codes when they are
-// exact; otherwise the codes in use are renumbered 0, 1, ... in order of first use, with their
-// labels, which the binding matches by label as it would the column's own.
 // The label of each row (BatchColumn::texts) as codes into `categories`, the labels in order of
 // first appearance; "" is missing.
 void categorical_text_column(const BatchColumn& col, std::int64_t rows, float* to,
@@ -759,12 +741,12 @@ void categorical_text_column(const BatchColumn& col, std::int64_t rows, float* t
         code_of.try_emplace(label, static_cast<std::int32_t>(categories.size()));
     if (added) {
       if (static_cast<std::int64_t>(categories.size()) >= kExactFloatCodes) {
-        throw InputError("batch: column '" + col.name + "': row " + std::to_string(r + 1) +
-                         " holds the " + std::to_string(kExactFloatCodes + 1) +
-                         "th distinct label: the model takes categorical "
-                         "codes as float32, exact up to 2^24, so a batch may hold at most 2^24 + 1 "
-                         "distinct labels "
-                         "of a column; score fewer rows at a time");
+        throw InputError(
+            "batch: column '" + col.name + "': row " + std::to_string(r + 1) + " holds the " +
+            std::to_string(kExactFloatCodes + 1) +
+            "th distinct label: the model takes categorical codes as float32, exact up "
+            "to 2^24, so a batch may hold at most 2^24 + 1 distinct labels of a column; "
+            "score fewer rows at a time");
       }
       categories.push_back(label);
     }
@@ -772,6 +754,11 @@ void categorical_text_column(const BatchColumn& col, std::int64_t rows, float* t
   }
 }
 
+// A batch's categorical column as a block column: codes -1 and codes of the label "" are missing
+// (NaN). A column with more labels than float32 codes are exact keeps its codes when they are
+// exact; otherwise the codes in use are renumbered 0, 1, ... in order of first use, with their
+// labels, which the binding matches by label as it would the column's own. A column of a label
+// per row is categorical_text_column's.
 void categorical_block_column(const BatchColumn& col, std::int64_t rows, float* to, std::vector<std::string>& categories) {
   if (col.codes.empty() && !col.texts.empty())
     return categorical_text_column(col, rows, to, categories);
@@ -852,12 +839,14 @@ Scores Scorer::score(std::span<const BatchColumn> columns, ScoringSummary* summa
       categorical_block_column(col, rows, to, schema[c].categories);
       continue;
     }
-    bool infinite = false;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      to[r] = col.values.empty() ? col.float_values[static_cast<std::size_t>(r)]
-                                 : static_cast<float>(col.values[static_cast<std::size_t>(r)]);
-      infinite |= std::isinf(to[r]);
+    if (col.values.empty()) {
+      std::copy_n(col.float_values.begin(), rows, to);
+    } else {
+      std::transform(col.values.begin(), col.values.begin() + rows, to,
+                     [](double v) { return static_cast<float>(v); });
     }
+    bool infinite = false;
+    for (std::int64_t r = 0; r < rows; ++r) infinite |= std::isinf(to[r]);
     for (std::int64_t r = 0; infinite && first_infinite[c] < 0; ++r) {
       if (std::isinf(to[r])) first_infinite[c] = r;
     }

@@ -56,19 +56,24 @@ void tally_unseen_labels(const BoundPreparation& bound, const std::vector<Column
   }
 }
 
-void tally_missing_categories(const BoundPreparation& bound, const ColumnBlockView& block,
-                              std::map<std::string, std::int64_t>& tally) {
+void tally_category_slots(const BoundPreparation& bound, const ColumnBlockView& block,
+                          std::map<std::string, std::int64_t>* unknown,
+                          std::map<std::string, std::int64_t>* missing) {
   const FittedPreparation& fitted = *bound.fitted;
   for (std::size_t j = 0; j < fitted.categorical.size(); ++j) {
     const CategoricalEncoding& enc = fitted.categorical[j];
     const std::vector<std::int32_t>& remap = bound.remap[j];
     const float* codes = block.column(bound.categorical_input[j]);
-    std::int64_t missing = 0;
+    std::int64_t unknown_values = 0, missing_values = 0;
     for (std::int64_t r = 0; r < block.rows; ++r) {
-      missing += category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
-                               enc.missing_slot(), enc.unknown_slot()) == enc.missing_slot();
+      const std::int32_t slot =
+          category_slot(codes[r], remap.data(), static_cast<std::int32_t>(remap.size()),
+                        enc.missing_slot(), enc.unknown_slot());
+      unknown_values += slot == enc.unknown_slot() ? 1 : 0;
+      missing_values += slot == enc.missing_slot() ? 1 : 0;
     }
-    if (missing > 0) tally[enc.name] += missing;
+    if (unknown && unknown_values > 0 && !enc.hashed) (*unknown)[enc.name] += unknown_values;
+    if (missing && missing_values > 0) (*missing)[enc.name] += missing_values;
   }
 }
 

@@ -42,10 +42,13 @@ inline constexpr std::size_t kUnseenLabelExamples = 3;
 void tally_unseen_labels(const BoundPreparation& bound, const std::vector<ColumnInfo>& columns,
                          const ColumnBlockView& block, std::vector<UnseenLabels>& tally);
 
-// Adds the missing values of each categorical input in `block` (which take its missing-value
-// slot) to `tally`, by column name, as `lathe score` counts them (missing_categories).
-void tally_missing_categories(const BoundPreparation& bound, const ColumnBlockView& block,
-                              std::map<std::string, std::int64_t>& tally);
+// Adds, by column name, the values of each categorical input in `block` that take its unknown slot
+// to `unknown` (a hashed column has none: an unseen label lands in its bucket) and those that take
+// its missing-value slot to `missing` (either may be null): `lathe score`'s unknown_categories and
+// missing_categories, and `lathe eval`'s.
+void tally_category_slots(const BoundPreparation& bound, const ColumnBlockView& block,
+                          std::map<std::string, std::int64_t>* unknown,
+                          std::map<std::string, std::int64_t>* missing);
 
 // The note `lathe eval` and `lathe train --valid` print for a column's unseen labels, worded as
 // `lathe score`'s.
