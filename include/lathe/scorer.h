@@ -7,11 +7,12 @@
 //   lathe::Scorer scorer("model.h5", "cpu");
 //   std::vector<double> tenure = {1, 34, 2};
 //   std::vector<std::int32_t> contract_codes = {0, 1, 0};
-//   std::vector<std::string> payment = {"Mailed check", "", "Bank transfer (automatic)"};  // ""
-//   missing std::vector<lathe::BatchColumn> batch = {
+//   std::vector<std::string> payment = {"Mailed check", "", "Bank transfer (automatic)"};
+//   std::vector<lathe::BatchColumn> batch = {  // "" above: a missing label
 //       lathe::BatchColumn::numeric("tenure", tenure),
-//       lathe::BatchColumn::categorical_codes("contract", contract_codes, {"Month-to-month", "One
-//       year"}), lathe::BatchColumn::categorical_labels("payment_method", payment)};
+//       lathe::BatchColumn::categorical_codes("contract", contract_codes,
+//                                             {"Month-to-month", "One year"}),
+//       lathe::BatchColumn::categorical_labels("payment_method", payment)};
 //   const lathe::Scores scores = scorer.score(batch);
 //
 // Before anything is scored, the batch's columns are matched to the model's inputs by name (their
